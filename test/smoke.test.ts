@@ -1,0 +1,2 @@
+import { test, expect } from "vitest";
+test("bun runtime", () => { expect(typeof Bun.version).toBe("string"); });

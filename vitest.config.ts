@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+// Tests run under Bun (`bun --bun vitest run`). Vitest's forks pool needs a Node IPC
+// feature Bun lacks, so workers are threads. Integration tests start real server
+// processes; two workers keep a 2-core machine from being oversubscribed.
+export default defineConfig({
+  test: {
+    pool: "threads",
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    include: ["test/**/*.test.ts"],
+  },
+});

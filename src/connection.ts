@@ -1,0 +1,544 @@
+import { Parser, type ProtocolHandler } from "./protocol/parser.ts";
+import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
+import { CloseReason, ProtocolError, type ProtocolErrorKind } from "./protocol/errors.ts";
+import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
+import type { SublistResult } from "./subjects/sublist.ts";
+import { Subscription } from "./subscription.ts";
+import type { Transport } from "./transport/transport.ts";
+import type { Server } from "./server.ts";
+
+/** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
+interface ConnectOptions {
+  verbose?: boolean;
+  pedantic?: boolean;
+  echo?: boolean;
+  headers?: boolean;
+  no_responders?: boolean;
+  protocol?: number;
+  name?: string;
+  lang?: string;
+  version?: string;
+}
+
+const INITIAL_OUTBOUND = 4096;
+/** An outbound buffer larger than this is given back once it has drained. */
+const KEEP_OUTBOUND = 1024 * 1024;
+
+/**
+ * One client connection: parses its input, keeps its subscriptions, and owns its outbound
+ * buffer. Frames for this client are appended to `out` and written once per tick (the server
+ * flushes every dirty connection after each read), never per message.
+ *
+ * Invariants:
+ * - Bytes leave in the order they were queued; a short write keeps the rest at `outHead`.
+ * - Pending bytes (outEnd - outHead) never pass max_pending: the client is cut as a slow consumer first.
+ * - After `closed` is set nothing is queued, parsed or delivered to this client.
+ */
+export class Connection implements ProtocolHandler {
+  readonly parser: Parser;
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly startedAt = Date.now();
+
+  // CONNECT options, with nats-server's server-side defaults before CONNECT arrives.
+  verbose = true;
+  pedantic = true;
+  echo = true;
+  headers = false;
+  noResponders = false;
+  protocol = 0;
+  name = "";
+  lang = "";
+  version = "";
+  connectReceived = false;
+  /** Any valid op arrived (a client without auth may talk before CONNECT, as with nats-server). */
+  spoken = false;
+
+  // Outbound: one growable buffer; bytes [outHead, outEnd) are queued and unsent.
+  private out: Buffer = Buffer.allocUnsafe(0);
+  private outHead = 0;
+  private outEnd = 0;
+  /** On the server's dirty list for this tick. */
+  dirty = false;
+  /** When a write last blocked (0 = not blocked): the write deadline counts from here. */
+  blockedSince = 0;
+  /** Publishers paused because this client's buffer passed 75% of max_pending. */
+  private stalledPublishers: Connection[] | null = null;
+  /** How many slow subscribers currently hold this client's reads paused. */
+  private stalls = 0;
+
+  // Liveness.
+  lastActivity = Date.now();
+  pingsOut = 0;
+  nextPingAt: number;
+  rttMs = 0;
+  private pingSentAt = 0;
+
+  // Statistics (as /connz reports them).
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
+
+  closed = false;
+  closeReason = "";
+
+  // One-entry memo of the last subject published on this connection and its match result.
+  private lastSubject: Buffer = Buffer.allocUnsafe(64);
+  private lastSubjectLength = -1;
+  private lastGeneration = -1;
+  private lastResult: SublistResult<Subscription> | null = null;
+
+  constructor(
+    readonly server: Server,
+    readonly transport: Transport,
+    readonly cid: number,
+  ) {
+    const options = server.options;
+    this.parser = new Parser(this, options.maxPayload, options.maxControlLine);
+    this.nextPingAt = this.startedAt + Math.min(2000, options.pingIntervalMs);
+  }
+
+  get pendingBytes(): number {
+    return this.outEnd - this.outHead;
+  }
+
+  /** `ip:port - cid:N` as nats-server prefixes its client log lines. */
+  get logPrefix(): string {
+    return `${this.transport.remoteAddress}:${this.transport.remotePort} - ${this.transport.kind === "websocket" ? "wid" : "cid"}:${this.cid}`;
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+
+  /** One read from the transport. */
+  onRead(data: Buffer): void {
+    if (this.closed) return;
+    this.lastActivity = Date.now();
+    const server = this.server;
+    if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(data.toString("latin1"))}`);
+    server.inRead = true;
+    this.parser.feed(data);
+    server.inRead = false;
+    server.flushDirty();
+  }
+
+  // Hot path: no await, no closure, no string but the subject (and only on a memo miss).
+  onPub(
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+  ): void {
+    this.spoken = true;
+    const size = payloadEnd - payloadStart;
+    this.inMsgs++;
+    this.inBytes += size;
+    const server = this.server;
+    server.stats.inMsgs++;
+    server.stats.inBytes += size;
+    if (this.pedantic && !isValidPublishSubject(buf.latin1Slice(subjectStart, subjectEnd))) {
+      this.sendError("InvalidPublishSubject"); // nats-server still delivers the message
+    }
+    if (this.verbose) this.queueBytes(OK_FRAME);
+
+    const result = this.match(buf, subjectStart, subjectEnd);
+    let delivered = false;
+    const plain = result.plain;
+    for (let k = 0; k < plain.length; k++) {
+      const sub = plain[k]!;
+      const client = sub.client;
+      if (client === this && !this.echo) continue;
+      client.deliver(sub, this, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+      delivered = true;
+    }
+    const queues = result.queues;
+    for (let g = 0; g < queues.length; g++) {
+      const members = queues[g]!;
+      const count = members.length;
+      // One member per group, chosen at random; skip our own when echo is off.
+      const first = (Math.random() * count) | 0;
+      for (let n = 0; n < count; n++) {
+        const sub = members[(first + n) % count]!;
+        if (sub.client === this && !this.echo) continue;
+        sub.client.deliver(sub, this, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+        delivered = true;
+        break;
+      }
+    }
+    if (!delivered) {
+      server.stats.noInterestMsgs++;
+      if (replyStart >= 0 && this.noResponders) this.sendNoResponders(buf, replyStart, replyEnd);
+    }
+  }
+
+  /** The subscriptions for a subject, memoized for a publisher that repeats its subject (the common case). */
+  private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
+    const sublist = this.server.sublist;
+    const length = end - start;
+    const last = this.lastSubject;
+    if (length === this.lastSubjectLength && this.lastGeneration === sublist.generation) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (buf[start + k] !== last[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastResult!;
+    }
+    const result = sublist.match(buf.latin1Slice(start, end));
+    if (length <= last.length) {
+      buf.copy(last, 0, start, end);
+      this.lastSubjectLength = length;
+      this.lastGeneration = sublist.generation;
+      this.lastResult = result;
+    } else {
+      this.lastSubjectLength = -1; // too long to memo: rare, and correct either way
+    }
+    return result;
+  }
+
+  /**
+   * Queues one message for this client on `sub`: `MSG <subject> <sid> ` then the tail copied
+   * straight from the publisher's input. One copy of the payload, no number formatting.
+   */
+  deliver(
+    sub: Subscription,
+    publisher: Connection,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+  ): void {
+    if (this.closed) return;
+    if (headerSize >= 0 && !this.headers) {
+      // A subscriber that did not ask for headers gets the message as MSG without them.
+      this.deliverWithoutHeaders(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, payloadStart + headerSize, payloadEnd);
+    } else {
+      const prefix = headerSize >= 0 ? sub.hmsgPrefix : sub.msgPrefix;
+      const subjectLength = subjectEnd - subjectStart;
+      const headLength = prefix !== null ? prefix.length : (headerSize >= 0 ? 5 : 4) + subjectLength + sub.sidInfix.length;
+      if (tailStart >= 0) {
+        const tailEnd = payloadEnd + 2;
+        let at = this.reserve(headLength + tailEnd - tailStart);
+        const out = this.out;
+        at = prefix !== null ? at + prefix.copy(out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
+        buf.copy(out, at, tailStart, tailEnd);
+      } else {
+        this.deliverComposed(sub, prefix, headLength, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+      }
+    }
+    this.outMsgs++;
+    this.outBytes += payloadEnd - payloadStart;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadEnd - payloadStart;
+    sub.delivered++;
+    if (sub.max > 0 && sub.delivered >= sub.max) this.removeSubscription(sub);
+    this.afterQueue(publisher);
+  }
+
+  private writeSubjectHead(out: Buffer, at: number, withHeaders: boolean, buf: Buffer, subjectStart: number, subjectEnd: number, sub: Subscription): number {
+    out[at++] = withHeaders ? 72 /* H */ : 77 /* M */;
+    if (withHeaders) out[at++] = 77; /* M */
+    out[at++] = 83; /* S */
+    out[at++] = 71; /* G */
+    out[at++] = 32;
+    at += buf.copy(out, at, subjectStart, subjectEnd);
+    return at + sub.sidInfix.copy(out, at);
+  }
+
+  /** The slow path for a PUB line that was not in canonical form (tabs, several spaces, bare LF). */
+  private deliverComposed(
+    sub: Subscription,
+    prefix: Buffer | null,
+    headLength: number,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+  ): void {
+    const sizes = headerSize >= 0 ? `${headerSize} ${payloadEnd - payloadStart}\r\n` : `${payloadEnd - payloadStart}\r\n`;
+    const replyLength = replyStart >= 0 ? replyEnd - replyStart + 1 : 0;
+    let at = this.reserve(headLength + replyLength + sizes.length + payloadEnd - payloadStart + 2);
+    const out = this.out;
+    at = prefix !== null ? at + prefix.copy(out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
+    if (replyStart >= 0) {
+      at += buf.copy(out, at, replyStart, replyEnd);
+      out[at++] = 32;
+    }
+    at += out.write(sizes, at, "latin1");
+    at += buf.copy(out, at, payloadStart, payloadEnd);
+    out[at++] = 13;
+    out[at] = 10;
+  }
+
+  private deliverWithoutHeaders(sub: Subscription, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, bodyStart: number, payloadEnd: number): void {
+    const prefix = sub.msgPrefix;
+    const headLength = prefix !== null ? prefix.length : 4 + subjectEnd - subjectStart + sub.sidInfix.length;
+    this.deliverComposed(sub, prefix, headLength, buf, subjectStart, subjectEnd, replyStart, replyEnd, -1, bodyStart, payloadEnd);
+  }
+
+  /** `HMSG <reply> <sid> 16 16 NATS/1.0 503` to the requester, on its own subscription matching the reply subject. */
+  private sendNoResponders(buf: Buffer, replyStart: number, replyEnd: number): void {
+    const replies = this.server.sublist.match(buf.latin1Slice(replyStart, replyEnd));
+    for (const sub of replies.plain) {
+      if (sub.client === this) {
+        this.queueBytes(noRespondersFrame(buf.subarray(replyStart, replyEnd), sub.sid));
+        return;
+      }
+    }
+  }
+
+  onSub(subject: string, queue: string | null, sid: string): void {
+    this.spoken = true;
+    if (this.closed) return;
+    const options = this.server.options;
+    if (!isValidSubscribeSubject(subject) || (queue !== null && !isValidQueueName(queue))) {
+      this.sendError("InvalidSubject");
+      return;
+    }
+    if (options.maxSubscriptions > 0 && this.subscriptions.size >= options.maxSubscriptions) {
+      this.server.log.error(`${this.logPrefix} - Maximum Subscriptions Exceeded (max=${options.maxSubscriptions})`);
+      this.sendError("MaxSubscriptions");
+      return;
+    }
+    if (!this.subscriptions.has(sid)) {
+      // A second SUB with a sid in use is ignored, as nats-server does.
+      const sub = new Subscription(this, subject, queue, sid, subjectIsLiteral(subject));
+      this.subscriptions.set(sid, sub);
+      this.server.sublist.insert(sub);
+    }
+    if (this.verbose) this.queueBytes(OK_FRAME);
+  }
+
+  onUnsub(sid: string, max: number): void {
+    this.spoken = true;
+    const sub = this.subscriptions.get(sid);
+    if (sub !== undefined) {
+      if (max > 0 && max > sub.delivered) sub.max = max;
+      else this.removeSubscription(sub);
+    }
+    if (this.verbose) this.queueBytes(OK_FRAME);
+  }
+
+  removeSubscription(sub: Subscription): void {
+    if (this.subscriptions.get(sub.sid) !== sub) return;
+    this.subscriptions.delete(sub.sid);
+    this.server.sublist.remove(sub);
+  }
+
+  onConnect(json: string): void {
+    let connect: ConnectOptions;
+    try {
+      connect = JSON.parse(json) as ConnectOptions;
+      if (connect === null || typeof connect !== "object" || Array.isArray(connect)) throw new Error("not an object");
+    } catch {
+      // nats-server closes on malformed CONNECT JSON without an -ERR.
+      this.close(CloseReason.ProtocolViolation, null, `malformed CONNECT: ${json.slice(0, 64)}`);
+      return;
+    }
+    this.spoken = true;
+    this.connectReceived = true;
+    this.rttMs = Date.now() - this.startedAt;
+    if (typeof connect.verbose === "boolean") this.verbose = connect.verbose;
+    if (typeof connect.pedantic === "boolean") this.pedantic = connect.pedantic;
+    if (typeof connect.echo === "boolean") this.echo = connect.echo;
+    this.headers = connect.headers === true;
+    this.noResponders = connect.no_responders === true;
+    this.parser.headersAllowed = this.headers;
+    this.protocol = typeof connect.protocol === "number" ? connect.protocol : 0;
+    if (typeof connect.name === "string") this.name = connect.name;
+    if (typeof connect.lang === "string") this.lang = connect.lang;
+    if (typeof connect.version === "string") this.version = connect.version;
+    if (this.protocol < 0 || this.protocol > 1) {
+      this.closeWithError("BadClientProtocol", CloseReason.BadClientProtocolVersion);
+      return;
+    }
+    if (this.noResponders && !this.headers) {
+      this.closeWithError("NoRespondersRequiresHeaders", CloseReason.NoRespondersRequiresHeaders);
+      return;
+    }
+    if (this.verbose) this.queueBytes(OK_FRAME);
+  }
+
+  onPing(): void {
+    this.queueBytes(PONG_FRAME);
+  }
+
+  onPong(): void {
+    this.pingsOut = 0;
+    if (this.pingSentAt > 0) {
+      this.rttMs = Date.now() - this.pingSentAt;
+      this.pingSentAt = 0;
+    }
+  }
+
+  onInfo(_json: string): void {
+    // nats-server accepts and ignores INFO from clients.
+  }
+
+  onClientError(text: string): void {
+    this.server.log.error(`${this.logPrefix} - Client Error ${text}`);
+    this.close(CloseReason.ParseError, null);
+  }
+
+  onParseError(errText: string | null, closeReason: string, detail: string): void {
+    if (errText === null) this.close(closeReason, null, detail);
+    else {
+      this.server.log.error(`${this.logPrefix} - ${errText}: ${detail}`);
+      this.close(closeReason, errText, detail);
+    }
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  /** Makes room for `length` more bytes and returns where they go. */
+  private reserve(length: number): number {
+    let end = this.outEnd;
+    if (end + length > this.out.length) {
+      const pending = end - this.outHead;
+      const needed = pending + length;
+      if (this.outHead > 0 && needed <= this.out.length) {
+        this.out.copy(this.out, 0, this.outHead, end); // compact in place
+      } else {
+        const grown = Buffer.allocUnsafe(Math.max(needed, this.out.length * 2, INITIAL_OUTBOUND));
+        this.out.copy(grown, 0, this.outHead, end);
+        this.out = grown;
+      }
+      this.outHead = 0;
+      end = pending;
+    }
+    this.outEnd = end + length;
+    return end;
+  }
+
+  queueBytes(bytes: Buffer): void {
+    if (this.closed) return;
+    const at = this.reserve(bytes.length); // may replace this.out: reserve before reading it
+    bytes.copy(this.out, at);
+    this.afterQueue(null);
+  }
+
+  /** Marks the connection for this tick's flush and enforces max_pending. */
+  private afterQueue(publisher: Connection | null): void {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.server.markDirty(this);
+    }
+    const pending = this.outEnd - this.outHead;
+    const maxPending = this.server.options.maxPending;
+    if (pending > maxPending) {
+      this.server.stats.slowConsumers++;
+      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
+      this.close(CloseReason.SlowConsumerPendingBytes, null);
+    } else if (publisher !== null && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
+      this.stallPublisher(publisher);
+    }
+  }
+
+  /** Pauses a fast publisher's reads until this client drains (or briefly, so a stuck client is still cut). */
+  private stallPublisher(publisher: Connection): void {
+    if (this.stalledPublishers === null) this.stalledPublishers = [];
+    else if (this.stalledPublishers.includes(publisher)) return;
+    this.stalledPublishers.push(publisher);
+    if (publisher.stalls++ === 0) publisher.transport.pauseReading();
+    this.server.stats.stalls++;
+    setTimeout(() => this.releaseStalledPublishers(), 50);
+  }
+
+  private releaseStalledPublishers(): void {
+    const stalled = this.stalledPublishers;
+    if (stalled === null) return;
+    this.stalledPublishers = null;
+    for (const publisher of stalled) {
+      if (--publisher.stalls === 0 && !publisher.closed) publisher.transport.resumeReading();
+    }
+  }
+
+  /** Writes what is queued; called once per tick by the server, and on drain. */
+  flush(): void {
+    this.dirty = false;
+    if (this.closed && this.transport.blocked) return;
+    const pending = this.outEnd - this.outHead;
+    if (pending === 0 || this.transport.blocked) return;
+    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(this.out.latin1Slice(this.outHead, Math.min(this.outEnd, this.outHead + 512)))}`);
+    const written = this.transport.write(this.out, this.outHead, this.outEnd);
+    if (written >= pending) {
+      this.outHead = 0;
+      this.outEnd = 0;
+      this.blockedSince = 0;
+      if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
+    } else {
+      this.outHead += Math.max(0, written);
+      if (this.blockedSince === 0) this.blockedSince = Date.now();
+    }
+  }
+
+  /** The transport can take more. */
+  onDrain(): void {
+    this.transport.blocked = false;
+    this.flush();
+    if (this.stalledPublishers !== null && this.outEnd - this.outHead <= this.server.options.maxPending * 0.75) {
+      this.releaseStalledPublishers();
+    }
+  }
+
+  sendPing(): void {
+    this.pingsOut++;
+    this.pingSentAt = Date.now();
+    this.queueBytes(PING_FRAME);
+  }
+
+  sendError(kind: ProtocolErrorKind): void {
+    this.queueBytes(errFrame(ProtocolError[kind].text));
+  }
+
+  closeWithError(kind: ProtocolErrorKind, reason: string): void {
+    this.close(reason, ProtocolError[kind].text);
+  }
+
+  /**
+   * Closes the connection: an optional -ERR goes out first, then whatever is queued is
+   * written (best effort), subscriptions are removed and the transport is closed.
+   */
+  close(reason: string, errText: string | null, detail?: string): void {
+    if (this.closed) return;
+    if (errText !== null) {
+      this.queueBytes(errFrame(errText));
+    }
+    this.closed = true;
+    this.closeReason = reason;
+    this.parser.stop();
+    if (!this.transport.blocked && this.outEnd > this.outHead) this.transport.write(this.out, this.outHead, this.outEnd);
+    this.outHead = this.outEnd = 0;
+    this.out = Buffer.allocUnsafe(0);
+    for (const sub of this.subscriptions.values()) this.server.sublist.remove(sub);
+    this.subscriptions.clear();
+    this.lastResult = null;
+    this.releaseStalledPublishers();
+    this.server.removeConnection(this);
+    this.transport.close();
+    const who = this.name || this.lang ? ` - "${[this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":")}"` : "";
+    this.server.log.debug(`${this.logPrefix}${who} - Client connection closed: ${reason}${detail ? ` (${detail})` : ""}`);
+  }
+
+  /** The peer went away (or the transport failed). */
+  onTransportClosed(): void {
+    this.transport.blocked = true; // nothing more can be written
+    this.close(CloseReason.ClientClosed, null);
+  }
+}

@@ -1,0 +1,443 @@
+// The client protocol parser: bytes in, calls on a ProtocolHandler out.
+//
+// It works a whole control line at a time: one byte loop finds the line end and splits the
+// arguments (a JS loop beats indexOf for 20–40 byte lines). A PUB's payload is never scanned:
+// the parser jumps over it and hands the handler offsets into the read buffer, so the payload
+// is copied exactly once, by the handler, into outbound buffers.
+//
+// An op split across reads is carried over in `carry`, which holds only that op's bytes: the
+// partial control line, or the control line plus the payload it announced (nothing more).
+// The control-line limit is enforced while a line is still incomplete, so a client that never
+// sends a newline cannot grow the carry past max_control_line.
+//
+// Errors follow nats-server: some ops get `-ERR 'Unknown Protocol Operation'` and a close,
+// others (bad PUB arguments, malformed CONNECT) are closed without an -ERR. After any error
+// the parser stops; the handler closes the connection.
+
+export interface ProtocolHandler {
+  /**
+   * A PUB (headerSize < 0) or HPUB. All positions index `buf`, which is only valid during the call.
+   * `tailStart` is where `[reply] [hdr] size\r\npayload\r\n` begins when the control line is in
+   * canonical form (single spaces, CRLF): that tail is byte-identical to the tail of the MSG/HMSG
+   * frame, so delivery can copy it whole. -1 when the line is not canonical.
+   */
+  onPub(
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+  ): void;
+  onSub(subject: string, queue: string | null, sid: string): void;
+  onUnsub(sid: string, max: number): void;
+  onConnect(json: string): void;
+  onPing(): void;
+  onPong(): void;
+  /** An INFO from a client: nats-server parses and ignores it. */
+  onInfo(json: string): void;
+  /** A `-ERR` from the client: nats-server logs it and closes. */
+  onClientError(text: string): void;
+  /** A protocol error. `errText` is the -ERR to send first (null: close silently). */
+  onParseError(errText: string | null, closeReason: string, detail: string): void;
+}
+
+const enum Byte {
+  TAB = 9,
+  LF = 10,
+  CR = 13,
+  SPACE = 32,
+  PLUS = 43,
+  MINUS = 45,
+}
+
+/** Most tokens any client op has: `HPUB subject reply hdr total`. */
+const MAX_TOKENS = 5;
+
+const ERR_UNKNOWN = "Unknown Protocol Operation";
+
+export class Parser {
+  /** Set by the connection: the largest payload a PUB may announce. */
+  maxPayload: number;
+  /** Set by the connection: the longest control line (arguments) allowed. */
+  maxControlLine: number;
+  /** Set by the connection after CONNECT {"headers":true}: HPUB is refused before that. */
+  headersAllowed = false;
+  /** True once an error was reported: nothing more is parsed. */
+  stopped = false;
+
+  private carry: Buffer | null = null;
+  private carryLength = 0;
+  /** Total length of the pending op in `carry` once known (its control line is complete), else 0. */
+  private pendingOpLength = 0;
+
+  // Token boundaries of the current control line (reused, never reallocated).
+  private readonly tokenStart = new Int32Array(MAX_TOKENS);
+  private readonly tokenEnd = new Int32Array(MAX_TOKENS);
+
+  constructor(
+    private readonly handler: ProtocolHandler,
+    maxPayload: number,
+    maxControlLine: number,
+  ) {
+    this.maxPayload = maxPayload;
+    this.maxControlLine = maxControlLine;
+  }
+
+  /** Bytes currently held for an op split across reads (bounded by the limits). */
+  get carriedBytes(): number {
+    return this.carryLength;
+  }
+
+  /** Feeds one read. `data` is only used during the call. */
+  feed(data: Buffer): void {
+    if (this.stopped) return;
+    let position = 0;
+    if (this.carryLength > 0) {
+      position = this.completeCarriedOp(data);
+      if (position < 0 || this.stopped) return;
+    }
+    const consumed = this.parseOps(data, position, data.length);
+    if (this.stopped || consumed === data.length) return;
+    // An incomplete op remains: keep just its bytes.
+    this.pendingOpLength = 0;
+    this.carryLength = 0;
+    const remainder = data.length - consumed;
+    const pendingTotal = this.lastIncompleteOpLength;
+    this.pendingOpLength = pendingTotal;
+    this.appendCarry(data, consumed, data.length, pendingTotal > 0 ? pendingTotal : remainder);
+  }
+
+  /** Stops parsing for good (the connection is closing). */
+  stop(): void {
+    this.stopped = true;
+    this.reset();
+  }
+
+  private reset(): void {
+    this.carry = null;
+    this.carryLength = 0;
+    this.pendingOpLength = 0;
+  }
+
+  /**
+   * Moves bytes of `data` into the carry until it holds the whole pending op, then parses it.
+   * Returns where parsing of `data` goes on, or -1 when all of `data` was taken.
+   */
+  private completeCarriedOp(data: Buffer): number {
+    let position = 0;
+    for (;;) {
+      if (this.pendingOpLength > 0) {
+        const wanted = this.pendingOpLength - this.carryLength;
+        const take = Math.min(wanted, data.length - position);
+        this.appendCarry(data, position, position + take, this.pendingOpLength);
+        position += take;
+        if (this.carryLength < this.pendingOpLength) return -1;
+      } else {
+        let lineEnd = -1;
+        for (let i = position; i < data.length; i++) {
+          if (data[i] === Byte.LF) {
+            lineEnd = i;
+            break;
+          }
+        }
+        if (lineEnd < 0) {
+          this.appendCarry(data, position, data.length, 0);
+          this.checkIncompleteLine(this.carry!, 0, this.carryLength);
+          return -1;
+        }
+        this.appendCarry(data, position, lineEnd + 1, 0);
+        position = lineEnd + 1;
+      }
+      const carry = this.carry!;
+      const consumed = this.parseOps(carry, 0, this.carryLength);
+      if (this.stopped) return -1;
+      if (consumed === this.carryLength) {
+        this.carryLength = 0;
+        this.pendingOpLength = 0;
+        if (carry.length > 64 * 1024) this.carry = null; // do not keep a large buffer for an idle client
+        return position;
+      }
+      // The carried control line announced a payload that is still to come.
+      this.pendingOpLength = this.lastIncompleteOpLength;
+    }
+  }
+
+  private appendCarry(src: Buffer, start: number, end: number, capacityHint: number): void {
+    const needed = this.carryLength + (end - start);
+    let carry = this.carry;
+    if (carry === null || carry.length < needed) {
+      const size = Math.max(needed, capacityHint, carry === null ? 256 : carry.length * 2);
+      const grown = Buffer.allocUnsafe(size);
+      if (carry !== null && this.carryLength > 0) carry.copy(grown, 0, 0, this.carryLength);
+      this.carry = carry = grown;
+    }
+    src.copy(carry, this.carryLength, start, end);
+    this.carryLength = needed;
+  }
+
+  /** Length of the op at which parseOps last stopped, when its control line was complete. */
+  private lastIncompleteOpLength = 0;
+
+  /**
+   * Parses every complete op in buf[from, to). Returns the offset of the first byte not
+   * consumed: the start of an incomplete op (then lastIncompleteOpLength is its full length
+   * when known, or 0 when its control line is incomplete), or `to`.
+   */
+  private parseOps(buf: Buffer, from: number, to: number): number {
+    const tokenStart = this.tokenStart;
+    const tokenEnd = this.tokenEnd;
+    let i = from;
+    while (i < to) {
+      const opStart = i;
+      // One pass: find the line end and split tokens on space, tab and CR.
+      let count = 0;
+      let inToken = false;
+      let j = i;
+      for (; j < to; j++) {
+        const b = buf[j]!;
+        if (b === Byte.LF) break;
+        if (b === Byte.SPACE || b === Byte.TAB || b === Byte.CR) {
+          if (inToken) {
+            if (count <= MAX_TOKENS) tokenEnd[count - 1] = j;
+            inToken = false;
+          }
+        } else if (!inToken) {
+          if (count < MAX_TOKENS) tokenStart[count] = j;
+          count++;
+          inToken = true;
+        }
+      }
+      if (j === to) {
+        this.lastIncompleteOpLength = 0;
+        this.checkIncompleteLine(buf, opStart, to);
+        return opStart;
+      }
+      if (inToken && count <= MAX_TOKENS) tokenEnd[count - 1] = j;
+      const lineEnd = j; // index of LF
+      if (count === 0 || buf[opStart] === Byte.SPACE || buf[opStart] === Byte.TAB || buf[opStart] === Byte.CR) {
+        return this.fail(ERR_UNKNOWN, "Parse Error", "empty line or leading whitespace");
+      }
+      const op = classifyOp(buf, tokenStart[0]!, tokenEnd[0]!);
+      if (count > 1 && op !== Op.PING && op !== Op.PONG && op !== Op.OK) {
+        // As nats-server measures it: the arguments, without the op name and the line ending.
+        const argumentsLength = lineEnd - (buf[lineEnd - 1] === Byte.CR ? 1 : 0) - tokenStart[1]!;
+        if (argumentsLength > this.maxControlLine) {
+          return this.fail("maximum control line exceeded", "Maximum Control Line Exceeded", `arguments of ${argumentsLength} bytes`);
+        }
+      }
+      switch (op) {
+        case Op.PUB:
+        case Op.HPUB: {
+          const isHeaderPub = op === Op.HPUB;
+          if (isHeaderPub && !this.headersAllowed) {
+            return this.fail(null, "Protocol Violation", "HPUB without headers support");
+          }
+          const argCount = count - 1;
+          const minArgs = isHeaderPub ? 3 : 2;
+          if (argCount < minArgs || argCount > minArgs + 1) {
+            return this.fail(null, "Protocol Violation", `${isHeaderPub ? "HPUB" : "PUB"} with ${argCount} arguments`);
+          }
+          const hasReply = argCount === minArgs + 1;
+          const sizeToken = count - 1;
+          const size = parseSize(buf, tokenStart[sizeToken]!, tokenEnd[sizeToken]!);
+          if (size < 0) return this.fail(null, "Protocol Violation", "bad or missing size");
+          let headerSize = -1;
+          if (isHeaderPub) {
+            headerSize = parseSize(buf, tokenStart[sizeToken - 1]!, tokenEnd[sizeToken - 1]!);
+            if (headerSize < 0) return this.fail(null, "Protocol Violation", "bad or missing header size");
+            if (headerSize > size) return this.fail(null, "Protocol Violation", "header size larger than total size");
+          }
+          if (size > this.maxPayload) {
+            return this.fail("Maximum Payload Violation", "Maximum Payload Exceeded", `${size} vs ${this.maxPayload}`);
+          }
+          const payloadStart = lineEnd + 1;
+          const payloadEnd = payloadStart + size;
+          if (payloadEnd + 2 > to) {
+            this.lastIncompleteOpLength = payloadEnd + 2 - opStart;
+            return opStart;
+          }
+          if (buf[payloadEnd] !== Byte.CR || buf[payloadEnd + 1] !== Byte.LF) {
+            return this.fail(ERR_UNKNOWN, "Parse Error", "payload not followed by CRLF");
+          }
+          // Canonical control line: tokens after the subject joined by single spaces, then CRLF.
+          let tailStart = tokenStart[2]!;
+          if (buf[lineEnd - 1] !== Byte.CR || tokenEnd[count - 1] !== lineEnd - 1) tailStart = -1;
+          else {
+            for (let t = 2; t < count; t++) {
+              if (tokenStart[t] !== tokenEnd[t - 1]! + 1 || buf[tokenEnd[t - 1]!] !== Byte.SPACE) {
+                tailStart = -1;
+                break;
+              }
+            }
+          }
+          this.handler.onPub(
+            buf,
+            tokenStart[1]!,
+            tokenEnd[1]!,
+            hasReply ? tokenStart[2]! : -1,
+            hasReply ? tokenEnd[2]! : -1,
+            headerSize,
+            payloadStart,
+            payloadEnd,
+            tailStart,
+          );
+          i = payloadEnd + 2;
+          break;
+        }
+        case Op.SUB: {
+          if (count !== 3 && count !== 4) return this.fail(null, "Protocol Violation", `SUB with ${count - 1} arguments`);
+          const subject = buf.latin1Slice(tokenStart[1]!, tokenEnd[1]!);
+          const queue = count === 4 ? buf.latin1Slice(tokenStart[2]!, tokenEnd[2]!) : null;
+          const sid = buf.latin1Slice(tokenStart[count - 1]!, tokenEnd[count - 1]!);
+          this.handler.onSub(subject, queue, sid);
+          i = lineEnd + 1;
+          break;
+        }
+        case Op.UNSUB: {
+          if (count !== 2 && count !== 3) return this.fail(null, "Protocol Violation", `UNSUB with ${count - 1} arguments`);
+          const sid = buf.latin1Slice(tokenStart[1]!, tokenEnd[1]!);
+          const max = count === 3 ? parseSize(buf, tokenStart[2]!, tokenEnd[2]!) : -1;
+          this.handler.onUnsub(sid, max);
+          i = lineEnd + 1;
+          break;
+        }
+        case Op.PING:
+          this.handler.onPing();
+          i = lineEnd + 1;
+          break;
+        case Op.PONG:
+          this.handler.onPong();
+          i = lineEnd + 1;
+          break;
+        case Op.CONNECT:
+        case Op.INFO:
+        case Op.ERR: {
+          const nameEnd = tokenStart[0]! + (op === Op.CONNECT ? 7 : 4);
+          const argStart = nameEnd < tokenEnd[0]! ? nameEnd : count > 1 ? tokenStart[1]! : lineEnd;
+          let argEnd = lineEnd;
+          if (argEnd > argStart && buf[argEnd - 1] === Byte.CR) argEnd--;
+          const arg = buf.toString("utf8", argStart, argEnd);
+          if (op === Op.CONNECT) this.handler.onConnect(arg);
+          else if (op === Op.INFO) this.handler.onInfo(arg);
+          else this.handler.onClientError(arg);
+          i = lineEnd + 1;
+          break;
+        }
+        case Op.OK:
+          i = lineEnd + 1;
+          break;
+        default:
+          return this.fail(ERR_UNKNOWN, "Parse Error", `unknown operation ${JSON.stringify(buf.latin1Slice(opStart, Math.min(lineEnd, opStart + 32)))}`);
+      }
+      if (this.stopped) return to;
+    }
+    return i;
+  }
+
+  /** An incomplete control line: refuse it now if it is already too long or cannot become a valid op. */
+  private checkIncompleteLine(buf: Buffer, start: number, end: number): void {
+    if (end - start > this.maxControlLine + 16) {
+      this.fail("maximum control line exceeded", "Maximum Control Line Exceeded", `incomplete line of ${end - start} bytes`);
+      return;
+    }
+    if (!isPlausibleOpPrefix(buf, start, end)) {
+      this.fail(ERR_UNKNOWN, "Parse Error", "unknown operation");
+    }
+  }
+
+  private fail(errText: string | null, closeReason: string, detail: string): number {
+    this.stop();
+    this.handler.onParseError(errText, closeReason, detail);
+    return 0;
+  }
+}
+
+const enum Op {
+  UNKNOWN,
+  PUB,
+  HPUB,
+  SUB,
+  UNSUB,
+  PING,
+  PONG,
+  CONNECT,
+  INFO,
+  OK,
+  ERR,
+}
+
+/** Ops a client may send, upper-case; PING/PONG/+OK may be followed by anything up to the line end. */
+const OP_NAMES = ["PUB", "HPUB", "SUB", "UNSUB", "PING", "PONG", "CONNECT", "INFO", "+OK", "-ERR"];
+
+function lower(b: number): number {
+  return b >= 65 && b <= 90 ? b | 0x20 : b;
+}
+
+/** Identifies the op from its first token, case-insensitively, without allocating. */
+function classifyOp(buf: Buffer, start: number, end: number): Op {
+  const length = end - start;
+  const c0 = lower(buf[start]!);
+  if (c0 === 112 /* p */) {
+    if (length === 3 && lower(buf[start + 1]!) === 117 && lower(buf[start + 2]!) === 98) return Op.PUB;
+    // nats-server ignores whatever follows PING/PONG on the line.
+    if (length >= 4 && lower(buf[start + 1]!) === 105 && lower(buf[start + 2]!) === 110 && lower(buf[start + 3]!) === 103) return Op.PING;
+    if (length >= 4 && lower(buf[start + 1]!) === 111 && lower(buf[start + 2]!) === 110 && lower(buf[start + 3]!) === 103) return Op.PONG;
+    return Op.UNKNOWN;
+  }
+  if (c0 === 104 /* h */) return matchesWord(buf, start, end, "hpub") ? Op.HPUB : Op.UNKNOWN;
+  if (c0 === 115 /* s */) return matchesWord(buf, start, end, "sub") ? Op.SUB : Op.UNKNOWN;
+  if (c0 === 117 /* u */) return matchesWord(buf, start, end, "unsub") ? Op.UNSUB : Op.UNKNOWN;
+  // `CONNECT{...}` without a space is accepted by nats-server: the argument starts right after the name.
+  if (c0 === 99 /* c */) return length >= 7 && matchesWord(buf, start, start + 7, "connect") ? Op.CONNECT : Op.UNKNOWN;
+  if (c0 === 105 /* i */) return matchesWord(buf, start, end, "info") ? Op.INFO : Op.UNKNOWN;
+  if (c0 === Byte.PLUS) return length >= 3 && lower(buf[start + 1]!) === 111 && lower(buf[start + 2]!) === 107 ? Op.OK : Op.UNKNOWN;
+  if (c0 === Byte.MINUS) return length === 4 && matchesWord(buf, start + 1, end, "err") ? Op.ERR : Op.UNKNOWN;
+  return Op.UNKNOWN;
+}
+
+function matchesWord(buf: Buffer, start: number, end: number, word: string): boolean {
+  if (end - start !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (lower(buf[start + k]!) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Could these first bytes of a line still become a valid op? Lets garbage be refused before its newline. */
+function isPlausibleOpPrefix(buf: Buffer, start: number, end: number): boolean {
+  if (start === end) return true;
+  let wordEnd = start;
+  while (wordEnd < end && buf[wordEnd] !== Byte.SPACE && buf[wordEnd] !== Byte.TAB && buf[wordEnd] !== Byte.CR) wordEnd++;
+  const length = wordEnd - start;
+  if (length === 0) return false; // leading whitespace or CR
+  for (const name of OP_NAMES) {
+    const n = Math.min(length, name.length);
+    let same = true;
+    for (let k = 0; k < n; k++) {
+      if (lower(buf[start + k]!) !== name.toLowerCase().charCodeAt(k)) {
+        same = false;
+        break;
+      }
+    }
+    if (!same) continue;
+    if (length <= name.length) return true;
+    // Longer than the op name: only PING/PONG/+OK tolerate trailing bytes, and CONNECT{.
+    if (name === "PING" || name === "PONG" || name === "+OK" || name === "CONNECT") return true;
+  }
+  return false;
+}
+
+/** Parses a non-negative decimal size; -1 when empty, not digits, or absurdly long. */
+function parseSize(buf: Buffer, start: number, end: number): number {
+  const length = end - start;
+  if (length <= 0 || length > 15) return -1;
+  let n = 0;
+  for (let k = start; k < end; k++) {
+    const d = buf[k]! - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from "node:crypto";
+import { Connection } from "./connection.ts";
+import { CloseReason, ProtocolError } from "./protocol/errors.ts";
+import { infoFrame, type ServerInfo } from "./protocol/frames.ts";
+import { Sublist } from "./subjects/sublist.ts";
+import type { Subscription } from "./subscription.ts";
+import type { Options } from "./options.ts";
+import type { Logger } from "./log.ts";
+import type { Transport } from "./transport/transport.ts";
+import { listenTcp, type TcpListener } from "./transport/tcp.ts";
+import { listenWebSocket, type WebSocketListener } from "./transport/websocket.ts";
+
+/** The nats-server version whose client-visible features natter implements (clients gate features on it). */
+export const COMPATIBLE_NATS_VERSION = "2.10.0";
+export const NATTER_VERSION = "0.1.0";
+
+export interface ServerStats {
+  inMsgs: number;
+  inBytes: number;
+  outMsgs: number;
+  outBytes: number;
+  slowConsumers: number;
+  staleConnections: number;
+  /** Messages that reached no subscriber. */
+  noInterestMsgs: number;
+  /** Times a fast publisher was paused for a slow subscriber. */
+  stalls: number;
+  totalConnections: number;
+}
+
+/**
+ * The server: listeners, the connection registry, the subscription index, timers and lifecycle.
+ * Routing itself happens in Connection.onPub, against `sublist`, in the read handler's tick.
+ */
+export class Server {
+  readonly serverId = newServerId();
+  readonly serverName: string;
+  readonly sublist = new Sublist<Subscription>();
+  readonly connections = new Map<number, Connection>();
+  readonly stats: ServerStats = {
+    inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, slowConsumers: 0, staleConnections: 0,
+    noInterestMsgs: 0, stalls: 0, totalConnections: 0,
+  };
+  readonly startedAt = new Date();
+  readonly tracing: boolean;
+  /** True while a read is being parsed: flushes wait for its end. */
+  inRead = false;
+
+  private nextCid = 1;
+  private dirtyConnections: Connection[] = [];
+  private flushScheduled = false;
+  private tcp: TcpListener | null = null;
+  private ws: WebSocketListener | null = null;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private shuttingDown = false;
+
+  constructor(
+    readonly options: Options,
+    readonly log: Logger,
+  ) {
+    this.serverName = options.serverName || this.serverId;
+    this.tracing = options.trace;
+  }
+
+  /** The port clients connect to (resolved when -p -1 asked for a random one). */
+  get port(): number {
+    return this.tcp?.port ?? this.options.port;
+  }
+
+  get wsPort(): number {
+    return this.ws?.port ?? 0;
+  }
+
+  /** Opens the listeners. Throws (with a one-line message) when a port cannot be bound. */
+  start(): void {
+    const o = this.options;
+    this.log.info(`Starting natter (nats-server ${COMPATIBLE_NATS_VERSION} compatible)`);
+    this.log.info(`  Version:  ${NATTER_VERSION}`);
+    this.log.info(`  Name:     ${this.serverName}`);
+    this.log.info(`  ID:       ${this.serverId}`);
+    if (o.wsPort !== 0) {
+      this.ws = listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort);
+      this.log.info(`Listening for websocket clients on ws://${o.wsHost}:${this.ws.port}`);
+    }
+    this.tcp = listenTcp(this, o.host, o.port === -1 ? 0 : o.port);
+    this.log.info(`Listening for client connections on ${o.host}:${this.tcp.port}`);
+    this.log.info("Server is ready");
+    const sweepEvery = Math.max(50, Math.min(1000, Math.floor(o.pingIntervalMs / 4), Math.floor(o.connectTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+  }
+
+  /** A transport connected: register it and greet it with INFO (or refuse it past max_connections). */
+  accept(transport: Transport): Connection {
+    const cid = this.nextCid++;
+    const conn = new Connection(this, transport, cid);
+    this.stats.totalConnections++;
+    conn.queueBytes(infoFrame(this.infoFor(conn)));
+    if (this.connections.size >= this.options.maxConnections || this.shuttingDown) {
+      this.log.error(`${conn.logPrefix} - ${ProtocolError.MaxConnections.text}`);
+      conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.MaxConnections.text);
+      return conn;
+    }
+    this.connections.set(cid, conn);
+    this.log.debug(`${conn.logPrefix} - Client connection created`);
+    this.flushDirty();
+    return conn;
+  }
+
+  infoFor(conn: Connection): ServerInfo {
+    return {
+      server_id: this.serverId,
+      server_name: this.serverName,
+      version: COMPATIBLE_NATS_VERSION,
+      proto: 1,
+      go: `bun${Bun.version}`,
+      host: this.options.host,
+      port: this.port,
+      headers: true,
+      max_payload: this.options.maxPayload,
+      client_id: conn.cid,
+      client_ip: conn.transport.remoteAddress,
+    };
+  }
+
+  removeConnection(conn: Connection): void {
+    this.connections.delete(conn.cid);
+  }
+
+  /** Called when a connection queued its first bytes of this tick. */
+  markDirty(conn: Connection): void {
+    this.dirtyConnections.push(conn);
+    if (!this.inRead && !this.flushScheduled) {
+      // Output produced outside a read (timers, drain): flush once, at the end of this task.
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushDirty());
+    }
+  }
+
+  /** One write per dirty connection: the end of every read handler. */
+  flushDirty(): void {
+    this.flushScheduled = false;
+    const dirty = this.dirtyConnections;
+    if (dirty.length === 0) return;
+    this.dirtyConnections = [];
+    for (let k = 0; k < dirty.length; k++) dirty[k]!.flush();
+  }
+
+  /** Periodic checks: connect timeout, PINGs and stale connections, write deadlines. */
+  private sweep(): void {
+    const now = Date.now();
+    const o = this.options;
+    for (const conn of this.connections.values()) {
+      if (!conn.spoken && now - conn.startedAt > o.connectTimeoutMs) {
+        this.log.debug(`${conn.logPrefix} - Connect timeout`);
+        conn.closeWithError("AuthenticationTimeout", CloseReason.AuthenticationTimeout);
+        continue;
+      }
+      if (conn.blockedSince > 0 && now - conn.blockedSince > o.writeDeadlineMs) {
+        this.stats.slowConsumers++;
+        this.log.info(`${conn.logPrefix} - Slow Consumer Detected: WriteDeadline of ${o.writeDeadlineMs}ms Exceeded`);
+        conn.close(CloseReason.SlowConsumerWriteDeadline, null);
+        continue;
+      }
+      if (now >= conn.nextPingAt) {
+        conn.nextPingAt = now + o.pingIntervalMs;
+        // A client heard from within the interval needs no PING (nats-server delays it).
+        if (now - conn.lastActivity < o.pingIntervalMs && conn.rttMs > 0) continue;
+        if (conn.pingsOut + 1 > o.pingMax) {
+          this.stats.staleConnections++;
+          this.log.debug(`${conn.logPrefix} - Stale Client Connection - Closing`);
+          conn.closeWithError("StaleConnection", CloseReason.StaleConnection);
+          continue;
+        }
+        conn.sendPing();
+      }
+    }
+  }
+
+  /** Stops accepting, flushes and closes every client. */
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.tcp?.stop();
+    this.ws?.stop();
+    this.flushDirty();
+    for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown, null);
+    this.log.info("Server Exiting..");
+  }
+}
+
+/** A server id shaped like nats-server's (an nkey public key: 'N' and 55 base32 characters). */
+function newServerId(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bytes = randomBytes(55);
+  let id = "N";
+  for (const b of bytes) id += alphabet[b & 31];
+  return id;
+}
+

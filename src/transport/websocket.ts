@@ -1,0 +1,138 @@
+import type { Server as BunServer, ServerWebSocket } from "bun";
+import type { Connection } from "../connection.ts";
+import type { Server } from "../server.ts";
+import type { Transport } from "./transport.ts";
+
+/** nats-server does not compress small payloads: deflate costs more than it saves. */
+const COMPRESS_MIN_BYTES = 64;
+
+interface SocketData {
+  connection: Connection | null;
+  remoteAddress: string;
+  remotePort: number;
+  compress: boolean;
+}
+
+/**
+ * A client over WebSocket (Bun.serve). Frames carry the same byte stream as TCP; a frame need
+ * not align with protocol ops. The server sends binary frames only and accepts text or binary.
+ */
+class WebSocketTransport implements Transport {
+  readonly kind = "websocket";
+  blocked = false;
+
+  constructor(private readonly socket: ServerWebSocket<SocketData>) {}
+
+  get remoteAddress(): string {
+    return this.socket.data.remoteAddress;
+  }
+
+  get remotePort(): number {
+    return this.socket.data.remotePort;
+  }
+
+  write(buf: Buffer, start: number, end: number): number {
+    const length = end - start;
+    const compress = this.socket.data.compress && length > COMPRESS_MIN_BYTES;
+    // sendBinary copies; -1 = taken but buffered (wait for drain), 0 = dropped (keep it, retry on drain).
+    const status = this.socket.sendBinary(buf.subarray(start, end), compress);
+    if (status === 0) {
+      this.blocked = true;
+      return 0;
+    }
+    if (status === -1) this.blocked = true;
+    return length;
+  }
+
+  pauseReading(): void {
+    // Bun.serve WebSockets cannot pause reads; a slow subscriber is still bounded by max_pending.
+  }
+
+  resumeReading(): void {}
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+export interface WebSocketListener {
+  readonly port: number;
+  stop(): void;
+}
+
+export function listenWebSocket(server: Server, hostname: string, port: number): WebSocketListener {
+  const options = server.options;
+  const allowed = new Set(options.wsAllowedOrigins.map(normalizeOrigin));
+  const bunServer: BunServer<SocketData> = Bun.serve<SocketData>({
+    hostname,
+    port,
+    fetch(request, srv) {
+      const origin = request.headers.get("origin");
+      if (origin !== null && !originAllowed(origin, request, allowed, options.wsSameOrigin)) {
+        server.log.debug(`websocket: origin ${origin} not allowed`);
+        return new Response("Forbidden: origin not allowed\n", { status: 403 });
+      }
+      const address = srv.requestIP(request);
+      const offered = request.headers.get("sec-websocket-extensions") ?? "";
+      const data: SocketData = {
+        connection: null,
+        remoteAddress: address?.address ?? "",
+        remotePort: address?.port ?? 0,
+        compress: options.wsCompression && offered.includes("permessage-deflate"),
+      };
+      if (srv.upgrade(request, { data })) return undefined;
+      return new Response("natter: this port speaks NATS over WebSocket\n", { status: 400 });
+    },
+    websocket: {
+      // Shared compressor = no context takeover on either side, as nats-server answers.
+      perMessageDeflate: options.wsCompression ? { compress: "shared", decompress: "shared" } : false,
+      // A frame may hold many ops; bound it so one client cannot make the server buffer without limit.
+      maxPayloadLength: options.maxPayload + options.maxControlLine + 16 * 1024 * 1024,
+      backpressureLimit: 1024 * 1024,
+      closeOnBackpressureLimit: false,
+      idleTimeout: 0,
+      sendPings: false,
+      open(ws) {
+        ws.data.connection = server.accept(new WebSocketTransport(ws));
+      },
+      message(ws, message) {
+        const bytes = typeof message === "string" ? Buffer.from(message) : (message as Buffer);
+        ws.data.connection?.onRead(bytes);
+      },
+      drain(ws) {
+        ws.data.connection?.onDrain();
+      },
+      close(ws) {
+        ws.data.connection?.onTransportClosed();
+      },
+    },
+  });
+  return {
+    port: bunServer.port ?? port,
+    stop: () => void bunServer.stop(true),
+  };
+}
+
+function normalizeOrigin(origin: string): string {
+  try {
+    const url = new URL(origin);
+    return `${url.protocol}//${url.host}`.toLowerCase();
+  } catch {
+    return origin.toLowerCase();
+  }
+}
+
+function originAllowed(origin: string, request: Request, allowed: Set<string>, sameOrigin: boolean): boolean {
+  const normalized = normalizeOrigin(origin);
+  if (sameOrigin) {
+    const host = request.headers.get("host");
+    let originHost = "";
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      return false;
+    }
+    if (host === null || originHost.toLowerCase() !== host.toLowerCase()) return false;
+  }
+  return allowed.size === 0 || allowed.has(normalized);
+}

@@ -1,0 +1,216 @@
+import { describe, expect, test } from "vitest";
+import { Parser, type ProtocolHandler } from "../../src/protocol/parser.ts";
+
+/** Records every callback as a line, so two parses can be compared exactly. */
+class Recorder implements ProtocolHandler {
+  events: string[] = [];
+  errors: { errText: string | null; reason: string }[] = [];
+  onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): void {
+    const subject = buf.latin1Slice(ss, se);
+    const reply = rs >= 0 ? buf.latin1Slice(rs, re) : "-";
+    const payload = buf.subarray(ps, pe).toString("hex");
+    // The tail, when offered, must be exactly "[reply ][hdr ]size\r\npayload\r\n".
+    if (tail >= 0) {
+      const size = pe - ps;
+      const expected = `${rs >= 0 ? `${reply} ` : ""}${hs >= 0 ? `${hs} ` : ""}${size}\r\n`;
+      const got = buf.subarray(tail, pe + 2);
+      expect(got.subarray(0, expected.length).toString("latin1")).toBe(expected);
+      expect(got.subarray(expected.length, expected.length + size).toString("hex")).toBe(payload);
+      expect(got.subarray(got.length - 2).toString("latin1")).toBe("\r\n");
+    }
+    this.events.push(`PUB ${subject} ${reply} ${hs} ${payload}`);
+  }
+  onSub(subject: string, queue: string | null, sid: string): void {
+    this.events.push(`SUB ${subject} ${queue ?? "-"} ${sid}`);
+  }
+  onUnsub(sid: string, max: number): void {
+    this.events.push(`UNSUB ${sid} ${max}`);
+  }
+  onConnect(json: string): void {
+    this.events.push(`CONNECT ${json}`);
+  }
+  onPing(): void {
+    this.events.push("PING");
+  }
+  onPong(): void {
+    this.events.push("PONG");
+  }
+  onInfo(json: string): void {
+    this.events.push(`INFO ${json}`);
+  }
+  onClientError(text: string): void {
+    this.events.push(`ERR ${text}`);
+  }
+  onParseError(errText: string | null, reason: string): void {
+    this.errors.push({ errText, reason });
+  }
+}
+
+const MAX_PAYLOAD = 1024 * 1024;
+const MAX_CONTROL_LINE = 4096;
+
+function newParser(headers = true): { parser: Parser; recorder: Recorder } {
+  const recorder = new Recorder();
+  const parser = new Parser(recorder, MAX_PAYLOAD, MAX_CONTROL_LINE);
+  parser.headersAllowed = headers;
+  return { parser, recorder };
+}
+
+function parseChunks(chunks: Buffer[]): Recorder {
+  const { parser, recorder } = newParser();
+  for (const chunk of chunks) parser.feed(chunk);
+  return recorder;
+}
+
+const binary = Buffer.from([0, 13, 10, 255, 80, 85, 66, 32, 13, 10]);
+const mixedStream = Buffer.concat([
+  Buffer.from('CONNECT {"verbose":false,"headers":true}\r\n'),
+  Buffer.from("PING\r\nPONG\r\nping\r\n"),
+  Buffer.from("SUB foo.bar 1\r\nSUB foo.* workers 2\r\nsub\tfoo.>\t\t3\r\n"),
+  Buffer.from("PUB foo.bar 5\r\nhello\r\n"),
+  Buffer.from("PUB foo.bar _INBOX.abc 0\r\n\r\n"),
+  Buffer.from("pub foo.bar   reply  3\nabc\r\n"),
+  Buffer.from("PUB foo.bin 10\r\n"), binary, Buffer.from("\r\n"),
+  Buffer.from("HPUB foo.h 24 29\r\nNATS/1.0\r\nA: b\r\nA: c\r\n\r\nhello\r\n"),
+  Buffer.from("HPUB foo.h r.1 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
+  Buffer.from("UNSUB 1\r\nUNSUB 2 10\r\n+OK\r\nINFO {}\r\n"),
+  Buffer.from(`PUB big ${3000}\r\n${"x".repeat(3000)}\r\n`),
+  Buffer.from("CONNECT{\"name\":\"n\"}\r\n-ERR 'bye'\r\n"),
+]);
+
+describe("Parser", () => {
+  const whole = parseChunks([mixedStream]);
+
+  test("parses a mixed stream of every client op", () => {
+    expect(whole.errors).toEqual([]);
+    expect(whole.events).toEqual([
+      'CONNECT {"verbose":false,"headers":true}',
+      "PING",
+      "PONG",
+      "PING",
+      "SUB foo.bar - 1",
+      "SUB foo.* workers 2",
+      "SUB foo.> - 3",
+      `PUB foo.bar - -1 ${Buffer.from("hello").toString("hex")}`,
+      "PUB foo.bar _INBOX.abc -1 ",
+      `PUB foo.bar reply -1 ${Buffer.from("abc").toString("hex")}`,
+      `PUB foo.bin - -1 ${binary.toString("hex")}`,
+      `PUB foo.h - 24 ${Buffer.from("NATS/1.0\r\nA: b\r\nA: c\r\n\r\nhello").toString("hex")}`,
+      `PUB foo.h r.1 12 ${Buffer.from("NATS/1.0\r\n\r\n").toString("hex")}`,
+      "UNSUB 1 -1",
+      "UNSUB 2 10",
+      "INFO {}",
+      `PUB big - -1 ${Buffer.from("x".repeat(3000)).toString("hex")}`,
+      'CONNECT {"name":"n"}',
+      "ERR 'bye'",
+    ]);
+  });
+
+  test("gives the same result when the input is split at every byte", () => {
+    for (let at = 1; at < mixedStream.length; at++) {
+      const split = parseChunks([mixedStream.subarray(0, at), mixedStream.subarray(at)]);
+      expect(split.errors, `split at ${at}`).toEqual([]);
+      expect(split.events, `split at ${at}`).toEqual(whole.events);
+    }
+  });
+
+  test("gives the same result when fed one byte at a time and in random chunks", () => {
+    const bytes: Buffer[] = [];
+    for (let i = 0; i < mixedStream.length; i++) bytes.push(mixedStream.subarray(i, i + 1));
+    expect(parseChunks(bytes).events).toEqual(whole.events);
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let round = 0; round < 300; round++) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < mixedStream.length; ) {
+        const n = 1 + Math.floor(random() * 200);
+        chunks.push(Buffer.from(mixedStream.subarray(i, i + n))); // copies: like Bun's fresh buffer per read
+        i += n;
+      }
+      expect(parseChunks(chunks).events, `round ${round}`).toEqual(whole.events);
+    }
+  });
+
+  test("refuses a payload over max_payload on the control line, before the payload arrives", () => {
+    const { parser, recorder } = newParser();
+    parser.feed(Buffer.from(`PUB foo ${MAX_PAYLOAD + 1}\r\n`));
+    expect(recorder.errors).toEqual([{ errText: "Maximum Payload Violation", reason: "Maximum Payload Exceeded" }]);
+  });
+
+  test("accepts a payload of exactly max_payload, split across reads, carrying only its bytes", () => {
+    const { parser, recorder } = newParser();
+    const line = Buffer.from(`PUB foo ${MAX_PAYLOAD}\r\n`);
+    parser.feed(Buffer.concat([line, Buffer.alloc(1000, 97)]));
+    expect(parser.carriedBytes).toBe(line.length + 1000);
+    for (let sent = 1000; sent < MAX_PAYLOAD; sent += 65536) parser.feed(Buffer.alloc(Math.min(65536, MAX_PAYLOAD - sent), 97));
+    expect(recorder.events).toEqual([]);
+    parser.feed(Buffer.from("\r\nPING\r\n"));
+    expect(recorder.errors).toEqual([]);
+    expect(recorder.events.length).toBe(2);
+    expect(recorder.events[1]).toBe("PING");
+    expect(parser.carriedBytes).toBe(0);
+  });
+
+  test("enforces the control line limit while the line is still incomplete", () => {
+    const { parser, recorder } = newParser();
+    for (let i = 0; i < 10 && recorder.errors.length === 0; i++) parser.feed(Buffer.from(i === 0 ? "PUB " : "a".repeat(1000)));
+    expect(recorder.errors).toEqual([{ errText: "maximum control line exceeded", reason: "Maximum Control Line Exceeded" }]);
+    expect(parser.carriedBytes).toBe(0);
+  });
+
+  test("enforces the control line limit on a complete line", () => {
+    const { parser, recorder } = newParser();
+    parser.feed(Buffer.from(`SUB ${"a".repeat(MAX_CONTROL_LINE)} 1\r\n`));
+    expect(recorder.errors[0]?.errText).toBe("maximum control line exceeded");
+  });
+
+  test.each([
+    ["garbage", "FOO bar\r\n", "Unknown Protocol Operation"],
+    ["an empty line", "\r\n", "Unknown Protocol Operation"],
+    ["a client MSG", "MSG foo 1 2\r\nhi\r\n", "Unknown Protocol Operation"],
+    ["a payload without its CRLF", "PUB foo 2\r\nhiXX", "Unknown Protocol Operation"],
+    ["garbage before its newline", "XYZ", "Unknown Protocol Operation"],
+    ["PUB without size", "PUB foo\r\n", null],
+    ["PUB with a negative size", "PUB foo -1\r\n", null],
+    ["SUB without sid", "SUB foo\r\n", null],
+    ["HPUB header larger than total", "HPUB foo 10 5\r\n", null],
+  ])("reports %s", (_name, input, errText) => {
+    const { parser, recorder } = newParser();
+    parser.feed(Buffer.from(input));
+    expect(recorder.errors.length).toBe(1);
+    expect(recorder.errors[0]!.errText).toBe(errText);
+    parser.feed(Buffer.from("PING\r\n"));
+    expect(recorder.events).toEqual([]); // nothing is parsed after an error
+  });
+
+  test("refuses HPUB from a client that did not ask for headers", () => {
+    const { parser, recorder } = newParser(false);
+    parser.feed(Buffer.from("HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n"));
+    expect(recorder.errors).toEqual([{ errText: null, reason: "Protocol Violation" }]);
+  });
+
+  test("fuzz: random and mutated input only ever yields events or a protocol error", () => {
+    let seed = 987654321;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const alphabet = Buffer.from("PUBSUBHPINGONCTQ \t\r\n0123456789.*>{}\"abc-+");
+    for (let round = 0; round < 3000; round++) {
+      let input: Buffer;
+      if (round % 2 === 0) {
+        input = Buffer.from(mixedStream);
+        const mutations = 1 + Math.floor(random() * 8);
+        for (let m = 0; m < mutations; m++) input[Math.floor(random() * input.length)] = alphabet[Math.floor(random() * alphabet.length)]!;
+      } else {
+        input = Buffer.alloc(1 + Math.floor(random() * 300));
+        for (let k = 0; k < input.length; k++) input[k] = random() < 0.7 ? alphabet[Math.floor(random() * alphabet.length)]! : Math.floor(random() * 256);
+      }
+      const { parser, recorder } = newParser();
+      for (let i = 0; i < input.length; ) {
+        const n = 1 + Math.floor(random() * 64);
+        expect(() => parser.feed(input.subarray(i, i + n))).not.toThrow();
+        i += n;
+        expect(parser.carriedBytes).toBeLessThanOrEqual(MAX_CONTROL_LINE + 64 + MAX_PAYLOAD);
+      }
+      expect(recorder.errors.length).toBeLessThanOrEqual(1);
+    }
+  });
+});

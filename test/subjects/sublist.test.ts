@@ -1,0 +1,576 @@
+import { describe, expect, test } from "vitest";
+import { subjectMatches } from "../../src/subjects/subject.ts";
+import {
+  DEFAULT_CACHE_MAX,
+  EMPTY_RESULT,
+  Sublist,
+  type SublistEntry,
+  type SublistResult,
+} from "../../src/subjects/sublist.ts";
+
+interface TSub extends SublistEntry {
+  readonly id: number;
+}
+
+let nextId = 1;
+function sub(subject: string, queue: string | null = null): TSub {
+  return { id: nextId++, subject, queue };
+}
+
+const ids = (subs: readonly TSub[]): number[] => subs.map((s) => s.id).sort((a, b) => a - b);
+
+/** A result as plain data: sorted plain ids, and queue name -> sorted member ids. */
+function view(r: SublistResult<TSub>): { plain: number[]; queues: Record<string, number[]> } {
+  const queues: Record<string, number[]> = {};
+  for (const group of r.queues) {
+    expect(group.length).toBeGreaterThan(0);
+    const name = group[0]!.queue!;
+    for (const s of group) expect(s.queue).toBe(name);
+    expect(queues[name], `queue ${name} appears as two groups`).toBeUndefined();
+    queues[name] = ids(group);
+  }
+  return { plain: ids(r.plain), queues };
+}
+
+// Cache hits so far, from the public stats.
+function hits(sl: Sublist<TSub>): number {
+  const st = sl.stats();
+  return Math.round(st.cache_hit_rate * st.num_matches);
+}
+
+function trieIsEmpty(sl: Sublist<TSub>): boolean {
+  return (sl as unknown as { root: { isEmpty(): boolean } }).root.isEmpty();
+}
+
+describe("Sublist matching", () => {
+  test("literal subjects match only themselves", () => {
+    const sl = new Sublist<TSub>();
+    const a = sub("foo.bar");
+    const b = sub("foo");
+    sl.insert(a);
+    sl.insert(b);
+    expect(view(sl.match("foo.bar")).plain).toEqual([a.id]);
+    expect(view(sl.match("foo")).plain).toEqual([b.id]);
+    expect(sl.match("foo.baz")).toBe(EMPTY_RESULT);
+    expect(sl.match("foo.bar.baz")).toBe(EMPTY_RESULT);
+    expect(sl.match("bar")).toBe(EMPTY_RESULT);
+  });
+
+  test("`*` matches exactly one token", () => {
+    const sl = new Sublist<TSub>();
+    const s = sub("foo.*");
+    sl.insert(s);
+    expect(view(sl.match("foo.bar")).plain).toEqual([s.id]);
+    expect(view(sl.match("foo.baz")).plain).toEqual([s.id]);
+    expect(sl.match("foo")).toBe(EMPTY_RESULT);
+    expect(sl.match("foo.bar.baz")).toBe(EMPTY_RESULT);
+    expect(sl.match("bar.foo")).toBe(EMPTY_RESULT);
+  });
+
+  test("`*` in the middle and at the start", () => {
+    const sl = new Sublist<TSub>();
+    const mid = sub("foo.*.baz");
+    const first = sub("*.bar");
+    sl.insert(mid);
+    sl.insert(first);
+    expect(view(sl.match("foo.x.baz")).plain).toEqual([mid.id]);
+    expect(sl.match("foo.x.bar")).toBe(EMPTY_RESULT);
+    expect(sl.match("foo.baz")).toBe(EMPTY_RESULT);
+    expect(view(sl.match("x.bar")).plain).toEqual([first.id]);
+    expect(sl.match("bar")).toBe(EMPTY_RESULT);
+  });
+
+  test("`>` needs at least one more token", () => {
+    const sl = new Sublist<TSub>();
+    const s = sub("foo.>");
+    sl.insert(s);
+    expect(sl.match("foo")).toBe(EMPTY_RESULT);
+    expect(view(sl.match("foo.bar")).plain).toEqual([s.id]);
+    expect(view(sl.match("foo.bar.baz.qux")).plain).toEqual([s.id]);
+    expect(sl.match("bar.foo")).toBe(EMPTY_RESULT);
+  });
+
+  test("a bare `>` matches every subject of one or more tokens; `*` only one token", () => {
+    const sl = new Sublist<TSub>();
+    const all = sub(">");
+    const one = sub("*");
+    sl.insert(all);
+    sl.insert(one);
+    expect(view(sl.match("a")).plain).toEqual([all.id, one.id]);
+    expect(view(sl.match("a.b")).plain).toEqual([all.id]);
+    expect(view(sl.match("a.b.c.d.e.f")).plain).toEqual([all.id]);
+  });
+
+  test("overlapping subscriptions all match, each once", () => {
+    const sl = new Sublist<TSub>();
+    const subs = [sub("a.b.c"), sub("a.*.c"), sub("a.>"), sub("*.*.*"), sub(">"), sub("a.b.*"), sub("*.b.>")];
+    const miss = [sub("a.b"), sub("a.*"), sub("b.>"), sub("a.b.c.d")];
+    for (const s of [...subs, ...miss]) sl.insert(s);
+    expect(view(sl.match("a.b.c")).plain).toEqual(ids(subs));
+  });
+
+  test("subjects with an empty token match nothing and are not cached", () => {
+    const sl = new Sublist<TSub>();
+    sl.insert(sub(">"));
+    for (const s of ["", ".", "a.", ".a", "a..b"]) expect(sl.match(s)).toBe(EMPTY_RESULT);
+    expect(sl.stats().num_cache).toBe(0);
+  });
+
+  test("wildcard tokens in a published subject are matched only by wildcard subs (as nats-server)", () => {
+    const sl = new Sublist<TSub>();
+    const lit = sub("foo.bar");
+    const pwc = sub("foo.*");
+    const fwc = sub("foo.>");
+    sl.insert(lit);
+    sl.insert(pwc);
+    sl.insert(fwc);
+    expect(view(sl.match("foo.*")).plain).toEqual([pwc.id, fwc.id]);
+    expect(view(sl.match("foo.>")).plain).toEqual([pwc.id, fwc.id]);
+  });
+
+  test("latin1 subjects", () => {
+    const sl = new Sublist<TSub>();
+    const s = sub("caf\u00e9.*");
+    sl.insert(s);
+    expect(view(sl.match("caf\u00e9.\u00ff")).plain).toEqual([s.id]);
+    expect(sl.match("cafe.x")).toBe(EMPTY_RESULT);
+  });
+
+  test("queue subscriptions are grouped by name across literal and wildcard subs", () => {
+    const sl = new Sublist<TSub>();
+    const q1a = sub("orders.new", "workers");
+    const q1b = sub("orders.*", "workers");
+    const q1c = sub("orders.>", "workers");
+    const q2 = sub("orders.new", "auditors");
+    const plain = sub("orders.new");
+    const other = sub("orders.old", "workers");
+    for (const s of [q1a, q1b, q1c, q2, plain, other]) sl.insert(s);
+    const r = sl.match("orders.new");
+    expect(r.queues.length).toBe(2);
+    expect(view(r)).toEqual({
+      plain: [plain.id],
+      queues: { workers: ids([q1a, q1b, q1c]), auditors: [q2.id] },
+    });
+  });
+
+  test("invalid subjects are refused on insert", () => {
+    const sl = new Sublist<TSub>();
+    for (const s of ["", "foo..bar", "foo.>.bar", ".foo", "foo.", "foo bar"]) {
+      expect(() => sl.insert(sub(s))).toThrow();
+    }
+    expect(sl.count).toBe(0);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+});
+
+describe("Sublist bookkeeping", () => {
+  test("remove by identity; count; generation", () => {
+    const sl = new Sublist<TSub>();
+    const a = sub("foo.bar");
+    const twin = sub("foo.bar"); // same subject, different subscription
+    const q = sub("foo.bar", "q");
+    expect(sl.generation).toBe(0);
+    sl.insert(a);
+    sl.insert(q);
+    expect(sl.count).toBe(2);
+    expect(sl.generation).toBe(2);
+
+    expect(sl.remove(twin)).toBe(false);
+    expect(sl.remove(sub("foo.baz"))).toBe(false);
+    expect(sl.remove(sub("foo.bar", "other"))).toBe(false);
+    expect(sl.remove(sub("foo.*"))).toBe(false);
+    expect(sl.generation).toBe(2); // nothing changed
+    expect(sl.count).toBe(2);
+
+    sl.match("foo.bar");
+    expect(sl.generation).toBe(2); // matching changes nothing
+
+    expect(sl.remove(a)).toBe(true);
+    expect(sl.generation).toBe(3);
+    expect(sl.remove(a)).toBe(false);
+    expect(sl.count).toBe(1);
+    expect(view(sl.match("foo.bar"))).toEqual({ plain: [], queues: { q: [q.id] } });
+    expect(sl.remove(q)).toBe(true);
+    expect(sl.count).toBe(0);
+    expect(sl.generation).toBe(4);
+    expect(sl.match("foo.bar")).toBe(EMPTY_RESULT);
+  });
+
+  test("inserting the same subscription twice is a no-op", () => {
+    const sl = new Sublist<TSub>();
+    const a = sub("foo");
+    const q = sub("foo", "g");
+    sl.insert(a);
+    sl.match("foo"); // cached
+    sl.insert(a);
+    sl.insert(q);
+    sl.insert(q);
+    expect(sl.count).toBe(2);
+    expect(sl.generation).toBe(2);
+    expect(view(sl.match("foo"))).toEqual({ plain: [a.id], queues: { g: [q.id] } });
+    expect(sl.remove(a)).toBe(true);
+    expect(sl.remove(q)).toBe(true);
+    expect(sl.match("foo")).toBe(EMPTY_RESULT);
+  });
+
+  test("remove prunes empty trie nodes (inbox churn leaves nothing behind)", () => {
+    const sl = new Sublist<TSub>();
+    const keep = sub("svc.echo");
+    sl.insert(keep);
+    for (let i = 0; i < 2000; i++) {
+      const inbox = sub(`_INBOX.${i.toString(36)}.${i}`);
+      const wild = sub(`_INBOX.${i.toString(36)}.*`);
+      sl.insert(inbox);
+      sl.insert(wild);
+      expect(view(sl.match(`_INBOX.${i.toString(36)}.${i}`)).plain).toEqual([inbox.id, wild.id]);
+      expect(sl.remove(inbox)).toBe(true);
+      expect(sl.remove(wild)).toBe(true);
+    }
+    expect(sl.count).toBe(1);
+    expect(sl.all()).toEqual([keep]);
+    expect(sl.remove(keep)).toBe(true);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+
+  test("prunes wildcard children and keeps nodes that still hold subs or children", () => {
+    const sl = new Sublist<TSub>();
+    const deep = sub("a.*.>");
+    const mid = sub("a.*");
+    sl.insert(deep);
+    sl.insert(mid);
+    expect(sl.remove(deep)).toBe(true);
+    expect(view(sl.match("a.b")).plain).toEqual([mid.id]);
+    expect(sl.match("a.b.c")).toBe(EMPTY_RESULT);
+    expect(sl.remove(mid)).toBe(true);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+
+  test("all() lists every subscription", () => {
+    const sl = new Sublist<TSub>();
+    const subs = [sub("a"), sub("a.b"), sub("a.*"), sub("a.>"), sub(">"), sub("*"), sub("a.b", "q"), sub("a.b", "r")];
+    for (const s of subs) sl.insert(s);
+    expect(ids(sl.all())).toEqual(ids(subs));
+  });
+
+  test("stats use nats-server's names and fanout rule (plain subs + queue groups, over cached results)", () => {
+    const sl = new Sublist<TSub>();
+    sl.insert(sub("a"));
+    sl.insert(sub("a"));
+    sl.insert(sub("a", "q"));
+    sl.insert(sub("a", "q"));
+    sl.insert(sub("a", "r"));
+    sl.insert(sub("b"));
+    expect(sl.remove(sub("zzz"))).toBe(false);
+    const gone = sub("c");
+    sl.insert(gone);
+    sl.remove(gone);
+    sl.match("a"); // fanout 2 plain + 2 groups = 4
+    sl.match("a");
+    sl.match("b"); // fanout 1
+    sl.match("nothing"); // fanout 0, still cached
+    expect(sl.stats()).toEqual({
+      num_subscriptions: 6,
+      num_cache: 3,
+      num_inserts: 7,
+      num_removes: 1,
+      num_matches: 4,
+      cache_hit_rate: 0.25,
+      max_fanout: 4,
+      avg_fanout: 5 / 3,
+    });
+    expect(new Sublist<TSub>().stats()).toEqual({
+      num_subscriptions: 0,
+      num_cache: 0,
+      num_inserts: 0,
+      num_removes: 0,
+      num_matches: 0,
+      cache_hit_rate: 0,
+      max_fanout: 0,
+      avg_fanout: 0,
+    });
+  });
+});
+
+describe("Sublist result cache", () => {
+  test("a repeated match is a cache hit returning the same object", () => {
+    const sl = new Sublist<TSub>();
+    sl.insert(sub("foo.*"));
+    const r1 = sl.match("foo.bar");
+    expect(hits(sl)).toBe(0);
+    const r2 = sl.match("foo.bar");
+    expect(r2).toBe(r1);
+    expect(hits(sl)).toBe(1);
+    expect(sl.stats().num_cache).toBe(1);
+  });
+
+  test("no match is the shared frozen EMPTY_RESULT", () => {
+    const sl = new Sublist<TSub>();
+    expect(sl.match("x")).toBe(EMPTY_RESULT);
+    expect(sl.match("x")).toBe(EMPTY_RESULT);
+    expect(hits(sl)).toBe(1); // negative results are cached too
+    expect(Object.isFrozen(EMPTY_RESULT)).toBe(true);
+    expect(Object.isFrozen(EMPTY_RESULT.plain)).toBe(true);
+    expect(Object.isFrozen(EMPTY_RESULT.queues)).toBe(true);
+  });
+
+  test("inserting a literal sub patches only its own cache key", () => {
+    const sl = new Sublist<TSub>();
+    const w = sub("foo.*");
+    sl.insert(w);
+    const bar1 = sl.match("foo.bar");
+    const baz1 = sl.match("foo.baz");
+    const none1 = sl.match("other");
+    const lit = sub("foo.bar");
+    sl.insert(lit);
+    const h = hits(sl);
+    const bar2 = sl.match("foo.bar");
+    expect(hits(sl)).toBe(h + 1); // served from the patched cache, not recomputed
+    expect(bar2).not.toBe(bar1);
+    expect(view(bar2).plain).toEqual([w.id, lit.id]);
+    expect(view(bar1).plain).toEqual([w.id]); // the old result was not mutated
+    expect(sl.match("foo.baz")).toBe(baz1);
+    expect(sl.match("other")).toBe(none1);
+    expect(sl.stats().num_cache).toBe(3); // nothing was wiped
+  });
+
+  test("inserting a wildcard sub patches every cached subject it matches, and only those", () => {
+    const sl = new Sublist<TSub>();
+    const rA = sl.match("a.b"); // empty results cached
+    const rB = sl.match("a.c");
+    const rC = sl.match("a.b.c");
+    const rD = sl.match("x.y");
+    expect([rA, rB, rC, rD].every((r) => r === EMPTY_RESULT)).toBe(true);
+    const w = sub("a.*");
+    const q = sub("a.>", "g");
+    sl.insert(w);
+    sl.insert(q);
+    const h = hits(sl);
+    expect(view(sl.match("a.b"))).toEqual({ plain: [w.id], queues: { g: [q.id] } });
+    expect(view(sl.match("a.c"))).toEqual({ plain: [w.id], queues: { g: [q.id] } });
+    expect(view(sl.match("a.b.c"))).toEqual({ plain: [], queues: { g: [q.id] } });
+    expect(sl.match("x.y")).toBe(EMPTY_RESULT);
+    expect(hits(sl)).toBe(h + 4);
+    expect(EMPTY_RESULT.plain.length + EMPTY_RESULT.queues.length).toBe(0);
+  });
+
+  test("removing subs patches cached results; the last one out leaves EMPTY_RESULT", () => {
+    const sl = new Sublist<TSub>();
+    const lit = sub("a.b");
+    const w = sub("a.*");
+    const q1 = sub("a.>", "g");
+    const q2 = sub("a.b", "g");
+    for (const s of [lit, w, q1, q2]) sl.insert(s);
+    const before = sl.match("a.b");
+    const other = sl.match("a.c");
+    expect(view(before)).toEqual({ plain: ids([lit, w]), queues: { g: ids([q1, q2]) } });
+    const snapshot = view(before);
+
+    sl.remove(w);
+    expect(view(sl.match("a.b"))).toEqual({ plain: [lit.id], queues: { g: ids([q1, q2]) } });
+    expect(view(sl.match("a.c"))).toEqual({ plain: [], queues: { g: [q1.id] } });
+    sl.remove(q2);
+    expect(view(sl.match("a.b"))).toEqual({ plain: [lit.id], queues: { g: [q1.id] } });
+    sl.remove(q1);
+    expect(view(sl.match("a.b"))).toEqual({ plain: [lit.id], queues: {} });
+    expect(sl.match("a.b").queues.length).toBe(0); // the emptied group is gone
+    expect(sl.match("a.c")).toBe(EMPTY_RESULT);
+    sl.remove(lit);
+    expect(sl.match("a.b")).toBe(EMPTY_RESULT);
+
+    const st = sl.stats();
+    expect(st.num_cache).toBe(2);
+    expect(Math.round(st.cache_hit_rate * st.num_matches)).toBe(st.num_matches - 2); // all served by the cache
+    expect(view(before)).toEqual(snapshot); // results handed out earlier never change
+    expect(view(other)).toEqual({ plain: [w.id], queues: { g: [q1.id] } });
+  });
+
+  test("a result being iterated is not disturbed by removes during the iteration", () => {
+    const sl = new Sublist<TSub>();
+    const subs = Array.from({ length: 10 }, () => sub("t.x"));
+    for (const s of subs) sl.insert(s);
+    const r = sl.match("t.x");
+    let seen = 0;
+    for (const s of r.plain) {
+      sl.remove(s); // e.g. auto-unsubscribe after one delivery
+      seen++;
+    }
+    expect(seen).toBe(10);
+    expect(r.plain.length).toBe(10);
+    expect(sl.match("t.x")).toBe(EMPTY_RESULT);
+  });
+
+  test("the cache never holds more than its bound", () => {
+    const sl = new Sublist<TSub>();
+    const s = sub("s.*");
+    sl.insert(s);
+    let maxSeen = 0;
+    for (let i = 0; i < 5000; i++) {
+      expect(view(sl.match(`s.${i}`)).plain).toEqual([s.id]);
+      maxSeen = Math.max(maxSeen, sl.stats().num_cache);
+    }
+    expect(maxSeen).toBe(DEFAULT_CACHE_MAX);
+    expect(sl.stats().num_cache).toBeLessThanOrEqual(DEFAULT_CACHE_MAX);
+    expect(sl.stats().num_cache).toBeGreaterThanOrEqual(DEFAULT_CACHE_MAX / 2); // a sweep keeps a warm part
+    // The newest entries survive eviction.
+    const h = hits(sl);
+    sl.match("s.4999");
+    expect(hits(sl)).toBe(h + 1);
+
+    const small = new Sublist<TSub>({ cacheMax: 8 });
+    for (let i = 0; i < 100; i++) {
+      small.match(`k.${i}`);
+      expect(small.stats().num_cache).toBeLessThanOrEqual(8);
+    }
+  });
+
+  test("cacheMax 0 disables the cache", () => {
+    const sl = new Sublist<TSub>({ cacheMax: 0 });
+    const s = sub("a.>");
+    sl.insert(s);
+    expect(view(sl.match("a.b")).plain).toEqual([s.id]);
+    expect(view(sl.match("a.b")).plain).toEqual([s.id]);
+    expect(sl.stats().num_cache).toBe(0);
+    expect(hits(sl)).toBe(0);
+    expect(() => new Sublist<TSub>({ cacheMax: -1 })).toThrow(RangeError);
+  });
+});
+
+// ---- Property test: the Sublist against brute force over the live set ----
+
+/** mulberry32: a small seeded PRNG, so a failing run reproduces from its seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface PropConfig {
+  name: string;
+  cacheMax: number | undefined;
+  alphabet: string[];
+  minDepth: number; // of published subjects
+  maxDepth: number;
+  steps: number;
+  liveTarget: number;
+  minHitRate: number; // asserts the cache really was exercised (warm) or thrashed
+  maxHitRate: number;
+}
+
+function runProperty(cfg: PropConfig, seed: number): void {
+  const rnd = mulberry32(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const ctx = (step: number, what: string) => `[${cfg.name}] seed=${seed} step=${step}: ${what}`;
+
+  const sl = new Sublist<TSub>(cfg.cacheMax === undefined ? {} : { cacheMax: cfg.cacheMax });
+  const cacheMax = cfg.cacheMax ?? DEFAULT_CACHE_MAX;
+  const live: TSub[] = [];
+  const removed: TSub[] = [];
+  const kept: { r: SublistResult<TSub>; snap: ReturnType<typeof view> }[] = [];
+  let id = 0;
+  let generation = 0;
+
+  const subSubject = (): string => {
+    const depth = 1 + Math.floor(rnd() * 4);
+    const toks: string[] = [];
+    for (let i = 0; i < depth; i++) {
+      const x = rnd();
+      if (i === depth - 1 && x < 0.12) toks.push(">");
+      else if (x < 0.3) toks.push("*");
+      else toks.push(pick(cfg.alphabet));
+    }
+    return toks.join(".");
+  };
+  const pubSubject = (): string => {
+    const depth = cfg.minDepth + Math.floor(rnd() * (cfg.maxDepth - cfg.minDepth + 1));
+    const toks: string[] = [];
+    for (let i = 0; i < depth; i++) {
+      const x = rnd();
+      // Rarely: what a non-pedantic client may publish (wildcard tokens) or a malformed subject.
+      if (x < 0.005) toks.push("*");
+      else if (x < 0.01) toks.push(">");
+      else if (x < 0.012) toks.push("");
+      else toks.push(pick(cfg.alphabet));
+    }
+    return toks.join(".");
+  };
+
+  for (let step = 0; step < cfg.steps; step++) {
+    const x = rnd();
+    const pInsert = live.length < cfg.liveTarget ? 0.35 : 0.15;
+    if (x < pInsert) {
+      const s: TSub = { id: ++id, subject: subSubject(), queue: rnd() < 0.3 ? pick(["q1", "q2", "q3"]) : null };
+      sl.insert(s);
+      live.push(s);
+      generation++;
+    } else if (x < 0.4 && live.length > 0) {
+      const at = Math.floor(rnd() * live.length);
+      const s = live[at]!;
+      live[at] = live[live.length - 1]!;
+      live.pop();
+      expect(sl.remove(s), ctx(step, `remove ${s.subject}`)).toBe(true);
+      removed.push(s);
+      generation++;
+    } else if (x < 0.42 && removed.length > 0) {
+      const s = pick(removed);
+      expect(sl.remove(s), ctx(step, `re-remove ${s.subject}`)).toBe(false);
+    } else {
+      const subject = pubSubject();
+      const r = sl.match(subject);
+      const want = {
+        plain: ids(live.filter((s) => s.queue === null && subjectMatches(s.subject, subject))),
+        queues: {} as Record<string, number[]>,
+      };
+      for (const s of live) {
+        if (s.queue !== null && subjectMatches(s.subject, subject)) (want.queues[s.queue] ??= []).push(s.id);
+      }
+      for (const q of Object.keys(want.queues)) want.queues[q]!.sort((a, b) => a - b);
+      expect(view(r), ctx(step, `match ${JSON.stringify(subject)}`)).toEqual(want);
+      if (want.plain.length === 0 && Object.keys(want.queues).length === 0) {
+        expect(r, ctx(step, "empty result is EMPTY_RESULT")).toBe(EMPTY_RESULT);
+      }
+      if (kept.length < 50 && rnd() < 0.05) kept.push({ r, snap: view(r) });
+    }
+    expect(sl.count, ctx(step, "count")).toBe(live.length);
+    expect(sl.generation, ctx(step, "generation")).toBe(generation);
+    if (step % 97 === 0) {
+      expect(sl.stats().num_cache, ctx(step, "cache bound")).toBeLessThanOrEqual(cacheMax);
+      expect(ids(sl.all()), ctx(step, "all()")).toEqual(ids(live));
+    }
+  }
+
+  for (const k of kept) expect(view(k.r), `[${cfg.name}] seed=${seed}: a handed-out result changed`).toEqual(k.snap);
+  // Drain: the trie must prune back to nothing.
+  for (const s of live) expect(sl.remove(s)).toBe(true);
+  expect(sl.count).toBe(0);
+  expect(trieIsEmpty(sl), `[${cfg.name}] seed=${seed}: trie not pruned`).toBe(true);
+
+  const rate = sl.stats().cache_hit_rate;
+  expect(rate, `[${cfg.name}] seed=${seed}: hit rate`).toBeGreaterThanOrEqual(cfg.minHitRate);
+  expect(rate, `[${cfg.name}] seed=${seed}: hit rate`).toBeLessThanOrEqual(cfg.maxHitRate);
+}
+
+describe("Sublist property: matches equal brute force over the live set", () => {
+  const envSeed = process.env.SUBLIST_SEED;
+  const seeds = envSeed !== undefined ? [Number(envSeed) >>> 0] : [1, 2, 3, (Math.random() * 2 ** 32) >>> 0];
+  const configs: PropConfig[] = [
+    // ~120 distinct subjects: the cache stays warm.
+    { name: "warm", cacheMax: undefined, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 4, steps: 6000, liveTarget: 300, minHitRate: 0.6, maxHitRate: 1 },
+    // ~9000 distinct subjects against the default 1024-entry cache: constant eviction.
+    { name: "thrash-default", cacheMax: undefined, alphabet: ["a", "b", "c", "d", "e", "f"], minDepth: 4, maxDepth: 5, steps: 6000, liveTarget: 300, minHitRate: 0, maxHitRate: 0.35 },
+    // A tiny cache: nearly every match misses, and patches hit the few survivors.
+    { name: "thrash-small", cacheMax: 8, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 4, steps: 6000, liveTarget: 200, minHitRate: 0, maxHitRate: 0.3 },
+    // No cache at all.
+    { name: "no-cache", cacheMax: 0, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 3, steps: 2000, liveTarget: 100, minHitRate: 0, maxHitRate: 0 },
+  ];
+  for (const cfg of configs) {
+    test.each(seeds)(`${cfg.name}, seed %i`, (seed) => {
+      console.log(`sublist property ${cfg.name}: seed ${seed} (rerun with SUBLIST_SEED=${seed})`);
+      runProperty(cfg, seed);
+    });
+  }
+});

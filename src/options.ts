@@ -23,7 +23,7 @@ export interface Options {
   pingMax: number;
   /** How long a blocked write may stay blocked before the client is cut as a slow consumer. */
   writeDeadlineMs: number;
-  /** A client that sends no CONNECT within this time is closed. */
+  /** A connection that sends nothing valid within this time is closed (nats-server has no such timer without auth). */
   connectTimeoutMs: number;
   debug: boolean;
   trace: boolean;
@@ -46,7 +46,7 @@ export const defaultOptions: Readonly<Options> = {
   pingIntervalMs: 2 * 60 * 1000,
   pingMax: 2,
   writeDeadlineMs: 10_000,
-  connectTimeoutMs: 2_000,
+  connectTimeoutMs: 10_000,
   debug: false,
   trace: false,
 };
@@ -100,7 +100,7 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.pingMax = parseCount(v, f); } },
   { names: ["write_deadline"], takesValue: true, help: "How long a write may block before the client is a slow consumer (default: 10s)",
     set: (o, v, f) => { o.writeDeadlineMs = parseDuration(v, f); } },
-  { names: ["connect_timeout", "auth_timeout"], takesValue: true, help: "Time a client has to send CONNECT (default: 2s)",
+  { names: ["connect_timeout"], takesValue: true, help: "Time a new connection has to send its first op (default: 10s)",
     set: (o, v, f) => { o.connectTimeoutMs = parseDuration(v, f); } },
   { names: ["D", "debug"], takesValue: false, help: "Enable debug logging", set: (o) => { o.debug = true; } },
   { names: ["V", "trace"], takesValue: false, help: "Trace the raw protocol", set: (o) => { o.trace = true; } },

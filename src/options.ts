@@ -25,6 +25,9 @@ export interface Options {
   writeDeadlineMs: number;
   /** A connection that sends nothing valid within this time is closed (nats-server has no such timer without auth). */
   connectTimeoutMs: number;
+  /** Monitoring HTTP port (/varz, /connz, …); 0 = off. */
+  httpPort: number;
+  httpHost: string;
   debug: boolean;
   trace: boolean;
 }
@@ -47,6 +50,8 @@ export const defaultOptions: Readonly<Options> = {
   pingMax: 2,
   writeDeadlineMs: 10_000,
   connectTimeoutMs: 10_000,
+  httpPort: 0,
+  httpHost: "",
   debug: false,
   trace: false,
 };
@@ -102,6 +107,10 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.writeDeadlineMs = parseDuration(v, f); } },
   { names: ["connect_timeout"], takesValue: true, help: "Time a new connection has to send its first op (default: 10s)",
     set: (o, v, f) => { o.connectTimeoutMs = parseDuration(v, f); } },
+  { names: ["m", "http_port"], takesValue: true, help: "Use port for HTTP monitoring (default: off)",
+    set: (o, v, f) => { o.httpPort = parsePort(v, f, true); } },
+  { names: ["http_host"], takesValue: true, help: "Bind HTTP monitoring to host address (default: the client host)",
+    set: (o, v) => { o.httpHost = v; } },
   { names: ["D", "debug"], takesValue: false, help: "Enable debug logging", set: (o) => { o.debug = true; } },
   { names: ["V", "trace"], takesValue: false, help: "Trace the raw protocol", set: (o) => { o.trace = true; } },
   { names: ["DV"], takesValue: false, help: "Debug and trace", set: (o) => { o.debug = true; o.trace = true; } },
@@ -150,7 +159,8 @@ function validate(o: Options): void {
   if (o.maxPayload < 1) throw new OptionsError("max_payload must be at least 1 byte");
   if (o.maxControlLine < 32) throw new OptionsError("max_control_line must be at least 32 bytes");
   if (o.maxPending < o.maxPayload) throw new OptionsError(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
-  if (o.wsPort !== 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
+  if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
+  if (o.httpPort > 0 && (o.httpPort === o.port || o.httpPort === o.wsPort)) throw new OptionsError(`http_port ${o.httpPort} is already used by another listener`);
   if (o.pingIntervalMs < 1) throw new OptionsError("ping_interval must be positive");
 }
 

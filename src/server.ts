@@ -48,6 +48,7 @@ export class Server {
 
   private nextCid = 1;
   private dirtyConnections: Connection[] = [];
+  private spareDirtyList: Connection[] = [];
   private flushScheduled = false;
   private tcp: TcpListener | null = null;
   private ws: WebSocketListener | null = null;
@@ -141,8 +142,11 @@ export class Server {
     this.flushScheduled = false;
     const dirty = this.dirtyConnections;
     if (dirty.length === 0) return;
-    this.dirtyConnections = [];
+    // Swap lists: a flush that queues more (a drain, a close) lands on the other one.
+    this.dirtyConnections = this.spareDirtyList;
     for (let k = 0; k < dirty.length; k++) dirty[k]!.flush();
+    dirty.length = 0;
+    this.spareDirtyList = dirty;
   }
 
   /** Periodic checks: connect timeout, PINGs and stale connections, write deadlines. */

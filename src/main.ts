@@ -30,14 +30,7 @@ if (parsed.kind === "version") {
 const options = parsed.options;
 const log = new Logger(options.debug || options.trace, options.trace);
 const server = new Server(options, log);
-try {
-  server.start();
-} catch (error) {
-  const e = error as NodeJS.ErrnoException;
-  const what = e.code === "EADDRINUSE" ? "address already in use" : e.message;
-  fail(`cannot listen: ${what}`);
-}
-
+// Signal handlers go in before the listeners open: a signal right after "Server is ready" must be graceful.
 let stopping = false;
 async function stop(signal: string): Promise<void> {
   if (stopping) return;
@@ -49,3 +42,13 @@ async function stop(signal: string): Promise<void> {
 }
 process.on("SIGINT", () => void stop("interrupt"));
 process.on("SIGTERM", () => void stop("terminated"));
+
+try {
+  server.start();
+} catch (error) {
+  const e = error as NodeJS.ErrnoException;
+  const what = e.code === "EADDRINUSE" ? "address already in use" : e.message;
+  fail(`cannot listen: ${what}`);
+}
+
+

@@ -179,8 +179,9 @@ export class Sublist<S extends SublistEntry> {
       const r = cache.get(subject);
       if (r !== undefined) cache.set(subject, withSub(r, sub));
     } else {
-      // Setting an existing key while iterating is safe and keeps the key's position.
-      for (const [key, r] of cache) if (subjectMatches(subject, key)) cache.set(key, withSub(r, sub));
+      // Setting an existing key while iterating is safe and keeps the key's position. Iterating
+      // keys() is cheaper than entries(): most keys do not match.
+      for (const key of cache.keys()) if (subjectMatches(subject, key)) cache.set(key, withSub(cache.get(key)!, sub));
     }
   }
 
@@ -256,7 +257,7 @@ export class Sublist<S extends SublistEntry> {
       const r = cache.get(subject);
       if (r !== undefined) cache.set(subject, withoutSub(r, sub));
     } else {
-      for (const [key, r] of cache) if (subjectMatches(subject, key)) cache.set(key, withoutSub(r, sub));
+      for (const key of cache.keys()) if (subjectMatches(subject, key)) cache.set(key, withoutSub(cache.get(key)!, sub));
     }
     return true;
   }

@@ -69,6 +69,7 @@ export class Connection implements ProtocolHandler {
   // Liveness.
   lastActivity = Date.now();
   pingsOut = 0;
+  pingsSent = 0;
   nextPingAt: number;
   rttMs = 0;
   private pingSentAt = 0;
@@ -499,6 +500,7 @@ export class Connection implements ProtocolHandler {
 
   sendPing(): void {
     this.pingsOut++;
+    this.pingsSent++;
     this.pingSentAt = Date.now();
     this.queueBytes(PING_FRAME);
   }

@@ -58,6 +58,8 @@ class WebSocketTransport implements Transport {
 export interface WebSocketListener {
   readonly port: number;
   stop(): void;
+  /** Refuses new WebSocket clients and keeps the connected ones (lame duck mode). */
+  stopAccepting(): void;
 }
 
 export function listenWebSocket(server: Server, hostname: string, port: number): WebSocketListener {
@@ -67,10 +69,12 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
     hostname,
     port,
     fetch(request, srv) {
+      // The answers nats-server gives to requests that are not a WebSocket upgrade.
+      if (request.method !== "GET") return new Response("request method must be GET\n", { status: 405 });
       const origin = request.headers.get("origin");
       if (origin !== null && !originAllowed(origin, request, allowed, options.wsSameOrigin)) {
         server.log.debug(`websocket: origin ${origin} not allowed`);
-        return new Response("Forbidden: origin not allowed\n", { status: 403 });
+        return new Response("origin not allowed\n", { status: 403 });
       }
       const address = srv.requestIP(request);
       const offered = request.headers.get("sec-websocket-extensions") ?? "";
@@ -110,6 +114,7 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
   return {
     port: bunServer.port ?? port,
     stop: () => void bunServer.stop(true),
+    stopAccepting: () => void bunServer.stop(false),
   };
 }
 

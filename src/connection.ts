@@ -38,6 +38,8 @@ export class Connection implements ProtocolHandler {
   readonly parser: Parser;
   readonly subscriptions = new Map<string, Subscription>();
   readonly startedAt = Date.now();
+  /** performance.now() at accept: RTTs are measured in fractions of a millisecond. */
+  private readonly startedAtPrecise = performance.now();
 
   // CONNECT options, with nats-server's server-side defaults before CONNECT arrives.
   verbose = true;
@@ -354,7 +356,7 @@ export class Connection implements ProtocolHandler {
     }
     this.spoken = true;
     this.connectReceived = true;
-    this.rttMs = Date.now() - this.startedAt;
+    this.rttMs = performance.now() - this.startedAtPrecise;
     if (typeof connect.verbose === "boolean") this.verbose = connect.verbose;
     if (typeof connect.pedantic === "boolean") this.pedantic = connect.pedantic;
     if (typeof connect.echo === "boolean") this.echo = connect.echo;
@@ -383,7 +385,7 @@ export class Connection implements ProtocolHandler {
   onPong(): void {
     this.pingsOut = 0;
     if (this.pingSentAt > 0) {
-      this.rttMs = Date.now() - this.pingSentAt;
+      this.rttMs = performance.now() - this.pingSentAt;
       this.pingSentAt = 0;
     }
   }
@@ -501,7 +503,7 @@ export class Connection implements ProtocolHandler {
   sendPing(): void {
     this.pingsOut++;
     this.pingsSent++;
-    this.pingSentAt = Date.now();
+    this.pingSentAt = performance.now();
     this.queueBytes(PING_FRAME);
   }
 
@@ -528,11 +530,11 @@ export class Connection implements ProtocolHandler {
     if (!this.transport.blocked && this.outEnd > this.outHead) this.transport.write(this.out, this.outHead, this.outEnd);
     this.outHead = this.outEnd = 0;
     this.out = Buffer.allocUnsafe(0);
+    this.server.removeConnection(this); // first: the closed-connection snapshot keeps the subscription list
     for (const sub of this.subscriptions.values()) this.server.sublist.remove(sub);
     this.subscriptions.clear();
     this.lastResult = null;
     this.releaseStalledPublishers();
-    this.server.removeConnection(this);
     this.transport.close();
     const who = this.name || this.lang ? ` - "${[this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":")}"` : "";
     this.server.log.debug(`${this.logPrefix}${who} - Client connection closed: ${reason}${detail ? ` (${detail})` : ""}`);

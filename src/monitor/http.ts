@@ -1,0 +1,126 @@
+// The monitoring HTTP listener (-m / --http_port): nats-server's endpoints, answered the way its
+// monitor answers them (server/monitor.go): indented JSON, `?callback=` for JSONP, 400 with a plain
+// text for a bad query, Go's `404 page not found` for anything else. Plus /metrics for Prometheus.
+import type { Server as BunServer } from "bun";
+import type { Server } from "../server.ts";
+import { COMPATIBLE_NATS_VERSION, NATTER_VERSION } from "../server.ts";
+import { connz, connzOptions } from "./connz.ts";
+import { goJson } from "./format.ts";
+import { METRICS_CONTENT_TYPE, metrics } from "./metrics.ts";
+import { BadRequest, queryBool, querySubs } from "./query.ts";
+import { routez, subsz } from "./subsz.ts";
+import { varz } from "./varz.ts";
+
+export interface MonitorListener {
+  readonly port: number;
+  stop(): void;
+}
+
+/** Answers with a JSON body, or JSONP when the query has `callback` (nats-server's handleResponse). */
+function jsonResponse(q: URLSearchParams, body: string, status = 200): Response {
+  const callback = q.get("callback");
+  if (callback) {
+    return new Response(`${callback}(${body})`, { status, headers: { "Content-Type": "application/javascript" } });
+  }
+  return new Response(body, {
+    status,
+    headers: { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" },
+  });
+}
+
+function textResponse(status: number, text: string, extra: Record<string, string> = {}): Response {
+  return new Response(text, { status, headers: { "Content-Type": "text/plain; charset=utf-8", ...extra } });
+}
+
+const notFound = () => textResponse(404, "404 page not found\n", { "X-Content-Type-Options": "nosniff" });
+
+function rootPage(): string {
+  const links: [string, string][] = [
+    ["varz", "General"],
+    ["connz", "Connections"],
+    ["subsz", "Subscriptions"],
+    ["routez", "Routes"],
+    ["healthz", "Health Probe"],
+    ["metrics", "Prometheus Metrics"],
+  ];
+  return `<html lang="en">
+  <head>
+    <title>natter</title>
+    <style type="text/css">
+      body { font-family: ui-sans-serif,system-ui,sans-serif; font-size: 18px; margin-left: 32px }
+      a { display:block; margin-left: 7px; padding-bottom: 6px; color: rgb(72 72 92); text-decoration: none }
+      a:hover { font-weight: 600; color: rgb(59 50 202) }
+      .version { font-size: 14px; color: rgb(72 72 92) }
+    </style>
+  </head>
+  <body>
+    <h1>natter</h1>
+    <p class="version">v${NATTER_VERSION} (nats-server ${COMPATIBLE_NATS_VERSION} compatible)</p>
+${links.map(([path, label]) => `    <a href=./${path}>${label}</a>`).join("\n")}
+  </body>
+</html>
+`;
+}
+
+type Handler = (q: URLSearchParams) => Response;
+
+/**
+ * The request handler alone (no socket): what Bun.serve calls, and what tests may call directly.
+ * `httpReqStats` counts requests per endpoint, as /varz's http_req_stats reports them.
+ */
+export function createMonitorHandler(server: Server): { fetch(req: Request): Response; readonly httpReqStats: Record<string, number> } {
+  const httpReqStats: Record<string, number> = {};
+  const routes = new Map<string, { stat: string; handle: Handler }>();
+  const route = (paths: string[], handle: Handler) => {
+    for (const path of paths) routes.set(path, { stat: paths[0]!, handle });
+  };
+
+  route(["/"], () => new Response(rootPage(), { headers: { "Content-Type": "text/html; charset=utf-8" } }));
+  route(["/varz"], (q) => jsonResponse(q, goJson(varz(server, httpReqStats))));
+  route(["/connz"], (q) => jsonResponse(q, goJson(connz(server, connzOptions(q)))));
+  route(["/subsz", "/subscriptionsz"], (q) => jsonResponse(q, goJson(subsz(server, q))));
+  route(["/routez"], (q) => {
+    querySubs(q); // subs=1|detail accepted; there are no routes to list
+    return jsonResponse(q, goJson(routez(server)));
+  });
+  route(["/healthz"], (q) => {
+    for (const flag of ["js-enabled", "js-enabled-only", "js-server-only", "details"]) queryBool(q, flag);
+    if (server.isShuttingDown) {
+      return jsonResponse(q, goJson({ status: "unavailable", error: "server is shutting down" }, false), 503);
+    }
+    return jsonResponse(q, goJson({ status: "ok" }, false));
+  });
+  route(["/metrics"], () => new Response(metrics(server), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
+
+  return {
+    httpReqStats,
+    fetch(req: Request): Response {
+      const url = new URL(req.url);
+      const r = routes.get(url.pathname);
+      if (r === undefined) return notFound();
+      httpReqStats[r.stat] = (httpReqStats[r.stat] ?? 0) + 1;
+      try {
+        return r.handle(url.searchParams);
+      } catch (error) {
+        if (error instanceof BadRequest) return textResponse(400, error.message);
+        server.log.error(`Error serving ${url.pathname}: ${(error as Error).message}`);
+        return textResponse(500, "internal error");
+      }
+    },
+  };
+}
+
+/** Starts the monitoring listener on host:port (0 = a random port). Throws if the port cannot be bound. */
+export function listenMonitor(server: Server, host: string, port: number): MonitorListener {
+  const handler = createMonitorHandler(server);
+  const bunServer: BunServer<undefined> = Bun.serve({
+    hostname: host,
+    port,
+    development: false,
+    fetch: (req) => handler.fetch(req),
+  });
+  return {
+    port: bunServer.port ?? port,
+    stop: () => void bunServer.stop(true),
+  };
+}

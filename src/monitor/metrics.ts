@@ -1,0 +1,73 @@
+// /metrics: the server's counters in the Prometheus text exposition format (version 0.0.4).
+// The format is a few lines per metric (`# HELP`, `# TYPE`, samples), so it is written here by
+// hand rather than through a client library: no dependency, no registry to keep in sync, and the
+// values are read straight from Server.stats at scrape time.
+import type { Server } from "../server.ts";
+import { COMPATIBLE_NATS_VERSION, NATTER_VERSION } from "../server.ts";
+import { residentMemory } from "./varz.ts";
+
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+type MetricType = "counter" | "gauge";
+
+/** A label value: backslash, double quote and newline escaped. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+class Exposition {
+  private readonly lines: string[] = [];
+
+  metric(name: string, type: MetricType, help: string, value: number, labels?: Record<string, string>): void {
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    let labelText = "";
+    if (labels !== undefined) {
+      labelText = `{${Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")}}`;
+    }
+    this.lines.push(`${name}${labelText} ${formatValue(value)}`);
+  }
+
+  text(): string {
+    return `${this.lines.join("\n")}\n`;
+  }
+}
+
+/** The scrape: every value read now. */
+export function metrics(server: Server): string {
+  const s = server.stats;
+  const e = new Exposition();
+  e.metric("natter_info", "gauge", "Server identity; the value is always 1.", 1, {
+    version: NATTER_VERSION,
+    nats_version: COMPATIBLE_NATS_VERSION,
+    server_id: server.serverId,
+    server_name: server.serverName,
+  });
+  e.metric("natter_connections", "gauge", "Client connections currently open.", server.connections.size);
+  e.metric("natter_subscriptions", "gauge", "Subscriptions currently registered.", server.sublist.count);
+  e.metric("natter_connections_total", "counter", "Client connections accepted since start.", s.totalConnections);
+  e.metric("natter_messages_received_total", "counter", "Messages received from clients.", s.inMsgs);
+  e.metric("natter_messages_sent_total", "counter", "Messages delivered to clients.", s.outMsgs);
+  e.metric("natter_bytes_received_total", "counter", "Message bytes (headers and payload) received from clients.", s.inBytes);
+  e.metric("natter_bytes_sent_total", "counter", "Message bytes (headers and payload) delivered to clients.", s.outBytes);
+  e.metric("natter_slow_consumers_total", "counter", "Clients closed as slow consumers.", s.slowConsumers);
+  e.metric("natter_stale_connections_total", "counter", "Clients closed for not answering PINGs.", s.staleConnections);
+  e.metric("natter_no_interest_messages_total", "counter", "Messages received that reached no subscriber.", s.noInterestMsgs);
+  e.metric("natter_publisher_stalls_total", "counter", "Times a fast publisher was paused for a slow subscriber.", s.stalls);
+  const cpu = process.cpuUsage();
+  e.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (cpu.user + cpu.system) / 1e6);
+  e.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", residentMemory());
+  e.metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+    Math.round(performance.timeOrigin) / 1000);
+  return e.text();
+}

@@ -1,0 +1,73 @@
+// /subsz (alias /subscriptionsz) and /routez: nats-server's Subsz, SublistStats and Routez.
+import type { Server } from "../server.ts";
+import type { SublistStats } from "../subjects/sublist.ts";
+import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
+import { GLOBAL_ACCOUNT, type SubDetail } from "./connz.ts";
+import { nowNs, rfc3339Ns } from "./format.ts";
+import { BadRequest, queryBool, queryInt } from "./query.ts";
+
+/** nats-server's DefaultSubListSize. */
+export const DEFAULT_SUB_LIST_SIZE = 1024;
+
+export interface Subsz extends SublistStats {
+  server_id: string;
+  now: string;
+  total: number;
+  offset: number;
+  limit: number;
+  subscriptions_list?: SubDetail[];
+}
+
+/**
+ * nats-server's HandleSubsz: the sublist statistics alone, or (subs=1, and something to list) the
+ * Subsz wrapper with the page of subscriptions. `test=<subject>` keeps the subscriptions a message
+ * on that literal subject would reach. As in nats-server, `total` is the size of the page.
+ */
+export function subsz(server: Server, q: URLSearchParams): SublistStats | Subsz {
+  const detail = queryBool(q, "subs");
+  let offset = queryInt(q, "offset");
+  let limit = queryInt(q, "limit");
+  const test = q.get("test") ?? "";
+  if (offset < 0) offset = 0;
+  if (limit <= 0) limit = DEFAULT_SUB_LIST_SIZE;
+  if (test !== "" && !isValidPublishSubject(test)) {
+    throw new BadRequest(`invalid test subject, must be valid publish subject: ${test}`);
+  }
+  const now = nowNs();
+  const stats = server.sublist.stats();
+  if (!detail) return stats;
+  const account = q.get("acc") ?? "";
+  const list: SubDetail[] = [];
+  if (account === "" || account === GLOBAL_ACCOUNT) {
+    for (const conn of server.connections.values()) {
+      for (const sub of conn.subscriptions.values()) {
+        if (test !== "" && !subjectMatches(sub.subject, test)) continue;
+        list.push({
+          account: GLOBAL_ACCOUNT,
+          subject: sub.subject,
+          qgroup: sub.queue ?? undefined,
+          sid: sub.sid,
+          msgs: sub.delivered,
+          max: sub.max > 0 ? sub.max : undefined,
+          cid: conn.cid,
+        });
+      }
+    }
+  }
+  const page = list.slice(Math.min(offset, list.length), Math.min(offset + limit, list.length));
+  if (page.length === 0) return stats;
+  return { server_id: server.serverId, now: rfc3339Ns(now), ...stats, total: page.length, offset, limit, subscriptions_list: page };
+}
+
+export interface Routez {
+  server_id: string;
+  server_name: string;
+  now: string;
+  num_routes: number;
+  routes: unknown[];
+}
+
+/** No cluster yet: no routes, truthfully. server_name is the configured name, "" if none (as nats-server). */
+export function routez(server: Server): Routez {
+  return { server_id: server.serverId, server_name: server.options.serverName, now: rfc3339Ns(nowNs()), num_routes: 0, routes: [] };
+}

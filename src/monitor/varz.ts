@@ -1,0 +1,196 @@
+// /varz: nats-server's Varz (server/monitor.go, v2.10.0), field for field, in its order. Sections
+// natter has no notion of yet (cluster, gateway, leaf, mqtt, jetstream, OCSP cache) are written the
+// way nats-server writes them when they are not configured: empty objects.
+import os from "node:os";
+import type { Server } from "../server.ts";
+import { COMPATIBLE_NATS_VERSION } from "../server.ts";
+import { msToDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
+
+/** nats-server's WebsocketOptsVarz (omitempty fields left out when unset). */
+export interface WebsocketVarz {
+  host?: string;
+  port?: number;
+  no_tls?: boolean;
+  same_origin?: boolean;
+  allowed_origins?: string[];
+  compression?: boolean;
+}
+
+export interface SlowConsumersStats {
+  clients: number;
+  routes: number;
+  gateways: number;
+  leafs: number;
+}
+
+export interface Varz {
+  server_id: string;
+  server_name: string;
+  version: string;
+  proto: number;
+  go: string;
+  host: string;
+  port: number;
+  max_connections: number;
+  max_subscriptions?: number;
+  /** time.Duration: nanoseconds. */
+  ping_interval: number;
+  ping_max: number;
+  http_host: string;
+  http_port: number;
+  http_base_path: string;
+  https_port: number;
+  /** Seconds (float64). */
+  auth_timeout: number;
+  max_control_line: number;
+  max_payload: number;
+  max_pending: number;
+  cluster: Record<string, never>;
+  gateway: Record<string, never>;
+  leaf: Record<string, never>;
+  mqtt: Record<string, never>;
+  websocket: WebsocketVarz;
+  jetstream: Record<string, never>;
+  /** Seconds (float64). */
+  tls_timeout: number;
+  /** time.Duration: nanoseconds. */
+  write_deadline: number;
+  start: string;
+  now: string;
+  uptime: string;
+  mem: number;
+  cores: number;
+  gomaxprocs: number;
+  cpu: number;
+  connections: number;
+  total_connections: number;
+  routes: number;
+  remotes: number;
+  leafnodes: number;
+  in_msgs: number;
+  out_msgs: number;
+  in_bytes: number;
+  out_bytes: number;
+  slow_consumers: number;
+  subscriptions: number;
+  http_req_stats: Record<string, number>;
+  config_load_time: string;
+  ocsp_peer_cache: Record<string, never>;
+  slow_consumer_stats: SlowConsumersStats;
+}
+
+/** nats-server's default TLS handshake timeout (seconds); natter has no TLS, the field is kept for parsers. */
+const TLS_TIMEOUT_SECONDS = 2;
+
+// CPU percent as nats-server's pse computes it on Linux: process CPU time over a window of at least
+// one second, one decimal. The window is sampled when /varz (or /metrics) asks, not by a timer; the
+// first sample covers the time since the process started.
+let lastCpuMicros = 0;
+let lastSampleMs = performance.now() - process.uptime() * 1000;
+let lastPercent = 0;
+
+/** Percent of one core used by this process over the last sampling window (100 = one full core). */
+export function cpuPercent(): number {
+  const now = performance.now();
+  const elapsed = now - lastSampleMs;
+  if (elapsed >= 1000) {
+    const u = process.cpuUsage();
+    const used = u.user + u.system;
+    lastPercent = Math.floor(((used - lastCpuMicros) / 1000 / elapsed) * 1000) / 10;
+    lastCpuMicros = used;
+    lastSampleMs = now;
+  }
+  return lastPercent;
+}
+
+/** Resident set size, in bytes. */
+export function residentMemory(): number {
+  return process.memoryUsage.rss();
+}
+
+export function cores(): number {
+  return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+}
+
+/** The `go` field: what natter runs on, as INFO reports it. */
+export function runtimeVersion(): string {
+  return `bun${Bun.version}`;
+}
+
+/** A copy with keys in sorted order, as Go writes a map. */
+function sortedKeys(m: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(m).sort()) out[k] = m[k]!;
+  return out;
+}
+
+export function varz(server: Server, httpReqStats: Readonly<Record<string, number>>): Varz {
+  const o = server.options;
+  const now = nowNs();
+  const nowMs = Number(now / 1_000_000n);
+  const startMs = server.startedAt.getTime();
+  const stats = server.stats;
+  const websocket: WebsocketVarz = {};
+  if (o.wsPort !== 0) {
+    websocket.host = o.wsHost;
+    websocket.port = server.wsPort || o.wsPort;
+    websocket.no_tls = true;
+    if (o.wsSameOrigin) websocket.same_origin = true;
+    if (o.wsAllowedOrigins.length > 0) websocket.allowed_origins = [...o.wsAllowedOrigins];
+    if (o.wsCompression) websocket.compression = true;
+  }
+  return {
+    server_id: server.serverId,
+    server_name: server.serverName,
+    version: COMPATIBLE_NATS_VERSION,
+    proto: 1,
+    go: runtimeVersion(),
+    host: o.host,
+    port: server.port,
+    max_connections: o.maxConnections,
+    max_subscriptions: o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined,
+    ping_interval: msToDuration(o.pingIntervalMs),
+    ping_max: o.pingMax,
+    http_host: o.httpHost || o.host,
+    http_port: server.httpPort,
+    http_base_path: "",
+    https_port: 0,
+    // natter's connect timeout is its authentication timeout: a client silent that long is closed
+    // with "Authentication Timeout", as nats-server does after auth_timeout.
+    auth_timeout: o.connectTimeoutMs / 1000,
+    max_control_line: o.maxControlLine,
+    max_payload: o.maxPayload,
+    max_pending: o.maxPending,
+    cluster: {},
+    gateway: {},
+    leaf: {},
+    mqtt: {},
+    websocket,
+    jetstream: {},
+    tls_timeout: TLS_TIMEOUT_SECONDS,
+    write_deadline: msToDuration(o.writeDeadlineMs),
+    start: rfc3339Ms(startMs),
+    now: rfc3339Ns(now),
+    uptime: uptime(nowMs - startMs),
+    mem: residentMemory(),
+    cores: cores(),
+    // One JavaScript thread runs the server (Go's GOMAXPROCS counts threads running Go code).
+    gomaxprocs: 1,
+    cpu: cpuPercent(),
+    connections: server.connections.size,
+    total_connections: stats.totalConnections,
+    routes: 0,
+    remotes: 0,
+    leafnodes: 0,
+    in_msgs: stats.inMsgs,
+    out_msgs: stats.outMsgs,
+    in_bytes: stats.inBytes,
+    out_bytes: stats.outBytes,
+    slow_consumers: stats.slowConsumers,
+    subscriptions: server.sublist.count,
+    http_req_stats: sortedKeys(httpReqStats),
+    config_load_time: rfc3339Ms(startMs),
+    ocsp_peer_cache: {},
+    slow_consumer_stats: { clients: stats.slowConsumers, routes: 0, gateways: 0, leafs: 0 },
+  };
+}

@@ -1,11 +1,36 @@
-// Log lines shaped like nats-server's: `[pid] 2006/01/02 15:04:05.000000 [INF] text`.
-// Debug (-D) and trace (-V) lines are skipped before any formatting work when they are off.
+// Log lines shaped like nats-server's: `[pid] 2006/01/02 15:04:05.000000 [INF] text` (`[pid] [INF] text`
+// with -T=false), on stderr or appended to a file (-l). Debug (-D) and trace (-V) lines are skipped before
+// any formatting work when they are off. Levels, timestamps and the file can change on a config reload.
+import { closeSync, openSync, writeSync } from "node:fs";
 
 export class Logger {
+  /** Timestamps on lines (nats-server's -T/logtime, on by default). */
+  logtime = true;
+  /** The log file (-l/log_file), or "" for stderr. */
+  private file = "";
+  private fd: number | null = null;
+
   constructor(
-    readonly debugEnabled: boolean,
-    readonly traceEnabled: boolean,
+    public debugEnabled: boolean,
+    public traceEnabled: boolean,
   ) {}
+
+  get logFile(): string {
+    return this.file;
+  }
+
+  /** Appends to `file` from now on ("" = stderr). Throws if it cannot be opened; the old target stays then. */
+  setFile(file: string): void {
+    const fd = file ? openSync(file, "a", 0o660) : null;
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = fd;
+    this.file = file;
+  }
+
+  /** Reopens the log file (SIGUSR1, after log rotation moved it away). */
+  reopen(): void {
+    if (this.file) this.setFile(this.file);
+  }
 
   info(text: string): void { this.write("INF", text); }
   warn(text: string): void { this.write("WRN", text); }
@@ -15,7 +40,9 @@ export class Logger {
   trace(text: string): void { if (this.traceEnabled) this.write("TRC", text); }
 
   private write(level: string, text: string): void {
-    process.stderr.write(`[${process.pid}] ${timestamp()} [${level}] ${text}\n`);
+    const line = this.logtime ? `[${process.pid}] ${timestamp()} [${level}] ${text}\n` : `[${process.pid}] [${level}] ${text}\n`;
+    if (this.fd === null) process.stderr.write(line);
+    else writeSync(this.fd, line);
   }
 }
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bun
 // natter's entry point: options → Server → signals. Errors in flags or ports end with one
 // line and exit code 1, never a stack trace.
-import { OptionsError, parseCommandLine, usage, type ParsedCommandLine } from "./options.ts";
+import { OptionsError, parseCommandLine, usage, type Options, type ParsedCommandLine } from "./options.ts";
 import { Logger } from "./log.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION, Server } from "./server.ts";
+import { ConfigError, ConfigErrors } from "./config/parser.ts";
+import { loadOptions } from "./config/load.ts";
+import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
 
 function fail(message: string): never {
   process.stderr.write(`natter: ${message}\n`);
@@ -27,21 +30,67 @@ if (parsed.kind === "version") {
   process.exit(0);
 }
 
-const options = parsed.options;
+if (parsed.kind === "signal") {
+  try {
+    sendSignal(parsed.signal);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  process.exit(0);
+}
+
+// A config file (-c): its settings, with the flags laid over them. Errors: `natter: <file>:<line>:<col>: …`, exit 1.
+let options: Options = parsed.options;
+if (options.configFile) {
+  try {
+    const loaded = loadOptions(options.configFile, parsed.flagged);
+    for (const warning of loaded.warnings) process.stderr.write(`${warning}\n`);
+    options = loaded.options;
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof ConfigErrors || error instanceof OptionsError) fail(error.message);
+    throw error;
+  }
+  if (parsed.checkConfig) {
+    process.stderr.write(`natter: configuration file ${options.configFile} is valid\n`);
+    process.exit(0);
+  }
+}
+
 const log = new Logger(options.debug || options.trace, options.trace);
+log.logtime = options.logtime;
+if (options.logFile) {
+  try {
+    log.setFile(options.logFile);
+  } catch (error) {
+    fail(`cannot open log file: ${(error as Error).message}`);
+  }
+}
 const server = new Server(options, log);
+const lifecycle = new Lifecycle(server, log, parsed.flagged);
+process.on("exit", () => lifecycle.cleanup());
 // Signal handlers go in before the listeners open: a signal right after "Server is ready" must be graceful.
 let stopping = false;
-async function stop(signal: string): Promise<void> {
+async function stop(signal: string | null): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info(`Trapped "${signal}" signal`);
+  if (signal) log.info(`Trapped "${signal}" signal`);
   await server.shutdown();
+  lifecycle.cleanup();
   // Let the event loop write the last bytes before exiting.
   setTimeout(() => process.exit(0), 50);
 }
 process.on("SIGINT", () => void stop("interrupt"));
-process.on("SIGTERM", () => void stop("terminated"));
+// As nats-server: SIGTERM does not cut a lame duck mode short (SIGINT does).
+process.on("SIGTERM", () => {
+  if (lifecycle.inLameDuckMode) log.info(`Trapped "terminated" signal: lame duck mode in progress, ignored`);
+  else void stop("terminated");
+});
+process.on("SIGHUP", () => {
+  log.debug(`Trapped "hangup" signal`);
+  lifecycle.reload();
+});
+process.on("SIGUSR1", () => lifecycle.reopenLog());
+process.on("SIGUSR2", () => lifecycle.enterLameDuckMode(() => void stop(null)));
 
 try {
   server.start();
@@ -50,5 +99,4 @@ try {
   const what = e.code === "EADDRINUSE" ? "address already in use" : e.message;
   fail(`cannot listen: ${what}`);
 }
-
-
+lifecycle.started();

@@ -30,6 +30,20 @@ export interface Options {
   httpHost: string;
   debug: boolean;
   trace: boolean;
+  /** Config file (-c, nats-server syntax; see src/config/); "" = none. Flags override what it sets. */
+  configFile: string;
+  /** Append log lines to this file instead of stderr (-l); "" = stderr. */
+  logFile: string;
+  /** Timestamps on log lines (-T; on by default, as nats-server). */
+  logtime: boolean;
+  /** Write the process id to this file at start (-P). */
+  pidFile: string;
+  /** Write `<exe>_<pid>.ports` (the listeners' URLs) into this directory at start; removed at exit. */
+  portsFileDir: string;
+  /** Lame duck mode (SIGUSR2): clients are closed spread over this time; at least 30 s, as nats-server. */
+  lameDuckDurationMs: number;
+  /** Lame duck mode: how long to wait before closing the first client. */
+  lameDuckGracePeriodMs: number;
 }
 
 export const defaultOptions: Readonly<Options> = {
@@ -40,7 +54,7 @@ export const defaultOptions: Readonly<Options> = {
   wsHost: "0.0.0.0",
   wsAllowedOrigins: [],
   wsSameOrigin: false,
-  wsCompression: true,
+  wsCompression: false,
   maxPayload: 1024 * 1024,
   maxControlLine: 4096,
   maxPending: 64 * 1024 * 1024,
@@ -54,13 +68,23 @@ export const defaultOptions: Readonly<Options> = {
   httpHost: "",
   debug: false,
   trace: false,
+  configFile: "",
+  logFile: "",
+  logtime: true,
+  pidFile: "",
+  portsFileDir: "",
+  lameDuckDurationMs: 2 * 60 * 1000,
+  lameDuckGracePeriodMs: 10_000,
 };
 
 /** A bad flag or value: main prints the message on one line and exits 1. */
 export class OptionsError extends Error {}
 
 export type ParsedCommandLine =
-  | { kind: "run"; options: Options }
+  /** `flagged`: what the flags set, laid over the config file's values (at start and on reload). */
+  | { kind: "run"; options: Options; flagged: Partial<Options>; checkConfig: boolean }
+  /** --signal <command>[=<pid or pid file>]: send it to a running natter and exit. */
+  | { kind: "signal"; signal: string }
   | { kind: "help" }
   | { kind: "version" };
 
@@ -86,9 +110,9 @@ const flags: FlagSpec[] = [
   { names: ["ws_allowed_origins"], takesValue: true, help: "Comma-separated origins allowed to open a WebSocket",
     set: (o, v) => { o.wsAllowedOrigins = v.split(",").map((s) => s.trim()).filter(Boolean); } },
   { names: ["ws_same_origin"], takesValue: false, help: "Allow WebSocket only from the server's own origin",
-    set: (o) => { o.wsSameOrigin = true; } },
-  { names: ["ws_no_compression"], takesValue: false, help: "Refuse permessage-deflate on WebSocket",
-    set: (o) => { o.wsCompression = false; } },
+    set: (o, v) => { o.wsSameOrigin = v === "true"; } },
+  { names: ["ws_compression"], takesValue: false, help: "Offer permessage-deflate on WebSocket (default: off, as nats-server)",
+    set: (o, v) => { o.wsCompression = v === "true"; } },
   { names: ["max_payload"], takesValue: true, help: "Maximum message payload in bytes (default: 1MB)",
     set: (o, v, f) => { o.maxPayload = parseSize(v, f); } },
   { names: ["max_control_line"], takesValue: true, help: "Maximum control line in bytes (default: 4KB)",
@@ -111,9 +135,23 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.httpPort = parsePort(v, f, true); } },
   { names: ["http_host"], takesValue: true, help: "Bind HTTP monitoring to host address (default: the client host)",
     set: (o, v) => { o.httpHost = v; } },
-  { names: ["D", "debug"], takesValue: false, help: "Enable debug logging", set: (o) => { o.debug = true; } },
-  { names: ["V", "trace"], takesValue: false, help: "Trace the raw protocol", set: (o) => { o.trace = true; } },
-  { names: ["DV"], takesValue: false, help: "Debug and trace", set: (o) => { o.debug = true; o.trace = true; } },
+  { names: ["D", "debug"], takesValue: false, help: "Enable debug logging", set: (o, v) => { o.debug = v === "true"; } },
+  { names: ["V", "trace"], takesValue: false, help: "Trace the raw protocol", set: (o, v) => { o.trace = v === "true"; } },
+  { names: ["DV"], takesValue: false, help: "Debug and trace", set: (o, v) => { o.debug = o.trace = v === "true"; } },
+  { names: ["c", "config"], takesValue: true, help: "Configuration file (nats-server syntax)",
+    set: (o, v) => { o.configFile = v; } },
+  { names: ["l", "log"], takesValue: true, help: "Append log lines to this file instead of stderr",
+    set: (o, v) => { o.logFile = v; } },
+  { names: ["T", "logtime"], takesValue: false, help: "Timestamp log lines (default: true; -T=false turns them off)",
+    set: (o, v) => { o.logtime = v === "true"; } },
+  { names: ["P", "pid"], takesValue: true, help: "File to store the process id",
+    set: (o, v) => { o.pidFile = v; } },
+  { names: ["ports_file_dir"], takesValue: true, help: "Write <executable>_<pid>.ports, the listeners' URLs, into this directory",
+    set: (o, v) => { o.portsFileDir = v; } },
+  { names: ["lame_duck_duration"], takesValue: true, help: "Lame duck mode: spread closing clients over this time (default: 2m, at least 30s)",
+    set: (o, v, f) => { o.lameDuckDurationMs = parseDuration(v, f); } },
+  { names: ["lame_duck_grace_period"], takesValue: true, help: "Lame duck mode: wait this long before closing clients (default: 10s)",
+    set: (o, v, f) => { o.lameDuckGracePeriodMs = parseDuration(v, f); } },
 ];
 
 const flagByName = new Map<string, FlagSpec>();
@@ -122,6 +160,17 @@ for (const spec of flags) for (const name of spec.names) flagByName.set(name, sp
 /** Parses argv (without the runtime and script) the way Go's flag package does: -name or --name, value after `=` or as the next word. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
+  // Every field a flag writes is recorded: those values win over the config file's.
+  const flagged: Partial<Options> = {};
+  const tracked = new Proxy(options, {
+    set(target, key, value) {
+      (target as unknown as Record<string | symbol, unknown>)[key] = value;
+      (flagged as Record<string | symbol, unknown>)[key] = value;
+      return true;
+    },
+  });
+  let checkConfig = false;
+  let signal: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     if (!word.startsWith("-") || word === "-" || word === "--") {
@@ -132,16 +181,23 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     const name = eq >= 0 ? body.slice(0, eq) : body;
     if (name === "h" || name === "help") return { kind: "help" };
     if (name === "v" || name === "version") return { kind: "version" };
+    if (name === "t") {
+      checkConfig = true;
+      continue;
+    }
+    if (name === "sl" || name === "signal") {
+      if (eq >= 0) signal = body.slice(eq + 1);
+      else if (i + 1 < argv.length) signal = argv[++i]!;
+      else throw new OptionsError(`flag needs an argument: -${name}`);
+      continue;
+    }
     const spec = flagByName.get(name);
     if (!spec) throw new OptionsError(`flag provided but not defined: -${name}`);
     let value: string;
     if (!spec.takesValue) {
-      if (eq >= 0) {
-        const v = body.slice(eq + 1);
-        if (v === "false") continue;
-        if (v !== "true") throw new OptionsError(`invalid boolean value "${v}" for flag -${name}`);
-      }
-      spec.set(options, "true", name);
+      const v = eq >= 0 ? body.slice(eq + 1) : "true";
+      if (v !== "true" && v !== "false") throw new OptionsError(`invalid boolean value "${v}" for flag -${name}`);
+      spec.set(tracked, v, name);
       continue;
     }
     if (eq >= 0) value = body.slice(eq + 1);
@@ -149,19 +205,28 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       if (i + 1 >= argv.length) throw new OptionsError(`flag needs an argument: -${name}`);
       value = argv[++i]!;
     }
-    spec.set(options, value, name);
+    spec.set(tracked, value, name);
   }
-  validate(options);
-  return { kind: "run", options };
+  if (signal !== null) return { kind: "signal", signal };
+  if (checkConfig && !options.configFile) throw new OptionsError("must specify [-c, --config] option to check configuration file syntax");
+  // With a config file, the merged options are validated once the file is read (src/config/load.ts).
+  if (!options.configFile) validateOptions(options);
+  return { kind: "run", options, flagged, checkConfig };
 }
 
-function validate(o: Options): void {
+/** Checks a complete set of options (flags, or a config file with flags over it). */
+export function validateOptions(o: Options): void {
   if (o.maxPayload < 1) throw new OptionsError("max_payload must be at least 1 byte");
   if (o.maxControlLine < 32) throw new OptionsError("max_control_line must be at least 32 bytes");
   if (o.maxPending < o.maxPayload) throw new OptionsError(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
   if (o.httpPort > 0 && (o.httpPort === o.port || o.httpPort === o.wsPort)) throw new OptionsError(`http_port ${o.httpPort} is already used by another listener`);
   if (o.pingIntervalMs < 1) throw new OptionsError("ping_interval must be positive");
+  if (o.lameDuckDurationMs < 30_000) throw new OptionsError(`invalid lame_duck_duration of ${o.lameDuckDurationMs / 1000}s, minimum is 30 seconds`);
+  if (o.lameDuckGracePeriodMs < 0) throw new OptionsError("invalid lame_duck_grace_period, needs to be positive");
+  if (o.lameDuckGracePeriodMs >= o.lameDuckDurationMs) {
+    throw new OptionsError(`lame duck grace period (${o.lameDuckGracePeriodMs / 1000}s) should be strictly lower than lame duck duration (${o.lameDuckDurationMs / 1000}s)`);
+  }
 }
 
 export function usage(): string {
@@ -171,6 +236,8 @@ export function usage(): string {
     const left = spec.takesValue ? `${names} <value>` : names;
     lines.push(`    ${left.padEnd(40)} ${spec.help}`);
   }
+  lines.push(`    ${"-t".padEnd(40)} Test the configuration file (-c) and exit`);
+  lines.push(`    ${"-sl, --signal <signal>[=<pid>]".padEnd(40)} Send a signal to a running natter (ldm, stop, quit, term, reopen, reload); <pid> is a pid or a pid file`);
   lines.push(`    ${"-h, --help".padEnd(40)} Show this message`);
   lines.push(`    ${"-v, --version".padEnd(40)} Show version`);
   lines.push("", "Sizes take KB/MB/GB suffixes (1024-based); durations take ms/s/m/h (a bare number is seconds).");

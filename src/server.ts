@@ -9,6 +9,8 @@ import type { Logger } from "./log.ts";
 import type { Transport } from "./transport/transport.ts";
 import { listenTcp, type TcpListener } from "./transport/tcp.ts";
 import { listenWebSocket, type WebSocketListener } from "./transport/websocket.ts";
+import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
+import { ClosedConnections } from "./monitor/closed.ts";
 
 /** The nats-server version whose client-visible features natter implements (clients gate features on it). */
 export const COMPATIBLE_NATS_VERSION = "2.10.0";
@@ -42,7 +44,10 @@ export class Server {
     noInterestMsgs: 0, stalls: 0, totalConnections: 0,
   };
   readonly startedAt = new Date();
-  readonly tracing: boolean;
+  /** Snapshots of the last 10000 closed clients, for /connz?state=closed (as nats-server keeps them). */
+  readonly closedConnections = new ClosedConnections();
+  /** Protocol tracing on (-V); a config reload may change it. */
+  tracing: boolean;
   /** True while a read is being parsed: flushes wait for its end. */
   inRead = false;
 
@@ -52,6 +57,7 @@ export class Server {
   private flushScheduled = false;
   private tcp: TcpListener | null = null;
   private ws: WebSocketListener | null = null;
+  private monitor: MonitorListener | null = null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private shuttingDown = false;
 
@@ -72,6 +78,15 @@ export class Server {
     return this.ws?.port ?? 0;
   }
 
+  /** The monitoring HTTP port (resolved when -m -1 asked for a random one); 0 when off. */
+  get httpPort(): number {
+    return this.monitor?.port ?? this.options.httpPort;
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
   /** Opens the listeners. Throws (with a one-line message) when a port cannot be bound. */
   start(): void {
     const o = this.options;
@@ -79,6 +94,11 @@ export class Server {
     this.log.info(`  Version:  ${NATTER_VERSION}`);
     this.log.info(`  Name:     ${this.serverName}`);
     this.log.info(`  ID:       ${this.serverId}`);
+    if (o.httpPort !== 0) {
+      const httpHost = o.httpHost || o.host;
+      this.monitor = listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort);
+      this.log.info(`Starting http monitor on ${httpHost}:${this.monitor.port}`);
+    }
     if (o.wsPort !== 0) {
       this.ws = listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort);
       this.log.info(`Listening for websocket clients on ws://${o.wsHost}:${this.ws.port}`);
@@ -125,6 +145,7 @@ export class Server {
 
   removeConnection(conn: Connection): void {
     this.connections.delete(conn.cid);
+    this.closedConnections.add(conn);
   }
 
   /** Called when a connection queued its first bytes of this tick. */
@@ -167,8 +188,9 @@ export class Server {
       }
       if (now >= conn.nextPingAt) {
         conn.nextPingAt = now + o.pingIntervalMs;
-        // A client heard from within the interval needs no PING (nats-server delays it).
-        if (now - conn.lastActivity < o.pingIntervalMs && conn.rttMs > 0) continue;
+        // The first PING always goes out (it measures the RTT); after that, a client heard
+        // from within the interval needs none (nats-server delays it).
+        if (conn.pingsSent > 0 && now - conn.lastActivity < o.pingIntervalMs) continue;
         if (conn.pingsOut + 1 > o.pingMax) {
           this.stats.staleConnections++;
           this.log.debug(`${conn.logPrefix} - Stale Client Connection - Closing`);
@@ -180,6 +202,12 @@ export class Server {
     }
   }
 
+  /** Lame duck mode: refuses new clients (TCP and WebSocket listeners closed), keeps the connected ones. */
+  stopListening(): void {
+    this.tcp?.stop();
+    this.ws?.stopAccepting();
+  }
+
   /** Stops accepting, flushes and closes every client. */
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;
@@ -189,6 +217,7 @@ export class Server {
     this.ws?.stop();
     this.flushDirty();
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown, null);
+    this.monitor?.stop();
     this.log.info("Server Exiting..");
   }
 }

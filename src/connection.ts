@@ -4,6 +4,8 @@ import { CloseReason, ProtocolError, type ProtocolErrorKind } from "./protocol/e
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
 import type { SublistResult } from "./subjects/sublist.ts";
 import { Subscription } from "./subscription.ts";
+import type { Subscriber } from "./subscriber.ts";
+import { deliverToMatches } from "./router.ts";
 import type { Transport } from "./transport/transport.ts";
 import type { Server } from "./server.ts";
 
@@ -34,7 +36,7 @@ const KEEP_OUTBOUND = 1024 * 1024;
  * - Pending bytes (outEnd - outHead) never pass max_pending: the client is cut as a slow consumer first.
  * - After `closed` is set nothing is queued, parsed or delivered to this client.
  */
-export class Connection implements ProtocolHandler {
+export class Connection implements ProtocolHandler, Subscriber {
   readonly parser: Parser;
   readonly subscriptions = new Map<string, Subscription>();
   readonly startedAt = Date.now();
@@ -149,29 +151,7 @@ export class Connection implements ProtocolHandler {
     if (this.verbose) this.queueBytes(OK_FRAME);
 
     const result = this.match(buf, subjectStart, subjectEnd);
-    let delivered = false;
-    const plain = result.plain;
-    for (let k = 0; k < plain.length; k++) {
-      const sub = plain[k]!;
-      const client = sub.client;
-      if (client === this && !this.echo) continue;
-      client.deliver(sub, this, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
-      delivered = true;
-    }
-    const queues = result.queues;
-    for (let g = 0; g < queues.length; g++) {
-      const members = queues[g]!;
-      const count = members.length;
-      // One member per group, chosen at random; skip our own when echo is off.
-      const first = (Math.random() * count) | 0;
-      for (let n = 0; n < count; n++) {
-        const sub = members[(first + n) % count]!;
-        if (sub.client === this && !this.echo) continue;
-        sub.client.deliver(sub, this, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
-        delivered = true;
-        break;
-      }
-    }
+    const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     if (!delivered) {
       server.stats.noInterestMsgs++;
       if (replyStart >= 0 && this.noResponders) this.sendNoResponders(buf, replyStart, replyEnd);
@@ -211,7 +191,6 @@ export class Connection implements ProtocolHandler {
    */
   deliver(
     sub: Subscription,
-    publisher: Connection,
     buf: Buffer,
     subjectStart: number,
     subjectEnd: number,
@@ -221,6 +200,7 @@ export class Connection implements ProtocolHandler {
     payloadStart: number,
     payloadEnd: number,
     tailStart: number,
+    publisher: Subscriber | null,
   ): void {
     if (this.closed) return;
     if (headerSize >= 0 && !this.headers) {
@@ -437,7 +417,7 @@ export class Connection implements ProtocolHandler {
   }
 
   /** Marks the connection for this tick's flush and enforces max_pending. */
-  private afterQueue(publisher: Connection | null): void {
+  private afterQueue(publisher: Subscriber | null): void {
     if (!this.dirty) {
       this.dirty = true;
       this.server.markDirty(this);
@@ -448,7 +428,7 @@ export class Connection implements ProtocolHandler {
       this.server.stats.slowConsumers++;
       this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
       this.close(CloseReason.SlowConsumerPendingBytes, null);
-    } else if (publisher !== null && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
+    } else if (publisher instanceof Connection && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
       this.stallPublisher(publisher);
     }
   }

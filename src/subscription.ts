@@ -1,5 +1,5 @@
 import type { SublistEntry } from "./subjects/sublist.ts";
-import type { Connection } from "./connection.ts";
+import type { Subscriber } from "./subscriber.ts";
 
 /**
  * One SUB of one client. Frame prefixes are computed once here so that delivery writes them
@@ -17,7 +17,7 @@ export class Subscription implements SublistEntry {
   delivered = 0;
 
   constructor(
-    readonly client: Connection,
+    readonly client: Subscriber,
     readonly subject: string,
     readonly queue: string | null,
     readonly sid: string,

@@ -1,0 +1,129 @@
+import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
+import { deliverToMatches } from "./router.ts";
+import { Subscription } from "./subscription.ts";
+import type { Subscriber } from "./subscriber.ts";
+import type { Server } from "./server.ts";
+
+/** A message as an internal client sees it: copies, safe to keep. */
+export interface InternalMessage {
+  readonly subject: string;
+  readonly reply: string | null;
+  /** The raw header block (`NATS/1.0…\r\n\r\n`), or null. */
+  readonly headers: Buffer | null;
+  readonly payload: Buffer;
+}
+
+export type InternalHandler = (message: InternalMessage, sub: Subscription) => void;
+
+/**
+ * An in-process client of the core, the way nats-server's internal clients work: the stream
+ * layer, system events and the like subscribe and publish through it instead of reaching into
+ * the core. Deliveries to it are copied and handed to the handler after the current read is
+ * done (a microtask), so handlers never run inside the publisher's delivery loop.
+ */
+export class InternalClient implements Subscriber {
+  readonly headers = true;
+  closed = false;
+  private nextSid = 1;
+  private readonly handlers = new Map<Subscription, InternalHandler>();
+  private pending: { handler: InternalHandler; message: InternalMessage; sub: Subscription }[] = [];
+  private drainScheduled = false;
+
+  constructor(
+    readonly server: Server,
+    readonly name: string,
+  ) {}
+
+  subscribe(subject: string, handler: InternalHandler, queue: string | null = null): Subscription {
+    if (!isValidSubscribeSubject(subject)) throw new Error(`invalid subject ${JSON.stringify(subject)}`);
+    const sub = new Subscription(this, subject, queue, String(this.nextSid++), subjectIsLiteral(subject));
+    this.handlers.set(sub, handler);
+    this.server.sublist.insert(sub);
+    return sub;
+  }
+
+  unsubscribe(sub: Subscription): void {
+    if (this.handlers.delete(sub)) this.server.sublist.remove(sub);
+  }
+
+  /**
+   * Publishes like a client PUB/HPUB. Returns whether anyone received it. The message is not
+   * delivered back to this client's own subscriptions.
+   */
+  publish(subject: string, payload: Uint8Array, reply: string | null = null, headers: Uint8Array | null = null): boolean {
+    if (this.closed) return false;
+    if (!isValidPublishSubject(subject)) throw new Error(`invalid publish subject ${JSON.stringify(subject)}`);
+    const headerSize = headers === null ? -1 : headers.length;
+    const total = payload.length + (headers === null ? 0 : headers.length);
+    const sizes = headers === null ? `${total}` : `${headerSize} ${total}`;
+    // Compose the PUB frame in canonical form, so deliveries copy its tail like a client's PUB.
+    const line = `${headers === null ? "PUB" : "HPUB"} ${subject} ${reply === null ? "" : `${reply} `}${sizes}\r\n`;
+    const lineLength = Buffer.byteLength(line, "latin1");
+    const frame = Buffer.allocUnsafe(lineLength + total + 2);
+    frame.write(line, 0, "latin1");
+    let at = lineLength;
+    if (headers !== null) at += Buffer.from(headers.buffer, headers.byteOffset, headers.length).copy(frame, at);
+    at += Buffer.from(payload.buffer, payload.byteOffset, payload.length).copy(frame, at);
+    frame[at] = 13;
+    frame[at + 1] = 10;
+    const subjectStart = headers === null ? 4 : 5;
+    const subjectEnd = subjectStart + subject.length;
+    const replyStart = reply === null ? -1 : subjectEnd + 1;
+    const replyEnd = reply === null ? -1 : replyStart + reply.length;
+    const tailStart = subjectEnd + 1;
+    const stats = this.server.stats;
+    stats.inMsgs++;
+    stats.inBytes += total;
+    const result = this.server.sublist.match(subject);
+    return deliverToMatches(result, this, true, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, lineLength, lineLength + total, tailStart);
+  }
+
+  deliver(
+    sub: Subscription,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+  ): void {
+    const handler = this.handlers.get(sub);
+    if (handler === undefined || this.closed) return;
+    const message: InternalMessage = {
+      subject: buf.latin1Slice(subjectStart, subjectEnd),
+      reply: replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null,
+      headers: headerSize >= 0 ? Buffer.from(buf.subarray(payloadStart, payloadStart + headerSize)) : null,
+      payload: Buffer.from(buf.subarray(headerSize >= 0 ? payloadStart + headerSize : payloadStart, payloadEnd)),
+    };
+    sub.delivered++;
+    this.pending.push({ handler, message, sub });
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      queueMicrotask(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    this.drainScheduled = false;
+    const pending = this.pending;
+    this.pending = [];
+    for (const { handler, message, sub } of pending) {
+      if (this.closed || !this.handlers.has(sub)) continue;
+      try {
+        handler(message, sub);
+      } catch (error) {
+        this.server.log.error(`internal client ${this.name}: handler for ${sub.subject} failed: ${(error as Error).stack ?? error}`);
+      }
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sub of this.handlers.keys()) this.server.sublist.remove(sub);
+    this.handlers.clear();
+    this.pending = [];
+  }
+}

@@ -1,0 +1,25 @@
+import type { Subscription } from "./subscription.ts";
+
+/**
+ * Anything a subscription can deliver to: a client connection, or an internal client of the
+ * server (streams, system events). Delivery gets the publisher's input bytes and offsets into
+ * them; the subscriber copies what it needs before returning.
+ */
+export interface Subscriber {
+  readonly closed: boolean;
+  /** Whether it wants messages with headers as HMSG (false: headers are stripped). */
+  readonly headers: boolean;
+  deliver(
+    sub: Subscription,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+    publisher: Subscriber | null,
+  ): void;
+}

@@ -1,6 +1,8 @@
 // One Options type for the whole server: defaults (nats-server's), command-line flags under
 // nats-server's names, and validation that ends in one clear line instead of a stack trace.
 
+import { formatGoDuration } from "./config/duration.ts";
+
 export interface Options {
   host: string;
   port: number;
@@ -222,10 +224,10 @@ export function validateOptions(o: Options): void {
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
   if (o.httpPort > 0 && (o.httpPort === o.port || o.httpPort === o.wsPort)) throw new OptionsError(`http_port ${o.httpPort} is already used by another listener`);
   if (o.pingIntervalMs < 1) throw new OptionsError("ping_interval must be positive");
-  if (o.lameDuckDurationMs < 30_000) throw new OptionsError(`invalid lame_duck_duration of ${o.lameDuckDurationMs / 1000}s, minimum is 30 seconds`);
+  if (o.lameDuckDurationMs < 30_000) throw new OptionsError(`invalid lame_duck_duration of ${formatGoDuration(o.lameDuckDurationMs)}, minimum is 30 seconds`);
   if (o.lameDuckGracePeriodMs < 0) throw new OptionsError("invalid lame_duck_grace_period, needs to be positive");
   if (o.lameDuckGracePeriodMs >= o.lameDuckDurationMs) {
-    throw new OptionsError(`lame duck grace period (${o.lameDuckGracePeriodMs / 1000}s) should be strictly lower than lame duck duration (${o.lameDuckDurationMs / 1000}s)`);
+    throw new OptionsError(`lame duck grace period (${formatGoDuration(o.lameDuckGracePeriodMs)}) should be strictly lower than lame duck duration (${formatGoDuration(o.lameDuckDurationMs)})`);
   }
 }
 
@@ -241,6 +243,7 @@ export function usage(): string {
   lines.push(`    ${"-h, --help".padEnd(40)} Show this message`);
   lines.push(`    ${"-v, --version".padEnd(40)} Show version`);
   lines.push("", "Sizes take KB/MB/GB suffixes (1024-based); durations take ms/s/m/h (a bare number is seconds).");
+  lines.push("In a config file (-c) values follow nats-server: 1K = 1000, 1KB = 1024; durations are strings (\"2m\").");
   return lines.join("\n");
 }
 

@@ -223,8 +223,6 @@ class Applier {
     if (n.kind !== "map") this.fail(e, `Expected websocket to be a map, got ${describe(n)}`);
     const o = this.o;
     let noTls = false;
-    // A websocket block follows nats-server's defaults, not natter's --ws_* flag defaults: compression off.
-    o.wsCompression = false;
     for (const w of n.value.values()) {
       this.guard(() => {
         const key = w.key.toLowerCase();

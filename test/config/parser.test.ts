@@ -185,6 +185,11 @@ describe("variables", () => {
     expect(e.message).toBe("v.conf:2:4: variable reference for 'NATTER_SURELY_UNDEFINED' on line 2 can not be found");
   });
 
+  test("inside an array of maps, a variable resolves from the enclosing blocks (nats-server's sample)", () => {
+    const text = "authorization {\n  PASS: s3cr3t\n  users = [\n    {user: alice, password: $PASS}\n  ]\n}\n";
+    expect(parse(text)).toEqual({ authorization: { PASS: "s3cr3t", users: [{ user: "alice", password: "s3cr3t" }] } });
+  });
+
   test("an unquoted bcrypt hash is a string, not a variable", () => {
     expect(parse("p: $2a$11$abcdefghijklmnopqrstuv\n")).toEqual({ p: "$2a$11$abcdefghijklmnopqrstuv" });
   });
@@ -259,6 +264,11 @@ describe("syntax errors carry file:line:col", () => {
     ["a: 12-01\n", /^e\.conf:1:6: Parse error: All ISO8601 dates must be in full Zulu form\.$/],
   ])("%j", (text, message) => {
     expect(errorOf(() => parseConfig(text, "e.conf")).message).toMatch(message);
+  });
+
+  test("integers past int64 (nats-server's range)", () => {
+    expect(errorOf(() => parseConfig("a: 9223372036854775808\n", "e.conf")).message).toBe("e.conf:1:4: integer '9223372036854775808' is out of the range");
+    expect(parse("a: 22PiB\n").a).toBe(22 * 1024 ** 5);
   });
 
   test("an unknown size suffix", () => {

@@ -92,6 +92,8 @@ export class Connection implements ProtocolHandler, Subscriber {
   private lastSubjectLength = -1;
   private lastGeneration = -1;
   private lastResult: SublistResult<Subscription> | null = null;
+  /** The subject of the message being published, as text (decoded once per memo miss). */
+  private lastSubjectText = "";
 
   constructor(
     readonly server: Server,
@@ -121,9 +123,11 @@ export class Connection implements ProtocolHandler, Subscriber {
     const server = this.server;
     if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(data.toString("latin1"))}`);
     server.inRead = true;
+    server.latency.startRead();
     this.parser.feed(data);
     server.inRead = false;
     server.flushDirty();
+    server.latency.endRead();
   }
 
   // Hot path: no await, no closure, no string but the subject (and only on a memo miss).
@@ -152,6 +156,11 @@ export class Connection implements ProtocolHandler, Subscriber {
 
     const result = this.match(buf, subjectStart, subjectEnd);
     const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    const latency = server.latency;
+    if (latency.awaitingReplies) latency.published(this.lastSubjectText);
+    if (delivered && replyStart >= 0 && latency.sampleRequest()) {
+      latency.requestDelivered(this.lastSubjectText, buf.latin1Slice(replyStart, replyEnd));
+    }
     if (!delivered) {
       server.stats.noInterestMsgs++;
       if (replyStart >= 0 && this.noResponders) this.sendNoResponders(buf, replyStart, replyEnd);
@@ -173,7 +182,9 @@ export class Connection implements ProtocolHandler, Subscriber {
       }
       if (same) return this.lastResult!;
     }
-    const result = sublist.match(buf.latin1Slice(start, end));
+    const subject = buf.latin1Slice(start, end);
+    this.lastSubjectText = subject;
+    const result = sublist.match(subject);
     if (length <= last.length) {
       buf.copy(last, 0, start, end);
       this.lastSubjectLength = length;

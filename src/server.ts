@@ -11,6 +11,7 @@ import { listenTcp, type TcpListener } from "./transport/tcp.ts";
 import { listenWebSocket, type WebSocketListener } from "./transport/websocket.ts";
 import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
 import { ClosedConnections } from "./monitor/closed.ts";
+import { LatencyTracker } from "./monitor/latency.ts";
 
 /** The nats-server version whose client-visible features natter implements (clients gate features on it). */
 export const COMPATIBLE_NATS_VERSION = "2.10.0";
@@ -48,6 +49,8 @@ export class Server {
   readonly closedConnections = new ClosedConnections();
   /** Protocol tracing on (-V); a config reload may change it. */
   tracing: boolean;
+  /** Delivery and request-reply latency histograms (/latz, /metrics). */
+  readonly latency = new LatencyTracker();
   /** True while a read is being parsed: flushes wait for its end. */
   inRead = false;
 
@@ -165,7 +168,11 @@ export class Server {
     if (dirty.length === 0) return;
     // Swap lists: a flush that queues more (a drain, a close) lands on the other one.
     this.dirtyConnections = this.spareDirtyList;
-    for (let k = 0; k < dirty.length; k++) dirty[k]!.flush();
+    const latency = this.latency;
+    for (let k = 0; k < dirty.length; k++) {
+      dirty[k]!.flush();
+      latency.recordFlush();
+    }
     dirty.length = 0;
     this.spareDirtyList = dirty;
   }
@@ -174,6 +181,7 @@ export class Server {
   private sweep(): void {
     const now = Date.now();
     const o = this.options;
+    this.latency.expire();
     for (const conn of this.connections.values()) {
       if (!conn.spoken && now - conn.startedAt > o.connectTimeoutMs) {
         this.log.debug(`${conn.logPrefix} - Connect timeout`);

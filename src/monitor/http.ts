@@ -41,6 +41,7 @@ function rootPage(): string {
     ["subsz", "Subscriptions"],
     ["routez", "Routes"],
     ["healthz", "Health Probe"],
+    ["latz", "Latency"],
     ["metrics", "Prometheus Metrics"],
   ];
   return `<html lang="en">
@@ -89,6 +90,12 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
       return jsonResponse(q, goJson({ status: "unavailable", error: "server is shutting down" }, false), 503);
     }
     return jsonResponse(q, goJson({ status: "ok" }, false));
+  });
+  // /latz: HDR latency histograms; ?reset=true clears them after this answer.
+  route(["/latz"], (q) => {
+    const report = server.latency.report();
+    if (queryBool(q, "reset")) server.latency.reset();
+    return jsonResponse(q, goJson(report));
   });
   route(["/metrics"], () => new Response(metrics(server), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
 

@@ -5,10 +5,11 @@
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION } from "../server.ts";
 import { residentMemory } from "./varz.ts";
+import type { LatencySummary } from "./latency.ts";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-type MetricType = "counter" | "gauge";
+type MetricType = "counter" | "gauge" | "summary";
 
 /** A label value: backslash, double quote and newline escaped. */
 export function escapeLabelValue(value: string): string {
@@ -38,6 +39,19 @@ class Exposition {
     this.lines.push(`${name}${labelText} ${formatValue(value)}`);
   }
 
+  /** A summary from HDR histograms: quantiles, _sum and _count per series, in seconds. */
+  summary(name: string, help: string, series: { labels: Record<string, string>; summary: LatencySummary }[]): void {
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} summary`);
+    for (const { labels, summary } of series) {
+      const base = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
+      const quantiles: [string, number][] = [["0.5", summary.p50_us], ["0.9", summary.p90_us], ["0.99", summary.p99_us], ["0.999", summary.p999_us]];
+      for (const [q, us] of quantiles) this.lines.push(`${name}{${[...base, `quantile="${q}"`].join(",")}} ${formatValue(us / 1e6)}`);
+      const labelText = base.length > 0 ? `{${base.join(",")}}` : "";
+      this.lines.push(`${name}_sum${labelText} ${formatValue((summary.mean_us * summary.count) / 1e6)}`);
+      this.lines.push(`${name}_count${labelText} ${summary.count}`);
+    }
+  }
+
   text(): string {
     return `${this.lines.join("\n")}\n`;
   }
@@ -64,6 +78,15 @@ export function metrics(server: Server): string {
   e.metric("natter_stale_connections_total", "counter", "Clients closed for not answering PINGs.", s.staleConnections);
   e.metric("natter_no_interest_messages_total", "counter", "Messages received that reached no subscriber.", s.noInterestMsgs);
   e.metric("natter_publisher_stalls_total", "counter", "Times a fast publisher was paused for a slow subscriber.", s.stalls);
+  const latency = server.latency.report();
+  e.summary("natter_delivery_latency_seconds", "From reading a message to writing it to a subscriber's socket (sampled reads).", [
+    { labels: {}, summary: latency.delivery },
+  ]);
+  e.summary(
+    "natter_service_latency_seconds",
+    "From a request reaching a responder to the first message on its reply subject (sampled requests).",
+    Object.entries(latency.services).map(([subject, summary]) => ({ labels: { subject }, summary })),
+  );
   const cpu = process.cpuUsage();
   e.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (cpu.user + cpu.system) / 1e6);
   e.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", residentMemory());

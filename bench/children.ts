@@ -1,0 +1,20 @@
+// Every child process still running (servers, load generator), so that an interrupted bench
+// leaves nothing behind.
+interface Killable {
+  kill(signal?: number | NodeJS.Signals): void;
+}
+
+const live = new Set<Killable>();
+
+export function track(p: Killable): void {
+  live.add(p);
+}
+
+export function untrack(p: Killable): void {
+  live.delete(p);
+}
+
+export function killAll(): void {
+  for (const p of live) p.kill("SIGKILL");
+  live.clear();
+}

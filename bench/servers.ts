@@ -1,0 +1,161 @@
+// Server processes under test: natter and nats-server, each started fresh on free ports for one run
+// and always killed afterwards. Both run with their defaults (max_pending etc.), so they see the
+// same settings.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { track, untrack } from "./children.ts";
+
+export type ServerKind = "natter" | "nats";
+export const SERVER_KINDS: ServerKind[] = ["natter", "nats"];
+
+export const ROOT = join(import.meta.dir, "..");
+const LOG_DIR = join(ROOT, "bench", "build", "logs");
+const START_DEADLINE_MS = 15_000;
+const STOP_GRACE_MS = 3_000;
+
+export interface RunningServer {
+  kind: ServerKind;
+  pid: number;
+  port: number;
+  wsPort: number | null;
+  logFile: string;
+  // Kills the server; its log is deleted unless keepLog (a failed run keeps it for reading).
+  stop(keepLog?: boolean): Promise<void>;
+}
+
+export function serverTitle(kind: ServerKind): string {
+  return kind === "nats" ? "nats-server" : "natter";
+}
+
+function natsServerBin(): string {
+  return process.env.NATS_SERVER ?? Bun.which("nats-server") ?? "/usr/bin/nats-server";
+}
+
+function bunBin(): string {
+  const local = join(ROOT, "node_modules", ".bin", "bun");
+  return existsSync(local) ? local : process.execPath;
+}
+
+// A port the OS just gave out and took back. Other benches may run on this machine: never pick one.
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// The command line, and a config file to delete afterwards (nats-server enables WebSocket only
+// from a config file).
+function command(kind: ServerKind, port: number, wsPort: number | null): { cmd: string[]; conf: string | null } {
+  if (kind === "natter") {
+    const cmd = [bunBin(), "src/main.ts", "-a", "127.0.0.1", "-p", String(port)];
+    if (wsPort) cmd.push("--ws_port", String(wsPort));
+    return { cmd, conf: null };
+  }
+  const cmd = [natsServerBin(), "-a", "127.0.0.1", "-p", String(port)];
+  if (!wsPort) return { cmd, conf: null };
+  const conf = join(LOG_DIR, `nats-ws-${port}.conf`);
+  writeFileSync(conf, `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\n`);
+  cmd.push("-c", conf);
+  return { cmd, conf };
+}
+
+// Resolves true once something on port answers; with wantInfo, once it sends a NATS INFO line.
+function probe(port: number, wantInfo: boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      resolve(ok);
+    };
+    const sock = net.connect(port, "127.0.0.1");
+    let got = "";
+    sock.setTimeout(1000, () => finish(false));
+    sock.on("error", () => finish(false));
+    sock.on("close", () => finish(false));
+    sock.on("connect", () => {
+      if (!wantInfo) finish(true);
+    });
+    sock.on("data", (d) => {
+      got += d.toString("latin1");
+      if (got.startsWith("INFO ")) finish(true);
+      else if (got.length >= 5) finish(false);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function logTail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+export async function startServer(kind: ServerKind, withWs: boolean): Promise<RunningServer> {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const port = await freePort();
+  let wsPort = withWs ? await freePort() : null;
+  while (wsPort === port) wsPort = await freePort();
+  const logFile = join(LOG_DIR, `${kind}-${port}.log`);
+  const fd = openSync(logFile, "w");
+  const { cmd, conf } = command(kind, port, wsPort);
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "ignore", stdout: fd, stderr: fd });
+  closeSync(fd);
+  track(proc);
+
+  const stop = async (keepLog = false) => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill("SIGTERM");
+      const exited = await Promise.race([proc.exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
+      if (!exited) {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+    }
+    untrack(proc);
+    if (conf) rmSync(conf, { force: true });
+    if (!keepLog) rmSync(logFile, { force: true });
+  };
+
+  const deadline = Date.now() + START_DEADLINE_MS;
+  const ready = async (p: number, info: boolean) => {
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return false;
+      if (await probe(p, info)) return true;
+      await sleep(50);
+    }
+    return false;
+  };
+  if (!(await ready(port, true)) || (wsPort !== null && !(await ready(wsPort, false)))) {
+    const why =
+      proc.exitCode !== null
+        ? `exited with code ${proc.exitCode}`
+        : `not answering on ${wsPort && (await probe(port, true)) ? `WebSocket port ${wsPort}` : `port ${port}`} within ${START_DEADLINE_MS / 1000} s`;
+    await stop(true);
+    throw new Error(`${serverTitle(kind)} did not start (${why}): ${cmd.join(" ")} (log: ${logFile})\n${logTail(logFile)}`);
+  }
+  return { kind, pid: proc.pid, port, wsPort, logFile, stop };
+}
+
+export async function serverVersion(kind: ServerKind): Promise<string> {
+  try {
+    if (kind === "nats") {
+      const p = Bun.spawnSync([natsServerBin(), "--version"]);
+      return p.stdout.toString().trim().split("\n")[0];
+    }
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    return `natter ${pkg.version} (bun ${Bun.version})`;
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,4 +1,5 @@
 // Protection of the server and of well-behaved clients: slow consumers are cut off, garbage is contained.
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { connectV2, connectV3, dec, enc } from "../harness/clients.ts";
 import { connectRaw, connectReady, waitFor } from "../harness/raw.ts";
@@ -81,6 +82,13 @@ async function slowConsumerScenario(opts: ServerOptions, msgSize: number): Promi
   }
   expect(gone, `stuck subscriber still connected after ${(published * msgSize) / 2 ** 20} MiB`).toBe(true);
 
+  // The server's memory stayed bounded: its peak RSS is far below what it was sent (the stuck
+  // client's backlog was capped by max_pending or cut by the write deadline, not buffered).
+  const peakRss = peakRssBytes(srv.pid);
+  if (peakRss !== null) {
+    expect(peakRss, `peak RSS ${Math.round(peakRss / 2 ** 20)} MiB after ${Math.round((published * msgSize) / 2 ** 20)} MiB published`).toBeLessThan(512 * 2 ** 20);
+  }
+
   // Unrelated traffic was not held up.
   expect(rtts.length).toBeGreaterThan(0);
   expect(Math.max(...rtts), "worst unrelated request-reply round trip (ms)").toBeLessThan(2_000);
@@ -103,6 +111,17 @@ async function slowConsumerScenario(opts: ServerOptions, msgSize: number): Promi
   expect(dec(r.data)).toBe("pong");
   const fresh = await connectReady(srv.port);
   expect(await fresh.flush()).toEqual([]);
+}
+
+/** The process's peak resident set size (Linux /proc), or null where that is not available. */
+function peakRssBytes(pid: number): number | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 describe("slow consumer", () => {

@@ -29,9 +29,11 @@ export interface RunRecord {
   serverLogTail?: string;
 }
 
-type Metric = "msgs/s" | "p50" | "p99" | "p99.9";
+export type Metric = "msgs/s" | "p50" | "p99" | "p99.9";
 
 export interface SummaryRow {
+  /** B is this baseline (the Bun relay), not the B server: reported apart. */
+  baseline: string | null;
   scenario: string;
   size: number;
   metric: Metric;
@@ -81,7 +83,7 @@ export function summarize(records: RunRecord[], plan: { scenario: Scenario; size
   for (const { scenario, size } of plan) {
     const runs = records.filter((r) => r.scenario === scenario.name && r.size === size);
     const side = (s: Side) => runs.filter((r) => r.side === s);
-    const metrics: Metric[] = scenario.kind === "latency" ? ["p50", "p99", "p99.9"] : ["msgs/s"];
+    const metrics: Metric[] = scenario.kind === "throughput" ? ["msgs/s"] : ["p50", "p99", "p99.9"];
     for (const metric of metrics) {
       // Any failed round voids that side's figure: a run that lost messages has no rate.
       const stat = (s: Side) => {
@@ -96,6 +98,7 @@ export function summarize(records: RunRecord[], plan: { scenario: Scenario; size
       };
       const A = stat("A"), B = stat("B");
       rows.push({
+        baseline: scenario.baseline ?? null,
         scenario: scenario.name,
         size,
         metric,
@@ -171,7 +174,7 @@ export function printReport(
   );
   out.push(`MB/s = payload bytes. Latency rows in µs (lower is better). "≈": within ±${NOISE_BAND * 100}% noise.`);
   out.push("");
-  const body = rows.map((r) => {
+  const body = rows.filter((r) => r.baseline === null).map((r) => {
     const name = r.metric === "msgs/s" ? r.scenario : `${r.scenario} ${r.metric} (µs)`;
     return [
       name,
@@ -192,6 +195,26 @@ export function printReport(
       new Set([1, 4, 6, 7]),
     ),
   );
+
+  const baselines = rows.filter((r) => r.baseline !== null);
+  if (baselines.length) {
+    out.push("");
+    out.push("Against the runtime itself: B = a minimal Bun TCP relay (bench/relay.ts) forwarding the same MSG bytes unparsed.");
+    out.push(
+      table(
+        ["scenario", "size", `${labels.A} msgs/s`, "bun relay msgs/s", `${labels.A} / relay`, "note"],
+        baselines.map((r) => [
+          r.scenario,
+          `${r.size} B`,
+          cell(r.A, r.failures.A, r.rounds.A),
+          cell(r.B, r.failures.B, r.rounds.B),
+          r.ratio === null ? "-" : r.ratio.toFixed(2),
+          note(r),
+        ]),
+        new Set([1, 4]),
+      ),
+    );
+  }
 
   // Is the generator the bottleneck? Its publisher thread must stay well below one core.
   out.push("");
@@ -218,7 +241,8 @@ export function printReport(
       new Set([1, 2, 3, 4, 5, 6]),
     ),
   );
-  const pubs = records.filter((r) => r.ok && r.result?.cpu).map((r) => ({ r, pub: r.result!.cpu!.pub }));
+  // The relay's figure is the whole machine's (its publisher thread may well be the limit): not counted here.
+  const pubs = records.filter((r) => r.ok && r.result?.cpu && r.server !== "relay").map((r) => ({ r, pub: r.result!.cpu!.pub }));
   if (pubs.length) {
     const top = pubs.reduce((a, b) => (b.pub > a.pub ? b : a));
     out.push(
@@ -233,7 +257,7 @@ export function printReport(
     out.push("FAILURES (no figure is reported for a side with a failed round):");
     const seen = new Set<string>();
     for (const f of failures) {
-      const line = `  ${f.scenario} ${f.size} B, ${labels[f.side]}, round ${f.round + 1}: ${f.error}`;
+      const line = `  ${f.scenario} ${f.size} B, ${f.server === "relay" ? "bun relay" : labels[f.side]}, round ${f.round + 1}: ${f.error}`;
       if (f.skipped) {
         const key = `${f.side} ${f.error}`;
         if (seen.has(key)) continue;

@@ -11,6 +11,7 @@ import type { Scenario } from "./scenarios.ts";
 import { killAll } from "./children.ts";
 import { logTail, ROOT, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
 import { latencyFromSamples } from "./stats.ts";
+import { evaluateTargets, printTargets } from "./targets.ts";
 
 const opts = parseOptions(process.argv.slice(2));
 const plan = opts.scenarios.flatMap((scenario) => sizesFor(opts, scenario).map((size) => ({ scenario, size })));
@@ -22,11 +23,16 @@ const labels: Record<Side, string> = {
 };
 
 function timedMs(s: Scenario): number {
-  return s.kind === "latency" ? opts.latencyMs : opts.durationMs;
+  return s.kind === "throughput" ? opts.durationMs : opts.latencyMs;
+}
+
+// The server a side runs for a scenario: a baseline scenario puts the relay in B's place.
+function kindFor(side: Side, s: Scenario): ServerKind {
+  return side === "B" && s.baseline ? s.baseline : kinds[side];
 }
 
 // Rough: warm-up + timed phase + server start/stop and connection setup.
-const estimateS = plan.reduce((t, p) => t + 2 * opts.rounds * ((opts.warmupMs + timedMs(p.scenario)) / 1000 + 0.2), 0);
+const estimateS = plan.reduce((t, p) => t + 2 * opts.rounds * ((opts.warmupMs + timedMs(p.scenario)) / 1000 + 1.0), 0);
 console.log(
   `natter bench: ${labels.A} (A) vs ${labels.B} (B), ${plan.length} scenario/size pairs x ${opts.rounds} round(s) x 2 servers` +
     ` = ${plan.length * opts.rounds * 2} runs, about ${Math.ceil(estimateS / 60)} min`,
@@ -50,18 +56,23 @@ const started = new Date();
 const records: RunRecord[] = [];
 const cannotStart = new Map<string, string>(); // "<kind>[+ws]" → why; not retried for every round
 
-function loadgenArgs(s: Scenario, size: number, port: number, wsPort: number | null, pid: number, samples: string) {
+function loadgenArgs(s: Scenario, kind: ServerKind, size: number, port: number, wsPort: number | null, pid: number, samples: string) {
   const args = ["--mode", s.kind, "--port", String(port), "--size", String(size), "--server-pid", String(pid),
     "--warmup-ms", String(opts.warmupMs), "--duration-ms", String(timedMs(s))];
   if (s.kind === "latency") return [...args, "--samples", samples];
   args.push("--subs", String(s.subs));
+  if (s.kind === "oneway") args.push("--samples", samples, "--rate", String(s.rate ?? 20_000));
+  if (s.pubs) args.push("--pubs", String(s.pubs));
+  if (s.subSubjects) args.push("--sub-subject", s.subSubjects);
+  if (s.noiseSubs) args.push("--noise-subs", String(s.noiseSubs));
   if (s.queue) args.push("--queue");
   if (s.ws) args.push("--sub-ws", "--ws-port", String(wsPort));
+  if (kind === "relay") args.push("--relay");
   return args;
 }
 
 async function runOne(side: Side, s: Scenario, size: number, round: number): Promise<RunRecord> {
-  const kind = kinds[side];
+  const kind = kindFor(side, s);
   const rec: RunRecord = { scenario: s.name, size, side, server: kind, round, ok: false };
   const key = kind + (s.ws ? "+ws" : "");
   if (cannotStart.has(key)) return { ...rec, skipped: true, error: cannotStart.get(key) };
@@ -77,13 +88,13 @@ async function runOne(side: Side, s: Scenario, size: number, round: number): Pro
   const samples = join(tmpdir(), `natter-bench-${process.pid}-${server.port}.lat`);
   try {
     const timeout = opts.warmupMs + timedMs(s) + 60_000;
-    const result = await runLoadgen(bin, loadgenArgs(s, size, server.port, server.wsPort, server.pid, samples), timeout);
+    const result = await runLoadgen(bin, loadgenArgs(s, kind, size, server.port, server.wsPort, server.pid, samples), timeout);
     rec.result = result;
     rec.ok = result.ok;
     if (!result.ok) {
       rec.error = `${result.error} (server log: ${server.logFile.slice(ROOT.length + 1)})`;
       rec.serverLogTail = logTail(server.logFile);
-    } else if (s.kind === "latency") {
+    } else if (s.kind !== "throughput") {
       rec.latency = latencyFromSamples(samples);
     }
   } finally {
@@ -99,7 +110,8 @@ function progressLine(r: RunRecord): string {
   const cpu = `gen pub ${c.pub.toFixed(0)}% total ${(c.user + c.sys).toFixed(0)}%, server ${c.server.toFixed(0)}%, other ${c.other.toFixed(0)}%`;
   if (r.latency) {
     const l = r.latency;
-    return `p50 ${l.p50_us.toFixed(1)} µs  p99 ${l.p99_us.toFixed(1)} µs  p99.9 ${l.p999_us.toFixed(1)} µs  (${l.count} requests; ${cpu})`;
+    const what = r.result!.mode === "oneway" ? `messages at ${((r.result!.achieved_rate as number) / 1000).toFixed(1)}k/s` : "requests";
+    return `p50 ${l.p50_us.toFixed(1)} µs  p99 ${l.p99_us.toFixed(1)} µs  p99.9 ${l.p999_us.toFixed(1)} µs  (${l.count} ${what}; ${cpu})`;
   }
   const rate = r.result!.msgs_per_sec as number;
   return `${(rate / 1e6).toFixed(3)}M msgs/s  ${(r.result!.mb_per_sec as number).toFixed(0)} MB/s  (${cpu})`;
@@ -115,7 +127,8 @@ for (const { scenario, size } of plan) {
       records.push(rec);
       n++;
       if (!rec.skipped) {
-        const tag = `[${String(n).padStart(String(total).length)}/${total}] ${scenario.name} ${size} B r${round + 1} ${labels[side]}`;
+        const label = scenario.baseline && side === "B" ? serverTitle(scenario.baseline) : labels[side];
+        const tag = `[${String(n).padStart(String(total).length)}/${total}] ${scenario.name} ${size} B r${round + 1} ${label}`;
         console.log(`${tag.padEnd(48)} ${progressLine(rec)}`);
       }
     }
@@ -124,6 +137,8 @@ for (const { scenario, size } of plan) {
 
 const rows = summarize(records, plan);
 printReport(rows, records, labels, { rounds: opts.rounds, versions });
+const targetRows = kinds.A === "natter" && kinds.B === "nats" ? evaluateTargets(rows) : [];
+if (targetRows.length) printTargets(targetRows, opts.rounds);
 
 const file = opts.out ?? join(ROOT, "bench", "results", `${started.toISOString().replace(/[:.]/g, "-")}.json`);
 writeJson(file, {
@@ -131,6 +146,7 @@ writeJson(file, {
   finished: new Date().toISOString(),
   host: { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), bun: Bun.version },
   servers: { A: { kind: kinds.A, label: labels.A, version: versions.A }, B: { kind: kinds.B, label: labels.B, version: versions.B } },
+  targets: targetRows,
   options: { ...opts, scenarios: opts.scenarios.map((s) => s.name) } satisfies Record<keyof BenchOptions, unknown>,
   summary: rows,
   runs: records,

@@ -1,6 +1,6 @@
 // The benchmark scenarios: what each one measures and how the load generator is told to run it.
 
-export type ScenarioKind = "throughput" | "latency";
+export type ScenarioKind = "throughput" | "latency" | "oneway";
 
 export interface Scenario {
   name: string;
@@ -10,6 +10,13 @@ export interface Scenario {
   queue?: boolean; // the subscribers form one queue group
   ws?: boolean; // the subscribers connect over WebSocket
   sizes: number[]; // default payload sizes in bytes
+  pubs?: number; // publisher connections (pub-only only); default 1
+  subSubjects?: string; // subscription subjects, comma-separated, round-robin over the subscribers
+  noiseSubs?: number; // unrelated subscriptions on an extra connection (must receive nothing)
+  rate?: number; // oneway: messages per second, paced
+  // Measured against the minimal Bun TCP relay (bench/relay.ts) instead of the B server: natter's
+  // figure as a fraction of what the runtime itself can move.
+  baseline?: "relay";
 }
 
 export const ALL_SIZES = [16, 128, 1024];
@@ -44,6 +51,23 @@ export const SCENARIOS: Scenario[] = [
     sizes: ALL_SIZES,
   },
   {
+    name: "pub-only-4",
+    kind: "throughput",
+    description: "four publishers at once, no subscribers",
+    subs: 0,
+    pubs: 4,
+    sizes: [128],
+  },
+  {
+    name: "wildcard-10",
+    kind: "throughput",
+    description: "10 subscribers on bench.*, bench.> and *.tp among 1000 unrelated subscriptions",
+    subs: 10,
+    subSubjects: "bench.*,bench.>,*.tp",
+    noiseSubs: 1000,
+    sizes: [128],
+  },
+  {
     name: "queue-10",
     kind: "throughput",
     description: "one publisher, a queue group of 10: each message to exactly one member",
@@ -65,6 +89,31 @@ export const SCENARIOS: Scenario[] = [
     subs: 50,
     ws: true,
     sizes: ALL_SIZES,
+  },
+  {
+    name: "latency-20k",
+    kind: "oneway",
+    description: "one-way latency, publisher paced at 20k msgs/s, one subscriber (send time in the payload)",
+    subs: 1,
+    rate: 20_000,
+    sizes: [128],
+  },
+  {
+    name: "ws-latency-50",
+    kind: "oneway",
+    description: "one-way latency to 50 WebSocket subscribers, publisher paced at 2k msgs/s (100k deliveries/s)",
+    subs: 50,
+    ws: true,
+    rate: 2_000,
+    sizes: [128],
+  },
+  {
+    name: "relay",
+    kind: "throughput",
+    description: "natter 1:1 against a minimal Bun TCP relay that forwards MSG bytes unparsed (the runtime's ceiling)",
+    subs: 1,
+    baseline: "relay",
+    sizes: [16],
   },
 ];
 

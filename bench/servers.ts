@@ -6,8 +6,8 @@ import net from "node:net";
 import { join } from "node:path";
 import { track, untrack } from "./children.ts";
 
-export type ServerKind = "natter" | "nats";
-export const SERVER_KINDS: ServerKind[] = ["natter", "nats"];
+export type ServerKind = "natter" | "nats" | "relay";
+export const SERVER_KINDS: ServerKind[] = ["natter", "nats", "relay"];
 
 export const ROOT = join(import.meta.dir, "..");
 const LOG_DIR = join(ROOT, "bench", "build", "logs");
@@ -25,7 +25,7 @@ export interface RunningServer {
 }
 
 export function serverTitle(kind: ServerKind): string {
-  return kind === "nats" ? "nats-server" : "natter";
+  return kind === "nats" ? "nats-server" : kind === "relay" ? "bun relay" : "natter";
 }
 
 function natsServerBin(): string {
@@ -52,6 +52,7 @@ export function freePort(): Promise<number> {
 // The command line, and a config file to delete afterwards (nats-server enables WebSocket only
 // from a config file).
 function command(kind: ServerKind, port: number, wsPort: number | null): { cmd: string[]; conf: string | null } {
+  if (kind === "relay") return { cmd: [bunBin(), "bench/relay.ts", "--host", "127.0.0.1", "--port", String(port)], conf: null };
   if (kind === "natter") {
     const cmd = [bunBin(), "src/main.ts", "-a", "127.0.0.1", "-p", String(port)];
     if (wsPort) cmd.push("--ws_port", String(wsPort));
@@ -101,14 +102,38 @@ export function logTail(file: string, lines = 15): string {
   }
 }
 
-export async function startServer(kind: ServerKind, withWs: boolean): Promise<RunningServer> {
+/** This process's open-file limits (servers it starts inherit them). */
+export function fdLimits(): { soft: number; hard: number } {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const [soft, hard] = line!.slice("Max open files".length).trim().split(/\s+/);
+    const n = (v: string | undefined) => (v === "unlimited" ? Infinity : Number(v));
+    return { soft: n(soft), hard: n(hard) };
+  } catch {
+    return { soft: 1024, hard: 1024 };
+  }
+}
+
+export interface StartOptions {
+  /** The server needs this many descriptors: its soft limit is raised (up to the hard limit) when lower. */
+  fdLimit?: number;
+}
+
+export async function startServer(kind: ServerKind, withWs: boolean, start: StartOptions = {}): Promise<RunningServer> {
   mkdirSync(LOG_DIR, { recursive: true });
   const port = await freePort();
   let wsPort = withWs ? await freePort() : null;
   while (wsPort === port) wsPort = await freePort();
   const logFile = join(LOG_DIR, `${kind}-${port}.log`);
   const fd = openSync(logFile, "w");
-  const { cmd, conf } = command(kind, port, wsPort);
+  const { cmd: serverCmd, conf } = command(kind, port, wsPort);
+  let cmd = serverCmd;
+  const limits = fdLimits();
+  if (start.fdLimit !== undefined && limits.soft < start.fdLimit) {
+    // exec keeps the pid: the server is still the process we measure.
+    const raise = Number.isFinite(limits.hard) ? limits.hard : start.fdLimit;
+    cmd = ["/bin/sh", "-c", `ulimit -n ${raise} && exec "$0" "$@"`, ...serverCmd];
+  }
   const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "ignore", stdout: fd, stderr: fd });
   closeSync(fd);
   track(proc);
@@ -153,6 +178,7 @@ export async function serverVersion(kind: ServerKind): Promise<string> {
       const p = Bun.spawnSync([natsServerBin(), "--version"]);
       return p.stdout.toString().trim().split("\n")[0];
     }
+    if (kind === "relay") return `bench/relay.ts (bun ${Bun.version})`;
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
     return `natter ${pkg.version} (bun ${Bun.version})`;
   } catch {

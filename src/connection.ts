@@ -1,6 +1,6 @@
 import { Parser, type ProtocolHandler } from "./protocol/parser.ts";
 import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
-import { CloseReason, ProtocolError, type ProtocolErrorKind } from "./protocol/errors.ts";
+import { CloseReason, ProtocolError, formatError, type ProtocolErrorKind } from "./protocol/errors.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
 import type { SublistResult } from "./subjects/sublist.ts";
 import { Subscription } from "./subscription.ts";
@@ -8,6 +8,9 @@ import type { Subscriber } from "./subscriber.ts";
 import { deliverToMatches } from "./router.ts";
 import type { Transport } from "./transport/transport.ts";
 import type { Server } from "./server.ts";
+import type { AuthGate } from "./auth/gate.ts";
+import { isReservedReply, type ClientPermissions } from "./auth/permissions.ts";
+import { redactRead, redactSecrets } from "./auth/redact.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -20,6 +23,13 @@ interface ConnectOptions {
   name?: string;
   lang?: string;
   version?: string;
+  // Credentials, read by src/auth (never logged).
+  user?: string;
+  pass?: string;
+  auth_token?: string;
+  nkey?: string;
+  sig?: string;
+  jwt?: string;
 }
 
 const INITIAL_OUTBOUND = 4096;
@@ -37,6 +47,7 @@ const KEEP_OUTBOUND = 1024 * 1024;
  * - After `closed` is set nothing is queued, parsed or delivered to this client.
  */
 export class Connection implements ProtocolHandler, Subscriber {
+  readonly isRoute = false;
   readonly parser: Parser;
   readonly subscriptions = new Map<string, Subscription>();
   readonly startedAt = Date.now();
@@ -56,6 +67,16 @@ export class Connection implements ProtocolHandler, Subscriber {
   connectReceived = false;
   /** Any valid op arrived (a client without auth may talk before CONNECT, as with nats-server). */
   spoken = false;
+  /** The PONG to the first PING after CONNECT went out: from then on the client gets async INFOs. */
+  firstPongSent = false;
+
+  // Security (src/auth). All null without authentication/permissions: the hot paths then pay one null check.
+  /** Authentication is required: input passes the gate until CONNECT is accepted; every CONNECT is checked there. */
+  authGate: AuthGate | null = null;
+  /** The user's publish/subscribe permissions, with this connection's caches; null = everything allowed. */
+  perms: ClientPermissions | null = null;
+  /** The authenticated user name or nkey ("" without, or for a token). */
+  authUser = "";
 
   // Outbound: one growable buffer; bytes [outHead, outEnd) are queued and unsent.
   private out: Buffer = Buffer.allocUnsafe(0);
@@ -121,7 +142,22 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (this.closed) return;
     this.lastActivity = Date.now();
     const server = this.server;
-    if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(data.toString("latin1"))}`);
+    if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(redactRead(this, data.toString("latin1")))}`);
+    if (this.authGate !== null && this.authGate.holding) {
+      this.authGate.read(data); // not authenticated yet: src/auth/gate.ts feeds parse() line by line
+      return;
+    }
+    server.inRead = true;
+    server.latency.startRead();
+    this.parser.feed(data);
+    server.inRead = false;
+    server.flushDirty();
+    server.latency.endRead();
+  }
+
+  /** Parses input the auth gate lets through (as onRead does). */
+  parse(data: Buffer): void {
+    const server = this.server;
     server.inRead = true;
     server.latency.startRead();
     this.parser.feed(data);
@@ -151,6 +187,14 @@ export class Connection implements ProtocolHandler, Subscriber {
     server.stats.inBytes += size;
     if (this.pedantic && !isValidPublishSubject(buf.latin1Slice(subjectStart, subjectEnd))) {
       this.sendError("InvalidPublishSubject"); // nats-server still delivers the message
+    }
+    if (this.perms !== null && !this.perms.publishAllowed(buf, subjectStart, subjectEnd)) {
+      this.permissionViolation("PublishViolation", "Subject", buf.toString("utf8", subjectStart, subjectEnd));
+      return;
+    }
+    if (replyStart >= 0 && isReservedReply(buf, replyStart, replyEnd)) {
+      this.permissionViolation("ReplyViolation", "Reply", buf.toString("utf8", replyStart, replyEnd));
+      return;
     }
     if (this.verbose) this.queueBytes(OK_FRAME);
 
@@ -214,6 +258,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     publisher: Subscriber | null,
   ): void {
     if (this.closed) return;
+    if (this.perms !== null && !this.perms.admitDelivery(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
     if (headerSize >= 0 && !this.headers) {
       // A subscriber that did not ask for headers gets the message as MSG without them.
       this.deliverWithoutHeaders(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, payloadStart + headerSize, payloadEnd);
@@ -305,6 +350,11 @@ export class Connection implements ProtocolHandler, Subscriber {
       this.sendError("InvalidSubject");
       return;
     }
+    if (this.perms !== null && !this.perms.canSubscribe(subject, queue)) {
+      if (queue === null) this.permissionViolation("SubscribeViolation", "Subject", subject, `, SID ${sid}`);
+      else this.permissionViolation("SubscribeQueueViolation", "Subject", subject, `, Queue: ${JSON.stringify(queue)}, SID ${sid}`, queue);
+      return;
+    }
     if (options.maxSubscriptions > 0 && this.subscriptions.size >= options.maxSubscriptions) {
       this.server.log.error(`${this.logPrefix} - Maximum Subscriptions Exceeded (max=${options.maxSubscriptions})`);
       this.sendError("MaxSubscriptions");
@@ -342,7 +392,7 @@ export class Connection implements ProtocolHandler, Subscriber {
       if (connect === null || typeof connect !== "object" || Array.isArray(connect)) throw new Error("not an object");
     } catch {
       // nats-server closes on malformed CONNECT JSON without an -ERR.
-      this.close(CloseReason.ProtocolViolation, null, `malformed CONNECT: ${json.slice(0, 64)}`);
+      this.close(CloseReason.ProtocolViolation, null, `malformed CONNECT: ${redactSecrets(json.slice(0, 64))}`);
       return;
     }
     this.spoken = true;
@@ -366,10 +416,13 @@ export class Connection implements ProtocolHandler, Subscriber {
       this.closeWithError("NoRespondersRequiresHeaders", CloseReason.NoRespondersRequiresHeaders);
       return;
     }
+    // Credentials last: a bcrypt check answers later, and the gate then sends the +OK (src/auth/gate.ts).
+    if (this.authGate !== null && !this.authGate.authorize(connect)) return;
     if (this.verbose) this.queueBytes(OK_FRAME);
   }
 
   onPing(): void {
+    if (this.connectReceived && !this.firstPongSent) this.server.firstPing(this);
     this.queueBytes(PONG_FRAME);
   }
 
@@ -454,6 +507,15 @@ export class Connection implements ProtocolHandler, Subscriber {
     setTimeout(() => this.releaseStalledPublishers(), 50);
   }
 
+  /** Pauses this client's reads for a full receiver that is not a client (a route); each call needs one resume. */
+  pauseForSlowReceiver(): void {
+    if (this.stalls++ === 0) this.transport.pauseReading();
+  }
+
+  resumeAfterSlowReceiver(): void {
+    if (--this.stalls === 0 && !this.closed) this.transport.resumeReading();
+  }
+
   private releaseStalledPublishers(): void {
     const stalled = this.stalledPublishers;
     if (stalled === null) return;
@@ -500,6 +562,15 @@ export class Connection implements ProtocolHandler, Subscriber {
 
   sendError(kind: ProtocolErrorKind): void {
     this.queueBytes(errFrame(ProtocolError[kind].text));
+  }
+
+  /** `-ERR 'Permissions Violation for …'`, logged as nats-server does; the connection stays. */
+  private permissionViolation(kind: ProtocolErrorKind, what: string, subject: string, logTail = "", queue?: string): void {
+    this.server.stats.permissionViolations++;
+    const text = queue === undefined ? formatError(kind, subject) : formatError(kind, subject, queue);
+    const op = kind === "PublishViolation" || kind === "ReplyViolation" ? "Publish" : "Subscription";
+    this.server.log.error(`${this.logPrefix} - ${op} Violation - User ${JSON.stringify(this.authUser)}, ${what} ${JSON.stringify(subject)}${logTail}`);
+    this.queueBytes(errFrame(text));
   }
 
   closeWithError(kind: ProtocolErrorKind, reason: string): void {

@@ -7,10 +7,17 @@ import { COMPATIBLE_NATS_VERSION, NATTER_VERSION, Server } from "./server.ts";
 import { ConfigError, ConfigErrors } from "./config/parser.ts";
 import { loadOptions } from "./config/load.ts";
 import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
+import { startJetStream } from "./jetstream/start.ts";
 
 function fail(message: string): never {
   process.stderr.write(`natter: ${message}\n`);
   process.exit(1);
+}
+
+// `natter bench …`: the benchmark client (src/bench/), with its own flags.
+if (process.argv[2] === "bench") {
+  const { benchMain } = await import("./bench/cli.ts");
+  process.exit(await benchMain(process.argv.slice(3)));
 }
 
 let parsed: ParsedCommandLine;
@@ -69,11 +76,13 @@ const server = new Server(options, log);
 const lifecycle = new Lifecycle(server, log, parsed.flagged);
 process.on("exit", () => lifecycle.cleanup());
 // Signal handlers go in before the listeners open: a signal right after "Server is ready" must be graceful.
+let jetstream: ReturnType<typeof startJetStream> = null;
 let stopping = false;
 async function stop(signal: string | null): Promise<void> {
   if (stopping) return;
   stopping = true;
   if (signal) log.info(`Trapped "${signal}" signal`);
+  jetstream?.shutdown();
   await server.shutdown();
   lifecycle.cleanup();
   // Let the event loop write the last bytes before exiting.
@@ -92,6 +101,12 @@ process.on("SIGHUP", () => {
 process.on("SIGUSR1", () => lifecycle.reopenLog());
 process.on("SIGUSR2", () => lifecycle.enterLameDuckMode(() => void stop(null)));
 
+// The stream layer subscribes before the listeners open: a client that sees INFO can use $JS.API at once.
+try {
+  jetstream = startJetStream(server);
+} catch (error) {
+  fail(`cannot start JetStream: ${(error as Error).message}`);
+}
 try {
   server.start();
 } catch (error) {

@@ -2,6 +2,8 @@
 // nats-server's names, and validation that ends in one clear line instead of a stack trace.
 
 import { formatGoDuration } from "./config/duration.ts";
+import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
+import { validateSecurityOptions } from "./auth/validate.ts";
 
 export interface Options {
   host: string;
@@ -27,6 +29,14 @@ export interface Options {
   writeDeadlineMs: number;
   /** A connection that sends nothing valid within this time is closed (nats-server has no such timer without auth). */
   connectTimeoutMs: number;
+  /** Authentication and permissions (authorization block, no_auth_user, --auth, --user/--pass); null = none. See src/auth/. */
+  authorization: AuthorizationOptions | null;
+  /** TLS on the client port (tls block, --tls*); null = plaintext. */
+  tls: TlsOptions | null;
+  /** The websocket block's own authorization, no_auth_user and auth cookie names; null = none. */
+  websocketAuth: WebSocketAuthOptions | null;
+  /** TLS on the WebSocket port (wss); null = plain ws. */
+  wsTls: TlsOptions | null;
   /** Monitoring HTTP port (/varz, /connz, …); 0 = off. */
   httpPort: number;
   httpHost: string;
@@ -46,6 +56,29 @@ export interface Options {
   lameDuckDurationMs: number;
   /** Lame duck mode: how long to wait before closing the first client. */
   lameDuckGracePeriodMs: number;
+  /** JetStream (-js, jetstream {}): the stream layer in src/jetstream answers $JS.API.>. */
+  jetstream: boolean;
+  /** Where streams are kept (-sd, store_dir; under it jetstream/); "" = <os temp dir>/nats, as nats-server. */
+  storeDir: string;
+  /** max_memory_store / max_file_store in bytes; -1 = nats-server's defaults (75% of memory / the disk). */
+  jsMaxMemory: number;
+  jsMaxFile: number;
+  /**
+   * sync_interval: how often file streams are fsynced; 0 = "always" (before every PubAck). Default 1s: every
+   * acknowledged message has reached the OS (survives kill -9); a power failure can lose the last second.
+   */
+  jsSyncIntervalMs: number;
+  /** Route listener (--cluster nats://host:port, cluster { listen }); port 0 = not clustered, -1 = random. */
+  clusterHost: string;
+  clusterPort: number;
+  /** --cluster_name; "" = unnamed: joins the cluster its routes lead to. Two different names never join. */
+  clusterName: string;
+  /** Seed routes (--routes, cluster { routes }), as host:port. */
+  routes: string[];
+  /** --no_advertise: don't tell clients about other members, nor other members about this one's clients. */
+  clusterNoAdvertise: boolean;
+  /** --cluster_advertise: host:port other members reach this one at; "" = the listen address. */
+  clusterAdvertise: string;
 }
 
 export const defaultOptions: Readonly<Options> = {
@@ -66,6 +99,10 @@ export const defaultOptions: Readonly<Options> = {
   pingMax: 2,
   writeDeadlineMs: 10_000,
   connectTimeoutMs: 10_000,
+  authorization: null,
+  tls: null,
+  websocketAuth: null,
+  wsTls: null,
   httpPort: 0,
   httpHost: "",
   debug: false,
@@ -77,6 +114,17 @@ export const defaultOptions: Readonly<Options> = {
   portsFileDir: "",
   lameDuckDurationMs: 2 * 60 * 1000,
   lameDuckGracePeriodMs: 10_000,
+  jetstream: false,
+  storeDir: "",
+  jsMaxMemory: -1,
+  jsMaxFile: -1,
+  jsSyncIntervalMs: 1000,
+  clusterHost: "0.0.0.0",
+  clusterPort: 0,
+  clusterName: "",
+  routes: [],
+  clusterNoAdvertise: false,
+  clusterAdvertise: "",
 };
 
 /** A bad flag or value: main prints the message on one line and exits 1. */
@@ -133,6 +181,22 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.writeDeadlineMs = parseDuration(v, f); } },
   { names: ["connect_timeout"], takesValue: true, help: "Time a new connection has to send its first op (default: 10s)",
     set: (o, v, f) => { o.connectTimeoutMs = parseDuration(v, f); } },
+  { names: ["auth"], takesValue: true, help: "Authorization token required for connections",
+    set: (o, v) => { o.authorization = { ...o.authorization, token: v }; } },
+  { names: ["user"], takesValue: true, help: "User required for connections",
+    set: (o, v) => { o.authorization = { ...o.authorization, user: v }; } },
+  { names: ["pass"], takesValue: true, help: "Password required for connections",
+    set: (o, v) => { o.authorization = { ...o.authorization, password: v }; } },
+  { names: ["tls"], takesValue: false, help: "Enable TLS, do not verify clients (default: false)",
+    set: (o, v) => { o.tls = v === "true" ? { certFile: "", keyFile: "", ...o.tls } : null; } },
+  { names: ["tlscert"], takesValue: true, help: "Server certificate file",
+    set: (o, v) => { o.tls = { keyFile: "", ...o.tls, certFile: v }; } },
+  { names: ["tlskey"], takesValue: true, help: "Private key for server certificate",
+    set: (o, v) => { o.tls = { certFile: "", ...o.tls, keyFile: v }; } },
+  { names: ["tlscacert"], takesValue: true, help: "Client certificate CA for verification",
+    set: (o, v) => { o.tls = { certFile: "", keyFile: "", ...o.tls, caFile: v }; } },
+  { names: ["tlsverify"], takesValue: false, help: "Enable TLS, verify client certificates",
+    set: (o, v) => { o.tls = { certFile: "", keyFile: "", ...o.tls, verify: v === "true" }; } },
   { names: ["m", "http_port"], takesValue: true, help: "Use port for HTTP monitoring (default: off)",
     set: (o, v, f) => { o.httpPort = parsePort(v, f, true); } },
   { names: ["http_host"], takesValue: true, help: "Bind HTTP monitoring to host address (default: the client host)",
@@ -152,8 +216,22 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.portsFileDir = v; } },
   { names: ["lame_duck_duration"], takesValue: true, help: "Lame duck mode: spread closing clients over this time (default: 2m, at least 30s)",
     set: (o, v, f) => { o.lameDuckDurationMs = parseDuration(v, f); } },
+  { names: ["js", "jetstream"], takesValue: false, help: "Enable JetStream (streams, consumers, KV)",
+    set: (o, v) => { o.jetstream = v === "true"; } },
+  { names: ["sd", "store_dir"], takesValue: true, help: "JetStream storage directory (default: <temp dir>/nats)",
+    set: (o, v) => { o.storeDir = v; } },
   { names: ["lame_duck_grace_period"], takesValue: true, help: "Lame duck mode: wait this long before closing clients (default: 10s)",
     set: (o, v, f) => { o.lameDuckGracePeriodMs = parseDuration(v, f); } },
+  { names: ["cluster", "cluster_listen"], takesValue: true, help: "Cluster URL members connect to, e.g. nats://0.0.0.0:6222 (port -1: random)",
+    set: (o, v, f) => { const hp = parseRouteUrl(v, f); o.clusterHost = hp.host; o.clusterPort = hp.port; } },
+  { names: ["routes"], takesValue: true, help: "Comma-separated seed routes: nats://host:port,nats://host:port",
+    set: (o, v, f) => { o.routes = v.split(",").map((s) => s.trim()).filter(Boolean).map((u) => { const hp = parseRouteUrl(u, f); return `${hp.host}:${hp.port}`; }); } },
+  { names: ["cluster_name"], takesValue: true, help: "Cluster name (default: unnamed, joins the cluster its routes lead to)",
+    set: (o, v) => { o.clusterName = v; } },
+  { names: ["no_advertise"], takesValue: false, help: "Do not advertise known cluster information to clients",
+    set: (o, v) => { o.clusterNoAdvertise = v === "true"; } },
+  { names: ["cluster_advertise"], takesValue: true, help: "Cluster address (host:port) to advertise to other members",
+    set: (o, v) => { o.clusterAdvertise = v; } },
 ];
 
 const flagByName = new Map<string, FlagSpec>();
@@ -161,7 +239,7 @@ for (const spec of flags) for (const name of spec.names) flagByName.set(name, sp
 
 /** Parses argv (without the runtime and script) the way Go's flag package does: -name or --name, value after `=` or as the next word. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
-  const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
+  const options: Options = { ...defaultOptions, wsAllowedOrigins: [], routes: [] };
   // Every field a flag writes is recorded: those values win over the config file's.
   const flagged: Partial<Options> = {};
   const tracked = new Proxy(options, {
@@ -219,12 +297,17 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 /** Checks a complete set of options (flags, or a config file with flags over it). */
 export function validateOptions(o: Options): void {
   if (o.maxPayload < 1) throw new OptionsError("max_payload must be at least 1 byte");
+  validateSecurityOptions(o);
   if (o.maxControlLine < 32) throw new OptionsError("max_control_line must be at least 32 bytes");
   if (o.maxPending < o.maxPayload) throw new OptionsError(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
   if (o.httpPort > 0 && (o.httpPort === o.port || o.httpPort === o.wsPort)) throw new OptionsError(`http_port ${o.httpPort} is already used by another listener`);
   if (o.pingIntervalMs < 1) throw new OptionsError("ping_interval must be positive");
   if (o.lameDuckDurationMs < 30_000) throw new OptionsError(`invalid lame_duck_duration of ${formatGoDuration(o.lameDuckDurationMs)}, minimum is 30 seconds`);
+  if (o.routes.length > 0 && o.clusterPort === 0) throw new OptionsError("solicited routes require cluster capabilities, e.g. --cluster");
+  if (o.clusterPort > 0 && (o.clusterPort === o.port || o.clusterPort === o.wsPort || o.clusterPort === o.httpPort)) {
+    throw new OptionsError(`cluster port ${o.clusterPort} is already used by another listener`);
+  }
   if (o.lameDuckGracePeriodMs < 0) throw new OptionsError("invalid lame_duck_grace_period, needs to be positive");
   if (o.lameDuckGracePeriodMs >= o.lameDuckDurationMs) {
     throw new OptionsError(`lame duck grace period (${formatGoDuration(o.lameDuckGracePeriodMs)}) should be strictly lower than lame duck duration (${formatGoDuration(o.lameDuckDurationMs)})`);
@@ -270,6 +353,16 @@ export function parseSize(value: string, flag: string): number {
 }
 
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `nats://host:port` (also nats-route://, or a bare host:port) → host and port (-1: random). */
+export function parseRouteUrl(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:(?:nats|nats-route|route|tcp):\/\/)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*):(-?\d+)\/?$/.exec(value.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || m[1] === "" || port < -1 || port > 65535) {
+    throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a route URL (e.g. nats://127.0.0.1:6222)`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
 
 export function parseDuration(value: string, flag: string): number {
   const trimmed = value.trim();

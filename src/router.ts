@@ -3,12 +3,22 @@ import type { Subscriber } from "./subscriber.ts";
 import type { Subscription } from "./subscription.ts";
 
 /**
+ * Numbers each message deliverToMatches handles. A route (src/cluster/route.ts) reached through
+ * several matching subscriptions sends the message once, and adds the queue groups it was picked
+ * for to that one frame: it recognises the message by this number.
+ */
+export const delivery = { seq: 0 };
+
+/**
  * Delivers one message to the subscriptions it matched: every plain subscription, and one member
- * of each queue group, chosen at random. The publisher's own subscriptions are skipped when it
- * asked for echo=false. Returns whether anyone got it (for no-responders).
+ * of each queue group, chosen at random among the local members, or among the routes to other
+ * nodes that have members when there is no local one (as nats-server: local members first).
+ * The publisher's own subscriptions are skipped when it asked for echo=false. Returns whether
+ * anyone got it (for no-responders).
  *
  * Hot path: no allocation, no await; each delivery is a copy into the subscriber's buffer.
  * Messages from one publisher reach each subscriber in publish order: delivery is synchronous.
+ * Messages that came from a route go through deliverRouted instead.
  */
 export function deliverToMatches(
   result: SublistResult<Subscription>,
@@ -25,6 +35,7 @@ export function deliverToMatches(
   tailStart: number,
 ): boolean {
   let delivered = false;
+  delivery.seq++;
   const plain = result.plain;
   for (let k = 0; k < plain.length; k++) {
     const sub = plain[k]!;
@@ -38,13 +49,101 @@ export function deliverToMatches(
     const members = queues[g]!;
     const count = members.length;
     const first = (Math.random() * count) | 0;
+    let remote: Subscription | null = null;
+    let remoteWeight = 0;
+    let n = 0;
+    for (; n < count; n++) {
+      const sub = members[(first + n) % count]!;
+      const client = sub.client;
+      if (skipPublisher && client === publisher) continue;
+      if (client.isRoute === true) {
+        // Another node's members of the group: one pick among the nodes, weighted by their member
+        // counts (reservoir sampling), used only if no local member turns up.
+        const weight = (sub as Subscription & { weight?: number }).weight || 1;
+        remoteWeight += weight;
+        if (Math.random() * remoteWeight < weight) remote = sub;
+        continue;
+      }
+      client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+      delivered = true;
+      break;
+    }
+    if (n === count && remote !== null) {
+      remote.client.deliver(remote, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+      delivered = true;
+    }
+  }
+  return delivered;
+}
+
+/**
+ * Delivers a message that came from another node over `route`, to this node's own subscribers
+ * only: a routed message never goes to another route (the origin sent it to every node that
+ * wanted it), so nothing loops and nothing arrives twice. Plain subscriptions get it unless
+ * `queuesOnly`; of the queue groups, only those the origin picked this node for (named in
+ * buf[queuesStart, queuesEnd) as u16 length + name, see src/cluster/protocol.ts) get it, one
+ * local member each. Returns whether anyone got it.
+ *
+ * Hot path, as deliverToMatches: no allocation.
+ */
+export function deliverRouted(
+  result: SublistResult<Subscription>,
+  route: Subscriber,
+  queuesOnly: boolean,
+  queuesStart: number,
+  queuesEnd: number,
+  buf: Buffer,
+  subjectStart: number,
+  subjectEnd: number,
+  replyStart: number,
+  replyEnd: number,
+  headerSize: number,
+  payloadStart: number,
+  payloadEnd: number,
+  tailStart: number,
+): boolean {
+  let delivered = false;
+  if (!queuesOnly) {
+    const plain = result.plain;
+    for (let k = 0; k < plain.length; k++) {
+      const sub = plain[k]!;
+      const client = sub.client;
+      if (client.isRoute === true) continue;
+      client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
+      delivered = true;
+    }
+  }
+  if (queuesStart >= queuesEnd) return delivered;
+  const queues = result.queues;
+  for (let g = 0; g < queues.length; g++) {
+    const members = queues[g]!;
+    if (!isNamed(buf, queuesStart, queuesEnd, members[0]!.queue!)) continue;
+    const count = members.length;
+    const first = (Math.random() * count) | 0;
     for (let n = 0; n < count; n++) {
       const sub = members[(first + n) % count]!;
-      if (skipPublisher && sub.client === publisher) continue;
-      sub.client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+      if (sub.client.isRoute === true) continue;
+      sub.client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
       delivered = true;
       break;
     }
   }
   return delivered;
+}
+
+/** Whether `name` is one of the (u16 length, latin1 bytes) entries in buf[start, end). */
+function isNamed(buf: Buffer, start: number, end: number, name: string): boolean {
+  const length = name.length;
+  let at = start;
+  while (at + 2 <= end) {
+    const entryLength = (buf[at]! << 8) | buf[at + 1]!;
+    at += 2;
+    if (entryLength === length) {
+      let k = 0;
+      while (k < length && buf[at + k] === name.charCodeAt(k)) k++;
+      if (k === length) return true;
+    }
+    at += entryLength;
+  }
+  return false;
 }

@@ -11,6 +11,10 @@ import { listenTcp, type TcpListener } from "./transport/tcp.ts";
 import { listenWebSocket, type WebSocketListener } from "./transport/websocket.ts";
 import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
 import { ClosedConnections } from "./monitor/closed.ts";
+import { Cluster } from "./cluster/cluster.ts";
+import { ObservedSublist } from "./cluster/interest.ts";
+import { Authenticator } from "./auth/authenticator.ts";
+import { securityInfo } from "./auth/info.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
 
 /** The nats-server version whose client-visible features natter implements (clients gate features on it). */
@@ -29,6 +33,15 @@ export interface ServerStats {
   /** Times a fast publisher was paused for a slow subscriber. */
   stalls: number;
   totalConnections: number;
+  /** Clients refused with 'Authorization Violation' (bad or missing credentials). */
+  authFailures: number;
+  /** 'Permissions Violation' errors sent (publish, subscribe, reply). */
+  permissionViolations: number;
+}
+
+/** Anything with an outbound buffer written once per tick: client connections, routes. */
+export interface Flushable {
+  flush(): void;
 }
 
 /**
@@ -38,11 +51,14 @@ export interface ServerStats {
 export class Server {
   readonly serverId = newServerId();
   readonly serverName: string;
-  readonly sublist = new Sublist<Subscription>();
+  /** Observed: the cluster (when on) tells the other nodes about local interest from it. */
+  readonly sublist: Sublist<Subscription> = new ObservedSublist<Subscription>();
+  /** Routes, membership, connect_urls (src/cluster); null unless --cluster / cluster {} is set. */
+  cluster: Cluster | null = null;
   readonly connections = new Map<number, Connection>();
   readonly stats: ServerStats = {
     inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, slowConsumers: 0, staleConnections: 0,
-    noInterestMsgs: 0, stalls: 0, totalConnections: 0,
+    noInterestMsgs: 0, stalls: 0, totalConnections: 0, authFailures: 0, permissionViolations: 0,
   };
   readonly startedAt = new Date();
   /** Snapshots of the last 10000 closed clients, for /connz?state=closed (as nats-server keeps them). */
@@ -55,8 +71,8 @@ export class Server {
   inRead = false;
 
   private nextCid = 1;
-  private dirtyConnections: Connection[] = [];
-  private spareDirtyList: Connection[] = [];
+  private dirtyConnections: Flushable[] = [];
+  private spareDirtyList: Flushable[] = [];
   private flushScheduled = false;
   private tcp: TcpListener | null = null;
   private ws: WebSocketListener | null = null;
@@ -70,7 +86,11 @@ export class Server {
   ) {
     this.serverName = options.serverName || this.serverId;
     this.tracing = options.trace;
+    this.auth = Authenticator.fromOptions(options);
   }
+
+  /** Authentication (src/auth); null when none is configured. */
+  readonly auth: Authenticator | null;
 
   /** The port clients connect to (resolved when -p -1 asked for a random one). */
   get port(): number {
@@ -104,10 +124,15 @@ export class Server {
     }
     if (o.wsPort !== 0) {
       this.ws = listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort);
-      this.log.info(`Listening for websocket clients on ws://${o.wsHost}:${this.ws.port}`);
+      this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
     }
     this.tcp = listenTcp(this, o.host, o.port === -1 ? 0 : o.port);
     this.log.info(`Listening for client connections on ${o.host}:${this.tcp.port}`);
+    if (o.tls) this.log.info("TLS required for client connections");
+    if (o.clusterPort !== 0) {
+      this.cluster = new Cluster(this);
+      this.cluster.start();
+    }
     this.log.info("Server is ready");
     const sweepEvery = Math.max(50, Math.min(1000, Math.floor(o.pingIntervalMs / 4), Math.floor(o.connectTimeoutMs / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
@@ -118,6 +143,7 @@ export class Server {
     const cid = this.nextCid++;
     const conn = new Connection(this, transport, cid);
     this.stats.totalConnections++;
+    if (this.auth !== null) this.auth.attach(conn); // before INFO: it carries the nonce
     conn.queueBytes(infoFrame(this.infoFor(conn)));
     if (this.connections.size >= this.options.maxConnections || this.shuttingDown) {
       this.log.error(`${conn.logPrefix} - ${ProtocolError.MaxConnections.text}`);
@@ -131,7 +157,7 @@ export class Server {
   }
 
   infoFor(conn: Connection): ServerInfo {
-    return {
+    const info: ServerInfo = {
       server_id: this.serverId,
       server_name: this.serverName,
       version: COMPATIBLE_NATS_VERSION,
@@ -140,10 +166,43 @@ export class Server {
       host: this.options.host,
       port: this.port,
       headers: true,
+      ...(this.options.jetstream ? { jetstream: true } : {}),
+      ...securityInfo(this, conn),
       max_payload: this.options.maxPayload,
       client_id: conn.cid,
       client_ip: conn.transport.remoteAddress,
     };
+    // As nats-server: clients of a cluster learn every member's URLs (this node's first); a WebSocket
+    // client gets the WebSocket URLs as its connect_urls.
+    const cluster = this.cluster;
+    if (cluster !== null && !this.options.clusterNoAdvertise) {
+      const urls = conn.transport.kind === "websocket" ? cluster.wsUrls : cluster.clientUrls;
+      if (urls.length > 0) info.connect_urls = urls;
+    }
+    return info;
+  }
+
+  /**
+   * The cluster's client URLs changed: an INFO to every client that can take one (protocol 1, past
+   * its first PONG), as nats-server sends it; the others get it at their first PING.
+   */
+  sendAsyncInfo(tcp: boolean, ws: boolean): void {
+    if (this.shuttingDown) return;
+    for (const conn of this.connections.values()) {
+      const isWs = conn.transport.kind === "websocket";
+      if (((tcp && !isWs) || (ws && isWs)) && conn.protocol >= 1 && conn.firstPongSent && !conn.closed) {
+        conn.queueBytes(infoFrame(this.infoFor(conn)));
+      }
+    }
+  }
+
+  /** A client's first PING after CONNECT: as nats-server, an INFO goes first if the cluster changed since it connected. */
+  firstPing(conn: Connection): void {
+    conn.firstPongSent = true;
+    const cluster = this.cluster;
+    if (conn.protocol >= 1 && cluster !== null && cluster.urlsChangedAt >= conn.startedAt && !this.options.clusterNoAdvertise) {
+      conn.queueBytes(infoFrame(this.infoFor(conn)));
+    }
   }
 
   removeConnection(conn: Connection): void {
@@ -151,8 +210,8 @@ export class Server {
     this.closedConnections.add(conn);
   }
 
-  /** Called when a connection queued its first bytes of this tick. */
-  markDirty(conn: Connection): void {
+  /** Called when a connection (or route) queued its first bytes of this tick. */
+  markDirty(conn: Flushable): void {
     this.dirtyConnections.push(conn);
     if (!this.inRead && !this.flushScheduled) {
       // Output produced outside a read (timers, drain): flush once, at the end of this task.
@@ -212,6 +271,7 @@ export class Server {
 
   /** Lame duck mode: refuses new clients (TCP and WebSocket listeners closed), keeps the connected ones. */
   stopListening(): void {
+    this.cluster?.enterLameDuckMode();
     this.tcp?.stop();
     this.ws?.stopAccepting();
   }
@@ -223,6 +283,7 @@ export class Server {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.tcp?.stop();
     this.ws?.stop();
+    this.cluster?.stop();
     this.flushDirty();
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown, null);
     this.monitor?.stop();

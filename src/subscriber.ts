@@ -7,6 +7,11 @@ import type { Subscription } from "./subscription.ts";
  */
 export interface Subscriber {
   readonly closed: boolean;
+  /**
+   * True for a route to another cluster node (src/cluster/route.ts). Delivery uses it twice: a queue
+   * group prefers local members, and a message that came from a route never goes to another route.
+   */
+  readonly isRoute?: boolean;
   /** Whether it wants messages with headers as HMSG (false: headers are stripped). */
   readonly headers: boolean;
   deliver(

@@ -75,3 +75,24 @@ cpu_percent_t cpu_percent(const cpu_sample_t *a, const cpu_sample_t *b, uint64_t
   if (p.other_load < 0) p.other_load = 0;  // clock-tick granularity (10 ms) can make it dip below 0
   return p;
 }
+
+uint64_t thread_cpu_ns(pthread_t t) {
+  clockid_t cid;
+  struct timespec ts;
+  if (pthread_getcpuclockid(t, &cid) != 0 || clock_gettime(cid, &ts) != 0) return 0;
+  return ts_ns(ts);
+}
+
+uint64_t process_rss_kb(pid_t pid) {
+  if (pid <= 0) return 0;
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "VmRSS: %llu kB", &kb) == 1) break;
+  }
+  fclose(f);
+  return kb;
+}

@@ -23,3 +23,9 @@ typedef struct {
 } cpu_percent_t;
 
 cpu_percent_t cpu_percent(const cpu_sample_t *a, const cpu_sample_t *b, uint64_t wall_ns);
+
+// CPU time of one thread (ns), 0 if unknown.
+uint64_t thread_cpu_ns(pthread_t t);
+
+// Resident set size of a process in KiB (VmRSS), 0 if unknown.
+uint64_t process_rss_kb(pid_t pid);

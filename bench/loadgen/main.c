@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "common.h"
 #include "opts.h"
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: loadgen --mode throughput|latency --port P [options]\n"
+          "usage: loadgen --mode throughput|latency|oneway|trie|conns --port P [options]\n"
           "  --host ADDR          server address (127.0.0.1)\n"
           "  --ws-port P          WebSocket port, for --sub-ws\n"
           "  --subs N             subscribers (0 = pub-only)            throughput\n"
@@ -25,8 +26,28 @@ static void usage(void) {
           "  --window-bytes B     ... and max frame bytes in flight over all subscribers (8 MiB)\n"
           "  --batch-bytes B      PUB bytes per write (65536)\n"
           "  --server-pid PID     report the server's CPU use\n"
-          "  --samples FILE       latency: write round-trip samples (uint64 ns LE)\n");
+          "  --samples FILE       latency/oneway: write samples (uint64 ns LE)\n"
+          "  --pubs N             publisher connections (pub-only: more than 1 allowed)   throughput\n"
+          "  --sub-subject A,B    subscription subjects, round-robin (bench.tp)           throughput/oneway\n"
+          "  --noise-subs N       unrelated subscriptions on an extra connection          throughput\n"
+          "  --relay              the server is bench/relay.ts: publish MSG frames        throughput\n"
+          "  --rate R             oneway: messages per second, paced (20000)\n"
+          "  --interval-ms MS     oneway: per-interval p50/p99 and server RSS (soak)\n"
+          "  --trie-subs N        trie: subscriptions in the trie (1000)\n"
+          "  --trie-kind K        trie: literal | wildcard\n"
+          "  --sub-conns N        trie: connections holding the subscriptions (1)\n"
+          "  --conns N            conns: idle connections to open\n"
+          "  --hold-ms MS         conns: how long to hold them (2000)\n");
   exit(1);
+}
+
+// Thousands of connections need descriptors: raise the soft limit to the hard one.
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -40,6 +61,12 @@ int main(int argc, char **argv) {
       .window_msgs = 65536,
       .window_bytes = 8u << 20,
       .batch_bytes = 65536,
+      .pubs = 1,
+      .sub_subjects = "bench.tp",
+      .rate = 20000,
+      .trie_subs = 1000,
+      .sub_conns = 1,
+      .hold_ms = 2000,
   };
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -62,6 +89,17 @@ int main(int argc, char **argv) {
     else if (ARG("--batch-bytes")) o.batch_bytes = strtoull(v, NULL, 10);
     else if (ARG("--server-pid")) o.server_pid = atoi(v);
     else if (ARG("--samples")) o.samples = v;
+    else if (ARG("--pubs")) o.pubs = atoi(v);
+    else if (ARG("--sub-subject")) o.sub_subjects = v;
+    else if (ARG("--noise-subs")) o.noise_subs = atoi(v);
+    else if (strcmp(a, "--relay") == 0) o.relay = 1;
+    else if (ARG("--rate")) o.rate = atof(v);
+    else if (ARG("--interval-ms")) o.interval_ms = strtoull(v, NULL, 10);
+    else if (ARG("--trie-subs")) o.trie_subs = strtoull(v, NULL, 10);
+    else if (ARG("--trie-kind")) o.trie_wild = strcmp(v, "wildcard") == 0;
+    else if (ARG("--sub-conns")) o.sub_conns = atoi(v);
+    else if (ARG("--conns")) o.conns = atoi(v);
+    else if (ARG("--hold-ms")) o.hold_ms = strtoull(v, NULL, 10);
     else {
       fprintf(stderr, "unknown or incomplete option: %s\n", a);
       usage();
@@ -72,10 +110,19 @@ int main(int argc, char **argv) {
   if (o.sub_threads <= 0) o.sub_threads = o.subs < 2 ? 1 : 2;
   if (o.sub_threads > o.subs && o.subs > 0) o.sub_threads = o.subs;
 
+  if (o.pubs < 1 || o.sub_conns < 1 || o.rate <= 0) usage();
+  if (o.pubs > 1 && o.subs > 0) {
+    fprintf(stderr, "--pubs > 1 is for pub-only runs (--subs 0)\n");
+    return 1;
+  }
+  raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_TIMERSLACK, 1000UL);  // short sleeps in flow control should be short (1 µs slack)
 
-  if (strcmp(o.mode, "throughput") == 0) return run_throughput(&o);
+  if (strcmp(o.mode, "throughput") == 0) return o.pubs > 1 ? run_pub_multi(&o) : run_throughput(&o);
+  if (strcmp(o.mode, "oneway") == 0) return run_oneway(&o);
+  if (strcmp(o.mode, "trie") == 0) return run_trie(&o);
+  if (strcmp(o.mode, "conns") == 0) return run_conns(&o);
   if (strcmp(o.mode, "latency") == 0) return run_latency(&o);
   usage();
   return 1;

@@ -21,9 +21,18 @@ int sub_open(sub_t *s, const opts_t *o, int index, char *err, size_t errlen) {
   s->queue = o->queue;
   s->size = (size_t)o->size;
   s->hdr_len = (size_t)snprintf(s->hdr, sizeof s->hdr, "MSG %s 1 %d\r\n", BENCH_SUBJECT, o->size);
-  char cmd[128];
-  int n = o->queue ? snprintf(cmd, sizeof cmd, "SUB %s bench-q 1\r\nPING\r\n", BENCH_SUBJECT)
-                   : snprintf(cmd, sizeof cmd, "SUB %s 1\r\nPING\r\n", BENCH_SUBJECT);
+  // The index-th entry of the comma list, round-robin.
+  char subject[128];
+  const char *list = o->sub_subjects ? o->sub_subjects : BENCH_SUBJECT;
+  int entries = 1;
+  for (const char *c = list; *c; c++) entries += *c == ',';
+  const char *at = list;
+  for (int k = index % entries; k > 0; k--) at = strchr(at, ',') + 1;
+  size_t len = strcspn(at, ",");
+  snprintf(subject, sizeof subject, "%.*s", (int)len, at);
+  char cmd[192];
+  int n = o->queue ? snprintf(cmd, sizeof cmd, "SUB %s bench-q 1\r\nPING\r\n", subject)
+                   : snprintf(cmd, sizeof cmd, "SUB %s 1\r\nPING\r\n", subject);
   if (conn_write(&s->conn, cmd, (size_t)n) < 0) {
     snprintf(err, errlen, "subscriber %d: write SUB: %s", index, strerror(errno));
     return -1;
@@ -33,10 +42,17 @@ int sub_open(sub_t *s, const opts_t *o, int index, char *err, size_t errlen) {
   return 0;
 }
 
-// One received payload: check its sequence number (first 8 bytes, little endian).
-static int deliver(sub_t *s, const char *payload) {
+// One received payload: check its sequence number (first 8 bytes, little endian). t_read is when
+// the read that brought it completed (oneway latency).
+static int deliver(sub_t *s, const char *payload, uint64_t t_read) {
   uint64_t seq;
   memcpy(&seq, payload, 8);
+  if (s->lat && seq >= s->lat_from && seq < s->lat_to) {
+    uint64_t sent;
+    memcpy(&sent, payload + 8, 8);
+    uint64_t d = t_read > sent ? t_read - sent : 1;
+    s->lat[seq - s->lat_from] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+  }
   if (!s->queue) {
     if (seq != s->next_seq) {
       fail("subscriber %d: expected message #%llu, got #%llu (%s)", s->index, (unsigned long long)s->next_seq,
@@ -57,7 +73,7 @@ static int deliver(sub_t *s, const char *payload) {
 }
 
 // Parses everything complete in the connection's buffer.
-static int sub_parse(sub_t *s, gate_t *gate) {
+static int sub_parse(sub_t *s, gate_t *gate, uint64_t t_read) {
   conn_t *c = &s->conn;
   const char *b = c->buf;
   size_t len = c->len, p = 0;
@@ -73,7 +89,7 @@ static int sub_parse(sub_t *s, gate_t *gate) {
         rc = -1;
         break;
       }
-      if (deliver(s, payload) < 0) {
+      if (deliver(s, payload, t_read) < 0) {
         rc = -1;
         break;
       }
@@ -85,12 +101,13 @@ static int sub_parse(sub_t *s, gate_t *gate) {
     if (op.kind == OP_NEED_MORE) break;
     switch (op.kind) {
       case OP_MSG:  // e.g. different spacing: accept if subject and size are right
-        if (op.subject_len != strlen(BENCH_SUBJECT) || memcmp(op.subject, BENCH_SUBJECT, op.subject_len) != 0 ||
+        if ((!s->any_subject &&
+             (op.subject_len != strlen(BENCH_SUBJECT) || memcmp(op.subject, BENCH_SUBJECT, op.subject_len) != 0)) ||
             op.size != s->size) {
           fail("subscriber %d: unexpected MSG: %.*s", s->index, (int)op.line_len, op.line);
           rc = -1;
         } else {
-          rc = deliver(s, op.payload);
+          rc = deliver(s, op.payload, t_read);
         }
         break;
       case OP_PING:
@@ -140,13 +157,14 @@ static void *sub_thread_main(void *arg) {
         continue;
       }
       ssize_t r = conn_fill(&s->conn);
+      uint64_t t_read = s->lat ? now_ns() : 0;
       if (r == -2) continue;
       if (r < 0) {
         fail("subscriber %d: %s", s->index,
              r == -1 ? "server closed the connection (slow consumer?)" : strerror(errno));
         return NULL;
       }
-      if (sub_parse(s, t->gate) < 0) return NULL;
+      if (sub_parse(s, t->gate, t_read) < 0) return NULL;
     }
   }
   return NULL;

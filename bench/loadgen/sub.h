@@ -21,6 +21,11 @@ struct sub {
   uint64_t next_seq;  // plain: the next sequence expected; queue: the lowest acceptable next one
   uint64_t hash;      // queue: sum of mix64(seq) over what this member received
   uint64_t count;
+  int any_subject;    // trie: MSGs arrive on many subjects (any accepted; order still checked)
+  // oneway: one-way latency per message, indexed by seq - lat_from (payload bytes 8..15 hold the
+  // publisher's CLOCK_MONOTONIC send time); only seqs in [lat_from, lat_to) are recorded.
+  uint32_t *lat;
+  uint64_t lat_from, lat_to;
   // Read by the publisher for flow control: on their own cache line so parsing does not bounce it.
   _Alignas(64) _Atomic uint64_t received;
   _Atomic uint64_t pongs;
@@ -35,7 +40,8 @@ typedef struct {
   pthread_t tid;
 } sub_thread_t;
 
-// Connects, subscribes, and waits for the PONG that proves the SUB is registered.
+// Connects, subscribes (to the index-th subject of o->sub_subjects, round-robin), and waits for the
+// PONG that proves the SUB is registered.
 int sub_open(sub_t *s, const opts_t *o, int index, char *err, size_t errlen);
 
 int sub_thread_start(sub_thread_t *t, sub_t **subs, int n, gate_t *gate);

@@ -20,26 +20,13 @@
 #include "opts.h"
 #include "gate.h"
 #include "sub.h"
+#include "pub.h"
 
-#define STALL_NS (5ull * 1000000000ull)  // no progress for this long: messages were lost
 
-typedef struct {
-  const opts_t *o;
-  conn_t conn;
-  char *batch;  // k PUB frames; the sequence number is patched into each before every write
-  size_t frame_len, hdr_len;
-  uint64_t k;       // frames per write
-  uint64_t window;  // messages
-  uint64_t sent;
-  uint64_t low;     // last seen progress (a lower bound: progress only grows)
-  uint64_t waits;   // times the publisher had to wait for subscribers
-  sub_t **subs;
-  int nsubs;
-  gate_t gate;
-} pub_t;
+
 
 // Waits until progress reaches need; FAILURE if it stops moving for STALL_NS. Returns progress.
-static uint64_t wait_progress(pub_t *p, uint64_t need) {
+uint64_t wait_progress(pub_t *p, uint64_t need) {
   uint64_t last = gate_progress(&p->gate), since = now_ns();
   for (;;) {
     uint64_t cur = gate_wait(&p->gate, need, 100000000ull);
@@ -57,7 +44,7 @@ static uint64_t wait_progress(pub_t *p, uint64_t need) {
 
 // Before writing up to target: stay within the window. Once blocked, wait until half the window is
 // free, so the publisher wakes once per half window, not once per batch.
-static void wait_window(pub_t *p, uint64_t target) {
+void wait_window(pub_t *p, uint64_t target) {
   if (target - p->low <= p->window) return;
   p->low = gate_progress(&p->gate);
   if (target - p->low <= p->window) return;
@@ -84,7 +71,7 @@ static uint64_t publish_for(pub_t *p, uint64_t ms) {
 }
 
 // Waits until the subscribers have everything published (pub-only: until the server has read it).
-static void drain(pub_t *p) {
+void drain(pub_t *p) {
   char err[256];
   if (p->nsubs == 0) {
     if (conn_write(&p->conn, "PING\r\n", 6) < 0 || conn_wait_pong(&p->conn, err, sizeof err) < 0)
@@ -96,11 +83,22 @@ static void drain(pub_t *p) {
 
 // After the run: PING on every connection. A PONG comes after everything the server had queued
 // before it, so counts compared after the PONGs are final: a shortfall is loss, never "late".
-static void verify(pub_t *p, sub_thread_t *threads, int nthreads) {
+void verify(pub_t *p, sub_thread_t *threads, int nthreads) {
   char err[256];
   if (failed()) return;
+  if (p->o->relay) {  // a relay forwards PING as data: the strict sequence checks and counts must do
+    for (int i = 0; i < p->nsubs; i++) {
+      uint64_t got = atomic_load(&p->subs[i]->received);
+      if (got != p->sent) fail("subscriber %d received %" PRIu64 " of %" PRIu64 " messages", i, got, p->sent);
+    }
+    return;
+  }
   if (conn_write(&p->conn, "PING\r\n", 6) < 0 || conn_wait_pong(&p->conn, err, sizeof err) < 0) {
     fail("publisher flush: %s", err);
+    return;
+  }
+  if (p->noise && (conn_write(p->noise, "PING\r\n", 6) < 0 || conn_wait_pong(p->noise, err, sizeof err) < 0)) {
+    fail("unrelated subscriptions' connection: %s", err);  // e.g. it received a MSG it did not subscribe to
     return;
   }
   if (p->nsubs == 0) return;
@@ -143,6 +141,21 @@ static void verify(pub_t *p, sub_thread_t *threads, int nthreads) {
   }
 }
 
+// The unrelated subscriptions: a mix of literal and wildcard subjects that bench.tp never matches,
+// some sharing its first token (so matching walks past them), on one connection that must receive nothing.
+int noise_open(conn_t *c, const opts_t *o, char *err, size_t errlen) {
+  if (conn_open(c, o->host, o->port, 0, "bench-noise", err, errlen) < 0) return -1;
+  size_t cap = (size_t)o->noise_subs * 48 + 16, len = 0;
+  char *cmds = malloc(cap);
+  static const char *shapes[] = {"SUB bench.n%d %d\r\n", "SUB bench.n%d.* %d\r\n", "SUB noise.%d.> %d\r\n",
+                                 "SUB *.n%d.x %d\r\n"};
+  for (int i = 0; i < o->noise_subs; i++) len += (size_t)sprintf(cmds + len, shapes[i % 4], i, i + 1);
+  len += (size_t)sprintf(cmds + len, "PING\r\n");
+  int r = conn_write(c, cmds, len) < 0 || conn_wait_pong(c, err, errlen) < 0 ? -1 : 0;
+  free(cmds);
+  return r;
+}
+
 int run_throughput(const opts_t *o) {
   char err[256];
   int nsubs = o->subs;
@@ -169,12 +182,19 @@ int run_throughput(const opts_t *o) {
     tids[t] = threads[t].tid;
   }
 
+  conn_t noise;
+  if (o->noise_subs > 0) {
+    if (noise_open(&noise, o, err, sizeof err) < 0) fail("unrelated subscriptions: %s", err);
+    p.noise = &noise;
+  }
   if (conn_open(&p.conn, o->host, o->port, 0, "bench-pub", err, sizeof err) < 0 ||
       conn_write(&p.conn, "PING\r\n", 6) < 0 || conn_wait_pong(&p.conn, err, sizeof err) < 0) {
     fail("publisher setup: %s", err);
   }
   char hdr[64];
-  p.hdr_len = (size_t)snprintf(hdr, sizeof hdr, "PUB %s %d\r\n", BENCH_SUBJECT, o->size);
+  // Through the relay the publisher sends what a subscriber receives: MSG frames, forwarded as they are.
+  p.hdr_len = o->relay ? (size_t)snprintf(hdr, sizeof hdr, "MSG %s 1 %d\r\n", BENCH_SUBJECT, o->size)
+                       : (size_t)snprintf(hdr, sizeof hdr, "PUB %s %d\r\n", BENCH_SUBJECT, o->size);
   p.frame_len = p.hdr_len + (size_t)o->size + 2;
   // The byte window bounds what all subscriber streams together hold in flight (fan-out 100 would
   // otherwise park 100x the window in the server), with a floor so the pipeline never runs dry.
@@ -221,11 +241,12 @@ int run_throughput(const opts_t *o) {
          "\"published\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"seconds\":%.6f,\"publish_seconds\":%.6f,"
          "\"msgs_per_sec\":%.1f,\"pub_msgs_per_sec\":%.1f,\"mb_per_sec\":%.3f,"
          "\"total_published\":%" PRIu64 ",\"window_msgs\":%" PRIu64 ",\"batch_msgs\":%" PRIu64
-         ",\"window_waits\":%" PRIu64 ",\"sub_threads\":%d,"
+         ",\"window_waits\":%" PRIu64 ",\"sub_threads\":%d,\"noise_subs\":%d,\"server_rss_kb\":%" PRIu64 ","
          "\"cpu\":{\"pub\":%.1f,\"subs\":%.1f,\"user\":%.1f,\"sys\":%.1f,\"server\":%.1f,\"other\":%.1f,\"steal\":%.1f}}\n",
          nsubs, o->queue ? "true" : "false", o->sub_ws ? "true" : "false", o->size, published, delivered, secs,
          (double)(t_pub - t0) / 1e9, (double)delivered / secs, (double)published / secs,
          (double)delivered * o->size / secs / 1e6, p.sent, p.window, p.k, p.waits - waits_before, nthreads,
+         o->noise_subs, process_rss_kb(o->server_pid),
          cpu.main, cpu.others, cpu.user, cpu.sys, cpu.server, cpu.other_load, cpu.steal);
   return 0;
 }

@@ -1,30 +1,37 @@
 // Maps a parsed config tree onto Options, under nats-server's key names (case-insensitive, as nats-server).
 //
 // - A key natter implements sets its option; a wrong type or value is an error at the key's position.
-// - A key nats-server knows but natter does not implement yet (cluster, jetstream, tls…) is refused:
+// - A key nats-server knows but natter does not implement yet (jetstream, accounts…) is refused:
 //   `<file>:<line>:<col>: "cluster" is not supported yet` — accepting it would pretend it works.
 // - Any other key is `unknown field "x"`, as nats-server says it, unless it only serves as a $variable.
 // All errors of a file are collected and thrown together (ConfigErrors); warnings are returned.
-import type { Options } from "../options.ts";
+import { OptionsError, parseRouteUrl, type Options } from "../options.ts";
 import { parseGoDuration, formatGoDuration } from "./duration.ts";
 import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap, type ConfNode } from "./parser.ts";
+import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
+import { applyJetStreamKey } from "../jetstream/config-keys.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "client_advertise", "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
-  "accounts", "authorization", "https", "https_port", "http_base_path", "cluster", "gateway", "leaf",
-  "leafnodes", "store_dir", "storedir", "jetstream", "logfile_size_limit", "log_size_limit",
+  "accounts", "https", "https_port", "http_base_path", "gateway", "leaf",
+  "leafnodes", "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "max_traced_msg_len",
-  "max_sub_tokens", "max_subscription_tokens", "tls", "ocsp", "allow_non_tls", "operator", "operators",
+  "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
-  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_auth_user", "system_account", "system",
+  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "system_account", "system",
   "no_system_account", "no_system", "no_sys_acc", "no_header_support", "trusted", "trusted_keys",
   "connect_error_reports", "reconnect_error_reports", "mqtt", "server_tags", "default_js_domain", "ocsp_cache",
 ]);
 
+/** Keys of the cluster block nats-server knows that natter does not implement yet. */
+const UNSUPPORTED_CLUSTER_KEYS: ReadonlySet<string> = new Set([
+  "authorization", "tls", "connect_retries", "permissions", "pool_size", "accounts", "compression",
+]);
+
 /** Keys of the websocket block nats-server knows that natter does not implement yet. */
 const UNSUPPORTED_WS_KEYS: ReadonlySet<string> = new Set([
-  "advertise", "tls", "handshake_timeout", "authorization", "authentication", "jwt_cookie", "no_auth_user",
+  "advertise", "handshake_timeout",
 ]);
 
 const MAX_INT32 = 2 ** 31 - 1;
@@ -213,7 +220,12 @@ class Applier {
       case "ws":
         this.websocket(e);
         return;
+      case "cluster":
+        this.cluster(e);
+        return;
     }
+    if (applySecurityKey(e, o)) return; // authorization, no_auth_user, tls: src/auth/config.ts
+    if (applyJetStreamKey(e, o)) return; // jetstream, store_dir: src/jetstream/config-keys.ts
     if (UNSUPPORTED_KEYS.has(key)) this.fail(e, `"${e.key}" is not supported yet`);
     if (!e.usedAsVariable) this.fail(e, `unknown field "${e.key}"`);
   }
@@ -259,13 +271,65 @@ class Applier {
             o.wsCompression = this.bool(w);
             return;
         }
+        if (applyWebSocketSecurityKey(w, o)) return; // tls, authorization, no_auth_user, *_cookie: src/auth/config.ts
         if (UNSUPPORTED_WS_KEYS.has(key)) this.fail(w, `"websocket.${w.key}" is not supported yet`);
         if (!w.usedAsVariable) this.fail(w, `unknown field "${w.key}"`);
       });
     }
-    // nats-server refuses a websocket listener without TLS unless no_tls is set; natter has no TLS yet.
-    if (o.wsPort !== 0 && !noTls) {
-      this.fail(e, "websocket requires TLS configuration: natter has no TLS yet, set no_tls: true");
+    // nats-server refuses a websocket listener without TLS unless no_tls is set.
+    if (noTls) o.wsTls = null; // as nats-server: no_tls wins over a tls block
+    if (o.wsPort !== 0 && !noTls && o.wsTls === null) {
+      this.fail(e, "websocket requires TLS configuration");
+    }
+  }
+
+  /** `cluster { name, listen (or host/port), routes [...], advertise, no_advertise }` */
+  cluster(e: ConfEntry): void {
+    const n = e.node;
+    if (n.kind !== "map") this.fail(e, `Expected map to define cluster, got ${describe(n)}`);
+    const o = this.o;
+    for (const c of n.value.values()) {
+      this.guard(() => {
+        const key = c.key.toLowerCase();
+        switch (key) {
+          case "name":
+            o.clusterName = this.str(c);
+            return;
+          case "listen": {
+            const hp = this.listen(c);
+            if (hp.host !== null) o.clusterHost = hp.host;
+            o.clusterPort = hp.port;
+            return;
+          }
+          case "port":
+            o.clusterPort = this.port(c);
+            return;
+          case "host":
+          case "net":
+            o.clusterHost = this.str(c);
+            return;
+          case "routes":
+            o.routes = this.stringArray(c).map((url) => {
+              try {
+                const hp = parseRouteUrl(url, "routes");
+                return `${hp.host}:${hp.port}`;
+              } catch (error) {
+                if (error instanceof OptionsError) this.fail(c, `error parsing route url ${JSON.stringify(url)}`);
+                throw error;
+              }
+            });
+            return;
+          case "advertise":
+          case "cluster_advertise":
+            o.clusterAdvertise = this.str(c);
+            return;
+          case "no_advertise":
+            o.clusterNoAdvertise = this.bool(c);
+            return;
+        }
+        if (UNSUPPORTED_CLUSTER_KEYS.has(key)) this.fail(c, `"cluster.${c.key}" is not supported yet`);
+        if (!c.usedAsVariable) this.fail(c, `unknown field "${c.key}"`);
+      });
     }
   }
 

@@ -10,6 +10,7 @@ import { METRICS_CONTENT_TYPE, metrics } from "./metrics.ts";
 import { BadRequest, queryBool, querySubs } from "./query.ts";
 import { routez, subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
+import { jsz } from "../jetstream/jsz.ts";
 
 export interface MonitorListener {
   readonly port: number;
@@ -97,6 +98,9 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     if (queryBool(q, "reset")) server.latency.reset();
     return jsonResponse(q, goJson(report));
   });
+  route(["/jsz"], (q) => jsonResponse(q, goJson(jsz(server, {
+    accounts: queryBool(q, "accounts"), streams: queryBool(q, "streams"), consumers: queryBool(q, "consumers"), config: queryBool(q, "config"),
+  }))));
   route(["/metrics"], () => new Response(metrics(server), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
 
   return {

@@ -78,6 +78,7 @@ export function metrics(server: Server): string {
   e.metric("natter_stale_connections_total", "counter", "Clients closed for not answering PINGs.", s.staleConnections);
   e.metric("natter_no_interest_messages_total", "counter", "Messages received that reached no subscriber.", s.noInterestMsgs);
   e.metric("natter_publisher_stalls_total", "counter", "Times a fast publisher was paused for a slow subscriber.", s.stalls);
+  e.metric("natter_auth_failures_total", "counter", "Clients refused for bad or missing credentials (Authorization Violation).", s.authFailures);
   const latency = server.latency.report();
   e.summary("natter_delivery_latency_seconds", "From reading a message to writing it to a subscriber's socket (sampled reads).", [
     { labels: {}, summary: latency.delivery },

@@ -15,9 +15,25 @@ export const ProtocolError = {
   InvalidSubject: { text: "Invalid Subject", closes: false },
   InvalidPublishSubject: { text: "Invalid Publish Subject", closes: false },
   MaxSubscriptions: { text: "maximum subscriptions exceeded", closes: false },
+  SecureConnectionRequired: { text: "Secure Connection - TLS Required", closes: true },
+  // Templates: each %q is a value quoted as Go's %q does (formatError).
+  PublishViolation: { text: "Permissions Violation for Publish to %q", closes: false },
+  SubscribeViolation: { text: "Permissions Violation for Subscription to %q", closes: false },
+  SubscribeQueueViolation: { text: "Permissions Violation for Subscription to %q using queue %q", closes: false },
+  ReplyViolation: { text: "Permissions Violation for Publish with Reply of %q", closes: false },
 } as const;
 
 export type ProtocolErrorKind = keyof typeof ProtocolError;
+
+/** A template's text with its %q filled in, in order, each value quoted like Go's %q (for printable text: JSON quoting). */
+export function formatError(kind: ProtocolErrorKind, ...values: string[]): string {
+  let i = 0;
+  return ProtocolError[kind].text.replace(/%q/g, () => goQuote(values[i++] ?? ""));
+}
+
+function goQuote(value: string): string {
+  return JSON.stringify(value).replace(/\\u00([0-9a-f]{2})/g, "\\x$1");
+}
 
 /** Why a connection was closed: the reasons nats-server reports in /connz and its logs. */
 export const CloseReason = {
@@ -33,6 +49,7 @@ export const CloseReason = {
   MaxConnectionsExceeded: "Maximum Connections Exceeded",
   AuthenticationTimeout: "Authentication Timeout",
   AuthenticationViolation: "Authentication Failure",
+  TLSHandshakeError: "TLS Handshake Failure",
   BadClientProtocolVersion: "Bad Client Protocol Version",
   NoRespondersRequiresHeaders: "No Responders Requires Headers",
   WriteError: "Write Error",

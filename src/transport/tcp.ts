@@ -1,7 +1,9 @@
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
+import { CloseReason } from "../protocol/errors.ts";
+import { handshakeRefusal, loadServerTls, type ServerTls } from "../auth/tls.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -10,7 +12,11 @@ class TcpTransport implements Transport {
   readonly remoteAddress: string;
   readonly remotePort: number;
 
-  constructor(private readonly socket: Socket<SocketData>) {
+  /** TLS (src/auth/tls.ts): the handshake finished (or there is none). */
+  handshaken = true;
+
+  /** The plain socket, or after upgradeTLS the TLS socket over it. */
+  constructor(private socket: Socket<SocketData>) {
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
   }
@@ -34,6 +40,24 @@ class TcpTransport implements Transport {
   close(): void {
     this.socket.end();
   }
+
+  /**
+   * TLS after the plaintext INFO (nats-server's way): from now on bytes go through `tls`, and the plain
+   * socket's handlers no longer reach the connection. With handshake_first the socket is TLS already.
+   */
+  startTls(server: Server, conn: Connection, tls: ServerTls, handlers: SocketHandler<SocketData>): void {
+    if (!tls.handshakeFirst) {
+      const [, secure] = this.socket.upgradeTLS<SocketData>({ data: { connection: conn }, tls: tls.bun, socket: handlers });
+      this.socket.data = { connection: null };
+      this.socket = secure;
+    }
+    this.handshaken = false;
+    setTimeout(() => {
+      if (this.handshaken || conn.closed) return;
+      server.log.error(`${conn.logPrefix} - TLS handshake timeout`);
+      conn.close(CloseReason.TLSHandshakeError, null);
+    }, tls.timeoutMs);
+  }
 }
 
 interface PausableSocket {
@@ -51,29 +75,48 @@ export interface TcpListener {
 }
 
 export function listenTcp(server: Server, hostname: string, port: number): TcpListener {
+  const tls = server.options.tls ? loadServerTls(server.options.tls) : null;
+  // What a socket does once it has its connection: the plain socket, and the TLS socket after upgradeTLS.
+  const io: SocketHandler<SocketData> = {
+    handshake(socket, success, authorizationError) {
+      const conn = socket.data.connection;
+      if (conn === null || tls === null) return;
+      (conn.transport as TcpTransport).handshaken = true;
+      const refusal = handshakeRefusal(tls, success, authorizationError);
+      if (refusal === null) return;
+      server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
+      conn.close(CloseReason.TLSHandshakeError, null);
+    },
+    data(socket, data) {
+      socket.data.connection?.onRead(data);
+    },
+    drain(socket) {
+      socket.data.connection?.onDrain();
+    },
+    close(socket) {
+      socket.data.connection?.onTransportClosed();
+    },
+    error(socket, error) {
+      server.log.debug(`${socket.remoteAddress}:${socket.remotePort} - socket error: ${error.message}`);
+      socket.data.connection?.onTransportClosed();
+    },
+  };
+  const handlers: SocketHandler<SocketData> = {
+    ...io,
+    open(socket) {
+      socket.setNoDelay(true);
+      const transport = new TcpTransport(socket);
+      const conn = server.accept(transport);
+      socket.data = { connection: conn };
+      if (tls !== null && !conn.closed) transport.startTls(server, conn, tls, io);
+    },
+  };
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({
     hostname,
     port,
     data: { connection: null },
-    socket: {
-      open(socket) {
-        socket.setNoDelay(true);
-        socket.data = { connection: server.accept(new TcpTransport(socket)) };
-      },
-      data(socket, data) {
-        socket.data.connection?.onRead(data);
-      },
-      drain(socket) {
-        socket.data.connection?.onDrain();
-      },
-      close(socket) {
-        socket.data.connection?.onTransportClosed();
-      },
-      error(socket, error) {
-        server.log.debug(`${socket.remoteAddress}:${socket.remotePort} - socket error: ${error.message}`);
-        socket.data.connection?.onTransportClosed();
-      },
-    },
+    ...(tls?.handshakeFirst ? { tls: tls.bun } : {}),
+    socket: handlers,
   });
   return {
     port: listener.port,

@@ -1,3 +1,5 @@
+import type { CookieCredentials } from "../auth/authenticator.ts";
+
 /**
  * How bytes leave a connection and how it is closed. TCP and WebSocket differ only here;
  * parsing, limits, subscriptions and delivery are shared (src/connection.ts).
@@ -18,4 +20,6 @@ export interface Transport {
   resumeReading(): void;
   /** Closes after what was already written goes out. */
   close(): void;
+  /** WebSocket: credentials from the configured auth cookies of the upgrade request (src/auth). */
+  readonly authCookies?: CookieCredentials;
 }

@@ -2,6 +2,8 @@ import type { Server as BunServer, ServerWebSocket } from "bun";
 import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
+import { cookieCredentials, type CookieCredentials } from "../auth/authenticator.ts";
+import { loadServerTls } from "../auth/tls.ts";
 
 /** nats-server does not compress small payloads: deflate costs more than it saves. */
 const COMPRESS_MIN_BYTES = 64;
@@ -11,6 +13,8 @@ interface SocketData {
   remoteAddress: string;
   remotePort: number;
   compress: boolean;
+  /** From the configured auth cookies of the upgrade request (src/auth). */
+  authCookies: CookieCredentials | undefined;
 }
 
 /**
@@ -29,6 +33,10 @@ class WebSocketTransport implements Transport {
 
   get remotePort(): number {
     return this.socket.data.remotePort;
+  }
+
+  get authCookies(): CookieCredentials | undefined {
+    return this.socket.data.authCookies;
   }
 
   write(buf: Buffer, start: number, end: number): number {
@@ -68,6 +76,8 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
   const bunServer: BunServer<SocketData> = Bun.serve<SocketData>({
     hostname,
     port,
+    // wss (src/auth/tls.ts): Bun.serve does the handshake; with verify a client certificate is required.
+    ...(options.wsTls ? { tls: loadServerTls(options.wsTls).bun } : {}),
     fetch(request, srv) {
       // The answers nats-server gives to requests that are not a WebSocket upgrade.
       if (request.method !== "GET") return new Response("request method must be GET\n", { status: 405 });
@@ -83,6 +93,7 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
         remoteAddress: address?.address ?? "",
         remotePort: address?.port ?? 0,
         compress: options.wsCompression && offered.includes("permessage-deflate"),
+        authCookies: cookieCredentials(request.headers.get("cookie"), options.websocketAuth),
       };
       if (srv.upgrade(request, { data })) return undefined;
       return new Response("natter: this port speaks NATS over WebSocket\n", { status: 400 });

@@ -45,6 +45,17 @@ export interface ServerOptions {
   writeDeadline?: string;
   /** Debug logging (kept in log()). */
   debug?: boolean;
+  /**
+   * Extra config-file text (nats-server syntax) both servers get; `{{port}}` and `{{ws_port}}` become the
+   * chosen ports. When it has a `websocket` block, nats-server gets no block of the harness's own.
+   */
+  config?: string;
+  /** Extra command-line flags both servers take under the same names (e.g. `--user`, `--tls`). */
+  args?: string[];
+  /** JetStream on: natter gets `-js -sd <dir>`, nats-server a `jetstream { store_dir: <dir> }` block. */
+  jetstream?: boolean;
+  /** The JetStream store directory (default: a temp dir kept across restart() and removed by stop()). */
+  storeDir?: string;
 }
 
 /** Test option → nats-server config key; natter takes the same key as `--key value` (`--key` for a true flag). */
@@ -100,6 +111,8 @@ export interface RunningServer {
   restart(): Promise<void>;
   /** Everything the server wrote to stdout and stderr, across restarts. */
   log(): string;
+  /** The JetStream store directory (when started with jetstream). */
+  readonly storeDir?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -150,7 +163,7 @@ function natsServerConfig(opts: ServerOptions, wsPort?: number): string {
     const v = opts[opt as keyof typeof OPTION_KEYS];
     if (v !== undefined) lines.push(`${key}: ${natsConfValue(v)}`);
   }
-  if (wsPort !== undefined) lines.push(wsNatsServerBlock(opts, wsPort));
+  if (wsPort !== undefined && !/\bwebsocket\b/.test(opts.config ?? "")) lines.push(wsNatsServerBlock(opts, wsPort));
   return lines.join("\n") + "\n";
 }
 
@@ -216,18 +229,31 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
 
   let tmpDir: string | undefined;
+  // JetStream's store outlives restarts (that is what they test); stop() removes it unless the test gave it.
+  const jsDir = opts.jetstream ? (opts.storeDir ?? mkdtempSync(path.join(os.tmpdir(), "natter-js-"))) : undefined;
   // Resolved per spawn: nats-server's config file lives in a temp dir that stop() removes.
   const command = (): [string, string[]] => {
+    const extra = (opts.config ?? "").replaceAll("{{port}}", String(port)).replaceAll("{{ws_port}}", String(wsPort ?? 0));
     if (serverKind === "nats-server") {
       tmpDir ??= mkdtempSync(path.join(os.tmpdir(), "natter-test-"));
       const conf = path.join(tmpDir, "server.conf");
-      writeFileSync(conf, natsServerConfig(opts, wsPort));
-      return [process.env.NATS_SERVER_BIN ?? "nats-server", ["-a", HOST, "-p", String(port), "-c", conf]];
+      const js = jsDir === undefined ? "" : `jetstream {\n  store_dir: ${JSON.stringify(jsDir)}\n}\n`;
+      writeFileSync(conf, natsServerConfig(opts, wsPort) + js + extra);
+      return [process.env.NATS_SERVER_BIN ?? "nats-server", ["-a", HOST, "-p", String(port), "-c", conf, ...(opts.args ?? [])]];
     }
     return [
       path.join(REPO, "node_modules/.bin/bun"),
-      [path.join(REPO, "src/main.ts"), "-a", HOST, "-p", String(port), ...natterFlags(opts, wsPort)],
+      [path.join(REPO, "src/main.ts"), "-a", HOST, "-p", String(port), ...natterFlags(opts, wsPort), ...(jsDir === undefined ? [] : ["-js", "-sd", jsDir]), ...natterConfig(extra), ...(opts.args ?? [])],
     ];
+  };
+
+  // natter reads the extra config text from a file; the flags above win over it, as for nats-server's.
+  const natterConfig = (text: string): string[] => {
+    if (!text) return [];
+    tmpDir ??= mkdtempSync(path.join(os.tmpdir(), "natter-test-"));
+    const conf = path.join(tmpDir, "natter.conf");
+    writeFileSync(conf, text);
+    return ["-c", conf];
   };
 
   let child: ChildProcess | undefined;
@@ -285,6 +311,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     } catch (err) {
       if (attempt >= 3 || !/in use|EADDRINUSE/i.test(logText)) {
         if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+        if (jsDir !== undefined && opts.storeDir === undefined) rmSync(jsDir, { recursive: true, force: true });
         throw err;
       }
       port = await freePort();
@@ -308,6 +335,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       started.delete(server);
       if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
       tmpDir = undefined;
+      if (jsDir !== undefined && opts.storeDir === undefined) rmSync(jsDir, { recursive: true, force: true });
     },
     async kill9() {
       await stopWith("SIGKILL");
@@ -318,6 +346,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       started.add(server);
     },
     log: () => logText,
+    storeDir: jsDir,
   };
   started.add(server);
   try {

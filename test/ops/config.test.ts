@@ -59,10 +59,10 @@ describe("a config file at start", () => {
   });
 
   test("a key natter does not support yet is refused, not ignored", async () => {
-    const conf = writeConfig(dir, "cluster.conf", "port: 4222\ncluster {\n  port: 6222\n}\n");
+    const conf = writeConfig(dir, "gateway.conf", "port: 4222\ngateway {\n  port: 7222\n}\n");
     const r = await runNatter(["-c", conf]);
     expect(r.code).toBe(1);
-    expect(r.output).toBe(`natter: ${conf}:2:1: "cluster" is not supported yet\n`);
+    expect(r.output).toBe(`natter: ${conf}:2:1: "gateway" is not supported yet\n`);
   });
 
   test("a syntax error names file, line and column", async () => {

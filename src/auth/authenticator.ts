@@ -1,0 +1,224 @@
+// Who may connect: nats-server's processClientOrLeafAuthentication (server/auth.go), for clients.
+//
+// Order of checks, as nats-server's:
+// 1. nkey users, when the CONNECT names an nkey: the key must be configured and `sig` must sign this
+//    connection's nonce.
+// 2. users (with passwords), when configured: a CONNECT without user, pass and token becomes the
+//    no_auth_user (when set); a named user must exist and its password match.
+// 3. otherwise the single token, or the single user and password.
+// WebSocket clients may have their own user/password/token/no_auth_user in the websocket block; those
+// replace the top-level single user/token (never the users list), and WebSocket cookies stand in for the
+// CONNECT fields a browser cannot send safely.
+import type { Options } from "../options.ts";
+import type { Connection } from "../connection.ts";
+import { AuthGate } from "./gate.ts";
+import type { Transport } from "../transport/transport.ts";
+import { CompiledPermissions } from "./permissions.ts";
+import { comparePassword } from "./passwords.ts";
+import { NkeyVerifier, newNonce } from "./nkeys.ts";
+import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type RateLimitOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
+
+/** The CONNECT fields authentication reads (wire casing). */
+export interface Credentials {
+  user?: unknown;
+  pass?: unknown;
+  auth_token?: unknown;
+  nkey?: unknown;
+  sig?: unknown;
+  jwt?: unknown;
+}
+
+/** Credentials a WebSocket upgrade request carried in the configured cookies. */
+export interface CookieCredentials {
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/** An authenticated identity, shared by all of its connections. */
+export interface AuthenticatedUser {
+  /** The user name or nkey, as logged and shown in /connz; "" for a token or a single anonymous client. */
+  readonly name: string;
+  readonly permissions: CompiledPermissions | null;
+  readonly rateLimit: RateLimitOptions | null;
+}
+
+/** The outcome: the user, null (refused), or a promise of either (bcrypt is checked off the event loop). */
+export type AuthResult = AuthenticatedUser | null | Promise<AuthenticatedUser | null>;
+
+const ANONYMOUS: AuthenticatedUser = { name: "", permissions: null, rateLimit: null };
+
+interface PasswordUser {
+  readonly password: string;
+  readonly user: AuthenticatedUser;
+}
+
+interface NkeyUser {
+  readonly verifier: NkeyVerifier;
+  readonly user: AuthenticatedUser;
+}
+
+/** The single user/token a kind of client authenticates with (top level, or the websocket override). */
+interface SimpleAuth {
+  user: string;
+  password: string;
+  token: string;
+  noAuthUser: string;
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+function toUser(name: string, u: UserOptions): AuthenticatedUser {
+  return {
+    name,
+    permissions: u.permissions ? new CompiledPermissions(u.permissions) : null,
+    rateLimit: u.rateLimit ?? null,
+  };
+}
+
+export class Authenticator {
+  private readonly users = new Map<string, PasswordUser>();
+  private readonly nkeys = new Map<string, NkeyUser>();
+  private readonly top: SimpleAuth;
+  private readonly ws: SimpleAuth;
+  private readonly wsOverride: boolean;
+  private readonly cookies: WebSocketAuthOptions | null;
+  /** Auth required on the client port (and, unless overridden, on WebSocket). */
+  private readonly required: boolean;
+  readonly nonceRequired: boolean;
+  private readonly timeoutMs: number;
+  private readonly wsTimeoutMs: number;
+
+  constructor(auth: AuthorizationOptions | null, ws: WebSocketAuthOptions | null, tlsTimeoutMs: number | null) {
+    const a = auth ?? {};
+    for (const u of a.users ?? []) {
+      if (u.nkey) this.nkeys.set(u.nkey, { verifier: new NkeyVerifier(u.nkey), user: toUser(u.nkey, u) });
+      else if (u.user !== undefined) this.users.set(u.user, { password: u.password ?? "", user: toUser(u.user, u) });
+    }
+    this.top = { user: a.user ?? "", password: a.password ?? "", token: a.token ?? "", noAuthUser: a.noAuthUser ?? "" };
+    this.required = this.users.size > 0 || this.nkeys.size > 0 || a.users != null || this.top.user !== "" || this.top.token !== "";
+    this.wsOverride = !!ws && (!!ws.user || !!ws.token || !!ws.noAuthUser);
+    this.ws = this.wsOverride
+      ? { user: ws!.user ?? "", password: ws!.password ?? "", token: ws!.token ?? "", noAuthUser: ws!.noAuthUser ?? "" }
+      : this.top;
+    this.cookies = ws && (ws.userCookie || ws.passCookie || ws.tokenCookie) ? ws : null;
+    this.nonceRequired = this.nkeys.size > 0;
+    // nats-server's getDefaultAuthTimeout: 2 s, or the TLS timeout + 1 s when TLS is configured.
+    const defaultTimeout = tlsTimeoutMs !== null ? tlsTimeoutMs + 1000 : DEFAULT_AUTH_TIMEOUT_MS;
+    this.timeoutMs = a.timeoutMs || defaultTimeout;
+    this.wsTimeoutMs = (this.wsOverride && ws!.timeoutMs) || this.timeoutMs;
+  }
+
+  /** An Authenticator when any authentication is configured, else null (the server then checks nothing). */
+  static fromOptions(o: Options): Authenticator | null {
+    const auth = new Authenticator(o.authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null);
+    return auth.required || auth.wsOverride ? auth : null;
+  }
+
+  /** Puts a new connection behind an AuthGate when its kind of client must authenticate. */
+  attach(conn: Connection): void {
+    const kind = conn.transport.kind;
+    if (this.requiredFor(kind)) conn.authGate = new AuthGate(conn, this, this.newNonce() ?? "", this.timeoutFor(kind));
+  }
+
+  /** Must a client of this kind authenticate (CONNECT first, within the auth timeout)? */
+  requiredFor(kind: Transport["kind"]): boolean {
+    return this.required || (kind === "websocket" && this.wsOverride);
+  }
+
+  /** INFO's auth_required: as nats-server, false on the client port when a no_auth_user is set. */
+  infoAuthRequired(kind: Transport["kind"]): boolean {
+    if (kind === "websocket") return this.requiredFor(kind);
+    return this.required && this.top.noAuthUser === "";
+  }
+
+  timeoutFor(kind: Transport["kind"]): number {
+    return kind === "websocket" ? this.wsTimeoutMs : this.timeoutMs;
+  }
+
+  newNonce(): string | undefined {
+    return this.nonceRequired ? newNonce() : undefined;
+  }
+
+  /** The no_auth_user a client of this kind becomes when it sends an op other than CONNECT first (or null). */
+  noAuthUserFor(kind: Transport["kind"]): AuthenticatedUser | null {
+    const name = (kind === "websocket" ? this.ws : this.top).noAuthUser;
+    return name !== "" ? (this.users.get(name)?.user ?? null) : null;
+  }
+
+  /** Checks a CONNECT's credentials (cookies fill in what it leaves out, for WebSocket clients). */
+  authenticate(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): AuthResult {
+    if (!this.requiredFor(kind)) return ANONYMOUS;
+    const simple = kind === "websocket" ? this.ws : this.top;
+    let user = str(connect.user);
+    let pass = str(connect.pass);
+    let token = str(connect.auth_token);
+    if (cookies !== undefined && this.cookies !== null) {
+      if (user === "") user = cookies.user ?? "";
+      if (pass === "") pass = cookies.pass ?? "";
+      if (token === "") token = cookies.token ?? "";
+    }
+    const nkey = str(connect.nkey);
+    if (this.nkeys.size > 0 && nkey !== "") {
+      const entry = this.nkeys.get(nkey);
+      if (entry === undefined) return null;
+      return entry.verifier.verify(nonce, str(connect.sig)) ? entry.user : null;
+    }
+    if (this.users.size > 0) {
+      if (simple.noAuthUser !== "" && user === "" && pass === "" && token === "") {
+        const entry = this.users.get(simple.noAuthUser);
+        if (entry !== undefined) return entry.user;
+      }
+      if (user !== "") {
+        const entry = this.users.get(user);
+        if (entry === undefined) return null;
+        return settle(comparePassword(entry.password, pass), entry.user);
+      }
+    }
+    if (simple.token !== "") return settle(comparePassword(simple.token, token), ANONYMOUS);
+    if (simple.user !== "") {
+      if (user !== simple.user) return null;
+      return settle(comparePassword(simple.password, pass), { ...ANONYMOUS, name: user });
+    }
+    return null;
+  }
+
+  /** The log line of a refused client, as nats-server's authViolation words it. */
+  describeFailure(connect: Credentials): string {
+    if (this.nkeys.size > 0) return `authentication error - Nkey ${JSON.stringify(str(connect.nkey))}`;
+    if (this.users.size > 0) return `authentication error - User ${JSON.stringify(str(connect.user))}`;
+    return "authentication error";
+  }
+}
+
+function settle(match: boolean | Promise<boolean>, user: AuthenticatedUser): AuthResult {
+  if (typeof match === "boolean") return match ? user : null;
+  return match.then((ok) => (ok ? user : null));
+}
+
+/**
+ * The configured auth cookies of a WebSocket upgrade request (websocket { user_cookie, pass_cookie,
+ * token_cookie }), or undefined when none is configured or sent.
+ */
+export function cookieCredentials(cookieHeader: string | null, ws: WebSocketAuthOptions | null): CookieCredentials | undefined {
+  if (cookieHeader === null || ws === null || !(ws.userCookie || ws.passCookie || ws.tokenCookie)) return undefined;
+  const found: CookieCredentials = {};
+  for (const part of cookieHeader.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    let value = part.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // not percent-encoded: taken as it is
+    }
+    if (name === ws.userCookie) found.user = value;
+    else if (name === ws.passCookie) found.pass = value;
+    else if (name === ws.tokenCookie) found.token = value;
+  }
+  return found.user !== undefined || found.pass !== undefined || found.token !== undefined ? found : undefined;
+}

@@ -1,0 +1,135 @@
+// The route protocol between natter nodes (ours, not nats-server's). Length-prefixed binary frames:
+//
+//   u32 length (bytes after this field) | u8 kind | body
+//
+// HELLO and ERROR bodies are msgpack maps carrying the protocol version; the frames that flow all
+// the time (interest and messages) are fixed binary layouts, cheap to write and to read:
+//
+//   SUB    u16 subject length | subject | u16 queue length | queue | u32 weight
+//          (plain interest: queue length 0, weight 1; a queue group: weight = its local members;
+//          a SUB for a key that exists sets its weight)
+//   UNSUB  u16 subject length | subject | u16 queue length | queue
+//   MSG    u8 flags | u16 subject length | u16 reply length | u16 head length | i32 header size
+//          | u32 payload length | u16 queue count | subject | tail | queues
+//          tail  = `[reply ][hdr ]size\r\n` (head length bytes) payload `\r\n`: byte for byte the tail
+//                  of the MSG/HMSG a client gets, so the receiver delivers it with two copies.
+//          queues = (u16 length | name) × queue count: the groups the origin picked this node for.
+//          flags: REPLY, HEADERS, QUEUES_ONLY (sent for queue groups only: plain subscribers skip it).
+//   PING   (empty) sent on an idle route; any frame proves the peer alive.
+import { decode, encode } from "@msgpack/msgpack";
+
+/** Version of the route and gossip protocols; every HELLO, ERROR and gossip message carries it. */
+export const PROTOCOL_VERSION = 1;
+
+export const FrameKind = {
+  HELLO: 1,
+  ERROR: 2,
+  PING: 3,
+  SUB: 5,
+  UNSUB: 6,
+  MSG: 7,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export const MsgFlag = {
+  REPLY: 1,
+  HEADERS: 2,
+  QUEUES_ONLY: 4,
+} as const;
+
+/** Bytes of a MSG frame before the subject: length, kind and the fixed fields. */
+export const MSG_HEADER = 22;
+/** Offsets inside a MSG frame, from its first byte. */
+export const MsgAt = {
+  FLAGS: 5,
+  SUBJECT_LENGTH: 6,
+  REPLY_LENGTH: 8,
+  HEAD_LENGTH: 10,
+  HEADER_SIZE: 12,
+  PAYLOAD_LENGTH: 16,
+  QUEUE_COUNT: 20,
+} as const;
+
+/** A HELLO too big is not a route speaking to us: refuse it before buffering it. */
+export const MAX_HELLO = 64 * 1024;
+
+/** What each side of a route says first, in wire casing. */
+export interface Hello {
+  /** PROTOCOL_VERSION of the sender. */
+  v: number;
+  /** Cluster name ("" = unnamed). */
+  cluster: string;
+  /** Member id: the cluster address other members reach the sender at (host:port). */
+  id: string;
+  /** Incarnation of the sender (see gossip.ts). */
+  inc: number;
+  server_id: string;
+  server_name: string;
+}
+
+export interface ErrorBody {
+  v: number;
+  error: string;
+}
+
+export function helloFrame(hello: Hello): Buffer {
+  return controlFrame(FrameKind.HELLO, encode(hello));
+}
+
+export function errorFrame(text: string): Buffer {
+  const body: ErrorBody = { v: PROTOCOL_VERSION, error: text };
+  return controlFrame(FrameKind.ERROR, encode(body));
+}
+
+export const PING_FRAME = controlFrame(FrameKind.PING, new Uint8Array(0));
+
+function controlFrame(kind: FrameKind, body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + body.length);
+  frame.writeUInt32BE(1 + body.length, 0);
+  frame[4] = kind;
+  frame.set(body, 5);
+  return frame;
+}
+
+/** The msgpack body of a HELLO or ERROR frame; throws on anything that is not a map. */
+export function decodeBody(buf: Buffer, start: number, end: number): Record<string, unknown> {
+  const value = decode(buf.subarray(start, end));
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("not a map");
+  return value as Record<string, unknown>;
+}
+
+export function isHello(value: Record<string, unknown>): value is Record<string, unknown> & Hello {
+  return (
+    typeof value.v === "number" &&
+    typeof value.cluster === "string" &&
+    typeof value.id === "string" &&
+    typeof value.inc === "number" &&
+    typeof value.server_id === "string" &&
+    typeof value.server_name === "string"
+  );
+}
+
+/** Bytes of a SUB (weight >= 0) or UNSUB (weight < 0) frame for one interest key. */
+export function interestFrameLength(subject: string, queue: string | null, weight: number): number {
+  return 5 + 2 + subject.length + 2 + (queue === null ? 0 : queue.length) + (weight >= 0 ? 4 : 0);
+}
+
+/** Writes a SUB (weight >= 0) or UNSUB (weight < 0) frame at `at`; returns its end. Subjects and queues are latin1, as parsed. */
+export function writeInterestFrame(out: Buffer, at: number, subject: string, queue: string | null, weight: number): number {
+  const length = interestFrameLength(subject, queue, weight);
+  out.writeUInt32BE(length - 4, at);
+  out[at + 4] = weight >= 0 ? FrameKind.SUB : FrameKind.UNSUB;
+  at += 5;
+  out.writeUInt16BE(subject.length, at);
+  at += 2;
+  at += out.write(subject, at, "latin1");
+  const queueLength = queue === null ? 0 : queue.length;
+  out.writeUInt16BE(queueLength, at);
+  at += 2;
+  if (queue !== null) at += out.write(queue, at, "latin1");
+  if (weight >= 0) {
+    out.writeUInt32BE(weight, at);
+    at += 4;
+  }
+  return at;
+}

@@ -1,0 +1,604 @@
+// One route: a TCP connection to another natter node of the cluster (protocol: ./protocol.ts).
+//
+// A route is a Subscriber. The other node's interest lives in this node's Sublist as
+// RouteSubscriptions whose client is the route, so a local PUB finds the routes that want it in the
+// same match as its local subscribers, and deliverToMatches hands it to them like to a client.
+// deliver() appends a MSG frame to the route's outbound buffer, written once per tick with the
+// clients' buffers (the Connection pattern).
+//
+// Invariants:
+// - One frame per message per route: a message matched by several of the route's subscriptions
+//   (foo.* and foo.> from the same node) is sent once; a queue group the origin picked this route
+//   for is added to that same frame (delivery.seq identifies the message).
+// - A message that came from a route is delivered to local subscribers only (deliverRouted).
+// - Frames leave in the order they were queued: an interest change queued before a message reaches
+//   the other node before it. So do messages of one publisher: per-publisher order holds.
+// - A closed route's subscriptions are out of the Sublist before anything else happens.
+import type { Socket } from "bun";
+import { Connection } from "../connection.ts";
+import { deliverRouted, delivery } from "../router.ts";
+import { Subscription } from "../subscription.ts";
+import type { Subscriber } from "../subscriber.ts";
+import type { SublistResult } from "../subjects/sublist.ts";
+import { isValidQueueName, isValidSubscribeSubject } from "../subjects/subject.ts";
+import type { Server } from "../server.ts";
+import {
+  FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_FRAME, decodeBody, errorFrame, interestFrameLength, isHello,
+  writeInterestFrame, type Hello,
+} from "./protocol.ts";
+
+/** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */
+export class RouteSubscription extends Subscription {
+  /** For a queue group: how many members it has on the other node. */
+  weight = 1;
+}
+
+export const RouteState = { HANDSHAKE: 0, OPEN: 1, CLOSED: 2 } as const;
+export type RouteState = (typeof RouteState)[keyof typeof RouteState];
+
+/** What the cluster does for a route (cluster.ts implements it). */
+export interface RouteOwner {
+  readonly server: Server;
+  /** Checks a HELLO; returns null to go on, or the reason to refuse the route. */
+  onHello(route: Route, hello: Hello): string | null;
+  onClosed(route: Route, reason: string): void;
+}
+
+export interface RouteSocketData {
+  route: Route | null;
+}
+
+const INITIAL_OUTBOUND = 16 * 1024;
+const KEEP_OUTBOUND = 1024 * 1024;
+/** Largest frame accepted: a message of max_payload plus room for subject, reply and queue names. */
+const FRAME_SLACK = 256 * 1024;
+
+let nextRid = 1;
+
+export class Route implements Subscriber {
+  readonly isRoute = true;
+  readonly headers = true;
+  readonly rid = nextRid++;
+  readonly startedAt = Date.now();
+  state: RouteState = RouteState.HANDSHAKE;
+  closed = false;
+  /** The member id this node dialed (null for an accepted route). */
+  dialedId: string | null = null;
+  /** The other node's HELLO, once received. */
+  remote: Hello | null = null;
+  /** The other node's interest: key (subject, or subject + " " + queue) → its subscription here. */
+  readonly subs = new Map<string, RouteSubscription>();
+
+  // Outbound, as in Connection: bytes [outHead, outEnd) are queued and unsent.
+  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUTBOUND);
+  private outHead = 0;
+  private outEnd = 0;
+  dirty = false;
+  private blocked = false;
+  /** Local publishers paused because this route's buffer passed 75% of max_pending while blocked. */
+  private stalledPublishers: Connection[] | null = null;
+  // The MSG frame written last: the message it carries (delivery.seq), its length, and the pending
+  // byte count just after it (it can still take queue names while nothing was queued after it).
+  private lastSeq = -1;
+  private lastFrameLength = 0;
+  private lastFramePending = -1;
+
+  // Inbound: a frame split across reads is carried over (only that frame's bytes).
+  private carry: Buffer | null = null;
+  private carryLength = 0;
+  private readonly maxFrame: number;
+
+  // One-entry memo of the last subject received and its match (as Connection does for a publisher).
+  private lastSubject: Buffer = Buffer.allocUnsafe(64);
+  private lastSubjectLength = -1;
+  private lastGeneration = -1;
+  private lastResult: SublistResult<Subscription> | null = null;
+  private nextSid = 1;
+
+  lastReadAt = Date.now();
+  lastWriteAt = Date.now();
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
+
+  constructor(
+    private readonly owner: RouteOwner,
+    private readonly socket: Socket<RouteSocketData>,
+    /** True when this node dialed. */
+    readonly solicited: boolean,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {
+    this.maxFrame = owner.server.options.maxPayload + FRAME_SLACK;
+  }
+
+  get server(): Server {
+    return this.owner.server;
+  }
+
+  /** `ip:port - rid:N` as nats-server prefixes route log lines. */
+  get logPrefix(): string {
+    return `${this.remoteAddress}:${this.remotePort} - rid:${this.rid}`;
+  }
+
+  get pendingBytes(): number {
+    return this.outEnd - this.outHead;
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+
+  onRead(data: Buffer): void {
+    if (this.closed) return;
+    this.lastReadAt = Date.now();
+    const server = this.server;
+    server.inRead = true;
+    try {
+      let at = 0;
+      if (this.carryLength > 0) at = this.completeCarried(data);
+      if (at >= 0 && !this.closed) {
+        at = this.parseFrames(data, at, data.length);
+        if (!this.closed && at < data.length) this.keep(data, at, data.length);
+      }
+    } finally {
+      server.inRead = false;
+    }
+    server.flushDirty();
+  }
+
+  /** Parses the complete frames in buf[from, to); returns where the first incomplete one starts. */
+  private parseFrames(buf: Buffer, from: number, to: number): number {
+    let i = from;
+    while (i < to) {
+      if (this.state === RouteState.HANDSHAKE && buf[i] !== 0) return this.notARoute(buf, i, to);
+      if (to - i < 5) return i;
+      const length = buf.readUInt32BE(i);
+      if (!this.checkFrameStart(length, buf[i + 4]!)) return to;
+      const end = i + 4 + length;
+      if (end > to) return i;
+      this.onFrame(buf, i, end);
+      if (this.closed) return to;
+      i = end;
+    }
+    return i;
+  }
+
+  private checkFrameStart(length: number, kind: number): boolean {
+    if (this.state === RouteState.HANDSHAKE && (kind !== FrameKind.HELLO || length > MAX_HELLO)) {
+      this.refuse(`Refusing route: expected a natter route HELLO, got frame kind ${kind} of ${length} bytes`);
+      return false;
+    }
+    if (length < 1 || length > this.maxFrame) {
+      this.protocolError(`frame of ${length} bytes (at most ${this.maxFrame})`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Takes bytes of `data` into the carried frame; returns where parsing of `data` goes on, -1 when all was taken. */
+  private completeCarried(data: Buffer): number {
+    let at = 0;
+    if (this.carryLength < 5) {
+      const take = Math.min(5 - this.carryLength, data.length);
+      this.appendCarry(data, 0, take, 0);
+      at = take;
+      if (this.carryLength < 5) return -1;
+      const carry = this.carry!;
+      if (this.state === RouteState.HANDSHAKE && carry[0] !== 0) {
+        this.notARoute(carry, 0, this.carryLength);
+        return -1;
+      }
+      if (!this.checkFrameStart(carry.readUInt32BE(0), carry[4]!)) return -1;
+    }
+    const frameLength = 4 + this.carry!.readUInt32BE(0);
+    const take = Math.min(frameLength - this.carryLength, data.length - at);
+    this.appendCarry(data, at, at + take, frameLength);
+    at += take;
+    if (this.carryLength < frameLength) return -1;
+    this.carryLength = 0;
+    this.onFrame(this.carry!, 0, frameLength);
+    if (this.carry !== null && this.carry.length > 64 * 1024) this.carry = null;
+    return at;
+  }
+
+  private keep(data: Buffer, from: number, to: number): void {
+    this.carryLength = 0;
+    const hint = to - from >= 4 ? 4 + data.readUInt32BE(from) : 0;
+    this.appendCarry(data, from, to, hint);
+  }
+
+  private appendCarry(src: Buffer, start: number, end: number, capacityHint: number): void {
+    const needed = this.carryLength + (end - start);
+    let carry = this.carry;
+    if (carry === null || carry.length < needed || carry.length < capacityHint) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, capacityHint, 256));
+      if (carry !== null && this.carryLength > 0) carry.copy(grown, 0, 0, this.carryLength);
+      this.carry = carry = grown;
+    }
+    src.copy(carry, this.carryLength, start, end);
+    this.carryLength = needed;
+  }
+
+  private onFrame(buf: Buffer, start: number, end: number): void {
+    const kind = buf[start + 4];
+    switch (kind) {
+      case FrameKind.MSG:
+        if (this.state !== RouteState.OPEN) return this.protocolError("MSG before HELLO");
+        return this.onMsg(buf, start, end);
+      case FrameKind.SUB:
+      case FrameKind.UNSUB:
+        if (this.state !== RouteState.OPEN) return this.protocolError("interest before HELLO");
+        return this.onInterest(buf, start, end, kind === FrameKind.SUB);
+      case FrameKind.PING:
+        return;
+      case FrameKind.HELLO:
+        return this.onHello(buf, start, end);
+      case FrameKind.ERROR: {
+        let text = "(unreadable)";
+        try {
+          const body = decodeBody(buf, start + 5, end);
+          if (typeof body.error === "string") text = body.error;
+        } catch {
+          // keep "(unreadable)"
+        }
+        this.server.log.error(`${this.logPrefix} - Route refused by the other node: ${text}`);
+        return this.close(`remote error: ${text}`, null);
+      }
+      default:
+        return this.protocolError(`unknown frame kind ${kind}`);
+    }
+  }
+
+  private onHello(buf: Buffer, start: number, end: number): void {
+    if (this.state !== RouteState.HANDSHAKE) return this.protocolError("second HELLO");
+    let body: Record<string, unknown>;
+    try {
+      body = decodeBody(buf, start + 5, end);
+    } catch (error) {
+      return this.refuse(`Refusing route: HELLO is not msgpack (${(error as Error).message})`);
+    }
+    if (!isHello(body)) return this.refuse("Refusing route: HELLO lacks fields");
+    this.remote = body;
+    const refusal = this.owner.onHello(this, body);
+    if (refusal !== null) {
+      if (refusal !== "") this.refuse(refusal);
+      else this.close("route to self", null);
+    }
+  }
+
+  /** Bytes that cannot start a route frame: a client, an HTTP probe, garbage. One clear error, then close. */
+  private notARoute(buf: Buffer, start: number, end: number): number {
+    const sample = buf.latin1Slice(start, Math.min(end, start + 24)).replace(/[^\x20-\x7e]/g, ".");
+    const text = /^[A-Za-z]/.test(sample)
+      ? "natter cluster port: expected a route handshake, this is not a client port"
+      : "natter cluster port: expected a route handshake";
+    this.server.log.error(`${this.logPrefix} - Refusing connection on the cluster port: not a natter route (received "${sample}")`);
+    // A text client reads an -ERR; a route reads the ERROR frame.
+    this.writeNow(Buffer.from(`-ERR '${text}'\r\n`));
+    this.close("not a route", null);
+    return end;
+  }
+
+  /** Refuses during the handshake: logged here, and told to the other node in an ERROR frame. */
+  refuse(text: string): void {
+    this.server.log.error(`${this.logPrefix} - ${text}`);
+    this.close(text, text);
+  }
+
+  private protocolError(detail: string): void {
+    this.server.log.error(`${this.logPrefix} - Route protocol error: ${detail}`);
+    this.close(`protocol error: ${detail}`, `protocol error: ${detail}`);
+  }
+
+  private onInterest(buf: Buffer, start: number, end: number, isSub: boolean): void {
+    let at = start + 5;
+    if (at + 2 > end) return this.protocolError("short interest frame");
+    const subjectLength = buf.readUInt16BE(at);
+    at += 2;
+    if (at + subjectLength + 2 > end) return this.protocolError("short interest frame");
+    const subject = buf.latin1Slice(at, at + subjectLength);
+    at += subjectLength;
+    const queueLength = buf.readUInt16BE(at);
+    at += 2;
+    if (at + queueLength + (isSub ? 4 : 0) !== end) return this.protocolError("bad interest frame length");
+    const queue = queueLength > 0 ? buf.latin1Slice(at, at + queueLength) : null;
+    at += queueLength;
+    if (!isValidSubscribeSubject(subject) || (queue !== null && !isValidQueueName(queue))) {
+      return this.protocolError(`invalid interest subject ${JSON.stringify(subject.slice(0, 64))}`);
+    }
+    const key = queue === null ? subject : `${subject} ${queue}`;
+    const existing = this.subs.get(key);
+    if (isSub) {
+      const weight = buf.readUInt32BE(at);
+      if (existing !== undefined) {
+        existing.weight = weight;
+        return;
+      }
+      const sub = new RouteSubscription(this, subject, queue, String(this.nextSid++), false);
+      sub.weight = weight;
+      this.subs.set(key, sub);
+      this.server.sublist.insert(sub);
+    } else if (existing !== undefined) {
+      this.subs.delete(key);
+      this.server.sublist.remove(existing);
+    }
+  }
+
+  // Hot path: no allocation beyond the subject string on a memo miss.
+  private onMsg(buf: Buffer, start: number, end: number): void {
+    const flags = buf[start + MsgAt.FLAGS]!;
+    const subjectLength = buf.readUInt16BE(start + MsgAt.SUBJECT_LENGTH);
+    const replyLength = buf.readUInt16BE(start + MsgAt.REPLY_LENGTH);
+    const headLength = buf.readUInt16BE(start + MsgAt.HEAD_LENGTH);
+    const headerSize = (flags & MsgFlag.HEADERS) !== 0 ? buf.readInt32BE(start + MsgAt.HEADER_SIZE) : -1;
+    const payloadLength = buf.readUInt32BE(start + MsgAt.PAYLOAD_LENGTH);
+    const subjectStart = start + MSG_HEADER;
+    const subjectEnd = subjectStart + subjectLength;
+    const tailStart = subjectEnd;
+    const payloadStart = tailStart + headLength;
+    const payloadEnd = payloadStart + payloadLength;
+    const queuesStart = payloadEnd + 2;
+    if (subjectLength === 0 || replyLength > headLength || queuesStart > end || buf[payloadEnd] !== 13 || buf[payloadEnd + 1] !== 10 || headerSize > payloadLength) {
+      return this.protocolError("malformed MSG frame");
+    }
+    const replyStart = (flags & MsgFlag.REPLY) !== 0 ? tailStart : -1;
+    const replyEnd = replyStart >= 0 ? tailStart + replyLength : -1;
+    this.inMsgs++;
+    this.inBytes += payloadLength;
+    const stats = this.server.stats;
+    stats.inMsgs++;
+    stats.inBytes += payloadLength;
+    const result = this.match(buf, subjectStart, subjectEnd);
+    deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+  }
+
+  private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
+    const sublist = this.server.sublist;
+    const length = end - start;
+    const last = this.lastSubject;
+    if (length === this.lastSubjectLength && this.lastGeneration === sublist.generation) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (buf[start + k] !== last[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastResult!;
+    }
+    const result = sublist.match(buf.latin1Slice(start, end));
+    if (length <= last.length) {
+      buf.copy(last, 0, start, end);
+      this.lastSubjectLength = length;
+      this.lastGeneration = sublist.generation;
+      this.lastResult = result;
+    } else {
+      this.lastSubjectLength = -1;
+    }
+    return result;
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  /**
+   * Queues one message for the other node. Called by deliverToMatches for each of this route's
+   * subscriptions the message matched: the first call writes the frame, later ones for the same
+   * message only add the queue group they stand for. Hot path: no allocation (but for a PUB line
+   * that was not in canonical form).
+   */
+  deliver(
+    sub: Subscription,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+    publisher: Subscriber | null,
+  ): void {
+    if (this.state !== RouteState.OPEN) return;
+    const queue = sub.queue;
+    if (delivery.seq === this.lastSeq) {
+      if (queue === null) return; // already on its way for another subscription of this route
+      if (this.outEnd - this.outHead === this.lastFramePending) {
+        this.addQueueToLastFrame(queue);
+        return;
+      }
+      // Something was queued after the frame (an interest change): a second frame, for this group only.
+    }
+    this.lastSeq = delivery.seq;
+    const subjectLength = subjectEnd - subjectStart;
+    const payloadLength = payloadEnd - payloadStart;
+    const replyLength = replyStart >= 0 ? replyEnd - replyStart : 0;
+    let head: string | null = null;
+    let headLength: number;
+    if (tailStart >= 0) headLength = payloadStart - tailStart;
+    else {
+      // Slow path: the PUB line was not canonical; compose `[reply ][hdr ]size\r\n`.
+      head = `${replyStart >= 0 ? `${buf.latin1Slice(replyStart, replyEnd)} ` : ""}${headerSize >= 0 ? `${headerSize} ` : ""}${payloadLength}\r\n`;
+      headLength = head.length;
+    }
+    if (subjectLength > 0xffff || headLength > 0xffff) return; // cannot happen within max_control_line
+    const queueBytes = queue === null ? 0 : 2 + queue.length;
+    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + queueBytes;
+    const start = this.reserve(frameLength);
+    const out = this.out;
+    out.writeUInt32BE(frameLength - 4, start);
+    out[start + 4] = FrameKind.MSG;
+    out[start + MsgAt.FLAGS] =
+      (replyStart >= 0 ? MsgFlag.REPLY : 0) | (headerSize >= 0 ? MsgFlag.HEADERS : 0) | (queue !== null ? MsgFlag.QUEUES_ONLY : 0);
+    out.writeUInt16BE(subjectLength, start + MsgAt.SUBJECT_LENGTH);
+    out.writeUInt16BE(replyLength, start + MsgAt.REPLY_LENGTH);
+    out.writeUInt16BE(headLength, start + MsgAt.HEAD_LENGTH);
+    out.writeInt32BE(headerSize, start + MsgAt.HEADER_SIZE);
+    out.writeUInt32BE(payloadLength, start + MsgAt.PAYLOAD_LENGTH);
+    out.writeUInt16BE(queue === null ? 0 : 1, start + MsgAt.QUEUE_COUNT);
+    let at = start + MSG_HEADER;
+    at += buf.copy(out, at, subjectStart, subjectEnd);
+    if (head === null) at += buf.copy(out, at, tailStart, payloadEnd + 2);
+    else {
+      at += out.write(head, at, "latin1");
+      at += buf.copy(out, at, payloadStart, payloadEnd);
+      out[at++] = 13;
+      out[at++] = 10;
+    }
+    if (queue !== null) {
+      out.writeUInt16BE(queue.length, at);
+      out.write(queue, at + 2, "latin1");
+    }
+    this.lastFrameLength = frameLength;
+    this.lastFramePending = this.outEnd - this.outHead;
+    this.outMsgs++;
+    this.outBytes += payloadLength;
+    this.afterQueue();
+    if (this.blocked && publisher instanceof Connection && this.outEnd - this.outHead > this.server.options.maxPending * 0.75) {
+      this.stallPublisher(publisher);
+    }
+  }
+
+  /** Pauses a fast local publisher until this route drains (or briefly: a stuck route is still cut at max_pending). */
+  private stallPublisher(publisher: Connection): void {
+    if (this.stalledPublishers === null) this.stalledPublishers = [];
+    else if (this.stalledPublishers.includes(publisher)) return;
+    this.stalledPublishers.push(publisher);
+    publisher.pauseForSlowReceiver();
+    this.server.stats.stalls++;
+    setTimeout(() => this.releaseStalledPublishers(), 50);
+  }
+
+  private releaseStalledPublishers(): void {
+    const stalled = this.stalledPublishers;
+    if (stalled === null) return;
+    this.stalledPublishers = null;
+    for (const publisher of stalled) publisher.resumeAfterSlowReceiver();
+  }
+
+  /** The origin picked this node for one more queue group of the message just framed: name it in that frame. */
+  private addQueueToLastFrame(queue: string): void {
+    const extra = 2 + queue.length;
+    const at = this.reserve(extra); // may compact: the frame is still the last thing queued
+    const out = this.out;
+    const start = at - this.lastFrameLength;
+    out.writeUInt16BE(queue.length, at);
+    out.write(queue, at + 2, "latin1");
+    this.lastFrameLength += extra;
+    this.lastFramePending += extra;
+    out.writeUInt32BE(this.lastFrameLength - 4, start);
+    out.writeUInt16BE(out.readUInt16BE(start + MsgAt.QUEUE_COUNT) + 1, start + MsgAt.QUEUE_COUNT);
+  }
+
+  /** Queues a SUB (weight >= 0) or UNSUB (weight < 0) for the other node. */
+  queueInterest(subject: string, queue: string | null, weight: number): void {
+    if (this.closed) return;
+    const at = this.reserve(interestFrameLength(subject, queue, weight));
+    writeInterestFrame(this.out, at, subject, queue, weight);
+    this.afterQueue();
+  }
+
+  queueBytes(bytes: Buffer): void {
+    if (this.closed) return;
+    const at = this.reserve(bytes.length);
+    bytes.copy(this.out, at);
+    this.afterQueue();
+  }
+
+  sendPing(): void {
+    this.queueBytes(PING_FRAME);
+  }
+
+  private reserve(length: number): number {
+    let end = this.outEnd;
+    if (end + length > this.out.length) {
+      const pending = end - this.outHead;
+      const needed = pending + length;
+      if (this.outHead > 0 && needed <= this.out.length) {
+        this.out.copy(this.out, 0, this.outHead, end);
+      } else {
+        const grown = Buffer.allocUnsafe(Math.max(needed, this.out.length * 2, INITIAL_OUTBOUND));
+        this.out.copy(grown, 0, this.outHead, end);
+        this.out = grown;
+      }
+      this.outHead = 0;
+      end = pending;
+    }
+    this.outEnd = end + length;
+    return end;
+  }
+
+  private afterQueue(): void {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.server.markDirty(this);
+    }
+    // A route that cannot keep up is cut (and dialed again), as nats-server cuts a slow route.
+    const pending = this.outEnd - this.outHead;
+    if (pending > this.server.options.maxPending) {
+      this.server.log.error(`${this.logPrefix} - Slow route: ${pending} bytes pending, closing`);
+      this.close("slow route", null);
+    }
+  }
+
+  /** Writes what is queued; once per tick (the server's dirty list), and on drain. */
+  flush(): void {
+    this.dirty = false;
+    if (this.closed || this.blocked) return;
+    const pending = this.outEnd - this.outHead;
+    if (pending === 0) return;
+    const written = this.write(this.out, this.outHead, this.outEnd);
+    this.lastWriteAt = Date.now();
+    if (written >= pending) {
+      this.outHead = 0;
+      this.outEnd = 0;
+      this.lastFramePending = -1;
+      if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
+    } else {
+      this.outHead += written;
+    }
+  }
+
+  private write(buf: Buffer, start: number, end: number): number {
+    const length = end - start;
+    const written = this.socket.write(buf, start, length);
+    if (written < length) this.blocked = true;
+    return written < 0 ? 0 : written;
+  }
+
+  /** Writes bytes ahead of the queue, at once (only before the route is open: nothing else is queued). */
+  private writeNow(bytes: Buffer): void {
+    if (!this.closed) this.write(bytes, 0, bytes.length);
+  }
+
+  onDrain(): void {
+    this.blocked = false;
+    this.flush();
+    if (this.stalledPublishers !== null && this.outEnd - this.outHead <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
+  }
+
+  /**
+   * Closes the route: an ERROR frame first if `errorText`, what is queued is written (best
+   * effort), the other node's interest leaves the Sublist, the socket is closed.
+   */
+  close(reason: string, errorText: string | null): void {
+    if (this.closed) return;
+    if (errorText !== null) this.queueBytes(errorFrame(errorText));
+    if (!this.blocked && this.outEnd > this.outHead) this.write(this.out, this.outHead, this.outEnd);
+    this.closed = true;
+    this.state = RouteState.CLOSED;
+    this.outHead = this.outEnd = 0;
+    const sublist = this.server.sublist;
+    for (const sub of this.subs.values()) sublist.remove(sub);
+    this.subs.clear();
+    this.lastResult = null;
+    this.releaseStalledPublishers();
+    this.socket.end();
+    this.owner.onClosed(this, reason);
+  }
+
+  onSocketClosed(): void {
+    this.blocked = true;
+    this.close("connection closed", null);
+  }
+}

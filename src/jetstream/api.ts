@@ -1,0 +1,383 @@
+// The JetStream JSON API on $JS.API.> (nats-server's jetstream_api.go): one subscription, dispatch
+// by subject, every answer `{"type":"io.nats.jetstream.api.v1.<x>_response", …}` and every failure
+// `"error":{"code","err_code","description"}` as nats-server writes them. A subject nobody handles
+// (an unknown request, a missing consumer's MSG.NEXT) gets no answer, as with nats-server.
+import type { InternalMessage } from "../internal-client.ts";
+import { subjectMatches } from "../subjects/subject.ts";
+import {
+  checkStreamUpdate, DEFAULT_EPHEMERAL_INACTIVE_NS, isValidName, normalizeConsumerConfig, normalizeStreamConfig,
+  orderConsumerConfig, subjectsCollide, type ConsumerConfig,
+} from "./config.ts";
+import { Consumer } from "./consumer.ts";
+import { ApiError, apiError } from "./errors.ts";
+import type { JetStream } from "./jetstream.ts";
+import type { Stream } from "./stream.ts";
+import { rfc3339 } from "./wire.ts";
+
+const TYPE = "io.nats.jetstream.api.v1.";
+const NAMES_LIMIT = 1024;
+const LIST_LIMIT = 256;
+
+type Body = Record<string, unknown>;
+
+export class JetStreamApi {
+  constructor(private readonly js: JetStream) {}
+
+  subscribe(): void {
+    this.js.client.subscribe("$JS.API.>", (m) => this.dispatch(m));
+  }
+
+  private dispatch(m: InternalMessage): void {
+    if (m.reply === null) return;
+    const t = m.subject.split(".");
+    // $JS.API.<area>.<op>…
+    const area = t[2];
+    const op = t[3];
+    if (area === "DIRECT" || (area === "CONSUMER" && op === "MSG")) return; // per-stream / per-consumer subscriptions answer these
+    const route = this.route(t);
+    if (route === null) return;
+    const [type, handler] = route;
+    this.js.apiTotal++;
+    let body: Record<string, unknown>;
+    try {
+      body = handler(m);
+    } catch (error) {
+      if (!(error instanceof ApiError)) {
+        this.js.server.log.error(`JetStream API ${m.subject}: ${(error as Error).stack ?? error}`);
+        error = apiError("StreamGeneral", { err: (error as Error).message });
+      }
+      this.js.apiErrors++;
+      body = { error: (error as ApiError).json, ...errorExtras(type) };
+    }
+    this.js.client.publish(m.reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+  }
+
+  private route(t: string[]): [string, (m: InternalMessage) => Body] | null {
+    const [, , area, op, a, b] = t;
+    const n = t.length;
+    if (area === "INFO" && n === 3) return ["account_info_response", () => this.accountInfo()];
+    if (area === "STREAM") {
+      switch (op) {
+        case "CREATE": return n === 5 ? ["stream_create_response", (m) => this.streamCreate(a!, m)] : null;
+        case "UPDATE": return n === 5 ? ["stream_update_response", (m) => this.streamUpdate(a!, m)] : null;
+        case "INFO": return n === 5 ? ["stream_info_response", (m) => this.streamInfo(a!, m)] : null;
+        case "DELETE": return n === 5 ? ["stream_delete_response", () => this.streamDelete(a!)] : null;
+        case "PURGE": return n === 5 ? ["stream_purge_response", (m) => this.streamPurge(a!, m)] : null;
+        case "NAMES": return n === 4 ? ["stream_names_response", (m) => this.streamNames(m)] : null;
+        case "LIST": return n === 4 ? ["stream_list_response", (m) => this.streamList(m)] : null;
+        case "MSG":
+          if (n !== 6) return null;
+          if (a === "GET") return ["stream_msg_get_response", (m) => this.msgGet(b!, m)];
+          if (a === "DELETE") return ["stream_msg_delete_response", (m) => this.msgDelete(b!, m)];
+          return null;
+      }
+      return null;
+    }
+    if (area === "CONSUMER") {
+      switch (op) {
+        case "CREATE": return n >= 5 ? ["consumer_create_response", (m) => this.consumerCreate(t, m, false)] : null;
+        case "DURABLE": return a === "CREATE" && n === 7 ? ["consumer_create_response", (m) => this.consumerCreate(t, m, true)] : null;
+        case "INFO": return n === 6 ? ["consumer_info_response", () => this.consumerInfo(a!, b!)] : null;
+        case "DELETE": return n === 6 ? ["consumer_delete_response", () => this.consumerDelete(a!, b!)] : null;
+        case "NAMES": return n === 5 ? ["consumer_names_response", (m) => this.consumerNames(a!, m)] : null;
+        case "LIST": return n === 5 ? ["consumer_list_response", (m) => this.consumerList(a!, m)] : null;
+      }
+    }
+    return null;
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  private stream(name: string): Stream {
+    const s = this.js.streams.get(name);
+    if (s === undefined) throw apiError("StreamNotFound");
+    return s;
+  }
+
+  /** The request body as JSON: `{}` when empty (if allowed), "invalid JSON" when it does not parse. */
+  private json(m: InternalMessage, emptyOk = true): Body {
+    const text = m.payload.toString();
+    if (text.trim() === "") {
+      if (emptyOk) return {};
+      throw apiError("InvalidJSON");
+    }
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw apiError("InvalidJSON");
+    }
+    if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
+    return v as Body;
+  }
+
+  private offset(body: Body): number {
+    const o = body.offset;
+    return typeof o === "number" && o > 0 ? Math.floor(o) : 0;
+  }
+
+  // ---- account ----------------------------------------------------------------------------------
+
+  accountInfo(): Body {
+    let consumers = 0;
+    for (const s of this.js.streams.values()) consumers += s.consumers.size;
+    return {
+      memory: this.js.usage("memory"),
+      storage: this.js.usage("file"),
+      streams: this.js.streams.size,
+      consumers,
+      limits: {
+        max_memory: -1, max_storage: -1, max_streams: -1, max_consumers: -1, max_ack_pending: -1,
+        memory_max_stream_bytes: -1, storage_max_stream_bytes: -1, max_bytes_required: false,
+      },
+      api: { total: this.js.apiTotal, errors: this.js.apiErrors },
+    };
+  }
+
+  // ---- streams ----------------------------------------------------------------------------------
+
+  private streamCreate(name: string, m: InternalMessage): Body {
+    const body = this.json(m, false);
+    if (body.name !== name) throw apiError("StreamMismatch");
+    const config = normalizeStreamConfig(body);
+    const existing = this.js.streams.get(name);
+    if (existing !== undefined) {
+      if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw apiError("StreamNameExist");
+      return { ...existing.info(), did_create: true };
+    }
+    this.checkOverlap(name, config.subjects);
+    const stream = this.js.createStream(config);
+    return { ...stream.info(), did_create: true };
+  }
+
+  private checkOverlap(name: string, subjects: string[]): void {
+    for (const other of this.js.streams.values()) {
+      if (other.name === name) continue;
+      for (const a of subjects) for (const b of other.config.subjects) if (subjectsCollide(a, b)) throw apiError("StreamSubjectOverlap");
+    }
+  }
+
+  private streamUpdate(name: string, m: InternalMessage): Body {
+    const body = this.json(m, false);
+    const stream = this.stream(name);
+    if (body.name !== name) throw apiError("StreamMismatch");
+    const config = normalizeStreamConfig(body);
+    checkStreamUpdate(stream.config, config);
+    this.checkOverlap(name, config.subjects);
+    this.js.updateStream(stream, config);
+    return stream.info() as unknown as Body;
+  }
+
+  private streamInfo(name: string, m: InternalMessage): Body {
+    const body = this.json(m);
+    const stream = this.stream(name);
+    const filter = typeof body.subjects_filter === "string" ? body.subjects_filter : undefined;
+    return { total: 0, offset: 0, limit: 0, ...stream.info(filter, body.deleted_details === true) };
+  }
+
+  private streamDelete(name: string): Body {
+    this.js.deleteStream(this.stream(name));
+    return { success: true };
+  }
+
+  private streamPurge(name: string, m: InternalMessage): Body {
+    const body = this.json(m);
+    const stream = this.stream(name);
+    if (stream.config.sealed) throw apiError("StreamSealed");
+    if (stream.config.deny_purge) throw apiError("StreamPurgeFailed", { err: "stream purge not permitted" });
+    const filter = typeof body.filter === "string" ? body.filter : undefined;
+    const seq = typeof body.seq === "number" ? body.seq : undefined;
+    const keep = typeof body.keep === "number" ? body.keep : undefined;
+    if (seq !== undefined && keep !== undefined) throw apiError("BadRequest");
+    const purged = stream.store.purge({ filter, seq, keep });
+    this.js.markDirty(stream);
+    return { success: true, purged };
+  }
+
+  private matchingStreams(body: Body): Stream[] {
+    const subject = typeof body.subject === "string" && body.subject !== "" ? body.subject : null;
+    const all = [...this.js.streams.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    if (subject === null) return all;
+    return all.filter((s) => s.config.subjects.some((x) => subjectsCollide(x, subject) || subjectMatches(subject, x)));
+  }
+
+  private streamNames(m: InternalMessage): Body {
+    const body = this.json(m);
+    const streams = this.matchingStreams(body);
+    const offset = this.offset(body);
+    const page = streams.slice(offset, offset + NAMES_LIMIT).map((s) => s.name);
+    return { total: streams.length, offset, limit: NAMES_LIMIT, streams: page.length === 0 ? null : page };
+  }
+
+  private streamList(m: InternalMessage): Body {
+    const body = this.json(m);
+    const streams = this.matchingStreams(body);
+    const offset = this.offset(body);
+    const page = streams.slice(offset, offset + LIST_LIMIT).map((s) => s.info());
+    return { total: streams.length, offset, limit: LIST_LIMIT, streams: page };
+  }
+
+  private msgGet(name: string, m: InternalMessage): Body {
+    const body = this.json(m, false);
+    const stream = this.stream(name);
+    const seq = typeof body.seq === "number" ? body.seq : undefined;
+    const last = typeof body.last_by_subj === "string" ? body.last_by_subj : undefined;
+    const next = typeof body.next_by_subj === "string" ? body.next_by_subj : undefined;
+    if ((seq !== undefined && last !== undefined) || (last !== undefined && next !== undefined)) throw apiError("BadRequest");
+    const msg = stream.lookup({ seq, last_by_subj: last, next_by_subj: next });
+    const message: Body = { subject: msg.subject, seq: msg.seq };
+    if (msg.headers !== null && msg.headers.length > 0) message.hdrs = msg.headers.toString("base64");
+    if (msg.data.length > 0) message.data = msg.data.toString("base64");
+    message.time = rfc3339(msg.ts);
+    return { message };
+  }
+
+  private msgDelete(name: string, m: InternalMessage): Body {
+    const body = this.json(m, false);
+    const stream = this.stream(name);
+    if (stream.config.sealed) throw apiError("StreamSealed");
+    if (stream.config.deny_delete) throw apiError("StreamMsgDeleteFailed", { err: "message delete not permitted" });
+    const seq = typeof body.seq === "number" ? body.seq : 0;
+    if (seq <= 0) throw apiError("BadRequest");
+    if (!stream.store.remove(seq)) {
+      // As nats-server's file store: outside the stored range it is a store error, inside a plain miss.
+      const st = stream.store.state();
+      if (seq > st.lastSeq) throw apiError("StreamMsgDeleteFailed", { err: "stream store EOF" });
+      if (seq < st.firstSeq || st.messages === 0) throw apiError("StreamMsgDeleteFailed", { err: "no message found" });
+      throw apiError("SequenceNotFound", { seq });
+    }
+    this.js.markDirty(stream);
+    return { success: true };
+  }
+
+  // ---- consumers --------------------------------------------------------------------------------
+
+  /**
+   * CONSUMER.CREATE.<stream>[.<name>[.<filter>]] (action create/update/either) and the legacy
+   * CONSUMER.DURABLE.CREATE.<stream>.<durable>, with nats-server's checks in its order.
+   */
+  private consumerCreate(t: string[], m: InternalMessage, legacyDurable: boolean): Body {
+    const body = this.json(m, false);
+    const streamName = legacyDurable ? t[5]! : t[4]!;
+    let consumerName = legacyDurable ? t[6]! : (t[5] ?? "");
+    const filterFromSubject = !legacyDurable && t.length > 6 ? t.slice(6).join(".") : "";
+    if (body.stream_name !== streamName) throw apiError("StreamMismatch");
+    if (/[/\\]/.test(consumerName)) throw apiError("ConsumerNameContainsPathSeparators");
+    const raw = body.config as Record<string, unknown> | undefined;
+    if (raw === undefined || raw === null || typeof raw !== "object") throw apiError("ConsumerConfigRequired");
+    const durable = typeof raw.durable_name === "string" ? raw.durable_name : "";
+    if (legacyDurable) {
+      if (durable === "") throw apiError("ConsumerDurableNameNotSet");
+      if (durable !== consumerName) throw apiError("ConsumerDurableNameNotMatchSubject");
+    } else if (consumerName !== "") {
+      if (durable !== "" && durable !== consumerName) throw apiError("ConsumerDurableNameNotMatchSubject");
+      raw.name = consumerName;
+    } else if (durable !== "") {
+      throw apiError("ConsumerEphemeralWithDurableName");
+    }
+    if (filterFromSubject !== "") {
+      if (Array.isArray(raw.filter_subjects) && raw.filter_subjects.length > 0) throw apiError("ConsumerMultipleFiltersNotAllowed");
+      if (raw.filter_subject !== filterFromSubject) throw apiError("ConsumerCreateFilterSubjectMismatch");
+    }
+    if (typeof raw.num_replicas === "number" && raw.num_replicas > 1) throw apiError("StreamReplicasNotSupported");
+    const stream = this.stream(streamName);
+    const action = typeof body.action === "string" ? body.action : "";
+    const config = normalizeConsumerConfig(raw, stream.config);
+    const isDurable = config.durable_name !== undefined;
+    if (!isDurable && config.inactive_threshold === undefined) config.inactive_threshold = DEFAULT_EPHEMERAL_INACTIVE_NS;
+    if (consumerName === "") consumerName = config.durable_name ?? config.name ?? Consumer.ephemeralName().slice(0, 8);
+    if (!isValidName(consumerName)) throw apiError("ConsumerBadDurableName");
+    if (config.name === undefined && isDurable) config.name = consumerName;
+    const ordered = orderConsumerConfig(config);
+    const existing = stream.consumers.get(consumerName);
+    if (existing !== undefined) {
+      if (sameConfig(existing.config, ordered)) {
+        if (action === "update" || action === "create" || action === "") return existing.info() as unknown as Body;
+      }
+      if (action === "create") throw apiError("ConsumerAlreadyExists");
+      checkConsumerUpdate(existing.config, ordered);
+      this.js.updateConsumer(existing, ordered);
+      return existing.info() as unknown as Body;
+    }
+    if (action === "update") throw apiError("ConsumerDoesNotExist");
+    if (stream.config.max_consumers > 0 && stream.consumers.size >= stream.config.max_consumers) throw apiError("MaximumConsumersLimit");
+    if (stream.config.retention === "workqueue") checkWorkQueue(stream, ordered);
+    const consumer = this.js.createConsumer(stream, consumerName, ordered);
+    return consumer.info() as unknown as Body;
+  }
+
+  private consumerInfo(streamName: string, name: string): Body {
+    const c = this.stream(streamName).consumers.get(name);
+    if (c === undefined) throw apiError("ConsumerNotFound");
+    return c.info() as unknown as Body;
+  }
+
+  private consumerDelete(streamName: string, name: string): Body {
+    const c = this.stream(streamName).consumers.get(name);
+    if (c === undefined) throw apiError("ConsumerNotFound");
+    this.js.deleteConsumer(c);
+    return { success: true };
+  }
+
+  private consumerNames(streamName: string, m: InternalMessage): Body {
+    const body = this.json(m);
+    const names = [...this.stream(streamName).consumers.keys()].sort();
+    const offset = this.offset(body);
+    return { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) };
+  }
+
+  private consumerList(streamName: string, m: InternalMessage): Body {
+    const body = this.json(m);
+    const stream = this.stream(streamName);
+    const all = [...stream.consumers.values()].sort((x, y) => (x.name < y.name ? -1 : 1));
+    const offset = this.offset(body);
+    return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.info()) };
+  }
+}
+
+/** Paged responses carry total/offset/limit even when they fail (as nats-server's do). */
+function errorExtras(type: string): Body {
+  switch (type) {
+    case "stream_info_response": return { total: 0, offset: 0, limit: 0 };
+    case "stream_names_response": return { total: 0, offset: 0, limit: 0, streams: null };
+    case "consumer_names_response": return { total: 0, offset: 0, limit: 0, consumers: [] };
+    case "stream_list_response": return { total: 0, offset: 0, limit: 0, streams: [] };
+    case "consumer_list_response": return { total: 0, offset: 0, limit: 0, consumers: [] };
+  }
+  return {};
+}
+
+function sameConfig(a: ConsumerConfig, b: ConsumerConfig): boolean {
+  const norm = (c: ConsumerConfig) => JSON.stringify(Object.entries(c).filter(([, v]) => v !== undefined).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return norm(a) === norm(b);
+}
+
+/** What an existing consumer may not change (nats-server's checkNewConsumerConfig). */
+function checkConsumerUpdate(old: ConsumerConfig, next: ConsumerConfig): void {
+  const fail = (err: string) => {
+    throw apiError("ConsumerCreate", { err });
+  };
+  if (old.deliver_policy !== next.deliver_policy) fail("deliver policy can not be updated");
+  if (old.opt_start_seq !== next.opt_start_seq) fail("start sequence can not be updated");
+  if (old.opt_start_time !== next.opt_start_time) fail("start time can not be updated");
+  if (old.ack_policy !== next.ack_policy) fail("ack policy can not be updated");
+  if (old.replay_policy !== next.replay_policy) fail("replay policy can not be updated");
+  if (old.headers_only !== next.headers_only) fail("headers only can not be updated");
+  if ((old.deliver_subject === undefined) !== (next.deliver_subject === undefined)) {
+    fail(old.deliver_subject === undefined ? "can not update pull consumer to push based" : "can not update push consumer to pull based");
+  }
+  if (old.mem_storage !== next.mem_storage) fail("can not update consumer storage type");
+}
+
+/** Workqueue streams: one consumer per subject (nats-server's checks). */
+function checkWorkQueue(stream: Stream, config: ConsumerConfig): void {
+  if (config.deliver_policy !== "all") throw apiError("ConsumerWQConsumerNotDeliverAll");
+  const mine = config.filter_subjects ?? (config.filter_subject ? [config.filter_subject] : []);
+  for (const other of stream.consumers.values()) {
+    const theirs = other.filters;
+    if (mine.length === 0 || theirs === null) {
+      throw apiError(mine.length === 0 && theirs === null ? "ConsumerWQMultipleUnfiltered" : "ConsumerWQConsumerNotUnique");
+    }
+    for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw apiError("ConsumerWQConsumerNotUnique");
+  }
+}

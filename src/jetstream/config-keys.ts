@@ -1,0 +1,88 @@
+// The config-file keys of the stream layer, as nats-server reads them (server/opts.go parseJetStream):
+//   jetstream: enabled | disabled | true | false
+//   jetstream { store_dir, max_memory_store, max_file_store, sync_interval: always | "2s", enabled }
+//   store_dir: "/path"   (top level)
+// Called from src/config/apply.ts; errors are ConfigErrors at the key's position.
+import type { Options } from "../options.ts";
+import { parseGoDuration } from "../config/duration.ts";
+import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
+
+function fail(e: ConfEntry | ConfNode, reason: string): never {
+  throw new ConfigError(reason, e.pos);
+}
+
+function str(e: ConfEntry): string {
+  if (e.node.kind !== "string") fail(e, `${e.key} must be a string`);
+  return e.node.value;
+}
+
+function size(e: ConfEntry): number {
+  if (e.node.kind !== "integer") fail(e, `${e.key} must be an integer or a size (e.g. 1GB)`);
+  if (e.node.value < -1) fail(e, `${e.key} value can not be negative`);
+  return e.node.value;
+}
+
+function enabledWord(e: ConfEntry, n: ConfNode): boolean {
+  if (n.kind === "bool") return n.value;
+  if (n.kind === "string") {
+    const v = n.value.toLowerCase();
+    if (["enabled", "enable", "true", "yes", "on"].includes(v)) return true;
+    if (["disabled", "disable", "false", "no", "off"].includes(v)) return false;
+  }
+  fail(e, `expected 'enabled' or 'disabled' for string value, got ${JSON.stringify(n.kind === "string" ? n.value : n.kind)}`);
+}
+
+/** Applies a top-level key of the stream layer; false when `e` is not one. */
+export function applyJetStreamKey(e: ConfEntry, o: Options): boolean {
+  switch (e.key.toLowerCase()) {
+    case "store_dir":
+    case "storedir":
+      o.storeDir = str(e);
+      return true;
+    case "jetstream":
+      if (e.node.kind !== "map") {
+        o.jetstream = enabledWord(e, e.node);
+        return true;
+      }
+      o.jetstream = true;
+      for (const k of e.node.value.values()) {
+        switch (k.key.toLowerCase()) {
+          case "store_dir":
+          case "storedir":
+          case "store":
+            o.storeDir = str(k);
+            break;
+          case "max_memory_store":
+          case "max_mem_store":
+          case "max_mem":
+            o.jsMaxMemory = size(k);
+            break;
+          case "max_file_store":
+          case "max_file":
+            o.jsMaxFile = size(k);
+            break;
+          case "sync_interval":
+          case "sync": {
+            if (k.node.kind !== "string") fail(k, "sync_interval must be \"always\" or a duration string");
+            if (k.node.value.toLowerCase() === "always") o.jsSyncIntervalMs = 0;
+            else {
+              try {
+                o.jsSyncIntervalMs = parseGoDuration(k.node.value);
+              } catch (error) {
+                fail(k, `error parsing sync_interval: ${(error as Error).message}`);
+              }
+            }
+            break;
+          }
+          case "enabled":
+          case "enable":
+            o.jetstream = enabledWord(k, k.node);
+            break;
+          default:
+            if (!k.usedAsVariable) fail(k, `unknown field "${k.key}"`);
+        }
+      }
+      return true;
+  }
+  return false;
+}

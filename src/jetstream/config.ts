@@ -1,0 +1,399 @@
+// Stream and consumer configurations in wire casing, with nats-server's defaults and checks
+// (server/stream.go checkStreamCfg, server/consumer.go setConsumerConfigDefaults/checkConsumerCfg).
+// Durations are nanoseconds, as on the wire.
+import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
+import { apiError } from "./errors.ts";
+
+export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
+export type RetentionPolicy = (typeof RetentionPolicy)[keyof typeof RetentionPolicy];
+export const DeliverPolicy = {
+  All: "all", Last: "last", New: "new", ByStartSequence: "by_start_sequence", ByStartTime: "by_start_time",
+  LastPerSubject: "last_per_subject",
+} as const;
+export type DeliverPolicy = (typeof DeliverPolicy)[keyof typeof DeliverPolicy];
+export const AckPolicy = { None: "none", All: "all", Explicit: "explicit" } as const;
+export type AckPolicy = (typeof AckPolicy)[keyof typeof AckPolicy];
+
+/** A stream's configuration as nats-server 2.10 writes it (field order too). */
+export interface StreamConfig {
+  name: string;
+  description?: string;
+  subjects: string[];
+  retention: RetentionPolicy;
+  max_consumers: number;
+  max_msgs: number;
+  max_bytes: number;
+  /** ns; 0 = no limit */
+  max_age: number;
+  max_msgs_per_subject: number;
+  max_msg_size: number;
+  discard: "old" | "new";
+  storage: "file" | "memory";
+  num_replicas: number;
+  no_ack?: boolean;
+  /** ns */
+  duplicate_window: number;
+  compression: "none" | "s2";
+  first_seq?: number;
+  allow_direct: boolean;
+  mirror_direct: boolean;
+  discard_new_per_subject?: boolean;
+  sealed: boolean;
+  deny_delete: boolean;
+  deny_purge: boolean;
+  allow_rollup_hdrs: boolean;
+  consumer_limits: { inactive_threshold?: number; max_ack_pending?: number };
+  metadata?: Record<string, string>;
+  /** nats-server 2.12: messages with `Nats-Schedule: @at <time>` are published to their target at that time. */
+  allow_msg_schedules?: boolean;
+}
+
+/** A consumer's configuration as nats-server 2.10 writes it. */
+export interface ConsumerConfig {
+  durable_name?: string;
+  name?: string;
+  description?: string;
+  deliver_policy: DeliverPolicy;
+  opt_start_seq?: number;
+  opt_start_time?: string;
+  ack_policy: AckPolicy;
+  /** ns */
+  ack_wait?: number;
+  max_deliver?: number;
+  /** ns each */
+  backoff?: number[];
+  filter_subject?: string;
+  filter_subjects?: string[];
+  replay_policy: "instant" | "original";
+  rate_limit_bps?: number;
+  sample_freq?: string;
+  max_waiting?: number;
+  max_ack_pending?: number;
+  /** ns */
+  idle_heartbeat?: number;
+  flow_control?: boolean;
+  headers_only?: boolean;
+  max_batch?: number;
+  /** ns */
+  max_expires?: number;
+  max_bytes?: number;
+  deliver_subject?: string;
+  deliver_group?: string;
+  /** ns */
+  inactive_threshold?: number;
+  num_replicas: number;
+  mem_storage?: boolean;
+  metadata?: Record<string, string>;
+  /** natter: republish a message that exhausts max_deliver or is terminated to this subject (dead letter). */
+  dead_letter_subject?: string;
+}
+
+const NS = 1_000_000_000;
+export const DEFAULT_DUPLICATE_WINDOW_NS = 2 * 60 * NS;
+export const DEFAULT_ACK_WAIT_NS = 30 * NS;
+export const DEFAULT_MAX_ACK_PENDING = 1000;
+export const DEFAULT_MAX_WAITING = 512;
+/** Ephemeral consumers go away after this long without interest (nats-server's default). */
+export const DEFAULT_EPHEMERAL_INACTIVE_NS = 5 * NS;
+const MAX_NAME_LEN = 255;
+const MAX_DESCRIPTION_LEN = 4096;
+
+type Json = Record<string, unknown>;
+
+/** Stream and consumer names: non-empty, no whitespace, `.`, `*` or `>` (nats-server's isValidName). */
+export function isValidName(name: unknown): name is string {
+  return typeof name === "string" && name !== "" && !/[\s.*>]/.test(name);
+}
+
+function invalid(text: string): never {
+  throw apiError("StreamInvalidConfig", { err: text });
+}
+
+/** JSON fields of the wrong type are what Go's decoder refuses: "invalid JSON". */
+function typed<T>(raw: Json, key: string, kind: "string" | "number" | "boolean" | "array" | "object"): T | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null) return undefined;
+  const ok = kind === "array" ? Array.isArray(v) : kind === "object" ? typeof v === "object" && !Array.isArray(v) : typeof v === kind;
+  if (!ok) throw apiError("InvalidJSON");
+  if (kind === "number" && !Number.isInteger(v)) throw apiError("InvalidJSON");
+  return v as T;
+}
+
+function stringArray(raw: Json, key: string): string[] | undefined {
+  const a = typed<unknown[]>(raw, key, "array");
+  if (a === undefined) return undefined;
+  if (!a.every((s) => typeof s === "string")) throw apiError("InvalidJSON");
+  return a as string[];
+}
+
+/** Do two subscription subjects have a subject in common? (nats-server's SubjectsCollide) */
+export function subjectsCollide(a: string, b: string): boolean {
+  if (a === b) return true;
+  const ta = a.split(".");
+  const tb = b.split(".");
+  for (let i = 0; ; i++) {
+    const x = ta[i];
+    const y = tb[i];
+    if (x === ">" || y === ">") return x !== undefined && y !== undefined;
+    if (x === undefined || y === undefined) return x === y;
+    if (x !== y && x !== "*" && y !== "*") return false;
+  }
+}
+
+/** Is `filter` within what `subject` covers (every subject matching filter matches subject)? */
+export function subjectIsSubsetOf(filter: string, subject: string): boolean {
+  if (subjectIsLiteral(filter)) return subjectMatches(subject, filter);
+  const tf = filter.split(".");
+  const ts = subject.split(".");
+  for (let i = 0; i < tf.length; i++) {
+    const s = ts[i];
+    const f = tf[i]!;
+    if (s === undefined) return false;
+    if (s === ">") return true;
+    if (f === ">") return false;
+    if (s === "*") continue;
+    if (f === "*" || f !== s) return false;
+  }
+  return tf.length === ts.length;
+}
+
+/**
+ * Parses and completes a stream configuration (nats-server's checkStreamCfg): defaults filled in,
+ * nats-server's errors for what does not fit.
+ */
+export function normalizeStreamConfig(raw: unknown): StreamConfig {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) invalid("stream configuration invalid");
+  const r = raw as Json;
+  const name = typed<string>(r, "name", "string") ?? "";
+  if (!isValidName(name)) invalid("stream name is required and can not contain '.', '*', '>'");
+  if (/[/\\]/.test(name)) throw apiError("StreamNameContainsPathSeparators");
+  if (name.length > MAX_NAME_LEN) invalid(`stream name is too long, maximum allowed is ${MAX_NAME_LEN}`);
+  const description = typed<string>(r, "description", "string");
+  if (description !== undefined && description.length > MAX_DESCRIPTION_LEN) {
+    invalid(`stream description is too long, maximum allowed is ${MAX_DESCRIPTION_LEN}`);
+  }
+  const retention = typed<string>(r, "retention", "string") ?? "limits";
+  if (retention !== "limits" && retention !== "interest" && retention !== "workqueue") throw apiError("InvalidJSON");
+  const discard = typed<string>(r, "discard", "string") ?? "old";
+  if (discard !== "old" && discard !== "new") throw apiError("InvalidJSON");
+  const storage = typed<string>(r, "storage", "string") ?? "file";
+  if (storage !== "file" && storage !== "memory") throw apiError("InvalidJSON");
+  const compression = typed<string>(r, "compression", "string") || "none";
+  if (compression !== "none" && compression !== "s2") throw apiError("InvalidJSON");
+  const replicas = typed<number>(r, "num_replicas", "number") || 1;
+  if (replicas > 5) invalid("maximum replicas is 5");
+  if (replicas < 0) throw apiError("ReplicasCountCannotBeNegative");
+  if (replicas > 1) throw apiError("StreamReplicasNotSupported");
+  const orNoLimit = (v: number | undefined) => (v === undefined || v === 0 ? -1 : v);
+  const maxAge = typed<number>(r, "max_age", "number") ?? 0;
+  if (maxAge < 0) invalid("max age needs to be >= 100ms"); // nats-server: negative ages are refused the same way
+  let duplicates = typed<number>(r, "duplicate_window", "number") ?? 0;
+  if (duplicates === 0) duplicates = maxAge !== 0 && maxAge < DEFAULT_DUPLICATE_WINDOW_NS ? maxAge : DEFAULT_DUPLICATE_WINDOW_NS;
+  if (maxAge !== 0 && maxAge < 100_000_000) invalid("max age needs to be >= 100ms");
+  if (duplicates < 0) invalid("duplicates window can not be negative");
+  if (maxAge !== 0 && duplicates > maxAge) invalid("duplicates window can not be larger then max age");
+  if (duplicates > 0 && duplicates < 100_000_000) invalid("duplicates window needs to be >= 100ms");
+  const denyPurge = typed<boolean>(r, "deny_purge", "boolean") ?? false;
+  const allowRollup = typed<boolean>(r, "allow_rollup_hdrs", "boolean") ?? false;
+  if (denyPurge && allowRollup) invalid("roll-ups require the purge permission");
+  const maxMsgsPer = orNoLimit(typed<number>(r, "max_msgs_per_subject", "number"));
+  const discardNewPer = typed<boolean>(r, "discard_new_per_subject", "boolean") ?? false;
+  if (discardNewPer) {
+    if (discard !== "new") invalid("discard new per subject requires discard new policy to be set");
+    if (maxMsgsPer <= 0) invalid("discard new per subject requires max msgs per subject > 0");
+  }
+  if (r.mirror !== undefined && r.mirror !== null) invalid("stream mirrors are not supported by natter");
+  if (r.sources !== undefined && r.sources !== null && (r.sources as unknown[]).length > 0) invalid("stream sources are not supported by natter");
+  let subjects = stringArray(r, "subjects") ?? [];
+  if (subjects.length === 0) subjects = [name];
+  const seen = new Set<string>();
+  for (const s of subjects) {
+    if (seen.has(s)) invalid("duplicate subjects detected");
+    // nats-server refuses only subsets of the API; natter also refuses wider subjects (`>`) that would capture it.
+    if (subjectsCollide(s, "$JS.API.>")) invalid("subjects overlap with jetstream api");
+    if (!isValidSubscribeSubject(s)) invalid("invalid subject");
+    seen.add(s);
+  }
+  for (const a of subjects) for (const b of subjects) if (a !== b && subjectsCollide(a, b)) invalid(`subject ${JSON.stringify(a)} overlaps with ${JSON.stringify(b)}`);
+  const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
+  const cfg: StreamConfig = {
+    name,
+    ...(description ? { description } : {}),
+    subjects,
+    retention,
+    max_consumers: orNoLimit(typed<number>(r, "max_consumers", "number")),
+    max_msgs: orNoLimit(typed<number>(r, "max_msgs", "number")),
+    max_bytes: orNoLimit(typed<number>(r, "max_bytes", "number")),
+    max_age: maxAge,
+    max_msgs_per_subject: maxMsgsPer,
+    max_msg_size: orNoLimit(typed<number>(r, "max_msg_size", "number")),
+    discard,
+    storage,
+    num_replicas: replicas,
+    ...(typed<boolean>(r, "no_ack", "boolean") ? { no_ack: true } : {}),
+    duplicate_window: duplicates,
+    compression,
+    allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,
+    mirror_direct: false,
+    ...(discardNewPer ? { discard_new_per_subject: true } : {}),
+    sealed: typed<boolean>(r, "sealed", "boolean") ?? false,
+    deny_delete: typed<boolean>(r, "deny_delete", "boolean") ?? false,
+    deny_purge: denyPurge,
+    allow_rollup_hdrs: allowRollup,
+    consumer_limits: {
+      ...(typeof limits.inactive_threshold === "number" && limits.inactive_threshold > 0 ? { inactive_threshold: limits.inactive_threshold } : {}),
+      ...(typeof limits.max_ack_pending === "number" && limits.max_ack_pending > 0 ? { max_ack_pending: limits.max_ack_pending } : {}),
+    },
+  };
+  const metadata = typed<Record<string, string>>(r, "metadata", "object");
+  if (metadata && Object.keys(metadata).length > 0) cfg.metadata = metadata;
+  if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
+  return cfg;
+}
+
+/** What an update may not change (nats-server's configUpdateCheck). */
+export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
+  if (next.name !== old.name) invalid("stream configuration name must match original");
+  if (next.max_consumers !== old.max_consumers) invalid("stream configuration update can not change MaxConsumers");
+  if (next.storage !== old.storage) invalid("stream configuration update can not change storage type");
+  if (next.retention !== old.retention && (old.retention === "workqueue" || next.retention === "workqueue")) {
+    invalid("stream configuration update can not change retention policy to/from workqueue");
+  }
+  if (!next.sealed && old.sealed) invalid("stream configuration update can not unseal a sealed stream");
+  if (!next.deny_delete && old.deny_delete) invalid("stream configuration update can not cancel deny message deletes");
+  if (!next.deny_purge && old.deny_purge) invalid("stream configuration update can not cancel deny purge");
+}
+
+function consumerInvalid(text: string): never {
+  throw apiError("ConsumerCreate", { err: text });
+}
+
+/**
+ * Parses and completes a consumer configuration: nats-server's defaults, then its checks against the
+ * stream. Throws the ApiError nats-server answers with.
+ */
+export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): ConsumerConfig {
+  if (raw === null || raw === undefined || typeof raw !== "object" || Array.isArray(raw)) throw apiError("ConsumerConfigRequired");
+  const r = raw as Json;
+  const deliverPolicy = (typed<string>(r, "deliver_policy", "string") ?? "all") as DeliverPolicy;
+  if (!Object.values(DeliverPolicy).includes(deliverPolicy)) throw apiError("InvalidJSON");
+  const ackPolicy = (typed<string>(r, "ack_policy", "string") ?? "none") as AckPolicy;
+  if (!Object.values(AckPolicy).includes(ackPolicy)) throw apiError("InvalidJSON");
+  const replay = typed<string>(r, "replay_policy", "string") ?? "instant";
+  if (replay !== "instant" && replay !== "original") throw apiError("InvalidJSON");
+  const c: ConsumerConfig = { deliver_policy: deliverPolicy, ack_policy: ackPolicy, replay_policy: replay, num_replicas: 0 };
+  const str = (k: keyof ConsumerConfig & string) => {
+    const v = typed<string>(r, k, "string");
+    if (v) (c as unknown as Json)[k] = v;
+  };
+  const num = (k: keyof ConsumerConfig & string) => {
+    const v = typed<number>(r, k, "number");
+    if (v) (c as unknown as Json)[k] = v;
+  };
+  const bool = (k: keyof ConsumerConfig & string) => {
+    if (typed<boolean>(r, k, "boolean")) (c as unknown as Json)[k] = true;
+  };
+  str("durable_name"); str("name"); str("description"); num("opt_start_seq"); str("opt_start_time");
+  num("ack_wait"); num("max_deliver"); str("filter_subject"); num("rate_limit_bps"); str("sample_freq");
+  num("max_waiting"); num("max_ack_pending"); num("idle_heartbeat"); bool("flow_control"); bool("headers_only");
+  num("max_batch"); num("max_expires"); num("max_bytes"); str("deliver_subject"); str("deliver_group");
+  num("inactive_threshold"); bool("mem_storage"); str("dead_letter_subject");
+  const backoff = typed<unknown[]>(r, "backoff", "array");
+  if (backoff && backoff.length > 0) {
+    if (!backoff.every((b) => typeof b === "number")) throw apiError("InvalidJSON");
+    c.backoff = backoff as number[];
+  }
+  const filters = stringArray(r, "filter_subjects");
+  if (filters && filters.length > 0) c.filter_subjects = filters;
+  const replicas = typed<number>(r, "num_replicas", "number") ?? 0;
+  if (replicas < 0) throw apiError("ReplicasCountCannotBeNegative");
+  const metadata = typed<Record<string, string>>(r, "metadata", "object");
+  if (metadata && Object.keys(metadata).length > 0) c.metadata = metadata;
+
+  // Defaults (setConsumerConfigDefaults).
+  const push = c.deliver_subject !== undefined;
+  if (!push && c.max_waiting === undefined) c.max_waiting = DEFAULT_MAX_WAITING;
+  if (c.ack_wait === undefined && ackPolicy !== "none") c.ack_wait = DEFAULT_ACK_WAIT_NS;
+  if (c.max_deliver === undefined) c.max_deliver = -1;
+  if (c.backoff) c.ack_wait = c.backoff[0];
+  if (ackPolicy !== "none" && c.max_ack_pending === undefined) c.max_ack_pending = stream.consumer_limits.max_ack_pending ?? DEFAULT_MAX_ACK_PENDING;
+  if (c.inactive_threshold === undefined && stream.consumer_limits.inactive_threshold) c.inactive_threshold = stream.consumer_limits.inactive_threshold;
+
+  // Checks (checkConsumerCfg), in nats-server's order.
+  if (c.backoff && c.max_deliver! > 0 && c.max_deliver! <= c.backoff.length) throw apiError("ConsumerMaxDeliverBackoff");
+  if (c.backoff && c.max_deliver! < 0) throw apiError("ConsumerMaxDeliverBackoff");
+  if (c.description && c.description.length > MAX_DESCRIPTION_LEN) throw apiError("ConsumerDescriptionTooLong", { max: MAX_DESCRIPTION_LEN });
+  if (c.max_ack_pending !== undefined && c.max_ack_pending > 0 && ackPolicy === "none") throw apiError("ConsumerMaxPendingAckPolicyRequired");
+  if (c.idle_heartbeat !== undefined && c.idle_heartbeat > 0 && c.idle_heartbeat < 100_000_000) throw apiError("ConsumerSmallHeartbeat");
+  if (push) {
+    if (!isValidPublishSubject(c.deliver_subject!)) {
+      if (!subjectIsLiteral(c.deliver_subject!)) throw apiError("ConsumerDeliverToWildcards");
+      throw apiError("ConsumerInvalidDeliverSubject");
+    }
+    for (const s of stream.subjects) if (subjectsCollide(s, c.deliver_subject!)) throw apiError("ConsumerDeliverCycle");
+    if (c.max_waiting !== undefined && c.max_waiting !== 0) throw apiError("ConsumerPushMaxWaiting");
+    if (c.max_batch !== undefined) consumerInvalid("consumer in push mode can not set max batch");
+    if (c.max_expires !== undefined) consumerInvalid("consumer in push mode can not set max expires");
+    if (c.max_bytes !== undefined) consumerInvalid("consumer in push mode can not set max bytes");
+    if (c.flow_control && !c.idle_heartbeat) throw apiError("ConsumerWithFlowControlNeedsHeartbeats");
+  } else {
+    if (c.rate_limit_bps) throw apiError("ConsumerPullWithRateLimit");
+    if (c.max_waiting! < 0) throw apiError("ConsumerMaxWaitingNegative");
+    if (c.idle_heartbeat) throw apiError("ConsumerHBRequiresPush");
+    if (c.flow_control) throw apiError("ConsumerFCRequiresPush");
+    if (c.max_batch !== undefined && c.max_batch < 0) throw apiError("ConsumerMaxRequestBatchNegative");
+    if (c.max_expires !== undefined && c.max_expires !== 0 && c.max_expires < 1_000_000) throw apiError("ConsumerMaxRequestExpiresToSmall");
+  }
+  if (c.deliver_group && !push) consumerInvalid("consumer with deliver group requires a deliver subject");
+  if (c.filter_subject !== undefined && c.filter_subjects !== undefined) throw apiError("ConsumerDuplicateFilterSubjects");
+  const all = c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : []);
+  for (const f of all) {
+    if (f === "") throw apiError("ConsumerEmptyFilter");
+    if (!isValidSubscribeSubject(f)) consumerInvalid("consumer filter subject is not a valid subject");
+    if (f !== ">" && !stream.subjects.some((s) => subjectIsSubsetOf(f, s))) throw apiError("ConsumerFilterNotSubset");
+  }
+  for (const a of all) for (const b of all) if (a !== b && subjectsCollide(a, b)) throw apiError("ConsumerOverlappingSubjectFilters");
+  switch (deliverPolicy) {
+    case "by_start_sequence":
+      if (!c.opt_start_seq) throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver by start sequence, but optional start sequence is not set" });
+      if (c.opt_start_time) throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver by start sequence, but optional start time is also set" });
+      break;
+    case "by_start_time":
+      if (!c.opt_start_time) throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver by start time, but optional start time is not set" });
+      if (c.opt_start_seq) throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver by start time, but optional start sequence is also set" });
+      break;
+    default:
+      if (c.opt_start_seq || c.opt_start_time) {
+        throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver all, but optional start sequence or time is also set" });
+      }
+  }
+  if (stream.retention === "workqueue" && ackPolicy !== "explicit") throw apiError("ConsumerWQRequiresExplicitAck");
+  if (c.durable_name !== undefined && !isValidName(c.durable_name)) throw apiError("ConsumerBadDurableName");
+  if (c.name !== undefined && !isValidName(c.name)) consumerInvalid("consumer name can not contain '.', '*', '>'");
+  for (const n of [c.durable_name, c.name]) if (n && /[/\\]/.test(n)) throw apiError("ConsumerNameContainsPathSeparators");
+  for (const n of [c.durable_name, c.name]) if (n && n.length > MAX_NAME_LEN) throw apiError("ConsumerNameTooLong", { max: MAX_NAME_LEN });
+  if (c.durable_name && c.name && c.durable_name !== c.name) throw apiError("ConsumerCreateDurableAndNameMismatch");
+  return orderConsumerConfig(c);
+}
+
+/** nats-server's field order (its struct order), so responses read the same. */
+const CONSUMER_FIELDS: (keyof ConsumerConfig)[] = [
+  "durable_name", "name", "description", "deliver_policy", "opt_start_seq", "opt_start_time", "ack_policy", "ack_wait",
+  "max_deliver", "backoff", "filter_subject", "filter_subjects", "replay_policy", "rate_limit_bps", "sample_freq",
+  "max_waiting", "max_ack_pending", "idle_heartbeat", "flow_control", "headers_only", "max_batch", "max_expires",
+  "max_bytes", "deliver_subject", "deliver_group", "inactive_threshold", "num_replicas", "mem_storage", "metadata",
+  "dead_letter_subject",
+];
+
+export function orderConsumerConfig(c: ConsumerConfig): ConsumerConfig {
+  const out: Record<string, unknown> = {};
+  for (const k of CONSUMER_FIELDS) if (c[k] !== undefined) out[k] = c[k];
+  return out as unknown as ConsumerConfig;
+}
+
+/** The filters of a consumer, or null for all subjects. */
+export function consumerFilters(c: ConsumerConfig): string[] | null {
+  if (c.filter_subjects && c.filter_subjects.length > 0) return c.filter_subjects;
+  if (c.filter_subject) return [c.filter_subject];
+  return null;
+}

@@ -1,0 +1,688 @@
+// A consumer: a cursor over a stream with acknowledgements, redelivery and two ways of delivering
+// (push to a deliver subject, pull on MSG.NEXT requests), after nats-server's consumer.go.
+//
+// State, in nats-server's terms:
+// - sseq: the next stream sequence to look at; dseq: the next consumer (delivery) sequence.
+// - pending: delivered, not yet acknowledged (ack explicit/all), by stream sequence.
+// - ack floor: everything at or below it is acknowledged.
+// - numPending: messages at or above sseq that match the filters (the lag). Kept exact by counting:
+//   +1 per matching message stored, -1 per first delivery, -1 per matching removal at or above sseq.
+// Ack reply subjects are v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts ns>.<pending>.
+import { nuid } from "./nuid.ts";
+import { consumerFilters, type ConsumerConfig } from "./config.ts";
+import { deliverAs, hasInterest } from "./deliver.ts";
+import { matchesAny, nowMs } from "./store/indexed.ts";
+import type { RemoveReason, StoredMessage } from "./store/store.ts";
+import type { Stream } from "./stream.ts";
+import { buildHeaders, nanosString, nsToMs, parseRfc3339, rfc3339 } from "./wire.ts";
+
+/** What a durable consumer keeps on disk besides its configuration. */
+export interface ConsumerState {
+  sseq: number;
+  dseq: number;
+  ack_floor: { stream_seq: number; consumer_seq: number };
+  /** [stream seq, consumer seq, delivered at (ms)] */
+  pending: [number, number, number][];
+  /** [stream seq, deliveries] for messages delivered more than once */
+  redelivered: [number, number][];
+}
+
+export interface ConsumerInfoJson {
+  stream_name: string;
+  name: string;
+  created: string;
+  config: ConsumerConfig;
+  delivered: { consumer_seq: number; stream_seq: number; last_active?: string };
+  ack_floor: { consumer_seq: number; stream_seq: number; last_active?: string };
+  num_ack_pending: number;
+  num_redelivered: number;
+  num_waiting: number;
+  num_pending: number;
+  push_bound?: boolean;
+  ts?: string;
+}
+
+interface PendingAck {
+  dseq: number;
+  /** When it was (re)delivered, or when a -NAK with delay or +WPI moved its deadline. */
+  ts: number;
+  /** An explicit deadline (a NAK delay); 0 = ts + ack wait. */
+  due: number;
+}
+
+interface WaitingRequest {
+  reply: string;
+  /** Messages still wanted, bytes still allowed (0 = no byte limit). */
+  n: number;
+  b: number;
+  noWait: boolean;
+  /** ms epoch, 0 = never. */
+  expires: number;
+  hbMs: number;
+  hbNext: number;
+  /** Messages delivered to it so far. */
+  d: number;
+}
+
+/** Flow control: ask for an answer past this many unanswered bytes; stop past the limit (nats-server's values). */
+const FC_LIMIT = 32 * 1024 * 1024;
+const FC_TRIGGER = FC_LIMIT / 16;
+
+export class Consumer {
+  readonly filters: string[] | null;
+  private sseq = 1;
+  private dseq = 1;
+  private ackFloor = { stream: 0, consumer: 0 };
+  private readonly pending = new Map<number, PendingAck>();
+  private readonly redelivered = new Map<number, number>();
+  /** Stream sequences due for redelivery, ascending. */
+  private rdq: number[] = [];
+  /** deliver last_per_subject: the sequences still to deliver before sseq takes over. */
+  private lps: number[] = [];
+  private np = 0;
+  private readonly waiting: WaitingRequest[] = [];
+  private kicked = false;
+  stopped = false;
+  /** Push: someone listens on the deliver subject. */
+  private interest = false;
+  /** Last delivery, heartbeat or request (ms): idle heartbeats and inactivity count from it. */
+  private lastActivity = nowMs();
+  private lastDelivery = 0;
+  private lastAckAt = 0;
+  private lastHeartbeat = nowMs();
+  // Flow control.
+  private fcPendingBytes = 0;
+  private fcId = "";
+  private fcBytesAtRequest = 0;
+  private fcCounter = 0;
+  /** Needs its state written (durables). */
+  dirty = false;
+
+  constructor(
+    readonly stream: Stream,
+    readonly name: string,
+    public config: ConsumerConfig,
+    readonly created: number,
+    state: ConsumerState | null,
+  ) {
+    this.filters = consumerFilters(config);
+    if (state !== null) this.restore(state);
+    else this.start();
+    this.interest = this.isPush ? hasInterest(stream.js.server, config.deliver_subject!) : false;
+  }
+
+  get isPush(): boolean {
+    return this.config.deliver_subject !== undefined;
+  }
+
+  get isDurable(): boolean {
+    return this.config.durable_name !== undefined;
+  }
+
+  private get ackNone(): boolean {
+    return this.config.ack_policy === "none";
+  }
+
+  // ---- start position ---------------------------------------------------------------------------
+
+  private start(): void {
+    const store = this.stream.store;
+    const st = store.state();
+    const c = this.config;
+    switch (c.deliver_policy) {
+      case "all":
+        this.sseq = st.firstSeq || 1;
+        break;
+      case "new":
+        this.sseq = st.lastSeq + 1;
+        break;
+      case "last": {
+        let last = 0;
+        if (this.filters === null) last = st.lastSeq;
+        else for (const f of this.filters) last = Math.max(last, store.last(f)?.seq ?? 0);
+        this.sseq = last > 0 ? last : st.lastSeq + 1;
+        break;
+      }
+      case "by_start_sequence":
+        this.sseq = Math.max(c.opt_start_seq ?? 1, 1);
+        break;
+      case "by_start_time":
+        this.sseq = this.firstAtOrAfter(parseRfc3339(c.opt_start_time ?? ""));
+        break;
+      case "last_per_subject":
+        this.lps = store.lastPerSubject(this.filters);
+        this.sseq = st.lastSeq + 1;
+        break;
+    }
+    // Nothing delivered yet: the floors sit just below the start.
+    this.ackFloor = { stream: this.lps.length > 0 ? this.lps[0]! - 1 : this.sseq - 1, consumer: 0 };
+    this.np = this.lps.length + store.count(this.sseq, this.filters);
+  }
+
+  /** The first sequence whose message is at or after `ms` (binary search over time-ordered sequences). */
+  private firstAtOrAfter(ms: number): number {
+    const store = this.stream.store;
+    const st = store.state();
+    if (Number.isNaN(ms) || st.messages === 0) return st.lastSeq + 1;
+    let lo = st.firstSeq;
+    let hi = st.lastSeq + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const m = store.next(mid, null);
+      if (m === null || m.ts >= ms) hi = mid;
+      else lo = m.seq + 1;
+    }
+    return lo;
+  }
+
+  private restore(s: ConsumerState): void {
+    this.sseq = s.sseq;
+    this.dseq = s.dseq;
+    this.ackFloor = { stream: s.ack_floor.stream_seq, consumer: s.ack_floor.consumer_seq };
+    for (const [sseq, dseq, ts] of s.pending) this.pending.set(sseq, { dseq, ts, due: 0 });
+    for (const [sseq, n] of s.redelivered) this.redelivered.set(sseq, n);
+    this.np = this.stream.store.count(this.sseq, this.filters);
+    // What was pending when we stopped is redelivered once its ack wait (counted from its delivery) is over.
+  }
+
+  state(): ConsumerState {
+    return {
+      sseq: this.sseq,
+      dseq: this.dseq,
+      ack_floor: { stream_seq: this.ackFloor.stream, consumer_seq: this.ackFloor.consumer },
+      pending: [...this.pending].map(([s, p]) => [s, p.dseq, p.ts]),
+      redelivered: [...this.redelivered],
+    };
+  }
+
+  // ---- events from the stream -------------------------------------------------------------------
+
+  /** A message was stored; returns whether this consumer wants it (interest retention). */
+  onStored(m: StoredMessage): boolean {
+    if (this.filters !== null && !matchesAny(this.filters, m.subject)) return false;
+    if (m.seq >= this.sseq) this.np++;
+    this.kick();
+    return true;
+  }
+
+  onRemoved(seq: number, subject: string, _reason: RemoveReason): void {
+    if (seq >= this.sseq) {
+      if (this.filters === null || matchesAny(this.filters, subject)) this.np--;
+    } else if (this.lps.length > 0) {
+      const i = this.lps.indexOf(seq);
+      if (i >= 0) {
+        this.lps.splice(i, 1);
+        this.np--;
+      }
+    }
+    if (this.pending.delete(seq)) {
+      this.redelivered.delete(seq);
+      this.updateAckFloor();
+      this.dirty = true;
+      this.kick();
+    }
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------------
+
+  /** Schedules a delivery pass (once per tick, however many events ask). */
+  kick(): void {
+    if (this.kicked || this.stopped) return;
+    this.kicked = true;
+    queueMicrotask(() => {
+      this.kicked = false;
+      this.deliverSome();
+    });
+  }
+
+  private deliverSome(): void {
+    const js = this.stream.js;
+    const maxAckPending = this.config.max_ack_pending ?? 0;
+    for (let guard = 0; guard < 100_000 && !this.stopped; guard++) {
+      let wr: WaitingRequest | null = null;
+      if (this.isPush) {
+        if (!this.interest) return;
+        if (this.config.flow_control && this.fcPendingBytes > FC_LIMIT) return;
+      } else {
+        wr = this.nextWaiting();
+        if (wr === null) return;
+      }
+      const next = this.nextMessage(!this.ackNone && maxAckPending > 0 && this.pending.size >= maxAckPending);
+      if (next === null) {
+        if (wr !== null && wr.noWait) {
+          // End of stream for a no_wait request: it is done.
+          this.removeWaiting(wr);
+          if (wr.d > 0) this.status(wr.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+          else this.status(wr.reply, "404 No Messages", []);
+          continue;
+        }
+        return;
+      }
+      const { msg, redelivery } = next;
+      const size = msg.data.length + (msg.headers?.length ?? 0) + msg.subject.length;
+      if (wr !== null && wr.b > 0 && size > wr.b) {
+        this.removeWaiting(wr);
+        this.status(wr.reply, "409 Message Size Exceeds MaxBytes", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+        if (redelivery) this.rdq.unshift(msg.seq);
+        continue;
+      }
+      const dc = redelivery ? (this.redelivered.get(msg.seq) ?? 1) + 1 : 1;
+      const maxDeliver = this.config.max_deliver ?? -1;
+      if (redelivery && maxDeliver > 0 && dc > maxDeliver) {
+        this.exhausted(msg, dc - 1);
+        continue;
+      }
+      if (redelivery) this.redelivered.set(msg.seq, dc);
+      else {
+        if (this.lps.length > 0 && this.lps[0] === msg.seq) this.lps.shift();
+        else this.sseq = msg.seq + 1;
+        this.np--;
+      }
+      const dseq = this.dseq++;
+      const now = nowMs();
+      if (this.ackNone) {
+        this.ackFloor = { stream: msg.seq, consumer: dseq };
+      } else {
+        this.pending.set(msg.seq, { dseq, ts: now, due: 0 });
+      }
+      const ackReply = `$JS.ACK.${this.stream.name}.${this.name}.${dc}.${msg.seq}.${dseq}.${nanosString(msg.ts)}.${this.np}`;
+      let headers = msg.headers;
+      let data = msg.data;
+      if (this.config.headers_only) {
+        const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
+        headers = Buffer.from(`${base}Nats-Msg-Size: ${data.length}\r\n\r\n`, "latin1");
+        data = Buffer.alloc(0);
+      }
+      const route = wr !== null ? wr.reply : this.config.deliver_subject!;
+      const got = deliverAs(js.server, js.client, route, msg.subject, ackReply, headers, data);
+      this.lastDelivery = now;
+      this.lastActivity = now;
+      this.lastHeartbeat = now;
+      this.dirty = true;
+      if (wr !== null) {
+        wr.n--;
+        wr.d++;
+        if (wr.b > 0) wr.b -= size;
+        if (wr.hbMs > 0) wr.hbNext = now + wr.hbMs;
+        if (wr.n <= 0) this.removeWaiting(wr);
+        else if (wr.b > 0 && wr.b < 1) this.removeWaiting(wr);
+      } else {
+        if (!got) this.interest = false;
+        if (this.config.flow_control) {
+          this.fcPendingBytes += size;
+          if (this.fcId === "" && this.fcPendingBytes > FC_TRIGGER) this.sendFlowControl();
+        }
+      }
+    }
+    this.kick(); // a long backlog: go on in the next tick
+  }
+
+  /** The next message to deliver: a redelivery first, then the next new one (unless blocked by max_ack_pending). */
+  private nextMessage(onlyRedeliveries: boolean): { msg: StoredMessage; redelivery: boolean } | null {
+    const store = this.stream.store;
+    while (this.rdq.length > 0) {
+      const seq = this.rdq.shift()!;
+      if (!this.pending.has(seq)) continue;
+      const msg = store.get(seq);
+      if (msg === null) {
+        this.pending.delete(seq);
+        continue;
+      }
+      return { msg, redelivery: true };
+    }
+    if (onlyRedeliveries) return null;
+    while (this.lps.length > 0) {
+      const msg = store.get(this.lps[0]!);
+      if (msg !== null) return { msg, redelivery: false };
+      this.lps.shift();
+    }
+    const msg = store.next(this.sseq, this.filters);
+    return msg === null ? null : { msg, redelivery: false };
+  }
+
+  private status(reply: string, status: string, entries: [string, string][]): void {
+    this.stream.js.client.publish(reply, Buffer.alloc(0), null, buildHeaders(status, entries));
+  }
+
+  private sendFlowControl(): void {
+    this.fcId = `$JS.FC.${this.stream.name}.${this.name}.${++this.fcCounter}`;
+    this.fcBytesAtRequest = this.fcPendingBytes;
+    this.stream.js.client.publish(this.config.deliver_subject!, Buffer.alloc(0), this.fcId, buildHeaders("100 FlowControl Request", []));
+  }
+
+  /** The client answered a flow control request. */
+  onFlowControlReply(subject: string): void {
+    if (subject !== this.fcId) return;
+    this.fcPendingBytes = Math.max(0, this.fcPendingBytes - this.fcBytesAtRequest);
+    this.fcId = "";
+    this.kick();
+  }
+
+  private heartbeat(to: string): void {
+    const entries: [string, string][] = [
+      ["Nats-Last-Consumer", String(this.dseq - 1)],
+      ["Nats-Last-Stream", String(this.sseq - 1)],
+    ];
+    if (this.fcId !== "") entries.push(["Nats-Consumer-Stalled", this.fcId]);
+    this.stream.js.client.publish(to, Buffer.alloc(0), null, buildHeaders("100 Idle Heartbeat", entries));
+  }
+
+  // ---- pull requests ----------------------------------------------------------------------------
+
+  /** A CONSUMER.MSG.NEXT request (or +NXT): `reply` is where messages go. */
+  onNextRequest(reply: string, body: Buffer): void {
+    const send = (status: string, entries: [string, string][] = []) => this.status(reply, status, entries);
+    this.lastActivity = nowMs();
+    if (this.isPush) return send("409 Consumer is push based");
+    let batch = 1;
+    let expires = 0;
+    let noWait = false;
+    let maxBytes = 0;
+    let hbNs = 0;
+    const text = body.toString().trim();
+    if (text.startsWith("{")) {
+      let req: Record<string, unknown>;
+      try {
+        req = JSON.parse(text);
+      } catch (error) {
+        return send(`400 Bad Request - ${(error as Error).message}`);
+      }
+      batch = typeof req.batch === "number" ? req.batch : 1;
+      expires = typeof req.expires === "number" ? req.expires : 0;
+      noWait = req.no_wait === true;
+      maxBytes = typeof req.max_bytes === "number" ? req.max_bytes : 0;
+      hbNs = typeof req.idle_heartbeat === "number" ? req.idle_heartbeat : 0;
+      if (hbNs > 0 && expires === 0) return send("400 Bad Request - heartbeat value too large");
+      if (hbNs > 0 && hbNs * 2 > expires) return send("400 Bad Request - heartbeat value too large");
+    } else if (text !== "") {
+      const n = Number(text);
+      if (!Number.isInteger(n)) return send("400 Bad Request - invalid batch size");
+      batch = n;
+    }
+    if (batch < 1) batch = 1;
+    const c = this.config;
+    if (c.max_batch && batch > c.max_batch) return send(`409 Exceeded MaxRequestBatch of ${c.max_batch}`);
+    if (expires > 0 && c.max_expires && expires > c.max_expires) return send(`409 Exceeded MaxRequestExpires of ${goDuration(c.max_expires)}`);
+    if (maxBytes > 0 && c.max_bytes && maxBytes > c.max_bytes) return send(`409 Exceeded MaxRequestMaxBytes of ${c.max_bytes}`);
+    const now = nowMs();
+    if (this.waiting.length >= (c.max_waiting ?? 512)) this.expireWaiting(now);
+    if (noWait) {
+      const available = this.np + this.rdq.length;
+      if (available === 0 && expires === 0) return send("404 No Messages");
+    }
+    if (this.waiting.length >= (c.max_waiting ?? 512)) return send("409 Exceeded MaxWaiting");
+    const hbMs = nsToMs(hbNs);
+    this.waiting.push({
+      reply, n: batch, b: maxBytes, noWait, expires: expires > 0 ? now + nsToMs(expires) : 0, hbMs, hbNext: hbMs > 0 ? now + hbMs : 0, d: 0,
+    });
+    this.kick();
+  }
+
+  /** The first waiting request that can still take messages (expired ones answered 408, abandoned ones dropped). */
+  private nextWaiting(): WaitingRequest | null {
+    const now = nowMs();
+    while (this.waiting.length > 0) {
+      const wr = this.waiting[0]!;
+      if (wr.expires > 0 && now >= wr.expires) {
+        this.waiting.shift();
+        this.status(wr.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+        continue;
+      }
+      if (!hasInterest(this.stream.js.server, wr.reply)) {
+        this.waiting.shift();
+        continue;
+      }
+      return wr;
+    }
+    return null;
+  }
+
+  private removeWaiting(wr: WaitingRequest): void {
+    const i = this.waiting.indexOf(wr);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+
+  private expireWaiting(now: number): void {
+    for (const wr of [...this.waiting]) {
+      if (wr.expires > 0 && now >= wr.expires) {
+        this.removeWaiting(wr);
+        this.status(wr.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+      } else if (!hasInterest(this.stream.js.server, wr.reply)) {
+        this.removeWaiting(wr);
+      }
+    }
+  }
+
+  // ---- acks -------------------------------------------------------------------------------------
+
+  /** An ack on `$JS.ACK.…`: tokens after the consumer name are delivered count, stream seq, consumer seq. */
+  onAck(sseq: number, body: Buffer, reply: string | null): void {
+    const text = body.toString("latin1");
+    const kind = text === "" ? "+ACK" : text.slice(0, 4);
+    this.lastActivity = nowMs();
+    switch (kind) {
+      case "+ACK":
+        this.ack(sseq);
+        break;
+      case "-NAK": {
+        const p = this.pending.get(sseq);
+        if (p !== undefined) {
+          const delay = parseNakDelay(text.slice(4).trim());
+          if (delay > 0) p.due = nowMs() + delay;
+          else this.queueRedelivery(sseq);
+        }
+        break;
+      }
+      case "+WPI": {
+        const p = this.pending.get(sseq);
+        if (p !== undefined) {
+          p.ts = nowMs();
+          p.due = 0;
+        }
+        break;
+      }
+      case "+TER": {
+        const p = this.pending.get(sseq);
+        if (p !== undefined) {
+          const msg = this.stream.store.get(sseq);
+          const dc = this.redelivered.get(sseq) ?? 1;
+          this.ack(sseq);
+          if (msg !== null) this.stream.js.deadLetter(this, msg, dc, "terminated", text.slice(5).trim(), p.dseq);
+        }
+        break;
+      }
+      case "+NXT": {
+        this.ack(sseq);
+        if (reply !== null) {
+          this.onNextRequest(reply, Buffer.from(text.slice(4).trim()));
+          return;
+        }
+        break;
+      }
+    }
+    if (reply !== null) this.stream.js.client.publish(reply, Buffer.alloc(0));
+  }
+
+  private ack(sseq: number): void {
+    if (this.ackNone) return;
+    const now = nowMs();
+    if (this.config.ack_policy === "all") {
+      for (const s of [...this.pending.keys()]) {
+        if (s <= sseq) {
+          this.pending.delete(s);
+          this.redelivered.delete(s);
+          this.stream.acked(this, s);
+        }
+      }
+    } else {
+      if (!this.pending.delete(sseq)) return;
+      this.redelivered.delete(sseq);
+      this.stream.acked(this, sseq);
+    }
+    this.lastAckAt = now;
+    this.updateAckFloor();
+    this.dirty = true;
+    this.kick();
+  }
+
+  private updateAckFloor(): void {
+    if (this.pending.size === 0) {
+      this.ackFloor = { stream: Math.max(this.ackFloor.stream, this.sseq - 1), consumer: this.dseq - 1 };
+      return;
+    }
+    let min = Infinity;
+    for (const s of this.pending.keys()) if (s < min) min = s;
+    const p = this.pending.get(min)!;
+    this.ackFloor = { stream: min - 1, consumer: p.dseq - 1 };
+  }
+
+  /** Has this consumer acknowledged (or been delivered, for ack none) this sequence? */
+  hasAcked(seq: number): boolean {
+    if (this.filters !== null) {
+      const subject = this.stream.store.subjectOf(seq);
+      if (subject !== null && !matchesAny(this.filters, subject)) return true;
+    }
+    return seq <= this.ackFloor.stream || (seq < this.sseq && !this.pending.has(seq));
+  }
+
+  private queueRedelivery(sseq: number): void {
+    if (this.rdq.includes(sseq)) return;
+    let i = this.rdq.length;
+    while (i > 0 && this.rdq[i - 1]! > sseq) i--;
+    this.rdq.splice(i, 0, sseq);
+    this.kick();
+  }
+
+  private ackWaitMs(deliveries: number): number {
+    const c = this.config;
+    if (c.backoff && c.backoff.length > 0) return nsToMs(c.backoff[Math.min(deliveries - 1, c.backoff.length - 1)]!);
+    return nsToMs(c.ack_wait ?? 30_000_000_000);
+  }
+
+  /** A message that reached max_deliver: it leaves pending, an advisory goes out, and the dead-letter subject gets it. */
+  private exhausted(msg: StoredMessage, deliveries: number): void {
+    const p = this.pending.get(msg.seq);
+    this.pending.delete(msg.seq);
+    this.redelivered.delete(msg.seq);
+    this.updateAckFloor();
+    this.dirty = true;
+    this.stream.js.deadLetter(this, msg, deliveries, "max_deliveries", "", p?.dseq ?? 0);
+  }
+
+  // ---- timers (the JetStream sweep calls this every tick) ----------------------------------------
+
+  /** Redeliveries past their ack wait, request expiry and heartbeats, push interest. Returns false when an ephemeral should go. */
+  tick(now: number): boolean {
+    if (this.stopped) return true;
+    if (!this.ackNone) {
+      const maxDeliver = this.config.max_deliver ?? -1;
+      for (const [seq, p] of this.pending) {
+        const deliveries = this.redelivered.get(seq) ?? 1;
+        const due = p.due > 0 ? p.due : p.ts + this.ackWaitMs(deliveries);
+        if (now < due) continue;
+        if (maxDeliver > 0 && deliveries >= maxDeliver) {
+          // No more deliveries: it leaves at once, whether or not anyone is pulling.
+          const msg = this.stream.store.get(seq);
+          if (msg !== null) this.exhausted(msg, deliveries);
+          else this.pending.delete(seq);
+          continue;
+        }
+        p.ts = now;
+        p.due = Number.MAX_SAFE_INTEGER; // until it is actually redelivered
+        this.queueRedelivery(seq);
+      }
+    }
+    if (this.isPush) {
+      const deliverSubject = this.config.deliver_subject!;
+      const had = this.interest;
+      this.interest = hasInterest(this.stream.js.server, deliverSubject);
+      if (this.interest) {
+        this.lastActivity = now;
+        if (!had) this.kick();
+        const hb = nsToMs(this.config.idle_heartbeat ?? 0);
+        if (hb > 0 && now - this.lastHeartbeat >= hb) {
+          this.lastHeartbeat = now;
+          this.heartbeat(deliverSubject);
+        }
+      }
+    } else if (this.waiting.length > 0) {
+      this.lastActivity = now;
+      let expired = false;
+      for (const wr of [...this.waiting]) {
+        if (wr.expires > 0 && now >= wr.expires) expired = true;
+        else if (wr.hbMs > 0 && now >= wr.hbNext) {
+          wr.hbNext = now + wr.hbMs;
+          this.heartbeat(wr.reply);
+        }
+      }
+      if (expired) this.expireWaiting(now);
+    }
+    const threshold = this.config.inactive_threshold ?? 0;
+    if (threshold > 0 && now - this.lastActivity > nsToMs(threshold)) return false;
+    return true;
+  }
+
+  /** Redelivery timestamps restart from now (after a restart). */
+  stop(): void {
+    this.stopped = true;
+    for (const wr of this.waiting.splice(0)) this.status(wr.reply, "409 Consumer Deleted", []);
+  }
+
+  // ---- info -------------------------------------------------------------------------------------
+
+  info(): ConsumerInfoJson {
+    const info: ConsumerInfoJson = {
+      stream_name: this.stream.name,
+      name: this.name,
+      created: rfc3339(this.created),
+      config: this.config,
+      delivered: { consumer_seq: this.dseq - 1, stream_seq: this.sseq - 1 },
+      ack_floor: { consumer_seq: this.ackFloor.consumer, stream_seq: this.ackFloor.stream },
+      num_ack_pending: this.pending.size,
+      num_redelivered: this.redelivered.size,
+      num_waiting: this.waiting.length,
+      num_pending: Math.max(0, this.np),
+    };
+    if (this.lastDelivery > 0) info.delivered.last_active = rfc3339(this.lastDelivery);
+    if (this.lastAckAt > 0) info.ack_floor.last_active = rfc3339(this.lastAckAt);
+    if (this.isPush && this.interest) info.push_bound = true;
+    info.ts = rfc3339(nowMs());
+    return info;
+  }
+
+  /** A new configuration for an existing consumer (what may change was checked by the API). */
+  update(config: ConsumerConfig): void {
+    this.config = config;
+    this.dirty = true;
+    this.kick();
+  }
+
+  /** For /jsz and tests: a fresh id, unique per process. */
+  static ephemeralName(): string {
+    return nuid();
+  }
+}
+
+/** `-NAK {"delay": ns}` or `-NAK 5s` style; 0 = at once. */
+function parseNakDelay(arg: string): number {
+  if (arg === "") return 0;
+  if (arg.startsWith("{")) {
+    try {
+      const j = JSON.parse(arg);
+      return typeof j.delay === "number" && j.delay > 0 ? nsToMs(j.delay) : 0;
+    } catch {
+      return 0;
+    }
+  }
+  const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/.exec(arg);
+  if (!m) return 0;
+  const unit = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]!]!;
+  return Number(m[1]) * unit;
+}
+
+/** A Go duration string for nanoseconds (as nats-server prints MaxRequestExpires). */
+function goDuration(ns: number): string {
+  const ms = ns / 1e6;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

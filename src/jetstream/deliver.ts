@@ -1,0 +1,85 @@
+// Delivery of a stored message to a consumer's subscriber: routed by the deliver subject (a push
+// consumer's deliver_subject, a pull request's reply inbox) but presented with the message's own
+// subject, as nats-server does (its `pa.deliver`): `MSG orders.1 <sid of the inbox> $JS.ACK.… 5`.
+// Clients rely on it: KV watch/keys read the key from the subject.
+//
+// The core's router writes the subject it was given, and a literal subscription carries a precomputed
+// `MSG <its subject> <sid> ` prefix. So this routes itself (sublist match, one member per queue group)
+// and hands literal subscriptions a twin without that prefix; the twin's delivery count is carried back
+// to the real subscription so `UNSUB <sid> <max>` still ends it.
+import { InternalClient } from "../internal-client.ts";
+import { Subscription } from "../subscription.ts";
+import type { Server } from "../server.ts";
+import type { Subscriber } from "../subscriber.ts";
+
+const twins = new WeakMap<Subscription, Subscription>();
+
+function twinOf(sub: Subscription): Subscription {
+  let twin = twins.get(sub);
+  if (twin === undefined) {
+    twin = new Subscription(sub.client, sub.subject, sub.queue, sub.sid, false);
+    twins.set(sub, twin);
+  }
+  return twin;
+}
+
+/** Composes a canonical HPUB/PUB frame; returns it with the offsets deliver() takes. */
+function frame(subject: string, reply: string | null, headers: Buffer | null, payload: Buffer) {
+  const hs = headers === null ? -1 : headers.length;
+  const total = payload.length + (headers === null ? 0 : headers.length);
+  const line = `${headers === null ? "PUB" : "HPUB"} ${subject} ${reply === null ? "" : `${reply} `}${headers === null ? total : `${hs} ${total}`}\r\n`;
+  const lineLength = Buffer.byteLength(line, "latin1");
+  const buf = Buffer.allocUnsafe(lineLength + total + 2);
+  buf.write(line, 0, "latin1");
+  let at = lineLength;
+  if (headers !== null) at += headers.copy(buf, at);
+  at += payload.copy(buf, at);
+  buf[at] = 13;
+  buf[at + 1] = 10;
+  const subjectStart = headers === null ? 4 : 5;
+  const subjectEnd = subjectStart + subject.length;
+  const replyStart = reply === null ? -1 : subjectEnd + 1;
+  return {
+    buf, subjectStart, subjectEnd, replyStart, replyEnd: reply === null ? -1 : replyStart + reply.length,
+    headerSize: hs, payloadStart: lineLength, payloadEnd: lineLength + total, tailStart: subjectEnd + 1,
+  };
+}
+
+/**
+ * Delivers to the subscribers of `route`, showing `subject`. Returns whether anyone received it.
+ * Counts as one inbound message of the server, like an internal publish.
+ */
+export function deliverAs(
+  server: Server, publisher: Subscriber, route: string, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer,
+): boolean {
+  const result = server.sublist.match(route);
+  if (result.plain.length === 0 && result.queues.length === 0) return false;
+  const f = frame(subject, reply, headers, payload);
+  server.stats.inMsgs++;
+  server.stats.inBytes += f.payloadEnd - f.payloadStart;
+  const one = (sub: Subscription) => {
+    const direct = sub.msgPrefix === null || sub.client instanceof InternalClient;
+    const target = direct ? sub : twinOf(sub);
+    sub.client.deliver(target, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
+    if (!direct) {
+      sub.delivered++;
+      if (sub.max > 0 && sub.delivered >= sub.max) {
+        (sub.client as Subscriber & { removeSubscription?(s: Subscription): void }).removeSubscription?.(sub);
+      }
+    }
+  };
+  // Routes to other nodes are skipped: they cannot carry a presented subject (JetStream is single-node).
+  const local = (s: Subscription) => !s.client.closed && (s.client as { isRoute?: boolean }).isRoute !== true;
+  for (const sub of result.plain) if (local(sub)) one(sub);
+  for (const members of result.queues) {
+    const live = members.filter(local);
+    if (live.length > 0) one(live[(Math.random() * live.length) | 0]!);
+  }
+  return true;
+}
+
+/** Is anyone subscribed to `subject`? (push consumers deliver only while someone listens) */
+export function hasInterest(server: Server, subject: string): boolean {
+  const r = server.sublist.match(subject);
+  return r.plain.length > 0 || r.queues.length > 0;
+}

@@ -1,0 +1,85 @@
+// /jsz: JetStream's monitoring page, in nats-server's shape (server/monitor.go JSInfo), with per-stream
+// and per-consumer backlog when asked (?accounts=1&streams=1&consumers=1&config=1): num_pending is each
+// consumer's lag, num_ack_pending what it has in flight.
+import type { Server } from "../server.ts";
+import type { JetStream } from "./jetstream.ts";
+import { nowMs } from "./store/indexed.ts";
+import { rfc3339 } from "./wire.ts";
+
+const running = new WeakMap<Server, JetStream>();
+
+/** Called by JetStream when it starts, so the monitor can find it without the core knowing streams. */
+export function registerJetStream(server: Server, js: JetStream): void {
+  running.set(server, js);
+}
+
+export interface JszOptions {
+  accounts: boolean;
+  streams: boolean;
+  consumers: boolean;
+  config: boolean;
+}
+
+export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
+  const js = running.get(server);
+  const now = rfc3339(nowMs());
+  if (js === undefined) {
+    return {
+      server_id: server.serverId, now, disabled: true, config: { max_memory: 0, max_storage: 0 },
+      memory: 0, storage: 0, reserved_memory: 0, reserved_storage: 0, accounts: 0, ha_assets: 0,
+      api: { total: 0, errors: 0 }, streams: 0, consumers: 0, messages: 0, bytes: 0,
+    };
+  }
+  let consumers = 0;
+  let messages = 0;
+  let bytes = 0;
+  for (const s of js.streams.values()) {
+    consumers += s.consumers.size;
+    const st = s.store.state();
+    messages += st.messages;
+    bytes += st.bytes;
+  }
+  const memory = js.usage("memory");
+  const storage = js.usage("file");
+  const stats = {
+    memory, storage, reserved_memory: 0, reserved_storage: 0, accounts: 1, ha_assets: 0,
+    api: { total: js.apiTotal, errors: js.apiErrors },
+  };
+  const info: Record<string, unknown> = {
+    server_id: server.serverId,
+    now,
+    config: {
+      max_memory: js.maxMemory,
+      max_storage: js.maxFile,
+      store_dir: js.options.storeDir,
+      ...(js.options.sync === "always" ? { sync_always: true } : { sync_interval: js.options.syncIntervalMs * 1_000_000 }),
+    },
+    ...stats,
+    streams: js.streams.size,
+    consumers,
+    messages,
+    bytes,
+  };
+  if (opts.accounts || opts.streams || opts.consumers) {
+    const detail: Record<string, unknown> = { name: "$G", id: "$G", ...stats };
+    if (opts.streams || opts.consumers) {
+      detail.stream_detail = [...js.streams.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .map((s) => ({
+          name: s.name,
+          created: rfc3339(s.created),
+          ...(opts.config ? { config: s.config } : {}),
+          state: s.stateJson(),
+          ...(opts.consumers && s.consumers.size > 0
+            ? { consumer_detail: [...s.consumers.values()].map((c) => {
+                const ci = c.info();
+                if (!opts.config) delete (ci as { config?: unknown }).config;
+                return ci;
+              }) }
+            : {}),
+        }));
+    }
+    info.account_details = [detail];
+  }
+  return info;
+}

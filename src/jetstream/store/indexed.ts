@@ -1,0 +1,397 @@
+// The in-memory index both stores share: sequence → entry, subject → its sequences, state counters,
+// and the limits (max_msgs, max_bytes, max_age, max_msgs_per_subject, discard old/new). Subclasses
+// keep the bodies (memory) or their place on disk (file) and persist changes.
+import { subjectIsLiteral, subjectMatches } from "../../subjects/subject.ts";
+import {
+  NO_LIMITS, StoreLimitError,
+  type MessageStore, type PurgeRequest, type RemoveReason, type StoreLimits, type StoreState, type StoredMessage,
+} from "./store.ts";
+
+export interface IndexEntry {
+  readonly seq: number;
+  readonly subject: string;
+  readonly ts: number;
+  readonly size: number;
+}
+
+/** The sequences of one subject, ascending; [head, length) are live. Front removals just move head. */
+class SubjectSeqs {
+  seqs: number[] = [];
+  head = 0;
+  get count(): number {
+    return this.seqs.length - this.head;
+  }
+  first(): number {
+    return this.seqs[this.head]!;
+  }
+  last(): number {
+    return this.seqs[this.seqs.length - 1]!;
+  }
+  remove(seq: number): void {
+    const s = this.seqs;
+    if (s[this.head] === seq) {
+      this.head++;
+      if (this.head > 64 && this.head * 2 > s.length) {
+        this.seqs = s.slice(this.head);
+        this.head = 0;
+      }
+    } else if (s[s.length - 1] === seq) {
+      s.pop();
+    } else {
+      const i = this.lowerBound(seq);
+      if (s[i] === seq) s.splice(i, 1);
+    }
+  }
+  /** Index of the first sequence ≥ seq. */
+  lowerBound(seq: number): number {
+    let lo = this.head;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.seqs[mid]! < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** Linear scans beyond this many sequences switch to per-subject lookups when there are fewer subjects. */
+const SUBJECT_SCAN_LIMIT = 256;
+
+export abstract class IndexedStore<E extends IndexEntry> implements MessageStore {
+  abstract readonly kind: "memory" | "file";
+  onRemove: ((seq: number, subject: string, reason: RemoveReason) => void) | null = null;
+  protected limits: StoreLimits = { ...NO_LIMITS };
+
+  // slots[i] is the entry of sequence base + i, or undefined once removed.
+  private slots: (E | undefined)[] = [];
+  private head = 0;
+  private base = 1;
+  private readonly bySubject = new Map<string, SubjectSeqs>();
+  protected msgs = 0;
+  protected bytes = 0;
+  protected lastSeq = 0;
+  protected lastTs = 0;
+
+  // ---- what a subclass provides ------------------------------------------------------------
+
+  protected abstract msgSize(subject: string, headers: Buffer | null, data: Buffer): number;
+  /** Persists a new message and returns its index entry. */
+  protected abstract store(seq: number, subject: string, headers: Buffer | null, data: Buffer, ts: number, size: number): E;
+  protected abstract load(entry: E): StoredMessage;
+  /** A message left the index (persist the removal). */
+  protected abstract removed(entry: E, reason: RemoveReason): void;
+  /** Everything up to lastSeq is gone (a purge of all): a subclass may drop its files at once. */
+  protected abstract cleared(): void;
+  abstract flush(): void;
+  abstract close(): void;
+  abstract destroy(): void;
+
+  // ---- index maintenance (also used by a subclass while it loads) ----------------------------
+
+  /** Adds an entry loaded or stored; sequences must ascend. */
+  protected indexAdd(entry: E): void {
+    if (this.msgs === 0 && this.slots.length - this.head === 0) {
+      this.slots = [];
+      this.head = 0;
+      this.base = entry.seq;
+    }
+    const at = entry.seq - this.base;
+    while (this.slots.length < at) this.slots.push(undefined); // a gap (sequences lost with a cut tail)
+    this.slots.push(entry);
+    this.msgs++;
+    this.bytes += entry.size;
+    if (entry.seq > this.lastSeq) {
+      this.lastSeq = entry.seq;
+      this.lastTs = entry.ts;
+    }
+    let ss = this.bySubject.get(entry.subject);
+    if (ss === undefined) {
+      ss = new SubjectSeqs();
+      this.bySubject.set(entry.subject, ss);
+    }
+    ss.seqs.push(entry.seq);
+  }
+
+  protected entry(seq: number): E | undefined {
+    const i = seq - this.base;
+    return i >= this.head && i < this.slots.length ? this.slots[i] : undefined;
+  }
+
+  /** Removes from the index only; returns the entry. */
+  protected indexRemove(seq: number): E | undefined {
+    const i = seq - this.base;
+    if (i < this.head || i >= this.slots.length) return undefined;
+    const e = this.slots[i];
+    if (e === undefined) return undefined;
+    this.slots[i] = undefined;
+    this.msgs--;
+    this.bytes -= e.size;
+    const ss = this.bySubject.get(e.subject)!;
+    ss.remove(seq);
+    if (ss.count === 0) this.bySubject.delete(e.subject);
+    if (i === this.head) this.advanceHead();
+    return e;
+  }
+
+  private advanceHead(): void {
+    const s = this.slots;
+    while (this.head < s.length && s[this.head] === undefined) this.head++;
+    if (this.head === s.length) {
+      this.slots = [];
+      this.head = 0;
+      this.base = this.lastSeq + 1;
+    } else if (this.head > 1024 && this.head * 2 > s.length) {
+      this.base += this.head;
+      this.slots = s.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Sets lastSeq (a store that was emptied remembers where it was). */
+  protected setLast(seq: number, ts: number): void {
+    if (seq > this.lastSeq) {
+      this.lastSeq = seq;
+      this.lastTs = ts;
+      if (this.msgs === 0) {
+        this.slots = [];
+        this.head = 0;
+        this.base = seq + 1;
+      }
+    }
+  }
+
+  protected firstSeq(): number {
+    return this.msgs === 0 ? this.lastSeq + 1 : this.base + this.head;
+  }
+
+  // ---- MessageStore ------------------------------------------------------------------------
+
+  state(): StoreState {
+    const first = this.msgs === 0 ? undefined : this.slots[this.head];
+    const firstSeq = this.firstSeq();
+    return {
+      messages: this.msgs,
+      bytes: this.bytes,
+      firstSeq,
+      firstTs: first?.ts ?? 0,
+      lastSeq: this.lastSeq,
+      lastTs: this.lastTs,
+      numSubjects: this.bySubject.size,
+      numDeleted: this.msgs === 0 ? 0 : this.lastSeq - firstSeq + 1 - this.msgs,
+    };
+  }
+
+  setLimits(limits: StoreLimits): void {
+    this.limits = { ...limits };
+    this.enforce();
+  }
+
+  append(subject: string, headers: Buffer | null, data: Buffer, ts = nowMs()): StoredMessage {
+    const l = this.limits;
+    const size = this.msgSize(subject, headers, data);
+    if (l.discard === "new") {
+      if (l.maxMsgs > 0 && this.msgs >= l.maxMsgs) throw new StoreLimitError("msgs");
+      if (l.maxBytes > 0 && this.bytes + size > l.maxBytes) throw new StoreLimitError("bytes");
+      if (l.discardNewPerSubject && l.maxMsgsPerSubject > 0 && (this.bySubject.get(subject)?.count ?? 0) >= l.maxMsgsPerSubject) {
+        throw new StoreLimitError("per_subject");
+      }
+    }
+    if (ts <= this.lastTs) ts = this.lastTs + 0.001; // timestamps ascend with sequences
+    const seq = this.lastSeq + 1;
+    const entry = this.store(seq, subject, headers, data, ts, size);
+    this.indexAdd(entry);
+    if (l.maxMsgsPerSubject > 0) {
+      const ss = this.bySubject.get(subject)!;
+      while (ss.count > l.maxMsgsPerSubject) this.removeEntry(ss.first(), "limit");
+    }
+    this.enforce();
+    return { seq, subject, headers, data, ts };
+  }
+
+  /** max_msgs and max_bytes under discard old: drop from the front. */
+  private enforce(): void {
+    const l = this.limits;
+    if (l.maxMsgs > 0) while (this.msgs > l.maxMsgs) this.removeEntry(this.firstSeq(), "limit");
+    if (l.maxBytes > 0) while (this.bytes > l.maxBytes && this.msgs > 0) this.removeEntry(this.firstSeq(), "limit");
+    if (l.maxMsgsPerSubject > 0) {
+      for (const ss of this.bySubject.values()) while (ss.count > l.maxMsgsPerSubject) this.removeEntry(ss.first(), "limit");
+    }
+  }
+
+  private removeEntry(seq: number, reason: RemoveReason): boolean {
+    const e = this.indexRemove(seq);
+    if (e === undefined) return false;
+    this.removed(e, reason);
+    this.onRemove?.(seq, e.subject, reason);
+    return true;
+  }
+
+  subjectOf(seq: number): string | null {
+    return this.entry(seq)?.subject ?? null;
+  }
+
+  get(seq: number): StoredMessage | null {
+    const e = this.entry(seq);
+    return e === undefined ? null : this.load(e);
+  }
+
+  next(seq: number, filters: readonly string[] | null): StoredMessage | null {
+    const s = this.nextSeq(seq, filters);
+    return s === 0 ? null : this.load(this.entry(s)!);
+  }
+
+  /** The sequence of the first match ≥ seq, or 0. */
+  nextSeq(seq: number, filters: readonly string[] | null): number {
+    if (this.msgs === 0) return 0;
+    let from = Math.max(seq, this.firstSeq());
+    if (from > this.lastSeq) return 0;
+    if (filters === null || filters.some((f) => f === ">")) {
+      for (; from <= this.lastSeq; from++) if (this.entry(from) !== undefined) return from;
+      return 0;
+    }
+    // Literal filters, or few subjects against a long range: per-subject lookups.
+    const literal = filters.every(subjectIsLiteral);
+    if (literal || (this.lastSeq - from > SUBJECT_SCAN_LIMIT && this.bySubject.size < (this.lastSeq - from) / 4)) {
+      let best = 0;
+      for (const ss of this.matchingSubjects(filters, literal)) {
+        const i = ss.lowerBound(from);
+        if (i < ss.seqs.length && (best === 0 || ss.seqs[i]! < best)) best = ss.seqs[i]!;
+      }
+      return best;
+    }
+    for (; from <= this.lastSeq; from++) {
+      const e = this.entry(from);
+      if (e !== undefined && matchesAny(filters, e.subject)) return from;
+    }
+    return 0;
+  }
+
+  private *matchingSubjects(filters: readonly string[], literal = filters.every(subjectIsLiteral)): Iterable<SubjectSeqs> {
+    if (literal) {
+      for (const f of filters) {
+        const ss = this.bySubject.get(f);
+        if (ss !== undefined) yield ss;
+      }
+      return;
+    }
+    for (const [subject, ss] of this.bySubject) if (matchesAny(filters, subject)) yield ss;
+  }
+
+  last(filter: string): StoredMessage | null {
+    let best = 0;
+    for (const ss of this.matchingSubjects([filter])) if (ss.last() > best) best = ss.last();
+    return best === 0 ? null : this.load(this.entry(best)!);
+  }
+
+  count(seq: number, filters: readonly string[] | null): number {
+    if (this.msgs === 0) return 0;
+    const from = Math.max(seq, this.firstSeq());
+    if (from > this.lastSeq) return 0;
+    if (filters === null || filters.some((f) => f === ">")) {
+      if (from === this.firstSeq()) return this.msgs;
+      // Fewer to count after `from` than before it: count forwards; else subtract those before.
+      if (this.lastSeq - from < from - this.firstSeq()) {
+        let n = 0;
+        for (let s = from; s <= this.lastSeq; s++) if (this.entry(s) !== undefined) n++;
+        return n;
+      }
+      let before = 0;
+      for (let s = this.firstSeq(); s < from; s++) if (this.entry(s) !== undefined) before++;
+      return this.msgs - before;
+    }
+    const literal = filters.every(subjectIsLiteral);
+    if (literal || this.bySubject.size < this.lastSeq - from + 1) {
+      let n = 0;
+      for (const ss of this.matchingSubjects(filters, literal)) n += ss.seqs.length - ss.lowerBound(from);
+      return n;
+    }
+    let n = 0;
+    for (let s = from; s <= this.lastSeq; s++) {
+      const e = this.entry(s);
+      if (e !== undefined && matchesAny(filters, e.subject)) n++;
+    }
+    return n;
+  }
+
+  lastPerSubject(filters: readonly string[] | null): number[] {
+    const out: number[] = [];
+    if (filters === null) for (const ss of this.bySubject.values()) out.push(ss.last());
+    else for (const ss of this.matchingSubjects(filters)) out.push(ss.last());
+    return out.sort((a, b) => a - b);
+  }
+
+  subjects(filter: string | null): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [subject, ss] of this.bySubject) {
+      if (filter === null || subjectMatches(filter, subject)) out.set(subject, ss.count);
+    }
+    return out;
+  }
+
+  remove(seq: number): boolean {
+    return this.removeEntry(seq, "delete");
+  }
+
+  purge(request: PurgeRequest): number {
+    const { filter, keep, seq } = request;
+    const before = this.msgs;
+    const all = filter === undefined || filter === "" || filter === ">";
+    if (all && (keep === undefined || keep === 0) && (seq === undefined || seq === 0)) {
+      // Everything: drop the index and let the subclass drop its files at once.
+      const gone: E[] = [];
+      if (this.onRemove) for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] !== undefined) gone.push(this.slots[i]!);
+      this.slots = [];
+      this.head = 0;
+      this.base = this.lastSeq + 1;
+      this.msgs = 0;
+      this.bytes = 0;
+      this.bySubject.clear();
+      this.cleared();
+      if (this.onRemove) for (const e of gone) this.onRemove(e.seq, e.subject, "purge");
+      return before;
+    }
+    if (all) {
+      if (seq !== undefined && seq > 0) {
+        // Up to (not including) seq.
+        while (this.msgs > 0 && this.firstSeq() < seq) this.removeEntry(this.firstSeq(), "purge");
+      } else if (keep !== undefined && keep > 0) {
+        while (this.msgs > keep) this.removeEntry(this.firstSeq(), "purge");
+      }
+      return before - this.msgs;
+    }
+    // By subject filter: per subject, everything (or all but the newest `keep`, or below `seq`).
+    const victims: number[] = [];
+    for (const ss of this.matchingSubjects([filter!])) {
+      const live = ss.seqs.slice(ss.head);
+      if (seq !== undefined && seq > 0) victims.push(...live.filter((s) => s < seq));
+      else if (keep !== undefined && keep > 0) victims.push(...live.slice(0, Math.max(0, live.length - keep)));
+      else victims.push(...live);
+    }
+    victims.sort((a, b) => a - b);
+    for (const s of victims) this.removeEntry(s, "purge");
+    return before - this.msgs;
+  }
+
+  expire(now: number): number {
+    const maxAge = this.limits.maxAgeMs;
+    if (maxAge <= 0) return 0;
+    const cutoff = now - maxAge;
+    while (this.msgs > 0) {
+      const first = this.entry(this.firstSeq())!;
+      if (first.ts > cutoff) return first.ts + maxAge;
+      this.removeEntry(first.seq, "age");
+    }
+    return 0;
+  }
+}
+
+export function matchesAny(filters: readonly string[], subject: string): boolean {
+  for (const f of filters) if (f === subject || subjectMatches(f, subject)) return true;
+  return false;
+}
+
+/** Wall-clock milliseconds with microseconds (Date.now() alone has milliseconds only). */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,671 @@
+// One leafnode connection: to a hub this server dialed (solicited), or from a leaf node that dialed
+// this server's leafnode port (accepted). Both speak the same protocol (./protocol.ts) once open.
+//
+// A LeafConnection is a Subscriber, as a cluster route is: the other side's interest (LS+) lives in the
+// Sublist as LeafSubscriptions whose client is the connection, so a local PUB finds the leaf connections
+// that want it in the same match as its local subscribers, and deliverToMatches hands it over like to a
+// client. `isRoute` is true: a queue group prefers local members and falls back to the other side
+// (weighted by member counts, one pick among all remote sides); messages that came from a route are not
+// passed on to leaf connections (deliverRouted).
+//
+// Roles, as nats-server's: the side that dialed is the spoke unless its remote says `hub: true` (or an
+// accepted leaf says is_hub). A spoke tells its hub only about local interest (clients, internal
+// clients, and leaf nodes attached to this server); a hub tells a leaf about everything it has
+// (local, routes, other leaf nodes) but the leaf's own, and but interest from the leaf's own cluster.
+//
+// Invariants:
+// - One frame per message per connection: several matches of one message (foo.* and foo.>, or a plain
+//   and a queue subscription) give one LMSG, naming every queue group picked (delivery.seq tells).
+// - Frames leave in the order queued: an LS+ queued before a message reaches the other side before it.
+// - `smap` holds exactly what the other side was told (key → count); LS+/LS- go out on 0↔1 changes
+//   (every change for a queue group: its weight).
+// - A closed connection's LeafSubscriptions are out of the Sublist before anything else happens.
+import { delivery } from "../router.ts";
+import { Subscription } from "../subscription.ts";
+import type { Subscriber } from "../subscriber.ts";
+import type { SublistResult } from "../subjects/sublist.ts";
+import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
+import type { Server } from "../server.ts";
+import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
+import { deliverFromLeaf } from "./deliver.ts";
+import {
+  GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, connectLine, errLine, infoLine, interestLine, type LeafConnect, type LeafInfo,
+} from "./protocol.ts";
+
+/** The other side's interest in a subject (or subject and queue group), as a subscription of the connection. */
+export class LeafSubscription extends Subscription {
+  /** For a queue group: how many members the other side has (what deliverToMatches weighs). */
+  weight = 1;
+  constructor(
+    client: LeafConnection,
+    subject: string,
+    queue: string | null,
+    key: string,
+    /** The cluster the interest came from (the other side's cluster name, "" if none). */
+    readonly origin: string,
+  ) {
+    super(client, subject, queue, key, subjectIsLiteral(subject));
+  }
+}
+
+/** How bytes leave and the socket closes (TCP or WebSocket); reads arrive through LeafConnection.onRead. */
+export interface LeafSocket {
+  readonly kind: "tcp" | "websocket";
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Writes buf[start, end); returns the bytes taken (fewer: blocked until onDrain). */
+  write(buf: Buffer, start: number, end: number): number;
+  end(): void;
+}
+
+/** What the leafnodes manager (./leafnodes.ts) does for a connection. */
+export interface LeafOwner {
+  readonly server: Server;
+  /** This server's loop detection subject ($LDS.<random>). */
+  readonly lds: string;
+  /** The cluster name this server gives leaf nodes and hubs ("" when not clustered). */
+  clusterName(): string;
+  /** INFO for an accepted connection. */
+  infoFor(conn: LeafConnection, connectInfo: boolean): LeafInfo;
+  /** CONNECT for a solicited one (after the hub's INFO). */
+  connectFor(conn: LeafConnection, info: LeafInfo): LeafConnect;
+  /** Checks an accepted leaf's credentials; null: accepted, else the failure log line. */
+  authorize(conn: LeafConnection, connect: LeafConnect): string | null | Promise<string | null>;
+  /** The connection is open: interest flows, messages flow. */
+  opened(conn: LeafConnection): void;
+  closed(conn: LeafConnection, reason: string): void;
+  /** A hub told us its other URLs (leafnode_urls / ws_connect_urls). */
+  hubUrls(conn: LeafConnection, info: LeafInfo): void;
+  /** The other side reported a loop, or a cluster name clash: the remote waits before redialing. */
+  delayReconnect(conn: LeafConnection, ms: number): void;
+}
+
+export const LeafState = {
+  /** Solicited: waiting for the hub's INFO. Accepted: INFO sent, waiting for CONNECT. */
+  HANDSHAKE: 0,
+  /** Solicited: CONNECT sent, waiting for the hub's INFO with connect_info. Accepted: checking credentials. */
+  CONNECTING: 1,
+  OPEN: 2,
+  CLOSED: 3,
+} as const;
+export type LeafState = (typeof LeafState)[keyof typeof LeafState];
+
+/** When a loop is detected, the dialing side waits this long before dialing again (nats-server's). */
+export const LOOP_RECONNECT_DELAY_MS = 30_000;
+
+const INITIAL_OUTBOUND = 16 * 1024;
+const KEEP_OUTBOUND = 1024 * 1024;
+/** Reads held while an accepted leaf's credentials are checked (bcrypt is asynchronous): bounded. */
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+
+let nextLid = 1;
+
+export class LeafConnection implements Subscriber, LeafProtocolHandler {
+  readonly isRoute = true;
+  readonly isLeaf = true;
+  readonly lid = nextLid++;
+  readonly startedAt = Date.now();
+  state: LeafState = LeafState.HANDSHAKE;
+  closed = false;
+  closeReason = "";
+  /** The other side supports headers (its INFO or CONNECT said so); otherwise headers are stripped. */
+  headers = false;
+  /** This side plays the spoke (sends only local interest; messages from the hub do not go to routes). */
+  isSpoke: boolean;
+  /** The other server's name and cluster ("" when it has none). */
+  remoteServer = "";
+  remoteCluster = "";
+  remoteId = "";
+  /** The nonce of the INFO (sent when accepted, received when solicited). */
+  nonce = "";
+  /** The other side's interest: key (subject, or `subject queue`) → its subscription here. */
+  readonly subs = new Map<string, LeafSubscription>();
+  /** What the other side was told of our interest: key → count (queue groups: total weight). */
+  readonly smap = new Map<string, number>();
+  readonly parser: LeafParser;
+
+  // Outbound, as in Connection and Route: bytes [outHead, outEnd) are queued and unsent.
+  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUTBOUND);
+  private outHead = 0;
+  private outEnd = 0;
+  dirty = false;
+  private blocked = false;
+  // The LMSG written last: its message (delivery.seq), where it starts (pending bytes before it), its
+  // length, and the queue groups it names (another group of the same message rewrites it).
+  private lastSeq = -1;
+  private lastFramePendingStart = 0;
+  private lastFrameLength = 0;
+  private readonly lastQueues: string[] = [];
+
+  // One-entry memo of the last subject received and its match.
+  private lastSubject: Buffer = Buffer.allocUnsafe(64);
+  private lastSubjectLength = -1;
+  private lastGeneration = -1;
+  private lastResult: SublistResult<Subscription> | null = null;
+
+  lastReadAt = Date.now();
+  lastWriteAt = Date.now();
+  pingsOut = 0;
+  nextPingAt = 0;
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
+
+  constructor(
+    private readonly owner: LeafOwner,
+    readonly socket: LeafSocket,
+    /** True when this server dialed (the connection belongs to a configured remote). */
+    readonly solicited: boolean,
+    /** For a solicited connection: the remote's `hub: true` (this side is then not the spoke). */
+    remoteIsHubSide = false,
+  ) {
+    this.isSpoke = solicited && !remoteIsHubSide;
+    const o = owner.server.options;
+    this.parser = new LeafParser(this, Math.max(o.maxPending, o.maxPayload), Math.max(o.maxControlLine, 64 * 1024));
+  }
+
+  get server(): Server {
+    return this.owner.server;
+  }
+
+  /** `ip:port - lid:N` as nats-server prefixes leafnode log lines. */
+  get logPrefix(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort} - lid:${this.lid}`;
+  }
+
+  get pendingBytes(): number {
+    return this.outEnd - this.outHead;
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+
+  onRead(data: Buffer): void {
+    if (this.closed) return;
+    this.lastReadAt = Date.now();
+    const server = this.server;
+    if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(data.latin1Slice(0, Math.min(data.length, 512)))}`);
+    server.inRead = true;
+    try {
+      this.parser.feed(data);
+    } finally {
+      server.inRead = false;
+    }
+    if (this.parser.heldBytes > MAX_HELD_BYTES) this.close("too much input while authorizing", null);
+    server.flushDirty();
+  }
+
+  onInfo(json: string): void {
+    let info: LeafInfo;
+    try {
+      info = JSON.parse(json) as LeafInfo;
+      if (info === null || typeof info !== "object" || Array.isArray(info)) throw new Error("not an object");
+    } catch {
+      return this.protocolError(`malformed INFO: ${json.slice(0, 64)}`);
+    }
+    if (!this.solicited) return; // nats-server ignores INFO from a leaf (but compression negotiation, which natter has not)
+    if (this.state === LeafState.HANDSHAKE) {
+      // A hub's first INFO has a client id and leafnode_urls: anything else is another kind of port.
+      if (!(typeof info.client_id === "number" && info.client_id > 0) || !Array.isArray(info.leafnode_urls)) {
+        this.server.log.error(`${this.logPrefix} - ${LeafError.ConnectedToWrongPort}`);
+        return this.close("wrong port", null);
+      }
+      this.nonce = typeof info.nonce === "string" ? info.nonce : "";
+      this.headers = info.headers === true;
+      this.remoteId = String(info.server_id ?? "");
+      this.remoteServer = String(info.server_name || info.server_id || "");
+      this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
+      this.owner.hubUrls(this, info);
+      this.queueBytes(connectLine(this.owner.connectFor(this, info)));
+      this.state = LeafState.CONNECTING;
+      // Old servers (before info_on_connect) send no INFO back: the connection is open once CONNECT is out.
+      if (info.info_on_connect !== true) this.open();
+      return;
+    }
+    this.owner.hubUrls(this, info);
+    if (this.state === LeafState.CONNECTING && info.connect_info === true) this.open();
+  }
+
+  onConnect(json: string): void {
+    if (this.solicited || this.state !== LeafState.HANDSHAKE) return; // a CONNECT from a hub, or a second one: ignored
+    let connect: LeafConnect;
+    try {
+      connect = JSON.parse(json) as LeafConnect;
+      if (connect === null || typeof connect !== "object" || Array.isArray(connect)) throw new Error("not an object");
+    } catch {
+      return this.close(`malformed CONNECT: ${json.slice(0, 64)}`, null);
+    }
+    // A client sends `lang`; a leaf node never does.
+    if (typeof connect.lang === "string" && connect.lang !== "") {
+      this.server.log.error(`${this.logPrefix} - ${LeafError.WrongPort}`);
+      return this.close("wrong port", LeafError.WrongPort);
+    }
+    if (typeof connect.gateway === "string" && connect.gateway !== "") {
+      const text = `Rejecting connection from gateway ${JSON.stringify(connect.gateway)} on the leafnode port`;
+      this.server.log.error(`${this.logPrefix} - ${text}`);
+      return this.close("wrong gateway", text);
+    }
+    const ours = this.owner.clusterName();
+    if (ours !== "" && connect.cluster === ours) {
+      this.server.log.error(`${this.logPrefix} - ${LeafError.SameClusterName}`);
+      return this.close("cluster names identical", LeafError.SameClusterName);
+    }
+    this.state = LeafState.CONNECTING;
+    const verdict = this.owner.authorize(this, connect);
+    if (verdict instanceof Promise) {
+      // bcrypt: nothing after the CONNECT is parsed before it is decided (held by the parser, then replayed).
+      this.parser.pause();
+      verdict.then(
+        (failure) => this.authorized(connect, failure, true),
+        (error: Error) => this.authorized(connect, `authentication error: ${error.message}`, true),
+      );
+      return;
+    }
+    this.authorized(connect, verdict, false);
+  }
+
+  private authorized(connect: LeafConnect, failure: string | null, resume: boolean): void {
+    if (this.closed) return;
+    if (failure !== null) {
+      this.server.log.error(`${this.logPrefix} - ${failure}`);
+      this.server.stats.authFailures++;
+      return this.close("Authentication Failure", LeafError.AuthorizationViolation);
+    }
+    this.headers = connect.headers === true;
+    this.remoteId = typeof connect.server_id === "string" ? connect.server_id : "";
+    this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
+    this.remoteCluster = typeof connect.cluster === "string" ? connect.cluster : "";
+    if (connect.is_hub === true) this.isSpoke = true; // the other side declared itself the hub
+    this.queueBytes(infoLine(this.owner.infoFor(this, true)));
+    this.open();
+    if (resume) {
+      const server = this.server;
+      server.inRead = true;
+      try {
+        this.parser.resume();
+      } finally {
+        server.inRead = false;
+      }
+      server.flushDirty();
+    }
+  }
+
+  onPing(): void {
+    this.queueBytes(PONG);
+  }
+
+  onPong(): void {
+    this.pingsOut = 0;
+  }
+
+  onErr(text: string): void {
+    this.server.log.error(`${this.logPrefix} - Leafnode Error '${text}'`);
+    if (text.includes("Loop detected")) this.owner.delayReconnect(this, LOOP_RECONNECT_DELAY_MS);
+    else if (text.includes(LeafError.SameClusterName)) this.owner.delayReconnect(this, LOOP_RECONNECT_DELAY_MS);
+    this.close(`remote error: ${text}`, null);
+  }
+
+  onParseError(errText: string | null, detail: string): void {
+    if (!this.solicited && this.state === LeafState.HANDSHAKE) {
+      // Before CONNECT, as nats-server: anything else is an authorization violation.
+      this.server.log.error(`${this.logPrefix} - authentication error (${detail})`);
+      return this.close("Authentication Failure", LeafError.AuthorizationViolation);
+    }
+    this.server.log.error(`${this.logPrefix} - Leafnode protocol error: ${detail}`);
+    this.close(`protocol error: ${detail}`, errText);
+  }
+
+  /** An op other than INFO/CONNECT/PING/PONG before the connection is open. */
+  private notOpen(op: string): boolean {
+    if (this.state === LeafState.OPEN) return false;
+    if (!this.solicited && this.state === LeafState.HANDSHAKE) {
+      this.server.log.error(`${this.logPrefix} - authentication error (${op} before CONNECT)`);
+      this.close("Authentication Failure", LeafError.AuthorizationViolation);
+      return true;
+    }
+    if (this.solicited && this.state === LeafState.CONNECTING) return false; // interest may follow the hub's INFO at once
+    this.protocolError(`${op} before the connection is open`);
+    return true;
+  }
+
+  onLeafSub(subject: string, queue: string | null, weight: number): void {
+    if (this.notOpen("LS+")) return;
+    if (subject === this.owner.lds) return this.loopDetected();
+    if (!isValidSubscribeSubject(subject) || (queue !== null && !isValidQueueName(queue))) {
+      this.server.log.error(`${this.logPrefix} - Invalid leafnode subscription ${JSON.stringify(subject.slice(0, 64))}`);
+      this.queueBytes(errLine("Invalid Subscription"));
+      return;
+    }
+    const key = queue === null ? subject : `${subject} ${queue}`;
+    const existing = this.subs.get(key);
+    if (existing !== undefined) {
+      if (queue !== null && existing.weight !== weight) this.owner.server.leafnodes?.weightChanged(existing, weight);
+      return;
+    }
+    const sub = new LeafSubscription(this, subject, queue, key, this.remoteCluster);
+    sub.weight = queue === null ? 1 : Math.max(1, weight);
+    this.subs.set(key, sub);
+    this.server.sublist.insert(sub); // the leafnodes manager passes it on to the other leaf connections
+  }
+
+  onLeafUnsub(subject: string, queue: string | null): void {
+    if (this.notOpen("LS-")) return;
+    const key = queue === null ? subject : `${subject} ${queue}`;
+    const existing = this.subs.get(key);
+    if (existing === undefined) return;
+    this.subs.delete(key);
+    this.server.sublist.remove(existing);
+  }
+
+  // Hot path: no allocation beyond the subject string on a memo miss.
+  onLeafMsg(
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    queuesFrom: number,
+    queuesTo: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+  ): void {
+    if (this.state !== LeafState.OPEN && this.notOpen("LMSG")) return;
+    const size = payloadEnd - payloadStart;
+    this.inMsgs++;
+    this.inBytes += size;
+    const stats = this.server.stats;
+    stats.inMsgs++;
+    stats.inBytes += size;
+    const result = this.match(buf, subjectStart, subjectEnd);
+    const delivered = deliverFromLeaf(
+      result, this, this.parser.tokenStart, this.parser.tokenEnd, queuesFrom, queuesTo,
+      buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart,
+    );
+    if (!delivered) stats.noInterestMsgs++;
+  }
+
+  private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
+    const sublist = this.server.sublist;
+    const length = end - start;
+    const last = this.lastSubject;
+    if (length === this.lastSubjectLength && this.lastGeneration === sublist.generation) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (buf[start + k] !== last[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastResult!;
+    }
+    const result = sublist.match(buf.latin1Slice(start, end));
+    if (length <= last.length) {
+      buf.copy(last, 0, start, end);
+      this.lastSubjectLength = length;
+      this.lastGeneration = sublist.generation;
+      this.lastResult = result;
+    } else {
+      this.lastSubjectLength = -1;
+    }
+    return result;
+  }
+
+  private loopDetected(): void {
+    const delay = LOOP_RECONNECT_DELAY_MS;
+    const text = LeafError.LoopDetected(delay / 1000);
+    this.server.log.error(`${this.logPrefix} - ${text}`);
+    this.owner.delayReconnect(this, delay);
+    this.close("loop detected", text);
+  }
+
+  // ---- open --------------------------------------------------------------------------------
+
+  private open(): void {
+    if (this.closed || this.state === LeafState.OPEN) return;
+    this.state = LeafState.OPEN;
+    this.nextPingAt = Date.now() + 1000; // as nats-server: a first PING soon after the connection is up
+    this.owner.opened(this);
+  }
+
+  /** Sends our whole interest (the smap, computed by the manager) and the loop detection subject. */
+  sendInitialInterest(entries: Iterable<[string, number]>): void {
+    let text = "";
+    for (const [key, n] of entries) {
+      this.smap.set(key, n);
+      text += interestLine(key, key.includes(" "), n);
+      if (text.length > 32 * 1024) {
+        this.queueBytes(Buffer.from(text, "latin1"));
+        text = "";
+      }
+    }
+    const lds = this.owner.lds;
+    this.smap.set(lds, 1);
+    text += interestLine(lds, false, 1);
+    this.queueBytes(Buffer.from(text, "latin1"));
+  }
+
+  /**
+   * One of our subscriptions came or went (delta ±count, or a weight change of a queue group):
+   * updates smap and tells the other side when it changes what it knows.
+   */
+  updateInterest(key: string, isQueue: boolean, delta: number): void {
+    if (this.state !== LeafState.OPEN || delta === 0) return;
+    const before = this.smap.get(key) ?? 0;
+    if (delta < 0 && before === 0) return;
+    const after = before + delta;
+    if (after > 0) this.smap.set(key, after);
+    else this.smap.delete(key);
+    if (isQueue || (before <= 0) !== (after <= 0)) this.queueBytes(Buffer.from(interestLine(key, isQueue, after), "latin1"));
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  /**
+   * Queues one message for the other side (called by deliverToMatches and deliverFromLeaf for each of
+   * this connection's subscriptions the message matched). The first call writes the LMSG; a later call
+   * for the same message only matters for a queue group, which the frame then names too.
+   * Hot path for a plain subscription: `LMSG `, the subject, then the tail of the publisher's PUB copied
+   * as it is; no allocation.
+   */
+  deliver(
+    sub: Subscription,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+  ): void {
+    if (this.state !== LeafState.OPEN) return;
+    const queue = sub.queue;
+    if (delivery.seq === this.lastSeq) {
+      if (queue === null || this.lastQueues.includes(queue)) return; // already on its way
+      this.lastQueues.push(queue);
+      this.rewriteLastFrame(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+      return;
+    }
+    this.lastSeq = delivery.seq;
+    this.lastQueues.length = 0;
+    const payloadLength = payloadEnd - payloadStart;
+    const sendHeaders = headerSize >= 0 && this.headers;
+    if (queue === null && tailStart >= 0 && (headerSize < 0 || sendHeaders)) {
+      const subjectLength = subjectEnd - subjectStart;
+      const tailEnd = payloadEnd + 2;
+      const length = 5 + subjectLength + 1 + tailEnd - tailStart;
+      let at = this.reserve(length);
+      const out = this.out;
+      this.lastFramePendingStart = at - this.outHead;
+      this.lastFrameLength = length;
+      out[at++] = headerSize >= 0 ? 72 /* H */ : 76; /* L */
+      out[at++] = 77; /* M */
+      out[at++] = 83; /* S */
+      out[at++] = 71; /* G */
+      out[at++] = 32;
+      at += buf.copy(out, at, subjectStart, subjectEnd);
+      out[at++] = 32;
+      buf.copy(out, at, tailStart, tailEnd);
+    } else {
+      if (queue !== null) this.lastQueues.push(queue);
+      this.writeComposed(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+    }
+    this.outMsgs++;
+    this.outBytes += payloadLength;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadLength;
+    this.afterQueue();
+  }
+
+  /** `LMSG|HMSG subject [+ reply | |] [queues…] [hdr] size\r\n payload \r\n`, composed (queue groups, a stripped header, a non-canonical PUB). */
+  private writeComposed(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number): void {
+    const sendHeaders = headerSize >= 0 && this.headers;
+    const bodyStart = headerSize >= 0 && !sendHeaders ? payloadStart + headerSize : payloadStart;
+    const queues = this.lastQueues;
+    let line = sendHeaders ? "HMSG " : "LMSG ";
+    line += buf.latin1Slice(subjectStart, subjectEnd);
+    const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
+    if (queues.length > 0) line += reply !== null ? ` + ${reply} ${queues.join(" ")}` : ` | ${queues.join(" ")}`;
+    else if (reply !== null) line += ` ${reply}`;
+    line += sendHeaders ? ` ${headerSize} ${payloadEnd - payloadStart}\r\n` : ` ${payloadEnd - bodyStart}\r\n`;
+    const lineLength = Buffer.byteLength(line, "latin1");
+    const length = lineLength + payloadEnd - bodyStart + 2;
+    let at = this.reserve(length);
+    const out = this.out;
+    this.lastFramePendingStart = at - this.outHead;
+    this.lastFrameLength = length;
+    at += out.latin1Write(line, at);
+    at += buf.copy(out, at, bodyStart, payloadEnd);
+    out[at++] = 13;
+    out[at] = 10;
+  }
+
+  /**
+   * The same message picked this connection for one more queue group: take its frame out of the
+   * buffer and write it again, naming every group (rare: one message, several matches here).
+   */
+  private rewriteLastFrame(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number): void {
+    const start = this.outHead + this.lastFramePendingStart;
+    const end = start + this.lastFrameLength;
+    if (end > this.outEnd) return; // flushed meanwhile (cannot happen within one delivery): keep what went out
+    this.out.copy(this.out, start, end, this.outEnd); // whatever was queued after it moves up
+    this.outEnd -= this.lastFrameLength;
+    this.writeComposed(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+  }
+
+  queueBytes(bytes: Buffer): void {
+    if (this.closed) return;
+    const at = this.reserve(bytes.length);
+    bytes.copy(this.out, at);
+    this.afterQueue();
+  }
+
+  sendPing(): void {
+    this.pingsOut++;
+    this.queueBytes(PING);
+  }
+
+  private reserve(length: number): number {
+    let end = this.outEnd;
+    if (end + length > this.out.length) {
+      const pending = end - this.outHead;
+      const needed = pending + length;
+      if (this.outHead > 0 && needed <= this.out.length) {
+        this.out.copy(this.out, 0, this.outHead, end);
+      } else {
+        const grown = Buffer.allocUnsafe(Math.max(needed, this.out.length * 2, INITIAL_OUTBOUND));
+        this.out.copy(grown, 0, this.outHead, end);
+        this.out = grown;
+      }
+      this.outHead = 0;
+      end = pending;
+    }
+    this.outEnd = end + length;
+    return end;
+  }
+
+  private afterQueue(): void {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.server.markDirty(this);
+    }
+    // A leaf connection that cannot keep up is cut (and a solicited one dialed again).
+    const pending = this.outEnd - this.outHead;
+    if (pending > this.server.options.maxPending) {
+      this.server.stats.slowConsumers++;
+      this.server.log.error(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
+      this.close("Slow Consumer (Pending Bytes)", null);
+    }
+  }
+
+  /** Writes what is queued: once per tick (the server's dirty list), and on drain. */
+  flush(): void {
+    this.dirty = false;
+    if (this.closed || this.blocked) return;
+    const pending = this.outEnd - this.outHead;
+    if (pending === 0) return;
+    const server = this.server;
+    if (server.tracing) server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(this.out.latin1Slice(this.outHead, Math.min(this.outEnd, this.outHead + 512)))}`);
+    const written = this.socket.write(this.out, this.outHead, this.outEnd);
+    this.lastWriteAt = Date.now();
+    if (written >= pending) {
+      this.outHead = 0;
+      this.outEnd = 0;
+      this.lastSeq = -1;
+      if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
+    } else {
+      this.blocked = true;
+      this.outHead += Math.max(0, written);
+      this.lastSeq = -1;
+    }
+  }
+
+  onDrain(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  private protocolError(detail: string): void {
+    this.server.log.error(`${this.logPrefix} - Leafnode protocol error: ${detail}`);
+    this.close(`protocol error: ${detail}`, null);
+  }
+
+  /**
+   * Closes: an -ERR first if `errText`, what is queued is written (best effort), the other side's
+   * interest leaves the Sublist, the socket is closed, the owner is told (a remote then redials).
+   */
+  close(reason: string, errText: string | null): void {
+    if (this.closed) return;
+    if (errText !== null) this.queueBytes(errLine(errText));
+    if (!this.blocked && this.outEnd > this.outHead) this.socket.write(this.out, this.outHead, this.outEnd);
+    const wasOpen = this.state === LeafState.OPEN;
+    this.closed = true;
+    this.closeReason = reason;
+    this.state = LeafState.CLOSED;
+    this.outHead = this.outEnd = 0;
+    this.parser.stop();
+    const sublist = this.server.sublist;
+    for (const sub of this.subs.values()) sublist.remove(sub);
+    this.subs.clear();
+    this.smap.clear();
+    this.lastResult = null;
+    this.socket.end();
+    this.owner.closed(this, reason);
+    if (wasOpen) this.server.log.info(`${this.logPrefix} - Leafnode connection closed: ${reason}`);
+    else this.server.log.debug(`${this.logPrefix} - Leafnode connection closed before it opened: ${reason}`);
+  }
+
+  onSocketClosed(): void {
+    this.blocked = true;
+    this.close("Client Closed", null);
+  }
+}
+
+const PING = Buffer.from("PING\r\n");
+const PONG = Buffer.from("PONG\r\n");
+
+export { GLOBAL_ACCOUNT, LDS_PREFIX };

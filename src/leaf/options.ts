@@ -1,0 +1,385 @@
+// Leafnode settings: the `leafnodes {}` block of the config file (nats-server's parseLeafNodes and
+// parseRemoteLeafNodes, server/opts.go) and the --leafnode_remote / --leafnodes_listen flags.
+//
+//   leafnodes {
+//     listen: "0.0.0.0:7422"            # or port / host; accept leaf connections (the hub side)
+//     authorization { user, password, timeout, users [ { user, password } ] }
+//     reconnect: 1                       # seconds before redialing a hub (nats-server's default 1 s)
+//     advertise: "host:port", no_advertise: true
+//     remotes [                          # dial these hubs (the leaf side)
+//       { url: "nats-leaf://user:pass@hub:7422"   # or urls: [...]; ws:// for WebSocket
+//         user, password, token             # natter's own, instead of URL user info
+//         credentials: "x.creds"            # refused: natter has no JWT (operator mode) support
+//         account: "$G"                     # natter has one account: only $G is accepted
+//         hub, no_randomize, ws_compression, ws_no_masking }
+//     ]
+//   }
+//
+// Keys nats-server knows that natter does not implement (tls, compression, deny_imports, …) are refused
+// with "not supported yet": accepting them would pretend they work.
+import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
+import { OptionsError, type Options } from "../options.ts";
+
+export interface RemoteLeafOptions {
+  /** Hub URLs as given: nats-leaf://, nats://, tls:// (refused), ws://, wss:// (refused). */
+  urls: string[];
+  /** Credentials (URL user info wins over these, per URL, as nats-server). */
+  user?: string;
+  password?: string;
+  /** Sent as CONNECT auth_token: a natter hub reads it; nats-server hubs do not take tokens from leaf nodes. */
+  token?: string;
+  /** Declares this side the hub of the connection (nats-server's `hub: true`). */
+  hub?: boolean;
+  noRandomize?: boolean;
+  wsCompression?: boolean;
+  wsNoMasking?: boolean;
+}
+
+export interface LeafAuthorizationOptions {
+  user?: string;
+  password?: string;
+  users?: { user: string; password: string }[];
+  /** Time a leaf has to send CONNECT; 0 = the default (2 s). */
+  timeoutMs?: number;
+}
+
+export interface LeafnodeOptions {
+  /** Listener for leaf connections (port 0 = none, -1 = random). */
+  host: string;
+  port: number;
+  /** Authorization of accepted leaf connections; null = the client authorization (if any). */
+  authorization: LeafAuthorizationOptions | null;
+  /** Hubs to dial. */
+  remotes: RemoteLeafOptions[];
+  /** Wait before redialing a hub that went away (nats-server's `reconnect`, default 1 s); backoff grows from it. */
+  reconnectIntervalMs: number;
+  /** host:port told to leaf nodes in leafnode_urls; "" = the listen address. */
+  advertise: string;
+  noAdvertise: boolean;
+}
+
+export const DEFAULT_LEAFNODE_PORT = 7422;
+export const DEFAULT_RECONNECT_INTERVAL_MS = 1000;
+
+export function defaultLeafnodeOptions(): LeafnodeOptions {
+  return { host: "0.0.0.0", port: 0, authorization: null, remotes: [], reconnectIntervalMs: DEFAULT_RECONNECT_INTERVAL_MS, advertise: "", noAdvertise: false };
+}
+
+/** The settings of the leafnodes block natter does not implement yet (nats-server has them). */
+const UNSUPPORTED_LEAFNODE_KEYS: ReadonlySet<string> = new Set(["tls", "min_version", "minimum_version", "compression"]);
+const UNSUPPORTED_REMOTE_KEYS: ReadonlySet<string> = new Set([
+  "tls", "deny_imports", "deny_import", "deny_exports", "deny_export", "compression", "jetstream_cluster_migrate", "js_cluster_migrate",
+]);
+
+/** A parsed hub URL. */
+export interface LeafUrl {
+  /** "tcp" (nats-leaf://, nats://, bare host:port) or "ws" (ws://). */
+  transport: "tcp" | "ws";
+  host: string;
+  port: number;
+  /** The path of a ws:// URL (appended to /leafnode, as nats-server does). */
+  path: string;
+  user: string;
+  password: string;
+  /** For logs: the URL without credentials. */
+  display: string;
+}
+
+/** Parses a hub URL; throws OptionsError with a one-line reason. */
+export function parseLeafUrl(raw: string): LeafUrl {
+  const text = raw.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats-leaf://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new OptionsError(`invalid leafnode remote URL ${JSON.stringify(raw)}`);
+  }
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
+  let transport: "tcp" | "ws";
+  if (scheme === "nats-leaf" || scheme === "nats" || scheme === "leafnode" || scheme === "tcp") transport = "tcp";
+  else if (scheme === "ws") transport = "ws";
+  else if (scheme === "tls" || scheme === "wss") throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: TLS to a hub is not supported yet`);
+  else throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: unknown scheme "${scheme}" (nats-leaf://, nats:// or ws://)`);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (host === "") throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: no host`);
+  const port = url.port === "" ? (transport === "ws" ? 80 : DEFAULT_LEAFNODE_PORT) : Number(url.port);
+  const path = transport === "ws" && url.pathname !== "/" ? url.pathname : "";
+  return {
+    transport,
+    host,
+    port,
+    path,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    display: `${scheme}://${url.hostname}:${port}${path}`,
+  };
+}
+
+// ---- config file --------------------------------------------------------------------------
+
+function fail(e: ConfEntry | ConfNode, reason: string): never {
+  throw new ConfigError(reason, e.pos);
+}
+
+function describe(n: ConfNode): string {
+  return n.kind === "string" ? `string ${JSON.stringify(n.value)}` : n.kind;
+}
+
+function str(e: ConfEntry): string {
+  if (e.node.kind !== "string") fail(e, `${e.key} must be a string, got ${describe(e.node)}`);
+  return e.node.value;
+}
+
+function bool(e: ConfEntry): boolean {
+  if (e.node.kind !== "bool") fail(e, `${e.key} must be a boolean, got ${describe(e.node)}`);
+  return e.node.value;
+}
+
+function port(e: ConfEntry): number {
+  if (e.node.kind !== "integer" || e.node.value < -1 || e.node.value > 65535) fail(e, `${e.key} must be a port number (0-65535, or -1 for a random port)`);
+  return e.node.value;
+}
+
+function seconds(e: ConfEntry): number {
+  const n = e.node;
+  if (n.kind === "integer" || n.kind === "float") {
+    if (n.value < 0) fail(e, `${e.key} can not be negative`);
+    return n.value * 1000;
+  }
+  fail(e, `${e.key} must be a number of seconds, got ${describe(n)}`);
+}
+
+function listen(e: ConfEntry): { host: string | null; port: number } {
+  const n = e.node;
+  if (n.kind === "integer") return { host: null, port: n.value };
+  if (n.kind !== "string") fail(e, `expected port or host:port, got ${describe(n)}`);
+  const m = /^(?:\[([^\]]*)\]|([^:]*)):(-?\d+)$/.exec(n.value);
+  if (!m) fail(e, `could not parse address string ${JSON.stringify(n.value)}`);
+  const p = Number(m[3]);
+  if (p < -1 || p > 65535) fail(e, `could not parse port ${JSON.stringify(m[3])}`);
+  return { host: m[1] ?? m[2]!, port: p };
+}
+
+function unknown(k: ConfEntry, unsupported: ReadonlySet<string>, where: string): void {
+  if (unsupported.has(k.key.toLowerCase())) fail(k, `"${where}.${k.key}" is not supported yet`);
+  if (!k.usedAsVariable) fail(k, `unknown field "${k.key}"`);
+}
+
+/** Applies `leafnodes {}` (also spelled `leaf`); false when `e` is another key. Errors are ConfigErrors at the key. */
+export function applyLeafnodesKey(e: ConfEntry, o: Options): boolean {
+  const key = e.key.toLowerCase();
+  if (key !== "leafnodes" && key !== "leaf") return false;
+  const n = e.node;
+  if (n.kind !== "map") fail(e, `Expected map to define a leafnode, got ${describe(n)}`);
+  const ln = o.leafnodes ?? defaultLeafnodeOptions();
+  for (const k of n.value.values()) {
+    switch (k.key.toLowerCase()) {
+      case "listen": {
+        const hp = listen(k);
+        if (hp.host !== null) ln.host = hp.host;
+        ln.port = hp.port;
+        break;
+      }
+      case "port":
+        ln.port = port(k);
+        break;
+      case "host":
+      case "net":
+        ln.host = str(k);
+        break;
+      case "authorization":
+        ln.authorization = leafAuthorization(k);
+        break;
+      case "remotes":
+        ln.remotes = remotes(k);
+        break;
+      case "reconnect":
+      case "reconnect_delay":
+      case "reconnect_interval":
+        ln.reconnectIntervalMs = seconds(k) || DEFAULT_RECONNECT_INTERVAL_MS;
+        break;
+      case "advertise":
+      case "leafnode_advertise":
+        ln.advertise = str(k);
+        break;
+      case "no_advertise":
+        ln.noAdvertise = bool(k);
+        break;
+      default:
+        unknown(k, UNSUPPORTED_LEAFNODE_KEYS, "leafnodes");
+    }
+  }
+  o.leafnodes = ln;
+  return true;
+}
+
+function leafAuthorization(e: ConfEntry): LeafAuthorizationOptions {
+  if (e.node.kind !== "map") fail(e, `Expected a map for leafnodes authorization, got ${describe(e.node)}`);
+  const auth: LeafAuthorizationOptions = {};
+  for (const k of e.node.value.values()) {
+    switch (k.key.toLowerCase()) {
+      case "user":
+      case "username":
+        auth.user = str(k);
+        break;
+      case "pass":
+      case "password":
+        auth.password = str(k);
+        break;
+      case "timeout":
+        auth.timeoutMs = seconds(k);
+        break;
+      case "users": {
+        if (k.node.kind !== "array") fail(k, "users must be an array");
+        auth.users = k.node.value.map((item) => {
+          if (item.kind !== "map") fail(item, "each leafnode user must be a map");
+          let user = "";
+          let password = "";
+          for (const u of item.value.values()) {
+            const uk = u.key.toLowerCase();
+            if (uk === "user" || uk === "username") user = str(u);
+            else if (uk === "pass" || uk === "password") password = str(u);
+            else if (uk === "account") fail(u, `"leafnodes.authorization.users.account" is not supported yet: natter has one account`);
+            else if (!u.usedAsVariable) fail(u, `unknown field "${u.key}"`);
+          }
+          if (user === "") fail(item, "a leafnode user needs a user name");
+          return { user, password };
+        });
+        break;
+      }
+      case "account":
+        fail(k, `"leafnodes.authorization.account" is not supported yet: natter has one account`);
+        break;
+      default:
+        if (k.key.toLowerCase() === "token") fail(k, `"leafnodes.authorization.token" is not supported: as nats-server, leaf nodes authenticate with user and password`);
+        if (!k.usedAsVariable) fail(k, `unknown field "${k.key}"`);
+    }
+  }
+  if (auth.user !== undefined && auth.users !== undefined) fail(e, "can not have a single user/pass and a users array");
+  return auth;
+}
+
+function remotes(e: ConfEntry): RemoteLeafOptions[] {
+  if (e.node.kind !== "array") fail(e, `Expected remotes field to be an array, got ${describe(e.node)}`);
+  return e.node.value.map((item) => {
+    if (item.kind !== "map") fail(item, `Expected remote leafnode entry to be a map/struct, got ${describe(item)}`);
+    const remote: RemoteLeafOptions = { urls: [] };
+    for (const k of item.value.values()) {
+      switch (k.key.toLowerCase()) {
+        case "url":
+        case "urls": {
+          const list = k.node.kind === "array" ? k.node.value : [k.node];
+          remote.urls = list.map((u) => {
+            if (u.kind !== "string") fail(k, `Expected remote leafnode url to be an array or string, got ${describe(u)}`);
+            try {
+              parseLeafUrl(u.value);
+            } catch (error) {
+              if (error instanceof OptionsError) fail(k, error.message);
+              throw error;
+            }
+            return u.value;
+          });
+          break;
+        }
+        case "user":
+        case "username":
+          remote.user = str(k);
+          break;
+        case "pass":
+        case "password":
+          remote.password = str(k);
+          break;
+        case "token":
+          remote.token = str(k);
+          break;
+        case "creds":
+        case "credentials":
+          fail(k, `"leafnodes.remotes.${k.key}" is not supported: credentials files carry a JWT, and natter has no JWT (operator mode) authentication; use user/password`);
+          break;
+        case "account":
+        case "local": {
+          const account = str(k);
+          if (account !== "$G") fail(k, `leafnode remote account ${JSON.stringify(account)} is not supported: natter has one account ($G)`);
+          break;
+        }
+        case "hub":
+          remote.hub = bool(k);
+          break;
+        case "no_randomize":
+        case "dont_randomize":
+          remote.noRandomize = bool(k);
+          break;
+        case "ws_compress":
+        case "ws_compression":
+        case "websocket_compress":
+        case "websocket_compression":
+          remote.wsCompression = bool(k);
+          break;
+        case "ws_no_masking":
+        case "websocket_no_masking":
+          remote.wsNoMasking = bool(k);
+          break;
+        default:
+          unknown(k, UNSUPPORTED_REMOTE_KEYS, "leafnodes.remotes");
+      }
+    }
+    if (remote.urls.length === 0) fail(item, "a leafnode remote needs a url");
+    const kinds = new Set(remote.urls.map((u) => parseLeafUrl(u).transport));
+    if (kinds.size > 1) fail(item, "a leafnode remote's urls must all be WebSocket (ws://) or all not");
+    return remote;
+  });
+}
+
+// ---- flags --------------------------------------------------------------------------------
+// The flags have Options fields of their own (leafnodeRemoteFlags, leafnodesListenFlag): flags are laid
+// over the config file key by key, and a flag must add to the leafnodes block, not replace it.
+
+/** --leafnode_remote URL[,URL…]: one more remote (given twice: two remotes). */
+export function addRemoteFlag(o: Options, value: string, flag: string): void {
+  const urls = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (urls.length === 0) throw new OptionsError(`flag -${flag} needs a URL, e.g. nats-leaf://hub:7422`);
+  for (const u of urls) {
+    try {
+      parseLeafUrl(u);
+    } catch (error) {
+      throw new OptionsError(`invalid value "${value}" for flag -${flag}: ${(error as Error).message}`);
+    }
+  }
+  o.leafnodeRemoteFlags = [...o.leafnodeRemoteFlags, urls.join(",")]; // a new array: the flag is recorded
+}
+
+/** --leafnodes_listen host:port (port -1: random). */
+export function setListenFlag(o: Options, value: string, flag: string): void {
+  parseListenFlag(value, flag);
+  o.leafnodesListenFlag = value;
+}
+
+function parseListenFlag(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:[a-z-]+:\/\/)?(?:\[([^\]]*)\]|([^:/]*)):(-?\d+)\/?$/i.exec(value.trim());
+  const p = m ? Number(m[3]) : NaN;
+  if (!m || !(p >= -1 && p <= 65535)) throw new OptionsError(`invalid value "${value}" for flag -${flag}: expected host:port`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: p };
+}
+
+/** The leafnodes settings in effect: the config block with the flags added; null when leafnodes are off. */
+export function effectiveLeafnodeOptions(o: Options): LeafnodeOptions | null {
+  if (o.leafnodes === null && o.leafnodeRemoteFlags.length === 0 && o.leafnodesListenFlag === "") return null;
+  const ln: LeafnodeOptions = o.leafnodes === null ? defaultLeafnodeOptions() : { ...o.leafnodes, remotes: [...o.leafnodes.remotes] };
+  for (const urls of o.leafnodeRemoteFlags) ln.remotes.push({ urls: urls.split(",") });
+  if (o.leafnodesListenFlag !== "") {
+    const hp = parseListenFlag(o.leafnodesListenFlag, "leafnodes_listen");
+    ln.host = hp.host;
+    ln.port = hp.port;
+  }
+  return ln;
+}
+
+/** Checks a complete set of leafnode options. */
+export function validateLeafnodeOptions(o: Options): void {
+  const ln = effectiveLeafnodeOptions(o);
+  if (ln === null) return;
+  if (ln.port > 0 && (ln.port === o.port || ln.port === o.wsPort || ln.port === o.httpPort || ln.port === o.clusterPort)) {
+    throw new OptionsError(`leafnode port ${ln.port} is already used by another listener`);
+  }
+}

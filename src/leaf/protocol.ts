@@ -1,0 +1,104 @@
+// The leafnode protocol, as nats-server speaks it (server/leafnode.go, client.go): text ops over TCP
+// (or WebSocket), in both directions once connected.
+//
+//   hub → leaf   INFO {...}            first, with client_id, nonce, info_on_connect, leafnode_urls
+//   leaf → hub   CONNECT {...}         server_id, name, headers, cluster, credentials
+//   hub → leaf   INFO {...}            connect_info: true, remote_account: the CONNECT was accepted
+//   both         LS+ <subject>[ <queue> <weight>]    interest (a queue group with its member count)
+//                LS- <subject>[ <queue>]             interest gone
+//                LMSG <subject> [<reply>] <size>\r\n<payload>\r\n
+//                LMSG <subject> + <reply> <queue>… <size>   (| instead of + <reply>: no reply)
+//                HMSG <subject> … <header size> <size>      the same with headers
+//                PING, PONG, -ERR '<text>'
+//
+// A message goes to the other side only where that side has interest; an LMSG naming queue groups goes
+// to the receiver's plain subscribers and to one member of each named group. Loops are detected with a
+// per-server subscription on $LDS.<random>: a server that receives its own $LDS interest back is in a loop.
+
+/** What a hub sends first, and again (connect_info) after accepting a CONNECT; wire casing. */
+export interface LeafInfo {
+  server_id: string;
+  server_name: string;
+  version: string;
+  proto: number;
+  go?: string;
+  host?: string;
+  port?: number;
+  headers: boolean;
+  auth_required?: boolean;
+  tls_required?: boolean;
+  max_payload: number;
+  client_id?: number;
+  nonce?: string;
+  cluster?: string;
+  info_on_connect?: boolean;
+  connect_info?: boolean;
+  leafnode_urls?: string[];
+  ws_connect_urls?: string[];
+  remote_account?: string;
+  ldm?: boolean;
+  /** nats-server 2.10's compression negotiation: natter offers none. */
+  compression?: string;
+}
+
+/** What a leaf sends to the hub after its INFO (nats-server's leafConnectInfo); wire casing. */
+export interface LeafConnect {
+  version?: string;
+  jwt?: string;
+  sig?: string;
+  user?: string;
+  pass?: string;
+  /** natter's own (a natter hub reads it); nats-server's leaf CONNECT has no token. */
+  auth_token?: string;
+  server_id?: string;
+  domain?: string;
+  name?: string;
+  is_hub?: boolean;
+  cluster?: string;
+  headers?: boolean;
+  jetstream?: boolean;
+  deny_pub?: string[];
+  compress_mode?: string;
+  gateway?: string;
+  remote_account?: string;
+  /** Only clients send it: its presence means a client dialed the leafnode port. */
+  lang?: string;
+}
+
+/** The prefix of the loop detection subject each server subscribes to on every leaf connection. */
+export const LDS_PREFIX = "$LDS.";
+
+/** natter has one account; nats-server calls the global account this. */
+export const GLOBAL_ACCOUNT = "$G";
+
+// Error texts, as nats-server spells them (leafnode.go, errors.go): the other side matches on some.
+export const LeafError = {
+  WrongPort: "attempted to connect to leaf node port",
+  ConnectedToWrongPort: "attempted to connect to wrong port",
+  SameClusterName: "remote leafnode has same cluster name",
+  AuthorizationViolation: "Authorization Violation",
+  AuthenticationTimeout: "Authentication Timeout",
+  StaleConnection: "Stale Connection",
+  LoopDetected: (delaySeconds: number) => `Loop detected for leafnode account=${JSON.stringify(GLOBAL_ACCOUNT)}. Delaying attempt to reconnect for ${delaySeconds}s`,
+} as const;
+
+export const LS_PLUS = Buffer.from("LS+ ", "latin1");
+export const LS_MINUS = Buffer.from("LS- ", "latin1");
+
+/** `LS+ key[ weight]\r\n` (weight for a queue key, `subject queue`) or `LS- key\r\n` when n <= 0. */
+export function interestLine(key: string, isQueue: boolean, n: number): string {
+  if (n <= 0) return `LS- ${key}\r\n`;
+  return isQueue ? `LS+ ${key} ${n}\r\n` : `LS+ ${key}\r\n`;
+}
+
+export function infoLine(info: LeafInfo): Buffer {
+  return Buffer.from(`INFO ${JSON.stringify(info)}\r\n`);
+}
+
+export function connectLine(connect: LeafConnect): Buffer {
+  return Buffer.from(`CONNECT ${JSON.stringify(connect)}\r\n`);
+}
+
+export function errLine(text: string): Buffer {
+  return Buffer.from(`-ERR '${text}'\r\n`);
+}

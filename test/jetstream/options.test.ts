@@ -1,0 +1,46 @@
+// Turning JetStream on: flags (-js, -sd) and config-file keys (jetstream {…}, store_dir), as nats-server names them.
+import { describe, expect, test } from "vitest";
+import { applyConfig } from "../../src/config/apply.ts";
+import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
+import { defaultOptions, parseCommandLine, type Options } from "../../src/options.ts";
+
+function apply(text: string): Options {
+  const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
+  applyConfig(parseConfig(text, "t.conf"), options, "t.conf");
+  return options;
+}
+
+function errorsOf(text: string): string[] {
+  try {
+    apply(text);
+  } catch (error) {
+    if (error instanceof ConfigErrors) return error.errors.map((e) => e.message);
+    throw error;
+  }
+  return [];
+}
+
+describe("JetStream options", () => {
+  test("off by default; -js and -sd turn it on and place the store", () => {
+    expect(defaultOptions.jetstream).toBe(false);
+    const parsed = parseCommandLine(["-js", "-sd", "/tmp/x"]);
+    expect(parsed.kind === "run" && parsed.options).toMatchObject({ jetstream: true, storeDir: "/tmp/x" });
+    const long = parseCommandLine(["--jetstream", "--store_dir=/tmp/y"]);
+    expect(long.kind === "run" && long.options).toMatchObject({ jetstream: true, storeDir: "/tmp/y" });
+  });
+
+  test("config file: jetstream: enabled, a jetstream block with limits and sync, store_dir at top level", () => {
+    expect(apply("jetstream: enabled\n")).toMatchObject({ jetstream: true });
+    expect(apply("jetstream: disabled\n")).toMatchObject({ jetstream: false });
+    expect(apply('jetstream {\n  store_dir: "/data/js"\n  max_memory_store: 1GB\n  max_file_store: 10GB\n  sync_interval: always\n}\n')).toMatchObject({
+      jetstream: true, storeDir: "/data/js", jsMaxMemory: 1024 ** 3, jsMaxFile: 10 * 1024 ** 3, jsSyncIntervalMs: 0,
+    });
+    expect(apply('jetstream { sync_interval: "5s" }\n')).toMatchObject({ jetstream: true, jsSyncIntervalMs: 5000 });
+    expect(apply('store_dir: "/s"\n')).toMatchObject({ jetstream: false, storeDir: "/s" });
+  });
+
+  test("bad values are errors at their key", () => {
+    expect(errorsOf("jetstream: maybe\n")[0]).toMatch(/^t\.conf:1:1: expected 'enabled' or 'disabled'/);
+    expect(errorsOf("jetstream {\n  colour: red\n}\n")).toEqual(['t.conf:2:3: unknown field "colour"']);
+  });
+});

@@ -1,0 +1,258 @@
+// One conformance test for both message stores (memory and file), then what only the file store does:
+// survive a reopen, cut a torn or corrupt tail, rotate and remove segments.
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { FileStore } from "../../src/jetstream/store/file.ts";
+import { MemoryStore } from "../../src/jetstream/store/memory.ts";
+import { NO_LIMITS, StoreLimitError, type MessageStore, type StoreLimits } from "../../src/jetstream/store/store.ts";
+
+const dirs: string[] = [];
+const open: MessageStore[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), "natter-store-"));
+  dirs.push(d);
+  return d;
+}
+
+const b = (s: string) => Buffer.from(s);
+
+type Factory = (limits?: Partial<StoreLimits>) => MessageStore;
+const factories: [string, Factory][] = [
+  ["memory", (limits) => track(new MemoryStore({ ...NO_LIMITS, ...limits }))],
+  ["file", (limits) => track(new FileStore({ dir: tempDir(), segmentBytes: 4096 }, { ...NO_LIMITS, ...limits }))],
+  ["file (sync always)", (limits) => track(new FileStore({ dir: tempDir(), segmentBytes: 4096, sync: "always" }, { ...NO_LIMITS, ...limits }))],
+];
+
+function track<S extends MessageStore>(s: S): S {
+  open.push(s);
+  return s;
+}
+
+describe.each(factories)("%s store conformance", (_kind, make) => {
+  test("appends get ascending sequences and come back as stored", () => {
+    const s = make();
+    expect(s.state()).toMatchObject({ messages: 0, bytes: 0, firstSeq: 1, lastSeq: 0 });
+    const h = b("NATS/1.0\r\nA: 1\r\n\r\n");
+    const m1 = s.append("a.1", null, b("one"));
+    const m2 = s.append("a.2", h, b("two"));
+    s.flush();
+    expect([m1.seq, m2.seq]).toEqual([1, 2]);
+    expect(m2.ts).toBeGreaterThan(m1.ts);
+    const got = s.get(2)!;
+    expect(got.subject).toBe("a.2");
+    expect(got.headers!.toString()).toBe(h.toString());
+    expect(got.data.toString()).toBe("two");
+    expect(s.get(1)!.headers).toBeNull();
+    expect(s.get(3)).toBeNull();
+    expect(s.state()).toMatchObject({ messages: 2, firstSeq: 1, lastSeq: 2, numSubjects: 2 });
+  });
+
+  test("bytes follow nats-server's accounting", () => {
+    const s = make();
+    s.append("s.a", null, b("hello"));
+    s.append("s.a", b("NATS/1.0\r\nNats-Msg-Id: 1\r\n\r\n"), b("hello"));
+    // file: 38 + 70 = 108 (what nats-server reports for these two); memory: 24 + 52
+    expect(s.state().bytes).toBe(s.kind === "file" ? 108 : 76);
+  });
+
+  test("next, last, count honour filters with wildcards", () => {
+    const s = make();
+    for (let i = 1; i <= 20; i++) s.append(`k.${i % 3}`, null, b(String(i)));
+    expect(s.next(1, ["k.2"])!.seq).toBe(2);
+    expect(s.next(3, ["k.2"])!.seq).toBe(5);
+    expect(s.next(1, ["k.*"])!.seq).toBe(1);
+    expect(s.next(19, ["k.0", "k.2"])!.seq).toBe(20);
+    expect(s.next(21, null)).toBeNull();
+    expect(s.last("k.1")!.seq).toBe(19);
+    expect(s.last("k.>")!.seq).toBe(20);
+    expect(s.last("x")).toBeNull();
+    expect(s.count(1, null)).toBe(20);
+    expect(s.count(11, null)).toBe(10);
+    expect(s.count(1, ["k.0"])).toBe(6);
+    expect(s.count(10, ["k.*"])).toBe(11);
+    expect(s.lastPerSubject(null)).toEqual([18, 19, 20]);
+    expect(s.lastPerSubject(["k.0", "k.1"])).toEqual([18, 19]);
+    expect(Object.fromEntries(s.subjects("k.*"))).toEqual({ "k.0": 6, "k.1": 7, "k.2": 7 });
+  });
+
+  test("remove leaves a gap; first moves past front removals", () => {
+    const s = make();
+    for (let i = 0; i < 5; i++) s.append("x", null, b("v"));
+    const removed: number[] = [];
+    s.onRemove = (seq) => removed.push(seq);
+    expect(s.remove(3)).toBe(true);
+    expect(s.remove(3)).toBe(false);
+    expect(s.state()).toMatchObject({ messages: 4, firstSeq: 1, lastSeq: 5, numDeleted: 1 });
+    expect(s.next(3, null)!.seq).toBe(4);
+    s.remove(1);
+    s.remove(2);
+    expect(s.state()).toMatchObject({ messages: 2, firstSeq: 4, lastSeq: 5, numDeleted: 0 });
+    expect(removed).toEqual([3, 1, 2]);
+  });
+
+  test("max_msgs and max_bytes drop the oldest (discard old)", () => {
+    const s = make({ maxMsgs: 3 });
+    for (let i = 0; i < 5; i++) s.append("x", null, b("v"));
+    expect(s.state()).toMatchObject({ messages: 3, firstSeq: 3, lastSeq: 5 });
+    const t = make({ maxBytes: 200 });
+    for (let i = 0; i < 10; i++) t.append("x", null, Buffer.alloc(50));
+    expect(t.state().bytes).toBeLessThanOrEqual(200);
+    expect(t.state().lastSeq).toBe(10);
+  });
+
+  test("discard new refuses past max_msgs, max_bytes and (when asked) per subject", () => {
+    const s = make({ maxMsgs: 2, discard: "new" });
+    s.append("x", null, b("1"));
+    s.append("x", null, b("2"));
+    expect(() => s.append("x", null, b("3"))).toThrow(StoreLimitError);
+    expect(() => s.append("x", null, b("3"))).toThrow("maximum messages exceeded");
+    expect(s.state()).toMatchObject({ messages: 2, lastSeq: 2 });
+    const t = make({ maxBytes: 100, discard: "new" });
+    t.append("x", null, Buffer.alloc(20));
+    expect(() => t.append("x", null, Buffer.alloc(60))).toThrow("maximum bytes exceeded");
+    const u = make({ maxMsgsPerSubject: 1, discard: "new", discardNewPerSubject: true });
+    u.append("a", null, b("1"));
+    expect(() => u.append("a", null, b("2"))).toThrow("maximum messages per subject exceeded");
+    u.append("b", null, b("1"));
+  });
+
+  test("max_msgs_per_subject keeps the newest per subject", () => {
+    const s = make({ maxMsgsPerSubject: 2 });
+    for (let i = 1; i <= 6; i++) s.append(`k.${i % 2}`, null, b(String(i)));
+    expect(s.state().messages).toBe(4);
+    expect(s.get(1)).toBeNull();
+    expect(s.get(2)).toBeNull();
+    expect(s.next(1, ["k.1"])!.data.toString()).toBe("3");
+  });
+
+  test("max_age expires from the front and says when the next is due", () => {
+    const s = make({ maxAgeMs: 1000 });
+    s.append("x", null, b("old"), 10_000);
+    s.append("x", null, b("new"), 10_600);
+    expect(s.expire(10_500)).toBeCloseTo(11_000, 0);
+    expect(s.state().messages).toBe(2);
+    expect(s.expire(11_100)).toBeCloseTo(11_600, 0);
+    expect(s.state()).toMatchObject({ messages: 1, firstSeq: 2 });
+    expect(s.expire(12_000)).toBe(0);
+    expect(s.state()).toMatchObject({ messages: 0, firstSeq: 3, lastSeq: 2 });
+  });
+
+  test("purge: all, by filter, keep, up to seq; the sequence goes on", () => {
+    const s = make();
+    for (let i = 1; i <= 10; i++) s.append(`p.${i % 2}`, null, b(String(i)));
+    expect(s.purge({ filter: "p.0", keep: 2 })).toBe(3);
+    expect(s.count(1, ["p.0"])).toBe(2);
+    // left: 1 3 5 7 8 9 10
+    expect(s.purge({ seq: 5 })).toBe(2);
+    expect(s.state().firstSeq).toBe(5);
+    expect(s.purge({ keep: 2 })).toBe(3);
+    expect(s.state()).toMatchObject({ messages: 2, firstSeq: 9 });
+    expect(s.purge({})).toBe(2);
+    expect(s.state()).toMatchObject({ messages: 0, firstSeq: 11, lastSeq: 10 });
+    expect(s.append("p.1", null, b("after")).seq).toBe(11);
+  });
+});
+
+describe("file store on disk", () => {
+  test("a reopened store has every message, delete and the sequence", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir, segmentBytes: 1024 });
+    for (let i = 1; i <= 50; i++) a.append(`d.${i % 5}`, i % 2 ? null : b(`NATS/1.0\r\nI: ${i}\r\n\r\n`), b(`payload-${i}`));
+    a.remove(7);
+    a.remove(1);
+    a.close();
+    const r = track(new FileStore({ dir, segmentBytes: 1024 }));
+    expect(r.state()).toMatchObject({ messages: 48, firstSeq: 2, lastSeq: 50, numSubjects: 5 });
+    expect(r.get(7)).toBeNull();
+    expect(r.get(8)!.headers!.toString()).toContain("I: 8");
+    expect(r.get(50)!.data.toString()).toBe("payload-50");
+    expect(r.append("d.0", null, b("next")).seq).toBe(51);
+  });
+
+  test("an emptied store keeps its last sequence across a reopen", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir });
+    for (let i = 0; i < 5; i++) a.append("x", null, b("v"));
+    a.purge({});
+    a.close();
+    const r = track(new FileStore({ dir }));
+    expect(r.state()).toMatchObject({ messages: 0, firstSeq: 6, lastSeq: 5 });
+  });
+
+  test("segments rotate past their size and are removed once their messages are gone", () => {
+    const dir = tempDir();
+    const s = track(new FileStore({ dir, segmentBytes: 2048 }, { ...NO_LIMITS, maxMsgs: 10 }));
+    for (let i = 0; i < 200; i++) s.append("r", null, Buffer.alloc(100));
+    s.flush();
+    const files = readdirSync(dir).filter((f) => f.endsWith(".seg"));
+    expect(files.length).toBeLessThanOrEqual(3);
+    expect(s.state()).toMatchObject({ messages: 10, firstSeq: 191, lastSeq: 200 });
+    const total = files.reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+    expect(total).toBeLessThan(3 * 2048 + 200);
+  });
+
+  test("a torn tail is cut at the last whole record and never served", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir });
+    for (let i = 1; i <= 3; i++) a.append("t", null, b(`m${i}`));
+    a.close();
+    const seg = path.join(dir, "1.seg");
+    const whole = statSync(seg).size;
+    // A fourth record half written: its header promises more than is there.
+    const partial = Buffer.alloc(20);
+    partial.writeUInt32LE(500, 0);
+    appendFileSync(seg, partial);
+    const r = new FileStore({ dir });
+    expect(r.recovery.length).toBe(1);
+    expect(r.state()).toMatchObject({ messages: 3, lastSeq: 3 });
+    expect(statSync(seg).size).toBe(whole);
+    expect(r.append("t", null, b("m4")).seq).toBe(4);
+    r.close();
+    const again = track(new FileStore({ dir }));
+    expect(again.recovery).toEqual([]);
+    expect(again.get(4)!.data.toString()).toBe("m4");
+  });
+
+  test("a corrupted record fails its checksum: it and what follows in its segment are cut", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir });
+    for (let i = 1; i <= 5; i++) a.append("c", null, b(`message-${i}`));
+    a.close();
+    const seg = path.join(dir, "1.seg");
+    const bytes = readFileSync(seg);
+    const at = bytes.indexOf("message-4");
+    bytes[at] ^= 0xff;
+    writeFileSync(seg, bytes);
+    const r = track(new FileStore({ dir }));
+    expect(r.recovery[0]).toMatch(/checksum mismatch/);
+    expect(r.state()).toMatchObject({ messages: 3, lastSeq: 3 });
+    expect(r.get(4)).toBeNull();
+  });
+
+  test("truncation at every byte of the last record loses only that record", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir });
+    a.append("t", null, b("first"));
+    a.flush();
+    const seg = path.join(dir, "1.seg");
+    const before = statSync(seg).size;
+    a.append("t", b("NATS/1.0\r\nK: v\r\n\r\n"), b("second"));
+    a.close();
+    const after = statSync(seg).size;
+    const full = readFileSync(seg);
+    for (let cut = before; cut < after; cut++) {
+      writeFileSync(seg, full.subarray(0, cut));
+      const r = new FileStore({ dir });
+      expect(r.state()).toMatchObject({ messages: 1, lastSeq: 1 });
+      r.close();
+    }
+    truncateSync(seg, after);
+  });
+});

@@ -188,14 +188,8 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (this.pedantic && !isValidPublishSubject(buf.latin1Slice(subjectStart, subjectEnd))) {
       this.sendError("InvalidPublishSubject"); // nats-server still delivers the message
     }
-    if (this.perms !== null && !this.perms.publishAllowed(buf, subjectStart, subjectEnd)) {
-      this.permissionViolation("PublishViolation", "Subject", buf.toString("utf8", subjectStart, subjectEnd));
-      return;
-    }
-    if (replyStart >= 0 && isReservedReply(buf, replyStart, replyEnd)) {
-      this.permissionViolation("ReplyViolation", "Reply", buf.toString("utf8", replyStart, replyEnd));
-      return;
-    }
+    // Without permissions and without a reply subject this is the whole cost of src/auth here.
+    if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
     if (this.verbose) this.queueBytes(OK_FRAME);
 
     const result = this.match(buf, subjectStart, subjectEnd);
@@ -562,6 +556,19 @@ export class Connection implements ProtocolHandler, Subscriber {
 
   sendError(kind: ProtocolErrorKind): void {
     this.queueBytes(errFrame(ProtocolError[kind].text));
+  }
+
+  /** Publish permissions (with their per-connection cache) and reserved reply subjects; sends the -ERR. */
+  private publishRefused(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number): boolean {
+    if (this.perms !== null && !this.perms.publishAllowed(buf, subjectStart, subjectEnd)) {
+      this.permissionViolation("PublishViolation", "Subject", buf.toString("utf8", subjectStart, subjectEnd));
+      return true;
+    }
+    if (replyStart >= 0 && isReservedReply(buf, replyStart, replyEnd)) {
+      this.permissionViolation("ReplyViolation", "Reply", buf.toString("utf8", replyStart, replyEnd));
+      return true;
+    }
+    return false;
   }
 
   /** `-ERR 'Permissions Violation for …'`, logged as nats-server does; the connection stays. */

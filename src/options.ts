@@ -4,6 +4,7 @@
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
+import { addRemoteFlag, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
 
 export interface Options {
   host: string;
@@ -79,6 +80,12 @@ export interface Options {
   clusterNoAdvertise: boolean;
   /** --cluster_advertise: host:port other members reach this one at; "" = the listen address. */
   clusterAdvertise: string;
+  /** The leafnodes block (remotes to dial, a listener for leaf nodes); null = none. See src/leaf/options.ts. */
+  leafnodes: LeafnodeOptions | null;
+  /** --leafnode_remote (each: comma-separated URLs of one hub), added to the leafnodes block's remotes. */
+  leafnodeRemoteFlags: string[];
+  /** --leafnodes_listen host:port, over the leafnodes block's listen; "" = not given. */
+  leafnodesListenFlag: string;
 }
 
 export const defaultOptions: Readonly<Options> = {
@@ -125,6 +132,9 @@ export const defaultOptions: Readonly<Options> = {
   routes: [],
   clusterNoAdvertise: false,
   clusterAdvertise: "",
+  leafnodes: null,
+  leafnodeRemoteFlags: [],
+  leafnodesListenFlag: "",
 };
 
 /** A bad flag or value: main prints the message on one line and exits 1. */
@@ -232,6 +242,10 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.clusterNoAdvertise = v === "true"; } },
   { names: ["cluster_advertise"], takesValue: true, help: "Cluster address (host:port) to advertise to other members",
     set: (o, v) => { o.clusterAdvertise = v; } },
+  { names: ["leafnode_remote", "leafnode_remotes"], takesValue: true, help: "Dial this hub as a leaf node: nats-leaf://[user:pass@]host:7422 or ws://host:port (comma-separated URLs of one hub; repeat for more hubs)",
+    set: addRemoteFlag },
+  { names: ["leafnodes_listen", "leafnode_listen"], takesValue: true, help: "Accept leaf node connections on host:port (default port 7422; -1 for a random port)",
+    set: setListenFlag },
 ];
 
 const flagByName = new Map<string, FlagSpec>();
@@ -298,6 +312,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 export function validateOptions(o: Options): void {
   if (o.maxPayload < 1) throw new OptionsError("max_payload must be at least 1 byte");
   validateSecurityOptions(o);
+  validateLeafnodeOptions(o);
   if (o.maxControlLine < 32) throw new OptionsError("max_control_line must be at least 32 bytes");
   if (o.maxPending < o.maxPayload) throw new OptionsError(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);

@@ -13,6 +13,8 @@ import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
 import { ClosedConnections } from "./monitor/closed.ts";
 import { Cluster } from "./cluster/cluster.ts";
 import { ObservedSublist } from "./cluster/interest.ts";
+import { Leafnodes } from "./leaf/leafnodes.ts";
+import { effectiveLeafnodeOptions } from "./leaf/options.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import { securityInfo } from "./auth/info.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
@@ -55,6 +57,8 @@ export class Server {
   readonly sublist: Sublist<Subscription> = new ObservedSublist<Subscription>();
   /** Routes, membership, connect_urls (src/cluster); null unless --cluster / cluster {} is set. */
   cluster: Cluster | null = null;
+  /** Leaf node connections to hubs and from leaf nodes (src/leaf); null unless leafnodes {} or --leafnode_remote is set. */
+  leafnodes: Leafnodes | null = null;
   readonly connections = new Map<number, Connection>();
   readonly stats: ServerStats = {
     inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, slowConsumers: 0, staleConnections: 0,
@@ -132,6 +136,10 @@ export class Server {
     if (o.clusterPort !== 0) {
       this.cluster = new Cluster(this);
       this.cluster.start();
+    }
+    if (effectiveLeafnodeOptions(o) !== null) {
+      this.leafnodes = new Leafnodes(this); // after the cluster: it chains its Sublist observer after the cluster's
+      this.leafnodes.start();
     }
     this.log.info("Server is ready");
     const sweepEvery = Math.max(50, Math.min(1000, Math.floor(o.pingIntervalMs / 4), Math.floor(o.connectTimeoutMs / 4)));
@@ -272,6 +280,7 @@ export class Server {
   /** Lame duck mode: refuses new clients (TCP and WebSocket listeners closed), keeps the connected ones. */
   stopListening(): void {
     this.cluster?.enterLameDuckMode();
+    this.leafnodes?.stopListening();
     this.tcp?.stop();
     this.ws?.stopAccepting();
   }
@@ -284,6 +293,7 @@ export class Server {
     this.tcp?.stop();
     this.ws?.stop();
     this.cluster?.stop();
+    this.leafnodes?.stop();
     this.flushDirty();
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown, null);
     this.monitor?.stop();

@@ -12,6 +12,12 @@ export interface Subscriber {
    * group prefers local members, and a message that came from a route never goes to another route.
    */
   readonly isRoute?: boolean;
+  /**
+   * True for a leafnode connection (src/leaf/connection.ts), which sets isRoute too: a queue group
+   * prefers local members to it, and routed messages do not go to it. Its own delivery rules for
+   * messages that came in over a leaf connection are in src/leaf/deliver.ts.
+   */
+  readonly isLeaf?: boolean;
   /** Whether it wants messages with headers as HMSG (false: headers are stripped). */
   readonly headers: boolean;
   deliver(

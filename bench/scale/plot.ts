@@ -87,8 +87,11 @@ function panel(p: Panel, ox: number, oy: number): string {
       if (s.points.length <= 20) g.push(`<circle cx="${sx(q.x)}" cy="${sy(q.y)}" r="3" fill="${s.color}"/>`);
       if (q.lo !== undefined && q.hi !== undefined) g.push(`<line x1="${sx(q.x)}" x2="${sx(q.x)}" y1="${sy(q.lo)}" y2="${sy(q.hi)}" stroke="${s.color}"/>`);
     }
-    g.push(`<rect x="${PAD.l + 10}" y="${PAD.t + 8 + i * 16}" width="12" height="3" fill="${s.color}"/>`);
-    g.push(`<text x="${PAD.l + 28}" y="${PAD.t + 13 + i * 16}">${esc(s.label)}</text>`);
+    // Legend in the top right corner, on a white box so lines do not run through it.
+    const lx = PAD.l + iw - 110, ly = PAD.t + 8 + i * 16;
+    g.push(`<rect x="${lx - 4}" y="${ly - 6}" width="110" height="16" fill="#fff" fill-opacity="0.85"/>`);
+    g.push(`<rect x="${lx}" y="${ly}" width="12" height="3" fill="${s.color}"/>`);
+    g.push(`<text x="${lx + 18}" y="${ly + 5}">${esc(s.label)}</text>`);
   });
   return `<g transform="translate(${ox},${oy})">${g.join("")}</g>`;
 }

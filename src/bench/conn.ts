@@ -99,7 +99,10 @@ export class NatsConn implements ProtocolHandler {
         else resolve();
       };
     });
-    const timer = setTimeout(() => this.failHandshake(`no answer from ${where} within ${this.settings.timeoutMs} ms`), this.settings.timeoutMs);
+    const timer = setTimeout(() => {
+      const secs = `${this.settings.timeoutMs / 1000}s`;
+      this.failHandshake(this.info.server_id === undefined ? `no INFO from ${where} within ${secs} (is it a NATS server?)` : `no answer to CONNECT from ${where} within ${secs}`);
+    }, this.settings.timeoutMs);
     try {
       this.socket = await Bun.connect<NatsConn>({ hostname: this.url.host, port: this.url.port, data: this, socket: handlers });
     } catch (error) {

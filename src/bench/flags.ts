@@ -276,7 +276,13 @@ export function parseBenchArgs(argv: readonly string[], env: Record<string, stri
     o.subject = positional.shift();
   }
   if (positional.length > 0) throw new BenchError(`unexpected argument "${positional[0]}" (see natter bench --help)`);
-  if (o.mode === undefined) o.mode = legacyMode(o);
+  if (o.mode === undefined) {
+    const legacy = o.legacyRequest || o.legacyReply || (o.pubs ?? 0) > 0 || (o.subs ?? 0) > 0;
+    if (!legacy && o.subject !== undefined && argv.includes(o.subject)) {
+      throw new BenchError(`unknown mode "${o.subject}": use pub, sub, pubsub, request or reply (see natter bench --help)`);
+    }
+    o.mode = legacyMode(o);
+  }
 
   return { kind: "run", options: finish(o, env) };
 }

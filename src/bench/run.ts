@@ -340,7 +340,7 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
   result.cpuPercent = ((cpu.user + cpu.system) / 1e6 / result.elapsedSec) * 100;
   if (result.lost > 0) warnings.push(`${result.lost.toLocaleString("en-US")} message${result.lost === 1 ? "" : "s"} not received${interrupted ? " (interrupted)" : ` within --timeout ${o.timeoutMs / 1000}s of the last one`}`);
   if (result.timeouts > 0) warnings.push(`${result.timeouts.toLocaleString("en-US")} request${result.timeouts === 1 ? "" : "s"} timed out (--timeout ${o.timeoutMs / 1000}s)`);
-  if (interrupted) warnings.push("interrupted: partial results");
+  if (interrupted && o.mode !== "reply") warnings.push("interrupted: partial results");
   return result;
 }
 

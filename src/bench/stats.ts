@@ -118,18 +118,22 @@ export interface LatencySummary {
 /** Summary in microseconds. */
 export function summarize(h: Histogram): LatencySummary {
   const us = (ns: number) => Math.round(ns) / 1000;
+  const min = h.minNonZeroValue === Number.MAX_SAFE_INTEGER ? 0 : h.minNonZeroValue;
+  const max = h.maxValue;
+  // Percentiles are bucket bounds: keep them within the recorded extremes.
+  const at = (p: number) => us(Math.min(max, Math.max(min, h.getValueAtPercentile(p))));
   return {
     count: h.totalCount,
-    min: us(h.minNonZeroValue === Number.MAX_SAFE_INTEGER ? 0 : h.minNonZeroValue),
+    min: us(min),
     mean: us(h.mean),
     stddev: us(h.stdDeviation),
-    p50: us(h.getValueAtPercentile(50)),
-    p75: us(h.getValueAtPercentile(75)),
-    p90: us(h.getValueAtPercentile(90)),
-    p99: us(h.getValueAtPercentile(99)),
-    p99_9: us(h.getValueAtPercentile(99.9)),
-    p99_99: us(h.getValueAtPercentile(99.99)),
-    max: us(h.maxValue),
+    p50: at(50),
+    p75: at(75),
+    p90: at(90),
+    p99: at(99),
+    p99_9: at(99.9),
+    p99_99: at(99.99),
+    max: us(max),
   };
 }
 

@@ -9,7 +9,7 @@
 //   stays (both sides decide alike), unless the other node restarted (new server_id): the new one stays.
 // - A route closes when its member is declared dead, and is dialed again (with backoff) while the
 //   member is up. A closing route takes the other node's interest out of the Sublist at once.
-import type { Socket, TCPSocketListener, udp } from "bun";
+import type { TCPSocketListener, udp } from "bun";
 import os from "node:os";
 import type { Server } from "../server.ts";
 import type { Subscription } from "../subscription.ts";
@@ -146,10 +146,15 @@ export class Cluster implements RouteOwner {
     const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
     const port = Number(address.slice(colon + 1));
     if (this.udp === null || !(port > 0)) return;
-    try {
-      this.udp.send(bytes, port, host);
-    } catch (error) {
-      this.server.log.debug(`Cluster: gossip to ${address} failed: ${(error as Error).message}`);
+    // A datagram to a member that just died comes back as ICMP "port unreachable", which Linux reports
+    // on the socket's next call, possibly this send to someone else: that error is consumed by the
+    // failed call, so one retry sends it.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        if (this.udp.send(bytes, port, host)) return;
+      } catch (error) {
+        if (attempt === 1) this.server.log.debug(`Cluster: gossip to ${address} failed: ${(error as Error).message}`);
+      }
     }
   }
 
@@ -427,4 +432,3 @@ function ownUrls(host: string, port: number): string[] {
   return urls.length > 0 ? urls : [`127.0.0.1:${port}`];
 }
 
-export type { Socket };

@@ -203,7 +203,8 @@ export class Route implements Subscriber {
 
   private keep(data: Buffer, from: number, to: number): void {
     this.carryLength = 0;
-    const hint = to - from >= 4 ? 4 + data.readUInt32BE(from) : 0;
+    const announced = to - from >= 4 ? 4 + data.readUInt32BE(from) : 0;
+    const hint = announced <= this.maxFrame + 4 ? announced : 0; // a bad length is refused once its kind byte is in
     this.appendCarry(data, from, to, hint);
   }
 
@@ -409,7 +410,6 @@ export class Route implements Subscriber {
       }
       // Something was queued after the frame (an interest change): a second frame, for this group only.
     }
-    this.lastSeq = delivery.seq;
     const subjectLength = subjectEnd - subjectStart;
     const payloadLength = payloadEnd - payloadStart;
     const replyLength = replyStart >= 0 ? replyEnd - replyStart : 0;
@@ -422,6 +422,7 @@ export class Route implements Subscriber {
       headLength = head.length;
     }
     if (subjectLength > 0xffff || headLength > 0xffff) return; // cannot happen within max_control_line
+    this.lastSeq = delivery.seq;
     const queueBytes = queue === null ? 0 : 2 + queue.length;
     const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + queueBytes;
     const start = this.reserve(frameLength);

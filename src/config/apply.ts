@@ -10,12 +10,13 @@ import { parseGoDuration, formatGoDuration } from "./duration.ts";
 import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap, type ConfNode } from "./parser.ts";
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
 import { applyJetStreamKey } from "../jetstream/config-keys.ts";
+import { applyLeafnodesKey } from "../leaf/options.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "client_advertise", "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
-  "accounts", "https", "https_port", "http_base_path", "gateway", "leaf",
-  "leafnodes", "logfile_size_limit", "log_size_limit",
+  "accounts", "https", "https_port", "http_base_path", "gateway",
+  "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "max_traced_msg_len",
   "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
@@ -226,6 +227,7 @@ class Applier {
     }
     if (applySecurityKey(e, o)) return; // authorization, no_auth_user, tls: src/auth/config.ts
     if (applyJetStreamKey(e, o)) return; // jetstream, store_dir: src/jetstream/config-keys.ts
+    if (applyLeafnodesKey(e, o)) return; // leafnodes (leaf): src/leaf/options.ts
     if (UNSUPPORTED_KEYS.has(key)) this.fail(e, `"${e.key}" is not supported yet`);
     if (!e.usedAsVariable) this.fail(e, `unknown field "${e.key}"`);
   }

@@ -204,6 +204,9 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   }
   if (r.mirror !== undefined && r.mirror !== null) invalid("stream mirrors are not supported by natter");
   if (r.sources !== undefined && r.sources !== null && (r.sources as unknown[]).length > 0) invalid("stream sources are not supported by natter");
+  // Accepting these and ignoring them would pretend they work.
+  if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
+  if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
   let subjects = stringArray(r, "subjects") ?? [];
   if (subjects.length === 0) subjects = [name];
   const seen = new Set<string>();

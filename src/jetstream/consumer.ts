@@ -304,8 +304,11 @@ export class Consumer {
         wr.d++;
         if (wr.b > 0) wr.b -= size;
         if (wr.hbMs > 0) wr.hbNext = now + wr.hbMs;
-        if (wr.n <= 0) this.removeWaiting(wr);
-        else if (wr.b > 0 && wr.b < 1) this.removeWaiting(wr);
+        if (wr.n <= 0) {
+          this.removeWaiting(wr);
+          // A batch done with byte allowance left: say so, as nats-server does.
+          if (wr.b > 0) this.status(wr.reply, "409 Batch Completed", [["Nats-Pending-Messages", "0"], ["Nats-Pending-Bytes", String(wr.b)]]);
+        }
       } else {
         if (!got) this.interest = false;
         if (this.config.flow_control) {
@@ -394,10 +397,8 @@ export class Consumer {
       hbNs = typeof req.idle_heartbeat === "number" ? req.idle_heartbeat : 0;
       if (hbNs > 0 && expires === 0) return send("400 Bad Request - heartbeat value too large");
       if (hbNs > 0 && hbNs * 2 > expires) return send("400 Bad Request - heartbeat value too large");
-    } else if (text !== "") {
-      const n = Number(text);
-      if (!Number.isInteger(n)) return send("400 Bad Request - invalid batch size");
-      batch = n;
+    } else if (/^[+-]?\d+$/.test(text)) {
+      batch = Number(text); // anything else is a batch of 1, as nats-server reads it
     }
     if (batch < 1) batch = 1;
     const c = this.config;

@@ -263,21 +263,27 @@ export class Stream {
     }
   }
 
-  /** After a restart: the message ids of what is still inside the duplicate window. */
+  /**
+   * After a restart: the message ids of what is still inside the duplicate window. Reads forward (the file
+   * store reads ahead) from the first message inside the window, at most the last 100000 messages.
+   */
   private rebuildDedupe(): void {
     const st = this.store.state();
+    if (st.messages === 0) return;
     const cutoff = nowMs() - nsToMs(this.config.duplicate_window);
-    const found: [string, { seq: number; ts: number }][] = [];
-    // Bounded: a huge stream written within the window would otherwise be read whole at start.
-    for (let seq = st.lastSeq, n = 0; seq >= st.firstSeq && seq > 0 && n < 100_000; seq--, n++) {
-      const m = this.store.get(seq);
-      if (m === null) continue;
-      if (m.ts < cutoff) break;
-      const id = parseHeaders(m.headers)?.values.get("Nats-Msg-Id");
-      if (id) found.push([id, { seq: m.seq, ts: m.ts }]);
-      if (seq === st.lastSeq) this.lastMsgId = id ?? "";
+    let lo = Math.max(st.firstSeq, st.lastSeq - 100_000 + 1);
+    let hi = st.lastSeq + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const m = this.store.next(mid, null);
+      if (m === null || m.ts >= cutoff) hi = mid;
+      else lo = m.seq + 1;
     }
-    for (let i = found.length - 1; i >= 0; i--) this.dedupe.set(found[i]![0], found[i]![1]);
+    for (let m = this.store.next(lo, null); m !== null; m = this.store.next(m.seq + 1, null)) {
+      const id = m.headers === null ? undefined : parseHeaders(m.headers)?.values.get("Nats-Msg-Id");
+      if (id) this.dedupe.set(id, { seq: m.seq, ts: m.ts });
+      if (m.seq === st.lastSeq) this.lastMsgId = id ?? "";
+    }
   }
 
   // ---- age ------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ import type { Server } from "../server.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import {
-  GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, connectLine, errLine, infoLine, interestLine, type LeafConnect, type LeafInfo,
+  GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
+  type LeafConnect, type LeafInfo,
 } from "./protocol.ts";
 
 /** The other side's interest in a subject (or subject and queue group), as a subscription of the connection. */
@@ -76,6 +77,8 @@ export interface LeafOwner {
   closed(conn: LeafConnection, reason: string): void;
   /** A hub told us its other URLs (leafnode_urls / ws_connect_urls). */
   hubUrls(conn: LeafConnection, info: LeafInfo): void;
+  /** An LS+ for a queue group we have changes its weight (member count). */
+  weightChanged(sub: LeafSubscription, weight: number): void;
   /** The other side reported a loop, or a cluster name clash: the remote waits before redialing. */
   delayReconnect(conn: LeafConnection, ms: number): void;
 }
@@ -145,6 +148,8 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
 
   lastReadAt = Date.now();
   lastWriteAt = Date.now();
+  /** When a write last blocked (0 = not blocked): past write_deadline the connection is cut. */
+  blockedSince = 0;
   pingsOut = 0;
   nextPingAt = 0;
   inMsgs = 0;
@@ -336,10 +341,14 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       this.queueBytes(errLine("Invalid Subscription"));
       return;
     }
+    if (isLeafDenied(subject)) {
+      this.server.log.debug(`${this.logPrefix} - Not importing leafnode interest in ${JSON.stringify(subject)}: JetStream subjects stay on each side`);
+      return;
+    }
     const key = queue === null ? subject : `${subject} ${queue}`;
     const existing = this.subs.get(key);
     if (existing !== undefined) {
-      if (queue !== null && existing.weight !== weight) this.owner.server.leafnodes?.weightChanged(existing, weight);
+      if (queue !== null && existing.weight !== weight) this.owner.weightChanged(existing, weight);
       return;
     }
     const sub = new LeafSubscription(this, subject, queue, key, this.remoteCluster);
@@ -372,6 +381,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     tailStart: number,
   ): void {
     if (this.state !== LeafState.OPEN && this.notOpen("LMSG")) return;
+    if (isLeafDeniedBytes(buf, subjectStart, subjectEnd)) return; // JetStream subjects stay on each side
     const size = payloadEnd - payloadStart;
     this.inMsgs++;
     this.inBytes += size;
@@ -482,6 +492,8 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     tailStart: number,
   ): void {
     if (this.state !== LeafState.OPEN) return;
+    // A wildcard interest (`>`) matches JetStream subjects too: they stay on this side.
+    if (buf[subjectStart] === 36 /* $ */ && isLeafDeniedBytes(buf, subjectStart, subjectEnd)) return;
     const queue = sub.queue;
     if (delivery.seq === this.lastSeq) {
       if (queue === null || this.lastQueues.includes(queue)) return; // already on its way
@@ -538,7 +550,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     const out = this.out;
     this.lastFramePendingStart = at - this.outHead;
     this.lastFrameLength = length;
-    at += out.latin1Write(line, at);
+    at += out.write(line, at, "latin1");
     at += buf.copy(out, at, bodyStart, payloadEnd);
     out[at++] = 13;
     out[at] = 10;
@@ -612,15 +624,16 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     if (server.tracing) server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(this.out.latin1Slice(this.outHead, Math.min(this.outEnd, this.outHead + 512)))}`);
     const written = this.socket.write(this.out, this.outHead, this.outEnd);
     this.lastWriteAt = Date.now();
+    this.lastSeq = -1;
     if (written >= pending) {
       this.outHead = 0;
       this.outEnd = 0;
-      this.lastSeq = -1;
+      this.blockedSince = 0;
       if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
     } else {
       this.blocked = true;
       this.outHead += Math.max(0, written);
-      this.lastSeq = -1;
+      if (this.blockedSince === 0) this.blockedSince = Date.now();
     }
   }
 

@@ -68,6 +68,34 @@ export interface LeafConnect {
 /** The prefix of the loop detection subject each server subscribes to on every leaf connection. */
 export const LDS_PREFIX = "$LDS.";
 
+/**
+ * Subjects that never cross a leaf connection (nats-server's denyAllClientJs, applied to every leaf
+ * connection of a non-system account when JetStream domains do not extend over it): JetStream's API,
+ * KV and object store subjects. Each side keeps its own JetStream. Neither interest nor messages on
+ * them go over, in either direction; a nats-server hub even closes a leaf that subscribes to one.
+ */
+export const JS_DENY_PREFIXES = ["$JS.API.", "$KV.", "$OBJ."] as const;
+
+/** Whether a subject (or a subscription subject under one of the prefixes) is kept off leaf connections. */
+export function isLeafDenied(subject: string): boolean {
+  if (subject.charCodeAt(0) !== 36 /* $ */) return false;
+  for (const prefix of JS_DENY_PREFIXES) if (subject.startsWith(prefix)) return true;
+  return false;
+}
+
+/** isLeafDenied for a subject in buf[start, end), without decoding it. */
+export function isLeafDeniedBytes(buf: Buffer, start: number, end: number): boolean {
+  if (buf[start] !== 36 /* $ */) return false;
+  for (const prefix of JS_DENY_PREFIXES) {
+    const n = prefix.length;
+    if (end - start <= n) continue;
+    let k = 0;
+    while (k < n && buf[start + k] === prefix.charCodeAt(k)) k++;
+    if (k === n) return true;
+  }
+  return false;
+}
+
 /** natter has one account; nats-server calls the global account this. */
 export const GLOBAL_ACCOUNT = "$G";
 
@@ -91,8 +119,9 @@ export function interestLine(key: string, isQueue: boolean, n: number): string {
   return isQueue ? `LS+ ${key} ${n}\r\n` : `LS+ ${key}\r\n`;
 }
 
+/** `INFO {...} \r\n`: nats-server puts a space before the CRLF. */
 export function infoLine(info: LeafInfo): Buffer {
-  return Buffer.from(`INFO ${JSON.stringify(info)}\r\n`);
+  return Buffer.from(`INFO ${JSON.stringify(info)} \r\n`);
 }
 
 export function connectLine(connect: LeafConnect): Buffer {

@@ -31,6 +31,9 @@ export interface Varz {
   go: string;
   host: string;
   port: number;
+  auth_required?: boolean;
+  tls_required?: boolean;
+  tls_verify?: boolean;
   max_connections: number;
   max_subscriptions?: number;
   /** time.Duration: nanoseconds. */
@@ -79,7 +82,7 @@ export interface Varz {
   slow_consumer_stats: SlowConsumersStats;
 }
 
-/** nats-server's default TLS handshake timeout (seconds); natter has no TLS, the field is kept for parsers. */
+/** nats-server's default TLS handshake timeout (seconds), shown when no tls block sets one. */
 const TLS_TIMEOUT_SECONDS = 2;
 
 // CPU percent as nats-server's pse computes it on Linux: process CPU time over a window of at least
@@ -134,7 +137,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
   if (o.wsPort !== 0) {
     websocket.host = o.wsHost;
     websocket.port = server.wsPort || o.wsPort;
-    websocket.no_tls = true;
+    websocket.no_tls = !o.wsTls;
     if (o.wsSameOrigin) websocket.same_origin = true;
     if (o.wsAllowedOrigins.length > 0) websocket.allowed_origins = [...o.wsAllowedOrigins];
     if (o.wsCompression) websocket.compression = true;
@@ -147,6 +150,9 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     go: runtimeVersion(),
     host: o.host,
     port: server.port,
+    auth_required: server.auth?.infoAuthRequired("tcp") || undefined,
+    tls_required: o.tls ? true : undefined,
+    tls_verify: o.tls?.verify || undefined,
     max_connections: o.maxConnections,
     max_subscriptions: o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined,
     ping_interval: msToDuration(o.pingIntervalMs),
@@ -155,9 +161,9 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     http_port: server.httpPort,
     http_base_path: "",
     https_port: 0,
-    // natter's connect timeout is its authentication timeout: a client silent that long is closed
-    // with "Authentication Timeout", as nats-server does after auth_timeout.
-    auth_timeout: o.connectTimeoutMs / 1000,
+    // With authentication, its timeout (src/auth). Without, natter's connect timeout plays that part:
+    // a client silent that long is closed with "Authentication Timeout".
+    auth_timeout: (server.auth?.timeoutFor("tcp") ?? o.connectTimeoutMs) / 1000,
     max_control_line: o.maxControlLine,
     max_payload: o.maxPayload,
     max_pending: o.maxPending,
@@ -167,7 +173,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     mqtt: {},
     websocket,
     jetstream: {},
-    tls_timeout: TLS_TIMEOUT_SECONDS,
+    tls_timeout: o.tls?.timeoutMs ? o.tls.timeoutMs / 1000 : TLS_TIMEOUT_SECONDS,
     write_deadline: msToDuration(o.writeDeadlineMs),
     start: rfc3339Ms(startMs),
     now: rfc3339Ns(now),

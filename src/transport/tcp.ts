@@ -47,8 +47,10 @@ class TcpTransport implements Transport {
    */
   startTls(server: Server, conn: Connection, tls: ServerTls, handlers: SocketHandler<SocketData>): void {
     if (!tls.handshakeFirst) {
-      const [, secure] = this.socket.upgradeTLS<SocketData>({ data: { connection: conn }, tls: tls.bun, socket: handlers });
-      this.socket.data = { connection: null };
+      // Bun hands back both ends: `raw` (a new handle on the plain socket, still on the listener's handlers,
+      // which then see the ciphertext) and `secure`. Only `secure` may reach the connection.
+      const [raw, secure] = this.socket.upgradeTLS<SocketData>({ data: { connection: conn }, tls: tls.bun, socket: handlers });
+      raw.data = { connection: null };
       this.socket = secure;
     }
     this.handshaken = false;

@@ -7,6 +7,7 @@ import net from "node:net";
 import * as nats from "nats";
 import * as natsWs from "nats.ws";
 import { freePort } from "../harness/server.ts";
+import { encode } from "@msgpack/msgpack";
 import { startCluster, startNode, subscriptionCount, waitFor, waitForMesh, type ClusterNode } from "./spawn.ts";
 
 const sc = nats.StringCodec();
@@ -223,7 +224,23 @@ describe("a three-node cluster, one seed each", () => {
 
   test("bad input on the cluster port gets a clear error and a close; the cluster is unaffected", async () => {
     const [a, b] = nodes as [ClusterNode, ClusterNode];
-    for (const input of ["CONNECT {}\r\nPING\r\n", "\x00\x00\x00\x05\x07garbage", "\xff\xfe\xfd"]) {
+    // A HELLO of a future protocol version, and one from another cluster: refused with the reason.
+    const hello = (v: number, cluster: string) => {
+      const body = encode({ v, cluster, id: "127.0.0.1:1", inc: 1, server_id: "NX", server_name: "x" });
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(1 + body.length, 0);
+      frame[4] = 1;
+      frame.set(body, 5);
+      return frame.toString("latin1");
+    };
+    const expectations: [string, RegExp][] = [
+      ["CONNECT {}\r\nPING\r\n", /natter cluster port: expected a route handshake, this is not a client port/],
+      ["\x00\x00\x00\x05\x07garbage", /expected a natter route HELLO/],
+      ["\xff\xfe\xfd", /natter cluster port: expected a route handshake/],
+      [hello(2, "test"), /protocol version 2, this node speaks 1/],
+      [hello(1, "other"), /cluster name "other" does not match "test"/],
+    ];
+    for (const [input, expected] of expectations) {
       const reply = await new Promise<string>((resolve) => {
         let got = "";
         const s = net.connect({ host: "127.0.0.1", port: a.clusterPort }, () => s.write(Buffer.from(input, "latin1")));
@@ -232,7 +249,7 @@ describe("a three-node cluster, one seed each", () => {
         s.on("error", () => resolve(got));
         setTimeout(() => s.destroy(), 5000);
       });
-      expect(reply).toMatch(/natter cluster port: expected a route handshake|expected a natter route HELLO/);
+      expect(reply).toMatch(expected);
     }
     expect(a.log()).toMatch(/Refusing connection on the cluster port: not a natter route \(received "CONNECT \{\}/);
     const pa = await connect(a);

@@ -166,6 +166,11 @@ export class FileStore extends IndexedStore<FileEntry> {
   private rotate(): void {
     this.flushDeletes();
     this.writePending();
+    // The interval sync only ever fsyncs the active segment: the one being closed is synced now.
+    if (this.unsynced) {
+      fsyncSync(this.active.fd);
+      this.unsynced = false;
+    }
     this.openSegment((this.active?.index ?? 0) + 1);
   }
 

@@ -1,0 +1,131 @@
+// The leafnodes block of the config file and the --leafnode_remote / --leafnodes_listen flags.
+import { describe, expect, test } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { defaultOptions, OptionsError, parseCommandLine, type Options } from "../../src/options.ts";
+import { applyConfig } from "../../src/config/apply.ts";
+import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
+import { loadOptions } from "../../src/config/load.ts";
+import { effectiveLeafnodeOptions, parseLeafUrl } from "../../src/leaf/options.ts";
+
+function apply(text: string): Options {
+  const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
+  applyConfig(parseConfig(text, "t.conf"), options, "t.conf");
+  return options;
+}
+
+function errorsOf(text: string): string[] {
+  try {
+    apply(text);
+  } catch (error) {
+    if (error instanceof ConfigErrors) return error.errors.map((e) => e.message);
+    throw error;
+  }
+  throw new Error("expected errors");
+}
+
+describe("leafnodes {} in the config file", () => {
+  test("listen, authorization, reconnect, remotes with urls and credentials", () => {
+    const o = apply(`
+      leafnodes {
+        listen: "127.0.0.1:7423"
+        authorization { user: leaf, password: pw, timeout: 1.5 }
+        reconnect: 3
+        advertise: "edge.example:7423"
+        remotes [
+          { url: "nats-leaf://u:p@hub1:7422" }
+          { urls: ["nats://hub2", "hub3:9000"], user: a, password: b, account: "$G", hub: false, no_randomize: true }
+          { url: "ws://hub4:8080/path", token: tok }
+        ]
+      }
+    `);
+    expect(o.leafnodes).toMatchObject({
+      host: "127.0.0.1",
+      port: 7423,
+      authorization: { user: "leaf", password: "pw", timeoutMs: 1500 },
+      reconnectIntervalMs: 3000,
+      advertise: "edge.example:7423",
+      remotes: [
+        { urls: ["nats-leaf://u:p@hub1:7422"] },
+        { urls: ["nats://hub2", "hub3:9000"], user: "a", password: "b", hub: false, noRandomize: true },
+        { urls: ["ws://hub4:8080/path"], token: "tok" },
+      ],
+    });
+  });
+
+  test("`leaf` is the same block; listen may be a port", () => {
+    expect(apply("leaf { port: 7422 }").leafnodes).toMatchObject({ host: "0.0.0.0", port: 7422, remotes: [] });
+    expect(apply("leafnodes { listen: 7499 }").leafnodes).toMatchObject({ port: 7499 });
+  });
+
+  test.each([
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", credentials: "/x.creds" } ] }', /"leafnodes\.remotes\.credentials" is not supported: credentials files carry a JWT/],
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", account: "A" } ] }', /leafnode remote account "A" is not supported: natter has one account/],
+    ['leafnodes { remotes [ { url: "tls://h:1" } ] }', /TLS to a hub is not supported yet/],
+    ['leafnodes { remotes [ { url: "wss://h:1" } ] }', /TLS to a hub is not supported yet/],
+    ['leafnodes { remotes [ { url: "http://h:1" } ] }', /unknown scheme "http"/],
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", tls: { cert_file: x } } ] }', /"leafnodes\.remotes\.tls" is not supported yet/],
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", deny_imports: ["x"] } ] }', /"leafnodes\.remotes\.deny_imports" is not supported yet/],
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", colour: red } ] }', /unknown field "colour"/],
+    ['leafnodes { remotes [ { hub: true } ] }', /a leafnode remote needs a url/],
+    ['leafnodes { remotes [ { urls: ["ws://a:1", "nats-leaf://b:2"] } ] }', /all be WebSocket/],
+    ["leafnodes { tls { cert_file: x } }", /"leafnodes\.tls" is not supported yet/],
+    ["leafnodes { bogus: 1 }", /unknown field "bogus"/],
+    ["leafnodes { authorization { token: x } }", /leaf nodes authenticate with user and password/],
+    ["leafnodes: 7422", /Expected map to define a leafnode/],
+  ])("%s is refused", (text, message) => {
+    const errors = errorsOf(`${text}\n`);
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toMatch(message);
+  });
+});
+
+describe("flags", () => {
+  test("--leafnode_remote adds a remote (repeatable); --leafnodes_listen sets the listener", () => {
+    const parsed = parseCommandLine(["--leafnode_remote", "nats-leaf://h1:7422", "--leafnode_remote", "nats-leaf://h2:7422,nats-leaf://h3:7422", "--leafnodes_listen", "127.0.0.1:-1"]);
+    if (parsed.kind !== "run") throw new Error(parsed.kind);
+    const ln = effectiveLeafnodeOptions(parsed.options)!;
+    expect(ln.remotes.map((r) => r.urls)).toEqual([["nats-leaf://h1:7422"], ["nats-leaf://h2:7422", "nats-leaf://h3:7422"]]);
+    expect(ln).toMatchObject({ host: "127.0.0.1", port: -1 });
+    expect(effectiveLeafnodeOptions({ ...defaultOptions })).toBeNull();
+  });
+
+  test("bad values are one-line errors", () => {
+    expect(() => parseCommandLine(["--leafnode_remote", "http://x:1"])).toThrow(OptionsError);
+    expect(() => parseCommandLine(["--leafnodes_listen", "nope"])).toThrow(/expected host:port/);
+  });
+
+  test("flags add to the config file's block instead of replacing it", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "natter-leaf-opts-"));
+    try {
+      const file = path.join(dir, "a.conf");
+      writeFileSync(file, 'leafnodes { listen: "127.0.0.1:7500", remotes [ { url: "nats-leaf://a:1" } ] }\n');
+      const parsed = parseCommandLine(["-c", file, "--leafnode_remote", "nats-leaf://b:2"]);
+      if (parsed.kind !== "run") throw new Error(parsed.kind);
+      const loaded = loadOptions(file, parsed.flagged);
+      const ln = effectiveLeafnodeOptions(loaded.options)!;
+      expect(ln.port).toBe(7500);
+      expect(ln.remotes.map((r) => r.urls[0])).toEqual(["nats-leaf://a:1", "nats-leaf://b:2"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the leafnode port may not be another listener's", () => {
+    expect(() => parseCommandLine(["-p", "5000", "--leafnodes_listen", "0.0.0.0:5000"])).toThrow(/leafnode port 5000 is already used/);
+  });
+});
+
+describe("hub URLs", () => {
+  test.each([
+    ["nats-leaf://u:p%40ss@hub.example:7422", { transport: "tcp", host: "hub.example", port: 7422, user: "u", password: "p@ss" }],
+    ["hub.example", { transport: "tcp", host: "hub.example", port: 7422, user: "" }],
+    ["nats://10.0.0.1:9999", { transport: "tcp", host: "10.0.0.1", port: 9999 }],
+    ["ws://hub:8080", { transport: "ws", host: "hub", port: 8080, path: "" }],
+    ["ws://hub/prefix", { transport: "ws", host: "hub", port: 80, path: "/prefix" }],
+    ["nats-leaf://[::1]:7422", { transport: "tcp", host: "::1", port: 7422 }],
+  ])("%s", (url, expected) => {
+    expect(parseLeafUrl(url)).toMatchObject(expected);
+  });
+});

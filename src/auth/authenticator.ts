@@ -14,9 +14,10 @@ import type { Connection } from "../connection.ts";
 import { AuthGate } from "./gate.ts";
 import type { Transport } from "../transport/transport.ts";
 import { CompiledPermissions } from "./permissions.ts";
+import { PublishBucket } from "./ratelimit.ts";
 import { comparePassword } from "./passwords.ts";
 import { NkeyVerifier, newNonce } from "./nkeys.ts";
-import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type RateLimitOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
+import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
 
 /** The CONNECT fields authentication reads (wire casing). */
 export interface Credentials {
@@ -40,13 +41,14 @@ export interface AuthenticatedUser {
   /** The user name or nkey, as logged and shown in /connz; "" for a token or a single anonymous client. */
   readonly name: string;
   readonly permissions: CompiledPermissions | null;
-  readonly rateLimit: RateLimitOptions | null;
+  /** Publish rate limit, one budget shared by all of the user's connections (src/auth/ratelimit.ts). */
+  readonly publishBucket: PublishBucket | null;
 }
 
 /** The outcome: the user, null (refused), or a promise of either (bcrypt is checked off the event loop). */
 export type AuthResult = AuthenticatedUser | null | Promise<AuthenticatedUser | null>;
 
-const ANONYMOUS: AuthenticatedUser = { name: "", permissions: null, rateLimit: null };
+const ANONYMOUS: AuthenticatedUser = { name: "", permissions: null, publishBucket: null };
 
 interface PasswordUser {
   readonly password: string;
@@ -74,7 +76,7 @@ function toUser(name: string, u: UserOptions): AuthenticatedUser {
   return {
     name,
     permissions: u.permissions ? new CompiledPermissions(u.permissions) : null,
-    rateLimit: u.rateLimit ?? null,
+    publishBucket: u.rateLimit && (u.rateLimit.msgsPerSec > 0 || u.rateLimit.bytesPerSec > 0) ? new PublishBucket(u.rateLimit) : null,
   };
 }
 

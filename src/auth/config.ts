@@ -1,5 +1,6 @@
 // The security parts of a nats-server config file: `authorization`, `no_auth_user`, `tls`, and in the
-// `websocket` block `tls`, `authorization`, `no_auth_user` and the cookie names. Shapes, key aliases and
+// `websocket` block `tls`, `authorization`, `no_auth_user` and the cookie names; plus natter's own rate
+// limits (`connection_rate_per_ip`, and `rate_limit` in a user entry). Shapes, key aliases and
 // error texts follow nats-server's opts.go (parseAuthorization, parseUsers, parseUserPermissions,
 // parseAllowResponses, parseSubjectPermission, checkPermSubjectArray, parseTLS, parseWebsocket).
 // src/config/apply.ts hands these keys over; errors are ConfigErrors at the offending key.
@@ -88,6 +89,10 @@ export function applySecurityKey(e: ConfEntry, o: Options): boolean {
       return true;
     case "tls":
       o.tls = parseTls(e);
+      return true;
+    case "connection_rate_per_ip": // natter's own (src/auth/ratelimit.ts)
+      if (e.node.kind !== "integer" || e.node.value < 0) fail(e, `${e.key} must be a non-negative integer, got ${describe(e.node)}`);
+      o.connectionRatePerIp = e.node.value;
       return true;
   }
   return false;

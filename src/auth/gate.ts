@@ -16,6 +16,7 @@ import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { OK_FRAME } from "../protocol/frames.ts";
 import { ClientPermissions } from "./permissions.ts";
 import type { AuthenticatedUser, Authenticator, Credentials } from "./authenticator.ts";
+import { PublishRateLimiter } from "./ratelimit.ts";
 
 /** nats-server's own: a bare read is at most a few KB; more than this while a check is pending is abuse. */
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
@@ -136,6 +137,7 @@ export class AuthGate {
     this.holding = false;
     conn.authUser = user.name;
     conn.perms = user.permissions !== null ? new ClientPermissions(user.permissions) : null;
+    conn.rateLimiter = user.publishBucket !== null ? new PublishRateLimiter(conn, user.publishBucket) : null;
     if (late && conn.verbose) conn.queueBytes(OK_FRAME);
   }
 

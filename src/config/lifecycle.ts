@@ -1,7 +1,7 @@
 // Running natter as an operated process, as nats-server is run: the pid file (-P), the ports file
 // (--ports_file_dir), config reload (SIGHUP), log reopen (SIGUSR1), lame duck mode (SIGUSR2), and
 // `--signal <command>[=<pid>]` to send those signals to a running server.
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Options } from "../options.ts";
@@ -63,23 +63,24 @@ export class Lifecycle {
     const file = this.server.options.pidFile;
     if (!file) return;
     try {
-      writeFileSync(file, String(process.pid), { mode: 0o660 });
+      writeAtomically(file, String(process.pid), 0o660);
     } catch (error) {
       this.log.error(`Failed to write pidfile: ${(error as Error).message}`);
     }
   }
 
-  /** `{"nats":[…],"monitoring":[…],"websocket":[…]}` in `<dir>/<exe>_<pid>.ports`, as nats-server writes it. */
+  /** `{"nats":[…],"monitoring":[…],"cluster":[…],"websocket":[…]}` in `<dir>/<exe>_<pid>.ports`, as nats-server writes it. */
   writePortsFile(): void {
     const s = this.server;
     const o = s.options;
     if (!o.portsFileDir) return;
     const ports: Record<string, string[]> = { nats: listenerUrls("nats", o.host, s.port) };
     if (o.httpPort !== 0) ports.monitoring = listenerUrls("http", o.httpHost || o.host, s.httpPort);
+    if (s.cluster !== null) ports.cluster = listenerUrls("nats", o.clusterHost, s.cluster.port);
     if (o.wsPort !== 0) ports.websocket = listenerUrls("ws", o.wsHost, s.wsPort);
     const file = path.join(o.portsFileDir, `${executableName()}_${process.pid}.ports`);
     try {
-      writeFileSync(file, JSON.stringify(ports), { mode: 0o666 });
+      writeAtomically(file, JSON.stringify(ports), 0o666);
       this.portsFile = file;
     } catch (error) {
       this.log.error(`Error writing ports file (${file}): ${(error as Error).message}`);
@@ -229,4 +230,11 @@ function findProcesses(name: string): number[] {
     .filter((l) => /^\d+$/.test(l.trim()))
     .map(Number)
     .filter((pid) => pid !== process.pid);
+}
+
+/** Writes a file whole or not at all (temp file, then rename): a reader never sees it half-written. */
+function writeAtomically(file: string, content: string, mode: number): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, content, { mode });
+  renameSync(temporary, file);
 }

@@ -11,7 +11,8 @@
 // Roles, as nats-server's: the side that dialed is the spoke unless its remote says `hub: true` (or an
 // accepted leaf says is_hub). A spoke tells its hub only about local interest (clients, internal
 // clients, and leaf nodes attached to this server); a hub tells a leaf about everything it has
-// (local, routes, other leaf nodes) but the leaf's own, and but interest from the leaf's own cluster.
+// (local, routes, other leaf nodes) except the leaf's own and what came from the leaf's own cluster.
+// JetStream API, KV and object store subjects cross in neither direction (nats-server's denyAllClientJs).
 //
 // Invariants:
 // - One frame per message per connection: several matches of one message (foo.* and foo.>, or a plain
@@ -29,7 +30,7 @@ import type { Server } from "../server.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import {
-  GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
+  LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
   type LeafConnect, type LeafInfo,
 } from "./protocol.ts";
 
@@ -296,6 +297,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   }
 
   onPing(): void {
+    if (!this.solicited && this.state === LeafState.HANDSHAKE && this.notOpen("PING")) return; // CONNECT comes first
     this.queueBytes(PONG);
   }
 
@@ -303,11 +305,19 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     this.pingsOut = 0;
   }
 
+  /**
+   * As nats-server: an -ERR from the other side is logged and the connection stays (the side that
+   * refuses something closes it itself), but a loop report closes it here too; after a loop or a
+   * cluster name clash the dialing side waits 30 s before dialing again.
+   */
   onErr(text: string): void {
     this.server.log.error(`${this.logPrefix} - Leafnode Error '${text}'`);
-    if (text.includes("Loop detected")) this.owner.delayReconnect(this, LOOP_RECONNECT_DELAY_MS);
-    else if (text.includes(LeafError.SameClusterName)) this.owner.delayReconnect(this, LOOP_RECONNECT_DELAY_MS);
-    this.close(`remote error: ${text}`, null);
+    if (text.includes("Loop detected")) {
+      this.owner.delayReconnect(this, LOOP_RECONNECT_DELAY_MS);
+      this.close(`remote error: ${text}`, null);
+    } else if (text.includes(LeafError.SameClusterName)) {
+      this.owner.delayReconnect(this, LOOP_RECONNECT_DELAY_MS);
+    }
   }
 
   onParseError(errText: string | null, detail: string): void {
@@ -680,5 +690,3 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
 
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");
-
-export { GLOBAL_ACCOUNT, LDS_PREFIX };

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import net from "node:net";
 import { beforeAll, describe, expect, test } from "vitest";
 import { connectV2, connectWs, type Conn, dec, enc, type Msg, wsHeaders } from "../harness/clients.ts";
-import { closeAfterTest } from "../harness/raw.ts";
+import { closeAfterTest, waitFor } from "../harness/raw.ts";
 import { type RunningServer, startServer } from "../harness/server.ts";
 import { connectRawWs, WsOpcode } from "../harness/ws-raw.ts";
 
@@ -81,8 +81,8 @@ describe("nats.ws client", () => {
     await Promise.all([ws.flush(), tcp.flush()]);
     const payload = Uint8Array.from({ length: 512 * 1024 }, (_, i) => (i * 7) & 0xff);
     ws.publish("big.in", payload);
-    await ws.flush();
-    await tcp.flush();
+    // The TCP client republishes from its callback, after whatever PING a flush sent: wait for the result.
+    await waitFor(() => back.length >= 1, 10_000, "the payload to come back over WS");
     await ws.flush();
     expect(back.length).toBe(1);
     expect(Buffer.from(back[0]!.data).equals(Buffer.from(payload))).toBe(true);

@@ -105,17 +105,32 @@ describe.skipIf(!HAS_NATS_SERVER)("a natter hub with two leaf nodes (a natter an
     await waitFor("all at B", () => atB.count() >= n, 10_000, detail);
     await bc.flush();
     expect(atB.count()).toBe(n);
-    // A queue group with a member at A and one at B, published at A: A's own member takes all.
-    await waitFor("B's member to be known at A", async () => {
-      members[0]!.sub.unsubscribe();
-      return true;
-    });
-    const onlyB = members[1]!;
-    for (let i = 0; i < n; i++) ac.publish(`${s}.q`, sc.encode(`q${i}`));
+    // A queue group with members at A and at B, published at A: A's own member takes all.
+    const qs = (c: { msgs: { data: Uint8Array }[] }, prefix: string) => c.msgs.filter((m) => sc.decode(m.data).startsWith(prefix)).length;
+    await waitFor("B's member to be subscribed", async () => {
+      bc.publish(`${s}.q`, sc.encode("warmup")); // published at B: B's own member takes it
+      await bc.flush();
+      return qs(members[1]!, "warmup") > 0;
+    }, 10_000, detail);
+    for (let i = 0; i < n; i++) ac.publish(`${s}.q`, sc.encode(`a${i}`));
     await ac.flush();
-    await waitFor("B's member to get all (A has none now)", () => onlyB.msgs.filter((m) => sc.decode(m.data).startsWith("q")).length >= n, 10_000, detail);
+    await waitFor("A's member to get all", () => qs(members[0]!, "a") >= n, 10_000, detail);
     await bc.flush();
-    expect(onlyB.msgs.filter((m) => sc.decode(m.data).startsWith("q")).length).toBe(n);
+    expect(qs(members[0]!, "a")).toBe(n);
+    expect(qs(members[1]!, "a")).toBe(0);
+    // A's member leaves: A's publishes cross the hub to B's member, once each.
+    members[0]!.sub.unsubscribe();
+    await ac.flush();
+    await waitFor("the group at B to be reached from A", async () => {
+      ac.publish(`${s}.q`, sc.encode("probe"));
+      await ac.flush();
+      return qs(members[1]!, "probe") > 0;
+    }, 10_000, detail);
+    for (let i = 0; i < n; i++) ac.publish(`${s}.q`, sc.encode(`b${i}`));
+    await ac.flush();
+    await waitFor("B's member to get all", () => qs(members[1]!, "b") >= n, 10_000, detail);
+    await bc.flush();
+    expect(qs(members[1]!, "b")).toBe(n);
     expect(sc.decode((await ac.request(`${s}.svc`, sc.encode(""), { timeout: 2000 })).data)).toBe("from-b");
     const error = await ac.request(`${s}.nobody`, sc.encode(""), { timeout: 5000 }).then(() => null, (e: Error & { code?: string }) => e);
     expect(error?.code).toBe("503");

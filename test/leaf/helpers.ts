@@ -84,7 +84,7 @@ export async function waitForLink(a: NatsConnection, b: NatsConnection, detail?:
   await waitForFlow(b, a, "messages to flow back over the link", 15_000, detail);
 }
 
-/** The leaf sees interest for `subj` (and queue) from the other side: a publish from `from` reaches `probe`. */
+/** For failure messages: the last lines of each process's log. */
 export function logs(...procs: Proc[]): () => string {
   return () => procs.map((p) => `==== ${p.name} (${p.kind})\n${p.log().split("\n").slice(-80).join("\n")}`).join("\n");
 }

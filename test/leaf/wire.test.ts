@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { StringCodec } from "nats";
 import { HAS_NATS_SERVER, client, collect, logs, subject, waitForFlow, waitForLink } from "./helpers.ts";
-import { HOST, startProc, waitFor, type Proc } from "./spawn.ts";
+import { HOST, startProc, waitFor } from "./spawn.ts";
 
 const sc = StringCodec();
 const HUB_CONFIG = `leafnodes { listen: "${HOST}:{{leaf_port}}" }\n`;
@@ -89,6 +89,7 @@ describe("natter's leafnode port", () => {
   test.each([
     ["garbage before CONNECT", "garbage\r\n", "Authorization Violation"],
     ["a PUB before CONNECT", "PUB foo 1\r\nx\r\n", "Authorization Violation"],
+    ["a PING before CONNECT", "PING\r\n", "Authorization Violation"],
     ["a client's CONNECT (it has lang)", 'CONNECT {"lang":"go","verbose":false}\r\n', "attempted to connect to leaf node port"],
   ])("%s: -ERR and closed", async (_name, input, error) => {
     const hub = await startProc("natter", { name: "HUB", config: HUB_CONFIG });
@@ -184,9 +185,28 @@ describe("natter as a leaf, against bad hubs", () => {
 
   test.skipIf(!HAS_NATS_SERVER)("a remote at a nats-server client port: wrong port, logged, redialed", async () => {
     const other = await startProc("nats-server", { name: "CLIENTPORT", config: "" });
-    const leaf = await startProc("natter", { name: "LEAF", config: `leafnodes { reconnect: 0.2, remotes [ { url: "nats-leaf://${HOST}:${other.port}" } ] }\n` });
+    // Given with the flag this time (--leafnode_remote).
+    const leaf = await startProc("natter", { name: "LEAF", config: "", args: ["--leafnode_remote", `nats-leaf://${HOST}:${other.port}`] });
     await waitFor("the wrong-port error", () => leaf.log().includes("attempted to connect to wrong port"), 10_000, logs(leaf));
     expect(leaf.running).toBe(true);
+  });
+});
+
+describe("interest follows the connection", () => {
+  test.skipIf(!HAS_NATS_SERVER)("a leaf that goes away takes its interest with it: a request to its service gets no responders at once", async () => {
+    const hub = await startProc("natter", { name: "HUB", config: HUB_CONFIG });
+    const leaf = await startProc("nats-server", { name: "LEAF", config: `leafnodes { remotes [ { url: "nats-leaf://${HOST}:${hub.leafPort}" } ] }\n` });
+    const hc = await client(hub);
+    const lc = await client(leaf);
+    const s = subject("svc.gone");
+    lc.subscribe(s, { callback: (_e, m) => m.respond(sc.encode("here")) });
+    await lc.flush();
+    await waitFor("the service through the link", async () => hc.request(s, sc.encode(""), { timeout: 500 }).then(() => true, () => false), 10_000, logs(hub, leaf));
+    await leaf.kill9();
+    await waitFor("no responders (not a timeout) once the leaf is gone", async () => {
+      const error = await hc.request(s, sc.encode(""), { timeout: 1000 }).then(() => null, (e: Error & { code?: string }) => e);
+      return error?.code === "503";
+    }, 10_000, logs(hub));
   });
 });
 
@@ -221,26 +241,27 @@ describe("authentication", () => {
 });
 
 describe("loops", () => {
-  test("a cycle of leaf connections (C → B → A and C → A): the loop is detected, one link closes, messages arrive once", async () => {
+  test("a cycle of leaf connections (C → B → A and C → A): detected and reported, the dialer waits 30 s, no message storm", async () => {
     const a = await startProc("natter", { name: "A", config: HUB_CONFIG });
     const b = await startProc("natter", { name: "B", config: `leafnodes {\n  listen: "${HOST}:{{leaf_port}}"\n  remotes [ { url: "nats-leaf://${HOST}:${a.leafPort}" } ]\n}\n` });
-    await waitForLink(await client(a), await client(b), logs(a, b));
+    const [ac, bc] = [await client(a), await client(b)];
+    await waitForLink(ac, bc, logs(a, b));
+    // C dials both: its $LDS subject comes back to it through the other path.
     const c = await startProc("natter", { name: "C", config: `leafnodes {\n  remotes [ { url: "nats-leaf://${HOST}:${b.leafPort}" }, { url: "nats-leaf://${HOST}:${a.leafPort}" } ]\n}\n` });
-    await waitFor("a loop report", () => /Loop detected/.test(a.log() + b.log() + c.log()), 10_000, logs(a, b, c));
-    // Messages still arrive once (the loop does not make copies).
-    const ac = await client(a);
-    const cc = await client(c);
+    await waitFor("the loop to be detected by C and reported to its hub", () =>
+      /Loop detected for leafnode account="\$G". Delaying attempt to reconnect for 30s/.test(c.log()) && /Leafnode Error 'Loop detected/.test(a.log() + b.log()), 10_000, logs(a, b, c));
+    await waitFor("C to wait 30 s before dialing again", () => /dialing again in 30000 ms/.test(c.log()), 10_000, logs(c));
+    // The link that is no part of a cycle goes on carrying each message once.
     const s = subject("loop");
-    const got = collect(cc, s);
-    await cc.flush();
-    await waitForFlow(ac, cc, "messages from A to C", 15_000, logs(a, b, c));
-    const before = got.count();
+    const got = collect(bc, s);
+    await bc.flush();
+    await waitForFlow(ac, bc, "messages from A to B", 15_000, logs(a, b, c));
     for (let i = 0; i < 50; i++) ac.publish(s, sc.encode(`m${i}`));
     await ac.flush();
-    await waitFor("50 more", () => got.count() >= before + 50, 10_000, logs(a, b, c));
-    await cc.flush();
-    await ac.flush();
-    expect(got.count()).toBe(before + 50);
+    await waitFor("50 messages", () => got.count() >= 50, 10_000, logs(a, b, c));
+    await waitForFlow(ac, bc, "a last probe", 5000, logs(a, b, c));
+    expect(got.count()).toBe(50);
+    expect([a, b, c].every((p) => p.running)).toBe(true);
   });
 });
 
@@ -277,5 +298,3 @@ describe.skipIf(!HAS_NATS_SERVER)("WebSocket", () => {
     expect(hub.log()).toMatch(/Leafnode connection created/);
   });
 });
-
-export type { Proc };

@@ -11,6 +11,7 @@ import type { Server } from "./server.ts";
 import type { AuthGate } from "./auth/gate.ts";
 import { isReservedReply, type ClientPermissions } from "./auth/permissions.ts";
 import { redactRead, redactSecrets } from "./auth/redact.ts";
+import type { PublishRateLimiter } from "./auth/ratelimit.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -77,6 +78,8 @@ export class Connection implements ProtocolHandler, Subscriber {
   perms: ClientPermissions | null = null;
   /** The authenticated user name or nkey ("" without, or for a token). */
   authUser = "";
+  /** The user's publish rate limit; null = none. Checked once per read, not per message. */
+  rateLimiter: PublishRateLimiter | null = null;
 
   // Outbound: one growable buffer; bytes [outHead, outEnd) are queued and unsent.
   private out: Buffer = Buffer.allocUnsafe(0);
@@ -147,6 +150,10 @@ export class Connection implements ProtocolHandler, Subscriber {
       this.authGate.read(data); // not authenticated yet: src/auth/gate.ts feeds parse() line by line
       return;
     }
+    if (this.rateLimiter !== null) {
+      this.rateLimiter.read(data); // parse(), then charge the user's publish budget (src/auth/ratelimit.ts)
+      return;
+    }
     server.inRead = true;
     server.latency.startRead();
     this.parser.feed(data);
@@ -155,7 +162,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     server.latency.endRead();
   }
 
-  /** Parses input the auth gate lets through (as onRead does). */
+  /** Parses input the auth gate or the rate limiter lets through (as onRead does). */
   parse(data: Buffer): void {
     const server = this.server;
     server.inRead = true;

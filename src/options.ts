@@ -38,6 +38,8 @@ export interface Options {
   websocketAuth: WebSocketAuthOptions | null;
   /** TLS on the WebSocket port (wss); null = plain ws. */
   wsTls: TlsOptions | null;
+  /** New connections accepted per second from one IP address; 0 = unlimited (natter's own; src/auth/ratelimit.ts). */
+  connectionRatePerIp: number;
   /** Monitoring HTTP port (/varz, /connz, …); 0 = off. */
   httpPort: number;
   httpHost: string;
@@ -110,6 +112,7 @@ export const defaultOptions: Readonly<Options> = {
   tls: null,
   websocketAuth: null,
   wsTls: null,
+  connectionRatePerIp: 0,
   httpPort: 0,
   httpHost: "",
   debug: false,
@@ -207,6 +210,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.tls = { certFile: "", keyFile: "", ...o.tls, caFile: v }; } },
   { names: ["tlsverify"], takesValue: false, help: "Enable TLS, verify client certificates",
     set: (o, v) => { o.tls = { certFile: "", keyFile: "", ...o.tls, verify: v === "true" }; } },
+  { names: ["connection_rate_per_ip"], takesValue: true, help: "New connections per second accepted from one IP address (default: 0, unlimited)",
+    set: (o, v, f) => { o.connectionRatePerIp = parseCount(v, f); } },
   { names: ["m", "http_port"], takesValue: true, help: "Use port for HTTP monitoring (default: off)",
     set: (o, v, f) => { o.httpPort = parsePort(v, f, true); } },
   { names: ["http_host"], takesValue: true, help: "Bind HTTP monitoring to host address (default: the client host)",

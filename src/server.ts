@@ -17,6 +17,7 @@ import { Leafnodes } from "./leaf/leafnodes.ts";
 import { effectiveLeafnodeOptions } from "./leaf/options.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import { securityInfo } from "./auth/info.ts";
+import { ConnectionRateLimiter } from "./auth/ratelimit.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
 
 /** The nats-server version whose client-visible features natter implements (clients gate features on it). */
@@ -39,6 +40,10 @@ export interface ServerStats {
   authFailures: number;
   /** 'Permissions Violation' errors sent (publish, subscribe, reply). */
   permissionViolations: number;
+  /** Times a publisher's reads were paused for its user's publish rate limit. */
+  rateLimitPauses: number;
+  /** Connections refused by connection_rate_per_ip. */
+  connectionsThrottled: number;
 }
 
 /** Anything with an outbound buffer written once per tick: client connections, routes. */
@@ -62,7 +67,7 @@ export class Server {
   readonly connections = new Map<number, Connection>();
   readonly stats: ServerStats = {
     inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, slowConsumers: 0, staleConnections: 0,
-    noInterestMsgs: 0, stalls: 0, totalConnections: 0, authFailures: 0, permissionViolations: 0,
+    noInterestMsgs: 0, stalls: 0, totalConnections: 0, authFailures: 0, permissionViolations: 0, rateLimitPauses: 0, connectionsThrottled: 0,
   };
   readonly startedAt = new Date();
   /** Snapshots of the last 10000 closed clients, for /connz?state=closed (as nats-server keeps them). */
@@ -91,10 +96,13 @@ export class Server {
     this.serverName = options.serverName || this.serverId;
     this.tracing = options.trace;
     this.auth = Authenticator.fromOptions(options);
+    this.connectionRate = options.connectionRatePerIp > 0 ? new ConnectionRateLimiter(options.connectionRatePerIp) : null;
   }
 
   /** Authentication (src/auth); null when none is configured. */
   readonly auth: Authenticator | null;
+  /** connection_rate_per_ip (src/auth/ratelimit.ts); null when off. */
+  private readonly connectionRate: ConnectionRateLimiter | null;
 
   /** The port clients connect to (resolved when -p -1 asked for a random one). */
   get port(): number {
@@ -156,6 +164,12 @@ export class Server {
     if (this.connections.size >= this.options.maxConnections || this.shuttingDown) {
       this.log.error(`${conn.logPrefix} - ${ProtocolError.MaxConnections.text}`);
       conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.MaxConnections.text);
+      return conn;
+    }
+    if (this.connectionRate !== null && !this.connectionRate.allow(transport.remoteAddress)) {
+      this.stats.connectionsThrottled++;
+      this.log.error(`${conn.logPrefix} - Connection throttled: more than ${this.options.connectionRatePerIp} new connections per second from ${transport.remoteAddress}`);
+      conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.ConnectionThrottling.text);
       return conn;
     }
     this.connections.set(cid, conn);

@@ -4,13 +4,29 @@
 
 export class Board {
   readonly cells: Float64Array;
+  /** Bumped after subscribers read: publishers in Workers held back wait on it (Atomics.waitAsync). */
+  private readonly signal: Int32Array;
 
   constructor(
     readonly pubs: number,
     readonly subs: number,
-    readonly shared: SharedArrayBuffer = new SharedArrayBuffer(8 * (1 + pubs + subs)),
+    readonly shared: SharedArrayBuffer = new SharedArrayBuffer(8 * (2 + pubs + subs)),
   ) {
-    this.cells = new Float64Array(shared);
+    this.cells = new Float64Array(shared, 8, 1 + pubs + subs);
+    this.signal = new Int32Array(shared, 0, 1);
+  }
+
+  /** Subscribers moved on: wake publishers waiting in other threads. */
+  notify(): void {
+    Atomics.add(this.signal, 0, 1);
+    Atomics.notify(this.signal, 0);
+  }
+
+  /** Resolves at the next notify() (or after `ms`), from any thread. */
+  async waitForNotify(ms: number): Promise<void> {
+    const seen = Atomics.load(this.signal, 0);
+    const r = Atomics.waitAsync(this.signal, 0, seen, ms);
+    if (r.async) await r.value;
   }
 
   get stopped(): boolean {
@@ -56,10 +72,13 @@ export class Board {
 }
 
 /**
- * How far publishers may run ahead of the subscribers of the same process: a few MiB of frames. Without it a
- * publisher, which costs less per message than a subscriber, fills the server's buffer for the subscriber
- * until the server cuts it as a slow consumer. It never binds when the subscribers keep up.
+ * Flow control: how many messages publishers may run ahead of the subscribers of the same process, for a
+ * window of `windowBytes` (--window) and frames of `frameBytes`; 0 = no limit. Without it a publisher, which
+ * costs less per message than a subscriber, fills the server's buffer for the subscriber until the server
+ * cuts it as a slow consumer, and delivery latency measures that queue. On this 2-core machine a 256 KiB
+ * window cost no throughput against natter and kept p50 latency under a millisecond (8 MiB: ~25 ms).
  */
-export function maxLag(frameBytes: number): number {
-  return Math.max(64, Math.floor((8 * 1024 * 1024) / Math.max(frameBytes, 1)));
+export function maxLag(windowBytes: number, frameBytes: number): number {
+  if (windowBytes <= 0) return Infinity;
+  return Math.max(16, Math.floor(windowBytes / Math.max(frameBytes, 1)));
 }

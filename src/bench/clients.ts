@@ -34,8 +34,9 @@ export interface Shared {
   board: Board;
   /** Subscribers of this process form a queue group (flow control counts the group). */
   queue: boolean;
-  /** Frame size, for the flow-control window. */
+  /** Frame size and window (--window, bytes; 0 = off) for flow control. */
   frameBytes: number;
+  windowBytes: number;
 }
 
 export interface Runner {
@@ -47,13 +48,11 @@ export interface Runner {
 
 type Fail = (message: string) => void;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** Runs one connected job. `wake` is how the publisher waits for subscribers to catch up. */
 async function runJob(conn: NatsConn, job: Job, shared: Shared, yieldEachBatch: boolean, wait: () => Promise<void>, fail: Fail): Promise<JobResult> {
   const board = shared.board;
   if (job.pub) {
-    const window = maxLag(shared.frameBytes);
+    const window = maxLag(shared.windowBytes, shared.frameBytes);
     const r = await publish(conn, job.pub, {
       stopped: () => board.stopped,
       progress: (sent) => board.setPublished(job.slot, sent),
@@ -123,11 +122,12 @@ export class LocalRunner implements Runner {
 // ---- Workers ---------------------------------------------------------------------------------------------
 
 type ToWorker =
-  | { type: "init"; jobs: Job[]; settings: ConnectSettings; board: SharedArrayBuffer; pubs: number; subs: number; queue: boolean; frameBytes: number }
+  | { type: "init"; jobs: Job[]; settings: ConnectSettings; board: SharedArrayBuffer; pubs: number; subs: number; queue: boolean; frameBytes: number; windowBytes: number }
   | { type: "go" }
   | { type: "close" };
 
 type FromWorker =
+  | { type: "hello" }
   | { type: "ready"; infos: ServerInfo[] }
   | { type: "done"; results: Array<Omit<JobResult, "latency"> & { latency: number[] | null }> }
   | { type: "error"; message: string };
@@ -153,9 +153,12 @@ export class WorkerRunner implements Runner {
     const n = Math.min(this.count, this.jobs.length);
     this.parts = Array.from({ length: n }, () => []);
     this.jobs.forEach((job, i) => this.parts[i % n]!.push(job));
+    const hellos: Promise<FromWorker>[] = [];
     for (let i = 0; i < n; i++) {
-      // The worker runs the same entry point (also inside the compiled binary); cli.ts sends it here.
+      // The worker runs the same entry point (also inside the compiled binary); cli.ts sends it here. It says
+      // hello once it listens: what is posted before that is lost (the entry point imports the bench lazily).
       const worker = new Worker(Bun.main, { argv: ["bench"] } as unknown as WorkerOptions);
+      hellos.push(this.next(worker));
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
         if (m.type === "error") {
@@ -169,6 +172,7 @@ export class WorkerRunner implements Runner {
       worker.onerror = (e) => this.fail(`worker failed: ${e.message}`);
       this.workers.push(worker);
     }
+    await Promise.all(hellos);
     const board = this.shared.board;
     const replies = this.workers.map((w, i) => {
       const reply = this.next(w);
@@ -181,6 +185,7 @@ export class WorkerRunner implements Runner {
         subs: board.subs,
         queue: this.shared.queue,
         frameBytes: this.shared.frameBytes,
+        windowBytes: this.shared.windowBytes,
       };
       w.postMessage(init);
       return reply;
@@ -230,7 +235,7 @@ export function workerMain(): void {
     try {
       if (m.type === "init") {
         jobs = m.jobs;
-        shared = { settings: m.settings, board: new Board(m.pubs, m.subs, m.board), queue: m.queue, frameBytes: m.frameBytes };
+        shared = { settings: m.settings, board: new Board(m.pubs, m.subs, m.board), queue: m.queue, frameBytes: m.frameBytes, windowBytes: m.windowBytes };
         conns = await Promise.all(
           jobs.map(async (job) => {
             const conn = await NatsConn.connect(job.server, { ...m.settings, name: job.name });
@@ -241,7 +246,7 @@ export function workerMain(): void {
         post({ type: "ready", infos: conns.map((c) => c.info) });
       } else if (m.type === "go") {
         const s = shared!;
-        const results = await Promise.all(jobs.map((job, i) => runJob(conns[i]!, job, s, false, () => sleep(1), fail)));
+        const results = await Promise.all(jobs.map((job, i) => runJob(conns[i]!, job, s, false, () => s.board.waitForNotify(20), fail)));
         post({ type: "done", results: results.map((r) => ({ ...r, latency: r.latency ? histogramToPairs(r.latency) : null })) });
       } else if (m.type === "close") {
         for (const c of conns) c.close();
@@ -250,4 +255,5 @@ export function workerMain(): void {
       fail(error instanceof BenchError ? error.message : `worker: ${(error as Error).message}`);
     }
   };
+  post({ type: "hello" });
 }

@@ -51,6 +51,8 @@ export interface BenchOptions {
   headers: Array<[string, string]>;
   /** Run the publishers (requesters) in this many Bun Workers; 0 = in the main thread. */
   workers: number;
+  /** pub/sub flow control: publishers stay within this many bytes of the slowest subscriber; 0 = off. */
+  windowBytes: number;
   /** Timestamp payloads and report latency (pub/sub). */
   latency: boolean;
   user?: string;
@@ -119,6 +121,7 @@ interface Draft {
   multiSubjectRandom?: boolean;
   headers: Array<[string, string]>;
   workers?: number;
+  windowBytes?: number;
   latency?: boolean;
   user?: string;
   password?: string;
@@ -140,9 +143,9 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.server = v; } },
   { names: ["subject"], kind: "value", arg: "subject", help: "Subject (or give it after the mode; default: natter.bench)",
     set: (o, v) => { o.subject = v; } },
-  { names: ["msgs", "n"], kind: "value", arg: "count", help: "Messages in total (pub, pub/sub, request), per subscriber (sub), or to serve (reply) (default: 100000; 10k, 1M…)",
+  { names: ["msgs"], kind: "value", arg: "count", help: "Messages in total (pub, pub/sub, request), per subscriber (sub), or to serve (reply) (default: 100000; 10k, 1M…)",
     set: (o, v, f) => { o.msgs = parseCount(v, f, 1); } },
-  { names: ["duration", "d"], kind: "value", arg: "time", help: "Run for this long instead of a message count (10s, 1m30s, 500ms)",
+  { names: ["duration"], kind: "value", arg: "time", help: "Run for this long instead of a message count (10s, 1m30s, 500ms)",
     set: (o, v, f) => { o.durationMs = parseDuration(v, f); if (o.durationMs <= 0) throw new BenchError(`--${f} must be more than 0`); } },
   { names: ["size"], kind: "value", arg: "bytes", help: "Payload size (default: 128; B, KB, MB suffixes are 1024-based, as nats bench)",
     set: (o, v, f) => { o.size = parseSize(v, f); } },
@@ -150,7 +153,7 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.pubs = parseCount(v, f, 0); } },
   { names: ["sub"], kind: "value", arg: "n", help: "Subscribers (sub, pub/sub; default: 1), or responders (request, reply)",
     set: (o, v, f) => { o.subs = parseCount(v, f, 0); } },
-  { names: ["clients", "c"], kind: "value", arg: "n", help: "nats bench's --clients: the mode's own clients (publishers, subscribers, requesters, responders)",
+  { names: ["clients"], kind: "value", arg: "n", help: "nats bench's --clients: the mode's own clients (publishers, subscribers, requesters, responders)",
     set: (o, v, f) => { o.clients = parseCount(v, f, 1); } },
   { names: ["responders"], kind: "value", arg: "n", help: "request: built-in responders, 0 = use a service already running (default: 1)",
     set: (o, v, f) => { o.responders = parseCount(v, f, 0); } },
@@ -158,7 +161,7 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.rate = parseCount(v, f, 0); } },
   { names: ["sleep"], kind: "value", arg: "time", help: "Pause between messages per client (nats bench's --sleep; becomes a paced rate)",
     set: (o, v, f) => { o.sleepMs = parseDuration(v, f); } },
-  { names: ["queue", "q"], kind: "value", arg: "group", help: "Subscribers join this queue group: each message goes to one of them",
+  { names: ["queue"], kind: "value", arg: "group", help: "Subscribers join this queue group: each message goes to one of them",
     set: (o, v) => { if (!/^[^\s*>]+$/.test(v)) throw new BenchError(`invalid queue group "${v}"`); o.queue = v; } },
   { names: ["inflight"], kind: "value", arg: "n", help: "request: requests in flight per requester (default: 1, one at a time)",
     set: (o, v, f) => { o.inflight = parseCount(v, f, 1); } },
@@ -176,8 +179,10 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.payloadFile = v; } },
   { names: ["no-latency"], kind: "bool", help: "pub/sub: do not timestamp payloads nor measure latency",
     set: (o, v) => { o.latency = v !== "true"; } },
-  { names: ["workers"], kind: "value", arg: "n", help: "Run the publishers (requesters) in n Bun Workers (default: 0, all in one thread)",
+  { names: ["workers"], kind: "value", arg: "n", help: "Run the publishers (requesters) in n Bun Workers (default: 0: one thread; on 2 cores Workers do not help)",
     set: (o, v, f) => { o.workers = parseCount(v, f, 0); } },
+  { names: ["window"], kind: "value", arg: "bytes", help: "pub/sub: publishers stay this close to the slowest subscriber of this process (default: 256KB; 0: off)",
+    set: (o, v, f) => { o.windowBytes = parseSize(v, f); } },
   { names: ["user"], kind: "value", arg: "user", help: "User name",
     set: (o, v) => { o.user = v; } },
   { names: ["password", "pass"], kind: "value", arg: "password", help: "Password",
@@ -338,7 +343,7 @@ function finish(o: Draft, env: Record<string, string | undefined>): BenchOptions
       break;
   }
   if (mode !== "sub" && mode !== "reply" && pubs < 1) throw new BenchError(`${MODE_LABELS[mode]} needs at least one ${mode === "request" ? "requester" : "publisher"}`);
-  if ((mode === "sub" || mode === "pubsub") && subs < 1 && mode === "sub") throw new BenchError("sub mode needs at least one subscriber");
+  if (mode === "sub" && subs < 1) throw new BenchError("sub mode needs at least one subscriber");
   if (mode === "reply" && responders < 1) throw new BenchError("reply mode needs at least one responder");
 
   let payload: Uint8Array | null = null;
@@ -357,9 +362,12 @@ function finish(o: Draft, env: Record<string, string | undefined>): BenchOptions
   const durationMs = o.durationMs ?? 0;
   const sleepMs = o.sleepMs ?? 0;
   const rate = o.rate ?? 0;
-  if ((rate > 0 || sleepMs > 0) && (mode === "sub" || mode === "reply")) refuse(rate > 0 ? "rate" : "sleep");
+  if (rate > 0 && (mode === "sub" || mode === "reply")) refuse("rate");
+  // In reply mode --sleep delays each reply (nats bench's `service serve --sleep`).
+  if (sleepMs > 0 && mode === "sub") refuse("sleep");
   if (o.queue !== undefined && mode !== "sub" && mode !== "pubsub" && mode !== "reply" && mode !== "request") refuse("queue");
   if (o.inflight !== undefined && mode !== "request") refuse("inflight");
+  if (o.windowBytes !== undefined && mode !== "pubsub") refuse("window");
   if (o.multiSubject && (mode === "request" || mode === "reply")) refuse("multisubject");
   if (o.workers !== undefined && o.workers > 0 && (mode === "sub" || mode === "reply")) refuse("workers");
   if (o.workers !== undefined && o.workers > 64) throw new BenchError("--workers is at most 64");
@@ -388,6 +396,7 @@ function finish(o: Draft, env: Record<string, string | undefined>): BenchOptions
     multiSubjectRandom: o.multiSubjectRandom ?? false,
     headers: o.headers,
     workers: o.workers ?? 0,
+    windowBytes: o.windowBytes ?? 256 * 1024,
     latency: (o.latency ?? true) && payload === null,
     user: o.user,
     password: o.password,

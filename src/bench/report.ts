@@ -150,7 +150,7 @@ export function textReport(r: BenchResult): string {
     lines.push("", `Latency, ${what} (${plural(h.totalCount, "sample")}, µs):`, `  ${latencyLine(summarize(h))}`);
     if (o.histogram) lines.push("", ...histogramLines(h));
   }
-  lines.push("", `${durationText(Math.round(r.elapsedSec * 1000))} in all; this process used ${Math.round(r.cpuPercent)}% of a core`);
+  lines.push("", `${durationText(Math.round(r.elapsedSec * 1000))} in all; while the clients ran, this process used ${Math.round(r.cpuPercent)}% of a core`);
   return lines.join("\n") + "\n";
 }
 

@@ -16,6 +16,9 @@ export class Responder {
   /** Requests without a reply subject (published, not requested). */
   ignored = 0;
   private readonly out: Outbox;
+  /** Replies waiting for their --sleep delay. */
+  private delayed = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     readonly conn: NatsConn,
@@ -52,13 +55,21 @@ export class Responder {
     if (this.delayMs > 0) {
       const reply = p.ctl.slice(p.replyStart, p.replyEnd);
       const payload = body.slice(payloadStart, payloadEnd);
+      this.delayed++;
       setTimeout(() => {
         this.frame(reply, 0, reply.length, payload, 0, payload.length);
         this.out.flush();
+        if (--this.delayed === 0) for (const w of this.idleWaiters.splice(0)) w();
       }, this.delayMs);
       return;
     }
     this.frame(p.ctl, p.replyStart, p.replyEnd, body, payloadStart, payloadEnd);
+  }
+
+  /** Resolves once every delayed reply has been written. */
+  allReplied(): Promise<void> {
+    if (this.delayed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private frame(ctl: Uint8Array, rs: number, re: number, body: Uint8Array, ps: number, pe: number): void {

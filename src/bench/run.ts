@@ -39,7 +39,7 @@ export interface BenchResult {
   latencyKind: "delivery" | "round-trip" | null;
   warnings: string[];
   elapsedSec: number;
-  /** This process's CPU time over the run, as a share of one core (100 = one core busy). */
+  /** This process's CPU time while the clients ran (not start-up), as a share of one core (100 = one core busy). */
   cpuPercent: number;
 }
 
@@ -88,8 +88,11 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
   const failure = new Failure();
   const warnings: string[] = [];
   const startedAt = new Date().toISOString();
-  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  let runCpu0 = process.cpuUsage();
+  let runT0 = t0;
+  let runSec = 0;
+  let runCpuSec = 0;
   const seen = new Map<string, ServerInfo>();
   const conns: NatsConn[] = [];
   let runner: Runner | null = null;
@@ -119,7 +122,9 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
     const url = pickServer();
     const conn = await NatsConn.connect(url, { ...settings, name });
     conns.push(conn);
-    conn.onFailure = (m) => failure.fail(`${name}: ${m}`);
+    // A subscriber the server hangs up on has usually fallen too far behind.
+    const hint = name.includes("-sub-") ? " (a slow consumer? try a smaller --window or a --rate)" : "";
+    conn.onFailure = (m) => failure.fail(`${name}: ${m}${m.includes("closed by the server") ? hint : ""}`);
     check(url, conn.info);
     return conn;
   };
@@ -177,6 +182,7 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
       const onProgress = (s: Subscriber) => {
         board.setReceived(s.id - 1, s.received);
         localRunner?.wake();
+        if (o.workers > 0) board.notify();
         wakeWaiters();
       };
       const list = await failure.race(
@@ -235,7 +241,7 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
         return job;
       });
       const frameBytes = jobs[0]?.pub ? new PubFrames({ ...jobs[0].pub, stamp: false }).frameLen : o.size + 64;
-      const shared: Shared = { settings, board, queue: o.queue !== "", frameBytes };
+      const shared: Shared = { settings, board, queue: o.queue !== "", frameBytes, windowBytes: o.windowBytes };
       if (o.workers > 0) runner = new WorkerRunner(jobs, shared, o.workers, failure.fail);
       else runner = localRunner = new LocalRunner(jobs, shared, failure.fail);
       const infos = await failure.race(runner.connect());
@@ -246,6 +252,9 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
     result.servers = serverOrder.map((url) => ({ url, info: seen.get(url)! }));
 
     // ---- run -----------------------------------------------------------------------------------------
+    // CPU use is measured over the run itself, not the start-up and connecting.
+    runCpu0 = process.cpuUsage();
+    runT0 = performance.now();
     if (o.mode === "pub" || o.mode === "pubsub" || o.mode === "request") {
       const expectedTotal = o.durationMs > 0 ? 0 : o.msgs;
       startProgress({
@@ -284,7 +293,8 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
       if (o.queue === "") for (const s of subscribers) s.expected = published;
       const complete = () =>
         o.queue === "" ? subscribers.every((s) => s.received >= published) : subscribers.reduce((a, s) => a + s.received, 0) >= published;
-      await failure.race(waitFor(complete, () => board.received(), o.timeoutMs, () => interrupted, (f) => waiters.push(f)));
+      // Even after Ctrl-C: what was published is on its way (a second Ctrl-C exits at once).
+      await failure.race(waitFor(complete, () => board.received(), o.timeoutMs, () => false, (f) => waiters.push(f)));
       const got = subscribers.reduce((a, s) => a + s.received, 0);
       const want = o.queue === "" ? published * subscribers.length : published;
       result.lost = Math.max(0, want - got);
@@ -320,10 +330,14 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
       startProgress({ unit: "requests", durationMs: o.durationMs, total: () => o.msgs, done: served });
       const complete = () => o.msgs > 0 && served() >= o.msgs;
       await failure.race(waitFor(complete, served, 0, () => interrupted, (f) => waiters.push(f), o.durationMs));
-      // Let the last replies go out.
+      // Let the last replies go out (delayed ones too).
+      await failure.race(Promise.all(responders.map((r) => r.allReplied())));
       await failure.race(Promise.all(responders.map((r) => (r.conn.isOpen ? r.conn.ping() : undefined))));
     }
 
+    runSec = (performance.now() - runT0) / 1000;
+    const cpu = process.cpuUsage(runCpu0);
+    runCpuSec = (cpu.user + cpu.system) / 1e6;
     result.subs = subscribers.map((s, i) => s.sample(subServers[i]!));
     result.reps = responders.map((r, i) => r.sample(repServers[i]!));
     if (o.mode === "request" && responders.length === 0) result.reps = [];
@@ -336,8 +350,7 @@ export async function runBench(o: BenchOptions, hooks: RunHooks): Promise<BenchR
 
   result.interrupted = interrupted;
   result.elapsedSec = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  result.cpuPercent = ((cpu.user + cpu.system) / 1e6 / result.elapsedSec) * 100;
+  result.cpuPercent = runSec > 0 ? (runCpuSec / runSec) * 100 : 0;
   if (result.lost > 0) warnings.push(`${result.lost.toLocaleString("en-US")} message${result.lost === 1 ? "" : "s"} not received${interrupted ? " (interrupted)" : ` within --timeout ${o.timeoutMs / 1000}s of the last one`}`);
   if (result.timeouts > 0) warnings.push(`${result.timeouts.toLocaleString("en-US")} request${result.timeouts === 1 ? "" : "s"} timed out (--timeout ${o.timeoutMs / 1000}s)`);
   if (interrupted && o.mode !== "reply") warnings.push("interrupted: partial results");

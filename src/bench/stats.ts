@@ -169,7 +169,7 @@ export function histogramFromPairs(pairs: number[]): Histogram {
 }
 
 /**
- * The distribution in log-spaced bins (10 per decade, 5 when the range is wide), with round edges
+ * The distribution in log-spaced bins (10 per decade; 5, 2 or 1 when the range is wider), with round edges
  * (1, 1.3, 1.6, 2, 2.5, 3.2, 4, 5, 6.3, 7.9 × 10^k µs), from the lowest to the highest recorded value.
  */
 export function bins(h: Histogram): Bin[] {
@@ -177,10 +177,14 @@ export function bins(h: Histogram): Bin[] {
   const lo = Math.max(h.minNonZeroValue / 1000, 0.001);
   const hi = Math.max(h.maxValue / 1000, lo);
   const decades = Math.log10(hi) - Math.log10(lo);
-  const perDecade = decades > 3 ? 5 : 10;
+  // About 20 lines at most: finer bins for narrow distributions.
+  const perDecade = decades <= 2 ? 10 : decades <= 4 ? 5 : decades <= 8 ? 2 : 1;
   const edge = (k: number) => Number((10 ** (k / perDecade)).toPrecision(2));
-  const first = Math.floor(Math.log10(lo) * perDecade + 1e-9);
-  const last = Math.floor(Math.log10(hi) * perDecade + 1e-9);
+  let first = Math.floor(Math.log10(lo) * perDecade + 1e-9);
+  let last = Math.floor(Math.log10(hi) * perDecade + 1e-9);
+  // The edges are rounded: make sure the printed bounds hold the extremes.
+  while (edge(first) > lo) first--;
+  while (edge(last + 1) <= hi) last++;
   const out: Bin[] = [];
   for (let k = first; k <= last; k++) out.push({ from: edge(k), to: edge(k + 1), count: 0 });
   const pairs = histogramToPairs(h);

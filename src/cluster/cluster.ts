@@ -20,8 +20,11 @@ import { Route, RouteState, type RouteOwner, type RouteSocketData } from "./rout
 
 const TICK_MS = 100;
 const ROUTE_FALLBACK_MS = 2000;
-const HANDSHAKE_TIMEOUT_MS = 3000;
+/** A route must complete its HELLO exchange within this (/varz shows it as cluster.auth_timeout). */
+export const HANDSHAKE_TIMEOUT_MS = 3000;
 const ROUTE_PING_MS = 1000;
+/** A route's round trip (for /routez) is measured at least this often, busy or not. */
+const ROUTE_RTT_MS = 5000;
 const ROUTE_STALE_MS = 6000;
 const DIAL_BACKOFF_MIN_MS = 100;
 const DIAL_BACKOFF_MAX_MS = 2000;
@@ -55,6 +58,8 @@ export class Cluster implements RouteOwner {
   /** connect_urls / ws_connect_urls as clients get them (this node's first), and when they last changed. */
   clientUrls: string[] = [];
   wsUrls: string[] = [];
+  /** Routes cut for falling behind (max_pending queued): /varz slow_consumer_stats.routes. */
+  slowRoutes = 0;
   urlsChangedAt = 0;
 
   constructor(readonly server: Server) {
@@ -243,7 +248,9 @@ export class Cluster implements RouteOwner {
       if (now - route.lastReadAt > ROUTE_STALE_MS) {
         this.server.log.info(`${route.logPrefix} - Stale route connection, closing`);
         route.close("stale connection", null);
-      } else if (now - route.lastWriteAt >= ROUTE_PING_MS) route.sendPing();
+      } else if (now - route.lastWriteAt >= ROUTE_PING_MS || performance.now() - route.rttProbeAt >= ROUTE_RTT_MS) {
+        route.sendRttProbe(); // a PING that also measures the round trip
+      }
     }
   }
 
@@ -336,8 +343,13 @@ export class Cluster implements RouteOwner {
     if (d !== undefined) d.backoff = DIAL_BACKOFF_MIN_MS;
     this.server.log.info(`${route.logPrefix} - Route connection created to ${hello.id} (${hello.server_name})`);
     this.interest.forEach((subject, queue, weight) => route.queueInterest(subject, queue, weight));
+    route.sendRttProbe();
     this.gossip?.heardFrom(hello.id, hello.inc);
     return null;
+  }
+
+  onSlow(): void {
+    this.slowRoutes++;
   }
 
   onClosed(route: Route, reason: string): void {
@@ -398,18 +410,75 @@ export class Cluster implements RouteOwner {
     if (notifyClients && !this.server.options.clusterNoAdvertise) this.server.sendAsyncInfo(tcpChanged, wsChanged);
   }
 
-  /** For /routez and tests: routes by member id. */
-  routeSummaries(): { id: string; rid: number; name: string; subscriptions: number; inMsgs: number; outMsgs: number; pending: number }[] {
-    return [...this.routes.entries()].map(([id, r]) => ({
-      id,
-      rid: r.rid,
-      name: r.remote?.server_name ?? "",
-      subscriptions: r.subs.size,
-      inMsgs: r.inMsgs,
-      outMsgs: r.outMsgs,
-      pending: r.pendingBytes,
-    }));
+  /** For /routez and tests: the open routes, by rid; with `withSubs`, the other node's interest held here. */
+  routeSummaries(withSubs = false): RouteSummary[] {
+    const seeds = new Set(this.server.options.routes.map((r) => r.replace(/^localhost:/, "127.0.0.1:")));
+    const out: RouteSummary[] = [];
+    for (const [id, r] of this.routes) {
+      out.push({
+        id,
+        rid: r.rid,
+        remoteId: r.remote?.server_id ?? "",
+        name: r.remote?.server_name ?? "",
+        solicited: r.solicited,
+        configured: seeds.has(id),
+        ip: r.remoteAddress,
+        port: r.remotePort,
+        startedAt: r.startedAt,
+        lastActivity: r.lastReadAt,
+        rttMs: r.rttMs,
+        subscriptions: r.subs.size,
+        inMsgs: r.inMsgs,
+        outMsgs: r.outMsgs,
+        inBytes: r.inBytes,
+        outBytes: r.outBytes,
+        pending: r.pendingBytes,
+        subs: withSubs
+          ? [...r.subs.values()].map((sub) => ({
+              subject: sub.subject,
+              queue: sub.queue,
+              // As nats-server names a route's subscriptions: account, subject, queue.
+              sid: sub.queue === null ? `$G ${sub.subject}` : `$G ${sub.subject} ${sub.queue}`,
+              msgs: sub.delivered,
+              max: sub.max,
+            }))
+          : [],
+      });
+    }
+    return out.sort((a, b) => a.rid - b.rid);
   }
+}
+
+/** One open route as /routez reports it (src/monitor/routez.ts). */
+export interface RouteSummary {
+  /** The other node's member id (its cluster address). */
+  id: string;
+  rid: number;
+  /** The other node's server_id and server_name. */
+  remoteId: string;
+  name: string;
+  /** This node dialed it. */
+  solicited: boolean;
+  /** The other node is one of this node's configured seeds (--routes). */
+  configured: boolean;
+  /** The other end of the TCP connection. */
+  ip: string;
+  port: number;
+  /** Date.now() stamps. */
+  startedAt: number;
+  lastActivity: number;
+  /** Last measured round trip, ms; -1 = not measured yet. */
+  rttMs: number;
+  /** The other node's interest keys held here. */
+  subscriptions: number;
+  inMsgs: number;
+  outMsgs: number;
+  inBytes: number;
+  outBytes: number;
+  /** Bytes queued for the other node, not yet written. */
+  pending: number;
+  /** The interest itself (routeSummaries(true) only). */
+  subs: { subject: string; queue: string | null; sid: string; msgs: number; max: number }[];
 }
 
 /** The host other members and clients reach a listener at: its own, or for 0.0.0.0 / :: this machine's first non-loopback IPv4. */

@@ -15,7 +15,10 @@
 //                  of the MSG/HMSG a client gets, so the receiver delivers it with two copies.
 //          queues = (u16 length | name) × queue count: the groups the origin picked this node for.
 //          flags: REPLY, HEADERS, QUEUES_ONLY (sent for queue groups only: plain subscribers skip it).
-//   PING   (empty) sent on an idle route; any frame proves the peer alive.
+//   PING   (empty) sent on an idle route; any frame proves the peer alive. With a body, an RTT probe:
+//          u8 PING_ECHO_REQUEST | f64 stamp (the sender's clock, ms) asks for the same stamp back in
+//          u8 PING_ECHO_REPLY | f64 stamp. A node that does not know bodies ignores them (it never did
+//          look at a PING's body), so probes need no new protocol version.
 import { decode, encode } from "@msgpack/msgpack";
 
 /** Version of the route and gossip protocols; every HELLO, ERROR and gossip message carries it. */
@@ -82,6 +85,22 @@ export function errorFrame(text: string): Buffer {
 }
 
 export const PING_FRAME = controlFrame(FrameKind.PING, new Uint8Array(0));
+
+/** The first body byte of a PING that is an RTT probe, and of its answer. */
+export const PING_ECHO_REQUEST = 1;
+export const PING_ECHO_REPLY = 2;
+/** Bytes of a PING frame with an RTT body: length, kind, u8, f64. */
+export const PING_ECHO_LENGTH = 5 + 1 + 8;
+
+/** A PING carrying an RTT probe (PING_ECHO_REQUEST) or its answer (PING_ECHO_REPLY) with `stamp`. */
+export function pingEchoFrame(type: number, stamp: number): Buffer {
+  const frame = Buffer.allocUnsafe(PING_ECHO_LENGTH);
+  frame.writeUInt32BE(PING_ECHO_LENGTH - 4, 0);
+  frame[4] = FrameKind.PING;
+  frame[5] = type;
+  frame.writeDoubleBE(stamp, 6);
+  return frame;
+}
 
 function controlFrame(kind: FrameKind, body: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(5 + body.length);

@@ -23,8 +23,8 @@ import type { SublistResult } from "../subjects/sublist.ts";
 import { isValidQueueName, isValidSubscribeSubject } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
 import {
-  FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_FRAME, decodeBody, errorFrame, interestFrameLength, isHello,
-  writeInterestFrame, type Hello,
+  FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
+  decodeBody, errorFrame, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
 } from "./protocol.ts";
 
 /** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */
@@ -42,6 +42,8 @@ export interface RouteOwner {
   /** Checks a HELLO; returns null to go on, or the reason to refuse the route. */
   onHello(route: Route, hello: Hello): string | null;
   onClosed(route: Route, reason: string): void;
+  /** The route is being cut as too slow (counted for /varz). */
+  onSlow?(route: Route): void;
 }
 
 export interface RouteSocketData {
@@ -97,6 +99,9 @@ export class Route implements Subscriber {
 
   lastReadAt = Date.now();
   lastWriteAt = Date.now();
+  /** Round trip of the last answered RTT probe, in ms (-1 = none answered yet), and when it was sent. */
+  rttMs = -1;
+  rttProbeAt = 0;
   inMsgs = 0;
   inBytes = 0;
   outMsgs = 0;
@@ -231,7 +236,7 @@ export class Route implements Subscriber {
         if (this.state !== RouteState.OPEN) return this.protocolError("interest before HELLO");
         return this.onInterest(buf, start, end, kind === FrameKind.SUB);
       case FrameKind.PING:
-        return;
+        return this.onPing(buf, start, end);
       case FrameKind.HELLO:
         return this.onHello(buf, start, end);
       case FrameKind.ERROR: {
@@ -265,6 +270,15 @@ export class Route implements Subscriber {
       if (refusal !== "") this.refuse(refusal);
       else this.close("route to self", null);
     }
+  }
+
+  /** A PING: empty (liveness only), or an RTT probe to answer, or the answer to ours. */
+  private onPing(buf: Buffer, start: number, end: number): void {
+    if (end - start !== PING_ECHO_LENGTH) return; // empty, or a body this version does not know
+    const type = buf[start + 5];
+    const stamp = buf.readDoubleBE(start + 6);
+    if (type === PING_ECHO_REQUEST) this.queueBytes(pingEchoFrame(PING_ECHO_REPLY, stamp));
+    else if (type === PING_ECHO_REPLY && stamp === this.rttProbeAt) this.rttMs = performance.now() - stamp;
   }
 
   /** Bytes that cannot start a route frame: a client, an HTTP probe, garbage. One clear error, then close. */
@@ -401,6 +415,7 @@ export class Route implements Subscriber {
     publisher: Subscriber | null,
   ): void {
     if (this.state !== RouteState.OPEN) return;
+    sub.delivered++;
     const queue = sub.queue;
     if (delivery.seq === this.lastSeq) {
       if (queue === null) return; // already on its way for another subscription of this route
@@ -510,6 +525,12 @@ export class Route implements Subscriber {
     this.queueBytes(PING_FRAME);
   }
 
+  /** A PING the other node answers with the same stamp: measures the round trip (rttMs) for /routez. */
+  sendRttProbe(): void {
+    this.rttProbeAt = performance.now();
+    this.queueBytes(pingEchoFrame(PING_ECHO_REQUEST, this.rttProbeAt));
+  }
+
   private reserve(length: number): number {
     let end = this.outEnd;
     if (end + length > this.out.length) {
@@ -538,6 +559,7 @@ export class Route implements Subscriber {
     const pending = this.outEnd - this.outHead;
     if (pending > this.server.options.maxPending) {
       this.server.log.error(`${this.logPrefix} - Slow route: ${pending} bytes pending, closing`);
+      this.owner.onSlow?.(this);
       this.close("slow route", null);
     }
   }

@@ -8,7 +8,8 @@ import { connz, connzOptions } from "./connz.ts";
 import { goJson } from "./format.ts";
 import { METRICS_CONTENT_TYPE, metrics } from "./metrics.ts";
 import { BadRequest, queryBool, querySubs } from "./query.ts";
-import { routez, subsz } from "./subsz.ts";
+import { routez } from "./routez.ts";
+import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
 import { jsz } from "../jetstream/jsz.ts";
 
@@ -81,10 +82,7 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
   route(["/varz"], (q) => jsonResponse(q, goJson(varz(server, httpReqStats))));
   route(["/connz"], (q) => jsonResponse(q, goJson(connz(server, connzOptions(q)))));
   route(["/subsz", "/subscriptionsz"], (q) => jsonResponse(q, goJson(subsz(server, q))));
-  route(["/routez"], (q) => {
-    querySubs(q); // subs=1|detail accepted; there are no routes to list
-    return jsonResponse(q, goJson(routez(server)));
-  });
+  route(["/routez"], (q) => jsonResponse(q, goJson(routez(server, querySubs(q)))));
   route(["/healthz"], (q) => {
     for (const flag of ["js-enabled", "js-enabled-only", "js-server-only", "details"]) queryBool(q, flag);
     if (server.isShuttingDown) {

@@ -79,6 +79,8 @@ export function metrics(server: Server): string {
   e.metric("natter_no_interest_messages_total", "counter", "Messages received that reached no subscriber.", s.noInterestMsgs);
   e.metric("natter_publisher_stalls_total", "counter", "Times a fast publisher was paused for a slow subscriber.", s.stalls);
   e.metric("natter_auth_failures_total", "counter", "Clients refused for bad or missing credentials (Authorization Violation).", s.authFailures);
+  e.metric("natter_rate_limit_pauses_total", "counter", "Times a publisher's reads were paused for its user's publish rate limit.", s.rateLimitPauses);
+  e.metric("natter_connections_throttled_total", "counter", "Connections refused by connection_rate_per_ip.", s.connectionsThrottled);
   const latency = server.latency.report();
   e.summary("natter_delivery_latency_seconds", "From reading a message to writing it to a subscriber's socket (sampled reads).", [
     { labels: {}, summary: latency.delivery },

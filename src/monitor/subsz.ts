@@ -1,4 +1,4 @@
-// /subsz (alias /subscriptionsz) and /routez: nats-server's Subsz, SublistStats and Routez.
+// /subsz (alias /subscriptionsz): nats-server's Subsz and SublistStats. (/routez: routez.ts.)
 import type { Server } from "../server.ts";
 import type { SublistStats } from "../subjects/sublist.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
@@ -57,17 +57,4 @@ export function subsz(server: Server, q: URLSearchParams): SublistStats | Subsz 
   const page = list.slice(Math.min(offset, list.length), Math.min(offset + limit, list.length));
   if (page.length === 0) return stats;
   return { server_id: server.serverId, now: rfc3339Ns(now), ...stats, total: page.length, offset, limit, subscriptions_list: page };
-}
-
-export interface Routez {
-  server_id: string;
-  server_name: string;
-  now: string;
-  num_routes: number;
-  routes: unknown[];
-}
-
-/** No cluster yet: no routes, truthfully. server_name is the configured name, "" if none (as nats-server). */
-export function routez(server: Server): Routez {
-  return { server_id: server.serverId, server_name: server.options.serverName, now: rfc3339Ns(nowNs()), num_routes: 0, routes: [] };
 }

@@ -1,9 +1,11 @@
 // /varz: nats-server's Varz (server/monitor.go, v2.10.0), field for field, in its order. Sections
-// natter has no notion of yet (cluster, gateway, leaf, mqtt, jetstream, OCSP cache) are written the
-// way nats-server writes them when they are not configured: empty objects.
+// natter has no notion of yet (gateway, leaf, mqtt, jetstream, OCSP cache) are written the way
+// nats-server writes them when they are not configured: empty objects. `cluster` is filled when
+// --cluster is on.
 import os from "node:os";
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "../cluster/cluster.ts";
 import { msToDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 
 /** nats-server's WebsocketOptsVarz (omitempty fields left out when unset). */
@@ -14,6 +16,34 @@ export interface WebsocketVarz {
   same_origin?: boolean;
   allowed_origins?: string[];
   compression?: boolean;
+}
+
+/** nats-server's ClusterOptsVarz (all omitempty: {} without a cluster). */
+export interface ClusterVarz {
+  name?: string;
+  addr?: string;
+  cluster_port?: number;
+  /** Seconds (float64): the route handshake timeout. */
+  auth_timeout?: number;
+  /** The configured seed routes, host:port. */
+  urls?: string[];
+  /** Seconds (float64). */
+  tls_timeout?: number;
+}
+
+function clusterVarz(server: Server): ClusterVarz {
+  const cluster = server.cluster;
+  if (cluster === null) return {};
+  const o = server.options;
+  const v: ClusterVarz = {
+    name: cluster.name || undefined,
+    addr: o.clusterHost || undefined,
+    cluster_port: cluster.port || undefined,
+    auth_timeout: HANDSHAKE_TIMEOUT_MS / 1000,
+  };
+  if (o.routes.length > 0) v.urls = [...o.routes];
+  v.tls_timeout = TLS_TIMEOUT_SECONDS;
+  return v;
 }
 
 export interface SlowConsumersStats {
@@ -48,7 +78,7 @@ export interface Varz {
   max_control_line: number;
   max_payload: number;
   max_pending: number;
-  cluster: Record<string, never>;
+  cluster: ClusterVarz;
   gateway: Record<string, never>;
   leaf: Record<string, never>;
   mqtt: Record<string, never>;
@@ -167,7 +197,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     max_control_line: o.maxControlLine,
     max_payload: o.maxPayload,
     max_pending: o.maxPending,
-    cluster: {},
+    cluster: clusterVarz(server),
     gateway: {},
     leaf: {},
     mqtt: {},
@@ -185,8 +215,8 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     cpu: cpuPercent(),
     connections: server.connections.size,
     total_connections: stats.totalConnections,
-    routes: 0,
-    remotes: 0,
+    routes: server.cluster?.routes.size ?? 0,
+    remotes: server.cluster?.routes.size ?? 0,
     leafnodes: 0,
     in_msgs: stats.inMsgs,
     out_msgs: stats.outMsgs,
@@ -197,6 +227,6 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     http_req_stats: sortedKeys(httpReqStats),
     config_load_time: rfc3339Ms(startMs),
     ocsp_peer_cache: {},
-    slow_consumer_stats: { clients: stats.slowConsumers, routes: 0, gateways: 0, leafs: 0 },
+    slow_consumer_stats: { clients: stats.slowConsumers, routes: server.cluster?.slowRoutes ?? 0, gateways: 0, leafs: 0 },
   };
 }

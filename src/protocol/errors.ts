@@ -16,6 +16,7 @@ export const ProtocolError = {
   InvalidPublishSubject: { text: "Invalid Publish Subject", closes: false },
   MaxSubscriptions: { text: "maximum subscriptions exceeded", closes: false },
   SecureConnectionRequired: { text: "Secure Connection - TLS Required", closes: true },
+  ConnectionThrottling: { text: "Connection throttling is active. Please try again later.", closes: true },
   // Templates: each %q is a value quoted as Go's %q does (formatError).
   PublishViolation: { text: "Permissions Violation for Publish to %q", closes: false },
   SubscribeViolation: { text: "Permissions Violation for Subscription to %q", closes: false },

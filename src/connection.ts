@@ -2,8 +2,9 @@ import { Parser, type ProtocolHandler } from "./protocol/parser.ts";
 import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
 import { CloseReason, ProtocolError, formatError, type ProtocolErrorKind } from "./protocol/errors.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
-import type { SublistResult } from "./subjects/sublist.ts";
 import { Subscription } from "./subscription.ts";
+import { OutboundBuffer } from "./outbound.ts";
+import { SubjectMemo } from "./subjects/subject-memo.ts";
 import type { Subscriber } from "./subscriber.ts";
 import { deliverToMatches } from "./router.ts";
 import type { Transport } from "./transport/transport.ts";
@@ -33,9 +34,6 @@ interface ConnectOptions {
   jwt?: string;
 }
 
-const INITIAL_OUTBOUND = 4096;
-/** An outbound buffer larger than this is given back once it has drained. */
-const KEEP_OUTBOUND = 1024 * 1024;
 
 /**
  * One client connection: parses its input, keeps its subscriptions, and owns its outbound
@@ -43,8 +41,8 @@ const KEEP_OUTBOUND = 1024 * 1024;
  * flushes every dirty connection after each read), never per message.
  *
  * Invariants:
- * - Bytes leave in the order they were queued; a short write keeps the rest at `outHead`.
- * - Pending bytes (outEnd - outHead) never pass max_pending: the client is cut as a slow consumer first.
+ * - Bytes leave in the order they were queued (src/outbound.ts).
+ * - Pending bytes never pass max_pending: the client is cut as a slow consumer first.
  * - After `closed` is set nothing is queued, parsed or delivered to this client.
  */
 export class Connection implements ProtocolHandler, Subscriber {
@@ -81,10 +79,8 @@ export class Connection implements ProtocolHandler, Subscriber {
   /** The user's publish rate limit; null = none. Checked once per read, not per message. */
   rateLimiter: PublishRateLimiter | null = null;
 
-  // Outbound: one growable buffer; bytes [outHead, outEnd) are queued and unsent.
-  private out: Buffer = Buffer.allocUnsafe(0);
-  private outHead = 0;
-  private outEnd = 0;
+  /** Frames queued for this client, written once per tick. */
+  private readonly outbound = new OutboundBuffer();
   /** On the server's dirty list for this tick. */
   dirty = false;
   /** When a write last blocked (0 = not blocked): the write deadline counts from here. */
@@ -112,12 +108,7 @@ export class Connection implements ProtocolHandler, Subscriber {
   closeReason = "";
 
   // One-entry memo of the last subject published on this connection and its match result.
-  private lastSubject: Buffer = Buffer.allocUnsafe(64);
-  private lastSubjectLength = -1;
-  private lastGeneration = -1;
-  private lastResult: SublistResult<Subscription> | null = null;
-  /** The subject of the message being published, as text (decoded once per memo miss). */
-  private lastSubjectText = "";
+  private readonly memo = new SubjectMemo<Subscription>();
 
   constructor(
     readonly server: Server,
@@ -130,7 +121,7 @@ export class Connection implements ProtocolHandler, Subscriber {
   }
 
   get pendingBytes(): number {
-    return this.outEnd - this.outHead;
+    return this.outbound.pending;
   }
 
   /** `ip:port - cid:N` as nats-server prefixes its client log lines. */
@@ -199,46 +190,17 @@ export class Connection implements ProtocolHandler, Subscriber {
     if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
     if (this.verbose) this.queueBytes(OK_FRAME);
 
-    const result = this.match(buf, subjectStart, subjectEnd);
+    const result = this.memo.match(this.server.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     const latency = server.latency;
-    if (latency.awaitingReplies) latency.published(this.lastSubjectText);
+    if (latency.awaitingReplies) latency.published(this.memo.text);
     if (delivered && replyStart >= 0 && latency.sampleRequest()) {
-      latency.requestDelivered(this.lastSubjectText, buf.latin1Slice(replyStart, replyEnd));
+      latency.requestDelivered(this.memo.text, buf.latin1Slice(replyStart, replyEnd));
     }
     if (!delivered) {
       server.stats.noInterestMsgs++;
       if (replyStart >= 0 && this.noResponders) this.sendNoResponders(buf, replyStart, replyEnd);
     }
-  }
-
-  /** The subscriptions for a subject, memoized for a publisher that repeats its subject (the common case). */
-  private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
-    const sublist = this.server.sublist;
-    const length = end - start;
-    const last = this.lastSubject;
-    if (length === this.lastSubjectLength && this.lastGeneration === sublist.generation) {
-      let same = true;
-      for (let k = 0; k < length; k++) {
-        if (buf[start + k] !== last[k]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.lastResult!;
-    }
-    const subject = buf.latin1Slice(start, end);
-    this.lastSubjectText = subject;
-    const result = sublist.match(subject);
-    if (length <= last.length) {
-      buf.copy(last, 0, start, end);
-      this.lastSubjectLength = length;
-      this.lastGeneration = sublist.generation;
-      this.lastResult = result;
-    } else {
-      this.lastSubjectLength = -1; // too long to memo: rare, and correct either way
-    }
-    return result;
   }
 
   /**
@@ -269,8 +231,9 @@ export class Connection implements ProtocolHandler, Subscriber {
       const headLength = prefix !== null ? prefix.length : (headerSize >= 0 ? 5 : 4) + subjectLength + sub.sidInfix.length;
       if (tailStart >= 0) {
         const tailEnd = payloadEnd + 2;
-        let at = this.reserve(headLength + tailEnd - tailStart);
-        const out = this.out;
+        const outbound = this.outbound;
+        let at = outbound.reserve(headLength + tailEnd - tailStart);
+        const out = outbound.buf;
         at = prefix !== null ? at + prefix.copy(out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
         buf.copy(out, at, tailStart, tailEnd);
       } else {
@@ -313,8 +276,8 @@ export class Connection implements ProtocolHandler, Subscriber {
   ): void {
     const sizes = headerSize >= 0 ? `${headerSize} ${payloadEnd - payloadStart}\r\n` : `${payloadEnd - payloadStart}\r\n`;
     const replyLength = replyStart >= 0 ? replyEnd - replyStart + 1 : 0;
-    let at = this.reserve(headLength + replyLength + sizes.length + payloadEnd - payloadStart + 2);
-    const out = this.out;
+    let at = this.outbound.reserve(headLength + replyLength + sizes.length + payloadEnd - payloadStart + 2);
+    const out = this.outbound.buf;
     at = prefix !== null ? at + prefix.copy(out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
     if (replyStart >= 0) {
       at += buf.copy(out, at, replyStart, replyEnd);
@@ -454,30 +417,9 @@ export class Connection implements ProtocolHandler, Subscriber {
 
   // ---- output ------------------------------------------------------------------------------
 
-  /** Makes room for `length` more bytes and returns where they go. */
-  private reserve(length: number): number {
-    let end = this.outEnd;
-    if (end + length > this.out.length) {
-      const pending = end - this.outHead;
-      const needed = pending + length;
-      if (this.outHead > 0 && needed <= this.out.length) {
-        this.out.copy(this.out, 0, this.outHead, end); // compact in place
-      } else {
-        const grown = Buffer.allocUnsafe(Math.max(needed, this.out.length * 2, INITIAL_OUTBOUND));
-        this.out.copy(grown, 0, this.outHead, end);
-        this.out = grown;
-      }
-      this.outHead = 0;
-      end = pending;
-    }
-    this.outEnd = end + length;
-    return end;
-  }
-
   queueBytes(bytes: Buffer): void {
     if (this.closed) return;
-    const at = this.reserve(bytes.length); // may replace this.out: reserve before reading it
-    bytes.copy(this.out, at);
+    this.outbound.append(bytes);
     this.afterQueue(null);
   }
 
@@ -487,7 +429,7 @@ export class Connection implements ProtocolHandler, Subscriber {
       this.dirty = true;
       this.server.markDirty(this);
     }
-    const pending = this.outEnd - this.outHead;
+    const pending = this.outbound.pending;
     const maxPending = this.server.options.maxPending;
     if (pending > maxPending) {
       this.server.stats.slowConsumers++;
@@ -530,26 +472,18 @@ export class Connection implements ProtocolHandler, Subscriber {
   flush(): void {
     this.dirty = false;
     if (this.closed && this.transport.blocked) return;
-    const pending = this.outEnd - this.outHead;
-    if (pending === 0 || this.transport.blocked) return;
-    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(this.out.latin1Slice(this.outHead, Math.min(this.outEnd, this.outHead + 512)))}`);
-    const written = this.transport.write(this.out, this.outHead, this.outEnd);
-    if (written >= pending) {
-      this.outHead = 0;
-      this.outEnd = 0;
-      this.blockedSince = 0;
-      if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
-    } else {
-      this.outHead += Math.max(0, written);
-      if (this.blockedSince === 0) this.blockedSince = Date.now();
-    }
+    const outbound = this.outbound;
+    if (outbound.pending === 0 || this.transport.blocked) return;
+    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(outbound.buf.latin1Slice(outbound.head, Math.min(outbound.end, outbound.head + 512)))}`);
+    if (outbound.consumed(this.transport.write(outbound.buf, outbound.head, outbound.end))) this.blockedSince = 0;
+    else if (this.blockedSince === 0) this.blockedSince = Date.now();
   }
 
   /** The transport can take more. */
   onDrain(): void {
     this.transport.blocked = false;
     this.flush();
-    if (this.stalledPublishers !== null && this.outEnd - this.outHead <= this.server.options.maxPending * 0.75) {
+    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) {
       this.releaseStalledPublishers();
     }
   }
@@ -603,13 +537,13 @@ export class Connection implements ProtocolHandler, Subscriber {
     this.closed = true;
     this.closeReason = reason;
     this.parser.stop();
-    if (!this.transport.blocked && this.outEnd > this.outHead) this.transport.write(this.out, this.outHead, this.outEnd);
-    this.outHead = this.outEnd = 0;
-    this.out = Buffer.allocUnsafe(0);
+    const outbound = this.outbound;
+    if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
+    outbound.release();
     this.server.removeConnection(this); // first: the closed-connection snapshot keeps the subscription list
     for (const sub of this.subscriptions.values()) this.server.sublist.remove(sub);
     this.subscriptions.clear();
-    this.lastResult = null;
+    this.memo.clear();
     this.releaseStalledPublishers();
     this.transport.close();
     const who = this.name || this.lang ? ` - "${[this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":")}"` : "";

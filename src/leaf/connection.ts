@@ -21,10 +21,11 @@
 // - `smap` holds exactly what the other side was told (key → count); LS+/LS- go out on 0↔1 changes
 //   (every change for a queue group: its weight).
 // - A closed connection's LeafSubscriptions are out of the Sublist before anything else happens.
+import { OutboundBuffer } from "../outbound.ts";
+import { SubjectMemo } from "../subjects/subject-memo.ts";
 import { delivery } from "../router.ts";
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
-import type { SublistResult } from "../subjects/sublist.ts";
 import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
@@ -97,8 +98,6 @@ export type LeafState = (typeof LeafState)[keyof typeof LeafState];
 /** When a loop is detected, the dialing side waits this long before dialing again (nats-server's). */
 export const LOOP_RECONNECT_DELAY_MS = 30_000;
 
-const INITIAL_OUTBOUND = 16 * 1024;
-const KEEP_OUTBOUND = 1024 * 1024;
 /** Reads held while an accepted leaf's credentials are checked (bcrypt is asynchronous): bounded. */
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
 
@@ -128,10 +127,8 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   readonly smap = new Map<string, number>();
   readonly parser: LeafParser;
 
-  // Outbound, as in Connection and Route: bytes [outHead, outEnd) are queued and unsent.
-  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUTBOUND);
-  private outHead = 0;
-  private outEnd = 0;
+  /** Frames queued for the other side, written once per tick. */
+  private readonly outbound = new OutboundBuffer();
   dirty = false;
   private blocked = false;
   // The LMSG written last: its message (delivery.seq), where it starts (pending bytes before it), its
@@ -141,11 +138,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   private lastFrameLength = 0;
   private readonly lastQueues: string[] = [];
 
-  // One-entry memo of the last subject received and its match.
-  private lastSubject: Buffer = Buffer.allocUnsafe(64);
-  private lastSubjectLength = -1;
-  private lastGeneration = -1;
-  private lastResult: SublistResult<Subscription> | null = null;
+  private readonly memo = new SubjectMemo<Subscription>();
 
   lastReadAt = Date.now();
   lastWriteAt = Date.now();
@@ -181,7 +174,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   }
 
   get pendingBytes(): number {
-    return this.outEnd - this.outHead;
+    return this.outbound.pending;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -398,38 +391,12 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += size;
-    const result = this.match(buf, subjectStart, subjectEnd);
+    const result = this.memo.match(this.server.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverFromLeaf(
       result, this, this.parser.tokenStart, this.parser.tokenEnd, queuesFrom, queuesTo,
       buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart,
     );
     if (!delivered) stats.noInterestMsgs++;
-  }
-
-  private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
-    const sublist = this.server.sublist;
-    const length = end - start;
-    const last = this.lastSubject;
-    if (length === this.lastSubjectLength && this.lastGeneration === sublist.generation) {
-      let same = true;
-      for (let k = 0; k < length; k++) {
-        if (buf[start + k] !== last[k]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.lastResult!;
-    }
-    const result = sublist.match(buf.latin1Slice(start, end));
-    if (length <= last.length) {
-      buf.copy(last, 0, start, end);
-      this.lastSubjectLength = length;
-      this.lastGeneration = sublist.generation;
-      this.lastResult = result;
-    } else {
-      this.lastSubjectLength = -1;
-    }
-    return result;
   }
 
   private loopDetected(): void {
@@ -519,9 +486,10 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       const subjectLength = subjectEnd - subjectStart;
       const tailEnd = payloadEnd + 2;
       const length = 5 + subjectLength + 1 + tailEnd - tailStart;
-      let at = this.reserve(length);
-      const out = this.out;
-      this.lastFramePendingStart = at - this.outHead;
+      const outbound = this.outbound;
+      let at = outbound.reserve(length);
+      const out = outbound.buf;
+      this.lastFramePendingStart = at - outbound.head;
       this.lastFrameLength = length;
       out[at++] = headerSize >= 0 ? 72 /* H */ : 76; /* L */
       out[at++] = 77; /* M */
@@ -556,9 +524,10 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     line += sendHeaders ? ` ${headerSize} ${payloadEnd - payloadStart}\r\n` : ` ${payloadEnd - bodyStart}\r\n`;
     const lineLength = Buffer.byteLength(line, "latin1");
     const length = lineLength + payloadEnd - bodyStart + 2;
-    let at = this.reserve(length);
-    const out = this.out;
-    this.lastFramePendingStart = at - this.outHead;
+    const outbound = this.outbound;
+    let at = outbound.reserve(length);
+    const out = outbound.buf;
+    this.lastFramePendingStart = at - outbound.head;
     this.lastFrameLength = length;
     at += out.write(line, at, "latin1");
     at += buf.copy(out, at, bodyStart, payloadEnd);
@@ -571,18 +540,18 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
    * buffer and write it again, naming every group (rare: one message, several matches here).
    */
   private rewriteLastFrame(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number): void {
-    const start = this.outHead + this.lastFramePendingStart;
+    const outbound = this.outbound;
+    const start = outbound.head + this.lastFramePendingStart;
     const end = start + this.lastFrameLength;
-    if (end > this.outEnd) return; // flushed meanwhile (cannot happen within one delivery): keep what went out
-    this.out.copy(this.out, start, end, this.outEnd); // whatever was queued after it moves up
-    this.outEnd -= this.lastFrameLength;
+    if (end > outbound.end) return; // flushed meanwhile (cannot happen within one delivery): keep what went out
+    outbound.buf.copy(outbound.buf, start, end, outbound.end); // whatever was queued after it moves up
+    outbound.end -= this.lastFrameLength;
     this.writeComposed(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
   }
 
   queueBytes(bytes: Buffer): void {
     if (this.closed) return;
-    const at = this.reserve(bytes.length);
-    bytes.copy(this.out, at);
+    this.outbound.append(bytes);
     this.afterQueue();
   }
 
@@ -591,33 +560,13 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     this.queueBytes(PING);
   }
 
-  private reserve(length: number): number {
-    let end = this.outEnd;
-    if (end + length > this.out.length) {
-      const pending = end - this.outHead;
-      const needed = pending + length;
-      if (this.outHead > 0 && needed <= this.out.length) {
-        this.out.copy(this.out, 0, this.outHead, end);
-      } else {
-        const grown = Buffer.allocUnsafe(Math.max(needed, this.out.length * 2, INITIAL_OUTBOUND));
-        this.out.copy(grown, 0, this.outHead, end);
-        this.out = grown;
-      }
-      this.outHead = 0;
-      end = pending;
-    }
-    this.outEnd = end + length;
-    return end;
-  }
-
   private afterQueue(): void {
     if (!this.dirty) {
       this.dirty = true;
       this.server.markDirty(this);
     }
     // A leaf connection that cannot keep up is cut (and a solicited one dialed again).
-    const pending = this.outEnd - this.outHead;
-    if (pending > this.server.options.maxPending) {
+    if (this.outbound.pending > this.server.options.maxPending) {
       this.server.stats.slowConsumers++;
       this.server.log.error(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
       this.close("Slow Consumer (Pending Bytes)", null);
@@ -628,21 +577,17 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   flush(): void {
     this.dirty = false;
     if (this.closed || this.blocked) return;
-    const pending = this.outEnd - this.outHead;
-    if (pending === 0) return;
+    const outbound = this.outbound;
+    if (outbound.pending === 0) return;
     const server = this.server;
-    if (server.tracing) server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(this.out.latin1Slice(this.outHead, Math.min(this.outEnd, this.outHead + 512)))}`);
-    const written = this.socket.write(this.out, this.outHead, this.outEnd);
+    if (server.tracing) server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(outbound.buf.latin1Slice(outbound.head, Math.min(outbound.end, outbound.head + 512)))}`);
+    const written = this.socket.write(outbound.buf, outbound.head, outbound.end);
     this.lastWriteAt = Date.now();
     this.lastSeq = -1;
-    if (written >= pending) {
-      this.outHead = 0;
-      this.outEnd = 0;
+    if (outbound.consumed(written)) {
       this.blockedSince = 0;
-      if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
     } else {
       this.blocked = true;
-      this.outHead += Math.max(0, written);
       if (this.blockedSince === 0) this.blockedSince = Date.now();
     }
   }
@@ -664,18 +609,19 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   close(reason: string, errText: string | null): void {
     if (this.closed) return;
     if (errText !== null) this.queueBytes(errLine(errText));
-    if (!this.blocked && this.outEnd > this.outHead) this.socket.write(this.out, this.outHead, this.outEnd);
+    const outbound = this.outbound;
+    if (!this.blocked && outbound.pending > 0) this.socket.write(outbound.buf, outbound.head, outbound.end);
     const wasOpen = this.state === LeafState.OPEN;
     this.closed = true;
     this.closeReason = reason;
     this.state = LeafState.CLOSED;
-    this.outHead = this.outEnd = 0;
+    outbound.release();
     this.parser.stop();
     const sublist = this.server.sublist;
     for (const sub of this.subs.values()) sublist.remove(sub);
     this.subs.clear();
     this.smap.clear();
-    this.lastResult = null;
+    this.memo.clear();
     this.socket.end();
     this.owner.closed(this, reason);
     if (wasOpen) this.server.log.info(`${this.logPrefix} - Leafnode connection closed: ${reason}`);

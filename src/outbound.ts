@@ -1,0 +1,66 @@
+/** An outbound buffer starts this small (most connections are quiet) and doubles as needed. */
+const INITIAL_SIZE = 4096;
+/** A buffer grown past this is given back once it has drained. */
+const KEEP_SIZE = 1024 * 1024;
+const EMPTY = Buffer.allocUnsafe(0);
+
+/**
+ * The bytes queued for one peer (a client, a route, a leaf connection): one growable buffer,
+ * written once per tick. Queued bytes are `buf[head, end)`; a short write advances `head`, and
+ * space is compacted or grown only when a frame does not fit. Bytes leave in the order queued.
+ *
+ * Hot path: `reserve` is the only call per frame; read `buf` after it (it may replace it).
+ */
+export class OutboundBuffer {
+  buf: Buffer = EMPTY;
+  head = 0;
+  end = 0;
+
+  get pending(): number {
+    return this.end - this.head;
+  }
+
+  /** Makes room for `length` more bytes at the end and returns where they go in `buf`. */
+  reserve(length: number): number {
+    let end = this.end;
+    if (end + length > this.buf.length) {
+      const pending = end - this.head;
+      const needed = pending + length;
+      if (this.head > 0 && needed <= this.buf.length) {
+        this.buf.copy(this.buf, 0, this.head, end); // compact in place
+      } else {
+        const grown = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2, INITIAL_SIZE));
+        this.buf.copy(grown, 0, this.head, end);
+        this.buf = grown;
+      }
+      this.head = 0;
+      end = pending;
+    }
+    this.end = end + length;
+    return end;
+  }
+
+  append(bytes: Buffer): void {
+    const at = this.reserve(bytes.length); // may replace buf: reserve before reading it
+    bytes.copy(this.buf, at);
+  }
+
+  /** `count` bytes from `head` were written. Returns true when nothing is left queued. */
+  consumed(count: number): boolean {
+    if (count >= this.end - this.head) {
+      this.head = 0;
+      this.end = 0;
+      if (this.buf.length > KEEP_SIZE) this.buf = Buffer.allocUnsafe(INITIAL_SIZE);
+      return true;
+    }
+    if (count > 0) this.head += count;
+    return false;
+  }
+
+  /** Drops everything queued and the memory (the peer is gone). */
+  release(): void {
+    this.buf = EMPTY;
+    this.head = 0;
+    this.end = 0;
+  }
+}

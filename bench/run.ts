@@ -12,6 +12,7 @@ import { killAll } from "./children.ts";
 import { logTail, ROOT, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
 import { latencyFromSamples } from "./stats.ts";
 import { evaluateTargets, printTargets } from "./targets.ts";
+import { CLUSTER_TARGETS, clusterLoadgenArgs, startCluster, type RunningCluster } from "./cluster.ts";
 
 const opts = parseOptions(process.argv.slice(2));
 const plan = opts.scenarios.flatMap((scenario) => sizesFor(opts, scenario).map((size) => ({ scenario, size })));
@@ -74,11 +75,11 @@ function loadgenArgs(s: Scenario, kind: ServerKind, size: number, port: number, 
 async function runOne(side: Side, s: Scenario, size: number, round: number): Promise<RunRecord> {
   const kind = kindFor(side, s);
   const rec: RunRecord = { scenario: s.name, size, side, server: kind, round, ok: false };
-  const key = kind + (s.ws ? "+ws" : "");
+  const key = kind + (s.ws ? "+ws" : "") + (s.cluster ? "+cluster" : "");
   if (cannotStart.has(key)) return { ...rec, skipped: true, error: cannotStart.get(key) };
   let server;
   try {
-    server = await startServer(kind, !!s.ws);
+    server = s.cluster ? await startCluster(kind) : await startServer(kind, !!s.ws);
   } catch (e) {
     const msg = (e as Error).message;
     cannotStart.set(key, msg.split("\n")[0]);
@@ -88,7 +89,9 @@ async function runOne(side: Side, s: Scenario, size: number, round: number): Pro
   const samples = join(tmpdir(), `natter-bench-${process.pid}-${server.port}.lat`);
   try {
     const timeout = opts.warmupMs + timedMs(s) + 60_000;
-    const result = await runLoadgen(bin, loadgenArgs(s, kind, size, server.port, server.wsPort, server.pid, samples), timeout);
+    const args = loadgenArgs(s, kind, size, server.port, server.wsPort, server.pid, samples);
+    if (s.cluster) args.push(...clusterLoadgenArgs(server as RunningCluster, s));
+    const result = await runLoadgen(bin, args, timeout);
     rec.result = result;
     rec.ok = result.ok;
     if (!result.ok) {
@@ -139,6 +142,8 @@ const rows = summarize(records, plan);
 printReport(rows, records, labels, { rounds: opts.rounds, versions });
 const targetRows = kinds.A === "natter" && kinds.B === "nats" ? evaluateTargets(rows) : [];
 if (targetRows.length) printTargets(targetRows, opts.rounds);
+const clusterTargetRows = kinds.A === "natter" && kinds.B === "nats" ? evaluateTargets(rows, CLUSTER_TARGETS).filter((t) => t.status !== "not run") : [];
+if (clusterTargetRows.length) printTargets(clusterTargetRows, opts.rounds, "issue 6");
 
 const file = opts.out ?? join(ROOT, "bench", "results", `${started.toISOString().replace(/[:.]/g, "-")}.json`);
 writeJson(file, {
@@ -146,7 +151,7 @@ writeJson(file, {
   finished: new Date().toISOString(),
   host: { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), bun: Bun.version },
   servers: { A: { kind: kinds.A, label: labels.A, version: versions.A }, B: { kind: kinds.B, label: labels.B, version: versions.B } },
-  targets: targetRows,
+  targets: [...targetRows, ...clusterTargetRows],
   options: { ...opts, scenarios: opts.scenarios.map((s) => s.name) } satisfies Record<keyof BenchOptions, unknown>,
   summary: rows,
   runs: records,

@@ -1,4 +1,5 @@
 // The benchmark scenarios: what each one measures and how the load generator is told to run it.
+import { CLUSTER_SCENARIOS } from "./cluster.ts";
 
 export type ScenarioKind = "throughput" | "latency" | "oneway";
 
@@ -17,6 +18,9 @@ export interface Scenario {
   // Measured against the minimal Bun TCP relay (bench/relay.ts) instead of the B server: natter's
   // figure as a fraction of what the runtime itself can move.
   baseline?: "relay";
+  // A three-node cluster of each server (bench/cluster.ts): the publisher on node A, the subscribers
+  // (or the responder) on these nodes, round-robin, e.g. "BC".
+  cluster?: string;
 }
 
 export const ALL_SIZES = [16, 128, 1024];
@@ -116,6 +120,8 @@ export const SCENARIOS: Scenario[] = [
     sizes: [16],
   },
 ];
+
+SCENARIOS.push(...CLUSTER_SCENARIOS);
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

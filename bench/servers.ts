@@ -117,6 +117,8 @@ export function fdLimits(): { soft: number; hard: number } {
 export interface StartOptions {
   /** The server needs this many descriptors: its soft limit is raised (up to the hard limit) when lower. */
   fdLimit?: number;
+  /** More command-line arguments for the server (natter and nats-server only), e.g. cluster flags. */
+  args?: string[];
 }
 
 export async function startServer(kind: ServerKind, withWs: boolean, start: StartOptions = {}): Promise<RunningServer> {
@@ -126,7 +128,8 @@ export async function startServer(kind: ServerKind, withWs: boolean, start: Star
   while (wsPort === port) wsPort = await freePort();
   const logFile = join(LOG_DIR, `${kind}-${port}.log`);
   const fd = openSync(logFile, "w");
-  const { cmd: serverCmd, conf } = command(kind, port, wsPort);
+  const { cmd: baseCmd, conf } = command(kind, port, wsPort);
+  const serverCmd = kind === "relay" ? baseCmd : [...baseCmd, ...(start.args ?? [])];
   let cmd = serverCmd;
   const limits = fdLimits();
   if (start.fdLimit !== undefined && limits.soft < start.fdLimit) {

@@ -2,6 +2,7 @@
 #include "cpu.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -43,6 +44,15 @@ static void machine_cpu_ns(uint64_t *busy, uint64_t *steal) {
   fclose(f);
 }
 
+static pid_t extra_pids[16];
+static int nextra;
+
+void cpu_add_server_pids(const char *list) {
+  for (const char *p = list; p && *p && nextra < 16; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+    extra_pids[nextra++] = (pid_t)atoi(p);
+  }
+}
+
 void cpu_sample(cpu_sample_t *s, const pthread_t *threads, int nthreads, pid_t server_pid) {
   memset(s, 0, sizeof *s);
   struct rusage ru;
@@ -57,6 +67,7 @@ void cpu_sample(cpu_sample_t *s, const pthread_t *threads, int nthreads, pid_t s
     if (pthread_getcpuclockid(threads[i], &cid) == 0 && clock_gettime(cid, &ts) == 0) s->others_ns += ts_ns(ts);
   }
   s->server_ns = process_cpu_ns(server_pid);
+  for (int i = 0; i < nextra; i++) s->server_ns += process_cpu_ns(extra_pids[i]);
   machine_cpu_ns(&s->machine_ns, &s->steal_ns);
 }
 

@@ -15,6 +15,9 @@ typedef struct {
 
 void cpu_sample(cpu_sample_t *s, const pthread_t *threads, int nthreads, pid_t server_pid);
 
+// More server processes whose CPU counts in server_ns (a cluster's other nodes): --server-pids a,b.
+void cpu_add_server_pids(const char *list);
+
 // Percent of one core used between a and b over wall_ns, per field.
 typedef struct {
   double user, sys, main, others, server;

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "common.h"
+#include "cpu.h"
 #include "opts.h"
 
 static void usage(void) {
@@ -29,6 +30,8 @@ static void usage(void) {
           "  --samples FILE       latency/oneway: write samples (uint64 ns LE)\n"
           "  --pubs N             publisher connections (pub-only: more than 1 allowed)   throughput\n"
           "  --sub-subject A,B    subscription subjects, round-robin (bench.tp)           throughput/oneway\n"
+          "  --sub-ports P1,P2    subscribers / responder on these servers (a cluster), round-robin\n"
+          "  --server-pids A,B    more server processes counted in the server CPU (a cluster's other nodes)\n"
           "  --noise-subs N       unrelated subscriptions on an extra connection          throughput\n"
           "  --relay              the server is bench/relay.ts: publish MSG frames        throughput\n"
           "  --rate R             oneway: messages per second, paced (20000)\n"
@@ -91,6 +94,8 @@ int main(int argc, char **argv) {
     else if (ARG("--samples")) o.samples = v;
     else if (ARG("--pubs")) o.pubs = atoi(v);
     else if (ARG("--sub-subject")) o.sub_subjects = v;
+    else if (ARG("--sub-ports")) o.sub_ports = v;
+    else if (ARG("--server-pids")) cpu_add_server_pids(v);
     else if (ARG("--noise-subs")) o.noise_subs = atoi(v);
     else if (strcmp(a, "--relay") == 0) o.relay = 1;
     else if (ARG("--rate")) o.rate = atof(v);

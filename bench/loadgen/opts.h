@@ -21,6 +21,7 @@ typedef struct {
   const char *samples;    // latency / oneway: write the samples (uint64 ns, little endian) here
   int pubs;               // publisher connections (throughput; more than one only for pub-only)
   const char *sub_subjects;  // comma list of subscription subjects, round-robin over subscribers (bench.tp)
+  const char *sub_ports;  // cluster runs: ports of the subscribers' / responder's servers, round-robin (cluster.h)
   int noise_subs;         // unrelated subscriptions on an extra connection that must receive nothing
   int relay;              // the peer is bench/relay.ts: publish MSG frames, no PING/PONG at the end
   double rate;            // oneway: messages per second, paced

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "common.h"
 #include "proto.h"
 
@@ -16,7 +17,7 @@ static atomic_int g_stop;
 int sub_open(sub_t *s, const opts_t *o, int index, char *err, size_t errlen) {
   char name[32];
   snprintf(name, sizeof name, "bench-sub-%d", index);
-  if (conn_open(&s->conn, o->host, o->sub_ws ? o->ws_port : o->port, o->sub_ws, name, err, errlen) < 0) return -1;
+  if (conn_open(&s->conn, o->host, o->sub_ws ? o->ws_port : sub_port(o, index), o->sub_ws, name, err, errlen) < 0) return -1;
   s->index = index;
   s->queue = o->queue;
   s->size = (size_t)o->size;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "common.h"
 #include "conn.h"
 #include "cpu.h"
@@ -168,6 +169,11 @@ int run_throughput(const opts_t *o) {
       print_failure_json(o->mode);
       return 0;
     }
+  }
+  if (o->sub_ports && nsubs > 0 && cluster_subs_ready(o, subs, nsubs, err, sizeof err) < 0) {
+    fail("cluster: %s", err);
+    print_failure_json(o->mode);
+    return 0;
   }
   pub_t p = {.o = o, .subs = subs, .nsubs = nsubs, .gate = {.subs = subs, .n = nsubs, .queue = o->queue}};
   int nthreads = nsubs ? o->sub_threads : 0;

@@ -90,10 +90,11 @@ export class LatencyTracker {
     this.readStartedAt = 0;
   }
 
-  /** Whether some request waits for its reply (only then must published subjects be checked). */
-  get awaitingReplies(): boolean {
-    return this.pending.size > 0;
-  }
+  /**
+   * Whether some request waits for its reply (only then must published subjects be checked).
+   * A plain field, kept in step with `pending`: read on every publish, where a Map's size getter costs.
+   */
+  awaitingReplies = false;
 
   /** Called for each request that reached someone: is this one timed? (Cheap; no strings needed to ask.) */
   sampleRequest(): boolean {
@@ -103,6 +104,7 @@ export class LatencyTracker {
   /** A sampled request on `subject` reached someone; time it until a message arrives on `reply`. */
   requestDelivered(subject: string, reply: string): void {
     this.pending.set(reply, { service: subject, startedAt: performance.now() });
+    this.awaitingReplies = true;
   }
 
   /** A message was published to `subject`: if it answers a timed request, record the service latency. */
@@ -110,6 +112,7 @@ export class LatencyTracker {
     const request = this.pending.get(subject);
     if (request === undefined) return;
     this.pending.delete(subject);
+    this.awaitingReplies = this.pending.size > 0;
     let histogram = this.services.get(request.service);
     if (histogram === undefined) {
       const key = this.services.size < MAX_SERVICES ? request.service : OTHER;
@@ -127,12 +130,14 @@ export class LatencyTracker {
     for (const [reply, request] of this.pending) {
       if (now - request.startedAt > PENDING_TTL_MS) this.pending.delete(reply);
     }
+    this.awaitingReplies = this.pending.size > 0;
   }
 
   reset(): void {
     this.delivery.reset();
     this.services.clear();
     this.pending.clear();
+    this.awaitingReplies = false;
     this.resetAt = new Date();
   }
 

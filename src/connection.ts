@@ -141,19 +141,16 @@ export class Connection implements ProtocolHandler, Subscriber {
       this.authGate.read(data); // not authenticated yet: src/auth/gate.ts feeds parse() line by line
       return;
     }
-    if (this.rateLimiter !== null) {
-      this.rateLimiter.read(data); // parse(), then charge the user's publish budget (src/auth/ratelimit.ts)
-      return;
-    }
-    server.inRead = true;
-    server.latency.startRead();
-    this.parser.feed(data);
-    server.inRead = false;
-    server.flushDirty();
-    server.latency.endRead();
+    this.readAuthenticated(data);
   }
 
-  /** Parses input the auth gate or the rate limiter lets through (as onRead does). */
+  /** Input from an authenticated client (also what the auth gate lets through after CONNECT). */
+  readAuthenticated(data: Buffer): void {
+    if (this.rateLimiter !== null) this.rateLimiter.read(data); // parse(), then charge the user's publish budget
+    else this.parse(data);
+  }
+
+  /** Parses a read (or what the auth gate or the rate limiter lets through), then flushes this tick's output. */
   parse(data: Buffer): void {
     const server = this.server;
     server.inRead = true;
@@ -190,7 +187,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
     if (this.verbose) this.queueBytes(OK_FRAME);
 
-    const result = this.memo.match(this.server.sublist, buf, subjectStart, subjectEnd);
+    const result = this.memo.match(server.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     const latency = server.latency;
     if (latency.awaitingReplies) latency.published(this.memo.text);

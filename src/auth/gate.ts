@@ -59,7 +59,7 @@ export class AuthGate {
         }
         // nats-server: with a no_auth_user, a client may start with another op (telnet demos) and is that user.
         this.admit(user, false);
-        conn.parse(data);
+        conn.readAuthenticated(data);
         return;
       }
     }
@@ -75,7 +75,7 @@ export class AuthGate {
         return;
       }
       if (!this.holding) {
-        if (position < data.length) conn.parse(data.subarray(position));
+        if (position < data.length) conn.readAuthenticated(data.subarray(position)); // rate-limited from here
         return;
       }
     }
@@ -125,7 +125,7 @@ export class AuthGate {
     for (let i = 0; i < held.length; i++) {
       if (conn.closed) break;
       if (this.holding) this.read(held[i]!);
-      else conn.parse(held[i]!);
+      else conn.readAuthenticated(held[i]!);
     }
     conn.server.flushDirty();
   }

@@ -49,10 +49,14 @@ export class InternalClient implements Subscriber {
   /**
    * Publishes like a client PUB/HPUB. Returns whether anyone received it. The message is not
    * delivered back to this client's own subscriptions.
+   *
+   * An invalid subject is dropped (false), never thrown: answers go to reply subjects that clients
+   * choose, and the core does not validate those (a throw from a PubAck flush was uncaught and ended
+   * the process).
    */
   publish(subject: string, payload: Uint8Array, reply: string | null = null, headers: Uint8Array | null = null): boolean {
     if (this.closed) return false;
-    if (!isValidPublishSubject(subject)) throw new Error(`invalid publish subject ${JSON.stringify(subject)}`);
+    if (!isValidPublishSubject(subject)) return false;
     const headerSize = headers === null ? -1 : headers.length;
     const total = payload.length + (headers === null ? 0 : headers.length);
     const sizes = headers === null ? `${total}` : `${headerSize} ${total}`;

@@ -1,4 +1,4 @@
-// The cluster: membership (gossip.ts, UDP on the cluster port), a full mesh of routes that follows it
+// The cluster: membership (gossip.ts, UDP on the cluster port, on its own thread: membership.ts), a full mesh of routes that follows it
 // (route.ts, TCP on the same port), local interest sent to every route (interest.ts), and the client
 // URLs of the other members for INFO connect_urls.
 //
@@ -9,11 +9,12 @@
 //   stays (both sides decide alike), unless the other node restarted (new server_id): the new one stays.
 // - A route closes when its member is declared dead, and is dialed again (with backoff) while the
 //   member is up. A closing route takes the other node's interest out of the Sublist at once.
-import type { TCPSocketListener, udp } from "bun";
+import type { TCPSocketListener } from "bun";
 import os from "node:os";
 import type { Server } from "../server.ts";
 import type { Subscription } from "../subscription.ts";
-import { Gossip, MemberState, type Member, type MemberMeta } from "./gossip.ts";
+import { MemberState, type Member, type MemberMeta } from "./gossip.ts";
+import { startMembership, type Membership } from "./membership.ts";
 import { LocalInterest, type ObservedSublist } from "./interest.ts";
 import { PROTOCOL_VERSION, helloFrame, interestFrameLength, writeInterestFrame, type Hello } from "./protocol.ts";
 import { Route, RouteState, type RouteOwner, type RouteSocketData } from "./route.ts";
@@ -41,7 +42,7 @@ export class Cluster implements RouteOwner {
   /** This member's id: its advertised cluster address. */
   id = "";
   port = 0;
-  gossip: Gossip | null = null;
+  gossip: Membership | null = null;
   readonly interest: LocalInterest;
   /** Open routes by member id. */
   readonly routes = new Map<string, Route>();
@@ -49,7 +50,6 @@ export class Cluster implements RouteOwner {
   private readonly handshaking = new Set<Route>();
   private readonly dials = new Map<string, DialState>();
   private listener: TCPSocketListener<RouteSocketData> | null = null;
-  private udp: udp.Socket<"buffer"> | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private scratch = Buffer.allocUnsafe(1024);
   private stopped = false;
@@ -107,60 +107,35 @@ export class Cluster implements RouteOwner {
 
   private async startGossip(): Promise<void> {
     const o = this.server.options;
+    let membership: Membership;
     try {
-      this.udp = await Bun.udpSocket({
-        hostname: o.clusterHost,
-        port: this.port,
-        socket: {
-          data: (_socket, data, port, address) => this.gossip?.receive(data, `${address}:${port}`),
-          // ICMP "port unreachable" for a datagram to a member that is down: expected, the probes handle it.
-          // (Bun 1.4 passes the error as the first argument, unlike its types say: take whichever is one.)
-          error: (...args: unknown[]) => {
-            const error = args.find((a) => a instanceof Error) as Error | undefined;
-            this.server.log.debug(`Cluster: gossip socket: ${error?.message ?? "error"}`);
-          },
+      membership = await startMembership(
+        {
+          selfId: this.id,
+          meta: this.selfMeta(),
+          clusterName: o.clusterName,
+          seeds: o.routes.map((r) => r.replace(/^localhost:/, "127.0.0.1:")),
+          host: o.clusterHost,
+          port: this.port,
+          debug: this.server.log.debugEnabled,
         },
-      });
+        {
+          up: (m) => this.memberUp(m),
+          down: (m) => this.memberDown(m),
+          changed: (m) => this.memberChanged(m),
+        },
+        this.server.log,
+      );
     } catch (error) {
       this.server.log.error(`Cluster: cannot open the gossip socket (UDP ${o.clusterHost}:${this.port}): ${(error as Error).message}`);
       return;
     }
     if (this.stopped) {
-      this.udp.close();
+      membership.stop();
       return;
     }
-    const seeds = o.routes.map((r) => r.replace(/^localhost:/, "127.0.0.1:"));
-    this.gossip = new Gossip(
-      this.id,
-      this.selfMeta(),
-      o.clusterName,
-      seeds,
-      (address, bytes) => this.sendDatagram(address, bytes),
-      {
-        up: (m) => this.memberUp(m),
-        down: (m) => this.memberDown(m),
-        changed: (m) => this.memberChanged(m),
-      },
-      this.server.log,
-    );
-    this.gossip.start();
-  }
-
-  private sendDatagram(address: string, bytes: Uint8Array): void {
-    const colon = address.lastIndexOf(":");
-    const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
-    const port = Number(address.slice(colon + 1));
-    if (this.udp === null || !(port > 0)) return;
-    // A datagram to a member that just died comes back as ICMP "port unreachable", which Linux reports
-    // on the socket's next call, possibly this send to someone else: that error is consumed by the
-    // failed call, so one retry sends it.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        if (this.udp.send(bytes, port, host)) return;
-      } catch (error) {
-        if (attempt === 1) this.server.log.debug(`Cluster: gossip to ${address} failed: ${(error as Error).message}`);
-      }
-    }
+    this.gossip = membership;
+    this.server.log.debug(`Cluster: gossip runs ${membership.threaded ? "on its own thread" : "on the event loop"}`);
   }
 
   private selfMeta(): MemberMeta {
@@ -190,8 +165,6 @@ export class Cluster implements RouteOwner {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.gossip?.stop();
-    // Let the leave datagrams go before the socket closes.
-    setTimeout(() => this.udp?.close(), 20);
     for (const route of [...this.routes.values(), ...this.handshaking]) route.close("server shutdown", null);
     this.listener?.stop(true);
   }

@@ -414,7 +414,7 @@ export class Consumer {
     if (this.waiting.length >= (c.max_waiting ?? 512)) return send("409 Exceeded MaxWaiting");
     const hbMs = nsToMs(hbNs);
     this.waiting.push({
-      reply, n: batch, b: maxBytes, noWait, expires: expires > 0 ? now + nsToMs(expires) : 0, hbMs, hbNext: hbMs > 0 ? now + hbMs : 0, d: 0,
+      reply, n: batch, b: maxBytes, noWait, expires: expires !== 0 ? Math.max(1, now + nsToMs(expires)) : 0, hbMs, hbNext: hbMs > 0 ? now + hbMs : 0, d: 0,
     });
     this.kick();
   }

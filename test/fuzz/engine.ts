@@ -1,0 +1,655 @@
+// Runs fuzz cases against a live natter process and checks, throughout:
+// - the process never dies (a crash stops the run at once and writes the cases in flight to a file);
+// - a canary client keeps answering PING and a request-reply round trip within a bound;
+// - every case's connection ends the way its expectation says (an -ERR from nats-server's table and a
+//   close, a clean close, or normal answers; hostile input must never leave a connection stuck), and
+//   everything the server sends parses strictly;
+// - every JetStream API request that the API handles is answered, with valid JSON;
+// - the server's RSS shows no growth trend across rounds beyond a limit;
+// - the server's log shows no escaped exception (stack traces, Bun's uncaught-error report).
+// Cases run `concurrency` at a time (so their bytes interleave at the server), in rounds; between rounds
+// the health checks run and the JetStream state made by the cases is cleaned up.
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { FAMILIES, serializeCase, type Family, type FuzzCase, type JsRequest } from "./cases.ts";
+import { genConnect } from "./gen-connect.ts";
+import { ANCHOR_CONSUMER, ANCHORS, anchorConfig, anchorConsumerConfig, genJetStream } from "./gen-jetstream.ts";
+import { genProtocol, genScenario, type GenContext } from "./gen-protocol.ts";
+import { genWebSocket } from "./gen-websocket.ts";
+import { Rng } from "./prng.ts";
+import { FuzzServer, type LogFinding } from "./server-process.ts";
+import { errorCloses, NatsClient, type FuzzConn, TcpConn, WsConn, type ServerFrame } from "./wire.ts";
+
+export interface EngineOptions {
+  seed: string;
+  /** Stop after this many cases (CI), … */
+  cases?: number;
+  /** … or after this long (the long run). */
+  durationMs?: number;
+  concurrency: number;
+  /** Relative weights of the families (absent = default). */
+  weights?: Partial<Record<Family, number>>;
+  /** Cases between health checks. */
+  roundSize: number;
+  canaryIntervalMs: number;
+  /** A canary PING or request-reply round trip slower than this fails the run. */
+  canaryBoundMs: number;
+  /** RSS growth (median of the last third of rounds over the first third) allowed, MiB. */
+  rssGrowthMiB: number;
+  /** RSS never above this, MiB. */
+  rssMaxMiB: number;
+  /** Stop after this many failures. */
+  maxFailures: number;
+  /** Where failure reports go. */
+  outDir: string;
+  maxPayload: number;
+  /** Run these cases instead of generated ones (replay). */
+  replay?: FuzzCase[];
+  /** Only this case index (regenerated from the seed). */
+  onlyIndex?: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_WEIGHTS: Record<Family, number> = { protocol: 30, scenario: 10, connect: 15, jetstream: 25, websocket: 20 };
+
+export interface Failure {
+  kind: "crash" | "case" | "canary" | "rss" | "log" | "setup";
+  message: string;
+  /** Cases that may have caused it (the failing one first). */
+  suspects: FuzzCase[];
+  file?: string;
+  /** How often the same failure was seen. */
+  repeats?: number;
+}
+
+export interface EngineResult {
+  ok: boolean;
+  seed: string;
+  cases: number;
+  byFamily: Record<string, number>;
+  outcomes: Record<string, number>;
+  failures: Failure[];
+  rssKiB: number[];
+  canary: { rounds: number; maxMs: number; p50Ms: number };
+  durationMs: number;
+}
+
+interface CaseResult {
+  problem: string | null;
+  outcome: string;
+}
+
+// Deadlines. Generous: CI machines are shared, and the server runs under other tests' load.
+const READY_MS = 10_000;
+/** How long a hostile case's probe waits before the filler is sent. */
+const ANY_PROBE_MS = 400;
+/** How long an answer that must come may take. */
+const ANSWER_MS = 10_000;
+const CASE_HARD_MS = 60_000;
+
+const CONTROL_LINE = 4096;
+
+export function generateCase(seed: string, index: number, ctx: GenContext, weights: Record<Family, number>): FuzzCase {
+  const family = new Rng(`${seed}/family/${index}`).weighted(FAMILIES.map((f) => [weights[f] ?? 0, f] as const));
+  const rng = Rng.forCase(seed, family, index);
+  switch (family) {
+    case "protocol": return genProtocol(rng, index, ctx);
+    case "scenario": return genScenario(rng, index, ctx);
+    case "connect": return genConnect(rng, index, ctx);
+    case "jetstream": return genJetStream(rng, index, ctx);
+    case "websocket": return genWebSocket(rng, index, ctx);
+  }
+}
+
+// ---- answers of JetStream requests --------------------------------------------------------------
+
+function headerBlockProblem(h: Buffer): string | null {
+  const text = h.latin1Slice();
+  if (!/^NATS\/1\.0( \d{3}( [^\r\n]*)?)?\r\n/.test(text)) return `bad header status line ${JSON.stringify(text.slice(0, 80))}`;
+  if (!text.endsWith("\r\n\r\n")) return `header block not ended by a blank line ${JSON.stringify(text.slice(-80))}`;
+  const lines = text.slice(0, -4).split("\r\n").slice(1);
+  for (const l of lines) if (!/^[^:\r\n]+:[^\r\n]*$/.test(l)) return `bad header line ${JSON.stringify(l)}`;
+  return null;
+}
+
+function answerProblem(kind: string, f: ServerFrame): string | null {
+  if (f.headers && f.headers.length > 0) {
+    const p = headerBlockProblem(f.headers);
+    if (p !== null) return p;
+  }
+  if (kind === "any" || kind === "status-or-msg") return null;
+  if (f.headers && f.headers.length > 0) return `a ${kind} answer with headers ${JSON.stringify(f.headers.latin1Slice(0, 80))}`;
+  let v: unknown;
+  try {
+    v = JSON.parse(f.payload!.toString("utf8"));
+  } catch {
+    return `answer is not JSON: ${JSON.stringify(f.payload!.latin1Slice(0, 200))}`;
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return `answer is not a JSON object: ${JSON.stringify(f.payload!.latin1Slice(0, 200))}`;
+  const o = v as Record<string, unknown>;
+  if (o.error !== undefined) {
+    const e = o.error as Record<string, unknown>;
+    if (e === null || typeof e !== "object" || typeof e.code !== "number" || typeof e.err_code !== "number" || typeof e.description !== "string") {
+      return `malformed error object: ${JSON.stringify(o.error)}`;
+    }
+  }
+  if (kind === "api" && (typeof o.type !== "string" || !o.type.startsWith("io.nats.jetstream.api.v1."))) return `API answer without its type: ${JSON.stringify(f.payload!.latin1Slice(0, 200))}`;
+  if (kind === "puback" && o.error === undefined && (typeof o.stream !== "string" || typeof o.seq !== "number")) return `malformed PubAck: ${JSON.stringify(f.payload!.latin1Slice(0, 200))}`;
+  return null;
+}
+
+// ---- the engine ---------------------------------------------------------------------------------
+
+export class Engine {
+  readonly server: FuzzServer;
+  private readonly ctx: GenContext;
+  private readonly weights: Record<Family, number>;
+  private readonly failures: Failure[] = [];
+  private crashed = false;
+  private stopping = false;
+  /** Failure signatures already reported (the same bug is reported once, then counted). */
+  private readonly seen = new Map<string, Failure>();
+  private readonly inFlight = new Set<FuzzCase>();
+  private readonly recent: FuzzCase[] = [];
+  /** cid / local port → case, for attributing log lines. */
+  private readonly byCid = new Map<number, FuzzCase>();
+  private readonly byPort = new Map<number, FuzzCase>();
+  private canary: Canary | null = null;
+  private admin: NatsClient | null = null;
+  private readonly rss: number[] = [];
+  private readonly outcomes: Record<string, number> = {};
+  private readonly byFamily: Record<string, number> = {};
+  private reportedFindings = 0;
+  private fileCounter = 0;
+
+  constructor(private readonly o: EngineOptions) {
+    this.server = new FuzzServer({ maxPayload: o.maxPayload });
+    this.ctx = { maxPayload: o.maxPayload, maxControlLine: CONTROL_LINE };
+    this.weights = { ...DEFAULT_WEIGHTS, ...o.weights };
+  }
+
+  async run(): Promise<EngineResult> {
+    const began = Date.now();
+    let count = 0;
+    try {
+      await this.server.start();
+      this.o.log(`natter pid ${this.server.pid} on ${this.server.port} (ws ${this.server.wsPort}), store ${this.server.storeDir}`);
+      this.server.onExit((info) => {
+        if (this.stopping) return;
+        this.crashed = true;
+        this.fail("crash", `the server process died: ${info}`, [...this.inFlight, ...this.recent.slice(-20).reverse()]);
+      });
+      await this.setupJetStream();
+      this.canary = new Canary(this.server.port, this.o.canaryIntervalMs, this.o.canaryBoundMs, (msg) => this.fail("canary", msg, [...this.inFlight]));
+      await this.canary.start();
+      this.rss.push(this.server.rssKiB());
+
+      const cases = this.caseSource();
+      for (let round = 0; ; round++) {
+        const batch: FuzzCase[] = [];
+        while (batch.length < this.o.roundSize) {
+          const next = cases(count + batch.length, began);
+          if (next === null) break;
+          batch.push(next);
+        }
+        if (batch.length === 0) break;
+        await this.runBatch(batch);
+        count += batch.length;
+        await this.healthCheck(round);
+        if (this.stopNow()) break;
+      }
+      this.checkRssTrend();
+    } catch (error) {
+      if (!this.crashed) this.fail("setup", `fuzz engine error: ${(error as Error).stack ?? error}`, [...this.inFlight]);
+    } finally {
+      this.canary?.stop();
+      this.admin?.close();
+      this.server.scan();
+      this.checkLog();
+      this.stopping = true;
+      await this.server.stop();
+    }
+    const c = this.canary?.stats() ?? { rounds: 0, maxMs: 0, p50Ms: 0 };
+    return {
+      ok: this.failures.length === 0,
+      seed: this.o.seed,
+      cases: count,
+      byFamily: this.byFamily,
+      outcomes: this.outcomes,
+      failures: this.failures,
+      rssKiB: this.rss,
+      canary: c,
+      durationMs: Date.now() - began,
+    };
+  }
+
+  private stopNow(): boolean {
+    return this.crashed || this.failures.length >= this.o.maxFailures;
+  }
+
+  /** The next case (by index), or null when the run is over. */
+  private caseSource(): (index: number, began: number) => FuzzCase | null {
+    const o = this.o;
+    if (o.replay) return (i) => o.replay![i] ?? null;
+    if (o.onlyIndex !== undefined) return (i) => (i === 0 ? generateCase(o.seed, o.onlyIndex!, this.ctx, this.weights) : null);
+    return (i, began) => {
+      if (o.cases !== undefined && i >= o.cases) return null;
+      if (o.durationMs !== undefined && Date.now() - began >= o.durationMs) return null;
+      return generateCase(o.seed, i, this.ctx, this.weights);
+    };
+  }
+
+  private async runBatch(batch: FuzzCase[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < batch.length && !this.stopNow()) {
+        const c = batch[next++]!;
+        this.inFlight.add(c);
+        this.byFamily[c.family] = (this.byFamily[c.family] ?? 0) + 1;
+        let r: CaseResult;
+        try {
+          r = await withDeadline(this.runCase(c), CASE_HARD_MS, { problem: `the case did not finish within ${CASE_HARD_MS} ms`, outcome: "stuck" });
+        } catch (error) {
+          r = { problem: `fuzzer error: ${(error as Error).stack ?? error}`, outcome: "error" };
+        }
+        this.inFlight.delete(c);
+        this.recent.push(c);
+        if (this.recent.length > 200) this.recent.shift();
+        this.outcomes[`${c.family}:${r.outcome}`] = (this.outcomes[`${c.family}:${r.outcome}`] ?? 0) + 1;
+        if (r.problem !== null && !this.crashed) this.fail("case", `case ${c.index} (${c.family}: ${c.note}): ${r.problem}`, [c]);
+      }
+    };
+    await Promise.all(Array.from({ length: this.o.concurrency }, worker));
+  }
+
+  private async runCase(c: FuzzCase): Promise<CaseResult> {
+    if (this.crashed) return { problem: null, outcome: "skipped" };
+    return c.transport === "tcp" ? this.runTcp(c) : this.runWs(c);
+  }
+
+  private remember(c: FuzzCase, conn: FuzzConn): void {
+    const info = conn.reader.frames.find((f) => f.op === "INFO")?.info;
+    if (typeof info?.client_id === "number") {
+      this.byCid.set(info.client_id, c);
+      if (this.byCid.size > 5000) this.byCid.delete(this.byCid.keys().next().value!);
+    }
+    if (conn.socket.localPort) {
+      this.byPort.set(conn.socket.localPort, c);
+      if (this.byPort.size > 5000) this.byPort.delete(this.byPort.keys().next().value!);
+    }
+  }
+
+  private async runTcp(c: FuzzCase): Promise<CaseResult> {
+    const conn = new TcpConn(this.server.port);
+    try {
+      if (!(await conn.ready(READY_MS))) return this.crashed ? { problem: null, outcome: "crash" } : { problem: `no INFO within ${READY_MS} ms`, outcome: "no-info" };
+      this.remember(c, conn);
+      await sendChunks(conn, c.chunks, (b) => conn.writeRaw(b));
+      return await this.judge(conn, c, () => conn.send("PING\r\n"), () => conn.writeRaw(filler(this.o.maxPayload)), true);
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  private async runWs(c: FuzzCase): Promise<CaseResult> {
+    const rng = new Rng(`${this.o.seed}/ws-mask/${c.index}`);
+    const conn = new WsConn(this.server.wsPort, rng);
+    const ws = c.ws!;
+    try {
+      const status = await conn.handshake({ raw: ws.raw, extensions: ws.extensions }, READY_MS);
+      if (ws.raw !== undefined) {
+        // A hostile upgrade: an HTTP answer, a close, or (for a request that never ends) waiting is fine.
+        if (conn.upgraded) {
+          await conn.ready(READY_MS);
+          this.remember(c, conn);
+        }
+        return { problem: null, outcome: conn.upgraded ? "upgraded" : conn.answered ? `http-${status}` : conn.closed ? "closed" : "waiting" };
+      }
+      if (status !== 101) return this.crashed ? { problem: null, outcome: "crash" } : { problem: `WebSocket upgrade answered ${status}`, outcome: "no-upgrade" };
+      if (!(await conn.ready(READY_MS))) return this.crashed ? { problem: null, outcome: "crash" } : { problem: `no INFO over WebSocket within ${READY_MS} ms`, outcome: "no-info" };
+      this.remember(c, conn);
+      let expect = c.expect;
+      // Compressed frames are only valid when the server took the extension: without it, closing is right.
+      if (ws.compressed && !conn.negotiatedDeflate) expect = { kind: "any" };
+      await sendChunks(conn, c.chunks, (b) => conn.writeRaw(b));
+      const result = await this.judge(conn, { ...c, expect }, () => conn.send("PING\r\n"), () => conn.send(filler(this.o.maxPayload)), ws.wellFramed && !(ws.compressed && !conn.negotiatedDeflate));
+      if (result.problem === null && conn.frameError !== null) return { problem: `bad frame from the server: ${conn.frameError}`, outcome: result.outcome };
+      if (result.problem === null && conn.gotCloseFrame && !conn.closed && !(await conn.waitClosed(ANSWER_MS))) {
+        return { problem: "the server sent a close frame but kept the connection open", outcome: result.outcome };
+      }
+      return result;
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /**
+   * Checks a connection after the case's bytes went out. `probe` sends a PING, `fill` a filler of CRLFs
+   * longer than any op can be; `mustCloseAfterFill`: the server sees the filler as NATS bytes (always on
+   * TCP; on WebSocket only when all frames were valid).
+   */
+  private async judge(conn: FuzzConn, c: FuzzCase, probe: () => Promise<void>, fill: () => Promise<void>, mustCloseAfterFill: boolean): Promise<CaseResult> {
+    const e = c.expect;
+    const errs = () => conn.reader.frames.filter((f) => f.op === "-ERR").map((f) => f.text!);
+    const malformed = () => (conn.reader.malformed !== null ? `malformed output from the server: ${conn.reader.malformed}` : null);
+    const crashed = () => (this.crashed ? { problem: null, outcome: "crash" } : null);
+
+    if (e.kind === "close") {
+      const closed = await conn.waitClosed(ANSWER_MS);
+      if (crashed()) return crashed()!;
+      const m = malformed();
+      if (m) return { problem: m, outcome: "malformed" };
+      if (!closed) return { problem: `expected a close ${e.err === null ? "without -ERR" : `after -ERR '${e.err}'`}, but the connection stays open (errors: ${JSON.stringify(errs())})`, outcome: "open" };
+      const got = errs();
+      const want = e.err === null ? [] : [e.err];
+      if (JSON.stringify(got) !== JSON.stringify(want)) return { problem: `expected -ERRs ${JSON.stringify(want)} before the close, got ${JSON.stringify(got)}`, outcome: "closed" };
+      return { problem: null, outcome: e.err === null ? "closed" : "err-closed" };
+    }
+
+    await probe();
+    if (e.kind === "alive" || e.kind === "error-stays") {
+      const got = await conn.waitFor(() => (conn.reader.counts.PONG >= e.pongs ? "pong" : conn.closed ? "closed" : conn.reader.malformed !== null ? "malformed" : undefined), ANSWER_MS);
+      if (crashed()) return crashed()!;
+      const m = malformed();
+      if (m) return { problem: m, outcome: "malformed" };
+      if (got === "closed") return { problem: `expected the connection to stay, but it was closed (errors: ${JSON.stringify(errs())})`, outcome: "closed" };
+      if (got === undefined) return { problem: `no PONG to the probe within ${ANSWER_MS} ms (${conn.reader.counts.PONG}/${e.pongs} PONGs, errors: ${JSON.stringify(errs())})`, outcome: "no-pong" };
+      const allowed = e.kind === "error-stays" ? [e.err] : (e.allow ?? []);
+      const unexpected = errs().filter((t) => !allowed.includes(t));
+      if (unexpected.length > 0) return { problem: `unexpected -ERR ${JSON.stringify(unexpected)}`, outcome: "err" };
+      if (e.kind === "error-stays" && !errs().includes(e.err)) return { problem: `expected -ERR '${e.err}', got none`, outcome: "no-err" };
+      const jsProblem = await this.checkRequests(conn, c);
+      if (jsProblem !== null) return { problem: jsProblem, outcome: "js" };
+    } else {
+      await conn.waitFor(() => (conn.reader.counts.PONG > 0 || conn.closed ? true : undefined), ANY_PROBE_MS);
+      if (c.requests) {
+        const jsProblem = await this.checkRequests(conn, c);
+        if (jsProblem !== null) return { problem: jsProblem, outcome: "js" };
+      }
+    }
+    if (crashed()) return crashed()!;
+    const m = malformed();
+    if (m) return { problem: m, outcome: "malformed" };
+    // An -ERR that closes must be followed by the close.
+    const closing = errs().find((t) => errorCloses(t) === true);
+    if (closing !== undefined) {
+      if (!(await conn.waitClosed(ANSWER_MS))) return { problem: `-ERR '${closing}' but the connection stays open`, outcome: "err-open" };
+      return { problem: null, outcome: "err-closed" };
+    }
+    if (conn.closed) return { problem: null, outcome: e.kind === "any" ? "closed" : "alive" };
+    const answered = conn.reader.counts.PONG > 0;
+    // Nothing may leave the connection stuck: after a filler longer than any pending op, it must close.
+    await fill();
+    const closed = await conn.waitClosed(ANSWER_MS);
+    if (crashed()) return crashed()!;
+    if (!closed && mustCloseAfterFill) return { problem: `the connection neither closed nor stayed usable: still open after a filler of ${this.o.maxPayload + 64} bytes of CRLF (output ${JSON.stringify(conn.receivedHead.slice(-300))})`, outcome: "stuck" };
+    return { problem: malformed(), outcome: e.kind === "any" ? (answered ? "answered" : closed ? "filled-closed" : "open") : "alive" };
+  }
+
+  /** Every required JetStream request answered; every answer well-formed. */
+  private async checkRequests(conn: FuzzConn, c: FuzzCase): Promise<string | null> {
+    const requests = c.requests ?? [];
+    if (requests.length === 0) return null;
+    const answerOf = (r: JsRequest) => conn.reader.frames.find((f) => (f.op === "MSG" || f.op === "HMSG") && f.sid === r.sid);
+    const missing = () => requests.filter((r) => r.required && answerOf(r) === undefined);
+    if (missing().length > 0) await conn.waitFor(() => (missing().length === 0 || conn.closed ? true : undefined), ANSWER_MS);
+    const still = missing();
+    if (still.length > 0 && !this.crashed) return `no answer within ${ANSWER_MS} ms to ${still.map((r) => r.subject).join(", ")}`;
+    for (const r of requests) {
+      const f = answerOf(r);
+      if (f === undefined) continue;
+      const p = answerProblem(r.answer, f);
+      if (p !== null) return `${r.subject}: ${p}`;
+    }
+    return null;
+  }
+
+  // ---- JetStream state ---------------------------------------------------------------------------
+
+  private async setupJetStream(): Promise<void> {
+    this.admin = new NatsClient(this.server.port, "_INBOX.fzadmin");
+    await this.admin.start(READY_MS);
+    await this.ensureAnchors();
+  }
+
+  /** The anchor streams and their consumer exist, with some messages. */
+  private async ensureAnchors(): Promise<void> {
+    const admin = this.admin!;
+    for (const a of ANCHORS) {
+      const info = await admin.api(`$JS.API.STREAM.INFO.${a.name}`, undefined, ANSWER_MS);
+      if (info === null) throw new Error(`no answer to STREAM.INFO ${a.name}`);
+      if (info.error !== undefined) {
+        const created = await admin.api(`$JS.API.STREAM.CREATE.${a.name}`, anchorConfig(a), ANSWER_MS);
+        if (created === null || created.error !== undefined) throw new Error(`cannot create ${a.name}: ${JSON.stringify(created)}`);
+      }
+      const ci = await admin.api(`$JS.API.CONSUMER.INFO.${a.name}.${ANCHOR_CONSUMER}`, undefined, ANSWER_MS);
+      if (ci === null) throw new Error(`no answer to CONSUMER.INFO ${a.name}`);
+      if (ci.error !== undefined) {
+        const created = await admin.api(`$JS.API.CONSUMER.DURABLE.CREATE.${a.name}.${ANCHOR_CONSUMER}`, anchorConsumerConfig(a), ANSWER_MS);
+        if (created === null || created.error !== undefined) throw new Error(`cannot create ${a.name}>${ANCHOR_CONSUMER}: ${JSON.stringify(created)}`);
+      }
+      const state = (info.state ?? {}) as Record<string, number>;
+      if ((state.messages ?? 0) < 5) {
+        for (const s of ["a", "b", "c", "a", "d.e"]) {
+          const ack = await admin.request(`${a.subject}.${s}`, `seed ${s}`, ANSWER_MS, Buffer.from(`NATS/1.0\r\nX-Seed: ${s}\r\n\r\n`));
+          if (ack === null) throw new Error(`no PubAck from ${a.name}`);
+        }
+      }
+    }
+  }
+
+  /** Deletes what the cases created (streams other than the anchors, consumers other than theirs). */
+  private async cleanupJetStream(): Promise<void> {
+    const admin = this.admin!;
+    const names = await admin.api("$JS.API.STREAM.NAMES", {}, ANSWER_MS);
+    if (names === null) throw new Error("no answer to STREAM.NAMES during cleanup");
+    const anchors = new Set<string>(ANCHORS.map((a) => a.name));
+    for (const s of (names.streams as string[] | null) ?? []) {
+      if (anchors.has(s)) continue;
+      const r = await admin.api(`$JS.API.STREAM.DELETE.${s}`, undefined, ANSWER_MS);
+      if (r === null) throw new Error(`no answer to STREAM.DELETE ${s} during cleanup`);
+    }
+    for (const a of ANCHORS) {
+      const cn = await admin.api(`$JS.API.CONSUMER.NAMES.${a.name}`, {}, ANSWER_MS);
+      if (cn === null) throw new Error(`no answer to CONSUMER.NAMES ${a.name} during cleanup`);
+      for (const name of (cn.consumers as string[] | null) ?? []) {
+        if (name === ANCHOR_CONSUMER) continue;
+        await admin.api(`$JS.API.CONSUMER.DELETE.${a.name}.${name}`, undefined, ANSWER_MS);
+      }
+    }
+    await this.ensureAnchors();
+  }
+
+  // ---- health ------------------------------------------------------------------------------------
+
+  private async healthCheck(round: number): Promise<void> {
+    if (this.crashed) return;
+    try {
+      await this.cleanupJetStream();
+    } catch (error) {
+      if (!this.crashed) this.fail("case", `JetStream cleanup: ${(error as Error).message}`, this.recent.slice(-this.o.roundSize));
+    }
+    this.server.scan();
+    this.checkLog();
+    const rss = this.server.rssKiB();
+    if (rss > 0) {
+      this.rss.push(rss);
+      if (rss > this.o.rssMaxMiB * 1024) this.fail("rss", `server RSS ${Math.round(rss / 1024)} MiB is over the limit of ${this.o.rssMaxMiB} MiB`, this.recent.slice(-this.o.roundSize));
+    }
+    const c = this.canary!.stats();
+    this.o.log(`round ${round}: ${this.rss.length > 0 ? `rss ${Math.round(rss / 1024)} MiB, ` : ""}canary ${c.rounds} round trips, max ${c.maxMs.toFixed(1)} ms, failures ${this.failures.length}`);
+  }
+
+  private checkLog(): void {
+    const findings = this.server.scan();
+    for (const f of findings.slice(this.reportedFindings)) {
+      this.fail("log", `the server logged an escaped exception: ${f.line}\n${f.context}`, this.suspectsFor(f));
+    }
+    this.reportedFindings = findings.length;
+  }
+
+  /** The cases a log line points at (its cid or client port), else the ones in flight and the latest. */
+  private suspectsFor(f: LogFinding): FuzzCase[] {
+    const out: FuzzCase[] = [];
+    for (const m of f.context.matchAll(/cid:(\d+)/g)) {
+      const c = this.byCid.get(Number(m[1]));
+      if (c && !out.includes(c)) out.push(c);
+    }
+    for (const m of f.context.matchAll(/127\.0\.0\.1:(\d+) - /g)) {
+      const c = this.byPort.get(Number(m[1]));
+      if (c && !out.includes(c)) out.push(c);
+    }
+    for (const m of f.context.matchAll(/(\$JS\.API\.[^\s:]+)/g)) {
+      for (const c of this.recent) if (c.requests?.some((r) => r.subject === m[1]) && !out.includes(c)) out.push(c);
+    }
+    return out.length > 0 ? out : [...this.inFlight, ...this.recent.slice(-20).reverse()];
+  }
+
+  private checkRssTrend(): void {
+    const samples = this.rss.slice(Math.min(2, Math.floor(this.rss.length / 4))); // skip warm-up
+    if (samples.length < 6) return;
+    const third = Math.floor(samples.length / 3);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const first = median(samples.slice(0, third));
+    const last = median(samples.slice(-third));
+    const growthMiB = (last - first) / 1024;
+    this.o.log(`rss trend: ${Math.round(first / 1024)} MiB → ${Math.round(last / 1024)} MiB (limit +${this.o.rssGrowthMiB} MiB)`);
+    if (growthMiB > this.o.rssGrowthMiB) {
+      this.fail("rss", `server RSS grew by ${growthMiB.toFixed(0)} MiB across rounds (${Math.round(first / 1024)} → ${Math.round(last / 1024)} MiB; limit ${this.o.rssGrowthMiB} MiB): samples ${this.rss.map((k) => Math.round(k / 1024)).join(",")}`, this.recent.slice(-50));
+    }
+  }
+
+  // ---- failures ----------------------------------------------------------------------------------
+
+  private fail(kind: Failure["kind"], message: string, suspects: FuzzCase[]): void {
+    // Same kind and text (numbers, names and timestamps aside): the same bug.
+    const signature = `${kind}:${message.split("\n")[0]!.replace(/^\[\d+\] [\d/ :.]+/, "").replace(/case \d+ \([^)]*\)/, "case").replace(/"[^"]*"/g, '"…"').replace(/\d+/g, "N")}`;
+    const known = this.seen.get(signature);
+    if (known !== undefined) {
+      known.repeats = (known.repeats ?? 1) + 1;
+      return;
+    }
+    const failure: Failure = { kind, message, suspects };
+    this.seen.set(signature, failure);
+    this.failures.push(failure);
+    try {
+      mkdirSync(this.o.outDir, { recursive: true });
+      const file = path.join(this.o.outDir, `natter-fuzz-${this.o.seed}-${++this.fileCounter}-${kind}.json`);
+      writeFileSync(file, JSON.stringify({
+        seed: this.o.seed, kind, message,
+        replay: `bun test/fuzz/run.ts --replay ${file}`,
+        cases: suspects.slice(0, 50).map(serializeCase),
+        serverLog: this.server.logTail(20_000),
+      }, null, 2));
+      failure.file = file;
+    } catch (error) {
+      this.o.log(`could not write the failure file: ${(error as Error).message}`);
+    }
+    this.o.log(`FAILURE (${kind}): ${message.split("\n")[0]}${failure.file ? `\n  input written to ${failure.file}` : ""}`);
+  }
+}
+
+/** Writes the chunks in order, letting the event loop turn between them so they arrive as separate reads. */
+async function sendChunks(conn: FuzzConn, chunks: Buffer[], write: (b: Buffer) => Promise<void>): Promise<void> {
+  for (let i = 0; i < chunks.length; i++) {
+    if (conn.closed) return;
+    await write(chunks[i]!);
+    if (i < chunks.length - 1 && chunks.length < 64) await new Promise((r) => setImmediate(r));
+  }
+}
+
+function filler(maxPayload: number): Buffer {
+  return Buffer.alloc(maxPayload + 64, "\r\n");
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+// ---- the canary ---------------------------------------------------------------------------------
+
+/** A well-behaved pair of clients: PING and a request-reply round trip every interval, each bounded. */
+class Canary {
+  private responder: NatsClient;
+  private requester: NatsClient;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  private readonly rtts: number[] = [];
+  private maxMs = 0;
+  private n = 0;
+
+  constructor(
+    private readonly port: number,
+    private readonly intervalMs: number,
+    private readonly boundMs: number,
+    private readonly onFail: (msg: string) => void,
+  ) {
+    this.responder = new NatsClient(port, "zcanary.rsp", (f, client) => {
+      if (f.subject === "zcanary.svc.x.y" && f.reply) void client.publish(f.reply, f.payload!);
+    });
+    this.requester = new NatsClient(port, "zcanary.req");
+  }
+
+  async start(): Promise<void> {
+    await this.responder.start(READY_MS);
+    await this.responder.conn.send("SUB zcanary.svc.x.y 2\r\n");
+    if (!(await this.responder.ping(READY_MS))) throw new Error("canary responder not ready");
+    await this.requester.start(READY_MS);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.once(), this.intervalMs);
+  }
+
+  private async once(): Promise<void> {
+    if (this.stopped) return;
+    const t0 = performance.now();
+    const pong = await this.requester.ping(this.boundMs);
+    const t1 = performance.now();
+    const token = `t${++this.n}`;
+    const reply = pong ? await this.requester.request("zcanary.svc.x.y", token, this.boundMs) : null;
+    const t2 = performance.now();
+    if (this.stopped) return;
+    if (!pong) {
+      this.onFail(`canary: no PONG within ${this.boundMs} ms (connection ${this.requester.conn.closed ? "closed" : "open"})`);
+      this.stopped = true;
+      return;
+    }
+    if (reply === null || reply.payload!.toString() !== token) {
+      this.onFail(`canary: no reply to a request within ${this.boundMs} ms`);
+      this.stopped = true;
+      return;
+    }
+    const ms = Math.max(t1 - t0, t2 - t1);
+    this.rtts.push(ms);
+    if (this.rtts.length > 10_000) this.rtts.splice(0, 5_000);
+    this.maxMs = Math.max(this.maxMs, ms);
+    this.schedule();
+  }
+
+  stats(): { rounds: number; maxMs: number; p50Ms: number } {
+    const sorted = [...this.rtts].sort((a, b) => a - b);
+    return { rounds: this.n, maxMs: this.maxMs, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.responder.close();
+    this.requester.close();
+  }
+}

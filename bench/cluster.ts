@@ -96,12 +96,27 @@ export async function startCluster(kind: ServerKind): Promise<RunningCluster> {
   };
 }
 
-/** The load generator's cluster arguments: the subscribers' servers, and the other nodes' pids for the CPU figure. */
-export function clusterLoadgenArgs(cluster: RunningCluster, s: Scenario): string[] {
+/**
+ * The least warm-up of a cluster run. Three fresh processes: a Bun node's JIT threads compile its hot
+ * paths for about its first second and a half under load (~180 ms of JIT-thread CPU in the first
+ * second, per node), and a half-second warm-up leaves that in the timed phase (p99.9 about doubled).
+ * Both clusters get the same warm-up.
+ */
+export const CLUSTER_MIN_WARMUP_MS = 2000;
+
+/**
+ * The load generator's cluster arguments: the subscribers' servers, the other nodes' pids for the CPU
+ * figure, and the warm-up (appended after the usual arguments: the later --warmup-ms wins).
+ */
+export function clusterLoadgenArgs(cluster: RunningCluster, s: Scenario, warmupMs: number): string[] {
   const ports = [...(s.cluster ?? "")].map((letter) => {
     const node = cluster.nodes[NODES.indexOf(letter as (typeof NODES)[number])];
     if (node === undefined) throw new Error(`scenario ${s.name}: no node ${letter}`);
     return node.port;
   });
-  return ["--sub-ports", ports.join(","), "--server-pids", cluster.nodes.slice(1).map((n) => n.pid).join(",")];
+  return [
+    "--sub-ports", ports.join(","),
+    "--server-pids", cluster.nodes.slice(1).map((n) => n.pid).join(","),
+    "--warmup-ms", String(Math.max(warmupMs, CLUSTER_MIN_WARMUP_MS)),
+  ];
 }

@@ -90,7 +90,7 @@ async function runOne(side: Side, s: Scenario, size: number, round: number): Pro
   try {
     const timeout = opts.warmupMs + timedMs(s) + 60_000;
     const args = loadgenArgs(s, kind, size, server.port, server.wsPort, server.pid, samples);
-    if (s.cluster) args.push(...clusterLoadgenArgs(server as RunningCluster, s));
+    if (s.cluster) args.push(...clusterLoadgenArgs(server as RunningCluster, s, opts.warmupMs));
     const result = await runLoadgen(bin, args, timeout);
     rec.result = result;
     rec.ok = result.ok;

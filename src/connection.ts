@@ -543,7 +543,8 @@ export class Connection implements ProtocolHandler, Subscriber {
     this.memo.clear();
     this.releaseStalledPublishers();
     this.transport.close();
-    const who = this.name || this.lang ? ` - "${[this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":")}"` : "";
+    // Quoted as Go's %q would (nats-server's form): a name with a line break must not forge log lines.
+    const who = this.name || this.lang ? ` - ${JSON.stringify([this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":"))}` : "";
     this.server.log.debug(`${this.logPrefix}${who} - Client connection closed: ${reason}${detail ? ` (${detail})` : ""}`);
   }
 

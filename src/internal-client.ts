@@ -15,6 +15,14 @@ export interface InternalMessage {
 
 export type InternalHandler = (message: InternalMessage, sub: Subscription) => void;
 
+export interface InternalSubscribeOptions {
+  /**
+   * Local-only: the other nodes of a cluster are not told of this interest (src/cluster/interest.ts),
+   * so only this node's publishers reach it. Default false: interest is propagated like a client's.
+   */
+  local?: boolean;
+}
+
 /**
  * An in-process client of the core, the way nats-server's internal clients work: the stream
  * layer, system events and the like subscribe and publish through it instead of reaching into
@@ -34,9 +42,10 @@ export class InternalClient implements Subscriber {
     readonly name: string,
   ) {}
 
-  subscribe(subject: string, handler: InternalHandler, queue: string | null = null): Subscription {
+  subscribe(subject: string, handler: InternalHandler, queue: string | null = null, options: InternalSubscribeOptions = {}): Subscription {
     if (!isValidSubscribeSubject(subject)) throw new Error(`invalid subject ${JSON.stringify(subject)}`);
     const sub = new Subscription(this, subject, queue, String(this.nextSid++), subjectIsLiteral(subject));
+    if (options.local === true) (sub as Subscription & { local?: boolean }).local = true; // read by src/cluster/interest.ts
     this.handlers.set(sub, handler);
     this.server.sublist.insert(sub);
     return sub;
@@ -92,9 +101,13 @@ export class InternalClient implements Subscriber {
     headerSize: number,
     payloadStart: number,
     payloadEnd: number,
+    _tailStart?: number,
+    publisher?: Subscriber | null,
   ): void {
     const handler = this.handlers.get(sub);
     if (handler === undefined || this.closed) return;
+    // Local-only: a message another node forwarded (for some other subscription here) is not for it.
+    if (publisher?.isRoute === true && (sub as Subscription & { local?: boolean }).local === true) return;
     const message: InternalMessage = {
       subject: buf.latin1Slice(subjectStart, subjectEnd),
       reply: replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null,

@@ -97,7 +97,11 @@ export class Cluster implements RouteOwner {
     });
     this.port = this.listener.port;
     this.id = o.clusterAdvertise || `${advertiseHost(o.clusterHost)}:${this.port}`;
-    (this.server.sublist as ObservedSublist<Subscription>).observer = this.interest;
+    const sublist = this.server.sublist as ObservedSublist<Subscription>;
+    sublist.observer = this.interest;
+    // Subscriptions made before the cluster started (the stream layer subscribes before the listeners
+    // open) are interest too.
+    for (const sub of sublist.all()) this.interest.added(sub);
     this.server.log.info(`Cluster name is ${o.clusterName || "(unnamed: joins the cluster its routes lead to)"}`);
     this.server.log.info(`Listening for route connections on ${o.clusterHost}:${this.port}`);
     this.updateUrls();

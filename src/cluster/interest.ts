@@ -7,6 +7,9 @@
 // among remote groups; weight changes are only about fairness, so they are coalesced and sent once
 // per tick. 0 → 1 and 1 → 0 go out at once, in order with the messages on the route: a SUB followed
 // by a request must reach the other node before the request does, or the reply finds no interest.
+//
+// Not told: the other nodes' interest (a route's subscriptions), and internal subscriptions made
+// local-only (InternalClient.subscribe(..., { local: true })).
 import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import type { Subscription } from "../subscription.ts";
 
@@ -30,6 +33,14 @@ export class ObservedSublist<S extends SublistEntry> extends Sublist<S> {
     if (removed && this.observer !== null) this.observer.removed(sub);
     return removed;
   }
+}
+
+/**
+ * A subscription the other nodes must not hear of: an internal client's, subscribed with
+ * `{ local: true }` (src/internal-client.ts). Only this node's publishers reach it.
+ */
+export function isLocalOnly(sub: Subscription): boolean {
+  return (sub as Subscription & { local?: boolean }).local === true;
 }
 
 interface QueueInterest {
@@ -57,7 +68,7 @@ export class LocalInterest implements SublistObserver<Subscription> {
   }
 
   added(sub: Subscription): void {
-    if (sub.client.isRoute === true) return; // remote interest is never passed on
+    if (sub.client.isRoute === true || isLocalOnly(sub)) return; // remote interest is never passed on; local-only stays here
     const queue = sub.queue;
     if (queue === null) {
       const n = this.plain.get(sub.subject) ?? 0;
@@ -77,7 +88,7 @@ export class LocalInterest implements SublistObserver<Subscription> {
   }
 
   removed(sub: Subscription): void {
-    if (sub.client.isRoute === true) return;
+    if (sub.client.isRoute === true || isLocalOnly(sub)) return;
     const queue = sub.queue;
     if (queue === null) {
       const n = this.plain.get(sub.subject);

@@ -222,12 +222,22 @@ class ThreadMembership implements Membership {
   }
 }
 
+/**
+ * The worker's module. In a binary (`bun build --compile src/main.ts src/cluster/gossip-worker.ts`)
+ * every module's import.meta.url is the binary's (/$bunfs/root/<name>) and the worker entry point sits
+ * at cluster/gossip-worker.ts under the entry points' common directory (src/).
+ */
+function workerUrl(): string {
+  const compiled = import.meta.url.includes("/$bunfs/");
+  return new URL(compiled ? "./cluster/gossip-worker.ts" : "./gossip-worker.ts", import.meta.url).href;
+}
+
 /** Starts the protocol on a Worker; rejects if the worker cannot start (or its socket cannot open). */
 function startThread(config: MembershipConfig, events: GossipEvents, log: GossipLog): Promise<ThreadMembership> {
   return new Promise((resolve, reject) => {
     let worker: Worker;
     try {
-      worker = new Worker(new URL("./gossip-worker.ts", import.meta.url).href);
+      worker = new Worker(workerUrl());
     } catch (error) {
       reject(error as Error);
       return;

@@ -10,19 +10,26 @@
 //          a SUB for a key that exists sets its weight)
 //   UNSUB  u16 subject length | subject | u16 queue length | queue
 //   MSG    u8 flags | u16 subject length | u16 reply length | u16 head length | i32 header size
-//          | u32 payload length | u16 queue count | subject | tail | queues
+//          | u32 payload length | u16 queue count | subject | tail | [deliver] | queues
 //          tail  = `[reply ][hdr ]size\r\n` (head length bytes) payload `\r\n`: byte for byte the tail
 //                  of the MSG/HMSG a client gets, so the receiver delivers it with two copies.
 //          queues = (u16 length | name) × queue count: the groups the origin picked this node for.
-//          flags: REPLY, HEADERS, QUEUES_ONLY (sent for queue groups only: plain subscribers skip it).
+//          deliver = u16 length | subject, with flag DELIVER_AS only: the receiver delivers to its
+//                  subscribers of that subject while showing `subject` (a JetStream delivery to an
+//                  inbox, nats-server's `pa.deliver`).
+//          flags: REPLY, HEADERS, QUEUES_ONLY (sent for queue groups only: plain subscribers skip it),
+//          DELIVER_AS.
 //   PING   (empty) sent on an idle route; any frame proves the peer alive. With a body, an RTT probe:
 //          u8 PING_ECHO_REQUEST | f64 stamp (the sender's clock, ms) asks for the same stamp back in
 //          u8 PING_ECHO_REPLY | f64 stamp. A node that does not know bodies ignores them (it never did
 //          look at a PING's body), so probes need no new protocol version.
 import { decode, encode } from "@msgpack/msgpack";
 
-/** Version of the route and gossip protocols; every HELLO, ERROR and gossip message carries it. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of the route and gossip protocols; every HELLO, ERROR and gossip message carries it.
+ * 2: MSG frames may carry a deliver subject (DELIVER_AS), which a version 1 node would misread.
+ */
+export const PROTOCOL_VERSION = 2;
 
 export const FrameKind = {
   HELLO: 1,
@@ -38,6 +45,7 @@ export const MsgFlag = {
   REPLY: 1,
   HEADERS: 2,
   QUEUES_ONLY: 4,
+  DELIVER_AS: 8,
 } as const;
 
 /** Bytes of a MSG frame before the subject: length, kind and the fixed fields. */

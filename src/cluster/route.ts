@@ -20,7 +20,8 @@ import { deliverRouted, delivery } from "../router.ts";
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
-import { isValidQueueName, isValidSubscribeSubject } from "../subjects/subject.ts";
+import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject } from "../subjects/subject.ts";
+import { presentTo } from "../jetstream/deliver.ts";
 import type { Server } from "../server.ts";
 import {
   FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
@@ -352,9 +353,15 @@ export class Route implements Subscriber {
     const tailStart = subjectEnd;
     const payloadStart = tailStart + headLength;
     const payloadEnd = payloadStart + payloadLength;
-    const queuesStart = payloadEnd + 2;
+    let queuesStart = payloadEnd + 2;
     if (subjectLength === 0 || replyLength > headLength || queuesStart > end || buf[payloadEnd] !== 13 || buf[payloadEnd + 1] !== 10 || headerSize > payloadLength) {
       return this.protocolError("malformed MSG frame");
+    }
+    let deliverStart = -1;
+    if ((flags & MsgFlag.DELIVER_AS) !== 0) {
+      deliverStart = queuesStart + 2;
+      queuesStart = queuesStart + 2 + (queuesStart + 2 <= end ? buf.readUInt16BE(queuesStart) : 0);
+      if (deliverStart > end || queuesStart > end || queuesStart === deliverStart) return this.protocolError("malformed MSG frame (deliver subject)");
     }
     const replyStart = (flags & MsgFlag.REPLY) !== 0 ? tailStart : -1;
     const replyEnd = replyStart >= 0 ? tailStart + replyLength : -1;
@@ -363,8 +370,37 @@ export class Route implements Subscriber {
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += payloadLength;
+    if (deliverStart >= 0) {
+      const deliverSubject = buf.latin1Slice(deliverStart, queuesStart);
+      return this.deliverPresented(deliverSubject, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    }
     const result = this.match(buf, subjectStart, subjectEnd);
     deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+  }
+
+  /**
+   * A DELIVER_AS message: to this node's subscribers of `deliverSubject` (plain ones unless
+   * `queuesOnly`, one member of each queue group the origin named), showing the message's subject.
+   */
+  private deliverPresented(
+    deliverSubject: string, queuesOnly: boolean, queuesStart: number, queuesEnd: number, buf: Buffer, subjectStart: number, subjectEnd: number,
+    replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number,
+  ): void {
+    if (!isValidPublishSubject(deliverSubject)) return this.protocolError("invalid deliver subject");
+    const result = this.server.sublist.match(deliverSubject);
+    if (!queuesOnly) {
+      for (const sub of result.plain) {
+        if (sub.client.isRoute === true) continue;
+        presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+      }
+    }
+    for (const members of result.queues) {
+      if (!namesQueue(buf, queuesStart, queuesEnd, members[0]!.queue!)) continue;
+      const local = members.filter((m) => m.client.isRoute !== true);
+      if (local.length === 0) continue;
+      const sub = local[(Math.random() * local.length) | 0]!;
+      presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+    }
   }
 
   private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
@@ -414,6 +450,45 @@ export class Route implements Subscriber {
     tailStart: number,
     publisher: Subscriber | null,
   ): void {
+    this.frame(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher, null);
+  }
+
+  /**
+   * Queues a message the other node is to deliver to its subscribers of `deliverSubject` while showing
+   * the message's own subject: a JetStream delivery to a pull request's inbox or a push consumer's
+   * deliver subject (src/jetstream/deliver.ts; nats-server's `pa.deliver`). Otherwise as deliver().
+   */
+  deliverAs(
+    sub: Subscription,
+    deliverSubject: string,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+    publisher: Subscriber | null,
+  ): void {
+    this.frame(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher, deliverSubject);
+  }
+
+  private frame(
+    sub: Subscription,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    tailStart: number,
+    publisher: Subscriber | null,
+    deliverSubject: string | null,
+  ): void {
     if (this.state !== RouteState.OPEN) return;
     sub.delivered++;
     const queue = sub.queue;
@@ -439,13 +514,15 @@ export class Route implements Subscriber {
     if (subjectLength > 0xffff || headLength > 0xffff) return; // cannot happen within max_control_line
     this.lastSeq = delivery.seq;
     const queueBytes = queue === null ? 0 : 2 + queue.length;
-    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + queueBytes;
+    const deliverBytes = deliverSubject === null ? 0 : 2 + deliverSubject.length;
+    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + queueBytes;
     const start = this.reserve(frameLength);
     const out = this.out;
     out.writeUInt32BE(frameLength - 4, start);
     out[start + 4] = FrameKind.MSG;
     out[start + MsgAt.FLAGS] =
-      (replyStart >= 0 ? MsgFlag.REPLY : 0) | (headerSize >= 0 ? MsgFlag.HEADERS : 0) | (queue !== null ? MsgFlag.QUEUES_ONLY : 0);
+      (replyStart >= 0 ? MsgFlag.REPLY : 0) | (headerSize >= 0 ? MsgFlag.HEADERS : 0) | (queue !== null ? MsgFlag.QUEUES_ONLY : 0) |
+      (deliverSubject !== null ? MsgFlag.DELIVER_AS : 0);
     out.writeUInt16BE(subjectLength, start + MsgAt.SUBJECT_LENGTH);
     out.writeUInt16BE(replyLength, start + MsgAt.REPLY_LENGTH);
     out.writeUInt16BE(headLength, start + MsgAt.HEAD_LENGTH);
@@ -460,6 +537,10 @@ export class Route implements Subscriber {
       at += buf.copy(out, at, payloadStart, payloadEnd);
       out[at++] = 13;
       out[at++] = 10;
+    }
+    if (deliverSubject !== null) {
+      out.writeUInt16BE(deliverSubject.length, at);
+      at += 2 + out.write(deliverSubject, at + 2, "latin1");
     }
     if (queue !== null) {
       out.writeUInt16BE(queue.length, at);
@@ -624,4 +705,16 @@ export class Route implements Subscriber {
     this.blocked = true;
     this.close("connection closed", null);
   }
+}
+
+/** Whether `name` is one of the (u16 length, latin1 bytes) queue entries in buf[start, end). */
+function namesQueue(buf: Buffer, start: number, end: number, name: string): boolean {
+  let at = start;
+  while (at + 2 <= end) {
+    const length = buf.readUInt16BE(at);
+    at += 2;
+    if (length === name.length && buf.latin1Slice(at, at + length) === name) return true;
+    at += length;
+  }
+  return false;
 }

@@ -3,7 +3,8 @@
 // `"error":{"code","err_code","description"}` as nats-server writes them. A subject nobody handles
 // (an unknown request, a missing consumer's MSG.NEXT) gets no answer, as with nats-server.
 import type { InternalMessage } from "../internal-client.ts";
-import { subjectMatches } from "../subjects/subject.ts";
+import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
+import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import {
   checkStreamUpdate, DEFAULT_EPHEMERAL_INACTIVE_NS, isValidName, normalizeConsumerConfig, normalizeStreamConfig,
   orderConsumerConfig, subjectsCollide, type ConsumerConfig,
@@ -151,10 +152,29 @@ export class JetStreamApi {
   }
 
   private checkOverlap(name: string, subjects: string[]): void {
-    for (const other of this.js.streams.values()) {
-      if (other.name === name) continue;
-      for (const a of subjects) for (const b of other.config.subjects) if (subjectsCollide(a, b)) throw apiError("StreamSubjectOverlap");
-    }
+    // Comparing every pair of subjects stalled the server (see MAX_OVERLAP_PAIRS): a literal subject overlaps
+    // another literal only when equal (a set lookup) and a wildcard subject when that matches it (a trie walk);
+    // only wildcard pairs are compared one by one.
+    const others = [...this.js.streams.values()].filter((o) => o.name !== name).flatMap((o) => o.config.subjects);
+    if (others.length === 0) return;
+    const isLiteral = (x: string) => subjectIsLiteral(x);
+    const mineWild = subjects.filter((x) => !isLiteral(x));
+    const theirWild = others.filter((x) => !isLiteral(x));
+    const theirLiterals = new Set(others.filter(isLiteral));
+    const trie = (list: string[]) => {
+      const t = new Sublist<SublistEntry>({ cacheMax: 0 });
+      for (const subject of list) t.insert({ subject, queue: null });
+      return t;
+    };
+    const overlap = () => {
+      throw apiError("StreamSubjectOverlap");
+    };
+    const theirTrie = trie(theirWild);
+    for (const a of subjects) if (isLiteral(a) && (theirLiterals.has(a) || theirTrie.match(a).plain.length > 0)) overlap();
+    if (mineWild.length === 0) return;
+    const myTrie = trie(mineWild);
+    for (const b of theirLiterals) if (myTrie.match(b).plain.length > 0) overlap();
+    for (const a of mineWild) for (const b of theirWild) if (subjectsCollide(a, b)) overlap();
   }
 
   private streamUpdate(name: string, m: InternalMessage): Body {

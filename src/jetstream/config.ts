@@ -129,8 +129,10 @@ function stringArray(raw: Json, key: string): string[] | undefined {
 /** Do two subscription subjects have a subject in common? (nats-server's SubjectsCollide) */
 export function subjectsCollide(a: string, b: string): boolean {
   if (a === b) return true;
-  const ta = a.split(".");
-  const tb = b.split(".");
+  return tokensCollide(a.split("."), b.split("."));
+}
+
+function tokensCollide(ta: string[], tb: string[]): boolean {
   for (let i = 0; ; i++) {
     const x = ta[i];
     const y = tb[i];
@@ -138,6 +140,35 @@ export function subjectsCollide(a: string, b: string): boolean {
     if (x === undefined || y === undefined) return x === y;
     if (x !== y && x !== "*" && y !== "*") return false;
   }
+}
+
+/**
+ * Overlap checks compare subjects pairwise, on the event loop (nats-server runs them in the request's
+ * goroutine): one request with thousands of wildcard subjects stalled every client for seconds to
+ * minutes. Distinct literal subjects never overlap, so only pairs with a wildcard subject are compared,
+ * and their number is bounded.
+ */
+export const MAX_OVERLAP_PAIRS = 1_000_000;
+
+/**
+ * The first pair of distinct subjects of `list` that overlap, in the order of a nested loop over it
+ * (as nats-server reports it), or null. Throws `tooMany` when the pairs to compare pass MAX_OVERLAP_PAIRS.
+ */
+export function firstOverlap(list: readonly string[], tooMany: (text: string) => never): [string, string] | null {
+  const tokens = list.map((x) => x.split("."));
+  const wild: number[] = [];
+  for (let i = 0; i < list.length; i++) if (tokens[i]!.some((t) => t === "*" || t === ">")) wild.push(i);
+  if (wild.length * list.length > MAX_OVERLAP_PAIRS) tooMany(`too many wildcard subjects to check for overlaps (${wild.length} of ${list.length}; at most ${MAX_OVERLAP_PAIRS} pairs)`);
+  const isWild = new Set(wild);
+  for (let i = 0; i < list.length; i++) {
+    const a = list[i]!;
+    if (isWild.has(i)) {
+      for (let j = 0; j < list.length; j++) if (list[j] !== a && tokensCollide(tokens[i]!, tokens[j]!)) return [a, list[j]!];
+    } else {
+      for (const j of wild) if (list[j] !== a && tokensCollide(tokens[i]!, tokens[j]!)) return [a, list[j]!];
+    }
+  }
+  return null;
 }
 
 /** Is `filter` within what `subject` covers (every subject matching filter matches subject)? */
@@ -217,7 +248,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     if (!isValidSubscribeSubject(s)) invalid("invalid subject");
     seen.add(s);
   }
-  for (const a of subjects) for (const b of subjects) if (a !== b && subjectsCollide(a, b)) invalid(`subject ${JSON.stringify(a)} overlaps with ${JSON.stringify(b)}`);
+  const overlap = firstOverlap(subjects, invalid);
+  if (overlap !== null) invalid(`subject ${JSON.stringify(overlap[0])} overlaps with ${JSON.stringify(overlap[1])}`);
   const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
   const cfg: StreamConfig = {
     name,
@@ -350,12 +382,20 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (c.deliver_group && !push) consumerInvalid("consumer with deliver group requires a deliver subject");
   if (c.filter_subject !== undefined && c.filter_subjects !== undefined) throw apiError("ConsumerDuplicateFilterSubjects");
   const all = c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : []);
+  // A literal filter is within a literal stream subject only when equal: look those up, compare the rest (bounded).
+  const streamLiterals = new Set(stream.subjects.filter((x) => subjectIsLiteral(x)));
+  const streamWild = stream.subjects.filter((x) => !subjectIsLiteral(x));
+  const literalFilters = all.filter((f) => subjectIsLiteral(f)).length;
+  if ((all.length - literalFilters) * stream.subjects.length + literalFilters * streamWild.length > MAX_OVERLAP_PAIRS) {
+    consumerInvalid(`too many filter subjects to check against the stream's subjects (at most ${MAX_OVERLAP_PAIRS} pairs)`);
+  }
   for (const f of all) {
     if (f === "") throw apiError("ConsumerEmptyFilter");
     if (!isValidSubscribeSubject(f)) consumerInvalid("consumer filter subject is not a valid subject");
-    if (f !== ">" && !stream.subjects.some((s) => subjectIsSubsetOf(f, s))) throw apiError("ConsumerFilterNotSubset");
+    const within = subjectIsLiteral(f) ? streamLiterals.has(f) || streamWild.some((s) => subjectIsSubsetOf(f, s)) : stream.subjects.some((s) => subjectIsSubsetOf(f, s));
+    if (f !== ">" && !within) throw apiError("ConsumerFilterNotSubset");
   }
-  for (const a of all) for (const b of all) if (a !== b && subjectsCollide(a, b)) throw apiError("ConsumerOverlappingSubjectFilters");
+  if (firstOverlap(all, consumerInvalid) !== null) throw apiError("ConsumerOverlappingSubjectFilters");
   switch (deliverPolicy) {
     case "by_start_sequence":
       if (!c.opt_start_seq) throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver by start sequence, but optional start sequence is not set" });

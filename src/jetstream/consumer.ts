@@ -249,12 +249,14 @@ export class Consumer {
       }
       const next = this.nextMessage(!this.ackNone && maxAckPending > 0 && this.pending.size >= maxAckPending);
       if (next === null) {
-        if (wr !== null && wr.noWait) {
-          // End of stream for a no_wait request: it is done.
-          this.removeWaiting(wr);
-          if (wr.d > 0) this.status(wr.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
-          else this.status(wr.reply, "404 No Messages", []);
-          continue;
+        // End of stream: every no_wait request is done, not only the first in line (one queued behind a
+        // long pull was never answered).
+        if (wr !== null) {
+          for (const w of this.waiting.filter((x) => x.noWait)) {
+            this.removeWaiting(w);
+            if (w.d > 0) this.status(w.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(w.n)], ["Nats-Pending-Bytes", String(w.b)]]);
+            else this.status(w.reply, "404 No Messages", []);
+          }
         }
         return;
       }

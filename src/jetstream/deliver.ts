@@ -8,6 +8,7 @@
 // and hands literal subscriptions a twin without that prefix; the twin's delivery count is carried back
 // to the real subscription so `UNSUB <sid> <max>` still ends it.
 import { InternalClient } from "../internal-client.ts";
+import { delivery } from "../router.ts";
 import { Subscription } from "../subscription.ts";
 import type { Server } from "../server.ts";
 import type { Subscriber } from "../subscriber.ts";
@@ -46,6 +47,34 @@ function frame(subject: string, reply: string | null, headers: Buffer | null, pa
 }
 
 /**
+ * Hands one subscription a message framed for `subject` (the one shown), whatever subscription matched
+ * it: literal ones get their twin. Used by deliverAs, and by a route for such a message another node
+ * sent (src/cluster/route.ts).
+ */
+export function presentTo(
+  sub: Subscription, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+  headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number, publisher: Subscriber | null,
+): void {
+  const direct = sub.msgPrefix === null || sub.client instanceof InternalClient;
+  const target = direct ? sub : twinOf(sub);
+  sub.client.deliver(target, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+  if (!direct) {
+    sub.delivered++;
+    if (sub.max > 0 && sub.delivered >= sub.max) {
+      (sub.client as Subscriber & { removeSubscription?(s: Subscription): void }).removeSubscription?.(sub);
+    }
+  }
+}
+
+/** A route to another cluster node (src/cluster/route.ts): it carries the deliver subject along. */
+interface RouteDelivery {
+  deliverAs(
+    sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number, publisher: Subscriber | null,
+  ): void;
+}
+
+/**
  * Delivers to the subscribers of `route`, showing `subject`. Returns whether anyone received it.
  * Counts as one inbound message of the server, like an internal publish.
  */
@@ -57,23 +86,27 @@ export function deliverAs(
   const f = frame(subject, reply, headers, payload);
   server.stats.inMsgs++;
   server.stats.inBytes += f.payloadEnd - f.payloadStart;
-  const one = (sub: Subscription) => {
-    const direct = sub.msgPrefix === null || sub.client instanceof InternalClient;
-    const target = direct ? sub : twinOf(sub);
-    sub.client.deliver(target, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
-    if (!direct) {
-      sub.delivered++;
-      if (sub.max > 0 && sub.delivered >= sub.max) {
-        (sub.client as Subscriber & { removeSubscription?(s: Subscription): void }).removeSubscription?.(sub);
-      }
-    }
-  };
-  // Routes to other nodes are skipped: they cannot carry a presented subject (JetStream is single-node).
+  const one = (sub: Subscription) =>
+    presentTo(sub, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
+  // Cluster routes carry the deliver subject to the other node, which shows `subject` the same way
+  // (src/cluster/route.ts); one frame per route however many of its subscriptions match. Leaf
+  // connections cannot: skipped.
+  delivery.seq++;
+  const toRoute = (sub: Subscription) =>
+    (sub.client as unknown as RouteDelivery).deliverAs(sub, route, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
   const local = (s: Subscription) => !s.client.closed && (s.client as { isRoute?: boolean }).isRoute !== true;
-  for (const sub of result.plain) if (local(sub)) one(sub);
+  const routed = (s: Subscription) => !s.client.closed && typeof (s.client as Partial<RouteDelivery>).deliverAs === "function";
+  for (const sub of result.plain) {
+    if (local(sub)) one(sub);
+    else if (routed(sub)) toRoute(sub);
+  }
   for (const members of result.queues) {
     const live = members.filter(local);
     if (live.length > 0) one(live[(Math.random() * live.length) | 0]!);
+    else {
+      const remote = members.filter(routed); // local members first, as for any message
+      if (remote.length > 0) toRoute(remote[(Math.random() * remote.length) | 0]!);
+    }
   }
   return true;
 }

@@ -9,6 +9,7 @@ import * as natsWs from "nats.ws";
 import { freePort } from "../harness/server.ts";
 import { encode } from "@msgpack/msgpack";
 import { startCluster, startNode, subscriptionCount, waitFor, waitForMesh, type ClusterNode } from "./spawn.ts";
+import { PROTOCOL_VERSION } from "../../src/cluster/protocol.ts";
 
 const sc = nats.StringCodec();
 const open = new Set<nats.NatsConnection>();
@@ -237,8 +238,8 @@ describe("a three-node cluster, one seed each", () => {
       ["CONNECT {}\r\nPING\r\n", /natter cluster port: expected a route handshake, this is not a client port/],
       ["\x00\x00\x00\x05\x07garbage", /expected a natter route HELLO/],
       ["\xff\xfe\xfd", /natter cluster port: expected a route handshake/],
-      [hello(2, "test"), /protocol version 2, this node speaks 1/],
-      [hello(1, "other"), /cluster name "other" does not match "test"/],
+      [hello(PROTOCOL_VERSION + 1, "test"), new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, this node speaks ${PROTOCOL_VERSION}`)],
+      [hello(PROTOCOL_VERSION, "other"), /cluster name "other" does not match "test"/],
     ];
     for (const [input, expected] of expectations) {
       const reply = await new Promise<string>((resolve) => {

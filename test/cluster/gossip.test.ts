@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { encode } from "@msgpack/msgpack";
 import { Gossip, MemberState, type GossipTiming } from "../../src/cluster/gossip.ts";
+import { PROTOCOL_VERSION } from "../../src/cluster/protocol.ts";
 import { waitFor } from "./spawn.ts";
 
 const FAST: GossipTiming = {
@@ -126,7 +127,7 @@ describe("gossip membership", () => {
     const b = net.nodes.get("b:1")!;
     const before = b.inc;
     // a hears a rumour that b is suspect at b's own incarnation.
-    const rumour = encode({ v: 1, c: "sim", t: 2, f: "c:1", fi: net.nodes.get("c:1")!.inc, s: 0, u: [{ i: "b:1", n: before, s: MemberState.SUSPECT }] });
+    const rumour = encode({ v: PROTOCOL_VERSION, c: "sim", t: 2, f: "c:1", fi: net.nodes.get("c:1")!.inc, s: 0, u: [{ i: "b:1", n: before, s: MemberState.SUSPECT }] });
     net.nodes.get("a:1")!.receive(rumour, "c:1");
     await waitFor("b to refute", () => b.inc > before && net.converged(ids), 5000);
   });
@@ -145,8 +146,8 @@ describe("gossip membership", () => {
   test("messages of another cluster or protocol version are dropped, with one log line per sender", () => {
     net = new Network();
     const a = net.add("a:1", []);
-    const other = encode({ v: 1, c: "other", t: 4, f: "x:1", fi: 1, m: [{ i: "x:1", n: 1, s: 0 }], r: false });
-    const future = encode({ v: 2, c: "sim", t: 4, f: "y:1", fi: 1, m: [{ i: "y:1", n: 1, s: 0 }], r: false });
+    const other = encode({ v: PROTOCOL_VERSION, c: "other", t: 4, f: "x:1", fi: 1, m: [{ i: "x:1", n: 1, s: 0 }], r: false });
+    const future = encode({ v: PROTOCOL_VERSION + 1, c: "sim", t: 4, f: "y:1", fi: 1, m: [{ i: "y:1", n: 1, s: 0 }], r: false });
     for (let i = 0; i < 3; i++) {
       a.receive(other, "x:1");
       a.receive(future, "y:1");
@@ -155,7 +156,7 @@ describe("gossip membership", () => {
     expect(a.upMembers()).toEqual([]);
     const lines = net.logs.get("a:1")!;
     expect(lines.filter((l) => l.includes('cluster name "other" does not match "sim"'))).toHaveLength(1);
-    expect(lines.filter((l) => l.includes("protocol version 2, this node speaks 1"))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes(`protocol version ${PROTOCOL_VERSION + 1}, this node speaks ${PROTOCOL_VERSION}`))).toHaveLength(1);
     expect(lines.filter((l) => l.includes("not a natter gossip message"))).toHaveLength(1);
   });
 });

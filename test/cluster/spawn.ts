@@ -20,6 +20,8 @@ export interface NodeOptions {
   monitor?: boolean;
   noAdvertise?: boolean;
   extraArgs?: string[];
+  /** Extra environment variables for the process. */
+  env?: Record<string, string>;
 }
 
 export interface ClusterNode {
@@ -130,7 +132,7 @@ export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
       clearTimeout(t);
     },
     async start() {
-      const c = spawn(BUN, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+      const c = spawn(BUN, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
       child = c;
       running = true;
       live.add(c);

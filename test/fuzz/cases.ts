@@ -66,7 +66,7 @@ export interface SerializedCase extends Omit<FuzzCase, "chunks" | "ws"> {
 }
 
 export function serializeCase(c: FuzzCase): SerializedCase {
-  const text = Buffer.concat(c.chunks).latin1Slice();
+  const text = Buffer.concat(c.chunks).toString("latin1");
   return {
     ...c,
     chunks: c.chunks.map((b) => b.toString("base64")),

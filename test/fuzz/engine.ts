@@ -9,6 +9,7 @@
 // - the server's log shows no escaped exception (stack traces, Bun's uncaught-error report).
 // Cases run `concurrency` at a time (so their bytes interleave at the server), in rounds; between rounds
 // the health checks run and the JetStream state made by the cases is cleaned up.
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { FAMILIES, serializeCase, type Family, type FuzzCase, type JsRequest } from "./cases.ts";
@@ -70,8 +71,17 @@ export interface EngineResult {
   outcomes: Record<string, number>;
   failures: Failure[];
   rssKiB: number[];
-  canary: { rounds: number; maxMs: number; p50Ms: number };
+  canary: CanaryStats;
+  slowCases: { ms: number; what: string }[];
   durationMs: number;
+}
+
+export interface CanaryStats {
+  rounds: number;
+  maxMs: number;
+  p50Ms: number;
+  /** The cases in flight during the slowest round trip. */
+  slowestDuring: string[];
 }
 
 interface CaseResult {
@@ -86,6 +96,9 @@ const ANY_PROBE_MS = 400;
 /** How long an answer that must come may take. */
 const ANSWER_MS = 10_000;
 const CASE_HARD_MS = 60_000;
+const HOSTILE_UPGRADE_MS = 1_000;
+/** After a filler the server does not see as NATS bytes (broken WebSocket framing), a close is not required. */
+const LENIENT_CLOSE_MS = 300;
 
 const CONTROL_LINE = 4096;
 
@@ -104,7 +117,7 @@ export function generateCase(seed: string, index: number, ctx: GenContext, weigh
 // ---- answers of JetStream requests --------------------------------------------------------------
 
 function headerBlockProblem(h: Buffer): string | null {
-  const text = h.latin1Slice();
+  const text = h.toString("latin1");
   if (!/^NATS\/1\.0( \d{3}( [^\r\n]*)?)?\r\n/.test(text)) return `bad header status line ${JSON.stringify(text.slice(0, 80))}`;
   if (!text.endsWith("\r\n\r\n")) return `header block not ended by a blank line ${JSON.stringify(text.slice(-80))}`;
   const lines = text.slice(0, -4).split("\r\n").slice(1);
@@ -112,12 +125,13 @@ function headerBlockProblem(h: Buffer): string | null {
   return null;
 }
 
-function answerProblem(kind: string, f: ServerFrame): string | null {
-  if (f.headers && f.headers.length > 0) {
-    const p = headerBlockProblem(f.headers);
-    if (p !== null) return p;
+function answerProblem(kind: string, f: ServerFrame, inbox: string): string | null {
+  if (kind === "any" || kind === "status-or-msg") {
+    // Messages carry the headers their publisher gave (anything); a status the server writes itself must be well-formed.
+    const h = f.headers?.toString("latin1") ?? "";
+    const isStatus = f.subject === inbox && f.payload!.length === 0 && /^NATS\/1\.0 \d{3}/.test(h) && !h.includes("\r\nNats-Stream:");
+    return isStatus ? headerBlockProblem(f.headers!) : null;
   }
-  if (kind === "any" || kind === "status-or-msg") return null;
   if (f.headers && f.headers.length > 0) return `a ${kind} answer with headers ${JSON.stringify(f.headers.latin1Slice(0, 80))}`;
   let v: unknown;
   try {
@@ -160,6 +174,8 @@ export class Engine {
   private readonly outcomes: Record<string, number> = {};
   private readonly byFamily: Record<string, number> = {};
   private reportedFindings = 0;
+  /** The slowest cases (over 1 s): where a run's time goes. */
+  private readonly slow: { ms: number; what: string }[] = [];
   private fileCounter = 0;
 
   constructor(private readonly o: EngineOptions) {
@@ -180,7 +196,7 @@ export class Engine {
         this.fail("crash", `the server process died: ${info}`, [...this.inFlight, ...this.recent.slice(-20).reverse()]);
       });
       await this.setupJetStream();
-      this.canary = new Canary(this.server.port, this.o.canaryIntervalMs, this.o.canaryBoundMs, (msg) => this.fail("canary", msg, [...this.inFlight]));
+      this.canary = new Canary(this.server.port, this.o.canaryIntervalMs, this.o.canaryBoundMs, (msg) => this.fail("canary", msg, [...this.inFlight]), () => [...this.inFlight].map((c) => `${c.index} ${c.note}`));
       await this.canary.start();
       this.rss.push(this.server.rssKiB());
 
@@ -209,7 +225,7 @@ export class Engine {
       this.stopping = true;
       await this.server.stop();
     }
-    const c = this.canary?.stats() ?? { rounds: 0, maxMs: 0, p50Ms: 0 };
+    const c = this.canary?.stats() ?? { rounds: 0, maxMs: 0, p50Ms: 0, slowestDuring: [] };
     return {
       ok: this.failures.length === 0,
       seed: this.o.seed,
@@ -219,12 +235,24 @@ export class Engine {
       failures: this.failures,
       rssKiB: this.rss,
       canary: c,
+      slowCases: this.slow,
       durationMs: Date.now() - began,
     };
   }
 
   private stopNow(): boolean {
-    return this.crashed || this.failures.length >= this.o.maxFailures;
+    return this.aborted || this.crashed || this.failures.length >= this.o.maxFailures;
+  }
+
+  private aborted = false;
+
+  /** Stops a run from outside (a test that timed out): no more cases, the processes are killed. */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    this.stopping = true;
+    this.canary?.stop();
+    this.admin?.close();
+    await this.server.stop();
   }
 
   /** The next case (by index), or null when the run is over. */
@@ -247,12 +275,19 @@ export class Engine {
         this.inFlight.add(c);
         this.byFamily[c.family] = (this.byFamily[c.family] ?? 0) + 1;
         let r: CaseResult;
+        const t0 = Date.now();
         try {
           r = await withDeadline(this.runCase(c), CASE_HARD_MS, { problem: `the case did not finish within ${CASE_HARD_MS} ms`, outcome: "stuck" });
         } catch (error) {
           r = { problem: `fuzzer error: ${(error as Error).stack ?? error}`, outcome: "error" };
         }
         this.inFlight.delete(c);
+        const ms = Date.now() - t0;
+        if (ms > 1_000) {
+          this.slow.push({ ms, what: `${c.index} ${c.note.slice(0, 100)} → ${r.outcome}` });
+          this.slow.sort((a, b) => b.ms - a.ms);
+          this.slow.length = Math.min(this.slow.length, 10);
+        }
         this.recent.push(c);
         if (this.recent.length > 200) this.recent.shift();
         this.outcomes[`${c.family}:${r.outcome}`] = (this.outcomes[`${c.family}:${r.outcome}`] ?? 0) + 1;
@@ -296,7 +331,8 @@ export class Engine {
     const conn = new WsConn(this.server.wsPort, rng);
     const ws = c.ws!;
     try {
-      const status = await conn.handshake({ raw: ws.raw, extensions: ws.extensions }, READY_MS);
+      // A hostile upgrade request may be incomplete (the server then waits for the rest, rightly): wait briefly.
+      const status = await conn.handshake({ raw: ws.raw, extensions: ws.extensions }, ws.raw !== undefined ? HOSTILE_UPGRADE_MS : READY_MS);
       if (ws.raw !== undefined) {
         // A hostile upgrade: an HTTP answer, a close, or (for a request that never ends) waiting is fine.
         if (conn.upgraded) {
@@ -342,6 +378,8 @@ export class Engine {
       if (!closed) return { problem: `expected a close ${e.err === null ? "without -ERR" : `after -ERR '${e.err}'`}, but the connection stays open (errors: ${JSON.stringify(errs())})`, outcome: "open" };
       const got = errs();
       const want = e.err === null ? [] : [e.err];
+      // A close while our later bytes were still arriving is a reset, which can drop the -ERR in flight (TCP).
+      if (got.length === 0 && conn.resetByPeer) return { problem: null, outcome: "reset" };
       if (JSON.stringify(got) !== JSON.stringify(want)) return { problem: `expected -ERRs ${JSON.stringify(want)} before the close, got ${JSON.stringify(got)}`, outcome: "closed" };
       return { problem: null, outcome: e.err === null ? "closed" : "err-closed" };
     }
@@ -380,7 +418,7 @@ export class Engine {
     const answered = conn.reader.counts.PONG > 0;
     // Nothing may leave the connection stuck: after a filler longer than any pending op, it must close.
     await fill();
-    const closed = await conn.waitClosed(ANSWER_MS);
+    const closed = await conn.waitClosed(mustCloseAfterFill ? ANSWER_MS : LENIENT_CLOSE_MS);
     if (crashed()) return crashed()!;
     if (!closed && mustCloseAfterFill) return { problem: `the connection neither closed nor stayed usable: still open after a filler of ${this.o.maxPayload + 64} bytes of CRLF (output ${JSON.stringify(conn.receivedHead.slice(-300))})`, outcome: "stuck" };
     return { problem: malformed(), outcome: e.kind === "any" ? (answered ? "answered" : closed ? "filled-closed" : "open") : "alive" };
@@ -398,7 +436,7 @@ export class Engine {
     for (const r of requests) {
       const f = answerOf(r);
       if (f === undefined) continue;
-      const p = answerProblem(r.answer, f);
+      const p = answerProblem(r.answer, f, r.inbox);
       if (p !== null) return `${r.subject}: ${p}`;
     }
     return null;
@@ -580,76 +618,92 @@ function withDeadline<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
 
 // ---- the canary ---------------------------------------------------------------------------------
 
-/** A well-behaved pair of clients: PING and a request-reply round trip every interval, each bounded. */
+const REPO = path.resolve(import.meta.dirname, "../..");
+const liveCanaries = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of liveCanaries) c.kill("SIGKILL");
+});
+
+/** Runs canary.ts in its own process and follows its reports (see there). */
 class Canary {
-  private responder: NatsClient;
-  private requester: NatsClient;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private child: ChildProcess | null = null;
   private stopped = false;
   private readonly rtts: number[] = [];
   private maxMs = 0;
   private n = 0;
+  /** The cases in flight during the slowest round trip. */
+  private slowest: string[] = [];
+  /** Cases in flight at each of the last reports (a round covers the time since the previous one). */
+  private previous: string[] = [];
 
   constructor(
     private readonly port: number,
     private readonly intervalMs: number,
     private readonly boundMs: number,
     private readonly onFail: (msg: string) => void,
-  ) {
-    this.responder = new NatsClient(port, "zcanary.rsp", (f, client) => {
-      if (f.subject === "zcanary.svc.x.y" && f.reply) void client.publish(f.reply, f.payload!);
+    private readonly inFlight: () => string[],
+  ) {}
+
+  start(): Promise<void> {
+    const child = spawn(path.join(REPO, "node_modules/.bin/bun"), [path.join(import.meta.dirname, "canary.ts"), String(this.port), String(this.intervalMs), String(this.boundMs)], {
+      cwd: REPO,
+      stdio: ["pipe", "pipe", "pipe"],
     });
-    this.requester = new NatsClient(port, "zcanary.req");
+    this.child = child;
+    liveCanaries.add(child);
+    let buf = "";
+    let stderr = "";
+    let ready = false;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`canary not ready within ${READY_MS} ms: ${stderr}`)), READY_MS);
+      const failed = (msg: string) => {
+        clearTimeout(timer);
+        if (!ready) reject(new Error(msg));
+        else if (!this.stopped) this.onFail(`${msg}; cases in flight: ${[...new Set([...this.previous, ...this.inFlight()])].join(" | ")}`);
+        this.stopped = true;
+      };
+      child.stderr!.on("data", (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-4000);
+      });
+      child.stdout!.on("data", (d: Buffer) => {
+        buf += d.toString();
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line === "ready") {
+            ready = true;
+            clearTimeout(timer);
+            resolve();
+          } else if (line.startsWith("rtt ")) this.record(Number(line.slice(4)));
+          else if (line.startsWith("fail ")) failed(`canary: ${line.slice(5)}`);
+        }
+      });
+      child.on("exit", (code) => {
+        liveCanaries.delete(child);
+        if (!this.stopped) failed(`canary process exited (code ${code}) ${stderr.slice(-500)}`);
+      });
+    });
   }
 
-  async start(): Promise<void> {
-    await this.responder.start(READY_MS);
-    await this.responder.conn.send("SUB zcanary.svc.x.y 2\r\n");
-    if (!(await this.responder.ping(READY_MS))) throw new Error("canary responder not ready");
-    await this.requester.start(READY_MS);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.once(), this.intervalMs);
-  }
-
-  private async once(): Promise<void> {
-    if (this.stopped) return;
-    const t0 = performance.now();
-    const pong = await this.requester.ping(this.boundMs);
-    const t1 = performance.now();
-    const token = `t${++this.n}`;
-    const reply = pong ? await this.requester.request("zcanary.svc.x.y", token, this.boundMs) : null;
-    const t2 = performance.now();
-    if (this.stopped) return;
-    if (!pong) {
-      this.onFail(`canary: no PONG within ${this.boundMs} ms (connection ${this.requester.conn.closed ? "closed" : "open"})`);
-      this.stopped = true;
-      return;
-    }
-    if (reply === null || reply.payload!.toString() !== token) {
-      this.onFail(`canary: no reply to a request within ${this.boundMs} ms`);
-      this.stopped = true;
-      return;
-    }
-    const ms = Math.max(t1 - t0, t2 - t1);
+  private record(ms: number): void {
+    this.n++;
+    const now = this.inFlight();
     this.rtts.push(ms);
     if (this.rtts.length > 10_000) this.rtts.splice(0, 5_000);
-    this.maxMs = Math.max(this.maxMs, ms);
-    this.schedule();
+    if (ms > this.maxMs) {
+      this.maxMs = ms;
+      this.slowest = [...new Set([...this.previous, ...now])];
+    }
+    this.previous = now;
   }
 
-  stats(): { rounds: number; maxMs: number; p50Ms: number } {
+  stats(): CanaryStats {
     const sorted = [...this.rtts].sort((a, b) => a - b);
-    return { rounds: this.n, maxMs: this.maxMs, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+    return { rounds: this.n, maxMs: this.maxMs, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? 0, slowestDuring: this.slowest };
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.responder.close();
-    this.requester.close();
+    this.child?.kill("SIGKILL");
   }
 }

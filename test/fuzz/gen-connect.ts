@@ -91,7 +91,7 @@ export function genConnect(rng: Rng, index: number, ctx: GenContext): FuzzCase {
       break;
     default: {
       const bytes = mutateBytes(rng, Buffer.from(JSON.stringify(obj)), 4);
-      text = bytes.latin1Slice(); // kept as raw bytes below
+      text = bytes.toString("latin1"); // kept as raw bytes below
       const connect = Buffer.concat([Buffer.from("CONNECT "), bytes, Buffer.from("\r\n")]);
       const data = Buffer.concat([connect, Buffer.from("SUB fz.a 1\r\nPUB fz.a 2\r\nhi\r\n")]);
       return { family: "connect", index, note: "connect mutated bytes", transport: "tcp", chunks: splitChunks(rng, data), expect: { kind: "any" } };

@@ -143,7 +143,15 @@ function consumerConfig(rng: Rng, stream: string, name: string | null, push: boo
   if (c.opt_start_time !== undefined) c.deliver_policy = c.opt_start_seq !== undefined ? "all" : "by_start_time";
   if (rng.chance(0.4)) c.filter_subject = subjectFor(rng, stream).replace(/\.>$/, rng.chance(0.5) ? ".x" : ".>");
   else if (rng.chance(0.2)) c.filter_subjects = [subjectFor(rng, stream), subjectFor(rng, stream)];
+  else if (rng.chance(0.04)) c.filter_subjects = manySubjects(rng, ANCHORS.find((a) => a.name === stream)?.subject ?? `fz.${stream.toLowerCase()}`);
   return c;
+}
+
+/** Thousands of distinct subjects (literal, wildcard or mixed): what pairwise overlap checks choke on. */
+function manySubjects(rng: Rng, base: string): string[] {
+  const n = rng.pick([500, 2000, 4000]); // 4000 short subjects still fit in a 64 KiB request
+  const style = rng.pick(["literal", "wild", "mixed"]);
+  return Array.from({ length: n }, (_, i) => (style === "literal" || (style === "mixed" && i % 2 === 0) ? `${base}.${i}` : `${base}.*.${i}`));
 }
 
 function streamConfig(rng: Rng, name: string): Record<string, unknown> {
@@ -165,6 +173,7 @@ function streamConfig(rng: Rng, name: string): Record<string, unknown> {
     c[k] = v();
   }
   if (rng.chance(0.3)) (c.subjects as string[]).push(subjectFor(rng, name));
+  if (rng.chance(0.06)) c.subjects = manySubjects(rng, `fz.${name.toLowerCase()}`);
   return c;
 }
 
@@ -333,7 +342,7 @@ function buildRequest(rng: Rng, inbox: string): Built {
       const headers = rng.chance(0.7) ? headerBlock(rng) : undefined;
       const data = rng.chance(0.9) ? rng.bytes(rng.small(512)) : rng.bytes(rng.int(70_000));
       // Rollup values a stream drops without a reply (as nats-server); a scheduled message's ack may also differ.
-      const silent = headers !== undefined && /Nats-Rollup|garbage|NATS\/2|no colon/.test(headers.latin1Slice());
+      const silent = headers !== undefined && /Nats-Rollup|garbage|NATS\/2|no colon/.test(headers.toString("latin1"));
       return { subject, body: data, headers, answer: "puback", required: !silent };
     }
     case "ack": {

@@ -178,7 +178,7 @@ export function genProtocol(rng: Rng, index: number, ctx: GenContext): FuzzCase 
     const n = 1 + rng.small(3);
     for (let i = 0; i < n; i++) parts.splice(at, 0, brokenOp(rng, ctx, headers));
   }
-  let data = Buffer.concat(parts);
+  let data: Buffer = Buffer.concat(parts);
   if (hostile === "bytes" || hostile === "both") data = mutateBytes(rng, data, 6);
   if (hostile === "none") {
     note += ` (${valid.pings} pings)`;

@@ -18,7 +18,7 @@ export function protocolByte(rng: Rng): number {
 
 /** Applies 1…max random byte-level mutations. */
 export function mutateBytes(rng: Rng, input: Buffer, max = 4): Buffer {
-  let b = Buffer.from(input);
+  let b: Buffer = Buffer.from(input);
   const n = 1 + rng.int(max);
   for (let k = 0; k < n; k++) {
     const at = rng.int(b.length + 1);
@@ -53,7 +53,7 @@ export function mutateBytes(rng: Rng, input: Buffer, max = 4): Buffer {
         b = Buffer.concat([b.subarray(0, at), rng.bytes(1 + rng.small(32)), b.subarray(at)]);
         break;
       case 8: { // replace a digit run with another number
-        const s = b.latin1Slice();
+        const s = b.toString("latin1");
         const m = [...s.matchAll(/\d+/g)];
         if (m.length > 0) {
           const hit = rng.pick(m);

@@ -69,6 +69,116 @@ describe("fuzz regressions", () => {
     expect(answers.map((a) => a.subject).sort()).toEqual(["_INBOX.r.n0", "_INBOX.r.n1", "_INBOX.r.n2"]);
     await stillHealthy(srv);
   });
+
+  // Found by the log check of the CONNECT fuzz family: the client's name (and lang, version) went into
+  // the "Client connection closed" debug line unquoted, so a name with a line break forged log lines.
+  // It is quoted now, as nats-server's %q does.
+  test("a client name with a line break cannot forge log lines", { timeout: 30_000 }, async () => {
+    const srv = await startServer({ debug: true });
+    const c = await connectReady(srv.port, { name: "x\n[1] 2026/01/01 00:00:00.000000 [ERR] forged", lang: "a\rb" });
+    c.close();
+    const other = await connectReady(srv.port);
+    await other.flush();
+    const deadline = Date.now() + 5_000;
+    while (!srv.log().includes("Client connection closed") && Date.now() < deadline) await other.flush();
+    expect(srv.log()).toContain('"a\\rb:x\\n[1] 2026/01/01 00:00:00.000000 [ERR] forged" - Client connection closed');
+    expect(srv.log()).not.toMatch(/^\[1\] 2026\/01\/01/m);
+  });
+
+  // Found by the JetStream fuzz family (two cases interleaved): a no_wait pull request queued behind another
+  // client's long pull (a big batch) was never answered: deliveries went to the first request in line, and
+  // only that one was ended when the stream ran dry. A no_wait request must be answered at once.
+  test("a no_wait pull request behind another client's long pull is answered", { timeout: 30_000 }, async () => {
+    const srv = await startServer({ jetstream: true });
+    const admin = await connectReady(srv.port, { headers: true });
+    admin.send("SUB _INBOX.adm.> 1\r\n");
+    expect((await rawApi(admin, "$JS.API.STREAM.CREATE.R", { name: "R", subjects: ["r.>"] }, "_INBOX.adm.1")).error).toBeUndefined();
+    expect((await rawApi(admin, "$JS.API.CONSUMER.DURABLE.CREATE.R.P", { stream_name: "R", config: { durable_name: "P", ack_policy: "explicit" } }, "_INBOX.adm.2")).error).toBeUndefined();
+    const a = await connectReady(srv.port, { headers: true });
+    const long = '{"batch":1000,"expires":30000000000}';
+    a.send(`SUB _INBOX.a.1 1\r\nPUB $JS.API.CONSUMER.MSG.NEXT.R.P _INBOX.a.1 ${long.length}\r\n${long}\r\n`);
+    await a.flush();
+    // In one read: a message (so the no_wait request finds one pending), then the no_wait request.
+    const b = await connectReady(srv.port, { headers: true });
+    b.send('SUB _INBOX.b.1 1\r\nPUB r.x 1\r\nx\r\nPUB $JS.API.CONSUMER.MSG.NEXT.R.P _INBOX.b.1 16\r\n{"no_wait":true}\r\n');
+    const [answer] = await b.messages(1, 5_000);
+    expect(answer!.headers?.toString() ?? "").toMatch(/^NATS\/1\.0 40[48] /);
+    // The long pull got the message.
+    const [got] = await a.messages(1, 5_000);
+    expect(got!.subject).toBe("r.x");
+    await stillHealthy(srv);
+  });
+
+  // Found by a long fuzz run (the server stopped answering everyone, RSS past 2 GB, thousands of segment files):
+  // a STREAM.UPDATE added "_INBOX.>" to a stream whose push consumer delivered to "_INBOX.fzjs….push". Each
+  // message the consumer delivered was captured by its own stream, stored, and delivered again, forever, in
+  // microtasks: the event loop never got back to I/O. Two streams whose push consumers deliver into each other
+  // do the same. The update, and the consumer that would close such a loop, are refused now.
+  test("a stream update or a consumer that would loop deliveries back into a stream is refused", { timeout: 30_000 }, async () => {
+    const srv = await startServer({ jetstream: true });
+    const c = await connectReady(srv.port, { headers: true });
+    c.send("SUB _INBOX.cy.> 1\r\n");
+    let n = 0;
+    const req = (subject: string, body: unknown) => rawApi(c, subject, body, `_INBOX.cy.${++n}`);
+    // The exact shape the fuzzer made: a push consumer first, then the stream takes its deliver subject.
+    expect((await req("$JS.API.STREAM.CREATE.FZ0", { name: "FZ0", subjects: ["fz.fz0.*"] })).error).toBeUndefined();
+    expect((await req("$JS.API.CONSUMER.DURABLE.CREATE.FZ0.PULL", { stream_name: "FZ0", config: { durable_name: "PULL", deliver_subject: "_INBOX.fzjs90919.c0.push" } })).error).toBeUndefined();
+    const update = await req("$JS.API.STREAM.UPDATE.FZ0", { name: "FZ0", subjects: ["fz.fz0.*", "_INBOX.>"] });
+    expect(update.error).toMatchObject({ err_code: 10052, description: expect.stringContaining("cycle") });
+    // Two streams delivering into each other.
+    expect((await req("$JS.API.STREAM.CREATE.A", { name: "A", subjects: ["a.>"] })).error).toBeUndefined();
+    expect((await req("$JS.API.STREAM.CREATE.B", { name: "B", subjects: ["b.>"] })).error).toBeUndefined();
+    expect((await req("$JS.API.CONSUMER.DURABLE.CREATE.A.C", { stream_name: "A", config: { durable_name: "C", deliver_subject: "b.x" } })).error).toBeUndefined();
+    expect((await req("$JS.API.CONSUMER.DURABLE.CREATE.B.C", { stream_name: "B", config: { durable_name: "C", deliver_subject: "a.x" } })).error).toMatchObject({ err_code: 10081 });
+    expect((await req("$JS.API.CONSUMER.CREATE.B", { stream_name: "B", config: { deliver_subject: "a.y" } })).error).toMatchObject({ err_code: 10081 });
+    // A chain without a loop is fine, and messages flow through it.
+    expect((await req("$JS.API.CONSUMER.DURABLE.CREATE.B.D", { stream_name: "B", config: { durable_name: "D", deliver_subject: "out.x" } })).error).toBeUndefined();
+    c.send("SUB out.x 2\r\nPUB a.1 2\r\nhi\r\n");
+    const [delivered] = await c.messages(1, 5_000);
+    expect(delivered!.payload!.toString()).toBe("hi");
+    await stillHealthy(srv);
+  });
+
+  // Found by the canary during the JetStream fuzz family: one STREAM.CREATE with thousands of subjects
+  // stalled the whole server (every client) while natter compared every pair of subjects: 4000 wildcard
+  // subjects ~4 s, 20000 literal ones ~60 s (under the default 1 MB max_payload, 100000 would take most of
+  // an hour). Literal pairs are now looked up, wildcard pairs are bounded (MAX_OVERLAP_PAIRS).
+  test("a stream with thousands of subjects does not stall the server", { timeout: 60_000 }, async () => {
+    const srv = await startServer({ jetstream: true });
+    const c = await connectReady(srv.port, { headers: true });
+    const other = await connectReady(srv.port);
+    c.send("SUB _INBOX.big.> 1\r\n");
+    const timed = async (subject: string, body: unknown, inbox: string) => {
+      const t0 = performance.now();
+      const pinging = other.flush(30_000).then(() => performance.now() - t0);
+      const answer = await rawApi(c, subject, body, inbox);
+      return { answer, ms: performance.now() - t0, otherMs: await pinging };
+    };
+    // The exact input the fuzzer sent: 4000 wildcard subjects.
+    const wild = await timed("$JS.API.STREAM.CREATE.FZ5", { name: "FZ5", subjects: Array.from({ length: 4000 }, (_, i) => `fz.fz5.*.${i}`) }, "_INBOX.big.1");
+    expect(wild.answer.error).toMatchObject({ err_code: 10052, description: expect.stringMatching(/^too many wildcard subjects to check for overlaps/) });
+    expect(wild.ms).toBeLessThan(3_000);
+    // Literal subjects only (any number) and a few wildcards among many literals are fine, and fast.
+    const literal = await timed("$JS.API.STREAM.CREATE.LIT", { name: "LIT", subjects: Array.from({ length: 20_000 }, (_, i) => `lit.${i}`) }, "_INBOX.big.2");
+    expect(literal.answer.error).toBeUndefined();
+    expect(literal.ms).toBeLessThan(3_000);
+    const mixed = await timed("$JS.API.STREAM.CREATE.MIX", { name: "MIX", subjects: Array.from({ length: 5_000 }, (_, i) => (i % 50 === 0 ? `mix.*.${i}` : `mix.x.${i}`)) }, "_INBOX.big.3");
+    expect(mixed.answer.error).toBeUndefined();
+    expect(mixed.otherMs).toBeLessThan(3_000);
+    // Overlaps are still found, and reported as nats-server does (the first pair in order).
+    const overlapping = await rawApi(c, "$JS.API.STREAM.CREATE.OV", { name: "OV", subjects: ["ov.a", ...Array.from({ length: 3_000 }, (_, i) => `ov.b.${i}`), "ov.>"] }, "_INBOX.big.4");
+    expect(overlapping.error.description).toBe('subject "ov.a" overlaps with "ov.>"');
+    const crossStream = await rawApi(c, "$JS.API.STREAM.CREATE.X", { name: "X", subjects: ["x.1", "lit.19999"] }, "_INBOX.big.5");
+    expect(crossStream.error).toMatchObject({ err_code: 10065 });
+    const crossWild = await rawApi(c, "$JS.API.STREAM.CREATE.Y", { name: "Y", subjects: ["lit.*"] }, "_INBOX.big.6");
+    expect(crossWild.error).toMatchObject({ err_code: 10065 });
+    // Consumer filters: many literal filters are looked up; too many wildcard comparisons are refused.
+    const filters = await rawApi(c, "$JS.API.CONSUMER.CREATE.LIT.F", { stream_name: "LIT", config: { name: "F", filter_subjects: Array.from({ length: 20_000 }, (_, i) => `lit.${i}`) } }, "_INBOX.big.7");
+    expect(filters.error).toBeUndefined();
+    const wildFilters = await rawApi(c, "$JS.API.CONSUMER.CREATE.MIX.G", { stream_name: "MIX", config: { name: "G", filter_subjects: Array.from({ length: 2_000 }, (_, i) => `mix.*.${i}`) } }, "_INBOX.big.8");
+    expect(wildFilters.error).toMatchObject({ err_code: 10012 });
+    await stillHealthy(srv);
+  });
 });
 
 // Keeps the import used when every test above is skipped by a filter.

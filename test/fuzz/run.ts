@@ -73,6 +73,8 @@ function summary(r: EngineResult): void {
   out.write(`by family: ${Object.entries(r.byFamily).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
   out.write(`outcomes: ${Object.entries(r.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
   out.write(`canary: ${r.canary.rounds} round trips, p50 ${r.canary.p50Ms.toFixed(2)} ms, max ${r.canary.maxMs.toFixed(1)} ms\n`);
+  if (r.canary.slowestDuring.length > 0) out.write(`  slowest round trip while these cases were in flight:\n${r.canary.slowestDuring.map((c) => `    ${c.slice(0, 160)}`).join("\n")}\n`);
+  if (r.slowCases.length > 0) out.write(`slowest cases: ${r.slowCases.map((c) => `\n  ${c.ms} ms  ${c.what}`).join("")}\n`);
   const rss = r.rssKiB.filter((k) => k > 0).map((k) => Math.round(k / 1024));
   out.write(`server RSS (MiB, per round): ${rss.length > 40 ? `${rss.slice(0, 20).join(",")} … ${rss.slice(-20).join(",")}` : rss.join(",")}\n`);
   if (r.failures.length === 0) out.write("result: OK, no failures\n");

@@ -30,11 +30,16 @@ export function errorCloses(text: string): boolean | undefined {
   return undefined;
 }
 
-const SIZE = /^(0|[1-9][0-9]{0,14})$/;
+/** Sizes are digits; leading zeros are the publisher's own (nats-server, like natter, copies the size token as sent). */
+const SIZE = /^[0-9]{1,15}$/;
 
 /** Parses the server's byte stream; a violation is recorded in `malformed` and stops parsing. */
 export class ServerStreamReader {
   private buf: Buffer = Buffer.alloc(0);
+  /** Chunks not yet joined to `buf`, while waiting for `need` bytes (a large payload arrives in many reads). */
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  private need = 0;
   malformed: string | null = null;
   readonly frames: ServerFrame[] = [];
   /** How many frames to keep in `frames` (older ones are dropped; the counters below keep totals). */
@@ -45,11 +50,20 @@ export class ServerStreamReader {
 
   /** Bytes of an incomplete frame still held. */
   get pendingBytes(): number {
-    return this.buf.length;
+    return this.buf.length + this.partsLength;
   }
 
   feed(chunk: Buffer): void {
     if (this.malformed !== null) return;
+    if (this.need > 0) {
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      if (this.buf.length + this.partsLength < this.need) return;
+      chunk = Buffer.concat(this.parts);
+      this.parts = [];
+      this.partsLength = 0;
+      this.need = 0;
+    }
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     for (;;) {
       const buf = this.buf;
@@ -74,7 +88,10 @@ export class ServerStreamReader {
         const total = Number(args[args.length - 1]);
         const hdr = isH ? Number(args[args.length - 2]) : 0;
         if (hdr > total) return this.bad(`header size over total in ${show(line)}`);
-        if (buf.length < used + total + 2) return; // payload still to come
+        if (buf.length < used + total + 2) {
+          this.need = used + total + 2; // payload still to come
+          return;
+        }
         if (buf[used + total] !== 0x0d || buf[used + total + 1] !== 0x0a) return this.bad(`payload of ${show(line)} not followed by CRLF`);
         const body = buf.subarray(used, used + total);
         frame = {
@@ -183,7 +200,8 @@ export abstract class FuzzConn extends Waitable {
       socket.once("error", () => resolve(false));
     });
     socket.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ECONNRESET") this.resetByPeer = true;
+      // Writing on after the server closed: its RST can discard what it sent last (an -ERR) before we read it.
+      if (err.code === "ECONNRESET" || err.code === "EPIPE") this.resetByPeer = true;
       this.markClosed();
     });
     socket.on("close", () => this.markClosed());
@@ -284,8 +302,8 @@ export function encodeWsFrame(spec: FrameSpec, rng: Rng): Buffer {
     head.push(m | 127);
     for (let i = 7; i >= 0; i--) head.push(Number((big >> BigInt(i * 8)) & 0xffn));
   }
-  let body = payload;
-  let maskKey = Buffer.alloc(0);
+  let body: Buffer = payload;
+  let maskKey: Buffer = Buffer.alloc(0);
   if (masked) {
     maskKey = rng.bytes(4);
     body = Buffer.allocUnsafe(payload.length);
@@ -379,7 +397,21 @@ export class WsConn extends FuzzConn {
     this.wake();
   }
 
+  private wsParts: Buffer[] = [];
+  private wsPartsLength = 0;
+  private wsNeed = 0;
+
   private onFrames(chunk: Buffer): void {
+    if (this.wsNeed > 0) {
+      // A large frame arrives in many reads: join once it is complete.
+      this.wsParts.push(chunk);
+      this.wsPartsLength += chunk.length;
+      if (this.wsBuf.length + this.wsPartsLength < this.wsNeed) return;
+      chunk = Buffer.concat(this.wsParts);
+      this.wsParts = [];
+      this.wsPartsLength = 0;
+      this.wsNeed = 0;
+    }
     this.wsBuf = this.wsBuf.length ? Buffer.concat([this.wsBuf, chunk]) : chunk;
     for (;;) {
       const b = this.wsBuf;
@@ -401,7 +433,10 @@ export class WsConn extends FuzzConn {
         len = Number(b.readBigUInt64BE(2));
         off = 10;
       }
-      if (b.length < off + len) return;
+      if (b.length < off + len) {
+        this.wsNeed = off + len;
+        return;
+      }
       const payload = Buffer.from(b.subarray(off, off + len));
       this.wsBuf = b.subarray(off + len);
       if (opcode >= 0x8) {

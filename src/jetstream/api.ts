@@ -184,6 +184,9 @@ export class JetStreamApi {
     const config = normalizeStreamConfig(body);
     checkStreamUpdate(stream.config, config);
     this.checkOverlap(name, config.subjects);
+    if (this.deliveryLoop(name, (s) => (s.name === name ? config.subjects : s.config.subjects), null)) {
+      throw apiError("StreamInvalidConfig", { err: "stream subjects would form a cycle with the deliver subject of a push consumer" });
+    }
     this.js.updateStream(stream, config);
     return stream.info() as unknown as Body;
   }
@@ -316,14 +319,51 @@ export class JetStreamApi {
       }
       if (action === "create") throw apiError("ConsumerAlreadyExists");
       checkConsumerUpdate(existing.config, ordered);
+      this.checkDeliveryLoop(stream, consumerName, ordered);
       this.js.updateConsumer(existing, ordered);
       return existing.info() as unknown as Body;
     }
     if (action === "update") throw apiError("ConsumerDoesNotExist");
     if (stream.config.max_consumers > 0 && stream.consumers.size >= stream.config.max_consumers) throw apiError("MaximumConsumersLimit");
     if (stream.config.retention === "workqueue") checkWorkQueue(stream, ordered);
+    this.checkDeliveryLoop(stream, consumerName, ordered);
     const consumer = this.js.createConsumer(stream, consumerName, ordered);
     return consumer.info() as unknown as Body;
+  }
+
+  private checkDeliveryLoop(stream: Stream, name: string, config: ConsumerConfig): void {
+    const deliver = config.deliver_subject;
+    if (deliver !== undefined && this.deliveryLoop(stream.name, (s) => s.config.subjects, { name, deliver })) throw apiError("ConsumerDeliverCycle");
+  }
+
+  /**
+   * Would a message loop forever through `start`? A push consumer of stream X whose deliver subject stream Y
+   * captures makes Y store and deliver again what X delivers (X → Y). A cycle stores and delivers one message
+   * forever, in microtasks, and the server stops answering anyone. A change to `start` (its subjects, as
+   * `subjectsOf` gives them, or its consumer `consumer`, added or replaced) can only close a cycle through it.
+   */
+  private deliveryLoop(start: string, subjectsOf: (s: Stream) => readonly string[], consumer: { name: string; deliver: string } | null): boolean {
+    const captures = new Sublist<SublistEntry & { stream: string }>({ cacheMax: 0 });
+    for (const s of this.js.streams.values()) for (const subject of subjectsOf(s)) captures.insert({ subject, queue: null, stream: s.name });
+    const seen = new Set<string>();
+    const pending = [start];
+    while (pending.length > 0) {
+      const x = this.js.streams.get(pending.pop()!);
+      if (x === undefined) continue;
+      const delivers = [...x.consumers.values()].filter((c) => !(x.name === start && c.name === consumer?.name)).map((c) => c.config.deliver_subject);
+      if (x.name === start && consumer !== null) delivers.push(consumer.deliver);
+      for (const deliver of delivers) {
+        if (deliver === undefined) continue;
+        for (const y of captures.match(deliver).plain) {
+          if (y.stream === start) return true;
+          if (!seen.has(y.stream)) {
+            seen.add(y.stream);
+            pending.push(y.stream);
+          }
+        }
+      }
+    }
+    return false;
   }
 
   private consumerInfo(streamName: string, name: string): Body {

@@ -209,7 +209,7 @@ interface Built {
 
 function headerBlock(rng: Rng): Buffer {
   const keys = ["Nats-Msg-Id", "Nats-Expected-Stream", "Nats-Expected-Last-Sequence", "Nats-Expected-Last-Subject-Sequence", "Nats-Expected-Last-Msg-Id", "Nats-Rollup", "Nats-TTL", "Nats-Schedule", "Nats-Schedule-Target", "X-Other"];
-  const values = ["", "x", "0", "1", "-1", "999999999999999999999", "sub", "all", "bogus", "1s", "never", "@at 2000-01-01T00:00:00Z", "@at 2999-01-01T00:00:00Z", "@at garbage", "@every 1s", "fza.f.x", "fza.m.y", "FZA_FILE", "\u00e9", " spaced "];
+  const values = ["", "x", "0", "1", "-1", "999999999999999999999", "sub", "all", "bogus", "1s", "never", "@at 2000-01-01T00:00:00Z", "@at 2999-01-01T00:00:00Z", "@at +275760-09-13T00:00:00Z", "@at 1970-01-01T00:00:00.000000001Z", "@at garbage", "@every 1s", "fza.f.x", "fza.m.y", "fz.fz0.x", "fz.fz1.a", "FZA_FILE", "FZ0", "\u00e9", " spaced "];
   const lines = [rng.pick(["NATS/1.0", "NATS/1.0", "NATS/1.0 503", "NATS/1.0 abc", "NATS/2.0", "garbage"])];
   const n = rng.int(5);
   for (let i = 0; i < n; i++) lines.push(`${rng.pick(keys)}:${rng.pick([" ", "", "  "])}${rng.pick(values)}`);
@@ -337,13 +337,16 @@ function buildRequest(rng: Rng, inbox: string): Built {
     case "account":
       return api("$JS.API.INFO", rng.chance(0.7) ? Buffer.alloc(0) : withBody({ x: 1 }));
     case "publish": {
+      // Into an anchor (it exists: a PubAck must come), or into a fuzzed pool stream (whatever its config: rollups,
+      // schedules, limits, discard policies, dedupe windows; it may not exist, then nothing answers).
       const anchor = rng.pick(ANCHORS);
-      const subject = `${anchor.subject}.${rng.pick(["a", "b", "c", "d.e"])}`;
+      const pool = rng.chance(0.3) ? rng.pick(POOL) : null;
+      const subject = pool === null ? `${anchor.subject}.${rng.pick(["a", "b", "c", "d.e"])}` : `fz.${pool.toLowerCase()}.${rng.pick(["x", "a", "0", "1"])}`;
       const headers = rng.chance(0.7) ? headerBlock(rng) : undefined;
       const data = rng.chance(0.9) ? rng.bytes(rng.small(512)) : rng.bytes(rng.int(70_000));
       // Rollup values a stream drops without a reply (as nats-server); a scheduled message's ack may also differ.
       const silent = headers !== undefined && /Nats-Rollup|garbage|NATS\/2|no colon/.test(headers.toString("latin1"));
-      return { subject, body: data, headers, answer: "puback", required: !silent };
+      return { subject, body: data, headers, answer: "puback", required: pool === null && !silent };
     }
     case "ack": {
       const anchor = rng.pick(ANCHORS).name;

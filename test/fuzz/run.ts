@@ -14,6 +14,9 @@ import path from "node:path";
 import { deserializeCase, FAMILIES, type Family, type SerializedCase } from "./cases.ts";
 import { Engine, type EngineOptions, type EngineResult } from "./engine.ts";
 import { newSeed } from "./prng.ts";
+import { exitOnSignals } from "./server-process.ts";
+
+exitOnSignals();
 
 function usage(): never {
   process.stderr.write(readFileSync(import.meta.filename, "utf8").split("\n").filter((l) => l.startsWith("//")).slice(0, 12).map((l) => l.slice(3)).join("\n") + "\n");

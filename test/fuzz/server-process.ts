@@ -27,6 +27,8 @@ export interface LogFinding {
 }
 
 const live = new Set<ChildProcess>();
+/** Store dirs of servers not stopped yet: removed on exit too. */
+const liveDirs = new Set<string>();
 let hooksInstalled = false;
 function installHooks(): void {
   if (hooksInstalled) return;
@@ -39,8 +41,18 @@ function installHooks(): void {
         // gone
       }
     }
+    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
   };
   process.on("exit", killAll);
+}
+
+/**
+ * For a standalone runner (run.ts): SIGINT/SIGTERM end the process through exit(), so the 'exit' hooks
+ * (here and in engine.ts) SIGKILL every child. (A plain signal death would run no hook.)
+ */
+export function exitOnSignals(): void {
+  process.on("SIGINT", () => process.exit(130));
+  process.on("SIGTERM", () => process.exit(143));
 }
 
 export async function freePort(): Promise<number> {
@@ -158,6 +170,7 @@ export class FuzzServer {
   async start(): Promise<void> {
     installHooks();
     this.storeDir = mkdtempSync(path.join(os.tmpdir(), "natter-fuzz-"));
+    liveDirs.add(this.storeDir);
     for (let attempt = 1; ; attempt++) {
       this.port = await freePort();
       this.wsPort = await freePort();
@@ -274,5 +287,6 @@ export class FuzzServer {
       clearTimeout(timer);
     }
     if (this.storeDir) rmSync(this.storeDir, { recursive: true, force: true });
+    liveDirs.delete(this.storeDir);
   }
 }

@@ -193,6 +193,36 @@ export class Parser {
     let i = from;
     while (i < to) {
       const opStart = i;
+      // Fast path for the shape publishers send: `PUB <subject> <size>\r\n<payload>\r\n`, upper case,
+      // single spaces, no reply, complete in this buffer. Anything else (or any limit hit) takes the
+      // general path below, which then decides exactly as before.
+      if (buf[i] === 80 && buf[i + 1] === 85 && buf[i + 2] === 66 && buf[i + 3] === Byte.SPACE) {
+        const subjectStart = i + 4;
+        let j = subjectStart;
+        while (j < to && buf[j]! > Byte.SPACE) j++;
+        if (j > subjectStart && j < to && buf[j] === Byte.SPACE) {
+          const subjectEnd = j;
+          const sizeStart = ++j;
+          let size = 0;
+          for (; j < to; j++) {
+            const d = buf[j]! - 48;
+            if (d < 0 || d > 9) break;
+            size = size * 10 + d;
+          }
+          const payloadStart = j + 2;
+          const payloadEnd = payloadStart + size;
+          if (
+            j > sizeStart && j - sizeStart <= 15 && buf[j] === Byte.CR && buf[j + 1] === Byte.LF &&
+            j - subjectStart <= this.maxControlLine && size <= this.maxPayload &&
+            payloadEnd + 2 <= to && buf[payloadEnd] === Byte.CR && buf[payloadEnd + 1] === Byte.LF
+          ) {
+            this.handler.onPub(buf, subjectStart, subjectEnd, -1, -1, -1, payloadStart, payloadEnd, sizeStart);
+            i = payloadEnd + 2;
+            if (this.stopped) return to;
+            continue;
+          }
+        }
+      }
       // One pass: find the line end and split tokens on space, tab and CR.
       let count = 0;
       let inToken = false;
@@ -380,6 +410,8 @@ function lower(b: number): number {
 /** Identifies the op from its first token, case-insensitively, without allocating. */
 function classifyOp(buf: Buffer, start: number, end: number): Op {
   const length = end - start;
+  // Clients send upper case: PUB without case folding first.
+  if (length === 3 && buf[start] === 80 && buf[start + 1] === 85 && buf[start + 2] === 66) return Op.PUB;
   const c0 = lower(buf[start]!);
   if (c0 === 112 /* p */) {
     if (length === 3 && lower(buf[start + 1]!) === 117 && lower(buf[start + 2]!) === 98) return Op.PUB;

@@ -14,6 +14,8 @@
 // - Frames leave in the order they were queued: an interest change queued before a message reaches
 //   the other node before it. So do messages of one publisher: per-publisher order holds.
 // - A closed route's subscriptions are out of the Sublist before anything else happens.
+import { OutboundBuffer } from "../outbound.ts";
+import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
 import { deliverRouted, delivery } from "../router.ts";
@@ -51,8 +53,6 @@ export interface RouteSocketData {
   route: Route | null;
 }
 
-const INITIAL_OUTBOUND = 16 * 1024;
-const KEEP_OUTBOUND = 1024 * 1024;
 /** Largest frame accepted: a message of max_payload plus room for subject, reply and queue names. */
 const FRAME_SLACK = 256 * 1024;
 
@@ -72,10 +72,8 @@ export class Route implements Subscriber {
   /** The other node's interest: key (subject, or subject + " " + queue) → its subscription here. */
   readonly subs = new Map<string, RouteSubscription>();
 
-  // Outbound, as in Connection: bytes [outHead, outEnd) are queued and unsent.
-  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUTBOUND);
-  private outHead = 0;
-  private outEnd = 0;
+  /** Frames queued for the other node, written once per tick. */
+  private readonly outbound = new OutboundBuffer();
   dirty = false;
   private blocked = false;
   /** Local publishers paused because this route's buffer passed 75% of max_pending while blocked. */
@@ -91,11 +89,7 @@ export class Route implements Subscriber {
   private carryLength = 0;
   private readonly maxFrame: number;
 
-  // One-entry memo of the last subject received and its match (as Connection does for a publisher).
-  private lastSubject: Buffer = Buffer.allocUnsafe(64);
-  private lastSubjectLength = -1;
-  private lastGeneration = -1;
-  private lastResult: SublistResult<Subscription> | null = null;
+  private readonly memo = new SubjectMemo<Subscription>();
   private nextSid = 1;
 
   lastReadAt = Date.now();
@@ -129,7 +123,7 @@ export class Route implements Subscriber {
   }
 
   get pendingBytes(): number {
-    return this.outEnd - this.outHead;
+    return this.outbound.pending;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -374,7 +368,7 @@ export class Route implements Subscriber {
       const deliverSubject = buf.latin1Slice(deliverStart, queuesStart);
       return this.deliverPresented(deliverSubject, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     }
-    const result = this.match(buf, subjectStart, subjectEnd);
+    const result = this.memo.match(this.server.sublist, buf, subjectStart, subjectEnd);
     deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
   }
 
@@ -401,32 +395,6 @@ export class Route implements Subscriber {
       const sub = local[(Math.random() * local.length) | 0]!;
       presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
     }
-  }
-
-  private match(buf: Buffer, start: number, end: number): SublistResult<Subscription> {
-    const sublist = this.server.sublist;
-    const length = end - start;
-    const last = this.lastSubject;
-    if (length === this.lastSubjectLength && this.lastGeneration === sublist.generation) {
-      let same = true;
-      for (let k = 0; k < length; k++) {
-        if (buf[start + k] !== last[k]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.lastResult!;
-    }
-    const result = sublist.match(buf.latin1Slice(start, end));
-    if (length <= last.length) {
-      buf.copy(last, 0, start, end);
-      this.lastSubjectLength = length;
-      this.lastGeneration = sublist.generation;
-      this.lastResult = result;
-    } else {
-      this.lastSubjectLength = -1;
-    }
-    return result;
   }
 
   // ---- output ------------------------------------------------------------------------------
@@ -494,7 +462,7 @@ export class Route implements Subscriber {
     const queue = sub.queue;
     if (delivery.seq === this.lastSeq) {
       if (queue === null) return; // already on its way for another subscription of this route
-      if (this.outEnd - this.outHead === this.lastFramePending) {
+      if (this.outbound.pending === this.lastFramePending) {
         this.addQueueToLastFrame(queue);
         return;
       }
@@ -516,8 +484,8 @@ export class Route implements Subscriber {
     const queueBytes = queue === null ? 0 : 2 + queue.length;
     const deliverBytes = deliverSubject === null ? 0 : 2 + deliverSubject.length;
     const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + queueBytes;
-    const start = this.reserve(frameLength);
-    const out = this.out;
+    const start = this.outbound.reserve(frameLength);
+    const out = this.outbound.buf;
     out.writeUInt32BE(frameLength - 4, start);
     out[start + 4] = FrameKind.MSG;
     out[start + MsgAt.FLAGS] =
@@ -547,11 +515,11 @@ export class Route implements Subscriber {
       out.write(queue, at + 2, "latin1");
     }
     this.lastFrameLength = frameLength;
-    this.lastFramePending = this.outEnd - this.outHead;
+    this.lastFramePending = this.outbound.pending;
     this.outMsgs++;
     this.outBytes += payloadLength;
     this.afterQueue();
-    if (this.blocked && publisher instanceof Connection && this.outEnd - this.outHead > this.server.options.maxPending * 0.75) {
+    if (this.blocked && publisher instanceof Connection && this.outbound.pending > this.server.options.maxPending * 0.75) {
       this.stallPublisher(publisher);
     }
   }
@@ -576,8 +544,8 @@ export class Route implements Subscriber {
   /** The origin picked this node for one more queue group of the message just framed: name it in that frame. */
   private addQueueToLastFrame(queue: string): void {
     const extra = 2 + queue.length;
-    const at = this.reserve(extra); // may compact: the frame is still the last thing queued
-    const out = this.out;
+    const at = this.outbound.reserve(extra); // may compact: the frame is still the last thing queued
+    const out = this.outbound.buf;
     const start = at - this.lastFrameLength;
     out.writeUInt16BE(queue.length, at);
     out.write(queue, at + 2, "latin1");
@@ -590,15 +558,15 @@ export class Route implements Subscriber {
   /** Queues a SUB (weight >= 0) or UNSUB (weight < 0) for the other node. */
   queueInterest(subject: string, queue: string | null, weight: number): void {
     if (this.closed) return;
-    const at = this.reserve(interestFrameLength(subject, queue, weight));
-    writeInterestFrame(this.out, at, subject, queue, weight);
+    const at = this.outbound.reserve(interestFrameLength(subject, queue, weight));
+    writeInterestFrame(this.outbound.buf, at, subject, queue, weight);
     this.afterQueue();
   }
 
   queueBytes(bytes: Buffer): void {
     if (this.closed) return;
-    const at = this.reserve(bytes.length);
-    bytes.copy(this.out, at);
+    const at = this.outbound.reserve(bytes.length);
+    bytes.copy(this.outbound.buf, at);
     this.afterQueue();
   }
 
@@ -612,32 +580,13 @@ export class Route implements Subscriber {
     this.queueBytes(pingEchoFrame(PING_ECHO_REQUEST, this.rttProbeAt));
   }
 
-  private reserve(length: number): number {
-    let end = this.outEnd;
-    if (end + length > this.out.length) {
-      const pending = end - this.outHead;
-      const needed = pending + length;
-      if (this.outHead > 0 && needed <= this.out.length) {
-        this.out.copy(this.out, 0, this.outHead, end);
-      } else {
-        const grown = Buffer.allocUnsafe(Math.max(needed, this.out.length * 2, INITIAL_OUTBOUND));
-        this.out.copy(grown, 0, this.outHead, end);
-        this.out = grown;
-      }
-      this.outHead = 0;
-      end = pending;
-    }
-    this.outEnd = end + length;
-    return end;
-  }
-
   private afterQueue(): void {
     if (!this.dirty) {
       this.dirty = true;
       this.server.markDirty(this);
     }
     // A route that cannot keep up is cut (and dialed again), as nats-server cuts a slow route.
-    const pending = this.outEnd - this.outHead;
+    const pending = this.outbound.pending;
     if (pending > this.server.options.maxPending) {
       this.server.log.error(`${this.logPrefix} - Slow route: ${pending} bytes pending, closing`);
       this.owner.onSlow?.(this);
@@ -649,18 +598,11 @@ export class Route implements Subscriber {
   flush(): void {
     this.dirty = false;
     if (this.closed || this.blocked) return;
-    const pending = this.outEnd - this.outHead;
-    if (pending === 0) return;
-    const written = this.write(this.out, this.outHead, this.outEnd);
+    const outbound = this.outbound;
+    if (outbound.pending === 0) return;
+    const written = this.write(outbound.buf, outbound.head, outbound.end);
     this.lastWriteAt = Date.now();
-    if (written >= pending) {
-      this.outHead = 0;
-      this.outEnd = 0;
-      this.lastFramePending = -1;
-      if (this.out.length > KEEP_OUTBOUND) this.out = Buffer.allocUnsafe(INITIAL_OUTBOUND);
-    } else {
-      this.outHead += written;
-    }
+    if (outbound.consumed(written)) this.lastFramePending = -1;
   }
 
   private write(buf: Buffer, start: number, end: number): number {
@@ -678,7 +620,7 @@ export class Route implements Subscriber {
   onDrain(): void {
     this.blocked = false;
     this.flush();
-    if (this.stalledPublishers !== null && this.outEnd - this.outHead <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
+    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
   }
 
   /**
@@ -688,14 +630,15 @@ export class Route implements Subscriber {
   close(reason: string, errorText: string | null): void {
     if (this.closed) return;
     if (errorText !== null) this.queueBytes(errorFrame(errorText));
-    if (!this.blocked && this.outEnd > this.outHead) this.write(this.out, this.outHead, this.outEnd);
+    const outbound = this.outbound;
+    if (!this.blocked && outbound.pending > 0) this.write(outbound.buf, outbound.head, outbound.end);
     this.closed = true;
     this.state = RouteState.CLOSED;
-    this.outHead = this.outEnd = 0;
+    outbound.release();
     const sublist = this.server.sublist;
     for (const sub of this.subs.values()) sublist.remove(sub);
     this.subs.clear();
-    this.lastResult = null;
+    this.memo.clear();
     this.releaseStalledPublishers();
     this.socket.end();
     this.owner.onClosed(this, reason);

@@ -296,10 +296,11 @@ export class Stream {
     this.js.markDirty(this);
     const at = next === 0 ? nowMs() + nsToMs(this.config.max_age) : next;
     this.expireAt = at;
+    // Capped: past 2^31-1 ms a timer fires after 1 ms, and this one re-armed itself every millisecond.
     this.expireTimer = setTimeout(() => {
       this.expireTimer = null;
       this.scheduleExpiry();
-    }, Math.max(1, at - nowMs()));
+    }, Math.min(Math.max(1, at - nowMs()), 2 ** 31 - 1));
     this.expireTimer.unref?.();
   }
 

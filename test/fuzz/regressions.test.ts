@@ -139,6 +139,25 @@ describe("fuzz regressions", () => {
     await stillHealthy(srv);
   });
 
+  // Found by the log check of a long fuzz run ("TimeoutOverflowWarning" from the server): a stream's age timer
+  // was armed with the time until its oldest message expires; past 2^31-1 ms (24.8 days, so any max_age of a
+  // month) setTimeout fires after 1 ms instead, and the timer re-armed itself every millisecond for good: CPU
+  // burnt, the store flushed and stderr flooded, per stream. The delay is capped now (it re-arms then).
+  test("a stream with a max_age over 24.8 days does not spin its age timer", { timeout: 30_000 }, async () => {
+    const srv = await startServer({ jetstream: true });
+    const c = await connectReady(srv.port, { headers: true });
+    c.send("SUB _INBOX.age.> 1\r\n");
+    const month = 30 * 24 * 3600 * 1_000_000_000;
+    expect((await rawApi(c, "$JS.API.STREAM.CREATE.T", { name: "T", subjects: ["t.>"], max_age: month }, "_INBOX.age.1")).error).toBeUndefined();
+    c.send("PUB t.x _INBOX.age.2 2\r\nhi\r\n");
+    await c.messages(1);
+    // The runtime warns each time a timer is armed past 2^31-1 ms (the spin re-arms every millisecond). Give its
+    // stderr a few round trips to arrive.
+    for (let i = 0; i < 20 && !srv.log().includes("TimeoutOverflowWarning"); i++) await c.flush();
+    expect(srv.log()).not.toContain("TimeoutOverflowWarning");
+    await stillHealthy(srv);
+  });
+
   // Found by the canary during the JetStream fuzz family: one STREAM.CREATE with thousands of subjects
   // stalled the whole server (every client) while natter compared every pair of subjects: 4000 wildcard
   // subjects ~4 s, 20000 literal ones ~60 s (under the default 1 MB max_payload, 100000 would take most of

@@ -112,7 +112,17 @@ describe("one JetStream node in a three-node cluster", () => {
     // (an ordered push consumer delivering to an inbox on N1) from N1.
     const kv1 = await new Kvm(c1).create("cfg");
     const kv2 = await new Kvm(c2).open("cfg");
-    await kv2.put("color", "blue");
+    // The new bucket's subjects are interest of the JetStream node: they reach N2 over the routes a
+    // moment after the create returns (interest propagates asynchronously, as in a nats-server cluster).
+    await waitFor("the bucket's interest to reach N2", async () => {
+      try {
+        await kv2.put("color", "blue");
+        return true;
+      } catch (error) {
+        if (String(error).includes("no responders")) return false;
+        throw error;
+      }
+    });
     expect((await kv1.get("color"))?.string()).toBe("blue");
     const seen: string[] = [];
     const watch = await kv1.watch({ key: "color" });

@@ -8,7 +8,7 @@ import { expect, onTestFinished, test } from "vitest";
 import { Engine } from "./engine.ts";
 import { newSeed } from "./prng.ts";
 
-const CASES = Number(process.env.FUZZ_CASES ?? 1500);
+const CASES = Number(process.env.FUZZ_CASES ?? 2000);
 const seed = process.env.FUZZ_SEED ?? newSeed();
 
 test(`fuzz: ${CASES} cases against a live server (seed ${seed})`, { timeout: 60_000 }, async () => {

@@ -9,7 +9,9 @@ import { Engine } from "./engine.ts";
 import { newSeed } from "./prng.ts";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);
-const seed = process.env.FUZZ_SEED ?? newSeed();
+// CI uses one fixed seed so a landing never depends on luck; elsewhere each run explores a new one
+// (printed in the test name; rerun with FUZZ_SEED). `npm run fuzz` is the long, random run.
+const seed = process.env.FUZZ_SEED ?? (process.env.CI ? "5eed00c1a7733201" : newSeed());
 
 test(`fuzz: ${CASES} cases against a live server (seed ${seed})`, { timeout: 60_000 }, async () => {
   const lines: string[] = [];

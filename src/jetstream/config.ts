@@ -102,7 +102,13 @@ type Json = Record<string, unknown>;
 
 /** Stream and consumer names: non-empty, no whitespace, `.`, `*` or `>` (nats-server's isValidName). */
 export function isValidName(name: unknown): name is string {
-  return typeof name === "string" && name !== "" && !/[\s.*>]/.test(name);
+  // NUL too: names are directory names in the store, and a path cannot hold one.
+  return typeof name === "string" && name !== "" && !/[\s.*>\0]/.test(name);
+}
+
+/** Names are directory names: their length counts in UTF-8 bytes, as nats-server's (Go's) does. */
+function tooLong(name: string): boolean {
+  return Buffer.byteLength(name) > MAX_NAME_LEN;
 }
 
 function invalid(text: string): never {
@@ -198,7 +204,7 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const name = typed<string>(r, "name", "string") ?? "";
   if (!isValidName(name)) invalid("stream name is required and can not contain '.', '*', '>'");
   if (/[/\\]/.test(name)) throw apiError("StreamNameContainsPathSeparators");
-  if (name.length > MAX_NAME_LEN) invalid(`stream name is too long, maximum allowed is ${MAX_NAME_LEN}`);
+  if (tooLong(name)) invalid(`stream name is too long, maximum allowed is ${MAX_NAME_LEN}`);
   const description = typed<string>(r, "description", "string");
   if (description !== undefined && description.length > MAX_DESCRIPTION_LEN) {
     invalid(`stream description is too long, maximum allowed is ${MAX_DESCRIPTION_LEN}`);
@@ -414,7 +420,7 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (c.durable_name !== undefined && !isValidName(c.durable_name)) throw apiError("ConsumerBadDurableName");
   if (c.name !== undefined && !isValidName(c.name)) consumerInvalid("consumer name can not contain '.', '*', '>'");
   for (const n of [c.durable_name, c.name]) if (n && /[/\\]/.test(n)) throw apiError("ConsumerNameContainsPathSeparators");
-  for (const n of [c.durable_name, c.name]) if (n && n.length > MAX_NAME_LEN) throw apiError("ConsumerNameTooLong", { max: MAX_NAME_LEN });
+  for (const n of [c.durable_name, c.name]) if (n && tooLong(n)) throw apiError("ConsumerNameTooLong", { max: MAX_NAME_LEN });
   if (c.durable_name && c.name && c.durable_name !== c.name) throw apiError("ConsumerCreateDurableAndNameMismatch");
   return orderConsumerConfig(c);
 }

@@ -390,7 +390,8 @@ export class Consumer {
       try {
         req = JSON.parse(text);
       } catch (error) {
-        return send(`400 Bad Request - ${(error as Error).message}`);
+        // The parser's message quotes the offending character raw: escape control characters (a header line).
+        return send(`400 Bad Request - ${(error as Error).message.replace(/[\x00-\x1f\x7f]/g, (ch) => JSON.stringify(ch).slice(1, -1))}`);
       }
       batch = typeof req.batch === "number" ? req.batch : 1;
       expires = typeof req.expires === "number" ? req.expires : 0;

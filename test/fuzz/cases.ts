@@ -56,6 +56,12 @@ export interface FuzzCase {
   ws?: WsSpec;
   /** JetStream: requests to check (their inboxes are subscribed by the case's own bytes). */
   requests?: JsRequest[];
+  /**
+   * Echo cases: every message the connection must receive (on its own subscriptions, private subjects), as
+   * `sid subject reply|- <header block as base64|-> <payload as base64>`, in any order within one publish and
+   * in publish order across publishes (payloads are unique).
+   */
+  deliveries?: string[];
 }
 
 export interface SerializedCase extends Omit<FuzzCase, "chunks" | "ws"> {

@@ -127,9 +127,10 @@ function headerBlockProblem(h: Buffer): string | null {
 
 function answerProblem(kind: string, f: ServerFrame, inbox: string): string | null {
   if (kind === "any" || kind === "status-or-msg") {
-    // Messages carry the headers their publisher gave (anything); a status the server writes itself must be well-formed.
+    // Messages carry the headers their publisher gave (anything: like nats-server, natter stores a header block
+    // unchecked, and a direct get appends its own to it); a status the server writes itself must be well-formed.
     const h = f.headers?.toString("latin1") ?? "";
-    const isStatus = f.subject === inbox && f.payload!.length === 0 && /^NATS\/1\.0 \d{3}/.test(h) && !h.includes("\r\nNats-Stream:");
+    const isStatus = f.subject === inbox && f.payload!.length === 0 && /^NATS\/1\.0 \d{3}/.test(h) && !/Nats-Stream:|Nats-Sequence:/.test(h);
     return isStatus ? headerBlockProblem(f.headers!) : null;
   }
   if (f.headers && f.headers.length > 0) return `a ${kind} answer with headers ${JSON.stringify(f.headers.latin1Slice(0, 80))}`;
@@ -398,6 +399,8 @@ export class Engine {
       if (e.kind === "error-stays" && !errs().includes(e.err)) return { problem: `expected -ERR '${e.err}', got none`, outcome: "no-err" };
       const jsProblem = await this.checkRequests(conn, c);
       if (jsProblem !== null) return { problem: jsProblem, outcome: "js" };
+      const echoProblem = checkDeliveries(conn, c);
+      if (echoProblem !== null) return { problem: echoProblem, outcome: "echo" };
     } else {
       await conn.waitFor(() => (conn.reader.counts.PONG > 0 || conn.closed ? true : undefined), ANY_PROBE_MS);
       if (c.requests) {
@@ -585,6 +588,30 @@ export class Engine {
     }
     this.o.log(`FAILURE (${kind}): ${message.split("\n")[0]}${failure.file ? `\n  input written to ${failure.file}` : ""}`);
   }
+}
+
+/**
+ * Echo cases: the messages received (all before the probe's PONG, which they precede on the wire) are exactly
+ * the expected ones: the same multiset, and in publish order (payloads start with `#<publish number>#`).
+ */
+function checkDeliveries(conn: FuzzConn, c: FuzzCase): string | null {
+  if (c.deliveries === undefined) return null;
+  const got = conn.reader.frames
+    .filter((f) => f.op === "MSG" || f.op === "HMSG")
+    .map((f) => `${f.sid} ${f.subject} ${f.reply ?? "-"} ${f.op === "HMSG" ? f.headers!.toString("base64") : "-"} ${f.payload!.toString("base64")}`);
+  const sorted = (xs: string[]) => [...xs].sort();
+  if (JSON.stringify(sorted(got)) !== JSON.stringify(sorted(c.deliveries))) {
+    const missing = c.deliveries.filter((d) => !got.includes(d));
+    const extra = got.filter((d) => !c.deliveries!.includes(d));
+    const show = (d: string) => {
+      const [sid, subject, reply, h, p] = d.split(" ");
+      return JSON.stringify(`${sid} ${subject} ${reply} ${h === "-" ? "" : Buffer.from(h!, "base64").toString("latin1")}${Buffer.from(p!, "base64").toString("latin1").slice(0, 60)}`);
+    };
+    return `deliveries differ from the model: ${missing.length} missing ${missing.slice(0, 3).map(show).join(", ")}; ${extra.length} unexpected ${extra.slice(0, 3).map(show).join(", ")}`;
+  }
+  const order = got.map((d) => Number(/^#(\d+)#/.exec(Buffer.from(d.split(" ")[4]!, "base64").toString("latin1"))?.[1] ?? -1));
+  for (let i = 1; i < order.length; i++) if (order[i]! < order[i - 1]!) return `deliveries out of publish order: ${order.join(",")}`;
+  return null;
 }
 
 /** Writes the chunks in order, letting the event loop turn between them so they arrive as separate reads. */

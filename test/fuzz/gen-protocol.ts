@@ -162,7 +162,87 @@ function brokenOp(rng: Rng, ctx: GenContext, headers: boolean): Buffer {
   }
 }
 
+/** Does a subscription subject match a literal subject? (An independent little model, not the server's code.) */
+function matches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/**
+ * A valid sequence on subjects only this case uses, with the messages the connection must get back on its own
+ * subscriptions computed from a model of SUB/UNSUB [max]/PUB/HPUB/echo/headers: checks that the parser frames
+ * every op and payload exactly, whatever the separators, case, line endings and split points.
+ */
+export function genEcho(rng: Rng, index: number, ctx: GenContext): FuzzCase {
+  const fancy = rng.chance(0.4);
+  const headers = rng.chance(0.6);
+  const echo = rng.chance(0.9);
+  const opts = { verbose: rng.chance(0.3), pedantic: rng.chance(0.5), echo, headers, protocol: 1 };
+  // Three tokens or more: a fuzzed stream may capture every two-token subject ("*.*"), but nothing longer that
+  // starts with two wildcards (that would overlap $JS.API.>), so no PubAck lands on these replies.
+  const base = `fzp.${index}`;
+  const literal = () => `${base}.${rng.pick(["a", "b", "c"])}${rng.chance(0.4) ? `.${rng.pick(["x", "y"])}` : ""}`;
+  const pattern = () => rng.pick([literal(), literal(), `${base}.*`, `${base}.>`, `${base}.*.x`, `${base}.a.*`]);
+  const parts: Buffer[] = [Buffer.from(`CONNECT ${JSON.stringify(opts)}\r\n`)];
+  const subs = new Map<string, { pattern: string; delivered: number; max: number }>();
+  const deliveries: string[] = [];
+  let pings = 0;
+  const n = 2 + rng.small(20);
+  const firstSubs = 1 + rng.int(3); // subscriptions first, mostly, so that publishes have somewhere to go
+  for (let k = 0; k < n + firstSubs; k++) {
+    const s = sep(rng, fancy);
+    const e = eol(rng, fancy);
+    const kind = k < firstSubs ? "sub" : rng.weighted([[4, "pub"], [headers ? 2 : 0, "hpub"], [2, "sub"], [1, "unsub"], [1, "ping"]] as const);
+    if (kind === "sub") {
+      const sid = rng.chance(0.85) ? `${k}` : rng.pick([...subs.keys(), "0"]);
+      const p = pattern();
+      parts.push(Buffer.from(`${opName(rng, "SUB", fancy)}${s}${p}${s}${sid}${e}`, "latin1"));
+      if (!subs.has(sid)) subs.set(sid, { pattern: p, delivered: 0, max: 0 }); // a second SUB with a sid in use is ignored
+    } else if (kind === "unsub") {
+      const sid = subs.size > 0 && rng.chance(0.8) ? rng.pick([...subs.keys()]) : "999";
+      const max = rng.chance(0.5) ? rng.int(4) : -1;
+      parts.push(Buffer.from(`${opName(rng, "UNSUB", fancy)}${s}${sid}${max >= 0 ? `${s}${max}` : ""}${e}`, "latin1"));
+      const sub = subs.get(sid);
+      if (sub) {
+        if (max > 0 && max > sub.delivered) sub.max = max;
+        else subs.delete(sid);
+      }
+    } else if (kind === "ping") {
+      pings++;
+      parts.push(Buffer.from(`${opName(rng, "PING", fancy)}${e}`, "latin1"));
+    } else {
+      const subject = literal();
+      const reply = rng.chance(0.3) ? `${base}.r.${k}` : null;
+      const h = kind === "hpub" ? headerBlock(rng) : null;
+      // Unique payloads (the publish number first), with CRLFs and op words inside sometimes.
+      const payload = Buffer.concat([Buffer.from(`#${k}#`), rng.chance(0.5) ? rng.bytes(rng.small(300)) : Buffer.from("\r\nPING\r\nPUB x 1\r\n".slice(0, rng.int(18)))]);
+      if (payload.length + (h?.length ?? 0) > ctx.maxPayload) continue;
+      const r = reply === null ? "" : `${s}${reply}`;
+      if (h === null) parts.push(Buffer.from(`${opName(rng, "PUB", fancy)}${s}${subject}${r}${s}${payload.length}${e}`, "latin1"), payload, Buffer.from("\r\n"));
+      else parts.push(Buffer.from(`${opName(rng, "HPUB", fancy)}${s}${subject}${r}${s}${h.length}${s}${h.length + payload.length}${e}`, "latin1"), h, payload, Buffer.from("\r\n"));
+      if (!echo) continue;
+      for (const [sid, sub] of [...subs]) {
+        if (!matches(sub.pattern, subject)) continue;
+        deliveries.push(`${sid} ${subject} ${reply ?? "-"} ${h === null ? "-" : h.toString("base64")} ${payload.toString("base64")}`);
+        sub.delivered++;
+        if (sub.max > 0 && sub.delivered >= sub.max) subs.delete(sid);
+      }
+    }
+  }
+  const data = Buffer.concat(parts);
+  return {
+    family: "protocol", index, note: `protocol echo${fancy ? " fancy" : ""} (${deliveries.length} deliveries)`, transport: "tcp",
+    chunks: splitChunks(rng, data), expect: { kind: "alive", pongs: pings + 1 }, deliveries,
+  };
+}
+
 export function genProtocol(rng: Rng, index: number, ctx: GenContext): FuzzCase {
+  if (rng.chance(0.25)) return genEcho(rng, index, ctx);
   const fancy = rng.chance(0.3);
   const opts = rng.chance(0.85) ? cleanOptions(rng) : null;
   const headers = opts?.headers ?? false;

@@ -158,6 +158,56 @@ describe("fuzz regressions", () => {
     await stillHealthy(srv);
   });
 
+  // Found by the log check of the JetStream fuzz family (a TypeError with a stack from STREAM.DELETE): a durable
+  // consumer named "\u0000" passed the name checks, failed when its directory was made (a 500 naming the server's
+  // store path), yet stayed registered; deleting its stream then threw half-way and left a zombie stream: still
+  // listed, no longer storing (no PubAck), not deletable. A name over 255 bytes in UTF-8 (the file name limit;
+  // nats-server counts bytes too) failed the same way with ENAMETOOLONG. Such names are refused up front now.
+  test("stream and consumer names the store cannot hold are refused, and streams stay deletable", { timeout: 30_000 }, async () => {
+    const srv = await startServer({ jetstream: true });
+    const c = await connectReady(srv.port, { headers: true });
+    c.send("SUB _INBOX.nm.> 1\r\n");
+    let n = 0;
+    const req = (subject: string, body: unknown) => rawApi(c, subject, body, `_INBOX.nm.${++n}`);
+    expect((await req("$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"] })).error).toBeUndefined();
+    // The exact input: the consumer name "\u0000" in the subject and the request.
+    const nul = await req("$JS.API.CONSUMER.CREATE.S.\u0000", { stream_name: "S", config: { durable_name: "\u0000", ack_policy: "explicit" } });
+    expect(nul.error).toMatchObject({ code: 400 });
+    expect(nul.error.description).not.toContain("/");
+    expect((await req("$JS.API.CONSUMER.NAMES.S", {})).consumers).toEqual([]);
+    // 200 × "é": 200 characters, 400 bytes (sent as latin1 bytes in the subject, as UTF-8 in the JSON: the same name).
+    const long = "\u00e9".repeat(200);
+    const body = JSON.stringify({ stream_name: "S", config: { durable_name: long, ack_policy: "explicit" } });
+    c.send(Buffer.concat([Buffer.from(`PUB $JS.API.CONSUMER.DURABLE.CREATE.S.${long} _INBOX.nm.long ${Buffer.byteLength(body)}\r\n`, "latin1"), Buffer.from(`${body}\r\n`)]));
+    const [answer] = await c.messages(1);
+    expect(JSON.parse(answer!.payload!.toString()).error).toMatchObject({ err_code: 10102 });
+    const streamBody = JSON.stringify({ name: long, subjects: ["long.>"] });
+    c.send(Buffer.concat([Buffer.from(`PUB $JS.API.STREAM.CREATE.${long} _INBOX.nm.slong ${Buffer.byteLength(streamBody)}\r\n`, "latin1"), Buffer.from(`${streamBody}\r\n`)]));
+    const [streamAnswer] = await c.messages(1);
+    expect(JSON.parse(streamAnswer!.payload!.toString()).error).toMatchObject({ err_code: 10052, description: expect.stringContaining("too long") });
+    // The stream is deletable, and gone.
+    expect((await req("$JS.API.STREAM.DELETE.S", undefined)).success).toBe(true);
+    expect((await req("$JS.API.STREAM.NAMES", {})).streams).toBeNull();
+    await stillHealthy(srv);
+    expect(srv.log()).not.toContain("JetStream API");
+  });
+
+  // Found by the status check of the JetStream fuzz family: a pull request whose JSON does not parse is answered
+  // `400 Bad Request - <parser message>`, and the parser's message quotes the offending character raw, so a
+  // control character of the request (here \x01; a CR was seen too) went into the status line of the header
+  // block. It is escaped now (as Go's %q quotes it in nats-server's message).
+  test("a pull request with a control character in bad JSON gets a well-formed 400 status", { timeout: 30_000 }, async () => {
+    const srv = await startServer({ jetstream: true });
+    const c = await connectReady(srv.port, { headers: true });
+    c.send("SUB _INBOX.bad.> 1\r\n");
+    expect((await rawApi(c, "$JS.API.STREAM.CREATE.B", { name: "B", subjects: ["b.>"] }, "_INBOX.bad.1")).error).toBeUndefined();
+    expect((await rawApi(c, "$JS.API.CONSUMER.DURABLE.CREATE.B.P", { stream_name: "B", config: { durable_name: "P" } }, "_INBOX.bad.2")).error).toBeUndefined();
+    c.send("PUB $JS.API.CONSUMER.MSG.NEXT.B.P _INBOX.bad.3 2\r\n{\x01\r\n");
+    const [status] = await c.messages(1);
+    const block = status!.headers!.toString("latin1");
+    expect(block).toMatch(/^NATS\/1\.0 400 Bad Request - [^\x00-\x1f]*\r\n\r\n$/);
+  });
+
   // Found by the canary during the JetStream fuzz family: one STREAM.CREATE with thousands of subjects
   // stalled the whole server (every client) while natter compared every pair of subjects: 4000 wildcard
   // subjects ~4 s, 20000 literal ones ~60 s (under the default 1 MB max_payload, 100000 would take most of

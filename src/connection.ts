@@ -13,6 +13,7 @@ import type { AuthGate } from "./auth/gate.ts";
 import { isReservedReply, type ClientPermissions } from "./auth/permissions.ts";
 import { redactRead, redactSecrets } from "./auth/redact.ts";
 import type { PublishRateLimiter } from "./auth/ratelimit.ts";
+import type { Account } from "./accounts/account.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -78,6 +79,8 @@ export class Connection implements ProtocolHandler, Subscriber {
   authUser = "";
   /** The user's publish rate limit; null = none. Checked once per read, not per message. */
   rateLimiter: PublishRateLimiter | null = null;
+  /** The account whose subject space this client lives in: `$G` until authentication binds another (bindAccount). */
+  account: Account;
 
   /** Frames queued for this client, written once per tick. */
   private readonly outbound = new OutboundBuffer();
@@ -116,6 +119,8 @@ export class Connection implements ProtocolHandler, Subscriber {
     readonly cid: number,
   ) {
     const options = server.options;
+    this.account = server.accounts.global;
+    this.account.connections++;
     this.parser = new Parser(this, options.maxPayload, options.maxControlLine);
     this.nextPingAt = this.startedAt + Math.min(2000, options.pingIntervalMs);
   }
@@ -187,7 +192,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
     if (this.verbose) this.queueBytes(OK_FRAME);
 
-    const result = this.memo.match(server.sublist, buf, subjectStart, subjectEnd);
+    const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     const latency = server.latency;
     if (latency.awaitingReplies) latency.published(this.memo.text);
@@ -294,7 +299,7 @@ export class Connection implements ProtocolHandler, Subscriber {
 
   /** `HMSG <reply> <sid> 16 16 NATS/1.0 503` to the requester, on its own subscription matching the reply subject. */
   private sendNoResponders(buf: Buffer, replyStart: number, replyEnd: number): void {
-    const replies = this.server.sublist.match(buf.latin1Slice(replyStart, replyEnd));
+    const replies = this.account.sublist.match(buf.latin1Slice(replyStart, replyEnd));
     for (const sub of replies.plain) {
       if (sub.client === this) {
         this.queueBytes(noRespondersFrame(buf.subarray(replyStart, replyEnd), sub.sid));
@@ -316,8 +321,8 @@ export class Connection implements ProtocolHandler, Subscriber {
       else this.permissionViolation("SubscribeQueueViolation", "Subject", subject, `, Queue: ${JSON.stringify(queue)}, SID ${sid}`, queue);
       return;
     }
-    if (options.maxSubscriptions > 0 && this.subscriptions.size >= options.maxSubscriptions) {
-      this.server.log.error(`${this.logPrefix} - Maximum Subscriptions Exceeded (max=${options.maxSubscriptions})`);
+    if (this.account.subscriptionsFull(this.subscriptions.size, options.maxSubscriptions)) {
+      this.server.log.error(`${this.logPrefix} - Maximum Subscriptions Exceeded (max=${this.account.maxSubscriptions(options.maxSubscriptions)})`);
       this.sendError("MaxSubscriptions");
       return;
     }
@@ -325,9 +330,34 @@ export class Connection implements ProtocolHandler, Subscriber {
       // A second SUB with a sid in use is ignored, as nats-server does.
       const sub = new Subscription(this, subject, queue, sid, subjectIsLiteral(subject));
       this.subscriptions.set(sid, sub);
-      this.server.sublist.insert(sub);
+      this.account.sublist.insert(sub);
     }
     if (this.verbose) this.queueBytes(OK_FRAME);
+  }
+
+  /**
+   * Moves the client into `account` (authentication chose it). False when the account is full
+   * (max_connections): the client is then closed with nats-server's -ERR. Subscriptions made before
+   * (a re-authenticating CONNECT) move along; the account's max_payload applies from here on.
+   */
+  bindAccount(account: Account): boolean {
+    const previous = this.account;
+    if (account === previous) return true;
+    if (account.connectionsFull) {
+      this.server.log.error(`${this.logPrefix} - ${ProtocolError.MaxAccountConnections.text}`);
+      this.closeWithError("MaxAccountConnections", CloseReason.MaxAccountConnectionsExceeded);
+      return false;
+    }
+    previous.connections--;
+    account.connections++;
+    this.account = account;
+    for (const sub of this.subscriptions.values()) {
+      previous.sublist.remove(sub);
+      account.sublist.insert(sub);
+    }
+    this.memo.clear();
+    this.parser.maxPayload = account.maxPayload(this.server.options.maxPayload);
+    return true;
   }
 
   onUnsub(sid: string, max: number): void {
@@ -343,7 +373,7 @@ export class Connection implements ProtocolHandler, Subscriber {
   removeSubscription(sub: Subscription): void {
     if (this.subscriptions.get(sub.sid) !== sub) return;
     this.subscriptions.delete(sub.sid);
-    this.server.sublist.remove(sub);
+    this.account.sublist.remove(sub);
   }
 
   onConnect(json: string): void {
@@ -538,8 +568,9 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
     outbound.release();
     this.server.removeConnection(this); // first: the closed-connection snapshot keeps the subscription list
-    for (const sub of this.subscriptions.values()) this.server.sublist.remove(sub);
+    for (const sub of this.subscriptions.values()) this.account.sublist.remove(sub);
     this.subscriptions.clear();
+    this.account.connections--;
     this.memo.clear();
     this.releaseStalledPublishers();
     this.transport.close();

@@ -3,6 +3,7 @@ import { deliverToMatches } from "./router.ts";
 import { Subscription } from "./subscription.ts";
 import type { Subscriber } from "./subscriber.ts";
 import type { Server } from "./server.ts";
+import type { Account } from "./accounts/account.ts";
 
 /** A message as an internal client sees it: copies, safe to keep. */
 export interface InternalMessage {
@@ -37,22 +38,28 @@ export class InternalClient implements Subscriber {
   private pending: { handler: InternalHandler; message: InternalMessage; sub: Subscription }[] = [];
   private drainScheduled = false;
 
+  /** The account whose subject space it subscribes and publishes in. */
+  readonly account: Account;
+
   constructor(
     readonly server: Server,
     readonly name: string,
-  ) {}
+    account?: Account,
+  ) {
+    this.account = account ?? server.accounts.global;
+  }
 
   subscribe(subject: string, handler: InternalHandler, queue: string | null = null, options: InternalSubscribeOptions = {}): Subscription {
     if (!isValidSubscribeSubject(subject)) throw new Error(`invalid subject ${JSON.stringify(subject)}`);
     const sub = new Subscription(this, subject, queue, String(this.nextSid++), subjectIsLiteral(subject));
     if (options.local === true) (sub as Subscription & { local?: boolean }).local = true; // read by src/cluster/interest.ts
     this.handlers.set(sub, handler);
-    this.server.sublist.insert(sub);
+    this.account.sublist.insert(sub);
     return sub;
   }
 
   unsubscribe(sub: Subscription): void {
-    if (this.handlers.delete(sub)) this.server.sublist.remove(sub);
+    if (this.handlers.delete(sub)) this.account.sublist.remove(sub);
   }
 
   /**
@@ -87,7 +94,7 @@ export class InternalClient implements Subscriber {
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += total;
-    const result = this.server.sublist.match(subject);
+    const result = this.account.sublist.match(subject);
     return deliverToMatches(result, this, true, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, lineLength, lineLength + total, tailStart);
   }
 
@@ -139,7 +146,7 @@ export class InternalClient implements Subscriber {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const sub of this.handlers.keys()) this.server.sublist.remove(sub);
+    for (const sub of this.handlers.keys()) this.account.sublist.remove(sub);
     this.handlers.clear();
     this.pending = [];
   }

@@ -4,6 +4,7 @@
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
+import type { AccountOptions } from "./accounts/options.ts";
 import { addRemoteFlag, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
 
 export interface Options {
@@ -40,6 +41,14 @@ export interface Options {
   wsTls: TlsOptions | null;
   /** New connections accepted per second from one IP address; 0 = unlimited (natter's own; src/auth/ratelimit.ts). */
   connectionRatePerIp: number;
+  /** The accounts block (src/accounts): each its own subject space, with users, imports/exports and limits. */
+  accounts: AccountOptions[];
+  /** system_account: where server events go; "" = `$SYS` (created when not configured). */
+  systemAccount: string;
+  /** no_system_account: no system account, no events. */
+  noSystemAccount: boolean;
+  /** audit_log (natter's own): append connects, disconnects, auth failures and admin operations here as JSON lines; "" = off. */
+  auditLog: string;
   /** Monitoring HTTP port (/varz, /connz, …); 0 = off. */
   httpPort: number;
   httpHost: string;
@@ -113,6 +122,10 @@ export const defaultOptions: Readonly<Options> = {
   websocketAuth: null,
   wsTls: null,
   connectionRatePerIp: 0,
+  accounts: [],
+  systemAccount: "",
+  noSystemAccount: false,
+  auditLog: "",
   httpPort: 0,
   httpHost: "",
   debug: false,

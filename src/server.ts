@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { Connection } from "./connection.ts";
 import { CloseReason, ProtocolError } from "./protocol/errors.ts";
 import { infoFrame, type ServerInfo } from "./protocol/frames.ts";
-import { Sublist } from "./subjects/sublist.ts";
+import type { Sublist } from "./subjects/sublist.ts";
 import type { Subscription } from "./subscription.ts";
+import { Accounts } from "./accounts/accounts.ts";
 import type { Options } from "./options.ts";
 import type { Logger } from "./log.ts";
 import type { Transport } from "./transport/transport.ts";
@@ -12,7 +13,6 @@ import { listenWebSocket, type WebSocketListener } from "./transport/websocket.t
 import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
 import { ClosedConnections } from "./monitor/closed.ts";
 import { Cluster } from "./cluster/cluster.ts";
-import { ObservedSublist } from "./cluster/interest.ts";
 import { Leafnodes } from "./leaf/leafnodes.ts";
 import { effectiveLeafnodeOptions } from "./leaf/options.ts";
 import { Authenticator } from "./auth/authenticator.ts";
@@ -53,13 +53,13 @@ export interface Flushable {
 
 /**
  * The server: listeners, the connection registry, the subscription index, timers and lifecycle.
- * Routing itself happens in Connection.onPub, against `sublist`, in the read handler's tick.
+ * Routing itself happens in Connection.onPub, against its account's Sublist, in the read handler's tick.
  */
 export class Server {
   readonly serverId = newServerId();
   readonly serverName: string;
-  /** Observed: the cluster (when on) tells the other nodes about local interest from it. */
-  readonly sublist: Sublist<Subscription> = new ObservedSublist<Subscription>();
+  /** `$G`, the configured accounts and the system account (src/accounts); each has its own Sublist. */
+  readonly accounts: Accounts;
   /** Routes, membership, connect_urls (src/cluster); null unless --cluster / cluster {} is set. */
   cluster: Cluster | null = null;
   /** Leaf node connections to hubs and from leaf nodes (src/leaf); null unless leafnodes {} or --leafnode_remote is set. */
@@ -95,6 +95,7 @@ export class Server {
   ) {
     this.serverName = options.serverName || this.serverId;
     this.tracing = options.trace;
+    this.accounts = new Accounts(options);
     this.auth = Authenticator.fromOptions(options);
     this.connectionRate = options.connectionRatePerIp > 0 ? new ConnectionRateLimiter(options.connectionRatePerIp) : null;
   }
@@ -103,6 +104,11 @@ export class Server {
   readonly auth: Authenticator | null;
   /** connection_rate_per_ip (src/auth/ratelimit.ts); null when off. */
   private readonly connectionRate: ConnectionRateLimiter | null;
+
+  /** The global account's subscriptions (`$G`: every client when no accounts are configured). */
+  get sublist(): Sublist<Subscription> {
+    return this.accounts.global.sublist;
+  }
 
   /** The port clients connect to (resolved when -p -1 asked for a random one). */
   get port(): number {

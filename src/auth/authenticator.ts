@@ -16,6 +16,7 @@ import type { Transport } from "../transport/transport.ts";
 import { CompiledPermissions } from "./permissions.ts";
 import { PublishBucket } from "./ratelimit.ts";
 import { comparePassword } from "./passwords.ts";
+import type { Account } from "../accounts/account.ts";
 import { NkeyVerifier, newNonce } from "./nkeys.ts";
 import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
 
@@ -43,6 +44,8 @@ export interface AuthenticatedUser {
   readonly permissions: CompiledPermissions | null;
   /** Publish rate limit, one budget shared by all of the user's connections (src/auth/ratelimit.ts). */
   readonly publishBucket: PublishBucket | null;
+  /** The account the user belongs to (src/accounts); null = the global account `$G`. */
+  readonly account?: Account | null;
 }
 
 /** The outcome: the user, null (refused), or a promise of either (bcrypt is checked off the event loop). */

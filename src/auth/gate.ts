@@ -58,8 +58,7 @@ export class AuthGate {
           return;
         }
         // nats-server: with a no_auth_user, a client may start with another op (telnet demos) and is that user.
-        this.admit(user, false);
-        conn.readAuthenticated(data);
+        if (this.admit(user, false)) conn.readAuthenticated(data);
         return;
       }
     }
@@ -94,8 +93,7 @@ export class AuthGate {
       return false;
     }
     if (!(result instanceof Promise)) {
-      this.admit(result, false);
-      return true;
+      return this.admit(result, false);
     }
     this.pending = true;
     this.holding = true; // a later CONNECT (re-authentication) holds what follows too
@@ -131,14 +129,16 @@ export class AuthGate {
   }
 
   /** Lets the client in as `user`; `late`: the CONNECT's +OK is still owed (it was pending). */
-  private admit(user: AuthenticatedUser, late: boolean): void {
+  private admit(user: AuthenticatedUser, late: boolean): boolean {
     const conn = this.conn;
     this.clearTimer();
     this.holding = false;
+    if (!conn.bindAccount(user.account ?? conn.server.accounts.global)) return false;
     conn.authUser = user.name;
     conn.perms = user.permissions !== null ? new ClientPermissions(user.permissions) : null;
     conn.rateLimiter = user.publishBucket !== null ? new PublishRateLimiter(conn, user.publishBucket) : null;
     if (late && conn.verbose) conn.queueBytes(OK_FRAME);
+    return true;
   }
 
   private refuse(connect: Credentials | null): void {

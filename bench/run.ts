@@ -13,6 +13,7 @@ import { logTail, ROOT, serverTitle, serverVersion, startServer, type ServerKind
 import { latencyFromSamples } from "./stats.ts";
 import { evaluateTargets, printTargets } from "./targets.ts";
 import { CLUSTER_TARGETS, clusterLoadgenArgs, startCluster, type RunningCluster } from "./cluster.ts";
+import { startLeafPair } from "./leaf.ts";
 
 const opts = parseOptions(process.argv.slice(2));
 const plan = opts.scenarios.flatMap((scenario) => sizesFor(opts, scenario).map((size) => ({ scenario, size })));
@@ -75,11 +76,11 @@ function loadgenArgs(s: Scenario, kind: ServerKind, size: number, port: number, 
 async function runOne(side: Side, s: Scenario, size: number, round: number): Promise<RunRecord> {
   const kind = kindFor(side, s);
   const rec: RunRecord = { scenario: s.name, size, side, server: kind, round, ok: false };
-  const key = kind + (s.ws ? "+ws" : "") + (s.cluster ? "+cluster" : "");
+  const key = kind + (s.ws ? "+ws" : "") + (s.leaf ? "+leaf" : s.cluster ? "+cluster" : "");
   if (cannotStart.has(key)) return { ...rec, skipped: true, error: cannotStart.get(key) };
   let server;
   try {
-    server = s.cluster ? await startCluster(kind) : await startServer(kind, !!s.ws);
+    server = s.leaf ? await startLeafPair(kind) : s.cluster ? await startCluster(kind) : await startServer(kind, !!s.ws);
   } catch (e) {
     const msg = (e as Error).message;
     cannotStart.set(key, msg.split("\n")[0]);

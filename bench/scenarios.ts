@@ -1,5 +1,6 @@
 // The benchmark scenarios: what each one measures and how the load generator is told to run it.
 import { CLUSTER_SCENARIOS } from "./cluster.ts";
+import { LEAF_SCENARIOS } from "./leaf.ts";
 
 export type ScenarioKind = "throughput" | "latency" | "oneway";
 
@@ -21,6 +22,8 @@ export interface Scenario {
   // A three-node cluster of each server (bench/cluster.ts): the publisher on node A, the subscribers
   // (or the responder) on these nodes, round-robin, e.g. "BC".
   cluster?: string;
+  // A leaf node and its hub instead of a cluster (bench/leaf.ts): node A is the leaf, node B the hub.
+  leaf?: boolean;
 }
 
 export const ALL_SIZES = [16, 128, 1024];
@@ -121,7 +124,7 @@ export const SCENARIOS: Scenario[] = [
   },
 ];
 
-SCENARIOS.push(...CLUSTER_SCENARIOS);
+SCENARIOS.push(...CLUSTER_SCENARIOS, ...LEAF_SCENARIOS);
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

@@ -409,6 +409,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     }
     // Credentials last: a bcrypt check answers later, and the gate then sends the +OK (src/auth/gate.ts).
     if (this.authGate !== null && !this.authGate.authorize(connect)) return;
+    if (this.authGate === null) this.server.events?.clientConnected(this); // with auth: AuthGate.admit
     if (this.verbose) this.queueBytes(OK_FRAME);
   }
 
@@ -545,6 +546,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     const text = queue === undefined ? formatError(kind, subject) : formatError(kind, subject, queue);
     const op = kind === "PublishViolation" || kind === "ReplyViolation" ? "Publish" : "Subscription";
     this.server.log.error(`${this.logPrefix} - ${op} Violation - User ${JSON.stringify(this.authUser)}, ${what} ${JSON.stringify(subject)}${logTail}`);
+    this.server.events?.permissionViolation(this, kind, subject, queue);
     this.queueBytes(errFrame(text));
   }
 
@@ -571,6 +573,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     for (const sub of this.subscriptions.values()) this.account.sublist.remove(sub);
     this.subscriptions.clear();
     this.account.connections--;
+    this.server.events?.clientDisconnected(this);
     this.memo.clear();
     this.releaseStalledPublishers();
     this.transport.close();

@@ -240,6 +240,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.logtime = v === "true"; } },
   { names: ["P", "pid"], takesValue: true, help: "File to store the process id",
     set: (o, v) => { o.pidFile = v; } },
+  { names: ["audit_log"], takesValue: true, help: "Append connects, disconnects, auth failures, permission violations and admin operations to this file (JSON lines)",
+    set: (o, v) => { o.auditLog = v; } },
   { names: ["ports_file_dir"], takesValue: true, help: "Write <executable>_<pid>.ports, the listeners' URLs, into this directory",
     set: (o, v) => { o.portsFileDir = v; } },
   { names: ["lame_duck_duration"], takesValue: true, help: "Lame duck mode: spread closing clients over this time (default: 2m, at least 30s)",

@@ -79,10 +79,13 @@ export function deliverToMatches(
 /**
  * Delivers a message that came from another node over `route`, to this node's own subscribers
  * only: a routed message never goes to another route (the origin sent it to every node that
- * wanted it), so nothing loops and nothing arrives twice. Plain subscriptions get it unless
- * `queuesOnly`; of the queue groups, only those the origin picked this node for (named in
+ * wanted it), so nothing loops and nothing arrives twice. "Own" includes leaf nodes attached to
+ * this node (their interest is this node's for the cluster, src/cluster/interest.ts), but not a hub
+ * this node is a leaf of (the origin node has its own connection to it). Plain subscriptions get it
+ * unless `queuesOnly`; of the queue groups, only those the origin picked this node for (named in
  * buf[queuesStart, queuesEnd) as u16 length + name, see src/cluster/protocol.ts) get it, one
- * local member each. Returns whether anyone got it.
+ * member each: a client when there is one, else an attached leaf node (weighted by its members).
+ * Returns whether anyone got it.
  *
  * Hot path, as deliverToMatches: no allocation.
  */
@@ -103,12 +106,14 @@ export function deliverRouted(
   tailStart: number,
 ): boolean {
   let delivered = false;
+  // A leaf connection recognises the several matches of one message by this number (one frame).
+  delivery.seq++;
   if (!queuesOnly) {
     const plain = result.plain;
     for (let k = 0; k < plain.length; k++) {
       const sub = plain[k]!;
       const client = sub.client;
-      if (client.isRoute === true) continue;
+      if (client.isRoute === true && (client.isLeaf !== true || client.isSpoke === true)) continue;
       client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
       delivered = true;
     }
@@ -120,12 +125,26 @@ export function deliverRouted(
     if (!isNamed(buf, queuesStart, queuesEnd, members[0]!.queue!)) continue;
     const count = members.length;
     const first = (Math.random() * count) | 0;
-    for (let n = 0; n < count; n++) {
+    let leaf: Subscription | null = null;
+    let leafWeight = 0;
+    let n = 0;
+    for (; n < count; n++) {
       const sub = members[(first + n) % count]!;
-      if (sub.client.isRoute === true) continue;
-      sub.client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
+      const client = sub.client;
+      if (client.isRoute === true) {
+        if (client.isLeaf !== true || client.isSpoke === true) continue;
+        const weight = (sub as Subscription & { weight?: number }).weight || 1;
+        leafWeight += weight;
+        if (Math.random() * leafWeight < weight) leaf = sub;
+        continue;
+      }
+      client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
       delivered = true;
       break;
+    }
+    if (n === count && leaf !== null) {
+      leaf.client.deliver(leaf, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
+      delivered = true;
     }
   }
   return delivered;

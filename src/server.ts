@@ -19,6 +19,8 @@ import { Authenticator } from "./auth/authenticator.ts";
 import { securityInfo } from "./auth/info.ts";
 import { ConnectionRateLimiter } from "./auth/ratelimit.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
+import { ServerEvents } from "./accounts/events.ts";
+import { Imports } from "./accounts/imports.ts";
 
 /** The nats-server version whose client-visible features natter implements (clients gate features on it). */
 export const COMPATIBLE_NATS_VERSION = "2.10.0";
@@ -96,9 +98,15 @@ export class Server {
     this.serverName = options.serverName || this.serverId;
     this.tracing = options.trace;
     this.accounts = new Accounts(options);
-    this.auth = Authenticator.fromOptions(options);
+    this.auth = Authenticator.fromOptions(options, this.accounts);
     this.connectionRate = options.connectionRatePerIp > 0 ? new ConnectionRateLimiter(options.connectionRatePerIp) : null;
+    this.events = ServerEvents.create(this);
   }
+
+  /** Stream and service imports between accounts (src/accounts/imports.ts); null without configured accounts. */
+  imports: Imports | null = null;
+  /** System events and the audit log (src/accounts/events.ts); null without a system account and audit log. */
+  readonly events: ServerEvents | null;
 
   /** Authentication (src/auth); null when none is configured. */
   readonly auth: Authenticator | null;
@@ -147,6 +155,7 @@ export class Server {
     this.tcp = listenTcp(this, o.host, o.port === -1 ? 0 : o.port);
     this.log.info(`Listening for client connections on ${o.host}:${this.tcp.port}`);
     if (o.tls) this.log.info("TLS required for client connections");
+    if (o.accounts.length > 0) this.imports = new Imports(this); // before the cluster: it announces the response subscriptions
     if (o.clusterPort !== 0) {
       this.cluster = new Cluster(this);
       this.cluster.start();
@@ -309,6 +318,8 @@ export class Server {
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.events?.adminOperation("shutdown");
+    this.imports?.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.tcp?.stop();
     this.ws?.stop();
@@ -317,6 +328,7 @@ export class Server {
     this.flushDirty();
     for (const conn of [...this.connections.values()]) conn.close(CloseReason.ServerShutdown, null);
     this.monitor?.stop();
+    await this.events?.close();
     this.log.info("Server Exiting..");
   }
 }

@@ -14,10 +14,17 @@ export interface Subscriber {
   readonly isRoute?: boolean;
   /**
    * True for a leafnode connection (src/leaf/connection.ts), which sets isRoute too: a queue group
-   * prefers local members to it, and routed messages do not go to it. Its own delivery rules for
+   * prefers local members to it, and routed messages go to it only when it is a leaf node attached
+   * here (isSpoke false; src/router.ts deliverRouted). Its own delivery rules for
    * messages that came in over a leaf connection are in src/leaf/deliver.ts.
    */
   readonly isLeaf?: boolean;
+  /**
+   * For a leafnode connection: this server is the spoke on it (the other side is our hub). A leaf
+   * connection where we are the hub (a leaf node attached to this server) counts as local for the
+   * cluster: its interest is told to the other nodes, and messages from routes are delivered to it.
+   */
+  readonly isSpoke?: boolean;
   /** Whether it wants messages with headers as HMSG (false: headers are stripped). */
   readonly headers: boolean;
   deliver(

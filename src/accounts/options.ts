@@ -56,6 +56,8 @@ export interface AccountJetStreamOptions {
 
 export interface AccountOptions {
   name: string;
+  /** The account's public nkey (`A…`), as nats-server's `nkey` in an account: informational without JWTs. */
+  nkey?: string;
   users: UserOptions[];
   defaultPermissions?: PermissionOptions | null;
   exports: ExportOptions[];

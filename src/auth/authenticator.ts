@@ -6,6 +6,9 @@
 // 2. users (with passwords), when configured: a CONNECT without user, pass and token becomes the
 //    no_auth_user (when set); a named user must exist and its password match.
 // 3. otherwise the single token, or the single user and password.
+// Users of the `accounts` block live in the same two maps (names are unique across accounts and the
+// authorization block: src/accounts/config.ts checks it); each carries its Account, and the gate binds
+// the connection to it. Users of the authorization block, the token and the single user are in `$G`.
 // WebSocket clients may have their own user/password/token/no_auth_user in the websocket block; those
 // replace the top-level single user/token (never the users list), and WebSocket cookies stand in for the
 // CONNECT fields a browser cannot send safely.
@@ -17,6 +20,8 @@ import { CompiledPermissions } from "./permissions.ts";
 import { PublishBucket } from "./ratelimit.ts";
 import { comparePassword } from "./passwords.ts";
 import type { Account } from "../accounts/account.ts";
+import { Accounts } from "../accounts/accounts.ts";
+import { randomBytes } from "node:crypto";
 import { NkeyVerifier, newNonce } from "./nkeys.ts";
 import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
 
@@ -75,11 +80,18 @@ function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
 
-function toUser(name: string, u: UserOptions): AuthenticatedUser {
+/** The users of one configured account. */
+export interface AccountUsers {
+  readonly account: Account;
+  readonly users: readonly UserOptions[];
+}
+
+function toUser(name: string, u: UserOptions, account: Account | null): AuthenticatedUser {
   return {
     name,
     permissions: u.permissions ? new CompiledPermissions(u.permissions) : null,
     publishBucket: u.rateLimit && (u.rateLimit.msgsPerSec > 0 || u.rateLimit.bytesPerSec > 0) ? new PublishBucket(u.rateLimit) : null,
+    account,
   };
 }
 
@@ -96,12 +108,20 @@ export class Authenticator {
   private readonly timeoutMs: number;
   private readonly wsTimeoutMs: number;
 
-  constructor(auth: AuthorizationOptions | null, ws: WebSocketAuthOptions | null, tlsTimeoutMs: number | null) {
+  constructor(
+    auth: AuthorizationOptions | null,
+    ws: WebSocketAuthOptions | null,
+    tlsTimeoutMs: number | null,
+    /** Users of the accounts block, bound to their accounts. */
+    accountUsers: readonly AccountUsers[] = [],
+  ) {
     const a = auth ?? {};
-    for (const u of a.users ?? []) {
-      if (u.nkey) this.nkeys.set(u.nkey, { verifier: new NkeyVerifier(u.nkey), user: toUser(u.nkey, u) });
-      else if (u.user !== undefined) this.users.set(u.user, { password: u.password ?? "", user: toUser(u.user, u) });
-    }
+    const add = (u: UserOptions, account: Account | null) => {
+      if (u.nkey) this.nkeys.set(u.nkey, { verifier: new NkeyVerifier(u.nkey), user: toUser(u.nkey, u, account) });
+      else if (u.user !== undefined) this.users.set(u.user, { password: u.password ?? "", user: toUser(u.user, u, account) });
+    };
+    for (const u of a.users ?? []) add(u, null);
+    for (const au of accountUsers) for (const u of au.users) add(u, au.account);
     this.top = { user: a.user ?? "", password: a.password ?? "", token: a.token ?? "", noAuthUser: a.noAuthUser ?? "" };
     this.required = this.users.size > 0 || this.nkeys.size > 0 || a.users != null || this.top.user !== "" || this.top.token !== "";
     this.wsOverride = !!ws && (!!ws.user || !!ws.token || !!ws.noAuthUser);
@@ -117,8 +137,23 @@ export class Authenticator {
   }
 
   /** An Authenticator when any authentication is configured, else null (the server then checks nothing). */
-  static fromOptions(o: Options): Authenticator | null {
-    const auth = new Authenticator(o.authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null);
+  static fromOptions(o: Options, accounts: Accounts = new Accounts(o)): Authenticator | null {
+    const accountUsers: AccountUsers[] = [];
+    for (const ao of o.accounts) {
+      const account = accounts.get(ao.name);
+      if (account !== undefined && ao.users.length > 0) accountUsers.push({ account, users: ao.users });
+    }
+    let authorization = o.authorization;
+    // nats-server (configureAccounts): when the only configured account is the system account and there is
+    // no authorization block, clients without credentials still get in, to `$G`, as a made-up no_auth_user,
+    // so that users can be given to the system account alone.
+    const a = authorization ?? {};
+    const onlySystem = o.accounts.length === 1 && accounts.system !== null && accounts.get(o.accounts[0]!.name) === accounts.system;
+    if (onlySystem && accountUsers.length > 0 && !a.users && !a.user && !a.token && !a.noAuthUser) {
+      const name = `nats-${randomBytes(8).toString("hex")}`;
+      authorization = { ...a, users: [{ user: name, password: randomBytes(16).toString("hex") }], noAuthUser: name };
+    }
+    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers);
     return auth.required || auth.wsOverride ? auth : null;
   }
 
@@ -149,8 +184,13 @@ export class Authenticator {
 
   /** The no_auth_user a client of this kind becomes when it sends an op other than CONNECT first (or null). */
   noAuthUserFor(kind: Transport["kind"]): AuthenticatedUser | null {
-    const name = (kind === "websocket" ? this.ws : this.top).noAuthUser;
-    return name !== "" ? (this.users.get(name)?.user ?? null) : null;
+    return this.namedUser((kind === "websocket" ? this.ws : this.top).noAuthUser);
+  }
+
+  /** A configured user (or nkey user) by name, as no_auth_user names one. */
+  private namedUser(name: string): AuthenticatedUser | null {
+    if (name === "") return null;
+    return this.users.get(name)?.user ?? this.nkeys.get(name)?.user ?? null;
   }
 
   /** Checks a CONNECT's credentials (cookies fill in what it leaves out, for WebSocket clients). */
@@ -171,11 +211,11 @@ export class Authenticator {
       if (entry === undefined) return null;
       return entry.verifier.verify(nonce, str(connect.sig)) ? entry.user : null;
     }
+    if (simple.noAuthUser !== "" && user === "" && pass === "" && token === "" && nkey === "") {
+      const named = this.namedUser(simple.noAuthUser);
+      if (named !== null) return named;
+    }
     if (this.users.size > 0) {
-      if (simple.noAuthUser !== "" && user === "" && pass === "" && token === "") {
-        const entry = this.users.get(simple.noAuthUser);
-        if (entry !== undefined) return entry.user;
-      }
       if (user !== "") {
         const entry = this.users.get(user);
         if (entry === undefined) return null;

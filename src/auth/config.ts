@@ -186,7 +186,8 @@ export function parseAuthorization(e: ConfEntry): AuthorizationOptions {
   return a;
 }
 
-function parseUsers(e: ConfEntry): UserOptions[] {
+/** A `users` array (authorization block or an account): users with passwords, or nkey users. */
+export function parseUsers(e: ConfEntry): UserOptions[] {
   if (e.node.kind !== "array") fail(e, `Expected users field to be an array, got ${describe(e.node)}`);
   const users: UserOptions[] = [];
   for (const item of e.node.value) {

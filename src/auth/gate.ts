@@ -137,6 +137,7 @@ export class AuthGate {
     conn.authUser = user.name;
     conn.perms = user.permissions !== null ? new ClientPermissions(user.permissions) : null;
     conn.rateLimiter = user.publishBucket !== null ? new PublishRateLimiter(conn, user.publishBucket) : null;
+    conn.server.events?.clientConnected(conn);
     if (late && conn.verbose) conn.queueBytes(OK_FRAME);
     return true;
   }
@@ -146,6 +147,7 @@ export class AuthGate {
     this.clearTimer();
     conn.server.stats.authFailures++;
     conn.server.log.error(`${conn.logPrefix} - ${this.auth.describeFailure(connect ?? {})}`);
+    conn.server.events?.authFailed(conn, connect);
     conn.closeWithError("AuthorizationViolation", CloseReason.AuthenticationViolation);
   }
 

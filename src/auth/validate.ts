@@ -6,13 +6,17 @@ import type { TlsOptions } from "./options.ts";
 
 export function validateSecurityOptions(o: Options): void {
   const a = o.authorization;
+  const accountUsers = o.accounts.some((acc) => acc.users.length > 0);
   if (a) {
     if ((a.user || a.password) && a.token) throw new OptionsError("Cannot have a user/pass and token");
+    // The config file's checks (src/accounts/config.ts) again, for --user/--auth laid over account users.
+    if (accountUsers && a.user) throw new OptionsError("Can not have a single user/pass and accounts");
+    if (accountUsers && a.token) throw new OptionsError("Can not have a token and accounts");
     if (a.noAuthUser) checkNoAuthUser(o, a.noAuthUser);
   }
   const ws = o.websocketAuth;
   if (ws) {
-    const hasUsers = (a?.users?.length ?? 0) > 0;
+    const hasUsers = (a?.users?.length ?? 0) > 0 || accountUsers;
     if (hasUsers && ws.user) throw new OptionsError("websocket authentication username not compatible with presence of users/nkeys");
     if (hasUsers && ws.token) throw new OptionsError("websocket authentication token not compatible with presence of users/nkeys");
     if (ws.noAuthUser) checkNoAuthUser(o, ws.noAuthUser);
@@ -21,10 +25,13 @@ export function validateSecurityOptions(o: Options): void {
   if (o.wsTls) checkTls(o.wsTls, "websocket ");
 }
 
+/** nats-server's validateNoAuthUser: a user (or nkey) of the authorization block or of an account. */
 function checkNoAuthUser(o: Options, name: string): void {
-  const users = o.authorization?.users;
-  if (!users) throw new OptionsError(`no_auth_user: "${name}" present, but users are not defined`);
-  if (!users.some((u) => u.user === name)) {
+  const accountUsers = o.accounts.flatMap((acc) => acc.users);
+  const blockUsers = o.authorization?.users;
+  if (!blockUsers && accountUsers.length === 0) throw new OptionsError(`no_auth_user: "${name}" present, but users are not defined`);
+  const users = [...(blockUsers ?? []), ...accountUsers];
+  if (!users.some((u) => u.user === name || u.nkey === name)) {
     throw new OptionsError(`no_auth_user: "${name}" not present as user in authorization block or account configuration`);
   }
 }

@@ -9,15 +9,16 @@
 //   stays (both sides decide alike), unless the other node restarted (new server_id): the new one stays.
 // - A route closes when its member is declared dead, and is dialed again (with backoff) while the
 //   member is up. A closing route takes the other node's interest out of the Sublist at once.
+// - Every account's Sublist is observed (the accounts are fixed at start); interest and messages
+//   travel with their account, named by its index in the HELLO (route.ts: accountTable).
 import type { TCPSocketListener } from "bun";
 import os from "node:os";
 import type { Server } from "../server.ts";
-import type { Subscription } from "../subscription.ts";
 import { MemberState, type Member, type MemberMeta } from "./gossip.ts";
 import { startMembership, type Membership } from "./membership.ts";
-import { LocalInterest, type ObservedSublist } from "./interest.ts";
-import { PROTOCOL_VERSION, helloFrame, interestFrameLength, writeInterestFrame, type Hello } from "./protocol.ts";
-import { Route, RouteState, type RouteOwner, type RouteSocketData } from "./route.ts";
+import { LocalInterest } from "./interest.ts";
+import { PROTOCOL_VERSION, hasAccounts, helloFrame, interestFrameLength, writeInterestFrame, type Hello } from "./protocol.ts";
+import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData } from "./route.ts";
 
 const TICK_MS = 100;
 const ROUTE_FALLBACK_MS = 2000;
@@ -43,7 +44,8 @@ export class Cluster implements RouteOwner {
   id = "";
   port = 0;
   gossip: Membership | null = null;
-  readonly interest: LocalInterest;
+  /** Local interest per account, by the account's index in this node's HELLO ($G first). */
+  readonly interests: readonly LocalInterest[];
   /** Open routes by member id. */
   readonly routes = new Map<string, Route>();
   /** Routes still in their handshake. */
@@ -63,7 +65,14 @@ export class Cluster implements RouteOwner {
   urlsChangedAt = 0;
 
   constructor(readonly server: Server) {
-    this.interest = new LocalInterest((subject, queue, weight) => this.broadcastInterest(subject, queue, weight));
+    this.interests = accountTable(server).list.map(
+      (_, index) => new LocalInterest((subject, queue, weight) => this.broadcastInterest(index, subject, queue, weight)),
+    );
+  }
+
+  /** The global account's ($G) local interest. */
+  get interest(): LocalInterest {
+    return this.interests[0]!;
   }
 
   get name(): string {
@@ -97,11 +106,13 @@ export class Cluster implements RouteOwner {
     });
     this.port = this.listener.port;
     this.id = o.clusterAdvertise || `${advertiseHost(o.clusterHost)}:${this.port}`;
-    const sublist = this.server.sublist as ObservedSublist<Subscription>;
-    sublist.observer = this.interest;
-    // Subscriptions made before the cluster started (the stream layer subscribes before the listeners
-    // open) are interest too.
-    for (const sub of sublist.all()) this.interest.added(sub);
+    accountTable(this.server).list.forEach((account, index) => {
+      const interest = this.interests[index]!;
+      account.sublist.observer = interest;
+      // Subscriptions made before the cluster started (the stream layer subscribes before the listeners
+      // open) are interest too.
+      for (const sub of account.sublist.all()) interest.added(sub);
+    });
     this.server.log.info(`Cluster name is ${o.clusterName || "(unnamed: joins the cluster its routes lead to)"}`);
     this.server.log.info(`Listening for route connections on ${o.clusterHost}:${this.port}`);
     this.updateUrls();
@@ -280,6 +291,7 @@ export class Cluster implements RouteOwner {
       inc: this.gossip?.inc ?? 0,
       server_id: this.server.serverId,
       server_name: this.server.serverName,
+      accounts: [...accountTable(this.server).names],
     };
   }
 
@@ -289,6 +301,7 @@ export class Cluster implements RouteOwner {
     if (hello.v !== PROTOCOL_VERSION) {
       return `Rejecting route: protocol version ${hello.v}, this node speaks ${PROTOCOL_VERSION}`;
     }
+    if (!hasAccounts(hello)) return "Rejecting route: HELLO lacks its accounts list";
     const name = this.name;
     if (hello.cluster !== name) {
       if (name !== "" && hello.cluster !== "") {
@@ -319,7 +332,7 @@ export class Cluster implements RouteOwner {
     const d = this.dials.get(hello.id);
     if (d !== undefined) d.backoff = DIAL_BACKOFF_MIN_MS;
     this.server.log.info(`${route.logPrefix} - Route connection created to ${hello.id} (${hello.server_name})`);
-    this.interest.forEach((subject, queue, weight) => route.queueInterest(subject, queue, weight));
+    this.interests.forEach((interest, account) => interest.forEach((subject, queue, weight) => route.queueInterest(account, subject, queue, weight)));
     route.sendRttProbe();
     this.gossip?.heardFrom(hello.id, hello.inc);
     return null;
@@ -353,12 +366,12 @@ export class Cluster implements RouteOwner {
     this.gossip?.probeSoon(id);
   }
 
-  /** Sends one interest change to every open route (encoded once). */
-  private broadcastInterest(subject: string, queue: string | null, weight: number): void {
+  /** Sends one interest change in the account of index `account` to every open route (encoded once). */
+  private broadcastInterest(account: number, subject: string, queue: string | null, weight: number): void {
     if (this.routes.size === 0) return;
     const length = interestFrameLength(subject, queue, weight);
     if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, this.scratch.length * 2));
-    writeInterestFrame(this.scratch, 0, subject, queue, weight);
+    writeInterestFrame(this.scratch, 0, account, subject, queue, weight);
     const frame = this.scratch.subarray(0, length);
     for (const route of this.routes.values()) route.queueBytes(frame);
   }
@@ -415,7 +428,7 @@ export class Cluster implements RouteOwner {
               subject: sub.subject,
               queue: sub.queue,
               // As nats-server names a route's subscriptions: account, subject, queue.
-              sid: sub.queue === null ? `$G ${sub.subject}` : `$G ${sub.subject} ${sub.queue}`,
+              sid: sub.queue === null ? `${sub.account.name} ${sub.subject}` : `${sub.account.name} ${sub.subject} ${sub.queue}`,
               msgs: sub.delivered,
               max: sub.max,
             }))

@@ -8,8 +8,10 @@
 // per tick. 0 → 1 and 1 → 0 go out at once, in order with the messages on the route: a SUB followed
 // by a request must reach the other node before the request does, or the reply finds no interest.
 //
-// Not told: the other nodes' interest (a route's subscriptions), and internal subscriptions made
-// local-only (InternalClient.subscribe(..., { local: true })).
+// Not told: the other nodes' interest (a route's subscriptions), the interest of a hub this node is a
+// leaf of (every node has its own connection to it), and internal subscriptions made local-only
+// (InternalClient.subscribe(..., { local: true })). Told: the interest of leaf nodes attached to this
+// node (a leaf connection where this node is the hub), so the whole cluster serves them.
 import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import type { Subscription } from "../subscription.ts";
 
@@ -33,6 +35,16 @@ export class ObservedSublist<S extends SublistEntry> extends Sublist<S> {
     if (removed && this.observer !== null) this.observer.removed(sub);
     return removed;
   }
+}
+
+/**
+ * Whether a subscription's interest belongs to this node for the cluster: clients', internal clients',
+ * and those of leaf nodes attached here (a leaf connection where we are not the spoke).
+ */
+function isClusterLocal(sub: Subscription): boolean {
+  const client = sub.client;
+  if (client.isRoute === true && (client.isLeaf !== true || client.isSpoke === true)) return false;
+  return !isLocalOnly(sub);
 }
 
 /**
@@ -68,7 +80,7 @@ export class LocalInterest implements SublistObserver<Subscription> {
   }
 
   added(sub: Subscription): void {
-    if (sub.client.isRoute === true || isLocalOnly(sub)) return; // remote interest is never passed on; local-only stays here
+    if (!isClusterLocal(sub)) return; // other nodes' and our hub's interest is never passed on; local-only stays here
     const queue = sub.queue;
     if (queue === null) {
       const n = this.plain.get(sub.subject) ?? 0;
@@ -88,7 +100,7 @@ export class LocalInterest implements SublistObserver<Subscription> {
   }
 
   removed(sub: Subscription): void {
-    if (sub.client.isRoute === true || isLocalOnly(sub)) return;
+    if (!isClusterLocal(sub)) return;
     const queue = sub.queue;
     if (queue === null) {
       const n = this.plain.get(sub.subject);

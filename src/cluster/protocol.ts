@@ -5,12 +5,12 @@
 // HELLO and ERROR bodies are msgpack maps carrying the protocol version; the frames that flow all
 // the time (interest and messages) are fixed binary layouts, cheap to write and to read:
 //
-//   SUB    u16 subject length | subject | u16 queue length | queue | u32 weight
+//   SUB    u16 account | u16 subject length | subject | u16 queue length | queue | u32 weight
 //          (plain interest: queue length 0, weight 1; a queue group: weight = its local members;
 //          a SUB for a key that exists sets its weight)
-//   UNSUB  u16 subject length | subject | u16 queue length | queue
+//   UNSUB  u16 account | u16 subject length | subject | u16 queue length | queue
 //   MSG    u8 flags | u16 subject length | u16 reply length | u16 head length | i32 header size
-//          | u32 payload length | u16 queue count | subject | tail | [deliver] | queues
+//          | u32 payload length | u16 queue count | u16 account | subject | tail | [deliver] | queues
 //          tail  = `[reply ][hdr ]size\r\n` (head length bytes) payload `\r\n`: byte for byte the tail
 //                  of the MSG/HMSG a client gets, so the receiver delivers it with two copies.
 //          queues = (u16 length | name) × queue count: the groups the origin picked this node for.
@@ -23,13 +23,19 @@
 //          u8 PING_ECHO_REQUEST | f64 stamp (the sender's clock, ms) asks for the same stamp back in
 //          u8 PING_ECHO_REPLY | f64 stamp. A node that does not know bodies ignores them (it never did
 //          look at a PING's body), so probes need no new protocol version.
+//
+// Accounts: `account` is an index into the *sender's* HELLO `accounts` list ($G is always 0). The
+// receiver maps each index to its own account of that name once, at HELLO, so a message costs one
+// array lookup and two bytes, whatever the account. Names a node does not have are ignored (logged
+// once): every node of a cluster must be configured with the same accounts.
 import { decode, encode } from "@msgpack/msgpack";
 
 /**
  * Version of the route and gossip protocols; every HELLO, ERROR and gossip message carries it.
  * 2: MSG frames may carry a deliver subject (DELIVER_AS), which a version 1 node would misread.
+ * 3: SUB, UNSUB and MSG frames carry an account index; HELLO lists the accounts.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const FrameKind = {
   HELLO: 1,
@@ -49,7 +55,7 @@ export const MsgFlag = {
 } as const;
 
 /** Bytes of a MSG frame before the subject: length, kind and the fixed fields. */
-export const MSG_HEADER = 22;
+export const MSG_HEADER = 24;
 /** Offsets inside a MSG frame, from its first byte. */
 export const MsgAt = {
   FLAGS: 5,
@@ -59,6 +65,7 @@ export const MsgAt = {
   HEADER_SIZE: 12,
   PAYLOAD_LENGTH: 16,
   QUEUE_COUNT: 20,
+  ACCOUNT: 22,
 } as const;
 
 /** A HELLO too big is not a route speaking to us: refuse it before buffering it. */
@@ -76,6 +83,8 @@ export interface Hello {
   inc: number;
   server_id: string;
   server_name: string;
+  /** The sender's accounts; frames name an account by its index here ($G first). */
+  accounts: string[];
 }
 
 export interface ErrorBody {
@@ -125,6 +134,10 @@ export function decodeBody(buf: Buffer, start: number, end: number): Record<stri
   return value as Record<string, unknown>;
 }
 
+/**
+ * Whether a HELLO has the fields every version has. `accounts` (version 3) is checked with the version
+ * (hasAccounts), so that a node of another version is refused for its version, not for a missing field.
+ */
 export function isHello(value: Record<string, unknown>): value is Record<string, unknown> & Hello {
   return (
     typeof value.v === "number" &&
@@ -136,17 +149,27 @@ export function isHello(value: Record<string, unknown>): value is Record<string,
   );
 }
 
-/** Bytes of a SUB (weight >= 0) or UNSUB (weight < 0) frame for one interest key. */
-export function interestFrameLength(subject: string, queue: string | null, weight: number): number {
-  return 5 + 2 + subject.length + 2 + (queue === null ? 0 : queue.length) + (weight >= 0 ? 4 : 0);
+/** Whether a HELLO's `accounts` is a list of names (at most 65536: indexes are u16). */
+export function hasAccounts(hello: Hello): boolean {
+  const a = (hello as { accounts?: unknown }).accounts;
+  return Array.isArray(a) && a.length <= 0x10000 && a.every((n) => typeof n === "string" && n !== "");
 }
 
-/** Writes a SUB (weight >= 0) or UNSUB (weight < 0) frame at `at`; returns its end. Subjects and queues are latin1, as parsed. */
-export function writeInterestFrame(out: Buffer, at: number, subject: string, queue: string | null, weight: number): number {
+/** Bytes of a SUB (weight >= 0) or UNSUB (weight < 0) frame for one interest key. */
+export function interestFrameLength(subject: string, queue: string | null, weight: number): number {
+  return 5 + 2 + 2 + subject.length + 2 + (queue === null ? 0 : queue.length) + (weight >= 0 ? 4 : 0);
+}
+
+/**
+ * Writes a SUB (weight >= 0) or UNSUB (weight < 0) frame at `at` for the account of index `account`
+ * (in this node's HELLO); returns its end. Subjects and queues are latin1, as parsed.
+ */
+export function writeInterestFrame(out: Buffer, at: number, account: number, subject: string, queue: string | null, weight: number): number {
   const length = interestFrameLength(subject, queue, weight);
   out.writeUInt32BE(length - 4, at);
   out[at + 4] = weight >= 0 ? FrameKind.SUB : FrameKind.UNSUB;
-  at += 5;
+  out.writeUInt16BE(account, at + 5);
+  at += 7;
   out.writeUInt16BE(subject.length, at);
   at += 2;
   at += out.write(subject, at, "latin1");

@@ -14,6 +14,10 @@
 // - Frames leave in the order they were queued: an interest change queued before a message reaches
 //   the other node before it. So do messages of one publisher: per-publisher order holds.
 // - A closed route's subscriptions are out of the Sublist before anything else happens.
+// - Accounts never mix: the other node's interest goes into the Sublist of the account it names (by
+//   name, agreed at HELLO), a message from it is matched in that account's Sublist only, and a
+//   message to it names the account of the subscription it matched. An account this node does not
+//   have gets neither interest nor messages.
 import { OutboundBuffer } from "../outbound.ts";
 import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
@@ -25,15 +29,60 @@ import type { SublistResult } from "../subjects/sublist.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject } from "../subjects/subject.ts";
 import { presentTo } from "../jetstream/deliver.ts";
 import type { Server } from "../server.ts";
+import type { Account } from "../accounts/account.ts";
 import {
   FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
-  decodeBody, errorFrame, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
+  decodeBody, errorFrame, hasAccounts, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
 } from "./protocol.ts";
 
 /** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */
 export class RouteSubscription extends Subscription {
   /** For a queue group: how many members it has on the other node. */
   weight = 1;
+
+  constructor(
+    route: Route,
+    subject: string,
+    queue: string | null,
+    sid: string,
+    /** The account (of this node) whose Sublist holds it. */
+    readonly account: Account,
+    /** That account's index in this node's HELLO: what a MSG frame for this subscription carries. */
+    readonly accountIndex: number,
+  ) {
+    super(route, subject, queue, sid, false);
+  }
+}
+
+/** This node's accounts in the order its HELLO lists them ($G first), fixed at start as the accounts are. */
+export interface AccountTable {
+  readonly list: readonly Account[];
+  readonly names: readonly string[];
+  readonly index: ReadonlyMap<Account, number>;
+  /** Account names of other nodes this node does not have, logged once each. */
+  readonly unknownLogged: Set<string>;
+}
+
+const accountTables = new WeakMap<Server, AccountTable>();
+
+export function accountTable(server: Server): AccountTable {
+  let table = accountTables.get(server);
+  if (table === undefined) {
+    const global = server.accounts.global;
+    const list = [global, ...[...server.accounts.all()].filter((a) => a !== global)];
+    table = { list, names: list.map((a) => a.name), index: new Map(list.map((a, i) => [a, i])), unknownLogged: new Set() };
+    accountTables.set(server, table);
+  }
+  return table;
+}
+
+/** One of the other node's accounts, as this node has it. */
+interface InboundAccount {
+  readonly account: Account;
+  /** Its index in this node's HELLO. */
+  readonly index: number;
+  /** One memo per account: two accounts' Sublists can share a generation number. */
+  readonly memo: SubjectMemo<Subscription>;
 }
 
 export const RouteState = { HANDSHAKE: 0, OPEN: 1, CLOSED: 2 } as const;
@@ -81,6 +130,7 @@ export class Route implements Subscriber {
   // The MSG frame written last: the message it carries (delivery.seq), its length, and the pending
   // byte count just after it (it can still take queue names while nothing was queued after it).
   private lastSeq = -1;
+  private lastAccount = -1;
   private lastFrameLength = 0;
   private lastFramePending = -1;
 
@@ -89,7 +139,8 @@ export class Route implements Subscriber {
   private carryLength = 0;
   private readonly maxFrame: number;
 
-  private readonly memo = new SubjectMemo<Subscription>();
+  /** The other node's accounts by the index its frames use (from its HELLO); null = one this node does not have. */
+  private inbound: (InboundAccount | null)[] = [];
   private nextSid = 1;
 
   lastReadAt = Date.now();
@@ -264,6 +315,32 @@ export class Route implements Subscriber {
     if (refusal !== null) {
       if (refusal !== "") this.refuse(refusal);
       else this.close("route to self", null);
+      return;
+    }
+    this.bindAccounts(hasAccounts(body) ? body.accounts : []);
+  }
+
+  /** Maps the other node's account indexes to this node's accounts, by name; logs names it lacks (once each). */
+  private bindAccounts(names: readonly string[]): void {
+    const server = this.server;
+    const table = accountTable(server);
+    const unknown: string[] = [];
+    this.inbound = names.map((name) => {
+      const account = server.accounts.get(name);
+      if (account === undefined) {
+        if (!table.unknownLogged.has(name)) {
+          table.unknownLogged.add(name);
+          unknown.push(name);
+        }
+        return null;
+      }
+      return { account, index: table.index.get(account)!, memo: new SubjectMemo<Subscription>() };
+    });
+    if (unknown.length > 0) {
+      server.log.warn(
+        `${this.logPrefix} - The other node (${this.remote?.server_name}) has accounts this node does not: ${unknown.join(", ")}; ` +
+          "their interest and messages are ignored (every node of a cluster must have the same accounts)",
+      );
     }
   }
 
@@ -302,7 +379,9 @@ export class Route implements Subscriber {
 
   private onInterest(buf: Buffer, start: number, end: number, isSub: boolean): void {
     let at = start + 5;
-    if (at + 2 > end) return this.protocolError("short interest frame");
+    if (at + 4 > end) return this.protocolError("short interest frame");
+    const accountIndex = buf.readUInt16BE(at);
+    at += 2;
     const subjectLength = buf.readUInt16BE(at);
     at += 2;
     if (at + subjectLength + 2 > end) return this.protocolError("short interest frame");
@@ -316,7 +395,10 @@ export class Route implements Subscriber {
     if (!isValidSubscribeSubject(subject) || (queue !== null && !isValidQueueName(queue))) {
       return this.protocolError(`invalid interest subject ${JSON.stringify(subject.slice(0, 64))}`);
     }
-    const key = queue === null ? subject : `${subject} ${queue}`;
+    const into = this.inbound[accountIndex];
+    if (into === undefined) return this.protocolError(`interest for account ${accountIndex}, the HELLO listed ${this.inbound.length}`);
+    if (into === null) return; // an account this node does not have (logged at HELLO)
+    const key = queue === null ? `${accountIndex} ${subject}` : `${accountIndex} ${subject} ${queue}`;
     const existing = this.subs.get(key);
     if (isSub) {
       const weight = buf.readUInt32BE(at);
@@ -324,13 +406,13 @@ export class Route implements Subscriber {
         existing.weight = weight;
         return;
       }
-      const sub = new RouteSubscription(this, subject, queue, String(this.nextSid++), false);
+      const sub = new RouteSubscription(this, subject, queue, String(this.nextSid++), into.account, into.index);
       sub.weight = weight;
       this.subs.set(key, sub);
-      this.server.sublist.insert(sub);
+      into.account.sublist.insert(sub);
     } else if (existing !== undefined) {
       this.subs.delete(key);
-      this.server.sublist.remove(existing);
+      existing.account.sublist.remove(existing);
     }
   }
 
@@ -357,6 +439,11 @@ export class Route implements Subscriber {
       queuesStart = queuesStart + 2 + (queuesStart + 2 <= end ? buf.readUInt16BE(queuesStart) : 0);
       if (deliverStart > end || queuesStart > end || queuesStart === deliverStart) return this.protocolError("malformed MSG frame (deliver subject)");
     }
+    const into = this.inbound[buf.readUInt16BE(start + MsgAt.ACCOUNT)];
+    if (into === undefined || into === null) {
+      if (into === undefined) return this.protocolError("MSG for an account the HELLO did not list");
+      return; // an account this node does not have (logged at HELLO)
+    }
     const replyStart = (flags & MsgFlag.REPLY) !== 0 ? tailStart : -1;
     const replyEnd = replyStart >= 0 ? tailStart + replyLength : -1;
     this.inMsgs++;
@@ -366,22 +453,22 @@ export class Route implements Subscriber {
     stats.inBytes += payloadLength;
     if (deliverStart >= 0) {
       const deliverSubject = buf.latin1Slice(deliverStart, queuesStart);
-      return this.deliverPresented(deliverSubject, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+      return this.deliverPresented(into.account, deliverSubject, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     }
-    const result = this.memo.match(this.server.sublist, buf, subjectStart, subjectEnd);
+    const result = into.memo.match(into.account.sublist, buf, subjectStart, subjectEnd);
     deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
   }
 
   /**
-   * A DELIVER_AS message: to this node's subscribers of `deliverSubject` (plain ones unless
+   * A DELIVER_AS message: to this node's subscribers of `deliverSubject` in `account` (plain ones unless
    * `queuesOnly`, one member of each queue group the origin named), showing the message's subject.
    */
   private deliverPresented(
-    deliverSubject: string, queuesOnly: boolean, queuesStart: number, queuesEnd: number, buf: Buffer, subjectStart: number, subjectEnd: number,
+    account: Account, deliverSubject: string, queuesOnly: boolean, queuesStart: number, queuesEnd: number, buf: Buffer, subjectStart: number, subjectEnd: number,
     replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number,
   ): void {
     if (!isValidPublishSubject(deliverSubject)) return this.protocolError("invalid deliver subject");
-    const result = this.server.sublist.match(deliverSubject);
+    const result = account.sublist.match(deliverSubject);
     if (!queuesOnly) {
       for (const sub of result.plain) {
         if (sub.client.isRoute === true) continue;
@@ -460,7 +547,8 @@ export class Route implements Subscriber {
     if (this.state !== RouteState.OPEN) return;
     sub.delivered++;
     const queue = sub.queue;
-    if (delivery.seq === this.lastSeq) {
+    const accountIndex = (sub as RouteSubscription).accountIndex;
+    if (delivery.seq === this.lastSeq && accountIndex === this.lastAccount) {
       if (queue === null) return; // already on its way for another subscription of this route
       if (this.outbound.pending === this.lastFramePending) {
         this.addQueueToLastFrame(queue);
@@ -481,6 +569,7 @@ export class Route implements Subscriber {
     }
     if (subjectLength > 0xffff || headLength > 0xffff) return; // cannot happen within max_control_line
     this.lastSeq = delivery.seq;
+    this.lastAccount = accountIndex;
     const queueBytes = queue === null ? 0 : 2 + queue.length;
     const deliverBytes = deliverSubject === null ? 0 : 2 + deliverSubject.length;
     const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + queueBytes;
@@ -497,6 +586,7 @@ export class Route implements Subscriber {
     out.writeInt32BE(headerSize, start + MsgAt.HEADER_SIZE);
     out.writeUInt32BE(payloadLength, start + MsgAt.PAYLOAD_LENGTH);
     out.writeUInt16BE(queue === null ? 0 : 1, start + MsgAt.QUEUE_COUNT);
+    out.writeUInt16BE(accountIndex, start + MsgAt.ACCOUNT);
     let at = start + MSG_HEADER;
     at += buf.copy(out, at, subjectStart, subjectEnd);
     if (head === null) at += buf.copy(out, at, tailStart, payloadEnd + 2);
@@ -555,11 +645,11 @@ export class Route implements Subscriber {
     out.writeUInt16BE(out.readUInt16BE(start + MsgAt.QUEUE_COUNT) + 1, start + MsgAt.QUEUE_COUNT);
   }
 
-  /** Queues a SUB (weight >= 0) or UNSUB (weight < 0) for the other node. */
-  queueInterest(subject: string, queue: string | null, weight: number): void {
+  /** Queues a SUB (weight >= 0) or UNSUB (weight < 0) in the account of index `account` (this node's) for the other node. */
+  queueInterest(account: number, subject: string, queue: string | null, weight: number): void {
     if (this.closed) return;
     const at = this.outbound.reserve(interestFrameLength(subject, queue, weight));
-    writeInterestFrame(this.outbound.buf, at, subject, queue, weight);
+    writeInterestFrame(this.outbound.buf, at, account, subject, queue, weight);
     this.afterQueue();
   }
 
@@ -635,10 +725,9 @@ export class Route implements Subscriber {
     this.closed = true;
     this.state = RouteState.CLOSED;
     outbound.release();
-    const sublist = this.server.sublist;
-    for (const sub of this.subs.values()) sublist.remove(sub);
+    for (const sub of this.subs.values()) sub.account.sublist.remove(sub);
     this.subs.clear();
-    this.memo.clear();
+    this.inbound = [];
     this.releaseStalledPublishers();
     this.socket.end();
     this.owner.onClosed(this, reason);

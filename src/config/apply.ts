@@ -11,17 +11,17 @@ import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
 import { applyJetStreamKey } from "../jetstream/config-keys.ts";
 import { applyLeafnodesKey } from "../leaf/options.ts";
+import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig } from "../accounts/config.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "client_advertise", "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
-  "accounts", "https", "https_port", "http_base_path", "gateway",
+  "https", "https_port", "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "max_traced_msg_len",
   "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
-  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "system_account", "system",
-  "no_system_account", "no_system", "no_sys_acc", "no_header_support", "trusted", "trusted_keys",
+  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
   "connect_error_reports", "reconnect_error_reports", "mqtt", "server_tags", "default_js_domain", "ocsp_cache",
 ]);
 
@@ -40,6 +40,8 @@ const MAX_INT32 = 2 ** 31 - 1;
 class Applier {
   readonly errors: ConfigError[] = [];
   readonly warnings: string[] = [];
+  /** Where the accounts block's parts are, for the checks made once the whole file is read. */
+  readonly accounts = new AccountsConfigContext();
 
   constructor(readonly o: Options) {}
 
@@ -162,6 +164,9 @@ class Applier {
       case "ports_file_dir":
         o.portsFileDir = this.str(e);
         return;
+      case "audit_log": // natter's own (src/audit.ts)
+        o.auditLog = this.str(e);
+        return;
       case "max_payload":
         o.maxPayload = this.size(e, MAX_INT32);
         return;
@@ -228,6 +233,7 @@ class Applier {
     if (applySecurityKey(e, o)) return; // authorization, no_auth_user, tls: src/auth/config.ts
     if (applyJetStreamKey(e, o)) return; // jetstream, store_dir: src/jetstream/config-keys.ts
     if (applyLeafnodesKey(e, o)) return; // leafnodes (leaf): src/leaf/options.ts
+    if (applyAccountsKey(e, o, this.accounts, (fn) => this.guard(fn))) return; // accounts, system_account: src/accounts/config.ts
     if (UNSUPPORTED_KEYS.has(key)) this.fail(e, `"${e.key}" is not supported yet`);
     if (!e.usedAsVariable) this.fail(e, `unknown field "${e.key}"`);
   }
@@ -384,6 +390,7 @@ export function applyConfig(root: ConfMap, options: Options, file = ""): string[
   const a = new Applier(options);
   if (root.size === 0) a.warnings.push(`${file || "<config>"}: config has no values or is empty`);
   for (const entry of root.values()) a.guard(() => a.top(entry));
+  if (a.errors.length === 0) a.errors.push(...checkAccountsConfig(options, a.accounts));
   if (a.errors.length > 0) throw new ConfigErrors(a.errors);
   return a.warnings;
 }

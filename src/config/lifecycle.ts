@@ -100,13 +100,14 @@ export class Lifecycle {
 
   /** SIGHUP. */
   reload(): void {
-    reloadConfig(this.server, this.log, this.flagged, {
+    const ok = reloadConfig(this.server, this.log, this.flagged, {
       pidFileChanged: () => this.writePidFile(),
       portsFileDirChanged: () => {
         this.removePortsFile();
         this.writePortsFile();
       },
     });
+    this.server.events?.adminOperation("config_reload", { ok });
   }
 
   /** SIGUSR1: reopen the log file (after rotation). */
@@ -129,6 +130,7 @@ export class Lifecycle {
     const s = this.server;
     if (this.lameDuck || s.isShuttingDown) return;
     this.lameDuck = true;
+    s.events?.adminOperation("lame_duck");
     this.log.info("Entering lame duck mode, stop accepting new clients");
     s.stopListening();
     const clients = [...s.connections.values()];

@@ -44,6 +44,7 @@ const SETTINGS: Partial<Record<keyof Options, Setting>> = {
   httpPort: { name: "http_port", reloadable: false },
   httpHost: { name: "http_host", reloadable: false },
   configFile: { name: "config file", reloadable: false },
+  auditLog: { name: "audit_log", reloadable: false },
   debug: { name: "debug", reloadable: true },
   trace: { name: "trace", reloadable: true },
   logtime: { name: "logtime", reloadable: true },

@@ -2,7 +2,11 @@
 // by subject, every answer `{"type":"io.nats.jetstream.api.v1.<x>_response", …}` and every failure
 // `"error":{"code","err_code","description"}` as nats-server writes them. A subject nobody handles
 // (an unknown request, a missing consumer's MSG.NEXT) gets no answer, as with nats-server.
-import type { InternalMessage } from "../internal-client.ts";
+//
+// One per account: an account with JetStream answers from its own streams (AccountJetStream); an account
+// without it (the server has JetStream, the account's config does not enable it) gets nats-server's
+// `JetStream not enabled for account` (503, 10039) to every request nats-server's API would handle.
+import type { InternalClient, InternalMessage } from "../internal-client.ts";
 import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import {
@@ -11,7 +15,7 @@ import {
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
 import { ApiError, apiError } from "./errors.ts";
-import type { JetStream } from "./jetstream.ts";
+import type { AccountJetStream } from "./account.ts";
 import type { Stream } from "./stream.ts";
 import { rfc3339 } from "./wire.ts";
 
@@ -22,10 +26,20 @@ const LIST_LIMIT = 256;
 type Body = Record<string, unknown>;
 
 export class JetStreamApi {
-  constructor(private readonly js: JetStream) {}
+  constructor(
+    private readonly client: InternalClient,
+    /** The account's JetStream; null when it has none (every request answered 10039). */
+    private readonly ctx: AccountJetStream | null,
+  ) {}
+
+  /** The account's JetStream, for the handlers (dispatch has checked that there is one). */
+  private get js(): AccountJetStream {
+    if (this.ctx === null) throw apiError("NotEnabledForAccount");
+    return this.ctx;
+  }
 
   subscribe(): void {
-    this.js.client.subscribe("$JS.API.>", (m) => this.dispatch(m));
+    this.client.subscribe("$JS.API.>", (m) => this.dispatch(m));
   }
 
   private dispatch(m: InternalMessage): void {
@@ -38,22 +52,30 @@ export class JetStreamApi {
     const route = this.route(t);
     if (route === null) return;
     const [type, handler] = route;
-    this.js.apiTotal++;
+    const ctx = this.ctx;
+    if (ctx !== null) ctx.apiTotal++;
     let body: Record<string, unknown>;
     try {
       body = handler(m);
     } catch (error) {
       if (!(error instanceof ApiError)) {
-        this.js.server.log.error(`JetStream API ${m.subject}: ${(error as Error).stack ?? error}`);
+        this.client.server.log.error(`JetStream API ${m.subject}: ${(error as Error).stack ?? error}`);
         error = apiError("StreamGeneral", { err: (error as Error).message });
       }
-      this.js.apiErrors++;
+      if (ctx !== null) ctx.apiErrors++;
       body = { error: (error as ApiError).json, ...errorExtras(type) };
     }
-    this.js.client.publish(m.reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+    this.client.publish(m.reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
   }
 
   private route(t: string[]): [string, (m: InternalMessage) => Body] | null {
+    const found = this.handlerFor(t);
+    // No JetStream in this account: nats-server checks that before anything in the request.
+    if (found !== null && this.ctx === null) return [found[0], () => { throw apiError("NotEnabledForAccount"); }];
+    return found;
+  }
+
+  private handlerFor(t: string[]): [string, (m: InternalMessage) => Body] | null {
     const [, , area, op, a, b] = t;
     const n = t.length;
     if (area === "INFO" && n === 3) return ["account_info_response", () => this.accountInfo()];
@@ -120,15 +142,15 @@ export class JetStreamApi {
   // ---- account ----------------------------------------------------------------------------------
 
   accountInfo(): Body {
-    let consumers = 0;
-    for (const s of this.js.streams.values()) consumers += s.consumers.size;
+    const js = this.js;
+    const l = js.limits;
     return {
-      memory: this.js.usage("memory"),
-      storage: this.js.usage("file"),
-      streams: this.js.streams.size,
-      consumers,
+      memory: js.usage("memory"),
+      storage: js.usage("file"),
+      streams: js.streams.size,
+      consumers: js.consumerCount,
       limits: {
-        max_memory: -1, max_storage: -1, max_streams: -1, max_consumers: -1, max_ack_pending: -1,
+        max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: -1,
         memory_max_stream_bytes: -1, storage_max_stream_bytes: -1, max_bytes_required: false,
       },
       api: { total: this.js.apiTotal, errors: this.js.apiErrors },
@@ -141,6 +163,7 @@ export class JetStreamApi {
     const body = this.json(m, false);
     if (body.name !== name) throw apiError("StreamMismatch");
     const config = normalizeStreamConfig(body);
+    this.js.checkStreamLimits(config, true);
     const existing = this.js.streams.get(name);
     if (existing !== undefined) {
       if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw apiError("StreamNameExist");
@@ -183,6 +206,7 @@ export class JetStreamApi {
     if (body.name !== name) throw apiError("StreamMismatch");
     const config = normalizeStreamConfig(body);
     checkStreamUpdate(stream.config, config);
+    this.js.checkStreamLimits(config, false);
     this.checkOverlap(name, config.subjects);
     if (this.deliveryLoop(name, (s) => (s.name === name ? config.subjects : s.config.subjects), null)) {
       throw apiError("StreamInvalidConfig", { err: "stream subjects would form a cycle with the deliver subject of a push consumer" });
@@ -324,7 +348,8 @@ export class JetStreamApi {
       return existing.info() as unknown as Body;
     }
     if (action === "update") throw apiError("ConsumerDoesNotExist");
-    if (stream.config.max_consumers > 0 && stream.consumers.size >= stream.config.max_consumers) throw apiError("MaximumConsumersLimit");
+    const maxConsumers = this.js.maxConsumers(stream);
+    if (maxConsumers > 0 && stream.consumers.size >= maxConsumers) throw apiError("MaximumConsumersLimit");
     if (stream.config.retention === "workqueue") checkWorkQueue(stream, ordered);
     this.checkDeliveryLoop(stream, consumerName, ordered);
     const consumer = this.js.createConsumer(stream, consumerName, ordered);

@@ -108,7 +108,7 @@ export class Consumer {
     this.filters = consumerFilters(config);
     if (state !== null) this.restore(state);
     else this.start();
-    this.interest = this.isPush ? hasInterest(stream.js.server, config.deliver_subject!) : false;
+    this.interest = this.isPush ? hasInterest(stream.js.account, config.deliver_subject!) : false;
   }
 
   get isPush(): boolean {
@@ -432,7 +432,7 @@ export class Consumer {
         this.status(wr.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
         continue;
       }
-      if (!hasInterest(this.stream.js.server, wr.reply)) {
+      if (!hasInterest(this.stream.js.account, wr.reply)) {
         this.waiting.shift();
         continue;
       }
@@ -451,7 +451,7 @@ export class Consumer {
       if (wr.expires > 0 && now >= wr.expires) {
         this.removeWaiting(wr);
         this.status(wr.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
-      } else if (!hasInterest(this.stream.js.server, wr.reply)) {
+      } else if (!hasInterest(this.stream.js.account, wr.reply)) {
         this.removeWaiting(wr);
       }
     }
@@ -599,7 +599,7 @@ export class Consumer {
     if (this.isPush) {
       const deliverSubject = this.config.deliver_subject!;
       const had = this.interest;
-      this.interest = hasInterest(this.stream.js.server, deliverSubject);
+      this.interest = hasInterest(this.stream.js.account, deliverSubject);
       if (this.interest) {
         this.lastActivity = now;
         if (!had) this.kick();

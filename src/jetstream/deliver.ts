@@ -7,6 +7,10 @@
 // `MSG <its subject> <sid> ` prefix. So this routes itself (sublist match, one member per queue group)
 // and hands literal subscriptions a twin without that prefix; the twin's delivery count is carried back
 // to the real subscription so `UNSUB <sid> <max>` still ends it.
+//
+// Everything stays inside the publishing internal client's account: a stream of account A delivers only
+// to A's subscribers of the deliver subject, whatever other accounts subscribe to the same subject.
+import type { Account } from "../accounts/account.ts";
 import { InternalClient } from "../internal-client.ts";
 import { delivery } from "../router.ts";
 import { Subscription } from "../subscription.ts";
@@ -75,13 +79,13 @@ interface RouteDelivery {
 }
 
 /**
- * Delivers to the subscribers of `route`, showing `subject`. Returns whether anyone received it.
- * Counts as one inbound message of the server, like an internal publish.
+ * Delivers to the subscribers of `route` in the publisher's account, showing `subject`. Returns whether
+ * anyone received it. Counts as one inbound message of the server, like an internal publish.
  */
 export function deliverAs(
-  server: Server, publisher: Subscriber, route: string, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer,
+  server: Server, publisher: InternalClient, route: string, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer,
 ): boolean {
-  const result = server.sublist.match(route);
+  const result = publisher.account.sublist.match(route);
   if (result.plain.length === 0 && result.queues.length === 0) return false;
   const f = frame(subject, reply, headers, payload);
   server.stats.inMsgs++;
@@ -111,8 +115,8 @@ export function deliverAs(
   return true;
 }
 
-/** Is anyone subscribed to `subject`? (push consumers deliver only while someone listens) */
-export function hasInterest(server: Server, subject: string): boolean {
-  const r = server.sublist.match(subject);
+/** Is anyone in `account` subscribed to `subject`? (push consumers deliver only while someone listens) */
+export function hasInterest(account: Account, subject: string): boolean {
+  const r = account.sublist.match(subject);
   return r.plain.length > 0 || r.queues.length > 0;
 }

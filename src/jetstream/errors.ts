@@ -23,6 +23,7 @@ export const JsError = {
   InvalidJSON: [10025, 400, "invalid JSON"],
   MaximumConsumersLimit: [10026, 400, "maximum consumers limit reached"],
   MaximumStreamsLimit: [10027, 400, "maximum number of streams reached"],
+  MemoryResourcesExceeded: [10028, 500, "insufficient memory resources available"],
   NoMessageFound: [10037, 404, "no message found"],
   NotEmptyRequest: [10038, 400, "expected an empty request payload"],
   NotEnabledForAccount: [10039, 503, "JetStream not enabled for account"],

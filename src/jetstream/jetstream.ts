@@ -1,29 +1,23 @@
-// The stream layer as a service of the core: an internal client subscribed to the JetStream API,
-// the streams and consumers, their files under the store directory, and the timers they share.
+// The stream layer as a service of the core (nats-server's jetStream): one JetStream context per account
+// that has JetStream (src/jetstream/account.ts), the server's own storage limits over all of them, the
+// shared timer sweep, and the `JetStream not enabled for account` answer for accounts without it.
 //
-// Layout on disk (as nats-server's, for one account):
-//   <store_dir>/jetstream/$G/streams/<stream>/meta.json          {config, created}
-//   <store_dir>/jetstream/$G/streams/<stream>/msgs/<n>.seg       the file store's segments
-//   <store_dir>/jetstream/$G/streams/<stream>/obs/<consumer>/meta.json, state.json
-// Memory streams keep nothing on disk and do not survive a restart (as in nats-server).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+// Which accounts have JetStream (src/accounts/accounts.ts): `$G` when no accounts are configured; with
+// accounts, those whose config enables it (`jetstream: enabled` or limits). The system account never has it.
+//
+// Layout on disk: <store_dir>/jetstream/<account>/streams/…, as nats-server's. `$G` was always kept at
+// <store_dir>/jetstream/$G/streams, so stores written before accounts existed are read as they are.
 import os from "node:os";
 import path from "node:path";
-import { InternalClient, type InternalMessage } from "../internal-client.ts";
+import type { Account } from "../accounts/account.ts";
+import { InternalClient } from "../internal-client.ts";
 import type { Server } from "../server.ts";
-import type { Subscription } from "../subscription.ts";
+import { AccountJetStream } from "./account.ts";
 import { JetStreamApi } from "./api.ts";
-import { normalizeConsumerConfig, normalizeStreamConfig, type ConsumerConfig, type StreamConfig } from "./config.ts";
-import { Consumer, type ConsumerState } from "./consumer.ts";
 import { apiError, type ApiError } from "./errors.ts";
-import { nuid } from "./nuid.ts";
-import { FileStore, type SyncPolicy } from "./store/file.ts";
-import { MemoryStore } from "./store/memory.ts";
-import { nowMs } from "./store/indexed.ts";
-import type { MessageStore, StoredMessage } from "./store/store.ts";
-import { Stream, storeLimits } from "./stream.ts";
-import { parseRfc3339, rfc3339 } from "./wire.ts";
 import { registerJetStream } from "./jsz.ts";
+import { nowMs } from "./store/indexed.ts";
+import type { SyncPolicy } from "./store/file.ts";
 
 export interface JetStreamOptions {
   /** Directory under which `jetstream/` is kept. */
@@ -38,209 +32,59 @@ export interface JetStreamOptions {
 
 /** How often timers (ack wait, heartbeats, request expiry, push interest, inactivity) are checked. */
 const SWEEP_MS = 50;
-/** Durable consumer state is written at most this often while it changes. */
-const STATE_WRITE_MS = 250;
 
 export class JetStream {
-  readonly client: InternalClient;
-  /** A second internal client for advisories and dead letters: its publishes reach the streams' subscriptions. */
-  readonly events: InternalClient;
-  readonly streams = new Map<string, Stream>();
-  readonly api: JetStreamApi;
+  /** `<store_dir>/jetstream`. */
   readonly dir: string;
+  /** The server's limits over every account (max_memory_store, max_file_store). */
   readonly maxMemory: number;
   readonly maxFile: number;
-  private readonly pullSubs = new Map<Consumer, Subscription>();
-  private dirtyStreams = new Set<Stream>();
-  private replies: [string, string][] = [];
-  private flushScheduled = false;
+  /** The JetStream context of each account that has JetStream, by account name. */
+  readonly accounts = new Map<string, AccountJetStream>();
+  /** Internal clients answering 10039 in the accounts without JetStream. */
+  private readonly disabled: InternalClient[] = [];
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
-  private lastStateWrite = 0;
-  apiTotal = 0;
-  apiErrors = 0;
 
   constructor(
     readonly server: Server,
     readonly options: JetStreamOptions,
   ) {
-    this.client = new InternalClient(server, "jetstream");
-    this.events = new InternalClient(server, "jetstream-events");
-    this.dir = path.join(options.storeDir, "jetstream", "$G", "streams");
+    this.dir = path.join(options.storeDir, "jetstream");
     this.maxMemory = options.maxMemory >= 0 ? options.maxMemory : Math.floor(os.totalmem() * 0.75);
     this.maxFile = options.maxFile;
-    this.api = new JetStreamApi(this);
     registerJetStream(server, this);
   }
 
-  /** Loads what is on disk and starts answering the API. */
+  /** Loads every account's streams and starts answering the API in every account. */
   start(): void {
-    mkdirSync(this.dir, { recursive: true });
     const began = performance.now();
-    for (const name of readdirSync(this.dir).sort()) {
-      try {
-        this.loadStream(name);
-      } catch (error) {
-        this.server.log.error(`JetStream: could not restore stream ${name}: ${(error as Error).message}`);
+    let restored = 0;
+    for (const account of this.server.accounts.all()) {
+      if (account.jetstream !== null && !account.isSystem && !isDirectoryName(account.name)) {
+        this.server.log.error(`JetStream: account ${JSON.stringify(account.name)} cannot have JetStream: its name cannot be a directory`);
+        this.answerDisabled(account);
+      } else if (account.jetstream !== null && !account.isSystem) {
+        const ctx = new AccountJetStream(this, account);
+        this.accounts.set(account.name, ctx);
+        restored += ctx.start();
+      } else {
+        this.answerDisabled(account);
       }
     }
     const ms = Math.round(performance.now() - began);
-    this.api.subscribe();
-    this.client.subscribe("$JS.ACK.>", (m) => this.onAck(m));
-    this.client.subscribe("$JS.FC.>", (m) => this.onFlowControl(m));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.server.log.info(`Starting JetStream: store ${this.options.storeDir}, ${this.streams.size} stream(s) restored in ${ms} ms`);
+    const names = [...this.accounts.keys()].join(", ") || "none";
+    this.server.log.info(`Starting JetStream: store ${this.options.storeDir}, accounts ${names}, ${restored} stream(s) restored in ${ms} ms`);
   }
 
-  // ---- streams ----------------------------------------------------------------------------------
-
-  private streamDir(name: string): string {
-    return path.join(this.dir, name);
+  /** As nats-server: an account without JetStream still reaches the API, which answers 503 / 10039. */
+  private answerDisabled(account: Account): void {
+    const client = new InternalClient(this.server, `jetstream ${account.name} (not enabled)`, account);
+    new JetStreamApi(client, null).subscribe();
+    this.disabled.push(client);
   }
 
-  private openStore(config: StreamConfig): MessageStore {
-    const limits = storeLimits(config);
-    if (config.storage === "memory") return new MemoryStore(limits);
-    return new FileStore(
-      {
-        dir: path.join(this.streamDir(config.name), "msgs"),
-        sync: this.options.sync,
-        syncIntervalMs: this.options.syncIntervalMs,
-        warn: (line) => this.server.log.warn?.(`JetStream: ${line}`) ?? this.server.log.error(`JetStream: ${line}`),
-      },
-      limits,
-    );
-  }
-
-  createStream(config: StreamConfig): Stream {
-    const created = nowMs();
-    if (config.storage === "file") {
-      mkdirSync(this.streamDir(config.name), { recursive: true });
-      this.writeJson(path.join(this.streamDir(config.name), "meta.json"), { config, created: rfc3339(created) });
-    }
-    const stream = new Stream(this, config, created, this.openStore(config));
-    this.streams.set(config.name, stream);
-    return stream;
-  }
-
-  updateStream(stream: Stream, config: StreamConfig): void {
-    stream.update(config);
-    if (config.storage === "file") this.writeJson(path.join(this.streamDir(config.name), "meta.json"), { config, created: rfc3339(stream.created) });
-  }
-
-  deleteStream(stream: Stream): void {
-    stream.deleted = true;
-    for (const c of [...stream.consumers.values()]) this.deleteConsumer(c);
-    stream.close();
-    stream.store.destroy();
-    this.streams.delete(stream.name);
-    this.dirtyStreams.delete(stream);
-    rmSync(this.streamDir(stream.name), { recursive: true, force: true });
-  }
-
-  private loadStream(name: string): void {
-    const metaFile = path.join(this.streamDir(name), "meta.json");
-    if (!existsSync(metaFile)) return;
-    const meta = JSON.parse(readFileSync(metaFile, "utf8"));
-    const config = normalizeStreamConfig(meta.config);
-    const stream = new Stream(this, config, parseRfc3339(meta.created), this.openStore(config));
-    this.streams.set(name, stream);
-    const obs = path.join(this.streamDir(name), "obs");
-    if (!existsSync(obs)) return;
-    for (const cname of readdirSync(obs)) {
-      try {
-        const cmeta = JSON.parse(readFileSync(path.join(obs, cname, "meta.json"), "utf8"));
-        const stateFile = path.join(obs, cname, "state.json");
-        const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, "utf8")) as ConsumerState) : null;
-        const cc = normalizeConsumerConfig(cmeta.config, config);
-        this.attachConsumer(new Consumer(stream, cname, cc, parseRfc3339(cmeta.created), state));
-      } catch (error) {
-        this.server.log.error(`JetStream: could not restore consumer ${name} > ${cname}: ${(error as Error).message}`);
-      }
-    }
-  }
-
-  // ---- consumers --------------------------------------------------------------------------------
-
-  createConsumer(stream: Stream, name: string, config: ConsumerConfig): Consumer {
-    const consumer = new Consumer(stream, name, config, nowMs(), null);
-    this.attachConsumer(consumer);
-    this.persistConsumer(consumer, true);
-    consumer.kick();
-    return consumer;
-  }
-
-  private attachConsumer(consumer: Consumer): void {
-    consumer.stream.consumers.set(consumer.name, consumer);
-    if (!consumer.isPush) {
-      const subject = `$JS.API.CONSUMER.MSG.NEXT.${consumer.stream.name}.${consumer.name}`;
-      this.pullSubs.set(consumer, this.client.subscribe(subject, (m) => {
-        this.apiTotal++;
-        if (m.reply !== null) consumer.onNextRequest(m.reply, m.payload);
-      }));
-    }
-  }
-
-  updateConsumer(consumer: Consumer, config: ConsumerConfig): void {
-    consumer.update(config);
-    this.persistConsumer(consumer, true);
-  }
-
-  deleteConsumer(consumer: Consumer): void {
-    consumer.stop();
-    consumer.stream.consumers.delete(consumer.name);
-    const sub = this.pullSubs.get(consumer);
-    if (sub) this.client.unsubscribe(sub);
-    this.pullSubs.delete(consumer);
-    rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
-  }
-
-  /** Durable consumers of file streams keep their config and state on disk. */
-  private persistConsumer(consumer: Consumer, withMeta: boolean): void {
-    if (!consumer.isDurable || consumer.stream.config.storage !== "file" || consumer.config.mem_storage) return;
-    const dir = path.join(this.streamDir(consumer.stream.name), "obs", consumer.name);
-    if (withMeta) {
-      mkdirSync(dir, { recursive: true });
-      this.writeJson(path.join(dir, "meta.json"), { config: consumer.config, created: rfc3339(consumer.created) });
-    }
-    if (existsSync(dir)) this.writeJson(path.join(dir, "state.json"), consumer.state());
-    consumer.dirty = false;
-  }
-
-  private writeJson(file: string, value: unknown): void {
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(value));
-    renameSync(tmp, file);
-  }
-
-  // ---- publish path: acks after the flush --------------------------------------------------------
-
-  markDirty(stream: Stream): void {
-    this.dirtyStreams.add(stream);
-    this.scheduleFlush();
-  }
-
-  /** Sends a reply once the stores have been flushed (PubAcks: acknowledged means written). */
-  replyAfterFlush(reply: string, json: string): void {
-    this.replies.push([reply, json]);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    queueMicrotask(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    for (const s of this.dirtyStreams) if (!s.deleted) s.store.flush();
-    this.dirtyStreams.clear();
-    const replies = this.replies;
-    this.replies = [];
-    for (const [reply, json] of replies) this.client.publish(reply, Buffer.from(json));
-  }
-
-  /** Account-wide storage limits (max_memory_store, max_file_store). */
+  /** The server's storage limit for one more message of `size` bytes: 10023 insufficient resources. */
   checkResources(storage: "file" | "memory", size: number): ApiError | null {
     const limit = storage === "memory" ? this.maxMemory : this.maxFile;
     if (limit < 0) return null;
@@ -248,101 +92,28 @@ export class JetStream {
     return null;
   }
 
+  /** Bytes stored over all accounts. */
   usage(storage: "file" | "memory"): number {
     let n = 0;
-    for (const s of this.streams.values()) if (s.config.storage === storage) n += s.store.state().bytes;
+    for (const ctx of this.accounts.values()) n += ctx.usage(storage);
     return n;
   }
 
-  // ---- acks and flow control ----------------------------------------------------------------------
-
-  private consumerFor(tokens: string[], at: number): Consumer | undefined {
-    return this.streams.get(tokens[at]!)?.consumers.get(tokens[at + 1]!);
-  }
-
-  private onAck(m: InternalMessage): void {
-    // v1: $JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending> (9 tokens)
-    // v2: $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>.<random> (12)
-    const t = m.subject.split(".");
-    const at = t.length >= 11 ? 4 : 2;
-    const consumer = this.consumerFor(t, at);
-    if (consumer === undefined) return;
-    const sseq = Number(t[at + 3]);
-    if (!Number.isFinite(sseq)) return;
-    consumer.onAck(sseq, m.payload, m.reply);
-  }
-
-  private onFlowControl(m: InternalMessage): void {
-    const t = m.subject.split(".");
-    this.consumerFor(t, 2)?.onFlowControlReply(m.subject);
-  }
-
-  // ---- dead letters and advisories -----------------------------------------------------------------
-
-  /**
-   * A message that exhausted max_deliver or was terminated: the advisory nats-server sends, and (natter)
-   * a copy to the consumer's dead_letter_subject with headers naming where it came from.
-   */
-  deadLetter(consumer: Consumer, msg: StoredMessage, deliveries: number, reason: "max_deliveries" | "terminated", termReason: string, dseq: number): void {
-    const stream = consumer.stream.name;
-    const now = rfc3339(nowMs());
-    if (reason === "max_deliveries") {
-      this.advisory(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer.name}`, {
-        type: "io.nats.jetstream.advisory.v1.max_deliver", id: nuid(), timestamp: now, stream, consumer: consumer.name,
-        stream_seq: msg.seq, deliveries,
-      });
-    } else {
-      this.advisory(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${stream}.${consumer.name}`, {
-        type: "io.nats.jetstream.advisory.v1.terminated", id: nuid(), timestamp: now, stream, consumer: consumer.name,
-        consumer_seq: dseq, stream_seq: msg.seq, deliveries, ...(termReason ? { reason: termReason } : {}),
-      });
-    }
-    const dl = consumer.config.dead_letter_subject;
-    if (!dl) return;
-    let block = msg.headers === null ? "NATS/1.0\r\n" : msg.headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
-    block += `Nats-Dead-Letter-Stream: ${stream}\r\nNats-Dead-Letter-Consumer: ${consumer.name}\r\n`;
-    block += `Nats-Dead-Letter-Subject: ${msg.subject}\r\nNats-Dead-Letter-Sequence: ${msg.seq}\r\n`;
-    block += `Nats-Dead-Letter-Deliveries: ${deliveries}\r\nNats-Dead-Letter-Reason: ${reason}\r\n`;
-    if (termReason) block += `Nats-Dead-Letter-Term-Reason: ${termReason.replace(/[\r\n]/g, " ")}\r\n`;
-    this.events.publish(dl, msg.data, null, Buffer.from(`${block}\r\n`, "latin1"));
-  }
-
-  private advisory(subject: string, body: object): void {
-    this.events.publish(subject, Buffer.from(JSON.stringify(body)));
-  }
-
-  // ---- timers --------------------------------------------------------------------------------------
-
   private sweep(): void {
     const now = nowMs();
-    for (const stream of this.streams.values()) {
-      for (const consumer of [...stream.consumers.values()]) {
-        if (!consumer.tick(now)) {
-          this.server.log.debug(`JetStream: consumer ${stream.name} > ${consumer.name} inactive, deleted`);
-          this.deleteConsumer(consumer);
-        }
-      }
-    }
-    if (now - this.lastStateWrite >= STATE_WRITE_MS) {
-      this.lastStateWrite = now;
-      this.writeStates();
-    }
-  }
-
-  private writeStates(): void {
-    for (const stream of this.streams.values()) {
-      for (const consumer of stream.consumers.values()) if (consumer.dirty) this.persistConsumer(consumer, false);
-    }
+    for (const ctx of this.accounts.values()) ctx.sweep(now);
   }
 
   /** Flushes stores and consumer states and stops answering (graceful shutdown). */
   shutdown(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    this.flush();
-    this.writeStates();
-    for (const stream of this.streams.values()) stream.close();
-    this.client.close();
-    this.events.close();
+    for (const ctx of this.accounts.values()) ctx.shutdown();
+    for (const client of this.disabled) client.close();
   }
+}
+
+/** Stores live in `<store_dir>/jetstream/<account name>/`: the name must be one plain path component. */
+function isDirectoryName(name: string): boolean {
+  return name !== "" && name !== "." && name !== ".." && !/[/\\\0]/.test(name);
 }

@@ -1,7 +1,9 @@
 // /jsz: JetStream's monitoring page, in nats-server's shape (server/monitor.go JSInfo), with per-stream
 // and per-consumer backlog when asked (?accounts=1&streams=1&consumers=1&config=1): num_pending is each
-// consumer's lag, num_ack_pending what it has in flight.
+// consumer's lag, num_ack_pending what it has in flight. Totals are over every account with JetStream;
+// `account_details` has one entry per such account (sorted by name), or only `?acc=<name>`'s.
 import type { Server } from "../server.ts";
+import type { AccountJetStream } from "./account.ts";
 import type { JetStream } from "./jetstream.ts";
 import { nowMs } from "./store/indexed.ts";
 import { rfc3339 } from "./wire.ts";
@@ -18,6 +20,8 @@ export interface JszOptions {
   streams: boolean;
   consumers: boolean;
   config: boolean;
+  /** `?acc=<name>`: only this account's details (nats-server's JSzOptions.Account). */
+  account?: string;
 }
 
 export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
@@ -30,21 +34,23 @@ export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
       api: { total: 0, errors: 0 }, streams: 0, consumers: 0, messages: 0, bytes: 0,
     };
   }
+  let streams = 0;
   let consumers = 0;
   let messages = 0;
   let bytes = 0;
-  for (const s of js.streams.values()) {
-    consumers += s.consumers.size;
-    const st = s.store.state();
-    messages += st.messages;
-    bytes += st.bytes;
+  let apiTotal = 0;
+  let apiErrors = 0;
+  for (const ctx of js.accounts.values()) {
+    apiTotal += ctx.apiTotal;
+    apiErrors += ctx.apiErrors;
+    streams += ctx.streams.size;
+    for (const s of ctx.streams.values()) {
+      consumers += s.consumers.size;
+      const st = s.store.state();
+      messages += st.messages;
+      bytes += st.bytes;
+    }
   }
-  const memory = js.usage("memory");
-  const storage = js.usage("file");
-  const stats = {
-    memory, storage, reserved_memory: 0, reserved_storage: 0, accounts: 1, ha_assets: 0,
-    api: { total: js.apiTotal, errors: js.apiErrors },
-  };
   const info: Record<string, unknown> = {
     server_id: server.serverId,
     now,
@@ -54,32 +60,46 @@ export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
       store_dir: js.options.storeDir,
       ...(js.options.sync === "always" ? { sync_always: true } : { sync_interval: js.options.syncIntervalMs * 1_000_000 }),
     },
-    ...stats,
-    streams: js.streams.size,
+    memory: js.usage("memory"), storage: js.usage("file"), reserved_memory: 0, reserved_storage: 0,
+    accounts: js.accounts.size, ha_assets: 0, api: { total: apiTotal, errors: apiErrors },
+    streams,
     consumers,
     messages,
     bytes,
   };
-  if (opts.accounts || opts.streams || opts.consumers) {
-    const detail: Record<string, unknown> = { name: "$G", id: "$G", ...stats };
-    if (opts.streams || opts.consumers) {
-      detail.stream_detail = [...js.streams.values()]
-        .sort((a, b) => (a.name < b.name ? -1 : 1))
-        .map((s) => ({
-          name: s.name,
-          created: rfc3339(s.created),
-          ...(opts.config ? { config: s.config } : {}),
-          state: s.stateJson(),
-          ...(opts.consumers && s.consumers.size > 0
-            ? { consumer_detail: [...s.consumers.values()].map((c) => {
-                const ci = c.info();
-                if (!opts.config) delete (ci as { config?: unknown }).config;
-                return ci;
-              }) }
-            : {}),
-        }));
-    }
-    info.account_details = [detail];
+  const wanted = opts.account ? [js.accounts.get(opts.account)].filter((c) => c !== undefined) : null;
+  if (wanted !== null || opts.accounts || opts.streams || opts.consumers) {
+    const contexts = wanted ?? [...js.accounts.values()].sort((a, b) => (a.account.name < b.account.name ? -1 : 1));
+    if (contexts.length > 0) info.account_details = contexts.map((ctx) => accountDetail(ctx, opts));
   }
   return info;
+}
+
+/** One account's entry in account_details (nats-server's AccountDetail). */
+function accountDetail(ctx: AccountJetStream, opts: JszOptions): Record<string, unknown> {
+  const name = ctx.account.name;
+  const l = ctx.limits;
+  const detail: Record<string, unknown> = {
+    name, id: name, memory: ctx.usage("memory"), storage: ctx.usage("file"),
+    reserved_memory: Math.max(0, l.maxMemory), reserved_storage: Math.max(0, l.maxFile), accounts: 0, ha_assets: 0,
+    api: { total: ctx.apiTotal, errors: ctx.apiErrors },
+  };
+  if (opts.streams || opts.consumers) {
+    detail.stream_detail = [...ctx.streams.values()]
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((s) => ({
+        name: s.name,
+        created: rfc3339(s.created),
+        ...(opts.config ? { config: s.config } : {}),
+        state: s.stateJson(),
+        ...(opts.consumers && s.consumers.size > 0
+          ? { consumer_detail: [...s.consumers.values()].map((c) => {
+              const ci = c.info();
+              if (!opts.config) delete (ci as { config?: unknown }).config;
+              return ci;
+            }) }
+          : {}),
+      }));
+  }
+  return detail;
 }

@@ -3,14 +3,14 @@
 //
 // Ordering: messages are stored in the order the core delivers them to the stream's internal
 // subscription, which is publish order per publisher. A PubAck is sent only after the store was
-// flushed (see JetStream.afterFlush), so an acknowledged message has reached the OS.
+// flushed (see AccountJetStream.replyAfterFlush), so an acknowledged message has reached the OS.
 import type { InternalMessage } from "../internal-client.ts";
 import type { Subscription } from "../subscription.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import { subjectsCollide, type StreamConfig } from "./config.ts";
 import type { Consumer } from "./consumer.ts";
 import { ApiError, apiError, type ApiErrorJson } from "./errors.ts";
-import type { JetStream } from "./jetstream.ts";
+import type { AccountJetStream } from "./account.ts";
 import { StoreLimitError, type MessageStore, type StoreLimits, type StoredMessage } from "./store/store.ts";
 import { nowMs } from "./store/indexed.ts";
 import { buildHeaders, parseHeaders, parseRfc3339, rfc3339, ZERO_TIME, nsToMs } from "./wire.ts";
@@ -62,7 +62,8 @@ export class Stream {
   deleted = false;
 
   constructor(
-    readonly js: JetStream,
+    /** The account's JetStream: the stream lives in that account's subject space. */
+    readonly js: AccountJetStream,
     public config: StreamConfig,
     readonly created: number,
     readonly store: MessageStore,

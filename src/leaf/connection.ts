@@ -5,8 +5,9 @@
 // Sublist as LeafSubscriptions whose client is the connection, so a local PUB finds the leaf connections
 // that want it in the same match as its local subscribers, and deliverToMatches hands it over like to a
 // client. `isRoute` is true: a queue group prefers local members and falls back to the other side
-// (weighted by member counts, one pick among all remote sides); messages that came from a route are not
-// passed on to leaf connections (deliverRouted).
+// (weighted by member counts, one pick among all remote sides). In a cluster, a leaf node attached to
+// this server (we are its hub) counts as local: its interest crosses the routes and messages from a
+// route are passed on to it; a hub we are a leaf of does neither (every node has its own link to it).
 //
 // Roles, as nats-server's: the side that dialed is the spoke unless its remote says `hub: true` (or an
 // accepted leaf says is_hub). A spoke tells its hub only about local interest (clients, internal
@@ -59,6 +60,8 @@ export interface LeafSocket {
   /** Writes buf[start, end); returns the bytes taken (fewer: blocked until onDrain). */
   write(buf: Buffer, start: number, end: number): number;
   end(): void;
+  /** TCP only: the connection runs over TLS (./tls.ts). */
+  readonly tls?: boolean;
 }
 
 /** What the leafnodes manager (./leafnodes.ts) does for a connection. */
@@ -70,8 +73,13 @@ export interface LeafOwner {
   clusterName(): string;
   /** INFO for an accepted connection. */
   infoFor(conn: LeafConnection, connectInfo: boolean): LeafInfo;
-  /** CONNECT for a solicited one (after the hub's INFO). */
+  /** CONNECT for a solicited one (after the hub's INFO, and TLS if any). */
   connectFor(conn: LeafConnection, info: LeafInfo): LeafConnect;
+  /**
+   * A solicited connection got the hub's first INFO: starts TLS when the remote or the hub wants it
+   * (./tls.ts) and returns true, then calls conn.tlsEstablished (or closes the connection) when done.
+   */
+  solicitTls(conn: LeafConnection, info: LeafInfo): boolean;
   /** Checks an accepted leaf's credentials; null: accepted, else the failure log line. */
   authorize(conn: LeafConnection, connect: LeafConnect): string | null | Promise<string | null>;
   /** The connection is open: interest flows, messages flow. */
@@ -121,6 +129,10 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   remoteId = "";
   /** The nonce of the INFO (sent when accepted, received when solicited). */
   nonce = "";
+  /** A TLS handshake is under way (its own deadline; the handshake timers wait for it). */
+  tlsPending = false;
+  /** Solicited: when CONNECT went out (the hub's INFO with connect_info is due within a deadline). */
+  connectSentAt = 0;
   /** The other side's interest: key (subject, or `subject queue`) → its subscription here. */
   readonly subs = new Map<string, LeafSubscription>();
   /** What the other side was told of our interest: key → count (queue groups: total weight). */
@@ -146,6 +158,9 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   blockedSince = 0;
   pingsOut = 0;
   nextPingAt = 0;
+  /** The last PING's round trip (ms; -1 before the first PONG), for /leafz; when the PING now out left. */
+  rttMs = -1;
+  private pingSentAt = 0;
   inMsgs = 0;
   inBytes = 0;
   outMsgs = 0;
@@ -215,14 +230,36 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       this.remoteServer = String(info.server_name || info.server_id || "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
       this.owner.hubUrls(this, info);
-      this.queueBytes(connectLine(this.owner.connectFor(this, info)));
       this.state = LeafState.CONNECTING;
-      // Old servers (before info_on_connect) send no INFO back: the connection is open once CONNECT is out.
-      if (info.info_on_connect !== true) this.open();
+      if (this.owner.solicitTls(this, info)) {
+        this.tlsPending = true;
+        this.pendingInfo = info;
+        return;
+      }
+      this.sendConnect(info);
       return;
     }
     this.owner.hubUrls(this, info);
     if (this.state === LeafState.CONNECTING && info.connect_info === true) this.open();
+  }
+
+  private pendingInfo: LeafInfo | null = null;
+
+  /** Solicited, after TLS: the handshake with the hub succeeded, CONNECT goes out now. */
+  tlsEstablished(): void {
+    const info = this.pendingInfo;
+    this.tlsPending = false;
+    this.pendingInfo = null;
+    if (this.closed || info === null) return;
+    this.sendConnect(info);
+    this.flush();
+  }
+
+  private sendConnect(info: LeafInfo): void {
+    this.queueBytes(connectLine(this.owner.connectFor(this, info)));
+    this.connectSentAt = Date.now();
+    // Old servers (before info_on_connect) send no INFO back: the connection is open once CONNECT is out.
+    if (info.info_on_connect !== true) this.open();
   }
 
   onConnect(json: string): void {
@@ -296,6 +333,10 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
 
   onPong(): void {
     this.pingsOut = 0;
+    if (this.pingSentAt > 0) {
+      this.rttMs = performance.now() - this.pingSentAt;
+      this.pingSentAt = 0;
+    }
   }
 
   /**
@@ -556,6 +597,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   }
 
   sendPing(): void {
+    if (this.pingsOut === 0) this.pingSentAt = performance.now();
     this.pingsOut++;
     this.queueBytes(PING);
   }

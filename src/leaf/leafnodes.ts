@@ -22,6 +22,9 @@ import { LeafConnection, LeafState, LeafSubscription, type LeafOwner, type LeafS
 import { GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, infoLine, isLeafDenied, type LeafConnect, type LeafInfo } from "./protocol.ts";
 import { LeafRemote, TcpLeafSocket, type LeafTcpData, type RemoteOwner } from "./remote.ts";
 import { effectiveLeafnodeOptions, type LeafUrl, type LeafnodeOptions } from "./options.ts";
+import { signWithCredentials } from "./credentials.ts";
+import { clientHandshakeRefusal, clientTls, loadLeafServerTls } from "./tls.ts";
+import { handshakeRefusal, type ServerTls } from "../auth/tls.ts";
 
 const TICK_MS = 250;
 /** A dialed hub must send its INFO within this (nats-server's DEFAULT_LEAFNODE_INFO_WAIT is 1 s; a little more for busy machines). */
@@ -50,11 +53,22 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
   stopped = false;
   /** The listener's port (resolved when -1 asked for a random one); 0 when not listening. */
   port = 0;
+  /** TLS on the leafnode port (./tls.ts); null = plaintext. */
+  private readonly serverTls: ServerTls | null;
 
   constructor(readonly server: Server) {
     const ln = effectiveLeafnodeOptions(server.options);
     if (ln === null) throw new Error("leafnodes are not configured");
     this.options = ln;
+    this.serverTls = ln.tls !== null ? loadLeafServerTls(ln.tls) : null;
+  }
+
+  /** Time an accepted leaf has to send CONNECT: authorization's timeout, else 2 s (with TLS: its timeout + 1 s, as nats-server). */
+  private authTimeoutMs(): number {
+    const configured = this.options.authorization?.timeoutMs;
+    if (configured) return configured;
+    if (this.serverTls !== null) return Math.max(DEFAULT_AUTH_TIMEOUT_MS, this.serverTls.timeoutMs + 1000);
+    return DEFAULT_AUTH_TIMEOUT_MS;
   }
 
   get reconnectIntervalMs(): number {
@@ -139,7 +153,50 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     }
     conn.queueBytes(infoLine(this.infoFor(conn, false)));
     conn.flush();
+    const tls = this.serverTls;
+    if (tls !== null && socket instanceof TcpLeafSocket && !conn.closed) {
+      // The INFO went out in plaintext; now the handshake, before anything else is read.
+      conn.tlsPending = true;
+      socket.startTls(conn, tls.bun, tls.timeoutMs, (success, error) => {
+        conn.tlsPending = false;
+        if (conn.closed) return;
+        const refusal = handshakeRefusal(tls, success, error);
+        if (refusal === null) return;
+        this.server.log.error(`${conn.logPrefix} - TLS leafnode handshake error: ${refusal}`);
+        conn.close("TLS Handshake Error", null);
+      });
+    }
     return conn;
+  }
+
+  /** LeafOwner: TLS to the hub when the remote has tls {} or the hub's INFO requires it (./tls.ts). */
+  solicitTls(conn: LeafConnection, info: LeafInfo): boolean {
+    const remote = this.remoteOf.get(conn);
+    const socket = conn.socket;
+    if (remote === undefined || !(socket instanceof TcpLeafSocket)) return false; // WebSocket: no TLS (ws://)
+    if (remote.options.tls === undefined && info.tls_required !== true) return false;
+    const url = remote.url!;
+    let tls;
+    try {
+      tls = clientTls(remote.options.tls, url, remote.tlsName);
+    } catch (error) {
+      this.server.log.error(`${conn.logPrefix} - TLS leafnode setup error: ${(error as Error).message}`);
+      conn.close("TLS Handshake Error", null);
+      return true;
+    }
+    this.server.log.debug(`${conn.logPrefix} - Starting TLS leafnode client handshake`);
+    socket.startTls(conn, tls.bun, tls.timeoutMs, (success, error) => {
+      if (conn.closed) return;
+      const refusal = clientHandshakeRefusal(tls, success, error);
+      if (refusal !== null) {
+        conn.tlsPending = false;
+        this.server.log.error(`${conn.logPrefix} - TLS leafnode handshake error: ${refusal}`);
+        conn.close("TLS Handshake Error", null);
+        return;
+      }
+      conn.tlsEstablished();
+    });
+    return true;
   }
 
   /** RemoteOwner: a dial to a hub connected; the hub speaks first. */
@@ -170,6 +227,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       headers: true,
       auth_required: true,
       max_payload: s.options.maxPayload,
+      ...(this.serverTls !== null ? { tls_required: true, tls_verify: this.serverTls.verify } : {}),
       client_id: conn.lid,
     };
     if (!connectInfo) info.nonce = conn.nonce;
@@ -210,6 +268,16 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       if (remote.options.password !== undefined) connect.pass = remote.options.password;
     }
     if (remote.options.token !== undefined) connect.auth_token = remote.options.token;
+    if (remote.options.credentials !== undefined) {
+      // As nats-server: a credentials file comes first; user/password above go along (auth callout).
+      try {
+        const signed = signWithCredentials(remote.options.credentials, conn.nonce);
+        connect.jwt = signed.jwt;
+        connect.sig = signed.sig;
+      } catch (error) {
+        this.server.log.error(`${conn.logPrefix} - Leafnode credentials ${JSON.stringify(remote.options.credentials)}: ${(error as Error).message}`);
+      }
+    }
     connect.remote_account = GLOBAL_ACCOUNT;
     return connect;
   }
@@ -307,12 +375,13 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       if (conn.state === LeafState.HANDSHAKE || conn.state === LeafState.CONNECTING) {
         const age = now - conn.startedAt;
         if (conn.solicited) {
+          if (conn.tlsPending) continue; // the handshake has its own deadline
           if (conn.state === LeafState.HANDSHAKE && age > INFO_WAIT_MS) conn.close("no INFO from the hub", null);
-          else if (conn.state === LeafState.CONNECTING && age > INFO_WAIT_MS + CONNECT_INFO_WAIT_MS) {
+          else if (conn.state === LeafState.CONNECTING && conn.connectSentAt > 0 && now - conn.connectSentAt > CONNECT_INFO_WAIT_MS + INFO_WAIT_MS) {
             this.server.log.error(`${conn.logPrefix} - Stale Leaf Node Connection - Closing`);
             conn.close("Stale Connection", null);
           }
-        } else if (conn.state === LeafState.HANDSHAKE && age > (this.options.authorization?.timeoutMs || DEFAULT_AUTH_TIMEOUT_MS)) {
+        } else if (conn.state === LeafState.HANDSHAKE && age > this.authTimeoutMs()) {
           this.server.log.error(`${conn.logPrefix} - ${LeafError.AuthenticationTimeout}`);
           conn.close("Authentication Timeout", LeafError.AuthenticationTimeout);
         }

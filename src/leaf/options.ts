@@ -4,21 +4,32 @@
 //   leafnodes {
 //     listen: "0.0.0.0:7422"            # or port / host; accept leaf connections (the hub side)
 //     authorization { user, password, timeout, users [ { user, password } ] }
+//     tls { cert_file, key_file, ca_file, verify, timeout }   # leaf connections must use TLS (verify: mutual)
 //     reconnect: 1                       # seconds before redialing a hub (nats-server's default 1 s)
 //     advertise: "host:port", no_advertise: true
 //     remotes [                          # dial these hubs (the leaf side)
 //       { url: "nats-leaf://user:pass@hub:7422"   # or urls: [...]; ws:// for WebSocket
 //         user, password, token             # natter's own, instead of URL user info
-//         credentials: "x.creds"            # refused: natter has no JWT (operator mode) support
+//         credentials: "x.creds"            # user JWT + nkey seed: jwt in CONNECT, the hub's nonce signed
+//         tls { ca_file, cert_file, key_file, insecure, timeout }   # TLS to the hub (see below)
 //         account: "$G"                     # natter has one account: only $G is accepted
 //         hub, no_randomize, ws_compression, ws_no_masking }
 //     ]
 //   }
 //
-// Keys nats-server knows that natter does not implement (tls, compression, deny_imports, …) are refused
+// TLS, as nats-server: the hub sends its INFO in plaintext with tls_required, then both sides switch to
+// TLS on the same socket. A remote uses TLS when it has a `tls {}` block or when the hub's INFO requires
+// it (then with the system's CAs); the URL scheme (nats-leaf://, tls://, nats://) does not decide it.
+// A hub with `tls { verify: true }` requires a client certificate chained to its ca_file (mutual TLS).
+//
+// Keys nats-server knows that natter does not implement (compression, deny_imports, …) are refused
 // with "not supported yet": accepting them would pretend they work.
+import { readFileSync } from "node:fs";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
 import { OptionsError, type Options } from "../options.ts";
+import { parseTls } from "../auth/config.ts";
+import { checkCredentials } from "./credentials.ts";
+import type { TlsOptions } from "../auth/options.ts";
 
 export interface RemoteLeafOptions {
   /** Hub URLs as given: nats-leaf://, nats://, tls:// (refused), ws://, wss:// (refused). */
@@ -33,6 +44,23 @@ export interface RemoteLeafOptions {
   noRandomize?: boolean;
   wsCompression?: boolean;
   wsNoMasking?: boolean;
+  /** TLS to the hub (also used without this block when the hub requires TLS). */
+  tls?: RemoteTlsOptions;
+  /** A credentials file (user JWT and nkey seed, as `nsc` writes them). */
+  credentials?: string;
+}
+
+/** A remote's `tls {}`: this side is the TLS client. Paths as given. */
+export interface RemoteTlsOptions {
+  /** CAs the hub's certificate must chain to (default: the system's). */
+  caFile?: string;
+  /** A client certificate and key, for hubs with verify (mutual TLS). */
+  certFile?: string;
+  keyFile?: string;
+  /** Skip verifying the hub's certificate (nats-server's insecure; logged as a warning). */
+  insecure?: boolean;
+  /** Handshake deadline (nats-server's default for leaf connections: 2 s). */
+  timeoutMs?: number;
 }
 
 export interface LeafAuthorizationOptions {
@@ -56,24 +84,26 @@ export interface LeafnodeOptions {
   /** host:port told to leaf nodes in leafnode_urls; "" = the listen address. */
   advertise: string;
   noAdvertise: boolean;
+  /** TLS on the leafnode port (the INFO in plaintext, then the handshake); null = plaintext. */
+  tls: TlsOptions | null;
 }
 
 export const DEFAULT_LEAFNODE_PORT = 7422;
 export const DEFAULT_RECONNECT_INTERVAL_MS = 1000;
 
 export function defaultLeafnodeOptions(): LeafnodeOptions {
-  return { host: "0.0.0.0", port: 0, authorization: null, remotes: [], reconnectIntervalMs: DEFAULT_RECONNECT_INTERVAL_MS, advertise: "", noAdvertise: false };
+  return { host: "0.0.0.0", port: 0, authorization: null, remotes: [], reconnectIntervalMs: DEFAULT_RECONNECT_INTERVAL_MS, advertise: "", noAdvertise: false, tls: null };
 }
 
 /** The settings of the leafnodes block natter does not implement yet (nats-server has them). */
-const UNSUPPORTED_LEAFNODE_KEYS: ReadonlySet<string> = new Set(["tls", "min_version", "minimum_version", "compression"]);
+const UNSUPPORTED_LEAFNODE_KEYS: ReadonlySet<string> = new Set(["min_version", "minimum_version", "compression"]);
 const UNSUPPORTED_REMOTE_KEYS: ReadonlySet<string> = new Set([
-  "tls", "deny_imports", "deny_import", "deny_exports", "deny_export", "compression", "jetstream_cluster_migrate", "js_cluster_migrate",
+  "nkey", "seed", "deny_imports", "deny_import", "deny_exports", "deny_export", "compression", "jetstream_cluster_migrate", "js_cluster_migrate",
 ]);
 
 /** A parsed hub URL. */
 export interface LeafUrl {
-  /** "tcp" (nats-leaf://, nats://, bare host:port) or "ws" (ws://). */
+  /** "tcp" (nats-leaf://, tls://, nats://, bare host:port) or "ws" (ws://). */
   transport: "tcp" | "ws";
   host: string;
   port: number;
@@ -97,10 +127,11 @@ export function parseLeafUrl(raw: string): LeafUrl {
   }
   const scheme = url.protocol.slice(0, -1).toLowerCase();
   let transport: "tcp" | "ws";
-  if (scheme === "nats-leaf" || scheme === "nats" || scheme === "leafnode" || scheme === "tcp") transport = "tcp";
+  // As nats-server: tls:// is a TCP URL like the others; TLS comes from the remote's tls {} or the hub's INFO.
+  if (scheme === "nats-leaf" || scheme === "nats" || scheme === "tls" || scheme === "leafnode" || scheme === "tcp") transport = "tcp";
   else if (scheme === "ws") transport = "ws";
-  else if (scheme === "tls" || scheme === "wss") throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: TLS to a hub is not supported yet`);
-  else throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: unknown scheme "${scheme}" (nats-leaf://, nats:// or ws://)`);
+  else if (scheme === "wss") throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: TLS over WebSocket (wss://) is not supported yet`);
+  else throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: unknown scheme "${scheme}" (nats-leaf://, tls://, nats:// or ws://)`);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (host === "") throw new OptionsError(`leafnode remote ${JSON.stringify(raw)}: no host`);
   const port = url.port === "" ? (transport === "ws" ? 80 : DEFAULT_LEAFNODE_PORT) : Number(url.port);
@@ -206,6 +237,12 @@ export function applyLeafnodesKey(e: ConfEntry, o: Options): boolean {
       case "no_advertise":
         ln.noAdvertise = bool(k);
         break;
+      case "tls": {
+        const t = parseTls(k);
+        if (t.handshakeFirst) fail(k, `"leafnodes.tls.handshake_first" is not supported yet`);
+        ln.tls = t;
+        break;
+      }
       default:
         unknown(k, UNSUPPORTED_LEAFNODE_KEYS, "leafnodes");
     }
@@ -295,7 +332,10 @@ function remotes(e: ConfEntry): RemoteLeafOptions[] {
           break;
         case "creds":
         case "credentials":
-          fail(k, `"leafnodes.remotes.${k.key}" is not supported: credentials files carry a JWT, and natter has no JWT (operator mode) authentication; use user/password`);
+          remote.credentials = str(k);
+          break;
+        case "tls":
+          remote.tls = remoteTls(k);
           break;
         case "account":
         case "local": {
@@ -329,6 +369,43 @@ function remotes(e: ConfEntry): RemoteLeafOptions[] {
     if (kinds.size > 1) fail(item, "a leafnode remote's urls must all be WebSocket (ws://) or all not");
     return remote;
   });
+}
+
+/** A remote's tls {}: as nats-server's parseTLS for a client context (no certificate required). */
+function remoteTls(e: ConfEntry): RemoteTlsOptions {
+  if (e.node.kind !== "map") fail(e, `Expected a map for a leafnode remote's tls, got ${describe(e.node)}`);
+  const t: RemoteTlsOptions = {};
+  for (const k of e.node.value.values()) {
+    switch (k.key.toLowerCase()) {
+      case "ca_file":
+        t.caFile = str(k);
+        break;
+      case "cert_file":
+        t.certFile = str(k);
+        break;
+      case "key_file":
+        t.keyFile = str(k);
+        break;
+      case "insecure":
+        t.insecure = bool(k);
+        break;
+      case "verify":
+        bool(k); // a server-side setting; a dialing side always verifies the hub unless insecure
+        break;
+      case "timeout":
+        t.timeoutMs = seconds(k);
+        break;
+      case "handshake_first":
+      case "first":
+      case "immediate":
+        fail(k, `"leafnodes.remotes.tls.${k.key}" is not supported yet`);
+        break;
+      default:
+        if (!k.usedAsVariable) fail(k, `error parsing tls config, unknown field [${JSON.stringify(k.key)}]`);
+    }
+  }
+  if ((t.certFile === undefined) !== (t.keyFile === undefined)) fail(e, "a leafnode remote's tls needs both cert_file and key_file, or neither");
+  return t;
 }
 
 // ---- flags --------------------------------------------------------------------------------
@@ -379,6 +456,27 @@ export function effectiveLeafnodeOptions(o: Options): LeafnodeOptions | null {
 export function validateLeafnodeOptions(o: Options): void {
   const ln = effectiveLeafnodeOptions(o);
   if (ln === null) return;
+  // Files must be readable now: a server that cannot load them should not start.
+  const files: string[] = [];
+  if (ln.tls !== null) files.push(ln.tls.certFile, ln.tls.keyFile, ...(ln.tls.caFile ? [ln.tls.caFile] : []));
+  for (const r of ln.remotes) {
+    for (const f of [r.tls?.caFile, r.tls?.certFile, r.tls?.keyFile, r.credentials]) if (f) files.push(f);
+  }
+  for (const file of files) {
+    try {
+      readFileSync(file);
+    } catch (error) {
+      throw new OptionsError(`leafnodes: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  for (const r of ln.remotes) {
+    if (r.credentials === undefined) continue;
+    try {
+      checkCredentials(r.credentials);
+    } catch (error) {
+      throw new OptionsError(`leafnode remote credentials ${r.credentials}: ${(error as Error).message}`);
+    }
+  }
   if (ln.port > 0 && (ln.port === o.port || ln.port === o.wsPort || ln.port === o.httpPort || ln.port === o.clusterPort)) {
     throw new OptionsError(`leafnode port ${ln.port} is already used by another listener`);
   }

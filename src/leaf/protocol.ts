@@ -27,6 +27,8 @@ export interface LeafInfo {
   headers: boolean;
   auth_required?: boolean;
   tls_required?: boolean;
+  /** The hub requires a client certificate (its tls { verify: true }). */
+  tls_verify?: boolean;
   max_payload: number;
   client_id?: number;
   nonce?: string;

@@ -8,11 +8,12 @@
 //   MAX_BACKOFF_MS, with jitter; back to the start once a connection opens. After a loop or a cluster
 //   name clash reported by the hub, the next dial waits 30 s (as nats-server).
 // - Interest is sent again in full on every new connection (the hub forgot it when the old one closed).
-import type { Socket } from "bun";
+import type { Socket, TLSOptions } from "bun";
 import type { Server } from "../server.ts";
 import type { LeafConnection, LeafSocket } from "./connection.ts";
 import { parseLeafUrl, type LeafUrl, type RemoteLeafOptions } from "./options.ts";
 import { dialWebSocket } from "./websocket.ts";
+import { tlsNameOf } from "./tls.ts";
 
 const MAX_BACKOFF_MS = 10_000;
 /** How long a dial may take to connect (nats-server's DEFAULT_ROUTE_DIAL is 1 s; a little more on a busy box). */
@@ -52,7 +53,11 @@ export class LeafRemote {
     if (!options.noRandomize) shuffle(configured);
     this.configured = configured;
     this.urls = [...configured];
+    this.tlsName = tlsNameOf(configured);
   }
+
+  /** A host name among the configured URLs: the TLS server name checked when dialing an IP (./tls.ts). */
+  readonly tlsName: string;
 
   private readonly configured: LeafUrl[];
 
@@ -200,15 +205,54 @@ export class LeafRemote {
   }
 }
 
-/** A leaf connection over plain TCP (Bun.connect or Bun.listen). Bun keeps nothing of a short write. */
+/** A leaf connection over TCP (Bun.connect or Bun.listen), plain or TLS. Bun keeps nothing of a short write. */
 export class TcpLeafSocket implements LeafSocket {
   readonly kind = "tcp";
   readonly remoteAddress: string;
   readonly remotePort: number;
+  tls = false;
 
-  constructor(private readonly socket: Socket<LeafTcpData>) {
+  /** The plain socket, or after startTls the TLS socket over it. */
+  constructor(private socket: Socket<LeafTcpData>) {
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = (socket as unknown as { remotePort?: number }).remotePort ?? 0;
+  }
+
+  /**
+   * TLS on this socket from now on (server or client side, as the socket was accepted or dialed; see
+   * ./tls.ts). Bun hands back both ends: `raw` stays on the plain handlers and sees ciphertext, so it
+   * is detached from the connection; only `secure` reaches it. `done` is called once: with the
+   * handshake's outcome, or (false, timeout) past `timeoutMs`.
+   */
+  startTls(conn: LeafConnection, tls: TLSOptions, timeoutMs: number, done: (success: boolean, error: Error | null) => void): void {
+    let settled = false;
+    const settle = (success: boolean, error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      done(success, error);
+    };
+    const timer = setTimeout(() => settle(false, new Error("TLS handshake timeout")), timeoutMs);
+    const [raw, secure] = this.socket.upgradeTLS<LeafTcpData>({
+      data: { conn },
+      tls,
+      socket: {
+        handshake: (_socket, success, authorizationError) => settle(success, authorizationError),
+        data: (socket, data) => socket.data.conn?.onRead(data),
+        drain: (socket) => socket.data.conn?.onDrain(),
+        close: (socket) => {
+          settle(false, new Error("connection closed during the TLS handshake"));
+          socket.data.conn?.onSocketClosed();
+        },
+        error: (socket, error) => {
+          settle(false, error);
+          socket.data.conn?.onSocketClosed();
+        },
+      },
+    });
+    raw.data = { conn: null };
+    this.socket = secure;
+    this.tls = true;
   }
 
   write(buf: Buffer, start: number, end: number): number {

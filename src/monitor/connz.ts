@@ -4,8 +4,9 @@ import type { Server } from "../server.ts";
 import { goDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 import { BadRequest, queryBool, queryInt, querySubs, queryUint } from "./query.ts";
 
-/** natter has one account; nats-server calls the global one `$G`. */
-export const GLOBAL_ACCOUNT = "$G";
+import { GLOBAL_ACCOUNT } from "../accounts/options.ts";
+
+export { GLOBAL_ACCOUNT };
 
 /** nats-server's DefaultConnListSize. */
 export const DEFAULT_CONN_LIST_SIZE = 1024;
@@ -44,6 +45,10 @@ export interface ConnInfo {
   name?: string;
   lang?: string;
   version?: string;
+  /** With `auth=true`: the user the client authenticated as. */
+  authorized_user?: string;
+  /** With `auth=true`: the client's account, unless it is the global one (`$G`). */
+  account?: string;
   subscriptions_list?: string[];
   subscriptions_list_detail?: SubDetail[];
 }
@@ -55,7 +60,8 @@ export interface Connz {
   total: number;
   offset: number;
   limit: number;
-  connections: ConnInfo[];
+  /** null when `acc` names no account (nats-server answers before filling anything in). */
+  connections: ConnInfo[] | null;
 }
 
 /**
@@ -82,6 +88,10 @@ export interface ConnRecord {
   readonly name: string;
   readonly lang: string;
   readonly version: string;
+  /** The authenticated user ("" for none, a token or the single user). */
+  readonly user: string;
+  /** The account's name (`$G` when none is configured). */
+  readonly account: string;
   readonly subs: readonly SubDetail[];
 }
 
@@ -99,13 +109,14 @@ function rttNanos(conn: Connection): number {
  */
 export function connRecord(conn: Connection, stopMs: number | null = null, reason?: string): ConnRecord {
   const closed = stopMs !== null;
+  const account = conn.account.name;
   let subs: readonly SubDetail[] = NO_SUBS;
   if (conn.subscriptions.size > 0) {
     const list: SubDetail[] = [];
     subs = list;
     for (const sub of conn.subscriptions.values()) {
       list.push({
-        account: closed ? GLOBAL_ACCOUNT : undefined,
+        account: closed ? account : undefined,
         subject: sub.subject,
         qgroup: sub.queue ?? undefined,
         sid: sub.sid,
@@ -134,12 +145,14 @@ export function connRecord(conn: Connection, stopMs: number | null = null, reaso
     name: conn.name,
     lang: conn.lang,
     version: conn.version,
+    user: conn.authUser,
+    account,
     subs,
   };
 }
 
 /** nats-server's ConnInfo.fill: a closed connection's uptime and idle are frozen at its stop time. */
-export function connInfo(r: ConnRecord, nowMs: number, subs: "none" | "list" | "detail" = "none"): ConnInfo {
+export function connInfo(r: ConnRecord, nowMs: number, subs: "none" | "list" | "detail" = "none", auth = false): ConnInfo {
   const at = r.stopMs ?? nowMs;
   return {
     cid: r.cid,
@@ -163,6 +176,8 @@ export function connInfo(r: ConnRecord, nowMs: number, subs: "none" | "list" | "
     name: r.name || undefined,
     lang: r.lang || undefined,
     version: r.version || undefined,
+    authorized_user: auth && r.user !== "" ? r.user : undefined,
+    account: auth && r.account !== GLOBAL_ACCOUNT ? r.account : undefined,
     subscriptions_list: subs === "list" && r.subs.length > 0 ? r.subs.map((s) => s.subject) : undefined,
     subscriptions_list_detail: subs === "detail" && r.subs.length > 0 ? [...r.subs] : undefined,
   };
@@ -185,12 +200,18 @@ export interface ConnzOptions {
   limit: number;
   cid: number;
   state: ConnState;
+  /** `auth=true`: show authorized_user and account. */
+  auth: boolean;
+  /** `acc=NAME`: only the connections of this account. */
+  account: string;
+  /** `user=NAME`: only the connections of this user. */
+  user: string;
 }
 
 /** Reads /connz's query as HandleConnz + Connz() do; throws BadRequest with nats-server's texts. */
 export function connzOptions(q: URLSearchParams): ConnzOptions {
   const sortText = q.get("sort") ?? "";
-  queryBool(q, "auth"); // accepted (no users here), but must be a boolean
+  const auth = queryBool(q, "auth");
   const { subs, detail } = querySubs(q);
   let offset = queryInt(q, "offset");
   let limit = queryInt(q, "limit");
@@ -209,7 +230,7 @@ export function connzOptions(q: URLSearchParams): ConnzOptions {
   if (sort === "stop" && state !== "closed") throw new BadRequest("sort by stop only valid on closed connections");
   if (sort === "reason" && state !== "closed") throw new BadRequest("sort by reason only valid on closed connections");
   if (cid > 0) limit = 1;
-  return { sort, subs, subsDetail: detail, offset, limit, cid, state };
+  return { sort, subs, subsDetail: detail, offset, limit, cid, state, auth, account: q.get("acc") ?? "", user: q.get("user") ?? "" };
 }
 
 function byCid(a: ConnRecord, b: ConnRecord): number {
@@ -264,20 +285,32 @@ function comparator(sort: SortOption, nowMs: number): (a: ConnRecord, b: ConnRec
 export function connz(server: Server, o: ConnzOptions): Connz {
   const now = nowNs();
   const nowMs = Number(now / 1_000_000n);
-  const closedList = o.state === "open" ? [] : server.closedConnections.list();
-  const total = (o.state === "closed" ? 0 : server.connections.size) + closedList.length;
+  const account = o.account === "" ? undefined : server.accounts.get(o.account);
+  if (account === undefined && o.account !== "") {
+    // nats-server's Connz returns as soon as the account lookup fails: no server id, no connections.
+    return { server_id: "", now: rfc3339Ns(now), num_connections: 0, total: 0, offset: o.offset, limit: o.limit, connections: null };
+  }
+  let closedList = o.state === "open" ? [] : server.closedConnections.list();
+  if (account !== undefined) closedList = closedList.filter((r) => r.account === account.name);
+  let open: Connection[] = [];
+  if (o.state !== "closed") {
+    for (const conn of server.connections.values()) if (account === undefined || conn.account === account) open.push(conn);
+  }
+  const total = open.length + closedList.length;
 
   let records: ConnRecord[] = [];
   if (o.cid > 0) {
-    const open = o.state !== "closed" ? server.connections.get(o.cid) : undefined;
-    if (open !== undefined) records.push(connRecord(open));
+    const found = open.find((c) => c.cid === o.cid);
+    if (found !== undefined) records.push(connRecord(found));
     else {
       const closed = closedList.find((r) => r.cid === o.cid);
       if (closed !== undefined) records.push(closed);
     }
   } else {
-    if (o.state !== "closed") for (const conn of server.connections.values()) records.push(connRecord(conn));
-    records = records.concat(closedList);
+    // As nats-server, the user filter applies after the total is counted.
+    if (o.user !== "") open = open.filter((c) => c.authUser === o.user);
+    for (const conn of open) records.push(connRecord(conn));
+    records = records.concat(o.user === "" ? closedList : closedList.filter((r) => r.user === o.user));
   }
   records.sort(comparator(o.sort, nowMs));
   const page = records.slice(Math.min(o.offset, records.length), Math.min(o.offset + o.limit, records.length));
@@ -288,6 +321,6 @@ export function connz(server: Server, o: ConnzOptions): Connz {
     total,
     offset: o.offset,
     limit: o.limit,
-    connections: page.map((r) => connInfo(r, nowMs, o.subsDetail ? "detail" : o.subs ? "list" : "none")),
+    connections: page.map((r) => connInfo(r, nowMs, o.subsDetail ? "detail" : o.subs ? "list" : "none", o.auth)),
   };
 }

@@ -5,10 +5,12 @@ import type { Server as BunServer } from "bun";
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION } from "../server.ts";
 import { connz, connzOptions } from "./connz.ts";
+import { accountz } from "./accountz.ts";
 import { goJson } from "./format.ts";
 import { METRICS_CONTENT_TYPE, metrics } from "./metrics.ts";
 import { BadRequest, queryBool, querySubs } from "./query.ts";
 import { routez } from "./routez.ts";
+import { leafz } from "./leafz.ts";
 import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
 import { jsz } from "../jetstream/jsz.ts";
@@ -40,8 +42,10 @@ function rootPage(): string {
   const links: [string, string][] = [
     ["varz", "General"],
     ["connz", "Connections"],
+    ["accountz", "Accounts"],
     ["subsz", "Subscriptions"],
     ["routez", "Routes"],
+    ["leafz", "Leafnodes"],
     ["healthz", "Health Probe"],
     ["latz", "Latency"],
     ["metrics", "Prometheus Metrics"],
@@ -82,7 +86,9 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
   route(["/varz"], (q) => jsonResponse(q, goJson(varz(server, httpReqStats))));
   route(["/connz"], (q) => jsonResponse(q, goJson(connz(server, connzOptions(q)))));
   route(["/subsz", "/subscriptionsz"], (q) => jsonResponse(q, goJson(subsz(server, q))));
+  route(["/accountz"], (q) => jsonResponse(q, goJson(accountz(server, q.get("acc") ?? ""))));
   route(["/routez"], (q) => jsonResponse(q, goJson(routez(server, querySubs(q)))));
+  route(["/leafz"], (q) => jsonResponse(q, goJson(leafz(server, { subs: queryBool(q, "subs"), account: q.get("acc") ?? "" }))));
   route(["/healthz"], (q) => {
     for (const flag of ["js-enabled", "js-enabled-only", "js-server-only", "details"]) queryBool(q, flag);
     if (server.isShuttingDown) {
@@ -98,6 +104,7 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
   });
   route(["/jsz"], (q) => jsonResponse(q, goJson(jsz(server, {
     accounts: queryBool(q, "accounts"), streams: queryBool(q, "streams"), consumers: queryBool(q, "consumers"), config: queryBool(q, "config"),
+    account: q.get("acc") ?? "",
   }))));
   route(["/metrics"], () => new Response(metrics(server), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
 

@@ -6,6 +6,7 @@ import os from "node:os";
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../cluster/cluster.ts";
+import { leafVarz, type LeafVarz } from "./leafz.ts";
 import { msToDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 
 /** nats-server's WebsocketOptsVarz (omitempty fields left out when unset). */
@@ -80,7 +81,7 @@ export interface Varz {
   max_pending: number;
   cluster: ClusterVarz;
   gateway: Record<string, never>;
-  leaf: Record<string, never>;
+  leaf: LeafVarz;
   mqtt: Record<string, never>;
   websocket: WebsocketVarz;
   jetstream: Record<string, never>;
@@ -199,7 +200,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     max_pending: o.maxPending,
     cluster: clusterVarz(server),
     gateway: {},
-    leaf: {},
+    leaf: leafVarz(server),
     mqtt: {},
     websocket,
     jetstream: {},
@@ -217,7 +218,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     total_connections: stats.totalConnections,
     routes: server.cluster?.routes.size ?? 0,
     remotes: server.cluster?.routes.size ?? 0,
-    leafnodes: 0,
+    leafnodes: server.leafnodes?.open.size ?? 0,
     in_msgs: stats.inMsgs,
     out_msgs: stats.outMsgs,
     in_bytes: stats.inBytes,

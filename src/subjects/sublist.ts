@@ -10,13 +10,17 @@
 //    its key would return now (as sets; member order may differ). insert/remove patch the entries
 //    their subject matches instead of wiping the cache (a literal subject touches only its own key).
 // 3. Trie nodes with no subscriptions and no children do not exist: remove() prunes them, so
-//    request-reply inbox churn does not grow the trie.
+//    request-reply inbox churn does not grow the trie. A node's only literal child and its only
+//    subscription are held inline; a Map (children) or NodeSubs (subscriptions) exists only while
+//    there are two or more, and a wildcard holder only while a `*` or `>` child does.
 // 4. generation changes whenever the set of subscriptions changes; a caller's result memo taken at
 //    generation g is valid while generation === g.
 //
 // Costs: a cache hit is one Map.get, no allocation. A miss walks the trie (one level per token,
 // plus one branch per `*` child met) and caches the result. insert/remove walk one path; patching
 // is one Map.get for a literal subject, a scan of the cache (<= cacheMax keys) for a wildcard one.
+// Memory: a node is 48 B; 1M subscriptions `m.<i>.<j>.x` cost the trie ~100 B each (was ~700 with a
+// Map and a Set per node).
 
 import { isValidSubscribeSubject, subjectMatches } from "./subject.ts";
 
@@ -63,26 +67,126 @@ export const DEFAULT_CACHE_MAX = 1024;
 const STAR = 0x2a;
 const GT = 0x3e;
 
-class TrieNode<S> {
-  literal: Map<string, TrieNode<S>> | null = null;
+// A trie node holds its first literal child and its first subscription inline: no Map or Set exists
+// until a second child or a second subscription arrives, and a node drops back to inline when it is
+// down to one again. Most nodes of a large trie (a subject per inbox, per device, per order) have one
+// child or one subscription, and a Map or Set costs ~250-300 B where a node costs 48 B (four fields:
+// JSC rounds objects to 16 B, so the rarer wildcard children live in a holder of their own). A
+// single-child step of a match is a string compare instead of a hash lookup.
+class TrieNode<S extends SublistEntry> {
+  /** Literal children: null, the only one (compared by its token), or a Map once there are two or more. */
+  kids: TrieNode<S> | Map<string, TrieNode<S>> | null = null;
+  /** The `*` and `>` children, null when there are neither. */
+  wild: WildKids<S> | null = null;
+  /** null, the only subscription (plain or queue), or a NodeSubs once there are two or more. */
+  subs: S | NodeSubs<S> | null = null;
+
+  /** `token` is this node's key in its parent. */
+  constructor(readonly token: string) {}
+
+  child(token: string): TrieNode<S> | undefined {
+    const kids = this.kids;
+    if (kids === null) return undefined;
+    if (kids instanceof TrieNode) return kids.token === token ? kids : undefined;
+    return kids.get(token);
+  }
+
+  addChild(token: string): TrieNode<S> {
+    const child = new TrieNode<S>(token);
+    const kids = this.kids;
+    if (kids === null) this.kids = child;
+    else if (kids instanceof TrieNode) this.kids = new Map([[kids.token, kids], [token, child]]);
+    else kids.set(token, child);
+    return child;
+  }
+
+  /** Unlinks a child (literal or wildcard); a Map down to one child goes back inline. */
+  removeChild(child: TrieNode<S>): void {
+    const wild = this.wild;
+    if (wild !== null && (wild.pwc === child || wild.fwc === child)) {
+      if (wild.pwc === child) wild.pwc = null;
+      else wild.fwc = null;
+      if (wild.pwc === null && wild.fwc === null) this.wild = null;
+      return;
+    }
+    const kids = this.kids!;
+    if (kids === child) {
+      this.kids = null;
+      return;
+    }
+    const many = kids as Map<string, TrieNode<S>>;
+    many.delete(child.token);
+    if (many.size === 1) for (const last of many.values()) this.kids = last;
+  }
+
+  isEmpty(): boolean {
+    return this.subs === null && this.kids === null && this.wild === null;
+  }
+}
+
+class WildKids<S extends SublistEntry> {
   pwc: TrieNode<S> | null = null; // child for a `*` token
   fwc: TrieNode<S> | null = null; // child for a `>` token (always a leaf)
+}
+
+/** Two or more subscriptions of one node. */
+class NodeSubs<S extends SublistEntry> {
+  size = 0;
   plain: Set<S> | null = null; // null when empty
   queues: Map<string, Set<S>> | null = null; // null when empty; no empty sets inside
 
-  isEmpty(): boolean {
-    return (
-      this.plain === null &&
-      this.queues === null &&
-      this.pwc === null &&
-      this.fwc === null &&
-      (this.literal === null || this.literal.size === 0)
-    );
+  /** False if `sub` is already here. */
+  add(sub: S): boolean {
+    const queue = sub.queue;
+    if (queue === null) {
+      let set = this.plain;
+      if (set === null) set = this.plain = new Set();
+      else if (set.has(sub)) return false;
+      set.add(sub);
+    } else {
+      let groups = this.queues;
+      if (groups === null) groups = this.queues = new Map();
+      let set = groups.get(queue);
+      if (set === undefined) {
+        set = new Set();
+        groups.set(queue, set);
+      } else if (set.has(sub)) return false;
+      set.add(sub);
+    }
+    this.size++;
+    return true;
+  }
+
+  /** False if `sub` is not here. */
+  delete(sub: S): boolean {
+    const queue = sub.queue;
+    if (queue === null) {
+      const set = this.plain;
+      if (set === null || !set.delete(sub)) return false;
+      if (set.size === 0) this.plain = null;
+    } else {
+      const groups = this.queues;
+      const set = groups === null ? undefined : groups.get(queue);
+      if (set === undefined || !set.delete(sub)) return false;
+      if (set.size === 0) {
+        groups!.delete(queue);
+        if (groups!.size === 0) this.queues = null;
+      }
+    }
+    this.size--;
+    return true;
+  }
+
+  /** The one member left (size === 1). */
+  only(): S {
+    if (this.plain !== null) for (const s of this.plain) return s;
+    for (const members of this.queues!.values()) for (const s of members) return s;
+    throw new Error("sublist: NodeSubs.only() on an empty set");
   }
 }
 
 export class Sublist<S extends SublistEntry> {
-  private readonly root = new TrieNode<S>();
+  private readonly root = new TrieNode<S>("");
   private readonly cache = new Map<string, SublistResult<S>>();
   private readonly cacheMax: number;
   private readonly cacheKeep: number; // size an eviction sweep brings the cache down to
@@ -95,7 +199,6 @@ export class Sublist<S extends SublistEntry> {
   // Scratch for match misses and removes, reused so they do not allocate arrays.
   private readonly tokens: string[] = [];
   private readonly pathNodes: TrieNode<S>[] = [];
-  private readonly pathTokens: string[] = [];
 
   constructor(options: SublistOptions = {}) {
     const max = options.cacheMax ?? DEFAULT_CACHE_MAX;
@@ -130,44 +233,35 @@ export class Sublist<S extends SublistEntry> {
       if (end < 0) end = n;
       let next: TrieNode<S> | null | undefined;
       const c = end - start === 1 ? subject.charCodeAt(start) : 0;
-      if (c === STAR) {
+      if (c === STAR || c === GT) {
         wild = true;
-        next = node.pwc;
-        if (next === null) next = node.pwc = new TrieNode<S>();
-      } else if (c === GT) {
-        wild = true;
-        next = node.fwc;
-        if (next === null) next = node.fwc = new TrieNode<S>();
+        const w = (node.wild ??= new WildKids<S>());
+        next = c === STAR ? w.pwc : w.fwc;
+        if (next === null) {
+          next = new TrieNode<S>(c === STAR ? "*" : ">");
+          if (c === STAR) w.pwc = next;
+          else w.fwc = next;
+        }
       } else {
         const token = subject.slice(start, end);
-        let lits = node.literal;
-        if (lits === null) lits = node.literal = new Map();
-        next = lits.get(token);
-        if (next === undefined) {
-          next = new TrieNode<S>();
-          lits.set(token, next);
-        }
+        next = node.child(token);
+        if (next == null) next = node.addChild(token);
       }
       node = next;
       if (end === n) break;
       start = end + 1;
     }
 
-    const queue = sub.queue;
-    if (queue === null) {
-      let set = node.plain;
-      if (set === null) set = node.plain = new Set();
-      else if (set.has(sub)) return;
-      set.add(sub);
+    const subs = node.subs;
+    if (subs === null) node.subs = sub;
+    else if (subs === sub) return;
+    else if (subs instanceof NodeSubs) {
+      if (!subs.add(sub)) return;
     } else {
-      let groups = node.queues;
-      if (groups === null) groups = node.queues = new Map();
-      let set = groups.get(queue);
-      if (set === undefined) {
-        set = new Set();
-        groups.set(queue, set);
-      } else if (set.has(sub)) return;
-      set.add(sub);
+      const both = new NodeSubs<S>();
+      both.add(subs);
+      both.add(sub);
+      node.subs = both;
     }
     this.subCount++;
     this.inserts++;
@@ -191,7 +285,6 @@ export class Sublist<S extends SublistEntry> {
     const n = subject.length;
     if (n === 0) return false;
     const pathNodes = this.pathNodes;
-    const pathTokens = this.pathTokens;
     let depth = 0;
     let node = this.root;
     let wild = false;
@@ -201,49 +294,33 @@ export class Sublist<S extends SublistEntry> {
       if (end < 0) end = n;
       let next: TrieNode<S> | null | undefined;
       const c = end - start === 1 ? subject.charCodeAt(start) : 0;
-      let token = "";
-      if (c === STAR) {
+      if (c === STAR || c === GT) {
         wild = true;
-        next = node.pwc;
-      } else if (c === GT) {
-        wild = true;
-        next = node.fwc;
+        const w = node.wild;
+        next = w === null ? null : c === STAR ? w.pwc : w.fwc;
       } else {
-        token = subject.slice(start, end);
-        next = node.literal === null ? undefined : node.literal.get(token);
+        next = node.child(subject.slice(start, end));
       }
       if (next == null) return this.clearPath(depth, false);
       pathNodes[depth] = next;
-      pathTokens[depth] = token;
       depth++;
       node = next;
       if (end === n) break;
       start = end + 1;
     }
 
-    const queue = sub.queue;
-    if (queue === null) {
-      const set = node.plain;
-      if (set === null || !set.delete(sub)) return this.clearPath(depth, false);
-      if (set.size === 0) node.plain = null;
-    } else {
-      const groups = node.queues;
-      const set = groups === null ? undefined : groups.get(queue);
-      if (set === undefined || !set.delete(sub)) return this.clearPath(depth, false);
-      if (set.size === 0) {
-        groups!.delete(queue);
-        if (groups!.size === 0) node.queues = null;
-      }
-    }
+    const subs = node.subs;
+    if (subs === sub) node.subs = null;
+    else if (subs instanceof NodeSubs && subs.delete(sub)) {
+      if (subs.size === 1) node.subs = subs.only(); // back to inline
+    } else return this.clearPath(depth, false);
 
     // Prune empty nodes bottom-up; an ancestor of a non-empty node is non-empty.
     for (let i = depth - 1; i >= 0; i--) {
       const child = pathNodes[i]!;
       if (!child.isEmpty()) break;
       const parent = i === 0 ? this.root : pathNodes[i - 1]!;
-      if (parent.pwc === child) parent.pwc = null;
-      else if (parent.fwc === child) parent.fwc = null;
-      else parent.literal!.delete(pathTokens[i]!);
+      parent.removeChild(child);
     }
     this.clearPath(depth, true);
 
@@ -264,10 +341,7 @@ export class Sublist<S extends SublistEntry> {
 
   // Drop scratch references so pruned nodes can be collected.
   private clearPath(depth: number, value: boolean): boolean {
-    for (let i = 0; i < depth; i++) {
-      this.pathNodes[i] = this.root;
-      this.pathTokens[i] = "";
-    }
+    for (let i = 0; i < depth; i++) this.pathNodes[i] = this.root;
     return value;
   }
 
@@ -367,37 +441,64 @@ function collect<S extends SublistEntry>(
   queues: S[][],
 ): void {
   for (; i < nt; i++) {
-    if (node.fwc !== null) addNode(node.fwc, plain, queues);
-    if (node.pwc !== null) collect(node.pwc, tokens, i + 1, nt, plain, queues);
-    const next = node.literal === null ? undefined : node.literal.get(tokens[i]!);
-    if (next === undefined) return;
+    const wild = node.wild;
+    if (wild !== null) {
+      if (wild.fwc !== null) addNode(wild.fwc, plain, queues);
+      if (wild.pwc !== null) collect(wild.pwc, tokens, i + 1, nt, plain, queues);
+    }
+    const kids = node.kids;
+    if (kids === null) return;
+    let next: TrieNode<S> | undefined;
+    if (kids instanceof TrieNode) {
+      if (kids.token !== tokens[i]) return;
+      next = kids;
+    } else {
+      next = kids.get(tokens[i]!);
+      if (next === undefined) return;
+    }
     node = next;
   }
   addNode(node, plain, queues);
 }
 
 function addNode<S extends SublistEntry>(node: TrieNode<S>, plain: S[], queues: S[][]): void {
-  if (node.plain !== null) for (const s of node.plain) plain.push(s);
-  if (node.queues === null) return;
-  for (const [name, members] of node.queues) {
-    let group: S[] | undefined;
-    for (let g = 0; g < queues.length; g++) {
-      if (queues[g]![0]!.queue === name) {
-        group = queues[g];
-        break;
-      }
-    }
-    if (group === undefined) queues.push((group = []));
+  const subs = node.subs;
+  if (subs === null) return;
+  if (!(subs instanceof NodeSubs)) {
+    if (subs.queue === null) plain.push(subs);
+    else groupOf(queues, subs.queue).push(subs);
+    return;
+  }
+  if (subs.plain !== null) for (const s of subs.plain) plain.push(s);
+  if (subs.queues === null) return;
+  for (const [name, members] of subs.queues) {
+    const group = groupOf(queues, name);
     for (const s of members) group.push(s);
   }
 }
 
-function collectAll<S>(node: TrieNode<S>, out: S[]): void {
-  if (node.plain !== null) for (const s of node.plain) out.push(s);
-  if (node.queues !== null) for (const members of node.queues.values()) for (const s of members) out.push(s);
-  if (node.literal !== null) for (const child of node.literal.values()) collectAll(child, out);
-  if (node.pwc !== null) collectAll(node.pwc, out);
-  if (node.fwc !== null) collectAll(node.fwc, out);
+// The result's array for queue group `name`, added if it is not there yet.
+function groupOf<S extends SublistEntry>(queues: S[][], name: string): S[] {
+  for (let g = 0; g < queues.length; g++) if (queues[g]![0]!.queue === name) return queues[g]!;
+  const group: S[] = [];
+  queues.push(group);
+  return group;
+}
+
+function collectAll<S extends SublistEntry>(node: TrieNode<S>, out: S[]): void {
+  const subs = node.subs;
+  if (subs instanceof NodeSubs) {
+    if (subs.plain !== null) for (const s of subs.plain) out.push(s);
+    if (subs.queues !== null) for (const members of subs.queues.values()) for (const s of members) out.push(s);
+  } else if (subs !== null) out.push(subs);
+  const kids = node.kids;
+  if (kids instanceof TrieNode) collectAll(kids, out);
+  else if (kids !== null) for (const child of kids.values()) collectAll(child, out);
+  const wild = node.wild;
+  if (wild !== null) {
+    if (wild.pwc !== null) collectAll(wild.pwc, out);
+    if (wild.fwc !== null) collectAll(wild.fwc, out);
+  }
 }
 
 function appended<T>(list: readonly T[], item: T): T[] {

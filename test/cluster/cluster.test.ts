@@ -225,9 +225,9 @@ describe("a three-node cluster, one seed each", () => {
 
   test("bad input on the cluster port gets a clear error and a close; the cluster is unaffected", async () => {
     const [a, b] = nodes as [ClusterNode, ClusterNode];
-    // A HELLO of a future protocol version, and one from another cluster: refused with the reason.
-    const hello = (v: number, cluster: string) => {
-      const body = encode({ v, cluster, id: "127.0.0.1:1", inc: 1, server_id: "NX", server_name: "x" });
+    // A HELLO of another protocol version, and one from another cluster: refused with the reason.
+    const hello = (v: number, cluster: string, accounts: string[] | null = ["$G"]) => {
+      const body = encode({ v, cluster, id: "127.0.0.1:1", inc: 1, server_id: "NX", server_name: "x", ...(accounts === null ? {} : { accounts }) });
       const frame = Buffer.alloc(5 + body.length);
       frame.writeUInt32BE(1 + body.length, 0);
       frame[4] = 1;
@@ -240,6 +240,9 @@ describe("a three-node cluster, one seed each", () => {
       ["\xff\xfe\xfd", /natter cluster port: expected a route handshake/],
       [hello(PROTOCOL_VERSION + 1, "test"), new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, this node speaks ${PROTOCOL_VERSION}`)],
       [hello(PROTOCOL_VERSION, "other"), /cluster name "other" does not match "test"/],
+      // A node of the previous version (no account in its frames), and a HELLO without the accounts list.
+      [hello(PROTOCOL_VERSION - 1, "test", null), new RegExp(`protocol version ${PROTOCOL_VERSION - 1}, this node speaks ${PROTOCOL_VERSION}`)],
+      [hello(PROTOCOL_VERSION, "test", null), /HELLO lacks its accounts list/],
     ];
     for (const [input, expected] of expectations) {
       const reply = await new Promise<string>((resolve) => {

@@ -10,7 +10,7 @@ import { Logger } from "../../src/log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
 import { FrameKind, MSG_HEADER, MsgAt, MsgFlag, PROTOCOL_VERSION, helloFrame, interestFrameLength, writeInterestFrame } from "../../src/cluster/protocol.ts";
-import { Route, RouteState, type RouteOwner, type RouteSocketData } from "../../src/cluster/route.ts";
+import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData } from "../../src/cluster/route.ts";
 
 function server(): Server {
   return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1 }, new Logger(false, false));
@@ -37,13 +37,13 @@ function connectRoute(s: Server, name: string): { route: Route; written: Buffer[
     },
   };
   const route = new Route(owner, socket, false, "127.0.0.1", 1);
-  route.onRead(helloFrame({ v: PROTOCOL_VERSION, cluster: "t", id: `${name}:1`, inc: 1, server_id: name, server_name: name }));
+  route.onRead(helloFrame({ v: PROTOCOL_VERSION, cluster: "t", id: `${name}:1`, inc: 1, server_id: name, server_name: name, accounts: [...accountTable(s).names] }));
   return { route, written, closed };
 }
 
-function interest(subject: string, queue: string | null, weight: number): Buffer {
+function interest(subject: string, queue: string | null, weight: number, account = 0): Buffer {
   const frame = Buffer.alloc(interestFrameLength(subject, queue, weight));
-  writeInterestFrame(frame, 0, subject, queue, weight);
+  writeInterestFrame(frame, 0, account, subject, queue, weight);
   return frame;
 }
 

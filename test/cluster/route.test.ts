@@ -2,17 +2,19 @@
 // What one route writes is fed to the other split at every byte; a message reached through several
 // subscriptions of one route is one frame naming its queue groups; routed messages reach local
 // subscribers only.
-import { expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import type { Socket } from "bun";
 import { InternalClient, type InternalMessage } from "../../src/internal-client.ts";
 import { Logger } from "../../src/log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
+import { NO_ACCOUNT_LIMITS, type AccountOptions } from "../../src/accounts/options.ts";
 import { FrameKind, MSG_HEADER, MsgAt, MsgFlag, PROTOCOL_VERSION, helloFrame, interestFrameLength, writeInterestFrame } from "../../src/cluster/protocol.ts";
-import { Route, RouteState, type RouteOwner, type RouteSocketData } from "../../src/cluster/route.ts";
+import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData } from "../../src/cluster/route.ts";
 
-function server(): Server {
-  return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1 }, new Logger(false, false));
+function server(accounts: string[] = []): Server {
+  const configured: AccountOptions[] = accounts.map((name) => ({ name, users: [], exports: [], imports: [], limits: NO_ACCOUNT_LIMITS, jetstream: null }));
+  return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1, accounts: configured }, new Logger(false, false));
 }
 
 interface Wire {
@@ -21,7 +23,8 @@ interface Wire {
   refusals: string[];
 }
 
-function connectRoute(s: Server, name: string): Wire {
+/** A route on `s` whose other node (`name`) lists `peerAccounts` in its HELLO (by default, the same as `s`). */
+function connectRoute(s: Server, name: string, peerAccounts: readonly string[] = accountTable(s).names): Wire {
   const written: Buffer[] = [];
   const refusals: string[] = [];
   const socket = {
@@ -42,19 +45,19 @@ function connectRoute(s: Server, name: string): Wire {
     },
   };
   const route = new Route(owner, socket, false, "127.0.0.1", 1);
-  route.onRead(helloFrame({ v: PROTOCOL_VERSION, cluster: "t", id: `${name}:1`, inc: 1, server_id: name, server_name: name }));
+  route.onRead(helloFrame({ v: PROTOCOL_VERSION, cluster: "t", id: `${name}:1`, inc: 1, server_id: name, server_name: name, accounts: [...peerAccounts] }));
   expect(route.state).toBe(RouteState.OPEN);
   return { route, written, refusals };
 }
 
-function interest(subject: string, queue: string | null, weight: number): Buffer {
+function interest(subject: string, queue: string | null, weight: number, account = 0): Buffer {
   const frame = Buffer.alloc(interestFrameLength(subject, queue, weight));
-  writeInterestFrame(frame, 0, subject, queue, weight);
+  writeInterestFrame(frame, 0, account, subject, queue, weight);
   return frame;
 }
 
 /** The MSG frames in a byte stream, decoded. */
-function msgFrames(bytes: Buffer): { subject: string; flags: number; queues: string[] }[] {
+function msgFrames(bytes: Buffer): { subject: string; flags: number; queues: string[]; account?: number }[] {
   const out = [];
   let at = 0;
   while (at < bytes.length) {
@@ -73,7 +76,8 @@ function msgFrames(bytes: Buffer): { subject: string; flags: number; queues: str
         q += 2 + n;
       }
       expect(q).toBe(end);
-      out.push({ subject: bytes.latin1Slice(at + MSG_HEADER, at + MSG_HEADER + subjectLength), flags: bytes[at + MsgAt.FLAGS]!, queues });
+      const account = bytes.readUInt16BE(at + MsgAt.ACCOUNT);
+      out.push({ subject: bytes.latin1Slice(at + MSG_HEADER, at + MSG_HEADER + subjectLength), flags: bytes[at + MsgAt.FLAGS]!, queues, ...(account === 0 ? {} : { account }) });
     }
     at = end;
   }
@@ -185,4 +189,113 @@ test("bad frames close the route with a reason", () => {
   w.route.onRead(bad);
   expect(w.route.closed).toBe(true);
   expect(w.refusals[0]).toMatch(/invalid interest subject/);
+});
+
+describe("accounts", () => {
+  // Two nodes with the same accounts listed in another order: indexes differ, names agree.
+  function pair() {
+    const s1 = server(["A", "B"]);
+    const s2 = server(["B", "A"]);
+    const a = connectRoute(s1, "N2", accountTable(s2).names); // on s1: the route to s2
+    const b = connectRoute(s2, "N1", accountTable(s1).names); // on s2: the route to s1
+    const acc = (s: Server, name: string) => s.accounts.get(name)!;
+    const index = (s: Server, name: string) => accountTable(s).names.indexOf(name);
+    return { s1, s2, a, b, acc, index };
+  }
+
+  test("the HELLO lists the accounts, $G first", () => {
+    const s = server(["A", "B"]);
+    expect(accountTable(s).names[0]).toBe("$G");
+    expect([...accountTable(s).names].sort()).toEqual(["$G", "$SYS", "A", "B"]);
+  });
+
+  test("interest goes into the Sublist of the account it names, by name; a message is framed with its account and delivered in it only", async () => {
+    const { s1, s2, a, b, acc, index } = pair();
+    // s2 subscribes `orders` in A and, on the same subject, in B with a queue group; both are told to s1 over `a`.
+    const gotA: string[] = [];
+    const gotB: string[] = [];
+    new InternalClient(s2, "a", acc(s2, "A")).subscribe("orders", (m) => gotA.push(m.payload.toString()));
+    const inB = new InternalClient(s2, "b", acc(s2, "B"));
+    inB.subscribe("orders", (m) => gotB.push(`plain ${m.payload.toString()}`));
+    a.route.onRead(Buffer.concat([interest("orders", null, 1, index(s2, "A"))]));
+    expect(acc(s1, "A").sublist.match("orders").plain.length).toBe(1);
+    expect(acc(s1, "B").sublist.match("orders").plain.length).toBe(0);
+    expect(s1.sublist.match("orders").plain.length).toBe(0);
+
+    // Published in B on s1: s1 knows no interest in B → nothing on the wire.
+    new InternalClient(s1, "pubB", acc(s1, "B")).publish("orders", Buffer.from("b1"));
+    await tick();
+    expect(msgFrames(Buffer.concat(a.written.splice(0)))).toEqual([]);
+
+    // Published in A on s1: one frame naming A by s1's index; s2 delivers it to A only.
+    new InternalClient(s1, "pubA", acc(s1, "A")).publish("orders", Buffer.from("a1"));
+    await tick();
+    const bytes = Buffer.concat(a.written.splice(0));
+    expect(msgFrames(bytes)).toEqual([{ subject: "orders", flags: 0, queues: [], account: index(s1, "A") }]);
+    b.route.onRead(bytes);
+    await tick();
+    expect(gotA).toEqual(["a1"]);
+    expect(gotB).toEqual([]);
+
+    // The same frame relabelled as B (s1's index of B) reaches B's subscriber, not A's.
+    bytes.writeUInt16BE(index(s1, "B"), MsgAt.ACCOUNT);
+    b.route.onRead(bytes);
+    await tick();
+    expect(gotA).toEqual(["a1"]);
+    expect(gotB).toEqual(["plain a1"]);
+
+    // UNSUB in A leaves A's Sublist; closing the route empties every account's.
+    a.route.onRead(Buffer.concat([interest("orders", "q", 1, index(s2, "B")), interest("orders", null, -1, index(s2, "A"))]));
+    expect(acc(s1, "A").sublist.match("orders").plain.length).toBe(0);
+    expect(acc(s1, "B").sublist.match("orders").queues.length).toBe(1);
+    a.route.close("test", null);
+    expect(acc(s1, "B").sublist.match("orders").queues.length).toBe(0);
+  });
+
+  test("the same subject in two accounts is two interest keys, and a message matched in one account is not deduplicated with another", async () => {
+    const { s1, s2, a, acc, index } = pair();
+    a.route.onRead(Buffer.concat([interest("x", null, 1, index(s2, "A")), interest("x", null, 1, index(s2, "B"))]));
+    expect(a.route.subs.size).toBe(2);
+    new InternalClient(s1, "pubA", acc(s1, "A")).publish("x", Buffer.from("1"));
+    new InternalClient(s1, "pubB", acc(s1, "B")).publish("x", Buffer.from("2"));
+    await tick();
+    expect(msgFrames(Buffer.concat(a.written.splice(0))).map((f) => f.account)).toEqual([index(s1, "A"), index(s1, "B")]);
+  });
+
+  test("an account the other node has and this one lacks: its interest and messages are ignored, logged once", async () => {
+    const s1 = server(["A"]);
+    const s2 = server(["A", "C"]);
+    const warn = vi.spyOn(s1.log, "warn");
+    const a = connectRoute(s1, "N2", accountTable(s2).names);
+    const again = connectRoute(s1, "N2bis", accountTable(s2).names);
+    expect(warn.mock.calls.filter(([t]) => /has accounts this node does not: C;/.test(t)).length).toBe(1);
+    const c = accountTable(s2).names.indexOf("C");
+    a.route.onRead(interest("secret", null, 1, c));
+    expect(a.route.closed).toBe(false);
+    expect(a.route.subs.size).toBe(0);
+    for (const acc of s1.accounts.all()) expect(acc.sublist.match("secret").plain.length).toBe(0);
+
+    // A message in C: dropped, the route stays.
+    const got: string[] = [];
+    for (const acc of s1.accounts.all()) new InternalClient(s1, `l-${acc.name}`, acc).subscribe("secret", () => got.push(acc.name));
+    const enc = connectRoute(s2, "N1", accountTable(s1).names);
+    enc.route.onRead(interest("secret", null, 1, accountTable(s1).names.indexOf("A")));
+    new InternalClient(s2, "pubA", s2.accounts.get("A")!).publish("secret", Buffer.from("x"));
+    await tick();
+    const bytes = Buffer.concat(enc.written.splice(0));
+    bytes.writeUInt16BE(c, MsgAt.ACCOUNT);
+    a.route.onRead(bytes);
+    await tick();
+    expect(got).toEqual([]);
+    expect(a.route.closed).toBe(false);
+    again.route.close("test", null);
+  });
+
+  test("an account index beyond the HELLO's list is a protocol error", () => {
+    const s = server(["A"]);
+    const w = connectRoute(s, "N2");
+    w.route.onRead(interest("x", null, 1, 99));
+    expect(w.route.closed).toBe(true);
+    expect(w.refusals[0]).toMatch(/interest for account 99/);
+  });
 });

@@ -50,6 +50,12 @@ async function routeTo(at: ClusterNode, to: ClusterNode, q = ""): Promise<Json> 
   return r;
 }
 
+/** The other node's interest in the global account held on a route (routes also carry every other account's, $SYS's included). */
+async function globalInterest(at: ClusterNode, to: ClusterNode): Promise<number> {
+  const detail = (await routeTo(at, to, "?subs=detail")).subscriptions_list_detail as Json[] | undefined;
+  return (detail ?? []).filter((d) => String(d.sid).startsWith("$G ")).length;
+}
+
 describe("natter /routez", () => {
   test("three nodes: every route listed with nats-server's fields; counters follow traffic; subs=1 and subs=detail", async () => {
     const [a, b, c] = await startCluster(3, { monitor: true });
@@ -102,7 +108,7 @@ describe("natter /routez", () => {
     ncB.subscribe("orders.>", { callback: (_e, m) => got.push(m.subject) });
     ncB.subscribe("work", { queue: "workers", callback: () => {} });
     await ncB.flush();
-    await waitFor("A holds B's interest", async () => (await routeTo(a!, b!)).subscriptions === 2);
+    await waitFor("A holds B's interest", async () => (await globalInterest(a!, b!)) === 2);
     const before = await routeTo(a!, b!);
     const payload = new Uint8Array(100);
     await waitFor("messages from A reach B", async () => {
@@ -127,17 +133,18 @@ describe("natter /routez", () => {
     // C's route from A carried nothing: C has no interest.
     expect((await routeTo(a!, c!)).out_msgs).toBe(0);
 
-    // subs=1: the subjects of B's interest; subs=detail: nats-server's SubDetail without account.
+    // subs=1: the subjects of B's interest (besides the system account's); subs=detail: nats-server's SubDetail without account.
     const withSubs = await routeTo(a!, b!, "?subs=1");
-    expect([...withSubs.subscriptions_list].sort()).toEqual(["orders.>", "work"]);
+    expect(withSubs.subscriptions).toBe(withSubs.subscriptions_list.length);
+    expect([...withSubs.subscriptions_list].filter((s: string) => !s.startsWith("$SYS.")).sort()).toEqual(["orders.>", "work"]);
     expect(withSubs.subscriptions_list_detail).toBeUndefined();
     const detail = await routeTo(a!, b!, "?subs=detail");
     expect(detail.subscriptions_list).toBeUndefined();
     const bySubject = Object.fromEntries((detail.subscriptions_list_detail as Json[]).map((s) => [s.subject, s]));
     expect(bySubject["orders.>"]).toEqual({ subject: "orders.>", sid: "$G orders.>", msgs: ab.out_msgs, cid: ab.rid });
     expect(bySubject["work"]).toEqual({ subject: "work", qgroup: "workers", sid: "$G work workers", msgs: 0, cid: ab.rid });
-    // A route without interest has no list at all (omitempty), as nats-server.
-    expect((await routeTo(b!, c!, "?subs=1")).subscriptions_list).toBeUndefined();
+    // Every account's interest is routed: the system account's too, as nats-server (its $SYS.REQ.SERVER.PING).
+    expect(bySubject["$SYS.REQ.SERVER.PING"]?.sid).toBe("$SYS $SYS.REQ.SERVER.PING");
 
     // /varz: routes, remotes and the cluster block.
     const varzC = await json(c!.httpPort, "/varz");
@@ -186,7 +193,7 @@ describe.skipIf(!HAS_NATS_SERVER)("/routez and /varz cluster: same shape as a na
       ncB.subscribe("x.>", { callback: () => {} });
       ncB.subscribe("y", { queue: "q", callback: () => {} });
       await ncB.flush();
-      await waitFor("A holds B's interest", async () => (await routeTo(a!, b!)).subscriptions === 2);
+      await waitFor("A holds B's interest", async () => (await globalInterest(a!, b!)) === 2);
       await waitFor("the nats-server cluster formed", async () => (await (await fetch(`${ref[0]!.base}/routez`)).json() as Json).num_routes === 1);
       // The same interest on the nats-server side (its route lists a queue subscription too).
       const ref1 = await connect(ref[1]!.hostport);

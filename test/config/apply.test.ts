@@ -139,7 +139,7 @@ describe("errors, as nats-server prints them", () => {
 
   test.each([
     ["logfile_size_limit: 1", "logfile_size_limit"],
-    ["accounts { A: {} }", "accounts"],
+    ["operator: \"op.jwt\"", "operator"],
     ["https_port: 8443", "https_port"],
     ["gateway { name: x }", "gateway"],
     ["mqtt { port: 1883 }", "mqtt"],

@@ -54,23 +54,44 @@ describe("leafnodes {} in the config file", () => {
     });
   });
 
+  test("tls on the listener and in remotes; credentials; tls:// is a TCP URL", () => {
+    const o = apply(`
+      leafnodes {
+        listen: 7422
+        tls { cert_file: "s.pem", key_file: "s.key", ca_file: "ca.pem", verify: true, timeout: 3 }
+        remotes [
+          { url: "tls://hub:7422", credentials: "u.creds", tls { ca_file: "ca.pem", cert_file: "c.pem", key_file: "c.key", timeout: 1 } }
+          { url: "nats-leaf://hub2:7422", tls { insecure: true } }
+        ]
+      }
+    `);
+    expect(o.leafnodes).toMatchObject({
+      tls: { certFile: "s.pem", keyFile: "s.key", caFile: "ca.pem", verify: true, timeoutMs: 3000 },
+      remotes: [
+        { urls: ["tls://hub:7422"], credentials: "u.creds", tls: { caFile: "ca.pem", certFile: "c.pem", keyFile: "c.key", timeoutMs: 1000 } },
+        { urls: ["nats-leaf://hub2:7422"], tls: { insecure: true } },
+      ],
+    });
+    expect(parseLeafUrl("tls://hub:7000")).toMatchObject({ transport: "tcp", host: "hub", port: 7000 });
+  });
+
   test("`leaf` is the same block; listen may be a port", () => {
     expect(apply("leaf { port: 7422 }").leafnodes).toMatchObject({ host: "0.0.0.0", port: 7422, remotes: [] });
     expect(apply("leafnodes { listen: 7499 }").leafnodes).toMatchObject({ port: 7499 });
   });
 
   test.each([
-    ['leafnodes { remotes [ { url: "nats-leaf://h:1", credentials: "/x.creds" } ] }', /"leafnodes\.remotes\.credentials" is not supported: credentials files carry a JWT/],
     ['leafnodes { remotes [ { url: "nats-leaf://h:1", account: "A" } ] }', /leafnode remote account "A" is not supported: natter has one account/],
-    ['leafnodes { remotes [ { url: "tls://h:1" } ] }', /TLS to a hub is not supported yet/],
-    ['leafnodes { remotes [ { url: "wss://h:1" } ] }', /TLS to a hub is not supported yet/],
+    ['leafnodes { remotes [ { url: "wss://h:1" } ] }', /TLS over WebSocket \(wss:\/\/\) is not supported yet/],
     ['leafnodes { remotes [ { url: "http://h:1" } ] }', /unknown scheme "http"/],
-    ['leafnodes { remotes [ { url: "nats-leaf://h:1", tls: { cert_file: x } } ] }', /"leafnodes\.remotes\.tls" is not supported yet/],
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", tls: { cert_file: x } } ] }', /needs both cert_file and key_file/],
+    ['leafnodes { remotes [ { url: "nats-leaf://h:1", tls: { handshake_first: true } } ] }', /"leafnodes\.remotes\.tls\.handshake_first" is not supported yet/],
     ['leafnodes { remotes [ { url: "nats-leaf://h:1", deny_imports: ["x"] } ] }', /"leafnodes\.remotes\.deny_imports" is not supported yet/],
     ['leafnodes { remotes [ { url: "nats-leaf://h:1", colour: red } ] }', /unknown field "colour"/],
     ['leafnodes { remotes [ { hub: true } ] }', /a leafnode remote needs a url/],
     ['leafnodes { remotes [ { urls: ["ws://a:1", "nats-leaf://b:2"] } ] }', /all be WebSocket/],
-    ["leafnodes { tls { cert_file: x } }", /"leafnodes\.tls" is not supported yet/],
+    ["leafnodes { tls { cert_file: x } }", /missing 'key_file' in TLS configuration/],
+    ["leafnodes { tls { cert_file: x, key_file: y, handshake_first: true } }", /"leafnodes\.tls\.handshake_first" is not supported yet/],
     ["leafnodes { bogus: 1 }", /unknown field "bogus"/],
     ["leafnodes { authorization { token: x } }", /leaf nodes authenticate with user and password/],
     ["leafnodes: 7422", /Expected map to define a leafnode/],

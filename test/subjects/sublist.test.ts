@@ -44,6 +44,84 @@ function trieIsEmpty(sl: Sublist<TSub>): boolean {
   return (sl as unknown as { root: { isEmpty(): boolean } }).root.isEmpty();
 }
 
+// The trie's internals, as far as the shape checks below need them.
+interface RawNode {
+  token: string;
+  kids: RawNode | Map<string, RawNode> | null;
+  wild: { pwc: RawNode | null; fwc: RawNode | null } | null;
+  subs: TSub | RawSubs | null;
+}
+interface RawSubs {
+  size: number;
+  plain: Set<TSub> | null;
+  queues: Map<string, Set<TSub>> | null;
+}
+
+/**
+ * Checks the trie's storage invariants and returns what it holds: a child or a subscription on
+ * its own is inline (no Map of one child, no set of one subscription), containers are never empty,
+ * a container's size is its member count, no node but the root is empty. Throws on a violation.
+ */
+function trieShape(sl: Sublist<TSub>): { nodes: number; maps: number; subSets: number; subs: number } {
+  const out = { nodes: 0, maps: 0, subSets: 0, subs: 0 };
+  const fail = (path: string, what: string): never => {
+    throw new Error(`trie at ${JSON.stringify(path)}: ${what}`);
+  };
+  const walk = (node: RawNode, path: string, isRoot: boolean): void => {
+    out.nodes++;
+    const subs = node.subs;
+    if (subs !== null) {
+      if ("id" in subs) {
+        out.subs++;
+        if (subs.subject !== path) fail(path, `holds a subscription to ${subs.subject}`);
+      } else {
+        out.subSets++;
+        let n = 0;
+        if (subs.plain !== null) {
+          if (subs.plain.size === 0) fail(path, "empty plain set");
+          for (const s of subs.plain) if (s.queue !== null || s.subject !== path) fail(path, `plain set holds ${s.subject} ${s.queue}`);
+          n += subs.plain.size;
+        }
+        if (subs.queues !== null) {
+          if (subs.queues.size === 0) fail(path, "empty queue map");
+          for (const [name, members] of subs.queues) {
+            if (members.size === 0) fail(path, `empty queue group ${name}`);
+            for (const s of members) if (s.queue !== name || s.subject !== path) fail(path, `group ${name} holds ${s.subject} ${s.queue}`);
+            n += members.size;
+          }
+        }
+        if (n !== subs.size) fail(path, `set size ${subs.size}, holds ${n}`);
+        if (n < 2) fail(path, `a set of ${n} subscription(s) (one must be inline)`);
+        out.subs += n;
+      }
+    }
+    const prefix = isRoot ? "" : `${path}.`;
+    const kids = node.kids;
+    if (kids instanceof Map) {
+      out.maps++;
+      if (kids.size < 2) fail(path, `a Map of ${kids.size} child(ren)`);
+      for (const [token, child] of kids) {
+        if (child.token !== token) fail(path, `child ${token} has token ${child.token}`);
+        walk(child, prefix + token, false);
+      }
+    } else if (kids !== null) {
+      walk(kids, prefix + kids.token, false);
+    }
+    if (node.wild !== null) {
+      const { pwc, fwc } = node.wild;
+      if (pwc === null && fwc === null) fail(path, "an empty wildcard holder");
+      if (pwc !== null) walk(pwc, `${prefix}*`, false);
+      if (fwc !== null) {
+        if (fwc.kids !== null || fwc.wild !== null) fail(path, "a `>` node with children");
+        walk(fwc, `${prefix}>`, false);
+      }
+    }
+    if (!isRoot && subs === null && kids === null && node.wild === null) fail(path, "an empty node (not pruned)");
+  };
+  walk((sl as unknown as { root: RawNode }).root, "", true);
+  return out;
+}
+
 describe("Sublist matching", () => {
   test("literal subjects match only themselves", () => {
     const sl = new Sublist<TSub>();
@@ -244,6 +322,105 @@ describe("Sublist bookkeeping", () => {
     expect(view(sl.match("a.b")).plain).toEqual([mid.id]);
     expect(sl.match("a.b.c")).toBe(EMPTY_RESULT);
     expect(sl.remove(mid)).toBe(true);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+
+  test("a lone child is inline; a second makes a Map; back to one is inline again; none is pruned", () => {
+    const sl = new Sublist<TSub>();
+    const ab = sub("a.b");
+    const ac = sub("a.c");
+    const ax = sub("a.*");
+    sl.insert(ab);
+    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 0, subSets: 0, subs: 1 });
+    sl.insert(ac);
+    expect(trieShape(sl)).toEqual({ nodes: 4, maps: 1, subSets: 0, subs: 2 });
+    sl.insert(ax); // a wildcard child does not count among the literal ones
+    expect(trieShape(sl)).toEqual({ nodes: 5, maps: 1, subSets: 0, subs: 3 });
+    expect(view(sl.match("a.c")).plain).toEqual([ac.id, ax.id]);
+    expect(sl.remove(ab)).toBe(true);
+    expect(trieShape(sl)).toEqual({ nodes: 4, maps: 0, subSets: 0, subs: 2 });
+    expect(view(sl.match("a.c")).plain).toEqual([ac.id, ax.id]);
+    expect(view(sl.match("a.b")).plain).toEqual([ax.id]);
+    expect(sl.remove(ac)).toBe(true);
+    expect(view(sl.match("a.c")).plain).toEqual([ax.id]);
+    expect(sl.remove(ax)).toBe(true);
+    expect(sl.match("a.c")).toBe(EMPTY_RESULT);
+    expect(trieIsEmpty(sl)).toBe(true);
+    // The other order: the Map's first child leaves first.
+    sl.insert(ab);
+    sl.insert(ac);
+    expect(sl.remove(ac)).toBe(true);
+    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 0, subSets: 0, subs: 1 });
+    expect(view(sl.match("a.b")).plain).toEqual([ab.id]);
+    expect(sl.match("a.c")).toBe(EMPTY_RESULT);
+    expect(sl.remove(ab)).toBe(true);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+
+  test("a lone subscription is inline, plain or queue; a second makes a set; back to one is inline again", () => {
+    const sl = new Sublist<TSub>();
+    const p1 = sub("s");
+    const p2 = sub("s");
+    const g1 = sub("s", "g");
+    const g2 = sub("s", "g");
+    const h1 = sub("s", "h");
+    const shape = () => {
+      const { subSets, subs } = trieShape(sl);
+      return { subSets, subs };
+    };
+    const seen = () => view(sl.match("s"));
+
+    sl.insert(g1); // a queue subscription alone: inline
+    expect(shape()).toEqual({ subSets: 0, subs: 1 });
+    expect(seen()).toEqual({ plain: [], queues: { g: [g1.id] } });
+    sl.insert(g1); // again: a no-op on an inline subscription
+    expect(sl.count).toBe(1);
+    expect(sl.remove(g2)).toBe(false); // same subject and group, not the one held
+    expect(sl.remove(p1)).toBe(false);
+    sl.insert(p1);
+    expect(shape()).toEqual({ subSets: 1, subs: 2 });
+    expect(seen()).toEqual({ plain: [p1.id], queues: { g: [g1.id] } });
+    sl.insert(g2);
+    sl.insert(h1);
+    sl.insert(p2);
+    sl.insert(p2);
+    expect(sl.count).toBe(5);
+    expect(shape()).toEqual({ subSets: 1, subs: 5 });
+    expect(seen()).toEqual({ plain: [p1.id, p2.id], queues: { g: [g1.id, g2.id], h: [h1.id] } });
+    expect(sl.remove(g1)).toBe(true);
+    expect(sl.remove(p1)).toBe(true);
+    expect(sl.remove(p2)).toBe(true);
+    expect(seen()).toEqual({ plain: [], queues: { g: [g2.id], h: [h1.id] } });
+    expect(sl.remove(g2)).toBe(true); // one left, a queue member of h: inline again
+    expect(shape()).toEqual({ subSets: 0, subs: 1 });
+    expect(seen()).toEqual({ plain: [], queues: { h: [h1.id] } });
+    expect(sl.remove(g2)).toBe(false);
+    sl.insert(p2); // and back up from the inline one
+    expect(shape()).toEqual({ subSets: 1, subs: 2 });
+    expect(sl.remove(h1)).toBe(true); // one left, plain: inline
+    expect(shape()).toEqual({ subSets: 0, subs: 1 });
+    expect(seen()).toEqual({ plain: [p2.id], queues: {} });
+    expect(sl.remove(p2)).toBe(true);
+    expect(sl.match("s")).toBe(EMPTY_RESULT);
+    expect(sl.count).toBe(0);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+
+  test("a lone wildcard child goes when its last subscription does; the other one stays", () => {
+    const sl = new Sublist<TSub>();
+    const star = sub("a.*");
+    const gt = sub("a.>");
+    sl.insert(star);
+    sl.insert(gt);
+    expect(sl.remove(star)).toBe(true);
+    expect(trieShape(sl).nodes).toBe(3);
+    expect(view(sl.match("a.b")).plain).toEqual([gt.id]);
+    sl.insert(star);
+    expect(sl.remove(gt)).toBe(true);
+    expect(trieShape(sl).nodes).toBe(3);
+    expect(view(sl.match("a.b")).plain).toEqual([star.id]);
+    expect(sl.match("a.b.c")).toBe(EMPTY_RESULT);
+    expect(sl.remove(star)).toBe(true);
     expect(trieIsEmpty(sl)).toBe(true);
   });
 
@@ -461,6 +638,14 @@ interface PropConfig {
   liveTarget: number;
   minHitRate: number; // asserts the cache really was exercised (warm) or thrashed
   maxHitRate: number;
+  /** Check the trie's storage invariants after every step (trieShape), not only every 97th. */
+  shapeEveryStep?: boolean;
+  /** Queue group names to draw from (default q1..q3). */
+  queues?: string[];
+  /** Chance of a `*` token in a subscribed subject (default 0.3). */
+  starRate?: number;
+  /** Largest subscribed depth (default 4). */
+  maxSubDepth?: number;
 }
 
 function sameView(a: ReturnType<typeof view>, b: ReturnType<typeof view>): boolean {
@@ -483,12 +668,12 @@ function runProperty(cfg: PropConfig, seed: number): void {
   let generation = 0;
 
   const subSubject = (): string => {
-    const depth = 1 + Math.floor(rnd() * 4);
+    const depth = 1 + Math.floor(rnd() * (cfg.maxSubDepth ?? 4));
     const toks: string[] = [];
     for (let i = 0; i < depth; i++) {
       const x = rnd();
       if (i === depth - 1 && x < 0.12) toks.push(">");
-      else if (x < 0.3) toks.push("*");
+      else if (x < (cfg.starRate ?? 0.3)) toks.push("*");
       else toks.push(pick(cfg.alphabet));
     }
     return toks.join(".");
@@ -511,7 +696,7 @@ function runProperty(cfg: PropConfig, seed: number): void {
     const x = rnd();
     const pInsert = live.length < cfg.liveTarget ? 0.35 : 0.15;
     if (x < pInsert) {
-      const s: TSub = { id: ++id, subject: subSubject(), queue: rnd() < 0.3 ? pick(["q1", "q2", "q3"]) : null };
+      const s: TSub = { id: ++id, subject: subSubject(), queue: rnd() < 0.3 ? pick(cfg.queues ?? ["q1", "q2", "q3"]) : null };
       sl.insert(s);
       live.push(s);
       generation++;
@@ -546,6 +731,10 @@ function runProperty(cfg: PropConfig, seed: number): void {
     }
     if (sl.count !== live.length) expect(sl.count, ctx(step, "count")).toBe(live.length);
     if (sl.generation !== generation) expect(sl.generation, ctx(step, "generation")).toBe(generation);
+    if (cfg.shapeEveryStep === true || step % 97 === 0) {
+      const shape = trieShape(sl);
+      if (shape.subs !== live.length) expect(shape.subs, ctx(step, "subscriptions held by the trie")).toBe(live.length);
+    }
     if (step % 97 === 0) {
       expect(sl.stats().num_cache, ctx(step, "cache bound")).toBeLessThanOrEqual(cacheMax);
       expect(ids(sl.all()), ctx(step, "all()")).toEqual(ids(live));
@@ -575,6 +764,10 @@ describe("Sublist property: matches equal brute force over the live set", () => 
     { name: "thrash-small", cacheMax: 8, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 4, steps: 6000, liveTarget: 200, minHitRate: 0, maxHitRate: 0.3 },
     // No cache at all.
     { name: "no-cache", cacheMax: 0, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 3, steps: 2000, liveTarget: 100, minHitRate: 0, maxHitRate: 0 },
+    // A handful of live subscriptions over few subjects: nodes keep going 0 -> 1 -> 2 -> 1 -> 0 children
+    // and subscriptions (inline, then Map/set, then inline again), queue groups too; shape checked every step.
+    { name: "inline-flips", cacheMax: 16, alphabet: ["a", "b"], minDepth: 1, maxDepth: 3, steps: 4000, liveTarget: 6, minHitRate: 0, maxHitRate: 1,
+      shapeEveryStep: true, queues: ["q1", "q2"], starRate: 0.15, maxSubDepth: 3 },
   ];
   for (const cfg of configs) {
     test.each(seeds)(`${cfg.name}, seed %i`, (seed) => {

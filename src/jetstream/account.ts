@@ -1,0 +1,381 @@
+// One account's JetStream (nats-server's jsAccount): an internal client of that account subscribed to
+// the JetStream API in the account's subject space, its streams and consumers, their files, and the
+// account's limits (max_memory / max_file / max_streams / max_consumers). Accounts never see each other's
+// streams: capture subscriptions, deliveries, acks and advisories all live in the account's sublist.
+//
+// Layout on disk (as nats-server's):
+//   <store_dir>/jetstream/<account>/streams/<stream>/meta.json          {config, created}
+//   <store_dir>/jetstream/<account>/streams/<stream>/msgs/<n>.seg       the file store's segments
+//   <store_dir>/jetstream/<account>/streams/<stream>/obs/<consumer>/meta.json, state.json
+// Memory streams keep nothing on disk and do not survive a restart (as in nats-server).
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Account } from "../accounts/account.ts";
+import type { AccountJetStreamOptions } from "../accounts/options.ts";
+import { InternalClient, type InternalMessage } from "../internal-client.ts";
+import type { Server } from "../server.ts";
+import type { Subscription } from "../subscription.ts";
+import { JetStreamApi } from "./api.ts";
+import { normalizeConsumerConfig, normalizeStreamConfig, type ConsumerConfig, type StreamConfig } from "./config.ts";
+import { Consumer, type ConsumerState } from "./consumer.ts";
+import { apiError, type ApiError } from "./errors.ts";
+import type { JetStream, JetStreamOptions } from "./jetstream.ts";
+import { nuid } from "./nuid.ts";
+import { FileStore } from "./store/file.ts";
+import { MemoryStore } from "./store/memory.ts";
+import { nowMs } from "./store/indexed.ts";
+import type { MessageStore, StoredMessage } from "./store/store.ts";
+import { Stream, storeLimits } from "./stream.ts";
+import { parseRfc3339, rfc3339 } from "./wire.ts";
+
+/** Durable consumer state is written at most this often while it changes. */
+const STATE_WRITE_MS = 250;
+
+export class AccountJetStream {
+  readonly client: InternalClient;
+  /** A second internal client for advisories and dead letters: its publishes reach the streams' subscriptions. */
+  readonly events: InternalClient;
+  readonly streams = new Map<string, Stream>();
+  readonly api: JetStreamApi;
+  /** `<store_dir>/jetstream/<account>/streams`. */
+  readonly dir: string;
+  /** The account's JetStream limits (-1 = unlimited; max_streams / max_consumers 0 = unlimited too, as nats-server). */
+  readonly limits: AccountJetStreamOptions;
+  private readonly pullSubs = new Map<Consumer, Subscription>();
+  private dirtyStreams = new Set<Stream>();
+  private replies: [string, string][] = [];
+  private flushScheduled = false;
+  private lastStateWrite = 0;
+  apiTotal = 0;
+  apiErrors = 0;
+
+  constructor(
+    /** The server-wide JetStream: options and the server's own storage limits. */
+    readonly service: JetStream,
+    readonly account: Account,
+  ) {
+    this.limits = account.jetstream!;
+    this.client = new InternalClient(service.server, `jetstream ${account.name}`, account);
+    this.events = new InternalClient(service.server, `jetstream-events ${account.name}`, account);
+    this.dir = path.join(service.dir, account.name, "streams");
+    this.api = new JetStreamApi(this.client, this);
+  }
+
+  get server(): Server {
+    return this.service.server;
+  }
+
+  get options(): JetStreamOptions {
+    return this.service.options;
+  }
+
+  /** Loads what is on disk and starts answering the API; returns how many streams were restored. */
+  start(): number {
+    mkdirSync(this.dir, { recursive: true });
+    for (const name of readdirSync(this.dir).sort()) {
+      try {
+        this.loadStream(name);
+      } catch (error) {
+        this.server.log.error(`JetStream: account ${this.account.name}: could not restore stream ${name}: ${(error as Error).message}`);
+      }
+    }
+    this.api.subscribe();
+    this.client.subscribe("$JS.ACK.>", (m) => this.onAck(m));
+    this.client.subscribe("$JS.FC.>", (m) => this.onFlowControl(m));
+    return this.streams.size;
+  }
+
+  // ---- streams ----------------------------------------------------------------------------------
+
+  private streamDir(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  private openStore(config: StreamConfig): MessageStore {
+    const limits = storeLimits(config);
+    if (config.storage === "memory") return new MemoryStore(limits);
+    return new FileStore(
+      {
+        dir: path.join(this.streamDir(config.name), "msgs"),
+        sync: this.options.sync,
+        syncIntervalMs: this.options.syncIntervalMs,
+        warn: (line) => this.server.log.warn?.(`JetStream: ${line}`) ?? this.server.log.error(`JetStream: ${line}`),
+      },
+      limits,
+    );
+  }
+
+  createStream(config: StreamConfig): Stream {
+    const created = nowMs();
+    if (config.storage === "file") {
+      mkdirSync(this.streamDir(config.name), { recursive: true });
+      this.writeJson(path.join(this.streamDir(config.name), "meta.json"), { config, created: rfc3339(created) });
+    }
+    const stream = new Stream(this, config, created, this.openStore(config));
+    this.streams.set(config.name, stream);
+    return stream;
+  }
+
+  updateStream(stream: Stream, config: StreamConfig): void {
+    stream.update(config);
+    if (config.storage === "file") this.writeJson(path.join(this.streamDir(config.name), "meta.json"), { config, created: rfc3339(stream.created) });
+  }
+
+  deleteStream(stream: Stream): void {
+    stream.deleted = true;
+    for (const c of [...stream.consumers.values()]) this.deleteConsumer(c);
+    stream.close();
+    stream.store.destroy();
+    this.streams.delete(stream.name);
+    this.dirtyStreams.delete(stream);
+    rmSync(this.streamDir(stream.name), { recursive: true, force: true });
+  }
+
+  private loadStream(name: string): void {
+    const metaFile = path.join(this.streamDir(name), "meta.json");
+    if (!existsSync(metaFile)) return;
+    const meta = JSON.parse(readFileSync(metaFile, "utf8"));
+    const config = normalizeStreamConfig(meta.config);
+    const stream = new Stream(this, config, parseRfc3339(meta.created), this.openStore(config));
+    this.streams.set(name, stream);
+    const obs = path.join(this.streamDir(name), "obs");
+    if (!existsSync(obs)) return;
+    for (const cname of readdirSync(obs)) {
+      try {
+        const cmeta = JSON.parse(readFileSync(path.join(obs, cname, "meta.json"), "utf8"));
+        const stateFile = path.join(obs, cname, "state.json");
+        const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, "utf8")) as ConsumerState) : null;
+        const cc = normalizeConsumerConfig(cmeta.config, config);
+        this.attachConsumer(new Consumer(stream, cname, cc, parseRfc3339(cmeta.created), state));
+      } catch (error) {
+        this.server.log.error(`JetStream: could not restore consumer ${name} > ${cname}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  // ---- consumers --------------------------------------------------------------------------------
+
+  createConsumer(stream: Stream, name: string, config: ConsumerConfig): Consumer {
+    const consumer = new Consumer(stream, name, config, nowMs(), null);
+    this.attachConsumer(consumer);
+    this.persistConsumer(consumer, true);
+    consumer.kick();
+    return consumer;
+  }
+
+  private attachConsumer(consumer: Consumer): void {
+    consumer.stream.consumers.set(consumer.name, consumer);
+    if (!consumer.isPush) {
+      const subject = `$JS.API.CONSUMER.MSG.NEXT.${consumer.stream.name}.${consumer.name}`;
+      this.pullSubs.set(consumer, this.client.subscribe(subject, (m) => {
+        this.apiTotal++;
+        if (m.reply !== null) consumer.onNextRequest(m.reply, m.payload);
+      }));
+    }
+  }
+
+  updateConsumer(consumer: Consumer, config: ConsumerConfig): void {
+    consumer.update(config);
+    this.persistConsumer(consumer, true);
+  }
+
+  deleteConsumer(consumer: Consumer): void {
+    consumer.stop();
+    consumer.stream.consumers.delete(consumer.name);
+    const sub = this.pullSubs.get(consumer);
+    if (sub) this.client.unsubscribe(sub);
+    this.pullSubs.delete(consumer);
+    rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
+  }
+
+  /** Durable consumers of file streams keep their config and state on disk. */
+  private persistConsumer(consumer: Consumer, withMeta: boolean): void {
+    if (!consumer.isDurable || consumer.stream.config.storage !== "file" || consumer.config.mem_storage) return;
+    const dir = path.join(this.streamDir(consumer.stream.name), "obs", consumer.name);
+    if (withMeta) {
+      mkdirSync(dir, { recursive: true });
+      this.writeJson(path.join(dir, "meta.json"), { config: consumer.config, created: rfc3339(consumer.created) });
+    }
+    if (existsSync(dir)) this.writeJson(path.join(dir, "state.json"), consumer.state());
+    consumer.dirty = false;
+  }
+
+  private writeJson(file: string, value: unknown): void {
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(value));
+    renameSync(tmp, file);
+  }
+
+  // ---- publish path: acks after the flush --------------------------------------------------------
+
+  markDirty(stream: Stream): void {
+    this.dirtyStreams.add(stream);
+    this.scheduleFlush();
+  }
+
+  /** Sends a reply once the stores have been flushed (PubAcks: acknowledged means written). */
+  replyAfterFlush(reply: string, json: string): void {
+    this.replies.push([reply, json]);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const s of this.dirtyStreams) if (!s.deleted) s.store.flush();
+    this.dirtyStreams.clear();
+    const replies = this.replies;
+    this.replies = [];
+    for (const [reply, json] of replies) this.client.publish(reply, Buffer.from(json));
+  }
+
+  /**
+   * May a message of `size` bytes be stored? The server's limits first (max_memory_store / max_file_store:
+   * 10023 insufficient resources), then the account's (max_mem / max_file: 10002 resource limits exceeded for
+   * account), as nats-server's processJetStreamMsg checks them.
+   */
+  checkResources(storage: "file" | "memory", size: number): ApiError | null {
+    const server = this.service.checkResources(storage, size);
+    if (server !== null) return server;
+    const limit = storage === "memory" ? this.limits.maxMemory : this.limits.maxFile;
+    if (limit >= 0 && this.usage(storage) + size > limit) return apiError("AccountResourcesExceeded");
+    return null;
+  }
+
+  /**
+   * A stream create or update against the account's limits (nats-server's jsNonClusteredStreamLimitsCheck):
+   * max_streams on create (10027), a stream max_consumers above the account's (10026), and the bytes the
+   * stream reserves (its max_bytes, at least 1) with those the other streams of its storage reserve against
+   * the account's max_mem / max_file (10028 / 10047).
+   */
+  checkStreamLimits(config: StreamConfig, creating: boolean): void {
+    const l = this.limits;
+    if (creating && l.maxStreams > 0 && [...this.streams.keys()].filter((n) => n !== config.name).length >= l.maxStreams) {
+      throw apiError("MaximumStreamsLimit");
+    }
+    if (config.max_consumers > 0 && l.maxConsumers > 0 && config.max_consumers > l.maxConsumers) throw apiError("MaximumConsumersLimit");
+    const limit = config.storage === "memory" ? l.maxMemory : l.maxFile;
+    if (limit < 0) return;
+    let reserved = 0;
+    for (const s of this.streams.values()) {
+      if (s.name !== config.name && s.config.storage === config.storage && s.config.max_bytes > 0) reserved += s.config.max_bytes;
+    }
+    const add = config.max_bytes > 0 ? config.max_bytes : 1;
+    if (reserved > limit || add > limit - reserved) throw apiError(config.storage === "memory" ? "MemoryResourcesExceeded" : "StorageResourcesExceeded");
+  }
+
+  /** How many consumers a stream may have: its own max_consumers, or the account's when that is smaller or the stream has none. */
+  maxConsumers(stream: Stream): number {
+    let max = stream.config.max_consumers;
+    const own = this.limits.maxConsumers;
+    if (max <= 0 || (own > 0 && own < max)) max = own;
+    return max;
+  }
+
+  usage(storage: "file" | "memory"): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.config.storage === storage) n += s.store.state().bytes;
+    return n;
+  }
+
+  get consumerCount(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.consumers.size;
+    return n;
+  }
+
+  // ---- acks and flow control ----------------------------------------------------------------------
+
+  private consumerFor(tokens: string[], at: number): Consumer | undefined {
+    return this.streams.get(tokens[at]!)?.consumers.get(tokens[at + 1]!);
+  }
+
+  private onAck(m: InternalMessage): void {
+    // v1: $JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending> (9 tokens)
+    // v2: $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>.<random> (12)
+    const t = m.subject.split(".");
+    const at = t.length >= 11 ? 4 : 2;
+    const consumer = this.consumerFor(t, at);
+    if (consumer === undefined) return;
+    const sseq = Number(t[at + 3]);
+    if (!Number.isFinite(sseq)) return;
+    consumer.onAck(sseq, m.payload, m.reply);
+  }
+
+  private onFlowControl(m: InternalMessage): void {
+    const t = m.subject.split(".");
+    this.consumerFor(t, 2)?.onFlowControlReply(m.subject);
+  }
+
+  // ---- dead letters and advisories -----------------------------------------------------------------
+
+  /**
+   * A message that exhausted max_deliver or was terminated: the advisory nats-server sends, and (natter)
+   * a copy to the consumer's dead_letter_subject with headers naming where it came from.
+   */
+  deadLetter(consumer: Consumer, msg: StoredMessage, deliveries: number, reason: "max_deliveries" | "terminated", termReason: string, dseq: number): void {
+    const stream = consumer.stream.name;
+    const now = rfc3339(nowMs());
+    if (reason === "max_deliveries") {
+      this.advisory(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer.name}`, {
+        type: "io.nats.jetstream.advisory.v1.max_deliver", id: nuid(), timestamp: now, stream, consumer: consumer.name,
+        stream_seq: msg.seq, deliveries,
+      });
+    } else {
+      this.advisory(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${stream}.${consumer.name}`, {
+        type: "io.nats.jetstream.advisory.v1.terminated", id: nuid(), timestamp: now, stream, consumer: consumer.name,
+        consumer_seq: dseq, stream_seq: msg.seq, deliveries, ...(termReason ? { reason: termReason } : {}),
+      });
+    }
+    const dl = consumer.config.dead_letter_subject;
+    if (!dl) return;
+    let block = msg.headers === null ? "NATS/1.0\r\n" : msg.headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
+    block += `Nats-Dead-Letter-Stream: ${stream}\r\nNats-Dead-Letter-Consumer: ${consumer.name}\r\n`;
+    block += `Nats-Dead-Letter-Subject: ${msg.subject}\r\nNats-Dead-Letter-Sequence: ${msg.seq}\r\n`;
+    block += `Nats-Dead-Letter-Deliveries: ${deliveries}\r\nNats-Dead-Letter-Reason: ${reason}\r\n`;
+    if (termReason) block += `Nats-Dead-Letter-Term-Reason: ${termReason.replace(/[\r\n]/g, " ")}\r\n`;
+    this.events.publish(dl, msg.data, null, Buffer.from(`${block}\r\n`, "latin1"));
+  }
+
+  private advisory(subject: string, body: object): void {
+    this.events.publish(subject, Buffer.from(JSON.stringify(body)));
+  }
+
+  // ---- timers --------------------------------------------------------------------------------------
+
+  /** Timers (ack wait, heartbeats, request expiry, push interest, inactivity): called by the server-wide JetStream. */
+  sweep(now: number): void {
+    for (const stream of this.streams.values()) {
+      for (const consumer of [...stream.consumers.values()]) {
+        if (!consumer.tick(now)) {
+          this.server.log.debug(`JetStream: account ${this.account.name}: consumer ${stream.name} > ${consumer.name} inactive, deleted`);
+          this.deleteConsumer(consumer);
+        }
+      }
+    }
+    if (now - this.lastStateWrite >= STATE_WRITE_MS) {
+      this.lastStateWrite = now;
+      this.writeStates();
+    }
+  }
+
+  private writeStates(): void {
+    for (const stream of this.streams.values()) {
+      for (const consumer of stream.consumers.values()) if (consumer.dirty) this.persistConsumer(consumer, false);
+    }
+  }
+
+  /** Flushes stores and consumer states and stops answering (graceful shutdown). */
+  shutdown(): void {
+    this.flush();
+    this.writeStates();
+    for (const stream of this.streams.values()) stream.close();
+    this.client.close();
+    this.events.close();
+  }
+}

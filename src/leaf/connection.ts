@@ -15,6 +15,11 @@
 // (local, routes, other leaf nodes) except the leaf's own and what came from the leaf's own cluster.
 // JetStream API, KV and object store subjects cross in neither direction (nats-server's denyAllClientJs).
 //
+// Accounts: a connection carries one account of this server (`account`): a solicited one its remote's
+// (`account`, default $G), an accepted one its user's, bound when the CONNECT is accepted (bindAccount,
+// which enforces the account's max_leafnodes). The other side's interest lives in that account's
+// Sublist, its messages are matched there, and only that account's interest is told to it.
+//
 // Invariants:
 // - One frame per message per connection: several matches of one message (foo.* and foo.>, or a plain
 //   and a queue subscription) give one LMSG, naming every queue group picked (delivery.seq tells).
@@ -29,6 +34,7 @@ import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
+import type { Account } from "../accounts/account.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import {
@@ -80,8 +86,8 @@ export interface LeafOwner {
    * (./tls.ts) and returns true, then calls conn.tlsEstablished (or closes the connection) when done.
    */
   solicitTls(conn: LeafConnection, info: LeafInfo): boolean;
-  /** Checks an accepted leaf's credentials; null: accepted, else the failure log line. */
-  authorize(conn: LeafConnection, connect: LeafConnect): string | null | Promise<string | null>;
+  /** Checks an accepted leaf's credentials: the account it is granted, else the failure log line. */
+  authorize(conn: LeafConnection, connect: LeafConnect): LeafVerdict | Promise<LeafVerdict>;
   /** The connection is open: interest flows, messages flow. */
   opened(conn: LeafConnection): void;
   closed(conn: LeafConnection, reason: string): void;
@@ -92,6 +98,20 @@ export interface LeafOwner {
   /** The other side reported a loop, or a cluster name clash: the remote waits before redialing. */
   delayReconnect(conn: LeafConnection, ms: number): void;
 }
+
+/** An accepted leaf's credentials are good: the account it binds to, and the -ERR if that account has no room for it. */
+export interface LeafGrant {
+  readonly account: Account;
+  /**
+   * As nats-server: a user of the clients' authentication (the accounts block) over max_leafnodes gets
+   * 'maximum account active connections exceeded'; one of leafnodes.authorization (or an anonymous
+   * leaf) an 'Authorization Violation'.
+   */
+  readonly fullError: string;
+}
+
+/** The outcome of authorize: a grant, or the failure log line. */
+export type LeafVerdict = LeafGrant | string;
 
 export const LeafState = {
   /** Solicited: waiting for the hub's INFO. Accepted: INFO sent, waiting for CONNECT. */
@@ -133,6 +153,10 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
   tlsPending = false;
   /** Solicited: when CONNECT went out (the hub's INFO with connect_info is due within a deadline). */
   connectSentAt = 0;
+  /** The account this link carries (see the header); $G until an accepted leaf's CONNECT binds another. */
+  account: Account;
+  /** Counted in account.leafnodes (undone at close). */
+  private counted = false;
   /** The other side's interest: key (subject, or `subject queue`) → its subscription here. */
   readonly subs = new Map<string, LeafSubscription>();
   /** What the other side was told of our interest: key → count (queue groups: total weight). */
@@ -173,8 +197,15 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     readonly solicited: boolean,
     /** For a solicited connection: the remote's `hub: true` (this side is then not the spoke). */
     remoteIsHubSide = false,
+    /** For a solicited connection: the remote's account. */
+    account: Account | null = null,
   ) {
     this.isSpoke = solicited && !remoteIsHubSide;
+    this.account = account ?? owner.server.accounts.global;
+    if (solicited) {
+      this.account.leafnodes++;
+      this.counted = true;
+    }
     const o = owner.server.options;
     this.parser = new LeafParser(this, Math.max(o.maxPending, o.maxPayload), Math.max(o.maxControlLine, 64 * 1024));
   }
@@ -292,7 +323,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       // bcrypt: nothing after the CONNECT is parsed before it is decided (held by the parser, then replayed).
       this.parser.pause();
       verdict.then(
-        (failure) => this.authorized(connect, failure, true),
+        (v) => this.authorized(connect, v, true),
         (error: Error) => this.authorized(connect, `authentication error: ${error.message}`, true),
       );
       return;
@@ -300,13 +331,14 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     this.authorized(connect, verdict, false);
   }
 
-  private authorized(connect: LeafConnect, failure: string | null, resume: boolean): void {
+  private authorized(connect: LeafConnect, verdict: LeafVerdict, resume: boolean): void {
     if (this.closed) return;
-    if (failure !== null) {
-      this.server.log.error(`${this.logPrefix} - ${failure}`);
+    if (typeof verdict === "string") {
+      this.server.log.error(`${this.logPrefix} - ${verdict}`);
       this.server.stats.authFailures++;
       return this.close("Authentication Failure", LeafError.AuthorizationViolation);
     }
+    if (!this.bindAccount(verdict)) return;
     this.headers = connect.headers === true;
     this.remoteId = typeof connect.server_id === "string" ? connect.server_id : "";
     this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
@@ -324,6 +356,20 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       }
       server.flushDirty();
     }
+  }
+
+  /** Binds an accepted leaf to its account, unless the account is at max_leafnodes (then closes with the grant's -ERR). */
+  private bindAccount(grant: LeafGrant): boolean {
+    const account = grant.account;
+    if (account.leafnodesFull) {
+      this.server.log.error(`${this.logPrefix} - ${grant.fullError} (account ${JSON.stringify(account.name)}: max_leafnodes ${account.limits.maxLeafnodes})`);
+      this.close("Maximum Account Connections Exceeded", grant.fullError);
+      return false;
+    }
+    this.account = account;
+    account.leafnodes++;
+    this.counted = true;
+    return true;
   }
 
   onPing(): void {
@@ -398,7 +444,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     const sub = new LeafSubscription(this, subject, queue, key, this.remoteCluster);
     sub.weight = queue === null ? 1 : Math.max(1, weight);
     this.subs.set(key, sub);
-    this.server.sublist.insert(sub); // the leafnodes manager passes it on to the other leaf connections
+    this.account.sublist.insert(sub); // the leafnodes manager passes it on to the other leaf connections
   }
 
   onLeafUnsub(subject: string, queue: string | null): void {
@@ -407,7 +453,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     const existing = this.subs.get(key);
     if (existing === undefined) return;
     this.subs.delete(key);
-    this.server.sublist.remove(existing);
+    this.account.sublist.remove(existing);
   }
 
   // Hot path: no allocation beyond the subject string on a memo miss.
@@ -432,7 +478,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += size;
-    const result = this.memo.match(this.server.sublist, buf, subjectStart, subjectEnd);
+    const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverFromLeaf(
       result, this, this.parser.tokenStart, this.parser.tokenEnd, queuesFrom, queuesTo,
       buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart,
@@ -442,7 +488,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
 
   private loopDetected(): void {
     const delay = LOOP_RECONNECT_DELAY_MS;
-    const text = LeafError.LoopDetected(delay / 1000);
+    const text = LeafError.LoopDetected(this.account.name, delay / 1000);
     this.server.log.error(`${this.logPrefix} - ${text}`);
     this.owner.delayReconnect(this, delay);
     this.close("loop detected", text);
@@ -659,8 +705,12 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     this.state = LeafState.CLOSED;
     outbound.release();
     this.parser.stop();
-    const sublist = this.server.sublist;
+    const sublist = this.account.sublist;
     for (const sub of this.subs.values()) sublist.remove(sub);
+    if (this.counted) {
+      this.counted = false;
+      this.account.leafnodes--;
+    }
     this.subs.clear();
     this.smap.clear();
     this.memo.clear();

@@ -2,9 +2,12 @@
 // (a listener they dial), with nats-server's leafnode protocol (./protocol.ts), so that natter joins
 // real NATS systems in either role.
 //
-// - Interest: every open connection keeps an smap, what the other side knows of our interest. The
-//   Sublist's observer tells this manager about every subscription that comes or goes; `wants` decides,
-//   per connection, whether the other side should know (see connection.ts for the spoke/hub rules).
+// - Interest: every open connection keeps an smap, what the other side knows of our interest. Each
+//   account's Sublist observer tells this manager about every subscription that comes or goes there;
+//   only the connections bound to that account hear of it, and `wants` decides, per connection,
+//   whether the other side should know (see connection.ts for the spoke/hub rules).
+// - Accounts: a remote's connections carry the remote's `account` (default $G); an accepted leaf the
+//   account of the user it authenticated as (authorize below, nats-server's isLeafNodeAuthorized).
 // - Loops: each server has one subject $LDS.<random> that it sends on every leaf connection. A server
 //   that receives its own back (through a cycle of leaf connections) closes that connection with
 //   `Loop detected…`, and its dialing side waits 30 s before dialing again.
@@ -18,7 +21,8 @@ import type { SublistObserver } from "../cluster/interest.ts";
 import { comparePassword } from "../auth/passwords.ts";
 import { newNonce } from "../auth/nkeys.ts";
 import { nuid } from "../jetstream/nuid.ts";
-import { LeafConnection, LeafState, LeafSubscription, type LeafOwner, type LeafSocket } from "./connection.ts";
+import { LeafConnection, LeafState, LeafSubscription, type LeafOwner, type LeafSocket, type LeafVerdict } from "./connection.ts";
+import type { Account } from "../accounts/account.ts";
 import { GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, infoLine, isLeafDenied, type LeafConnect, type LeafInfo } from "./protocol.ts";
 import { LeafRemote, TcpLeafSocket, type LeafTcpData, type RemoteOwner } from "./remote.ts";
 import { effectiveLeafnodeOptions, type LeafUrl, type LeafnodeOptions } from "./options.ts";
@@ -46,6 +50,8 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
   readonly connections = new Set<LeafConnection>();
   /** Open connections: interest flows on these. */
   readonly open = new Set<LeafConnection>();
+  /** The open connections of each account (an account's interest changes go to these only). */
+  private readonly openIn = new Map<Account, Set<LeafConnection>>();
   readonly remotes: LeafRemote[] = [];
   private readonly remoteOf = new Map<LeafConnection, LeafRemote>();
   private listener: TCPSocketListener<LeafTcpData> | null = null;
@@ -77,26 +83,31 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
 
   /** Opens the listener (hub side) and dials the remotes (leaf side). Throws when the port cannot be bound. */
   start(): void {
-    const sublist = this.server.sublist as unknown as Partial<Observable>;
-    if (!("observer" in sublist)) throw new Error("leafnodes need an observable Sublist");
-    // Chain after the cluster's observer (set when the cluster started), keeping it informed first.
-    const previous = sublist.observer ?? null;
-    sublist.observer = {
-      added: (sub) => {
-        previous?.added(sub);
-        this.interestChanged(sub, 1);
-      },
-      removed: (sub) => {
-        previous?.removed(sub);
-        this.interestChanged(sub, -1);
-      },
-    };
+    // Every account's Sublist (accounts are fixed at start): a leaf node may bind to any of them.
+    for (const account of this.server.accounts.all()) {
+      const sublist = account.sublist as unknown as Partial<Observable>;
+      if (!("observer" in sublist)) throw new Error("leafnodes need an observable Sublist");
+      // Chain after the cluster's observer (set when the cluster started), keeping it informed first.
+      const previous = sublist.observer ?? null;
+      sublist.observer = {
+        added: (sub) => {
+          previous?.added(sub);
+          this.interestChanged(account, sub, 1);
+        },
+        removed: (sub) => {
+          previous?.removed(sub);
+          this.interestChanged(account, sub, -1);
+        },
+      };
+    }
     const o = this.options;
     if (o.port !== 0) this.listen(o.host, o.port === -1 ? 0 : o.port);
     for (const r of o.remotes) {
-      const remote = new LeafRemote(this, r);
+      const account = this.server.accounts.get(r.account || GLOBAL_ACCOUNT);
+      if (account === undefined) throw new Error(`cannot find local account ${JSON.stringify(r.account)} specified in leafnode remote`);
+      const remote = new LeafRemote(this, r, account);
       this.remotes.push(remote);
-      this.server.log.info(`Leafnode remote: ${remote.display}`);
+      this.server.log.info(`Leafnode remote: ${remote.display} (account ${account.name})`);
       remote.start();
     }
     this.timer = setInterval(() => this.tick(), TICK_MS);
@@ -201,7 +212,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
 
   /** RemoteOwner: a dial to a hub connected; the hub speaks first. */
   attach(remote: LeafRemote, socket: LeafSocket, url: LeafUrl): LeafConnection {
-    const conn = new LeafConnection(this, socket, true, remote.options.hub === true);
+    const conn = new LeafConnection(this, socket, true, remote.options.hub === true, remote.account);
     this.connections.add(conn);
     this.remoteOf.set(conn, remote);
     this.server.log.debug(`${conn.logPrefix} - Leafnode connection to ${url.display} made, waiting for the hub's INFO`);
@@ -237,7 +248,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     if (connectInfo) info.connect_info = true;
     // Always present: a dialing leaf takes an INFO without leafnode_urls for a wrong port.
     info.leafnode_urls = [this.advertisedUrl()];
-    if (connectInfo) info.remote_account = GLOBAL_ACCOUNT;
+    if (connectInfo) info.remote_account = conn.account.name;
     return info;
   }
 
@@ -278,46 +289,63 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
         this.server.log.error(`${conn.logPrefix} - Leafnode credentials ${JSON.stringify(remote.options.credentials)}: ${(error as Error).message}`);
       }
     }
-    connect.remote_account = GLOBAL_ACCOUNT;
+    connect.remote_account = conn.account.name;
     return connect;
   }
 
-  authorize(conn: LeafConnection, connect: LeafConnect): string | null | Promise<string | null> {
+  /**
+   * nats-server's isLeafNodeAuthorized: leafnodes.authorization's single user (bound to its `account`)
+   * or users list (each bound to its own), else the clients' authentication (bound to the user's account,
+   * from the accounts block or $G), else anyone, bound to leafnodes.authorization's `account` or $G.
+   */
+  authorize(conn: LeafConnection, connect: LeafConnect): LeafVerdict | Promise<LeafVerdict> {
     const user = typeof connect.user === "string" ? connect.user : "";
     const pass = typeof connect.pass === "string" ? connect.pass : "";
     const la = this.options.authorization;
+    const accounts = this.server.accounts;
+    /** A grant of leafnodes.authorization (or an anonymous leaf): over max_leafnodes, an Authorization Violation. */
+    const leafGrant = (name: string | undefined): LeafVerdict => {
+      const account = accounts.get(name || GLOBAL_ACCOUNT);
+      if (account === undefined) return `authentication of user ${JSON.stringify(user)} failed, unable to lookup account ${JSON.stringify(name)}`;
+      return { account, fullError: LeafError.AuthorizationViolation };
+    };
     if (la !== null && (la.user !== undefined || la.users !== undefined)) {
       // leafnodes { authorization {} }: only these (nats-server's isLeafNodeAuthorized).
       if (la.user !== undefined) {
         if (user !== la.user) return "authentication error";
-        return settle(comparePassword(la.password ?? "", pass), "authentication error");
+        return settle(comparePassword(la.password ?? "", pass), "authentication error", leafGrant(la.account));
       }
       const entry = la.users!.find((u) => u.user === user);
       if (entry === undefined) return `authentication error - User ${JSON.stringify(user)}`;
-      return settle(comparePassword(entry.password, pass), `authentication error - User ${JSON.stringify(user)}`);
+      return settle(comparePassword(entry.password, pass), `authentication error - User ${JSON.stringify(user)}`, leafGrant(entry.account));
     }
     // Otherwise the clients' authentication (natter is stricter than nats-server here, which lets leaf
     // nodes in without credentials unless a users list or leafnodes authorization is configured).
     const auth = this.server.auth;
-    if (auth === null) return null;
+    if (auth === null) return leafGrant(la?.account);
     // A token in the URL (nats-leaf://TOKEN@hub) arrives as the user name.
     const token = typeof connect.auth_token === "string" && connect.auth_token !== "" ? connect.auth_token : pass === "" ? user : "";
     const result = auth.authenticate("tcp", { user, pass, auth_token: token }, conn.nonce, undefined);
     const failure = auth.describeFailure({ user });
-    if (result instanceof Promise) return result.then((u) => (u === null ? failure : null));
-    return result === null ? failure : null;
+    const grant = (u: { account?: Account | null } | null): LeafVerdict =>
+      u === null ? failure : { account: u.account ?? accounts.global, fullError: LeafError.MaxAccountConnections };
+    if (result instanceof Promise) return result.then(grant);
+    return grant(result);
   }
 
   opened(conn: LeafConnection): void {
     this.open.add(conn);
+    let peers = this.openIn.get(conn.account);
+    if (peers === undefined) this.openIn.set(conn.account, (peers = new Set()));
+    peers.add(conn);
     const remote = this.remoteOf.get(conn);
     remote?.connectionOpened();
     const who = `${conn.remoteServer}${conn.remoteCluster ? `/${conn.remoteCluster}` : ""}`;
-    if (conn.solicited) this.server.log.info(`${conn.logPrefix} - Leafnode connection created for account: ${GLOBAL_ACCOUNT} (hub ${who} at ${remote?.url?.display ?? "?"})`);
-    else this.server.log.info(`${conn.logPrefix} - Leafnode connection open from ${who}${conn.isSpoke ? " (it is the hub)" : ""}`);
+    if (conn.solicited) this.server.log.info(`${conn.logPrefix} - Leafnode connection created for account: ${conn.account.name} (hub ${who} at ${remote?.url?.display ?? "?"})`);
+    else this.server.log.info(`${conn.logPrefix} - Leafnode connection open from ${who} for account: ${conn.account.name}${conn.isSpoke ? " (it is the hub)" : ""}`);
     // Our interest, as it stands (later changes follow through the Sublist observer).
     const smap = new Map<string, number>();
-    for (const sub of this.server.sublist.all()) {
+    for (const sub of conn.account.sublist.all()) {
       if (!wants(conn, sub)) continue;
       const key = keyOf(sub);
       smap.set(key, (smap.get(key) ?? 0) + contribution(sub));
@@ -327,6 +355,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
 
   closed(conn: LeafConnection, _reason: string): void {
     const wasOpen = this.open.delete(conn);
+    this.openIn.get(conn.account)?.delete(conn);
     this.connections.delete(conn);
     const remote = this.remoteOf.get(conn);
     if (remote !== undefined) {
@@ -349,12 +378,13 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
 
   // ---- interest ----------------------------------------------------------------------------
 
-  /** The Sublist gained (sign 1) or lost (-1) a subscription: tell every open connection that should know. */
-  private interestChanged(sub: Subscription, sign: number): void {
-    if (this.open.size === 0) return;
+  /** The account's Sublist gained (sign 1) or lost (-1) a subscription: tell every open connection of the account that should know. */
+  private interestChanged(account: Account, sub: Subscription, sign: number): void {
+    const peers = this.openIn.get(account);
+    if (peers === undefined || peers.size === 0) return;
     const key = keyOf(sub);
     const amount = contribution(sub) * sign;
-    for (const conn of this.open) if (wants(conn, sub)) conn.updateInterest(key, sub.queue !== null, amount);
+    for (const conn of peers) if (wants(conn, sub)) conn.updateInterest(key, sub.queue !== null, amount);
   }
 
   /** An accepted LS+ changed a queue group's weight: pass the difference on, then record it. */
@@ -363,7 +393,8 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     sub.weight = Math.max(1, weight);
     if (delta === 0) return;
     const key = keyOf(sub);
-    for (const conn of this.open) if (wants(conn, sub)) conn.updateInterest(key, true, delta);
+    const peers = this.openIn.get((sub.client as LeafConnection).account);
+    for (const conn of peers ?? []) if (wants(conn, sub)) conn.updateInterest(key, true, delta);
   }
 
   // ---- timers ------------------------------------------------------------------------------
@@ -406,9 +437,9 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
   }
 
   /** For monitoring and tests: one line per open connection. */
-  summaries(): { lid: number; name: string; cluster: string; solicited: boolean; spoke: boolean; subscriptions: number; inMsgs: number; outMsgs: number }[] {
+  summaries(): { lid: number; name: string; cluster: string; account: string; solicited: boolean; spoke: boolean; subscriptions: number; inMsgs: number; outMsgs: number }[] {
     return [...this.open].map((c) => ({
-      lid: c.lid, name: c.remoteServer, cluster: c.remoteCluster, solicited: c.solicited, spoke: c.isSpoke,
+      lid: c.lid, name: c.remoteServer, cluster: c.remoteCluster, account: c.account.name, solicited: c.solicited, spoke: c.isSpoke,
       subscriptions: c.subs.size, inMsgs: c.inMsgs, outMsgs: c.outMsgs,
     }));
   }
@@ -451,9 +482,9 @@ function wants(conn: LeafConnection, sub: Subscription): boolean {
   return true;
 }
 
-function settle(match: boolean | Promise<boolean>, failure: string): string | null | Promise<string | null> {
-  if (typeof match === "boolean") return match ? null : failure;
-  return match.then((ok) => (ok ? null : failure));
+function settle(match: boolean | Promise<boolean>, failure: string, grant: LeafVerdict): LeafVerdict | Promise<LeafVerdict> {
+  if (typeof match === "boolean") return match ? grant : failure;
+  return match.then((ok) => (ok ? grant : failure));
 }
 
 /** The host leaf nodes reach this one at: its own, or for 0.0.0.0 / :: this machine's first non-loopback IPv4. */

@@ -3,7 +3,7 @@
 //
 //   leafnodes {
 //     listen: "0.0.0.0:7422"            # or port / host; accept leaf connections (the hub side)
-//     authorization { user, password, timeout, users [ { user, password } ] }
+//     authorization { user, password, account, timeout, users [ { user, password, account } ] }
 //     tls { cert_file, key_file, ca_file, verify, timeout }   # leaf connections must use TLS (verify: mutual)
 //     reconnect: 1                       # seconds before redialing a hub (nats-server's default 1 s)
 //     advertise: "host:port", no_advertise: true
@@ -12,7 +12,7 @@
 //         user, password, token             # natter's own, instead of URL user info
 //         credentials: "x.creds"            # user JWT + nkey seed: jwt in CONNECT, the hub's nonce signed
 //         tls { ca_file, cert_file, key_file, insecure, timeout }   # TLS to the hub (see below)
-//         account: "$G"                     # natter has one account: only $G is accepted
+//         account: "A"                      # the local account the link carries (default $G)
 //         hub, no_randomize, ws_compression, ws_no_masking }
 //     ]
 //   }
@@ -22,6 +22,13 @@
 // it (then with the system's CAs); the URL scheme (nats-leaf://, tls://, nats://) does not decide it.
 // A hub with `tls { verify: true }` requires a client certificate chained to its ca_file (mutual TLS).
 //
+// Accounts, as nats-server: a remote's link carries one local account (`account`, default $G): that
+// account's interest goes to the hub, the hub's messages are delivered into it. An accepted leaf is
+// bound to the account of the user it authenticated as: leafnodes.authorization's `account` for the
+// single user (and for leaf nodes without credentials when no authentication is configured), a user's
+// `account` in its users list, or the account of a user in the accounts block (the clients' users).
+// Every account named must exist (nats-server's validateLeafNode).
+//
 // Keys nats-server knows that natter does not implement (compression, deny_imports, …) are refused
 // with "not supported yet": accepting them would pretend they work.
 import { readFileSync } from "node:fs";
@@ -30,6 +37,7 @@ import { OptionsError, type Options } from "../options.ts";
 import { parseTls } from "../auth/config.ts";
 import { checkCredentials } from "./credentials.ts";
 import type { TlsOptions } from "../auth/options.ts";
+import { DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT } from "../accounts/options.ts";
 
 export interface RemoteLeafOptions {
   /** Hub URLs as given: nats-leaf://, nats://, tls:// (refused), ws://, wss:// (refused). */
@@ -48,6 +56,8 @@ export interface RemoteLeafOptions {
   tls?: RemoteTlsOptions;
   /** A credentials file (user JWT and nkey seed, as `nsc` writes them). */
   credentials?: string;
+  /** The local account the link carries (nats-server's LocalAccount); undefined = $G. */
+  account?: string;
 }
 
 /** A remote's `tls {}`: this side is the TLS client. Paths as given. */
@@ -66,7 +76,10 @@ export interface RemoteTlsOptions {
 export interface LeafAuthorizationOptions {
   user?: string;
   password?: string;
-  users?: { user: string; password: string }[];
+  /** The account `user` (or a leaf without credentials, when nothing else authenticates) is bound to; undefined = $G. */
+  account?: string;
+  /** Each bound to its `account` (undefined = $G). */
+  users?: { user: string; password: string; account?: string }[];
   /** Time a leaf has to send CONNECT; 0 = the default (2 s). */
   timeoutMs?: number;
 }
@@ -273,20 +286,21 @@ function leafAuthorization(e: ConfEntry): LeafAuthorizationOptions {
           if (item.kind !== "map") fail(item, "each leafnode user must be a map");
           let user = "";
           let password = "";
+          let account: string | undefined;
           for (const u of item.value.values()) {
             const uk = u.key.toLowerCase();
             if (uk === "user" || uk === "username") user = str(u);
             else if (uk === "pass" || uk === "password") password = str(u);
-            else if (uk === "account") fail(u, `"leafnodes.authorization.users.account" is not supported yet: natter has one account`);
+            else if (uk === "account") account = str(u);
             else if (!u.usedAsVariable) fail(u, `unknown field "${u.key}"`);
           }
           if (user === "") fail(item, "a leafnode user needs a user name");
-          return { user, password };
+          return account === undefined ? { user, password } : { user, password, account };
         });
         break;
       }
       case "account":
-        fail(k, `"leafnodes.authorization.account" is not supported yet: natter has one account`);
+        auth.account = str(k);
         break;
       default:
         if (k.key.toLowerCase() === "token") fail(k, `"leafnodes.authorization.token" is not supported: as nats-server, leaf nodes authenticate with user and password`);
@@ -338,11 +352,9 @@ function remotes(e: ConfEntry): RemoteLeafOptions[] {
           remote.tls = remoteTls(k);
           break;
         case "account":
-        case "local": {
-          const account = str(k);
-          if (account !== "$G") fail(k, `leafnode remote account ${JSON.stringify(account)} is not supported: natter has one account ($G)`);
+        case "local":
+          remote.account = str(k);
           break;
-        }
         case "hub":
           remote.hub = bool(k);
           break;
@@ -477,6 +489,16 @@ export function validateLeafnodeOptions(o: Options): void {
       throw new OptionsError(`leafnode remote credentials ${r.credentials}: ${(error as Error).message}`);
     }
   }
+  // As nats-server (validateLeafNode): every account named must exist ($G always does, and the system
+  // account unless no_system_account).
+  const names = new Set<string>([GLOBAL_ACCOUNT, ...o.accounts.map((a) => a.name)]);
+  if (!o.noSystemAccount) names.add(o.systemAccount || DEFAULT_SYSTEM_ACCOUNT);
+  const checkAccount = (name: string | undefined, where: string) => {
+    if (name !== undefined && name !== "" && !names.has(name)) throw new OptionsError(`cannot find local account ${JSON.stringify(name)} specified in leafnode ${where}`);
+  };
+  checkAccount(ln.authorization?.account, "authorization");
+  for (const u of ln.authorization?.users ?? []) checkAccount(u.account, "authorization");
+  for (const r of ln.remotes) checkAccount(r.account, "remote");
   if (ln.port > 0 && (ln.port === o.port || ln.port === o.wsPort || ln.port === o.httpPort || ln.port === o.clusterPort)) {
     throw new OptionsError(`leafnode port ${ln.port} is already used by another listener`);
   }

@@ -98,8 +98,8 @@ export function isLeafDeniedBytes(buf: Buffer, start: number, end: number): bool
   return false;
 }
 
-/** natter has one account; nats-server calls the global account this. */
-export const GLOBAL_ACCOUNT = "$G";
+/** The global account, a link's account unless the remote or the leaf's user names another. */
+export { GLOBAL_ACCOUNT } from "../accounts/options.ts";
 
 // Error texts, as nats-server spells them (leafnode.go, errors.go): the other side matches on some.
 export const LeafError = {
@@ -109,7 +109,9 @@ export const LeafError = {
   AuthorizationViolation: "Authorization Violation",
   AuthenticationTimeout: "Authentication Timeout",
   StaleConnection: "Stale Connection",
-  LoopDetected: (delaySeconds: number) => `Loop detected for leafnode account=${JSON.stringify(GLOBAL_ACCOUNT)}. Delaying attempt to reconnect for ${delaySeconds}s`,
+  LoopDetected: (account: string, delaySeconds: number) => `Loop detected for leafnode account=${JSON.stringify(account)}. Delaying attempt to reconnect for ${delaySeconds}s`,
+  /** An account past its max_leafnodes, for a leaf authenticated as a user of the accounts block (as a client would be). */
+  MaxAccountConnections: "maximum account active connections exceeded",
 } as const;
 
 export const LS_PLUS = Buffer.from("LS+ ", "latin1");

@@ -10,6 +10,7 @@
 // - Interest is sent again in full on every new connection (the hub forgot it when the old one closed).
 import type { Socket, TLSOptions } from "bun";
 import type { Server } from "../server.ts";
+import type { Account } from "../accounts/account.ts";
 import type { LeafConnection, LeafSocket } from "./connection.ts";
 import { parseLeafUrl, type LeafUrl, type RemoteLeafOptions } from "./options.ts";
 import { dialWebSocket } from "./websocket.ts";
@@ -48,6 +49,8 @@ export class LeafRemote {
   constructor(
     private readonly owner: RemoteOwner,
     readonly options: RemoteLeafOptions,
+    /** The local account this remote's connections carry. */
+    readonly account: Account,
   ) {
     const configured = options.urls.map((u) => parseLeafUrl(u));
     if (!options.noRandomize) shuffle(configured);

@@ -8,7 +8,7 @@
 // - ip / port: the other end of the connection; rtt: the last PING's round trip ("0s" before one).
 // - in_* / out_*: messages and payload bytes received from / sent to the other side.
 // - subscriptions: the other side's interest held here; subs=1 lists its subjects.
-// - account: "$G", the only account a leaf connection binds to in natter today.
+// - account: the account the link carries (a remote's `account`, or the leaf's user's account).
 // `leafs` is null when there are none (nats-server leaves the slice nil).
 import type { Server } from "../server.ts";
 import { GLOBAL_ACCOUNT } from "../leaf/protocol.ts";
@@ -43,11 +43,11 @@ export interface Leafz {
 export function leafz(server: Server, opts: { subs: boolean; account: string } = { subs: false, account: "" }): Leafz {
   const leafs: LeafInfo[] = [];
   for (const c of server.leafnodes?.open ?? []) {
-    if (opts.account !== "" && opts.account !== GLOBAL_ACCOUNT) continue;
+    if (opts.account !== "" && opts.account !== c.account.name) continue;
     const info: LeafInfo = {
       name: c.remoteServer,
       is_spoke: c.isSpoke,
-      account: GLOBAL_ACCOUNT,
+      account: c.account.name,
       ip: c.socket.remoteAddress,
       port: c.socket.remotePort,
       rtt: goDuration(c.rttMs < 0 ? 0 : Math.round(c.rttMs * 1e6)),
@@ -102,7 +102,7 @@ export function leafVarz(server: Server): LeafVarz {
   }
   if (o.remotes.length > 0) {
     v.remotes = o.remotes.map((r) => ({
-      local_account: GLOBAL_ACCOUNT,
+      local_account: r.account || GLOBAL_ACCOUNT,
       tls_timeout: r.tls !== undefined ? (r.tls.timeoutMs || DEFAULT_LEAF_TLS_TIMEOUT_MS) / 1000 : undefined,
       urls: r.urls.map((u) => {
         const p = parseLeafUrl(u);

@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { defaultOptions, OptionsError, parseCommandLine, type Options } from "../../src/options.ts";
+import { defaultOptions, OptionsError, parseCommandLine, validateOptions, type Options } from "../../src/options.ts";
 import { applyConfig } from "../../src/config/apply.ts";
 import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
 import { loadOptions } from "../../src/config/load.ts";
@@ -75,13 +75,33 @@ describe("leafnodes {} in the config file", () => {
     expect(parseLeafUrl("tls://hub:7000")).toMatchObject({ transport: "tcp", host: "hub", port: 7000 });
   });
 
+  test("accounts: a remote's, the authorization's and each user's; an account that does not exist is refused", () => {
+    const o = apply(`
+      accounts { A { users [ { user: a, password: a } ] }, B {} }
+      leafnodes {
+        authorization { users [ { user: x, password: x, account: A }, { user: y, password: y } ] }
+        remotes [ { url: "nats-leaf://h:1", account: "A" }, { url: "nats-leaf://h:1", account: B }, { url: "nats-leaf://h:2" } ]
+      }
+    `);
+    expect(o.leafnodes!.remotes.map((r) => r.account)).toEqual(["A", "B", undefined]);
+    expect(o.leafnodes!.authorization!.users).toEqual([{ user: "x", password: "x", account: "A" }, { user: "y", password: "y" }]);
+    expect(() => validateOptions(o)).not.toThrow();
+    expect(apply('leafnodes { authorization { user: u, password: p, account: "$SYS" } }').leafnodes!.authorization!.account).toBe("$SYS");
+    for (const text of [
+      'leafnodes { remotes [ { url: "nats-leaf://h:1", account: "C" } ] }',
+      "leafnodes { authorization { user: u, password: p, account: C } }",
+      "leafnodes { authorization { users [ { user: u, password: p, account: C } ] } }",
+    ]) {
+      expect(() => validateOptions(apply(text))).toThrow(/cannot find local account "C" specified in leafnode (remote|authorization)/);
+    }
+  });
+
   test("`leaf` is the same block; listen may be a port", () => {
     expect(apply("leaf { port: 7422 }").leafnodes).toMatchObject({ host: "0.0.0.0", port: 7422, remotes: [] });
     expect(apply("leafnodes { listen: 7499 }").leafnodes).toMatchObject({ port: 7499 });
   });
 
   test.each([
-    ['leafnodes { remotes [ { url: "nats-leaf://h:1", account: "A" } ] }', /leafnode remote account "A" is not supported: natter has one account/],
     ['leafnodes { remotes [ { url: "wss://h:1" } ] }', /TLS over WebSocket \(wss:\/\/\) is not supported yet/],
     ['leafnodes { remotes [ { url: "http://h:1" } ] }', /unknown scheme "http"/],
     ['leafnodes { remotes [ { url: "nats-leaf://h:1", tls: { cert_file: x } } ] }', /needs both cert_file and key_file/],

@@ -2,6 +2,27 @@
 // with -T=false), on stderr or appended to a file (-l). Debug (-D) and trace (-V) lines are skipped before
 // any formatting work when they are off. Levels, timestamps and the file can change on a config reload.
 import { closeSync, openSync, writeSync } from "node:fs";
+import type { Options } from "./options.ts";
+
+/** natter's way out for a bad start (flag, config, port): one line on stderr and exit code 1. */
+export function failStart(message: string): never {
+  process.stderr.write(`natter: ${message}\n`);
+  process.exit(1);
+}
+
+/** The logger the options ask for (-D, -V, -T, -l); an unopenable log file ends the start. */
+export function loggerFor(options: Options): Logger {
+  const log = new Logger(options.debug || options.trace, options.trace);
+  log.logtime = options.logtime;
+  if (options.logFile) {
+    try {
+      log.setFile(options.logFile);
+    } catch (error) {
+      failStart(`cannot open log file: ${(error as Error).message}`);
+    }
+  }
+  return log;
+}
 
 export class Logger {
   /** Timestamps on lines (nats-server's -T/logtime, on by default). */

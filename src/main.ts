@@ -2,17 +2,14 @@
 // natter's entry point: options → Server → signals. Errors in flags or ports end with one
 // line and exit code 1, never a stack trace.
 import { OptionsError, parseCommandLine, usage, type Options, type ParsedCommandLine } from "./options.ts";
-import { Logger } from "./log.ts";
+import { failStart as fail, loggerFor } from "./log.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION, Server } from "./server.ts";
 import { ConfigError, ConfigErrors } from "./config/parser.ts";
 import { loadOptions } from "./config/load.ts";
 import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
 import { startJetStream } from "./jetstream/start.ts";
-
-function fail(message: string): never {
-  process.stderr.write(`natter: ${message}\n`);
-  process.exit(1);
-}
+import { superviseWorkers } from "./workers/supervisor.ts";
+import { workerIndex, workerStarted } from "./workers/worker.ts";
 
 // `natter bench …`: the benchmark client (src/bench/), with its own flags.
 if (process.argv[2] === "bench") {
@@ -63,15 +60,11 @@ if (options.configFile) {
   }
 }
 
-const log = new Logger(options.debug || options.trace, options.trace);
-log.logtime = options.logtime;
-if (options.logFile) {
-  try {
-    log.setFile(options.logFile);
-  } catch (error) {
-    fail(`cannot open log file: ${(error as Error).message}`);
-  }
-}
+// --procs N (src/workers/): this process supervises N workers, each an ordinary natter on the same port.
+const worker = workerIndex();
+if (options.procs > 1 && worker === null) await superviseWorkers(options, process.argv.slice(2));
+
+const log = loggerFor(options);
 const server = new Server(options, log);
 const lifecycle = new Lifecycle(server, log, parsed.flagged);
 process.on("exit", () => lifecycle.cleanup());
@@ -115,3 +108,4 @@ try {
   fail(`cannot listen: ${what}`);
 }
 lifecycle.started();
+if (worker !== null) workerStarted(server, () => void stop(null));

@@ -1,6 +1,7 @@
 // One Options type for the whole server: defaults (nats-server's), command-line flags under
 // nats-server's names, and validation that ends in one clear line instead of a stack trace.
 
+import { availableParallelism } from "node:os";
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
@@ -97,6 +98,11 @@ export interface Options {
   leafnodeRemoteFlags: string[];
   /** --leafnodes_listen host:port, over the leafnodes block's listen; "" = not given. */
   leafnodesListenFlag: string;
+  /**
+   * --procs N / procs (natter's own): N > 1 = this process supervises N worker processes that share the
+   * client and WebSocket ports (SO_REUSEPORT) and are joined by loopback routes. See src/workers/.
+   */
+  procs: number;
 }
 
 export const defaultOptions: Readonly<Options> = {
@@ -151,6 +157,7 @@ export const defaultOptions: Readonly<Options> = {
   leafnodes: null,
   leafnodeRemoteFlags: [],
   leafnodesListenFlag: "",
+  procs: 1,
 };
 
 /** A bad flag or value: main prints the message on one line and exits 1. */
@@ -266,6 +273,8 @@ const flags: FlagSpec[] = [
     set: addRemoteFlag },
   { names: ["leafnodes_listen", "leafnode_listen"], takesValue: true, help: "Accept leaf node connections on host:port (default port 7422; -1 for a random port)",
     set: setListenFlag },
+  { names: ["procs"], takesValue: true, help: "Worker processes sharing the client port, joined by loopback routes (default: 1; auto: one per CPU)",
+    set: (o, v, f) => { o.procs = parseProcs(v, f); } },
 ];
 
 const flagByName = new Map<string, FlagSpec>();
@@ -370,6 +379,14 @@ function parsePort(value: string, flag: string, allowRandom: boolean): number {
   if (!/^-?\d+$/.test(value) || n > 65535 || n < (allowRandom ? -1 : 0)) {
     throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a port number`);
   }
+  return n;
+}
+
+/** --procs / procs: a whole number from 1 to 1024, or "auto" (one per CPU). */
+export function parseProcs(value: string, flag: string): number {
+  if (value === "auto") return availableParallelism();
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1024) throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a number of processes (1 to 1024, or auto)`);
   return n;
 }
 

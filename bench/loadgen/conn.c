@@ -34,7 +34,70 @@ void conn_set_nonblocking(conn_t *c) {
   c->nonblocking = 1;
 }
 
+// --placement, for servers of several processes on one port (natter --procs): the kernel picks the
+// process of each connection; INFO's server_id tells which one it was. Subscriber-side connections
+// (bench-sub-*, bench-responder) are one side, all others (publishers, requester, probes) the other.
+// "same": every connection on the process the first one got; "cross": the two sides on different
+// processes; "spread": each connection on another process than the one before (round-robin over
+// two). A connection that lands on the wrong one is closed before CONNECT and opened again.
+static int placement;         // 0: any, 1: same, 2: cross, 3: spread
+static char prev_id[128];     // spread: the server_id of the connection before
+static char side_id[2][128];  // the server_id each side is on ("" = not yet)
+static char last_id[128];     // the server_id of the INFO conn_open_once just read
+
+int conn_set_placement(const char *mode) {
+  if (strcmp(mode, "same") == 0) placement = 1;
+  else if (strcmp(mode, "cross") == 0) placement = 2;
+  else if (strcmp(mode, "spread") == 0) placement = 3;
+  else if (strcmp(mode, "any") == 0) placement = 0;
+  else return -1;
+  return 0;
+}
+
+static void info_server_id(const char *line, size_t len) {
+  static const char key[] = "\"server_id\":\"";
+  last_id[0] = 0;
+  for (size_t i = 0; i + sizeof key - 1 < len; i++) {
+    if (memcmp(line + i, key, sizeof key - 1) != 0) continue;
+    size_t start = i + sizeof key - 1, n = 0;
+    while (start + n < len && line[start + n] != '"' && n + 1 < sizeof last_id) n++;
+    memcpy(last_id, line + start, n);
+    last_id[n] = 0;
+    return;
+  }
+}
+
+// 1 when a connection of this side may stay on the server last_id names (and records it).
+static int placement_ok(const char *name) {
+  if (placement == 0) return 1;
+  if (placement == 3) {
+    if (strcmp(prev_id, last_id) == 0) return 0;
+    snprintf(prev_id, sizeof prev_id, "%s", last_id);
+    return 1;
+  }
+  int side = strncmp(name, "bench-sub", 9) == 0 || strcmp(name, "bench-responder") == 0;
+  const char *mine = side_id[side], *other = side_id[1 - side];
+  int ok;
+  if (placement == 1) ok = (!*mine || strcmp(mine, last_id) == 0) && (!*other || strcmp(other, last_id) == 0);
+  else ok = (!*mine || strcmp(mine, last_id) == 0) && (!*other || strcmp(other, last_id) != 0);
+  if (ok && !*mine) snprintf(side_id[side], sizeof side_id[side], "%s", last_id);
+  return ok;
+}
+
+static int conn_open_once(conn_t *c, const char *host, int port, int ws, const char *name, char *err, size_t errlen);
+
 int conn_open(conn_t *c, const char *host, int port, int ws, const char *name, char *err, size_t errlen) {
+  for (int attempt = 0; attempt < 500; attempt++) {
+    int r = conn_open_once(c, host, port, ws, name, err, errlen);
+    if (r != -2) return r;
+    conn_close(c);
+  }
+  snprintf(err, errlen, "--placement: %s never landed on the wanted server process in 500 connections", name);
+  return -1;
+}
+
+// Returns 0, -1 with err filled, or -2: landed on the wrong process for --placement.
+static int conn_open_once(conn_t *c, const char *host, int port, int ws, const char *name, char *err, size_t errlen) {
   memset(c, 0, sizeof *c);
   c->ws = ws;
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -72,7 +135,9 @@ int conn_open(conn_t *c, const char *host, int port, int ws, const char *name, c
     op_t op;
     proto_next(c->buf, c->len, &op);
     if (op.kind == OP_INFO) {
+      info_server_id(op.line, op.line_len);
       conn_consume(c, op.total);
+      if (!placement_ok(name)) return -2;
       break;
     }
     if (op.kind != OP_NEED_MORE) {

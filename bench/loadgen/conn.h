@@ -22,6 +22,9 @@ typedef struct {
 int conn_open(conn_t *c, const char *host, int port, int ws, const char *name, char *err, size_t errlen);
 void conn_close(conn_t *c);
 
+// --placement same|cross|any: which server process connections must land on (see conn.c). -1: bad mode.
+int conn_set_placement(const char *mode);
+
 // Writes all of data (as one frame when ws). Returns 0, or -1 on error.
 int conn_write(conn_t *c, const void *data, size_t n);
 

@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "cpu.h"
+#include "conn.h"
 #include "opts.h"
 
 static void usage(void) {
@@ -31,6 +32,9 @@ static void usage(void) {
           "  --pubs N             publisher connections (pub-only: more than 1 allowed)   throughput\n"
           "  --sub-subject A,B    subscription subjects, round-robin (bench.tp)           throughput/oneway\n"
           "  --sub-ports P1,P2    subscribers / responder on these servers (a cluster), round-robin\n"
+          "  --placement MODE     one port, several server processes (natter --procs), by INFO server_id:\n"
+          "                       same|cross: subscribers/responder on the publisher's process or another;\n"
+          "                       spread: each connection on another process than the one before\n"
           "  --server-pids A,B    more server processes counted in the server CPU (a cluster's other nodes)\n"
           "  --noise-subs N       unrelated subscriptions on an extra connection          throughput\n"
           "  --relay              the server is bench/relay.ts: publish MSG frames        throughput\n"
@@ -95,6 +99,9 @@ int main(int argc, char **argv) {
     else if (ARG("--pubs")) o.pubs = atoi(v);
     else if (ARG("--sub-subject")) o.sub_subjects = v;
     else if (ARG("--sub-ports")) o.sub_ports = v;
+    else if (ARG("--placement")) {
+      if (conn_set_placement(v) < 0) usage();
+    }
     else if (ARG("--server-pids")) cpu_add_server_pids(v);
     else if (ARG("--noise-subs")) o.noise_subs = atoi(v);
     else if (strcmp(a, "--relay") == 0) o.relay = 1;

@@ -5,7 +5,7 @@
 //   `<file>:<line>:<col>: "cluster" is not supported yet` — accepting it would pretend it works.
 // - Any other key is `unknown field "x"`, as nats-server says it, unless it only serves as a $variable.
 // All errors of a file are collected and thrown together (ConfigErrors); warnings are returned.
-import { OptionsError, parseRouteUrl, type Options } from "../options.ts";
+import { OptionsError, parseProcs, parseRouteUrl, type Options } from "../options.ts";
 import { parseGoDuration, formatGoDuration } from "./duration.ts";
 import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap, type ConfNode } from "./parser.ts";
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
@@ -228,6 +228,14 @@ class Applier {
         return;
       case "cluster":
         this.cluster(e);
+        return;
+      case "procs": // natter's own: worker processes on one port (src/workers/)
+        try {
+          o.procs = parseProcs(e.node.kind === "integer" ? String(e.node.value) : this.str(e), "procs");
+        } catch (error) {
+          if (error instanceof OptionsError) this.fail(e, `procs must be a number of processes (1 to 1024) or "auto", got ${describe(e.node)}`);
+          throw error;
+        }
         return;
     }
     if (applySecurityKey(e, o)) return; // authorization, no_auth_user, tls: src/auth/config.ts

@@ -18,7 +18,7 @@ export function executableName(): string {
 }
 
 /** The URLs a listener answers on; a wildcard bind address stands for every local interface address (as nats-server lists them). */
-function listenerUrls(scheme: string, host: string, port: number): string[] {
+export function listenerUrls(scheme: string, host: string, port: number): string[] {
   const join = (h: string) => (h.includes(":") ? `${scheme}://[${h}]:${port}` : `${scheme}://${h}:${port}`);
   if (host !== "" && host !== "0.0.0.0" && host !== "::") return [join(host)];
   const urls: string[] = [];
@@ -226,16 +226,28 @@ function findProcesses(name: string): number[] {
     throw new Error("unable to resolve pid, try providing one");
   }
   if (result.exitCode !== 0 && result.exitCode !== 1) throw new Error("unable to resolve pid, try providing one");
-  return (result.stdout ?? "")
+  const pids = (result.stdout ?? "")
     .toString()
     .split("\n")
     .filter((l) => /^\d+$/.test(l.trim()))
     .map(Number)
     .filter((pid) => pid !== process.pid);
+  // The workers of `--procs` (src/workers/) are the supervisor's children: the supervisor stands for them.
+  return pids.filter((pid) => !pids.includes(parentPid(pid)));
+}
+
+function parentPid(pid: number): number {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return 0;
+  }
 }
 
 /** Writes a file whole or not at all (temp file, then rename): a reader never sees it half-written. */
-function writeAtomically(file: string, content: string, mode: number): void {
+export function writeAtomically(file: string, content: string, mode: number): void {
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, content, { mode });
   renameSync(temporary, file);

@@ -116,6 +116,9 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({
     hostname,
     port,
+    // --procs (src/workers/): every worker binds this port; the kernel spreads new connections over them.
+    // Bun honours reusePort on listen; bun-types declares it only for Bun.serve (hence the spread).
+    ...(server.options.procs > 1 ? { reusePort: true } : {}),
     data: { connection: null },
     ...(tls?.handshakeFirst ? { tls: tls.bun } : {}),
     socket: handlers,

@@ -76,6 +76,7 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
   const bunServer: BunServer<SocketData> = Bun.serve<SocketData>({
     hostname,
     port,
+    reusePort: options.procs > 1, // --procs (src/workers/): every worker binds this port
     // wss (src/auth/tls.ts): Bun.serve does the handshake; with verify a client certificate is required.
     ...(options.wsTls ? { tls: loadServerTls(options.wsTls).bun } : {}),
     fetch(request, srv) {

@@ -10,6 +10,7 @@ import { deliverToMatches } from "./router.ts";
 import type { Transport } from "./transport/transport.ts";
 import type { Server } from "./server.ts";
 import type { AuthGate } from "./auth/gate.ts";
+import { credentialsOf, type Credentials } from "./auth/authenticator.ts";
 import { isReservedReply, type ClientPermissions } from "./auth/permissions.ts";
 import { redactRead, redactSecrets } from "./auth/redact.ts";
 import type { PublishRateLimiter } from "./auth/ratelimit.ts";
@@ -77,6 +78,15 @@ export class Connection implements ProtocolHandler, Subscriber {
   perms: ClientPermissions | null = null;
   /** The authenticated user name or nkey ("" without, or for a token). */
   authUser = "";
+  /**
+   * The last CONNECT's credential fields (null: it had none), kept in memory only (never logged or shown)
+   * so that a config reload can check the client again (src/auth/reload.ts).
+   */
+  credentials: Credentials | null = null;
+  /** The configured password or token those credentials were last found to match (null: none was compared). */
+  verifiedSecret: string | null = null;
+  /** Bumped by every CONNECT and config reload: an asynchronous re-check answers only if it is still current. */
+  authEpoch = 0;
   /** The user's publish rate limit; null = none. Checked once per read, not per message. */
   rateLimiter: PublishRateLimiter | null = null;
   /** The account whose subject space this client lives in: `$G` until authentication binds another (bindAccount). */
@@ -408,6 +418,8 @@ export class Connection implements ProtocolHandler, Subscriber {
       return;
     }
     // Credentials last: a bcrypt check answers later, and the gate then sends the +OK (src/auth/gate.ts).
+    this.credentials = credentialsOf(connect);
+    this.verifiedSecret = null;
     if (this.authGate !== null && !this.authGate.authorize(connect)) return;
     if (this.authGate === null) this.server.events?.clientConnected(this); // with auth: AuthGate.admit
     if (this.verbose) this.queueBytes(OK_FRAME);
@@ -565,6 +577,8 @@ export class Connection implements ProtocolHandler, Subscriber {
     }
     this.closed = true;
     this.closeReason = reason;
+    this.credentials = null;
+    this.verifiedSecret = null;
     this.parser.stop();
     const outbound = this.outbound;
     if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);

@@ -17,6 +17,7 @@ import { Leafnodes } from "./leaf/leafnodes.ts";
 import { effectiveLeafnodeOptions } from "./leaf/options.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import { securityInfo } from "./auth/info.ts";
+import type { ServerTls } from "./auth/tls.ts";
 import { ConnectionRateLimiter } from "./auth/ratelimit.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
 import { ServerEvents } from "./accounts/events.ts";
@@ -108,8 +109,8 @@ export class Server {
   /** System events and the audit log (src/accounts/events.ts); null without a system account and audit log. */
   readonly events: ServerEvents | null;
 
-  /** Authentication (src/auth); null when none is configured. */
-  readonly auth: Authenticator | null;
+  /** Authentication (src/auth); null when none is configured. A config reload replaces it (src/auth/reload.ts). */
+  auth: Authenticator | null;
   /** connection_rate_per_ip (src/auth/ratelimit.ts); null when off. */
   private readonly connectionRate: ConnectionRateLimiter | null;
 
@@ -121,6 +122,21 @@ export class Server {
   /** The port clients connect to (resolved when -p -1 asked for a random one). */
   get port(): number {
     return this.tcp?.port ?? this.options.port;
+  }
+
+  /** The client port's TLS as loaded (certificate, key, CA); null without TLS. */
+  get clientTls(): ServerTls | null {
+    return this.tcp?.tls ?? null;
+  }
+
+  /** A config reload: new client-port connections use this certificate, key and CA; connected ones keep theirs. */
+  setClientTls(tls: ServerTls): void {
+    this.tcp?.setTls(tls);
+  }
+
+  /** The WebSocket port's TLS as loaded at start (Bun.serve cannot change it while running); null without wss. */
+  get wsTls(): ServerTls | null {
+    return this.ws?.tls ?? null;
   }
 
   get wsPort(): number {

@@ -53,6 +53,29 @@ export interface AuthenticatedUser {
   readonly account?: Account | null;
 }
 
+/**
+ * What a client's credentials stand for (Authenticator.resolve): the user, and the configured password or
+ * token its `given` one must still match (null: nothing left to compare).
+ */
+export interface Claim {
+  readonly user: AuthenticatedUser;
+  readonly secret: string | null;
+  readonly given: string;
+}
+
+/** The CONNECT's credential fields alone (what a config reload re-checks), or null when it carries none. */
+export function credentialsOf(connect: Credentials): Credentials | null {
+  const kept: Credentials = {};
+  let any = false;
+  for (const key of ["user", "pass", "auth_token", "nkey", "sig", "jwt"] as const) {
+    if (connect[key] !== undefined) {
+      kept[key] = connect[key];
+      any = true;
+    }
+  }
+  return any ? kept : null;
+}
+
 /** The outcome: the user, null (refused), or a promise of either (bcrypt is checked off the event loop). */
 export type AuthResult = AuthenticatedUser | null | Promise<AuthenticatedUser | null>;
 
@@ -195,7 +218,19 @@ export class Authenticator {
 
   /** Checks a CONNECT's credentials (cookies fill in what it leaves out, for WebSocket clients). */
   authenticate(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): AuthResult {
-    if (!this.requiredFor(kind)) return ANONYMOUS;
+    const claim = this.resolve(kind, connect, nonce, cookies);
+    if (claim === null) return null;
+    if (claim.secret === null) return claim.user;
+    return settle(comparePassword(claim.secret, claim.given), claim.user);
+  }
+
+  /**
+   * Who the credentials claim to be, and what is left to check: the configured password or token
+   * (`secret`, plain or bcrypt) that `given` must match, or nothing (null) when the claim is decided
+   * already (nkey signature, no_auth_user, no authentication). null: refused outright.
+   */
+  resolve(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): Claim | null {
+    if (!this.requiredFor(kind)) return { user: ANONYMOUS, secret: null, given: "" };
     const simple = kind === "websocket" ? this.ws : this.top;
     let user = str(connect.user);
     let pass = str(connect.pass);
@@ -209,23 +244,23 @@ export class Authenticator {
     if (this.nkeys.size > 0 && nkey !== "") {
       const entry = this.nkeys.get(nkey);
       if (entry === undefined) return null;
-      return entry.verifier.verify(nonce, str(connect.sig)) ? entry.user : null;
+      return entry.verifier.verify(nonce, str(connect.sig)) ? { user: entry.user, secret: null, given: "" } : null;
     }
     if (simple.noAuthUser !== "" && user === "" && pass === "" && token === "" && nkey === "") {
       const named = this.namedUser(simple.noAuthUser);
-      if (named !== null) return named;
+      if (named !== null) return { user: named, secret: null, given: "" };
     }
     if (this.users.size > 0) {
       if (user !== "") {
         const entry = this.users.get(user);
         if (entry === undefined) return null;
-        return settle(comparePassword(entry.password, pass), entry.user);
+        return { user: entry.user, secret: entry.password, given: pass };
       }
     }
-    if (simple.token !== "") return settle(comparePassword(simple.token, token), ANONYMOUS);
+    if (simple.token !== "") return { user: ANONYMOUS, secret: simple.token, given: token };
     if (simple.user !== "") {
       if (user !== simple.user) return null;
-      return settle(comparePassword(simple.password, pass), { ...ANONYMOUS, name: user });
+      return { user: { ...ANONYMOUS, name: user }, secret: simple.password, given: pass };
     }
     return null;
   }

@@ -16,7 +16,9 @@ import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { OK_FRAME } from "../protocol/frames.ts";
 import { ClientPermissions } from "./permissions.ts";
 import type { AuthenticatedUser, Authenticator, Credentials } from "./authenticator.ts";
+import { comparePassword } from "./passwords.ts";
 import { PublishRateLimiter } from "./ratelimit.ts";
+import { recheckConnection } from "./reload.ts";
 
 /** nats-server's own: a bare read is at most a few KB; more than this while a check is pending is abuse. */
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
@@ -34,11 +36,30 @@ export class AuthGate {
 
   constructor(
     private readonly conn: Connection,
-    private readonly auth: Authenticator,
+    /** The server's Authenticator when the gate was made; a config reload may swap it (src/auth/reload.ts). */
+    private auth: Authenticator,
     readonly nonce: string,
-    timeoutMs: number,
+    /** null: the client is in already (a config reload turned authentication on): the gate checks its next CONNECTs. */
+    timeoutMs: number | null,
   ) {
-    this.timer = setTimeout(() => this.timedOut(), timeoutMs);
+    this.timer = timeoutMs === null ? null : setTimeout(() => this.timedOut(), timeoutMs);
+    if (timeoutMs === null) this.holding = false;
+  }
+
+  /** A CONNECT's credentials are being checked (bcrypt): a config reload re-checks the client once they are. */
+  get checking(): boolean {
+    return this.pending;
+  }
+
+  /** A config reload, before this client's CONNECT: that CONNECT is checked against the new Authenticator. */
+  retarget(auth: Authenticator): void {
+    this.auth = auth;
+  }
+
+  /** A config reload turned authentication off for this kind of client: the gate goes away. */
+  dispose(): void {
+    this.clearTimer();
+    this.holding = false;
   }
 
   /** A read, before the client is authenticated. */
@@ -87,19 +108,29 @@ export class AuthGate {
   authorize(connect: Credentials): boolean {
     this.clearTimer();
     const conn = this.conn;
-    const result = this.auth.authenticate(conn.transport.kind, connect, this.nonce, conn.transport.authCookies);
-    if (result === null) {
+    conn.authEpoch++; // a config reload's re-check still pending is about the credentials before these
+    const claim = this.auth.resolve(conn.transport.kind, connect, this.nonce, conn.transport.authCookies);
+    if (claim === null) {
       this.refuse(connect);
       return false;
     }
-    if (!(result instanceof Promise)) {
-      return this.admit(result, false);
+    const match = claim.secret === null ? true : comparePassword(claim.secret, claim.given);
+    if (!(match instanceof Promise)) {
+      if (!match) {
+        this.refuse(connect);
+        return false;
+      }
+      conn.verifiedSecret = claim.secret;
+      return this.admit(claim.user, false);
     }
     this.pending = true;
     this.holding = true; // a later CONNECT (re-authentication) holds what follows too
     conn.transport.pauseReading();
-    result.then(
-      (user) => this.settled(user, connect),
+    match.then(
+      (ok) => {
+        if (ok) conn.verifiedSecret = claim.secret;
+        this.settled(ok ? claim.user : null, connect);
+      },
       () => this.settled(null, connect),
     );
     return false;
@@ -116,6 +147,8 @@ export class AuthGate {
       return;
     }
     this.admit(user, true);
+    // A config reload swapped the Authenticator while this was being checked: check the client again now.
+    if (conn.server.auth !== this.auth) recheckConnection(conn);
     // Replay what arrived meanwhile, in order (it may hold another CONNECT that is pending again).
     const held = this.held;
     this.held = [];
@@ -143,12 +176,8 @@ export class AuthGate {
   }
 
   private refuse(connect: Credentials | null): void {
-    const conn = this.conn;
     this.clearTimer();
-    conn.server.stats.authFailures++;
-    conn.server.log.error(`${conn.logPrefix} - ${this.auth.describeFailure(connect ?? {})}`);
-    conn.server.events?.authFailed(conn, connect);
-    conn.closeWithError("AuthorizationViolation", CloseReason.AuthenticationViolation);
+    refuseClient(this.conn, this.auth, connect);
   }
 
   private hold(data: Buffer): void {
@@ -174,4 +203,12 @@ export class AuthGate {
       this.timer = null;
     }
   }
+}
+
+/** `-ERR 'Authorization Violation'` and close: logged, counted and reported as nats-server's authViolation. */
+export function refuseClient(conn: Connection, auth: Authenticator, connect: Credentials | null): void {
+  conn.server.stats.authFailures++;
+  conn.server.log.error(`${conn.logPrefix} - ${auth.describeFailure(connect ?? {})}`);
+  conn.server.events?.authFailed(conn, connect);
+  conn.closeWithError("AuthorizationViolation", CloseReason.AuthenticationViolation);
 }

@@ -61,10 +61,16 @@ export class PublishRateLimiter {
 
   constructor(
     private readonly conn: Connection,
-    private readonly bucket: PublishBucket,
+    /** null: no limit any more (a config reload lifted it while this limiter was paused). */
+    private bucket: PublishBucket | null,
   ) {
     this.chargedMsgs = conn.inMsgs;
     this.chargedBytes = conn.inBytes;
+  }
+
+  /** A config reload gave the user another limit (or none): charged to it from the next read on. */
+  retarget(bucket: PublishBucket | null): void {
+    this.bucket = bucket;
   }
 
   /** A read: parsed and charged, or held while paused (a WebSocket cannot stop being read). */
@@ -85,6 +91,7 @@ export class PublishRateLimiter {
     if (msgs === 0 && bytes === 0) return;
     this.chargedMsgs = conn.inMsgs;
     this.chargedBytes = conn.inBytes;
+    if (this.bucket === null) return;
     const waitMs = this.bucket.take(msgs, bytes);
     if (waitMs <= 0 || this.paused || conn.closed) return;
     this.paused = true;

@@ -15,7 +15,24 @@
 // - max_connections: new connections; if fewer are allowed than are connected, the excess is closed
 //   with `-ERR 'maximum connections exceeded'`, as nats-server does.
 // - pid_file, ports_file_dir: the files are written again (the old ports file is removed).
+// - authorization (token, user/password, users with permissions and rate limits, default_permissions,
+//   timeout), no_auth_user, the websocket block's authorization/no_auth_user/cookie names, and the users
+//   and default_permissions of accounts: a new Authenticator, and every connected client is checked again
+//   with its CONNECT's credentials (src/auth/reload.ts): closed with 'Authorization Violation' when they no
+//   longer pass, else given its new permissions and rate limit (subscriptions now refused are removed with
+//   an -ERR each). Logged by name only (`Reloaded: authorization`), never with a value. The accounts
+//   themselves (names, imports/exports, limits, jetstream) need a restart.
+// - tls (client port): the certificate, key and CA files are read again on every reload (a certificate
+//   renewed in place counts) and checked; new connections get them, connected ones keep their session.
+//   Turning TLS on or off needs a restart. websocket tls needs a restart: Bun.serve's reload() takes new
+//   handlers but not a new certificate (a changed file is only warned about).
+import { createSecureContext } from "node:tls";
 import type { Options } from "../options.ts";
+import type { AccountOptions } from "../accounts/options.ts";
+import type { TlsOptions } from "../auth/options.ts";
+import { Authenticator } from "../auth/authenticator.ts";
+import { reloadAuthorization } from "../auth/reload.ts";
+import { loadServerTls, type ServerTls } from "../auth/tls.ts";
 import type { Server } from "../server.ts";
 import type { Logger } from "../log.ts";
 import { CloseReason } from "../protocol/errors.ts";
@@ -27,9 +44,18 @@ interface Setting {
   name: string;
   reloadable: boolean;
   show?: (v: unknown) => string;
+  /** Holds passwords or tokens: logged by name only. */
+  secret?: boolean;
+  /** Why a change needs a restart, when natter's reason differs from nats-server's (appended to the refusal). */
+  why?: string;
 }
 
 const duration = (v: unknown) => formatGoDuration(v as number);
+const tlsFiles = (v: unknown) => {
+  const t = v as TlsOptions | null;
+  return t === null ? "disabled" : `{cert_file: ${t.certFile}, key_file: ${t.keyFile}${t.caFile ? `, ca_file: ${t.caFile}` : ""}}`;
+};
+const accountNames = (v: unknown) => `[${(v as AccountOptions[]).map((a) => a.name).join(" ")}]`;
 
 /** Every option, by its config key; an option missing here (added later) needs a restart. */
 const SETTINGS: Partial<Record<keyof Options, Setting>> = {
@@ -45,6 +71,19 @@ const SETTINGS: Partial<Record<keyof Options, Setting>> = {
   httpHost: { name: "http_host", reloadable: false },
   configFile: { name: "config file", reloadable: false },
   auditLog: { name: "audit_log", reloadable: false },
+  // Authentication and permissions (src/auth/reload.ts re-checks every client). Accounts: only their users
+  // and default_permissions (checked in reloadConfig); names, imports/exports, limits and jetstream need a restart.
+  authorization: { name: "authorization", reloadable: true, secret: true },
+  websocketAuth: { name: "websocket authorization", reloadable: true, secret: true },
+  accounts: { name: "accounts", reloadable: true, show: accountNames },
+  // New certificate/key/CA for new client-port connections; turning TLS on or off needs a restart (checked below).
+  tls: { name: "tls", reloadable: true, show: tlsFiles },
+  wsTls: {
+    name: "websocket tls",
+    reloadable: false,
+    show: tlsFiles,
+    why: "Bun.serve cannot change its certificate while running, restart natter",
+  },
   debug: { name: "debug", reloadable: true },
   trace: { name: "trace", reloadable: true },
   logtime: { name: "logtime", reloadable: true },
@@ -96,15 +135,47 @@ export function reloadConfig(server: Server, log: Logger, flagged: Partial<Optio
   for (const key of Object.keys(next) as (keyof Options)[]) {
     if (same(current[key], next[key])) continue;
     const setting = SETTINGS[key];
-    if (!setting?.reloadable) {
+    let why = setting?.reloadable ? null : (setting?.why ?? "");
+    if (key === "tls" && (current.tls === null) !== (next.tls === null)) why = "turning TLS on or off needs a restart";
+    if (key === "accounts" && !sameAccountsButUsers(current.accounts, next.accounts)) {
+      why = "only the users and default_permissions of accounts reload";
+    }
+    if (why !== null) {
       const show = setting?.show ?? String;
       log.error(
-        `Failed to reload server configuration: config reload not supported for ${setting?.name ?? key}: old=${show(current[key])}, new=${show(next[key])}`,
+        `Failed to reload server configuration: config reload not supported for ${setting?.name ?? key}: old=${show(current[key])}, new=${show(next[key])}${why ? ` (${why})` : ""}`,
       );
       return false;
     }
     changed.push(key);
   }
+  // TLS files are read again on every reload: a certificate renewed in place (same paths) is a change too.
+  let clientTls: ServerTls | null = null;
+  if (next.tls !== null && server.clientTls !== null) {
+    try {
+      const loaded = loadServerTls(next.tls);
+      createSecureContext({ cert: loaded.bun.cert as string, key: loaded.bun.key as string, ca: loaded.bun.ca as string | undefined });
+      if (changed.includes("tls") || !sameTls(loaded, server.clientTls)) clientTls = loaded;
+    } catch (error) {
+      log.error(`Failed to reload server configuration: tls: ${(error as Error).message}`);
+      return false;
+    }
+  }
+  if (next.wsTls !== null && server.wsTls !== null) {
+    try {
+      if (!sameTls(loadServerTls(next.wsTls), server.wsTls)) {
+        log.warn("websocket tls: the certificate files changed, but Bun.serve cannot change its certificate while running: restart natter to use them");
+      }
+    } catch (error) {
+      log.warn(`websocket tls: ${(error as Error).message}`);
+    }
+  }
+  // The auth timeout's default follows the TLS timeout.
+  const authChanged =
+    changed.includes("authorization") ||
+    changed.includes("websocketAuth") ||
+    changed.includes("accounts") ||
+    (changed.includes("tls") && current.tls?.timeoutMs !== next.tls?.timeoutMs);
   // Open a new log file first: if it cannot be opened, nothing is applied.
   if (changed.includes("logFile")) {
     try {
@@ -119,8 +190,16 @@ export function reloadConfig(server: Server, log: Logger, flagged: Partial<Optio
   for (const key of changed) {
     const setting = SETTINGS[key]!;
     applyLive(server, log, key);
-    log.info(`Reloaded: ${setting.name} = ${(setting.show ?? String)(current[key])}`);
+    if (key === "tls") continue; // below, with the files
+    if (key === "accounts") log.info("Reloaded: accounts users");
+    else if (setting.secret) log.info(`Reloaded: ${setting.name}`);
+    else log.info(`Reloaded: ${setting.name} = ${(setting.show ?? String)(current[key])}`);
   }
+  if (clientTls !== null) {
+    server.setClientTls(clientTls);
+    log.info(`Reloaded: tls = ${tlsFiles(current.tls)} (for new connections)`);
+  }
+  if (authChanged) reloadAuthorization(server, Authenticator.fromOptions(current, server.accounts));
   if (changed.includes("pidFile")) hooks.pidFileChanged();
   if (changed.includes("portsFileDir")) hooks.portsFileDirChanged(oldPortsDir);
   log.info("Reloaded server configuration");
@@ -166,4 +245,22 @@ function applyLive(server: Server, log: Logger, key: keyof Options): void {
       return;
     }
   }
+}
+
+/** The accounts blocks alike but for their users and default_permissions (the only parts that reload). */
+function sameAccountsButUsers(a: AccountOptions[], b: AccountOptions[]): boolean {
+  const strip = (list: AccountOptions[]) => list.map(({ users: _u, defaultPermissions: _d, ...rest }) => rest);
+  return same(strip(a), strip(b));
+}
+
+/** Same certificate, key, CA and handshake settings. */
+function sameTls(a: ServerTls, b: ServerTls): boolean {
+  return (
+    a.bun.cert === b.bun.cert &&
+    a.bun.key === b.bun.key &&
+    a.bun.ca === b.bun.ca &&
+    a.verify === b.verify &&
+    a.timeoutMs === b.timeoutMs &&
+    a.handshakeFirst === b.handshakeFirst
+  );
 }

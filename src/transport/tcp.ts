@@ -14,6 +14,8 @@ class TcpTransport implements Transport {
 
   /** TLS (src/auth/tls.ts): the handshake finished (or there is none). */
   handshaken = true;
+  /** The TLS settings this connection's handshake uses (a config reload may load others for later ones). */
+  tls: ServerTls | null = null;
 
   /** The plain socket, or after upgradeTLS the TLS socket over it. */
   constructor(private socket: Socket<SocketData>) {
@@ -46,6 +48,7 @@ class TcpTransport implements Transport {
    * socket's handlers no longer reach the connection. With handshake_first the socket is TLS already.
    */
   startTls(server: Server, conn: Connection, tls: ServerTls, handlers: SocketHandler<SocketData>): void {
+    this.tls = tls;
     if (!tls.handshakeFirst) {
       // Bun hands back both ends: `raw` (a new handle on the plain socket, still on the listener's handlers,
       // which then see the ciphertext) and `secure`. Only `secure` may reach the connection.
@@ -73,18 +76,25 @@ interface SocketData {
 
 export interface TcpListener {
   readonly port: number;
+  /** The TLS settings new connections get; null = plaintext. */
+  readonly tls: ServerTls | null;
+  /** A config reload: new connections use these (the handshake is per connection, so Bun's listener stays). */
+  setTls(tls: ServerTls): void;
   stop(): void;
 }
 
 export function listenTcp(server: Server, hostname: string, port: number): TcpListener {
-  const tls = server.options.tls ? loadServerTls(server.options.tls) : null;
+  // Every connection's handshake is its own upgradeTLS (with handshake_first too: at open, before INFO), so a
+  // config reload can hand new connections a new certificate; Bun.listen's own tls could not change.
+  let tls = server.options.tls ? loadServerTls(server.options.tls) : null;
   // What a socket does once it has its connection: the plain socket, and the TLS socket after upgradeTLS.
   const io: SocketHandler<SocketData> = {
     handshake(socket, success, authorizationError) {
       const conn = socket.data.connection;
-      if (conn === null || tls === null) return;
-      (conn.transport as TcpTransport).handshaken = true;
-      const refusal = handshakeRefusal(tls, success, authorizationError);
+      const transport = conn?.transport as TcpTransport | undefined;
+      if (conn == null || transport?.tls == null) return;
+      transport.handshaken = true;
+      const refusal = handshakeRefusal(transport.tls, success, authorizationError);
       if (refusal === null) return;
       server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
       conn.close(CloseReason.TLSHandshakeError, null);
@@ -107,10 +117,21 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
     ...io,
     open(socket) {
       socket.setNoDelay(true);
+      const current = tls;
+      if (current?.handshakeFirst) {
+        // TLS from the first byte: INFO waits in the connection's buffer until the handshake drains it.
+        const [raw, secure] = socket.upgradeTLS<SocketData>({ data: { connection: null }, tls: current.bun, socket: io });
+        raw.data = { connection: null };
+        const transport = new TcpTransport(secure);
+        const conn = server.accept(transport);
+        secure.data = { connection: conn };
+        if (!conn.closed) transport.startTls(server, conn, current, io);
+        return;
+      }
       const transport = new TcpTransport(socket);
       const conn = server.accept(transport);
       socket.data = { connection: conn };
-      if (tls !== null && !conn.closed) transport.startTls(server, conn, tls, io);
+      if (current !== null && !conn.closed) transport.startTls(server, conn, current, io);
     },
   };
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({
@@ -120,11 +141,16 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
     // Bun honours reusePort on listen; bun-types declares it only for Bun.serve (hence the spread).
     ...(server.options.procs > 1 ? { reusePort: true } : {}),
     data: { connection: null },
-    ...(tls?.handshakeFirst ? { tls: tls.bun } : {}),
     socket: handlers,
   });
   return {
     port: listener.port,
+    get tls() {
+      return tls;
+    },
+    setTls: (next) => {
+      tls = next;
+    },
     stop: () => listener.stop(false),
   };
 }

@@ -3,7 +3,7 @@ import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
 import { cookieCredentials, type CookieCredentials } from "../auth/authenticator.ts";
-import { loadServerTls } from "../auth/tls.ts";
+import { loadServerTls, type ServerTls } from "../auth/tls.ts";
 
 /** nats-server does not compress small payloads: deflate costs more than it saves. */
 const COMPRESS_MIN_BYTES = 64;
@@ -65,6 +65,8 @@ class WebSocketTransport implements Transport {
 
 export interface WebSocketListener {
   readonly port: number;
+  /** wss as loaded at start: Bun.serve's reload() takes new handlers, not a new certificate (restart-only). */
+  readonly tls: ServerTls | null;
   stop(): void;
   /** Refuses new WebSocket clients and keeps the connected ones (lame duck mode). */
   stopAccepting(): void;
@@ -73,12 +75,13 @@ export interface WebSocketListener {
 export function listenWebSocket(server: Server, hostname: string, port: number): WebSocketListener {
   const options = server.options;
   const allowed = new Set(options.wsAllowedOrigins.map(normalizeOrigin));
+  const tls = options.wsTls ? loadServerTls(options.wsTls) : null;
   const bunServer: BunServer<SocketData> = Bun.serve<SocketData>({
     hostname,
     port,
     reusePort: options.procs > 1, // --procs (src/workers/): every worker binds this port
     // wss (src/auth/tls.ts): Bun.serve does the handshake; with verify a client certificate is required.
-    ...(options.wsTls ? { tls: loadServerTls(options.wsTls).bun } : {}),
+    ...(tls !== null ? { tls: tls.bun } : {}),
     fetch(request, srv) {
       // The answers nats-server gives to requests that are not a WebSocket upgrade.
       if (request.method !== "GET") return new Response("request method must be GET\n", { status: 405 });
@@ -94,7 +97,7 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
         remoteAddress: address?.address ?? "",
         remotePort: address?.port ?? 0,
         compress: options.wsCompression && offered.includes("permessage-deflate"),
-        authCookies: cookieCredentials(request.headers.get("cookie"), options.websocketAuth),
+        authCookies: cookieCredentials(request.headers.get("cookie"), server.options.websocketAuth), // read live: a reload may change the cookie names
       };
       if (srv.upgrade(request, { data })) return undefined;
       return new Response("natter: this port speaks NATS over WebSocket\n", { status: 400 });
@@ -125,6 +128,7 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
   });
   return {
     port: bunServer.port ?? port,
+    tls,
     stop: () => void bunServer.stop(true),
     stopAccepting: () => void bunServer.stop(false),
   };

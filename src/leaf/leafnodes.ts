@@ -325,8 +325,9 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     if (auth === null) return leafGrant(la?.account);
     // A token in the URL (nats-leaf://TOKEN@hub) arrives as the user name.
     const token = typeof connect.auth_token === "string" && connect.auth_token !== "" ? connect.auth_token : pass === "" ? user : "";
-    const result = auth.authenticate("tcp", { user, pass, auth_token: token }, conn.nonce, undefined);
-    const failure = auth.describeFailure({ user });
+    const nkey = typeof connect.nkey === "string" ? connect.nkey : undefined;
+    const result = auth.authenticate("tcp", { user, pass, auth_token: token, nkey, sig: connect.sig }, conn.nonce, undefined);
+    const failure = auth.describeFailure({ user, nkey });
     const grant = (u: { account?: Account | null } | null): LeafVerdict =>
       u === null ? failure : { account: u.account ?? accounts.global, fullError: LeafError.MaxAccountConnections };
     if (result instanceof Promise) return result.then(grant);

@@ -47,6 +47,8 @@ export interface LeafInfo {
 export interface LeafConnect {
   version?: string;
   jwt?: string;
+  /** An nkey user's public key; `sig` is then its signature of the INFO's nonce (nats-server's leafConnectInfo). */
+  nkey?: string;
   sig?: string;
   user?: string;
   pass?: string;

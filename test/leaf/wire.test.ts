@@ -240,6 +240,32 @@ describe("authentication", () => {
   });
 });
 
+describe("nkey leaf nodes", () => {
+  test("an nkey user of the clients' authentication (here in an account) signs the hub's nonce in its leaf CONNECT", async () => {
+    const { createUser } = await import("@nats-io/nkeys");
+    const user = createUser();
+    const publicKey = user.getPublicKey();
+    const hub = await startProc("natter", { name: "HUB", config: `${HUB_CONFIG}accounts { A { users [ { nkey: ${publicKey} } ] } }\n` });
+    const dial = async (signer: ReturnType<typeof createUser>): Promise<Raw> => {
+      const r = await raw(hub.leafPort);
+      const nonce = String((await infoOf(r)).nonce);
+      const sig = Buffer.from(signer.sign(new TextEncoder().encode(nonce))).toString("base64url");
+      r.send(`CONNECT ${JSON.stringify({ version: "2.10.0", server_id: "NRAWLEAF", name: "raw-leaf", headers: true, nkey: publicKey, sig })}\r\n`);
+      return r;
+    };
+    const good = await dial(user);
+    const bad = await dial(createUser()); // the right key, signed by someone else
+    try {
+      await waitFor("the link, bound to account A", () => /"remote_account":"A"/.test(good.text()), 5000, logs(hub));
+      await waitFor("the refusal", () => bad.closed() && bad.text().includes("-ERR 'Authorization Violation'"), 5000, logs(hub));
+      expect(good.closed()).toBe(false);
+    } finally {
+      good.end();
+      bad.end();
+    }
+  });
+});
+
 describe("loops", () => {
   test("a cycle of leaf connections (C → B → A and C → A): detected and reported, the dialer waits 30 s, no message storm", async () => {
     const a = await startProc("natter", { name: "A", config: HUB_CONFIG });

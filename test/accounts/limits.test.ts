@@ -53,7 +53,10 @@ describe("max_connections", () => {
   test("a closed connection frees its place; the official client is refused past the limit", async () => {
     const a = await connectV2(srv, { user: "c", pass: "p" });
     const b = await connectV2(srv, { user: "c", pass: "p" });
-    await expect(connectV2(srv, { user: "c", pass: "p" })).rejects.toThrow(/maximum account active connections exceeded/i);
+    // The raw test above pins the -ERR on the wire. The official client usually reports it too, but the server
+    // closes the socket right after the -ERR (nats-server does the same: measured, both answer a later write with
+    // a reset), so a client still writing then gets a reset, and the kernel drops the -ERR it had not read yet.
+    await expect(connectV2(srv, { user: "c", pass: "p" })).rejects.toThrow(/maximum account active connections exceeded|ECONNRESET/i);
     await b.close();
     // The server notices the close asynchronously: retry within a deadline.
     const c = await waitFor(() => connectV2(srv, { user: "c", pass: "p" }).catch(() => null), 5_000, "a free place");

@@ -7,32 +7,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createAccount, createUser } from "@nats-io/nkeys";
-import { defaultOptions, validateOptions, type Options } from "../../src/options.ts";
-import { applyConfig } from "../../src/config/apply.ts";
-import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
+import { configErrorsOf, optionsFromText } from "../harness/config-text.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const bun = path.resolve(repo, "node_modules/.bin/bun");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "natter-accounts-conf-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function apply(text: string): Options {
-  const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
-  applyConfig(parseConfig(text, "t.conf"), options, "t.conf");
-  validateOptions(options);
-  return options;
-}
-
+const apply = (text: string) => optionsFromText(text, true);
 /** The messages of a file's errors (ConfigErrors), or of the whole-options error (OptionsError). */
-function errorsOf(text: string): string[] {
-  try {
-    apply(text);
-  } catch (error) {
-    if (error instanceof ConfigErrors) return error.errors.map((e) => e.message);
-    return [(error as Error).message];
-  }
-  throw new Error("expected errors");
-}
+const errorsOf = (text: string) => configErrorsOf(text, true);
 
 /** Runs `natter -t -c <file>` and waits (with a deadline) for it to exit. */
 function checkConfig(text: string, name: string): Promise<{ code: number | null; stderr: string }> {

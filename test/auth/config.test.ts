@@ -2,28 +2,14 @@
 // errors nats-server gives for the same mistakes. Unit tests (no server).
 import { describe, expect, test } from "vitest";
 import { defaultOptions, OptionsError, parseCommandLine, validateOptions, type Options } from "../../src/options.ts";
-import { applyConfig } from "../../src/config/apply.ts";
-import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
 import { createUser } from "@nats-io/nkeys";
 import { Authenticator, cookieCredentials } from "../../src/auth/authenticator.ts";
 import { redactRead, redactSecrets } from "../../src/auth/redact.ts";
 import { formatError } from "../../src/protocol/errors.ts";
+import { configErrorsOf, optionsFromText } from "../harness/config-text.ts";
 
-function apply(text: string): Options {
-  const options: Options = { ...defaultOptions, wsAllowedOrigins: [], routes: [] };
-  applyConfig(parseConfig(text, "t.conf"), options, "t.conf");
-  return options;
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    apply(text);
-  } catch (error) {
-    if (error instanceof ConfigErrors) return error.errors.map((e) => e.message);
-    throw error;
-  }
-  throw new Error("expected errors");
-}
+const apply = (text: string) => optionsFromText(text);
+const errorsOf = (text: string) => configErrorsOf(text);
 
 describe("authorization block", () => {
   test("token, user/password, timeout (seconds)", () => {

@@ -3,49 +3,10 @@
 // one server. In one process: two unstarted servers joined by a Route each over fake sockets; what one
 // writes is fed to the other split at every byte.
 import { expect, test } from "vitest";
-import type { Socket } from "bun";
 import { InternalClient, type InternalMessage } from "../../src/internal-client.ts";
 import { deliverAs } from "../../src/jetstream/deliver.ts";
-import { Logger } from "../../src/log.ts";
-import { defaultOptions } from "../../src/options.ts";
-import { Server } from "../../src/server.ts";
-import { FrameKind, MSG_HEADER, MsgAt, MsgFlag, PROTOCOL_VERSION, helloFrame, interestFrameLength, writeInterestFrame } from "../../src/cluster/protocol.ts";
-import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData } from "../../src/cluster/route.ts";
-
-function server(): Server {
-  return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1 }, new Logger(false, false));
-}
-
-function connectRoute(s: Server, name: string): { route: Route; written: Buffer[]; closed: string[] } {
-  const written: Buffer[] = [];
-  const closed: string[] = [];
-  const socket = {
-    write(buf: Buffer, start: number, length: number) {
-      written.push(Buffer.from(buf.subarray(start, start + length)));
-      return length;
-    },
-    end() {},
-  } as unknown as Socket<RouteSocketData>;
-  const owner: RouteOwner = {
-    server: s,
-    onHello(route) {
-      route.state = RouteState.OPEN;
-      return null;
-    },
-    onClosed(_route, reason) {
-      closed.push(reason);
-    },
-  };
-  const route = new Route(owner, socket, false, "127.0.0.1", 1);
-  route.onRead(helloFrame({ v: PROTOCOL_VERSION, cluster: "t", id: `${name}:1`, inc: 1, server_id: name, server_name: name, accounts: [...accountTable(s).names] }));
-  return { route, written, closed };
-}
-
-function interest(subject: string, queue: string | null, weight: number, account = 0): Buffer {
-  const frame = Buffer.alloc(interestFrameLength(subject, queue, weight));
-  writeInterestFrame(frame, 0, account, subject, queue, weight);
-  return frame;
-}
+import { FrameKind, MSG_HEADER, MsgAt, MsgFlag } from "../../src/cluster/protocol.ts";
+import { connectRoute, interest, server } from "./fake-route.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -86,7 +47,7 @@ test("routed by the inbox, shown with the message's subject; once per route; spl
     expect(got.filter((g) => !g.startsWith("q")).sort()).toEqual([`lit ${shown}`, `wild ${shown}`]);
     expect(got.filter((g) => g.startsWith("q")).map((g) => g.slice(3))).toEqual([shown]);
   }
-  expect(b.closed).toEqual([]);
+  expect(b.refusals).toEqual([]);
 });
 
 test("a group with no member on the JetStream node goes to one remote member; a local member is preferred", async () => {
@@ -120,6 +81,6 @@ test("a malformed deliver subject closes the route", () => {
     const b = connectRoute(server(), "A");
     b.route.onRead(bytes);
     expect(b.route.closed).toBe(true);
-    expect(b.closed[0]).toMatch(/deliver subject/);
+    expect(b.refusals[0]).toMatch(/deliver subject/);
   });
 });

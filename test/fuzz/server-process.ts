@@ -55,6 +55,8 @@ export function exitOnSignals(): void {
   process.on("SIGTERM", () => process.exit(143));
 }
 
+// freePort and the probes below repeat test/harness/server.ts's on purpose: that module imports vitest, and
+// the fuzzer also runs standalone (`npm run fuzz`, and its canary process), outside vitest.
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

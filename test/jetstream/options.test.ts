@@ -1,24 +1,10 @@
 // Turning JetStream on: flags (-js, -sd) and config-file keys (jetstream {…}, store_dir), as nats-server names them.
 import { describe, expect, test } from "vitest";
-import { applyConfig } from "../../src/config/apply.ts";
-import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
-import { defaultOptions, parseCommandLine, type Options } from "../../src/options.ts";
+import { defaultOptions, parseCommandLine } from "../../src/options.ts";
+import { configErrorsOf, optionsFromText } from "../harness/config-text.ts";
 
-function apply(text: string): Options {
-  const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
-  applyConfig(parseConfig(text, "t.conf"), options, "t.conf");
-  return options;
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    apply(text);
-  } catch (error) {
-    if (error instanceof ConfigErrors) return error.errors.map((e) => e.message);
-    throw error;
-  }
-  return [];
-}
+const apply = (text: string) => optionsFromText(text);
+const errorsOf = (text: string) => configErrorsOf(text);
 
 describe("JetStream options", () => {
   test("off by default; -js and -sd turn it on and place the store", () => {

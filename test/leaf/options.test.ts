@@ -3,27 +3,13 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { defaultOptions, OptionsError, parseCommandLine, validateOptions, type Options } from "../../src/options.ts";
-import { applyConfig } from "../../src/config/apply.ts";
-import { ConfigErrors, parseConfig } from "../../src/config/parser.ts";
+import { defaultOptions, OptionsError, parseCommandLine, validateOptions } from "../../src/options.ts";
 import { loadOptions } from "../../src/config/load.ts";
 import { effectiveLeafnodeOptions, parseLeafUrl } from "../../src/leaf/options.ts";
+import { configErrorsOf, optionsFromText } from "../harness/config-text.ts";
 
-function apply(text: string): Options {
-  const options: Options = { ...defaultOptions, wsAllowedOrigins: [] };
-  applyConfig(parseConfig(text, "t.conf"), options, "t.conf");
-  return options;
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    apply(text);
-  } catch (error) {
-    if (error instanceof ConfigErrors) return error.errors.map((e) => e.message);
-    throw error;
-  }
-  throw new Error("expected errors");
-}
+const apply = (text: string) => optionsFromText(text);
+const errorsOf = (text: string) => configErrorsOf(text);
 
 describe("leafnodes {} in the config file", () => {
   test("listen, authorization, reconnect, remotes with urls and credentials", () => {

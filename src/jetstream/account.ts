@@ -99,7 +99,7 @@ export class AccountJetStream {
         dir: path.join(this.streamDir(config.name), "msgs"),
         sync: this.options.sync,
         syncIntervalMs: this.options.syncIntervalMs,
-        warn: (line) => this.server.log.warn?.(`JetStream: ${line}`) ?? this.server.log.error(`JetStream: ${line}`),
+        warn: (line) => this.server.log.warn(`JetStream: ${line}`),
       },
       limits,
     );

@@ -43,7 +43,10 @@ export class AccountJetStream {
   readonly limits: AccountJetStreamOptions;
   private readonly pullSubs = new Map<Consumer, Subscription>();
   private dirtyStreams = new Set<Stream>();
-  private replies: [string, string][] = [];
+  /** PubAcks waiting for the flush: reply subject, answer, and the stream whose write it acknowledges. */
+  private replies: [string, string, Stream | null][] = [];
+  /** Why durable consumer state could not be written (logged once), or null. */
+  stateWriteFailure: string | null = null;
   private flushScheduled = false;
   private lastStateWrite = 0;
   apiTotal = 0;
@@ -100,6 +103,8 @@ export class AccountJetStream {
         sync: this.options.sync,
         syncIntervalMs: this.options.syncIntervalMs,
         warn: (line) => this.server.log.warn(`JetStream: ${line}`),
+        error: (line) => this.server.log.error(`JetStream: ${line}`),
+        info: (line) => this.server.log.info(`JetStream: ${line}`),
       },
       limits,
     );
@@ -213,9 +218,12 @@ export class AccountJetStream {
     this.scheduleFlush();
   }
 
-  /** Sends a reply once the stores have been flushed (PubAcks: acknowledged means written). */
-  replyAfterFlush(reply: string, json: string): void {
-    this.replies.push([reply, json]);
+  /**
+   * Sends a reply once the stores have been flushed (PubAcks: acknowledged means written). `stored` is the
+   * stream whose write the reply acknowledges: if that store could not write, the answer is 10023 instead.
+   */
+  replyAfterFlush(reply: string, json: string, stored: Stream | null = null): void {
+    this.replies.push([reply, json, stored]);
     this.scheduleFlush();
   }
 
@@ -231,7 +239,13 @@ export class AccountJetStream {
     this.dirtyStreams.clear();
     const replies = this.replies;
     this.replies = [];
-    for (const [reply, json] of replies) this.client.publish(reply, Buffer.from(json));
+    for (const [reply, json, stored] of replies) {
+      // What is not on disk is not acknowledged: nats-server's answer when it has no room.
+      const answer = stored !== null && stored.store.writeFailure !== null
+        ? JSON.stringify({ error: apiError("InsufficientResources").json, stream: stored.name, seq: 0 })
+        : json;
+      this.client.publish(reply, Buffer.from(answer));
+    }
   }
 
   /**
@@ -364,9 +378,29 @@ export class AccountJetStream {
     }
   }
 
+  /** Writes the state of each changed durable; a write that fails (a full disk) is logged once and retried next time. */
   private writeStates(): void {
+    let failure: string | null = null;
+    let written = 0;
     for (const stream of this.streams.values()) {
-      for (const consumer of stream.consumers.values()) if (consumer.dirty) this.persistConsumer(consumer, false);
+      for (const consumer of stream.consumers.values()) {
+        if (!consumer.dirty) continue;
+        try {
+          this.persistConsumer(consumer, false);
+          written++;
+        } catch (error) {
+          failure ??= `${stream.name} > ${consumer.name}: ${(error as Error).message}`;
+        }
+      }
+    }
+    if (failure !== null) {
+      if (this.stateWriteFailure === null) {
+        this.server.log.error(`JetStream: account ${this.account.name}: cannot write consumer state (${failure}); retried every ${STATE_WRITE_MS} ms`);
+      }
+      this.stateWriteFailure = failure;
+    } else if (written > 0 && this.stateWriteFailure !== null) {
+      this.server.log.info(`JetStream: account ${this.account.name}: consumer state writes resumed`);
+      this.stateWriteFailure = null;
     }
   }
 

@@ -2,6 +2,8 @@
 // and per-consumer backlog when asked (?accounts=1&streams=1&consumers=1&config=1): num_pending is each
 // consumer's lag, num_ack_pending what it has in flight. Totals are over every account with JetStream;
 // `account_details` has one entry per such account (sorted by name), or only `?acc=<name>`'s.
+// A file stream that cannot write (a full disk) shows `storage_error` in its stream_detail; /healthz and
+// /metrics read the same state through storageStates().
 import type { Server } from "../server.ts";
 import type { AccountJetStream } from "./account.ts";
 import type { JetStream } from "./jetstream.ts";
@@ -13,6 +15,26 @@ const running = new WeakMap<Server, JetStream>();
 /** Called by JetStream when it starts, so the monitor can find it without the core knowing streams. */
 export function registerJetStream(server: Server, js: JetStream): void {
   running.set(server, js);
+}
+
+/** Each file stream and whether its store can write now (for /healthz and /metrics). */
+export interface StreamStorageState {
+  account: string;
+  stream: string;
+  /** What failed ("write …: ENOSPC: no space left on device"), or null while writes succeed. */
+  error: string | null;
+}
+
+export function storageStates(server: Server): StreamStorageState[] {
+  const js = running.get(server);
+  const out: StreamStorageState[] = [];
+  if (js === undefined) return out;
+  for (const ctx of js.accounts.values()) {
+    for (const s of ctx.streams.values()) {
+      if (s.store.kind === "file") out.push({ account: ctx.account.name, stream: s.name, error: s.store.writeFailure?.message ?? null });
+    }
+  }
+  return out;
 }
 
 export interface JszOptions {
@@ -92,6 +114,7 @@ function accountDetail(ctx: AccountJetStream, opts: JszOptions): Record<string, 
         created: rfc3339(s.created),
         ...(opts.config ? { config: s.config } : {}),
         state: s.stateJson(),
+        ...(s.store.writeFailure !== null ? { storage_error: s.store.writeFailure.message } : {}),
         ...(opts.consumers && s.consumers.size > 0
           ? { consumer_detail: [...s.consumers.values()].map((c) => {
               const ci = c.info();

@@ -11,7 +11,7 @@ import { subjectsCollide, type StreamConfig } from "./config.ts";
 import type { Consumer } from "./consumer.ts";
 import { ApiError, apiError, type ApiErrorJson } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
-import { StoreLimitError, type MessageStore, type StoreLimits, type StoredMessage } from "./store/store.ts";
+import { StoreLimitError, StoreWriteError, type MessageStore, type StoreLimits, type StoredMessage } from "./store/store.ts";
 import { nowMs } from "./store/indexed.ts";
 import { buildHeaders, parseHeaders, parseRfc3339, rfc3339, ZERO_TIME, nsToMs } from "./wire.ts";
 
@@ -109,10 +109,11 @@ export class Stream {
   private onPublish(m: InternalMessage): void {
     if (this.deleted) return;
     const reply = m.reply;
-    const ack = (json: string) => {
-      if (reply !== null && !this.config.no_ack) this.js.replyAfterFlush(reply, json);
+    // A PubAck for a stored message waits for the store's write (and becomes 10023 if that fails).
+    const ack = (json: string, stored = true) => {
+      if (reply !== null && !this.config.no_ack) this.js.replyAfterFlush(reply, json, stored ? this : null);
     };
-    const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }));
+    const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
     const c = this.config;
     if (c.sealed) return fail(apiError("StreamSealed").json);
     const h = parseHeaders(m.headers);
@@ -176,6 +177,7 @@ export class Stream {
       stored = this.store.append(m.subject, m.headers, m.payload);
     } catch (error) {
       if (error instanceof StoreLimitError) return fail(apiError("StreamStoreFailed", { err: error.message }).json);
+      if (error instanceof StoreWriteError) return fail(apiError("InsufficientResources").json);
       throw error;
     }
     this.lastMsgId = msgId;

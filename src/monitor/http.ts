@@ -13,7 +13,7 @@ import { routez } from "./routez.ts";
 import { leafz } from "./leafz.ts";
 import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
-import { jsz } from "../jetstream/jsz.ts";
+import { jsz, storageStates } from "../jetstream/jsz.ts";
 
 export interface MonitorListener {
   readonly port: number;
@@ -93,6 +93,12 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     for (const flag of ["js-enabled", "js-enabled-only", "js-server-only", "details"]) queryBool(q, flag);
     if (server.isShuttingDown) {
       return jsonResponse(q, goJson({ status: "unavailable", error: "server is shutting down" }, false), 503);
+    }
+    // A stream that cannot write (a full disk): unavailable, in nats-server's words for an unhealthy stream.
+    const failing = queryBool(q, "js-enabled-only") || queryBool(q, "js-server-only") ? undefined : storageStates(server).find((s) => s.error !== null);
+    if (failing !== undefined) {
+      const error = `JetStream stream '${failing.account} > ${failing.stream}' cannot write: ${failing.error}`;
+      return jsonResponse(q, goJson({ status: "unavailable", error }, false), 503);
     }
     return jsonResponse(q, goJson({ status: "ok" }, false));
   });

@@ -6,6 +6,7 @@ import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION } from "../server.ts";
 import { residentMemory } from "./varz.ts";
 import type { LatencySummary } from "./latency.ts";
+import { storageStates } from "../jetstream/jsz.ts";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -52,6 +53,15 @@ class Exposition {
     }
   }
 
+  /** One metric with a sample per label set (HELP and TYPE once); nothing when there are no samples. */
+  samples(name: string, type: MetricType, help: string, samples: { labels: Record<string, string>; value: number }[]): void {
+    if (samples.length === 0) return;
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    for (const { labels, value } of samples) {
+      this.lines.push(`${name}{${Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")}} ${formatValue(value)}`);
+    }
+  }
+
   text(): string {
     return `${this.lines.join("\n")}\n`;
   }
@@ -90,6 +100,8 @@ export function metrics(server: Server): string {
     "From a request reaching a responder to the first message on its reply subject (sampled requests).",
     Object.entries(latency.services).map(([subject, summary]) => ({ labels: { subject }, summary })),
   );
+  e.samples("natter_jetstream_stream_write_failed", "gauge", "1 while a file stream cannot write (a full disk): its publishes are refused with 10023.",
+    storageStates(server).map((s) => ({ labels: { account: s.account, stream: s.stream }, value: s.error === null ? 0 : 1 })));
   const cpu = process.cpuUsage();
   e.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (cpu.user + cpu.system) / 1e6);
   e.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", residentMemory());

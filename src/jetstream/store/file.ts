@@ -17,13 +17,20 @@
 //   with "interval" (the default, every second) a power failure can lose up to the last interval.
 // - Segments are removed from the front only, once nothing in them (message or delete) is at or above the
 //   first sequence; the active (last) segment is never removed.
+// - Every filesystem write goes through io(): an error (a full disk, EIO) becomes `writeFailure` (logged
+//   once) and leaves the store as it was before that write. What could not be written stays queued in
+//   memory (reads are served from there) and is written by the next flush, at most every RETRY_MS and
+//   on a RETRY_TIMER_MS timer, which clears `writeFailure` and logs that writes resumed. While it is set,
+//   append throws StoreWriteError: nothing new is taken in that could not be acknowledged.
 import {
   closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync,
   rmSync, unlinkSync, writeSync,
 } from "node:fs";
 import path from "node:path";
 import { IndexedStore, type IndexEntry } from "./indexed.ts";
-import { fileMsgSize, type RemoveReason, type StoreLimits, type StoredMessage } from "./store.ts";
+import {
+  fileMsgSize, StoreWriteError, type RemoveReason, type StoreLimits, type StoredMessage, type StoreWriteFailure,
+} from "./store.ts";
 
 export type SyncPolicy = "always" | "interval";
 
@@ -37,6 +44,10 @@ export interface FileStoreOptions {
   syncIntervalMs?: number;
   /** Where warnings go (a cut tail). */
   warn?: (line: string) => void;
+  /** Where a failing write is reported (once, when writes start failing); default: warn. */
+  error?: (line: string) => void;
+  /** Where "writes resumed" is reported; default: warn. */
+  info?: (line: string) => void;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -47,6 +58,10 @@ const KIND_DELETES = 2;
 const KIND_MARKER = 3;
 const RECORD_HEADER = 8;
 const READ_AHEAD = 256 * 1024;
+/** While writes fail: a flush (or an append) tries again at most this often… */
+const RETRY_MS = 250;
+/** …and a timer tries this often, so writes resume even when nothing is published. */
+const RETRY_TIMER_MS = 1000;
 
 interface Segment {
   readonly index: number;
@@ -71,6 +86,10 @@ export class FileStore extends IndexedStore<FileEntry> {
   private readonly segmentBytes: number;
   private readonly syncPolicy: SyncPolicy;
   private readonly warn: (line: string) => void;
+  private readonly error: (line: string) => void;
+  private readonly info: (line: string) => void;
+  private lastAttempt = 0;
+  private retryTimer: ReturnType<typeof setInterval> | null = null;
   private segments: Segment[] = [];
   private active!: Segment;
   // Records not yet written, all for the active segment.
@@ -93,12 +112,14 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.syncPolicy = options.sync ?? "interval";
     this.warn = options.warn ?? (() => {});
+    this.error = options.error ?? this.warn;
+    this.info = options.info ?? this.warn;
     mkdirSync(this.dir, { recursive: true });
     this.loadSegments();
     if (limits) this.setLimits(limits);
     this.flush();
     if (this.syncPolicy === "interval") {
-      this.syncTimer = setInterval(() => this.sync(), options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
+      this.syncTimer = setInterval(() => this.quietly(() => this.sync()), options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
       this.syncTimer.unref?.();
     }
   }
@@ -110,6 +131,10 @@ export class FileStore extends IndexedStore<FileEntry> {
   // ---- writing ------------------------------------------------------------------------------
 
   protected store(seq: number, subject: string, headers: Buffer | null, data: Buffer, ts: number, size: number): FileEntry {
+    if (this.writeFailure !== null) {
+      this.flush();
+      if (this.writeFailure !== null) throw new StoreWriteError(this.writeFailure);
+    }
     const sl = Buffer.byteLength(subject, "latin1");
     const hl = headers === null ? 0 : headers.length;
     const bodyLength = 1 + 8 + 8 + 2 + sl + 4 + hl + data.length;
@@ -137,7 +162,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     const offset = this.active.written + this.pendingBytes;
     this.pending.push(rec);
     this.pendingBytes += rec.length;
-    if (this.pendingBytes > 4 * 1024 * 1024) this.writePending();
+    if (this.pendingBytes > 4 * 1024 * 1024 && this.writeFailure === null) this.quietly(() => this.writePending());
     return offset;
   }
 
@@ -153,36 +178,50 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   private writePending(): void {
     if (this.pendingBytes === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    let done = 0;
-    while (done < buf.length) done += writeSync(this.active.fd, buf, done, buf.length - done, this.active.written + done);
-    this.window = { segment: this.active, start: this.active.written, buf };
-    this.active.written += buf.length;
+    const buf = this.unwritten();
+    const seg = this.active;
+    const at = seg.written;
+    this.io(`write ${seg.file}`, () => {
+      let done = 0;
+      try {
+        while (done < buf.length) done += writeSync(seg.fd, buf, done, buf.length - done, at + done);
+      } catch (error) {
+        // Back to the last whole flush: what is on disk is what was written before, nothing half.
+        if (done > 0) {
+          try {
+            ftruncateSync(seg.fd, at);
+          } catch {}
+        }
+        throw error;
+      }
+    });
+    this.window = { segment: seg, start: at, buf };
+    seg.written += buf.length;
     this.pending = [];
     this.pendingBytes = 0;
     this.unsynced = true;
   }
 
+  /** Closes the active segment and starts the next; throws StoreWriteError (the message is not taken). */
   private rotate(): void {
     this.flushDeletes();
     this.writePending();
     // The interval sync only ever fsyncs the active segment: the one being closed is synced now.
-    if (this.unsynced) {
-      fsyncSync(this.active.fd);
-      this.unsynced = false;
-    }
+    this.sync();
     this.openSegment((this.active?.index ?? 0) + 1);
   }
 
+  /** Creates segment `index` with its marker; if the marker cannot be written it stays queued (and this throws). */
   private openSegment(index: number): void {
     const file = path.join(this.dir, `${index}.seg`);
-    const seg: Segment = { index, file, fd: openSync(file, "w+"), written: 0, maxRef: 0 };
+    const fd = this.io(`create ${file}`, () => openSync(file, "w+"));
+    const seg: Segment = { index, file, fd, written: 0, maxRef: 0 };
     this.segments.push(seg);
     this.active = seg;
     this.queue(this.marker());
     this.writePending();
     // The new file's directory entry must be durable before anything relies on it.
-    if (this.syncPolicy === "always") fsyncSync(seg.fd);
+    if (this.syncPolicy === "always") this.sync();
   }
 
   protected removed(entry: FileEntry): void {
@@ -216,16 +255,30 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.pendingDeletes = [];
     const old = this.segments;
     this.segments = [];
-    this.openSegment(old[old.length - 1]!.index + 1);
-    if (this.syncPolicy === "always") fsyncSync(this.active.fd);
-    for (const seg of old) this.dropSegment(seg);
+    if (this.quietly(() => this.openSegment(old[old.length - 1]!.index + 1))) {
+      for (const seg of old) this.dropSegment(seg);
+    } else if (this.segments.length === 0) {
+      // Not even a file could be created: the marker waits in the old active segment.
+      this.segments = old;
+      this.queue(this.marker());
+    } else {
+      // The new marker is not on disk yet: the old files stay until it is (flush drops them then).
+      this.segments = [...old, ...this.segments];
+    }
   }
 
+  /** Writes what is queued; never throws: a failure is `writeFailure`, retried by the next flush. */
   flush(): void {
     if (this.closed) return;
-    this.flushDeletes();
-    this.writePending();
-    if (this.syncPolicy === "always" && this.unsynced) this.sync();
+    if (this.writeFailure !== null && Date.now() - this.lastAttempt < RETRY_MS) return;
+    const ok = this.quietly(() => {
+      this.flushDeletes();
+      this.writePending();
+      // After a failure an interval-synced store syncs too: a failed fsync is a failure until one succeeds.
+      if (this.syncPolicy === "always" || this.writeFailure !== null) this.sync();
+    });
+    if (!ok) return;
+    if (this.writeFailure !== null) this.resumed();
     // Drop segments at the front that nothing live refers to any more.
     const floor = this.firstSeq();
     while (this.segments.length > 1 && this.segments[0]!.maxRef < floor) this.dropSegment(this.segments.shift()!);
@@ -241,20 +294,77 @@ export class FileStore extends IndexedStore<FileEntry> {
     } catch {}
   }
 
+  /** fsyncs the active segment if it has unsynced writes; throws StoreWriteError. */
   private sync(): void {
     if (!this.unsynced || this.closed) return;
+    const seg = this.active;
+    this.io(`fsync ${seg.file}`, () => fsyncSync(seg.fd));
     this.unsynced = false;
-    fsyncSync(this.active.fd);
+  }
+
+  // ---- write failures -------------------------------------------------------------------------
+
+  /**
+   * Every filesystem write of the store runs here. An error becomes `writeFailure` (logged when writes
+   * start failing, not per attempt) and is thrown as StoreWriteError; the caller has changed nothing yet.
+   */
+  private io<T>(what: string, op: () => T): T {
+    try {
+      return op();
+    } catch (error) {
+      throw new StoreWriteError(this.failed(what, error));
+    }
+  }
+
+  private failed(what: string, error: unknown): StoreWriteFailure {
+    this.lastAttempt = Date.now();
+    if (this.writeFailure !== null) return this.writeFailure;
+    const e = error as NodeJS.ErrnoException;
+    const failure: StoreWriteFailure = { code: e.code ?? "EUNKNOWN", message: `${what}: ${e.message}`, since: Date.now() };
+    this.writeFailure = failure;
+    this.error(`${this.dir}: cannot write (${failure.message}); publishes are refused until a write succeeds (retried every ${RETRY_TIMER_MS} ms)`);
+    this.retryTimer = setInterval(() => this.flush(), RETRY_TIMER_MS);
+    this.retryTimer.unref?.();
+    return failure;
+  }
+
+  private resumed(): void {
+    const failure = this.writeFailure!;
+    this.writeFailure = null;
+    if (this.retryTimer !== null) clearInterval(this.retryTimer);
+    this.retryTimer = null;
+    this.info(`${this.dir}: writes resumed after ${((Date.now() - failure.since) / 1000).toFixed(1)} s of ${failure.code}`);
+  }
+
+  /** Runs `op`; a StoreWriteError (already recorded) becomes false. */
+  private quietly(op: () => void): boolean {
+    try {
+      op();
+      return true;
+    } catch (error) {
+      if (error instanceof StoreWriteError) return false;
+      throw error;
+    }
+  }
+
+  /** The queued records as one buffer (kept as one, should its write fail and be retried). */
+  private unwritten(): Buffer {
+    if (this.pending.length !== 1) this.pending = [Buffer.concat(this.pending, this.pendingBytes)];
+    return this.pending[0]!;
   }
 
   // ---- reading ------------------------------------------------------------------------------
 
   protected load(e: FileEntry): StoredMessage {
     const seg = e.segment;
-    if (e.offset + e.length > seg.written) this.writePending();
+    if (e.offset + e.length > seg.written && this.writeFailure === null) this.quietly(() => this.writePending());
     const w = this.window;
     let rec: Buffer;
-    if (w !== null && w.segment === seg && e.offset >= w.start && e.offset + e.length <= w.start + w.buf.length) {
+    if (e.offset + e.length > seg.written) {
+      // Not written (the disk is full): served from the queue, which only ever holds the active segment's tail.
+      const start = e.offset - seg.written;
+      rec = this.unwritten().subarray(start, start + e.length);
+    } else if (w !== null && w.segment === seg && e.offset >= w.start && e.offset + e.length <= w.start + w.buf.length) {
       rec = w.buf.subarray(e.offset - w.start, e.offset - w.start + e.length);
     } else {
       // Read ahead: the record and what follows it, up to READ_AHEAD bytes.
@@ -299,7 +409,8 @@ export class FileStore extends IndexedStore<FileEntry> {
           const why = `segment ${file}: ${bad} at offset ${off} of ${buf.length}, cut there`;
           this.recovery.push(why);
           this.warn(why);
-          ftruncateSync(seg.fd, off);
+          // Not cut (a read-only or failing disk): the next write goes at `off` anyway.
+          this.quietly(() => this.io(`truncate ${file}`, () => ftruncateSync(seg.fd, off)));
           seg.written = off;
           break;
         }
@@ -308,8 +419,10 @@ export class FileStore extends IndexedStore<FileEntry> {
       }
     }
     while (this.msgs > 0 && this.firstSeq() < floor) this.indexRemove(this.firstSeq());
-    if (this.segments.length === 0) this.openSegment(1);
-    else this.active = this.segments[this.segments.length - 1]!;
+    if (this.segments.length === 0) {
+      // On a full disk the first marker stays queued; only a file that cannot be created ends the load.
+      if (!this.quietly(() => this.openSegment(1)) && this.segments.length === 0) throw new StoreWriteError(this.writeFailure!);
+    } else this.active = this.segments[this.segments.length - 1]!;
     this.floorWritten = floor;
   }
 
@@ -364,10 +477,13 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   close(): void {
     if (this.closed) return;
+    this.lastAttempt = 0; // a last try, whenever the one before was
     this.flush();
-    this.sync();
+    this.quietly(() => this.sync());
+    if (this.writeFailure !== null) this.error(`${this.dir}: closed with ${this.pendingBytes} bytes unwritten (${this.writeFailure.code}); none was acknowledged`);
     this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.retryTimer) clearInterval(this.retryTimer);
     for (const seg of this.segments) {
       try {
         closeSync(seg.fd);

@@ -5,6 +5,7 @@ import { subjectIsLiteral, subjectMatches } from "../../subjects/subject.ts";
 import {
   NO_LIMITS, StoreLimitError,
   type MessageStore, type PurgeRequest, type RemoveReason, type StoreLimits, type StoreState, type StoredMessage,
+  type StoreWriteFailure,
 } from "./store.ts";
 
 export interface IndexEntry {
@@ -61,6 +62,7 @@ const SUBJECT_SCAN_LIMIT = 256;
 export abstract class IndexedStore<E extends IndexEntry> implements MessageStore {
   abstract readonly kind: "memory" | "file";
   onRemove: ((seq: number, subject: string, reason: RemoveReason) => void) | null = null;
+  writeFailure: StoreWriteFailure | null = null;
   protected limits: StoreLimits = { ...NO_LIMITS };
 
   // slots[i] is the entry of sequence base + i, or undefined once removed.

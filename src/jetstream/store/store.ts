@@ -51,6 +51,23 @@ export class StoreLimitError extends Error {
   }
 }
 
+/** Why a store cannot write (disk full, I/O error); it stays until a write succeeds again. */
+export interface StoreWriteFailure {
+  /** The system's error code (ENOSPC, EIO, …) or "EUNKNOWN". */
+  readonly code: string;
+  /** What failed, as logged: "write <file>: ENOSPC: no space left on device". */
+  readonly message: string;
+  /** When writes started failing (ms since the epoch). */
+  readonly since: number;
+}
+
+/** A write the store could not make: the stream answers 10023 insufficient resources. */
+export class StoreWriteError extends Error {
+  constructor(readonly failure: StoreWriteFailure) {
+    super(failure.message);
+  }
+}
+
 /** Which messages a purge removes: all, those matching `filter`, keeping the newest `keep`, or below `seq`. */
 export interface PurgeRequest {
   filter?: string;
@@ -66,10 +83,17 @@ export type RemoveReason = "limit" | "age" | "delete" | "purge";
  * Filters are subscription subjects (wildcards allowed); `null` means every subject.
  *
  * Invariant: when `append` returns, the message is in the store's write path; it is on disk (for the
- * file store) after the next `flush()`, which the stream layer calls before it sends the PubAck.
+ * file store) after the next `flush()` that leaves `writeFailure` null, which the stream layer checks
+ * before it sends the PubAck.
  */
 export interface MessageStore {
   readonly kind: "memory" | "file";
+  /**
+   * Set while the store cannot write (the file store on a full disk): appends throw StoreWriteError,
+   * flush() keeps what it could not write and retries it (at most every few hundred ms, and on a timer)
+   * until it succeeds, which clears this. Never set for the memory store.
+   */
+  readonly writeFailure: StoreWriteFailure | null;
   state(): StoreState;
   setLimits(limits: StoreLimits): void;
   /** Appends and applies the limits (dropping old messages, or throwing StoreLimitError under discard new). */

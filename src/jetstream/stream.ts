@@ -26,6 +26,8 @@ export interface StreamStateJson {
   num_subjects?: number;
   subjects?: Record<string, number>;
   num_deleted?: number;
+  deleted?: number[];
+  lost?: { msgs: number[]; bytes: number };
   consumer_count: number;
 }
 
@@ -361,7 +363,7 @@ export class Stream {
     return { config: this.config, created: rfc3339(this.created), state: this.stateJson(subjectsFilter, deletedDetails) };
   }
 
-  stateJson(subjectsFilter?: string, _deletedDetails = false): StreamStateJson {
+  stateJson(subjectsFilter?: string, deletedDetails = false): StreamStateJson {
     const st = this.store.state();
     const state: StreamStateJson = {
       messages: st.messages,
@@ -378,6 +380,8 @@ export class Stream {
       if (subjects.size > 0) state.subjects = Object.fromEntries(subjects);
     }
     if (st.numDeleted > 0) state.num_deleted = st.numDeleted;
+    if (deletedDetails && st.numDeleted > 0) state.deleted = this.store.deletedSeqs();
+    if (st.lost) state.lost = st.lost;
     // Keep consumer_count last, as nats-server orders the fields.
     const { consumer_count, ...rest } = state;
     return { ...rest, consumer_count };

@@ -220,7 +220,7 @@ describe("file store on disk", () => {
     expect(again.get(4)!.data.toString()).toBe("m4");
   });
 
-  test("a corrupted record fails its checksum: it and what follows in its segment are cut", () => {
+  test("a corrupted record fails its checksum: only it is lost, the records after it are kept", () => {
     const dir = tempDir();
     const a = new FileStore({ dir });
     for (let i = 1; i <= 5; i++) a.append("c", null, b(`message-${i}`));
@@ -231,9 +231,31 @@ describe("file store on disk", () => {
     bytes[at] ^= 0xff;
     writeFileSync(seg, bytes);
     const r = track(new FileStore({ dir }));
-    expect(r.recovery[0]).toMatch(/checksum mismatch/);
-    expect(r.state()).toMatchObject({ messages: 3, lastSeq: 3 });
+    expect(r.recovery[0]).toMatch(/checksum mismatch.*lost sequence 4$/);
+    expect(r.state()).toMatchObject({ messages: 4, lastSeq: 5, numDeleted: 1, lost: { msgs: [4] } });
+    expect(r.deletedSeqs()).toEqual([4]);
     expect(r.get(4)).toBeNull();
+    expect(r.get(5)!.data.toString()).toBe("message-5");
+    expect(r.append("c", null, b("message-6")).seq).toBe(6);
+  });
+
+  test("a record damaged after loading is never served: it is dropped as deleted", () => {
+    const dir = tempDir();
+    const a = track(new FileStore({ dir }));
+    for (let i = 1; i <= 3; i++) {
+      a.append("c", null, b(`message-${i}`));
+      a.flush(); // one write each: what the store keeps in memory is the last one only
+    }
+    const seg = path.join(dir, "1.seg");
+    const bytes = readFileSync(seg);
+    bytes[bytes.indexOf("message-1")] ^= 0xff;
+    writeFileSync(seg, bytes); // same file, same inode: the open store reads the damage
+    const removed: number[] = [];
+    a.onRemove = (seq) => removed.push(seq);
+    expect(a.get(1)).toBeNull();
+    expect(removed).toEqual([1]);
+    expect(a.state()).toMatchObject({ messages: 2, firstSeq: 2 });
+    expect(a.next(1, null)!.data.toString()).toBe("message-2");
   });
 
   test("truncation at every byte of the last record loses only that record", () => {

@@ -102,7 +102,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   private closed = false;
   // One window of a segment's bytes: what was last written or read ahead. Consumers mostly read what
   // was just written, or read on in order, so most loads are served from here without a read call.
-  private window: { segment: Segment; start: number; buf: Buffer } | null = null;
+  private window: { segment: Segment; start: number; buf: Buffer; fromDisk: boolean } | null = null;
   /** What load found wrong (cut tails), for tests and logs. */
   readonly recovery: string[] = [];
 
@@ -195,7 +195,7 @@ export class FileStore extends IndexedStore<FileEntry> {
         throw error;
       }
     });
-    this.window = { segment: seg, start: at, buf };
+    this.window = { segment: seg, start: at, buf, fromDisk: false };
     seg.written += buf.length;
     this.pending = [];
     this.pendingBytes = 0;
@@ -355,17 +355,20 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   // ---- reading ------------------------------------------------------------------------------
 
-  protected load(e: FileEntry): StoredMessage {
+  /** The message of an entry; null when its record no longer verifies (logged; the index then drops it). */
+  protected load(e: FileEntry): StoredMessage | null {
     const seg = e.segment;
     if (e.offset + e.length > seg.written && this.writeFailure === null) this.quietly(() => this.writePending());
     const w = this.window;
     let rec: Buffer;
+    let fromDisk = false;
     if (e.offset + e.length > seg.written) {
       // Not written (the disk is full): served from the queue, which only ever holds the active segment's tail.
       const start = e.offset - seg.written;
       rec = this.unwritten().subarray(start, start + e.length);
     } else if (w !== null && w.segment === seg && e.offset >= w.start && e.offset + e.length <= w.start + w.buf.length) {
       rec = w.buf.subarray(e.offset - w.start, e.offset - w.start + e.length);
+      fromDisk = w.fromDisk;
     } else {
       // Read ahead: the record and what follows it, up to READ_AHEAD bytes.
       const want = Math.max(e.length, Math.min(READ_AHEAD, seg.written - e.offset));
@@ -376,9 +379,18 @@ export class FileStore extends IndexedStore<FileEntry> {
         if (n <= 0) break;
         got += n;
       }
-      if (got < e.length) throw new Error(`segment ${seg.file}: short read at ${e.offset}`);
-      this.window = { segment: seg, start: e.offset, buf: chunk.subarray(0, got) };
+      if (got < e.length) {
+        this.warn(`segment ${seg.file}: short read at offset ${e.offset}: lost sequence ${e.seq}`);
+        return null;
+      }
+      this.window = { segment: seg, start: e.offset, buf: chunk.subarray(0, got), fromDisk: true };
       rec = chunk.subarray(0, e.length);
+      fromDisk = true;
+    }
+    // What comes back from the disk is checked again: a record that no longer verifies is never served.
+    if (fromDisk && (rec.readUInt32LE(0) !== e.length - RECORD_HEADER || (Bun.hash.crc32(rec.subarray(RECORD_HEADER)) >>> 0) !== rec.readUInt32LE(4))) {
+      this.warn(`segment ${seg.file}: record at offset ${e.offset} fails its checksum: lost sequence ${e.seq}`);
+      return null;
     }
     let at = RECORD_HEADER + 1 + 16;
     const sl = rec.readUInt16LE(at);
@@ -389,7 +401,12 @@ export class FileStore extends IndexedStore<FileEntry> {
     return { seq: e.seq, subject: e.subject, ts: e.ts, headers, data: rec.subarray(at + hl) };
   }
 
-  /** Reads every segment, rebuilding the index; cuts each at its first bad record. */
+  /**
+   * Reads every segment, rebuilding the index. A bad record (a flipped byte, a torn write) costs only
+   * itself: reading resumes at the next record that verifies, and the sequences between the last message
+   * before the damage and the first after it are lost (logged, kept in `lost`, gaps in the index). With
+   * no record that verifies after it, the segment is cut there (a torn tail).
+   */
   private loadSegments(): void {
     const indexes = readdirSync(this.dir)
       .map((f) => /^(\d+)\.seg$/.exec(f))
@@ -397,6 +414,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
     let floor = 0;
+    // Damage not yet closed by a message after it: what it was, and the last sequence before it.
+    let damage: { what: string; bytes: number; before: number } | null = null;
     for (const index of indexes) {
       const file = path.join(this.dir, `${index}.seg`);
       const buf = readFileSync(file);
@@ -404,18 +423,41 @@ export class FileStore extends IndexedStore<FileEntry> {
       this.segments.push(seg);
       let off = 0;
       while (off < buf.length) {
-        const bad = this.loadRecord(buf, off, seg);
-        if (typeof bad === "string") {
-          const why = `segment ${file}: ${bad} at offset ${off} of ${buf.length}, cut there`;
-          this.recovery.push(why);
-          this.warn(why);
+        const rec = this.loadRecord(buf, off, seg);
+        if (typeof rec !== "string") {
+          if (rec.floor > floor) floor = rec.floor;
+          if (damage !== null && rec.seq > 0) {
+            this.reportLost(damage.what, damage.bytes, damage.before + 1, rec.seq - 1);
+            damage = null;
+          }
+          off = rec.next;
+          continue;
+        }
+        const resume = this.resync(buf, off + 1);
+        if (resume < 0) {
+          const why = `segment ${file}: ${rec} at offset ${off} of ${buf.length}, cut there`;
           // Not cut (a read-only or failing disk): the next write goes at `off` anyway.
           this.quietly(() => this.io(`truncate ${file}`, () => ftruncateSync(seg.fd, off)));
           seg.written = off;
+          if (damage === null) damage = { what: why, bytes: buf.length - off, before: this.lastSeq };
+          else {
+            damage.what += `; then ${rec} at offset ${off}, cut there`;
+            damage.bytes += buf.length - off;
+          }
           break;
         }
-        if (bad.floor > floor) floor = bad.floor;
-        off = bad.next;
+        const what = `segment ${file}: ${rec} at offset ${off}, ${resume - off} bytes skipped to the next record that verifies`;
+        if (damage === null) damage = { what, bytes: resume - off, before: this.lastSeq };
+        else damage.bytes += resume - off;
+        off = resume;
+      }
+    }
+    // Damage after the last message: lost up to what a later marker remembers (if any).
+    if (damage !== null) {
+      if (this.lastSeq > damage.before) this.reportLost(damage.what, damage.bytes, damage.before + 1, this.lastSeq);
+      else {
+        this.recovery.push(damage.what);
+        this.warn(damage.what);
       }
     }
     while (this.msgs > 0 && this.firstSeq() < floor) this.indexRemove(this.firstSeq());
@@ -426,8 +468,30 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.floorWritten = floor;
   }
 
+  /** The offset of the first record at or after `from` whose length fits and whose CRC verifies, or -1. */
+  private resync(buf: Buffer, from: number): number {
+    for (let at = from; at + RECORD_HEADER < buf.length; at++) {
+      const kind = buf[at + RECORD_HEADER];
+      if (kind !== KIND_MSG && kind !== KIND_DELETES && kind !== KIND_MARKER) continue;
+      const len = buf.readUInt32LE(at);
+      const end = at + RECORD_HEADER + len;
+      if (len < 1 || end > buf.length) continue;
+      if ((Bun.hash.crc32(buf.subarray(at + RECORD_HEADER, end)) >>> 0) === buf.readUInt32LE(at + 4)) return at;
+    }
+    return -1;
+  }
+
+  /** Sequences from..to were in damaged records: logged, kept in `lost`; they are gaps (deleted) in the index. */
+  private reportLost(what: string, bytes: number, from: number, to: number): void {
+    const line = to < from ? `${what}; no message lost` : `${what}; lost ${to === from ? `sequence ${from}` : `sequences ${from}..${to}`}`;
+    this.recovery.push(line);
+    this.warn(line);
+    for (let seq = from; seq <= to; seq++) this.lostSeqs.push(seq);
+    this.lostBytes += bytes;
+  }
+
   /** Parses one record: its end and any floor it sets, or why it is bad. */
-  private loadRecord(buf: Buffer, off: number, seg: Segment): { next: number; floor: number } | string {
+  private loadRecord(buf: Buffer, off: number, seg: Segment): { next: number; floor: number; seq: number } | string {
     if (buf.length - off < RECORD_HEADER) return "torn record header";
     const len = buf.readUInt32LE(off);
     const end = off + RECORD_HEADER + len;
@@ -450,7 +514,7 @@ export class FileStore extends IndexedStore<FileEntry> {
           this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });
         }
         if (seq > seg.maxRef) seg.maxRef = seq;
-        return { next: end, floor: 0 };
+        return { next: end, floor: 0, seq };
       }
       case KIND_DELETES: {
         const count = body.readUInt32LE(1);
@@ -460,13 +524,13 @@ export class FileStore extends IndexedStore<FileEntry> {
           this.indexRemove(seq);
           if (seq > seg.maxRef) seg.maxRef = seq;
         }
-        return { next: end, floor: 0 };
+        return { next: end, floor: 0, seq: 0 };
       }
       case KIND_MARKER: {
         if (len !== 25) return "bad marker record";
         const floor = body.readDoubleLE(1);
         this.setLast(body.readDoubleLE(9), body.readDoubleLE(17));
-        return { next: end, floor };
+        return { next: end, floor, seq: 0 };
       }
       default:
         return `unknown record kind ${body[0]}`;

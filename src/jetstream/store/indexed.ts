@@ -74,13 +74,17 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   protected bytes = 0;
   protected lastSeq = 0;
   protected lastTs = 0;
+  /** Sequences found damaged when the store was loaded (never served), and their bytes. */
+  protected lostSeqs: number[] = [];
+  protected lostBytes = 0;
 
   // ---- what a subclass provides ------------------------------------------------------------
 
   protected abstract msgSize(subject: string, headers: Buffer | null, data: Buffer): number;
   /** Persists a new message and returns its index entry. */
   protected abstract store(seq: number, subject: string, headers: Buffer | null, data: Buffer, ts: number, size: number): E;
-  protected abstract load(entry: E): StoredMessage;
+  /** The message of an entry, or null when it cannot be read back intact (it is then dropped as deleted). */
+  protected abstract load(entry: E): StoredMessage | null;
   /** A message left the index (persist the removal). */
   protected abstract removed(entry: E, reason: RemoveReason): void;
   /** Everything up to lastSeq is gone (a purge of all): a subclass may drop its files at once. */
@@ -181,7 +185,15 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
       lastTs: this.lastTs,
       numSubjects: this.bySubject.size,
       numDeleted: this.msgs === 0 ? 0 : this.lastSeq - firstSeq + 1 - this.msgs,
+      ...(this.lostSeqs.length > 0 ? { lost: { msgs: this.lostSeqs, bytes: this.lostBytes } } : {}),
     };
+  }
+
+  deletedSeqs(): number[] {
+    const out: number[] = [];
+    if (this.msgs === 0) return out;
+    for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] === undefined) out.push(this.base + i);
+    return out;
   }
 
   setLimits(limits: StoreLimits): void {
@@ -235,12 +247,24 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
 
   get(seq: number): StoredMessage | null {
     const e = this.entry(seq);
-    return e === undefined ? null : this.load(e);
+    return e === undefined ? null : this.loadOrDrop(e);
   }
 
   next(seq: number, filters: readonly string[] | null): StoredMessage | null {
-    const s = this.nextSeq(seq, filters);
-    return s === 0 ? null : this.load(this.entry(s)!);
+    for (let from = seq; ; ) {
+      const s = this.nextSeq(from, filters);
+      if (s === 0) return null;
+      const m = this.loadOrDrop(this.entry(s)!);
+      if (m !== null) return m;
+      from = s + 1;
+    }
+  }
+
+  /** Loads an entry; one that cannot be read back intact leaves the store as deleted (consumers hear of it). */
+  private loadOrDrop(e: E): StoredMessage | null {
+    const m = this.load(e);
+    if (m === null) this.removeEntry(e.seq, "delete");
+    return m;
   }
 
   /** The sequence of the first match ≥ seq, or 0. */
@@ -281,9 +305,13 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   }
 
   last(filter: string): StoredMessage | null {
-    let best = 0;
-    for (const ss of this.matchingSubjects([filter])) if (ss.last() > best) best = ss.last();
-    return best === 0 ? null : this.load(this.entry(best)!);
+    for (;;) {
+      let best = 0;
+      for (const ss of this.matchingSubjects([filter])) if (ss.last() > best) best = ss.last();
+      if (best === 0) return null;
+      const m = this.loadOrDrop(this.entry(best)!);
+      if (m !== null) return m;
+    }
   }
 
   count(seq: number, filters: readonly string[] | null): number {

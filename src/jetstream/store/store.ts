@@ -24,6 +24,8 @@ export interface StoreState {
   numSubjects: number;
   /** Sequences between first and last that are gone (interior deletes). */
   numDeleted: number;
+  /** Messages found damaged when the store was loaded (nats-server's `lost`): never served, gone as deleted. */
+  lost?: { msgs: number[]; bytes: number };
 }
 
 export type DiscardPolicy = "old" | "new";
@@ -107,6 +109,8 @@ export interface MessageStore {
   count(seq: number, filters: readonly string[] | null): number;
   /** For deliver last_per_subject: the sequences of each matching subject's last message, ascending. */
   lastPerSubject(filters: readonly string[] | null): number[];
+  /** The sequences between first and last that are gone, ascending (STREAM.INFO's deleted_details). */
+  deletedSeqs(): number[];
   /** Subject → message count, for subjects matching the filter. */
   subjects(filter: string | null): Map<string, number>;
   remove(seq: number): boolean;

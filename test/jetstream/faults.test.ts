@@ -1,7 +1,7 @@
 // Reliability under faults (issue 18): what a damaged store, a full disk or a kill -9 costs. Real server
 // processes, the official clients, real files; the server is killed with SIGKILL through the harness.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, writeSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, statSync, truncateSync, writeSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AckPolicy } from "@nats-io/jetstream";
@@ -233,5 +233,50 @@ natterOnly("one corrupt byte mid-segment costs only the damaged message, which i
   expect(seen).not.toContain(damaged);
   if (serverKind === "natter") expect(server.log()).toMatch(new RegExp(`lost sequence ${damaged}\\b`));
   expect((await d.js.publish("rot.after", enc("after"))).seq).toBe(n + 1);
+  await d.nc.close();
+}, 60_000);
+
+// nats-server 2.9.10 reuses the lost sequence (issue 18): natter only.
+natterOnly("a torn tail never hands out an acknowledged sequence again; the lost range is reported", async () => {
+  const server = await startJs();
+  const c = await connectJs(server);
+  await c.jsm.streams.add({ name: "TORN", subjects: ["torn.>"] });
+  await c.jsm.consumers.add("TORN", { durable_name: "all", ack_policy: AckPolicy.Explicit });
+  const n = 50;
+  for (let i = 1; i <= n; i++) expect((await c.js.publish("torn.x", enc(`m${i}`))).seq).toBe(i);
+  // The consumer reads and acknowledges everything: its ack floor is n.
+  const reader = await c.js.consumers.get("TORN", "all");
+  const batch = await reader.fetch({ max_messages: n, expires: 5_000 });
+  for await (const m of batch) {
+    await m.ackAck();
+    if (m.seq === n) break;
+  }
+  await until(async () => (await c.jsm.consumers.info("TORN", "all")).ack_floor.stream_seq === n, 5_000, "ack floor n");
+  // …and on disk (durable state is written every 250 ms).
+  const stateFile = path.join(server.storeDir!, "jetstream", "$G", "streams", "TORN", "obs", "all", "state.json");
+  await until(() => {
+    try {
+      return JSON.parse(readFileSync(stateFile, "utf8")).ack_floor.stream_seq === n;
+    } catch {
+      return false;
+    }
+  }, 5_000, "ack floor on disk");
+  await c.nc.close();
+  await server.kill9();
+  // The last few bytes of the last segment are lost: message n is torn.
+  const last = segments(server.storeDir!, "TORN").at(-1)!;
+  truncateSync(last, statSync(last).size - 3);
+  await server.restart();
+
+  const d = await connectJs(server);
+  const info = await d.jsm.streams.info("TORN", { deleted_details: true });
+  expect(info.state).toMatchObject({ messages: n - 1, last_seq: n, num_deleted: 1 });
+  expect(info.state.deleted).toEqual([n]);
+  expect(server.log()).toMatch(new RegExp(`lost sequence ${n}\\b`));
+  // The next publish gets a sequence no one has seen, and the consumer past n receives it.
+  expect((await d.js.publish("torn.x", enc("new"))).seq).toBe(n + 1);
+  const m = await (await d.js.consumers.get("TORN", "all")).next({ expires: 5_000 });
+  expect(m?.seq).toBe(n + 1);
+  expect(m === null ? null : dec(m.data)).toBe("new");
   await d.nc.close();
 }, 60_000);

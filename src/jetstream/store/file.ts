@@ -7,11 +7,15 @@
 //   2 deletes:  u8 2 | u32 count | f64 seq × count          (interior removals: files are never rewritten)
 //   3 marker:   u8 3 | f64 floor | f64 last seq | f64 last ts (every sequence below floor is gone)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
+// Beside them, <dir>/hwm (the high-water mark): f64 LE, the last sequence written, rewritten in place after
+// each flush's records and before its PubAcks. If the segments end below it (their tail was lost), the
+// store goes on after it: an acknowledged sequence is never handed out again, and the range is reported lost.
 //
 // Invariants:
-// - A record is written whole or not at all as far as a reader can tell: at start every segment is read
-//   record by record and the first one that is short or fails its CRC is cut off (the file is truncated
-//   there), so a torn tail is never served.
+// - A record is served only if it verifies: at start every segment is read record by record; one that is
+//   short or fails its CRC is skipped and reading resumes at the next record that verifies (the sequences
+//   in between are lost, logged, gaps in the index); with nothing valid after it the segment is cut there
+//   (a torn tail). Records read back from disk later are checked again.
 // - Writes go out in one write per flush(); the stream layer flushes before it sends PubAcks, so what was
 //   acknowledged has reached the OS (it survives kill -9). With sync "always" each flush also fsyncs;
 //   with "interval" (the default, every second) a power failure can lose up to the last interval.
@@ -98,6 +102,10 @@ export class FileStore extends IndexedStore<FileEntry> {
   private pendingDeletes: number[] = [];
   private floorWritten = 0;
   private unsynced = false;
+  private hwmFd = -1;
+  /** The high-water mark on disk (the last sequence written, as far as the hwm file knows). */
+  private hwmWritten = 0;
+  private hwmUnsynced = false;
   private syncTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
   // One window of a segment's bytes: what was last written or read ahead. Consumers mostly read what
@@ -116,6 +124,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.info = options.info ?? this.warn;
     mkdirSync(this.dir, { recursive: true });
     this.loadSegments();
+    this.loadHighWaterMark();
     if (limits) this.setLimits(limits);
     this.flush();
     if (this.syncPolicy === "interval") {
@@ -274,6 +283,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     const ok = this.quietly(() => {
       this.flushDeletes();
       this.writePending();
+      this.writeHighWaterMark();
       // After a failure an interval-synced store syncs too: a failed fsync is a failure until one succeeds.
       if (this.syncPolicy === "always" || this.writeFailure !== null) this.sync();
     });
@@ -296,10 +306,48 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   /** fsyncs the active segment if it has unsynced writes; throws StoreWriteError. */
   private sync(): void {
-    if (!this.unsynced || this.closed) return;
-    const seg = this.active;
-    this.io(`fsync ${seg.file}`, () => fsyncSync(seg.fd));
-    this.unsynced = false;
+    if (this.closed) return;
+    if (this.unsynced) {
+      const seg = this.active;
+      this.io(`fsync ${seg.file}`, () => fsyncSync(seg.fd));
+      this.unsynced = false;
+    }
+    if (this.hwmUnsynced) {
+      this.io(`fsync ${this.hwmFile}`, () => fsyncSync(this.hwmFd));
+      this.hwmUnsynced = false;
+    }
+  }
+
+  // ---- the high-water mark ------------------------------------------------------------------
+
+  private get hwmFile(): string {
+    return path.join(this.dir, "hwm");
+  }
+
+  /** Records the last sequence written (after the records, before the PubAcks); throws StoreWriteError. */
+  private writeHighWaterMark(): void {
+    if (this.lastSeq <= this.hwmWritten) return;
+    if (this.hwmFd < 0) this.hwmFd = this.io(`create ${this.hwmFile}`, () => openSync(this.hwmFile, existsSync(this.hwmFile) ? "r+" : "w+"));
+    const buf = Buffer.allocUnsafe(8);
+    buf.writeDoubleLE(this.lastSeq, 0);
+    this.io(`write ${this.hwmFile}`, () => writeSync(this.hwmFd, buf, 0, 8, 0));
+    this.hwmWritten = this.lastSeq;
+    this.hwmUnsynced = true;
+  }
+
+  /** After the segments: if they end below the high-water mark, their tail was lost; go on after it. */
+  private loadHighWaterMark(): void {
+    if (!existsSync(this.hwmFile)) return;
+    const buf = readFileSync(this.hwmFile);
+    if (buf.length < 8) return;
+    const hwm = buf.readDoubleLE(0);
+    this.hwmWritten = hwm;
+    if (!Number.isSafeInteger(hwm) || hwm <= this.lastSeq) return;
+    const what = `segment tail lost: the segments end at sequence ${this.lastSeq}, the high-water mark is ${hwm}; the store goes on after it`;
+    this.reportLost(what, 0, this.lastSeq + 1, hwm);
+    this.setLast(hwm, this.lastTs);
+    // The segments remember it too (the marker is written by the first flush).
+    this.queue(this.marker());
   }
 
   // ---- write failures -------------------------------------------------------------------------
@@ -548,6 +596,11 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.retryTimer) clearInterval(this.retryTimer);
+    if (this.hwmFd >= 0) {
+      try {
+        closeSync(this.hwmFd);
+      } catch {}
+    }
     for (const seg of this.segments) {
       try {
         closeSync(seg.fd);

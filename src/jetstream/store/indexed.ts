@@ -193,6 +193,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     const out: number[] = [];
     if (this.msgs === 0) return out;
     for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] === undefined) out.push(this.base + i);
+    for (let seq = this.base + this.slots.length; seq <= this.lastSeq; seq++) out.push(seq); // lost at the end
     return out;
   }
 

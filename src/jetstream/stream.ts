@@ -38,6 +38,17 @@ export interface StreamInfoJson {
   ts?: string;
 }
 
+const MSG_ID_LINE = Buffer.from("\r\nNats-Msg-Id:", "latin1");
+
+/** The Nats-Msg-Id of a header block (its first), as parseHeaders would read it, without parsing the rest. */
+function msgIdOf(headers: Buffer): string {
+  const at = headers.indexOf(MSG_ID_LINE);
+  if (at < 0) return "";
+  const from = at + MSG_ID_LINE.length;
+  const end = headers.indexOf("\r\n", from, "latin1");
+  return headers.latin1Slice(from, end < 0 ? headers.length : end).trim();
+}
+
 export function storeLimits(c: StreamConfig): StoreLimits {
   return {
     maxMsgs: c.max_msgs,
@@ -55,6 +66,8 @@ export class Stream {
   private directSubs: Subscription[] = [];
   /** Nats-Msg-Id → sequence and time, oldest first (Map keeps insertion order). */
   private readonly dedupe = new Map<string, { seq: number; ts: number }>();
+  /** Has the map been rebuilt from the store since the start? (At the first publish with a Msg-Id.) */
+  private dedupeLoaded = false;
   private lastMsgId = "";
   private expireTimer: ReturnType<typeof setTimeout> | null = null;
   private expireAt = 0;
@@ -73,7 +86,7 @@ export class Stream {
     store.onRemove = (seq, subject, reason) => {
       for (const c of this.consumers.values()) c.onRemoved(seq, subject, reason);
     };
-    this.rebuildDedupe();
+    this.lastMsgId = this.lastStoredMsgId();
     this.rebuildSchedules();
     this.subscribe();
     this.scheduleExpiry();
@@ -128,6 +141,7 @@ export class Stream {
       if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== this.name) return fail(apiError("StreamNotMatch").json);
       msgId = v.get("Nats-Msg-Id") ?? "";
       if (msgId !== "") {
+        this.loadDedupe();
         this.trimDedupe();
         const seen = this.dedupe.get(msgId);
         if (seen !== undefined) return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${seen.seq},"duplicate": true}`);
@@ -268,15 +282,27 @@ export class Stream {
     }
   }
 
+  /** After a restart: the Msg-Id of the last message (for Nats-Expected-Last-Msg-Id). */
+  private lastStoredMsgId(): string {
+    const last = this.store.state().lastSeq;
+    const m = last > 0 ? this.store.get(last) : null;
+    return m === null || m.headers === null ? "" : msgIdOf(m.headers);
+  }
+
   /**
-   * After a restart: the message ids of what is still inside the duplicate window. Reads forward (the file
-   * store reads ahead) from the first message inside the window, at most the last 100000 messages.
+   * The message ids of everything still inside the duplicate window, however many messages that is: read
+   * from the store at the first publish with a Msg-Id after a start (a start does not wait for it). A
+   * binary search by timestamp (timestamps ascend with sequences) finds the first message inside the
+   * window; from there the scan reads forward (the file store reads ahead) and picks the Msg-Id line out
+   * of each header block. The work is bounded by the window, not by the stream.
    */
-  private rebuildDedupe(): void {
+  private loadDedupe(): void {
+    if (this.dedupeLoaded) return;
+    this.dedupeLoaded = true;
     const st = this.store.state();
     if (st.messages === 0) return;
     const cutoff = nowMs() - nsToMs(this.config.duplicate_window);
-    let lo = Math.max(st.firstSeq, st.lastSeq - 100_000 + 1);
+    let lo = st.firstSeq;
     let hi = st.lastSeq + 1;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
@@ -285,9 +311,8 @@ export class Stream {
       else lo = m.seq + 1;
     }
     for (let m = this.store.next(lo, null); m !== null; m = this.store.next(m.seq + 1, null)) {
-      const id = m.headers === null ? undefined : parseHeaders(m.headers)?.values.get("Nats-Msg-Id");
-      if (id) this.dedupe.set(id, { seq: m.seq, ts: m.ts });
-      if (m.seq === st.lastSeq) this.lastMsgId = id ?? "";
+      const id = m.headers === null ? "" : msgIdOf(m.headers);
+      if (id !== "") this.dedupe.set(id, { seq: m.seq, ts: m.ts });
     }
   }
 

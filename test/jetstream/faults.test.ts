@@ -280,3 +280,30 @@ natterOnly("a torn tail never hands out an acknowledged sequence again; the lost
   expect(m === null ? null : dec(m.data)).toBe("new");
   await d.nc.close();
 }, 60_000);
+
+test("the dedupe window survives kill -9 for its whole duration, however many messages came after", async () => {
+  const server = await startJs();
+  const c = await connectJs(server);
+  await c.jsm.streams.add({ name: "DUP", subjects: ["dup.>"] }); // duplicate_window: the default 2 minutes
+  const first = await c.js.publish("dup.x", enc("once"), { msgID: "early" });
+  expect(first.duplicate).toBe(false);
+  // More messages after it than the last 100,000 that used to be scanned at start.
+  const more = 100_050;
+  const body = enc("x");
+  for (let i = 0; i < more; i++) {
+    c.nc.publish("dup.y", body);
+    if (i % 5_000 === 4_999) await c.nc.flush();
+  }
+  await c.nc.flush();
+  await until(async () => (await c.jsm.streams.info("DUP")).state.messages === more + 1, 30_000, "all stored");
+  await c.nc.close();
+  await server.kill9();
+  await server.restart();
+
+  const d = await connectJs(server);
+  const again = await d.js.publish("dup.x", enc("once"), { msgID: "early" });
+  expect(again.duplicate).toBe(true);
+  expect(again.seq).toBe(first.seq);
+  expect((await d.jsm.streams.info("DUP")).state.messages).toBe(more + 1);
+  await d.nc.close();
+}, 90_000);

@@ -7,7 +7,8 @@
 //   2 deletes:  u8 2 | u32 count | f64 seq × count          (interior removals: files are never rewritten)
 //   3 marker:   u8 3 | f64 floor | f64 last seq | f64 last ts (every sequence below floor is gone)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
-// Beside them, <dir>/hwm (the high-water mark): f64 LE, the last sequence written, rewritten in place after
+// Beside them, <dir>/hwm (the high-water mark): f64 LE | u32 LE CRC-32 of those 8 bytes, the last sequence
+// written, rewritten in place after
 // each flush's records and before its PubAcks. If the segments end below it (their tail was lost), the
 // store goes on after it: an acknowledged sequence is never handed out again, and the range is reported lost.
 //
@@ -328,9 +329,10 @@ export class FileStore extends IndexedStore<FileEntry> {
   private writeHighWaterMark(): void {
     if (this.lastSeq <= this.hwmWritten) return;
     if (this.hwmFd < 0) this.hwmFd = this.io(`create ${this.hwmFile}`, () => openSync(this.hwmFile, existsSync(this.hwmFile) ? "r+" : "w+"));
-    const buf = Buffer.allocUnsafe(8);
+    const buf = Buffer.allocUnsafe(12);
     buf.writeDoubleLE(this.lastSeq, 0);
-    this.io(`write ${this.hwmFile}`, () => writeSync(this.hwmFd, buf, 0, 8, 0));
+    buf.writeUInt32LE(Bun.hash.crc32(buf.subarray(0, 8)) >>> 0, 8);
+    this.io(`write ${this.hwmFile}`, () => writeSync(this.hwmFd, buf, 0, 12, 0));
     this.hwmWritten = this.lastSeq;
     this.hwmUnsynced = true;
   }
@@ -339,7 +341,10 @@ export class FileStore extends IndexedStore<FileEntry> {
   private loadHighWaterMark(): void {
     if (!existsSync(this.hwmFile)) return;
     const buf = readFileSync(this.hwmFile);
-    if (buf.length < 8) return;
+    if (buf.length < 12 || (Bun.hash.crc32(buf.subarray(0, 8)) >>> 0) !== buf.readUInt32LE(8)) {
+      this.warn(`${this.hwmFile}: damaged, ignored (a lost segment tail would not be detected this once)`);
+      return;
+    }
     const hwm = buf.readDoubleLE(0);
     this.hwmWritten = hwm;
     if (!Number.isSafeInteger(hwm) || hwm <= this.lastSeq) return;

@@ -63,6 +63,8 @@ const KIND_DELETES = 2;
 const KIND_MARKER = 3;
 const RECORD_HEADER = 8;
 const READ_AHEAD = 256 * 1024;
+/** At most this many lost sequences are listed in `lost` (the log names every range). */
+const MAX_LOST_LISTED = 100_000;
 /** While writes fail: a flush (or an append) tries again at most this often… */
 const RETRY_MS = 250;
 /** …and a timer tries this often, so writes resume even when nothing is published. */
@@ -286,7 +288,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       this.writePending();
       this.writeHighWaterMark();
       // After a failure an interval-synced store syncs too: a failed fsync is a failure until one succeeds.
-      if (this.syncPolicy === "always" || this.writeFailure !== null) this.sync();
+      // (With "always" the high-water mark is not fsynced per flush: the records it covers already are.)
+      if (this.syncPolicy === "always" || this.writeFailure !== null) this.sync(this.syncPolicy !== "always");
     });
     if (!ok) return;
     if (this.writeFailure !== null) this.resumed();
@@ -305,15 +308,15 @@ export class FileStore extends IndexedStore<FileEntry> {
     } catch {}
   }
 
-  /** fsyncs the active segment if it has unsynced writes; throws StoreWriteError. */
-  private sync(): void {
+  /** fsyncs the active segment (and the high-water mark) if they have unsynced writes; throws StoreWriteError. */
+  private sync(withHighWaterMark = true): void {
     if (this.closed) return;
     if (this.unsynced) {
       const seg = this.active;
       this.io(`fsync ${seg.file}`, () => fsyncSync(seg.fd));
       this.unsynced = false;
     }
-    if (this.hwmUnsynced) {
+    if (withHighWaterMark && this.hwmUnsynced) {
       this.io(`fsync ${this.hwmFile}`, () => fsyncSync(this.hwmFd));
       this.hwmUnsynced = false;
     }
@@ -539,7 +542,8 @@ export class FileStore extends IndexedStore<FileEntry> {
     const line = to < from ? `${what}; no message lost` : `${what}; lost ${to === from ? `sequence ${from}` : `sequences ${from}..${to}`}`;
     this.recovery.push(line);
     this.warn(line);
-    for (let seq = from; seq <= to; seq++) this.lostSeqs.push(seq);
+    // The list is for STREAM.INFO's `lost`; past a bound only the log line has the whole range.
+    for (let seq = from; seq <= to && this.lostSeqs.length < MAX_LOST_LISTED; seq++) this.lostSeqs.push(seq);
     this.lostBytes += bytes;
   }
 

@@ -257,6 +257,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const overlap = firstOverlap(subjects, invalid);
   if (overlap !== null) invalid(`subject ${JSON.stringify(overlap[0])} overlaps with ${JSON.stringify(overlap[1])}`);
   const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
+  const firstSeq = typed<number>(r, "first_seq", "number") ?? 0;
+  if (firstSeq < 0) throw apiError("InvalidJSON"); // a uint64 in nats-server
   const cfg: StreamConfig = {
     name,
     ...(description ? { description } : {}),
@@ -274,8 +276,10 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     ...(typed<boolean>(r, "no_ack", "boolean") ? { no_ack: true } : {}),
     duplicate_window: duplicates,
     compression,
+    ...(firstSeq > 0 ? { first_seq: firstSeq } : {}),
     allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,
-    mirror_direct: false,
+    // Without a mirror it means nothing (create refuses it, as nats-server does; an update keeps it, as there).
+    mirror_direct: typed<boolean>(r, "mirror_direct", "boolean") ?? false,
     ...(discardNewPer ? { discard_new_per_subject: true } : {}),
     sealed: typed<boolean>(r, "sealed", "boolean") ?? false,
     deny_delete: typed<boolean>(r, "deny_delete", "boolean") ?? false,
@@ -292,8 +296,11 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   return cfg;
 }
 
-/** What an update may not change (nats-server's configUpdateCheck). */
-export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
+/**
+ * What an update may not change (nats-server's configUpdateCheck); returns the configuration to apply
+ * (sealing a stream also sets what a sealed stream implies, as nats-server does).
+ */
+export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): StreamConfig {
   if (next.name !== old.name) invalid("stream configuration name must match original");
   if (next.max_consumers !== old.max_consumers) invalid("stream configuration update can not change MaxConsumers");
   if (next.storage !== old.storage) invalid("stream configuration update can not change storage type");
@@ -303,6 +310,8 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
   if (!next.sealed && old.sealed) invalid("stream configuration update can not unseal a sealed stream");
   if (!next.deny_delete && old.deny_delete) invalid("stream configuration update can not cancel deny message deletes");
   if (!next.deny_purge && old.deny_purge) invalid("stream configuration update can not cancel deny purge");
+  if (!next.sealed) return next;
+  return { ...next, max_age: 0, discard: "new", deny_delete: true, deny_purge: true, allow_rollup_hdrs: false };
 }
 
 function consumerInvalid(text: string): never {
@@ -348,6 +357,7 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (filters && filters.length > 0) c.filter_subjects = filters;
   const replicas = typed<number>(r, "num_replicas", "number") ?? 0;
   if (replicas < 0) throw apiError("ReplicasCountCannotBeNegative");
+  c.num_replicas = replicas; // echoed as asked: 0 (the stream's) and 1 are both kept, as nats-server keeps them
   const metadata = typed<Record<string, string>>(r, "metadata", "object");
   if (metadata && Object.keys(metadata).length > 0) c.metadata = metadata;
 
@@ -416,6 +426,10 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
         throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver all, but optional start sequence or time is also set" });
       }
   }
+  if (c.sample_freq !== undefined) {
+    const error = sampleFrequencyError(c.sample_freq);
+    if (error !== null) throw apiError("ConsumerInvalidSampling", { err: error });
+  }
   if (stream.retention === "workqueue" && ackPolicy !== "explicit") throw apiError("ConsumerWQRequiresExplicitAck");
   if (c.durable_name !== undefined && !isValidName(c.durable_name)) throw apiError("ConsumerBadDurableName");
   if (c.name !== undefined && !isValidName(c.name)) consumerInvalid("consumer name can not contain '.', '*', '>'");
@@ -423,6 +437,24 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   for (const n of [c.durable_name, c.name]) if (n && tooLong(n)) throw apiError("ConsumerNameTooLong", { max: MAX_NAME_LEN });
   if (c.durable_name && c.name && c.durable_name !== c.name) throw apiError("ConsumerCreateDurableAndNameMismatch");
   return orderConsumerConfig(c);
+}
+
+/**
+ * `sample_freq` is a percentage, `"N"` or `"N%"`: what is wrong with it in nats-server's words (Go's
+ * strconv.Atoi error, or `<nil>` for a negative number, as nats-server prints it), or null.
+ */
+function sampleFrequencyError(text: string): string | null {
+  const digits = text.endsWith("%") ? text.slice(0, -1) : text;
+  if (!/^[+-]?\d+$/.test(digits)) return `strconv.Atoi: parsing ${JSON.stringify(digits)}: invalid syntax`;
+  const n = BigInt(digits);
+  if (n > 2n ** 63n - 1n || n < -(2n ** 63n)) return `strconv.Atoi: parsing ${JSON.stringify(digits)}: value out of range`;
+  return n < 0n ? "<nil>" : null;
+}
+
+/** The sampling percentage of a valid `sample_freq` (0 = none). */
+export function samplePercent(c: ConsumerConfig): number {
+  if (!c.sample_freq) return 0;
+  return Number(c.sample_freq.endsWith("%") ? c.sample_freq.slice(0, -1) : c.sample_freq);
 }
 
 /** nats-server's field order (its struct order), so responses read the same. */

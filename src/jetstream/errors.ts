@@ -61,6 +61,7 @@ export const JsError = {
   ConsumerFCRequiresPush: [10089, 400, "consumer flow control requires a push based consumer"],
   ConsumerFilterNotSubset: [10093, 400, "consumer filter subject is not a valid subset of the interest subjects"],
   ConsumerInvalidPolicy: [10094, 400, "{err}"],
+  ConsumerInvalidSampling: [10095, 400, "failed to parse consumer sampling configuration: {err}"],
   ConsumerWQRequiresExplicitAck: [10098, 400, "workqueue stream requires explicit ack"],
   ConsumerWQMultipleUnfiltered: [10099, 400, "multiple non-filtered consumers not allowed on workqueue stream"],
   ConsumerWQConsumerNotUnique: [10100, 400, "filtered consumer not unique on workqueue stream"],

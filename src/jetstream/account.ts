@@ -100,6 +100,7 @@ export class AccountJetStream {
         sync: this.options.sync,
         syncIntervalMs: this.options.syncIntervalMs,
         warn: (line) => this.server.log.warn?.(`JetStream: ${line}`) ?? this.server.log.error(`JetStream: ${line}`),
+        compress: config.compression === "s2",
       },
       limits,
     );

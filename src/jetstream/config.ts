@@ -33,6 +33,8 @@ export interface StreamConfig {
   no_ack?: boolean;
   /** ns */
   duplicate_window: number;
+  /** Which cluster / tagged servers hold it: with one server there is no choice (nats-server ignores it too). */
+  placement?: { cluster?: string; tags?: string[] };
   compression: "none" | "s2";
   first_seq?: number;
   allow_direct: boolean;
@@ -244,6 +246,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   // Accepting these and ignoring them would pretend they work.
   if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
   if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
+  if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
+  const placement = typed<Json>(r, "placement", "object");
   let subjects = stringArray(r, "subjects") ?? [];
   if (subjects.length === 0) subjects = [name];
   const seen = new Set<string>();
@@ -275,6 +279,7 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     num_replicas: replicas,
     ...(typed<boolean>(r, "no_ack", "boolean") ? { no_ack: true } : {}),
     duplicate_window: duplicates,
+    ...(placement && (placement.cluster || (Array.isArray(placement.tags) && placement.tags.length > 0)) ? { placement: placementOf(placement) } : {}),
     compression,
     ...(firstSeq > 0 ? { first_seq: firstSeq } : {}),
     allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,
@@ -294,6 +299,13 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   if (metadata && Object.keys(metadata).length > 0) cfg.metadata = metadata;
   if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
   return cfg;
+}
+
+/** A placement echoed as given (cluster and tags only, as nats-server's struct has). */
+function placementOf(p: Json): { cluster?: string; tags?: string[] } {
+  const cluster = typed<string>(p, "cluster", "string");
+  const tags = stringArray(p, "tags");
+  return { ...(cluster ? { cluster } : {}), ...(tags && tags.length > 0 ? { tags } : {}) };
 }
 
 /**
@@ -348,6 +360,8 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   num("max_waiting"); num("max_ack_pending"); num("idle_heartbeat"); bool("flow_control"); bool("headers_only");
   num("max_batch"); num("max_expires"); num("max_bytes"); str("deliver_subject"); str("deliver_group");
   num("inactive_threshold"); bool("mem_storage"); str("dead_letter_subject");
+  // nats-server's internal consumers that feed mirrors and sources: natter has neither.
+  if (typed<boolean>(r, "direct", "boolean")) consumerInvalid("direct consumers (for mirrors and sources) are not supported by natter");
   const backoff = typed<unknown[]>(r, "backoff", "array");
   if (backoff && backoff.length > 0) {
     if (!backoff.every((b) => typeof b === "number")) throw apiError("InvalidJSON");

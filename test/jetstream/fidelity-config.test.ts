@@ -9,6 +9,8 @@ import { api, connectJs, dec, enc, startJs, until, type JsConn } from "./helpers
 
 /** nats-server 2.10 behaviour that Debian's 2.9.10 lacks: natter only (or a 2.10 binary). */
 const test210 = test.skipIf(serverKind === "nats-server" && !process.env.NATS_SERVER_210);
+/** natter's refusals of what nats-server has and natter does not. */
+const natterOnly = test.skipIf(serverKind === "nats-server");
 
 async function setup(stream: Record<string, unknown> = {}): Promise<JsConn> {
   const server = await startJs();
@@ -62,6 +64,21 @@ describe("stream create", () => {
     const r = await api(nc, "$JS.API.STREAM.UPDATE.S", { ...info.config, sealed: true });
     expect(r.error).toBeUndefined();
     expect(r.config).toMatchObject({ sealed: true, max_age: 0, discard: "new", deny_delete: true, deny_purge: true, allow_rollup_hdrs: false });
+  });
+
+  test("placement is kept and echoed (one server has no choice to make)", async () => {
+    const { nc } = await setup();
+    const r = await api(nc, "$JS.API.STREAM.CREATE.T", { name: "T", subjects: ["t"], placement: { tags: ["ssd"] } });
+    expect(r.error).toBeUndefined();
+    expect(r.config.placement).toEqual({ tags: ["ssd"] });
+  });
+
+  natterOnly("what natter does not have is refused, not ignored: template_owner, direct consumers", async () => {
+    const { nc } = await setup();
+    const t = await api(nc, "$JS.API.STREAM.CREATE.T", { name: "T", subjects: ["t"], template_owner: "X" });
+    expect(t.error).toEqual({ code: 500, err_code: 10052, description: "stream templates are not supported by natter" });
+    const d = await api(nc, "$JS.API.CONSUMER.CREATE.S", { stream_name: "S", config: { deliver_subject: "x.y", direct: true } });
+    expect(d.error).toEqual({ code: 500, err_code: 10012, description: "direct consumers (for mirrors and sources) are not supported by natter" });
   });
 
   test210("first_seq: the first message gets that sequence", async () => {

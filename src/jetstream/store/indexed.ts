@@ -83,6 +83,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   protected abstract removed(entry: E, reason: RemoveReason): void;
   /** Everything up to lastSeq is gone (a purge of all): a subclass may drop its files at once. */
   protected abstract cleared(): void;
+  abstract setCompression(compress: boolean): void;
   abstract flush(): void;
   abstract close(): void;
   abstract destroy(): void;

@@ -11,7 +11,7 @@ import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import {
   checkStreamUpdate, DEFAULT_EPHEMERAL_INACTIVE_NS, isValidName, normalizeConsumerConfig, normalizeStreamConfig,
-  orderConsumerConfig, subjectsCollide, type ConsumerConfig,
+  orderConsumerConfig, subjectsCollide, type ConsumerConfig, type StreamConfig,
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
 import { ApiError, apiError } from "./errors.ts";
@@ -218,6 +218,7 @@ export class JetStreamApi {
     if (body.name !== name) throw apiError("StreamMismatch");
     const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body));
     this.js.checkStreamLimits(config, false);
+    checkConsumerLimitsUpdate(stream, config);
     this.checkOverlap(name, config.subjects);
     if (this.deliveryLoop(name, (s) => (s.name === name ? config.subjects : s.config.subjects), null)) {
       throw apiError("StreamInvalidConfig", { err: "stream subjects would form a cycle with the deliver subject of a push consumer" });
@@ -433,6 +434,21 @@ export class JetStreamApi {
     const offset = this.offset(body);
     return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.info()) };
   }
+}
+
+/**
+ * New consumer_limits must hold for the consumers the stream has (nats-server's check, as it writes it: when
+ * either limit changes, a consumer above either new value, an unset one counting as 0, is in the way).
+ */
+function checkConsumerLimitsUpdate(stream: Stream, next: StreamConfig): void {
+  const old = stream.config.consumer_limits;
+  const lim = next.consumer_limits;
+  if ((old.inactive_threshold ?? 0) === (lim.inactive_threshold ?? 0) && (old.max_ack_pending ?? 0) === (lim.max_ack_pending ?? 0)) return;
+  const violating = [...stream.consumers.values()]
+    .filter((c) => (c.config.inactive_threshold ?? 0) > (lim.inactive_threshold ?? 0) || (c.config.max_ack_pending ?? 0) > (lim.max_ack_pending ?? 0))
+    .map((c) => c.name)
+    .sort();
+  if (violating.length > 0) throw apiError("StreamUpdate", { err: `change to limits violates consumers: ${violating.join(", ")}` });
 }
 
 /** Paged responses carry total/offset/limit even when they fail (as nats-server's do). */

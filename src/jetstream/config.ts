@@ -3,6 +3,7 @@
 // Durations are nanoseconds, as on the wire.
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
+import { goDurationString } from "./wire.ts";
 
 export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
 export type RetentionPolicy = (typeof RetentionPolicy)[keyof typeof RetentionPolicy];
@@ -408,6 +409,14 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
     if (c.flow_control) throw apiError("ConsumerFCRequiresPush");
     if (c.max_batch !== undefined && c.max_batch < 0) throw apiError("ConsumerMaxRequestBatchNegative");
     if (c.max_expires !== undefined && c.max_expires !== 0 && c.max_expires < 1_000_000) throw apiError("ConsumerMaxRequestExpiresToSmall");
+  }
+  // The stream's consumer_limits are ceilings as well as defaults.
+  const limits = stream.consumer_limits;
+  if (limits.max_ack_pending && (c.max_ack_pending ?? 0) > limits.max_ack_pending) {
+    throw apiError("ConsumerMaxPendingAckExcess", { limit: limits.max_ack_pending });
+  }
+  if (limits.inactive_threshold && (c.inactive_threshold ?? 0) > limits.inactive_threshold) {
+    throw apiError("ConsumerInactiveThresholdExcess", { limit: goDurationString(limits.inactive_threshold) });
   }
   if (c.deliver_group && !push) consumerInvalid("consumer with deliver group requires a deliver subject");
   if (c.filter_subject !== undefined && c.filter_subjects !== undefined) throw apiError("ConsumerDuplicateFilterSubjects");

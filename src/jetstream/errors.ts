@@ -80,6 +80,8 @@ export const JsError = {
   ConsumerMaxRequestBatchNegative: [10114, 400, "consumer max request batch needs to be > 0"],
   ConsumerMaxRequestExpiresToSmall: [10115, 400, "consumer max request expires needs to be >= 1ms"],
   ConsumerMaxDeliverBackoff: [10116, 400, "max deliver is required to be > length of backoff values"],
+  ConsumerMaxPendingAckExcess: [10121, 400, "consumer max ack pending exceeds system limit of {limit}"],
+  ConsumerInactiveThresholdExcess: [10153, 400, "consumer inactive threshold exceeds system limit of {limit}"],
   ConsumerNameContainsPathSeparators: [10127, 400, "Consumer name can not contain path separators"],
   StreamNameContainsPathSeparators: [10128, 400, "Stream name can not contain path separators"],
   ConsumerCreateFilterSubjectMismatch: [10131, 400, "Consumer create request did not match filtered subject from create subject"],
@@ -105,7 +107,7 @@ export class ApiError extends Error {
   }
 }
 
-/** The error JSON for a table entry, with placeholders ({err}, {seq}, {id}, {max}) filled. */
+/** The error JSON for a table entry, with placeholders ({err}, {seq}, {id}, {max}, {limit}) filled. */
 export function apiError(name: JsErrorName, args: Record<string, string | number> = {}): ApiError {
   const [errCode, code, text] = JsError[name];
   const description = text.replace(/\{(\w+)\}/g, (_, k: string) => String(args[k] ?? ""));

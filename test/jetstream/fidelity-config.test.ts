@@ -91,6 +91,21 @@ describe("stream create", () => {
   });
 });
 
+describe("a stream's consumer_limits", () => {
+  test210("are ceilings at consumer create (10121, 10153) and hold the stream's consumers on update (10069)", async () => {
+    const { nc } = await setup({ consumer_limits: { max_ack_pending: 10, inactive_threshold: 10_000_000_000 } });
+    const pending = await durable(nc, "a", { ack_policy: "explicit", max_ack_pending: 20 });
+    expect(pending.error).toEqual({ code: 400, err_code: 10121, description: "consumer max ack pending exceeds system limit of 10" });
+    const inactive = await durable(nc, "a", { ack_policy: "explicit", inactive_threshold: 90_000_000_000 });
+    expect(inactive.error).toEqual({ code: 400, err_code: 10153, description: "consumer inactive threshold exceeds system limit of 10s" });
+    const ok = await durable(nc, "a", { ack_policy: "explicit" });
+    expect(ok.config).toMatchObject({ max_ack_pending: 10, inactive_threshold: 10_000_000_000 });
+    const info = await api(nc, "$JS.API.STREAM.INFO.S");
+    const tighter = await api(nc, "$JS.API.STREAM.UPDATE.S", { ...info.config, consumer_limits: { max_ack_pending: 5, inactive_threshold: 10_000_000_000 } });
+    expect(tighter.error).toEqual({ code: 500, err_code: 10069, description: "change to limits violates consumers: a" });
+  });
+});
+
 describe("num_replicas is echoed as asked", () => {
   test("a consumer keeps 0 and 1; a stream's 0 becomes 1", async () => {
     const { nc } = await setup();

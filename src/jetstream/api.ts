@@ -135,6 +135,14 @@ export class JetStreamApi {
     return v as Body;
   }
 
+  /** A request that must say something (msg get / delete): empty or `{}` is 10003 bad request, as nats-server's isEmptyRequest. */
+  private requestJson(m: InternalMessage): Body {
+    if (m.payload.toString().trim() === "") throw apiError("BadRequest");
+    const body = this.json(m, false);
+    if (Object.keys(body).length === 0) throw apiError("BadRequest");
+    return body;
+  }
+
   private offset(body: Body): number {
     const o = body.offset;
     return typeof o === "number" && o > 0 ? Math.floor(o) : 0;
@@ -277,7 +285,7 @@ export class JetStreamApi {
   }
 
   private msgGet(name: string, m: InternalMessage): Body {
-    const body = this.json(m, false);
+    const body = this.requestJson(m);
     const stream = this.stream(name);
     const seq = typeof body.seq === "number" ? body.seq : undefined;
     const last = typeof body.last_by_subj === "string" ? body.last_by_subj : undefined;
@@ -292,13 +300,15 @@ export class JetStreamApi {
   }
 
   private msgDelete(name: string, m: InternalMessage): Body {
-    const body = this.json(m, false);
+    const body = this.requestJson(m);
+    // A uint64 in nats-server: anything else does not decode. 0 (or none) is asked of the store like any other.
+    const seq = body.seq === undefined || body.seq === null ? 0 : body.seq;
+    if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) throw apiError("InvalidJSON");
     const stream = this.stream(name);
     if (stream.config.sealed) throw apiError("StreamSealed");
     if (stream.config.deny_delete) throw apiError("StreamMsgDeleteFailed", { err: "message delete not permitted" });
-    const seq = typeof body.seq === "number" ? body.seq : 0;
-    if (seq <= 0) throw apiError("BadRequest");
-    if (!stream.store.remove(seq)) {
+    if (seq === 0 && stream.store.kind === "file") throw apiError("StreamMsgDeleteFailed", { err: "no message found" });
+    if (seq === 0 || !stream.store.remove(seq)) {
       // nats-server's memory store reports any miss as "not removed": 10043 for every sequence.
       if (stream.store.kind === "memory") throw apiError("SequenceNotFound", { seq });
       // Its file store: outside the stored range it is a store error, inside a plain miss.

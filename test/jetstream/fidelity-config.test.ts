@@ -240,6 +240,25 @@ describe("store-specific answers", () => {
     expect(past.error).toEqual({ code: 500, err_code: 10057, description: "stream store EOF" });
   });
 
+  test.each([
+    ["memory", { code: 400, err_code: 10043, description: "sequence 0 not found" }],
+    ["file", { code: 500, err_code: 10057, description: "no message found" }],
+  ])("%s stream: deleting sequence 0 is the store's answer", async (storage, error) => {
+    const c = await setup({ storage });
+    await publish(c, 1);
+    expect((await api(c.nc, "$JS.API.STREAM.MSG.DELETE.S", { seq: 0 })).error).toEqual(error);
+    expect((await api(c.nc, "$JS.API.STREAM.MSG.DELETE.S", { seq: -1 })).error).toEqual({ code: 400, err_code: 10025, description: "invalid JSON" });
+  });
+
+  test("an empty delete or get request is 10003 bad request (nats-server's isEmptyRequest)", async () => {
+    const c = await setup();
+    const bad = { code: 400, err_code: 10003, description: "bad request" };
+    for (const op of ["DELETE", "GET"]) {
+      expect((await api(c.nc, `$JS.API.STREAM.MSG.${op}.S`, {})).error).toEqual(bad);
+      expect((await api(c.nc, `$JS.API.STREAM.MSG.${op}.S`)).error).toEqual(bad);
+    }
+  });
+
   test.each(["memory", "file"])("%s stream: a get past the end is 10037", async (storage) => {
     const c = await setup({ storage });
     await publish(c, 1);

@@ -4,6 +4,8 @@
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { createInbox } from "@nats-io/nats-core";
 import { describe, expect, test } from "vitest";
+import { consumerOpts } from "nats";
+import { connectV2 } from "../harness/clients.ts";
 import { serverKind } from "../harness/server.ts";
 import { api, connectJs, dec, enc, startJs, until, type JsConn } from "./helpers.ts";
 
@@ -219,6 +221,30 @@ describe("a durable push consumer in use", () => {
     // What was pending (not acked on the old subject) goes again to the new one.
     await until(() => two.msgs.length >= 1, 10_000, "redelivery to the new deliver subject");
     expect(two.msgs[0]!.subject).toBe("s.1");
+  });
+});
+
+describe("ten subscribers to one durable (nats v2 js.subscribe, all at once)", () => {
+  test("one attaches; the others are told the name is in use", async () => {
+    const server = await startJs();
+    const nc = await connectV2(server);
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: "S", subjects: ["s.>"] });
+    const js = nc.jetstream();
+    const tries = Array.from({ length: 10 }, () => {
+      const opts = consumerOpts();
+      opts.durable("d");
+      opts.deliverTo(createInbox());
+      opts.ackExplicit();
+      return js.subscribe("s.>", opts);
+    });
+    const results = await Promise.allSettled(tries);
+    const attached = results.filter((r) => r.status === "fulfilled");
+    expect(attached).toHaveLength(1);
+    // nats-server 2.9 is asked with the legacy create (10013 name in use); against a 2.10 server the client
+    // sends action "create", which a 2.10 server answers with 10148 already exists.
+    for (const r of results) if (r.status === "rejected") expect(String(r.reason)).toMatch(/consumer name already in use|consumer already exists|duplicate subscription/);
+    await nc.close();
   });
 });
 

@@ -67,7 +67,7 @@ export class Pacer {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.wake();
-    }, Math.ceil(wait));
+    }, Math.min(Math.ceil(wait), 2 ** 31 - 1)); // past that a timer fires at once: a very low rate would spin
     return true;
   }
 

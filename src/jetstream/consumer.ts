@@ -278,17 +278,18 @@ export class Consumer {
         return;
       }
       const { msg, redelivery } = next;
-      const paceSize = this.pacer.active ? this.paceSize(msg, redelivery) : 0;
-      if (paceSize > 0 && this.pacer.hold(msg, this.sseq, paceSize)) {
-        if (redelivery) this.rdq.unshift(msg.seq);
-        return; // the pacer kicks again when the message may go
-      }
       const size = msg.data.length + (msg.headers?.length ?? 0) + msg.subject.length;
       if (wr !== null && wr.b > 0 && size > wr.b) {
         this.removeWaiting(wr);
         this.status(wr.reply, "409 Message Size Exceeds MaxBytes", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
         if (redelivery) this.rdq.unshift(msg.seq);
         continue;
+      }
+      // Paced after the request's checks and before the delivery, in nats-server's order.
+      const paceSize = this.pacer.active ? this.paceSize(msg, redelivery) : 0;
+      if (paceSize > 0 && this.pacer.hold(msg, this.sseq, paceSize)) {
+        if (redelivery) this.rdq.unshift(msg.seq);
+        return; // the pacer kicks again when the message may go
       }
       const dc = redelivery ? (this.redelivered.get(msg.seq) ?? 1) + 1 : 1;
       const maxDeliver = this.config.max_deliver ?? -1;

@@ -105,6 +105,7 @@ export class AccountJetStream {
         warn: (line) => this.server.log.warn(`JetStream: ${line}`),
         error: (line) => this.server.log.error(`JetStream: ${line}`),
         info: (line) => this.server.log.info(`JetStream: ${line}`),
+        compress: config.compression === "s2",
       },
       limits,
     );
@@ -180,7 +181,10 @@ export class AccountJetStream {
   }
 
   updateConsumer(consumer: Consumer, config: ConsumerConfig): void {
+    const wasOnDisk = !consumer.config.mem_storage;
     consumer.update(config);
+    // Now kept in memory: its files go, so it does not come back after a restart (a memory consumer does not).
+    if (wasOnDisk && config.mem_storage) rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
     this.persistConsumer(consumer, true);
   }
 
@@ -356,7 +360,7 @@ export class AccountJetStream {
     this.events.publish(dl, msg.data, null, Buffer.from(`${block}\r\n`, "latin1"));
   }
 
-  private advisory(subject: string, body: object): void {
+  advisory(subject: string, body: object): void {
     this.events.publish(subject, Buffer.from(JSON.stringify(body)));
   }
 

@@ -11,13 +11,14 @@ import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import {
   checkStreamUpdate, DEFAULT_EPHEMERAL_INACTIVE_NS, isValidName, normalizeConsumerConfig, normalizeStreamConfig,
-  orderConsumerConfig, subjectsCollide, type ConsumerConfig,
+  orderConsumerConfig, subjectsCollide, type ConsumerConfig, type StreamConfig,
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
 import { ApiError, apiError } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
 import type { Stream } from "./stream.ts";
-import { rfc3339 } from "./wire.ts";
+import { hasInterest } from "./deliver.ts";
+import { parseRfc3339, rfc3339 } from "./wire.ts";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;
@@ -134,6 +135,14 @@ export class JetStreamApi {
     return v as Body;
   }
 
+  /** A request that must say something (msg get / delete): empty or `{}` is 10003 bad request, as nats-server's isEmptyRequest. */
+  private requestJson(m: InternalMessage): Body {
+    if (m.payload.toString().trim() === "") throw apiError("BadRequest");
+    const body = this.json(m, false);
+    if (Object.keys(body).length === 0) throw apiError("BadRequest");
+    return body;
+  }
+
   private offset(body: Body): number {
     const o = body.offset;
     return typeof o === "number" && o > 0 ? Math.floor(o) : 0;
@@ -162,6 +171,12 @@ export class JetStreamApi {
   private streamCreate(name: string, m: InternalMessage): Body {
     const body = this.json(m, false);
     if (body.name !== name) throw apiError("StreamMismatch");
+    if (/[/\\]/.test(name)) throw apiError("StreamNameContainsPathSeparators");
+    // nats-server checks these before the rest of the configuration, in this order.
+    if (body.sealed === true) throw apiError("StreamInvalidConfig", { err: "stream configuration for create can not be sealed" });
+    if (body.mirror_direct === true && (body.mirror === undefined || body.mirror === null)) {
+      throw apiError("StreamInvalidConfig", { err: "stream has no mirror but does have mirror direct" });
+    }
     const config = normalizeStreamConfig(body);
     this.js.checkStreamLimits(config, true);
     const existing = this.js.streams.get(name);
@@ -171,6 +186,11 @@ export class JetStreamApi {
     }
     this.checkOverlap(name, config.subjects);
     const stream = this.js.createStream(config);
+    // first_seq: the first message gets this sequence (nats-server purges its new store up to it).
+    if (config.first_seq !== undefined && config.first_seq > 1) {
+      stream.store.purge({ seq: config.first_seq });
+      this.js.markDirty(stream);
+    }
     return { ...stream.info(), did_create: true };
   }
 
@@ -204,9 +224,9 @@ export class JetStreamApi {
     const body = this.json(m, false);
     const stream = this.stream(name);
     if (body.name !== name) throw apiError("StreamMismatch");
-    const config = normalizeStreamConfig(body);
-    checkStreamUpdate(stream.config, config);
+    const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body));
     this.js.checkStreamLimits(config, false);
+    checkConsumerLimitsUpdate(stream, config);
     this.checkOverlap(name, config.subjects);
     if (this.deliveryLoop(name, (s) => (s.name === name ? config.subjects : s.config.subjects), null)) {
       throw apiError("StreamInvalidConfig", { err: "stream subjects would form a cycle with the deliver subject of a push consumer" });
@@ -265,7 +285,7 @@ export class JetStreamApi {
   }
 
   private msgGet(name: string, m: InternalMessage): Body {
-    const body = this.json(m, false);
+    const body = this.requestJson(m);
     const stream = this.stream(name);
     const seq = typeof body.seq === "number" ? body.seq : undefined;
     const last = typeof body.last_by_subj === "string" ? body.last_by_subj : undefined;
@@ -280,14 +300,18 @@ export class JetStreamApi {
   }
 
   private msgDelete(name: string, m: InternalMessage): Body {
-    const body = this.json(m, false);
+    const body = this.requestJson(m);
+    // A uint64 in nats-server: anything else does not decode. 0 (or none) is asked of the store like any other.
+    const seq = body.seq === undefined || body.seq === null ? 0 : body.seq;
+    if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) throw apiError("InvalidJSON");
     const stream = this.stream(name);
     if (stream.config.sealed) throw apiError("StreamSealed");
     if (stream.config.deny_delete) throw apiError("StreamMsgDeleteFailed", { err: "message delete not permitted" });
-    const seq = typeof body.seq === "number" ? body.seq : 0;
-    if (seq <= 0) throw apiError("BadRequest");
-    if (!stream.store.remove(seq)) {
-      // As nats-server's file store: outside the stored range it is a store error, inside a plain miss.
+    if (seq === 0 && stream.store.kind === "file") throw apiError("StreamMsgDeleteFailed", { err: "no message found" });
+    if (seq === 0 || !stream.store.remove(seq)) {
+      // nats-server's memory store reports any miss as "not removed": 10043 for every sequence.
+      if (stream.store.kind === "memory") throw apiError("SequenceNotFound", { seq });
+      // Its file store: outside the stored range it is a store error, inside a plain miss.
       const st = stream.store.state();
       if (seq > st.lastSeq) throw apiError("StreamMsgDeleteFailed", { err: "stream store EOF" });
       if (seq < st.firstSeq || st.messages === 0) throw apiError("StreamMsgDeleteFailed", { err: "no message found" });
@@ -342,7 +366,9 @@ export class JetStreamApi {
         if (action === "update" || action === "create" || action === "") return existing.info() as unknown as Body;
       }
       if (action === "create") throw apiError("ConsumerAlreadyExists");
-      checkConsumerUpdate(existing.config, ordered);
+      if (stream.config.retention === "workqueue") checkWorkQueueUpdate(stream, consumerName, ordered);
+      const oldDeliver = existing.config.deliver_subject;
+      checkConsumerUpdate(existing.config, ordered, () => oldDeliver !== undefined && hasInterest(this.js.account, oldDeliver));
       this.checkDeliveryLoop(stream, consumerName, ordered);
       this.js.updateConsumer(existing, ordered);
       return existing.info() as unknown as Body;
@@ -420,6 +446,21 @@ export class JetStreamApi {
   }
 }
 
+/**
+ * New consumer_limits must hold for the consumers the stream has (nats-server's check, as it writes it: when
+ * either limit changes, a consumer above either new value, an unset one counting as 0, is in the way).
+ */
+function checkConsumerLimitsUpdate(stream: Stream, next: StreamConfig): void {
+  const old = stream.config.consumer_limits;
+  const lim = next.consumer_limits;
+  if ((old.inactive_threshold ?? 0) === (lim.inactive_threshold ?? 0) && (old.max_ack_pending ?? 0) === (lim.max_ack_pending ?? 0)) return;
+  const violating = [...stream.consumers.values()]
+    .filter((c) => (c.config.inactive_threshold ?? 0) > (lim.inactive_threshold ?? 0) || (c.config.max_ack_pending ?? 0) > (lim.max_ack_pending ?? 0))
+    .map((c) => c.name)
+    .sort();
+  if (violating.length > 0) throw apiError("StreamUpdate", { err: `change to limits violates consumers: ${violating.join(", ")}` });
+}
+
 /** Paged responses carry total/offset/limit even when they fail (as nats-server's do). */
 function errorExtras(type: string): Body {
   switch (type) {
@@ -437,21 +478,49 @@ function sameConfig(a: ConsumerConfig, b: ConsumerConfig): boolean {
   return norm(a) === norm(b);
 }
 
-/** What an existing consumer may not change (nats-server's checkNewConsumerConfig). */
-function checkConsumerUpdate(old: ConsumerConfig, next: ConsumerConfig): void {
+/**
+ * What an existing consumer may not change (nats-server 2.10's checkNewConsumerConfig), in its order and
+ * words. Everything else may change: description, ack_wait, max_deliver, backoff, filter subjects,
+ * rate_limit_bps, sample_freq, max_ack_pending, headers_only, max_batch, max_expires, max_bytes,
+ * deliver_subject (while nobody listens on the old one), deliver_group, inactive_threshold, mem_storage
+ * and metadata.
+ */
+function checkConsumerUpdate(old: ConsumerConfig, next: ConsumerConfig, oldDeliverInUse: () => boolean): void {
   const fail = (err: string) => {
     throw apiError("ConsumerCreate", { err });
   };
   if (old.deliver_policy !== next.deliver_policy) fail("deliver policy can not be updated");
-  if (old.opt_start_seq !== next.opt_start_seq) fail("start sequence can not be updated");
-  if (old.opt_start_time !== next.opt_start_time) fail("start time can not be updated");
+  if ((old.opt_start_seq ?? 0) !== (next.opt_start_seq ?? 0)) fail("start sequence can not be updated");
+  if (!sameStartTime(old.opt_start_time, next.opt_start_time)) fail("start time can not be updated");
   if (old.ack_policy !== next.ack_policy) fail("ack policy can not be updated");
   if (old.replay_policy !== next.replay_policy) fail("replay policy can not be updated");
-  if (old.headers_only !== next.headers_only) fail("headers only can not be updated");
-  if ((old.deliver_subject === undefined) !== (next.deliver_subject === undefined)) {
-    fail(old.deliver_subject === undefined ? "can not update pull consumer to push based" : "can not update push consumer to pull based");
+  if ((old.idle_heartbeat ?? 0) !== (next.idle_heartbeat ?? 0)) fail("heart beats can not be updated");
+  if ((old.flow_control ?? false) !== (next.flow_control ?? false)) fail("flow control can not be updated");
+  if ((old.max_waiting ?? 0) !== (next.max_waiting ?? 0)) fail("max waiting can not be updated");
+  if (old.deliver_subject !== next.deliver_subject) {
+    if (old.deliver_subject === undefined) fail("can not update pull consumer to push based");
+    if (next.deliver_subject === undefined) fail("can not update push consumer to pull based");
+    // A push consumer someone listens to is in use: another create with its name is a second user.
+    if (oldDeliverInUse()) throw apiError("ConsumerNameExist");
   }
-  if (old.mem_storage !== next.mem_storage) fail("can not update consumer storage type");
+}
+
+/** Start times compare as instants (nats-server compares time.Time values), not as strings. */
+function sameStartTime(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a === b || parseRfc3339(a) === parseRfc3339(b);
+}
+
+/** An update of a workqueue stream's consumer: its filters must still be its own (nats-server's partitionUnique). */
+function checkWorkQueueUpdate(stream: Stream, name: string, config: ConsumerConfig): void {
+  const mine = config.filter_subjects ?? (config.filter_subject ? [config.filter_subject] : []);
+  if (mine.length === 0) return; // nats-server checks the filters it is given; none, nothing to check
+  for (const other of stream.consumers.values()) {
+    if (other.name === name) continue;
+    const theirs = other.filters;
+    if (theirs === null) throw apiError("ConsumerWQConsumerNotUnique");
+    for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw apiError("ConsumerWQConsumerNotUnique");
+  }
 }
 
 /** Workqueue streams: one consumer per subject (nats-server's checks). */

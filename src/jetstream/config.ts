@@ -3,6 +3,7 @@
 // Durations are nanoseconds, as on the wire.
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
+import { goDurationString } from "./wire.ts";
 
 export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
 export type RetentionPolicy = (typeof RetentionPolicy)[keyof typeof RetentionPolicy];
@@ -33,6 +34,8 @@ export interface StreamConfig {
   no_ack?: boolean;
   /** ns */
   duplicate_window: number;
+  /** Which cluster / tagged servers hold it: with one server there is no choice (nats-server ignores it too). */
+  placement?: { cluster?: string; tags?: string[] };
   compression: "none" | "s2";
   first_seq?: number;
   allow_direct: boolean;
@@ -244,6 +247,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   // Accepting these and ignoring them would pretend they work.
   if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
   if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
+  if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
+  const placement = typed<Json>(r, "placement", "object");
   let subjects = stringArray(r, "subjects") ?? [];
   if (subjects.length === 0) subjects = [name];
   const seen = new Set<string>();
@@ -257,6 +262,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const overlap = firstOverlap(subjects, invalid);
   if (overlap !== null) invalid(`subject ${JSON.stringify(overlap[0])} overlaps with ${JSON.stringify(overlap[1])}`);
   const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
+  const firstSeq = typed<number>(r, "first_seq", "number") ?? 0;
+  if (firstSeq < 0) throw apiError("InvalidJSON"); // a uint64 in nats-server
   const cfg: StreamConfig = {
     name,
     ...(description ? { description } : {}),
@@ -273,9 +280,12 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     num_replicas: replicas,
     ...(typed<boolean>(r, "no_ack", "boolean") ? { no_ack: true } : {}),
     duplicate_window: duplicates,
+    ...(placement && (placement.cluster || (Array.isArray(placement.tags) && placement.tags.length > 0)) ? { placement: placementOf(placement) } : {}),
     compression,
+    ...(firstSeq > 0 ? { first_seq: firstSeq } : {}),
     allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,
-    mirror_direct: false,
+    // Without a mirror it means nothing (create refuses it, as nats-server does; an update keeps it, as there).
+    mirror_direct: typed<boolean>(r, "mirror_direct", "boolean") ?? false,
     ...(discardNewPer ? { discard_new_per_subject: true } : {}),
     sealed: typed<boolean>(r, "sealed", "boolean") ?? false,
     deny_delete: typed<boolean>(r, "deny_delete", "boolean") ?? false,
@@ -292,8 +302,18 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   return cfg;
 }
 
-/** What an update may not change (nats-server's configUpdateCheck). */
-export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
+/** A placement echoed as given (cluster and tags only, as nats-server's struct has). */
+function placementOf(p: Json): { cluster?: string; tags?: string[] } {
+  const cluster = typed<string>(p, "cluster", "string");
+  const tags = stringArray(p, "tags");
+  return { ...(cluster ? { cluster } : {}), ...(tags && tags.length > 0 ? { tags } : {}) };
+}
+
+/**
+ * What an update may not change (nats-server's configUpdateCheck); returns the configuration to apply
+ * (sealing a stream also sets what a sealed stream implies, as nats-server does).
+ */
+export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): StreamConfig {
   if (next.name !== old.name) invalid("stream configuration name must match original");
   if (next.max_consumers !== old.max_consumers) invalid("stream configuration update can not change MaxConsumers");
   if (next.storage !== old.storage) invalid("stream configuration update can not change storage type");
@@ -303,6 +323,8 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
   if (!next.sealed && old.sealed) invalid("stream configuration update can not unseal a sealed stream");
   if (!next.deny_delete && old.deny_delete) invalid("stream configuration update can not cancel deny message deletes");
   if (!next.deny_purge && old.deny_purge) invalid("stream configuration update can not cancel deny purge");
+  if (!next.sealed) return next;
+  return { ...next, max_age: 0, discard: "new", deny_delete: true, deny_purge: true, allow_rollup_hdrs: false };
 }
 
 function consumerInvalid(text: string): never {
@@ -339,6 +361,8 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   num("max_waiting"); num("max_ack_pending"); num("idle_heartbeat"); bool("flow_control"); bool("headers_only");
   num("max_batch"); num("max_expires"); num("max_bytes"); str("deliver_subject"); str("deliver_group");
   num("inactive_threshold"); bool("mem_storage"); str("dead_letter_subject");
+  // nats-server's internal consumers that feed mirrors and sources: natter has neither.
+  if (typed<boolean>(r, "direct", "boolean")) consumerInvalid("direct consumers (for mirrors and sources) are not supported by natter");
   const backoff = typed<unknown[]>(r, "backoff", "array");
   if (backoff && backoff.length > 0) {
     if (!backoff.every((b) => typeof b === "number")) throw apiError("InvalidJSON");
@@ -348,6 +372,7 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (filters && filters.length > 0) c.filter_subjects = filters;
   const replicas = typed<number>(r, "num_replicas", "number") ?? 0;
   if (replicas < 0) throw apiError("ReplicasCountCannotBeNegative");
+  c.num_replicas = replicas; // echoed as asked: 0 (the stream's) and 1 are both kept, as nats-server keeps them
   const metadata = typed<Record<string, string>>(r, "metadata", "object");
   if (metadata && Object.keys(metadata).length > 0) c.metadata = metadata;
 
@@ -385,6 +410,14 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
     if (c.max_batch !== undefined && c.max_batch < 0) throw apiError("ConsumerMaxRequestBatchNegative");
     if (c.max_expires !== undefined && c.max_expires !== 0 && c.max_expires < 1_000_000) throw apiError("ConsumerMaxRequestExpiresToSmall");
   }
+  // The stream's consumer_limits are ceilings as well as defaults.
+  const limits = stream.consumer_limits;
+  if (limits.max_ack_pending && (c.max_ack_pending ?? 0) > limits.max_ack_pending) {
+    throw apiError("ConsumerMaxPendingAckExcess", { limit: limits.max_ack_pending });
+  }
+  if (limits.inactive_threshold && (c.inactive_threshold ?? 0) > limits.inactive_threshold) {
+    throw apiError("ConsumerInactiveThresholdExcess", { limit: goDurationString(limits.inactive_threshold) });
+  }
   if (c.deliver_group && !push) consumerInvalid("consumer with deliver group requires a deliver subject");
   if (c.filter_subject !== undefined && c.filter_subjects !== undefined) throw apiError("ConsumerDuplicateFilterSubjects");
   const all = c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : []);
@@ -416,6 +449,10 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
         throw apiError("ConsumerInvalidPolicy", { err: "consumer delivery policy is deliver all, but optional start sequence or time is also set" });
       }
   }
+  if (c.sample_freq !== undefined) {
+    const error = sampleFrequencyError(c.sample_freq);
+    if (error !== null) throw apiError("ConsumerInvalidSampling", { err: error });
+  }
   if (stream.retention === "workqueue" && ackPolicy !== "explicit") throw apiError("ConsumerWQRequiresExplicitAck");
   if (c.durable_name !== undefined && !isValidName(c.durable_name)) throw apiError("ConsumerBadDurableName");
   if (c.name !== undefined && !isValidName(c.name)) consumerInvalid("consumer name can not contain '.', '*', '>'");
@@ -423,6 +460,24 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   for (const n of [c.durable_name, c.name]) if (n && tooLong(n)) throw apiError("ConsumerNameTooLong", { max: MAX_NAME_LEN });
   if (c.durable_name && c.name && c.durable_name !== c.name) throw apiError("ConsumerCreateDurableAndNameMismatch");
   return orderConsumerConfig(c);
+}
+
+/**
+ * `sample_freq` is a percentage, `"N"` or `"N%"`: what is wrong with it in nats-server's words (Go's
+ * strconv.Atoi error, or `<nil>` for a negative number, as nats-server prints it), or null.
+ */
+function sampleFrequencyError(text: string): string | null {
+  const digits = text.endsWith("%") ? text.slice(0, -1) : text;
+  if (!/^[+-]?\d+$/.test(digits)) return `strconv.Atoi: parsing ${JSON.stringify(digits)}: invalid syntax`;
+  const n = BigInt(digits);
+  if (n > 2n ** 63n - 1n || n < -(2n ** 63n)) return `strconv.Atoi: parsing ${JSON.stringify(digits)}: value out of range`;
+  return n < 0n ? "<nil>" : null;
+}
+
+/** The sampling percentage of a valid `sample_freq` (0 = none). */
+export function samplePercent(c: ConsumerConfig): number {
+  if (!c.sample_freq) return 0;
+  return Number(c.sample_freq.endsWith("%") ? c.sample_freq.slice(0, -1) : c.sample_freq);
 }
 
 /** nats-server's field order (its struct order), so responses read the same. */

@@ -9,8 +9,9 @@
 //   +1 per matching message stored, -1 per first delivery, -1 per matching removal at or above sseq.
 // Ack reply subjects are v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts ns>.<pending>.
 import { nuid } from "./nuid.ts";
-import { consumerFilters, type ConsumerConfig } from "./config.ts";
-import { deliverAs, hasInterest } from "./deliver.ts";
+import { consumerFilters, samplePercent, type ConsumerConfig } from "./config.ts";
+import { deliverAs, hasDeliveryInterest, hasInterest } from "./deliver.ts";
+import { Pacer } from "./pacer.ts";
 import { matchesAny, nowMs } from "./store/indexed.ts";
 import type { RemoveReason, StoredMessage } from "./store/store.ts";
 import type { Stream } from "./stream.ts";
@@ -69,7 +70,7 @@ const FC_LIMIT = 32 * 1024 * 1024;
 const FC_TRIGGER = FC_LIMIT / 16;
 
 export class Consumer {
-  readonly filters: string[] | null;
+  filters: string[] | null;
   private sseq = 1;
   private dseq = 1;
   private ackFloor = { stream: 0, consumer: 0 };
@@ -97,6 +98,8 @@ export class Consumer {
   private fcCounter = 0;
   /** Needs its state written (durables). */
   dirty = false;
+  /** rate_limit_bps and replay_policy original: when the next delivery may go. */
+  private readonly pacer: Pacer;
 
   constructor(
     readonly stream: Stream,
@@ -108,7 +111,21 @@ export class Consumer {
     this.filters = consumerFilters(config);
     if (state !== null) this.restore(state);
     else this.start();
-    this.interest = this.isPush ? hasInterest(stream.js.account, config.deliver_subject!) : false;
+    this.interest = this.pushInterest();
+    this.pacer = new Pacer(() => this.kick());
+    this.pacer.configure(config, this.burstBytes(), stream.store.state().lastSeq);
+  }
+
+  /** Push: does anyone listen on the deliver subject (in the deliver group, when there is one)? */
+  private pushInterest(): boolean {
+    const c = this.config;
+    return c.deliver_subject !== undefined && hasDeliveryInterest(this.stream.js.account, c.deliver_subject, c.deliver_group);
+  }
+
+  /** The rate limiter's burst: the largest message the stream can hold (nats-server's choice). */
+  private burstBytes(): number {
+    const max = this.stream.config.max_msg_size;
+    return max > 0 ? max : this.stream.js.server.options.maxPayload;
   }
 
   get isPush(): boolean {
@@ -268,6 +285,12 @@ export class Consumer {
         if (redelivery) this.rdq.unshift(msg.seq);
         continue;
       }
+      // Paced after the request's checks and before the delivery, in nats-server's order.
+      const paceSize = this.pacer.active ? this.paceSize(msg, redelivery) : 0;
+      if (paceSize > 0 && this.pacer.hold(msg, this.sseq, paceSize)) {
+        if (redelivery) this.rdq.unshift(msg.seq);
+        return; // the pacer kicks again when the message may go
+      }
       const dc = redelivery ? (this.redelivered.get(msg.seq) ?? 1) + 1 : 1;
       const maxDeliver = this.config.max_deliver ?? -1;
       if (redelivery && maxDeliver > 0 && dc > maxDeliver) {
@@ -297,6 +320,7 @@ export class Consumer {
       }
       const route = wr !== null ? wr.reply : this.config.deliver_subject!;
       const got = deliverAs(js.server, js.client, route, msg.subject, ackReply, headers, data);
+      this.pacer.delivered(msg, paceSize);
       this.lastDelivery = now;
       this.lastActivity = now;
       this.lastHeartbeat = now;
@@ -320,6 +344,17 @@ export class Consumer {
       }
     }
     this.kick(); // a long backlog: go on in the next tick
+  }
+
+  /**
+   * What a delivery costs the rate limiter: subject, ack reply, headers and data (nats-server's count).
+   * The ack reply is spelled as deliverSome will spell it.
+   */
+  private paceSize(msg: StoredMessage, redelivery: boolean): number {
+    const dc = redelivery ? (this.redelivered.get(msg.seq) ?? 1) + 1 : 1;
+    const np = redelivery ? this.np : this.np - 1;
+    const ackReply = `$JS.ACK.${this.stream.name}.${this.name}.${dc}.${msg.seq}.${this.dseq}.${nanosString(msg.ts)}.${np}`;
+    return msg.subject.length + ackReply.length + (msg.headers?.length ?? 0) + msg.data.length;
   }
 
   /** The next message to deliver: a redelivery first, then the next new one (unless blocked by max_ack_pending). */
@@ -466,7 +501,7 @@ export class Consumer {
     this.lastActivity = nowMs();
     switch (kind) {
       case "+ACK":
-        this.ack(sseq);
+        this.ack(sseq, true);
         break;
       case "-NAK": {
         const p = this.pending.get(sseq);
@@ -496,7 +531,7 @@ export class Consumer {
         break;
       }
       case "+NXT": {
-        this.ack(sseq);
+        this.ack(sseq, true);
         if (reply !== null) {
           this.onNextRequest(reply, Buffer.from(text.slice(4).trim()));
           return;
@@ -507,7 +542,8 @@ export class Consumer {
     if (reply !== null) this.stream.js.client.publish(reply, Buffer.alloc(0));
   }
 
-  private ack(sseq: number): void {
+  /** An acknowledgement; `sample`: an +ACK or +NXT, which sample_freq samples (nats-server's doSample). */
+  private ack(sseq: number, sample = false): void {
     if (this.ackNone) return;
     const now = nowMs();
     if (this.config.ack_policy === "all") {
@@ -519,7 +555,10 @@ export class Consumer {
         }
       }
     } else {
-      if (!this.pending.delete(sseq)) return;
+      const p = this.pending.get(sseq);
+      if (p === undefined) return;
+      if (sample) this.sampleAck(sseq, p, now);
+      this.pending.delete(sseq);
       this.redelivered.delete(sseq);
       this.stream.acked(this, sseq);
     }
@@ -527,6 +566,28 @@ export class Consumer {
     this.updateAckFloor();
     this.dirty = true;
     this.kick();
+  }
+
+  /**
+   * sample_freq: an ack-latency sample on $JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer> for that share
+   * of explicit acks (nats-server's JSConsumerAckMetric; ack_time in nanoseconds since the delivery).
+   */
+  private sampleAck(sseq: number, p: PendingAck, now: number): void {
+    const percent = samplePercent(this.config);
+    if (percent <= 0) return;
+    if (percent < 100 && Math.floor(Math.random() * 100) > percent) return; // nats-server: rand.Int31n(100) <= freq
+    const js = this.stream.js;
+    js.advisory(`$JS.EVENT.METRIC.CONSUMER.ACK.${this.stream.name}.${this.name}`, {
+      type: "io.nats.jetstream.metric.v1.consumer_ack",
+      id: nuid(),
+      timestamp: rfc3339(now),
+      stream: this.stream.name,
+      consumer: this.name,
+      consumer_seq: p.dseq,
+      stream_seq: sseq,
+      ack_time: Math.max(0, Math.round((now - p.ts) * 1e6)),
+      deliveries: this.redelivered.get(sseq) ?? 1,
+    });
   }
 
   private updateAckFloor(): void {
@@ -599,7 +660,7 @@ export class Consumer {
     if (this.isPush) {
       const deliverSubject = this.config.deliver_subject!;
       const had = this.interest;
-      this.interest = hasInterest(this.stream.js.account, deliverSubject);
+      this.interest = this.pushInterest();
       if (this.interest) {
         this.lastActivity = now;
         if (!had) this.kick();
@@ -629,6 +690,7 @@ export class Consumer {
   /** Redelivery timestamps restart from now (after a restart). */
   stop(): void {
     this.stopped = true;
+    this.pacer.stop();
     for (const wr of this.waiting.splice(0)) this.status(wr.reply, "409 Consumer Deleted", []);
   }
 
@@ -656,7 +718,19 @@ export class Consumer {
 
   /** A new configuration for an existing consumer (what may change was checked by the API). */
   update(config: ConsumerConfig): void {
+    const old = this.config;
     this.config = config;
+    if (config.deliver_subject !== old.deliver_subject) {
+      // Re-pointed (nobody listened on the old subject): what was pending goes again to the new one, as nats-server does.
+      for (const seq of this.pending.keys()) this.queueRedelivery(seq);
+    }
+    this.interest = this.pushInterest();
+    const filters = consumerFilters(config);
+    if (JSON.stringify(filters) !== JSON.stringify(this.filters)) {
+      this.filters = filters;
+      this.np = this.lps.length + this.stream.store.count(this.sseq, filters); // nats-server recounts on update
+    }
+    this.pacer.configure(config, this.burstBytes(), -1);
     this.dirty = true;
     this.kick();
   }

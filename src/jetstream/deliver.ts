@@ -120,3 +120,12 @@ export function hasInterest(account: Account, subject: string): boolean {
   const r = account.sublist.match(subject);
   return r.plain.length > 0 || r.queues.length > 0;
 }
+
+/**
+ * A push consumer's interest: with a deliver group only members of that queue group count (nats-server
+ * registers its interest for the subject and group), otherwise anyone subscribed to the deliver subject.
+ */
+export function hasDeliveryInterest(account: Account, subject: string, group: string | undefined): boolean {
+  if (group === undefined || group === "") return hasInterest(account, subject);
+  return account.sublist.match(subject).queues.some((members) => members.some((s) => s.queue === group));
+}

@@ -61,6 +61,7 @@ export const JsError = {
   ConsumerFCRequiresPush: [10089, 400, "consumer flow control requires a push based consumer"],
   ConsumerFilterNotSubset: [10093, 400, "consumer filter subject is not a valid subset of the interest subjects"],
   ConsumerInvalidPolicy: [10094, 400, "{err}"],
+  ConsumerInvalidSampling: [10095, 400, "failed to parse consumer sampling configuration: {err}"],
   ConsumerWQRequiresExplicitAck: [10098, 400, "workqueue stream requires explicit ack"],
   ConsumerWQMultipleUnfiltered: [10099, 400, "multiple non-filtered consumers not allowed on workqueue stream"],
   ConsumerWQConsumerNotUnique: [10100, 400, "filtered consumer not unique on workqueue stream"],
@@ -79,6 +80,8 @@ export const JsError = {
   ConsumerMaxRequestBatchNegative: [10114, 400, "consumer max request batch needs to be > 0"],
   ConsumerMaxRequestExpiresToSmall: [10115, 400, "consumer max request expires needs to be >= 1ms"],
   ConsumerMaxDeliverBackoff: [10116, 400, "max deliver is required to be > length of backoff values"],
+  ConsumerMaxPendingAckExcess: [10121, 400, "consumer max ack pending exceeds system limit of {limit}"],
+  ConsumerInactiveThresholdExcess: [10153, 400, "consumer inactive threshold exceeds system limit of {limit}"],
   ConsumerNameContainsPathSeparators: [10127, 400, "Consumer name can not contain path separators"],
   StreamNameContainsPathSeparators: [10128, 400, "Stream name can not contain path separators"],
   ConsumerCreateFilterSubjectMismatch: [10131, 400, "Consumer create request did not match filtered subject from create subject"],
@@ -104,7 +107,7 @@ export class ApiError extends Error {
   }
 }
 
-/** The error JSON for a table entry, with placeholders ({err}, {seq}, {id}, {max}) filled. */
+/** The error JSON for a table entry, with placeholders ({err}, {seq}, {id}, {max}, {limit}) filled. */
 export function apiError(name: JsErrorName, args: Record<string, string | number> = {}): ApiError {
   const [errCode, code, text] = JsError[name];
   const description = text.replace(/\{(\w+)\}/g, (_, k: string) => String(args[k] ?? ""));

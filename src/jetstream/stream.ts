@@ -115,6 +115,7 @@ export class Stream {
   update(config: StreamConfig): void {
     this.config = config;
     this.store.setLimits(storeLimits(config));
+    this.store.setCompression(config.compression === "s2");
     this.subscribe();
     this.scheduleExpiry();
   }

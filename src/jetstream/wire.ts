@@ -71,3 +71,27 @@ export function nanosString(ms: number): string {
 export const NS_PER_MS = 1_000_000;
 export const nsToMs = (ns: number): number => ns / NS_PER_MS;
 export const msToNs = (ms: number): number => Math.round(ms * NS_PER_MS);
+
+/** A duration in nanoseconds as Go's time.Duration.String() writes it ("1h2m3.5s", "100ms", "0s"): nats-server's error texts use it. */
+export function goDurationString(ns: number): string {
+  if (ns === 0) return "0s";
+  const sign = ns < 0 ? "-" : "";
+  let n = BigInt(Math.abs(Math.round(ns)));
+  const fraction = (value: bigint, unit: bigint, digits: number) => {
+    const whole = value / unit;
+    const rest = value % unit;
+    const tail = rest === 0n ? "" : `.${rest.toString().padStart(digits, "0").replace(/0+$/, "")}`;
+    return `${whole}${tail}`;
+  };
+  if (n < 1_000n) return `${sign}${n}ns`;
+  if (n < 1_000_000n) return `${sign}${fraction(n, 1_000n, 3)}µs`;
+  if (n < 1_000_000_000n) return `${sign}${fraction(n, 1_000_000n, 6)}ms`;
+  let out = "";
+  const hours = n / 3_600_000_000_000n;
+  n %= 3_600_000_000_000n;
+  const minutes = n / 60_000_000_000n;
+  n %= 60_000_000_000n;
+  if (hours > 0n) out += `${hours}h`;
+  if (hours > 0n || minutes > 0n) out += `${minutes}m`;
+  return `${sign}${out}${fraction(n, 1_000_000_000n, 9)}s`;
+}

@@ -28,6 +28,7 @@ const factories: [string, Factory][] = [
   ["memory", (limits) => track(new MemoryStore({ ...NO_LIMITS, ...limits }))],
   ["file", (limits) => track(new FileStore({ dir: tempDir(), segmentBytes: 4096 }, { ...NO_LIMITS, ...limits }))],
   ["file (sync always)", (limits) => track(new FileStore({ dir: tempDir(), segmentBytes: 4096, sync: "always" }, { ...NO_LIMITS, ...limits }))],
+  ["file (compressed)", (limits) => track(new FileStore({ dir: tempDir(), segmentBytes: 4096, compress: true }, { ...NO_LIMITS, ...limits }))],
 ];
 
 function track<S extends MessageStore>(s: S): S {
@@ -158,6 +159,34 @@ describe.each(factories)("%s store conformance", (_kind, make) => {
     expect(s.state()).toMatchObject({ messages: 0, firstSeq: 11, lastSeq: 10 });
     expect(s.append("p.1", null, b("after")).seq).toBe(11);
   });
+
+  test("purge up to a sequence past the end empties it and the next message gets that sequence", () => {
+    const s = make();
+    for (let i = 1; i <= 3; i++) s.append("p", null, b(String(i)));
+    expect(s.purge({ seq: 50 })).toBe(3);
+    expect(s.state()).toMatchObject({ messages: 0, firstSeq: 50, lastSeq: 49 });
+    expect(s.append("p", null, b("after")).seq).toBe(50);
+    expect(s.purge({ seq: 51 })).toBe(1); // just past the end: no jump needed
+    expect(s.state()).toMatchObject({ messages: 0, firstSeq: 51, lastSeq: 50 });
+  });
+
+  test("long bodies come back as stored and count at their stored size (compressed or not)", () => {
+    const s = make();
+    const h = b(`NATS/1.0\r\nK: ${"k".repeat(100)}\r\n\r\n`);
+    const body = b("abcdefgh".repeat(500));
+    s.append("l.1", null, body);
+    s.append("l.2", h, body);
+    s.setCompression(false);
+    s.append("l.3", h, body);
+    s.flush();
+    expect(s.get(1)!.data.equals(body)).toBe(true);
+    expect(s.get(1)!.headers).toBeNull();
+    expect(s.get(2)!.headers!.equals(h)).toBe(true);
+    expect(s.get(2)!.data.equals(body)).toBe(true);
+    expect(s.get(3)!.data.equals(body)).toBe(true);
+    const st = s.state();
+    expect(st.bytes).toBe(s.kind === "file" ? 3 * (22 + 3 + 8) + 2 * (4 + h.length) + 3 * body.length : 3 * (3 + 16) + 2 * h.length + 3 * body.length);
+  });
 });
 
 describe("file store on disk", () => {
@@ -174,6 +203,39 @@ describe("file store on disk", () => {
     expect(r.get(8)!.headers!.toString()).toContain("I: 8");
     expect(r.get(50)!.data.toString()).toBe("payload-50");
     expect(r.append("d.0", null, b("next")).seq).toBe(51);
+  });
+
+  test("compression: compressible bodies take less disk and read back across a reopen, mixed with plain ones", () => {
+    const dir = tempDir();
+    const body = b("the same words again and again ".repeat(100));
+    const plainDir = tempDir();
+    const plain = new FileStore({ dir: plainDir });
+    for (let i = 0; i < 20; i++) plain.append("c", null, body);
+    plain.flush();
+    const a = new FileStore({ dir, compress: true });
+    for (let i = 0; i < 20; i++) a.append("c", null, body);
+    a.flush();
+    const size = (d: string) => readdirSync(d).reduce((n, f) => n + statSync(path.join(d, f)).size, 0);
+    expect(size(dir)).toBeLessThan(size(plainDir) / 5);
+    plain.close();
+    a.setCompression(false);
+    a.append("c", b("NATS/1.0\r\nX: 1\r\n\r\n"), body);
+    a.close();
+    const r = track(new FileStore({ dir }));
+    expect(r.state()).toMatchObject({ messages: 21, lastSeq: 21 });
+    for (let seq = 1; seq <= 21; seq++) expect(r.get(seq)!.data.equals(body)).toBe(true);
+    expect(r.get(21)!.headers!.toString()).toContain("X: 1");
+  });
+
+  test("purge past the end keeps the new sequence across a reopen", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir });
+    a.append("x", null, b("v"));
+    a.purge({ seq: 100 });
+    a.close();
+    const r = track(new FileStore({ dir }));
+    expect(r.state()).toMatchObject({ messages: 0, firstSeq: 100, lastSeq: 99 });
+    expect(r.append("x", null, b("v")).seq).toBe(100);
   });
 
   test("an emptied store keeps its last sequence across a reopen", () => {

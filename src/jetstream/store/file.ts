@@ -6,6 +6,9 @@
 //   1 message:  u8 1 | f64 seq | f64 ts (ms) | u16 subject length | subject | u32 header length | headers | data
 //   2 deletes:  u8 2 | u32 count | f64 seq × count          (interior removals: files are never rewritten)
 //   3 marker:   u8 3 | f64 floor | f64 last seq | f64 last ts (every sequence below floor is gone)
+//   4 message, compressed (stream `compression: s2`): u8 4 | f64 seq | f64 ts | u16 subject length | subject |
+//               u32 header length | u32 headers+data length | raw deflate of headers + data
+//               (written only when it is smaller; natter has no S2 codec, so it compresses with deflate)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
 // Beside them, <dir>/hwm (the high-water mark): f64 LE | u32 LE CRC-32 of those 8 bytes, the last sequence
 // written, rewritten in place after
@@ -32,6 +35,7 @@ import {
   rmSync, unlinkSync, writeSync,
 } from "node:fs";
 import path from "node:path";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { IndexedStore, type IndexEntry } from "./indexed.ts";
 import {
   fileMsgSize, StoreWriteError, type RemoveReason, type StoreLimits, type StoredMessage, type StoreWriteFailure,
@@ -53,6 +57,8 @@ export interface FileStoreOptions {
   error?: (line: string) => void;
   /** Where "writes resumed" is reported; default: warn. */
   info?: (line: string) => void;
+  /** Compress message bodies (the stream's `compression: s2`). */
+  compress?: boolean;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -61,6 +67,9 @@ export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 const KIND_MSG = 1;
 const KIND_DELETES = 2;
 const KIND_MARKER = 3;
+const KIND_MSG_DEFLATED = 4;
+/** Bodies shorter than this are stored as they are: compressing them seldom saves anything. */
+const COMPRESS_MIN = 64;
 const RECORD_HEADER = 8;
 const READ_AHEAD = 256 * 1024;
 /** At most this many lost sequences are listed in `lost` (the log names every range). */
@@ -111,6 +120,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   private hwmUnsynced = false;
   private syncTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
+  private compress: boolean;
   // One window of a segment's bytes: what was last written or read ahead. Consumers mostly read what
   // was just written, or read on in order, so most loads are served from here without a read call.
   private window: { segment: Segment; start: number; buf: Buffer; fromDisk: boolean } | null = null;
@@ -125,6 +135,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.warn = options.warn ?? (() => {});
     this.error = options.error ?? this.warn;
     this.info = options.info ?? this.warn;
+    this.compress = options.compress ?? false;
     mkdirSync(this.dir, { recursive: true });
     this.loadSegments();
     this.loadHighWaterMark();
@@ -142,6 +153,11 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   // ---- writing ------------------------------------------------------------------------------
 
+  /** New messages are written compressed (or not) from now on; what is stored stays as it is. */
+  setCompression(compress: boolean): void {
+    this.compress = compress;
+  }
+
   protected store(seq: number, subject: string, headers: Buffer | null, data: Buffer, ts: number, size: number): FileEntry {
     if (this.writeFailure !== null) {
       this.flush();
@@ -149,6 +165,10 @@ export class FileStore extends IndexedStore<FileEntry> {
     }
     const sl = Buffer.byteLength(subject, "latin1");
     const hl = headers === null ? 0 : headers.length;
+    if (this.compress && hl + data.length >= COMPRESS_MIN) {
+      const packed = deflateRawSync(headers === null ? data : Buffer.concat([headers, data]));
+      if (packed.length < hl + data.length) return this.storeDeflated(seq, subject, sl, hl, hl + data.length, packed, ts, size);
+    }
     const bodyLength = 1 + 8 + 8 + 2 + sl + 4 + hl + data.length;
     const length = RECORD_HEADER + bodyLength;
     if (this.active.written + this.pendingBytes + length > this.segmentBytes && this.active.maxRef > 0) this.rotate();
@@ -162,6 +182,24 @@ export class FileStore extends IndexedStore<FileEntry> {
     at = rec.writeUInt32LE(hl, at);
     if (headers !== null) at += headers.copy(rec, at);
     data.copy(rec, at);
+    const offset = this.queue(rec);
+    this.active.maxRef = seq;
+    return { seq, subject, ts, size, segment: this.active, offset, length };
+  }
+
+  private storeDeflated(seq: number, subject: string, sl: number, hl: number, rawLength: number, packed: Buffer, ts: number, size: number): FileEntry {
+    const length = RECORD_HEADER + 1 + 8 + 8 + 2 + sl + 4 + 4 + packed.length;
+    if (this.active.written + this.pendingBytes + length > this.segmentBytes && this.active.maxRef > 0) this.rotate();
+    const rec = Buffer.allocUnsafe(length);
+    let at = RECORD_HEADER;
+    rec[at++] = KIND_MSG_DEFLATED;
+    at = rec.writeDoubleLE(seq, at);
+    at = rec.writeDoubleLE(ts, at);
+    at = rec.writeUInt16LE(sl, at);
+    at += rec.write(subject, at, sl, "latin1");
+    at = rec.writeUInt32LE(hl, at);
+    at = rec.writeUInt32LE(rawLength, at);
+    packed.copy(rec, at);
     const offset = this.queue(rec);
     this.active.maxRef = seq;
     return { seq, subject, ts, size, segment: this.active, offset, length };
@@ -453,6 +491,16 @@ export class FileStore extends IndexedStore<FileEntry> {
     at += 2 + sl;
     const hl = rec.readUInt32LE(at);
     at += 4;
+    if (rec[RECORD_HEADER] === KIND_MSG_DEFLATED) {
+      let raw: Buffer;
+      try {
+        raw = inflateRawSync(rec.subarray(at + 4));
+      } catch {
+        this.warn(`segment ${seg.file}: record at offset ${e.offset} does not inflate: lost sequence ${e.seq}`);
+        return null;
+      }
+      return { seq: e.seq, subject: e.subject, ts: e.ts, headers: hl === 0 ? null : raw.subarray(0, hl), data: raw.subarray(hl) };
+    }
     const headers = hl === 0 ? null : rec.subarray(at, at + hl);
     return { seq: e.seq, subject: e.subject, ts: e.ts, headers, data: rec.subarray(at + hl) };
   }
@@ -528,7 +576,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   private resync(buf: Buffer, from: number): number {
     for (let at = from; at + RECORD_HEADER < buf.length; at++) {
       const kind = buf[at + RECORD_HEADER];
-      if (kind !== KIND_MSG && kind !== KIND_DELETES && kind !== KIND_MARKER) continue;
+      if (kind !== KIND_MSG && kind !== KIND_MSG_DEFLATED && kind !== KIND_DELETES && kind !== KIND_MARKER) continue;
       const len = buf.readUInt32LE(at);
       const end = at + RECORD_HEADER + len;
       if (len < 1 || end > buf.length) continue;
@@ -566,6 +614,24 @@ export class FileStore extends IndexedStore<FileEntry> {
         const hl = body.readUInt32LE(19 + sl);
         if (23 + sl + hl > len) return "bad header length";
         const dl = len - 23 - sl - hl;
+        if (seq > this.lastSeq) {
+          const size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
+          this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });
+        }
+        if (seq > seg.maxRef) seg.maxRef = seq;
+        return { next: end, floor: 0, seq };
+      }
+      case KIND_MSG_DEFLATED: {
+        if (len < 27) return "short message record";
+        const seq = body.readDoubleLE(1);
+        const ts = body.readDoubleLE(9);
+        const sl = body.readUInt16LE(17);
+        if (27 + sl > len) return "bad subject length";
+        const subject = body.latin1Slice(19, 19 + sl);
+        const hl = body.readUInt32LE(19 + sl);
+        const raw = body.readUInt32LE(23 + sl);
+        if (hl > raw) return "bad header length";
+        const dl = raw - hl;
         if (seq > this.lastSeq) {
           const size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
           this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });

@@ -89,6 +89,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   protected abstract removed(entry: E, reason: RemoveReason): void;
   /** Everything up to lastSeq is gone (a purge of all): a subclass may drop its files at once. */
   protected abstract cleared(): void;
+  abstract setCompression(compress: boolean): void;
   abstract flush(): void;
   abstract close(): void;
   abstract destroy(): void;
@@ -368,12 +369,16 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     const { filter, keep, seq } = request;
     const before = this.msgs;
     const all = filter === undefined || filter === "" || filter === ">";
-    if (all && (keep === undefined || keep === 0) && (seq === undefined || seq === 0)) {
+    // Up to a sequence past the end: everything goes and the next message gets that sequence (nats-server's
+    // Compact in both stores; a stream's first_seq is this on an empty store).
+    const pastEnd = all && seq !== undefined && seq > this.lastSeq + 1;
+    if (all && (keep === undefined || keep === 0) && (seq === undefined || seq === 0 || pastEnd)) {
       // Everything: drop the index and let the subclass drop its files at once.
       const gone: E[] = [];
       if (this.onRemove) for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] !== undefined) gone.push(this.slots[i]!);
       this.slots = [];
       this.head = 0;
+      if (pastEnd) this.lastSeq = seq - 1;
       this.base = this.lastSeq + 1;
       this.msgs = 0;
       this.bytes = 0;

@@ -27,6 +27,9 @@ export class MemoryStore extends IndexedStore<MemoryEntry> {
     return e;
   }
 
+  /** Memory bodies are never compressed (nats-server's memory store ignores `compression` too). */
+  setCompression(): void {}
+
   protected removed(): void {}
   protected cleared(): void {}
   flush(): void {}

@@ -98,6 +98,8 @@ export interface MessageStore {
   readonly writeFailure: StoreWriteFailure | null;
   state(): StoreState;
   setLimits(limits: StoreLimits): void;
+  /** The stream's `compression`: the file store compresses what it writes from now on; the memory store keeps bodies as they are (as nats-server's). */
+  setCompression(compress: boolean): void;
   /** Appends and applies the limits (dropping old messages, or throwing StoreLimitError under discard new). */
   append(subject: string, headers: Buffer | null, data: Buffer, ts?: number): StoredMessage;
   get(seq: number): StoredMessage | null;

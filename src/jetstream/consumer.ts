@@ -215,12 +215,9 @@ export class Consumer {
         this.np--;
       }
     }
-    if (this.pending.delete(seq)) {
-      this.redelivered.delete(seq);
-      this.updateAckFloor();
-      this.dirty = true;
-      this.kick();
-    }
+    // A pending message gone from the stream counts as acknowledged (nats-server terminates it).
+    const p = this.pending.get(seq);
+    if (p !== undefined) this.ack(seq, p.dseq, true);
   }
 
   // ---- delivery ---------------------------------------------------------------------------------
@@ -247,31 +244,38 @@ export class Consumer {
         wr = this.nextWaiting();
         if (wr === null) return;
       }
-      const next = this.nextMessage(!this.ackNone && maxAckPending > 0 && this.pending.size >= maxAckPending);
+      const atMaxAckPending = !this.ackNone && maxAckPending > 0 && this.pending.size >= maxAckPending;
+      const next = this.nextMessage(atMaxAckPending);
       if (next === null) {
-        // End of stream: every no_wait request is done, not only the first in line (one queued behind a
-        // long pull was never answered).
-        if (wr !== null) {
-          for (const w of this.waiting.filter((x) => x.noWait)) {
-            this.removeWaiting(w);
-            if (w.d > 0) this.status(w.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(w.n)], ["Nats-Pending-Bytes", String(w.b)]]);
-            else this.status(w.reply, "404 No Messages", []);
-          }
-        }
+        // Stalled on max_ack_pending: requests wait (no_wait ones too) until acks make room.
+        if (!atMaxAckPending) this.endOfStream();
         return;
       }
       const { msg, redelivery } = next;
-      const size = msg.data.length + (msg.headers?.length ?? 0) + msg.subject.length;
-      if (wr !== null && wr.b > 0 && size > wr.b) {
-        this.removeWaiting(wr);
-        this.status(wr.reply, "409 Message Size Exceeds MaxBytes", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
-        if (redelivery) this.rdq.unshift(msg.seq);
-        continue;
-      }
       const dc = redelivery ? (this.redelivered.get(msg.seq) ?? 1) + 1 : 1;
       const maxDeliver = this.config.max_deliver ?? -1;
       if (redelivery && maxDeliver > 0 && dc > maxDeliver) {
         this.exhausted(msg, dc - 1);
+        continue;
+      }
+      // The ack reply carries the lag after this delivery.
+      const pendingAfter = redelivery ? this.np : this.np - 1;
+      const ackReply = `$JS.ACK.${this.stream.name}.${this.name}.${dc}.${msg.seq}.${this.dseq}.${nanosString(msg.ts)}.${Math.max(0, pendingAfter)}`;
+      let headers = msg.headers;
+      let data = msg.data;
+      if (this.config.headers_only) {
+        const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
+        headers = Buffer.from(`${base}Nats-Msg-Size: ${data.length}\r\n\r\n`, "latin1");
+        data = Buffer.alloc(0);
+      }
+      // What nats-server charges against a request's max_bytes (and flow control counts): everything the
+      // client can see of the message but the inbox it arrives on.
+      const size = Buffer.byteLength(msg.subject) + ackReply.length + (headers?.length ?? 0) + data.length;
+      if (wr !== null && !this.chargeBytes(wr, size)) {
+        // Too big for this request: it ends with 409, the message stays for the next request.
+        this.removeWaiting(wr);
+        this.status(wr.reply, "409 Message Size Exceeds MaxBytes", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+        if (redelivery) this.rdq.unshift(msg.seq);
         continue;
       }
       if (redelivery) this.redelivered.set(msg.seq, dc);
@@ -285,15 +289,9 @@ export class Consumer {
       if (this.ackNone) {
         this.ackFloor = { stream: msg.seq, consumer: dseq };
       } else {
-        this.pending.set(msg.seq, { dseq, ts: now, due: 0 });
-      }
-      const ackReply = `$JS.ACK.${this.stream.name}.${this.name}.${dc}.${msg.seq}.${dseq}.${nanosString(msg.ts)}.${this.np}`;
-      let headers = msg.headers;
-      let data = msg.data;
-      if (this.config.headers_only) {
-        const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
-        headers = Buffer.from(`${base}Nats-Msg-Size: ${data.length}\r\n\r\n`, "latin1");
-        data = Buffer.alloc(0);
+        // A redelivery keeps the delivery sequence of its first delivery: the ack floor counts from it.
+        const was = this.pending.get(msg.seq);
+        this.pending.set(msg.seq, { dseq: was?.dseq ?? dseq, ts: now, due: 0 });
       }
       const route = wr !== null ? wr.reply : this.config.deliver_subject!;
       const got = deliverAs(js.server, js.client, route, msg.subject, ackReply, headers, data);
@@ -304,11 +302,10 @@ export class Consumer {
       if (wr !== null) {
         wr.n--;
         wr.d++;
-        if (wr.b > 0) wr.b -= size;
         if (wr.hbMs > 0) wr.hbNext = now + wr.hbMs;
         if (wr.n <= 0) {
           this.removeWaiting(wr);
-          // A batch done with byte allowance left: say so, as nats-server does.
+          // A batch done with byte allowance left: say so, as nats-server 2.10 does.
           if (wr.b > 0) this.status(wr.reply, "409 Batch Completed", [["Nats-Pending-Messages", "0"], ["Nats-Pending-Bytes", String(wr.b)]]);
         }
       } else {
@@ -320,6 +317,37 @@ export class Consumer {
       }
     }
     this.kick(); // a long backlog: go on in the next tick
+  }
+
+  /**
+   * Charges a message of `size` bytes to a request's max_bytes (0 = no limit); false when it does not fit.
+   * A budget used up exactly makes this message the request's last (nats-server sets its batch to 1).
+   */
+  private chargeBytes(wr: WaitingRequest, size: number): boolean {
+    if (wr.b <= 0) return true;
+    if (size > wr.b) return false;
+    wr.b -= size;
+    if (wr.b === 0) wr.n = 1;
+    return true;
+  }
+
+  /**
+   * Nothing left to deliver. The cursor moves past the stream's last message: a filtered consumer has looked
+   * at (and skipped) everything up to it, so delivered.stream_seq says so, as nats-server's does. no_wait
+   * requests that got messages end with 408; one that got none ends with 404 unless it has an expiry to wait
+   * for (nats-server 2.9/2.10 leave it waiting forever; later versions answer 404).
+   */
+  private endOfStream(): void {
+    if (this.lps.length === 0) this.sseq = Math.max(this.sseq, this.stream.store.state().lastSeq + 1);
+    for (const w of this.waiting.filter((x) => x.noWait)) {
+      if (w.d > 0) {
+        this.removeWaiting(w);
+        this.status(w.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(w.n)], ["Nats-Pending-Bytes", String(w.b)]]);
+      } else if (w.expires === 0) {
+        this.removeWaiting(w);
+        this.status(w.reply, "404 No Messages", []);
+      }
+    }
   }
 
   /** The next message to deliver: a redelivery first, then the next new one (unless blocked by max_ack_pending). */
@@ -342,7 +370,10 @@ export class Consumer {
       this.lps.shift();
     }
     const msg = store.next(this.sseq, this.filters);
-    return msg === null ? null : { msg, redelivery: false };
+    if (msg === null) return null;
+    // The cursor skips what the filter passed over (num_pending is unchanged: those never matched).
+    this.sseq = msg.seq;
+    return { msg, redelivery: false };
   }
 
   private status(reply: string, status: string, entries: [string, string][]): void {
@@ -411,8 +442,17 @@ export class Consumer {
     const now = nowMs();
     if (this.waiting.length >= (c.max_waiting ?? 512)) this.expireWaiting(now);
     if (noWait) {
+      // One shot: answered now when nothing is there, or when the requests already waiting will take all
+      // there is; otherwise it waits like any request (through max_ack_pending stalls too) and ends at the
+      // end of the stream.
       const available = this.np + this.rdq.length;
       if (available === 0 && expires === 0) return send("404 No Messages");
+      if (available > 0) {
+        this.expireWaiting(now);
+        let wanted = 0;
+        for (const w of this.waiting) wanted += w.n;
+        if (available < wanted) return send("408 Requests Pending");
+      }
     }
     if (this.waiting.length >= (c.max_waiting ?? 512)) return send("409 Exceeded MaxWaiting");
     const hbMs = nsToMs(hbNs);
@@ -460,13 +500,13 @@ export class Consumer {
   // ---- acks -------------------------------------------------------------------------------------
 
   /** An ack on `$JS.ACK.…`: tokens after the consumer name are delivered count, stream seq, consumer seq. */
-  onAck(sseq: number, body: Buffer, reply: string | null): void {
+  onAck(sseq: number, dseq: number, body: Buffer, reply: string | null): void {
     const text = body.toString("latin1");
     const kind = text === "" ? "+ACK" : text.slice(0, 4);
     this.lastActivity = nowMs();
     switch (kind) {
       case "+ACK":
-        this.ack(sseq);
+        this.ack(sseq, dseq);
         break;
       case "-NAK": {
         const p = this.pending.get(sseq);
@@ -490,13 +530,13 @@ export class Consumer {
         if (p !== undefined) {
           const msg = this.stream.store.get(sseq);
           const dc = this.redelivered.get(sseq) ?? 1;
-          this.ack(sseq);
+          this.ack(sseq, dseq);
           if (msg !== null) this.stream.js.deadLetter(this, msg, dc, "terminated", text.slice(5).trim(), p.dseq);
         }
         break;
       }
       case "+NXT": {
-        this.ack(sseq);
+        this.ack(sseq, dseq);
         if (reply !== null) {
           this.onNextRequest(reply, Buffer.from(text.slice(4).trim()));
           return;
@@ -507,37 +547,53 @@ export class Consumer {
     if (reply !== null) this.stream.js.client.publish(reply, Buffer.alloc(0));
   }
 
-  private ack(sseq: number): void {
+  /**
+   * An ack of stream sequence `sseq` (also a +TERM, or a pending message's removal from the stream);
+   * `ackDseq` is the delivery sequence its ack subject carries (ack all counts from it). The ack floor moves
+   * as nats-server's does: ack all puts it at the acked message; an explicit ack moves it only when it acks
+   * the delivery just above the floor (to just below the next pending one), or when nothing is left pending.
+   */
+  private ack(sseq: number, ackDseq: number, removed = false): void {
     if (this.ackNone) return;
-    const now = nowMs();
+    const maxAckPending = this.config.max_ack_pending ?? 0;
+    const wasStalled = maxAckPending > 0 && this.pending.size >= maxAckPending;
+    const settled: number[] = [];
     if (this.config.ack_policy === "all") {
+      if (ackDseq <= this.ackFloor.consumer || sseq <= this.ackFloor.stream) return;
+      this.ackFloor = { stream: sseq, consumer: ackDseq };
       for (const s of [...this.pending.keys()]) {
         if (s <= sseq) {
           this.pending.delete(s);
           this.redelivered.delete(s);
-          this.stream.acked(this, s);
+          settled.push(s);
         }
       }
     } else {
-      if (!this.pending.delete(sseq)) return;
+      const p = this.pending.get(sseq);
+      if (p === undefined) return;
+      this.pending.delete(sseq);
       this.redelivered.delete(sseq);
-      this.stream.acked(this, sseq);
+      this.moveAckFloor(sseq, p.dseq);
+      settled.push(sseq);
     }
-    this.lastAckAt = now;
-    this.updateAckFloor();
+    for (const s of settled) if (!(removed && s === sseq)) this.stream.acked(this, s);
+    if (!removed) this.lastAckAt = nowMs();
     this.dirty = true;
-    this.kick();
+    // Only a consumer stalled on max_ack_pending has anything new to deliver after an ack.
+    if (wasStalled) this.kick();
   }
 
-  private updateAckFloor(): void {
+  /** After an explicit ack of (sseq, its first delivery's dseq). */
+  private moveAckFloor(sseq: number, dseq: number): void {
     if (this.pending.size === 0) {
-      this.ackFloor = { stream: Math.max(this.ackFloor.stream, this.sseq - 1), consumer: this.dseq - 1 };
+      this.ackFloor = { stream: this.sseq - 1, consumer: this.dseq - 1 };
       return;
     }
-    let min = Infinity;
-    for (const s of this.pending.keys()) if (s < min) min = s;
-    const p = this.pending.get(min)!;
-    this.ackFloor = { stream: min - 1, consumer: p.dseq - 1 };
+    if (dseq !== this.ackFloor.consumer + 1) return;
+    this.ackFloor = { stream: sseq, consumer: dseq };
+    let next = Infinity;
+    for (const s of this.pending.keys()) if (s > sseq && s < next) next = s;
+    if (next < this.sseq) this.ackFloor = { stream: next - 1, consumer: this.pending.get(next)!.dseq - 1 };
   }
 
   /** Has this consumer acknowledged (or been delivered, for ack none) this sequence? */
@@ -568,7 +624,7 @@ export class Consumer {
     const p = this.pending.get(msg.seq);
     this.pending.delete(msg.seq);
     this.redelivered.delete(msg.seq);
-    this.updateAckFloor();
+    // The ack floor stays (as nats-server's does): it moves on at the next ack that empties pending.
     this.dirty = true;
     this.stream.js.deadLetter(this, msg, deliveries, "max_deliveries", "", p?.dseq ?? 0);
   }

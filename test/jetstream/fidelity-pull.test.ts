@@ -156,3 +156,100 @@ describe("no_wait pull requests and max_ack_pending", () => {
     expect([code(answer), answer.headers!.description]).toEqual([408, "Requests Pending"]);
   });
 });
+
+/** Fetches up to `max` messages (waiting at most `expires` ms) and double-acks each. */
+async function fetchAndAck(c: JsConn, consumer: string, max: number, expires = 1_000, ack = true): Promise<JsMsg[]> {
+  const cons = await c.js.consumers.get("Q", consumer);
+  const out: JsMsg[] = [];
+  for await (const m of await cons.fetch({ max_messages: max, expires })) out.push(m);
+  if (ack) for (const m of out) await m.ackAck();
+  return out;
+}
+
+async function state(c: JsConn, consumer: string) {
+  const i = await c.jsm.consumers.info("Q", consumer);
+  return {
+    delivered: { consumer_seq: i.delivered.consumer_seq, stream_seq: i.delivered.stream_seq },
+    ack_floor: { consumer_seq: i.ack_floor.consumer_seq, stream_seq: i.ack_floor.stream_seq },
+    num_ack_pending: i.num_ack_pending,
+    num_pending: i.num_pending,
+  };
+}
+
+const seqs = (d: number, s: number) => ({ consumer_seq: d, stream_seq: s });
+
+describe("filtered consumer state", () => {
+  test("delivered.stream_seq follows the cursor past what the filter skips; ack floor and num_pending with it", async () => {
+    const c = await withStream();
+    // q.a at 1, 2, 4, 6, 8; q.b at 3, 5, 7, 9, 10.
+    for (const s of ["a", "a", "b", "a", "b", "a", "b", "a", "b", "b"]) await c.js.publish(`q.${s}`, enc(s));
+    await c.jsm.consumers.add("Q", { durable_name: "f", ack_policy: AckPolicy.Explicit, filter_subject: "q.a" });
+    expect(await state(c, "f")).toEqual({ delivered: seqs(0, 0), ack_floor: seqs(0, 0), num_ack_pending: 0, num_pending: 5 });
+    // A batch of exactly the five matches ends with the last of them: the cursor stops there.
+    const five = await fetchAndAck(c, "f", 5, 2_000, false);
+    expect(five.map((m) => m.seq)).toEqual([1, 2, 4, 6, 8]);
+    expect(await state(c, "f")).toEqual({ delivered: seqs(5, 8), ack_floor: seqs(0, 0), num_ack_pending: 5, num_pending: 0 });
+    // An ack above the floor leaves it; the ack just above it moves it to below the next pending message.
+    await five[1]!.ackAck();
+    expect((await state(c, "f")).ack_floor).toEqual(seqs(0, 0));
+    await five[0]!.ackAck();
+    expect((await state(c, "f")).ack_floor).toEqual(seqs(2, 3));
+    await five[2]!.ackAck();
+    expect((await state(c, "f")).ack_floor).toEqual(seqs(3, 5));
+    await five[3]!.ackAck();
+    await five[4]!.ackAck();
+    expect(await state(c, "f")).toEqual({ delivered: seqs(5, 8), ack_floor: seqs(5, 8), num_ack_pending: 0, num_pending: 0 });
+    // Messages that do not match, published later, are not looked at yet.
+    await c.js.publish("q.b", enc("b")); // 11
+    expect((await state(c, "f")).delivered).toEqual(seqs(5, 8));
+    // A request finds nothing: the cursor has now passed over everything to the stream's end.
+    expect(await fetchAndAck(c, "f", 3)).toHaveLength(0);
+    expect((await state(c, "f")).delivered).toEqual(seqs(5, 11));
+    // A request larger than what matches: after the match the cursor goes on to the end (13).
+    await c.js.publish("q.a", enc("a")); // 12
+    await c.js.publish("q.b", enc("b")); // 13
+    expect((await state(c, "f")).num_pending).toBe(1);
+    expect((await fetchAndAck(c, "f", 5)).map((m) => m.seq)).toEqual([12]);
+    const s = await state(c, "f");
+    expect(s.delivered).toEqual(seqs(6, 13));
+    expect(s.num_pending).toBe(0);
+  });
+
+  test("a pending message deleted from the stream counts as acked; a redelivery keeps its first delivery sequence", async () => {
+    const c = await withStream();
+    for (const s of ["a", "b", "a", "a", "b", "a"]) await c.js.publish(`q.${s}`, enc(s)); // q.a at 1, 3, 4, 6
+    await c.jsm.consumers.add("Q", { durable_name: "d", ack_policy: AckPolicy.Explicit, filter_subject: "q.a" });
+    const four = await fetchAndAck(c, "d", 4, 2_000, false);
+    expect(four.map((m) => m.seq)).toEqual([1, 3, 4, 6]);
+    // Deleting the floor's next message moves the floor to just below the next pending one.
+    await c.jsm.streams.deleteMessage("Q", 1);
+    await until(async () => (await state(c, "d")).num_ack_pending === 3, 5_000, "delete seen by the consumer");
+    expect(await state(c, "d")).toEqual({ delivered: seqs(4, 6), ack_floor: seqs(1, 2), num_ack_pending: 3, num_pending: 0 });
+    // Deleting one above the floor leaves it.
+    await c.jsm.streams.deleteMessage("Q", 4);
+    await until(async () => (await state(c, "d")).num_ack_pending === 2, 5_000, "delete seen by the consumer");
+    expect((await state(c, "d")).ack_floor).toEqual(seqs(1, 2));
+    // 3 is redelivered (delivery 5); acking 6 first leaves the floor (3 still counts from its delivery 2).
+    four[1]!.nak();
+    const again = await fetchAndAck(c, "d", 1, 2_000, false);
+    expect(again.map((m) => [m.seq, m.info.deliverySequence, m.info.deliveryCount])).toEqual([[3, 5, 2]]);
+    await four[3]!.ackAck();
+    expect(await state(c, "d")).toEqual({ delivered: seqs(5, 6), ack_floor: seqs(1, 2), num_ack_pending: 1, num_pending: 0 });
+    await again[0]!.ackAck();
+    expect(await state(c, "d")).toEqual({ delivered: seqs(5, 6), ack_floor: seqs(5, 6), num_ack_pending: 0, num_pending: 0 });
+  });
+
+  test("ack all puts the floor at the acked message", async () => {
+    const c = await withStream();
+    for (const s of ["a", "b", "a", "b", "a", "b"]) await c.js.publish(`q.${s}`, enc(s)); // q.a at 1, 3, 5
+    await c.jsm.consumers.add("Q", { durable_name: "all", ack_policy: AckPolicy.All, filter_subject: "q.a" });
+    const three = await fetchAndAck(c, "all", 3, 2_000, false);
+    expect(three.map((m) => m.seq)).toEqual([1, 3, 5]);
+    await three[1]!.ackAck();
+    expect(await state(c, "all")).toEqual({ delivered: seqs(3, 5), ack_floor: seqs(2, 3), num_ack_pending: 1, num_pending: 0 });
+    await three[0]!.ackAck(); // below the floor: nothing changes
+    expect((await state(c, "all")).ack_floor).toEqual(seqs(2, 3));
+    await three[2]!.ackAck();
+    expect(await state(c, "all")).toEqual({ delivered: seqs(3, 5), ack_floor: seqs(3, 5), num_ack_pending: 0, num_pending: 0 });
+  });
+});

@@ -140,7 +140,7 @@ export class Consumer {
         let last = 0;
         if (this.filters === null) last = st.lastSeq;
         else for (const f of this.filters) last = Math.max(last, store.last(f)?.seq ?? 0);
-        this.sseq = last > 0 ? last : st.lastSeq + 1;
+        this.sseq = last; // none matching: the clamp below starts at the first message
         break;
       }
       case "by_start_sequence":
@@ -154,8 +154,12 @@ export class Consumer {
         this.sseq = st.lastSeq + 1;
         break;
     }
-    // Nothing delivered yet: the floors sit just below the start.
-    this.ackFloor = { stream: this.lps.length > 0 ? this.lps[0]! - 1 : this.sseq - 1, consumer: 0 };
+    // A start outside the stream is clamped to it, as nats-server does (a start sequence past the end
+    // waits for the next message rather than for that sequence).
+    if (this.lps.length === 0) this.sseq = Math.min(Math.max(this.sseq, st.firstSeq, 1), st.lastSeq + 1);
+    // Nothing acknowledged yet: the floor is 0 whatever the start (nats-server's reads back its store's
+    // empty state); the first ack that empties pending brings it up to the cursor.
+    this.ackFloor = { stream: 0, consumer: 0 };
     this.np = this.lps.length + store.count(this.sseq, this.filters);
   }
 

@@ -1,7 +1,7 @@
 // Pull request accounting and consumer state as nats-server reports them: a request's max_bytes charged per
 // message (subject + ack reply + headers + payload), no_wait requests held while max_ack_pending is reached,
 // and a filtered consumer's cursor (delivered.stream_seq), ack floor and num_pending.
-import { AckPolicy, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { createInbox, type Msg } from "@nats-io/nats-core";
 import { describe, expect, test } from "vitest";
 import { api, connectJs, dec, enc, startJs, until, type JsConn } from "./helpers.ts";
@@ -251,5 +251,31 @@ describe("filtered consumer state", () => {
     expect((await state(c, "all")).ack_floor).toEqual(seqs(2, 3));
     await three[2]!.ackAck();
     expect(await state(c, "all")).toEqual({ delivered: seqs(3, 5), ack_floor: seqs(3, 5), num_ack_pending: 0, num_pending: 0 });
+  });
+
+  test("a push consumer's cursor also passes over the skipped tail once it has delivered what matches", async () => {
+    const c = await withStream();
+    for (const s of ["a", "b", "a", "b", "b"]) await c.js.publish(`q.${s}`, enc(s)); // q.a at 1, 3
+    const inbox = createInbox();
+    const got: Msg[] = [];
+    const sub = c.nc.subscribe(inbox, {
+      callback: (_err, m) => {
+        got.push(m);
+      },
+    });
+    await c.jsm.consumers.add("Q", { durable_name: "p", ack_policy: AckPolicy.None, filter_subject: "q.a", deliver_subject: inbox });
+    await until(() => got.length === 2, 5_000, "two deliveries");
+    await until(async () => (await state(c, "p")).delivered.stream_seq === 5, 5_000, "the cursor at the stream's end");
+    expect(await state(c, "p")).toEqual({ delivered: seqs(2, 5), ack_floor: seqs(2, 3), num_ack_pending: 0, num_pending: 0 });
+    sub.unsubscribe();
+  });
+
+  test("a start sequence past the stream's end starts at the next message", async () => {
+    const c = await withStream();
+    for (let i = 1; i <= 3; i++) await c.js.publish(`q.${i}`, enc(`m${i}`));
+    await c.jsm.consumers.add("Q", { durable_name: "s", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 100 });
+    expect(await state(c, "s")).toEqual({ delivered: seqs(0, 3), ack_floor: seqs(0, 0), num_ack_pending: 0, num_pending: 0 });
+    await c.js.publish("q.4", enc("m4"));
+    expect((await fetchAndAck(c, "s", 1, 2_000)).map((m) => m.seq)).toEqual([4]);
   });
 });

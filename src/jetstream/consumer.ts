@@ -9,7 +9,7 @@
 //   +1 per matching message stored, -1 per first delivery, -1 per matching removal at or above sseq.
 // Ack reply subjects are v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts ns>.<pending>.
 import { nuid } from "./nuid.ts";
-import { consumerFilters, type ConsumerConfig } from "./config.ts";
+import { consumerFilters, subjectIsSubsetOf, type ConsumerConfig } from "./config.ts";
 import { deliverAs, hasInterest } from "./deliver.ts";
 import { matchesAny, nowMs } from "./store/indexed.ts";
 import type { RemoveReason, StoredMessage } from "./store/store.ts";
@@ -79,6 +79,8 @@ export class Consumer {
   private rdq: number[] = [];
   /** deliver last_per_subject: the sequences still to deliver before sseq takes over. */
   private lps: number[] = [];
+  /** While `lps` lasts, the cursor nats-server reports: the first of them, then just past the last delivered. */
+  private lpsCursor = 0;
   private np = 0;
   private readonly waiting: WaitingRequest[] = [];
   private kicked = false;
@@ -109,6 +111,11 @@ export class Consumer {
     if (state !== null) this.restore(state);
     else this.start();
     this.interest = this.isPush ? hasInterest(stream.js.account, config.deliver_subject!) : false;
+  }
+
+  /** The next stream sequence to look at, as reported (delivered.stream_seq is one below). */
+  private get cursor(): number {
+    return this.lps.length > 0 ? this.lpsCursor : this.sseq;
   }
 
   get isPush(): boolean {
@@ -151,6 +158,7 @@ export class Consumer {
         break;
       case "last_per_subject":
         this.lps = store.lastPerSubject(this.filters);
+        this.lpsCursor = this.lps[0] ?? 0;
         this.sseq = st.lastSeq + 1;
         break;
     }
@@ -209,7 +217,7 @@ export class Consumer {
     return true;
   }
 
-  onRemoved(seq: number, subject: string, _reason: RemoveReason): void {
+  onRemoved(seq: number, subject: string, reason: RemoveReason): void {
     if (seq >= this.sseq) {
       if (this.filters === null || matchesAny(this.filters, subject)) this.np--;
     } else if (this.lps.length > 0) {
@@ -219,9 +227,53 @@ export class Consumer {
         this.np--;
       }
     }
-    // A pending message gone from the stream counts as acknowledged (nats-server terminates it).
+    // A pending message deleted or aged out counts as acknowledged (nats-server terminates it); a purge
+    // settles pending messages in onPurged.
     const p = this.pending.get(seq);
-    if (p !== undefined) this.ack(seq, p.dseq, true);
+    if (p !== undefined && reason !== "purge") this.ack(seq, p.dseq, true);
+  }
+
+  /**
+   * After a purge (nats-server 2.10's consumer purge): `start` is where the purged subject (or the stream)
+   * now starts, 0 when none of it is left. A consumer within the purged subject moves its cursor there; one
+   * wider than it keeps its cursor but drops pending messages that are gone. The ack floor rises to below
+   * the cursor, settling the pending messages under it.
+   */
+  onPurged(start: number, firstSeq: number, lastSeq: number, filter: string | undefined): void {
+    let wider = false;
+    if (filter !== undefined && !(this.filters !== null && this.filters.some((f) => subjectIsSubsetOf(f, filter)))) {
+      if (this.filters !== null && !this.filters.some((f) => subjectIsSubsetOf(filter, f))) return; // untouched
+      wider = true;
+      start = firstSeq;
+    }
+    if (start === 0 && !wider) start = lastSeq + 1;
+    // Everything the filter matches below `start` is gone, so num_pending holds.
+    if (this.sseq < start) this.sseq = start;
+    if (this.ackFloor.stream < start) {
+      this.ackFloor.stream = start - 1;
+      for (const [seq, p] of [...this.pending]) {
+        if (seq <= this.ackFloor.stream || (wider && this.stream.store.get(seq) === null)) {
+          if (p.dseq > this.ackFloor.consumer) this.ackFloor.consumer = p.dseq;
+          this.pending.delete(seq);
+          this.redelivered.delete(seq);
+        }
+      }
+    }
+    if (this.pending.size === 0) {
+      this.redelivered.clear();
+      this.ackFloor = { stream: this.cursor - 1, consumer: this.dseq - 1 };
+    }
+    // Queued redeliveries are dropped (all are below the cursor); one still pending waits out its ack wait again.
+    const now = nowMs();
+    for (const seq of this.rdq) {
+      const p = this.pending.get(seq);
+      if (p !== undefined) {
+        p.ts = now;
+        p.due = 0;
+      }
+    }
+    this.rdq = [];
+    this.dirty = true;
   }
 
   // ---- delivery ---------------------------------------------------------------------------------
@@ -284,8 +336,13 @@ export class Consumer {
       }
       if (redelivery) this.redelivered.set(msg.seq, dc);
       else {
-        if (this.lps.length > 0 && this.lps[0] === msg.seq) this.lps.shift();
-        else this.sseq = msg.seq + 1;
+        if (this.lps.length > 0 && this.lps[0] === msg.seq) {
+          this.lps.shift();
+          this.lpsCursor = msg.seq + 1;
+          // The last of them: nats-server resumes at the stream's last sequence when the consumer was made
+          // (sseq - 1 here), which its next look passes over unless it was this very message.
+          if (this.lps.length === 0 && msg.seq < this.sseq - 1) this.sseq--;
+        } else this.sseq = msg.seq + 1;
         this.np--;
       }
       const dseq = this.dseq++;
@@ -401,7 +458,7 @@ export class Consumer {
   private heartbeat(to: string): void {
     const entries: [string, string][] = [
       ["Nats-Last-Consumer", String(this.dseq - 1)],
-      ["Nats-Last-Stream", String(this.sseq - 1)],
+      ["Nats-Last-Stream", String(this.cursor - 1)],
     ];
     if (this.fcId !== "") entries.push(["Nats-Consumer-Stalled", this.fcId]);
     this.stream.js.client.publish(to, Buffer.alloc(0), null, buildHeaders("100 Idle Heartbeat", entries));
@@ -574,7 +631,10 @@ export class Consumer {
       }
     } else {
       const p = this.pending.get(sseq);
-      if (p === undefined) return;
+      if (p === undefined) {
+        this.redelivered.delete(sseq); // one dropped at max_deliver
+        return;
+      }
       this.pending.delete(sseq);
       this.redelivered.delete(sseq);
       this.moveAckFloor(sseq, p.dseq);
@@ -590,7 +650,7 @@ export class Consumer {
   /** After an explicit ack of (sseq, its first delivery's dseq). */
   private moveAckFloor(sseq: number, dseq: number): void {
     if (this.pending.size === 0) {
-      this.ackFloor = { stream: this.sseq - 1, consumer: this.dseq - 1 };
+      this.ackFloor = { stream: this.cursor - 1, consumer: this.dseq - 1 };
       return;
     }
     if (dseq !== this.ackFloor.consumer + 1) return;
@@ -627,8 +687,8 @@ export class Consumer {
   private exhausted(msg: StoredMessage, deliveries: number): void {
     const p = this.pending.get(msg.seq);
     this.pending.delete(msg.seq);
-    this.redelivered.delete(msg.seq);
-    // The ack floor stays (as nats-server's does): it moves on at the next ack that empties pending.
+    // The ack floor stays, and it counts as redelivered until acked (num_redelivered), as in nats-server.
+    this.redelivered.set(msg.seq, deliveries);
     this.dirty = true;
     this.stream.js.deadLetter(this, msg, deliveries, "max_deliveries", "", p?.dseq ?? 0);
   }
@@ -700,7 +760,7 @@ export class Consumer {
       name: this.name,
       created: rfc3339(this.created),
       config: this.config,
-      delivered: { consumer_seq: this.dseq - 1, stream_seq: this.sseq - 1 },
+      delivered: { consumer_seq: this.dseq - 1, stream_seq: this.cursor - 1 },
       ack_floor: { consumer_seq: this.ackFloor.consumer, stream_seq: this.ackFloor.stream },
       num_ack_pending: this.pending.size,
       num_redelivered: this.redelivered.size,

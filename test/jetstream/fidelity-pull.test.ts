@@ -178,7 +178,7 @@ async function state(c: JsConn, consumer: string) {
 
 const seqs = (d: number, s: number) => ({ consumer_seq: d, stream_seq: s });
 
-describe("filtered consumer state", () => {
+describe("consumer state: cursor, ack floor, num_pending", () => {
   test("delivered.stream_seq follows the cursor past what the filter skips; ack floor and num_pending with it", async () => {
     const c = await withStream();
     // q.a at 1, 2, 4, 6, 8; q.b at 3, 5, 7, 9, 10.
@@ -277,5 +277,48 @@ describe("filtered consumer state", () => {
     expect(await state(c, "s")).toEqual({ delivered: seqs(0, 3), ack_floor: seqs(0, 0), num_ack_pending: 0, num_pending: 0 });
     await c.js.publish("q.4", enc("m4"));
     expect((await fetchAndAck(c, "s", 1, 2_000)).map((m) => m.seq)).toEqual([4]);
+  });
+
+  test("a purge moves the cursor and the ack floor to where the stream now starts, settling pending messages", async () => {
+    const c = await withStream();
+    for (let i = 1; i <= 10; i++) await c.js.publish(`q.${i}`, enc(`m${i}`));
+    await c.jsm.consumers.add("Q", { durable_name: "k", ack_policy: AckPolicy.Explicit });
+    await c.jsm.consumers.add("Q", { durable_name: "all", ack_policy: AckPolicy.Explicit });
+    for (const name of ["k", "all"]) expect(await fetchAndAck(c, name, 4, 2_000, false)).toHaveLength(4);
+    // keep 3: the stream starts at 8.
+    await c.jsm.streams.purge("Q", { keep: 3 });
+    expect(await state(c, "k")).toEqual({ delivered: seqs(4, 7), ack_floor: seqs(4, 7), num_ack_pending: 0, num_pending: 3 });
+    expect((await fetchAndAck(c, "k", 1, 2_000)).map((m) => m.seq)).toEqual([8]);
+    // Everything: past the end.
+    await c.jsm.streams.purge("Q");
+    expect(await state(c, "all")).toEqual({ delivered: seqs(4, 10), ack_floor: seqs(4, 10), num_ack_pending: 0, num_pending: 0 });
+    expect(await state(c, "k")).toEqual({ delivered: seqs(5, 10), ack_floor: seqs(5, 10), num_ack_pending: 0, num_pending: 0 });
+    await c.js.publish("q.11", enc("m11"));
+    expect((await fetchAndAck(c, "all", 1, 2_000)).map((m) => m.seq)).toEqual([11]);
+  });
+
+  test("last_per_subject: the cursor starts at the first of the last messages and follows those delivered", async () => {
+    const c = await withStream();
+    for (const s of ["a", "b", "a", "c", "a", "b", "b", "a", "c", "c"]) await c.js.publish(`q.${s}`, enc(s)); // last: b 7, a 8, c 10
+    await c.jsm.consumers.add("Q", { durable_name: "l", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.LastPerSubject, filter_subject: "q.>" });
+    expect(await state(c, "l")).toEqual({ delivered: seqs(0, 6), ack_floor: seqs(0, 0), num_ack_pending: 0, num_pending: 3 });
+    expect((await fetchAndAck(c, "l", 2, 2_000)).map((m) => m.seq)).toEqual([7, 8]);
+    expect(await state(c, "l")).toEqual({ delivered: seqs(2, 8), ack_floor: seqs(2, 8), num_ack_pending: 0, num_pending: 1 });
+    expect((await fetchAndAck(c, "l", 5)).map((m) => m.seq)).toEqual([10]);
+    expect(await state(c, "l")).toEqual({ delivered: seqs(3, 10), ack_floor: seqs(3, 10), num_ack_pending: 0, num_pending: 0 });
+  });
+
+  test("messages dropped at max_deliver count as redelivered and leave the ack floor", async () => {
+    const c = await withStream();
+    for (let i = 1; i <= 2; i++) await c.js.publish(`q.${i}`, enc(`m${i}`));
+    await c.jsm.consumers.add("Q", { durable_name: "x", ack_policy: AckPolicy.Explicit, max_deliver: 1, ack_wait: 500_000_000 });
+    expect(await fetchAndAck(c, "x", 2, 2_000, false)).toHaveLength(2);
+    // nats-server drops them when it next looks for a message: keep a request coming.
+    await until(async () => {
+      await fetchAndAck(c, "x", 1);
+      return (await state(c, "x")).num_ack_pending === 0;
+    }, 10_000, "both dropped");
+    const info = await c.jsm.consumers.info("Q", "x");
+    expect(info).toMatchObject({ delivered: seqs(2, 2), ack_floor: seqs(0, 0), num_redelivered: 2, num_pending: 0 });
   });
 });

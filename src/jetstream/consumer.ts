@@ -640,7 +640,14 @@ export class Consumer {
       this.moveAckFloor(sseq, p.dseq);
       settled.push(sseq);
     }
-    for (const s of settled) if (!(removed && s === sseq)) this.stream.acked(this, s);
+    if (!removed) for (const s of settled) this.stream.acked(this, s);
+    else if (settled.length > 1) {
+      // Ack all settled messages below the removed one: retention may remove them, but not from inside the
+      // store's removal callback.
+      queueMicrotask(() => {
+        for (const s of settled) if (s !== sseq) this.stream.acked(this, s);
+      });
+    }
     if (!removed) this.lastAckAt = nowMs();
     this.dirty = true;
     // Only a consumer stalled on max_ack_pending has anything new to deliver after an ack.

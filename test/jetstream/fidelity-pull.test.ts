@@ -109,6 +109,24 @@ async function ackAll(c: JsConn, got: Msg[], acked: Set<string>): Promise<void> 
   await c.nc.flush();
 }
 
+test("the official client's fetch with max_bytes gets what fits, then reports the 409", async () => {
+  const c = await withStream();
+  for (let i = 1; i <= 10; i++) await c.js.publish(`q.${i}`, enc(`m${i}`));
+  await c.jsm.consumers.add("Q", { durable_name: "w", ack_policy: AckPolicy.Explicit });
+  const cons = await c.js.consumers.get("Q", "w");
+  const started = Date.now();
+  const got: JsMsg[] = [];
+  const ended = await (async () => {
+    for await (const m of await cons.fetch({ max_bytes: 150, expires: 10_000 })) got.push(m);
+  })().then(
+    () => "done",
+    (error: Error) => error.message,
+  );
+  expect(got.map((m) => m.seq)).toEqual([1, 2, 3]);
+  expect(ended).toBe("message size exceeds maxbytes");
+  expect(Date.now() - started).toBeLessThan(8_000); // ended by the 409, not by the expiry
+});
+
 describe("no_wait pull requests and max_ack_pending", () => {
   test("a no_wait request is held while max_ack_pending is reached and served as acks make room, then 408 at the end", async () => {
     const c = await withStream();

@@ -321,8 +321,9 @@ export class AccountJetStream {
     const consumer = this.consumerFor(t, at);
     if (consumer === undefined) return;
     const sseq = Number(t[at + 3]);
-    if (!Number.isFinite(sseq)) return;
-    consumer.onAck(sseq, m.payload, m.reply);
+    const dseq = Number(t[at + 4]);
+    if (!Number.isFinite(sseq) || !Number.isFinite(dseq)) return;
+    consumer.onAck(sseq, dseq, m.payload, m.reply);
   }
 
   private onFlowControl(m: InternalMessage): void {

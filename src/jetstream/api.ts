@@ -256,7 +256,7 @@ export class JetStreamApi {
     const seq = typeof body.seq === "number" ? body.seq : undefined;
     const keep = typeof body.keep === "number" ? body.keep : undefined;
     if (seq !== undefined && keep !== undefined) throw apiError("BadRequest");
-    const purged = stream.store.purge({ filter, seq, keep });
+    const purged = stream.purge({ filter, seq, keep });
     this.js.markDirty(stream);
     return { success: true, purged };
   }

@@ -9,7 +9,7 @@
 //   +1 per matching message stored, -1 per first delivery, -1 per matching removal at or above sseq.
 // Ack reply subjects are v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts ns>.<pending>.
 import { nuid } from "./nuid.ts";
-import { consumerFilters, samplePercent, type ConsumerConfig } from "./config.ts";
+import { consumerFilters, samplePercent, subjectIsSubsetOf, type ConsumerConfig } from "./config.ts";
 import { deliverAs, hasDeliveryInterest, hasInterest } from "./deliver.ts";
 import { Pacer } from "./pacer.ts";
 import { matchesAny, nowMs } from "./store/indexed.ts";
@@ -80,6 +80,8 @@ export class Consumer {
   private rdq: number[] = [];
   /** deliver last_per_subject: the sequences still to deliver before sseq takes over. */
   private lps: number[] = [];
+  /** While `lps` lasts, the cursor nats-server reports: the first of them, then just past the last delivered. */
+  private lpsCursor = 0;
   private np = 0;
   private readonly waiting: WaitingRequest[] = [];
   private kicked = false;
@@ -128,6 +130,11 @@ export class Consumer {
     return max > 0 ? max : this.stream.js.server.options.maxPayload;
   }
 
+  /** The next stream sequence to look at, as reported (delivered.stream_seq is one below). */
+  private get cursor(): number {
+    return this.lps.length > 0 ? this.lpsCursor : this.sseq;
+  }
+
   get isPush(): boolean {
     return this.config.deliver_subject !== undefined;
   }
@@ -157,7 +164,7 @@ export class Consumer {
         let last = 0;
         if (this.filters === null) last = st.lastSeq;
         else for (const f of this.filters) last = Math.max(last, store.last(f)?.seq ?? 0);
-        this.sseq = last > 0 ? last : st.lastSeq + 1;
+        this.sseq = last; // none matching: the clamp below starts at the first message
         break;
       }
       case "by_start_sequence":
@@ -168,11 +175,16 @@ export class Consumer {
         break;
       case "last_per_subject":
         this.lps = store.lastPerSubject(this.filters);
+        this.lpsCursor = this.lps[0] ?? 0;
         this.sseq = st.lastSeq + 1;
         break;
     }
-    // Nothing delivered yet: the floors sit just below the start.
-    this.ackFloor = { stream: this.lps.length > 0 ? this.lps[0]! - 1 : this.sseq - 1, consumer: 0 };
+    // A start outside the stream is clamped to it, as nats-server does (a start sequence past the end
+    // waits for the next message rather than for that sequence).
+    if (this.lps.length === 0) this.sseq = Math.min(Math.max(this.sseq, st.firstSeq, 1), st.lastSeq + 1);
+    // Nothing acknowledged yet: the floor is 0 whatever the start (nats-server's reads back its store's
+    // empty state); the first ack that empties pending brings it up to the cursor.
+    this.ackFloor = { stream: 0, consumer: 0 };
     this.np = this.lps.length + store.count(this.sseq, this.filters);
   }
 
@@ -222,7 +234,7 @@ export class Consumer {
     return true;
   }
 
-  onRemoved(seq: number, subject: string, _reason: RemoveReason): void {
+  onRemoved(seq: number, subject: string, reason: RemoveReason): void {
     if (seq >= this.sseq) {
       if (this.filters === null || matchesAny(this.filters, subject)) this.np--;
     } else if (this.lps.length > 0) {
@@ -232,12 +244,53 @@ export class Consumer {
         this.np--;
       }
     }
-    if (this.pending.delete(seq)) {
-      this.redelivered.delete(seq);
-      this.updateAckFloor();
-      this.dirty = true;
-      this.kick();
+    // A pending message deleted or aged out counts as acknowledged (nats-server terminates it); a purge
+    // settles pending messages in onPurged.
+    const p = this.pending.get(seq);
+    if (p !== undefined && reason !== "purge") this.ack(seq, p.dseq, true);
+  }
+
+  /**
+   * After a purge (nats-server 2.10's consumer purge): `start` is where the purged subject (or the stream)
+   * now starts, 0 when none of it is left. A consumer within the purged subject moves its cursor there; one
+   * wider than it keeps its cursor but drops pending messages that are gone. The ack floor rises to below
+   * the cursor, settling the pending messages under it.
+   */
+  onPurged(start: number, firstSeq: number, lastSeq: number, filter: string | undefined): void {
+    let wider = false;
+    if (filter !== undefined && !(this.filters !== null && this.filters.some((f) => subjectIsSubsetOf(f, filter)))) {
+      if (this.filters !== null && !this.filters.some((f) => subjectIsSubsetOf(filter, f))) return; // untouched
+      wider = true;
+      start = firstSeq;
     }
+    if (start === 0 && !wider) start = lastSeq + 1;
+    // Everything the filter matches below `start` is gone, so num_pending holds.
+    if (this.sseq < start) this.sseq = start;
+    if (this.ackFloor.stream < start) {
+      this.ackFloor.stream = start - 1;
+      for (const [seq, p] of [...this.pending]) {
+        if (seq <= this.ackFloor.stream || (wider && this.stream.store.get(seq) === null)) {
+          if (p.dseq > this.ackFloor.consumer) this.ackFloor.consumer = p.dseq;
+          this.pending.delete(seq);
+          this.redelivered.delete(seq);
+        }
+      }
+    }
+    if (this.pending.size === 0) {
+      this.redelivered.clear();
+      this.ackFloor = { stream: this.cursor - 1, consumer: this.dseq - 1 };
+    }
+    // Queued redeliveries are dropped (all are below the cursor); one still pending waits out its ack wait again.
+    const now = nowMs();
+    for (const seq of this.rdq) {
+      const p = this.pending.get(seq);
+      if (p !== undefined) {
+        p.ts = now;
+        p.due = 0;
+      }
+    }
+    this.rdq = [];
+    this.dirty = true;
   }
 
   // ---- delivery ---------------------------------------------------------------------------------
@@ -264,27 +317,14 @@ export class Consumer {
         wr = this.nextWaiting();
         if (wr === null) return;
       }
-      const next = this.nextMessage(!this.ackNone && maxAckPending > 0 && this.pending.size >= maxAckPending);
+      const atMaxAckPending = !this.ackNone && maxAckPending > 0 && this.pending.size >= maxAckPending;
+      const next = this.nextMessage(atMaxAckPending);
       if (next === null) {
-        // End of stream: every no_wait request is done, not only the first in line (one queued behind a
-        // long pull was never answered).
-        if (wr !== null) {
-          for (const w of this.waiting.filter((x) => x.noWait)) {
-            this.removeWaiting(w);
-            if (w.d > 0) this.status(w.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(w.n)], ["Nats-Pending-Bytes", String(w.b)]]);
-            else this.status(w.reply, "404 No Messages", []);
-          }
-        }
+        // Stalled on max_ack_pending: requests wait (no_wait ones too) until acks make room.
+        if (!atMaxAckPending) this.endOfStream();
         return;
       }
       const { msg, redelivery } = next;
-      const size = msg.data.length + (msg.headers?.length ?? 0) + msg.subject.length;
-      if (wr !== null && wr.b > 0 && size > wr.b) {
-        this.removeWaiting(wr);
-        this.status(wr.reply, "409 Message Size Exceeds MaxBytes", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
-        if (redelivery) this.rdq.unshift(msg.seq);
-        continue;
-      }
       // Paced after the request's checks and before the delivery, in nats-server's order.
       const paceSize = this.pacer.active ? this.paceSize(msg, redelivery) : 0;
       if (paceSize > 0 && this.pacer.hold(msg, this.sseq, paceSize)) {
@@ -297,10 +337,35 @@ export class Consumer {
         this.exhausted(msg, dc - 1);
         continue;
       }
+      // The ack reply carries the lag after this delivery.
+      const pendingAfter = redelivery ? this.np : this.np - 1;
+      const ackReply = `$JS.ACK.${this.stream.name}.${this.name}.${dc}.${msg.seq}.${this.dseq}.${nanosString(msg.ts)}.${Math.max(0, pendingAfter)}`;
+      let headers = msg.headers;
+      let data = msg.data;
+      if (this.config.headers_only) {
+        const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
+        headers = Buffer.from(`${base}Nats-Msg-Size: ${data.length}\r\n\r\n`, "latin1");
+        data = Buffer.alloc(0);
+      }
+      // What nats-server charges against a request's max_bytes (and flow control counts): everything the
+      // client can see of the message but the inbox it arrives on.
+      const size = Buffer.byteLength(msg.subject) + ackReply.length + (headers?.length ?? 0) + data.length;
+      if (wr !== null && !this.chargeBytes(wr, size)) {
+        // Too big for this request: it ends with 409, the message stays for the next request.
+        this.removeWaiting(wr);
+        this.status(wr.reply, "409 Message Size Exceeds MaxBytes", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+        if (redelivery) this.rdq.unshift(msg.seq);
+        continue;
+      }
       if (redelivery) this.redelivered.set(msg.seq, dc);
       else {
-        if (this.lps.length > 0 && this.lps[0] === msg.seq) this.lps.shift();
-        else this.sseq = msg.seq + 1;
+        if (this.lps.length > 0 && this.lps[0] === msg.seq) {
+          this.lps.shift();
+          this.lpsCursor = msg.seq + 1;
+          // The last of them: nats-server resumes at the stream's last sequence when the consumer was made
+          // (sseq - 1 here), which its next look passes over unless it was this very message.
+          if (this.lps.length === 0 && msg.seq < this.sseq - 1) this.sseq--;
+        } else this.sseq = msg.seq + 1;
         this.np--;
       }
       const dseq = this.dseq++;
@@ -308,15 +373,9 @@ export class Consumer {
       if (this.ackNone) {
         this.ackFloor = { stream: msg.seq, consumer: dseq };
       } else {
-        this.pending.set(msg.seq, { dseq, ts: now, due: 0 });
-      }
-      const ackReply = `$JS.ACK.${this.stream.name}.${this.name}.${dc}.${msg.seq}.${dseq}.${nanosString(msg.ts)}.${this.np}`;
-      let headers = msg.headers;
-      let data = msg.data;
-      if (this.config.headers_only) {
-        const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
-        headers = Buffer.from(`${base}Nats-Msg-Size: ${data.length}\r\n\r\n`, "latin1");
-        data = Buffer.alloc(0);
+        // A redelivery keeps the delivery sequence of its first delivery: the ack floor counts from it.
+        const was = this.pending.get(msg.seq);
+        this.pending.set(msg.seq, { dseq: was?.dseq ?? dseq, ts: now, due: 0 });
       }
       const route = wr !== null ? wr.reply : this.config.deliver_subject!;
       const got = deliverAs(js.server, js.client, route, msg.subject, ackReply, headers, data);
@@ -328,11 +387,10 @@ export class Consumer {
       if (wr !== null) {
         wr.n--;
         wr.d++;
-        if (wr.b > 0) wr.b -= size;
         if (wr.hbMs > 0) wr.hbNext = now + wr.hbMs;
         if (wr.n <= 0) {
           this.removeWaiting(wr);
-          // A batch done with byte allowance left: say so, as nats-server does.
+          // A batch done with byte allowance left: say so, as nats-server 2.10 does.
           if (wr.b > 0) this.status(wr.reply, "409 Batch Completed", [["Nats-Pending-Messages", "0"], ["Nats-Pending-Bytes", String(wr.b)]]);
         }
       } else {
@@ -357,6 +415,37 @@ export class Consumer {
     return msg.subject.length + ackReply.length + (msg.headers?.length ?? 0) + msg.data.length;
   }
 
+  /**
+   * Charges a message of `size` bytes to a request's max_bytes (0 = no limit); false when it does not fit.
+   * A budget used up exactly makes this message the request's last (nats-server sets its batch to 1).
+   */
+  private chargeBytes(wr: WaitingRequest, size: number): boolean {
+    if (wr.b <= 0) return true;
+    if (size > wr.b) return false;
+    wr.b -= size;
+    if (wr.b === 0) wr.n = 1;
+    return true;
+  }
+
+  /**
+   * Nothing left to deliver. The cursor moves past the stream's last message: a filtered consumer has looked
+   * at (and skipped) everything up to it, so delivered.stream_seq says so, as nats-server's does. no_wait
+   * requests that got messages end with 408; one that got none ends with 404 unless it has an expiry to wait
+   * for (nats-server 2.9/2.10 leave it waiting forever; later versions answer 404).
+   */
+  private endOfStream(): void {
+    if (this.lps.length === 0) this.sseq = Math.max(this.sseq, this.stream.store.state().lastSeq + 1);
+    for (const w of this.waiting.filter((x) => x.noWait)) {
+      if (w.d > 0) {
+        this.removeWaiting(w);
+        this.status(w.reply, "408 Request Timeout", [["Nats-Pending-Messages", String(w.n)], ["Nats-Pending-Bytes", String(w.b)]]);
+      } else if (w.expires === 0) {
+        this.removeWaiting(w);
+        this.status(w.reply, "404 No Messages", []);
+      }
+    }
+  }
+
   /** The next message to deliver: a redelivery first, then the next new one (unless blocked by max_ack_pending). */
   private nextMessage(onlyRedeliveries: boolean): { msg: StoredMessage; redelivery: boolean } | null {
     const store = this.stream.store;
@@ -377,7 +466,10 @@ export class Consumer {
       this.lps.shift();
     }
     const msg = store.next(this.sseq, this.filters);
-    return msg === null ? null : { msg, redelivery: false };
+    if (msg === null) return null;
+    // The cursor skips what the filter passed over (num_pending is unchanged: those never matched).
+    this.sseq = msg.seq;
+    return { msg, redelivery: false };
   }
 
   private status(reply: string, status: string, entries: [string, string][]): void {
@@ -401,7 +493,7 @@ export class Consumer {
   private heartbeat(to: string): void {
     const entries: [string, string][] = [
       ["Nats-Last-Consumer", String(this.dseq - 1)],
-      ["Nats-Last-Stream", String(this.sseq - 1)],
+      ["Nats-Last-Stream", String(this.cursor - 1)],
     ];
     if (this.fcId !== "") entries.push(["Nats-Consumer-Stalled", this.fcId]);
     this.stream.js.client.publish(to, Buffer.alloc(0), null, buildHeaders("100 Idle Heartbeat", entries));
@@ -446,8 +538,17 @@ export class Consumer {
     const now = nowMs();
     if (this.waiting.length >= (c.max_waiting ?? 512)) this.expireWaiting(now);
     if (noWait) {
+      // One shot: answered now when nothing is there, or when the requests already waiting will take all
+      // there is; otherwise it waits like any request (through max_ack_pending stalls too) and ends at the
+      // end of the stream.
       const available = this.np + this.rdq.length;
       if (available === 0 && expires === 0) return send("404 No Messages");
+      if (available > 0) {
+        this.expireWaiting(now);
+        let wanted = 0;
+        for (const w of this.waiting) wanted += w.n;
+        if (available < wanted) return send("408 Requests Pending");
+      }
     }
     if (this.waiting.length >= (c.max_waiting ?? 512)) return send("409 Exceeded MaxWaiting");
     const hbMs = nsToMs(hbNs);
@@ -495,13 +596,13 @@ export class Consumer {
   // ---- acks -------------------------------------------------------------------------------------
 
   /** An ack on `$JS.ACK.…`: tokens after the consumer name are delivered count, stream seq, consumer seq. */
-  onAck(sseq: number, body: Buffer, reply: string | null): void {
+  onAck(sseq: number, dseq: number, body: Buffer, reply: string | null): void {
     const text = body.toString("latin1");
     const kind = text === "" ? "+ACK" : text.slice(0, 4);
     this.lastActivity = nowMs();
     switch (kind) {
       case "+ACK":
-        this.ack(sseq, true);
+        this.ack(sseq, dseq, false, true);
         break;
       case "-NAK": {
         const p = this.pending.get(sseq);
@@ -525,13 +626,13 @@ export class Consumer {
         if (p !== undefined) {
           const msg = this.stream.store.get(sseq);
           const dc = this.redelivered.get(sseq) ?? 1;
-          this.ack(sseq);
+          this.ack(sseq, dseq);
           if (msg !== null) this.stream.js.deadLetter(this, msg, dc, "terminated", text.slice(5).trim(), p.dseq);
         }
         break;
       }
       case "+NXT": {
-        this.ack(sseq, true);
+        this.ack(sseq, dseq, false, true);
         if (reply !== null) {
           this.onNextRequest(reply, Buffer.from(text.slice(4).trim()));
           return;
@@ -542,30 +643,52 @@ export class Consumer {
     if (reply !== null) this.stream.js.client.publish(reply, Buffer.alloc(0));
   }
 
-  /** An acknowledgement; `sample`: an +ACK or +NXT, which sample_freq samples (nats-server's doSample). */
-  private ack(sseq: number, sample = false): void {
+  /**
+   * An ack of stream sequence `sseq` (also a +TERM, or a pending message's removal from the stream);
+   * `ackDseq` is the delivery sequence its ack subject carries (ack all counts from it). The ack floor moves
+   * as nats-server's does: ack all puts it at the acked message; an explicit ack moves it only when it acks
+   * the delivery just above the floor (to just below the next pending one), or when nothing is left pending.
+   * `sample`: an +ACK or +NXT, which sample_freq samples (nats-server's doSample).
+   */
+  private ack(sseq: number, ackDseq: number, removed = false, sample = false): void {
     if (this.ackNone) return;
-    const now = nowMs();
+    const maxAckPending = this.config.max_ack_pending ?? 0;
+    const wasStalled = maxAckPending > 0 && this.pending.size >= maxAckPending;
+    const settled: number[] = [];
     if (this.config.ack_policy === "all") {
+      if (ackDseq <= this.ackFloor.consumer || sseq <= this.ackFloor.stream) return;
+      this.ackFloor = { stream: sseq, consumer: ackDseq };
       for (const s of [...this.pending.keys()]) {
         if (s <= sseq) {
           this.pending.delete(s);
           this.redelivered.delete(s);
-          this.stream.acked(this, s);
+          settled.push(s);
         }
       }
     } else {
       const p = this.pending.get(sseq);
-      if (p === undefined) return;
-      if (sample) this.sampleAck(sseq, p, now);
+      if (p === undefined) {
+        this.redelivered.delete(sseq); // one dropped at max_deliver
+        return;
+      }
+      if (sample) this.sampleAck(sseq, p, nowMs());
       this.pending.delete(sseq);
       this.redelivered.delete(sseq);
-      this.stream.acked(this, sseq);
+      this.moveAckFloor(sseq, p.dseq);
+      settled.push(sseq);
     }
-    this.lastAckAt = now;
-    this.updateAckFloor();
+    if (!removed) for (const s of settled) this.stream.acked(this, s);
+    else if (settled.length > 1) {
+      // Ack all settled messages below the removed one: retention may remove them, but not from inside the
+      // store's removal callback.
+      queueMicrotask(() => {
+        for (const s of settled) if (s !== sseq) this.stream.acked(this, s);
+      });
+    }
+    if (!removed) this.lastAckAt = nowMs();
     this.dirty = true;
-    this.kick();
+    // Only a consumer stalled on max_ack_pending has anything new to deliver after an ack.
+    if (wasStalled) this.kick();
   }
 
   /**
@@ -590,15 +713,17 @@ export class Consumer {
     });
   }
 
-  private updateAckFloor(): void {
+  /** After an explicit ack of (sseq, its first delivery's dseq). */
+  private moveAckFloor(sseq: number, dseq: number): void {
     if (this.pending.size === 0) {
-      this.ackFloor = { stream: Math.max(this.ackFloor.stream, this.sseq - 1), consumer: this.dseq - 1 };
+      this.ackFloor = { stream: this.cursor - 1, consumer: this.dseq - 1 };
       return;
     }
-    let min = Infinity;
-    for (const s of this.pending.keys()) if (s < min) min = s;
-    const p = this.pending.get(min)!;
-    this.ackFloor = { stream: min - 1, consumer: p.dseq - 1 };
+    if (dseq !== this.ackFloor.consumer + 1) return;
+    this.ackFloor = { stream: sseq, consumer: dseq };
+    let next = Infinity;
+    for (const s of this.pending.keys()) if (s > sseq && s < next) next = s;
+    if (next < this.sseq) this.ackFloor = { stream: next - 1, consumer: this.pending.get(next)!.dseq - 1 };
   }
 
   /** Has this consumer acknowledged (or been delivered, for ack none) this sequence? */
@@ -628,8 +753,8 @@ export class Consumer {
   private exhausted(msg: StoredMessage, deliveries: number): void {
     const p = this.pending.get(msg.seq);
     this.pending.delete(msg.seq);
-    this.redelivered.delete(msg.seq);
-    this.updateAckFloor();
+    // The ack floor stays, and it counts as redelivered until acked (num_redelivered), as in nats-server.
+    this.redelivered.set(msg.seq, deliveries);
     this.dirty = true;
     this.stream.js.deadLetter(this, msg, deliveries, "max_deliveries", "", p?.dseq ?? 0);
   }
@@ -702,7 +827,7 @@ export class Consumer {
       name: this.name,
       created: rfc3339(this.created),
       config: this.config,
-      delivered: { consumer_seq: this.dseq - 1, stream_seq: this.sseq - 1 },
+      delivered: { consumer_seq: this.dseq - 1, stream_seq: this.cursor - 1 },
       ack_floor: { consumer_seq: this.ackFloor.consumer, stream_seq: this.ackFloor.stream },
       num_ack_pending: this.pending.size,
       num_redelivered: this.redelivered.size,

@@ -11,7 +11,7 @@ import { subjectsCollide, type StreamConfig } from "./config.ts";
 import type { Consumer } from "./consumer.ts";
 import { ApiError, apiError, type ApiErrorJson } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
-import { StoreLimitError, StoreWriteError, type MessageStore, type StoreLimits, type StoredMessage } from "./store/store.ts";
+import { StoreLimitError, StoreWriteError, type MessageStore, type PurgeRequest, type StoreLimits, type StoredMessage } from "./store/store.ts";
 import { nowMs } from "./store/indexed.ts";
 import { buildHeaders, parseHeaders, parseRfc3339, rfc3339, ZERO_TIME, nsToMs } from "./wire.ts";
 
@@ -199,11 +199,24 @@ export class Stream {
     }
     this.lastMsgId = msgId;
     if (msgId !== "") this.dedupe.set(msgId, { seq: stored.seq, ts: stored.ts });
-    if (rollup === "sub") this.store.purge({ filter: m.subject, seq: stored.seq });
-    else if (rollup === "all") this.store.purge({ seq: stored.seq });
+    if (rollup === "sub") this.purge({ filter: m.subject, seq: stored.seq });
+    else if (rollup === "all") this.purge({ seq: stored.seq });
     ack(`{"stream":${JSON.stringify(this.name)}, "seq":${stored.seq}}`);
     this.stored(stored);
     if (scheduleAt > 0) this.addSchedule(stored.seq, scheduleAt);
+  }
+
+  /**
+   * Purges, then tells the consumers where the stream (or the purged subject) now starts, as nats-server
+   * does: their cursors and ack floors move up to it (not message by message, as deletions do).
+   */
+  purge(request: PurgeRequest): number {
+    const purged = this.store.purge(request);
+    const st = this.store.state();
+    // Where the purged subject starts now (0: none of it left); the whole stream: its first sequence.
+    const start = request.filter === undefined ? st.firstSeq : (this.store.next(st.firstSeq, [request.filter])?.seq ?? 0);
+    for (const c of this.consumers.values()) c.onPurged(start, st.firstSeq, st.lastSeq, request.filter);
+    return purged;
   }
 
   /** After a message is in the store: consumers hear of it, retention and age apply. */
@@ -256,7 +269,7 @@ export class Stream {
         this.js.server.log.error(`JetStream: stream ${this.name}: scheduled message ${seq} not delivered: ${(error as Error).message}`);
         continue;
       }
-      this.store.purge({ filter: m.subject });
+      this.purge({ filter: m.subject });
     }
     this.armSchedules();
   }

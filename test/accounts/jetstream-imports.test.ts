@@ -1,0 +1,90 @@
+// JetStream deliveries cross stream imports like any publish (nats-server: a push consumer's deliveries
+// are published in its account, and a stream export/import carries them on). Account A owns the streams
+// and exports its JetStream API, flow-control replies and the deliver subjects `accI.>`; account I imports
+// them, so a client of I can create push consumers of A's streams and watch A's KV buckets (its inboxes
+// made under `accI` so that they fall inside the export).
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { describe, expect, test } from "vitest";
+import { connectV3 } from "../harness/clients.ts";
+import { startServer } from "../harness/server.ts";
+import { dec, enc, until } from "../jetstream/helpers.ts";
+
+const ACCOUNTS = `
+accounts {
+  A: {
+    jetstream: enabled
+    users: [{user: a, password: a}]
+    exports: [
+      {service: "$JS.API.>", response: stream}
+      {service: "$JS.FC.>"}
+      {service: "$JS.ACK.>"}
+      {stream: "accI.>"}
+    ]
+  }
+  I: {
+    users: [{user: i, password: i}]
+    imports: [
+      {service: {account: A, subject: "$JS.API.>"}, to: "JS.A.API.>"}
+      {service: {account: A, subject: "$JS.FC.>"}}
+      {service: {account: A, subject: "$JS.ACK.>"}}
+      {stream: {account: A, subject: "accI.>"}}
+    ]
+  }
+}
+`;
+
+async function connect(server: Awaited<ReturnType<typeof startServer>>, user: string, inboxPrefix?: string): Promise<NatsConnection> {
+  return (await connectV3(server, { user, pass: user, ...(inboxPrefix ? { inboxPrefix } : {}) })) as unknown as NatsConnection;
+}
+
+describe("JetStream deliveries through a stream import", () => {
+  test("a push consumer of A with deliver subject accI.deliver reaches I's subscribers, showing the message's subject", async () => {
+    const server = await startServer({ jetstream: true, config: ACCOUNTS });
+    const a = await connect(server, "a");
+    const i = await connect(server, "i");
+    const jsm = await jetstreamManager(a);
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+    const js = jetstream(a);
+    for (let k = 0; k < 3; k++) await js.publish(`orders.${k}`, enc(`o${k}`));
+
+    const seen: { subject: string; data: string }[] = [];
+    i.subscribe("accI.deliver", { callback: (_e, m) => void seen.push({ subject: m.subject, data: dec(m.data) }) });
+    await i.flush();
+    await jsm.consumers.add("ORDERS", { durable_name: "push", deliver_subject: "accI.deliver", ack_policy: AckPolicy.None });
+    await until(() => seen.length === 3, 5_000, "deliveries in I");
+    expect(seen).toEqual([
+      { subject: "orders.0", data: "o0" },
+      { subject: "orders.1", data: "o1" },
+      { subject: "orders.2", data: "o2" },
+    ]);
+    // New messages follow the same way.
+    await js.publish("orders.9", enc("o9"));
+    await until(() => seen.length === 4, 5_000, "a live delivery in I");
+    expect(seen[3]).toEqual({ subject: "orders.9", data: "o9" });
+  });
+
+  test("a KV watcher in I, through the imported API, sees A's bucket", async () => {
+    const server = await startServer({ jetstream: true, config: ACCOUNTS });
+    const a = await connect(server, "a");
+    const i = await connect(server, "i", "accI");
+    const kvA = await new Kvm(a).create("config");
+    await kvA.put("k1", enc("v1"));
+
+    const kvI = await new Kvm(jetstream(i, { apiPrefix: "JS.A.API" })).open("config");
+    expect(dec((await kvI.get("k1"))!.value)).toBe("v1");
+    const seen: string[] = [];
+    const watch = await kvI.watch({ key: ">" });
+    const done = (async () => {
+      for await (const e of watch) seen.push(`${e.key}=${dec(e.value)}`);
+    })();
+    await until(() => seen.length === 1, 5_000, "the watcher's initial value");
+    await kvA.put("k2", enc("v2"));
+    await kvA.put("k1", enc("v3"));
+    await until(() => seen.length === 3, 5_000, "the watcher's updates");
+    expect(seen).toEqual(["k1=v1", "k2=v2", "k1=v3"]);
+    watch.stop();
+    await done;
+  });
+});

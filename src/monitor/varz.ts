@@ -7,6 +7,7 @@ import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../cluster/cluster.ts";
 import { leafVarz, type LeafVarz } from "./leafz.ts";
+import { jetStreamVarz, type JetStreamVarz } from "../jetstream/jsz.ts";
 import { msToDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 
 /** nats-server's WebsocketOptsVarz (omitempty fields left out when unset). */
@@ -84,7 +85,7 @@ export interface Varz {
   leaf: LeafVarz;
   mqtt: Record<string, never>;
   websocket: WebsocketVarz;
-  jetstream: Record<string, never>;
+  jetstream: JetStreamVarz;
   /** Seconds (float64). */
   tls_timeout: number;
   /** time.Duration: nanoseconds. */
@@ -203,7 +204,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     leaf: leafVarz(server),
     mqtt: {},
     websocket,
-    jetstream: {},
+    jetstream: jetStreamVarz(server),
     tls_timeout: o.tls?.timeoutMs ? o.tls.timeoutMs / 1000 : TLS_TIMEOUT_SECONDS,
     write_deadline: msToDuration(o.writeDeadlineMs),
     start: rfc3339Ms(startMs),

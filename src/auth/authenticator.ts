@@ -3,8 +3,11 @@
 // Order of checks, as nats-server's:
 // 1. nkey users, when the CONNECT names an nkey: the key must be configured and `sig` must sign this
 //    connection's nonce.
-// 2. users (with passwords), when configured: a CONNECT without user, pass and token becomes the
-//    no_auth_user (when set); a named user must exist and its password match.
+// 2. users, when configured: with `tls { verify_and_map: true }` on the client port, the client
+//    certificate names the user (src/auth/tls-map.ts; CONNECT's user is not looked at, its password must
+//    match the mapped user's, usually none);
+//    otherwise a CONNECT without user, pass and token becomes the no_auth_user (when set), and a named
+//    user must exist and its password match.
 // 3. otherwise the single token, or the single user and password.
 // Users of the `accounts` block live in the same two maps (names are unique across accounts and the
 // authorization block: src/accounts/config.ts checks it); each carries its Account, and the gate binds
@@ -23,6 +26,8 @@ import type { Account } from "../accounts/account.ts";
 import { Accounts } from "../accounts/accounts.ts";
 import { randomBytes } from "node:crypto";
 import { NkeyVerifier, newNonce } from "./nkeys.ts";
+import { mapCertificateToUser } from "./tls-map.ts";
+import type { CertificateIdentity } from "./x509.ts";
 import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
 
 /** The CONNECT fields authentication reads (wire casing). */
@@ -130,6 +135,8 @@ export class Authenticator {
   readonly nonceRequired: boolean;
   private readonly timeoutMs: number;
   private readonly wsTimeoutMs: number;
+  /** verify_and_map on the client port: the names a certificate may map to (the users with passwords' names). */
+  private readonly tlsMapNames: ReadonlySet<string> | null;
 
   constructor(
     auth: AuthorizationOptions | null,
@@ -137,6 +144,8 @@ export class Authenticator {
     tlsTimeoutMs: number | null,
     /** Users of the accounts block, bound to their accounts. */
     accountUsers: readonly AccountUsers[] = [],
+    /** `tls { verify_and_map: true }` on the client port. */
+    tlsMap = false,
   ) {
     const a = auth ?? {};
     const add = (u: UserOptions, account: Account | null) => {
@@ -157,6 +166,7 @@ export class Authenticator {
     const defaultTimeout = tlsTimeoutMs !== null ? tlsTimeoutMs + 1000 : DEFAULT_AUTH_TIMEOUT_MS;
     this.timeoutMs = a.timeoutMs || defaultTimeout;
     this.wsTimeoutMs = (this.wsOverride && ws!.timeoutMs) || this.timeoutMs;
+    this.tlsMapNames = tlsMap ? new Set(this.users.keys()) : null;
   }
 
   /** An Authenticator when any authentication is configured, else null (the server then checks nothing). */
@@ -176,7 +186,7 @@ export class Authenticator {
       const name = `nats-${randomBytes(8).toString("hex")}`;
       authorization = { ...a, users: [{ user: name, password: randomBytes(16).toString("hex") }], noAuthUser: name };
     }
-    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers);
+    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers, o.tls?.verifyAndMap === true);
     return auth.required || auth.wsOverride ? auth : null;
   }
 
@@ -217,8 +227,8 @@ export class Authenticator {
   }
 
   /** Checks a CONNECT's credentials (cookies fill in what it leaves out, for WebSocket clients). */
-  authenticate(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): AuthResult {
-    const claim = this.resolve(kind, connect, nonce, cookies);
+  authenticate(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined, peer: CertificateIdentity | null = null): AuthResult {
+    const claim = this.resolve(kind, connect, nonce, cookies, peer);
     if (claim === null) return null;
     if (claim.secret === null) return claim.user;
     return settle(comparePassword(claim.secret, claim.given), claim.user);
@@ -227,9 +237,10 @@ export class Authenticator {
   /**
    * Who the credentials claim to be, and what is left to check: the configured password or token
    * (`secret`, plain or bcrypt) that `given` must match, or nothing (null) when the claim is decided
-   * already (nkey signature, no_auth_user, no authentication). null: refused outright.
+   * already (nkey signature, certificate, no_auth_user, no authentication). null: refused outright.
+   * `peer`: the client's TLS certificate, read when verify_and_map is on.
    */
-  resolve(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): Claim | null {
+  resolve(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined, peer: CertificateIdentity | null = null): Claim | null {
     if (!this.requiredFor(kind)) return { user: ANONYMOUS, secret: null, given: "" };
     const simple = kind === "websocket" ? this.ws : this.top;
     let user = str(connect.user);
@@ -245,6 +256,12 @@ export class Authenticator {
       const entry = this.nkeys.get(nkey);
       if (entry === undefined) return null;
       return entry.verifier.verify(nonce, str(connect.sig)) ? { user: entry.user, secret: null, given: "" } : null;
+    }
+    if (this.tlsMapNames !== null && kind === "tcp" && this.users.size > 0) {
+      const name = peer === null ? null : mapCertificateToUser(peer, this.tlsMapNames);
+      const entry = name === null ? undefined : this.users.get(name);
+      // As nats-server, the mapped user's password (usually none) must still match CONNECT's.
+      return entry === undefined ? null : { user: entry.user, secret: entry.password, given: pass };
     }
     if (simple.noAuthUser !== "" && user === "" && pass === "" && token === "" && nkey === "") {
       const named = this.namedUser(simple.noAuthUser);

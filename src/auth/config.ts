@@ -105,7 +105,7 @@ export function applyWebSocketSecurityKey(w: ConfEntry, o: Options): boolean {
   };
   switch (w.key.toLowerCase()) {
     case "tls":
-      o.wsTls = parseTls(w);
+      o.wsTls = parseTls(w, "websocket");
       return true;
     case "authorization":
     case "authentication": {
@@ -376,14 +376,18 @@ function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
 
 // ---- tls -------------------------------------------------------------------------------------
 
-/** Keys of nats-server's tls block natter does not implement. */
+/** Keys of nats-server's tls block natter does not implement (README, "Config keys natter refuses"). */
 const UNSUPPORTED_TLS_KEYS = new Set([
-  "insecure", "verify_and_map", "verify_cert_and_check_known_urls", "cipher_suites", "curve_preferences",
-  "connection_rate_limit", "pinned_certs", "cert_store", "cert_match_by", "cert_match", "ocsp_peer",
-  "min_version", "certs",
+  "insecure", "cipher_suites", "curve_preferences", "connection_rate_limit", "cert_match_by", "cert_match",
+  "ocsp_peer", "min_version", "certs", "certificates",
 ]);
 
-export function parseTls(e: ConfEntry): TlsOptions {
+/** Where a tls block is: the client port maps certificates to users and checks pins; the others not yet. */
+export type TlsContext = "client" | "websocket" | "leafnodes";
+
+const PINNED_CERT = /^[A-Fa-f0-9]{64}$/;
+
+export function parseTls(e: ConfEntry, context: TlsContext = "client"): TlsOptions {
   const t: TlsOptions = { certFile: "", keyFile: "" };
   for (const k of map(e, "tls").values()) {
     const key = k.key.toLowerCase();
@@ -416,6 +420,35 @@ export function parseTls(e: ConfEntry): TlsOptions {
       case "first":
       case "immediate":
         t.handshakeFirst = flag();
+        break;
+      case "verify_and_map": {
+        const on = flag();
+        if (on && context !== "client") fail(k, `"${context}.tls.${k.key}" is not supported yet (only on the client port)`);
+        if (on) t.verify = true;
+        t.verifyAndMap = on;
+        break;
+      }
+      case "verify_cert_and_check_known_urls":
+        // nats-server takes it only where a server dials (routes, gateways): every tls block natter has is a client context.
+        if (flag()) fail(k, "verify_cert_and_check_known_urls not supported in this context");
+        break;
+      case "pinned_certs": {
+        if (k.node.kind !== "array") fail(k, "error parsing tls config, expected 'pinned_certs' to be a list of hex-encoded sha256 of DER encoded SubjectPublicKeyInfo");
+        if (context !== "client") fail(k, `"${context}.tls.${k.key}" is not supported yet (only on the client port)`);
+        const pins: string[] = [];
+        for (const item of k.node.value) {
+          const entry = item.kind === "string" ? item.value.toLowerCase() : "";
+          if (!PINNED_CERT.test(entry)) {
+            fail(item, `error parsing tls config, 'pinned_certs' key ${entry} does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo`);
+          }
+          pins.push(entry);
+        }
+        if (pins.length > 0) t.pinnedCerts = pins;
+        break;
+      }
+      case "cert_store":
+        // The Windows certificate store; nats-server refuses it the same way on other systems.
+        fail(k, "cert_store not compatible with current operating system");
         break;
       default:
         if (UNSUPPORTED_TLS_KEYS.has(key)) fail(k, `"tls.${k.key}" is not supported yet`);

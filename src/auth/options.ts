@@ -85,6 +85,10 @@ export interface TlsOptions {
   timeoutMs?: number;
   /** TLS from the first byte (no plaintext INFO first): nats-server's `handshake_first`. */
   handshakeFirst?: boolean;
+  /** `verify_and_map`: verify, and the client certificate names the user (src/auth/tls-map.ts). */
+  verifyAndMap?: boolean;
+  /** `pinned_certs`: lower-case hex SHA-256 of the DER SubjectPublicKeyInfo a client certificate must have. */
+  pinnedCerts?: string[];
 }
 
 /** Limits on new connections (natter's own, off by default). */

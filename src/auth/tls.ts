@@ -6,10 +6,15 @@
 // handshake and is closed without a NATS error, as with nats-server. `handshake_first` makes the listener
 // TLS from the first byte instead (Bun.listen's tls option): INFO then comes inside TLS.
 // With `verify`, a client certificate is required and must chain to ca_file (mutual TLS).
+// With `pinned_certs`, the client certificate's SubjectPublicKeyInfo must hash (SHA-256) to one of them,
+// else `TLS handshake error: certificate not pinned` and close (nats-server's matchesPinnedCert).
+// With `verify_and_map`, the certificate is kept for authentication to name the user (src/auth/tls-map.ts).
 // The handshake must end within `timeout` (default 2 s), or the connection is closed.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
 import { DEFAULT_TLS_TIMEOUT_MS, type TlsOptions } from "./options.ts";
+import { readCertificate, type CertificateIdentity } from "./x509.ts";
 
 export interface ServerTls {
   /** For Bun.listen / upgradeTLS / Bun.serve. */
@@ -17,6 +22,10 @@ export interface ServerTls {
   readonly verify: boolean;
   readonly timeoutMs: number;
   readonly handshakeFirst: boolean;
+  /** The client certificate names the user (verify_and_map). */
+  readonly verifyAndMap: boolean;
+  /** SPKI hashes a client certificate must have (pinned_certs), or null. */
+  readonly pinnedCerts: ReadonlySet<string> | null;
 }
 
 /** Reads the certificate, key and CA files (validated readable at start; src/auth/validate.ts). */
@@ -29,7 +38,36 @@ export function loadServerTls(t: TlsOptions): ServerTls {
     rejectUnauthorized: verify,
   };
   if (t.caFile) bun.ca = readFileSync(t.caFile, "utf8");
-  return { bun, verify, timeoutMs: t.timeoutMs || DEFAULT_TLS_TIMEOUT_MS, handshakeFirst: t.handshakeFirst === true };
+  return {
+    bun, verify, timeoutMs: t.timeoutMs || DEFAULT_TLS_TIMEOUT_MS, handshakeFirst: t.handshakeFirst === true,
+    verifyAndMap: t.verifyAndMap === true, pinnedCerts: t.pinnedCerts && t.pinnedCerts.length > 0 ? new Set(t.pinnedCerts) : null,
+  };
+}
+
+/**
+ * Whether the server reads the client's certificate after the handshake: to check a pin, or to map a user
+ * (also with plain verify, so that a config reload turning verify_and_map on can map connected clients).
+ */
+export function readsPeerCertificate(tls: ServerTls): boolean {
+  return tls.verify || tls.pinnedCerts !== null;
+}
+
+/**
+ * The client certificate's identity from its DER bytes (null: none, or unreadable), and the refusal to log
+ * when pinned_certs does not list its key.
+ */
+export function checkPeerCertificate(tls: ServerTls, der: Buffer | null): { identity: CertificateIdentity | null; refusal: string | null } {
+  let identity: CertificateIdentity | null = null;
+  try {
+    identity = der === null ? null : readCertificate(der);
+  } catch {
+    identity = null;
+  }
+  if (tls.pinnedCerts !== null) {
+    const keyId = identity === null ? null : createHash("sha256").update(identity.spki).digest("hex");
+    if (keyId === null || !tls.pinnedCerts.has(keyId)) return { identity, refusal: "certificate not pinned" };
+  }
+  return { identity, refusal: null };
 }
 
 /**

@@ -251,7 +251,7 @@ export function applyLeafnodesKey(e: ConfEntry, o: Options): boolean {
         ln.noAdvertise = bool(k);
         break;
       case "tls": {
-        const t = parseTls(k);
+        const t = parseTls(k, "leafnodes");
         if (t.handshakeFirst) fail(k, `"leafnodes.tls.handshake_first" is not supported yet`);
         ln.tls = t;
         break;

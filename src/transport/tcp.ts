@@ -3,7 +3,8 @@ import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
 import { CloseReason } from "../protocol/errors.ts";
-import { handshakeRefusal, loadServerTls, type ServerTls } from "../auth/tls.ts";
+import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, type ServerTls } from "../auth/tls.ts";
+import type { CertificateIdentity } from "../auth/x509.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -16,6 +17,8 @@ class TcpTransport implements Transport {
   handshaken = true;
   /** The TLS settings this connection's handshake uses (a config reload may load others for later ones). */
   tls: ServerTls | null = null;
+  /** The client's certificate, read after the handshake when verify_and_map or pinned_certs need it. */
+  peerCertificate: CertificateIdentity | null = null;
 
   /** The plain socket, or after upgradeTLS the TLS socket over it. */
   constructor(private socket: Socket<SocketData>) {
@@ -65,6 +68,16 @@ class TcpTransport implements Transport {
   }
 }
 
+/** The DER bytes of the client's certificate on a TLS socket, or null when it sent none. */
+function peerCertificateDer(socket: Socket<SocketData>): Buffer | null {
+  try {
+    const cert = socket.getPeerX509Certificate();
+    return cert ? Buffer.from(cert.raw) : null;
+  } catch {
+    return null;
+  }
+}
+
 interface PausableSocket {
   pause(): void;
   resume(): void;
@@ -94,7 +107,12 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       const transport = conn?.transport as TcpTransport | undefined;
       if (conn == null || transport?.tls == null) return;
       transport.handshaken = true;
-      const refusal = handshakeRefusal(transport.tls, success, authorizationError);
+      let refusal = handshakeRefusal(transport.tls, success, authorizationError);
+      if (refusal === null && readsPeerCertificate(transport.tls)) {
+        const checked = checkPeerCertificate(transport.tls, peerCertificateDer(socket));
+        transport.peerCertificate = checked.identity;
+        refusal = checked.refusal;
+      }
       if (refusal === null) return;
       server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
       conn.close(CloseReason.TLSHandshakeError, null);

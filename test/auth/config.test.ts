@@ -55,8 +55,19 @@ describe("authorization block", () => {
     ['tls { cert_file: "a" }', "t.conf:1:1: missing 'key_file' in TLS configuration"],
     ['tls { cert_file: "a", key_file: "b", cipher_suites: [] }', 't.conf:1:38: "tls.cipher_suites" is not supported yet'],
     ['tls { cert_file: "a", key_file: "b", bogus: 1 }', 't.conf:1:38: error parsing tls config, unknown field ["bogus"]'],
+    ['tls { cert_file: "a", key_file: "b", verify_cert_and_check_known_urls: true }', "t.conf:1:38: verify_cert_and_check_known_urls not supported in this context"],
+    ['tls { cert_file: "a", key_file: "b", cert_store: "WindowsCurrentUser" }', "t.conf:1:38: cert_store not compatible with current operating system"],
+    ['tls { cert_file: "a", key_file: "b", pinned_certs: ["abc"] }', "t.conf:1:54: error parsing tls config, 'pinned_certs' key abc does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo"],
+    ['tls { cert_file: "a", key_file: "b", verify_and_map: 1 }', "t.conf:1:38: error parsing tls config, expected 'verify_and_map' to be a boolean"],
+    ['websocket { port: 1, no_tls: true, tls { cert_file: "a", key_file: "b", verify_and_map: true } }', 't.conf:1:73: "websocket.tls.verify_and_map" is not supported yet (only on the client port)'],
   ])("%s", (text, message) => {
     expect(errorsOf(`${text}\n`)).toEqual([message]);
+  });
+
+  test("tls: verify_and_map turns verify on; pinned_certs kept in lower case", () => {
+    const pin = "AB".repeat(32);
+    const o = apply(`tls { cert_file: "a", key_file: "b", verify_and_map: true, pinned_certs: ["${pin}"], verify_cert_and_check_known_urls: false }`);
+    expect(o.tls).toEqual({ certFile: "a", keyFile: "b", verify: true, verifyAndMap: true, pinnedCerts: ["ab".repeat(32)] });
   });
 
   test("no_auth_user must name a configured user (nats-server's messages)", () => {

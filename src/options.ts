@@ -36,6 +36,8 @@ export interface Options {
   authorization: AuthorizationOptions | null;
   /** TLS on the client port (tls block, --tls*); null = plaintext. */
   tls: TlsOptions | null;
+  /** `allow_non_tls`: with tls, plaintext clients too, on the same port (the client's first byte decides). */
+  allowNonTls: boolean;
   /** The websocket block's own authorization, no_auth_user and auth cookie names; null = none. */
   websocketAuth: WebSocketAuthOptions | null;
   /** TLS on the WebSocket port (wss); null = plain ws. */
@@ -125,6 +127,7 @@ export const defaultOptions: Readonly<Options> = {
   connectTimeoutMs: 10_000,
   authorization: null,
   tls: null,
+  allowNonTls: false,
   websocketAuth: null,
   wsTls: null,
   connectionRatePerIp: 0,

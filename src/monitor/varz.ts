@@ -183,7 +183,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     host: o.host,
     port: server.port,
     auth_required: server.auth?.infoAuthRequired("tcp") || undefined,
-    tls_required: o.tls ? true : undefined,
+    tls_required: o.tls && !o.allowNonTls ? true : undefined, // as INFO: with allow_non_tls TLS is only offered
     tls_verify: o.tls?.verify || undefined,
     max_connections: o.maxConnections,
     max_subscriptions: o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined,

@@ -5,6 +5,7 @@ import type { Transport } from "./transport.ts";
 import { CloseReason } from "../protocol/errors.ts";
 import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, type ServerTls } from "../auth/tls.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
+import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -19,6 +20,10 @@ class TcpTransport implements Transport {
   tls: ServerTls | null = null;
   /** The client's certificate, read after the handshake when verify_and_map or pinned_certs need it. */
   peerCertificate: CertificateIdentity | null = null;
+  /** allow_non_tls: the TLS settings offered until the client's first byte decides; then null. */
+  offered: ServerTls | null = null;
+  /** allow_non_tls: the client chose TLS; its session runs over node:tls (src/transport/sniffed-tls.ts). */
+  sniffed: SniffedTls | null = null;
 
   /** The plain socket, or after upgradeTLS the TLS socket over it. */
   constructor(private socket: Socket<SocketData>) {
@@ -27,6 +32,11 @@ class TcpTransport implements Transport {
   }
 
   write(buf: Buffer, start: number, end: number): number {
+    if (this.sniffed !== null) {
+      const { taken, full } = this.sniffed.write(buf, start, end);
+      if (full) this.blocked = true;
+      return taken;
+    }
     const length = end - start;
     const written = this.socket.write(buf, start, length);
     if (written < length) this.blocked = true;
@@ -36,14 +46,49 @@ class TcpTransport implements Transport {
   // Bun's sockets have pause/resume at run time; bun-types does not declare them yet.
   pauseReading(): void {
     (this.socket as unknown as PausableSocket).pause();
+    this.sniffed?.pause();
   }
 
   resumeReading(): void {
     (this.socket as unknown as PausableSocket).resume();
+    this.sniffed?.resume();
   }
 
   close(): void {
-    this.socket.end();
+    if (this.sniffed !== null) this.sniffed.close();
+    else this.socket.end();
+  }
+
+  /**
+   * allow_non_tls, the client's first read: a TLS handshake record starts TLS over node:tls with it;
+   * anything else is a plaintext client, and the read is its first protocol bytes.
+   */
+  firstRead(server: Server, conn: Connection, data: Buffer): void {
+    const tls = this.offered!;
+    this.offered = null;
+    if (data[0] !== TLS_HANDSHAKE_RECORD) {
+      conn.onRead(data);
+      return;
+    }
+    this.tls = tls;
+    this.sniffed = new SniffedTls(this.socket as Socket<unknown>, data, tls, {
+      handshake: (success, authorizationError, der) => {
+        this.handshaken = true;
+        let refusal = handshakeRefusal(tls, success, authorizationError);
+        if (refusal === null && readsPeerCertificate(tls)) {
+          const checked = checkPeerCertificate(tls, der);
+          this.peerCertificate = checked.identity;
+          refusal = checked.refusal;
+        }
+        if (refusal === null || conn.closed) return;
+        server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
+        conn.close(CloseReason.TLSHandshakeError, null);
+      },
+      data: (plain) => conn.onRead(plain),
+      drain: () => conn.onDrain(),
+      closed: () => conn.onTransportClosed(),
+    });
+    this.armHandshakeTimeout(server, conn, tls);
   }
 
   /**
@@ -59,6 +104,11 @@ class TcpTransport implements Transport {
       raw.data = { connection: null };
       this.socket = secure;
     }
+    this.armHandshakeTimeout(server, conn, tls);
+  }
+
+  /** The handshake must end within the tls timeout, or the connection is closed. */
+  private armHandshakeTimeout(server: Server, conn: Connection, tls: ServerTls): void {
     this.handshaken = false;
     setTimeout(() => {
       if (this.handshaken || conn.closed) return;
@@ -131,8 +181,39 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       socket.data.connection?.onTransportClosed();
     },
   };
+  // allow_non_tls (a restart-only setting): reads go through the first-byte decision, and a client that chose
+  // TLS has its reads fed to node:tls. Ports without it keep the plain handlers above.
+  const sniffing: Pick<SocketHandler<SocketData>, "data" | "drain" | "close" | "error"> = {
+    data(socket, data) {
+      const conn = socket.data.connection;
+      if (conn == null) return;
+      const transport = conn.transport as TcpTransport;
+      if (transport.sniffed !== null) transport.sniffed.feed(data);
+      else if (transport.offered !== null) transport.firstRead(server, conn, data);
+      else conn.onRead(data);
+    },
+    drain(socket) {
+      const conn = socket.data.connection;
+      const sniffed = (conn?.transport as TcpTransport | undefined)?.sniffed;
+      if (sniffed != null) sniffed.socketDrained();
+      else conn?.onDrain();
+    },
+    close(socket) {
+      const conn = socket.data.connection;
+      (conn?.transport as TcpTransport | undefined)?.sniffed?.socketClosed();
+      conn?.onTransportClosed();
+    },
+    error(socket, error) {
+      server.log.debug(`${socket.remoteAddress}:${socket.remotePort} - socket error: ${error.message}`);
+      const conn = socket.data.connection;
+      (conn?.transport as TcpTransport | undefined)?.sniffed?.socketClosed();
+      conn?.onTransportClosed();
+    },
+  };
+  const allowNonTls = server.options.allowNonTls;
   const handlers: SocketHandler<SocketData> = {
     ...io,
+    ...(allowNonTls ? sniffing : {}),
     open(socket) {
       socket.setNoDelay(true);
       const current = tls;
@@ -147,9 +228,11 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
         return;
       }
       const transport = new TcpTransport(socket);
+      // allow_non_tls: INFO offers TLS (tls_available); the client's first byte decides (firstRead).
+      if (current !== null && allowNonTls) transport.offered = current;
       const conn = server.accept(transport);
       socket.data = { connection: conn };
-      if (current !== null && !conn.closed) transport.startTls(server, conn, current, io);
+      if (current !== null && !allowNonTls && !conn.closed) transport.startTls(server, conn, current, io);
     },
   };
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({

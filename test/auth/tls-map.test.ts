@@ -137,6 +137,15 @@ describe("verify_and_map", () => {
   });
 });
 
+describe("verify_and_map with allow_non_tls (TLS chosen by the client's first byte)", () => {
+  test("a TLS client is mapped by its certificate; one that names nobody is refused", async () => {
+    const srv = await startServer({ config: tlsBlock("  verify_and_map: true\n") + MAPPED + "allow_non_tls: true\n" });
+    expect(await session(srv.port, "alice", "PUB bob.x 1\r\nb\r\n")).toBe(`-ERR 'Permissions Violation for Publish to "bob.x"'\r\nPONG\r\n`);
+    expect(await session(srv.port, "bob", "")).toBe("PONG\r\n");
+    expect(await session(srv.port, "mallory", "")).toBe("-ERR 'Authorization Violation'\r\n");
+  });
+});
+
 describe("pinned_certs", () => {
   test("only a client certificate whose public key is pinned gets in", async () => {
     const srv = await startServer({ config: tlsBlock(`  verify: true\n  pinned_certs: ["${spkiSha256("alice").toUpperCase()}"]\n`) });

@@ -147,6 +147,54 @@ describe("mutual TLS (verify)", () => {
   });
 });
 
+describe("allow_non_tls: TLS and plaintext clients on one port", () => {
+  let srv: RunningServer;
+  beforeAll(async () => {
+    srv = await startServer({ config: tlsBlock() + "allow_non_tls: true\n" });
+  });
+
+  test("INFO offers TLS (tls_available) without requiring it", async () => {
+    const c = await connectRaw(srv.port);
+    expect(c.info?.tls_available).toBe(true);
+    expect(c.info?.tls_required).toBeUndefined();
+  });
+
+  test("a plaintext client speaks NATS at once; a TLS client upgrades after the INFO (raw)", async () => {
+    const c = await connectRaw(srv.port);
+    c.send(connectLine({}) + "PING\r\n");
+    await waitFor(() => c.frames.some((fr) => fr.op === "PONG"), 5_000, "PONG in plaintext");
+    expect(c.frames.filter((fr) => fr.op === "-ERR")).toEqual([]);
+    const { info, reply } = await rawTls(srv.port);
+    expect(info.tls_available).toBe(true);
+    expect(reply).toBe("PONG\r\n");
+  });
+
+  test("a plaintext and a TLS nats.js client exchange messages through the one port", async () => {
+    const plain = await connectV2(srv, { tls: null }); // nats.js upgrades when TLS is available unless told not to
+    const secure = await connectV2(srv, { tls: { caFile: f("ca.pem") } });
+    await roundTrip(plain);
+    await roundTrip(secure);
+    await roundTrip(await connectV3(srv, { tls: { caFile: f("ca.pem") } }));
+    const got: string[] = [];
+    const sub = secure.subscribe("mixed.>", { callback: (_e, m) => void got.push(m.string()) });
+    await secure.flush();
+    plain.publish("mixed.a", "from plaintext");
+    await plain.flush();
+    await waitFor(() => got.length === 1, 5_000, "the TLS client's message");
+    expect(got).toEqual(["from plaintext"]);
+    sub.unsubscribe();
+    // A large message both ways exercises TLS writes that fill the socket.
+    const big = "x".repeat(512 * 1024);
+    const back: number[] = [];
+    plain.subscribe("mixed.big", { callback: (_e, m) => void back.push(m.data.length) });
+    await plain.flush();
+    for (let i = 0; i < 4; i++) secure.publish("mixed.big", big);
+    await secure.flush();
+    await waitFor(() => back.length === 4, 10_000, "large messages from the TLS client");
+    expect(back).toEqual([big.length, big.length, big.length, big.length]);
+  });
+});
+
 describe("TLS with authentication", () => {
   test("user and password over TLS; a wrong password still gets the violation (inside TLS)", async () => {
     const srv = await startServer({ config: tlsBlock() + "authorization { user: tu, password: tp }\n" });

@@ -10,6 +10,7 @@ import { ConfigError, type ConfEntry, type ConfMap, type ConfNode } from "../con
 import { isValidSubscribeSubject } from "../subjects/subject.ts";
 import { isValidPublicUserKey } from "./nkeys.ts";
 import {
+  CONNECTION_TYPES,
   DEFAULT_ALLOW_RESPONSE_EXPIRES_MS,
   DEFAULT_ALLOW_RESPONSE_MAX,
   type AuthorizationOptions,
@@ -217,7 +218,7 @@ export function parseUsers(e: ConfEntry): UserOptions[] {
         case "allowed_connection_types":
         case "connection_types":
         case "clients":
-          fail(k, `"${k.key}" is not supported yet`);
+          u.allowedConnectionTypes = parseConnectionTypes(k);
           break;
         default:
           unknown(k);
@@ -231,6 +232,22 @@ export function parseUsers(e: ConfEntry): UserOptions[] {
     users.push(u);
   }
   return users;
+}
+
+/** nats-server's parseAllowedConnectionTypes: a string or strings, each a known type (any case). */
+function parseConnectionTypes(e: ConfEntry): string[] {
+  const n = e.node;
+  const items = n.kind === "array" ? n.value : [n];
+  const types: string[] = [];
+  const unknownTypes: string[] = [];
+  for (const item of items) {
+    if (item.kind !== "string") fail(item, `error parsing allowed connection types: unsupported type ${describe(item)}`);
+    const t = item.value.toUpperCase();
+    if ((CONNECTION_TYPES as readonly string[]).includes(t)) types.push(t);
+    else unknownTypes.push(t);
+  }
+  if (unknownTypes.length > 0) fail(e, `invalid connection types [${unknownTypes.map((t) => JSON.stringify(t)).join(" ")}]`);
+  return types;
 }
 
 /** `rate_limit { msgs_per_sec: N, bytes_per_sec: SIZE }` (natter's own). */

@@ -35,7 +35,13 @@ export interface UserOptions {
   permissions?: PermissionOptions | null;
   /** Per-user publish rate limit (natter's own; see src/auth/ratelimit.ts); absent = unlimited. */
   rateLimit?: RateLimitOptions | null;
+  /** `allowed_connection_types` (upper case: STANDARD, WEBSOCKET, LEAFNODE, LEAFNODE_WS, MQTT, MQTT_WS); absent = any. */
+  allowedConnectionTypes?: string[];
 }
+
+/** The kinds of connection a user may be limited to (nats-server's jwt.ConnectionType*). */
+export const CONNECTION_TYPES = ["STANDARD", "WEBSOCKET", "LEAFNODE", "LEAFNODE_WS", "MQTT", "MQTT_WS"] as const;
+export type ConnectionType = (typeof CONNECTION_TYPES)[number];
 
 /** Publish limits: reads from a connection pause while it is over either; 0 = no limit for that one. */
 export interface RateLimitOptions {

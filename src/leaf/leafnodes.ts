@@ -326,7 +326,8 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     // A token in the URL (nats-leaf://TOKEN@hub) arrives as the user name.
     const token = typeof connect.auth_token === "string" && connect.auth_token !== "" ? connect.auth_token : pass === "" ? user : "";
     const nkey = typeof connect.nkey === "string" ? connect.nkey : undefined;
-    const result = auth.authenticate("tcp", { user, pass, auth_token: token, nkey, sig: connect.sig }, conn.nonce, undefined);
+    const type = conn.socket.kind === "websocket" ? "LEAFNODE_WS" : "LEAFNODE"; // for users with allowed_connection_types
+    const result = auth.authenticate("tcp", { user, pass, auth_token: token, nkey, sig: connect.sig }, conn.nonce, undefined, null, type);
     const failure = auth.describeFailure({ user, nkey });
     const grant = (u: { account?: Account | null } | null): LeafVerdict =>
       u === null ? failure : { account: u.account ?? accounts.global, fullError: LeafError.MaxAccountConnections };

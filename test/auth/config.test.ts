@@ -52,6 +52,7 @@ describe("authorization block", () => {
     ["authorization { users = [ {user: v, permissions: { pub: {}, bogus: 1 } } ] }", 't.conf:1:61: Unknown field "bogus" parsing permissions'],
     ["authorization { users = [ {user: v, permissions: { publish: { allowed: x } } } ] }", "t.conf:1:63: Unknown field name \"allowed\" parsing subject permissions, only 'allow' or 'deny' are permitted"],
     ["authorization { colour: red }", 't.conf:1:17: unknown field "colour"'],
+    ['authorization { users = [ {user: v, allowed_connection_types: ["STANDARD", "foo"]} ] }', 't.conf:1:37: invalid connection types ["FOO"]'],
     ['tls { cert_file: "a" }', "t.conf:1:1: missing 'key_file' in TLS configuration"],
     ['tls { cert_file: "a", key_file: "b", cipher_suites: [] }', 't.conf:1:38: "tls.cipher_suites" is not supported yet'],
     ['tls { cert_file: "a", key_file: "b", bogus: 1 }', 't.conf:1:38: error parsing tls config, unknown field ["bogus"]'],
@@ -62,6 +63,11 @@ describe("authorization block", () => {
     ['websocket { port: 1, no_tls: true, tls { cert_file: "a", key_file: "b", verify_and_map: true } }', 't.conf:1:73: "websocket.tls.verify_and_map" is not supported yet (only on the client port)'],
   ])("%s", (text, message) => {
     expect(errorsOf(`${text}\n`)).toEqual([message]);
+  });
+
+  test("allowed_connection_types: a string or a list, any case, kept in upper case", () => {
+    const users = apply('authorization { users = [ {user: a, allowed_connection_types: "websocket"}, {user: b, clients: ["Standard", "LEAFNODE_WS"]} ] }').authorization!.users!;
+    expect(users.map((u) => u.allowedConnectionTypes)).toEqual([["WEBSOCKET"], ["STANDARD", "LEAFNODE_WS"]]);
   });
 
   test("tls: verify_and_map turns verify on; pinned_certs kept in lower case", () => {

@@ -18,7 +18,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "client_advertise", "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
   "https", "https_port", "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
-  "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "max_traced_msg_len",
+  "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
   "max_sub_tokens", "max_subscription_tokens", "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
   "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
@@ -27,7 +27,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
 
 /** Keys of the cluster block nats-server knows that natter does not implement yet. */
 const UNSUPPORTED_CLUSTER_KEYS: ReadonlySet<string> = new Set([
-  "authorization", "tls", "connect_retries", "permissions", "pool_size", "accounts", "compression",
+  "authorization", "tls", "connect_retries", "permissions", "pool_size", "accounts", "compression", "ping_interval", "ping_max",
 ]);
 
 /** Keys of the websocket block nats-server knows that natter does not implement yet. */

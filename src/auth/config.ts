@@ -395,8 +395,8 @@ function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
 
 /** Keys of nats-server's tls block natter does not implement (README, "Config keys natter refuses"). */
 const UNSUPPORTED_TLS_KEYS = new Set([
-  "insecure", "cipher_suites", "curve_preferences", "connection_rate_limit", "cert_match_by", "cert_match",
-  "ocsp_peer", "min_version", "certs", "certificates",
+  "cipher_suites", "curve_preferences", "connection_rate_limit", "cert_match_by", "cert_match",
+  "ocsp_peer", "certs", "certificates",
 ]);
 
 /** Where a tls block is: the client port maps certificates to users and checks pins; the others not yet. */
@@ -461,6 +461,19 @@ export function parseTls(e: ConfEntry, context: TlsContext = "client"): TlsOptio
           pins.push(entry);
         }
         if (pins.length > 0) t.pinnedCerts = pins;
+        break;
+      }
+      case "insecure":
+        // nats-server: skip verifying the *server* a connection dials (InsecureSkipVerify). Every tls block
+        // natter reads here is a listening side, where nats-server gives it no effect either.
+        flag();
+        break;
+      case "min_version": {
+        if (k.node.kind !== "string") fail(k, `error parsing tls config: 'min_version' wrong type: ${describe(k.node)}`);
+        const v = k.node.value;
+        if (v === "1.0" || v === "1.1") fail(k, `error parsing tls config: unsupported TLS version: TLS ${v}`);
+        if (v !== "1.2" && v !== "1.3") fail(k, `error parsing tls config: unknown version: ${v}`);
+        t.minVersion = v;
         break;
       }
       case "cert_store":

@@ -95,6 +95,8 @@ export interface TlsOptions {
   verifyAndMap?: boolean;
   /** `pinned_certs`: lower-case hex SHA-256 of the DER SubjectPublicKeyInfo a client certificate must have. */
   pinnedCerts?: string[];
+  /** `min_version`: the oldest TLS version a client may use (nats-server's default and floor: 1.2). */
+  minVersion?: "1.2" | "1.3";
 }
 
 /** Limits on new connections (natter's own, off by default). */

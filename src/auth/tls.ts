@@ -10,7 +10,7 @@
 // else `TLS handshake error: certificate not pinned` and close (nats-server's matchesPinnedCert).
 // With `verify_and_map`, the certificate is kept for authentication to name the user (src/auth/tls-map.ts).
 // The handshake must end within `timeout` (default 2 s), or the connection is closed.
-import { createHash } from "node:crypto";
+import { constants, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
 import { DEFAULT_TLS_TIMEOUT_MS, type TlsOptions } from "./options.ts";
@@ -22,6 +22,8 @@ export interface ServerTls {
   readonly verify: boolean;
   readonly timeoutMs: number;
   readonly handshakeFirst: boolean;
+  /** min_version, as node:tls names it (src/transport/sniffed-tls.ts). */
+  readonly minVersion: "TLSv1.2" | "TLSv1.3";
   /** The client certificate names the user (verify_and_map). */
   readonly verifyAndMap: boolean;
   /** SPKI hashes a client certificate must have (pinned_certs), or null. */
@@ -38,8 +40,11 @@ export function loadServerTls(t: TlsOptions): ServerTls {
     rejectUnauthorized: verify,
   };
   if (t.caFile) bun.ca = readFileSync(t.caFile, "utf8");
+  // min_version: TLS 1.2 is the floor (nats-server's too); 1.3 turns 1.2 off as well.
+  bun.secureOptions = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | (t.minVersion === "1.3" ? constants.SSL_OP_NO_TLSv1_2 : 0);
   return {
     bun, verify, timeoutMs: t.timeoutMs || DEFAULT_TLS_TIMEOUT_MS, handshakeFirst: t.handshakeFirst === true,
+    minVersion: t.minVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
     verifyAndMap: t.verifyAndMap === true, pinnedCerts: t.pinnedCerts && t.pinnedCerts.length > 0 ? new Set(t.pinnedCerts) : null,
   };
 }

@@ -48,7 +48,7 @@ export class SniffedTls {
     });
     this.secure = new TLSSocket(this.wire, {
       isServer: true,
-      secureContext: createSecureContext({ cert: bun.cert, key: bun.key, ca: bun.ca }),
+      secureContext: createSecureContext({ cert: bun.cert, key: bun.key, ca: bun.ca, minVersion: tls.minVersion }),
       requestCert: tls.verify,
       rejectUnauthorized: tls.verify,
     });

@@ -59,6 +59,8 @@ describe("authorization block", () => {
     ['tls { cert_file: "a", key_file: "b", verify_cert_and_check_known_urls: true }', "t.conf:1:38: verify_cert_and_check_known_urls not supported in this context"],
     ['tls { cert_file: "a", key_file: "b", cert_store: "WindowsCurrentUser" }', "t.conf:1:38: cert_store not compatible with current operating system"],
     ['tls { cert_file: "a", key_file: "b", pinned_certs: ["abc"] }', "t.conf:1:54: error parsing tls config, 'pinned_certs' key abc does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo"],
+    ['tls { cert_file: "a", key_file: "b", min_version: "1.1" }', "t.conf:1:38: error parsing tls config: unsupported TLS version: TLS 1.1"],
+    ['tls { cert_file: "a", key_file: "b", min_version: "1.4" }', "t.conf:1:38: error parsing tls config: unknown version: 1.4"],
     ['tls { cert_file: "a", key_file: "b", verify_and_map: 1 }', "t.conf:1:38: error parsing tls config, expected 'verify_and_map' to be a boolean"],
     ['websocket { port: 1, no_tls: true, tls { cert_file: "a", key_file: "b", verify_and_map: true } }', 't.conf:1:73: "websocket.tls.verify_and_map" is not supported yet (only on the client port)'],
   ])("%s", (text, message) => {

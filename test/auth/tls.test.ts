@@ -195,6 +195,22 @@ describe("allow_non_tls: TLS and plaintext clients on one port", () => {
   });
 });
 
+// min_version is nats-server 2.10's (2.9.10 refuses the key): natter only.
+describe("tls { min_version }", () => {
+  natterOnly("1.3: a client limited to TLS 1.2 fails the handshake, a TLS 1.3 client gets in", async () => {
+    const srv = await startServer({ config: tlsBlock('  min_version: "1.3"\n  insecure: false\n') });
+    await expect(rawTls(srv.port, { maxVersion: "TLSv1.2" })).rejects.toThrow();
+    const { reply } = await rawTls(srv.port, { minVersion: "TLSv1.3" });
+    expect(reply).toBe("PONG\r\n");
+  });
+
+  natterOnly("1.2 (the default): a TLS 1.2 client gets in", async () => {
+    const srv = await startServer({ config: tlsBlock('  min_version: "1.2"\n') });
+    const { reply } = await rawTls(srv.port, { maxVersion: "TLSv1.2" });
+    expect(reply).toBe("PONG\r\n");
+  });
+});
+
 describe("TLS with authentication", () => {
   test("user and password over TLS; a wrong password still gets the violation (inside TLS)", async () => {
     const srv = await startServer({ config: tlsBlock() + "authorization { user: tu, password: tp }\n" });

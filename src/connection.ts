@@ -331,6 +331,12 @@ export class Connection implements ProtocolHandler, Subscriber {
       else this.permissionViolation("SubscribeQueueViolation", "Subject", subject, `, Queue: ${JSON.stringify(queue)}, SID ${sid}`, queue);
       return;
     }
+    if (options.maxSubTokens > 0 && tokenCount(subject) > options.maxSubTokens) {
+      // nats-server's maxTokensViolation: -ERR, an error line, the connection stays.
+      this.server.log.error(`${this.logPrefix} - Subscription Violation Too Many Tokens - User ${JSON.stringify(this.authUser || "N/A")}, Subject ${JSON.stringify(subject)}, SID ${sid}`);
+      this.queueBytes(errFrame(formatError("MaxSubTokensViolation", subject)));
+      return;
+    }
     if (this.account.subscriptionsFull(this.subscriptions.size, options.maxSubscriptions)) {
       this.server.log.error(`${this.logPrefix} - Maximum Subscriptions Exceeded (max=${this.account.maxSubscriptions(options.maxSubscriptions)})`);
       this.sendError("MaxSubscriptions");
@@ -601,4 +607,11 @@ export class Connection implements ProtocolHandler, Subscriber {
     this.transport.blocked = true; // nothing more can be written
     this.close(CloseReason.ClientClosed, null);
   }
+}
+
+/** The number of tokens of a subject (`a.b.c` has 3). */
+function tokenCount(subject: string): number {
+  let n = 1;
+  for (let i = 0; i < subject.length; i++) if (subject.charCodeAt(i) === 46 /* . */) n++;
+  return n;
 }

@@ -36,6 +36,8 @@ export interface Options {
   authorization: AuthorizationOptions | null;
   /** TLS on the client port (tls block, --tls*); null = plaintext. */
   tls: TlsOptions | null;
+  /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
+  maxSubTokens: number;
   /** `allow_non_tls`: with tls, plaintext clients too, on the same port (the client's first byte decides). */
   allowNonTls: boolean;
   /** The websocket block's own authorization, no_auth_user and auth cookie names; null = none. */
@@ -128,6 +130,7 @@ export const defaultOptions: Readonly<Options> = {
   authorization: null,
   tls: null,
   allowNonTls: false,
+  maxSubTokens: 0,
   websocketAuth: null,
   wsTls: null,
   connectionRatePerIp: 0,

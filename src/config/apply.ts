@@ -19,7 +19,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "https", "https_port", "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
-  "max_sub_tokens", "max_subscription_tokens", "ocsp", "operator", "operators",
+  "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
   "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
   "connect_error_reports", "reconnect_error_reports", "mqtt", "server_tags", "default_js_domain", "ocsp_cache",
@@ -229,6 +229,14 @@ class Applier {
       case "cluster":
         this.cluster(e);
         return;
+      case "max_sub_tokens":
+      case "max_subscription_tokens": {
+        const n = this.int(e);
+        if (n > 255) this.fail(e, `${e.key} value is too big`);
+        if (n <= 0) this.fail(e, `${e.key} value can not be negative`);
+        o.maxSubTokens = n;
+        return;
+      }
       case "allow_non_tls": // with tls: plaintext clients on the same port too (src/transport/tcp.ts)
         o.allowNonTls = this.bool(e);
         return;

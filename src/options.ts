@@ -36,6 +36,8 @@ export interface Options {
   authorization: AuthorizationOptions | null;
   /** TLS on the client port (tls block, --tls*); null = plaintext. */
   tls: TlsOptions | null;
+  /** `server_tags`: labels of this server (trimmed, lower case, no repeats), shown in /varz `tags`. */
+  serverTags: string[];
   /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
   maxSubTokens: number;
   /** `allow_non_tls`: with tls, plaintext clients too, on the same port (the client's first byte decides). */
@@ -131,6 +133,7 @@ export const defaultOptions: Readonly<Options> = {
   tls: null,
   allowNonTls: false,
   maxSubTokens: 0,
+  serverTags: [],
   websocketAuth: null,
   wsTls: null,
   connectionRatePerIp: 0,

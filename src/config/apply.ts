@@ -22,7 +22,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
   "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
-  "connect_error_reports", "reconnect_error_reports", "mqtt", "server_tags", "default_js_domain", "ocsp_cache",
+  "connect_error_reports", "reconnect_error_reports", "mqtt", "default_js_domain", "ocsp_cache",
 ]);
 
 /** Keys of the cluster block nats-server knows that natter does not implement yet. */
@@ -235,6 +235,16 @@ class Applier {
         if (n > 255) this.fail(e, `${e.key} value is too big`);
         if (n <= 0) this.fail(e, `${e.key} value can not be negative`);
         o.maxSubTokens = n;
+        return;
+      }
+      case "server_tags": {
+        // As nats-server's jwt.TagList: trimmed, lower case, each once. They label the server in /varz.
+        const tags: string[] = [];
+        for (const t of this.stringArray(e)) {
+          const tag = t.trim().toLowerCase();
+          if (tag !== "" && !tags.includes(tag)) tags.push(tag);
+        }
+        o.serverTags = tags;
         return;
       }
       case "allow_non_tls": // with tls: plaintext clients on the same port too (src/transport/tcp.ts)

@@ -110,6 +110,8 @@ export interface Varz {
   subscriptions: number;
   http_req_stats: Record<string, number>;
   config_load_time: string;
+  /** server_tags (lower case). */
+  tags?: string[];
   ocsp_peer_cache: Record<string, never>;
   slow_consumer_stats: SlowConsumersStats;
 }
@@ -228,6 +230,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     subscriptions: server.sublist.count,
     http_req_stats: sortedKeys(httpReqStats),
     config_load_time: rfc3339Ms(startMs),
+    tags: o.serverTags.length > 0 ? [...o.serverTags] : undefined,
     ocsp_peer_cache: {},
     slow_consumer_stats: { clients: stats.slowConsumers, routes: server.cluster?.slowRoutes ?? 0, gateways: 0, leafs: 0 },
   };

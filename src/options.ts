@@ -36,6 +36,8 @@ export interface Options {
   authorization: AuthorizationOptions | null;
   /** TLS on the client port (tls block, --tls*); null = plaintext. */
   tls: TlsOptions | null;
+  /** `client_advertise`: the host[:port] clients are told (INFO host/port, the cluster's connect_urls); "" = the listen address. */
+  clientAdvertise: string;
   /** `server_tags`: labels of this server (trimmed, lower case, no repeats), shown in /varz `tags`. */
   serverTags: string[];
   /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
@@ -134,6 +136,7 @@ export const defaultOptions: Readonly<Options> = {
   allowNonTls: false,
   maxSubTokens: 0,
   serverTags: [],
+  clientAdvertise: "",
   websocketAuth: null,
   wsTls: null,
   connectionRatePerIp: 0,
@@ -278,6 +281,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.clusterNoAdvertise = v === "true"; } },
   { names: ["cluster_advertise"], takesValue: true, help: "Cluster address (host:port) to advertise to other members",
     set: (o, v) => { o.clusterAdvertise = v; } },
+  { names: ["client_advertise"], takesValue: true, help: "Client address (host[:port]) to advertise to clients and other members",
+    set: (o, v, f) => { parseAdvertise(v, 0, f); o.clientAdvertise = v; } },
   { names: ["leafnode_remote", "leafnode_remotes"], takesValue: true, help: "Dial this hub as a leaf node: nats-leaf://[user:pass@]host:7422 or ws://host:port (comma-separated URLs of one hub; repeat for more hubs)",
     set: addRemoteFlag },
   { names: ["leafnodes_listen", "leafnode_listen"], takesValue: true, help: "Accept leaf node connections on host:port (default port 7422; -1 for a random port)",
@@ -439,4 +444,16 @@ export function parseDuration(value: string, flag: string): number {
     throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a duration (e.g. 2m, 10s, 500ms)`);
   }
   return total;
+}
+
+/**
+ * `client_advertise` as nats-server's parseHostPort: "host:port", or "host" (then `defaultPort`, the
+ * client port); port 0 or -1 also means the client port. Throws OptionsError on anything else.
+ */
+export function parseAdvertise(value: string, defaultPort: number, what = "client_advertise"): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:]*))(?::(-?\d+))?$/.exec(value.trim());
+  if (value.trim() === "" || m === null) throw new OptionsError(`${what}: invalid address ${JSON.stringify(value)}`);
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port < -1 || port > 65535) throw new OptionsError(`${what}: invalid port in ${JSON.stringify(value)}`);
+  return { host: (m[1] ?? m[2]!).trim(), port: port === 0 || port === -1 ? defaultPort : port };
 }

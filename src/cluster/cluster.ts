@@ -159,7 +159,7 @@ export class Cluster implements RouteOwner {
     return {
       sid: this.server.serverId,
       name: this.server.serverName,
-      urls: advertise ? ownUrls(o.host, this.server.port) : [],
+      urls: !advertise ? [] : o.clientAdvertise !== "" ? [hostPort(this.server.advertisedClientAddress())] : ownUrls(o.host, this.server.port),
       ws: advertise && this.server.wsPort > 0 ? ownUrls(o.wsHost, this.server.wsPort) : [],
     };
   }
@@ -481,6 +481,11 @@ function advertiseHost(host: string): string {
 }
 
 /** host:port URLs of a listener, as nats-server lists them in connect_urls. */
+/** host:port, an IPv6 host in brackets. */
+function hostPort(a: { host: string; port: number }): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
 function ownUrls(host: string, port: number): string[] {
   if (port <= 0) return [];
   if (host !== "0.0.0.0" && host !== "::" && host !== "") return [host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`];

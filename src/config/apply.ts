@@ -5,7 +5,7 @@
 //   `<file>:<line>:<col>: "cluster" is not supported yet` — accepting it would pretend it works.
 // - Any other key is `unknown field "x"`, as nats-server says it, unless it only serves as a $variable.
 // All errors of a file are collected and thrown together (ConfigErrors); warnings are returned.
-import { OptionsError, parseProcs, parseRouteUrl, type Options } from "../options.ts";
+import { OptionsError, parseAdvertise, parseProcs, parseRouteUrl, type Options } from "../options.ts";
 import { parseGoDuration, formatGoDuration } from "./duration.ts";
 import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap, type ConfNode } from "./parser.ts";
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
@@ -15,7 +15,7 @@ import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig } from "..
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
-  "client_advertise", "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
+  "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
   "https", "https_port", "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
@@ -237,6 +237,15 @@ class Applier {
         o.maxSubTokens = n;
         return;
       }
+      case "client_advertise":
+        o.clientAdvertise = this.str(e);
+        try {
+          parseAdvertise(o.clientAdvertise, 0);
+        } catch (error) {
+          if (error instanceof OptionsError) this.fail(e, error.message);
+          throw error;
+        }
+        return;
       case "server_tags": {
         // As nats-server's jwt.TagList: trimmed, lower case, each once. They label the server in /varz.
         const tags: string[] = [];

@@ -395,7 +395,7 @@ function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
 
 /** Keys of nats-server's tls block natter does not implement (README, "Config keys natter refuses"). */
 const UNSUPPORTED_TLS_KEYS = new Set([
-  "cipher_suites", "curve_preferences", "connection_rate_limit", "cert_match_by", "cert_match",
+  "cipher_suites", "curve_preferences", "cert_match_by", "cert_match",
   "ocsp_peer", "certs", "certificates",
 ]);
 
@@ -476,6 +476,11 @@ export function parseTls(e: ConfEntry, context: TlsContext = "client"): TlsOptio
         t.minVersion = v;
         break;
       }
+      case "connection_rate_limit":
+        if (k.node.kind !== "integer") fail(k, "error parsing tls config, 'connection_rate_limit' wrong type");
+        if (context !== "client") fail(k, `"${context}.tls.${k.key}" is not supported yet (only on the client port)`);
+        t.connectionRateLimit = k.node.value;
+        break;
       case "cert_store":
         // The Windows certificate store; nats-server refuses it the same way on other systems.
         fail(k, "cert_store not compatible with current operating system");

@@ -95,6 +95,8 @@ export interface TlsOptions {
   verifyAndMap?: boolean;
   /** `pinned_certs`: lower-case hex SHA-256 of the DER SubjectPublicKeyInfo a client certificate must have. */
   pinnedCerts?: string[];
+  /** `connection_rate_limit`: TLS connections accepted per second on the client port (0 = no limit). */
+  connectionRateLimit?: number;
   /** `min_version`: the oldest TLS version a client may use (nats-server's default and floor: 1.2). */
   minVersion?: "1.2" | "1.3";
 }

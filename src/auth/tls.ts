@@ -10,6 +10,8 @@
 // else `TLS handshake error: certificate not pinned` and close (nats-server's matchesPinnedCert).
 // With `verify_and_map`, the certificate is kept for authentication to name the user (src/auth/tls-map.ts).
 // The handshake must end within `timeout` (default 2 s), or the connection is closed.
+// With `connection_rate_limit`, TLS connections past that many a second get INFO, then
+// `-ERR 'Connection throttling is active. Please try again later.'` and a close (nats-server's rateCounter).
 import { constants, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
@@ -28,6 +30,29 @@ export interface ServerTls {
   readonly verifyAndMap: boolean;
   /** SPKI hashes a client certificate must have (pinned_certs), or null. */
   readonly pinnedCerts: ReadonlySet<string> | null;
+  /** connection_rate_limit: TLS connections per second (0 = no limit). */
+  readonly rateLimit: number;
+}
+
+/**
+ * nats-server's rateCounter for `tls { connection_rate_limit }`: at most `limit` TLS connections in each
+ * one-second window (the window starts at the first connection after the last one ended); the others are
+ * counted as blocked, and the count is logged once a second.
+ */
+export class TlsRateCounter {
+  private count = 0;
+  private end = 0;
+  blocked = 0;
+
+  allow(limit: number, now = Date.now()): boolean {
+    if (now > this.end) {
+      this.count = 0;
+      this.end = now + 1000;
+    } else this.count++;
+    const allowed = this.count < limit;
+    if (!allowed) this.blocked++;
+    return allowed;
+  }
 }
 
 /** Reads the certificate, key and CA files (validated readable at start; src/auth/validate.ts). */
@@ -45,6 +70,7 @@ export function loadServerTls(t: TlsOptions): ServerTls {
   return {
     bun, verify, timeoutMs: t.timeoutMs || DEFAULT_TLS_TIMEOUT_MS, handshakeFirst: t.handshakeFirst === true,
     minVersion: t.minVersion === "1.3" ? "TLSv1.3" : "TLSv1.2",
+    rateLimit: t.connectionRateLimit !== undefined && t.connectionRateLimit > 0 ? t.connectionRateLimit : 0,
     verifyAndMap: t.verifyAndMap === true, pinnedCerts: t.pinnedCerts && t.pinnedCerts.length > 0 ? new Set(t.pinnedCerts) : null,
   };
 }

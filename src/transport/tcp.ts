@@ -3,7 +3,8 @@ import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
 import { CloseReason } from "../protocol/errors.ts";
-import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, type ServerTls } from "../auth/tls.ts";
+import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
+import { ProtocolError } from "../protocol/errors.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
 import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
 
@@ -63,13 +64,14 @@ class TcpTransport implements Transport {
    * allow_non_tls, the client's first read: a TLS handshake record starts TLS over node:tls with it;
    * anything else is a plaintext client, and the read is its first protocol bytes.
    */
-  firstRead(server: Server, conn: Connection, data: Buffer): void {
+  firstRead(server: Server, conn: Connection, data: Buffer, tlsAllowed: (conn: Connection, tls: ServerTls) => boolean): void {
     const tls = this.offered!;
     this.offered = null;
     if (data[0] !== TLS_HANDSHAKE_RECORD) {
       conn.onRead(data);
       return;
     }
+    if (!tlsAllowed(conn, tls)) return;
     this.tls = tls;
     this.sniffed = new SniffedTls(this.socket as Socket<unknown>, data, tls, {
       handshake: (success, authorizationError, der) => {
@@ -150,6 +152,24 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
   // Every connection's handshake is its own upgradeTLS (with handshake_first too: at open, before INFO), so a
   // config reload can hand new connections a new certificate; Bun.listen's own tls could not change.
   let tls = server.options.tls ? loadServerTls(server.options.tls) : null;
+  // tls { connection_rate_limit }: TLS connections past the limit in a second get nats-server's throttling
+  // -ERR and are closed; how many were is logged once a second.
+  const rate = new TlsRateCounter();
+  let rateReport: ReturnType<typeof setInterval> | null = null;
+  const tlsAllowed = (conn: Connection, current: ServerTls): boolean => {
+    if (current.rateLimit <= 0) return true;
+    if (rateReport === null) {
+      rateReport = setInterval(() => {
+        if (rate.blocked === 0) return;
+        server.log.warn(`Rejected ${rate.blocked} connections due to TLS rate limiting`);
+        rate.blocked = 0;
+      }, 1000);
+      rateReport.unref?.();
+    }
+    if (rate.allow(current.rateLimit)) return true;
+    conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.ConnectionThrottling.text);
+    return false;
+  };
   // What a socket does once it has its connection: the plain socket, and the TLS socket after upgradeTLS.
   const io: SocketHandler<SocketData> = {
     handshake(socket, success, authorizationError) {
@@ -189,7 +209,7 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       if (conn == null) return;
       const transport = conn.transport as TcpTransport;
       if (transport.sniffed !== null) transport.sniffed.feed(data);
-      else if (transport.offered !== null) transport.firstRead(server, conn, data);
+      else if (transport.offered !== null) transport.firstRead(server, conn, data, tlsAllowed);
       else conn.onRead(data);
     },
     drain(socket) {
@@ -232,7 +252,7 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       if (current !== null && allowNonTls) transport.offered = current;
       const conn = server.accept(transport);
       socket.data = { connection: conn };
-      if (current !== null && !allowNonTls && !conn.closed) transport.startTls(server, conn, current, io);
+      if (current !== null && !allowNonTls && !conn.closed && tlsAllowed(conn, current)) transport.startTls(server, conn, current, io);
     },
   };
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({
@@ -252,6 +272,9 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
     setTls: (next) => {
       tls = next;
     },
-    stop: () => listener.stop(false),
+    stop: () => {
+      if (rateReport !== null) clearInterval(rateReport);
+      listener.stop(false);
+    },
   };
 }

@@ -211,6 +211,23 @@ describe("tls { min_version }", () => {
   });
 });
 
+describe("tls { connection_rate_limit }", () => {
+  test("TLS connections past the limit in a second get INFO, the throttling -ERR and a close", async () => {
+    const srv = await startServer({ config: tlsBlock("  connection_rate_limit: 2\n") });
+    // Five connections at once: at most two a second start TLS (the harness's readiness probe may have taken
+    // one); the rest are refused in plaintext. Those let in wait for a handshake they never get.
+    const clients = await Promise.all(Array.from({ length: 5 }, () => connectRaw(srv.port)));
+    const closed = await Promise.all(clients.map((c) => c.waitClosed(1_000)));
+    const refused = clients.filter((_c, i) => closed[i]);
+    expect(refused.length).toBeGreaterThanOrEqual(3);
+    expect(refused.length).toBeLessThanOrEqual(4);
+    for (const c of refused) {
+      expect(c.info?.tls_required).toBe(true);
+      expect(c.frames.map((f) => f.raw)).toEqual(["-ERR 'Connection throttling is active. Please try again later.'\r\n"]);
+    }
+  });
+});
+
 describe("TLS with authentication", () => {
   test("user and password over TLS; a wrong password still gets the violation (inside TLS)", async () => {
     const srv = await startServer({ config: tlsBlock() + "authorization { user: tu, password: tp }\n" });

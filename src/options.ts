@@ -38,6 +38,10 @@ export interface Options {
   tls: TlsOptions | null;
   /** `client_advertise`: the host[:port] clients are told (INFO host/port, the cluster's connect_urls); "" = the listen address. */
   clientAdvertise: string;
+  /** `connect_error_reports`: a leaf remote that never connected logs its 1st failed dial and every Nth as errors (nats-server: 3600). */
+  connectErrorReports: number;
+  /** `reconnect_error_reports`: the same after it was connected once (nats-server: 1, every failure). */
+  reconnectErrorReports: number;
   /** `server_tags`: labels of this server (trimmed, lower case, no repeats), shown in /varz `tags`. */
   serverTags: string[];
   /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
@@ -136,6 +140,8 @@ export const defaultOptions: Readonly<Options> = {
   allowNonTls: false,
   maxSubTokens: 0,
   serverTags: [],
+  connectErrorReports: 3600,
+  reconnectErrorReports: 1,
   clientAdvertise: "",
   websocketAuth: null,
   wsTls: null,

@@ -22,7 +22,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
   "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
-  "connect_error_reports", "reconnect_error_reports", "mqtt", "default_js_domain", "ocsp_cache",
+  "mqtt", "default_js_domain", "ocsp_cache",
 ]);
 
 /** Keys of the cluster block nats-server knows that natter does not implement yet. */
@@ -245,6 +245,12 @@ class Applier {
           if (error instanceof OptionsError) this.fail(e, error.message);
           throw error;
         }
+        return;
+      case "connect_error_reports": // 0 (or less) keeps the default, as nats-server's baseline options
+        o.connectErrorReports = this.int(e) > 0 ? this.int(e) : 3600;
+        return;
+      case "reconnect_error_reports":
+        o.reconnectErrorReports = this.int(e) > 0 ? this.int(e) : 1;
         return;
       case "server_tags": {
         // As nats-server's jwt.TagList: trimmed, lower case, each once. They label the server in /varz.

@@ -18,6 +18,8 @@ export interface Options {
   /** Origins allowed to open a WebSocket (empty = any). A request without Origin is always allowed. */
   wsAllowedOrigins: string[];
   wsSameOrigin: boolean;
+  /** websocket `advertise`: the host[:port] the cluster hands WebSocket clients for this node; "" = its listener. */
+  wsAdvertise: string;
   wsCompression: boolean;
   maxPayload: number;
   maxControlLine: number;
@@ -125,6 +127,7 @@ export const defaultOptions: Readonly<Options> = {
   wsHost: "0.0.0.0",
   wsAllowedOrigins: [],
   wsSameOrigin: false,
+  wsAdvertise: "",
   wsCompression: false,
   maxPayload: 1024 * 1024,
   maxControlLine: 4096,
@@ -212,6 +215,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.wsAllowedOrigins = v.split(",").map((s) => s.trim()).filter(Boolean); } },
   { names: ["ws_same_origin"], takesValue: false, help: "Allow WebSocket only from the server's own origin",
     set: (o, v) => { o.wsSameOrigin = v === "true"; } },
+  { names: ["ws_advertise"], takesValue: true, help: "WebSocket address (host[:port]) the cluster advertises to WebSocket clients",
+    set: (o, v, f) => { parseAdvertise(v, 0, f); o.wsAdvertise = v; } },
   { names: ["ws_compression"], takesValue: false, help: "Offer permessage-deflate on WebSocket (default: off, as nats-server)",
     set: (o, v) => { o.wsCompression = v === "true"; } },
   { names: ["max_payload"], takesValue: true, help: "Maximum message payload in bytes (default: 1MB)",

@@ -14,6 +14,7 @@
 import type { TCPSocketListener } from "bun";
 import os from "node:os";
 import type { Server } from "../server.ts";
+import { parseAdvertise } from "../options.ts";
 import { MemberState, type Member, type MemberMeta } from "./gossip.ts";
 import { startMembership, type Membership } from "./membership.ts";
 import { LocalInterest } from "./interest.ts";
@@ -160,7 +161,7 @@ export class Cluster implements RouteOwner {
       sid: this.server.serverId,
       name: this.server.serverName,
       urls: !advertise ? [] : o.clientAdvertise !== "" ? [hostPort(this.server.advertisedClientAddress())] : ownUrls(o.host, this.server.port),
-      ws: advertise && this.server.wsPort > 0 ? ownUrls(o.wsHost, this.server.wsPort) : [],
+      ws: !advertise || this.server.wsPort <= 0 ? [] : o.wsAdvertise !== "" ? [hostPort(parseAdvertise(o.wsAdvertise, this.server.wsPort))] : ownUrls(o.wsHost, this.server.wsPort),
     };
   }
 

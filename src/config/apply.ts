@@ -32,7 +32,7 @@ const UNSUPPORTED_CLUSTER_KEYS: ReadonlySet<string> = new Set([
 
 /** Keys of the websocket block nats-server knows that natter does not implement yet. */
 const UNSUPPORTED_WS_KEYS: ReadonlySet<string> = new Set([
-  "advertise", "handshake_timeout",
+  "handshake_timeout",
 ]);
 
 const MAX_INT32 = 2 ** 31 - 1;
@@ -321,6 +321,15 @@ class Applier {
           case "compress":
           case "compression":
             o.wsCompression = this.bool(w);
+            return;
+          case "advertise":
+            o.wsAdvertise = this.str(w);
+            try {
+              parseAdvertise(o.wsAdvertise, 0, "websocket advertise");
+            } catch (error) {
+              if (error instanceof OptionsError) this.fail(w, error.message);
+              throw error;
+            }
             return;
         }
         if (applyWebSocketSecurityKey(w, o)) return; // tls, authorization, no_auth_user, *_cookie: src/auth/config.ts

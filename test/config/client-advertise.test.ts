@@ -1,10 +1,12 @@
 // client_advertise: the address clients are told instead of the listener's, as nats-server's
 // setInfoHostPort/getClientConnectURLs: INFO's host and port (a bare host takes the client port), and in a
-// cluster the URL the other members hand their clients in connect_urls.
+// cluster the URL the other members hand their clients in connect_urls; websocket { advertise } likewise for
+// WebSocket clients.
 import { connect } from "nats";
 import { describe, expect, test } from "vitest";
 import { connectRaw } from "../harness/raw.ts";
-import { serverKind, startServer } from "../harness/server.ts";
+import * as natsWs from "nats.ws";
+import { freePort, serverKind, startServer } from "../harness/server.ts";
 import { startNode, waitFor, waitForMesh } from "../cluster/spawn.ts";
 
 describe("client_advertise", () => {
@@ -35,4 +37,20 @@ describe("client_advertise", () => {
       await nc.close();
     }
   }, 30_000);
+
+  test.skipIf(serverKind !== "natter")("natter cluster: websocket { advertise } is the URL the other members' WebSocket clients get", async () => {
+    const [wa, wb] = [await freePort(), await freePort()];
+    const a = await startNode({ name: "A", extraArgs: ["--ws_host", "127.0.0.1", "--ws_port", String(wa), "--ws_advertise", "ws-a.example.com"] });
+    const b = await startNode({ name: "B", seeds: [a.clusterPort], extraArgs: ["--ws_host", "127.0.0.1", "--ws_port", String(wb)] });
+    await waitForMesh([a, b]);
+    const ws = await natsWs.connect({ servers: `ws://127.0.0.1:${wb}`, reconnect: false });
+    try {
+      const urls = () => ((ws as unknown as { info: { connect_urls?: string[] } }).info.connect_urls ?? []).slice().sort();
+      await waitFor("connect_urls with A's advertised WebSocket URL", () => urls().includes(`ws-a.example.com:${wa}`));
+      expect(urls()).toEqual([`127.0.0.1:${wb}`, `ws-a.example.com:${wa}`].sort());
+    } finally {
+      await ws.close();
+    }
+  }, 30_000);
 });
+

@@ -32,6 +32,10 @@ accounts {
       {stream: {account: A, subject: "accI.>"}}
     ]
   }
+  J: {
+    users: [{user: j, password: j}]
+    imports: [ {stream: {account: A, subject: "accI.>"}, prefix: "fromA"} ]
+  }
 }
 `;
 
@@ -49,11 +53,15 @@ describe("JetStream deliveries through a stream import", () => {
     const js = jetstream(a);
     for (let k = 0; k < 3; k++) await js.publish(`orders.${k}`, enc(`o${k}`));
 
+    // Nobody in I listens yet: the consumer is not bound (the export alone is no interest).
+    await jsm.consumers.add("ORDERS", { durable_name: "push", deliver_subject: "accI.deliver", ack_policy: AckPolicy.None });
+    expect((await jsm.consumers.info("ORDERS", "push")).push_bound ?? false).toBe(false);
+
     const seen: { subject: string; data: string }[] = [];
     i.subscribe("accI.deliver", { callback: (_e, m) => void seen.push({ subject: m.subject, data: dec(m.data) }) });
     await i.flush();
-    await jsm.consumers.add("ORDERS", { durable_name: "push", deliver_subject: "accI.deliver", ack_policy: AckPolicy.None });
     await until(() => seen.length === 3, 5_000, "deliveries in I");
+    expect((await jsm.consumers.info("ORDERS", "push")).push_bound).toBe(true);
     expect(seen).toEqual([
       { subject: "orders.0", data: "o0" },
       { subject: "orders.1", data: "o1" },
@@ -63,6 +71,21 @@ describe("JetStream deliveries through a stream import", () => {
     await js.publish("orders.9", enc("o9"));
     await until(() => seen.length === 4, 5_000, "a live delivery in I");
     expect(seen[3]).toEqual({ subject: "orders.9", data: "o9" });
+  });
+
+  test("an import with a prefix: the deliver subject is mapped, the subject shown is the message's", async () => {
+    const server = await startServer({ jetstream: true, config: ACCOUNTS });
+    const a = await connect(server, "a");
+    const j = await connect(server, "j");
+    const jsm = await jetstreamManager(a);
+    await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+    await jetstream(a).publish("events.1", enc("e1"));
+    const seen: string[] = [];
+    j.subscribe("fromA.accI.j", { callback: (_e, m) => void seen.push(`${m.subject}=${dec(m.data)}`) });
+    await j.flush();
+    await jsm.consumers.add("EVENTS", { durable_name: "toj", deliver_subject: "accI.j", ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+    await until(() => seen.length === 1, 5_000, "the delivery in J");
+    expect(seen).toEqual(["events.1=e1"]);
   });
 
   test("a KV watcher in I, through the imported API, sees A's bucket", async () => {

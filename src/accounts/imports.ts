@@ -228,20 +228,46 @@ class Responses extends Bridge {
   deliver(_sub: Subscription, buf: Buffer, subjectStart: number, subjectEnd: number, _replyStart: number, _replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, publisher: Subscriber | null): void {
     if (this.closed) return;
     const key = buf.latin1Slice(subjectStart, subjectEnd);
-    const entry = this.entries.get(key);
+    const entry = this.take(key, payloadEnd === payloadStart);
     if (entry === undefined) return;
+    // A response's own reply subject is of the exporting account: it does not cross (not mapped back).
+    this.imports.bridge(entry.into, entry.reply, null, buf, headerSize, payloadStart, payloadEnd, publisher, this.nextHop(), null, { responses: this, key }, false);
+  }
+
+  /**
+   * A JetStream delivery to a request's reply (a pull request that came through a service import): routed
+   * back to the requester's reply subject, shown with the stored message's subject, its ack reply kept (the
+   * importer acks through its own import of `$JS.ACK.>`, as with nats-server).
+   */
+  deliverAs(_sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, publisher: Subscriber | null): void {
+    if (this.closed) return;
+    const entry = this.take(deliverSubject, payloadEnd === payloadStart);
+    if (entry === undefined) return;
+    const subject = buf.latin1Slice(subjectStart, subjectEnd);
+    const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
+    this.imports.bridge(entry.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, this.nextHop(), null, { responses: this, key: deliverSubject }, false, entry.reply);
+  }
+
+  /**
+   * The mapping of a response's subject, if any. Singleton: the first response ends it. Chunked: an empty
+   * message is the end of the stream. Otherwise it stays, moved to the end (the most recently used), its
+   * threshold restarted.
+   */
+  private take(key: string, empty: boolean): ResponseEntry | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
     this.entries.delete(key);
-    // Singleton: the first response ends it. Chunked: an empty message is the end of the stream.
-    // Otherwise it stays, moved to the end (the most recently used), its threshold restarted.
     const type = entry.export.responseType;
-    if (type !== "singleton" && !(type === "chunked" && payloadEnd === payloadStart)) {
+    if (type !== "singleton" && !(type === "chunked" && empty)) {
       entry.touched = Date.now();
       this.entries.set(key, entry);
     }
+    return entry;
+  }
+
+  private nextHop(): Hop {
     const hop = this.imports.hop;
-    const next: Hop = { kind: "response", chain: hop === null ? [] : hop.chain };
-    // A response's own reply subject is of the exporting account: it does not cross (not mapped back).
-    this.imports.bridge(entry.into, entry.reply, null, buf, headerSize, payloadStart, payloadEnd, publisher, next, null, { responses: this, key }, false);
+    return { kind: "response", chain: hop === null ? [] : hop.chain };
   }
 
   close(): void {

@@ -88,6 +88,25 @@ describe("JetStream deliveries through a stream import", () => {
     expect(seen).toEqual(["events.1=e1"]);
   });
 
+  test("a pull consumer of A fetched from I through the imported API (responses cross back, showing the messages' subjects)", async () => {
+    const server = await startServer({ jetstream: true, config: ACCOUNTS });
+    const a = await connect(server, "a");
+    const i = await connect(server, "i", "accI");
+    const jsm = await jetstreamManager(a);
+    await jsm.streams.add({ name: "WORK", subjects: ["work.>"] });
+    for (let k = 0; k < 3; k++) await jetstream(a).publish(`work.${k}`, enc(`w${k}`));
+    await jsm.consumers.add("WORK", { durable_name: "pull", ack_policy: AckPolicy.Explicit });
+    const consumer = await jetstream(i, { apiPrefix: "JS.A.API" }).consumers.get("WORK", "pull");
+    const got: string[] = [];
+    for await (const m of await consumer.fetch({ max_messages: 3, expires: 3_000 })) {
+      got.push(`${m.subject}=${dec(m.data)}`);
+      m.ack();
+      if (got.length === 3) break;
+    }
+    expect(got).toEqual(["work.0=w0", "work.1=w1", "work.2=w2"]);
+    await until(async () => (await jsm.consumers.info("WORK", "pull")).num_ack_pending === 0, 5_000, "the acks from I");
+  });
+
   test("a KV watcher in I, through the imported API, sees A's bucket", async () => {
     const server = await startServer({ jetstream: true, config: ACCOUNTS });
     const a = await connect(server, "a");

@@ -75,9 +75,10 @@ export function presentTo(
 
 /**
  * A subscriber that carries the deliver subject along instead of being handed the message: a route to
- * another cluster node (src/cluster/route.ts), which shows `subject` the same way there, and a stream
+ * another cluster node (src/cluster/route.ts), which shows `subject` the same way there; a stream
  * import's bridge (src/accounts/imports.ts), which routes by the mapped deliver subject in the importing
- * account (as nats-server's shadow subscriptions: the header keeps the message's subject).
+ * account (as nats-server's shadow subscriptions: the header keeps the message's subject); and a service
+ * import's response bridge, which routes a pull request's messages back to the requester's reply subject.
  */
 export interface DeliverAsCarrier {
   deliverAs(

@@ -2,9 +2,8 @@ import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
-import { CloseReason } from "../protocol/errors.ts";
+import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
-import { ProtocolError } from "../protocol/errors.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
 import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
 

@@ -225,6 +225,10 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     return this.server.cluster?.name ?? this.server.options.clusterName ?? "";
   }
 
+  minVersion(): string {
+    return this.options.minVersion;
+  }
+
   infoFor(conn: LeafConnection, connectInfo: boolean): LeafInfo {
     const s = this.server;
     const info: LeafInfo = {

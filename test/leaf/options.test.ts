@@ -103,6 +103,8 @@ describe("leafnodes {} in the config file", () => {
     ["leafnodes { bogus: 1 }", /unknown field "bogus"/],
     ["leafnodes { authorization { token: x } }", /leaf nodes authenticate with user and password/],
     ["leafnodes: 7422", /Expected map to define a leafnode/],
+    ['leafnodes { min_version: "2.7.9" }', /the minimum version should be at least 2\.8\.0/],
+    ['leafnodes { min_version: "latest" }', /invalid leafnode's minimum version: invalid semver/],
   ])("%s is refused", (text, message) => {
     const errors = errorsOf(`${text}\n`);
     expect(errors.length).toBe(1);

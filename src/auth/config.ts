@@ -9,6 +9,7 @@ import { parseGoDuration } from "../config/duration.ts";
 import { ConfigError, type ConfEntry, type ConfMap, type ConfNode } from "../config/parser.ts";
 import { isValidSubscribeSubject } from "../subjects/subject.ts";
 import { isValidPublicUserKey } from "./nkeys.ts";
+import { isKnownCipherSuite } from "./ciphers.ts";
 import {
   CONNECTION_TYPES,
   DEFAULT_ALLOW_RESPONSE_EXPIRES_MS,
@@ -395,7 +396,7 @@ function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
 
 /** Keys of nats-server's tls block natter does not implement (README, "Config keys natter refuses"). */
 const UNSUPPORTED_TLS_KEYS = new Set([
-  "cipher_suites", "curve_preferences", "cert_match_by", "cert_match",
+  "curve_preferences", "cert_match_by", "cert_match",
   "ocsp_peer", "certs", "certificates",
 ]);
 
@@ -474,6 +475,16 @@ export function parseTls(e: ConfEntry, context: TlsContext = "client"): TlsOptio
         if (v === "1.0" || v === "1.1") fail(k, `error parsing tls config: unsupported TLS version: TLS ${v}`);
         if (v !== "1.2" && v !== "1.3") fail(k, `error parsing tls config: unknown version: ${v}`);
         t.minVersion = v;
+        break;
+      }
+      case "cipher_suites": {
+        if (k.node.kind !== "array") fail(k, `error parsing tls config, 'cipher_suites' must be an array, got ${describe(k.node)}`);
+        if (k.node.value.length === 0) fail(k, "error parsing tls config, 'cipher_suites' cannot be empty");
+        t.cipherSuites = k.node.value.map((item) => {
+          const name = item.kind === "string" ? item.value : String((item as { value?: unknown }).value);
+          if (!isKnownCipherSuite(name)) fail(item, `unrecognized cipher ${name}`);
+          return name;
+        });
         break;
       }
       case "connection_rate_limit":

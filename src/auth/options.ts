@@ -95,6 +95,8 @@ export interface TlsOptions {
   verifyAndMap?: boolean;
   /** `pinned_certs`: lower-case hex SHA-256 of the DER SubjectPublicKeyInfo a client certificate must have. */
   pinnedCerts?: string[];
+  /** `cipher_suites`: Go names of the TLS 1.2 cipher suites allowed (src/auth/ciphers.ts); absent = the defaults. */
+  cipherSuites?: string[];
   /** `connection_rate_limit`: TLS connections accepted per second on the client port (0 = no limit). */
   connectionRateLimit?: number;
   /** `min_version`: the oldest TLS version a client may use (nats-server's default and floor: 1.2). */

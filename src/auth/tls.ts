@@ -17,6 +17,7 @@ import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
 import { DEFAULT_TLS_TIMEOUT_MS, type TlsOptions } from "./options.ts";
 import { readCertificate, type CertificateIdentity } from "./x509.ts";
+import { opensslCipherList } from "./ciphers.ts";
 
 export interface ServerTls {
   /** For Bun.listen / upgradeTLS / Bun.serve. */
@@ -65,6 +66,8 @@ export function loadServerTls(t: TlsOptions): ServerTls {
     rejectUnauthorized: verify,
   };
   if (t.caFile) bun.ca = readFileSync(t.caFile, "utf8");
+  // cipher_suites: Go's names, as OpenSSL's (TLS 1.2; TLS 1.3's suites are not configurable, as in Go).
+  if (t.cipherSuites !== undefined) bun.ciphers = opensslCipherList(t.cipherSuites);
   // min_version: TLS 1.2 is the floor (nats-server's too); 1.3 turns 1.2 off as well.
   bun.secureOptions = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | (t.minVersion === "1.3" ? constants.SSL_OP_NO_TLSv1_2 : 0);
   return {

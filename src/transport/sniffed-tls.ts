@@ -37,7 +37,7 @@ export class SniffedTls {
     tls: ServerTls,
     events: SniffedTlsEvents,
   ) {
-    const bun = tls.bun as { cert?: string; key?: string; ca?: string };
+    const bun = tls.bun as { cert?: string; key?: string; ca?: string; ciphers?: string };
     this.wire = new Duplex({
       read() {},
       write: (chunk: Buffer, _encoding, done) => this.send(chunk, done),
@@ -48,7 +48,7 @@ export class SniffedTls {
     });
     this.secure = new TLSSocket(this.wire, {
       isServer: true,
-      secureContext: createSecureContext({ cert: bun.cert, key: bun.key, ca: bun.ca, minVersion: tls.minVersion }),
+      secureContext: createSecureContext({ cert: bun.cert, key: bun.key, ca: bun.ca, minVersion: tls.minVersion, ciphers: bun.ciphers }),
       requestCert: tls.verify,
       rejectUnauthorized: tls.verify,
     });

@@ -211,6 +211,15 @@ describe("tls { min_version }", () => {
   });
 });
 
+describe("tls { cipher_suites }", () => {
+  test("Go's suite names: a TLS 1.2 client offering only another suite fails, one offering a listed suite gets in", async () => {
+    const srv = await startServer({ config: tlsBlock('  cipher_suites: ["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]\n') });
+    await expect(rawTls(srv.port, { maxVersion: "TLSv1.2", ciphers: "ECDHE-RSA-AES128-GCM-SHA256" })).rejects.toThrow();
+    const { reply } = await rawTls(srv.port, { maxVersion: "TLSv1.2", ciphers: "ECDHE-RSA-AES256-GCM-SHA384" });
+    expect(reply).toBe("PONG\r\n");
+  });
+});
+
 describe("tls { connection_rate_limit }", () => {
   test("TLS connections past the limit in a second get INFO, the throttling -ERR and a close", async () => {
     const srv = await startServer({ config: tlsBlock("  connection_rate_limit: 2\n") });

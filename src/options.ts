@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
-import type { AccountOptions } from "./accounts/options.ts";
+import type { AccountOptions, MappingOptions } from "./accounts/options.ts";
 import { addRemoteFlag, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
 
 export interface Options {
@@ -44,6 +44,8 @@ export interface Options {
   connectErrorReports: number;
   /** `reconnect_error_reports`: the same after it was connected once (nats-server: 1, every failure). */
   reconnectErrorReports: number;
+  /** Top-level `mappings` (the global account's; src/accounts/mappings.ts). */
+  mappings: MappingOptions[];
   /** `server_tags`: labels of this server (trimmed, lower case, no repeats), shown in /varz `tags`. */
   serverTags: string[];
   /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
@@ -143,6 +145,7 @@ export const defaultOptions: Readonly<Options> = {
   allowNonTls: false,
   maxSubTokens: 0,
   serverTags: [],
+  mappings: [],
   connectErrorReports: 3600,
   reconnectErrorReports: 1,
   clientAdvertise: "",

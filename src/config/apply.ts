@@ -11,11 +11,11 @@ import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
 import { applyJetStreamKey } from "../jetstream/config-keys.ts";
 import { applyLeafnodesKey } from "../leaf/options.ts";
-import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig } from "../accounts/config.ts";
+import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig, parseMappings } from "../accounts/config.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
-  "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
+  "logtime_utc", "disable_sublist_cache", "no_sublist_cache",
   "https", "https_port", "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
@@ -251,6 +251,10 @@ class Applier {
         return;
       case "reconnect_error_reports":
         o.reconnectErrorReports = this.int(e) > 0 ? this.int(e) : 1;
+        return;
+      case "mappings": // the global account's (src/accounts/mappings.ts)
+      case "maps":
+        o.mappings = parseMappings(e);
         return;
       case "server_tags": {
         // As nats-server's jwt.TagList: trimmed, lower case, each once. They label the server in /varz.

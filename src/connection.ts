@@ -428,7 +428,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (typeof connect.verbose === "boolean") this.verbose = connect.verbose;
     if (typeof connect.pedantic === "boolean") this.pedantic = connect.pedantic;
     if (typeof connect.echo === "boolean") this.echo = connect.echo;
-    this.headers = connect.headers === true;
+    this.headers = connect.headers === true && !this.server.options.noHeaderSupport; // nats-server: supportsHeaders && opts.Headers
     this.noResponders = connect.no_responders === true;
     this.parser.headersAllowed = this.headers;
     this.protocol = typeof connect.protocol === "number" ? connect.protocol : 0;

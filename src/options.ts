@@ -46,6 +46,8 @@ export interface Options {
   reconnectErrorReports: number;
   /** Top-level `mappings` (the global account's; src/accounts/mappings.ts). */
   mappings: MappingOptions[];
+  /** `no_header_support`: INFO says headers: false and no connection uses headers (nats-server's supportsHeaders). */
+  noHeaderSupport: boolean;
   /** `server_tags`: labels of this server (trimmed, lower case, no repeats), shown in /varz `tags`. */
   serverTags: string[];
   /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
@@ -145,6 +147,7 @@ export const defaultOptions: Readonly<Options> = {
   allowNonTls: false,
   maxSubTokens: 0,
   serverTags: [],
+  noHeaderSupport: false,
   mappings: [],
   connectErrorReports: 3600,
   reconnectErrorReports: 1,

@@ -223,7 +223,7 @@ export class Server {
       proto: 1,
       go: `bun${Bun.version}`,
       ...this.advertisedClientAddress(),
-      headers: true,
+      headers: !this.options.noHeaderSupport,
       ...(this.options.jetstream ? { jetstream: true } : {}),
       ...securityInfo(this, conn),
       max_payload: this.options.maxPayload,

@@ -21,7 +21,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
   "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
-  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
+  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "trusted", "trusted_keys",
   "mqtt", "default_js_domain", "ocsp_cache",
 ]);
 
@@ -251,6 +251,9 @@ class Applier {
         return;
       case "reconnect_error_reports":
         o.reconnectErrorReports = this.int(e) > 0 ? this.int(e) : 1;
+        return;
+      case "no_header_support":
+        o.noHeaderSupport = this.bool(e);
         return;
       case "mappings": // the global account's (src/accounts/mappings.ts)
       case "maps":

@@ -261,7 +261,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
         return this.close("wrong port", null);
       }
       this.nonce = typeof info.nonce === "string" ? info.nonce : "";
-      this.headers = info.headers === true;
+      this.headers = info.headers === true && !this.server.options.noHeaderSupport;
       this.remoteId = String(info.server_id ?? "");
       this.remoteServer = String(info.server_name || info.server_id || "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
@@ -360,7 +360,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       return this.close("Authentication Failure", LeafError.AuthorizationViolation);
     }
     if (!this.bindAccount(verdict)) return;
-    this.headers = connect.headers === true;
+    this.headers = connect.headers === true && !this.server.options.noHeaderSupport;
     this.remoteId = typeof connect.server_id === "string" ? connect.server_id : "";
     this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
     this.remoteCluster = typeof connect.cluster === "string" ? connect.cluster : "";

@@ -239,7 +239,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       go: `bun${Bun.version}`,
       host: this.options.host,
       port: this.port,
-      headers: true,
+      headers: !this.server.options.noHeaderSupport,
       auth_required: true,
       max_payload: s.options.maxPayload,
       ...(this.serverTls !== null ? { tls_required: true, tls_verify: this.serverTls.verify } : {}),
@@ -269,7 +269,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       version: COMPATIBLE_NATS_VERSION,
       server_id: s.serverId,
       name: s.serverName,
-      headers: true,
+      headers: !this.server.options.noHeaderSupport,
     };
     if (remote.options.hub === true) connect.is_hub = true;
     const cluster = this.clusterName();

@@ -198,6 +198,26 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (this.pedantic && !isValidPublishSubject(buf.latin1Slice(subjectStart, subjectEnd))) {
       this.sendError("InvalidPublishSubject"); // nats-server still delivers the message
     }
+    // Account mappings (src/accounts/mappings.ts): only accounts that have them pay more than this check.
+    const mappings = this.account.mappings;
+    if (mappings !== null) {
+      const mapped = mappings.select(buf.latin1Slice(subjectStart, subjectEnd));
+      if (mapped !== null) {
+        // The message goes on as if published on the mapped subject: a frame of its own, in canonical form.
+        const f = remapFrame(mapped, buf, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+        buf = f;
+        subjectStart = headerSize >= 0 ? 5 : 4;
+        subjectEnd = subjectStart + mapped.length;
+        if (replyStart >= 0) {
+          const replyLength = replyEnd - replyStart;
+          replyStart = subjectEnd + 1;
+          replyEnd = replyStart + replyLength;
+        }
+        tailStart = subjectEnd + 1;
+        payloadEnd = f.length - 2;
+        payloadStart = payloadEnd - size;
+      }
+    }
     // Without permissions and without a reply subject this is the whole cost of src/auth here.
     if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
     if (this.verbose) this.queueBytes(OK_FRAME);
@@ -331,6 +351,12 @@ export class Connection implements ProtocolHandler, Subscriber {
       else this.permissionViolation("SubscribeQueueViolation", "Subject", subject, `, Queue: ${JSON.stringify(queue)}, SID ${sid}`, queue);
       return;
     }
+    if (options.maxSubTokens > 0 && tokenCount(subject) > options.maxSubTokens) {
+      // nats-server's maxTokensViolation: -ERR, an error line, the connection stays.
+      this.server.log.error(`${this.logPrefix} - Subscription Violation Too Many Tokens - User ${JSON.stringify(this.authUser || "N/A")}, Subject ${JSON.stringify(subject)}, SID ${sid}`);
+      this.queueBytes(errFrame(formatError("MaxSubTokensViolation", subject)));
+      return;
+    }
     if (this.account.subscriptionsFull(this.subscriptions.size, options.maxSubscriptions)) {
       this.server.log.error(`${this.logPrefix} - Maximum Subscriptions Exceeded (max=${this.account.maxSubscriptions(options.maxSubscriptions)})`);
       this.sendError("MaxSubscriptions");
@@ -402,7 +428,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (typeof connect.verbose === "boolean") this.verbose = connect.verbose;
     if (typeof connect.pedantic === "boolean") this.pedantic = connect.pedantic;
     if (typeof connect.echo === "boolean") this.echo = connect.echo;
-    this.headers = connect.headers === true;
+    this.headers = connect.headers === true && !this.server.options.noHeaderSupport; // nats-server: supportsHeaders && opts.Headers
     this.noResponders = connect.no_responders === true;
     this.parser.headersAllowed = this.headers;
     this.protocol = typeof connect.protocol === "number" ? connect.protocol : 0;
@@ -602,3 +628,25 @@ export class Connection implements ProtocolHandler, Subscriber {
     this.close(CloseReason.ClientClosed, null);
   }
 }
+
+/** The number of tokens of a subject (`a.b.c` has 3). */
+function tokenCount(subject: string): number {
+  let n = 1;
+  for (let i = 0; i < subject.length; i++) if (subject.charCodeAt(i) === 46 /* . */) n++;
+  return n;
+}
+
+/** `PUB|HPUB <subject> [reply] <sizes>\r\n<payload>\r\n` for a mapped subject, the rest from the original PUB. */
+function remapFrame(subject: string, buf: Buffer, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number): Buffer {
+  const total = payloadEnd - payloadStart;
+  const reply = replyStart >= 0 ? ` ${buf.latin1Slice(replyStart, replyEnd)}` : "";
+  const line = `${headerSize >= 0 ? "HPUB" : "PUB"} ${subject}${reply} ${headerSize >= 0 ? `${headerSize} ${total}` : total}\r\n`;
+  const lineLength = Buffer.byteLength(line, "latin1");
+  const frame = Buffer.allocUnsafe(lineLength + total + 2);
+  frame.write(line, 0, "latin1");
+  buf.copy(frame, lineLength, payloadStart, payloadEnd);
+  frame[lineLength + total] = 13;
+  frame[lineLength + total + 1] = 10;
+  return frame;
+}
+

@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
-import type { AccountOptions } from "./accounts/options.ts";
+import type { AccountOptions, MappingOptions } from "./accounts/options.ts";
 import { addRemoteFlag, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
 
 export interface Options {
@@ -18,6 +18,8 @@ export interface Options {
   /** Origins allowed to open a WebSocket (empty = any). A request without Origin is always allowed. */
   wsAllowedOrigins: string[];
   wsSameOrigin: boolean;
+  /** websocket `advertise`: the host[:port] the cluster hands WebSocket clients for this node; "" = its listener. */
+  wsAdvertise: string;
   wsCompression: boolean;
   maxPayload: number;
   maxControlLine: number;
@@ -36,6 +38,22 @@ export interface Options {
   authorization: AuthorizationOptions | null;
   /** TLS on the client port (tls block, --tls*); null = plaintext. */
   tls: TlsOptions | null;
+  /** `client_advertise`: the host[:port] clients are told (INFO host/port, the cluster's connect_urls); "" = the listen address. */
+  clientAdvertise: string;
+  /** `connect_error_reports`: a leaf remote that never connected logs its 1st failed dial and every Nth as errors (nats-server: 3600). */
+  connectErrorReports: number;
+  /** `reconnect_error_reports`: the same after it was connected once (nats-server: 1, every failure). */
+  reconnectErrorReports: number;
+  /** Top-level `mappings` (the global account's; src/accounts/mappings.ts). */
+  mappings: MappingOptions[];
+  /** `no_header_support`: INFO says headers: false and no connection uses headers (nats-server's supportsHeaders). */
+  noHeaderSupport: boolean;
+  /** `server_tags`: labels of this server (trimmed, lower case, no repeats), shown in /varz `tags`. */
+  serverTags: string[];
+  /** `max_sub_tokens`: the most tokens a subscription's subject may have (0 = no limit; at most 255). */
+  maxSubTokens: number;
+  /** `allow_non_tls`: with tls, plaintext clients too, on the same port (the client's first byte decides). */
+  allowNonTls: boolean;
   /** The websocket block's own authorization, no_auth_user and auth cookie names; null = none. */
   websocketAuth: WebSocketAuthOptions | null;
   /** TLS on the WebSocket port (wss); null = plain ws. */
@@ -113,6 +131,7 @@ export const defaultOptions: Readonly<Options> = {
   wsHost: "0.0.0.0",
   wsAllowedOrigins: [],
   wsSameOrigin: false,
+  wsAdvertise: "",
   wsCompression: false,
   maxPayload: 1024 * 1024,
   maxControlLine: 4096,
@@ -125,6 +144,14 @@ export const defaultOptions: Readonly<Options> = {
   connectTimeoutMs: 10_000,
   authorization: null,
   tls: null,
+  allowNonTls: false,
+  maxSubTokens: 0,
+  serverTags: [],
+  noHeaderSupport: false,
+  mappings: [],
+  connectErrorReports: 3600,
+  reconnectErrorReports: 1,
+  clientAdvertise: "",
   websocketAuth: null,
   wsTls: null,
   connectionRatePerIp: 0,
@@ -194,6 +221,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.wsAllowedOrigins = v.split(",").map((s) => s.trim()).filter(Boolean); } },
   { names: ["ws_same_origin"], takesValue: false, help: "Allow WebSocket only from the server's own origin",
     set: (o, v) => { o.wsSameOrigin = v === "true"; } },
+  { names: ["ws_advertise"], takesValue: true, help: "WebSocket address (host[:port]) the cluster advertises to WebSocket clients",
+    set: (o, v, f) => { parseAdvertise(v, 0, f); o.wsAdvertise = v; } },
   { names: ["ws_compression"], takesValue: false, help: "Offer permessage-deflate on WebSocket (default: off, as nats-server)",
     set: (o, v) => { o.wsCompression = v === "true"; } },
   { names: ["max_payload"], takesValue: true, help: "Maximum message payload in bytes (default: 1MB)",
@@ -269,6 +298,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.clusterNoAdvertise = v === "true"; } },
   { names: ["cluster_advertise"], takesValue: true, help: "Cluster address (host:port) to advertise to other members",
     set: (o, v) => { o.clusterAdvertise = v; } },
+  { names: ["client_advertise"], takesValue: true, help: "Client address (host[:port]) to advertise to clients and other members",
+    set: (o, v, f) => { parseAdvertise(v, 0, f); o.clientAdvertise = v; } },
   { names: ["leafnode_remote", "leafnode_remotes"], takesValue: true, help: "Dial this hub as a leaf node: nats-leaf://[user:pass@]host:7422 or ws://host:port (comma-separated URLs of one hub; repeat for more hubs)",
     set: addRemoteFlag },
   { names: ["leafnodes_listen", "leafnode_listen"], takesValue: true, help: "Accept leaf node connections on host:port (default port 7422; -1 for a random port)",
@@ -430,4 +461,16 @@ export function parseDuration(value: string, flag: string): number {
     throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a duration (e.g. 2m, 10s, 500ms)`);
   }
   return total;
+}
+
+/**
+ * `client_advertise` as nats-server's parseHostPort: "host:port", or "host" (then `defaultPort`, the
+ * client port); port 0 or -1 also means the client port. Throws OptionsError on anything else.
+ */
+export function parseAdvertise(value: string, defaultPort: number, what = "client_advertise"): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:]*))(?::(-?\d+))?$/.exec(value.trim());
+  if (value.trim() === "" || m === null) throw new OptionsError(`${what}: invalid address ${JSON.stringify(value)}`);
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port < -1 || port > 65535) throw new OptionsError(`${what}: invalid port in ${JSON.stringify(value)}`);
+  return { host: (m[1] ?? m[2]!).trim(), port: port === 0 || port === -1 ? defaultPort : port };
 }

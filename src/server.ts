@@ -5,7 +5,7 @@ import { infoFrame, type ServerInfo } from "./protocol/frames.ts";
 import type { Sublist } from "./subjects/sublist.ts";
 import type { Subscription } from "./subscription.ts";
 import { Accounts } from "./accounts/accounts.ts";
-import type { Options } from "./options.ts";
+import { parseAdvertise, type Options } from "./options.ts";
 import type { Logger } from "./log.ts";
 import type { Transport } from "./transport/transport.ts";
 import { listenTcp, type TcpListener } from "./transport/tcp.ts";
@@ -209,6 +209,12 @@ export class Server {
     return conn;
   }
 
+  /** INFO's host and port: client_advertise when set (nats-server's setInfoHostPort), else the listener's. */
+  advertisedClientAddress(): { host: string; port: number } {
+    const advertise = this.options.clientAdvertise;
+    return advertise !== "" ? parseAdvertise(advertise, this.port) : { host: this.options.host, port: this.port };
+  }
+
   infoFor(conn: Connection): ServerInfo {
     const info: ServerInfo = {
       server_id: this.serverId,
@@ -216,9 +222,8 @@ export class Server {
       version: COMPATIBLE_NATS_VERSION,
       proto: 1,
       go: `bun${Bun.version}`,
-      host: this.options.host,
-      port: this.port,
-      headers: true,
+      ...this.advertisedClientAddress(),
+      headers: !this.options.noHeaderSupport,
       ...(this.options.jetstream ? { jetstream: true } : {}),
       ...securityInfo(this, conn),
       max_payload: this.options.maxPayload,

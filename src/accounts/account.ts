@@ -4,6 +4,7 @@
 // and the system account (`$SYS` unless system_account names another) is where server events go.
 import { ObservedSublist } from "../cluster/interest.ts";
 import type { Subscription } from "../subscription.ts";
+import type { AccountMappings } from "./mappings.ts";
 import { NO_ACCOUNT_LIMITS, type AccountJetStreamOptions, type AccountLimitOptions } from "./options.ts";
 
 export class Account {
@@ -16,6 +17,8 @@ export class Account {
   /** Messages and bytes published into the account by its clients, and delivered to them (for /accountz-style stats and events). */
   inMsgs = 0;
   inBytes = 0;
+  /** Subject mappings of what its clients publish (./mappings.ts); null: none (the publish path checks only this). */
+  mappings: AccountMappings | null = null;
 
   constructor(
     readonly name: string,

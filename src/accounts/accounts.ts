@@ -2,6 +2,7 @@
 // options at start (accounts are not changed by a reload: a restart-only setting).
 import type { Options } from "../options.ts";
 import { Account } from "./account.ts";
+import { AccountMappings } from "./mappings.ts";
 import { DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT } from "./options.ts";
 
 export class Accounts {
@@ -22,6 +23,12 @@ export class Accounts {
       this.byName.set(systemName, new Account(systemName, undefined, null, true));
     }
     this.system = systemName === null ? null : this.byName.get(systemName)!;
+    // Mappings (checked when the config was read): the top-level ones are $G's, as in nats-server.
+    this.global.mappings = AccountMappings.compile(options.mappings);
+    for (const a of options.accounts) {
+      const account = this.byName.get(a.name)!;
+      if (a.mappings !== undefined && a.mappings.length > 0) account.mappings = AccountMappings.compile(a.mappings);
+    }
   }
 
   get(name: string): Account | undefined {

@@ -22,7 +22,10 @@ import {
   type AccountOptions,
   type ExportOptions,
   type ImportOptions,
+  type MappingOptions,
 } from "./options.ts";
+import { AccountMappings } from "./mappings.ts";
+import { TransformError } from "./subject-transform.ts";
 
 type At = ConfEntry | ConfNode;
 
@@ -225,6 +228,8 @@ function parseAccountKey(k: ConfEntry, a: AccountOptions, ctx: AccountsConfigCon
     }
     case "mappings":
     case "maps":
+      a.mappings = parseMappings(k);
+      return;
     case "msg_trace":
     case "trace_dest":
       fail(k, `"accounts.${a.name}.${k.key}" is not supported yet`);
@@ -636,4 +641,84 @@ export function checkAccountsConfig(o: Options, ctx: AccountsConfigContext): Con
     }
   }
   return errors;
+}
+
+// ---- mappings --------------------------------------------------------------------------------
+
+/**
+ * `mappings { "src": "dest", "src2": [ { destination: "a", weight: 40% }, … ], "src3": { destination, weight } }`
+ * (top level: the global account's; in an account: its own), with nats-server's parseAccountMappings and
+ * AddWeightedMappings checks and messages. Each mapping is compiled here so a bad one fails at load.
+ */
+export function parseMappings(e: ConfEntry): MappingOptions[] {
+  if (e.node.kind !== "map") fail(e, `Expected mappings to be a map, got ${goType(e.node)}`);
+  const out: MappingOptions[] = [];
+  for (const m of e.node.value.values()) {
+    const source = m.key;
+    if (!isValidSubscribeSubject(source)) fail(m, `Subject ${JSON.stringify(source)} is not a valid subject`);
+    const n = m.node;
+    let mapping: MappingOptions;
+    if (n.kind === "string") {
+      mapping = { source, destinations: [{ subject: n.value, weight: 100 }] };
+      checkMapping(m, mapping, `Error adding mapping for ${JSON.stringify(source)} to ${JSON.stringify(n.value)}`);
+    } else if (n.kind === "array" || n.kind === "map") {
+      const items = n.kind === "array" ? n.value : [n];
+      mapping = { source, destinations: items.map((item) => mapDestination(item)) };
+      checkMapping(m, mapping, `Error adding mapping for ${JSON.stringify(source)}`);
+    } else fail(m, `Unknown type ${goType(n)} for mapping destination`);
+    out.push(mapping);
+  }
+  return out;
+}
+
+/** One weighted destination (nats-server's parseAccountMapDest). */
+function mapDestination(item: ConfNode): { subject: string; weight: number } {
+  if (item.kind !== "map") fail(item, "Expected an entry for the mapping destination");
+  let subject = "";
+  let weight: number | null = null;
+  for (const k of item.value.values()) {
+    switch (k.key.toLowerCase()) {
+      case "dest":
+      case "destination":
+        subject = str(k);
+        break;
+      case "weight": {
+        let w: number;
+        if (k.node.kind === "string") {
+          const text = k.node.value.replace(/%$/, "");
+          if (!/^[+-]?\d+$/.test(text)) fail(k, `Invalid weight ${JSON.stringify(text)} for mapping destination`);
+          w = Number(text);
+        } else if (k.node.kind === "integer") w = k.node.value;
+        else fail(k, `Unknown entry type for weight of ${goValue(k.node)}`);
+        if (w > 100 || w < 0) fail(k, `Invalid weight ${w} for mapping destination`);
+        weight = w;
+        break;
+      }
+      case "cluster":
+        fail(k, `"mappings.${k.key}" is not supported yet (cluster-scoped mappings)`);
+        break;
+      default:
+        fail(k, `Unknown field ${JSON.stringify(k.key)} for mapping destination`);
+    }
+  }
+  if (weight === null) fail(item, `Missing weight for mapping destination ${JSON.stringify(subject)}`);
+  return { subject, weight };
+}
+
+/** nats-server's AddWeightedMappings checks, then the transforms themselves. */
+function checkMapping(at: ConfEntry, m: MappingOptions, what: string): void {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const d of m.destinations) {
+    if (seen.has(d.subject)) fail(at, `${what} : duplicate entry for ${JSON.stringify(d.subject)}`);
+    seen.add(d.subject);
+    total += d.weight;
+    if (total > 100) fail(at, `${what} : total weight needs to be <= 100`);
+  }
+  try {
+    AccountMappings.compile([m]);
+  } catch (error) {
+    if (error instanceof TransformError) fail(at, `${what} : ${error.message}`);
+    throw error;
+  }
 }

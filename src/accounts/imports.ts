@@ -30,7 +30,8 @@
 //   capped at MAX_PENDING_RESPONSES per exporting account (the oldest goes first).
 import { randomBytes } from "node:crypto";
 import { deliverToMatches } from "../router.ts";
-import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
+import { presentAll } from "../jetstream/deliver.ts";
+import { isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
 import type { Subscriber } from "../subscriber.ts";
 import { Subscription } from "../subscription.ts";
@@ -91,6 +92,8 @@ interface Bridged {
   readonly request: PendingRequest | null;
   /** A response: its mapping is dropped when it reached nobody. */
   readonly response: { responses: Responses; key: string } | null;
+  /** A JetStream delivery: the deliver subject it is routed by (`subject` is the one shown). */
+  readonly route: string | null;
 }
 
 interface PendingRequest {
@@ -143,6 +146,25 @@ class StreamBridge extends Bridge {
     const subject = this.mapping.map(buf.latin1Slice(subjectStart, subjectEnd));
     const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
     this.imports.bridge(this.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, STREAM_HOP, null, null, false);
+  }
+
+  /**
+   * A JetStream delivery (src/jetstream/deliver.ts): routed by its deliver subject, shown with the stored
+   * message's subject. The deliver subject is mapped into the importing account; the subject shown is not
+   * (nats-server swaps the two for a deliver subject the same way).
+   */
+  deliverAs(sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, publisher: Subscriber | null): void {
+    if (this.closed || fromRoute(publisher) || this.imports.hop !== null) return;
+    sub.delivered++;
+    const route = this.mapping.map(deliverSubject);
+    const subject = buf.latin1Slice(subjectStart, subjectEnd);
+    const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
+    this.imports.bridge(this.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, STREAM_HOP, null, null, false, route);
+  }
+
+  /** Whether the importing account listens on what `subject` maps to (a push consumer delivers only then). */
+  hasInterestIn(_sub: Subscription, subject: string): boolean {
+    return !this.closed && !isEmpty(this.into.sublist.match(this.mapping.map(subject)));
   }
 }
 
@@ -206,20 +228,46 @@ class Responses extends Bridge {
   deliver(_sub: Subscription, buf: Buffer, subjectStart: number, subjectEnd: number, _replyStart: number, _replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, publisher: Subscriber | null): void {
     if (this.closed) return;
     const key = buf.latin1Slice(subjectStart, subjectEnd);
-    const entry = this.entries.get(key);
+    const entry = this.take(key, payloadEnd === payloadStart);
     if (entry === undefined) return;
+    // A response's own reply subject is of the exporting account: it does not cross (not mapped back).
+    this.imports.bridge(entry.into, entry.reply, null, buf, headerSize, payloadStart, payloadEnd, publisher, this.nextHop(), null, { responses: this, key }, false);
+  }
+
+  /**
+   * A JetStream delivery to a request's reply (a pull request that came through a service import): routed
+   * back to the requester's reply subject, shown with the stored message's subject, its ack reply kept (the
+   * importer acks through its own import of `$JS.ACK.>`, as with nats-server).
+   */
+  deliverAs(_sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, publisher: Subscriber | null): void {
+    if (this.closed) return;
+    const entry = this.take(deliverSubject, payloadEnd === payloadStart);
+    if (entry === undefined) return;
+    const subject = buf.latin1Slice(subjectStart, subjectEnd);
+    const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
+    this.imports.bridge(entry.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, this.nextHop(), null, { responses: this, key: deliverSubject }, false, entry.reply);
+  }
+
+  /**
+   * The mapping of a response's subject, if any. Singleton: the first response ends it. Chunked: an empty
+   * message is the end of the stream. Otherwise it stays, moved to the end (the most recently used), its
+   * threshold restarted.
+   */
+  private take(key: string, empty: boolean): ResponseEntry | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
     this.entries.delete(key);
-    // Singleton: the first response ends it. Chunked: an empty message is the end of the stream.
-    // Otherwise it stays, moved to the end (the most recently used), its threshold restarted.
     const type = entry.export.responseType;
-    if (type !== "singleton" && !(type === "chunked" && payloadEnd === payloadStart)) {
+    if (type !== "singleton" && !(type === "chunked" && empty)) {
       entry.touched = Date.now();
       this.entries.set(key, entry);
     }
+    return entry;
+  }
+
+  private nextHop(): Hop {
     const hop = this.imports.hop;
-    const next: Hop = { kind: "response", chain: hop === null ? [] : hop.chain };
-    // A response's own reply subject is of the exporting account: it does not cross (not mapped back).
-    this.imports.bridge(entry.into, entry.reply, null, buf, headerSize, payloadStart, payloadEnd, publisher, next, null, { responses: this, key }, false);
+    return { kind: "response", chain: hop === null ? [] : hop.chain };
   }
 
   close(): void {
@@ -342,9 +390,12 @@ export class Imports {
     request: PendingRequest | null,
     response: { responses: Responses; key: string } | null,
     alwaysQueue: boolean,
+    route: string | null = null,
   ): void {
-    if (this.closed || !isValidPublishSubject(subject)) return;
-    const listening = !isEmpty(into.sublist.match(subject));
+    // Wildcard tokens pass, as in a client's PUB outside pedantic mode: the JetStream API puts the filter in
+    // the subject (`$JS.API.CONSUMER.CREATE.S.C.$KV.b.>`), and nats-server carries such requests over imports.
+    if (this.closed || !isValidSubscribeSubject(subject) || (route !== null && !isValidSubscribeSubject(route))) return;
+    const listening = !isEmpty(into.sublist.match(route ?? subject));
     if (!listening && !alwaysQueue && response === null) return;
     const total = payloadEnd - payloadStart;
     let frame: Buffer | null = null;
@@ -360,7 +411,7 @@ export class Imports {
     }
     const bridged: Bridged = {
       into, subject, frame, headerSize, replyLength: reply === null ? -1 : reply.length, payloadLength: total,
-      publisher: publisher !== null && publisher.isRoute === true ? null : publisher, hop, request, response,
+      publisher: publisher !== null && publisher.isRoute === true ? null : publisher, hop, request, response, route,
     };
     this.queue.push(bridged);
     if (!this.drainScheduled) {
@@ -390,7 +441,7 @@ export class Imports {
     let delivered = false;
     const frame = item.frame;
     if (frame !== null) {
-      const result = item.into.sublist.match(item.subject);
+      const result = item.into.sublist.match(item.route ?? item.subject);
       if (!isEmpty(result)) {
         const subjectStart = item.headerSize >= 0 ? 5 : 4;
         const subjectEnd = subjectStart + item.subject.length;
@@ -399,7 +450,10 @@ export class Imports {
         const payloadStart = frame.length - 2 - item.payloadLength;
         this.hop = item.hop;
         try {
-          delivered = deliverToMatches(result, item.publisher, false, frame, subjectStart, subjectEnd, replyStart, replyEnd, item.headerSize, payloadStart, payloadStart + item.payloadLength, subjectEnd + 1);
+          if (item.route !== null) {
+            presentAll(result, item.route, frame, subjectStart, subjectEnd, replyStart, replyEnd, item.headerSize, payloadStart, payloadStart + item.payloadLength, subjectEnd + 1, item.publisher);
+            delivered = true;
+          } else delivered = deliverToMatches(result, item.publisher, false, frame, subjectStart, subjectEnd, replyStart, replyEnd, item.headerSize, payloadStart, payloadStart + item.payloadLength, subjectEnd + 1);
         } finally {
           this.hop = null;
         }

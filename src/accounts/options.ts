@@ -54,6 +54,13 @@ export interface AccountJetStreamOptions {
   maxConsumers: number;
 }
 
+/** One entry of `mappings { "<source>": "<destination>" | [ { destination, weight } ] }`. */
+export interface MappingOptions {
+  source: string;
+  /** Weights in percent (a plain destination: 100). */
+  destinations: { subject: string; weight: number }[];
+}
+
 export interface AccountOptions {
   name: string;
   /** The account's public nkey (`A…`), as nats-server's `nkey` in an account: informational without JWTs. */
@@ -65,4 +72,6 @@ export interface AccountOptions {
   limits: AccountLimitOptions;
   /** null: JetStream is not enabled for this account. */
   jetstream: AccountJetStreamOptions | null;
+  /** `mappings` of the account's published subjects (./mappings.ts); absent = none. */
+  mappings?: MappingOptions[];
 }

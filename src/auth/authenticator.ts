@@ -3,8 +3,11 @@
 // Order of checks, as nats-server's:
 // 1. nkey users, when the CONNECT names an nkey: the key must be configured and `sig` must sign this
 //    connection's nonce.
-// 2. users (with passwords), when configured: a CONNECT without user, pass and token becomes the
-//    no_auth_user (when set); a named user must exist and its password match.
+// 2. users, when configured: with `tls { verify_and_map: true }` on the client port, the client
+//    certificate names the user (src/auth/tls-map.ts; CONNECT's user is not looked at, its password must
+//    match the mapped user's, usually none);
+//    otherwise a CONNECT without user, pass and token becomes the no_auth_user (when set), and a named
+//    user must exist and its password match.
 // 3. otherwise the single token, or the single user and password.
 // Users of the `accounts` block live in the same two maps (names are unique across accounts and the
 // authorization block: src/accounts/config.ts checks it); each carries its Account, and the gate binds
@@ -23,7 +26,9 @@ import type { Account } from "../accounts/account.ts";
 import { Accounts } from "../accounts/accounts.ts";
 import { randomBytes } from "node:crypto";
 import { NkeyVerifier, newNonce } from "./nkeys.ts";
-import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
+import { mapCertificateToUser } from "./tls-map.ts";
+import type { CertificateIdentity } from "./x509.ts";
+import { DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_TLS_TIMEOUT_MS, type AuthorizationOptions, type ConnectionType, type UserOptions, type WebSocketAuthOptions } from "./options.ts";
 
 /** The CONNECT fields authentication reads (wire casing). */
 export interface Credentials {
@@ -51,6 +56,8 @@ export interface AuthenticatedUser {
   readonly publishBucket: PublishBucket | null;
   /** The account the user belongs to (src/accounts); null = the global account `$G`. */
   readonly account?: Account | null;
+  /** allowed_connection_types: the kinds of connection it may log in on; null/absent = any. */
+  readonly connectionTypes?: ReadonlySet<string> | null;
 }
 
 /**
@@ -115,7 +122,13 @@ function toUser(name: string, u: UserOptions, account: Account | null): Authenti
     permissions: u.permissions ? new CompiledPermissions(u.permissions) : null,
     publishBucket: u.rateLimit && (u.rateLimit.msgsPerSec > 0 || u.rateLimit.bytesPerSec > 0) ? new PublishBucket(u.rateLimit) : null,
     account,
+    connectionTypes: u.allowedConnectionTypes && u.allowedConnectionTypes.length > 0 ? new Set(u.allowedConnectionTypes) : null,
   };
+}
+
+/** nats-server's connectionTypeAllowed: no list allows every kind. */
+function typeAllowed(user: AuthenticatedUser, type: ConnectionType): boolean {
+  return user.connectionTypes == null || user.connectionTypes.has(type);
 }
 
 export class Authenticator {
@@ -130,6 +143,8 @@ export class Authenticator {
   readonly nonceRequired: boolean;
   private readonly timeoutMs: number;
   private readonly wsTimeoutMs: number;
+  /** verify_and_map on the client port: the names a certificate may map to (the users with passwords' names). */
+  private readonly tlsMapNames: ReadonlySet<string> | null;
 
   constructor(
     auth: AuthorizationOptions | null,
@@ -137,6 +152,8 @@ export class Authenticator {
     tlsTimeoutMs: number | null,
     /** Users of the accounts block, bound to their accounts. */
     accountUsers: readonly AccountUsers[] = [],
+    /** `tls { verify_and_map: true }` on the client port. */
+    tlsMap = false,
   ) {
     const a = auth ?? {};
     const add = (u: UserOptions, account: Account | null) => {
@@ -157,6 +174,8 @@ export class Authenticator {
     const defaultTimeout = tlsTimeoutMs !== null ? tlsTimeoutMs + 1000 : DEFAULT_AUTH_TIMEOUT_MS;
     this.timeoutMs = a.timeoutMs || defaultTimeout;
     this.wsTimeoutMs = (this.wsOverride && ws!.timeoutMs) || this.timeoutMs;
+    // Only client-port connections are mapped: users that may not log in there are not candidates.
+    this.tlsMapNames = tlsMap ? new Set([...this.users].filter(([, e]) => typeAllowed(e.user, "STANDARD")).map(([name]) => name)) : null;
   }
 
   /** An Authenticator when any authentication is configured, else null (the server then checks nothing). */
@@ -176,7 +195,7 @@ export class Authenticator {
       const name = `nats-${randomBytes(8).toString("hex")}`;
       authorization = { ...a, users: [{ user: name, password: randomBytes(16).toString("hex") }], noAuthUser: name };
     }
-    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers);
+    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers, o.tls?.verifyAndMap === true);
     return auth.required || auth.wsOverride ? auth : null;
   }
 
@@ -207,7 +226,8 @@ export class Authenticator {
 
   /** The no_auth_user a client of this kind becomes when it sends an op other than CONNECT first (or null). */
   noAuthUserFor(kind: Transport["kind"]): AuthenticatedUser | null {
-    return this.namedUser((kind === "websocket" ? this.ws : this.top).noAuthUser);
+    const user = this.namedUser((kind === "websocket" ? this.ws : this.top).noAuthUser);
+    return user !== null && typeAllowed(user, kind === "websocket" ? "WEBSOCKET" : "STANDARD") ? user : null;
   }
 
   /** A configured user (or nkey user) by name, as no_auth_user names one. */
@@ -217,8 +237,11 @@ export class Authenticator {
   }
 
   /** Checks a CONNECT's credentials (cookies fill in what it leaves out, for WebSocket clients). */
-  authenticate(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): AuthResult {
-    const claim = this.resolve(kind, connect, nonce, cookies);
+  authenticate(
+    kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined, peer: CertificateIdentity | null = null,
+    type: ConnectionType = kind === "websocket" ? "WEBSOCKET" : "STANDARD",
+  ): AuthResult {
+    const claim = this.resolve(kind, connect, nonce, cookies, peer, type);
     if (claim === null) return null;
     if (claim.secret === null) return claim.user;
     return settle(comparePassword(claim.secret, claim.given), claim.user);
@@ -227,9 +250,15 @@ export class Authenticator {
   /**
    * Who the credentials claim to be, and what is left to check: the configured password or token
    * (`secret`, plain or bcrypt) that `given` must match, or nothing (null) when the claim is decided
-   * already (nkey signature, no_auth_user, no authentication). null: refused outright.
+   * already (nkey signature, certificate, no_auth_user, no authentication). null: refused outright.
+   * `peer`: the client's TLS certificate, read when verify_and_map is on. `type`: the kind of connection,
+   * for users limited by allowed_connection_types (a leaf connection authenticating as a client's user
+   * passes LEAFNODE or LEAFNODE_WS).
    */
-  resolve(kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined): Claim | null {
+  resolve(
+    kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined, peer: CertificateIdentity | null = null,
+    type: ConnectionType = kind === "websocket" ? "WEBSOCKET" : "STANDARD",
+  ): Claim | null {
     if (!this.requiredFor(kind)) return { user: ANONYMOUS, secret: null, given: "" };
     const simple = kind === "websocket" ? this.ws : this.top;
     let user = str(connect.user);
@@ -243,17 +272,23 @@ export class Authenticator {
     const nkey = str(connect.nkey);
     if (this.nkeys.size > 0 && nkey !== "") {
       const entry = this.nkeys.get(nkey);
-      if (entry === undefined) return null;
+      if (entry === undefined || !typeAllowed(entry.user, type)) return null;
       return entry.verifier.verify(nonce, str(connect.sig)) ? { user: entry.user, secret: null, given: "" } : null;
+    }
+    if (this.tlsMapNames !== null && type === "STANDARD" && this.users.size > 0) {
+      const name = peer === null ? null : mapCertificateToUser(peer, this.tlsMapNames);
+      const entry = name === null ? undefined : this.users.get(name);
+      // As nats-server, the mapped user's password (usually none) must still match CONNECT's.
+      return entry === undefined ? null : { user: entry.user, secret: entry.password, given: pass };
     }
     if (simple.noAuthUser !== "" && user === "" && pass === "" && token === "" && nkey === "") {
       const named = this.namedUser(simple.noAuthUser);
-      if (named !== null) return { user: named, secret: null, given: "" };
+      if (named !== null) return typeAllowed(named, type) ? { user: named, secret: null, given: "" } : null;
     }
     if (this.users.size > 0) {
       if (user !== "") {
         const entry = this.users.get(user);
-        if (entry === undefined) return null;
+        if (entry === undefined || !typeAllowed(entry.user, type)) return null;
         return { user: entry.user, secret: entry.password, given: pass };
       }
     }

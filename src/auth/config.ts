@@ -9,7 +9,9 @@ import { parseGoDuration } from "../config/duration.ts";
 import { ConfigError, type ConfEntry, type ConfMap, type ConfNode } from "../config/parser.ts";
 import { isValidSubscribeSubject } from "../subjects/subject.ts";
 import { isValidPublicUserKey } from "./nkeys.ts";
+import { isKnownCipherSuite } from "./ciphers.ts";
 import {
+  CONNECTION_TYPES,
   DEFAULT_ALLOW_RESPONSE_EXPIRES_MS,
   DEFAULT_ALLOW_RESPONSE_MAX,
   type AuthorizationOptions,
@@ -105,7 +107,7 @@ export function applyWebSocketSecurityKey(w: ConfEntry, o: Options): boolean {
   };
   switch (w.key.toLowerCase()) {
     case "tls":
-      o.wsTls = parseTls(w);
+      o.wsTls = parseTls(w, "websocket");
       return true;
     case "authorization":
     case "authentication": {
@@ -217,7 +219,7 @@ export function parseUsers(e: ConfEntry): UserOptions[] {
         case "allowed_connection_types":
         case "connection_types":
         case "clients":
-          fail(k, `"${k.key}" is not supported yet`);
+          u.allowedConnectionTypes = parseConnectionTypes(k);
           break;
         default:
           unknown(k);
@@ -231,6 +233,22 @@ export function parseUsers(e: ConfEntry): UserOptions[] {
     users.push(u);
   }
   return users;
+}
+
+/** nats-server's parseAllowedConnectionTypes: a string or strings, each a known type (any case). */
+function parseConnectionTypes(e: ConfEntry): string[] {
+  const n = e.node;
+  const items = n.kind === "array" ? n.value : [n];
+  const types: string[] = [];
+  const unknownTypes: string[] = [];
+  for (const item of items) {
+    if (item.kind !== "string") fail(item, `error parsing allowed connection types: unsupported type ${describe(item)}`);
+    const t = item.value.toUpperCase();
+    if ((CONNECTION_TYPES as readonly string[]).includes(t)) types.push(t);
+    else unknownTypes.push(t);
+  }
+  if (unknownTypes.length > 0) fail(e, `invalid connection types [${unknownTypes.map((t) => JSON.stringify(t)).join(" ")}]`);
+  return types;
 }
 
 /** `rate_limit { msgs_per_sec: N, bytes_per_sec: SIZE }` (natter's own). */
@@ -376,14 +394,18 @@ function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
 
 // ---- tls -------------------------------------------------------------------------------------
 
-/** Keys of nats-server's tls block natter does not implement. */
+/** Keys of nats-server's tls block natter does not implement (README, "Config keys natter refuses"). */
 const UNSUPPORTED_TLS_KEYS = new Set([
-  "insecure", "verify_and_map", "verify_cert_and_check_known_urls", "cipher_suites", "curve_preferences",
-  "connection_rate_limit", "pinned_certs", "cert_store", "cert_match_by", "cert_match", "ocsp_peer",
-  "min_version", "certs",
+  "curve_preferences", "cert_match_by", "cert_match",
+  "ocsp_peer", "certs", "certificates",
 ]);
 
-export function parseTls(e: ConfEntry): TlsOptions {
+/** Where a tls block is: the client port maps certificates to users and checks pins; the others not yet. */
+export type TlsContext = "client" | "websocket" | "leafnodes";
+
+const PINNED_CERT = /^[A-Fa-f0-9]{64}$/;
+
+export function parseTls(e: ConfEntry, context: TlsContext = "client"): TlsOptions {
   const t: TlsOptions = { certFile: "", keyFile: "" };
   for (const k of map(e, "tls").values()) {
     const key = k.key.toLowerCase();
@@ -416,6 +438,63 @@ export function parseTls(e: ConfEntry): TlsOptions {
       case "first":
       case "immediate":
         t.handshakeFirst = flag();
+        break;
+      case "verify_and_map": {
+        const on = flag();
+        if (on && context !== "client") fail(k, `"${context}.tls.${k.key}" is not supported yet (only on the client port)`);
+        if (on) t.verify = true;
+        t.verifyAndMap = on;
+        break;
+      }
+      case "verify_cert_and_check_known_urls":
+        // nats-server takes it only where a server dials (routes, gateways): every tls block natter has is a client context.
+        if (flag()) fail(k, "verify_cert_and_check_known_urls not supported in this context");
+        break;
+      case "pinned_certs": {
+        if (k.node.kind !== "array") fail(k, "error parsing tls config, expected 'pinned_certs' to be a list of hex-encoded sha256 of DER encoded SubjectPublicKeyInfo");
+        if (context !== "client") fail(k, `"${context}.tls.${k.key}" is not supported yet (only on the client port)`);
+        const pins: string[] = [];
+        for (const item of k.node.value) {
+          const entry = item.kind === "string" ? item.value.toLowerCase() : "";
+          if (!PINNED_CERT.test(entry)) {
+            fail(item, `error parsing tls config, 'pinned_certs' key ${entry} does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo`);
+          }
+          pins.push(entry);
+        }
+        if (pins.length > 0) t.pinnedCerts = pins;
+        break;
+      }
+      case "insecure":
+        // nats-server: skip verifying the *server* a connection dials (InsecureSkipVerify). Every tls block
+        // natter reads here is a listening side, where nats-server gives it no effect either.
+        flag();
+        break;
+      case "min_version": {
+        if (k.node.kind !== "string") fail(k, `error parsing tls config: 'min_version' wrong type: ${describe(k.node)}`);
+        const v = k.node.value;
+        if (v === "1.0" || v === "1.1") fail(k, `error parsing tls config: unsupported TLS version: TLS ${v}`);
+        if (v !== "1.2" && v !== "1.3") fail(k, `error parsing tls config: unknown version: ${v}`);
+        t.minVersion = v;
+        break;
+      }
+      case "cipher_suites": {
+        if (k.node.kind !== "array") fail(k, `error parsing tls config, 'cipher_suites' must be an array, got ${describe(k.node)}`);
+        if (k.node.value.length === 0) fail(k, "error parsing tls config, 'cipher_suites' cannot be empty");
+        t.cipherSuites = k.node.value.map((item) => {
+          const name = item.kind === "string" ? item.value : String((item as { value?: unknown }).value);
+          if (!isKnownCipherSuite(name)) fail(item, `unrecognized cipher ${name}`);
+          return name;
+        });
+        break;
+      }
+      case "connection_rate_limit":
+        if (k.node.kind !== "integer") fail(k, "error parsing tls config, 'connection_rate_limit' wrong type");
+        if (context !== "client") fail(k, `"${context}.tls.${k.key}" is not supported yet (only on the client port)`);
+        t.connectionRateLimit = k.node.value;
+        break;
+      case "cert_store":
+        // The Windows certificate store; nats-server refuses it the same way on other systems.
+        fail(k, "cert_store not compatible with current operating system");
         break;
       default:
         if (UNSUPPORTED_TLS_KEYS.has(key)) fail(k, `"tls.${k.key}" is not supported yet`);

@@ -109,7 +109,7 @@ export class AuthGate {
     this.clearTimer();
     const conn = this.conn;
     conn.authEpoch++; // a config reload's re-check still pending is about the credentials before these
-    const claim = this.auth.resolve(conn.transport.kind, connect, this.nonce, conn.transport.authCookies);
+    const claim = this.auth.resolve(conn.transport.kind, connect, this.nonce, conn.transport.authCookies, conn.transport.peerCertificate ?? null);
     if (claim === null) {
       this.refuse(connect);
       return false;

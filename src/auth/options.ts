@@ -35,7 +35,13 @@ export interface UserOptions {
   permissions?: PermissionOptions | null;
   /** Per-user publish rate limit (natter's own; see src/auth/ratelimit.ts); absent = unlimited. */
   rateLimit?: RateLimitOptions | null;
+  /** `allowed_connection_types` (upper case: STANDARD, WEBSOCKET, LEAFNODE, LEAFNODE_WS, MQTT, MQTT_WS); absent = any. */
+  allowedConnectionTypes?: string[];
 }
+
+/** The kinds of connection a user may be limited to (nats-server's jwt.ConnectionType*). */
+export const CONNECTION_TYPES = ["STANDARD", "WEBSOCKET", "LEAFNODE", "LEAFNODE_WS", "MQTT", "MQTT_WS"] as const;
+export type ConnectionType = (typeof CONNECTION_TYPES)[number];
 
 /** Publish limits: reads from a connection pause while it is over either; 0 = no limit for that one. */
 export interface RateLimitOptions {
@@ -85,6 +91,16 @@ export interface TlsOptions {
   timeoutMs?: number;
   /** TLS from the first byte (no plaintext INFO first): nats-server's `handshake_first`. */
   handshakeFirst?: boolean;
+  /** `verify_and_map`: verify, and the client certificate names the user (src/auth/tls-map.ts). */
+  verifyAndMap?: boolean;
+  /** `pinned_certs`: lower-case hex SHA-256 of the DER SubjectPublicKeyInfo a client certificate must have. */
+  pinnedCerts?: string[];
+  /** `cipher_suites`: Go names of the TLS 1.2 cipher suites allowed (src/auth/ciphers.ts); absent = the defaults. */
+  cipherSuites?: string[];
+  /** `connection_rate_limit`: TLS connections accepted per second on the client port (0 = no limit). */
+  connectionRateLimit?: number;
+  /** `min_version`: the oldest TLS version a client may use (nats-server's default and floor: 1.2). */
+  minVersion?: "1.2" | "1.3";
 }
 
 /** Limits on new connections (natter's own, off by default). */

@@ -78,7 +78,7 @@ export function recheckConnection(conn: Connection, memo: Memo = new Map()): voi
   // Later CONNECTs (re-authentication) are checked against the new Authenticator.
   if (gate !== null) gate.retarget(auth);
   else conn.authGate = new AuthGate(conn, auth, "", null);
-  const claim = auth.resolve(kind, credentials, gate?.nonce ?? "", conn.transport.authCookies);
+  const claim = auth.resolve(kind, credentials, gate?.nonce ?? "", conn.transport.authCookies, conn.transport.peerCertificate ?? null);
   if (claim === null) {
     refuseClient(conn, auth, credentials);
     return;

@@ -14,6 +14,7 @@
 import type { TCPSocketListener } from "bun";
 import os from "node:os";
 import type { Server } from "../server.ts";
+import { parseAdvertise } from "../options.ts";
 import { MemberState, type Member, type MemberMeta } from "./gossip.ts";
 import { startMembership, type Membership } from "./membership.ts";
 import { LocalInterest } from "./interest.ts";
@@ -159,8 +160,8 @@ export class Cluster implements RouteOwner {
     return {
       sid: this.server.serverId,
       name: this.server.serverName,
-      urls: advertise ? ownUrls(o.host, this.server.port) : [],
-      ws: advertise && this.server.wsPort > 0 ? ownUrls(o.wsHost, this.server.wsPort) : [],
+      urls: !advertise ? [] : o.clientAdvertise !== "" ? [hostPort(this.server.advertisedClientAddress())] : ownUrls(o.host, this.server.port),
+      ws: !advertise || this.server.wsPort <= 0 ? [] : o.wsAdvertise !== "" ? [hostPort(parseAdvertise(o.wsAdvertise, this.server.wsPort))] : ownUrls(o.wsHost, this.server.wsPort),
     };
   }
 
@@ -481,6 +482,11 @@ function advertiseHost(host: string): string {
 }
 
 /** host:port URLs of a listener, as nats-server lists them in connect_urls. */
+/** host:port, an IPv6 host in brackets. */
+function hostPort(a: { host: string; port: number }): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
 function ownUrls(host: string, port: number): string[] {
   if (port <= 0) return [];
   if (host !== "0.0.0.0" && host !== "::" && host !== "") return [host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`];

@@ -27,7 +27,7 @@ import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject } from "../subjects/subject.ts";
-import { presentTo } from "../jetstream/deliver.ts";
+import { presentTo, type DeliverAsCarrier } from "../jetstream/deliver.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
 import {
@@ -472,7 +472,11 @@ export class Route implements Subscriber {
     if (!queuesOnly) {
       for (const sub of result.plain) {
         if (sub.client.isRoute === true) continue;
-        presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+        // An import's bridge (a response on its way back to a requester of another account) routes by the
+        // deliver subject itself.
+        const carrier = sub.client as Subscriber & Partial<DeliverAsCarrier>;
+        if (carrier.deliverAs !== undefined) carrier.deliverAs(sub, deliverSubject, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+        else presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
       }
     }
     for (const members of result.queues) {

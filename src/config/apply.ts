@@ -5,34 +5,34 @@
 //   `<file>:<line>:<col>: "cluster" is not supported yet` — accepting it would pretend it works.
 // - Any other key is `unknown field "x"`, as nats-server says it, unless it only serves as a $variable.
 // All errors of a file are collected and thrown together (ConfigErrors); warnings are returned.
-import { OptionsError, parseProcs, parseRouteUrl, type Options } from "../options.ts";
+import { OptionsError, parseAdvertise, parseProcs, parseRouteUrl, type Options } from "../options.ts";
 import { parseGoDuration, formatGoDuration } from "./duration.ts";
 import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap, type ConfNode } from "./parser.ts";
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
 import { applyJetStreamKey } from "../jetstream/config-keys.ts";
 import { applyLeafnodesKey } from "../leaf/options.ts";
-import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig } from "../accounts/config.ts";
+import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig, parseMappings } from "../accounts/config.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
-  "client_advertise", "logtime_utc", "mappings", "maps", "disable_sublist_cache", "no_sublist_cache",
+  "logtime_utc", "disable_sublist_cache", "no_sublist_cache",
   "https", "https_port", "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
-  "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "max_traced_msg_len",
-  "max_sub_tokens", "max_subscription_tokens", "ocsp", "allow_non_tls", "operator", "operators",
+  "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
+  "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
-  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "no_header_support", "trusted", "trusted_keys",
-  "connect_error_reports", "reconnect_error_reports", "mqtt", "server_tags", "default_js_domain", "ocsp_cache",
+  "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "trusted", "trusted_keys",
+  "mqtt", "default_js_domain", "ocsp_cache",
 ]);
 
 /** Keys of the cluster block nats-server knows that natter does not implement yet. */
 const UNSUPPORTED_CLUSTER_KEYS: ReadonlySet<string> = new Set([
-  "authorization", "tls", "connect_retries", "permissions", "pool_size", "accounts", "compression",
+  "authorization", "tls", "connect_retries", "permissions", "pool_size", "accounts", "compression", "ping_interval", "ping_max",
 ]);
 
 /** Keys of the websocket block nats-server knows that natter does not implement yet. */
 const UNSUPPORTED_WS_KEYS: ReadonlySet<string> = new Set([
-  "advertise", "handshake_timeout",
+  "handshake_timeout",
 ]);
 
 const MAX_INT32 = 2 ** 31 - 1;
@@ -229,6 +229,49 @@ class Applier {
       case "cluster":
         this.cluster(e);
         return;
+      case "max_sub_tokens":
+      case "max_subscription_tokens": {
+        const n = this.int(e);
+        if (n > 255) this.fail(e, `${e.key} value is too big`);
+        if (n <= 0) this.fail(e, `${e.key} value can not be negative`);
+        o.maxSubTokens = n;
+        return;
+      }
+      case "client_advertise":
+        o.clientAdvertise = this.str(e);
+        try {
+          parseAdvertise(o.clientAdvertise, 0);
+        } catch (error) {
+          if (error instanceof OptionsError) this.fail(e, error.message);
+          throw error;
+        }
+        return;
+      case "connect_error_reports": // 0 (or less) keeps the default, as nats-server's baseline options
+        o.connectErrorReports = this.int(e) > 0 ? this.int(e) : 3600;
+        return;
+      case "reconnect_error_reports":
+        o.reconnectErrorReports = this.int(e) > 0 ? this.int(e) : 1;
+        return;
+      case "no_header_support":
+        o.noHeaderSupport = this.bool(e);
+        return;
+      case "mappings": // the global account's (src/accounts/mappings.ts)
+      case "maps":
+        o.mappings = parseMappings(e);
+        return;
+      case "server_tags": {
+        // As nats-server's jwt.TagList: trimmed, lower case, each once. They label the server in /varz.
+        const tags: string[] = [];
+        for (const t of this.stringArray(e)) {
+          const tag = t.trim().toLowerCase();
+          if (tag !== "" && !tags.includes(tag)) tags.push(tag);
+        }
+        o.serverTags = tags;
+        return;
+      }
+      case "allow_non_tls": // with tls: plaintext clients on the same port too (src/transport/tcp.ts)
+        o.allowNonTls = this.bool(e);
+        return;
       case "procs": // natter's own: worker processes on one port (src/workers/)
         try {
           o.procs = parseProcs(e.node.kind === "integer" ? String(e.node.value) : this.str(e), "procs");
@@ -285,6 +328,15 @@ class Applier {
           case "compress":
           case "compression":
             o.wsCompression = this.bool(w);
+            return;
+          case "advertise":
+            o.wsAdvertise = this.str(w);
+            try {
+              parseAdvertise(o.wsAdvertise, 0, "websocket advertise");
+            } catch (error) {
+              if (error instanceof OptionsError) this.fail(w, error.message);
+              throw error;
+            }
             return;
         }
         if (applyWebSocketSecurityKey(w, o)) return; // tls, authorization, no_auth_user, *_cookie: src/auth/config.ts

@@ -1,6 +1,6 @@
 // The config-file keys of the stream layer, as nats-server reads them (server/opts.go parseJetStream):
 //   jetstream: enabled | disabled | true | false
-//   jetstream { store_dir, max_memory_store, max_file_store, sync_interval: always | "2s", enabled }
+//   jetstream { store_dir, max_memory_store, max_file_store, sync_interval: always | "2s", enabled, disabled }
 //   store_dir: "/path"   (top level)
 // Called from src/config/apply.ts; errors are ConfigErrors at the key's position.
 import type { Options } from "../options.ts";
@@ -31,6 +31,16 @@ function enabledWord(e: ConfEntry, n: ConfNode): boolean {
   }
   fail(e, `expected 'enabled' or 'disabled' for string value, got ${JSON.stringify(n.kind === "string" ? n.value : n.kind)}`);
 }
+
+/**
+ * Keys of nats-server 2.10's jetstream block natter does not implement: a domain (leaf/cluster JetStream
+ * domains), encryption at rest (key, prev_key, cipher), server-wide account limits, and clustering's
+ * unique_tag and max_outstanding_catchup; extension_hint and request_queue_limit tune nats-server internals.
+ */
+const UNSUPPORTED_JETSTREAM_KEYS: ReadonlySet<string> = new Set([
+  "domain", "key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "extension_hint",
+  "limits", "unique_tag", "max_outstanding_catchup", "request_queue_limit",
+]);
 
 /** Applies a top-level key of the stream layer; false when `e` is not one. */
 export function applyJetStreamKey(e: ConfEntry, o: Options): boolean {
@@ -78,7 +88,13 @@ export function applyJetStreamKey(e: ConfEntry, o: Options): boolean {
           case "enable":
             o.jetstream = enabledWord(k, k.node);
             break;
+          case "disabled":
+          case "disable":
+            if (k.node.kind !== "bool") fail(k, `${k.key} must be a boolean`);
+            if (k.node.value) o.jetstream = false;
+            break;
           default:
+            if (UNSUPPORTED_JETSTREAM_KEYS.has(k.key.toLowerCase())) fail(k, `"jetstream.${k.key}" is not supported yet`);
             if (!k.usedAsVariable) fail(k, `unknown field "${k.key}"`);
         }
       }

@@ -8,14 +8,17 @@
 // and hands literal subscriptions a twin without that prefix; the twin's delivery count is carried back
 // to the real subscription so `UNSUB <sid> <max>` still ends it.
 //
-// Everything stays inside the publishing internal client's account: a stream of account A delivers only
-// to A's subscribers of the deliver subject, whatever other accounts subscribe to the same subject.
+// A stream of account A delivers to A's subscribers of the deliver subject, whatever other accounts
+// subscribe to the same subject; a stream export of A that covers the deliver subject carries the delivery
+// on into the importing account like any publish (src/accounts/imports.ts), routed there by the mapped
+// deliver subject and still showing the message's subject.
 import type { Account } from "../accounts/account.ts";
 import { InternalClient } from "../internal-client.ts";
 import { delivery } from "../router.ts";
 import { Subscription } from "../subscription.ts";
 import type { Server } from "../server.ts";
 import type { Subscriber } from "../subscriber.ts";
+import type { SublistResult } from "../subjects/sublist.ts";
 
 const twins = new WeakMap<Subscription, Subscription>();
 
@@ -70,12 +73,27 @@ export function presentTo(
   }
 }
 
-/** A route to another cluster node (src/cluster/route.ts): it carries the deliver subject along. */
-interface RouteDelivery {
+/**
+ * A subscriber that carries the deliver subject along instead of being handed the message: a route to
+ * another cluster node (src/cluster/route.ts), which shows `subject` the same way there; a stream
+ * import's bridge (src/accounts/imports.ts), which routes by the mapped deliver subject in the importing
+ * account (as nats-server's shadow subscriptions: the header keeps the message's subject); and a service
+ * import's response bridge, which routes a pull request's messages back to the requester's reply subject.
+ */
+export interface DeliverAsCarrier {
   deliverAs(
     sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
     headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number, publisher: Subscriber | null,
   ): void;
+}
+
+/** A subscriber that can say whether anyone behind it listens on a subject (an import bridge does). */
+export interface InterestCarrier {
+  hasInterestIn(sub: Subscription, subject: string): boolean;
+}
+
+function carries(client: Subscriber): boolean {
+  return typeof (client as Partial<DeliverAsCarrier>).deliverAs === "function";
 }
 
 /**
@@ -90,35 +108,51 @@ export function deliverAs(
   const f = frame(subject, reply, headers, payload);
   server.stats.inMsgs++;
   server.stats.inBytes += f.payloadEnd - f.payloadStart;
+  presentAll(result, route, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
+  return true;
+}
+
+/**
+ * Hands a framed message to the subscriptions `result` matched for `route`: local ones see the frame's
+ * subject (presentTo), carriers (routes, import bridges) get the deliver subject along. One member per
+ * queue group, local members first, as for any message. Leaf connections cannot carry it: skipped.
+ */
+export function presentAll(
+  result: SublistResult<Subscription>, route: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+  headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number, publisher: Subscriber | null,
+): void {
   const one = (sub: Subscription) =>
-    presentTo(sub, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
-  // Cluster routes carry the deliver subject to the other node, which shows `subject` the same way
-  // (src/cluster/route.ts); one frame per route however many of its subscriptions match. Leaf
-  // connections cannot: skipped.
+    presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
   delivery.seq++;
-  const toRoute = (sub: Subscription) =>
-    (sub.client as unknown as RouteDelivery).deliverAs(sub, route, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
-  const local = (s: Subscription) => !s.client.closed && (s.client as { isRoute?: boolean }).isRoute !== true;
-  const routed = (s: Subscription) => !s.client.closed && typeof (s.client as Partial<RouteDelivery>).deliverAs === "function";
+  const carry = (sub: Subscription) =>
+    (sub.client as unknown as DeliverAsCarrier).deliverAs(sub, route, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+  const local = (s: Subscription) => !s.client.closed && s.client.isRoute !== true;
+  const carrier = (s: Subscription) => !s.client.closed && carries(s.client);
   for (const sub of result.plain) {
-    if (local(sub)) one(sub);
-    else if (routed(sub)) toRoute(sub);
+    if (carrier(sub)) carry(sub);
+    else if (local(sub)) one(sub);
   }
   for (const members of result.queues) {
-    const live = members.filter(local);
+    const live = members.filter((s) => local(s) && !carries(s.client));
     if (live.length > 0) one(live[(Math.random() * live.length) | 0]!);
     else {
-      const remote = members.filter(routed); // local members first, as for any message
-      if (remote.length > 0) toRoute(remote[(Math.random() * remote.length) | 0]!);
+      const remote = members.filter(carrier);
+      if (remote.length > 0) carry(remote[(Math.random() * remote.length) | 0]!);
     }
   }
-  return true;
 }
 
 /** Is anyone in `account` subscribed to `subject`? (push consumers deliver only while someone listens) */
 export function hasInterest(account: Account, subject: string): boolean {
   const r = account.sublist.match(subject);
-  return r.plain.length > 0 || r.queues.length > 0;
+  if (r.queues.length > 0) return true;
+  // An import bridge listens for its importers: only as much as they do (nats-server's shadow subscriptions
+  // exist only while the importing account has a subscriber).
+  for (const sub of r.plain) {
+    const client = sub.client as Subscriber & Partial<InterestCarrier>;
+    if (client.hasInterestIn === undefined || client.hasInterestIn(sub, subject)) return true;
+  }
+  return false;
 }
 
 /**

@@ -76,14 +76,8 @@ export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
   const info: Record<string, unknown> = {
     server_id: server.serverId,
     now,
-    config: {
-      max_memory: js.maxMemory,
-      max_storage: js.maxFile,
-      store_dir: js.options.storeDir,
-      ...(js.options.sync === "always" ? { sync_always: true } : { sync_interval: js.options.syncIntervalMs * 1_000_000 }),
-    },
-    memory: js.usage("memory"), storage: js.usage("file"), reserved_memory: 0, reserved_storage: 0,
-    accounts: js.accounts.size, ha_assets: 0, api: { total: apiTotal, errors: apiErrors },
+    config: jetStreamConfig(js),
+    ...jetStreamStats(js, apiTotal, apiErrors),
     streams,
     consumers,
     messages,
@@ -125,4 +119,78 @@ function accountDetail(ctx: AccountJetStream, opts: JszOptions): Record<string, 
       }));
   }
   return detail;
+}
+
+// ---- the `jetstream` block of /varz (nats-server's JetStreamVarz) -------------------------------------
+
+/** nats-server's JetStreamConfig as /varz and /jsz write it (omitempty fields left out when empty). */
+export interface JetStreamConfigJson {
+  max_memory: number;
+  max_storage: number;
+  store_dir?: string;
+  /** Nanoseconds (a Go time.Duration); absent with sync_always. */
+  sync_interval?: number;
+  sync_always?: boolean;
+  compress_ok?: boolean;
+}
+
+/** nats-server's JetStreamStats. */
+export interface JetStreamStatsJson {
+  memory: number;
+  storage: number;
+  reserved_memory: number;
+  reserved_storage: number;
+  accounts: number;
+  ha_assets: number;
+  api: { total: number; errors: number };
+}
+
+/** `/varz`'s `jetstream`: empty when JetStream is off (tools look here to tell), else its config and stats. */
+export interface JetStreamVarz {
+  config?: JetStreamConfigJson;
+  stats?: JetStreamStatsJson;
+}
+
+export function jetStreamVarz(server: Server): JetStreamVarz {
+  const js = running.get(server);
+  if (js === undefined) return {};
+  let apiTotal = 0;
+  let apiErrors = 0;
+  for (const ctx of js.accounts.values()) {
+    apiTotal += ctx.apiTotal;
+    apiErrors += ctx.apiErrors;
+  }
+  return { config: jetStreamConfig(js), stats: jetStreamStats(js, apiTotal, apiErrors) };
+}
+
+function jetStreamConfig(js: JetStream): JetStreamConfigJson {
+  return {
+    max_memory: js.maxMemory,
+    max_storage: js.maxFile,
+    // nats-server reports the directory it keeps streams in: <store_dir>/jetstream.
+    store_dir: js.dir,
+    ...(js.options.sync === "always" ? { sync_always: true } : { sync_interval: js.options.syncIntervalMs * 1_000_000 }),
+    // nats-server 2.10 sets it: its streams may be compressed (natter's `compression` stream field).
+    compress_ok: true,
+  };
+}
+
+/**
+ * nats-server's usageStats: bytes stored, and bytes reserved by the streams' max_bytes (per storage, over
+ * every account, as its reserveStreamResources counts them). No clustered assets: ha_assets is 0.
+ */
+function jetStreamStats(js: JetStream, apiTotal: number, apiErrors: number): JetStreamStatsJson {
+  let reservedMemory = 0;
+  let reservedStorage = 0;
+  for (const ctx of js.accounts.values()) {
+    for (const s of ctx.streams.values()) {
+      if (s.config.max_bytes <= 0) continue;
+      if (s.config.storage === "memory") reservedMemory += s.config.max_bytes;
+      else reservedStorage += s.config.max_bytes;
+    }
+  }
+  return {
+    memory: js.usage("memory"), storage: js.usage("file"), reserved_memory: reservedMemory, reserved_storage: reservedStorage,
+    accounts: js.accounts.size, ha_assets: 0, api: { total: apiTotal, errors: apiErrors },
+  };
 }

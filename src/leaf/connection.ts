@@ -41,6 +41,7 @@ import {
   LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
   type LeafConnect, type LeafInfo,
 } from "./protocol.ts";
+import { parseVersion, versionAtLeast } from "./options.ts";
 
 /** The other side's interest in a subject (or subject and queue group), as a subscription of the connection. */
 export class LeafSubscription extends Subscription {
@@ -77,6 +78,8 @@ export interface LeafOwner {
   readonly lds: string;
   /** The cluster name this server gives leaf nodes and hubs ("" when not clustered). */
   clusterName(): string;
+  /** leafnodes { min_version }: the oldest version an accepted leaf node may be ("" = any). */
+  minVersion(): string;
   /** INFO for an accepted connection. */
   infoFor(conn: LeafConnection, connectInfo: boolean): LeafInfo;
   /** CONNECT for a solicited one (after the hub's INFO, and TLS if any). */
@@ -128,6 +131,8 @@ export const LOOP_RECONNECT_DELAY_MS = 30_000;
 
 /** Reads held while an accepted leaf's credentials are checked (bcrypt is asynchronous): bounded. */
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
+/** nats-server's leafNodeWaitBeforeClose: how long a leaf below min_version is held before it is closed. */
+const LEAF_WAIT_BEFORE_CLOSE_MS = 5_000;
 
 let nextLid = 1;
 
@@ -256,7 +261,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
         return this.close("wrong port", null);
       }
       this.nonce = typeof info.nonce === "string" ? info.nonce : "";
-      this.headers = info.headers === true;
+      this.headers = info.headers === true && !this.server.options.noHeaderSupport;
       this.remoteId = String(info.server_id ?? "");
       this.remoteServer = String(info.server_name || info.server_id || "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
@@ -317,6 +322,22 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       this.server.log.error(`${this.logPrefix} - ${LeafError.SameClusterName}`);
       return this.close("cluster names identical", LeafError.SameClusterName);
     }
+    const min = this.owner.minVersion();
+    if (min !== "") {
+      const theirs = parseVersion(typeof connect.version === "string" ? connect.version : "");
+      if (theirs === null || !versionAtLeast(theirs, parseVersion(min)!)) {
+        // As nats-server: the error, then the connection is held a while before it is closed, so that the
+        // leaf does not redial at once.
+        const text = `connection rejected since minimum version required is ${JSON.stringify(min)}`;
+        this.server.log.error(`${this.logPrefix} - ${text}`);
+        this.queueBytes(errLine(text));
+        this.state = LeafState.CONNECTING;
+        this.parser.pause();
+        const timer = setTimeout(() => this.close("Minimum Version Required", null), LEAF_WAIT_BEFORE_CLOSE_MS);
+        timer.unref?.();
+        return;
+      }
+    }
     this.state = LeafState.CONNECTING;
     const verdict = this.owner.authorize(this, connect);
     if (verdict instanceof Promise) {
@@ -339,7 +360,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       return this.close("Authentication Failure", LeafError.AuthorizationViolation);
     }
     if (!this.bindAccount(verdict)) return;
-    this.headers = connect.headers === true;
+    this.headers = connect.headers === true && !this.server.options.noHeaderSupport;
     this.remoteId = typeof connect.server_id === "string" ? connect.server_id : "";
     this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
     this.remoteCluster = typeof connect.cluster === "string" ? connect.cluster : "";

@@ -225,6 +225,10 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     return this.server.cluster?.name ?? this.server.options.clusterName ?? "";
   }
 
+  minVersion(): string {
+    return this.options.minVersion;
+  }
+
   infoFor(conn: LeafConnection, connectInfo: boolean): LeafInfo {
     const s = this.server;
     const info: LeafInfo = {
@@ -235,7 +239,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       go: `bun${Bun.version}`,
       host: this.options.host,
       port: this.port,
-      headers: true,
+      headers: !this.server.options.noHeaderSupport,
       auth_required: true,
       max_payload: s.options.maxPayload,
       ...(this.serverTls !== null ? { tls_required: true, tls_verify: this.serverTls.verify } : {}),
@@ -265,7 +269,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       version: COMPATIBLE_NATS_VERSION,
       server_id: s.serverId,
       name: s.serverName,
-      headers: true,
+      headers: !this.server.options.noHeaderSupport,
     };
     if (remote.options.hub === true) connect.is_hub = true;
     const cluster = this.clusterName();
@@ -326,7 +330,8 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     // A token in the URL (nats-leaf://TOKEN@hub) arrives as the user name.
     const token = typeof connect.auth_token === "string" && connect.auth_token !== "" ? connect.auth_token : pass === "" ? user : "";
     const nkey = typeof connect.nkey === "string" ? connect.nkey : undefined;
-    const result = auth.authenticate("tcp", { user, pass, auth_token: token, nkey, sig: connect.sig }, conn.nonce, undefined);
+    const type = conn.socket.kind === "websocket" ? "LEAFNODE_WS" : "LEAFNODE"; // for users with allowed_connection_types
+    const result = auth.authenticate("tcp", { user, pass, auth_token: token, nkey, sig: connect.sig }, conn.nonce, undefined, null, type);
     const failure = auth.describeFailure({ user, nkey });
     const grant = (u: { account?: Account | null } | null): LeafVerdict =>
       u === null ? failure : { account: u.account ?? accounts.global, fullError: LeafError.MaxAccountConnections };

@@ -99,17 +99,19 @@ export interface LeafnodeOptions {
   noAdvertise: boolean;
   /** TLS on the leafnode port (the INFO in plaintext, then the handshake); null = plaintext. */
   tls: TlsOptions | null;
+  /** `min_version`: the oldest nats-server version a leaf node may announce in its CONNECT ("" = any). */
+  minVersion: string;
 }
 
 export const DEFAULT_LEAFNODE_PORT = 7422;
 export const DEFAULT_RECONNECT_INTERVAL_MS = 1000;
 
 export function defaultLeafnodeOptions(): LeafnodeOptions {
-  return { host: "0.0.0.0", port: 0, authorization: null, remotes: [], reconnectIntervalMs: DEFAULT_RECONNECT_INTERVAL_MS, advertise: "", noAdvertise: false, tls: null };
+  return { host: "0.0.0.0", port: 0, authorization: null, remotes: [], reconnectIntervalMs: DEFAULT_RECONNECT_INTERVAL_MS, advertise: "", noAdvertise: false, tls: null, minVersion: "" };
 }
 
 /** The settings of the leafnodes block natter does not implement yet (nats-server has them). */
-const UNSUPPORTED_LEAFNODE_KEYS: ReadonlySet<string> = new Set(["min_version", "minimum_version", "compression"]);
+const UNSUPPORTED_LEAFNODE_KEYS: ReadonlySet<string> = new Set(["compression"]);
 const UNSUPPORTED_REMOTE_KEYS: ReadonlySet<string> = new Set([
   "nkey", "seed", "deny_imports", "deny_import", "deny_exports", "deny_export", "compression", "jetstream_cluster_migrate", "js_cluster_migrate",
 ]);
@@ -250,8 +252,18 @@ export function applyLeafnodesKey(e: ConfEntry, o: Options): boolean {
       case "no_advertise":
         ln.noAdvertise = bool(k);
         break;
+      case "min_version":
+      case "minimum_version": {
+        // nats-server's checkLeafMinVersionConfig: a version of at least 2.8.0.
+        const v = str(k);
+        const parts = parseVersion(v);
+        if (parts === null) fail(k, "invalid leafnode's minimum version: invalid semver");
+        if (!versionAtLeast(parts, [2, 8, 0])) fail(k, "the minimum version should be at least 2.8.0");
+        ln.minVersion = v;
+        break;
+      }
       case "tls": {
-        const t = parseTls(k);
+        const t = parseTls(k, "leafnodes");
         if (t.handshakeFirst) fail(k, `"leafnodes.tls.handshake_first" is not supported yet`);
         ln.tls = t;
         break;
@@ -502,4 +514,16 @@ export function validateLeafnodeOptions(o: Options): void {
   if (ln.port > 0 && (ln.port === o.port || ln.port === o.wsPort || ln.port === o.httpPort || ln.port === o.clusterPort)) {
     throw new OptionsError(`leafnode port ${ln.port} is already used by another listener`);
   }
+}
+
+/** A version's major, minor and patch (nats-server's semVerRe: `v` optional, all three numbers needed); null when not one. */
+export function parseVersion(version: string): [number, number, number] | null {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version);
+  return m === null ? null : [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+/** nats-server's versionAtLeast. */
+export function versionAtLeast(v: readonly number[], min: readonly number[]): boolean {
+  for (let i = 0; i < 3; i++) if (v[i] !== min[i]) return v[i]! > min[i]!;
+  return true;
 }

@@ -42,6 +42,8 @@ export class LeafRemote {
   url: LeafUrl | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private failures = 0;
+  /** It was connected once (failed dials are then reported by reconnect_error_reports). */
+  private everConnected = false;
   /** Set by a loop report: the next dial waits this long instead. */
   delayOverrideMs = 0;
   dialing = false;
@@ -115,6 +117,7 @@ export class LeafRemote {
 
   connectionOpened(): void {
     this.failures = 0;
+    this.everConnected = true;
   }
 
   private schedule(): void {
@@ -146,8 +149,11 @@ export class LeafRemote {
       this.dialing = false;
       this.failures++;
       const text = `Error trying to connect as leafnode to remote server ${JSON.stringify(`${url.host}:${url.port}`)} (attempt ${this.failures}): ${why}`;
-      // As nats-server: the first failure and every so often are errors, the rest debug lines.
-      if (this.failures === 1 || this.failures % 30 === 0) log.error(text);
+      // As nats-server (shouldReportConnectErr): the first failure and every Nth are errors, the rest debug
+      // lines; N is connect_error_reports until the remote was connected once, reconnect_error_reports after.
+      const o = this.owner.server.options;
+      const every = this.everConnected ? o.reconnectErrorReports : o.connectErrorReports;
+      if (this.failures === 1 || this.failures % every === 0) log.error(text);
       else log.debug(text);
       this.schedule();
     };

@@ -7,6 +7,7 @@ import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../cluster/cluster.ts";
 import { leafVarz, type LeafVarz } from "./leafz.ts";
+import { jetStreamVarz, type JetStreamVarz } from "../jetstream/jsz.ts";
 import { msToDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 
 /** nats-server's WebsocketOptsVarz (omitempty fields left out when unset). */
@@ -84,7 +85,7 @@ export interface Varz {
   leaf: LeafVarz;
   mqtt: Record<string, never>;
   websocket: WebsocketVarz;
-  jetstream: Record<string, never>;
+  jetstream: JetStreamVarz;
   /** Seconds (float64). */
   tls_timeout: number;
   /** time.Duration: nanoseconds. */
@@ -109,6 +110,8 @@ export interface Varz {
   subscriptions: number;
   http_req_stats: Record<string, number>;
   config_load_time: string;
+  /** server_tags (lower case). */
+  tags?: string[];
   ocsp_peer_cache: Record<string, never>;
   slow_consumer_stats: SlowConsumersStats;
 }
@@ -182,7 +185,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     host: o.host,
     port: server.port,
     auth_required: server.auth?.infoAuthRequired("tcp") || undefined,
-    tls_required: o.tls ? true : undefined,
+    tls_required: o.tls && !o.allowNonTls ? true : undefined, // as INFO: with allow_non_tls TLS is only offered
     tls_verify: o.tls?.verify || undefined,
     max_connections: o.maxConnections,
     max_subscriptions: o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined,
@@ -203,7 +206,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     leaf: leafVarz(server),
     mqtt: {},
     websocket,
-    jetstream: {},
+    jetstream: jetStreamVarz(server),
     tls_timeout: o.tls?.timeoutMs ? o.tls.timeoutMs / 1000 : TLS_TIMEOUT_SECONDS,
     write_deadline: msToDuration(o.writeDeadlineMs),
     start: rfc3339Ms(startMs),
@@ -227,6 +230,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     subscriptions: server.sublist.count,
     http_req_stats: sortedKeys(httpReqStats),
     config_load_time: rfc3339Ms(startMs),
+    tags: o.serverTags.length > 0 ? [...o.serverTags] : undefined,
     ocsp_peer_cache: {},
     slow_consumer_stats: { clients: stats.slowConsumers, routes: server.cluster?.slowRoutes ?? 0, gateways: 0, leafs: 0 },
   };

@@ -23,6 +23,7 @@ export const ProtocolError = {
   SubscribeViolation: { text: "Permissions Violation for Subscription to %q", closes: false },
   SubscribeQueueViolation: { text: "Permissions Violation for Subscription to %q using queue %q", closes: false },
   ReplyViolation: { text: "Permissions Violation for Publish with Reply of %q", closes: false },
+  MaxSubTokensViolation: { text: "Permissions Violation for Subscription to %q, too many tokens", closes: false },
 } as const;
 
 export type ProtocolErrorKind = keyof typeof ProtocolError;

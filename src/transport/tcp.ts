@@ -2,8 +2,10 @@ import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
-import { CloseReason } from "../protocol/errors.ts";
-import { handshakeRefusal, loadServerTls, type ServerTls } from "../auth/tls.ts";
+import { CloseReason, ProtocolError } from "../protocol/errors.ts";
+import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
+import type { CertificateIdentity } from "../auth/x509.ts";
+import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -16,6 +18,12 @@ class TcpTransport implements Transport {
   handshaken = true;
   /** The TLS settings this connection's handshake uses (a config reload may load others for later ones). */
   tls: ServerTls | null = null;
+  /** The client's certificate, read after the handshake when verify_and_map or pinned_certs need it. */
+  peerCertificate: CertificateIdentity | null = null;
+  /** allow_non_tls: the TLS settings offered until the client's first byte decides; then null. */
+  offered: ServerTls | null = null;
+  /** allow_non_tls: the client chose TLS; its session runs over node:tls (src/transport/sniffed-tls.ts). */
+  sniffed: SniffedTls | null = null;
 
   /** The plain socket, or after upgradeTLS the TLS socket over it. */
   constructor(private socket: Socket<SocketData>) {
@@ -24,6 +32,11 @@ class TcpTransport implements Transport {
   }
 
   write(buf: Buffer, start: number, end: number): number {
+    if (this.sniffed !== null) {
+      const { taken, full } = this.sniffed.write(buf, start, end);
+      if (full) this.blocked = true;
+      return taken;
+    }
     const length = end - start;
     const written = this.socket.write(buf, start, length);
     if (written < length) this.blocked = true;
@@ -33,14 +46,50 @@ class TcpTransport implements Transport {
   // Bun's sockets have pause/resume at run time; bun-types does not declare them yet.
   pauseReading(): void {
     (this.socket as unknown as PausableSocket).pause();
+    this.sniffed?.pause();
   }
 
   resumeReading(): void {
     (this.socket as unknown as PausableSocket).resume();
+    this.sniffed?.resume();
   }
 
   close(): void {
-    this.socket.end();
+    if (this.sniffed !== null) this.sniffed.close();
+    else this.socket.end();
+  }
+
+  /**
+   * allow_non_tls, the client's first read: a TLS handshake record starts TLS over node:tls with it;
+   * anything else is a plaintext client, and the read is its first protocol bytes.
+   */
+  firstRead(server: Server, conn: Connection, data: Buffer, tlsAllowed: (conn: Connection, tls: ServerTls) => boolean): void {
+    const tls = this.offered!;
+    this.offered = null;
+    if (data[0] !== TLS_HANDSHAKE_RECORD) {
+      conn.onRead(data);
+      return;
+    }
+    if (!tlsAllowed(conn, tls)) return;
+    this.tls = tls;
+    this.sniffed = new SniffedTls(this.socket as Socket<unknown>, data, tls, {
+      handshake: (success, authorizationError, der) => {
+        this.handshaken = true;
+        let refusal = handshakeRefusal(tls, success, authorizationError);
+        if (refusal === null && readsPeerCertificate(tls)) {
+          const checked = checkPeerCertificate(tls, der);
+          this.peerCertificate = checked.identity;
+          refusal = checked.refusal;
+        }
+        if (refusal === null || conn.closed) return;
+        server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
+        conn.close(CloseReason.TLSHandshakeError, null);
+      },
+      data: (plain) => conn.onRead(plain),
+      drain: () => conn.onDrain(),
+      closed: () => conn.onTransportClosed(),
+    });
+    this.armHandshakeTimeout(server, conn, tls);
   }
 
   /**
@@ -56,12 +105,27 @@ class TcpTransport implements Transport {
       raw.data = { connection: null };
       this.socket = secure;
     }
+    this.armHandshakeTimeout(server, conn, tls);
+  }
+
+  /** The handshake must end within the tls timeout, or the connection is closed. */
+  private armHandshakeTimeout(server: Server, conn: Connection, tls: ServerTls): void {
     this.handshaken = false;
     setTimeout(() => {
       if (this.handshaken || conn.closed) return;
       server.log.error(`${conn.logPrefix} - TLS handshake timeout`);
       conn.close(CloseReason.TLSHandshakeError, null);
     }, tls.timeoutMs);
+  }
+}
+
+/** The DER bytes of the client's certificate on a TLS socket, or null when it sent none. */
+function peerCertificateDer(socket: Socket<SocketData>): Buffer | null {
+  try {
+    const cert = socket.getPeerX509Certificate();
+    return cert ? Buffer.from(cert.raw) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -87,6 +151,24 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
   // Every connection's handshake is its own upgradeTLS (with handshake_first too: at open, before INFO), so a
   // config reload can hand new connections a new certificate; Bun.listen's own tls could not change.
   let tls = server.options.tls ? loadServerTls(server.options.tls) : null;
+  // tls { connection_rate_limit }: TLS connections past the limit in a second get nats-server's throttling
+  // -ERR and are closed; how many were is logged once a second.
+  const rate = new TlsRateCounter();
+  let rateReport: ReturnType<typeof setInterval> | null = null;
+  const tlsAllowed = (conn: Connection, current: ServerTls): boolean => {
+    if (current.rateLimit <= 0) return true;
+    if (rateReport === null) {
+      rateReport = setInterval(() => {
+        if (rate.blocked === 0) return;
+        server.log.warn(`Rejected ${rate.blocked} connections due to TLS rate limiting`);
+        rate.blocked = 0;
+      }, 1000);
+      rateReport.unref?.();
+    }
+    if (rate.allow(current.rateLimit)) return true;
+    conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.ConnectionThrottling.text);
+    return false;
+  };
   // What a socket does once it has its connection: the plain socket, and the TLS socket after upgradeTLS.
   const io: SocketHandler<SocketData> = {
     handshake(socket, success, authorizationError) {
@@ -94,7 +176,12 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       const transport = conn?.transport as TcpTransport | undefined;
       if (conn == null || transport?.tls == null) return;
       transport.handshaken = true;
-      const refusal = handshakeRefusal(transport.tls, success, authorizationError);
+      let refusal = handshakeRefusal(transport.tls, success, authorizationError);
+      if (refusal === null && readsPeerCertificate(transport.tls)) {
+        const checked = checkPeerCertificate(transport.tls, peerCertificateDer(socket));
+        transport.peerCertificate = checked.identity;
+        refusal = checked.refusal;
+      }
       if (refusal === null) return;
       server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
       conn.close(CloseReason.TLSHandshakeError, null);
@@ -113,8 +200,39 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       socket.data.connection?.onTransportClosed();
     },
   };
+  // allow_non_tls (a restart-only setting): reads go through the first-byte decision, and a client that chose
+  // TLS has its reads fed to node:tls. Ports without it keep the plain handlers above.
+  const sniffing: Pick<SocketHandler<SocketData>, "data" | "drain" | "close" | "error"> = {
+    data(socket, data) {
+      const conn = socket.data.connection;
+      if (conn == null) return;
+      const transport = conn.transport as TcpTransport;
+      if (transport.sniffed !== null) transport.sniffed.feed(data);
+      else if (transport.offered !== null) transport.firstRead(server, conn, data, tlsAllowed);
+      else conn.onRead(data);
+    },
+    drain(socket) {
+      const conn = socket.data.connection;
+      const sniffed = (conn?.transport as TcpTransport | undefined)?.sniffed;
+      if (sniffed != null) sniffed.socketDrained();
+      else conn?.onDrain();
+    },
+    close(socket) {
+      const conn = socket.data.connection;
+      (conn?.transport as TcpTransport | undefined)?.sniffed?.socketClosed();
+      conn?.onTransportClosed();
+    },
+    error(socket, error) {
+      server.log.debug(`${socket.remoteAddress}:${socket.remotePort} - socket error: ${error.message}`);
+      const conn = socket.data.connection;
+      (conn?.transport as TcpTransport | undefined)?.sniffed?.socketClosed();
+      conn?.onTransportClosed();
+    },
+  };
+  const allowNonTls = server.options.allowNonTls;
   const handlers: SocketHandler<SocketData> = {
     ...io,
+    ...(allowNonTls ? sniffing : {}),
     open(socket) {
       socket.setNoDelay(true);
       const current = tls;
@@ -129,9 +247,11 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
         return;
       }
       const transport = new TcpTransport(socket);
+      // allow_non_tls: INFO offers TLS (tls_available); the client's first byte decides (firstRead).
+      if (current !== null && allowNonTls) transport.offered = current;
       const conn = server.accept(transport);
       socket.data = { connection: conn };
-      if (current !== null && !conn.closed) transport.startTls(server, conn, current, io);
+      if (current !== null && !allowNonTls && !conn.closed && tlsAllowed(conn, current)) transport.startTls(server, conn, current, io);
     },
   };
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({
@@ -151,6 +271,9 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
     setTls: (next) => {
       tls = next;
     },
-    stop: () => listener.stop(false),
+    stop: () => {
+      if (rateReport !== null) clearInterval(rateReport);
+      listener.stop(false);
+    },
   };
 }

@@ -1,4 +1,5 @@
 import type { CookieCredentials } from "../auth/authenticator.ts";
+import type { CertificateIdentity } from "../auth/x509.ts";
 
 /**
  * How bytes leave a connection and how it is closed. TCP and WebSocket differ only here;
@@ -22,4 +23,6 @@ export interface Transport {
   close(): void;
   /** WebSocket: credentials from the configured auth cookies of the upgrade request (src/auth). */
   readonly authCookies?: CookieCredentials;
+  /** TLS: the client's certificate, when verify_and_map needs it (src/auth/tls-map.ts). */
+  readonly peerCertificate?: CertificateIdentity | null;
 }

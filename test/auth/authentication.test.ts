@@ -225,6 +225,44 @@ describe("no_auth_user", () => {
   });
 });
 
+describe("allowed_connection_types", () => {
+  test("a user limited to WEBSOCKET is refused on the client port, one limited to STANDARD on WebSocket", async () => {
+    const nk = createUser();
+    const srv = await startServer({
+      ws: true,
+      config: `authorization {
+  users = [
+    { user: browser, password: b, allowed_connection_types: ["WebSocket"] } # any case
+    { user: backend, password: k, allowed_connection_types: "STANDARD" }
+    { user: both, password: x, allowed_connection_types: ["STANDARD", "WEBSOCKET"] }
+    { nkey: ${nk.getPublicKey()}, allowed_connection_types: ["LEAFNODE"] }
+  ]
+}
+`,
+    });
+    await roundTrip(await connectWs(srv, { user: "browser", pass: "b" }));
+    await expectRefused(connectV2(srv, { user: "browser", pass: "b" }));
+    await roundTrip(await connectV2(srv, { user: "backend", pass: "k" }));
+    await expect(connectWs(srv, { user: "backend", pass: "k" })).rejects.toMatchObject({ code: natsWs.ErrorCode.AuthorizationViolation });
+    await roundTrip(await connectV2(srv, { user: "both", pass: "x" }));
+    await roundTrip(await connectWs(srv, { user: "both", pass: "x" }));
+    await expectRefused(connectV2(srv, { authenticator: v2.nkeyAuthenticator(nk.getSeed()) }));
+  });
+
+  test("a no_auth_user limited to WEBSOCKET does not let anonymous clients in on the client port", async () => {
+    const srv = await startServer({
+      ws: true,
+      config: `authorization {
+  users = [ { user: guest, password: g, allowed_connection_types: ["WEBSOCKET"] } ]
+}
+no_auth_user: guest
+`,
+    });
+    await roundTrip(await connectWs(srv, {}));
+    await expectRefused(connectV2(srv, {}));
+  });
+});
+
 describe("authorization timeout", () => {
   test("no CONNECT within the timeout: -ERR 'Authentication Timeout', then close", async () => {
     const srv = await startServer({ config: "authorization {\n  token: t\n  timeout: 1\n}\n" });

@@ -52,11 +52,32 @@ describe("authorization block", () => {
     ["authorization { users = [ {user: v, permissions: { pub: {}, bogus: 1 } } ] }", 't.conf:1:61: Unknown field "bogus" parsing permissions'],
     ["authorization { users = [ {user: v, permissions: { publish: { allowed: x } } } ] }", "t.conf:1:63: Unknown field name \"allowed\" parsing subject permissions, only 'allow' or 'deny' are permitted"],
     ["authorization { colour: red }", 't.conf:1:17: unknown field "colour"'],
+    ['authorization { users = [ {user: v, allowed_connection_types: ["STANDARD", "foo"]} ] }', 't.conf:1:37: invalid connection types ["FOO"]'],
     ['tls { cert_file: "a" }', "t.conf:1:1: missing 'key_file' in TLS configuration"],
-    ['tls { cert_file: "a", key_file: "b", cipher_suites: [] }', 't.conf:1:38: "tls.cipher_suites" is not supported yet'],
+    ['tls { cert_file: "a", key_file: "b", cipher_suites: [] }', "t.conf:1:38: error parsing tls config, 'cipher_suites' cannot be empty"],
+    ['tls { cert_file: "a", key_file: "b", cipher_suites: ["TLS_NOPE"] }', "t.conf:1:55: unrecognized cipher TLS_NOPE"],
+    ['tls { cert_file: "a", key_file: "b", curve_preferences: ["X25519"] }', 't.conf:1:38: "tls.curve_preferences" is not supported yet'],
     ['tls { cert_file: "a", key_file: "b", bogus: 1 }', 't.conf:1:38: error parsing tls config, unknown field ["bogus"]'],
+    ['tls { cert_file: "a", key_file: "b", verify_cert_and_check_known_urls: true }', "t.conf:1:38: verify_cert_and_check_known_urls not supported in this context"],
+    ['tls { cert_file: "a", key_file: "b", cert_store: "WindowsCurrentUser" }', "t.conf:1:38: cert_store not compatible with current operating system"],
+    ['tls { cert_file: "a", key_file: "b", pinned_certs: ["abc"] }', "t.conf:1:54: error parsing tls config, 'pinned_certs' key abc does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo"],
+    ['tls { cert_file: "a", key_file: "b", min_version: "1.1" }', "t.conf:1:38: error parsing tls config: unsupported TLS version: TLS 1.1"],
+    ['tls { cert_file: "a", key_file: "b", min_version: "1.4" }', "t.conf:1:38: error parsing tls config: unknown version: 1.4"],
+    ['tls { cert_file: "a", key_file: "b", verify_and_map: 1 }', "t.conf:1:38: error parsing tls config, expected 'verify_and_map' to be a boolean"],
+    ['websocket { port: 1, no_tls: true, tls { cert_file: "a", key_file: "b", verify_and_map: true } }', 't.conf:1:73: "websocket.tls.verify_and_map" is not supported yet (only on the client port)'],
   ])("%s", (text, message) => {
     expect(errorsOf(`${text}\n`)).toEqual([message]);
+  });
+
+  test("allowed_connection_types: a string or a list, any case, kept in upper case", () => {
+    const users = apply('authorization { users = [ {user: a, allowed_connection_types: "websocket"}, {user: b, clients: ["Standard", "LEAFNODE_WS"]} ] }').authorization!.users!;
+    expect(users.map((u) => u.allowedConnectionTypes)).toEqual([["WEBSOCKET"], ["STANDARD", "LEAFNODE_WS"]]);
+  });
+
+  test("tls: verify_and_map turns verify on; pinned_certs kept in lower case", () => {
+    const pin = "AB".repeat(32);
+    const o = apply(`tls { cert_file: "a", key_file: "b", verify_and_map: true, pinned_certs: ["${pin}"], verify_cert_and_check_known_urls: false }`);
+    expect(o.tls).toEqual({ certFile: "a", keyFile: "b", verify: true, verifyAndMap: true, pinnedCerts: ["ab".repeat(32)] });
   });
 
   test("no_auth_user must name a configured user (nats-server's messages)", () => {

@@ -147,6 +147,96 @@ describe("mutual TLS (verify)", () => {
   });
 });
 
+describe("allow_non_tls: TLS and plaintext clients on one port", () => {
+  let srv: RunningServer;
+  beforeAll(async () => {
+    srv = await startServer({ config: tlsBlock() + "allow_non_tls: true\n" });
+  });
+
+  test("INFO offers TLS (tls_available) without requiring it", async () => {
+    const c = await connectRaw(srv.port);
+    expect(c.info?.tls_available).toBe(true);
+    expect(c.info?.tls_required).toBeUndefined();
+  });
+
+  test("a plaintext client speaks NATS at once; a TLS client upgrades after the INFO (raw)", async () => {
+    const c = await connectRaw(srv.port);
+    c.send(connectLine({}) + "PING\r\n");
+    await waitFor(() => c.frames.some((fr) => fr.op === "PONG"), 5_000, "PONG in plaintext");
+    expect(c.frames.filter((fr) => fr.op === "-ERR")).toEqual([]);
+    const { info, reply } = await rawTls(srv.port);
+    expect(info.tls_available).toBe(true);
+    expect(reply).toBe("PONG\r\n");
+  });
+
+  test("a plaintext and a TLS nats.js client exchange messages through the one port", async () => {
+    const plain = await connectV2(srv, { tls: null }); // nats.js upgrades when TLS is available unless told not to
+    const secure = await connectV2(srv, { tls: { caFile: f("ca.pem") } });
+    await roundTrip(plain);
+    await roundTrip(secure);
+    await roundTrip(await connectV3(srv, { tls: { caFile: f("ca.pem") } }));
+    const got: string[] = [];
+    const sub = secure.subscribe("mixed.>", { callback: (_e, m) => void got.push(m.string()) });
+    await secure.flush();
+    plain.publish("mixed.a", "from plaintext");
+    await plain.flush();
+    await waitFor(() => got.length === 1, 5_000, "the TLS client's message");
+    expect(got).toEqual(["from plaintext"]);
+    sub.unsubscribe();
+    // A large message both ways exercises TLS writes that fill the socket.
+    const big = "x".repeat(512 * 1024);
+    const back: number[] = [];
+    plain.subscribe("mixed.big", { callback: (_e, m) => void back.push(m.data.length) });
+    await plain.flush();
+    for (let i = 0; i < 4; i++) secure.publish("mixed.big", big);
+    await secure.flush();
+    await waitFor(() => back.length === 4, 10_000, "large messages from the TLS client");
+    expect(back).toEqual([big.length, big.length, big.length, big.length]);
+  });
+});
+
+// min_version is nats-server 2.10's (2.9.10 refuses the key): natter only.
+describe("tls { min_version }", () => {
+  natterOnly("1.3: a client limited to TLS 1.2 fails the handshake, a TLS 1.3 client gets in", async () => {
+    const srv = await startServer({ config: tlsBlock('  min_version: "1.3"\n  insecure: false\n') });
+    await expect(rawTls(srv.port, { maxVersion: "TLSv1.2" })).rejects.toThrow();
+    const { reply } = await rawTls(srv.port, { minVersion: "TLSv1.3" });
+    expect(reply).toBe("PONG\r\n");
+  });
+
+  natterOnly("1.2 (the default): a TLS 1.2 client gets in", async () => {
+    const srv = await startServer({ config: tlsBlock('  min_version: "1.2"\n') });
+    const { reply } = await rawTls(srv.port, { maxVersion: "TLSv1.2" });
+    expect(reply).toBe("PONG\r\n");
+  });
+});
+
+describe("tls { cipher_suites }", () => {
+  test("Go's suite names: a TLS 1.2 client offering only another suite fails, one offering a listed suite gets in", async () => {
+    const srv = await startServer({ config: tlsBlock('  cipher_suites: ["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]\n') });
+    await expect(rawTls(srv.port, { maxVersion: "TLSv1.2", ciphers: "ECDHE-RSA-AES128-GCM-SHA256" })).rejects.toThrow();
+    const { reply } = await rawTls(srv.port, { maxVersion: "TLSv1.2", ciphers: "ECDHE-RSA-AES256-GCM-SHA384" });
+    expect(reply).toBe("PONG\r\n");
+  });
+});
+
+describe("tls { connection_rate_limit }", () => {
+  test("TLS connections past the limit in a second get INFO, the throttling -ERR and a close", async () => {
+    const srv = await startServer({ config: tlsBlock("  connection_rate_limit: 2\n") });
+    // Five connections at once: at most two a second start TLS (the harness's readiness probe may have taken
+    // one); the rest are refused in plaintext. Those let in wait for a handshake they never get.
+    const clients = await Promise.all(Array.from({ length: 5 }, () => connectRaw(srv.port)));
+    const closed = await Promise.all(clients.map((c) => c.waitClosed(1_000)));
+    const refused = clients.filter((_c, i) => closed[i]);
+    expect(refused.length).toBeGreaterThanOrEqual(3);
+    expect(refused.length).toBeLessThanOrEqual(4);
+    for (const c of refused) {
+      expect(c.info?.tls_required).toBe(true);
+      expect(c.frames.map((f) => f.raw)).toEqual(["-ERR 'Connection throttling is active. Please try again later.'\r\n"]);
+    }
+  });
+});
+
 describe("TLS with authentication", () => {
   test("user and password over TLS; a wrong password still gets the violation (inside TLS)", async () => {
     const srv = await startServer({ config: tlsBlock() + "authorization { user: tu, password: tp }\n" });

@@ -144,6 +144,7 @@ describe("errors, as nats-server prints them", () => {
     ["gateway { name: x }", "gateway"],
     ["mqtt { port: 1883 }", "mqtt"],
     ["syslog: true", "syslog"],
+    ["prof_block_rate: 1", "prof_block_rate"],
   ])("%s is refused as not supported yet", (text, key) => {
     expect(errorsOf(`${text}\n`)).toEqual([`t.conf:1:1: "${key}" is not supported yet`]);
   });
@@ -166,6 +167,9 @@ describe("errors, as nats-server prints them", () => {
     ['lame_duck_grace_period: "-1s"', /^t\.conf:1:1: invalid lame_duck_grace_period, needs to be positive$/],
     ['listen: "nonsense"', /^t\.conf:1:1: could not parse address string "nonsense"$/],
     ["max_connections: -5", /^t\.conf:1:1: max_connections value can not be negative$/],
+    ["max_sub_tokens: 256", /^t\.conf:1:1: max_sub_tokens value is too big$/],
+    ["max_sub_tokens: 0", /^t\.conf:1:1: max_sub_tokens value can not be negative$/],
+    ["allow_non_tls: 1", /^t\.conf:1:1: allow_non_tls must be a boolean/],
   ])("%s", (text, message) => {
     const errors = errorsOf(`${text}\n`);
     expect(errors.length).toBe(1);

@@ -192,3 +192,14 @@ describe("garbage", () => {
     expect(await fresh.flush()).toEqual([]);
   });
 });
+
+describe("max_sub_tokens", () => {
+  test("a SUB with more tokens than max_sub_tokens gets nats-server's -ERR; the connection stays", async () => {
+    const srv = await startServer({ config: "max_sub_tokens: 3\n" });
+    const c = await connectReady(srv.port);
+    c.send("SUB a.b.c 1\r\nSUB a.b.c.d 2\r\nSUB a.*.> 3\r\nPUB a.b.c 2\r\nok\r\n");
+    const frames = await c.flush();
+    expect(frames[0]!.raw).toBe(`-ERR 'Permissions Violation for Subscription to "a.b.c.d", too many tokens'\r\n`);
+    expect(frames.slice(1).map((f) => f.raw).sort()).toEqual(["MSG a.b.c 1 2\r\nok\r\n", "MSG a.b.c 3 2\r\nok\r\n"]);
+  });
+});

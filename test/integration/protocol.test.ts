@@ -519,3 +519,17 @@ describe("connections", () => {
     await c.expect("PONG\r\n");
   });
 });
+
+describe("no_header_support", () => {
+  test("INFO says headers: false, and an HPUB closes the connection even after CONNECT asked for headers", async () => {
+    const srv = await startServer({ config: "no_header_support: true\n" });
+    const c = await connectRaw(srv.port);
+    expect(c.info?.headers).toBe(false);
+    c.send('CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\nSUB x 1\r\nPUB x 1\r\na\r\nPING\r\n');
+    const frames = await c.readUntil((f) => f.op === "PONG");
+    expect(frames.map((f) => f.raw)).toEqual(["MSG x 1 1\r\na\r\n", "PONG\r\n"]);
+    c.send("HPUB x 12 13\r\nNATS/1.0\r\n\r\nb\r\n");
+    expect(await c.waitClosed(5_000)).toBe(true); // as an HPUB before CONNECT {"headers":true}: no -ERR
+    expect(c.frames.map((f) => f.raw)).toEqual([]);
+  });
+});

@@ -29,4 +29,10 @@ describe("JetStream options", () => {
     expect(errorsOf("jetstream: maybe\n")[0]).toMatch(/^t\.conf:1:1: expected 'enabled' or 'disabled'/);
     expect(errorsOf("jetstream {\n  colour: red\n}\n")).toEqual(['t.conf:2:3: unknown field "colour"']);
   });
+
+  test("jetstream { disabled: true } turns it off; keys of features natter lacks are refused by name", () => {
+    expect(apply('jetstream { store_dir: "/d", disabled: true }\n')).toMatchObject({ jetstream: false, storeDir: "/d" });
+    expect(errorsOf('jetstream {\n  domain: hub\n}\n')).toEqual(['t.conf:2:3: "jetstream.domain" is not supported yet']);
+    expect(errorsOf('jetstream {\n  key: "s3cret"\n}\n')).toEqual(['t.conf:2:3: "jetstream.key" is not supported yet']);
+  });
 });

@@ -150,3 +150,26 @@ describe("max_leafnodes", () => {
     await waitFor("the second leaf to connect once the first is gone", () => second.log().includes("Leafnode connection created for account: $G"), 15_000, detail);
   });
 });
+
+describe("allowed_connection_types on the hub", () => {
+  const hubUsers = `authorization { users [
+  { user: leafy, password: l, allowed_connection_types: ["LEAFNODE"] }
+  { user: cli, password: c, allowed_connection_types: ["STANDARD"] }
+] }
+`;
+  const kinds: Proc["kind"][] = HAS_NATS_SERVER ? ["natter", "nats-server"] : ["natter"];
+
+  test.each(kinds)("%s hub: a LEAFNODE user links a leaf but is refused as a client; a STANDARD user the other way round", async (kind) => {
+    const hub = await startProc(kind, { name: "HUB", config: hubUsers + `leafnodes { listen: "${HOST}:{{leaf_port}}" }\n` });
+    const leaf = await startProc("natter", { name: "LEAF", config: `leafnodes { reconnect: 1, remotes [ { url: "nats-leaf://leafy:l@${HOST}:${hub.leafPort}" } ] }\n` });
+    const atHub = await connect({ servers: hub.url, user: "cli", pass: "c", reconnect: false, timeout: 10_000 });
+    const atLeaf = await connect({ servers: leaf.url, reconnect: false, timeout: 10_000 });
+    onTestFinished(async () => {
+      await Promise.all([atHub, atLeaf].map((nc) => nc.close().catch(() => {})));
+    });
+    await waitForFlow(atLeaf, atHub, "leaf → hub", 15_000, logs(hub, leaf));
+    await expect(connect({ servers: hub.url, user: "leafy", pass: "l", reconnect: false, timeout: 10_000 })).rejects.toThrow(/Authorization Violation/i);
+    const refused = await startProc("natter", { name: "LEAF2", config: `leafnodes { reconnect: 1, remotes [ { url: "nats-leaf://cli:c@${HOST}:${hub.leafPort}" } ] }\n` });
+    await waitFor("the STANDARD user's leaf link refused", () => /Authorization Violation/i.test(refused.log()), 15_000, logs(hub, refused));
+  });
+});

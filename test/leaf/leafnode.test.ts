@@ -218,3 +218,18 @@ for (const { leaf: leafKind, hub: hubKind } of PAIRINGS) {
     });
   });
 }
+
+describe("leafnodes { min_version }", () => {
+  const hubs: Kind[] = HAS_NATS_SERVER ? ["natter", "nats-server"] : ["natter"];
+
+  test.each(hubs)("%s hub with min_version 2.10.0: a 2.10 leaf (natter) links, a nats-server 2.9.10 leaf is refused", async (kind) => {
+    const hub = await startProc(kind, { name: "HUB", config: `leafnodes { listen: "${HOST}:{{leaf_port}}", min_version: "2.10.0" }\n` });
+    const leaf = await startProc("natter", { name: "LEAF", config: `leafnodes { reconnect: 1, remotes [ { url: "nats-leaf://${HOST}:${hub.leafPort}" } ] }\n` });
+    const [h, l] = await Promise.all([client(hub), client(leaf)]);
+    await waitForFlow(l, h, "natter leaf → hub", 15_000, logs(hub, leaf));
+    if (!HAS_NATS_SERVER) return;
+    const old = await startProc("nats-server", { name: "OLD", config: `leafnodes { reconnect: 1, remotes [ { url: "nats-leaf://${HOST}:${hub.leafPort}" } ] }\n` });
+    await waitFor("the 2.9.10 leaf refused", () => /minimum version required is "2\.10\.0"/.test(old.log()), 15_000, logs(hub, old));
+    expect(hub.log()).toMatch(/connection rejected since minimum version required is "2\.10\.0"/);
+  });
+});

@@ -7,6 +7,8 @@ import { defaultOptions, OptionsError, parseCommandLine, validateOptions } from 
 import { loadOptions } from "../../src/config/load.ts";
 import { effectiveLeafnodeOptions, parseLeafUrl } from "../../src/leaf/options.ts";
 import { configErrorsOf, optionsFromText } from "../harness/config-text.ts";
+import { freePort } from "../harness/server.ts";
+import { HOST, startProc } from "./spawn.ts";
 
 const apply = (text: string) => optionsFromText(text);
 const errorsOf = (text: string) => configErrorsOf(text);
@@ -101,6 +103,8 @@ describe("leafnodes {} in the config file", () => {
     ["leafnodes { bogus: 1 }", /unknown field "bogus"/],
     ["leafnodes { authorization { token: x } }", /leaf nodes authenticate with user and password/],
     ["leafnodes: 7422", /Expected map to define a leafnode/],
+    ['leafnodes { min_version: "2.7.9" }', /the minimum version should be at least 2\.8\.0/],
+    ['leafnodes { min_version: "latest" }', /invalid leafnode's minimum version: invalid semver/],
   ])("%s is refused", (text, message) => {
     const errors = errorsOf(`${text}\n`);
     expect(errors.length).toBe(1);
@@ -154,5 +158,29 @@ describe("hub URLs", () => {
     ["nats-leaf://[::1]:7422", { transport: "tcp", host: "::1", port: 7422 }],
   ])("%s", (url, expected) => {
     expect(parseLeafUrl(url)).toMatchObject(expected);
+  });
+});
+
+describe("connect_error_reports", () => {
+  test("config: defaults as nats-server's (3600 before the first connect, 1 after); 0 keeps the default", () => {
+    expect(apply("debug: false\n")).toMatchObject({ connectErrorReports: 3600, reconnectErrorReports: 1 });
+    expect(apply("connect_error_reports: 2\nreconnect_error_reports: 5\n")).toMatchObject({ connectErrorReports: 2, reconnectErrorReports: 5 });
+    expect(apply("connect_error_reports: 0\n")).toMatchObject({ connectErrorReports: 3600 });
+  });
+
+  // natter only: nats-server's reconnect interval is whole seconds, so its Nth attempt comes much later.
+  test("a remote that never connected logs its 1st failed dial and every Nth as errors, the others as debug", async () => {
+    const dead = await freePort();
+    const errorsOf = (log: string) => log.split("\n").filter((l) => l.includes("[ERR]") && l.includes("Error trying to connect as leafnode")).length;
+    const attempts = (log: string) => log.split("\n").filter((l) => l.includes("Error trying to connect as leafnode")).length;
+    const every2 = await startProc("natter", { name: "EVERY2", config: `connect_error_reports: 2\nleafnodes { reconnect: 0.05, remotes [ { url: "nats-leaf://${HOST}:${dead}" } ] }\n`, trace: true });
+    const dflt = await startProc("natter", { name: "DEFAULT", config: `leafnodes { reconnect: 0.05, remotes [ { url: "nats-leaf://${HOST}:${dead}" } ] }\n`, trace: true });
+    const deadline = Date.now() + 15_000;
+    while ((attempts(every2.log()) < 4 || attempts(dflt.log()) < 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const log = every2.log(); // read once: it keeps growing
+    const n = attempts(log);
+    expect(n).toBeGreaterThanOrEqual(4);
+    expect(errorsOf(log)).toBe(1 + Math.floor(n / 2)); // attempts 1, 2, 4, 6, …
+    expect(errorsOf(dflt.log())).toBe(1);
   });
 });

@@ -9,6 +9,7 @@ import { loadOptions } from "./config/load.ts";
 import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
 import { startJetStream } from "./jetstream/start.ts";
 import { superviseWorkers } from "./workers/supervisor.ts";
+import { ListenError } from "./transport/listen-error.ts";
 import { workerIndex, workerStarted } from "./workers/worker.ts";
 
 // `natter bench …`: the benchmark client (src/bench/), with its own flags.
@@ -103,9 +104,8 @@ try {
 try {
   server.start();
 } catch (error) {
-  const e = error as NodeJS.ErrnoException;
-  const what = e.code === "EADDRINUSE" ? "address already in use" : e.message;
-  fail(`cannot listen: ${what}`);
+  // A port in use: nats-server's line naming the listener and its address (src/transport/listen-error.ts).
+  fail(error instanceof ListenError ? error.message : `cannot start: ${(error as Error).message}`);
 }
 lifecycle.started();
 if (worker !== null) workerStarted(server, () => void stop(null));

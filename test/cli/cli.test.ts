@@ -62,7 +62,7 @@ describe("command line", () => {
       const port = (blocker.address() as { port: number }).port;
       const result = await runNatter(["-a", "127.0.0.1", "-p", String(port)]);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/natter: cannot listen: address already in use/);
+      expect(result.stderr).toMatch(new RegExp(`^natter: Error listening on port: 127\\.0\\.0\\.1:${port}, "listen tcp 127\\.0\\.0\\.1:${port}: bind: address already in use"\\n$`));
       expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
     } finally {
       blocker.close();

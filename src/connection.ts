@@ -15,6 +15,7 @@ import { isReservedReply, type ClientPermissions } from "./auth/permissions.ts";
 import { redactRead, redactSecrets } from "./auth/redact.ts";
 import type { PublishRateLimiter } from "./auth/ratelimit.ts";
 import type { Account } from "./accounts/account.ts";
+import { connectionLogPrefix } from "./log.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -139,9 +140,10 @@ export class Connection implements ProtocolHandler, Subscriber {
     return this.outbound.pending;
   }
 
-  /** `ip:port - cid:N` as nats-server prefixes its client log lines. */
+  /** `ip:port - cid:N` (`wid:` over WebSocket) as nats-server prefixes its client log lines. */
   get logPrefix(): string {
-    return `${this.transport.remoteAddress}:${this.transport.remotePort} - ${this.transport.kind === "websocket" ? "wid" : "cid"}:${this.cid}`;
+    const transport = this.transport;
+    return connectionLogPrefix(transport.remoteAddress, transport.remotePort, transport.kind === "websocket" ? "wid" : "cid", this.cid);
   }
 
   // ---- input -------------------------------------------------------------------------------

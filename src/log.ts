@@ -4,6 +4,16 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { Options } from "./options.ts";
 
+/**
+ * `ip:port - cid:N` as nats-server prefixes a connection's log lines (`rid:` a route, `lid:` a leaf node,
+ * `wid:` a WebSocket client); an IPv6 address in brackets. A socket that closed before its address was
+ * read has none: then the prefix is `" - cid:N"`, as nats-server's is for a connection without an address.
+ */
+export function connectionLogPrefix(address: string | undefined, port: number | undefined, tag: string, id: number): string {
+  if (!address) return ` - ${tag}:${id}`;
+  return `${address.includes(":") ? `[${address}]` : address}:${port ?? 0} - ${tag}:${id}`;
+}
+
 /** natter's way out for a bad start (flag, config, port): one line on stderr and exit code 1. */
 export function failStart(message: string): never {
   process.stderr.write(`natter: ${message}\n`);

@@ -30,6 +30,7 @@ import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject } from
 import { presentTo } from "../jetstream/deliver.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
+import { connectionLogPrefix } from "../log.ts";
 import {
   FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
   decodeBody, errorFrame, hasAccounts, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
@@ -170,7 +171,7 @@ export class Route implements Subscriber {
 
   /** `ip:port - rid:N` as nats-server prefixes route log lines. */
   get logPrefix(): string {
-    return `${this.remoteAddress}:${this.remotePort} - rid:${this.rid}`;
+    return connectionLogPrefix(this.remoteAddress, this.remotePort, "rid", this.rid);
   }
 
   get pendingBytes(): number {

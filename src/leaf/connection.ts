@@ -35,6 +35,7 @@ import type { Subscriber } from "../subscriber.ts";
 import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
+import { connectionLogPrefix } from "../log.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import {
@@ -216,7 +217,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
 
   /** `ip:port - lid:N` as nats-server prefixes leafnode log lines. */
   get logPrefix(): string {
-    return `${this.socket.remoteAddress}:${this.socket.remotePort} - lid:${this.lid}`;
+    return connectionLogPrefix(this.socket.remoteAddress, this.socket.remotePort, "lid", this.lid);
   }
 
   get pendingBytes(): number {

@@ -273,6 +273,9 @@ describe("origins", () => {
     expect(await upgradeStatus(s.wsPort!, "http://evil.example")).toBe(403);
     expect(await upgradeStatus(s.wsPort!, "https://good.example")).toBe(403); // scheme counts
     expect(await upgradeStatus(s.wsPort!, null)).toBe(101);
+    // Each refusal is an error line without -D, in nats-server's words.
+    const refusals = () => s.log().match(/\[ERR\] 127\.0\.0\.1:\d+ - websocket handshake error: origin not allowed: not in the allowed list\n/g) ?? [];
+    await waitFor(() => refusals().length === 2, 5_000, "two refusals logged");
   });
 
   test("same_origin: only an Origin naming the server's own host and port is upgraded", async () => {
@@ -280,5 +283,6 @@ describe("origins", () => {
     expect(await upgradeStatus(s.wsPort!, `http://127.0.0.1:${s.wsPort}`)).toBe(101);
     expect(await upgradeStatus(s.wsPort!, "http://127.0.0.1:1")).toBe(403);
     expect(await upgradeStatus(s.wsPort!, null)).toBe(101);
+    await waitFor(() => /\[ERR\] 127\.0\.0\.1:\d+ - websocket handshake error: origin not allowed: not same origin\n/.test(s.log()), 5_000, "the refusal logged");
   });
 });

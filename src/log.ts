@@ -41,9 +41,14 @@ export class Logger {
   private file = "";
   private fd: number | null = null;
 
+  /**
+   * `sink`: where lines go instead of stderr or the log file (tests keep an in-process server's lines
+   * and show them only when the test fails); null = stderr / the file.
+   */
   constructor(
     public debugEnabled: boolean,
     public traceEnabled: boolean,
+    private readonly sink: ((line: string) => void) | null = null,
   ) {}
 
   get logFile(): string {
@@ -72,7 +77,8 @@ export class Logger {
 
   private write(level: string, text: string): void {
     const line = this.logtime ? `[${process.pid}] ${timestamp()} [${level}] ${text}\n` : `[${process.pid}] [${level}] ${text}\n`;
-    if (this.fd === null) process.stderr.write(line);
+    if (this.sink !== null) this.sink(line);
+    else if (this.fd === null) process.stderr.write(line);
     else writeSync(this.fd, line);
   }
 }

@@ -4,6 +4,7 @@ import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
 import { cookieCredentials, type CookieCredentials } from "../auth/authenticator.ts";
 import { loadServerTls, type ServerTls } from "../auth/tls.ts";
+import { joinHostPort } from "./listen-error.ts";
 
 /** nats-server does not compress small payloads: deflate costs more than it saves. */
 const COMPRESS_MIN_BYTES = 64;
@@ -85,12 +86,15 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
     fetch(request, srv) {
       // The answers nats-server gives to requests that are not a WebSocket upgrade.
       if (request.method !== "GET") return new Response("request method must be GET\n", { status: 405 });
+      const address = srv.requestIP(request);
       const origin = request.headers.get("origin");
-      if (origin !== null && !originAllowed(origin, request, allowed, options.wsSameOrigin)) {
-        server.log.debug(`websocket: origin ${origin} not allowed`);
+      const refusal = origin === null ? null : originRefusal(origin, request, allowed, options.wsSameOrigin);
+      if (refusal !== null) {
+        // An error line by default, in nats-server's words (operators look for refused browsers there).
+        const from = address === null ? "" : joinHostPort(address.address, address.port);
+        server.log.error(`${from} - websocket handshake error: origin not allowed: ${refusal}`);
         return new Response("origin not allowed\n", { status: 403 });
       }
-      const address = srv.requestIP(request);
       const offered = request.headers.get("sec-websocket-extensions") ?? "";
       const data: SocketData = {
         connection: null,
@@ -143,7 +147,8 @@ function normalizeOrigin(origin: string): string {
   }
 }
 
-function originAllowed(origin: string, request: Request, allowed: Set<string>, sameOrigin: boolean): boolean {
+/** Why `origin` may not open a WebSocket (nats-server's checkOrigin reasons), or null when it may. */
+function originRefusal(origin: string, request: Request, allowed: Set<string>, sameOrigin: boolean): string | null {
   const normalized = normalizeOrigin(origin);
   if (sameOrigin) {
     const host = request.headers.get("host");
@@ -151,9 +156,9 @@ function originAllowed(origin: string, request: Request, allowed: Set<string>, s
     try {
       originHost = new URL(origin).host;
     } catch {
-      return false;
+      return `parse ${JSON.stringify(origin)}: invalid URI for request`;
     }
-    if (host === null || originHost.toLowerCase() !== host.toLowerCase()) return false;
+    if (host === null || originHost.toLowerCase() !== host.toLowerCase()) return "not same origin";
   }
-  return allowed.size === 0 || allowed.has(normalized);
+  return allowed.size === 0 || allowed.has(normalized) ? null : "not in the allowed list";
 }

@@ -64,7 +64,7 @@ async function wsSubscriber(wsPort: number, subject: string, size: number): Prom
     `GET / HTTP/1.1\r\nHost: ${HOST}:${wsPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
       `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n`,
   );
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let upgraded = false;
   let stream = ""; // the NATS byte stream (latin1), after inflation
   let compressed = 0;

@@ -1,5 +1,5 @@
 import { Parser, type ProtocolHandler, type ProtocolTracer } from "./protocol/parser.ts";
-import { delSubTrace, inOpTrace, outFrameTrace, outOpTrace, payloadTrace } from "./protocol/trace.ts";
+import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from "./protocol/trace.ts";
 import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
 import { CloseReason, ProtocolError, formatError, type ProtocolErrorKind } from "./protocol/errors.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
@@ -484,10 +484,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
 
   queueBytes(bytes: Buffer): void {
     if (this.closed) return;
-    if (this.server.tracing) {
-      const trace = outFrameTrace(bytes);
-      if (trace !== null) this.server.log.trace(`${this.logPrefix} - ${trace}`);
-    }
+    if (this.server.tracing) for (const trace of outFrameTraces(bytes)) this.server.log.trace(`${this.logPrefix} - ${trace}`);
     this.outbound.append(bytes);
     this.afterQueue(null);
   }

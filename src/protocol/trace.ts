@@ -6,7 +6,9 @@
 //   127.0.0.1:5000 - cid:1 - ->> [MSG foo 1 5]                an op sent (a MSG's control line only)
 //   127.0.0.1:5000 - cid:1 - <-> [DELSUB 1]                   a subscription removed
 //
-// INFO is not traced (nats-server does not trace it). Nothing here runs unless tracing is on.
+// INFO is not traced (nats-server does not trace it). Leaf node links (src/leaf) trace their ops the same
+// way (LS+, LS-, LMSG). Routes between natter nodes speak natter's own binary protocol and are not traced
+// op by op. Nothing here runs unless tracing is on.
 
 /** An op read, as nats-server traces it: `<<- [PUB foo 5]` (`<<- [PING]` without arguments). */
 export function inOpTrace(op: string, args: string | null): string {
@@ -24,21 +26,31 @@ export function payloadTrace(buf: Buffer, start: number, end: number): string {
 }
 
 /**
- * The trace of one frame queued for a client (one op: +OK, PING, PONG, -ERR, MSG, HMSG, INFO), or null
- * when nats-server traces nothing for it (INFO). A MSG/HMSG shows its control line, not its payload.
+ * The traces of the ops in bytes queued for a peer (+OK, PING, PONG, -ERR, MSG, HMSG, LMSG, LS+, LS-, …),
+ * one per op; none for INFO and CONNECT (nats-server traces neither; a CONNECT carries credentials). A
+ * message shows its control line, not its payload.
  */
-export function outFrameTrace(frame: Buffer): string | null {
-  let lineEnd = frame.indexOf(10);
-  if (lineEnd < 0) lineEnd = frame.length;
-  const line = frame.latin1Slice(0, lineEnd > 0 && frame[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd);
-  if (line.startsWith("INFO")) return null;
-  if (line === "+OK") return outOpTrace("OK", null);
-  if (line.startsWith("-ERR ")) {
-    // On the wire the text is quoted ('…'); nats-server traces the text itself.
-    const text = line.slice(5);
-    return outOpTrace("-ERR", text.length >= 2 && text.startsWith("'") && text.endsWith("'") ? text.slice(1, -1) : text);
+export function outFrameTraces(bytes: Buffer): string[] {
+  const traces: string[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    let lineEnd = bytes.indexOf(10, at);
+    if (lineEnd < 0) lineEnd = bytes.length;
+    const line = bytes.latin1Slice(at, lineEnd > at && bytes[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd);
+    at = lineEnd + 1;
+    if (line.startsWith("INFO") || line.startsWith("CONNECT")) continue;
+    if (line === "+OK") traces.push(outOpTrace("OK", null));
+    else if (line.startsWith("-ERR ")) {
+      // On the wire the text is quoted ('…'); nats-server traces the text itself.
+      const text = line.slice(5);
+      traces.push(outOpTrace("-ERR", text.length >= 2 && text.startsWith("'") && text.endsWith("'") ? text.slice(1, -1) : text));
+    } else {
+      traces.push(`->> [${line}]`);
+      // A message: its payload (the last argument is its size) follows the line.
+      if (/^[HLR]?MSG /.test(line)) at += Number(line.slice(line.lastIndexOf(" ") + 1)) + 2;
+    }
   }
-  return `->> [${line}]`;
+  return traces;
 }
 
 /** A subscription removed from a client: `<-> [DELSUB 1]`. */

@@ -154,10 +154,13 @@ export class Server {
   }
 
   /**
-   * Opens the listeners. Throws a ListenError (nats-server's line, naming the address) when a port cannot be
-   * bound, before any start-up line is logged: a server that cannot start does not announce itself.
+   * Binds the client, WebSocket and monitoring ports and checks the route and leaf node ones. Throws a
+   * ListenError (nats-server's line, naming the address) when a port cannot be bound; logs nothing, so a
+   * server that cannot start does not announce itself (main.ts calls it before JetStream starts). Clients
+   * are accepted from the next turn of the event loop, after start().
    */
-  start(): void {
+  listen(): void {
+    if (this.tcp !== null) return;
     const o = this.options;
     const httpHost = o.httpHost || o.host;
     if (o.httpPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpPort, () => listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort));
@@ -167,14 +170,21 @@ export class Server {
     if (o.clusterPort !== 0) checkPortFree("route", o.clusterHost, o.clusterPort);
     const leafListen = effectiveLeafnodeOptions(o);
     if (leafListen !== null) checkPortFree("leafnode", leafListen.host, leafListen.port);
+  }
 
+  /** Announces the server and starts the rest (cluster, leaf nodes, timers); binds first if listen() was not called. */
+  start(): void {
+    this.listen();
+    const o = this.options;
+    const httpHost = o.httpHost || o.host;
+    const leafListen = effectiveLeafnodeOptions(o);
     this.log.info(`Starting natter (nats-server ${COMPATIBLE_NATS_VERSION} compatible)`);
     this.log.info(`  Version:  ${NATTER_VERSION}`);
     this.log.info(`  Name:     ${this.serverName}`);
     this.log.info(`  ID:       ${this.serverId}`);
     if (this.monitor !== null) this.log.info(`Starting http monitor on ${httpHost}:${this.monitor.port}`);
     if (this.ws !== null) this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
-    this.log.info(`Listening for client connections on ${o.host}:${this.tcp.port}`);
+    this.log.info(`Listening for client connections on ${o.host}:${this.tcp!.port}`);
     if (o.tls) this.log.info("TLS required for client connections");
     if (o.accounts.length > 0) this.imports = new Imports(this); // before the cluster: it announces the response subscriptions
     if (o.clusterPort !== 0) {

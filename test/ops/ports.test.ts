@@ -1,6 +1,9 @@
 // A port already taken ends the start with nats-server's line for that listener, naming the address, and exit
 // code 1: the client port, the monitoring port (a second server on the same -m must not share it) and, for
 // natter, the WebSocket, route and leaf node ports. natter says it in one line, before announcing anything.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { freePort, serverKind, startServer } from "../harness/server.ts";
 import { spawnNatter } from "./proc.ts";
@@ -46,5 +49,15 @@ describe("a port in use", () => {
     expectOneLine(await refused([...others, "--ws_host", HOST, "--ws_port", String(taken)]), `Unable to listen for websocket connections: listen tcp ${HOST}:${taken}: bind: address already in use`);
     expectOneLine(await refused([...others, "--cluster", `nats://${HOST}:${taken}`]), `Error listening on router port: ${taken} - listen tcp ${HOST}:${taken}: bind: address already in use`);
     expectOneLine(await refused([...others, "--leafnodes_listen", `${HOST}:${taken}`]), `Error listening on leafnode port: ${taken} - listen tcp ${HOST}:${taken}: bind: address already in use`);
+  });
+
+  test.runIf(serverKind === "natter")("with JetStream on, nothing is logged (or stored) before the refusal", async () => {
+    const first = await startServer();
+    const store = mkdtempSync(path.join(os.tmpdir(), "natter-ports-"));
+    try {
+      expectOneLine(await refused(["-p", String(first.port), "-js", "-sd", store]), `Error listening on port: ${HOST}:${first.port}, "listen tcp ${HOST}:${first.port}: bind: address already in use"`);
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
   });
 });

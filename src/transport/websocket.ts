@@ -119,16 +119,14 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
     // wss (src/auth/tls.ts): Bun.serve does the handshake; with verify a client certificate is required.
     ...(tls !== null ? { tls: tls.bun } : {}),
     fetch(request, srv) {
-      // The answers nats-server gives to requests that are not a WebSocket upgrade.
-      if (request.method !== "GET") return new Response("request method must be GET\n", { status: 405 });
+      // nats-server's handshake checks, in its order; each refusal is an error line in its words.
       const address = srv.requestIP(request);
       const origin = request.headers.get("origin");
-      const refusal = origin === null ? null : originRefusal(origin, request, allowed, options.wsSameOrigin);
+      const refusal = handshakeRefusal(request) ?? (origin === null ? null : originRefusal(origin, request, allowed, options.wsSameOrigin));
       if (refusal !== null) {
-        // An error line by default, in nats-server's words (operators look for refused browsers there).
         const from = address === null ? "" : joinHostPort(address.address, address.port);
-        server.log.error(`${from} - websocket handshake error: origin not allowed: ${refusal}`);
-        return new Response("origin not allowed\n", { status: 403 });
+        server.log.error(`${from} - websocket handshake error: ${refusal.reason}`);
+        return new Response(refusal.body, { status: refusal.status });
       }
       const offered = request.headers.get("sec-websocket-extensions") ?? "";
       const data: SocketData = {
@@ -182,8 +180,34 @@ function normalizeOrigin(origin: string): string {
   }
 }
 
+interface Refusal {
+  status: number;
+  /** nats-server's reason (logged as `websocket handshake error: <reason>`). */
+  reason: string;
+  body: string;
+}
+
+/** A header holds `token` (comma-separated values, case-insensitive), as nats-server's wsHeaderContains. */
+function headerContains(request: Request, name: string, token: string): boolean {
+  const value = request.headers.get(name);
+  return value !== null && value.split(",").some((v) => v.trim().toLowerCase() === token.toLowerCase());
+}
+
+/** RFC 6455 section 4.2.1 points 1 to 6, checked as nats-server's wsUpgrade checks them; null = an upgrade. */
+function handshakeRefusal(request: Request): Refusal | null {
+  const bad = (reason: string): Refusal => ({ status: 400, reason, body: "natter: this port speaks NATS over WebSocket\n" });
+  if (request.method !== "GET") return { status: 405, reason: "request method must be GET", body: "request method must be GET\n" };
+  if (!request.headers.get("host")) return bad("'Host' missing in request");
+  if (!headerContains(request, "upgrade", "websocket")) return bad("invalid value for header 'Upgrade'");
+  if (!headerContains(request, "connection", "upgrade")) return bad("invalid value for header 'Connection'");
+  if (!request.headers.get("sec-websocket-key")) return bad("key missing");
+  if (!headerContains(request, "sec-websocket-version", "13")) return bad("invalid version");
+  return null;
+}
+
 /** Why `origin` may not open a WebSocket (nats-server's checkOrigin reasons), or null when it may. */
-function originRefusal(origin: string, request: Request, allowed: Set<string>, sameOrigin: boolean): string | null {
+function originRefusal(origin: string, request: Request, allowed: Set<string>, sameOrigin: boolean): Refusal | null {
+  const refused = (why: string): Refusal => ({ status: 403, reason: `origin not allowed: ${why}`, body: "origin not allowed\n" });
   const normalized = normalizeOrigin(origin);
   if (sameOrigin) {
     const host = request.headers.get("host");
@@ -191,9 +215,9 @@ function originRefusal(origin: string, request: Request, allowed: Set<string>, s
     try {
       originHost = new URL(origin).host;
     } catch {
-      return `parse ${JSON.stringify(origin)}: invalid URI for request`;
+      return refused(`parse ${JSON.stringify(origin)}: invalid URI for request`);
     }
-    if (host === null || originHost.toLowerCase() !== host.toLowerCase()) return "not same origin";
+    if (host === null || originHost.toLowerCase() !== host.toLowerCase()) return refused("not same origin");
   }
-  return allowed.size === 0 || allowed.has(normalized) ? null : "not in the allowed list";
+  return allowed.size === 0 || allowed.has(normalized) ? null : refused("not in the allowed list");
 }

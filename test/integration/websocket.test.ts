@@ -251,6 +251,12 @@ describe("raw WebSocket", () => {
     expect(
       await ask("POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"),
     ).toMatch(/^HTTP\/1\.1 405 /);
+    expect(await ask("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await ask("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+    // Each refusal is an error line without -D, in nats-server's words.
+    for (const reason of ["invalid value for header 'Upgrade'", "request method must be GET", "key missing", "invalid version"]) {
+      await waitFor(() => new RegExp(`\\[ERR\\] 127\\.0\\.0\\.1:\\d+ - websocket handshake error: ${reason}\\n`).test(srv.log()), 5_000, reason);
+    }
   });
 });
 

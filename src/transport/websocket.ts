@@ -26,7 +26,7 @@ const INCOMPRESSIBLE_BITS_PER_BYTE = 7.5;
 const byteCounts = new Uint32Array(256);
 
 /** True when a sample of buf[start, end) says deflate would not shrink it worth the time. */
-export function looksIncompressible(buf: Buffer, start: number, end: number): boolean {
+function looksIncompressible(buf: Buffer, start: number, end: number): boolean {
   const counts = byteCounts;
   counts.fill(0);
   const length = end - start;

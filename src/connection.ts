@@ -1,4 +1,5 @@
-import { Parser, type ProtocolHandler } from "./protocol/parser.ts";
+import { Parser, type ProtocolHandler, type ProtocolTracer } from "./protocol/parser.ts";
+import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from "./protocol/trace.ts";
 import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
 import { CloseReason, ProtocolError, formatError, type ProtocolErrorKind } from "./protocol/errors.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
@@ -12,9 +13,10 @@ import type { Server } from "./server.ts";
 import type { AuthGate } from "./auth/gate.ts";
 import { credentialsOf, type Credentials } from "./auth/authenticator.ts";
 import { isReservedReply, type ClientPermissions } from "./auth/permissions.ts";
-import { redactRead, redactSecrets } from "./auth/redact.ts";
+import { redactSecrets } from "./auth/redact.ts";
 import type { PublishRateLimiter } from "./auth/ratelimit.ts";
 import type { Account } from "./accounts/account.ts";
+import { connectionLogPrefix } from "./log.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -47,7 +49,7 @@ interface ConnectOptions {
  * - Pending bytes never pass max_pending: the client is cut as a slow consumer first.
  * - After `closed` is set nothing is queued, parsed or delivered to this client.
  */
-export class Connection implements ProtocolHandler, Subscriber {
+export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   readonly isRoute = false;
   readonly parser: Parser;
   readonly subscriptions = new Map<string, Subscription>();
@@ -139,9 +141,10 @@ export class Connection implements ProtocolHandler, Subscriber {
     return this.outbound.pending;
   }
 
-  /** `ip:port - cid:N` as nats-server prefixes its client log lines. */
+  /** `ip:port - cid:N` (`wid:` over WebSocket) as nats-server prefixes its client log lines. */
   get logPrefix(): string {
-    return `${this.transport.remoteAddress}:${this.transport.remotePort} - ${this.transport.kind === "websocket" ? "wid" : "cid"}:${this.cid}`;
+    const transport = this.transport;
+    return connectionLogPrefix(transport.remoteAddress, transport.remotePort, transport.kind === "websocket" ? "wid" : "cid", this.cid);
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -150,8 +153,6 @@ export class Connection implements ProtocolHandler, Subscriber {
   onRead(data: Buffer): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
-    const server = this.server;
-    if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(redactRead(this, data.toString("latin1")))}`);
     if (this.authGate !== null && this.authGate.holding) {
       this.authGate.read(data); // not authenticated yet: src/auth/gate.ts feeds parse() line by line
       return;
@@ -170,10 +171,32 @@ export class Connection implements ProtocolHandler, Subscriber {
     const server = this.server;
     server.inRead = true;
     server.latency.startRead();
+    this.parser.tracer = server.tracing ? this : null; // -V: each op traced as the parser reads it
     this.parser.feed(data);
     server.inRead = false;
     server.flushDirty();
     server.latency.endRead();
+  }
+
+  // ---- protocol trace (-V): nats-server's lines (src/protocol/trace.ts) -----------------------------
+
+  traceInOp(op: string, buf: Buffer, argStart: number, argEnd: number): void {
+    let args = argStart < 0 ? null : buf.toString("utf8", argStart, argEnd);
+    if (args !== null && op === "CONNECT") args = redactSecrets(args); // as nats-server hides the password
+    this.server.log.trace(`${this.logPrefix} - ${inOpTrace(op, args)}`);
+  }
+
+  traceInPayload(buf: Buffer, start: number, end: number): void {
+    this.server.log.trace(`${this.logPrefix} - ${payloadTrace(buf, start, end)}`);
+  }
+
+  /** `->> [MSG subject sid [reply] size]` (HMSG with the header size), as this client receives it. */
+  private traceDelivery(sub: Subscription, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number): void {
+    const reply = replyStart >= 0 ? ` ${buf.latin1Slice(replyStart, replyEnd)}` : "";
+    const total = payloadEnd - payloadStart;
+    const head = `${buf.latin1Slice(subjectStart, subjectEnd)} ${sub.sid}${reply}`;
+    const line = headerSize >= 0 && this.headers ? `HMSG ${head} ${headerSize} ${total}` : `MSG ${head} ${headerSize >= 0 ? total - headerSize : total}`;
+    this.server.log.trace(`${this.logPrefix} - ${outOpTrace(line, null)}`);
   }
 
   // Hot path: no await, no closure, no string but the subject (and only on a memo miss).
@@ -254,6 +277,7 @@ export class Connection implements ProtocolHandler, Subscriber {
   ): void {
     if (this.closed) return;
     if (this.perms !== null && !this.perms.admitDelivery(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
+    if (this.server.tracing) this.traceDelivery(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
     if (headerSize >= 0 && !this.headers) {
       // A subscriber that did not ask for headers gets the message as MSG without them.
       this.deliverWithoutHeaders(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, payloadStart + headerSize, payloadEnd);
@@ -398,18 +422,19 @@ export class Connection implements ProtocolHandler, Subscriber {
 
   onUnsub(sid: string, max: number): void {
     this.spoken = true;
+    if (this.verbose) this.queueBytes(OK_FRAME); // before the removal: a trace shows +OK, then DELSUB, as nats-server's
     const sub = this.subscriptions.get(sid);
     if (sub !== undefined) {
       if (max > 0 && max > sub.delivered) sub.max = max;
       else this.removeSubscription(sub);
     }
-    if (this.verbose) this.queueBytes(OK_FRAME);
   }
 
   removeSubscription(sub: Subscription): void {
     if (this.subscriptions.get(sub.sid) !== sub) return;
     this.subscriptions.delete(sub.sid);
     this.account.sublist.remove(sub);
+    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ${delSubTrace(sub.sid)}`);
   }
 
   onConnect(json: string): void {
@@ -485,6 +510,7 @@ export class Connection implements ProtocolHandler, Subscriber {
 
   queueBytes(bytes: Buffer): void {
     if (this.closed) return;
+    if (this.server.tracing) for (const trace of outFrameTraces(bytes)) this.server.log.trace(`${this.logPrefix} - ${trace}`);
     this.outbound.append(bytes);
     this.afterQueue(null);
   }
@@ -540,7 +566,6 @@ export class Connection implements ProtocolHandler, Subscriber {
     if (this.closed && this.transport.blocked) return;
     const outbound = this.outbound;
     if (outbound.pending === 0 || this.transport.blocked) return;
-    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(outbound.buf.latin1Slice(outbound.head, Math.min(outbound.end, outbound.head + 512)))}`);
     if (outbound.consumed(this.transport.write(outbound.buf, outbound.head, outbound.end))) this.blockedSince = 0;
     else if (this.blockedSince === 0) this.blockedSince = Date.now();
   }
@@ -611,6 +636,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     outbound.release();
     this.server.removeConnection(this); // first: the closed-connection snapshot keeps the subscription list
     for (const sub of this.subscriptions.values()) this.account.sublist.remove(sub);
+    const removedSids = this.server.tracing ? [...this.subscriptions.keys()] : null; // traced after the close line, as nats-server
     this.subscriptions.clear();
     this.account.connections--;
     this.server.events?.clientDisconnected(this);
@@ -620,6 +646,7 @@ export class Connection implements ProtocolHandler, Subscriber {
     // Quoted as Go's %q would (nats-server's form): a name with a line break must not forge log lines.
     const who = this.name || this.lang ? ` - ${JSON.stringify([this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":"))}` : "";
     this.server.log.debug(`${this.logPrefix}${who} - Client connection closed: ${reason}${detail ? ` (${detail})` : ""}`);
+    if (removedSids !== null) for (const sid of removedSids) this.server.log.trace(`${this.logPrefix} - ${delSubTrace(sid)}`);
   }
 
   /** The peer went away (or the transport failed). */

@@ -4,6 +4,16 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { Options } from "./options.ts";
 
+/**
+ * `ip:port - cid:N` as nats-server prefixes a connection's log lines (`rid:` a route, `lid:` a leaf node,
+ * `wid:` a WebSocket client); an IPv6 address in brackets. A socket that closed before its address was
+ * read has none: then the prefix is `" - cid:N"`, as nats-server's is for a connection without an address.
+ */
+export function connectionLogPrefix(address: string | undefined, port: number | undefined, tag: string, id: number): string {
+  if (!address) return ` - ${tag}:${id}`;
+  return `${address.includes(":") ? `[${address}]` : address}:${port ?? 0} - ${tag}:${id}`;
+}
+
 /** natter's way out for a bad start (flag, config, port): one line on stderr and exit code 1. */
 export function failStart(message: string): never {
   process.stderr.write(`natter: ${message}\n`);
@@ -31,9 +41,14 @@ export class Logger {
   private file = "";
   private fd: number | null = null;
 
+  /**
+   * `sink`: where lines go instead of stderr or the log file (tests keep an in-process server's lines
+   * and show them only when the test fails); null = stderr / the file.
+   */
   constructor(
     public debugEnabled: boolean,
     public traceEnabled: boolean,
+    private readonly sink: ((line: string) => void) | null = null,
   ) {}
 
   get logFile(): string {
@@ -62,7 +77,8 @@ export class Logger {
 
   private write(level: string, text: string): void {
     const line = this.logtime ? `[${process.pid}] ${timestamp()} [${level}] ${text}\n` : `[${process.pid}] [${level}] ${text}\n`;
-    if (this.fd === null) process.stderr.write(line);
+    if (this.sink !== null) this.sink(line);
+    else if (this.fd === null) process.stderr.write(line);
     else writeSync(this.fd, line);
   }
 }

@@ -9,6 +9,7 @@ import { loadOptions } from "./config/load.ts";
 import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
 import { startJetStream } from "./jetstream/start.ts";
 import { superviseWorkers } from "./workers/supervisor.ts";
+import { ListenError } from "./transport/listen-error.ts";
 import { workerIndex, workerStarted } from "./workers/worker.ts";
 
 // `natter bench …`: the benchmark client (src/bench/), with its own flags.
@@ -94,7 +95,16 @@ process.on("SIGHUP", () => {
 process.on("SIGUSR1", () => lifecycle.reopenLog());
 process.on("SIGUSR2", () => lifecycle.enterLameDuckMode(() => void stop(null)));
 
-// The stream layer subscribes before the listeners open: a client that sees INFO can use $JS.API at once.
+// Ports first: one taken ends the start with nats-server's line naming the listener and its address
+// (src/transport/listen-error.ts), before anything is logged or JetStream touches its store.
+const startFailure = (error: unknown) => fail(error instanceof ListenError ? error.message : `cannot start: ${(error as Error).message}`);
+try {
+  server.listen();
+} catch (error) {
+  startFailure(error);
+}
+// The stream layer subscribes before clients are accepted (from the next event-loop turn): a client that
+// sees INFO can use $JS.API at once.
 try {
   jetstream = startJetStream(server);
 } catch (error) {
@@ -103,9 +113,7 @@ try {
 try {
   server.start();
 } catch (error) {
-  const e = error as NodeJS.ErrnoException;
-  const what = e.code === "EADDRINUSE" ? "address already in use" : e.message;
-  fail(`cannot listen: ${what}`);
+  startFailure(error);
 }
 lifecycle.started();
 if (worker !== null) workerStarted(server, () => void stop(null));

@@ -390,7 +390,12 @@ export function validateOptions(o: Options): void {
 }
 
 export function usage(): string {
-  const lines = ["Usage: natter [options]", "", "Server options:"];
+  const lines = [
+    "Usage: natter [options]               Run the server",
+    "       natter bench <mode> [options]  Benchmark a NATS server: pub, sub, pubsub, req, reply (natter bench --help)",
+    "",
+    "Server options:",
+  ];
   for (const spec of flags) {
     const names = spec.names.map((n) => (n.length <= 2 ? `-${n}` : `--${n}`)).join(", ");
     const left = spec.takesValue ? `${names} <value>` : names;
@@ -400,7 +405,8 @@ export function usage(): string {
   lines.push(`    ${"-sl, --signal <signal>[=<pid>]".padEnd(40)} Send a signal to a running natter (ldm, stop, quit, term, reopen, reload); <pid> is a pid or a pid file`);
   lines.push(`    ${"-h, --help".padEnd(40)} Show this message`);
   lines.push(`    ${"-v, --version".padEnd(40)} Show version`);
-  lines.push("", "Sizes take KB/MB/GB suffixes (1024-based); durations take ms/s/m/h (a bare number is seconds).");
+  lines.push("", "A flag given twice: the later one wins (npm start -- --ws_port 9090 moves npm start's WebSocket port).");
+  lines.push("Sizes take KB/MB/GB suffixes (1024-based); durations take ms/s/m/h (a bare number is seconds).");
   lines.push("In a config file (-c) values follow nats-server: 1K = 1000, 1KB = 1024; durations are strings (\"2m\").");
   return lines.join("\n");
 }

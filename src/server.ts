@@ -11,6 +11,7 @@ import type { Transport } from "./transport/transport.ts";
 import { listenTcp, type TcpListener } from "./transport/tcp.ts";
 import { listenWebSocket, type WebSocketListener } from "./transport/websocket.ts";
 import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
+import { bindListener, checkPortFree } from "./transport/listen-error.ts";
 import { ClosedConnections } from "./monitor/closed.ts";
 import { Cluster } from "./cluster/cluster.ts";
 import { Leafnodes } from "./leaf/leafnodes.ts";
@@ -152,33 +153,47 @@ export class Server {
     return this.shuttingDown;
   }
 
-  /** Opens the listeners. Throws (with a one-line message) when a port cannot be bound. */
-  start(): void {
+  /**
+   * Binds the client, WebSocket and monitoring ports and checks the route and leaf node ones. Throws a
+   * ListenError (nats-server's line, naming the address) when a port cannot be bound; logs nothing, so a
+   * server that cannot start does not announce itself (main.ts calls it before JetStream starts). Clients
+   * are accepted from the next turn of the event loop, after start().
+   */
+  listen(): void {
+    if (this.tcp !== null) return;
     const o = this.options;
+    const httpHost = o.httpHost || o.host;
+    if (o.httpPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpPort, () => listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort));
+    if (o.wsPort !== 0) this.ws = bindListener("websocket", o.wsHost, o.wsPort, () => listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort));
+    this.tcp = bindListener("client", o.host, o.port, () => listenTcp(this, o.host, o.port === -1 ? 0 : o.port));
+    // The route and leaf node listeners open further down, with their subsystems: check their ports now.
+    if (o.clusterPort !== 0) checkPortFree("route", o.clusterHost, o.clusterPort);
+    const leafListen = effectiveLeafnodeOptions(o);
+    if (leafListen !== null) checkPortFree("leafnode", leafListen.host, leafListen.port);
+  }
+
+  /** Announces the server and starts the rest (cluster, leaf nodes, timers); binds first if listen() was not called. */
+  start(): void {
+    this.listen();
+    const o = this.options;
+    const httpHost = o.httpHost || o.host;
+    const leafListen = effectiveLeafnodeOptions(o);
     this.log.info(`Starting natter (nats-server ${COMPATIBLE_NATS_VERSION} compatible)`);
     this.log.info(`  Version:  ${NATTER_VERSION}`);
     this.log.info(`  Name:     ${this.serverName}`);
     this.log.info(`  ID:       ${this.serverId}`);
-    if (o.httpPort !== 0) {
-      const httpHost = o.httpHost || o.host;
-      this.monitor = listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort);
-      this.log.info(`Starting http monitor on ${httpHost}:${this.monitor.port}`);
-    }
-    if (o.wsPort !== 0) {
-      this.ws = listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort);
-      this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
-    }
-    this.tcp = listenTcp(this, o.host, o.port === -1 ? 0 : o.port);
-    this.log.info(`Listening for client connections on ${o.host}:${this.tcp.port}`);
+    if (this.monitor !== null) this.log.info(`Starting http monitor on ${httpHost}:${this.monitor.port}`);
+    if (this.ws !== null) this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
+    this.log.info(`Listening for client connections on ${o.host}:${this.tcp!.port}`);
     if (o.tls) this.log.info("TLS required for client connections");
     if (o.accounts.length > 0) this.imports = new Imports(this); // before the cluster: it announces the response subscriptions
     if (o.clusterPort !== 0) {
       this.cluster = new Cluster(this);
-      this.cluster.start();
+      bindListener("route", o.clusterHost, o.clusterPort, () => this.cluster!.start());
     }
-    if (effectiveLeafnodeOptions(o) !== null) {
+    if (leafListen !== null) {
       this.leafnodes = new Leafnodes(this); // after the cluster: it chains its Sublist observer after the cluster's
-      this.leafnodes.start();
+      bindListener("leafnode", leafListen.host, leafListen.port, () => this.leafnodes!.start());
     }
     this.log.info("Server is ready");
     const sweepEvery = Math.max(50, Math.min(1000, Math.floor(o.pingIntervalMs / 4), Math.floor(o.connectTimeoutMs / 4)));

@@ -30,6 +30,8 @@ import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject } from
 import { presentTo, type DeliverAsCarrier } from "../jetstream/deliver.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
+import { connectionLogPrefix } from "../log.ts";
+import { routeFrameTraces } from "./trace.ts";
 import {
   FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
   decodeBody, errorFrame, hasAccounts, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
@@ -141,6 +143,10 @@ export class Route implements Subscriber {
 
   /** The other node's accounts by the index its frames use (from its HELLO); null = one this node does not have. */
   private inbound: (InboundAccount | null)[] = [];
+  /** The other node's account names, by its index (what the trace shows). */
+  private inboundNames: readonly string[] = [];
+  /** Bytes at the start of the outbound buffer already traced (-V traces what each flush writes). */
+  private tracedPending = 0;
   private nextSid = 1;
 
   lastReadAt = Date.now();
@@ -170,7 +176,7 @@ export class Route implements Subscriber {
 
   /** `ip:port - rid:N` as nats-server prefixes route log lines. */
   get logPrefix(): string {
-    return `${this.remoteAddress}:${this.remotePort} - rid:${this.rid}`;
+    return connectionLogPrefix(this.remoteAddress, this.remotePort, "rid", this.rid);
   }
 
   get pendingBytes(): number {
@@ -273,6 +279,7 @@ export class Route implements Subscriber {
 
   private onFrame(buf: Buffer, start: number, end: number): void {
     const kind = buf[start + 4];
+    if (this.server.tracing && this.state === RouteState.OPEN) this.traceFrames("<<-", buf, start, end);
     switch (kind) {
       case FrameKind.MSG:
         if (this.state !== RouteState.OPEN) return this.protocolError("MSG before HELLO");
@@ -301,6 +308,11 @@ export class Route implements Subscriber {
     }
   }
 
+  private traceFrames(direction: "<<-" | "->>", buf: Buffer, start: number, end: number): void {
+    const names = this.inboundNames;
+    for (const trace of routeFrameTraces(direction, buf, start, end, (i) => names[i] ?? String(i))) this.server.log.trace(`${this.logPrefix} - ${trace}`);
+  }
+
   private onHello(buf: Buffer, start: number, end: number): void {
     if (this.state !== RouteState.HANDSHAKE) return this.protocolError("second HELLO");
     let body: Record<string, unknown>;
@@ -325,6 +337,7 @@ export class Route implements Subscriber {
     const server = this.server;
     const table = accountTable(server);
     const unknown: string[] = [];
+    this.inboundNames = names;
     this.inbound = names.map((name) => {
       const account = server.accounts.get(name);
       if (account === undefined) {
@@ -694,9 +707,19 @@ export class Route implements Subscriber {
     if (this.closed || this.blocked) return;
     const outbound = this.outbound;
     if (outbound.pending === 0) return;
+    if (this.server.tracing && this.state === RouteState.OPEN) {
+      // The frames queued since the last flush: whole frames, from where the traced ones end.
+      const names = accountTable(this.server).names;
+      for (let at = outbound.head + this.tracedPending; at + 5 <= outbound.end; ) {
+        const end = at + 4 + outbound.buf.readUInt32BE(at);
+        for (const trace of routeFrameTraces("->>", outbound.buf, at, end, (i) => names[i] ?? String(i))) this.server.log.trace(`${this.logPrefix} - ${trace}`);
+        at = end;
+      }
+    }
     const written = this.write(outbound.buf, outbound.head, outbound.end);
     this.lastWriteAt = Date.now();
     if (outbound.consumed(written)) this.lastFramePending = -1;
+    this.tracedPending = outbound.pending;
   }
 
   private write(buf: Buffer, start: number, end: number): number {

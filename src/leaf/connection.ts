@@ -35,6 +35,10 @@ import type { Subscriber } from "../subscriber.ts";
 import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
+import { connectionLogPrefix } from "../log.ts";
+import type { ProtocolTracer } from "../protocol/parser.ts";
+import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from "../protocol/trace.ts";
+import { redactSecrets } from "../auth/redact.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import {
@@ -136,7 +140,7 @@ const LEAF_WAIT_BEFORE_CLOSE_MS = 5_000;
 
 let nextLid = 1;
 
-export class LeafConnection implements Subscriber, LeafProtocolHandler {
+export class LeafConnection implements Subscriber, LeafProtocolHandler, ProtocolTracer {
   readonly isRoute = true;
   readonly isLeaf = true;
   readonly lid = nextLid++;
@@ -221,7 +225,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
 
   /** `ip:port - lid:N` as nats-server prefixes leafnode log lines. */
   get logPrefix(): string {
-    return `${this.socket.remoteAddress}:${this.socket.remotePort} - lid:${this.lid}`;
+    return connectionLogPrefix(this.socket.remoteAddress, this.socket.remotePort, "lid", this.lid);
   }
 
   get pendingBytes(): number {
@@ -234,7 +238,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     if (this.closed) return;
     this.lastReadAt = Date.now();
     const server = this.server;
-    if (server.tracing) server.log.trace(`${this.logPrefix} - <<- ${JSON.stringify(data.latin1Slice(0, Math.min(data.length, 512)))}`);
+    this.parser.tracer = server.tracing ? this : null; // -V: each op traced as the parser reads it
     server.inRead = true;
     try {
       this.parser.feed(data);
@@ -475,6 +479,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     if (existing === undefined) return;
     this.subs.delete(key);
     this.account.sublist.remove(existing);
+    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ${delSubTrace(key)}`);
   }
 
   // Hot path: no allocation beyond the subject string on a memo miss.
@@ -586,6 +591,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       this.rewriteLastFrame(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
       return;
     }
+    if (this.frameTracePending) this.traceLastFrame(); // the previous message's frame is final now
     this.lastSeq = delivery.seq;
     this.lastQueues.length = 0;
     const payloadLength = payloadEnd - payloadStart;
@@ -611,6 +617,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
       if (queue !== null) this.lastQueues.push(queue);
       this.writeComposed(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
     }
+    this.frameTracePending = this.server.tracing; // traced once final: a queue group may still be added to it
     this.outMsgs++;
     this.outBytes += payloadLength;
     const stats = this.server.stats;
@@ -657,8 +664,34 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     this.writeComposed(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
   }
 
+  // ---- protocol trace (-V): nats-server's lines (src/protocol/trace.ts) -----------------------------
+
+  traceInOp(op: string, buf: Buffer, argStart: number, argEnd: number): void {
+    let args = argStart < 0 ? null : buf.toString("utf8", argStart, argEnd);
+    if (args !== null && op === "CONNECT") args = redactSecrets(args);
+    this.server.log.trace(`${this.logPrefix} - ${inOpTrace(op, args)}`);
+  }
+
+  traceInPayload(buf: Buffer, start: number, end: number): void {
+    this.server.log.trace(`${this.logPrefix} - ${payloadTrace(buf, start, end)}`);
+  }
+
+  /** The message frame written last is still to be traced (once no queue group can be added to it). */
+  private frameTracePending = false;
+
+  /** `->> [LMSG subject … size]`: the control line of the message frame written last. */
+  private traceLastFrame(): void {
+    this.frameTracePending = false;
+    const outbound = this.outbound;
+    const start = outbound.head + this.lastFramePendingStart;
+    const lineEnd = outbound.buf.indexOf(13, start);
+    this.server.log.trace(`${this.logPrefix} - ${outOpTrace(outbound.buf.latin1Slice(start, lineEnd), null)}`);
+  }
+
   queueBytes(bytes: Buffer): void {
     if (this.closed) return;
+    if (this.frameTracePending) this.traceLastFrame();
+    if (this.server.tracing) for (const trace of outFrameTraces(bytes)) this.server.log.trace(`${this.logPrefix} - ${trace}`);
     this.outbound.append(bytes);
     this.afterQueue();
   }
@@ -688,8 +721,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler {
     if (this.closed || this.blocked) return;
     const outbound = this.outbound;
     if (outbound.pending === 0) return;
-    const server = this.server;
-    if (server.tracing) server.log.trace(`${this.logPrefix} - ->> ${JSON.stringify(outbound.buf.latin1Slice(outbound.head, Math.min(outbound.end, outbound.head + 512)))}`);
+    if (this.frameTracePending) this.traceLastFrame();
     const written = this.socket.write(outbound.buf, outbound.head, outbound.end);
     this.lastWriteAt = Date.now();
     this.lastSeq = -1;

@@ -8,6 +8,8 @@
 // a close; malformed LS+/LMSG arguments close the connection without an -ERR. The parser stops at the
 // first error; the handler closes.
 
+import type { ProtocolTracer } from "../protocol/parser.ts";
+
 export interface LeafProtocolHandler {
   onInfo(json: string): void;
   onConnect(json: string): void;
@@ -71,6 +73,8 @@ const enum Op {
 
 export class LeafParser {
   stopped = false;
+  /** Set by the connection while tracing (-V): each complete op is traced before it is handled. */
+  tracer: ProtocolTracer | null = null;
   /** Token boundaries of the current control line (the queue names of an LMSG are read from here). */
   readonly tokenStart = new Int32Array(MAX_TOKENS);
   readonly tokenEnd = new Int32Array(MAX_TOKENS);
@@ -243,6 +247,8 @@ export class LeafParser {
       }
       if (count > MAX_TOKENS) return this.fail(null, `control line with ${count} arguments`);
       const op = classify(buf, tokenStart[0]!, tokenEnd[0]!);
+      // The arguments as sent (traced so, as nats-server does): from the first one to the line end, without CR.
+      const argsEnd = buf[lineEnd - 1] === Byte.CR ? lineEnd - 1 : lineEnd;
       if (op !== Op.INFO && op !== Op.CONNECT && lineEnd - opStart > this.maxControlLine + 16) {
         return this.fail("maximum control line exceeded", `line of ${lineEnd - opStart} bytes`);
       }
@@ -306,6 +312,10 @@ export class LeafParser {
               }
             }
           }
+          if (this.tracer !== null) {
+            this.tracer.traceInOp(withHeaders ? "HMSG" : "LMSG", buf, tokenStart[1]!, argsEnd);
+            this.tracer.traceInPayload(buf, payloadStart, payloadEnd);
+          }
           this.handler.onLeafMsg(buf, tokenStart[1]!, tokenEnd[1]!, replyStart, replyEnd, queuesFrom, queuesTo, headerSize, payloadStart, payloadEnd, tailStart);
           i = payloadEnd + 2;
           break;
@@ -320,6 +330,7 @@ export class LeafParser {
             weight = parseSize(buf, tokenStart[3]!, tokenEnd[3]!);
             if (weight < 0) return this.fail(null, "LS+ with a bad queue weight");
           }
+          this.tracer?.traceInOp("LS+", buf, tokenStart[1]!, argsEnd);
           this.handler.onLeafSub(subject, queue, weight);
           i = lineEnd + 1;
           break;
@@ -328,15 +339,18 @@ export class LeafParser {
           if (count !== 2 && count !== 3) return this.fail(null, `LS- with ${count - 1} arguments`);
           const subject = buf.latin1Slice(tokenStart[1]!, tokenEnd[1]!);
           const queue = count === 3 ? buf.latin1Slice(tokenStart[2]!, tokenEnd[2]!) : null;
+          this.tracer?.traceInOp("LS-", buf, tokenStart[1]!, argsEnd);
           this.handler.onLeafUnsub(subject, queue);
           i = lineEnd + 1;
           break;
         }
         case Op.PING:
+          this.tracer?.traceInOp("PING", buf, -1, -1);
           this.handler.onPing();
           i = lineEnd + 1;
           break;
         case Op.PONG:
+          this.tracer?.traceInOp("PONG", buf, -1, -1);
           this.handler.onPong();
           i = lineEnd + 1;
           break;
@@ -351,6 +365,7 @@ export class LeafParser {
           let argEnd = lineEnd;
           if (argEnd > argStart && buf[argEnd - 1] === Byte.CR) argEnd--;
           const arg = buf.toString("utf8", argStart, argEnd).trim();
+          if (op === Op.CONNECT) this.tracer?.traceInOp("CONNECT", buf, argStart, argEnd); // nats-server traces neither INFO nor -ERR
           if (op === Op.INFO) this.handler.onInfo(arg);
           else if (op === Op.CONNECT) this.handler.onConnect(arg);
           else this.handler.onErr(arg.replace(/^'|'$/g, ""));

@@ -139,6 +139,9 @@ export function listenMonitor(server: Server, host: string, port: number): Monit
     hostname: host,
     port,
     development: false,
+    // Bun.serve shares the port (SO_REUSEPORT) unless told not to: a second server on the same -m must be
+    // refused, as nats-server's is (under --procs only worker 0 serves monitoring, so none needs to share).
+    reusePort: false,
     fetch: (req) => handler.fetch(req),
   });
   return {

@@ -45,6 +45,14 @@ export interface ProtocolHandler {
   onParseError(errText: string | null, closeReason: string, detail: string): void;
 }
 
+/** What the protocol trace (-V) is told of each op read (src/protocol/trace.ts formats it). */
+export interface ProtocolTracer {
+  /** An op read: its name as nats-server spells it, its arguments buf[argStart, argEnd) as sent (argStart < 0: none). */
+  traceInOp(op: string, buf: Buffer, argStart: number, argEnd: number): void;
+  /** The payload of the PUB/HPUB just traced (headers included). */
+  traceInPayload(buf: Buffer, start: number, end: number): void;
+}
+
 const enum Byte {
   TAB = 9,
   LF = 10,
@@ -68,6 +76,8 @@ export class Parser {
   headersAllowed = false;
   /** True once an error was reported: nothing more is parsed. */
   stopped = false;
+  /** Set by the connection while tracing (-V): each complete op is traced before it is handled. */
+  tracer: ProtocolTracer | null = null;
 
   private carry: Buffer | null = null;
   private carryLength = 0;
@@ -216,6 +226,7 @@ export class Parser {
             j - subjectStart <= this.maxControlLine && size <= this.maxPayload &&
             payloadEnd + 2 <= to && buf[payloadEnd] === Byte.CR && buf[payloadEnd + 1] === Byte.LF
           ) {
+            if (this.tracer !== null) this.tracePub("PUB", buf, subjectStart, j, payloadStart, payloadEnd);
             this.handler.onPub(buf, subjectStart, subjectEnd, -1, -1, -1, payloadStart, payloadEnd, sizeStart);
             i = payloadEnd + 2;
             if (this.stopped) return to;
@@ -252,6 +263,9 @@ export class Parser {
         return this.fail(ERR_UNKNOWN, "Parse Error", "empty line or leading whitespace");
       }
       const op = classifyOp(buf, tokenStart[0]!, tokenEnd[0]!);
+      // The arguments as sent (nats-server traces them so): from the first one to the line end, without CR.
+      const argsEnd = buf[lineEnd - 1] === Byte.CR ? lineEnd - 1 : lineEnd;
+      const argsStart = count > 1 ? tokenStart[1]! : -1;
       if (count > 1 && op !== Op.PING && op !== Op.PONG && op !== Op.OK) {
         // As nats-server measures it: the arguments, without the op name and the line ending.
         const argumentsLength = lineEnd - (buf[lineEnd - 1] === Byte.CR ? 1 : 0) - tokenStart[1]!;
@@ -290,6 +304,7 @@ export class Parser {
             this.lastIncompleteOpLength = payloadEnd + 2 - opStart;
             return opStart;
           }
+          if (this.tracer !== null) this.tracePub(isHeaderPub ? "HPUB" : "PUB", buf, argsStart, argsEnd, payloadStart, payloadEnd);
           if (buf[payloadEnd] !== Byte.CR || buf[payloadEnd + 1] !== Byte.LF) {
             return this.fail(ERR_UNKNOWN, "Parse Error", "payload not followed by CRLF");
           }
@@ -323,6 +338,7 @@ export class Parser {
           const subject = buf.latin1Slice(tokenStart[1]!, tokenEnd[1]!);
           const queue = count === 4 ? buf.latin1Slice(tokenStart[2]!, tokenEnd[2]!) : null;
           const sid = buf.latin1Slice(tokenStart[count - 1]!, tokenEnd[count - 1]!);
+          this.tracer?.traceInOp("SUB", buf, argsStart, argsEnd);
           this.handler.onSub(subject, queue, sid);
           i = lineEnd + 1;
           break;
@@ -331,15 +347,18 @@ export class Parser {
           if (count !== 2 && count !== 3) return this.fail(null, "Protocol Violation", `UNSUB with ${count - 1} arguments`);
           const sid = buf.latin1Slice(tokenStart[1]!, tokenEnd[1]!);
           const max = count === 3 ? parseSize(buf, tokenStart[2]!, tokenEnd[2]!) : -1;
+          this.tracer?.traceInOp("UNSUB", buf, argsStart, argsEnd);
           this.handler.onUnsub(sid, max);
           i = lineEnd + 1;
           break;
         }
         case Op.PING:
+          this.tracer?.traceInOp("PING", buf, -1, -1);
           this.handler.onPing();
           i = lineEnd + 1;
           break;
         case Op.PONG:
+          this.tracer?.traceInOp("PONG", buf, -1, -1);
           this.handler.onPong();
           i = lineEnd + 1;
           break;
@@ -351,6 +370,7 @@ export class Parser {
           let argEnd = lineEnd;
           if (argEnd > argStart && buf[argEnd - 1] === Byte.CR) argEnd--;
           const arg = buf.toString("utf8", argStart, argEnd);
+          if (op === Op.CONNECT) this.tracer?.traceInOp("CONNECT", buf, argStart, argEnd); // nats-server traces neither INFO nor -ERR
           if (op === Op.CONNECT) this.handler.onConnect(arg);
           else if (op === Op.INFO) this.handler.onInfo(arg);
           else this.handler.onClientError(arg);
@@ -366,6 +386,12 @@ export class Parser {
       if (this.stopped) return to;
     }
     return i;
+  }
+
+  private tracePub(op: string, buf: Buffer, argsStart: number, argsEnd: number, payloadStart: number, payloadEnd: number): void {
+    const tracer = this.tracer!;
+    tracer.traceInOp(op, buf, argsStart, argsEnd);
+    tracer.traceInPayload(buf, payloadStart, payloadEnd);
   }
 
   /** An incomplete control line: refuse it now if it is already too long or cannot become a valid op. */

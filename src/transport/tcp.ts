@@ -27,8 +27,9 @@ class TcpTransport implements Transport {
 
   /** The plain socket, or after upgradeTLS the TLS socket over it. */
   constructor(private socket: Socket<SocketData>) {
-    this.remoteAddress = socket.remoteAddress;
-    this.remotePort = socket.remotePort;
+    // Bun has no address for a socket the peer reset before it was accepted here.
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
   }
 
   write(buf: Buffer, start: number, end: number): number {

@@ -25,6 +25,7 @@ import { failStart as fail, loggerFor } from "../log.ts";
 import { executableName, listenerUrls, writeAtomically } from "../config/lifecycle.ts";
 import { effectiveLeafnodeOptions } from "../leaf/options.ts";
 import { WORKER_ENV, type WorkerMessage } from "./worker.ts";
+import { listenError, type ListenerKind } from "../transport/listen-error.ts";
 
 const RESTART_MIN_MS = 250;
 const RESTART_MAX_MS = 10_000;
@@ -52,15 +53,14 @@ interface Slot {
 }
 
 /** Binds host:port without SO_REUSEPORT and lets go: the port it got (port 0: a free one), or why not. */
-function probePort(host: string, port: number): number {
+function probePort(kind: ListenerKind, host: string, port: number): number {
   try {
     const listener = Bun.listen({ hostname: host, port, socket: { data() {} } });
     const bound = listener.port;
     listener.stop(true);
     return bound;
   } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    fail(`cannot listen: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
+    fail(listenError(kind, host, port, error).message);
   }
 }
 
@@ -77,13 +77,13 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   const n = options.procs;
   const log = loggerFor(options);
 
-  const port = probePort(options.host, options.port === -1 ? 0 : options.port);
-  const wsPort = options.wsPort === 0 ? 0 : probePort(options.wsHost, options.wsPort === -1 ? 0 : options.wsPort);
+  const port = probePort("client", options.host, options.port === -1 ? 0 : options.port);
+  const wsPort = options.wsPort === 0 ? 0 : probePort("websocket", options.wsHost, options.wsPort === -1 ? 0 : options.wsPort);
   const httpHost = options.httpHost || options.host;
-  const httpPort = options.httpPort === 0 ? 0 : probePort(httpHost, options.httpPort === -1 ? 0 : options.httpPort);
+  const httpPort = options.httpPort === 0 ? 0 : probePort("monitor", httpHost, options.httpPort === -1 ? 0 : options.httpPort);
   const routePorts: number[] = [];
   while (routePorts.length < n) {
-    const p = probePort("127.0.0.1", 0);
+    const p = probePort("route", "127.0.0.1", 0);
     if (!routePorts.includes(p) && p !== port && p !== wsPort && p !== httpPort) routePorts.push(p);
   }
   const clusterName = `natter-procs-${process.pid}`;

@@ -6,7 +6,7 @@ import { InternalClient, type InternalMessage } from "../../src/internal-client.
 import { isSubsetSubject, SubjectMapping, streamImportSubject } from "../../src/accounts/mapping.ts";
 import { MAX_PENDING_RESPONSES, SERVICE_REPLY_PREFIX } from "../../src/accounts/imports.ts";
 import { NO_ACCOUNT_LIMITS, type AccountOptions, type ExportOptions, type ImportOptions } from "../../src/accounts/options.ts";
-import { Logger } from "../../src/log.ts";
+import { testLogger } from "../harness/failure-log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
 
@@ -20,7 +20,7 @@ function account(name: string, exports: ExportOptions[] = [], imports: ImportOpt
 }
 
 function startServer(accounts: AccountOptions[]): Server {
-  const server = new Server({ ...defaultOptions, wsAllowedOrigins: [], host: "127.0.0.1", port: -1, accounts }, new Logger(false, false));
+  const server = new Server({ ...defaultOptions, wsAllowedOrigins: [], host: "127.0.0.1", port: -1, accounts }, testLogger());
   servers.push(server);
   server.start();
   return server;

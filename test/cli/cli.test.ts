@@ -62,7 +62,7 @@ describe("command line", () => {
       const port = (blocker.address() as { port: number }).port;
       const result = await runNatter(["-a", "127.0.0.1", "-p", String(port)]);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/natter: cannot listen: address already in use/);
+      expect(result.stderr).toMatch(new RegExp(`^natter: Error listening on port: 127\\.0\\.0\\.1:${port}, "listen tcp 127\\.0\\.0\\.1:${port}: bind: address already in use"\\n$`));
       expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
     } finally {
       blocker.close();
@@ -74,6 +74,36 @@ describe("command line", () => {
     expect(result.code).toBe(0);
     for (const flag of ["-a, --addr", "-p, --port", "--ws_port", "-n, --server_name", "--max_payload", "-D, --debug", "-V, --trace"]) {
       expect(result.stdout).toContain(flag);
+    }
+  });
+
+  test("--help names the bench subcommand", async () => {
+    const result = await runNatter(["--help"]);
+    expect(result.stdout).toMatch(/^ +natter bench <mode> \[options\] +Benchmark a NATS server/m);
+  });
+
+  test("a flag given twice: the later one wins (what `npm start -- --ws_port N` relies on)", async () => {
+    const [first, second] = [await listenOnFreePort(), await listenOnFreePort()];
+    const portOf = (s: NetServer) => (s.address() as { port: number }).port;
+    const [wsFirst, wsSecond] = [portOf(first), portOf(second)];
+    await Promise.all([first, second].map((s) => new Promise((done) => s.close(done))));
+    const child = spawn(bun, [resolve(repo, "src/main.ts"), "-a", "127.0.0.1", "-p", "-1", "--ws_host", "127.0.0.1", "--ws_port", String(wsFirst), "--ws_port", String(wsSecond)], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      let stderr = "";
+      await new Promise<void>((ready, fail) => {
+        const timer = setTimeout(() => fail(new Error(`not ready: ${stderr}`)), 15_000);
+        child.stderr.on("data", (d) => {
+          stderr += d;
+          if (stderr.includes("Server is ready")) {
+            clearTimeout(timer);
+            ready();
+          }
+        });
+      });
+      expect(stderr).toContain(`Listening for websocket clients on ws://127.0.0.1:${wsSecond}\n`);
+      expect(stderr).not.toContain(`:${wsFirst}\n`);
+    } finally {
+      child.kill("SIGKILL");
     }
   });
 

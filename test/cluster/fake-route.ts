@@ -2,7 +2,7 @@
 // socket that records what the route writes. Not a test file (no *.test.ts).
 import { expect } from "vitest";
 import type { Socket } from "bun";
-import { Logger } from "../../src/log.ts";
+import { testLogger } from "../harness/failure-log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
 import { NO_ACCOUNT_LIMITS, type AccountOptions } from "../../src/accounts/options.ts";
@@ -12,7 +12,7 @@ import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData 
 /** An unstarted server with these accounts configured (besides $G and $SYS). */
 export function server(accounts: string[] = []): Server {
   const configured: AccountOptions[] = accounts.map((name) => ({ name, users: [], exports: [], imports: [], limits: NO_ACCOUNT_LIMITS, jetstream: null }));
-  return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1, accounts: configured }, new Logger(false, false));
+  return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1, accounts: configured }, testLogger());
 }
 
 export interface Wire {

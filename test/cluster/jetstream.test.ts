@@ -13,7 +13,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { InternalClient } from "../../src/internal-client.ts";
 import { LocalInterest, ObservedSublist } from "../../src/cluster/interest.ts";
-import { Logger } from "../../src/log.ts";
+import { testLogger } from "../harness/failure-log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
 import type { Subscription } from "../../src/subscription.ts";
@@ -146,7 +146,7 @@ describe("one JetStream node in a three-node cluster", () => {
 
 describe("local-only internal subscriptions", () => {
   function server(): Server {
-    return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1 }, new Logger(false, false));
+    return new Server({ ...defaultOptions, wsAllowedOrigins: [], routes: [], host: "127.0.0.1", port: -1 }, testLogger());
   }
 
   test("are not told to the other nodes; ordinary internal subscriptions are", () => {

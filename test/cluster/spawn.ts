@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, onTestFinished } from "vitest";
+import { printOnFailure } from "../harness/failure-log.ts";
 import { freePort } from "../harness/server.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
@@ -160,6 +161,7 @@ export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
   };
   await node.start();
   nodes.add(node);
+  printOnFailure(`node ${opts.name} (client port ${port})`, () => logText);
   try {
     onTestFinished(async () => {
       nodes.delete(node);

@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "vitest";
 import { connect, headers as natsHeaders, StringCodec } from "nats";
 import { InternalClient, type InternalMessage } from "../../src/internal-client.ts";
-import { Logger } from "../../src/log.ts";
+import { testLogger } from "../harness/failure-log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
 
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 function startServer(): Server {
-  const server = new Server({ ...defaultOptions, wsAllowedOrigins: [], host: "127.0.0.1", port: -1 }, new Logger(false, false));
+  const server = new Server({ ...defaultOptions, wsAllowedOrigins: [], host: "127.0.0.1", port: -1 }, testLogger());
   servers.push(server);
   server.start();
   return server;

@@ -10,6 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, onTestFinished } from "vitest";
+import { printOnFailure } from "./failure-log.ts";
 
 export type ServerKind = "natter" | "nats-server";
 
@@ -349,6 +350,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     storeDir: jsDir,
   };
   started.add(server);
+  printOnFailure(`${serverKind} on port ${port}`, () => logText);
   try {
     onTestFinished(() => server.stop());
   } catch {

@@ -1,9 +1,9 @@
 // NATS over WebSocket: nats.ws clients, TCP↔WS traffic, and the framing itself through a raw WebSocket client.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
 import { beforeAll, describe, expect, test } from "vitest";
 import { connectV2, connectWs, type Conn, dec, enc, type Msg, wsHeaders } from "../harness/clients.ts";
-import { closeAfterTest, waitFor } from "../harness/raw.ts";
+import { closeAfterTest, connectReady, waitFor } from "../harness/raw.ts";
 import { type RunningServer, startServer } from "../harness/server.ts";
 import { connectRawWs, WsOpcode } from "../harness/ws-raw.ts";
 
@@ -195,6 +195,26 @@ describe("raw WebSocket", () => {
     expect(after.map((f) => [f.rsv1, f.payload.toString("latin1")])).toEqual([[false, "PONG\r\n"]]);
   });
 
+  test("a large message that does not compress goes out uncompressed (RSV1 clear), a large one that does compressed", async () => {
+    const c = await connectRawWs(zsrv.wsPort!, { extensions: "permessage-deflate; client_max_window_bits" });
+    c.send('CONNECT {"verbose":false}\r\nSUB big 1\r\nPING\r\n');
+    await c.expect("PONG\r\n");
+    const publisher = await connectReady(zsrv.port);
+    const size = 256 * 1024;
+    const random = randomBytes(size);
+    const text = Buffer.from("natter speaks NATS over WebSocket; ".repeat(size / 32).slice(0, size));
+    for (const payload of [random, text]) {
+      const before = c.wsFrames.length;
+      publisher.send(Buffer.concat([Buffer.from(`PUB big ${size}\r\n`), payload, Buffer.from("\r\n")]));
+      const [msg] = await c.readUntil((f) => f.op === "MSG", 10_000);
+      expect(msg!.payload!.equals(payload)).toBe(true);
+      const frames = c.wsFrames.slice(before).filter((f) => f.payload.length > 1024);
+      expect(frames.length).toBeGreaterThan(0);
+      // nats-server 2.9.10 deflates every message; natter skips deflate where a sample shows it would not pay.
+      if (zsrv.kind === "natter") expect(frames.every((f) => f.rsv1 === (payload === text))).toBe(true);
+    }
+  });
+
   test("without an offer, the compressing server sends plain frames", async () => {
     const c = await connectRawWs(zsrv.wsPort!);
     expect(c.handshake.headers["sec-websocket-extensions"]).toBeUndefined();
@@ -231,6 +251,12 @@ describe("raw WebSocket", () => {
     expect(
       await ask("POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"),
     ).toMatch(/^HTTP\/1\.1 405 /);
+    expect(await ask("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await ask("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+    // Each refusal is an error line without -D, in nats-server's words.
+    for (const reason of ["invalid value for header 'Upgrade'", "request method must be GET", "key missing", "invalid version"]) {
+      await waitFor(() => new RegExp(`\\[ERR\\] 127\\.0\\.0\\.1:\\d+ - websocket handshake error: ${reason}\\n`).test(srv.log()), 5_000, reason);
+    }
   });
 });
 
@@ -273,6 +299,9 @@ describe("origins", () => {
     expect(await upgradeStatus(s.wsPort!, "http://evil.example")).toBe(403);
     expect(await upgradeStatus(s.wsPort!, "https://good.example")).toBe(403); // scheme counts
     expect(await upgradeStatus(s.wsPort!, null)).toBe(101);
+    // Each refusal is an error line without -D, in nats-server's words.
+    const refusals = () => s.log().match(/\[ERR\] 127\.0\.0\.1:\d+ - websocket handshake error: origin not allowed: not in the allowed list\n/g) ?? [];
+    await waitFor(() => refusals().length === 2, 5_000, "two refusals logged");
   });
 
   test("same_origin: only an Origin naming the server's own host and port is upgraded", async () => {
@@ -280,5 +309,6 @@ describe("origins", () => {
     expect(await upgradeStatus(s.wsPort!, `http://127.0.0.1:${s.wsPort}`)).toBe(101);
     expect(await upgradeStatus(s.wsPort!, "http://127.0.0.1:1")).toBe(403);
     expect(await upgradeStatus(s.wsPort!, null)).toBe(101);
+    await waitFor(() => /\[ERR\] 127\.0\.0\.1:\d+ - websocket handshake error: origin not allowed: not same origin\n/.test(s.log()), 5_000, "the refusal logged");
   });
 });

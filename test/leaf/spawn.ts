@@ -10,6 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, onTestFinished } from "vitest";
+import { printOnFailure } from "../harness/failure-log.ts";
 import { freePort } from "../harness/server.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
@@ -188,6 +189,7 @@ export async function startProc(kind: Kind, opts: ProcOptions): Promise<Proc> {
   }
   procs.add(proc);
   dirs.add(dir);
+  printOnFailure(`${opts.name} (${kind}, client port ${port})`, () => logText);
   try {
     onTestFinished(async () => {
       procs.delete(proc);

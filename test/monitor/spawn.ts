@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
+import { printOnFailure } from "../harness/failure-log.ts";
 
 export type Kind = "natter" | "nats-server";
 
@@ -109,6 +110,7 @@ async function startOnce(kind: Kind, port: number, httpPort: number, extra: stri
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  printOnFailure(`${kind} on port ${port}`, () => logText);
   return { kind, port, httpPort, hostport: `${HOST}:${port}`, base, stop, log: () => logText };
 }
 

@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { connect } from "nats";
 import { AuditLog } from "../../src/audit.ts";
-import { Logger } from "../../src/log.ts";
+import { testLogger } from "../harness/failure-log.ts";
 import { freePort, spawnNatter, tempDir, waitFor, writeConfig } from "./proc.ts";
 
 type Json = Record<string, any>;
@@ -94,7 +94,7 @@ system_account: SYS
 describe("AuditLog", () => {
   test("bounded: past its buffer it drops records, counts them and says so in the file", async () => {
     const file = path.join(dir, "audit-unit.log");
-    const log = AuditLog.open(file, new Logger(false, false))!;
+    const log = AuditLog.open(file, testLogger())!;
     const big = "x".repeat(1024);
     for (let i = 0; i < 6000; i++) log.record("connect", { i, big }); // ~6 MB in one tick: more than the 4 MB buffer
     expect(log.droppedTotal).toBeGreaterThan(0);

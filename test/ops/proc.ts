@@ -7,6 +7,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, onTestFinished } from "vitest";
+import { printOnFailure } from "../harness/failure-log.ts";
 
 export const REPO = path.resolve(import.meta.dirname, "../..");
 export const BUN = path.join(REPO, "node_modules/.bin/bun");
@@ -86,6 +87,7 @@ export function spawnNatter(args: string[], opts: { command?: string[]; cwd?: st
       wake();
     });
   });
+  printOnFailure(`${path.basename(cmd!)} ${[...pre.slice(1), ...args].join(" ")}`, () => out);
   try {
     onTestFinished(() => killAndWait(child));
   } catch {

@@ -337,12 +337,12 @@ describe("--procs: refused combinations and values end with one line and exit 1"
     const r = await run(["--procs", "2", "-a", HOST, "-p", String(port)]);
     held.close();
     expect(r.code).toBe(1);
-    expect(r.stderr.trimEnd().split("\n")).toEqual(["natter: cannot listen: address already in use"]);
+    expect(r.stderr.trimEnd().split("\n")).toEqual([`natter: Error listening on port: ${HOST}:${port}, "listen tcp ${HOST}:${port}: bind: address already in use"`]);
 
     const p = await startProcs();
     const again = await run(["--procs", "2", "-a", HOST, "-p", String(p.port)]);
     expect(again.code).toBe(1);
-    expect(again.stderr.trimEnd().split("\n")).toEqual(["natter: cannot listen: address already in use"]);
+    expect(again.stderr.trimEnd().split("\n")).toEqual([`natter: Error listening on port: ${HOST}:${p.port}, "listen tcp ${HOST}:${p.port}: bind: address already in use"`]);
     p.child.kill("SIGTERM");
     expect(await p.exited).toBe(0);
   }, 30_000);

@@ -55,19 +55,11 @@ export function exitOnSignals(): void {
   process.on("SIGTERM", () => process.exit(143));
 }
 
-// freePort and the probes below repeat test/harness/server.ts's on purpose: that module imports vitest, and
+// The probes below repeat test/harness/server.ts's on purpose: that module imports vitest, and
 // the fuzzer also runs standalone (`npm run fuzz`, and its canary process), outside vitest.
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../harness/free-port.ts";
+
+export { freePort };
 
 function probeInfo(port: number): Promise<boolean> {
   return new Promise((resolve) => {

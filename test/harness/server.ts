@@ -10,6 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, onTestFinished } from "vitest";
+import { freePort } from "./free-port.ts";
 import { printOnFailure } from "./failure-log.ts";
 
 export type ServerKind = "natter" | "nats-server";
@@ -140,18 +141,7 @@ afterAll(async () => {
   await Promise.all([...started].map((s) => s.stop()));
 });
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function natsConfValue(v: string | number | boolean): string {
   return typeof v === "string" ? JSON.stringify(v) : String(v);

@@ -3,9 +3,9 @@
 // monitoring port option, so these tests start their own.) Every process started here is killed
 // by stop(), and SIGKILLed at exit if a test forgot.
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { printOnFailure } from "../harness/failure-log.ts";
+import { freePorts } from "../harness/free-port.ts";
 
 export type Kind = "natter" | "nats-server";
 
@@ -37,21 +37,6 @@ process.on("exit", () => {
   }
 });
 
-/** Ports that were free a moment ago (all held open together, so they are distinct). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<net.Server>((resolve, reject) => {
-        const srv = net.createServer();
-        srv.on("error", reject);
-        srv.listen(0, HOST, () => resolve(srv));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 async function probeHttp(base: string): Promise<boolean> {
   try {

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { freePort } from "../harness/free-port.ts";
 
 export const REPO = path.resolve(import.meta.dirname, "../..");
 export const BUN = path.join(REPO, "node_modules/.bin/bun");
@@ -18,17 +19,7 @@ process.on("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** True once `port` answers with a line starting "INFO ". */
 function answersInfo(port: number): Promise<boolean> {

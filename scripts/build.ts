@@ -15,7 +15,7 @@
 // (JavaScriptCore skips parsing and compiling the bundle); --minify takes ~0.5 MiB and ~10 ms off.
 // Bytecode needs --format=esm here: main.ts has top-level awaits, which the default cjs cannot hold.
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -49,12 +49,12 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-/** A hash of everything that goes into a binary: the sources, the lock file, Bun's version, the flags and the target. */
+/** A hash of everything that goes into a binary: the sources, the lock file, this script, Bun's version, the flags and the target. */
 export function inputsHash(target: Target): string {
   const h = createHash("sha256");
   const bunVersion = spawnSync(BUN, ["--version"], { encoding: "utf8" }).stdout.trim();
   h.update(`${target}\0${bunVersion}\0${BUILD_FLAGS.join(" ")}\0${ENTRY_POINTS.join(" ")}\0`);
-  const files = [...filesUnder(path.join(REPO, "src")), path.join(REPO, "package.json"), path.join(REPO, "package-lock.json")].sort();
+  const files = [...filesUnder(path.join(REPO, "src")), ...["package.json", "package-lock.json", "scripts/build.ts"].map((f) => path.join(REPO, f))].sort();
   for (const f of files) {
     h.update(`${path.relative(REPO, f)}\0`);
     h.update(readFileSync(f));
@@ -81,7 +81,7 @@ export function buildTarget(target: Target, opts: { outDir?: string; force?: boo
     return { file, cached: true, ms: performance.now() - started };
   }
   // Written under a temporary name and renamed: a test running the binary never sees it half-written.
-  const tmp = path.join(outDir, `.natter-${target}.${process.pid}.tmp`);
+  const tmp = path.join(outDir, `.natter-${target}.${process.pid}.${randomUUID()}.tmp`);
   const args = [
     "build", "--compile", `--target=${TARGETS[target]}`, ...BUILD_FLAGS,
     // natter -v names the platform the binary was built for (src/main.ts).

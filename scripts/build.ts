@@ -1,7 +1,7 @@
 // `npm run build`: one natter binary per platform, each with the Bun runtime and every entry point
 // inside (src/main.ts and the gossip worker), in dist/ with a SHA256SUMS file.
 //
-//   npm run build                                   # every target below
+//   npm run build                                   # DEFAULT_TARGETS below
 //   npm run build -- --target linux-arm64 [--target …] [--outdir DIR] [--force]
 //
 // Bun cross-compiles: the runtime of another target is fetched from the npm registry once
@@ -28,8 +28,13 @@ export const TARGETS = {
   "linux-arm64": "bun-linux-arm64",
   "linux-x64-musl": "bun-linux-x64-musl",
   "linux-arm64-musl": "bun-linux-arm64-musl",
+  // For x86-64 CPUs without AVX2 (before 2013, and many Atom/Celeron gateways): only when asked for.
+  "linux-x64-baseline": "bun-linux-x64-baseline",
+  "linux-x64-musl-baseline": "bun-linux-x64-musl-baseline",
 } as const;
 export type Target = keyof typeof TARGETS;
+/** What `npm run build` makes without --target. */
+export const DEFAULT_TARGETS: Target[] = ["linux-x64", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"];
 
 /** Every module a binary must carry as an entry point (the gossip worker is started by URL, so the bundler cannot find it). */
 export const ENTRY_POINTS = ["src/main.ts", "src/cluster/gossip-worker.ts"];
@@ -125,7 +130,7 @@ function parseArgs(argv: string[]): { targets: Target[]; outDir: string; force: 
     else if (name === "--force") force = true;
     else fail(`unknown argument ${argv[i]}`);
   }
-  return { targets: targets.length > 0 ? targets : (Object.keys(TARGETS) as Target[]), outDir, force };
+  return { targets: targets.length > 0 ? targets : DEFAULT_TARGETS, outDir, force };
 }
 
 function fail(message: string): never {
@@ -140,9 +145,9 @@ if (import.meta.main) {
     const mib = (statSync(b.file).size / 1024 / 1024).toFixed(1);
     console.log(`${path.relative(process.cwd(), b.file)}  ${mib} MiB  ${b.cached ? "(unchanged, kept)" : `(${(b.ms / 1000).toFixed(1)} s)`}`);
   }
-  // dist/natter: the binary for this machine, where `natter` in the README and the ops tests expect it.
+  // dist/natter: the binary for this machine (when this run built it), where the README's `natter` is.
   const host = path.join(outDir, `natter-${hostTarget()}`);
-  if (existsSync(host)) {
+  if (targets.includes(hostTarget())) {
     const tmp = path.join(outDir, `.natter.${process.pid}.tmp`);
     copyFileSync(host, tmp);
     renameSync(tmp, path.join(outDir, "natter"));

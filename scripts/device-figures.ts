@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { REPO, TARGETS, hostTarget, type Target } from "./build.ts";
+import { DEFAULT_TARGETS, REPO, hostTarget, type Target } from "./build.ts";
 import { runnerFor } from "./foreign.ts";
 
 interface Start {
@@ -73,7 +73,7 @@ if (given.length > 0) {
     rows.push({ name: path.basename(file), size: statSync(file).size, how: runner.how, command: runner.command });
   }
 } else {
-  for (const target of Object.keys(TARGETS) as Target[]) {
+  for (const target of DEFAULT_TARGETS) {
     const file = path.join(REPO, "dist", `natter-${target}`);
     const runner = runnerFor(target, file);
     if ("skip" in runner) {

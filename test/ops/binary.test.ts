@@ -84,4 +84,19 @@ describe("the compiled binary", () => {
     expect((await p.waitForExit()).code).toBe(0);
     expect(existsSync(portsFile)).toBe(false);
   });
+
+  test("--healthcheck URL: exit 0 while /healthz answers 200; exit 1 with the reason when nothing answers", async () => {
+    const [port, monitor] = [await freePort(), await freePort()];
+    const url = `http://127.0.0.1:${monitor}/healthz`;
+    const p = spawnNatter(["-a", "127.0.0.1", "-p", String(port), "-m", String(monitor)], { command: [BINARY], cwd: dir });
+    await p.waitForOutput(/Server is ready/);
+    const up = spawnSync(BINARY, ["--healthcheck", url], { encoding: "utf8", timeout: 15_000 });
+    expect(up.status, up.stderr).toBe(0);
+    expect(up.stdout + up.stderr).toBe("");
+    p.signal("SIGTERM");
+    expect((await p.waitForExit()).code).toBe(0);
+    const down = spawnSync(BINARY, ["--healthcheck", url], { encoding: "utf8", timeout: 15_000 });
+    expect(down.status).toBe(1);
+    expect(down.stderr).toMatch(new RegExp(`^natter: ${url.replace(/[.]/g, "\\.")}: .+\n$`));
+  });
 });

@@ -12,6 +12,27 @@ import { superviseWorkers } from "./workers/supervisor.ts";
 import { ListenError } from "./transport/listen-error.ts";
 import { workerIndex, workerStarted } from "./workers/worker.ts";
 
+/** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
+declare const NATTER_BUILD_PLATFORM: string | undefined;
+
+/** The platform `natter -v` names: the binary's build target, or the running Bun's when run from the sources. */
+function platform(): string {
+  return typeof NATTER_BUILD_PLATFORM === "string" ? NATTER_BUILD_PLATFORM : `${process.platform}-${process.arch}`;
+}
+
+/** `natter --healthcheck URL`: 0 when the URL answers 200 within 5 s; otherwise one line on stderr and 1. */
+async function healthcheck(url: string): Promise<number> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const body = await res.text();
+    if (res.status === 200) return 0;
+    process.stderr.write(`natter: ${url}: HTTP ${res.status} ${body.trim()}\n`);
+  } catch (error) {
+    process.stderr.write(`natter: ${url}: ${(error as Error).message}\n`);
+  }
+  return 1;
+}
+
 // `natter bench …`: the benchmark client (src/bench/), with its own flags.
 if (process.argv[2] === "bench") {
   const { benchMain } = await import("./bench/cli.ts");
@@ -31,9 +52,10 @@ if (parsed.kind === "help") {
   process.exit(0);
 }
 if (parsed.kind === "version") {
-  process.stdout.write(`natter: v${NATTER_VERSION} (speaks nats-server ${COMPATIBLE_NATS_VERSION})\n`);
+  process.stdout.write(`natter: v${NATTER_VERSION} (speaks nats-server ${COMPATIBLE_NATS_VERSION}) ${platform()}\n`);
   process.exit(0);
 }
+if (parsed.kind === "healthcheck") process.exit(await healthcheck(parsed.url));
 
 if (parsed.kind === "signal") {
   try {

@@ -123,6 +123,9 @@ export interface Options {
   procs: number;
 }
 
+/** What `natter --healthcheck` asks when given no URL: the monitoring port's default (-m 8222) on this host. */
+export const DEFAULT_HEALTHCHECK_URL = "http://127.0.0.1:8222/healthz";
+
 export const defaultOptions: Readonly<Options> = {
   host: "0.0.0.0",
   port: 4222,
@@ -195,6 +198,8 @@ export type ParsedCommandLine =
   | { kind: "run"; options: Options; flagged: Partial<Options>; checkConfig: boolean }
   /** --signal <command>[=<pid or pid file>]: send it to a running natter and exit. */
   | { kind: "signal"; signal: string }
+  /** --healthcheck [URL]: GET the URL (a running natter's /healthz), exit 0 on HTTP 200 and 1 otherwise. */
+  | { kind: "healthcheck"; url: string }
   | { kind: "help" }
   | { kind: "version" };
 
@@ -335,6 +340,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     const name = eq >= 0 ? body.slice(0, eq) : body;
     if (name === "h" || name === "help") return { kind: "help" };
     if (name === "v" || name === "version") return { kind: "version" };
+    if (name === "healthcheck") {
+      // The container image has no curl: its HEALTHCHECK runs the binary itself (Containerfile).
+      if (eq >= 0) return { kind: "healthcheck", url: body.slice(eq + 1) };
+      const next = argv[i + 1];
+      return { kind: "healthcheck", url: next !== undefined && !next.startsWith("-") ? next : DEFAULT_HEALTHCHECK_URL };
+    }
     if (name === "t") {
       checkConfig = true;
       continue;
@@ -404,7 +415,8 @@ export function usage(): string {
   lines.push(`    ${"-t".padEnd(40)} Test the configuration file (-c) and exit`);
   lines.push(`    ${"-sl, --signal <signal>[=<pid>]".padEnd(40)} Send a signal to a running natter (ldm, stop, quit, term, reopen, reload); <pid> is a pid or a pid file`);
   lines.push(`    ${"-h, --help".padEnd(40)} Show this message`);
-  lines.push(`    ${"-v, --version".padEnd(40)} Show version`);
+  lines.push(`    ${"-v, --version".padEnd(40)} Show version (and the platform the binary was built for)`);
+  lines.push(`    ${"--healthcheck [URL]".padEnd(40)} Exit 0 if URL answers HTTP 200 (default: ${DEFAULT_HEALTHCHECK_URL})`);
   lines.push("", "A flag given twice: the later one wins (npm start -- --ws_port 9090 moves npm start's WebSocket port).");
   lines.push("Sizes take KB/MB/GB suffixes (1024-based); durations take ms/s/m/h (a bare number is seconds).");
   lines.push("In a config file (-c) values follow nats-server: 1K = 1000, 1KB = 1024; durations are strings (\"2m\").");

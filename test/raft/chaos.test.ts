@@ -71,6 +71,12 @@ function chaos(seed: number, size: number, durationMs: number): void {
     if (o === "lost") expect(counts.has(v), `${v} reported lost but applied`).toBe(false);
   }
   expect(finalValues.at(-1)).toBe(`s${seed}-final`);
+  if (process.env.RAFT_STATS) {
+    const by = (o: ProposalOutcome) => [...outcomes.values()].filter((x) => x === o).length;
+    console.log(
+      `seed ${seed}: terms ${c.leadersByTerm.size}, applied ${finalValues.length}, committed ${by("committed")}, lost ${by("lost")}, unknown ${by("unknown")}, undecided ${next - outcomes.size}, steps ${c.steps}`,
+    );
+  }
 }
 
 describe("raft: random faults (seeded; RAFT_SEED=<n> replays one)", () => {

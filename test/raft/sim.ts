@@ -232,6 +232,11 @@ export interface SimClusterOptions {
   timing?: Partial<RaftTiming>;
   faults?: NetworkFaults;
   maxEntriesPerAppend?: number;
+  /**
+   * Opens a node's storage at each boot (default: one MemoryRaftStorage per node, kept across crashes).
+   * A crash closes it, as a killed process would leave it.
+   */
+  openStorage?: (id: NodeId) => RaftStorage;
 }
 
 export const encodeText = (s: string) => new TextEncoder().encode(s);
@@ -248,6 +253,9 @@ export class SimCluster {
   private readonly timing?: Partial<RaftTiming>;
   private readonly maxEntriesPerAppend?: number;
   private readonly founders: NodeId[];
+  private readonly openStorage?: (id: NodeId) => RaftStorage;
+  /** quorumLost events, by node. */
+  readonly quorumLost = new Map<NodeId, number>();
 
   /** Every leader seen, by term (election safety). */
   readonly leadersByTerm = new Map<number, NodeId>();
@@ -262,6 +270,7 @@ export class SimCluster {
     this.rng = new Rng(options.seed);
     this.timing = options.timing;
     this.maxEntriesPerAppend = options.maxEntriesPerAppend;
+    this.openStorage = options.openStorage;
     this.net = new SimNetwork(this.clock, this.rng, (to, m) => {
       const member = this.members.get(to);
       if (member?.up) member.node.receive(m);
@@ -273,7 +282,7 @@ export class SimCluster {
 
   /** Creates a node (a founder, or with peers [] one waiting to be added) and starts it. */
   add(id: NodeId, peers: NodeId[] = []): SimMember {
-    const member = { id, storage: new MemoryRaftStorage(), up: false } as unknown as SimMember;
+    const member = { id, storage: this.openStorage ? undefined : new MemoryRaftStorage(), up: false } as unknown as SimMember;
     this.members.set(id, member);
     this.boot(member, peers);
     return member;
@@ -281,6 +290,7 @@ export class SimCluster {
 
   private boot(member: SimMember, peers: NodeId[]): void {
     const id = member.id;
+    if (this.openStorage) member.storage = this.openStorage(id);
     member.machine = new ListMachine((index, value) => this.onApply(member, index, value));
     member.node = new RaftNode({
       id,
@@ -294,6 +304,7 @@ export class SimCluster {
       maxEntriesPerAppend: this.maxEntriesPerAppend,
       events: {
         leaderChanged: (leader, term) => this.note(`${id} t${term} leader=${leader ?? "-"}`),
+        quorumLost: () => this.quorumLost.set(id, (this.quorumLost.get(id) ?? 0) + 1),
       },
       log: (line) => this.note(line),
     });
@@ -305,6 +316,7 @@ export class SimCluster {
   crash(id: NodeId): void {
     const m = this.member(id);
     m.node.stop();
+    if (this.openStorage) m.storage.close();
     m.up = false;
     this.note(`${id} crashed`);
   }

@@ -1,90 +1,24 @@
-// Random schedules of crashes, restarts, partitions, snapshots and stepdowns over a lossy network, with
-// clients proposing throughout. SimCluster checks election safety, leader completeness and state
-// machine safety after every step and log matching every 200 steps; at the end every proposal reported
-// committed is applied exactly once, on every node, in the same order, and none reported lost is.
-import { describe, expect, it } from "vitest";
-import type { ProposalOutcome } from "../../src/jetstream/cluster/raft-types.ts";
-import { CALM, SimCluster, STORMY, encodeText, seeds, withSeed } from "./sim.ts";
-
-function chaos(seed: number, size: number, durationMs: number): void {
-  const c = new SimCluster({ seed, size, faults: STORMY, maxEntriesPerAppend: 8 });
-  const rng = c.rng;
-  const ids = [...c.members.keys()];
-  const outcomes = new Map<string, ProposalOutcome>();
-  let next = 0;
-  const end = c.clock.now() + durationMs;
-  while (c.clock.now() < end) {
-    c.run(50 + rng.int(300));
-    const r = rng.next();
-    if (r < 0.45) {
-      // Every node that believes it leads gets a proposal: stale leaders' ones must end up lost.
-      for (const m of c.up()) {
-        if (!m.node.isLeader) continue;
-        for (let k = rng.int(4); k >= 0; k--) {
-          const value = `s${seed}-${next++}`;
-          m.node.propose(encodeText(value), (o) => outcomes.set(value, o));
-        }
-      }
-    } else if (r < 0.53) {
-      const m = rng.pick(c.up());
-      if (m) c.crash(m.id);
-    } else if (r < 0.63) {
-      const down = [...c.members.values()].filter((m) => !m.up);
-      if (down.length > 0) c.restart(rng.pick(down).id);
-    } else if (r < 0.69) {
-      const shuffled = [...ids].sort(() => rng.next() - 0.5);
-      const cut = 1 + rng.int(ids.length - 1);
-      c.net.partition(shuffled.slice(0, cut), shuffled.slice(cut));
-      c.note(`partition ${shuffled.slice(0, cut)} | ${shuffled.slice(cut)}`);
-    } else if (r < 0.76) {
-      c.net.heal();
-      c.note("heal");
-    } else if (r < 0.84) {
-      const m = rng.pick(c.up());
-      if (m && m.node.lastApplied > m.node.snapshotIndex) {
-        m.node.snapshot(m.node.lastApplied, m.machine.snapshotData());
-        c.note(`${m.id} snapshot at ${m.node.lastApplied}`);
-      }
-    } else if (r < 0.87) {
-      const l = c.leader();
-      if (l?.stepDown()) c.note(`${l.id} steps down`);
-    } else if (r < 0.9) {
-      c.net.faults = rng.chance(0.5) ? CALM : STORMY;
-    }
-    c.checkLogs();
-  }
-
-  // Heal everything; the cluster must make progress and converge.
-  c.net.heal();
-  c.net.faults = CALM;
-  for (const m of c.members.values()) if (!m.up) c.restart(m.id);
-  c.waitForLeader(60_000);
-  c.commit(`s${seed}-final`, 60_000);
-  c.waitConverged();
-
-  const finalValues = c.member(ids[0]!).machine.values();
-  const counts = new Map<string, number>();
-  for (const v of finalValues) counts.set(v, (counts.get(v) ?? 0) + 1);
-  for (const [v, n] of counts) expect(n, `${v} applied ${n} times`).toBe(1);
-  for (const [v, o] of outcomes) {
-    if (o === "committed") expect(counts.get(v), `${v} reported committed but not applied`).toBe(1);
-    if (o === "lost") expect(counts.has(v), `${v} reported lost but applied`).toBe(false);
-  }
-  expect(finalValues.at(-1)).toBe(`s${seed}-final`);
-  if (process.env.RAFT_STATS) {
-    const by = (o: ProposalOutcome) => [...outcomes.values()].filter((x) => x === o).length;
-    console.log(
-      `seed ${seed}: terms ${c.leadersByTerm.size}, applied ${finalValues.length}, committed ${by("committed")}, lost ${by("lost")}, unknown ${by("unknown")}, undecided ${next - outcomes.size}, steps ${c.steps}`,
-    );
-  }
-}
+// The random-fault scenarios of chaos.ts over fixed seeds (a longer sweep: bun test/raft/sweep.ts).
+import { describe, it } from "vitest";
+import { chaos } from "./chaos.ts";
+import { seeds, withSeed } from "./sim.ts";
 
 describe("raft: random faults (seeded; RAFT_SEED=<n> replays one)", () => {
   it("3 nodes: safety after every step, progress after healing", () => {
-    for (const seed of seeds(1000, 40)) withSeed(seed, () => chaos(seed, 3, 60_000));
+    for (const seed of seeds(1000, 40)) withSeed(seed, () => chaos(seed, { size: 3, durationMs: 60_000, paceMs: 200 }));
   });
 
   it("5 nodes: safety after every step, progress after healing", () => {
-    for (const seed of seeds(2000, 25)) withSeed(seed, () => chaos(seed, 5, 60_000));
+    for (const seed of seeds(2000, 25)) withSeed(seed, () => chaos(seed, { size: 5, durationMs: 60_000, paceMs: 200 }));
+  });
+
+  it("3 nodes, faults every few tens of milliseconds (elections rarely finish in peace)", () => {
+    for (const seed of seeds(3000, 30)) withSeed(seed, () => chaos(seed, { size: 3, durationMs: 30_000, paceMs: 40 }));
+  });
+
+  it("3 to 5 voters out of 5 nodes, added and removed at random, with all the faults", () => {
+    for (const seed of seeds(4000, 30)) {
+      withSeed(seed, () => chaos(seed, { size: 3, durationMs: 60_000, paceMs: 150, membership: true }));
+    }
   });
 });

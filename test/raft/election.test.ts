@@ -158,3 +158,39 @@ describe("raft: vote rules, message by message", () => {
     expect(node.term).toBe(0);
   });
 });
+
+describe("raft: counting votes, message by message", () => {
+  /** Runs the lonely node's clock until its election timer fires (it turns pre-candidate). */
+  function untilPreCandidate(clock: SimClock, node: RaftNode): void {
+    while (node.role !== "precandidate" && clock.step());
+  }
+  const grant = (from: string, term: number, preVote: boolean): RaftMessage => ({ type: "voteResp", from, term, preVote, granted: true });
+
+  it("only votes of voters count, pre-votes first, then votes", () => {
+    const { node, clock, sent } = lonelyNode();
+    untilPreCandidate(clock, node);
+    expect(sent.filter((s) => s.m.type === "vote").map((s) => s.to).sort()).toEqual(["b", "c"]);
+    node.receive(grant("x", 1, true));
+    node.receive(grant("y", 1, true));
+    expect(node.role).toBe("precandidate");
+    node.receive(grant("b", 1, true));
+    expect(node.role).toBe("candidate");
+    expect(node.term).toBe(1);
+    node.receive(grant("x", 1, false));
+    node.receive(grant("y", 1, false));
+    expect(node.role).toBe("candidate");
+    node.receive(grant("c", 1, false));
+    expect(node.role).toBe("leader");
+  });
+
+  it("a leader that learns of a higher term from a follower's answer steps down", () => {
+    const { node, clock } = lonelyNode();
+    untilPreCandidate(clock, node);
+    node.receive(grant("b", 1, true));
+    node.receive(grant("b", 1, false));
+    expect(node.role).toBe("leader");
+    node.receive({ type: "appendResp", from: "c", term: 9, success: false, matchIndex: 0, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, round: 1 });
+    expect(node.role).toBe("follower");
+    expect(node.term).toBe(9);
+  });
+});

@@ -182,7 +182,12 @@ export class RaftNode {
   private transferSent = false;
   private pendingReads: PendingRead[] = [];
 
-  private readonly pendingProposals = new Map<number, PendingProposal>();
+  /**
+   * Proposals waiting for their outcome, by index. Several can wait at one index: this node may have
+   * proposed there as leader of an earlier term, lost that entry from its log, and led again; the old
+   * one could still be committed (through a node that kept it), so it waits for the commit too.
+   */
+  private readonly pendingProposals = new Map<number, PendingProposal[]>();
 
   constructor(options: RaftOptions) {
     this.id = options.id;
@@ -518,8 +523,15 @@ export class RaftNode {
     const now = this.clock.now();
     for (const peer of this._peers) if (peer !== this.id) this.progress.set(peer, this.newProgress(now));
     this.setLeader(this.id);
-    // A Noop of our own term: once it commits, so has everything before it (§5.4.2), and reads can go.
-    const noop = this.appendLocal({ index: 0, term: 0, type: EntryType.Noop });
+    // An entry of our own term: once it commits, so has everything before it (§5.4.2), and reads can go.
+    // The first leader of a new group writes the founding voters into the log instead of a Noop, so
+    // every node, a later-added one too, learns the voter set from the log itself.
+    const founding = this.snapshotPeers === undefined && !this.log.lastConfigAtOrBefore(this.log.lastIndex());
+    const noop = this.appendLocal(
+      founding
+        ? { index: 0, term: 0, type: EntryType.Config, peers: [...this._peers] }
+        : { index: 0, term: 0, type: EntryType.Noop },
+    );
     this.termStartIndex = noop.index;
     this.round++;
     for (const peer of this.progress.keys()) this.sendAppend(peer, true);
@@ -566,7 +578,11 @@ export class RaftNode {
 
   private appendAsLeader(entry: LogEntry, done?: (outcome: ProposalOutcome) => void): ProposeResult {
     const e = this.appendLocal(entry);
-    if (done) this.pendingProposals.set(e.index, { term: e.term, done });
+    if (done) {
+      const waiting = this.pendingProposals.get(e.index);
+      if (waiting) waiting.push({ term: e.term, done });
+      else this.pendingProposals.set(e.index, [{ term: e.term, done }]);
+    }
     for (const peer of this.progress.keys()) this.sendAppend(peer, false);
     this.maybeCommit();
     return { ok: true, index: e.index, term: e.term };
@@ -863,10 +879,10 @@ export class RaftNode {
       this._lastApplied = index;
       if (e.type === EntryType.Command) this.machine.apply(index, e.data ?? new Uint8Array(0));
       if (e.type === EntryType.Config && !e.peers!.includes(this.id)) removedSelf = true;
-      const pending = this.pendingProposals.get(index);
-      if (pending) {
+      const waiting = this.pendingProposals.get(index);
+      if (waiting) {
         this.pendingProposals.delete(index);
-        pending.done(pending.term === e.term ? "committed" : "lost");
+        for (const p of waiting) p.done(p.term === e.term ? "committed" : "lost");
       }
     }
     this.checkReads();
@@ -881,12 +897,12 @@ export class RaftNode {
   }
 
   private resolveProposalsThroughSnapshot(snap: Snapshot): void {
-    for (const [index, p] of this.pendingProposals) {
+    for (const [index, waiting] of this.pendingProposals) {
       if (index > snap.index) continue;
       this.pendingProposals.delete(index);
       // The entry at snap.index is of snap.term, written by that term's leader, whose log then held
       // its own earlier entries: ours (same term) is in. A later term at our index means ours is lost.
-      p.done(p.term === snap.term ? "committed" : p.term > snap.term ? "lost" : "unknown");
+      for (const p of waiting) p.done(p.term === snap.term ? "committed" : p.term > snap.term ? "lost" : "unknown");
     }
   }
 

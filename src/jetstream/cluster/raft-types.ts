@@ -133,7 +133,10 @@ export type RaftMessage =
 
 // ---- what a node is given ------------------------------------------------------------------------------
 
-/** Delivers a message to another node, best effort: it may be lost, late, duplicated or reordered. */
+/**
+ * Delivers a message to another node, best effort: it may be lost, late, duplicated or reordered. It
+ * must not deliver synchronously (inside send): the sender is in the middle of a state change.
+ */
 export interface RaftTransport {
   send(to: NodeId, message: RaftMessage): void;
 }

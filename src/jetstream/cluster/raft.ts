@@ -68,6 +68,13 @@ export const DEFAULT_TIMING: RaftTiming = {
   quorumLostMs: 2000,
 };
 
+/** Real time: a monotonic clock and the runtime's timers. */
+export const systemClock: RaftClock = {
+  now: () => performance.now(),
+  setTimer: (delayMs, fire) => setTimeout(fire, delayMs),
+  clearTimer: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
 export interface RaftEvents {
   /** The known leader changed (undefined: none known). */
   leaderChanged?(leader: NodeId | undefined, term: number): void;

@@ -136,10 +136,20 @@ export interface NetworkFaults {
   duplicateRate: number;
   minDelayMs: number;
   maxDelayMs: number;
+  /** This share of messages is held much longer (up to stragglerMaxMs): stale messages of old terms. */
+  stragglerRate?: number;
+  stragglerMaxMs?: number;
 }
 
 export const CALM: NetworkFaults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 5 };
-export const STORMY: NetworkFaults = { dropRate: 0.05, duplicateRate: 0.03, minDelayMs: 1, maxDelayMs: 40 };
+export const STORMY: NetworkFaults = {
+  dropRate: 0.05,
+  duplicateRate: 0.03,
+  minDelayMs: 1,
+  maxDelayMs: 40,
+  stragglerRate: 0.01,
+  stragglerMaxMs: 5_000,
+};
 
 /** Messages between nodes, through the codec (so every message also round-trips the wire format). */
 export class SimNetwork {
@@ -176,8 +186,10 @@ export class SimNetwork {
     const bytes = encodeMessage(message);
     const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      const { minDelayMs: min, maxDelayMs: max } = this.faults;
-      this.clock.setTimer(min + this.rng.next() * (max - min), () => {
+      const { minDelayMs: min, maxDelayMs: max, stragglerRate = 0, stragglerMaxMs = 0 } = this.faults;
+      const straggler = stragglerRate > 0 && this.rng.chance(stragglerRate);
+      const delay = straggler ? this.rng.next() * stragglerMaxMs : min + this.rng.next() * (max - min);
+      this.clock.setTimer(delay, () => {
         // A partition made while the message was in flight also stops it.
         if (!this.canTalk(from, to)) return;
         this.delivered++;

@@ -172,7 +172,13 @@ export class RaftNode {
   private snapshotPeers: NodeId[] | undefined;
   private _peers: NodeId[] = [];
 
+  /** The one timer: the election timer (not leader) or the heartbeat tick (leader). */
   private timer: TimerId | undefined;
+  /** When the armed election timer fires (undefined: none armed). */
+  private electionTimerAt: number | undefined;
+  private electionDeadline = 0;
+  /** Drawn at random from the election timeout range when the timer is reset (not when extended). */
+  private electionTimeoutMs = 0;
   private stopped = false;
   /** When this node last heard from the leader of its term (the lease that refuses votes). */
   private lastLeaderContact = -Infinity;
@@ -400,8 +406,6 @@ export class RaftNode {
   // ---- elections -------------------------------------------------------------------------------------
 
   private onElectionTimeout(): void {
-    this.timer = undefined;
-    if (this.stopped || this._role === "leader") return;
     if (!this.isVoter()) {
       // Not (or no longer, or not yet) a voter: never campaign, wait to hear from a leader.
       this.resetElectionTimer();
@@ -478,7 +482,7 @@ export class RaftNode {
         this.votedFor = m.from;
         this.storage.saveHardState({ term: this._term, votedFor: m.from });
       }
-      if (granted) this.resetElectionTimer();
+      if (granted) this.extendElectionTimer();
     }
     this.reply(m.from, { type: "voteResp", from: this.id, term: this._term, preVote: false, granted });
   }
@@ -776,7 +780,7 @@ export class RaftNode {
     if (term > this._term || this._role !== "follower" || this._leader !== leader) {
       this.becomeFollower(term, leader);
     } else {
-      this.resetElectionTimer();
+      this.extendElectionTimer();
     }
     this.lastLeaderContact = this.clock.now();
   }
@@ -949,14 +953,36 @@ export class RaftNode {
 
   private clearTimer(): void {
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
-    this.timer = undefined;
+    this.timer = this.electionTimerAt = undefined;
   }
 
+  /** Starts the election timer with a newly drawn timeout. */
   private resetElectionTimer(): void {
-    this.clearTimer();
-    if (this.stopped) return;
     const { electionTimeoutMinMs: min, electionTimeoutMaxMs: max } = this.timing;
-    this.timer = this.clock.setTimer(min + this.random() * (max - min), () => this.onElectionTimeout());
+    this.electionTimeoutMs = min + this.random() * (max - min);
+    this.extendElectionTimer();
+  }
+
+  /**
+   * Moves the election deadline a whole timeout from now. This runs on every append from the leader,
+   * so it does not touch the timer: a timer that fires before the deadline re-arms for the rest.
+   */
+  private extendElectionTimer(): void {
+    if (this.stopped) return;
+    this.electionDeadline = this.clock.now() + this.electionTimeoutMs;
+    if (this.electionTimerAt !== undefined && this.electionTimerAt <= this.electionDeadline) return;
+    this.clearTimer();
+    this.armElectionTimer();
+  }
+
+  private armElectionTimer(): void {
+    this.electionTimerAt = this.electionDeadline;
+    this.timer = this.clock.setTimer(this.electionDeadline - this.clock.now(), () => {
+      this.timer = this.electionTimerAt = undefined;
+      if (this.stopped || this._role === "leader") return;
+      if (this.clock.now() < this.electionDeadline) return this.armElectionTimer();
+      this.onElectionTimeout();
+    });
   }
 
   private startHeartbeatTimer(): void {

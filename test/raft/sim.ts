@@ -204,7 +204,10 @@ export class ListMachine implements StateMachine {
   applied: [number, string][] = [];
   /** The last index this machine has seen (applied, or covered by a restored snapshot). */
   lastIndex = 0;
-  constructor(private readonly onApply: (index: number, value: string) => void) {}
+  constructor(
+    private readonly onApply: (index: number, value: string) => void,
+    private readonly onRestore: (applied: [number, string][]) => void = () => {},
+  ) {}
 
   apply(index: number, data: Uint8Array): void {
     if (index <= this.lastIndex) throw new Error(`applied ${index} after ${this.lastIndex}: out of order or twice`);
@@ -217,6 +220,7 @@ export class ListMachine implements StateMachine {
   restore(snapshot: Snapshot): void {
     this.applied = JSON.parse(new TextDecoder().decode(snapshot.data));
     this.lastIndex = snapshot.index;
+    this.onRestore(this.applied);
   }
 
   snapshotData(): Uint8Array {
@@ -303,7 +307,10 @@ export class SimCluster {
   private boot(member: SimMember, peers: NodeId[]): void {
     const id = member.id;
     if (this.openStorage) member.storage = this.openStorage(id);
-    member.machine = new ListMachine((index, value) => this.onApply(member, index, value));
+    member.machine = new ListMachine(
+      (index, value) => this.onApply(member, index, value),
+      (applied) => this.onRestore(member, applied),
+    );
     member.node = new RaftNode({
       id,
       peers,
@@ -375,6 +382,16 @@ export class SimCluster {
       throw new Error(
         `state machine safety: ${member.id} applied ${value}@t${term} at ${index}, another applied ${seen.value}@t${seen.term}`,
       );
+    }
+  }
+
+  /** A snapshot holds exactly what was applied at its indexes (whoever took it applied them). */
+  private onRestore(member: SimMember, applied: [number, string][]): void {
+    for (const [index, value] of applied) {
+      const seen = this.committed.get(index);
+      if (!seen || seen.value !== value) {
+        throw new Error(`snapshot safety: ${member.id} restored ${value} at ${index}, applied there: ${seen?.value}`);
+      }
     }
   }
 

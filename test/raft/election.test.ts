@@ -2,7 +2,7 @@
 // the leader lease keeping a healthy leader in place, and a node's vote rules seen message by message.
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TIMING, RaftNode } from "../../src/jetstream/cluster/raft.ts";
-import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-storage.ts";
+import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-storage.ts";
 import { EntryType, type RaftMessage, type VoteResponse } from "../../src/jetstream/cluster/raft-types.ts";
 import { CALM, SimClock, SimCluster, seeds, withSeed } from "./sim.ts";
 

@@ -2,7 +2,7 @@
 // backtracking), and a follower far behind catches up through the flow-controlled pipeline.
 import { describe, expect, it } from "vitest";
 import { RaftNode, systemClock } from "../../src/jetstream/cluster/raft.ts";
-import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-storage.ts";
+import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-storage.ts";
 import type { AppendResponse } from "../../src/jetstream/cluster/raft-types.ts";
 import { SimCluster, encodeText, seeds, withSeed } from "./sim.ts";
 

@@ -8,7 +8,7 @@
 import { expect } from "vitest";
 import { RaftNode, type RaftTiming } from "../../src/jetstream/cluster/raft.ts";
 import { decodeMessage, encodeMessage } from "../../src/jetstream/cluster/raft-codec.ts";
-import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-storage.ts";
+import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-storage.ts";
 import type {
   NodeId,
   ProposalOutcome,

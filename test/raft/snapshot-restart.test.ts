@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FileRaftStorage } from "../../src/jetstream/cluster/raft-storage.ts";
+import { FileRaftStorage } from "../../src/jetstream/cluster/raft-file-storage.ts";
 import type { RaftMessage } from "../../src/jetstream/cluster/raft-types.ts";
 import { STORMY, SimCluster, seeds, withSeed } from "./sim.ts";
 

@@ -4,7 +4,8 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSy
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FileRaftStorage, MemoryRaftStorage } from "../../src/jetstream/cluster/raft-storage.ts";
+import { FileRaftStorage } from "../../src/jetstream/cluster/raft-file-storage.ts";
+import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-storage.ts";
 import { EntryType, type LogEntry, type RaftStorage } from "../../src/jetstream/cluster/raft-types.ts";
 
 const dirs: string[] = [];

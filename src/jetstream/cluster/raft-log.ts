@@ -1,9 +1,9 @@
-// A node's log in memory: the entries after its latest snapshot. Storage (raft-storage.ts) keeps the
+// A node's log in memory: the entries after its latest snapshot. Storage (raft-file-storage.ts) keeps the
 // durable copy; the node changes both together.
 //
 // Indexes start at 1. Index `snapshotIndex` is known only by its term (its entry is compacted away);
 // index 0 has term 0, so an empty log matches any leader's log at 0.
-import { EntryType, type LogEntry } from "./raft-types.ts";
+import { EntryType, type LogEntry, type Snapshot } from "./raft-types.ts";
 
 export class RaftLog {
   snapshotIndex = 0;
@@ -98,3 +98,18 @@ export class RaftLog {
     return undefined;
   }
 }
+
+/**
+ * The entries a stored log keeps after a snapshot at (index, term): those after it, if the log holds that
+ * same entry (log matching: what follows it agrees with the snapshot) or already starts right after it;
+ * otherwise none. Both storages apply it when a snapshot is saved, and the file storage again at start.
+ */
+export function entriesAfterSnapshot(entries: LogEntry[], snapshot: Snapshot): LogEntry[] {
+  if (entries.length === 0) return entries;
+  const first = entries[0]!.index;
+  if (first === snapshot.index + 1) return entries;
+  const at = snapshot.index - first;
+  if (at < 0 || at >= entries.length || entries[at]!.term !== snapshot.term) return [];
+  return entries.slice(at + 1);
+}
+

@@ -1,7 +1,4 @@
-// Durable state of a Raft node (RaftStorage, raft-types.ts), two ways: in memory for tests (a simulated
-// crash keeps the object and builds a new node on it), and in files for servers.
-//
-// The files, in the node's directory:
+// RaftStorage in files, for servers. The files, in the node's directory:
 //   state     term and vote: one record, replaced atomically (write state.tmp, fsync, rename, fsync dir)
 //   snapshot  the latest snapshot: one record, replaced the same way
 //   log       the entries after the snapshot, appended: a run of records
@@ -22,58 +19,8 @@ import {
 import path from "node:path";
 import { decode, encode } from "@msgpack/msgpack";
 import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot } from "./raft-codec.ts";
+import { entriesAfterSnapshot } from "./raft-log.ts";
 import type { HardState, LogEntry, RaftStorage, Snapshot, StoredRaftState } from "./raft-types.ts";
-
-/** The entries a log keeps after a snapshot (see the invariant above). */
-function entriesAfterSnapshot(entries: LogEntry[], snapshot: Snapshot): LogEntry[] {
-  if (entries.length === 0) return entries;
-  const first = entries[0]!.index;
-  if (first === snapshot.index + 1) return entries;
-  const at = snapshot.index - first;
-  if (at < 0 || at >= entries.length || entries[at]!.term !== snapshot.term) return [];
-  return entries.slice(at + 1);
-}
-
-function copyEntry(e: LogEntry): LogEntry {
-  return e.peers ? { ...e, peers: [...e.peers] } : { ...e };
-}
-
-export class MemoryRaftStorage implements RaftStorage {
-  private hard: HardState = { term: 0, votedFor: "" };
-  private snapshot: Snapshot | undefined;
-  private entries: LogEntry[] = [];
-
-  load(): StoredRaftState {
-    return { hard: { ...this.hard }, snapshot: this.snapshot, entries: this.entries.map(copyEntry) };
-  }
-
-  saveHardState(state: HardState): void {
-    this.hard = { ...state };
-  }
-
-  append(entries: LogEntry[]): void {
-    for (const e of entries) {
-      const expected = (this.entries.at(-1)?.index ?? this.snapshot?.index ?? 0) + 1;
-      if (e.index !== expected) throw new Error(`raft storage: append of ${e.index}, expected ${expected}`);
-      this.entries.push(copyEntry(e));
-    }
-  }
-
-  truncateFrom(index: number): void {
-    this.entries = this.entries.filter((e) => e.index < index);
-  }
-
-  saveSnapshot(snapshot: Snapshot): void {
-    this.entries = entriesAfterSnapshot(this.entries, snapshot);
-    this.snapshot = { ...snapshot, peers: [...snapshot.peers] };
-  }
-
-  loadSnapshot(): Snapshot | undefined {
-    return this.snapshot;
-  }
-
-  close(): void {}
-}
 
 const RECORD_HEADER = 8;
 

@@ -188,7 +188,7 @@ export class RaftNode {
   // Leader only.
   private progress = new Map<NodeId, Progress>();
   private round = 0;
-  /** The index of this leader's Noop: reads wait for it (it commits everything before it). */
+  /** The index of this leader's first entry: reads wait for it (it commits everything before it). */
   private termStartIndex = 0;
   private transferTarget: NodeId | undefined;
   private transferDeadline = 0;
@@ -313,12 +313,16 @@ export class RaftNode {
 
   /** Adds a voter, through the log (one change at a time; the new node starts with peers []). */
   addPeer(peer: NodeId, done?: (outcome: ProposalOutcome) => void): ProposeResult {
+    const refused = this.refuseProposal();
+    if (refused) return { ok: false, error: refused };
     if (this._peers.includes(peer)) return { ok: false, error: "already a peer" };
     return this.changePeers([...this._peers, peer], done);
   }
 
   /** Removes a voter, through the log. A leader that removes itself steps down once it commits. */
   removePeer(peer: NodeId, done?: (outcome: ProposalOutcome) => void): ProposeResult {
+    const refused = this.refuseProposal();
+    if (refused) return { ok: false, error: refused };
     if (!this._peers.includes(peer)) return { ok: false, error: "not a peer" };
     if (this._peers.length === 1) return { ok: false, error: "last peer" };
     return this.changePeers(

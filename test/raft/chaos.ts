@@ -33,9 +33,12 @@ export function chaos(seed: number, { size, durationMs, paceMs, membership }: Ch
       // Every node that believes it leads gets a proposal: stale leaders' ones must end up lost.
       for (const m of c.up()) {
         if (!m.node.isLeader) continue;
-        for (let k = rng.int(4); k >= 0; k--) {
-          const value = `s${seed}-${next++}`;
-          m.node.propose(encodeText(value), (o) => outcomes.set(value, o));
+        const values = Array.from({ length: 1 + rng.int(4) }, () => `s${seed}-${next++}`);
+        if (rng.chance(0.5)) {
+          const start = m.node.lastIndex + 1;
+          m.node.proposeBatch(values.map(encodeText), (o, index) => outcomes.set(values[index - start]!, o));
+        } else {
+          for (const value of values) m.node.propose(encodeText(value), (o) => outcomes.set(value, o));
         }
       }
     } else if (r < 0.53) {

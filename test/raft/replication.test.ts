@@ -78,3 +78,34 @@ describe("raft: with the system clock", () => {
     }
   });
 });
+
+describe("raft: batches", () => {
+  it("a batch of proposals is one storage write and one message per follower, and each gets its outcome", () => {
+    withSeed(2300, (seed) => {
+      const c = new SimCluster({ seed, size: 3 });
+      const leader = c.waitForLeader();
+      const storage = c.member(leader.id).storage;
+      let writes = 0;
+      const append = storage.append.bind(storage);
+      storage.append = (entries) => {
+        writes++;
+        append(entries);
+      };
+      let appends = 0;
+      c.net.filter = (from, _to, m) => {
+        if (from === leader.id && m.type === "append" && m.entries.length > 0) appends++;
+        return true;
+      };
+      const outcomes: [string, number][] = [];
+      const r = leader.proposeBatch([encodeText("a"), encodeText("b"), encodeText("c")], (o, i) => outcomes.push([o, i]));
+      expect(r).toEqual({ ok: true, index: leader.lastIndex - 2, term: leader.term });
+      expect(writes).toBe(1);
+      expect(appends).toBe(2);
+      expect(c.runUntil(() => outcomes.length === 3)).toBe(true);
+      const first = (r as { index: number }).index;
+      expect(outcomes).toEqual([["committed", first], ["committed", first + 1], ["committed", first + 2]]);
+      c.waitConverged();
+      expect(c.member("n1").machine.values()).toEqual(["a", "b", "c"]);
+    });
+  });
+});

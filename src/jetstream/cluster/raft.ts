@@ -311,6 +311,21 @@ export class RaftNode {
     return this.appendAsLeader({ index: 0, term: 0, type: EntryType.Command, data }, done);
   }
 
+  /**
+   * Appends several commands at once (leader only): one storage write (one fsync) and one message per
+   * follower for all of them, which is how a caller that gathers publishes gets throughput. They take
+   * consecutive indexes from the returned `index`; `done(outcome, index)` is called for each.
+   */
+  proposeBatch(commands: Uint8Array[], done?: (outcome: ProposalOutcome, index: number) => void): ProposeResult {
+    const refused = this.refuseProposal();
+    if (refused) return { ok: false, error: refused };
+    if (commands.length === 0) return { ok: true, index: this.log.lastIndex() + 1, term: this._term };
+    const entries = commands.map((data): LogEntry => ({ index: 0, term: 0, type: EntryType.Command, data }));
+    this.appendLocal(entries);
+    if (done) for (const e of entries) this.awaitOutcome(e, (outcome) => done(outcome, e.index));
+    return this.replicate(entries[0]!);
+  }
+
   /** Adds a voter, through the log (one change at a time; the new node starts with peers []). */
   addPeer(peer: NodeId, done?: (outcome: ProposalOutcome) => void): ProposeResult {
     const refused = this.refuseProposal();
@@ -542,12 +557,11 @@ export class RaftNode {
     // The first leader of a new group writes the founding voters into the log instead of a Noop, so
     // every node, a later-added one too, learns the voter set from the log itself.
     const founding = this.snapshotPeers === undefined && !this.log.lastConfigAtOrBefore(this.log.lastIndex());
-    const noop = this.appendLocal(
-      founding
-        ? { index: 0, term: 0, type: EntryType.Config, peers: [...this._peers] }
-        : { index: 0, term: 0, type: EntryType.Noop },
-    );
-    this.termStartIndex = noop.index;
+    const first: LogEntry = founding
+      ? { index: 0, term: 0, type: EntryType.Config, peers: [...this._peers] }
+      : { index: 0, term: 0, type: EntryType.Noop };
+    this.appendLocal([first]);
+    this.termStartIndex = first.index;
     this.round++;
     for (const peer of this.progress.keys()) this.sendAppend(peer, true);
     this.maybeCommit();
@@ -592,25 +606,34 @@ export class RaftNode {
   }
 
   private appendAsLeader(entry: LogEntry, done?: (outcome: ProposalOutcome) => void): ProposeResult {
-    const e = this.appendLocal(entry);
-    if (done) {
-      const waiting = this.pendingProposals.get(e.index);
-      if (waiting) waiting.push({ term: e.term, done });
-      else this.pendingProposals.set(e.index, [{ term: e.term, done }]);
-    }
-    for (const peer of this.progress.keys()) this.sendAppend(peer, false);
-    this.maybeCommit();
-    return { ok: true, index: e.index, term: e.term };
+    this.appendLocal([entry]);
+    if (done) this.awaitOutcome(entry, done);
+    return this.replicate(entry);
   }
 
-  /** Gives the entry its index and term, stores it and adds it to the log. */
-  private appendLocal(entry: LogEntry): LogEntry {
-    entry.index = this.log.lastIndex() + 1;
-    entry.term = this._term;
-    this.storage.append([entry]);
-    this.log.append([entry]);
-    if (entry.type === EntryType.Config) this.updateConfig();
-    return entry;
+  private awaitOutcome(e: LogEntry, done: (outcome: ProposalOutcome) => void): void {
+    const waiting = this.pendingProposals.get(e.index);
+    if (waiting) waiting.push({ term: e.term, done });
+    else this.pendingProposals.set(e.index, [{ term: e.term, done }]);
+  }
+
+  /** Sends new entries to the followers (and commits at once when this node alone is a majority). */
+  private replicate(first: LogEntry): ProposeResult {
+    for (const peer of this.progress.keys()) this.sendAppend(peer, false);
+    this.maybeCommit();
+    return { ok: true, index: first.index, term: first.term };
+  }
+
+  /** Gives the entries their index and term, stores them and adds them to the log. */
+  private appendLocal(entries: LogEntry[]): void {
+    let index = this.log.lastIndex();
+    for (const e of entries) {
+      e.index = ++index;
+      e.term = this._term;
+    }
+    this.storage.append(entries);
+    this.log.append(entries);
+    if (entries.some((e) => e.type === EntryType.Config)) this.updateConfig();
   }
 
   /** Sends the follower what it lacks; with `heartbeat`, sends even when that is nothing. */

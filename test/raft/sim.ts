@@ -253,6 +253,8 @@ export interface SimClusterOptions {
    * A crash closes it, as a killed process would leave it.
    */
   openStorage?: (id: NodeId) => RaftStorage;
+  /** Check log matching every this many steps (it reads every log: costly with long ones). */
+  checkLogsEvery?: number;
 }
 
 export const encodeText = (s: string) => new TextEncoder().encode(s);
@@ -270,6 +272,7 @@ export class SimCluster {
   private readonly maxEntriesPerAppend?: number;
   private readonly founders: NodeId[];
   private readonly openStorage?: (id: NodeId) => RaftStorage;
+  private readonly checkLogsEvery: number;
   /** quorumLost events, by node. */
   readonly quorumLost = new Map<NodeId, number>();
 
@@ -287,6 +290,7 @@ export class SimCluster {
     this.timing = options.timing;
     this.maxEntriesPerAppend = options.maxEntriesPerAppend;
     this.openStorage = options.openStorage;
+    this.checkLogsEvery = options.checkLogsEvery ?? 200;
     this.net = new SimNetwork(this.clock, this.rng, (to, m) => {
       const member = this.members.get(to);
       if (member?.up) member.node.receive(m);
@@ -400,7 +404,7 @@ export class SimCluster {
     if (!this.clock.step()) return false;
     this.steps++;
     this.checkStep();
-    if (this.steps % 200 === 0) this.checkLogs();
+    if (this.steps % this.checkLogsEvery === 0) this.checkLogs();
     return true;
   }
 

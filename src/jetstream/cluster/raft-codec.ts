@@ -1,15 +1,20 @@
 // Raft messages and log entries on the wire and on disk: msgpack maps with the field names of
 // raft-types.ts. Decoding checks the shape, so a corrupt or foreign frame is an error here and never a
 // half-valid object inside the node.
-import { decode, encode } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 import { EntryType, type LogEntry, type RaftMessage, type Snapshot } from "./raft-types.ts";
 
-const ENCODE_OPTIONS = { ignoreUndefined: true } as const;
+// One of each, reused: building an Encoder per message cost more than the encoding itself. (Both copy
+// themselves if entered again while busy, so reuse is safe.)
+const encoder = new Encoder({ ignoreUndefined: true });
+const decoder = new Decoder();
+const encode = (value: unknown) => encoder.encode(value);
+const decode = (bytes: Uint8Array) => decoder.decode(bytes);
 
 export class RaftCodecError extends Error {}
 
 export function encodeMessage(message: RaftMessage): Uint8Array {
-  return encode(message, ENCODE_OPTIONS);
+  return encode(message);
 }
 
 export function decodeMessage(bytes: Uint8Array): RaftMessage {
@@ -56,7 +61,7 @@ export function decodeMessage(bytes: Uint8Array): RaftMessage {
 }
 
 export function encodeEntry(entry: LogEntry): Uint8Array {
-  return encode(entry, ENCODE_OPTIONS);
+  return encode(entry);
 }
 
 export function decodeEntry(bytes: Uint8Array): LogEntry {
@@ -66,7 +71,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry {
 }
 
 export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
-  return encode(snapshot, ENCODE_OPTIONS);
+  return encode(snapshot);
 }
 
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {

@@ -1,4 +1,4 @@
-// Random schedules of crashes, restarts, partitions, snapshots and stepdowns over a lossy network, with
+// Random schedules of crashes, restarts, stalls, partitions, snapshots and stepdowns over a lossy network, with
 // clients proposing throughout. SimCluster checks election safety, leader completeness and state
 // machine safety after every step and log matching every 200 steps; at the end every proposal reported
 // committed is applied exactly once, on every node, in the same order, and none reported lost is.
@@ -66,7 +66,11 @@ export function chaos(seed: number, { size, durationMs, paceMs, membership }: Ch
       if (l?.stepDown()) c.note(`${l.id} steps down`);
     } else if (r < 0.9) {
       c.net.faults = rng.chance(0.5) ? CALM : STORMY;
-    } else if (r < 0.96 && membership) {
+    } else if (r < 0.93) {
+      // A pause of the whole process (GC, an overloaded event loop), up to beyond an election timeout.
+      const m = rng.pick(c.up());
+      if (m) c.stall(m.id, rng.next() * 3000);
+    } else if (r < 0.98 && membership) {
       const l = c.leader();
       const id = rng.pick(ids);
       if (l && !l.peers.includes(id)) l.addPeer(id);

@@ -236,6 +236,8 @@ export interface SimMember {
   id: NodeId;
   node: RaftNode;
   storage: RaftStorage;
+  /** The node is frozen (a GC pause, an overloaded event loop) until then: it runs nothing. */
+  stalledUntil: number;
   machine: ListMachine;
   up: boolean;
 }
@@ -278,8 +280,12 @@ export class SimCluster {
 
   /** Every leader seen, by term (election safety). */
   readonly leadersByTerm = new Map<number, NodeId>();
-  /** What was applied at each index by anyone, with its term (state machine safety). */
-  readonly committed = new Map<number, { term: number; value: string }>();
+  /**
+   * What was applied at each index by anyone, with its term (state machine safety), and an upper bound
+   * of the term in which it was committed: the lowest term a node was in when it applied it (a node
+   * learns of a commit from a leader of its own term, which decided it then or earlier).
+   */
+  readonly committed = new Map<number, { term: number; value: string; committedBy: number }>();
   steps = 0;
   readonly trace: string[] = [];
 
@@ -293,7 +299,7 @@ export class SimCluster {
     this.checkLogsEvery = options.checkLogsEvery ?? 200;
     this.net = new SimNetwork(this.clock, this.rng, (to, m) => {
       const member = this.members.get(to);
-      if (member?.up) member.node.receive(m);
+      if (member?.up) this.whenAwake(member, () => member.node.receive(m));
     });
     if (options.faults) this.net.faults = options.faults;
     this.founders = options.ids ?? Array.from({ length: options.size ?? 3 }, (_, i) => `n${i + 1}`);
@@ -302,7 +308,12 @@ export class SimCluster {
 
   /** Creates a node (a founder, or with peers [] one waiting to be added) and starts it. */
   add(id: NodeId, peers: NodeId[] = []): SimMember {
-    const member = { id, storage: this.openStorage ? undefined : new MemoryRaftStorage(), up: false } as unknown as SimMember;
+    const member = {
+      id,
+      storage: this.openStorage ? undefined : new MemoryRaftStorage(),
+      up: false,
+      stalledUntil: 0,
+    } as unknown as SimMember;
     this.members.set(id, member);
     this.boot(member, peers);
     return member;
@@ -320,7 +331,7 @@ export class SimCluster {
       peers,
       storage: member.storage,
       transport: { send: (to, m) => this.net.send(id, to, m) },
-      clock: this.clock,
+      clock: this.nodeClock(member),
       random: () => this.rng.next(),
       stateMachine: member.machine,
       timing: this.timing,
@@ -333,6 +344,37 @@ export class SimCluster {
     });
     member.up = true;
     member.node.start();
+  }
+
+  /** Runs `work` now, or when the member wakes from a stall (in arrival order). */
+  private whenAwake(member: SimMember, work: () => void): void {
+    const wait = member.stalledUntil - this.clock.now();
+    if (wait > 0) this.clock.setTimer(wait, () => this.whenAwake(member, work));
+    else work();
+  }
+
+  /** The shared clock, but a timer due while the node is stalled fires when it wakes. */
+  private nodeClock(member: SimMember): RaftClock {
+    return {
+      now: () => this.clock.now(),
+      setTimer: (delayMs, fire) => {
+        const handle: { current?: unknown } = {};
+        handle.current = this.clock.setTimer(delayMs, () => {
+          const wait = member.stalledUntil - this.clock.now();
+          if (wait > 0) handle.current = this.clock.setTimer(wait, fire);
+          else fire();
+        });
+        return handle;
+      },
+      clearTimer: (id) => this.clock.clearTimer((id as { current: unknown }).current),
+    };
+  }
+
+  /** Freezes a node for `ms` (it keeps its memory; messages and timers wait). */
+  stall(id: NodeId, ms: number): void {
+    const m = this.member(id);
+    m.stalledUntil = Math.max(m.stalledUntil, this.clock.now() + ms);
+    this.note(`${id} stalls for ${ms.toFixed(0)} ms`);
   }
 
   /** kill -9: the node's memory is gone, its storage stays. */
@@ -381,8 +423,9 @@ export class SimCluster {
     const term = member.node.termAt(index);
     if (term === undefined) throw new Error(`${member.id} applied ${index} without its entry`);
     const seen = this.committed.get(index);
-    if (!seen) this.committed.set(index, { term, value });
-    else if (seen.term !== term || seen.value !== value) {
+    if (!seen) this.committed.set(index, { term, value, committedBy: member.node.term });
+    else if (seen.term === term && seen.value === value) seen.committedBy = Math.min(seen.committedBy, member.node.term);
+    else {
       throw new Error(
         `state machine safety: ${member.id} applied ${value}@t${term} at ${index}, another applied ${seen.value}@t${seen.term}`,
       );
@@ -495,10 +538,14 @@ export class SimCluster {
     }
   }
 
-  /** Leader completeness: a new leader holds every entry applied anywhere (applied ⇒ committed). */
+  /**
+   * Leader completeness: a new leader of term T holds every entry committed in a term before T. (A
+   * leader of an old term can appear late: a node frozen while its votes were in flight wins when it
+   * wakes. It need not hold what later terms committed, and steps down at the next message.)
+   */
   private checkLeaderCompleteness(leader: RaftNode): void {
-    for (const [index, { term, value }] of this.committed) {
-      if (index <= leader.snapshotIndex) continue;
+    for (const [index, { term, value, committedBy }] of this.committed) {
+      if (committedBy >= leader.term || index <= leader.snapshotIndex) continue;
       const e = leader.entryAt(index);
       if (!e || e.term !== term || new TextDecoder().decode(e.data) !== value) {
         throw new Error(`leader completeness: leader ${leader.id} of term ${leader.term} lacks committed ${value}@${index}`);

@@ -54,6 +54,39 @@ describe("raft: elections", () => {
     }
   });
 
+  it("stalls shorter than the election timeout (GC, a busy event loop) never cause an election", () => {
+    for (const seed of seeds(630, 5)) {
+      withSeed(seed, () => {
+        const c = new SimCluster({ seed, size: 3 });
+        const leader = c.waitForLeader();
+        const term = leader.term;
+        for (let i = 0; i < 30; i++) {
+          // Anyone, the leader included, freezes for up to 700 ms (< 1 s minus a heartbeat).
+          c.stall(c.rng.pick([...c.members.keys()]), c.rng.next() * 700);
+          c.run(1_000 + c.rng.int(1_000));
+        }
+        expect(leader.isLeader).toBe(true);
+        expect(Math.max(...c.up().map((m) => m.node.term))).toBe(term);
+      });
+    }
+  });
+
+  it("a follower frozen for longer than the election timeout wakes without deposing the leader", () => {
+    for (const seed of seeds(640, 5)) {
+      withSeed(seed, () => {
+        const c = new SimCluster({ seed, size: 3 });
+        const leader = c.waitForLeader();
+        const follower = [...c.members.keys()].find((id) => id !== leader.id)!;
+        c.stall(follower, 5_000);
+        c.commit("meanwhile");
+        c.run(10_000);
+        expect(leader.isLeader).toBe(true);
+        expect(Math.max(...c.up().map((m) => m.node.term))).toBe(leader.term);
+        c.waitConverged();
+      });
+    }
+  });
+
   it("a follower that still hears its leader ignores a vote request of a higher term (lease)", () => {
     for (const seed of seeds(650, 5)) {
       withSeed(seed, () => {

@@ -1,7 +1,8 @@
-// Random schedules of crashes, restarts, stalls, partitions, snapshots and stepdowns over a lossy network, with
-// clients proposing throughout. SimCluster checks election safety, leader completeness and state
-// machine safety after every step and log matching every 200 steps; at the end every proposal reported
-// committed is applied exactly once, on every node, in the same order, and none reported lost is.
+// Random schedules of crashes, restarts, stalls, partitions (also one-way), snapshots and stepdowns over
+// a lossy network, with clients proposing throughout. SimCluster checks election safety, leader
+// completeness and state machine safety after every step and log matching every 200 steps; at the end
+// every proposal reported committed is applied exactly once, on every node, in the same order, and none
+// reported lost is.
 import { expect } from "vitest";
 import type { ProposalOutcome } from "../../src/jetstream/cluster/raft-types.ts";
 import { CALM, SimCluster, STORMY, encodeText } from "./sim.ts";
@@ -52,6 +53,12 @@ export function chaos(seed: number, { size, durationMs, paceMs, membership }: Ch
       const cut = 1 + rng.int(ids.length - 1);
       c.net.partition(shuffled.slice(0, cut), shuffled.slice(cut));
       c.note(`partition ${shuffled.slice(0, cut)} | ${shuffled.slice(cut)}`);
+    } else if (r < 0.72) {
+      const [from, to] = [rng.pick(ids), rng.pick(ids)];
+      if (from !== to) {
+        c.net.cutOneWay(from, to);
+        c.note(`cut ${from} > ${to}`);
+      }
     } else if (r < 0.76) {
       c.net.heal();
       c.note("heal");

@@ -166,8 +166,16 @@ export class SimNetwork {
     private readonly deliver: (to: NodeId, message: RaftMessage) => void,
   ) {}
 
-  canTalk(a: NodeId, b: NodeId): boolean {
-    return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0);
+  /** Links cut in one direction only ("from>to"): a stuck socket buffer, a one-way firewall rule. */
+  private oneWay = new Set<string>();
+
+  canTalk(from: NodeId, to: NodeId): boolean {
+    return (this.group.get(from) ?? 0) === (this.group.get(to) ?? 0) && !this.oneWay.has(`${from}>${to}`);
+  }
+
+  /** Messages from `from` to `to` are lost; the other way still works. */
+  cutOneWay(from: NodeId, to: NodeId): void {
+    this.oneWay.add(`${from}>${to}`);
   }
 
   /** Cuts the network into these groups (nodes not named stay in group 0 with the first group). */
@@ -178,6 +186,7 @@ export class SimNetwork {
 
   heal(): void {
     this.group.clear();
+    this.oneWay.clear();
   }
 
   send(from: NodeId, to: NodeId, message: RaftMessage): void {

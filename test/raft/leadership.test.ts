@@ -142,3 +142,19 @@ describe("raft: proposals", () => {
     });
   });
 });
+
+describe("raft: stepdown on a lossy network", () => {
+  it("a lost TimeoutNow is sent again; leadership moves within the transfer deadline", () => {
+    for (const seed of seeds(1250, 5)) {
+      withSeed(seed, () => {
+        const c = new SimCluster({ seed, size: 3, faults: STORMY });
+        const old = c.waitForLeader();
+        let dropped = 0;
+        c.net.filter = (_f, _t, m) => !(m.type === "timeoutNow" && dropped++ === 0); // lose the first one
+        expect(old.stepDown()).toBe(true);
+        expect(c.runUntil(() => !old.isLeader && c.leader() !== undefined, DEFAULT_TIMING.electionTimeoutMaxMs)).toBe(true);
+        expect(dropped).toBeGreaterThanOrEqual(2);
+      });
+    }
+  });
+});

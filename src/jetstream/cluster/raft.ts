@@ -474,7 +474,7 @@ export class RaftNode {
     }
   }
 
-  /** True while this node follows a leader it heard from within the shortest election timeout. */
+  /** True while this node leads, or follows a leader it heard from within the shortest election timeout. */
   private inLease(): boolean {
     if (this._role === "leader") return true;
     return this._leader !== undefined && this.clock.now() - this.lastLeaderContact < this.timing.electionTimeoutMinMs;
@@ -746,6 +746,10 @@ export class RaftNode {
     if (this.transferTarget !== undefined && this.clock.now() >= this.transferDeadline) {
       this.logLine(`raft ${this.id}: leadership transfer to ${this.transferTarget} timed out`);
       this.transferTarget = undefined;
+    } else if (this.transferTarget !== undefined) {
+      // Still leader: the TimeoutNow (or the target's votes) may have been lost; ask again.
+      this.transferSent = false;
+      this.maybeSendTimeoutNow();
     }
     this.round++;
     for (const [peer, p] of this.progress) {

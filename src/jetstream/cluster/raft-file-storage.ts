@@ -61,7 +61,11 @@ export class FileRaftStorage implements RaftStorage {
   constructor(dir: string, options: FileRaftStorageOptions = {}) {
     this.dir = dir;
     this.warn = options.warn ?? (() => {});
-    mkdirSync(dir, { recursive: true });
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      // The new directory's entry must be on disk too, or a power loss could forget a vote with it.
+      syncDirectory(path.dirname(dir));
+    }
   }
 
   private file(name: string): string {
@@ -207,12 +211,7 @@ export class FileRaftStorage implements RaftStorage {
   }
 
   private syncDir(): void {
-    const fd = openSync(this.dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    syncDirectory(this.dir);
   }
 
   /** A whole-file record (state, snapshot); replaced by rename, so a bad one is real corruption. */
@@ -223,6 +222,15 @@ export class FileRaftStorage implements RaftStorage {
     const body = readRecord(buf, 0);
     if (!body) throw new Error(`raft storage ${this.dir}: ${name} is corrupt`);
     return body;
+  }
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -3,7 +3,9 @@
 // completeness and state machine safety after every step and log matching every 200 steps; at the end
 // every proposal reported committed is applied exactly once, on every node, in the same order, and none
 // reported lost is.
+import path from "node:path";
 import { expect } from "vitest";
+import { FileRaftStorage } from "../../src/jetstream/cluster/raft-file-storage.ts";
 import type { ProposalOutcome } from "../../src/jetstream/cluster/raft-types.ts";
 import { CALM, SimCluster, STORMY, encodeText } from "./sim.ts";
 
@@ -14,10 +16,13 @@ export interface ChaosOptions {
   paceMs: number;
   /** Two more nodes exist, and voters are added and removed at random. */
   membership?: boolean;
+  /** Nodes keep their state in files under this directory (FileRaftStorage) instead of memory. */
+  dir?: string;
 }
 
-export function chaos(seed: number, { size, durationMs, paceMs, membership }: ChaosOptions): void {
-  const c = new SimCluster({ seed, size, faults: STORMY, maxEntriesPerAppend: 8 });
+export function chaos(seed: number, { size, durationMs, paceMs, membership, dir }: ChaosOptions): void {
+  const openStorage = dir ? (id: string) => new FileRaftStorage(path.join(dir, `${seed}`, id)) : undefined;
+  const c = new SimCluster({ seed, size, faults: STORMY, maxEntriesPerAppend: 8, openStorage });
   const rng = c.rng;
   if (membership) {
     c.add(`n${size + 1}`);
@@ -109,6 +114,7 @@ export function chaos(seed: number, { size, durationMs, paceMs, membership }: Ch
     if (o === "lost") expect(counts.has(v), `${v} reported lost but applied`).toBe(false);
   }
   expect(finalValues.at(-1)).toBe(`s${seed}-final`);
+  if (dir) for (const m of c.members.values()) if (m.up) c.crash(m.id); // closes the files
   if (process.env.RAFT_STATS) {
     const by = (o: ProposalOutcome) => [...outcomes.values()].filter((x) => x === o).length;
     console.log(

@@ -49,6 +49,10 @@ export interface StreamConfig {
   metadata?: Record<string, string>;
   /** nats-server 2.12: messages with `Nats-Schedule: @at <time>` are published to their target at that time. */
   allow_msg_schedules?: boolean;
+  /** nats-server 2.11: messages may carry `Nats-TTL` (ttl.ts). Once on, an update can not turn it off. */
+  allow_msg_ttl?: boolean;
+  /** ns, ≥ 1 s: when the last message of a subject ages out, a marker with this TTL takes its place. */
+  subject_delete_marker_ttl?: number;
 }
 
 /** A consumer's configuration as nats-server 2.10 writes it. */
@@ -233,9 +237,17 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   if (duplicates < 0) invalid("duplicates window can not be negative");
   if (maxAge !== 0 && duplicates > maxAge) invalid("duplicates window can not be larger then max age");
   if (duplicates > 0 && duplicates < 100_000_000) invalid("duplicates window needs to be >= 100ms");
-  const denyPurge = typed<boolean>(r, "deny_purge", "boolean") ?? false;
-  const allowRollup = typed<boolean>(r, "allow_rollup_hdrs", "boolean") ?? false;
+  let denyPurge = typed<boolean>(r, "deny_purge", "boolean") ?? false;
+  let allowRollup = typed<boolean>(r, "allow_rollup_hdrs", "boolean") ?? false;
   if (denyPurge && allowRollup) invalid("roll-ups require the purge permission");
+  // Markers need TTLs (they expire) and roll-ups (a marker replaces its subject): nats-server 2.12 turns both on.
+  let allowMsgTtl = typed<boolean>(r, "allow_msg_ttl", "boolean") ?? false;
+  const markerTtl = typed<number>(r, "subject_delete_marker_ttl", "number") ?? 0;
+  if (markerTtl > 0) {
+    if (markerTtl < 1_000_000_000) invalid("subject delete marker TTL must be at least 1 second");
+    allowMsgTtl = true;
+    if (!allowRollup) [allowRollup, denyPurge] = [true, false];
+  } else if (markerTtl < 0) invalid("subject delete marker TTL must not be negative");
   const maxMsgsPer = orNoLimit(typed<number>(r, "max_msgs_per_subject", "number"));
   const discardNewPer = typed<boolean>(r, "discard_new_per_subject", "boolean") ?? false;
   if (discardNewPer) {
@@ -299,6 +311,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const metadata = typed<Record<string, string>>(r, "metadata", "object");
   if (metadata && Object.keys(metadata).length > 0) cfg.metadata = metadata;
   if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
+  if (allowMsgTtl) cfg.allow_msg_ttl = true;
+  if (markerTtl > 0) cfg.subject_delete_marker_ttl = markerTtl;
   return cfg;
 }
 
@@ -323,6 +337,7 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): Stream
   if (!next.sealed && old.sealed) invalid("stream configuration update can not unseal a sealed stream");
   if (!next.deny_delete && old.deny_delete) invalid("stream configuration update can not cancel deny message deletes");
   if (!next.deny_purge && old.deny_purge) invalid("stream configuration update can not cancel deny purge");
+  if (old.allow_msg_ttl && !next.allow_msg_ttl) invalid("message TTL status can not be disabled");
   if (!next.sealed) return next;
   return { ...next, max_age: 0, discard: "new", deny_delete: true, deny_purge: true, allow_rollup_hdrs: false };
 }

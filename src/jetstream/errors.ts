@@ -92,6 +92,8 @@ export const JsError = {
   ConsumerOverlappingSubjectFilters: [10138, 400, "consumer subject filters cannot overlap"],
   ConsumerEmptyFilter: [10139, 400, "consumer filter in FilterSubjects cannot be empty"],
   ConsumerAlreadyExists: [10148, 400, "consumer already exists"],
+  MessageTTLInvalid: [10165, 400, "invalid per-message TTL"],
+  MessageTTLDisabled: [10166, 400, "per-message TTL is disabled"],
   MessageSchedulesDisabled: [10188, 400, "message schedules is disabled"],
   MessageSchedulesPatternInvalid: [10189, 400, "message schedules pattern is invalid"],
   MessageSchedulesTargetInvalid: [10190, 400, "message schedules target is invalid"],

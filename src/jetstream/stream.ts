@@ -13,7 +13,8 @@ import { ApiError, apiError, type ApiErrorJson } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
 import { StoreLimitError, StoreWriteError, type MessageStore, type PurgeRequest, type StoreLimits, type StoredMessage } from "./store/store.ts";
 import { nowMs } from "./store/indexed.ts";
-import { buildHeaders, parseHeaders, parseRfc3339, rfc3339, ZERO_TIME, nsToMs } from "./wire.ts";
+import { buildHeaders, parseHeaders, parseRfc3339, removeHeaders, rfc3339, ZERO_TIME, nsToMs } from "./wire.ts";
+import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
 
 /** STREAM.INFO's `state`, in wire casing. */
 export interface StreamStateJson {
@@ -73,6 +74,8 @@ export class Stream {
   private expireAt = 0;
   /** Schedule messages (stream sequence → when, ms) waiting to be published to their target. */
   private readonly schedules = new Map<number, number>();
+  /** Messages with a positive `Nats-TTL`, by when they expire (entries of removed messages are skipped). */
+  private readonly ttls = new TtlQueue();
   private scheduleTimer: ReturnType<typeof setTimeout> | null = null;
   deleted = false;
 
@@ -88,6 +91,7 @@ export class Stream {
     };
     this.lastMsgId = this.lastStoredMsgId();
     this.rebuildSchedules();
+    this.rebuildTtls();
     this.subscribe();
     this.scheduleExpiry();
   }
@@ -136,10 +140,14 @@ export class Stream {
     let rollup: "sub" | "all" | null = null;
     let msgId = "";
     let scheduleAt = 0;
+    let ttl: number | null = 0;
     if (h !== null) {
       const v = h.values;
       const expectedStream = v.get("Nats-Expected-Stream");
       if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== this.name) return fail(apiError("StreamNotMatch").json);
+      // A valid TTL on a stream without allow_msg_ttl is refused here; an invalid one later (nats-server's order).
+      ttl = parseMessageTtl(v.get("Nats-TTL"));
+      if (ttl !== null && ttl !== 0 && !c.allow_msg_ttl) return fail(apiError("MessageTTLDisabled").json);
       msgId = v.get("Nats-Msg-Id") ?? "";
       if (msgId !== "") {
         this.loadDedupe();
@@ -189,9 +197,17 @@ export class Stream {
     if ((m.headers?.length ?? 0) > 65535) return fail(apiError("StreamHeaderExceedsMaximum").json);
     const resources = this.js.checkResources(this.config.storage, size);
     if (resources !== null) return fail(resources.json);
+    if (ttl === null) return fail(apiError("MessageTTLInvalid").json);
+    let headers = m.headers;
+    // With markers, a TTL is at least the marker's (else a marker could go missing), unless a subject holds one message.
+    const markerTtl = Math.floor(nsToMs(c.subject_delete_marker_ttl ?? 0) / 1000);
+    if (ttl > 0 && ttl < markerTtl && c.max_msgs_per_subject !== 1) {
+      ttl = markerTtl;
+      headers = Buffer.concat([(removeHeaders(headers!, ["Nats-TTL"]) ?? Buffer.from("NATS/1.0\r\n\r\n")).subarray(0, -2), Buffer.from(`Nats-TTL: ${ttl}\r\n\r\n`)]);
+    }
     let stored: StoredMessage;
     try {
-      stored = this.store.append(m.subject, m.headers, m.payload);
+      stored = this.store.append(m.subject, headers, m.payload);
     } catch (error) {
       if (error instanceof StoreLimitError) return fail(apiError("StreamStoreFailed", { err: error.message }).json);
       if (error instanceof StoreWriteError) return fail(apiError("InsufficientResources").json);
@@ -202,6 +218,7 @@ export class Stream {
     if (rollup === "sub") this.purge({ filter: m.subject, seq: stored.seq });
     else if (rollup === "all") this.purge({ seq: stored.seq });
     ack(`{"stream":${JSON.stringify(this.name)}, "seq":${stored.seq}}`);
+    if (ttl > 0) this.addTtl(stored.seq, stored.ts + ttl * 1000);
     this.stored(stored);
     if (scheduleAt > 0) this.addSchedule(stored.seq, scheduleAt);
   }
@@ -227,6 +244,7 @@ export class Stream {
     // Interest retention keeps a message only while some consumer wants it (a work queue keeps it for the next one).
     if (this.config.retention === "interest" && !interested) this.store.remove(stored.seq);
     if (this.config.max_age > 0 && this.expireTimer === null) this.scheduleExpiry();
+    else if (this.ttls.size > 0 && (this.expireTimer === null || this.ttls.peekAt() < this.expireAt)) this.armExpiry(this.ttls.peekAt());
   }
 
   // ---- schedules (delayed delivery) -----------------------------------------------------------
@@ -332,13 +350,22 @@ export class Stream {
 
   // ---- age ------------------------------------------------------------------------------------
 
+  /** Runs what is due (max_age, TTLs) and sets the timer for what is due next. */
   private scheduleExpiry(): void {
     if (this.expireTimer !== null) clearTimeout(this.expireTimer);
     this.expireTimer = null;
-    if (this.config.max_age <= 0 || this.deleted) return;
-    const next = this.store.expire(nowMs());
+    if (this.deleted) return;
+    const c = this.config;
+    if (c.max_age <= 0 && !c.allow_msg_ttl) return;
+    // Without TTLs the store ages messages out by itself; with them, the stream does (markers, `never`).
+    const next = c.allow_msg_ttl ? this.expireWithTtls(nowMs()) : this.store.expire(nowMs());
     this.js.markDirty(this);
-    const at = next === 0 ? nowMs() + nsToMs(this.config.max_age) : next;
+    if (next > 0) this.armExpiry(next);
+    else if (c.max_age > 0) this.armExpiry(nowMs() + nsToMs(c.max_age));
+  }
+
+  private armExpiry(at: number): void {
+    if (this.expireTimer !== null) clearTimeout(this.expireTimer);
     this.expireAt = at;
     // Capped: past 2^31-1 ms a timer fires after 1 ms, and this one re-armed itself every millisecond.
     this.expireTimer = setTimeout(() => {
@@ -346,6 +373,74 @@ export class Stream {
       this.scheduleExpiry();
     }, Math.min(Math.max(1, at - nowMs()), 2 ** 31 - 1));
     this.expireTimer.unref?.();
+  }
+
+  // ---- per-message TTL and subject delete markers ---------------------------------------------
+
+  private addTtl(seq: number, expiresAt: number): void {
+    this.ttls.add(seq, expiresAt);
+  }
+
+  /**
+   * max_age and per-message TTLs on a stream with allow_msg_ttl (nats-server's expireMsgs): a message with
+   * `Nats-TTL: never` outlives max_age; the last message of a subject that goes leaves a subject delete
+   * marker when the stream has subject_delete_marker_ttl. Returns when the next one is due (ms), or 0.
+   */
+  private expireWithTtls(now: number): number {
+    const maxAgeMs = nsToMs(this.config.max_age);
+    let nextAge = 0;
+    if (maxAgeMs > 0) {
+      const cutoff = now - maxAgeMs;
+      for (let m = this.store.next(0, null); m !== null; m = this.store.next(m.seq + 1, null)) {
+        if (m.ts > cutoff) {
+          nextAge = m.ts + maxAgeMs;
+          break;
+        }
+        if (parseMessageTtl(parseHeaders(m.headers)?.values.get("Nats-TTL")) === -1) continue;
+        this.expireMessage(m);
+      }
+    }
+    while (this.ttls.size > 0 && this.ttls.peekAt() <= now && !this.deleted) {
+      const seq = this.ttls.pop();
+      if (this.store.subjectOf(seq) === null) continue; // already gone
+      const m = this.store.get(seq);
+      if (m !== null) this.expireMessage(m);
+    }
+    const nextTtl = this.ttls.peekAt();
+    if (nextAge === 0) return nextTtl;
+    return nextTtl === 0 ? nextAge : Math.min(nextAge, nextTtl);
+  }
+
+  /** One message's time is up: it goes, or, as the last of its subject, a marker rolls it up. */
+  private expireMessage(m: StoredMessage): void {
+    const markerTtl = Math.floor(nsToMs(this.config.subject_delete_marker_ttl ?? 0) / 1000);
+    const isLast = markerTtl > 0 && this.store.last(m.subject)?.seq === m.seq;
+    if (!isLast || isSubjectDeleteMarker(parseHeaders(m.headers)?.values)) {
+      this.store.remove(m.seq, "age");
+      return;
+    }
+    let marker: StoredMessage;
+    try {
+      marker = this.store.append(m.subject, subjectDeleteMarkerHeaders(markerTtl), Buffer.alloc(0));
+    } catch {
+      this.store.remove(m.seq, "age"); // no room for a marker (discard new): the message goes all the same
+      return;
+    }
+    this.lastMsgId = "";
+    this.purge({ filter: m.subject, seq: marker.seq });
+    this.addTtl(marker.seq, marker.ts + markerTtl * 1000);
+    this.stored(marker);
+  }
+
+  /** After a restart: the messages whose TTL still runs (those already due go at the first expiry pass). */
+  private rebuildTtls(): void {
+    if (!this.config.allow_msg_ttl) return;
+    const st = this.store.state();
+    for (let m = this.store.next(st.firstSeq, null); m !== null; m = this.store.next(m.seq + 1, null)) {
+      if (m.headers === null) continue;
+      const ttl = parseMessageTtl(parseHeaders(m.headers)?.values.get("Nats-TTL"));
+      if (ttl !== null && ttl > 0) this.ttls.add(m.seq, m.ts + ttl * 1000);
+    }
   }
 
   // ---- reads ----------------------------------------------------------------------------------

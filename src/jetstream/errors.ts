@@ -21,6 +21,7 @@ export const JsError = {
   ConsumerEphemeralWithDurableName: [10020, 400, "consumer expected to be ephemeral but a durable name was set in request"],
   InsufficientResources: [10023, 503, "insufficient resources"],
   InvalidJSON: [10025, 400, "invalid JSON"],
+  InvalidJSONWithReason: [10025, 400, "invalid JSON: {err}"],
   MaximumConsumersLimit: [10026, 400, "maximum consumers limit reached"],
   MaximumStreamsLimit: [10027, 400, "maximum number of streams reached"],
   MemoryResourcesExceeded: [10028, 500, "insufficient memory resources available"],
@@ -92,12 +93,19 @@ export const JsError = {
   ConsumerOverlappingSubjectFilters: [10138, 400, "consumer subject filters cannot overlap"],
   ConsumerEmptyFilter: [10139, 400, "consumer filter in FilterSubjects cannot be empty"],
   ConsumerAlreadyExists: [10148, 400, "consumer already exists"],
+  ConsumerPriorityPolicyWithoutGroup: [10159, 400, "Setting PriorityPolicy requires at least one PriorityGroup to be set"],
+  ConsumerInvalidPriorityGroup: [10160, 400, "Provided priority group does not exist for this consumer"],
+  ConsumerEmptyGroupName: [10161, 400, "Group name cannot be an empty string"],
+  ConsumerInvalidGroupName: [10162, 400, "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters"],
   MessageTTLInvalid: [10165, 400, "invalid per-message TTL"],
   MessageTTLDisabled: [10166, 400, "per-message TTL is disabled"],
+  ConsumerPushWithPriorityGroup: [10178, 400, "priority groups can not be used with push consumers"],
   MessageSchedulesDisabled: [10188, 400, "message schedules is disabled"],
   MessageSchedulesPatternInvalid: [10189, 400, "message schedules pattern is invalid"],
   MessageSchedulesTargetInvalid: [10190, 400, "message schedules target is invalid"],
   ConsumerDoesNotExist: [10149, 400, "consumer does not exist"],
+  ConsumerPriorityGroupWithPolicyNone: [10196, 400, "consumer can not have priority groups when policy is none"],
+  ConsumerPinnedTTLWithoutPriorityPolicyNone: [10197, 400, "PinnedTTL cannot be set when PriorityPolicy is none"],
 } as const satisfies Record<string, readonly [number, number, string]>;
 
 export type JsErrorName = keyof typeof JsError;

@@ -53,6 +53,8 @@ export interface StreamConfig {
   allow_msg_ttl?: boolean;
   /** ns, ≥ 1 s: when the last message of a subject ages out, a marker with this TTL takes its place. */
   subject_delete_marker_ttl?: number;
+  /** nats-server 2.12: atomic batch publish (batch.ts). */
+  allow_atomic?: boolean;
 }
 
 /** A consumer's configuration as nats-server 2.10 writes it. */
@@ -327,6 +329,7 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
   if (allowMsgTtl) cfg.allow_msg_ttl = true;
   if (markerTtl > 0) cfg.subject_delete_marker_ttl = markerTtl;
+  if (typed<boolean>(r, "allow_atomic", "boolean")) cfg.allow_atomic = true;
   return cfg;
 }
 

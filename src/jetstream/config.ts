@@ -275,6 +275,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   // Accepting these and ignoring them would pretend they work.
   if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
   if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
+  // nats-server 2.12's counters (`Nats-Incr`): no official client here drives them, so natter has none yet.
+  if (typed<boolean>(r, "allow_msg_counter", "boolean")) invalid("message counters are not supported by natter");
   if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
   const placement = typed<Json>(r, "placement", "object");
   let subjects = stringArray(r, "subjects") ?? [];

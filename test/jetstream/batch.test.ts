@@ -114,6 +114,43 @@ describe("atomic batch publish", () => {
     await server.stop();
   });
 
+  natterOnly("the README's outbox relay: a change's rows go as one batch; publishing them again stores nothing (10201)", async () => {
+    const server = await startJs();
+    const c = await connectJs(server);
+    const { nc, js, jsm } = c;
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], allow_atomic: true, duplicate_window: 10 * 60e9 } as any);
+    // As in README.md, "The outbox pattern".
+    const withId = (id: string) => {
+      const h = natsHeaders();
+      h.set("Nats-Msg-Id", id);
+      return h;
+    };
+    type Row = { id: string; subject: string; payload: string };
+    async function publishChange(rows: Row[]): Promise<"stored" | "already stored"> {
+      const [first, ...more] = rows;
+      const last = more.pop()!;
+      const batch = await js.startBatch(first!.subject, first!.payload, { headers: withId(first!.id) });
+      for (const row of more) batch.add(row.subject, row.payload, { headers: withId(row.id) });
+      const h = withId(last.id);
+      h.set("Nats-Batch-Id", batch.id);
+      h.set("Nats-Batch-Sequence", String(rows.length));
+      h.set("Nats-Batch-Commit", "1");
+      const ack = JSON.parse(dec((await nc.request(last.subject, enc(last.payload), { headers: h, timeout: 5_000 })).data));
+      if (ack.error?.err_code === 10201) return "already stored";
+      if (ack.error) throw new Error(ack.error.description);
+      return "stored";
+    }
+    const rows = [
+      { id: "o-1:created", subject: "orders.created", payload: "order 1" },
+      { id: "o-1:reserved", subject: "orders.stock", payload: "2 items" },
+      { id: "o-1:mail", subject: "orders.mail", payload: "confirmation" },
+    ];
+    expect(await publishChange(rows)).toBe("stored");
+    expect(await publishChange(rows)).toBe("already stored");
+    expect((await jsm.streams.info("ORDERS")).state.messages).toBe(3);
+    await server.stop();
+  });
+
   natterOnly("`eob` ends a batch without storing the commit message itself", async () => {
     const server = await startJs();
     const c = await connectJs(server);

@@ -17,9 +17,16 @@ export const MAX_OPEN_BATCHES_PER_STREAM = 50;
 export const MAX_OPEN_BATCHES_TOTAL = 1000;
 export const BATCH_TIMEOUT_MS = 10_000;
 export const MAX_BATCH_ID_LENGTH = 64;
+/**
+ * natter's own cap: nats-server stages open batches on disk, natter in memory, so the bytes held by open
+ * batches in the process are bounded; past it a batch is abandoned ("large") with 10023 insufficient resources.
+ */
+export const MAX_STAGED_BYTES_TOTAL = 256 * 1024 * 1024;
 
 /** Open batches in this process, over every stream and account (nats-server's global inflight count). */
 let openTotal = 0;
+/** Bytes staged by the open batches of this process. */
+let stagedBytesTotal = 0;
 
 export interface StagedMessage {
   readonly subject: string;
@@ -40,6 +47,7 @@ interface OpenBatch {
   messages: StagedMessage[];
   /** Sequences seen (the commit's too, also an `eob` commit that is not stored). */
   seen: number;
+  bytes: number;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -66,7 +74,7 @@ export class AtomicBatches {
     if (b === undefined) {
       if (seq !== 1) return size > MAX_BATCH_SIZE ? error("AtomicPublishTooLargeBatch", { size: MAX_BATCH_SIZE }) : error("AtomicPublishIncompleteBatch");
       if (this.open.size + 1 > MAX_OPEN_BATCHES_PER_STREAM || openTotal + 1 > MAX_OPEN_BATCHES_TOTAL) return error("AtomicPublishTooManyInflight");
-      b = { messages: [], seen: 0, timer: null };
+      b = { messages: [], seen: 0, bytes: 0, timer: null };
       this.open.set(id, b);
       openTotal++;
     }
@@ -85,7 +93,17 @@ export class AtomicBatches {
       this.abandoned(id, "large");
       return error("AtomicPublishTooLargeBatch", { size: MAX_BATCH_SIZE });
     }
-    if (!endOfBatch) b.messages.push(message);
+    const bytes = message.data.length + (message.headers?.length ?? 0);
+    if (stagedBytesTotal + bytes > MAX_STAGED_BYTES_TOTAL) {
+      this.close(id);
+      this.abandoned(id, "large");
+      return error("InsufficientResources");
+    }
+    if (!endOfBatch) {
+      b.messages.push(message);
+      b.bytes += bytes;
+      stagedBytesTotal += bytes;
+    }
     if (isCommit) {
       this.close(id);
       return { kind: "commit", messages: b.messages };
@@ -115,5 +133,6 @@ export class AtomicBatches {
     if (b.timer !== null) clearTimeout(b.timer);
     this.open.delete(id);
     openTotal--;
+    stagedBytesTotal -= b.bytes;
   }
 }

@@ -179,6 +179,27 @@ describe("atomic batch publish", () => {
     await server.stop();
   }, 30_000);
 
+  natterOnly("open batches hold at most 256 MiB in the process (natter's cap: it stages them in memory): past it, 10023", async () => {
+    const server = await startJs();
+    const c = await connectJs(server);
+    await c.jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true } as any);
+    const abandoned = collect(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
+    const mb = new Uint8Array(1024 * 1024 - 200);
+    let refused: Record<string, any> | null = null;
+    let i = 1;
+    for (; i <= 300 && refused === null; i++) {
+      const r = await c.nc.request("b.big", mb, { headers: hdrs(batchMsg("big", i)), timeout: 10_000 });
+      if (r.data.length > 0) refused = JSON.parse(dec(r.data));
+    }
+    expect(i).toBeGreaterThan(250); // about 256 messages of nearly 1 MiB went in first
+    expect(refused!.error).toEqual({ code: 503, err_code: 10023, description: "insufficient resources" });
+    await until(() => abandoned.length === 1, 5_000, "the advisory");
+    expect(abandoned[0]).toMatchObject({ batch: "big", reason: "large" });
+    // The memory is free again: a new batch goes in.
+    expect(await pubRaw(c.nc, "b.a", batchMsg("next", 1))).toBe("");
+    await server.stop();
+  }, 60_000);
+
   natterOnly("kill -9 at random points of batches, many times: every batch in the stream is whole, every committed one is there", async () => {
     const server = await startJs();
     const deadline = Date.now() + 25_000;

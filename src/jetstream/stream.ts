@@ -16,9 +16,10 @@ import {
   type MessageStore, type PurgeRequest, type StoreLimits, type StoredMessage,
 } from "./store/store.ts";
 import { nowMs } from "./store/indexed.ts";
-import { buildHeaders, parseHeaders, parseRfc3339, removeHeaders, rfc3339, ZERO_TIME, nsToMs, type ParsedHeaders } from "./wire.ts";
+import { parseHeaders, parseRfc3339, removeHeaders, rfc3339, ZERO_TIME, nsToMs, type ParsedHeaders } from "./wire.ts";
 import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage } from "./batch.ts";
 import { nuid } from "./nuid.ts";
+import { directGet, directGetLast } from "./direct.ts";
 import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
 
 /** STREAM.INFO's `state`, in wire casing. */
@@ -630,39 +631,13 @@ export class Stream {
     return m;
   }
 
+  /** Direct get (direct.ts): `lastBySubject` for `$JS.API.DIRECT.GET.<stream>.<subject>`, else null. */
   private onDirectGet(m: InternalMessage, lastBySubject: string | null): void {
     if (m.reply === null || this.deleted) return;
     const reply = m.reply;
-    const send = (headers: Buffer, payload: Buffer) => this.js.client.publish(reply, payload, null, headers);
-    let found: StoredMessage | null;
-    try {
-      if (lastBySubject !== null) {
-        if (m.payload.length > 0) throw apiError("BadRequest");
-        found = this.store.last(lastBySubject);
-      } else {
-        const req = JSON.parse(m.payload.toString() || "{}");
-        if ((req.seq ?? 0) === 0 && !req.last_by_subj && !req.next_by_subj) {
-          send(buildHeaders("408 Empty Request", []), Buffer.alloc(0));
-          return;
-        }
-        found = this.lookup(req);
-      }
-    } catch (error) {
-      if (error instanceof ApiError && error.json.err_code !== 10037) {
-        send(buildHeaders(`408 ${error.json.description}`, []), Buffer.alloc(0));
-        return;
-      }
-      if (!(error instanceof ApiError)) {
-        send(buildHeaders("408 Bad Request", []), Buffer.alloc(0));
-        return;
-      }
-      found = null;
-    }
-    if (found === null) {
-      send(buildHeaders("404 Message Not Found", []), Buffer.alloc(0));
-      return;
-    }
-    send(directHeaders(this.name, found), found.data);
+    const send = (headers: Buffer | null, payload: Buffer) => this.js.client.publish(reply, payload, null, headers);
+    if (lastBySubject !== null) directGetLast(this.name, this.store, lastBySubject, m.payload, send);
+    else directGet(this.name, this.store, this.js.server.options.maxPending, m.payload, send);
   }
 
   // ---- info -----------------------------------------------------------------------------------
@@ -728,11 +703,4 @@ export class Stream {
   get nextExpiry(): number {
     return this.expireAt;
   }
-}
-
-/** The headers of a direct get answer: the message's own headers, then Nats-Stream/-Subject/-Sequence/-Time-Stamp. */
-export function directHeaders(stream: string, m: StoredMessage): Buffer {
-  let block = m.headers === null ? "NATS/1.0\r\n" : m.headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
-  block += `Nats-Stream: ${stream}\r\nNats-Subject: ${m.subject}\r\nNats-Sequence: ${m.seq}\r\nNats-Time-Stamp: ${rfc3339(m.ts)}\r\n\r\n`;
-  return Buffer.from(block, "latin1");
 }

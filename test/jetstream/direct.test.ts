@@ -1,7 +1,6 @@
 // Direct get: nats-server 2.10's single get (also run against nats-server 2.9.10) and 2.11's batch and
 // multi-last get (natter only; shapes from nats-server's stream.go getDirectRequest / getDirectMulti).
-// @nats-io/jetstream switches its batch API on only for servers that say 2.11.0, natter says 2.10.0: the
-// tests turn the client's feature switch on by hand.
+// @nats-io/jetstream switches its batch API on only for servers that say 2.11.0 (natter does).
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { describe, expect, test } from "vitest";
 import { serverKind } from "../harness/server.ts";
@@ -86,9 +85,8 @@ describe("direct get", () => {
     await server.stop();
   });
 
-  natterOnly("@nats-io/jetstream's getBatch and getLastMessagesFor (its 2.11 feature switch turned on by hand)", async () => {
-    const { server, nc, jsm } = await setup();
-    (nc as any).features.update("2.11.0");
+  natterOnly("@nats-io/jetstream's getBatch and getLastMessagesFor (which it allows from 2.11.0)", async () => {
+    const { server, jsm } = await setup();
     const batch = await jsm.direct.getBatch("D", { seq: 1, batch: 3 });
     const got: string[] = [];
     for await (const m of batch) got.push(`${m.subject}=${m.string()}`);

@@ -89,7 +89,9 @@ describe("consumer pause", () => {
     await c.js.publish("s.a", "1");
     const got = pull(c.nc, "S", "P", { batch: 1, expires: 10 * SEC });
     await c.nc.flush();
-    await new Promise((r) => setTimeout(r, 200)); // give a wrong delivery the chance to show
+    // The request waits: a delivery would have come before this answer (same connection, sent first).
+    const waiting = await c.jsm.consumers.info("S", "P");
+    expect([waiting.num_waiting, waiting.num_pending, waiting.delivered.consumer_seq]).toEqual([1, 1, 0]);
     expect(got.msgs.length).toBe(0);
     // The client's resume sends 1970-01-01: kept as a past time, not paused.
     const resumed = await c.jsm.consumers.resume("S", "P");
@@ -105,6 +107,30 @@ describe("consumer pause", () => {
     expect((await c.jsm.consumers.info("S", "P")).config.pause_until).toBeUndefined();
     expect((await api(c.nc, "$JS.API.CONSUMER.PAUSE.S.NOPE", {})).error).toEqual({ code: 404, err_code: 10014, description: "consumer not found" });
     expect((await api(c.nc, "$JS.API.CONSUMER.PAUSE.NOPE.P", {})).error).toEqual({ code: 404, err_code: 10059, description: "stream not found" });
+    await server.stop();
+  });
+
+  natterOnly("a paused push consumer delivers nothing until resumed", async () => {
+    const server = await startJs();
+    const c = await connectJs(server);
+    await c.jsm.streams.add({ name: "S", subjects: ["s.>"] });
+    const got: string[] = [];
+    c.nc.subscribe("deliver.here", {
+      callback: (_e, m) => {
+        got.push(dec(m.data));
+      },
+    });
+    await c.nc.flush();
+    await c.jsm.consumers.add("S", { durable_name: "PUSH", deliver_subject: "deliver.here", ack_policy: "none" as any });
+    await c.jsm.consumers.pause("S", "PUSH", new Date(Date.now() + 3_600_000));
+    await c.js.publish("s.a", "1");
+    await c.js.publish("s.a", "2");
+    // A delivery would have come before this answer (same connection, sent first).
+    expect((await c.jsm.consumers.info("S", "PUSH")).delivered.consumer_seq).toBe(0);
+    expect(got).toEqual([]);
+    await c.jsm.consumers.resume("S", "PUSH");
+    await until(() => got.length === 2, 5_000, "the deliveries after resume");
+    expect(got).toEqual(["1", "2"]);
     await server.stop();
   });
 

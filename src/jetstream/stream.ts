@@ -375,12 +375,15 @@ export class Stream {
   }
 
   /**
-   * After a restart: a batch whose commit message is not at the end of the store was cut by a crash while
-   * it was being written (kill -9 between the writes of one flush). Nothing of it was acknowledged or
-   * delivered (deliveries follow the flush), so it goes, as nats-server drops an uncommitted batch.
+   * After a restart: a batch whose last stored message ends the store but is not its commit was cut by a
+   * crash while it was being written (kill -9 between the writes of one flush). Nothing of it was
+   * acknowledged or delivered (deliveries follow the flush), so it goes, as nats-server drops an uncommitted batch.
    */
   private dropUncommittedBatch(): void {
     const st = this.store.state();
+    // A cut write ends the store: its last record is the batch's. A last sequence that is gone was removed
+    // after it was written (a commit acked on a work queue, deleted, aged out), so no batch was cut there.
+    if (st.messages === 0 || this.store.subjectOf(st.lastSeq) === null) return;
     let id: string | undefined;
     const victims: number[] = [];
     for (let seq = st.lastSeq; seq >= st.firstSeq && victims.length <= MAX_BATCH_SIZE; seq--) {

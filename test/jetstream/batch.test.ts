@@ -199,6 +199,26 @@ describe("atomic batch publish", () => {
     await server.stop();
   }, 60_000);
 
+  natterOnly("a committed batch whose commit message went later (acked on a work queue) is kept at a restart", async () => {
+    const server = await startJs();
+    let c = await connectJs(server);
+    await c.jsm.streams.add({ name: "WQ", subjects: ["wq.>"], allow_atomic: true, retention: "workqueue" } as any);
+    await c.jsm.consumers.add("WQ", { durable_name: "W", ack_policy: "explicit" as any, filter_subject: "wq.last" });
+    await pubRaw(c.nc, "wq.first", batchMsg("w", 1));
+    await pubRaw(c.nc, "wq.first", batchMsg("w", 2));
+    expect(JSON.parse(await pubRaw(c.nc, "wq.last", batchMsg("w", 3, { "Nats-Batch-Commit": "1" }))).count).toBe(3);
+    const m = await (await c.js.consumers.get("WQ", "W")).next({ expires: 5_000 });
+    await m!.ackAck();
+    expect((await c.jsm.streams.info("WQ")).state.messages).toBe(2);
+    await c.nc.close();
+    await server.kill9();
+    await server.restart();
+    c = await connectJs(server);
+    expect((await c.jsm.streams.info("WQ")).state.messages).toBe(2);
+    expect(server.log()).not.toMatch(/was not committed/);
+    await server.stop();
+  });
+
   natterOnly("kill -9 at random points of batches, many times: every batch in the stream is whole, every committed one is there", async () => {
     const server = await startJs();
     const deadline = Date.now() + 25_000;

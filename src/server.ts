@@ -24,8 +24,11 @@ import { LatencyTracker } from "./monitor/latency.ts";
 import { ServerEvents } from "./accounts/events.ts";
 import { Imports } from "./accounts/imports.ts";
 
-/** The nats-server version whose client-visible features natter implements (clients gate features on it). */
-export const COMPATIBLE_NATS_VERSION = "2.10.0";
+/**
+ * The nats-server version whose client-visible features natter implements (clients gate features on it:
+ * nats.js switches batch direct get and priority groups on at 2.11.0; src/jetstream/README.md has the list).
+ */
+export const COMPATIBLE_NATS_VERSION = "2.11.0";
 export const NATTER_VERSION = "0.1.0";
 
 export interface ServerStats {

@@ -11,14 +11,15 @@ import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { Sublist, type SublistEntry } from "../subjects/sublist.ts";
 import {
   checkStreamUpdate, DEFAULT_EPHEMERAL_INACTIVE_NS, isValidName, normalizeConsumerConfig, normalizeStreamConfig,
-  orderConsumerConfig, subjectsCollide, type ConsumerConfig, type StreamConfig,
+  orderConsumerConfig, subjectsCollide, timeText, VALID_GROUP_NAME, type ConsumerConfig, type StreamConfig,
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
 import { ApiError, apiError } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
 import type { Stream } from "./stream.ts";
 import { hasInterest } from "./deliver.ts";
-import { parseRfc3339, rfc3339 } from "./wire.ts";
+import { parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
+import { nowMs } from "./store/indexed.ts";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;
@@ -105,6 +106,8 @@ export class JetStreamApi {
         case "DELETE": return n === 6 ? ["consumer_delete_response", () => this.consumerDelete(a!, b!)] : null;
         case "NAMES": return n === 5 ? ["consumer_names_response", (m) => this.consumerNames(a!, m)] : null;
         case "LIST": return n === 5 ? ["consumer_list_response", (m) => this.consumerList(a!, m)] : null;
+        case "PAUSE": return n === 6 ? ["consumer_pause_response", (m) => this.consumerPause(a!, b!, m)] : null;
+        case "UNPIN": return n === 6 ? ["consumer_unpin_response", (m) => this.consumerUnpin(a!, b!, m)] : null;
       }
     }
     return null;
@@ -423,6 +426,41 @@ export class JetStreamApi {
     return c.info() as unknown as Body;
   }
 
+  /**
+   * CONSUMER.PAUSE.<stream>.<consumer> `{"pause_until": <RFC 3339>}` (nats-server 2.11): the consumer's
+   * pause_until changes (an empty body or Go's zero time clears it; a past time resumes, the clients' resume
+   * sends 1970-01-01), as a config update would, with the pause advisory.
+   */
+  private consumerPause(streamName: string, name: string, m: InternalMessage): Body {
+    const body = this.json(m);
+    let until = ZERO_TIME;
+    if (body.pause_until !== undefined && body.pause_until !== null) {
+      if (typeof body.pause_until !== "string" || Number.isNaN(parseRfc3339(body.pause_until))) throw apiError("InvalidJSON");
+      until = body.pause_until === ZERO_TIME ? ZERO_TIME : timeText(parseRfc3339(body.pause_until));
+    }
+    const c = this.stream(streamName).consumers.get(name);
+    if (c === undefined) throw apiError("ConsumerNotFound");
+    const { pause_until: _, ...rest } = c.config;
+    const config = orderConsumerConfig(until === ZERO_TIME ? rest : { ...rest, pause_until: until });
+    if (config.pause_until !== c.config.pause_until) this.js.updateConsumer(c, config);
+    const now = nowMs();
+    const at = until === ZERO_TIME ? 0 : parseRfc3339(until);
+    return at > now ? { paused: true, pause_until: until, pause_remaining: Math.round((at - now) * 1e6) } : { paused: false, pause_until: until };
+  }
+
+  /** CONSUMER.UNPIN.<stream>.<consumer> `{"group": G}` (nats-server 2.11): the pinned client loses its pin. */
+  private consumerUnpin(streamName: string, name: string, m: InternalMessage): Body {
+    const body = this.json(m, false);
+    const group = typeof body.group === "string" ? body.group : "";
+    if (group === "") throw apiError("InvalidJSONWithReason", { err: "consumer group not specified" });
+    if (!VALID_GROUP_NAME.test(group)) throw apiError("ConsumerInvalidGroupName");
+    const c = this.stream(streamName).consumers.get(name);
+    if (c === undefined) throw apiError("ConsumerNotFound");
+    if (!(c.config.priority_groups ?? []).includes(group)) throw apiError("ConsumerInvalidPriorityGroup");
+    c.unpin(group, "admin");
+    return {};
+  }
+
   private consumerDelete(streamName: string, name: string): Body {
     const c = this.stream(streamName).consumers.get(name);
     if (c === undefined) throw apiError("ConsumerNotFound");
@@ -469,6 +507,7 @@ function errorExtras(type: string): Body {
     case "consumer_names_response": return { total: 0, offset: 0, limit: 0, consumers: [] };
     case "stream_list_response": return { total: 0, offset: 0, limit: 0, streams: [] };
     case "consumer_list_response": return { total: 0, offset: 0, limit: 0, consumers: [] };
+    case "consumer_pause_response": return { paused: false, pause_until: ZERO_TIME };
   }
   return {};
 }

@@ -3,7 +3,7 @@
 // Durations are nanoseconds, as on the wire.
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
-import { goDurationString } from "./wire.ts";
+import { goDurationString, parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 
 export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
 export type RetentionPolicy = (typeof RetentionPolicy)[keyof typeof RetentionPolicy];
@@ -49,6 +49,12 @@ export interface StreamConfig {
   metadata?: Record<string, string>;
   /** nats-server 2.12: messages with `Nats-Schedule: @at <time>` are published to their target at that time. */
   allow_msg_schedules?: boolean;
+  /** nats-server 2.11: messages may carry `Nats-TTL` (ttl.ts). Once on, an update can not turn it off. */
+  allow_msg_ttl?: boolean;
+  /** ns, ≥ 1 s: when the last message of a subject ages out, a marker with this TTL takes its place. */
+  subject_delete_marker_ttl?: number;
+  /** nats-server 2.12: atomic batch publish (batch.ts). */
+  allow_atomic?: boolean;
 }
 
 /** A consumer's configuration as nats-server 2.10 writes it. */
@@ -89,7 +95,21 @@ export interface ConsumerConfig {
   metadata?: Record<string, string>;
   /** natter: republish a message that exhausts max_deliver or is terminated to this subject (dead letter). */
   dead_letter_subject?: string;
+  /** nats-server 2.11: no deliveries until then (RFC 3339, UTC); a past time is kept and means not paused. */
+  pause_until?: string;
+  /** nats-server 2.11 priority groups (pull consumers; one group, as nats-server allows only one in practice). */
+  priority_groups?: string[];
+  priority_policy?: PriorityPolicy;
+  /** ns: a pin is dropped when its client sent no request for this long (pinned_client; default 2m). */
+  priority_timeout?: number;
 }
+
+/** `none` is written by leaving the field out, as nats-server does. */
+export type PriorityPolicy = "overflow" | "pinned_client";
+
+/** nats-server's default grace for a pinned client to ask again before the pin goes to another. */
+export const DEFAULT_PINNED_TTL_NS = 2 * 60 * 1_000_000_000;
+export const VALID_GROUP_NAME = /^[a-zA-Z0-9/_=-]{1,16}$/;
 
 const NS = 1_000_000_000;
 export const DEFAULT_DUPLICATE_WINDOW_NS = 2 * 60 * NS;
@@ -233,9 +253,17 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   if (duplicates < 0) invalid("duplicates window can not be negative");
   if (maxAge !== 0 && duplicates > maxAge) invalid("duplicates window can not be larger then max age");
   if (duplicates > 0 && duplicates < 100_000_000) invalid("duplicates window needs to be >= 100ms");
-  const denyPurge = typed<boolean>(r, "deny_purge", "boolean") ?? false;
-  const allowRollup = typed<boolean>(r, "allow_rollup_hdrs", "boolean") ?? false;
+  let denyPurge = typed<boolean>(r, "deny_purge", "boolean") ?? false;
+  let allowRollup = typed<boolean>(r, "allow_rollup_hdrs", "boolean") ?? false;
   if (denyPurge && allowRollup) invalid("roll-ups require the purge permission");
+  // Markers need TTLs (they expire) and roll-ups (a marker replaces its subject): nats-server 2.12 turns both on.
+  let allowMsgTtl = typed<boolean>(r, "allow_msg_ttl", "boolean") ?? false;
+  const markerTtl = typed<number>(r, "subject_delete_marker_ttl", "number") ?? 0;
+  if (markerTtl > 0) {
+    if (markerTtl < 1_000_000_000) invalid("subject delete marker TTL must be at least 1 second");
+    allowMsgTtl = true;
+    if (!allowRollup) [allowRollup, denyPurge] = [true, false];
+  } else if (markerTtl < 0) invalid("subject delete marker TTL must not be negative");
   const maxMsgsPer = orNoLimit(typed<number>(r, "max_msgs_per_subject", "number"));
   const discardNewPer = typed<boolean>(r, "discard_new_per_subject", "boolean") ?? false;
   if (discardNewPer) {
@@ -247,6 +275,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   // Accepting these and ignoring them would pretend they work.
   if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
   if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
+  // nats-server 2.12's counters (`Nats-Incr`): no official client here drives them, so natter has none yet.
+  if (typed<boolean>(r, "allow_msg_counter", "boolean")) invalid("message counters are not supported by natter");
   if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
   const placement = typed<Json>(r, "placement", "object");
   let subjects = stringArray(r, "subjects") ?? [];
@@ -299,6 +329,9 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const metadata = typed<Record<string, string>>(r, "metadata", "object");
   if (metadata && Object.keys(metadata).length > 0) cfg.metadata = metadata;
   if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
+  if (allowMsgTtl) cfg.allow_msg_ttl = true;
+  if (markerTtl > 0) cfg.subject_delete_marker_ttl = markerTtl;
+  if (typed<boolean>(r, "allow_atomic", "boolean")) cfg.allow_atomic = true;
   return cfg;
 }
 
@@ -323,6 +356,7 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): Stream
   if (!next.sealed && old.sealed) invalid("stream configuration update can not unseal a sealed stream");
   if (!next.deny_delete && old.deny_delete) invalid("stream configuration update can not cancel deny message deletes");
   if (!next.deny_purge && old.deny_purge) invalid("stream configuration update can not cancel deny purge");
+  if (old.allow_msg_ttl && !next.allow_msg_ttl) invalid("message TTL status can not be disabled");
   if (!next.sealed) return next;
   return { ...next, max_age: 0, discard: "new", deny_delete: true, deny_purge: true, allow_rollup_hdrs: false };
 }
@@ -375,6 +409,20 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   c.num_replicas = replicas; // echoed as asked: 0 (the stream's) and 1 are both kept, as nats-server keeps them
   const metadata = typed<Record<string, string>>(r, "metadata", "object");
   if (metadata && Object.keys(metadata).length > 0) c.metadata = metadata;
+  const pauseUntil = typed<string>(r, "pause_until", "string");
+  if (pauseUntil) {
+    const at = parseRfc3339(pauseUntil);
+    if (Number.isNaN(at)) throw apiError("InvalidJSON");
+    if (pauseUntil !== ZERO_TIME) c.pause_until = timeText(at); // Go's zero time is "not set"
+  }
+  const policy = typed<string>(r, "priority_policy", "string") ?? "none";
+  if (policy === "prioritized") consumerInvalid("priority policy prioritized is not supported by natter");
+  if (policy !== "none" && policy !== "overflow" && policy !== "pinned_client") throw apiError("InvalidJSON");
+  if (policy !== "none") c.priority_policy = policy;
+  const groups = stringArray(r, "priority_groups");
+  if (groups && groups.length > 0) c.priority_groups = groups;
+  num("priority_timeout");
+  if ((c.priority_timeout ?? 0) < 0) delete c.priority_timeout; // nats-server: negative is 0 (unless pedantic)
 
   // Defaults (setConsumerConfigDefaults).
   const push = c.deliver_subject !== undefined;
@@ -384,6 +432,7 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (c.backoff) c.ack_wait = c.backoff[0];
   if (ackPolicy !== "none" && c.max_ack_pending === undefined) c.max_ack_pending = stream.consumer_limits.max_ack_pending ?? DEFAULT_MAX_ACK_PENDING;
   if (c.inactive_threshold === undefined && stream.consumer_limits.inactive_threshold) c.inactive_threshold = stream.consumer_limits.inactive_threshold;
+  if (c.priority_policy === "pinned_client" && !c.priority_timeout) c.priority_timeout = DEFAULT_PINNED_TTL_NS;
 
   // Checks (checkConsumerCfg), in nats-server's order.
   if (c.backoff && c.max_deliver! > 0 && c.max_deliver! <= c.backoff.length) throw apiError("ConsumerMaxDeliverBackoff");
@@ -459,6 +508,18 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   for (const n of [c.durable_name, c.name]) if (n && /[/\\]/.test(n)) throw apiError("ConsumerNameContainsPathSeparators");
   for (const n of [c.durable_name, c.name]) if (n && tooLong(n)) throw apiError("ConsumerNameTooLong", { max: MAX_NAME_LEN });
   if (c.durable_name && c.name && c.durable_name !== c.name) throw apiError("ConsumerCreateDurableAndNameMismatch");
+  // Priority groups (nats-server 2.12's checks; 2.11 had fewer).
+  if (c.priority_policy !== undefined) {
+    if (push) throw apiError("ConsumerPushWithPriorityGroup");
+    if (!c.priority_groups) throw apiError("ConsumerPriorityPolicyWithoutGroup");
+    for (const g of c.priority_groups) {
+      if (g === "") throw apiError("ConsumerEmptyGroupName");
+      if (!VALID_GROUP_NAME.test(g)) throw apiError("ConsumerInvalidGroupName");
+    }
+  } else {
+    if (c.priority_groups) throw apiError("ConsumerPriorityGroupWithPolicyNone");
+    if (c.priority_timeout) throw apiError("ConsumerPinnedTTLWithoutPriorityPolicyNone");
+  }
   return orderConsumerConfig(c);
 }
 
@@ -486,13 +547,18 @@ const CONSUMER_FIELDS: (keyof ConsumerConfig)[] = [
   "max_deliver", "backoff", "filter_subject", "filter_subjects", "replay_policy", "rate_limit_bps", "sample_freq",
   "max_waiting", "max_ack_pending", "idle_heartbeat", "flow_control", "headers_only", "max_batch", "max_expires",
   "max_bytes", "deliver_subject", "deliver_group", "inactive_threshold", "num_replicas", "mem_storage", "metadata",
-  "dead_letter_subject",
+  "pause_until", "priority_groups", "priority_policy", "priority_timeout", "dead_letter_subject",
 ];
 
 export function orderConsumerConfig(c: ConsumerConfig): ConsumerConfig {
   const out: Record<string, unknown> = {};
   for (const k of CONSUMER_FIELDS) if (c[k] !== undefined) out[k] = c[k];
   return out as unknown as ConsumerConfig;
+}
+
+/** A time as Go's RFC 3339 text, also at or before the epoch (the clients' `resume` sends 1970-01-01). */
+export function timeText(ms: number): string {
+  return ms > 0 ? rfc3339(ms) : new Date(ms).toISOString().replace(".000Z", "Z");
 }
 
 /** The filters of a consumer, or null for all subjects. */

@@ -15,7 +15,8 @@ import { Pacer } from "./pacer.ts";
 import { matchesAny, nowMs } from "./store/indexed.ts";
 import type { RemoveReason, StoredMessage } from "./store/store.ts";
 import type { Stream } from "./stream.ts";
-import { buildHeaders, nanosString, nsToMs, parseRfc3339, rfc3339 } from "./wire.ts";
+import { buildHeaders, nanosString, nsToMs, parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
+import { overflowAllows, Pin, pullPriorityError, pullPriorityOf, type PullPriority } from "./priority.ts";
 
 /** What a durable consumer keeps on disk besides its configuration. */
 export interface ConsumerState {
@@ -40,7 +41,11 @@ export interface ConsumerInfoJson {
   num_waiting: number;
   num_pending: number;
   push_bound?: boolean;
+  paused?: boolean;
+  /** ns */
+  pause_remaining?: number;
   ts?: string;
+  priority_groups?: { group: string; pinned_client_id?: string; pinned_ts: string }[];
 }
 
 interface PendingAck {
@@ -63,6 +68,8 @@ interface WaitingRequest {
   hbNext: number;
   /** Messages delivered to it so far. */
   d: number;
+  /** Priority group fields (JSON requests), or null. */
+  pg: PullPriority | null;
 }
 
 /** Flow control: ask for an answer past this many unanswered bytes; stop past the limit (nats-server's values). */
@@ -102,6 +109,11 @@ export class Consumer {
   dirty = false;
   /** rate_limit_bps and replay_policy original: when the next delivery may go. */
   private readonly pacer: Pacer;
+  /** pause_until (ms), 0 when not set; the timer resumes deliveries then. */
+  private pausedUntil = 0;
+  private pauseTimer: ReturnType<typeof setTimeout> | null = null;
+  /** priority_policy pinned_client: the client that gets the messages. */
+  private readonly pin = new Pin();
 
   constructor(
     readonly stream: Stream,
@@ -116,6 +128,7 @@ export class Consumer {
     this.interest = this.pushInterest();
     this.pacer = new Pacer(() => this.kick());
     this.pacer.configure(config, this.burstBytes(), stream.store.state().lastSeq);
+    this.armPause();
   }
 
   /** Push: does anyone listen on the deliver subject (in the deliver group, when there is one)? */
@@ -306,6 +319,7 @@ export class Consumer {
   }
 
   private deliverSome(): void {
+    if (this.isPaused(nowMs())) return; // requests wait; the pause timer kicks when it ends
     const js = this.stream.js;
     const maxAckPending = this.config.max_ack_pending ?? 0;
     for (let guard = 0; guard < 100_000 && !this.stopped; guard++) {
@@ -325,6 +339,11 @@ export class Consumer {
         return;
       }
       const { msg, redelivery } = next;
+      // pinned_client: the first request served when nobody holds the pin gets it (nats-server assigns it
+      // once there is a message for it).
+      if (wr !== null && this.config.priority_policy === "pinned_client" && this.pin.id === "" && wr.pg !== null && wr.pg.group !== "") {
+        this.assignPin(wr.pg);
+      }
       // Paced after the request's checks and before the delivery, in nats-server's order.
       const paceSize = this.pacer.active ? this.paceSize(msg, redelivery) : 0;
       if (paceSize > 0 && this.pacer.hold(msg, this.sseq, paceSize)) {
@@ -346,6 +365,10 @@ export class Consumer {
         const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
         headers = Buffer.from(`${base}Nats-Msg-Size: ${data.length}\r\n\r\n`, "latin1");
         data = Buffer.alloc(0);
+      }
+      if (wr !== null && this.pin.id !== "") {
+        const base = headers === null ? "NATS/1.0\r\n" : headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
+        headers = Buffer.from(`${base}Nats-Pin-Id: ${this.pin.id}\r\n\r\n`, "latin1");
       }
       // What nats-server charges against a request's max_bytes (and flow control counts): everything the
       // client can see of the message but the inbox it arrives on.
@@ -511,6 +534,7 @@ export class Consumer {
     let noWait = false;
     let maxBytes = 0;
     let hbNs = 0;
+    let pg: PullPriority | null = null;
     const text = body.toString().trim();
     if (text.startsWith("{")) {
       let req: Record<string, unknown>;
@@ -525,6 +549,7 @@ export class Consumer {
       noWait = req.no_wait === true;
       maxBytes = typeof req.max_bytes === "number" ? req.max_bytes : 0;
       hbNs = typeof req.idle_heartbeat === "number" ? req.idle_heartbeat : 0;
+      pg = pullPriorityOf(req);
       if (hbNs > 0 && expires === 0) return send("400 Bad Request - heartbeat value too large");
       if (hbNs > 0 && hbNs * 2 > expires) return send("400 Bad Request - heartbeat value too large");
     } else if (/^[+-]?\d+$/.test(text)) {
@@ -536,6 +561,11 @@ export class Consumer {
     if (expires > 0 && c.max_expires && expires > c.max_expires) return send(`409 Exceeded MaxRequestExpires of ${goDuration(c.max_expires)}`);
     if (maxBytes > 0 && c.max_bytes && maxBytes > c.max_bytes) return send(`409 Exceeded MaxRequestMaxBytes of ${c.max_bytes}`);
     const now = nowMs();
+    if (pg !== null) {
+      const refused = pullPriorityError(pg, c, this.pin.id);
+      if (refused !== null) return send(refused);
+      if (this.pin.id !== "" && pg.id === this.pin.id) this.pin.touch(now, nsToMs(c.priority_timeout ?? 0));
+    }
     if (this.waiting.length >= (c.max_waiting ?? 512)) this.expireWaiting(now);
     if (noWait) {
       // One shot: answered now when nothing is there, or when the requests already waiting will take all
@@ -553,7 +583,7 @@ export class Consumer {
     if (this.waiting.length >= (c.max_waiting ?? 512)) return send("409 Exceeded MaxWaiting");
     const hbMs = nsToMs(hbNs);
     this.waiting.push({
-      reply, n: batch, b: maxBytes, noWait, expires: expires !== 0 ? Math.max(1, now + nsToMs(expires)) : 0, hbMs, hbNext: hbMs > 0 ? now + hbMs : 0, d: 0,
+      reply, n: batch, b: maxBytes, noWait, expires: expires !== 0 ? Math.max(1, now + nsToMs(expires)) : 0, hbMs, hbNext: hbMs > 0 ? now + hbMs : 0, d: 0, pg,
     });
     this.kick();
   }
@@ -572,9 +602,85 @@ export class Consumer {
         this.waiting.shift();
         continue;
       }
-      return wr;
+      return this.config.priority_policy === undefined ? wr : this.nextByPriority();
     }
     return null;
+  }
+
+  /**
+   * With a priority policy the request served is not simply the oldest (nats-server's nextWaiting): pinned,
+   * the pin holder's (the oldest without an id while nobody holds it; a request with a stale id gets 423
+   * Nats-Wrong-Pin-Id); overflow, the oldest whose min_pending / min_ack_pending is reached.
+   */
+  private nextByPriority(): WaitingRequest | null {
+    const pinned = this.config.priority_policy === "pinned_client";
+    const now = nowMs();
+    for (const wr of [...this.waiting]) {
+      if (wr.expires > 0 && now >= wr.expires) continue; // answered 408 by the sweep
+      const id = wr.pg?.id ?? "";
+      if (pinned) {
+        if (this.pin.id === "" ? id === "" : id === this.pin.id) return wr;
+        if (id === "") continue; // waits for the pin to go
+        this.removeWaiting(wr);
+        this.status(wr.reply, "423 Nats-Wrong-Pin-Id", [["Nats-Pending-Messages", String(wr.n)], ["Nats-Pending-Bytes", String(wr.b)]]);
+        continue;
+      }
+      if (overflowAllows(wr.pg, this.np, this.pending.size)) return wr;
+    }
+    return null;
+  }
+
+  // ---- priority groups: the pin -------------------------------------------------------------------
+
+  /** The request being served gets the pin: its further messages go to it too. */
+  private assignPin(pg: PullPriority): void {
+    this.pin.assign(nuid(), nowMs(), nsToMs(this.config.priority_timeout ?? 0));
+    pg.id = this.pin.id;
+    const group = pg.group;
+    this.stream.js.advisory(`$JS.EVENT.ADVISORY.CONSUMER.PINNED.${this.stream.name}.${this.name}`, {
+      type: "io.nats.jetstream.advisory.v1.consumer_group_pinned", id: nuid(), timestamp: rfc3339(nowMs()),
+      account: this.stream.js.account.name, stream: this.stream.name, consumer: this.name, group, pinned_id: this.pin.id,
+    });
+  }
+
+  /** `$JS.API.CONSUMER.UNPIN` ("admin") or no request with the pin for priority_timeout ("timeout"). */
+  unpin(group: string, reason: "admin" | "timeout"): void {
+    this.pin.clear();
+    this.stream.js.advisory(`$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.${this.stream.name}.${this.name}`, {
+      type: "io.nats.jetstream.advisory.v1.consumer_group_unpinned", id: nuid(), timestamp: rfc3339(nowMs()),
+      account: this.stream.js.account.name, stream: this.stream.name, consumer: this.name, group, reason,
+    });
+    this.kick();
+  }
+
+  // ---- pause --------------------------------------------------------------------------------------
+
+  isPaused(now: number): boolean {
+    return this.pausedUntil > now;
+  }
+
+  /** Sets the pause from the config; when it ends, an advisory goes out and deliveries resume. */
+  private armPause(): void {
+    if (this.pauseTimer !== null) clearTimeout(this.pauseTimer);
+    this.pauseTimer = null;
+    this.pausedUntil = this.config.pause_until === undefined ? 0 : parseRfc3339(this.config.pause_until);
+    const wait = this.pausedUntil - nowMs();
+    if (wait <= 0 || this.stopped) return;
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = null;
+      if (this.pausedUntil - nowMs() > 0) return this.armPause(); // a timer capped below the pause's length
+      this.pauseAdvisory();
+      this.kick();
+    }, Math.min(wait + 1, 2 ** 31 - 1));
+    this.pauseTimer.unref?.();
+  }
+
+  private pauseAdvisory(): void {
+    const until = this.config.pause_until;
+    this.stream.js.advisory(`$JS.EVENT.ADVISORY.CONSUMER.PAUSE.${this.stream.name}.${this.name}`, {
+      type: "io.nats.jetstream.advisory.v1.consumer_pause", id: nuid(), timestamp: rfc3339(nowMs()),
+      stream: this.stream.name, consumer: this.name, paused: this.isPaused(nowMs()), pause_until: until ?? ZERO_TIME,
+    });
   }
 
   private removeWaiting(wr: WaitingRequest): void {
@@ -764,6 +870,7 @@ export class Consumer {
   /** Redeliveries past their ack wait, request expiry and heartbeats, push interest. Returns false when an ephemeral should go. */
   tick(now: number): boolean {
     if (this.stopped) return true;
+    if (this.pin.id !== "" && now >= this.pin.deadline) this.unpin(this.config.priority_groups?.[0] ?? "", "timeout");
     if (!this.ackNone) {
       const maxDeliver = this.config.max_deliver ?? -1;
       for (const [seq, p] of this.pending) {
@@ -816,6 +923,8 @@ export class Consumer {
   stop(): void {
     this.stopped = true;
     this.pacer.stop();
+    if (this.pauseTimer !== null) clearTimeout(this.pauseTimer);
+    this.pauseTimer = null;
     for (const wr of this.waiting.splice(0)) this.status(wr.reply, "409 Consumer Deleted", []);
   }
 
@@ -837,7 +946,18 @@ export class Consumer {
     if (this.lastDelivery > 0) info.delivered.last_active = rfc3339(this.lastDelivery);
     if (this.lastAckAt > 0) info.ack_floor.last_active = rfc3339(this.lastAckAt);
     if (this.isPush && this.interest) info.push_bound = true;
-    info.ts = rfc3339(nowMs());
+    const now = nowMs();
+    if (this.isPaused(now)) {
+      info.paused = true;
+      info.pause_remaining = Math.round((this.pausedUntil - now) * 1e6);
+    }
+    info.ts = rfc3339(now);
+    if (this.config.priority_groups) {
+      // One group: the pin is the consumer's (nats-server keeps one, too).
+      info.priority_groups = this.config.priority_groups.map((group) => ({
+        group, ...(this.pin.id !== "" ? { pinned_client_id: this.pin.id } : {}), pinned_ts: this.pin.at > 0 ? rfc3339(this.pin.at) : ZERO_TIME,
+      }));
+    }
     return info;
   }
 
@@ -856,6 +976,11 @@ export class Consumer {
       this.np = this.lps.length + this.stream.store.count(this.sseq, filters); // nats-server recounts on update
     }
     this.pacer.configure(config, this.burstBytes(), -1);
+    if (config.pause_until !== old.pause_until) {
+      this.armPause();
+      this.pauseAdvisory();
+    }
+    if (config.priority_policy !== "pinned_client") this.pin.clear();
     this.dirty = true;
     this.kick();
   }

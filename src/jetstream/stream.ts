@@ -11,9 +11,16 @@ import { subjectsCollide, type StreamConfig } from "./config.ts";
 import type { Consumer } from "./consumer.ts";
 import { ApiError, apiError, type ApiErrorJson } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
-import { StoreLimitError, StoreWriteError, type MessageStore, type PurgeRequest, type StoreLimits, type StoredMessage } from "./store/store.ts";
+import {
+  fileMsgSize, memoryMsgSize, StoreLimitError, StoreWriteError,
+  type MessageStore, type PurgeRequest, type StoreLimits, type StoredMessage,
+} from "./store/store.ts";
 import { nowMs } from "./store/indexed.ts";
-import { buildHeaders, parseHeaders, parseRfc3339, rfc3339, ZERO_TIME, nsToMs } from "./wire.ts";
+import { parseHeaders, parseRfc3339, removeHeaders, rfc3339, ZERO_TIME, nsToMs, type ParsedHeaders } from "./wire.ts";
+import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage } from "./batch.ts";
+import { nuid } from "./nuid.ts";
+import { directGet, directGetLast } from "./direct.ts";
+import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
 
 /** STREAM.INFO's `state`, in wire casing. */
 export interface StreamStateJson {
@@ -49,6 +56,37 @@ function msgIdOf(headers: Buffer): string {
   return headers.latin1Slice(from, end < 0 ? headers.length : end).trim();
 }
 
+/** What a publish's checks decided: store it (with these headers), refuse it, answer a duplicate, or drop it. */
+type PublishCheck = PublishOk | { kind: "error"; error: ApiErrorJson } | { kind: "duplicate"; seq: number } | { kind: "drop" };
+
+interface PublishOk {
+  kind: "ok";
+  headers: Buffer | null;
+  msgId: string;
+  rollup: "sub" | "all" | null;
+  scheduleAt: number;
+  ttl: number;
+}
+
+/** At a batch's commit: what the batch's messages before the one being checked would have changed. */
+interface BatchView {
+  lastSeq: number;
+  lastBySubject: Map<string, number>;
+  msgIds: Set<string>;
+  bytes: number;
+}
+
+/** A store's refusal as a PubAck error (null: not a refusal, a bug). */
+function storeErrorJson(error: unknown): ApiErrorJson | null {
+  if (error instanceof StoreLimitError) return apiError("StreamStoreFailed", { err: error.message }).json;
+  if (error instanceof StoreWriteError) return apiError("InsufficientResources").json;
+  return null;
+}
+
+function storedSize(kind: "memory" | "file", subject: string, headers: Buffer | null, data: Buffer): number {
+  return kind === "file" ? fileMsgSize(subject, headers, data) : memoryMsgSize(subject, headers, data);
+}
+
 export function storeLimits(c: StreamConfig): StoreLimits {
   return {
     maxMsgs: c.max_msgs,
@@ -73,6 +111,10 @@ export class Stream {
   private expireAt = 0;
   /** Schedule messages (stream sequence → when, ms) waiting to be published to their target. */
   private readonly schedules = new Map<number, number>();
+  /** Atomic batches being published, until their commit. */
+  private readonly batches = new AtomicBatches((id, reason) => this.batchAbandoned(id, reason));
+  /** Messages with a positive `Nats-TTL`, by when they expire (entries of removed messages are skipped). */
+  private readonly ttls = new TtlQueue();
   private scheduleTimer: ReturnType<typeof setTimeout> | null = null;
   deleted = false;
 
@@ -86,8 +128,10 @@ export class Stream {
     store.onRemove = (seq, subject, reason) => {
       for (const c of this.consumers.values()) c.onRemoved(seq, subject, reason);
     };
+    if (config.allow_atomic) this.dropUncommittedBatch();
     this.lastMsgId = this.lastStoredMsgId();
     this.rebuildSchedules();
+    this.rebuildTtls();
     this.subscribe();
     this.scheduleExpiry();
   }
@@ -116,6 +160,7 @@ export class Stream {
     this.config = config;
     this.store.setLimits(storeLimits(config));
     this.store.setCompression(config.compression === "s2");
+    if (!config.allow_atomic) this.batches.clear();
     this.subscribe();
     this.scheduleExpiry();
   }
@@ -130,80 +175,230 @@ export class Stream {
       if (reply !== null && !this.config.no_ack) this.js.replyAfterFlush(reply, json, stored ? this : null);
     };
     const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
-    const c = this.config;
-    if (c.sealed) return fail(apiError("StreamSealed").json);
+    if (this.config.sealed) return fail(apiError("StreamSealed").json);
     const h = parseHeaders(m.headers);
+    const batchId = h?.values.get("Nats-Batch-Id");
+    if (batchId !== undefined && batchId !== "") return this.onBatchMessage(batchId, h!, m, ack, fail);
+    const checked = this.checkPublish(m.subject, m.headers, h, m.payload, null);
+    if (checked.kind === "drop") return;
+    if (checked.kind === "error") return fail(checked.error);
+    if (checked.kind === "duplicate") return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${checked.seq},"duplicate": true}`);
+    let stored: StoredMessage;
+    try {
+      stored = this.append(m.subject, checked, m.payload);
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      return fail(refused);
+    }
+    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${stored.seq}}`);
+    this.afterAppend(stored, checked);
+  }
+
+  /**
+   * The checks of a publish, in nats-server's order, with their answers. `batch` is the view of an atomic
+   * batch's commit: what the batch's earlier messages would have changed (last sequences, Msg-Ids).
+   */
+  private checkPublish(subject: string, headers: Buffer | null, h: ParsedHeaders | null, payload: Buffer, batch: BatchView | null): PublishCheck {
+    const c = this.config;
+    const error = (e: ApiError): PublishCheck => ({ kind: "error", error: e.json });
     let rollup: "sub" | "all" | null = null;
     let msgId = "";
     let scheduleAt = 0;
+    let ttl: number | null = 0;
     if (h !== null) {
       const v = h.values;
       const expectedStream = v.get("Nats-Expected-Stream");
-      if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== this.name) return fail(apiError("StreamNotMatch").json);
+      if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== this.name) return error(apiError("StreamNotMatch"));
+      // A valid TTL on a stream without allow_msg_ttl is refused here; an invalid one later (nats-server's order).
+      ttl = parseMessageTtl(v.get("Nats-TTL"));
+      if (ttl !== null && ttl !== 0 && !c.allow_msg_ttl) return error(apiError("MessageTTLDisabled"));
       msgId = v.get("Nats-Msg-Id") ?? "";
       if (msgId !== "") {
         this.loadDedupe();
         this.trimDedupe();
         const seen = this.dedupe.get(msgId);
-        if (seen !== undefined) return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${seen.seq},"duplicate": true}`);
+        // In a batch a duplicate (of the window or of the batch) refuses the whole batch.
+        if (batch !== null && (seen !== undefined || batch.msgIds.has(msgId))) return error(apiError("AtomicPublishContainsDuplicateMessage"));
+        if (seen !== undefined) return { kind: "duplicate", seq: seen.seq };
       }
       const lastSubjSeq = v.get("Nats-Expected-Last-Subject-Sequence");
       if (lastSubjSeq !== undefined && lastSubjSeq !== "") {
         const want = Number(lastSubjSeq);
-        const last = this.store.last(m.subject);
-        const have = last === null ? 0 : last.seq;
-        if (want !== have) return fail(apiError("StreamWrongLastSequence", { seq: have }).json);
+        const have = batch?.lastBySubject.get(subject) ?? this.store.last(subject)?.seq ?? 0;
+        if (want !== have) return error(apiError("StreamWrongLastSequence", { seq: have }));
       }
       const lastSeq = v.get("Nats-Expected-Last-Sequence");
       if (lastSeq !== undefined && lastSeq !== "") {
-        const have = this.store.state().lastSeq;
-        if (Number(lastSeq) !== have) return fail(apiError("StreamWrongLastSequence", { seq: have }).json);
+        const have = batch?.lastSeq ?? this.store.state().lastSeq;
+        if (Number(lastSeq) !== have) return error(apiError("StreamWrongLastSequence", { seq: have }));
       }
       const lastMsgId = v.get("Nats-Expected-Last-Msg-Id");
-      if (lastMsgId !== undefined && lastMsgId !== "" && lastMsgId !== this.lastMsgId) {
-        return fail(apiError("StreamWrongLastMsgID", { id: this.lastMsgId }).json);
+      if (lastMsgId !== undefined && lastMsgId !== "") {
+        if (batch !== null) return error(apiError("AtomicPublishUnsupportedHeaderBatch", { header: "Nats-Expected-Last-Msg-Id" }));
+        if (lastMsgId !== this.lastMsgId) return error(apiError("StreamWrongLastMsgID", { id: this.lastMsgId }));
       }
       const r = v.get("Nats-Rollup");
       if (r !== undefined && r !== "") {
-        if (!c.allow_rollup_hdrs) return fail(apiError("StreamRollupFailed", { err: "rollup not permitted" }).json);
-        if (r !== "sub" && r !== "all") return; // nats-server drops it without a reply
-        rollup = r;
+        if (!c.allow_rollup_hdrs) return error(apiError("StreamRollupFailed", { err: "rollup not permitted" }));
+        if (r === "sub" || r === "all") rollup = r;
+        else if (batch === null) return { kind: "drop" }; // nats-server drops it without a reply
       }
       // Delayed delivery, nats-server 2.12's message schedules: `Nats-Schedule: @at <RFC 3339 time>` with
       // `Nats-Schedule-Target: <subject in this stream>`; at that time the message is published to the target.
       const schedule = v.get("Nats-Schedule");
       if (schedule !== undefined && schedule !== "") {
         const at = schedule.startsWith("@at ") ? parseRfc3339(schedule.slice(4)) : NaN;
-        if (!c.allow_msg_schedules) return fail(apiError("MessageSchedulesDisabled").json);
-        if (Number.isNaN(at)) return fail(apiError("MessageSchedulesPatternInvalid").json);
+        if (!c.allow_msg_schedules) return error(apiError("MessageSchedulesDisabled"));
+        if (Number.isNaN(at)) return error(apiError("MessageSchedulesPatternInvalid"));
         const target = v.get("Nats-Schedule-Target") ?? "";
-        if (target === "" || !isValidPublishSubject(target) || subjectsCollide(target, m.subject) || !c.subjects.some((x) => subjectsCollide(x, target))) {
-          return fail(apiError("MessageSchedulesTargetInvalid").json);
+        if (target === "" || !isValidPublishSubject(target) || subjectsCollide(target, subject) || !c.subjects.some((x) => subjectsCollide(x, target))) {
+          return error(apiError("MessageSchedulesTargetInvalid"));
         }
         scheduleAt = at;
       }
     }
+    const size = payload.length + (headers?.length ?? 0);
+    const maxSize = c.max_msg_size > 0 ? c.max_msg_size : this.js.server.options.maxPayload;
+    if (size > maxSize) return error(apiError("StreamMessageExceedsMaximum"));
+    if ((headers?.length ?? 0) > 65535) return error(apiError("StreamHeaderExceedsMaximum"));
+    const resources = this.js.checkResources(this.config.storage, size + (batch?.bytes ?? 0));
+    if (resources !== null) return error(resources);
+    if (ttl === null) return error(apiError("MessageTTLInvalid"));
+    // With markers, a TTL is at least the marker's (else a marker could go missing), unless a subject holds one message.
+    const markerTtl = Math.floor(nsToMs(c.subject_delete_marker_ttl ?? 0) / 1000);
+    if (ttl > 0 && ttl < markerTtl && c.max_msgs_per_subject !== 1) {
+      ttl = markerTtl;
+      headers = Buffer.concat([(removeHeaders(headers!, ["Nats-TTL"]) ?? Buffer.from("NATS/1.0\r\n\r\n")).subarray(0, -2), Buffer.from(`Nats-TTL: ${ttl}\r\n\r\n`)]);
+    }
+    return { kind: "ok", headers, msgId, rollup, scheduleAt, ttl };
+  }
+
+  /** Appends a checked message (throws StoreLimitError / StoreWriteError) and applies its Msg-Id and rollup. */
+  private append(subject: string, checked: PublishOk, payload: Buffer): StoredMessage {
+    const stored = this.store.append(subject, checked.headers, payload);
+    this.lastMsgId = checked.msgId;
+    if (checked.msgId !== "") this.dedupe.set(checked.msgId, { seq: stored.seq, ts: stored.ts });
+    if (checked.rollup === "sub") this.purge({ filter: subject, seq: stored.seq });
+    else if (checked.rollup === "all") this.purge({ seq: stored.seq });
+    return stored;
+  }
+
+  /** After the PubAck was queued: TTL, consumers, schedule. */
+  private afterAppend(stored: StoredMessage, checked: PublishOk): void {
+    if (checked.ttl > 0) this.addTtl(stored.seq, stored.ts + checked.ttl * 1000);
+    this.stored(stored);
+    if (checked.scheduleAt > 0) this.addSchedule(stored.seq, checked.scheduleAt);
+  }
+
+  // ---- atomic batch publish (batch.ts) ----------------------------------------------------------
+
+  private onBatchMessage(id: string, h: ParsedHeaders, m: InternalMessage, ack: (json: string, stored?: boolean) => void, fail: (e: ApiErrorJson) => void): void {
+    const c = this.config;
+    // nats-server's order: resources, message size, then the batch's own checks.
     const size = m.payload.length + (m.headers?.length ?? 0);
+    const resources = this.js.checkResources(c.storage, size);
+    if (resources !== null) return fail(resources.json);
     const maxSize = c.max_msg_size > 0 ? c.max_msg_size : this.js.server.options.maxPayload;
     if (size > maxSize) return fail(apiError("StreamMessageExceedsMaximum").json);
-    if ((m.headers?.length ?? 0) > 65535) return fail(apiError("StreamHeaderExceedsMaximum").json);
-    const resources = this.js.checkResources(this.config.storage, size);
-    if (resources !== null) return fail(resources.json);
-    let stored: StoredMessage;
-    try {
-      stored = this.store.append(m.subject, m.headers, m.payload);
-    } catch (error) {
-      if (error instanceof StoreLimitError) return fail(apiError("StreamStoreFailed", { err: error.message }).json);
-      if (error instanceof StoreWriteError) return fail(apiError("InsufficientResources").json);
-      throw error;
+    if (!c.allow_atomic) return fail(apiError("AtomicPublishDisabled").json);
+    const step = this.batches.add(id, h.values.get("Nats-Batch-Sequence"), h.values.get("Nats-Batch-Commit"), {
+      subject: m.subject, headers: m.headers, data: m.payload,
+    });
+    if (step.kind === "error") return fail(step.error);
+    if (step.kind === "staged") return ack("", false); // an empty reply: taken into the batch
+    const messages = step.messages;
+    // An `eob` commit is not stored: the batch's last message becomes the commit.
+    const last = messages[messages.length - 1]!;
+    if (last.headers === null || parseHeaders(last.headers)?.values.get("Nats-Batch-Commit") === undefined) {
+      const base = (last.headers ?? Buffer.from("NATS/1.0\r\n\r\n")).toString("latin1").replace(/\r\n\r\n$/, "\r\n");
+      messages[messages.length - 1] = { ...last, headers: Buffer.from(`${base}Nats-Batch-Commit: 1\r\n\r\n`, "latin1") };
     }
-    this.lastMsgId = msgId;
-    if (msgId !== "") this.dedupe.set(msgId, { seq: stored.seq, ts: stored.ts });
-    if (rollup === "sub") this.purge({ filter: m.subject, seq: stored.seq });
-    else if (rollup === "all") this.purge({ seq: stored.seq });
-    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${stored.seq}}`);
-    this.stored(stored);
-    if (scheduleAt > 0) this.addSchedule(stored.seq, scheduleAt);
+    const result = this.commitBatch(messages);
+    if ("error" in result) return fail(result.error);
+    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${result.lastSeq},"batch":${JSON.stringify(id)},"count":${messages.length}}`);
+    for (const [stored, checked] of result.stored) this.afterAppend(stored, checked);
+  }
+
+  /**
+   * Checks every message of a batch as if the ones before it were stored, then appends them all in one
+   * synchronous run (consumers hear of them after it, and the flush that precedes deliveries writes them
+   * together). A store refusal part way (a write failure) removes what was appended: all or nothing.
+   */
+  private commitBatch(messages: StagedMessage[]): { error: ApiErrorJson } | { lastSeq: number; stored: [StoredMessage, PublishOk][] } {
+    const st = this.store.state();
+    const view: BatchView = { lastSeq: st.lastSeq, lastBySubject: new Map(), msgIds: new Set(), bytes: 0 };
+    const checked: PublishOk[] = [];
+    const perSubject = new Map<string, number>();
+    for (const msg of messages) {
+      const r = this.checkPublish(msg.subject, msg.headers, parseHeaders(msg.headers), msg.data, view);
+      if (r.kind === "error") return { error: r.error };
+      if (r.kind !== "ok") return { error: apiError("AtomicPublishIncompleteBatch").json }; // not reached: batches answer errors
+      checked.push(r);
+      view.lastSeq++;
+      view.lastBySubject.set(msg.subject, view.lastSeq);
+      if (r.msgId !== "") view.msgIds.add(r.msgId);
+      view.bytes += msg.data.length + (r.headers?.length ?? 0);
+      perSubject.set(msg.subject, (perSubject.get(msg.subject) ?? 0) + 1);
+    }
+    // Discard new: the whole batch must fit, or none of it goes in.
+    const c = this.config;
+    if (c.discard === "new") {
+      const bytes = messages.reduce((n, msg, i) => n + storedSize(this.store.kind, msg.subject, checked[i]!.headers, msg.data), 0);
+      let limit: string | null = null;
+      if (c.max_msgs > 0 && st.messages + messages.length > c.max_msgs) limit = "maximum messages exceeded";
+      else if (c.max_bytes > 0 && st.bytes + bytes > c.max_bytes) limit = "maximum bytes exceeded";
+      else if (c.discard_new_per_subject && c.max_msgs_per_subject > 0) {
+        for (const [subject, n] of perSubject) {
+          if (this.store.count(0, [subject]) + n > c.max_msgs_per_subject) limit = "maximum messages per subject exceeded";
+        }
+      }
+      if (limit !== null) return { error: apiError("StreamStoreFailed", { err: limit }).json };
+    }
+    const stored: [StoredMessage, PublishOk][] = [];
+    try {
+      for (let i = 0; i < messages.length; i++) stored.push([this.append(messages[i]!.subject, checked[i]!, messages[i]!.data), checked[i]!]);
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      for (const [m] of stored) this.store.remove(m.seq);
+      return { error: refused };
+    }
+    return { lastSeq: stored[stored.length - 1]![0].seq, stored };
+  }
+
+  private batchAbandoned(id: string, reason: AbandonReason): void {
+    this.js.advisory(`$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.${this.name}`, {
+      type: "io.nats.jetstream.advisory.v1.stream_batch_abandoned", id: nuid(), timestamp: rfc3339(nowMs()),
+      stream: this.name, batch: id, reason,
+    });
+  }
+
+  /**
+   * After a restart: a batch whose last stored message ends the store but is not its commit was cut by a
+   * crash while it was being written (kill -9 between the writes of one flush). Nothing of it was
+   * acknowledged or delivered (deliveries follow the flush), so it goes, as nats-server drops an uncommitted batch.
+   */
+  private dropUncommittedBatch(): void {
+    const st = this.store.state();
+    // A cut write ends the store: its last record is the batch's. A last sequence that is gone was removed
+    // after it was written (a commit acked on a work queue, deleted, aged out), so no batch was cut there.
+    if (st.messages === 0 || this.store.subjectOf(st.lastSeq) === null) return;
+    let id: string | undefined;
+    const victims: number[] = [];
+    for (let seq = st.lastSeq; seq >= st.firstSeq && victims.length <= MAX_BATCH_SIZE; seq--) {
+      const m = this.store.get(seq);
+      if (m === null) continue;
+      const v = parseHeaders(m.headers)?.values;
+      const mine = v?.get("Nats-Batch-Id");
+      if (mine === undefined || mine === "" || v!.get("Nats-Batch-Commit") !== undefined || (id !== undefined && mine !== id)) break;
+      id = mine;
+      victims.push(seq);
+    }
+    if (victims.length === 0) return;
+    for (const seq of victims) this.store.remove(seq);
+    this.store.flush();
+    this.js.server.log.warn(`JetStream: stream ${this.name}: batch ${id} was not committed before the server stopped: its ${victims.length} message(s) removed`);
   }
 
   /**
@@ -227,6 +422,7 @@ export class Stream {
     // Interest retention keeps a message only while some consumer wants it (a work queue keeps it for the next one).
     if (this.config.retention === "interest" && !interested) this.store.remove(stored.seq);
     if (this.config.max_age > 0 && this.expireTimer === null) this.scheduleExpiry();
+    else if (this.ttls.size > 0 && (this.expireTimer === null || this.ttls.peekAt() < this.expireAt)) this.armExpiry(this.ttls.peekAt());
   }
 
   // ---- schedules (delayed delivery) -----------------------------------------------------------
@@ -332,13 +528,22 @@ export class Stream {
 
   // ---- age ------------------------------------------------------------------------------------
 
+  /** Runs what is due (max_age, TTLs) and sets the timer for what is due next. */
   private scheduleExpiry(): void {
     if (this.expireTimer !== null) clearTimeout(this.expireTimer);
     this.expireTimer = null;
-    if (this.config.max_age <= 0 || this.deleted) return;
-    const next = this.store.expire(nowMs());
+    if (this.deleted) return;
+    const c = this.config;
+    if (c.max_age <= 0 && !c.allow_msg_ttl) return;
+    // Without TTLs the store ages messages out by itself; with them, the stream does (markers, `never`).
+    const next = c.allow_msg_ttl ? this.expireWithTtls(nowMs()) : this.store.expire(nowMs());
     this.js.markDirty(this);
-    const at = next === 0 ? nowMs() + nsToMs(this.config.max_age) : next;
+    if (next > 0) this.armExpiry(next);
+    else if (c.max_age > 0) this.armExpiry(nowMs() + nsToMs(c.max_age));
+  }
+
+  private armExpiry(at: number): void {
+    if (this.expireTimer !== null) clearTimeout(this.expireTimer);
     this.expireAt = at;
     // Capped: past 2^31-1 ms a timer fires after 1 ms, and this one re-armed itself every millisecond.
     this.expireTimer = setTimeout(() => {
@@ -346,6 +551,74 @@ export class Stream {
       this.scheduleExpiry();
     }, Math.min(Math.max(1, at - nowMs()), 2 ** 31 - 1));
     this.expireTimer.unref?.();
+  }
+
+  // ---- per-message TTL and subject delete markers ---------------------------------------------
+
+  private addTtl(seq: number, expiresAt: number): void {
+    this.ttls.add(seq, expiresAt);
+  }
+
+  /**
+   * max_age and per-message TTLs on a stream with allow_msg_ttl (nats-server's expireMsgs): a message with
+   * `Nats-TTL: never` outlives max_age; the last message of a subject that goes leaves a subject delete
+   * marker when the stream has subject_delete_marker_ttl. Returns when the next one is due (ms), or 0.
+   */
+  private expireWithTtls(now: number): number {
+    const maxAgeMs = nsToMs(this.config.max_age);
+    let nextAge = 0;
+    if (maxAgeMs > 0) {
+      const cutoff = now - maxAgeMs;
+      for (let m = this.store.next(0, null); m !== null; m = this.store.next(m.seq + 1, null)) {
+        if (m.ts > cutoff) {
+          nextAge = m.ts + maxAgeMs;
+          break;
+        }
+        if (parseMessageTtl(parseHeaders(m.headers)?.values.get("Nats-TTL")) === -1) continue;
+        this.expireMessage(m);
+      }
+    }
+    while (this.ttls.size > 0 && this.ttls.peekAt() <= now && !this.deleted) {
+      const seq = this.ttls.pop();
+      if (this.store.subjectOf(seq) === null) continue; // already gone
+      const m = this.store.get(seq);
+      if (m !== null) this.expireMessage(m);
+    }
+    const nextTtl = this.ttls.peekAt();
+    if (nextAge === 0) return nextTtl;
+    return nextTtl === 0 ? nextAge : Math.min(nextAge, nextTtl);
+  }
+
+  /** One message's time is up: it goes, or, as the last of its subject, a marker rolls it up. */
+  private expireMessage(m: StoredMessage): void {
+    const markerTtl = Math.floor(nsToMs(this.config.subject_delete_marker_ttl ?? 0) / 1000);
+    const isLast = markerTtl > 0 && this.store.last(m.subject)?.seq === m.seq;
+    if (!isLast || isSubjectDeleteMarker(parseHeaders(m.headers)?.values)) {
+      this.store.remove(m.seq, "age");
+      return;
+    }
+    let marker: StoredMessage;
+    try {
+      marker = this.store.append(m.subject, subjectDeleteMarkerHeaders(markerTtl), Buffer.alloc(0));
+    } catch {
+      this.store.remove(m.seq, "age"); // no room for a marker (discard new): the message goes all the same
+      return;
+    }
+    this.lastMsgId = "";
+    this.purge({ filter: m.subject, seq: marker.seq });
+    this.addTtl(marker.seq, marker.ts + markerTtl * 1000);
+    this.stored(marker);
+  }
+
+  /** After a restart: the messages whose TTL still runs (those already due go at the first expiry pass). */
+  private rebuildTtls(): void {
+    if (!this.config.allow_msg_ttl) return;
+    const st = this.store.state();
+    for (let m = this.store.next(st.firstSeq, null); m !== null; m = this.store.next(m.seq + 1, null)) {
+      if (m.headers === null) continue;
+      const ttl = parseMessageTtl(parseHeaders(m.headers)?.values.get("Nats-TTL"));
+      if (ttl !== null && ttl > 0) this.ttls.add(m.seq, m.ts + ttl * 1000);
+    }
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -361,39 +634,13 @@ export class Stream {
     return m;
   }
 
+  /** Direct get (direct.ts): `lastBySubject` for `$JS.API.DIRECT.GET.<stream>.<subject>`, else null. */
   private onDirectGet(m: InternalMessage, lastBySubject: string | null): void {
     if (m.reply === null || this.deleted) return;
     const reply = m.reply;
-    const send = (headers: Buffer, payload: Buffer) => this.js.client.publish(reply, payload, null, headers);
-    let found: StoredMessage | null;
-    try {
-      if (lastBySubject !== null) {
-        if (m.payload.length > 0) throw apiError("BadRequest");
-        found = this.store.last(lastBySubject);
-      } else {
-        const req = JSON.parse(m.payload.toString() || "{}");
-        if ((req.seq ?? 0) === 0 && !req.last_by_subj && !req.next_by_subj) {
-          send(buildHeaders("408 Empty Request", []), Buffer.alloc(0));
-          return;
-        }
-        found = this.lookup(req);
-      }
-    } catch (error) {
-      if (error instanceof ApiError && error.json.err_code !== 10037) {
-        send(buildHeaders(`408 ${error.json.description}`, []), Buffer.alloc(0));
-        return;
-      }
-      if (!(error instanceof ApiError)) {
-        send(buildHeaders("408 Bad Request", []), Buffer.alloc(0));
-        return;
-      }
-      found = null;
-    }
-    if (found === null) {
-      send(buildHeaders("404 Message Not Found", []), Buffer.alloc(0));
-      return;
-    }
-    send(directHeaders(this.name, found), found.data);
+    const send = (headers: Buffer | null, payload: Buffer) => this.js.client.publish(reply, payload, null, headers);
+    if (lastBySubject !== null) directGetLast(this.name, this.store, lastBySubject, m.payload, send);
+    else directGet(this.name, this.store, this.js.server.options.maxPending, m.payload, send);
   }
 
   // ---- info -----------------------------------------------------------------------------------
@@ -443,6 +690,7 @@ export class Stream {
   }
 
   close(): void {
+    this.batches.clear();
     if (this.expireTimer !== null) clearTimeout(this.expireTimer);
     this.expireTimer = null;
     if (this.scheduleTimer !== null) clearTimeout(this.scheduleTimer);
@@ -458,11 +706,4 @@ export class Stream {
   get nextExpiry(): number {
     return this.expireAt;
   }
-}
-
-/** The headers of a direct get answer: the message's own headers, then Nats-Stream/-Subject/-Sequence/-Time-Stamp. */
-export function directHeaders(stream: string, m: StoredMessage): Buffer {
-  let block = m.headers === null ? "NATS/1.0\r\n" : m.headers.toString("latin1").replace(/\r\n\r\n$/, "\r\n");
-  block += `Nats-Stream: ${stream}\r\nNats-Subject: ${m.subject}\r\nNats-Sequence: ${m.seq}\r\nNats-Time-Stamp: ${rfc3339(m.ts)}\r\n\r\n`;
-  return Buffer.from(block, "latin1");
 }

@@ -110,7 +110,7 @@ describe("command line", () => {
   test("--version names the nats-server version natter speaks", async () => {
     const result = await runNatter(["--version"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^natter: v\d+\.\d+\.\d+ \(speaks nats-server 2\.10\.0\)/);
+    expect(result.stdout).toMatch(/^natter: v\d+\.\d+\.\d+ \(speaks nats-server 2\.11\.0\)/);
   });
 
   test("SIGTERM stops a running server with exit code 0", async () => {

@@ -53,7 +53,7 @@ describe("natter's leafnode port", () => {
     await hc.flush();
     const r = await raw(hub.leafPort);
     const info = await infoOf(r);
-    expect(info).toMatchObject({ auth_required: true, info_on_connect: true, headers: true, proto: 1, version: "2.10.0" });
+    expect(info).toMatchObject({ auth_required: true, info_on_connect: true, headers: true, proto: 1, version: "2.11.0" });
     expect(info.client_id).toBeGreaterThan(0);
     expect(typeof info.nonce).toBe("string");
     expect(info.leafnode_urls).toEqual([`${HOST}:${hub.leafPort}`]);

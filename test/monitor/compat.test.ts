@@ -92,7 +92,7 @@ describe.skipIf(!HAS_NATS_SERVER)("/varz", () => {
     const { r, o } = await both("/varz");
     expect(o.server_id).toBe(ourLoad!.alpha.info!.server_id);
     expect(o.server_name).toBe(o.server_id);
-    expect(o.version).toBe("2.10.0");
+    expect(o.version).toBe("2.11.0");
     expect(o.proto).toBe(1);
     expect(o.host).toBe("127.0.0.1");
     expect(o.port).toBe(ours.port);

@@ -48,8 +48,8 @@ describe("the compiled binary", () => {
   test("prints its version without bun or the sources", () => {
     const r = spawnSync(BINARY, ["--version"], { cwd: dir, encoding: "utf8", timeout: 15_000 });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^natter: v\d+\.\d+\.\d+ \(speaks nats-server 2\.10\.0\) /);
-    expect(r.stdout.endsWith(`2.10.0) ${hostTarget()}\n`)).toBe(true); // the platform it was built for
+    expect(r.stdout).toMatch(/^natter: v\d+\.\d+\.\d+ \(speaks nats-server 2\.11\.0\) /);
+    expect(r.stdout.endsWith(`2.11.0) ${hostTarget()}\n`)).toBe(true); // the platform it was built for
   });
 
   test("serves clients: pub/sub and request/reply with the nats client; ports file named after the binary", async () => {
@@ -76,7 +76,7 @@ describe("the compiled binary", () => {
       expect(got).toEqual(["smoke.0:m0", "smoke.1:m1", "smoke.2:m2"]);
       const reply = await nc.request("svc.echo", sc.encode("ping"), { timeout: 5_000 });
       expect(sc.decode(reply.data)).toBe("ping");
-      expect(nc.info?.version).toBe("2.10.0");
+      expect(nc.info?.version).toBe("2.11.0");
     } finally {
       await nc.close();
     }

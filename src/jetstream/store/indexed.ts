@@ -361,8 +361,8 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     return out;
   }
 
-  remove(seq: number): boolean {
-    return this.removeEntry(seq, "delete");
+  remove(seq: number, reason: RemoveReason = "delete"): boolean {
+    return this.removeEntry(seq, reason);
   }
 
   purge(request: PurgeRequest): number {

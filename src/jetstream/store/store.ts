@@ -115,7 +115,8 @@ export interface MessageStore {
   deletedSeqs(): number[];
   /** Subject → message count, for subjects matching the filter. */
   subjects(filter: string | null): Map<string, number>;
-  remove(seq: number): boolean;
+  /** Removes one message; `reason` is what consumers hear ("delete" by default, "age" for a per-message TTL). */
+  remove(seq: number, reason?: RemoveReason): boolean;
   purge(request: PurgeRequest): number;
   /** Removes messages older than max_age; returns when the next one will be due (ms epoch), or 0. */
   expire(now: number): number;

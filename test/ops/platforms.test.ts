@@ -16,6 +16,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { buildTarget, type Target } from "../../scripts/build.ts";
 import { runnerFor } from "../../scripts/foreign.ts";
 import { REPO, freePort, spawnNatter, tempDir } from "./proc.ts";
+import { COMPATIBLE_NATS_VERSION } from "../../src/server.ts";
 
 // Emulation is slow (a start is ~1 s under qemu on an idle machine; a busy 2-core machine can make it 10×).
 const BUILD_TIMEOUT_MS = 180_000;
@@ -47,7 +48,7 @@ for (const target of ["linux-arm64", "linux-x64-musl"] as Target[]) {
     test("names its platform in -v", () => {
       const r = spawnSync(command[0]!, [...command.slice(1), "-v"], { encoding: "utf8", timeout: START_TIMEOUT_MS });
       expect(r.status, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^natter: v\\d+\\.\\d+\\.\\d+ \\(speaks nats-server 2\\.10\\.0\\) ${target}\\n$`));
+      expect(r.stdout).toMatch(new RegExp(`^natter: v\\d+\\.\\d+\\.\\d+ \\(speaks nats-server ${COMPATIBLE_NATS_VERSION.replaceAll(".", "\\.")}\\) ${target}\\n$`));
     }, TEST_TIMEOUT_MS);
 
     test("boots, serves pub/sub, writes a file stream to disk, answers --healthcheck, stops on SIGTERM with exit 0, restarts with its messages", async () => {

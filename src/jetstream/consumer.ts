@@ -895,9 +895,12 @@ export class Consumer {
       this.interest = this.pushInterest();
       if (this.interest) {
         this.lastActivity = now;
-        if (!had) this.kick();
         const hb = nsToMs(this.config.idle_heartbeat ?? 0);
-        if (hb > 0 && now - this.lastHeartbeat >= hb) {
+        if (!had) {
+          // Interest just appeared: what is waiting goes out first, so no heartbeat may overtake it.
+          this.lastHeartbeat = now;
+          this.kick();
+        } else if (hb > 0 && now - this.lastHeartbeat >= hb) {
           this.lastHeartbeat = now;
           this.heartbeat(deliverSubject);
         }

@@ -1,0 +1,207 @@
+// An MQTT session (spec 4.1): the client id's subscriptions and its QoS 1/2 state. The session, not
+// the network connection, is the Subscriber in the account's Sublist, so a session kept after its
+// client left (3.1.1 clean session = false, 5.0 session expiry > 0) keeps collecting QoS 1/2 messages
+// for the client's return. Sessions live in memory: they do not survive a server restart yet.
+import { Subscription } from "../subscription.ts";
+import type { Subscriber } from "../subscriber.ts";
+import type { Account } from "../accounts/account.ts";
+import { PacketType, MQTT_5, type PublishPacket } from "./packets.ts";
+import type { Properties } from "./properties.ts";
+import { headersToProperties } from "./headers.ts";
+import { subjectToTopic } from "./topics.ts";
+import type { MqttConnection } from "./connection.ts";
+
+/** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
+export class MqttSubscription extends Subscription {
+  constructor(
+    client: Subscriber,
+    subject: string,
+    queue: string | null,
+    sid: string,
+    literal: boolean,
+    /** The topic filter as the client gave it (without `$share/<group>/`). */
+    readonly filter: string,
+    readonly qos: 0 | 1 | 2,
+    readonly noLocal: boolean,
+    readonly retainAsPublished: boolean,
+    readonly subscriptionId: number | undefined,
+  ) {
+    super(client, subject, queue, sid, literal);
+  }
+}
+
+/** A QoS 1/2 message sent to the client and not yet completed. */
+interface Inflight {
+  packet: PublishPacket;
+  /** "publish": waiting for PUBACK (QoS 1) or PUBREC (QoS 2); "release": PUBREL sent, waiting for PUBCOMP. */
+  state: "publish" | "release";
+  sentAt: number;
+}
+
+/** Messages waiting for an in-flight slot are kept up to this many, then dropped (oldest first). */
+const MAX_QUEUED = 65_536;
+
+export class MqttSession implements Subscriber {
+  readonly headers = true;
+  closed = false;
+  /** The connected client, or null while a kept session waits for it. */
+  connection: MqttConnection | null = null;
+  /** Subscriptions by the filter as given (`$share/g/f` included), each one or two NATS subscriptions. */
+  readonly subscriptions = new Map<string, MqttSubscription[]>();
+  /** QoS 1/2 messages sent and not completed, by packet identifier. */
+  readonly inflight = new Map<number, Inflight>();
+  /** QoS 1/2 messages waiting for a free in-flight slot (max_ack_pending, the client's receive maximum). */
+  private queued: PublishPacket[] = [];
+  /** QoS 2 packet identifiers received (PUBREC sent) and not yet released by PUBREL. */
+  readonly receivedQos2 = new Set<number>();
+  private nextPacketId = 1;
+  private nextSid = 1;
+  /** The QoS of the message this session is publishing right now (read by deliver, as the publisher's). */
+  publishingQos: 0 | 1 | 2 = 0;
+  /** MQTT 5 session expiry (seconds); 0 = ends with the connection; 3.1.1 clean session = false is "never". */
+  expirySeconds = 0;
+  expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the session's connection was closed without DISCONNECT and the will waits for the will delay. */
+  willTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    readonly clientId: string,
+    readonly account: Account,
+    private readonly maxAckPending: number,
+  ) {}
+
+  /** Adds one NATS subscription of an MQTT subscription to the account's Sublist. */
+  subscribe(subject: string, queue: string | null, filter: string, qos: 0 | 1 | 2, noLocal: boolean, retainAsPublished: boolean, subscriptionId: number | undefined): MqttSubscription {
+    const literal = !subject.includes("*") && !subject.includes(">");
+    const sub = new MqttSubscription(this, subject, queue, String(this.nextSid++), literal, filter, qos, noLocal, retainAsPublished, subscriptionId);
+    this.account.sublist.insert(sub);
+    return sub;
+  }
+
+  /** Removes an MQTT subscription (both NATS subscriptions); false when there was none. */
+  unsubscribe(filter: string): boolean {
+    const subs = this.subscriptions.get(filter);
+    if (subs === undefined) return false;
+    for (const sub of subs) this.account.sublist.remove(sub);
+    this.subscriptions.delete(filter);
+    return true;
+  }
+
+  /**
+   * A message matched one of this session's subscriptions. The subject becomes the topic, the
+   * QoS is the lower of the publisher's (0 for NATS publishers, as nats-server) and the subscription's.
+   */
+  deliver(
+    sub: Subscription,
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    payloadStart: number,
+    payloadEnd: number,
+    _tailStart: number,
+    publisher: Subscriber | null,
+  ): void {
+    if (this.closed) return;
+    const msub = sub as MqttSubscription;
+    if (msub.noLocal && publisher === this) return;
+    // A filter ending in `/#` is two NATS subscriptions: a message matches one of them only, never both.
+    const connection = this.connection;
+    const level = connection?.level ?? MQTT_5;
+    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : 0;
+    const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
+    if (connection === null && qos === 0) return; // a kept session stores QoS 1/2 messages only
+    const topic = subjectToTopic(buf.toString("utf8", subjectStart, subjectEnd));
+    const properties: Properties = {};
+    if (level === MQTT_5) {
+      if (headerSize > 0) headersToProperties(buf.subarray(payloadStart, payloadStart + headerSize), properties);
+      if (replyStart >= 0) properties.responseTopic = subjectToTopic(buf.toString("utf8", replyStart, replyEnd));
+      if (msub.subscriptionId !== undefined) properties.subscriptionIdentifiers = [msub.subscriptionId];
+    }
+    const payload = Buffer.from(buf.subarray(headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd));
+    const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos, retain: false, topic, packetId: 0, properties, payload };
+    sub.delivered++;
+    if (qos === 0) {
+      connection!.sendPublish(packet);
+      return;
+    }
+    this.queued.push(packet);
+    if (this.queued.length > MAX_QUEUED) this.queued.shift();
+    this.sendQueued();
+  }
+
+  /** Sends queued QoS 1/2 messages while in-flight slots are free. */
+  sendQueued(): void {
+    const connection = this.connection;
+    if (connection === null) return;
+    const limit = Math.min(this.maxAckPending, connection.clientReceiveMaximum);
+    while (this.queued.length > 0 && this.inflight.size < limit) {
+      const packet = this.queued.shift()!;
+      packet.packetId = this.freePacketId();
+      this.inflight.set(packet.packetId, { packet, state: "publish", sentAt: Date.now() });
+      connection.sendPublish(packet);
+    }
+  }
+
+  /** A packet identifier not in use by an unacknowledged message ([MQTT-2.2.1-3]). */
+  private freePacketId(): number {
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 0xffff ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the message is done. False when the id was not in flight. */
+  complete(packetId: number, expected: "publish" | "release", qos: 1 | 2): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.state !== expected || entry.packet.qos !== qos) return false;
+    this.inflight.delete(packetId);
+    this.sendQueued();
+    return true;
+  }
+
+  /** PUBREC: the client has the QoS 2 message; from now on PUBREL is what we resend. */
+  received(packetId: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.packet.qos !== 2) return false;
+    entry.state = "release";
+    entry.sentAt = Date.now();
+    return true;
+  }
+
+  /** Resends what waited longer than ack_wait (all of it on reconnect, `ackWaitMs` 0): PUBLISH with DUP, or PUBREL. */
+  redeliver(now: number, ackWaitMs: number): void {
+    const connection = this.connection;
+    if (connection === null) return;
+    for (const [packetId, entry] of this.inflight) {
+      if (now - entry.sentAt < ackWaitMs) continue;
+      entry.sentAt = now;
+      if (entry.state === "publish") {
+        entry.packet.dup = true; // [MQTT-3.3.1-1]
+        connection.sendPublish(entry.packet);
+      } else {
+        connection.sendPubrel(packetId);
+      }
+    }
+  }
+
+  /** Ends the session: its subscriptions leave the Sublist and its messages are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const filter of [...this.subscriptions.keys()]) this.unsubscribe(filter);
+    this.inflight.clear();
+    this.queued = [];
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    if (this.willTimer !== null) clearTimeout(this.willTimer);
+  }
+
+  get queuedCount(): number {
+    return this.queued.length;
+  }
+}
+
+export { MQTT_5 };

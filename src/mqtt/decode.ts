@@ -189,6 +189,7 @@ function decodeConnect(r: ByteReader): ConnectPacket {
   if (protocolName !== "MQTT" && protocolName !== "MQIsdp") throw protocolError(`invalid protocol name ${JSON.stringify(protocolName)}`);
   // Levels other than 4 and 5 are answered with "unsupported protocol version" by the caller; stop here.
   if (protocolName !== "MQTT" || (protocolLevel !== 4 && protocolLevel !== 5)) {
+    r.at = r.end;
     return { type: PacketType.CONNECT, protocolName, protocolLevel, cleanStart: true, keepAlive: 0, clientId: "", will: null, username: null, password: null, properties: NO_PROPERTIES };
   }
   const v5 = protocolLevel === MQTT_5;

@@ -21,7 +21,7 @@ export class RawMqtt {
     private readonly socket: net.Socket,
     public level: number,
   ) {
-    socket.on("data", (data) => {
+    socket.on("data", (data: Buffer) => {
       try {
         this.framer.feed(data, (first, buf, start, end) => this.packets.push(decodePacket(first, buf, start, end, this.level)));
       } catch (error) {

@@ -246,7 +246,8 @@ export class MqttConnection implements Flushable {
   private authFailed(connect: ConnectPacket): void {
     this.server.stats.authFailures++;
     this.server.log.error(`${this.logPrefix} - authentication error - User ${JSON.stringify(connect.username ?? "")}`);
-    this.refuse(ConnackCode311.BadUserNameOrPassword, ReasonCode.BadUserNameOrPassword, "authentication error");
+    // 3.1.1: "not authorized" (0x05), as nats-server answers; 5.0: "bad user name or password" (0x86).
+    this.refuse(ConnackCode311.NotAuthorized, ReasonCode.BadUserNameOrPassword, "authentication error");
   }
 
   /** A refused CONNECT: CONNACK with the code, then close ([MQTT-3.2.2-5]). */

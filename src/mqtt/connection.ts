@@ -22,6 +22,7 @@ import { propertiesToHeaders } from "./headers.ts";
 import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
 import { MqttSession, type MqttSubscription } from "./session.ts";
 import type { Mqtt } from "./mqtt.ts";
+import { mqttRecord } from "./monitor.ts";
 
 /** Topic aliases a client may use towards the server (MQTT 5 topic alias maximum in CONNACK). */
 const TOPIC_ALIAS_MAXIMUM = 64;
@@ -495,6 +496,7 @@ export class MqttConnection implements Flushable {
     outbound.release();
     this.transport.close();
     if (this.session !== null) {
+      this.server.closedConnections.append(mqttRecord(this, Date.now(), reason)); // before detach: it may end the session's subscriptions
       this.account.connections--;
       this.mqtt.detach(this, this.will);
     }

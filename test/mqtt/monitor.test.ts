@@ -1,0 +1,29 @@
+// MQTT clients in /connz (type "mqtt", `mqtt_client` = the client id, as nats-server) and the /varz mqtt block.
+import { describe, expect, test } from "vitest";
+import { freePort, serverKind } from "../harness/server.ts";
+import { waitFor } from "../harness/raw.ts";
+import { connectMqtt, startMqttServer } from "./helpers.ts";
+
+describe("monitoring", () => {
+  test("/connz lists an MQTT client with mqtt_client; /connz?state=closed keeps it; /varz shows the mqtt block", async () => {
+    const httpPort = await freePort();
+    const { mqttPort, mqttUrl } = await startMqttServer({ args: ["-m", String(httpPort)], mqttConfig: '  ack_wait: "10s"\n  max_ack_pending: 50' });
+    const client = await connectMqtt(mqttUrl, { clientId: "meter-7" });
+    await client.subscribeAsync("meters/7/#");
+    const connz = await waitFor(async () => {
+      const body = (await (await fetch(`http://127.0.0.1:${httpPort}/connz?subs=1`)).json()) as { connections: Record<string, unknown>[] };
+      return body.connections.find((c) => c.mqtt_client === "meter-7");
+    }, 5000, "the MQTT client in /connz");
+    expect(connz).toMatchObject({ kind: "Client", type: "mqtt", mqtt_client: "meter-7" });
+    expect(connz.subscriptions_list).toEqual(expect.arrayContaining(["meters.7.>", "meters.7"]));
+    const varz = (await (await fetch(`http://127.0.0.1:${httpPort}/varz`)).json()) as { mqtt: Record<string, unknown> };
+    expect(varz.mqtt).toMatchObject({ host: "127.0.0.1", port: mqttPort, ack_wait: 10_000_000_000, max_ack_pending: 50 });
+    await client.endAsync();
+    const closed = await waitFor(async () => {
+      const body = (await (await fetch(`http://127.0.0.1:${httpPort}/connz?state=closed`)).json()) as { connections: Record<string, unknown>[] };
+      return body.connections.find((c) => c.mqtt_client === "meter-7");
+    }, 5000, "the closed MQTT client in /connz?state=closed");
+    expect(closed.type).toBe("mqtt");
+    if (serverKind === "natter") expect(closed.reason).toBe("Client Closed");
+  });
+});

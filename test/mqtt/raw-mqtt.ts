@@ -68,6 +68,17 @@ export class RawMqtt {
     }
   }
 
+  /** Every packet up to and including the first that `match` accepts (taken from the queue). */
+  async until(match: (p: Packet) => boolean, ms = 5000): Promise<Packet[]> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const k = this.packets.findIndex(match);
+      if (k >= 0) return this.packets.splice(0, k + 1);
+      if (Date.now() > deadline) throw new Error(`no matching packet within ${ms} ms (got ${this.packets.map((p) => p.type)}; closed=${this.closed})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   async waitClosed(ms = 5000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!this.closed) {

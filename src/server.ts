@@ -204,6 +204,7 @@ export class Server {
       this.leafnodes = new Leafnodes(this); // after the cluster: it chains its Sublist observer after the cluster's
       bindListener("leafnode", leafListen.host, leafListen.port, () => this.leafnodes!.start());
     }
+    this.mqtt?.start(); // after the stream layer: it loads retained messages and kept sessions from it
     this.log.info("Server is ready");
     const sweepEvery = Math.max(50, Math.min(1000, Math.floor(o.pingIntervalMs / 4), Math.floor(o.connectTimeoutMs / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);

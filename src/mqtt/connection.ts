@@ -24,6 +24,12 @@ import { MqttSession, type MqttSubscription } from "./session.ts";
 import type { Mqtt } from "./mqtt.ts";
 import { mqttRecord } from "./monitor.ts";
 
+/** The properties a retained message keeps (not the topic alias or subscription ids of the PUBLISH that set it). */
+function retainedProperties(p: Properties): Properties {
+  const { topicAlias: _alias, subscriptionIdentifiers: _ids, ...kept } = p;
+  return kept;
+}
+
 /** Topic aliases a client may use towards the server (MQTT 5 topic alias maximum in CONNACK). */
 const TOPIC_ALIAS_MAXIMUM = 64;
 
@@ -79,8 +85,20 @@ export class MqttConnection implements Flushable {
 
   // ---- input -------------------------------------------------------------------------------
 
+  /** Reads that came while the MQTT layer was still loading its state from the stream layer. */
+  private heldReads: Buffer[] | null = null;
+
   onRead(data: Buffer): void {
     if (this.closed) return;
+    if (this.mqtt.loading) {
+      (this.heldReads ??= []).push(Buffer.from(data));
+      return;
+    }
+    if (this.heldReads !== null) {
+      const held = this.heldReads;
+      this.heldReads = null;
+      for (const bytes of held) this.onRead(bytes);
+    }
     if (this.authPending !== null) {
       this.authPending.reads.push(Buffer.from(data));
       return;
@@ -200,10 +218,7 @@ export class MqttConnection implements Flushable {
         this.refuse(ConnackCode311.IdentifierRejected, ReasonCode.TopicNameInvalid, (error as Error).message);
         return;
       }
-      if (v5 && connect.will.retain) {
-        this.refuse(ConnackCode311.NotAuthorized, ReasonCode.RetainNotSupported, "retained messages are not supported yet");
-        return;
-      }
+
     }
     const auth = this.server.auth;
     const password = connect.password === null ? "" : connect.password.toString("utf8");
@@ -281,14 +296,13 @@ export class MqttConnection implements Flushable {
     this.will = connect.will;
     // 3.1.1: clean session = false keeps the session for ever; 5.0: for the session expiry interval.
     const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : connect.cleanStart ? 0 : 0xffffffff;
-    const { session, present } = this.mqtt.attach(this, connect.cleanStart, account);
+    const { session, present } = this.mqtt.attach(this, connect.cleanStart, account, expiry);
     this.session = session;
-    session.expirySeconds = expiry;
     const ack: Properties = {};
     if (v5) {
       if (assigned !== undefined) ack.assignedClientIdentifier = assigned;
       ack.receiveMaximum = Math.min(this.mqtt.options.maxAckPending, 65_535);
-      ack.retainAvailable = 0;
+      if (!this.mqtt.retainAvailable(account)) ack.retainAvailable = 0;
       ack.maximumPacketSize = this.mqtt.maxPacketSize;
       ack.topicAliasMaximum = TOPIC_ALIAS_MAXIMUM;
       ack.wildcardSubscriptionAvailable = 1;
@@ -320,7 +334,7 @@ export class MqttConnection implements Flushable {
         this.topicAliases.set(alias, topic);
       }
     }
-    if (packet.retain && v5) throw new MqttProtocolError(ReasonCode.RetainNotSupported, "retained messages are not supported yet");
+    if (packet.retain && v5 && !this.mqtt.retainAvailable(this.account)) throw new MqttProtocolError(ReasonCode.RetainNotSupported, "retained messages need JetStream in the account");
     let subject: string;
     try {
       subject = topicToSubject(topic);
@@ -347,13 +361,33 @@ export class MqttConnection implements Flushable {
         }
       }
       const headers = v5 ? propertiesToHeaders(packet.properties) : null;
-      const delivered = this.mqtt.publish(session, subject, reply, headers, packet.payload, packet.qos);
+      // What this publish writes to the stream layer (kept sessions' QoS 1/2 copies, the retained message):
+      // its PUBACK/PUBREC waits for those writes, so an acknowledged message survives kill -9.
+      const writes = this.mqtt.beginWrites();
+      const delivered = this.mqtt.publish(session, subject, reply, headers, packet.payload, packet.qos, packet.retain);
       if (!delivered) reasonCode = ReasonCode.NoMatchingSubscribers;
+      if (packet.retain) this.mqtt.retain(this.account, subject, { topic, payload: packet.payload, qos: packet.qos, properties: retainedProperties(packet.properties) });
+      this.mqtt.endWrites();
+      if (packet.qos > 0 && writes.length > 0) {
+        const code = reasonCode;
+        if (packet.qos === 2) session.receivedQos2.add(packet.packetId);
+        Promise.allSettled(writes).then(() => {
+          if (this.closed) return;
+          this.ackPublish(packet, code);
+          this.server.flushDirty();
+        });
+        return;
+      }
     }
+    this.ackPublish(packet, reasonCode);
+  }
+
+  private ackPublish(packet: PublishPacket, reasonCode: number): void {
+    const v5 = this.level === MQTT_5;
     if (packet.qos === 1) {
       this.queue({ type: PacketType.PUBACK, packetId: packet.packetId, reasonCode: v5 ? reasonCode : 0, properties: {} });
     } else if (packet.qos === 2) {
-      if (reasonCode < 0x80) session.receivedQos2.add(packet.packetId);
+      if (reasonCode < 0x80) this.session!.receivedQos2.add(packet.packetId);
       this.queue({ type: PacketType.PUBREC, packetId: packet.packetId, reasonCode: v5 ? reasonCode : 0, properties: {} });
     }
   }
@@ -375,6 +409,7 @@ export class MqttConnection implements Flushable {
     const session = this.session!;
     const subscriptionId = packet.properties.subscriptionIdentifiers?.[0];
     const codes: number[] = [];
+    const retainedFor: MqttSubscription[][] = [];
     for (const request of packet.subscriptions) {
       let filter = request.filter;
       let queue: string | null = null;
@@ -412,18 +447,24 @@ export class MqttConnection implements Flushable {
         continue;
       }
       // The same filter again replaces the subscription ([MQTT-3.8.4-3]).
-      session.unsubscribe(request.filter);
-      const subs: MqttSubscription[] = [session.subscribe(subject, queue, filter, request.qos, request.noLocal, request.retainAsPublished, subscriptionId)];
-      if (parent !== null) subs.push(session.subscribe(parent, queue, filter, request.qos, request.noLocal, request.retainAsPublished, subscriptionId));
-      session.subscriptions.set(request.filter, subs);
+      const existed = session.unsubscribe(request.filter);
+      const key = request.filter;
+      const subs: MqttSubscription[] = [session.subscribe(subject, queue, filter, key, request.qos, request.noLocal, request.retainAsPublished, subscriptionId)];
+      if (parent !== null) subs.push(session.subscribe(parent, queue, filter, key, request.qos, request.noLocal, request.retainAsPublished, subscriptionId));
+      session.subscriptions.set(key, subs);
       codes.push(request.qos);
+      // Retained messages: not for shared subscriptions; retain handling 1 only for a new one, 2 never.
+      if (queue === null && (request.retainHandling === 0 || (request.retainHandling === 1 && !existed))) retainedFor.push(subs);
     }
+    this.mqtt.saveSession(session);
     this.queue({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+    for (const subs of retainedFor) this.mqtt.sendRetained(session, subs);
   }
 
   private onUnsubscribe(packet: UnsubscribePacket): void {
     const session = this.session!;
     const codes = packet.filters.map((filter) => (session.unsubscribe(filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
+    this.mqtt.saveSession(session);
     this.queue({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
   }
 
@@ -502,6 +543,14 @@ export class MqttConnection implements Flushable {
     }
     this.mqtt.remove(this);
     this.server.log.debug(`${this.logPrefix} - Client connection closed: ${reason}`);
+  }
+
+  /** The MQTT layer finished loading: what the client sent meanwhile is read now. */
+  releaseHeldReads(): void {
+    if (this.heldReads === null || this.closed) return;
+    const held = this.heldReads;
+    this.heldReads = null;
+    for (const bytes of held) this.onRead(bytes);
   }
 
   onTransportClosed(): void {

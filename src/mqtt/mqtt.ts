@@ -1,30 +1,44 @@
 // The MQTT subsystem of a server: its listener, the sessions by client id (takeover, kept sessions,
-// wills) and the timers (keepalive, QoS 1/2 redelivery after ack_wait). MQTT clients publish into the
-// account's subject space the way a NATS client's PUB does, so NATS subscribers, routes and leaf links
-// get MQTT messages with no change to the NATS path.
+// wills), retained messages, the timers (keepalive, QoS 1/2 redelivery after ack_wait), and what is
+// kept in the stream layer (src/mqtt/store.ts). MQTT clients publish into the account's subject space
+// the way a NATS client's PUB does, so NATS subscribers, routes and leaf links get MQTT messages with no
+// change to the NATS path.
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
 import type { Transport } from "../transport/transport.ts";
 import { deliverToMatches } from "../router.ts";
-import { isValidPublishSubject } from "../subjects/subject.ts";
+import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import type { MqttOptions } from "./options.ts";
 import { MqttConnection } from "./connection.ts";
-import { MqttSession } from "./session.ts";
-import { MQTT_5, PacketType, ReasonCode, type Will } from "./packets.ts";
+import { MqttSession, type MqttSubscription, type SessionKeeper } from "./session.ts";
+import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from "./packets.ts";
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
+import { MqttStore, NoJetStream, type StoredMessage } from "./store.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
+const NEVER_EXPIRES = 0xffffffff;
 
-export class Mqtt {
+/** One account's MQTT state: its store in the stream layer (null without JetStream) and retained messages by subject. */
+interface AccountState {
+  store: MqttStore | null;
+  retained: Map<string, StoredMessage>;
+}
+
+export class Mqtt implements SessionKeeper {
   readonly sessions = new Map<string, MqttSession>();
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start (for /varz). */
   totalConnections = 0;
+  /** True until the kept state is loaded from the stream layer: clients' packets wait for it. */
+  loading = false;
+  private readonly accounts = new Map<Account, AccountState>();
   private listener: MqttListener | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Stream-layer writes started by the publish being processed (beginWrites/endWrites). */
+  private writes: Promise<unknown>[] | null = null;
 
   constructor(
     readonly server: Server,
@@ -45,6 +59,66 @@ export class Mqtt {
     const o = this.options;
     this.listener = listenMqtt(this, o.host, o.port === -1 ? 0 : o.port);
     this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.loading = true; // until start() has loaded what the stream layer keeps
+  }
+
+  /**
+   * After the stream layer started: for every account with JetStream, the MQTT streams are created (or
+   * found) and their retained messages and kept sessions loaded; clients wait for it.
+   */
+  start(): void {
+    const loads: Promise<void>[] = [];
+    for (const account of this.server.accounts.all()) {
+      if (account === this.server.accounts.system) continue;
+      loads.push(this.openAccount(account));
+    }
+    Promise.allSettled(loads).then(() => {
+      this.loading = false;
+      for (const conn of this.connections.values()) conn.releaseHeldReads();
+      this.server.flushDirty();
+    });
+  }
+
+  private async openAccount(account: Account): Promise<void> {
+    const state: AccountState = { store: null, retained: new Map() };
+    this.accounts.set(account, state);
+    const store = new MqttStore(this.server, account);
+    try {
+      const loaded = await store.open();
+      state.store = store;
+      state.retained = loaded.retained;
+      for (const stored of loaded.sessions) {
+        const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
+        session.expirySeconds = stored.expiry;
+        session.persisted = true;
+        for (const s of stored.subscriptions) session.restoreSubscription(s);
+        for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
+          session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq);
+        }
+        this.sessions.set(stored.clientId, session);
+        this.armExpiry(session, null);
+      }
+      if (loaded.sessions.length > 0 || loaded.retained.size > 0) {
+        this.server.log.info(`MQTT: account ${account.name}: restored ${loaded.sessions.length} session(s) and ${loaded.retained.size} retained message(s)`);
+      }
+    } catch (error) {
+      store.close();
+      if (!(error instanceof NoJetStream)) this.server.log.error(`MQTT: account ${account.name}: cannot use the stream layer: ${(error as Error).message}`);
+    }
+  }
+
+  private stateOf(account: Account): AccountState {
+    let state = this.accounts.get(account);
+    if (state === undefined) {
+      state = { store: null, retained: new Map() };
+      this.accounts.set(account, state);
+    }
+    return state;
+  }
+
+  /** Retained messages and kept sessions need the account's JetStream (as in nats-server). */
+  retainAvailable(account: Account): boolean {
+    return this.stateOf(account).store !== null;
   }
 
   /** A transport connected (TCP, TLS, or WebSocket at /mqtt). */
@@ -68,7 +142,7 @@ export class Mqtt {
    * CONNECT accepted: the client's session, new or kept. A client id already connected is taken over:
    * the older connection is closed (MQTT 5: DISCONNECT 0x8E) [MQTT-3.1.4-2].
    */
-  attach(conn: MqttConnection, cleanStart: boolean, account: Account): { session: MqttSession; present: boolean } {
+  attach(conn: MqttConnection, cleanStart: boolean, account: Account, expirySeconds: number): { session: MqttSession; present: boolean } {
     let session = this.sessions.get(conn.clientId);
     if (session !== undefined) {
       const previous = session.connection;
@@ -84,17 +158,20 @@ export class Mqtt {
         session.expiryTimer = null;
       }
       if (cleanStart || session.account !== account) {
-        session.close();
-        this.sessions.delete(conn.clientId);
+        this.endSession(session);
         session = undefined;
       }
     }
     const present = session !== undefined;
     if (session === undefined) {
-      session = new MqttSession(conn.clientId, account, this.options.maxAckPending);
+      session = new MqttSession(conn.clientId, account, this.options.maxAckPending, this);
       this.sessions.set(conn.clientId, session);
     }
     session.connection = conn;
+    const wasKept = session.persisted;
+    session.expirySeconds = expirySeconds;
+    if (expirySeconds > 0) this.saveSession(session);
+    else if (wasKept) void this.forget(session);
     return { session, present };
   }
 
@@ -114,22 +191,114 @@ export class Mqtt {
         this.publishWill(session, will);
       }
     }
-    if (session.expirySeconds === 0) {
-      session.close();
-      this.sessions.delete(session.clientId);
-    } else if (session.expirySeconds !== 0xffffffff) {
-      session.expiryTimer = setTimeout(() => {
-        if (session.connection !== null) return;
-        if (session.willTimer !== null) {
-          clearTimeout(session.willTimer); // the session ends first: its will goes now ([MQTT-3.1.3-9])
-          session.willTimer = null;
-          if (will !== null) this.publishWill(session, will);
-        }
-        session.close();
-        if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-      }, session.expirySeconds * 1000);
+    if (session.expirySeconds === 0) this.endSession(session);
+    else this.armExpiry(session, will);
+  }
+
+  /** A kept session ends after its expiry interval without its client (3.1.1's never do). */
+  private armExpiry(session: MqttSession, will: Will | null): void {
+    if (session.expirySeconds === NEVER_EXPIRES || session.expirySeconds === 0) return;
+    session.expiryTimer = setTimeout(() => {
+      if (session.connection !== null) return;
+      if (session.willTimer !== null) {
+        clearTimeout(session.willTimer); // the session ends first: its will goes now ([MQTT-3.1.3-9])
+        session.willTimer = null;
+        if (will !== null) this.publishWill(session, will);
+      }
+      this.endSession(session);
+    }, session.expirySeconds * 1000);
+  }
+
+  /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
+  private endSession(session: MqttSession): void {
+    session.close();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (session.persisted) void this.forget(session);
+  }
+
+  private async forget(session: MqttSession): Promise<void> {
+    session.persisted = false;
+    const store = this.stateOf(session.account).store;
+    try {
+      await store?.forgetSession(session.clientId);
+    } catch (error) {
+      this.server.log.error(`MQTT: could not remove session ${JSON.stringify(session.clientId)}: ${(error as Error).message}`);
     }
   }
+
+  /** Writes a kept session's subscriptions to the stream layer (a session ending with its connection is not kept). */
+  saveSession(session: MqttSession): void {
+    if (session.expirySeconds === 0) return;
+    const store = this.stateOf(session.account).store;
+    if (store === null) return;
+    session.persisted = true;
+    this.track(store.saveSession({ clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() }), "save session");
+  }
+
+  // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------
+
+  keepPending(session: MqttSession, packet: PublishPacket): Promise<number> {
+    const store = this.stateOf(session.account).store;
+    if (store === null) return Promise.resolve(0);
+    const stored = store.keepPending(session.clientId, { topic: packet.topic, payload: packet.payload, qos: packet.qos, properties: packet.properties });
+    this.track(stored, "keep a QoS message");
+    return stored.catch(() => 0);
+  }
+
+  completePending(session: MqttSession, stored: Promise<number>): void {
+    const store = this.stateOf(session.account).store;
+    if (store === null) return;
+    void stored.then((seq) => {
+      if (seq > 0) return store.completePending(seq);
+    }).catch((error: unknown) => this.server.log.error(`MQTT: could not remove a completed message: ${(error as Error).message}`));
+  }
+
+  /** Starts collecting the stream-layer writes of one publish; the caller acknowledges after them. */
+  beginWrites(): Promise<unknown>[] {
+    this.writes = [];
+    return this.writes;
+  }
+
+  endWrites(): void {
+    this.writes = null;
+  }
+
+  private track(write: Promise<unknown>, what: string): void {
+    this.writes?.push(write);
+    write.catch((error: unknown) => this.server.log.error(`MQTT: could not ${what}: ${(error as Error).message}`));
+  }
+
+  // ---- retained messages ---------------------------------------------------------------------------
+
+  /** A PUBLISH with RETAIN: it becomes the topic's retained message; an empty payload removes it ([MQTT-3.3.1-10]). */
+  retain(account: Account, subject: string, message: StoredMessage): void {
+    const state = this.stateOf(account);
+    if (state.store === null) return;
+    if (message.payload.length === 0) {
+      state.retained.delete(subject);
+      this.track(state.store.clearRetained(subject), "remove a retained message");
+    } else {
+      state.retained.set(subject, message);
+      this.track(state.store.retain(subject, message), "store a retained message");
+    }
+  }
+
+  /** A new subscription gets the retained messages its filter matches, with RETAIN set ([MQTT-3.3.1-6]). */
+  sendRetained(session: MqttSession, subs: MqttSubscription[]): void {
+    const retained = this.stateOf(session.account).retained;
+    if (retained.size === 0) return;
+    const main = subs[0]!;
+    const parent = subs[1]?.subject;
+    const v5 = session.connection?.level === MQTT_5;
+    for (const [subject, message] of retained) {
+      if (!subjectMatches(main.subject, subject) && subject !== parent) continue;
+      const properties = v5 ? { ...message.properties, ...(main.subscriptionId !== undefined ? { subscriptionIdentifiers: [main.subscriptionId] } : {}) } : {};
+      const qos = Math.min(message.qos, main.qos) as 0 | 1 | 2;
+      session.enqueue({ type: PacketType.PUBLISH, dup: false, qos, retain: true, topic: message.topic, packetId: 0, properties, payload: message.payload });
+    }
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------------
 
   private publishWill(session: MqttSession, will: Will): void {
     let subject: string;
@@ -139,15 +308,16 @@ export class Mqtt {
       return;
     }
     const reply = will.properties.responseTopic !== undefined ? safeSubject(will.properties.responseTopic) : null;
-    this.publish(session, subject, reply, propertiesToHeaders(will.properties), will.payload, will.qos);
+    this.publish(session, subject, reply, propertiesToHeaders(will.properties), will.payload, will.qos, will.retain);
+    if (will.retain) this.retain(session.account, subject, { topic: will.topic, payload: will.payload, qos: will.qos, properties: will.properties });
     this.server.flushDirty();
   }
 
   /**
-   * Publishes like a NATS client's PUB/HPUB from `session` (its QoS read by MQTT subscribers' sessions).
-   * Returns whether anyone received it.
+   * Publishes like a NATS client's PUB/HPUB from `session` (its QoS and retain flag read by MQTT
+   * subscribers' sessions). Returns whether anyone received it.
    */
-  publish(session: MqttSession, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer, qos: 0 | 1 | 2): boolean {
+  publish(session: MqttSession, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer, qos: 0 | 1 | 2, retain = false): boolean {
     if (!isValidPublishSubject(subject)) return false;
     const headerSize = headers === null ? -1 : headers.length;
     const total = payload.length + (headers === null ? 0 : headers.length);
@@ -169,8 +339,10 @@ export class Mqtt {
     stats.inMsgs++;
     stats.inBytes += total;
     session.publishingQos = qos;
+    session.publishingRetain = retain;
     const delivered = deliverToMatches(session.account.sublist.match(subject), session, false, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, lineLength, lineLength + total, subjectEnd + 1);
     session.publishingQos = 0;
+    session.publishingRetain = false;
     if (!delivered) stats.noInterestMsgs++;
     return delivered;
   }
@@ -181,7 +353,7 @@ export class Mqtt {
     for (const conn of this.connections.values()) {
       if (conn.closed) continue;
       if (conn.level === 0 || conn.session === null) {
-        if (now - conn.startedAt > this.authTimeoutMs) conn.close("Authentication Timeout");
+        if (!this.loading && now - conn.startedAt > this.authTimeoutMs) conn.close("Authentication Timeout");
         continue;
       }
       if (conn.keepAlive > 0 && now - conn.lastActivity > conn.keepAlive * 1500) {
@@ -205,14 +377,16 @@ export class Mqtt {
     this.listener = null;
   }
 
-  /** Server shutdown: MQTT 5 clients are told (DISCONNECT 0x8B), then every connection is closed. */
+  /** Server shutdown: MQTT 5 clients are told (DISCONNECT 0x8B), then every connection is closed; kept sessions stay in the stream layer. */
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.listener?.stop();
     this.listener = null;
+    for (const session of this.sessions.values()) session.persisted = false; // shutting down ends nothing on disk
     for (const conn of [...this.connections.values()]) conn.closeWith(ReasonCode.ServerShuttingDown, "server shutting down");
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
+    for (const state of this.accounts.values()) state.store?.close();
   }
 }
 
@@ -223,5 +397,3 @@ function safeSubject(topic: string): string | null {
     return null;
   }
 }
-
-export { PacketType };

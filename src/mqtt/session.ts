@@ -1,7 +1,8 @@
 // An MQTT session (spec 4.1): the client id's subscriptions and its QoS 1/2 state. The session, not
 // the network connection, is the Subscriber in the account's Sublist, so a session kept after its
 // client left (3.1.1 clean session = false, 5.0 session expiry > 0) keeps collecting QoS 1/2 messages
-// for the client's return. Sessions live in memory: they do not survive a server restart yet.
+// for the client's return. A kept session is also written to the stream layer (src/mqtt/store.ts):
+// its subscriptions, and each QoS 1/2 message until the client completes it, so it survives a restart.
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
@@ -10,6 +11,7 @@ import type { Properties } from "./properties.ts";
 import { headersToProperties } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
+import type { StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
 export class MqttSubscription extends Subscription {
@@ -21,6 +23,8 @@ export class MqttSubscription extends Subscription {
     literal: boolean,
     /** The topic filter as the client gave it (without `$share/<group>/`). */
     readonly filter: string,
+    /** The key of the session's subscription map (the filter as given, `$share/g/` included). */
+    readonly key: string,
     readonly qos: 0 | 1 | 2,
     readonly noLocal: boolean,
     readonly retainAsPublished: boolean,
@@ -30,12 +34,26 @@ export class MqttSubscription extends Subscription {
   }
 }
 
+/** What the session asks of the server's MQTT layer: keeping QoS 1/2 messages in the stream layer. */
+export interface SessionKeeper {
+  /** Stores a QoS 1/2 message for a kept session; resolves to its stream sequence (0: not stored). */
+  keepPending(session: MqttSession, packet: PublishPacket): Promise<number>;
+  completePending(session: MqttSession, stored: Promise<number>): void;
+}
+
 /** A QoS 1/2 message sent to the client and not yet completed. */
 interface Inflight {
   packet: PublishPacket;
   /** "publish": waiting for PUBACK (QoS 1) or PUBREC (QoS 2); "release": PUBREL sent, waiting for PUBCOMP. */
   state: "publish" | "release";
   sentAt: number;
+  /** Its stream sequence in $MQTT_qos (kept sessions), or null. */
+  stored: Promise<number> | null;
+}
+
+interface Queued {
+  packet: PublishPacket;
+  stored: Promise<number> | null;
 }
 
 /** Messages waiting for an in-flight slot are kept up to this many, then dropped (oldest first). */
@@ -51,13 +69,16 @@ export class MqttSession implements Subscriber {
   /** QoS 1/2 messages sent and not completed, by packet identifier. */
   readonly inflight = new Map<number, Inflight>();
   /** QoS 1/2 messages waiting for a free in-flight slot (max_ack_pending, the client's receive maximum). */
-  private queued: PublishPacket[] = [];
+  private queued: Queued[] = [];
   /** QoS 2 packet identifiers received (PUBREC sent) and not yet released by PUBREL. */
   readonly receivedQos2 = new Set<number>();
   private nextPacketId = 1;
   private nextSid = 1;
-  /** The QoS of the message this session is publishing right now (read by deliver, as the publisher's). */
+  /** The QoS and retain flag of the message this session is publishing right now (read by deliver, as the publisher's). */
   publishingQos: 0 | 1 | 2 = 0;
+  publishingRetain = false;
+  /** Written to the stream layer (a kept session with a store): its end must be written too. */
+  persisted = false;
   /** MQTT 5 session expiry (seconds); 0 = ends with the connection; 3.1.1 clean session = false is "never". */
   expirySeconds = 0;
   expiryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -68,12 +89,18 @@ export class MqttSession implements Subscriber {
     readonly clientId: string,
     readonly account: Account,
     private readonly maxAckPending: number,
+    private readonly keeper: SessionKeeper,
   ) {}
 
+  /** Whether its QoS 1/2 messages are kept in the stream layer. */
+  get kept(): boolean {
+    return this.persisted && this.expirySeconds > 0;
+  }
+
   /** Adds one NATS subscription of an MQTT subscription to the account's Sublist. */
-  subscribe(subject: string, queue: string | null, filter: string, qos: 0 | 1 | 2, noLocal: boolean, retainAsPublished: boolean, subscriptionId: number | undefined): MqttSubscription {
+  subscribe(subject: string, queue: string | null, filter: string, key: string, qos: 0 | 1 | 2, noLocal: boolean, retainAsPublished: boolean, subscriptionId: number | undefined): MqttSubscription {
     const literal = !subject.includes("*") && !subject.includes(">");
-    const sub = new MqttSubscription(this, subject, queue, String(this.nextSid++), literal, filter, qos, noLocal, retainAsPublished, subscriptionId);
+    const sub = new MqttSubscription(this, subject, queue, String(this.nextSid++), literal, filter, key, qos, noLocal, retainAsPublished, subscriptionId);
     this.account.sublist.insert(sub);
     return sub;
   }
@@ -121,15 +148,29 @@ export class MqttSession implements Subscriber {
       if (msub.subscriptionId !== undefined) properties.subscriptionIdentifiers = [msub.subscriptionId];
     }
     const payload = Buffer.from(buf.subarray(headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd));
-    const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos, retain: false, topic, packetId: 0, properties, payload };
+    const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
+    const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos, retain, topic, packetId: 0, properties, payload };
     sub.delivered++;
-    if (qos === 0) {
-      connection!.sendPublish(packet);
+    this.enqueue(packet);
+  }
+
+  /** Sends a message (QoS 0), or queues it for an in-flight slot (QoS 1/2; a kept session stores it first). */
+  enqueue(packet: PublishPacket): void {
+    if (packet.qos === 0) {
+      this.connection?.sendPublish(packet);
       return;
     }
-    this.queued.push(packet);
-    if (this.queued.length > MAX_QUEUED) this.queued.shift();
+    this.queued.push({ packet, stored: this.kept ? this.keeper.keepPending(this, packet) : null });
+    if (this.queued.length > MAX_QUEUED) {
+      const dropped = this.queued.shift()!;
+      if (dropped.stored !== null) this.keeper.completePending(this, dropped.stored);
+    }
     this.sendQueued();
+  }
+
+  /** A QoS 1/2 message restored from the stream layer (a kept session after a restart). */
+  restorePending(packet: PublishPacket, seq: number): void {
+    this.queued.push({ packet, stored: Promise.resolve(seq) });
   }
 
   /** Sends queued QoS 1/2 messages while in-flight slots are free. */
@@ -138,9 +179,9 @@ export class MqttSession implements Subscriber {
     if (connection === null) return;
     const limit = Math.min(this.maxAckPending, connection.clientReceiveMaximum);
     while (this.queued.length > 0 && this.inflight.size < limit) {
-      const packet = this.queued.shift()!;
+      const { packet, stored } = this.queued.shift()!;
       packet.packetId = this.freePacketId();
-      this.inflight.set(packet.packetId, { packet, state: "publish", sentAt: Date.now() });
+      this.inflight.set(packet.packetId, { packet, state: "publish", sentAt: Date.now(), stored });
       connection.sendPublish(packet);
     }
   }
@@ -159,6 +200,7 @@ export class MqttSession implements Subscriber {
     const entry = this.inflight.get(packetId);
     if (entry === undefined || entry.state !== expected || entry.packet.qos !== qos) return false;
     this.inflight.delete(packetId);
+    if (entry.stored !== null) this.keeper.completePending(this, entry.stored);
     this.sendQueued();
     return true;
   }
@@ -201,6 +243,26 @@ export class MqttSession implements Subscriber {
 
   get queuedCount(): number {
     return this.queued.length;
+  }
+
+  /** The subscriptions as the stream layer keeps them. */
+  storedSubscriptions(): StoredSubscription[] {
+    const out: StoredSubscription[] = [];
+    for (const [key, subs] of this.subscriptions) {
+      const main = subs[0]!;
+      out.push({
+        key, subject: main.subject, parent: subs[1]?.subject ?? null, queue: main.queue, filter: main.filter, qos: main.qos,
+        noLocal: main.noLocal, retainAsPublished: main.retainAsPublished, subscriptionId: main.subscriptionId,
+      });
+    }
+    return out;
+  }
+
+  /** Re-creates a stored subscription (a kept session after a restart). */
+  restoreSubscription(s: StoredSubscription): void {
+    const subs = [this.subscribe(s.subject, s.queue, s.filter, s.key, s.qos, s.noLocal, s.retainAsPublished, s.subscriptionId)];
+    if (s.parent !== null) subs.push(this.subscribe(s.parent, s.queue, s.filter, s.key, s.qos, s.noLocal, s.retainAsPublished, s.subscriptionId));
+    this.subscriptions.set(s.key, subs);
   }
 }
 

@@ -31,7 +31,11 @@ export class MqttSubscription extends Subscription {
     readonly subscriptionId: number | undefined,
   ) {
     super(client, subject, queue, sid, literal);
+    this.firstLevelWildcard = subject === ">" || subject === "*" || subject.startsWith("*.");
   }
+
+  /** `#`, `+` or `+/…`: such a filter does not match topics that start with `$`. */
+  readonly firstLevelWildcard: boolean;
 }
 
 /** What the session asks of the server's MQTT layer: keeping QoS 1/2 messages in the stream layer. */
@@ -134,6 +138,9 @@ export class MqttSession implements Subscriber {
     if (this.closed) return;
     const msub = sub as MqttSubscription;
     if (msub.noLocal && publisher === this) return;
+    // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match topics starting with `$` (nats-server's
+    // isMQTTReservedSubscription): `#` sees no $SYS, $JS or $MQTT traffic.
+    if (buf[subjectStart] === 0x24 /* $ */ && msub.firstLevelWildcard) return;
     // A filter ending in `/#` is two NATS subscriptions: a message matches one of them only, never both.
     const connection = this.connection;
     const level = connection?.level ?? MQTT_5;

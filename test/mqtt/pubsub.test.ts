@@ -66,6 +66,22 @@ describe.each([4, 5] as const)("MQTT protocol version %i", (version) => {
     expect((await got.wait(1))[0]!.topic).toBe("a/.b");
   });
 
+  // nats-server 2.9.10 deviates: its `#` subscriber receives the server's own $MQTT/sess/… session records.
+  test.skipIf(serverKind === "nats-server")("`#` and `+` at the first level do not match topics starting with `$` [MQTT-4.7.2-1]", async () => {
+    const { server, mqttUrl } = await startMqttServer();
+    const sub = await connectMqtt(mqttUrl, { protocolVersion: version });
+    const got = collect(sub);
+    await sub.subscribeAsync("#");
+    await sub.subscribeAsync("+/status");
+    await sub.subscribeAsync("$app/#");
+    const nc = await connectV2(server);
+    nc.publish("$app.status", "hidden from wildcards");
+    nc.publish("app.status", "visible");
+    const messages = await got.wait(3);
+    // `app/status` matches `#` and `+/status` (two copies); `$app/status` only `$app/#`.
+    expect(messages.map((m) => m.topic).sort()).toEqual(["$app/status", "app/status", "app/status"]);
+  });
+
   test.skipIf(skipV5)("QoS 1 between MQTT clients is acknowledged and delivered with QoS 1", async () => {
     const { mqttUrl } = await startMqttServer();
     const sub = await connectMqtt(mqttUrl, { protocolVersion: version, clientId: "q1-sub" });

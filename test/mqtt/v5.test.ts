@@ -176,6 +176,41 @@ describe.skipIf(serverKind === "nats-server")("MQTT 5", () => {
     expect((await got.wait(1))[0]!.payload).toBe("bye");
   });
 
+  test("a session with a session expiry interval is kept that long, then ended", async () => {
+    const { mqttPort } = await startMqttServer();
+    const first = await RawMqtt.connect(mqttPort, 5);
+    await first.handshake({ clientId: "expiring", cleanStart: true, properties: { sessionExpiryInterval: 1 } });
+    first.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "exp/t", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await first.next(PacketType.SUBACK);
+    first.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await first.waitClosed();
+    // While the session lives its subscription takes messages; once it expired, PUBACK says no one matched (0x10).
+    const pub = await RawMqtt.connect(mqttPort, 5);
+    await pub.handshake({ clientId: "expiry-probe" });
+    let id = 1;
+    const probe = async () => {
+      pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 1, retain: false, topic: "exp/t", packetId: id++, properties: {}, payload: Buffer.from("?") });
+      return ((await pub.next(PacketType.PUBACK)) as { reasonCode: number }).reasonCode;
+    };
+    expect(await probe()).toBe(ReasonCode.Success);
+    await waitFor(async () => (await probe()) === ReasonCode.NoMatchingSubscribers, 10_000, "the session to expire", 100);
+    const later = await RawMqtt.connect(mqttPort, 5);
+    expect(await later.handshake({ clientId: "expiring", cleanStart: false })).toMatchObject({ sessionPresent: false });
+  });
+
+  test("a message larger than the client's maximum packet size is not sent to it [MQTT-3.1.2-25]", async () => {
+    const { mqttPort, mqttUrl } = await startMqttServer();
+    const raw = await RawMqtt.connect(mqttPort, 5);
+    await raw.handshake({ clientId: "tiny", properties: { maximumPacketSize: 64 } });
+    raw.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "size/#", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await raw.next(PacketType.SUBACK);
+    const pub = await connectMqtt(mqttUrl, v5);
+    await pub.publishAsync("size/big", "x".repeat(200));
+    await pub.publishAsync("size/small", "ok");
+    const m = (await raw.next(PacketType.PUBLISH)) as PublishPacket;
+    expect(m.topic).toBe("size/small"); // the big one, published first, never came
+  });
+
   test("a server shutting down tells MQTT 5 clients with DISCONNECT 0x8B", async () => {
     const { server, mqttPort } = await startMqttServer();
     const raw = await RawMqtt.connect(mqttPort, 5);

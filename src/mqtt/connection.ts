@@ -224,7 +224,8 @@ export class MqttConnection implements Flushable {
     const password = connect.password === null ? "" : connect.password.toString("utf8");
     // As nats-server: the MQTT password is also the token.
     const credentials = { user: connect.username ?? "", pass: password, auth_token: password };
-    const claim = auth === null ? null : auth.resolve("mqtt", credentials, "", undefined, this.transport.peerCertificate ?? null);
+    const type = this.transport.kind === "websocket" ? "MQTT_WS" : "MQTT"; // for allowed_connection_types
+    const claim = auth === null ? null : auth.resolve("mqtt", credentials, "", undefined, this.transport.peerCertificate ?? null, type);
     if (auth !== null && claim === null) {
       this.authFailed(connect);
       return;

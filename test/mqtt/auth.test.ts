@@ -101,3 +101,17 @@ describe("MQTT authentication", () => {
     expect((await got.wait(1))[0]!.payload).toBe("from bob's account");
   });
 });
+
+describe("allowed_connection_types", () => {
+  test("a user limited to STANDARD cannot log in over MQTT; one allowed MQTT can", async () => {
+    const { mqttUrl } = await startMqttServer({
+      config: `authorization { users: [
+        { user: natsonly, password: a, allowed_connection_types: ["STANDARD"] }
+        { user: device, password: b, allowed_connection_types: ["MQTT"] }
+      ] }\n`,
+    });
+    await expect(connectMqtt(mqttUrl, { username: "natsonly", password: "a" })).rejects.toThrow();
+    const ok = await connectMqtt(mqttUrl, { username: "device", password: "b" });
+    expect(ok.connected).toBe(true);
+  });
+});

@@ -102,6 +102,21 @@ describe.skipIf(serverKind === "nats-server")("MQTT 5", () => {
     expect(got.messages).toHaveLength(1);
   });
 
+  test("retain as published keeps RETAIN on live messages; retain handling 2 sends no retained messages, 1 only to a new subscription", async () => {
+    const { mqttUrl } = await startMqttServer();
+    const pub = await connectMqtt(mqttUrl, v5);
+    await pub.publishAsync("rh/state", "kept", { qos: 1, retain: true });
+    const client = await connectMqtt(mqttUrl, v5);
+    const got = collect(client);
+    await client.subscribeAsync("rh/+", { qos: 0, rh: 2 }); // none
+    await client.subscribeAsync("rh/#", { qos: 0, rh: 1, rap: true }); // the retained one (a new subscription)
+    await client.subscribeAsync("rh/#", { qos: 0, rh: 1, rap: true }); // the same again: none this time
+    await pub.publishAsync("rh/state", "live", { qos: 1, retain: true });
+    const messages = await got.wait(3);
+    // The retained message once (RETAIN set), then "live" on both subscriptions: RETAIN kept on the `rap` one only.
+    expect(messages.map((m) => `${m.payload}:${m.packet.retain}`).sort()).toEqual(["kept:true", "live:false", "live:true"]);
+  });
+
   test("a subscription identifier comes back on the messages it matched", async () => {
     const { mqttUrl } = await startMqttServer();
     const client = await connectMqtt(mqttUrl, v5);

@@ -50,6 +50,12 @@ export class MqttConnection implements Flushable {
   clientMaximumPacketSize = Number.MAX_SAFE_INTEGER;
   closed = false;
   closeReason = "";
+  // As events and monitoring read a client (src/accounts/events.ts EventClient): MQTT has no name, lang,
+  // version or RTT; its client id is what identifies it.
+  readonly name = "";
+  readonly lang = "";
+  readonly version = "";
+  readonly rttMs = 0;
   inMsgs = 0;
   inBytes = 0;
   outMsgs = 0;
@@ -73,6 +79,11 @@ export class MqttConnection implements Flushable {
   ) {
     this.account = server.accounts.global;
     this.framer = new PacketFramer(mqtt.maxPacketSize);
+  }
+
+  /** nats-server's `client_id` of an MQTT client in events. */
+  get mqttClientId(): string {
+    return this.clientId;
   }
 
   get logPrefix(): string {
@@ -263,6 +274,8 @@ export class MqttConnection implements Flushable {
   private authFailed(connect: ConnectPacket): void {
     this.server.stats.authFailures++;
     this.server.log.error(`${this.logPrefix} - authentication error - User ${JSON.stringify(connect.username ?? "")}`);
+    this.clientId = connect.clientId;
+    this.server.events?.authFailed(this, { user: connect.username ?? undefined });
     // 3.1.1: "not authorized" (0x05), as nats-server answers; 5.0: "bad user name or password" (0x86).
     this.refuse(ConnackCode311.NotAuthorized, ReasonCode.BadUserNameOrPassword, "authentication error");
   }
@@ -311,6 +324,7 @@ export class MqttConnection implements Flushable {
       ack.sharedSubscriptionAvailable = 1;
     }
     this.queue({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack });
+    this.server.events?.clientConnected(this); // $SYS connect event and the audit log name MQTT clients too
     this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${this.clientId}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
     // A resumed session: what was in flight goes again ([MQTT-4.4.0-1]), then what waited.
     if (present) {
@@ -400,6 +414,7 @@ export class MqttConnection implements Flushable {
     if (perms.publishAllowed(bytes, 0, bytes.length)) return true;
     this.server.stats.permissionViolations++;
     this.server.log.error(`${this.logPrefix} - Publish Violation - User ${JSON.stringify(this.authUser)}, Subject ${JSON.stringify(subject)}`);
+    this.server.events?.permissionViolation(this, "PublishViolation", subject);
     return false;
   }
 
@@ -444,6 +459,7 @@ export class MqttConnection implements Flushable {
       if (this.perms !== null && (!this.perms.canSubscribe(subject, queue) || (parent !== null && !this.perms.canSubscribe(parent, queue)))) {
         this.server.stats.permissionViolations++;
         this.server.log.error(`${this.logPrefix} - Subscription Violation - User ${JSON.stringify(this.authUser)}, Subject ${JSON.stringify(subject)}`);
+        this.server.events?.permissionViolation(this, queue === null ? "SubscribeViolation" : "SubscribeQueueViolation", subject, queue ?? undefined);
         codes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE_311);
         continue;
       }
@@ -539,6 +555,7 @@ export class MqttConnection implements Flushable {
     this.transport.close();
     if (this.session !== null) {
       this.server.closedConnections.append(mqttRecord(this, Date.now(), reason)); // before detach: it may end the session's subscriptions
+      this.server.events?.clientDisconnected(this);
       this.account.connections--;
       this.mqtt.detach(this, this.will);
     }

@@ -56,9 +56,8 @@ function validSession(rng: Rng, level: 4 | 5): Packet[] {
 
 /** Breaks a byte stream the ways a hostile or broken client does. */
 function mutate(rng: Rng, bytes: Buffer): Buffer {
-  const out = Buffer.from(bytes);
   const edits = rng.int(4);
-  let data = out;
+  let data: Buffer<ArrayBufferLike> = Buffer.from(bytes);
   for (let e = 0; e < edits && data.length > 0; e++) {
     const at = rng.int(data.length);
     switch (rng.int(6)) {
@@ -76,7 +75,7 @@ function mutate(rng: Rng, bytes: Buffer): Buffer {
 async function runCase(port: number, rng: Rng): Promise<void> {
   const level = rng.chance(0.5) ? 4 : 5;
   const packets = validSession(rng, level);
-  let bytes = Buffer.concat(packets.map((p) => encodePacket(p, level)));
+  let bytes: Buffer<ArrayBufferLike> = Buffer.concat(packets.map((p) => encodePacket(p, level)));
   if (rng.chance(0.8)) bytes = mutate(rng, bytes);
   if (rng.chance(0.05)) bytes = rng.bytes(1 + rng.int(200)); // plain noise
   const socket = net.connect(port, "127.0.0.1");

@@ -140,6 +140,7 @@ export class MqttConnection implements Flushable {
 
   /** A malformed packet or protocol error: MQTT 5 says why (CONNACK before CONNECT, else DISCONNECT); 3.1.1 just closes. */
   private protocolViolation(error: MqttProtocolError): void {
+    this.mqtt.stats.protocolErrors++;
     this.server.log.error(`${this.logPrefix} - MQTT protocol error: ${error.message}`);
     if (this.level === 0) this.close("Protocol Violation");
     else this.closeWith(error.reasonCode, error.message);
@@ -156,6 +157,7 @@ export class MqttConnection implements Flushable {
       case PacketType.CONNECT:
         throw protocolError("received a second CONNECT packet"); // [MQTT-3.1.0-2]
       case PacketType.PUBLISH:
+        this.mqtt.stats.publishesIn++;
         this.inMsgs++;
         this.inBytes += size;
         this.onPublish(packet);
@@ -494,6 +496,8 @@ export class MqttConnection implements Flushable {
     if (bytes.length > this.clientMaximumPacketSize) return;
     this.outMsgs++;
     this.outBytes += bytes.length;
+    this.mqtt.stats.publishesOut++;
+    if (packet.dup) this.mqtt.stats.redeliveries++;
     this.server.stats.outMsgs++;
     this.server.stats.outBytes += packet.payload.length;
     this.queueBytes(bytes);

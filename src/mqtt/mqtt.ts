@@ -30,8 +30,10 @@ interface AccountState {
 export class Mqtt implements SessionKeeper {
   readonly sessions = new Map<string, MqttSession>();
   readonly connections = new Map<number, MqttConnection>();
-  /** MQTT clients accepted since start (for /varz). */
+  /** MQTT clients accepted since start. */
   totalConnections = 0;
+  /** Counters for /metrics. */
+  readonly stats = { publishesIn: 0, publishesOut: 0, redeliveries: 0, protocolErrors: 0 };
   /** True until the kept state is loaded from the stream layer: clients' packets wait for it. */
   loading = false;
   private readonly accounts = new Map<Account, AccountState>();
@@ -114,6 +116,20 @@ export class Mqtt implements SessionKeeper {
       this.accounts.set(account, state);
     }
     return state;
+  }
+
+  /** Retained messages held now, over all accounts. */
+  get retainedCount(): number {
+    let n = 0;
+    for (const state of this.accounts.values()) n += state.retained.size;
+    return n;
+  }
+
+  /** QoS 1/2 messages in flight to clients or waiting for a slot, over all sessions. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const session of this.sessions.values()) n += session.inflight.size + session.queuedCount;
+    return n;
   }
 
   /** Retained messages and kept sessions need the account's JetStream (as in nats-server). */

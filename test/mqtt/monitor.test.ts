@@ -26,4 +26,20 @@ describe("monitoring", () => {
     expect(closed.type).toBe("mqtt");
     if (serverKind === "natter") expect(closed.reason).toBe("Client Closed");
   });
+
+  test.skipIf(serverKind === "nats-server")("/metrics has MQTT counters", async () => {
+    const httpPort = await freePort();
+    const { mqttUrl } = await startMqttServer({ args: ["-m", String(httpPort)] });
+    const client = await connectMqtt(mqttUrl, { clientId: "metered" });
+    await client.subscribeAsync("m/#", { qos: 1 });
+    await client.publishAsync("m/x", "1", { qos: 1, retain: true });
+    const text = await waitFor(async () => {
+      const body = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      return /^natter_mqtt_publishes_sent_total 1$/m.test(body) ? body : null;
+    }, 5000, "the delivery counted");
+    expect(text).toMatch(/^natter_mqtt_connections 1$/m);
+    expect(text).toMatch(/^natter_mqtt_sessions 1$/m);
+    expect(text).toMatch(/^natter_mqtt_retained_messages 1$/m);
+    expect(text).toMatch(/^natter_mqtt_publishes_received_total 1$/m);
+  });
 });

@@ -10,6 +10,7 @@ import type { Account } from "../accounts/account.ts";
 import { ClientPermissions } from "../auth/permissions.ts";
 import { comparePassword } from "../auth/passwords.ts";
 import type { AuthenticatedUser } from "../auth/authenticator.ts";
+import type { PublishBucket } from "../auth/ratelimit.ts";
 import { isValidPublishSubject, isValidSubscribeSubject } from "../subjects/subject.ts";
 import { PacketFramer, decodePacket } from "./decode.ts";
 import { encodePacket } from "./encode.ts";
@@ -29,6 +30,9 @@ function retainedProperties(p: Properties): Properties {
   const { topicAlias: _alias, subscriptionIdentifiers: _ids, ...kept } = p;
   return kept;
 }
+
+/** Reads held beyond this (a client sending on while paused) close the connection. */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
 
 /** Topic aliases a client may use towards the server (MQTT 5 topic alias maximum in CONNACK). */
 const TOPIC_ALIAS_MAXIMUM = 64;
@@ -96,19 +100,29 @@ export class MqttConnection implements Flushable {
 
   // ---- input -------------------------------------------------------------------------------
 
-  /** Reads that came while the MQTT layer was still loading its state from the stream layer. */
+  /** Reads that came while the MQTT layer was still loading its state, or while the user's publish rate paused us. */
   private heldReads: Buffer[] | null = null;
+  private heldBytes = 0;
+  /** The user's publish rate limit (rate_limit), shared with its other connections; null = none. */
+  private publishBucket: PublishBucket | null = null;
+  private chargedMsgs = 0;
+  private chargedBytes = 0;
+  private ratePaused = false;
 
   onRead(data: Buffer): void {
     if (this.closed) return;
-    if (this.mqtt.loading) {
+    if (this.mqtt.loading || this.ratePaused) {
       (this.heldReads ??= []).push(Buffer.from(data));
+      this.heldBytes += data.length;
+      // A WebSocket cannot stop being read: one that keeps sending while told to wait is cut.
+      if (this.heldBytes > MAX_HELD_BYTES) this.close("Slow Consumer (Pending Bytes)");
       return;
     }
     if (this.heldReads !== null) {
-      const held = this.heldReads;
-      this.heldReads = null;
-      for (const bytes of held) this.onRead(bytes);
+      // Held reads go first, in order; this one after them.
+      (this.heldReads ??= []).push(Buffer.from(data));
+      this.releaseHeldReads();
+      return;
     }
     if (this.authPending !== null) {
       this.authPending.reads.push(Buffer.from(data));
@@ -136,6 +150,27 @@ export class MqttConnection implements Flushable {
     }
     server.inRead = false;
     server.flushDirty();
+    if (this.publishBucket !== null) this.chargePublishRate();
+  }
+
+  /** After a read: its PUBLISH packets and bytes are charged to the user's rate; in debt, reading pauses. */
+  private chargePublishRate(): void {
+    const msgs = this.inMsgs - this.chargedMsgs;
+    const bytes = this.inBytes - this.chargedBytes;
+    if ((msgs === 0 && bytes === 0) || this.closed) return;
+    this.chargedMsgs = this.inMsgs;
+    this.chargedBytes = this.inBytes;
+    const waitMs = this.publishBucket!.take(msgs, bytes);
+    if (waitMs <= 0 || this.ratePaused) return;
+    this.ratePaused = true;
+    this.server.stats.rateLimitPauses++;
+    this.transport.pauseReading();
+    setTimeout(() => {
+      this.ratePaused = false;
+      if (this.closed) return;
+      this.transport.resumeReading();
+      this.releaseHeldReads();
+    }, Math.max(1, Math.ceil(waitMs)));
   }
 
   /** A malformed packet or protocol error: MQTT 5 says why (CONNACK before CONNECT, else DISCONNECT); 3.1.1 just closes. */
@@ -299,6 +334,7 @@ export class MqttConnection implements Flushable {
     account.connections++;
     this.authUser = user?.name ?? "";
     this.perms = user?.permissions ? new ClientPermissions(user.permissions) : null;
+    this.publishBucket = user?.publishBucket ?? null;
     const v5 = this.level === MQTT_5;
     const props = connect.properties;
     let assigned: string | undefined;
@@ -572,7 +608,16 @@ export class MqttConnection implements Flushable {
     if (this.heldReads === null || this.closed) return;
     const held = this.heldReads;
     this.heldReads = null;
-    for (const bytes of held) this.onRead(bytes);
+    this.heldBytes = 0;
+    for (let i = 0; i < held.length; i++) {
+      if (this.closed) return;
+      if (this.ratePaused || this.mqtt.loading) {
+        // Paused again by what was just read: the rest waits, in order.
+        this.heldReads = [...held.slice(i), ...(this.heldReads ?? [])];
+        return;
+      }
+      this.onRead(held[i]!);
+    }
   }
 
   onTransportClosed(): void {

@@ -115,3 +115,22 @@ describe("allowed_connection_types", () => {
     expect(ok.connected).toBe(true);
   });
 });
+
+describe.skipIf(serverKind === "nats-server")("publish rate limits (natter's rate_limit)", () => {
+  test("an MQTT user's publishes are paced by its rate limit, none lost", async () => {
+    const { server, mqttUrl } = await startMqttServer({
+      config: "authorization { users: [ { user: sensor, password: pw, rate_limit: { msgs_per_sec: 10 } } ] }\n",
+    });
+    const nc = await connectV2(server, { user: "sensor", pass: "pw" });
+    let count = 0;
+    nc.subscribe("paced", { callback: () => count++ });
+    await nc.flush();
+    const client = await connectMqtt(mqttUrl, { username: "sensor", password: "pw" });
+    const start = Date.now();
+    // One at a time (each in its own read): the limit is charged after each read, as for NATS clients.
+    for (let i = 0; i < 30; i++) await client.publishAsync("paced", String(i), { qos: 1 });
+    // 10 a second with a full bucket of 10 to start: the last of 30 cannot be taken before ~2 s.
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1500);
+    await waitFor(() => count === 30, 5000, "all 30 messages");
+  });
+});

@@ -15,7 +15,7 @@ import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from ".
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
-import { MqttStore, NoJetStream, type StoredMessage } from "./store.ts";
+import { expiryOf, MqttStore, NoJetStream, type StoredMessage } from "./store.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -95,7 +95,7 @@ export class Mqtt implements SessionKeeper {
         session.persisted = true;
         for (const s of stored.subscriptions) session.restoreSubscription(s);
         for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
-          session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq);
+          session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq, message.expiresAt);
         }
         this.sessions.set(stored.clientId, session);
         this.armExpiry(session, null);
@@ -253,10 +253,10 @@ export class Mqtt implements SessionKeeper {
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------
 
-  keepPending(session: MqttSession, packet: PublishPacket): Promise<number> {
+  keepPending(session: MqttSession, packet: PublishPacket, expiresAt: number | undefined): Promise<number> {
     const store = this.stateOf(session.account).store;
     if (store === null) return Promise.resolve(0);
-    const stored = store.keepPending(session.clientId, { topic: packet.topic, payload: packet.payload, qos: packet.qos, properties: packet.properties });
+    const stored = store.keepPending(session.clientId, { topic: packet.topic, payload: packet.payload, qos: packet.qos, properties: packet.properties, expiresAt });
     this.track(stored, "keep a QoS message");
     return stored.catch(() => 0);
   }
@@ -294,8 +294,9 @@ export class Mqtt implements SessionKeeper {
       state.retained.delete(subject);
       this.track(state.store.clearRetained(subject), "remove a retained message");
     } else {
-      state.retained.set(subject, message);
-      this.track(state.store.retain(subject, message), "store a retained message");
+      const kept = { ...message, expiresAt: expiryOf(message.properties) };
+      state.retained.set(subject, kept);
+      this.track(state.store.retain(subject, kept), "store a retained message");
     }
   }
 
@@ -306,9 +307,15 @@ export class Mqtt implements SessionKeeper {
     const main = subs[0]!;
     const parent = subs[1]?.subject;
     const v5 = session.connection?.level === MQTT_5;
+    const now = Date.now();
     for (const [subject, message] of retained) {
       if (!subjectMatches(main.subject, subject) && subject !== parent) continue;
-      const properties = v5 ? { ...message.properties, ...(main.subscriptionId !== undefined ? { subscriptionIdentifiers: [main.subscriptionId] } : {}) } : {};
+      if (message.expiresAt !== undefined && message.expiresAt <= now) {
+        this.retain(session.account, subject, { ...message, payload: Buffer.alloc(0) }); // expired: removed ([MQTT-3.3.2-5])
+        continue;
+      }
+      let properties = v5 ? { ...message.properties, ...(main.subscriptionId !== undefined ? { subscriptionIdentifiers: [main.subscriptionId] } : {}) } : {};
+      if (v5 && message.expiresAt !== undefined) properties = { ...properties, messageExpiryInterval: Math.ceil((message.expiresAt - now) / 1000) };
       const qos = Math.min(message.qos, main.qos) as 0 | 1 | 2;
       session.enqueue({ type: PacketType.PUBLISH, dup: false, qos, retain: true, topic: message.topic, packetId: 0, properties, payload: message.payload });
     }

@@ -11,7 +11,7 @@ import type { Properties } from "./properties.ts";
 import { headersToProperties } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
-import type { StoredSubscription } from "./store.ts";
+import { expiryOf, type StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
 export class MqttSubscription extends Subscription {
@@ -41,7 +41,7 @@ export class MqttSubscription extends Subscription {
 /** What the session asks of the server's MQTT layer: keeping QoS 1/2 messages in the stream layer. */
 export interface SessionKeeper {
   /** Stores a QoS 1/2 message for a kept session; resolves to its stream sequence (0: not stored). */
-  keepPending(session: MqttSession, packet: PublishPacket): Promise<number>;
+  keepPending(session: MqttSession, packet: PublishPacket, expiresAt: number | undefined): Promise<number>;
   completePending(session: MqttSession, stored: Promise<number>): void;
 }
 
@@ -58,6 +58,8 @@ interface Inflight {
 interface Queued {
   packet: PublishPacket;
   stored: Promise<number> | null;
+  /** MQTT 5 message expiry (ms since the epoch): dropped if still queued then; undefined = never. */
+  expiresAt: number | undefined;
 }
 
 /** Messages waiting for an in-flight slot are kept up to this many, then dropped (oldest first). */
@@ -167,7 +169,8 @@ export class MqttSession implements Subscriber {
       this.connection?.sendPublish(packet);
       return;
     }
-    this.queued.push({ packet, stored: this.kept ? this.keeper.keepPending(this, packet) : null });
+    const expiresAt = expiryOf(packet.properties);
+    this.queued.push({ packet, stored: this.kept ? this.keeper.keepPending(this, packet, expiresAt) : null, expiresAt });
     if (this.queued.length > MAX_QUEUED) {
       const dropped = this.queued.shift()!;
       if (dropped.stored !== null) this.keeper.completePending(this, dropped.stored);
@@ -176,8 +179,8 @@ export class MqttSession implements Subscriber {
   }
 
   /** A QoS 1/2 message restored from the stream layer (a kept session after a restart). */
-  restorePending(packet: PublishPacket, seq: number): void {
-    this.queued.push({ packet, stored: Promise.resolve(seq) });
+  restorePending(packet: PublishPacket, seq: number, expiresAt: number | undefined): void {
+    this.queued.push({ packet, stored: Promise.resolve(seq), expiresAt });
   }
 
   /** Sends queued QoS 1/2 messages while in-flight slots are free. */
@@ -185,8 +188,17 @@ export class MqttSession implements Subscriber {
     const connection = this.connection;
     if (connection === null) return;
     const limit = Math.min(this.maxAckPending, connection.clientReceiveMaximum);
+    const now = Date.now();
     while (this.queued.length > 0 && this.inflight.size < limit) {
-      const { packet, stored } = this.queued.shift()!;
+      const { packet, stored, expiresAt } = this.queued.shift()!;
+      if (expiresAt !== undefined) {
+        // [MQTT-3.3.2-5]: an expired message is not delivered; otherwise it carries the time it has left.
+        if (expiresAt <= now) {
+          if (stored !== null) this.keeper.completePending(this, stored);
+          continue;
+        }
+        packet.properties = { ...packet.properties, messageExpiryInterval: Math.ceil((expiresAt - now) / 1000) };
+      }
       packet.packetId = this.freePacketId();
       this.inflight.set(packet.packetId, { packet, state: "publish", sentAt: Date.now(), stored });
       connection.sendPublish(packet);

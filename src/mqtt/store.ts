@@ -25,6 +25,14 @@ export interface StoredMessage {
   payload: Buffer;
   qos: 0 | 1 | 2;
   properties: Properties;
+  /** MQTT 5 message expiry: when (ms since the epoch) it is no longer delivered; absent = never. */
+  expiresAt?: number;
+}
+
+/** When a message with these properties expires, taken now (undefined: it does not). */
+export function expiryOf(properties: Properties, now = Date.now()): number | undefined {
+  const seconds = properties.messageExpiryInterval;
+  return seconds === undefined ? undefined : now + seconds * 1000;
 }
 
 /** A kept session as stored. */
@@ -212,15 +220,15 @@ export class MqttStore {
 function encodeMessage(m: StoredMessage): Buffer {
   const properties: Record<string, unknown> = { ...m.properties };
   if (m.properties.correlationData !== undefined) properties.correlationData = m.properties.correlationData.toString("base64");
-  return Buffer.from(JSON.stringify({ topic: m.topic, payload: m.payload.toString("base64"), qos: m.qos, properties }));
+  return Buffer.from(JSON.stringify({ topic: m.topic, payload: m.payload.toString("base64"), qos: m.qos, properties, expiresAt: m.expiresAt }));
 }
 
 function decodeMessage(data: Buffer): StoredMessage | null {
   try {
-    const raw = JSON.parse(data.toString("utf8")) as { topic: string; payload: string; qos: 0 | 1 | 2; properties?: Record<string, unknown> };
+    const raw = JSON.parse(data.toString("utf8")) as { topic: string; payload: string; qos: 0 | 1 | 2; properties?: Record<string, unknown>; expiresAt?: number };
     const properties = (raw.properties ?? {}) as Properties & { correlationData?: unknown };
     if (typeof properties.correlationData === "string") properties.correlationData = Buffer.from(properties.correlationData, "base64");
-    return { topic: raw.topic, payload: Buffer.from(raw.payload, "base64"), qos: raw.qos, properties: properties as Properties };
+    return { topic: raw.topic, payload: Buffer.from(raw.payload, "base64"), qos: raw.qos, properties: properties as Properties, expiresAt: typeof raw.expiresAt === "number" ? raw.expiresAt : undefined };
   } catch {
     return null;
   }

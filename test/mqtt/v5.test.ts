@@ -226,6 +226,35 @@ describe.skipIf(serverKind === "nats-server")("MQTT 5", () => {
     expect(m.topic).toBe("size/small"); // the big one, published first, never came
   });
 
+  test("message expiry: an expired message is not delivered to a returning session nor as a retained message", async () => {
+    const { mqttPort, mqttUrl } = await startMqttServer();
+    const first = await RawMqtt.connect(mqttPort, 5);
+    await first.handshake({ clientId: "expiry-sub", cleanStart: true, properties: { sessionExpiryInterval: 60 } });
+    first.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "ex/q", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await first.next(PacketType.SUBACK);
+    first.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await first.waitClosed();
+    const pub = await connectMqtt(mqttUrl, v5);
+    await pub.publishAsync("ex/q", "short", { qos: 1, properties: { messageExpiryInterval: 1 } });
+    await pub.publishAsync("ex/q", "long", { qos: 1, properties: { messageExpiryInterval: 3600 } });
+    await pub.publishAsync("ex/r/short", "gone", { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+    await pub.publishAsync("ex/r/long", "kept", { qos: 1, retain: true, properties: { messageExpiryInterval: 3600 } });
+    // Expiry is about time passing: let the short interval run out.
+    const publishedAt = Date.now();
+    await waitFor(() => Date.now() - publishedAt > 1200, 5000, "the short expiry to pass");
+    const back = await RawMqtt.connect(mqttPort, 5);
+    expect(await back.handshake({ clientId: "expiry-sub", cleanStart: false, properties: { sessionExpiryInterval: 60 } })).toMatchObject({ sessionPresent: true });
+    const m = (await back.next(PacketType.PUBLISH)) as PublishPacket;
+    expect(m.payload.toString()).toBe("long"); // "short", queued first, expired
+    expect(m.properties.messageExpiryInterval).toBeGreaterThan(3590);
+    expect(m.properties.messageExpiryInterval).toBeLessThanOrEqual(3600);
+    const sub = await connectMqtt(mqttUrl, v5);
+    const got = collect(sub);
+    await sub.subscribeAsync("ex/r/+");
+    const retained = await got.wait(1);
+    expect(retained.map((r) => r.payload)).toEqual(["kept"]);
+  });
+
   test("a server shutting down tells MQTT 5 clients with DISCONNECT 0x8B", async () => {
     const { server, mqttPort } = await startMqttServer();
     const raw = await RawMqtt.connect(mqttPort, 5);

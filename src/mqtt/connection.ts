@@ -20,6 +20,7 @@ import {
 } from "./packets.ts";
 import type { Properties } from "./properties.ts";
 import { propertiesToHeaders } from "./headers.ts";
+import { varintSize } from "./wire.ts";
 import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
 import { MqttSession, type MqttSubscription } from "./session.ts";
 import type { Mqtt } from "./mqtt.ts";
@@ -69,6 +70,9 @@ export class MqttConnection implements Flushable {
   private readonly outbound = new OutboundBuffer();
   private dirty = false;
   private readonly topicAliases = new Map<number, string>();
+  /** The last topic published and its subject: a device publishing to one topic converts it once. */
+  private lastTopic = "";
+  private lastSubject = "";
   /**
    * While a bcrypt password is checked off the event loop: the packets already cut from the stream after
    * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
@@ -389,11 +393,16 @@ export class MqttConnection implements Flushable {
     }
     if (packet.retain && v5 && !this.mqtt.retainAvailable(this.account)) throw new MqttProtocolError(ReasonCode.RetainNotSupported, "retained messages need JetStream in the account");
     let subject: string;
-    try {
-      subject = topicToSubject(topic);
-    } catch (error) {
-      if (error instanceof TopicError) throw new MqttProtocolError(ReasonCode.TopicNameInvalid, error.message);
-      throw error;
+    if (topic === this.lastTopic) subject = this.lastSubject;
+    else {
+      try {
+        subject = topicToSubject(topic);
+      } catch (error) {
+        if (error instanceof TopicError) throw new MqttProtocolError(ReasonCode.TopicNameInvalid, error.message);
+        throw error;
+      }
+      this.lastTopic = topic;
+      this.lastSubject = subject;
     }
     const session = this.session!;
     if (packet.qos === 2 && session.receivedQos2.has(packet.packetId)) {
@@ -419,7 +428,7 @@ export class MqttConnection implements Flushable {
       const writes = this.mqtt.beginWrites();
       const delivered = this.mqtt.publish(session, subject, reply, headers, packet.payload, packet.qos, packet.retain);
       if (!delivered) reasonCode = ReasonCode.NoMatchingSubscribers;
-      if (packet.retain) this.mqtt.retain(this.account, subject, { topic, payload: packet.payload, qos: packet.qos, properties: retainedProperties(packet.properties) });
+      if (packet.retain) this.mqtt.retain(this.account, subject, { topic, payload: Buffer.from(packet.payload), qos: packet.qos, properties: retainedProperties(packet.properties) });
       this.mqtt.endWrites();
       if (packet.qos > 0 && writes.length > 0) {
         const code = reasonCode;
@@ -539,6 +548,43 @@ export class MqttConnection implements Flushable {
     this.queueBytes(bytes);
   }
 
+  /**
+   * A QoS 0 PUBLISH without MQTT 5 properties, written into the outbound buffer straight from the
+   * publisher's bytes buf[start, end): one copy, no packet object. Dropped when larger than the client's
+   * maximum packet size.
+   */
+  sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean): void {
+    if (this.closed) return;
+    const v5 = this.level === MQTT_5;
+    const payloadLength = end - start;
+    const remaining = 2 + topic.length + (v5 ? 1 : 0) + payloadLength;
+    const size = 1 + varintSize(remaining) + remaining;
+    if (size > this.clientMaximumPacketSize) return;
+    const outbound = this.outbound;
+    let at = outbound.reserve(size); // may replace outbound.buf: read it after
+    const out = outbound.buf;
+    out[at++] = 0x30 | (retain ? 1 : 0);
+    let v = remaining;
+    do {
+      let b = v & 0x7f;
+      v = Math.floor(v / 128);
+      if (v > 0) b |= 0x80;
+      out[at++] = b;
+    } while (v > 0);
+    out[at++] = topic.length >> 8;
+    out[at++] = topic.length & 0xff;
+    at += topic.copy(out, at);
+    if (v5) out[at++] = 0; // no properties
+    buf.copy(out, at, start, end);
+    this.outMsgs++;
+    this.outBytes += size;
+    this.mqtt.stats.publishesOut++;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadLength;
+    this.afterQueue();
+  }
+
   sendPubrel(packetId: number): void {
     this.queue({ type: PacketType.PUBREL, packetId, reasonCode: 0, properties: {} });
   }
@@ -552,6 +598,11 @@ export class MqttConnection implements Flushable {
   private queueBytes(bytes: Buffer): void {
     if (this.closed) return;
     this.outbound.append(bytes);
+    this.afterQueue();
+  }
+
+  /** Marks the connection for this tick's flush; past max_pending it is a slow consumer. */
+  private afterQueue(): void {
     if (!this.dirty) {
       this.dirty = true;
       this.server.markDirty(this);

@@ -59,7 +59,8 @@ export class PacketFramer {
 }
 
 /**
- * Reads the body buf[start, end) of a packet whose first byte is `first`. `level` is the connection's
+ * Reads the body buf[start, end) of a packet whose first byte is `first`. A PUBLISH's payload is a view of
+ * `buf`, valid while the read is handled: whoever keeps it copies it. `level` is the connection's
  * protocol level (CONNECT carries its own). Fixed-header flags other than the spec's are malformed.
  */
 export function decodePacket(first: number, buf: Buffer, start: number, end: number, level: number): Packet {
@@ -92,7 +93,7 @@ export function decodePacket(first: number, buf: Buffer, start: number, end: num
       const packetId = qos > 0 ? r.u16("packet identifier") : 0;
       if (qos > 0 && packetId === 0) throw protocolError("packet identifier cannot be 0");
       const properties = v5 ? readProperties(r, type) : NO_PROPERTIES;
-      packet = { type, dup, qos: qos as 0 | 1 | 2, retain: (flags & 1) !== 0, topic, packetId, properties, payload: Buffer.from(buf.subarray(r.at, end)) };
+      packet = { type, dup, qos: qos as 0 | 1 | 2, retain: (flags & 1) !== 0, topic, packetId, properties, payload: buf.subarray(r.at, end) };
       r.at = end;
       break;
     }

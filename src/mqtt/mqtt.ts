@@ -342,22 +342,27 @@ export class Mqtt implements SessionKeeper {
    */
   publish(session: MqttSession, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer, qos: 0 | 1 | 2, retain = false): boolean {
     if (!isValidPublishSubject(subject)) return false;
+    // The frame a NATS client's PUB/HPUB would be, so NATS subscribers copy its tail as usual:
+    // `PUB <subject> [reply] <sizes>\r\n<headers><payload>\r\n`.
     const headerSize = headers === null ? -1 : headers.length;
     const total = payload.length + (headers === null ? 0 : headers.length);
+    const head = session.frameHead(subject, reply, headers !== null);
     const sizes = headers === null ? `${total}` : `${headerSize} ${total}`;
-    const line = `${headers === null ? "PUB" : "HPUB"} ${subject} ${reply === null ? "" : `${reply} `}${sizes}\r\n`;
-    const lineLength = Buffer.byteLength(line, "utf8");
+    const lineLength = head.bytes.length + sizes.length + 2;
     const frame = Buffer.allocUnsafe(lineLength + total + 2);
-    frame.write(line, 0, "utf8");
+    head.bytes.copy(frame, 0);
+    frame.write(sizes, head.bytes.length, "latin1");
+    frame[lineLength - 2] = 13;
+    frame[lineLength - 1] = 10;
     let at = lineLength;
     if (headers !== null) at += headers.copy(frame, at);
     at += payload.copy(frame, at);
     frame[at] = 13;
     frame[at + 1] = 10;
     const subjectStart = headers === null ? 4 : 5;
-    const subjectEnd = subjectStart + Buffer.byteLength(subject, "utf8");
+    const subjectEnd = subjectStart + head.subjectLength;
     const replyStart = reply === null ? -1 : subjectEnd + 1;
-    const replyEnd = reply === null ? -1 : replyStart + Buffer.byteLength(reply, "utf8");
+    const replyEnd = reply === null ? -1 : head.bytes.length - 1;
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += total;

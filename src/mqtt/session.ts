@@ -31,11 +31,36 @@ export class MqttSubscription extends Subscription {
     readonly subscriptionId: number | undefined,
   ) {
     super(client, subject, queue, sid, literal);
+    this.literal = literal;
     this.firstLevelWildcard = subject === ">" || subject === "*" || subject.startsWith("*.");
   }
 
   /** `#`, `+` or `+/…`: such a filter does not match topics that start with `$`. */
   readonly firstLevelWildcard: boolean;
+  private readonly literal: boolean;
+  /** A literal subscription's topic, as bytes (the delivered subject is always its own). */
+  private literalTopic: Buffer | null = null;
+
+  /** The MQTT topic (UTF-8 bytes) of the subject buf[start, end) a message was delivered on. */
+  topicFor(buf: Buffer, start: number, end: number): Buffer {
+    if (this.literal) return (this.literalTopic ??= Buffer.from(subjectToTopic(this.subject), "utf8"));
+    return topicBytes(buf, start, end);
+  }
+}
+
+/** Subject → topic bytes for wildcard deliveries, kept for the most recent subjects (most traffic repeats a few). */
+const TOPIC_CACHE_SIZE = 4096;
+let topicCache = new Map<string, Buffer>();
+
+function topicBytes(buf: Buffer, start: number, end: number): Buffer {
+  const subject = buf.toString("utf8", start, end);
+  let topic = topicCache.get(subject);
+  if (topic === undefined) {
+    if (topicCache.size >= TOPIC_CACHE_SIZE) topicCache = new Map();
+    topic = Buffer.from(subjectToTopic(subject), "utf8");
+    topicCache.set(subject, topic);
+  }
+  return topic;
 }
 
 /** What the session asks of the server's MQTT layer: keeping QoS 1/2 messages in the stream layer. */
@@ -98,6 +123,19 @@ export class MqttSession implements Subscriber {
     private readonly keeper: SessionKeeper,
   ) {}
 
+  /** `PUB <subject> [reply] ` (or HPUB) of the last message published, and its subject's length in bytes. */
+  private lastHead: { subject: string; reply: string | null; hpub: boolean; bytes: Buffer; subjectLength: number } | null = null;
+
+  /** The start of a PUB/HPUB frame for this subject and reply, kept while the publisher repeats them. */
+  frameHead(subject: string, reply: string | null, hpub: boolean): { bytes: Buffer; subjectLength: number } {
+    const last = this.lastHead;
+    if (last !== null && last.subject === subject && last.reply === reply && last.hpub === hpub) return last;
+    const bytes = Buffer.from(`${hpub ? "HPUB" : "PUB"} ${subject} ${reply === null ? "" : `${reply} `}`, "utf8");
+    const head = { subject, reply, hpub, bytes, subjectLength: Buffer.byteLength(subject, "utf8") };
+    this.lastHead = head;
+    return head;
+  }
+
   /** Whether its QoS 1/2 messages are kept in the stream layer. */
   get kept(): boolean {
     return this.persisted && this.expirySeconds > 0;
@@ -149,7 +187,14 @@ export class MqttSession implements Subscriber {
     const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : 0;
     const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
     if (connection === null && qos === 0) return; // a kept session stores QoS 1/2 messages only
-    const topic = subjectToTopic(buf.toString("utf8", subjectStart, subjectEnd));
+    const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
+    // QoS 0 with nothing for MQTT 5 properties: the PUBLISH is written straight from the publisher's bytes.
+    if (qos === 0 && (level !== MQTT_5 || (headerSize < 0 && replyStart < 0 && msub.subscriptionId === undefined))) {
+      sub.delivered++;
+      connection!.sendPublishFrom(msub.topicFor(buf, subjectStart, subjectEnd), buf, headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd, retain);
+      return;
+    }
+    const topic = msub.topicFor(buf, subjectStart, subjectEnd).toString("utf8");
     const properties: Properties = {};
     if (level === MQTT_5) {
       if (headerSize > 0) headersToProperties(buf.subarray(payloadStart, payloadStart + headerSize), properties);
@@ -157,7 +202,6 @@ export class MqttSession implements Subscriber {
       if (msub.subscriptionId !== undefined) properties.subscriptionIdentifiers = [msub.subscriptionId];
     }
     const payload = Buffer.from(buf.subarray(headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd));
-    const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
     const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos, retain, topic, packetId: 0, properties, payload };
     sub.delivered++;
     this.enqueue(packet);

@@ -67,6 +67,19 @@ export class ByteReader {
   string(what: string): string {
     const length = this.u16(what);
     this.need(length, what);
+    // ASCII without NUL (most topics and ids): read as is, no decoder.
+    const buf = this.buf;
+    const start = this.at;
+    let k = 0;
+    while (k < length) {
+      const b = buf[start + k]!;
+      if (b === 0 || b >= 0x80) break;
+      k++;
+    }
+    if (k === length) {
+      this.at += length;
+      return buf.latin1Slice(start, start + length);
+    }
     let text: string;
     try {
       text = utf8.decode(this.buf.subarray(this.at, this.at + length));

@@ -210,6 +210,11 @@ export class Server {
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
   }
 
+  /** Client connections open: NATS clients and MQTT clients (max_connections counts both, as nats-server). */
+  get clientCount(): number {
+    return this.connections.size + (this.mqtt?.connections.size ?? 0);
+  }
+
   /** A new client id (cid), unique among all kinds of client connection. */
   allocateClientId(): number {
     return this.nextCid++;
@@ -222,7 +227,7 @@ export class Server {
     this.stats.totalConnections++;
     if (this.auth !== null) this.auth.attach(conn); // before INFO: it carries the nonce
     conn.queueBytes(infoFrame(this.infoFor(conn)));
-    if (this.connections.size >= this.options.maxConnections || this.shuttingDown) {
+    if (this.clientCount >= this.options.maxConnections || this.shuttingDown) {
       this.log.error(`${conn.logPrefix} - ${ProtocolError.MaxConnections.text}`);
       conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.MaxConnections.text);
       return conn;

@@ -218,7 +218,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     // One JavaScript thread runs the server (Go's GOMAXPROCS counts threads running Go code).
     gomaxprocs: 1,
     cpu: cpuPercent(),
-    connections: server.connections.size,
+    connections: server.clientCount,
     total_connections: stats.totalConnections,
     routes: server.cluster?.routes.size ?? 0,
     remotes: server.cluster?.routes.size ?? 0,

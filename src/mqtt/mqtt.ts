@@ -142,7 +142,7 @@ export class Mqtt implements SessionKeeper {
     const conn = new MqttConnection(this, this.server, transport, this.server.allocateClientId());
     this.totalConnections++;
     this.server.stats.totalConnections++;
-    if (this.server.isShuttingDown || this.server.connections.size + this.connections.size >= this.server.options.maxConnections) {
+    if (this.server.isShuttingDown || this.server.clientCount >= this.server.options.maxConnections) {
       conn.close("Maximum Connections Exceeded");
       return conn;
     }

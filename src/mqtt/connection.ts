@@ -16,13 +16,13 @@ import { PacketFramer, decodePacket } from "./decode.ts";
 import { encodePacket } from "./encode.ts";
 import {
   ConnackCode311, MQTT_311, MQTT_5, MqttProtocolError, PACKET_NAMES, PacketType, ReasonCode, SUBACK_FAILURE_311, protocolError,
-  type AckPacket, type ConnectPacket, type Packet, type PublishPacket, type SubscribePacket, type UnsubscribePacket, type Will,
+  type ConnectPacket, type Packet, type PublishPacket, type SubscribePacket, type UnsubscribePacket, type Will,
 } from "./packets.ts";
 import type { Properties } from "./properties.ts";
 import { propertiesToHeaders } from "./headers.ts";
 import { varintSize } from "./wire.ts";
 import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
-import { MqttSession, type MqttSubscription } from "./session.ts";
+import type { MqttSession, MqttSubscription } from "./session.ts";
 import type { Mqtt } from "./mqtt.ts";
 import { mqttRecord } from "./monitor.ts";
 
@@ -48,7 +48,7 @@ export class MqttConnection implements Flushable {
   account: Account;
   authUser = "";
   perms: ClientPermissions | null = null;
-  /** CONNECT's keep alive in seconds (0 = none); the server's own when it sets server keep alive. */
+  /** CONNECT's keep alive in seconds (0 = none); 1.5 times it without a packet closes the connection. */
   keepAlive = 0;
   /** MQTT 5: what the client may take in flight at once (receive maximum) and its maximum packet size. */
   clientReceiveMaximum = 65_535;

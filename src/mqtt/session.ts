@@ -328,5 +328,3 @@ export class MqttSession implements Subscriber {
     this.subscriptions.set(s.key, subs);
   }
 }
-
-export { MQTT_5 };

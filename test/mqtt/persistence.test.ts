@@ -1,7 +1,6 @@
 // Retained messages, kept sessions and their QoS 1 messages live in the stream layer: they survive a
 // restart and kill -9, as acknowledged stream messages do.
 import { describe, expect, test } from "vitest";
-import { serverKind } from "../harness/server.ts";
 import { PacketType, type ConnackPacket, type PublishPacket } from "../../src/mqtt/packets.ts";
 import { collect, connectMqtt, startMqttServer } from "./helpers.ts";
 import { RawMqtt } from "./raw-mqtt.ts";

@@ -8,7 +8,7 @@ import { expect, test } from "vitest";
 import { Rng } from "../fuzz/prng.ts";
 import { encodePacket } from "../../src/mqtt/encode.ts";
 import { PacketType, type Packet } from "../../src/mqtt/packets.ts";
-import { freePort } from "../harness/server.ts";
+import { freePort, serverKind } from "../harness/server.ts";
 import { waitFor } from "../harness/raw.ts";
 import { collect, connectMqtt, startMqttServer } from "./helpers.ts";
 import { connectPacket } from "./raw-mqtt.ts";
@@ -93,7 +93,8 @@ async function runCase(port: number, rng: Rng): Promise<void> {
   socket.destroy();
 }
 
-test(`MQTT fuzz: ${CASES} hostile sessions (FUZZ_SEED=${SEED})`, { timeout: 180_000 }, async () => {
+// natter's decoder (its canary speaks MQTT 5, which nats-server refuses).
+test.skipIf(serverKind === "nats-server")(`MQTT fuzz: ${CASES} hostile sessions (FUZZ_SEED=${SEED})`, { timeout: 180_000 }, async () => {
   const httpPort = await freePort();
   const { server, mqttPort, mqttUrl } = await startMqttServer({ args: ["-m", String(httpPort)], mqttConfig: '  ack_wait: "1s"' });
   const canarySub = await connectMqtt(mqttUrl, { clientId: "canary-sub", protocolVersion: 5 });

@@ -227,7 +227,7 @@ async function idleMemory(server: Running): Promise<number> {
   const before = rss(server.pid);
   const clients: Client[] = [];
   for (let i = 0; i < IDLE_CLIENTS; i++) clients.push(await Client.connect(server.port, `idle-${i}`));
-  await Bun.sleep(500);
+  await Bun.sleep(3000); // idle: nothing sent or received for a while
   const after = rss(server.pid);
   for (const c of clients) c.close();
   return (after - before) / IDLE_CLIENTS;

@@ -3,7 +3,7 @@
 // who deviates.
 import { beforeAll, describe, expect, test } from "vitest";
 import { serverKind } from "../harness/server.ts";
-import { MQTT_5, PacketType, ReasonCode, type ConnackPacket, type DisconnectPacket, type SubackPacket } from "../../src/mqtt/packets.ts";
+import { MQTT_5, PacketType, ReasonCode, type ConnackPacket, type DisconnectPacket, type PublishPacket, type SubackPacket } from "../../src/mqtt/packets.ts";
 import { startMqttServer } from "./helpers.ts";
 import { connectPacket, mosquittoInstalled, RawMqtt, startMosquitto } from "./raw-mqtt.ts";
 
@@ -72,6 +72,65 @@ describe.each(targets)("%s", (target) => {
     const ack = (await raw.next(PacketType.SUBACK)) as SubackPacket;
     expect(ack.packetId).toBe(42);
     expect(ack.reasonCodes).toEqual([1]);
+  });
+
+  test("a wildcard in a PUBLISH topic closes the connection (3.1.1) [MQTT-3.3.2-2]", async () => {
+    const raw = await RawMqtt.connect(port);
+    await raw.handshake({ clientId: `wild-${target}` });
+    raw.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "a/+/c", packetId: 0, properties: {}, payload: Buffer.from("x") });
+    await raw.waitClosed();
+  });
+
+  test("an invalid topic filter (`a/#/b`) is not subscribed (3.1.1: SUBACK 0x80 or a close)", async () => {
+    const raw = await RawMqtt.connect(port);
+    await raw.handshake({ clientId: `badfilter-${target}` });
+    raw.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 3, properties: {}, subscriptions: [{ filter: "a/#/b", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    const outcome = await Promise.race([
+      raw.next(PacketType.SUBACK).then((p) => `suback ${(p as SubackPacket).reasonCodes.join(",")}`),
+      raw.waitClosed().then(() => "closed"),
+    ]);
+    // The spec lets the server choose; natter answers 0x80 as nats-server does, Mosquitto closes.
+    expect(["suback 128", "closed"]).toContain(outcome);
+    if (target !== "mosquitto") expect(outcome).toBe("suback 128");
+  });
+
+  // nats-server 2.9.10 deviates: its `#` also delivers `$…` topics (and its own $MQTT/sess records).
+  test.skipIf(isNatsServer)("`#` does not match a topic starting with `$`; `$x/#` does [MQTT-4.7.2-1]", async () => {
+    const sub = await RawMqtt.connect(port);
+    await sub.handshake({ clientId: `dollar-sub-${target}` });
+    sub.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: ["#", "$x/#"].map((filter) => ({ filter, qos: 0 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const })) });
+    await sub.next(PacketType.SUBACK);
+    const pub = await RawMqtt.connect(port);
+    await pub.handshake({ clientId: `dollar-pub-${target}` });
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "$x/y", packetId: 0, properties: {}, payload: Buffer.from("1") });
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "x/y", packetId: 0, properties: {}, payload: Buffer.from("2") });
+    const first = (await sub.next(PacketType.PUBLISH)) as PublishPacket;
+    const second = (await sub.next(PacketType.PUBLISH)) as PublishPacket;
+    // `$x/y` once (through `$x/#` only), then `x/y` (through `#`).
+    expect([first.topic, second.topic]).toEqual(["$x/y", "x/y"]);
+  });
+
+  test("a retained message reaches a later subscriber with RETAIN set; an empty one clears it [MQTT-3.3.1-6, -10]", async () => {
+    const pub = await RawMqtt.connect(port);
+    await pub.handshake({ clientId: `ret-pub-${target}` });
+    const topic = `ret/${target}`;
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 1, retain: true, topic, packetId: 1, properties: {}, payload: Buffer.from("v1") });
+    await pub.next(PacketType.PUBACK);
+    const sub = await RawMqtt.connect(port);
+    await sub.handshake({ clientId: `ret-sub-${target}` });
+    sub.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: topic, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    const m = (await sub.next(PacketType.PUBLISH)) as PublishPacket;
+    expect([m.retain, m.payload.toString()]).toEqual([true, "v1"]);
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 1, retain: true, topic, packetId: 2, properties: {}, payload: Buffer.alloc(0) });
+    await pub.next(PacketType.PUBACK);
+    const late = await RawMqtt.connect(port);
+    await late.handshake({ clientId: `ret-late-${target}` });
+    late.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: `ret/#`, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await late.next(PacketType.SUBACK);
+    // A marker after the SUBACK: had the cleared message been sent, it would come before it.
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: `ret/marker-${target}`, packetId: 0, properties: {}, payload: Buffer.from("m") });
+    const next = (await late.next(PacketType.PUBLISH)) as PublishPacket;
+    expect(next.topic).toBe(`ret/marker-${target}`);
   });
 
   describe.skipIf(isNatsServer)("MQTT 5", () => {

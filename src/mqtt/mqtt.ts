@@ -28,6 +28,7 @@ interface AccountState {
 }
 
 export class Mqtt implements SessionKeeper {
+  /** Sessions by account and client id: as in nats-server, each account has its own client ids. */
   readonly sessions = new Map<string, MqttSession>();
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start. */
@@ -97,7 +98,7 @@ export class Mqtt implements SessionKeeper {
         for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
           session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq, message.expiresAt);
         }
-        this.sessions.set(stored.clientId, session);
+        this.sessions.set(sessionKey(account, stored.clientId), session);
         this.armExpiry(session, null);
       }
       if (loaded.sessions.length > 0 || loaded.retained.size > 0) {
@@ -159,7 +160,8 @@ export class Mqtt implements SessionKeeper {
    * the older connection is closed (MQTT 5: DISCONNECT 0x8E) [MQTT-3.1.4-2].
    */
   attach(conn: MqttConnection, cleanStart: boolean, account: Account, expirySeconds: number): { session: MqttSession; present: boolean } {
-    let session = this.sessions.get(conn.clientId);
+    const key = sessionKey(account, conn.clientId);
+    let session = this.sessions.get(key);
     if (session !== undefined) {
       const previous = session.connection;
       if (previous !== null && previous !== conn) {
@@ -173,7 +175,7 @@ export class Mqtt implements SessionKeeper {
         clearTimeout(session.expiryTimer);
         session.expiryTimer = null;
       }
-      if (cleanStart || session.account !== account) {
+      if (cleanStart) {
         this.endSession(session);
         session = undefined;
       }
@@ -181,7 +183,7 @@ export class Mqtt implements SessionKeeper {
     const present = session !== undefined;
     if (session === undefined) {
       session = new MqttSession(conn.clientId, account, this.options.maxAckPending, this);
-      this.sessions.set(conn.clientId, session);
+      this.sessions.set(key, session);
     }
     session.connection = conn;
     const wasKept = session.persisted;
@@ -228,7 +230,8 @@ export class Mqtt implements SessionKeeper {
   /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
   private endSession(session: MqttSession): void {
     session.close();
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    const key = sessionKey(session.account, session.clientId);
+    if (this.sessions.get(key) === session) this.sessions.delete(key);
     if (session.persisted) void this.forget(session);
   }
 
@@ -416,6 +419,10 @@ export class Mqtt implements SessionKeeper {
     this.sessions.clear();
     for (const state of this.accounts.values()) state.store?.close();
   }
+}
+
+function sessionKey(account: Account, clientId: string): string {
+  return `${account.name}\u0000${clientId}`;
 }
 
 function safeSubject(topic: string): string | null {

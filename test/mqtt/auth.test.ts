@@ -134,3 +134,17 @@ describe.skipIf(serverKind === "nats-server")("publish rate limits (natter's rat
     await waitFor(() => count === 30, 5000, "all 30 messages");
   });
 });
+
+describe("client ids per account", () => {
+  test("the same client id in two accounts is two sessions: neither takes the other over", async () => {
+    const { mqttUrl } = await startMqttServer({ config: USERS });
+    const a = await connectMqtt(mqttUrl, { clientId: "dev1", username: "bob", password: "builder" });
+    const b = await connectMqtt(mqttUrl, { clientId: "dev1", username: "carol", password: "pw" });
+    const gotA = collect(a);
+    await a.subscribeAsync("ping");
+    await a.publishAsync("ping", "still here"); // a round trip through the server after b connected
+    await gotA.wait(1);
+    expect(a.connected).toBe(true);
+    expect(b.connected).toBe(true);
+  });
+});

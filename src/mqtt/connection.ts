@@ -433,9 +433,17 @@ export class MqttConnection implements Flushable {
       if (packet.qos > 0 && writes.length > 0) {
         const code = reasonCode;
         if (packet.qos === 2) session.receivedQos2.add(packet.packetId);
-        Promise.allSettled(writes).then(() => {
+        Promise.allSettled(writes).then((results) => {
           if (this.closed) return;
-          this.ackPublish(packet, code);
+          if (results.some((r) => r.status === "rejected")) {
+            // Not stored: no acknowledgement that would promise it was. MQTT 5 says why; a 3.1.1 client
+            // is closed and sends the message again (DUP) when it reconnects.
+            session.receivedQos2.delete(packet.packetId);
+            if (this.level === MQTT_5) this.ackPublish(packet, ReasonCode.QuotaExceeded);
+            else this.close("MQTT could not store a QoS message");
+          } else {
+            this.ackPublish(packet, code);
+          }
           this.server.flushDirty();
         });
         return;

@@ -1,7 +1,8 @@
 // Retained messages, kept sessions and their QoS 1 messages live in the stream layer: they survive a
 // restart and kill -9, as acknowledged stream messages do.
 import { describe, expect, test } from "vitest";
-import { PacketType, type ConnackPacket, type PublishPacket } from "../../src/mqtt/packets.ts";
+import { PacketType, ReasonCode, type ConnackPacket, type PublishPacket } from "../../src/mqtt/packets.ts";
+import { serverKind } from "../harness/server.ts";
 import { collect, connectMqtt, startMqttServer } from "./helpers.ts";
 import { RawMqtt } from "./raw-mqtt.ts";
 
@@ -96,5 +97,41 @@ describe("kept sessions", () => {
     await server.restart(); // a graceful stop (SIGTERM) and start
     const last = await RawMqtt.connect(mqttPort);
     expect(((await last.handshake({ clientId: "acker", cleanStart: false })) as ConnackPacket).sessionPresent).toBe(false);
+  });
+});
+
+// natter's own answer (nats-server 2.9.10 has no MQTT 5, and the harness's store dir flag is natter's).
+describe.skipIf(serverKind === "nats-server")("a write the stream layer refuses", () => {
+  // A 4 KiB file store limit (the store dir is the harness's temp dir, -sd): the MQTT streams are
+  // created, a large QoS 1 copy for a kept session is not.
+  const limited = { jetstream: true, config: "jetstream { max_file_store: 4KB }\n" } as const;
+
+  test("3.1.1: no PUBACK for a QoS 1 message that could not be stored; the publisher is closed", async () => {
+    const { mqttPort } = await startMqttServer(limited);
+    const keeper = await RawMqtt.connect(mqttPort);
+    await keeper.handshake({ clientId: "full-keeper", cleanStart: false });
+    keeper.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "big", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await keeper.next(PacketType.SUBACK);
+    keeper.send([0xe0, 0x00]);
+    await keeper.waitClosed();
+    const pub = await RawMqtt.connect(mqttPort);
+    await pub.handshake({ clientId: "full-pub" });
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 1, retain: false, topic: "big", packetId: 7, properties: {}, payload: Buffer.alloc(16 * 1024, 0x61) });
+    await pub.waitClosed(10_000);
+    expect(pub.packets.filter((p) => p.type === PacketType.PUBACK)).toEqual([]);
+  });
+
+  test("MQTT 5: the PUBACK says 0x97 (quota exceeded)", async () => {
+    const { mqttPort } = await startMqttServer(limited);
+    const keeper = await RawMqtt.connect(mqttPort, 5);
+    await keeper.handshake({ clientId: "full-keeper5", properties: { sessionExpiryInterval: 600 } });
+    keeper.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "big5", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await keeper.next(PacketType.SUBACK);
+    keeper.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await keeper.waitClosed();
+    const pub = await RawMqtt.connect(mqttPort, 5);
+    await pub.handshake({ clientId: "full-pub5" });
+    pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 1, retain: false, topic: "big5", packetId: 8, properties: {}, payload: Buffer.alloc(16 * 1024, 0x61) });
+    expect(await pub.next(PacketType.PUBACK, 10_000)).toMatchObject({ packetId: 8, reasonCode: ReasonCode.QuotaExceeded });
   });
 });

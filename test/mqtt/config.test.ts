@@ -55,6 +55,10 @@ describe("mqtt block", () => {
     expect(() => validateOptions(o)).toThrow("mqtt authentication username not compatible with presence of users/nkeys");
   });
 
+  test("--procs > 1 is refused with MQTT (a session lives in one process)", () => {
+    expect(() => parseCommandLine(["-js", "--mqtt_port", "1999", "--procs", "2"])).toThrow("mqtt is not supported with --procs greater than 1");
+  });
+
   test("--mqtt_port sets the port", () => {
     const parsed = parseCommandLine(["-js", "--mqtt_port", "1999"]);
     expect(parsed.kind).toBe("run");

@@ -6,7 +6,8 @@ import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
 import type { AccountOptions, MappingOptions } from "./accounts/options.ts";
-import { addRemoteFlag, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
+import { addRemoteFlag, effectiveLeafnodeOptions, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
+import { defaultMqttOptions, MQTT_NEEDS_JETSTREAM, type MqttOptions } from "./mqtt/options.ts";
 
 export interface Options {
   host: string;
@@ -87,6 +88,8 @@ export interface Options {
   lameDuckDurationMs: number;
   /** Lame duck mode: how long to wait before closing the first client. */
   lameDuckGracePeriodMs: number;
+  /** The mqtt block and --mqtt_port (src/mqtt); port 0 = no MQTT listener. */
+  mqtt: MqttOptions;
   /** JetStream (-js, jetstream {}): the stream layer in src/jetstream answers $JS.API.>. */
   jetstream: boolean;
   /** Where streams are kept (-sd, store_dir; under it jetstream/); "" = <os temp dir>/nats, as nats-server. */
@@ -157,6 +160,7 @@ export const defaultOptions: Readonly<Options> = {
   clientAdvertise: "",
   websocketAuth: null,
   wsTls: null,
+  mqtt: defaultMqttOptions(),
   connectionRatePerIp: 0,
   accounts: [],
   systemAccount: "",
@@ -230,6 +234,8 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { parseAdvertise(v, 0, f); o.wsAdvertise = v; } },
   { names: ["ws_compression"], takesValue: false, help: "Offer permessage-deflate on WebSocket (default: off, as nats-server)",
     set: (o, v) => { o.wsCompression = v === "true"; } },
+  { names: ["mqtt_port"], takesValue: true, help: "Use port for MQTT clients (default: off; needs JetStream)",
+    set: (o, v, f) => { o.mqtt = { ...o.mqtt, port: parsePort(v, f, true) }; } },
   { names: ["max_payload"], takesValue: true, help: "Maximum message payload in bytes (default: 1MB)",
     set: (o, v, f) => { o.maxPayload = parseSize(v, f); } },
   { names: ["max_control_line"], takesValue: true, help: "Maximum control line in bytes (default: 4KB)",
@@ -389,6 +395,7 @@ export function validateOptions(o: Options): void {
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
   if (o.httpPort > 0 && (o.httpPort === o.port || o.httpPort === o.wsPort)) throw new OptionsError(`http_port ${o.httpPort} is already used by another listener`);
   if (o.pingIntervalMs < 1) throw new OptionsError("ping_interval must be positive");
+  validateMqttOptions(o);
   if (o.lameDuckDurationMs < 30_000) throw new OptionsError(`invalid lame_duck_duration of ${formatGoDuration(o.lameDuckDurationMs)}, minimum is 30 seconds`);
   if (o.routes.length > 0 && o.clusterPort === 0) throw new OptionsError("solicited routes require cluster capabilities, e.g. --cluster");
   if (o.clusterPort > 0 && (o.clusterPort === o.port || o.clusterPort === o.wsPort || o.clusterPort === o.httpPort)) {
@@ -491,4 +498,20 @@ export function parseAdvertise(value: string, defaultPort: number, what = "clien
   const port = m[3] === undefined ? defaultPort : Number(m[3]);
   if (port < -1 || port > 65535) throw new OptionsError(`${what}: invalid port in ${JSON.stringify(value)}`);
   return { host: (m[1] ?? m[2]!).trim(), port: port === 0 || port === -1 ? defaultPort : port };
+}
+
+/** nats-server's validateMQTTOptions, for what natter implements of it. */
+function validateMqttOptions(o: Options): void {
+  const m = o.mqtt;
+  if (m.port === 0) return;
+  if (m.port > 0 && (m.port === o.port || m.port === o.wsPort || m.port === o.httpPort)) throw new OptionsError(`mqtt port ${m.port} is already used by another listener`);
+  // A client id's session lives in one process: workers sharing the port could not take one over.
+  if (o.procs > 1) throw new OptionsError("mqtt is not supported with --procs greater than 1");
+  const hasUsers = (o.authorization?.users?.length ?? 0) > 0 || o.accounts.some((a) => a.users.length > 0);
+  if (hasUsers && m.auth?.user) throw new OptionsError("mqtt authentication username not compatible with presence of users/nkeys");
+  if (hasUsers && m.auth?.token) throw new OptionsError("mqtt authentication token not compatible with presence of users/nkeys");
+  // Sessions, retained messages and QoS 1/2 live in the stream layer: a standalone server needs it.
+  if (!o.jetstream && o.clusterPort === 0 && effectiveLeafnodeOptions(o) === null) {
+    throw new OptionsError(MQTT_NEEDS_JETSTREAM);
+  }
 }

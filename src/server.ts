@@ -23,6 +23,7 @@ import { ConnectionRateLimiter } from "./auth/ratelimit.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
 import { ServerEvents } from "./accounts/events.ts";
 import { Imports } from "./accounts/imports.ts";
+import { Mqtt } from "./mqtt/mqtt.ts";
 
 /**
  * The nats-server version whose client-visible features natter implements (clients gate features on it:
@@ -69,6 +70,8 @@ export class Server {
   readonly accounts: Accounts;
   /** Routes, membership, connect_urls (src/cluster); null unless --cluster / cluster {} is set. */
   cluster: Cluster | null = null;
+  /** MQTT clients and sessions (src/mqtt); null unless mqtt { port } or --mqtt_port is set. */
+  mqtt: Mqtt | null = null;
   /** Leaf node connections to hubs and from leaf nodes (src/leaf); null unless leafnodes {} or --leafnode_remote is set. */
   leafnodes: Leafnodes | null = null;
   readonly connections = new Map<number, Connection>();
@@ -169,6 +172,11 @@ export class Server {
     if (o.httpPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpPort, () => listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort));
     if (o.wsPort !== 0) this.ws = bindListener("websocket", o.wsHost, o.wsPort, () => listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort));
     this.tcp = bindListener("client", o.host, o.port, () => listenTcp(this, o.host, o.port === -1 ? 0 : o.port));
+    if (o.mqtt.port !== 0) {
+      const mqtt = new Mqtt(this, o.mqtt);
+      bindListener("mqtt", o.mqtt.host, o.mqtt.port, () => mqtt.listen());
+      this.mqtt = mqtt;
+    }
     // The route and leaf node listeners open further down, with their subsystems: check their ports now.
     if (o.clusterPort !== 0) checkPortFree("route", o.clusterHost, o.clusterPort);
     const leafListen = effectiveLeafnodeOptions(o);
@@ -187,6 +195,7 @@ export class Server {
     this.log.info(`  ID:       ${this.serverId}`);
     if (this.monitor !== null) this.log.info(`Starting http monitor on ${httpHost}:${this.monitor.port}`);
     if (this.ws !== null) this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
+    if (this.mqtt !== null) this.log.info(`Listening for MQTT clients on ${o.mqtt.tls ? "tls" : "mqtt"}://${o.mqtt.host}:${this.mqtt.port}`);
     this.log.info(`Listening for client connections on ${o.host}:${this.tcp!.port}`);
     if (o.tls) this.log.info("TLS required for client connections");
     if (o.accounts.length > 0) this.imports = new Imports(this); // before the cluster: it announces the response subscriptions
@@ -198,9 +207,20 @@ export class Server {
       this.leafnodes = new Leafnodes(this); // after the cluster: it chains its Sublist observer after the cluster's
       bindListener("leafnode", leafListen.host, leafListen.port, () => this.leafnodes!.start());
     }
+    this.mqtt?.start(); // after the stream layer: it loads retained messages and kept sessions from it
     this.log.info("Server is ready");
     const sweepEvery = Math.max(50, Math.min(1000, Math.floor(o.pingIntervalMs / 4), Math.floor(o.connectTimeoutMs / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+  }
+
+  /** Client connections open: NATS clients and MQTT clients (max_connections counts both, as nats-server). */
+  get clientCount(): number {
+    return this.connections.size + (this.mqtt?.connections.size ?? 0);
+  }
+
+  /** A new client id (cid), unique among all kinds of client connection. */
+  allocateClientId(): number {
+    return this.nextCid++;
   }
 
   /** A transport connected: register it and greet it with INFO (or refuse it past max_connections). */
@@ -210,7 +230,7 @@ export class Server {
     this.stats.totalConnections++;
     if (this.auth !== null) this.auth.attach(conn); // before INFO: it carries the nonce
     conn.queueBytes(infoFrame(this.infoFor(conn)));
-    if (this.connections.size >= this.options.maxConnections || this.shuttingDown) {
+    if (this.clientCount >= this.options.maxConnections || this.shuttingDown) {
       this.log.error(`${conn.logPrefix} - ${ProtocolError.MaxConnections.text}`);
       conn.close(CloseReason.MaxConnectionsExceeded, ProtocolError.MaxConnections.text);
       return conn;
@@ -351,6 +371,7 @@ export class Server {
     this.leafnodes?.stopListening();
     this.tcp?.stop();
     this.ws?.stopAccepting();
+    this.mqtt?.stopAccepting();
   }
 
   /** Stops accepting, flushes and closes every client. */
@@ -362,6 +383,7 @@ export class Server {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.tcp?.stop();
     this.ws?.stop();
+    this.mqtt?.stop();
     this.cluster?.stop();
     this.leafnodes?.stop();
     this.flushDirty();

@@ -21,7 +21,30 @@
 // publish path: the hooks are CONNECT, close, auth refusal and permission violations. Messages are sent
 // from a microtask, never from inside the caller (a close can happen in the middle of a delivery loop).
 import { randomBytes } from "node:crypto";
-import type { Connection } from "../connection.ts";
+import type { Transport } from "../transport/transport.ts";
+
+/**
+ * What events say about a client: a NATS client connection (src/connection.ts), or an MQTT client
+ * (src/mqtt/connection.ts, with its MQTT client id).
+ */
+export interface EventClient {
+  readonly cid: number;
+  readonly startedAt: number;
+  readonly transport: Transport;
+  readonly account: Account;
+  readonly authUser: string;
+  readonly name: string;
+  readonly lang: string;
+  readonly version: string;
+  readonly rttMs: number;
+  readonly closeReason: string;
+  readonly inMsgs: number;
+  readonly inBytes: number;
+  readonly outMsgs: number;
+  readonly outBytes: number;
+  /** An MQTT client's client id (nats-server's `client_id`); absent for NATS clients. */
+  readonly mqttClientId?: string;
+}
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { InternalClient, type InternalMessage } from "../internal-client.ts";
@@ -78,8 +101,10 @@ export interface EventClientInfo {
   stop?: string;
   /** "Client". */
   kind?: string;
-  /** "nats" or "websocket". */
+  /** "nats", "websocket" or "mqtt". */
   client_type?: string;
+  /** An MQTT client's client id. */
+  client_id?: string;
 }
 
 /** nats-server's DataStats (the MsgBytes part). */
@@ -183,7 +208,7 @@ export class ServerEvents {
   /** Subscriptions of our own in the system account: a sublist holding no more than these has no listener. */
   private ownSubscriptions = 0;
   /** Clients whose connect was announced: only those get a disconnect. */
-  private readonly connected = new WeakSet<Connection>();
+  private readonly connected = new WeakSet<EventClient>();
   private readonly ids = new EventIds();
   private seq = 0;
   private outbox: { subject: string; message: ServerStamped; reply?: boolean }[] = [];
@@ -212,7 +237,7 @@ export class ServerEvents {
   // ---- hooks ---------------------------------------------------------------------------------
 
   /** A client finished CONNECT (authenticated, bound to its account) or was admitted as the no_auth_user. */
-  clientConnected(conn: Connection): void {
+  clientConnected(conn: EventClient): void {
     if (this.connected.has(conn)) return; // a second CONNECT is not a second connection
     this.connected.add(conn);
     const account = conn.account.name;
@@ -224,7 +249,7 @@ export class ServerEvents {
   }
 
   /** A connection closed (Connection.close); only clients that connected are announced. */
-  clientDisconnected(conn: Connection): void {
+  clientDisconnected(conn: EventClient): void {
     if (!this.connected.has(conn)) return;
     this.connected.delete(conn);
     const reason = conn.closeReason;
@@ -245,7 +270,7 @@ export class ServerEvents {
   }
 
   /** Credentials were refused (AuthGate.refuse); `connect` is null when the client sent no CONNECT. */
-  authFailed(conn: Connection, connect: Credentials | null): void {
+  authFailed(conn: EventClient, connect: Credentials | null): void {
     const reason = "Authentication Failure"; // nats-server's AuthenticationViolation close state
     const user = rawAuthUser(connect);
     this.audit?.record(AuditType.AuthError, { ...this.auditClient(conn), user: user || undefined, reason });
@@ -265,7 +290,7 @@ export class ServerEvents {
   }
 
   /** A 'Permissions Violation' was sent to the client (Connection.permissionViolation). */
-  permissionViolation(conn: Connection, kind: ProtocolErrorKind, subject: string, queue?: string): void {
+  permissionViolation(conn: EventClient, kind: ProtocolErrorKind, subject: string, queue?: string): void {
     const op = kind === "PublishViolation" ? "publish" : kind === "ReplyViolation" ? "reply" : "subscribe";
     this.audit?.record(AuditType.PermissionViolation, { ...this.auditClient(conn), op, subject, queue });
     const eventSubject = EventSubject.permissionViolation(conn.account.name);
@@ -396,7 +421,7 @@ export class ServerEvents {
   }
 
   /** nats-server's ClientInfo for a client connection; `stopMs` for a disconnect (with the RTT). */
-  private clientInfo(conn: Connection, stopMs: number | null): EventClientInfo {
+  private clientInfo(conn: EventClient, stopMs: number | null): EventClientInfo {
     const info: EventClientInfo = {
       start: rfc3339Ms(conn.startedAt),
       host: conn.transport.remoteAddress || undefined,
@@ -413,19 +438,21 @@ export class ServerEvents {
       info.stop = rfc3339Ms(stopMs);
     }
     info.kind = "Client";
-    info.client_type = conn.transport.kind === "websocket" ? "websocket" : "nats";
+    info.client_type = clientType(conn);
+    if (conn.mqttClientId !== undefined) info.client_id = conn.mqttClientId;
     return info;
   }
 
   /** What the audit log says about a client: never a credential. */
-  private auditClient(conn: Connection): Record<string, unknown> {
+  private auditClient(conn: EventClient): Record<string, unknown> {
     return {
       cid: conn.cid,
       account: conn.account.name,
       user: conn.authUser || undefined,
       host: conn.transport.remoteAddress,
       port: conn.transport.remotePort,
-      client_type: conn.transport.kind === "websocket" ? "websocket" : "nats",
+      client_type: clientType(conn),
+      client_id: conn.mqttClientId,
     };
   }
 
@@ -464,6 +491,12 @@ export class ServerEvents {
       time: rfc3339Ns(nowNs()),
     };
   }
+}
+
+/** nats-server's client type names. */
+function clientType(conn: EventClient): string {
+  if (conn.mqttClientId !== undefined) return "mqtt";
+  return conn.transport.kind === "websocket" ? "websocket" : "nats";
 }
 
 /** A placeholder, replaced when the message is sent (keeps `server` in nats-server's key order). */

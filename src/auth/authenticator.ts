@@ -137,6 +137,10 @@ export class Authenticator {
   private readonly top: SimpleAuth;
   private readonly ws: SimpleAuth;
   private readonly wsOverride: boolean;
+  /** The mqtt block's user/password/token/no_auth_user (src/mqtt), replacing the top-level ones as websocket's do. */
+  private readonly mqtt: SimpleAuth;
+  private readonly mqttOverride: boolean;
+  private readonly mqttTimeoutMs: number;
   private readonly cookies: WebSocketAuthOptions | null;
   /** Auth required on the client port (and, unless overridden, on WebSocket). */
   private readonly required: boolean;
@@ -154,6 +158,7 @@ export class Authenticator {
     accountUsers: readonly AccountUsers[] = [],
     /** `tls { verify_and_map: true }` on the client port. */
     tlsMap = false,
+    mqtt: WebSocketAuthOptions | null = null,
   ) {
     const a = auth ?? {};
     const add = (u: UserOptions, account: Account | null) => {
@@ -168,12 +173,17 @@ export class Authenticator {
     this.ws = this.wsOverride
       ? { user: ws!.user ?? "", password: ws!.password ?? "", token: ws!.token ?? "", noAuthUser: ws!.noAuthUser ?? "" }
       : this.top;
+    this.mqttOverride = !!mqtt && (!!mqtt.user || !!mqtt.token || !!mqtt.noAuthUser);
+    this.mqtt = this.mqttOverride
+      ? { user: mqtt!.user ?? "", password: mqtt!.password ?? "", token: mqtt!.token ?? "", noAuthUser: mqtt!.noAuthUser ?? "" }
+      : this.top;
     this.cookies = ws && (ws.userCookie || ws.passCookie || ws.tokenCookie) ? ws : null;
     this.nonceRequired = this.nkeys.size > 0;
     // nats-server's getDefaultAuthTimeout: 2 s, or the TLS timeout + 1 s when TLS is configured.
     const defaultTimeout = tlsTimeoutMs !== null ? tlsTimeoutMs + 1000 : DEFAULT_AUTH_TIMEOUT_MS;
     this.timeoutMs = a.timeoutMs || defaultTimeout;
     this.wsTimeoutMs = (this.wsOverride && ws!.timeoutMs) || this.timeoutMs;
+    this.mqttTimeoutMs = mqtt?.timeoutMs || this.timeoutMs;
     // Only client-port connections are mapped: users that may not log in there are not candidates.
     this.tlsMapNames = tlsMap ? new Set([...this.users].filter(([, e]) => typeAllowed(e.user, "STANDARD")).map(([name]) => name)) : null;
   }
@@ -195,8 +205,8 @@ export class Authenticator {
       const name = `nats-${randomBytes(8).toString("hex")}`;
       authorization = { ...a, users: [{ user: name, password: randomBytes(16).toString("hex") }], noAuthUser: name };
     }
-    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers, o.tls?.verifyAndMap === true);
-    return auth.required || auth.wsOverride ? auth : null;
+    const auth = new Authenticator(authorization, o.websocketAuth, o.tls ? (o.tls.timeoutMs ?? DEFAULT_TLS_TIMEOUT_MS) : null, accountUsers, o.tls?.verifyAndMap === true, o.mqtt.auth);
+    return auth.required || auth.wsOverride || auth.mqttOverride ? auth : null;
   }
 
   /** Puts a new connection behind an AuthGate when its kind of client must authenticate. */
@@ -206,8 +216,13 @@ export class Authenticator {
   }
 
   /** Must a client of this kind authenticate (CONNECT first, within the auth timeout)? */
-  requiredFor(kind: Transport["kind"]): boolean {
-    return this.required || (kind === "websocket" && this.wsOverride);
+  requiredFor(kind: Transport["kind"] | "mqtt"): boolean {
+    return this.required || (kind === "websocket" && this.wsOverride) || (kind === "mqtt" && this.mqttOverride);
+  }
+
+  /** The auth timeout of MQTT clients: the mqtt block's authorization { timeout }, else the top level's. */
+  get mqttAuthTimeoutMs(): number {
+    return this.mqttTimeoutMs;
   }
 
   /** INFO's auth_required: as nats-server, false on the client port when a no_auth_user is set. */
@@ -256,11 +271,11 @@ export class Authenticator {
    * passes LEAFNODE or LEAFNODE_WS).
    */
   resolve(
-    kind: Transport["kind"], connect: Credentials, nonce: string, cookies: CookieCredentials | undefined, peer: CertificateIdentity | null = null,
-    type: ConnectionType = kind === "websocket" ? "WEBSOCKET" : "STANDARD",
+    kind: Transport["kind"] | "mqtt", connect: Credentials, nonce: string, cookies: CookieCredentials | undefined, peer: CertificateIdentity | null = null,
+    type: ConnectionType = kind === "websocket" ? "WEBSOCKET" : kind === "mqtt" ? "MQTT" : "STANDARD",
   ): Claim | null {
     if (!this.requiredFor(kind)) return { user: ANONYMOUS, secret: null, given: "" };
-    const simple = kind === "websocket" ? this.ws : this.top;
+    const simple = kind === "websocket" ? this.ws : kind === "mqtt" ? this.mqtt : this.top;
     let user = str(connect.user);
     let pass = str(connect.pass);
     let token = str(connect.auth_token);

@@ -367,7 +367,7 @@ function parseAllowResponses(e: ConfEntry): ResponsePermissionOptions | null {
 }
 
 /** The websocket block's `authorization { user, password, token, timeout }` (nats-server's parseSimpleAuth). */
-function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
+export function parseSimpleAuth(e: ConfEntry): WebSocketAuthOptions {
   const a: WebSocketAuthOptions = {};
   for (const k of map(e, "authorization").values()) {
     switch (k.key.toLowerCase()) {

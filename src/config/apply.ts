@@ -11,6 +11,7 @@ import { ConfigError, ConfigErrors, formatPosition, type ConfEntry, type ConfMap
 import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
 import { applyJetStreamKey } from "../jetstream/config-keys.ts";
 import { applyLeafnodesKey } from "../leaf/options.ts";
+import { applyMqttBlock } from "../mqtt/options.ts";
 import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig, parseMappings } from "../accounts/config.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
@@ -22,7 +23,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "ocsp", "operator", "operators",
   "roots", "root", "root_operators", "root_operator", "resolver", "account_resolver", "accounts_resolver",
   "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "trusted", "trusted_keys",
-  "mqtt", "default_js_domain", "ocsp_cache",
+  "default_js_domain", "ocsp_cache",
 ]);
 
 /** Keys of the cluster block nats-server knows that natter does not implement yet. */
@@ -221,6 +222,10 @@ class Applier {
       }
       case "http_host": // natter's own, as its --http_host flag (nats-server: http: "host:port")
         o.httpHost = this.str(e);
+        return;
+      case "mqtt":
+        o.mqtt = { ...o.mqtt };
+        applyMqttBlock(e, o.mqtt);
         return;
       case "websocket":
       case "ws":

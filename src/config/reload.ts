@@ -63,6 +63,7 @@ const SETTINGS: Partial<Record<keyof Options, Setting>> = {
   port: { name: "port", reloadable: false },
   serverName: { name: "server_name", reloadable: false },
   wsPort: { name: "websocket port", reloadable: false },
+  mqtt: { name: "mqtt", reloadable: false, secret: true },
   wsHost: { name: "websocket host", reloadable: false },
   wsAllowedOrigins: { name: "websocket allowed_origins", reloadable: false, show: (v) => `[${(v as string[]).join(" ")}]` },
   wsSameOrigin: { name: "websocket same_origin", reloadable: false },

@@ -1,6 +1,8 @@
 // /connz: nats-server's Connz and ConnInfo (server/monitor.go), field for field, in its order.
 import type { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
+import { MqttConnection } from "../mqtt/connection.ts";
+import { mqttRecord } from "../mqtt/monitor.ts";
 import { goDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 import { BadRequest, queryBool, queryInt, querySubs, queryUint } from "./query.ts";
 
@@ -51,6 +53,8 @@ export interface ConnInfo {
   account?: string;
   subscriptions_list?: string[];
   subscriptions_list_detail?: SubDetail[];
+  /** An MQTT client's client id (src/mqtt). */
+  mqtt_client?: string;
 }
 
 export interface Connz {
@@ -70,7 +74,7 @@ export interface Connz {
  */
 export interface ConnRecord {
   readonly cid: number;
-  readonly type: "nats" | "websocket";
+  readonly type: "nats" | "websocket" | "mqtt";
   readonly ip: string;
   readonly port: number;
   readonly startMs: number;
@@ -93,6 +97,8 @@ export interface ConnRecord {
   /** The account's name (`$G` when none is configured). */
   readonly account: string;
   readonly subs: readonly SubDetail[];
+  /** An MQTT client's client id; "" for NATS clients. */
+  readonly mqttClient?: string;
 }
 
 const NO_SUBS: readonly SubDetail[] = Object.freeze([]);
@@ -180,6 +186,7 @@ export function connInfo(r: ConnRecord, nowMs: number, subs: "none" | "list" | "
     account: auth && r.account !== GLOBAL_ACCOUNT ? r.account : undefined,
     subscriptions_list: subs === "list" && r.subs.length > 0 ? r.subs.map((s) => s.subject) : undefined,
     subscriptions_list_detail: subs === "detail" && r.subs.length > 0 ? [...r.subs] : undefined,
+    mqtt_client: r.mqttClient || undefined,
   };
 }
 
@@ -282,6 +289,10 @@ function comparator(sort: SortOption, nowMs: number): (a: ConnRecord, b: ConnRec
 }
 
 /** nats-server's Connz(). */
+function anyRecord(conn: Connection | MqttConnection): ConnRecord {
+  return conn instanceof MqttConnection ? mqttRecord(conn) : connRecord(conn);
+}
+
 export function connz(server: Server, o: ConnzOptions): Connz {
   const now = nowNs();
   const nowMs = Number(now / 1_000_000n);
@@ -292,16 +303,18 @@ export function connz(server: Server, o: ConnzOptions): Connz {
   }
   let closedList = o.state === "open" ? [] : server.closedConnections.list();
   if (account !== undefined) closedList = closedList.filter((r) => r.account === account.name);
-  let open: Connection[] = [];
+  let open: (Connection | MqttConnection)[] = [];
   if (o.state !== "closed") {
     for (const conn of server.connections.values()) if (account === undefined || conn.account === account) open.push(conn);
+    // MQTT clients once their CONNECT is accepted (nats-server registers them then).
+    for (const conn of server.mqtt?.connections.values() ?? []) if (conn.session !== null && (account === undefined || conn.account === account)) open.push(conn);
   }
   const total = open.length + closedList.length;
 
   let records: ConnRecord[] = [];
   if (o.cid > 0) {
     const found = open.find((c) => c.cid === o.cid);
-    if (found !== undefined) records.push(connRecord(found));
+    if (found !== undefined) records.push(anyRecord(found));
     else {
       const closed = closedList.find((r) => r.cid === o.cid);
       if (closed !== undefined) records.push(closed);
@@ -309,7 +322,7 @@ export function connz(server: Server, o: ConnzOptions): Connz {
   } else {
     // As nats-server, the user filter applies after the total is counted.
     if (o.user !== "") open = open.filter((c) => c.authUser === o.user);
-    for (const conn of open) records.push(connRecord(conn));
+    for (const conn of open) records.push(anyRecord(conn));
     records = records.concat(o.user === "" ? closedList : closedList.filter((r) => r.user === o.user));
   }
   records.sort(comparator(o.sort, nowMs));

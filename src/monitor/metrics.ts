@@ -103,6 +103,18 @@ export function metrics(server: Server): string {
   e.samples("natter_jetstream_stream_write_failed", "gauge", "1 while a file stream cannot write (a full disk): its publishes are refused with 10023.",
     storageStates(server).map((s) => ({ labels: { account: s.account, stream: s.stream }, value: s.error === null ? 0 : 1 })));
   const cpu = process.cpuUsage();
+  const mqtt = server.mqtt;
+  if (mqtt !== null) {
+    e.metric("natter_mqtt_connections", "gauge", "MQTT client connections currently open.", mqtt.connections.size);
+    e.metric("natter_mqtt_connections_total", "counter", "MQTT client connections accepted since start.", mqtt.totalConnections);
+    e.metric("natter_mqtt_sessions", "gauge", "MQTT sessions, connected or kept for a client that left.", mqtt.sessions.size);
+    e.metric("natter_mqtt_retained_messages", "gauge", "Retained MQTT messages held.", mqtt.retainedCount);
+    e.metric("natter_mqtt_pending_messages", "gauge", "QoS 1/2 messages in flight to MQTT clients or waiting for a slot.", mqtt.pendingCount);
+    e.metric("natter_mqtt_publishes_received_total", "counter", "PUBLISH packets received from MQTT clients.", mqtt.stats.publishesIn);
+    e.metric("natter_mqtt_publishes_sent_total", "counter", "PUBLISH packets sent to MQTT clients (redeliveries included).", mqtt.stats.publishesOut);
+    e.metric("natter_mqtt_redeliveries_total", "counter", "QoS 1/2 messages sent again (DUP) after ack_wait or at reconnect.", mqtt.stats.redeliveries);
+    e.metric("natter_mqtt_protocol_errors_total", "counter", "MQTT connections closed for a malformed packet or a protocol error.", mqtt.stats.protocolErrors);
+  }
   e.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (cpu.user + cpu.system) / 1e6);
   e.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", residentMemory());
   e.metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",

@@ -1,5 +1,5 @@
 // /varz: nats-server's Varz (server/monitor.go, v2.10.0), field for field, in its order. Sections
-// natter has no notion of yet (gateway, leaf, mqtt, jetstream, OCSP cache) are written the way
+// natter has no notion of yet (gateway, OCSP cache), or not configured (leaf, mqtt, jetstream), are written the way
 // nats-server writes them when they are not configured: empty objects. `cluster` is filled when
 // --cluster is on.
 import os from "node:os";
@@ -8,6 +8,7 @@ import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../cluster/cluster.ts";
 import { leafVarz, type LeafVarz } from "./leafz.ts";
 import { jetStreamVarz, type JetStreamVarz } from "../jetstream/jsz.ts";
+import { mqttVarz, type MqttVarz } from "../mqtt/monitor.ts";
 import { msToDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 
 /** nats-server's WebsocketOptsVarz (omitempty fields left out when unset). */
@@ -83,7 +84,7 @@ export interface Varz {
   cluster: ClusterVarz;
   gateway: Record<string, never>;
   leaf: LeafVarz;
-  mqtt: Record<string, never>;
+  mqtt: MqttVarz;
   websocket: WebsocketVarz;
   jetstream: JetStreamVarz;
   /** Seconds (float64). */
@@ -204,7 +205,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     cluster: clusterVarz(server),
     gateway: {},
     leaf: leafVarz(server),
-    mqtt: {},
+    mqtt: mqttVarz(server),
     websocket,
     jetstream: jetStreamVarz(server),
     tls_timeout: o.tls?.timeoutMs ? o.tls.timeoutMs / 1000 : TLS_TIMEOUT_SECONDS,
@@ -217,7 +218,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     // One JavaScript thread runs the server (Go's GOMAXPROCS counts threads running Go code).
     gomaxprocs: 1,
     cpu: cpuPercent(),
-    connections: server.connections.size,
+    connections: server.clientCount,
     total_connections: stats.totalConnections,
     routes: server.cluster?.routes.size ?? 0,
     remotes: server.cluster?.routes.size ?? 0,

@@ -2,7 +2,7 @@
 // words nats-server uses for that listener (server.go, monitor.go, websocket.go, route.go, leafnode.go),
 // and the cause as Go's net package words it (`listen tcp 0.0.0.0:4222: bind: address already in use`):
 // people and scripts grep for those lines.
-export type ListenerKind = "client" | "websocket" | "monitor" | "route" | "leafnode";
+export type ListenerKind = "client" | "websocket" | "monitor" | "route" | "leafnode" | "mqtt";
 
 /** A listener could not be opened; the message is the whole line (without natter's `natter: ` prefix). */
 export class ListenError extends Error {}
@@ -35,6 +35,8 @@ export function listenError(kind: ListenerKind, host: string, port: number, erro
       return new ListenError(`Error listening on router port: ${port} - ${cause}`);
     case "leafnode":
       return new ListenError(`Error listening on leafnode port: ${port} - ${cause}`);
+    case "mqtt":
+      return new ListenError(`Unable to listen for MQTT connections: ${cause}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Server as BunServer, ServerWebSocket } from "bun";
 import type { Connection } from "../connection.ts";
+import type { MqttConnection } from "../mqtt/connection.ts";
 import type { Server } from "../server.ts";
 import type { Transport } from "./transport.ts";
 import { cookieCredentials, type CookieCredentials } from "../auth/authenticator.ts";
@@ -45,7 +46,9 @@ function looksIncompressible(buf: Buffer, start: number, end: number): boolean {
 }
 
 interface SocketData {
-  connection: Connection | null;
+  /** A NATS client, or an MQTT client (the upgrade asked for the path `/mqtt`, as nats-server routes it). */
+  connection: Connection | MqttConnection | null;
+  mqtt: boolean;
   remoteAddress: string;
   remotePort: number;
   compress: boolean;
@@ -129,14 +132,21 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
         return new Response(refusal.body, { status: refusal.status });
       }
       const offered = request.headers.get("sec-websocket-extensions") ?? "";
+      // MQTT over WebSocket: the path ends in /mqtt (nats-server's mqttWSPath); the answer names the `mqtt` subprotocol.
+      const mqtt = new URL(request.url).pathname.endsWith("/mqtt");
+      if (mqtt && server.mqtt === null) {
+        server.log.error(`${address === null ? "" : joinHostPort(address.address, address.port)} - websocket handshake error: MQTT is not configured`);
+        return new Response("natter: MQTT is not configured on this server\n", { status: 400 });
+      }
       const data: SocketData = {
         connection: null,
+        mqtt,
         remoteAddress: address?.address ?? "",
         remotePort: address?.port ?? 0,
         compress: options.wsCompression && offered.includes("permessage-deflate"),
         authCookies: cookieCredentials(request.headers.get("cookie"), server.options.websocketAuth), // read live: a reload may change the cookie names
       };
-      if (srv.upgrade(request, { data })) return undefined;
+      if (srv.upgrade(request, { data, ...(mqtt ? { headers: { "Sec-WebSocket-Protocol": "mqtt" } } : {}) })) return undefined;
       return new Response("natter: this port speaks NATS over WebSocket\n", { status: 400 });
     },
     websocket: {
@@ -149,7 +159,8 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
       idleTimeout: 0,
       sendPings: false,
       open(ws) {
-        ws.data.connection = server.accept(new WebSocketTransport(ws));
+        const transport = new WebSocketTransport(ws);
+        ws.data.connection = ws.data.mqtt ? server.mqtt!.accept(transport) : server.accept(transport);
       },
       message(ws, message) {
         const bytes = typeof message === "string" ? Buffer.from(message) : (message as Buffer);

@@ -142,7 +142,6 @@ describe("errors, as nats-server prints them", () => {
     ["operator: \"op.jwt\"", "operator"],
     ["https_port: 8443", "https_port"],
     ["gateway { name: x }", "gateway"],
-    ["mqtt { port: 1883 }", "mqtt"],
     ["syslog: true", "syslog"],
     ["prof_block_rate: 1", "prof_block_rate"],
   ])("%s is refused as not supported yet", (text, key) => {

@@ -1,0 +1,687 @@
+// One MQTT client connection: bytes → packets (src/mqtt/decode.ts) → the spec's state machine
+// (CONNECT first, then PUBLISH/SUBSCRIBE/…, keepalive), published into the account's subject space
+// the way a NATS client's PUB is (deliverToMatches), and delivered through its session (session.ts).
+// Packets leave through one OutboundBuffer, written once per tick like a NATS connection's.
+import { randomBytes } from "node:crypto";
+import { OutboundBuffer } from "../outbound.ts";
+import type { Server, Flushable } from "../server.ts";
+import type { Transport } from "../transport/transport.ts";
+import type { Account } from "../accounts/account.ts";
+import { ClientPermissions } from "../auth/permissions.ts";
+import { comparePassword } from "../auth/passwords.ts";
+import type { AuthenticatedUser } from "../auth/authenticator.ts";
+import type { PublishBucket } from "../auth/ratelimit.ts";
+import { isValidPublishSubject, isValidSubscribeSubject } from "../subjects/subject.ts";
+import { PacketFramer, decodePacket } from "./decode.ts";
+import { encodePacket } from "./encode.ts";
+import {
+  ConnackCode311, MQTT_311, MQTT_5, MqttProtocolError, PACKET_NAMES, PacketType, ReasonCode, SUBACK_FAILURE_311, protocolError,
+  type ConnectPacket, type Packet, type PublishPacket, type SubscribePacket, type UnsubscribePacket, type Will,
+} from "./packets.ts";
+import type { Properties } from "./properties.ts";
+import { propertiesToHeaders } from "./headers.ts";
+import { varintSize } from "./wire.ts";
+import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
+import type { MqttSession, MqttSubscription } from "./session.ts";
+import type { Mqtt } from "./mqtt.ts";
+import { mqttRecord } from "./monitor.ts";
+
+/** The properties a retained message keeps (not the topic alias or subscription ids of the PUBLISH that set it). */
+function retainedProperties(p: Properties): Properties {
+  const { topicAlias: _alias, subscriptionIdentifiers: _ids, ...kept } = p;
+  return kept;
+}
+
+/** Reads held beyond this (a client sending on while paused) close the connection. */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
+
+/** Topic aliases a client may use towards the server (MQTT 5 topic alias maximum in CONNACK). */
+const TOPIC_ALIAS_MAXIMUM = 64;
+
+export class MqttConnection implements Flushable {
+  readonly startedAt = Date.now();
+  lastActivity = Date.now();
+  /** 0 until CONNECT, then 4 (3.1.1) or 5. */
+  level = 0;
+  clientId = "";
+  session: MqttSession | null = null;
+  account: Account;
+  authUser = "";
+  perms: ClientPermissions | null = null;
+  /** CONNECT's keep alive in seconds (0 = none); 1.5 times it without a packet closes the connection. */
+  keepAlive = 0;
+  /** MQTT 5: what the client may take in flight at once (receive maximum) and its maximum packet size. */
+  clientReceiveMaximum = 65_535;
+  clientMaximumPacketSize = Number.MAX_SAFE_INTEGER;
+  closed = false;
+  closeReason = "";
+  // As events and monitoring read a client (src/accounts/events.ts EventClient): MQTT has no name, lang,
+  // version or RTT; its client id is what identifies it.
+  readonly name = "";
+  readonly lang = "";
+  readonly version = "";
+  readonly rttMs = 0;
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
+  private will: Will | null = null;
+  private readonly framer: PacketFramer;
+  private readonly outbound = new OutboundBuffer();
+  private dirty = false;
+  private readonly topicAliases = new Map<number, string>();
+  /** The last topic published and its subject: a device publishing to one topic converts it once. */
+  private lastTopic = "";
+  private lastSubject = "";
+  /**
+   * While a bcrypt password is checked off the event loop: the packets already cut from the stream after
+   * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
+   */
+  private authPending: { packets: { first: number; body: Buffer }[]; reads: Buffer[] } | null = null;
+
+  constructor(
+    readonly mqtt: Mqtt,
+    readonly server: Server,
+    readonly transport: Transport,
+    readonly cid: number,
+  ) {
+    this.account = server.accounts.global;
+    this.framer = new PacketFramer(mqtt.maxPacketSize);
+  }
+
+  /** nats-server's `client_id` of an MQTT client in events. */
+  get mqttClientId(): string {
+    return this.clientId;
+  }
+
+  get logPrefix(): string {
+    return `${this.transport.remoteAddress}:${this.transport.remotePort} - mid:${this.cid}`;
+  }
+
+  get pendingBytes(): number {
+    return this.outbound.pending;
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+
+  /** Reads that came while the MQTT layer was still loading its state, or while the user's publish rate paused us. */
+  private heldReads: Buffer[] | null = null;
+  private heldBytes = 0;
+  /** The user's publish rate limit (rate_limit), shared with its other connections; null = none. */
+  private publishBucket: PublishBucket | null = null;
+  private chargedMsgs = 0;
+  private chargedBytes = 0;
+  private ratePaused = false;
+
+  onRead(data: Buffer): void {
+    if (this.closed) return;
+    if (this.mqtt.loading || this.ratePaused) {
+      (this.heldReads ??= []).push(Buffer.from(data));
+      this.heldBytes += data.length;
+      // A WebSocket cannot stop being read: one that keeps sending while told to wait is cut.
+      if (this.heldBytes > MAX_HELD_BYTES) this.close("Slow Consumer (Pending Bytes)");
+      return;
+    }
+    if (this.heldReads !== null) {
+      // Held reads go first, in order; this one after them.
+      (this.heldReads ??= []).push(Buffer.from(data));
+      this.releaseHeldReads();
+      return;
+    }
+    if (this.authPending !== null) {
+      this.authPending.reads.push(Buffer.from(data));
+      return;
+    }
+    this.lastActivity = Date.now();
+    const server = this.server;
+    server.inRead = true;
+    try {
+      this.framer.feed(data, (first, buf, start, end) => {
+        if (this.closed) return;
+        if (this.authPending !== null) {
+          // A CONNECT is being checked: what follows waits for it, in order.
+          this.authPending.packets.push({ first, body: Buffer.from(buf.subarray(start, end)) });
+          return;
+        }
+        this.onPacket(decodePacket(first, buf, start, end, this.level), end - start);
+      });
+    } catch (error) {
+      if (error instanceof MqttProtocolError) this.protocolViolation(error);
+      else {
+        server.log.error(`${this.logPrefix} - MQTT internal error: ${(error as Error).stack ?? error}`);
+        this.closeWith(ReasonCode.ImplementationSpecificError, "internal error");
+      }
+    }
+    server.inRead = false;
+    server.flushDirty();
+    if (this.publishBucket !== null) this.chargePublishRate();
+  }
+
+  /** After a read: its PUBLISH packets and bytes are charged to the user's rate; in debt, reading pauses. */
+  private chargePublishRate(): void {
+    const msgs = this.inMsgs - this.chargedMsgs;
+    const bytes = this.inBytes - this.chargedBytes;
+    if ((msgs === 0 && bytes === 0) || this.closed) return;
+    this.chargedMsgs = this.inMsgs;
+    this.chargedBytes = this.inBytes;
+    const waitMs = this.publishBucket!.take(msgs, bytes);
+    if (waitMs <= 0 || this.ratePaused) return;
+    this.ratePaused = true;
+    this.server.stats.rateLimitPauses++;
+    this.transport.pauseReading();
+    setTimeout(() => {
+      this.ratePaused = false;
+      if (this.closed) return;
+      this.transport.resumeReading();
+      this.releaseHeldReads();
+    }, Math.max(1, Math.ceil(waitMs)));
+  }
+
+  /** A malformed packet or protocol error: MQTT 5 says why (CONNACK before CONNECT, else DISCONNECT); 3.1.1 just closes. */
+  private protocolViolation(error: MqttProtocolError): void {
+    this.mqtt.stats.protocolErrors++;
+    this.server.log.error(`${this.logPrefix} - MQTT protocol error: ${error.message}`);
+    if (this.level === 0) this.close("Protocol Violation");
+    else this.closeWith(error.reasonCode, error.message);
+  }
+
+  private onPacket(packet: Packet, size: number): void {
+    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - <<- ${PACKET_NAMES[packet.type]}`);
+    if (this.level === 0) {
+      if (packet.type !== PacketType.CONNECT) throw protocolError(`first packet must be CONNECT, got ${PACKET_NAMES[packet.type]}`); // [MQTT-3.1.0-1]
+      this.onConnect(packet);
+      return;
+    }
+    switch (packet.type) {
+      case PacketType.CONNECT:
+        throw protocolError("received a second CONNECT packet"); // [MQTT-3.1.0-2]
+      case PacketType.PUBLISH:
+        this.mqtt.stats.publishesIn++;
+        this.inMsgs++;
+        this.inBytes += size;
+        this.onPublish(packet);
+        return;
+      case PacketType.PUBACK:
+        if (!this.session!.complete(packet.packetId, "publish", 1) && this.level === MQTT_5) this.server.log.debug(`${this.logPrefix} - PUBACK for unknown packet id ${packet.packetId}`);
+        return;
+      case PacketType.PUBREC:
+        if (this.session!.received(packet.packetId)) this.sendPubrel(packet.packetId);
+        else this.queue({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: this.level === MQTT_5 ? ReasonCode.PacketIdentifierNotFound : 0, properties: {} });
+        return;
+      case PacketType.PUBCOMP:
+        this.session!.complete(packet.packetId, "release", 2);
+        return;
+      case PacketType.PUBREL: {
+        // QoS 2 from the client, step 2: the message was delivered at PUBLISH; forget its id now.
+        const known = this.session!.receivedQos2.delete(packet.packetId);
+        const reasonCode = known || this.level !== MQTT_5 ? 0 : ReasonCode.PacketIdentifierNotFound;
+        this.queue({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode, properties: {} });
+        return;
+      }
+      case PacketType.SUBSCRIBE:
+        this.onSubscribe(packet);
+        return;
+      case PacketType.UNSUBSCRIBE:
+        this.onUnsubscribe(packet);
+        return;
+      case PacketType.PINGREQ:
+        this.queue({ type: PacketType.PINGRESP });
+        return;
+      case PacketType.DISCONNECT: {
+        // MQTT 5: a session expiry of 0 in CONNECT cannot become non-zero here ([MQTT-3.14.2-2]).
+        const expiry = packet.properties.sessionExpiryInterval;
+        if (expiry !== undefined && this.session!.expirySeconds === 0 && expiry !== 0) throw protocolError("session expiry set at DISCONNECT after 0 at CONNECT");
+        if (expiry !== undefined) this.session!.expirySeconds = expiry;
+        // The will is published only for DISCONNECT 0x04 (MQTT 5), never for a normal one ([MQTT-3.14.4-3]).
+        if (packet.reasonCode !== ReasonCode.DisconnectWithWill) this.will = null;
+        this.close("Client Closed");
+        return;
+      }
+      case PacketType.AUTH:
+        throw new MqttProtocolError(ReasonCode.BadAuthenticationMethod, "enhanced authentication is not supported");
+      default:
+        throw protocolError(`unexpected ${PACKET_NAMES[packet.type]} from a client`);
+    }
+  }
+
+  // ---- CONNECT -----------------------------------------------------------------------------
+
+  private onConnect(connect: ConnectPacket): void {
+    if (connect.protocolLevel !== MQTT_311 && connect.protocolLevel !== MQTT_5) {
+      // [MQTT-3.1.2-2]: answered in 3.1.1's form, which every client version reads.
+      this.level = MQTT_311;
+      this.refuse(ConnackCode311.UnacceptableProtocolVersion, ReasonCode.UnsupportedProtocolVersion, `unsupported protocol level ${connect.protocolLevel}`);
+      return;
+    }
+    this.level = connect.protocolLevel;
+    const v5 = this.level === MQTT_5;
+    if (v5 && connect.properties.authenticationMethod !== undefined) {
+      this.refuse(ConnackCode311.NotAuthorized, ReasonCode.BadAuthenticationMethod, "enhanced authentication is not supported");
+      return;
+    }
+    if (connect.clientId === "" && !connect.cleanStart && !v5) {
+      this.refuse(ConnackCode311.IdentifierRejected, ReasonCode.ClientIdentifierNotValid, "when client ID is empty, clean session flag must be set to 1"); // [MQTT-3.1.3-8]
+      return;
+    }
+    if (connect.will !== null) {
+      try {
+        topicToSubject(connect.will.topic);
+      } catch (error) {
+        this.refuse(ConnackCode311.IdentifierRejected, ReasonCode.TopicNameInvalid, (error as Error).message);
+        return;
+      }
+
+    }
+    const auth = this.server.auth;
+    const password = connect.password === null ? "" : connect.password.toString("utf8");
+    // As nats-server: the MQTT password is also the token.
+    const credentials = { user: connect.username ?? "", pass: password, auth_token: password };
+    const type = this.transport.kind === "websocket" ? "MQTT_WS" : "MQTT"; // for allowed_connection_types
+    const claim = auth === null ? null : auth.resolve("mqtt", credentials, "", undefined, this.transport.peerCertificate ?? null, type);
+    if (auth !== null && claim === null) {
+      this.authFailed(connect);
+      return;
+    }
+    if (claim === null || claim.secret === null) {
+      this.admit(connect, claim?.user ?? null);
+      return;
+    }
+    const match = comparePassword(claim.secret, claim.given);
+    if (typeof match === "boolean") {
+      if (match) this.admit(connect, claim.user);
+      else this.authFailed(connect);
+      return;
+    }
+    this.authPending = { packets: [], reads: [] };
+    this.transport.pauseReading();
+    match.then((ok) => {
+      if (this.closed) return;
+      const held = this.authPending!;
+      this.authPending = null;
+      this.transport.resumeReading();
+      if (ok) this.admit(connect, claim.user);
+      else this.authFailed(connect);
+      try {
+        for (const { first, body } of held.packets) if (!this.closed) this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
+      } catch (error) {
+        if (error instanceof MqttProtocolError) this.protocolViolation(error);
+        else throw error;
+      }
+      for (const data of held.reads) this.onRead(data);
+      this.server.flushDirty();
+    });
+  }
+
+  private authFailed(connect: ConnectPacket): void {
+    this.server.stats.authFailures++;
+    this.server.log.error(`${this.logPrefix} - authentication error - User ${JSON.stringify(connect.username ?? "")}`);
+    this.clientId = connect.clientId;
+    this.server.events?.authFailed(this, { user: connect.username ?? undefined });
+    // 3.1.1: "not authorized" (0x05), as nats-server answers; 5.0: "bad user name or password" (0x86).
+    this.refuse(ConnackCode311.NotAuthorized, ReasonCode.BadUserNameOrPassword, "authentication error");
+  }
+
+  /** A refused CONNECT: CONNACK with the code, then close ([MQTT-3.2.2-5]). */
+  private refuse(code311: number, reasonCode: number, why: string): void {
+    const v5 = this.level === MQTT_5;
+    this.queue({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? reasonCode : code311, properties: v5 ? { reasonString: why } : {} });
+    this.close(`MQTT CONNECT refused: ${why}`);
+  }
+
+  private admit(connect: ConnectPacket, user: AuthenticatedUser | null): void {
+    const account = user?.account ?? this.server.accounts.global;
+    if (account.connectionsFull) {
+      this.refuse(ConnackCode311.ServerUnavailable, ReasonCode.QuotaExceeded, "maximum account active connections exceeded");
+      return;
+    }
+    this.account = account;
+    account.connections++;
+    this.authUser = user?.name ?? "";
+    this.perms = user?.permissions ? new ClientPermissions(user.permissions) : null;
+    this.publishBucket = user?.publishBucket ?? null;
+    const v5 = this.level === MQTT_5;
+    const props = connect.properties;
+    let assigned: string | undefined;
+    this.clientId = connect.clientId;
+    if (this.clientId === "") {
+      this.clientId = assigned = randomBytes(12).toString("hex"); // [MQTT-3.1.3-6]
+    }
+    if (props.receiveMaximum !== undefined) this.clientReceiveMaximum = props.receiveMaximum;
+    if (props.maximumPacketSize !== undefined) this.clientMaximumPacketSize = props.maximumPacketSize;
+    this.keepAlive = connect.keepAlive;
+    this.will = connect.will;
+    // 3.1.1: clean session = false keeps the session for ever; 5.0: for the session expiry interval.
+    const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : connect.cleanStart ? 0 : 0xffffffff;
+    const { session, present } = this.mqtt.attach(this, connect.cleanStart, account, expiry);
+    this.session = session;
+    const ack: Properties = {};
+    if (v5) {
+      if (assigned !== undefined) ack.assignedClientIdentifier = assigned;
+      ack.receiveMaximum = Math.min(this.mqtt.options.maxAckPending, 65_535);
+      if (!this.mqtt.retainAvailable(account)) ack.retainAvailable = 0;
+      ack.maximumPacketSize = this.mqtt.maxPacketSize;
+      ack.topicAliasMaximum = TOPIC_ALIAS_MAXIMUM;
+      ack.wildcardSubscriptionAvailable = 1;
+      ack.subscriptionIdentifierAvailable = 1;
+      ack.sharedSubscriptionAvailable = 1;
+    }
+    this.queue({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack });
+    this.server.events?.clientConnected(this); // $SYS connect event and the audit log name MQTT clients too
+    this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${this.clientId}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
+    // A resumed session: what was in flight goes again ([MQTT-4.4.0-1]), then what waited.
+    if (present) {
+      session.redeliver(Date.now(), 0);
+      session.sendQueued();
+    }
+  }
+
+  // ---- PUBLISH -----------------------------------------------------------------------------
+
+  private onPublish(packet: PublishPacket): void {
+    const v5 = this.level === MQTT_5;
+    let topic = packet.topic;
+    const alias = packet.properties.topicAlias;
+    if (alias !== undefined) {
+      if (alias === 0 || alias > TOPIC_ALIAS_MAXIMUM) throw new MqttProtocolError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
+      if (topic === "") {
+        const known = this.topicAliases.get(alias);
+        if (known === undefined) throw protocolError(`unknown topic alias ${alias}`);
+        topic = known;
+      } else {
+        this.topicAliases.set(alias, topic);
+      }
+    }
+    if (packet.retain && v5 && !this.mqtt.retainAvailable(this.account)) throw new MqttProtocolError(ReasonCode.RetainNotSupported, "retained messages need JetStream in the account");
+    let subject: string;
+    if (topic === this.lastTopic) subject = this.lastSubject;
+    else {
+      try {
+        subject = topicToSubject(topic);
+      } catch (error) {
+        if (error instanceof TopicError) throw new MqttProtocolError(ReasonCode.TopicNameInvalid, error.message);
+        throw error;
+      }
+      this.lastTopic = topic;
+      this.lastSubject = subject;
+    }
+    const session = this.session!;
+    if (packet.qos === 2 && session.receivedQos2.has(packet.packetId)) {
+      // A resent QoS 2 message (DUP) we have: not delivered twice ([MQTT-4.3.3-9]).
+      this.queue({ type: PacketType.PUBREC, packetId: packet.packetId, reasonCode: 0, properties: {} });
+      return;
+    }
+    let reasonCode: number = ReasonCode.Success;
+    if (!isValidPublishSubject(subject)) reasonCode = ReasonCode.TopicNameInvalid;
+    else if (!this.publishAllowed(subject)) reasonCode = ReasonCode.NotAuthorized;
+    else {
+      let reply: string | null = null;
+      if (v5 && packet.properties.responseTopic !== undefined) {
+        try {
+          reply = topicToSubject(packet.properties.responseTopic);
+        } catch {
+          throw new MqttProtocolError(ReasonCode.TopicNameInvalid, "invalid response topic");
+        }
+      }
+      const headers = v5 ? propertiesToHeaders(packet.properties) : null;
+      // What this publish writes to the stream layer (kept sessions' QoS 1/2 copies, the retained message):
+      // its PUBACK/PUBREC waits for those writes, so an acknowledged message survives kill -9.
+      const writes = this.mqtt.beginWrites();
+      const delivered = this.mqtt.publish(session, subject, reply, headers, packet.payload, packet.qos, packet.retain);
+      if (!delivered) reasonCode = ReasonCode.NoMatchingSubscribers;
+      if (packet.retain) this.mqtt.retain(this.account, subject, { topic, payload: Buffer.from(packet.payload), qos: packet.qos, properties: retainedProperties(packet.properties) });
+      this.mqtt.endWrites();
+      if (packet.qos > 0 && writes.length > 0) {
+        const code = reasonCode;
+        if (packet.qos === 2) session.receivedQos2.add(packet.packetId);
+        Promise.allSettled(writes).then((results) => {
+          if (this.closed) return;
+          if (results.some((r) => r.status === "rejected")) {
+            // Not stored: no acknowledgement that would promise it was. MQTT 5 says why; a 3.1.1 client
+            // is closed and sends the message again (DUP) when it reconnects.
+            session.receivedQos2.delete(packet.packetId);
+            if (this.level === MQTT_5) this.ackPublish(packet, ReasonCode.QuotaExceeded);
+            else this.close("MQTT could not store a QoS message");
+          } else {
+            this.ackPublish(packet, code);
+          }
+          this.server.flushDirty();
+        });
+        return;
+      }
+    }
+    this.ackPublish(packet, reasonCode);
+  }
+
+  private ackPublish(packet: PublishPacket, reasonCode: number): void {
+    const v5 = this.level === MQTT_5;
+    if (packet.qos === 1) {
+      this.queue({ type: PacketType.PUBACK, packetId: packet.packetId, reasonCode: v5 ? reasonCode : 0, properties: {} });
+    } else if (packet.qos === 2) {
+      if (reasonCode < 0x80) this.session!.receivedQos2.add(packet.packetId);
+      this.queue({ type: PacketType.PUBREC, packetId: packet.packetId, reasonCode: v5 ? reasonCode : 0, properties: {} });
+    }
+  }
+
+  private publishAllowed(subject: string): boolean {
+    const perms = this.perms;
+    if (perms === null) return true;
+    const bytes = Buffer.from(subject, "utf8");
+    if (perms.publishAllowed(bytes, 0, bytes.length)) return true;
+    this.server.stats.permissionViolations++;
+    this.server.log.error(`${this.logPrefix} - Publish Violation - User ${JSON.stringify(this.authUser)}, Subject ${JSON.stringify(subject)}`);
+    this.server.events?.permissionViolation(this, "PublishViolation", subject);
+    return false;
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------
+
+  private onSubscribe(packet: SubscribePacket): void {
+    const v5 = this.level === MQTT_5;
+    const session = this.session!;
+    const subscriptionId = packet.properties.subscriptionIdentifiers?.[0];
+    const codes: number[] = [];
+    const retainedFor: MqttSubscription[][] = [];
+    for (const request of packet.subscriptions) {
+      let filter = request.filter;
+      let queue: string | null = null;
+      if (filter.startsWith("$share/")) {
+        // $share/<group>/<filter>: a queue group, shared with NATS queue subscribers of the same name.
+        const rest = filter.slice(7);
+        const slash = rest.indexOf("/");
+        const group = slash < 0 ? "" : rest.slice(0, slash);
+        if (group === "" || group.includes("+") || group.includes("#") || slash === rest.length - 1) {
+          codes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE_311);
+          continue;
+        }
+        if (v5 && request.noLocal) throw protocolError("no local on a shared subscription"); // [MQTT-3.8.3-4]
+        queue = group;
+        filter = rest.slice(slash + 1);
+      }
+      const problem = filterProblem(filter);
+      let subject = "";
+      if (problem === null) {
+        try {
+          subject = filterToSubject(filter);
+        } catch {
+          subject = "";
+        }
+      }
+      if (subject === "" || !isValidSubscribeSubject(subject) || (queue !== null && /[\s.*>]/.test(queue))) {
+        codes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE_311);
+        continue;
+      }
+      const parent = needsParentLevel(subject) ? subject.slice(0, -2) : null;
+      if (this.perms !== null && (!this.perms.canSubscribe(subject, queue) || (parent !== null && !this.perms.canSubscribe(parent, queue)))) {
+        this.server.stats.permissionViolations++;
+        this.server.log.error(`${this.logPrefix} - Subscription Violation - User ${JSON.stringify(this.authUser)}, Subject ${JSON.stringify(subject)}`);
+        this.server.events?.permissionViolation(this, queue === null ? "SubscribeViolation" : "SubscribeQueueViolation", subject, queue ?? undefined);
+        codes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE_311);
+        continue;
+      }
+      // The same filter again replaces the subscription ([MQTT-3.8.4-3]).
+      const existed = session.unsubscribe(request.filter);
+      const key = request.filter;
+      const subs: MqttSubscription[] = [session.subscribe(subject, queue, filter, key, request.qos, request.noLocal, request.retainAsPublished, subscriptionId)];
+      if (parent !== null) subs.push(session.subscribe(parent, queue, filter, key, request.qos, request.noLocal, request.retainAsPublished, subscriptionId));
+      session.subscriptions.set(key, subs);
+      codes.push(request.qos);
+      // Retained messages: not for shared subscriptions; retain handling 1 only for a new one, 2 never.
+      if (queue === null && (request.retainHandling === 0 || (request.retainHandling === 1 && !existed))) retainedFor.push(subs);
+    }
+    this.mqtt.saveSession(session);
+    this.queue({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+    for (const subs of retainedFor) this.mqtt.sendRetained(session, subs);
+  }
+
+  private onUnsubscribe(packet: UnsubscribePacket): void {
+    const session = this.session!;
+    const codes = packet.filters.map((filter) => (session.unsubscribe(filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
+    this.mqtt.saveSession(session);
+    this.queue({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  /** A PUBLISH to the client; dropped when larger than the client's maximum packet size ([MQTT-3.1.2-25]). */
+  sendPublish(packet: PublishPacket): void {
+    if (this.closed) return;
+    const bytes = encodePacket(packet, this.level);
+    if (bytes.length > this.clientMaximumPacketSize) return;
+    this.outMsgs++;
+    this.outBytes += bytes.length;
+    this.mqtt.stats.publishesOut++;
+    if (packet.dup) this.mqtt.stats.redeliveries++;
+    this.server.stats.outMsgs++;
+    this.server.stats.outBytes += packet.payload.length;
+    this.queueBytes(bytes);
+  }
+
+  /**
+   * A QoS 0 PUBLISH without MQTT 5 properties, written into the outbound buffer straight from the
+   * publisher's bytes buf[start, end): one copy, no packet object. Dropped when larger than the client's
+   * maximum packet size.
+   */
+  sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean): void {
+    if (this.closed) return;
+    const v5 = this.level === MQTT_5;
+    const payloadLength = end - start;
+    const remaining = 2 + topic.length + (v5 ? 1 : 0) + payloadLength;
+    const size = 1 + varintSize(remaining) + remaining;
+    if (size > this.clientMaximumPacketSize) return;
+    const outbound = this.outbound;
+    let at = outbound.reserve(size); // may replace outbound.buf: read it after
+    const out = outbound.buf;
+    out[at++] = 0x30 | (retain ? 1 : 0);
+    let v = remaining;
+    do {
+      let b = v & 0x7f;
+      v = Math.floor(v / 128);
+      if (v > 0) b |= 0x80;
+      out[at++] = b;
+    } while (v > 0);
+    out[at++] = topic.length >> 8;
+    out[at++] = topic.length & 0xff;
+    at += topic.copy(out, at);
+    if (v5) out[at++] = 0; // no properties
+    buf.copy(out, at, start, end);
+    this.outMsgs++;
+    this.outBytes += size;
+    this.mqtt.stats.publishesOut++;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadLength;
+    this.afterQueue();
+  }
+
+  sendPubrel(packetId: number): void {
+    this.queue({ type: PacketType.PUBREL, packetId, reasonCode: 0, properties: {} });
+  }
+
+  queue(packet: Packet): void {
+    if (this.closed) return;
+    if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ->> ${PACKET_NAMES[packet.type]}`);
+    this.queueBytes(encodePacket(packet, this.level));
+  }
+
+  private queueBytes(bytes: Buffer): void {
+    if (this.closed) return;
+    this.outbound.append(bytes);
+    this.afterQueue();
+  }
+
+  /** Marks the connection for this tick's flush; past max_pending it is a slow consumer. */
+  private afterQueue(): void {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.server.markDirty(this);
+    }
+    if (this.outbound.pending > this.server.options.maxPending) {
+      this.server.stats.slowConsumers++;
+      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
+      this.close("Slow Consumer (Pending Bytes)");
+    }
+  }
+
+  flush(): void {
+    this.dirty = false;
+    const outbound = this.outbound;
+    if (outbound.pending === 0 || this.transport.blocked) return;
+    outbound.consumed(this.transport.write(outbound.buf, outbound.head, outbound.end));
+  }
+
+  onDrain(): void {
+    this.transport.blocked = false;
+    this.flush();
+  }
+
+  // ---- close -------------------------------------------------------------------------------
+
+  /** MQTT 5: DISCONNECT with the reason first (only after CONNACK, [MQTT-3.14.0-1]); 3.1.1 just closes. */
+  closeWith(reasonCode: number, why: string): void {
+    if (this.level === MQTT_5 && this.session !== null) {
+      this.queue({ type: PacketType.DISCONNECT, reasonCode, properties: { reasonString: why } });
+    }
+    this.close(`MQTT ${why}`);
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = reason;
+    const outbound = this.outbound;
+    if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
+    outbound.release();
+    this.transport.close();
+    if (this.session !== null) {
+      this.server.closedConnections.append(mqttRecord(this, Date.now(), reason)); // before detach: it may end the session's subscriptions
+      this.server.events?.clientDisconnected(this);
+      this.account.connections--;
+      this.mqtt.detach(this, this.will);
+    }
+    this.mqtt.remove(this);
+    this.server.log.debug(`${this.logPrefix} - Client connection closed: ${reason}`);
+  }
+
+  /** The MQTT layer finished loading: what the client sent meanwhile is read now. */
+  releaseHeldReads(): void {
+    if (this.heldReads === null || this.closed) return;
+    const held = this.heldReads;
+    this.heldReads = null;
+    this.heldBytes = 0;
+    for (let i = 0; i < held.length; i++) {
+      if (this.closed) return;
+      if (this.ratePaused || this.mqtt.loading) {
+        // Paused again by what was just read: the rest waits, in order.
+        this.heldReads = [...held.slice(i), ...(this.heldReads ?? [])];
+        return;
+      }
+      this.onRead(held[i]!);
+    }
+  }
+
+  onTransportClosed(): void {
+    this.transport.blocked = true;
+    this.close("Client Closed");
+  }
+}
+

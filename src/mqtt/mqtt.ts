@@ -1,0 +1,434 @@
+// The MQTT subsystem of a server: its listener, the sessions by client id (takeover, kept sessions,
+// wills), retained messages, the timers (keepalive, QoS 1/2 redelivery after ack_wait), and what is
+// kept in the stream layer (src/mqtt/store.ts). MQTT clients publish into the account's subject space
+// the way a NATS client's PUB does, so NATS subscribers, routes and leaf links get MQTT messages with no
+// change to the NATS path.
+import type { Server } from "../server.ts";
+import type { Account } from "../accounts/account.ts";
+import type { Transport } from "../transport/transport.ts";
+import { deliverToMatches } from "../router.ts";
+import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
+import type { MqttOptions } from "./options.ts";
+import { MqttConnection } from "./connection.ts";
+import { MqttSession, type MqttSubscription, type SessionKeeper } from "./session.ts";
+import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from "./packets.ts";
+import { propertiesToHeaders } from "./headers.ts";
+import { topicToSubject } from "./topics.ts";
+import { listenMqtt, type MqttListener } from "./listener.ts";
+import { expiryOf, MqttStore, NoJetStream, type StoredMessage } from "./store.ts";
+
+/** How often keepalives and ack_wait are checked. */
+const SWEEP_MS = 250;
+const NEVER_EXPIRES = 0xffffffff;
+
+/** One account's MQTT state: its store in the stream layer (null without JetStream) and retained messages by subject. */
+interface AccountState {
+  store: MqttStore | null;
+  retained: Map<string, StoredMessage>;
+}
+
+export class Mqtt implements SessionKeeper {
+  /** Sessions by account and client id: as in nats-server, each account has its own client ids. */
+  readonly sessions = new Map<string, MqttSession>();
+  readonly connections = new Map<number, MqttConnection>();
+  /** MQTT clients accepted since start. */
+  totalConnections = 0;
+  /** Counters for /metrics. */
+  readonly stats = { publishesIn: 0, publishesOut: 0, redeliveries: 0, protocolErrors: 0 };
+  /** True until the kept state is loaded from the stream layer: clients' packets wait for it. */
+  loading = false;
+  private readonly accounts = new Map<Account, AccountState>();
+  private listener: MqttListener | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  /** Stream-layer writes started by the publish being processed (beginWrites/endWrites). */
+  private writes: Promise<unknown>[] | null = null;
+
+  constructor(
+    readonly server: Server,
+    readonly options: MqttOptions,
+  ) {}
+
+  /** The largest packet accepted (and announced as MQTT 5 maximum packet size): max_payload plus room for topic and properties. */
+  get maxPacketSize(): number {
+    return this.server.options.maxPayload + 65_536;
+  }
+
+  get port(): number {
+    return this.listener?.port ?? this.options.port;
+  }
+
+  /** Binds the MQTT port (throws as Bun.listen does when it cannot). */
+  listen(): void {
+    const o = this.options;
+    this.listener = listenMqtt(this, o.host, o.port === -1 ? 0 : o.port);
+    this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.loading = true; // until start() has loaded what the stream layer keeps
+  }
+
+  /**
+   * After the stream layer started: for every account with JetStream, the MQTT streams are created (or
+   * found) and their retained messages and kept sessions loaded; clients wait for it.
+   */
+  start(): void {
+    const loads: Promise<void>[] = [];
+    for (const account of this.server.accounts.all()) {
+      if (account === this.server.accounts.system) continue;
+      loads.push(this.openAccount(account));
+    }
+    Promise.allSettled(loads).then(() => {
+      this.loading = false;
+      for (const conn of this.connections.values()) conn.releaseHeldReads();
+      this.server.flushDirty();
+    });
+  }
+
+  private async openAccount(account: Account): Promise<void> {
+    const state: AccountState = { store: null, retained: new Map() };
+    this.accounts.set(account, state);
+    const store = new MqttStore(this.server, account);
+    try {
+      const loaded = await store.open();
+      state.store = store;
+      state.retained = loaded.retained;
+      for (const stored of loaded.sessions) {
+        const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
+        session.expirySeconds = stored.expiry;
+        session.persisted = true;
+        for (const s of stored.subscriptions) session.restoreSubscription(s);
+        for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
+          session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq, message.expiresAt);
+        }
+        this.sessions.set(sessionKey(account, stored.clientId), session);
+        this.armExpiry(session, null);
+      }
+      if (loaded.sessions.length > 0 || loaded.retained.size > 0) {
+        this.server.log.info(`MQTT: account ${account.name}: restored ${loaded.sessions.length} session(s) and ${loaded.retained.size} retained message(s)`);
+      }
+    } catch (error) {
+      store.close();
+      if (!(error instanceof NoJetStream)) this.server.log.error(`MQTT: account ${account.name}: cannot use the stream layer: ${(error as Error).message}`);
+    }
+  }
+
+  private stateOf(account: Account): AccountState {
+    let state = this.accounts.get(account);
+    if (state === undefined) {
+      state = { store: null, retained: new Map() };
+      this.accounts.set(account, state);
+    }
+    return state;
+  }
+
+  /** Retained messages held now, over all accounts. */
+  get retainedCount(): number {
+    let n = 0;
+    for (const state of this.accounts.values()) n += state.retained.size;
+    return n;
+  }
+
+  /** QoS 1/2 messages in flight to clients or waiting for a slot, over all sessions. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const session of this.sessions.values()) n += session.inflight.size + session.queuedCount;
+    return n;
+  }
+
+  /** Retained messages and kept sessions need the account's JetStream (as in nats-server). */
+  retainAvailable(account: Account): boolean {
+    return this.stateOf(account).store !== null;
+  }
+
+  /** A transport connected (TCP, TLS, or WebSocket at /mqtt). */
+  accept(transport: Transport): MqttConnection {
+    const conn = new MqttConnection(this, this.server, transport, this.server.allocateClientId());
+    this.totalConnections++;
+    this.server.stats.totalConnections++;
+    if (this.server.isShuttingDown || this.server.clientCount >= this.server.options.maxConnections) {
+      conn.close("Maximum Connections Exceeded");
+      return conn;
+    }
+    this.connections.set(conn.cid, conn);
+    return conn;
+  }
+
+  remove(conn: MqttConnection): void {
+    this.connections.delete(conn.cid);
+  }
+
+  /**
+   * CONNECT accepted: the client's session, new or kept. A client id already connected is taken over:
+   * the older connection is closed (MQTT 5: DISCONNECT 0x8E) [MQTT-3.1.4-2].
+   */
+  attach(conn: MqttConnection, cleanStart: boolean, account: Account, expirySeconds: number): { session: MqttSession; present: boolean } {
+    const key = sessionKey(account, conn.clientId);
+    let session = this.sessions.get(key);
+    if (session !== undefined) {
+      const previous = session.connection;
+      if (previous !== null && previous !== conn) {
+        previous.closeWith(ReasonCode.SessionTakenOver, "session taken over");
+      }
+      if (session.willTimer !== null) {
+        clearTimeout(session.willTimer); // the client is back before its will delay ended: no will
+        session.willTimer = null;
+      }
+      if (session.expiryTimer !== null) {
+        clearTimeout(session.expiryTimer);
+        session.expiryTimer = null;
+      }
+      if (cleanStart) {
+        this.endSession(session);
+        session = undefined;
+      }
+    }
+    const present = session !== undefined;
+    if (session === undefined) {
+      session = new MqttSession(conn.clientId, account, this.options.maxAckPending, this);
+      this.sessions.set(key, session);
+    }
+    session.connection = conn;
+    const wasKept = session.persisted;
+    session.expirySeconds = expirySeconds;
+    if (expirySeconds > 0) this.saveSession(session);
+    else if (wasKept) void this.forget(session);
+    return { session, present };
+  }
+
+  /** The session's connection closed: its will is published (after the will delay), the session kept or ended. */
+  detach(conn: MqttConnection, will: Will | null): void {
+    const session = conn.session!;
+    if (session.connection !== conn) return; // taken over: the session lives on with the new connection
+    session.connection = null;
+    if (will !== null) {
+      const delay = conn.level === MQTT_5 ? Math.min(will.properties.willDelayInterval ?? 0, session.expirySeconds) : 0;
+      if (delay > 0) {
+        session.willTimer = setTimeout(() => {
+          session.willTimer = null;
+          this.publishWill(session, will);
+        }, delay * 1000);
+      } else {
+        this.publishWill(session, will);
+      }
+    }
+    if (session.expirySeconds === 0) this.endSession(session);
+    else this.armExpiry(session, will);
+  }
+
+  /** A kept session ends after its expiry interval without its client (3.1.1's never do). */
+  private armExpiry(session: MqttSession, will: Will | null): void {
+    if (session.expirySeconds === NEVER_EXPIRES || session.expirySeconds === 0) return;
+    session.expiryTimer = setTimeout(() => {
+      if (session.connection !== null) return;
+      if (session.willTimer !== null) {
+        clearTimeout(session.willTimer); // the session ends first: its will goes now ([MQTT-3.1.3-9])
+        session.willTimer = null;
+        if (will !== null) this.publishWill(session, will);
+      }
+      this.endSession(session);
+    }, session.expirySeconds * 1000);
+  }
+
+  /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
+  private endSession(session: MqttSession): void {
+    session.close();
+    const key = sessionKey(session.account, session.clientId);
+    if (this.sessions.get(key) === session) this.sessions.delete(key);
+    if (session.persisted) void this.forget(session);
+  }
+
+  private async forget(session: MqttSession): Promise<void> {
+    session.persisted = false;
+    const store = this.stateOf(session.account).store;
+    try {
+      await store?.forgetSession(session.clientId);
+    } catch (error) {
+      this.server.log.error(`MQTT: could not remove session ${JSON.stringify(session.clientId)}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Writes a kept session's subscriptions to the stream layer (a session ending with its connection is not kept). */
+  saveSession(session: MqttSession): void {
+    if (session.expirySeconds === 0) return;
+    const store = this.stateOf(session.account).store;
+    if (store === null) return;
+    session.persisted = true;
+    this.track(store.saveSession({ clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() }), "save session");
+  }
+
+  // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------
+
+  keepPending(session: MqttSession, packet: PublishPacket, expiresAt: number | undefined): Promise<number> {
+    const store = this.stateOf(session.account).store;
+    if (store === null) return Promise.resolve(0);
+    const stored = store.keepPending(session.clientId, { topic: packet.topic, payload: packet.payload, qos: packet.qos, properties: packet.properties, expiresAt });
+    this.track(stored, "keep a QoS message");
+    return stored.catch(() => 0);
+  }
+
+  completePending(session: MqttSession, stored: Promise<number>): void {
+    const store = this.stateOf(session.account).store;
+    if (store === null) return;
+    void stored.then((seq) => {
+      if (seq > 0) return store.completePending(seq);
+    }).catch((error: unknown) => this.server.log.error(`MQTT: could not remove a completed message: ${(error as Error).message}`));
+  }
+
+  /** Starts collecting the stream-layer writes of one publish; the caller acknowledges after them. */
+  beginWrites(): Promise<unknown>[] {
+    this.writes = [];
+    return this.writes;
+  }
+
+  endWrites(): void {
+    this.writes = null;
+  }
+
+  private track(write: Promise<unknown>, what: string): void {
+    this.writes?.push(write);
+    write.catch((error: unknown) => this.server.log.error(`MQTT: could not ${what}: ${(error as Error).message}`));
+  }
+
+  // ---- retained messages ---------------------------------------------------------------------------
+
+  /** A PUBLISH with RETAIN: it becomes the topic's retained message; an empty payload removes it ([MQTT-3.3.1-10]). */
+  retain(account: Account, subject: string, message: StoredMessage): void {
+    const state = this.stateOf(account);
+    if (state.store === null) return;
+    if (message.payload.length === 0) {
+      state.retained.delete(subject);
+      this.track(state.store.clearRetained(subject), "remove a retained message");
+    } else {
+      const kept = { ...message, expiresAt: expiryOf(message.properties) };
+      state.retained.set(subject, kept);
+      this.track(state.store.retain(subject, kept), "store a retained message");
+    }
+  }
+
+  /** A new subscription gets the retained messages its filter matches, with RETAIN set ([MQTT-3.3.1-6]). */
+  sendRetained(session: MqttSession, subs: MqttSubscription[]): void {
+    const retained = this.stateOf(session.account).retained;
+    if (retained.size === 0) return;
+    const main = subs[0]!;
+    const parent = subs[1]?.subject;
+    const v5 = session.connection?.level === MQTT_5;
+    const now = Date.now();
+    for (const [subject, message] of retained) {
+      if (!subjectMatches(main.subject, subject) && subject !== parent) continue;
+      if (message.expiresAt !== undefined && message.expiresAt <= now) {
+        this.retain(session.account, subject, { ...message, payload: Buffer.alloc(0) }); // expired: removed ([MQTT-3.3.2-5])
+        continue;
+      }
+      let properties = v5 ? { ...message.properties, ...(main.subscriptionId !== undefined ? { subscriptionIdentifiers: [main.subscriptionId] } : {}) } : {};
+      if (v5 && message.expiresAt !== undefined) properties = { ...properties, messageExpiryInterval: Math.ceil((message.expiresAt - now) / 1000) };
+      const qos = Math.min(message.qos, main.qos) as 0 | 1 | 2;
+      session.enqueue({ type: PacketType.PUBLISH, dup: false, qos, retain: true, topic: message.topic, packetId: 0, properties, payload: message.payload });
+    }
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------------
+
+  private publishWill(session: MqttSession, will: Will): void {
+    let subject: string;
+    try {
+      subject = topicToSubject(will.topic);
+    } catch {
+      return;
+    }
+    const reply = will.properties.responseTopic !== undefined ? safeSubject(will.properties.responseTopic) : null;
+    this.publish(session, subject, reply, propertiesToHeaders(will.properties), will.payload, will.qos, will.retain);
+    if (will.retain) this.retain(session.account, subject, { topic: will.topic, payload: will.payload, qos: will.qos, properties: will.properties });
+    this.server.flushDirty();
+  }
+
+  /**
+   * Publishes like a NATS client's PUB/HPUB from `session` (its QoS and retain flag read by MQTT
+   * subscribers' sessions). Returns whether anyone received it.
+   */
+  publish(session: MqttSession, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer, qos: 0 | 1 | 2, retain = false): boolean {
+    if (!isValidPublishSubject(subject)) return false;
+    // The frame a NATS client's PUB/HPUB would be, so NATS subscribers copy its tail as usual:
+    // `PUB <subject> [reply] <sizes>\r\n<headers><payload>\r\n`.
+    const headerSize = headers === null ? -1 : headers.length;
+    const total = payload.length + (headers === null ? 0 : headers.length);
+    const head = session.frameHead(subject, reply, headers !== null);
+    const sizes = headers === null ? `${total}` : `${headerSize} ${total}`;
+    const lineLength = head.bytes.length + sizes.length + 2;
+    const frame = Buffer.allocUnsafe(lineLength + total + 2);
+    head.bytes.copy(frame, 0);
+    frame.write(sizes, head.bytes.length, "latin1");
+    frame[lineLength - 2] = 13;
+    frame[lineLength - 1] = 10;
+    let at = lineLength;
+    if (headers !== null) at += headers.copy(frame, at);
+    at += payload.copy(frame, at);
+    frame[at] = 13;
+    frame[at + 1] = 10;
+    const subjectStart = headers === null ? 4 : 5;
+    const subjectEnd = subjectStart + head.subjectLength;
+    const replyStart = reply === null ? -1 : subjectEnd + 1;
+    const replyEnd = reply === null ? -1 : head.bytes.length - 1;
+    const stats = this.server.stats;
+    stats.inMsgs++;
+    stats.inBytes += total;
+    session.publishingQos = qos;
+    session.publishingRetain = retain;
+    const delivered = deliverToMatches(session.account.sublist.match(subject), session, false, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, lineLength, lineLength + total, subjectEnd + 1);
+    session.publishingQos = 0;
+    session.publishingRetain = false;
+    if (!delivered) stats.noInterestMsgs++;
+    return delivered;
+  }
+
+  /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.connections.values()) {
+      if (conn.closed) continue;
+      if (conn.level === 0 || conn.session === null) {
+        if (!this.loading && now - conn.startedAt > this.authTimeoutMs) conn.close("Authentication Timeout");
+        continue;
+      }
+      if (conn.keepAlive > 0 && now - conn.lastActivity > conn.keepAlive * 1500) {
+        this.server.log.debug(`${conn.logPrefix} - Keep alive timeout`);
+        conn.closeWith(ReasonCode.KeepAliveTimeout, "keep alive timeout");
+        continue;
+      }
+      if (this.options.ackWaitMs > 0) conn.session.redeliver(now, this.options.ackWaitMs);
+    }
+    this.server.flushDirty();
+  }
+
+  /** How long a client has to send CONNECT (nats-server's auth timeout; 2 s without authentication). */
+  private get authTimeoutMs(): number {
+    return this.server.auth?.mqttAuthTimeoutMs ?? 2000;
+  }
+
+  /** Lame duck mode: no new MQTT clients; the connected ones stay. */
+  stopAccepting(): void {
+    this.listener?.stop();
+    this.listener = null;
+  }
+
+  /** Server shutdown: MQTT 5 clients are told (DISCONNECT 0x8B), then every connection is closed; kept sessions stay in the stream layer. */
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.listener?.stop();
+    this.listener = null;
+    for (const session of this.sessions.values()) session.persisted = false; // shutting down ends nothing on disk
+    for (const conn of [...this.connections.values()]) conn.closeWith(ReasonCode.ServerShuttingDown, "server shutting down");
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
+    for (const state of this.accounts.values()) state.store?.close();
+  }
+}
+
+function sessionKey(account: Account, clientId: string): string {
+  return `${account.name}\u0000${clientId}`;
+}
+
+function safeSubject(topic: string): string | null {
+  try {
+    return topicToSubject(topic);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,235 @@
+// What MQTT keeps in the stream layer, per account, so it survives a restart and kill -9 as
+// acknowledged stream messages do (nats-server keeps the same things in its $MQTT_* streams):
+//   $MQTT_rmsgs  `$MQTT.rmsgs.<subject>`  the retained message of each topic (one per subject)
+//   $MQTT_sess   `$MQTT.sess.<id hash>`   each kept session: client id, expiry, subscriptions
+//   $MQTT_qos    `$MQTT.qos.<id hash>`    QoS 1/2 messages a kept session has not completed yet
+// Everything goes through the account's JetStream API ($JS.API.>) from an internal client, as any
+// client would use it: nothing here reaches into the stream layer's objects.
+import { createHash, randomBytes } from "node:crypto";
+import { InternalClient, type InternalMessage } from "../internal-client.ts";
+import type { Account } from "../accounts/account.ts";
+import type { Server } from "../server.ts";
+import type { Properties } from "./properties.ts";
+
+export const RETAINED_STREAM = "$MQTT_rmsgs";
+export const SESSIONS_STREAM = "$MQTT_sess";
+export const QOS_STREAM = "$MQTT_qos";
+const RETAINED_PREFIX = "$MQTT.rmsgs.";
+const SESSIONS_PREFIX = "$MQTT.sess.";
+const QOS_PREFIX = "$MQTT.qos.";
+const REQUEST_TIMEOUT_MS = 5000;
+
+/** A message as kept: the topic, payload and the MQTT 5 properties that travel with it. */
+export interface StoredMessage {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  properties: Properties;
+  /** MQTT 5 message expiry: when (ms since the epoch) it is no longer delivered; absent = never. */
+  expiresAt?: number;
+}
+
+/** When a message with these properties expires, taken now (undefined: it does not). */
+export function expiryOf(properties: Properties, now = Date.now()): number | undefined {
+  const seconds = properties.messageExpiryInterval;
+  return seconds === undefined ? undefined : now + seconds * 1000;
+}
+
+/** A kept session as stored. */
+export interface StoredSession {
+  clientId: string;
+  /** Seconds; 0xffffffff = never (3.1.1 clean session = false). */
+  expiry: number;
+  subscriptions: StoredSubscription[];
+}
+
+export interface StoredSubscription {
+  /** As the client gave it (`$share/g/f` included). */
+  key: string;
+  subject: string;
+  parent: string | null;
+  queue: string | null;
+  filter: string;
+  qos: 0 | 1 | 2;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  subscriptionId: number | undefined;
+}
+
+export interface LoadedState {
+  retained: Map<string, StoredMessage>;
+  sessions: StoredSession[];
+  /** Pending QoS 1/2 messages by client id, in stream order, with their stream sequence. */
+  pending: Map<string, { seq: number; message: StoredMessage }[]>;
+}
+
+export function clientIdHash(clientId: string): string {
+  return createHash("sha256").update(clientId).digest("base64url").slice(0, 22);
+}
+
+/** Thrown when the account has no JetStream (no one answers $JS.API). */
+export class NoJetStream extends Error {}
+
+interface ApiReply {
+  error?: { code: number; err_code: number; description: string };
+  [key: string]: unknown;
+}
+
+export class MqttStore {
+  private readonly client: InternalClient;
+  private readonly inbox: string;
+  private nextRequest = 1;
+  private readonly waiting = new Map<string, (reply: ApiReply) => void>();
+
+  constructor(
+    readonly server: Server,
+    readonly account: Account,
+  ) {
+    this.client = new InternalClient(server, `mqtt ${account.name}`, account);
+    this.inbox = `$MQTT.JSA.${randomBytes(6).toString("hex")}.`;
+    this.client.subscribe(`${this.inbox}*`, (m) => this.onReply(m), null, { local: true });
+  }
+
+  private onReply(m: InternalMessage): void {
+    const resolve = this.waiting.get(m.subject);
+    if (resolve === undefined) return;
+    this.waiting.delete(m.subject);
+    let reply: ApiReply;
+    try {
+      reply = JSON.parse(m.payload.toString("utf8")) as ApiReply;
+    } catch {
+      reply = { error: { code: 500, err_code: 0, description: "invalid JSON reply" } };
+    }
+    resolve(reply);
+  }
+
+  /** One request to the stream layer (or a publish into a stream, whose reply is the PubAck). */
+  private request(subject: string, body: unknown, headers: Buffer | null = null): Promise<ApiReply> {
+    const reply = `${this.inbox}${this.nextRequest++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(reply);
+        reject(new Error(`no answer to ${subject} within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      this.waiting.set(reply, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      const payload = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+      if (!this.client.publish(subject, payload, reply, headers)) {
+        clearTimeout(timer);
+        this.waiting.delete(reply);
+        reject(new NoJetStream(`no JetStream in account ${this.account.name}`));
+      }
+    });
+  }
+
+  /** Creates the three streams (an existing one is kept as it is) and loads what they hold. */
+  async open(): Promise<LoadedState> {
+    for (const [name, prefix] of [[RETAINED_STREAM, RETAINED_PREFIX], [SESSIONS_STREAM, SESSIONS_PREFIX], [QOS_STREAM, QOS_PREFIX]] as const) {
+      const config = { name, subjects: [`${prefix}>`], storage: "file", retention: "limits", max_msgs_per_subject: name === QOS_STREAM ? -1 : 1 };
+      const reply = await this.request(`$JS.API.STREAM.CREATE.${name}`, config);
+      // 10058: the stream exists (with this or an earlier configuration): what it holds is what we load.
+      if (reply.error !== undefined && reply.error.err_code !== 10058) throw new Error(`${name}: ${reply.error.description}`);
+    }
+    const retained = new Map<string, StoredMessage>();
+    for (const { subject, data } of await this.readAll(RETAINED_STREAM, `${RETAINED_PREFIX}>`)) {
+      const message = decodeMessage(data);
+      if (message !== null) retained.set(subject.slice(RETAINED_PREFIX.length), message);
+    }
+    const sessions: StoredSession[] = [];
+    for (const { data } of await this.readAll(SESSIONS_STREAM, `${SESSIONS_PREFIX}>`)) {
+      try {
+        sessions.push(JSON.parse(data.toString("utf8")) as StoredSession);
+      } catch {
+        // a record we cannot read is skipped
+      }
+    }
+    const pending = new Map<string, { seq: number; message: StoredMessage }[]>();
+    for (const { seq, data } of await this.readAll(QOS_STREAM, `${QOS_PREFIX}>`)) {
+      let record: { clientId: string; message: unknown };
+      try {
+        record = JSON.parse(data.toString("utf8")) as { clientId: string; message: unknown };
+      } catch {
+        continue;
+      }
+      const message = decodeMessage(Buffer.from(JSON.stringify(record.message)));
+      if (message === null) continue;
+      const list = pending.get(record.clientId) ?? [];
+      list.push({ seq, message });
+      pending.set(record.clientId, list);
+    }
+    return { retained, sessions, pending };
+  }
+
+  /** Every message of a stream, oldest first (MSG.GET next_by_subj from sequence 1 on). */
+  private async readAll(stream: string, filter: string): Promise<{ subject: string; seq: number; data: Buffer }[]> {
+    const out: { subject: string; seq: number; data: Buffer }[] = [];
+    let seq = 1;
+    for (;;) {
+      const reply = await this.request(`$JS.API.STREAM.MSG.GET.${stream}`, { seq, next_by_subj: filter });
+      const message = reply.message as { subject: string; seq: number; data?: string } | undefined;
+      if (reply.error !== undefined || message === undefined) return out;
+      out.push({ subject: message.subject, seq: message.seq, data: Buffer.from(message.data ?? "", "base64") });
+      seq = message.seq + 1;
+    }
+  }
+
+  // ---- writes: each waits for the stream layer's answer (the PubAck: on disk by its sync policy) ----
+
+  async retain(subject: string, message: StoredMessage): Promise<void> {
+    await this.expectOk(this.request(`${RETAINED_PREFIX}${subject}`, encodeMessage(message)));
+  }
+
+  async clearRetained(subject: string): Promise<void> {
+    await this.expectOk(this.request(`$JS.API.STREAM.PURGE.${RETAINED_STREAM}`, { filter: `${RETAINED_PREFIX}${subject}` }));
+  }
+
+  async saveSession(session: StoredSession): Promise<void> {
+    await this.expectOk(this.request(`${SESSIONS_PREFIX}${clientIdHash(session.clientId)}`, session));
+  }
+
+  async forgetSession(clientId: string): Promise<void> {
+    const hash = clientIdHash(clientId);
+    await this.expectOk(this.request(`$JS.API.STREAM.PURGE.${SESSIONS_STREAM}`, { filter: `${SESSIONS_PREFIX}${hash}` }));
+    await this.expectOk(this.request(`$JS.API.STREAM.PURGE.${QOS_STREAM}`, { filter: `${QOS_PREFIX}${hash}` }));
+  }
+
+  /** Stores a QoS 1/2 message for a kept session; resolves to its stream sequence. */
+  async keepPending(clientId: string, message: StoredMessage): Promise<number> {
+    const reply = await this.expectOk(this.request(`${QOS_PREFIX}${clientIdHash(clientId)}`, { clientId, message: JSON.parse(encodeMessage(message).toString("utf8")) }));
+    return typeof reply.seq === "number" ? reply.seq : 0;
+  }
+
+  async completePending(seq: number): Promise<void> {
+    await this.expectOk(this.request(`$JS.API.STREAM.MSG.DELETE.${QOS_STREAM}`, { seq }));
+  }
+
+  private async expectOk(reply: Promise<ApiReply>): Promise<ApiReply> {
+    const r = await reply;
+    if (r.error !== undefined) throw new Error(r.error.description);
+    return r;
+  }
+
+  close(): void {
+    this.client.close();
+    this.waiting.clear();
+  }
+}
+
+function encodeMessage(m: StoredMessage): Buffer {
+  const properties: Record<string, unknown> = { ...m.properties };
+  if (m.properties.correlationData !== undefined) properties.correlationData = m.properties.correlationData.toString("base64");
+  return Buffer.from(JSON.stringify({ topic: m.topic, payload: m.payload.toString("base64"), qos: m.qos, properties, expiresAt: m.expiresAt }));
+}
+
+function decodeMessage(data: Buffer): StoredMessage | null {
+  try {
+    const raw = JSON.parse(data.toString("utf8")) as { topic: string; payload: string; qos: 0 | 1 | 2; properties?: Record<string, unknown>; expiresAt?: number };
+    const properties = (raw.properties ?? {}) as Properties & { correlationData?: unknown };
+    if (typeof properties.correlationData === "string") properties.correlationData = Buffer.from(properties.correlationData, "base64");
+    return { topic: raw.topic, payload: Buffer.from(raw.payload, "base64"), qos: raw.qos, properties: properties as Properties, expiresAt: typeof raw.expiresAt === "number" ? raw.expiresAt : undefined };
+  } catch {
+    return null;
+  }
+}

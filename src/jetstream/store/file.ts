@@ -61,6 +61,11 @@ export interface FileStoreOptions {
   compress?: boolean;
 }
 
+/** FileStore.open reads the segments in slices of this many ms, the event loop serving clients in between. */
+const LOAD_SLICE_MS = 10;
+/** Records read between two looks at the clock while loading. */
+const LOAD_CHECK_EVERY = 2048;
+
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 
@@ -127,7 +132,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   /** What load found wrong (cut tails), for tests and logs. */
   readonly recovery: string[] = [];
 
-  constructor(options: FileStoreOptions, limits?: StoreLimits) {
+  /** Opens the store, reading every segment before it returns (see FileStore.open for the sliced way). */
+  constructor(options: FileStoreOptions, limits?: StoreLimits, deferLoad = false) {
     super();
     this.dir = options.dir;
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -137,7 +143,29 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.info = options.info ?? this.warn;
     this.compress = options.compress ?? false;
     mkdirSync(this.dir, { recursive: true });
-    this.loadSegments();
+    if (deferLoad) return; // FileStore.open reads the segments itself
+    for (const _ of this.loadSegments());
+    this.loaded(options, limits);
+  }
+
+  /**
+   * Opens the store reading its segments in slices of LOAD_SLICE_MS, yielding to the event loop between
+   * them: a server restoring a large stream keeps serving its clients meanwhile.
+   */
+  static async open(options: FileStoreOptions, limits?: StoreLimits): Promise<FileStore> {
+    const store = new FileStore(options, limits, true);
+    let sliceStart = performance.now();
+    for (const _ of store.loadSegments()) {
+      if (performance.now() - sliceStart < LOAD_SLICE_MS) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    store.loaded(options, limits);
+    return store;
+  }
+
+  /** After the segments: the high-water mark, the limits, the first flush, the sync timer. */
+  private loaded(options: FileStoreOptions, limits?: StoreLimits): void {
     this.loadHighWaterMark();
     if (limits) this.setLimits(limits);
     this.flush();
@@ -509,9 +537,10 @@ export class FileStore extends IndexedStore<FileEntry> {
    * Reads every segment, rebuilding the index. A bad record (a flipped byte, a torn write) costs only
    * itself: reading resumes at the next record that verifies, and the sequences between the last message
    * before the damage and the first after it are lost (logged, kept in `lost`, gaps in the index). With
-   * no record that verifies after it, the segment is cut there (a torn tail).
+   * no record that verifies after it, the segment is cut there (a torn tail). Yields every
+   * LOAD_CHECK_EVERY records, so a caller may pause between them.
    */
-  private loadSegments(): void {
+  private *loadSegments(): Generator<void> {
     const indexes = readdirSync(this.dir)
       .map((f) => /^(\d+)\.seg$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
@@ -520,6 +549,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     let floor = 0;
     // Damage not yet closed by a message after it: what it was, and the last sequence before it.
     let damage: { what: string; bytes: number; before: number } | null = null;
+    let records = 0;
     for (const index of indexes) {
       const file = path.join(this.dir, `${index}.seg`);
       const buf = readFileSync(file);
@@ -527,6 +557,7 @@ export class FileStore extends IndexedStore<FileEntry> {
       this.segments.push(seg);
       let off = 0;
       while (off < buf.length) {
+        if (++records % LOAD_CHECK_EVERY === 0) yield;
         const rec = this.loadRecord(buf, off, seg);
         if (typeof rec !== "string") {
           if (rec.floor > floor) floor = rec.floor;

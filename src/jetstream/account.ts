@@ -107,6 +107,7 @@ export class AccountJetStream {
   /** Restores the streams taken by start() (their stores read in slices); returns how many. */
   async recover(): Promise<number> {
     for (const { name, config, created } of this.toRecover) {
+      if (this.service.stopped) return this.streams.size;
       try {
         await this.loadStream(name, config, created);
       } catch (error) {

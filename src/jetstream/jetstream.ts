@@ -78,13 +78,18 @@ export class JetStream {
     this.recovery = new Promise((resolve) => setImmediate(resolve)).then(() => this.recover());
   }
 
+  /** Shut down: a recovery still running stops at its next stream. */
+  stopped = false;
   /** Resolves once every account's streams are restored (the API answers). */
   recovery: Promise<void> = Promise.resolve();
   private began = 0;
 
   private async recover(): Promise<void> {
     let restored = 0;
-    for (const ctx of this.accounts.values()) restored += await ctx.recover();
+    for (const ctx of this.accounts.values()) {
+      if (this.stopped) return;
+      restored += await ctx.recover();
+    }
     const ms = Math.round(performance.now() - this.began);
     const names = [...this.accounts.keys()].join(", ") || "none";
     this.server.log.info(`Starting JetStream: store ${this.options.storeDir}, accounts ${names}, ${restored} stream(s) restored in ${ms} ms`);
@@ -119,6 +124,7 @@ export class JetStream {
 
   /** Flushes stores and consumer states and stops answering (graceful shutdown). */
   shutdown(): void {
+    this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const ctx of this.accounts.values()) ctx.shutdown();

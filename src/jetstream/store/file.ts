@@ -62,7 +62,7 @@ export interface FileStoreOptions {
 }
 
 /** FileStore.open reads the segments in slices of this many ms, the event loop serving clients in between. */
-const LOAD_SLICE_MS = 10;
+const LOAD_SLICE_MS = 5;
 /** Records read between two looks at the clock while loading. */
 const LOAD_CHECK_EVERY = 2048;
 

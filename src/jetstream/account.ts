@@ -53,6 +53,8 @@ export class AccountJetStream {
   apiErrors = 0;
   /** Streams found on disk, not yet restored (start() → recover()). */
   private toRecover: { name: string; config: StreamConfig; created: number }[] = [];
+  /** Direct gets and pull requests, held until every stream is restored. */
+  private apiPlaceholders: Subscription[] = [];
   /** Their subjects, taken until each is restored (stream name → subscriptions). */
   private readonly placeholders = new Map<string, Subscription[]>();
   /** Every stream on disk is restored (the API answers from now on). */
@@ -91,6 +93,9 @@ export class AccountJetStream {
     this.api.subscribe();
     this.client.subscribe("$JS.ACK.>", (m) => this.onAck(m));
     this.client.subscribe("$JS.FC.>", (m) => this.onFlowControl(m));
+    // Direct gets and pull requests are answered by per-stream and per-consumer subscriptions, made as
+    // the streams are restored: held here meanwhile (the API's own handler leaves them alone).
+    this.apiPlaceholders = ["$JS.API.DIRECT.GET.>", "$JS.API.CONSUMER.MSG.NEXT.>"].map((subject) => this.client.subscribe(subject, (m) => this.client.dispatch(m)));
     for (const name of readdirSync(this.dir).sort()) {
       try {
         const meta = this.readStreamMeta(name);
@@ -118,6 +123,8 @@ export class AccountJetStream {
       this.placeholders.delete(name);
     }
     this.toRecover = [];
+    for (const sub of this.apiPlaceholders) this.client.retire(sub);
+    this.apiPlaceholders = [];
     this.recovered = true;
     this.client.release();
     return this.streams.size;

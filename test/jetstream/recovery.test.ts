@@ -21,6 +21,11 @@ test("while a large stream is restored, core pub/sub works; the JetStream API an
     if (i % 10_000 === 9_999) await filler.flush();
   }
   await filler.flush();
+  // A small stream with direct get and a durable pull consumer: their requests are answered by subscriptions
+  // of their own, restored with the stream.
+  await filler.request("$JS.API.STREAM.CREATE.SMALL", enc(JSON.stringify({ name: "SMALL", subjects: ["small.>"], storage: "file", allow_direct: true })), { timeout: 10_000 });
+  await filler.request("$JS.API.CONSUMER.CREATE.SMALL.PULL", enc(JSON.stringify({ stream_name: "SMALL", config: { durable_name: "PULL", ack_policy: "explicit" } })), { timeout: 10_000 });
+  await filler.request("small.one", enc("small message"), { timeout: 10_000 });
   const messages = async () => JSON.parse(dec((await filler.request("$JS.API.STREAM.INFO.BIG", undefined, { timeout: 10_000 })).data)).state.messages;
   await until(async () => (await messages()) === MESSAGES, 60_000, `the stream to hold ${MESSAGES} messages`);
   await filler.close();
@@ -38,6 +43,21 @@ test("while a large stream is restored, core pub/sub works; the JetStream API an
     order.push("puback");
     return JSON.parse(dec(m.data));
   });
+  const direct = nc.request("$JS.API.DIRECT.GET.SMALL", enc(JSON.stringify({ seq: 1 })), { timeout: 60_000 }).then((m) => {
+    order.push("direct get");
+    return m;
+  });
+  const pullInbox = "recovery.pull.inbox";
+  const pulled = new Promise<{ subject: string; data: Uint8Array; ack: string }>((resolve) =>
+    nc.subscribe(pullInbox, {
+      max: 1,
+      callback: (_e, m) => {
+        order.push("pull");
+        resolve({ subject: m.subject, data: m.data, ack: m.reply ?? "" });
+      },
+    }),
+  );
+  nc.publish("$JS.API.CONSUMER.MSG.NEXT.SMALL.PULL", enc(JSON.stringify({ batch: 1, expires: 30_000_000_000 })), { reply: pullInbox });
   // …then core NATS: a message to itself and a request to another client.
   const echoed = new Promise<void>((resolve) => nc.subscribe("core.echo", { max: 1, callback: () => resolve() }));
   const responder = await connectV3(server);
@@ -48,7 +68,11 @@ test("while a large stream is restored, core pub/sub works; the JetStream API an
   expect(dec((await nc.request("core.svc", enc("ping"), { timeout: 10_000 })).data)).toBe("pong");
   order.push("core pub/sub");
 
-  const [streamInfo, pubAck] = await Promise.all([info, ack]);
+  const [streamInfo, pubAck, directMsg, pulledMsg] = await Promise.all([info, ack, direct, pulled]);
+  expect(dec(directMsg.data)).toBe("small message");
+  expect(directMsg.headers?.get("Nats-Sequence")).toBe("1");
+  expect(dec(pulledMsg.data)).toBe("small message");
+  expect(pulledMsg.ack).toMatch(/^\$JS\.ACK\.SMALL\.PULL\.1\.1\./);
   expect(streamInfo.error).toBeUndefined();
   expect(streamInfo.state.messages).toBeGreaterThanOrEqual(MESSAGES);
   expect(streamInfo.state.first_seq).toBe(1);
@@ -56,7 +80,7 @@ test("while a large stream is restored, core pub/sub works; the JetStream API an
   if (serverKind === "natter") {
     // Core NATS was served while the stream was still being restored: the JetStream answers came after.
     expect(order[0], `order: ${order.join(", ")}`).toBe("core pub/sub");
-    expect(server.log()).toMatch(/1 stream\(s\) restored in \d+ ms/);
+    expect(server.log()).toMatch(/2 stream\(s\) restored in \d+ ms/);
   }
   const after = JSON.parse(dec((await nc.request("$JS.API.STREAM.INFO.BIG", undefined, { timeout: 10_000 })).data));
   expect(after.state.messages).toBe(MESSAGES + 1);

@@ -75,7 +75,9 @@ export class JetStream {
       }
     }
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.recovery = new Promise((resolve) => setImmediate(resolve)).then(() => this.recover());
+    this.recovery = new Promise((resolve) => setImmediate(resolve))
+      .then(() => this.recover())
+      .catch((error: Error) => this.server.log.error(`JetStream: restoring the streams failed: ${error.stack ?? error}`));
   }
 
   /** Shut down: a recovery still running stops at its next stream. */

@@ -100,7 +100,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   dirty = false;
   /** When a write last blocked (0 = not blocked): the write deadline counts from here. */
   blockedSince = 0;
-  /** Publishers paused because this client's buffer passed 75% of max_pending. */
+  /** Publishers paused because this client's buffer passed half of max_pending (as nats-server stalls them). */
   private stalledPublishers: Connection[] | null = null;
   /** How many slow subscribers currently hold this client's reads paused. */
   private stalls = 0;
@@ -134,6 +134,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.account = server.accounts.global;
     this.account.connections++;
     this.parser = new Parser(this, options.maxPayload, options.maxControlLine);
+    this.outbound.limit = options.maxPending; // kept current by afterQueue (max_pending is reloadable)
     this.nextPingAt = this.startedAt + Math.min(2000, options.pingIntervalMs);
   }
 
@@ -523,11 +524,12 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     }
     const pending = this.outbound.pending;
     const maxPending = this.server.options.maxPending;
-    if (pending > maxPending) {
+    this.outbound.limit = maxPending;
+    if (pending > maxPending || this.outbound.overLimit) {
       this.server.stats.slowConsumers++;
       this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
       this.close(CloseReason.SlowConsumerPendingBytes, null);
-    } else if (publisher instanceof Connection && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
+    } else if (publisher instanceof Connection && publisher !== this && this.transport.blocked && pending > maxPending / 2) {
       this.stallPublisher(publisher);
     }
   }
@@ -574,7 +576,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   onDrain(): void {
     this.transport.blocked = false;
     this.flush();
-    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) {
+    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending / 2) {
       this.releaseStalledPublishers();
     }
   }

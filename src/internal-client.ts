@@ -37,6 +37,10 @@ export class InternalClient implements Subscriber {
   private readonly handlers = new Map<Subscription, InternalHandler>();
   private pending: { handler: InternalHandler; message: InternalMessage; sub: Subscription }[] = [];
   private drainScheduled = false;
+  /** While held, deliveries queue up and no handler runs (the stream layer recovering its stores). */
+  private held = false;
+  /** Subscriptions out of the Sublist whose queued deliveries still reach their handler (retire()). */
+  private retired: Subscription[] = [];
 
   /** The account whose subject space it subscribes and publishes in. */
   readonly account: Account;
@@ -123,7 +127,7 @@ export class InternalClient implements Subscriber {
     };
     sub.delivered++;
     this.pending.push({ handler, message, sub });
-    if (!this.drainScheduled) {
+    if (!this.drainScheduled && !this.held) {
       this.drainScheduled = true;
       queueMicrotask(() => this.drain());
     }
@@ -135,10 +139,62 @@ export class InternalClient implements Subscriber {
     this.pending = [];
     for (const { handler, message, sub } of pending) {
       if (this.closed || !this.handlers.has(sub)) continue;
-      try {
-        handler(message, sub);
-      } catch (error) {
-        this.server.log.error(`internal client ${this.name}: handler for ${sub.subject} failed: ${(error as Error).stack ?? error}`);
+      this.run(handler, message, sub);
+    }
+    for (const sub of this.retired) this.handlers.delete(sub);
+    this.retired = [];
+  }
+
+  private run(handler: InternalHandler, message: InternalMessage, sub: Subscription): void {
+    try {
+      handler(message, sub);
+    } catch (error) {
+      this.server.log.error(`internal client ${this.name}: handler for ${sub.subject} failed: ${(error as Error).stack ?? error}`);
+    }
+  }
+
+  /** Deliveries wait (in arrival order) until release(): subscriptions are taken, nothing is handled yet. */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Handles what was held, in the order it arrived, then every delivery as usual. */
+  release(): void {
+    this.held = false;
+    if (this.pending.length > 0 && !this.drainScheduled) {
+      this.drainScheduled = true;
+      queueMicrotask(() => this.drain());
+    }
+  }
+
+  /** Out of the Sublist now; what was delivered to it before still reaches its handler (then it is gone). */
+  retire(sub: Subscription): void {
+    if (!this.handlers.has(sub)) return;
+    this.account.sublist.remove(sub);
+    this.retired.push(sub);
+    if (this.pending.length === 0) this.handlers.delete(sub);
+  }
+
+  /**
+   * Hands `message` to this client's own subscriptions that match its subject now, at once (one per
+   * queue group), as if it had been delivered to them: for deliveries held on a retired placeholder.
+   */
+  dispatch(message: InternalMessage): void {
+    const result = this.account.sublist.match(message.subject);
+    for (const sub of result.plain) {
+      const handler = sub.client === this ? this.handlers.get(sub) : undefined;
+      if (handler !== undefined) {
+        sub.delivered++;
+        this.run(handler, message, sub);
+      }
+    }
+    for (const members of result.queues) {
+      for (const sub of members) {
+        const handler = sub.client === this ? this.handlers.get(sub) : undefined;
+        if (handler === undefined) continue;
+        sub.delivered++;
+        this.run(handler, message, sub);
+        break;
       }
     }
   }

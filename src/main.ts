@@ -1,16 +1,16 @@
 #!/usr/bin/env bun
 // natter's entry point: options → Server → signals. Errors in flags or ports end with one
 // line and exit code 1, never a stack trace.
+//
+// Start-up time is mostly module loading: what a configuration may not use (the config-file reader,
+// JetStream, the --procs supervisor and worker side, the benchmark client) is imported where it is used.
 import { OptionsError, parseCommandLine, usage, type Options, type ParsedCommandLine } from "./options.ts";
 import { failStart as fail, loggerFor } from "./log.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION, Server } from "./server.ts";
-import { ConfigError, ConfigErrors } from "./config/parser.ts";
-import { loadOptions } from "./config/load.ts";
 import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
-import { startJetStream } from "./jetstream/start.ts";
-import { superviseWorkers } from "./workers/supervisor.ts";
+import type { JetStream } from "./jetstream/jetstream.ts";
 import { ListenError } from "./transport/listen-error.ts";
-import { workerIndex, workerStarted } from "./workers/worker.ts";
+import { workerIndex } from "./workers/worker.ts";
 
 /** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
 declare const NATTER_BUILD_PLATFORM: string | undefined;
@@ -69,6 +69,8 @@ if (parsed.kind === "signal") {
 // A config file (-c): its settings, with the flags laid over them. Errors: `natter: <file>:<line>:<col>: …`, exit 1.
 let options: Options = parsed.options;
 if (options.configFile) {
+  const { ConfigError, ConfigErrors } = await import("./config/parser.ts");
+  const { loadOptions } = await import("./config/load.ts");
   try {
     const loaded = loadOptions(options.configFile, parsed.flagged);
     for (const warning of loaded.warnings) process.stderr.write(`${warning}\n`);
@@ -85,14 +87,15 @@ if (options.configFile) {
 
 // --procs N (src/workers/): this process supervises N workers, each an ordinary natter on the same port.
 const worker = workerIndex();
-if (options.procs > 1 && worker === null) await superviseWorkers(options, process.argv.slice(2));
+if (options.procs > 1 && worker === null) await (await import("./workers/supervisor.ts")).superviseWorkers(options, process.argv.slice(2));
+const jetstreamModule = options.jetstream ? await import("./jetstream/start.ts") : null;
 
 const log = loggerFor(options);
 const server = new Server(options, log);
 const lifecycle = new Lifecycle(server, log, parsed.flagged);
 process.on("exit", () => lifecycle.cleanup());
 // Signal handlers go in before the listeners open: a signal right after "Server is ready" must be graceful.
-let jetstream: ReturnType<typeof startJetStream> = null;
+let jetstream: JetStream | null = null;
 let stopping = false;
 async function stop(signal: string | null): Promise<void> {
   if (stopping) return;
@@ -128,7 +131,7 @@ try {
 // The stream layer subscribes before clients are accepted (from the next event-loop turn): a client that
 // sees INFO can use $JS.API at once.
 try {
-  jetstream = startJetStream(server);
+  jetstream = jetstreamModule?.startJetStream(server) ?? null;
 } catch (error) {
   fail(`cannot start JetStream: ${(error as Error).message}`);
 }
@@ -138,4 +141,4 @@ try {
   startFailure(error);
 }
 lifecycle.started();
-if (worker !== null) workerStarted(server, () => void stop(null));
+if (worker !== null) (await import("./workers/worker.ts")).workerStarted(server, () => void stop(null));

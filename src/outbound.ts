@@ -3,6 +3,12 @@ const INITIAL_SIZE = 4096;
 /** A buffer grown past this is given back once it has drained. */
 const KEEP_SIZE = 1024 * 1024;
 const EMPTY = Buffer.allocUnsafe(0);
+/**
+ * A buffer this big that was outgrown is returned to the system at once (a full garbage collection, a few
+ * ms), not whenever the collector gets to it: only a client with a backlog of this size gets here (at most
+ * a few times, the buffer doubles), and its old buffers would otherwise add up to as much as the new one.
+ */
+const GC_AFTER_OUTGROWING = 16 * 1024 * 1024;
 
 /**
  * The bytes queued for one peer (a client, a route, a leaf connection): one growable buffer,
@@ -15,6 +21,14 @@ export class OutboundBuffer {
   buf: Buffer = EMPTY;
   head = 0;
   end = 0;
+  /**
+   * The most it may hold (a client's max_pending). The buffer never grows past it: a frame that would
+   * take it further drops what is queued and sets `overLimit` (the owner then closes the connection as a
+   * slow consumer, as nats-server does without queueing the frame). Doubling stops at the limit too, so
+   * one slow client costs at most about the limit, not twice it plus the buffer it outgrew.
+   */
+  limit = Infinity;
+  overLimit = false;
 
   get pending(): number {
     return this.end - this.head;
@@ -26,12 +40,22 @@ export class OutboundBuffer {
     if (end + length > this.buf.length) {
       const pending = end - this.head;
       const needed = pending + length;
+      if (needed > this.limit) {
+        // Past the limit: the connection is cut, so its backlog is not copied into a bigger buffer.
+        this.overLimit = true;
+        this.head = 0;
+        this.end = length;
+        if (length > this.buf.length) this.buf = Buffer.allocUnsafe(length);
+        return 0;
+      }
       if (this.head > 0 && needed <= this.buf.length) {
         this.buf.copy(this.buf, 0, this.head, end); // compact in place
       } else {
-        const grown = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2, INITIAL_SIZE));
+        const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(this.buf.length * 2, this.limit), INITIAL_SIZE));
         this.buf.copy(grown, 0, this.head, end);
+        const outgrown = this.buf.length;
         this.buf = grown;
+        if (outgrown >= GC_AFTER_OUTGROWING) Bun.gc(true);
       }
       this.head = 0;
       end = pending;

@@ -31,6 +31,12 @@ const ROUTE_RTT_MS = 5000;
 const ROUTE_STALE_MS = 6000;
 const DIAL_BACKOFF_MIN_MS = 100;
 const DIAL_BACKOFF_MAX_MS = 2000;
+/**
+ * A node this young dials every member it learns of at once, whichever id is lower: after a restart the
+ * others learn it is back only a gossip round or two later (or are waiting out a dial backoff), and the
+ * route is what makes it whole again. onHello keeps the lower id's route if both dial.
+ */
+const JOINING_MS = 5000;
 /** Every this often, a debug line with the gossip traffic so far (what the README's table is measured from). */
 const STATS_LOG_MS = 5000;
 
@@ -56,6 +62,8 @@ export class Cluster implements RouteOwner {
   private timer: ReturnType<typeof setInterval> | null = null;
   private scratch = Buffer.allocUnsafe(1024);
   private stopped = false;
+  /** When start() ran: members learned in the first JOINING_MS are dialed at once (memberUp). */
+  private startedAt = 0;
   private lameDuck = false;
   private lastStatsLog = Date.now();
   /** connect_urls / ws_connect_urls as clients get them (this node's first), and when they last changed. */
@@ -119,6 +127,7 @@ export class Cluster implements RouteOwner {
     this.updateUrls();
     void this.startGossip();
     this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.startedAt = Date.now();
   }
 
   private async startGossip(): Promise<void> {
@@ -189,8 +198,17 @@ export class Cluster implements RouteOwner {
 
   private memberUp(m: Member): void {
     this.server.log.info(`Cluster member ${m.id} (${m.meta?.name ?? "?"}) is up`);
-    this.dials.set(m.id, { inProgress: false, nextAt: this.id < m.id ? 0 : Date.now() + ROUTE_FALLBACK_MS, backoff: DIAL_BACKOFF_MIN_MS });
+    const now = Date.now();
+    const dialer = this.id < m.id || now - this.startedAt < JOINING_MS;
+    const d: DialState = { inProgress: false, nextAt: dialer ? 0 : now + ROUTE_FALLBACK_MS, backoff: DIAL_BACKOFF_MIN_MS };
+    this.dials.set(m.id, d);
     this.updateUrls();
+    this.dialIfDue(m.id, d);
+  }
+
+  /** Dials now rather than at the next tick (up to TICK_MS later): a route is what makes a member whole. */
+  private dialIfDue(id: string, d: DialState): void {
+    if (!this.stopped && !d.inProgress && !this.routes.has(id) && Date.now() >= d.nextAt) this.dial(id, d);
   }
 
   private memberDown(m: Member): void {
@@ -207,6 +225,13 @@ export class Cluster implements RouteOwner {
       route.close("member restarted", null);
     }
     this.updateUrls();
+    // A member back from a restart is dialed at once, not after the backoff its absence built up.
+    const d = this.dials.get(m.id);
+    if (d !== undefined && !this.routes.has(m.id) && !d.inProgress) {
+      d.backoff = DIAL_BACKOFF_MIN_MS;
+      d.nextAt = this.id < m.id ? 0 : Date.now() + ROUTE_FALLBACK_MS;
+      this.dialIfDue(m.id, d);
+    }
   }
 
   private tick(): void {

@@ -21,7 +21,7 @@ import { Consumer, type ConsumerState } from "./consumer.ts";
 import { apiError, type ApiError } from "./errors.ts";
 import type { JetStream, JetStreamOptions } from "./jetstream.ts";
 import { nuid } from "./nuid.ts";
-import { FileStore } from "./store/file.ts";
+import { FileStore, type FileStoreOptions } from "./store/file.ts";
 import { MemoryStore } from "./store/memory.ts";
 import { nowMs } from "./store/indexed.ts";
 import type { MessageStore, StoredMessage } from "./store/store.ts";
@@ -51,6 +51,14 @@ export class AccountJetStream {
   private lastStateWrite = 0;
   apiTotal = 0;
   apiErrors = 0;
+  /** Streams found on disk, not yet restored (start() → recover()). */
+  private toRecover: { name: string; config: StreamConfig; created: number }[] = [];
+  /** Direct gets and pull requests, held until every stream is restored. */
+  private apiPlaceholders: Subscription[] = [];
+  /** Their subjects, taken until each is restored (stream name → subscriptions). */
+  private readonly placeholders = new Map<string, Subscription[]>();
+  /** Every stream on disk is restored (the API answers from now on). */
+  recovered = false;
 
   constructor(
     /** The server-wide JetStream: options and the server's own storage limits. */
@@ -72,19 +80,53 @@ export class AccountJetStream {
     return this.service.options;
   }
 
-  /** Loads what is on disk and starts answering the API; returns how many streams were restored. */
-  start(): number {
+  /**
+   * Takes the API's subjects and every stored stream's subjects at once, then restores the streams
+   * (recover()). Until that is done, what arrives for them (API requests, messages to capture, acks)
+   * waits in arrival order and is handled once every stream is back: a client that connects during a
+   * long recovery is served for core pub/sub, and its JetStream requests are answered as if it had come
+   * later.
+   */
+  start(): void {
     mkdirSync(this.dir, { recursive: true });
+    this.client.hold();
+    this.api.subscribe();
+    this.client.subscribe("$JS.ACK.>", (m) => this.onAck(m));
+    this.client.subscribe("$JS.FC.>", (m) => this.onFlowControl(m));
+    // Direct gets and pull requests are answered by per-stream and per-consumer subscriptions, made as
+    // the streams are restored: held here meanwhile (the API's own handler leaves them alone).
+    this.apiPlaceholders = ["$JS.API.DIRECT.GET.>", "$JS.API.CONSUMER.MSG.NEXT.>"].map((subject) => this.client.subscribe(subject, (m) => this.client.dispatch(m)));
     for (const name of readdirSync(this.dir).sort()) {
       try {
-        this.loadStream(name);
+        const meta = this.readStreamMeta(name);
+        if (meta === null) continue;
+        this.toRecover.push({ name, config: meta.config, created: meta.created });
+        // Messages published to it meanwhile: held, then handed to the stream's own subscriptions.
+        this.placeholders.set(name, meta.config.subjects.map((subject) => this.client.subscribe(subject, (m) => this.client.dispatch(m))));
       } catch (error) {
         this.server.log.error(`JetStream: account ${this.account.name}: could not restore stream ${name}: ${(error as Error).message}`);
       }
     }
-    this.api.subscribe();
-    this.client.subscribe("$JS.ACK.>", (m) => this.onAck(m));
-    this.client.subscribe("$JS.FC.>", (m) => this.onFlowControl(m));
+  }
+
+  /** Restores the streams taken by start() (their stores read in slices); returns how many. */
+  async recover(): Promise<number> {
+    for (const { name, config, created } of this.toRecover) {
+      if (this.service.stopped) return this.streams.size;
+      try {
+        await this.loadStream(name, config, created);
+      } catch (error) {
+        this.server.log.error(`JetStream: account ${this.account.name}: could not restore stream ${name}: ${(error as Error).message}`);
+      }
+      // The stream has its own subscriptions now: what its placeholders hold goes to them (dispatch).
+      for (const sub of this.placeholders.get(name) ?? []) this.client.retire(sub);
+      this.placeholders.delete(name);
+    }
+    this.toRecover = [];
+    for (const sub of this.apiPlaceholders) this.client.retire(sub);
+    this.apiPlaceholders = [];
+    this.recovered = true;
+    this.client.release();
     return this.streams.size;
   }
 
@@ -97,18 +139,19 @@ export class AccountJetStream {
   private openStore(config: StreamConfig): MessageStore {
     const limits = storeLimits(config);
     if (config.storage === "memory") return new MemoryStore(limits);
-    return new FileStore(
-      {
-        dir: path.join(this.streamDir(config.name), "msgs"),
-        sync: this.options.sync,
-        syncIntervalMs: this.options.syncIntervalMs,
-        warn: (line) => this.server.log.warn(`JetStream: ${line}`),
-        error: (line) => this.server.log.error(`JetStream: ${line}`),
-        info: (line) => this.server.log.info(`JetStream: ${line}`),
-        compress: config.compression === "s2",
-      },
-      limits,
-    );
+    return new FileStore(this.fileStoreOptions(config), limits);
+  }
+
+  private fileStoreOptions(config: StreamConfig): FileStoreOptions {
+    return {
+      dir: path.join(this.streamDir(config.name), "msgs"),
+      sync: this.options.sync,
+      syncIntervalMs: this.options.syncIntervalMs,
+      warn: (line) => this.server.log.warn(`JetStream: ${line}`),
+      error: (line) => this.server.log.error(`JetStream: ${line}`),
+      info: (line) => this.server.log.info(`JetStream: ${line}`),
+      compress: config.compression === "s2",
+    };
   }
 
   createStream(config: StreamConfig): Stream {
@@ -137,12 +180,16 @@ export class AccountJetStream {
     rmSync(this.streamDir(stream.name), { recursive: true, force: true });
   }
 
-  private loadStream(name: string): void {
+  private readStreamMeta(name: string): { config: StreamConfig; created: number } | null {
     const metaFile = path.join(this.streamDir(name), "meta.json");
-    if (!existsSync(metaFile)) return;
+    if (!existsSync(metaFile)) return null;
     const meta = JSON.parse(readFileSync(metaFile, "utf8"));
-    const config = normalizeStreamConfig(meta.config);
-    const stream = new Stream(this, config, parseRfc3339(meta.created), this.openStore(config));
+    return { config: normalizeStreamConfig(meta.config), created: parseRfc3339(meta.created) };
+  }
+
+  private async loadStream(name: string, config: StreamConfig, created: number): Promise<void> {
+    const store = config.storage === "memory" ? this.openStore(config) : await FileStore.open(this.fileStoreOptions(config), storeLimits(config));
+    const stream = new Stream(this, config, created, store);
     this.streams.set(name, stream);
     const obs = path.join(this.streamDir(name), "obs");
     if (!existsSync(obs)) return;

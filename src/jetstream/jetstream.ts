@@ -55,10 +55,13 @@ export class JetStream {
     registerJetStream(server, this);
   }
 
-  /** Loads every account's streams and starts answering the API in every account. */
+  /**
+   * Takes the API's and the stored streams' subjects in every account now, and restores the streams from
+   * the next turn of the event loop (recover()): the server accepts clients meanwhile; JetStream requests
+   * wait until every stream is back. (nats-server recovers before it accepts clients, from its index files.)
+   */
   start(): void {
-    const began = performance.now();
-    let restored = 0;
+    this.began = performance.now();
     for (const account of this.server.accounts.all()) {
       if (account.jetstream !== null && !account.isSystem && !isDirectoryName(account.name)) {
         this.server.log.error(`JetStream: account ${JSON.stringify(account.name)} cannot have JetStream: its name cannot be a directory`);
@@ -66,13 +69,30 @@ export class JetStream {
       } else if (account.jetstream !== null && !account.isSystem) {
         const ctx = new AccountJetStream(this, account);
         this.accounts.set(account.name, ctx);
-        restored += ctx.start();
+        ctx.start();
       } else {
         this.answerDisabled(account);
       }
     }
-    const ms = Math.round(performance.now() - began);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.recovery = new Promise((resolve) => setImmediate(resolve))
+      .then(() => this.recover())
+      .catch((error: Error) => this.server.log.error(`JetStream: restoring the streams failed: ${error.stack ?? error}`));
+  }
+
+  /** Shut down: a recovery still running stops at its next stream. */
+  stopped = false;
+  /** Resolves once every account's streams are restored (the API answers). */
+  recovery: Promise<void> = Promise.resolve();
+  private began = 0;
+
+  private async recover(): Promise<void> {
+    let restored = 0;
+    for (const ctx of this.accounts.values()) {
+      if (this.stopped) return;
+      restored += await ctx.recover();
+    }
+    const ms = Math.round(performance.now() - this.began);
     const names = [...this.accounts.keys()].join(", ") || "none";
     this.server.log.info(`Starting JetStream: store ${this.options.storeDir}, accounts ${names}, ${restored} stream(s) restored in ${ms} ms`);
   }
@@ -106,6 +126,7 @@ export class JetStream {
 
   /** Flushes stores and consumer states and stops answering (graceful shutdown). */
   shutdown(): void {
+    this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const ctx of this.accounts.values()) ctx.shutdown();

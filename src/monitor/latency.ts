@@ -1,4 +1,4 @@
-import * as hdr from "hdr-histogram-js";
+import type * as Hdr from "hdr-histogram-js";
 
 /**
  * Latency the server sees, in HDR histograms (microseconds, 3 significant digits):
@@ -22,11 +22,34 @@ export const MAX_PENDING = 10_000;
 export const PENDING_TTL_MS = 60_000;
 const OTHER = "_other";
 
-type Histogram = ReturnType<typeof hdr.build>;
+type Histogram = ReturnType<typeof Hdr.build>;
 
-function newHistogram(): Histogram {
+/**
+ * hdr-histogram-js takes about 20 ms to load (its WebAssembly; half of natter's start-up): it is loaded
+ * at the first sample, once clients are connected, not before the server listens. Samples taken while
+ * it loads are not recorded.
+ */
+let hdr: typeof Hdr | null = null;
+let hdrLoading: Promise<void> | null = null;
+export function loadHistograms(): Promise<void> {
+  hdrLoading ??= import("hdr-histogram-js").then((m) => {
+    hdr = m;
+  });
+  return hdrLoading;
+}
+
+function newHistogram(): Histogram | null {
+  if (hdr === null) {
+    void loadHistograms();
+    return null;
+  }
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 }
+
+const EMPTY_SUMMARY: LatencySummary = {
+  count: 0, min_us: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p999_us: 0, max_us: 0,
+  distribution: [],
+};
 
 /** A histogram summary as /latz returns it (microseconds). */
 export interface LatencySummary {
@@ -44,7 +67,8 @@ export interface LatencySummary {
 
 const DISTRIBUTION_PERCENTILES = [0, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100];
 
-export function summarize(h: Histogram): LatencySummary {
+export function summarize(h: Histogram | null): LatencySummary {
+  if (h === null) return { ...EMPTY_SUMMARY, distribution: DISTRIBUTION_PERCENTILES.map((percentile) => ({ percentile, value_us: 0 })) };
   const count = h.totalCount;
   const at = (p: number) => (count === 0 ? 0 : h.getValueAtPercentile(p));
   return {
@@ -66,7 +90,8 @@ interface PendingRequest {
 }
 
 export class LatencyTracker {
-  readonly delivery = newHistogram();
+  /** Null until hdr-histogram-js has loaded (see loadHistograms). */
+  private deliveryHistogram: Histogram | null = null;
   readonly services = new Map<string, Histogram>();
   private readonly pending = new Map<string, PendingRequest>();
   private readCount = 0;
@@ -82,7 +107,9 @@ export class LatencyTracker {
 
   /** Called after a flush of one connection in the tick of a read. */
   recordFlush(): void {
-    if (this.readStartedAt !== 0) this.delivery.recordValue(Math.max(1, Math.round((performance.now() - this.readStartedAt) * 1000)));
+    if (this.readStartedAt === 0) return;
+    const h = this.deliveryHistogram ?? (this.deliveryHistogram = newHistogram());
+    if (h !== null) h.recordValue(Math.max(1, Math.round((performance.now() - this.readStartedAt) * 1000)));
   }
 
   /** Called when the tick's flushes are done. */
@@ -118,7 +145,9 @@ export class LatencyTracker {
       const key = this.services.size < MAX_SERVICES ? request.service : OTHER;
       histogram = this.services.get(key);
       if (histogram === undefined) {
-        histogram = newHistogram();
+        const created = newHistogram();
+        if (created === null) return;
+        histogram = created;
         this.services.set(key, histogram);
       }
     }
@@ -134,7 +163,7 @@ export class LatencyTracker {
   }
 
   reset(): void {
-    this.delivery.reset();
+    this.deliveryHistogram?.reset();
     this.services.clear();
     this.pending.clear();
     this.awaitingReplies = false;
@@ -147,7 +176,7 @@ export class LatencyTracker {
     for (const [name, h] of this.services) services[name] = summarize(h);
     return {
       reset_at: this.resetAt.toISOString(),
-      delivery: summarize(this.delivery),
+      delivery: summarize(this.deliveryHistogram),
       services,
       pending_requests: this.pending.size,
       sampling: { delivery_every_nth_read: DELIVERY_SAMPLE_EVERY, service_every_nth_request: SERVICE_SAMPLE_EVERY, max_services: MAX_SERVICES },

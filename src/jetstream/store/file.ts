@@ -61,6 +61,11 @@ export interface FileStoreOptions {
   compress?: boolean;
 }
 
+/** FileStore.open reads the segments in slices of this many ms, the event loop serving clients in between. */
+const LOAD_SLICE_MS = 5;
+/** Records read between two looks at the clock while loading. */
+const LOAD_CHECK_EVERY = 2048;
+
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 
@@ -87,6 +92,13 @@ interface Segment {
   written: number;
   /** Highest sequence a record in this segment names (a message or a delete). */
   maxRef: number;
+}
+
+/** What loadRecord found in a record that verifies: where the next one starts, a floor (marker), a message's sequence. */
+interface LoadedRecord {
+  next: number;
+  floor: number;
+  seq: number;
 }
 
 interface FileEntry extends IndexEntry {
@@ -126,8 +138,12 @@ export class FileStore extends IndexedStore<FileEntry> {
   private window: { segment: Segment; start: number; buf: Buffer; fromDisk: boolean } | null = null;
   /** What load found wrong (cut tails), for tests and logs. */
   readonly recovery: string[] = [];
+  private readonly parsed: LoadedRecord = { next: 0, floor: 0, seq: 0 };
+  /** Subjects read while loading, one string per distinct subject (dropped once loaded). */
+  private subjectNames = new SubjectInterner();
 
-  constructor(options: FileStoreOptions, limits?: StoreLimits) {
+  /** Opens the store, reading every segment before it returns (see FileStore.open for the sliced way). */
+  constructor(options: FileStoreOptions, limits?: StoreLimits, deferLoad = false) {
     super();
     this.dir = options.dir;
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -137,7 +153,30 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.info = options.info ?? this.warn;
     this.compress = options.compress ?? false;
     mkdirSync(this.dir, { recursive: true });
-    this.loadSegments();
+    if (deferLoad) return; // FileStore.open reads the segments itself
+    for (const _ of this.loadSegments());
+    this.loaded(options, limits);
+  }
+
+  /**
+   * Opens the store reading its segments in slices of LOAD_SLICE_MS, yielding to the event loop between
+   * them: a server restoring a large stream keeps serving its clients meanwhile.
+   */
+  static async open(options: FileStoreOptions, limits?: StoreLimits): Promise<FileStore> {
+    const store = new FileStore(options, limits, true);
+    let sliceStart = performance.now();
+    for (const _ of store.loadSegments()) {
+      if (performance.now() - sliceStart < LOAD_SLICE_MS) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    store.loaded(options, limits);
+    return store;
+  }
+
+  /** After the segments: the high-water mark, the limits, the first flush, the sync timer. */
+  private loaded(options: FileStoreOptions, limits?: StoreLimits): void {
+    this.subjectNames = new SubjectInterner();
     this.loadHighWaterMark();
     if (limits) this.setLimits(limits);
     this.flush();
@@ -509,9 +548,10 @@ export class FileStore extends IndexedStore<FileEntry> {
    * Reads every segment, rebuilding the index. A bad record (a flipped byte, a torn write) costs only
    * itself: reading resumes at the next record that verifies, and the sequences between the last message
    * before the damage and the first after it are lost (logged, kept in `lost`, gaps in the index). With
-   * no record that verifies after it, the segment is cut there (a torn tail).
+   * no record that verifies after it, the segment is cut there (a torn tail). Yields every
+   * LOAD_CHECK_EVERY records, so a caller may pause between them.
    */
-  private loadSegments(): void {
+  private *loadSegments(): Generator<void> {
     const indexes = readdirSync(this.dir)
       .map((f) => /^(\d+)\.seg$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
@@ -520,14 +560,17 @@ export class FileStore extends IndexedStore<FileEntry> {
     let floor = 0;
     // Damage not yet closed by a message after it: what it was, and the last sequence before it.
     let damage: { what: string; bytes: number; before: number } | null = null;
+    let records = 0;
     for (const index of indexes) {
       const file = path.join(this.dir, `${index}.seg`);
       const buf = readFileSync(file);
+      const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
       const seg: Segment = { index, file, fd: openSync(file, "r+"), written: buf.length, maxRef: 0 };
       this.segments.push(seg);
       let off = 0;
       while (off < buf.length) {
-        const rec = this.loadRecord(buf, off, seg);
+        if (++records % LOAD_CHECK_EVERY === 0) yield;
+        const rec = this.loadRecord(buf, view, off, seg);
         if (typeof rec !== "string") {
           if (rec.floor > floor) floor = rec.floor;
           if (damage !== null && rec.seq > 0) {
@@ -595,68 +638,68 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.lostBytes += bytes;
   }
 
-  /** Parses one record: its end and any floor it sets, or why it is bad. */
-  private loadRecord(buf: Buffer, off: number, seg: Segment): { next: number; floor: number; seq: number } | string {
+  /**
+   * Parses one record: its end and any floor it sets (in `parsed`, reused), or why it is bad. Loading a
+   * store is this, once per record: it reads through a DataView and makes no Buffer per record.
+   */
+  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment): LoadedRecord | string {
     if (buf.length - off < RECORD_HEADER) return "torn record header";
-    const len = buf.readUInt32LE(off);
-    const end = off + RECORD_HEADER + len;
+    const len = view.getUint32(off, true);
+    const b = off + RECORD_HEADER; // the body
+    const end = b + len;
     if (len < 1 || end > buf.length) return "torn record";
-    const body = buf.subarray(off + RECORD_HEADER, end);
-    if ((Bun.hash.crc32(body) >>> 0) !== buf.readUInt32LE(off + 4)) return "checksum mismatch";
-    switch (body[0]) {
-      case KIND_MSG: {
-        if (len < 23) return "short message record";
-        const seq = body.readDoubleLE(1);
-        const ts = body.readDoubleLE(9);
-        const sl = body.readUInt16LE(17);
-        if (23 + sl > len) return "bad subject length";
-        const subject = body.latin1Slice(19, 19 + sl);
-        const hl = body.readUInt32LE(19 + sl);
-        if (23 + sl + hl > len) return "bad header length";
-        const dl = len - 23 - sl - hl;
-        if (seq > this.lastSeq) {
-          const size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
-          this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });
-        }
-        if (seq > seg.maxRef) seg.maxRef = seq;
-        return { next: end, floor: 0, seq };
-      }
+    if ((Bun.hash.crc32(new Uint8Array(buf.buffer, buf.byteOffset + b, len)) >>> 0) !== view.getUint32(off + 4, true)) return "checksum mismatch";
+    const parsed = this.parsed;
+    parsed.next = end;
+    parsed.floor = 0;
+    parsed.seq = 0;
+    const kind = buf[b];
+    switch (kind) {
+      case KIND_MSG:
       case KIND_MSG_DEFLATED: {
-        if (len < 27) return "short message record";
-        const seq = body.readDoubleLE(1);
-        const ts = body.readDoubleLE(9);
-        const sl = body.readUInt16LE(17);
-        if (27 + sl > len) return "bad subject length";
-        const subject = body.latin1Slice(19, 19 + sl);
-        const hl = body.readUInt32LE(19 + sl);
-        const raw = body.readUInt32LE(23 + sl);
-        if (hl > raw) return "bad header length";
-        const dl = raw - hl;
+        const fixed = kind === KIND_MSG ? 23 : 27;
+        if (len < fixed) return "short message record";
+        const seq = view.getFloat64(b + 1, true);
+        const ts = view.getFloat64(b + 9, true);
+        const sl = view.getUint16(b + 17, true);
+        if (fixed + sl > len) return "bad subject length";
+        const subject = this.subjectNames.read(buf, b + 19, b + 19 + sl);
+        const hl = view.getUint32(b + 19 + sl, true);
+        let dl: number;
+        if (kind === KIND_MSG) {
+          if (23 + sl + hl > len) return "bad header length";
+          dl = len - 23 - sl - hl;
+        } else {
+          const raw = view.getUint32(b + 23 + sl, true);
+          if (hl > raw) return "bad header length";
+          dl = raw - hl;
+        }
         if (seq > this.lastSeq) {
           const size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
           this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });
         }
         if (seq > seg.maxRef) seg.maxRef = seq;
-        return { next: end, floor: 0, seq };
+        parsed.seq = seq;
+        return parsed;
       }
       case KIND_DELETES: {
-        const count = body.readUInt32LE(1);
+        const count = view.getUint32(b + 1, true);
         if (5 + count * 8 !== len) return "bad delete record";
         for (let i = 0; i < count; i++) {
-          const seq = body.readDoubleLE(5 + i * 8);
+          const seq = view.getFloat64(b + 5 + i * 8, true);
           this.indexRemove(seq);
           if (seq > seg.maxRef) seg.maxRef = seq;
         }
-        return { next: end, floor: 0, seq: 0 };
+        return parsed;
       }
       case KIND_MARKER: {
         if (len !== 25) return "bad marker record";
-        const floor = body.readDoubleLE(1);
-        this.setLast(body.readDoubleLE(9), body.readDoubleLE(17));
-        return { next: end, floor, seq: 0 };
+        parsed.floor = view.getFloat64(b + 1, true);
+        this.setLast(view.getFloat64(b + 9, true), view.getFloat64(b + 17, true));
+        return parsed;
       }
       default:
-        return `unknown record kind ${body[0]}`;
+        return `unknown record kind ${kind}`;
     }
   }
 
@@ -695,3 +738,35 @@ export class FileStore extends IndexedStore<FileEntry> {
 }
 
 export type { RemoveReason };
+
+/**
+ * The subjects of a store's records, read back as one string per distinct subject: most streams have
+ * far fewer subjects than messages, and a string made once is also hashed once (by the index's maps).
+ * Half of loading a store of small messages went into making and hashing a new string per record.
+ */
+class SubjectInterner {
+  private readonly bySum = new Map<number, string[]>();
+
+  read(buf: Buffer, start: number, end: number): string {
+    // Past this many distinct subjects (keys of a large KV bucket), interning costs more than it saves.
+    if (this.bySum.size > 16_384) return buf.latin1Slice(start, end);
+    let h = end - start;
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
+    let list = this.bySum.get(h);
+    if (list !== undefined) {
+      for (let k = 0; k < list.length; k++) if (sameLatin1(list[k]!, buf, start, end)) return list[k]!;
+    } else {
+      list = [];
+      this.bySum.set(h, list);
+    }
+    const subject = buf.latin1Slice(start, end);
+    if (list.length < 4) list.push(subject);
+    return subject;
+  }
+}
+
+function sameLatin1(s: string, buf: Buffer, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
+}

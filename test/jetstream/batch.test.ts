@@ -221,13 +221,15 @@ describe("atomic batch publish", () => {
 
   natterOnly("kill -9 at random points of batches, many times: every batch in the stream is whole, every committed one is there", async () => {
     const server = await startJs();
-    const deadline = Date.now() + 25_000;
+    // A bounded schedule in the suite; BATCH_KILL_SECONDS=300 (and BATCH_KILL_ROUNDS) for a long run.
+    const deadline = Date.now() + Number(process.env.BATCH_KILL_SECONDS ?? 12) * 1000;
+    const maxRounds = Number(process.env.BATCH_KILL_ROUNDS ?? 8);
     const payload = new Uint8Array(48 * 1024).fill(97); // batches of up to ~5.7 MB: a flush writes them in pieces
     const committed = new Map<string, number>(); // batch id → size, for every commit PubAck received
     let rounds = 0;
     let c = await connectJs(server);
     await c.jsm.streams.add({ name: "K", subjects: ["k.>"], allow_atomic: true } as any);
-    while (Date.now() < deadline && rounds < 12) {
+    while (Date.now() < deadline && rounds < maxRounds) {
       rounds++;
       let stop = false;
       const publisher = (async () => {

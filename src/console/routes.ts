@@ -1,0 +1,206 @@
+// The console's HTTP side, on the monitoring port under /console (every monitoring endpoint stays where
+// it is; the page reads /varz, /connz, … itself, same origin):
+//   GET  /console, /console/app.js, /console/app.css    the page (bundled at build time, src/console/assets.ts)
+//   POST /console/api/login {user, password}            opens a session (cookie) and returns the CSRF token
+//   GET  /console/api/session                           who is signed in (401 when nobody)
+//   POST /console/api/logout
+//   GET  /console/api/overview                          identity, config summary, alerts-free counters
+//   GET  /console/api/series?since=T                    the ring buffer's samples after unix second T
+//   GET  /console/api/live                              the same as server-sent events, one a second
+//   POST /console/api/connections/close {cid}           admin: closes a client connection
+// Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
+// X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
+// written to the audit log with the console user.
+import type { Server } from "../server.ts";
+import { AuditType } from "../audit.ts";
+import { CloseReason } from "../protocol/errors.ts";
+import { consoleAssets } from "./assets.ts";
+import { History, SAMPLE_INTERVAL_MS } from "./history.ts";
+import { Sessions, sessionCookie, type Session } from "./sessions.ts";
+import { configSummary, identity } from "./summary.ts";
+
+export const CONSOLE_PATH = "/console";
+
+/** Headers on every console answer: no caching of data, no framing, nothing loaded from another origin. */
+const SECURITY_HEADERS: Record<string, string> = {
+  "Cache-Control": "no-store",
+  "X-Content-Type-Options": "nosniff",
+  "X-Frame-Options": "DENY",
+  "Referrer-Policy": "no-referrer",
+  "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+};
+
+function json(body: unknown, status = 200, extra: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...SECURITY_HEADERS, "Content-Type": "application/json", ...extra } });
+}
+
+const error = (status: number, message: string) => json({ error: message }, status);
+
+const INDEX_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>natter console</title>
+<link rel="stylesheet" href="/console/app.css">
+</head>
+<body>
+<div id="app"></div>
+<script type="module" src="/console/app.js"></script>
+</body>
+</html>
+`;
+
+export interface ConsoleHandler {
+  /** Whether this request is the console's (its path is under /console). */
+  owns(pathname: string): boolean;
+  /** `remote`: the peer's address, for the audit log. */
+  fetch(req: Request, remote?: string): Promise<Response>;
+  stop(): void;
+}
+
+export function createConsoleHandler(server: Server): ConsoleHandler {
+  const sessions = new Sessions(server.options.console.users);
+  const history = new History(server);
+  history.start();
+  const assets = consoleAssets(); // starts bundling (from source) at once, not at the first request
+  assets.catch((e: Error) => server.log.error(`Console assets could not be built: ${e.message}`));
+  const audit = (type: typeof AuditType.ConsoleLogin | typeof AuditType.ConsoleAction, fields: Record<string, unknown>) =>
+    server.events?.adminOperation(type, fields);
+  const liveStreams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const liveTimer = setInterval(() => {
+    if (liveStreams.size === 0) return;
+    const frame = new TextEncoder().encode(`data: ${JSON.stringify(history.since(Date.now() / 1000 - 2))}\n\n`);
+    for (const c of liveStreams) {
+      try {
+        c.enqueue(frame);
+      } catch {
+        liveStreams.delete(c);
+      }
+    }
+  }, SAMPLE_INTERVAL_MS);
+  liveTimer.unref?.();
+
+  async function page(name: string): Promise<Response> {
+    if (name === "" || name === "/") return new Response(INDEX_HTML, { headers: { ...SECURITY_HEADERS, "Content-Type": "text/html; charset=utf-8" } });
+    const a = await assets;
+    if (name === "/app.js") return new Response(a.js, { headers: { ...SECURITY_HEADERS, "Content-Type": "text/javascript; charset=utf-8" } });
+    if (name === "/app.css") return new Response(a.css, { headers: { ...SECURITY_HEADERS, "Content-Type": "text/css; charset=utf-8" } });
+    return error(404, "not found");
+  }
+
+  /** The body of a POST as an object: JSON only (a cross-site form cannot send that without a preflight we refuse). */
+  async function body(req: Request): Promise<Record<string, unknown> | null> {
+    if (!(req.headers.get("content-type") ?? "").startsWith("application/json")) return null;
+    try {
+      const v: unknown = await req.json();
+      return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function login(req: Request, remote: string): Promise<Response> {
+    const b = await body(req);
+    if (b === null || typeof b.user !== "string" || typeof b.password !== "string") return error(400, "expected JSON {user, password}");
+    const s = await sessions.signIn(b.user, b.password);
+    audit(AuditType.ConsoleLogin, { console_user: b.user, ok: s !== null, remote: remote || undefined });
+    if (s === null) return error(401, "wrong user or password");
+    return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id) });
+  }
+
+  /** An admin action: the session's role, its CSRF token, then `act`; recorded in the audit log either way. */
+  async function adminAction(req: Request, s: Session, action: string, act: (b: Record<string, unknown>) => { status: number; result: Record<string, unknown> }): Promise<Response> {
+    const b = await body(req);
+    if (b === null) return error(400, "expected a JSON body");
+    if (s.role !== "admin") {
+      audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false });
+      return error(403, "this needs the admin role");
+    }
+    const { status, result } = act(b);
+    audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: true, ...result });
+    return json(result, status);
+  }
+
+  function closeConnection(b: Record<string, unknown>): { status: number; result: Record<string, unknown> } {
+    const cid = Number(b.cid);
+    const conn = server.connections.get(cid);
+    if (!Number.isInteger(cid) || conn === undefined) return { status: 404, result: { cid: b.cid, error: "no such connection" } };
+    conn.close(CloseReason.Kicked, null);
+    return { status: 200, result: { cid, closed: true } };
+  }
+
+  async function api(req: Request, name: string, q: URLSearchParams, remote: string): Promise<Response> {
+    if (name === "/login" && req.method === "POST") return login(req, remote);
+    const s = sessions.fromRequest(req);
+    if (s === null) return error(401, "sign in first");
+    if (req.method === "POST") {
+      if (req.headers.get("x-csrf-token") !== s.csrf) return error(403, "missing or wrong CSRF token");
+      switch (name) {
+        case "/logout":
+          sessions.signOut(s);
+          return json({ ok: true }, 200, { "Set-Cookie": sessionCookie(null) });
+        case "/connections/close":
+          return adminAction(req, s, "close_connection", closeConnection);
+      }
+      return error(404, "not found");
+    }
+    if (req.method !== "GET") return error(405, "method not allowed");
+    switch (name) {
+      case "/session":
+        return json({ user: s.user, role: s.role, csrf: s.csrf });
+      case "/overview":
+        return json({ identity: identity(server), config: configSummary(server), series: history.since(0) });
+      case "/series":
+        return json(history.since(Number(q.get("since") ?? 0) || 0));
+      case "/live":
+        return live(req);
+    }
+    return error(404, "not found");
+  }
+
+  function live(req: Request): Response {
+    let self: ReadableStreamDefaultController<Uint8Array> | null = null;
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        self = c;
+        liveStreams.add(c);
+      },
+      cancel() {
+        if (self !== null) liveStreams.delete(self);
+      },
+    });
+    req.signal.addEventListener("abort", () => {
+      if (self !== null) liveStreams.delete(self);
+    });
+    return new Response(stream, { headers: { ...SECURITY_HEADERS, "Content-Type": "text/event-stream" } });
+  }
+
+  return {
+    owns: (pathname) => pathname === CONSOLE_PATH || pathname.startsWith(`${CONSOLE_PATH}/`),
+    async fetch(req, remote = "") {
+      const url = new URL(req.url);
+      const rest = url.pathname.slice(CONSOLE_PATH.length);
+      try {
+        if (rest.startsWith("/api/")) return await api(req, rest.slice(4), url.searchParams, remote);
+        if (req.method !== "GET" && req.method !== "HEAD") return error(405, "method not allowed");
+        return await page(rest);
+      } catch (e) {
+        server.log.error(`Console: error serving ${url.pathname}: ${(e as Error).message}`);
+        return error(500, "internal error");
+      }
+    },
+    stop() {
+      history.stop();
+      clearInterval(liveTimer);
+      for (const c of liveStreams) {
+        try {
+          c.close();
+        } catch {
+          // already closed
+        }
+      }
+      liveStreams.clear();
+    },
+  };
+}

@@ -39,6 +39,7 @@ export class History {
 
   start(): void {
     if (this.timer !== null) return;
+    this.sample(); // a page opened in the first second has a point to draw
     this.timer = setInterval(() => this.sample(), SAMPLE_INTERVAL_MS);
     this.timer.unref?.();
   }

@@ -2,7 +2,7 @@
 // it is; the page reads /varz, /connz, … itself, same origin):
 //   GET  /console, /console/app.js, /console/app.css    the page (bundled at build time, src/console/assets.ts)
 //   POST /console/api/login {user, password}            opens a session (cookie) and returns the CSRF token
-//   GET  /console/api/session                           who is signed in (401 when nobody)
+//   GET  /console/api/session                           who is signed in ({user: null} when nobody)
 //   POST /console/api/logout
 //   GET  /console/api/overview                          identity, config summary, alerts-free counters
 //   GET  /console/api/series?since=T                    the ring buffer's samples after unix second T
@@ -42,6 +42,7 @@ const INDEX_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>natter console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/app.css">
 </head>
 <body>
@@ -133,6 +134,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
   async function api(req: Request, name: string, q: URLSearchParams, remote: string): Promise<Response> {
     if (name === "/login" && req.method === "POST") return login(req, remote);
     const s = sessions.fromRequest(req);
+    // The page asks first thing; nobody signed in is an answer there, not an error.
+    if (name === "/session" && req.method === "GET" && s === null) return json({ user: null });
     if (s === null) return error(401, "sign in first");
     if (req.method === "POST") {
       if (req.headers.get("x-csrf-token") !== s.csrf) return error(403, "missing or wrong CSRF token");

@@ -82,9 +82,10 @@ describe.skipIf(serverKind !== "natter")("console: sign-in, roles, CSRF, audit, 
     expect((await record("bad login", await post({ user: ADMIN.user, password: "nope" }))).status).toBe(401);
     expect((await record("unknown user", await post({ user: "mallory", password: ADMIN.password }))).status).toBe(401);
     expect((await record("form login", await fetch(`${server.base}/console/api/login`, { method: "POST", body: `user=${ADMIN.user}&password=${ADMIN.password}`, headers: { "Content-Type": "application/x-www-form-urlencoded" } }))).status).toBe(400);
-    for (const p of ["/console/api/session", "/console/api/overview", "/console/api/series"]) {
+    for (const p of ["/console/api/overview", "/console/api/series", "/console/api/live"]) {
       expect((await record(p, await fetch(`${server.base}${p}`))).status).toBe(401);
     }
+    expect(await (await record("no session", await fetch(`${server.base}/console/api/session`))).json()).toEqual({ user: null });
   });
 
   it("signs in (bcrypt or plain password) with an HttpOnly SameSite=Strict cookie and tells the role", async () => {
@@ -145,7 +146,8 @@ describe.skipIf(serverKind !== "natter")("console: sign-in, roles, CSRF, audit, 
   it("signing out ends the session", async () => {
     const s = await signIn(server, VIEWER);
     expect((await record("logout", await postAs(server, s, "/console/api/logout", {}))).status).toBe(200);
-    expect((await fetch(`${server.base}/console/api/session`, { headers: { Cookie: s.cookie } })).status).toBe(401);
+    expect(await (await fetch(`${server.base}/console/api/session`, { headers: { Cookie: s.cookie } })).json()).toEqual({ user: null });
+    expect((await fetch(`${server.base}/console/api/overview`, { headers: { Cookie: s.cookie } })).status).toBe(401);
   });
 
   it("no console answer, nor the audit log, holds a password, a bcrypt hash, a seed or URL credentials", async () => {

@@ -37,14 +37,10 @@ export async function post<T>(path: string, body: unknown): Promise<T> {
 }
 
 export async function session(): Promise<Me | null> {
-  try {
-    const me = await getJson<Me>("/console/api/session");
-    csrf = me.csrf;
-    return me;
-  } catch (e) {
-    if (e instanceof HttpError && e.status === 401) return null;
-    throw e;
-  }
+  const me = await getJson<Me | { user: null }>("/console/api/session");
+  if (me.user === null) return null;
+  csrf = me.csrf;
+  return me;
 }
 
 export async function login(user: string, password: string): Promise<Me> {

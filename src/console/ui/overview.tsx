@@ -92,7 +92,7 @@ export function OverviewPage() {
     <section>
       <h1>Overview</h1>
       <div class="identity">
-        <span><b>{id.server_name}</b></span>
+        {id.server_name !== id.server_id && <span><b>{id.server_name}</b></span>}
         <span class="mono" data-field="server_id">{id.server_id}</span>
         <span>natter {id.natter_version} (nats-server {id.version} compatible)</span>
         <span>up <b data-field="uptime">{v?.uptime ?? id.uptime}</b></span>

@@ -1,0 +1,172 @@
+// The console in a real browser: headless Chromium (Debian's `chromium`, driven by playwright-core) against
+// a real natter with real clients producing traffic. Each page renders with live data, its numbers match
+// the JSON endpoints, admin actions work for an admin and are refused to a readonly user, the page logs no
+// error and asks no other origin for anything. Screenshots for the README land in docs/console/.
+// Without /usr/bin/chromium (apt-get install chromium; .ci/run installs it) the tests skip with a message.
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { getJson } from "../monitor/spawn.ts";
+import { ADMIN, VIEWER, startConsoleServer, type ConsoleServer } from "./fixture.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const SHOTS = path.resolve(import.meta.dirname, "../../docs/console");
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`test/console/browser.test.ts: skipped, no ${CHROMIUM} (apt-get install -y chromium)`);
+
+interface Varz {
+  server_id: string;
+  connections: number;
+  subscriptions: number;
+  in_msgs: number;
+}
+
+describe.skipIf(!haveChromium)("the console in Chromium", () => {
+  let server: ConsoleServer;
+  let browser: Browser;
+  const clients: NatsConnection[] = [];
+  let publishing: ReturnType<typeof setInterval> | null = null;
+  /** What went wrong in any page: console errors, uncaught exceptions, requests to another origin. */
+  const problems: string[] = [];
+
+  function startTraffic(pub: NatsConnection) {
+    let n = 0;
+    publishing = setInterval(() => {
+      for (let i = 0; i < 20; i++) pub.publish(`orders.${n++ % 5}`, `{"n":${n}}`);
+    }, 20);
+  }
+  function stopTraffic() {
+    if (publishing !== null) clearInterval(publishing);
+    publishing = null;
+  }
+
+  beforeAll(async () => {
+    server = await startConsoleServer();
+    const { chromium } = await import("playwright-core");
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] });
+    const sub = await connect({ servers: server.hostport, name: "order-worker" });
+    sub.subscribe("orders.>", { queue: "workers" });
+    sub.subscribe("audit.*");
+    const pub = await connect({ servers: server.hostport, name: "order-publisher" });
+    const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false });
+    clients.push(sub, pub, victim);
+    startTraffic(pub);
+    mkdirSync(SHOTS, { recursive: true });
+  }, 30_000);
+
+  afterAll(async () => {
+    stopTraffic();
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function openAs(who: { user: string; password: string }, opts: { width?: number; height?: number; dark?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 800 }, colorScheme: opts.dark ? "dark" : "light" });
+    const page = await context.newPage();
+    const origin = new URL(server.base).origin;
+    page.on("request", (r) => {
+      if (!r.url().startsWith(`${origin}/`)) problems.push(`request to another origin: ${r.url()}`);
+    });
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("dialog", (d) => void d.accept());
+    await page.goto(`${server.base}/console`);
+    await page.getByLabel("User").fill(who.user);
+    await page.getByLabel("Password").fill(who.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("header .who").getByText(`${who.user} (`).waitFor();
+    return { context, page };
+  }
+
+  it("Overview: identity, counters that match /varz, and charts filled from the server's history", async () => {
+    // History first: the ring buffer has samples from before the page was opened.
+    const before = await fetch(`${server.base}/console/api/overview`, { headers: { Cookie: (await (await import("./fixture.ts")).signIn(server, VIEWER)).cookie } });
+    expect(((await before.json()) as { series: { t: number[] } }).series.t.length).toBeGreaterThan(0);
+
+    const { context, page } = await openAs(VIEWER);
+    const varz = await getJson<Varz>(server, "/varz");
+    await expect.poll(() => page.locator('[data-field="server_id"]').textContent()).toBe(varz.server_id);
+    await expect.poll(() => page.locator('[data-stat="connections"]').textContent(), { timeout: 5_000 }).toBe(String(varz.connections));
+    await expect.poll(() => page.locator('[data-stat="subscriptions"]').textContent()).toBe(String(varz.subscriptions));
+    expect(await page.locator("figure.chart canvas").count()).toBe(6);
+    // Live: the in-message counter moves while the publisher runs.
+    const first = await page.locator('[data-stat="in_msgs"]').textContent();
+    await expect.poll(() => page.locator('[data-stat="in_msgs"]').textContent(), { timeout: 5_000 }).not.toBe(first);
+    // The messages chart has points above zero (uPlot's data, read back from the page's own chart).
+    await expect.poll(async () => (await fetch(`${server.base}/varz`).then((r) => r.json()) as Varz).in_msgs).toBeGreaterThan(100);
+    await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
+    // Traffic stopped: the page's total equals /varz's, to the message.
+    stopTraffic();
+    await clients[1]!.flush();
+    const settled = await getJson<Varz>(server, "/varz");
+    await expect.poll(() => page.locator('[data-stat="in_msgs"]').textContent(), { timeout: 5_000 }).toBe(settled.in_msgs.toLocaleString("en-US"));
+    startTraffic(clients[1]!);
+    await context.close();
+  }, 30_000);
+
+  it("Connections: the /connz table, sortable and filterable, a connection's subscriptions; readonly cannot close", async () => {
+    const { context, page } = await openAs(VIEWER);
+    await page.getByRole("link", { name: "Connections" }).click();
+    const connz = await getJson<{ num_connections: number; connections: { cid: number; name?: string }[] }>(server, "/connz");
+    const rows = page.locator('table[data-table="connections"] tbody tr');
+    await expect.poll(() => rows.count()).toBe(connz.num_connections);
+    await expect.poll(() => page.locator('[data-field="num_connections"]').textContent()).toBe(String(connz.num_connections));
+    const worker = connz.connections.find((c) => c.name === "order-worker")!;
+    // Live rates: the worker receives messages, so its out msgs/s shows more than zero.
+    const workerRow = page.locator(`tr[data-cid="${worker.cid}"]`);
+    await expect.poll(async () => Number(((await workerRow.locator("td").nth(8).textContent()) ?? "0").replace(/[^\d.]/g, "")), { timeout: 5_000 }).toBeGreaterThan(0);
+    // Sort by name, descending then ascending.
+    await page.getByRole("button", { name: /^Name/ }).click();
+    const names = async () => (await rows.locator("td:nth-child(2)").allTextContents()).filter(Boolean);
+    await expect.poll(names).toEqual(["order-publisher", "order-worker", "victim"]);
+    await page.getByRole("button", { name: /^Name/ }).click();
+    await expect.poll(names).toEqual(["victim", "order-worker", "order-publisher"]);
+    // Filter.
+    await page.getByLabel("Filter").fill("worker");
+    await expect.poll(() => rows.count()).toBe(1);
+    // Detail: its subscriptions, as /connz?subs=detail lists them.
+    await workerRow.getByRole("button", { name: String(worker.cid) }).click();
+    const detail = page.locator(`[data-detail="${worker.cid}"]`);
+    await expect.poll(() => detail.locator("tbody td.mono").allTextContents()).toEqual(expect.arrayContaining(["orders.>", "audit.*"]));
+    expect(await detail.getByText("workers").count()).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, "connections.png"), fullPage: true });
+    // A readonly user has no Close button, and the API refuses the POST even when forged from the page.
+    expect(await page.getByRole("button", { name: "Close connection" }).count()).toBe(0);
+    const status = await page.evaluate(async (cid) => {
+      const me = await (await fetch("/console/api/session")).json();
+      const r = await fetch("/console/api/connections/close", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify({ cid }) });
+      return r.status;
+    }, worker.cid);
+    expect(status).toBe(403);
+    // The browser logs that refused request as an error: expected here, and only here.
+    const refusal = problems.findIndex((p) => p.includes("status of 403"));
+    if (refusal >= 0) problems.splice(refusal, 1);
+    await context.close();
+  }, 30_000);
+
+  it("an admin closes a connection from the page; it moves to the closed ones with reason Kicked", async () => {
+    const { context, page } = await openAs(ADMIN, { width: 390, height: 844, dark: true });
+    await page.goto(`${server.base}/console#/connections`);
+    const connz = await getJson<{ connections: { cid: number; name?: string }[] }>(server, "/connz");
+    const victim = connz.connections.find((c) => c.name === "victim")!;
+    await page.locator(`tr[data-cid="${victim.cid}"]`).getByRole("button", { name: String(victim.cid) }).click();
+    await page.getByRole("button", { name: "Close connection" }).click();
+    await page.getByRole("status").getByText(`Connection ${victim.cid} closed.`).waitFor();
+    await expect.poll(() => page.locator(`table[data-table="connections"] tr[data-cid="${victim.cid}"]`).count()).toBe(0);
+    await expect.poll(() => page.locator(`table[data-table="closed"] tr[data-cid="${victim.cid}"] td:nth-child(4)`).textContent(), { timeout: 5_000 }).toBe("Kicked");
+    await clients[2]!.closed(); // the client saw its connection end
+    await page.screenshot({ path: path.join(SHOTS, "connections-phone-dark.png"), fullPage: true });
+    const audit = server.audit().find((e) => e.type === "console_action" && e.allowed === true);
+    expect(audit).toMatchObject({ console_user: ADMIN.user, action: "close_connection", cid: victim.cid });
+    await context.close();
+  }, 30_000);
+
+  it("no page logged an error or asked another origin for anything", () => {
+    expect(problems).toEqual([]);
+  });
+});

@@ -7,6 +7,7 @@
 //   GET  /console/api/overview                          identity, config summary, alerts-free counters
 //   GET  /console/api/series?since=T                    the ring buffer's samples after unix second T
 //   GET  /console/api/live                              the same as server-sent events, one a second
+//   GET  /console/api/subjects                          the busiest subjects, sampled (src/console/top-subjects.ts)
 //   POST /console/api/connections/close {cid}           admin: closes a client connection
 // Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
 // X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
@@ -18,6 +19,7 @@ import { consoleAssets } from "./assets.ts";
 import { History, SAMPLE_INTERVAL_MS } from "./history.ts";
 import { Sessions, sessionCookie, type Session } from "./sessions.ts";
 import { configSummary, identity } from "./summary.ts";
+import { MAX_SUBJECTS, SAMPLE_EVERY, TopSubjects } from "./top-subjects.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -68,8 +70,11 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
   assets.catch((e: Error) => server.log.error(`Console assets could not be built: ${e.message}`));
   const audit = (type: typeof AuditType.ConsoleLogin | typeof AuditType.ConsoleAction, fields: Record<string, unknown>) =>
     server.events?.adminOperation(type, fields);
+  const topSubjects = new TopSubjects();
+  server.topSubjects = topSubjects; // from now on the publish path samples subjects
   const liveStreams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const liveTimer = setInterval(() => {
+    topSubjects.tick();
     if (liveStreams.size === 0) return;
     const frame = new TextEncoder().encode(`data: ${JSON.stringify(history.since(Date.now() / 1000 - 2))}\n\n`);
     for (const c of liveStreams) {
@@ -158,6 +163,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return json(history.since(Number(q.get("since") ?? 0) || 0));
       case "/live":
         return live(req);
+      case "/subjects":
+        return json({ sample_every: SAMPLE_EVERY, max_subjects: MAX_SUBJECTS, top: topSubjects.top(Number(q.get("limit") ?? 50) || 50) });
     }
     return error(404, "not found");
   }
@@ -195,6 +202,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     },
     stop() {
       history.stop();
+      server.topSubjects = null;
       clearInterval(liveTimer);
       for (const c of liveStreams) {
         try {

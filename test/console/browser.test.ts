@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { getJson } from "../monitor/spawn.ts";
-import { ADMIN, VIEWER, startConsoleServer, type ConsoleServer } from "./fixture.ts";
+import { ADMIN, TOKEN, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = path.resolve(import.meta.dirname, "../../docs/console");
@@ -28,8 +28,9 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   let browser: Browser;
   const clients: NatsConnection[] = [];
   let publishing: ReturnType<typeof setInterval> | null = null;
-  /** What went wrong in any page: console errors, uncaught exceptions, requests to another origin. */
+  /** What went wrong in any page: console errors, uncaught exceptions, requests to another origin, a secret in an answer. */
   const problems: string[] = [];
+  let responses = 0;
 
   function startTraffic(pub: NatsConnection) {
     let n = 0;
@@ -43,14 +44,14 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   }
 
   beforeAll(async () => {
-    server = await startConsoleServer();
+    server = await startConsoleServer("token");
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] });
-    const sub = await connect({ servers: server.hostport, name: "order-worker" });
+    const sub = await connect({ servers: server.hostport, name: "order-worker", token: TOKEN });
     sub.subscribe("orders.>", { queue: "workers" });
     sub.subscribe("audit.*");
-    const pub = await connect({ servers: server.hostport, name: "order-publisher" });
-    const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false });
+    const pub = await connect({ servers: server.hostport, name: "order-publisher", token: TOKEN });
+    const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false, token: TOKEN });
     clients.push(sub, pub, victim);
     startTraffic(pub);
     mkdirSync(SHOTS, { recursive: true });
@@ -74,6 +75,12 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       if (m.type() === "error") problems.push(`console error: ${m.text()}`);
     });
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    // Every answer the page gets, scanned for the config's secrets (passwords, the token, the nkey seed).
+    page.on("response", async (r) => {
+      const text = await r.text().catch(() => "");
+      responses++;
+      for (const secret of server.secrets) if (text.includes(secret)) problems.push(`${r.url()} holds the secret ${secret}`);
+    });
     page.on("dialog", (d) => void d.accept());
     await page.goto(`${server.base}/console`);
     await page.getByLabel("User").fill(who.user);
@@ -85,7 +92,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
 
   it("Overview: identity, counters that match /varz, and charts filled from the server's history", async () => {
     // History first: the ring buffer has samples from before the page was opened.
-    const before = await fetch(`${server.base}/console/api/overview`, { headers: { Cookie: (await (await import("./fixture.ts")).signIn(server, VIEWER)).cookie } });
+    const before = await fetch(`${server.base}/console/api/overview`, { headers: { Cookie: (await signIn(server, VIEWER)).cookie } });
     expect(((await before.json()) as { series: { t: number[] } }).series.t.length).toBeGreaterThan(0);
 
     const { context, page } = await openAs(VIEWER);
@@ -166,7 +173,34 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await context.close();
   }, 30_000);
 
-  it("no page logged an error or asked another origin for anything", () => {
+  it("Subjects: the busiest subjects (sampled) and the interest tree of /subsz, wildcards and queue groups shown", async () => {
+    const { context, page } = await openAs(VIEWER);
+    await page.getByRole("link", { name: "Subjects" }).click();
+    // The publisher spreads its messages over orders.0 … orders.4: all five are among the busiest.
+    const top = page.locator('table[data-table="top-subjects"] tbody tr');
+    await expect.poll(async () => (await top.locator("td:first-child").allTextContents()).sort(), { timeout: 8_000 })
+      .toEqual(expect.arrayContaining(["orders.0", "orders.1", "orders.2", "orders.3", "orders.4"]));
+    // Accuracy: the sampled rates add up to the server's measured in-rate, within the documented noise.
+    const v1 = await getJson<Varz>(server, "/varz");
+    const t1 = performance.now();
+    await new Promise((r) => setTimeout(r, 3_000));
+    const v2 = await getJson<Varz>(server, "/varz");
+    const measured = (v2.in_msgs - v1.in_msgs) / ((performance.now() - t1) / 1000);
+    const sampled = (await (await fetch(`${server.base}/console/api/subjects`, { headers: { Cookie: (await signIn(server, VIEWER)).cookie } })).json() as { top: { msgs_per_sec: number }[] }).top
+      .reduce((sum, t) => sum + t.msgs_per_sec, 0);
+    expect(sampled).toBeGreaterThan(measured * 0.6);
+    expect(sampled).toBeLessThan(measured * 1.4);
+    const subsz = await getJson<{ num_subscriptions: number }>(server, "/subsz");
+    await expect.poll(() => page.locator('[data-field="num_subscriptions"]').textContent()).toBe(String(subsz.num_subscriptions));
+    const tree = page.locator('[data-tree="interest"]');
+    await expect.poll(() => tree.locator('li[data-subject="orders.>"]').textContent()).toContain("queue workers");
+    expect(await tree.locator('li[data-subject="audit.*"] .wildcard').textContent()).toBe("*");
+    await page.screenshot({ path: path.join(SHOTS, "subjects.png"), fullPage: true });
+    await context.close();
+  }, 30_000);
+
+  it("no page logged an error, asked another origin for anything or got a secret", () => {
+    expect(responses).toBeGreaterThan(20);
     expect(problems).toEqual([]);
   });
 });

@@ -9,6 +9,8 @@ import { startMonitored, type Monitored } from "../monitor/spawn.ts";
 
 export const ADMIN = { user: "ops", password: "console-admin-SECRET-1" };
 export const VIEWER = { user: "viewer", password: "console-viewer-SECRET-2" };
+/** The client token in "token" mode (clients then live in the global account, which /subsz lists). */
+export const TOKEN = "client-token-SECRET-3";
 
 export interface ConsoleServer extends Monitored {
   /** Every secret in the config: none may appear in a console response. */
@@ -18,20 +20,24 @@ export interface ConsoleServer extends Monitored {
   audit(): Record<string, unknown>[];
 }
 
-export async function startConsoleServer(extraConfig = ""): Promise<ConsoleServer> {
+/**
+ * `auth`: "accounts" puts clients in account APP (user alice, with no_auth_user); "token" has them send
+ * TOKEN and stay in the global account.
+ */
+export async function startConsoleServer(auth: "accounts" | "token" = "accounts"): Promise<ConsoleServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "natter-console-"));
   const seed = new TextDecoder().decode(createUser().getSeed());
   const creds = path.join(dir, "leaf.creds");
   writeFileSync(creds, `-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.AAAA\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`);
   const viewerHash = await Bun.password.hash(VIEWER.password, { algorithm: "bcrypt", cost: 4 });
   const auditLog = path.join(dir, "audit.log");
-  const secrets = [ADMIN.password, VIEWER.password, viewerHash, seed, "alice-SECRET-pw", "route-SECRET-pw", "leaf-SECRET-pw", "SECRET"];
+  const secrets = [ADMIN.password, VIEWER.password, viewerHash, seed, TOKEN, "alice-SECRET-pw", "route-SECRET-pw", "leaf-SECRET-pw", "SECRET"];
+  const clientAuth = auth === "token"
+    ? `authorization { token: ${JSON.stringify(TOKEN)} }`
+    : `accounts {\n  APP: { users: [ { user: alice, password: "alice-SECRET-pw" } ] }\n}\nno_auth_user: alice`;
   writeFileSync(path.join(dir, "natter.conf"), `
 audit_log: ${JSON.stringify(auditLog)}
-accounts {
-  APP: { users: [ { user: alice, password: "alice-SECRET-pw" } ] }
-}
-no_auth_user: alice
+${clientAuth}
 cluster { port: -1, routes: ["nats://ruser:route-SECRET-pw@127.0.0.1:1"] }
 leafnodes { remotes: [ { url: "nats-leaf://leafuser:leaf-SECRET-pw@127.0.0.1:1", credentials: ${JSON.stringify(creds)} } ] }
 console {
@@ -41,7 +47,6 @@ console {
     { user: ${VIEWER.user}, password: ${JSON.stringify(viewerHash)}, role: readonly }
   ]
 }
-${extraConfig}
 `);
   const server = await startMonitored("natter", ["-c", path.join(dir, "natter.conf")]);
   return {

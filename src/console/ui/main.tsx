@@ -1,15 +1,17 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
 import { ConnectionsPage } from "./connections.tsx";
 import { OverviewPage } from "./overview.tsx";
+import { SubjectsPage } from "./subjects.tsx";
 import "./style.css";
 
 const PAGES = [
   { path: "overview", label: "Overview" },
   { path: "connections", label: "Connections" },
+  { path: "subjects", label: "Subjects" },
 ] as const;
 type PagePath = (typeof PAGES)[number]["path"];
 
@@ -76,6 +78,7 @@ function App() {
       <main>
         {page === "overview" && <OverviewPage />}
         {page === "connections" && <ConnectionsPage me={me} />}
+        {page === "subjects" && <SubjectsPage />}
       </main>
     </>
   );

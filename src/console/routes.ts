@@ -9,6 +9,9 @@
 //   GET  /console/api/live                              the same as server-sent events, one a second
 //   GET  /console/api/subjects                          the busiest subjects, sampled (src/console/top-subjects.ts)
 //   POST /console/api/connections/close {cid}           admin: closes a client connection
+//   POST /console/api/streams/create|purge|delete {account, name, subjects?, storage?}   admin
+//   POST /console/api/consumers/delete {account, stream, name}                          admin
+//   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
 // Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
 // X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
 // written to the audit log with the console user.
@@ -20,6 +23,7 @@ import { History, SAMPLE_INTERVAL_MS } from "./history.ts";
 import { Sessions, sessionCookie, type Session } from "./sessions.ts";
 import { configSummary, identity } from "./summary.ts";
 import { MAX_SUBJECTS, SAMPLE_EVERY, TopSubjects } from "./top-subjects.ts";
+import { ApiError, jsApiOk, validName } from "./jetstream.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -115,15 +119,23 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id) });
   }
 
+  type Outcome = { status: number; result: Record<string, unknown> };
   /** An admin action: the session's role, its CSRF token, then `act`; recorded in the audit log either way. */
-  async function adminAction(req: Request, s: Session, action: string, act: (b: Record<string, unknown>) => { status: number; result: Record<string, unknown> }): Promise<Response> {
+  async function adminAction(req: Request, s: Session, action: string, act: (b: Record<string, unknown>) => Outcome | Promise<Outcome>): Promise<Response> {
     const b = await body(req);
     if (b === null) return error(400, "expected a JSON body");
     if (s.role !== "admin") {
       audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false });
       return error(403, "this needs the admin role");
     }
-    const { status, result } = act(b);
+    let outcome: Outcome;
+    try {
+      outcome = await act(b);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      outcome = { status: e.status, result: { error: e.message } };
+    }
+    const { status, result } = outcome;
     audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: true, ...result });
     return json(result, status);
   }
@@ -134,6 +146,45 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     if (!Number.isInteger(cid) || conn === undefined) return { status: 404, result: { cid: b.cid, error: "no such connection" } };
     conn.close(CloseReason.Kicked, null);
     return { status: 200, result: { cid, closed: true } };
+  }
+
+  /** Stream actions, through the JetStream API of the stream's account (src/console/jetstream.ts). */
+  function streamAction(verb: "CREATE" | "PURGE" | "DELETE") {
+    return async (b: Record<string, unknown>): Promise<Outcome> => {
+      const account = typeof b.account === "string" && b.account !== "" ? b.account : "$G";
+      if (!validName(b.name)) return { status: 400, result: { account, error: "a stream name without dots, wildcards or spaces" } };
+      let request: unknown = {};
+      if (verb === "CREATE") {
+        const subjects = (Array.isArray(b.subjects) ? b.subjects : String(b.subjects ?? "").split(",")).map((x) => String(x).trim()).filter(Boolean);
+        request = { name: b.name, subjects: subjects.length > 0 ? subjects : [b.name], storage: b.storage === "memory" ? "memory" : "file" };
+      }
+      const answer = await jsApiOk(server, account, `$JS.API.STREAM.${verb}.${b.name}`, request);
+      return { status: 200, result: { account, stream: b.name, ...(verb === "PURGE" ? { purged: answer.purged } : {}), ok: true } };
+    };
+  }
+
+  async function deleteConsumer(b: Record<string, unknown>): Promise<Outcome> {
+    const account = typeof b.account === "string" && b.account !== "" ? b.account : "$G";
+    if (!validName(b.stream) || !validName(b.name)) return { status: 400, result: { account, error: "a stream and a consumer name" } };
+    await jsApiOk(server, account, `$JS.API.CONSUMER.DELETE.${b.stream}.${b.name}`, {});
+    return { status: 200, result: { account, stream: b.stream, consumer: b.name, ok: true } };
+  }
+
+  /** One stored message, by sequence or (with a subject filter) the next one on it from a sequence. */
+  async function streamMessage(q: URLSearchParams): Promise<Response> {
+    const account = q.get("account") || "$G";
+    const stream = q.get("stream");
+    const seq = Number(q.get("seq") ?? 1) || 1;
+    const subject = q.get("subject") ?? "";
+    if (!validName(stream)) return error(400, "which stream?");
+    try {
+      const answer = await jsApiOk(server, account, `$JS.API.STREAM.MSG.GET.${stream}`, subject ? { seq, next_by_subj: subject } : { seq });
+      const m = answer.message as { subject: string; seq: number; hdrs?: string; data?: string; time: string };
+      return json({ subject: m.subject, seq: m.seq, time: m.time, headers: m.hdrs ? Buffer.from(m.hdrs, "base64").toString("utf8") : "", data: m.data ?? "" });
+    } catch (e) {
+      if (e instanceof ApiError) return error(e.status, e.message);
+      throw e;
+    }
   }
 
   async function api(req: Request, name: string, q: URLSearchParams, remote: string): Promise<Response> {
@@ -150,6 +201,14 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
           return json({ ok: true }, 200, { "Set-Cookie": sessionCookie(null) });
         case "/connections/close":
           return adminAction(req, s, "close_connection", closeConnection);
+        case "/streams/create":
+          return adminAction(req, s, "stream_create", streamAction("CREATE"));
+        case "/streams/purge":
+          return adminAction(req, s, "stream_purge", streamAction("PURGE"));
+        case "/streams/delete":
+          return adminAction(req, s, "stream_delete", streamAction("DELETE"));
+        case "/consumers/delete":
+          return adminAction(req, s, "consumer_delete", deleteConsumer);
       }
       return error(404, "not found");
     }
@@ -163,6 +222,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return json(history.since(Number(q.get("since") ?? 0) || 0));
       case "/live":
         return live(req);
+      case "/streams/msg":
+        return streamMessage(q);
       case "/subjects":
         return json({ sample_every: SAMPLE_EVERY, max_subjects: MAX_SUBJECTS, top: topSubjects.top(Number(q.get("limit") ?? 50) || 50) });
     }

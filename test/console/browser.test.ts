@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { getJson } from "../monitor/spawn.ts";
 import { ADMIN, TOKEN, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
@@ -197,6 +198,75 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(await tree.locator('li[data-subject="audit.*"] .wildcard').textContent()).toBe("*");
     await page.screenshot({ path: path.join(SHOTS, "subjects.png"), fullPage: true });
     await context.close();
+  }, 30_000);
+
+  it("Streams: messages, limits and consumer lag as /jsz has them; the message browser; readonly cannot purge", async () => {
+    const nc = clients[0]!;
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], max_msgs: 1_000_000 });
+    await jsm.consumers.add("ORDERS", { durable_name: "billing", ack_policy: AckPolicy.Explicit, filter_subject: "orders.0" });
+    const js = jetstream(nc);
+    await js.publish("orders.bin", new Uint8Array([0, 1, 2, 255]));
+    // Five messages taken and not acknowledged: ack pending 5.
+    const billing = await js.consumers.get("ORDERS", "billing");
+    const batch = await billing.fetch({ max_messages: 5, expires: 2_000 });
+    for await (const _ of batch) { /* received, never acked */ }
+    stopTraffic();
+    await clients[1]!.flush();
+
+    const { context, page } = await openAs(VIEWER);
+    await page.getByRole("link", { name: "Streams" }).click();
+    type StreamJsz = { account_details: { stream_detail: { name: string; state: { messages: number }; consumer_detail: { name: string; num_pending: number; num_ack_pending: number }[] }[] }[] };
+    const jsz = await getJson<StreamJsz>(server, "/jsz?streams=1&consumers=1");
+    const orders = jsz.account_details[0]!.stream_detail.find((s) => s.name === "ORDERS")!;
+    const billingJsz = orders.consumer_detail.find((c) => c.name === "billing")!;
+    const section = page.locator('[data-stream="ORDERS"]');
+    await expect.poll(() => section.locator('[data-stat="messages"]').textContent()).toBe(orders.state.messages.toLocaleString("en-US"));
+    const row = section.locator('tr[data-consumer="billing"]');
+    await expect.poll(() => row.locator('[data-stat="num_pending"]').textContent()).toBe(billingJsz.num_pending.toLocaleString("en-US"));
+    expect(await row.locator('[data-stat="num_ack_pending"]').textContent()).toBe("5");
+    // The message browser: a JSON payload pretty-printed, a binary one as hex (found by its subject).
+    await section.getByRole("button", { name: "Browse messages" }).click();
+    const browser = section.locator('[data-browser="ORDERS"]');
+    await browser.getByRole("button", { name: "Show" }).click();
+    await expect.poll(() => browser.locator('[data-field="msg-payload"]').textContent()).toMatch(/^\{\n {2}"n": \d+\n\}$/);
+    await browser.getByLabel("Subject filter").fill("orders.bin");
+    await browser.getByRole("button", { name: "Show" }).click();
+    await expect.poll(() => browser.locator('[data-field="msg-subject"]').textContent()).toBe("orders.bin");
+    expect(await browser.locator('[data-field="msg-payload"]').textContent()).toBe("000000  00 01 02 ff");
+    await page.screenshot({ path: path.join(SHOTS, "streams.png"), fullPage: true });
+    expect(await page.getByRole("button", { name: "Purge" }).count()).toBe(0);
+    const status = await page.evaluate(async () => {
+      const me = await (await fetch("/console/api/session")).json();
+      return (await fetch("/console/api/streams/purge", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify({ account: "$G", name: "ORDERS" }) })).status;
+    });
+    expect(status).toBe(403);
+    const refusal = problems.findIndex((p) => p.includes("status of 403"));
+    if (refusal >= 0) problems.splice(refusal, 1);
+    await context.close();
+  }, 30_000);
+
+  it("an admin creates, purges and deletes streams from the page (through the JetStream API)", async () => {
+    const { context, page } = await openAs(ADMIN);
+    await page.goto(`${server.base}/console#/streams`);
+    const form = page.getByRole("form", { name: "Create a stream" });
+    await form.getByLabel("Name").fill("AUDIT");
+    await form.getByLabel("Subjects").fill("audit.>");
+    await form.getByRole("button", { name: "Create stream" }).click();
+    await page.getByRole("status").getByText("Stream AUDIT created.").waitFor();
+    const jsm = await jetstreamManager(clients[0]!);
+    expect((await jsm.streams.info("AUDIT")).config.subjects).toEqual(["audit.>"]);
+    await page.locator('[data-stream="ORDERS"]').getByRole("button", { name: "Purge" }).click();
+    await page.getByRole("status").getByText("Stream ORDERS purged.").waitFor();
+    expect((await jsm.streams.info("ORDERS")).state.messages).toBe(0);
+    await page.locator('[data-stream="AUDIT"]').getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("status").getByText("Stream AUDIT deleted.").waitFor();
+    await expect.poll(() => page.locator('[data-stream="AUDIT"]').count()).toBe(0);
+    await expect(jsm.streams.info("AUDIT")).rejects.toThrow(/stream not found/);
+    const actions = server.audit().filter((e) => e.type === "console_action" && e.allowed === true).map((e) => `${e.action} ${e.stream}`);
+    expect(actions).toEqual(expect.arrayContaining(["stream_create AUDIT", "stream_purge ORDERS", "stream_delete AUDIT"]));
+    await context.close();
+    startTraffic(clients[1]!);
   }, 30_000);
 
   it("no page logged an error, asked another origin for anything or got a secret", () => {

@@ -22,7 +22,7 @@ export interface ConsoleServer extends Monitored {
 
 /**
  * `auth`: "accounts" puts clients in account APP (user alice, with no_auth_user); "token" has them send
- * TOKEN and stay in the global account.
+ * TOKEN and stay in the global account, with JetStream on.
  */
 export async function startConsoleServer(auth: "accounts" | "token" = "accounts"): Promise<ConsoleServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "natter-console-"));
@@ -33,7 +33,7 @@ export async function startConsoleServer(auth: "accounts" | "token" = "accounts"
   const auditLog = path.join(dir, "audit.log");
   const secrets = [ADMIN.password, VIEWER.password, viewerHash, seed, TOKEN, "alice-SECRET-pw", "route-SECRET-pw", "leaf-SECRET-pw", "SECRET"];
   const clientAuth = auth === "token"
-    ? `authorization { token: ${JSON.stringify(TOKEN)} }`
+    ? `authorization { token: ${JSON.stringify(TOKEN)} }\njetstream { store_dir: ${JSON.stringify(path.join(dir, "js"))} }`
     : `accounts {\n  APP: { users: [ { user: alice, password: "alice-SECRET-pw" } ] }\n}\nno_auth_user: alice`;
   writeFileSync(path.join(dir, "natter.conf"), `
 audit_log: ${JSON.stringify(auditLog)}

@@ -1,10 +1,11 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
 import { ConnectionsPage } from "./connections.tsx";
 import { OverviewPage } from "./overview.tsx";
+import { StreamsPage } from "./streams.tsx";
 import { SubjectsPage } from "./subjects.tsx";
 import "./style.css";
 
@@ -12,6 +13,7 @@ const PAGES = [
   { path: "overview", label: "Overview" },
   { path: "connections", label: "Connections" },
   { path: "subjects", label: "Subjects" },
+  { path: "streams", label: "Streams" },
 ] as const;
 type PagePath = (typeof PAGES)[number]["path"];
 
@@ -79,6 +81,7 @@ function App() {
         {page === "overview" && <OverviewPage />}
         {page === "connections" && <ConnectionsPage me={me} />}
         {page === "subjects" && <SubjectsPage />}
+        {page === "streams" && <StreamsPage me={me} />}
       </main>
     </>
   );

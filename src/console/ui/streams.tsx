@@ -1,0 +1,192 @@
+// Streams and consumers: per stream its messages, bytes, sequences and how full its limits are; per
+// consumer its lag (num_pending), ack pending, redeliveries and waiting pulls (all from /jsz); a message
+// browser by sequence and subject; and, for admins, create, purge and delete (through the JetStream API).
+import { useState } from "preact/hooks";
+import { getJson, post, type Me } from "./api.ts";
+import { bytes, count } from "./format.ts";
+import { usePoll } from "./live.ts";
+
+interface Consumer {
+  name: string;
+  num_pending: number;
+  num_ack_pending: number;
+  num_redelivered: number;
+  num_waiting: number;
+  delivered?: { stream_seq: number; last_active?: string };
+  config?: { durable_name?: string; filter_subject?: string; ack_policy?: string };
+}
+
+interface Stream {
+  name: string;
+  config?: { subjects?: string[]; storage?: string; max_msgs?: number; max_bytes?: number; max_age?: number };
+  state: { messages: number; bytes: number; first_seq: number; last_seq: number; consumer_count: number };
+  consumer_detail?: Consumer[];
+}
+
+interface Jsz {
+  disabled?: boolean;
+  streams?: number;
+  consumers?: number;
+  messages?: number;
+  bytes?: number;
+  account_details?: { name: string; stream_detail?: Stream[] }[];
+}
+
+interface StoredMessage {
+  subject: string;
+  seq: number;
+  time: string;
+  headers: string;
+  data: string;
+}
+
+function fullness(used: number, limit: number | undefined): string {
+  if (limit === undefined || limit <= 0) return "no limit";
+  return `${((used / limit) * 100).toFixed(1)}% of ${count(limit)}`;
+}
+
+/** A payload as text (JSON pretty-printed) when it is valid UTF-8 text, else as hex. */
+function showPayload(base64: string): { kind: string; text: string } {
+  const raw = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    if (/[\u0000-\u0008\u000e-\u001f]/.test(text)) throw new Error("binary");
+    try {
+      return { kind: "JSON", text: JSON.stringify(JSON.parse(text), null, 2) };
+    } catch {
+      return { kind: "text", text };
+    }
+  } catch {
+    const hex = [...raw].map((b) => b.toString(16).padStart(2, "0"));
+    const lines: string[] = [];
+    for (let i = 0; i < hex.length; i += 16) lines.push(`${i.toString(16).padStart(6, "0")}  ${hex.slice(i, i + 16).join(" ")}`);
+    return { kind: "binary (hex)", text: lines.join("\n") };
+  }
+}
+
+function Browser({ account, stream, first }: { account: string; stream: string; first: number }) {
+  const [seq, setSeq] = useState(String(first || 1));
+  const [subject, setSubject] = useState("");
+  const [msg, setMsg] = useState<StoredMessage | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  async function load(at: number) {
+    try {
+      const q = new URLSearchParams({ account, stream, seq: String(at) });
+      if (subject) q.set("subject", subject);
+      const m = await getJson<StoredMessage>(`/console/api/streams/msg?${q}`);
+      setMsg(m);
+      setSeq(String(m.seq));
+      setError(null);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+  const payload = msg ? showPayload(msg.data) : null;
+  return (
+    <div class="detail" data-browser={stream}>
+      <h3>Messages of {stream}</h3>
+      <form class="inline" onSubmit={(e) => { e.preventDefault(); void load(Number(seq)); }}>
+        <label>Sequence <input name="seq" value={seq} inputMode="numeric" size={8} onInput={(e) => setSeq((e.target as HTMLInputElement).value)} /></label>
+        <label>Subject filter <input name="subject" value={subject} placeholder="any" onInput={(e) => setSubject((e.target as HTMLInputElement).value)} /></label>
+        <button type="submit">Show</button>
+        <button type="button" onClick={() => load(Math.max(1, Number(seq) - 1))} disabled={subject !== ""}>Previous</button>
+        <button type="button" onClick={() => load(Number(seq) + 1)}>Next</button>
+      </form>
+      {error && <p class="error">{error}</p>}
+      {msg && payload && (
+        <div class="message" data-seq={msg.seq}>
+          <p><b>#{msg.seq}</b> on <code data-field="msg-subject">{msg.subject}</code> at {new Date(msg.time).toLocaleString()}</p>
+          {msg.headers && <pre class="headers">{msg.headers.trim()}</pre>}
+          <p class="muted">payload, {payload.kind}</p>
+          <pre data-field="msg-payload">{payload.text}</pre>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function CreateStream({ onDone }: { onDone: (text: string) => void }) {
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    try {
+      await post("/console/api/streams/create", { account: f.get("account"), name: f.get("name"), subjects: f.get("subjects"), storage: f.get("storage") });
+      onDone(`Stream ${f.get("name")} created.`);
+      (e.target as HTMLFormElement).reset();
+    } catch (err) {
+      onDone(`Could not create the stream: ${(err as Error).message}`);
+    }
+  }
+  return (
+    <form class="inline detail" onSubmit={submit} aria-label="Create a stream">
+      <label>Account <input name="account" value="$G" size={8} /></label>
+      <label>Name <input name="name" required /></label>
+      <label>Subjects <input name="subjects" placeholder="orders.>, audit.*" /></label>
+      <label>Storage <select name="storage"><option value="file">file</option><option value="memory">memory</option></select></label>
+      <button type="submit">Create stream</button>
+    </form>
+  );
+}
+
+export function StreamsPage({ me }: { me: Me }) {
+  const jsz = usePoll(() => getJson<Jsz>("/jsz?streams=1&consumers=1&config=1"));
+  const [browsing, setBrowsing] = useState<{ account: string; stream: string; first: number } | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const admin = me.role === "admin";
+
+  async function act(path: string, body: Record<string, unknown>, question: string, done: string) {
+    if (!confirm(question)) return;
+    try {
+      await post(path, body);
+      setMessage(done);
+    } catch (e) {
+      setMessage(`Failed: ${(e as Error).message}`);
+    }
+  }
+
+  if (jsz.data?.disabled) return <section><h1>Streams</h1><p>JetStream is off on this server (<code>-js</code> turns it on).</p></section>;
+  const accounts = jsz.data?.account_details ?? [];
+  return (
+    <section>
+      <h1>Streams <span class="muted" data-field="streams">{jsz.data ? count(jsz.data.streams ?? 0) : ""}</span></h1>
+      {jsz.error && <p class="error">{jsz.error}</p>}
+      {message && <p class="notice" role="status">{message}</p>}
+      {jsz.data && <p class="muted">{count(jsz.data.messages ?? 0)} messages · {bytes(jsz.data.bytes ?? 0)} · {count(jsz.data.consumers ?? 0)} consumers</p>}
+      {admin && <CreateStream onDone={setMessage} />}
+      {accounts.flatMap((a) => (a.stream_detail ?? []).map((s) => (
+        <div class="stream" key={`${a.name}/${s.name}`} data-stream={s.name}>
+          <h2>{s.name} <span class="muted">account {a.name} · {s.config?.storage ?? ""} · {(s.config?.subjects ?? []).join(", ")}</span></h2>
+          <div class="stats">
+            <div class="stat"><span class="stat-label">Messages</span><span class="stat-value" data-stat="messages">{count(s.state.messages)}</span></div>
+            <div class="stat"><span class="stat-label">Bytes</span><span class="stat-value">{bytes(s.state.bytes)}</span></div>
+            <div class="stat"><span class="stat-label">First / last seq</span><span class="stat-value">{s.state.first_seq} / {s.state.last_seq}</span></div>
+            <div class="stat"><span class="stat-label">Max msgs</span><span class="stat-value small">{fullness(s.state.messages, s.config?.max_msgs)}</span></div>
+            <div class="stat"><span class="stat-label">Max bytes</span><span class="stat-value small">{fullness(s.state.bytes, s.config?.max_bytes)}</span></div>
+          </div>
+          <div class="actions">
+            <button type="button" onClick={() => setBrowsing(browsing?.stream === s.name ? null : { account: a.name, stream: s.name, first: s.state.first_seq })}>Browse messages</button>
+            {admin && <button type="button" onClick={() => act("/console/api/streams/purge", { account: a.name, name: s.name }, `Purge every message of ${s.name}?`, `Stream ${s.name} purged.`)}>Purge</button>}
+            {admin && <button type="button" class="danger" onClick={() => act("/console/api/streams/delete", { account: a.name, name: s.name }, `Delete stream ${s.name} and its consumers?`, `Stream ${s.name} deleted.`)}>Delete</button>}
+          </div>
+          {browsing?.stream === s.name && browsing.account === a.name && <Browser {...browsing} />}
+          <div class="table-wrap">
+            <table class="data" data-table="consumers">
+              <thead><tr><th>Consumer</th><th>Filter</th><th class="num">Lag (pending)</th><th class="num">Ack pending</th><th class="num">Redelivered</th><th class="num">Waiting pulls</th><th>Last active</th>{admin && <th />}</tr></thead>
+              <tbody>
+                {(s.consumer_detail ?? []).map((c) => (
+                  <tr key={c.name} data-consumer={c.name}>
+                    <td>{c.name}</td><td class="mono">{c.config?.filter_subject ?? ""}</td>
+                    <td class="num" data-stat="num_pending">{count(c.num_pending)}</td><td class="num" data-stat="num_ack_pending">{count(c.num_ack_pending)}</td>
+                    <td class="num">{count(c.num_redelivered)}</td><td class="num">{count(c.num_waiting)}</td>
+                    <td>{c.delivered?.last_active ? new Date(c.delivered.last_active).toLocaleTimeString() : ""}</td>
+                    {admin && <td><button type="button" class="danger" onClick={() => act("/console/api/consumers/delete", { account: a.name, stream: s.name, name: c.name }, `Delete consumer ${c.name}?`, `Consumer ${c.name} deleted.`)}>Delete</button></td>}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      )))}
+    </section>
+  );
+}

@@ -3,7 +3,7 @@
 //
 // Sampled by a 1 s timer (unref'd: it never keeps the process alive), off the publish hot path: it reads
 // the counters the core already keeps (server.stats) and turns them into per-second rates. Memory is
-// fixed: SERIES × CAPACITY float64s (~80 KiB), allocated once.
+// fixed: SERIES × CAPACITY float64s (~100 KiB), allocated once.
 import type { Server } from "../server.ts";
 
 /** 15 minutes at one sample a second. */
@@ -13,6 +13,8 @@ export const SAMPLE_INTERVAL_MS = 1000;
 /** The series, in the order the UI gets them (`t` is the sample's time, unix seconds). */
 export const SERIES = [
   "t", "in_msgs", "out_msgs", "in_bytes", "out_bytes", "connections", "subscriptions", "slow_consumers", "cpu", "mem",
+  // /latz's delivery histogram (µs): its percentiles since its last reset, as they stood at each sample.
+  "lat_p50", "lat_p90", "lat_p99", "lat_p999",
 ] as const;
 export type SeriesName = (typeof SERIES)[number];
 
@@ -62,6 +64,7 @@ export class History {
     this.last = now;
     const seconds = Math.max(now.atMs - prev.atMs, 1) / 1000;
     const rate = (a: number, b: number) => Math.max(0, (a - b) / seconds);
+    const delivery = this.server.latency.deliveryPercentiles();
     const values: Record<SeriesName, number> = {
       t: Math.round(now.atMs / 1000),
       in_msgs: rate(now.inMsgs, prev.inMsgs),
@@ -74,6 +77,10 @@ export class History {
       // Percent of one core over the last interval, as /varz's cpu.
       cpu: Math.round(((now.cpuMicros - prev.cpuMicros) / 1000 / (seconds * 1000)) * 1000) / 10,
       mem: process.memoryUsage.rss(),
+      lat_p50: delivery.p50,
+      lat_p90: delivery.p90,
+      lat_p99: delivery.p99,
+      lat_p999: delivery.p999,
     };
     for (let i = 0; i < SERIES.length; i++) this.columns[i]![this.next] = values[SERIES[i]!];
     this.next = (this.next + 1) % CAPACITY;

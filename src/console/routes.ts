@@ -4,7 +4,7 @@
 //   POST /console/api/login {user, password}            opens a session (cookie) and returns the CSRF token
 //   GET  /console/api/session                           who is signed in ({user: null} when nobody)
 //   POST /console/api/logout
-//   GET  /console/api/overview                          identity, config summary, alerts-free counters
+//   GET  /console/api/overview                          identity and config summary
 //   GET  /console/api/series?since=T                    the ring buffer's samples after unix second T
 //   GET  /console/api/live                              the same as server-sent events, one a second
 //   GET  /console/api/subjects                          the busiest subjects, sampled (src/console/top-subjects.ts)
@@ -217,7 +217,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
       case "/session":
         return json({ user: s.user, role: s.role, csrf: s.csrf });
       case "/overview":
-        return json({ identity: identity(server), config: configSummary(server), series: history.since(0) });
+        return json({ identity: identity(server), config: configSummary(server) });
       case "/series":
         return json(history.since(Number(q.get("since") ?? 0) || 0));
       case "/live":

@@ -93,8 +93,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
 
   it("Overview: identity, counters that match /varz, and charts filled from the server's history", async () => {
     // History first: the ring buffer has samples from before the page was opened.
-    const before = await fetch(`${server.base}/console/api/overview`, { headers: { Cookie: (await signIn(server, VIEWER)).cookie } });
-    expect(((await before.json()) as { series: { t: number[] } }).series.t.length).toBeGreaterThan(0);
+    const before = await fetch(`${server.base}/console/api/series?since=0`, { headers: { Cookie: (await signIn(server, VIEWER)).cookie } });
+    expect(((await before.json()) as { t: number[] }).t.length).toBeGreaterThan(0);
 
     const { context, page } = await openAs(VIEWER);
     const varz = await getJson<Varz>(server, "/varz");
@@ -267,6 +267,27 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(actions).toEqual(expect.arrayContaining(["stream_create AUDIT", "stream_purge ORDERS", "stream_delete AUDIT"]));
     await context.close();
     startTraffic(clients[1]!);
+  }, 30_000);
+
+  it("Latency: /latz's histograms by percentile, delivery and per service subject, and percentiles over time", async () => {
+    const nc = clients[0]!;
+    const responder = nc.subscribe("svc.price", { callback: (_e, m) => m.respond("42") });
+    for (let i = 0; i < 40; i++) await nc.request("svc.price", "?", { timeout: 2_000 });
+    stopTraffic();
+    await clients[1]!.flush();
+    type Latz = { delivery: { count: number }; services: Record<string, { count: number }> };
+    await expect.poll(async () => (await getJson<Latz>(server, "/latz")).services["svc.price"]?.count ?? 0).toBeGreaterThan(0);
+    const latz = await getJson<Latz>(server, "/latz");
+    const { context, page } = await openAs(VIEWER);
+    await page.getByRole("link", { name: "Latency" }).click();
+    await expect.poll(() => page.locator('tr[data-histogram="delivery"] [data-stat="count"]').textContent()).toBe(latz.delivery.count.toLocaleString("en-US"));
+    await expect.poll(() => page.locator('tr[data-histogram="svc.price"] [data-stat="count"]').textContent()).toBe(latz.services["svc.price"]!.count.toLocaleString("en-US"));
+    await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(2);
+    expect(await page.locator('figure[aria-label="Latency by percentile"] .u-legend').textContent()).toContain("svc.price");
+    await page.screenshot({ path: path.join(SHOTS, "latency.png"), fullPage: true });
+    responder.unsubscribe();
+    startTraffic(clients[1]!);
+    await context.close();
   }, 30_000);
 
   it("no page logged an error, asked another origin for anything or got a secret", () => {

@@ -1,9 +1,10 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
 import { ConnectionsPage } from "./connections.tsx";
+import { LatencyPage } from "./latency.tsx";
 import { OverviewPage } from "./overview.tsx";
 import { StreamsPage } from "./streams.tsx";
 import { SubjectsPage } from "./subjects.tsx";
@@ -14,6 +15,7 @@ const PAGES = [
   { path: "connections", label: "Connections" },
   { path: "subjects", label: "Subjects" },
   { path: "streams", label: "Streams" },
+  { path: "latency", label: "Latency" },
 ] as const;
 type PagePath = (typeof PAGES)[number]["path"];
 
@@ -82,6 +84,7 @@ function App() {
         {page === "connections" && <ConnectionsPage me={me} />}
         {page === "subjects" && <SubjectsPage />}
         {page === "streams" && <StreamsPage me={me} />}
+        {page === "latency" && <LatencyPage />}
       </main>
     </>
   );

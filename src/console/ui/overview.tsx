@@ -4,14 +4,12 @@ import { useEffect, useState } from "preact/hooks";
 import { getJson } from "./api.ts";
 import { Chart } from "./chart.tsx";
 import { bytes, count, rate } from "./format.ts";
-import { POLL_MS, usePoll } from "./live.ts";
+import { usePoll, useSeries } from "./live.ts";
 
-type Series = Record<"t" | "in_msgs" | "out_msgs" | "in_bytes" | "out_bytes" | "connections" | "subscriptions" | "slow_consumers" | "cpu" | "mem", number[]>;
 
 interface Overview {
   identity: { server_id: string; server_name: string; version: string; natter_version: string; start: string; uptime: string };
   config: [string, string][];
-  series: Series;
 }
 
 interface Varz {
@@ -28,42 +26,6 @@ interface Varz {
   cpu: number;
 }
 
-const KEEP = 900;
-
-/** The ring buffer's samples, appended to once a second. */
-function useSeries(initial: Series | null): Series | null {
-  const [series, setSeries] = useState<Series | null>(initial);
-  useEffect(() => setSeries(initial), [initial]);
-  useEffect(() => {
-    if (initial === null) return;
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let last = initial.t.at(-1) ?? 0;
-    const tick = async () => {
-      try {
-        const more = await getJson<Series>(`/console/api/series?since=${last}`);
-        if (!stopped && more.t.length > 0) {
-          last = more.t.at(-1)!;
-          setSeries((s) => {
-            if (s === null) return more;
-            const next = {} as Series;
-            for (const k of Object.keys(s) as (keyof Series)[]) next[k] = [...s[k], ...more[k]].slice(-KEEP);
-            return next;
-          });
-        }
-      } catch {
-        // shown by the next good poll; the header says when the server is unreachable
-      }
-      if (!stopped) timer = setTimeout(tick, POLL_MS);
-    };
-    timer = setTimeout(tick, POLL_MS);
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [initial]);
-  return series;
-}
 
 function Stat({ label, value, id }: { label: string; value: string; id: string }) {
   return (
@@ -80,7 +42,7 @@ export function OverviewPage() {
   useEffect(() => {
     getJson<Overview>("/console/api/overview").then(setOverview, (e: Error) => setError(e.message));
   }, []);
-  const series = useSeries(overview?.series ?? null);
+  const series = useSeries();
   const varz = usePoll(() => getJson<Varz>("/varz"));
 
   if (error !== null) return <p class="error">{error}</p>;

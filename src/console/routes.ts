@@ -12,6 +12,8 @@
 //   POST /console/api/streams/create|purge|delete {account, name, subjects?, storage?}   admin
 //   POST /console/api/consumers/delete {account, stream, name}                          admin
 //   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
+//   GET  /console/api/accounts                          accounts, their users (names only) and permissions
+//   GET  /console/api/permissions/check?user=&op=pub|sub&subject=&queue=   what the server would decide
 // Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
 // X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
 // written to the audit log with the console user.
@@ -24,6 +26,7 @@ import { Sessions, sessionCookie, type Session } from "./sessions.ts";
 import { configSummary, identity } from "./summary.ts";
 import { MAX_SUBJECTS, SAMPLE_EVERY, TopSubjects } from "./top-subjects.ts";
 import { ApiError, jsApiOk, validName } from "./jetstream.ts";
+import { accountsView, checkPermission } from "./accounts.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -222,6 +225,13 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return json(history.since(Number(q.get("since") ?? 0) || 0));
       case "/live":
         return live(req);
+      case "/accounts":
+        return json(accountsView(server));
+      case "/permissions/check": {
+        const op = q.get("op") === "sub" ? "sub" : "pub";
+        const answer = checkPermission(server, q.get("user") ?? "", op, q.get("subject") ?? "", q.get("queue") || null);
+        return answer === null ? error(404, "no such user") : json(answer);
+      }
       case "/streams/msg":
         return streamMessage(q);
       case "/subjects":

@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { getJson } from "../monitor/spawn.ts";
-import { ADMIN, TOKEN, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
+import { ADMIN, APP, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = path.resolve(import.meta.dirname, "../../docs/console");
@@ -45,14 +45,14 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   }
 
   beforeAll(async () => {
-    server = await startConsoleServer("token");
+    server = await startConsoleServer("users");
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] });
-    const sub = await connect({ servers: server.hostport, name: "order-worker", token: TOKEN });
+    const sub = await connect({ servers: server.hostport, name: "order-worker", ...APP });
     sub.subscribe("orders.>", { queue: "workers" });
     sub.subscribe("audit.*");
-    const pub = await connect({ servers: server.hostport, name: "order-publisher", token: TOKEN });
-    const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false, token: TOKEN });
+    const pub = await connect({ servers: server.hostport, name: "order-publisher", ...APP });
+    const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false, ...APP });
     clients.push(sub, pub, victim);
     startTraffic(pub);
     mkdirSync(SHOTS, { recursive: true });
@@ -287,6 +287,40 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.screenshot({ path: path.join(SHOTS, "latency.png"), fullPage: true });
     responder.unsubscribe();
     startTraffic(clients[1]!);
+    await context.close();
+  }, 30_000);
+
+  it("Accounts: users (names only) with their permissions, and the server's answer to 'may U publish to S?'", async () => {
+    const { context, page } = await openAs(VIEWER);
+    await page.getByRole("link", { name: "Accounts" }).click();
+    const g = page.locator('[data-account="$G"]');
+    await expect.poll(() => g.locator('tr[data-user="billing"] td:nth-child(2)').textContent()).toBe("allow billing.>, $JS.API.>; deny billing.secret");
+    expect(await g.locator('[data-stat="connections"]').textContent()).toBe(String((await getJson<{ connections: number }>(server, "/varz")).connections));
+    const checker = page.getByRole("form", { name: "Permission checker" });
+    const ask = async (op: string, subject: string) => {
+      await checker.getByLabel("User").selectOption("billing");
+      await checker.getByLabel("Action").selectOption(op);
+      await checker.getByLabel("Subject").fill(subject);
+      await checker.getByRole("button", { name: "Check" }).click();
+      await page.getByRole("status").getByText(subject).waitFor();
+      return page.getByRole("status").getAttribute("data-answer");
+    };
+    expect(await ask("pub", "billing.eu")).toBe("allowed");
+    expect(await ask("pub", "billing.secret")).toBe("denied");
+    expect(await ask("sub", "orders.eu")).toBe("allowed");
+    expect(await ask("sub", "orders.eu.new")).toBe("denied");
+    await page.screenshot({ path: path.join(SHOTS, "accounts.png"), fullPage: true });
+    // The same answers the server gives a real client signed in as billing.
+    const billing = await connect({ servers: server.hostport, user: "billing", pass: "billing-SECRET-pw" });
+    try {
+      const errors: string[] = [];
+      void (async () => { for await (const s of billing.status()) if (s.type === "error") errors.push(String(s.error)); })();
+      billing.publish("billing.secret", "x");
+      await billing.flush().catch(() => {});
+      await expect.poll(() => errors.join(" ")).toMatch(/Permissions Violation for Publish to "billing.secret"/);
+    } finally {
+      await billing.close().catch(() => {});
+    }
     await context.close();
   }, 30_000);
 

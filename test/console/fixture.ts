@@ -9,8 +9,8 @@ import { startMonitored, type Monitored } from "../monitor/spawn.ts";
 
 export const ADMIN = { user: "ops", password: "console-admin-SECRET-1" };
 export const VIEWER = { user: "viewer", password: "console-viewer-SECRET-2" };
-/** The client token in "token" mode (clients then live in the global account, which /subsz lists). */
-export const TOKEN = "client-token-SECRET-3";
+/** The clients' user in "users" mode (they then live in the global account, which /subsz lists). */
+export const APP = { user: "app", pass: "app-SECRET-pw" };
 
 export interface ConsoleServer extends Monitored {
   /** Every secret in the config: none may appear in a console response. */
@@ -21,19 +21,22 @@ export interface ConsoleServer extends Monitored {
 }
 
 /**
- * `auth`: "accounts" puts clients in account APP (user alice, with no_auth_user); "token" has them send
- * TOKEN and stay in the global account, with JetStream on.
+ * `auth`: "accounts" puts clients in account APP (user alice, with no_auth_user); "users" has them sign in
+ * as APP in the global account (with a second user, billing, whose permissions are limited), JetStream on.
  */
-export async function startConsoleServer(auth: "accounts" | "token" = "accounts"): Promise<ConsoleServer> {
+export async function startConsoleServer(auth: "accounts" | "users" = "accounts"): Promise<ConsoleServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "natter-console-"));
   const seed = new TextDecoder().decode(createUser().getSeed());
   const creds = path.join(dir, "leaf.creds");
   writeFileSync(creds, `-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.AAAA\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`);
   const viewerHash = await Bun.password.hash(VIEWER.password, { algorithm: "bcrypt", cost: 4 });
   const auditLog = path.join(dir, "audit.log");
-  const secrets = [ADMIN.password, VIEWER.password, viewerHash, seed, TOKEN, "alice-SECRET-pw", "route-SECRET-pw", "leaf-SECRET-pw", "SECRET"];
-  const clientAuth = auth === "token"
-    ? `authorization { token: ${JSON.stringify(TOKEN)} }\njetstream { store_dir: ${JSON.stringify(path.join(dir, "js"))} }`
+  const secrets = [ADMIN.password, VIEWER.password, viewerHash, seed, APP.pass, "billing-SECRET-pw", "alice-SECRET-pw", "route-SECRET-pw", "leaf-SECRET-pw", "SECRET"];
+  const clientAuth = auth === "users"
+    ? `authorization { users: [
+  { user: ${APP.user}, password: ${JSON.stringify(APP.pass)} }
+  { user: billing, password: "billing-SECRET-pw", permissions: { publish: { allow: ["billing.>", "$JS.API.>"], deny: ["billing.secret"] }, subscribe: { allow: ["orders.*", "_INBOX.>"] } } }
+] }\njetstream { store_dir: ${JSON.stringify(path.join(dir, "js"))} }`
     : `accounts {\n  APP: { users: [ { user: alice, password: "alice-SECRET-pw" } ] }\n}\nno_auth_user: alice`;
   writeFileSync(path.join(dir, "natter.conf"), `
 audit_log: ${JSON.stringify(auditLog)}

@@ -102,6 +102,11 @@ describe.skipIf(serverKind !== "natter")("console: sign-in, roles, CSRF, audit, 
     expect(body.identity.server_id).toBe((await getJson(server, "/varz")).server_id);
     expect(body.config.find(([k]) => k === "console users")?.[1]).toBe("ops (admin), viewer (readonly)");
     expect(body.config.find(([k]) => k === "cluster")?.[1]).toContain("127.0.0.1:1"); // the route, without its user:password
+    // Accounts: the users by name, never their passwords (the scan at the end checks every answer).
+    const accounts = (await (await record("accounts", await fetch(`${server.base}/console/api/accounts`, { headers: { Cookie: viewer.cookie } }))).json()) as { name: string; users: { name: string }[] }[];
+    expect(accounts.find((a) => a.name === "APP")?.users).toEqual([{ name: "alice", account: "APP", permissions: null }]);
+    const check = await record("check", await fetch(`${server.base}/console/api/permissions/check?user=alice&op=pub&subject=a.b`, { headers: { Cookie: viewer.cookie } }));
+    expect(await check.json()).toEqual({ allowed: true, why: "this user has no permissions set: everything is allowed" });
     await eventually("a sample in the ring buffer", async () => {
       const r = await record("series", await fetch(`${server.base}/console/api/series?since=0`, { headers: { Cookie: viewer.cookie } }));
       const s = (await r.json()) as { t: number[]; connections: number[] };

@@ -1,8 +1,9 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/accounts). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
+import { AccountsPage } from "./accounts.tsx";
 import { ConnectionsPage } from "./connections.tsx";
 import { LatencyPage } from "./latency.tsx";
 import { OverviewPage } from "./overview.tsx";
@@ -16,6 +17,7 @@ const PAGES = [
   { path: "subjects", label: "Subjects" },
   { path: "streams", label: "Streams" },
   { path: "latency", label: "Latency" },
+  { path: "accounts", label: "Accounts" },
 ] as const;
 type PagePath = (typeof PAGES)[number]["path"];
 
@@ -85,6 +87,7 @@ function App() {
         {page === "subjects" && <SubjectsPage />}
         {page === "streams" && <StreamsPage me={me} />}
         {page === "latency" && <LatencyPage />}
+        {page === "accounts" && <AccountsPage />}
       </main>
     </>
   );

@@ -13,6 +13,7 @@
 //   POST /console/api/consumers/delete {account, stream, name}                          admin
 //   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
 //   GET  /console/api/accounts                          accounts, their users (names only) and permissions
+//   GET  /console/api/audit?type=&user=&limit=          the audit log's newest lines, filtered
 //   GET  /console/api/permissions/check?user=&op=pub|sub&subject=&queue=   what the server would decide
 // Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
 // X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
@@ -27,6 +28,7 @@ import { configSummary, identity } from "./summary.ts";
 import { MAX_SUBJECTS, SAMPLE_EVERY, TopSubjects } from "./top-subjects.ts";
 import { ApiError, jsApiOk, validName } from "./jetstream.ts";
 import { accountsView, checkPermission } from "./accounts.ts";
+import { auditTail } from "./audit-view.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -227,6 +229,12 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return live(req);
       case "/accounts":
         return json(accountsView(server));
+      case "/audit": {
+        const path = server.options.auditLog;
+        if (path === "") return json({ enabled: false, lines: [], types: [] });
+        const tail = await auditTail(path, { type: q.get("type") ?? "", user: q.get("user") ?? "", limit: Number(q.get("limit") ?? 200) || 200 });
+        return json({ enabled: true, ...tail });
+      }
       case "/permissions/check": {
         const op = q.get("op") === "sub" ? "sub" : "pub";
         const answer = checkPermission(server, q.get("user") ?? "", op, q.get("subject") ?? "", q.get("queue") || null);

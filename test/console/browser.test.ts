@@ -324,6 +324,26 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await context.close();
   }, 30_000);
 
+  it("Audit: the audit log newest first, filtered by event and by user, as the file has it", async () => {
+    const { context, page } = await openAs(VIEWER);
+    await page.getByRole("link", { name: "Audit" }).click();
+    const filter = page.getByRole("form", { name: "Audit filter" });
+    await filter.getByLabel("Event").selectOption("console_action");
+    const rows = page.locator('table[data-table="audit"] tbody tr');
+    const inFile = () => server.audit().filter((e) => e.type === "console_action");
+    await expect.poll(async () => [await rows.count(), inFile().length]).toEqual([inFile().length, inFile().length]);
+    expect(await rows.first().locator("td:nth-child(4)").textContent()).toContain(`action=${String(inFile().at(-1)!.action)}`); // newest first
+    await filter.getByLabel("User").fill(VIEWER.user);
+    const refused = inFile().filter((e) => e.console_user === VIEWER.user);
+    expect(refused.length).toBeGreaterThan(0);
+    await expect.poll(() => rows.count()).toBe(refused.length);
+    expect(await rows.locator("td:nth-child(4)").allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining("allowed=false")]));
+    await filter.getByLabel("User").fill("");
+    await filter.getByLabel("Event").selectOption("");
+    await page.screenshot({ path: path.join(SHOTS, "audit.png") });
+    await context.close();
+  }, 30_000);
+
   it("no page logged an error, asked another origin for anything or got a secret", () => {
     expect(responses).toBeGreaterThan(20);
     expect(problems).toEqual([]);

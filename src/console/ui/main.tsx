@@ -1,9 +1,10 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/accounts). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/accounts, #/audit). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
 import { AccountsPage } from "./accounts.tsx";
+import { AuditPage } from "./audit.tsx";
 import { ConnectionsPage } from "./connections.tsx";
 import { LatencyPage } from "./latency.tsx";
 import { OverviewPage } from "./overview.tsx";
@@ -18,6 +19,7 @@ const PAGES = [
   { path: "streams", label: "Streams" },
   { path: "latency", label: "Latency" },
   { path: "accounts", label: "Accounts" },
+  { path: "audit", label: "Audit" },
 ] as const;
 type PagePath = (typeof PAGES)[number]["path"];
 
@@ -88,6 +90,7 @@ function App() {
         {page === "streams" && <StreamsPage me={me} />}
         {page === "latency" && <LatencyPage />}
         {page === "accounts" && <AccountsPage />}
+        {page === "audit" && <AuditPage />}
       </main>
     </>
   );

@@ -14,6 +14,7 @@
 //   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
 //   GET  /console/api/accounts                          accounts, their users (names only) and permissions
 //   GET  /console/api/audit?type=&user=&limit=          the audit log's newest lines, filtered
+//   GET  /console/api/cluster                           the gossip's view of the members
 //   GET  /console/api/permissions/check?user=&op=pub|sub&subject=&queue=   what the server would decide
 // Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
 // X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
@@ -29,6 +30,7 @@ import { MAX_SUBJECTS, SAMPLE_EVERY, TopSubjects } from "./top-subjects.ts";
 import { ApiError, jsApiOk, validName } from "./jetstream.ts";
 import { accountsView, checkPermission } from "./accounts.ts";
 import { auditTail } from "./audit-view.ts";
+import { clusterView } from "./cluster-view.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -130,7 +132,9 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     const b = await body(req);
     if (b === null) return error(400, "expected a JSON body");
     if (s.role !== "admin") {
-      audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false });
+      // What was asked for (names and ids only), so a refused attempt says what it aimed at.
+      const target = Object.fromEntries(Object.entries(b).filter(([k, v]) => ["cid", "account", "name", "stream"].includes(k) && (typeof v === "string" || typeof v === "number")));
+      audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false, ...target });
       return error(403, "this needs the admin role");
     }
     let outcome: Outcome;
@@ -229,6 +233,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return live(req);
       case "/accounts":
         return json(accountsView(server));
+      case "/cluster":
+        return json(clusterView(server));
       case "/audit": {
         const path = server.options.auditLog;
         if (path === "") return json({ enabled: false, lines: [], types: [] });

@@ -42,7 +42,7 @@ export async function startConsoleServer(auth: "accounts" | "users" = "accounts"
 audit_log: ${JSON.stringify(auditLog)}
 ${clientAuth}
 cluster { port: -1, routes: ["nats://ruser:route-SECRET-pw@127.0.0.1:1"] }
-leafnodes { remotes: [ { url: "nats-leaf://leafuser:leaf-SECRET-pw@127.0.0.1:1", credentials: ${JSON.stringify(creds)} } ] }
+leafnodes { listen: "127.0.0.1:-1", remotes: [ { url: "nats-leaf://leafuser:leaf-SECRET-pw@127.0.0.1:1", credentials: ${JSON.stringify(creds)} } ] }
 console {
   enabled: true
   users: [

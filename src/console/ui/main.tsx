@@ -1,10 +1,11 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/accounts, #/audit). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/cluster, #/accounts, #/audit). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
 import { AccountsPage } from "./accounts.tsx";
 import { AuditPage } from "./audit.tsx";
+import { ClusterPage } from "./cluster.tsx";
 import { ConnectionsPage } from "./connections.tsx";
 import { LatencyPage } from "./latency.tsx";
 import { OverviewPage } from "./overview.tsx";
@@ -18,6 +19,7 @@ const PAGES = [
   { path: "subjects", label: "Subjects" },
   { path: "streams", label: "Streams" },
   { path: "latency", label: "Latency" },
+  { path: "cluster", label: "Cluster" },
   { path: "accounts", label: "Accounts" },
   { path: "audit", label: "Audit" },
 ] as const;
@@ -89,6 +91,7 @@ function App() {
         {page === "subjects" && <SubjectsPage />}
         {page === "streams" && <StreamsPage me={me} />}
         {page === "latency" && <LatencyPage />}
+        {page === "cluster" && <ClusterPage />}
         {page === "accounts" && <AccountsPage />}
         {page === "audit" && <AuditPage />}
       </main>

@@ -1,10 +1,12 @@
 // The config file's `console` block (see src/console/options.ts for its shape):
 //   console: true | false            (or enabled/disabled)
-//   console { enabled, users: [ { user, password, role: admin | readonly } ] }
+//   console { enabled, users: [ { user, password, role: admin | readonly } ], alerts { … } }
 // Called from src/config/apply.ts; errors are ConfigErrors at the key's position.
 import type { Options } from "../options.ts";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
 import { CONSOLE_ROLES, type ConsoleRole, type ConsoleUser } from "./options.ts";
+import { ALERT_RULES, type AlertOptions, type AlertRule, type AlertThreshold } from "./alerts.ts";
+import { parseGoDuration } from "../config/duration.ts";
 
 function fail(at: { pos: ConfEntry["pos"] }, reason: string): never {
   throw new ConfigError(reason, at.pos);
@@ -36,6 +38,48 @@ function user(n: ConfNode): ConsoleUser {
   return { user: u.user, password: u.password, role: u.role ?? "readonly" };
 }
 
+function duration(e: ConfEntry, n: ConfNode): number {
+  if (n.kind === "integer") return n.value * 1000; // seconds, as nats-server reads a bare number
+  if (n.kind !== "string") fail(e, `console alerts: ${e.key} needs a duration such as "30s"`);
+  try {
+    return parseGoDuration(n.value);
+  } catch {
+    fail(e, `console alerts: ${e.key}: ${JSON.stringify(n.value)} is not a duration (e.g. "30s", "5ms")`);
+  }
+}
+
+/** A threshold's value: a number, or for p99_latency a duration (kept in µs, as /latz has it). */
+function thresholdValue(rule: AlertRule, e: ConfEntry, n: ConfNode): number {
+  if (rule === "p99_latency") return duration(e, n) * 1000;
+  if (n.kind !== "integer" && n.kind !== "float") fail(e, `console alerts: ${rule} needs a number`);
+  return n.value;
+}
+
+/** `alerts { rule: value | { above: value, for: duration } | true }` */
+function alerts(e: ConfEntry): AlertOptions {
+  if (e.node.kind !== "map") fail(e, "console alerts must be a map");
+  const out: AlertOptions = {};
+  for (const k of e.node.value.values()) {
+    const rule = k.key.toLowerCase() as AlertRule;
+    if (!ALERT_RULES.includes(rule)) fail(k, `console alerts: unknown rule "${k.key}" (one of ${ALERT_RULES.join(", ")})`);
+    const t: AlertThreshold = { above: 0, forMs: 0 };
+    if (k.node.kind === "map") {
+      for (const f of k.node.value.values()) {
+        const key = f.key.toLowerCase();
+        if (key === "above" || key === "threshold") t.above = thresholdValue(rule, f, f.node);
+        else if (key === "for") t.forMs = duration(f, f.node);
+        else fail(f, `console alerts: unknown field "${f.key}" in ${rule} (above, for)`);
+      }
+    } else if (k.node.kind === "bool") {
+      if (!k.node.value) continue;
+    } else {
+      t.above = thresholdValue(rule, k, k.node);
+    }
+    out[rule] = t;
+  }
+  return out;
+}
+
 /** Applies the top-level `console` key; false when `e` is another key. */
 export function applyConsoleKey(e: ConfEntry, o: Options): boolean {
   if (e.key.toLowerCase() !== "console") return false;
@@ -43,7 +87,7 @@ export function applyConsoleKey(e: ConfEntry, o: Options): boolean {
     o.console = { ...o.console, enabled: enabled(e, e.node) };
     return true;
   }
-  const c = { enabled: true, users: [] as ConsoleUser[] };
+  const c = { enabled: true, users: [] as ConsoleUser[], alerts: {} as AlertOptions };
   for (const k of e.node.value.values()) {
     switch (k.key.toLowerCase()) {
       case "enabled":
@@ -52,6 +96,9 @@ export function applyConsoleKey(e: ConfEntry, o: Options): boolean {
       case "users":
         if (k.node.kind !== "array") fail(k, "console users must be an array");
         c.users = k.node.value.map(user);
+        break;
+      case "alerts":
+        c.alerts = alerts(k);
         break;
       default:
         fail(k, `unknown field "console.${k.key}"`);

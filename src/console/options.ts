@@ -7,7 +7,9 @@
 //     ]
 //   }
 // Off by default. Served on the monitoring port under /console; its users are its own (not NATS users).
+// An `alerts { … }` block inside sets alert thresholds (src/console/alerts.ts).
 import { OptionsError } from "../options.ts";
+import type { AlertOptions } from "./alerts.ts";
 
 export type ConsoleRole = "readonly" | "admin";
 export const CONSOLE_ROLES: readonly ConsoleRole[] = ["readonly", "admin"];
@@ -22,9 +24,11 @@ export interface ConsoleUser {
 export interface ConsoleOptions {
   enabled: boolean;
   users: ConsoleUser[];
+  /** Alert thresholds (src/console/alerts.ts); {} = none. */
+  alerts: AlertOptions;
 }
 
-export const defaultConsoleOptions: Readonly<ConsoleOptions> = { enabled: false, users: [] };
+export const defaultConsoleOptions: Readonly<ConsoleOptions> = { enabled: false, users: [], alerts: {} };
 
 /** A console that is on needs the monitoring port to live on and at least one user to let in. */
 export function validateConsoleOptions(o: { console: ConsoleOptions; httpPort: number }): void {

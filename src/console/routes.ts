@@ -15,6 +15,7 @@
 //   GET  /console/api/accounts                          accounts, their users (names only) and permissions
 //   GET  /console/api/audit?type=&user=&limit=          the audit log's newest lines, filtered
 //   GET  /console/api/cluster                           the gossip's view of the members
+//   GET  /console/api/alerts                            the rules, the alerts firing, their history (src/console/alerts.ts)
 //   GET  /console/api/permissions/check?user=&op=pub|sub&subject=&queue=   what the server would decide
 // Everything under /console/api but login needs a session; POSTs need the session's CSRF token in the
 // X-CSRF-Token header and a JSON body, and admin ones the admin role. Admin actions and sign-ins are
@@ -31,6 +32,7 @@ import { ApiError, jsApiOk, validName } from "./jetstream.ts";
 import { accountsView, checkPermission } from "./accounts.ts";
 import { auditTail } from "./audit-view.ts";
 import { clusterView } from "./cluster-view.ts";
+import { Alerts, serverAlerts } from "./alerts.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -81,11 +83,20 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
   assets.catch((e: Error) => server.log.error(`Console assets could not be built: ${e.message}`));
   const audit = (type: typeof AuditType.ConsoleLogin | typeof AuditType.ConsoleAction, fields: Record<string, unknown>) =>
     server.events?.adminOperation(type, fields);
+  const alerts = new Alerts(server, server.options.console.alerts);
+  serverAlerts.set(server, alerts);
   const topSubjects = new TopSubjects();
   server.topSubjects = topSubjects; // from now on the publish path samples subjects
   const liveStreams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const liveTimer = setInterval(() => {
     topSubjects.tick();
+    if (Object.keys(alerts.rules).length > 0) {
+      try {
+        alerts.evaluate();
+      } catch (e) {
+        server.log.error(`Console alerts: ${(e as Error).message}`);
+      }
+    }
     if (liveStreams.size === 0) return;
     const frame = new TextEncoder().encode(`data: ${JSON.stringify(history.since(Date.now() / 1000 - 2))}\n\n`);
     for (const c of liveStreams) {
@@ -235,6 +246,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return json(accountsView(server));
       case "/cluster":
         return json(clusterView(server));
+      case "/alerts":
+        return json({ rules: alerts.rules, active: alerts.active(), history: alerts.history() });
       case "/audit": {
         const path = server.options.auditLog;
         if (path === "") return json({ enabled: false, lines: [], types: [] });
@@ -288,6 +301,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     stop() {
       history.stop();
       server.topSubjects = null;
+      alerts.close();
+      serverAlerts.delete(server);
       clearInterval(liveTimer);
       for (const c of liveStreams) {
         try {

@@ -58,6 +58,7 @@ export function configSummary(server: Server): [string, string][] {
     ["audit_log", o.auditLog || "off"],
     ["procs", o.procs],
     ["console users", o.console.users.map((u) => `${u.user} (${u.role})`).join(", ")],
+    ["console alerts", Object.keys(o.console.alerts).join(", ") || "none"],
   ];
   return rows.map(([k, v]) => [k, String(v)]);
 }

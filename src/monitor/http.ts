@@ -15,6 +15,7 @@ import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
 import { jsz, storageStates } from "../jetstream/jsz.ts";
 import { createConsoleHandler } from "../console/routes.ts";
+import { serverAlerts } from "../console/alerts.ts";
 
 export interface MonitorListener {
   readonly port: number;
@@ -114,7 +115,8 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     accounts: queryBool(q, "accounts"), streams: queryBool(q, "streams"), consumers: queryBool(q, "consumers"), config: queryBool(q, "config"),
     account: q.get("acc") ?? "",
   }))));
-  route(["/metrics"], () => new Response(metrics(server), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
+  // With the console on, its alert gauges too (natter_alert_active; src/console/alerts.ts).
+  route(["/metrics"], () => new Response(metrics(server) + (serverAlerts.get(server)?.metrics() ?? ""), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
 
   return {
     httpReqStats,

@@ -107,6 +107,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await expect.poll(() => page.locator('[data-stat="in_msgs"]').textContent(), { timeout: 5_000 }).not.toBe(first);
     // The messages chart has points above zero (uPlot's data, read back from the page's own chart).
     await expect.poll(async () => (await fetch(`${server.base}/varz`).then((r) => r.json()) as Varz).in_msgs).toBeGreaterThan(100);
+    // An alert fires (the fixture's leaf remote never connects): the banner is on the page.
+    await expect.poll(() => page.getByRole("alert").textContent(), { timeout: 5_000 }).toContain("leaf_down (leafnodes)");
     await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
     // Traffic stopped: the page's total equals /varz's, to the message.
     stopTraffic();
@@ -368,6 +370,20 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       await Promise.all([nodeB.stop(), edge.stop()]);
     }
   }, 40_000);
+
+  it("Alerts: the banner on every page, the firing alerts and their history, as the API has them", async () => {
+    const { context, page } = await openAs(VIEWER);
+    for (const name of ["Connections", "Subjects", "Streams", "Latency", "Cluster", "Accounts", "Audit"]) {
+      await page.getByRole("link", { name, exact: true }).click();
+      await expect.poll(() => page.getByRole("alert").textContent()).toContain("leaf_down");
+    }
+    await page.getByRole("link", { name: "Alerts", exact: true }).click();
+    await expect.poll(() => page.locator('table[data-table="active-alerts"] tr[data-rule="leaf_down"] td:nth-child(3)').textContent()).toBe("1 leaf remote not connected");
+    expect(await page.locator('table[data-table="alert-history"] tr[data-rule="leaf_down"][data-state="firing"]').count()).toBe(1);
+    expect(await page.getByText("Rules: leaf_down · consumer_lag above 1000000 for 10s").count()).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, "alerts.png") });
+    await context.close();
+  }, 30_000);
 
   it("no page logged an error, asked another origin for anything or got a secret", () => {
     expect(responses).toBeGreaterThan(20);

@@ -49,6 +49,8 @@ console {
     { user: ${ADMIN.user}, password: ${JSON.stringify(ADMIN.password)}, role: admin }
     { user: ${VIEWER.user}, password: ${JSON.stringify(viewerHash)}, role: readonly }
   ]
+  # The leaf remote above never connects: leaf_down fires (the banner on every page shows it).
+  alerts { leaf_down: true, consumer_lag: { above: 1000000, for: "10s" } }
 }
 `);
   const server = await startMonitored("natter", ["-c", path.join(dir, "natter.conf")]);

@@ -2,6 +2,8 @@
 // HttpOnly cookie; admin actions only as POSTs with the CSRF token and the admin role, written to the audit
 // log with the console user; and never a secret in any answer, whatever the config holds.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -26,7 +28,7 @@ describe("console: off by default", () => {
     }
   });
 
-  it.skipIf(serverKind !== "natter")("--console without users or without a monitoring port refuses to start", async () => {
+  it.skipIf(serverKind !== "natter")("--console without users or a monitoring port, or with a bad console block, refuses to start", async () => {
     const [port, httpPort] = await freePorts(2);
     const run = (args: string[]) => spawnSync(path.join(REPO, "node_modules/.bin/bun"), [path.join(REPO, "src/main.ts"), "-p", String(port), ...args], { encoding: "utf8", timeout: 20_000 });
     const noUsers = run(["-m", String(httpPort), "--console"]);
@@ -35,6 +37,16 @@ describe("console: off by default", () => {
     const noPort = run(["--console"]);
     expect(noPort.status).not.toBe(0);
     expect(noPort.stderr).toContain("console needs the monitoring port");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "natter-console-conf-"));
+    try {
+      const conf = path.join(dir, "bad.conf");
+      writeFileSync(conf, "console { users: [ { user: a, password: b, role: root } ] }\n");
+      expect(run(["-m", String(httpPort), "-c", conf]).stderr).toContain("console users: role must be one of readonly, admin");
+      writeFileSync(conf, "console { users: [ { user: a, password: b } ], alerts { disk_full: 1 } }\n");
+      expect(run(["-m", String(httpPort), "-c", conf]).stderr).toContain('console alerts: unknown rule "disk_full"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

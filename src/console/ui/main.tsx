@@ -1,9 +1,10 @@
-// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/cluster, #/accounts, #/audit). Served by natter
+// The console page: sign-in, then a page per hash route (#/overview, #/connections, #/subjects, #/streams, #/latency, #/cluster, #/accounts, #/audit, #/alerts). Served by natter
 // under /console (src/console/routes.ts), bundled with Preact and uPlot by Bun's bundler.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { login, logout, session, type Me } from "./api.ts";
 import { AccountsPage } from "./accounts.tsx";
+import { AlertBanner, AlertsPage } from "./alerts.tsx";
 import { AuditPage } from "./audit.tsx";
 import { ClusterPage } from "./cluster.tsx";
 import { ConnectionsPage } from "./connections.tsx";
@@ -22,6 +23,7 @@ const PAGES = [
   { path: "cluster", label: "Cluster" },
   { path: "accounts", label: "Accounts" },
   { path: "audit", label: "Audit" },
+  { path: "alerts", label: "Alerts" },
 ] as const;
 type PagePath = (typeof PAGES)[number]["path"];
 
@@ -85,6 +87,7 @@ function App() {
         <button type="button" onClick={toggleTheme} aria-label="Switch light/dark">◐</button>
         <button type="button" onClick={() => logout().then(() => setMe(null))}>Sign out</button>
       </header>
+      <AlertBanner />
       <main>
         {page === "overview" && <OverviewPage />}
         {page === "connections" && <ConnectionsPage me={me} />}
@@ -94,6 +97,7 @@ function App() {
         {page === "cluster" && <ClusterPage />}
         {page === "accounts" && <AccountsPage />}
         {page === "audit" && <AuditPage />}
+        {page === "alerts" && <AlertsPage />}
       </main>
     </>
   );

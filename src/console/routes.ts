@@ -11,6 +11,8 @@
 //   POST /console/api/connections/close {cid}           admin: closes a client connection
 //   POST /console/api/streams/create|purge|delete {account, name, subjects?, storage?}   admin
 //   POST /console/api/consumers/delete {account, stream, name}                          admin
+//   POST /console/api/streams/replay {account, stream, from, to, subject}               admin (src/console/replay.ts)
+//   GET  /console/api/dead-letters; POST dead-letters/redrive|discard {account, stream, seq}   admin
 //   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
 //   GET  /console/api/accounts                          accounts, their users (names only) and permissions
 //   GET  /console/api/audit?type=&user=&limit=          the audit log's newest lines, filtered
@@ -33,6 +35,7 @@ import { accountsView, checkPermission } from "./accounts.ts";
 import { auditTail } from "./audit-view.ts";
 import { clusterView } from "./cluster-view.ts";
 import { Alerts, serverAlerts } from "./alerts.ts";
+import { deadLetters, discard, redrive, replay } from "./replay.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -144,7 +147,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     if (b === null) return error(400, "expected a JSON body");
     if (s.role !== "admin") {
       // What was asked for (names and ids only), so a refused attempt says what it aimed at.
-      const target = Object.fromEntries(Object.entries(b).filter(([k, v]) => ["cid", "account", "name", "stream"].includes(k) && (typeof v === "string" || typeof v === "number")));
+      const target = Object.fromEntries(Object.entries(b).filter(([k, v]) => ["cid", "account", "name", "stream", "seq"].includes(k) && (typeof v === "string" || typeof v === "number")));
       audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false, ...target });
       return error(403, "this needs the admin role");
     }
@@ -167,6 +170,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     conn.close(CloseReason.Kicked, null);
     return { status: 200, result: { cid, closed: true } };
   }
+
+  const accountOf = (b: Record<string, unknown>) => (typeof b.account === "string" && b.account !== "" ? b.account : "$G");
 
   /** Stream actions, through the JetStream API of the stream's account (src/console/jetstream.ts). */
   function streamAction(verb: "CREATE" | "PURGE" | "DELETE") {
@@ -229,6 +234,24 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
           return adminAction(req, s, "stream_delete", streamAction("DELETE"));
         case "/consumers/delete":
           return adminAction(req, s, "consumer_delete", deleteConsumer);
+        case "/streams/replay":
+          return adminAction(req, s, "stream_replay", async (b) => {
+            const account = accountOf(b);
+            const r = await replay(server, account, String(b.stream ?? ""), Number(b.from), Number(b.to), String(b.subject ?? ""));
+            return { status: 200, result: { account, stream: b.stream, from: b.from, to: b.to, subject: b.subject, ...r } };
+          });
+        case "/dead-letters/redrive":
+          return adminAction(req, s, "dead_letter_redrive", async (b) => {
+            const account = accountOf(b);
+            const r = await redrive(server, account, String(b.stream ?? ""), Number(b.seq));
+            return { status: 200, result: { account, stream: b.stream, seq: b.seq, ...r } };
+          });
+        case "/dead-letters/discard":
+          return adminAction(req, s, "dead_letter_discard", async (b) => {
+            const account = accountOf(b);
+            await discard(server, account, String(b.stream ?? ""), Number(b.seq));
+            return { status: 200, result: { account, stream: b.stream, seq: b.seq, discarded: true } };
+          });
       }
       return error(404, "not found");
     }
@@ -259,6 +282,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         const answer = checkPermission(server, q.get("user") ?? "", op, q.get("subject") ?? "", q.get("queue") || null);
         return answer === null ? error(404, "no such user") : json(answer);
       }
+      case "/dead-letters":
+        return json(await deadLetters(server));
       case "/streams/msg":
         return streamMessage(q);
       case "/subjects":

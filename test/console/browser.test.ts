@@ -13,6 +13,8 @@ import { getJson, startMonitored } from "../monitor/spawn.ts";
 import { ADMIN, APP, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+/** expect.poll with room for a busy machine (vitest's default gives up after 1 s). */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 10_000 });
 const SHOTS = path.resolve(import.meta.dirname, "../../docs/console");
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/console/browser.test.ts: skipped, no ${CHROMIUM} (apt-get install -y chromium)`);
@@ -98,23 +100,23 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
 
     const { context, page } = await openAs(VIEWER);
     const varz = await getJson<Varz>(server, "/varz");
-    await expect.poll(() => page.locator('[data-field="server_id"]').textContent()).toBe(varz.server_id);
-    await expect.poll(() => page.locator('[data-stat="connections"]').textContent(), { timeout: 5_000 }).toBe(String(varz.connections));
-    await expect.poll(() => page.locator('[data-stat="subscriptions"]').textContent()).toBe(String(varz.subscriptions));
+    await poll(() => page.locator('[data-field="server_id"]').textContent()).toBe(varz.server_id);
+    await poll(() => page.locator('[data-stat="connections"]').textContent()).toBe(String(varz.connections));
+    await poll(() => page.locator('[data-stat="subscriptions"]').textContent()).toBe(String(varz.subscriptions));
     expect(await page.locator("figure.chart canvas").count()).toBe(6);
     // Live: the in-message counter moves while the publisher runs.
     const first = await page.locator('[data-stat="in_msgs"]').textContent();
-    await expect.poll(() => page.locator('[data-stat="in_msgs"]').textContent(), { timeout: 5_000 }).not.toBe(first);
+    await poll(() => page.locator('[data-stat="in_msgs"]').textContent()).not.toBe(first);
     // The messages chart has points above zero (uPlot's data, read back from the page's own chart).
-    await expect.poll(async () => (await fetch(`${server.base}/varz`).then((r) => r.json()) as Varz).in_msgs).toBeGreaterThan(100);
+    await poll(async () => (await fetch(`${server.base}/varz`).then((r) => r.json()) as Varz).in_msgs).toBeGreaterThan(100);
     // An alert fires (the fixture's leaf remote never connects): the banner is on the page.
-    await expect.poll(() => page.getByRole("alert").textContent(), { timeout: 5_000 }).toContain("leaf_down (leafnodes)");
+    await poll(() => page.getByRole("alert").textContent()).toContain("leaf_down (leafnodes)");
     await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
     // Traffic stopped: the page's total equals /varz's, to the message.
     stopTraffic();
     await clients[1]!.flush();
     const settled = await getJson<Varz>(server, "/varz");
-    await expect.poll(() => page.locator('[data-stat="in_msgs"]').textContent(), { timeout: 5_000 }).toBe(settled.in_msgs.toLocaleString("en-US"));
+    await poll(() => page.locator('[data-stat="in_msgs"]').textContent()).toBe(settled.in_msgs.toLocaleString("en-US"));
     startTraffic(clients[1]!);
     await context.close();
   }, 30_000);
@@ -124,25 +126,25 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.getByRole("link", { name: "Connections" }).click();
     const connz = await getJson<{ num_connections: number; connections: { cid: number; name?: string }[] }>(server, "/connz");
     const rows = page.locator('table[data-table="connections"] tbody tr');
-    await expect.poll(() => rows.count()).toBe(connz.num_connections);
-    await expect.poll(() => page.locator('[data-field="num_connections"]').textContent()).toBe(String(connz.num_connections));
+    await poll(() => rows.count()).toBe(connz.num_connections);
+    await poll(() => page.locator('[data-field="num_connections"]').textContent()).toBe(String(connz.num_connections));
     const worker = connz.connections.find((c) => c.name === "order-worker")!;
     // Live rates: the worker receives messages, so its out msgs/s shows more than zero.
     const workerRow = page.locator(`tr[data-cid="${worker.cid}"]`);
-    await expect.poll(async () => Number(((await workerRow.locator("td").nth(8).textContent()) ?? "0").replace(/[^\d.]/g, "")), { timeout: 5_000 }).toBeGreaterThan(0);
+    await poll(async () => Number(((await workerRow.locator("td").nth(8).textContent()) ?? "0").replace(/[^\d.]/g, ""))).toBeGreaterThan(0);
     // Sort by name, descending then ascending.
     await page.getByRole("button", { name: /^Name/ }).click();
     const names = async () => (await rows.locator("td:nth-child(2)").allTextContents()).filter(Boolean);
-    await expect.poll(names).toEqual(["order-publisher", "order-worker", "victim"]);
+    await poll(names).toEqual(["order-publisher", "order-worker", "victim"]);
     await page.getByRole("button", { name: /^Name/ }).click();
-    await expect.poll(names).toEqual(["victim", "order-worker", "order-publisher"]);
+    await poll(names).toEqual(["victim", "order-worker", "order-publisher"]);
     // Filter.
     await page.getByLabel("Filter").fill("worker");
-    await expect.poll(() => rows.count()).toBe(1);
+    await poll(() => rows.count()).toBe(1);
     // Detail: its subscriptions, as /connz?subs=detail lists them.
     await workerRow.getByRole("button", { name: String(worker.cid) }).click();
     const detail = page.locator(`[data-detail="${worker.cid}"]`);
-    await expect.poll(() => detail.locator("tbody td.mono").allTextContents()).toEqual(expect.arrayContaining(["orders.>", "audit.*"]));
+    await poll(() => detail.locator("tbody td.mono").allTextContents()).toEqual(expect.arrayContaining(["orders.>", "audit.*"]));
     expect(await detail.getByText("workers").count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, "connections.png"), fullPage: true });
     // A readonly user has no Close button, and the API refuses the POST even when forged from the page.
@@ -167,8 +169,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.locator(`tr[data-cid="${victim.cid}"]`).getByRole("button", { name: String(victim.cid) }).click();
     await page.getByRole("button", { name: "Close connection" }).click();
     await page.getByRole("status").getByText(`Connection ${victim.cid} closed.`).waitFor();
-    await expect.poll(() => page.locator(`table[data-table="connections"] tr[data-cid="${victim.cid}"]`).count()).toBe(0);
-    await expect.poll(() => page.locator(`table[data-table="closed"] tr[data-cid="${victim.cid}"] td:nth-child(4)`).textContent(), { timeout: 5_000 }).toBe("Kicked");
+    await poll(() => page.locator(`table[data-table="connections"] tr[data-cid="${victim.cid}"]`).count()).toBe(0);
+    await poll(() => page.locator(`table[data-table="closed"] tr[data-cid="${victim.cid}"] td:nth-child(4)`).textContent()).toBe("Kicked");
     await clients[2]!.closed(); // the client saw its connection end
     await page.screenshot({ path: path.join(SHOTS, "connections-phone-dark.png"), fullPage: true });
     const audit = server.audit().find((e) => e.type === "console_action" && e.allowed === true);
@@ -181,7 +183,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.getByRole("link", { name: "Subjects" }).click();
     // The publisher spreads its messages over orders.0 … orders.4: all five are among the busiest.
     const top = page.locator('table[data-table="top-subjects"] tbody tr');
-    await expect.poll(async () => (await top.locator("td:first-child").allTextContents()).sort(), { timeout: 8_000 })
+    await poll(async () => (await top.locator("td:first-child").allTextContents()).sort())
       .toEqual(expect.arrayContaining(["orders.0", "orders.1", "orders.2", "orders.3", "orders.4"]));
     // Accuracy: the sampled rates add up to the server's measured in-rate, within the documented noise.
     const v1 = await getJson<Varz>(server, "/varz");
@@ -194,9 +196,9 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(sampled).toBeGreaterThan(measured * 0.6);
     expect(sampled).toBeLessThan(measured * 1.4);
     const subsz = await getJson<{ num_subscriptions: number }>(server, "/subsz");
-    await expect.poll(() => page.locator('[data-field="num_subscriptions"]').textContent()).toBe(String(subsz.num_subscriptions));
+    await poll(() => page.locator('[data-field="num_subscriptions"]').textContent()).toBe(String(subsz.num_subscriptions));
     const tree = page.locator('[data-tree="interest"]');
-    await expect.poll(() => tree.locator('li[data-subject="orders.>"]').textContent()).toContain("queue workers");
+    await poll(() => tree.locator('li[data-subject="orders.>"]').textContent()).toContain("queue workers");
     expect(await tree.locator('li[data-subject="audit.*"] .wildcard').textContent()).toBe("*");
     await page.screenshot({ path: path.join(SHOTS, "subjects.png"), fullPage: true });
     await context.close();
@@ -224,19 +226,19 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const orders = jsz.account_details[0]!.stream_detail.find((s) => s.name === "ORDERS")!;
     const billingJsz = orders.consumer_detail.find((c) => c.name === "billing")!;
     const section = page.locator('[data-stream="ORDERS"]');
-    await expect.poll(() => section.locator('[data-stat="messages"]').textContent()).toBe(orders.state.messages.toLocaleString("en-US"));
+    await poll(() => section.locator('[data-stat="messages"]').textContent()).toBe(orders.state.messages.toLocaleString("en-US"));
     const row = section.locator('tr[data-consumer="billing"]');
-    await expect.poll(() => row.locator('[data-stat="num_pending"]').textContent()).toBe(billingJsz.num_pending.toLocaleString("en-US"));
+    await poll(() => row.locator('[data-stat="num_pending"]').textContent()).toBe(billingJsz.num_pending.toLocaleString("en-US"));
     expect(await row.locator('[data-stat="num_ack_pending"]').textContent()).toBe("5");
     // The message browser: a JSON payload pretty-printed, a binary one as hex (found by its subject).
     await section.getByRole("button", { name: "Browse messages" }).click();
     const browser = section.locator('[data-browser="ORDERS"]');
     await browser.getByLabel("Subject filter").fill("orders.json");
     await browser.getByRole("button", { name: "Show" }).click();
-    await expect.poll(() => browser.locator('[data-field="msg-payload"]').textContent()).toBe('{\n  "n": 1\n}');
+    await poll(() => browser.locator('[data-field="msg-payload"]').textContent()).toBe('{\n  "n": 1\n}');
     await browser.getByLabel("Subject filter").fill("orders.bin");
     await browser.getByRole("button", { name: "Show" }).click();
-    await expect.poll(() => browser.locator('[data-field="msg-subject"]').textContent()).toBe("orders.bin");
+    await poll(() => browser.locator('[data-field="msg-subject"]').textContent()).toBe("orders.bin");
     expect(await browser.locator('[data-field="msg-payload"]').textContent()).toBe("000000  00 01 02 ff");
     await page.screenshot({ path: path.join(SHOTS, "streams.png"), fullPage: true });
     expect(await page.getByRole("button", { name: "Purge" }).count()).toBe(0);
@@ -265,7 +267,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect((await jsm.streams.info("ORDERS")).state.messages).toBe(0);
     await page.locator('[data-stream="AUDIT"]').getByRole("button", { name: "Delete" }).click();
     await page.getByRole("status").getByText("Stream AUDIT deleted.").waitFor();
-    await expect.poll(() => page.locator('[data-stream="AUDIT"]').count()).toBe(0);
+    await poll(() => page.locator('[data-stream="AUDIT"]').count()).toBe(0);
     await expect(jsm.streams.info("AUDIT")).rejects.toThrow(/stream not found/);
     const actions = server.audit().filter((e) => e.type === "console_action" && e.allowed === true).map((e) => `${e.action} ${e.stream}`);
     expect(actions).toEqual(expect.arrayContaining(["stream_create AUDIT", "stream_purge ORDERS", "stream_delete AUDIT"]));
@@ -273,20 +275,67 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     startTraffic(clients[1]!);
   }, 30_000);
 
+  it("an admin replays a range to another subject, and redrives a dead letter to its original subject", async () => {
+    stopTraffic();
+    const nc = clients[0]!;
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    // Dead letters: a consumer that terminates what it gets, its dead_letter_subject kept by stream DLQ.
+    await jsm.streams.add({ name: "DLQ", subjects: ["dlq.>"] });
+    await jsm.consumers.add("ORDERS", { durable_name: "shipping", ack_policy: AckPolicy.Explicit, filter_subject: "orders.ship", dead_letter_subject: "dlq.orders" } as never);
+    await js.publish("orders.ship", JSON.stringify({ parcel: 7 }));
+    const shipping = await js.consumers.get("ORDERS", "shipping");
+    const got = await shipping.next({ expires: 2_000 });
+    got!.term("bad address");
+    await poll(async () => (await jsm.streams.info("DLQ")).state.messages).toBe(1);
+    // Replay: the last five messages of ORDERS, republished to replay.orders.
+    for (let i = 0; i < 5; i++) await js.publish("orders.r", `r${i}`);
+    const last = (await jsm.streams.info("ORDERS")).state.last_seq;
+    const replayed: string[] = [];
+    nc.subscribe("replay.orders", { callback: (_e, m) => void replayed.push(m.string()) });
+    const redriven: string[] = [];
+    nc.subscribe("orders.ship", { callback: (_e, m) => void redriven.push(m.string()) });
+    await nc.flush();
+
+    const { context, page } = await openAs(ADMIN);
+    await page.goto(`${server.base}/console#/streams`);
+    const form = page.getByRole("form", { name: "Replay ORDERS" });
+    await form.getByLabel("From seq").fill(String(last - 4));
+    await form.getByLabel("To seq").fill(String(last));
+    await form.getByLabel("To subject").fill("replay.orders");
+    await form.getByRole("button", { name: "Replay" }).click();
+    await page.getByRole("status").getByText("Replayed 5 messages of ORDERS to replay.orders.").waitFor();
+    await poll(() => replayed).toEqual(["r0", "r1", "r2", "r3", "r4"]);
+
+    const letter = page.locator('[data-dlq="shipping"] tr[data-seq="1"]');
+    await poll(() => letter.locator('[data-field="reason"]').textContent()).toBe("terminated: bad address");
+    expect(await letter.locator("td:nth-child(2)").textContent()).toMatch(/^orders\.ship #\d+$/);
+    await page.screenshot({ path: path.join(SHOTS, "streams-admin.png"), fullPage: true });
+    await letter.getByRole("button", { name: "Redrive" }).click();
+    await page.getByRole("status").getByText("Dead letter 1 redriven to orders.ship.").waitFor();
+    await poll(() => redriven).toEqual(['{"parcel":7}']);
+    expect((await jsm.streams.info("DLQ")).state.messages).toBe(0);
+    // The audit log is written within ~100 ms.
+    await poll(() => server.audit().filter((e) => e.type === "console_action" && e.allowed === true).map((e) => e.action))
+      .toEqual(expect.arrayContaining(["stream_replay", "dead_letter_redrive"]));
+    await context.close();
+    startTraffic(clients[1]!);
+  }, 30_000);
+
   it("Latency: /latz's histograms by percentile, delivery and per service subject, and percentiles over time", async () => {
     const nc = clients[0]!;
     const responder = nc.subscribe("svc.price", { callback: (_e, m) => void m.respond("42") });
-    for (let i = 0; i < 40; i++) await nc.request("svc.price", "?", { timeout: 2_000 });
+    for (let i = 0; i < 40; i++) await nc.request("svc.price", "?", { timeout: 5_000 });
     stopTraffic();
     await clients[1]!.flush();
     type Latz = { delivery: { count: number }; services: Record<string, { count: number }> };
-    await expect.poll(async () => (await getJson<Latz>(server, "/latz")).services["svc.price"]?.count ?? 0).toBeGreaterThan(0);
+    await poll(async () => (await getJson<Latz>(server, "/latz")).services["svc.price"]?.count ?? 0).toBeGreaterThan(0);
     const latz = await getJson<Latz>(server, "/latz");
     const { context, page } = await openAs(VIEWER);
     await page.getByRole("link", { name: "Latency" }).click();
-    await expect.poll(() => page.locator('tr[data-histogram="delivery"] [data-stat="count"]').textContent()).toBe(latz.delivery.count.toLocaleString("en-US"));
-    await expect.poll(() => page.locator('tr[data-histogram="svc.price"] [data-stat="count"]').textContent()).toBe(latz.services["svc.price"]!.count.toLocaleString("en-US"));
-    await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(2);
+    await poll(() => page.locator('tr[data-histogram="delivery"] [data-stat="count"]').textContent()).toBe(latz.delivery.count.toLocaleString("en-US"));
+    await poll(() => page.locator('tr[data-histogram="svc.price"] [data-stat="count"]').textContent()).toBe(latz.services["svc.price"]!.count.toLocaleString("en-US"));
+    await poll(() => page.locator("figure.chart canvas").count()).toBe(2);
     expect(await page.locator('figure[aria-label="Latency by percentile"] .u-legend').textContent()).toContain("svc.price");
     await page.screenshot({ path: path.join(SHOTS, "latency.png"), fullPage: true });
     responder.unsubscribe();
@@ -298,7 +347,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const { context, page } = await openAs(VIEWER);
     await page.getByRole("link", { name: "Accounts" }).click();
     const g = page.locator('[data-account="$G"]');
-    await expect.poll(() => g.locator('tr[data-user="billing"] td:nth-child(2)').textContent()).toBe("allow billing.>, $JS.API.>; deny billing.secret");
+    await poll(() => g.locator('tr[data-user="billing"] td:nth-child(2)').textContent()).toBe("allow billing.>, $JS.API.>; deny billing.secret");
     expect(await g.locator('[data-stat="connections"]').textContent()).toBe(String((await getJson<{ connections: number }>(server, "/varz")).connections));
     const checker = page.getByRole("form", { name: "Permission checker" });
     const ask = async (op: string, subject: string) => {
@@ -321,7 +370,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       void (async () => { for await (const s of billing.status()) if (s.type === "error") errors.push(String(s.error)); })();
       billing.publish("billing.secret", "x");
       await billing.flush().catch(() => {});
-      await expect.poll(() => errors.join(" ")).toMatch(/Permissions Violation for Publish to "billing.secret"/);
+      await poll(() => errors.join(" ")).toMatch(/Permissions Violation for Publish to "billing.secret"/);
     } finally {
       await billing.close().catch(() => {});
     }
@@ -335,12 +384,12 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await filter.getByLabel("Event").selectOption("console_action");
     const rows = page.locator('table[data-table="audit"] tbody tr');
     const inFile = () => server.audit().filter((e) => e.type === "console_action");
-    await expect.poll(async () => [await rows.count(), inFile().length]).toEqual([inFile().length, inFile().length]);
+    await poll(async () => [await rows.count(), inFile().length]).toEqual([inFile().length, inFile().length]);
     expect(await rows.first().locator("td:nth-child(4)").textContent()).toContain(`action=${String(inFile().at(-1)!.action)}`); // newest first
     await filter.getByLabel("User").fill(VIEWER.user);
     const refused = inFile().filter((e) => e.console_user === VIEWER.user);
     expect(refused.length).toBeGreaterThan(0);
-    await expect.poll(() => rows.count()).toBe(refused.length);
+    await poll(() => rows.count()).toBe(refused.length);
     expect(await rows.locator("td:nth-child(4)").allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining("allowed=false")]));
     await filter.getByLabel("User").fill("");
     await filter.getByLabel("Event").selectOption("");
@@ -356,14 +405,14 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       const { context, page } = await openAs(VIEWER);
       await page.getByRole("link", { name: "Cluster" }).click();
       const member = page.locator('table[data-table="members"] tr', { hasText: "node-b" });
-      await expect.poll(() => member.locator('[data-field="state"]').textContent(), { timeout: 10_000 }).toBe("alive");
-      await expect.poll(() => page.locator('table[data-table="routes"] tr[data-route="node-b"]').count(), { timeout: 10_000 }).toBe(1);
+      await poll(() => member.locator('[data-field="state"]').textContent()).toBe("alive");
+      await poll(() => page.locator('table[data-table="routes"] tr[data-route="node-b"]').count()).toBe(1);
       const routez = await getJson<{ num_routes: number }>(server, "/routez");
-      await expect.poll(() => page.locator('[data-field="num_routes"]').textContent()).toBe(String(routez.num_routes));
+      await poll(() => page.locator('[data-field="num_routes"]').textContent()).toBe(String(routez.num_routes));
       const leaf = page.locator('table[data-table="leafs"] tr[data-leaf="edge-1"]');
-      await expect.poll(() => leaf.locator("td:nth-child(2)").textContent(), { timeout: 10_000 }).toBe("$G");
+      await poll(() => leaf.locator("td:nth-child(2)").textContent()).toBe("$G");
       const leafz = await getJson<{ leafnodes: number }>(server, "/leafz");
-      await expect.poll(() => page.locator('[data-field="leafnodes"]').textContent()).toBe(String(leafz.leafnodes));
+      await poll(() => page.locator('[data-field="leafnodes"]').textContent()).toBe(String(leafz.leafnodes));
       await page.screenshot({ path: path.join(SHOTS, "cluster.png"), fullPage: true });
       await context.close();
     } finally {
@@ -375,10 +424,10 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const { context, page } = await openAs(VIEWER);
     for (const name of ["Connections", "Subjects", "Streams", "Latency", "Cluster", "Accounts", "Audit"]) {
       await page.getByRole("link", { name, exact: true }).click();
-      await expect.poll(() => page.getByRole("alert").textContent()).toContain("leaf_down");
+      await poll(() => page.getByRole("alert").textContent()).toContain("leaf_down");
     }
     await page.getByRole("link", { name: "Alerts", exact: true }).click();
-    await expect.poll(() => page.locator('table[data-table="active-alerts"] tr[data-rule="leaf_down"] td:nth-child(3)').textContent()).toBe("1 leaf remote not connected");
+    await poll(() => page.locator('table[data-table="active-alerts"] tr[data-rule="leaf_down"] td:nth-child(3)').textContent()).toBe("1 leaf remote not connected");
     expect(await page.locator('table[data-table="alert-history"] tr[data-rule="leaf_down"][data-state="firing"]').count()).toBe(1);
     expect(await page.getByText("Rules: leaf_down · consumer_lag above 1000000 for 10s").count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, "alerts.png") });

@@ -1,6 +1,7 @@
 // Streams and consumers: per stream its messages, bytes, sequences and how full its limits are; per
 // consumer its lag (num_pending), ack pending, redeliveries and waiting pulls (all from /jsz); a message
-// browser by sequence and subject; and, for admins, create, purge and delete (through the JetStream API).
+// browser by sequence and subject; the dead letters of consumers that have a dead_letter_subject; and,
+// for admins, create, purge, delete, replay a range, redrive or discard a dead letter (src/console/replay.ts).
 import { useState } from "preact/hooks";
 import { getJson, post, type Me } from "./api.ts";
 import { bytes, count } from "./format.ts";
@@ -105,6 +106,89 @@ function Browser({ account, stream, first }: { account: string; stream: string; 
   );
 }
 
+function Replay({ account, stream, first, last, onDone }: { account: string; stream: string; first: number; last: number; onDone: (text: string) => void }) {
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    const body = { account, stream, from: Number(f.get("from")), to: Number(f.get("to")), subject: String(f.get("subject")) };
+    if (!confirm(`Republish ${stream} #${body.from}…#${body.to} to ${body.subject}?`)) return;
+    try {
+      const r = await post<{ replayed: number }>("/console/api/streams/replay", body);
+      onDone(`Replayed ${r.replayed} messages of ${stream} to ${body.subject}.`);
+    } catch (err) {
+      onDone(`Could not replay: ${(err as Error).message}`);
+    }
+  }
+  return (
+    <form class="inline" onSubmit={submit} aria-label={`Replay ${stream}`}>
+      <label>From seq <input name="from" inputMode="numeric" size={7} defaultValue={String(first || 1)} /></label>
+      <label>To seq <input name="to" inputMode="numeric" size={7} defaultValue={String(last || 1)} /></label>
+      <label>To subject <input name="subject" required placeholder="replay.orders" /></label>
+      <button type="submit">Replay</button>
+    </form>
+  );
+}
+
+interface Letter {
+  seq: number;
+  time: string;
+  reason: string;
+  term_reason?: string;
+  deliveries: number;
+  original_subject: string;
+  original_seq: number;
+  data: string;
+}
+
+interface DeadLetterQueue {
+  account: string;
+  stream: string;
+  consumer: string;
+  dead_letter_subject: string;
+  dlq_stream: string | null;
+  letters: Letter[];
+}
+
+function DeadLetters({ admin, onDone }: { admin: boolean; onDone: (text: string) => void }) {
+  const queues = usePoll(() => getJson<DeadLetterQueue[]>("/console/api/dead-letters"));
+  const list = queues.data ?? [];
+  if (list.length === 0) return null;
+  async function act(kind: "redrive" | "discard", q: DeadLetterQueue, l: Letter) {
+    if (!confirm(kind === "redrive" ? `Republish dead letter #${l.seq} to ${l.original_subject}?` : `Discard dead letter #${l.seq}?`)) return;
+    try {
+      await post(`/console/api/dead-letters/${kind}`, { account: q.account, stream: q.dlq_stream, seq: l.seq });
+      onDone(kind === "redrive" ? `Dead letter ${l.seq} redriven to ${l.original_subject}.` : `Dead letter ${l.seq} discarded.`);
+    } catch (err) {
+      onDone(`Failed: ${(err as Error).message}`);
+    }
+  }
+  return (
+    <>
+      <h2>Dead letters</h2>
+      {list.map((q) => (
+        <div class="detail" key={`${q.account}/${q.stream}/${q.consumer}`} data-dlq={q.consumer}>
+          <h3>{q.stream} › {q.consumer} <span class="muted">→ <code>{q.dead_letter_subject}</code>{q.dlq_stream ? ` kept in stream ${q.dlq_stream}` : " (no stream keeps that subject: letters are not kept)"}</span></h3>
+          <div class="table-wrap">
+            <table class="data" data-table="dead-letters">
+              <thead><tr><th class="num">Seq</th><th>Original</th><th>Reason</th><th class="num">Deliveries</th><th>Time</th><th>Payload</th>{admin && <th />}</tr></thead>
+              <tbody>
+                {q.letters.map((l) => (
+                  <tr key={l.seq} data-seq={l.seq}>
+                    <td class="num">{l.seq}</td><td class="mono">{l.original_subject} #{l.original_seq}</td>
+                    <td data-field="reason">{l.reason}{l.term_reason ? `: ${l.term_reason}` : ""}</td><td class="num">{l.deliveries}</td>
+                    <td>{new Date(l.time).toLocaleTimeString()}</td><td class="mono">{showPayload(l.data).text.slice(0, 60)}</td>
+                    {admin && <td><button type="button" onClick={() => act("redrive", q, l)}>Redrive</button> <button type="button" class="danger" onClick={() => act("discard", q, l)}>Discard</button></td>}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      ))}
+    </>
+  );
+}
+
 function CreateStream({ onDone }: { onDone: (text: string) => void }) {
   async function submit(e: Event) {
     e.preventDefault();
@@ -119,7 +203,7 @@ function CreateStream({ onDone }: { onDone: (text: string) => void }) {
   }
   return (
     <form class="inline detail" onSubmit={submit} aria-label="Create a stream">
-      <label>Account <input name="account" value="$G" size={8} /></label>
+      <label>Account <input name="account" defaultValue="$G" size={8} /></label>
       <label>Name <input name="name" required /></label>
       <label>Subjects <input name="subjects" placeholder="orders.>, audit.*" /></label>
       <label>Storage <select name="storage"><option value="file">file</option><option value="memory">memory</option></select></label>
@@ -169,6 +253,7 @@ export function StreamsPage({ me }: { me: Me }) {
             {admin && <button type="button" class="danger" onClick={() => act("/console/api/streams/delete", { account: a.name, name: s.name }, `Delete stream ${s.name} and its consumers?`, `Stream ${s.name} deleted.`)}>Delete</button>}
           </div>
           {browsing?.stream === s.name && browsing.account === a.name && <Browser {...browsing} />}
+          {admin && <Replay account={a.name} stream={s.name} first={s.state.first_seq} last={s.state.last_seq} onDone={setMessage} />}
           <div class="table-wrap">
             <table class="data" data-table="consumers">
               <thead><tr><th>Consumer</th><th>Filter</th><th class="num">Lag (pending)</th><th class="num">Ack pending</th><th class="num">Redelivered</th><th class="num">Waiting pulls</th><th>Last active</th>{admin && <th />}</tr></thead>
@@ -187,6 +272,7 @@ export function StreamsPage({ me }: { me: Me }) {
           </div>
         </div>
       )))}
+      <DeadLetters admin={admin} onDone={setMessage} />
     </section>
   );
 }

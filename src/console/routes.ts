@@ -12,6 +12,7 @@
 //   POST /console/api/streams/create|purge|delete {account, name, subjects?, storage?}   admin
 //   POST /console/api/consumers/delete {account, stream, name}                          admin
 //   POST /console/api/streams/replay {account, stream, from, to, subject}               admin (src/console/replay.ts)
+//   GET  /console/api/backlog?account=&stream=&consumer=   a consumer's num_pending/num_ack_pending, 15 minutes
 //   GET  /console/api/dead-letters; POST dead-letters/redrive|discard {account, stream, seq}   admin
 //   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
 //   GET  /console/api/accounts                          accounts, their users (names only) and permissions
@@ -36,6 +37,7 @@ import { auditTail } from "./audit-view.ts";
 import { clusterView } from "./cluster-view.ts";
 import { Alerts, serverAlerts } from "./alerts.ts";
 import { deadLetters, discard, redrive, replay } from "./replay.ts";
+import { Backlog } from "./backlog.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -88,11 +90,17 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     server.events?.adminOperation(type, fields);
   const alerts = new Alerts(server, server.options.console.alerts);
   serverAlerts.set(server, alerts);
+  const backlog = server.options.jetstream ? new Backlog(server) : null;
   const topSubjects = new TopSubjects();
   server.topSubjects = topSubjects; // from now on the publish path samples subjects
   const liveStreams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const liveTimer = setInterval(() => {
     topSubjects.tick();
+    try {
+      backlog?.sample();
+    } catch (e) {
+      server.log.error(`Console backlog: ${(e as Error).message}`);
+    }
     if (Object.keys(alerts.rules).length > 0) {
       try {
         alerts.evaluate();
@@ -281,6 +289,10 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         const op = q.get("op") === "sub" ? "sub" : "pub";
         const answer = checkPermission(server, q.get("user") ?? "", op, q.get("subject") ?? "", q.get("queue") || null);
         return answer === null ? error(404, "no such user") : json(answer);
+      }
+      case "/backlog": {
+        const series = backlog?.series(q.get("account") || "$G", q.get("stream") ?? "", q.get("consumer") ?? "") ?? null;
+        return series === null ? error(404, "no such consumer followed") : json(series);
       }
       case "/dead-letters":
         return json(await deadLetters(server));

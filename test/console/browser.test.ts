@@ -111,7 +111,6 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await poll(async () => (await fetch(`${server.base}/varz`).then((r) => r.json()) as Varz).in_msgs).toBeGreaterThan(100);
     // An alert fires (the fixture's leaf remote never connects): the banner is on the page.
     await poll(() => page.getByRole("alert").textContent()).toContain("leaf_down (leafnodes)");
-    await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
     // Traffic stopped: the page's total equals /varz's, to the message.
     stopTraffic();
     await clients[1]!.flush();
@@ -230,6 +229,12 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const row = section.locator('tr[data-consumer="billing"]');
     await poll(() => row.locator('[data-stat="num_pending"]').textContent()).toBe(billingJsz.num_pending.toLocaleString("en-US"));
     expect(await row.locator('[data-stat="num_ack_pending"]').textContent()).toBe("5");
+    // The backlog over time: the server samples each consumer once a second (15 minutes kept).
+    await row.getByRole("button", { name: "billing" }).click();
+    await poll(() => section.locator('[data-backlog="billing"] canvas').count()).toBe(1);
+    const cookie = (await signIn(server, VIEWER)).cookie;
+    const backlog = async () => (await (await fetch(`${server.base}/console/api/backlog?account=$G&stream=ORDERS&consumer=billing`, { headers: { Cookie: cookie } })).json()) as { num_pending: number[]; num_ack_pending: number[] };
+    await poll(async () => { const b = await backlog(); return [b.num_pending.at(-1), b.num_ack_pending.at(-1)]; }).toEqual([billingJsz.num_pending, 5]);
     // The message browser: a JSON payload pretty-printed, a binary one as hex (found by its subject).
     await section.getByRole("button", { name: "Browse messages" }).click();
     const browser = section.locator('[data-browser="ORDERS"]');
@@ -431,6 +436,10 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(await page.locator('table[data-table="alert-history"] tr[data-rule="leaf_down"][data-state="firing"]').count()).toBe(1);
     expect(await page.getByText("Rules: leaf_down · consumer_lag above 1000000 for 10s").count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, "alerts.png") });
+    // The Overview's screenshot last, when the charts have the whole run's history.
+    await page.getByRole("link", { name: "Overview", exact: true }).click();
+    await poll(() => page.locator("figure.chart canvas").count()).toBe(6);
+    await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
     await context.close();
   }, 30_000);
 

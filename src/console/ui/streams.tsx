@@ -6,6 +6,7 @@ import { useState } from "preact/hooks";
 import { getJson, post, type Me } from "./api.ts";
 import { bytes, count } from "./format.ts";
 import { usePoll } from "./live.ts";
+import { Chart } from "./chart.tsx";
 
 interface Consumer {
   name: string;
@@ -102,6 +103,20 @@ function Browser({ account, stream, first }: { account: string; stream: string; 
           <pre data-field="msg-payload">{payload.text}</pre>
         </div>
       )}
+    </div>
+  );
+}
+
+function BacklogChart({ account, stream, consumer }: { account: string; stream: string; consumer: string }) {
+  const series = usePoll(() => getJson<{ t: number[]; num_pending: number[]; num_ack_pending: number[] }>(`/console/api/backlog?${new URLSearchParams({ account, stream, consumer })}`), [account, stream, consumer]);
+  if (series.error) return <p class="error">{series.error}</p>;
+  if (!series.data) return null;
+  return (
+    <div data-backlog={consumer}>
+      <Chart title={`Backlog of ${consumer}`} t={series.data.t} format={count} lines={[
+        { label: "pending", values: series.data.num_pending, color: "#f59e0b" },
+        { label: "ack pending", values: series.data.num_ack_pending, color: "#8b5cf6" },
+      ]} />
     </div>
   );
 }
@@ -215,6 +230,7 @@ function CreateStream({ onDone }: { onDone: (text: string) => void }) {
 export function StreamsPage({ me }: { me: Me }) {
   const jsz = usePoll(() => getJson<Jsz>("/jsz?streams=1&consumers=1&config=1"));
   const [browsing, setBrowsing] = useState<{ account: string; stream: string; first: number } | null>(null);
+  const [charted, setCharted] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const admin = me.role === "admin";
 
@@ -260,7 +276,7 @@ export function StreamsPage({ me }: { me: Me }) {
               <tbody>
                 {(s.consumer_detail ?? []).map((c) => (
                   <tr key={c.name} data-consumer={c.name}>
-                    <td>{c.name}</td><td class="mono">{c.config?.filter_subject ?? ""}</td>
+                    <td><button type="button" class="link" aria-expanded={charted === `${a.name}/${s.name}/${c.name}`} onClick={() => setCharted(charted === `${a.name}/${s.name}/${c.name}` ? null : `${a.name}/${s.name}/${c.name}`)}>{c.name}</button></td><td class="mono">{c.config?.filter_subject ?? ""}</td>
                     <td class="num" data-stat="num_pending">{count(c.num_pending)}</td><td class="num" data-stat="num_ack_pending">{count(c.num_ack_pending)}</td>
                     <td class="num">{count(c.num_redelivered)}</td><td class="num">{count(c.num_waiting)}</td>
                     <td>{c.delivered?.last_active ? new Date(c.delivered.last_active).toLocaleTimeString() : ""}</td>
@@ -270,6 +286,7 @@ export function StreamsPage({ me }: { me: Me }) {
               </tbody>
             </table>
           </div>
+          {(s.consumer_detail ?? []).filter((c) => charted === `${a.name}/${s.name}/${c.name}`).map((c) => <BacklogChart key={c.name} account={a.name} stream={s.name} consumer={c.name} />)}
         </div>
       )))}
       <DeadLetters admin={admin} onDone={setMessage} />

@@ -142,7 +142,11 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
   async function login(req: Request, remote: string): Promise<Response> {
     const b = await body(req);
     if (b === null || typeof b.user !== "string" || typeof b.password !== "string") return error(400, "expected JSON {user, password}");
-    const s = await sessions.signIn(b.user, b.password);
+    if (sessions.throttled(remote)) {
+      audit(AuditType.ConsoleLogin, { console_user: b.user, ok: false, throttled: true, remote: remote || undefined });
+      return error(429, "too many failed sign-ins from this address: wait a minute");
+    }
+    const s = await sessions.signIn(b.user, b.password, remote);
     audit(AuditType.ConsoleLogin, { console_user: b.user, ok: s !== null, remote: remote || undefined });
     if (s === null) return error(401, "wrong user or password");
     return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id) });

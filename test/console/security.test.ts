@@ -183,4 +183,17 @@ describe.skipIf(serverKind !== "natter")("console: sign-in, roles, CSRF, audit, 
       }
     }
   });
+
+  // Last: it locks this address out of signing in for a minute.
+  it("past 10 failed sign-ins a minute from one address, sign-ins from it are refused, even with the right password", async () => {
+    const post = (body: unknown) => fetch(`${server.base}/console/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    // The earlier tests' two wrong sign-ins count too: eight more 401s, then 429.
+    const statuses: number[] = [];
+    for (let i = 0; i < 9; i++) statuses.push((await post({ user: ADMIN.user, password: `guess-${i}` })).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 401, 401, 429]);
+    const refused = await post(ADMIN);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ error: "too many failed sign-ins from this address: wait a minute" });
+    await eventually("the throttled line in the audit log", async () => (server.audit().some((e) => e.type === "console_login" && e.throttled === true) ? true : undefined));
+  });
 });

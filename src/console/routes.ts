@@ -10,6 +10,8 @@
 //   GET  /console/api/subjects                          the busiest subjects, sampled (src/console/top-subjects.ts)
 //   POST /console/api/connections/close {cid}           admin: closes a client connection
 //   POST /console/api/streams/create|purge|delete {account, name, subjects?, storage?}   admin
+//   POST /console/api/streams/update {account, name, subjects?, max_msgs?, max_bytes?, max_msgs_per_subject?, max_age_seconds?}   admin
+//   POST /console/api/consumers/create {account, stream, name, filter_subject?, ack_policy?, deliver_policy?, max_deliver?, dead_letter_subject?}   admin
 //   POST /console/api/consumers/delete {account, stream, name}                          admin
 //   POST /console/api/streams/replay {account, stream, from, to, subject}               admin (src/console/replay.ts)
 //   GET  /console/api/backlog?account=&stream=&consumer=   a consumer's num_pending/num_ack_pending, 15 minutes
@@ -200,6 +202,46 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     };
   }
 
+  /** Edit a stream: its current config from STREAM.INFO, the fields the form has changed, STREAM.UPDATE. */
+  async function updateStream(b: Record<string, unknown>): Promise<Outcome> {
+    const account = accountOf(b);
+    if (!validName(b.name)) return { status: 400, result: { account, error: "a stream name" } };
+    const info = await jsApiOk(server, account, `$JS.API.STREAM.INFO.${b.name}`, {});
+    const config = { ...(info.config as Record<string, unknown>) };
+    const changed: string[] = [];
+    if (b.subjects !== undefined) {
+      config.subjects = String(b.subjects).split(",").map((x) => x.trim()).filter(Boolean);
+      changed.push("subjects");
+    }
+    for (const key of ["max_msgs", "max_bytes", "max_msgs_per_subject"] as const) {
+      if (b[key] === undefined || b[key] === "") continue;
+      config[key] = Number(b[key]);
+      changed.push(key);
+    }
+    if (b.max_age_seconds !== undefined && b.max_age_seconds !== "") {
+      config.max_age = Math.round(Number(b.max_age_seconds) * 1e9); // nanoseconds on the wire
+      changed.push("max_age");
+    }
+    await jsApiOk(server, account, `$JS.API.STREAM.UPDATE.${b.name}`, config);
+    return { status: 200, result: { account, stream: b.name, changed, ok: true } };
+  }
+
+  /** Create a durable consumer on a stream (CONSUMER.CREATE.<stream>.<name>), with the form's few settings. */
+  async function createConsumer(b: Record<string, unknown>): Promise<Outcome> {
+    const account = accountOf(b);
+    if (!validName(b.stream) || !validName(b.name)) return { status: 400, result: { account, error: "a stream and a consumer name without dots, wildcards or spaces" } };
+    const config: Record<string, unknown> = {
+      durable_name: b.name,
+      ack_policy: ["none", "all", "explicit"].includes(String(b.ack_policy)) ? b.ack_policy : "explicit",
+      deliver_policy: ["all", "new", "last"].includes(String(b.deliver_policy)) ? b.deliver_policy : "all",
+    };
+    if (typeof b.filter_subject === "string" && b.filter_subject !== "") config.filter_subject = b.filter_subject;
+    if (b.max_deliver !== undefined && b.max_deliver !== "") config.max_deliver = Number(b.max_deliver);
+    if (typeof b.dead_letter_subject === "string" && b.dead_letter_subject !== "") config.dead_letter_subject = b.dead_letter_subject;
+    await jsApiOk(server, account, `$JS.API.CONSUMER.CREATE.${b.stream}.${b.name}`, { stream_name: b.stream, config });
+    return { status: 200, result: { account, stream: b.stream, consumer: b.name, ok: true } };
+  }
+
   async function deleteConsumer(b: Record<string, unknown>): Promise<Outcome> {
     const account = typeof b.account === "string" && b.account !== "" ? b.account : "$G";
     if (!validName(b.stream) || !validName(b.name)) return { status: 400, result: { account, error: "a stream and a consumer name" } };
@@ -246,6 +288,10 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
           return adminAction(req, s, "stream_delete", streamAction("DELETE"));
         case "/consumers/delete":
           return adminAction(req, s, "consumer_delete", deleteConsumer);
+        case "/consumers/create":
+          return adminAction(req, s, "consumer_create", createConsumer);
+        case "/streams/update":
+          return adminAction(req, s, "stream_update", updateStream);
         case "/streams/replay":
           return adminAction(req, s, "stream_replay", async (b) => {
             const account = accountOf(b);
@@ -295,8 +341,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
         return answer === null ? error(404, "no such user") : json(answer);
       }
       case "/backlog": {
-        const series = backlog?.series(q.get("account") || "$G", q.get("stream") ?? "", q.get("consumer") ?? "") ?? null;
-        return series === null ? error(404, "no such consumer followed") : json(series);
+        // A consumer not sampled yet (created in the last second, or past the 64 followed) has no points.
+        return json(backlog?.series(q.get("account") || "$G", q.get("stream") ?? "", q.get("consumer") ?? "") ?? { t: [], num_pending: [], num_ack_pending: [] });
       }
       case "/dead-letters":
         return json(await deadLetters(server));

@@ -121,6 +121,54 @@ function BacklogChart({ account, stream, consumer }: { account: string; stream: 
   );
 }
 
+function EditStream({ account, stream, config, onDone }: { account: string; stream: string; config: Stream["config"]; onDone: (text: string) => void }) {
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    try {
+      await post("/console/api/streams/update", { account, name: stream, subjects: f.get("subjects"), max_msgs: f.get("max_msgs"), max_bytes: f.get("max_bytes"), max_age_seconds: f.get("max_age") });
+      onDone(`Stream ${stream} updated.`);
+    } catch (err) {
+      onDone(`Could not update ${stream}: ${(err as Error).message}`);
+    }
+  }
+  return (
+    <form class="inline detail" onSubmit={submit} aria-label={`Edit ${stream}`}>
+      <label>Subjects <input name="subjects" defaultValue={(config?.subjects ?? []).join(", ")} /></label>
+      <label>Max msgs <input name="max_msgs" inputMode="numeric" size={9} defaultValue={String(config?.max_msgs ?? -1)} /></label>
+      <label>Max bytes <input name="max_bytes" inputMode="numeric" size={11} defaultValue={String(config?.max_bytes ?? -1)} /></label>
+      <label>Max age (s) <input name="max_age" inputMode="numeric" size={7} defaultValue={String((config?.max_age ?? 0) / 1e9)} /></label>
+      <button type="submit">Save</button>
+    </form>
+  );
+}
+
+function CreateConsumer({ account, stream, onDone }: { account: string; stream: string; onDone: (text: string) => void }) {
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    const body = Object.fromEntries(["name", "filter_subject", "ack_policy", "deliver_policy", "max_deliver", "dead_letter_subject"].map((k) => [k, String(f.get(k) ?? "")]));
+    try {
+      await post("/console/api/consumers/create", { account, stream, ...body });
+      onDone(`Consumer ${body.name} created on ${stream}.`);
+      (e.target as HTMLFormElement).reset();
+    } catch (err) {
+      onDone(`Could not create the consumer: ${(err as Error).message}`);
+    }
+  }
+  return (
+    <form class="inline detail" onSubmit={submit} aria-label={`Create a consumer on ${stream}`}>
+      <label>Consumer <input name="name" required size={10} /></label>
+      <label>Filter subject <input name="filter_subject" placeholder="any" size={12} /></label>
+      <label>Ack <select name="ack_policy"><option value="explicit">explicit</option><option value="all">all</option><option value="none">none</option></select></label>
+      <label>Deliver <select name="deliver_policy"><option value="all">all</option><option value="new">new</option><option value="last">last</option></select></label>
+      <label>Max deliver <input name="max_deliver" inputMode="numeric" size={5} placeholder="∞" /></label>
+      <label>Dead letters to <input name="dead_letter_subject" placeholder="(none)" size={12} /></label>
+      <button type="submit">Create consumer</button>
+    </form>
+  );
+}
+
 function Replay({ account, stream, first, last, onDone }: { account: string; stream: string; first: number; last: number; onDone: (text: string) => void }) {
   async function submit(e: Event) {
     e.preventDefault();
@@ -231,6 +279,7 @@ export function StreamsPage({ me }: { me: Me }) {
   const jsz = usePoll(() => getJson<Jsz>("/jsz?streams=1&consumers=1&config=1"));
   const [browsing, setBrowsing] = useState<{ account: string; stream: string; first: number } | null>(null);
   const [charted, setCharted] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const admin = me.role === "admin";
 
@@ -265,10 +314,17 @@ export function StreamsPage({ me }: { me: Me }) {
           </div>
           <div class="actions">
             <button type="button" onClick={() => setBrowsing(browsing?.stream === s.name ? null : { account: a.name, stream: s.name, first: s.state.first_seq })}>Browse messages</button>
+            {admin && <button type="button" aria-expanded={editing === `${a.name}/${s.name}`} onClick={() => setEditing(editing === `${a.name}/${s.name}` ? null : `${a.name}/${s.name}`)}>Edit</button>}
             {admin && <button type="button" onClick={() => act("/console/api/streams/purge", { account: a.name, name: s.name }, `Purge every message of ${s.name}?`, `Stream ${s.name} purged.`)}>Purge</button>}
-            {admin && <button type="button" class="danger" onClick={() => act("/console/api/streams/delete", { account: a.name, name: s.name }, `Delete stream ${s.name} and its consumers?`, `Stream ${s.name} deleted.`)}>Delete</button>}
+            {admin && <button type="button" class="danger" onClick={() => act("/console/api/streams/delete", { account: a.name, name: s.name }, `Delete stream ${s.name} and its consumers?`, `Stream ${s.name} deleted.`)}>Delete stream</button>}
           </div>
           {browsing?.stream === s.name && browsing.account === a.name && <Browser {...browsing} />}
+          {admin && editing === `${a.name}/${s.name}` && (
+            <>
+              <EditStream account={a.name} stream={s.name} config={s.config} onDone={setMessage} />
+              <CreateConsumer account={a.name} stream={s.name} onDone={setMessage} />
+            </>
+          )}
           {admin && <Replay account={a.name} stream={s.name} first={s.state.first_seq} last={s.state.last_seq} onDone={setMessage} />}
           <div class="table-wrap">
             <table class="data" data-table="consumers">
@@ -280,7 +336,7 @@ export function StreamsPage({ me }: { me: Me }) {
                     <td class="num" data-stat="num_pending">{count(c.num_pending)}</td><td class="num" data-stat="num_ack_pending">{count(c.num_ack_pending)}</td>
                     <td class="num">{count(c.num_redelivered)}</td><td class="num">{count(c.num_waiting)}</td>
                     <td>{c.delivered?.last_active ? new Date(c.delivered.last_active).toLocaleTimeString() : ""}</td>
-                    {admin && <td><button type="button" class="danger" onClick={() => act("/console/api/consumers/delete", { account: a.name, stream: s.name, name: c.name }, `Delete consumer ${c.name}?`, `Consumer ${c.name} deleted.`)}>Delete</button></td>}
+                    {admin && <td><button type="button" class="danger" onClick={() => act("/console/api/consumers/delete", { account: a.name, stream: s.name, name: c.name }, `Delete consumer ${c.name}?`, `Consumer ${c.name} deleted.`)} aria-label={`Delete consumer ${c.name}`}>Delete</button></td>}
                   </tr>
                 ))}
               </tbody>

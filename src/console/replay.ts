@@ -27,7 +27,7 @@ interface Stored {
 }
 
 /** The first message at or after `seq` (on `subject`, any when ">"), or null past the end. */
-async function nextMessage(server: Server, account: string, stream: string, seq: number, subject = ">"): Promise<Stored | null> {
+export async function nextMessage(server: Server, account: string, stream: string, seq: number, subject = ">"): Promise<Stored | null> {
   try {
     return (await jsApiOk(server, account, `$JS.API.STREAM.MSG.GET.${stream}`, { seq, next_by_subj: subject })).message as Stored;
   } catch (e) {
@@ -40,6 +40,30 @@ function publisher(server: Server, account: string): InternalClient {
   const a = server.accounts.get(account);
   if (a === undefined) throw new ApiError(404, `no account ${account}`);
   return new InternalClient(server, "console", a);
+}
+
+/** A stored message's time (RFC 3339, nanoseconds) in ms; the fraction cut to ms so Date.parse takes it. */
+function timeMs(m: Stored): number {
+  return Date.parse(m.time.replace(/(\.\d{3})\d*/, "$1"));
+}
+
+/**
+ * The first message stored at or after `atMs` (and on `subject`, when given): a binary search over the
+ * sequences (a stream's messages are in time order), O(log n) STREAM.MSG.GET requests.
+ */
+export async function messageAtTime(server: Server, account: string, stream: string, atMs: number, subject = ""): Promise<Stored | null> {
+  const info = await jsApiOk(server, account, `$JS.API.STREAM.INFO.${stream}`, {});
+  const state = info.state as { first_seq: number; last_seq: number; messages: number };
+  if (state.messages === 0) return null;
+  let lo = state.first_seq;
+  let hi = state.last_seq + 1; // past the end: nothing that late
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const m = await nextMessage(server, account, stream, mid);
+    if (m === null || timeMs(m) >= atMs) hi = mid;
+    else lo = m.seq + 1;
+  }
+  return nextMessage(server, account, stream, lo, subject || ">");
 }
 
 export async function replay(server: Server, account: string, stream: string, from: number, to: number, subject: string): Promise<{ replayed: number; last_seq: number }> {

@@ -16,7 +16,7 @@
 //   POST /console/api/streams/replay {account, stream, from, to, subject}               admin (src/console/replay.ts)
 //   GET  /console/api/backlog?account=&stream=&consumer=   a consumer's num_pending/num_ack_pending, 15 minutes
 //   GET  /console/api/dead-letters; POST dead-letters/redrive|discard {account, stream, seq}   admin
-//   GET  /console/api/streams/msg?account=&stream=&seq=&subject=   one stored message (the message browser)
+//   GET  /console/api/streams/msg?account=&stream=&seq=&subject=&time=   one stored message (the message browser)
 //   GET  /console/api/accounts                          accounts, their users (names only) and permissions
 //   GET  /console/api/audit?type=&user=&limit=          the audit log's newest lines, filtered
 //   GET  /console/api/cluster                           the gossip's view of the members
@@ -38,7 +38,7 @@ import { accountsView, checkPermission } from "./accounts.ts";
 import { auditTail } from "./audit-view.ts";
 import { clusterView } from "./cluster-view.ts";
 import { Alerts, serverAlerts } from "./alerts.ts";
-import { deadLetters, discard, redrive, replay } from "./replay.ts";
+import { deadLetters, discard, messageAtTime, redrive, replay } from "./replay.ts";
 import { Backlog } from "./backlog.ts";
 
 export const CONSOLE_PATH = "/console";
@@ -249,16 +249,25 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     return { status: 200, result: { account, stream: b.stream, consumer: b.name, ok: true } };
   }
 
-  /** One stored message, by sequence or (with a subject filter) the next one on it from a sequence. */
+  /** One stored message: by sequence, the next one on a subject from a sequence, or the first at or after a time. */
   async function streamMessage(q: URLSearchParams): Promise<Response> {
     const account = q.get("account") || "$G";
     const stream = q.get("stream");
     const seq = Number(q.get("seq") ?? 1) || 1;
     const subject = q.get("subject") ?? "";
+    const time = q.get("time") ?? "";
     if (!validName(stream)) return error(400, "which stream?");
     try {
-      const answer = await jsApiOk(server, account, `$JS.API.STREAM.MSG.GET.${stream}`, subject ? { seq, next_by_subj: subject } : { seq });
-      const m = answer.message as { subject: string; seq: number; hdrs?: string; data?: string; time: string };
+      let m: { subject: string; seq: number; hdrs?: string; data?: string; time: string };
+      if (time !== "") {
+        const atMs = Date.parse(time);
+        if (Number.isNaN(atMs)) return error(400, `${JSON.stringify(time)} is not a time`);
+        const found = await messageAtTime(server, account, stream, atMs, subject);
+        if (found === null) return error(404, "no message at or after that time");
+        m = found;
+      } else {
+        m = (await jsApiOk(server, account, `$JS.API.STREAM.MSG.GET.${stream}`, subject ? { seq, next_by_subj: subject } : { seq })).message as typeof m;
+      }
       return json({ subject: m.subject, seq: m.seq, time: m.time, headers: m.hdrs ? Buffer.from(m.hdrs, "base64").toString("utf8") : "", data: m.data ?? "" });
     } catch (e) {
       if (e instanceof ApiError) return error(e.status, e.message);

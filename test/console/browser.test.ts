@@ -238,12 +238,22 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await section.getByRole("button", { name: "Browse messages" }).click();
     const browser = section.locator('[data-browser="ORDERS"]');
     await browser.getByLabel("Subject filter").fill("orders.json");
-    await browser.getByRole("button", { name: "Show" }).click();
+    await browser.getByRole("button", { name: "Show", exact: true }).click();
     await poll(() => browser.locator('[data-field="msg-payload"]').textContent()).toBe('{\n  "n": 1\n}');
     await browser.getByLabel("Subject filter").fill("orders.bin");
-    await browser.getByRole("button", { name: "Show" }).click();
+    await browser.getByRole("button", { name: "Show", exact: true }).click();
     await poll(() => browser.locator('[data-field="msg-subject"]').textContent()).toBe("orders.bin");
     expect(await browser.locator('[data-field="msg-payload"]').textContent()).toBe("000000  00 01 02 ff");
+    // By time: the first message at or after a moment (a binary search over the sequences, server side).
+    await browser.getByLabel("Subject filter").fill("");
+    await browser.getByLabel("From time").fill("2000-01-01T00:00:00");
+    await browser.getByRole("button", { name: "Show from time" }).click();
+    await poll(() => browser.locator(".message").getAttribute("data-seq")).toBe(String((await jsm.streams.info("ORDERS")).state.first_seq));
+    const mark = Date.now();
+    await new Promise((r) => setTimeout(r, 20));
+    const late = await js.publish("orders.late", "late");
+    const atMark = (await (await fetch(`${server.base}/console/api/streams/msg?stream=ORDERS&time=${new Date(mark).toISOString()}`, { headers: { Cookie: (await signIn(server, VIEWER)).cookie } })).json()) as { seq: number; subject: string };
+    expect(atMark).toMatchObject({ seq: late.seq, subject: "orders.late" });
     await page.screenshot({ path: path.join(SHOTS, "streams.png"), fullPage: true });
     expect(await page.getByRole("button", { name: "Purge" }).count()).toBe(0);
     const status = await page.evaluate(async () => {

@@ -71,10 +71,12 @@ function Browser({ account, stream, first }: { account: string; stream: string; 
   const [subject, setSubject] = useState("");
   const [msg, setMsg] = useState<StoredMessage | null>(null);
   const [error, setError] = useState<string | null>(null);
-  async function load(at: number) {
+  const [time, setTime] = useState("");
+  async function load(at: number, byTime = false) {
     try {
       const q = new URLSearchParams({ account, stream, seq: String(at) });
       if (subject) q.set("subject", subject);
+      if (byTime) q.set("time", new Date(time).toISOString());
       const m = await getJson<StoredMessage>(`/console/api/streams/msg?${q}`);
       setMsg(m);
       setSeq(String(m.seq));
@@ -93,6 +95,8 @@ function Browser({ account, stream, first }: { account: string; stream: string; 
         <button type="submit">Show</button>
         <button type="button" onClick={() => load(Math.max(1, Number(seq) - 1))} disabled={subject !== ""}>Previous</button>
         <button type="button" onClick={() => load(Number(seq) + 1)}>Next</button>
+        <label>From time <input name="time" type="datetime-local" step="1" value={time} onInput={(e) => setTime((e.target as HTMLInputElement).value)} /></label>
+        <button type="button" onClick={() => load(1, true)} disabled={time === ""}>Show from time</button>
       </form>
       {error && <p class="error">{error}</p>}
       {msg && payload && (

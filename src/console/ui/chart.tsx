@@ -21,6 +21,12 @@ interface Props {
 
 const AXIS = { stroke: "#8a8fa3", grid: { stroke: "rgba(128,128,140,0.18)" }, ticks: { stroke: "rgba(128,128,140,0.3)" } };
 
+/** uPlot's data; a lone point (a chart opened in its first second) gets an empty one a minute before it, or the time axis would span years. */
+function aligned(t: number[], lines: Line[]): uPlot.AlignedData {
+  if (t.length !== 1) return [t, ...lines.map((l) => l.values)];
+  return [[t[0]! - 60, t[0]!], ...lines.map((l) => [null, l.values[0]!])] as uPlot.AlignedData;
+}
+
 export function Chart({ title, t, lines, format }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -36,7 +42,7 @@ export function Chart({ title, t, lines, format }: Props) {
       axes: [AXIS, { ...AXIS, size: 70, values: (_u: uPlot, vals: number[]) => vals.map((v) => format(v)) }],
       scales: { y: { range: (_u: uPlot, _min: number, max: number) => [0, max > 0 ? max * 1.1 : 1] } },
       cursor: { drag: { x: false, y: false } },
-    }, [t, ...lines.map((l) => l.values)], el);
+    }, aligned(t, lines), el);
     const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(el.clientWidth, 200), height: 170 }));
     resize.observe(el);
     return () => {
@@ -47,7 +53,7 @@ export function Chart({ title, t, lines, format }: Props) {
   }, [shape]);
 
   useEffect(() => {
-    plot.current?.setData([t, ...lines.map((l) => l.values)]);
+    plot.current?.setData(aligned(t, lines));
   }, [t, lines]);
 
   return (

@@ -96,7 +96,9 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
   const topSubjects = new TopSubjects();
   server.topSubjects = topSubjects; // from now on the publish path samples subjects
   const liveStreams = new Set<ReadableStreamDefaultController<Uint8Array>>();
-  const liveTimer = setInterval(() => {
+  // Once a second, off the hot path: the busiest subjects' rates, the consumers' backlog, the alert rules,
+  // and a frame for each server-sent event stream.
+  const everySecond = setInterval(() => {
     topSubjects.tick();
     try {
       backlog?.sample();
@@ -120,7 +122,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
       }
     }
   }, SAMPLE_INTERVAL_MS);
-  liveTimer.unref?.();
+  everySecond.unref?.();
 
   async function page(name: string): Promise<Response> {
     if (name === "" || name === "/") return new Response(INDEX_HTML, { headers: { ...SECURITY_HEADERS, "Content-Type": "text/html; charset=utf-8" } });
@@ -399,7 +401,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
       server.topSubjects = null;
       alerts.close();
       serverAlerts.delete(server);
-      clearInterval(liveTimer);
+      clearInterval(everySecond);
       for (const c of liveStreams) {
         try {
           c.close();

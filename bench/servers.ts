@@ -56,6 +56,9 @@ function command(kind: ServerKind, port: number, wsPort: number | null): { cmd: 
   if (kind === "natter") {
     const cmd = [bunBin(), "src/main.ts", "-a", "127.0.0.1", "-p", String(port)];
     if (wsPort) cmd.push("--ws_port", String(wsPort));
+    // NATTER_BENCH_ARGS: more flags for natter only, e.g. "-m 18299 -c console.conf" to bench it with the
+    // console on (bench/console-cost.ts --attach then keeps consoles open on it).
+    if (process.env.NATTER_BENCH_ARGS) cmd.push(...process.env.NATTER_BENCH_ARGS.split(" ").filter(Boolean));
     return { cmd, conf: null };
   }
   const cmd = [natsServerBin(), "-a", "127.0.0.1", "-p", String(port)];

@@ -55,11 +55,37 @@ function filesUnder(dir: string): string[] {
 }
 
 /** A hash of everything that goes into a binary: the sources, the lock file, this script, Bun's version, the flags and the target. */
+/** The console's bundled UI, written before each compile (git-ignored; never an input of the hash). */
+export const CONSOLE_BUNDLE = path.join(REPO, "src/console/ui-bundle.generated.ts");
+const CONSOLE_UI_ENTRY = path.join(REPO, "src/console/ui/main.tsx");
+
+/**
+ * Bundles the console's UI (src/console/ui: Preact, uPlot and the pages) with Bun's bundler into one
+ * script and one style sheet, and writes them into CONSOLE_BUNDLE as strings, which the compile step
+ * then embeds: the binary serves the console with nothing fetched from anywhere (src/console/assets.ts).
+ */
+export function bundleConsoleUi(): void {
+  const outDir = path.join(REPO, "dist", `.console-${process.pid}-${randomUUID()}`);
+  try {
+    const r = spawnSync(BUN, ["build", CONSOLE_UI_ENTRY, "--target=browser", "--minify", "--format=esm", "--outdir", outDir], { cwd: REPO, encoding: "utf8", timeout: 120_000 });
+    if (r.error || r.status !== 0) throw new Error(`bundling the console UI failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}\n${r.stderr}`);
+    const js = readFileSync(path.join(outDir, "main.js"), "utf8");
+    const css = readFileSync(path.join(outDir, "main.css"), "utf8");
+    const text = `// Written by scripts/build.ts (bundleConsoleUi) for the compiled binary. Do not edit, do not commit.\nexport const CONSOLE_ASSETS = ${JSON.stringify({ js, css })};\n`;
+    // Renamed into place: a build running at the same time never embeds half a file.
+    const tmp = `${CONSOLE_BUNDLE}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, CONSOLE_BUNDLE);
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
 export function inputsHash(target: Target): string {
   const h = createHash("sha256");
   const bunVersion = spawnSync(BUN, ["--version"], { encoding: "utf8" }).stdout.trim();
   h.update(`${target}\0${bunVersion}\0${BUILD_FLAGS.join(" ")}\0${ENTRY_POINTS.join(" ")}\0`);
-  const files = [...filesUnder(path.join(REPO, "src")), ...["package.json", "package-lock.json", "scripts/build.ts"].map((f) => path.join(REPO, f))].sort();
+  const files = [...filesUnder(path.join(REPO, "src")).filter((f) => !f.startsWith(CONSOLE_BUNDLE)), ...["package.json", "package-lock.json", "scripts/build.ts"].map((f) => path.join(REPO, f))].sort();
   for (const f of files) {
     h.update(`${path.relative(REPO, f)}\0`);
     h.update(readFileSync(f));
@@ -87,6 +113,7 @@ export function buildTarget(target: Target, opts: { outDir?: string; force?: boo
   }
   // Written under a temporary name and renamed: a test running the binary never sees it half-written.
   const tmp = path.join(outDir, `.natter-${target}.${process.pid}.${randomUUID()}.tmp`);
+  bundleConsoleUi();
   const args = [
     "build", "--compile", `--target=${TARGETS[target]}`, ...BUILD_FLAGS,
     // natter -v names the platform the binary was built for (src/main.ts).

@@ -26,6 +26,10 @@ export const AuditType = {
   ConfigReload: "config_reload",
   LameDuck: "lame_duck",
   Shutdown: "shutdown",
+  /** A console sign-in, accepted or refused (src/console/). */
+  ConsoleLogin: "console_login",
+  /** An admin action taken in the console (src/console/), with the console user who took it. */
+  ConsoleAction: "console_action",
   Dropped: "audit_dropped",
 } as const;
 export type AuditType = (typeof AuditType)[keyof typeof AuditType];

@@ -247,6 +247,9 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     if (this.verbose) this.queueBytes(OK_FRAME);
 
     const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
+    // The console's busiest-subjects sample (src/console/top-subjects.ts): one countdown per message.
+    const top = server.topSubjects;
+    if (top !== null && --top.countdown === 0) top.sample(this.memo.text, size);
     const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     const latency = server.latency;
     if (latency.awaitingReplies) latency.published(this.memo.text);

@@ -8,6 +8,7 @@ import { validateSecurityOptions } from "./auth/validate.ts";
 import type { AccountOptions, MappingOptions } from "./accounts/options.ts";
 import { addRemoteFlag, effectiveLeafnodeOptions, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
 import { defaultMqttOptions, MQTT_NEEDS_JETSTREAM, type MqttOptions } from "./mqtt/options.ts";
+import { defaultConsoleOptions, validateConsoleOptions, type ConsoleOptions } from "./console/options.ts";
 
 export interface Options {
   host: string;
@@ -72,6 +73,8 @@ export interface Options {
   /** Monitoring HTTP port (/varz, /connz, …); 0 = off. */
   httpPort: number;
   httpHost: string;
+  /** The web console on the monitoring port (--console, console {}; natter's own, src/console/); off by default. */
+  console: ConsoleOptions;
   debug: boolean;
   trace: boolean;
   /** Config file (-c, nats-server syntax; see src/config/); "" = none. Flags override what it sets. */
@@ -167,6 +170,7 @@ export const defaultOptions: Readonly<Options> = {
   noSystemAccount: false,
   auditLog: "",
   httpPort: 0,
+  console: defaultConsoleOptions,
   httpHost: "",
   debug: false,
   trace: false,
@@ -274,6 +278,8 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.connectionRatePerIp = parseCount(v, f); } },
   { names: ["m", "http_port"], takesValue: true, help: "Use port for HTTP monitoring (default: off)",
     set: (o, v, f) => { o.httpPort = parsePort(v, f, true); } },
+  { names: ["console"], takesValue: false, help: "Serve the web console on the monitoring port at /console (users in the config's console block)",
+    set: (o, v) => { o.console = { ...o.console, enabled: v === "true" }; } },
   { names: ["http_host"], takesValue: true, help: "Bind HTTP monitoring to host address (default: the client host)",
     set: (o, v) => { o.httpHost = v; } },
   { names: ["D", "debug"], takesValue: false, help: "Enable debug logging", set: (o, v) => { o.debug = v === "true"; } },
@@ -390,6 +396,7 @@ export function validateOptions(o: Options): void {
   if (o.maxPayload < 1) throw new OptionsError("max_payload must be at least 1 byte");
   validateSecurityOptions(o);
   validateLeafnodeOptions(o);
+  validateConsoleOptions(o);
   if (o.maxControlLine < 32) throw new OptionsError("max_control_line must be at least 32 bytes");
   if (o.maxPending < o.maxPayload) throw new OptionsError(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);

@@ -21,6 +21,7 @@ import { securityInfo } from "./auth/info.ts";
 import type { ServerTls } from "./auth/tls.ts";
 import { ConnectionRateLimiter } from "./auth/ratelimit.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
+import type { TopSubjects } from "./console/top-subjects.ts";
 import { ServerEvents } from "./accounts/events.ts";
 import { Imports } from "./accounts/imports.ts";
 import { Mqtt } from "./mqtt/mqtt.ts";
@@ -115,6 +116,8 @@ export class Server {
   imports: Imports | null = null;
   /** System events and the audit log (src/accounts/events.ts); null without a system account and audit log. */
   readonly events: ServerEvents | null;
+  /** The console's sampled busiest subjects (src/console/top-subjects.ts); null unless the console is on. */
+  topSubjects: TopSubjects | null = null;
 
   /** Authentication (src/auth); null when none is configured. A config reload replaces it (src/auth/reload.ts). */
   auth: Authenticator | null;

@@ -306,8 +306,8 @@ export class ServerEvents {
     this.send(eventSubject, m);
   }
 
-  /** An admin operation (config reload, lame duck mode, shutdown): audit log only. */
-  adminOperation(type: typeof AuditType.ConfigReload | typeof AuditType.LameDuck | typeof AuditType.Shutdown, fields: Record<string, unknown> = {}): void {
+  /** An admin operation (config reload, lame duck mode, shutdown, the console's sign-ins and actions): audit log only. */
+  adminOperation(type: typeof AuditType.ConfigReload | typeof AuditType.LameDuck | typeof AuditType.Shutdown | typeof AuditType.ConsoleLogin | typeof AuditType.ConsoleAction, fields: Record<string, unknown> = {}): void {
     this.audit?.record(type, fields);
   }
 

@@ -12,6 +12,7 @@ import { applySecurityKey, applyWebSocketSecurityKey } from "../auth/config.ts";
 import { applyJetStreamKey } from "../jetstream/config-keys.ts";
 import { applyLeafnodesKey } from "../leaf/options.ts";
 import { applyMqttBlock } from "../mqtt/options.ts";
+import { applyConsoleKey } from "../console/config.ts";
 import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig, parseMappings } from "../accounts/config.ts";
 
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
@@ -289,6 +290,7 @@ class Applier {
     if (applySecurityKey(e, o)) return; // authorization, no_auth_user, tls: src/auth/config.ts
     if (applyJetStreamKey(e, o)) return; // jetstream, store_dir: src/jetstream/config-keys.ts
     if (applyLeafnodesKey(e, o)) return; // leafnodes (leaf): src/leaf/options.ts
+    if (applyConsoleKey(e, o)) return; // console (natter's own web console): src/console/config.ts
     if (applyAccountsKey(e, o, this.accounts, (fn) => this.guard(fn))) return; // accounts, system_account: src/accounts/config.ts
     if (UNSUPPORTED_KEYS.has(key)) this.fail(e, `"${e.key}" is not supported yet`);
     if (!e.usedAsVariable) this.fail(e, `unknown field "${e.key}"`);

@@ -70,6 +70,8 @@ const SETTINGS: Partial<Record<keyof Options, Setting>> = {
   wsCompression: { name: "websocket compression", reloadable: false },
   httpPort: { name: "http_port", reloadable: false },
   httpHost: { name: "http_host", reloadable: false },
+  // The console's users hold passwords: logged by name only. Reading them again needs a restart.
+  console: { name: "console", reloadable: false, secret: true },
   configFile: { name: "config file", reloadable: false },
   auditLog: { name: "audit_log", reloadable: false },
   // Authentication and permissions (src/auth/reload.ts re-checks every client). Accounts: only their users

@@ -14,6 +14,8 @@ import { leafz } from "./leafz.ts";
 import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
 import { jsz, storageStates } from "../jetstream/jsz.ts";
+import { createConsoleHandler } from "../console/routes.ts";
+import { serverAlerts } from "../console/alerts.ts";
 
 export interface MonitorListener {
   readonly port: number;
@@ -38,8 +40,9 @@ function textResponse(status: number, text: string, extra: Record<string, string
 
 const notFound = () => textResponse(404, "404 page not found\n", { "X-Content-Type-Options": "nosniff" });
 
-function rootPage(): string {
+function rootPage(withConsole: boolean): string {
   const links: [string, string][] = [
+    ...(withConsole ? [["console", "Console"] as [string, string]] : []),
     ["varz", "General"],
     ["connz", "Connections"],
     ["accountz", "Accounts"],
@@ -82,7 +85,7 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     for (const path of paths) routes.set(path, { stat: paths[0]!, handle });
   };
 
-  route(["/"], () => new Response(rootPage(), { headers: { "Content-Type": "text/html; charset=utf-8" } }));
+  route(["/"], () => new Response(rootPage(server.options.console.enabled), { headers: { "Content-Type": "text/html; charset=utf-8" } }));
   route(["/varz"], (q) => jsonResponse(q, goJson(varz(server, httpReqStats))));
   route(["/connz"], (q) => jsonResponse(q, goJson(connz(server, connzOptions(q)))));
   route(["/subsz", "/subscriptionsz"], (q) => jsonResponse(q, goJson(subsz(server, q))));
@@ -112,7 +115,8 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     accounts: queryBool(q, "accounts"), streams: queryBool(q, "streams"), consumers: queryBool(q, "consumers"), config: queryBool(q, "config"),
     account: q.get("acc") ?? "",
   }))));
-  route(["/metrics"], () => new Response(metrics(server), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
+  // With the console on, its alert gauges too (natter_alert_active; src/console/alerts.ts).
+  route(["/metrics"], () => new Response(metrics(server) + (serverAlerts.get(server)?.metrics() ?? ""), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
 
   return {
     httpReqStats,
@@ -135,6 +139,8 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
 /** Starts the monitoring listener on host:port (0 = a random port). Throws if the port cannot be bound. */
 export function listenMonitor(server: Server, host: string, port: number): MonitorListener {
   const handler = createMonitorHandler(server);
+  // The web console (--console), under /console: its own handler, asynchronous (sign-in, request bodies).
+  const consoleHandler = server.options.console.enabled ? createConsoleHandler(server) : null;
   const bunServer: BunServer<undefined> = Bun.serve({
     hostname: host,
     port,
@@ -142,10 +148,16 @@ export function listenMonitor(server: Server, host: string, port: number): Monit
     // Bun.serve shares the port (SO_REUSEPORT) unless told not to: a second server on the same -m must be
     // refused, as nats-server's is (under --procs only worker 0 serves monitoring, so none needs to share).
     reusePort: false,
-    fetch: (req) => handler.fetch(req),
+    fetch: (req, srv) => {
+      if (consoleHandler !== null && consoleHandler.owns(new URL(req.url).pathname)) return consoleHandler.fetch(req, srv.requestIP(req)?.address);
+      return handler.fetch(req);
+    },
   });
   return {
     port: bunServer.port ?? port,
-    stop: () => void bunServer.stop(true),
+    stop: () => {
+      consoleHandler?.stop();
+      void bunServer.stop(true);
+    },
   };
 }

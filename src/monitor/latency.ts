@@ -170,6 +170,13 @@ export class LatencyTracker {
     this.resetAt = new Date();
   }
 
+  /** The delivery histogram's p50/p90/p99/p99.9 (µs) alone: what the console samples each second. */
+  deliveryPercentiles(): { p50: number; p90: number; p99: number; p999: number } {
+    const h = this.deliveryHistogram;
+    if (h === null || h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0 };
+    return { p50: h.getValueAtPercentile(50), p90: h.getValueAtPercentile(90), p99: h.getValueAtPercentile(99), p999: h.getValueAtPercentile(99.9) };
+  }
+
   /** The /latz document. */
   report(): { reset_at: string; delivery: LatencySummary; services: Record<string, LatencySummary>; pending_requests: number; sampling: Record<string, number> } {
     const services: Record<string, LatencySummary> = {};

@@ -57,6 +57,8 @@ export const CloseReason = {
   BadClientProtocolVersion: "Bad Client Protocol Version",
   NoRespondersRequiresHeaders: "No Responders Requires Headers",
   WriteError: "Write Error",
+  /** Closed by an operator (natter's console; nats-server's Kicked). */
+  Kicked: "Kicked",
 } as const;
 
 export type CloseReasonText = (typeof CloseReason)[keyof typeof CloseReason];

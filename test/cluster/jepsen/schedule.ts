@@ -1,0 +1,73 @@
+// The fault schedule: a seeded list of episodes, each one fault that starts at `atMs` and is undone
+// `forMs` later (kill -9 then restart; partition then heal; SIGSTOP then SIGCONT), one episode at a time,
+// each hitting a minority of the nodes so that the cluster can make progress while it lasts. A target is
+// a node index chosen here, or "leader": the stream's leader at the moment the fault starts (faults on
+// the leader are the ones that test failover; they are chosen more often).
+import { Rng } from "./random.ts";
+
+export type FaultKind = "kill" | "partition" | "pause";
+export type Target = "leader" | number;
+
+export interface Episode {
+  atMs: number;
+  forMs: number;
+  kind: FaultKind;
+  /** The nodes killed, paused, or cut off from the rest (the minority side of a partition). */
+  targets: Target[];
+}
+
+export interface ScheduleOptions {
+  seed: number;
+  nodes: number;
+  durationMs: number;
+  /** Partitions need network namespaces; without them only kills and pauses are scheduled. */
+  partitions: boolean;
+  /** Chance that an episode's first target is the stream leader. */
+  leaderBias?: number;
+}
+
+const DURATION_MS: Record<FaultKind, [number, number]> = {
+  kill: [1000, 5000],
+  partition: [2000, 6000],
+  pause: [1000, 4000],
+};
+
+export function generateSchedule(opts: ScheduleOptions): Episode[] {
+  const rng = new Rng(opts.seed);
+  const leaderBias = opts.leaderBias ?? 0.6;
+  const minority = Math.max(1, Math.floor((opts.nodes - 1) / 2));
+  const weights: [FaultKind, number][] = opts.partitions
+    ? [["kill", 0.45], ["partition", 0.4], ["pause", 0.15]]
+    : [["kill", 0.6], ["pause", 0.4]];
+  const episodes: Episode[] = [];
+  let t = Math.round(rng.between(1000, 2500));
+  while (t < opts.durationMs) {
+    let r = rng.next();
+    let kind: FaultKind = weights[0]![0];
+    for (const [k, w] of weights) {
+      if (r < w) {
+        kind = k;
+        break;
+      }
+      r -= w;
+    }
+    const count = rng.int(1, minority);
+    const targets: Target[] = [];
+    if (rng.chance(leaderBias)) targets.push("leader");
+    while (targets.length < count) {
+      const i = rng.int(0, opts.nodes - 1);
+      if (!targets.includes(i)) targets.push(i);
+    }
+    const [lo, hi] = DURATION_MS[kind];
+    const forMs = Math.round(rng.between(lo, hi));
+    episodes.push({ atMs: t, forMs, kind, targets });
+    t += forMs + Math.round(rng.between(1000, 3000));
+  }
+  return episodes;
+}
+
+export function formatSchedule(episodes: Episode[]): string {
+  return episodes
+    .map((e) => `  +${(e.atMs / 1000).toFixed(1)}s ${e.kind} [${e.targets.map((x) => (x === "leader" ? "leader" : `n${x}`)).join(", ")}] for ${(e.forMs / 1000).toFixed(1)}s`)
+    .join("\n");
+}

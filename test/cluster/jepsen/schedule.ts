@@ -22,9 +22,16 @@ export interface ScheduleOptions {
   durationMs: number;
   /** Partitions need network namespaces; without them only kills and pauses are scheduled. */
   partitions: boolean;
+  /**
+   * The kinds to draw from. Default: kill and partition with namespaces, kill and pause without (a pause
+   * stands in for a node cut off). Pauses with namespaces are opt-in: see README (nats-server 2.9.10).
+   */
+  faults?: FaultKind[];
   /** Chance that an episode's first target is the stream leader. */
   leaderBias?: number;
 }
+
+const WEIGHT: Record<FaultKind, number> = { kill: 0.5, partition: 0.4, pause: 0.3 };
 
 const DURATION_MS: Record<FaultKind, [number, number]> = {
   kill: [1000, 5000],
@@ -36,9 +43,10 @@ export function generateSchedule(opts: ScheduleOptions): Episode[] {
   const rng = new Rng(opts.seed);
   const leaderBias = opts.leaderBias ?? 0.6;
   const minority = Math.max(1, Math.floor((opts.nodes - 1) / 2));
-  const weights: [FaultKind, number][] = opts.partitions
-    ? [["kill", 0.45], ["partition", 0.4], ["pause", 0.15]]
-    : [["kill", 0.6], ["pause", 0.4]];
+  const kinds = (opts.faults ?? (opts.partitions ? ["kill", "partition"] : ["kill", "pause"])).filter((k) => opts.partitions || k !== "partition");
+  if (kinds.length === 0) throw new Error("no fault kind to schedule");
+  const total = kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
+  const weights: [FaultKind, number][] = kinds.map((k) => [k, WEIGHT[k] / total]);
   const episodes: Episode[] = [];
   let t = Math.round(rng.between(1000, 2500));
   while (t < opts.durationMs) {

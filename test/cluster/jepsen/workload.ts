@@ -78,8 +78,8 @@ export const consumerConfig = (o: ConsumerOptions) => ({
 
 export class Consumer {
   private running = true;
-  /** Stream sequences whose ack the server confirmed. */
-  readonly acked = new Set<number>();
+  /** Stream sequences received at least once. */
+  readonly delivered = new Set<number>();
   readonly done: Promise<void>;
   private readonly js: JetStreamClient;
 
@@ -100,10 +100,10 @@ export class Consumer {
         while (this.running) {
           const batch = await consumer.fetch({ max_messages: this.opts.batch, expires: 2_000 });
           for await (const m of batch) {
+            this.delivered.add(m.seq);
             this.history.add({ t: this.history.now(), type: "deliver", seq: m.seq, id: decoder.decode(m.data), deliveryCount: m.info.deliveryCount });
             try {
               if (await m.ackAck({ timeout: 3_000 })) {
-                this.acked.add(m.seq);
                 this.history.add({ t: this.history.now(), type: "ack-ok", seq: m.seq });
               } else {
                 this.history.add({ t: this.history.now(), type: "ack-fail", seq: m.seq, error: "not confirmed" });

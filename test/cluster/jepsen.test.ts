@@ -16,6 +16,8 @@ import { formatSchedule, generateSchedule } from "./jepsen/schedule.ts";
 import { HAS_NATS_SERVER } from "../harness/reference.ts";
 import { serverKind } from "../harness/server.ts";
 
+const SUITE_SEED = 4;
+
 const state = (n: number) => ({ messages: n, bytes: n * 10, first_seq: 1, last_seq: n });
 const replica = (server: string, ids: string[]): ReplicaRead => ({
   server,
@@ -109,7 +111,10 @@ describe("jepsen checker (made-up histories)", () => {
 
 describe.skipIf(serverKind === "nats-server" && !HAS_NATS_SERVER)(`jepsen run (${serverKind})`, () => {
   test("3 nodes, ~20 s of faults: every acked publish stored once, replicas identical, no redelivery after a confirmed ack", async (ctx) => {
-    const seed = seedFromEnv();
+    // A fixed schedule by default (a kill of the leader, a kill of a follower, a partition cutting the
+    // leader off), so that the suite is the same every time; JEPSEN_SEED picks another one, and
+    // `npm run jepsen` draws a fresh seed per run.
+    const seed = process.env.JEPSEN_SEED ? seedFromEnv() : SUITE_SEED;
     const lines: string[] = [];
     let outcome: Awaited<ReturnType<typeof runJepsen>>;
     try {

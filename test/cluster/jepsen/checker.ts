@@ -4,8 +4,9 @@
 //    `duplicate: true` ack names the first copy's sequence).
 // 2. No message is stored twice (the Nats-Msg-Id dedupe window holds across failovers), and nothing is
 //    stored that no client published.
-// 3. Every replica holds the same messages in the same order (each replica read through its own server),
-//    and reports the same state (messages, first/last sequence, bytes).
+// 3. Every replica holds the same messages in the same order (each replica read through its own server,
+//    up to the sequence before the final "fence" write), and reports a state that agrees (/jsz: at least
+//    that far, no gap; the same bytes as another node at the same last sequence).
 // 4. The consumer: every stored message was delivered by the end (at least once: an ack whose
 //    confirmation timed out may or may not have been taken, so an unconfirmed ack proves nothing either
 //    way); a message is not delivered
@@ -39,8 +40,10 @@ export interface CheckInput {
   events: HistoryEvent[];
   replicas: ReplicaRead[];
   ackWaitMs: number;
-  /** Whether the consumer was drained to the end (rule 4's "delivered and acked by the end"). */
+  /** Whether the consumer received every sequence up to readUpTo (rule 4's "delivered by the end"). */
   consumerDrained: boolean;
+  /** The sequences judged: 1..readUpTo (what came after, the fence write, may still be on its way to a follower). */
+  readUpTo: number;
 }
 
 export interface CheckResult {
@@ -100,18 +103,20 @@ export function check(input: CheckInput): CheckResult {
     }
   }
   report("replicas differ", sameOrder);
+  // Each node's own numbers: it holds at least what was read, with no gap (the stream deletes nothing),
+  // and two nodes at the same last sequence hold the same bytes.
   const states: string[] = [];
   const withState = input.replicas.filter((r) => r.state !== null);
   if (withState.length < input.replicas.length) states.push(`no /jsz state from ${input.replicas.filter((r) => r.state === null).map((r) => r.server).join(", ")}`);
-  for (const r of withState.slice(1)) {
-    const a = withState[0]!.state!;
-    const b = r.state!;
-    if (a.messages !== b.messages || a.bytes !== b.bytes || a.first_seq !== b.first_seq || a.last_seq !== b.last_seq) {
-      states.push(`${withState[0]!.server} ${JSON.stringify(a)} vs ${r.server} ${JSON.stringify(b)}`);
-    }
-  }
   for (const r of withState) {
-    if (r.state!.messages !== r.messages.length) states.push(`${r.server} reports ${r.state!.messages} messages, ${r.messages.length} were read through it`);
+    const st = r.state!;
+    if (st.last_seq < input.readUpTo) states.push(`${r.server} reports last sequence ${st.last_seq}, below ${input.readUpTo}`);
+    if (st.messages !== st.last_seq - st.first_seq + 1) states.push(`${r.server} reports ${st.messages} messages from ${st.first_seq} to ${st.last_seq}`);
+    for (const o of withState) {
+      if (o.server < r.server && o.state!.last_seq === st.last_seq && (o.state!.messages !== st.messages || o.state!.bytes !== st.bytes || o.state!.first_seq !== st.first_seq)) {
+        states.push(`${o.server} ${JSON.stringify(o.state)} vs ${r.server} ${JSON.stringify(st)}`);
+      }
+    }
   }
   report("replica states differ", states);
 
@@ -121,6 +126,7 @@ export function check(input: CheckInput): CheckResult {
   const lost: string[] = [];
   const wrongSeq: string[] = [];
   for (const [id, list] of acks) {
+    if (list.every((a) => a.seq > input.readUpTo)) continue; // the fence: not judged
     const seqs = storedAt.get(id);
     if (seqs === undefined) {
       lost.push(`${id} (acked at seq ${list[0]!.seq})`);
@@ -154,6 +160,7 @@ export function check(input: CheckInput): CheckResult {
     if (e.type !== "deliver") continue;
     deliveries++;
     if (e.deliveryCount > 1) redeliveries++;
+    if (e.seq > input.readUpTo) continue;
     const stored = idAt.get(e.seq);
     if (stored !== e.id) wrongContent.push(`seq ${e.seq} delivered as ${e.id}, stored as ${stored ?? "nothing"}`);
     const ackedAt = firstAck.get(e.seq);

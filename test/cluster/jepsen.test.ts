@@ -2,7 +2,8 @@
 // faults (kill -9 and restart, leader-biased; partitions in network namespaces, or pauses where those are
 // unavailable) while clients publish to an R3 stream with acks and consume with a durable pull consumer —
 // then the checker over the history and every replica. Against natter by default (skipped while natter
-// refuses num_replicas > 1), against nats-server 2.9.10 with NATTER_TEST_SERVER=nats-server.
+// refuses num_replicas > 1), against nats-server 2.9.10 with NATTER_TEST_SERVER=nats-server (kills only:
+// it loses acknowledged messages under the partition, see below).
 // A failure prints the seed: JEPSEN_SEED=<seed> replays the same schedule. The long run is
 // `npm run jepsen -- --nodes 5 --duration 300 --seed N --server natter|nats-server`.
 //
@@ -12,7 +13,7 @@ import { check, type CheckInput, type ReplicaRead } from "./jepsen/checker.ts";
 import type { HistoryEvent } from "./jepsen/history.ts";
 import { seedFromEnv } from "./jepsen/random.ts";
 import { runJepsen } from "./jepsen/run.ts";
-import { formatSchedule, generateSchedule } from "./jepsen/schedule.ts";
+import { formatSchedule, generateSchedule, type FaultKind } from "./jepsen/schedule.ts";
 import { HAS_NATS_SERVER } from "../harness/reference.ts";
 import { serverKind } from "../harness/server.ts";
 
@@ -124,10 +125,15 @@ describe("jepsen checker (made-up histories)", () => {
 
 describe.skipIf(serverKind === "nats-server" && !HAS_NATS_SERVER)(`jepsen run (${serverKind})`, () => {
   test("3 nodes, ~20 s of faults: every acked publish stored once, replicas identical, no redelivery after a confirmed ack", async (ctx) => {
-    // A fixed schedule by default (a kill of the leader, a kill of a follower, a partition cutting the
-    // leader off), so that the suite is the same every time; JEPSEN_SEED picks another one, and
+    // A fixed schedule by default (kills of the leader and of a follower, a partition cutting the leader
+    // off), so that the suite is the same every time; JEPSEN_SEED picks another one, and
     // `npm run jepsen` draws a fresh seed per run.
     const seed = process.env.JEPSEN_SEED ? seedFromEnv() : SUITE_SEED;
+    // nats-server 2.9.10 does not survive a partition that cuts its stream leader off: with this very seed
+    // it lost acknowledged messages, stored others twice, and its replicas diverged (README, Reliability).
+    // Against it the suite runs the kills only, so that the run checks this harness; natter gets the
+    // partitions too. JEPSEN_FAULTS=kill,partition,pause overrides either.
+    const faults = (process.env.JEPSEN_FAULTS?.split(",") ?? (serverKind === "nats-server" ? ["kill"] : ["kill", "partition"])) as FaultKind[];
     const lines: string[] = [];
     let outcome: Awaited<ReturnType<typeof runJepsen>>;
     try {
@@ -136,6 +142,7 @@ describe.skipIf(serverKind === "nats-server" && !HAS_NATS_SERVER)(`jepsen run ($
         nodes: 3,
         durationMs: 20_000,
         seed,
+        faults,
         recoveryMs: 90_000,
         log: (line) => lines.push(line),
       });

@@ -179,6 +179,8 @@ function argValue(name: string): string | undefined {
 }
 
 if (import.meta.main) {
+  // Ctrl-C: exit through the 'exit' hook, which kills the nodes and removes the namespaces.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
   const server = (argValue("server") ?? "natter") as ClusterServer;
   if (server !== "natter" && server !== "nats-server") throw new Error("--server natter|nats-server");
   const network = argValue("network") as NetworkMode | undefined;

@@ -23,8 +23,8 @@ export interface ScheduleOptions {
   /** Partitions need network namespaces; without them only kills and pauses are scheduled. */
   partitions: boolean;
   /**
-   * The kinds to draw from. Default: kill and partition with namespaces, kill and pause without (a pause
-   * stands in for a node cut off). Pauses with namespaces are opt-in: see README (nats-server 2.9.10).
+   * The kinds to draw from. Default: kill and partition; without namespaces a partition becomes a pause
+   * (SIGSTOP/SIGCONT: a node cut off). Pauses with namespaces are opt-in.
    */
   faults?: FaultKind[];
   /** Chance that an episode's first target is the stream leader. */
@@ -43,7 +43,9 @@ export function generateSchedule(opts: ScheduleOptions): Episode[] {
   const rng = new Rng(opts.seed);
   const leaderBias = opts.leaderBias ?? 0.6;
   const minority = Math.max(1, Math.floor((opts.nodes - 1) / 2));
-  const kinds = (opts.faults ?? (opts.partitions ? ["kill", "partition"] : ["kill", "pause"])).filter((k) => opts.partitions || k !== "partition");
+  // Without namespaces a pause stands in for a partition (a node nobody hears from for a while).
+  const asked = opts.faults ?? ["kill", "partition"];
+  const kinds = [...new Set(asked.map((k): FaultKind => (k === "partition" && !opts.partitions ? "pause" : k)))];
   if (kinds.length === 0) throw new Error("no fault kind to schedule");
   const total = kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
   const weights: [FaultKind, number][] = kinds.map((k) => [k, WEIGHT[k] / total]);

@@ -131,7 +131,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenOutcome> {
     }
     const result = check({ events: history.events, replicas, ackWaitMs, consumerDrained, readUpTo });
     const s = result.stats;
-    log(`history: ${s.invoked} publishes (${s.acked} acked, ${s.indeterminate} indeterminate, ${s.duplicateAcks} duplicate acks after retries), ${history.count("pub-fail")} failed attempts; ${s.stored} stored; ${s.deliveries} deliveries (${s.redeliveries} redeliveries, ${s.redeliveredAfterAckAllowed} after a confirmed ack and a fault)`);
+    log(`history: ${s.invoked} publishes (${s.acked} acked, ${s.indeterminate} indeterminate, ${s.duplicateAcks} duplicate acks after retries), ${history.count("pub-fail")} failed attempts; ${s.stored} stored before the fence; ${s.deliveries} deliveries (${s.redeliveries} redeliveries, ${s.redeliveredAfterAckAllowed} after a confirmed ack and a fault)`);
     log(`replicas read: ${replicas.map((r) => `${r.server}=${r.messages.length}`).join(" ")}`);
     log(result.ok ? `jepsen: OK (seed ${opts.seed})` : `jepsen: FAILED (replay: JEPSEN_SEED=${opts.seed})\n  ${result.violations.join("\n  ")}`);
     return { kind: "checked", result, schedule, seed: opts.seed, logs: cluster.logs(), network, notes };

@@ -104,7 +104,9 @@ export async function replicaState(node: JsNode, stream: string): Promise<Replic
 /**
  * Every message of one node's copy, by direct get (allow_direct) through a connection to that node: each
  * replica answers direct gets in a queue group, and a server hands a request to a local member of a queue
- * group before a remote one, so the node's own copy answers. /jsz's numbers for the node confirm it.
+ * group before a remote one, so the node's own copy answers. A replica that is not current (nats-server
+ * unsubscribes it from direct gets until it catches up) leaves the reads to another replica: then the
+ * node's own /jsz numbers (last sequence, no gap, bytes) are what show the difference.
  */
 export async function readReplica(node: JsNode, stream: string, lastSeq: number, firstSeq = 1): Promise<ReplicaRead> {
   const nc = await connectNode(node);

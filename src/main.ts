@@ -137,5 +137,7 @@ try {
 } catch (error) {
   startFailure(error);
 }
+// In a cluster, the JetStream nodes form one JetStream (src/jetstream/cluster).
+if (jetstream !== null && server.cluster !== null) jetstream.joinCluster(server.cluster);
 lifecycle.started();
 if (worker !== null) workerStarted(server, () => void stop(null));

@@ -83,6 +83,7 @@ export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
     messages,
     bytes,
   };
+  if (js.cluster !== null) info.meta_cluster = js.cluster.metaCluster();
   const wanted = opts.account ? [js.accounts.get(opts.account)].filter((c) => c !== undefined) : null;
   if (wanted !== null || opts.accounts || opts.streams || opts.consumers) {
     const contexts = wanted ?? [...js.accounts.values()].sort((a, b) => (a.account.name < b.account.name ? -1 : 1));

@@ -295,7 +295,12 @@ export class RaftNode {
     this.resetElectionTimer();
   }
 
-  /** Stops timers and ignores all further input. Storage stays open (the caller owns it). */
+  /** Campaigns now rather than after an election timeout (a node that founds a group alone). */
+  campaign(): void {
+    if (!this.stopped && this._role !== "leader" && this.isVoter()) this.startPreVote();
+  }
+
+    /** Stops timers and ignores all further input. Storage stays open (the caller owns it). */
   stop(): void {
     this.stopped = true;
     this.clearTimer();

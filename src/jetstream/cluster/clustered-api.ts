@@ -1,0 +1,393 @@
+// One JetStream for the whole cluster (nats-server's jetstream_cluster.go, for R1 streams): every JetStream
+// node subscribes to $JS.API.> and sees every request, and exactly one of them answers:
+//
+//   request                                       answered by
+//   INFO, STREAM.CREATE/UPDATE/DELETE/NAMES/LIST  the meta leader (create, update and delete go through the
+//                                                 meta log; the node holding the stream answers once it applied)
+//   STREAM.INFO/PURGE/MSG.*, CONSUMER.*           the node holding the stream (any node: no meta leader needed)
+//   anything about a stream nobody holds          the meta leader (its "stream not found")
+//   anything needing a leader while there is none 10008, from the lowest-id reachable JetStream node
+//
+// The account's JetStream (account.ts, api.ts) runs unchanged under this: a node holding a stream runs the
+// request through its own API as a single server would (JetStreamApi.handleLocally). Messages, consumers'
+// pull requests, acks and direct gets already reach the stream's node through the routes' interest.
+import path from "node:path";
+import type { Cluster } from "../../cluster/cluster.ts";
+import type { InternalMessage } from "../../internal-client.ts";
+import { InternalClient } from "../../internal-client.ts";
+import type { AccountJetStream } from "../account.ts";
+import { checkSubjectOverlap, type JetStreamApi } from "../api.ts";
+import { subjectMatches } from "../../subjects/subject.ts";
+import { subjectsCollide, type StreamConfig } from "../config.ts";
+import { ApiError, apiError } from "../errors.ts";
+import type { JetStream } from "../jetstream.ts";
+import { nuid } from "../nuid.ts";
+import { rfc3339 } from "../wire.ts";
+import type { CarriedRequest, MetaCommand, StreamAssignment } from "./meta.ts";
+import { MetaGroup } from "./meta-group.ts";
+import { RouteTransport } from "./route-transport.ts";
+
+type Body = Record<string, unknown>;
+
+const NAMES_LIMIT = 1024;
+const LIST_LIMIT = 256;
+/** How long the meta leader waits for the holders' stream infos (list, account info). */
+const GATHER_TIMEOUT_MS = 2000;
+/** How often a node retries recording the streams it had before it joined. */
+const ADOPT_RETRY_MS = 2000;
+
+export class JetStreamCluster {
+  readonly transport: RouteTransport;
+  readonly meta: MetaGroup;
+  /** Streams this node had before it joined (a fresh meta log), to record in the meta group. */
+  private adoptions: { account: string; name: string }[] = [];
+  private adoptTimer: ReturnType<typeof setInterval> | null = null;
+  /** Per account: an internal client that asks the holders (list, account info), and its waiting requests. */
+  private readonly askers = new Map<string, { client: InternalClient; inbox: string; waiting: Map<string, (body: Body | null) => void> }>();
+
+  constructor(
+    readonly js: JetStream,
+    readonly cluster: Cluster,
+  ) {
+    const log = js.server.log;
+    this.transport = new RouteTransport(cluster, log);
+    this.meta = new MetaGroup({
+      transport: this.transport,
+      dir: path.join(js.dir, "$SYS", "_js_", "_meta_"),
+      seeds: js.server.options.routes.map((r) => r.replace(/^[a-z]+:\/\//, "").replace(/^localhost:/, "127.0.0.1:")),
+      log,
+      applied: (command, changed, prior) => this.applied(command, changed, prior),
+    });
+  }
+
+  get selfId(): string {
+    return this.transport.selfId;
+  }
+
+  start(): void {
+    if (this.meta.fresh) {
+      for (const ctx of this.js.accounts.values()) for (const name of ctx.streams.keys()) this.adoptions.push({ account: ctx.account.name, name });
+    }
+    this.meta.start();
+    if (this.adoptions.length > 0) this.adoptTimer = setInterval(() => this.adopt(), ADOPT_RETRY_MS);
+  }
+
+  stop(): void {
+    if (this.adoptTimer) clearInterval(this.adoptTimer);
+    this.meta.stop();
+    for (const asker of this.askers.values()) asker.client.close();
+  }
+
+  // ---- who answers ---------------------------------------------------------------------------------
+
+  /** Called for every API request this node sees; true when handled here (answered, or left to another node). */
+  takeRequest(api: JetStreamApi, m: InternalMessage, t: string[], type: string): boolean {
+    const [, , area, op, a] = t;
+    const account = api.accountName;
+    if (area === "INFO") return this.byLeader(api, m, type, () => this.accountInfo(api, m, type));
+    if (area === "STREAM") {
+      switch (op) {
+        case "CREATE":
+          return this.byLeader(api, m, type, () => this.create(api, m, a!, type));
+        case "UPDATE":
+        case "DELETE":
+          if (this.meta.state.stream(account, a!) === undefined) return this.byLeader(api, m, type, () => api.handleLocally(m));
+          return this.byLeader(api, m, type, () => this.change(api, m, a!, type, op));
+        case "NAMES":
+          return this.byLeader(api, m, type, () => api.answer(m.reply!, type, this.names(api, m)));
+        case "LIST":
+          return this.byLeader(api, m, type, () => void this.list(api, m, type));
+      }
+      return this.byHolder(api, m, type, op === "MSG" ? t[5]! : a!); // STREAM.MSG.GET|DELETE.<stream>
+    }
+    if (area === "CONSUMER") return this.byHolder(api, m, type, op === "DURABLE" ? t[5]! : a!);
+    return false;
+  }
+
+  /** The meta leader runs `run`; with no leader, 10008 from one node; the others stay quiet. */
+  private byLeader(api: JetStreamApi, m: InternalMessage, type: string, run: () => void): boolean {
+    if (this.meta.isLeader) {
+      try {
+        run();
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        api.answerError(m.reply!, type, error);
+      }
+    } else if (this.meta.leader === undefined && this.answersLeaderless()) {
+      api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+    }
+    return true;
+  }
+
+  /** Requests about one stream: its holder answers as a single server; a stream nobody holds, the leader. */
+  private byHolder(api: JetStreamApi, m: InternalMessage, type: string, stream: string): boolean {
+    const assignment = this.meta.state.stream(api.accountName, stream);
+    if (assignment !== undefined) return assignment.peers[0] !== this.selfId;
+    return this.byLeader(api, m, type, () => api.handleLocally(m));
+  }
+
+  /** With no meta leader, one node answers 10008: the lowest id this node can reach (all agree when the routes do). */
+  private answersLeaderless(): boolean {
+    for (const peer of this.transport.peers.values()) if (peer.alive && peer.id < this.selfId) return false;
+    return true;
+  }
+
+  /** Stream info and consumer info carry the cluster block (nats-server's ClusterInfo; an R1 stream: no replicas). */
+  decorate(body: Body): void {
+    if (body.error !== undefined || body.config === undefined) return;
+    const isStreamInfo = body.state !== undefined && body.created !== undefined;
+    const isConsumerInfo = body.stream_name !== undefined && body.delivered !== undefined;
+    if (isStreamInfo || isConsumerInfo) body.cluster = { name: this.cluster.name, leader: this.js.server.serverName };
+  }
+
+  // ---- through the meta log ------------------------------------------------------------------------
+
+  private create(api: JetStreamApi, m: InternalMessage, name: string, type: string): void {
+    const account = api.accountName;
+    const config = api.checkStreamCreate(name, m);
+    const existing = this.meta.state.stream(account, name);
+    if (existing !== undefined) {
+      // The same configuration again is answered by its holder (an idempotent create); another is refused here.
+      if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw apiError("StreamNameExist");
+    } else {
+      const others = this.meta.state.accountStreams(account).flatMap((s) => s.config.subjects);
+      checkSubjectOverlap(config.subjects, others);
+    }
+    const peers = existing?.peers ?? this.place(config);
+    const assignment: StreamAssignment = { account, name, config, peers, created: rfc3339(Date.now()) };
+    this.proposeOr10008(api, m, type, { op: "stream.create", assignment, request: carry(m) });
+  }
+
+  private change(api: JetStreamApi, m: InternalMessage, name: string, type: string, op: "UPDATE" | "DELETE"): void {
+    const account = api.accountName;
+    const request = carry(m);
+    if (op === "DELETE") return this.proposeOr10008(api, m, type, { op: "stream.delete", account, name, request });
+    const config = api.checkStreamCreate(name, m); // the same shape checks; the holder checks what may change
+    const others = this.meta.state.accountStreams(account).filter((s) => s.name !== name).flatMap((s) => s.config.subjects);
+    checkSubjectOverlap(config.subjects, others);
+    this.proposeOr10008(api, m, type, { op: "stream.update", account, name, config, request });
+  }
+
+  private proposeOr10008(api: JetStreamApi, m: InternalMessage, type: string, command: MetaCommand): void {
+    if (!this.meta.propose(command)) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+  }
+
+  /**
+   * Where a new stream goes: the reachable voter holding fewest streams (ties: at random), among those
+   * whose server_tags include every placement tag (nats-server's selectPeerGroup, by count not bytes).
+   */
+  private place(config: StreamConfig): string[] {
+    const placement = config.placement as { cluster?: string; tags?: string[] } | undefined;
+    const noPeers = (detail = "") => apiError("ClusterNoPeers", { err: `no suitable peers for placement${detail}` });
+    if (placement?.cluster && placement.cluster !== this.cluster.name) throw noPeers();
+    const wanted = (placement?.tags ?? []).map((t) => t.toLowerCase());
+    const load = this.meta.state.load();
+    const tagsOf = (id: string) => (id === this.selfId ? this.js.server.options.serverTags : (this.transport.peers.get(id)?.tags ?? []));
+    const candidates = this.meta.peers
+      .filter((id) => this.transport.isAlive(id))
+      .filter((id) => wanted.every((t) => tagsOf(id).map((x) => x.toLowerCase()).includes(t)))
+      .map((id) => ({ id, load: load.get(id) ?? 0, tie: Math.random() }))
+      .sort((x, y) => x.load - y.load || x.tie - y.tie);
+    if (candidates.length === 0) throw noPeers(wanted.length > 0 ? `, tags not matched [${wanted.map((t) => `'${t}'`).join(", ")}]` : "");
+    return [candidates[0]!.id];
+  }
+
+  /** Every node, for each committed command: the node named by it acts (creates, updates, deletes) and answers. */
+  private applied(command: MetaCommand, changed: boolean, prior: StreamAssignment | undefined): void {
+    switch (command.op) {
+      case "stream.create": {
+        const a = this.meta.state.stream(command.assignment.account, command.assignment.name);
+        if (a === undefined || a.peers[0] !== this.selfId) return;
+        const ctx = this.js.accounts.get(a.account);
+        if (ctx === undefined) return;
+        const body = ctx.api.handleLocally(uncarry(command.request));
+        // The holder could not create it (limits, a local name clash): the assignment goes.
+        if (body?.error !== undefined && changed && !ctx.streams.has(a.name)) {
+          this.meta.propose({ op: "stream.drop", account: a.account, name: a.name, peer: this.selfId });
+        }
+        return;
+      }
+      case "stream.update": {
+        if (prior === undefined || prior.peers[0] !== this.selfId) return;
+        const ctx = this.js.accounts.get(command.account);
+        if (ctx === undefined) return;
+        const body = ctx.api.handleLocally(uncarry(command.request));
+        const stream = ctx.streams.get(command.name);
+        if (body?.error !== undefined && stream !== undefined) {
+          this.meta.propose({ op: "stream.config", account: command.account, name: command.name, config: stream.config });
+        }
+        return;
+      }
+      case "stream.delete": {
+        if (prior === undefined || prior.peers[0] !== this.selfId) return;
+        this.js.accounts.get(command.account)?.api.handleLocally(uncarry(command.request));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Records the streams this node had before it joined, once there is a leader to take them. */
+  private adopt(): void {
+    this.adoptions = this.adoptions.filter(({ account, name }) => {
+      const a = this.meta.state.stream(account, name);
+      if (a === undefined) return true;
+      if (a.peers[0] !== this.selfId) {
+        this.js.server.log.warn(`JetStream cluster: stream ${name} (account ${account}) of this node exists on another node of the cluster; this copy is not served`);
+      }
+      return false;
+    });
+    for (const { account, name } of this.adoptions) {
+      const stream = this.js.accounts.get(account)?.streams.get(name);
+      if (stream === undefined) continue;
+      const assignment: StreamAssignment = { account, name, config: stream.config, peers: [this.selfId], created: rfc3339(stream.created) };
+      this.meta.propose({ op: "stream.adopt", assignment });
+    }
+    if (this.adoptions.length === 0 && this.adoptTimer !== null) {
+      clearInterval(this.adoptTimer);
+      this.adoptTimer = null;
+    }
+  }
+
+  // ---- answers the meta leader composes --------------------------------------------------------------
+
+  private matching(account: string, body: Body): StreamAssignment[] {
+    const subject = typeof body.subject === "string" && body.subject !== "" ? body.subject : null;
+    const all = this.meta.state.accountStreams(account);
+    if (subject === null) return all;
+    return all.filter((s) => s.config.subjects.some((x) => subjectsCollide(x, subject) || subjectMatches(subject, x)));
+  }
+
+  private names(api: JetStreamApi, m: InternalMessage): Body {
+    const body = requestBody(m);
+    const streams = this.matching(api.accountName, body);
+    const offset = offsetOf(body);
+    const page = streams.slice(offset, offset + NAMES_LIMIT).map((s) => s.name);
+    return { total: streams.length, offset, limit: NAMES_LIMIT, streams: page.length === 0 ? null : page };
+  }
+
+  private async list(api: JetStreamApi, m: InternalMessage, type: string): Promise<void> {
+    const body = requestBody(m);
+    const streams = this.matching(api.accountName, body);
+    const offset = offsetOf(body);
+    const page = streams.slice(offset, offset + LIST_LIMIT);
+    const infos = await Promise.all(page.map((s) => this.streamInfo(api, s)));
+    const missing = page.filter((_, i) => infos[i] === null).map((s) => s.name);
+    const answer: Body = { total: streams.length, offset, limit: LIST_LIMIT, streams: infos.filter((i) => i !== null) };
+    if (missing.length > 0) answer.missing = missing;
+    api.answer(m.reply!, type, answer);
+  }
+
+  /** The account's usage summed over the streams of the whole cluster (from their holders' infos). */
+  private async accountInfo(api: JetStreamApi, m: InternalMessage, type: string): Promise<void> {
+    const local = api.handleLocallyBody(m);
+    if (local.error !== undefined) return api.answer(m.reply!, type, local);
+    const infos = await Promise.all(this.meta.state.accountStreams(api.accountName).map((s) => this.streamInfo(api, s)));
+    let memory = 0;
+    let storage = 0;
+    let consumers = 0;
+    let streams = 0;
+    for (const info of infos) {
+      if (info === null) continue;
+      const state = info.state as { bytes: number; consumer_count: number };
+      const config = info.config as { storage: string };
+      if (config.storage === "memory") memory += state.bytes;
+      else storage += state.bytes;
+      consumers += state.consumer_count;
+      streams++;
+    }
+    api.answer(m.reply!, type, { ...local, memory, storage, streams: Math.max(streams, infos.length), consumers });
+  }
+
+  /** A stream's info from its holder (this node, or a request over the cluster); null when it does not answer. */
+  private streamInfo(api: JetStreamApi, a: StreamAssignment): Promise<Body | null> {
+    const ctx = api.context;
+    if (a.peers[0] === this.selfId) {
+      const stream = ctx?.streams.get(a.name);
+      if (stream === undefined) return Promise.resolve(null);
+      const info = stream.info() as unknown as Body;
+      this.decorate(info);
+      return Promise.resolve(info);
+    }
+    const asker = this.asker(ctx!);
+    const token = nuid();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        asker.waiting.delete(token);
+        resolve(null);
+      }, GATHER_TIMEOUT_MS);
+      asker.waiting.set(token, (body) => {
+        clearTimeout(timer);
+        resolve(body);
+      });
+      asker.client.publish(`$JS.API.STREAM.INFO.${a.name}`, Buffer.alloc(0), `${asker.inbox}.${token}`);
+    });
+  }
+
+  private asker(ctx: AccountJetStream) {
+    let asker = this.askers.get(ctx.account.name);
+    if (asker === undefined) {
+      const client = new InternalClient(this.js.server, `jetstream-cluster ${ctx.account.name}`, ctx.account);
+      const inbox = `$JSC.R.${nuid()}`;
+      const waiting = new Map<string, (body: Body | null) => void>();
+      client.subscribe(`${inbox}.*`, (reply) => {
+        const token = reply.subject.slice(inbox.length + 1);
+        const done = waiting.get(token);
+        if (done === undefined) return;
+        waiting.delete(token);
+        let body: Body | null = null;
+        try {
+          body = JSON.parse(reply.payload.toString()) as Body;
+        } catch {
+          // null: unreadable
+        }
+        done(body !== null && body.error === undefined ? body : null);
+      });
+      asker = { client, inbox, waiting };
+      this.askers.set(ctx.account.name, asker);
+    }
+    return asker;
+  }
+
+  // ---- /jsz ----------------------------------------------------------------------------------------
+
+  /** nats-server's /jsz meta_cluster. */
+  metaCluster(): Body {
+    const raft = this.meta.raft;
+    const leader = this.meta.leader;
+    const nameOf = (id: string | undefined) => (id === undefined ? "" : id === this.selfId ? this.js.server.serverName : (this.transport.peers.get(id)?.serverName ?? id));
+    return {
+      name: this.cluster.name,
+      leader: nameOf(leader),
+      peer: leader ?? "",
+      cluster_size: this.meta.peers.length,
+      replicas: this.meta.peers
+        .filter((id) => id !== this.selfId)
+        .map((id) => ({ name: nameOf(id), current: this.transport.isAlive(id), active: 0, peer: id, offline: !this.transport.isAlive(id) || undefined })),
+      ...(raft === null ? {} : { term: raft.term, applied: raft.lastApplied }),
+    };
+  }
+}
+
+function carry(m: InternalMessage): CarriedRequest {
+  return { subject: m.subject, reply: m.reply, payload: m.payload.toString("base64") };
+}
+
+function uncarry(r: CarriedRequest): InternalMessage {
+  return { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
+}
+
+function requestBody(m: InternalMessage): Body {
+  try {
+    const v = JSON.parse(m.payload.toString() || "{}") as unknown;
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Body) : {};
+  } catch {
+    return {};
+  }
+}
+
+function offsetOf(body: Body): number {
+  const o = body.offset;
+  return typeof o === "number" && o > 0 ? Math.floor(o) : 0;
+}

@@ -58,6 +58,9 @@ export class JetStreamCluster {
       log,
       applied: (command, changed, prior) => this.applied(command, changed, prior),
     });
+    this.transport.onPeerChange = (peer, up) => {
+      if (up) this.meta.peerReachable(peer.id);
+    };
   }
 
   get selfId(): string {

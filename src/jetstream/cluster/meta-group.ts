@@ -4,13 +4,15 @@
 //
 // Forming it without a fixed list of founders (nodes start in any order, seeds form a chain):
 // - A node with a meta log on disk restarts into it (the voters are in its log).
-// - A fresh node waits until it has met its configured seeds (routes open; at most SETTLE_MAX_MS), then
-//   for SETTLE_MS more, exchanging STATUS with every JetStream peer. If no peer is in a group yet and this
-//   node has the lowest id of those it sees, it founds the group alone; otherwise it waits to be added.
+// - A fresh node waits until it knows the cluster: its configured seeds and every member gossip tells of
+//   have an open route (so their HELLO said whether they run JetStream), and every JetStream peer told its
+//   STATUS (in a group or not); at most SETTLE_MAX_MS for members that do not answer. That must hold for
+//   SETTLE_MS in a row. Then, if no peer is in a group yet and this node has the lowest id of the
+//   JetStream nodes, it founds the group alone; otherwise it waits to be added.
 // - The leader adds every reachable JetStream node that is not a voter yet (one at a time, through the
 //   log). A node being added starts with no voters and learns them from the leader's first append.
-// The weak spot: two fresh nodes that never see each other during the settle time (a partition at the
-// very first start) would found two groups; configuring each node's routes to the others avoids it.
+// The weak spot: two fresh nodes that cannot see each other at their very first start (a partition, or a
+// node that founds in the instant before another's STATUS arrives) found two groups, which never merge.
 //
 // Snapshots: the state is small and changes rarely, so a snapshot follows every applied command; a restart
 // then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
@@ -21,6 +23,7 @@ import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
 import { MetaState, decodeCommand, encodeCommand, type MetaCommand, type StreamAssignment } from "./meta.ts";
 import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
+import { MemberState } from "../../cluster/gossip.ts";
 
 export const META_GROUP = "_meta_";
 /** After the seeds are met, how long a fresh node listens for peers already in a group before founding one. */
@@ -52,9 +55,10 @@ export class MetaGroup implements GroupHandler {
   /** Whether this node had no meta log at start (it may found the group, and adopts its old streams). */
   readonly fresh: boolean;
   private readonly startedAt = Date.now();
-  private seedsMetAt = 0;
-  /** Peers that said they are in a group. */
-  private readonly joined = new Set<NodeId>();
+  /** Since when this node has known the cluster (see the top of the file); 0 = not now. */
+  private knownSince = 0;
+  /** What each JetStream peer last said: in a group (true) or not. */
+  private readonly statuses = new Map<NodeId, boolean>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastStatusAt = 0;
   private snapshotQueued = false;
@@ -133,8 +137,12 @@ export class MetaGroup implements GroupHandler {
   }
 
   onStatus(from: NodeId, payload: Uint8Array): void {
-    if (payload[0] === 1) this.joined.add(from);
-    else this.joined.delete(from);
+    this.statuses.set(from, payload[0] === 1);
+  }
+
+  /** A JetStream peer's route opened: it learns at once whether this node is in a group. */
+  peerReachable(id: NodeId): void {
+    this.o.transport.send(id, RaftFrameType.STATUS, META_GROUP, Uint8Array.of(this.raft === null ? 0 : 1));
   }
 
   // ---- life --------------------------------------------------------------------------------------
@@ -208,14 +216,21 @@ export class MetaGroup implements GroupHandler {
     for (const peer of this.o.transport.peers.values()) if (peer.alive) this.o.transport.send(peer.id, RaftFrameType.STATUS, META_GROUP, body);
   }
 
-  /** A fresh node founds the group when it met its seeds, nobody it sees is in one, and it has the lowest id. */
+  /** A fresh node founds the group once it knows the cluster, nobody is in a group, and it has the lowest id. */
   private maybeFound(now: number): void {
     const transport = this.o.transport;
-    const seedsMet = this.o.seeds.every((s) => s === this.selfId || transport.cluster.routes.has(s));
-    if (this.seedsMetAt === 0 && (seedsMet || now - this.startedAt >= SETTLE_MAX_MS)) this.seedsMetAt = now;
-    if (this.seedsMetAt === 0 || now - this.seedsMetAt < SETTLE_MS) return;
+    const cluster = transport.cluster;
     const alive = [...transport.peers.values()].filter((p) => p.alive);
-    if (alive.some((p) => this.joined.has(p.id))) return; // a group exists: its leader will add this node
+    const members = [...(cluster.gossip?.members.values() ?? [])].filter((m) => m.state !== MemberState.DEAD).map((m) => m.id);
+    const known =
+      [...this.o.seeds, ...members].every((id) => id === this.selfId || cluster.routes.has(id)) && alive.every((p) => this.statuses.has(p.id));
+    if (!known && now - this.startedAt < SETTLE_MAX_MS) {
+      this.knownSince = 0;
+      return;
+    }
+    if (this.knownSince === 0) this.knownSince = now;
+    if (now - this.knownSince < SETTLE_MS) return;
+    if (alive.some((p) => this.statuses.get(p.id) === true)) return; // a group exists: its leader will add this node
     if (alive.some((p) => p.id < this.selfId)) return; // the lowest id founds it
     this.o.log.info("JetStream cluster: founding the meta group");
     this.open([this.selfId]);

@@ -141,7 +141,7 @@ export class AccountJetStream {
     const metaFile = path.join(this.streamDir(name), "meta.json");
     if (!existsSync(metaFile)) return;
     const meta = JSON.parse(readFileSync(metaFile, "utf8"));
-    const config = normalizeStreamConfig(meta.config);
+    const config = normalizeStreamConfig(meta.config, true); // replicas were checked when it was created
     const stream = new Stream(this, config, parseRfc3339(meta.created), this.openStore(config));
     this.streams.set(name, stream);
     const obs = path.join(this.streamDir(name), "obs");

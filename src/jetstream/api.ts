@@ -51,10 +51,11 @@ export class JetStreamApi {
     const op = t[3];
     if (area === "DIRECT" || (area === "CONSUMER" && op === "MSG")) return; // per-stream / per-consumer subscriptions answer these
     const route = this.route(t);
-    if (route === null) return;
-    // In a cluster, the clustered layer decides which node answers (src/jetstream/cluster/clustered-api.ts).
+    // In a cluster, the clustered layer decides which node answers (src/jetstream/cluster/clustered-api.ts),
+    // and answers what only a cluster has (leader stepdowns).
     const clustered = this.ctx?.service.cluster;
-    if (clustered != null && clustered.takeRequest(this, m, t, route[0])) return;
+    if (clustered != null && clustered.takeRequest(this, m, t, route === null ? null : route[0])) return;
+    if (route === null) return;
     this.answer(m.reply, route[0], this.execute(m, route));
   }
 
@@ -72,6 +73,11 @@ export class JetStreamApi {
     const route = this.route(m.subject.split("."));
     if (route === null) throw apiError("BadRequest");
     return this.execute(m, route);
+  }
+
+  /** Part of a JetStream cluster (replicated streams allowed). */
+  private get clustered(): boolean {
+    return (this.ctx?.service.cluster ?? null) !== null;
   }
 
   /** The account this API answers in. */
@@ -100,7 +106,7 @@ export class JetStreamApi {
     if (ctx !== null) ctx.apiTotal++;
     try {
       const body = handler(m);
-      ctx?.service.cluster?.decorate(body);
+      ctx?.service.cluster?.decorate(body, this.accountName);
       return body;
     } catch (error) {
       if (!(error instanceof ApiError)) {
@@ -221,7 +227,7 @@ export class JetStreamApi {
     if (body.mirror_direct === true && (body.mirror === undefined || body.mirror === null)) {
       throw apiError("StreamInvalidConfig", { err: "stream has no mirror but does have mirror direct" });
     }
-    return normalizeStreamConfig(body);
+    return normalizeStreamConfig(body, this.clustered);
   }
 
   private streamCreate(name: string, m: InternalMessage): Body {
@@ -250,7 +256,7 @@ export class JetStreamApi {
     const body = this.json(m, false);
     const stream = this.stream(name);
     if (body.name !== name) throw apiError("StreamMismatch");
-    const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body));
+    const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body, this.clustered));
     this.js.checkStreamLimits(config, false);
     checkConsumerLimitsUpdate(stream, config);
     this.checkOverlap(name, config.subjects);

@@ -201,7 +201,8 @@ export function subjectIsSubsetOf(filter: string, subject: string): boolean {
  * Parses and completes a stream configuration (nats-server's checkStreamCfg): defaults filled in,
  * nats-server's errors for what does not fit.
  */
-export function normalizeStreamConfig(raw: unknown): StreamConfig {
+/** `clustered`: num_replicas up to 5 is allowed (a JetStream cluster); alone, more than 1 is 10074. */
+export function normalizeStreamConfig(raw: unknown, clustered = false): StreamConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) invalid("stream configuration invalid");
   const r = raw as Json;
   const name = typed<string>(r, "name", "string") ?? "";
@@ -223,7 +224,7 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const replicas = typed<number>(r, "num_replicas", "number") || 1;
   if (replicas > 5) invalid("maximum replicas is 5");
   if (replicas < 0) throw apiError("ReplicasCountCannotBeNegative");
-  if (replicas > 1) throw apiError("StreamReplicasNotSupported");
+  if (replicas > 1 && !clustered) throw apiError("StreamReplicasNotSupported");
   const orNoLimit = (v: number | undefined) => (v === undefined || v === 0 ? -1 : v);
   const maxAge = typed<number>(r, "max_age", "number") ?? 0;
   if (maxAge < 0) invalid("max age needs to be >= 100ms"); // nats-server: negative ages are refused the same way

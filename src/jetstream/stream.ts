@@ -38,6 +38,9 @@ export interface StreamInfoJson {
   ts?: string;
 }
 
+/** The queue group of direct get subscriptions (nats-server's is `_sys_`). */
+const DIRECT_GET_QUEUE = "_sys_";
+
 const MSG_ID_LINE = Buffer.from("\r\nNats-Msg-Id:", "latin1");
 
 /** The Nats-Msg-Id of a header block (its first), as parseHeaders would read it, without parsing the rest. */
@@ -60,8 +63,30 @@ export function storeLimits(c: StreamConfig): StoreLimits {
   };
 }
 
+/**
+ * A replicated stream's Raft group (src/jetstream/cluster/stream-replica.ts). Its leader proposes each
+ * checked publish with the sequence it will get; every replica stores it when it commits (applyPublish).
+ */
+export interface StreamReplication {
+  /** This node leads the group and has applied everything before its term: it may propose. */
+  readonly acceptsPublishes: boolean;
+  readonly isLeader: boolean;
+  /** A new leader not ready yet keeps a publish until it is (then it comes back through takePublish). */
+  hold(m: InternalMessage): void;
+  /** Publishes proposed by this leader and not yet applied. */
+  readonly inflight: number;
+  /** The sequence a proposed, not yet applied publish with this Nats-Msg-Id will get. */
+  pendingMsgId(id: string): number | undefined;
+  propose(m: InternalMessage, msgId: string, seq: number): void;
+}
+
+/** How a publish is handled: alone (R1), proposed by a replicated stream's leader, or applied once committed. */
+type PublishMode = "local" | "propose" | "apply";
+
 export class Stream {
   readonly consumers = new Map<string, Consumer>();
+  /** Set while the stream is replicated (num_replicas > 1 in a cluster); null for an R1 stream. */
+  replication: StreamReplication | null = null;
   private subs: Subscription[] = [];
   private directSubs: Subscription[] = [];
   /** Nats-Msg-Id → sequence and time, oldest first (Map keeps insertion order). */
@@ -103,11 +128,24 @@ export class Stream {
     for (const s of this.subs) client.unsubscribe(s);
     for (const s of this.directSubs) client.unsubscribe(s);
     this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
+    this.subscribeDirect();
+  }
+
+  /**
+   * Direct get subscriptions (allow_direct). A replicated stream serves them on its leader only: a
+   * follower learns of commits a heartbeat later, and a KV client reads its own write right after the put.
+   */
+  subscribeDirect(): void {
+    const client = this.js.client;
+    for (const s of this.directSubs) client.unsubscribe(s);
     this.directSubs = [];
+    if (this.replication !== null && !this.replication.isLeader) return;
+    if (this.config.num_replicas > 1 && this.replication === null) return;
     if (this.config.allow_direct) {
       const base = `$JS.API.DIRECT.GET.${this.name}`;
-      this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null)));
-      this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1))));
+      // A queue group, as nats-server's (one answer however many subscribe).
+      this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
+      this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
     }
   }
 
@@ -123,11 +161,36 @@ export class Stream {
   // ---- publish --------------------------------------------------------------------------------
 
   private onPublish(m: InternalMessage): void {
+    this.takePublish(m);
+  }
+
+  /** A publish to the stream's subjects (also one a new leader held until it was ready). */
+  takePublish(m: InternalMessage): void {
     if (this.deleted) return;
+    const replication = this.replication;
+    if (replication === null) {
+      // A replicated stream before its group is attached takes nothing (the publisher retries).
+      if (this.config.num_replicas <= 1) this.handlePublish(m, "local");
+    } else if (replication.acceptsPublishes) {
+      this.handlePublish(m, "propose");
+    } else if (replication.isLeader) {
+      replication.hold(m);
+    } // a follower: the leader, which got the same message, proposes it
+  }
+
+  /** A committed publish of a replicated stream, on every replica; `seq` is what the leader expected it to get. */
+  applyPublish(m: InternalMessage, seq: number): void {
+    if (this.deleted || seq <= this.store.state().lastSeq) return; // stored before (the log replayed after a restart)
+    this.handlePublish(m, "apply");
+  }
+
+  private handlePublish(m: InternalMessage, mode: PublishMode): void {
     const reply = m.reply;
+    // Only the leader answers a replicated publish (a follower applies silently).
+    const answers = mode !== "apply" || this.replication?.isLeader === true;
     // A PubAck for a stored message waits for the store's write (and becomes 10023 if that fails).
     const ack = (json: string, stored = true) => {
-      if (reply !== null && !this.config.no_ack) this.js.replyAfterFlush(reply, json, stored ? this : null);
+      if (reply !== null && !this.config.no_ack && answers) this.js.replyAfterFlush(reply, json, stored ? this : null);
     };
     const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
     const c = this.config;
@@ -144,8 +207,8 @@ export class Stream {
       if (msgId !== "") {
         this.loadDedupe();
         this.trimDedupe();
-        const seen = this.dedupe.get(msgId);
-        if (seen !== undefined) return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${seen.seq},"duplicate": true}`);
+        const seen = this.dedupe.get(msgId)?.seq ?? (mode === "propose" ? this.replication!.pendingMsgId(msgId) : undefined);
+        if (seen !== undefined) return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${seen},"duplicate": true}`);
       }
       const lastSubjSeq = v.get("Nats-Expected-Last-Subject-Sequence");
       if (lastSubjSeq !== undefined && lastSubjSeq !== "") {
@@ -156,7 +219,7 @@ export class Stream {
       }
       const lastSeq = v.get("Nats-Expected-Last-Sequence");
       if (lastSeq !== undefined && lastSeq !== "") {
-        const have = this.store.state().lastSeq;
+        const have = this.store.state().lastSeq + (mode === "propose" ? this.replication!.inflight : 0);
         if (Number(lastSeq) !== have) return fail(apiError("StreamWrongLastSequence", { seq: have }).json);
       }
       const lastMsgId = v.get("Nats-Expected-Last-Msg-Id");
@@ -189,6 +252,7 @@ export class Stream {
     if ((m.headers?.length ?? 0) > 65535) return fail(apiError("StreamHeaderExceedsMaximum").json);
     const resources = this.js.checkResources(this.config.storage, size);
     if (resources !== null) return fail(resources.json);
+    if (mode === "propose") return this.replication!.propose(m, msgId, this.store.state().lastSeq + this.replication!.inflight + 1);
     let stored: StoredMessage;
     try {
       stored = this.store.append(m.subject, m.headers, m.payload);

@@ -26,6 +26,7 @@ import { rfc3339 } from "../wire.ts";
 import type { CarriedRequest, MetaCommand, StreamAssignment } from "./meta.ts";
 import { MetaGroup } from "./meta-group.ts";
 import { RouteTransport } from "./route-transport.ts";
+import { StreamReplica, streamGroupName } from "./stream-replica.ts";
 
 type Body = Record<string, unknown>;
 
@@ -42,6 +43,8 @@ export class JetStreamCluster {
   /** Streams this node had before it joined (a fresh meta log), to record in the meta group. */
   private adoptions: { account: string; name: string }[] = [];
   private adoptTimer: ReturnType<typeof setInterval> | null = null;
+  /** This node's replicas of replicated streams, by account and stream name. */
+  private readonly replicas = new Map<string, StreamReplica>();
   /** Per account: an internal client that asks the holders (list, account info), and its waiting requests. */
   private readonly askers = new Map<string, { client: InternalClient; inbox: string; waiting: Map<string, (body: Body | null) => void> }>();
 
@@ -72,11 +75,14 @@ export class JetStreamCluster {
       for (const ctx of this.js.accounts.values()) for (const name of ctx.streams.keys()) this.adoptions.push({ account: ctx.account.name, name });
     }
     this.meta.start();
+    this.attachReplicas();
     if (this.adoptions.length > 0) this.adoptTimer = setInterval(() => this.adopt(), ADOPT_RETRY_MS);
   }
 
   stop(): void {
     if (this.adoptTimer) clearInterval(this.adoptTimer);
+    for (const replica of this.replicas.values()) replica.stop(false);
+    this.replicas.clear();
     this.meta.stop();
     for (const asker of this.askers.values()) asker.client.close();
   }
@@ -84,9 +90,11 @@ export class JetStreamCluster {
   // ---- who answers ---------------------------------------------------------------------------------
 
   /** Called for every API request this node sees; true when handled here (answered, or left to another node). */
-  takeRequest(api: JetStreamApi, m: InternalMessage, t: string[], type: string): boolean {
+  takeRequest(api: JetStreamApi, m: InternalMessage, t: string[], type: string | null): boolean {
     const [, , area, op, a] = t;
     const account = api.accountName;
+    if (area === "STREAM" && op === "LEADER" && a === "STEPDOWN" && t.length === 6) return this.streamStepDown(api, m, t[5]!);
+    if (type === null) return true;
     if (area === "INFO") return this.byLeader(api, m, type, () => this.accountInfo(api, m, type));
     if (area === "STREAM") {
       switch (op) {
@@ -125,22 +133,73 @@ export class JetStreamCluster {
   /** Requests about one stream: its holder answers as a single server; a stream nobody holds, the leader. */
   private byHolder(api: JetStreamApi, m: InternalMessage, type: string, stream: string): boolean {
     const assignment = this.meta.state.stream(api.accountName, stream);
-    if (assignment !== undefined) return assignment.peers[0] !== this.selfId;
-    return this.byLeader(api, m, type, () => api.handleLocally(m));
+    if (assignment === undefined) return this.byLeader(api, m, type, () => api.handleLocally(m));
+    if (assignment.peers.length === 1) return assignment.peers[0] !== this.selfId;
+    // Replicated: the stream's leader answers; what changes the stream goes through its log first.
+    const replica = this.replicas.get(replicaKey(api.accountName, stream));
+    if (replica === undefined || !replica.isLeader) return true;
+    const t = m.subject.split(".");
+    const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
+    if (!changesStream) return false;
+    if (!replica.proposeRequest(carry(m))) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+    return true;
   }
 
-  /** With no meta leader, one node answers 10008: the lowest id this node can reach (all agree when the routes do). */
+  /** $JS.API.STREAM.LEADER.STEPDOWN.<stream>: the stream's leader hands over to a caught-up replica. */
+  private streamStepDown(api: JetStreamApi, m: InternalMessage, stream: string): boolean {
+    if (m.reply === null) return true;
+    const type = "stream_leader_stepdown_response";
+    const assignment = this.meta.state.stream(api.accountName, stream);
+    if (assignment === undefined) {
+      return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("StreamNotFound")));
+    }
+    const replica = this.replicas.get(replicaKey(api.accountName, stream));
+    if (assignment.peers.length === 1) {
+      // An R1 stream has nobody to hand over to: its holder says so (nats-server's answer for a single replica).
+      if (assignment.peers[0] === this.selfId) api.answer(m.reply, type, { success: true });
+      return true;
+    }
+    if (replica === undefined || !replica.isLeader) return true;
+    if (replica.stepDown()) api.answer(m.reply, type, { success: true });
+    else api.answerError(m.reply, type, apiError("ClusterNotAvailable"));
+    return true;
+  }
+
+  /**
+   * With no meta leader, one node answers 10008: none if a reachable peer knows a leader (it answers, or the
+   * leader does), else the lowest id this node can reach (all agree when the routes do).
+   */
   private answersLeaderless(): boolean {
+    if (this.meta.peerKnowsLeader()) return false;
     for (const peer of this.transport.peers.values()) if (peer.alive && peer.id < this.selfId) return false;
     return true;
   }
 
-  /** Stream info and consumer info carry the cluster block (nats-server's ClusterInfo; an R1 stream: no replicas). */
-  decorate(body: Body): void {
+  /**
+   * Stream info and consumer info carry the cluster block (nats-server's ClusterInfo): the cluster, the
+   * leader's server name, and for a replicated stream the other replicas as the leader sees them.
+   */
+  decorate(body: Body, account: string): void {
     if (body.error !== undefined || body.config === undefined) return;
     const isStreamInfo = body.state !== undefined && body.created !== undefined;
     const isConsumerInfo = body.stream_name !== undefined && body.delivered !== undefined;
-    if (isStreamInfo || isConsumerInfo) body.cluster = { name: this.cluster.name, leader: this.js.server.serverName };
+    if (!isStreamInfo && !isConsumerInfo) return;
+    const stream = isStreamInfo ? (body.config as { name: string }).name : (body.stream_name as string);
+    const replica = this.replicas.get(replicaKey(account, stream));
+    if (replica === undefined || isConsumerInfo) {
+      body.cluster = { name: this.cluster.name, leader: this.js.server.serverName };
+      return;
+    }
+    const leader = replica.leader;
+    body.cluster = {
+      name: this.cluster.name,
+      ...(leader === undefined ? {} : { leader: this.serverNameOf(leader) }),
+      replicas: replica.replicasInfo((id) => this.serverNameOf(id), (id) => this.transport.isAlive(id)),
+    };
+  }
+
+  private serverNameOf(id: string): string {
+    return id === this.selfId ? this.js.server.serverName : (this.transport.peers.get(id)?.serverName ?? id);
   }
 
   // ---- through the meta log ------------------------------------------------------------------------
@@ -166,6 +225,8 @@ export class JetStreamCluster {
     const request = carry(m);
     if (op === "DELETE") return this.proposeOr10008(api, m, type, { op: "stream.delete", account, name, request });
     const config = api.checkStreamCreate(name, m); // the same shape checks; the holder checks what may change
+    const existing = this.meta.state.stream(account, name)!;
+    if (config.num_replicas !== existing.config.num_replicas) throw apiError("StreamReplicasNotUpdatable");
     const others = this.meta.state.accountStreams(account).filter((s) => s.name !== name).flatMap((s) => s.config.subjects);
     checkSubjectOverlap(config.subjects, others);
     this.proposeOr10008(api, m, type, { op: "stream.update", account, name, config, request });
@@ -191,44 +252,107 @@ export class JetStreamCluster {
       .filter((id) => wanted.every((t) => tagsOf(id).map((x) => x.toLowerCase()).includes(t)))
       .map((id) => ({ id, load: load.get(id) ?? 0, tie: Math.random() }))
       .sort((x, y) => x.load - y.load || x.tie - y.tie);
+    const replicas = Math.max(1, config.num_replicas);
     if (candidates.length === 0) throw noPeers(wanted.length > 0 ? `, tags not matched [${wanted.map((t) => `'${t}'`).join(", ")}]` : "");
-    return [candidates[0]!.id];
+    if (candidates.length < replicas) throw noPeers(this.meta.peers.length >= replicas ? ", peer offline" : ", insufficient resources");
+    return candidates.slice(0, replicas).map((c) => c.id);
   }
 
-  /** Every node, for each committed command: the node named by it acts (creates, updates, deletes) and answers. */
+  /**
+   * Every node, for each committed command: the nodes named by it act (create, update, delete their copy).
+   * One answers the client: an R1 stream's holder; for a replicated stream its leader (at create, the first
+   * replica, once the new group has a leader).
+   */
   private applied(command: MetaCommand, changed: boolean, prior: StreamAssignment | undefined): void {
     switch (command.op) {
       case "stream.create": {
         const a = this.meta.state.stream(command.assignment.account, command.assignment.name);
-        if (a === undefined || a.peers[0] !== this.selfId) return;
+        if (a === undefined || !a.peers.includes(this.selfId)) break;
         const ctx = this.js.accounts.get(a.account);
-        if (ctx === undefined) return;
-        const body = ctx.api.handleLocally(uncarry(command.request));
+        if (ctx === undefined) break;
+        const request = uncarry(command.request);
+        const first = a.peers[0] === this.selfId;
+        const body = ctx.api.handleLocallyBody(request);
         // The holder could not create it (limits, a local name clash): the assignment goes.
-        if (body?.error !== undefined && changed && !ctx.streams.has(a.name)) {
+        if (body.error !== undefined && changed && !ctx.streams.has(a.name)) {
           this.meta.propose({ op: "stream.drop", account: a.account, name: a.name, peer: this.selfId });
         }
-        return;
+        const replica = this.attachReplica(a);
+        if (!first || request.reply === null) break;
+        if (replica === null) {
+          ctx.api.answer(request.reply, "stream_create_response", body);
+          break;
+        }
+        replica.campaign();
+        replica.whenLeaderKnown(5000, () => {
+          const stream = ctx.streams.get(a.name);
+          const answer = body.error !== undefined || stream === undefined ? body : { ...(stream.info() as unknown as Body), did_create: true };
+          if (answer.error === undefined) this.decorate(answer, a.account);
+          ctx.api.answer(request.reply!, "stream_create_response", answer);
+        });
+        break;
       }
       case "stream.update": {
-        if (prior === undefined || prior.peers[0] !== this.selfId) return;
+        if (prior === undefined || !prior.peers.includes(this.selfId)) break;
         const ctx = this.js.accounts.get(command.account);
-        if (ctx === undefined) return;
-        const body = ctx.api.handleLocally(uncarry(command.request));
+        if (ctx === undefined) break;
+        const body = this.answersFor(prior) ? ctx.api.handleLocally(uncarry(command.request)) : ctx.api.handleLocallyBody(uncarry(command.request));
         const stream = ctx.streams.get(command.name);
-        if (body?.error !== undefined && stream !== undefined) {
+        if (body?.error !== undefined && stream !== undefined && this.answersFor(prior)) {
           this.meta.propose({ op: "stream.config", account: command.account, name: command.name, config: stream.config });
         }
-        return;
+        break;
       }
       case "stream.delete": {
-        if (prior === undefined || prior.peers[0] !== this.selfId) return;
-        this.js.accounts.get(command.account)?.api.handleLocally(uncarry(command.request));
-        return;
+        if (prior === undefined || !prior.peers.includes(this.selfId)) break;
+        const answers = this.answersFor(prior);
+        const key = replicaKey(command.account, command.name);
+        this.replicas.get(key)?.stop(true);
+        this.replicas.delete(key);
+        const ctx = this.js.accounts.get(command.account);
+        if (answers) ctx?.api.handleLocally(uncarry(command.request));
+        else ctx?.api.handleLocallyBody(uncarry(command.request));
+        break;
       }
       default:
-        return;
+        break;
     }
+    this.attachReplicas();
+  }
+
+  /** Whether this node answers for a stream's change: its holder, or its leader (the first replica while none is known). */
+  private answersFor(a: StreamAssignment): boolean {
+    if (a.peers.length === 1) return a.peers[0] === this.selfId;
+    const replica = this.replicas.get(replicaKey(a.account, a.name));
+    if (replica?.isLeader) return true;
+    return replica?.leader === undefined && a.peers[0] === this.selfId;
+  }
+
+  /** Starts this node's replica of every replicated stream it holds (after a restart, a create, a snapshot). */
+  private attachReplicas(): void {
+    for (const a of this.meta.state.all()) if (a.peers.length > 1 && a.peers.includes(this.selfId)) this.attachReplica(a);
+  }
+
+  private attachReplica(a: StreamAssignment): StreamReplica | null {
+    if (a.peers.length <= 1) return null;
+    const key = replicaKey(a.account, a.name);
+    const existing = this.replicas.get(key);
+    if (existing !== undefined) return existing;
+    const ctx = this.js.accounts.get(a.account);
+    const stream = ctx?.streams.get(a.name);
+    if (ctx === undefined || stream === undefined) return null;
+    const group = streamGroupName(a.account, a.name, a.created);
+    const replica = new StreamReplica({
+      transport: this.transport,
+      group,
+      dir: path.join(this.js.dir, "$SYS", "_js_", group),
+      peers: a.peers,
+      ctx,
+      stream,
+      log: this.js.server.log,
+    });
+    this.replicas.set(key, replica);
+    return replica;
   }
 
   /** Records the streams this node had before it joined, once there is a leader to take them. */
@@ -306,11 +430,12 @@ export class JetStreamCluster {
   /** A stream's info from its holder (this node, or a request over the cluster); null when it does not answer. */
   private streamInfo(api: JetStreamApi, a: StreamAssignment): Promise<Body | null> {
     const ctx = api.context;
-    if (a.peers[0] === this.selfId) {
+    const replica = this.replicas.get(replicaKey(a.account, a.name));
+    if ((a.peers.length === 1 && a.peers[0] === this.selfId) || replica?.isLeader === true) {
       const stream = ctx?.streams.get(a.name);
       if (stream === undefined) return Promise.resolve(null);
       const info = stream.info() as unknown as Body;
-      this.decorate(info);
+      this.decorate(info, a.account);
       return Promise.resolve(info);
     }
     const asker = this.asker(ctx!);
@@ -371,6 +496,10 @@ export class JetStreamCluster {
       ...(raft === null ? {} : { term: raft.term, applied: raft.lastApplied }),
     };
   }
+}
+
+function replicaKey(account: string, stream: string): string {
+  return `${account}\u0000${stream}`;
 }
 
 function carry(m: InternalMessage): CarriedRequest {

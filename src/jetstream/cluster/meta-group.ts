@@ -32,6 +32,10 @@ const SETTLE_MS = 750;
 const SETTLE_MAX_MS = 5000;
 const TICK_MS = 250;
 const STATUS_EVERY_MS = 1000;
+/** A STATUS body's byte: not in a group; in one without a known leader; in one with a leader. */
+const STATUS_ALONE = 0;
+const STATUS_NO_LEADER = 1;
+const STATUS_LEADER = 2;
 
 export interface MetaGroupOptions {
   transport: RouteTransport;
@@ -57,8 +61,8 @@ export class MetaGroup implements GroupHandler {
   private readonly startedAt = Date.now();
   /** Since when this node has known the cluster (see the top of the file); 0 = not now. */
   private knownSince = 0;
-  /** What each JetStream peer last said: in a group (true) or not. */
-  private readonly statuses = new Map<NodeId, boolean>();
+  /** What each JetStream peer last said (STATUS_*). */
+  private readonly statuses = new Map<NodeId, number>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastStatusAt = 0;
   private snapshotQueued = false;
@@ -137,12 +141,22 @@ export class MetaGroup implements GroupHandler {
   }
 
   onStatus(from: NodeId, payload: Uint8Array): void {
-    this.statuses.set(from, payload[0] === 1);
+    this.statuses.set(from, payload[0] ?? STATUS_ALONE);
   }
 
   /** A JetStream peer's route opened: it learns at once whether this node is in a group. */
   peerReachable(id: NodeId): void {
-    this.o.transport.send(id, RaftFrameType.STATUS, META_GROUP, Uint8Array.of(this.raft === null ? 0 : 1));
+    this.o.transport.send(id, RaftFrameType.STATUS, META_GROUP, this.statusBody());
+  }
+
+  /** Whether a reachable peer said it knows a meta leader (then it, not this node, answers 10008 questions). */
+  peerKnowsLeader(): boolean {
+    for (const peer of this.o.transport.peers.values()) if (peer.alive && this.statuses.get(peer.id) === STATUS_LEADER) return true;
+    return false;
+  }
+
+  private statusBody(): Uint8Array {
+    return Uint8Array.of(this.raft === null ? STATUS_ALONE : this.raft.leader === undefined ? STATUS_NO_LEADER : STATUS_LEADER);
   }
 
   // ---- life --------------------------------------------------------------------------------------
@@ -164,6 +178,7 @@ export class MetaGroup implements GroupHandler {
         leaderChanged: (leader, term) => {
           this.o.log.info(`JetStream cluster: meta leader is ${leader === undefined ? "unknown" : leader === this.selfId ? "this node" : leader} (term ${term})`);
           this.o.leaderChanged?.(leader);
+          this.sendStatus();
         },
         configChanged: (peers) => this.o.log.debug(`JetStream cluster: meta voters ${peers.join(", ")}`),
       },
@@ -212,7 +227,7 @@ export class MetaGroup implements GroupHandler {
 
   private sendStatus(): void {
     this.lastStatusAt = Date.now();
-    const body = Uint8Array.of(this.raft === null ? 0 : 1);
+    const body = this.statusBody();
     for (const peer of this.o.transport.peers.values()) if (peer.alive) this.o.transport.send(peer.id, RaftFrameType.STATUS, META_GROUP, body);
   }
 
@@ -230,7 +245,7 @@ export class MetaGroup implements GroupHandler {
     }
     if (this.knownSince === 0) this.knownSince = now;
     if (now - this.knownSince < SETTLE_MS) return;
-    if (alive.some((p) => this.statuses.get(p.id) === true)) return; // a group exists: its leader will add this node
+    if (alive.some((p) => (this.statuses.get(p.id) ?? STATUS_ALONE) !== STATUS_ALONE)) return; // a group exists: its leader will add this node
     if (alive.some((p) => p.id < this.selfId)) return; // the lowest id founds it
     this.o.log.info("JetStream cluster: founding the meta group");
     this.open([this.selfId]);

@@ -1,0 +1,341 @@
+// A replicated stream (num_replicas > 1): a Raft group over the nodes holding it (nats-server's stream
+// raft group). Every replica has the stream's ordinary local copy (stream.ts, its store); the group orders
+// what changes it:
+//
+// - Publishes: every replica's capture subscription sees a publish, only the leader acts on it. It checks it
+//   as a single server would (dedupe also against publishes still in flight, expected-last-sequence against
+//   the sequence in-flight ones will take) and proposes it with the sequence it will get. When the entry
+//   commits (a majority has it in its fsync'd Raft log) every replica stores it through the same publish
+//   code, in log order; the leader sends the PubAck after its store flush, as an R1 stream does. The
+//   Nats-Msg-Id dedupe window is rebuilt from stored headers, so it is on every replica: a publish retried
+//   after a failover gets `duplicate: true`.
+// - Purge and message delete: the request itself goes through the log; every replica runs it, the leader
+//   answers.
+// - After a restart the log is applied again from the start: a publish whose sequence the store already
+//   has is skipped.
+// A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
+//
+// Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
+// reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
+import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
+import type { InternalMessage } from "../../internal-client.ts";
+import type { AccountJetStream } from "../account.ts";
+import type { Stream, StreamReplication } from "../stream.ts";
+import { RaftNode, systemClock } from "./raft.ts";
+import { FileRaftStorage } from "./raft-file-storage.ts";
+import type { NodeId, RaftMessage } from "./raft-types.ts";
+import type { GroupHandler, RouteTransport } from "./route-transport.ts";
+import type { CarriedRequest } from "./meta.ts";
+
+const PUBLISH = 1;
+/** A new leader keeps at most this many publishes, this long, while it gets ready. */
+const MAX_HELD = 10_000;
+const HOLD_MS = 5000;
+/** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
+const COMPACT_EVERY_MS = 5000;
+const COMPACT_MIN_ENTRIES = 1000;
+const API_REQUEST = 2;
+
+/** The group's name on the wire: short and fixed whatever the account and stream names. */
+export function streamGroupName(account: string, stream: string, created: string): string {
+  return `S-${createHash("sha256").update(`${account}\0${stream}\0${created}`).digest("hex").slice(0, 16)}`;
+}
+
+export interface StreamReplicaOptions {
+  transport: RouteTransport;
+  group: string;
+  dir: string;
+  /** The replicas (member ids), the same list on each: the group's founders. */
+  peers: NodeId[];
+  ctx: AccountJetStream;
+  stream: Stream;
+  log: { info(line: string): void; warn(line: string): void; debug(line: string): void };
+  leaderChanged?(leader: NodeId | undefined): void;
+}
+
+export class StreamReplica implements StreamReplication, GroupHandler {
+  readonly raft: RaftNode;
+  private readonly storage: FileRaftStorage;
+  private _inflight = 0;
+  private readonly pending = new Map<string, number>();
+  /** Publishes gathered in this turn of the event loop: proposed together (one fsync, one message per follower). */
+  private batch: Uint8Array[] = [];
+  private stopped = false;
+  private compactTimer: ReturnType<typeof setInterval> | null = null;
+  /** Publishes that reached this leader before it was ready (see acceptsPublishes), oldest first. */
+  private held: InternalMessage[] = [];
+  private heldTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Called once a leader is known (the create's answer waits for it, as nats-server's). */
+  private leaderWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: StreamReplicaOptions) {
+    this.storage = new FileRaftStorage(o.dir, { warn: (line) => o.log.warn(`JetStream stream ${o.stream.name} log: ${line}`) });
+    o.transport.register(o.group, this);
+    this.raft = new RaftNode({
+      id: o.transport.selfId,
+      peers: o.peers,
+      storage: this.storage,
+      transport: o.transport.transportFor(o.group),
+      clock: systemClock,
+      random: Math.random,
+      stateMachine: { apply: (_index, data) => this.apply(data), restore: (snapshot) => this.restore(snapshot.data) },
+      events: {
+        leaderChanged: (leader, term) => {
+          this._inflight = 0;
+          this.pending.clear();
+          this.batch = [];
+          o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
+          o.stream.subscribeDirect(); // direct gets follow the leader
+          o.leaderChanged?.(leader);
+          if (leader !== undefined) for (const waiter of this.leaderWaiters.splice(0)) waiter();
+        },
+      },
+      log: (line) => o.log.debug(`stream ${o.stream.name} raft: ${line}`),
+    });
+    o.stream.replication = this;
+    o.stream.subscribeDirect();
+    this.raft.start();
+    this.compactTimer = setInterval(() => this.compact(), COMPACT_EVERY_MS);
+    this.compactTimer.unref?.();
+  }
+
+  /**
+   * The log keeps what the store already has only while a replica may still need it: the store is the
+   * state. A follower drops what it applied (its store flushed first); the leader only what every follower
+   * has, so it never has to send a snapshot to a live follower (a replica that was away while the others
+   * compacted, or whose store was wiped, would need its store rebuilt from a peer: not done yet).
+   */
+  private compact(): void {
+    const raft = this.raft;
+    if (this.stopped || raft.lastApplied - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    let index = raft.lastApplied;
+    if (this.isLeader) {
+      const followers = raft.followers();
+      if (followers.length < raft.peers.length - 1) return;
+      for (const f of followers) index = Math.min(index, f.matchIndex);
+    }
+    if (index <= raft.snapshotIndex) return;
+    this.o.stream.store.flush();
+    const lastSeq = this.o.stream.store.state().lastSeq;
+    raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq })));
+  }
+
+  /** A snapshot: this node's own at start (its store has it), or the leader's for a replica left behind. */
+  private restore(data: Uint8Array): void {
+    let lastSeq = 0;
+    try {
+      lastSeq = (JSON.parse(Buffer.from(data).toString()) as { last_seq: number }).last_seq;
+    } catch {
+      return;
+    }
+    const have = this.o.stream.store.state().lastSeq;
+    if (have < lastSeq) {
+      this.o.log.warn(`JetStream stream ${this.o.stream.name}: this replica has messages up to ${have}, the group's snapshot up to ${lastSeq}; rebuilding a replica from its peers is not implemented`);
+    }
+  }
+
+  get stream(): Stream {
+    return this.o.stream;
+  }
+
+  get isLeader(): boolean {
+    return this.raft.role === "leader";
+  }
+
+  get leader(): NodeId | undefined {
+    return this.raft.leader;
+  }
+
+  get acceptsPublishes(): boolean {
+    return this.isLeader && (this._inflight > 0 || this.raft.lastApplied === this.raft.lastIndex);
+  }
+
+  get inflight(): number {
+    return this._inflight;
+  }
+
+  hold(m: InternalMessage): void {
+    if (this.held.length >= MAX_HELD) return; // the publisher retries
+    this.held.push(m);
+    if (this.heldTimer === null) this.checkHeld(Date.now());
+  }
+
+  /** Until the new leader is ready (its first entry applied), then the held publishes go on in order. */
+  private checkHeld(since: number): void {
+    this.heldTimer = null;
+    if (this.stopped || !this.isLeader || Date.now() - since > HOLD_MS) {
+      this.held = [];
+      return;
+    }
+    if (!this.acceptsPublishes) {
+      this.heldTimer = setTimeout(() => this.checkHeld(since), 10);
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    for (const m of held) this.o.stream.takePublish(m);
+  }
+
+  pendingMsgId(id: string): number | undefined {
+    return this.pending.get(id);
+  }
+
+  /** Runs `then` once the group has a leader (at once if it has one), or after `timeoutMs` regardless. */
+  whenLeaderKnown(timeoutMs: number, then: () => void): void {
+    if (this.raft.leader !== undefined) return then();
+    let done = false;
+    const once = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      then();
+    };
+    const timer = setTimeout(once, timeoutMs);
+    this.leaderWaiters.push(once);
+  }
+
+  /** Campaigns at once (the preferred first leader of a new group). */
+  campaign(): void {
+    this.raft.campaign();
+  }
+
+  propose(m: InternalMessage, msgId: string, seq: number): void {
+    this._inflight++;
+    if (msgId !== "") this.pending.set(msgId, seq);
+    if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
+    this.batch.push(encodePublish(m, seq));
+  }
+
+  /** A purge or message delete: through the log, run on every replica, answered by the leader. */
+  proposeRequest(request: CarriedRequest): boolean {
+    return this.raft.propose(Buffer.concat([Uint8Array.of(API_REQUEST), Buffer.from(JSON.stringify(request))])).ok;
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0 || this.stopped) return;
+    const result = this.raft.proposeBatch(batch);
+    if (!result.ok) {
+      // Lost leadership meanwhile: nothing was proposed (the publishers retry).
+      this._inflight = Math.max(0, this._inflight - batch.length);
+    }
+  }
+
+  private apply(data: Uint8Array): void {
+    if (this.stopped) return;
+    if (data[0] === PUBLISH) {
+      const { m, seq } = decodePublish(data);
+      if (this._inflight > 0 && this.isLeader) this._inflight--;
+      this.o.stream.applyPublish(m, seq);
+      const msgId = this.pending.size > 0 ? msgIdOf(m) : "";
+      if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
+      return;
+    }
+    if (data[0] === API_REQUEST) {
+      const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
+      const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
+      if (this.isLeader) this.o.ctx.api.handleLocally(m);
+      else this.o.ctx.api.handleLocallyBody(m);
+    }
+  }
+
+  // ---- GroupHandler ------------------------------------------------------------------------------
+
+  receive(message: RaftMessage): void {
+    if (!this.stopped) this.raft.receive(message);
+  }
+
+  onForward(): void {}
+
+  onStatus(): void {}
+
+  /** nats-server's stream info `cluster.replicas`: the other replicas, as the leader sees them. */
+  replicasInfo(nameOf: (id: NodeId) => string, alive: (id: NodeId) => boolean): Record<string, unknown>[] {
+    const self = this.o.transport.selfId;
+    const progress = new Map(this.raft.followers().map((f) => [f.id, f]));
+    const last = this.raft.lastIndex;
+    return this.raft.peers
+      .filter((id) => id !== this.raft.leader && !(this.raft.leader === undefined && id === self))
+      .map((id) => {
+        const p = progress.get(id);
+        const isSelf = id === self;
+        const lag = isSelf ? Math.max(0, this.raft.commitIndex - this.raft.lastApplied) : p === undefined ? 0 : Math.max(0, last - p.matchIndex);
+        const active = isSelf || p === undefined ? 0 : Math.round(p.lastAckAgoMs * 1e6);
+        const offline = !alive(id);
+        return { name: nameOf(id), current: !offline && lag === 0, active, ...(lag > 0 ? { lag } : {}), ...(offline ? { offline: true } : {}), peer: id };
+      });
+  }
+
+  /** Stops the group (the stream goes, or the server stops); `removeLog` deletes its files. */
+  stop(removeLog: boolean): void {
+    this.stopped = true;
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.raft.stop();
+    this.storage.close();
+    if (this.o.stream.replication === this) {
+      this.o.stream.replication = null;
+      if (!this.o.stream.deleted) this.o.stream.subscribeDirect();
+    }
+    if (removeLog) rmSync(this.o.dir, { recursive: true, force: true });
+  }
+
+  stepDown(): boolean {
+    return this.raft.stepDown();
+  }
+}
+
+function encodePublish(m: InternalMessage, seq: number): Uint8Array {
+  const subject = Buffer.from(m.subject, "latin1");
+  const reply = Buffer.from(m.reply ?? "", "latin1");
+  const headers = m.headers ?? Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(1 + 8 + 2 + subject.length + 2 + reply.length + 4 + headers.length + m.payload.length);
+  let at = 0;
+  out[at++] = PUBLISH;
+  out.writeDoubleBE(seq, at);
+  at += 8;
+  out.writeUInt16BE(subject.length, at);
+  at += 2;
+  at += subject.copy(out, at);
+  out.writeUInt16BE(reply.length, at);
+  at += 2;
+  at += reply.copy(out, at);
+  out.writeUInt32BE(headers.length, at);
+  at += 4;
+  at += headers.copy(out, at);
+  m.payload.copy(out, at);
+  return out;
+}
+
+function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let at = 1;
+  const seq = b.readDoubleBE(at);
+  at += 8;
+  const subjectLength = b.readUInt16BE(at);
+  at += 2;
+  const subject = b.latin1Slice(at, at + subjectLength);
+  at += subjectLength;
+  const replyLength = b.readUInt16BE(at);
+  at += 2;
+  const reply = replyLength === 0 ? null : b.latin1Slice(at, at + replyLength);
+  at += replyLength;
+  const headerLength = b.readUInt32BE(at);
+  at += 4;
+  const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
+  at += headerLength;
+  return { m: { subject, reply, headers, payload: Buffer.from(b.subarray(at)) }, seq };
+}
+
+const MSG_ID = "\r\nNats-Msg-Id:";
+
+function msgIdOf(m: InternalMessage): string {
+  if (m.headers === null) return "";
+  const text = m.headers.toString("latin1");
+  const at = text.indexOf(MSG_ID);
+  if (at < 0) return "";
+  const end = text.indexOf("\r\n", at + MSG_ID.length);
+  return text.slice(at + MSG_ID.length, end < 0 ? undefined : end).trim();
+}

@@ -289,7 +289,9 @@ export class Stream {
     let interested = false;
     for (const consumer of this.consumers.values()) if (consumer.onStored(stored)) interested = true;
     // Interest retention keeps a message only while some consumer wants it (a work queue keeps it for the next one).
-    if (this.config.retention === "interest" && !interested) this.store.remove(stored.seq);
+    // (A replicated stream's follower runs no durable consumers: the leader decides, see stream-replica.ts.)
+    const follower = this.replication !== null && !this.replication.isLeader;
+    if (this.config.retention === "interest" && !interested && !follower) this.store.remove(stored.seq);
     if (this.config.max_age > 0 && this.expireTimer === null) this.scheduleExpiry();
   }
 

@@ -93,7 +93,8 @@ export class JetStreamCluster {
   takeRequest(api: JetStreamApi, m: InternalMessage, t: string[], type: string | null): boolean {
     const [, , area, op, a] = t;
     const account = api.accountName;
-    if (area === "STREAM" && op === "LEADER" && a === "STEPDOWN" && t.length === 6) return this.streamStepDown(api, m, t[5]!);
+    if (area === "STREAM" && op === "LEADER" && a === "STEPDOWN" && t.length === 6) return this.streamStepDown(api, m, t[5]!, null);
+    if (area === "CONSUMER" && op === "LEADER" && a === "STEPDOWN" && t.length === 7) return this.streamStepDown(api, m, t[5]!, t[6]!);
     if (type === null) return true;
     if (area === "INFO") return this.byLeader(api, m, type, () => this.accountInfo(api, m, type));
     if (area === "STREAM") {
@@ -137,7 +138,21 @@ export class JetStreamCluster {
     if (assignment.peers.length === 1) return assignment.peers[0] !== this.selfId;
     // Replicated: the stream's leader answers; what changes the stream goes through its log first.
     const replica = this.replicas.get(replicaKey(api.accountName, stream));
-    if (replica === undefined || !replica.isLeader) return true;
+    if (replica === undefined) return true;
+    // An ephemeral consumer stays on the node that made it: that node answers for it while it is there.
+    const consumer = consumerNameOf(m.subject.split("."));
+    const holder = consumer === null ? undefined : replica.ephemeralHolder(consumer);
+    if (holder !== undefined && holder !== replica.leader && (holder === this.selfId || this.transport.isAlive(holder))) {
+      return holder !== this.selfId;
+    }
+    if (!replica.isLeader) return true;
+    if (!replica.ready) {
+      // A new leader: the request waits until its consumers run (a "consumer not found" would be wrong).
+      replica.whenReady(() => {
+        if (!this.byHolder(api, m, type, stream)) api.handleLocally(m);
+      });
+      return true;
+    }
     const t = m.subject.split(".");
     const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
     if (!changesStream) return false;
@@ -145,10 +160,14 @@ export class JetStreamCluster {
     return true;
   }
 
-  /** $JS.API.STREAM.LEADER.STEPDOWN.<stream>: the stream's leader hands over to a caught-up replica. */
-  private streamStepDown(api: JetStreamApi, m: InternalMessage, stream: string): boolean {
+  /**
+   * $JS.API.STREAM.LEADER.STEPDOWN.<stream>: the stream's leader hands over to a caught-up replica. And
+   * CONSUMER.LEADER.STEPDOWN.<stream>.<consumer>: a consumer of a replicated stream runs on its stream's
+   * leader (stream-replica.ts), so it moves with the stream's leadership.
+   */
+  private streamStepDown(api: JetStreamApi, m: InternalMessage, stream: string, consumer: string | null): boolean {
     if (m.reply === null) return true;
-    const type = "stream_leader_stepdown_response";
+    const type = consumer === null ? "stream_leader_stepdown_response" : "consumer_leader_stepdown_response";
     const assignment = this.meta.state.stream(api.accountName, stream);
     if (assignment === undefined) {
       return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("StreamNotFound")));
@@ -156,10 +175,17 @@ export class JetStreamCluster {
     const replica = this.replicas.get(replicaKey(api.accountName, stream));
     if (assignment.peers.length === 1) {
       // An R1 stream has nobody to hand over to: its holder says so (nats-server's answer for a single replica).
-      if (assignment.peers[0] === this.selfId) api.answer(m.reply, type, { success: true });
+      if (assignment.peers[0] !== this.selfId) return true;
+      const exists = consumer === null || api.context?.streams.get(stream)?.consumers.has(consumer) === true;
+      if (exists) api.answer(m.reply, type, { success: true });
+      else api.answerError(m.reply, type, apiError("ConsumerNotFound"));
       return true;
     }
     if (replica === undefined || !replica.isLeader) return true;
+    if (consumer !== null && !replica.stream.consumers.has(consumer)) {
+      api.answerError(m.reply, type, apiError("ConsumerNotFound"));
+      return true;
+    }
     if (replica.stepDown()) api.answer(m.reply, type, { success: true });
     else api.answerError(m.reply, type, apiError("ClusterNotAvailable"));
     return true;
@@ -177,7 +203,8 @@ export class JetStreamCluster {
 
   /**
    * Stream info and consumer info carry the cluster block (nats-server's ClusterInfo): the cluster, the
-   * leader's server name, and for a replicated stream the other replicas as the leader sees them.
+   * leader's server name, and for a replicated stream the other replicas as the leader sees them (a
+   * consumer of a replicated stream shares its stream's group: the same block).
    */
   decorate(body: Body, account: string): void {
     if (body.error !== undefined || body.config === undefined) return;
@@ -186,7 +213,7 @@ export class JetStreamCluster {
     if (!isStreamInfo && !isConsumerInfo) return;
     const stream = isStreamInfo ? (body.config as { name: string }).name : (body.stream_name as string);
     const replica = this.replicas.get(replicaKey(account, stream));
-    if (replica === undefined || isConsumerInfo) {
+    if (replica === undefined) {
       body.cluster = { name: this.cluster.name, leader: this.js.server.serverName };
       return;
     }
@@ -496,6 +523,14 @@ export class JetStreamCluster {
       ...(raft === null ? {} : { term: raft.term, applied: raft.lastApplied }),
     };
   }
+}
+
+/** The consumer a CONSUMER.* request names ($JS.API.CONSUMER.<op>.<stream>.<consumer>…), or null. */
+function consumerNameOf(t: string[]): string | null {
+  if (t[2] !== "CONSUMER") return null;
+  if (t[3] === "DURABLE") return t[6] ?? null;
+  if (t[3] === "INFO" || t[3] === "DELETE" || t[3] === "CREATE") return t[5] ?? null;
+  return null;
 }
 
 function replicaKey(account: string, stream: string): string {

@@ -11,35 +11,63 @@
 //   after a failover gets `duplicate: true`.
 // - Purge and message delete: the request itself goes through the log; every replica runs it, the leader
 //   answers.
+// - Durable consumers (stage C) live on the leader only and replicate their state in this same group (not a
+//   group each, as nats-server: one group per stream is one election and one log to keep, and a consumer
+//   cannot outlive or lead apart from its stream here). Every CONSUMER_STATE_EVERY_MS the leader proposes the
+//   config and state (delivered, ack floor, pending, redeliveries) of each durable that changed, and the
+//   deletion of those that went; replicas keep the latest (and write the consumer's files, so a restart has
+//   them). A new leader starts them from that state once it applied its log; the old one stops its own.
+//   Acks of the last CONSUMER_STATE_EVERY_MS before a failover are lost: those messages are delivered again.
+//   Ephemeral consumers (ordered consumers, KV watches) stay on the node that made them, leader or not
+//   (it has every message too): the log only records which node holds each, so that node answers for it.
 // - After a restart the log is applied again from the start: a publish whose sequence the store already
 //   has is skipped.
 // A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
 //
 // Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
+// A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
 import type { AccountJetStream } from "../account.ts";
 import type { Stream, StreamReplication } from "../stream.ts";
+import type { ConsumerConfig } from "../config.ts";
+import type { ConsumerState } from "../consumer.ts";
 import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
 import type { GroupHandler, RouteTransport } from "./route-transport.ts";
 import type { CarriedRequest } from "./meta.ts";
 
+// Entry kinds (the first byte).
 const PUBLISH = 1;
+const API_REQUEST = 2;
+const CONSUMER_STATE = 3;
+const CONSUMER_GONE = 4;
+/** How often the leader sends its durable consumers' changed states through the log (the redelivery window after a failover). */
+const CONSUMER_STATE_EVERY_MS = 250;
 /** A new leader keeps at most this many publishes, this long, while it gets ready. */
 const MAX_HELD = 10_000;
 const HOLD_MS = 5000;
 /** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
 const COMPACT_EVERY_MS = 5000;
 const COMPACT_MIN_ENTRIES = 1000;
-const API_REQUEST = 2;
 
 /** The group's name on the wire: short and fixed whatever the account and stream names. */
 export function streamGroupName(account: string, stream: string, created: string): string {
   return `S-${createHash("sha256").update(`${account}\0${stream}\0${created}`).digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * A consumer as the group replicates it: a durable with its state; an ephemeral with the node running it
+ * (`holder`, no state: it stays on that node, as nats-server's R1 consumers stay where they were made).
+ */
+interface ReplicatedConsumer {
+  config: ConsumerConfig;
+  created: number;
+  state?: ConsumerState;
+  holder?: NodeId;
 }
 
 export interface StreamReplicaOptions {
@@ -63,6 +91,11 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private batch: Uint8Array[] = [];
   private stopped = false;
   private compactTimer: ReturnType<typeof setInterval> | null = null;
+  private consumerTimer: ReturnType<typeof setInterval> | null = null;
+  /** Each durable's latest replicated config and state (JSON of ReplicatedConsumer), by name. */
+  private readonly consumers = new Map<string, string>();
+  /** Whether this leader has started the replicated consumers (once it applied its log). */
+  private consumersStarted = false;
   /** Publishes that reached this leader before it was ready (see acceptsPublishes), oldest first. */
   private held: InternalMessage[] = [];
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
@@ -85,6 +118,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this._inflight = 0;
           this.pending.clear();
           this.batch = [];
+          this.consumersStarted = false;
+          if (leader !== o.transport.selfId) this.stopConsumers();
+          else this.whenReady(() => this.startConsumers());
           o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
           o.stream.subscribeDirect(); // direct gets follow the leader
           o.leaderChanged?.(leader);
@@ -95,7 +131,15 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     });
     o.stream.replication = this;
     o.stream.subscribeDirect();
+    // Consumers loaded from disk at start wait for this node to lead; their state is what they start from.
+    for (const c of [...o.stream.consumers.values()]) {
+      if (!c.isDurable) continue;
+      this.consumers.set(c.name, JSON.stringify({ config: c.config, created: c.created, state: c.state() } satisfies ReplicatedConsumer));
+      o.ctx.detachConsumer(c);
+    }
     this.raft.start();
+    this.consumerTimer = setInterval(() => this.tickConsumers(), CONSUMER_STATE_EVERY_MS);
+    this.consumerTimer.unref?.();
     this.compactTimer = setInterval(() => this.compact(), COMPACT_EVERY_MS);
     this.compactTimer.unref?.();
   }
@@ -118,14 +162,20 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (index <= raft.snapshotIndex) return;
     this.o.stream.store.flush();
     const lastSeq = this.o.stream.store.state().lastSeq;
-    raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq })));
+    const consumers = Object.fromEntries([...this.consumers].map(([name, json]) => [name, JSON.parse(json) as ReplicatedConsumer]));
+    raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq, consumers })));
   }
 
-  /** A snapshot: this node's own at start (its store has it), or the leader's for a replica left behind. */
+  /**
+   * A snapshot: this node's own at start (its store has it), or the leader's for a replica left behind. It
+   * holds the store's last sequence and the durables' replicated states.
+   */
   private restore(data: Uint8Array): void {
     let lastSeq = 0;
     try {
-      lastSeq = (JSON.parse(Buffer.from(data).toString()) as { last_seq: number }).last_seq;
+      const snapshot = JSON.parse(Buffer.from(data).toString()) as { last_seq: number; consumers?: Record<string, ReplicatedConsumer> };
+      lastSeq = snapshot.last_seq;
+      for (const [name, c] of Object.entries(snapshot.consumers ?? {})) this.consumers.set(name, JSON.stringify(c));
     } catch {
       return;
     }
@@ -207,6 +257,83 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.batch.push(encodePublish(m, seq));
   }
 
+  // ---- consumers (stage C) ----------------------------------------------------------------------
+
+  /** Whether this leader applied its log and started the replicated consumers: requests about them may go. */
+  get ready(): boolean {
+    return this.acceptsPublishes && this.consumersStarted;
+  }
+
+  /** Runs `then` once this node is a ready leader (polled: the core tells no event for it); dropped if it stops leading. */
+  whenReady(then: () => void, since = Date.now()): void {
+    if (this.stopped || !this.isLeader || Date.now() - since > HOLD_MS) return;
+    if (this.acceptsPublishes) return then();
+    setTimeout(() => this.whenReady(then, since), 10);
+  }
+
+  private tickConsumers(): void {
+    if (this.stopped || !this.acceptsPublishes) return;
+    if (!this.consumersStarted) return;
+    const self = this.o.transport.selfId;
+    const live = new Set<string>();
+    for (const c of this.o.stream.consumers.values()) {
+      live.add(c.name);
+      const replicated: ReplicatedConsumer = c.isDurable
+        ? { config: c.config, created: c.created, state: c.state() }
+        : { config: c.config, created: c.created, holder: self };
+      const json = JSON.stringify(replicated);
+      if (this.consumers.get(c.name) === json) continue;
+      this.consumers.set(c.name, json); // what the log will hold (proposed once, not every tick)
+      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+    }
+    for (const [name, json] of [...this.consumers]) {
+      if (live.has(name)) continue;
+      // An ephemeral another node holds goes when that node does (it says nothing when it drops one: it cannot propose).
+      const holder = (JSON.parse(json) as ReplicatedConsumer).holder;
+      if (holder !== undefined && holder !== self && this.o.transport.isAlive(holder)) continue;
+      this.consumers.delete(name);
+      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_GONE), Buffer.from(name)]));
+    }
+  }
+
+  /** This node leads and applied its log: the durables start from their replicated state. */
+  private startConsumers(): void {
+    if (this.consumersStarted || !this.isLeader) return;
+    this.consumersStarted = true;
+    const stream = this.o.stream;
+    for (const [name, json] of this.consumers) {
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (stream.consumers.has(name) || c.state === undefined) continue;
+      try {
+        this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+      } catch (error) {
+        this.o.log.warn(`JetStream stream ${stream.name}: consumer ${name} could not start: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Leadership went elsewhere: this node's durables stop (their last replicated state stays); ephemerals stay. */
+  private stopConsumers(): void {
+    for (const c of [...this.o.stream.consumers.values()]) if (c.isDurable) this.o.ctx.detachConsumer(c);
+  }
+
+  /** The node running an ephemeral consumer of this stream, as the log says (undefined: a durable, or none). */
+  ephemeralHolder(name: string): NodeId | undefined {
+    const json = this.consumers.get(name);
+    return json === undefined ? undefined : (JSON.parse(json) as ReplicatedConsumer).holder;
+  }
+
+  private writeConsumerFiles(name: string): void {
+    const json = this.consumers.get(name);
+    try {
+      if (json === undefined) return this.o.ctx.removeConsumerFiles(this.o.stream, name);
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (c.state !== undefined) this.o.ctx.writeConsumerFiles(this.o.stream, name, c.config, c.created, c.state);
+    } catch (error) {
+      this.o.log.warn(`JetStream stream ${this.o.stream.name}: consumer ${name} files: ${(error as Error).message}`);
+    }
+  }
+
   /** A purge or message delete: through the log, run on every replica, answered by the leader. */
   proposeRequest(request: CarriedRequest): boolean {
     return this.raft.propose(Buffer.concat([Uint8Array.of(API_REQUEST), Buffer.from(JSON.stringify(request))])).ok;
@@ -233,7 +360,15 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
       return;
     }
-    if (data[0] === API_REQUEST) {
+    if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
+      const body = Buffer.from(data.subarray(1)).toString();
+      const name = data[0] === CONSUMER_GONE ? body : (JSON.parse(body) as { name: string }).name;
+      if (data[0] === CONSUMER_GONE) this.consumers.delete(name);
+      else this.consumers.set(name, JSON.stringify((JSON.parse(body) as { consumer: ReplicatedConsumer }).consumer));
+      if (!this.isLeader) this.writeConsumerFiles(name);
+      return;
+    }
+        if (data[0] === API_REQUEST) {
       const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
       const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
       if (this.isLeader) this.o.ctx.api.handleLocally(m);
@@ -272,6 +407,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   stop(removeLog: boolean): void {
     this.stopped = true;
     if (this.compactTimer) clearInterval(this.compactTimer);
+    if (this.consumerTimer) clearInterval(this.consumerTimer);
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.raft.stop();
     this.storage.close();
@@ -282,7 +418,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (removeLog) rmSync(this.o.dir, { recursive: true, force: true });
   }
 
+  /** Hands leadership over; the consumers' latest states go into the log first (the new leader gets them). */
   stepDown(): boolean {
+    this.tickConsumers();
     return this.raft.stepDown();
   }
 }

@@ -82,14 +82,14 @@ export const natterOnly = serverKind === "natter" ? test : test.skip;
  * Three nodes, each running JetStream with its own store. natter: seeds in a chain (N1 → N0, N2 → N1),
  * the way its cluster tests start; nats-server needs routes on every JetStream node: each names the others.
  */
-export async function threeJetStreamNodes(): Promise<ClusterNode[]> {
+export async function threeJetStreamNodes(extraArgs: string[] = []): Promise<ClusterNode[]> {
   const kind = serverKind;
   const ports = [await freePort(), await freePort(), await freePort()];
   const seeds = (i: number) => (kind === "natter" ? (i === 0 ? [] : [ports[i - 1]!]) : ports.filter((_, j) => j !== i));
   const nodes: ClusterNode[] = [];
   for (let i = 0; i < 3; i++) {
     const dir = storeDir();
-    const node = await startNode({ name: `N${i}`, kind, monitor: true, clusterPort: ports[i], seeds: seeds(i), extraArgs: ["-js", "--store_dir", dir] });
+    const node = await startNode({ name: `N${i}`, kind, monitor: true, clusterPort: ports[i], seeds: seeds(i), extraArgs: [...extraArgs, "-js", "--store_dir", dir] });
     storeDirs.set(node, dir);
     nodes.push(node);
   }

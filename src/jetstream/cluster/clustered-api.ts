@@ -15,6 +15,7 @@ import path from "node:path";
 import type { Cluster } from "../../cluster/cluster.ts";
 import type { InternalMessage } from "../../internal-client.ts";
 import { InternalClient } from "../../internal-client.ts";
+import type { Subscription } from "../../subscription.ts";
 import type { AccountJetStream } from "../account.ts";
 import { checkSubjectOverlap, type JetStreamApi } from "../api.ts";
 import { subjectMatches } from "../../subjects/subject.ts";
@@ -43,6 +44,8 @@ export class JetStreamCluster {
   /** Streams this node had before it joined (a fresh meta log), to record in the meta group. */
   private adoptions: { account: string; name: string }[] = [];
   private adoptTimer: ReturnType<typeof setInterval> | null = null;
+  private systemClient: InternalClient | null = null;
+  private stepdownSub: Subscription | null = null;
   /** This node's replicas of replicated streams, by account and stream name. */
   private readonly replicas = new Map<string, StreamReplica>();
   /** Per account: an internal client that asks the holders (list, account info), and its waiting requests. */
@@ -60,6 +63,7 @@ export class JetStreamCluster {
       seeds: js.server.options.routes.map((r) => r.replace(/^[a-z]+:\/\//, "").replace(/^localhost:/, "127.0.0.1:")),
       log,
       applied: (command, changed, prior) => this.applied(command, changed, prior),
+      leaderChanged: (leader) => this.metaLeaderChanged(leader),
     });
     this.transport.onPeerChange = (peer, up) => {
       if (up) this.meta.peerReachable(peer.id);
@@ -68,6 +72,35 @@ export class JetStreamCluster {
 
   get selfId(): string {
     return this.transport.selfId;
+  }
+
+  /** The meta leader hands over to a caught-up voter; `{"success":true}`, or 10008 when no other voter can take it. */
+  private metaStepDown(reply: string | null, answer: (reply: string, body: Body) => void): void {
+    const moved = this.meta.raft!.stepDown();
+    if (reply !== null) answer(reply, moved ? { success: true } : { error: apiError("ClusterNotAvailable").json });
+  }
+
+  /**
+   * $JS.API.META.LEADER.STEPDOWN is a system account request that only the meta leader subscribes to
+   * (nats-server's jsLeaderStepDownRequest): leadership of the meta group moves to a caught-up voter. (A
+   * JetStream account's request for it reaches the meta leader through takeRequest, as in nats-server 2.9.)
+   */
+  private metaLeaderChanged(leader: string | undefined): void {
+    const system = this.js.server.accounts.system;
+    if (system === null) return;
+    if (leader === this.selfId && this.stepdownSub === null) {
+      this.systemClient ??= new InternalClient(this.js.server, "jetstream-cluster (system)", system);
+      const client = this.systemClient;
+      this.stepdownSub = client.subscribe("$JS.API.META.LEADER.STEPDOWN", (m) => {
+        if (m.reply === null || !this.meta.isLeader) return;
+        this.metaStepDown(m.reply, (reply, body) => {
+          client.publish(reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", ...body })));
+        });
+      });
+    } else if (leader !== this.selfId && this.stepdownSub !== null) {
+      this.systemClient?.unsubscribe(this.stepdownSub);
+      this.stepdownSub = null;
+    }
   }
 
   start(): void {
@@ -85,6 +118,7 @@ export class JetStreamCluster {
     this.replicas.clear();
     this.meta.stop();
     for (const asker of this.askers.values()) asker.client.close();
+    this.systemClient?.close();
   }
 
   // ---- who answers ---------------------------------------------------------------------------------
@@ -95,6 +129,11 @@ export class JetStreamCluster {
     const account = api.accountName;
     if (area === "STREAM" && op === "LEADER" && a === "STEPDOWN" && t.length === 6) return this.streamStepDown(api, m, t[5]!, null);
     if (area === "CONSUMER" && op === "LEADER" && a === "STEPDOWN" && t.length === 7) return this.streamStepDown(api, m, t[5]!, t[6]!);
+    if (area === "META" && op === "LEADER" && a === "STEPDOWN" && t.length === 5) {
+      // nats-server 2.9 takes it from a JetStream account too (its API reaches the system's subscription).
+      if (m.reply !== null && this.meta.isLeader) this.metaStepDown(m.reply, (reply, body) => api.answer(reply, "meta_leader_stepdown_response", body));
+      return true;
+    }
     if (type === null) return true;
     if (area === "INFO") return this.byLeader(api, m, type, () => this.accountInfo(api, m, type));
     if (area === "STREAM") {
@@ -223,6 +262,11 @@ export class JetStreamCluster {
       ...(leader === undefined ? {} : { leader: this.serverNameOf(leader) }),
       replicas: replica.replicasInfo((id) => this.serverNameOf(id), (id) => this.transport.isAlive(id)),
     };
+  }
+
+  /** The replicas of a stream as advisories list them (nats-server's PeerInfo). */
+  private replicaNames(a: StreamAssignment): Body[] {
+    return a.peers.map((id) => ({ name: this.serverNameOf(id), current: this.transport.isAlive(id), active: 0, ...(this.transport.isAlive(id) ? {} : { offline: true }), peer: id }));
   }
 
   private serverNameOf(id: string): string {
@@ -377,6 +421,20 @@ export class JetStreamCluster {
       ctx,
       stream,
       log: this.js.server.log,
+      // nats-server's advisories, in the stream's account.
+      leaderChanged: (leader) => {
+        if (leader !== this.selfId) return;
+        ctx.advisory(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${a.name}`, {
+          type: "io.nats.jetstream.advisory.v1.stream_leader_elected", id: nuid(), timestamp: rfc3339(Date.now()),
+          stream: a.name, leader: this.js.server.serverName, replicas: this.replicaNames(a),
+        });
+      },
+      quorumLost: () => {
+        ctx.advisory(`$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST.${a.name}`, {
+          type: "io.nats.jetstream.advisory.v1.stream_quorum_lost", id: nuid(), timestamp: rfc3339(Date.now()),
+          stream: a.name, replicas: this.replicaNames(a),
+        });
+      },
     });
     this.replicas.set(key, replica);
     return replica;

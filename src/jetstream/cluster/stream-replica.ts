@@ -80,6 +80,8 @@ export interface StreamReplicaOptions {
   stream: Stream;
   log: { info(line: string): void; warn(line: string): void; debug(line: string): void };
   leaderChanged?(leader: NodeId | undefined): void;
+  /** This node led and heard from no majority for a while (it steps down right after). */
+  quorumLost?(): void;
 }
 
 export class StreamReplica implements StreamReplication, GroupHandler {
@@ -126,6 +128,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           o.leaderChanged?.(leader);
           if (leader !== undefined) for (const waiter of this.leaderWaiters.splice(0)) waiter();
         },
+        quorumLost: () => o.quorumLost?.(),
       },
       log: (line) => o.log.debug(`stream ${o.stream.name} raft: ${line}`),
     });

@@ -11,7 +11,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { serverKind } from "../harness/server.ts";
 import { startNode, waitFor, waitForMesh } from "./spawn.ts";
-import { answers, client, natterOnly, storeDir, threeJetStreamNodes, waitForMeta } from "./js-cluster.ts";
+import { answers, client, metaCluster, natterOnly, storeDir, threeJetStreamNodes, waitForMeta } from "./js-cluster.ts";
 
 describe("a cluster whose every node runs JetStream is one JetStream", () => {
   test("one answer per request from any node; a stream made once, reachable from every node", async () => {
@@ -158,5 +158,37 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     expect(info.state.messages).toBe(2);
     expect(info.cluster?.leader).toBe("N0");
     expect((await jsm1.streams.getMessage("OLD", { seq: 2 }))?.string()).toBe("two");
+  }, 60_000);
+
+  test("the meta leader dies: creates and deletes go on after the re-election, nothing twice; it rejoins", async () => {
+    const nodes = await threeJetStreamNodes();
+    const leaderName = await waitForMeta(nodes);
+    const leader = nodes.find((n) => n.name === leaderName)!;
+    const others = nodes.filter((n) => n !== leader);
+    const nc = await client(others[0]!);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "BEFORE", subjects: ["before.>"] });
+    await leader.kill9();
+    await waitFor("a new meta leader among the others", async () => {
+      const views = await Promise.all(others.map(metaCluster));
+      return views.every((v) => v !== undefined && v.leader !== "" && v.leader !== leaderName && v.leader === views[0]!.leader);
+    }, 20_000);
+    // A create through the new leader: once, whatever node the client is on.
+    await waitFor("a create after the re-election", async () => {
+      const got = await answers(nc, "$JS.API.STREAM.CREATE.AFTER", JSON.stringify({ name: "AFTER", subjects: ["after.>"] }));
+      expect(got.length).toBeLessThanOrEqual(1);
+      return got.length === 1 && got[0]!.error === undefined;
+    }, 20_000);
+    const names = await answers(await client(others[1]!), "$JS.API.STREAM.NAMES");
+    expect(names.length).toBe(1);
+    expect((names[0]!.streams as string[]).filter((n) => n === "AFTER")).toEqual(["AFTER"]);
+    // The old leader comes back as a member: it knows both streams and the group is whole again.
+    await leader.start();
+    await waitForMeta(nodes);
+    const fromOld = await answers(await client(leader), "$JS.API.STREAM.NAMES");
+    expect(fromOld.length).toBe(1);
+    expect((fromOld[0]!.streams as string[]).filter((n) => n === "AFTER" || n === "BEFORE").sort()).toEqual(["AFTER", "BEFORE"]);
+    const deleted = await answers(nc, "$JS.API.STREAM.DELETE.AFTER");
+    expect(deleted.map((d) => d.success)).toEqual([true]);
   }, 60_000);
 });

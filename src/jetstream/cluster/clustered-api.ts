@@ -64,6 +64,7 @@ export class JetStreamCluster {
       log,
       applied: (command, changed, prior) => this.applied(command, changed, prior),
       leaderChanged: (leader) => this.metaLeaderChanged(leader),
+      restored: () => this.reconcile(),
     });
     this.transport.onPeerChange = (peer, up) => {
       if (up) this.meta.peerReachable(peer.id);
@@ -342,7 +343,7 @@ export class JetStreamCluster {
         const ctx = this.js.accounts.get(a.account);
         if (ctx === undefined) break;
         const request = uncarry(command.request);
-        const first = a.peers[0] === this.selfId;
+        const first = this.firstAlivePeer(a) === this.selfId;
         const body = ctx.api.handleLocallyBody(request);
         // The holder could not create it (limits, a local name clash): the assignment goes.
         if (body.error !== undefined && changed && !ctx.streams.has(a.name)) {
@@ -391,12 +392,55 @@ export class JetStreamCluster {
     this.attachReplicas();
   }
 
-  /** Whether this node answers for a stream's change: its holder, or its leader (the first replica while none is known). */
+  /**
+   * After a snapshot from the meta leader (this node was away while the leader compacted its log): the
+   * streams assigned to this node that it lacks are created (a replica then catches up through its group),
+   * and its copies of streams that are no longer assigned to it (deleted meanwhile) go.
+   */
+  private reconcile(): void {
+    const log = this.js.server.log;
+    for (const a of this.meta.state.all()) {
+      if (!a.peers.includes(this.selfId)) continue;
+      const ctx = this.js.accounts.get(a.account);
+      if (ctx === undefined || ctx.streams.has(a.name)) continue;
+      try {
+        ctx.createStream(a.config);
+        log.info(`JetStream cluster: created stream ${a.name} (account ${a.account}), assigned to this node while it was away`);
+      } catch (error) {
+        log.warn(`JetStream cluster: cannot create stream ${a.name} (account ${a.account}) assigned to this node: ${(error as Error).message}`);
+      }
+    }
+    this.attachReplicas();
+    const adopting = new Set(this.adoptions.map((x) => replicaKey(x.account, x.name)));
+    for (const ctx of this.js.accounts.values()) {
+      for (const stream of [...ctx.streams.values()]) {
+        const key = replicaKey(ctx.account.name, stream.name);
+        const a = this.meta.state.stream(ctx.account.name, stream.name);
+        if ((a !== undefined && a.peers.includes(this.selfId)) || adopting.has(key)) continue;
+        this.replicas.get(key)?.stop(true);
+        this.replicas.delete(key);
+        ctx.deleteStream(stream);
+        log.info(`JetStream cluster: deleted this node's copy of stream ${stream.name} (account ${ctx.account.name}): not assigned to it any more`);
+      }
+    }
+  }
+
+  /**
+   * Whether this node answers for a stream's change: its holder, or its leader (while no reachable leader is
+   * known, the first reachable replica).
+   */
   private answersFor(a: StreamAssignment): boolean {
     if (a.peers.length === 1) return a.peers[0] === this.selfId;
     const replica = this.replicas.get(replicaKey(a.account, a.name));
     if (replica?.isLeader) return true;
-    return replica?.leader === undefined && a.peers[0] === this.selfId;
+    const leader = replica?.leader;
+    const leaderReachable = leader !== undefined && this.transport.isAlive(leader);
+    return !leaderReachable && this.firstAlivePeer(a) === this.selfId;
+  }
+
+  /** The first of a stream's replicas this node can reach (itself included): who answers while no leader is known. */
+  private firstAlivePeer(a: StreamAssignment): string | undefined {
+    return a.peers.find((id) => this.transport.isAlive(id));
   }
 
   /** Starts this node's replica of every replicated stream it holds (after a restart, a create, a snapshot). */

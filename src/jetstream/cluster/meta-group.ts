@@ -50,6 +50,8 @@ export interface MetaGroupOptions {
    */
   applied(command: MetaCommand, changed: boolean, prior: StreamAssignment | undefined): void;
   leaderChanged?(leader: NodeId | undefined): void;
+  /** The leader sent a snapshot: the state jumped (creates and deletes it holds were not applied one by one). */
+  restored?(): void;
 }
 
 export class MetaGroup implements GroupHandler {
@@ -172,7 +174,11 @@ export class MetaGroup implements GroupHandler {
       random: Math.random,
       stateMachine: {
         apply: (_index, data) => this.apply(data),
-        restore: (snapshot) => this.state.restore(snapshot.data),
+        restore: (snapshot) => {
+          this.state.restore(snapshot.data);
+          // A snapshot from the leader (not this node's own, read at start): what this node missed meanwhile.
+          if (this.raft !== null) this.o.restored?.();
+        },
       },
       events: {
         leaderChanged: (leader, term) => {

@@ -27,6 +27,7 @@
 // Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
 // A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
+// The leader's decision to compact: u8 5 | the index (decimal).
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
@@ -45,6 +46,7 @@ const PUBLISH = 1;
 const API_REQUEST = 2;
 const CONSUMER_STATE = 3;
 const CONSUMER_GONE = 4;
+const COMPACT = 5;
 /** How often the leader sends its durable consumers' changed states through the log (the redelivery window after a failover). */
 const CONSUMER_STATE_EVERY_MS = 250;
 /** A new leader keeps at most this many publishes, this long, while it gets ready. */
@@ -88,6 +90,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   readonly raft: RaftNode;
   private readonly storage: FileRaftStorage;
   private _inflight = 0;
+  /** This leader has applied its whole log once in its term (see acceptsPublishes). */
+  private caughtUp = false;
   private readonly pending = new Map<string, number>();
   /** Publishes gathered in this turn of the event loop: proposed together (one fsync, one message per follower). */
   private batch: Uint8Array[] = [];
@@ -121,6 +125,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this.pending.clear();
           this.batch = [];
           this.consumersStarted = false;
+          this.caughtUp = false;
           if (leader !== o.transport.selfId) this.stopConsumers();
           else this.whenReady(() => this.startConsumers());
           o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
@@ -148,25 +153,33 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   }
 
   /**
-   * The log keeps what the store already has only while a replica may still need it: the store is the
-   * state. A follower drops what it applied (its store flushed first); the leader only what every follower
-   * has, so it never has to send a snapshot to a live follower (a replica that was away while the others
-   * compacted, or whose store was wiped, would need its store rebuilt from a peer: not done yet).
+   * The log keeps what the stores already have only while a replica may still need it: the store is the
+   * state. The leader decides how far, through the log: the point every replica has reached (all must
+   * answer), so that no member ever needs a snapshot it could not use (a store cannot be rebuilt from a
+   * peer yet). Every replica then drops its log up to that point when it applies the decision. While a
+   * replica is away, nothing is dropped: the log grows until it is back.
    */
   private compact(): void {
     const raft = this.raft;
-    if (this.stopped || raft.lastApplied - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    if (this.stopped || !this.acceptsPublishes || raft.lastApplied - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    const followers = raft.followers();
+    if (followers.length < raft.peers.length - 1) return;
     let index = raft.lastApplied;
-    if (this.isLeader) {
-      const followers = raft.followers();
-      if (followers.length < raft.peers.length - 1) return;
-      for (const f of followers) index = Math.min(index, f.matchIndex);
-    }
-    if (index <= raft.snapshotIndex) return;
-    this.o.stream.store.flush();
-    const lastSeq = this.o.stream.store.state().lastSeq;
-    const consumers = Object.fromEntries([...this.consumers].map(([name, json]) => [name, JSON.parse(json) as ReplicatedConsumer]));
-    raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq, consumers })));
+    for (const f of followers) index = Math.min(index, f.matchIndex);
+    if (index - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    raft.propose(Buffer.concat([Uint8Array.of(COMPACT), Buffer.from(String(index))]));
+  }
+
+  /** The leader's decision to drop the log up to `index` (applied in log order on every replica). */
+  private compactTo(index: number): void {
+    queueMicrotask(() => {
+      const raft = this.raft;
+      if (this.stopped || index <= raft.snapshotIndex || index > raft.lastApplied) return;
+      this.o.stream.store.flush(); // what the log no longer holds must be in the store
+      const lastSeq = this.o.stream.store.state().lastSeq;
+      const consumers = Object.fromEntries([...this.consumers].map(([name, json]) => [name, JSON.parse(json) as ReplicatedConsumer]));
+      raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq, consumers })));
+    });
   }
 
   /**
@@ -200,8 +213,15 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return this.raft.leader;
   }
 
+  /**
+   * A leader takes publishes once it applied everything in its log at least once in its term (the
+   * sequences it hands out assume a store that has every earlier publish); from then on its own entries
+   * are the only ones in flight.
+   */
   get acceptsPublishes(): boolean {
-    return this.isLeader && (this._inflight > 0 || this.raft.lastApplied === this.raft.lastIndex);
+    if (!this.isLeader) return false;
+    if (!this.caughtUp && this.raft.lastApplied === this.raft.lastIndex) this.caughtUp = true;
+    return this.caughtUp;
   }
 
   get inflight(): number {
@@ -363,7 +383,11 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
       return;
     }
-    if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
+    if (data[0] === COMPACT) {
+      this.compactTo(Number(Buffer.from(data.subarray(1)).toString()));
+      return;
+    }
+        if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
       const body = Buffer.from(data.subarray(1)).toString();
       const name = data[0] === CONSUMER_GONE ? body : (JSON.parse(body) as { name: string }).name;
       if (data[0] === CONSUMER_GONE) this.consumers.delete(name);

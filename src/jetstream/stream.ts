@@ -271,6 +271,20 @@ export class Stream {
   }
 
   /**
+   * A message copied from the stream's leader into a replica that was behind (src/jetstream/cluster/
+   * stream-replica.ts): it keeps its sequence and time; sequences the leader no longer has stay gaps here.
+   */
+  appendSynced(m: StoredMessage): void {
+    const st = this.store.state();
+    if (m.seq <= st.lastSeq) return;
+    if (st.messages === 0 && m.seq > st.lastSeq + 1) this.store.purge({ seq: m.seq });
+    // A gap inside: a placeholder takes each missing sequence and goes at once (a deleted sequence, as on the leader).
+    for (let seq = this.store.state().lastSeq + 1; seq < m.seq; seq++) this.store.remove(this.store.append(m.subject, null, Buffer.alloc(0), m.ts).seq);
+    this.stored(this.store.append(m.subject, m.headers, m.data, m.ts));
+    this.dedupeLoaded = false; // rebuilt from the store (with the copied Msg-Ids) at the next publish that has one
+  }
+
+  /**
    * Purges, then tells the consumers where the stream (or the purged subject) now starts, as nats-server
    * does: their cursors and ack floors move up to it (not message by message, as deletions do).
    */

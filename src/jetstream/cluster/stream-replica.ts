@@ -31,6 +31,7 @@
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
+import type { Subscription } from "../../subscription.ts";
 import type { AccountJetStream } from "../account.ts";
 import type { Stream, StreamReplication } from "../stream.ts";
 import type { ConsumerConfig } from "../config.ts";
@@ -47,6 +48,9 @@ const API_REQUEST = 2;
 const CONSUMER_STATE = 3;
 const CONSUMER_GONE = 4;
 const COMPACT = 5;
+/** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
+const SYNC_BATCH = 500;
+const SYNC_RETRY_MS = 1000;
 /** How often the leader sends its durable consumers' changed states through the log (the redelivery window after a failover). */
 const CONSUMER_STATE_EVERY_MS = 250;
 /** A new leader keeps at most this many publishes, this long, while it gets ready. */
@@ -90,6 +94,14 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   readonly raft: RaftNode;
   private readonly storage: FileRaftStorage;
   private _inflight = 0;
+  /** Copying missing messages from the leader (see startSync), up to syncTarget; log entries applied meanwhile wait in `deferred`. */
+  private syncing = false;
+  private syncTarget = 0;
+  private deferred: Uint8Array[] = [];
+  private syncInbox: string | null = null;
+  private syncReplySub: Subscription | null = null;
+  private syncServeSub: Subscription | null = null;
+  private syncTimer: ReturnType<typeof setTimeout> | null = null;
   /** This leader has applied its whole log once in its term (see acceptsPublishes). */
   private caughtUp = false;
   private readonly pending = new Map<string, number>();
@@ -126,6 +138,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this.batch = [];
           this.consumersStarted = false;
           this.caughtUp = false;
+          this.serveSync(leader === o.transport.selfId);
           if (leader !== o.transport.selfId) this.stopConsumers();
           else this.whenReady(() => this.startConsumers());
           o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
@@ -196,9 +209,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     const have = this.o.stream.store.state().lastSeq;
-    if (have < lastSeq) {
-      this.o.log.warn(`JetStream stream ${this.o.stream.name}: this replica has messages up to ${have}, the group's snapshot up to ${lastSeq}; rebuilding a replica from its peers is not implemented`);
-    }
+    if (have < lastSeq) this.startSync(lastSeq);
   }
 
   get stream(): Stream {
@@ -278,6 +289,91 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (msgId !== "") this.pending.set(msgId, seq);
     if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
     this.batch.push(encodePublish(m, seq));
+  }
+
+  // ---- catching up from the leader's store ------------------------------------------------------
+  //
+  // A replica whose store is behind the group's snapshot (its store was wiped, or it is new to the group)
+  // copies the missing messages from the leader: requests on `$JSC.SYNC.<group>` (the leader subscribes
+  // while it leads), each answered with up to SYNC_BATCH messages with their sequences and times. The log
+  // entries applied meanwhile wait, then go in order.
+
+  private startSync(target: number): void {
+    this.syncTarget = Math.max(this.syncTarget, target);
+    if (this.syncing) return;
+    this.syncing = true;
+    this.o.log.info(`JetStream stream ${this.o.stream.name}: this replica has messages up to ${this.o.stream.store.state().lastSeq}, the group up to ${target}: copying the rest from the leader`);
+    queueMicrotask(() => this.requestSync());
+  }
+
+  private requestSync(): void {
+    if (this.stopped || !this.syncing) return;
+    const leader = this.raft.leader;
+    const client = this.o.ctx.client;
+    if (this.syncInbox === null) {
+      this.syncInbox = `$JSC.SYNC.R.${this.o.group}.${Math.random().toString(36).slice(2)}`;
+      this.syncReplySub = client.subscribe(this.syncInbox, (m) => this.onSyncReply(m.payload));
+    }
+    clearTimeout(this.syncTimer ?? undefined);
+    // No leader known, or no answer: ask again (a leader change, a lost request).
+    this.syncTimer = setTimeout(() => this.requestSync(), SYNC_RETRY_MS);
+    if (leader === undefined || leader === this.o.transport.selfId) return;
+    const from = this.o.stream.store.state().lastSeq + 1;
+    client.publish(`$JSC.SYNC.${this.o.group}`, Buffer.from(JSON.stringify({ from, to: this.syncTarget })), this.syncInbox);
+  }
+
+  private onSyncReply(payload: Buffer): void {
+    if (!this.syncing || this.stopped) return;
+    let reply: { msgs: { seq: number; subject: string; hdrs?: string; data: string; ts: number }[]; last_seq: number };
+    try {
+      reply = JSON.parse(payload.toString());
+    } catch {
+      return;
+    }
+    for (const m of reply.msgs) {
+      this.o.stream.appendSynced({ seq: m.seq, subject: m.subject, headers: m.hdrs ? Buffer.from(m.hdrs, "base64") : null, data: Buffer.from(m.data, "base64"), ts: m.ts });
+    }
+    const have = this.o.stream.store.state().lastSeq;
+    // The leader has nothing more in the range (purged or expired there): the gap is the leader's too.
+    if (reply.msgs.length === 0 && have < this.syncTarget) this.o.stream.store.purge({ seq: this.syncTarget + 1 });
+    if (this.o.stream.store.state().lastSeq >= this.syncTarget) return this.finishSync();
+    this.requestSync();
+  }
+
+  private finishSync(): void {
+    clearTimeout(this.syncTimer ?? undefined);
+    this.syncTimer = null;
+    this.syncing = false;
+    this.o.log.info(`JetStream stream ${this.o.stream.name}: caught up with the leader (messages up to ${this.o.stream.store.state().lastSeq})`);
+    const deferred = this.deferred;
+    this.deferred = [];
+    for (const data of deferred) this.apply(data);
+  }
+
+  /** The leader serves `$JSC.SYNC.<group>`: up to SYNC_BATCH stored messages from `from`, with their sequences and times. */
+  private serveSync(lead: boolean): void {
+    const client = this.o.ctx.client;
+    if (!lead) {
+      if (this.syncServeSub !== null) client.unsubscribe(this.syncServeSub);
+      this.syncServeSub = null;
+      return;
+    }
+    if (this.syncServeSub !== null) return;
+    this.syncServeSub = client.subscribe(`$JSC.SYNC.${this.o.group}`, (m) => {
+      if (m.reply === null || !this.isLeader) return;
+      let req: { from: number; to: number };
+      try {
+        req = JSON.parse(m.payload.toString());
+      } catch {
+        return;
+      }
+      const store = this.o.stream.store;
+      const msgs = [];
+      for (let next = store.next(Math.max(1, req.from), null); next !== null && next.seq <= req.to && msgs.length < SYNC_BATCH; next = store.next(next.seq + 1, null)) {
+        msgs.push({ seq: next.seq, subject: next.subject, ...(next.headers ? { hdrs: next.headers.toString("base64") } : {}), data: next.data.toString("base64"), ts: next.ts });
+      }
+      client.publish(m.reply, Buffer.from(JSON.stringify({ msgs, last_seq: store.state().lastSeq })));
+    });
   }
 
   // ---- consumers (stage C) ----------------------------------------------------------------------
@@ -375,6 +471,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
   private apply(data: Uint8Array): void {
     if (this.stopped) return;
+    if (this.syncing) {
+      this.deferred.push(Uint8Array.from(data));
+      return;
+    }
     if (data[0] === PUBLISH) {
       const { m, seq } = decodePublish(data);
       if (this._inflight > 0 && this.isLeader) this._inflight--;
@@ -436,6 +536,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.compactTimer) clearInterval(this.compactTimer);
     if (this.consumerTimer) clearInterval(this.consumerTimer);
     if (this.heldTimer) clearTimeout(this.heldTimer);
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.syncReplySub !== null) this.o.ctx.client.unsubscribe(this.syncReplySub);
+    if (this.syncServeSub !== null) this.o.ctx.client.unsubscribe(this.syncServeSub);
     this.raft.stop();
     this.storage.close();
     if (this.o.stream.replication === this) {

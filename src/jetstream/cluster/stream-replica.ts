@@ -121,7 +121,12 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private leaderWaiters: (() => void)[] = [];
 
   constructor(private readonly o: StreamReplicaOptions) {
-    this.storage = new FileRaftStorage(o.dir, { warn: (line) => o.log.warn(`JetStream stream ${o.stream.name} log: ${line}`) });
+    // The log has the durability of the stream's store: fsync'd per append with `sync: always`, else written
+    // to the OS (the store's interval sync): an acknowledged message survives kill -9 of every replica.
+    this.storage = new FileRaftStorage(o.dir, {
+      warn: (line) => o.log.warn(`JetStream stream ${o.stream.name} log: ${line}`),
+      syncAppends: o.ctx.options.sync === "always",
+    });
     o.transport.register(o.group, this);
     this.raft = new RaftNode({
       id: o.transport.selfId,

@@ -124,23 +124,25 @@ export class Stream {
   // ---- subscriptions --------------------------------------------------------------------------
 
   private subscribe(): void {
-    const client = this.js.client;
-    for (const s of this.subs) client.unsubscribe(s);
-    for (const s of this.directSubs) client.unsubscribe(s);
-    this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
-    this.subscribeDirect();
+    this.subscribeForRole();
   }
 
   /**
-   * Direct get subscriptions (allow_direct). A replicated stream serves them on its leader only: a
-   * follower learns of commits a heartbeat later, and a KV client reads its own write right after the put.
+   * The capture subscriptions (the stream's subjects) and direct get subscriptions (allow_direct). A
+   * replicated stream has them on its leader only (called again when the leadership moves): only the
+   * leader takes publishes (followers get them through the log, and the route traffic stays 1×), and a
+   * follower learns of commits a heartbeat later (a KV client reads its own write right after the put).
    */
-  subscribeDirect(): void {
+  subscribeForRole(): void {
     const client = this.js.client;
+    for (const s of this.subs) client.unsubscribe(s);
     for (const s of this.directSubs) client.unsubscribe(s);
+    this.subs = [];
     this.directSubs = [];
+    if (this.deleted) return;
     if (this.replication !== null && !this.replication.isLeader) return;
     if (this.config.num_replicas > 1 && this.replication === null) return;
+    this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
     if (this.config.allow_direct) {
       const base = `$JS.API.DIRECT.GET.${this.name}`;
       // A queue group, as nats-server's (one answer however many subscribe).

@@ -2,10 +2,10 @@
 // raft group). Every replica has the stream's ordinary local copy (stream.ts, its store); the group orders
 // what changes it:
 //
-// - Publishes: every replica's capture subscription sees a publish, only the leader acts on it. It checks it
-//   as a single server would (dedupe also against publishes still in flight, expected-last-sequence against
-//   the sequence in-flight ones will take) and proposes it with the sequence it will get. When the entry
-//   commits (a majority has it in its fsync'd Raft log) every replica stores it through the same publish
+// - Publishes: only the leader subscribes to the stream's subjects (stream.ts subscribeForRole). It checks a
+//   publish as a single server would (dedupe also against publishes still in flight, expected-last-sequence
+//   against the sequence in-flight ones will take) and proposes it with the sequence it will get. When the
+//   entry commits (a majority has it in its Raft log) every replica stores it through the same publish
 //   code, in log order; the leader sends the PubAck after its store flush, as an R1 stream does. The
 //   Nats-Msg-Id dedupe window is rebuilt from stored headers, so it is on every replica: a publish retried
 //   after a failover gets `duplicate: true`.
@@ -147,7 +147,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           if (leader !== o.transport.selfId) this.stopConsumers();
           else this.whenReady(() => this.startConsumers());
           o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
-          o.stream.subscribeDirect(); // direct gets follow the leader
+          o.stream.subscribeForRole(); // captures and direct gets follow the leader
           o.leaderChanged?.(leader);
           if (leader !== undefined) for (const waiter of this.leaderWaiters.splice(0)) waiter();
         },
@@ -156,7 +156,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       log: (line) => o.log.debug(`stream ${o.stream.name} raft: ${line}`),
     });
     o.stream.replication = this;
-    o.stream.subscribeDirect();
+    o.stream.subscribeForRole();
     // Consumers loaded from disk at start wait for this node to lead; their state is what they start from.
     for (const c of [...o.stream.consumers.values()]) {
       if (!c.isDurable) continue;
@@ -383,15 +383,20 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
   // ---- consumers (stage C) ----------------------------------------------------------------------
 
-  /** Whether this leader applied its log and started the replicated consumers: requests about them may go. */
+  /**
+   * Whether this leader applied its log (then it starts the replicated consumers, if it has not yet):
+   * requests about the stream and its consumers may go.
+   */
   get ready(): boolean {
-    return this.acceptsPublishes && this.consumersStarted;
+    if (!this.acceptsPublishes) return false;
+    if (!this.consumersStarted) this.startConsumers();
+    return true;
   }
 
   /** Runs `then` once this node is a ready leader (polled: the core tells no event for it); dropped if it stops leading. */
   whenReady(then: () => void, since = Date.now()): void {
     if (this.stopped || !this.isLeader || Date.now() - since > HOLD_MS) return;
-    if (this.acceptsPublishes) return then();
+    if (this.ready) return then();
     setTimeout(() => this.whenReady(then, since), 10);
   }
 
@@ -548,7 +553,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.storage.close();
     if (this.o.stream.replication === this) {
       this.o.stream.replication = null;
-      if (!this.o.stream.deleted) this.o.stream.subscribeDirect();
+      if (!this.o.stream.deleted) this.o.stream.subscribeForRole();
     }
     if (removeLog) rmSync(this.o.dir, { recursive: true, force: true });
   }

@@ -298,10 +298,13 @@ export class JetStreamCluster {
     if (op === "DELETE") return this.proposeOr10008(api, m, type, { op: "stream.delete", account, name, request });
     const config = api.checkStreamCreate(name, m); // the same shape checks; the holder checks what may change
     const existing = this.meta.state.stream(account, name)!;
-    if (config.num_replicas !== existing.config.num_replicas) throw apiError("StreamReplicasNotUpdatable");
+    // Scaling up adds replicas (least loaded first); scaling down is not done yet (10061).
+    if (config.num_replicas < existing.config.num_replicas) throw apiError("StreamReplicasNotUpdatable");
     const others = this.meta.state.accountStreams(account).filter((s) => s.name !== name).flatMap((s) => s.config.subjects);
     checkSubjectOverlap(config.subjects, others);
-    this.proposeOr10008(api, m, type, { op: "stream.update", account, name, config, request });
+    const more = Math.max(1, config.num_replicas) - existing.peers.length;
+    const peers = more > 0 ? [...existing.peers, ...this.place({ ...config, num_replicas: more }, existing.peers)] : undefined;
+    this.proposeOr10008(api, m, type, { op: "stream.update", account, name, config, request, ...(peers ? { peers } : {}) });
   }
 
   private proposeOr10008(api: JetStreamApi, m: InternalMessage, type: string, command: MetaCommand): void {
@@ -312,7 +315,7 @@ export class JetStreamCluster {
    * Where a new stream goes: the reachable voter holding fewest streams (ties: at random), among those
    * whose server_tags include every placement tag (nats-server's selectPeerGroup, by count not bytes).
    */
-  private place(config: StreamConfig): string[] {
+  private place(config: StreamConfig, exclude: readonly string[] = []): string[] {
     const placement = config.placement as { cluster?: string; tags?: string[] } | undefined;
     const noPeers = (detail = "") => apiError("ClusterNoPeers", { err: `no suitable peers for placement${detail}` });
     if (placement?.cluster && placement.cluster !== this.cluster.name) throw noPeers();
@@ -320,7 +323,7 @@ export class JetStreamCluster {
     const load = this.meta.state.load();
     const tagsOf = (id: string) => (id === this.selfId ? this.js.server.options.serverTags : (this.transport.peers.get(id)?.tags ?? []));
     const candidates = this.meta.peers
-      .filter((id) => this.transport.isAlive(id))
+      .filter((id) => this.transport.isAlive(id) && !exclude.includes(id))
       .filter((id) => wanted.every((t) => tagsOf(id).map((x) => x.toLowerCase()).includes(t)))
       .map((id) => ({ id, load: load.get(id) ?? 0, tie: Math.random() }))
       .sort((x, y) => x.load - y.load || x.tie - y.tie);
@@ -365,13 +368,27 @@ export class JetStreamCluster {
         break;
       }
       case "stream.update": {
-        if (prior === undefined || !prior.peers.includes(this.selfId)) break;
+        const a = this.meta.state.stream(command.account, command.name);
         const ctx = this.js.accounts.get(command.account);
-        if (ctx === undefined) break;
+        if (prior === undefined || a === undefined || ctx === undefined || !a.peers.includes(this.selfId)) break;
+        if (a.peers.length !== prior.peers.length) this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) now has replicas ${a.peers.join(", ")}`);
+        if (!prior.peers.includes(this.selfId)) {
+          // A new replica (scaled up): an empty copy joins the group, which fills it (stream-replica.ts sync).
+          if (!ctx.streams.has(a.name)) ctx.createStream(a.config);
+          this.attachReplica(a, []);
+          break;
+        }
         const body = this.answersFor(prior) ? ctx.api.handleLocally(uncarry(command.request)) : ctx.api.handleLocallyBody(uncarry(command.request));
         const stream = ctx.streams.get(command.name);
         if (body?.error !== undefined && stream !== undefined && this.answersFor(prior)) {
           this.meta.propose({ op: "stream.config", account: command.account, name: command.name, config: stream.config });
+        }
+        if (a.peers.length > prior.peers.length) {
+          // An R1 stream becomes a group of one here first (its holder founds it), then every replica's
+          // group leader adds the new ones.
+          const replica = this.attachReplica(a, prior.peers.length === 1 ? [this.selfId] : undefined);
+          if (prior.peers.length === 1) replica?.campaign();
+          replica?.wantPeers(a.peers);
         }
         break;
       }
@@ -448,7 +465,8 @@ export class JetStreamCluster {
     for (const a of this.meta.state.all()) if (a.peers.length > 1 && a.peers.includes(this.selfId)) this.attachReplica(a);
   }
 
-  private attachReplica(a: StreamAssignment): StreamReplica | null {
+  /** `founders`: the group's first voters ([] for a replica that joins an existing group); the assignment's peers by default. */
+  private attachReplica(a: StreamAssignment, founders: string[] = a.peers): StreamReplica | null {
     if (a.peers.length <= 1) return null;
     const key = replicaKey(a.account, a.name);
     const existing = this.replicas.get(key);
@@ -461,7 +479,7 @@ export class JetStreamCluster {
       transport: this.transport,
       group,
       dir: path.join(this.js.dir, "$SYS", "_js_", group),
-      peers: a.peers,
+      peers: founders,
       ctx,
       stream,
       log: this.js.server.log,

@@ -203,10 +203,11 @@ export class MetaGroup implements GroupHandler {
       return;
     }
     const named = "assignment" in command ? command.assignment : command;
-    const prior = this.state.stream(named.account, named.name);
+    const current = this.state.stream(named.account, named.name);
+    const prior = current === undefined ? undefined : { ...current, peers: [...current.peers] }; // apply changes it in place
     const changed = this.state.apply(command);
     try {
-      this.o.applied(command, changed, prior === undefined ? undefined : { ...prior });
+      this.o.applied(command, changed, prior);
     } catch (error) {
       this.o.log.warn(`JetStream cluster: acting on ${command.op}: ${(error as Error).stack ?? error}`);
     }

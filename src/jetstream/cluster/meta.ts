@@ -29,8 +29,11 @@ export interface CarriedRequest {
 export type MetaCommand =
   /** A new stream (from the API): placed on `peers`; the holder creates it and answers `request`. */
   | { op: "stream.create"; assignment: StreamAssignment; request: CarriedRequest }
-  /** A new configuration (from the API); the holder applies it and answers `request`. */
-  | { op: "stream.update"; account: string; name: string; config: StreamConfig; request: CarriedRequest }
+  /**
+   * A new configuration (from the API); the holder applies it and answers `request`. With `peers`, the
+   * replicas change too (num_replicas scaled up: the new ones join the stream's group).
+   */
+  | { op: "stream.update"; account: string; name: string; config: StreamConfig; request: CarriedRequest; peers?: string[] }
   /** Delete (from the API); the holder deletes its copy and answers `request`. */
   | { op: "stream.delete"; account: string; name: string; request: CarriedRequest }
   /** A stream the holder had before it joined the cluster (or could not create): recorded as it is. */
@@ -91,6 +94,7 @@ export class MetaState {
         const a = this.stream(command.account, command.name);
         if (a === undefined) return false;
         a.config = command.config;
+        if (command.op === "stream.update" && command.peers !== undefined) a.peers = command.peers;
         return true;
       }
       case "stream.delete":

@@ -112,6 +112,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private consumerTimer: ReturnType<typeof setInterval> | null = null;
   /** Each durable's latest replicated config and state (JSON of ReplicatedConsumer), by name. */
   private readonly consumers = new Map<string, string>();
+  /** Replicas the meta group assigned that the leader still has to add (scaling up). */
+  private wanted: NodeId[] = [];
   /** Whether this leader has started the replicated consumers (once it applied its log). */
   private consumersStarted = false;
   /** Publishes that reached this leader before it was ready (see acceptsPublishes), oldest first. */
@@ -381,6 +383,32 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     });
   }
 
+  // ---- membership (scaling up) ----------------------------------------------------------------
+
+  /** The replicas the meta group assigned: the leader adds those not yet voters, one at a time. */
+  wantPeers(peers: readonly NodeId[]): void {
+    this.wanted = [...peers];
+    this.tickMembers();
+  }
+
+  private tickMembers(): void {
+    const raft = this.raft;
+    if (this.stopped || this.wanted.length === 0 || !this.acceptsPublishes) return;
+    // A group that starts with messages already stored (an R1 stream scaled up): a snapshot first, so a
+    // joining replica copies the store rather than replaying a log that does not have it.
+    if (raft.snapshotIndex === 0 && this.o.stream.store.state().lastSeq > 0 && raft.lastApplied > 0) {
+      this.compactTo(raft.lastApplied);
+      return;
+    }
+    const missing = this.wanted.filter((id) => !raft.peers.includes(id));
+    if (missing.length === 0) {
+      this.wanted = [];
+      return;
+    }
+    const result = raft.addPeer(missing[0]!);
+    if (result.ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: adding replica ${missing[0]}`);
+  }
+
   // ---- consumers (stage C) ----------------------------------------------------------------------
 
   /**
@@ -402,6 +430,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
   private tickConsumers(): void {
     if (this.stopped || !this.acceptsPublishes) return;
+    this.tickMembers();
     if (!this.consumersStarted) return;
     const self = this.o.transport.selfId;
     const live = new Set<string>();

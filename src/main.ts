@@ -140,5 +140,7 @@ try {
 } catch (error) {
   startFailure(error);
 }
+// In a cluster, the JetStream nodes form one JetStream (src/jetstream/cluster).
+if (jetstream !== null && server.cluster !== null) jetstream.joinCluster(server.cluster);
 lifecycle.started();
 if (worker !== null) (await import("./workers/worker.ts")).workerStarted(server, () => void stop(null));

@@ -18,7 +18,7 @@ import { parseAdvertise } from "../options.ts";
 import { MemberState, type Member, type MemberMeta } from "./gossip.ts";
 import { startMembership, type Membership } from "./membership.ts";
 import { LocalInterest } from "./interest.ts";
-import { PROTOCOL_VERSION, hasAccounts, helloFrame, interestFrameLength, writeInterestFrame, type Hello } from "./protocol.ts";
+import { PROTOCOL_VERSION, hasAccounts, helloFrame, interestFrameLength, raftFrame, writeInterestFrame, type Hello } from "./protocol.ts";
 import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData } from "./route.ts";
 
 const TICK_MS = 100;
@@ -39,6 +39,13 @@ const DIAL_BACKOFF_MAX_MS = 2000;
 const JOINING_MS = 5000;
 /** Every this often, a debug line with the gossip traffic so far (what the README's table is measured from). */
 const STATS_LOG_MS = 5000;
+
+/** What clustered JetStream (src/jetstream/cluster) listens to: RAFT frames, and routes opening and closing. */
+export interface RaftListener {
+  onRaft(from: string, type: number, group: string, payload: Uint8Array): void;
+  routeOpened(id: string, hello: Hello): void;
+  routeClosed(id: string): void;
+}
 
 interface DialState {
   inProgress: boolean;
@@ -72,6 +79,8 @@ export class Cluster implements RouteOwner {
   /** Routes cut for falling behind (max_pending queued): /varz slow_consumer_stats.routes. */
   slowRoutes = 0;
   urlsChangedAt = 0;
+  /** Clustered JetStream, when this node runs it. */
+  raftListener: RaftListener | null = null;
 
   constructor(readonly server: Server) {
     this.interests = accountTable(server).list.map(
@@ -318,7 +327,22 @@ export class Cluster implements RouteOwner {
       server_id: this.server.serverId,
       server_name: this.server.serverName,
       accounts: [...accountTable(this.server).names],
+      js: this.server.options.jetstream,
+      tags: this.server.options.serverTags,
     };
+  }
+
+  /** Sends a RAFT frame to member `id`; false when no route to it is open. */
+  sendRaft(id: string, type: number, group: string, payload: Uint8Array): boolean {
+    const route = this.routes.get(id);
+    if (route === undefined || route.state !== RouteState.OPEN) return false;
+    route.queueBytes(raftFrame(type, group, payload));
+    return true;
+  }
+
+  onRaft(route: Route, type: number, group: string, payload: Uint8Array): void {
+    const id = route.remote?.id;
+    if (id !== undefined && this.routes.get(id) === route) this.raftListener?.onRaft(id, type, group, payload);
   }
 
   // ---- RouteOwner --------------------------------------------------------------------------
@@ -361,6 +385,7 @@ export class Cluster implements RouteOwner {
     this.interests.forEach((interest, account) => interest.forEach((subject, queue, weight) => route.queueInterest(account, subject, queue, weight)));
     route.sendRttProbe();
     this.gossip?.heardFrom(hello.id, hello.inc);
+    this.raftListener?.routeOpened(hello.id, hello);
     return null;
   }
 
@@ -385,6 +410,7 @@ export class Cluster implements RouteOwner {
     if (!registered) return;
     this.routes.delete(id);
     this.server.log.info(`${route.logPrefix} - Route connection to ${id} closed: ${reason}`);
+    this.raftListener?.routeClosed(id);
     if (this.stopped) return;
     const d = this.dials.get(id);
     // The lower id dials again; the other one only if that does not happen.

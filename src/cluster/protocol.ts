@@ -19,6 +19,9 @@
 //                  inbox, nats-server's `pa.deliver`).
 //          flags: REPLY, HEADERS, QUEUES_ONLY (sent for queue groups only: plain subscribers skip it),
 //          DELIVER_AS.
+//   RAFT   u8 type | u8 group length | group | payload: JetStream's clustered layer
+//          (src/jetstream/cluster/route-transport.ts): a Raft message of the named group, a proposal
+//          forwarded to its leader, or a node's status. The route only carries it.
 //   PING   (empty) sent on an idle route; any frame proves the peer alive. With a body, an RTT probe:
 //          u8 PING_ECHO_REQUEST | f64 stamp (the sender's clock, ms) asks for the same stamp back in
 //          u8 PING_ECHO_REPLY | f64 stamp. A node that does not know bodies ignores them (it never did
@@ -34,8 +37,9 @@ import { decode, encode } from "@msgpack/msgpack";
  * Version of the route and gossip protocols; every HELLO, ERROR and gossip message carries it.
  * 2: MSG frames may carry a deliver subject (DELIVER_AS), which a version 1 node would misread.
  * 3: SUB, UNSUB and MSG frames carry an account index; HELLO lists the accounts.
+ * 4: RAFT frames (clustered JetStream); HELLO says whether the sender runs JetStream, and its tags.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const FrameKind = {
   HELLO: 1,
@@ -44,6 +48,7 @@ export const FrameKind = {
   SUB: 5,
   UNSUB: 6,
   MSG: 7,
+  RAFT: 8,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -85,6 +90,10 @@ export interface Hello {
   server_name: string;
   /** The sender's accounts; frames name an account by its index here ($G first). */
   accounts: string[];
+  /** Whether the sender runs JetStream (a member of the meta group) — version 4. */
+  js?: boolean;
+  /** The sender's server_tags (placement) — version 4. */
+  tags?: string[];
 }
 
 export interface ErrorBody {
@@ -99,6 +108,18 @@ export function helloFrame(hello: Hello): Buffer {
 export function errorFrame(text: string): Buffer {
   const body: ErrorBody = { v: PROTOCOL_VERSION, error: text };
   return controlFrame(FrameKind.ERROR, encode(body));
+}
+
+/** A RAFT frame: `type` (the clustered layer's), the group's name (latin1, < 256 bytes), the payload. */
+export function raftFrame(type: number, group: string, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + 2 + group.length + payload.length);
+  frame.writeUInt32BE(frame.length - 4, 0);
+  frame[4] = FrameKind.RAFT;
+  frame[5] = type;
+  frame[6] = group.length;
+  frame.write(group, 7, "latin1");
+  frame.set(payload, 7 + group.length);
+  return frame;
 }
 
 export const PING_FRAME = controlFrame(FrameKind.PING, new Uint8Array(0));

@@ -98,6 +98,8 @@ export interface RouteOwner {
   onClosed(route: Route, reason: string): void;
   /** The route is being cut as too slow (counted for /varz). */
   onSlow?(route: Route): void;
+  /** A RAFT frame (its bytes are only valid during the call). */
+  onRaft?(route: Route, type: number, group: string, payload: Uint8Array): void;
 }
 
 export interface RouteSocketData {
@@ -290,6 +292,13 @@ export class Route implements Subscriber {
         return this.onInterest(buf, start, end, kind === FrameKind.SUB);
       case FrameKind.PING:
         return this.onPing(buf, start, end);
+      case FrameKind.RAFT: {
+        if (this.state !== RouteState.OPEN) return this.protocolError("RAFT before HELLO");
+        const groupLength = end - start >= 7 ? buf[start + 6]! : -1;
+        if (groupLength < 0 || start + 7 + groupLength > end) return this.protocolError("short RAFT frame");
+        const group = buf.latin1Slice(start + 7, start + 7 + groupLength);
+        return this.owner.onRaft?.(this, buf[start + 5]!, group, buf.subarray(start + 7 + groupLength, end));
+      }
       case FrameKind.HELLO:
         return this.onHello(buf, start, end);
       case FrameKind.ERROR: {

@@ -184,7 +184,8 @@ export class AccountJetStream {
     const metaFile = path.join(this.streamDir(name), "meta.json");
     if (!existsSync(metaFile)) return null;
     const meta = JSON.parse(readFileSync(metaFile, "utf8"));
-    return { config: normalizeStreamConfig(meta.config), created: parseRfc3339(meta.created) };
+    // replicas were checked when it was created
+    return { config: normalizeStreamConfig(meta.config, true), created: parseRfc3339(meta.created) };
   }
 
   private async loadStream(name: string, config: StreamConfig, created: number): Promise<void> {
@@ -214,6 +215,41 @@ export class AccountJetStream {
     this.persistConsumer(consumer, true);
     consumer.kick();
     return consumer;
+  }
+
+  /**
+   * A consumer whose configuration and state come from elsewhere: a replicated stream's new leader takes
+   * over the consumers its group replicated (src/jetstream/cluster/stream-replica.ts).
+   */
+  restoreConsumer(stream: Stream, name: string, config: ConsumerConfig, created: number, state: ConsumerState): Consumer {
+    const consumer = new Consumer(stream, name, config, created, state);
+    this.attachConsumer(consumer);
+    this.persistConsumer(consumer, true);
+    consumer.kick();
+    return consumer;
+  }
+
+  /** Stops a consumer here but keeps its files (a replicated stream's leadership moved to another node). */
+  detachConsumer(consumer: Consumer): void {
+    consumer.stop();
+    consumer.stream.consumers.delete(consumer.name);
+    const sub = this.pullSubs.get(consumer);
+    if (sub) this.client.unsubscribe(sub);
+    this.pullSubs.delete(consumer);
+  }
+
+  /** Writes a durable's config and state files as persistConsumer does, for a replica that does not run it. */
+  writeConsumerFiles(stream: Stream, name: string, config: ConsumerConfig, created: number, state: ConsumerState): void {
+    if (config.durable_name === undefined || stream.config.storage !== "file" || config.mem_storage) return;
+    const dir = path.join(this.streamDir(stream.name), "obs", name);
+    mkdirSync(dir, { recursive: true });
+    this.writeJson(path.join(dir, "meta.json"), { config, created: rfc3339(created) });
+    this.writeJson(path.join(dir, "state.json"), state);
+  }
+
+  /** Removes a durable's files (a replica that does not run it, after its delete). */
+  removeConsumerFiles(stream: Stream, name: string): void {
+    rmSync(path.join(this.streamDir(stream.name), "obs", name), { recursive: true, force: true });
   }
 
   private attachConsumer(consumer: Consumer): void {

@@ -52,22 +52,71 @@ export class JetStreamApi {
     const op = t[3];
     if (area === "DIRECT" || (area === "CONSUMER" && op === "MSG")) return; // per-stream / per-consumer subscriptions answer these
     const route = this.route(t);
+    // In a cluster, the clustered layer decides which node answers (src/jetstream/cluster/clustered-api.ts),
+    // and answers what only a cluster has (leader stepdowns).
+    const clustered = this.ctx?.service.cluster;
+    if (clustered != null && clustered.takeRequest(this, m, t, route === null ? null : route[0])) return;
     if (route === null) return;
-    const [type, handler] = route;
+    this.answer(m.reply, route[0], this.execute(m, route));
+  }
+
+  /** Runs a request here, as a single server would; the answer's body (null: a subject nobody handles). */
+  handleLocally(m: InternalMessage): Body | null {
+    const route = this.route(m.subject.split("."));
+    if (route === null) return null;
+    const body = this.execute(m, route);
+    if (m.reply !== null) this.answer(m.reply, route[0], body);
+    return body;
+  }
+
+  /** Runs a request here and returns its answer's body without sending it. */
+  handleLocallyBody(m: InternalMessage): Body {
+    const route = this.route(m.subject.split("."));
+    if (route === null) throw apiError("BadRequest");
+    return this.execute(m, route);
+  }
+
+  /** Part of a JetStream cluster (replicated streams allowed). */
+  private get clustered(): boolean {
+    return (this.ctx?.service.cluster ?? null) !== null;
+  }
+
+  /** The account this API answers in. */
+  get accountName(): string {
+    return this.client.account.name;
+  }
+
+  /** The account's JetStream (null: not enabled for the account). */
+  get context(): AccountJetStream | null {
+    return this.ctx;
+  }
+
+  /** Publishes an answer of `type` (e.g. `stream_info_response`). */
+  answer(reply: string, type: string, body: Body): void {
+    this.client.publish(reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+  }
+
+  /** An error answer, with the fields nats-server adds to errors of that response type. */
+  answerError(reply: string, type: string, error: ApiError): void {
+    if (this.ctx !== null) this.ctx.apiErrors++;
+    this.answer(reply, type, { error: error.json, ...errorExtras(type) });
+  }
+
+  private execute(m: InternalMessage, [type, handler]: [string, (m: InternalMessage) => Body]): Body {
     const ctx = this.ctx;
     if (ctx !== null) ctx.apiTotal++;
-    let body: Record<string, unknown>;
     try {
-      body = handler(m);
+      const body = handler(m);
+      ctx?.service.cluster?.decorate(body, this.accountName);
+      return body;
     } catch (error) {
       if (!(error instanceof ApiError)) {
         this.client.server.log.error(`JetStream API ${m.subject}: ${(error as Error).stack ?? error}`);
         error = apiError("StreamGeneral", { err: (error as Error).message });
       }
       if (ctx !== null) ctx.apiErrors++;
-      body = { error: (error as ApiError).json, ...errorExtras(type) };
+      return { error: (error as ApiError).json, ...errorExtras(type) };
     }
-    this.client.publish(m.reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
   }
 
   private route(t: string[]): [string, (m: InternalMessage) => Body] | null {
@@ -171,7 +220,8 @@ export class JetStreamApi {
 
   // ---- streams ----------------------------------------------------------------------------------
 
-  private streamCreate(name: string, m: InternalMessage): Body {
+  /** A create request's configuration, checked as nats-server checks it before looking at other streams. */
+  checkStreamCreate(name: string, m: InternalMessage): StreamConfig {
     const body = this.json(m, false);
     if (body.name !== name) throw apiError("StreamMismatch");
     if (/[/\\]/.test(name)) throw apiError("StreamNameContainsPathSeparators");
@@ -180,7 +230,11 @@ export class JetStreamApi {
     if (body.mirror_direct === true && (body.mirror === undefined || body.mirror === null)) {
       throw apiError("StreamInvalidConfig", { err: "stream has no mirror but does have mirror direct" });
     }
-    const config = normalizeStreamConfig(body);
+    return normalizeStreamConfig(body, this.clustered);
+  }
+
+  private streamCreate(name: string, m: InternalMessage): Body {
+    const config = this.checkStreamCreate(name, m);
     this.js.checkStreamLimits(config, true);
     const existing = this.js.streams.get(name);
     if (existing !== undefined) {
@@ -198,36 +252,14 @@ export class JetStreamApi {
   }
 
   private checkOverlap(name: string, subjects: string[]): void {
-    // Comparing every pair of subjects stalled the server (see MAX_OVERLAP_PAIRS): a literal subject overlaps
-    // another literal only when equal (a set lookup) and a wildcard subject when that matches it (a trie walk);
-    // only wildcard pairs are compared one by one.
-    const others = [...this.js.streams.values()].filter((o) => o.name !== name).flatMap((o) => o.config.subjects);
-    if (others.length === 0) return;
-    const isLiteral = (x: string) => subjectIsLiteral(x);
-    const mineWild = subjects.filter((x) => !isLiteral(x));
-    const theirWild = others.filter((x) => !isLiteral(x));
-    const theirLiterals = new Set(others.filter(isLiteral));
-    const trie = (list: string[]) => {
-      const t = new Sublist<SublistEntry>({ cacheMax: 0 });
-      for (const subject of list) t.insert({ subject, queue: null });
-      return t;
-    };
-    const overlap = () => {
-      throw apiError("StreamSubjectOverlap");
-    };
-    const theirTrie = trie(theirWild);
-    for (const a of subjects) if (isLiteral(a) && (theirLiterals.has(a) || theirTrie.match(a).plain.length > 0)) overlap();
-    if (mineWild.length === 0) return;
-    const myTrie = trie(mineWild);
-    for (const b of theirLiterals) if (myTrie.match(b).plain.length > 0) overlap();
-    for (const a of mineWild) for (const b of theirWild) if (subjectsCollide(a, b)) overlap();
+    checkSubjectOverlap(subjects, [...this.js.streams.values()].filter((o) => o.name !== name).flatMap((o) => o.config.subjects));
   }
 
   private streamUpdate(name: string, m: InternalMessage): Body {
     const body = this.json(m, false);
     const stream = this.stream(name);
     if (body.name !== name) throw apiError("StreamMismatch");
-    const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body));
+    const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body, this.clustered));
     this.js.checkStreamLimits(config, false);
     checkConsumerLimitsUpdate(stream, config);
     this.checkOverlap(name, config.subjects);
@@ -500,6 +532,34 @@ function checkConsumerLimitsUpdate(stream: Stream, next: StreamConfig): void {
 }
 
 /** Paged responses carry total/offset/limit even when they fail (as nats-server's do). */
+/**
+ * 10065 when any of `subjects` overlaps any of `others` (the other streams' subjects). Comparing every pair
+ * stalled the server (see MAX_OVERLAP_PAIRS): a literal subject overlaps another literal only when equal (a
+ * set lookup) and a wildcard subject when that matches it (a trie walk); only wildcard pairs are compared one
+ * by one.
+ */
+export function checkSubjectOverlap(subjects: string[], others: string[]): void {
+  if (others.length === 0) return;
+  const isLiteral = (x: string) => subjectIsLiteral(x);
+  const mineWild = subjects.filter((x) => !isLiteral(x));
+  const theirWild = others.filter((x) => !isLiteral(x));
+  const theirLiterals = new Set(others.filter(isLiteral));
+  const trie = (list: string[]) => {
+    const t = new Sublist<SublistEntry>({ cacheMax: 0 });
+    for (const subject of list) t.insert({ subject, queue: null });
+    return t;
+  };
+  const overlap = () => {
+    throw apiError("StreamSubjectOverlap");
+  };
+  const theirTrie = trie(theirWild);
+  for (const a of subjects) if (isLiteral(a) && (theirLiterals.has(a) || theirTrie.match(a).plain.length > 0)) overlap();
+  if (mineWild.length === 0) return;
+  const myTrie = trie(mineWild);
+  for (const b of theirLiterals) if (myTrie.match(b).plain.length > 0) overlap();
+  for (const a of mineWild) for (const b of theirWild) if (subjectsCollide(a, b)) overlap();
+}
+
 function errorExtras(type: string): Body {
   switch (type) {
     case "stream_info_response": return { total: 0, offset: 0, limit: 0 };

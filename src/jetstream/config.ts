@@ -221,7 +221,8 @@ export function subjectIsSubsetOf(filter: string, subject: string): boolean {
  * Parses and completes a stream configuration (nats-server's checkStreamCfg): defaults filled in,
  * nats-server's errors for what does not fit.
  */
-export function normalizeStreamConfig(raw: unknown): StreamConfig {
+/** `clustered`: num_replicas up to 5 is allowed (a JetStream cluster); alone, more than 1 is 10074. */
+export function normalizeStreamConfig(raw: unknown, clustered = false): StreamConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) invalid("stream configuration invalid");
   const r = raw as Json;
   const name = typed<string>(r, "name", "string") ?? "";
@@ -243,7 +244,7 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const replicas = typed<number>(r, "num_replicas", "number") || 1;
   if (replicas > 5) invalid("maximum replicas is 5");
   if (replicas < 0) throw apiError("ReplicasCountCannotBeNegative");
-  if (replicas > 1) throw apiError("StreamReplicasNotSupported");
+  if (replicas > 1 && !clustered) throw apiError("StreamReplicasNotSupported");
   const orNoLimit = (v: number | undefined) => (v === undefined || v === 0 ? -1 : v);
   const maxAge = typed<number>(r, "max_age", "number") ?? 0;
   if (maxAge < 0) invalid("max age needs to be >= 100ms"); // nats-server: negative ages are refused the same way
@@ -331,7 +332,11 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
   if (allowMsgTtl) cfg.allow_msg_ttl = true;
   if (markerTtl > 0) cfg.subject_delete_marker_ttl = markerTtl;
-  if (typed<boolean>(r, "allow_atomic", "boolean")) cfg.allow_atomic = true;
+  if (typed<boolean>(r, "allow_atomic", "boolean")) {
+    // Batches are staged on the one node that takes them; a replicated stream would need them in its log.
+    if (replicas > 1) invalid("atomic publish is not supported on replicated streams yet");
+    cfg.allow_atomic = true;
+  }
   return cfg;
 }
 

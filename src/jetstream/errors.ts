@@ -11,6 +11,8 @@ export interface ApiErrorJson {
 export const JsError = {
   AccountResourcesExceeded: [10002, 400, "resource limits exceeded for account"],
   BadRequest: [10003, 400, "bad request"],
+  ClusterNoPeers: [10005, 400, "{err}"],
+  ClusterNotAvailable: [10008, 503, "JetStream system temporarily unavailable"],
   ConsumerCreate: [10012, 500, "{err}"],
   ConsumerNameExist: [10013, 400, "consumer name already in use"],
   ConsumerNotFound: [10014, 404, "consumer not found"],

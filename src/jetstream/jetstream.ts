@@ -10,6 +10,8 @@
 import os from "node:os";
 import path from "node:path";
 import type { Account } from "../accounts/account.ts";
+import type { Cluster } from "../cluster/cluster.ts";
+import { JetStreamCluster } from "./cluster/clustered-api.ts";
 import { InternalClient } from "../internal-client.ts";
 import type { Server } from "../server.ts";
 import { AccountJetStream } from "./account.ts";
@@ -44,6 +46,8 @@ export class JetStream {
   /** Internal clients answering 10039 in the accounts without JetStream. */
   private readonly disabled: InternalClient[] = [];
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  /** In a cluster: the meta group and who answers which request (src/jetstream/cluster); null alone. */
+  cluster: JetStreamCluster | null = null;
 
   constructor(
     readonly server: Server,
@@ -97,6 +101,21 @@ export class JetStream {
     this.server.log.info(`Starting JetStream: store ${this.options.storeDir}, accounts ${names}, ${restored} stream(s) restored in ${ms} ms`);
   }
 
+  /**
+   * The server is part of a cluster: the JetStream nodes form one JetStream (the meta group). Called once
+   * the cluster's listener is up (its member id known), before any route opens.
+   */
+  joinCluster(cluster: Cluster): void {
+    const clustered = new JetStreamCluster(this, cluster);
+    // Set at once, so that API requests released when the streams are back go through the cluster layer
+    // (10008 until the meta group has a leader) and never through a single node's answers; started once
+    // the stores are restored, so the meta group adopts the streams on disk and replicas attach to them.
+    this.cluster = clustered;
+    void this.recovery.then(() => {
+      if (!this.stopped) clustered.start();
+    });
+  }
+
   /** As nats-server: an account without JetStream still reaches the API, which answers 503 / 10039. */
   private answerDisabled(account: Account): void {
     const client = new InternalClient(this.server, `jetstream ${account.name} (not enabled)`, account);
@@ -129,6 +148,7 @@ export class JetStream {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.cluster?.stop();
     for (const ctx of this.accounts.values()) ctx.shutdown();
     for (const client of this.disabled) client.close();
   }

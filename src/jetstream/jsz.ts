@@ -83,12 +83,22 @@ export function jsz(server: Server, opts: JszOptions): Record<string, unknown> {
     messages,
     bytes,
   };
+  if (js.cluster !== null) info.meta_cluster = js.cluster.metaCluster();
   const wanted = opts.account ? [js.accounts.get(opts.account)].filter((c) => c !== undefined) : null;
   if (wanted !== null || opts.accounts || opts.streams || opts.consumers) {
     const contexts = wanted ?? [...js.accounts.values()].sort((a, b) => (a.account.name < b.account.name ? -1 : 1));
     if (contexts.length > 0) info.account_details = contexts.map((ctx) => accountDetail(ctx, opts));
   }
   return info;
+}
+
+/** A stream's `cluster` block (leader, replicas) in a JetStream cluster, as its info has it. */
+function streamCluster(ctx: AccountJetStream, s: { config: unknown; created: number; stateJson(): unknown }): Record<string, unknown> {
+  const cluster = ctx.service.cluster;
+  if (cluster === null) return {};
+  const body: Record<string, unknown> = { config: s.config, created: s.created, state: s.stateJson() };
+  cluster.decorate(body, ctx.account.name);
+  return body.cluster === undefined ? {} : { cluster: body.cluster };
 }
 
 /** One account's entry in account_details (nats-server's AccountDetail). */
@@ -108,6 +118,7 @@ function accountDetail(ctx: AccountJetStream, opts: JszOptions): Record<string, 
         created: rfc3339(s.created),
         ...(opts.config ? { config: s.config } : {}),
         state: s.stateJson(),
+        ...streamCluster(ctx, s),
         ...(s.store.writeFailure !== null ? { storage_error: s.store.writeFailure.message } : {}),
         ...(opts.consumers && s.consumers.size > 0
           ? { consumer_detail: [...s.consumers.values()].map((c) => {

@@ -45,6 +45,9 @@ export interface StreamInfoJson {
   ts?: string;
 }
 
+/** The queue group of direct get subscriptions (nats-server's is `_sys_`). */
+const DIRECT_GET_QUEUE = "_sys_";
+
 const MSG_ID_LINE = Buffer.from("\r\nNats-Msg-Id:", "latin1");
 
 /** The Nats-Msg-Id of a header block (its first), as parseHeaders would read it, without parsing the rest. */
@@ -98,8 +101,30 @@ export function storeLimits(c: StreamConfig): StoreLimits {
   };
 }
 
+/**
+ * A replicated stream's Raft group (src/jetstream/cluster/stream-replica.ts). Its leader proposes each
+ * checked publish with the sequence it will get; every replica stores it when it commits (applyPublish).
+ */
+export interface StreamReplication {
+  /** This node leads the group and has applied everything before its term: it may propose. */
+  readonly acceptsPublishes: boolean;
+  readonly isLeader: boolean;
+  /** A new leader not ready yet keeps a publish until it is (then it comes back through takePublish). */
+  hold(m: InternalMessage): void;
+  /** Publishes proposed by this leader and not yet applied. */
+  readonly inflight: number;
+  /** The sequence a proposed, not yet applied publish with this Nats-Msg-Id will get. */
+  pendingMsgId(id: string): number | undefined;
+  propose(m: InternalMessage, msgId: string, seq: number): void;
+}
+
+/** How a publish is handled: alone (R1), proposed by a replicated stream's leader, or applied once committed. */
+type PublishMode = "local" | "propose" | "apply";
+
 export class Stream {
   readonly consumers = new Map<string, Consumer>();
+  /** Set while the stream is replicated (num_replicas > 1 in a cluster); null for an R1 stream. */
+  replication: StreamReplication | null = null;
   private subs: Subscription[] = [];
   private directSubs: Subscription[] = [];
   /** Nats-Msg-Id → sequence and time, oldest first (Map keeps insertion order). */
@@ -143,15 +168,30 @@ export class Stream {
   // ---- subscriptions --------------------------------------------------------------------------
 
   private subscribe(): void {
+    this.subscribeForRole();
+  }
+
+  /**
+   * The capture subscriptions (the stream's subjects) and direct get subscriptions (allow_direct). A
+   * replicated stream has them on its leader only (called again when the leadership moves): only the
+   * leader takes publishes (followers get them through the log, and the route traffic stays 1×), and a
+   * follower learns of commits a heartbeat later (a KV client reads its own write right after the put).
+   */
+  subscribeForRole(): void {
     const client = this.js.client;
     for (const s of this.subs) client.unsubscribe(s);
     for (const s of this.directSubs) client.unsubscribe(s);
-    this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
+    this.subs = [];
     this.directSubs = [];
+    if (this.deleted) return;
+    if (this.replication !== null && !this.replication.isLeader) return;
+    if (this.config.num_replicas > 1 && this.replication === null) return;
+    this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
     if (this.config.allow_direct) {
       const base = `$JS.API.DIRECT.GET.${this.name}`;
-      this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null)));
-      this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1))));
+      // A queue group, as nats-server's (one answer however many subscribe).
+      this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
+      this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
     }
   }
 
@@ -168,21 +208,53 @@ export class Stream {
   // ---- publish --------------------------------------------------------------------------------
 
   private onPublish(m: InternalMessage): void {
+    this.takePublish(m);
+  }
+
+  /** A publish to the stream's subjects (also one a new leader held until it was ready). */
+  takePublish(m: InternalMessage): void {
     if (this.deleted) return;
+    const replication = this.replication;
+    if (replication === null) {
+      // A replicated stream before its group is attached takes nothing (the publisher retries).
+      if (this.config.num_replicas <= 1) this.handlePublish(m, "local");
+    } else if (replication.acceptsPublishes) {
+      this.handlePublish(m, "propose");
+    } else if (replication.isLeader) {
+      replication.hold(m);
+    } // a follower: the leader, which got the same message, proposes it
+  }
+
+  /** A committed publish of a replicated stream, on every replica; `seq` is what the leader expected it to get. */
+  applyPublish(m: InternalMessage, seq: number): void {
+    if (this.deleted || seq <= this.store.state().lastSeq) return; // stored before (the log replayed after a restart)
+    this.handlePublish(m, "apply");
+  }
+
+  private handlePublish(m: InternalMessage, mode: PublishMode): void {
     const reply = m.reply;
+    // Only the leader answers a replicated publish (a follower applies silently).
+    const answers = mode !== "apply" || this.replication?.isLeader === true;
     // A PubAck for a stored message waits for the store's write (and becomes 10023 if that fails).
     const ack = (json: string, stored = true) => {
-      if (reply !== null && !this.config.no_ack) this.js.replyAfterFlush(reply, json, stored ? this : null);
+      if (reply !== null && !this.config.no_ack && answers) this.js.replyAfterFlush(reply, json, stored ? this : null);
     };
     const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
     if (this.config.sealed) return fail(apiError("StreamSealed").json);
     const h = parseHeaders(m.headers);
     const batchId = h?.values.get("Nats-Batch-Id");
-    if (batchId !== undefined && batchId !== "") return this.onBatchMessage(batchId, h!, m, ack, fail);
-    const checked = this.checkPublish(m.subject, m.headers, h, m.payload, null);
+    if (batchId !== undefined && batchId !== "") {
+      // Stream create refuses allow_atomic on a replicated stream (not replicated yet), so this is an R1 stream.
+      if (mode !== "local") return fail(apiError("AtomicPublishDisabled").json);
+      return this.onBatchMessage(batchId, h!, m, ack, fail);
+    }
+    const checked = this.checkPublish(m.subject, m.headers, h, m.payload, null, mode);
     if (checked.kind === "drop") return;
     if (checked.kind === "error") return fail(checked.error);
     if (checked.kind === "duplicate") return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${checked.seq},"duplicate": true}`);
+    // The leader of a replicated stream proposes what passed the checks; every replica (this one too) stores it
+    // when it is committed, running the same checks on the same replicated state (applyPublish).
+    if (mode === "propose") return this.replication!.propose(m, checked.msgId, this.store.state().lastSeq + this.replication!.inflight + 1);
     let stored: StoredMessage;
     try {
       stored = this.append(m.subject, checked, m.payload);
@@ -199,7 +271,7 @@ export class Stream {
    * The checks of a publish, in nats-server's order, with their answers. `batch` is the view of an atomic
    * batch's commit: what the batch's earlier messages would have changed (last sequences, Msg-Ids).
    */
-  private checkPublish(subject: string, headers: Buffer | null, h: ParsedHeaders | null, payload: Buffer, batch: BatchView | null): PublishCheck {
+  private checkPublish(subject: string, headers: Buffer | null, h: ParsedHeaders | null, payload: Buffer, batch: BatchView | null, mode: PublishMode = "local"): PublishCheck {
     const c = this.config;
     const error = (e: ApiError): PublishCheck => ({ kind: "error", error: e.json });
     let rollup: "sub" | "all" | null = null;
@@ -217,10 +289,10 @@ export class Stream {
       if (msgId !== "") {
         this.loadDedupe();
         this.trimDedupe();
-        const seen = this.dedupe.get(msgId);
+        const seen = this.dedupe.get(msgId)?.seq ?? (mode === "propose" ? this.replication!.pendingMsgId(msgId) : undefined);
         // In a batch a duplicate (of the window or of the batch) refuses the whole batch.
         if (batch !== null && (seen !== undefined || batch.msgIds.has(msgId))) return error(apiError("AtomicPublishContainsDuplicateMessage"));
-        if (seen !== undefined) return { kind: "duplicate", seq: seen.seq };
+        if (seen !== undefined) return { kind: "duplicate", seq: seen };
       }
       const lastSubjSeq = v.get("Nats-Expected-Last-Subject-Sequence");
       if (lastSubjSeq !== undefined && lastSubjSeq !== "") {
@@ -230,7 +302,8 @@ export class Stream {
       }
       const lastSeq = v.get("Nats-Expected-Last-Sequence");
       if (lastSeq !== undefined && lastSeq !== "") {
-        const have = batch?.lastSeq ?? this.store.state().lastSeq;
+        // A replicated stream's leader counts what it proposed and is not committed yet.
+        const have = batch?.lastSeq ?? this.store.state().lastSeq + (mode === "propose" ? this.replication!.inflight : 0);
         if (Number(lastSeq) !== have) return error(apiError("StreamWrongLastSequence", { seq: have }));
       }
       const lastMsgId = v.get("Nats-Expected-Last-Msg-Id");
@@ -402,6 +475,20 @@ export class Stream {
   }
 
   /**
+   * A message copied from the stream's leader into a replica that was behind (src/jetstream/cluster/
+   * stream-replica.ts): it keeps its sequence and time; sequences the leader no longer has stay gaps here.
+   */
+  appendSynced(m: StoredMessage): void {
+    const st = this.store.state();
+    if (m.seq <= st.lastSeq) return;
+    if (st.messages === 0 && m.seq > st.lastSeq + 1) this.store.purge({ seq: m.seq });
+    // A gap inside: a placeholder takes each missing sequence and goes at once (a deleted sequence, as on the leader).
+    for (let seq = this.store.state().lastSeq + 1; seq < m.seq; seq++) this.store.remove(this.store.append(m.subject, null, Buffer.alloc(0), m.ts).seq);
+    this.stored(this.store.append(m.subject, m.headers, m.data, m.ts));
+    this.dedupeLoaded = false; // rebuilt from the store (with the copied Msg-Ids) at the next publish that has one
+  }
+
+  /**
    * Purges, then tells the consumers where the stream (or the purged subject) now starts, as nats-server
    * does: their cursors and ack floors move up to it (not message by message, as deletions do).
    */
@@ -420,7 +507,9 @@ export class Stream {
     let interested = false;
     for (const consumer of this.consumers.values()) if (consumer.onStored(stored)) interested = true;
     // Interest retention keeps a message only while some consumer wants it (a work queue keeps it for the next one).
-    if (this.config.retention === "interest" && !interested) this.store.remove(stored.seq);
+    // (A replicated stream's follower runs no durable consumers: the leader decides, see stream-replica.ts.)
+    const follower = this.replication !== null && !this.replication.isLeader;
+    if (this.config.retention === "interest" && !interested && !follower) this.store.remove(stored.seq);
     if (this.config.max_age > 0 && this.expireTimer === null) this.scheduleExpiry();
     else if (this.ttls.size > 0 && (this.expireTimer === null || this.ttls.peekAt() < this.expireAt)) this.armExpiry(this.ttls.peekAt());
   }

@@ -57,10 +57,11 @@ describe("one JetStream node in a three-node cluster", () => {
     const c1 = await client(n1);
     const c2 = await client(n2);
     // The JetStream node's $JS.API.> interest reaches the others (no-responders until it has).
-    await waitFor("$JS.API interest on N2", async () => {
+    // Then the meta group (of one JetStream node) has a leader: 10008 until then.
+    await waitFor("$JS.API interest on N2 and a meta leader", async () => {
       try {
-        await c2.request("$JS.API.INFO", new Uint8Array(), { timeout: 500 });
-        return true;
+        const answer = await c2.request("$JS.API.INFO", new Uint8Array(), { timeout: 500 });
+        return !answer.string().includes("10008");
       } catch {
         return false;
       }

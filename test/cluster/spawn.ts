@@ -23,6 +23,13 @@ export interface NodeOptions {
   extraArgs?: string[];
   /** Extra environment variables for the process. */
   env?: Record<string, string>;
+  /**
+   * Which server to run: natter (the default), or nats-server (the same flags; for tests that also hold
+   * against a nats-server cluster, e.g. `kind: serverKind` under NATTER_TEST_SERVER=nats-server).
+   */
+  kind?: "natter" | "nats-server";
+  /** The cluster port (picked free when not given): lets nodes name each other as seeds before they start. */
+  clusterPort?: number;
 }
 
 export interface ClusterNode {
@@ -89,7 +96,7 @@ export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
     });
   }
   const port = await freePort();
-  const clusterPort = await freePort();
+  const clusterPort = opts.clusterPort ?? (await freePort());
   const httpPort = opts.monitor ? await freePort() : 0;
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
@@ -133,7 +140,8 @@ export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
       clearTimeout(t);
     },
     async start() {
-      const c = spawn(BUN, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+      const [cmd, argv] = opts.kind === "nats-server" ? [process.env.NATS_SERVER_BIN ?? "nats-server", args.slice(1)] : [BUN, args];
+      const c = spawn(cmd, argv, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
       child = c;
       running = true;
       live.add(c);

@@ -6,7 +6,8 @@
 //
 // Invariants:
 // - Every call has reached the disk (fsync) before it returns, so what a node voted or acknowledged
-//   survives kill -9 and power loss. (A later step batches appends into one fsync.)
+//   survives kill -9 and power loss. (A later step batches appends into one fsync.) With `syncAppends:
+//   false` log appends only reach the OS (kill -9 safe, not power-loss safe); the vote still is fsync'd.
 // - A torn or corrupt tail of `log` (a crash mid-append) is cut off at start: the last whole record wins.
 //   Nothing beyond it was ever acknowledged, because the append it belonged to had not returned.
 // - After a snapshot at (index, term), the log keeps only entries after it, and only if it held that
@@ -46,11 +47,18 @@ function readRecord(buf: Buffer, offset: number): Uint8Array | undefined {
 export interface FileRaftStorageOptions {
   /** Where a cut tail is reported. */
   warn?: (line: string) => void;
+  /**
+   * Whether log appends are fsync'd (default true). False: they reach the OS before append returns (they
+   * survive kill -9, not a power loss), the durability a stream's store gives with its interval sync; the
+   * vote and term are fsync'd regardless.
+   */
+  syncAppends?: boolean;
 }
 
 export class FileRaftStorage implements RaftStorage {
   private readonly dir: string;
   private readonly warn: (line: string) => void;
+  private readonly syncAppends: boolean;
   private fd = -1;
   /** Byte offset of each stored entry's record, and the log file's size. */
   private offsets: number[] = [];
@@ -61,6 +69,7 @@ export class FileRaftStorage implements RaftStorage {
   constructor(dir: string, options: FileRaftStorageOptions = {}) {
     this.dir = dir;
     this.warn = options.warn ?? (() => {});
+    this.syncAppends = options.syncAppends ?? true;
     if (!existsSync(dir)) {
       mkdirSync(dir, { recursive: true });
       // The new directory's entry must be on disk too, or a power loss could forget a vote with it.
@@ -142,7 +151,7 @@ export class FileRaftStorage implements RaftStorage {
     }
     const all = Buffer.concat(records);
     writeSync(this.fd, all, 0, all.length, this.size - all.length);
-    fsyncSync(this.fd);
+    if (this.syncAppends) fsyncSync(this.fd);
   }
 
   truncateFrom(index: number): void {

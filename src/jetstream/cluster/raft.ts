@@ -295,7 +295,12 @@ export class RaftNode {
     this.resetElectionTimer();
   }
 
-  /** Stops timers and ignores all further input. Storage stays open (the caller owns it). */
+  /** Campaigns now rather than after an election timeout (a node that founds a group alone). */
+  campaign(): void {
+    if (!this.stopped && this._role !== "leader" && this.isVoter()) this.startPreVote();
+  }
+
+    /** Stops timers and ignores all further input. Storage stays open (the caller owns it). */
   stop(): void {
     this.stopped = true;
     this.clearTimer();
@@ -696,6 +701,15 @@ export class RaftNode {
       }
       next = Math.min(next, m.rejectedIndex);
       p.nextIndex = Math.max(p.matchIndex + 1, next);
+      this.sendAppend(m.from, true);
+    } else if (m.conflictTerm === 0 && m.conflictIndex > 0 && m.conflictIndex - 1 < p.matchIndex && m.round >= p.ackedRound) {
+      // The newest answer says its log ends before what it had acknowledged: it lost its storage (a wiped
+      // disk: outside Raft's model, but an operator's fact). It starts over from where its log ends now,
+      // with a snapshot if we no longer have those entries.
+      p.matchIndex = m.conflictIndex - 1;
+      p.matchAtLastTick = p.matchIndex;
+      p.nextIndex = m.conflictIndex;
+      p.snapshotSentAt = undefined;
       this.sendAppend(m.from, true);
     }
     this.checkReads();

@@ -1,0 +1,272 @@
+// The meta group (nats-server's meta Raft group): every JetStream node of the cluster is a voter; its log
+// holds the commands of meta.ts (streams created, updated, deleted, where they live), so every node knows
+// the same streams. This file is the group's life: forming it, growing it, forwarding commands to the leader.
+//
+// Forming it without a fixed list of founders (nodes start in any order, seeds form a chain):
+// - A node with a meta log on disk restarts into it (the voters are in its log).
+// - A fresh node waits until it knows the cluster: its configured seeds and every member gossip tells of
+//   have an open route (so their HELLO said whether they run JetStream), and every JetStream peer told its
+//   STATUS (in a group or not); at most SETTLE_MAX_MS for members that do not answer. That must hold for
+//   SETTLE_MS in a row. Then, if no peer is in a group yet and this node has the lowest id of the
+//   JetStream nodes, it founds the group alone; otherwise it waits to be added.
+// - The leader adds every reachable JetStream node that is not a voter yet (one at a time, through the
+//   log). A node being added starts with no voters and learns them from the leader's first append.
+// The weak spot: two fresh nodes that cannot see each other at their very first start (a partition, or a
+// node that founds in the instant before another's STATUS arrives) found two groups, which never merge.
+//
+// Snapshots: the state is small and changes rarely, so a snapshot follows every applied command; a restart
+// then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
+import path from "node:path";
+import { existsSync } from "node:fs";
+import { RaftNode, systemClock } from "./raft.ts";
+import { FileRaftStorage } from "./raft-file-storage.ts";
+import type { NodeId, RaftMessage } from "./raft-types.ts";
+import { MetaState, decodeCommand, encodeCommand, type MetaCommand, type StreamAssignment } from "./meta.ts";
+import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
+import { MemberState } from "../../cluster/gossip.ts";
+
+export const META_GROUP = "_meta_";
+/** After the seeds are met, how long a fresh node listens for peers already in a group before founding one. */
+const SETTLE_MS = 750;
+/** A fresh node stops waiting for seeds it cannot reach after this. */
+const SETTLE_MAX_MS = 5000;
+const TICK_MS = 250;
+const STATUS_EVERY_MS = 1000;
+/** A STATUS body's byte: not in a group; in one without a known leader; in one with a leader. */
+const STATUS_ALONE = 0;
+const STATUS_NO_LEADER = 1;
+const STATUS_LEADER = 2;
+
+export interface MetaGroupOptions {
+  transport: RouteTransport;
+  /** `<store_dir>/jetstream/$SYS/_js_/_meta_` (nats-server's place). */
+  dir: string;
+  /** Member ids of the configured seeds (routes). */
+  seeds: string[];
+  log: { info(line: string): void; warn(line: string): void; debug(line: string): void };
+  /**
+   * Each committed command, in order, after the state has applied it (`changed`: MetaState.apply's answer;
+   * `prior`: the stream's assignment before it).
+   */
+  applied(command: MetaCommand, changed: boolean, prior: StreamAssignment | undefined): void;
+  leaderChanged?(leader: NodeId | undefined): void;
+  /** The leader sent a snapshot: the state jumped (creates and deletes it holds were not applied one by one). */
+  restored?(): void;
+}
+
+export class MetaGroup implements GroupHandler {
+  readonly state = new MetaState();
+  raft: RaftNode | null = null;
+  private storage: FileRaftStorage | null = null;
+  /** Whether this node had no meta log at start (it may found the group, and adopts its old streams). */
+  readonly fresh: boolean;
+  private readonly startedAt = Date.now();
+  /** Since when this node has known the cluster (see the top of the file); 0 = not now. */
+  private knownSince = 0;
+  /** What each JetStream peer last said (STATUS_*). */
+  private readonly statuses = new Map<NodeId, number>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private lastStatusAt = 0;
+  private snapshotQueued = false;
+  private stopped = false;
+
+  constructor(private readonly o: MetaGroupOptions) {
+    this.fresh = !existsSync(path.join(o.dir, "state"));
+    o.transport.register(META_GROUP, this);
+  }
+
+  get selfId(): NodeId {
+    return this.o.transport.selfId;
+  }
+
+  get isLeader(): boolean {
+    return this.raft?.role === "leader";
+  }
+
+  get leader(): NodeId | undefined {
+    return this.raft?.leader;
+  }
+
+  /** The voters (empty before this node is in a group). */
+  get peers(): readonly NodeId[] {
+    return this.raft?.peers ?? [];
+  }
+
+  start(): void {
+    if (!this.fresh) this.open([]);
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.raft?.stop();
+    this.storage?.close();
+  }
+
+  /**
+   * Proposes a command: at the leader through its log, elsewhere forwarded to the leader (no outcome).
+   * Returns false when there is no leader to take it.
+   */
+  propose(command: MetaCommand): boolean {
+    const raft = this.raft;
+    if (raft === null) return false;
+    const data = encodeCommand(command);
+    if (raft.role === "leader") return raft.propose(data).ok;
+    const leader = raft.leader;
+    if (leader === undefined) return false;
+    return this.o.transport.send(leader, RaftFrameType.FORWARD, META_GROUP, data);
+  }
+
+  // ---- GroupHandler ------------------------------------------------------------------------------
+
+  receive(message: RaftMessage): void {
+    if (this.stopped) return;
+    // A fresh node hears from a leader that added it: it joins with no voters of its own.
+    if (this.raft === null) {
+      if (message.type !== "append" && message.type !== "snapshot") return;
+      this.open([]);
+    }
+    this.raft!.receive(message);
+  }
+
+  onForward(from: NodeId, payload: Uint8Array): void {
+    const raft = this.raft;
+    if (raft === null || raft.role !== "leader") return; // lost: the sender retries where it matters
+    try {
+      decodeCommand(payload);
+    } catch {
+      this.o.log.warn(`JetStream cluster: unreadable meta command forwarded by ${from}`);
+      return;
+    }
+    raft.propose(payload);
+  }
+
+  onStatus(from: NodeId, payload: Uint8Array): void {
+    this.statuses.set(from, payload[0] ?? STATUS_ALONE);
+  }
+
+  /** A JetStream peer's route opened: it learns at once whether this node is in a group. */
+  peerReachable(id: NodeId): void {
+    this.o.transport.send(id, RaftFrameType.STATUS, META_GROUP, this.statusBody());
+  }
+
+  /** Whether a reachable peer said it knows a meta leader (then it, not this node, answers 10008 questions). */
+  peerKnowsLeader(): boolean {
+    for (const peer of this.o.transport.peers.values()) if (peer.alive && this.statuses.get(peer.id) === STATUS_LEADER) return true;
+    return false;
+  }
+
+  private statusBody(): Uint8Array {
+    return Uint8Array.of(this.raft === null ? STATUS_ALONE : this.raft.leader === undefined ? STATUS_NO_LEADER : STATUS_LEADER);
+  }
+
+  // ---- life --------------------------------------------------------------------------------------
+
+  private open(founders: NodeId[]): void {
+    this.storage = new FileRaftStorage(this.o.dir, { warn: (line) => this.o.log.warn(`JetStream meta log: ${line}`) });
+    this.raft = new RaftNode({
+      id: this.selfId,
+      peers: founders,
+      storage: this.storage,
+      transport: this.o.transport.transportFor(META_GROUP),
+      clock: systemClock,
+      random: Math.random,
+      stateMachine: {
+        apply: (_index, data) => this.apply(data),
+        restore: (snapshot) => {
+          this.state.restore(snapshot.data);
+          // A snapshot from the leader (not this node's own, read at start): what this node missed meanwhile.
+          if (this.raft !== null) this.o.restored?.();
+        },
+      },
+      events: {
+        leaderChanged: (leader, term) => {
+          this.o.log.info(`JetStream cluster: meta leader is ${leader === undefined ? "unknown" : leader === this.selfId ? "this node" : leader} (term ${term})`);
+          this.o.leaderChanged?.(leader);
+          this.sendStatus();
+        },
+        configChanged: (peers) => this.o.log.debug(`JetStream cluster: meta voters ${peers.join(", ")}`),
+      },
+      log: (line) => this.o.log.debug(`meta raft: ${line}`),
+    });
+    this.raft.start();
+    this.sendStatus();
+  }
+
+  private apply(data: Uint8Array): void {
+    let command: MetaCommand;
+    try {
+      command = decodeCommand(data);
+    } catch {
+      this.o.log.warn("JetStream cluster: unreadable meta command in the log (skipped)");
+      return;
+    }
+    const named = "assignment" in command ? command.assignment : command;
+    const current = this.state.stream(named.account, named.name);
+    const prior = current === undefined ? undefined : { ...current, peers: [...current.peers] }; // apply changes it in place
+    const changed = this.state.apply(command);
+    try {
+      this.o.applied(command, changed, prior);
+    } catch (error) {
+      this.o.log.warn(`JetStream cluster: acting on ${command.op}: ${(error as Error).stack ?? error}`);
+    }
+    this.queueSnapshot();
+  }
+
+  private queueSnapshot(): void {
+    if (this.snapshotQueued) return;
+    this.snapshotQueued = true;
+    queueMicrotask(() => {
+      this.snapshotQueued = false;
+      const raft = this.raft;
+      if (raft !== null && !this.stopped && raft.lastApplied > raft.snapshotIndex) raft.snapshot(raft.lastApplied, this.state.snapshot());
+    });
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    if (now - this.lastStatusAt >= STATUS_EVERY_MS) this.sendStatus();
+    if (this.raft === null) return this.maybeFound(now);
+    if (this.raft.role === "leader") this.addReachablePeers();
+  }
+
+  private sendStatus(): void {
+    this.lastStatusAt = Date.now();
+    const body = this.statusBody();
+    for (const peer of this.o.transport.peers.values()) if (peer.alive) this.o.transport.send(peer.id, RaftFrameType.STATUS, META_GROUP, body);
+  }
+
+  /** A fresh node founds the group once it knows the cluster, nobody is in a group, and it has the lowest id. */
+  private maybeFound(now: number): void {
+    const transport = this.o.transport;
+    const cluster = transport.cluster;
+    const alive = [...transport.peers.values()].filter((p) => p.alive);
+    const members = [...(cluster.gossip?.members.values() ?? [])].filter((m) => m.state !== MemberState.DEAD).map((m) => m.id);
+    const known =
+      [...this.o.seeds, ...members].every((id) => id === this.selfId || cluster.routes.has(id)) && alive.every((p) => this.statuses.has(p.id));
+    if (!known && now - this.startedAt < SETTLE_MAX_MS) {
+      this.knownSince = 0;
+      return;
+    }
+    if (this.knownSince === 0) this.knownSince = now;
+    if (now - this.knownSince < SETTLE_MS) return;
+    if (alive.some((p) => (this.statuses.get(p.id) ?? STATUS_ALONE) !== STATUS_ALONE)) return; // a group exists: its leader will add this node
+    if (alive.some((p) => p.id < this.selfId)) return; // the lowest id founds it
+    this.o.log.info("JetStream cluster: founding the meta group");
+    this.open([this.selfId]);
+    this.raft!.campaign();
+  }
+
+  /** The leader makes every reachable JetStream node a voter, one change at a time. */
+  private addReachablePeers(): void {
+    const raft = this.raft!;
+    for (const peer of this.o.transport.peers.values()) {
+      if (!peer.alive || raft.peers.includes(peer.id)) continue;
+      const result = raft.addPeer(peer.id);
+      if (result.ok) this.o.log.info(`JetStream cluster: adding ${peer.serverName} (${peer.id}) to the meta group`);
+      return; // one at a time (refused while another change is uncommitted: retried next tick)
+    }
+  }
+}

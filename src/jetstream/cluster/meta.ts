@@ -1,0 +1,119 @@
+// The meta group's state (nats-server's jetStreamCluster streams map): which streams exist in the whole
+// cluster, with their configuration and the node that holds each. Every JetStream node of the cluster
+// applies the same commands in the same order (the meta Raft group, meta-group.ts), so every node has the
+// same answer to "does stream X exist, and where". Pure data: what a node does when an assignment names it
+// (create the stream, answer the client) is clustered-api.ts's.
+//
+// Commands are JSON, one object each; the snapshot is the JSON list of assignments.
+import type { StreamConfig } from "../config.ts";
+
+/** One stream of the cluster: its account, configuration and the node(s) holding it. */
+export interface StreamAssignment {
+  account: string;
+  name: string;
+  config: StreamConfig;
+  /** Member ids (cluster addresses) of the nodes holding the stream; one for an R1 stream. */
+  peers: string[];
+  /** When it was assigned (RFC 3339). */
+  created: string;
+}
+
+/** A request that a command carries so that the node it names can answer the client. */
+export interface CarriedRequest {
+  subject: string;
+  reply: string | null;
+  /** The request's body, base64. */
+  payload: string;
+}
+
+export type MetaCommand =
+  /** A new stream (from the API): placed on `peers`; the holder creates it and answers `request`. */
+  | { op: "stream.create"; assignment: StreamAssignment; request: CarriedRequest }
+  /**
+   * A new configuration (from the API); the holder applies it and answers `request`. With `peers`, the
+   * replicas change too (num_replicas scaled up: the new ones join the stream's group).
+   */
+  | { op: "stream.update"; account: string; name: string; config: StreamConfig; request: CarriedRequest; peers?: string[] }
+  /** Delete (from the API); the holder deletes its copy and answers `request`. */
+  | { op: "stream.delete"; account: string; name: string; request: CarriedRequest }
+  /** A stream the holder had before it joined the cluster (or could not create): recorded as it is. */
+  | { op: "stream.adopt"; assignment: StreamAssignment }
+  /** The holder could not create the stream: the assignment goes. */
+  | { op: "stream.drop"; account: string; name: string; peer: string }
+  /** The holder's configuration after an update it could not apply as asked. */
+  | { op: "stream.config"; account: string; name: string; config: StreamConfig };
+
+export function encodeCommand(command: MetaCommand): Uint8Array {
+  return Buffer.from(JSON.stringify(command));
+}
+
+export function decodeCommand(data: Uint8Array): MetaCommand {
+  return JSON.parse(Buffer.from(data).toString()) as MetaCommand;
+}
+
+const key = (account: string, name: string) => `${account}\u0000${name}`;
+
+export class MetaState {
+  private readonly streams = new Map<string, StreamAssignment>();
+
+  stream(account: string, name: string): StreamAssignment | undefined {
+    return this.streams.get(key(account, name));
+  }
+
+  /** Every stream of `account`, by name. */
+  accountStreams(account: string): StreamAssignment[] {
+    return [...this.streams.values()].filter((a) => a.account === account).sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  }
+
+  all(): IterableIterator<StreamAssignment> {
+    return this.streams.values();
+  }
+
+  /** Streams each node holds (placement's load). */
+  load(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const a of this.streams.values()) for (const p of a.peers) out.set(p, (out.get(p) ?? 0) + 1);
+    return out;
+  }
+
+  /**
+   * Applies one command. Returns whether it changed the assignments as asked (an adopt of a name that
+   * is taken, a create of one that exists, a drop by a node that does not hold it: false).
+   */
+  apply(command: MetaCommand): boolean {
+    switch (command.op) {
+      case "stream.create":
+      case "stream.adopt": {
+        const a = command.assignment;
+        if (this.streams.has(key(a.account, a.name))) return false;
+        this.streams.set(key(a.account, a.name), a);
+        return true;
+      }
+      case "stream.update":
+      case "stream.config": {
+        const a = this.stream(command.account, command.name);
+        if (a === undefined) return false;
+        a.config = command.config;
+        if (command.op === "stream.update" && command.peers !== undefined) a.peers = command.peers;
+        return true;
+      }
+      case "stream.delete":
+        return this.streams.delete(key(command.account, command.name));
+      case "stream.drop": {
+        const a = this.stream(command.account, command.name);
+        if (a === undefined || !a.peers.includes(command.peer)) return false;
+        return this.streams.delete(key(command.account, command.name));
+      }
+    }
+  }
+
+  snapshot(): Uint8Array {
+    return Buffer.from(JSON.stringify([...this.streams.values()]));
+  }
+
+  restore(data: Uint8Array): void {
+    this.streams.clear();
+    const list = data.length === 0 ? [] : (JSON.parse(Buffer.from(data).toString()) as StreamAssignment[]);
+    for (const a of list) this.streams.set(key(a.account, a.name), a);
+  }
+}

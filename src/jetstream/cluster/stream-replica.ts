@@ -1,0 +1,648 @@
+// A replicated stream (num_replicas > 1): a Raft group over the nodes holding it (nats-server's stream
+// raft group). Every replica has the stream's ordinary local copy (stream.ts, its store); the group orders
+// what changes it:
+//
+// - Publishes: only the leader subscribes to the stream's subjects (stream.ts subscribeForRole). It checks a
+//   publish as a single server would (dedupe also against publishes still in flight, expected-last-sequence
+//   against the sequence in-flight ones will take) and proposes it with the sequence it will get. When the
+//   entry commits (a majority has it in its Raft log) every replica stores it through the same publish
+//   code, in log order; the leader sends the PubAck after its store flush, as an R1 stream does. The
+//   Nats-Msg-Id dedupe window is rebuilt from stored headers, so it is on every replica: a publish retried
+//   after a failover gets `duplicate: true`.
+// - Purge and message delete: the request itself goes through the log; every replica runs it, the leader
+//   answers.
+// - Durable consumers (stage C) live on the leader only and replicate their state in this same group (not a
+//   group each, as nats-server: one group per stream is one election and one log to keep, and a consumer
+//   cannot outlive or lead apart from its stream here). Every CONSUMER_STATE_EVERY_MS the leader proposes the
+//   config and state (delivered, ack floor, pending, redeliveries) of each durable that changed, and the
+//   deletion of those that went; replicas keep the latest (and write the consumer's files, so a restart has
+//   them). A new leader starts them from that state once it applied its log; the old one stops its own.
+//   Acks of the last CONSUMER_STATE_EVERY_MS before a failover are lost: those messages are delivered again.
+//   Ephemeral consumers (ordered consumers, KV watches) stay on the node that made them, leader or not
+//   (it has every message too): the log only records which node holds each, so that node answers for it.
+// - After a restart the log is applied again from the start: a publish whose sequence the store already
+//   has is skipped.
+// A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
+//
+// Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
+// reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
+// A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
+// The leader's decision to compact: u8 5 | the index (decimal).
+import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
+import type { InternalMessage } from "../../internal-client.ts";
+import type { Subscription } from "../../subscription.ts";
+import type { AccountJetStream } from "../account.ts";
+import type { Stream, StreamReplication } from "../stream.ts";
+import type { ConsumerConfig } from "../config.ts";
+import type { ConsumerState } from "../consumer.ts";
+import { RaftNode, systemClock } from "./raft.ts";
+import { FileRaftStorage } from "./raft-file-storage.ts";
+import type { NodeId, RaftMessage } from "./raft-types.ts";
+import type { GroupHandler, RouteTransport } from "./route-transport.ts";
+import type { CarriedRequest } from "./meta.ts";
+
+// Entry kinds (the first byte).
+const PUBLISH = 1;
+const API_REQUEST = 2;
+const CONSUMER_STATE = 3;
+const CONSUMER_GONE = 4;
+const COMPACT = 5;
+/** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
+const SYNC_BATCH = 500;
+const SYNC_RETRY_MS = 1000;
+/** How often the leader sends its durable consumers' changed states through the log (the redelivery window after a failover). */
+const CONSUMER_STATE_EVERY_MS = 250;
+/** A new leader keeps at most this many publishes, this long, while it gets ready. */
+const MAX_HELD = 10_000;
+const HOLD_MS = 5000;
+/** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
+const COMPACT_EVERY_MS = 5000;
+const COMPACT_MIN_ENTRIES = 1000;
+
+/** The group's name on the wire: short and fixed whatever the account and stream names. */
+export function streamGroupName(account: string, stream: string, created: string): string {
+  return `S-${createHash("sha256").update(`${account}\0${stream}\0${created}`).digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * A consumer as the group replicates it: a durable with its state; an ephemeral with the node running it
+ * (`holder`, no state: it stays on that node, as nats-server's R1 consumers stay where they were made).
+ */
+interface ReplicatedConsumer {
+  config: ConsumerConfig;
+  created: number;
+  state?: ConsumerState;
+  holder?: NodeId;
+}
+
+export interface StreamReplicaOptions {
+  transport: RouteTransport;
+  group: string;
+  dir: string;
+  /** The replicas (member ids), the same list on each: the group's founders. */
+  peers: NodeId[];
+  ctx: AccountJetStream;
+  stream: Stream;
+  log: { info(line: string): void; warn(line: string): void; debug(line: string): void };
+  leaderChanged?(leader: NodeId | undefined): void;
+  /** This node led and heard from no majority for a while (it steps down right after). */
+  quorumLost?(): void;
+}
+
+export class StreamReplica implements StreamReplication, GroupHandler {
+  readonly raft: RaftNode;
+  private readonly storage: FileRaftStorage;
+  private _inflight = 0;
+  /** Copying missing messages from the leader (see startSync), up to syncTarget; log entries applied meanwhile wait in `deferred`. */
+  private syncing = false;
+  private syncTarget = 0;
+  private deferred: Uint8Array[] = [];
+  private syncInbox: string | null = null;
+  private syncReplySub: Subscription | null = null;
+  private syncServeSub: Subscription | null = null;
+  private syncTimer: ReturnType<typeof setTimeout> | null = null;
+  /** This leader has applied its whole log once in its term (see acceptsPublishes). */
+  private caughtUp = false;
+  private readonly pending = new Map<string, number>();
+  /** Publishes gathered in this turn of the event loop: proposed together (one fsync, one message per follower). */
+  private batch: Uint8Array[] = [];
+  private stopped = false;
+  private compactTimer: ReturnType<typeof setInterval> | null = null;
+  private consumerTimer: ReturnType<typeof setInterval> | null = null;
+  /** Each durable's latest replicated config and state (JSON of ReplicatedConsumer), by name. */
+  private readonly consumers = new Map<string, string>();
+  /** Replicas the meta group assigned that the leader still has to add (scaling up). */
+  private wanted: NodeId[] = [];
+  /** Whether this leader has started the replicated consumers (once it applied its log). */
+  private consumersStarted = false;
+  /** Publishes that reached this leader before it was ready (see acceptsPublishes), oldest first. */
+  private held: InternalMessage[] = [];
+  private heldTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Called once a leader is known (the create's answer waits for it, as nats-server's). */
+  private leaderWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: StreamReplicaOptions) {
+    // The log has the durability of the stream's store: fsync'd per append with `sync: always`, else written
+    // to the OS (the store's interval sync): an acknowledged message survives kill -9 of every replica.
+    this.storage = new FileRaftStorage(o.dir, {
+      warn: (line) => o.log.warn(`JetStream stream ${o.stream.name} log: ${line}`),
+      syncAppends: o.ctx.options.sync === "always",
+    });
+    o.transport.register(o.group, this);
+    this.raft = new RaftNode({
+      id: o.transport.selfId,
+      peers: o.peers,
+      storage: this.storage,
+      transport: o.transport.transportFor(o.group),
+      clock: systemClock,
+      random: Math.random,
+      stateMachine: { apply: (_index, data) => this.apply(data), restore: (snapshot) => this.restore(snapshot.data) },
+      events: {
+        leaderChanged: (leader, term) => {
+          this._inflight = 0;
+          this.pending.clear();
+          this.batch = [];
+          this.consumersStarted = false;
+          this.caughtUp = false;
+          this.serveSync(leader === o.transport.selfId);
+          if (leader !== o.transport.selfId) this.stopConsumers();
+          else this.whenReady(() => this.startConsumers());
+          o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
+          o.stream.subscribeForRole(); // captures and direct gets follow the leader
+          o.leaderChanged?.(leader);
+          if (leader !== undefined) for (const waiter of this.leaderWaiters.splice(0)) waiter();
+        },
+        quorumLost: () => o.quorumLost?.(),
+      },
+      log: (line) => o.log.debug(`stream ${o.stream.name} raft: ${line}`),
+    });
+    o.stream.replication = this;
+    o.stream.subscribeForRole();
+    // Consumers loaded from disk at start wait for this node to lead; their state is what they start from.
+    for (const c of [...o.stream.consumers.values()]) {
+      if (!c.isDurable) continue;
+      this.consumers.set(c.name, JSON.stringify({ config: c.config, created: c.created, state: c.state() } satisfies ReplicatedConsumer));
+      o.ctx.detachConsumer(c);
+    }
+    this.raft.start();
+    this.consumerTimer = setInterval(() => this.tickConsumers(), CONSUMER_STATE_EVERY_MS);
+    this.consumerTimer.unref?.();
+    this.compactTimer = setInterval(() => this.compact(), COMPACT_EVERY_MS);
+    this.compactTimer.unref?.();
+  }
+
+  /**
+   * The log keeps what the stores already have only while a replica may still need it: the store is the
+   * state. The leader decides how far, through the log: the point every replica has reached (all must
+   * answer), so that no member ever needs a snapshot it could not use (a store cannot be rebuilt from a
+   * peer yet). Every replica then drops its log up to that point when it applies the decision. While a
+   * replica is away, nothing is dropped: the log grows until it is back.
+   */
+  private compact(): void {
+    const raft = this.raft;
+    if (this.stopped || !this.acceptsPublishes || raft.lastApplied - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    const followers = raft.followers();
+    if (followers.length < raft.peers.length - 1) return;
+    let index = raft.lastApplied;
+    for (const f of followers) index = Math.min(index, f.matchIndex);
+    if (index - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    raft.propose(Buffer.concat([Uint8Array.of(COMPACT), Buffer.from(String(index))]));
+  }
+
+  /** The leader's decision to drop the log up to `index` (applied in log order on every replica). */
+  private compactTo(index: number): void {
+    queueMicrotask(() => {
+      const raft = this.raft;
+      if (this.stopped || index <= raft.snapshotIndex || index > raft.lastApplied) return;
+      this.o.stream.store.flush(); // what the log no longer holds must be in the store
+      const lastSeq = this.o.stream.store.state().lastSeq;
+      const consumers = Object.fromEntries([...this.consumers].map(([name, json]) => [name, JSON.parse(json) as ReplicatedConsumer]));
+      raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq, consumers })));
+    });
+  }
+
+  /**
+   * A snapshot: this node's own at start (its store has it), or the leader's for a replica left behind. It
+   * holds the store's last sequence and the durables' replicated states.
+   */
+  private restore(data: Uint8Array): void {
+    let lastSeq = 0;
+    try {
+      const snapshot = JSON.parse(Buffer.from(data).toString()) as { last_seq: number; consumers?: Record<string, ReplicatedConsumer> };
+      lastSeq = snapshot.last_seq;
+      for (const [name, c] of Object.entries(snapshot.consumers ?? {})) this.consumers.set(name, JSON.stringify(c));
+    } catch {
+      return;
+    }
+    const have = this.o.stream.store.state().lastSeq;
+    if (have < lastSeq) this.startSync(lastSeq);
+  }
+
+  get stream(): Stream {
+    return this.o.stream;
+  }
+
+  get isLeader(): boolean {
+    return this.raft.role === "leader";
+  }
+
+  get leader(): NodeId | undefined {
+    return this.raft.leader;
+  }
+
+  /**
+   * A leader takes publishes once it applied everything in its log at least once in its term (the
+   * sequences it hands out assume a store that has every earlier publish); from then on its own entries
+   * are the only ones in flight.
+   */
+  get acceptsPublishes(): boolean {
+    if (!this.isLeader) return false;
+    if (!this.caughtUp && this.raft.lastApplied === this.raft.lastIndex) this.caughtUp = true;
+    return this.caughtUp;
+  }
+
+  get inflight(): number {
+    return this._inflight;
+  }
+
+  hold(m: InternalMessage): void {
+    if (this.held.length >= MAX_HELD) return; // the publisher retries
+    this.held.push(m);
+    if (this.heldTimer === null) this.checkHeld(Date.now());
+  }
+
+  /** Until the new leader is ready (its first entry applied), then the held publishes go on in order. */
+  private checkHeld(since: number): void {
+    this.heldTimer = null;
+    if (this.stopped || !this.isLeader || Date.now() - since > HOLD_MS) {
+      this.held = [];
+      return;
+    }
+    if (!this.acceptsPublishes) {
+      this.heldTimer = setTimeout(() => this.checkHeld(since), 10);
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    for (const m of held) this.o.stream.takePublish(m);
+  }
+
+  pendingMsgId(id: string): number | undefined {
+    return this.pending.get(id);
+  }
+
+  /** Runs `then` once the group has a leader (at once if it has one), or after `timeoutMs` regardless. */
+  whenLeaderKnown(timeoutMs: number, then: () => void): void {
+    if (this.raft.leader !== undefined) return then();
+    let done = false;
+    const once = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      then();
+    };
+    const timer = setTimeout(once, timeoutMs);
+    this.leaderWaiters.push(once);
+  }
+
+  /** Campaigns at once (the preferred first leader of a new group). */
+  campaign(): void {
+    this.raft.campaign();
+  }
+
+  propose(m: InternalMessage, msgId: string, seq: number): void {
+    this._inflight++;
+    if (msgId !== "") this.pending.set(msgId, seq);
+    if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
+    this.batch.push(encodePublish(m, seq));
+  }
+
+  // ---- catching up from the leader's store ------------------------------------------------------
+  //
+  // A replica whose store is behind the group's snapshot (its store was wiped, or it is new to the group)
+  // copies the missing messages from the leader: requests on `$JSC.SYNC.<group>` (the leader subscribes
+  // while it leads), each answered with up to SYNC_BATCH messages with their sequences and times. The log
+  // entries applied meanwhile wait, then go in order.
+
+  private startSync(target: number): void {
+    this.syncTarget = Math.max(this.syncTarget, target);
+    if (this.syncing) return;
+    this.syncing = true;
+    this.o.log.info(`JetStream stream ${this.o.stream.name}: this replica has messages up to ${this.o.stream.store.state().lastSeq}, the group up to ${target}: copying the rest from the leader`);
+    queueMicrotask(() => this.requestSync());
+  }
+
+  private requestSync(): void {
+    if (this.stopped || !this.syncing) return;
+    const leader = this.raft.leader;
+    const client = this.o.ctx.client;
+    if (this.syncInbox === null) {
+      this.syncInbox = `$JSC.SYNC.R.${this.o.group}.${Math.random().toString(36).slice(2)}`;
+      this.syncReplySub = client.subscribe(this.syncInbox, (m) => this.onSyncReply(m.payload));
+    }
+    clearTimeout(this.syncTimer ?? undefined);
+    // No leader known, or no answer: ask again (a leader change, a lost request).
+    this.syncTimer = setTimeout(() => this.requestSync(), SYNC_RETRY_MS);
+    if (leader === undefined || leader === this.o.transport.selfId) return;
+    const from = this.o.stream.store.state().lastSeq + 1;
+    client.publish(`$JSC.SYNC.${this.o.group}`, Buffer.from(JSON.stringify({ from, to: this.syncTarget })), this.syncInbox);
+  }
+
+  private onSyncReply(payload: Buffer): void {
+    if (!this.syncing || this.stopped) return;
+    let reply: { msgs: { seq: number; subject: string; hdrs?: string; data: string; ts: number }[]; last_seq: number };
+    try {
+      reply = JSON.parse(payload.toString());
+    } catch {
+      return;
+    }
+    for (const m of reply.msgs) {
+      this.o.stream.appendSynced({ seq: m.seq, subject: m.subject, headers: m.hdrs ? Buffer.from(m.hdrs, "base64") : null, data: Buffer.from(m.data, "base64"), ts: m.ts });
+    }
+    const have = this.o.stream.store.state().lastSeq;
+    // The leader has nothing more in the range (purged or expired there): the gap is the leader's too.
+    if (reply.msgs.length === 0 && have < this.syncTarget) this.o.stream.store.purge({ seq: this.syncTarget + 1 });
+    if (this.o.stream.store.state().lastSeq >= this.syncTarget) return this.finishSync();
+    this.requestSync();
+  }
+
+  private finishSync(): void {
+    clearTimeout(this.syncTimer ?? undefined);
+    this.syncTimer = null;
+    this.syncing = false;
+    this.o.log.info(`JetStream stream ${this.o.stream.name}: caught up with the leader (messages up to ${this.o.stream.store.state().lastSeq})`);
+    const deferred = this.deferred;
+    this.deferred = [];
+    for (const data of deferred) this.apply(data);
+  }
+
+  /** The leader serves `$JSC.SYNC.<group>`: up to SYNC_BATCH stored messages from `from`, with their sequences and times. */
+  private serveSync(lead: boolean): void {
+    const client = this.o.ctx.client;
+    if (!lead) {
+      if (this.syncServeSub !== null) client.unsubscribe(this.syncServeSub);
+      this.syncServeSub = null;
+      return;
+    }
+    if (this.syncServeSub !== null) return;
+    this.syncServeSub = client.subscribe(`$JSC.SYNC.${this.o.group}`, (m) => {
+      if (m.reply === null || !this.isLeader) return;
+      let req: { from: number; to: number };
+      try {
+        req = JSON.parse(m.payload.toString());
+      } catch {
+        return;
+      }
+      const store = this.o.stream.store;
+      const msgs = [];
+      for (let next = store.next(Math.max(1, req.from), null); next !== null && next.seq <= req.to && msgs.length < SYNC_BATCH; next = store.next(next.seq + 1, null)) {
+        msgs.push({ seq: next.seq, subject: next.subject, ...(next.headers ? { hdrs: next.headers.toString("base64") } : {}), data: next.data.toString("base64"), ts: next.ts });
+      }
+      client.publish(m.reply, Buffer.from(JSON.stringify({ msgs, last_seq: store.state().lastSeq })));
+    });
+  }
+
+  // ---- membership (scaling up) ----------------------------------------------------------------
+
+  /** The replicas the meta group assigned: the leader adds those not yet voters, one at a time. */
+  wantPeers(peers: readonly NodeId[]): void {
+    this.wanted = [...peers];
+    this.tickMembers();
+  }
+
+  private tickMembers(): void {
+    const raft = this.raft;
+    if (this.stopped || this.wanted.length === 0 || !this.acceptsPublishes) return;
+    // A group that starts with messages already stored (an R1 stream scaled up): a snapshot first, so a
+    // joining replica copies the store rather than replaying a log that does not have it.
+    if (raft.snapshotIndex === 0 && this.o.stream.store.state().lastSeq > 0 && raft.lastApplied > 0) {
+      this.compactTo(raft.lastApplied);
+      return;
+    }
+    const missing = this.wanted.filter((id) => !raft.peers.includes(id));
+    if (missing.length === 0) {
+      this.wanted = [];
+      return;
+    }
+    const result = raft.addPeer(missing[0]!);
+    if (result.ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: adding replica ${missing[0]}`);
+  }
+
+  // ---- consumers (stage C) ----------------------------------------------------------------------
+
+  /**
+   * Whether this leader applied its log (then it starts the replicated consumers, if it has not yet):
+   * requests about the stream and its consumers may go.
+   */
+  get ready(): boolean {
+    if (!this.acceptsPublishes) return false;
+    if (!this.consumersStarted) this.startConsumers();
+    return true;
+  }
+
+  /** Runs `then` once this node is a ready leader (polled: the core tells no event for it); dropped if it stops leading. */
+  whenReady(then: () => void, since = Date.now()): void {
+    if (this.stopped || !this.isLeader || Date.now() - since > HOLD_MS) return;
+    if (this.ready) return then();
+    setTimeout(() => this.whenReady(then, since), 10);
+  }
+
+  private tickConsumers(): void {
+    if (this.stopped || !this.acceptsPublishes) return;
+    this.tickMembers();
+    if (!this.consumersStarted) return;
+    const self = this.o.transport.selfId;
+    const live = new Set<string>();
+    for (const c of this.o.stream.consumers.values()) {
+      live.add(c.name);
+      const replicated: ReplicatedConsumer = c.isDurable
+        ? { config: c.config, created: c.created, state: c.state() }
+        : { config: c.config, created: c.created, holder: self };
+      const json = JSON.stringify(replicated);
+      if (this.consumers.get(c.name) === json) continue;
+      this.consumers.set(c.name, json); // what the log will hold (proposed once, not every tick)
+      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+    }
+    for (const [name, json] of [...this.consumers]) {
+      if (live.has(name)) continue;
+      // An ephemeral another node holds goes when that node does (it says nothing when it drops one: it cannot propose).
+      const holder = (JSON.parse(json) as ReplicatedConsumer).holder;
+      if (holder !== undefined && holder !== self && this.o.transport.isAlive(holder)) continue;
+      this.consumers.delete(name);
+      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_GONE), Buffer.from(name)]));
+    }
+  }
+
+  /** This node leads and applied its log: the durables start from their replicated state. */
+  private startConsumers(): void {
+    if (this.consumersStarted || !this.isLeader) return;
+    this.consumersStarted = true;
+    const stream = this.o.stream;
+    for (const [name, json] of this.consumers) {
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (stream.consumers.has(name) || c.state === undefined) continue;
+      try {
+        this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+      } catch (error) {
+        this.o.log.warn(`JetStream stream ${stream.name}: consumer ${name} could not start: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Leadership went elsewhere: this node's durables stop (their last replicated state stays); ephemerals stay. */
+  private stopConsumers(): void {
+    for (const c of [...this.o.stream.consumers.values()]) if (c.isDurable) this.o.ctx.detachConsumer(c);
+  }
+
+  /** The node running an ephemeral consumer of this stream, as the log says (undefined: a durable, or none). */
+  ephemeralHolder(name: string): NodeId | undefined {
+    const json = this.consumers.get(name);
+    return json === undefined ? undefined : (JSON.parse(json) as ReplicatedConsumer).holder;
+  }
+
+  private writeConsumerFiles(name: string): void {
+    const json = this.consumers.get(name);
+    try {
+      if (json === undefined) return this.o.ctx.removeConsumerFiles(this.o.stream, name);
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (c.state !== undefined) this.o.ctx.writeConsumerFiles(this.o.stream, name, c.config, c.created, c.state);
+    } catch (error) {
+      this.o.log.warn(`JetStream stream ${this.o.stream.name}: consumer ${name} files: ${(error as Error).message}`);
+    }
+  }
+
+  /** A purge or message delete: through the log, run on every replica, answered by the leader. */
+  proposeRequest(request: CarriedRequest): boolean {
+    return this.raft.propose(Buffer.concat([Uint8Array.of(API_REQUEST), Buffer.from(JSON.stringify(request))])).ok;
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0 || this.stopped) return;
+    const result = this.raft.proposeBatch(batch);
+    if (!result.ok) {
+      // Lost leadership meanwhile: nothing was proposed (the publishers retry).
+      this._inflight = Math.max(0, this._inflight - batch.length);
+    }
+  }
+
+  private apply(data: Uint8Array): void {
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.deferred.push(Uint8Array.from(data));
+      return;
+    }
+    if (data[0] === PUBLISH) {
+      const { m, seq } = decodePublish(data);
+      if (this._inflight > 0 && this.isLeader) this._inflight--;
+      this.o.stream.applyPublish(m, seq);
+      const msgId = this.pending.size > 0 ? msgIdOf(m) : "";
+      if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
+      return;
+    }
+    if (data[0] === COMPACT) {
+      this.compactTo(Number(Buffer.from(data.subarray(1)).toString()));
+      return;
+    }
+        if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
+      const body = Buffer.from(data.subarray(1)).toString();
+      const name = data[0] === CONSUMER_GONE ? body : (JSON.parse(body) as { name: string }).name;
+      if (data[0] === CONSUMER_GONE) this.consumers.delete(name);
+      else this.consumers.set(name, JSON.stringify((JSON.parse(body) as { consumer: ReplicatedConsumer }).consumer));
+      if (!this.isLeader) this.writeConsumerFiles(name);
+      return;
+    }
+        if (data[0] === API_REQUEST) {
+      const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
+      const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
+      if (this.isLeader) this.o.ctx.api.handleLocally(m);
+      else this.o.ctx.api.handleLocallyBody(m);
+    }
+  }
+
+  // ---- GroupHandler ------------------------------------------------------------------------------
+
+  receive(message: RaftMessage): void {
+    if (!this.stopped) this.raft.receive(message);
+  }
+
+  onForward(): void {}
+
+  onStatus(): void {}
+
+  /** nats-server's stream info `cluster.replicas`: the other replicas, as the leader sees them. */
+  replicasInfo(nameOf: (id: NodeId) => string, alive: (id: NodeId) => boolean): Record<string, unknown>[] {
+    const self = this.o.transport.selfId;
+    const progress = new Map(this.raft.followers().map((f) => [f.id, f]));
+    const last = this.raft.lastIndex;
+    return this.raft.peers
+      .filter((id) => id !== this.raft.leader && !(this.raft.leader === undefined && id === self))
+      .map((id) => {
+        const p = progress.get(id);
+        const isSelf = id === self;
+        const lag = isSelf ? Math.max(0, this.raft.commitIndex - this.raft.lastApplied) : p === undefined ? 0 : Math.max(0, last - p.matchIndex);
+        const active = isSelf || p === undefined ? 0 : Math.round(p.lastAckAgoMs * 1e6);
+        const offline = !alive(id);
+        return { name: nameOf(id), current: !offline && lag === 0, active, ...(lag > 0 ? { lag } : {}), ...(offline ? { offline: true } : {}), peer: id };
+      });
+  }
+
+  /** Stops the group (the stream goes, or the server stops); `removeLog` deletes its files. */
+  stop(removeLog: boolean): void {
+    this.stopped = true;
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    if (this.consumerTimer) clearInterval(this.consumerTimer);
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.syncReplySub !== null) this.o.ctx.client.unsubscribe(this.syncReplySub);
+    if (this.syncServeSub !== null) this.o.ctx.client.unsubscribe(this.syncServeSub);
+    this.raft.stop();
+    this.storage.close();
+    if (this.o.stream.replication === this) {
+      this.o.stream.replication = null;
+      if (!this.o.stream.deleted) this.o.stream.subscribeForRole();
+    }
+    if (removeLog) rmSync(this.o.dir, { recursive: true, force: true });
+  }
+
+  /** Hands leadership over; the consumers' latest states go into the log first (the new leader gets them). */
+  stepDown(): boolean {
+    this.tickConsumers();
+    return this.raft.stepDown();
+  }
+}
+
+function encodePublish(m: InternalMessage, seq: number): Uint8Array {
+  const subject = Buffer.from(m.subject, "latin1");
+  const reply = Buffer.from(m.reply ?? "", "latin1");
+  const headers = m.headers ?? Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(1 + 8 + 2 + subject.length + 2 + reply.length + 4 + headers.length + m.payload.length);
+  let at = 0;
+  out[at++] = PUBLISH;
+  out.writeDoubleBE(seq, at);
+  at += 8;
+  out.writeUInt16BE(subject.length, at);
+  at += 2;
+  at += subject.copy(out, at);
+  out.writeUInt16BE(reply.length, at);
+  at += 2;
+  at += reply.copy(out, at);
+  out.writeUInt32BE(headers.length, at);
+  at += 4;
+  at += headers.copy(out, at);
+  m.payload.copy(out, at);
+  return out;
+}
+
+function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let at = 1;
+  const seq = b.readDoubleBE(at);
+  at += 8;
+  const subjectLength = b.readUInt16BE(at);
+  at += 2;
+  const subject = b.latin1Slice(at, at + subjectLength);
+  at += subjectLength;
+  const replyLength = b.readUInt16BE(at);
+  at += 2;
+  const reply = replyLength === 0 ? null : b.latin1Slice(at, at + replyLength);
+  at += replyLength;
+  const headerLength = b.readUInt32BE(at);
+  at += 4;
+  const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
+  at += headerLength;
+  return { m: { subject, reply, headers, payload: Buffer.from(b.subarray(at)) }, seq };
+}
+
+const MSG_ID = "\r\nNats-Msg-Id:";
+
+function msgIdOf(m: InternalMessage): string {
+  if (m.headers === null) return "";
+  const text = m.headers.toString("latin1");
+  const at = text.indexOf(MSG_ID);
+  if (at < 0) return "";
+  const end = text.indexOf("\r\n", at + MSG_ID.length);
+  return text.slice(at + MSG_ID.length, end < 0 ? undefined : end).trim();
+}

@@ -27,7 +27,7 @@ type Histogram = ReturnType<typeof Hdr.build>;
 /**
  * hdr-histogram-js takes about 20 ms to load (its WebAssembly; half of natter's start-up): it is loaded
  * at the first sample, once clients are connected, not before the server listens. Samples taken while
- * it loads are not recorded.
+ * it loads are kept (at most EARLY_SAMPLES of them) and recorded once it is there, so counts stay exact.
  */
 let hdr: typeof Hdr | null = null;
 let hdrLoading: Promise<void> | null = null;
@@ -37,6 +37,9 @@ export function loadHistograms(): Promise<void> {
   });
   return hdrLoading;
 }
+
+/** Samples kept while the histogram library loads (a few ms after the first one). */
+const EARLY_SAMPLES = 4096;
 
 function newHistogram(): Histogram | null {
   if (hdr === null) {
@@ -108,8 +111,40 @@ export class LatencyTracker {
   /** Called after a flush of one connection in the tick of a read. */
   recordFlush(): void {
     if (this.readStartedAt === 0) return;
+    const us = Math.max(1, Math.round((performance.now() - this.readStartedAt) * 1000));
     const h = this.deliveryHistogram ?? (this.deliveryHistogram = newHistogram());
-    if (h !== null) h.recordValue(Math.max(1, Math.round((performance.now() - this.readStartedAt) * 1000)));
+    if (h !== null) h.recordValue(us);
+    else this.keepEarly(null, us);
+  }
+
+  /** Samples taken while the histogram library loads: recorded when it is there. */
+  private early: { service: string | null; us: number }[] = [];
+
+  private keepEarly(service: string | null, us: number): void {
+    if (this.early.length >= EARLY_SAMPLES) return;
+    if (this.early.length === 0) {
+      void loadHistograms().then(() => {
+        const early = this.early;
+        this.early = [];
+        for (const { service, us } of early) {
+          if (service === null) (this.deliveryHistogram ??= newHistogram())?.recordValue(us);
+          else this.serviceHistogram(service)?.recordValue(us);
+        }
+      });
+    }
+    this.early.push({ service, us });
+  }
+
+  /** The histogram of a service subject (past MAX_SERVICES, the shared `_other`); null while the library loads. */
+  private serviceHistogram(service: string): Histogram | null {
+    let histogram = this.services.get(service);
+    if (histogram !== undefined) return histogram;
+    const key = this.services.size < MAX_SERVICES ? service : OTHER;
+    histogram = this.services.get(key);
+    if (histogram !== undefined) return histogram;
+    const created = newHistogram();
+    if (created !== null) this.services.set(key, created);
+    return created;
   }
 
   /** Called when the tick's flushes are done. */
@@ -140,18 +175,10 @@ export class LatencyTracker {
     if (request === undefined) return;
     this.pending.delete(subject);
     this.awaitingReplies = this.pending.size > 0;
-    let histogram = this.services.get(request.service);
-    if (histogram === undefined) {
-      const key = this.services.size < MAX_SERVICES ? request.service : OTHER;
-      histogram = this.services.get(key);
-      if (histogram === undefined) {
-        const created = newHistogram();
-        if (created === null) return;
-        histogram = created;
-        this.services.set(key, histogram);
-      }
-    }
-    histogram.recordValue(Math.max(1, Math.round((performance.now() - request.startedAt) * 1000)));
+    const us = Math.max(1, Math.round((performance.now() - request.startedAt) * 1000));
+    const histogram = this.serviceHistogram(request.service);
+    if (histogram !== null) histogram.recordValue(us);
+    else this.keepEarly(request.service, us);
   }
 
   /** Forgets requests that never got a reply. */

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startNode, waitForMesh, type ClusterNode } from "../cluster/spawn.ts";
+import { startNode, waitFor, waitForMesh, type ClusterNode } from "../cluster/spawn.ts";
 import { dec, enc, until } from "../jetstream/helpers.ts";
 
 const open = new Set<NatsConnection>();
@@ -59,6 +59,14 @@ test("I on another node fetches from A's pull consumer and acks; a push consumer
   const [n0, n1] = nodes as [ClusterNode, ClusterNode];
   const a = await client(n0, "a");
   const i = await client(n1, "i", "accI");
+  // A JetStream node in a cluster answers once its meta group has a leader (10008 until then).
+  await waitFor("a meta leader", async () => {
+    try {
+      return !(await a.request("$JS.API.INFO", new Uint8Array(), { timeout: 500 })).string().includes("10008");
+    } catch {
+      return false;
+    }
+  }, 20_000);
   const jsm = await jetstreamManager(a);
   await jsm.streams.add({ name: "WORK", subjects: ["work.>"] });
   for (let k = 0; k < 3; k++) await jetstream(a).publish(`work.${k}`, enc(`w${k}`));

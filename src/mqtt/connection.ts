@@ -70,6 +70,10 @@ export class MqttConnection implements Flushable {
   private readonly outbound = new OutboundBuffer();
   private dirty = false;
   private readonly topicAliases = new Map<number, string>();
+  /** MQTT 5: how many topic aliases the client accepts from us (its CONNECT's topic alias maximum). */
+  private aliasesOut = 0;
+  /** Topics we gave an alias on this connection (latin1 of the UTF-8 bytes → alias), first come first served. */
+  private outAliases: Map<string, number> | null = null;
   /** The last topic published and its subject: a device publishing to one topic converts it once. */
   private lastTopic = "";
   private lastSubject = "";
@@ -349,6 +353,13 @@ export class MqttConnection implements Flushable {
     if (props.receiveMaximum !== undefined) this.clientReceiveMaximum = props.receiveMaximum;
     if (props.maximumPacketSize !== undefined) this.clientMaximumPacketSize = props.maximumPacketSize;
     this.keepAlive = connect.keepAlive;
+    // MQTT 5: a keep alive of none or longer than natter's maximum becomes the maximum, told in CONNACK
+    // (server keep alive, [MQTT-3.2.2-21]); a 3.1.1 client cannot be told, its own stays.
+    const maxKeepAlive = this.mqtt.options.maxKeepAlive;
+    let serverKeepAlive: number | undefined;
+    if (v5 && maxKeepAlive > 0 && (this.keepAlive === 0 || this.keepAlive > maxKeepAlive)) this.keepAlive = serverKeepAlive = maxKeepAlive;
+    // MQTT 5: topic aliases the client takes from us (its topic alias maximum); 0 = none.
+    if (v5) this.aliasesOut = props.topicAliasMaximum ?? 0;
     this.will = connect.will;
     // 3.1.1: clean session = false keeps the session for ever; 5.0: for the session expiry interval.
     const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : connect.cleanStart ? 0 : 0xffffffff;
@@ -361,6 +372,7 @@ export class MqttConnection implements Flushable {
       if (!this.mqtt.retainAvailable(account)) ack.retainAvailable = 0;
       ack.maximumPacketSize = this.mqtt.maxPacketSize;
       ack.topicAliasMaximum = TOPIC_ALIAS_MAXIMUM;
+      if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
       ack.wildcardSubscriptionAvailable = 1;
       ack.subscriptionIdentifierAvailable = 1;
       ack.sharedSubscriptionAvailable = 1;
@@ -545,8 +557,9 @@ export class MqttConnection implements Flushable {
   /** A PUBLISH to the client; dropped when larger than the client's maximum packet size ([MQTT-3.1.2-25]). */
   sendPublish(packet: PublishPacket): void {
     if (this.closed) return;
-    const bytes = encodePacket(packet, this.level);
+    let bytes = encodePacket(packet, this.level);
     if (bytes.length > this.clientMaximumPacketSize) return;
+    if (this.aliasesOut > 0) bytes = this.withTopicAlias(packet, bytes);
     this.outMsgs++;
     this.outBytes += bytes.length;
     this.mqtt.stats.publishesOut++;
@@ -565,9 +578,20 @@ export class MqttConnection implements Flushable {
     if (this.closed) return;
     const v5 = this.level === MQTT_5;
     const payloadLength = end - start;
-    const remaining = 2 + topic.length + (v5 ? 1 : 0) + payloadLength;
+    const fullRemaining = 2 + topic.length + (v5 ? 1 : 0) + payloadLength;
+    // Past the client's maximum packet size with the full topic: not sent, alias or not ([MQTT-3.1.2-25]).
+    if (1 + varintSize(fullRemaining) + fullRemaining > this.clientMaximumPacketSize) return;
+    let alias = 0;
+    let topicLength = topic.length;
+    if (this.aliasesOut > 0) {
+      alias = this.topicAliasFor(topic.toString("latin1"));
+      if (alias < 0) {
+        alias = -alias; // known to the client: the topic is left out
+        topicLength = 0;
+      }
+    }
+    const remaining = 2 + topicLength + (v5 ? (alias > 0 ? 4 : 1) : 0) + payloadLength;
     const size = 1 + varintSize(remaining) + remaining;
-    if (size > this.clientMaximumPacketSize) return;
     const outbound = this.outbound;
     let at = outbound.reserve(size); // may replace outbound.buf: read it after
     const out = outbound.buf;
@@ -579,10 +603,15 @@ export class MqttConnection implements Flushable {
       if (v > 0) b |= 0x80;
       out[at++] = b;
     } while (v > 0);
-    out[at++] = topic.length >> 8;
-    out[at++] = topic.length & 0xff;
-    at += topic.copy(out, at);
-    if (v5) out[at++] = 0; // no properties
+    out[at++] = topicLength >> 8;
+    out[at++] = topicLength & 0xff;
+    if (topicLength > 0) at += topic.copy(out, at);
+    if (alias > 0) {
+      out[at++] = 3; // properties: topic alias (0x23, two bytes)
+      out[at++] = 0x23;
+      out[at++] = alias >> 8;
+      out[at++] = alias & 0xff;
+    } else if (v5) out[at++] = 0; // no properties
     buf.copy(out, at, start, end);
     this.outMsgs++;
     this.outBytes += size;
@@ -591,6 +620,29 @@ export class MqttConnection implements Flushable {
     stats.outMsgs++;
     stats.outBytes += payloadLength;
     this.afterQueue();
+  }
+
+  /**
+   * The alias of a topic sent to this client: positive = newly assigned (send the topic with it), negative
+   * = already known to the client (send an empty topic, [MQTT-3.3.2-12]), 0 = none left. Aliases are
+   * handed out while the client's topic alias maximum allows and kept for the connection.
+   */
+  private topicAliasFor(key: string): number {
+    const aliases = (this.outAliases ??= new Map());
+    const known = aliases.get(key);
+    if (known !== undefined) return -known;
+    if (aliases.size >= this.aliasesOut) return 0;
+    const alias = aliases.size + 1;
+    aliases.set(key, alias);
+    return alias;
+  }
+
+  /** A PUBLISH encoded with its topic re-encoded with a topic alias (or its topic replaced by one it has). */
+  private withTopicAlias(packet: PublishPacket, bytes: Buffer): Buffer {
+    const alias = this.topicAliasFor(Buffer.from(packet.topic, "utf8").toString("latin1"));
+    if (alias === 0) return bytes;
+    const properties = { ...packet.properties, topicAlias: Math.abs(alias) };
+    return encodePacket({ ...packet, topic: alias < 0 ? "" : packet.topic, properties }, this.level);
   }
 
   sendPubrel(packetId: number): void {

@@ -15,7 +15,7 @@ import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from ".
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
-import { expiryOf, MqttStore, NoJetStream, type StoredMessage } from "./store.ts";
+import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type StoredMessage, type StoredSession } from "./store.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -94,12 +94,16 @@ export class Mqtt implements SessionKeeper {
         const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
         session.expirySeconds = stored.expiry;
         session.persisted = true;
+        // Its expiry counts from when its client went away (from now if it was connected when the server stopped).
+        session.disconnectedAt = typeof stored.disconnectedAt === "number" ? stored.disconnectedAt : Date.now();
+        const will = stored.will === undefined ? null : willFromStored(stored.will);
         for (const s of stored.subscriptions) session.restoreSubscription(s);
         for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
           session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq, message.expiresAt);
         }
         this.sessions.set(sessionKey(account, stored.clientId), session);
-        this.armExpiry(session, null);
+        if (will !== null) this.armWill(session, will, stored.will!.at);
+        this.armExpiry(session);
       }
       if (loaded.sessions.length > 0 || loaded.retained.size > 0) {
         this.server.log.info(`MQTT: account ${account.name}: restored ${loaded.sessions.length} session(s) and ${loaded.retained.size} retained message(s)`);
@@ -171,6 +175,8 @@ export class Mqtt implements SessionKeeper {
         clearTimeout(session.willTimer); // the client is back before its will delay ended: no will
         session.willTimer = null;
       }
+      session.pendingWill = null;
+      session.disconnectedAt = null;
       if (session.expiryTimer !== null) {
         clearTimeout(session.expiryTimer);
         session.expiryTimer = null;
@@ -198,33 +204,46 @@ export class Mqtt implements SessionKeeper {
     const session = conn.session!;
     if (session.connection !== conn) return; // taken over: the session lives on with the new connection
     session.connection = null;
+    const now = Date.now();
+    session.disconnectedAt = now;
     if (will !== null) {
       const delay = conn.level === MQTT_5 ? Math.min(will.properties.willDelayInterval ?? 0, session.expirySeconds) : 0;
-      if (delay > 0) {
-        session.willTimer = setTimeout(() => {
-          session.willTimer = null;
-          this.publishWill(session, will);
-        }, delay * 1000);
-      } else {
-        this.publishWill(session, will);
-      }
+      if (delay > 0) this.armWill(session, will, now + delay * 1000);
+      else this.publishWill(session, will);
     }
     if (session.expirySeconds === 0) this.endSession(session);
-    else this.armExpiry(session, will);
+    else {
+      this.armExpiry(session);
+      this.saveSession(session); // when it went away, and its waiting will: both outlive a restart
+    }
   }
 
-  /** A kept session ends after its expiry interval without its client (3.1.1's never do). */
-  private armExpiry(session: MqttSession, will: Will | null): void {
+  /** A will waiting for its will delay (until `at`, ms since the epoch), kept with the session. */
+  private armWill(session: MqttSession, will: Will, at: number): void {
+    session.pendingWill = { will, at };
+    session.willTimer = setTimeout(() => {
+      session.willTimer = null;
+      session.pendingWill = null;
+      this.publishWill(session, will);
+      if (!session.closed) this.saveSession(session); // the will is gone from the record too
+    }, Math.max(0, at - Date.now()));
+  }
+
+  /** A kept session ends its expiry interval after its client went away (3.1.1's never do), also counted across restarts. */
+  private armExpiry(session: MqttSession): void {
     if (session.expirySeconds === NEVER_EXPIRES || session.expirySeconds === 0) return;
+    const left = session.expirySeconds * 1000 - (Date.now() - (session.disconnectedAt ?? Date.now()));
     session.expiryTimer = setTimeout(() => {
       if (session.connection !== null) return;
+      const pending = session.pendingWill;
       if (session.willTimer !== null) {
         clearTimeout(session.willTimer); // the session ends first: its will goes now ([MQTT-3.1.3-9])
         session.willTimer = null;
-        if (will !== null) this.publishWill(session, will);
       }
+      session.pendingWill = null;
+      if (pending !== null) this.publishWill(session, pending.will);
       this.endSession(session);
-    }, session.expirySeconds * 1000);
+    }, Math.max(0, left));
   }
 
   /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
@@ -251,7 +270,10 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(session.account).store;
     if (store === null) return;
     session.persisted = true;
-    this.track(store.saveSession({ clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() }), "save session");
+    const record: StoredSession = { clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() };
+    if (session.disconnectedAt !== null) record.disconnectedAt = session.disconnectedAt;
+    if (session.pendingWill !== null) record.will = storedWill(session.pendingWill.will, session.pendingWill.at);
+    this.track(store.saveSession(record), "save session");
   }
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------

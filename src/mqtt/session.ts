@@ -6,7 +6,7 @@
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
-import { PacketType, MQTT_5, type PublishPacket } from "./packets.ts";
+import { PacketType, MQTT_5, type PublishPacket, type Will } from "./packets.ts";
 import type { Properties } from "./properties.ts";
 import { headersToProperties } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
@@ -115,6 +115,10 @@ export class MqttSession implements Subscriber {
   expiryTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the session's connection was closed without DISCONNECT and the will waits for the will delay. */
   willTimer: ReturnType<typeof setTimeout> | null = null;
+  /** That will and when it is due (kept with the session in the stream layer, so it survives a restart). */
+  pendingWill: { will: Will; at: number } | null = null;
+  /** When the client went away (ms since the epoch); null while connected. The session expiry counts from it. */
+  disconnectedAt: number | null = null;
 
   constructor(
     readonly clientId: string,

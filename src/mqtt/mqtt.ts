@@ -221,19 +221,19 @@ export class Mqtt implements SessionKeeper {
   /** A will waiting for its will delay (until `at`, ms since the epoch), kept with the session. */
   private armWill(session: MqttSession, will: Will, at: number): void {
     session.pendingWill = { will, at };
-    session.willTimer = setTimeout(() => {
+    session.willTimer = timerUntil(at, () => {
       session.willTimer = null;
       session.pendingWill = null;
       this.publishWill(session, will);
       if (!session.closed) this.saveSession(session); // the will is gone from the record too
-    }, Math.max(0, at - Date.now()));
+    }, (t) => (session.willTimer = t));
   }
 
   /** A kept session ends its expiry interval after its client went away (3.1.1's never do), also counted across restarts. */
   private armExpiry(session: MqttSession): void {
     if (session.expirySeconds === NEVER_EXPIRES || session.expirySeconds === 0) return;
-    const left = session.expirySeconds * 1000 - (Date.now() - (session.disconnectedAt ?? Date.now()));
-    session.expiryTimer = setTimeout(() => {
+    const due = (session.disconnectedAt ?? Date.now()) + session.expirySeconds * 1000;
+    session.expiryTimer = timerUntil(due, () => {
       if (session.connection !== null) return;
       const pending = session.pendingWill;
       if (session.willTimer !== null) {
@@ -243,7 +243,7 @@ export class Mqtt implements SessionKeeper {
       session.pendingWill = null;
       if (pending !== null) this.publishWill(session, pending.will);
       this.endSession(session);
-    }, Math.max(0, left));
+    }, (t) => (session.expiryTimer = t));
   }
 
   /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
@@ -441,6 +441,22 @@ export class Mqtt implements SessionKeeper {
     this.sessions.clear();
     for (const state of this.accounts.values()) state.store?.close();
   }
+}
+
+/** The longest a runtime timer waits; past it, it fires at once (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fire` at `due` (ms since the epoch), also when that is further off than a timer can wait (a
+ * session expiry or will delay of up to 136 years): a long wait is re-armed in steps, each new timer
+ * handed to `rearmed` so the caller can still cancel it.
+ */
+function timerUntil(due: number, fire: () => void, rearmed: (t: ReturnType<typeof setTimeout>) => void): ReturnType<typeof setTimeout> {
+  const wait = Math.max(0, due - Date.now());
+  return setTimeout(() => {
+    if (due - Date.now() > 0) rearmed(timerUntil(due, fire, rearmed));
+    else fire();
+  }, Math.min(wait, MAX_TIMER_MS));
 }
 
 function sessionKey(account: Account, clientId: string): string {

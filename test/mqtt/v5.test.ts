@@ -275,6 +275,23 @@ describe.skipIf(serverKind === "nats-server")("MQTT 5", () => {
     expect(await later.handshake({ clientId: "expiring", cleanStart: false })).toMatchObject({ sessionPresent: false });
   });
 
+  // Found by the fuzzer (test/fuzz gen-mqtt.ts): a timer longer than 2^31-1 ms fires at once.
+  test("a session expiry longer than a timer can wait (over 24.8 days) keeps the session", async () => {
+    const { mqttPort, server } = await startMqttServer();
+    const first = await RawMqtt.connect(mqttPort, 5);
+    await first.handshake({ clientId: "long-expiry", cleanStart: true, properties: { sessionExpiryInterval: 0xfffffffe } });
+    first.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await first.waitClosed();
+    // A round trip through the server after the disconnect: a timer firing at once would have run by now.
+    const other = await RawMqtt.connect(mqttPort, 5);
+    await other.handshake({ clientId: "long-expiry-probe" });
+    other.sendPacket({ type: PacketType.PINGREQ });
+    await other.next(PacketType.PINGRESP);
+    const again = await RawMqtt.connect(mqttPort, 5);
+    expect(await again.handshake({ clientId: "long-expiry", cleanStart: false, properties: { sessionExpiryInterval: 0xfffffffe } })).toMatchObject({ sessionPresent: true });
+    expect(server.log()).not.toMatch(/TimeoutOverflowWarning/);
+  });
+
   test("a message larger than the client's maximum packet size is not sent to it [MQTT-3.1.2-25]", async () => {
     const { mqttPort, mqttUrl } = await startMqttServer();
     const raw = await RawMqtt.connect(mqttPort, 5);

@@ -379,7 +379,7 @@ export class MqttConnection implements Flushable {
     }
     this.queue({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack });
     this.server.events?.clientConnected(this); // $SYS connect event and the audit log name MQTT clients too
-    this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${this.clientId}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
+    this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${JSON.stringify(this.clientId)}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
     // A resumed session: what was in flight goes again ([MQTT-4.4.0-1]), then what waited.
     if (present) {
       session.redeliver(Date.now(), 0);

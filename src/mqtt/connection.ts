@@ -77,6 +77,8 @@ export class MqttConnection implements Flushable {
   /** The last topic published and its subject: a device publishing to one topic converts it once. */
   private lastTopic = "";
   private lastSubject = "";
+  /** That topic's UTF-8 bytes (the QoS 0 fast path compares them, and sends them on to MQTT subscribers). */
+  private lastTopicBytes: Buffer | null = null;
   /**
    * While a bcrypt password is checked off the event loop: the packets already cut from the stream after
    * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
@@ -147,6 +149,7 @@ export class MqttConnection implements Flushable {
           this.authPending.packets.push({ first, body: Buffer.from(buf.subarray(start, end)) });
           return;
         }
+        if (first === 0x30 && this.publishQos0Fast(buf, start, end)) return;
         this.onPacket(decodePacket(first, buf, start, end, this.level), end - start);
       });
     } catch (error) {
@@ -161,6 +164,17 @@ export class MqttConnection implements Flushable {
     if (this.publishBucket !== null) this.chargePublishRate();
   }
 
+  /** Why reading is paused (the rate limit, a password check, a slow subscriber): reads resume when none is left. */
+  private pauses = 0;
+
+  pauseReading(): void {
+    if (this.pauses++ === 0) this.transport.pauseReading();
+  }
+
+  resumeReading(): void {
+    if (--this.pauses === 0 && !this.closed) this.transport.resumeReading();
+  }
+
   /** After a read: its PUBLISH packets and bytes are charged to the user's rate; in debt, reading pauses. */
   private chargePublishRate(): void {
     const msgs = this.inMsgs - this.chargedMsgs;
@@ -172,11 +186,11 @@ export class MqttConnection implements Flushable {
     if (waitMs <= 0 || this.ratePaused) return;
     this.ratePaused = true;
     this.server.stats.rateLimitPauses++;
-    this.transport.pauseReading();
+    this.pauseReading();
     setTimeout(() => {
       this.ratePaused = false;
       if (this.closed) return;
-      this.transport.resumeReading();
+      this.resumeReading();
       this.releaseHeldReads();
     }, Math.max(1, Math.ceil(waitMs)));
   }
@@ -297,12 +311,12 @@ export class MqttConnection implements Flushable {
       return;
     }
     this.authPending = { packets: [], reads: [] };
-    this.transport.pauseReading();
+    this.pauseReading();
     match.then((ok) => {
       if (this.closed) return;
       const held = this.authPending!;
       this.authPending = null;
-      this.transport.resumeReading();
+      this.resumeReading();
       if (ok) this.admit(connect, claim.user);
       else this.authFailed(connect);
       try {
@@ -415,6 +429,7 @@ export class MqttConnection implements Flushable {
       }
       this.lastTopic = topic;
       this.lastSubject = subject;
+      this.lastTopicBytes = isValidPublishSubject(subject) ? Buffer.from(topic, "utf8") : null;
     }
     const session = this.session!;
     if (packet.qos === 2 && session.receivedQos2.has(packet.packetId)) {
@@ -462,6 +477,33 @@ export class MqttConnection implements Flushable {
       }
     }
     this.ackPublish(packet, reasonCode);
+  }
+
+  /**
+   * The common case on its own path: a QoS 0 PUBLISH (no DUP, no RETAIN, no MQTT 5 properties) to the
+   * topic this client published to last, read straight from buf[start, end): no packet object, no topic
+   * string, no payload view. Returns false for anything else (the full decoder takes it).
+   */
+  private publishQos0Fast(buf: Buffer, start: number, end: number): boolean {
+    const topic = this.lastTopicBytes;
+    if (topic === null || this.session === null || end - start < 2) return false;
+    const topicLength = (buf[start]! << 8) | buf[start + 1]!;
+    if (topicLength !== topic.length) return false;
+    let at = start + 2;
+    if (at + topicLength > end) return false;
+    for (let i = 0; i < topicLength; i++) if (buf[at + i] !== topic[i]) return false;
+    at += topicLength;
+    if (this.level === MQTT_5) {
+      if (at >= end || buf[at] !== 0) return false; // properties: the decoder reads them
+      at++;
+    }
+    const subject = this.lastSubject;
+    if (this.perms !== null && !this.publishAllowed(subject)) return true; // QoS 0: dropped, as onPublish does
+    this.mqtt.stats.publishesIn++;
+    this.inMsgs++;
+    this.inBytes += end - start;
+    this.mqtt.publishQos0(this.session, subject, topic, buf, at, end);
+    return true;
   }
 
   private ackPublish(packet: PublishPacket, reasonCode: number): void {
@@ -574,7 +616,7 @@ export class MqttConnection implements Flushable {
    * publisher's bytes buf[start, end): one copy, no packet object. Dropped when larger than the client's
    * maximum packet size.
    */
-  sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean): void {
+  sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean, publisher: MqttConnection | null = null): void {
     if (this.closed) return;
     const v5 = this.level === MQTT_5;
     const payloadLength = end - start;
@@ -619,7 +661,7 @@ export class MqttConnection implements Flushable {
     const stats = this.server.stats;
     stats.outMsgs++;
     stats.outBytes += payloadLength;
-    this.afterQueue();
+    this.afterQueue(publisher);
   }
 
   /**
@@ -658,20 +700,47 @@ export class MqttConnection implements Flushable {
   private queueBytes(bytes: Buffer): void {
     if (this.closed) return;
     this.outbound.append(bytes);
-    this.afterQueue();
+    this.afterQueue(null);
   }
 
-  /** Marks the connection for this tick's flush; past max_pending it is a slow consumer. */
-  private afterQueue(): void {
+  /**
+   * Marks the connection for this tick's flush; past max_pending it is a slow consumer. Before that, an
+   * MQTT publisher filling it past 75% while the socket is full has its reads paused until this one
+   * drains (or 50 ms pass, so a stuck client is still cut), as a NATS publisher is for a NATS subscriber.
+   */
+  private afterQueue(publisher: MqttConnection | null): void {
     if (!this.dirty) {
       this.dirty = true;
       this.server.markDirty(this);
     }
-    if (this.outbound.pending > this.server.options.maxPending) {
+    const pending = this.outbound.pending;
+    const maxPending = this.server.options.maxPending;
+    if (pending > maxPending) {
       this.server.stats.slowConsumers++;
-      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
+      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
       this.close("Slow Consumer (Pending Bytes)");
+    } else if (publisher !== null && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
+      this.stallPublisher(publisher);
     }
+  }
+
+  /** Publishers paused for this connection to drain. */
+  private stalledPublishers: MqttConnection[] | null = null;
+
+  private stallPublisher(publisher: MqttConnection): void {
+    if (this.stalledPublishers === null) this.stalledPublishers = [];
+    else if (this.stalledPublishers.includes(publisher)) return;
+    this.stalledPublishers.push(publisher);
+    publisher.pauseReading();
+    this.server.stats.stalls++;
+    setTimeout(() => this.releaseStalledPublishers(), 50);
+  }
+
+  private releaseStalledPublishers(): void {
+    const stalled = this.stalledPublishers;
+    if (stalled === null) return;
+    this.stalledPublishers = null;
+    for (const publisher of stalled) publisher.resumeReading();
   }
 
   flush(): void {
@@ -684,6 +753,7 @@ export class MqttConnection implements Flushable {
   onDrain(): void {
     this.transport.blocked = false;
     this.flush();
+    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
   }
 
   // ---- close -------------------------------------------------------------------------------
@@ -703,6 +773,7 @@ export class MqttConnection implements Flushable {
     const outbound = this.outbound;
     if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
     outbound.release();
+    this.releaseStalledPublishers();
     this.transport.close();
     if (this.session !== null) {
       this.server.closedConnections.append(mqttRecord(this, Date.now(), reason)); // before detach: it may end the session's subscriptions

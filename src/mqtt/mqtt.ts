@@ -10,7 +10,7 @@ import { deliverToMatches } from "../router.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import type { MqttOptions } from "./options.ts";
 import { MqttConnection } from "./connection.ts";
-import { MqttSession, type MqttSubscription, type SessionKeeper } from "./session.ts";
+import { MqttSession, MqttSubscription, type SessionKeeper } from "./session.ts";
 import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from "./packets.ts";
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
@@ -398,6 +398,34 @@ export class Mqtt implements SessionKeeper {
     session.publishingRetain = false;
     if (!delivered) stats.noInterestMsgs++;
     return delivered;
+  }
+
+  /**
+   * A QoS 0 message without properties from an MQTT client (connection.ts publishQos0Fast): when every
+   * subscription it matches is an MQTT session's (no NATS client, route, leaf link, stream, or queue
+   * group), it goes to them straight from the publisher's bytes and no NATS frame is built; otherwise
+   * it is published like any other.
+   */
+  publishQos0(session: MqttSession, subject: string, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number): void {
+    const result = session.account.sublist.match(subject);
+    const plain = result.plain;
+    let mqttOnly = result.queues.length === 0;
+    for (let k = 0; mqttOnly && k < plain.length; k++) mqttOnly = plain[k] instanceof MqttSubscription;
+    if (!mqttOnly) {
+      this.publish(session, subject, null, null, buf.subarray(payloadStart, payloadEnd), 0);
+      return;
+    }
+    const stats = this.server.stats;
+    stats.inMsgs++;
+    stats.inBytes += payloadEnd - payloadStart;
+    if (plain.length === 0) {
+      stats.noInterestMsgs++;
+      return;
+    }
+    for (let k = 0; k < plain.length; k++) {
+      const sub = plain[k] as MqttSubscription;
+      (sub.client as MqttSession).deliverQos0(sub, topic, buf, payloadStart, payloadEnd, session);
+    }
   }
 
   /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */

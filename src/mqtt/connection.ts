@@ -65,11 +65,14 @@ export class MqttConnection implements Flushable {
   inBytes = 0;
   outMsgs = 0;
   outBytes = 0;
+  /** outMsgs at the previous sweep (mqtt.ts): unchanged = nothing was sent since. */
+  outMsgsAtLastSweep = 0;
   private will: Will | null = null;
   private readonly framer: PacketFramer;
   private readonly outbound = new OutboundBuffer();
   private dirty = false;
-  private readonly topicAliases = new Map<number, string>();
+  /** Topic aliases the client set (made at the first one: most clients use none). */
+  private topicAliases: Map<number, string> | null = null;
   /** MQTT 5: how many topic aliases the client accepts from us (its CONNECT's topic alias maximum). */
   private aliasesOut = 0;
   /** Topics we gave an alias on this connection (latin1 of the UTF-8 bytes → alias), first come first served. */
@@ -410,11 +413,11 @@ export class MqttConnection implements Flushable {
     if (alias !== undefined) {
       if (alias === 0 || alias > TOPIC_ALIAS_MAXIMUM) throw new MqttProtocolError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
       if (topic === "") {
-        const known = this.topicAliases.get(alias);
+        const known = this.topicAliases?.get(alias);
         if (known === undefined) throw protocolError(`unknown topic alias ${alias}`);
         topic = known;
       } else {
-        this.topicAliases.set(alias, topic);
+        (this.topicAliases ??= new Map()).set(alias, topic);
       }
     }
     if (packet.retain && v5 && !this.mqtt.retainAvailable(this.account)) throw new MqttProtocolError(ReasonCode.RetainNotSupported, "retained messages need JetStream in the account");
@@ -699,7 +702,15 @@ export class MqttConnection implements Flushable {
 
   private queueBytes(bytes: Buffer): void {
     if (this.closed) return;
-    this.outbound.append(bytes);
+    const outbound = this.outbound;
+    if (outbound.buf.length === 0 && !this.transport.blocked) {
+      // No buffer (a quiet connection: its CONNACK, PINGRESP, a SUBACK…): written at once, and a buffer is
+      // made only for what the socket does not take. Nothing is queued, so the order holds.
+      const written = this.transport.write(bytes, 0, bytes.length);
+      if (written >= bytes.length) return;
+      bytes = bytes.subarray(written);
+    }
+    outbound.append(bytes);
     this.afterQueue(null);
   }
 
@@ -741,6 +752,15 @@ export class MqttConnection implements Flushable {
     if (stalled === null) return;
     this.stalledPublishers = null;
     for (const publisher of stalled) publisher.resumeReading();
+  }
+
+  /**
+   * An idle connection (nothing queued, nothing read or sent since the last sweep) gives its outbound
+   * buffer back: most MQTT devices are quiet, and 4 KiB each is half of what an idle one costs.
+   */
+  releaseIdleBuffer(outMsgsAtLastSweep: number): void {
+    const outbound = this.outbound;
+    if (outbound.pending === 0 && outbound.buf.length > 0 && this.outMsgs === outMsgsAtLastSweep) outbound.release();
   }
 
   flush(): void {

@@ -443,6 +443,8 @@ export class Mqtt implements SessionKeeper {
         continue;
       }
       if (this.options.ackWaitMs > 0) conn.session.redeliver(now, this.options.ackWaitMs);
+      if (now - conn.lastActivity >= SWEEP_MS) conn.releaseIdleBuffer(conn.outMsgsAtLastSweep);
+      conn.outMsgsAtLastSweep = conn.outMsgs;
     }
     this.server.flushDirty();
   }

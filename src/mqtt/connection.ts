@@ -152,7 +152,7 @@ export class MqttConnection implements Flushable {
           this.authPending.packets.push({ first, body: Buffer.from(buf.subarray(start, end)) });
           return;
         }
-        if (first === 0x30 && this.publishQos0Fast(buf, start, end)) return;
+        if (first === 0x30 && !server.tracing && this.publishQos0Fast(buf, start, end)) return; // tracing: every packet is logged
         this.onPacket(decodePacket(first, buf, start, end, this.level), end - start);
       });
     } catch (error) {

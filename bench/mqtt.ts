@@ -1,11 +1,17 @@
 // MQTT side by side: natter, nats-server 2.9.10 (its MQTT 3.1.1) and Mosquitto 2.0, each started fresh on
 // free ports for each run, driven by one load generator for all (this Bun script, raw MQTT 3.1.1 over TCP,
-// the packet codec of src/mqtt). Scenarios:
-//   qos0-1:1   one publisher, one subscriber, QoS 0; throughput = messages the subscriber counted / time
-//   qos1-1:1   the same at QoS 1: the publisher keeps 100 messages in flight (PUBACK frees a slot), the
-//              subscriber acknowledges every message
-//   idle-mem   resident memory grown per idle MQTT connection (1000 clients connected, after CONNACK)
-// Usage: npm run bench:mqtt [-- --duration 3 --size 128 --servers natter,nats,mosquitto]
+// the packet codec of src/mqtt; every message is counted where it arrives). Scenarios, each on a fresh server:
+//   qos0 1:1     one publisher, one subscriber, QoS 0, at 16 B, 128 B and 1 KiB; throughput = messages the
+//                subscriber counted / time
+//   qos0 1:100   one publisher, 100 subscribers of the topic, the same sizes; throughput = deliveries counted
+//                by all subscribers / time
+//   qos1 1:1     128 B at QoS 1: the publisher keeps 100 messages in flight (PUBACK frees a slot), the
+//                subscriber acknowledges every message
+//   latency      publish → deliver at a paced 2000 msgs/s (128 B, QoS 0, the send time in the payload): p50, p99
+//   connect      a storm of --storm clients (default 10000) connecting with a session (clean session = false),
+//                200 CONNECTs in flight at a time, bounded by 60 s: CONNACKs per second
+//   idle-mem     resident memory grown per idle MQTT connection (--idle clients, default 1000, 3 s idle)
+// Usage: npm run bench:mqtt [-- --duration 3 --rounds 3 --servers natter,nats,mosquitto --only qos0,fanout]
 // The generator is one Bun process: on this 2-core machine it competes with the server for a core, so the
 // numbers are comparable with each other, not absolute.
 import net from "node:net";
@@ -24,7 +30,9 @@ const flag = (name: string, fallback: string) => {
   return k >= 0 && args[k + 1] !== undefined ? args[k + 1]! : fallback;
 };
 const DURATION_S = Number(flag("duration", "3"));
-const SIZE = Number(flag("size", "128"));
+const SIZES = flag("sizes", "16,128,1024").split(",").map(Number);
+const STORM_CLIENTS = Number(flag("storm", "10000"));
+const ONLY = flag("only", "qos0,fanout,qos1,latency,connect,idle").split(",");
 const SERVERS = flag("servers", "natter,nats,mosquitto").split(",") as Kind[];
 const IDLE_CLIENTS = Number(flag("idle", "1000"));
 /** --port N: run the throughput scenarios against a server already running there (e.g. under a profiler). */
@@ -91,12 +99,18 @@ class Client {
     socket.on("error", () => {});
   }
 
-  static async connect(port: number, clientId: string): Promise<Client> {
+  /** The payload of every PUBLISH received, when set (latency). */
+  onPayload: ((buf: Buffer, start: number, end: number) => void) | null = null;
+
+  static async connect(port: number, clientId: string, cleanSession = true): Promise<Client> {
     const socket = net.connect(port, "127.0.0.1");
     await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
     const c = new Client(socket);
-    const acked = new Promise<void>((resolve) => (c.onAck = (type) => type === PacketType.CONNACK && resolve()));
-    c.send({ type: PacketType.CONNECT, protocolName: "MQTT", protocolLevel: 4, cleanStart: true, keepAlive: 0, clientId, will: null, username: null, password: null, properties: {} });
+    const acked = new Promise<void>((resolve, reject) => {
+      c.onAck = (type) => type === PacketType.CONNACK && resolve();
+      socket.once("close", () => reject(new Error(`${clientId}: closed before CONNACK`)));
+    });
+    c.send({ type: PacketType.CONNECT, protocolName: "MQTT", protocolLevel: 4, cleanStart: cleanSession, keepAlive: 0, clientId, will: null, username: null, password: null, properties: {} });
     await acked;
     c.onAck = null;
     return c;
@@ -128,6 +142,10 @@ class Client {
       if (type === PacketType.PUBLISH) {
         this.received++;
         const qos = (buf[at]! >> 1) & 3;
+        if (this.onPayload !== null) {
+          const topicLength = (buf[k]! << 8) | buf[k + 1]!;
+          this.onPayload(buf, k + 2 + topicLength + (qos > 0 ? 2 : 0), k + length);
+        }
         if (qos > 0) {
           const topicLength = (buf[k]! << 8) | buf[k + 1]!;
           this.onPublish?.(qos, (buf[k + 2 + topicLength]! << 8) | buf[k + 3 + topicLength]!);
@@ -152,33 +170,44 @@ async function subscribe(c: Client, topic: string, qos: 0 | 1): Promise<void> {
   c.onAck = null;
 }
 
-async function qos0(port: number): Promise<number> {
-  const sub = await Client.connect(port, "bench-sub");
-  await subscribe(sub, "bench/t", 0);
-  const pub = await Client.connect(port, "bench-pub");
-  const frame = encodePacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "bench/t", packetId: 0, properties: {}, payload: Buffer.alloc(SIZE, 0x61) }, 4);
-  const batch = Buffer.concat(Array.from({ length: 64 }, () => frame));
-  // One second of warm-up (the server's JIT), not counted.
-  const warm = Date.now() + 1000;
-  while (Date.now() < warm) {
+/** Writes `batch` as fast as the socket takes it until `until` (ms since the epoch). */
+async function blast(pub: Client, batch: Buffer, until: number): Promise<void> {
+  while (Date.now() < until) {
     if (!pub.socket.write(batch)) await new Promise((r) => pub.socket.once("drain", r));
   }
-  await Bun.sleep(200);
-  sub.received = 0;
-  const end = Date.now() + DURATION_S * 1000;
-  while (Date.now() < end) {
-    if (!pub.socket.write(batch)) await new Promise((r) => pub.socket.once("drain", r));
-  }
+}
+
+/** Waits until the subscribers stop receiving (what is queued still arrives), at most 2 s. */
+async function settle(subs: Client[]): Promise<void> {
+  const total = () => subs.reduce((n, s) => n + s.received, 0);
   const sent = Date.now();
-  // Count until the subscriber stops receiving (what is queued still arrives) or 2 s passed.
   let last = -1;
-  while (sub.received !== last && Date.now() - sent < 2000) {
-    last = sub.received;
+  while (total() !== last && Date.now() - sent < 2000) {
+    last = total();
     await Bun.sleep(100);
   }
-  const rate = sub.received / ((Date.now() - (end - DURATION_S * 1000)) / 1000);
+}
+
+/** QoS 0 from one publisher to `fanout` subscribers: deliveries counted by all of them per second. */
+async function qos0(port: number, size: number, fanout: number): Promise<number> {
+  const subs: Client[] = [];
+  for (let i = 0; i < fanout; i++) {
+    const sub = await Client.connect(port, `bench-sub-${i}`);
+    await subscribe(sub, "bench/t", 0);
+    subs.push(sub);
+  }
+  const pub = await Client.connect(port, "bench-pub");
+  const frame = encodePacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "bench/t", packetId: 0, properties: {}, payload: Buffer.alloc(size, 0x61) }, 4);
+  const batch = Buffer.concat(Array.from({ length: fanout > 1 ? 4 : 64 }, () => frame));
+  await blast(pub, batch, Date.now() + 1000); // one second of warm-up (the server's JIT), not counted
+  await settle(subs);
+  for (const s of subs) s.received = 0;
+  const began = Date.now();
+  await blast(pub, batch, began + DURATION_S * 1000);
+  await settle(subs);
+  const rate = subs.reduce((n, s) => n + s.received, 0) / ((Date.now() - began) / 1000);
   pub.close();
-  sub.close();
+  for (const s of subs) s.close();
   return rate;
 }
 
@@ -187,7 +216,7 @@ async function qos1(port: number): Promise<number> {
   sub.onPublish = (_qos, id) => sub.send({ type: PacketType.PUBACK, packetId: id, reasonCode: 0, properties: {} });
   await subscribe(sub, "bench/q", 1);
   const pub = await Client.connect(port, "bench-pub1");
-  const payload = Buffer.alloc(SIZE, 0x62);
+  const payload = Buffer.alloc(128, 0x62);
   let nextId = 1;
   let inFlight = 0;
   let acked = 0;
@@ -217,6 +246,74 @@ async function qos1(port: number): Promise<number> {
   return rate;
 }
 
+const LATENCY_RATE = 2000;
+
+/** Publish → deliver latency at a paced rate: the send time (performance.now(), this process) travels in the payload. */
+async function latency(port: number): Promise<{ p50: number; p99: number }> {
+  const sub = await Client.connect(port, "bench-lat-sub");
+  const samples: number[] = [];
+  let counting = false;
+  sub.onPayload = (buf, start) => {
+    if (counting) samples.push(performance.now() - buf.readDoubleLE(start));
+  };
+  await subscribe(sub, "bench/lat", 0);
+  const pub = await Client.connect(port, "bench-lat-pub");
+  const payload = Buffer.alloc(128, 0x63);
+  const send = () => {
+    payload.writeDoubleLE(performance.now(), 0);
+    pub.send({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "bench/lat", packetId: 0, properties: {}, payload });
+  };
+  // Paced: every millisecond tick sends what the schedule says is due (2 per ms at 2000/s).
+  const run = async (ms: number) => {
+    const began = performance.now();
+    let sent = 0;
+    while (performance.now() - began < ms) {
+      const due = Math.floor(((performance.now() - began) / 1000) * LATENCY_RATE);
+      while (sent < due) {
+        send();
+        sent++;
+      }
+      await Bun.sleep(1);
+    }
+  };
+  await run(500); // warm-up
+  counting = true;
+  await run(DURATION_S * 1000);
+  await Bun.sleep(200);
+  counting = false;
+  pub.close();
+  sub.close();
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(samples.length * q))] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+const STORM_IN_FLIGHT = 200;
+const STORM_BOUND_MS = 60_000;
+
+/** A connect storm: clients with a session (clean session = false), 200 CONNECTs in flight at a time. */
+async function connectStorm(port: number): Promise<{ perSecond: number; connected: number; ms: number }> {
+  const clients: Client[] = [];
+  let next = 0;
+  let failed = 0;
+  const began = Date.now();
+  const worker = async () => {
+    while (next < STORM_CLIENTS && Date.now() - began < STORM_BOUND_MS) {
+      const id = next++;
+      try {
+        clients.push(await Client.connect(port, `storm-${id}`, false));
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: STORM_IN_FLIGHT }, worker));
+  const ms = Date.now() - began;
+  for (const c of clients) c.close();
+  if (failed > 0) console.log(`  connect storm: ${failed} clients failed`);
+  return { perSecond: clients.length / (ms / 1000), connected: clients.length, ms };
+}
+
 function rss(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
@@ -239,43 +336,75 @@ process.on("SIGINT", () => {
 });
 
 if (EXISTING_PORT > 0) {
-  console.log(`qos0 ${(await qos0(EXISTING_PORT) / 1000).toFixed(1)}k msgs/s, qos1 ${(await qos1(EXISTING_PORT) / 1000).toFixed(1)}k msgs/s`);
+  // Against a server already running (under a profiler): the throughput scenarios only.
+  for (const size of SIZES) console.log(`qos0 1:1 ${size} B: ${((await qos0(EXISTING_PORT, size, 1)) / 1000).toFixed(1)}k msgs/s`);
+  if (ONLY.includes("fanout")) console.log(`qos0 1:100 128 B: ${((await qos0(EXISTING_PORT, 128, 100)) / 1000).toFixed(1)}k deliveries/s`);
+  if (ONLY.includes("qos1")) console.log(`qos1: ${((await qos1(EXISTING_PORT)) / 1000).toFixed(1)}k msgs/s`);
   process.exit(0);
 }
 
+/** One measurement: a name and how to take it on a fresh server. */
+interface Scenario {
+  name: string;
+  run(server: Running): Promise<number>;
+  /** How the median is shown. */
+  show(v: number): string;
+  /** Taken in round 1 only (slow, or not noisy). */
+  once?: boolean;
+}
+
+const k = (v: number) => (Number.isNaN(v) ? "–" : v >= 100_000 ? `${(v / 1000).toFixed(0)}k` : `${(v / 1000).toFixed(1)}k`);
+const msFmt = (v: number) => (Number.isNaN(v) ? "–" : `${v.toFixed(2)} ms`);
+const scenarios: Scenario[] = [];
+if (ONLY.includes("qos0")) for (const size of SIZES) scenarios.push({ name: `QoS 0 1:1 ${size} B msgs/s`, run: (s) => qos0(s.port, size, 1), show: k });
+if (ONLY.includes("fanout")) for (const size of SIZES) scenarios.push({ name: `QoS 0 1:100 ${size} B deliveries/s`, run: (s) => qos0(s.port, size, 100), show: k });
+if (ONLY.includes("qos1")) scenarios.push({ name: "QoS 1 1:1 128 B msgs/s (100 in flight)", run: (s) => qos1(s.port), show: k });
+if (ONLY.includes("latency")) {
+  // Both percentiles come from one run: the second scenario reads what the first measured.
+  let last = { p50: NaN, p99: NaN };
+  scenarios.push({ name: `latency p50 (${LATENCY_RATE} msgs/s)`, run: async (s) => (last = await latency(s.port)).p50, show: msFmt });
+  scenarios.push({ name: `latency p99 (${LATENCY_RATE} msgs/s)`, run: async () => last.p99, show: msFmt });
+}
+if (ONLY.includes("connect")) scenarios.push({ name: `connect storm (${STORM_CLIENTS} clients with a session) CONNACKs/s`, run: async (s) => {
+  const r = await connectStorm(s.port);
+  if (r.connected < STORM_CLIENTS) console.log(`  connect storm: only ${r.connected} of ${STORM_CLIENTS} within ${STORM_BOUND_MS / 1000} s`);
+  return r.perSecond;
+}, show: k, once: true });
+if (ONLY.includes("idle")) scenarios.push({ name: "memory per idle connection", run: (s) => idleMemory(s), show: (v) => (Number.isNaN(v) ? "–" : `${(v / 1024).toFixed(1)} KiB`), once: true });
+
 const ROUNDS = Number(flag("rounds", "3"));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const results = new Map<Kind, { qos0: number[]; qos1: number[]; idle: number[] }>(SERVERS.map((k) => [k, { qos0: [], qos1: [], idle: [] }]));
+const results = new Map<Kind, Map<string, number[]>>(SERVERS.map((kind) => [kind, new Map(scenarios.map((s) => [s.name, []]))]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate the order so drift on a shared machine hits every server alike.
   const order = round % 2 === 0 ? SERVERS : [...SERVERS].reverse();
   for (const kind of order) {
-    const r = results.get(kind)!;
-    for (const [name, scenario] of [["qos0", qos0], ["qos1", qos1]] as const) {
+    const line: string[] = [];
+    for (const scenario of scenarios) {
+      if (scenario.once && round > 0) continue;
+      const r = results.get(kind)!.get(scenario.name)!;
+      // The p99 line reads the latency run just made (same server).
+      if (scenario.name.startsWith("latency p99")) {
+        r.push(await scenario.run(null as unknown as Running));
+        continue;
+      }
       const server = await start(kind);
       try {
-        r[name].push(await scenario(server.port));
+        r.push(await scenario.run(server));
+        line.push(`${scenario.name}: ${scenario.show(r.at(-1)!)}`);
       } catch (error) {
-        console.log(`${kind} ${name} failed: ${(error as Error).message}`);
+        console.log(`${kind} ${scenario.name} failed: ${(error as Error).message}`);
       } finally {
         await server.stop();
       }
     }
-    if (round === 0) {
-      const server = await start(kind);
-      try {
-        r.idle.push(await idleMemory(server));
-      } finally {
-        await server.stop();
-      }
-    }
-    console.log(`round ${round + 1}: ${kind} qos0 ${(r.qos0.at(-1)! / 1000).toFixed(1)}k qos1 ${(r.qos1.at(-1)! / 1000).toFixed(1)}k`);
+    console.log(`round ${round + 1}: ${kind}: ${line.join(", ")}`);
   }
 }
-console.log(`\nMQTT 3.1.1, ${SIZE} B payloads, ${DURATION_S} s per run, median of ${ROUNDS} rounds (npm run bench:mqtt -- --duration ${DURATION_S} --size ${SIZE} --rounds ${ROUNDS}):\n`);
-console.log("| server | QoS 0 1:1 msgs/s | QoS 1 1:1 msgs/s (100 in flight) | memory per idle connection |");
-console.log("|---|---|---|---|");
-for (const kind of SERVERS) {
-  const r = results.get(kind)!;
-  console.log(`| ${kind === "nats" ? "nats-server 2.9.10" : kind === "mosquitto" ? "Mosquitto 2.0" : "natter"} | ${(median(r.qos0) / 1000).toFixed(0)}k | ${(median(r.qos1) / 1000).toFixed(1)}k | ${(median(r.idle) / 1024).toFixed(1)} KiB |`);
+const name = (kind: Kind) => (kind === "nats" ? "nats-server 2.9.10" : kind === "mosquitto" ? "Mosquitto 2.0" : "natter");
+console.log(`\nMQTT 3.1.1, ${DURATION_S} s per run, median of ${ROUNDS} rounds (npm run bench:mqtt -- ${args.join(" ")}):\n`);
+console.log(`| | ${SERVERS.map(name).join(" | ")} |`);
+console.log(`|---|${SERVERS.map(() => "---").join("|")}|`);
+for (const scenario of scenarios) {
+  console.log(`| ${scenario.name} | ${SERVERS.map((kind) => scenario.show(median(results.get(kind)!.get(scenario.name)!))).join(" | ")} |`);
 }

@@ -65,14 +65,23 @@ export class MqttConnection implements Flushable {
   inBytes = 0;
   outMsgs = 0;
   outBytes = 0;
+  /** outMsgs at the previous sweep (mqtt.ts): unchanged = nothing was sent since. */
+  outMsgsAtLastSweep = 0;
   private will: Will | null = null;
   private readonly framer: PacketFramer;
   private readonly outbound = new OutboundBuffer();
   private dirty = false;
-  private readonly topicAliases = new Map<number, string>();
+  /** Topic aliases the client set (made at the first one: most clients use none). */
+  private topicAliases: Map<number, string> | null = null;
+  /** MQTT 5: how many topic aliases the client accepts from us (its CONNECT's topic alias maximum). */
+  private aliasesOut = 0;
+  /** Topics we gave an alias on this connection (latin1 of the UTF-8 bytes → alias), first come first served. */
+  private outAliases: Map<string, number> | null = null;
   /** The last topic published and its subject: a device publishing to one topic converts it once. */
   private lastTopic = "";
   private lastSubject = "";
+  /** That topic's UTF-8 bytes (the QoS 0 fast path compares them, and sends them on to MQTT subscribers). */
+  private lastTopicBytes: Buffer | null = null;
   /**
    * While a bcrypt password is checked off the event loop: the packets already cut from the stream after
    * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
@@ -143,6 +152,7 @@ export class MqttConnection implements Flushable {
           this.authPending.packets.push({ first, body: Buffer.from(buf.subarray(start, end)) });
           return;
         }
+        if (first === 0x30 && !server.tracing && this.publishQos0Fast(buf, start, end)) return; // tracing: every packet is logged
         this.onPacket(decodePacket(first, buf, start, end, this.level), end - start);
       });
     } catch (error) {
@@ -157,6 +167,17 @@ export class MqttConnection implements Flushable {
     if (this.publishBucket !== null) this.chargePublishRate();
   }
 
+  /** Why reading is paused (the rate limit, a password check, a slow subscriber): reads resume when none is left. */
+  private pauses = 0;
+
+  pauseReading(): void {
+    if (this.pauses++ === 0) this.transport.pauseReading();
+  }
+
+  resumeReading(): void {
+    if (--this.pauses === 0 && !this.closed) this.transport.resumeReading();
+  }
+
   /** After a read: its PUBLISH packets and bytes are charged to the user's rate; in debt, reading pauses. */
   private chargePublishRate(): void {
     const msgs = this.inMsgs - this.chargedMsgs;
@@ -168,11 +189,11 @@ export class MqttConnection implements Flushable {
     if (waitMs <= 0 || this.ratePaused) return;
     this.ratePaused = true;
     this.server.stats.rateLimitPauses++;
-    this.transport.pauseReading();
+    this.pauseReading();
     setTimeout(() => {
       this.ratePaused = false;
       if (this.closed) return;
-      this.transport.resumeReading();
+      this.resumeReading();
       this.releaseHeldReads();
     }, Math.max(1, Math.ceil(waitMs)));
   }
@@ -293,12 +314,12 @@ export class MqttConnection implements Flushable {
       return;
     }
     this.authPending = { packets: [], reads: [] };
-    this.transport.pauseReading();
+    this.pauseReading();
     match.then((ok) => {
       if (this.closed) return;
       const held = this.authPending!;
       this.authPending = null;
-      this.transport.resumeReading();
+      this.resumeReading();
       if (ok) this.admit(connect, claim.user);
       else this.authFailed(connect);
       try {
@@ -349,6 +370,13 @@ export class MqttConnection implements Flushable {
     if (props.receiveMaximum !== undefined) this.clientReceiveMaximum = props.receiveMaximum;
     if (props.maximumPacketSize !== undefined) this.clientMaximumPacketSize = props.maximumPacketSize;
     this.keepAlive = connect.keepAlive;
+    // MQTT 5: a keep alive of none or longer than natter's maximum becomes the maximum, told in CONNACK
+    // (server keep alive, [MQTT-3.2.2-21]); a 3.1.1 client cannot be told, its own stays.
+    const maxKeepAlive = this.mqtt.options.maxKeepAlive;
+    let serverKeepAlive: number | undefined;
+    if (v5 && maxKeepAlive > 0 && (this.keepAlive === 0 || this.keepAlive > maxKeepAlive)) this.keepAlive = serverKeepAlive = maxKeepAlive;
+    // MQTT 5: topic aliases the client takes from us (its topic alias maximum); 0 = none.
+    if (v5) this.aliasesOut = props.topicAliasMaximum ?? 0;
     this.will = connect.will;
     // 3.1.1: clean session = false keeps the session for ever; 5.0: for the session expiry interval.
     const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : connect.cleanStart ? 0 : 0xffffffff;
@@ -361,13 +389,14 @@ export class MqttConnection implements Flushable {
       if (!this.mqtt.retainAvailable(account)) ack.retainAvailable = 0;
       ack.maximumPacketSize = this.mqtt.maxPacketSize;
       ack.topicAliasMaximum = TOPIC_ALIAS_MAXIMUM;
+      if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
       ack.wildcardSubscriptionAvailable = 1;
       ack.subscriptionIdentifierAvailable = 1;
       ack.sharedSubscriptionAvailable = 1;
     }
     this.queue({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack });
     this.server.events?.clientConnected(this); // $SYS connect event and the audit log name MQTT clients too
-    this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${this.clientId}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
+    this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${JSON.stringify(this.clientId)}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
     // A resumed session: what was in flight goes again ([MQTT-4.4.0-1]), then what waited.
     if (present) {
       session.redeliver(Date.now(), 0);
@@ -384,11 +413,11 @@ export class MqttConnection implements Flushable {
     if (alias !== undefined) {
       if (alias === 0 || alias > TOPIC_ALIAS_MAXIMUM) throw new MqttProtocolError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
       if (topic === "") {
-        const known = this.topicAliases.get(alias);
+        const known = this.topicAliases?.get(alias);
         if (known === undefined) throw protocolError(`unknown topic alias ${alias}`);
         topic = known;
       } else {
-        this.topicAliases.set(alias, topic);
+        (this.topicAliases ??= new Map()).set(alias, topic);
       }
     }
     if (packet.retain && v5 && !this.mqtt.retainAvailable(this.account)) throw new MqttProtocolError(ReasonCode.RetainNotSupported, "retained messages need JetStream in the account");
@@ -403,6 +432,7 @@ export class MqttConnection implements Flushable {
       }
       this.lastTopic = topic;
       this.lastSubject = subject;
+      this.lastTopicBytes = isValidPublishSubject(subject) ? Buffer.from(topic, "utf8") : null;
     }
     const session = this.session!;
     if (packet.qos === 2 && session.receivedQos2.has(packet.packetId)) {
@@ -450,6 +480,33 @@ export class MqttConnection implements Flushable {
       }
     }
     this.ackPublish(packet, reasonCode);
+  }
+
+  /**
+   * The common case on its own path: a QoS 0 PUBLISH (no DUP, no RETAIN, no MQTT 5 properties) to the
+   * topic this client published to last, read straight from buf[start, end): no packet object, no topic
+   * string, no payload view. Returns false for anything else (the full decoder takes it).
+   */
+  private publishQos0Fast(buf: Buffer, start: number, end: number): boolean {
+    const topic = this.lastTopicBytes;
+    if (topic === null || this.session === null || end - start < 2) return false;
+    const topicLength = (buf[start]! << 8) | buf[start + 1]!;
+    if (topicLength !== topic.length) return false;
+    let at = start + 2;
+    if (at + topicLength > end) return false;
+    for (let i = 0; i < topicLength; i++) if (buf[at + i] !== topic[i]) return false;
+    at += topicLength;
+    if (this.level === MQTT_5) {
+      if (at >= end || buf[at] !== 0) return false; // properties: the decoder reads them
+      at++;
+    }
+    const subject = this.lastSubject;
+    if (this.perms !== null && !this.publishAllowed(subject)) return true; // QoS 0: dropped, as onPublish does
+    this.mqtt.stats.publishesIn++;
+    this.inMsgs++;
+    this.inBytes += end - start;
+    this.mqtt.publishQos0(this.session, subject, topic, buf, at, end);
+    return true;
   }
 
   private ackPublish(packet: PublishPacket, reasonCode: number): void {
@@ -545,8 +602,9 @@ export class MqttConnection implements Flushable {
   /** A PUBLISH to the client; dropped when larger than the client's maximum packet size ([MQTT-3.1.2-25]). */
   sendPublish(packet: PublishPacket): void {
     if (this.closed) return;
-    const bytes = encodePacket(packet, this.level);
+    let bytes = encodePacket(packet, this.level);
     if (bytes.length > this.clientMaximumPacketSize) return;
+    if (this.aliasesOut > 0) bytes = this.withTopicAlias(packet, bytes);
     this.outMsgs++;
     this.outBytes += bytes.length;
     this.mqtt.stats.publishesOut++;
@@ -561,13 +619,24 @@ export class MqttConnection implements Flushable {
    * publisher's bytes buf[start, end): one copy, no packet object. Dropped when larger than the client's
    * maximum packet size.
    */
-  sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean): void {
+  sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean, publisher: MqttConnection | null = null): void {
     if (this.closed) return;
     const v5 = this.level === MQTT_5;
     const payloadLength = end - start;
-    const remaining = 2 + topic.length + (v5 ? 1 : 0) + payloadLength;
+    const fullRemaining = 2 + topic.length + (v5 ? 1 : 0) + payloadLength;
+    // Past the client's maximum packet size with the full topic: not sent, alias or not ([MQTT-3.1.2-25]).
+    if (1 + varintSize(fullRemaining) + fullRemaining > this.clientMaximumPacketSize) return;
+    let alias = 0;
+    let topicLength = topic.length;
+    if (this.aliasesOut > 0) {
+      alias = this.topicAliasFor(topic.toString("latin1"));
+      if (alias < 0) {
+        alias = -alias; // known to the client: the topic is left out
+        topicLength = 0;
+      }
+    }
+    const remaining = 2 + topicLength + (v5 ? (alias > 0 ? 4 : 1) : 0) + payloadLength;
     const size = 1 + varintSize(remaining) + remaining;
-    if (size > this.clientMaximumPacketSize) return;
     const outbound = this.outbound;
     let at = outbound.reserve(size); // may replace outbound.buf: read it after
     const out = outbound.buf;
@@ -579,10 +648,15 @@ export class MqttConnection implements Flushable {
       if (v > 0) b |= 0x80;
       out[at++] = b;
     } while (v > 0);
-    out[at++] = topic.length >> 8;
-    out[at++] = topic.length & 0xff;
-    at += topic.copy(out, at);
-    if (v5) out[at++] = 0; // no properties
+    out[at++] = topicLength >> 8;
+    out[at++] = topicLength & 0xff;
+    if (topicLength > 0) at += topic.copy(out, at);
+    if (alias > 0) {
+      out[at++] = 3; // properties: topic alias (0x23, two bytes)
+      out[at++] = 0x23;
+      out[at++] = alias >> 8;
+      out[at++] = alias & 0xff;
+    } else if (v5) out[at++] = 0; // no properties
     buf.copy(out, at, start, end);
     this.outMsgs++;
     this.outBytes += size;
@@ -590,7 +664,30 @@ export class MqttConnection implements Flushable {
     const stats = this.server.stats;
     stats.outMsgs++;
     stats.outBytes += payloadLength;
-    this.afterQueue();
+    this.afterQueue(publisher);
+  }
+
+  /**
+   * The alias of a topic sent to this client: positive = newly assigned (send the topic with it), negative
+   * = already known to the client (send an empty topic, [MQTT-3.3.2-12]), 0 = none left. Aliases are
+   * handed out while the client's topic alias maximum allows and kept for the connection.
+   */
+  private topicAliasFor(key: string): number {
+    const aliases = (this.outAliases ??= new Map());
+    const known = aliases.get(key);
+    if (known !== undefined) return -known;
+    if (aliases.size >= this.aliasesOut) return 0;
+    const alias = aliases.size + 1;
+    aliases.set(key, alias);
+    return alias;
+  }
+
+  /** A PUBLISH encoded with its topic re-encoded with a topic alias (or its topic replaced by one it has). */
+  private withTopicAlias(packet: PublishPacket, bytes: Buffer): Buffer {
+    const alias = this.topicAliasFor(Buffer.from(packet.topic, "utf8").toString("latin1"));
+    if (alias === 0) return bytes;
+    const properties = { ...packet.properties, topicAlias: Math.abs(alias) };
+    return encodePacket({ ...packet, topic: alias < 0 ? "" : packet.topic, properties }, this.level);
   }
 
   sendPubrel(packetId: number): void {
@@ -605,21 +702,65 @@ export class MqttConnection implements Flushable {
 
   private queueBytes(bytes: Buffer): void {
     if (this.closed) return;
-    this.outbound.append(bytes);
-    this.afterQueue();
+    const outbound = this.outbound;
+    if (outbound.buf.length === 0 && !this.transport.blocked) {
+      // No buffer (a quiet connection: its CONNACK, PINGRESP, a SUBACK…): written at once, and a buffer is
+      // made only for what the socket does not take. Nothing is queued, so the order holds.
+      const written = this.transport.write(bytes, 0, bytes.length);
+      if (written >= bytes.length) return;
+      bytes = bytes.subarray(written);
+    }
+    outbound.append(bytes);
+    this.afterQueue(null);
   }
 
-  /** Marks the connection for this tick's flush; past max_pending it is a slow consumer. */
-  private afterQueue(): void {
+  /**
+   * Marks the connection for this tick's flush; past max_pending it is a slow consumer. Before that, an
+   * MQTT publisher filling it past 75% while the socket is full has its reads paused until this one
+   * drains (or 50 ms pass, so a stuck client is still cut), as a NATS publisher is for a NATS subscriber.
+   */
+  private afterQueue(publisher: MqttConnection | null): void {
     if (!this.dirty) {
       this.dirty = true;
       this.server.markDirty(this);
     }
-    if (this.outbound.pending > this.server.options.maxPending) {
+    const pending = this.outbound.pending;
+    const maxPending = this.server.options.maxPending;
+    if (pending > maxPending) {
       this.server.stats.slowConsumers++;
-      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
+      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
       this.close("Slow Consumer (Pending Bytes)");
+    } else if (publisher !== null && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
+      this.stallPublisher(publisher);
     }
+  }
+
+  /** Publishers paused for this connection to drain. */
+  private stalledPublishers: MqttConnection[] | null = null;
+
+  private stallPublisher(publisher: MqttConnection): void {
+    if (this.stalledPublishers === null) this.stalledPublishers = [];
+    else if (this.stalledPublishers.includes(publisher)) return;
+    this.stalledPublishers.push(publisher);
+    publisher.pauseReading();
+    this.server.stats.stalls++;
+    setTimeout(() => this.releaseStalledPublishers(), 50);
+  }
+
+  private releaseStalledPublishers(): void {
+    const stalled = this.stalledPublishers;
+    if (stalled === null) return;
+    this.stalledPublishers = null;
+    for (const publisher of stalled) publisher.resumeReading();
+  }
+
+  /**
+   * An idle connection (nothing queued, nothing read or sent since the last sweep) gives its outbound
+   * buffer back: most MQTT devices are quiet, and 4 KiB each is half of what an idle one costs.
+   */
+  releaseIdleBuffer(outMsgsAtLastSweep: number): void {
+    const outbound = this.outbound;
+    if (outbound.pending === 0 && outbound.buf.length > 0 && this.outMsgs === outMsgsAtLastSweep) outbound.release();
   }
 
   flush(): void {
@@ -632,6 +773,7 @@ export class MqttConnection implements Flushable {
   onDrain(): void {
     this.transport.blocked = false;
     this.flush();
+    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
   }
 
   // ---- close -------------------------------------------------------------------------------
@@ -651,6 +793,7 @@ export class MqttConnection implements Flushable {
     const outbound = this.outbound;
     if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
     outbound.release();
+    this.releaseStalledPublishers();
     this.transport.close();
     if (this.session !== null) {
       this.server.closedConnections.append(mqttRecord(this, Date.now(), reason)); // before detach: it may end the session's subscriptions

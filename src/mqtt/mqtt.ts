@@ -10,12 +10,12 @@ import { deliverToMatches } from "../router.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import type { MqttOptions } from "./options.ts";
 import { MqttConnection } from "./connection.ts";
-import { MqttSession, type MqttSubscription, type SessionKeeper } from "./session.ts";
+import { MqttSession, MqttSubscription, type SessionKeeper } from "./session.ts";
 import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from "./packets.ts";
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
-import { expiryOf, MqttStore, NoJetStream, type StoredMessage } from "./store.ts";
+import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type StoredMessage, type StoredSession } from "./store.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -94,12 +94,16 @@ export class Mqtt implements SessionKeeper {
         const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
         session.expirySeconds = stored.expiry;
         session.persisted = true;
+        // Its expiry counts from when its client went away (from now if it was connected when the server stopped).
+        session.disconnectedAt = typeof stored.disconnectedAt === "number" ? stored.disconnectedAt : Date.now();
+        const will = stored.will === undefined ? null : willFromStored(stored.will);
         for (const s of stored.subscriptions) session.restoreSubscription(s);
         for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
           session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq, message.expiresAt);
         }
         this.sessions.set(sessionKey(account, stored.clientId), session);
-        this.armExpiry(session, null);
+        if (will !== null) this.armWill(session, will, stored.will!.at);
+        this.armExpiry(session);
       }
       if (loaded.sessions.length > 0 || loaded.retained.size > 0) {
         this.server.log.info(`MQTT: account ${account.name}: restored ${loaded.sessions.length} session(s) and ${loaded.retained.size} retained message(s)`);
@@ -171,6 +175,8 @@ export class Mqtt implements SessionKeeper {
         clearTimeout(session.willTimer); // the client is back before its will delay ended: no will
         session.willTimer = null;
       }
+      session.pendingWill = null;
+      session.disconnectedAt = null;
       if (session.expiryTimer !== null) {
         clearTimeout(session.expiryTimer);
         session.expiryTimer = null;
@@ -198,33 +204,46 @@ export class Mqtt implements SessionKeeper {
     const session = conn.session!;
     if (session.connection !== conn) return; // taken over: the session lives on with the new connection
     session.connection = null;
+    const now = Date.now();
+    session.disconnectedAt = now;
     if (will !== null) {
       const delay = conn.level === MQTT_5 ? Math.min(will.properties.willDelayInterval ?? 0, session.expirySeconds) : 0;
-      if (delay > 0) {
-        session.willTimer = setTimeout(() => {
-          session.willTimer = null;
-          this.publishWill(session, will);
-        }, delay * 1000);
-      } else {
-        this.publishWill(session, will);
-      }
+      if (delay > 0) this.armWill(session, will, now + delay * 1000);
+      else this.publishWill(session, will);
     }
     if (session.expirySeconds === 0) this.endSession(session);
-    else this.armExpiry(session, will);
+    else {
+      this.armExpiry(session);
+      this.saveSession(session); // when it went away, and its waiting will: both outlive a restart
+    }
   }
 
-  /** A kept session ends after its expiry interval without its client (3.1.1's never do). */
-  private armExpiry(session: MqttSession, will: Will | null): void {
+  /** A will waiting for its will delay (until `at`, ms since the epoch), kept with the session. */
+  private armWill(session: MqttSession, will: Will, at: number): void {
+    session.pendingWill = { will, at };
+    session.willTimer = timerUntil(at, () => {
+      session.willTimer = null;
+      session.pendingWill = null;
+      this.publishWill(session, will);
+      if (!session.closed) this.saveSession(session); // the will is gone from the record too
+    }, (t) => (session.willTimer = t));
+  }
+
+  /** A kept session ends its expiry interval after its client went away (3.1.1's never do), also counted across restarts. */
+  private armExpiry(session: MqttSession): void {
     if (session.expirySeconds === NEVER_EXPIRES || session.expirySeconds === 0) return;
-    session.expiryTimer = setTimeout(() => {
+    const due = (session.disconnectedAt ?? Date.now()) + session.expirySeconds * 1000;
+    session.expiryTimer = timerUntil(due, () => {
       if (session.connection !== null) return;
+      const pending = session.pendingWill;
       if (session.willTimer !== null) {
         clearTimeout(session.willTimer); // the session ends first: its will goes now ([MQTT-3.1.3-9])
         session.willTimer = null;
-        if (will !== null) this.publishWill(session, will);
       }
+      session.pendingWill = null;
+      if (pending !== null) this.publishWill(session, pending.will);
       this.endSession(session);
-    }, session.expirySeconds * 1000);
+    }, (t) => (session.expiryTimer = t));
   }
 
   /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
@@ -251,7 +270,10 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(session.account).store;
     if (store === null) return;
     session.persisted = true;
-    this.track(store.saveSession({ clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() }), "save session");
+    const record: StoredSession = { clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() };
+    if (session.disconnectedAt !== null) record.disconnectedAt = session.disconnectedAt;
+    if (session.pendingWill !== null) record.will = storedWill(session.pendingWill.will, session.pendingWill.at);
+    this.track(store.saveSession(record), "save session");
   }
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------
@@ -378,6 +400,34 @@ export class Mqtt implements SessionKeeper {
     return delivered;
   }
 
+  /**
+   * A QoS 0 message without properties from an MQTT client (connection.ts publishQos0Fast): when every
+   * subscription it matches is an MQTT session's (no NATS client, route, leaf link, stream, or queue
+   * group), it goes to them straight from the publisher's bytes and no NATS frame is built; otherwise
+   * it is published like any other.
+   */
+  publishQos0(session: MqttSession, subject: string, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number): void {
+    const result = session.account.sublist.match(subject);
+    const plain = result.plain;
+    let mqttOnly = result.queues.length === 0;
+    for (let k = 0; mqttOnly && k < plain.length; k++) mqttOnly = plain[k] instanceof MqttSubscription;
+    if (!mqttOnly) {
+      this.publish(session, subject, null, null, buf.subarray(payloadStart, payloadEnd), 0);
+      return;
+    }
+    const stats = this.server.stats;
+    stats.inMsgs++;
+    stats.inBytes += payloadEnd - payloadStart;
+    if (plain.length === 0) {
+      stats.noInterestMsgs++;
+      return;
+    }
+    for (let k = 0; k < plain.length; k++) {
+      const sub = plain[k] as MqttSubscription;
+      (sub.client as MqttSession).deliverQos0(sub, topic, buf, payloadStart, payloadEnd, session);
+    }
+  }
+
   /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */
   private sweep(): void {
     const now = Date.now();
@@ -393,6 +443,8 @@ export class Mqtt implements SessionKeeper {
         continue;
       }
       if (this.options.ackWaitMs > 0) conn.session.redeliver(now, this.options.ackWaitMs);
+      if (now - conn.lastActivity >= SWEEP_MS) conn.releaseIdleBuffer(conn.outMsgsAtLastSweep);
+      conn.outMsgsAtLastSweep = conn.outMsgs;
     }
     this.server.flushDirty();
   }
@@ -419,6 +471,22 @@ export class Mqtt implements SessionKeeper {
     this.sessions.clear();
     for (const state of this.accounts.values()) state.store?.close();
   }
+}
+
+/** The longest a runtime timer waits; past it, it fires at once (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fire` at `due` (ms since the epoch), also when that is further off than a timer can wait (a
+ * session expiry or will delay of up to 136 years): a long wait is re-armed in steps, each new timer
+ * handed to `rearmed` so the caller can still cancel it.
+ */
+function timerUntil(due: number, fire: () => void, rearmed: (t: ReturnType<typeof setTimeout>) => void): ReturnType<typeof setTimeout> {
+  const wait = Math.max(0, due - Date.now());
+  return setTimeout(() => {
+    if (due - Date.now() > 0) rearmed(timerUntil(due, fire, rearmed));
+    else fire();
+  }, Math.min(wait, MAX_TIMER_MS));
 }
 
 function sessionKey(account: Account, clientId: string): string {

@@ -1,6 +1,7 @@
 // The mqtt block, in nats-server's syntax (server/opts.go parseMQTT):
 //   mqtt { listen: "host:port" | port, host, port, tls { … }, authorization { user, password, token, timeout },
 //          no_auth_user, ack_wait: "30s", max_ack_pending: 1024 }
+// plus natter's max_keep_alive (as Mosquitto's max_keepalive; MQTT 5's server keep alive).
 // and the --mqtt_port flag. Keys nats-server knows that natter does not implement are refused by name.
 import type { TlsOptions, WebSocketAuthOptions } from "../auth/options.ts";
 import { parseSimpleAuth, parseTls } from "../auth/config.ts";
@@ -18,6 +19,11 @@ export interface MqttOptions {
   ackWaitMs: number;
   /** QoS 1/2 messages in flight to one subscriber at most (nats-server's per-subscription consumer limit). */
   maxAckPending: number;
+  /**
+   * natter's (as Mosquitto's max_keepalive): the longest keep alive accepted, in seconds. An MQTT 5 client
+   * asking for none (0) or a longer one is told this one in CONNACK (server keep alive); 0 = no limit.
+   */
+  maxKeepAlive: number;
 }
 
 /** nats-server's mqttDefaultAckWait and mqttDefaultMaxAckPending. */
@@ -25,9 +31,11 @@ export const DEFAULT_ACK_WAIT_MS = 30_000;
 export const DEFAULT_MAX_ACK_PENDING = 1024;
 /** nats-server's mqttMaxAckTotalLimit: packet identifiers are 16 bits. */
 export const MAX_ACK_PENDING_LIMIT = 0xffff;
+/** Mosquitto 2.0's max_keepalive default: the largest keep alive MQTT can express. */
+export const DEFAULT_MAX_KEEP_ALIVE = 65_535;
 
 export function defaultMqttOptions(): MqttOptions {
-  return { host: "0.0.0.0", port: 0, tls: null, auth: null, ackWaitMs: DEFAULT_ACK_WAIT_MS, maxAckPending: DEFAULT_MAX_ACK_PENDING };
+  return { host: "0.0.0.0", port: 0, tls: null, auth: null, ackWaitMs: DEFAULT_ACK_WAIT_MS, maxAckPending: DEFAULT_MAX_ACK_PENDING, maxKeepAlive: DEFAULT_MAX_KEEP_ALIVE };
 }
 
 /** Keys of nats-server 2.10's mqtt block natter does not implement yet (clustered MQTT streams, JS domains, OCSP). */
@@ -97,6 +105,12 @@ export function applyMqttBlock(e: ConfEntry, mqtt: MqttOptions): void {
         if (v.kind !== "integer") fail(k, `max_ack_pending must be an integer, got ${v.kind}`);
         if (v.value < 0 || v.value > MAX_ACK_PENDING_LIMIT) fail(k, `invalid value ${v.value}, should be in [0..${MAX_ACK_PENDING_LIMIT}] range`);
         mqtt.maxAckPending = v.value === 0 ? DEFAULT_MAX_ACK_PENDING : v.value;
+        break;
+      case "max_keep_alive":
+      case "max_keepalive":
+        if (v.kind !== "integer") fail(k, `max_keep_alive must be an integer (seconds), got ${v.kind}`);
+        if (v.value < 0 || v.value > 65_535) fail(k, `invalid value ${v.value}, should be in [0..65535] range`);
+        mqtt.maxKeepAlive = v.value;
         break;
       default:
         if (UNSUPPORTED_MQTT_KEYS.has(key)) fail(k, `"mqtt.${k.key}" is not supported yet`);

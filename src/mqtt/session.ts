@@ -6,7 +6,7 @@
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
-import { PacketType, MQTT_5, type PublishPacket } from "./packets.ts";
+import { PacketType, MQTT_5, type PublishPacket, type Will } from "./packets.ts";
 import type { Properties } from "./properties.ts";
 import { headersToProperties } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
@@ -115,6 +115,10 @@ export class MqttSession implements Subscriber {
   expiryTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the session's connection was closed without DISCONNECT and the will waits for the will delay. */
   willTimer: ReturnType<typeof setTimeout> | null = null;
+  /** That will and when it is due (kept with the session in the stream layer, so it survives a restart). */
+  pendingWill: { will: Will; at: number } | null = null;
+  /** When the client went away (ms since the epoch); null while connected. The session expiry counts from it. */
+  disconnectedAt: number | null = null;
 
   constructor(
     readonly clientId: string,
@@ -191,7 +195,7 @@ export class MqttSession implements Subscriber {
     // QoS 0 with nothing for MQTT 5 properties: the PUBLISH is written straight from the publisher's bytes.
     if (qos === 0 && (level !== MQTT_5 || (headerSize < 0 && replyStart < 0 && msub.subscriptionId === undefined))) {
       sub.delivered++;
-      connection!.sendPublishFrom(msub.topicFor(buf, subjectStart, subjectEnd), buf, headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd, retain);
+      connection!.sendPublishFrom(msub.topicFor(buf, subjectStart, subjectEnd), buf, headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd, retain, publisher instanceof MqttSession ? publisher.connection : null);
       return;
     }
     const topic = msub.topicFor(buf, subjectStart, subjectEnd).toString("utf8");
@@ -205,6 +209,25 @@ export class MqttSession implements Subscriber {
     const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos, retain, topic, packetId: 0, properties, payload };
     sub.delivered++;
     this.enqueue(packet);
+  }
+
+  /**
+   * A QoS 0 message from an MQTT publisher without properties (Mqtt.publishQos0): the topic as the
+   * publisher gave it, the payload buf[payloadStart, payloadEnd); no NATS frame was built for it.
+   */
+  deliverQos0(msub: MqttSubscription, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number, publisher: MqttSession): void {
+    if (this.closed) return;
+    if (msub.noLocal && publisher === this) return;
+    if (topic[0] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
+    const connection = this.connection;
+    if (connection === null) return; // a kept session stores QoS 1/2 messages only
+    msub.delivered++;
+    if (connection.level === MQTT_5 && msub.subscriptionId !== undefined) {
+      const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId] };
+      this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(buf.subarray(payloadStart, payloadEnd)) });
+      return;
+    }
+    connection.sendPublishFrom(topic, buf, payloadStart, payloadEnd, false, publisher.connection);
   }
 
   /** Sends a message (QoS 0), or queues it for an in-flight slot (QoS 1/2; a kept session stores it first). */

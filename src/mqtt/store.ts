@@ -41,6 +41,29 @@ export interface StoredSession {
   /** Seconds; 0xffffffff = never (3.1.1 clean session = false). */
   expiry: number;
   subscriptions: StoredSubscription[];
+  /** When its client went away (ms since the epoch): the expiry counts from then, also across restarts. Absent: connected. */
+  disconnectedAt?: number;
+  /** A will waiting for its will delay: published at `at` (ms since the epoch), or when the session ends first. */
+  will?: StoredWill;
+}
+
+/** A will as kept: the message (as encodeMessage writes it), its retain flag, and when it is due. */
+export interface StoredWill {
+  message: unknown;
+  retain: boolean;
+  at: number;
+}
+
+/** A will (topic, payload, QoS, retain, properties) → what a session record keeps of it. */
+export function storedWill(will: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean; properties: Properties }, at: number): StoredWill {
+  return { message: JSON.parse(encodeMessage({ topic: will.topic, payload: will.payload, qos: will.qos, properties: will.properties }).toString("utf8")), retain: will.retain, at };
+}
+
+/** A kept will back as a will; null when it cannot be read. */
+export function willFromStored(stored: StoredWill): { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean; properties: Properties } | null {
+  const message = decodeMessage(Buffer.from(JSON.stringify(stored.message)));
+  if (message === null || typeof stored.at !== "number") return null;
+  return { topic: message.topic, payload: message.payload, qos: message.qos, retain: stored.retain === true, properties: message.properties };
 }
 
 export interface StoredSubscription {

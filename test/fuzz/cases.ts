@@ -2,8 +2,8 @@
 // server must do with them. Cases are plain data so that a failing one can be written to a file and
 // replayed exactly (run.ts --replay).
 
-export type Family = "protocol" | "scenario" | "connect" | "jetstream" | "websocket";
-export const FAMILIES: readonly Family[] = ["protocol", "scenario", "connect", "jetstream", "websocket"];
+export type Family = "protocol" | "scenario" | "connect" | "jetstream" | "websocket" | "mqtt";
+export const FAMILIES: readonly Family[] = ["protocol", "scenario", "connect", "jetstream", "websocket", "mqtt"];
 
 /**
  * What the server must do after the case's bytes.
@@ -48,12 +48,15 @@ export interface FuzzCase {
   family: Family;
   index: number;
   note: string;
-  transport: "tcp" | "ws";
+  /** mqtt: the server's MQTT port (the expectation's PING/PONG are PINGREQ/PINGRESP there). */
+  transport: "tcp" | "ws" | "mqtt";
   /** The writes, in order (WebSocket: raw frame bytes after the upgrade). */
   chunks: Buffer[];
   expect: Expectation;
   /** WebSocket: the upgrade request (raw, for hostile handshakes) or the extensions to offer. */
   ws?: WsSpec;
+  /** MQTT: the protocol level the case's CONNECT asks for (how the server's answers are read). */
+  mqtt?: { level: number };
   /** JetStream: requests to check (their inboxes are subscribed by the case's own bytes). */
   requests?: JsRequest[];
   /**

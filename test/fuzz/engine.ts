@@ -17,6 +17,8 @@ import { genConnect } from "./gen-connect.ts";
 import { ANCHOR_CONSUMER, ANCHORS, anchorConfig, anchorConsumerConfig, genJetStream } from "./gen-jetstream.ts";
 import { genProtocol, genScenario, type GenContext } from "./gen-protocol.ts";
 import { genWebSocket } from "./gen-websocket.ts";
+import { endKeptSessions, genMqtt, MqttFuzzConn, mqttFiller, PINGREQ } from "./gen-mqtt.ts";
+import { PacketType } from "../../src/mqtt/packets.ts";
 import { Rng } from "./prng.ts";
 import { FuzzServer, type LogFinding } from "./server-process.ts";
 import { errorCloses, NatsClient, type FuzzConn, TcpConn, WsConn, type ServerFrame } from "./wire.ts";
@@ -51,7 +53,7 @@ export interface EngineOptions {
   log: (line: string) => void;
 }
 
-export const DEFAULT_WEIGHTS: Record<Family, number> = { protocol: 30, scenario: 10, connect: 15, jetstream: 25, websocket: 20 };
+export const DEFAULT_WEIGHTS: Record<Family, number> = { protocol: 30, scenario: 10, connect: 15, jetstream: 25, websocket: 20, mqtt: 15 };
 
 export interface Failure {
   kind: "crash" | "case" | "canary" | "rss" | "log" | "setup";
@@ -111,6 +113,7 @@ export function generateCase(seed: string, index: number, ctx: GenContext, weigh
     case "connect": return genConnect(rng, index, ctx);
     case "jetstream": return genJetStream(rng, index, ctx);
     case "websocket": return genWebSocket(rng, index, ctx);
+    case "mqtt": return genMqtt(rng, index, ctx);
   }
 }
 
@@ -300,6 +303,7 @@ export class Engine {
 
   private async runCase(c: FuzzCase): Promise<CaseResult> {
     if (this.crashed) return { problem: null, outcome: "skipped" };
+    if (c.transport === "mqtt") return this.runMqtt(c);
     return c.transport === "tcp" ? this.runTcp(c) : this.runWs(c);
   }
 
@@ -358,6 +362,73 @@ export class Engine {
     } finally {
       conn.destroy();
     }
+  }
+
+  /**
+   * MQTT: every packet the server sends decodes; a refusing CONNACK or a DISCONNECT is followed by the
+   * close; "alive" cases answer the probe PINGREQ and stay; hostile ones end closed, or answer the probe,
+   * or close after a filler longer than any packet (nothing stuck).
+   */
+  private async runMqtt(c: FuzzCase): Promise<CaseResult> {
+    const conn = new MqttFuzzConn(this.server.mqttPort, c.mqtt!.level);
+    const crashed = () => (this.crashed ? { problem: null, outcome: "crash" } : null);
+    try {
+      if (!(await conn.ready())) return crashed() ?? { problem: "could not connect to the MQTT port", outcome: "no-connect" };
+      if (conn.socket.localPort) {
+        this.byPort.set(conn.socket.localPort, c);
+        if (this.byPort.size > 5000) this.byPort.delete(this.byPort.keys().next().value!);
+      }
+      for (let i = 0; i < c.chunks.length; i++) {
+        if (conn.closed) break;
+        await conn.writeRaw(c.chunks[i]!);
+        if (i < c.chunks.length - 1 && c.chunks.length < 64) await new Promise((r) => setImmediate(r));
+      }
+      const malformed = () => (conn.malformed !== null ? { problem: `malformed output from the server: ${conn.malformed}`, outcome: "malformed" } : null);
+      await conn.writeRaw(PINGREQ);
+      const e = c.expect;
+      if (e.kind === "alive") {
+        const got = await conn.waitFor(() => (conn.count(PacketType.PINGRESP) >= e.pongs ? "pong" : conn.closed ? "closed" : conn.malformed !== null ? "malformed" : undefined), ANSWER_MS);
+        if (crashed()) return crashed()!;
+        if (malformed()) return malformed()!;
+        if (conn.refused) return { problem: `a valid session was refused or disconnected: ${JSON.stringify(conn.packets.filter((p) => p.type === PacketType.DISCONNECT || p.type === PacketType.CONNACK))}`, outcome: "refused" };
+        if (got === "closed") return { problem: "a valid session was closed", outcome: "closed" };
+        if (got === undefined) return { problem: `no PINGRESP to the probe within ${ANSWER_MS} ms (${conn.count(PacketType.PINGRESP)}/${e.pongs})`, outcome: "no-pong" };
+        return { problem: null, outcome: "alive" };
+      }
+      await conn.waitFor(() => (conn.count(PacketType.PINGRESP) > 0 || conn.closed || conn.refused ? true : undefined), ANY_PROBE_MS);
+      if (crashed()) return crashed()!;
+      if (malformed()) return malformed()!;
+      if (conn.refused) {
+        if (!(await conn.waitClosed(ANSWER_MS))) return { problem: "the server refused or disconnected the client but kept the connection open", outcome: "refused-open" };
+        return { problem: malformed()?.problem ?? null, outcome: "refused" };
+      }
+      if (conn.closed) return { problem: null, outcome: "closed" };
+      const answered = conn.count(PacketType.PINGRESP) > 0;
+      await conn.writeRaw(mqttFiller(this.ctx));
+      const closed = await conn.waitClosed(ANSWER_MS);
+      if (crashed()) return crashed()!;
+      if (!closed) return { problem: `still open after a filler of ${mqttFiller(this.ctx).length} zero bytes (received ${JSON.stringify(conn.packets.map((p) => p.type))})`, outcome: "stuck" };
+      return { problem: malformed()?.problem ?? null, outcome: answered ? "answered" : "filled-closed" };
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** No MQTT connection outlives its case: after a round, /connz lists none (within a deadline). */
+  private async checkMqttConnections(): Promise<void> {
+    const deadline = Date.now() + ANSWER_MS;
+    let open = -1;
+    while (Date.now() < deadline) {
+      try {
+        const body = (await (await fetch(`http://127.0.0.1:${this.server.httpPort}/connz?limit=100000`)).json()) as { connections: { type?: string }[] };
+        open = body.connections.filter((c) => c.type === "mqtt").length;
+        if (open === 0) return;
+      } catch {
+        // the monitor did not answer: try again until the deadline
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.fail("case", `MQTT connections leaked: ${open} still in /connz after their cases ended`, this.recent.filter((c) => c.family === "mqtt").slice(-50));
   }
 
   /**
@@ -486,7 +557,7 @@ export class Engine {
     if (names === null) throw new Error("no answer to STREAM.NAMES during cleanup");
     const anchors = new Set<string>(ANCHORS.map((a) => a.name));
     for (const s of (names.streams as string[] | null) ?? []) {
-      if (anchors.has(s)) continue;
+      if (anchors.has(s) || s.startsWith("$MQTT_")) continue; // the MQTT layer's own streams stay
       const r = await admin.api(`$JS.API.STREAM.DELETE.${s}`, undefined, ANSWER_MS);
       if (r === null) throw new Error(`no answer to STREAM.DELETE ${s} during cleanup`);
     }
@@ -509,6 +580,10 @@ export class Engine {
       await this.cleanupJetStream();
     } catch (error) {
       if (!this.crashed) this.fail("case", `JetStream cleanup: ${(error as Error).message}`, this.recent.slice(-this.o.roundSize));
+    }
+    if (this.recent.some((c) => c.family === "mqtt")) {
+      await endKeptSessions(this.server.mqttPort, ANSWER_MS);
+      await this.checkMqttConnections();
     }
     this.server.scan();
     this.checkLog();

@@ -3,7 +3,7 @@
 // while; a summary is printed, and every failure's input is written to a JSON file for reproduction.
 //
 //   bun test/fuzz/run.ts [--duration <s>] [--cases <n>] [--seed <s>] [--concurrency <n>] [--round <n>]
-//                        [--families protocol,scenario,connect,jetstream,websocket] [--out <dir>]
+//                        [--families protocol,scenario,connect,jetstream,websocket,mqtt] [--out <dir>]
 //                        [--canary-bound <ms>] [--rss-growth <MiB>] [--rss-max <MiB>] [--max-failures <n>]
 //   bun test/fuzz/run.ts --seed <s> --case <index>     regenerate and run one case of a run
 //   bun test/fuzz/run.ts --replay <failure file>        run the cases written by a failure, one by one, then together

@@ -118,7 +118,8 @@ export function scanLog(text: string): LogFinding[] {
     else {
       bad =
         /\[FTL\]/.test(line) ||
-        (/ - socket error: /.test(line) && !NETWORK_ERRORS.test(line)) ||
+        (/ - (?:MQTT )?socket error: /.test(line) && !NETWORK_ERRORS.test(line)) ||
+        / MQTT internal error: /.test(line) ||
         / \[ERR\] internal client \S+: handler for .* failed: /.test(line) ||
         / \[ERR\] JetStream API \S+: /.test(line);
     }
@@ -134,6 +135,9 @@ export function scanLog(text: string): LogFinding[] {
 export class FuzzServer {
   port = 0;
   wsPort = 0;
+  mqttPort = 0;
+  /** The monitoring port (/connz: MQTT connections left open are a leak). */
+  httpPort = 0;
   storeDir = "";
   private child: ChildProcess | null = null;
   private exited = false;
@@ -168,6 +172,8 @@ export class FuzzServer {
     for (let attempt = 1; ; attempt++) {
       this.port = await freePort();
       this.wsPort = await freePort();
+      this.mqttPort = await freePort();
+      this.httpPort = await freePort();
       try {
         await this.spawnOnce();
         return;
@@ -185,6 +191,7 @@ export class FuzzServer {
       path.join(REPO, "src/main.ts"),
       "-a", HOST, "-p", String(this.port),
       "--ws_host", HOST, "--ws_port", String(this.wsPort), "--ws_compression",
+      "--mqtt_port", String(this.mqttPort), "-m", String(this.httpPort),
       "--max_payload", String(this.options.maxPayload),
       "-js", "-sd", this.storeDir,
       "-D",
@@ -218,7 +225,7 @@ export class FuzzServer {
     const deadline = Date.now() + START_DEADLINE_MS;
     while (Date.now() < deadline) {
       if (this.exited) throw new Error(`natter exited during start-up (${this.exitInfo}):\n${this.logText}`);
-      if ((await probeInfo(this.port)) && (await probeOpen(this.wsPort))) return;
+      if ((await probeInfo(this.port)) && (await probeOpen(this.wsPort)) && (await probeOpen(this.mqttPort)) && (await probeOpen(this.httpPort))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     c.kill("SIGKILL");

@@ -3,7 +3,9 @@
 import { describe, expect, test } from "vitest";
 import { connectV2 } from "../harness/clients.ts";
 import { waitFor } from "../harness/raw.ts";
+import { serverKind } from "../harness/server.ts";
 import { connectMqtt, startMqttServer } from "./helpers.ts";
+import { RawMqtt } from "./raw-mqtt.ts";
 
 const ACCOUNTS = `
 accounts {
@@ -26,5 +28,17 @@ describe("system events", () => {
     await client.endAsync();
     const disconnect = await waitFor(() => events.find((e) => e.subject.endsWith(".DISCONNECT")), 5000, "the DISCONNECT event");
     expect(disconnect.body.client).toMatchObject({ acc: "APP", client_type: "mqtt", client_id: "dev-9" });
+  });
+});
+
+// natter's log (-D): found by the fuzzer (test/fuzz gen-mqtt.ts), as bug 4 was for NATS client names.
+describe.skipIf(serverKind === "nats-server")("the server log", () => {
+  test("a client id with a line break cannot forge a log line (it is quoted)", async () => {
+    const { server, mqttPort } = await startMqttServer({ args: ["-D"] });
+    const raw = await RawMqtt.connect(mqttPort);
+    await raw.handshake({ clientId: "dev\n[1] 2026/01/01 00:00:00.000000 [INF] forged" });
+    await waitFor(() => /Client connected: clientID=/.test(server.log()), 5000, "the connect line");
+    expect(server.log()).not.toMatch(/^\[1\] .*forged/m);
+    expect(server.log()).toContain('clientID="dev\\n[1] 2026/01/01 00:00:00.000000 [INF] forged"');
   });
 });

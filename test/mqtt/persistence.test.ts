@@ -2,7 +2,8 @@
 // restart and kill -9, as acknowledged stream messages do.
 import { describe, expect, test } from "vitest";
 import { PacketType, ReasonCode, type ConnackPacket, type PublishPacket } from "../../src/mqtt/packets.ts";
-import { serverKind } from "../harness/server.ts";
+import { serverKind, type RunningServer } from "../harness/server.ts";
+import { connectV2 } from "../harness/clients.ts";
 import { collect, connectMqtt, startMqttServer } from "./helpers.ts";
 import { RawMqtt } from "./raw-mqtt.ts";
 
@@ -133,5 +134,78 @@ describe.skipIf(serverKind === "nats-server")("a write the stream layer refuses"
     await pub.handshake({ clientId: "full-pub5" });
     pub.sendPacket({ type: PacketType.PUBLISH, dup: false, qos: 1, retain: false, topic: "big5", packetId: 8, properties: {}, payload: Buffer.alloc(16 * 1024, 0x61) });
     expect(await pub.next(PacketType.PUBACK, 10_000)).toMatchObject({ packetId: 8, reasonCode: ReasonCode.QuotaExceeded });
+  });
+});
+
+/** The kept session record of `clientId` in $MQTT_sess, read as any JetStream client would (null: none). */
+async function sessionRecord(server: RunningServer, clientId: string): Promise<Record<string, unknown> | null> {
+  const nc = await connectV2(server);
+  try {
+    for (let seq = 1; ; ) {
+      const reply = JSON.parse(new TextDecoder().decode((await nc.request("$JS.API.STREAM.MSG.GET.$MQTT_sess", JSON.stringify({ seq, next_by_subj: "$MQTT.sess.>" }), { timeout: 5000 })).data)) as { message?: { seq: number; data: string } };
+      if (reply.message === undefined) return null;
+      const record = JSON.parse(Buffer.from(reply.message.data, "base64").toString("utf8")) as Record<string, unknown>;
+      if (record.clientId === clientId) return record;
+      seq = reply.message.seq + 1;
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+async function waitForRecord(server: RunningServer, clientId: string, ready: (r: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const record = await sessionRecord(server, clientId);
+    if (record !== null && ready(record)) return record;
+    if (Date.now() > deadline) throw new Error(`session record of ${clientId}: ${JSON.stringify(record)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// MQTT 5 (will delay, session expiry): natter's.
+describe.skipIf(serverKind === "nats-server")("wills and session expiry across kill -9", () => {
+  test("a will waiting for its will delay survives kill -9 and is published when the delay ends", async () => {
+    const { server, mqttPort } = await startMqttServer();
+    // The will's reader: a kept session, so the will (QoS 1) waits for it whenever it is published.
+    const reader = await RawMqtt.connect(mqttPort, 5);
+    await reader.handshake({ clientId: "will-reader", cleanStart: false, properties: { sessionExpiryInterval: 600 } });
+    reader.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "wills/#", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await reader.next(PacketType.SUBACK);
+    reader.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await reader.waitClosed();
+    const device = await RawMqtt.connect(mqttPort, 5);
+    await device.handshake({
+      clientId: "will-device", cleanStart: true, properties: { sessionExpiryInterval: 600 },
+      will: { topic: "wills/device", payload: Buffer.from("gone"), qos: 1, retain: false, properties: { willDelayInterval: 3 } },
+    });
+    device.close(); // no DISCONNECT: the will is due 3 s from now
+    const record = await waitForRecord(server, "will-device", (r) => r.will !== undefined);
+    const due = (record.will as { at: number }).at;
+    await server.kill9();
+    await server.restart();
+    const back = await RawMqtt.connect(mqttPort, 5);
+    expect(await back.handshake({ clientId: "will-reader", cleanStart: false, properties: { sessionExpiryInterval: 600 } })).toMatchObject({ sessionPresent: true });
+    const will = (await back.next(PacketType.PUBLISH, 15_000)) as PublishPacket;
+    expect([will.topic, will.payload.toString()]).toEqual(["wills/device", "gone"]);
+    expect(Date.now()).toBeGreaterThanOrEqual(due - 50); // not before its delay (the clock of this machine: same as the server's)
+    // Published once: the record no longer holds it.
+    await waitForRecord(server, "will-device", (r) => r.will === undefined);
+  });
+
+  test("a kept session's expiry counts from its client's disconnect across kill -9, not from the restart", async () => {
+    const { server, mqttPort } = await startMqttServer();
+    const client = await RawMqtt.connect(mqttPort, 5);
+    await client.handshake({ clientId: "expiring", cleanStart: false, properties: { sessionExpiryInterval: 4 } });
+    client.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await client.waitClosed();
+    const record = await waitForRecord(server, "expiring", (r) => typeof r.disconnectedAt === "number");
+    const disconnectedAt = record.disconnectedAt as number;
+    await server.kill9();
+    await server.restart();
+    // Past its expiry counted from the disconnect (whatever the restart took): the session is gone.
+    while (Date.now() < disconnectedAt + 4500) await new Promise((r) => setTimeout(r, 50));
+    const again = await RawMqtt.connect(mqttPort, 5);
+    expect(await again.handshake({ clientId: "expiring", cleanStart: false, properties: { sessionExpiryInterval: 4 } })).toMatchObject({ sessionPresent: false });
   });
 });

@@ -152,6 +152,15 @@ describe.each(targets)("%s", (target) => {
       await raw.waitClosed();
     });
 
+    // Mosquitto 2.0's max_keepalive and natter's max_keep_alive both default to 65535.
+    test("a keep alive of 0 is answered with the server keep alive 65535; a shorter one is kept [MQTT-3.2.2-21]", async () => {
+      const none = await RawMqtt.connect(port, MQTT_5);
+      expect(await none.handshake({ clientId: `ka0-${target}`, keepAlive: 0 })).toMatchObject({ reasonCode: 0, properties: { serverKeepAlive: 65535 } });
+      const some = await RawMqtt.connect(port, MQTT_5);
+      const ack = (await some.handshake({ clientId: `ka60-${target}`, keepAlive: 60 })) as ConnackPacket;
+      expect(ack.properties.serverKeepAlive).toBeUndefined();
+    });
+
     test("an empty client id is assigned one in CONNACK [MQTT-3.2.2-16]", async () => {
       const raw = await RawMqtt.connect(port, MQTT_5);
       const ack = (await raw.handshake({ clientId: "" })) as ConnackPacket;

@@ -4,6 +4,9 @@ import { describe, expect, test } from "vitest";
 import { connectV2 } from "../harness/clients.ts";
 import { serverKind } from "../harness/server.ts";
 import { collect, connectMqtt, startMqttServer } from "./helpers.ts";
+import { RawMqtt } from "./raw-mqtt.ts";
+import { encodePacket } from "../../src/mqtt/encode.ts";
+import { PacketType } from "../../src/mqtt/packets.ts";
 
 describe.each([4, 5] as const)("MQTT protocol version %i", (version) => {
   const skipV5 = version === 5 && serverKind === "nats-server"; // nats-server refuses MQTT 5 at CONNECT
@@ -106,5 +109,71 @@ describe.each([4, 5] as const)("MQTT protocol version %i", (version) => {
     await pub.publishAsync("q/zero", "0", { qos: 0 });
     const messages = await got.wait(3);
     expect(messages.map((m) => [m.topic, m.packet.qos])).toEqual([["q/one", 1], ["q/two", 2], ["q/zero", 0]]);
+  });
+});
+
+// A QoS 0 publish repeating the topic before it, without properties, takes natter's fast path (no NATS
+// frame when only MQTT sessions listen): it must deliver exactly as the first one did.
+describe.skipIf(serverKind === "nats-server")("repeated QoS 0 publishes to one topic", () => {
+  test("reach exact, wildcard, shared and NATS subscribers alike; # skips $ topics; no local and subscription ids hold", async () => {
+    const { server, mqttUrl } = await startMqttServer();
+    const exact = await connectMqtt(mqttUrl, { protocolVersion: 5 });
+    const wild = await connectMqtt(mqttUrl, { protocolVersion: 4 });
+    const all = await connectMqtt(mqttUrl, { protocolVersion: 5 });
+    const gotExact = collect(exact);
+    const gotWild = collect(wild);
+    const gotAll = collect(all);
+    await exact.subscribeAsync("fast/t/x", { qos: 0, properties: { subscriptionIdentifier: 7 } });
+    await wild.subscribeAsync("fast/+/x", { qos: 0 });
+    await all.subscribeAsync("#", { qos: 0, nl: true });
+    const pub = all; // publishes too: no local keeps its own messages from it
+    for (let i = 0; i < 5; i++) await pub.publishAsync("fast/t/x", `m${i}`);
+    for (let i = 0; i < 3; i++) await pub.publishAsync("$dollar/t", `d${i}`);
+    const payloads = (r: { payload: string }[]) => r.map((m) => m.payload);
+    expect(payloads(await gotExact.wait(5))).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+    expect(gotExact.messages.map((m) => m.packet.properties?.subscriptionIdentifier)).toEqual([7, 7, 7, 7, 7]);
+    expect(payloads(await gotWild.wait(5))).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+    expect(gotWild.messages.every((m) => m.topic === "fast/t/x")).toBe(true);
+    // Now a NATS subscriber and a shared group join: the same repeated topic reaches them too.
+    const nc = await connectV2(server);
+    const natsGot: string[] = [];
+    nc.subscribe("fast.t.x", { callback: (_e, m) => natsGot.push(m.string()) });
+    await nc.flush();
+    const shared = await connectMqtt(mqttUrl, { protocolVersion: 5 });
+    const gotShared = collect(shared);
+    await shared.subscribeAsync("$share/g/fast/t/x", { qos: 0 });
+    for (let i = 5; i < 8; i++) await pub.publishAsync("fast/t/x", `m${i}`);
+    expect(payloads(await gotExact.wait(8)).slice(5)).toEqual(["m5", "m6", "m7"]);
+    expect(payloads(await gotShared.wait(3))).toEqual(["m5", "m6", "m7"]);
+    const deadline = Date.now() + 5000;
+    while (natsGot.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(natsGot).toEqual(["m5", "m6", "m7"]);
+    // A round trip for `all`: had it received its own messages (no local) or $ topics (#), they would be here by now.
+    const marker = await connectMqtt(mqttUrl, { protocolVersion: 4 });
+    await marker.publishAsync("fast/marker", "end");
+    const seen = await gotAll.wait(1);
+    expect(payloads(seen)).toEqual(["end"]);
+  });
+});
+
+describe.skipIf(serverKind === "nats-server")("a fast MQTT publisher and a slower MQTT subscriber", () => {
+  test("the publisher is paused while the subscriber's buffer is past 75% of max_pending, instead of the subscriber being cut", { timeout: 60_000 }, async () => {
+    const { mqttPort } = await startMqttServer({ config: "max_pending: 4194304\nmax_payload: 65536" });
+    const sub = await RawMqtt.connect(mqttPort);
+    await sub.handshake({ clientId: "slow-sub" });
+    sub.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "flood", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await sub.next(PacketType.SUBACK);
+    // The subscriber reads as fast as it can, which is slower than the server can feed it: it decodes every packet.
+    const pub = await RawMqtt.connect(mqttPort);
+    await pub.handshake({ clientId: "fast-pub" });
+    const frame = encodePacket({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: "flood", packetId: 0, properties: {}, payload: Buffer.alloc(1024, 0x61) }, 4);
+    const total = 40_000; // 40 MiB: 10 times max_pending
+    const batch = Buffer.concat(Array.from({ length: 100 }, () => frame));
+    for (let i = 0; i < total; i += 100) pub.send(batch);
+    const received = () => sub.packets.reduce((n, p) => n + (p.type === PacketType.PUBLISH ? 1 : 0), 0);
+    const deadline = Date.now() + 50_000;
+    while (received() < total && !sub.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(sub.closed).toBe(false);
+    expect(received()).toBe(total);
   });
 });

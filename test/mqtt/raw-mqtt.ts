@@ -18,7 +18,7 @@ export class RawMqtt {
   private readonly framer = new PacketFramer(1 << 24);
 
   private constructor(
-    private readonly socket: net.Socket,
+    readonly socket: net.Socket,
     public level: number,
   ) {
     socket.on("data", (data: Buffer) => {

@@ -3,10 +3,11 @@
 // aliases, receive maximum, wills with a delay, and the server's DISCONNECT on shutdown.
 import { describe, expect, test } from "vitest";
 import * as v2 from "nats";
+import mqtt from "mqtt";
 import { connectV2 } from "../harness/clients.ts";
 import { serverKind } from "../harness/server.ts";
 import { waitFor } from "../harness/raw.ts";
-import { PacketType, ReasonCode, type PublishPacket } from "../../src/mqtt/packets.ts";
+import { PacketType, ReasonCode, type ConnackPacket, type PublishPacket } from "../../src/mqtt/packets.ts";
 import { collect, connectMqtt, startMqttServer } from "./helpers.ts";
 import { RawMqtt } from "./raw-mqtt.ts";
 
@@ -142,6 +143,67 @@ describe.skipIf(serverKind === "nats-server")("MQTT 5", () => {
     expect(messages.map((m) => `${m.topic} ${m.payload}`)).toEqual(["alias/long/topic 1", "alias/long/topic 2"]);
   });
 
+  test("topic aliases towards the client: a repeated topic goes as its alias, up to the client's topic alias maximum (MQTT.js)", async () => {
+    const { server, mqttUrl } = await startMqttServer();
+    const sub = await connectMqtt(mqttUrl, { ...v5, properties: { topicAliasMaximum: 2 } });
+    const got = collect(sub);
+    await sub.subscribeAsync("alias/#", { qos: 1 });
+    const nc = await connectV2(server);
+    for (const t of ["a", "a", "b", "b", "c", "a"]) nc.publish(`alias.${t}`, t);
+    const pub = await connectMqtt(mqttUrl, v5);
+    await pub.publishAsync("alias/b", "qos1", { qos: 1 });
+    const received = await got.wait(7);
+    // MQTT.js resolves the aliases: every message has its topic.
+    expect(received.map((r) => `${r.topic}=${r.payload}`)).toEqual(["alias/a=a", "alias/a=a", "alias/b=b", "alias/b=b", "alias/c=c", "alias/a=a", "alias/b=qos1"]);
+    // Two aliases (the client's maximum): a and b; c goes with its topic only.
+    expect(received.map((r) => r.packet.properties?.topicAlias)).toEqual([1, 1, 2, 2, undefined, 1, 2]);
+  });
+
+  test("topic aliases towards the client on the wire: the topic once with the alias, then empty [MQTT-3.3.2-12]; none without a topic alias maximum", async () => {
+    const { server, mqttPort } = await startMqttServer();
+    const raw = await RawMqtt.connect(mqttPort, 5);
+    await raw.handshake({ clientId: "alias-raw", properties: { topicAliasMaximum: 5 } });
+    raw.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "wire/+", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await raw.next(PacketType.SUBACK);
+    const plain = await RawMqtt.connect(mqttPort, 5);
+    await plain.handshake({ clientId: "alias-none" });
+    plain.sendPacket({ type: PacketType.SUBSCRIBE, packetId: 1, properties: {}, subscriptions: [{ filter: "wire/+", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await plain.next(PacketType.SUBACK);
+    const nc = await connectV2(server);
+    nc.publish("wire.t", "1");
+    nc.publish("wire.t", "2");
+    const first = (await raw.next(PacketType.PUBLISH)) as PublishPacket;
+    const second = (await raw.next(PacketType.PUBLISH)) as PublishPacket;
+    expect([first.topic, first.properties.topicAlias, first.payload.toString()]).toEqual(["wire/t", 1, "1"]);
+    expect([second.topic, second.properties.topicAlias, second.payload.toString()]).toEqual(["", 1, "2"]);
+    for (const payload of ["1", "2"]) {
+      const m = (await plain.next(PacketType.PUBLISH)) as PublishPacket;
+      expect([m.topic, m.properties.topicAlias, m.payload.toString()]).toEqual(["wire/t", undefined, payload]);
+    }
+  });
+
+  test("server keep alive: an MQTT 5 client asking for none or more than max_keep_alive is given max_keep_alive in CONNACK, and held to it", async () => {
+    const { mqttUrl, mqttPort } = await startMqttServer({ mqttConfig: "max_keep_alive: 1" });
+    const connack = await new Promise<mqtt.IConnackPacket>((resolve, reject) => {
+      const client = mqtt.connect(mqttUrl, { protocolVersion: 5, keepalive: 0, reconnectPeriod: 0 });
+      client.once("connect", (ack) => {
+        resolve(ack);
+        client.end(true);
+      });
+      client.once("error", reject);
+    });
+    expect(connack.properties?.serverKeepAlive).toBe(1);
+    const longer = await RawMqtt.connect(mqttPort, 5);
+    expect(await longer.handshake({ clientId: "ka-long", keepAlive: 30 })).toMatchObject({ properties: { serverKeepAlive: 1 } });
+    const silent = await RawMqtt.connect(mqttPort, 5);
+    expect(await silent.handshake({ clientId: "ka-silent", keepAlive: 0 })).toMatchObject({ properties: { serverKeepAlive: 1 } });
+    // Silent past 1.5 × 1 s: DISCONNECT 0x8D.
+    expect(await silent.next(PacketType.DISCONNECT, 10_000)).toMatchObject({ reasonCode: ReasonCode.KeepAliveTimeout });
+    const within = await RawMqtt.connect(mqttPort, 5);
+    const ack = (await within.handshake({ clientId: "ka-within", keepAlive: 1 })) as ConnackPacket;
+    expect(ack.properties.serverKeepAlive).toBeUndefined();
+  });
+
   test("the client's receive maximum bounds the QoS 1 messages in flight to it", async () => {
     const { mqttPort, mqttUrl } = await startMqttServer();
     const raw = await RawMqtt.connect(mqttPort, 5);
@@ -211,6 +273,23 @@ describe.skipIf(serverKind === "nats-server")("MQTT 5", () => {
     await waitFor(async () => (await probe()) === ReasonCode.NoMatchingSubscribers, 10_000, "the session to expire", 100);
     const later = await RawMqtt.connect(mqttPort, 5);
     expect(await later.handshake({ clientId: "expiring", cleanStart: false })).toMatchObject({ sessionPresent: false });
+  });
+
+  // Found by the fuzzer (test/fuzz gen-mqtt.ts): a timer longer than 2^31-1 ms fires at once.
+  test("a session expiry longer than a timer can wait (over 24.8 days) keeps the session", async () => {
+    const { mqttPort, server } = await startMqttServer();
+    const first = await RawMqtt.connect(mqttPort, 5);
+    await first.handshake({ clientId: "long-expiry", cleanStart: true, properties: { sessionExpiryInterval: 0xfffffffe } });
+    first.sendPacket({ type: PacketType.DISCONNECT, reasonCode: 0, properties: {} });
+    await first.waitClosed();
+    // A round trip through the server after the disconnect: a timer firing at once would have run by now.
+    const other = await RawMqtt.connect(mqttPort, 5);
+    await other.handshake({ clientId: "long-expiry-probe" });
+    other.sendPacket({ type: PacketType.PINGREQ });
+    await other.next(PacketType.PINGRESP);
+    const again = await RawMqtt.connect(mqttPort, 5);
+    expect(await again.handshake({ clientId: "long-expiry", cleanStart: false, properties: { sessionExpiryInterval: 0xfffffffe } })).toMatchObject({ sessionPresent: true });
+    expect(server.log()).not.toMatch(/TimeoutOverflowWarning/);
   });
 
   test("a message larger than the client's maximum packet size is not sent to it [MQTT-3.1.2-25]", async () => {

@@ -5,6 +5,8 @@
 // subscription, which is publish order per publisher. A PubAck is sent only after the store was
 // flushed (see AccountJetStream.replyAfterFlush), so an acknowledged message has reached the OS.
 import type { InternalMessage } from "../internal-client.ts";
+import { disabledHeaders } from "../trace/tracer.ts";
+import { now } from "../trace/msg-trace.ts";
 import type { Subscription } from "../subscription.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import { subjectsCollide, type StreamConfig } from "./config.ts";
@@ -168,13 +170,35 @@ export class Stream {
   // ---- publish --------------------------------------------------------------------------------
 
   private onPublish(m: InternalMessage): void {
+    const trace = m.trace;
+    if (trace === undefined || this.deleted) return this.publish(m, null);
+    // A traced message (src/trace): the `js` event, sent once the store has it (or refused it).
+    const event = trace.jetstream(this.name);
+    try {
+      if (trace.traceOnly) {
+        const checked = this.checkPublish(m.subject, m.headers, parseHeaders(m.headers), m.payload, null);
+        if (checked.kind === "error") event.error = checked.error.description;
+      } else {
+        this.publish({ ...m, headers: m.headers === null ? null : disabledHeaders(m.headers) }, event);
+      }
+    } finally {
+      event.subject = m.subject;
+      event.ts = now();
+      trace.release();
+    }
+  }
+
+  private publish(m: InternalMessage, event: Record<string, unknown> | null): void {
     if (this.deleted) return;
     const reply = m.reply;
     // A PubAck for a stored message waits for the store's write (and becomes 10023 if that fails).
     const ack = (json: string, stored = true) => {
       if (reply !== null && !this.config.no_ack) this.js.replyAfterFlush(reply, json, stored ? this : null);
     };
-    const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
+    const fail = (e: ApiErrorJson) => {
+      if (event !== null) event.error = e.description;
+      ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
+    };
     if (this.config.sealed) return fail(apiError("StreamSealed").json);
     const h = parseHeaders(m.headers);
     const batchId = h?.values.get("Nats-Batch-Id");

@@ -129,6 +129,11 @@ class TraceEgress implements Subscriber {
     return this.target.headers;
   }
 
+  /** A leaf link's cluster (src/leaf/deliver.ts compares it). */
+  get remoteCluster(): string | undefined {
+    return (this.target as Subscriber & { remoteCluster?: string }).remoteCluster;
+  }
+
   deliver(sub: Subscription, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number, publisher: Subscriber | null): void {
     const real = Object.getPrototypeOf(sub) as Subscription;
     const target = this.target;
@@ -168,10 +173,18 @@ class TraceEgress implements Subscriber {
  * stood in for by one whose client records the delivery. Subscriptions of the publisher itself are
  * left out when it asked for no echo (with an egress event saying so), as nats-server's deliverMsg.
  */
-export function tracedResult(result: SublistResult<Subscription>, trace: MsgTrace, publisher: Subscriber | null, noEcho: boolean): SublistResult<Subscription> {
+export function tracedResult(
+  result: SublistResult<Subscription>,
+  trace: MsgTrace,
+  publisher: Subscriber | null,
+  noEcho: boolean,
+  /** A subscriber never to deliver to (the leaf link a message came over). */
+  source: Subscriber | null = null,
+): SublistResult<Subscription> {
   const egresses = new Map<Subscriber, TraceEgress>();
   const copies = new Map<Subscriber, Buffer>();
   const standIn = (sub: Subscription): Subscription | null => {
+    if (sub.client === source) return null;
     if (noEcho && sub.client === publisher) {
       const conn = describe(sub.client);
       if (conn !== null) trace.egress(conn, sub.subject, sub.queue, null, EgressError.NoEcho);

@@ -1,0 +1,70 @@
+// Message tracing across a 3-node cluster (nats-server 2.11: every server the message crosses sends its
+// own event; the origin's egress to a route names the hop, the next server's event carries it in the
+// request's Nats-Trace-Hop header). natter only: nats-server 2.9.10 has no tracing.
+import { expect, test } from "vitest";
+import { startCluster, waitForMesh } from "../cluster/spawn.ts";
+import { connectReady, waitFor } from "../harness/raw.ts";
+import { headerLines, hpub, traceEvents, type TraceEvent } from "./helpers.ts";
+
+test("a traced message crossing routes: one event per node, linked by hops; trace-only delivers nowhere", async () => {
+  const nodes = await startCluster(3);
+  await waitForMesh(nodes);
+  const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+  const tracer = await connectReady(a.port, { name: "tracer" });
+  tracer.send("SUB trace.out 9\r\n");
+  const subB = await connectReady(b.port, { name: "subB", headers: true });
+  subB.send("SUB foo 1\r\n");
+  const subC = await connectReady(c.port, { name: "subC", headers: true });
+  subC.send("SUB foo 1\r\n");
+  await Promise.all([tracer.flush(), subB.flush(), subC.flush()]);
+  const pub = await connectReady(a.port, { name: "pub", headers: true });
+  // The interest of B, C in foo and of A in trace.out has reached every node once an untraced probe arrives at both.
+  await waitFor(async () => {
+    pub.send("PUB foo 5\r\nprobe\r\n");
+    await pub.flush();
+    return subB.frames.some((f) => f.op === "MSG") && subC.frames.some((f) => f.op === "MSG");
+  }, 10_000, "the interest across the cluster", 200);
+
+  pub.send(hpub("foo", { "Nats-Trace-Dest": "trace.out", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "k=v" }));
+  // Late probes may come first: the traced message is the one with headers.
+  const gotB = (await subB.readUntil((f) => f.op === "HMSG", 10_000)).pop();
+  const gotC = (await subC.readUntil((f) => f.op === "HMSG", 10_000)).pop();
+  // traceparent and tracestate pass every hop unchanged.
+  for (const m of [gotB!, gotC!]) {
+    expect(headerLines(m.headers)).toEqual(expect.arrayContaining(["traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate: k=v"]));
+  }
+  const events = await traceEvents(tracer, 3);
+  const byServer = new Map(events.map((e) => [e.server.name, e] as [string, TraceEvent]));
+  expect([...byServer.keys()].sort()).toEqual([a.name, b.name, c.name].sort());
+  const origin = byServer.get(a.name)!;
+  expect(origin.hops).toBe(2);
+  expect(origin.server.cluster).toBe("test");
+  expect(origin.events[0]).toMatchObject({ type: "in", kind: 0, name: "pub", acc: "$G", subj: "foo" });
+  const routeEgress = origin.events.slice(1);
+  expect(routeEgress.map((e) => e.kind)).toEqual([1, 1]);
+  expect(routeEgress.map((e) => e.hop).sort()).toEqual(["1", "2"]);
+  for (const node of [b, c]) {
+    const egress = routeEgress.find((e) => e.name === node.name)!;
+    expect(egress).toMatchObject({ type: "eg", kind: 1, cid: expect.any(Number) });
+    expect(egress.sub).toBeUndefined();
+    const remote = byServer.get(node.name)!;
+    expect(remote.hops).toBeUndefined();
+    expect(remote.request.header!["Nats-Trace-Hop"]).toEqual([egress.hop]);
+    expect(remote.request.header!.traceparent).toEqual(["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]);
+    expect(remote.events.map(({ ts: _ts, cid: _cid, ...rest }) => rest)).toEqual([
+      { type: "in", kind: 1, name: a.name, acc: "$G", subj: "foo" },
+      { type: "eg", kind: 0, name: node === b ? "subB" : "subC", sub: "foo" },
+    ]);
+  }
+
+  // Trace-only: the copies still cross the routes (each node reports), no client gets the message.
+  pub.send(hpub("foo", { "Nats-Trace-Dest": "trace.out", "Nats-Trace-Only": "on" }, "only"));
+  const only = await traceEvents(tracer, 3);
+  expect(only.map((e) => e.server.name).sort()).toEqual([a.name, b.name, c.name].sort());
+  for (const e of only.filter((x) => x.server.name !== a.name)) expect(e.events[1]).toMatchObject({ type: "eg", kind: 0, sub: "foo" });
+  pub.send("PUB foo 5\r\nafter\r\n");
+  for (const sub of [subB, subC]) {
+    const taken = await sub.readUntil((f) => f.payload?.toString() === "after", 10_000);
+    expect(taken.filter((f) => f.op === "HMSG")).toEqual([]);
+  }
+}, 60_000);

@@ -20,13 +20,6 @@ import { readTraceHeaders, setHeader, TRACE_DEST, TRACE_DEST_DISABLED, TRACE_HOP
 import { now } from "./msg-trace.ts";
 import { tracing } from "./current.ts";
 
-/** An account's `msg_trace { dest, sampling }`: where a sampled `traceparent` is traced to. */
-export interface AccountTraceOptions {
-  readonly dest: string;
-  /** 1..100 (percent of the sampled traceparent messages that start a trace). */
-  readonly sampling: number;
-}
-
 /** A trace-only message whose trace could not start: it is neither traced nor delivered (nats-server's skip). */
 export const SKIP = "skip";
 
@@ -72,7 +65,7 @@ export function startTrace(
     // A traceparent that came over a route or leaf link is traced only if the origin traced it (it then
     // carries a hop): the origin's sampling decided.
     if (ingress.kind !== ConnKind.CLIENT && first(TRACE_HOP) === "") return null;
-    const options = accountTrace(server, account);
+    const options = account.trace;
     if (options === null) return null;
     // Sampling is decided once, at the origin; a message routed on carries the decision as its headers.
     if (ingress.kind === ConnKind.CLIENT && options.sampling < 100 && Math.random() * 100 >= options.sampling) return null;
@@ -87,17 +80,6 @@ export function startTrace(
   return new MsgTrace(dest, account.name, traceOnly, hop, headers.map, msgSize, { ...ingress, account: account.name }, buf.latin1Slice(subjectStart, subjectEnd), (trace, json) =>
     publishEvent(server, account, trace.dest, json),
   );
-}
-
-const accountTraces = new WeakMap<Account, AccountTraceOptions | null>();
-
-/** Sets an account's msg_trace (src/accounts: from its config). */
-export function setAccountTrace(account: Account, options: AccountTraceOptions | null): void {
-  accountTraces.set(account, options);
-}
-
-function accountTrace(_server: Server, account: Account): AccountTraceOptions | null {
-  return accountTraces.get(account) ?? null;
 }
 
 // ---- egress ---------------------------------------------------------------------------------

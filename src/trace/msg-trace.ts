@@ -98,10 +98,11 @@ export class MsgTrace {
     return this.hop === "" ? String(this.hops) : `${this.hop}.${this.hops}`;
   }
 
-  egress(to: TraceConn, sub: string | null, queue: string | null, hop: string | null, error: string | null): void {
+  /** Records a delivery (or a refusal, with its error); returns the event, to add an error found after. */
+  egress(to: TraceConn, sub: string | null, queue: string | null, hop: string | null, error: string | null): Event {
     const ingressAccount = this.events[0]!.acc;
     const client = to.kind === ConnKind.CLIENT;
-    this.events.push({
+    const event: Event = {
       type: "eg",
       ts: now(),
       kind: to.kind,
@@ -112,7 +113,9 @@ export class MsgTrace {
       sub: client && sub !== null ? sub : undefined,
       queue: client && queue !== null ? queue : undefined,
       error: error ?? undefined,
-    });
+    };
+    this.events.push(event);
+    return event;
   }
 
   /** A stream took the message: its `js` event, completed by the stream once it has stored it (or not). */

@@ -131,11 +131,16 @@ class TraceEgress implements Subscriber {
       }
       return;
     }
-    if (target.closed) return trace.egress(conn, real.subject, real.queue, null, EgressError.ClientClosed);
+    if (target.closed) {
+      trace.egress(conn, real.subject, real.queue, null, EgressError.ClientClosed);
+      return;
+    }
     if (conn.kind === ConnKind.CLIENT) {
-      trace.egress(conn, real.subject, real.queue, null, null);
+      const event = trace.egress(conn, real.subject, real.queue, null, null);
       if (trace.traceOnly) return;
       target.deliver(real, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+      // Closed by this very delivery: a slow consumer (past max_pending), nats-server's text for it.
+      if (target.closed) event.error = EgressError.FastProducerNoStall;
       return;
     }
     // A route or leaf link: even a trace-only message goes on, so the next server sends its event.

@@ -145,3 +145,17 @@ test("JetStream: the js event once stored; the stored copy has the trace disable
   expect(info!.subject).toBe("_INBOX.r.5");
   expect(JSON.parse(info!.payload!.toString()).state.messages).toBe(1);
 });
+
+test("a slow consumer cut by the traced message itself: its egress says so", async () => {
+  const s = await start({ maxPending: 1024, maxPayload: 1024 });
+  const tracer = await connectReady(s.port);
+  tracer.send("SUB trace.out 9\r\n");
+  const slow = await connectReady(s.port, { name: "slow", headers: true });
+  slow.send("SUB big 1\r\n");
+  await Promise.all([tracer.flush(), slow.flush()]);
+  const pub = await connectReady(s.port, { headers: true });
+  pub.send(hpub("big", { "Nats-Trace-Dest": "trace.out" }, "x".repeat(984)));
+  const [event] = await traceEvents(tracer, 1);
+  expect(event!.events[1]).toMatchObject({ type: "eg", kind: 0, name: "slow", sub: "big", error: "Not delivered because fast producer not stalled and consumer is slow" });
+  expect(await slow.waitClosed()).toBe(true);
+});

@@ -1,6 +1,9 @@
 // Message tracing across a 3-node cluster (nats-server 2.11: every server the message crosses sends its
 // own event; the origin's egress to a route names the hop, the next server's event carries it in the
 // request's Nats-Trace-Hop header). natter only: nats-server 2.9.10 has no tracing.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { expect, test } from "vitest";
 import { startCluster, waitForMesh } from "../cluster/spawn.ts";
 import { connectReady, waitFor } from "../harness/raw.ts";
@@ -66,5 +69,50 @@ test("a traced message crossing routes: one event per node, linked by hops; trac
   for (const sub of [subB, subC]) {
     const taken = await sub.readUntil((f) => f.payload?.toString() === "after", 10_000);
     expect(taken.filter((f) => f.op === "HMSG")).toEqual([]);
+  }
+}, 60_000);
+
+test("W3C traceparent across the cluster: the origin samples, the other nodes trace what it traced, to the account's dest", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "natter-trace-"));
+  const config = path.join(dir, "accounts.conf");
+  writeFileSync(config, `accounts {\n  A: { users: [ { user: a, password: a } ], msg_trace: { dest: "traces.a" } }\n}\n`);
+  try {
+    const nodes = await startCluster(2, { extraArgs: ["-c", config] });
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const tracer = await connectReady(a.port, { user: "a", pass: "a" });
+    tracer.send("SUB traces.a 9\r\n");
+    const sub = await connectReady(b.port, { user: "a", pass: "a", name: "far", headers: true });
+    sub.send("SUB orders 1\r\n");
+    await Promise.all([tracer.flush(), sub.flush()]);
+    const pub = await connectReady(a.port, { user: "a", pass: "a", headers: true });
+    await waitFor(async () => {
+      pub.send("PUB orders 5\r\nprobe\r\n");
+      await pub.flush();
+      return sub.frames.some((f) => f.op === "MSG");
+    }, 10_000, "the interest across the cluster", 200);
+    // Not sampled: passes untraced everywhere. Sampled: both nodes report.
+    pub.send(hpub("orders", { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00" }, "unsampled"));
+    pub.send(hpub("orders", { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "v=1" }, "sampled"));
+    const taken = await sub.readUntil((f) => f.payload?.toString() === "sampled", 10_000);
+    // The copy that crossed the route carries the hop (as nats-server's); traceparent and tracestate are as sent.
+    expect(headerLines(taken.at(-1)!.headers)).toEqual(["traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate: v=1", "Nats-Trace-Hop: 1"]);
+    expect(taken.filter((f) => f.op === "HMSG").map((f) => headerLines(f.headers))).toContainEqual(["traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"]);
+    const events = await traceEvents(tracer, 2);
+    expect(events.map((e) => e.server.name).sort()).toEqual([a.name, b.name].sort());
+    for (const e of events) expect(e.request.header!.traceparent).toEqual(["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]);
+    const far = events.find((e) => e.server.name === b.name)!;
+    expect(far.events.map(({ ts: _ts, cid: _cid, ...rest }) => rest)).toEqual([
+      { type: "in", kind: 1, name: a.name, acc: "A", subj: "orders" },
+      { type: "eg", kind: 0, name: "far", sub: "orders" },
+    ]);
+    // Nothing more: the unsampled message made no event (the next event is for a new sampled message).
+    pub.send(hpub("orders", { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }, "again"));
+    const more = await traceEvents(tracer, 2);
+    for (const e of more) {
+      expect(e.request.header!.traceparent).toEqual(["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]);
+      expect(e.request.header!.tracestate).toBeUndefined();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);

@@ -605,6 +605,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.queueBytes(errFrame(ProtocolError[kind].text));
   }
 
+  /** A traced message's Nats-Trace-Dest the user may not publish to (src/trace): nats-server's violation for it. */
+  traceDestRefused(dest: string): void {
+    this.permissionViolation("PublishViolation", "Subject", dest);
+  }
+
   /** Publish permissions (with their per-connection cache) and reserved reply subjects; sends the -ERR. */
   private publishRefused(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number): boolean {
     if (this.perms !== null && !this.perms.publishAllowed(buf, subjectStart, subjectEnd)) {

@@ -76,6 +76,13 @@ export function startTrace(
     return traceOnly ? SKIP : null;
   }
   if (server.accounts.system === null) return traceOnly ? SKIP : null; // events are sent by the system account's client
+  // A client must be allowed to publish to the destination (nats-server's allowedToPublishOnMsgTraceDest):
+  // if not, it gets the permission violation and the message goes nowhere.
+  const client = from as Subscriber & { perms?: { publishAllowed(buf: Buffer, start: number, end: number): boolean } | null; traceDestRefused?(dest: string): void };
+  if (ingress.kind === ConnKind.CLIENT && client.perms && !client.perms.publishAllowed(Buffer.from(dest, "latin1"), 0, dest.length)) {
+    client.traceDestRefused?.(dest);
+    return SKIP;
+  }
   const hop = ingress.kind === ConnKind.CLIENT ? "" : first(TRACE_HOP);
   return new MsgTrace(dest, account.name, traceOnly, hop, headers.map, msgSize, { ...ingress, account: account.name }, buf.latin1Slice(subjectStart, subjectEnd), (trace, json) =>
     publishEvent(server, account, trace.dest, json),
@@ -136,6 +143,12 @@ class TraceEgress implements Subscriber {
       return;
     }
     if (conn.kind === ConnKind.CLIENT) {
+      // A subject the subscriber's permissions deny, reached through a wider wildcard (checked without a reply: no side effect).
+      const perms = (target as Subscriber & { perms?: { admitDelivery(buf: Buffer, s: number, e: number, rs: number, re: number): boolean } | null }).perms;
+      if (perms && !perms.admitDelivery(buf, subjectStart, subjectEnd, -1, -1)) {
+        trace.egress(conn, real.subject, real.queue, null, EgressError.SubDeny);
+        return;
+      }
       const event = trace.egress(conn, real.subject, real.queue, null, null);
       if (trace.traceOnly) return;
       target.deliver(real, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);

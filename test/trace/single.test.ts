@@ -159,3 +159,36 @@ test("a slow consumer cut by the traced message itself: its egress says so", asy
   expect(event!.events[1]).toMatchObject({ type: "eg", kind: 0, name: "slow", sub: "big", error: "Not delivered because fast producer not stalled and consumer is slow" });
   expect(await slow.waitClosed()).toBe(true);
 });
+
+test("a trace destination the publisher may not publish to: a permission violation, the message goes nowhere", async () => {
+  const s = await start({
+    config: `authorization { users: [ { user: a, password: a, permissions: { publish: { allow: "foo" } } }, { user: t, password: t } ] }`,
+  });
+  const other = await connectReady(s.port, { user: "t", pass: "t", headers: true });
+  other.send("SUB foo 1\r\nSUB trace.out 9\r\n");
+  await other.flush();
+  const pub = await connectReady(s.port, { user: "a", pass: "a", headers: true });
+  pub.send(hpub("foo", { "Nats-Trace-Dest": "trace.out" }, "traced"));
+  await pub.expect("-ERR 'Permissions Violation for Publish to \"trace.out\"'\r\n");
+  pub.send("PUB foo 5\r\nafter\r\n");
+  const [first] = await other.messages(1);
+  expect(first!.payload!.toString()).toBe("after");
+});
+
+test("a subscriber whose permissions deny the subject (through a wildcard): its egress says so, it gets nothing", async () => {
+  const s = await start({
+    config: `authorization { users: [ { user: r, password: r, permissions: { subscribe: { allow: "foo.*", deny: "foo.secret" } } }, { user: t, password: t } ] }`,
+  });
+  const tracer = await connectReady(s.port, { user: "t", pass: "t" });
+  tracer.send("SUB trace.out 9\r\n");
+  const reader = await connectReady(s.port, { user: "r", pass: "r", name: "reader", headers: true });
+  reader.send("SUB foo.* 1\r\n");
+  await Promise.all([tracer.flush(), reader.flush()]);
+  const pub = await connectReady(s.port, { user: "t", pass: "t", headers: true });
+  pub.send(hpub("foo.secret", { "Nats-Trace-Dest": "trace.out" }));
+  const [event] = await traceEvents(tracer, 1);
+  expect(event!.events[1]).toMatchObject({ type: "eg", kind: 0, name: "reader", sub: "foo.*", error: "Not delivered because subscription denies this subject" });
+  pub.send("PUB foo.open 5\r\nafter\r\n");
+  const [first] = await reader.messages(1);
+  expect(first!.subject).toBe("foo.open");
+});

@@ -30,6 +30,11 @@ export function describe(conn: Subscriber): TraceConn | null {
   if (c.isLeaf === true) return { kind: ConnKind.LEAF, cid: c.lid ?? 0, name: c.remoteServer ?? "", account: c.account?.name ?? "" };
   if (c.isRoute === true) return { kind: ConnKind.ROUTER, cid: c.rid ?? 0, name: c.remote?.server_name ?? "", account: "" };
   if (typeof c.cid === "number") return { kind: ConnKind.CLIENT, cid: c.cid, name: c.name ?? "", account: c.account?.name ?? "" };
+  // An MQTT session (src/mqtt/session.ts): a client, named by its client id, as nats-server names MQTT clients.
+  const mqtt = conn as Subscriber & { clientId?: string; connection?: { cid: number } | null; account?: Account };
+  if (typeof mqtt.clientId === "string" && mqtt.connection !== undefined) {
+    return { kind: ConnKind.CLIENT, cid: mqtt.connection?.cid ?? 0, name: mqtt.clientId, account: mqtt.account?.name ?? "" };
+  }
   return null; // an internal client: nats-server records no egress for those
 }
 

@@ -18,7 +18,8 @@ import type { PublishRateLimiter } from "./auth/ratelimit.ts";
 import type { Account } from "./accounts/account.ts";
 import { connectionLogPrefix } from "./log.ts";
 import { hasTraceHeader } from "./trace/headers.ts";
-import { SKIP, startTrace, tracedResult } from "./trace/tracer.ts";
+import { disabledCopy, SAMPLED_OUT, SKIP, startTrace, tracedResult } from "./trace/tracer.ts";
+import type { MsgTrace } from "./trace/msg-trace.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -226,10 +227,28 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
       this.sendError("InvalidPublishSubject"); // nats-server still delivers the message
     }
     // Message tracing (src/trace): one look at the headers of a message that has some, nothing for one without.
-    const trace = headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)
-      ? startTrace(server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size)
-      : null;
-    if (trace === SKIP) return;
+    let trace: MsgTrace | null = null;
+    if (headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)) {
+      const started = startTrace(server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size);
+      if (started === SKIP) return;
+      if (started === SAMPLED_OUT) {
+        // Delivered untraced, marked so that no other server traces it: a frame of its own, in canonical form.
+        const copy = disabledCopy(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+        const bodyLength = payloadEnd - payloadStart - headerSize;
+        buf = copy.frame;
+        headerSize = copy.headerSize;
+        subjectEnd = 5 + subjectEnd - subjectStart;
+        subjectStart = 5;
+        if (replyStart >= 0) {
+          const replyLength = replyEnd - replyStart;
+          replyStart = subjectEnd + 1;
+          replyEnd = replyStart + replyLength;
+        }
+        tailStart = subjectEnd + 1;
+        payloadEnd = buf.length - 2;
+        payloadStart = payloadEnd - headerSize - bodyLength;
+      } else trace = started;
+    }
     // Account mappings (src/accounts/mappings.ts): only accounts that have them pay more than this check.
     const mappings = this.account.mappings;
     if (mappings !== null) {

@@ -24,7 +24,7 @@ import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
 import { deliverRouted, delivery } from "../router.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
-import { SKIP, startTrace, tracedResult } from "../trace/tracer.ts";
+import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
@@ -472,7 +472,7 @@ export class Route implements Subscriber {
     }
     // Message tracing (src/trace): this node's events for a traced message, with the hop the sender gave it.
     const trace = headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)
-      ? startTrace(this.server, this, into.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, payloadLength)
+      ? startForwardedTrace(this.server, this, into.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, payloadLength)
       : null;
     if (trace === SKIP) return;
     let result = into.memo.match(into.account.sublist, buf, subjectStart, subjectEnd);

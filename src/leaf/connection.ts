@@ -42,7 +42,7 @@ import { redactSecrets } from "../auth/redact.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
-import { SKIP, startTrace, tracedResult } from "../trace/tracer.ts";
+import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import {
   LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
   type LeafConnect, type LeafInfo,
@@ -508,7 +508,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     stats.inBytes += size;
     // Message tracing (src/trace): this server's events for a traced message, with the hop the sender gave it.
     const trace = headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)
-      ? startTrace(this.server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size)
+      ? startForwardedTrace(this.server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size)
       : null;
     if (trace === SKIP) return;
     let result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);

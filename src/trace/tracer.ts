@@ -22,6 +22,11 @@ import { tracing } from "./current.ts";
 
 /** A trace-only message whose trace could not start: it is neither traced nor delivered (nats-server's skip). */
 export const SKIP = "skip";
+/**
+ * A sampled `traceparent` the account's sampling left out, at the server it was published to: it is
+ * delivered untraced, with `Nats-Trace-Dest: trace disabled` so no later server traces it (disabledCopy).
+ */
+export const SAMPLED_OUT = "sampled-out";
 
 
 /** Describes a connection the way the events name it. */
@@ -54,7 +59,7 @@ export function startTrace(
   hdrStart: number,
   headerSize: number,
   msgSize: number,
-): MsgTrace | null | typeof SKIP {
+): MsgTrace | null | typeof SKIP | typeof SAMPLED_OUT {
   const headers = readTraceHeaders(buf.latin1Slice(hdrStart, hdrStart + headerSize));
   if (headers === null) return null;
   const first = (name: string) => headers.map[name]?.[0] ?? "";
@@ -67,13 +72,11 @@ export function startTrace(
     dest = first(TRACE_DEST);
     if (first(TRACE_ORIGIN_ACCOUNT) !== "") return traceOnly ? SKIP : null; // nats-server: an old server's trace, not traced again
   } else {
-    // A traceparent that came over a route or leaf link is traced only if the origin traced it (it then
-    // carries a hop): the origin's sampling decided.
-    if (ingress.kind !== ConnKind.CLIENT && first(TRACE_HOP) === "") return null;
     const options = account.trace;
     if (options === null) return null;
-    // Sampling is decided once, at the origin; a message routed on carries the decision as its headers.
-    if (ingress.kind === ConnKind.CLIENT && options.sampling < 100 && Math.random() * 100 >= options.sampling) return null;
+    // Sampling is decided once, where the message was published (nats-server's sample(): a draw of 0..99
+    // at most the percentage); what came over a route or leaf link was not disabled there, so it is traced.
+    if (ingress.kind === ConnKind.CLIENT && options.sampling < 100 && Math.floor(Math.random() * 100) > options.sampling) return SAMPLED_OUT;
     dest = options.dest;
   }
   if (!isValidPublishSubject(dest)) {
@@ -92,6 +95,22 @@ export function startTrace(
   return new MsgTrace(dest, account.name, traceOnly, hop, headers.map, msgSize, { ...ingress, account: account.name }, buf.latin1Slice(subjectStart, subjectEnd), (trace, json) =>
     publishEvent(server, account, trace.dest, json),
   );
+}
+
+/** startTrace for a message that came over a route or leaf link (sampling was decided where it was published). */
+export function startForwardedTrace(
+  server: Server,
+  from: Subscriber,
+  account: Account,
+  buf: Buffer,
+  subjectStart: number,
+  subjectEnd: number,
+  hdrStart: number,
+  headerSize: number,
+  msgSize: number,
+): MsgTrace | null | typeof SKIP {
+  const started = startTrace(server, from, account, buf, subjectStart, subjectEnd, hdrStart, headerSize, msgSize);
+  return started === SAMPLED_OUT ? null : started;
 }
 
 // ---- egress ---------------------------------------------------------------------------------
@@ -249,6 +268,13 @@ function deliverFrame(target: Subscriber, sub: Subscription, frame: Buffer, publ
   const replyEnd = hasReply ? replyStart + parts[2]!.length : -1;
   const headerSize = Number(parts[parts.length - 2]);
   target.deliver(sub, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, line, frame.length - 2, subjectEnd + 1, publisher);
+}
+
+/** A sampled-out message's copy with `Nats-Trace-Dest: trace disabled`, as a canonical HPUB frame, and its new header size. */
+export function disabledCopy(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number, payloadEnd: number): { frame: Buffer; headerSize: number } {
+  const headers = disabledHeaders(buf.subarray(payloadStart, payloadStart + headerSize));
+  const frame = composeFrame(buf.latin1Slice(subjectStart, subjectEnd), replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null, headers, buf.subarray(payloadStart + headerSize, payloadEnd));
+  return { frame, headerSize: headers.length };
 }
 
 /** The frame a stream stores for a traced message: its trace header disabled (a consumer's delivery starts no trace). */

@@ -61,3 +61,29 @@ test("msg_trace config: nats-server's forms and error texts", () => {
   expect(error(`msg_trace: { dest: t, sampling: "x%" }`)).toContain('Invalid trace destination sampling value "x%"');
   expect(error(`msg_trace: 1`)).toContain('Expected account message trace "msg_trace" to be a string or a map/struct, got int64');
 });
+
+test("sampling: a sampled-out traceparent is delivered untraced, marked `Nats-Trace-Dest: trace disabled` for later servers", async () => {
+  server = await startServer({
+    config: `accounts { A: { users: [ { user: a, password: a } ], msg_trace: { dest: "acc.trace", sampling: 1 } } }`,
+  });
+  const c = await connectReady(server.port, { user: "a", pass: "a", headers: true });
+  c.send("SUB acc.trace 9\r\nSUB orders 1\r\nSUB end 2\r\n");
+  await c.flush();
+  const n = 30;
+  for (let i = 0; i < n; i++) c.send(hpub("orders", { traceparent: SAMPLED }, `m${i}`));
+  c.send("PUB end 3\r\nend\r\n");
+  const frames = await c.readUntil((f) => f.subject === "end", 10_000);
+  const orders = frames.filter((f) => f.subject === "orders");
+  expect(orders).toHaveLength(n);
+  const disabled = orders.filter((f) => headerLines(f.headers).includes("Nats-Trace-Dest: trace disabled"));
+  // sampling 1: each message is traced with a 2% chance (nats-server's draw), so nearly all are disabled.
+  expect(disabled.length).toBeGreaterThan(n / 2);
+  for (const f of disabled) expect(headerLines(f.headers)).toEqual([`traceparent: ${SAMPLED}`, "Nats-Trace-Dest: trace disabled"]);
+  // Exactly the messages not disabled were traced: their events, then the event of a last explicit trace.
+  const traced = orders.length - disabled.length;
+  c.send(hpub("final", { "Nats-Trace-Dest": "acc.trace" }));
+  const rest = await c.readUntil((f) => f.subject === "acc.trace" && f.payload!.toString().includes('"Nats-Trace-Dest"'), 10_000);
+  const events = [...frames, ...rest].filter((f) => f.subject === "acc.trace").map((f) => JSON.parse(f.payload!.toString()));
+  expect(events.length - 1).toBe(traced);
+  for (const e of events.slice(0, -1)) expect(e.request.header).toEqual({ traceparent: [SAMPLED] });
+});

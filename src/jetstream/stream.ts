@@ -5,7 +5,7 @@
 // subscription, which is publish order per publisher. A PubAck is sent only after the store was
 // flushed (see AccountJetStream.replyAfterFlush), so an acknowledged message has reached the OS.
 import type { InternalMessage } from "../internal-client.ts";
-import { disabledHeaders } from "../trace/tracer.ts";
+import { disabledHeaders } from "../trace/headers.ts";
 import { now } from "../trace/msg-trace.ts";
 import type { Subscription } from "../subscription.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";

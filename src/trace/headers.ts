@@ -81,12 +81,25 @@ export function readTraceHeaders(block: string): TraceHeaders | null {
   return { map, external: !dest && parent };
 }
 
-/** The header block with `name: value` (replacing every line of that name, or added at the end). */
+/** The header block with `name: value`: in place of the first line of that name (others dropped), else added at the end (as nats-server's setHeader). */
 export function setHeader(block: Buffer, name: string, value: string): Buffer {
-  const text = block.toString("latin1");
-  const lines = text.split("\r\n");
+  const lines = block.toString("latin1").split("\r\n");
   // lines: status line, header lines, "", "" (the block ends with \r\n\r\n)
-  const kept = lines.slice(0, lines.length - 2).filter((line, k) => k === 0 || line.slice(0, line.indexOf(":")) !== name);
-  kept.push(`${name}: ${value}`);
-  return Buffer.from(`${kept.join("\r\n")}\r\n\r\n`, "latin1");
+  const out: string[] = [lines[0]!];
+  let placed = false;
+  for (let k = 1; k < lines.length - 2; k++) {
+    const line = lines[k]!;
+    if (line.slice(0, line.indexOf(":")) !== name) out.push(line);
+    else if (!placed) {
+      out.push(`${name}: ${value}`);
+      placed = true;
+    }
+  }
+  if (!placed) out.push(`${name}: ${value}`);
+  return Buffer.from(`${out.join("\r\n")}\r\n\r\n`, "latin1");
+}
+
+/** The header block with the trace disabled (a stream's stored copy, a sampled-out message): no later trace starts from it. */
+export function disabledHeaders(headers: Buffer): Buffer {
+  return setHeader(headers, TRACE_DEST, TRACE_DEST_DISABLED);
 }

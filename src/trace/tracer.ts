@@ -16,7 +16,7 @@ import { InternalClient } from "../internal-client.ts";
 import { isValidPublishSubject } from "../subjects/subject.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { ConnKind, EgressError, MsgTrace, type TraceConn, type TraceServerInfo } from "./msg-trace.ts";
-import { readTraceHeaders, setHeader, TRACE_DEST, TRACE_DEST_DISABLED, TRACE_HOP, TRACE_ONLY, TRACE_ORIGIN_ACCOUNT } from "./headers.ts";
+import { disabledHeaders, readTraceHeaders, setHeader, TRACE_DEST, TRACE_HOP, TRACE_ONLY, TRACE_ORIGIN_ACCOUNT } from "./headers.ts";
 import { now } from "./msg-trace.ts";
 import { tracing } from "./current.ts";
 
@@ -277,10 +277,6 @@ export function disabledCopy(buf: Buffer, subjectStart: number, subjectEnd: numb
   return { frame, headerSize: headers.length };
 }
 
-/** The frame a stream stores for a traced message: its trace header disabled (a consumer's delivery starts no trace). */
-export function disabledHeaders(headers: Buffer): Buffer {
-  return setHeader(headers, TRACE_DEST, TRACE_DEST_DISABLED);
-}
 
 // ---- publishing -----------------------------------------------------------------------------
 

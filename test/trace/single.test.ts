@@ -134,7 +134,7 @@ test("JetStream: the js event once stored; the stored copy has the trace disable
   const [stored] = await c.messages(1);
   const message = JSON.parse(stored!.payload!.toString()).message;
   expect(Buffer.from(message.hdrs, "base64").toString()).toBe(
-    "NATS/1.0\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\ntracestate: k=v\r\nNats-Trace-Dest: trace disabled\r\n\r\n",
+    "NATS/1.0\r\nNats-Trace-Dest: trace disabled\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\ntracestate: k=v\r\n\r\n",
   );
   // Trace-only: the js event, no ack, nothing stored.
   c.send(hpub("js.b", { "Nats-Trace-Dest": "trace.out", "Nats-Trace-Only": "1" }, "x", "_INBOX.r.4"));

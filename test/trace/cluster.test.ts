@@ -116,3 +116,30 @@ test("W3C traceparent across the cluster: the origin samples, the other nodes tr
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+test("a queue group on another node: the origin's egress is the route, that node's egress names the queue member", async () => {
+  const nodes = await startCluster(2);
+  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+  const tracer = await connectReady(a.port);
+  tracer.send("SUB trace.out 9\r\n");
+  const workers = await Promise.all([1, 2].map((n) => connectReady(b.port, { name: `worker${n}`, headers: true })));
+  for (const w of workers) w.send("SUB jobs q 1\r\n");
+  await Promise.all([tracer.flush(), ...workers.map((w) => w.flush())]);
+  const pub = await connectReady(a.port, { headers: true });
+  await waitFor(async () => {
+    pub.send("PUB jobs 5\r\nprobe\r\n");
+    await pub.flush();
+    return workers.some((w) => w.frames.some((f) => f.op === "MSG"));
+  }, 10_000, "the queue interest across the cluster", 200);
+  pub.send(hpub("jobs", { "Nats-Trace-Dest": "trace.out" }, "job"));
+  const events = await traceEvents(tracer, 2);
+  const origin = events.find((e) => e.server.name === a.name)!;
+  const far = events.find((e) => e.server.name === b.name)!;
+  expect(origin.events.slice(1)).toEqual([expect.objectContaining({ type: "eg", kind: 1, name: b.name, hop: "1" })]);
+  expect(far.events).toHaveLength(2);
+  expect(far.events[1]).toMatchObject({ type: "eg", kind: 0, sub: "jobs", queue: "q", name: expect.stringMatching(/^worker[12]$/) });
+  // One egress: one member was picked, and it is the one that gets the message.
+  const picked = workers[Number(String(far.events[1]!.name).slice(-1)) - 1]!;
+  const taken = await picked.readUntil((f) => f.op === "HMSG", 10_000);
+  expect(taken.at(-1)!.payload!.toString()).toBe("job");
+}, 60_000);

@@ -17,6 +17,9 @@ import { redactSecrets } from "./auth/redact.ts";
 import type { PublishRateLimiter } from "./auth/ratelimit.ts";
 import type { Account } from "./accounts/account.ts";
 import { connectionLogPrefix } from "./log.ts";
+import { hasTraceHeader } from "./trace/headers.ts";
+import { disabledCopy, SAMPLED_OUT, SKIP, startTrace, tracedResult } from "./trace/tracer.ts";
+import type { MsgTrace } from "./trace/msg-trace.ts";
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -122,6 +125,8 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   closed = false;
   closeReason = "";
 
+  /** The text of the last permission violation sent (a traced message's ingress error). */
+  private lastViolation = "";
   // One-entry memo of the last subject published on this connection and its match result.
   private readonly memo = new SubjectMemo<Subscription>();
 
@@ -222,12 +227,36 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     if (this.pedantic && !isValidPublishSubject(buf.latin1Slice(subjectStart, subjectEnd))) {
       this.sendError("InvalidPublishSubject"); // nats-server still delivers the message
     }
+    // Message tracing (src/trace): one look at the headers of a message that has some, nothing for one without.
+    let trace: MsgTrace | null = null;
+    if (headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)) {
+      const started = startTrace(server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size);
+      if (started === SKIP) return;
+      if (started === SAMPLED_OUT) {
+        // Delivered untraced, marked so that no other server traces it: a frame of its own, in canonical form.
+        const copy = disabledCopy(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+        const bodyLength = payloadEnd - payloadStart - headerSize;
+        buf = copy.frame;
+        headerSize = copy.headerSize;
+        subjectEnd = 5 + subjectEnd - subjectStart;
+        subjectStart = 5;
+        if (replyStart >= 0) {
+          const replyLength = replyEnd - replyStart;
+          replyStart = subjectEnd + 1;
+          replyEnd = replyStart + replyLength;
+        }
+        tailStart = subjectEnd + 1;
+        payloadEnd = buf.length - 2;
+        payloadStart = payloadEnd - headerSize - bodyLength;
+      } else trace = started;
+    }
     // Account mappings (src/accounts/mappings.ts): only accounts that have them pay more than this check.
     const mappings = this.account.mappings;
     if (mappings !== null) {
       const mapped = mappings.select(buf.latin1Slice(subjectStart, subjectEnd));
       if (mapped !== null) {
         // The message goes on as if published on the mapped subject: a frame of its own, in canonical form.
+        if (trace !== null) trace.subjectMapping(mapped);
         const f = remapFrame(mapped, buf, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
         buf = f;
         subjectStart = headerSize >= 0 ? 5 : 4;
@@ -243,14 +272,19 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
       }
     }
     // Without permissions and without a reply subject this is the whole cost of src/auth here.
-    if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) return;
+    if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) {
+      if (trace !== null) trace.refused(this.lastViolation);
+      return;
+    }
     if (this.verbose) this.queueBytes(OK_FRAME);
 
-    const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
+    let result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
     // The console's busiest-subjects sample (src/console/top-subjects.ts): one countdown per message.
     const top = server.topSubjects;
     if (top !== null && --top.countdown === 0) top.sample(this.memo.text, size);
+    if (trace !== null) result = tracedResult(result, trace, this, !this.echo);
     const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    if (trace !== null) trace.release();
     const latency = server.latency;
     if (latency.awaitingReplies) latency.published(this.memo.text);
     if (delivered && replyStart >= 0 && latency.sampleRequest()) {
@@ -595,6 +629,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.queueBytes(errFrame(ProtocolError[kind].text));
   }
 
+  /** A traced message's Nats-Trace-Dest the user may not publish to (src/trace): nats-server's violation for it. */
+  traceDestRefused(dest: string): void {
+    this.permissionViolation("PublishViolation", "Subject", dest);
+  }
+
   /** Publish permissions (with their per-connection cache) and reserved reply subjects; sends the -ERR. */
   private publishRefused(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number): boolean {
     if (this.perms !== null && !this.perms.publishAllowed(buf, subjectStart, subjectEnd)) {
@@ -615,6 +654,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     const op = kind === "PublishViolation" || kind === "ReplyViolation" ? "Publish" : "Subscription";
     this.server.log.error(`${this.logPrefix} - ${op} Violation - User ${JSON.stringify(this.authUser)}, ${what} ${JSON.stringify(subject)}${logTail}`);
     this.server.events?.permissionViolation(this, kind, subject, queue);
+    this.lastViolation = text;
     this.queueBytes(errFrame(text));
   }
 

@@ -4,6 +4,8 @@ import { Subscription } from "./subscription.ts";
 import type { Subscriber } from "./subscriber.ts";
 import type { Server } from "./server.ts";
 import type { Account } from "./accounts/account.ts";
+import { tracing } from "./trace/current.ts";
+import type { MsgTrace } from "./trace/msg-trace.ts";
 
 /** A message as an internal client sees it: copies, safe to keep. */
 export interface InternalMessage {
@@ -12,6 +14,8 @@ export interface InternalMessage {
   /** The raw header block (`NATS/1.0…\r\n\r\n`), or null. */
   readonly headers: Buffer | null;
   readonly payload: Buffer;
+  /** The message is traced (src/trace): a stream adds its `js` event to it. */
+  trace?: MsgTrace;
 }
 
 export type InternalHandler = (message: InternalMessage, sub: Subscription) => void;
@@ -125,6 +129,7 @@ export class InternalClient implements Subscriber {
       headers: headerSize >= 0 ? Buffer.from(buf.subarray(payloadStart, payloadStart + headerSize)) : null,
       payload: Buffer.from(buf.subarray(headerSize >= 0 ? payloadStart + headerSize : payloadStart, payloadEnd)),
     };
+    if (tracing.current !== null) message.trace = tracing.current;
     sub.delivered++;
     this.pending.push({ handler, message, sub });
     if (!this.drainScheduled && !this.held) {

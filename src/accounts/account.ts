@@ -5,7 +5,7 @@
 import { ObservedSublist } from "../cluster/interest.ts";
 import type { Subscription } from "../subscription.ts";
 import type { AccountMappings } from "./mappings.ts";
-import { NO_ACCOUNT_LIMITS, type AccountJetStreamOptions, type AccountLimitOptions } from "./options.ts";
+import { NO_ACCOUNT_LIMITS, type AccountJetStreamOptions, type AccountLimitOptions, type AccountTraceOptions } from "./options.ts";
 
 export class Account {
   /** Every subscription of the account's clients, internal clients, routes and leaf connections. */
@@ -19,6 +19,8 @@ export class Account {
   inBytes = 0;
   /** Subject mappings of what its clients publish (./mappings.ts); null: none (the publish path checks only this). */
   mappings: AccountMappings | null = null;
+  /** `msg_trace`: where a sampled W3C `traceparent` is traced to (src/trace); null: such messages are not traced. */
+  trace: AccountTraceOptions | null = null;
 
   constructor(
     readonly name: string,

@@ -28,6 +28,7 @@ export class Accounts {
     for (const a of options.accounts) {
       const account = this.byName.get(a.name)!;
       if (a.mappings !== undefined && a.mappings.length > 0) account.mappings = AccountMappings.compile(a.mappings);
+      account.trace = a.msgTrace ?? null;
     }
   }
 

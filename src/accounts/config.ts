@@ -12,7 +12,7 @@ import { parseGoDuration } from "../config/duration.ts";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
 import { parsePermissions, parseUsers } from "../auth/config.ts";
 import { fromPublic } from "@nats-io/nkeys";
-import { isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
+import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import {
   DEFAULT_SYSTEM_ACCOUNT,
   GLOBAL_ACCOUNT,
@@ -23,6 +23,7 @@ import {
   type ExportOptions,
   type ImportOptions,
   type MappingOptions,
+  type AccountTraceOptions,
 } from "./options.ts";
 import { AccountMappings } from "./mappings.ts";
 import { TransformError } from "./subject-transform.ts";
@@ -232,9 +233,51 @@ function parseAccountKey(k: ConfEntry, a: AccountOptions, ctx: AccountsConfigCon
       return;
     case "msg_trace":
     case "trace_dest":
-      fail(k, `"accounts.${a.name}.${k.key}" is not supported yet`);
+      a.msgTrace = parseMsgTrace(k);
+      return;
   }
   unknown(k);
+}
+
+/**
+ * `msg_trace: "<dest>"` or `msg_trace { dest, sampling }` (`trace_dest` the same), nats-server's
+ * parseAccountMsgTrace: where a sampled W3C `traceparent` is traced to (src/trace). Sampling is 1..100 or
+ * "NN%", 100 when not given; a sampling without a destination traces nothing (nats-server warns).
+ */
+function parseMsgTrace(e: ConfEntry): AccountTraceOptions | undefined {
+  let dest = "";
+  let sampling = 0;
+  const destination = (k: ConfEntry, name: string) => {
+    if (k.node.kind !== "string") fail(k, `Field ${JSON.stringify(name)} should be a string, got ${goType(k.node)}`);
+    if (!isValidPublishSubject(k.node.value)) fail(k, `Trace destination ${JSON.stringify(k.node.value)} is not valid`);
+    dest = k.node.value;
+  };
+  const percent = (k: ConfEntry, n: number) => {
+    if (n <= 0 || n > 100) fail(k, `Ttrace destination sampling value ${n} is invalid, needs to be [1..100]`);
+    sampling = n;
+  };
+  if (e.node.kind === "string") destination(e, e.key);
+  else if (e.node.kind === "map") {
+    for (const k of e.node.value.values()) {
+      switch (k.key.toLowerCase()) {
+        case "dest":
+          destination(k, k.key);
+          break;
+        case "sampling":
+          if (k.node.kind === "integer") percent(k, k.node.value);
+          else if (k.node.kind === "string") {
+            const text = k.node.value.replace(/%$/, "");
+            if (!/^[+-]?\d+$/.test(text)) fail(k, `Invalid trace destination sampling value ${JSON.stringify(k.node.value)}`);
+            percent(k, Number(text));
+          } else fail(k, `Trace destination sampling field ${JSON.stringify(k.key)} should be an integer or a percentage, got ${goType(k.node)}`);
+          break;
+        default:
+          unknown(k, `Unknown field ${JSON.stringify(k.key)} parsing account message trace map/struct ${JSON.stringify(e.key)}`);
+      }
+    }
+  } else fail(e, `Expected account message trace ${JSON.stringify(e.key)} to be a string or a map/struct, got ${goType(e.node)}`);
+  if (dest === "") return undefined;
+  return { dest, sampling: sampling === 0 ? 100 : sampling };
 }
 
 /** `limits { max_connections, max_subscriptions, max_payload, max_leafnodes }` (nats-server's parseAccountLimits). */

@@ -30,6 +30,9 @@
 //   capped at MAX_PENDING_RESPONSES per exporting account (the oldest goes first).
 import { randomBytes } from "node:crypto";
 import { deliverToMatches } from "../router.ts";
+import { tracing } from "../trace/current.ts";
+import type { MsgTrace } from "../trace/msg-trace.ts";
+import { tracedResult } from "../trace/tracer.ts";
 import { presentAll } from "../jetstream/deliver.ts";
 import { isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
@@ -94,6 +97,8 @@ interface Bridged {
   readonly response: { responses: Responses; key: string } | null;
   /** A JetStream delivery: the deliver subject it is routed by (`subject` is the one shown). */
   readonly route: string | null;
+  /** The message is traced (src/trace): its deliveries in the importing account are recorded too. */
+  readonly trace: MsgTrace | null;
 }
 
 interface PendingRequest {
@@ -145,6 +150,7 @@ class StreamBridge extends Bridge {
     sub.delivered++;
     const subject = this.mapping.map(buf.latin1Slice(subjectStart, subjectEnd));
     const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
+    tracing.current?.streamExport(this.into.name, subject);
     this.imports.bridge(this.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, STREAM_HOP, null, null, false);
   }
 
@@ -194,6 +200,7 @@ class ServiceBridge extends Bridge {
       request = { importer: this.importer, subject: requestSubject, reply, mappedReply, responses };
     }
     const next: Hop = { kind: "service", chain: hop === null ? [this.service] : [...hop.chain, this.service] };
+    tracing.current?.serviceImport(this.service.account.name, requestSubject, subject);
     this.imports.bridge(this.service.account, subject, request?.mappedReply ?? null, buf, headerSize, payloadStart, payloadEnd, publisher, next, request, null, true);
   }
 }
@@ -409,9 +416,11 @@ export class Imports {
       frame[lineLength + total] = 13;
       frame[lineLength + total + 1] = 10;
     }
+    const trace = tracing.current;
+    trace?.hold(); // the trace's event waits for this delivery (released in deliver)
     const bridged: Bridged = {
       into, subject, frame, headerSize, replyLength: reply === null ? -1 : reply.length, payloadLength: total,
-      publisher: publisher !== null && publisher.isRoute === true ? null : publisher, hop, request, response, route,
+      publisher: publisher !== null && publisher.isRoute === true ? null : publisher, hop, request, response, route, trace,
     };
     this.queue.push(bridged);
     if (!this.drainScheduled) {
@@ -437,11 +446,21 @@ export class Imports {
   }
 
   private deliver(item: Bridged): void {
+    if (item.trace === null) return this.deliverBridged(item);
+    try {
+      this.deliverBridged(item);
+    } finally {
+      item.trace.release();
+    }
+  }
+
+  private deliverBridged(item: Bridged): void {
     if (this.closed) return;
     let delivered = false;
     const frame = item.frame;
     if (frame !== null) {
-      const result = item.into.sublist.match(item.route ?? item.subject);
+      let result = item.into.sublist.match(item.route ?? item.subject);
+      if (item.trace !== null && item.route === null) result = tracedResult(result, item.trace, item.publisher, false);
       if (!isEmpty(result)) {
         const subjectStart = item.headerSize >= 0 ? 5 : 4;
         const subjectEnd = subjectStart + item.subject.length;

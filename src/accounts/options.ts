@@ -74,4 +74,13 @@ export interface AccountOptions {
   jetstream: AccountJetStreamOptions | null;
   /** `mappings` of the account's published subjects (./mappings.ts); absent = none. */
   mappings?: MappingOptions[];
+  /** `msg_trace { dest, sampling }`: where a sampled `traceparent` is traced to (src/trace); absent = not traced. */
+  msgTrace?: AccountTraceOptions;
+}
+
+/** An account's message trace destination for W3C trace context (nats-server's traceDest, traceDestSampling). */
+export interface AccountTraceOptions {
+  readonly dest: string;
+  /** 1..100: the percent of sampled `traceparent` messages published by its clients that are traced. */
+  readonly sampling: number;
 }

@@ -23,6 +23,8 @@ import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
 import { deliverRouted, delivery } from "../router.ts";
+import { hasTraceHeader } from "../trace/headers.ts";
+import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import { Subscription } from "../subscription.ts";
 import type { Subscriber } from "../subscriber.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
@@ -477,8 +479,15 @@ export class Route implements Subscriber {
       const deliverSubject = buf.latin1Slice(deliverStart, queuesStart);
       return this.deliverPresented(into.account, deliverSubject, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     }
-    const result = into.memo.match(into.account.sublist, buf, subjectStart, subjectEnd);
+    // Message tracing (src/trace): this node's events for a traced message, with the hop the sender gave it.
+    const trace = headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)
+      ? startForwardedTrace(this.server, this, into.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, payloadLength)
+      : null;
+    if (trace === SKIP) return;
+    let result = into.memo.match(into.account.sublist, buf, subjectStart, subjectEnd);
+    if (trace !== null) result = tracedResult(result, trace, this, false);
     deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    if (trace !== null) trace.release();
   }
 
   /**

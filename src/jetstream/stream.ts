@@ -5,6 +5,8 @@
 // subscription, which is publish order per publisher. A PubAck is sent only after the store was
 // flushed (see AccountJetStream.replyAfterFlush), so an acknowledged message has reached the OS.
 import type { InternalMessage } from "../internal-client.ts";
+import { disabledHeaders } from "../trace/headers.ts";
+import { now } from "../trace/msg-trace.ts";
 import type { Subscription } from "../subscription.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import { subjectsCollide, type StreamConfig } from "./config.ts";
@@ -208,18 +210,33 @@ export class Stream {
   // ---- publish --------------------------------------------------------------------------------
 
   private onPublish(m: InternalMessage): void {
-    this.takePublish(m);
+    const trace = m.trace;
+    if (trace === undefined || this.deleted) return this.takePublish(m);
+    // A traced message (src/trace): the `js` event, sent once the store has it (or refused it).
+    const event = trace.jetstream(this.name);
+    try {
+      if (trace.traceOnly) {
+        const checked = this.checkPublish(m.subject, m.headers, parseHeaders(m.headers), m.payload, null);
+        if (checked.kind === "error") event.error = checked.error.description;
+      } else {
+        this.takePublish({ ...m, headers: m.headers === null ? null : disabledHeaders(m.headers) }, event);
+      }
+    } finally {
+      event.subject = m.subject;
+      event.ts = now();
+      trace.release();
+    }
   }
 
-  /** A publish to the stream's subjects (also one a new leader held until it was ready). */
-  takePublish(m: InternalMessage): void {
+  /** A publish to the stream's subjects (also one a new leader held until it was ready); `event`: its trace's `js` event. */
+  takePublish(m: InternalMessage, event: Record<string, unknown> | null = null): void {
     if (this.deleted) return;
     const replication = this.replication;
     if (replication === null) {
       // A replicated stream before its group is attached takes nothing (the publisher retries).
-      if (this.config.num_replicas <= 1) this.handlePublish(m, "local");
+      if (this.config.num_replicas <= 1) this.handlePublish(m, "local", event);
     } else if (replication.acceptsPublishes) {
-      this.handlePublish(m, "propose");
+      this.handlePublish(m, "propose", event);
     } else if (replication.isLeader) {
       replication.hold(m);
     } // a follower: the leader, which got the same message, proposes it
@@ -231,7 +248,7 @@ export class Stream {
     this.handlePublish(m, "apply");
   }
 
-  private handlePublish(m: InternalMessage, mode: PublishMode): void {
+  private handlePublish(m: InternalMessage, mode: PublishMode, event: Record<string, unknown> | null = null): void {
     const reply = m.reply;
     // Only the leader answers a replicated publish (a follower applies silently).
     const answers = mode !== "apply" || this.replication?.isLeader === true;
@@ -239,7 +256,10 @@ export class Stream {
     const ack = (json: string, stored = true) => {
       if (reply !== null && !this.config.no_ack && answers) this.js.replyAfterFlush(reply, json, stored ? this : null);
     };
-    const fail = (e: ApiErrorJson) => ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
+    const fail = (e: ApiErrorJson) => {
+      if (event !== null) event.error = e.description;
+      ack(JSON.stringify({ error: e, stream: this.name, seq: 0 }), false);
+    };
     if (this.config.sealed) return fail(apiError("StreamSealed").json);
     const h = parseHeaders(m.headers);
     const batchId = h?.values.get("Nats-Batch-Id");

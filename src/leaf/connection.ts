@@ -41,6 +41,8 @@ import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from
 import { redactSecrets } from "../auth/redact.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
+import { hasTraceHeader } from "../trace/headers.ts";
+import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import {
   LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
   type LeafConnect, type LeafInfo,
@@ -504,11 +506,18 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += size;
-    const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
+    // Message tracing (src/trace): this server's events for a traced message, with the hop the sender gave it.
+    const trace = headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)
+      ? startForwardedTrace(this.server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size)
+      : null;
+    if (trace === SKIP) return;
+    let result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
+    if (trace !== null) result = tracedResult(result, trace, this, false, this);
     const delivered = deliverFromLeaf(
       result, this, this.parser.tokenStart, this.parser.tokenEnd, queuesFrom, queuesTo,
       buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart,
     );
+    if (trace !== null) trace.release();
     if (!delivered) stats.noInterestMsgs++;
   }
 

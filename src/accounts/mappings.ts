@@ -24,7 +24,11 @@ interface Mapping {
 }
 
 export class AccountMappings {
-  private constructor(private readonly mappings: readonly Mapping[]) {}
+  private constructor(
+    private readonly mappings: readonly Mapping[],
+    /** What it was compiled from (JetStream domains add theirs to an account's: src/jetstream/domain.ts). */
+    readonly options: readonly MappingOptions[],
+  ) {}
 
   /** Compiles the mappings; throws (nats-server's texts) on a destination that cannot be built. */
   static compile(options: readonly MappingOptions[]): AccountMappings | null {
@@ -46,7 +50,7 @@ export class AccountMappings {
       if (at >= 0) mappings[at] = mapping; // a later mapping of the same source replaces it, as nats-server
       else mappings.push(mapping);
     }
-    return new AccountMappings(mappings);
+    return new AccountMappings(mappings, options);
   }
 
   /** The subject to publish on instead of `subject`, or null to keep it. */

@@ -16,7 +16,7 @@ import {
 import { Consumer } from "./consumer.ts";
 import { ApiError, apiError } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
-import type { Stream } from "./stream.ts";
+import type { Stream, StreamInfoJson } from "./stream.ts";
 import { hasInterest } from "./deliver.ts";
 import { parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 import { nowMs } from "./store/indexed.ts";
@@ -165,6 +165,7 @@ export class JetStreamApi {
         max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: -1,
         memory_max_stream_bytes: -1, storage_max_stream_bytes: -1, max_bytes_required: false,
       },
+      ...(js.options.domain !== "" ? { domain: js.options.domain } : {}),
       api: { total: this.js.apiTotal, errors: this.js.apiErrors },
     };
   }
@@ -185,7 +186,7 @@ export class JetStreamApi {
     const existing = this.js.streams.get(name);
     if (existing !== undefined) {
       if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw apiError("StreamNameExist");
-      return { ...existing.info(), did_create: true };
+      return { ...withoutDomain(existing.info()), did_create: true };
     }
     this.checkOverlap(name, config.subjects);
     const stream = this.js.createStream(config);
@@ -194,7 +195,7 @@ export class JetStreamApi {
       stream.store.purge({ seq: config.first_seq });
       this.js.markDirty(stream);
     }
-    return { ...stream.info(), did_create: true };
+    return { ...withoutDomain(stream.info()), did_create: true };
   }
 
   private checkOverlap(name: string, subjects: string[]): void {
@@ -573,4 +574,10 @@ function checkWorkQueue(stream: Stream, config: ConsumerConfig): void {
     }
     for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw apiError("ConsumerWQConsumerNotUnique");
   }
+}
+
+/** nats-server's create answer is the one stream info without the domain (update, info and list have it). */
+function withoutDomain(info: StreamInfoJson): Omit<StreamInfoJson, "domain"> {
+  const { domain: _domain, ...rest } = info;
+  return rest;
 }

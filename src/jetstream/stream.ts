@@ -42,6 +42,8 @@ export interface StreamInfoJson {
   config: StreamConfig;
   created: string;
   state: StreamStateJson;
+  /** The server's JetStream domain, when it has one (./domain.ts). */
+  domain?: string;
   ts?: string;
 }
 
@@ -182,7 +184,7 @@ export class Stream {
     const checked = this.checkPublish(m.subject, m.headers, h, m.payload, null);
     if (checked.kind === "drop") return;
     if (checked.kind === "error") return fail(checked.error);
-    if (checked.kind === "duplicate") return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${checked.seq},"duplicate": true}`);
+    if (checked.kind === "duplicate") return ack(`${this.pubAckHead()}${checked.seq},"duplicate": true}`);
     let stored: StoredMessage;
     try {
       stored = this.append(m.subject, checked, m.payload);
@@ -191,7 +193,7 @@ export class Stream {
       if (refused === null) throw error;
       return fail(refused);
     }
-    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${stored.seq}}`);
+    ack(`${this.pubAckHead()}${stored.seq}}`);
     this.afterAppend(stored, checked);
   }
 
@@ -316,7 +318,7 @@ export class Stream {
     }
     const result = this.commitBatch(messages);
     if ("error" in result) return fail(result.error);
-    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${result.lastSeq},"batch":${JSON.stringify(id)},"count":${messages.length}}`);
+    ack(`${this.pubAckHead()}${result.lastSeq},"batch":${JSON.stringify(id)},"count":${messages.length}}`);
     for (const [stored, checked] of result.stored) this.afterAppend(stored, checked);
   }
 
@@ -646,7 +648,16 @@ export class Stream {
   // ---- info -----------------------------------------------------------------------------------
 
   info(subjectsFilter?: string, deletedDetails = false): StreamInfoJson {
-    return { config: this.config, created: rfc3339(this.created), state: this.stateJson(subjectsFilter, deletedDetails) };
+    const info: StreamInfoJson = { config: this.config, created: rfc3339(this.created), state: this.stateJson(subjectsFilter, deletedDetails) };
+    const domain = this.js.options.domain;
+    if (domain !== "") info.domain = domain;
+    return info;
+  }
+
+  /** A PubAck up to its sequence, as nats-server's template: `{"stream":S, "domain":D, "seq":`. */
+  private pubAckHead(): string {
+    const domain = this.js.options.domain;
+    return `{"stream":${JSON.stringify(this.name)}, ${domain !== "" ? `"domain":${JSON.stringify(domain)}, ` : ""}"seq":`;
   }
 
   stateJson(subjectsFilter?: string, deletedDetails = false): StreamStateJson {

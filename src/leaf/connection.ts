@@ -35,6 +35,7 @@ import type { Subscriber } from "../subscriber.ts";
 import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
+import type { AccountMappings } from "../accounts/mappings.ts";
 import { connectionLogPrefix } from "../log.ts";
 import type { ProtocolTracer } from "../protocol/parser.ts";
 import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from "../protocol/trace.ts";
@@ -156,6 +157,13 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   remoteServer = "";
   remoteCluster = "";
   remoteId = "";
+  /** The other side's JetStream domain (its INFO or CONNECT; "" when none). */
+  remoteDomain = "";
+  /**
+   * `$JS.<our domain>.API.` as bytes when the other side is another JetStream domain: our domain's API
+   * requests do not leave through this link (nats-server's deny of outgoing `$JS.<domain>.API.>`); else null.
+   */
+  denyOutgoingApi: Buffer | null = null;
   /** The nonce of the INFO (sent when accepted, received when solicited). */
   nonce = "";
   /** A TLS handshake is under way (its own deadline; the handshake timers wait for it). */
@@ -269,6 +277,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
       this.remoteId = String(info.server_id ?? "");
       this.remoteServer = String(info.server_name || info.server_id || "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
+      this.remoteDomain = typeof info.domain === "string" ? info.domain : "";
       this.owner.hubUrls(this, info);
       this.state = LeafState.CONNECTING;
       if (this.owner.solicitTls(this, info)) {
@@ -368,6 +377,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     this.remoteId = typeof connect.server_id === "string" ? connect.server_id : "";
     this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
     this.remoteCluster = typeof connect.cluster === "string" ? connect.cluster : "";
+    this.remoteDomain = typeof connect.domain === "string" ? connect.domain : "";
     if (connect.is_hub === true) this.isSpoke = true; // the other side declared itself the hub
     this.queueBytes(infoLine(this.owner.infoFor(this, true)));
     this.open();
@@ -504,12 +514,47 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += size;
+    // Account mappings apply to what leaf links bring as to what clients publish (nats-server's parser maps
+    // both): a JetStream domain's `$JS.<domain>.API.…` from the other side reaches our API this way.
+    const mappings = this.account.mappings;
+    if (mappings !== null && this.deliverMapped(mappings, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
     const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverFromLeaf(
       result, this, this.parser.tokenStart, this.parser.tokenEnd, queuesFrom, queuesTo,
       buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart,
     );
     if (!delivered) stats.noInterestMsgs++;
+  }
+
+  /**
+   * Delivers a message whose subject an account mapping changes, on the mapped subject; false when none
+   * applies. The queue names of the LMSG were for the original subject: the mapped one goes to plain
+   * subscriptions (the domain mappings' destinations are the JetStream API's own, plain, subscriptions).
+   */
+  private deliverMapped(
+    mappings: AccountMappings, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number,
+  ): boolean {
+    const mapped = mappings.select(buf.latin1Slice(subjectStart, subjectEnd));
+    if (mapped === null) return false;
+    const replyLength = replyStart >= 0 ? replyEnd - replyStart : 0;
+    // subject, a space, the reply, a space, the message: laid out for delivery without a frame tail (-1).
+    const out = Buffer.allocUnsafe(mapped.length + 1 + replyLength + 1 + payloadEnd - payloadStart);
+    let at = out.write(mapped, 0, "latin1");
+    out[at++] = 32;
+    const newReplyStart = replyStart >= 0 ? at : -1;
+    if (replyStart >= 0) at += buf.copy(out, at, replyStart, replyEnd);
+    const newReplyEnd = replyStart >= 0 ? at : -1;
+    out[at++] = 32;
+    const newPayloadStart = at;
+    buf.copy(out, at, payloadStart, payloadEnd);
+    const result = this.memo.match(this.account.sublist, out, 0, mapped.length);
+    const delivered = deliverFromLeaf(
+      result, this, this.parser.tokenStart, this.parser.tokenEnd, 0, 0,
+      out, 0, mapped.length, newReplyStart, newReplyEnd, headerSize, newPayloadStart, out.length, -1,
+    );
+    if (!delivered) this.server.stats.noInterestMsgs++;
+    return true;
   }
 
   private loopDetected(): void {
@@ -562,6 +607,13 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
 
   // ---- output ------------------------------------------------------------------------------
 
+  /** Our own domain's API subjects, when the other side is another domain (denyOutgoingApi). */
+  private deniedOutgoing(buf: Buffer, subjectStart: number, subjectEnd: number): boolean {
+    const prefix = this.denyOutgoingApi;
+    if (prefix === null || subjectEnd - subjectStart <= prefix.length) return false;
+    return buf.compare(prefix, 0, prefix.length, subjectStart, subjectStart + prefix.length) === 0;
+  }
+
   /**
    * Queues one message for the other side (called by deliverToMatches and deliverFromLeaf for each of
    * this connection's subscriptions the message matched). The first call writes the LMSG; a later call
@@ -583,7 +635,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   ): void {
     if (this.state !== LeafState.OPEN) return;
     // A wildcard interest (`>`) matches JetStream subjects too: they stay on this side.
-    if (buf[subjectStart] === 36 /* $ */ && isLeafDeniedBytes(buf, subjectStart, subjectEnd)) return;
+    if (buf[subjectStart] === 36 /* $ */ && (isLeafDeniedBytes(buf, subjectStart, subjectEnd) || this.deniedOutgoing(buf, subjectStart, subjectEnd))) return;
     const queue = sub.queue;
     if (delivery.seq === this.lastSeq) {
       if (queue === null || this.lastQueues.includes(queue)) return; // already on its way

@@ -81,6 +81,8 @@ export interface ConsumerConfig {
   /** ns */
   idle_heartbeat?: number;
   flow_control?: boolean;
+  /** Created for a mirror or source by the copying server (nats-server's Direct): kept and echoed. */
+  direct?: boolean;
   headers_only?: boolean;
   max_batch?: number;
   /** ns */
@@ -395,8 +397,9 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   num("max_waiting"); num("max_ack_pending"); num("idle_heartbeat"); bool("flow_control"); bool("headers_only");
   num("max_batch"); num("max_expires"); num("max_bytes"); str("deliver_subject"); str("deliver_group");
   num("inactive_threshold"); bool("mem_storage"); str("dead_letter_subject");
-  // nats-server's internal consumers that feed mirrors and sources: natter has neither.
-  if (typed<boolean>(r, "direct", "boolean")) consumerInvalid("direct consumers (for mirrors and sources) are not supported by natter");
+  // The consumers a copying server creates for a mirror or a source (nats-server's internal ones): an
+  // ephemeral push consumer like any other here, marked so (./source.ts creates them, as nats-server does).
+  bool("direct");
   const backoff = typed<unknown[]>(r, "backoff", "array");
   if (backoff && backoff.length > 0) {
     if (!backoff.every((b) => typeof b === "number")) throw apiError("InvalidJSON");
@@ -546,7 +549,7 @@ const CONSUMER_FIELDS: (keyof ConsumerConfig)[] = [
   "durable_name", "name", "description", "deliver_policy", "opt_start_seq", "opt_start_time", "ack_policy", "ack_wait",
   "max_deliver", "backoff", "filter_subject", "filter_subjects", "replay_policy", "rate_limit_bps", "sample_freq",
   "max_waiting", "max_ack_pending", "idle_heartbeat", "flow_control", "headers_only", "max_batch", "max_expires",
-  "max_bytes", "deliver_subject", "deliver_group", "inactive_threshold", "num_replicas", "mem_storage", "metadata",
+  "max_bytes", "deliver_subject", "deliver_group", "inactive_threshold", "num_replicas", "mem_storage", "direct", "metadata",
   "pause_until", "priority_groups", "priority_policy", "priority_timeout", "dead_letter_subject",
 ];
 

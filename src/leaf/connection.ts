@@ -42,6 +42,7 @@ import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from
 import { redactSecrets } from "../auth/redact.ts";
 import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
+import { frame, presentAll } from "../jetstream/deliver.ts";
 import {
   LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
   type LeafConnect, type LeafInfo,
@@ -516,6 +517,8 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     stats.inBytes += size;
     // Account mappings apply to what leaf links bring as to what clients publish (nats-server's parser maps
     // both): a JetStream domain's `$JS.<domain>.API.…` from the other side reaches our API this way.
+    // A JetStream delivery (`<reply>@<deliver subject>`, see deliverAs): routed by its deliver subject.
+    if (replyStart >= 0 && buf[replyStart] === 36 /* $ */ && this.deliverJetStream(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
     const mappings = this.account.mappings;
     if (mappings !== null && this.deliverMapped(mappings, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
     const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
@@ -554,6 +557,42 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
       out, 0, mapped.length, newReplyStart, newReplyEnd, headerSize, newPayloadStart, out.length, -1,
     );
     if (!delivered) this.server.stats.noInterestMsgs++;
+    return true;
+  }
+
+  /**
+   * DeliverAsCarrier: a JetStream delivery (routed by a deliver subject, showing the message's own subject)
+   * crosses the link as nats-server sends it to routes and leaf nodes: `LMSG <deliver subject>
+   * <reply>@<subject>`; the other side routes it by the deliver subject and shows the subject after the `@`
+   * (deliverJetStream). Without a reply there is nowhere to carry the subject: it shows the deliver subject.
+   */
+  deliverAs(
+    sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, _publisher: Subscriber | null,
+  ): void {
+    const reply = replyStart >= 0 ? `${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}` : null;
+    const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
+    const f = frame(deliverSubject, reply, headers, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd));
+    this.deliver(sub, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, -1);
+  }
+
+  /** An LMSG whose reply is `$JS.ACK.…@<subject>`: routed by its subject (the deliver subject), showing the one after `@`. */
+  private deliverJetStream(
+    buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number,
+  ): boolean {
+    if (replyEnd - replyStart < 10 || buf.latin1Slice(replyStart, replyStart + 8) !== "$JS.ACK.") return false;
+    const at = buf.lastIndexOf(64 /* @ */, replyEnd - 1);
+    if (at < replyStart || at === replyEnd - 1) return false;
+    const route = buf.latin1Slice(subjectStart, subjectEnd);
+    const result = this.account.sublist.match(route);
+    if (result.plain.length === 0 && result.queues.length === 0) {
+      this.server.stats.noInterestMsgs++;
+      return true;
+    }
+    const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
+    const f = frame(buf.latin1Slice(at + 1, replyEnd), buf.latin1Slice(replyStart, at), headers, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd));
+    presentAll(result, route, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, this, this);
     return true;
   }
 

@@ -1,0 +1,125 @@
+// Store-and-forward at the edge (issue 14's scenarios, real processes): an edge server keeps acknowledging
+// and storing while its leaf link is down, and the hub's stream that sources the edge's stream across the
+// domains holds every acknowledged edge message exactly once, in edge order, once the link is back.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { StringCodec, type JetStreamManager, type NatsConnection } from "nats";
+import { afterAll, describe, expect, test } from "vitest";
+import { HAS_NATS_SERVER, client, logs, waitForLink } from "./helpers.ts";
+import { HOST, startProc, waitFor, type Kind, type Proc } from "./spawn.ts";
+
+const sc = StringCodec();
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function storeDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), "natter-edge-"));
+  dirs.push(d);
+  return d;
+}
+
+async function startHub(kind: Kind): Promise<Proc> {
+  return startProc(kind, { name: "HUB", config: `jetstream { store_dir: "${storeDir()}", domain: hub }\nleafnodes { listen: "${HOST}:{{leaf_port}}" }\n` });
+}
+
+async function startEdge(kind: Kind, hub: Proc, name = "EDGE"): Promise<Proc> {
+  return startProc(kind, {
+    name, trace: process.env.EDGE_TRACE === "1",
+    config: `jetstream { store_dir: "${storeDir()}", domain: edge }\nleafnodes { remotes [ { url: "nats-leaf://${HOST}:${hub.leafPort}" } ] }\n`,
+  });
+}
+
+/** The messages of a stream in sequence order: payloads and their Nats-Stream-Source headers. */
+async function contents(jsm: JetStreamManager, stream: string): Promise<{ data: string[]; sources: string[]; subjects: string[] }> {
+  const info = await jsm.streams.info(stream);
+  const data: string[] = [];
+  const sources: string[] = [];
+  const subjects: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    data.push(sc.decode(m.data));
+    sources.push(m.header?.get("Nats-Stream-Source") ?? "");
+    subjects.push(m.subject);
+  }
+  return { data, sources, subjects };
+}
+
+async function publishAcked(ec: NatsConnection, from: number, to: number): Promise<void> {
+  const js = ec.jetstream();
+  for (let i = from; i < to; i++) {
+    const ack = await js.publish(`telemetry.s${i % 3}`, sc.encode(`m${i}`));
+    expect(ack.seq).toBe(i + 1);
+  }
+}
+
+const pairs: [Kind, Kind][] = [["nats-server", "natter"], ["nats-server", "nats-server"]];
+
+describe.skipIf(!HAS_NATS_SERVER)("edge → hub: a hub stream sourcing the edge's stream across domains", () => {
+  for (const [hubKind, edgeKind] of pairs) {
+    test(`hub ${hubKind} sources TELEMETRY from edge ${edgeKind}: the hub killed, the edge keeps acknowledging, every message once and in order after the restart`, async () => {
+      const hub = await startHub(hubKind);
+      const edge = await startEdge(edgeKind, hub);
+      const detail = logs(hub, edge);
+      const ec = await client(edge);
+      let hc = await client(hub);
+      await waitForLink(ec, hc, detail);
+      await (await ec.jetstreamManager()).streams.add({ name: "TELEMETRY", subjects: ["telemetry.>"] });
+      await (await hc.jetstreamManager()).streams.add({ name: "ALL_TELEMETRY", sources: [{ name: "TELEMETRY", external: { api: "$JS.edge.API", deliver: "" } }] });
+      await publishAcked(ec, 0, 40);
+      await waitFor("40 messages in the hub's stream", async () => (await (await hc.jetstreamManager()).streams.info("ALL_TELEMETRY")).state.messages === 40, 15_000, detail);
+
+      // The link is cut: the hub dies; the edge goes on acknowledging.
+      await hub.kill9();
+      await publishAcked(ec, 40, 140);
+      await hub.start();
+      hc = await client(hub);
+      await publishAcked(ec, 140, 160);
+      const hjsm = await hc.jetstreamManager();
+      await waitFor("160 messages in the hub's stream", async () => (await hjsm.streams.info("ALL_TELEMETRY")).state.messages >= 160, 25_000, detail);
+      const { data, sources, subjects } = await contents(hjsm, "ALL_TELEMETRY");
+      expect(data).toEqual(Array.from({ length: 160 }, (_, i) => `m${i}`));
+      expect(subjects).toEqual(Array.from({ length: 160 }, (_, i) => `telemetry.s${i % 3}`));
+      // 2.9.10 writes `<origin>:<hash of the api prefix> <origin seq>` (2.10 appends the filter and the destination).
+      expect(sources[0]).toMatch(/^TELEMETRY:[0-9A-Za-z]{8} 1( > >)?$/);
+      expect(sources[159]).toMatch(/^TELEMETRY:[0-9A-Za-z]{8} 160( > >)?$/);
+      const info = await hjsm.streams.info("ALL_TELEMETRY");
+      expect(info.sources?.[0]?.name).toBe("TELEMETRY");
+      expect((info.sources?.[0] as unknown as { external?: { api: string } }).external?.api).toBe("$JS.edge.API");
+    }, 40_000);
+  }
+
+  for (const edgeKind of ["natter", "nats-server"] as Kind[]) {
+    test(`the edge (${edgeKind}) killed -9 in the middle of the hub's catch-up: still every message once, in order`, async () => {
+      const hub = await startHub("nats-server");
+      const edge = await startEdge(edgeKind, hub);
+      const detail = logs(hub, edge);
+      let ec = await client(edge);
+      let hc = await client(hub);
+      await waitForLink(ec, hc, detail);
+      await (await ec.jetstreamManager()).streams.add({ name: "TELEMETRY", subjects: ["telemetry.>"] });
+      await (await hc.jetstreamManager()).streams.add({ name: "ALL_TELEMETRY", sources: [{ name: "TELEMETRY", external: { api: "$JS.edge.API", deliver: "" } }] });
+      await hub.kill9();
+      const total = 3000;
+      const js = ec.jetstream();
+      const acks = [];
+      for (let i = 0; i < total; i++) acks.push(js.publish(`telemetry.s${i % 3}`, sc.encode(`m${i}`)));
+      await Promise.all(acks);
+      await hub.start();
+      hc = await client(hub);
+      const hjsm = await hc.jetstreamManager();
+      // Cut the catch-up short: the edge dies as soon as the hub has some of it.
+      await waitFor("the catch-up to begin", async () => (await hjsm.streams.info("ALL_TELEMETRY")).state.messages > 0, 20_000, detail);
+      await edge.kill9();
+      const partial = (await hjsm.streams.info("ALL_TELEMETRY")).state.messages;
+      await edge.start();
+      ec = await client(edge);
+      await waitFor(`${total} messages in the hub's stream`, async () => (await hjsm.streams.info("ALL_TELEMETRY")).state.messages >= total, 25_000, detail);
+      const { data } = await contents(hjsm, "ALL_TELEMETRY");
+      expect(data).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+      expect(partial).toBeLessThanOrEqual(total);
+    }, 60_000);
+  }
+});

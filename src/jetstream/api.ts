@@ -14,6 +14,7 @@ import {
   orderConsumerConfig, subjectsCollide, timeText, VALID_GROUP_NAME, type ConsumerConfig, type StreamConfig,
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
+import { checkSourceCycle } from "./source-config.ts";
 import { ApiError, apiError } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
 import type { Stream, StreamInfoJson } from "./stream.ts";
@@ -182,6 +183,7 @@ export class JetStreamApi {
       throw apiError("StreamInvalidConfig", { err: "stream has no mirror but does have mirror direct" });
     }
     const config = normalizeStreamConfig(body);
+    checkSourceCycle(config, (n) => (n === name ? undefined : this.js.streams.get(n)?.config), subjectsCollide);
     this.js.checkStreamLimits(config, true);
     const existing = this.js.streams.get(name);
     if (existing !== undefined) {
@@ -229,6 +231,7 @@ export class JetStreamApi {
     const stream = this.stream(name);
     if (body.name !== name) throw apiError("StreamMismatch");
     const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body));
+    checkSourceCycle(config, (n) => (n === name ? undefined : this.js.streams.get(n)?.config), subjectsCollide);
     this.js.checkStreamLimits(config, false);
     checkConsumerLimitsUpdate(stream, config);
     this.checkOverlap(name, config.subjects);

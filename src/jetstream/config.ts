@@ -3,6 +3,7 @@
 // Durations are nanoseconds, as on the wire.
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
+import { checkMirror, checkSources, parseStreamSource, type StreamSourceConfig } from "./source-config.ts";
 import { goDurationString, parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 
 export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
@@ -46,7 +47,11 @@ export interface StreamConfig {
   deny_purge: boolean;
   allow_rollup_hdrs: boolean;
   consumer_limits: { inactive_threshold?: number; max_ack_pending?: number };
-  metadata?: Record<string, string>;
+/** The stream this one mirrors (./source.ts): its messages under their own sequences. */
+  mirror?: StreamSourceConfig;
+  /** The streams this one gathers messages from (./source.ts). */
+  sources?: StreamSourceConfig[];
+    metadata?: Record<string, string>;
   /** nats-server 2.12: messages with `Nats-Schedule: @at <time>` are published to their target at that time. */
   allow_msg_schedules?: boolean;
   /** nats-server 2.11: messages may carry `Nats-TTL` (ttl.ts). Once on, an update can not turn it off. */
@@ -272,8 +277,13 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     if (discard !== "new") invalid("discard new per subject requires discard new policy to be set");
     if (maxMsgsPer <= 0) invalid("discard new per subject requires max msgs per subject > 0");
   }
-  if (r.mirror !== undefined && r.mirror !== null) invalid("stream mirrors are not supported by natter");
-  if (r.sources !== undefined && r.sources !== null && (r.sources as unknown[]).length > 0) invalid("stream sources are not supported by natter");
+  // Mirrors and sources (./source-config.ts, ./source.ts): checked in nats-server's order.
+  const mirror = r.mirror !== undefined && r.mirror !== null ? parseStreamSource(r.mirror) : undefined;
+  const sourcesRaw = typed<unknown[]>(r, "sources", "array") ?? [];
+  const sources = sourcesRaw.map(parseStreamSource);
+  const explicitSubjects = stringArray(r, "subjects") ?? [];
+  if (mirror !== undefined) checkMirror(mirror, explicitSubjects, sources, typed<number>(r, "first_seq", "number") ?? 0);
+  checkSources(sources);
   // Accepting these and ignoring them would pretend they work.
   if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
   if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
@@ -281,8 +291,9 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   if (typed<boolean>(r, "allow_msg_counter", "boolean")) invalid("message counters are not supported by natter");
   if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
   const placement = typed<Json>(r, "placement", "object");
-  let subjects = stringArray(r, "subjects") ?? [];
-  if (subjects.length === 0) subjects = [name];
+  let subjects = explicitSubjects;
+  // A stream fed by a mirror or sources captures nothing unless it names subjects (nats-server's rule).
+  if (subjects.length === 0 && mirror === undefined && sources.length === 0) subjects = [name];
   const seen = new Set<string>();
   for (const s of subjects) {
     if (seen.has(s)) invalid("duplicate subjects detected");
@@ -313,6 +324,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     ...(typed<boolean>(r, "no_ack", "boolean") ? { no_ack: true } : {}),
     duplicate_window: duplicates,
     ...(placement && (placement.cluster || (Array.isArray(placement.tags) && placement.tags.length > 0)) ? { placement: placementOf(placement) } : {}),
+    ...(mirror !== undefined ? { mirror } : {}),
+    ...(sources.length > 0 ? { sources } : {}),
     compression,
     ...(firstSeq > 0 ? { first_seq: firstSeq } : {}),
     allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,
@@ -350,6 +363,7 @@ function placementOf(p: Json): { cluster?: string; tags?: string[] } {
  */
 export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): StreamConfig {
   if (next.name !== old.name) invalid("stream configuration name must match original");
+  if (JSON.stringify(next.mirror) !== JSON.stringify(old.mirror)) throw apiError("MirrorNotUpdatable");
   if (next.max_consumers !== old.max_consumers) invalid("stream configuration update can not change MaxConsumers");
   if (next.storage !== old.storage) invalid("stream configuration update can not change storage type");
   if (next.retention !== old.retention && (old.retention === "workqueue" || next.retention === "workqueue")) {

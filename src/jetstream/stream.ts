@@ -21,6 +21,7 @@ import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage }
 import { nuid } from "./nuid.ts";
 import { directGet, directGetLast } from "./direct.ts";
 import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
+import { sourcedSequence, StreamFeeds, STREAM_SOURCE_HEADER, type StreamSourceInfoJson } from "./source.ts";
 
 /** STREAM.INFO's `state`, in wire casing. */
 export interface StreamStateJson {
@@ -44,6 +45,8 @@ export interface StreamInfoJson {
   state: StreamStateJson;
   /** The server's JetStream domain, when it has one (./domain.ts). */
   domain?: string;
+  mirror?: StreamSourceInfoJson;
+  sources?: StreamSourceInfoJson[];
   ts?: string;
 }
 
@@ -136,6 +139,7 @@ export class Stream {
     this.rebuildTtls();
     this.subscribe();
     this.scheduleExpiry();
+    this.startFeeds();
   }
 
   get name(): string {
@@ -157,9 +161,76 @@ export class Stream {
     }
   }
 
+  // ---- mirror and sources (./source.ts) ---------------------------------------------------------
+
+  /** The mirror or sources feeding this stream; null when it has none. */
+  feeds: StreamFeeds | null = null;
+
+  /** Starts the feeds once the stream is in place (the origin may answer at once, also from this stream's account). */
+  private startFeeds(): void {
+    if (this.config.mirror === undefined && (this.config.sources ?? []).length === 0) return;
+    const feeds = new StreamFeeds(this);
+    this.feeds = feeds;
+    setTimeout(() => {
+      if (!this.deleted && this.feeds === feeds) feeds.start();
+    }, 0);
+  }
+
+  /** The origin sequence of the last message stored from a source (`Nats-Stream-Source`), 0 for none. */
+  lastSourcedSequence(iname: string): number {
+    const st = this.store.state();
+    for (let seq = st.lastSeq; seq >= st.firstSeq && seq > 0; seq--) {
+      const m = this.store.get(seq);
+      const value = m === null ? undefined : parseHeaders(m.headers)?.values.get(STREAM_SOURCE_HEADER);
+      if (value === undefined) continue;
+      const found = sourcedSequence(value, iname);
+      if (found > 0) return found;
+    }
+    return 0;
+  }
+
+  /** A sourced message, stored as a publish would be (dedupe, limits); an error when it could not be. */
+  storeSourced(subject: string, headers: Buffer, payload: Buffer): ApiErrorJson | null {
+    const checked = this.checkPublish(subject, headers, parseHeaders(headers), payload, null);
+    if (checked.kind === "error") return checked.error;
+    if (checked.kind !== "ok") return null;
+    try {
+      this.afterAppend(this.append(subject, checked, payload), checked);
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      return refused;
+    }
+    return null;
+  }
+
+  /** A mirrored message under the origin's sequence: what the origin no longer has stays a deleted sequence here. */
+  storeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
+    try {
+      const st = this.store.state();
+      if (seq <= st.lastSeq) return null;
+      if (st.messages === 0 && seq > st.lastSeq + 1) this.store.purge({ seq });
+      else {
+        for (let gap = st.lastSeq + 1; gap < seq; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0)).seq);
+      }
+      this.stored(this.store.append(subject, headers, payload));
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      return refused;
+    }
+    return null;
+  }
+
   /** Applies a new configuration (already checked by the API). */
   update(config: StreamConfig): void {
+    const feedsChanged = JSON.stringify([this.config.mirror, this.config.sources]) !== JSON.stringify([config.mirror, config.sources]);
     this.config = config;
+    if (feedsChanged) {
+      this.feeds?.close();
+      this.feeds = null;
+      this.startFeeds();
+    }
     this.store.setLimits(storeLimits(config));
     this.store.setCompression(config.compression === "s2");
     if (!config.allow_atomic) this.batches.clear();
@@ -651,6 +722,13 @@ export class Stream {
     const info: StreamInfoJson = { config: this.config, created: rfc3339(this.created), state: this.stateJson(subjectsFilter, deletedDetails) };
     const domain = this.js.options.domain;
     if (domain !== "") info.domain = domain;
+    if (this.feeds !== null) {
+      const now = Date.now();
+      const mirror = this.feeds.mirrorInfo(now);
+      const sources = this.feeds.sourcesInfo(now);
+      if (mirror !== undefined) info.mirror = mirror;
+      if (sources !== undefined) info.sources = sources;
+    }
     return info;
   }
 
@@ -711,6 +789,8 @@ export class Stream {
     this.subs = [];
     this.directSubs = [];
     for (const c of this.consumers.values()) c.stop();
+    this.feeds?.close();
+    this.feeds = null;
     this.store.close();
   }
 

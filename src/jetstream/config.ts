@@ -4,6 +4,7 @@
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
 import { checkMirror, checkSources, parseStreamSource, type StreamSourceConfig } from "./source-config.ts";
+import { parseRepublish, parseSubjectTransform, type RepublishConfig, type StreamSubjectTransformConfig } from "./republish.ts";
 import { goDurationString, parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 
 export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
@@ -47,7 +48,11 @@ export interface StreamConfig {
   deny_purge: boolean;
   allow_rollup_hdrs: boolean;
   consumer_limits: { inactive_threshold?: number; max_ack_pending?: number };
-/** The stream this one mirrors (./source.ts): its messages under their own sequences. */
+/** nats-server 2.10's input transform: a captured subject rewritten before it is stored (./republish.ts). */
+  subject_transform?: StreamSubjectTransformConfig;
+  /** Stored messages published again on a transformed subject (./republish.ts). */
+  republish?: RepublishConfig;
+  /** The stream this one mirrors (./source.ts): its messages under their own sequences. */
   mirror?: StreamSourceConfig;
   /** The streams this one gathers messages from (./source.ts). */
   sources?: StreamSourceConfig[];
@@ -284,9 +289,6 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
   const explicitSubjects = stringArray(r, "subjects") ?? [];
   if (mirror !== undefined) checkMirror(mirror, explicitSubjects, sources, typed<number>(r, "first_seq", "number") ?? 0);
   checkSources(sources);
-  // Accepting these and ignoring them would pretend they work.
-  if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
-  if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
   // nats-server 2.12's counters (`Nats-Incr`): no official client here drives them, so natter has none yet.
   if (typed<boolean>(r, "allow_msg_counter", "boolean")) invalid("message counters are not supported by natter");
   if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
@@ -302,6 +304,9 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     if (!isValidSubscribeSubject(s)) invalid("invalid subject");
     seen.add(s);
   }
+  // nats-server 2.10's republish and input subject transform (./republish.ts).
+  const republish = r.republish !== undefined && r.republish !== null ? parseRepublish(r.republish, subjects, subjectsCollide) : undefined;
+  const subjectTransform = r.subject_transform !== undefined && r.subject_transform !== null ? parseSubjectTransform(r.subject_transform) : undefined;
   const overlap = firstOverlap(subjects, invalid);
   if (overlap !== null) invalid(`subject ${JSON.stringify(overlap[0])} overlaps with ${JSON.stringify(overlap[1])}`);
   const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
@@ -326,6 +331,8 @@ export function normalizeStreamConfig(raw: unknown): StreamConfig {
     ...(placement && (placement.cluster || (Array.isArray(placement.tags) && placement.tags.length > 0)) ? { placement: placementOf(placement) } : {}),
     ...(mirror !== undefined ? { mirror } : {}),
     ...(sources.length > 0 ? { sources } : {}),
+    ...(subjectTransform !== undefined ? { subject_transform: subjectTransform } : {}),
+    ...(republish !== undefined ? { republish } : {}),
     compression,
     ...(firstSeq > 0 ? { first_seq: firstSeq } : {}),
     allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,

@@ -32,6 +32,7 @@ export const JsError = {
   StorageResourcesExceeded: [10047, 500, "insufficient storage resources available"],
   StreamDelete: [10050, 500, "{err}"],
   StreamGeneral: [10051, 500, "{err}"],
+  StreamCreate: [10049, 500, "{err}"],
   StreamInvalidConfig: [10052, 500, "{err}"],
   MirrorWithSubjects: [10034, 400, "stream mirrors can not contain subjects"],
   MirrorWithSources: [10031, 400, "stream mirrors can not also contain other sources"],

@@ -21,6 +21,7 @@ import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage }
 import { nuid } from "./nuid.ts";
 import { directGet, directGetLast } from "./direct.ts";
 import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
+import { republishHeaders, SubjectRewrite } from "./republish.ts";
 import { sourcedSequence, StreamFeeds, STREAM_SOURCE_HEADER, type StreamSourceInfoJson } from "./source.ts";
 
 /** STREAM.INFO's `state`, in wire casing. */
@@ -195,7 +196,10 @@ export class Stream {
     if (checked.kind === "error") return checked.error;
     if (checked.kind !== "ok") return null;
     try {
-      this.afterAppend(this.append(subject, checked, payload), checked);
+      const previous = this.previousForRepublish(subject);
+      const stored = this.append(subject, checked, payload);
+      this.republish(stored, previous);
+      this.afterAppend(stored, checked);
     } catch (error) {
       const refused = storeErrorJson(error);
       if (refused === null) throw error;
@@ -213,13 +217,50 @@ export class Stream {
       else {
         for (let gap = st.lastSeq + 1; gap < seq; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0)).seq);
       }
-      this.stored(this.store.append(subject, headers, payload));
+      const previous = this.previousForRepublish(subject);
+      const stored = this.store.append(subject, headers, payload);
+      this.republish(stored, previous);
+      this.stored(stored);
     } catch (error) {
       const refused = storeErrorJson(error);
       if (refused === null) throw error;
       return refused;
     }
     return null;
+  }
+
+  // ---- republish and subject transform (./republish.ts) ------------------------------------------
+
+  private rewriteCache: { config: StreamConfig; input: SubjectRewrite | null; republish: SubjectRewrite | null } | null = null;
+
+  /** The compiled subject_transform and republish of the current configuration. */
+  private rewrites(): { input: SubjectRewrite | null; republish: SubjectRewrite | null } {
+    const c = this.config;
+    if (this.rewriteCache === null || this.rewriteCache.config !== c) {
+      this.rewriteCache = {
+        config: c,
+        input: c.subject_transform ? new SubjectRewrite(c.subject_transform.src, c.subject_transform.dest) : null,
+        republish: c.republish ? new SubjectRewrite(c.republish.src, c.republish.dest) : null,
+      };
+    }
+    return this.rewriteCache;
+  }
+
+  /** Nats-Last-Sequence of a republish: the subject's sequence before this message (only looked up when republishing). */
+  private previousForRepublish(subject: string): number {
+    if (this.config.republish === undefined) return 0;
+    return this.store.last(subject)?.seq ?? 0;
+  }
+
+  /** Publishes a stored message again on the republish destination, when it matches. */
+  private republish(stored: StoredMessage, previous: number): void {
+    const rp = this.config.republish;
+    if (rp === undefined) return;
+    const dest = this.rewrites().republish?.apply(stored.subject);
+    if (dest === null || dest === undefined) return;
+    const headersOnly = rp.headers_only === true;
+    const headers = republishHeaders(this.name, stored.subject, stored.seq, stored.ts, previous, stored.headers, headersOnly, stored.data.length);
+    this.js.client.publish(dest, headersOnly ? Buffer.alloc(0) : stored.data, null, headers);
   }
 
   /** Applies a new configuration (already checked by the API). */
@@ -252,18 +293,21 @@ export class Stream {
     const h = parseHeaders(m.headers);
     const batchId = h?.values.get("Nats-Batch-Id");
     if (batchId !== undefined && batchId !== "") return this.onBatchMessage(batchId, h!, m, ack, fail);
-    const checked = this.checkPublish(m.subject, m.headers, h, m.payload, null);
+    const subject = this.rewrites().input?.apply(m.subject) ?? m.subject; // subject_transform (./republish.ts)
+    const checked = this.checkPublish(subject, m.headers, h, m.payload, null);
     if (checked.kind === "drop") return;
     if (checked.kind === "error") return fail(checked.error);
     if (checked.kind === "duplicate") return ack(`${this.pubAckHead()}${checked.seq},"duplicate": true}`);
     let stored: StoredMessage;
+    const previous = this.previousForRepublish(subject);
     try {
-      stored = this.append(m.subject, checked, m.payload);
+      stored = this.append(subject, checked, m.payload);
     } catch (error) {
       const refused = storeErrorJson(error);
       if (refused === null) throw error;
       return fail(refused);
     }
+    this.republish(stored, previous);
     ack(`${this.pubAckHead()}${stored.seq}}`);
     this.afterAppend(stored, checked);
   }

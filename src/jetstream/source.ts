@@ -5,8 +5,9 @@
 // flow_control: true, direct: true}`, starting after the last origin sequence it stored. Deliveries are
 // checked in order (the consumer sequence in the ack reply must follow on); a gap, a heartbeat that says
 // more was sent, or 3 s without a message or a heartbeat recreate the consumer from that sequence. A
-// create without an answer is retried after RETRY_MS (nats-server waits ~5 s; natter's target after a link
-// returns is within 1 s).
+// create request nobody received (the link is down) is sent again after RETRY_MS, so copying resumes
+// within about a second of the link's return (nats-server waits ~5 s); one that was received gets
+// ANSWER_WAIT_MS for its answer.
 //
 // A mirror stores each message under the origin's sequence (a gap, an origin deletion, stays a deleted
 // sequence) and adds nothing; a source stores it as a publish would, with `Nats-Stream-Source:
@@ -26,6 +27,8 @@ import { buildHeaders, parseHeaders, removeHeaders } from "./wire.ts";
 const STALLED_MS = 3000;
 /** A create request without an answer (the link is down, the origin is gone) is sent again after this. */
 const RETRY_MS = 1000;
+/** A create request that reached someone (locally or over a leaf link) gets this long to be answered. */
+const ANSWER_WAIT_MS = 5000;
 /** After an error answer (stream not found…), the next try. */
 const ERROR_RETRY_MS = 2000;
 const HEARTBEAT_NS = 1_000_000_000;
@@ -125,8 +128,10 @@ export class StreamFeed {
     const inbox = `$JSC.R.${nuid(8)}`;
     this.replySub = this.client.subscribe(inbox, (m) => this.onCreated(m));
     this.requestedAt = Date.now();
-    this.retryAt = this.requestedAt + RETRY_MS;
-    this.client.publish(subject, Buffer.from(JSON.stringify({ stream_name: this.config.name, config })), inbox);
+    const delivered = this.client.publish(subject, Buffer.from(JSON.stringify({ stream_name: this.config.name, config })), inbox);
+    // Nobody took the request (the link is down): ask again soon. Someone did: its answer may take a while
+    // under load, and asking again meanwhile would start a second consumer on the origin.
+    this.retryAt = this.requestedAt + (delivered ? ANSWER_WAIT_MS : RETRY_MS);
   }
 
   private onCreated(m: InternalMessage): void {

@@ -570,10 +570,45 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
     headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, _publisher: Subscriber | null,
   ): void {
-    const reply = replyStart >= 0 ? `${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}` : null;
-    const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
-    const f = frame(deliverSubject, reply, headers, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd));
-    this.deliver(sub, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, -1);
+    if (this.state !== LeafState.OPEN) return;
+    if (sub.queue !== null || delivery.seq === this.lastSeq) {
+      // A queue group (rare for a deliver subject): the general path, which names the groups.
+      const reply = replyStart >= 0 ? `${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}` : null;
+      const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
+      const f = frame(deliverSubject, reply, headers, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd));
+      this.deliver(sub, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, -1);
+      return;
+    }
+    // The common case (a mirror's or source's feed, a push consumer across the link): one frame written
+    // straight into the outbound buffer.
+    if (this.frameTracePending) this.traceLastFrame();
+    this.lastSeq = delivery.seq;
+    this.lastQueues.length = 0;
+    const sendHeaders = headerSize >= 0 && this.headers;
+    const bodyStart = headerSize >= 0 && !sendHeaders ? payloadStart + headerSize : payloadStart;
+    let line = sendHeaders ? "HMSG " : "LMSG ";
+    line += deliverSubject;
+    if (replyStart >= 0) line += ` ${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}`;
+    line += sendHeaders ? ` ${headerSize} ${payloadEnd - payloadStart}\r\n` : ` ${payloadEnd - bodyStart}\r\n`;
+    const lineLength = line.length; // latin1: one byte a char
+    const length = lineLength + payloadEnd - bodyStart + 2;
+    const outbound = this.outbound;
+    let at = outbound.reserve(length);
+    const out = outbound.buf;
+    this.lastFramePendingStart = at - outbound.head;
+    this.lastFrameLength = length;
+    at += out.write(line, at, lineLength, "latin1");
+    at += buf.copy(out, at, bodyStart, payloadEnd);
+    out[at++] = 13;
+    out[at] = 10;
+    this.frameTracePending = this.server.tracing;
+    const payloadLength = payloadEnd - payloadStart;
+    this.outMsgs++;
+    this.outBytes += payloadLength;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadLength;
+    this.afterQueue();
   }
 
   /** An LMSG whose reply is `$JS.ACK.…@<subject>`: routed by its subject (the deliver subject), showing the one after `@`. */

@@ -127,10 +127,14 @@ async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate
   // The link returns.
   await hub.start();
   hc = await connect({ port: hub.port });
+  // The copied messages pass the hub on their deliver subject ($JS.S.<id>): the first one with a payload
+  // is the first copied message (a stream info request would wait behind the hub's work).
+  let firstSeen = 0;
+  hc.subscribe("$JS.S.>", { callback: (_e, m) => { if (firstSeen === 0 && m.data.length > 0) firstSeen = performance.now(); } });
   // The link is back when the edge's domain API answers from the hub.
   await waitFor("the link's return", async () => (await hc.request("$JS.edge.API.INFO", undefined, { timeout: 200 })) !== null, 30_000);
   const back = performance.now();
-  const firstAt = await waitFor("the first copied message", async () => ((await messages(hc, "ALL_TELEMETRY")) > 0 ? performance.now() : null), 60_000);
+  const firstAt = await waitFor("the first copied message", async () => (firstSeen > 0 ? firstSeen : null), 60_000);
   const allAt = await waitFor("every message", async () => ((await messages(hc, "ALL_TELEMETRY")) >= COUNT ? performance.now() : null), 1_800_000);
   const total = await messages(hc, "ALL_TELEMETRY");
   await hc.close();

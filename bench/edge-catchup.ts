@@ -68,9 +68,9 @@ function server(kind: Kind, name: string, port: number, config: string): Server 
     port,
     async start() {
       const [cmd, argv] = kind === "natter"
-        ? [process.execPath, [path.join(REPO, "src/main.ts"), "-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name]]
+        ? [process.execPath, [path.join(REPO, "src/main.ts"), "-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name, ...(process.env.CATCHUP_DEBUG ? ["-D"] : [])]]
         : ["nats-server", ["-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name]];
-      const c = spawn(cmd, argv, { stdio: "ignore" });
+      const c = spawn(cmd, argv, { stdio: process.env.CATCHUP_DEBUG ? ["ignore", "inherit", "inherit"] : "ignore" });
       child = c;
       children.add(c);
       exited = new Promise((r) => c.on("exit", () => r()));
@@ -134,6 +134,7 @@ async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate
   // The link is back when the edge's domain API answers from the hub.
   await waitFor("the link's return", async () => (await hc.request("$JS.edge.API.INFO", undefined, { timeout: 200 })) !== null, 30_000);
   const back = performance.now();
+  if (process.env.CATCHUP_DEBUG) console.log(`link back at ${new Date().toISOString()}`);
   const firstAt = await waitFor("the first copied message", async () => (firstSeen > 0 ? firstSeen : null), 60_000);
   const allAt = await waitFor("every message", async () => ((await messages(hc, "ALL_TELEMETRY")) >= COUNT ? performance.now() : null), 1_800_000);
   const total = await messages(hc, "ALL_TELEMETRY");

@@ -132,6 +132,7 @@ export class StreamFeed {
     // Nobody took the request (the link is down): ask again soon. Someone did: its answer may take a while
     // under load, and asking again meanwhile would start a second consumer on the origin.
     this.retryAt = this.requestedAt + (delivered ? ANSWER_WAIT_MS : RETRY_MS);
+    this.stream.js.server.log.debug(`JetStream: stream ${this.stream.name}: ${this.isMirror ? "mirror" : "source"} consumer requested from ${this.config.name} via ${this.api} after origin sequence ${this.sseq}${delivered ? "" : " (no responders)"}`);
   }
 
   private onCreated(m: InternalMessage): void {

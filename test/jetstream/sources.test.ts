@@ -68,12 +68,22 @@ describe("mirrors and sources on one server", () => {
       // A loop through two streams.
       expect((await create({ name: "L1", subjects: ["l1"], sources: [{ name: "L2" }] })).error).toBeUndefined();
       expect(await err({ name: "L2", subjects: ["l2"], sources: [{ name: "L1" }] })).toEqual({ code: 500, err_code: 10052, description: "detected cycle" });
+      // An external API nobody answers: checked below, after the wait for M4's error.
+      expect((await create({ name: "M5", mirror: { name: "X", external: { api: "$JS.nowhere.API", deliver: "" } } })).error).toBeUndefined();
       // A mirror of a stream that does not exist: created; the error is in its info.
       expect((await create({ name: "M4", mirror: { name: "NOPE" } })).error).toBeUndefined();
       await until(async () => (await api(nc, "$JS.API.STREAM.INFO.M4")).mirror?.error !== undefined, 10_000, "the mirror's error");
       const info = await api(nc, "$JS.API.STREAM.INFO.M4");
       expect(info.mirror.error).toEqual({ code: 404, err_code: 10059, description: "stream not found" });
       expect(info.mirror.active).toBe(-1);
+      // A mirror can not be changed afterwards.
+      const update = await api(nc, "$JS.API.STREAM.UPDATE.M4", { name: "M4", mirror: { name: "OTHER" } });
+      expect(update.error).toEqual({ code: 400, err_code: 10055, description: "stream mirror configuration can not be updated" });
+      // An external API nobody answers (created before M4's wait above): no error, never active.
+      const nowhere = await api(nc, "$JS.API.STREAM.INFO.M5");
+      expect(nowhere.mirror.active).toBe(-1);
+      expect(nowhere.mirror.error).toBeUndefined();
+      expect(nowhere.mirror.external).toEqual({ api: "$JS.nowhere.API", deliver: "" });
       await nc.close();
     } finally {
       await server.stop();

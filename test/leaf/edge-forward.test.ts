@@ -1,52 +1,12 @@
 // Store-and-forward at the edge (issue 14's scenarios, real processes): an edge server keeps acknowledging
 // and storing while its leaf link is down, and the hub's stream that sources the edge's stream across the
 // domains holds every acknowledged edge message exactly once, in edge order, once the link is back.
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { StringCodec, type JetStreamManager, type NatsConnection } from "nats";
-import { afterAll, describe, expect, test } from "vitest";
+import type { NatsConnection } from "nats";
+import { describe, expect, test } from "vitest";
+import { contents, sc, startEdge, startHub } from "./edge-helpers.ts";
 import { HAS_NATS_SERVER, client, logs, waitForLink } from "./helpers.ts";
-import { HOST, startProc, waitFor, type Kind, type Proc } from "./spawn.ts";
+import { waitFor, type Kind } from "./spawn.ts";
 import { shortHash as hashOf } from "../../src/jetstream/source-config.ts";
-
-const sc = StringCodec();
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function storeDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), "natter-edge-"));
-  dirs.push(d);
-  return d;
-}
-
-async function startHub(kind: Kind): Promise<Proc> {
-  return startProc(kind, { name: "HUB", config: `jetstream { store_dir: "${storeDir()}", domain: hub }\nleafnodes { listen: "${HOST}:{{leaf_port}}" }\n` });
-}
-
-async function startEdge(kind: Kind, hub: Proc, name = "EDGE"): Promise<Proc> {
-  return startProc(kind, {
-    name, trace: process.env.EDGE_TRACE === "1",
-    config: `jetstream { store_dir: "${storeDir()}", domain: edge }\nleafnodes { remotes [ { url: "nats-leaf://${HOST}:${hub.leafPort}" } ] }\n`,
-  });
-}
-
-/** The messages of a stream in sequence order: payloads and their Nats-Stream-Source headers. */
-async function contents(jsm: JetStreamManager, stream: string): Promise<{ data: string[]; sources: string[]; subjects: string[] }> {
-  const info = await jsm.streams.info(stream);
-  const data: string[] = [];
-  const sources: string[] = [];
-  const subjects: string[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await jsm.streams.getMessage(stream, { seq });
-    data.push(sc.decode(m.data));
-    sources.push(m.header?.get("Nats-Stream-Source") ?? "");
-    subjects.push(m.subject);
-  }
-  return { data, sources, subjects };
-}
 
 async function publishAcked(ec: NatsConnection, from: number, to: number): Promise<void> {
   const js = ec.jetstream();

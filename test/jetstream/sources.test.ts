@@ -44,6 +44,13 @@ describe("mirrors and sources on one server", () => {
       await js.publish("a.9", enc("a9"));
       await until(async () => (await jsm.streams.info("M")).state.last_seq === 6 && (await jsm.streams.info("ALL")).state.messages === 7, 10_000, "the new message in both");
       expect(dec((await jsm.streams.getMessage("M", { seq: 6 }))!.data)).toBe("a9");
+      // A source from a given origin sequence on, and a filtered one.
+      await jsm.streams.add({ name: "LATE", sources: [{ name: "A", opt_start_seq: 4 }] });
+      await jsm.streams.add({ name: "ONLY4", sources: [{ name: "A", filter_subject: "a.4" }] });
+      // A holds a.0 a.1 _ a.3 a.4 a.9 (sequences 1-6, 3 deleted).
+      await until(async () => (await jsm.streams.info("LATE")).state.messages === 3 && (await jsm.streams.info("ONLY4")).state.messages === 1, 10_000, "the late and filtered sources");
+      expect((await jsm.streams.getMessage("LATE", { seq: 1 }))!.subject).toBe("a.3");
+      expect((await jsm.streams.getMessage("ONLY4", { seq: 1 }))!.subject).toBe("a.4");
       await nc.close();
     } finally {
       await server.stop();

@@ -102,9 +102,8 @@ describe.skipIf(!HAS_NATS_SERVER)("JetStream domains across a leaf link", () => 
     }, 40_000);
   }
 
-  test("the same domain on both sides: `$JS.<domain>.API` answers on each side only (nats-server 2.9.10 hub, natter edge)", async () => {
-    const { hub, edge, hc, ec } = await hubAndEdge("nats-server", "natter", "one", "one");
-    void hub, void edge;
+  for (const [hubKind, edgeKind] of [["nats-server", "natter"], ["natter", "natter"], ["natter", "nats-server"]] as [Kind, Kind][]) test(`the same domain on both sides: \`$JS.<domain>.API\` answers on each side only (hub ${hubKind}, edge ${edgeKind})`, async () => {
+    const { hc, ec } = await hubAndEdge(hubKind, edgeKind, "one", "one");
     await (await ec.jetstreamManager()).streams.add({ name: "EDGE_ONLY", subjects: ["e.>"] });
     const fromHub = await answers(hc, "$JS.one.API.STREAM.NAMES");
     expect(fromHub.length).toBe(1);

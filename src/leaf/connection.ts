@@ -142,6 +142,9 @@ const LEAF_WAIT_BEFORE_CLOSE_MS = 5_000;
 
 let nextLid = 1;
 
+/** JetStream ack replies: a delivery carried as `<reply>@<subject>` starts so (deliverJetStream). */
+const JS_ACK_PREFIX = Buffer.from("$JS.ACK.", "latin1");
+
 export class LeafConnection implements Subscriber, LeafProtocolHandler, ProtocolTracer {
   readonly isRoute = true;
   readonly isLeaf = true;
@@ -520,7 +523,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     // A JetStream delivery (`<reply>@<deliver subject>`, see deliverAs): routed by its deliver subject.
     if (replyStart >= 0 && buf[replyStart] === 36 /* $ */ && this.deliverJetStream(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
     const mappings = this.account.mappings;
-    if (mappings !== null && this.deliverMapped(mappings, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
+    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!) && this.deliverMapped(mappings, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
     const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
     const delivered = deliverFromLeaf(
       result, this, this.parser.tokenStart, this.parser.tokenEnd, queuesFrom, queuesTo,
@@ -616,7 +619,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
     headerSize: number, payloadStart: number, payloadEnd: number,
   ): boolean {
-    if (replyEnd - replyStart < 10 || buf.latin1Slice(replyStart, replyStart + 8) !== "$JS.ACK.") return false;
+    if (replyEnd - replyStart < 10 || buf.compare(JS_ACK_PREFIX, 0, 8, replyStart, replyStart + 8) !== 0) return false;
     const at = buf.lastIndexOf(64 /* @ */, replyEnd - 1);
     if (at < replyStart || at === replyEnd - 1) return false;
     const route = buf.latin1Slice(subjectStart, subjectEnd);

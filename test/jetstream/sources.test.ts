@@ -44,6 +44,12 @@ describe("mirrors and sources on one server", () => {
       await js.publish("a.9", enc("a9"));
       await until(async () => (await jsm.streams.info("M")).state.last_seq === 6 && (await jsm.streams.info("ALL")).state.messages === 7, 10_000, "the new message in both");
       expect(dec((await jsm.streams.getMessage("M", { seq: 6 }))!.data)).toBe("a9");
+      // A mirror from a given origin sequence on: the origin's sequences from there.
+      await jsm.streams.add({ name: "M_LATE", mirror: { name: "A", opt_start_seq: 4 } });
+      await until(async () => (await jsm.streams.info("M_LATE")).state.last_seq === 6, 10_000, "the late mirror");
+      const late = await jsm.streams.info("M_LATE");
+      expect([late.state.first_seq, late.state.messages]).toEqual([4, 3]);
+      expect((await jsm.streams.getMessage("M_LATE", { seq: 4 }))!.subject).toBe("a.3");
       // A source from a given origin sequence on, and a filtered one.
       await jsm.streams.add({ name: "LATE", sources: [{ name: "A", opt_start_seq: 4 }] });
       await jsm.streams.add({ name: "ONLY4", sources: [{ name: "A", filter_subject: "a.4" }] });

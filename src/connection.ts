@@ -252,7 +252,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     }
     // Account mappings (src/accounts/mappings.ts): only accounts that have them pay more than this check.
     const mappings = this.account.mappings;
-    if (mappings !== null) {
+    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!)) {
       const mapped = mappings.select(buf.latin1Slice(subjectStart, subjectEnd));
       if (mapped !== null) {
         // The message goes on as if published on the mapped subject: a frame of its own, in canonical form.

@@ -9,6 +9,7 @@ import type { AccountOptions, MappingOptions } from "./accounts/options.ts";
 import { addRemoteFlag, effectiveLeafnodeOptions, setListenFlag, validateLeafnodeOptions, type LeafnodeOptions } from "./leaf/options.ts";
 import { defaultMqttOptions, MQTT_NEEDS_JETSTREAM, type MqttOptions } from "./mqtt/options.ts";
 import { defaultConsoleOptions, validateConsoleOptions, type ConsoleOptions } from "./console/options.ts";
+import { domainNameError } from "./jetstream/domain.ts";
 
 export interface Options {
   host: string;
@@ -97,6 +98,8 @@ export interface Options {
   jetstream: boolean;
   /** Where streams are kept (-sd, store_dir; under it jetstream/); "" = <os temp dir>/nats, as nats-server. */
   storeDir: string;
+  /** jetstream { domain } / --js_domain (src/jetstream/domain.ts); "" = none. */
+  jsDomain: string;
   /** max_memory_store / max_file_store in bytes; -1 = nats-server's defaults (75% of memory / the disk). */
   jsMaxMemory: number;
   jsMaxFile: number;
@@ -185,6 +188,7 @@ export const defaultOptions: Readonly<Options> = {
   storeDir: "",
   jsMaxMemory: -1,
   jsMaxFile: -1,
+  jsDomain: "",
   jsSyncIntervalMs: 1000,
   clusterHost: "0.0.0.0",
   clusterPort: 0,
@@ -303,6 +307,8 @@ const flags: FlagSpec[] = [
     set: (o, v) => { o.jetstream = v === "true"; } },
   { names: ["sd", "store_dir"], takesValue: true, help: "JetStream storage directory (default: <temp dir>/nats)",
     set: (o, v) => { o.storeDir = v; } },
+  { names: ["js_domain"], takesValue: true, help: "JetStream domain (as jetstream { domain }; nats-server has no such flag)",
+    set: (o, v, f) => { const error = domainNameError(v); if (error !== null) throw new OptionsError(`invalid value "${v}" for flag -${f}: ${error}`); o.jsDomain = v; } },
   { names: ["lame_duck_grace_period"], takesValue: true, help: "Lame duck mode: wait this long before closing clients (default: 10s)",
     set: (o, v, f) => { o.lameDuckGracePeriodMs = parseDuration(v, f); } },
   { names: ["cluster", "cluster_listen"], takesValue: true, help: "Cluster URL members connect to, e.g. nats://0.0.0.0:6222 (port -1: random)",

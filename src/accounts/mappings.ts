@@ -24,7 +24,30 @@ interface Mapping {
 }
 
 export class AccountMappings {
-  private constructor(private readonly mappings: readonly Mapping[]) {}
+  /** The first byte of every source, or null when a source starts with a wildcard (anything may match). */
+  private readonly firstBytes: Uint8Array | null;
+
+  private constructor(
+    private readonly mappings: readonly Mapping[],
+    /** What it was compiled from (JetStream domains add theirs to an account's: src/jetstream/domain.ts). */
+    readonly options: readonly MappingOptions[],
+  ) {
+    let first: Uint8Array | null = new Uint8Array(256);
+    for (const m of mappings) {
+      const c = m.source.charCodeAt(0);
+      if (m.source.startsWith("*") || m.source.startsWith(">")) first = null;
+      if (first !== null) first[c & 255] = 1;
+    }
+    this.firstBytes = first;
+  }
+
+  /**
+   * Whether a subject starting with byte `b` may be mapped: lets the publish paths skip decoding the
+   * subject for select() (a JetStream domain's mappings all start with `$`; most subjects do not).
+   */
+  mayMatch(b: number): boolean {
+    return this.firstBytes === null || this.firstBytes[b] === 1;
+  }
 
   /** Compiles the mappings; throws (nats-server's texts) on a destination that cannot be built. */
   static compile(options: readonly MappingOptions[]): AccountMappings | null {
@@ -46,7 +69,7 @@ export class AccountMappings {
       if (at >= 0) mappings[at] = mapping; // a later mapping of the same source replaces it, as nats-server
       else mappings.push(mapping);
     }
-    return new AccountMappings(mappings);
+    return new AccountMappings(mappings, options);
   }
 
   /** The subject to publish on instead of `subject`, or null to keep it. */

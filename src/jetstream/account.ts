@@ -453,6 +453,7 @@ export class AccountJetStream {
   /** Timers (ack wait, heartbeats, request expiry, push interest, inactivity): called by the server-wide JetStream. */
   sweep(now: number): void {
     for (const stream of this.streams.values()) {
+      stream.feeds?.tick(Date.now()); // mirror and sources: retries, stalls (./source.ts)
       for (const consumer of [...stream.consumers.values()]) {
         if (!consumer.tick(now)) {
           this.server.log.debug(`JetStream: account ${this.account.name}: consumer ${stream.name} > ${consumer.name} inactive, deleted`);

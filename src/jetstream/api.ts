@@ -14,9 +14,10 @@ import {
   orderConsumerConfig, subjectsCollide, timeText, VALID_GROUP_NAME, type ConsumerConfig, type StreamConfig,
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
+import { checkSourceCycle } from "./source-config.ts";
 import { ApiError, apiError } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
-import type { Stream } from "./stream.ts";
+import type { Stream, StreamInfoJson } from "./stream.ts";
 import { hasInterest } from "./deliver.ts";
 import { parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 import { nowMs } from "./store/indexed.ts";
@@ -214,6 +215,7 @@ export class JetStreamApi {
         max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: -1,
         memory_max_stream_bytes: -1, storage_max_stream_bytes: -1, max_bytes_required: false,
       },
+      ...(js.options.domain !== "" ? { domain: js.options.domain } : {}),
       api: { total: this.js.apiTotal, errors: this.js.apiErrors },
     };
   }
@@ -230,7 +232,9 @@ export class JetStreamApi {
     if (body.mirror_direct === true && (body.mirror === undefined || body.mirror === null)) {
       throw apiError("StreamInvalidConfig", { err: "stream has no mirror but does have mirror direct" });
     }
-    return normalizeStreamConfig(body, this.clustered);
+    const config = normalizeStreamConfig(body, this.clustered);
+    checkSourceCycle(config, (n) => (n === name ? undefined : this.js.streams.get(n)?.config), subjectsCollide);
+    return config;
   }
 
   private streamCreate(name: string, m: InternalMessage): Body {
@@ -239,7 +243,7 @@ export class JetStreamApi {
     const existing = this.js.streams.get(name);
     if (existing !== undefined) {
       if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw apiError("StreamNameExist");
-      return { ...existing.info(), did_create: true };
+      return { ...withoutDomain(existing.info()), did_create: true };
     }
     this.checkOverlap(name, config.subjects);
     const stream = this.js.createStream(config);
@@ -248,7 +252,7 @@ export class JetStreamApi {
       stream.store.purge({ seq: config.first_seq });
       this.js.markDirty(stream);
     }
-    return { ...stream.info(), did_create: true };
+    return { ...withoutDomain(stream.info()), did_create: true };
   }
 
   private checkOverlap(name: string, subjects: string[]): void {
@@ -260,6 +264,7 @@ export class JetStreamApi {
     const stream = this.stream(name);
     if (body.name !== name) throw apiError("StreamMismatch");
     const config = checkStreamUpdate(stream.config, normalizeStreamConfig(body, this.clustered));
+    checkSourceCycle(config, (n) => (n === name ? undefined : this.js.streams.get(n)?.config), subjectsCollide);
     this.js.checkStreamLimits(config, false);
     checkConsumerLimitsUpdate(stream, config);
     this.checkOverlap(name, config.subjects);
@@ -633,4 +638,10 @@ function checkWorkQueue(stream: Stream, config: ConsumerConfig): void {
     }
     for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw apiError("ConsumerWQConsumerNotUnique");
   }
+}
+
+/** nats-server's create answer is the one stream info without the domain (update, info and list have it). */
+function withoutDomain(info: StreamInfoJson): Omit<StreamInfoJson, "domain"> {
+  const { domain: _domain, ...rest } = info;
+  return rest;
 }

@@ -6,6 +6,7 @@
 import type { Options } from "../options.ts";
 import { parseGoDuration } from "../config/duration.ts";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
+import { domainNameError } from "./domain.ts";
 
 function fail(e: ConfEntry | ConfNode, reason: string): never {
   throw new ConfigError(reason, e.pos);
@@ -33,12 +34,11 @@ function enabledWord(e: ConfEntry, n: ConfNode): boolean {
 }
 
 /**
- * Keys of nats-server 2.10's jetstream block natter does not implement: a domain (leaf/cluster JetStream
- * domains), encryption at rest (key, prev_key, cipher), server-wide account limits, and clustering's
+ * Keys of nats-server 2.10's jetstream block natter does not implement: encryption at rest (key, prev_key, cipher), server-wide account limits, and clustering's
  * unique_tag and max_outstanding_catchup; extension_hint and request_queue_limit tune nats-server internals.
  */
 const UNSUPPORTED_JETSTREAM_KEYS: ReadonlySet<string> = new Set([
-  "domain", "key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "extension_hint",
+  "key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "extension_hint",
   "limits", "unique_tag", "max_outstanding_catchup", "request_queue_limit",
 ]);
 
@@ -82,6 +82,14 @@ export function applyJetStreamKey(e: ConfEntry, o: Options): boolean {
                 fail(k, `error parsing sync_interval: ${(error as Error).message}`);
               }
             }
+            break;
+          }
+          case "domain": {
+            // nats-server checks it with the other options (validateOptions): the same texts here.
+            const domain = str(k);
+            const error = domainNameError(domain);
+            if (error !== null) fail(k, error);
+            o.jsDomain = domain;
             break;
           }
           case "enabled":

@@ -3,6 +3,8 @@
 // Durations are nanoseconds, as on the wire.
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
+import { checkMirror, checkSources, parseStreamSource, type StreamSourceConfig } from "./source-config.ts";
+import { parseRepublish, parseSubjectTransform, type RepublishConfig, type StreamSubjectTransformConfig } from "./republish.ts";
 import { goDurationString, parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 
 export const RetentionPolicy = { Limits: "limits", Interest: "interest", WorkQueue: "workqueue" } as const;
@@ -46,7 +48,15 @@ export interface StreamConfig {
   deny_purge: boolean;
   allow_rollup_hdrs: boolean;
   consumer_limits: { inactive_threshold?: number; max_ack_pending?: number };
-  metadata?: Record<string, string>;
+/** nats-server 2.10's input transform: a captured subject rewritten before it is stored (./republish.ts). */
+  subject_transform?: StreamSubjectTransformConfig;
+  /** Stored messages published again on a transformed subject (./republish.ts). */
+  republish?: RepublishConfig;
+  /** The stream this one mirrors (./source.ts): its messages under their own sequences. */
+  mirror?: StreamSourceConfig;
+  /** The streams this one gathers messages from (./source.ts). */
+  sources?: StreamSourceConfig[];
+    metadata?: Record<string, string>;
   /** nats-server 2.12: messages with `Nats-Schedule: @at <time>` are published to their target at that time. */
   allow_msg_schedules?: boolean;
   /** nats-server 2.11: messages may carry `Nats-TTL` (ttl.ts). Once on, an update can not turn it off. */
@@ -81,6 +91,8 @@ export interface ConsumerConfig {
   /** ns */
   idle_heartbeat?: number;
   flow_control?: boolean;
+  /** Created for a mirror or source by the copying server (nats-server's Direct): kept and echoed. */
+  direct?: boolean;
   headers_only?: boolean;
   max_batch?: number;
   /** ns */
@@ -271,17 +283,25 @@ export function normalizeStreamConfig(raw: unknown, clustered = false): StreamCo
     if (discard !== "new") invalid("discard new per subject requires discard new policy to be set");
     if (maxMsgsPer <= 0) invalid("discard new per subject requires max msgs per subject > 0");
   }
-  if (r.mirror !== undefined && r.mirror !== null) invalid("stream mirrors are not supported by natter");
-  if (r.sources !== undefined && r.sources !== null && (r.sources as unknown[]).length > 0) invalid("stream sources are not supported by natter");
-  // Accepting these and ignoring them would pretend they work.
-  if (r.republish !== undefined && r.republish !== null) invalid("stream republish is not supported by natter");
-  if (r.subject_transform !== undefined && r.subject_transform !== null) invalid("stream subject transforms are not supported by natter");
+  // Mirrors and sources (./source-config.ts, ./source.ts): checked in nats-server's order.
+  const mirror = r.mirror !== undefined && r.mirror !== null ? parseStreamSource(r.mirror) : undefined;
+  // A copy runs on the node that holds the stream; on a replicated stream it would have to write through the
+  // group's log (not built yet), so a mirror or sources stay R1 for now.
+  if (replicas > 1 && (mirror !== undefined || (Array.isArray(r.sources) && r.sources.length > 0))) {
+    invalid("mirrors and sources are not supported on replicated streams yet");
+  }
+  const sourcesRaw = typed<unknown[]>(r, "sources", "array") ?? [];
+  const sources = sourcesRaw.map(parseStreamSource);
+  const explicitSubjects = stringArray(r, "subjects") ?? [];
+  if (mirror !== undefined) checkMirror(mirror, explicitSubjects, sources, typed<number>(r, "first_seq", "number") ?? 0);
+  checkSources(sources);
   // nats-server 2.12's counters (`Nats-Incr`): no official client here drives them, so natter has none yet.
   if (typed<boolean>(r, "allow_msg_counter", "boolean")) invalid("message counters are not supported by natter");
   if (typed<string>(r, "template_owner", "string")) invalid("stream templates are not supported by natter");
   const placement = typed<Json>(r, "placement", "object");
-  let subjects = stringArray(r, "subjects") ?? [];
-  if (subjects.length === 0) subjects = [name];
+  let subjects = explicitSubjects;
+  // A stream fed by a mirror or sources captures nothing unless it names subjects (nats-server's rule).
+  if (subjects.length === 0 && mirror === undefined && sources.length === 0) subjects = [name];
   const seen = new Set<string>();
   for (const s of subjects) {
     if (seen.has(s)) invalid("duplicate subjects detected");
@@ -290,6 +310,9 @@ export function normalizeStreamConfig(raw: unknown, clustered = false): StreamCo
     if (!isValidSubscribeSubject(s)) invalid("invalid subject");
     seen.add(s);
   }
+  // nats-server 2.10's republish and input subject transform (./republish.ts).
+  const republish = r.republish !== undefined && r.republish !== null ? parseRepublish(r.republish, subjects, subjectsCollide) : undefined;
+  const subjectTransform = r.subject_transform !== undefined && r.subject_transform !== null ? parseSubjectTransform(r.subject_transform) : undefined;
   const overlap = firstOverlap(subjects, invalid);
   if (overlap !== null) invalid(`subject ${JSON.stringify(overlap[0])} overlaps with ${JSON.stringify(overlap[1])}`);
   const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
@@ -312,6 +335,10 @@ export function normalizeStreamConfig(raw: unknown, clustered = false): StreamCo
     ...(typed<boolean>(r, "no_ack", "boolean") ? { no_ack: true } : {}),
     duplicate_window: duplicates,
     ...(placement && (placement.cluster || (Array.isArray(placement.tags) && placement.tags.length > 0)) ? { placement: placementOf(placement) } : {}),
+    ...(mirror !== undefined ? { mirror } : {}),
+    ...(sources.length > 0 ? { sources } : {}),
+    ...(subjectTransform !== undefined ? { subject_transform: subjectTransform } : {}),
+    ...(republish !== undefined ? { republish } : {}),
     compression,
     ...(firstSeq > 0 ? { first_seq: firstSeq } : {}),
     allow_direct: typed<boolean>(r, "allow_direct", "boolean") ?? false,
@@ -353,6 +380,7 @@ function placementOf(p: Json): { cluster?: string; tags?: string[] } {
  */
 export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): StreamConfig {
   if (next.name !== old.name) invalid("stream configuration name must match original");
+  if (JSON.stringify(next.mirror) !== JSON.stringify(old.mirror)) throw apiError("MirrorNotUpdatable");
   if (next.max_consumers !== old.max_consumers) invalid("stream configuration update can not change MaxConsumers");
   if (next.storage !== old.storage) invalid("stream configuration update can not change storage type");
   if (next.retention !== old.retention && (old.retention === "workqueue" || next.retention === "workqueue")) {
@@ -400,8 +428,9 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   num("max_waiting"); num("max_ack_pending"); num("idle_heartbeat"); bool("flow_control"); bool("headers_only");
   num("max_batch"); num("max_expires"); num("max_bytes"); str("deliver_subject"); str("deliver_group");
   num("inactive_threshold"); bool("mem_storage"); str("dead_letter_subject");
-  // nats-server's internal consumers that feed mirrors and sources: natter has neither.
-  if (typed<boolean>(r, "direct", "boolean")) consumerInvalid("direct consumers (for mirrors and sources) are not supported by natter");
+  // The consumers a copying server creates for a mirror or a source (nats-server's internal ones): an
+  // ephemeral push consumer like any other here, marked so (./source.ts creates them, as nats-server does).
+  bool("direct");
   const backoff = typed<unknown[]>(r, "backoff", "array");
   if (backoff && backoff.length > 0) {
     if (!backoff.every((b) => typeof b === "number")) throw apiError("InvalidJSON");
@@ -551,7 +580,7 @@ const CONSUMER_FIELDS: (keyof ConsumerConfig)[] = [
   "durable_name", "name", "description", "deliver_policy", "opt_start_seq", "opt_start_time", "ack_policy", "ack_wait",
   "max_deliver", "backoff", "filter_subject", "filter_subjects", "replay_policy", "rate_limit_bps", "sample_freq",
   "max_waiting", "max_ack_pending", "idle_heartbeat", "flow_control", "headers_only", "max_batch", "max_expires",
-  "max_bytes", "deliver_subject", "deliver_group", "inactive_threshold", "num_replicas", "mem_storage", "metadata",
+  "max_bytes", "deliver_subject", "deliver_group", "inactive_threshold", "num_replicas", "mem_storage", "direct", "metadata",
   "pause_until", "priority_groups", "priority_policy", "priority_timeout", "dead_letter_subject",
 ];
 

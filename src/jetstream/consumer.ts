@@ -73,6 +73,8 @@ interface WaitingRequest {
 }
 
 /** Flow control: ask for an answer past this many unanswered bytes; stop past the limit (nats-server's values). */
+/** Push deliveries per pass before the event loop's I/O gets a turn. */
+const PUSH_BURST = 4096;
 const FC_LIMIT = 32 * 1024 * 1024;
 const FC_TRIGGER = FC_LIMIT / 16;
 
@@ -322,7 +324,10 @@ export class Consumer {
     if (this.isPaused(nowMs())) return; // requests wait; the pause timer kicks when it ends
     const js = this.stream.js;
     const maxAckPending = this.config.max_ack_pending ?? 0;
-    for (let guard = 0; guard < 100_000 && !this.stopped; guard++) {
+    // A push consumer with a long backlog (a mirror or source catching up) goes on after the sockets had
+    // their turn: delivering it all in one pass kept every frame in memory and the first from the wire.
+    const burst = this.isPush ? PUSH_BURST : 100_000;
+    for (let guard = 0; guard < burst && !this.stopped; guard++) {
       let wr: WaitingRequest | null = null;
       if (this.isPush) {
         if (!this.interest) return;
@@ -424,7 +429,13 @@ export class Consumer {
         }
       }
     }
-    this.kick(); // a long backlog: go on in the next tick
+    // A long backlog: go on in the next turn of the event loop, after I/O.
+    if (this.kicked || this.stopped) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      this.deliverSome();
+    });
   }
 
   /**

@@ -32,7 +32,7 @@ function twinOf(sub: Subscription): Subscription {
 }
 
 /** Composes a canonical HPUB/PUB frame; returns it with the offsets deliver() takes. */
-function frame(subject: string, reply: string | null, headers: Buffer | null, payload: Buffer) {
+export function frame(subject: string, reply: string | null, headers: Buffer | null, payload: Buffer) {
   const hs = headers === null ? -1 : headers.length;
   const total = payload.length + (headers === null ? 0 : headers.length);
   const line = `${headers === null ? "PUB" : "HPUB"} ${subject} ${reply === null ? "" : `${reply} `}${headers === null ? total : `${hs} ${total}`}\r\n`;
@@ -114,12 +114,14 @@ export function deliverAs(
 
 /**
  * Hands a framed message to the subscriptions `result` matched for `route`: local ones see the frame's
- * subject (presentTo), carriers (routes, import bridges) get the deliver subject along. One member per
- * queue group, local members first, as for any message. Leaf connections cannot carry it: skipped.
+ * subject (presentTo), carriers (routes, import bridges, leaf links: src/leaf/connection.ts) get the deliver
+ * subject along. One member per queue group, local members first, as for any message.
  */
 export function presentAll(
   result: SublistResult<Subscription>, route: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
   headerSize: number, payloadStart: number, payloadEnd: number, tailStart: number, publisher: Subscriber | null,
+  /** A leaf link the message came over: never sent back to it. */
+  except: Subscriber | null = null,
 ): void {
   const one = (sub: Subscription) =>
     presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
@@ -127,7 +129,7 @@ export function presentAll(
   const carry = (sub: Subscription) =>
     (sub.client as unknown as DeliverAsCarrier).deliverAs(sub, route, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
   const local = (s: Subscription) => !s.client.closed && s.client.isRoute !== true;
-  const carrier = (s: Subscription) => !s.client.closed && carries(s.client);
+  const carrier = (s: Subscription) => !s.client.closed && s.client !== except && carries(s.client);
   for (const sub of result.plain) {
     if (carrier(sub)) carry(sub);
     else if (local(sub)) one(sub);

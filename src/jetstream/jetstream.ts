@@ -16,6 +16,7 @@ import { InternalClient } from "../internal-client.ts";
 import type { Server } from "../server.ts";
 import { AccountJetStream } from "./account.ts";
 import { JetStreamApi } from "./api.ts";
+import { addDomainMappings } from "./domain.ts";
 import { apiError, type ApiError } from "./errors.ts";
 import { registerJetStream } from "./jsz.ts";
 import { nowMs } from "./store/indexed.ts";
@@ -30,6 +31,8 @@ export interface JetStreamOptions {
   maxFile: number;
   sync: SyncPolicy;
   syncIntervalMs: number;
+  /** jetstream { domain } (./domain.ts); "" = none. */
+  domain: string;
 }
 
 /** How often timers (ack wait, heartbeats, request expiry, push interest, inactivity) are checked. */
@@ -71,6 +74,7 @@ export class JetStream {
         this.server.log.error(`JetStream: account ${JSON.stringify(account.name)} cannot have JetStream: its name cannot be a directory`);
         this.answerDisabled(account);
       } else if (account.jetstream !== null && !account.isSystem) {
+        if (this.options.domain !== "") addDomainMappings(account, this.options.domain);
         const ctx = new AccountJetStream(this, account);
         this.accounts.set(account.name, ctx);
         ctx.start();
@@ -98,7 +102,8 @@ export class JetStream {
     }
     const ms = Math.round(performance.now() - this.began);
     const names = [...this.accounts.keys()].join(", ") || "none";
-    this.server.log.info(`Starting JetStream: store ${this.options.storeDir}, accounts ${names}, ${restored} stream(s) restored in ${ms} ms`);
+    const domain = this.options.domain !== "" ? `, domain ${this.options.domain}` : "";
+    this.server.log.info(`Starting JetStream: store ${this.options.storeDir}${domain}, accounts ${names}, ${restored} stream(s) restored in ${ms} ms`);
   }
 
   /**

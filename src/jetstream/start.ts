@@ -14,6 +14,7 @@ export function startJetStream(server: Server): JetStream | null {
     maxFile: o.jsMaxFile,
     sync: o.jsSyncIntervalMs === 0 ? "always" : "interval",
     syncIntervalMs: o.jsSyncIntervalMs || 1000,
+    domain: o.jsDomain,
   });
   js.start();
   return js;

@@ -23,6 +23,8 @@ import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage }
 import { nuid } from "./nuid.ts";
 import { directGet, directGetLast } from "./direct.ts";
 import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
+import { republishHeaders, SubjectRewrite } from "./republish.ts";
+import { sourcedSequence, StreamFeeds, STREAM_SOURCE_HEADER, type StreamSourceInfoJson } from "./source.ts";
 
 /** STREAM.INFO's `state`, in wire casing. */
 export interface StreamStateJson {
@@ -44,6 +46,10 @@ export interface StreamInfoJson {
   config: StreamConfig;
   created: string;
   state: StreamStateJson;
+  /** The server's JetStream domain, when it has one (./domain.ts). */
+  domain?: string;
+  mirror?: StreamSourceInfoJson;
+  sources?: StreamSourceInfoJson[];
   ts?: string;
 }
 
@@ -161,6 +167,7 @@ export class Stream {
     this.rebuildTtls();
     this.subscribe();
     this.scheduleExpiry();
+    this.startFeeds();
   }
 
   get name(): string {
@@ -197,9 +204,116 @@ export class Stream {
     }
   }
 
+  // ---- mirror and sources (./source.ts) ---------------------------------------------------------
+
+  /** The mirror or sources feeding this stream; null when it has none. */
+  feeds: StreamFeeds | null = null;
+
+  /** Starts the feeds once the stream is in place (the origin may answer at once, also from this stream's account). */
+  private startFeeds(): void {
+    if (this.config.mirror === undefined && (this.config.sources ?? []).length === 0) return;
+    const feeds = new StreamFeeds(this);
+    this.feeds = feeds;
+    setTimeout(() => {
+      if (!this.deleted && this.feeds === feeds) feeds.start();
+    }, 0);
+  }
+
+  /** The origin sequence of the last message stored from a source (`Nats-Stream-Source`), 0 for none. */
+  lastSourcedSequence(iname: string): number {
+    const st = this.store.state();
+    for (let seq = st.lastSeq; seq >= st.firstSeq && seq > 0; seq--) {
+      const m = this.store.get(seq);
+      const value = m === null ? undefined : parseHeaders(m.headers)?.values.get(STREAM_SOURCE_HEADER);
+      if (value === undefined) continue;
+      const found = sourcedSequence(value, iname);
+      if (found > 0) return found;
+    }
+    return 0;
+  }
+
+  /** A sourced message, stored as a publish would be (dedupe, limits); an error when it could not be. */
+  storeSourced(subject: string, headers: Buffer, payload: Buffer): ApiErrorJson | null {
+    const checked = this.checkPublish(subject, headers, parseHeaders(headers), payload, null);
+    if (checked.kind === "error") return checked.error;
+    if (checked.kind !== "ok") return null;
+    try {
+      const previous = this.previousForRepublish(subject);
+      const stored = this.append(subject, checked, payload);
+      this.republish(stored, previous);
+      this.afterAppend(stored, checked);
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      return refused;
+    }
+    return null;
+  }
+
+  /** A mirrored message under the origin's sequence: what the origin no longer has stays a deleted sequence here. */
+  storeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
+    try {
+      const st = this.store.state();
+      if (seq <= st.lastSeq) return null;
+      if (st.messages === 0 && seq > st.lastSeq + 1) this.store.purge({ seq });
+      else {
+        for (let gap = st.lastSeq + 1; gap < seq; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0)).seq);
+      }
+      const previous = this.previousForRepublish(subject);
+      const stored = this.store.append(subject, headers, payload);
+      this.republish(stored, previous);
+      this.stored(stored);
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      return refused;
+    }
+    return null;
+  }
+
+  // ---- republish and subject transform (./republish.ts) ------------------------------------------
+
+  private rewriteCache: { config: StreamConfig; input: SubjectRewrite | null; republish: SubjectRewrite | null } | null = null;
+
+  /** The compiled subject_transform and republish of the current configuration. */
+  private rewrites(): { input: SubjectRewrite | null; republish: SubjectRewrite | null } {
+    const c = this.config;
+    if (this.rewriteCache === null || this.rewriteCache.config !== c) {
+      this.rewriteCache = {
+        config: c,
+        input: c.subject_transform ? new SubjectRewrite(c.subject_transform.src, c.subject_transform.dest) : null,
+        republish: c.republish ? new SubjectRewrite(c.republish.src, c.republish.dest) : null,
+      };
+    }
+    return this.rewriteCache;
+  }
+
+  /** Nats-Last-Sequence of a republish: the subject's sequence before this message (only looked up when republishing). */
+  private previousForRepublish(subject: string): number {
+    if (this.config.republish === undefined) return 0;
+    return this.store.last(subject)?.seq ?? 0;
+  }
+
+  /** Publishes a stored message again on the republish destination, when it matches. */
+  private republish(stored: StoredMessage, previous: number): void {
+    const rp = this.config.republish;
+    if (rp === undefined) return;
+    const dest = this.rewrites().republish?.apply(stored.subject);
+    if (dest === null || dest === undefined) return;
+    const headersOnly = rp.headers_only === true;
+    const headers = republishHeaders(this.name, stored.subject, stored.seq, stored.ts, previous, stored.headers, headersOnly, stored.data.length);
+    this.js.client.publish(dest, headersOnly ? Buffer.alloc(0) : stored.data, null, headers);
+  }
+
   /** Applies a new configuration (already checked by the API). */
   update(config: StreamConfig): void {
+    const feedsChanged = JSON.stringify([this.config.mirror, this.config.sources]) !== JSON.stringify([config.mirror, config.sources]);
     this.config = config;
+    if (feedsChanged) {
+      this.feeds?.close();
+      this.feeds = null;
+      this.startFeeds();
+    }
     this.store.setLimits(storeLimits(config));
     this.store.setCompression(config.compression === "s2");
     if (!config.allow_atomic) this.batches.clear();
@@ -268,22 +382,25 @@ export class Stream {
       if (mode !== "local") return fail(apiError("AtomicPublishDisabled").json);
       return this.onBatchMessage(batchId, h!, m, ack, fail);
     }
-    const checked = this.checkPublish(m.subject, m.headers, h, m.payload, null, mode);
+    const subject = this.rewrites().input?.apply(m.subject) ?? m.subject; // subject_transform (./republish.ts)
+    const checked = this.checkPublish(subject, m.headers, h, m.payload, null, mode);
     if (checked.kind === "drop") return;
     if (checked.kind === "error") return fail(checked.error);
-    if (checked.kind === "duplicate") return ack(`{"stream":${JSON.stringify(this.name)}, "seq":${checked.seq},"duplicate": true}`);
+    if (checked.kind === "duplicate") return ack(`${this.pubAckHead()}${checked.seq},"duplicate": true}`);
     // The leader of a replicated stream proposes what passed the checks; every replica (this one too) stores it
     // when it is committed, running the same checks on the same replicated state (applyPublish).
     if (mode === "propose") return this.replication!.propose(m, checked.msgId, this.store.state().lastSeq + this.replication!.inflight + 1);
     let stored: StoredMessage;
+    const previous = this.previousForRepublish(subject);
     try {
-      stored = this.append(m.subject, checked, m.payload);
+      stored = this.append(subject, checked, m.payload);
     } catch (error) {
       const refused = storeErrorJson(error);
       if (refused === null) throw error;
       return fail(refused);
     }
-    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${stored.seq}}`);
+    this.republish(stored, previous);
+    ack(`${this.pubAckHead()}${stored.seq}}`);
     this.afterAppend(stored, checked);
   }
 
@@ -413,7 +530,7 @@ export class Stream {
     }
     const result = this.commitBatch(messages);
     if ("error" in result) return fail(result.error);
-    ack(`{"stream":${JSON.stringify(this.name)}, "seq":${result.lastSeq},"batch":${JSON.stringify(id)},"count":${messages.length}}`);
+    ack(`${this.pubAckHead()}${result.lastSeq},"batch":${JSON.stringify(id)},"count":${messages.length}}`);
     for (const [stored, checked] of result.stored) this.afterAppend(stored, checked);
   }
 
@@ -759,7 +876,23 @@ export class Stream {
   // ---- info -----------------------------------------------------------------------------------
 
   info(subjectsFilter?: string, deletedDetails = false): StreamInfoJson {
-    return { config: this.config, created: rfc3339(this.created), state: this.stateJson(subjectsFilter, deletedDetails) };
+    const info: StreamInfoJson = { config: this.config, created: rfc3339(this.created), state: this.stateJson(subjectsFilter, deletedDetails) };
+    const domain = this.js.options.domain;
+    if (domain !== "") info.domain = domain;
+    if (this.feeds !== null) {
+      const now = Date.now();
+      const mirror = this.feeds.mirrorInfo(now);
+      const sources = this.feeds.sourcesInfo(now);
+      if (mirror !== undefined) info.mirror = mirror;
+      if (sources !== undefined) info.sources = sources;
+    }
+    return info;
+  }
+
+  /** A PubAck up to its sequence, as nats-server's template: `{"stream":S, "domain":D, "seq":`. */
+  private pubAckHead(): string {
+    const domain = this.js.options.domain;
+    return `{"stream":${JSON.stringify(this.name)}, ${domain !== "" ? `"domain":${JSON.stringify(domain)}, ` : ""}"seq":`;
   }
 
   stateJson(subjectsFilter?: string, deletedDetails = false): StreamStateJson {
@@ -813,6 +946,8 @@ export class Stream {
     this.subs = [];
     this.directSubs = [];
     for (const c of this.consumers.values()) c.stop();
+    this.feeds?.close();
+    this.feeds = null;
     this.store.close();
   }
 

@@ -35,6 +35,7 @@ import type { Subscriber } from "../subscriber.ts";
 import { isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
+import type { AccountMappings } from "../accounts/mappings.ts";
 import { connectionLogPrefix } from "../log.ts";
 import type { ProtocolTracer } from "../protocol/parser.ts";
 import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from "../protocol/trace.ts";
@@ -43,6 +44,7 @@ import { LeafParser, type LeafProtocolHandler } from "./parser.ts";
 import { deliverFromLeaf } from "./deliver.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
 import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
+import { frame, presentAll } from "../jetstream/deliver.ts";
 import {
   LeafError, connectLine, errLine, infoLine, interestLine, isLeafDenied, isLeafDeniedBytes,
   type LeafConnect, type LeafInfo,
@@ -142,6 +144,9 @@ const LEAF_WAIT_BEFORE_CLOSE_MS = 5_000;
 
 let nextLid = 1;
 
+/** JetStream ack replies: a delivery carried as `<reply>@<subject>` starts so (deliverJetStream). */
+const JS_ACK_PREFIX = Buffer.from("$JS.ACK.", "latin1");
+
 export class LeafConnection implements Subscriber, LeafProtocolHandler, ProtocolTracer {
   readonly isRoute = true;
   readonly isLeaf = true;
@@ -158,6 +163,13 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   remoteServer = "";
   remoteCluster = "";
   remoteId = "";
+  /** The other side's JetStream domain (its INFO or CONNECT; "" when none). */
+  remoteDomain = "";
+  /**
+   * `$JS.<our domain>.API.` as bytes when the other side is another JetStream domain: our domain's API
+   * requests do not leave through this link (nats-server's deny of outgoing `$JS.<domain>.API.>`); else null.
+   */
+  denyOutgoingApi: Buffer | null = null;
   /** The nonce of the INFO (sent when accepted, received when solicited). */
   nonce = "";
   /** A TLS handshake is under way (its own deadline; the handshake timers wait for it). */
@@ -271,6 +283,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
       this.remoteId = String(info.server_id ?? "");
       this.remoteServer = String(info.server_name || info.server_id || "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
+      this.remoteDomain = typeof info.domain === "string" ? info.domain : "";
       this.owner.hubUrls(this, info);
       this.state = LeafState.CONNECTING;
       if (this.owner.solicitTls(this, info)) {
@@ -370,6 +383,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     this.remoteId = typeof connect.server_id === "string" ? connect.server_id : "";
     this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
     this.remoteCluster = typeof connect.cluster === "string" ? connect.cluster : "";
+    this.remoteDomain = typeof connect.domain === "string" ? connect.domain : "";
     if (connect.is_hub === true) this.isSpoke = true; // the other side declared itself the hub
     this.queueBytes(infoLine(this.owner.infoFor(this, true)));
     this.open();
@@ -506,6 +520,13 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += size;
+    // Account mappings apply to what leaf links bring as to what clients publish (nats-server's parser maps
+    // both): a JetStream domain's `$JS.<domain>.API.…` from the other side reaches our API this way.
+    // A JetStream delivery (`<reply>@<deliver subject>`, see deliverAs): routed by its deliver subject.
+    // (Neither path is traced: a traced message takes the plain path below.)
+    if (replyStart >= 0 && buf[replyStart] === 36 /* $ */ && this.deliverJetStream(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
+    const mappings = this.account.mappings;
+    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!) && this.deliverMapped(mappings, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd)) return;
     // Message tracing (src/trace): this server's events for a traced message, with the hop the sender gave it.
     const trace = headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)
       ? startForwardedTrace(this.server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size)
@@ -519,6 +540,108 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     );
     if (trace !== null) trace.release();
     if (!delivered) stats.noInterestMsgs++;
+  }
+
+  /**
+   * Delivers a message whose subject an account mapping changes, on the mapped subject; false when none
+   * applies. The queue names of the LMSG were for the original subject: the mapped one goes to plain
+   * subscriptions (the domain mappings' destinations are the JetStream API's own, plain, subscriptions).
+   */
+  private deliverMapped(
+    mappings: AccountMappings, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number,
+  ): boolean {
+    const mapped = mappings.select(buf.latin1Slice(subjectStart, subjectEnd));
+    if (mapped === null) return false;
+    const replyLength = replyStart >= 0 ? replyEnd - replyStart : 0;
+    // subject, a space, the reply, a space, the message: laid out for delivery without a frame tail (-1).
+    const out = Buffer.allocUnsafe(mapped.length + 1 + replyLength + 1 + payloadEnd - payloadStart);
+    let at = out.write(mapped, 0, "latin1");
+    out[at++] = 32;
+    const newReplyStart = replyStart >= 0 ? at : -1;
+    if (replyStart >= 0) at += buf.copy(out, at, replyStart, replyEnd);
+    const newReplyEnd = replyStart >= 0 ? at : -1;
+    out[at++] = 32;
+    const newPayloadStart = at;
+    buf.copy(out, at, payloadStart, payloadEnd);
+    const result = this.memo.match(this.account.sublist, out, 0, mapped.length);
+    const delivered = deliverFromLeaf(
+      result, this, this.parser.tokenStart, this.parser.tokenEnd, 0, 0,
+      out, 0, mapped.length, newReplyStart, newReplyEnd, headerSize, newPayloadStart, out.length, -1,
+    );
+    if (!delivered) this.server.stats.noInterestMsgs++;
+    return true;
+  }
+
+  /**
+   * DeliverAsCarrier: a JetStream delivery (routed by a deliver subject, showing the message's own subject)
+   * crosses the link as nats-server sends it to routes and leaf nodes: `LMSG <deliver subject>
+   * <reply>@<subject>`; the other side routes it by the deliver subject and shows the subject after the `@`
+   * (deliverJetStream). Without a reply there is nowhere to carry the subject: it shows the deliver subject.
+   */
+  deliverAs(
+    sub: Subscription, deliverSubject: string, buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, _publisher: Subscriber | null,
+  ): void {
+    if (this.state !== LeafState.OPEN) return;
+    if (sub.queue !== null || delivery.seq === this.lastSeq) {
+      // A queue group (rare for a deliver subject): the general path, which names the groups.
+      const reply = replyStart >= 0 ? `${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}` : null;
+      const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
+      const f = frame(deliverSubject, reply, headers, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd));
+      this.deliver(sub, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, -1);
+      return;
+    }
+    // The common case (a mirror's or source's feed, a push consumer across the link): one frame written
+    // straight into the outbound buffer.
+    if (this.frameTracePending) this.traceLastFrame();
+    this.lastSeq = delivery.seq;
+    this.lastQueues.length = 0;
+    const sendHeaders = headerSize >= 0 && this.headers;
+    const bodyStart = headerSize >= 0 && !sendHeaders ? payloadStart + headerSize : payloadStart;
+    let line = sendHeaders ? "HMSG " : "LMSG ";
+    line += deliverSubject;
+    if (replyStart >= 0) line += ` ${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}`;
+    line += sendHeaders ? ` ${headerSize} ${payloadEnd - payloadStart}\r\n` : ` ${payloadEnd - bodyStart}\r\n`;
+    const lineLength = line.length; // latin1: one byte a char
+    const length = lineLength + payloadEnd - bodyStart + 2;
+    const outbound = this.outbound;
+    let at = outbound.reserve(length);
+    const out = outbound.buf;
+    this.lastFramePendingStart = at - outbound.head;
+    this.lastFrameLength = length;
+    at += out.write(line, at, lineLength, "latin1");
+    at += buf.copy(out, at, bodyStart, payloadEnd);
+    out[at++] = 13;
+    out[at] = 10;
+    this.frameTracePending = this.server.tracing;
+    const payloadLength = payloadEnd - payloadStart;
+    this.outMsgs++;
+    this.outBytes += payloadLength;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadLength;
+    this.afterQueue();
+  }
+
+  /** An LMSG whose reply is `$JS.ACK.…@<subject>`: routed by its subject (the deliver subject), showing the one after `@`. */
+  private deliverJetStream(
+    buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, replyEnd: number,
+    headerSize: number, payloadStart: number, payloadEnd: number,
+  ): boolean {
+    if (replyEnd - replyStart < 10 || buf.compare(JS_ACK_PREFIX, 0, 8, replyStart, replyStart + 8) !== 0) return false;
+    const at = buf.lastIndexOf(64 /* @ */, replyEnd - 1);
+    if (at < replyStart || at === replyEnd - 1) return false;
+    const route = buf.latin1Slice(subjectStart, subjectEnd);
+    const result = this.account.sublist.match(route);
+    if (result.plain.length === 0 && result.queues.length === 0) {
+      this.server.stats.noInterestMsgs++;
+      return true;
+    }
+    const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
+    const f = frame(buf.latin1Slice(at + 1, replyEnd), buf.latin1Slice(replyStart, at), headers, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd));
+    presentAll(result, route, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, this, this);
+    return true;
   }
 
   private loopDetected(): void {
@@ -571,6 +694,13 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
 
   // ---- output ------------------------------------------------------------------------------
 
+  /** Our own domain's API subjects, when the other side is another domain (denyOutgoingApi). */
+  private deniedOutgoing(buf: Buffer, subjectStart: number, subjectEnd: number): boolean {
+    const prefix = this.denyOutgoingApi;
+    if (prefix === null || subjectEnd - subjectStart <= prefix.length) return false;
+    return buf.compare(prefix, 0, prefix.length, subjectStart, subjectStart + prefix.length) === 0;
+  }
+
   /**
    * Queues one message for the other side (called by deliverToMatches and deliverFromLeaf for each of
    * this connection's subscriptions the message matched). The first call writes the LMSG; a later call
@@ -592,7 +722,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   ): void {
     if (this.state !== LeafState.OPEN) return;
     // A wildcard interest (`>`) matches JetStream subjects too: they stay on this side.
-    if (buf[subjectStart] === 36 /* $ */ && isLeafDeniedBytes(buf, subjectStart, subjectEnd)) return;
+    if (buf[subjectStart] === 36 /* $ */ && (isLeafDeniedBytes(buf, subjectStart, subjectEnd) || this.deniedOutgoing(buf, subjectStart, subjectEnd))) return;
     const queue = sub.queue;
     if (delivery.seq === this.lastSeq) {
       if (queue === null || this.lastQueues.includes(queue)) return; // already on its way

@@ -21,6 +21,7 @@ import type { SublistObserver } from "../cluster/interest.ts";
 import { comparePassword } from "../auth/passwords.ts";
 import { newNonce } from "../auth/nkeys.ts";
 import { nuid } from "../jetstream/nuid.ts";
+import { domainApiPrefix } from "../jetstream/domain.ts";
 import { LeafConnection, LeafState, LeafSubscription, type LeafOwner, type LeafSocket, type LeafVerdict } from "./connection.ts";
 import type { Account } from "../accounts/account.ts";
 import { GLOBAL_ACCOUNT, LDS_PREFIX, LeafError, infoLine, isLeafDenied, type LeafConnect, type LeafInfo } from "./protocol.ts";
@@ -253,6 +254,8 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     // Always present: a dialing leaf takes an INFO without leafnode_urls for a wrong port.
     info.leafnode_urls = [this.advertisedUrl()];
     if (connectInfo) info.remote_account = conn.account.name;
+    const domain = this.jetStreamDomain();
+    if (domain !== "") info.domain = domain;
     return info;
   }
 
@@ -294,6 +297,8 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       }
     }
     connect.remote_account = conn.account.name;
+    const domain = this.jetStreamDomain();
+    if (domain !== "") connect.domain = domain;
     return connect;
   }
 
@@ -356,7 +361,36 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
       const key = keyOf(sub);
       smap.set(key, (smap.get(key) ?? 0) + contribution(sub));
     }
+    // As nats-server: the account's mapping sources are interest too (what arrives on them is mapped here),
+    // which is how a JetStream domain's `$JS.<domain>.API.…` becomes reachable from the other side.
+    for (const m of conn.account.mappings?.options ?? []) {
+      if (isLeafDenied(m.source)) continue;
+      smap.set(m.source, (smap.get(m.source) ?? 0) + 1);
+    }
+    this.applyDomainDenies(conn);
     conn.sendInitialInterest(smap);
+  }
+
+  /** Our JetStream domain, when JetStream is on and has one (src/jetstream/domain.ts); else "". */
+  private jetStreamDomain(): string {
+    const o = this.server.options;
+    return o.jetstream ? o.jsDomain : "";
+  }
+
+  /**
+   * nats-server's addLeafNodeConnection for a non-system account: the plain API, KV and object store never
+   * cross (JS_DENY_PREFIXES, always); when the other side is another domain (or none), our own domain's API
+   * requests do not leave through the link either, so they are answered here only.
+   */
+  private applyDomainDenies(conn: LeafConnection): void {
+    const domain = this.jetStreamDomain();
+    if (domain === "" || conn.account.isSystem || conn.account.jetstream === null) return;
+    if (conn.remoteDomain === domain) {
+      this.server.log.info(`${conn.logPrefix} - JetStream domain ${JSON.stringify(domain)} on both sides of the link for account ${JSON.stringify(conn.account.name)}`);
+      return;
+    }
+    conn.denyOutgoingApi = Buffer.from(`${domainApiPrefix(domain)}.`, "latin1");
+    this.server.log.info(`${conn.logPrefix} - JetStream Not Extended, adding deny ["$JS.API.>" "$KV.>" "$OBJ.>"] for account ${JSON.stringify(conn.account.name)}; deny "${domainApiPrefix(domain)}.>" for outgoing messages`);
   }
 
   closed(conn: LeafConnection, _reason: string): void {

@@ -38,6 +38,8 @@ export interface LeafInfo {
   leafnode_urls?: string[];
   ws_connect_urls?: string[];
   remote_account?: string;
+  /** The server's JetStream domain (src/jetstream/domain.ts), as nats-server's INFO. */
+  domain?: string;
   ldm?: boolean;
   /** nats-server 2.10's compression negotiation: natter offers none. */
   compression?: string;

@@ -32,7 +32,16 @@ describe("JetStream options", () => {
 
   test("jetstream { disabled: true } turns it off; keys of features natter lacks are refused by name", () => {
     expect(apply('jetstream { store_dir: "/d", disabled: true }\n')).toMatchObject({ jetstream: false, storeDir: "/d" });
-    expect(errorsOf('jetstream {\n  domain: hub\n}\n')).toEqual(['t.conf:2:3: "jetstream.domain" is not supported yet']);
     expect(errorsOf('jetstream {\n  key: "s3cret"\n}\n')).toEqual(['t.conf:2:3: "jetstream.key" is not supported yet']);
+  });
+
+  test("a domain: jetstream { domain } and --js_domain; names nats-server refuses, with its texts", () => {
+    expect(apply("jetstream {\n  domain: edge1\n}\n")).toMatchObject({ jetstream: true, jsDomain: "edge1" });
+    const parsed = parseCommandLine(["-js", "--js_domain", "hub"]);
+    expect(parsed.kind === "run" && parsed.options).toMatchObject({ jetstream: true, jsDomain: "hub" });
+    expect(defaultOptions.jsDomain).toBe("");
+    expect(errorsOf('jetstream {\n  domain: "a.b"\n}\n')).toEqual(["t.conf:2:3: invalid domain name: may not contain ., * or >"]);
+    expect(errorsOf('jetstream {\n  domain: "a b"\n}\n')).toEqual(['t.conf:2:3: invalid domain name: derived "$JS.a b.API.>" is not a valid subject']);
+    expect(() => parseCommandLine(["-js", "--js_domain", "x.y"])).toThrow(/invalid domain name: may not contain/);
   });
 });

@@ -568,6 +568,9 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     const delivered = deliverFromLeaf(
       result, this, this.parser.tokenStart, this.parser.tokenEnd, 0, 0,
       out, 0, mapped.length, newReplyStart, newReplyEnd, headerSize, newPayloadStart, out.length, -1,
+      // The mapped subject's queue groups (e.g. the direct-get group `_sys_` behind `$JS.<domain>.API`) were
+      // never named by the other side: as nats-server does for a message without a queue list, each gets it.
+      true,
     );
     if (!delivered) this.server.stats.noInterestMsgs++;
     return true;

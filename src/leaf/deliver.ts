@@ -42,6 +42,7 @@ export function deliverFromLeaf(
   payloadStart: number,
   payloadEnd: number,
   tailStart: number,
+  everyQueue = false,
 ): boolean {
   let delivered = false;
   delivery.seq++;
@@ -55,11 +56,11 @@ export function deliverFromLeaf(
     client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, source);
     delivered = true;
   }
-  if (queuesTo <= queuesFrom) return delivered;
+  if (!everyQueue && queuesTo <= queuesFrom) return delivered;
   const queues = result.queues;
   for (let g = 0; g < queues.length; g++) {
     const members = queues[g]!;
-    if (!isNamed(buf, tokenStart, tokenEnd, queuesFrom, queuesTo, members[0]!.queue!)) continue;
+    if (!everyQueue && !isNamed(buf, tokenStart, tokenEnd, queuesFrom, queuesTo, members[0]!.queue!)) continue;
     const count = members.length;
     const first = (Math.random() * count) | 0;
     let remote: Subscription | null = null;

@@ -208,40 +208,43 @@ export class FileStore extends IndexedStore<FileEntry> {
       const packed = deflateRawSync(headers === null ? data : Buffer.concat([headers, data]));
       if (packed.length < hl + data.length) return this.storeDeflated(seq, subject, sl, hl, hl + data.length, packed, ts, size);
     }
-    const bodyLength = 1 + 8 + 8 + 2 + sl + 4 + hl + data.length;
-    const length = RECORD_HEADER + bodyLength;
-    if (this.active.written + this.pendingBytes + length > this.segmentBytes && this.active.maxRef > 0) this.rotate();
-    const rec = Buffer.allocUnsafe(length);
-    let at = RECORD_HEADER;
-    rec[at++] = KIND_MSG;
-    at = rec.writeDoubleLE(seq, at);
-    at = rec.writeDoubleLE(ts, at);
-    at = rec.writeUInt16LE(sl, at);
-    at += rec.write(subject, at, sl, "latin1");
-    at = rec.writeUInt32LE(hl, at);
-    if (headers !== null) at += headers.copy(rec, at);
-    data.copy(rec, at);
-    const offset = this.queue(rec);
-    this.active.maxRef = seq;
-    return { seq, subject, ts, size, segment: this.active, offset, length };
+    // kind 1: u8 1 | f64 seq | f64 ts | u16 subject length | subject | u32 header length | headers | data
+    const { rec, at } = this.messageRecord(KIND_MSG, seq, ts, subject, sl, hl, hl + data.length);
+    if (headers !== null) headers.copy(rec, at);
+    data.copy(rec, at + hl);
+    return this.queueMessage(rec, seq, subject, ts, size);
   }
 
   private storeDeflated(seq: number, subject: string, sl: number, hl: number, rawLength: number, packed: Buffer, ts: number, size: number): FileEntry {
-    const length = RECORD_HEADER + 1 + 8 + 8 + 2 + sl + 4 + 4 + packed.length;
+    // kind 4: as kind 1 up to the header length, then u32 headers+data length | raw deflate of headers + data
+    const { rec, at } = this.messageRecord(KIND_MSG_DEFLATED, seq, ts, subject, sl, hl, 4 + packed.length);
+    rec.writeUInt32LE(rawLength, at);
+    packed.copy(rec, at + 4);
+    return this.queueMessage(rec, seq, subject, ts, size);
+  }
+
+  /**
+   * A message record with its common head written (kind, seq, ts, subject, header length) and `rest` bytes
+   * after it; the active segment is rotated first when the record would not fit. `at`: where the rest starts.
+   */
+  private messageRecord(kind: number, seq: number, ts: number, subject: string, sl: number, hl: number, rest: number): { rec: Buffer; at: number } {
+    const length = RECORD_HEADER + 1 + 8 + 8 + 2 + sl + 4 + rest;
     if (this.active.written + this.pendingBytes + length > this.segmentBytes && this.active.maxRef > 0) this.rotate();
     const rec = Buffer.allocUnsafe(length);
     let at = RECORD_HEADER;
-    rec[at++] = KIND_MSG_DEFLATED;
+    rec[at++] = kind;
     at = rec.writeDoubleLE(seq, at);
     at = rec.writeDoubleLE(ts, at);
     at = rec.writeUInt16LE(sl, at);
     at += rec.write(subject, at, sl, "latin1");
     at = rec.writeUInt32LE(hl, at);
-    at = rec.writeUInt32LE(rawLength, at);
-    packed.copy(rec, at);
+    return { rec, at };
+  }
+
+  private queueMessage(rec: Buffer, seq: number, subject: string, ts: number, size: number): FileEntry {
     const offset = this.queue(rec);
     this.active.maxRef = seq;
-    return { seq, subject, ts, size, segment: this.active, offset, length };
+    return { seq, subject, ts, size, segment: this.active, offset, length: rec.length };
   }
 
   /** Seals the record (length, CRC) and queues it; returns its offset in the active segment. */

@@ -12,6 +12,7 @@ import type { FuzzCase } from "./cases.ts";
 import type { GenContext } from "./gen-protocol.ts";
 import { splitChunks } from "./mutate.ts";
 import type { Rng } from "./prng.ts";
+import { Waitable } from "./wire.ts";
 import { HOST } from "./server-process.ts";
 
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
@@ -185,16 +186,15 @@ export async function endKeptSessions(port: number, timeoutMs: number): Promise<
  * The fuzzer's MQTT connection: raw writes, and a strict reader of what the server sends (each packet
  * decoded at the case's protocol level, or at the other one: a mutated CONNECT may have changed it).
  */
-export class MqttFuzzConn {
+export class MqttFuzzConn extends Waitable {
   readonly socket: net.Socket;
   readonly packets: Packet[] = [];
   closed = false;
   malformed: string | null = null;
   private readonly framer = new PacketFramer(1 << 28);
   private readonly connected: Promise<boolean>;
-  private readonly waiters = new Set<() => void>();
-
   constructor(port: number, private readonly level: number) {
+    super();
     const socket = net.connect({ host: HOST, port });
     socket.setNoDelay(true);
     this.socket = socket;
@@ -239,10 +239,6 @@ export class MqttFuzzConn {
     this.wake();
   }
 
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
   count(type: number): number {
     return this.packets.filter((p) => p.type === type).length;
   }
@@ -260,28 +256,6 @@ export class MqttFuzzConn {
       } catch {
         resolve();
       }
-    });
-  }
-
-  waitFor<T>(check: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
-    return new Promise((resolve) => {
-      const tryNow = () => {
-        const v = check();
-        if (v !== undefined) {
-          cleanup();
-          resolve(v);
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        resolve(undefined);
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(tryNow);
-      };
-      this.waiters.add(tryNow);
-      tryNow();
     });
   }
 

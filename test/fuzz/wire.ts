@@ -145,7 +145,7 @@ export function show(b: Buffer | string, max = 200): string {
 }
 
 /** Something that waits for conditions on a connection, re-checked on every arrival. */
-class Waitable {
+export class Waitable {
   private waiters = new Set<() => void>();
 
   protected wake(): void {

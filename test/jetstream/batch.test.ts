@@ -6,7 +6,7 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { describe, expect, test } from "vitest";
 import { serverKind } from "../harness/server.ts";
-import { connectJs, dec, enc, startJs, until } from "./helpers.ts";
+import { collectJson, connectJs, dec, enc, startJs, until } from "./helpers.ts";
 
 const natterOnly = test.skipIf(serverKind === "nats-server");
 
@@ -23,16 +23,6 @@ async function pubRaw(nc: NatsConnection, subject: string, values: Record<string
 }
 
 const batchMsg = (id: string, seq: number, extra: Record<string, string> = {}) => ({ "Nats-Batch-Id": id, "Nats-Batch-Sequence": String(seq), ...extra });
-
-function collect(nc: NatsConnection, subject: string): Record<string, any>[] {
-  const out: Record<string, any>[] = [];
-  nc.subscribe(subject, {
-    callback: (_e, m) => {
-      out.push(JSON.parse(dec(m.data)));
-    },
-  });
-  return out;
-}
 
 describe("atomic batch publish", () => {
   natterOnly("the client's batch publisher: nothing is visible before the commit, then all of it; the commit's PubAck names the batch", async () => {
@@ -66,7 +56,7 @@ describe("atomic batch publish", () => {
     const nc = c.nc;
     await c.jsm.streams.add({ name: "PLAIN", subjects: ["plain.>"] });
     await c.jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true } as any);
-    const abandoned = collect(nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
+    const abandoned = collectJson(nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
     await nc.flush();
     const err = async (subject: string, values: Record<string, string>) => JSON.parse(await pubRaw(nc, subject, values)).error;
     expect(await err("plain.a", batchMsg("x", 1))).toEqual({ code: 400, err_code: 10174, description: "atomic publish is disabled" });
@@ -166,7 +156,7 @@ describe("atomic batch publish", () => {
     const server = await startJs();
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true } as any);
-    const abandoned = collect(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
+    const abandoned = collectJson(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
     for (let i = 0; i < 50; i++) expect(await pubRaw(c.nc, "b.a", batchMsg(`open-${i}`, 1))).toBe("");
     expect(JSON.parse(await pubRaw(c.nc, "b.a", batchMsg("one-too-many", 1))).error).toEqual({
       code: 429, err_code: 10210, description: "atomic publish too many inflight",
@@ -182,7 +172,7 @@ describe("atomic batch publish", () => {
     const server = await startJs();
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true } as any);
-    const abandoned = collect(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
+    const abandoned = collectJson(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
     const mb = new Uint8Array(1024 * 1024 - 200);
     let refused: Record<string, any> | null = null;
     let i = 1;

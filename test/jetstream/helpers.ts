@@ -39,3 +39,14 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
 
 export const enc = (s: string) => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Collects the JSON bodies published on a subject (advisories, metrics) from now on. */
+export function collectJson(nc: NatsConnection, subject: string): Record<string, any>[] {
+  const out: Record<string, any>[] = [];
+  nc.subscribe(subject, {
+    callback: (_e, m) => {
+      out.push(JSON.parse(dec(m.data)));
+    },
+  });
+  return out;
+}

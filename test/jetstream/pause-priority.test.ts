@@ -6,7 +6,7 @@
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { describe, expect, test } from "vitest";
 import { serverKind } from "../harness/server.ts";
-import { api, connectJs, dec, enc, startJs, until } from "./helpers.ts";
+import { api, collectJson, connectJs, dec, enc, startJs, until } from "./helpers.ts";
 
 const natterOnly = test.skipIf(serverKind === "nats-server");
 const SEC = 1_000_000_000;
@@ -33,23 +33,12 @@ function pull(nc: NatsConnection, stream: string, consumer: string, req: Record<
   return out;
 }
 
-/** Collects the JSON bodies published on a subject. */
-function collect(nc: NatsConnection, subject: string): Record<string, any>[] {
-  const out: Record<string, any>[] = [];
-  nc.subscribe(subject, {
-    callback: (_e, m) => {
-      out.push(JSON.parse(dec(m.data)));
-    },
-  });
-  return out;
-}
-
 describe("consumer pause", () => {
   natterOnly("pause_until holds deliveries back; info shows paused / pause_remaining; the advisory says when it ends", async () => {
     const server = await startJs();
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "S", subjects: ["s.>"] });
-    const advisories = collect(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.PAUSE.S.P");
+    const advisories = collectJson(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.PAUSE.S.P");
     await c.nc.flush();
     const pauseUntil = goTime(new Date(Date.now() + 1500));
     const ci = await c.jsm.consumers.add("S", { durable_name: "P", ack_policy: "explicit" as any, pause_until: pauseUntil } as any);
@@ -77,7 +66,7 @@ describe("consumer pause", () => {
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "S", subjects: ["s.>"] });
     await c.jsm.consumers.add("S", { durable_name: "P", ack_policy: "explicit" as any });
-    const advisories = collect(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.PAUSE.S.P");
+    const advisories = collectJson(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.PAUSE.S.P");
     await c.nc.flush();
     const until1h = new Date(Date.now() + 3_600_000);
     const paused = await c.jsm.consumers.pause("S", "P", until1h);
@@ -178,8 +167,8 @@ describe("priority groups", () => {
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "S", subjects: ["s.>"] });
     await create(c.nc, pinnedConfig);
-    const pinned = collect(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.PINNED.S.C");
-    const unpinned = collect(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.S.C");
+    const pinned = collectJson(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.PINNED.S.C");
+    const unpinned = collectJson(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.S.C");
     await c.nc.flush();
     // Bad requests, as nats-server answers them.
     const bad = async (req: Record<string, unknown>) => {
@@ -238,7 +227,7 @@ describe("priority groups", () => {
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "S", subjects: ["s.>"] });
     await create(c.nc, { ...pinnedConfig, priority_timeout: 1 * SEC });
-    const unpinned = collect(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.S.C");
+    const unpinned = collectJson(c.nc, "$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.S.C");
     await c.js.publish("s.a", "1");
     const first = pull(c.nc, "S", "C", { batch: 1, expires: 5 * SEC, group: "A" });
     await until(() => first.msgs.length === 1, 5_000, "the first delivery");

@@ -76,6 +76,8 @@ const KIND_MSG_DEFLATED = 4;
 /** Bodies shorter than this are stored as they are: compressing them seldom saves anything. */
 const COMPRESS_MIN = 64;
 const RECORD_HEADER = 8;
+/** A message record's bytes before its subject's end: record header, kind, seq, ts, subject length (+ subject), header length. */
+const MESSAGE_HEAD = RECORD_HEADER + 1 + 8 + 8 + 2 + 4;
 const READ_AHEAD = 256 * 1024;
 /** At most this many lost sequences are listed in `lost` (the log names every range). */
 const MAX_LOST_LISTED = 100_000;
@@ -209,7 +211,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       if (packed.length < hl + data.length) return this.storeDeflated(seq, subject, sl, hl, hl + data.length, packed, ts, size);
     }
     // kind 1: u8 1 | f64 seq | f64 ts | u16 subject length | subject | u32 header length | headers | data
-    const { rec, at } = this.messageRecord(KIND_MSG, seq, ts, subject, sl, hl, hl + data.length);
+    const rec = this.messageRecord(KIND_MSG, seq, ts, subject, sl, hl, hl + data.length);
+    const at = MESSAGE_HEAD + sl;
     if (headers !== null) headers.copy(rec, at);
     data.copy(rec, at + hl);
     return this.queueMessage(rec, seq, subject, ts, size);
@@ -217,7 +220,8 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   private storeDeflated(seq: number, subject: string, sl: number, hl: number, rawLength: number, packed: Buffer, ts: number, size: number): FileEntry {
     // kind 4: as kind 1 up to the header length, then u32 headers+data length | raw deflate of headers + data
-    const { rec, at } = this.messageRecord(KIND_MSG_DEFLATED, seq, ts, subject, sl, hl, 4 + packed.length);
+    const rec = this.messageRecord(KIND_MSG_DEFLATED, seq, ts, subject, sl, hl, 4 + packed.length);
+    const at = MESSAGE_HEAD + sl;
     rec.writeUInt32LE(rawLength, at);
     packed.copy(rec, at + 4);
     return this.queueMessage(rec, seq, subject, ts, size);
@@ -225,10 +229,10 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   /**
    * A message record with its common head written (kind, seq, ts, subject, header length) and `rest` bytes
-   * after it; the active segment is rotated first when the record would not fit. `at`: where the rest starts.
+   * after it (from MESSAGE_HEAD + subject length); the active segment is rotated first when it would not fit.
    */
-  private messageRecord(kind: number, seq: number, ts: number, subject: string, sl: number, hl: number, rest: number): { rec: Buffer; at: number } {
-    const length = RECORD_HEADER + 1 + 8 + 8 + 2 + sl + 4 + rest;
+  private messageRecord(kind: number, seq: number, ts: number, subject: string, sl: number, hl: number, rest: number): Buffer {
+    const length = MESSAGE_HEAD + sl + rest;
     if (this.active.written + this.pendingBytes + length > this.segmentBytes && this.active.maxRef > 0) this.rotate();
     const rec = Buffer.allocUnsafe(length);
     let at = RECORD_HEADER;
@@ -237,8 +241,8 @@ export class FileStore extends IndexedStore<FileEntry> {
     at = rec.writeDoubleLE(ts, at);
     at = rec.writeUInt16LE(sl, at);
     at += rec.write(subject, at, sl, "latin1");
-    at = rec.writeUInt32LE(hl, at);
-    return { rec, at };
+    rec.writeUInt32LE(hl, at);
+    return rec;
   }
 
   private queueMessage(rec: Buffer, seq: number, subject: string, ts: number, size: number): FileEntry {

@@ -66,7 +66,7 @@ export interface RunningCluster extends RunningServer {
 }
 
 /** Starts three nodes of `kind` as one cluster (all at once; each names the other two as routes). */
-export async function startCluster(kind: ServerKind): Promise<RunningCluster> {
+export async function startCluster(kind: ServerKind, natsBin?: string): Promise<RunningCluster> {
   if (kind === "relay") throw new Error("the Bun relay has no cluster mode");
   const clusterPorts: number[] = [];
   while (clusterPorts.length < NODES.length) {
@@ -77,7 +77,7 @@ export async function startCluster(kind: ServerKind): Promise<RunningCluster> {
     NODES.map((name, i) => {
       const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `nats://127.0.0.1:${p}`).join(",");
       const args = ["-n", `bench-${name}`, "--cluster", `nats://127.0.0.1:${clusterPorts[i]}`, "--routes", routes, "--cluster_name", "bench"];
-      return startServer(kind, false, { args });
+      return startServer(kind, false, { args, natsBin });
     }),
   );
   const nodes = started.filter((r) => r.status === "fulfilled").map((r) => (r as PromiseFulfilledResult<RunningServer>).value);

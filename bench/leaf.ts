@@ -38,7 +38,7 @@ export const LEAF_SCENARIOS: Scenario[] = [
 ];
 
 /** Starts a hub of `kind`, then a leaf of `kind` dialing it; node A is the leaf, node B the hub. */
-export async function startLeafPair(kind: ServerKind): Promise<RunningCluster> {
+export async function startLeafPair(kind: ServerKind, natsBin?: string): Promise<RunningCluster> {
   if (kind === "relay") throw new Error("the Bun relay has no leafnode mode");
   const leafPort = await freePort();
   const hubConf = join(tmpdir(), `natter-bench-hub-${process.pid}-${leafPort}.conf`);
@@ -51,14 +51,14 @@ export async function startLeafPair(kind: ServerKind): Promise<RunningCluster> {
   };
   let hub;
   try {
-    hub = await startServer(kind, false, { args: ["-n", "bench-hub", "-c", hubConf] });
+    hub = await startServer(kind, false, { args: ["-n", "bench-hub", "-c", hubConf], natsBin });
   } catch (error) {
     cleanup();
     throw error;
   }
   let leaf;
   try {
-    leaf = await startServer(kind, false, { args: ["-n", "bench-leaf", "-c", leafConf] });
+    leaf = await startServer(kind, false, { args: ["-n", "bench-leaf", "-c", leafConf], natsBin });
   } catch (error) {
     await hub.stop(true);
     cleanup();

@@ -12,6 +12,8 @@ export interface BenchOptions {
   servers: [ServerKind, ServerKind]; // A and B; ratios are A/B
   out: string | null; // JSON path; default bench/results/<timestamp>.json
   dryRun: boolean;
+  /** The nats-server references (bench/references.ts): null = the system one and 2.12 when built. */
+  against: string[] | null;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -23,6 +25,11 @@ export const USAGE = `usage: npm run bench -- [options]
   --size 16,128        only these payload sizes in bytes (default 16,128,1024; req-reply 128)
   --duration SECONDS   timed phase per throughput run (default 2)
   --warmup SECONDS     untimed warm-up per run (default 0.5)
+  --against a,b        the nats-servers to compare with, in the same run: 2.9.10 (the system one:
+                       NATS_SERVER or nats-server on the PATH), 2.12 (NATS_SERVER_212 or
+                       \${TMPDIR:-/tmp}/nats-latest/nats-server-2.12.*), or a path to a binary.
+                       Default: 2.9.10, and 2.12 when it is built (else a note says it was skipped)
+  --nats-server PATH   compare with this nats-server binary only (= --against PATH)
   --out FILE           JSON results file (default bench/results/<timestamp>.json)
   --dry-run            print the plan and exit
 `;
@@ -54,6 +61,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     servers: ["natter", "nats"],
     out: null,
     dryRun: false,
+    against: null,
   };
   let explicitRounds = false;
   for (let i = 0; i < argv.length; i++) {
@@ -98,6 +106,15 @@ export function parseOptions(argv: string[]): BenchOptions {
       case "--warmup":
         o.warmupMs = Math.round(Number(v) * 1000);
         if (!(o.warmupMs >= 0)) fail("--warmup needs a number of seconds");
+        i++;
+        break;
+      case "--against":
+        o.against = [...(o.against ?? []), ...list(v, a)];
+        i++;
+        break;
+      case "--nats-server":
+        if (!v) fail("--nats-server needs the path of a nats-server binary");
+        o.against = [...(o.against ?? []), v.includes("/") ? v : (Bun.which(v) ?? `./${v}`)];
         i++;
         break;
       case "--out":

@@ -27,9 +27,17 @@ export interface RunRecord {
   result?: LoadgenResult;
   latency?: LatencyPercentiles;
   serverLogTail?: string;
+  /** B side: the reference (nats-server binary) this run measured, by name (bench/references.ts). */
+  reference?: string;
+  /** The server's RSS (KiB) right after it answered INFO, before any load. */
+  startRssKb?: number | null;
+  /** The server's RSS (KiB) at the end of the timed phase, with the load's connections still open. */
+  rssKb?: number | null;
 }
 
 export type Metric = "msgs/s" | "p50" | "p99" | "p99.9";
+/** What a target compares: a figure of the scenario, its server's RSS under the load, or RSS at start. */
+export type TargetMetric = Metric | "rss" | "start-rss";
 
 export interface SummaryRow {
   /** B is this baseline (the Bun relay), not the B server: reported apart. */
@@ -43,6 +51,12 @@ export interface SummaryRow {
   B: Spread | null;
   mbA: Spread | null; // MB/s of payload, throughput rows
   mbB: Spread | null;
+  /** Server RSS in MiB at the end of the timed phase (cluster and leaf runs: node A), per side. */
+  rssA: Spread | null;
+  rssB: Spread | null;
+  /** Server RSS in MiB right after start, before the load. */
+  startRssA: Spread | null;
+  startRssB: Spread | null;
   failures: { A: number; B: number };
   rounds: { A: number; B: number };
   ratio: number | null; // median A / median B; null if either side failed
@@ -96,6 +110,10 @@ export function summarize(records: RunRecord[], plan: { scenario: Scenario; size
         if (metric !== "msgs/s" || rs.length === 0 || rs.some((r) => !r.ok)) return null;
         return spread(rs.map((r) => r.result!.mb_per_sec as number));
       };
+      const mib = (s: Side, pick: (r: RunRecord) => number | null | undefined) => {
+        const kb = side(s).filter((r) => r.ok).map(pick).filter((v): v is number => typeof v === "number" && v > 0);
+        return spread(kb.map((v) => v / 1024));
+      };
       const A = stat("A"), B = stat("B");
       rows.push({
         baseline: scenario.baseline ?? null,
@@ -108,6 +126,10 @@ export function summarize(records: RunRecord[], plan: { scenario: Scenario; size
         B,
         mbA: mb("A"),
         mbB: mb("B"),
+        rssA: mib("A", (r) => r.rssKb),
+        rssB: mib("B", (r) => r.rssKb),
+        startRssA: mib("A", (r) => r.startRssKb),
+        startRssB: mib("B", (r) => r.startRssKb),
         failures: { A: side("A").filter((r) => !r.ok).length, B: side("B").filter((r) => !r.ok).length },
         rounds: { A: side("A").length, B: side("B").length },
         ratio: A && B && B.median > 0 ? A.median / B.median : null,
@@ -150,6 +172,14 @@ function note(r: SummaryRow): string {
   return notes.join("; ");
 }
 
+/** RSS under the load, medians: "167 / 30.2 (5.5×)". */
+function rssPair(r: SummaryRow): string {
+  if (!r.rssA && !r.rssB) return "";
+  const m = (s: Spread | null) => (s ? num(s.median) : "-");
+  const ratio = r.rssA && r.rssB && r.rssB.median > 0 ? ` (${(r.rssA.median / r.rssB.median).toFixed(1)}×)` : "";
+  return `${m(r.rssA)} / ${m(r.rssB)}${ratio}`;
+}
+
 function table(header: string[], rows: string[][], rightAlign: Set<number>): string {
   const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const fmt = (r: string[]) =>
@@ -173,6 +203,7 @@ export function printReport(
     `msgs/s = messages delivered to subscribers per second (all subscribers together; pub-only: accepted by the server).`,
   );
   out.push(`MB/s = payload bytes. Latency rows in µs (lower is better). "≈": within ±${NOISE_BAND * 100}% noise.`);
+  out.push(`RSS = the server's resident memory at the end of the timed phase (MiB, medians; cluster and leaf: node A).`);
   out.push("");
   const body = rows.filter((r) => r.baseline === null).map((r) => {
     const name = r.metric === "msgs/s" ? r.scenario : `${r.scenario} ${r.metric} (µs)`;
@@ -185,14 +216,15 @@ export function printReport(
       verdict(r),
       r.mbA ? num(r.mbA.median) : "",
       r.mbB ? num(r.mbB.median) : "",
+      r.metric === "msgs/s" || r.metric === "p50" ? rssPair(r) : "",
       note(r),
     ];
   });
   out.push(
     table(
-      ["scenario", "size", `${labels.A} msgs/s`, `${labels.B} msgs/s`, "ratio", "", `${labels.A} MB/s`, `${labels.B} MB/s`, "note"],
+      ["scenario", "size", `${labels.A} msgs/s`, `${labels.B} msgs/s`, "ratio", "", `${labels.A} MB/s`, `${labels.B} MB/s`, "RSS MiB A / B", "note"],
       body,
-      new Set([1, 4, 6, 7]),
+      new Set([1, 4, 6, 7, 8]),
     ),
   );
 

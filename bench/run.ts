@@ -1,43 +1,72 @@
 // `npm run bench`: natter and nats-server side by side. For every scenario and size, each round
 // starts each server fresh on free ports, drives it with the C load generator, and kills it; the
-// order alternates A B B A ... so drift on this noisy machine hits both servers alike.
+// order rotates (A B, B A; with two references A B1 B2, B1 B2 A, B2 A B1, ...) so drift on this noisy
+// machine hits every server alike. With several nats-server references (--against; by default 2.9.10
+// and 2.12 when built) natter's rounds are shared and each reference gets its own tables.
 import { rmSync } from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
+import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { parseOptions, sizesFor, type BenchOptions } from "./options.ts";
-import { printReport, summarize, writeJson, type RunRecord, type Side } from "./report.ts";
+import { printReport, summarize, writeJson, type RunRecord, type Side, type SummaryRow } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
 import { killAll } from "./children.ts";
-import { logTail, ROOT, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
+import { logTail, ROOT, rssKb, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
 import { latencyFromSamples } from "./stats.ts";
-import { evaluateTargets, printTargets } from "./targets.ts";
+import { evaluateTargets, MEMORY_TAIL_TARGETS, printTargets, type TargetRow } from "./targets.ts";
 import { CLUSTER_TARGETS, clusterLoadgenArgs, startCluster, type RunningCluster } from "./cluster.ts";
 import { startLeafPair } from "./leaf.ts";
+import { resolveReferences, type Reference } from "./references.ts";
 
 const opts = parseOptions(process.argv.slice(2));
 const plan = opts.scenarios.flatMap((scenario) => sizesFor(opts, scenario).map((size) => ({ scenario, size })));
 const kinds: Record<Side, ServerKind> = { A: opts.servers[0], B: opts.servers[1] };
 const same = kinds.A === kinds.B;
-const labels: Record<Side, string> = {
-  A: serverTitle(kinds.A) + (same ? " A" : ""),
-  B: serverTitle(kinds.B) + (same ? " B" : ""),
-};
+
+const resolved = resolveReferences(opts.against);
+for (const note of resolved.notes) console.log(`note: ${note}`);
+if (resolved.errors.length || resolved.refs.length === 0) {
+  for (const e of resolved.errors) console.error(`bench: ${e}`);
+  if (resolved.refs.length === 0) console.error("bench: no nats-server to compare with");
+  process.exit(2);
+}
+// Side B runs once per reference when it is nats-server; A (natter, or nats-server in a harness check) once.
+const references: (Reference | null)[] = kinds.B === "nats" ? resolved.refs : [null];
+const refA: Reference | null = kinds.A === "nats" ? resolved.refs[0]! : null;
+
+function title(kind: ServerKind, ref: Reference | null): string {
+  return kind === "nats" && ref ? `nats-server ${ref.name}` : serverTitle(kind);
+}
+const labelA = title(kinds.A, refA) + (same ? " A" : "");
+const labelB = (ref: Reference | null) => title(kinds.B, ref) + (same ? " B" : "");
 
 function timedMs(s: Scenario): number {
   return s.kind === "throughput" ? opts.durationMs : opts.latencyMs;
 }
 
-// The server a side runs for a scenario: a baseline scenario puts the relay in B's place.
+// One server run of a round: side A, or side B against one reference (null: the relay or a non-nats B).
+interface Slot {
+  side: Side;
+  ref: Reference | null;
+}
+
+// The runs of a scenario's round: a baseline scenario puts the relay in B's place, once.
+function slotsFor(s: Scenario): Slot[] {
+  const bs: Slot[] = s.baseline ? [{ side: "B", ref: null }] : references.map((ref) => ({ side: "B" as Side, ref }));
+  return [{ side: "A", ref: refA }, ...bs];
+}
+
 function kindFor(side: Side, s: Scenario): ServerKind {
   return side === "B" && s.baseline ? s.baseline : kinds[side];
 }
 
 // Rough: warm-up + timed phase + server start/stop and connection setup.
-const estimateS = plan.reduce((t, p) => t + 2 * opts.rounds * ((opts.warmupMs + timedMs(p.scenario)) / 1000 + 1.0), 0);
+const runsPerRound = (s: Scenario) => slotsFor(s).length;
+const totalRuns = plan.reduce((t, p) => t + opts.rounds * runsPerRound(p.scenario), 0);
+const estimateS = plan.reduce((t, p) => t + runsPerRound(p.scenario) * opts.rounds * ((opts.warmupMs + timedMs(p.scenario)) / 1000 + 1.0), 0);
 console.log(
-  `natter bench: ${labels.A} (A) vs ${labels.B} (B), ${plan.length} scenario/size pairs x ${opts.rounds} round(s) x 2 servers` +
-    ` = ${plan.length * opts.rounds * 2} runs, about ${Math.ceil(estimateS / 60)} min`,
+  `natter bench: ${labelA} (A) vs ${references.map(labelB).join(" and ")} (B), ${plan.length} scenario/size pairs x ${opts.rounds} round(s)` +
+    ` = ${totalRuns} runs, about ${Math.ceil(estimateS / 60)} min`,
 );
 if (opts.dryRun) {
   for (const p of plan) console.log(`  ${p.scenario.name} ${p.size} B: ${p.scenario.description}`);
@@ -53,8 +82,13 @@ process.on("SIGTERM", onSignal);
 process.on("exit", killAll);
 
 const bin = buildLoadgen();
-const versions = { A: await serverVersion(kinds.A), B: await serverVersion(kinds.B) };
+const versionA = refA ? refA.version : await serverVersion(kinds.A);
+const versionB = async (ref: Reference | null) => (ref ? ref.version : await serverVersion(kinds.B));
 const started = new Date();
+// How busy the machine was: tails above all depend on it (the load average is printed with the tables).
+const loadAverage = () => loadavg().map((l) => Number(l.toFixed(2)));
+const startLoad = loadAverage();
+console.log(`load average at start: ${startLoad.join(", ")} (${cpus().length} cores)`);
 const records: RunRecord[] = [];
 const cannotStart = new Map<string, string>(); // "<kind>[+ws]" → why; not retried for every round
 
@@ -73,14 +107,17 @@ function loadgenArgs(s: Scenario, kind: ServerKind, size: number, port: number, 
   return args;
 }
 
-async function runOne(side: Side, s: Scenario, size: number, round: number): Promise<RunRecord> {
+async function runOne({ side, ref }: Slot, s: Scenario, size: number, round: number): Promise<RunRecord> {
   const kind = kindFor(side, s);
+  const natsBin = kind === "nats" ? ref?.bin : undefined;
   const rec: RunRecord = { scenario: s.name, size, side, server: kind, round, ok: false };
-  const key = kind + (s.ws ? "+ws" : "") + (s.leaf ? "+leaf" : s.cluster ? "+cluster" : "");
+  if (side === "B" && kind === "nats" && ref) rec.reference = ref.name;
+  const key = kind + (natsBin ?? "") + (s.ws ? "+ws" : "") + (s.leaf ? "+leaf" : s.cluster ? "+cluster" : "");
   if (cannotStart.has(key)) return { ...rec, skipped: true, error: cannotStart.get(key) };
   let server;
   try {
-    server = s.leaf ? await startLeafPair(kind) : s.cluster ? await startCluster(kind) : await startServer(kind, !!s.ws);
+    server = s.leaf ? await startLeafPair(kind, natsBin) : s.cluster ? await startCluster(kind, natsBin) : await startServer(kind, !!s.ws, { natsBin });
+    rec.startRssKb = rssKb(server.pid);
   } catch (e) {
     const msg = (e as Error).message;
     cannotStart.set(key, msg.split("\n")[0]);
@@ -94,6 +131,8 @@ async function runOne(side: Side, s: Scenario, size: number, round: number): Pro
     if (s.cluster) args.push(...clusterLoadgenArgs(server as RunningCluster, s, opts.warmupMs));
     const result = await runLoadgen(bin, args, timeout);
     rec.result = result;
+    // The generator samples RSS at the end of its timed phase (throughput, one-way); else right after it.
+    rec.rssKb = typeof result.server_rss_kb === "number" ? result.server_rss_kb : rssKb(server.pid);
     rec.ok = result.ok;
     if (!result.ok) {
       rec.error = `${result.error} (server log: ${server.logFile.slice(ROOT.length + 1)})`;
@@ -121,41 +160,74 @@ function progressLine(r: RunRecord): string {
   return `${(rate / 1e6).toFixed(3)}M msgs/s  ${(r.result!.mb_per_sec as number).toFixed(0)} MB/s  (${cpu})`;
 }
 
-const total = plan.length * opts.rounds * 2;
 let n = 0;
 for (const { scenario, size } of plan) {
+  const slots = slotsFor(scenario);
   for (let round = 0; round < opts.rounds; round++) {
-    const order: Side[] = round % 2 === 0 ? ["A", "B"] : ["B", "A"];
-    for (const side of order) {
-      const rec = await runOne(side, scenario, size, round);
+    // Rotate: each server takes each place in the order equally often.
+    const order = slots.map((_, k) => slots[(k + round) % slots.length]!);
+    for (const slot of order) {
+      const rec = await runOne(slot, scenario, size, round);
       records.push(rec);
       n++;
       if (!rec.skipped) {
-        const label = scenario.baseline && side === "B" ? serverTitle(scenario.baseline) : labels[side];
-        const tag = `[${String(n).padStart(String(total).length)}/${total}] ${scenario.name} ${size} B r${round + 1} ${label}`;
-        console.log(`${tag.padEnd(48)} ${progressLine(rec)}`);
+        const label = scenario.baseline && slot.side === "B" ? serverTitle(scenario.baseline) : slot.side === "A" ? labelA : labelB(slot.ref);
+        const tag = `[${String(n).padStart(String(totalRuns).length)}/${totalRuns}] ${scenario.name} ${size} B r${round + 1} ${label}`;
+        console.log(`${tag.padEnd(56)} ${progressLine(rec)}`);
       }
     }
   }
 }
 
-const rows = summarize(records, plan);
-printReport(rows, records, labels, { rounds: opts.rounds, versions });
-const targetRows = kinds.A === "natter" && kinds.B === "nats" ? evaluateTargets(rows) : [];
-if (targetRows.length) printTargets(targetRows, opts.rounds);
-const clusterTargetRows = kinds.A === "natter" && kinds.B === "nats" ? evaluateTargets(rows, CLUSTER_TARGETS).filter((t) => t.status !== "not run") : [];
-if (clusterTargetRows.length) printTargets(clusterTargetRows, opts.rounds, "issue 6");
+// One comparison per reference: natter's runs with that reference's (the relay's go with the first).
+interface Comparison {
+  reference: string | null;
+  labels: { A: string; B: string };
+  versions: { A: string; B: string };
+  summary: SummaryRow[];
+  targets: TargetRow[];
+}
+const comparisons: Comparison[] = [];
+for (const [k, ref] of references.entries()) {
+  const baselines = new Set(plan.filter((p) => p.scenario.baseline).map((p) => p.scenario.name));
+  const mine = records.filter((r) => (baselines.has(r.scenario) ? k === 0 : r.side === "A" || r.reference === (ref?.name ?? undefined)));
+  const rows = summarize(mine, k === 0 ? plan : plan.filter((p) => !p.scenario.baseline));
+  const labels = { A: labelA, B: labelB(ref) };
+  const versions = { A: versionA, B: await versionB(ref) };
+  if (references.length > 1) console.log(`\n==== ${labelA} against ${labels.B} ====`);
+  printReport(rows, mine, labels, { rounds: opts.rounds, versions });
+  const targets: TargetRow[] = [];
+  if (kinds.A === "natter" && kinds.B === "nats") {
+    const against = labels.B;
+    const issue3 = evaluateTargets(rows);
+    if (issue3.length) printTargets(issue3, opts.rounds, "issue 3", against);
+    const issue20 = evaluateTargets(rows, MEMORY_TAIL_TARGETS).filter((t) => t.status !== "not run");
+    if (issue20.length) printTargets(issue20, opts.rounds, "issue 20", against);
+    const issue6 = evaluateTargets(rows, CLUSTER_TARGETS).filter((t) => t.status !== "not run");
+    if (issue6.length) printTargets(issue6, opts.rounds, "issue 6", against);
+    targets.push(...issue3, ...issue20, ...issue6);
+  }
+  comparisons.push({ reference: ref?.name ?? null, labels, versions, summary: rows, targets });
+}
 
 const file = opts.out ?? join(ROOT, "bench", "results", `${started.toISOString().replace(/[:.]/g, "-")}.json`);
 writeJson(file, {
   started: started.toISOString(),
   finished: new Date().toISOString(),
   host: { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), bun: Bun.version },
-  servers: { A: { kind: kinds.A, label: labels.A, version: versions.A }, B: { kind: kinds.B, label: labels.B, version: versions.B } },
-  targets: [...targetRows, ...clusterTargetRows],
+  load: { start: startLoad, end: loadAverage() },
+  servers: {
+    A: { kind: kinds.A, label: labelA, version: versionA },
+    B: { kind: kinds.B, label: comparisons[0]!.labels.B, version: comparisons[0]!.versions.B },
+  },
+  references: resolved.refs,
+  // The first reference's tables, as before; every reference's in `comparisons`.
+  targets: comparisons[0]!.targets,
   options: { ...opts, scenarios: opts.scenarios.map((s) => s.name) } satisfies Record<keyof BenchOptions, unknown>,
-  summary: rows,
+  summary: comparisons[0]!.summary,
+  comparisons,
   runs: records,
 });
-console.log(`\nResults: ${file.startsWith(ROOT) ? file.slice(ROOT.length + 1) : file}`);
+console.log(`\nload average at start ${startLoad.join(", ")}, at the end ${loadAverage().join(", ")} (${cpus().length} cores)`);
+console.log(`Results: ${file.startsWith(ROOT) ? file.slice(ROOT.length + 1) : file}`);
 process.exit(records.some((r) => !r.ok) ? 1 : 0);

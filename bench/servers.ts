@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import net from "node:net";
 import { join } from "node:path";
 import { track, untrack } from "./children.ts";
+import { defaultNatsServerBin } from "./references.ts";
 
 export type ServerKind = "natter" | "nats" | "relay";
 export const SERVER_KINDS: ServerKind[] = ["natter", "nats", "relay"];
@@ -29,7 +30,7 @@ export function serverTitle(kind: ServerKind): string {
 }
 
 function natsServerBin(): string {
-  return process.env.NATS_SERVER ?? Bun.which("nats-server") ?? "/usr/bin/nats-server";
+  return defaultNatsServerBin();
 }
 
 function bunBin(): string {
@@ -51,7 +52,7 @@ export function freePort(): Promise<number> {
 
 // The command line, and a config file to delete afterwards (nats-server enables WebSocket only
 // from a config file).
-function command(kind: ServerKind, port: number, wsPort: number | null): { cmd: string[]; conf: string | null } {
+function command(kind: ServerKind, port: number, wsPort: number | null, natsBin: string): { cmd: string[]; conf: string | null } {
   if (kind === "relay") return { cmd: [bunBin(), "bench/relay.ts", "--host", "127.0.0.1", "--port", String(port)], conf: null };
   if (kind === "natter") {
     const cmd = [bunBin(), "src/main.ts", "-a", "127.0.0.1", "-p", String(port)];
@@ -61,7 +62,7 @@ function command(kind: ServerKind, port: number, wsPort: number | null): { cmd: 
     if (process.env.NATTER_BENCH_ARGS) cmd.push(...process.env.NATTER_BENCH_ARGS.split(" ").filter(Boolean));
     return { cmd, conf: null };
   }
-  const cmd = [natsServerBin(), "-a", "127.0.0.1", "-p", String(port)];
+  const cmd = [natsBin, "-a", "127.0.0.1", "-p", String(port)];
   if (!wsPort) return { cmd, conf: null };
   const conf = join(LOG_DIR, `nats-ws-${port}.conf`);
   writeFileSync(conf, `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\n`);
@@ -122,6 +123,8 @@ export interface StartOptions {
   fdLimit?: number;
   /** More command-line arguments for the server (natter and nats-server only), e.g. cluster flags. */
   args?: string[];
+  /** The nats-server binary for kind "nats" (a bench reference); default NATS_SERVER or the one on the PATH. */
+  natsBin?: string;
 }
 
 export async function startServer(kind: ServerKind, withWs: boolean, start: StartOptions = {}): Promise<RunningServer> {
@@ -131,7 +134,7 @@ export async function startServer(kind: ServerKind, withWs: boolean, start: Star
   while (wsPort === port) wsPort = await freePort();
   const logFile = join(LOG_DIR, `${kind}-${port}.log`);
   const fd = openSync(logFile, "w");
-  const { cmd: baseCmd, conf } = command(kind, port, wsPort);
+  const { cmd: baseCmd, conf } = command(kind, port, wsPort, start.natsBin ?? natsServerBin());
   const serverCmd = kind === "relay" ? baseCmd : [...baseCmd, ...(start.args ?? [])];
   let cmd = serverCmd;
   const limits = fdLimits();
@@ -176,6 +179,16 @@ export async function startServer(kind: ServerKind, withWs: boolean, start: Star
     throw new Error(`${serverTitle(kind)} did not start (${why}): ${cmd.join(" ")} (log: ${logFile})\n${logTail(logFile)}`);
   }
   return { kind, pid: proc.pid, port, wsPort, logFile, stop };
+}
+
+/** A process's resident set (VmRSS) in KiB, or null when it is gone. */
+export function rssKb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function serverVersion(kind: ServerKind): Promise<string> {

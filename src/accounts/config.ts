@@ -385,6 +385,8 @@ function parseExport(item: ConfNode, guard: (fn: () => void) => void): ExportOpt
   let responseAt: ConfEntry | null = null;
   let thresholdMs: number | undefined;
   let thresholdAt: ConfEntry | null = null;
+  let allowTrace: boolean | undefined;
+  let allowTraceAt: ConfEntry | null = null;
   for (const k of item.value.values()) {
     guard(() => {
       switch (k.key.toLowerCase()) {
@@ -392,6 +394,7 @@ function parseExport(item: ConfNode, guard: (fn: () => void) => void): ExportOpt
           if (kind === "service") fail(k, `Detected stream ${JSON.stringify(goValue(k.node))} but already saw a service`);
           if (responseAt !== null) fail(responseAt, "Detected response directive on non-service");
           if (thresholdAt !== null) fail(thresholdAt, "Detected response directive on non-service");
+          if (allowTraceAt !== null) fail(allowTraceAt, "Detected allow_trace directive on non-service");
           if (k.node.kind !== "string") fail(k, `Expected stream name to be string, got ${goType(k.node)}`);
           kind = "stream";
           subject = k.node.value;
@@ -436,9 +439,14 @@ function parseExport(item: ConfNode, guard: (fn: () => void) => void): ExportOpt
             return a.value;
           });
           return;
+        case "allow_trace":
+          if (k.node.kind !== "bool") fail(k, `${k.key} must be a boolean, got ${goType(k.node)}`);
+          allowTraceAt = k;
+          allowTrace = k.node.value;
+          if (kind === "stream") fail(k, "Detected allow_trace directive on non-service");
+          return;
         case "latency":
         case "account_token_position":
-        case "allow_trace":
           fail(k, `"exports.${k.key}" is not supported yet`);
       }
       unknown(k);
@@ -449,6 +457,7 @@ function parseExport(item: ConfNode, guard: (fn: () => void) => void): ExportOpt
   if (kind === "service") {
     if (responseType !== undefined) x.responseType = responseType;
     if (thresholdMs !== undefined && thresholdMs !== 0) x.responseThresholdMs = thresholdMs;
+    if (allowTrace) x.allowTrace = true;
   }
   return x;
 }
@@ -484,6 +493,8 @@ function parseImport(item: ConfNode, guard: (fn: () => void) => void): ImportOpt
   let prefix: string | undefined;
   let to: string | undefined;
   let toAt: ConfEntry | null = null;
+  let allowTrace: boolean | undefined;
+  let allowTraceAt: ConfEntry | null = null;
   for (const k of item.value.values()) {
     guard(() => {
       switch (k.key.toLowerCase()) {
@@ -493,6 +504,7 @@ function parseImport(item: ConfNode, guard: (fn: () => void) => void): ImportOpt
           return;
         case "service":
           if (x?.kind === "stream") fail(k, "Detected service but already saw a stream");
+          if (allowTraceAt !== null) fail(allowTraceAt, "Detected allow_trace directive on a non-stream");
           x = { kind: "service", ...parseImportSource(k, "Service") };
           return;
         case "prefix":
@@ -506,7 +518,11 @@ function parseImport(item: ConfNode, guard: (fn: () => void) => void): ImportOpt
           if (k.node.kind !== "bool") fail(k, `${k.key} must be a boolean, got ${goType(k.node)}`);
           return;
         case "allow_trace":
-          fail(k, `"imports.${k.key}" is not supported yet`);
+          if ((x as ImportOptions | null)?.kind === "service") fail(k, "Detected allow_trace directive on a non-stream");
+          if (k.node.kind !== "bool") fail(k, `${k.key} must be a boolean, got ${goType(k.node)}`);
+          allowTraceAt = k;
+          allowTrace = k.node.value;
+          return;
       }
       unknown(k);
     });
@@ -517,6 +533,7 @@ function parseImport(item: ConfNode, guard: (fn: () => void) => void): ImportOpt
     if (prefix !== undefined && prefix !== "" && to !== undefined && to !== "") fail(toAt!, "Stream import can not have a 'prefix' and a 'to' property");
     if (prefix) found.prefix = prefix;
     if (to) found.to = to;
+    if (allowTrace) found.allowTrace = true;
   } else if (to) {
     found.to = to;
   }

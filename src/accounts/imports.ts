@@ -32,7 +32,7 @@ import { randomBytes } from "node:crypto";
 import { deliverToMatches } from "../router.ts";
 import { tracing } from "../trace/current.ts";
 import type { MsgTrace } from "../trace/msg-trace.ts";
-import { tracedResult } from "../trace/tracer.ts";
+import { disabledCopy, tracedResult } from "../trace/tracer.ts";
 import { presentAll } from "../jetstream/deliver.ts";
 import { isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
@@ -61,6 +61,8 @@ interface ServiceExport {
   readonly subject: string;
   readonly responseType: ResponseType;
   readonly thresholdMs: number;
+  /** `allow_trace` on the export: a traced request is traced on in the exporting account. */
+  readonly allowTrace: boolean;
 }
 
 /** Which kind of import the message being bridged came through. */
@@ -141,6 +143,8 @@ class StreamBridge extends Bridge {
     readonly from: Account,
     readonly into: Account,
     readonly mapping: SubjectMapping,
+    /** `allow_trace` on the import: a traced message is traced on into the importing account. */
+    readonly allowTrace: boolean,
   ) {
     super(imports);
   }
@@ -150,8 +154,22 @@ class StreamBridge extends Bridge {
     sub.delivered++;
     const subject = this.mapping.map(buf.latin1Slice(subjectStart, subjectEnd));
     const reply = replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null;
-    tracing.current?.streamExport(this.into.name, subject);
-    this.imports.bridge(this.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, STREAM_HOP, null, null, false);
+    const trace = tracing.current;
+    if (trace === null || this.allowTrace) {
+      trace?.streamExport(this.into.name, subject);
+      this.imports.bridge(this.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, STREAM_HOP, null, null, false);
+      return;
+    }
+    // Without allow_trace the trace stops at the account boundary (nats-server 2.11): the export is the
+    // last event; a trace-only message goes no further, any other is delivered untraced.
+    trace.streamExport(this.into.name, subject);
+    if (trace.traceOnly) return;
+    tracing.current = null;
+    try {
+      this.imports.bridge(this.into, subject, reply, buf, headerSize, payloadStart, payloadEnd, publisher, STREAM_HOP, null, null, false);
+    } finally {
+      tracing.current = trace;
+    }
   }
 
   /**
@@ -200,8 +218,29 @@ class ServiceBridge extends Bridge {
       request = { importer: this.importer, subject: requestSubject, reply, mappedReply, responses };
     }
     const next: Hop = { kind: "service", chain: hop === null ? [this.service] : [...hop.chain, this.service] };
-    tracing.current?.serviceImport(this.service.account.name, requestSubject, subject);
-    this.imports.bridge(this.service.account, subject, request?.mappedReply ?? null, buf, headerSize, payloadStart, payloadEnd, publisher, next, request, null, true);
+    const trace = tracing.current;
+    if (trace === null || this.service.allowTrace) {
+      trace?.serviceImport(this.service.account.name, requestSubject, subject);
+      this.imports.bridge(this.service.account, subject, request?.mappedReply ?? null, buf, headerSize, payloadStart, payloadEnd, publisher, next, request, null, true);
+      return;
+    }
+    // Without allow_trace on the export the trace stops at `si` (nats-server 2.11): a trace-only request
+    // reaches no responder; any other goes on untraced, its copy marked `trace disabled` so that no
+    // server it is routed to starts tracing it again.
+    trace.serviceImport(this.service.account.name, requestSubject, subject);
+    if (trace.traceOnly) {
+      if (request !== null) request.responses.entries.delete(request.mappedReply);
+      return;
+    }
+    const copy = disabledCopy(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
+    const copyPayloadEnd = copy.frame.length - 2;
+    const copyPayloadStart = copyPayloadEnd - (copy.headerSize + payloadEnd - payloadStart - headerSize);
+    tracing.current = null;
+    try {
+      this.imports.bridge(this.service.account, subject, request?.mappedReply ?? null, copy.frame, copy.headerSize, copyPayloadStart, copyPayloadEnd, publisher, next, request, null, true);
+    } finally {
+      tracing.current = trace;
+    }
   }
 }
 
@@ -340,7 +379,7 @@ export class Imports {
         if (imp.prefix !== undefined && imp.prefix !== "" && !subjectIsLiteral(imp.prefix)) throw new Error(`prefix "${imp.prefix}" must be literal`);
         const to = streamImportSubject(imp);
         if (!isValidSubscribeSubject(to)) throw new Error(`invalid subject "${to}"`);
-        const bridge = new StreamBridge(this, exporter, importer, SubjectMapping.compile(imp.subject, to));
+        const bridge = new StreamBridge(this, exporter, importer, SubjectMapping.compile(imp.subject, to), imp.allowTrace === true);
         this.subscribe(bridge, exporter, imp.subject);
       } else {
         const local = imp.to !== undefined && imp.to !== "" ? imp.to : imp.subject;
@@ -352,6 +391,7 @@ export class Imports {
             subject: allowed.subject,
             responseType: allowed.responseType ?? "singleton",
             thresholdMs: allowed.responseThresholdMs !== undefined && allowed.responseThresholdMs > 0 ? allowed.responseThresholdMs : DEFAULT_RESPONSE_THRESHOLD_MS,
+            allowTrace: allowed.allowTrace === true,
           };
           services.set(allowed, service);
         }

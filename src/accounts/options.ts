@@ -28,6 +28,8 @@ export interface ExportOptions {
   responseType?: "singleton" | "stream" | "chunked";
   /** Services: how long a response may take before its mapping is dropped (response_threshold; default 2 min). */
   responseThresholdMs?: number;
+  /** Services: `allow_trace`: a traced request is traced on past the account boundary (else it stops at `si`). */
+  allowTrace?: boolean;
 }
 
 /**
@@ -44,6 +46,8 @@ export interface ImportOptions {
   to?: string;
   /** Streams: `prefix: p` puts the subject under `p.` (nats-server's addStreamImport with a prefix). */
   prefix?: string;
+  /** Streams: `allow_trace`: a traced message is traced on into this account (else it stops at `se`). */
+  allowTrace?: boolean;
 }
 
 /** An account's `jetstream` setting: enabled (with optional limits; -1 = unlimited) or not. */

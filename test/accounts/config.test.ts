@@ -210,6 +210,8 @@ const ERRORS: [string, string, string][] = [
   ],
   ["response-type", 'accounts {\n  A: { exports: [ { service: "q", response_type: lots } ] }\n}\n', 't.conf:2:35: Unknown response type: "lots"'],
   ["response-on-stream", 'accounts {\n  A: { exports: [ { stream: "q", response_type: stream } ] }\n}\n', "t.conf:2:34: Detected response directive on non-service"],
+  ["allow-trace-on-stream-export", 'accounts {\n  A: { exports: [ { stream: "q", allow_trace: true } ] }\n}\n', "t.conf:2:34: Detected allow_trace directive on non-service"],
+  ["allow-trace-on-service-import", 'accounts {\n  A: { exports: [ { service: "q" } ] }\n  B: { imports: [ { allow_trace: true, service: { account: A, subject: "q" } } ] }\n}\n', "t.conf:3:21: Detected allow_trace directive on a non-stream"],
   ["exports-not-array", 'accounts {\n  A: { exports: { stream: "q" } }\n}\n', "t.conf:2:8: Exports should be an array, got map[string]interface {}"],
   ["limits-unknown", "accounts {\n  A: { limits: { max_bananas: 1 } }\n}\n", 't.conf:2:18: Unknown field "max_bananas" parsing account limits'],
   ["jetstream-string", "accounts {\n  A: { jetstream: maybe }\n}\n", "t.conf:2:8: Expected 'enabled' or 'disabled' for string value, got 'maybe'"],

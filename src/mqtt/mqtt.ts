@@ -7,6 +7,9 @@ import type { Server } from "../server.ts";
 import type { Account } from "../accounts/account.ts";
 import type { Transport } from "../transport/transport.ts";
 import { deliverToMatches } from "../router.ts";
+import { disabledHeaders, hasTraceHeader } from "../trace/headers.ts";
+import { SAMPLED_OUT, SKIP, startTrace, tracedResult } from "../trace/tracer.ts";
+import type { MsgTrace } from "../trace/msg-trace.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import type { MqttOptions } from "./options.ts";
 import { MqttConnection } from "./connection.ts";
@@ -388,12 +391,24 @@ export class Mqtt implements SessionKeeper {
     const subjectEnd = subjectStart + head.subjectLength;
     const replyStart = reply === null ? -1 : subjectEnd + 1;
     const replyEnd = reply === null ? -1 : head.bytes.length - 1;
+    // Message tracing (src/trace): an MQTT 5 publisher starts a trace with a `Nats-Trace-Dest` user property,
+    // or a sampled `traceparent` where its account has msg_trace, exactly as a NATS client's HPUB does.
+    let trace: MsgTrace | null = null;
+    if (headers !== null && hasTraceHeader(headers, 0, headers.length)) {
+      const started = startTrace(this.server, session, session.account, frame, subjectStart, subjectEnd, lineLength, headerSize, total);
+      if (started === SKIP) return false;
+      if (started === SAMPLED_OUT) return this.publish(session, subject, reply, disabledHeaders(headers), payload, qos, retain);
+      trace = started;
+    }
     const stats = this.server.stats;
     stats.inMsgs++;
     stats.inBytes += total;
     session.publishingQos = qos;
     session.publishingRetain = retain;
-    const delivered = deliverToMatches(session.account.sublist.match(subject), session, false, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, lineLength, lineLength + total, subjectEnd + 1);
+    let result = session.account.sublist.match(subject);
+    if (trace !== null) result = tracedResult(result, trace, session, false);
+    const delivered = deliverToMatches(result, session, false, frame, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, lineLength, lineLength + total, subjectEnd + 1);
+    if (trace !== null) trace.release();
     session.publishingQos = 0;
     session.publishingRetain = false;
     if (!delivered) stats.noInterestMsgs++;

@@ -29,6 +29,10 @@ export const SKIP = "skip";
 export const SAMPLED_OUT = "sampled-out";
 
 
+interface PublishPermissions {
+  publishAllowed(buf: Buffer, start: number, end: number): boolean;
+}
+
 /** Describes a connection the way the events name it. */
 export function describe(conn: Subscriber): TraceConn | null {
   const c = conn as Subscriber & { cid?: number; rid?: number; lid?: number; name?: string; remoteServer?: string; remote?: { server_name?: string } | null; account?: Account };
@@ -86,8 +90,9 @@ export function startTrace(
   if (server.accounts.system === null) return traceOnly ? SKIP : null; // events are sent by the system account's client
   // A client must be allowed to publish to the destination (nats-server's allowedToPublishOnMsgTraceDest):
   // if not, it gets the permission violation and the message goes nowhere.
-  const client = from as Subscriber & { perms?: { publishAllowed(buf: Buffer, start: number, end: number): boolean } | null; traceDestRefused?(dest: string): void };
-  if (ingress.kind === ConnKind.CLIENT && client.perms && !client.perms.publishAllowed(Buffer.from(dest, "latin1"), 0, dest.length)) {
+  const client = from as Subscriber & { perms?: PublishPermissions | null; connection?: { perms?: PublishPermissions | null } | null; traceDestRefused?(dest: string): void };
+  const perms = client.perms ?? client.connection?.perms ?? null; // an MQTT session's are its connection's
+  if (ingress.kind === ConnKind.CLIENT && perms !== null && !perms.publishAllowed(Buffer.from(dest, "latin1"), 0, dest.length)) {
     client.traceDestRefused?.(dest);
     return SKIP;
   }

@@ -359,11 +359,7 @@ export function normalizeStreamConfig(raw: unknown, clustered = false): StreamCo
   if (typed<boolean>(r, "allow_msg_schedules", "boolean")) cfg.allow_msg_schedules = true;
   if (allowMsgTtl) cfg.allow_msg_ttl = true;
   if (markerTtl > 0) cfg.subject_delete_marker_ttl = markerTtl;
-  if (typed<boolean>(r, "allow_atomic", "boolean")) {
-    // Batches are staged on the one node that takes them; a replicated stream would need them in its log.
-    if (replicas > 1) invalid("atomic publish is not supported on replicated streams yet");
-    cfg.allow_atomic = true;
-  }
+  if (typed<boolean>(r, "allow_atomic", "boolean")) cfg.allow_atomic = true;
   return cfg;
 }
 

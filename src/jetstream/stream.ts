@@ -124,6 +124,20 @@ export interface StreamReplication {
   /** The sequence a proposed, not yet applied publish with this Nats-Msg-Id will get. */
   pendingMsgId(id: string): number | undefined;
   propose(m: InternalMessage, msgId: string, seq: number): void;
+  /** An atomic batch's commit: the whole batch as one entry of the log (applied all at once: applyBatch). */
+  proposeBatch(batch: ProposedBatch): void;
+}
+
+/** An atomic batch as a replicated stream's log carries it: applied on every replica in one run. */
+export interface ProposedBatch {
+  readonly id: string;
+  /** The sequence its first message gets. */
+  readonly firstSeq: number;
+  /** Where the commit's PubAck goes (the commit message's reply). */
+  readonly reply: string | null;
+  readonly messages: StagedMessage[];
+  /** The batch's Nats-Msg-Ids (pending until it is applied). */
+  readonly msgIds: string[];
 }
 
 /** How a publish is handled: alone (R1), proposed by a replicated stream's leader, or applied once committed. */
@@ -161,7 +175,8 @@ export class Stream {
     store.onRemove = (seq, subject, reason) => {
       for (const c of this.consumers.values()) c.onRemoved(seq, subject, reason);
     };
-    if (config.allow_atomic) this.dropUncommittedBatch();
+    // A replicated stream keeps a batch cut by a crash: its log applies the batch again (applyBatch completes it).
+    if (config.allow_atomic && config.num_replicas <= 1) this.dropUncommittedBatch();
     this.lastMsgId = this.lastStoredMsgId();
     this.rebuildSchedules();
     this.rebuildTtls();
@@ -378,9 +393,10 @@ export class Stream {
     const h = parseHeaders(m.headers);
     const batchId = h?.values.get("Nats-Batch-Id");
     if (batchId !== undefined && batchId !== "") {
-      // Stream create refuses allow_atomic on a replicated stream (not replicated yet), so this is an R1 stream.
-      if (mode !== "local") return fail(apiError("AtomicPublishDisabled").json);
-      return this.onBatchMessage(batchId, h!, m, ack, fail);
+      // A replicated stream's leader stages batches and proposes each whole at its commit: the log never
+      // holds a batch message alone.
+      if (mode === "apply") return fail(apiError("AtomicPublishDisabled").json);
+      return this.onBatchMessage(batchId, h!, m, ack, fail, mode);
     }
     const subject = this.rewrites().input?.apply(m.subject) ?? m.subject; // subject_transform (./republish.ts)
     const checked = this.checkPublish(subject, m.headers, h, m.payload, null, mode);
@@ -507,7 +523,7 @@ export class Stream {
 
   // ---- atomic batch publish (batch.ts) ----------------------------------------------------------
 
-  private onBatchMessage(id: string, h: ParsedHeaders, m: InternalMessage, ack: (json: string, stored?: boolean) => void, fail: (e: ApiErrorJson) => void): void {
+  private onBatchMessage(id: string, h: ParsedHeaders, m: InternalMessage, ack: (json: string, stored?: boolean) => void, fail: (e: ApiErrorJson) => void, mode: PublishMode): void {
     const c = this.config;
     // nats-server's order: resources, message size, then the batch's own checks.
     const size = m.payload.length + (m.headers?.length ?? 0);
@@ -528,9 +544,39 @@ export class Stream {
       const base = (last.headers ?? Buffer.from("NATS/1.0\r\n\r\n")).toString("latin1").replace(/\r\n\r\n$/, "\r\n");
       messages[messages.length - 1] = { ...last, headers: Buffer.from(`${base}Nats-Batch-Commit: 1\r\n\r\n`, "latin1") };
     }
+    if (mode === "propose") {
+      // The leader checks the batch against what is stored and in flight, then proposes it as one entry;
+      // every replica checks and stores it when it commits, and this leader answers then (applyBatch).
+      const replication = this.replication!;
+      const firstSeq = this.store.state().lastSeq + replication.inflight + 1;
+      const checked = this.checkBatch(messages, firstSeq - 1, mode);
+      if ("error" in checked) return fail(checked.error);
+      const msgIds = checked.checked.map((c) => c.msgId).filter((x) => x !== "");
+      return replication.proposeBatch({ id, firstSeq, reply: m.reply, messages, msgIds });
+    }
     const result = this.commitBatch(messages);
     if ("error" in result) return fail(result.error);
     ack(`${this.pubAckHead()}${result.lastSeq},"batch":${JSON.stringify(id)},"count":${messages.length}}`);
+    for (const [stored, checked] of result.stored) this.afterAppend(stored, checked);
+  }
+
+  /**
+   * A replicated stream's batch, committed in its log: every replica checks and stores it in one run, as
+   * an R1 stream does at the commit; the leader answers. A batch this replica stored only in part (a crash
+   * during its flush) is completed; one stored whole before (the log applied again at start) is skipped.
+   */
+  applyBatch(batch: ProposedBatch): void {
+    if (this.deleted) return;
+    const answers = this.replication?.isLeader === true && batch.reply !== null && !this.config.no_ack;
+    const lastSeq = this.store.state().lastSeq;
+    if (batch.firstSeq + batch.messages.length - 1 <= lastSeq) return;
+    const messages = lastSeq >= batch.firstSeq ? batch.messages.slice(lastSeq - batch.firstSeq + 1) : batch.messages;
+    const result = this.commitBatch(messages);
+    if ("error" in result) {
+      if (answers) this.js.replyAfterFlush(batch.reply!, JSON.stringify({ error: result.error, stream: this.name, seq: 0 }), null);
+      return;
+    }
+    if (answers) this.js.replyAfterFlush(batch.reply!, `${this.pubAckHead()}${result.lastSeq},"batch":${JSON.stringify(batch.id)},"count":${batch.messages.length}}`, this);
     for (const [stored, checked] of result.stored) this.afterAppend(stored, checked);
   }
 
@@ -540,12 +586,32 @@ export class Stream {
    * together). A store refusal part way (a write failure) removes what was appended: all or nothing.
    */
   private commitBatch(messages: StagedMessage[]): { error: ApiErrorJson } | { lastSeq: number; stored: [StoredMessage, PublishOk][] } {
+    const result = this.checkBatch(messages, this.store.state().lastSeq, "local");
+    if ("error" in result) return result;
+    const checked = result.checked;
+    const stored: [StoredMessage, PublishOk][] = [];
+    try {
+      for (let i = 0; i < messages.length; i++) stored.push([this.append(messages[i]!.subject, checked[i]!, messages[i]!.data), checked[i]!]);
+    } catch (error) {
+      const refused = storeErrorJson(error);
+      if (refused === null) throw error;
+      for (const [m] of stored) this.store.remove(m.seq);
+      return { error: refused };
+    }
+    return { lastSeq: stored[stored.length - 1]![0].seq, stored };
+  }
+
+  /**
+   * Every message of a batch checked as if the ones before it were stored after `lastSeq` (a replicated
+   * stream's leader counts what it has in flight), and the limits of a discard-new stream for the whole.
+   */
+  private checkBatch(messages: StagedMessage[], lastSeq: number, mode: PublishMode): { error: ApiErrorJson } | { checked: PublishOk[] } {
     const st = this.store.state();
-    const view: BatchView = { lastSeq: st.lastSeq, lastBySubject: new Map(), msgIds: new Set(), bytes: 0 };
+    const view: BatchView = { lastSeq, lastBySubject: new Map(), msgIds: new Set(), bytes: 0 };
     const checked: PublishOk[] = [];
     const perSubject = new Map<string, number>();
     for (const msg of messages) {
-      const r = this.checkPublish(msg.subject, msg.headers, parseHeaders(msg.headers), msg.data, view);
+      const r = this.checkPublish(msg.subject, msg.headers, parseHeaders(msg.headers), msg.data, view, mode);
       if (r.kind === "error") return { error: r.error };
       if (r.kind !== "ok") return { error: apiError("AtomicPublishIncompleteBatch").json }; // not reached: batches answer errors
       checked.push(r);
@@ -569,16 +635,7 @@ export class Stream {
       }
       if (limit !== null) return { error: apiError("StreamStoreFailed", { err: limit }).json };
     }
-    const stored: [StoredMessage, PublishOk][] = [];
-    try {
-      for (let i = 0; i < messages.length; i++) stored.push([this.append(messages[i]!.subject, checked[i]!, messages[i]!.data), checked[i]!]);
-    } catch (error) {
-      const refused = storeErrorJson(error);
-      if (refused === null) throw error;
-      for (const [m] of stored) this.store.remove(m.seq);
-      return { error: refused };
-    }
-    return { lastSeq: stored[stored.length - 1]![0].seq, stored };
+    return { checked };
   }
 
   private batchAbandoned(id: string, reason: AbandonReason): void {

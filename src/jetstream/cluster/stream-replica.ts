@@ -28,12 +28,14 @@
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
 // A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
 // The leader's decision to compact: u8 5 | the index (decimal).
+// An atomic batch (its commit): u8 6 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
+// per message: u16 subject length | subject | u32 header length | header | u32 payload length | payload.
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
 import type { Subscription } from "../../subscription.ts";
 import type { AccountJetStream } from "../account.ts";
-import type { Stream, StreamReplication } from "../stream.ts";
+import type { ProposedBatch, Stream, StreamReplication } from "../stream.ts";
 import type { ConsumerConfig } from "../config.ts";
 import type { ConsumerState } from "../consumer.ts";
 import { RaftNode, systemClock } from "./raft.ts";
@@ -48,6 +50,7 @@ const API_REQUEST = 2;
 const CONSUMER_STATE = 3;
 const CONSUMER_GONE = 4;
 const COMPACT = 5;
+const ATOMIC_BATCH = 6;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
@@ -107,6 +110,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private readonly pending = new Map<string, number>();
   /** Publishes gathered in this turn of the event loop: proposed together (one fsync, one message per follower). */
   private batch: Uint8Array[] = [];
+  /** Publishes in `batch` (an atomic batch's entry holds several). */
+  private batchPublishes = 0;
   private stopped = false;
   private compactTimer: ReturnType<typeof setInterval> | null = null;
   private consumerTimer: ReturnType<typeof setInterval> | null = null;
@@ -143,6 +148,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this._inflight = 0;
           this.pending.clear();
           this.batch = [];
+          this.batchPublishes = 0;
           this.consumersStarted = false;
           this.caughtUp = false;
           this.serveSync(leader === o.transport.selfId);
@@ -296,6 +302,15 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (msgId !== "") this.pending.set(msgId, seq);
     if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
     this.batch.push(encodePublish(m, seq));
+    this.batchPublishes++;
+  }
+
+  proposeBatch(batch: ProposedBatch): void {
+    this._inflight += batch.messages.length;
+    for (const [k, msgId] of batch.msgIds.entries()) this.pending.set(msgId, batch.firstSeq + k);
+    if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
+    this.batch.push(encodeBatch(batch));
+    this.batchPublishes += batch.messages.length;
   }
 
   // ---- catching up from the leader's store ------------------------------------------------------
@@ -499,12 +514,14 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
   private flushBatch(): void {
     const batch = this.batch;
+    const publishes = this.batchPublishes;
     this.batch = [];
+    this.batchPublishes = 0;
     if (batch.length === 0 || this.stopped) return;
     const result = this.raft.proposeBatch(batch);
     if (!result.ok) {
       // Lost leadership meanwhile: nothing was proposed (the publishers retry).
-      this._inflight = Math.max(0, this._inflight - batch.length);
+      this._inflight = Math.max(0, this._inflight - publishes);
     }
   }
 
@@ -520,6 +537,13 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       this.o.stream.applyPublish(m, seq);
       const msgId = this.pending.size > 0 ? msgIdOf(m) : "";
       if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
+      return;
+    }
+    if (data[0] === ATOMIC_BATCH) {
+      const batch = decodeBatch(data);
+      if (this._inflight > 0 && this.isLeader) this._inflight = Math.max(0, this._inflight - batch.messages.length);
+      this.o.stream.applyBatch(batch);
+      for (const msgId of batch.msgIds) this.pending.delete(msgId);
       return;
     }
     if (data[0] === COMPACT) {
@@ -634,6 +658,76 @@ function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {
   const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
   at += headerLength;
   return { m: { subject, reply, headers, payload: Buffer.from(b.subarray(at)) }, seq };
+}
+
+function encodeBatch(batch: ProposedBatch): Uint8Array {
+  const id = Buffer.from(batch.id, "latin1");
+  const reply = Buffer.from(batch.reply ?? "", "latin1");
+  let size = 1 + 8 + 2 + id.length + 2 + reply.length + 4;
+  for (const m of batch.messages) size += 2 + Buffer.byteLength(m.subject, "latin1") + 4 + (m.headers?.length ?? 0) + 4 + m.data.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  out[at++] = ATOMIC_BATCH;
+  out.writeDoubleBE(batch.firstSeq, at);
+  at += 8;
+  out.writeUInt16BE(id.length, at);
+  at += 2;
+  at += id.copy(out, at);
+  out.writeUInt16BE(reply.length, at);
+  at += 2;
+  at += reply.copy(out, at);
+  out.writeUInt32BE(batch.messages.length, at);
+  at += 4;
+  for (const m of batch.messages) {
+    const subjectLength = out.write(m.subject, at + 2, "latin1");
+    out.writeUInt16BE(subjectLength, at);
+    at += 2 + subjectLength;
+    const headers = m.headers ?? Buffer.alloc(0);
+    out.writeUInt32BE(headers.length, at);
+    at += 4;
+    at += headers.copy(out, at);
+    out.writeUInt32BE(m.data.length, at);
+    at += 4;
+    at += m.data.copy(out, at);
+  }
+  return out;
+}
+
+function decodeBatch(data: Uint8Array): ProposedBatch {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let at = 1;
+  const firstSeq = b.readDoubleBE(at);
+  at += 8;
+  const idLength = b.readUInt16BE(at);
+  at += 2;
+  const id = b.latin1Slice(at, at + idLength);
+  at += idLength;
+  const replyLength = b.readUInt16BE(at);
+  at += 2;
+  const reply = replyLength === 0 ? null : b.latin1Slice(at, at + replyLength);
+  at += replyLength;
+  const count = b.readUInt32BE(at);
+  at += 4;
+  const messages = [];
+  const msgIds = [];
+  for (let k = 0; k < count; k++) {
+    const subjectLength = b.readUInt16BE(at);
+    at += 2;
+    const subject = b.latin1Slice(at, at + subjectLength);
+    at += subjectLength;
+    const headerLength = b.readUInt32BE(at);
+    at += 4;
+    const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
+    at += headerLength;
+    const dataLength = b.readUInt32BE(at);
+    at += 4;
+    const payload = Buffer.from(b.subarray(at, at + dataLength));
+    at += dataLength;
+    messages.push({ subject, headers, data: payload });
+    const msgId = msgIdOf({ subject, reply: null, headers, payload });
+    if (msgId !== "") msgIds.push(msgId);
+  }
+  return { id, firstSeq, reply, messages, msgIds };
 }
 
 const MSG_ID = "\r\nNats-Msg-Id:";

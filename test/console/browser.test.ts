@@ -264,6 +264,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(atMark).toMatchObject({ seq: late.seq, subject: "orders.late" });
     await page.screenshot({ path: path.join(SHOTS, "streams.png"), fullPage: true });
     expect(await page.getByRole("button", { name: "Purge" }).count()).toBe(0);
+    expect(await page.getByRole("button", { name: /^Edit consumer/ }).count()).toBe(0);
     const status = await page.evaluate(async () => {
       const me = await (await fetch("/console/api/session")).json();
       return (await fetch("/console/api/streams/purge", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify({ account: "$G", name: "ORDERS" }) })).status;
@@ -305,6 +306,30 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const auditor = (await jsm.consumers.info("AUDIT", "auditor")).config;
     expect([auditor.durable_name, auditor.filter_subject, auditor.max_deliver, auditor.ack_policy]).toEqual(["auditor", "login.failed", 3, "explicit"]);
     await poll(() => audit.locator('tr[data-consumer="auditor"]').count()).toBe(1);
+    // Edit the consumer: nats-server's own refusal first (max deliver not above the backoff's length), then
+    // a change it accepts, both audited.
+    await audit.getByRole("button", { name: "Edit consumer auditor" }).click();
+    const editConsumer = page.getByRole("form", { name: "Edit consumer auditor" });
+    expect(await editConsumer.getByLabel("Max ack pending").inputValue()).toBe(String(auditor.max_ack_pending));
+    await editConsumer.getByLabel("Description").fill("failed logins");
+    await editConsumer.getByLabel("Backoff").fill("1s, 5s, 1m");
+    await editConsumer.getByLabel("Max deliver").fill("2");
+    await editConsumer.getByLabel("Max ack pending").fill("50");
+    await editConsumer.getByLabel("Headers only").check();
+    await editConsumer.getByLabel("Metadata").fill("team=security\ntier=gold");
+    await editConsumer.getByRole("button", { name: "Save consumer" }).click();
+    await page.getByRole("status").getByText("Could not update auditor: max deliver is required to be > length of backoff values").waitFor();
+    await editConsumer.getByLabel("Max deliver").fill("4");
+    await editConsumer.getByRole("button", { name: "Save consumer" }).click();
+    await page.getByRole("status").getByText("Consumer auditor updated (description, backoff, max_deliver, max_ack_pending, headers_only, metadata).").waitFor();
+    // Saved, the form closes; reopened, it shows the config as the server has it (the backoff set ack_wait).
+    await poll(() => editConsumer.count()).toBe(0);
+    await audit.getByRole("button", { name: "Edit consumer auditor" }).click();
+    await poll(() => editConsumer.getByLabel("Ack wait").inputValue()).toBe("1s");
+    const updated = (await jsm.consumers.info("AUDIT", "auditor")).config;
+    expect(updated).toMatchObject({ description: "failed logins", backoff: [1e9, 5e9, 60e9], ack_wait: 1e9, max_deliver: 4, max_ack_pending: 50, headers_only: true, metadata: { team: "security", tier: "gold" }, filter_subject: "login.failed" });
+    await poll(() => server.audit().filter((e) => e.action === "consumer_update").map((e) => [e.name ?? e.consumer, e.error ?? (e.changed as string[]).length]))
+      .toEqual([["auditor", "max deliver is required to be > length of backoff values"], ["auditor", 6]]);
     await page.locator('[data-stream="AUDIT"]').getByRole("button", { name: "Delete stream" }).click();
     await page.getByRole("status").getByText("Stream AUDIT deleted.").waitFor();
     await poll(() => page.locator('[data-stream="AUDIT"]').count()).toBe(0);
@@ -482,6 +507,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(responses).toBeGreaterThan(20);
     // The readonly user's forged admin POSTs were refused (403) on purpose; the browser logs those.
     const forged = /403.*\/console\/api\/(connections\/close|streams\/purge)|\/console\/api\/(connections\/close|streams\/purge).*403/;
-    expect(problems.filter((p) => !forged.test(p))).toEqual([]);
+    // So was the consumer edit that nats-server's rules refuse (max deliver against the backoff).
+    const refusedEdit = /400.*\/console\/api\/consumers\/update|\/console\/api\/consumers\/update.*400/;
+    expect(problems.filter((p) => !forged.test(p) && !refusedEdit.test(p))).toEqual([]);
   });
 });

@@ -494,7 +494,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.getByRole("link", { name: "Alerts", exact: true }).click();
     await poll(() => page.locator('table[data-table="active-alerts"] tr[data-rule="leaf_down"] td:nth-child(3)').textContent()).toBe("1 leaf remote not connected");
     expect(await page.locator('table[data-table="alert-history"] tr[data-rule="leaf_down"][data-state="firing"]').count()).toBe(1);
-    expect(await page.getByText("Rules: leaf_down · consumer_lag above 1000000 for 10s").count()).toBe(1);
+    expect(await page.locator('[data-field="rules"]').textContent()).toBe("Rules: leaf_down · consumer_lag above 1000000 for 10s (ORDERS above 2000000, SCRATCH off)");
     await page.screenshot({ path: path.join(SHOTS, "alerts.png") });
     // The Overview's screenshot last, when the charts have the whole run's history.
     await page.getByRole("link", { name: "Overview", exact: true }).click();

@@ -50,7 +50,7 @@ console {
     { user: ${VIEWER.user}, password: ${JSON.stringify(viewerHash)}, role: readonly }
   ]
   # The leaf remote above never connects: leaf_down fires (the banner on every page shows it).
-  alerts { leaf_down: true, consumer_lag: { above: 1000000, for: "10s" } }
+  alerts { leaf_down: true, consumer_lag: { above: 1000000, for: "10s", streams: { ORDERS: 2000000, SCRATCH: false } } }
 }
 `);
   const server = await startMonitored("natter", ["-c", path.join(dir, "natter.conf")]);

@@ -462,29 +462,6 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await context.close();
   }, 30_000);
 
-  it("Cluster and edge: a member as the gossip sees it, its route, and a leaf link with its account", async () => {
-    const varz = await getJson<{ cluster: { cluster_port: number }; leaf: { port: number } }>(server, "/varz");
-    const nodeB = await startMonitored("natter", ["-n", "node-b", "--cluster", "nats://127.0.0.1:-1", "--routes", `nats://127.0.0.1:${varz.cluster.cluster_port}`]);
-    const edge = await startMonitored("natter", ["-n", "edge-1", "--leafnode_remote", `nats-leaf://${APP.user}:${APP.pass}@127.0.0.1:${varz.leaf.port}`]);
-    try {
-      const { context, page } = await openAs(VIEWER);
-      await page.getByRole("link", { name: "Cluster" }).click();
-      const member = page.locator('table[data-table="members"] tr', { hasText: "node-b" });
-      await poll(() => member.locator('[data-field="state"]').textContent()).toBe("alive");
-      await poll(() => page.locator('table[data-table="routes"] tr[data-route="node-b"]').count()).toBe(1);
-      const routez = await getJson<{ num_routes: number }>(server, "/routez");
-      await poll(() => page.locator('[data-field="num_routes"]').textContent()).toBe(String(routez.num_routes));
-      const leaf = page.locator('table[data-table="leafs"] tr[data-leaf="edge-1"]');
-      await poll(() => leaf.locator("td:nth-child(2)").textContent()).toBe("$G");
-      const leafz = await getJson<{ leafnodes: number }>(server, "/leafz");
-      await poll(() => page.locator('[data-field="leafnodes"]').textContent()).toBe(String(leafz.leafnodes));
-      await page.screenshot({ path: path.join(SHOTS, "cluster.png"), fullPage: true });
-      await context.close();
-    } finally {
-      await Promise.all([nodeB.stop(), edge.stop()]);
-    }
-  }, 40_000);
-
   it("Alerts: the banner on every page, the firing alerts and their history, as the API has them", async () => {
     const { context, page } = await openAs(VIEWER);
     for (const name of ["Connections", "Subjects", "Streams", "Latency", "Cluster", "Accounts", "Audit"]) {
@@ -502,6 +479,47 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
     await context.close();
   }, 30_000);
+
+  // Last: when node-b stops, the meta group it joined has no quorum, and JetStream requests get no answer.
+  it("Cluster and edge: a member as the gossip sees it, its route, a leaf link with its account, the meta leader and a stream's replicas", async () => {
+    const varz = await getJson<{ server_name: string; cluster: { cluster_port: number }; leaf: { port: number } }>(server, "/varz");
+    // node-b runs JetStream too: the two form one JetStream (the meta group, which this node founded alone
+    // long ago and now grows), and a stream with two replicas has a leader and a follower.
+    const storeB = mkdtempSync(path.join(os.tmpdir(), "natter-console-js-b-"));
+    const nodeB = await startMonitored("natter", ["-n", "node-b", "-js", "--store_dir", storeB, "--cluster", "nats://127.0.0.1:-1", "--routes", `nats://127.0.0.1:${varz.cluster.cluster_port}`]);
+    const edge = await startMonitored("natter", ["-n", "edge-1", "--leafnode_remote", `nats-leaf://${APP.user}:${APP.pass}@127.0.0.1:${varz.leaf.port}`]);
+    try {
+      type Meta = { meta_cluster?: { leader: string; cluster_size: number } };
+      await poll(async () => (await getJson<Meta>(server, "/jsz")).meta_cluster?.cluster_size).toBe(2);
+      const jsm = await jetstreamManager(clients[0]!);
+      const r2 = await jsm.streams.add({ name: "R2", subjects: ["r2.>"], num_replicas: 2 });
+      const leader = r2.cluster!.leader!;
+      const follower = [varz.server_name, "node-b"].find((n) => n !== leader)!;
+      const { context, page } = await openAs(VIEWER);
+      await page.getByRole("link", { name: "Cluster" }).click();
+      const member = page.locator('table[data-table="members"] tr', { hasText: "node-b" });
+      await poll(() => member.locator('[data-field="state"]').textContent()).toBe("alive");
+      await poll(() => page.locator('table[data-table="routes"] tr[data-route="node-b"]').count()).toBe(1);
+      const routez = await getJson<{ num_routes: number }>(server, "/routez");
+      await poll(() => page.locator('[data-field="num_routes"]').textContent()).toBe(String(routez.num_routes));
+      const leaf = page.locator('table[data-table="leafs"] tr[data-leaf="edge-1"]');
+      await poll(() => leaf.locator("td:nth-child(2)").textContent()).toBe("$G");
+      const leafz = await getJson<{ leafnodes: number }>(server, "/leafz");
+      await poll(() => page.locator('[data-field="leafnodes"]').textContent()).toBe(String(leafz.leafnodes));
+      // JetStream: the meta group's leader as /jsz has it, and R2's leader and its other replica, current.
+      const meta = (await getJson<Meta>(server, "/jsz")).meta_cluster!;
+      await poll(() => page.locator('[data-field="meta_leader"]').textContent()).toBe(meta.leader);
+      const r2row = page.locator('table[data-table="stream-replicas"] tr[data-stream="R2"]');
+      await poll(() => r2row.locator('[data-field="leader"]').textContent()).toBe(leader);
+      expect(await r2row.locator("td:nth-child(3)").textContent()).toBe("2");
+      await poll(() => r2row.locator(`[data-replica="${follower}"]`).textContent()).toBe(`${follower}: current`);
+      await page.screenshot({ path: path.join(SHOTS, "cluster.png"), fullPage: true });
+      await context.close();
+    } finally {
+      await Promise.all([nodeB.stop(), edge.stop()]);
+      rmSync(storeB, { recursive: true, force: true });
+    }
+  }, 40_000);
 
   it("no page logged an error, asked another origin for anything or got a secret", () => {
     expect(responses).toBeGreaterThan(20);

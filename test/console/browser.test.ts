@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import mqtt, { type MqttClient } from "mqtt";
 import { getJson, startMonitored } from "../monitor/spawn.ts";
 import { ADMIN, APP, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
 
@@ -37,6 +38,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   let server: ConsoleServer;
   let browser: Browser;
   const clients: NatsConnection[] = [];
+  let meter: MqttClient | null = null;
   let publishing: ReturnType<typeof setInterval> | null = null;
   /** What went wrong in any page: console errors, uncaught exceptions, requests to another origin, a secret in an answer. */
   const problems: string[] = [];
@@ -63,6 +65,10 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const pub = await connect({ servers: server.hostport, name: "order-publisher", ...APP });
     const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false, ...APP });
     clients.push(sub, pub, victim);
+    // An MQTT client: the Connections page marks it (protocol MQTT) and names it by its client id.
+    const mqttPort = (await getJson<{ mqtt: { port: number } }>(server, "/varz")).mqtt.port;
+    meter = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: "meter-7", username: APP.user, password: APP.pass, protocolVersion: 4, reconnectPeriod: 0 });
+    await meter.subscribeAsync("meters/7/#");
     startTraffic(pub);
     mkdirSync(SHOTS, { recursive: true });
   }, 30_000);
@@ -70,6 +76,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   afterAll(async () => {
     stopTraffic();
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await meter?.endAsync(true).catch(() => {});
     await browser?.close();
     await server?.stop();
     if (!KEEP_SHOTS) rmSync(SHOTS, { recursive: true, force: true });
@@ -132,7 +139,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   it("Connections: the /connz table, sortable and filterable, a connection's subscriptions; readonly cannot close", async () => {
     const { context, page } = await openAs(VIEWER);
     await page.getByRole("link", { name: "Connections" }).click();
-    const connz = await getJson<{ num_connections: number; connections: { cid: number; name?: string }[] }>(server, "/connz");
+    const connz = await getJson<{ num_connections: number; connections: { cid: number; name?: string; mqtt_client?: string }[] }>(server, "/connz");
     const rows = page.locator('table[data-table="connections"] tbody tr');
     await poll(() => rows.count()).toBe(connz.num_connections);
     await poll(() => page.locator('[data-field="num_connections"]').textContent()).toBe(String(connz.num_connections));
@@ -143,9 +150,17 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     // Sort by name, descending then ascending.
     await page.getByRole("button", { name: /^Name/ }).click();
     const names = async () => (await rows.locator("td:nth-child(2)").allTextContents()).filter(Boolean);
-    await poll(names).toEqual(["order-publisher", "order-worker", "victim"]);
+    await poll(names).toEqual(["meter-7 (MQTT client id)", "order-publisher", "order-worker", "victim"]);
     await page.getByRole("button", { name: /^Name/ }).click();
-    await poll(names).toEqual(["victim", "order-worker", "order-publisher"]);
+    await poll(names).toEqual(["victim", "order-worker", "order-publisher", "meter-7 (MQTT client id)"]);
+    // The MQTT client: protocol MQTT, its client id as /connz's mqtt_client has it, in its detail too.
+    const meterConn = connz.connections.find((c) => c.mqtt_client === "meter-7")!;
+    const meterRow = page.locator(`tr[data-cid="${meterConn.cid}"]`);
+    expect(await meterRow.locator("td:nth-child(5)").textContent()).toBe("MQTT");
+    await meterRow.getByRole("button", { name: String(meterConn.cid) }).click();
+    await poll(() => page.locator(`[data-detail="${meterConn.cid}"] [data-field="mqtt_client"]`).textContent()).toBe("meter-7");
+    await poll(() => page.locator(`[data-detail="${meterConn.cid}"] tbody td.mono`).allTextContents()).toEqual(expect.arrayContaining(["meters.7.>"]));
+    await meterRow.getByRole("button", { name: String(meterConn.cid) }).click();
     // Filter.
     await page.getByLabel("Filter").fill("worker");
     await poll(() => rows.count()).toBe(1);

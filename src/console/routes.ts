@@ -86,6 +86,8 @@ export interface ConsoleHandler {
 
 export function createConsoleHandler(server: Server): ConsoleHandler {
   const sessions = new Sessions(server.options.console.users);
+  // Served over https_port: the session cookie is Secure (a browser never sends it over plain HTTP).
+  const secureCookie = server.options.httpsPort !== 0;
   const history = new History(server);
   history.start();
   const assets = consoleAssets(); // starts bundling (from source) at once, not at the first request
@@ -155,7 +157,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     const s = await sessions.signIn(b.user, b.password, remote);
     audit(AuditType.ConsoleLogin, { console_user: b.user, ok: s !== null, remote: remote || undefined });
     if (s === null) return error(401, "wrong user or password");
-    return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id) });
+    return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id, secureCookie) });
   }
 
   type Outcome = { status: number; result: Record<string, unknown> };
@@ -313,7 +315,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
       switch (name) {
         case "/logout":
           sessions.signOut(s);
-          return json({ ok: true }, 200, { "Set-Cookie": sessionCookie(null) });
+          return json({ ok: true }, 200, { "Set-Cookie": sessionCookie(null, secureCookie) });
         case "/connections/close":
           return adminAction(req, s, "close_connection", closeConnection);
         case "/streams/create":

@@ -13,7 +13,7 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import mqtt, { type MqttClient } from "mqtt";
 import { getJson, startMonitored } from "../monitor/spawn.ts";
-import { ADMIN, APP, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
+import { ADMIN, APP, VIEWER, postAs, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** expect.poll with room for a busy machine (vitest's default gives up after 1 s). */
@@ -345,8 +345,11 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await poll(() => editConsumer.getByLabel("Ack wait").inputValue()).toBe("1s");
     const updated = (await jsm.consumers.info("AUDIT", "auditor")).config;
     expect(updated).toMatchObject({ description: "failed logins", backoff: [1e9, 5e9, 60e9], ack_wait: 1e9, max_deliver: 4, max_ack_pending: 50, headers_only: true, metadata: { team: "security", tier: "gold" }, filter_subject: "login.failed" });
+    // A value that is not one is refused before any request: the console's words, naming the field.
+    const bad = await postAs(server, await signIn(server, ADMIN), "/console/api/consumers/update", { stream: "AUDIT", name: "auditor", ack_wait: "3x" });
+    expect([bad.status, await bad.json()]).toEqual([400, { account: "$G", stream: "AUDIT", consumer: "auditor", error: 'Ack wait: "3x" is not a duration (e.g. 30s, 1m30s, 500ms)' }]);
     await poll(() => server.audit().filter((e) => e.action === "consumer_update").map((e) => [e.name ?? e.consumer, e.error ?? (e.changed as string[]).length]))
-      .toEqual([["auditor", "max deliver is required to be > length of backoff values"], ["auditor", 6]]);
+      .toEqual([["auditor", "max deliver is required to be > length of backoff values"], ["auditor", 6], ["auditor", 'Ack wait: "3x" is not a duration (e.g. 30s, 1m30s, 500ms)']]);
     await page.locator('[data-stream="AUDIT"]').getByRole("button", { name: "Delete stream" }).click();
     await page.getByRole("status").getByText("Stream AUDIT deleted.").waitFor();
     await poll(() => page.locator('[data-stream="AUDIT"]').count()).toBe(0);

@@ -73,6 +73,8 @@ export interface Options {
   auditLog: string;
   /** Monitoring HTTP port (/varz, /connz, …); 0 = off. */
   httpPort: number;
+  /** Monitoring over HTTPS with the `tls` block's certificate (nats-server's https_port); 0 = off. Not with httpPort. */
+  httpsPort: number;
   httpHost: string;
   /** The web console on the monitoring port (--console, console {}; natter's own, src/console/); off by default. */
   console: ConsoleOptions;
@@ -173,6 +175,7 @@ export const defaultOptions: Readonly<Options> = {
   noSystemAccount: false,
   auditLog: "",
   httpPort: 0,
+  httpsPort: 0,
   console: defaultConsoleOptions,
   httpHost: "",
   debug: false,
@@ -282,6 +285,8 @@ const flags: FlagSpec[] = [
     set: (o, v, f) => { o.connectionRatePerIp = parseCount(v, f); } },
   { names: ["m", "http_port"], takesValue: true, help: "Use port for HTTP monitoring (default: off)",
     set: (o, v, f) => { o.httpPort = parsePort(v, f, true); } },
+  { names: ["ms", "https_port"], takesValue: true, help: "Use port for HTTPS monitoring, with the tls block's certificate (default: off)",
+    set: (o, v, f) => { o.httpsPort = parsePort(v, f, true); } },
   { names: ["console"], takesValue: false, help: "Serve the web console on the monitoring port at /console (users in the config's console block)",
     set: (o, v) => { o.console = { ...o.console, enabled: v === "true" }; } },
   { names: ["http_host"], takesValue: true, help: "Bind HTTP monitoring to host address (default: the client host)",
@@ -407,6 +412,10 @@ export function validateOptions(o: Options): void {
   if (o.maxPending < o.maxPayload) throw new OptionsError(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
   if (o.wsPort > 0 && o.wsPort === o.port) throw new OptionsError(`ws_port ${o.wsPort} is the same as the client port`);
   if (o.httpPort > 0 && (o.httpPort === o.port || o.httpPort === o.wsPort)) throw new OptionsError(`http_port ${o.httpPort} is already used by another listener`);
+  // nats-server's StartMonitoring, in its words: one monitoring port, and HTTPS needs the server's certificate.
+  if (o.httpPort !== 0 && o.httpsPort !== 0) throw new OptionsError(`can't specify both HTTP (${o.httpPort}) and HTTPs (${o.httpsPort}) ports`);
+  if (o.httpsPort !== 0 && o.tls === null) throw new OptionsError("TLS cert and key required for HTTPS");
+  if (o.httpsPort > 0 && (o.httpsPort === o.port || o.httpsPort === o.wsPort)) throw new OptionsError(`https_port ${o.httpsPort} is already used by another listener`);
   if (o.pingIntervalMs < 1) throw new OptionsError("ping_interval must be positive");
   validateMqttOptions(o);
   if (o.lameDuckDurationMs < 30_000) throw new OptionsError(`invalid lame_duck_duration of ${formatGoDuration(o.lameDuckDurationMs)}, minimum is 30 seconds`);

@@ -153,9 +153,14 @@ export class Server {
     return this.ws?.port ?? 0;
   }
 
-  /** The monitoring HTTP port (resolved when -m -1 asked for a random one); 0 when off. */
+  /** The monitoring HTTP port (resolved when -m -1 asked for a random one); 0 when off or on HTTPS. */
   get httpPort(): number {
-    return this.monitor?.port ?? this.options.httpPort;
+    return this.options.httpsPort !== 0 ? 0 : (this.monitor?.port ?? this.options.httpPort);
+  }
+
+  /** The monitoring port when it is HTTPS (https_port; resolved when -1 asked for a random one); 0 otherwise. */
+  get httpsPort(): number {
+    return this.options.httpsPort === 0 ? 0 : (this.monitor?.port ?? this.options.httpsPort);
   }
 
   get isShuttingDown(): boolean {
@@ -173,6 +178,8 @@ export class Server {
     const o = this.options;
     const httpHost = o.httpHost || o.host;
     if (o.httpPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpPort, () => listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort));
+    // https_port: the same endpoints over TLS with the client port's certificate (validated: never with http_port).
+    else if (o.httpsPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpsPort, () => listenMonitor(this, httpHost, o.httpsPort === -1 ? 0 : o.httpsPort, o.tls));
     if (o.wsPort !== 0) this.ws = bindListener("websocket", o.wsHost, o.wsPort, () => listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort));
     this.tcp = bindListener("client", o.host, o.port, () => listenTcp(this, o.host, o.port === -1 ? 0 : o.port));
     if (o.mqtt.port !== 0) {
@@ -196,7 +203,7 @@ export class Server {
     this.log.info(`  Version:  ${NATTER_VERSION}`);
     this.log.info(`  Name:     ${this.serverName}`);
     this.log.info(`  ID:       ${this.serverId}`);
-    if (this.monitor !== null) this.log.info(`Starting http monitor on ${httpHost}:${this.monitor.port}`);
+    if (this.monitor !== null) this.log.info(`Starting ${o.httpsPort !== 0 ? "https" : "http"} monitor on ${httpHost}:${this.monitor.port}`);
     if (this.ws !== null) this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
     if (this.mqtt !== null) this.log.info(`Listening for MQTT clients on ${o.mqtt.tls ? "tls" : "mqtt"}://${o.mqtt.host}:${this.mqtt.port}`);
     this.log.info(`Listening for client connections on ${o.host}:${this.tcp!.port}`);

@@ -18,7 +18,7 @@ import { AccountsConfigContext, applyAccountsKey, checkAccountsConfig, parseMapp
 /** Top-level keys nats-server 2.10 knows that natter does not implement yet. */
 export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   "logtime_utc", "disable_sublist_cache", "no_sublist_cache",
-  "https", "https_port", "http_base_path", "gateway",
+  "http_base_path", "gateway",
   "logfile_size_limit", "log_size_limit",
   "logfile_max_num", "log_max_num", "syslog", "remote_syslog", "prof_port", "prof_block_rate", "max_traced_msg_len",
   "ocsp", "operator", "operators",
@@ -219,6 +219,15 @@ class Applier {
         const hp = this.listen(e);
         if (hp.host !== null) o.httpHost = hp.host;
         o.httpPort = hp.port;
+        return;
+      }
+      case "https_port":
+        o.httpsPort = this.port(e);
+        return;
+      case "https": {
+        const hp = this.listen(e);
+        if (hp.host !== null) o.httpHost = hp.host;
+        o.httpsPort = hp.port;
         return;
       }
       case "http_host": // natter's own, as its --http_host flag (nats-server: http: "host:port")

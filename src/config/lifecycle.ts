@@ -76,6 +76,7 @@ export class Lifecycle {
     if (!o.portsFileDir) return;
     const ports: Record<string, string[]> = { nats: listenerUrls("nats", o.host, s.port) };
     if (o.httpPort !== 0) ports.monitoring = listenerUrls("http", o.httpHost || o.host, s.httpPort);
+    if (o.httpsPort !== 0) ports.monitoring = listenerUrls("https", o.httpHost || o.host, s.httpsPort);
     if (s.cluster !== null) ports.cluster = listenerUrls("nats", o.clusterHost, s.cluster.port);
     if (o.wsPort !== 0) ports.websocket = listenerUrls("ws", o.wsHost, s.wsPort);
     const file = path.join(o.portsFileDir, `${executableName()}_${process.pid}.ports`);

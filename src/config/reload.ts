@@ -69,6 +69,7 @@ const SETTINGS: Partial<Record<keyof Options, Setting>> = {
   wsSameOrigin: { name: "websocket same_origin", reloadable: false },
   wsCompression: { name: "websocket compression", reloadable: false },
   httpPort: { name: "http_port", reloadable: false },
+  httpsPort: { name: "https_port", reloadable: false },
   httpHost: { name: "http_host", reloadable: false },
   // The console's users hold passwords: logged by name only. Reading them again needs a restart.
   console: { name: "console", reloadable: false, secret: true },

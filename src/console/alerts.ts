@@ -12,6 +12,14 @@
 //     leaf_down:      { for: "10s" }               # a configured leaf remote not connected (true = for 0s)
 //     stream_full:    90                           # percent of a stream's max_msgs or max_bytes
 //   } }
+//
+// consumer_lag and stream_full may set thresholds for some streams and consumers, which win over the
+// rule's own (the most specific one applies; `false` turns the rule off there; without `above` the rule
+// applies only where a stream or consumer threshold is set):
+//     consumer_lag: { above: 1000, for: "30s", streams: { ORDERS: 5000, "APP/SCRATCH": false },
+//                     consumers: { "ORDERS/billing": { above: 10, for: "5s" } } }
+// A stream is "STREAM" (in any account) or "ACCOUNT/STREAM"; a consumer "STREAM/CONSUMER" or
+// "ACCOUNT/STREAM/CONSUMER".
 import type { Server } from "../server.ts";
 import { InternalClient } from "../internal-client.ts";
 import { jsz } from "../jetstream/jsz.ts";
@@ -21,11 +29,38 @@ export const ALERT_RULES = ["consumer_lag", "slow_consumers", "p99_latency", "le
 export type AlertRule = (typeof ALERT_RULES)[number];
 export const ALERT_ADVISORY_TYPE = "io.natter.console.alert";
 
-export interface AlertThreshold {
+export interface TargetThreshold {
   /** The value past which the rule holds (messages, count, µs, percent; unused for leaf_down). */
   above: number;
   /** How long it must hold before it fires, ms. */
   forMs: number;
+}
+
+export interface AlertThreshold {
+  /** The rule's threshold everywhere; null: only where `streams` or `consumers` set one. */
+  above: number | null;
+  forMs: number;
+  /** consumer_lag, stream_full: per stream ("STREAM" or "ACCOUNT/STREAM"); null turns the rule off there. */
+  streams?: Record<string, TargetThreshold | null>;
+  /** consumer_lag: per consumer ("STREAM/CONSUMER" or "ACCOUNT/STREAM/CONSUMER"); null turns it off there. */
+  consumers?: Record<string, TargetThreshold | null>;
+}
+
+/** The rules that take per-stream (and, consumer_lag, per-consumer) thresholds. */
+export const PER_STREAM_RULES: readonly AlertRule[] = ["consumer_lag", "stream_full"];
+
+/**
+ * The threshold for one stream (or one of its consumers): the most specific of ACCOUNT/STREAM/CONSUMER,
+ * STREAM/CONSUMER, ACCOUNT/STREAM, STREAM, then the rule's own; null when the rule is off there.
+ */
+export function thresholdFor(t: AlertThreshold, account: string, stream: string, consumer?: string): TargetThreshold | null {
+  const keys: [Record<string, TargetThreshold | null> | undefined, string][] = [];
+  if (consumer !== undefined) keys.push([t.consumers, `${account}/${stream}/${consumer}`], [t.consumers, `${stream}/${consumer}`]);
+  keys.push([t.streams, `${account}/${stream}`], [t.streams, stream]);
+  for (const [table, key] of keys) {
+    if (table !== undefined && Object.hasOwn(table, key)) return table[key]!;
+  }
+  return t.above === null ? null : { above: t.above, forMs: t.forMs };
 }
 
 export type AlertOptions = Partial<Record<AlertRule, AlertThreshold>>;
@@ -36,6 +71,8 @@ export interface Alert {
   target: string;
   value: number;
   threshold: number;
+  /** How long it must hold before it fires (the target's own or the rule's), ms. */
+  forMs: number;
   /** When the condition started holding (ms). */
   since: number;
   /** When it fired (ms); null while it waits for `for`. */
@@ -50,6 +87,8 @@ export interface AlertEvent {
   threshold: number;
   time: string;
 }
+
+type Condition = [rule: AlertRule, target: string, value: number, threshold: number, forMs: number];
 
 const HISTORY = 200;
 /** How far back slow_consumers looks. */
@@ -66,23 +105,26 @@ export class Alerts {
     if (system !== null) this.publisher = new InternalClient(server, "console-alerts", system);
   }
 
-  /** Every rule's current conditions: [rule, target, value, threshold]. */
-  private conditions(now: number): [AlertRule, string, number, number][] {
+  /** Every rule's current conditions: [rule, target, value, threshold, for (ms)]. */
+  private conditions(now: number): Condition[] {
     const r = this.rules;
-    const out: [AlertRule, string, number, number][] = [];
+    const out: Condition[] = [];
+    const everywhere = (t: AlertThreshold) => ({ above: t.above ?? 0, forMs: t.forMs });
     if (r.consumer_lag || r.stream_full) {
       const z = jsz(this.server, { accounts: false, streams: true, consumers: true, config: true, account: "" }) as {
         account_details?: { name: string; stream_detail?: { name: string; config?: { max_msgs: number; max_bytes: number }; state: { messages: number; bytes: number }; consumer_detail?: { name: string; num_pending: number }[] }[] }[];
       };
       for (const a of z.account_details ?? []) {
         for (const s of a.stream_detail ?? []) {
-          if (r.stream_full && s.config) {
+          const full = r.stream_full && s.config ? thresholdFor(r.stream_full, a.name, s.name) : null;
+          if (full !== null && s.config) {
             const pct = Math.max(s.config.max_msgs > 0 ? (s.state.messages / s.config.max_msgs) * 100 : 0, s.config.max_bytes > 0 ? (s.state.bytes / s.config.max_bytes) * 100 : 0);
-            if (pct > r.stream_full.above) out.push(["stream_full", `${a.name}/${s.name}`, Math.round(pct * 10) / 10, r.stream_full.above]);
+            if (pct > full.above) out.push(["stream_full", `${a.name}/${s.name}`, Math.round(pct * 10) / 10, full.above, full.forMs]);
           }
           if (r.consumer_lag) {
             for (const c of s.consumer_detail ?? []) {
-              if (c.num_pending > r.consumer_lag.above) out.push(["consumer_lag", `${a.name}/${s.name}/${c.name}`, c.num_pending, r.consumer_lag.above]);
+              const lag = thresholdFor(r.consumer_lag, a.name, s.name, c.name);
+              if (lag !== null && c.num_pending > lag.above) out.push(["consumer_lag", `${a.name}/${s.name}/${c.name}`, c.num_pending, lag.above, lag.forMs]);
             }
           }
         }
@@ -93,16 +135,18 @@ export class Alerts {
       this.slowSeen.push({ at: now, total });
       while (this.slowSeen.length > 1 && this.slowSeen[0]!.at < now - SLOW_WINDOW_MS) this.slowSeen.shift();
       const recent = total - this.slowSeen[0]!.total;
-      if (recent >= r.slow_consumers.above) out.push(["slow_consumers", "server", recent, r.slow_consumers.above]);
+      const t = everywhere(r.slow_consumers);
+      if (recent >= t.above) out.push(["slow_consumers", "server", recent, t.above, t.forMs]);
     }
     if (r.p99_latency) {
       const p99 = this.server.latency.deliveryPercentiles().p99;
-      if (p99 > r.p99_latency.above) out.push(["p99_latency", "delivery", p99, r.p99_latency.above]);
+      const t = everywhere(r.p99_latency);
+      if (p99 > t.above) out.push(["p99_latency", "delivery", p99, t.above, t.forMs]);
     }
     if (r.leaf_down) {
       const remotes = this.server.options.leafnodes?.remotes.length ?? 0;
       const up = leafz(this.server).leafs?.filter((l) => l.is_spoke).length ?? 0;
-      if (up < remotes) out.push(["leaf_down", "leafnodes", remotes - up, 0]);
+      if (up < remotes) out.push(["leaf_down", "leafnodes", remotes - up, 0, r.leaf_down.forMs]);
     }
     return out;
   }
@@ -110,16 +154,16 @@ export class Alerts {
   /** Once a second: conditions in, transitions out (advisories, history). */
   evaluate(now = Date.now()): void {
     const seen = new Set<string>();
-    for (const [rule, target, value, threshold] of this.conditions(now)) {
+    for (const [rule, target, value, threshold, forMs] of this.conditions(now)) {
       const key = `${rule}\0${target}`;
       seen.add(key);
       let a = this.holding.get(key);
       if (a === undefined) {
-        a = { rule, target, value, threshold, since: now, firedAt: null };
+        a = { rule, target, value, threshold, forMs, since: now, firedAt: null };
         this.holding.set(key, a);
       }
       a.value = value;
-      if (a.firedAt === null && now - a.since >= this.rules[rule]!.forMs) {
+      if (a.firedAt === null && now - a.since >= a.forMs) {
         a.firedAt = now;
         this.record(a, "firing", now);
       }

@@ -5,7 +5,7 @@
 import type { Options } from "../options.ts";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
 import { CONSOLE_ROLES, type ConsoleRole, type ConsoleUser } from "./options.ts";
-import { ALERT_RULES, type AlertOptions, type AlertRule, type AlertThreshold } from "./alerts.ts";
+import { ALERT_RULES, PER_STREAM_RULES, type AlertOptions, type AlertRule, type AlertThreshold, type TargetThreshold } from "./alerts.ts";
 import { parseGoDuration } from "../config/duration.ts";
 
 function fail(at: { pos: ConfEntry["pos"] }, reason: string): never {
@@ -55,7 +55,39 @@ function thresholdValue(rule: AlertRule, e: ConfEntry, n: ConfNode): number {
   return n.value;
 }
 
-/** `alerts { rule: value | { above: value, for: duration } | true }` */
+/**
+ * `streams { NAME: value | { above, for } | false }` (and `consumers`): thresholds for some targets; a bare
+ * value keeps the rule's `for`, false turns the rule off there (null).
+ */
+function targetThresholds(rule: AlertRule, e: ConfEntry, forMs: () => number): Record<string, TargetThreshold | null> {
+  if (e.node.kind !== "map") fail(e, `console alerts: ${rule} ${e.key} must be a map of name: threshold`);
+  const out: Record<string, TargetThreshold | null> = {};
+  for (const k of e.node.value.values()) {
+    const slashes = k.key.split("/").length - 1;
+    const most = e.key.toLowerCase() === "streams" ? 1 : 2;
+    if (slashes < most - 1 || slashes > most || k.key.split("/").some((x) => x === "")) {
+      fail(k, `console alerts: ${rule} ${e.key}: "${k.key}" is not ${most === 1 ? "STREAM or ACCOUNT/STREAM" : "STREAM/CONSUMER or ACCOUNT/STREAM/CONSUMER"}`);
+    }
+    if (k.node.kind === "bool") {
+      if (k.node.value) fail(k, `console alerts: ${rule} ${e.key}: "${k.key}" needs a threshold (or false for none)`);
+      out[k.key] = null;
+    } else if (k.node.kind === "map") {
+      const t: TargetThreshold = { above: 0, forMs: forMs() };
+      for (const f of k.node.value.values()) {
+        const key = f.key.toLowerCase();
+        if (key === "above" || key === "threshold") t.above = thresholdValue(rule, f, f.node);
+        else if (key === "for") t.forMs = duration(f, f.node);
+        else fail(f, `console alerts: unknown field "${f.key}" in ${rule} ${e.key} "${k.key}" (above, for)`);
+      }
+      out[k.key] = t;
+    } else {
+      out[k.key] = { above: thresholdValue(rule, k, k.node), forMs: forMs() };
+    }
+  }
+  return out;
+}
+
+/** `alerts { rule: value | { above: value, for: duration, streams {…}, consumers {…} } | true }` */
 function alerts(e: ConfEntry): AlertOptions {
   if (e.node.kind !== "map") fail(e, "console alerts must be a map");
   const out: AlertOptions = {};
@@ -64,12 +96,22 @@ function alerts(e: ConfEntry): AlertOptions {
     if (!ALERT_RULES.includes(rule)) fail(k, `console alerts: unknown rule "${k.key}" (one of ${ALERT_RULES.join(", ")})`);
     const t: AlertThreshold = { above: 0, forMs: 0 };
     if (k.node.kind === "map") {
+      let aboveGiven = false;
+      const targets: ConfEntry[] = [];
       for (const f of k.node.value.values()) {
         const key = f.key.toLowerCase();
-        if (key === "above" || key === "threshold") t.above = thresholdValue(rule, f, f.node);
-        else if (key === "for") t.forMs = duration(f, f.node);
-        else fail(f, `console alerts: unknown field "${f.key}" in ${rule} (above, for)`);
+        if (key === "above" || key === "threshold") {
+          t.above = thresholdValue(rule, f, f.node);
+          aboveGiven = true;
+        } else if (key === "for") t.forMs = duration(f, f.node);
+        else if ((key === "streams" && PER_STREAM_RULES.includes(rule)) || (key === "consumers" && rule === "consumer_lag")) targets.push(f);
+        else if (key === "streams" || key === "consumers") fail(f, `console alerts: ${rule} has no per-${key.slice(0, -1)} thresholds (${key === "streams" ? PER_STREAM_RULES.join(" and ") : "consumer_lag"} have)`);
+        else fail(f, `console alerts: unknown field "${f.key}" in ${rule} (above, for${PER_STREAM_RULES.includes(rule) ? ", streams" : ""}${rule === "consumer_lag" ? ", consumers" : ""})`);
       }
+      // Parsed after the rule's own `for` (whatever the order in the file): a bare value inherits it.
+      for (const f of targets) t[f.key.toLowerCase() as "streams" | "consumers"] = targetThresholds(rule, f, () => t.forMs);
+      // With per-target thresholds and no `above`, the rule applies only to those targets.
+      if (!aboveGiven && targets.length > 0) t.above = null;
     } else if (k.node.kind === "bool") {
       if (!k.node.value) continue;
     } else {

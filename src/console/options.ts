@@ -31,9 +31,9 @@ export interface ConsoleOptions {
 export const defaultConsoleOptions: Readonly<ConsoleOptions> = { enabled: false, users: [], alerts: {} };
 
 /** A console that is on needs the monitoring port to live on and at least one user to let in. */
-export function validateConsoleOptions(o: { console: ConsoleOptions; httpPort: number }): void {
+export function validateConsoleOptions(o: { console: ConsoleOptions; httpPort: number; httpsPort: number }): void {
   if (!o.console.enabled) return;
-  if (o.httpPort === 0) throw new OptionsError("console needs the monitoring port (-m / http_port)");
+  if (o.httpPort === 0 && o.httpsPort === 0) throw new OptionsError("console needs the monitoring port (-m / http_port, or https_port)");
   if (o.console.users.length === 0) throw new OptionsError("console is enabled but has no users (console { users: [{ user, password, role }] })");
   const seen = new Set<string>();
   for (const u of o.console.users) {

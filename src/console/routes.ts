@@ -12,6 +12,7 @@
 //   POST /console/api/streams/create|purge|delete {account, name, subjects?, storage?}   admin
 //   POST /console/api/streams/update {account, name, subjects?, max_msgs?, max_bytes?, max_msgs_per_subject?, max_age_seconds?}   admin
 //   POST /console/api/consumers/create {account, stream, name, filter_subject?, ack_policy?, deliver_policy?, max_deliver?, dead_letter_subject?}   admin
+//   POST /console/api/consumers/update {account, stream, name, description?, ack_wait?, …}   admin (src/console/consumer-edit.ts)
 //   POST /console/api/consumers/delete {account, stream, name}                          admin
 //   POST /console/api/streams/replay {account, stream, from, to, subject}               admin (src/console/replay.ts)
 //   GET  /console/api/backlog?account=&stream=&consumer=   a consumer's num_pending/num_ack_pending, 15 minutes
@@ -40,6 +41,7 @@ import { clusterView } from "./cluster-view.ts";
 import { Alerts, serverAlerts } from "./alerts.ts";
 import { deadLetters, discard, messageAtTime, redrive, replay } from "./replay.ts";
 import { Backlog } from "./backlog.ts";
+import { applyConsumerEdit, EditError } from "./consumer-edit.ts";
 
 export const CONSOLE_PATH = "/console";
 
@@ -84,6 +86,8 @@ export interface ConsoleHandler {
 
 export function createConsoleHandler(server: Server): ConsoleHandler {
   const sessions = new Sessions(server.options.console.users);
+  // Served over https_port: the session cookie is Secure (a browser never sends it over plain HTTP).
+  const secureCookie = server.options.httpsPort !== 0;
   const history = new History(server);
   history.start();
   const assets = consoleAssets(); // starts bundling (from source) at once, not at the first request
@@ -153,18 +157,19 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     const s = await sessions.signIn(b.user, b.password, remote);
     audit(AuditType.ConsoleLogin, { console_user: b.user, ok: s !== null, remote: remote || undefined });
     if (s === null) return error(401, "wrong user or password");
-    return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id) });
+    return json({ user: s.user, role: s.role, csrf: s.csrf }, 200, { "Set-Cookie": sessionCookie(s.id, secureCookie) });
   }
 
   type Outcome = { status: number; result: Record<string, unknown> };
+  /** What an action aimed at (names and ids only), so a refused or failed attempt's audit line says so. */
+  const targetOf = (b: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(b).filter(([k, v]) => ["cid", "account", "name", "stream", "seq"].includes(k) && (typeof v === "string" || typeof v === "number")));
   /** An admin action: the session's role, its CSRF token, then `act`; recorded in the audit log either way. */
   async function adminAction(req: Request, s: Session, action: string, act: (b: Record<string, unknown>) => Outcome | Promise<Outcome>): Promise<Response> {
     const b = await body(req);
     if (b === null) return error(400, "expected a JSON body");
     if (s.role !== "admin") {
-      // What was asked for (names and ids only), so a refused attempt says what it aimed at.
-      const target = Object.fromEntries(Object.entries(b).filter(([k, v]) => ["cid", "account", "name", "stream", "seq"].includes(k) && (typeof v === "string" || typeof v === "number")));
-      audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false, ...target });
+      audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: false, ...targetOf(b) });
       return error(403, "this needs the admin role");
     }
     let outcome: Outcome;
@@ -172,7 +177,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
       outcome = await act(b);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      outcome = { status: e.status, result: { error: e.message } };
+      outcome = { status: e.status, result: { ...targetOf(b), error: e.message } };
     }
     const { status, result } = outcome;
     audit(AuditType.ConsoleAction, { console_user: s.user, action, allowed: true, ...result });
@@ -244,6 +249,28 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
     return { status: 200, result: { account, stream: b.stream, consumer: b.name, ok: true } };
   }
 
+  /**
+   * Edit a consumer: its current config from CONSUMER.INFO, the form's answers applied (only what nats-server
+   * lets change: src/console/consumer-edit.ts), then CONSUMER.CREATE with action "update", so nats-server's
+   * checks decide and its error text is the answer.
+   */
+  async function updateConsumer(b: Record<string, unknown>): Promise<Outcome> {
+    const account = accountOf(b);
+    if (!validName(b.stream) || !validName(b.name)) return { status: 400, result: { account, error: "a stream and a consumer name" } };
+    const info = await jsApiOk(server, account, `$JS.API.CONSUMER.INFO.${b.stream}.${b.name}`, {});
+    let edit: ReturnType<typeof applyConsumerEdit>;
+    try {
+      edit = applyConsumerEdit(info.config as Record<string, unknown>, b);
+    } catch (e) {
+      if (e instanceof EditError) return { status: 400, result: { account, stream: b.stream, consumer: b.name, error: e.message } };
+      throw e;
+    }
+    const target = { account, stream: b.stream, consumer: b.name };
+    if (edit.changed.length === 0) return { status: 200, result: { ...target, changed: [], ok: true } };
+    await jsApiOk(server, account, `$JS.API.CONSUMER.CREATE.${b.stream}.${b.name}`, { stream_name: b.stream, config: edit.config, action: "update" });
+    return { status: 200, result: { ...target, changed: edit.changed, ok: true } };
+  }
+
   async function deleteConsumer(b: Record<string, unknown>): Promise<Outcome> {
     const account = typeof b.account === "string" && b.account !== "" ? b.account : "$G";
     if (!validName(b.stream) || !validName(b.name)) return { status: 400, result: { account, error: "a stream and a consumer name" } };
@@ -288,7 +315,7 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
       switch (name) {
         case "/logout":
           sessions.signOut(s);
-          return json({ ok: true }, 200, { "Set-Cookie": sessionCookie(null) });
+          return json({ ok: true }, 200, { "Set-Cookie": sessionCookie(null, secureCookie) });
         case "/connections/close":
           return adminAction(req, s, "close_connection", closeConnection);
         case "/streams/create":
@@ -301,6 +328,8 @@ export function createConsoleHandler(server: Server): ConsoleHandler {
           return adminAction(req, s, "consumer_delete", deleteConsumer);
         case "/consumers/create":
           return adminAction(req, s, "consumer_create", createConsumer);
+        case "/consumers/update":
+          return adminAction(req, s, "consumer_update", updateConsumer);
         case "/streams/update":
           return adminAction(req, s, "stream_update", updateStream);
         case "/streams/replay":

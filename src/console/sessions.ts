@@ -103,7 +103,7 @@ function cookieValue(header: string, name: string): string | null {
   return null;
 }
 
-/** The Set-Cookie header for a session (an empty value and Max-Age=0 signs out). */
-export function sessionCookie(id: string | null): string {
-  return `${COOKIE}=${id ?? ""}; Path=/console; HttpOnly; SameSite=Strict${id === null ? "; Max-Age=0" : ""}`;
+/** The Set-Cookie header for a session (an empty value and Max-Age=0 signs out); `secure` over HTTPS. */
+export function sessionCookie(id: string | null, secure = false): string {
+  return `${COOKIE}=${id ?? ""}; Path=/console; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}${id === null ? "; Max-Age=0" : ""}`;
 }

@@ -42,7 +42,7 @@ export function configSummary(server: Server): [string, string][] {
     : auth.user !== undefined ? "user and password" : "configured";
   const rows: [string, string | number | boolean][] = [
     ["client port", `${o.host}:${server.port}`],
-    ["monitoring port", `${o.httpHost || o.host}:${server.httpPort}`],
+    ["monitoring port", `${o.httpsPort !== 0 ? "https" : "http"}://${o.httpHost || o.host}:${server.httpPort || server.httpsPort}`],
     ["websocket port", o.wsPort === 0 ? "off" : `${o.wsHost || o.host}:${server.wsPort || o.wsPort}${o.wsTls ? " (TLS)" : ""}`],
     ["TLS", o.tls === null ? "off" : o.tls.verify ? "on, client certificates verified" : "on"],
     ["authorization", authText],

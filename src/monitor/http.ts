@@ -1,4 +1,4 @@
-// The monitoring HTTP listener (-m / --http_port): nats-server's endpoints, answered the way its
+// The monitoring HTTP listener (-m / --http_port, or over TLS with --https_port): nats-server's endpoints, answered the way its
 // monitor answers them (server/monitor.go): indented JSON, `?callback=` for JSONP, 400 with a plain
 // text for a bad query, Go's `404 page not found` for anything else. Plus /metrics for Prometheus.
 import type { Server as BunServer } from "bun";
@@ -16,6 +16,8 @@ import { varz } from "./varz.ts";
 import { jsz, storageStates } from "../jetstream/jsz.ts";
 import { createConsoleHandler } from "../console/routes.ts";
 import { serverAlerts } from "../console/alerts.ts";
+import { loadServerTls } from "../auth/tls.ts";
+import type { TlsOptions } from "../auth/options.ts";
 
 export interface MonitorListener {
   readonly port: number;
@@ -136,8 +138,12 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
   };
 }
 
-/** Starts the monitoring listener on host:port (0 = a random port). Throws if the port cannot be bound. */
-export function listenMonitor(server: Server, host: string, port: number): MonitorListener {
+/**
+ * Starts the monitoring listener on host:port (0 = a random port). Throws if the port cannot be bound.
+ * `tls` (https_port): the server's certificate, without asking for a client's (nats-server's monitor sets
+ * ClientAuth to NoClientCert whatever the tls block's verify says).
+ */
+export function listenMonitor(server: Server, host: string, port: number, tls: TlsOptions | null = null): MonitorListener {
   const handler = createMonitorHandler(server);
   // The web console (--console), under /console: its own handler, asynchronous (sign-in, request bodies).
   const consoleHandler = server.options.console.enabled ? createConsoleHandler(server) : null;
@@ -148,6 +154,7 @@ export function listenMonitor(server: Server, host: string, port: number): Monit
     // Bun.serve shares the port (SO_REUSEPORT) unless told not to: a second server on the same -m must be
     // refused, as nats-server's is (under --procs only worker 0 serves monitoring, so none needs to share).
     reusePort: false,
+    ...(tls !== null ? { tls: { ...loadServerTls(tls).bun, requestCert: false, rejectUnauthorized: false } } : {}),
     fetch: (req, srv) => {
       if (consoleHandler !== null && consoleHandler.owns(new URL(req.url).pathname)) return consoleHandler.fetch(req, srv.requestIP(req)?.address);
       return handler.fetch(req);

@@ -195,7 +195,7 @@ export function varz(server: Server, httpReqStats: Readonly<Record<string, numbe
     http_host: o.httpHost || o.host,
     http_port: server.httpPort,
     http_base_path: "",
-    https_port: 0,
+    https_port: server.httpsPort,
     // With authentication, its timeout (src/auth). Without, natter's connect timeout plays that part:
     // a client silent that long is closed with "Authentication Timeout".
     auth_timeout: (server.auth?.timeoutFor("tcp") ?? o.connectTimeoutMs) / 1000,

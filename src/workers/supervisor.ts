@@ -38,6 +38,7 @@ export function procsRefusal(o: Options): string | null {
   if (o.jetstream) return "--procs cannot be combined with JetStream (-js): a stream lives in one process";
   if (o.clusterPort !== 0 || o.routes.length > 0) return "--procs cannot be combined with a cluster (--cluster, --routes, cluster {}): the workers form their own";
   if (effectiveLeafnodeOptions(o) !== null) return "--procs cannot be combined with leaf nodes";
+  if (o.httpsPort !== 0) return "--procs cannot be combined with https_port (worker 0 serves monitoring over plain HTTP only)";
   return null;
 }
 

@@ -140,7 +140,7 @@ describe("errors, as nats-server prints them", () => {
   test.each([
     ["logfile_size_limit: 1", "logfile_size_limit"],
     ["operator: \"op.jwt\"", "operator"],
-    ["https_port: 8443", "https_port"],
+    ["http_base_path: /nats", "http_base_path"],
     ["gateway { name: x }", "gateway"],
     ["syslog: true", "syslog"],
     ["prof_block_rate: 1", "prof_block_rate"],

@@ -13,7 +13,8 @@ import { eventually, get, startMonitored, type Monitored } from "../monitor/spaw
 import { signIn, type Signed } from "./fixture.ts";
 
 interface AlertsApi {
-  active: { rule: string; target: string; value: number }[];
+  rules: Record<string, unknown>;
+  active: { rule: string; target: string; value: number; threshold: number }[];
   history: { rule: string; target: string; state: string }[];
 }
 
@@ -41,8 +42,14 @@ console {
   users: [ { user: ops, password: pw, role: admin } ]
   alerts {
     leaf_down: true
-    consumer_lag: { above: 5, for: "1s" }
-    stream_full: 50
+    # BULK's consumers: 20 (the stream's threshold), but auditor's own (above 25, held for an hour);
+    # QUIET's: none.
+    consumer_lag: {
+      above: 5, for: "1s"
+      streams: { "APP/BULK": 20, QUIET: false }
+      consumers: { "BULK/auditor": { above: 25, for: "1h" } }
+    }
+    stream_full: { above: 50, streams: { BULK: 95 } }
   }
 }
 `);
@@ -94,5 +101,29 @@ console {
     await eventually("the resolved advisories", async () =>
       advisories.filter((a) => a.state === "resolved").length >= 2 ? true : undefined);
     expect((await get(server, "/metrics")).text).not.toContain('rule="consumer_lag",target=');
+  }, 20_000);
+
+  it("a stream's or a consumer's own threshold wins over the rule's, and false turns the rule off there", async () => {
+    const jsm = await jetstreamManager(app);
+    await jsm.streams.add({ name: "BULK", subjects: ["bulk.>"], max_msgs: 50 });
+    await jsm.streams.add({ name: "QUIET", subjects: ["quiet.>"] });
+    for (const name of ["reader", "auditor"]) await jsm.consumers.add("BULK", { durable_name: name, ack_policy: AckPolicy.Explicit });
+    await jsm.consumers.add("QUIET", { durable_name: "q", ack_policy: AckPolicy.Explicit });
+    for (let i = 0; i < 30; i++) app.publish("bulk.x", "x");
+    for (let i = 0; i < 10; i++) app.publish("quiet.x", "x");
+    await app.flush();
+    // reader: 30 pending, above BULK's 20. In the same evaluation auditor (30, above its 25 but not for an
+    // hour) and q (10, above the rule's 5, but off for QUIET) would fire if they were going to, and BULK
+    // (60% full, above the rule's 50 but not BULK's 95) too.
+    const firing = await eventually("reader firing", async () => {
+      const a = await alerts();
+      return a.active.some((x) => x.target === "APP/BULK/reader") ? a : undefined;
+    }, 8_000);
+    expect(firing.active.filter((x) => x.target !== "leafnodes").map((x) => [x.rule, x.target, x.value, x.threshold])).toEqual([["consumer_lag", "APP/BULK/reader", 30, 20]]);
+    expect(firing.rules.consumer_lag).toEqual({
+      above: 5, forMs: 1000,
+      streams: { "APP/BULK": { above: 20, forMs: 1000 }, QUIET: null },
+      consumers: { "BULK/auditor": { above: 25, forMs: 3_600_000 } },
+    });
   }, 20_000);
 });

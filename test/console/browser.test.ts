@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import mqtt, { type MqttClient } from "mqtt";
 import { getJson, startMonitored } from "../monitor/spawn.ts";
-import { ADMIN, APP, VIEWER, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
+import { ADMIN, APP, VIEWER, postAs, signIn, startConsoleServer, type ConsoleServer } from "./fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** expect.poll with room for a busy machine (vitest's default gives up after 1 s). */
@@ -37,6 +38,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   let server: ConsoleServer;
   let browser: Browser;
   const clients: NatsConnection[] = [];
+  let meter: MqttClient | null = null;
   let publishing: ReturnType<typeof setInterval> | null = null;
   /** What went wrong in any page: console errors, uncaught exceptions, requests to another origin, a secret in an answer. */
   const problems: string[] = [];
@@ -63,6 +65,10 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const pub = await connect({ servers: server.hostport, name: "order-publisher", ...APP });
     const victim = await connect({ servers: server.hostport, name: "victim", reconnect: false, ...APP });
     clients.push(sub, pub, victim);
+    // An MQTT client: the Connections page marks it (protocol MQTT) and names it by its client id.
+    const mqttPort = (await getJson<{ mqtt: { port: number } }>(server, "/varz")).mqtt.port;
+    meter = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: "meter-7", username: APP.user, password: APP.pass, protocolVersion: 4, reconnectPeriod: 0 });
+    await meter.subscribeAsync("meters/7/#");
     startTraffic(pub);
     mkdirSync(SHOTS, { recursive: true });
   }, 30_000);
@@ -70,6 +76,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   afterAll(async () => {
     stopTraffic();
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await meter?.endAsync(true).catch(() => {});
     await browser?.close();
     await server?.stop();
     if (!KEEP_SHOTS) rmSync(SHOTS, { recursive: true, force: true });
@@ -132,7 +139,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   it("Connections: the /connz table, sortable and filterable, a connection's subscriptions; readonly cannot close", async () => {
     const { context, page } = await openAs(VIEWER);
     await page.getByRole("link", { name: "Connections" }).click();
-    const connz = await getJson<{ num_connections: number; connections: { cid: number; name?: string }[] }>(server, "/connz");
+    const connz = await getJson<{ num_connections: number; connections: { cid: number; name?: string; mqtt_client?: string }[] }>(server, "/connz");
     const rows = page.locator('table[data-table="connections"] tbody tr');
     await poll(() => rows.count()).toBe(connz.num_connections);
     await poll(() => page.locator('[data-field="num_connections"]').textContent()).toBe(String(connz.num_connections));
@@ -143,9 +150,17 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     // Sort by name, descending then ascending.
     await page.getByRole("button", { name: /^Name/ }).click();
     const names = async () => (await rows.locator("td:nth-child(2)").allTextContents()).filter(Boolean);
-    await poll(names).toEqual(["order-publisher", "order-worker", "victim"]);
+    await poll(names).toEqual(["meter-7 (MQTT client id)", "order-publisher", "order-worker", "victim"]);
     await page.getByRole("button", { name: /^Name/ }).click();
-    await poll(names).toEqual(["victim", "order-worker", "order-publisher"]);
+    await poll(names).toEqual(["victim", "order-worker", "order-publisher", "meter-7 (MQTT client id)"]);
+    // The MQTT client: protocol MQTT, its client id as /connz's mqtt_client has it, in its detail too.
+    const meterConn = connz.connections.find((c) => c.mqtt_client === "meter-7")!;
+    const meterRow = page.locator(`tr[data-cid="${meterConn.cid}"]`);
+    expect(await meterRow.locator("td:nth-child(5)").textContent()).toBe("MQTT");
+    await meterRow.getByRole("button", { name: String(meterConn.cid) }).click();
+    await poll(() => page.locator(`[data-detail="${meterConn.cid}"] [data-field="mqtt_client"]`).textContent()).toBe("meter-7");
+    await poll(() => page.locator(`[data-detail="${meterConn.cid}"] tbody td.mono`).allTextContents()).toEqual(expect.arrayContaining(["meters.7.>"]));
+    await meterRow.getByRole("button", { name: String(meterConn.cid) }).click();
     // Filter.
     await page.getByLabel("Filter").fill("worker");
     await poll(() => rows.count()).toBe(1);
@@ -154,6 +169,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const detail = page.locator(`[data-detail="${worker.cid}"]`);
     await poll(() => detail.locator("tbody td.mono").allTextContents()).toEqual(expect.arrayContaining(["orders.>", "audit.*"]));
     expect(await detail.getByText("workers").count()).toBe(1);
+    await page.getByLabel("Filter").fill(""); // every connection in the screenshot, the MQTT one too
+    await poll(() => rows.count()).toBe(connz.num_connections);
     await page.screenshot({ path: path.join(SHOTS, "connections.png"), fullPage: true });
     // A readonly user has no Close button, and the API refuses the POST even when forged from the page.
     expect(await page.getByRole("button", { name: "Close connection" }).count()).toBe(0);
@@ -264,6 +281,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     expect(atMark).toMatchObject({ seq: late.seq, subject: "orders.late" });
     await page.screenshot({ path: path.join(SHOTS, "streams.png"), fullPage: true });
     expect(await page.getByRole("button", { name: "Purge" }).count()).toBe(0);
+    expect(await page.getByRole("button", { name: /^Edit consumer/ }).count()).toBe(0);
     const status = await page.evaluate(async () => {
       const me = await (await fetch("/console/api/session")).json();
       return (await fetch("/console/api/streams/purge", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify({ account: "$G", name: "ORDERS" }) })).status;
@@ -305,6 +323,33 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     const auditor = (await jsm.consumers.info("AUDIT", "auditor")).config;
     expect([auditor.durable_name, auditor.filter_subject, auditor.max_deliver, auditor.ack_policy]).toEqual(["auditor", "login.failed", 3, "explicit"]);
     await poll(() => audit.locator('tr[data-consumer="auditor"]').count()).toBe(1);
+    // Edit the consumer: nats-server's own refusal first (max deliver not above the backoff's length), then
+    // a change it accepts, both audited.
+    await audit.getByRole("button", { name: "Edit consumer auditor" }).click();
+    const editConsumer = page.getByRole("form", { name: "Edit consumer auditor" });
+    expect(await editConsumer.getByLabel("Max ack pending").inputValue()).toBe(String(auditor.max_ack_pending));
+    await editConsumer.getByLabel("Description").fill("failed logins");
+    await editConsumer.getByLabel("Backoff").fill("1s, 5s, 1m");
+    await editConsumer.getByLabel("Max deliver").fill("2");
+    await editConsumer.getByLabel("Max ack pending").fill("50");
+    await editConsumer.getByLabel("Headers only").check();
+    await editConsumer.getByLabel("Metadata").fill("team=security\ntier=gold");
+    await editConsumer.getByRole("button", { name: "Save consumer" }).click();
+    await page.getByRole("status").getByText("Could not update auditor: max deliver is required to be > length of backoff values").waitFor();
+    await editConsumer.getByLabel("Max deliver").fill("4");
+    await editConsumer.getByRole("button", { name: "Save consumer" }).click();
+    await page.getByRole("status").getByText("Consumer auditor updated (description, backoff, max_deliver, max_ack_pending, headers_only, metadata).").waitFor();
+    // Saved, the form closes; reopened, it shows the config as the server has it (the backoff set ack_wait).
+    await poll(() => editConsumer.count()).toBe(0);
+    await audit.getByRole("button", { name: "Edit consumer auditor" }).click();
+    await poll(() => editConsumer.getByLabel("Ack wait").inputValue()).toBe("1s");
+    const updated = (await jsm.consumers.info("AUDIT", "auditor")).config;
+    expect(updated).toMatchObject({ description: "failed logins", backoff: [1e9, 5e9, 60e9], ack_wait: 1e9, max_deliver: 4, max_ack_pending: 50, headers_only: true, metadata: { team: "security", tier: "gold" }, filter_subject: "login.failed" });
+    // A value that is not one is refused before any request: the console's words, naming the field.
+    const bad = await postAs(server, await signIn(server, ADMIN), "/console/api/consumers/update", { stream: "AUDIT", name: "auditor", ack_wait: "3x" });
+    expect([bad.status, await bad.json()]).toEqual([400, { account: "$G", stream: "AUDIT", consumer: "auditor", error: 'Ack wait: "3x" is not a duration (e.g. 30s, 1m30s, 500ms)' }]);
+    await poll(() => server.audit().filter((e) => e.action === "consumer_update").map((e) => [e.name ?? e.consumer, e.error ?? (e.changed as string[]).length]))
+      .toEqual([["auditor", "max deliver is required to be > length of backoff values"], ["auditor", 6], ["auditor", 'Ack wait: "3x" is not a duration (e.g. 30s, 1m30s, 500ms)']]);
     await page.locator('[data-stream="AUDIT"]').getByRole("button", { name: "Delete stream" }).click();
     await page.getByRole("status").getByText("Stream AUDIT deleted.").waitFor();
     await poll(() => page.locator('[data-stream="AUDIT"]').count()).toBe(0);
@@ -437,11 +482,39 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await context.close();
   }, 30_000);
 
-  it("Cluster and edge: a member as the gossip sees it, its route, and a leaf link with its account", async () => {
-    const varz = await getJson<{ cluster: { cluster_port: number }; leaf: { port: number } }>(server, "/varz");
-    const nodeB = await startMonitored("natter", ["-n", "node-b", "--cluster", "nats://127.0.0.1:-1", "--routes", `nats://127.0.0.1:${varz.cluster.cluster_port}`]);
+  it("Alerts: the banner on every page, the firing alerts and their history, as the API has them", async () => {
+    const { context, page } = await openAs(VIEWER);
+    for (const name of ["Connections", "Subjects", "Streams", "Latency", "Cluster", "Accounts", "Audit"]) {
+      await page.getByRole("link", { name, exact: true }).click();
+      await poll(() => page.getByRole("alert").textContent()).toContain("leaf_down");
+    }
+    await page.getByRole("link", { name: "Alerts", exact: true }).click();
+    await poll(() => page.locator('table[data-table="active-alerts"] tr[data-rule="leaf_down"] td:nth-child(3)').textContent()).toBe("1 leaf remote not connected");
+    expect(await page.locator('table[data-table="alert-history"] tr[data-rule="leaf_down"][data-state="firing"]').count()).toBe(1);
+    expect(await page.locator('[data-field="rules"]').textContent()).toBe("Rules: leaf_down · consumer_lag above 1000000 for 10s (ORDERS above 2000000, SCRATCH off)");
+    await page.screenshot({ path: path.join(SHOTS, "alerts.png") });
+    // The Overview's screenshot last, when the charts have the whole run's history.
+    await page.getByRole("link", { name: "Overview", exact: true }).click();
+    await poll(() => page.locator("figure.chart canvas").count()).toBe(6);
+    await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
+    await context.close();
+  }, 30_000);
+
+  // Last: when node-b stops, the meta group it joined has no quorum, and JetStream requests get no answer.
+  it("Cluster and edge: a member as the gossip sees it, its route, a leaf link with its account, the meta leader and a stream's replicas", async () => {
+    const varz = await getJson<{ server_name: string; cluster: { cluster_port: number }; leaf: { port: number } }>(server, "/varz");
+    // node-b runs JetStream too: the two form one JetStream (the meta group, which this node founded alone
+    // long ago and now grows), and a stream with two replicas has a leader and a follower.
+    const storeB = mkdtempSync(path.join(os.tmpdir(), "natter-console-js-b-"));
+    const nodeB = await startMonitored("natter", ["-n", "node-b", "-js", "--store_dir", storeB, "--cluster", "nats://127.0.0.1:-1", "--routes", `nats://127.0.0.1:${varz.cluster.cluster_port}`]);
     const edge = await startMonitored("natter", ["-n", "edge-1", "--leafnode_remote", `nats-leaf://${APP.user}:${APP.pass}@127.0.0.1:${varz.leaf.port}`]);
     try {
+      type Meta = { meta_cluster?: { leader: string; cluster_size: number } };
+      await poll(async () => (await getJson<Meta>(server, "/jsz")).meta_cluster?.cluster_size).toBe(2);
+      const jsm = await jetstreamManager(clients[0]!);
+      const r2 = await jsm.streams.add({ name: "R2", subjects: ["r2.>"], num_replicas: 2 });
+      const leader = r2.cluster!.leader!;
+      const follower = [varz.server_name, "node-b"].find((n) => n !== leader)!;
       const { context, page } = await openAs(VIEWER);
       await page.getByRole("link", { name: "Cluster" }).click();
       const member = page.locator('table[data-table="members"] tr', { hasText: "node-b" });
@@ -453,35 +526,27 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       await poll(() => leaf.locator("td:nth-child(2)").textContent()).toBe("$G");
       const leafz = await getJson<{ leafnodes: number }>(server, "/leafz");
       await poll(() => page.locator('[data-field="leafnodes"]').textContent()).toBe(String(leafz.leafnodes));
+      // JetStream: the meta group's leader as /jsz has it, and R2's leader and its other replica, current.
+      const meta = (await getJson<Meta>(server, "/jsz")).meta_cluster!;
+      await poll(() => page.locator('[data-field="meta_leader"]').textContent()).toBe(meta.leader);
+      const r2row = page.locator('table[data-table="stream-replicas"] tr[data-stream="R2"]');
+      await poll(() => r2row.locator('[data-field="leader"]').textContent()).toBe(leader);
+      expect(await r2row.locator("td:nth-child(3)").textContent()).toBe("2");
+      await poll(() => r2row.locator(`[data-replica="${follower}"]`).textContent()).toBe(`${follower}: current`);
       await page.screenshot({ path: path.join(SHOTS, "cluster.png"), fullPage: true });
       await context.close();
     } finally {
       await Promise.all([nodeB.stop(), edge.stop()]);
+      rmSync(storeB, { recursive: true, force: true });
     }
   }, 40_000);
-
-  it("Alerts: the banner on every page, the firing alerts and their history, as the API has them", async () => {
-    const { context, page } = await openAs(VIEWER);
-    for (const name of ["Connections", "Subjects", "Streams", "Latency", "Cluster", "Accounts", "Audit"]) {
-      await page.getByRole("link", { name, exact: true }).click();
-      await poll(() => page.getByRole("alert").textContent()).toContain("leaf_down");
-    }
-    await page.getByRole("link", { name: "Alerts", exact: true }).click();
-    await poll(() => page.locator('table[data-table="active-alerts"] tr[data-rule="leaf_down"] td:nth-child(3)').textContent()).toBe("1 leaf remote not connected");
-    expect(await page.locator('table[data-table="alert-history"] tr[data-rule="leaf_down"][data-state="firing"]').count()).toBe(1);
-    expect(await page.getByText("Rules: leaf_down · consumer_lag above 1000000 for 10s").count()).toBe(1);
-    await page.screenshot({ path: path.join(SHOTS, "alerts.png") });
-    // The Overview's screenshot last, when the charts have the whole run's history.
-    await page.getByRole("link", { name: "Overview", exact: true }).click();
-    await poll(() => page.locator("figure.chart canvas").count()).toBe(6);
-    await page.screenshot({ path: path.join(SHOTS, "overview.png"), fullPage: true });
-    await context.close();
-  }, 30_000);
 
   it("no page logged an error, asked another origin for anything or got a secret", () => {
     expect(responses).toBeGreaterThan(20);
     // The readonly user's forged admin POSTs were refused (403) on purpose; the browser logs those.
     const forged = /403.*\/console\/api\/(connections\/close|streams\/purge)|\/console\/api\/(connections\/close|streams\/purge).*403/;
-    expect(problems.filter((p) => !forged.test(p))).toEqual([]);
+    // So was the consumer edit that nats-server's rules refuse (max deliver against the backoff).
+    const refusedEdit = /400.*\/console\/api\/consumers\/update|\/console\/api\/consumers\/update.*400/;
+    expect(problems.filter((p) => !forged.test(p) && !refusedEdit.test(p))).toEqual([]);
   });
 });

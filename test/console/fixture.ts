@@ -22,7 +22,8 @@ export interface ConsoleServer extends Monitored {
 
 /**
  * `auth`: "accounts" puts clients in account APP (user alice, with no_auth_user); "users" has them sign in
- * as APP in the global account (with a second user, billing, whose permissions are limited), JetStream on.
+ * as APP in the global account (with a second user, billing, whose permissions are limited), JetStream and
+ * an MQTT port on.
  */
 export async function startConsoleServer(auth: "accounts" | "users" = "accounts"): Promise<ConsoleServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "natter-console-"));
@@ -36,7 +37,7 @@ export async function startConsoleServer(auth: "accounts" | "users" = "accounts"
     ? `authorization { users: [
   { user: ${APP.user}, password: ${JSON.stringify(APP.pass)} }
   { user: billing, password: "billing-SECRET-pw", permissions: { publish: { allow: ["billing.>", "$JS.API.>"], deny: ["billing.secret"] }, subscribe: { allow: ["orders.*", "_INBOX.>"] } } }
-] }\njetstream { store_dir: ${JSON.stringify(path.join(dir, "js"))} }`
+] }\njetstream { store_dir: ${JSON.stringify(path.join(dir, "js"))} }\nmqtt { port: -1, host: "127.0.0.1" }`
     : `accounts {\n  APP: { users: [ { user: alice, password: "alice-SECRET-pw" } ] }\n}\nno_auth_user: alice`;
   writeFileSync(path.join(dir, "natter.conf"), `
 audit_log: ${JSON.stringify(auditLog)}
@@ -50,7 +51,7 @@ console {
     { user: ${VIEWER.user}, password: ${JSON.stringify(viewerHash)}, role: readonly }
   ]
   # The leaf remote above never connects: leaf_down fires (the banner on every page shows it).
-  alerts { leaf_down: true, consumer_lag: { above: 1000000, for: "10s" } }
+  alerts { leaf_down: true, consumer_lag: { above: 1000000, for: "10s", streams: { ORDERS: 2000000, SCRATCH: false } } }
 }
 `);
   const server = await startMonitored("natter", ["-c", path.join(dir, "natter.conf")]);

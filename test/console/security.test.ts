@@ -44,6 +44,8 @@ describe("console: off by default", () => {
       expect(run(["-m", String(httpPort), "-c", conf]).stderr).toContain("console users: role must be one of readonly, admin");
       writeFileSync(conf, "console { users: [ { user: a, password: b } ], alerts { disk_full: 1 } }\n");
       expect(run(["-m", String(httpPort), "-c", conf]).stderr).toContain('console alerts: unknown rule "disk_full"');
+      writeFileSync(conf, "console { users: [ { user: a, password: b } ], alerts { leaf_down: { streams: { ORDERS: 1 } } } }\n");
+      expect(run(["-m", String(httpPort), "-c", conf]).stderr).toContain("console alerts: leaf_down has no per-stream thresholds (consumer_lag and stream_full have)");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -20,8 +20,10 @@ export interface Monitored {
   readonly httpPort: number;
   /** "127.0.0.1:PORT" for NATS clients. */
   readonly hostport: string;
-  /** http://127.0.0.1:HTTPPORT */
+  /** http://127.0.0.1:HTTPPORT (https:// with `https`) */
   readonly base: string;
+  /** With `https`: the CA (PEM) that the monitoring port's certificate chains to, for fetch's `tls`. */
+  readonly tls?: { ca: string };
   stop(): Promise<void>;
   log(): string;
 }
@@ -38,9 +40,9 @@ process.on("exit", () => {
 });
 
 
-async function probeHttp(base: string): Promise<boolean> {
+async function probeHttp(base: string, tls: { ca: string } | undefined): Promise<boolean> {
   try {
-    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000) });
+    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000), tls });
     await res.arrayBuffer();
     return res.status === 200;
   } catch {
@@ -48,8 +50,8 @@ async function probeHttp(base: string): Promise<boolean> {
   }
 }
 
-async function startOnce(kind: Kind, port: number, httpPort: number, extra: string[]): Promise<Monitored> {
-  const args = ["-a", HOST, "-p", String(port), "-m", String(httpPort), ...extra];
+async function startOnce(kind: Kind, port: number, httpPort: number, extra: string[], https: HttpsOption | undefined): Promise<Monitored> {
+  const args = ["-a", HOST, "-p", String(port), https ? "--https_port" : "-m", String(httpPort), ...extra];
   const [cmd, argv] =
     kind === "natter"
       ? [path.join(REPO, "node_modules/.bin/bun"), [path.join(REPO, "src/main.ts"), ...args]]
@@ -83,12 +85,13 @@ async function startOnce(kind: Kind, port: number, httpPort: number, extra: stri
     await exit;
     clearTimeout(timer);
   };
-  const base = `http://${HOST}:${httpPort}`;
+  const base = `${https ? "https" : "http"}://${HOST}:${httpPort}`;
+  const tls = https ? { ca: https.ca } : undefined;
   const deadline = Date.now() + START_DEADLINE_MS;
   // Ready = /healthz answers 200: both servers open the client port before (natter, in the same
   // synchronous start) or check it in /healthz (nats-server). No TCP probe: it would be listed as a
   // closed connection in /connz?state=closed.
-  while (!(await probeHttp(base))) {
+  while (!(await probeHttp(base, tls))) {
     if (exited || Date.now() > deadline) {
       await stop();
       throw new Error(`${kind} did not start: ${exited ? "it exited" : "not ready in time"}\n${logText}`);
@@ -96,16 +99,24 @@ async function startOnce(kind: Kind, port: number, httpPort: number, extra: stri
     await new Promise((r) => setTimeout(r, 50));
   }
   printOnFailure(`${kind} on port ${port}`, () => logText);
-  return { kind, port, httpPort, hostport: `${HOST}:${port}`, base, stop, log: () => logText };
+  return { kind, port, httpPort, hostport: `${HOST}:${port}`, base, ...(tls ? { tls } : {}), stop, log: () => logText };
 }
 
-/** Starts `kind` on free ports and waits until both ports answer (retrying if a port was taken meanwhile). */
-export async function startMonitored(kind: Kind, extra: string[] = []): Promise<Monitored> {
+/** Monitoring over HTTPS (--https_port; the server's tls block, in `extra`, has the certificate): its CA. */
+export interface HttpsOption {
+  ca: string;
+}
+
+/**
+ * Starts `kind` on free ports and waits until both ports answer (retrying if a port was taken meanwhile).
+ * `https`: the monitoring port is --https_port instead of -m.
+ */
+export async function startMonitored(kind: Kind, extra: string[] = [], https?: HttpsOption): Promise<Monitored> {
   let last: Error | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     const [port, httpPort] = await freePorts(2);
     try {
-      return await startOnce(kind, port!, httpPort!, extra);
+      return await startOnce(kind, port!, httpPort!, extra, https);
     } catch (error) {
       last = error as Error;
       if (!/address already in use|EADDRINUSE/i.test(last.message)) throw last;
@@ -121,7 +132,7 @@ export interface Fetched {
 }
 
 export async function get(server: Monitored, pathAndQuery: string): Promise<Fetched> {
-  const res = await fetch(`${server.base}${pathAndQuery}`, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${server.base}${pathAndQuery}`, { signal: AbortSignal.timeout(10_000), tls: server.tls });
   return { status: res.status, contentType: res.headers.get("content-type") ?? "", text: await res.text() };
 }
 

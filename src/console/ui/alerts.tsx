@@ -12,8 +12,21 @@ interface Alert {
   firedAt: number | null;
 }
 
+interface Threshold {
+  above: number;
+  forMs: number;
+}
+
+interface Rule {
+  /** null: only for the streams and consumers listed. */
+  above: number | null;
+  forMs: number;
+  streams?: Record<string, Threshold | null>;
+  consumers?: Record<string, Threshold | null>;
+}
+
 interface AlertsState {
-  rules: Record<string, { above: number; forMs: number }>;
+  rules: Record<string, Rule>;
   active: Alert[];
   history: { rule: string; target: string; state: string; value: number; threshold: number; time: string }[];
 }
@@ -29,6 +42,16 @@ function describe(a: { rule: string; target: string; value: number; threshold: n
     case "leaf_down": return `${a.value} leaf remote${a.value === 1 ? "" : "s"} not connected`;
     default: return `${a.rule} ${a.target}: ${a.value}`;
   }
+}
+
+/** "consumer_lag above 1000 for 30s (ORDERS above 5000, APP/SCRATCH off)": a rule and its per-target thresholds. */
+function describeRule(rule: string, t: Rule): string {
+  const unit = rule === "p99_latency" ? " µs" : rule === "stream_full" ? "%" : "";
+  const threshold = (x: Threshold, forMs: number | null) => `above ${x.above}${unit}${x.forMs && x.forMs !== forMs ? ` for ${x.forMs / 1000}s` : ""}`;
+  const own = rule === "leaf_down" ? (t.forMs ? ` for ${t.forMs / 1000}s` : "") : t.above === null ? " only" : ` ${threshold({ above: t.above, forMs: t.forMs }, null)}`;
+  const targets = [...Object.entries(t.streams ?? {}), ...Object.entries(t.consumers ?? {})]
+    .map(([name, x]) => `${name} ${x === null ? "off" : threshold(x, t.above === null ? null : t.forMs)}`);
+  return `${rule}${own}${targets.length > 0 ? ` (${targets.join(", ")})` : ""}`;
 }
 
 /** Shown on every page while something fires. */
@@ -53,7 +76,7 @@ export function AlertsPage() {
       {alerts.error && <p class="error">{alerts.error}</p>}
       {a && rules.length === 0 && <p class="muted">No alert rules (<code>console {"{ alerts { consumer_lag: { above: 1000, for: \"30s\" } } }"}</code>).</p>}
       {rules.length > 0 && (
-        <p class="muted">Rules: {rules.map(([r, t]) => `${r}${r === "leaf_down" ? "" : ` above ${t.above}${r === "p99_latency" ? " µs" : r === "stream_full" ? "%" : ""}`}${t.forMs ? ` for ${t.forMs / 1000}s` : ""}`).join(" · ")}</p>
+        <p class="muted" data-field="rules">Rules: {rules.map(([r, t]) => describeRule(r, t)).join(" · ")}</p>
       )}
       <h2>Firing</h2>
       <div class="table-wrap">

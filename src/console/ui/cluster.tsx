@@ -1,5 +1,6 @@
 // Cluster and edge: the members as this node's gossip sees them, the routes with their rates (/routez),
-// and the leaf links with their accounts (/leafz).
+// the leaf links with their accounts (/leafz), and with clustered JetStream the meta group's leader
+// (/jsz's meta_cluster) and each stream's leader and replicas (its `cluster` block in /jsz?streams=1).
 import { useRef } from "preact/hooks";
 import { getJson } from "./api.ts";
 import { bytes, count, rate } from "./format.ts";
@@ -28,6 +29,68 @@ interface Link {
   subscriptions: number;
   pending_size?: number;
   is_spoke?: boolean;
+}
+
+/** A replica as stream info and /jsz's meta_cluster list them (nats-server's PeerInfo). */
+interface Peer {
+  name: string;
+  current: boolean;
+  offline?: boolean;
+  /** ns since it was last heard from. */
+  active: number;
+  lag?: number;
+  peer?: string;
+}
+
+interface ClusteredJsz {
+  disabled?: boolean;
+  meta_cluster?: { name?: string; leader?: string; peer?: string; cluster_size?: number; replicas?: Peer[]; term?: number };
+  account_details?: { name: string; stream_detail?: { name: string; config?: { num_replicas?: number }; cluster?: { name?: string; leader?: string; replicas?: Peer[] } }[] }[];
+}
+
+function peerState(p: Peer): string {
+  if (p.offline) return "offline";
+  if (p.current) return "current";
+  return p.lag ? `behind by ${count(p.lag)}` : "catching up";
+}
+
+/** The meta group's leader and every stream's leader and replicas (only when JetStream is clustered). */
+function JetStreamCluster() {
+  const jsz = usePoll(() => getJson<ClusteredJsz>("/jsz?streams=1&config=1"));
+  const z = jsz.data;
+  if (z === null || z.disabled) return null;
+  const meta = z.meta_cluster;
+  const streams = (z.account_details ?? []).flatMap((a) => (a.stream_detail ?? []).filter((s) => s.cluster !== undefined).map((s) => ({ account: a.name, ...s })));
+  return (
+    <>
+      <h2>JetStream</h2>
+      {jsz.error && <p class="error">{jsz.error}</p>}
+      {meta === undefined && <p class="muted">JetStream is not clustered on this node.</p>}
+      {meta !== undefined && (
+        <p class="muted">
+          meta group leader <b data-field="meta_leader">{meta.leader || "none yet (electing)"}</b>
+          {meta.cluster_size ? ` · ${meta.cluster_size} peers` : ""}{meta.term ? ` · term ${meta.term}` : ""}
+          {(meta.replicas ?? []).length > 0 && <> · others: {(meta.replicas ?? []).map((p) => `${p.name} (${peerState(p)})`).join(", ")}</>}
+        </p>
+      )}
+      {meta !== undefined && (
+        <div class="table-wrap">
+          <table class="data" data-table="stream-replicas">
+            <thead><tr><th>Stream</th><th>Account</th><th class="num">Replicas</th><th>Leader</th><th>Other replicas</th></tr></thead>
+            <tbody>
+              {streams.map((s) => (
+                <tr key={`${s.account}/${s.name}`} data-stream={s.name}>
+                  <td>{s.name}</td><td>{s.account}</td><td class="num">{s.config?.num_replicas ?? 1}</td>
+                  <td data-field="leader">{s.cluster?.leader ?? "none (electing)"}</td>
+                  <td data-field="replicas">{(s.cluster?.replicas ?? []).map((p) => <span key={p.name} class={`replica state-${p.offline ? "dead" : p.current ? "alive" : "suspect"}`} data-replica={p.name}>{p.name}: {peerState(p)}</span>)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
 }
 
 /** msgs/s in and out per link, from one poll to the next. */
@@ -98,6 +161,7 @@ export function ClusterPage() {
           </tbody>
         </table>
       </div>
+      <JetStreamCluster />
     </section>
   );
 }

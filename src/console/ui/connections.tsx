@@ -1,5 +1,7 @@
 // Connections: /connz as a sortable, filterable table, with per-second rates from one poll to the next;
 // a connection's detail with its subscriptions; the closed ones with their reason. Admins can close one.
+// An MQTT client is marked as such (protocol MQTT) and, having no NATS name, shown by its client id
+// (/connz's mqtt_client, as nats-server 2.10 has it).
 import { useRef, useState } from "preact/hooks";
 import { getJson, post, type Me } from "./api.ts";
 import { bytes, count, rate } from "./format.ts";
@@ -35,6 +37,8 @@ interface Conn {
   reason?: string;
   stop?: string;
   subscriptions_list_detail?: SubDetail[];
+  /** An MQTT client's client id. */
+  mqtt_client?: string;
 }
 
 interface Connz {
@@ -48,11 +52,15 @@ interface Row extends Conn {
   out_rate: number;
 }
 
-type Column = { key: keyof Row; label: string; numeric?: boolean; show: (r: Row) => string };
+/** `value`: what the column sorts by, when not the row's `key`. */
+type Column = { key: keyof Row; label: string; numeric?: boolean; show: (r: Row) => string; value?: (r: Row) => string | number };
+
+/** A connection's name: its NATS name, or an MQTT client's client id. */
+const nameOf = (r: Conn) => r.name ?? (r.mqtt_client !== undefined ? `${r.mqtt_client} (MQTT client id)` : "");
 
 const COLUMNS: Column[] = [
   { key: "cid", label: "CID", numeric: true, show: (r) => String(r.cid) },
-  { key: "name", label: "Name", show: (r) => r.name ?? "" },
+  { key: "name", label: "Name", show: nameOf, value: nameOf },
   { key: "ip", label: "Address", show: (r) => `${r.ip}:${r.port}` },
   { key: "account", label: "Account", show: (r) => r.account ?? "" },
   { key: "type", label: "Protocol", show: (r) => ({ websocket: "WS", nats: "NATS", mqtt: "MQTT" })[r.type ?? "nats"] ?? (r.type ?? "").toUpperCase() },
@@ -69,7 +77,7 @@ const COLUMNS: Column[] = [
 function matches(r: Conn, filter: string): boolean {
   if (filter === "") return true;
   const f = filter.toLowerCase();
-  return [String(r.cid), r.name, r.ip, r.account, r.type, r.lang, r.authorized_user].some((v) => v !== undefined && v.toLowerCase().includes(f));
+  return [String(r.cid), r.name, r.mqtt_client, r.ip, r.account, r.type, r.lang, r.authorized_user].some((v) => v !== undefined && v.toLowerCase().includes(f));
 }
 
 export function ConnectionsPage({ me }: { me: Me }) {
@@ -92,9 +100,10 @@ export function ConnectionsPage({ me }: { me: Me }) {
   const [message, setMessage] = useState<string | null>(null);
 
   const rows = (open.data?.rows ?? []).filter((r) => matches(r, filter));
+  const sortBy = COLUMNS.find((c) => c.key === sort.key)?.value ?? ((r: Row) => r[sort.key] ?? "");
   rows.sort((a, b) => {
-    const x = a[sort.key] ?? "";
-    const y = b[sort.key] ?? "";
+    const x = sortBy(a);
+    const y = sortBy(b);
     const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
     return sort.desc ? -c : c;
   });
@@ -147,7 +156,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
         <div class="detail" data-detail={detail.cid}>
           <h2>Connection {detail.cid} {detail.name ? `“${detail.name}”` : ""}</h2>
           <p>
-            {detail.lang ?? "?"} {detail.version ?? ""} · user {detail.authorized_user ?? "(none)"} · up {detail.uptime} · in {bytes(detail.in_bytes)} · out {bytes(detail.out_bytes)}
+            {detail.mqtt_client !== undefined ? <>MQTT client id <b data-field="mqtt_client">{detail.mqtt_client}</b></> : <>{detail.lang ?? "?"} {detail.version ?? ""}</>} · user {detail.authorized_user ?? "(none)"} · up {detail.uptime} · in {bytes(detail.in_bytes)} · out {bytes(detail.out_bytes)}
           </p>
           {me.role === "admin" && <button type="button" class="danger" onClick={() => closeConnection(detail.cid)}>Close connection</button>}
           <h3>Subscriptions ({detail.subscriptions})</h3>
@@ -167,7 +176,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
           <thead><tr><th class="num">CID</th><th>Name</th><th>Address</th><th>Reason</th><th>Closed at</th><th class="num">In msgs</th><th class="num">Out msgs</th></tr></thead>
           <tbody>
             {(closed.data?.connections ?? []).map((c) => (
-              <tr key={c.cid} data-cid={c.cid}><td class="num">{c.cid}</td><td>{c.name ?? ""}</td><td>{c.ip}:{c.port}</td><td>{c.reason ?? ""}</td><td>{c.stop ? new Date(c.stop).toLocaleTimeString() : ""}</td><td class="num">{count(c.in_msgs)}</td><td class="num">{count(c.out_msgs)}</td></tr>
+              <tr key={c.cid} data-cid={c.cid}><td class="num">{c.cid}</td><td>{nameOf(c)}</td><td>{c.ip}:{c.port}</td><td>{c.reason ?? ""}</td><td>{c.stop ? new Date(c.stop).toLocaleTimeString() : ""}</td><td class="num">{count(c.in_msgs)}</td><td class="num">{count(c.out_msgs)}</td></tr>
             ))}
           </tbody>
         </table>

@@ -7,6 +7,7 @@ import { getJson, post, type Me } from "./api.ts";
 import { bytes, count } from "./format.ts";
 import { usePoll } from "./live.ts";
 import { Chart } from "./chart.tsx";
+import { EDITABLE_CONSUMER_FIELDS, FIXED_CONSUMER_FIELDS, fieldValue, type EditableField } from "../consumer-edit.ts";
 
 interface Consumer {
   name: string;
@@ -15,7 +16,7 @@ interface Consumer {
   num_redelivered: number;
   num_waiting: number;
   delivered?: { stream_seq: number; last_active?: string };
-  config?: { durable_name?: string; filter_subject?: string; ack_policy?: string };
+  config?: { durable_name?: string; filter_subject?: string; filter_subjects?: string[]; ack_policy?: string; deliver_subject?: string; [key: string]: unknown };
 }
 
 interface Stream {
@@ -173,6 +174,44 @@ function CreateConsumer({ account, stream, onDone }: { account: string; stream: 
   );
 }
 
+function ConsumerField({ field, config }: { field: EditableField; config: Record<string, unknown> }) {
+  const value = fieldValue(field, config);
+  if (field.kind === "boolean") return <label class="check"><input type="checkbox" name={field.key} defaultChecked={value === true} /> {field.label}</label>;
+  if (field.kind === "metadata") return <label>{field.label} <textarea name={field.key} rows={2} cols={22} placeholder={field.hint} defaultValue={String(value)} /></label>;
+  const numeric = field.kind === "integer";
+  return <label>{field.label} <input name={field.key} inputMode={numeric ? "numeric" : undefined} size={numeric ? 7 : field.kind === "text" || field.kind === "subjects" ? 16 : 10} placeholder={field.hint} defaultValue={String(value)} /></label>;
+}
+
+/**
+ * Edit a consumer: the settings nats-server lets change (src/console/consumer-edit.ts); its answer, or its
+ * error text. Keyed by the config /jsz shows, so it is drawn again when the server's config changes (the
+ * server may change more than was asked: a backoff sets ack_wait).
+ */
+function EditConsumer({ account, stream, consumer, onDone, onClose }: { account: string; stream: string; consumer: Consumer; onDone: (text: string) => void; onClose: () => void }) {
+  const config = consumer.config ?? {};
+  const kind = config.deliver_subject ? "push" : "pull";
+  const fields = EDITABLE_CONSUMER_FIELDS.filter((f) => f.only === undefined || f.only === kind);
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    const answers = Object.fromEntries(fields.map((x) => [x.key, x.kind === "boolean" ? f.get(x.key) !== null : String(f.get(x.key) ?? "")]));
+    try {
+      const r = await post<{ changed: string[] }>("/console/api/consumers/update", { account, stream, name: consumer.name, ...answers });
+      onDone(r.changed.length > 0 ? `Consumer ${consumer.name} updated (${r.changed.join(", ")}).` : `Consumer ${consumer.name}: nothing changed.`);
+      onClose();
+    } catch (err) {
+      onDone(`Could not update ${consumer.name}: ${(err as Error).message}`);
+    }
+  }
+  return (
+    <form class="inline detail" onSubmit={submit} aria-label={`Edit consumer ${consumer.name}`}>
+      <h3>Edit {consumer.name} <span class="muted">({kind}; fixed at creation: {FIXED_CONSUMER_FIELDS.map((k) => `${k.replace(/_/g, " ")} ${String(config[k] ?? "-")}`).join(" · ")})</span></h3>
+      {fields.map((field) => <ConsumerField key={field.key} field={field} config={config} />)}
+      <button type="submit">Save consumer</button>
+    </form>
+  );
+}
+
 function Replay({ account, stream, first, last, onDone }: { account: string; stream: string; first: number; last: number; onDone: (text: string) => void }) {
   async function submit(e: Event) {
     e.preventDefault();
@@ -284,6 +323,7 @@ export function StreamsPage({ me }: { me: Me }) {
   const [browsing, setBrowsing] = useState<{ account: string; stream: string; first: number } | null>(null);
   const [charted, setCharted] = useState<string | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
+  const [editingConsumer, setEditingConsumer] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const admin = me.role === "admin";
 
@@ -340,12 +380,13 @@ export function StreamsPage({ me }: { me: Me }) {
                     <td class="num" data-stat="num_pending">{count(c.num_pending)}</td><td class="num" data-stat="num_ack_pending">{count(c.num_ack_pending)}</td>
                     <td class="num">{count(c.num_redelivered)}</td><td class="num">{count(c.num_waiting)}</td>
                     <td>{c.delivered?.last_active ? new Date(c.delivered.last_active).toLocaleTimeString() : ""}</td>
-                    {admin && <td><button type="button" class="danger" onClick={() => act("/console/api/consumers/delete", { account: a.name, stream: s.name, name: c.name }, `Delete consumer ${c.name}?`, `Consumer ${c.name} deleted.`)} aria-label={`Delete consumer ${c.name}`}>Delete</button></td>}
+                    {admin && <td><button type="button" aria-expanded={editingConsumer === `${a.name}/${s.name}/${c.name}`} onClick={() => setEditingConsumer(editingConsumer === `${a.name}/${s.name}/${c.name}` ? null : `${a.name}/${s.name}/${c.name}`)} aria-label={`Edit consumer ${c.name}`}>Edit</button> <button type="button" class="danger" onClick={() => act("/console/api/consumers/delete", { account: a.name, stream: s.name, name: c.name }, `Delete consumer ${c.name}?`, `Consumer ${c.name} deleted.`)} aria-label={`Delete consumer ${c.name}`}>Delete</button></td>}
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
+          {admin && (s.consumer_detail ?? []).filter((c) => editingConsumer === `${a.name}/${s.name}/${c.name}`).map((c) => <EditConsumer key={`${c.name} ${JSON.stringify(c.config)}`} account={a.name} stream={s.name} consumer={c} onDone={setMessage} onClose={() => setEditingConsumer(null)} />)}
           {(s.consumer_detail ?? []).filter((c) => charted === `${a.name}/${s.name}/${c.name}`).map((c) => <BacklogChart key={c.name} account={a.name} stream={s.name} consumer={c.name} />)}
         </div>
       )))}

@@ -1,6 +1,7 @@
 // Message tracing across a 3-node cluster (nats-server 2.11: every server the message crosses sends its
 // own event; the origin's egress to a route names the hop, the next server's event carries it in the
-// request's Nats-Trace-Hop header). natter only: nats-server 2.9.10 has no tracing.
+// request's Nats-Trace-Hop header), also to a replicated stream's leader on another node (its `js` step).
+// natter only: nats-server 2.9.10 has no tracing.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +9,8 @@ import { expect, test } from "vitest";
 import { startCluster, waitForMesh } from "../cluster/spawn.ts";
 import { connectReady, waitFor } from "../harness/raw.ts";
 import { headerLines, hpub, traceEvents, type TraceEvent } from "./helpers.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { client, threeJetStreamNodes } from "../cluster/js-cluster.ts";
 
 test("a traced message crossing routes: one event per node, linked by hops; trace-only delivers nowhere", async () => {
   const nodes = await startCluster(3);
@@ -143,3 +146,45 @@ test("a queue group on another node: the origin's egress is the route, that node
   const taken = await picked.readUntil((f) => f.op === "HMSG", 10_000);
   expect(taken.at(-1)!.payload!.toString()).toBe("job");
 }, 60_000);
+
+test("a traced publish to a replicated stream whose leader is on another node: the leader's event has the js step", async () => {
+  const nodes = await threeJetStreamNodes();
+  const nc = await client(nodes[0]!);
+  const jsm = await jetstreamManager(nc, { timeout: 15_000 });
+  await jsm.streams.add({ name: "T", subjects: ["t.>"], num_replicas: 3 });
+  let leaderName = "";
+  await waitFor(async () => {
+    const si = await jsm.streams.info("T").catch(() => null);
+    leaderName = si?.cluster?.leader ?? "";
+    return leaderName !== "" && si!.cluster!.replicas?.every((r) => r.current) === true;
+  }, 20_000, "an R3 stream with a leader and current replicas", 200);
+  const origin = nodes.find((n) => n.name !== leaderName)!;
+  const tracer = await connectReady(origin.port, { name: "tracer" });
+  tracer.send("SUB trace.out 9\r\n");
+  const acks = await connectReady(origin.port, { name: "acks" });
+  acks.send("SUB ack.1 2\r\n");
+  await Promise.all([tracer.flush(), acks.flush()]);
+  const pub = await connectReady(origin.port, { name: "pub", headers: true });
+  // The leader's interest in t.> reaches the origin once an untraced publish is acknowledged.
+  await waitFor(async () => {
+    pub.send("PUB t.probe ack.1 5\r\nprobe\r\n");
+    await pub.flush();
+    return acks.frames.some((f) => f.op === "MSG");
+  }, 10_000, "the stream leader's interest at the origin", 200);
+  pub.send(hpub("t.1", { "Nats-Trace-Dest": "trace.out" }, "traced", "ack.1"));
+  const events = await traceEvents(tracer, 2);
+  const byServer = new Map(events.map((e) => [e.server.name, e] as [string, TraceEvent]));
+  const first = byServer.get(origin.name)!;
+  expect(first.events[0]).toMatchObject({ type: "in", kind: 0, name: "pub", subj: "t.1" });
+  expect(first.events.slice(1)).toEqual([expect.objectContaining({ type: "eg", kind: 1, name: leaderName, hop: "1" })]);
+  const atLeader = byServer.get(leaderName)!;
+  expect(atLeader.request.header!["Nats-Trace-Hop"]).toEqual(["1"]);
+  expect(atLeader.events.map(({ ts: _ts, cid: _cid, ...rest }) => rest)).toEqual([
+    { type: "in", kind: 1, name: origin.name, acc: "$G", subj: "t.1" },
+    { type: "js", stream: "T", subject: "t.1" },
+  ]);
+  // The stored copy starts no new trace where it is delivered: its Nats-Trace-Dest says so.
+  const stored = await jsm.streams.getMessage("T", { last_by_subj: "t.1" });
+  expect(stored!.header.get("Nats-Trace-Dest")).toBe("trace disabled");
+  await nc.close();
+}, 90_000);

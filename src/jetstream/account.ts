@@ -213,6 +213,7 @@ export class AccountJetStream {
     const consumer = new Consumer(stream, name, config, nowMs(), null);
     this.attachConsumer(consumer);
     this.persistConsumer(consumer, true);
+    stream.replication?.consumersChanged(); // into the group's log now, not at its next tick
     consumer.kick();
     return consumer;
   }
@@ -266,6 +267,7 @@ export class AccountJetStream {
   updateConsumer(consumer: Consumer, config: ConsumerConfig): void {
     const wasOnDisk = !consumer.config.mem_storage;
     consumer.update(config);
+    consumer.stream.replication?.consumersChanged();
     // Now kept in memory: its files go, so it does not come back after a restart (a memory consumer does not).
     if (wasOnDisk && config.mem_storage) rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
     this.persistConsumer(consumer, true);
@@ -278,6 +280,7 @@ export class AccountJetStream {
     if (sub) this.client.unsubscribe(sub);
     this.pullSubs.delete(consumer);
     rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
+    consumer.stream.replication?.consumersChanged();
   }
 
   /** Durable consumers of file streams keep their config and state on disk. */

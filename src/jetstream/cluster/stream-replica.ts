@@ -20,6 +20,13 @@
 //   Acks of the last CONSUMER_STATE_EVERY_MS before a failover are lost: those messages are delivered again.
 //   Ephemeral consumers (ordered consumers, KV watches) stay on the node that made them, leader or not
 //   (it has every message too): the log only records which node holds each, so that node answers for it.
+// - Interest and work-queue retention: the leader decides which messages go and proposes their removal
+//   (as nats-server's consumer leader proposes the delete to the stream's group), so every replica drops
+//   them when it commits, the leader too; removals of one event-loop turn make one entry. The leader knows
+//   its own consumers; an ephemeral a follower holds tells the leader what that node's consumers are done
+//   with (a RELEASED frame): a work queue's message goes at once, an interest stream's once every consumer,
+//   here and on the live holders whose filter takes it, is done. Acked messages thus never come back after a
+//   failover, whatever the consumer's replicated state says (a redelivery skips a message that is gone).
 // - After a restart the log is applied again from the start: a publish whose sequence the store already
 //   has is skipped.
 // A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
@@ -27,19 +34,21 @@
 // Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
 // A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
-// The leader's decision to compact: u8 5 | the index (decimal).
+// The leader's decision to compact: u8 5 | the index (decimal). Messages retention removes: u8 6 | f64 seq….
+// Forwarded to the leader, never in the log: a follower's consumers are done with: u8 7 | f64 seq….
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
 import type { Subscription } from "../../subscription.ts";
 import type { AccountJetStream } from "../account.ts";
 import type { Stream, StreamReplication } from "../stream.ts";
-import type { ConsumerConfig } from "../config.ts";
+import { consumerFilters, type ConsumerConfig } from "../config.ts";
+import { matchesAny } from "../store/indexed.ts";
 import type { ConsumerState } from "../consumer.ts";
 import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
-import type { GroupHandler, RouteTransport } from "./route-transport.ts";
+import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
 import type { CarriedRequest } from "./meta.ts";
 
 // Entry kinds (the first byte).
@@ -48,6 +57,8 @@ const API_REQUEST = 2;
 const CONSUMER_STATE = 3;
 const CONSUMER_GONE = 4;
 const COMPACT = 5;
+const REMOVE = 6;
+const RELEASED = 7;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
@@ -107,6 +118,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private readonly pending = new Map<string, number>();
   /** Publishes gathered in this turn of the event loop: proposed together (one fsync, one message per follower). */
   private batch: Uint8Array[] = [];
+  /** Sequences retention removes (leader) or this node's consumers are done with (follower), gathered in this turn of the event loop. */
+  private removals: number[] = [];
+  /** Leader, interest retention: the holders of remote ephemerals that are done with a sequence still kept for others. */
+  private readonly released = new Map<number, Set<NodeId>>();
   private stopped = false;
   private compactTimer: ReturnType<typeof setInterval> | null = null;
   private consumerTimer: ReturnType<typeof setInterval> | null = null;
@@ -143,6 +158,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this._inflight = 0;
           this.pending.clear();
           this.batch = [];
+          this.released.clear();
           this.consumersStarted = false;
           this.caughtUp = false;
           this.serveSync(leader === o.transport.selfId);
@@ -298,6 +314,47 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.batch.push(encodePublish(m, seq));
   }
 
+  /**
+   * This node's consumers are done with `seq` (acked, or none wants it). The leader removes it through the
+   * log (an interest stream's once the remote holders are done too); a follower tells the leader.
+   */
+  proposeRemove(seq: number): void {
+    if (this.stopped) return;
+    if (this.isLeader && this.o.stream.config.retention === "interest" && !this.holdersDone(seq)) return;
+    if (this.removals.length === 0) queueMicrotask(() => this.flushRemovals());
+    this.removals.push(seq);
+  }
+
+  /**
+   * Leader, interest retention: have the live nodes holding an ephemeral of this stream whose filter takes
+   * `seq` all said they are done with it? (Durables run here; ephemerals stay on the node that made them.)
+   */
+  private holdersDone(seq: number): boolean {
+    const subject = this.o.stream.store.subjectOf(seq);
+    if (subject === null) return false; // gone already
+    const self = this.o.transport.selfId;
+    const done = this.released.get(seq);
+    for (const json of this.consumers.values()) {
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (c.holder === undefined || c.holder === self || done?.has(c.holder) || !this.o.transport.isAlive(c.holder)) continue;
+      const filters = consumerFilters(c.config);
+      if (filters === null || matchesAny(filters, subject)) return false;
+    }
+    this.released.delete(seq);
+    return true;
+  }
+
+  private flushRemovals(): void {
+    const seqs = this.removals;
+    this.removals = [];
+    if (seqs.length === 0 || this.stopped) return;
+    const kind = this.isLeader || this.o.stream.config.retention === "workqueue" ? REMOVE : RELEASED;
+    const entry = encodeSeqs(kind, seqs);
+    if (this.isLeader) this.raft.propose(entry);
+    else if (this.raft.leader !== undefined) this.o.transport.send(this.raft.leader, RaftFrameType.FORWARD, this.o.group, entry);
+    // Not proposed (no leader, or a leadership transfer): the message stays, as after a lost ack; the consumer's state has the ack.
+  }
+
   // ---- catching up from the leader's store ------------------------------------------------------
   //
   // A replica whose store is behind the group's snapshot (its store was wiped, or it is new to the group)
@@ -428,6 +485,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     setTimeout(() => this.whenReady(then, since), 10);
   }
 
+  consumersChanged(): void {
+    this.tickConsumers();
+  }
+
   private tickConsumers(): void {
     if (this.stopped || !this.acceptsPublishes) return;
     this.tickMembers();
@@ -463,7 +524,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       const c = JSON.parse(json) as ReplicatedConsumer;
       if (stream.consumers.has(name) || c.state === undefined) continue;
       try {
-        this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+        const consumer = this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+        // Pending messages gone meanwhile (retention removed them after an ack this state predates): settled.
+        for (const [seq] of c.state.pending) if (stream.store.subjectOf(seq) === null) consumer.onRemoved(seq, "", "delete");
       } catch (error) {
         this.o.log.warn(`JetStream stream ${stream.name}: consumer ${name} could not start: ${(error as Error).message}`);
       }
@@ -522,11 +585,19 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
       return;
     }
+    if (data[0] === REMOVE) {
+      for (const seq of decodeSeqs(data)) {
+        this.o.stream.store.remove(seq);
+        this.released.delete(seq);
+      }
+      this.o.ctx.markDirty(this.o.stream);
+      return;
+    }
     if (data[0] === COMPACT) {
       this.compactTo(Number(Buffer.from(data.subarray(1)).toString()));
       return;
     }
-        if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
+    if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
       const body = Buffer.from(data.subarray(1)).toString();
       const name = data[0] === CONSUMER_GONE ? body : (JSON.parse(body) as { name: string }).name;
       if (data[0] === CONSUMER_GONE) this.consumers.delete(name);
@@ -534,7 +605,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       if (!this.isLeader) this.writeConsumerFiles(name);
       return;
     }
-        if (data[0] === API_REQUEST) {
+    if (data[0] === API_REQUEST) {
       const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
       const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
       if (this.isLeader) this.o.ctx.api.handleLocally(m);
@@ -548,7 +619,22 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (!this.stopped) this.raft.receive(message);
   }
 
-  onForward(): void {}
+  /**
+   * A follower's consumers are done with some messages: a work queue's go at once (REMOVE); an interest
+   * stream's (RELEASED) once every consumer is done with them (see holdersDone).
+   */
+  onForward(from: NodeId, payload: Uint8Array): void {
+    if (this.stopped || !this.isLeader || (payload.length - 1) % 8 !== 0) return;
+    if (payload[0] === REMOVE) this.raft.propose(Uint8Array.from(payload));
+    if (payload[0] !== RELEASED) return;
+    for (const seq of decodeSeqs(payload)) {
+      if (this.o.stream.store.subjectOf(seq) === null) continue;
+      let done = this.released.get(seq);
+      if (done === undefined) this.released.set(seq, (done = new Set()));
+      done.add(from);
+      if (this.o.stream.consumersDone(seq)) this.proposeRemove(seq);
+    }
+  }
 
   onStatus(): void {}
 
@@ -634,6 +720,21 @@ function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {
   const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
   at += headerLength;
   return { m: { subject, reply, headers, payload: Buffer.from(b.subarray(at)) }, seq };
+}
+
+/** kind | f64 seq…: a REMOVE entry or a RELEASED frame. */
+function encodeSeqs(kind: number, seqs: readonly number[]): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + 8 * seqs.length);
+  out[0] = kind;
+  for (let i = 0; i < seqs.length; i++) out.writeDoubleBE(seqs[i]!, 1 + 8 * i);
+  return out;
+}
+
+function decodeSeqs(data: Uint8Array): number[] {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const seqs: number[] = [];
+  for (let at = 1; at + 8 <= b.length; at += 8) seqs.push(b.readDoubleBE(at));
+  return seqs;
 }
 
 const MSG_ID = "\r\nNats-Msg-Id:";

@@ -298,13 +298,40 @@ export class JetStreamCluster {
     if (op === "DELETE") return this.proposeOr10008(api, m, type, { op: "stream.delete", account, name, request });
     const config = api.checkStreamCreate(name, m); // the same shape checks; the holder checks what may change
     const existing = this.meta.state.stream(account, name)!;
-    // Scaling up adds replicas (least loaded first); scaling down is not done yet (10061).
-    if (config.num_replicas < existing.config.num_replicas) throw apiError("StreamReplicasNotUpdatable");
     const others = this.meta.state.accountStreams(account).filter((s) => s.name !== name).flatMap((s) => s.config.subjects);
     checkSubjectOverlap(config.subjects, others);
-    const more = Math.max(1, config.num_replicas) - existing.peers.length;
+    const wanted = Math.max(1, config.num_replicas);
+    if (wanted < existing.peers.length) return void this.scaleDown(api, m, type, existing, config, wanted);
+    // Scaling up adds replicas (least loaded first).
+    const more = wanted - existing.peers.length;
     const peers = more > 0 ? [...existing.peers, ...this.place({ ...config, num_replicas: more }, existing.peers)] : undefined;
     this.proposeOr10008(api, m, type, { op: "stream.update", account, name, config, request, ...(peers ? { peers } : {}) });
+  }
+
+  /**
+   * Scaling down (as nats-server's jsClusteredStreamUpdateRequest): the replicas kept are the stream's
+   * leader (asked for, if this node is not a replica) and then the others in order, reachable ones first;
+   * the removed ones stop and delete their copy when they apply the update, the group's leader removes them
+   * from its voters (stream-replica.ts wantPeers), and a stream down to one replica is a plain R1 stream.
+   */
+  private async scaleDown(api: JetStreamApi, m: InternalMessage, type: string, existing: StreamAssignment, config: StreamConfig, wanted: number): Promise<void> {
+    const leader = await this.streamLeader(api, existing);
+    const alive = (id: string) => this.transport.isAlive(id) || id === this.selfId;
+    const order = [...existing.peers].sort((x, y) => Number(y === leader) - Number(x === leader) || Number(alive(y)) - Number(alive(x)));
+    const peers = order.slice(0, wanted);
+    this.proposeOr10008(api, m, type, { op: "stream.update", account: existing.account, name: existing.name, config, request: carry(m), peers });
+  }
+
+  /** The member id of a replicated stream's leader: this node's replica knows it, else the stream's info says (undefined: none answered). */
+  private async streamLeader(api: JetStreamApi, a: StreamAssignment): Promise<string | undefined> {
+    const replica = this.replicas.get(replicaKey(a.account, a.name));
+    if (replica !== undefined) return replica.leader;
+    const info = await this.streamInfo(api, a);
+    const name = (info?.cluster as { leader?: string } | undefined)?.leader;
+    if (name === undefined) return undefined;
+    if (name === this.js.server.serverName) return this.selfId;
+    for (const peer of this.transport.peers.values()) if (peer.serverName === name) return peer.id;
+    return undefined;
   }
 
   private proposeOr10008(api: JetStreamApi, m: InternalMessage, type: string, command: MetaCommand): void {
@@ -370,7 +397,12 @@ export class JetStreamCluster {
       case "stream.update": {
         const a = this.meta.state.stream(command.account, command.name);
         const ctx = this.js.accounts.get(command.account);
-        if (prior === undefined || a === undefined || ctx === undefined || !a.peers.includes(this.selfId)) break;
+        if (prior === undefined || a === undefined || ctx === undefined) break;
+        this.js.server.log.debug(`JetStream cluster: stream ${a.name} update: replicas ${prior.peers.join(", ")} → ${a.peers.join(", ")}`);
+        if (!a.peers.includes(this.selfId)) {
+          if (prior.peers.includes(this.selfId)) this.removedReplica(a, prior, command.request);
+          break;
+        }
         if (a.peers.length !== prior.peers.length) this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) now has replicas ${a.peers.join(", ")}`);
         if (!prior.peers.includes(this.selfId)) {
           // A new replica (scaled up): an empty copy joins the group, which fills it (stream-replica.ts sync).
@@ -378,9 +410,19 @@ export class JetStreamCluster {
           this.attachReplica(a, []);
           break;
         }
-        const body = this.answersFor(prior) ? ctx.api.handleLocally(uncarry(command.request)) : ctx.api.handleLocallyBody(uncarry(command.request));
+        const answers = this.answersFor(prior);
+        if (a.peers.length < prior.peers.length) {
+          // Scaled down: down to one, this copy is a plain R1 stream (its durables run here); else the group's
+          // leader removes the others from its voters.
+          const key = replicaKey(a.account, a.name);
+          if (a.peers.length === 1) {
+            this.replicas.get(key)?.leaveGroup();
+            this.replicas.delete(key);
+          } else this.replicas.get(key)?.wantPeers(a.peers);
+        }
+        const body = answers ? ctx.api.handleLocally(uncarry(command.request)) : ctx.api.handleLocallyBody(uncarry(command.request));
         const stream = ctx.streams.get(command.name);
-        if (body?.error !== undefined && stream !== undefined && this.answersFor(prior)) {
+        if (body?.error !== undefined && stream !== undefined && answers) {
           this.meta.propose({ op: "stream.config", account: command.account, name: command.name, config: stream.config });
         }
         if (a.peers.length > prior.peers.length) {
@@ -410,6 +452,23 @@ export class JetStreamCluster {
   }
 
   /**
+   * This node is no longer one of a stream's replicas (scaled down, or its peer removed): its replica stops
+   * and its copy goes. If it was the one to answer (the leader, when the meta leader did not know it), it
+   * answers the update first.
+   */
+  private removedReplica(a: StreamAssignment, prior: StreamAssignment, request: CarriedRequest): void {
+    const ctx = this.js.accounts.get(a.account);
+    if (ctx === undefined) return;
+    if (this.answersFor(prior) && request.reply !== null && request.reply !== "") ctx.api.handleLocally(uncarry(request));
+    const key = replicaKey(a.account, a.name);
+    this.replicas.get(key)?.stop(true);
+    this.replicas.delete(key);
+    const stream = ctx.streams.get(a.name);
+    if (stream !== undefined) ctx.deleteStream(stream);
+    this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) no longer has a replica here; its copy is deleted`);
+  }
+
+  /**
    * After a snapshot from the meta leader (this node was away while the leader compacted its log): the
    * streams assigned to this node that it lacks are created (a replica then catches up through its group),
    * and its copies of streams that are no longer assigned to it (deleted meanwhile) go.
@@ -418,6 +477,13 @@ export class JetStreamCluster {
     const log = this.js.server.log;
     for (const a of this.meta.state.all()) {
       if (!a.peers.includes(this.selfId)) continue;
+      // Replicas changed meanwhile (scaled, a peer removed): down to this one, or the others as assigned.
+      const key = replicaKey(a.account, a.name);
+      const replica = this.replicas.get(key);
+      if (replica !== undefined && a.peers.length === 1) {
+        replica.leaveGroup();
+        this.replicas.delete(key);
+      } else replica?.wantPeers(a.peers);
       const ctx = this.js.accounts.get(a.account);
       if (ctx === undefined || ctx.streams.has(a.name)) continue;
       try {

@@ -14,8 +14,9 @@
 // The weak spot: two fresh nodes that cannot see each other at their very first start (a partition, or a
 // node that founds in the instant before another's STATUS arrives) found two groups, which never merge.
 //
-// Snapshots: the state is small and changes rarely, so a snapshot follows every applied command; a restart
-// then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
+// Snapshots: the state is small and changes rarely, so a snapshot follows every applied command (on the
+// leader once every reachable follower has it: a command learnt through a snapshot is not acted on); a
+// restart then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
 import path from "node:path";
 import { existsSync } from "node:fs";
 import { RaftNode, systemClock } from "./raft.ts";
@@ -220,7 +221,11 @@ export class MetaGroup implements GroupHandler {
     queueMicrotask(() => {
       this.snapshotQueued = false;
       const raft = this.raft;
-      if (raft !== null && !this.stopped && raft.lastApplied > raft.snapshotIndex) raft.snapshot(raft.lastApplied, this.state.snapshot());
+      if (raft === null || this.stopped || raft.lastApplied <= raft.snapshotIndex) return;
+      // A leader keeps the commands until every reachable follower has them: a follower that got a command
+      // through a snapshot would not act on it (answer the client, leave a stream's group…). (Retried every tick.)
+      if (raft.role === "leader" && raft.followers().some((f) => f.matchIndex < raft.lastApplied && this.o.transport.isAlive(f.id))) return;
+      raft.snapshot(raft.lastApplied, this.state.snapshot());
     });
   }
 
@@ -230,6 +235,7 @@ export class MetaGroup implements GroupHandler {
     if (now - this.lastStatusAt >= STATUS_EVERY_MS) this.sendStatus();
     if (this.raft === null) return this.maybeFound(now);
     if (this.raft.role === "leader") this.addReachablePeers();
+    if (this.raft.lastApplied > this.raft.snapshotIndex) this.queueSnapshot(); // one a leader held back
   }
 
   private sendStatus(): void {

@@ -440,9 +440,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     });
   }
 
-  // ---- membership (scaling up) ----------------------------------------------------------------
+  // ---- membership (scaling up and down) ---------------------------------------------------------
 
-  /** The replicas the meta group assigned: the leader adds those not yet voters, one at a time. */
+  /** The replicas the meta group assigned: the leader adds those not yet voters and removes those no longer assigned, one at a time. */
   wantPeers(peers: readonly NodeId[]): void {
     this.wanted = [...peers];
     this.tickMembers();
@@ -458,12 +458,27 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     const missing = this.wanted.filter((id) => !raft.peers.includes(id));
-    if (missing.length === 0) {
+    const extra = raft.peers.filter((id) => !this.wanted.includes(id));
+    if (missing.length === 0 && extra.length === 0) {
       this.wanted = [];
       return;
     }
-    const result = raft.addPeer(missing[0]!);
-    if (result.ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: adding replica ${missing[0]}`);
+    // Additions first (a replacement joins before the one it replaces leaves: the group never shrinks below its quorum).
+    if (missing.length > 0) {
+      if (raft.addPeer(missing[0]!).ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: adding replica ${missing[0]}`);
+    } else if (raft.removePeer(extra[0]!).ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: removing replica ${extra[0]}`);
+  }
+
+  /**
+   * The stream is down to this one replica (scaled to R1): the group stops and its log goes; the store stays,
+   * a plain R1 stream, and the durables run here from their replicated state if they did not already.
+   */
+  leaveGroup(): void {
+    if (!this.isLeader) {
+      this.consumersStarted = false;
+      this.startConsumers(true);
+    }
+    this.stop(true);
   }
 
   // ---- consumers (stage C) ----------------------------------------------------------------------
@@ -516,8 +531,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   }
 
   /** This node leads and applied its log: the durables start from their replicated state. */
-  private startConsumers(): void {
-    if (this.consumersStarted || !this.isLeader) return;
+  private startConsumers(alone = false): void {
+    if (this.consumersStarted || (!this.isLeader && !alone)) return;
     this.consumersStarted = true;
     const stream = this.o.stream;
     for (const [name, json] of this.consumers) {

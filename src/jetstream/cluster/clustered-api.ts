@@ -46,6 +46,9 @@ export class JetStreamCluster {
   private adoptTimer: ReturnType<typeof setInterval> | null = null;
   private systemClient: InternalClient | null = null;
   private stepdownSub: Subscription | null = null;
+  private serverRemoveSub: Subscription | null = null;
+  /** This node was removed from the meta group (SERVER.REMOVE): its JetStream takes no part any more. */
+  private removed = false;
   /** This node's replicas of replicated streams, by account and stream name. */
   private readonly replicas = new Map<string, StreamReplica>();
   /** Per account: an internal client that asks the holders (list, account info), and its waiting requests. */
@@ -98,10 +101,78 @@ export class JetStreamCluster {
           client.publish(reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", ...body })));
         });
       });
+      this.serverRemoveSub = client.subscribe("$JS.API.SERVER.REMOVE", (m) => {
+        if (m.reply === null || !this.meta.isLeader) return;
+        const body = this.serverRemove(m);
+        client.publish(m.reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_server_remove_response", ...body })));
+      });
     } else if (leader !== this.selfId && this.stepdownSub !== null) {
       this.systemClient?.unsubscribe(this.stepdownSub);
       this.stepdownSub = null;
+      if (this.serverRemoveSub !== null) this.systemClient?.unsubscribe(this.serverRemoveSub);
+      this.serverRemoveSub = null;
     }
+  }
+
+  /**
+   * $JS.API.SERVER.REMOVE (system account, the meta leader answers; nats-server's jsLeaderServerRemoveRequest):
+   * `{"peer": <server name>}` or `{"peer_id": <member id>}` leaves the meta group for good, and the streams
+   * it held get a replacement replica where a node is free (see remap).
+   */
+  private serverRemove(m: InternalMessage): Body {
+    try {
+      const body = nonEmptyRequest(m);
+      const byId = typeof body.peer_id === "string" && body.peer_id !== "" ? body.peer_id : undefined;
+      const found = byId !== undefined ? this.meta.peers.find((id) => id === byId) : this.meta.peers.find((id) => this.serverNameOf(id) === body.peer);
+      if (found === undefined) throw apiError("ClusterServerNotMember");
+      if (!this.meta.propose({ op: "peer.remove", peer: found })) throw apiError("ClusterNotAvailable");
+      return { success: true };
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return { error: error.json };
+    }
+  }
+
+  /**
+   * $JS.API.STREAM.PEER.REMOVE.<stream> `{"peer": <server name>}` (nats-server's jsStreamRemovePeerRequest,
+   * answered by the meta leader): that replica leaves the stream; a free node takes its place if there is
+   * one (else the stream runs on fewer replicas and the answer is 10075, as nats-server's).
+   */
+  private peerRemove(api: JetStreamApi, m: InternalMessage, name: string): boolean {
+    if (m.reply === null) return true;
+    const type = "stream_remove_peer_response";
+    return this.byLeader(api, m, type, () => {
+      const body = nonEmptyRequest(m);
+      if (typeof body.peer !== "string" || body.peer === "") throw apiError("BadRequest");
+      const a = this.meta.state.stream(api.accountName, name);
+      if (a === undefined) throw apiError("StreamNotFound");
+      const peer = a.peers.find((id) => this.serverNameOf(id) === body.peer);
+      if (peer === undefined) throw apiError("ClusterPeerNotMember");
+      const replaced = this.removePeerFromStream(a, peer);
+      if (!replaced) throw apiError("PeerRemap");
+      api.answer(m.reply!, type, { success: true });
+    });
+  }
+
+  /**
+   * The meta leader takes `peer` out of a stream's replicas (nats-server's removePeerFromStream): replaced
+   * by a reachable voter not holding it (least loaded), or, if none is free, just removed (an R1 stream
+   * keeps its only replica). Whether it was replaced.
+   */
+  private removePeerFromStream(a: StreamAssignment, peer: string): boolean {
+    let peers: string[];
+    let replaced = true;
+    try {
+      const [spare] = this.place({ ...a.config, num_replicas: 1 }, a.peers);
+      peers = a.peers.map((id) => (id === peer ? spare! : id));
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      replaced = false;
+      if (a.peers.length === 1) return false;
+      peers = a.peers.filter((id) => id !== peer);
+    }
+    this.meta.propose({ op: "stream.peers", account: a.account, name: a.name, peers });
+    return replaced;
   }
 
   start(): void {
@@ -128,7 +199,9 @@ export class JetStreamCluster {
   takeRequest(api: JetStreamApi, m: InternalMessage, t: string[], type: string | null): boolean {
     const [, , area, op, a] = t;
     const account = api.accountName;
+    if (this.removed) return true; // SERVER.REMOVE took this node out: the others answer
     if (area === "STREAM" && op === "LEADER" && a === "STEPDOWN" && t.length === 6) return this.streamStepDown(api, m, t[5]!, null);
+    if (area === "STREAM" && op === "PEER" && a === "REMOVE" && t.length === 6) return this.peerRemove(api, m, t[5]!);
     if (area === "CONSUMER" && op === "LEADER" && a === "STEPDOWN" && t.length === 7) return this.streamStepDown(api, m, t[5]!, t[6]!);
     if (area === "META" && op === "LEADER" && a === "STEPDOWN" && t.length === 5) {
       // nats-server 2.9 takes it from a JetStream account too (its API reaches the system's subscription).
@@ -350,7 +423,7 @@ export class JetStreamCluster {
     const load = this.meta.state.load();
     const tagsOf = (id: string) => (id === this.selfId ? this.js.server.options.serverTags : (this.transport.peers.get(id)?.tags ?? []));
     const candidates = this.meta.peers
-      .filter((id) => this.transport.isAlive(id) && !exclude.includes(id))
+      .filter((id) => this.transport.isAlive(id) && !exclude.includes(id) && !this.meta.state.removed.has(id))
       .filter((id) => wanted.every((t) => tagsOf(id).map((x) => x.toLowerCase()).includes(t)))
       .map((id) => ({ id, load: load.get(id) ?? 0, tie: Math.random() }))
       .sort((x, y) => x.load - y.load || x.tie - y.tie);
@@ -434,6 +507,14 @@ export class JetStreamCluster {
         }
         break;
       }
+      case "stream.peers": {
+        const a = this.meta.state.stream(command.account, command.name);
+        if (prior !== undefined && a !== undefined) this.replicasChanged(a, prior);
+        break;
+      }
+      case "peer.remove":
+        this.serverRemoved(command.peer);
+        break;
       case "stream.delete": {
         if (prior === undefined || !prior.peers.includes(this.selfId)) break;
         const answers = this.answersFor(prior);
@@ -456,16 +537,69 @@ export class JetStreamCluster {
    * and its copy goes. If it was the one to answer (the leader, when the meta leader did not know it), it
    * answers the update first.
    */
-  private removedReplica(a: StreamAssignment, prior: StreamAssignment, request: CarriedRequest): void {
+  private removedReplica(a: StreamAssignment, prior: StreamAssignment, request: CarriedRequest | null): void {
     const ctx = this.js.accounts.get(a.account);
     if (ctx === undefined) return;
-    if (this.answersFor(prior) && request.reply !== null && request.reply !== "") ctx.api.handleLocally(uncarry(request));
+    if (request !== null && this.answersFor(prior) && request.reply !== null && request.reply !== "") ctx.api.handleLocally(uncarry(request));
     const key = replicaKey(a.account, a.name);
     this.replicas.get(key)?.stop(true);
     this.replicas.delete(key);
     const stream = ctx.streams.get(a.name);
     if (stream !== undefined) ctx.deleteStream(stream);
     this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) no longer has a replica here; its copy is deleted`);
+  }
+
+  /**
+   * A stream's replicas changed without a new configuration (a peer removed, maybe replaced): the removed one
+   * deletes its copy; a new one creates an empty copy that joins the group (which fills it); the group's
+   * leader adds and removes voters to match; one replica left is a plain R1 stream.
+   */
+  private replicasChanged(a: StreamAssignment, prior: StreamAssignment): void {
+    const self = this.selfId;
+    if (!a.peers.includes(self)) {
+      if (prior.peers.includes(self)) this.removedReplica(a, prior, null);
+      return;
+    }
+    const ctx = this.js.accounts.get(a.account);
+    if (ctx === undefined) return;
+    this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) now has replicas ${a.peers.join(", ")}`);
+    const key = replicaKey(a.account, a.name);
+    if (!prior.peers.includes(self)) {
+      if (!ctx.streams.has(a.name)) ctx.createStream(a.config);
+      this.attachReplica(a, []);
+      return;
+    }
+    if (a.peers.length === 1) {
+      this.replicas.get(key)?.leaveGroup();
+      this.replicas.delete(key);
+    } else this.replicas.get(key)?.wantPeers(a.peers);
+  }
+
+  /**
+   * A server left the meta group (SERVER.REMOVE). That server: its JetStream takes no part any more
+   * (nats-server disables it), with an advisory. The meta leader: every stream it held gets a replacement
+   * replica where a node is free.
+   */
+  private serverRemoved(peer: string): void {
+    if (peer === this.selfId) {
+      if (this.removed) return;
+      this.removed = true;
+      const server = this.js.server;
+      server.log.error("JetStream being DISABLED, our server was removed from the cluster");
+      const system = server.accounts.system;
+      if (system !== null) {
+        this.systemClient ??= new InternalClient(server, "jetstream-cluster (system)", system);
+        this.systemClient.publish("$JS.EVENT.ADVISORY.SERVER.REMOVED", Buffer.from(JSON.stringify({
+          type: "io.nats.jetstream.advisory.v1.server_removed", id: nuid(), timestamp: rfc3339(Date.now()),
+          server: server.serverName, server_id: server.serverId, cluster: this.cluster.name,
+        })));
+      }
+      for (const replica of this.replicas.values()) replica.stop(false);
+      this.replicas.clear();
+      return;
+    }
+    if (!this.meta.isLeader) return;
+    for (const a of [...this.meta.state.all()]) if (a.peers.includes(peer)) this.removePeerFromStream(a, peer);
   }
 
   /**
@@ -738,6 +872,21 @@ function requestBody(m: InternalMessage): Body {
   } catch {
     return {};
   }
+}
+
+/** nats-server's isEmptyRequest then JSON: nothing (or `{}`) is 10003 bad request, bad JSON 10025. */
+function nonEmptyRequest(m: InternalMessage): Body {
+  const text = m.payload.toString().trim();
+  if (text === "") throw apiError("BadRequest");
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw apiError("InvalidJSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
+  if (Object.keys(v).length === 0) throw apiError("BadRequest");
+  return v as Body;
 }
 
 function offsetOf(body: Body): number {

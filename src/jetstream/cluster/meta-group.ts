@@ -204,7 +204,7 @@ export class MetaGroup implements GroupHandler {
       return;
     }
     const named = "assignment" in command ? command.assignment : command;
-    const current = this.state.stream(named.account, named.name);
+    const current = "name" in named ? this.state.stream(named.account, named.name) : undefined;
     const prior = current === undefined ? undefined : { ...current, peers: [...current.peers] }; // apply changes it in place
     const changed = this.state.apply(command);
     try {
@@ -266,10 +266,16 @@ export class MetaGroup implements GroupHandler {
   }
 
   /** The leader makes every reachable JetStream node a voter, one change at a time. */
+  /** The leader: servers removed (SERVER.REMOVE) leave the voters; reachable JetStream nodes not yet voters join. One change at a time. */
   private addReachablePeers(): void {
     const raft = this.raft!;
+    for (const id of this.state.removed) {
+      if (!raft.peers.includes(id)) continue;
+      if (raft.removePeer(id).ok) this.o.log.info(`JetStream cluster: removing ${this.o.transport.peers.get(id)?.serverName ?? id} (${id}) from the meta group`);
+      return;
+    }
     for (const peer of this.o.transport.peers.values()) {
-      if (!peer.alive || raft.peers.includes(peer.id)) continue;
+      if (!peer.alive || raft.peers.includes(peer.id) || this.state.removed.has(peer.id)) continue;
       const result = raft.addPeer(peer.id);
       if (result.ok) this.o.log.info(`JetStream cluster: adding ${peer.serverName} (${peer.id}) to the meta group`);
       return; // one at a time (refused while another change is uncommitted: retried next tick)

@@ -825,6 +825,28 @@ export class JetStreamCluster {
     return asker;
   }
 
+  // ---- /healthz -------------------------------------------------------------------------------------
+
+  /**
+   * nats-server's /healthz JetStream checks on a cluster node (its healthz): a meta leader known, this
+   * node current with it, then (unless `serverOnly`, ?js-server-only) every stream assigned here present
+   * and, if replicated, current in its group. The first failure's text, or null when healthy. (Consumers
+   * share their stream's group here: the stream's check covers them.)
+   */
+  health(serverOnly: boolean): string | null {
+    if (this.removed) return `${apiError("NotEnabled").message} (10076)`;
+    if (this.meta.leader === undefined) return "JetStream has not established contact with a meta leader";
+    if (!this.meta.current) return "JetStream is not current with the meta leader";
+    if (serverOnly) return null;
+    for (const a of this.meta.state.all()) {
+      if (!a.peers.includes(this.selfId)) continue;
+      const present = this.js.accounts.get(a.account)?.streams.has(a.name) === true;
+      const current = a.peers.length === 1 || this.replicas.get(replicaKey(a.account, a.name))?.current === true;
+      if (!present || !current) return `JetStream stream '${a.account} > ${a.name}' is not current`;
+    }
+    return null;
+  }
+
   // ---- /jsz ----------------------------------------------------------------------------------------
 
   /** nats-server's /jsz meta_cluster. */

@@ -88,6 +88,15 @@ export class MetaGroup implements GroupHandler {
     return this.raft?.leader;
   }
 
+  /** Current with the meta leader (nats-server's meta.Current()): the leader, or a follower that hears it and applied what it knows committed. */
+  get current(): boolean {
+    const raft = this.raft;
+    if (raft === null) return false;
+    if (raft.role === "leader") return true;
+    const leader = raft.leader;
+    return leader !== undefined && this.o.transport.isAlive(leader) && raft.lastApplied >= raft.commitIndex;
+  }
+
   /** The voters (empty before this node is in a group). */
   get peers(): readonly NodeId[] {
     return this.raft?.peers ?? [];

@@ -258,6 +258,14 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return this.caughtUp;
   }
 
+  /** Current (for /healthz): the group has a leader, and this is it, or a follower that hears it, applied what it knows committed and is not copying messages. */
+  get current(): boolean {
+    const leader = this.raft.leader;
+    if (this.stopped || leader === undefined) return false;
+    if (this.isLeader) return true;
+    return this.o.transport.isAlive(leader) && this.raft.lastApplied >= this.raft.commitIndex && !this.syncing;
+  }
+
   get inflight(): number {
     return this._inflight;
   }

@@ -170,6 +170,14 @@ export class AccountJetStream {
     if (config.storage === "file") this.writeJson(path.join(this.streamDir(config.name), "meta.json"), { config, created: rfc3339(stream.created) });
   }
 
+  /** Stops serving a stream and keeps its files (this server was removed from its JetStream cluster, as nats-server disables it). */
+  closeStream(stream: Stream): void {
+    for (const c of [...stream.consumers.values()]) this.detachConsumer(c);
+    stream.close();
+    this.streams.delete(stream.name);
+    this.dirtyStreams.delete(stream);
+  }
+
   deleteStream(stream: Stream): void {
     stream.deleted = true;
     for (const c of [...stream.consumers.values()]) this.deleteConsumer(c);

@@ -12,6 +12,14 @@ import { metaCluster, storeDir, threeJetStreamNodes, waitForMeta } from "./js-cl
 
 const enc = new TextEncoder();
 
+const ACCOUNTS = `
+accounts {
+  SYS { users [ { user: admin, password: adminpw } ] }
+  APP { jetstream: enabled, users [ { user: app, password: apppw } ] }
+}
+system_account: SYS
+`;
+
 async function ask(nc: NatsConnection, subject: string, body: unknown): Promise<Record<string, unknown>> {
   const payload = typeof body === "string" ? body : JSON.stringify(body);
   return (await nc.request(subject, enc.encode(payload), { timeout: 5000 })).json<Record<string, unknown>>();
@@ -66,13 +74,7 @@ describe("removing peers", () => {
 
   test("SERVER.REMOVE from the system account: an offline server leaves the meta group", async () => {
     const conf = path.join(storeDir(), "accounts.conf");
-    writeFileSync(conf, `
-accounts {
-  SYS { users [ { user: admin, password: adminpw } ] }
-  APP { jetstream: enabled, users [ { user: app, password: apppw } ] }
-}
-system_account: SYS
-`);
+    writeFileSync(conf, ACCOUNTS);
     const nodes = await threeJetStreamNodes(["-c", conf]);
     const metaLeader = await waitForMeta(nodes);
     // Connected to the meta leader (not the node about to be killed: a request while reconnecting may be lost).
@@ -96,6 +98,41 @@ system_account: SYS
     const app = await connect({ servers: survivors.map((n) => n.hostport), user: "app", pass: "apppw", timeout: 5000 });
     const jsm = await jetstreamManager(app);
     expect((await jsm.streams.add({ name: "AFTER", subjects: ["after.>"], num_replicas: 2 })).config.num_replicas).toBe(2);
+    await app.close();
+    await admin.close();
+  }, 60_000);
+
+  test("SERVER.REMOVE of a running server leading a stream: the free node replaces it, it serves nothing more", async () => {
+    const conf = path.join(storeDir(), "accounts.conf");
+    writeFileSync(conf, ACCOUNTS);
+    const nodes = await threeJetStreamNodes(["-c", conf]);
+    const metaLeader = await waitForMeta(nodes);
+    const admin = await connect({ servers: nodes.find((n) => n.name === metaLeader)!.hostport, user: "admin", pass: "adminpw", reconnect: false });
+    const app = await connect({ servers: nodes.find((n) => n.name === metaLeader)!.hostport, user: "app", pass: "apppw", timeout: 5000 });
+    const jsm = await jetstreamManager(app);
+    const js = jetstream(app);
+    await jsm.streams.add({ name: "LIVE", subjects: ["live.>"], num_replicas: 2 });
+    for (let i = 1; i <= 5; i++) await js.publish(`live.${i}`, enc.encode(String(i)));
+    // The victim leads LIVE (an R2 group's leader cannot just stop: the other one alone has no quorum).
+    if ((await jsm.streams.info("LIVE")).cluster!.leader === metaLeader) await app.request("$JS.API.STREAM.LEADER.STEPDOWN.LIVE", new Uint8Array(), { timeout: 5000 });
+    let info = await jsm.streams.info("LIVE");
+    await waitFor("LIVE led by a node that does not lead the meta group", async () => {
+      info = await jsm.streams.info("LIVE");
+      return info.cluster?.leader !== undefined && info.cluster.leader !== metaLeader;
+    });
+    const holders = [info.cluster!.leader!, ...info.cluster!.replicas!.map((r) => r.name)];
+    const victim = nodes.find((n) => n.name === info.cluster!.leader)!;
+    const free = nodes.find((n) => !holders.includes(n.name))!;
+    await waitFor("the meta leader answers SERVER.REMOVE", async () => (await admin.request("$JS.API.SERVER.REMOVE", enc.encode(JSON.stringify({ peer: victim.name })), { timeout: 1000 }).then((m) => m.json<Record<string, unknown>>(), () => null))?.success === true);
+    await waitFor(`${free.name} replaces ${victim.name}; ${victim.name} holds nothing`, async () => {
+      const s = await jsm.streams.info("LIVE").catch(() => null);
+      const names = [s?.cluster?.leader, ...(s?.cluster?.replicas ?? []).map((r) => r.name)];
+      return names.includes(free.name) && !names.includes(victim.name) && (s?.cluster?.replicas ?? []).every((r) => r.current) && (await streamsOn(victim)) === 0;
+    }, 20_000);
+    const views = await Promise.all(nodes.filter((n) => n !== victim).map(metaCluster));
+    expect(views.map((v) => v?.cluster_size)).toEqual([2, 2]);
+    expect((await js.publish("live.6", enc.encode("6"))).seq).toBe(6);
+    expect((await jsm.streams.info("LIVE")).state.messages).toBe(6);
     await app.close();
     await admin.close();
   }, 60_000);

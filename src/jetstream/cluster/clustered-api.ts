@@ -557,7 +557,12 @@ export class JetStreamCluster {
   private replicasChanged(a: StreamAssignment, prior: StreamAssignment): void {
     const self = this.selfId;
     if (!a.peers.includes(self)) {
-      if (prior.peers.includes(self)) this.removedReplica(a, prior, null);
+      if (!prior.peers.includes(self)) return;
+      // The group may need this replica to change its voters (it leads, or it is one of two): it leaves
+      // through the group, then goes (attachReplica's `left`).
+      const replica = this.replicas.get(replicaKey(a.account, a.name));
+      if (replica !== undefined) replica.leave(a.peers);
+      else this.removedReplica(a, prior, null);
       return;
     }
     const ctx = this.js.accounts.get(a.account);
@@ -576,11 +581,14 @@ export class JetStreamCluster {
   }
 
   /**
-   * A server left the meta group (SERVER.REMOVE). That server: its JetStream takes no part any more
-   * (nats-server disables it), with an advisory. The meta leader: every stream it held gets a replacement
-   * replica where a node is free.
+   * A server left the meta group (SERVER.REMOVE). The meta leader: every stream it held gets a replacement
+   * replica where a node is free. That server: its JetStream takes no part any more (nats-server disables
+   * it): an advisory, it answers no API request, its R1 streams stop (their files stay) and its replicas
+   * leave their groups.
    */
   private serverRemoved(peer: string): void {
+    // The meta leader (the removed one too: it leads until its removal from the voters commits).
+    if (this.meta.isLeader) for (const a of [...this.meta.state.all()]) if (a.peers.includes(peer)) this.removePeerFromStream(a, peer);
     if (peer === this.selfId) {
       if (this.removed) return;
       this.removed = true;
@@ -594,12 +602,13 @@ export class JetStreamCluster {
           server: server.serverName, server_id: server.serverId, cluster: this.cluster.name,
         })));
       }
-      for (const replica of this.replicas.values()) replica.stop(false);
-      this.replicas.clear();
-      return;
+      // Its R1 streams stop (files kept): they are placed elsewhere. Its replicas leave their groups now
+      // (the meta leader's reassignments may not reach a node it is removing).
+      for (const ctx of this.js.accounts.values()) {
+        for (const stream of [...ctx.streams.values()]) if (!this.replicas.has(replicaKey(ctx.account.name, stream.name))) ctx.closeStream(stream);
+      }
+      for (const replica of this.replicas.values()) replica.leave(replica.raft.peers);
     }
-    if (!this.meta.isLeader) return;
-    for (const a of [...this.meta.state.all()]) if (a.peers.includes(peer)) this.removePeerFromStream(a, peer);
   }
 
   /**
@@ -690,6 +699,11 @@ export class JetStreamCluster {
           type: "io.nats.jetstream.advisory.v1.stream_leader_elected", id: nuid(), timestamp: rfc3339(Date.now()),
           stream: a.name, leader: this.js.server.serverName, replicas: this.replicaNames(a),
         });
+      },
+      left: () => {
+        const now = this.meta.state.stream(a.account, a.name);
+        if (!this.removed && now !== undefined && now.peers.includes(this.selfId)) return; // assigned here again meanwhile
+        this.removedReplica(now ?? a, a, null);
       },
       quorumLost: () => {
         ctx.advisory(`$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST.${a.name}`, {

@@ -279,7 +279,8 @@ export class MetaGroup implements GroupHandler {
   private addReachablePeers(): void {
     const raft = this.raft!;
     for (const id of this.state.removed) {
-      if (!raft.peers.includes(id)) continue;
+      // A running one once no stream names it any more (its reassignments reach it while it is still a voter).
+      if (!raft.peers.includes(id) || (this.o.transport.isAlive(id) && [...this.state.all()].some((a) => a.peers.includes(id)))) continue;
       if (raft.removePeer(id).ok) this.o.log.info(`JetStream cluster: removing ${this.o.transport.peers.get(id)?.serverName ?? id} (${id}) from the meta group`);
       return;
     }

@@ -70,6 +70,8 @@ const HOLD_MS = 5000;
 /** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
 const COMPACT_EVERY_MS = 5000;
 const COMPACT_MIN_ENTRIES = 1000;
+/** A replica no longer assigned here stops at the latest after this, whether or not its group dropped it. */
+const LEAVE_TIMEOUT_MS = 30_000;
 
 /** The group's name on the wire: short and fixed whatever the account and stream names. */
 export function streamGroupName(account: string, stream: string, created: string): string {
@@ -99,6 +101,8 @@ export interface StreamReplicaOptions {
   leaderChanged?(leader: NodeId | undefined): void;
   /** This node led and heard from no majority for a while (it steps down right after). */
   quorumLost?(): void;
+  /** This replica is leaving (see leave) and the group no longer counts it: it may stop and go. */
+  left?(): void;
 }
 
 export class StreamReplica implements StreamReplication, GroupHandler {
@@ -136,6 +140,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
   /** Called once a leader is known (the create's answer waits for it, as nats-server's). */
   private leaderWaiters: (() => void)[] = [];
+  /** No longer assigned here (a peer removal): waiting for the group to drop this node from its voters (see leave). */
+  private leaving = false;
+  private leaveTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly o: StreamReplicaOptions) {
     // The log has the durability of the stream's store: fsync'd per append with `sync: always`, else written
@@ -168,8 +175,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           o.stream.subscribeForRole(); // captures and direct gets follow the leader
           o.leaderChanged?.(leader);
           if (leader !== undefined) for (const waiter of this.leaderWaiters.splice(0)) waiter();
+          this.checkLeft();
         },
         quorumLost: () => o.quorumLost?.(),
+        configChanged: () => this.checkLeft(),
       },
       log: (line) => o.log.debug(`stream ${o.stream.name} raft: ${line}`),
     });
@@ -478,6 +487,33 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   }
 
   /**
+   * This node is no longer assigned the stream (its peer was removed) while the group may still need it:
+   * just stopping a leader of an R2 group, or a follower whose leader still needs its vote to add the
+   * replacement, would leave the group without a quorum. So a leader brings in `peers` (the replacement)
+   * and removes itself through the log, handing over once that commits; a follower stays a voter until the
+   * group drops it (it sees its removal, or the leader stops talking to it). `left` is called then, and at
+   * the latest after LEAVE_TIMEOUT_MS (a group that never gets to it).
+   */
+  leave(peers: readonly NodeId[]): void {
+    if (this.stopped) return;
+    this.wantPeers(peers.filter((id) => id !== this.o.transport.selfId));
+    if (this.leaving) return;
+    this.leaving = true;
+    this.leaveTimer = setTimeout(() => this.o.left?.(), LEAVE_TIMEOUT_MS);
+    this.leaveTimer.unref?.();
+    this.checkLeft();
+  }
+
+  private checkLeft(): void {
+    if (!this.leaving || this.stopped || this.isLeader) return; // a leader hands over once its removal commits
+    const dropped = !this.raft.peers.includes(this.o.transport.selfId) || this.raft.leader === undefined;
+    if (!dropped) return;
+    queueMicrotask(() => {
+      if (!this.stopped) this.o.left?.();
+    });
+  }
+
+  /**
    * The stream is down to this one replica (scaled to R1): the group stops and its log goes; the store stays,
    * a plain R1 stream, and the durables run here from their replicated state if they did not already.
    */
@@ -685,6 +721,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.consumerTimer) clearInterval(this.consumerTimer);
     if (this.heldTimer) clearTimeout(this.heldTimer);
     if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.leaveTimer) clearTimeout(this.leaveTimer);
     if (this.syncReplySub !== null) this.o.ctx.client.unsubscribe(this.syncReplySub);
     if (this.syncServeSub !== null) this.o.ctx.client.unsubscribe(this.syncServeSub);
     this.raft.stop();

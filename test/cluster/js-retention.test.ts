@@ -37,6 +37,8 @@ describe("retention on a replicated stream (R3)", () => {
     const nodes = await threeJetStreamNodes();
     const nc = await connect({ servers: nodes.map((n) => n.hostport), reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5000 });
     const jsm = await jetstreamManager(nc);
+    // Polls for a leader ask again soon: a request in flight while a group elects gets no answer.
+    const poll = await jetstreamManager(nc, { timeout: 1000 });
     const js = jetstream(nc);
     await jsm.streams.add({ name: "WQ", subjects: ["wq.>"], num_replicas: 3, retention: RetentionPolicy.Workqueue });
     await jsm.streams.add({ name: "INT", subjects: ["int.>"], num_replicas: 3, retention: RetentionPolicy.Interest });
@@ -77,7 +79,7 @@ describe("retention on a replicated stream (R3)", () => {
     await nodes.find((n) => n.name === leader)!.kill9();
     for (const [stream, durable, prefix] of [["WQ", "worker", "wq"], ["INT", "reader", "int"]] as const) {
       await waitFor(`a new leader of ${stream}`, async () => {
-        const l = await leaderOf(jsm, stream);
+        const l = await leaderOf(poll, stream);
         return l !== undefined && l !== leader;
       }, 20_000);
       const info = await jsm.streams.info(stream);

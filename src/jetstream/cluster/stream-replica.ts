@@ -130,7 +130,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private compactTimer: ReturnType<typeof setInterval> | null = null;
   private consumerTimer: ReturnType<typeof setInterval> | null = null;
   /** Each durable's latest replicated config and state (JSON of ReplicatedConsumer), by name. */
-  private readonly consumers = new Map<string, string>();
+  private readonly consumers = new CountedMap<string, string>();
+  /** Ephemerals other nodes hold, with their filters (interest retention asks on every ack): derived from `consumers` at `remoteVersion`. */
+  private remote: { holder: NodeId; filters: string[] | null }[] = [];
+  private remoteVersion = -1;
   /** Replicas the meta group assigned that the leader still has to add (scaling up). */
   private wanted: NodeId[] = [];
   /** Whether this leader has started the replicated consumers (once it applied its log). */
@@ -349,16 +352,26 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private holdersDone(seq: number): boolean {
     const subject = this.o.stream.store.subjectOf(seq);
     if (subject === null) return false; // gone already
-    const self = this.o.transport.selfId;
     const done = this.released.get(seq);
-    for (const json of this.consumers.values()) {
-      const c = JSON.parse(json) as ReplicatedConsumer;
-      if (c.holder === undefined || c.holder === self || done?.has(c.holder) || !this.o.transport.isAlive(c.holder)) continue;
-      const filters = consumerFilters(c.config);
+    for (const { holder, filters } of this.remoteEphemerals()) {
+      if (done?.has(holder) || !this.o.transport.isAlive(holder)) continue;
       if (filters === null || matchesAny(filters, subject)) return false;
     }
     this.released.delete(seq);
     return true;
+  }
+
+  private remoteEphemerals(): { holder: NodeId; filters: string[] | null }[] {
+    if (this.remoteVersion === this.consumers.version) return this.remote;
+    const self = this.o.transport.selfId;
+    this.remote = [];
+    for (const json of this.consumers.values()) {
+      if (!json.includes('"holder":')) continue; // a durable (its state can be long: no parse)
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (c.holder !== undefined && c.holder !== self) this.remote.push({ holder: c.holder, filters: consumerFilters(c.config) });
+    }
+    this.remoteVersion = this.consumers.version;
+    return this.remote;
   }
 
   private flushRemovals(): void {
@@ -780,6 +793,26 @@ function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {
   const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
   at += headerLength;
   return { m: { subject, reply, headers, payload: Buffer.from(b.subarray(at)) }, seq };
+}
+
+/** A Map that counts its changes, so that what is derived from it knows when to derive again. */
+class CountedMap<K, V> extends Map<K, V> {
+  version = 0;
+
+  override set(key: K, value: V): this {
+    this.version++;
+    return super.set(key, value);
+  }
+
+  override delete(key: K): boolean {
+    this.version++;
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.version++;
+    super.clear();
+  }
 }
 
 /** kind | f64 seq…: a REMOVE entry or a RELEASED frame. */

@@ -267,6 +267,15 @@ export class JetStreamCluster {
       return true;
     }
     const t = m.subject.split(".");
+    // A consumer create is answered once its state is in the group's log (committed), as nats-server answers
+    // once the assignment is: a leader killed right after the answer does not take the consumer with it.
+    const createsConsumer = t[2] === "CONSUMER" && (t[3] === "CREATE" || (t[3] === "DURABLE" && t[4] === "CREATE"));
+    if (createsConsumer && m.reply !== null) {
+      const body = api.handleLocallyBody(m);
+      if (body.error !== undefined) api.answer(m.reply, type, body);
+      else replica.whenConsumersCommitted((ok) => (ok ? api.answer(m.reply!, type, body) : api.answerError(m.reply!, type, apiError("ClusterNotAvailable"))));
+      return true;
+    }
     const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
     if (!changesStream) return false;
     if (!replica.proposeRequest(carry(m))) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));

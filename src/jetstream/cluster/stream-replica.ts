@@ -146,6 +146,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   /** No longer assigned here (a peer removal): waiting for the group to drop this node from its voters (see leave). */
   private leaving = false;
   private leaveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The log index of the latest consumer state this leader proposed, and who waits for it to be applied. */
+  private consumerIndex = 0;
+  private commitWaiters: { index: number; then: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
   constructor(private readonly o: StreamReplicaOptions) {
     // The log has the durability of the stream's store: fsync'd per append with `sync: always`, else written
@@ -162,13 +165,23 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       transport: o.transport.transportFor(o.group),
       clock: systemClock,
       random: Math.random,
-      stateMachine: { apply: (_index, data) => this.apply(data), restore: (snapshot) => this.restore(snapshot.data) },
+      stateMachine: {
+        apply: (index, data) => {
+          this.apply(data);
+          if (this.commitWaiters.length > 0) this.appliedTo(index);
+        },
+        restore: (snapshot) => this.restore(snapshot.data),
+      },
       events: {
         leaderChanged: (leader, term) => {
           this._inflight = 0;
           this.pending.clear();
           this.batch = [];
           this.released.clear();
+          for (const w of this.commitWaiters.splice(0)) {
+            clearTimeout(w.timer);
+            w.then(false);
+          }
           this.consumersStarted = false;
           this.caughtUp = false;
           this.serveSync(leader === o.transport.selfId);
@@ -561,6 +574,37 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.tickConsumers();
   }
 
+  /**
+   * `then(true)` once the consumers' states proposed so far are applied here (a consumer create is answered
+   * then, as nats-server answers once the assignment is committed); `then(false)` if leadership moves or it
+   * takes longer than HOLD_MS.
+   */
+  whenConsumersCommitted(then: (ok: boolean) => void): void {
+    this.tickConsumers();
+    const index = this.consumerIndex;
+    if (!this.isLeader) return then(false);
+    if (this.raft.lastApplied >= index) return then(true);
+    const waiter = {
+      index,
+      then,
+      timer: setTimeout(() => {
+        this.commitWaiters = this.commitWaiters.filter((w) => w !== waiter);
+        then(false);
+      }, HOLD_MS),
+    };
+    this.commitWaiters.push(waiter);
+  }
+
+  private appliedTo(index: number): void {
+    const due = this.commitWaiters.filter((w) => w.index <= index);
+    if (due.length === 0) return;
+    this.commitWaiters = this.commitWaiters.filter((w) => w.index > index);
+    for (const w of due) {
+      clearTimeout(w.timer);
+      w.then(true);
+    }
+  }
+
   private tickConsumers(): void {
     if (this.stopped || !this.acceptsPublishes) return;
     this.tickMembers();
@@ -574,16 +618,20 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         : { config: c.config, created: c.created, holder: self };
       const json = JSON.stringify(replicated);
       if (this.consumers.get(c.name) === json) continue;
+      const result = this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+      if (!result.ok) continue; // (a leadership transfer) the next tick tries again
       this.consumers.set(c.name, json); // what the log will hold (proposed once, not every tick)
-      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+      this.consumerIndex = result.index;
     }
     for (const [name, json] of [...this.consumers]) {
       if (live.has(name)) continue;
       // An ephemeral another node holds goes when that node does (it says nothing when it drops one: it cannot propose).
       const holder = (JSON.parse(json) as ReplicatedConsumer).holder;
       if (holder !== undefined && holder !== self && this.o.transport.isAlive(holder)) continue;
+      const result = this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_GONE), Buffer.from(name)]));
+      if (!result.ok) continue;
       this.consumers.delete(name);
-      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_GONE), Buffer.from(name)]));
+      this.consumerIndex = result.index;
     }
   }
 
@@ -735,6 +783,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     if (this.syncTimer) clearTimeout(this.syncTimer);
     if (this.leaveTimer) clearTimeout(this.leaveTimer);
+    for (const w of this.commitWaiters.splice(0)) clearTimeout(w.timer);
     if (this.syncReplySub !== null) this.o.ctx.client.unsubscribe(this.syncReplySub);
     if (this.syncServeSub !== null) this.o.ctx.client.unsubscribe(this.syncServeSub);
     this.raft.stop();

@@ -170,6 +170,14 @@ export class AccountJetStream {
     if (config.storage === "file") this.writeJson(path.join(this.streamDir(config.name), "meta.json"), { config, created: rfc3339(stream.created) });
   }
 
+  /** Stops serving a stream and keeps its files (this server was removed from its JetStream cluster, as nats-server disables it). */
+  closeStream(stream: Stream): void {
+    for (const c of [...stream.consumers.values()]) this.detachConsumer(c);
+    stream.close();
+    this.streams.delete(stream.name);
+    this.dirtyStreams.delete(stream);
+  }
+
   deleteStream(stream: Stream): void {
     stream.deleted = true;
     for (const c of [...stream.consumers.values()]) this.deleteConsumer(c);
@@ -213,6 +221,7 @@ export class AccountJetStream {
     const consumer = new Consumer(stream, name, config, nowMs(), null);
     this.attachConsumer(consumer);
     this.persistConsumer(consumer, true);
+    stream.replication?.consumersChanged(); // into the group's log now, not at its next tick
     consumer.kick();
     return consumer;
   }
@@ -266,6 +275,7 @@ export class AccountJetStream {
   updateConsumer(consumer: Consumer, config: ConsumerConfig): void {
     const wasOnDisk = !consumer.config.mem_storage;
     consumer.update(config);
+    consumer.stream.replication?.consumersChanged();
     // Now kept in memory: its files go, so it does not come back after a restart (a memory consumer does not).
     if (wasOnDisk && config.mem_storage) rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
     this.persistConsumer(consumer, true);
@@ -278,6 +288,7 @@ export class AccountJetStream {
     if (sub) this.client.unsubscribe(sub);
     this.pullSubs.delete(consumer);
     rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
+    consumer.stream.replication?.consumersChanged();
   }
 
   /** Durable consumers of file streams keep their config and state on disk. */

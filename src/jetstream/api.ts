@@ -140,6 +140,8 @@ export class JetStreamApi {
         case "PURGE": return n === 5 ? ["stream_purge_response", (m) => this.streamPurge(a!, m)] : null;
         case "NAMES": return n === 4 ? ["stream_names_response", (m) => this.streamNames(m)] : null;
         case "LIST": return n === 4 ? ["stream_list_response", (m) => this.streamList(m)] : null;
+        // Only a cluster moves replicas (src/jetstream/cluster answers it there).
+        case "PEER": return a === "REMOVE" && n === 6 ? ["stream_remove_peer_response", () => { throw apiError("ClusterRequired"); }] : null;
         case "MSG":
           if (n !== 6) return null;
           if (a === "GET") return ["stream_msg_get_response", (m) => this.msgGet(b!, m)];

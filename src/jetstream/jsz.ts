@@ -37,6 +37,14 @@ export function storageStates(server: Server): StreamStorageState[] {
   return out;
 }
 
+/**
+ * /healthz's JetStream checks beyond "enabled" (nats-server's healthz): on a cluster node, the meta group
+ * and the streams assigned here (src/jetstream/cluster/clustered-api.ts health); null when healthy or alone.
+ */
+export function clusterHealth(server: Server, serverOnly: boolean): string | null {
+  return running.get(server)?.cluster?.health(serverOnly) ?? null;
+}
+
 export interface JszOptions {
   accounts: boolean;
   streams: boolean;

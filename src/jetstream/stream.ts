@@ -126,6 +126,14 @@ export interface StreamReplication {
   propose(m: InternalMessage, msgId: string, seq: number): void;
   /** An atomic batch's commit: the whole batch as one entry of the log (applied all at once: applyBatch). */
   proposeBatch(batch: ProposedBatch): void;
+  /**
+   * This node's consumers are done with `seq` (interest, work queue): the leader removes it through the
+   * group, so every replica drops it when that commits (nats-server's consumer leader proposes the delete to
+   * the stream's group); a follower (holding ephemerals) tells the leader.
+   */
+  proposeRemove(seq: number): void;
+  /** A consumer was created, updated or deleted here: its state goes into the group's log at once. */
+  consumersChanged(): void;
 }
 
 /** An atomic batch as a replicated stream's log carries it: applied on every replica in one run. */
@@ -705,9 +713,9 @@ export class Stream {
     let interested = false;
     for (const consumer of this.consumers.values()) if (consumer.onStored(stored)) interested = true;
     // Interest retention keeps a message only while some consumer wants it (a work queue keeps it for the next one).
-    // (A replicated stream's follower runs no durable consumers: the leader decides, see stream-replica.ts.)
+    // (A replicated stream's follower runs no durable consumers: the leader decides, through the group.)
     const follower = this.replication !== null && !this.replication.isLeader;
-    if (this.config.retention === "interest" && !interested && !follower) this.store.remove(stored.seq);
+    if (this.config.retention === "interest" && !interested && !follower) this.removeForRetention(stored.seq);
     if (this.config.max_age > 0 && this.expireTimer === null) this.scheduleExpiry();
     else if (this.ttls.size > 0 && (this.expireTimer === null || this.ttls.peekAt() < this.expireAt)) this.armExpiry(this.ttls.peekAt());
   }
@@ -979,12 +987,21 @@ export class Stream {
   /** A consumer acknowledged a message: workqueue streams drop it, interest streams once every consumer has. */
   acked(_by: Consumer, seq: number): void {
     const r = this.config.retention;
-    if (r === "workqueue") this.store.remove(seq);
-    else if (r === "interest") {
-      for (const c of this.consumers.values()) if (!c.hasAcked(seq)) return;
-      this.store.remove(seq);
-    }
+    if (r === "workqueue") this.removeForRetention(seq);
+    else if (r === "interest" && this.consumersDone(seq)) this.removeForRetention(seq);
     this.js.markDirty(this);
+  }
+
+  /** Has every consumer here acknowledged `seq` (or does not want it)? */
+  consumersDone(seq: number): boolean {
+    for (const c of this.consumers.values()) if (!c.hasAcked(seq)) return false;
+    return true;
+  }
+
+  /** A message retention no longer keeps: removed here, or on every replica through a replicated stream's group. */
+  private removeForRetention(seq: number): void {
+    if (this.replication === null) this.store.remove(seq);
+    else this.replication.proposeRemove(seq);
   }
 
   /** Does a subject fall into this stream? */

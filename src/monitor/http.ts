@@ -13,7 +13,7 @@ import { routez } from "./routez.ts";
 import { leafz } from "./leafz.ts";
 import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
-import { jsz, storageStates } from "../jetstream/jsz.ts";
+import { clusterHealth, jsz, storageStates } from "../jetstream/jsz.ts";
 import { createConsoleHandler } from "../console/routes.ts";
 import { serverAlerts } from "../console/alerts.ts";
 import { loadServerTls } from "../auth/tls.ts";
@@ -99,8 +99,12 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     if (server.isShuttingDown) {
       return jsonResponse(q, goJson({ status: "unavailable", error: "server is shutting down" }, false), 503);
     }
+    const enabledOnly = queryBool(q, "js-enabled-only") || queryBool(q, "js-enabled");
+    // In a cluster: the meta group, then the streams assigned here (nats-server's checks and texts).
+    const clusterError = enabledOnly ? null : clusterHealth(server, queryBool(q, "js-server-only"));
+    if (clusterError !== null) return jsonResponse(q, goJson({ status: "unavailable", error: clusterError }, false), 503);
     // A stream that cannot write (a full disk): unavailable, in nats-server's words for an unhealthy stream.
-    const failing = queryBool(q, "js-enabled-only") || queryBool(q, "js-server-only") ? undefined : storageStates(server).find((s) => s.error !== null);
+    const failing = enabledOnly || queryBool(q, "js-server-only") ? undefined : storageStates(server).find((s) => s.error !== null);
     if (failing !== undefined) {
       const error = `JetStream stream '${failing.account} > ${failing.stream}' cannot write: ${failing.error}`;
       return jsonResponse(q, goJson({ status: "unavailable", error }, false), 503);

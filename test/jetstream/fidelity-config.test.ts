@@ -127,6 +127,15 @@ describe("num_replicas is echoed as asked", () => {
   });
 });
 
+describe("cluster-only requests on a single server", () => {
+  test("STREAM.PEER.REMOVE: 10010 JetStream clustering support required", async () => {
+    const { nc } = await setup();
+    const r = await api(nc, "$JS.API.STREAM.PEER.REMOVE.S", { peer: "x" });
+    expect(r.type).toBe("io.nats.jetstream.api.v1.stream_remove_peer_response");
+    expect(r.error).toEqual({ code: 503, err_code: 10010, description: "JetStream clustering support required" });
+  });
+});
+
 describe("consumer updates", () => {
   test("headers_only can be changed and applies to the next delivery", async () => {
     const c = await setup();

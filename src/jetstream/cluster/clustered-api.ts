@@ -46,6 +46,9 @@ export class JetStreamCluster {
   private adoptTimer: ReturnType<typeof setInterval> | null = null;
   private systemClient: InternalClient | null = null;
   private stepdownSub: Subscription | null = null;
+  private serverRemoveSub: Subscription | null = null;
+  /** This node was removed from the meta group (SERVER.REMOVE): its JetStream takes no part any more. */
+  private removed = false;
   /** This node's replicas of replicated streams, by account and stream name. */
   private readonly replicas = new Map<string, StreamReplica>();
   /** Per account: an internal client that asks the holders (list, account info), and its waiting requests. */
@@ -98,10 +101,78 @@ export class JetStreamCluster {
           client.publish(reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", ...body })));
         });
       });
+      this.serverRemoveSub = client.subscribe("$JS.API.SERVER.REMOVE", (m) => {
+        if (m.reply === null || !this.meta.isLeader) return;
+        const body = this.serverRemove(m);
+        client.publish(m.reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_server_remove_response", ...body })));
+      });
     } else if (leader !== this.selfId && this.stepdownSub !== null) {
       this.systemClient?.unsubscribe(this.stepdownSub);
       this.stepdownSub = null;
+      if (this.serverRemoveSub !== null) this.systemClient?.unsubscribe(this.serverRemoveSub);
+      this.serverRemoveSub = null;
     }
+  }
+
+  /**
+   * $JS.API.SERVER.REMOVE (system account, the meta leader answers; nats-server's jsLeaderServerRemoveRequest):
+   * `{"peer": <server name>}` or `{"peer_id": <member id>}` leaves the meta group for good, and the streams
+   * it held get a replacement replica where a node is free (see remap).
+   */
+  private serverRemove(m: InternalMessage): Body {
+    try {
+      const body = nonEmptyRequest(m);
+      const byId = typeof body.peer_id === "string" && body.peer_id !== "" ? body.peer_id : undefined;
+      const found = byId !== undefined ? this.meta.peers.find((id) => id === byId) : this.meta.peers.find((id) => this.serverNameOf(id) === body.peer);
+      if (found === undefined) throw apiError("ClusterServerNotMember");
+      if (!this.meta.propose({ op: "peer.remove", peer: found })) throw apiError("ClusterNotAvailable");
+      return { success: true };
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return { error: error.json };
+    }
+  }
+
+  /**
+   * $JS.API.STREAM.PEER.REMOVE.<stream> `{"peer": <server name>}` (nats-server's jsStreamRemovePeerRequest,
+   * answered by the meta leader): that replica leaves the stream; a free node takes its place if there is
+   * one (else the stream runs on fewer replicas and the answer is 10075, as nats-server's).
+   */
+  private peerRemove(api: JetStreamApi, m: InternalMessage, name: string): boolean {
+    if (m.reply === null) return true;
+    const type = "stream_remove_peer_response";
+    return this.byLeader(api, m, type, () => {
+      const body = nonEmptyRequest(m);
+      if (typeof body.peer !== "string" || body.peer === "") throw apiError("BadRequest");
+      const a = this.meta.state.stream(api.accountName, name);
+      if (a === undefined) throw apiError("StreamNotFound");
+      const peer = a.peers.find((id) => this.serverNameOf(id) === body.peer);
+      if (peer === undefined) throw apiError("ClusterPeerNotMember");
+      const replaced = this.removePeerFromStream(a, peer);
+      if (!replaced) throw apiError("PeerRemap");
+      api.answer(m.reply!, type, { success: true });
+    });
+  }
+
+  /**
+   * The meta leader takes `peer` out of a stream's replicas (nats-server's removePeerFromStream): replaced
+   * by a reachable voter not holding it (least loaded), or, if none is free, just removed (an R1 stream
+   * keeps its only replica). Whether it was replaced.
+   */
+  private removePeerFromStream(a: StreamAssignment, peer: string): boolean {
+    let peers: string[];
+    let replaced = true;
+    try {
+      const [spare] = this.place({ ...a.config, num_replicas: 1 }, a.peers);
+      peers = a.peers.map((id) => (id === peer ? spare! : id));
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      replaced = false;
+      if (a.peers.length === 1) return false;
+      peers = a.peers.filter((id) => id !== peer);
+    }
+    this.meta.propose({ op: "stream.peers", account: a.account, name: a.name, peers });
+    return replaced;
   }
 
   start(): void {
@@ -128,7 +199,9 @@ export class JetStreamCluster {
   takeRequest(api: JetStreamApi, m: InternalMessage, t: string[], type: string | null): boolean {
     const [, , area, op, a] = t;
     const account = api.accountName;
+    if (this.removed) return true; // SERVER.REMOVE took this node out: the others answer
     if (area === "STREAM" && op === "LEADER" && a === "STEPDOWN" && t.length === 6) return this.streamStepDown(api, m, t[5]!, null);
+    if (area === "STREAM" && op === "PEER" && a === "REMOVE" && t.length === 6) return this.peerRemove(api, m, t[5]!);
     if (area === "CONSUMER" && op === "LEADER" && a === "STEPDOWN" && t.length === 7) return this.streamStepDown(api, m, t[5]!, t[6]!);
     if (area === "META" && op === "LEADER" && a === "STEPDOWN" && t.length === 5) {
       // nats-server 2.9 takes it from a JetStream account too (its API reaches the system's subscription).
@@ -194,6 +267,15 @@ export class JetStreamCluster {
       return true;
     }
     const t = m.subject.split(".");
+    // A consumer create is answered once its state is in the group's log (committed), as nats-server answers
+    // once the assignment is: a leader killed right after the answer does not take the consumer with it.
+    const createsConsumer = t[2] === "CONSUMER" && (t[3] === "CREATE" || (t[3] === "DURABLE" && t[4] === "CREATE"));
+    if (createsConsumer && m.reply !== null) {
+      const body = api.handleLocallyBody(m);
+      if (body.error !== undefined) api.answer(m.reply, type, body);
+      else replica.whenConsumersCommitted((ok) => (ok ? api.answer(m.reply!, type, body) : api.answerError(m.reply!, type, apiError("ClusterNotAvailable"))));
+      return true;
+    }
     const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
     if (!changesStream) return false;
     if (!replica.proposeRequest(carry(m))) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
@@ -298,13 +380,40 @@ export class JetStreamCluster {
     if (op === "DELETE") return this.proposeOr10008(api, m, type, { op: "stream.delete", account, name, request });
     const config = api.checkStreamCreate(name, m); // the same shape checks; the holder checks what may change
     const existing = this.meta.state.stream(account, name)!;
-    // Scaling up adds replicas (least loaded first); scaling down is not done yet (10061).
-    if (config.num_replicas < existing.config.num_replicas) throw apiError("StreamReplicasNotUpdatable");
     const others = this.meta.state.accountStreams(account).filter((s) => s.name !== name).flatMap((s) => s.config.subjects);
     checkSubjectOverlap(config.subjects, others);
-    const more = Math.max(1, config.num_replicas) - existing.peers.length;
+    const wanted = Math.max(1, config.num_replicas);
+    if (wanted < existing.peers.length) return void this.scaleDown(api, m, type, existing, config, wanted);
+    // Scaling up adds replicas (least loaded first).
+    const more = wanted - existing.peers.length;
     const peers = more > 0 ? [...existing.peers, ...this.place({ ...config, num_replicas: more }, existing.peers)] : undefined;
     this.proposeOr10008(api, m, type, { op: "stream.update", account, name, config, request, ...(peers ? { peers } : {}) });
+  }
+
+  /**
+   * Scaling down (as nats-server's jsClusteredStreamUpdateRequest): the replicas kept are the stream's
+   * leader (asked for, if this node is not a replica) and then the others in order, reachable ones first;
+   * the removed ones stop and delete their copy when they apply the update, the group's leader removes them
+   * from its voters (stream-replica.ts wantPeers), and a stream down to one replica is a plain R1 stream.
+   */
+  private async scaleDown(api: JetStreamApi, m: InternalMessage, type: string, existing: StreamAssignment, config: StreamConfig, wanted: number): Promise<void> {
+    const leader = await this.streamLeader(api, existing);
+    const alive = (id: string) => this.transport.isAlive(id) || id === this.selfId;
+    const order = [...existing.peers].sort((x, y) => Number(y === leader) - Number(x === leader) || Number(alive(y)) - Number(alive(x)));
+    const peers = order.slice(0, wanted);
+    this.proposeOr10008(api, m, type, { op: "stream.update", account: existing.account, name: existing.name, config, request: carry(m), peers });
+  }
+
+  /** The member id of a replicated stream's leader: this node's replica knows it, else the stream's info says (undefined: none answered). */
+  private async streamLeader(api: JetStreamApi, a: StreamAssignment): Promise<string | undefined> {
+    const replica = this.replicas.get(replicaKey(a.account, a.name));
+    if (replica !== undefined) return replica.leader;
+    const info = await this.streamInfo(api, a);
+    const name = (info?.cluster as { leader?: string } | undefined)?.leader;
+    if (name === undefined) return undefined;
+    if (name === this.js.server.serverName) return this.selfId;
+    for (const peer of this.transport.peers.values()) if (peer.serverName === name) return peer.id;
+    return undefined;
   }
 
   private proposeOr10008(api: JetStreamApi, m: InternalMessage, type: string, command: MetaCommand): void {
@@ -323,7 +432,7 @@ export class JetStreamCluster {
     const load = this.meta.state.load();
     const tagsOf = (id: string) => (id === this.selfId ? this.js.server.options.serverTags : (this.transport.peers.get(id)?.tags ?? []));
     const candidates = this.meta.peers
-      .filter((id) => this.transport.isAlive(id) && !exclude.includes(id))
+      .filter((id) => this.transport.isAlive(id) && !exclude.includes(id) && !this.meta.state.removed.has(id))
       .filter((id) => wanted.every((t) => tagsOf(id).map((x) => x.toLowerCase()).includes(t)))
       .map((id) => ({ id, load: load.get(id) ?? 0, tie: Math.random() }))
       .sort((x, y) => x.load - y.load || x.tie - y.tie);
@@ -370,7 +479,12 @@ export class JetStreamCluster {
       case "stream.update": {
         const a = this.meta.state.stream(command.account, command.name);
         const ctx = this.js.accounts.get(command.account);
-        if (prior === undefined || a === undefined || ctx === undefined || !a.peers.includes(this.selfId)) break;
+        if (prior === undefined || a === undefined || ctx === undefined) break;
+        this.js.server.log.debug(`JetStream cluster: stream ${a.name} update: replicas ${prior.peers.join(", ")} → ${a.peers.join(", ")}`);
+        if (!a.peers.includes(this.selfId)) {
+          if (prior.peers.includes(this.selfId)) this.removedReplica(a, prior, command.request);
+          break;
+        }
         if (a.peers.length !== prior.peers.length) this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) now has replicas ${a.peers.join(", ")}`);
         if (!prior.peers.includes(this.selfId)) {
           // A new replica (scaled up): an empty copy joins the group, which fills it (stream-replica.ts sync).
@@ -378,9 +492,19 @@ export class JetStreamCluster {
           this.attachReplica(a, []);
           break;
         }
-        const body = this.answersFor(prior) ? ctx.api.handleLocally(uncarry(command.request)) : ctx.api.handleLocallyBody(uncarry(command.request));
+        const answers = this.answersFor(prior);
+        if (a.peers.length < prior.peers.length) {
+          // Scaled down: down to one, this copy is a plain R1 stream (its durables run here); else the group's
+          // leader removes the others from its voters.
+          const key = replicaKey(a.account, a.name);
+          if (a.peers.length === 1) {
+            this.replicas.get(key)?.leaveGroup();
+            this.replicas.delete(key);
+          } else this.replicas.get(key)?.wantPeers(a.peers);
+        }
+        const body = answers ? ctx.api.handleLocally(uncarry(command.request)) : ctx.api.handleLocallyBody(uncarry(command.request));
         const stream = ctx.streams.get(command.name);
-        if (body?.error !== undefined && stream !== undefined && this.answersFor(prior)) {
+        if (body?.error !== undefined && stream !== undefined && answers) {
           this.meta.propose({ op: "stream.config", account: command.account, name: command.name, config: stream.config });
         }
         if (a.peers.length > prior.peers.length) {
@@ -392,6 +516,14 @@ export class JetStreamCluster {
         }
         break;
       }
+      case "stream.peers": {
+        const a = this.meta.state.stream(command.account, command.name);
+        if (prior !== undefined && a !== undefined) this.replicasChanged(a, prior);
+        break;
+      }
+      case "peer.remove":
+        this.serverRemoved(command.peer);
+        break;
       case "stream.delete": {
         if (prior === undefined || !prior.peers.includes(this.selfId)) break;
         const answers = this.answersFor(prior);
@@ -410,6 +542,85 @@ export class JetStreamCluster {
   }
 
   /**
+   * This node is no longer one of a stream's replicas (scaled down, or its peer removed): its replica stops
+   * and its copy goes. If it was the one to answer (the leader, when the meta leader did not know it), it
+   * answers the update first.
+   */
+  private removedReplica(a: StreamAssignment, prior: StreamAssignment, request: CarriedRequest | null): void {
+    const ctx = this.js.accounts.get(a.account);
+    if (ctx === undefined) return;
+    if (request !== null && this.answersFor(prior) && request.reply !== null && request.reply !== "") ctx.api.handleLocally(uncarry(request));
+    const key = replicaKey(a.account, a.name);
+    this.replicas.get(key)?.stop(true);
+    this.replicas.delete(key);
+    const stream = ctx.streams.get(a.name);
+    if (stream !== undefined) ctx.deleteStream(stream);
+    this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) no longer has a replica here; its copy is deleted`);
+  }
+
+  /**
+   * A stream's replicas changed without a new configuration (a peer removed, maybe replaced): the removed one
+   * deletes its copy; a new one creates an empty copy that joins the group (which fills it); the group's
+   * leader adds and removes voters to match; one replica left is a plain R1 stream.
+   */
+  private replicasChanged(a: StreamAssignment, prior: StreamAssignment): void {
+    const self = this.selfId;
+    if (!a.peers.includes(self)) {
+      if (!prior.peers.includes(self)) return;
+      // The group may need this replica to change its voters (it leads, or it is one of two): it leaves
+      // through the group, then goes (attachReplica's `left`).
+      const replica = this.replicas.get(replicaKey(a.account, a.name));
+      if (replica !== undefined) replica.leave(a.peers);
+      else this.removedReplica(a, prior, null);
+      return;
+    }
+    const ctx = this.js.accounts.get(a.account);
+    if (ctx === undefined) return;
+    this.js.server.log.info(`JetStream cluster: stream ${a.name} (account ${a.account}) now has replicas ${a.peers.join(", ")}`);
+    const key = replicaKey(a.account, a.name);
+    if (!prior.peers.includes(self)) {
+      if (!ctx.streams.has(a.name)) ctx.createStream(a.config);
+      this.attachReplica(a, []);
+      return;
+    }
+    if (a.peers.length === 1) {
+      this.replicas.get(key)?.leaveGroup();
+      this.replicas.delete(key);
+    } else this.replicas.get(key)?.wantPeers(a.peers);
+  }
+
+  /**
+   * A server left the meta group (SERVER.REMOVE). The meta leader: every stream it held gets a replacement
+   * replica where a node is free. That server: its JetStream takes no part any more (nats-server disables
+   * it): an advisory, it answers no API request, its R1 streams stop (their files stay) and its replicas
+   * leave their groups.
+   */
+  private serverRemoved(peer: string): void {
+    // The meta leader (the removed one too: it leads until its removal from the voters commits).
+    if (this.meta.isLeader) for (const a of [...this.meta.state.all()]) if (a.peers.includes(peer)) this.removePeerFromStream(a, peer);
+    if (peer === this.selfId) {
+      if (this.removed) return;
+      this.removed = true;
+      const server = this.js.server;
+      server.log.error("JetStream being DISABLED, our server was removed from the cluster");
+      const system = server.accounts.system;
+      if (system !== null) {
+        this.systemClient ??= new InternalClient(server, "jetstream-cluster (system)", system);
+        this.systemClient.publish("$JS.EVENT.ADVISORY.SERVER.REMOVED", Buffer.from(JSON.stringify({
+          type: "io.nats.jetstream.advisory.v1.server_removed", id: nuid(), timestamp: rfc3339(Date.now()),
+          server: server.serverName, server_id: server.serverId, cluster: this.cluster.name,
+        })));
+      }
+      // Its R1 streams stop (files kept): they are placed elsewhere. Its replicas leave their groups now
+      // (the meta leader's reassignments may not reach a node it is removing).
+      for (const ctx of this.js.accounts.values()) {
+        for (const stream of [...ctx.streams.values()]) if (!this.replicas.has(replicaKey(ctx.account.name, stream.name))) ctx.closeStream(stream);
+      }
+      for (const replica of this.replicas.values()) replica.leave(replica.raft.peers);
+    }
+  }
+
+  /**
    * After a snapshot from the meta leader (this node was away while the leader compacted its log): the
    * streams assigned to this node that it lacks are created (a replica then catches up through its group),
    * and its copies of streams that are no longer assigned to it (deleted meanwhile) go.
@@ -418,6 +629,13 @@ export class JetStreamCluster {
     const log = this.js.server.log;
     for (const a of this.meta.state.all()) {
       if (!a.peers.includes(this.selfId)) continue;
+      // Replicas changed meanwhile (scaled, a peer removed): down to this one, or the others as assigned.
+      const key = replicaKey(a.account, a.name);
+      const replica = this.replicas.get(key);
+      if (replica !== undefined && a.peers.length === 1) {
+        replica.leaveGroup();
+        this.replicas.delete(key);
+      } else replica?.wantPeers(a.peers);
       const ctx = this.js.accounts.get(a.account);
       if (ctx === undefined || ctx.streams.has(a.name)) continue;
       try {
@@ -490,6 +708,11 @@ export class JetStreamCluster {
           type: "io.nats.jetstream.advisory.v1.stream_leader_elected", id: nuid(), timestamp: rfc3339(Date.now()),
           stream: a.name, leader: this.js.server.serverName, replicas: this.replicaNames(a),
         });
+      },
+      left: () => {
+        const now = this.meta.state.stream(a.account, a.name);
+        if (!this.removed && now !== undefined && now.peers.includes(this.selfId)) return; // assigned here again meanwhile
+        this.removedReplica(now ?? a, a, null);
       },
       quorumLost: () => {
         ctx.advisory(`$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST.${a.name}`, {
@@ -625,6 +848,28 @@ export class JetStreamCluster {
     return asker;
   }
 
+  // ---- /healthz -------------------------------------------------------------------------------------
+
+  /**
+   * nats-server's /healthz JetStream checks on a cluster node (its healthz): a meta leader known, this
+   * node current with it, then (unless `serverOnly`, ?js-server-only) every stream assigned here present
+   * and, if replicated, current in its group. The first failure's text, or null when healthy. (Consumers
+   * share their stream's group here: the stream's check covers them.)
+   */
+  health(serverOnly: boolean): string | null {
+    if (this.removed) return `${apiError("NotEnabled").message} (10076)`;
+    if (this.meta.leader === undefined) return "JetStream has not established contact with a meta leader";
+    if (!this.meta.current) return "JetStream is not current with the meta leader";
+    if (serverOnly) return null;
+    for (const a of this.meta.state.all()) {
+      if (!a.peers.includes(this.selfId)) continue;
+      const present = this.js.accounts.get(a.account)?.streams.has(a.name) === true;
+      const current = a.peers.length === 1 || this.replicas.get(replicaKey(a.account, a.name))?.current === true;
+      if (!present || !current) return `JetStream stream '${a.account} > ${a.name}' is not current`;
+    }
+    return null;
+  }
+
   // ---- /jsz ----------------------------------------------------------------------------------------
 
   /** nats-server's /jsz meta_cluster. */
@@ -672,6 +917,21 @@ function requestBody(m: InternalMessage): Body {
   } catch {
     return {};
   }
+}
+
+/** nats-server's isEmptyRequest then JSON: nothing (or `{}`) is 10003 bad request, bad JSON 10025. */
+function nonEmptyRequest(m: InternalMessage): Body {
+  const text = m.payload.toString().trim();
+  if (text === "") throw apiError("BadRequest");
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw apiError("InvalidJSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
+  if (Object.keys(v).length === 0) throw apiError("BadRequest");
+  return v as Body;
 }
 
 function offsetOf(body: Body): number {

@@ -14,8 +14,9 @@
 // The weak spot: two fresh nodes that cannot see each other at their very first start (a partition, or a
 // node that founds in the instant before another's STATUS arrives) found two groups, which never merge.
 //
-// Snapshots: the state is small and changes rarely, so a snapshot follows every applied command; a restart
-// then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
+// Snapshots: the state is small and changes rarely, so a snapshot follows every applied command (on the
+// leader once every reachable follower has it: a command learnt through a snapshot is not acted on); a
+// restart then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
 import path from "node:path";
 import { existsSync } from "node:fs";
 import { RaftNode, systemClock } from "./raft.ts";
@@ -85,6 +86,15 @@ export class MetaGroup implements GroupHandler {
 
   get leader(): NodeId | undefined {
     return this.raft?.leader;
+  }
+
+  /** Current with the meta leader (nats-server's meta.Current()): the leader, or a follower that hears it and applied what it knows committed. */
+  get current(): boolean {
+    const raft = this.raft;
+    if (raft === null) return false;
+    if (raft.role === "leader") return true;
+    const leader = raft.leader;
+    return leader !== undefined && this.o.transport.isAlive(leader) && raft.lastApplied >= raft.commitIndex;
   }
 
   /** The voters (empty before this node is in a group). */
@@ -203,7 +213,7 @@ export class MetaGroup implements GroupHandler {
       return;
     }
     const named = "assignment" in command ? command.assignment : command;
-    const current = this.state.stream(named.account, named.name);
+    const current = "name" in named ? this.state.stream(named.account, named.name) : undefined;
     const prior = current === undefined ? undefined : { ...current, peers: [...current.peers] }; // apply changes it in place
     const changed = this.state.apply(command);
     try {
@@ -220,7 +230,11 @@ export class MetaGroup implements GroupHandler {
     queueMicrotask(() => {
       this.snapshotQueued = false;
       const raft = this.raft;
-      if (raft !== null && !this.stopped && raft.lastApplied > raft.snapshotIndex) raft.snapshot(raft.lastApplied, this.state.snapshot());
+      if (raft === null || this.stopped || raft.lastApplied <= raft.snapshotIndex) return;
+      // A leader keeps the commands until every reachable follower has them: a follower that got a command
+      // through a snapshot would not act on it (answer the client, leave a stream's group…). (Retried every tick.)
+      if (raft.role === "leader" && raft.followers().some((f) => f.matchIndex < raft.lastApplied && this.o.transport.isAlive(f.id))) return;
+      raft.snapshot(raft.lastApplied, this.state.snapshot());
     });
   }
 
@@ -230,6 +244,7 @@ export class MetaGroup implements GroupHandler {
     if (now - this.lastStatusAt >= STATUS_EVERY_MS) this.sendStatus();
     if (this.raft === null) return this.maybeFound(now);
     if (this.raft.role === "leader") this.addReachablePeers();
+    if (this.raft.lastApplied > this.raft.snapshotIndex) this.queueSnapshot(); // one a leader held back
   }
 
   private sendStatus(): void {
@@ -260,10 +275,17 @@ export class MetaGroup implements GroupHandler {
   }
 
   /** The leader makes every reachable JetStream node a voter, one change at a time. */
+  /** The leader: servers removed (SERVER.REMOVE) leave the voters; reachable JetStream nodes not yet voters join. One change at a time. */
   private addReachablePeers(): void {
     const raft = this.raft!;
+    for (const id of this.state.removed) {
+      // A running one once no stream names it any more (its reassignments reach it while it is still a voter).
+      if (!raft.peers.includes(id) || (this.o.transport.isAlive(id) && [...this.state.all()].some((a) => a.peers.includes(id)))) continue;
+      if (raft.removePeer(id).ok) this.o.log.info(`JetStream cluster: removing ${this.o.transport.peers.get(id)?.serverName ?? id} (${id}) from the meta group`);
+      return;
+    }
     for (const peer of this.o.transport.peers.values()) {
-      if (!peer.alive || raft.peers.includes(peer.id)) continue;
+      if (!peer.alive || raft.peers.includes(peer.id) || this.state.removed.has(peer.id)) continue;
       const result = raft.addPeer(peer.id);
       if (result.ok) this.o.log.info(`JetStream cluster: adding ${peer.serverName} (${peer.id}) to the meta group`);
       return; // one at a time (refused while another change is uncommitted: retried next tick)

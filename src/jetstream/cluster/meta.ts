@@ -4,7 +4,8 @@
 // same answer to "does stream X exist, and where". Pure data: what a node does when an assignment names it
 // (create the stream, answer the client) is clustered-api.ts's.
 //
-// Commands are JSON, one object each; the snapshot is the JSON list of assignments.
+// Commands are JSON, one object each; the snapshot is `{streams: [assignments], removed: [peer ids]}` (a
+// snapshot written before SERVER.REMOVE existed is the bare list of assignments).
 import type { StreamConfig } from "../config.ts";
 
 /** One stream of the cluster: its account, configuration and the node(s) holding it. */
@@ -41,7 +42,11 @@ export type MetaCommand =
   /** The holder could not create the stream: the assignment goes. */
   | { op: "stream.drop"; account: string; name: string; peer: string }
   /** The holder's configuration after an update it could not apply as asked. */
-  | { op: "stream.config"; account: string; name: string; config: StreamConfig };
+  | { op: "stream.config"; account: string; name: string; config: StreamConfig }
+  /** The replicas after a peer's removal (STREAM.PEER.REMOVE, SERVER.REMOVE): a replacement joins, the removed one leaves. */
+  | { op: "stream.peers"; account: string; name: string; peers: string[] }
+  /** A server removed from the meta group (SERVER.REMOVE): no longer a voter, never added again. */
+  | { op: "peer.remove"; peer: string };
 
 export function encodeCommand(command: MetaCommand): Uint8Array {
   return Buffer.from(JSON.stringify(command));
@@ -55,6 +60,8 @@ const key = (account: string, name: string) => `${account}\u0000${name}`;
 
 export class MetaState {
   private readonly streams = new Map<string, StreamAssignment>();
+  /** Servers removed from the meta group (SERVER.REMOVE): the leader does not add them again. */
+  readonly removed = new Set<string>();
 
   stream(account: string, name: string): StreamAssignment | undefined {
     return this.streams.get(key(account, name));
@@ -99,6 +106,16 @@ export class MetaState {
       }
       case "stream.delete":
         return this.streams.delete(key(command.account, command.name));
+      case "stream.peers": {
+        const a = this.stream(command.account, command.name);
+        if (a === undefined) return false;
+        a.peers = command.peers;
+        return true;
+      }
+      case "peer.remove":
+        if (this.removed.has(command.peer)) return false;
+        this.removed.add(command.peer);
+        return true;
       case "stream.drop": {
         const a = this.stream(command.account, command.name);
         if (a === undefined || !a.peers.includes(command.peer)) return false;
@@ -108,12 +125,15 @@ export class MetaState {
   }
 
   snapshot(): Uint8Array {
-    return Buffer.from(JSON.stringify([...this.streams.values()]));
+    return Buffer.from(JSON.stringify({ streams: [...this.streams.values()], removed: [...this.removed] }));
   }
 
   restore(data: Uint8Array): void {
     this.streams.clear();
-    const list = data.length === 0 ? [] : (JSON.parse(Buffer.from(data).toString()) as StreamAssignment[]);
+    this.removed.clear();
+    const parsed = data.length === 0 ? [] : (JSON.parse(Buffer.from(data).toString()) as StreamAssignment[] | { streams: StreamAssignment[]; removed?: string[] });
+    const list = Array.isArray(parsed) ? parsed : parsed.streams;
     for (const a of list) this.streams.set(key(a.account, a.name), a);
+    if (!Array.isArray(parsed)) for (const id of parsed.removed ?? []) this.removed.add(id);
   }
 }

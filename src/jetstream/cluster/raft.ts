@@ -782,10 +782,12 @@ export class RaftNode {
     return n >= this.quorumSize();
   }
 
+  /** The follower with the most of the log; among equals one at random (as nats-server picks), so repeated stepdowns visit every voter. */
   private mostCaughtUp(peers: NodeId[]): NodeId {
-    let best = peers[0]!;
-    for (const p of peers) if (this.progress.get(p)!.matchIndex > this.progress.get(best)!.matchIndex) best = p;
-    return best;
+    let most = -1;
+    for (const p of peers) most = Math.max(most, this.progress.get(p)!.matchIndex);
+    const best = peers.filter((p) => this.progress.get(p)!.matchIndex === most);
+    return best[Math.floor(this.random() * best.length)]!;
   }
 
   private maybeSendTimeoutNow(): void {

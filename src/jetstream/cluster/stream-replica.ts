@@ -20,6 +20,13 @@
 //   Acks of the last CONSUMER_STATE_EVERY_MS before a failover are lost: those messages are delivered again.
 //   Ephemeral consumers (ordered consumers, KV watches) stay on the node that made them, leader or not
 //   (it has every message too): the log only records which node holds each, so that node answers for it.
+// - Interest and work-queue retention: the leader decides which messages go and proposes their removal
+//   (as nats-server's consumer leader proposes the delete to the stream's group), so every replica drops
+//   them when it commits, the leader too; removals of one event-loop turn make one entry. The leader knows
+//   its own consumers; an ephemeral a follower holds tells the leader what that node's consumers are done
+//   with (a RELEASED frame): a work queue's message goes at once, an interest stream's once every consumer,
+//   here and on the live holders whose filter takes it, is done. Acked messages thus never come back after a
+//   failover, whatever the consumer's replicated state says (a redelivery skips a message that is gone).
 // - After a restart the log is applied again from the start: a publish whose sequence the store already
 //   has is skipped.
 // A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
@@ -27,8 +34,9 @@
 // Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
 // A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
-// The leader's decision to compact: u8 5 | the index (decimal).
-// An atomic batch (its commit): u8 6 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
+// The leader's decision to compact: u8 5 | the index (decimal). Messages retention removes: u8 6 | f64 seq….
+// Forwarded to the leader, never in the log: a follower's consumers are done with: u8 7 | f64 seq….
+// An atomic batch (its commit): u8 8 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
 // per message: u16 subject length | subject | u32 header length | header | u32 payload length | payload.
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
@@ -36,12 +44,13 @@ import type { InternalMessage } from "../../internal-client.ts";
 import type { Subscription } from "../../subscription.ts";
 import type { AccountJetStream } from "../account.ts";
 import type { ProposedBatch, Stream, StreamReplication } from "../stream.ts";
-import type { ConsumerConfig } from "../config.ts";
+import { consumerFilters, type ConsumerConfig } from "../config.ts";
+import { matchesAny } from "../store/indexed.ts";
 import type { ConsumerState } from "../consumer.ts";
 import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
-import type { GroupHandler, RouteTransport } from "./route-transport.ts";
+import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
 import type { CarriedRequest } from "./meta.ts";
 
 // Entry kinds (the first byte).
@@ -50,7 +59,9 @@ const API_REQUEST = 2;
 const CONSUMER_STATE = 3;
 const CONSUMER_GONE = 4;
 const COMPACT = 5;
-const ATOMIC_BATCH = 6;
+const REMOVE = 6;
+const RELEASED = 7;
+const ATOMIC_BATCH = 8;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
@@ -62,6 +73,8 @@ const HOLD_MS = 5000;
 /** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
 const COMPACT_EVERY_MS = 5000;
 const COMPACT_MIN_ENTRIES = 1000;
+/** A replica no longer assigned here stops at the latest after this, whether or not its group dropped it. */
+const LEAVE_TIMEOUT_MS = 30_000;
 
 /** The group's name on the wire: short and fixed whatever the account and stream names. */
 export function streamGroupName(account: string, stream: string, created: string): string {
@@ -91,6 +104,8 @@ export interface StreamReplicaOptions {
   leaderChanged?(leader: NodeId | undefined): void;
   /** This node led and heard from no majority for a while (it steps down right after). */
   quorumLost?(): void;
+  /** This replica is leaving (see leave) and the group no longer counts it: it may stop and go. */
+  left?(): void;
 }
 
 export class StreamReplica implements StreamReplication, GroupHandler {
@@ -112,11 +127,18 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private batch: Uint8Array[] = [];
   /** Publishes in `batch` (an atomic batch's entry holds several). */
   private batchPublishes = 0;
+  /** Sequences retention removes (leader) or this node's consumers are done with (follower), gathered in this turn of the event loop. */
+  private removals: number[] = [];
+  /** Leader, interest retention: the holders of remote ephemerals that are done with a sequence still kept for others. */
+  private readonly released = new Map<number, Set<NodeId>>();
   private stopped = false;
   private compactTimer: ReturnType<typeof setInterval> | null = null;
   private consumerTimer: ReturnType<typeof setInterval> | null = null;
   /** Each durable's latest replicated config and state (JSON of ReplicatedConsumer), by name. */
-  private readonly consumers = new Map<string, string>();
+  private readonly consumers = new CountedMap<string, string>();
+  /** Ephemerals other nodes hold, with their filters (interest retention asks on every ack): derived from `consumers` at `remoteVersion`. */
+  private remote: { holder: NodeId; filters: string[] | null }[] = [];
+  private remoteVersion = -1;
   /** Replicas the meta group assigned that the leader still has to add (scaling up). */
   private wanted: NodeId[] = [];
   /** Whether this leader has started the replicated consumers (once it applied its log). */
@@ -126,6 +148,12 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
   /** Called once a leader is known (the create's answer waits for it, as nats-server's). */
   private leaderWaiters: (() => void)[] = [];
+  /** No longer assigned here (a peer removal): waiting for the group to drop this node from its voters (see leave). */
+  private leaving = false;
+  private leaveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The log index of the latest consumer state this leader proposed, and who waits for it to be applied. */
+  private consumerIndex = 0;
+  private commitWaiters: { index: number; then: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
   constructor(private readonly o: StreamReplicaOptions) {
     // The log has the durability of the stream's store: fsync'd per append with `sync: always`, else written
@@ -142,13 +170,24 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       transport: o.transport.transportFor(o.group),
       clock: systemClock,
       random: Math.random,
-      stateMachine: { apply: (_index, data) => this.apply(data), restore: (snapshot) => this.restore(snapshot.data) },
+      stateMachine: {
+        apply: (index, data) => {
+          this.apply(data);
+          if (this.commitWaiters.length > 0) this.appliedTo(index);
+        },
+        restore: (snapshot) => this.restore(snapshot.data),
+      },
       events: {
         leaderChanged: (leader, term) => {
           this._inflight = 0;
           this.pending.clear();
           this.batch = [];
           this.batchPublishes = 0;
+          this.released.clear();
+          for (const w of this.commitWaiters.splice(0)) {
+            clearTimeout(w.timer);
+            w.then(false);
+          }
           this.consumersStarted = false;
           this.caughtUp = false;
           this.serveSync(leader === o.transport.selfId);
@@ -158,8 +197,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           o.stream.subscribeForRole(); // captures and direct gets follow the leader
           o.leaderChanged?.(leader);
           if (leader !== undefined) for (const waiter of this.leaderWaiters.splice(0)) waiter();
+          this.checkLeft();
         },
         quorumLost: () => o.quorumLost?.(),
+        configChanged: () => this.checkLeft(),
       },
       log: (line) => o.log.debug(`stream ${o.stream.name} raft: ${line}`),
     });
@@ -248,6 +289,14 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return this.caughtUp;
   }
 
+  /** Current (for /healthz): the group has a leader, and this is it, or a follower that hears it, applied what it knows committed and is not copying messages. */
+  get current(): boolean {
+    const leader = this.raft.leader;
+    if (this.stopped || leader === undefined) return false;
+    if (this.isLeader) return true;
+    return this.o.transport.isAlive(leader) && this.raft.lastApplied >= this.raft.commitIndex && !this.syncing;
+  }
+
   get inflight(): number {
     return this._inflight;
   }
@@ -311,6 +360,57 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
     this.batch.push(encodeBatch(batch));
     this.batchPublishes += batch.messages.length;
+  }
+
+  /**
+   * This node's consumers are done with `seq` (acked, or none wants it). The leader removes it through the
+   * log (an interest stream's once the remote holders are done too); a follower tells the leader.
+   */
+  proposeRemove(seq: number): void {
+    if (this.stopped) return;
+    if (this.isLeader && this.o.stream.config.retention === "interest" && !this.holdersDone(seq)) return;
+    if (this.removals.length === 0) queueMicrotask(() => this.flushRemovals());
+    this.removals.push(seq);
+  }
+
+  /**
+   * Leader, interest retention: have the live nodes holding an ephemeral of this stream whose filter takes
+   * `seq` all said they are done with it? (Durables run here; ephemerals stay on the node that made them.)
+   */
+  private holdersDone(seq: number): boolean {
+    const subject = this.o.stream.store.subjectOf(seq);
+    if (subject === null) return false; // gone already
+    const done = this.released.get(seq);
+    for (const { holder, filters } of this.remoteEphemerals()) {
+      if (done?.has(holder) || !this.o.transport.isAlive(holder)) continue;
+      if (filters === null || matchesAny(filters, subject)) return false;
+    }
+    this.released.delete(seq);
+    return true;
+  }
+
+  private remoteEphemerals(): { holder: NodeId; filters: string[] | null }[] {
+    if (this.remoteVersion === this.consumers.version) return this.remote;
+    const self = this.o.transport.selfId;
+    this.remote = [];
+    for (const json of this.consumers.values()) {
+      if (!json.includes('"holder":')) continue; // a durable (its state can be long: no parse)
+      const c = JSON.parse(json) as ReplicatedConsumer;
+      if (c.holder !== undefined && c.holder !== self) this.remote.push({ holder: c.holder, filters: consumerFilters(c.config) });
+    }
+    this.remoteVersion = this.consumers.version;
+    return this.remote;
+  }
+
+  private flushRemovals(): void {
+    const seqs = this.removals;
+    this.removals = [];
+    if (seqs.length === 0 || this.stopped) return;
+    const kind = this.isLeader || this.o.stream.config.retention === "workqueue" ? REMOVE : RELEASED;
+    const entry = encodeSeqs(kind, seqs);
+    if (this.isLeader) this.raft.propose(entry);
+    else if (this.raft.leader !== undefined) this.o.transport.send(this.raft.leader, RaftFrameType.FORWARD, this.o.group, entry);
+    // Not proposed (no leader, or a leadership transfer): the message stays, as after a lost ack; the consumer's state has the ack.
   }
 
   // ---- catching up from the leader's store ------------------------------------------------------
@@ -398,9 +498,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     });
   }
 
-  // ---- membership (scaling up) ----------------------------------------------------------------
+  // ---- membership (scaling up and down) ---------------------------------------------------------
 
-  /** The replicas the meta group assigned: the leader adds those not yet voters, one at a time. */
+  /** The replicas the meta group assigned: the leader adds those not yet voters and removes those no longer assigned, one at a time. */
   wantPeers(peers: readonly NodeId[]): void {
     this.wanted = [...peers];
     this.tickMembers();
@@ -416,12 +516,54 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     const missing = this.wanted.filter((id) => !raft.peers.includes(id));
-    if (missing.length === 0) {
+    const extra = raft.peers.filter((id) => !this.wanted.includes(id));
+    if (missing.length === 0 && extra.length === 0) {
       this.wanted = [];
       return;
     }
-    const result = raft.addPeer(missing[0]!);
-    if (result.ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: adding replica ${missing[0]}`);
+    // Additions first (a replacement joins before the one it replaces leaves: the group never shrinks below its quorum).
+    if (missing.length > 0) {
+      if (raft.addPeer(missing[0]!).ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: adding replica ${missing[0]}`);
+    } else if (raft.removePeer(extra[0]!).ok) this.o.log.info(`JetStream stream ${this.o.stream.name}: removing replica ${extra[0]}`);
+  }
+
+  /**
+   * This node is no longer assigned the stream (its peer was removed) while the group may still need it:
+   * just stopping a leader of an R2 group, or a follower whose leader still needs its vote to add the
+   * replacement, would leave the group without a quorum. So a leader brings in `peers` (the replacement)
+   * and removes itself through the log, handing over once that commits; a follower stays a voter until the
+   * group drops it (it sees its removal, or the leader stops talking to it). `left` is called then, and at
+   * the latest after LEAVE_TIMEOUT_MS (a group that never gets to it).
+   */
+  leave(peers: readonly NodeId[]): void {
+    if (this.stopped) return;
+    this.wantPeers(peers.filter((id) => id !== this.o.transport.selfId));
+    if (this.leaving) return;
+    this.leaving = true;
+    this.leaveTimer = setTimeout(() => this.o.left?.(), LEAVE_TIMEOUT_MS);
+    this.leaveTimer.unref?.();
+    this.checkLeft();
+  }
+
+  private checkLeft(): void {
+    if (!this.leaving || this.stopped || this.isLeader) return; // a leader hands over once its removal commits
+    const dropped = !this.raft.peers.includes(this.o.transport.selfId) || this.raft.leader === undefined;
+    if (!dropped) return;
+    queueMicrotask(() => {
+      if (!this.stopped) this.o.left?.();
+    });
+  }
+
+  /**
+   * The stream is down to this one replica (scaled to R1): the group stops and its log goes; the store stays,
+   * a plain R1 stream, and the durables run here from their replicated state if they did not already.
+   */
+  leaveGroup(): void {
+    if (!this.isLeader) {
+      this.consumersStarted = false;
+      this.startConsumers(true);
+    }
+    this.stop(true);
   }
 
   // ---- consumers (stage C) ----------------------------------------------------------------------
@@ -443,6 +585,41 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     setTimeout(() => this.whenReady(then, since), 10);
   }
 
+  consumersChanged(): void {
+    this.tickConsumers();
+  }
+
+  /**
+   * `then(true)` once the consumers' states proposed so far are applied here (a consumer create is answered
+   * then, as nats-server answers once the assignment is committed); `then(false)` if leadership moves or it
+   * takes longer than HOLD_MS.
+   */
+  whenConsumersCommitted(then: (ok: boolean) => void): void {
+    this.tickConsumers();
+    const index = this.consumerIndex;
+    if (!this.isLeader) return then(false);
+    if (this.raft.lastApplied >= index) return then(true);
+    const waiter = {
+      index,
+      then,
+      timer: setTimeout(() => {
+        this.commitWaiters = this.commitWaiters.filter((w) => w !== waiter);
+        then(false);
+      }, HOLD_MS),
+    };
+    this.commitWaiters.push(waiter);
+  }
+
+  private appliedTo(index: number): void {
+    const due = this.commitWaiters.filter((w) => w.index <= index);
+    if (due.length === 0) return;
+    this.commitWaiters = this.commitWaiters.filter((w) => w.index > index);
+    for (const w of due) {
+      clearTimeout(w.timer);
+      w.then(true);
+    }
+  }
+
   private tickConsumers(): void {
     if (this.stopped || !this.acceptsPublishes) return;
     this.tickMembers();
@@ -456,29 +633,35 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         : { config: c.config, created: c.created, holder: self };
       const json = JSON.stringify(replicated);
       if (this.consumers.get(c.name) === json) continue;
+      const result = this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+      if (!result.ok) continue; // (a leadership transfer) the next tick tries again
       this.consumers.set(c.name, json); // what the log will hold (proposed once, not every tick)
-      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+      this.consumerIndex = result.index;
     }
     for (const [name, json] of [...this.consumers]) {
       if (live.has(name)) continue;
       // An ephemeral another node holds goes when that node does (it says nothing when it drops one: it cannot propose).
       const holder = (JSON.parse(json) as ReplicatedConsumer).holder;
       if (holder !== undefined && holder !== self && this.o.transport.isAlive(holder)) continue;
+      const result = this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_GONE), Buffer.from(name)]));
+      if (!result.ok) continue;
       this.consumers.delete(name);
-      this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_GONE), Buffer.from(name)]));
+      this.consumerIndex = result.index;
     }
   }
 
   /** This node leads and applied its log: the durables start from their replicated state. */
-  private startConsumers(): void {
-    if (this.consumersStarted || !this.isLeader) return;
+  private startConsumers(alone = false): void {
+    if (this.consumersStarted || (!this.isLeader && !alone)) return;
     this.consumersStarted = true;
     const stream = this.o.stream;
     for (const [name, json] of this.consumers) {
       const c = JSON.parse(json) as ReplicatedConsumer;
       if (stream.consumers.has(name) || c.state === undefined) continue;
       try {
-        this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+        const consumer = this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+        // Pending messages gone meanwhile (retention removed them after an ack this state predates): settled.
+        for (const [seq] of c.state.pending) if (stream.store.subjectOf(seq) === null) consumer.onRemoved(seq, "", "delete");
       } catch (error) {
         this.o.log.warn(`JetStream stream ${stream.name}: consumer ${name} could not start: ${(error as Error).message}`);
       }
@@ -546,11 +729,19 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       for (const msgId of batch.msgIds) this.pending.delete(msgId);
       return;
     }
+    if (data[0] === REMOVE) {
+      for (const seq of decodeSeqs(data)) {
+        this.o.stream.store.remove(seq);
+        this.released.delete(seq);
+      }
+      this.o.ctx.markDirty(this.o.stream);
+      return;
+    }
     if (data[0] === COMPACT) {
       this.compactTo(Number(Buffer.from(data.subarray(1)).toString()));
       return;
     }
-        if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
+    if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
       const body = Buffer.from(data.subarray(1)).toString();
       const name = data[0] === CONSUMER_GONE ? body : (JSON.parse(body) as { name: string }).name;
       if (data[0] === CONSUMER_GONE) this.consumers.delete(name);
@@ -558,7 +749,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       if (!this.isLeader) this.writeConsumerFiles(name);
       return;
     }
-        if (data[0] === API_REQUEST) {
+    if (data[0] === API_REQUEST) {
       const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
       const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
       if (this.isLeader) this.o.ctx.api.handleLocally(m);
@@ -572,7 +763,22 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (!this.stopped) this.raft.receive(message);
   }
 
-  onForward(): void {}
+  /**
+   * A follower's consumers are done with some messages: a work queue's go at once (REMOVE); an interest
+   * stream's (RELEASED) once every consumer is done with them (see holdersDone).
+   */
+  onForward(from: NodeId, payload: Uint8Array): void {
+    if (this.stopped || !this.isLeader || (payload.length - 1) % 8 !== 0) return;
+    if (payload[0] === REMOVE) this.raft.propose(Uint8Array.from(payload));
+    if (payload[0] !== RELEASED) return;
+    for (const seq of decodeSeqs(payload)) {
+      if (this.o.stream.store.subjectOf(seq) === null) continue;
+      let done = this.released.get(seq);
+      if (done === undefined) this.released.set(seq, (done = new Set()));
+      done.add(from);
+      if (this.o.stream.consumersDone(seq)) this.proposeRemove(seq);
+    }
+  }
 
   onStatus(): void {}
 
@@ -600,6 +806,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.consumerTimer) clearInterval(this.consumerTimer);
     if (this.heldTimer) clearTimeout(this.heldTimer);
     if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.leaveTimer) clearTimeout(this.leaveTimer);
+    for (const w of this.commitWaiters.splice(0)) clearTimeout(w.timer);
     if (this.syncReplySub !== null) this.o.ctx.client.unsubscribe(this.syncReplySub);
     if (this.syncServeSub !== null) this.o.ctx.client.unsubscribe(this.syncServeSub);
     this.raft.stop();
@@ -728,6 +936,41 @@ function decodeBatch(data: Uint8Array): ProposedBatch {
     if (msgId !== "") msgIds.push(msgId);
   }
   return { id, firstSeq, reply, messages, msgIds };
+}
+
+/** A Map that counts its changes, so that what is derived from it knows when to derive again. */
+class CountedMap<K, V> extends Map<K, V> {
+  version = 0;
+
+  override set(key: K, value: V): this {
+    this.version++;
+    return super.set(key, value);
+  }
+
+  override delete(key: K): boolean {
+    this.version++;
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.version++;
+    super.clear();
+  }
+}
+
+/** kind | f64 seq…: a REMOVE entry or a RELEASED frame. */
+function encodeSeqs(kind: number, seqs: readonly number[]): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + 8 * seqs.length);
+  out[0] = kind;
+  for (let i = 0; i < seqs.length; i++) out.writeDoubleBE(seqs[i]!, 1 + 8 * i);
+  return out;
+}
+
+function decodeSeqs(data: Uint8Array): number[] {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const seqs: number[] = [];
+  for (let at = 1; at + 8 <= b.length; at += 8) seqs.push(b.readDoubleBE(at));
+  return seqs;
 }
 
 const MSG_ID = "\r\nNats-Msg-Id:";

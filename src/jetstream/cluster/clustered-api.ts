@@ -24,7 +24,7 @@ import { ApiError, apiError } from "../errors.ts";
 import type { JetStream } from "../jetstream.ts";
 import { nuid } from "../nuid.ts";
 import { rfc3339 } from "../wire.ts";
-import type { CarriedRequest, MetaCommand, StreamAssignment } from "./meta.ts";
+import { groupName, type CarriedRequest, type MetaCommand, type StreamAssignment } from "./meta.ts";
 import { MetaGroup } from "./meta-group.ts";
 import { RouteTransport } from "./route-transport.ts";
 import { StreamReplica, streamGroupName } from "./stream-replica.ts";
@@ -858,6 +858,8 @@ export class JetStreamCluster {
    */
   health(serverOnly: boolean): string | null {
     if (this.removed) return `${apiError("NotEnabled").message} (10076)`;
+    // Two meta groups that both hold streams (formed apart, see meta-group.ts): not one JetStream any more.
+    if (this.meta.conflict !== null) return this.meta.conflict;
     if (this.meta.leader === undefined) return "JetStream has not established contact with a meta leader";
     if (!this.meta.current) return "JetStream is not current with the meta leader";
     if (serverOnly) return null;
@@ -886,6 +888,9 @@ export class JetStreamCluster {
         .filter((id) => id !== this.selfId)
         .map((id) => ({ name: nameOf(id), current: this.transport.isAlive(id), active: 0, peer: id, offline: !this.transport.isAlive(id) || undefined })),
       ...(raft === null ? {} : { term: raft.term, applied: raft.lastApplied }),
+      // natter's own: which group this is, and another group holding streams that it cannot merge with.
+      ...(this.meta.identity === undefined ? {} : { group: groupName(this.meta.identity) }),
+      ...(this.meta.conflict === null ? {} : { conflict: this.meta.conflict }),
     };
   }
 }

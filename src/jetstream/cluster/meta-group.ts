@@ -18,11 +18,11 @@
 // leader once every reachable follower has it: a command learnt through a snapshot is not acted on); a
 // restart then replays almost nothing (a node acting on a replayed command acts idempotently anyway).
 import path from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
-import { MetaState, decodeCommand, encodeCommand, type MetaCommand, type StreamAssignment } from "./meta.ts";
+import { MetaState, decodeCommand, encodeCommand, groupName, sameGroup, type GroupIdentity, type MetaCommand, type StreamAssignment } from "./meta.ts";
 import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
 import { MemberState } from "../../cluster/gossip.ts";
 
@@ -33,10 +33,68 @@ const SETTLE_MS = 750;
 const SETTLE_MAX_MS = 5000;
 const TICK_MS = 250;
 const STATUS_EVERY_MS = 1000;
-/** A STATUS body's byte: not in a group; in one without a known leader; in one with a leader. */
+/** A STATUS body's first byte: not in a group; in one without a known leader; in one with a leader. */
 const STATUS_ALONE = 0;
 const STATUS_NO_LEADER = 1;
 const STATUS_LEADER = 2;
+/** A leader proposes its group's identity again after this if it is still not applied (a lost proposal). */
+const NAME_RETRY_MS = 2000;
+/** Two groups that both hold streams: each node logs it at most this often. */
+const CONFLICT_LOG_EVERY_MS = 30_000;
+
+/**
+ * What a peer's STATUS said. The body is the state byte, then (from a node in a group that knows its
+ * identity) JSON `{group, voters, streams}`; a 1-byte body (older natter, or identity not known yet) has
+ * only the state.
+ */
+export interface PeerStatus {
+  state: number;
+  group?: GroupIdentity;
+  /** Voters of its group, as it knows them. */
+  voters?: number;
+  /** Streams in its group's meta state. */
+  streams?: number;
+}
+
+export function encodeStatus(status: PeerStatus): Uint8Array {
+  if (status.group === undefined) return Uint8Array.of(status.state);
+  const json = Buffer.from(JSON.stringify({ group: status.group, voters: status.voters ?? 0, streams: status.streams ?? 0 }));
+  return Buffer.concat([Uint8Array.of(status.state), json]);
+}
+
+export function decodeStatus(body: Uint8Array): PeerStatus {
+  const state = body[0] ?? STATUS_ALONE;
+  if (body.length <= 1) return { state };
+  try {
+    const j = JSON.parse(Buffer.from(body.subarray(1)).toString()) as { group?: GroupIdentity; voters?: number; streams?: number };
+    const g = j.group;
+    if (g === undefined || typeof g.founder !== "string" || typeof g.founded !== "number") return { state };
+    return { state, group: { founder: g.founder, founded: g.founded }, voters: Number(j.voters) || 0, streams: Number(j.streams) || 0 };
+  } catch {
+    return { state };
+  }
+}
+
+/** A group as two groups compare each other: its identity, voters, streams. */
+interface GroupView {
+  group: GroupIdentity;
+  voters: number;
+  streams: number;
+}
+
+/**
+ * Two groups met: which one dissolves. One that holds no streams loses nothing by dissolving, so when only
+ * one of them is empty, that one does; both empty: the lower precedence (fewer voters; tie: the higher
+ * founder id, then the later founding). Both hold streams: neither (a conflict an operator resolves).
+ */
+export function mergeLoser(ours: GroupView, theirs: GroupView): "ours" | "theirs" | "conflict" {
+  if (ours.streams > 0 && theirs.streams > 0) return "conflict";
+  if (ours.streams > 0) return "theirs";
+  if (theirs.streams > 0) return "ours";
+  if (ours.voters !== theirs.voters) return ours.voters < theirs.voters ? "ours" : "theirs";
+  if (ours.group.founder !== theirs.group.founder) return ours.group.founder > theirs.group.founder ? "ours" : "theirs";
+  return ours.group.founded > theirs.group.founded ? "ours" : "theirs";
+}
 
 export interface MetaGroupOptions {
   transport: RouteTransport;
@@ -44,7 +102,7 @@ export interface MetaGroupOptions {
   dir: string;
   /** Member ids of the configured seeds (routes). */
   seeds: string[];
-  log: { info(line: string): void; warn(line: string): void; debug(line: string): void };
+  log: { info(line: string): void; warn(line: string): void; error(line: string): void; debug(line: string): void };
   /**
    * Each committed command, in order, after the state has applied it (`changed`: MetaState.apply's answer;
    * `prior`: the stream's assignment before it).
@@ -64,8 +122,22 @@ export class MetaGroup implements GroupHandler {
   private readonly startedAt = Date.now();
   /** Since when this node has known the cluster (see the top of the file); 0 = not now. */
   private knownSince = 0;
-  /** What each JetStream peer last said (STATUS_*). */
-  private readonly statuses = new Map<NodeId, number>();
+  /** What each JetStream peer last said. */
+  private readonly statuses = new Map<NodeId, PeerStatus>();
+  /**
+   * This node's group identity before its `group.found` is applied: the founder's own, or, for a node being
+   * added, the group of the leader that first reached it.
+   */
+  private pendingGroup: GroupIdentity | undefined;
+  /** When this node (as leader) last proposed its group's identity. */
+  private namedAt = 0;
+  /** Groups this node left (dissolved): their members' messages are ignored from then on. */
+  private readonly dissolved: GroupIdentity[] = [];
+  /** A reachable node is in another group and both hold streams: the error text (/healthz, /jsz). */
+  private conflictText: string | null = null;
+  private conflictLoggedAt = 0;
+  /** A reachable node is in another group (merging or in conflict): the leader adds nobody meanwhile. */
+  private otherGroupSeen = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastStatusAt = 0;
   private snapshotQueued = false;
@@ -95,6 +167,16 @@ export class MetaGroup implements GroupHandler {
     if (raft.role === "leader") return true;
     const leader = raft.leader;
     return leader !== undefined && this.o.transport.isAlive(leader) && raft.lastApplied >= raft.commitIndex;
+  }
+
+  /** This group's identity (founder, founding time), once known. */
+  get identity(): GroupIdentity | undefined {
+    return this.state.group ?? this.pendingGroup;
+  }
+
+  /** Two groups that both hold streams can reach each other: the error, else null. */
+  get conflict(): string | null {
+    return this.conflictText;
   }
 
   /** The voters (empty before this node is in a group). */
@@ -132,9 +214,18 @@ export class MetaGroup implements GroupHandler {
 
   receive(message: RaftMessage): void {
     if (this.stopped) return;
-    // A fresh node hears from a leader that added it: it joins with no voters of its own.
+    // Two Raft groups are never mixed: a message from a node of another group (or of one this node left) is dropped.
+    const status = this.statuses.get(message.from);
+    const senderGroup = status?.group;
+    if (senderGroup !== undefined && this.dissolved.some((g) => sameGroup(g, senderGroup))) return;
+    const mine = this.identity;
+    if (mine !== undefined && senderGroup !== undefined && !sameGroup(mine, senderGroup)) return;
+    // A fresh node hears from a leader that added it: it joins with no voters of its own, in that leader's
+    // group (whose STATUS it has: one whose STATUS has not arrived yet is heard at its next append).
     if (this.raft === null) {
       if (message.type !== "append" && message.type !== "snapshot") return;
+      if (status === undefined || status.state === STATUS_ALONE) return;
+      this.pendingGroup = senderGroup;
       this.open([]);
     }
     this.raft!.receive(message);
@@ -153,7 +244,7 @@ export class MetaGroup implements GroupHandler {
   }
 
   onStatus(from: NodeId, payload: Uint8Array): void {
-    this.statuses.set(from, payload[0] ?? STATUS_ALONE);
+    this.statuses.set(from, decodeStatus(payload));
   }
 
   /** A JetStream peer's route opened: it learns at once whether this node is in a group. */
@@ -163,12 +254,15 @@ export class MetaGroup implements GroupHandler {
 
   /** Whether a reachable peer said it knows a meta leader (then it, not this node, answers 10008 questions). */
   peerKnowsLeader(): boolean {
-    for (const peer of this.o.transport.peers.values()) if (peer.alive && this.statuses.get(peer.id) === STATUS_LEADER) return true;
+    for (const peer of this.o.transport.peers.values()) if (peer.alive && this.statuses.get(peer.id)?.state === STATUS_LEADER) return true;
     return false;
   }
 
   private statusBody(): Uint8Array {
-    return Uint8Array.of(this.raft === null ? STATUS_ALONE : this.raft.leader === undefined ? STATUS_NO_LEADER : STATUS_LEADER);
+    const raft = this.raft;
+    if (raft === null) return encodeStatus({ state: STATUS_ALONE });
+    const state = raft.leader === undefined ? STATUS_NO_LEADER : STATUS_LEADER;
+    return encodeStatus({ state, group: this.identity, voters: raft.peers.length, streams: this.state.streamCount });
   }
 
   // ---- life --------------------------------------------------------------------------------------
@@ -194,6 +288,7 @@ export class MetaGroup implements GroupHandler {
         leaderChanged: (leader, term) => {
           this.o.log.info(`JetStream cluster: meta leader is ${leader === undefined ? "unknown" : leader === this.selfId ? "this node" : leader} (term ${term})`);
           this.o.leaderChanged?.(leader);
+          if (leader === this.selfId) this.nameGroup(Date.now());
           this.sendStatus();
         },
         configChanged: (peers) => this.o.log.debug(`JetStream cluster: meta voters ${peers.join(", ")}`),
@@ -243,7 +338,11 @@ export class MetaGroup implements GroupHandler {
     const now = Date.now();
     if (now - this.lastStatusAt >= STATUS_EVERY_MS) this.sendStatus();
     if (this.raft === null) return this.maybeFound(now);
-    if (this.raft.role === "leader") this.addReachablePeers();
+    if (this.meetOtherGroups(now)) return; // dissolved: fresh again
+    if (this.raft.role === "leader") {
+      this.nameGroup(now);
+      if (!this.otherGroupSeen) this.addReachablePeers();
+    }
     if (this.raft.lastApplied > this.raft.snapshotIndex) this.queueSnapshot(); // one a leader held back
   }
 
@@ -267,14 +366,95 @@ export class MetaGroup implements GroupHandler {
     }
     if (this.knownSince === 0) this.knownSince = now;
     if (now - this.knownSince < SETTLE_MS) return;
-    if (alive.some((p) => (this.statuses.get(p.id) ?? STATUS_ALONE) !== STATUS_ALONE)) return; // a group exists: its leader will add this node
+    if (alive.some((p) => (this.statuses.get(p.id)?.state ?? STATUS_ALONE) !== STATUS_ALONE)) return; // a group exists: its leader will add this node
     if (alive.some((p) => p.id < this.selfId)) return; // the lowest id founds it
-    this.o.log.info("JetStream cluster: founding the meta group");
+    this.pendingGroup = { founder: this.selfId, founded: now };
+    this.o.log.info(`JetStream cluster: founding the meta group ${groupName(this.pendingGroup)}`);
     this.open([this.selfId]);
     this.raft!.campaign();
   }
 
-  /** The leader makes every reachable JetStream node a voter, one change at a time. */
+  /**
+   * The leader writes the group's identity into the log, once: the founder's (its first command), or, for a
+   * log from before identities, one it makes up (this node, now). Retried until applied.
+   */
+  private nameGroup(now: number): void {
+    const raft = this.raft;
+    if (raft === null || raft.role !== "leader" || this.state.group !== undefined || now - this.namedAt < NAME_RETRY_MS) return;
+    const group = this.pendingGroup ?? { founder: this.selfId, founded: now };
+    if (!raft.propose(encodeCommand({ op: "group.found", group })).ok) return;
+    this.namedAt = now;
+    this.pendingGroup = group;
+  }
+
+  /**
+   * Reachable nodes in another group (two groups formed apart): the other group's view is the largest any
+   * of its reachable members reports. This group dissolves if mergeLoser says so (its members drop the meta
+   * log and are added by the other group's leader as fresh nodes); if both hold streams, the conflict is
+   * reported and nothing is merged. Returns true when this node dissolved its group.
+   */
+  private meetOtherGroups(now: number): boolean {
+    const raft = this.raft!;
+    const mine = this.identity;
+    const others = new Map<string, GroupView & { via: NodeId }>();
+    if (mine !== undefined) {
+      for (const peer of this.o.transport.peers.values()) {
+        const s = this.statuses.get(peer.id);
+        if (!peer.alive || s?.group === undefined || s.state === STATUS_ALONE || sameGroup(s.group, mine)) continue;
+        if (this.dissolved.some((g) => sameGroup(g, s.group))) continue; // its members leave it too
+        const name = groupName(s.group);
+        const seen = others.get(name);
+        others.set(name, {
+          group: s.group, via: seen?.via ?? peer.id,
+          voters: Math.max(seen?.voters ?? 0, s.voters ?? 0), streams: Math.max(seen?.streams ?? 0, s.streams ?? 0),
+        });
+      }
+    }
+    this.otherGroupSeen = others.size > 0;
+    const ours: GroupView | undefined = mine === undefined ? undefined : { group: mine, voters: raft.peers.length, streams: this.state.streamCount };
+    const conflicts: string[] = [];
+    for (const theirs of others.values()) {
+      const loser = mergeLoser(ours!, theirs);
+      const describe = (v: GroupView) => `${groupName(v.group)} (${v.voters} voter${v.voters === 1 ? "" : "s"}, ${v.streams} stream${v.streams === 1 ? "" : "s"})`;
+      const via = this.o.transport.peers.get(theirs.via)?.serverName ?? theirs.via;
+      if (loser === "conflict") {
+        conflicts.push(`JetStream meta group conflict: this server's meta group ${describe(ours!)} and ${via}'s meta group ${describe(theirs)} both hold streams; they are not merged`);
+      } else if (loser === "ours" && raft.lastApplied >= raft.commitIndex) {
+        // (A node still applying what it knows committed may yet learn of a stream: it decides next tick.)
+        this.o.log.warn(`JetStream cluster: this server's meta group ${describe(ours!)} meets ${via}'s meta group ${describe(theirs)}: leaving it (meta log dropped) to be added to the other as a fresh node`);
+        this.dissolve();
+        return true;
+      }
+    }
+    const text = conflicts.length === 0 ? null : conflicts.join("; ");
+    if (text !== null && (text !== this.conflictText || now - this.conflictLoggedAt >= CONFLICT_LOG_EVERY_MS)) {
+      this.o.log.error(text);
+      this.conflictLoggedAt = now;
+    }
+    if (text === null && this.conflictText !== null) this.o.log.info("JetStream cluster: no other meta group holding streams is reachable any more");
+    this.conflictText = text;
+    return false;
+  }
+
+  /** This node leaves its (empty) group for good: its meta log goes, and it is a fresh node again. */
+  private dissolve(): void {
+    const left = this.identity!;
+    this.dissolved.push(left);
+    this.raft?.stop();
+    this.storage?.close();
+    this.raft = null;
+    this.storage = null;
+    rmSync(this.o.dir, { recursive: true, force: true });
+    this.state.restore(new Uint8Array());
+    this.pendingGroup = undefined;
+    this.namedAt = 0;
+    this.knownSince = 0;
+    this.conflictText = null;
+    this.otherGroupSeen = false;
+    this.o.leaderChanged?.(undefined);
+    this.sendStatus();
+  }
+
   /** The leader: servers removed (SERVER.REMOVE) leave the voters; reachable JetStream nodes not yet voters join. One change at a time. */
   private addReachablePeers(): void {
     const raft = this.raft!;
@@ -284,8 +464,13 @@ export class MetaGroup implements GroupHandler {
       if (raft.removePeer(id).ok) this.o.log.info(`JetStream cluster: removing ${this.o.transport.peers.get(id)?.serverName ?? id} (${id}) from the meta group`);
       return;
     }
+    const mine = this.identity;
     for (const peer of this.o.transport.peers.values()) {
       if (!peer.alive || raft.peers.includes(peer.id) || this.state.removed.has(peer.id)) continue;
+      // Only a fresh node (or one that joined this group but is not a voter: an addition that was lost); a
+      // node of another group is never added (meetOtherGroups merges groups), nor one not heard from yet.
+      const status = this.statuses.get(peer.id);
+      if (status === undefined || (status.state !== STATUS_ALONE && !sameGroup(status.group, mine))) continue;
       const result = raft.addPeer(peer.id);
       if (result.ok) this.o.log.info(`JetStream cluster: adding ${peer.serverName} (${peer.id}) to the meta group`);
       return; // one at a time (refused while another change is uncommitted: retried next tick)

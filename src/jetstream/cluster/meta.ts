@@ -4,8 +4,9 @@
 // same answer to "does stream X exist, and where". Pure data: what a node does when an assignment names it
 // (create the stream, answer the client) is clustered-api.ts's.
 //
-// Commands are JSON, one object each; the snapshot is `{streams: [assignments], removed: [peer ids]}` (a
-// snapshot written before SERVER.REMOVE existed is the bare list of assignments).
+// Commands are JSON, one object each; the snapshot is `{streams: [assignments], removed: [peer ids], group:
+// identity}` (a snapshot written before SERVER.REMOVE existed is the bare list of assignments; one written
+// before group identities existed has no `group`).
 import type { StreamConfig } from "../config.ts";
 
 /** One stream of the cluster: its account, configuration and the node(s) holding it. */
@@ -17,6 +18,25 @@ export interface StreamAssignment {
   peers: string[];
   /** When it was assigned (RFC 3339). */
   created: string;
+}
+
+/**
+ * Which meta group this is: its founder and when it was founded (ms). Two groups that formed apart (a
+ * partition at first start) tell each other apart by it (meta-group.ts). A group whose log predates
+ * identities is named by its first leader that knows them.
+ */
+export interface GroupIdentity {
+  founder: string;
+  founded: number;
+}
+
+export function sameGroup(a: GroupIdentity | undefined, b: GroupIdentity | undefined): boolean {
+  return a !== undefined && b !== undefined && a.founder === b.founder && a.founded === b.founded;
+}
+
+/** How logs and errors name a group: `<founder>@<RFC 3339 founding time>`. */
+export function groupName(g: GroupIdentity): string {
+  return `${g.founder}@${new Date(g.founded).toISOString()}`;
 }
 
 /** A request that a command carries so that the node it names can answer the client. */
@@ -46,7 +66,9 @@ export type MetaCommand =
   /** The replicas after a peer's removal (STREAM.PEER.REMOVE, SERVER.REMOVE): a replacement joins, the removed one leaves. */
   | { op: "stream.peers"; account: string; name: string; peers: string[] }
   /** A server removed from the meta group (SERVER.REMOVE): no longer a voter, never added again. */
-  | { op: "peer.remove"; peer: string };
+  | { op: "peer.remove"; peer: string }
+  /** The group's identity: the founder's first command (or a leader's, for a log from before identities). */
+  | { op: "group.found"; group: GroupIdentity };
 
 export function encodeCommand(command: MetaCommand): Uint8Array {
   return Buffer.from(JSON.stringify(command));
@@ -62,6 +84,8 @@ export class MetaState {
   private readonly streams = new Map<string, StreamAssignment>();
   /** Servers removed from the meta group (SERVER.REMOVE): the leader does not add them again. */
   readonly removed = new Set<string>();
+  /** The group's identity, once its `group.found` is applied. */
+  group: GroupIdentity | undefined;
 
   stream(account: string, name: string): StreamAssignment | undefined {
     return this.streams.get(key(account, name));
@@ -70,6 +94,11 @@ export class MetaState {
   /** Every stream of `account`, by name. */
   accountStreams(account: string): StreamAssignment[] {
     return [...this.streams.values()].filter((a) => a.account === account).sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  }
+
+  /** How many streams the cluster has. */
+  get streamCount(): number {
+    return this.streams.size;
   }
 
   all(): IterableIterator<StreamAssignment> {
@@ -116,6 +145,10 @@ export class MetaState {
         if (this.removed.has(command.peer)) return false;
         this.removed.add(command.peer);
         return true;
+      case "group.found":
+        if (this.group !== undefined) return false; // named once (two leaders naming an old log: the first wins)
+        this.group = { founder: command.group.founder, founded: command.group.founded };
+        return true;
       case "stream.drop": {
         const a = this.stream(command.account, command.name);
         if (a === undefined || !a.peers.includes(command.peer)) return false;
@@ -125,15 +158,20 @@ export class MetaState {
   }
 
   snapshot(): Uint8Array {
-    return Buffer.from(JSON.stringify({ streams: [...this.streams.values()], removed: [...this.removed] }));
+    return Buffer.from(JSON.stringify({ streams: [...this.streams.values()], removed: [...this.removed], group: this.group }));
   }
 
   restore(data: Uint8Array): void {
     this.streams.clear();
     this.removed.clear();
-    const parsed = data.length === 0 ? [] : (JSON.parse(Buffer.from(data).toString()) as StreamAssignment[] | { streams: StreamAssignment[]; removed?: string[] });
+    this.group = undefined;
+    type Snapshot = StreamAssignment[] | { streams: StreamAssignment[]; removed?: string[]; group?: GroupIdentity };
+    const parsed = data.length === 0 ? [] : (JSON.parse(Buffer.from(data).toString()) as Snapshot);
     const list = Array.isArray(parsed) ? parsed : parsed.streams;
     for (const a of list) this.streams.set(key(a.account, a.name), a);
-    if (!Array.isArray(parsed)) for (const id of parsed.removed ?? []) this.removed.add(id);
+    if (!Array.isArray(parsed)) {
+      for (const id of parsed.removed ?? []) this.removed.add(id);
+      this.group = parsed.group;
+    }
   }
 }

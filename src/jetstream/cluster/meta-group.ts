@@ -9,10 +9,22 @@
 //   STATUS (in a group or not); at most SETTLE_MAX_MS for members that do not answer. That must hold for
 //   SETTLE_MS in a row. Then, if no peer is in a group yet and this node has the lowest id of the
 //   JetStream nodes, it founds the group alone; otherwise it waits to be added.
-// - The leader adds every reachable JetStream node that is not a voter yet (one at a time, through the
-//   log). A node being added starts with no voters and learns them from the leader's first append.
-// The weak spot: two fresh nodes that cannot see each other at their very first start (a partition, or a
-// node that founds in the instant before another's STATUS arrives) found two groups, which never merge.
+// - The founder's first command names the group: its identity is the founder's id and the founding time
+//   (meta.ts `group.found`, so every member has it from the log or a snapshot; a log from before
+//   identities is named by its next leader). Every STATUS frame carries the sender's group identity, its
+//   voter count and how many streams its meta state holds (a 1-byte body from an older node: only the state).
+// - The leader adds the reachable JetStream nodes that are in no group (fresh ones; or in this group but not
+//   a voter, an addition that was lost), one at a time, through the log; never a node of another group, and
+//   nobody while a node of another group is reachable. A node being added starts with no voters, joins
+//   only a leader whose STATUS it has (in a group), learns the voters from its first append, and from then
+//   drops Raft messages from nodes of any other group: two Raft groups are never mixed.
+// - Two fresh nodes that cannot see each other at their very first start (a partition, or a node that
+//   founds in the instant before another's STATUS arrives) found two groups. When they meet (STATUS), the
+//   one that holds no streams dissolves (both empty: the one with fewer voters; tie: the higher founder id):
+//   each of its members, once the other group has a leader, drops its meta log and is a fresh node again,
+//   which the other group's leader adds. If both hold streams nothing merges: each node logs the conflict
+//   (an error, every 30 s) and reports it in /healthz (503) and /jsz meta_cluster.conflict; an operator
+//   decides (e.g. removes one side's streams or meta log). Neither group adds nodes meanwhile.
 //
 // Snapshots: the state is small and changes rarely, so a snapshot follows every applied command (on the
 // leader once every reachable follower has it: a command learnt through a snapshot is not acted on); a
@@ -396,7 +408,7 @@ export class MetaGroup implements GroupHandler {
   private meetOtherGroups(now: number): boolean {
     const raft = this.raft!;
     const mine = this.identity;
-    const others = new Map<string, GroupView & { via: NodeId }>();
+    const others = new Map<string, GroupView & { via: NodeId; led: boolean }>();
     if (mine !== undefined) {
       for (const peer of this.o.transport.peers.values()) {
         const s = this.statuses.get(peer.id);
@@ -405,7 +417,7 @@ export class MetaGroup implements GroupHandler {
         const name = groupName(s.group);
         const seen = others.get(name);
         others.set(name, {
-          group: s.group, via: seen?.via ?? peer.id,
+          group: s.group, via: seen?.via ?? peer.id, led: seen?.led === true || s.state === STATUS_LEADER,
           voters: Math.max(seen?.voters ?? 0, s.voters ?? 0), streams: Math.max(seen?.streams ?? 0, s.streams ?? 0),
         });
       }
@@ -419,8 +431,9 @@ export class MetaGroup implements GroupHandler {
       const via = this.o.transport.peers.get(theirs.via)?.serverName ?? theirs.via;
       if (loser === "conflict") {
         conflicts.push(`JetStream meta group conflict: this server's meta group ${describe(ours!)} and ${via}'s meta group ${describe(theirs)} both hold streams; they are not merged`);
-      } else if (loser === "ours" && raft.lastApplied >= raft.commitIndex) {
-        // (A node still applying what it knows committed may yet learn of a stream: it decides next tick.)
+      } else if (loser === "ours" && theirs.led && raft.lastApplied >= raft.commitIndex) {
+        // Not while the other group has no leader (it could not add this node), nor while this node is still
+        // applying what it knows committed (it may yet learn of a stream): it decides again next tick.
         this.o.log.warn(`JetStream cluster: this server's meta group ${describe(ours!)} meets ${via}'s meta group ${describe(theirs)}: leaving it (meta log dropped) to be added to the other as a fresh node`);
         this.dissolve();
         return true;

@@ -148,6 +148,8 @@ export class MetaGroup implements GroupHandler {
   /** A reachable node is in another group and both hold streams: the error text (/healthz, /jsz). */
   private conflictText: string | null = null;
   private conflictLoggedAt = 0;
+  /** The other groups of the conflict last logged (a new one is logged at once). */
+  private conflictWith = "";
   /** A reachable node is in another group (merging or in conflict): the leader adds nobody meanwhile. */
   private otherGroupSeen = false;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -425,11 +427,13 @@ export class MetaGroup implements GroupHandler {
     this.otherGroupSeen = others.size > 0;
     const ours: GroupView | undefined = mine === undefined ? undefined : { group: mine, voters: raft.peers.length, streams: this.state.streamCount };
     const conflicts: string[] = [];
+    const conflictWith: string[] = [];
     for (const theirs of others.values()) {
       const loser = mergeLoser(ours!, theirs);
       const describe = (v: GroupView) => `${groupName(v.group)} (${v.voters} voter${v.voters === 1 ? "" : "s"}, ${v.streams} stream${v.streams === 1 ? "" : "s"})`;
       const via = this.o.transport.peers.get(theirs.via)?.serverName ?? theirs.via;
       if (loser === "conflict") {
+        conflictWith.push(groupName(theirs.group));
         conflicts.push(`JetStream meta group conflict: this server's meta group ${describe(ours!)} and ${via}'s meta group ${describe(theirs)} both hold streams; they are not merged`);
       } else if (loser === "ours" && theirs.led && raft.lastApplied >= raft.commitIndex) {
         // Not while the other group has no leader (it could not add this node), nor while this node is still
@@ -440,10 +444,12 @@ export class MetaGroup implements GroupHandler {
       }
     }
     const text = conflicts.length === 0 ? null : conflicts.join("; ");
-    if (text !== null && (text !== this.conflictText || now - this.conflictLoggedAt >= CONFLICT_LOG_EVERY_MS)) {
+    const conflictingGroups = conflictWith.sort().join(" ");
+    if (text !== null && (conflictingGroups !== this.conflictWith || now - this.conflictLoggedAt >= CONFLICT_LOG_EVERY_MS)) {
       this.o.log.error(text);
       this.conflictLoggedAt = now;
     }
+    this.conflictWith = conflictingGroups;
     if (text === null && this.conflictText !== null) this.o.log.info("JetStream cluster: no other meta group holding streams is reachable any more");
     this.conflictText = text;
     return false;

@@ -2,7 +2,8 @@
 // of their own (meta-group.ts). When they meet, the groups merge if one of them holds no streams: its
 // members drop their meta log and the other group's leader adds them, so the cluster is one JetStream again
 // (one meta leader, each request answered once). If both hold streams nothing is merged or mixed: each
-// node reports the conflict (/healthz 503, /jsz meta_cluster.conflict, an error in its log).
+// node reports the conflict (/healthz 503, /jsz meta_cluster.conflict, an error in its log). About 20 s for
+// the three (each node is a process that must found its group before the groups can meet).
 // natter only: nats-server's meta group is founded from its configured routes, not by this discovery.
 import { describe, expect } from "vitest";
 import { startNode, waitFor, waitForMesh, type ClusterNode } from "./spawn.ts";
@@ -53,6 +54,23 @@ describe("meta groups founded apart", () => {
       expect((await health(node)).code).toBe(200);
     }
   }, 30_000);
+
+  natterOnly("an empty group of two meets a group of one holding a stream: both of its members join the other", async () => {
+    const a = await alone("A", storeDir());
+    expect((await createStream(a, "KEEP")).map((r) => r.error)).toEqual([undefined]);
+    const bDir = storeDir();
+    const b0 = await alone("B", bDir);
+    const c = await startNode({ name: "C", monitor: true, seeds: [b0.clusterPort], extraArgs: ["-js", "--store_dir", storeDir()] });
+    await waitForMeta([b0, c]);
+    const b = await restartWithSeed(b0, bDir, a);
+    await waitForMesh([a, b, c]);
+    expect(await waitForMeta([a, b, c])).toBe("A");
+    for (const node of [a, b, c]) {
+      const info = await answers(await client(node), "$JS.API.STREAM.INFO.KEEP");
+      expect(info.length).toBe(1);
+      expect((info[0]!.cluster as { leader: string }).leader).toBe("A");
+    }
+  }, 40_000);
 
   natterOnly("two groups that both hold streams meet: the conflict is reported on each node, nothing is mixed", async () => {
     const a = await alone("A", storeDir());

@@ -72,7 +72,7 @@ describe("meta groups founded apart", () => {
     }
   }, 40_000);
 
-  natterOnly("two groups that both hold streams meet: the conflict is reported on each node, nothing is mixed", async () => {
+  natterOnly("two groups that both hold streams meet: the conflict is reported on each node, nothing is mixed; once one side's stream is deleted they merge", async () => {
     const a = await alone("A", storeDir());
     expect((await createStream(a, "ONA")).map((r) => r.error)).toEqual([undefined]);
     const bDir = storeDir();
@@ -99,5 +99,11 @@ describe("meta groups founded apart", () => {
       const info = await answers(await client(node), `$JS.API.STREAM.INFO.${stream}`);
       expect(info.some((r) => r.error === undefined && (r.cluster as { leader: string }).leader === node.name)).toBe(true);
     }
+    // The operator deletes B's stream (each group's leader answers: B deletes it, A does not know it): B's
+    // group is empty now and dissolves into A's.
+    const deleted = await answers(await client(b), "$JS.API.STREAM.DELETE.ONB");
+    expect(deleted.some((r) => r.success === true)).toBe(true);
+    expect(await waitForMeta([a, b])).toBe("A");
+    await waitFor("both healthy", async () => (await health(a)).code === 200 && (await health(b)).code === 200);
   }, 30_000);
 });

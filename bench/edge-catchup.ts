@@ -6,9 +6,10 @@
 //   - rate: messages per second from the first copied message until the hub's stream holds all N.
 // Pairs (edge → hub): natter → nats-server, nats-server → nats-server, natter → natter, nats-server → natter.
 //
-//   bun bench/edge-catchup.ts [--count 1000000] [--size 128] [--pairs natter:nats-server,nats-server:nats-server]
+//   bun bench/edge-catchup.ts [--count 1000000] [--size 128] [--rounds 3] [--pairs natter:nats-server,nats-server:nats-server]
+// Each round runs every pair once; the ratio natter edge / nats-server edge is taken within a round.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +27,8 @@ const SIZE = Number(arg("size", "128"));
 const PAIRS = arg("pairs", "natter:nats-server,nats-server:nats-server,natter:natter,nats-server:natter")
   .split(",")
   .map((p) => p.split(":") as [Kind, Kind]);
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these. */
+const CLOCK_TICKS = 100;
 const REPO = path.resolve(import.meta.dir, "..");
 const children = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -54,6 +57,8 @@ async function waitFor<T>(what: string, check: () => Promise<T | null | false>, 
 
 interface Server {
   port: number;
+  /** CPU seconds (user + system) the running process used so far (Linux /proc), 0 when not running. */
+  cpu(): number;
   start(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -66,6 +71,16 @@ function server(kind: Kind, name: string, port: number, config: string): Server 
   let exited: Promise<void> = Promise.resolve();
   const s: Server = {
     port,
+    cpu() {
+      if (child?.pid === undefined) return 0;
+      try {
+        const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      } catch {
+        return 0;
+      }
+    },
     async start() {
       const [cmd, argv] = kind === "natter"
         ? [process.execPath, [path.join(REPO, "src/main.ts"), "-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name, ...(process.env.CATCHUP_DEBUG ? ["-D"] : [])]]
@@ -96,7 +111,7 @@ async function messages(nc: NatsConnection, stream: string): Promise<number> {
   return (await jsm.streams.info(stream)).state.messages;
 }
 
-async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate: number; total: number }> {
+async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate: number; total: number; cpuUs: { edge: number; hub: number } }> {
   const leafPort = await freePort();
   const hub = server(hubKind, "HUB", await freePort(), `jetstream { store_dir: "{{dir}}", domain: hub }\nleafnodes { listen: "127.0.0.1:${leafPort}" }\n`);
   const edge = server(edgeKind, "EDGE", await freePort(), `jetstream { store_dir: "{{dir}}", domain: edge }\nleafnodes { remotes [ { url: "nats-leaf://127.0.0.1:${leafPort}" } ] }\n`);
@@ -134,25 +149,37 @@ async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate
   // The link is back when the edge's domain API answers from the hub.
   await waitFor("the link's return", async () => (await hc.request("$JS.edge.API.INFO", undefined, { timeout: 200 })) !== null, 30_000);
   const back = performance.now();
+  const cpuAtBack = { edge: edge.cpu(), hub: hub.cpu() };
   if (process.env.CATCHUP_DEBUG) console.log(`link back at ${new Date().toISOString()}`);
   const firstAt = await waitFor("the first copied message", async () => (firstSeen > 0 ? firstSeen : null), 60_000);
   const allAt = await waitFor("every message", async () => ((await messages(hc, "ALL_TELEMETRY")) >= COUNT ? performance.now() : null), 1_800_000);
+  // CPU per copied message on each side (from the link's return: startup work of the hub is before it).
+  const cpuUs = { edge: ((edge.cpu() - cpuAtBack.edge) * 1e6) / COUNT, hub: ((hub.cpu() - cpuAtBack.hub) * 1e6) / COUNT };
   const total = await messages(hc, "ALL_TELEMETRY");
   await hc.close();
   await ec.close();
   await edge.kill();
   await hub.kill();
-  return { first: (firstAt - back) / 1000, rate: COUNT / ((allAt - firstAt) / 1000), total };
+  return { first: (firstAt - back) / 1000, rate: COUNT / ((allAt - firstAt) / 1000), total, cpuUs };
 }
 
-console.log(`catch-up of ${COUNT} × ${SIZE} B after a hub outage (edge → hub, hub stream sourcing the edge's across domains)`);
-const results: Record<string, { first: number; rate: number }> = {};
-for (const [edgeKind, hubKind] of PAIRS) {
-  const r = await run(edgeKind, hubKind);
-  results[`${edgeKind}:${hubKind}`] = r;
-  console.log(`${`${edgeKind} → ${hubKind}`.padEnd(28)} first copied ${r.first.toFixed(2)} s after the link's return, catch-up ${Math.round(r.rate).toLocaleString("en")} msgs/s, ${r.total} in the hub's stream`);
+const ROUNDS = Number(arg("rounds", "1"));
+console.log(`catch-up of ${COUNT} × ${SIZE} B after a hub outage (edge → hub, hub stream sourcing the edge's across domains), ${ROUNDS} round(s), pairs alternating`);
+const ratios: number[] = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  const results: Record<string, { first: number; rate: number }> = {};
+  for (const [edgeKind, hubKind] of PAIRS) {
+    const r = await run(edgeKind, hubKind);
+    results[`${edgeKind}:${hubKind}`] = r;
+    console.log(`${round} ${`${edgeKind} → ${hubKind}`.padEnd(28)} first copied ${r.first.toFixed(2)} s after the link's return, catch-up ${Math.round(r.rate).toLocaleString("en")} msgs/s, ${r.total} in the hub's stream, CPU per message edge ${r.cpuUs.edge.toFixed(1)} µs hub ${r.cpuUs.hub.toFixed(1)} µs`);
+  }
+  const a = results["natter:nats-server"];
+  const b = results["nats-server:nats-server"];
+  if (a && b) ratios.push(a.rate / b.rate);
 }
-const a = results["natter:nats-server"];
-const b = results["nats-server:nats-server"];
-if (a && b) console.log(`natter edge / nats-server edge catch-up rate (nats-server hub): ${(a.rate / b.rate).toFixed(2)}×`);
+if (ratios.length > 0) {
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  console.log(`natter edge / nats-server edge catch-up rate (nats-server hub): median ${median.toFixed(2)}×, range ${sorted[0]!.toFixed(2)}–${sorted[sorted.length - 1]!.toFixed(2)}× over ${ratios.length} round(s)`);
+}
 process.exit(0);

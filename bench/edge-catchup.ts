@@ -8,6 +8,8 @@
 //
 //   bun bench/edge-catchup.ts [--count 1000000] [--size 128] [--rounds 3] [--pairs natter:nats-server,nats-server:nats-server]
 // Each round runs every pair once; the ratio natter edge / nats-server edge is taken within a round.
+// A/B of a natter change: NATTER_B=<other checkout>/src/main.ts and the kind `natter-b` in --pairs
+// (natter-b:nats-server) run that natter too; its ratio to the nats-server edge is printed alongside.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -15,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "nats";
 
-type Kind = "natter" | "nats-server";
+type Kind = "natter" | "natter-b" | "nats-server";
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -82,8 +84,9 @@ function server(kind: Kind, name: string, port: number, config: string): Server 
       }
     },
     async start() {
-      const [cmd, argv] = kind === "natter"
-        ? [process.execPath, [path.join(REPO, "src/main.ts"), "-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name, ...(process.env.CATCHUP_DEBUG ? ["-D"] : [])]]
+      const main = kind === "natter-b" ? process.env.NATTER_B ?? "" : path.join(REPO, "src/main.ts");
+      const [cmd, argv] = kind !== "nats-server"
+        ? [process.execPath, [main, "-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name, ...(process.env.CATCHUP_DEBUG ? ["-D"] : [])]]
         : ["nats-server", ["-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name]];
       const c = spawn(cmd, argv, { stdio: process.env.CATCHUP_DEBUG ? ["ignore", "inherit", "inherit"] : "ignore" });
       child = c;
@@ -143,9 +146,16 @@ async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate
   await hub.start();
   hc = await connect({ port: hub.port });
   // The copied messages pass the hub on their deliver subject ($JS.S.<id>): the first one with a payload
-  // is the first copied message (a stream info request would wait behind the hub's work).
+  // is the first copied message (a stream info request would wait behind the hub's work). Then the
+  // subscription goes: kept, it would have every copied message sent to this process too.
   let firstSeen = 0;
-  hc.subscribe("$JS.S.>", { callback: (_e, m) => { if (firstSeen === 0 && m.data.length > 0) firstSeen = performance.now(); } });
+  const firstCopy = hc.subscribe("$JS.S.>", {
+    callback: (_e, m) => {
+      if (firstSeen !== 0 || m.data.length === 0) return;
+      firstSeen = performance.now();
+      firstCopy.unsubscribe();
+    },
+  });
   // The link is back when the edge's domain API answers from the hub.
   await waitFor("the link's return", async () => (await hc.request("$JS.edge.API.INFO", undefined, { timeout: 200 })) !== null, 30_000);
   const back = performance.now();
@@ -165,7 +175,7 @@ async function run(edgeKind: Kind, hubKind: Kind): Promise<{ first: number; rate
 
 const ROUNDS = Number(arg("rounds", "1"));
 console.log(`catch-up of ${COUNT} × ${SIZE} B after a hub outage (edge → hub, hub stream sourcing the edge's across domains), ${ROUNDS} round(s), pairs alternating`);
-const ratios: number[] = [];
+const ratios: Record<string, number[]> = {};
 for (let round = 1; round <= ROUNDS; round++) {
   const results: Record<string, { first: number; rate: number }> = {};
   for (const [edgeKind, hubKind] of PAIRS) {
@@ -173,13 +183,15 @@ for (let round = 1; round <= ROUNDS; round++) {
     results[`${edgeKind}:${hubKind}`] = r;
     console.log(`${round} ${`${edgeKind} → ${hubKind}`.padEnd(28)} first copied ${r.first.toFixed(2)} s after the link's return, catch-up ${Math.round(r.rate).toLocaleString("en")} msgs/s, ${r.total} in the hub's stream, CPU per message edge ${r.cpuUs.edge.toFixed(1)} µs hub ${r.cpuUs.hub.toFixed(1)} µs`);
   }
-  const a = results["natter:nats-server"];
   const b = results["nats-server:nats-server"];
-  if (a && b) ratios.push(a.rate / b.rate);
+  for (const kind of ["natter", "natter-b"]) {
+    const a = results[`${kind}:nats-server`];
+    if (a && b) (ratios[kind] ??= []).push(a.rate / b.rate);
+  }
 }
-if (ratios.length > 0) {
-  const sorted = [...ratios].sort((x, y) => x - y);
+for (const [kind, list] of Object.entries(ratios)) {
+  const sorted = [...list].sort((x, y) => x - y);
   const median = sorted[Math.floor(sorted.length / 2)]!;
-  console.log(`natter edge / nats-server edge catch-up rate (nats-server hub): median ${median.toFixed(2)}×, range ${sorted[0]!.toFixed(2)}–${sorted[sorted.length - 1]!.toFixed(2)}× over ${ratios.length} round(s)`);
+  console.log(`${kind} edge / nats-server edge catch-up rate (nats-server hub): median ${median.toFixed(2)}×, range ${sorted[0]!.toFixed(2)}–${sorted[sorted.length - 1]!.toFixed(2)}× over ${list.length} round(s)`);
 }
 process.exit(0);

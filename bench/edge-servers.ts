@@ -1,7 +1,7 @@
 // The processes of the edge benches (edge-catchup.ts, edge-steady.ts): a natter or nats-server 2.9.10
 // server started from a config file (`{{dir}}` is its own temporary directory), its CPU time, a free port.
 // Kinds: natter (this checkout), natter-b (NATTER_B=<other checkout>/src/main.ts, for an A/B of a natter
-// change), nats-server. CATCHUP_DEBUG=1 shows natter's debug log.
+// change), nats-server. CATCHUP_DEBUG=1 shows the servers' debug logs.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -68,7 +68,7 @@ export function server(kind: Kind, name: string, port: number, config: string): 
       const main = kind === "natter-b" ? process.env.NATTER_B ?? "" : path.join(REPO, "src/main.ts");
       const [cmd, argv] = kind !== "nats-server"
         ? [process.execPath, [main, "-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name, ...(process.env.CATCHUP_DEBUG ? ["-D"] : [])]]
-        : ["nats-server", ["-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name]];
+        : ["nats-server", ["-c", conf, "-a", "127.0.0.1", "-p", String(port), "-n", name, ...(process.env.CATCHUP_DEBUG ? ["-D"] : [])]];
       const c = spawn(cmd, argv, { stdio: process.env.CATCHUP_DEBUG ? ["ignore", "inherit", "inherit"] : "ignore" });
       child = c;
       children.add(c);

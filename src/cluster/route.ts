@@ -39,6 +39,14 @@ import {
   decodeBody, errorFrame, hasAccounts, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
 } from "./protocol.ts";
 
+/**
+ * Who a message that came over a route may go to on this node (as deliverRouted in src/router.ts): local
+ * subscribers and leaf nodes attached here, never another route nor our own hub (a leaf link we dialed).
+ */
+function reachedFromRoute(client: Subscriber): boolean {
+  return client.isRoute !== true || (client.isLeaf === true && client.isSpoke !== true);
+}
+
 /** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */
 export class RouteSubscription extends Subscription {
   /** For a queue group: how many members it has on the other node. */
@@ -500,22 +508,26 @@ export class Route implements Subscriber {
   ): void {
     if (!isValidPublishSubject(deliverSubject)) return this.protocolError("invalid deliver subject");
     const result = account.sublist.match(deliverSubject);
+    // A new message for the carriers it reaches (a leaf link writes one frame per delivery.seq: without
+    // this every delivery after the first from this route was taken for the same message, and dropped).
+    delivery.seq++;
+    // An import's bridge (a response on its way back to a requester of another account) routes by the
+    // deliver subject itself; a leaf node attached here carries it on (`LMSG <deliver> <reply>@<subject>`).
+    const present = (sub: Subscription) => {
+      const carrier = sub.client as Subscriber & Partial<DeliverAsCarrier>;
+      if (carrier.deliverAs !== undefined) carrier.deliverAs(sub, deliverSubject, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+      else presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+    };
     if (!queuesOnly) {
-      for (const sub of result.plain) {
-        if (sub.client.isRoute === true) continue;
-        // An import's bridge (a response on its way back to a requester of another account) routes by the
-        // deliver subject itself.
-        const carrier = sub.client as Subscriber & Partial<DeliverAsCarrier>;
-        if (carrier.deliverAs !== undefined) carrier.deliverAs(sub, deliverSubject, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
-        else presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
-      }
+      for (const sub of result.plain) if (reachedFromRoute(sub.client)) present(sub);
     }
     for (const members of result.queues) {
       if (!namesQueue(buf, queuesStart, queuesEnd, members[0]!.queue!)) continue;
-      const local = members.filter((m) => m.client.isRoute !== true);
-      if (local.length === 0) continue;
-      const sub = local[(Math.random() * local.length) | 0]!;
-      presentTo(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, this);
+      // Local members first, else a leaf node attached here that has members (as deliverRouted).
+      let candidates = members.filter((m) => m.client.isRoute !== true);
+      if (candidates.length === 0) candidates = members.filter((m) => reachedFromRoute(m.client));
+      if (candidates.length === 0) continue;
+      present(candidates[(Math.random() * candidates.length) | 0]!);
     }
   }
 

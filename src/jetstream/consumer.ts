@@ -321,13 +321,16 @@ export class Consumer {
   }
 
   private deliverSome(): void {
-    if (this.isPaused(nowMs())) return; // requests wait; the pause timer kicks when it ends
+    // The clock is read once per pass and every 256 deliveries in it (a pass takes a few ms at most).
+    let now = nowMs();
+    if (this.isPaused(now)) return; // requests wait; the pause timer kicks when it ends
     const js = this.stream.js;
     const maxAckPending = this.config.max_ack_pending ?? 0;
     // A push consumer with a long backlog (a mirror or source catching up) goes on after the sockets had
     // their turn: delivering it all in one pass kept every frame in memory and the first from the wire.
     const burst = this.isPush ? PUSH_BURST : 100_000;
     for (let guard = 0; guard < burst && !this.stopped; guard++) {
+      if ((guard & 255) === 255) now = nowMs();
       let wr: WaitingRequest | null = null;
       if (this.isPush) {
         if (!this.interest) return;
@@ -397,7 +400,6 @@ export class Consumer {
         this.np--;
       }
       const dseq = this.dseq++;
-      const now = nowMs();
       if (this.ackNone) {
         this.ackFloor = { stream: msg.seq, consumer: dseq };
       } else {

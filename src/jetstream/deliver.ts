@@ -87,6 +87,21 @@ export interface DeliverAsCarrier {
   ): void;
 }
 
+/**
+ * A carrier that takes a delivery as its parts, with no frame composed first: a leaf link writes its
+ * `LMSG <deliver subject> <reply>@<subject>` straight from them (a mirror's or source's feed, a push
+ * consumer across the link). Called once for each of its subscriptions the deliver subject matched: the
+ * carrier writes the message once (`delivery.seq` tells the calls for one message apart).
+ */
+export interface PartsCarrier {
+  deliverParts(sub: Subscription, deliverSubject: string, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer): void;
+}
+
+function carriesParts(subs: readonly Subscription[]): boolean {
+  for (const sub of subs) if (typeof (sub.client as Partial<PartsCarrier>).deliverParts !== "function") return false;
+  return true;
+}
+
 /** A subscriber that can say whether anyone behind it listens on a subject (an import bridge does). */
 export interface InterestCarrier {
   hasInterestIn(sub: Subscription, subject: string): boolean;
@@ -105,8 +120,17 @@ export function deliverAs(
 ): boolean {
   const result = publisher.account.sublist.match(route);
   if (result.plain.length === 0 && result.queues.length === 0) return false;
-  const f = frame(subject, reply, headers, payload);
   server.stats.inMsgs++;
+  if (result.queues.length === 0 && carriesParts(result.plain)) {
+    // Only carriers that take the parts (a leaf link): no frame to compose, they write their own.
+    server.stats.inBytes += (headers?.length ?? 0) + payload.length;
+    delivery.seq++;
+    for (const sub of result.plain) {
+      if (!sub.client.closed) (sub.client as unknown as PartsCarrier).deliverParts(sub, route, subject, reply, headers, payload);
+    }
+    return true;
+  }
+  const f = frame(subject, reply, headers, payload);
   server.stats.inBytes += f.payloadEnd - f.payloadStart;
   presentAll(result, route, f.buf, f.subjectStart, f.subjectEnd, f.replyStart, f.replyEnd, f.headerSize, f.payloadStart, f.payloadEnd, f.tailStart, publisher);
   return true;

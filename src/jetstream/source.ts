@@ -9,6 +9,16 @@
 // within about a second of the link's return (nats-server waits ~5 s); one that was received gets
 // ANSWER_WAIT_MS for its answer.
 //
+// Past the origin's retention: a consumer created after an outage starts at the origin's first sequence
+// when the origin no longer holds the ones after ours (its answer's delivered.stream_seq is past what we
+// asked to start after). nats-server copies on from there without a word (a mirror skips the lost
+// sequences: stream.go's skipMsgs); natter does the same and also reports the gap: a warning in the log
+// and natter's own advisory on `$JS.EVENT.ADVISORY.STREAM.SOURCE_GAP.<stream>` (io.natter.jetstream.
+// advisory.v1.stream_source_gap, the lost origin sequences first_seq..last_seq). Stream info stays as
+// nats-server's: its mirror/source `error` means the consumer could not be set up, which is not the case.
+// A filtered feed counts the origin sequences its consumer's heartbeats said it had passed as seen, so
+// non-matching messages that aged out are not reported (those after the last heartbeat may be).
+//
 // A mirror stores each message under the origin's sequence (a gap, an origin deletion, stays a deleted
 // sequence) and adds nothing; a source stores it as a publish would, with `Nats-Stream-Source:
 // <origin>[:<hash of the api>] <origin seq> <filter> <dest>` (nats-server 2.10's form), from which the
@@ -19,6 +29,7 @@ import { SubjectTransform } from "../accounts/subject-transform.ts";
 import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import type { ApiErrorJson } from "./errors.ts";
 import { nuid } from "./nuid.ts";
+import { rfc3339 } from "./wire.ts";
 import { indexName, type StreamSourceConfig } from "./source-config.ts";
 import type { Stream } from "./stream.ts";
 import { buildHeaders, parseHeaders, removeHeaders } from "./wire.ts";
@@ -53,6 +64,10 @@ export class StreamFeed {
   private readonly transforms: { filter: string; transform: SubjectTransform | null }[];
   /** The origin's last sequence stored here. */
   private sseq = 0;
+  /** The last origin sequence the consumer has passed: stored here, or skipped by its filter (heartbeats). */
+  private seen = 0;
+  /** The origin sequence the consumer being created was asked to start after (0: from the configured start). */
+  private resumeAfter = 0;
   /** The consumer sequence of the last delivery taken (order check). */
   private dseq = 0;
   private consumer = "";
@@ -106,6 +121,7 @@ export class StreamFeed {
     if (this.stopped) return;
     this.cancel();
     this.dseq = 0;
+    this.resumeAfter = this.sseq;
     const ext = this.config.external;
     const deliver = ext !== undefined && ext.deliver !== "" ? `${ext.deliver}.S.${nuid(8)}`.replaceAll("..", ".") : `$JS.S.${nuid(8)}`;
     const config: Record<string, unknown> = {
@@ -138,7 +154,7 @@ export class StreamFeed {
   private onCreated(m: InternalMessage): void {
     if (this.replySub !== null) this.client.unsubscribe(this.replySub);
     this.replySub = null;
-    let answer: { error?: ApiErrorJson; name?: string };
+    let answer: { error?: ApiErrorJson; name?: string; delivered?: { stream_seq?: number } };
     try {
       answer = JSON.parse(m.payload.toString()) as typeof answer;
     } catch {
@@ -155,6 +171,25 @@ export class StreamFeed {
     this.consumer = answer.name ?? "";
     this.lastActivity = Date.now();
     this.retryAt = 0;
+    const startsAfter = answer.delivered?.stream_seq ?? 0;
+    const had = Math.max(this.resumeAfter, this.seen);
+    if (this.resumeAfter > 0 && startsAfter > had) this.originGap(had + 1, startsAfter);
+  }
+
+  /** The origin no longer holds sequences first..last, which this copy never got: reported, then passed. */
+  private originGap(first: number, last: number): void {
+    const stream = this.stream;
+    const what = this.isMirror ? "mirror" : "source";
+    stream.js.server.log.warn(`JetStream: stream ${stream.name}: ${what} ${this.config.name} resumes past the origin's retention: origin sequences ${first}..${last} are no longer there and were not copied`);
+    stream.js.advisory(`$JS.EVENT.ADVISORY.STREAM.SOURCE_GAP.${stream.name}`, {
+      type: "io.natter.jetstream.advisory.v1.stream_source_gap", id: nuid(), timestamp: rfc3339(Date.now()),
+      stream: stream.name, mirror: this.isMirror, source: this.config.name,
+      ...(this.config.external !== undefined ? { external: this.config.external } : {}),
+      first_seq: first, last_seq: last,
+    });
+    // A mirror skips them at once (nats-server's skipMsgs): its last sequence is the origin's again.
+    if (this.isMirror) stream.skipMirrored(last);
+    this.seen = last;
   }
 
   /** The sweep (every 50 ms): retries and stall detection. */
@@ -179,6 +214,8 @@ export class StreamFeed {
       }
       const last = Number(h.values.get("Nats-Last-Consumer") ?? "0");
       if (last > 0 && last !== this.dseq) return this.create(); // something was sent that we did not get
+      const passed = Number(h.values.get("Nats-Last-Stream") ?? "0");
+      if (passed > this.seen) this.seen = passed;
       const stalled = h.values.get("Nats-Consumer-Stalled");
       if (stalled) this.client.publish(stalled, Buffer.alloc(0));
       return;
@@ -207,6 +244,7 @@ export class StreamFeed {
     }
     this.dseq = ack.dseq;
     this.sseq = ack.sseq;
+    if (ack.sseq > this.seen) this.seen = ack.sseq;
     this.lag = ack.pending;
   }
 

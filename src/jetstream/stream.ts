@@ -276,12 +276,8 @@ export class Stream {
   /** A mirrored message under the origin's sequence: what the origin no longer has stays a deleted sequence here. */
   storeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
     try {
-      const st = this.store.state();
-      if (seq <= st.lastSeq) return null;
-      if (st.messages === 0 && seq > st.lastSeq + 1) this.store.purge({ seq });
-      else {
-        for (let gap = st.lastSeq + 1; gap < seq; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0)).seq);
-      }
+      if (seq <= this.store.state().lastSeq) return null;
+      this.skipTo(seq - 1, subject);
       const previous = this.previousForRepublish(subject);
       const stored = this.store.append(subject, headers, payload);
       this.republish(stored, previous);
@@ -292,6 +288,27 @@ export class Stream {
       return refused;
     }
     return null;
+  }
+
+  /**
+   * A mirror's sequences up to `last` that the origin no longer has (its consumer starts past them): deleted
+   * sequences here, as nats-server's skipMsgs leaves them, so the mirror's last sequence is the origin's.
+   */
+  skipMirrored(last: number): void {
+    try {
+      this.skipTo(last, "$NATTER.SKIPPED"); // a subject no message has: no per-subject limit touches a real one
+    } catch (error) {
+      if (storeErrorJson(error) === null) throw error;
+      // Not written (the disk is full): the next mirrored message skips them again.
+    }
+  }
+
+  /** Deleted sequences up to `last` (an empty store starts after it); `subject` for the placeholders. */
+  private skipTo(last: number, subject: string): void {
+    const st = this.store.state();
+    if (last <= st.lastSeq) return;
+    if (st.messages === 0) this.store.purge({ seq: last + 1 });
+    else for (let gap = st.lastSeq + 1; gap <= last; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0)).seq);
   }
 
   // ---- republish and subject transform (./republish.ts) ------------------------------------------

@@ -587,7 +587,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     headerSize: number, payloadStart: number, payloadEnd: number, _tailStart: number, _publisher: Subscriber | null,
   ): void {
     if (this.state !== LeafState.OPEN) return;
-    if (sub.queue !== null || delivery.seq === this.lastSeq) {
+    if (sub.queue !== null) {
       // A queue group (rare for a deliver subject): the general path, which names the groups.
       const reply = replyStart >= 0 ? `${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}` : null;
       const headers = headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null;
@@ -597,33 +597,46 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     }
     // The common case (a mirror's or source's feed, a push consumer across the link): one frame written
     // straight into the outbound buffer.
+    this.deliverParts(
+      sub, deliverSubject, buf.latin1Slice(subjectStart, subjectEnd), replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null,
+      headerSize >= 0 ? buf.subarray(payloadStart, payloadStart + headerSize) : null, buf.subarray(payloadStart + Math.max(headerSize, 0), payloadEnd),
+    );
+  }
+
+  /**
+   * PartsCarrier: the frame deliverAs writes, composed from a delivery's parts (src/jetstream/deliver.ts
+   * calls this when only leaf links listen on the deliver subject: no frame is built just to be copied).
+   * One frame per message, however many of this link's subscriptions matched.
+   */
+  deliverParts(_sub: Subscription, deliverSubject: string, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer): void {
+    if (this.state !== LeafState.OPEN || delivery.seq === this.lastSeq) return;
     if (this.frameTracePending) this.traceLastFrame();
     this.lastSeq = delivery.seq;
     this.lastQueues.length = 0;
-    const sendHeaders = headerSize >= 0 && this.headers;
-    const bodyStart = headerSize >= 0 && !sendHeaders ? payloadStart + headerSize : payloadStart;
-    let line = sendHeaders ? "HMSG " : "LMSG ";
+    const sent = this.headers ? headers : null; // a link without headers gets the message without them
+    let line = sent !== null ? "HMSG " : "LMSG ";
     line += deliverSubject;
-    if (replyStart >= 0) line += ` ${buf.latin1Slice(replyStart, replyEnd)}@${buf.latin1Slice(subjectStart, subjectEnd)}`;
-    line += sendHeaders ? ` ${headerSize} ${payloadEnd - payloadStart}\r\n` : ` ${payloadEnd - bodyStart}\r\n`;
+    if (reply !== null) line += ` ${reply}@${subject}`;
+    line += sent !== null ? ` ${sent.length} ${sent.length + payload.length}\r\n` : ` ${payload.length}\r\n`;
     const lineLength = line.length; // latin1: one byte a char
-    const length = lineLength + payloadEnd - bodyStart + 2;
+    const length = lineLength + (sent?.length ?? 0) + payload.length + 2;
     const outbound = this.outbound;
     let at = outbound.reserve(length);
     const out = outbound.buf;
     this.lastFramePendingStart = at - outbound.head;
     this.lastFrameLength = length;
-    at += out.write(line, at, lineLength, "latin1");
-    at += buf.copy(out, at, bodyStart, payloadEnd);
+    at += out.latin1Write(line, at, lineLength);
+    if (sent !== null) at += sent.copy(out, at);
+    at += payload.copy(out, at);
     out[at++] = 13;
     out[at] = 10;
     this.frameTracePending = this.server.tracing;
-    const payloadLength = payloadEnd - payloadStart;
+    const size = (headers?.length ?? 0) + payload.length;
     this.outMsgs++;
-    this.outBytes += payloadLength;
+    this.outBytes += size;
     const stats = this.server.stats;
     stats.outMsgs++;
-    stats.outBytes += payloadLength;
+    stats.outBytes += size;
     this.afterQueue();
   }
 

@@ -2,9 +2,7 @@
 // Runs against nats-server too (NATTER_TEST_SERVER=nats-server): the same contents and errors.
 import { describe, expect, test } from "vitest";
 import { serverKind } from "../harness/server.ts";
-import { api, connectJs, enc, startJs, until } from "./helpers.ts";
-
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+import { api, collectJson, connectJs, dec, enc, startJs, until } from "./helpers.ts";
 
 describe("mirrors and sources on one server", () => {
   test("a source gathers two streams with Nats-Stream-Source headers; a mirror keeps the origin's sequences, gaps included", async () => {
@@ -57,6 +55,34 @@ describe("mirrors and sources on one server", () => {
       await until(async () => (await jsm.streams.info("LATE")).state.messages === 3 && (await jsm.streams.info("ONLY4")).state.messages === 1, 10_000, "the late and filtered sources");
       expect((await jsm.streams.getMessage("LATE", { seq: 1 }))!.subject).toBe("a.3");
       expect((await jsm.streams.getMessage("ONLY4", { seq: 1 }))!.subject).toBe("a.4");
+      await nc.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("past the origin's retention: a source resumed after the origin dropped what it had not copied goes on from the origin's first message (natter also sends an advisory with the lost sequences)", async () => {
+    const server = await startJs();
+    try {
+      const { nc, js, jsm } = await connectJs(server);
+      await jsm.streams.add({ name: "O", subjects: ["o.>"], max_msgs: 5 });
+      await jsm.streams.add({ name: "C", subjects: ["c"], sources: [{ name: "O" }] });
+      for (let i = 1; i <= 3; i++) await js.publish(`o.${i}`, enc(`m${i}`));
+      await until(async () => (await jsm.streams.info("C")).state.messages === 3, 10_000, "3 sourced messages");
+      // C stops sourcing while O goes on, keeping only its last 5 (8-12).
+      await jsm.streams.update("C", { subjects: ["c"], sources: [] });
+      for (let i = 4; i <= 12; i++) await js.publish(`o.${i}`, enc(`m${i}`));
+      const gaps = collectJson(nc, "$JS.EVENT.ADVISORY.STREAM.SOURCE_GAP.C");
+      await nc.flush();
+      await jsm.streams.update("C", { subjects: ["c"], sources: [{ name: "O" }] });
+      await until(async () => (await jsm.streams.info("C")).state.messages === 8, 10_000, "8 sourced messages");
+      const data: string[] = [];
+      for (let seq = 1; seq <= 8; seq++) data.push(dec((await jsm.streams.getMessage("C", { seq }))!.data));
+      expect(data).toEqual(["m1", "m2", "m3", "m8", "m9", "m10", "m11", "m12"]);
+      if (serverKind === "natter") {
+        await until(() => gaps.length === 1, 5_000, "the gap's advisory");
+        expect(gaps[0]).toMatchObject({ type: "io.natter.jetstream.advisory.v1.stream_source_gap", stream: "C", mirror: false, source: "O", first_seq: 4, last_seq: 7 });
+      }
       await nc.close();
     } finally {
       await server.stop();

@@ -6,6 +6,7 @@ import { describe, expect, test } from "vitest";
 import { contents, sc, startEdge, startHub } from "./edge-helpers.ts";
 import { HAS_NATS_SERVER, client, logs, waitForLink } from "./helpers.ts";
 import { waitFor, type Kind } from "./spawn.ts";
+import { serverKind } from "../harness/server.ts";
 import { shortHash as hashOf } from "../../src/jetstream/source-config.ts";
 
 async function publishAcked(ec: NatsConnection, from: number, to: number): Promise<void> {
@@ -117,6 +118,38 @@ describe.skipIf(!HAS_NATS_SERVER)("hub → edge: an edge stream mirroring the hu
       expect(info.mirror?.name).toBe("COMMANDS");
       for (const seq of [1, 14, 16, 30]) expect(sc.decode((await ejsm.streams.getMessage("COMMANDS", { seq })).data)).toBe(`c${seq - 1}`);
       await expect(ejsm.streams.getMessage("COMMANDS", { seq: 15 })).rejects.toThrow(/no message found/);
+    }, 40_000);
+  }
+
+  // Both sides one kind; NATTER_TEST_SERVER=nats-server runs it with nats-server (whose copier retries after ~5 s).
+  for (const kind of [serverKind] as Kind[]) {
+    test(`past the hub's retention (${kind} hub and edge): the edge's mirror skips what the hub no longer has, keeping the hub's sequences${kind === "natter" ? "; the gap is logged" : ""}`, async () => {
+      const hub = await startHub(kind);
+      const edge = await startEdge(kind, hub);
+      const detail = logs(hub, edge);
+      const hc = await client(hub);
+      let ec = await client(edge);
+      await waitForLink(ec, hc, detail);
+      const hjs = hc.jetstream();
+      await (await hc.jetstreamManager()).streams.add({ name: "COMMANDS", subjects: ["commands.>"], max_msgs: 10 });
+      for (let i = 0; i < 5; i++) await hjs.publish(`commands.edge.c${i}`, sc.encode(`c${i}`));
+      await (await ec.jetstreamManager()).streams.add({ name: "COMMANDS", mirror: { name: "COMMANDS", external: { api: "$JS.hub.API", deliver: "" } } });
+      await waitFor("5 mirrored commands", async () => (await (await ec.jetstreamManager()).streams.info("COMMANDS")).state.last_seq === 5, 15_000, detail);
+
+      // Offline for longer than the hub keeps commands: it holds 21-30 when the edge is back.
+      await edge.stop();
+      for (let i = 5; i < 30; i++) await hjs.publish(`commands.edge.c${i}`, sc.encode(`c${i}`));
+      await edge.start();
+      ec = await client(edge);
+      const ejsm = await ec.jetstreamManager();
+      await waitFor("the mirror up to 30", async () => (await ejsm.streams.info("COMMANDS")).state.last_seq === 30, 20_000, detail);
+      const info = await ejsm.streams.info("COMMANDS");
+      expect([info.state.first_seq, info.state.messages, info.state.num_deleted]).toEqual([1, 15, 15]);
+      for (const seq of [5, 21, 30]) expect(sc.decode((await ejsm.streams.getMessage("COMMANDS", { seq })).data)).toBe(`c${seq - 1}`);
+      await expect(ejsm.streams.getMessage("COMMANDS", { seq: 6 })).rejects.toThrow(/no message found/);
+      if (kind === "natter") {
+        expect(edge.logSinceStart()).toContain("mirror COMMANDS resumes past the origin's retention: origin sequences 6..20 are no longer there and were not copied");
+      }
     }, 40_000);
   }
 });

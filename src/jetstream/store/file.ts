@@ -500,14 +500,17 @@ export class FileStore extends IndexedStore<FileEntry> {
     const seg = e.segment;
     if (e.offset + e.length > seg.written && this.writeFailure === null) this.quietly(() => this.writePending());
     const w = this.window;
-    let rec: Buffer;
+    // The record is buf[at, at + e.length): read in place, no view of it made (only of what is returned).
+    let buf: Buffer;
+    let at: number;
     let fromDisk = false;
     if (e.offset + e.length > seg.written) {
       // Not written (the disk is full): served from the queue, which only ever holds the active segment's tail.
-      const start = e.offset - seg.written;
-      rec = this.unwritten().subarray(start, start + e.length);
+      buf = this.unwritten();
+      at = e.offset - seg.written;
     } else if (w !== null && w.segment === seg && e.offset >= w.start && e.offset + e.length <= w.start + w.buf.length) {
-      rec = w.buf.subarray(e.offset - w.start, e.offset - w.start + e.length);
+      buf = w.buf;
+      at = e.offset - w.start;
       fromDisk = w.fromDisk;
     } else {
       // Read ahead: the record and what follows it, up to READ_AHEAD bytes.
@@ -523,32 +526,35 @@ export class FileStore extends IndexedStore<FileEntry> {
         this.warn(`segment ${seg.file}: short read at offset ${e.offset}: lost sequence ${e.seq}`);
         return null;
       }
-      this.window = { segment: seg, start: e.offset, buf: chunk.subarray(0, got), fromDisk: true };
-      rec = chunk.subarray(0, e.length);
+      buf = chunk.subarray(0, got);
+      this.window = { segment: seg, start: e.offset, buf, fromDisk: true };
+      at = 0;
       fromDisk = true;
     }
+    const end = at + e.length;
     // What comes back from the disk is checked again: a record that no longer verifies is never served.
-    if (fromDisk && (rec.readUInt32LE(0) !== e.length - RECORD_HEADER || (Bun.hash.crc32(rec.subarray(RECORD_HEADER)) >>> 0) !== rec.readUInt32LE(4))) {
+    if (fromDisk && (buf.readUInt32LE(at) !== e.length - RECORD_HEADER || (Bun.hash.crc32(buf.subarray(at + RECORD_HEADER, end)) >>> 0) !== buf.readUInt32LE(at + 4))) {
       this.warn(`segment ${seg.file}: record at offset ${e.offset} fails its checksum: lost sequence ${e.seq}`);
       return null;
     }
-    let at = RECORD_HEADER + 1 + 16;
-    const sl = rec.readUInt16LE(at);
+    const kind = buf[at + RECORD_HEADER];
+    at += RECORD_HEADER + 1 + 16;
+    const sl = buf.readUInt16LE(at);
     at += 2 + sl;
-    const hl = rec.readUInt32LE(at);
+    const hl = buf.readUInt32LE(at);
     at += 4;
-    if (rec[RECORD_HEADER] === KIND_MSG_DEFLATED) {
+    if (kind === KIND_MSG_DEFLATED) {
       let raw: Buffer;
       try {
-        raw = inflateRawSync(rec.subarray(at + 4));
+        raw = inflateRawSync(buf.subarray(at + 4, end));
       } catch {
         this.warn(`segment ${seg.file}: record at offset ${e.offset} does not inflate: lost sequence ${e.seq}`);
         return null;
       }
       return { seq: e.seq, subject: e.subject, ts: e.ts, headers: hl === 0 ? null : raw.subarray(0, hl), data: raw.subarray(hl) };
     }
-    const headers = hl === 0 ? null : rec.subarray(at, at + hl);
-    return { seq: e.seq, subject: e.subject, ts: e.ts, headers, data: rec.subarray(at + hl) };
+    const headers = hl === 0 ? null : buf.subarray(at, at + hl);
+    return { seq: e.seq, subject: e.subject, ts: e.ts, headers, data: buf.subarray(at + hl, end) };
   }
 
   /**

@@ -27,6 +27,12 @@ import type { MsgTrace } from "./trace/msg-trace.ts";
  * a fast publisher does not pile its stream up in the server's memory (src/connection.ts stallPoint).
  */
 const STALL_BYTES = 1024 * 1024;
+/**
+ * A client with this much queued is written to at once, not at the end of the read that queued it: one
+ * read of a fast publisher (up to 512 KiB) fanned out to many clients would otherwise sit in as many
+ * buffers at once. Large enough that a write still carries many messages.
+ */
+const WRITE_EARLY_BYTES = 128 * 1024;
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -586,8 +592,10 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
       this.server.stats.slowConsumers++;
       this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
       this.close(CloseReason.SlowConsumerPendingBytes, null);
-    } else if (publisher instanceof Connection && publisher !== this && this.transport.blocked && pending > this.stallPoint(maxPending)) {
-      this.stallPublisher(publisher);
+    } else if (this.transport.blocked) {
+      if (publisher instanceof Connection && publisher !== this && pending > this.stallPoint(maxPending)) this.stallPublisher(publisher);
+    } else if (pending >= WRITE_EARLY_BYTES) {
+      this.writeQueued();
     }
   }
 
@@ -637,6 +645,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   /** Writes what is queued; called once per tick by the server, and on drain. */
   flush(): void {
     this.dirty = false;
+    this.writeQueued();
+  }
+
+  /** Hands what is queued to the transport; what it does not take stays queued until it drains. */
+  private writeQueued(): void {
     if (this.closed && this.transport.blocked) return;
     const outbound = this.outbound;
     if (outbound.pending === 0 || this.transport.blocked) return;

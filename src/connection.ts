@@ -28,6 +28,12 @@ import type { MsgTrace } from "./trace/msg-trace.ts";
  */
 const STALL_BYTES = 1024 * 1024;
 /**
+ * A blocked client without a drain for this long is stuck, not slow: its publishers are no longer held to
+ * STALL_BYTES (see stallPoint). A slow reader's socket becomes writable only once it has read a good part
+ * of the kernel's send buffer (a third of it), which at a few MB/s takes a few hundred ms.
+ */
+const STUCK_AFTER_MS = 1000;
+/**
  * A client with this much queued is written to at once, not at the end of the read that queued it: one
  * read of a fast publisher (up to 512 KiB) fanned out to many clients would otherwise sit in as many
  * buffers at once. Large enough that a write still carries many messages.
@@ -118,8 +124,10 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   blockedSince = 0;
   /** Publishers paused because this client's buffer passed its stall point (as nats-server stalls them). */
   private stalledPublishers: Connection[] | null = null;
-  /** A stall ran out (50 ms) without a drain: this client is stuck, not just behind (see stallPoint). */
+  /** No drain for STUCK_AFTER_MS while blocked: this client is stuck, not just behind (see stallPoint). */
   private stuckWriter = false;
+  /** When the transport last drained (ms). */
+  private lastDrainAt = 0;
   /** Counts stalls, so that a stall's timer knows whether its stall is still the current one. */
   private stallCount = 0;
   /** How many slow subscribers currently hold this client's reads paused. */
@@ -602,14 +610,14 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   /**
    * Pending bytes past which a publisher feeding this blocked client is paused. A client that keeps
    * draining is held to STALL_BYTES: the publisher's bytes then wait in the kernel instead of in this
-   * buffer (what the socket takes sizes it). A stuck one (a stall ended without a drain) is allowed half
+   * buffer (what the socket takes sizes it). A stuck one (no drain for STUCK_AFTER_MS) is allowed half
    * of max_pending, as nats-server, so that max_pending or the write deadline still cuts it.
    */
   private stallPoint(maxPending: number): number {
     return this.stuckWriter ? maxPending / 2 : Math.min(STALL_BYTES, maxPending / 2);
   }
 
-  /** Pauses a fast publisher's reads until this client drains (or briefly, so a stuck client is still cut). */
+  /** Pauses a fast publisher's reads until this client drains, or for 50 ms (so a stuck client is still cut). */
   private stallPublisher(publisher: Connection): void {
     if (this.stalledPublishers === null) this.stalledPublishers = [];
     else if (this.stalledPublishers.includes(publisher)) return;
@@ -619,7 +627,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     const stall = ++this.stallCount;
     setTimeout(() => {
       if (this.stalledPublishers === null || stall !== this.stallCount) return; // drained meanwhile
-      this.stuckWriter = true;
+      if (Date.now() - Math.max(this.lastDrainAt, this.blockedSince) >= STUCK_AFTER_MS) this.stuckWriter = true;
       this.releaseStalledPublishers();
     }, 50);
   }
@@ -667,6 +675,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.transport.blocked = false;
     this.flush();
     this.stuckWriter = false;
+    this.lastDrainAt = Date.now();
     if (this.stalledPublishers !== null && this.outbound.pending <= this.stallPoint(this.server.options.maxPending)) {
       this.releaseStalledPublishers();
     }

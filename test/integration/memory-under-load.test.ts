@@ -5,10 +5,14 @@
 // What held memory before: every read Bun hands over is a fresh copy (up to 512 KiB) that only the garbage
 // collector freed, and the subscriber's outbound buffer was dropped on every drain and regrown from 4 KiB
 // up to 16 MiB: natter grew by about 145 MiB here, now by about 20 MiB, as nats-server 2.9.10 does.
+//
+// And a subscriber that reads, but slower than the publisher writes, holds at most a few MiB in the server:
+// the publisher is paused once 1 MiB is queued for it (src/connection.ts stallPoint). natter's own bound:
+// nats-server (and natter before) let it reach half of max_pending, 32 MiB, before pausing the publisher.
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { expect, test } from "vitest";
-import { startServer } from "../harness/server.ts";
+import { freePort, serverKind, startServer } from "../harness/server.ts";
 
 const MiB = 1024 * 1024;
 const GROWTH_LIMIT = 40 * MiB;
@@ -93,6 +97,53 @@ test.skipIf(process.platform !== "linux")("a fast 1:1 stream of 1 KiB messages g
     console.log(report);
     expect(peak - before, report).toBeLessThan(GROWTH_LIMIT);
   } finally {
+    publisher.destroy();
+    subscriber.destroy();
+    await srv.stop();
+  }
+});
+
+test.skipIf(serverKind === "nats-server")("a subscriber that reads slower than its publisher writes holds a few MiB in the server, not half of max_pending", { timeout: 30_000 }, async () => {
+  const httpPort = await freePort();
+  const srv = await startServer({ args: ["-m", String(httpPort)] });
+  const subscriber = await connected(srv.port, "SUB load 1\r\n");
+  const publisher = await connected(srv.port);
+  // Reads a little every 10 ms: a few MB/s, far below what the publisher sends.
+  subscriber.on("data", () => subscriber.pause());
+  const reader = setInterval(() => subscriber.resume(), 10);
+  let maxPending = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      try {
+        const connz = (await (await fetch(`http://127.0.0.1:${httpPort}/connz`)).json()) as { connections: { pending_bytes: number }[] };
+        for (const c of connz.connections) maxPending = Math.max(maxPending, c.pending_bytes);
+      } catch {}
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    const frame = Buffer.from(`PUB load ${PAYLOAD}\r\n${"x".repeat(PAYLOAD)}\r\n`, "latin1");
+    const batch = Buffer.concat(Array.from({ length: 256 }, () => frame));
+    let sent = 0;
+    const end = Date.now() + STREAM_MS;
+    // The publisher's writes back up once the server pauses it: a write that does not drain within 100 ms
+    // ends the stream (the server has stopped reading it, which is the point).
+    while (Date.now() < end) {
+      sent += batch.length;
+      if (!publisher.write(batch)) {
+        const drained = await Promise.race([new Promise((r) => publisher.once("drain", () => r(true))), new Promise((r) => setTimeout(() => r(false), 100))]);
+        if (!drained) await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())));
+      }
+    }
+    const report = `${(sent / MiB).toFixed(0)} MiB sent, largest pending_bytes seen ${(maxPending / MiB).toFixed(2)} MiB`;
+    console.log(report);
+    expect(maxPending, report).toBeGreaterThan(512 * 1024); // the subscriber was behind
+    expect(maxPending, report).toBeLessThan(8 * MiB);
+  } finally {
+    sampling = false;
+    await sampler;
+    clearInterval(reader);
     publisher.destroy();
     subscriber.destroy();
     await srv.stop();

@@ -21,6 +21,25 @@ import { hasTraceHeader } from "./trace/headers.ts";
 import { disabledCopy, SAMPLED_OUT, SKIP, startTrace, tracedResult } from "./trace/tracer.ts";
 import type { MsgTrace } from "./trace/msg-trace.ts";
 
+/**
+ * A publisher feeding a client whose socket is behind is paused once that client has this much queued
+ * (unless max_pending / 2 is less): enough to keep its socket busy between two drains, little enough that
+ * a fast publisher does not pile its stream up in the server's memory (src/connection.ts stallPoint).
+ */
+const STALL_BYTES = 1024 * 1024;
+/**
+ * A blocked client without a drain for this long is stuck, not slow: its publishers are no longer held to
+ * STALL_BYTES (see stallPoint). A slow reader's socket becomes writable only once it has read a good part
+ * of the kernel's send buffer (a third of it), which at a few MB/s takes a few hundred ms.
+ */
+const STUCK_AFTER_MS = 1000;
+/**
+ * A client with this much queued is written to at once, not at the end of the read that queued it: one
+ * read of a fast publisher (up to 512 KiB) fanned out to many clients would otherwise sit in as many
+ * buffers at once. Large enough that a write still carries many messages.
+ */
+const WRITE_EARLY_BYTES = 128 * 1024;
+
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
   verbose?: boolean;
@@ -103,8 +122,14 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   dirty = false;
   /** When a write last blocked (0 = not blocked): the write deadline counts from here. */
   blockedSince = 0;
-  /** Publishers paused because this client's buffer passed half of max_pending (as nats-server stalls them). */
+  /** Publishers paused because this client's buffer passed its stall point (as nats-server stalls them). */
   private stalledPublishers: Connection[] | null = null;
+  /** No drain for STUCK_AFTER_MS while blocked: this client is stuck, not just behind (see stallPoint). */
+  private stuckWriter = false;
+  /** When the transport last drained (ms). */
+  private lastDrainAt = 0;
+  /** Counts stalls, so that a stall's timer knows whether its stall is still the current one. */
+  private stallCount = 0;
   /** How many slow subscribers currently hold this client's reads paused. */
   private stalls = 0;
 
@@ -155,15 +180,24 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
 
   // ---- input -------------------------------------------------------------------------------
 
-  /** One read from the transport. */
-  onRead(data: Buffer): void {
-    if (this.closed) return;
+  /**
+   * One read from the transport. Returns true when nothing of `data` was kept (the parser copies a split
+   * op, deliveries copy what they queue), so the transport may free it at once (src/transport/read-buffer.ts);
+   * false when the auth gate or the rate limiter holds it for later.
+   */
+  onRead(data: Buffer): boolean {
+    if (this.closed) return true;
     this.lastActivity = Date.now();
     if (this.authGate !== null && this.authGate.holding) {
       this.authGate.read(data); // not authenticated yet: src/auth/gate.ts feeds parse() line by line
-      return;
+      return false;
     }
-    this.readAuthenticated(data);
+    if (this.rateLimiter !== null) {
+      this.rateLimiter.read(data); // parse(), then charge the user's publish budget; may hold reads
+      return false;
+    }
+    this.parse(data);
+    return true;
   }
 
   /** Input from an authenticated client (also what the auth gate lets through after CONNECT). */
@@ -566,19 +600,36 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
       this.server.stats.slowConsumers++;
       this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
       this.close(CloseReason.SlowConsumerPendingBytes, null);
-    } else if (publisher instanceof Connection && publisher !== this && this.transport.blocked && pending > maxPending / 2) {
-      this.stallPublisher(publisher);
+    } else if (this.transport.blocked) {
+      if (publisher instanceof Connection && publisher !== this && pending > this.stallPoint(maxPending)) this.stallPublisher(publisher);
+    } else if (pending >= WRITE_EARLY_BYTES) {
+      this.writeQueued();
     }
   }
 
-  /** Pauses a fast publisher's reads until this client drains (or briefly, so a stuck client is still cut). */
+  /**
+   * Pending bytes past which a publisher feeding this blocked client is paused. A client that keeps
+   * draining is held to STALL_BYTES: the publisher's bytes then wait in the kernel instead of in this
+   * buffer (what the socket takes sizes it). A stuck one (no drain for STUCK_AFTER_MS) is allowed half
+   * of max_pending, as nats-server, so that max_pending or the write deadline still cuts it.
+   */
+  private stallPoint(maxPending: number): number {
+    return this.stuckWriter ? maxPending / 2 : Math.min(STALL_BYTES, maxPending / 2);
+  }
+
+  /** Pauses a fast publisher's reads until this client drains, or for 50 ms (so a stuck client is still cut). */
   private stallPublisher(publisher: Connection): void {
     if (this.stalledPublishers === null) this.stalledPublishers = [];
     else if (this.stalledPublishers.includes(publisher)) return;
     this.stalledPublishers.push(publisher);
     if (publisher.stalls++ === 0) publisher.transport.pauseReading();
     this.server.stats.stalls++;
-    setTimeout(() => this.releaseStalledPublishers(), 50);
+    const stall = ++this.stallCount;
+    setTimeout(() => {
+      if (this.stalledPublishers === null || stall !== this.stallCount) return; // drained meanwhile
+      if (Date.now() - Math.max(this.lastDrainAt, this.blockedSince) >= STUCK_AFTER_MS) this.stuckWriter = true;
+      this.releaseStalledPublishers();
+    }, 50);
   }
 
   /** Pauses this client's reads for a full receiver that is not a client (a route); each call needs one resume. */
@@ -602,6 +653,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   /** Writes what is queued; called once per tick by the server, and on drain. */
   flush(): void {
     this.dirty = false;
+    this.writeQueued();
+  }
+
+  /** Hands what is queued to the transport; what it does not take stays queued until it drains. */
+  private writeQueued(): void {
     if (this.closed && this.transport.blocked) return;
     const outbound = this.outbound;
     if (outbound.pending === 0 || this.transport.blocked) return;
@@ -609,11 +665,18 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     else if (this.blockedSince === 0) this.blockedSince = Date.now();
   }
 
+  /** The sweep's check of the outbound buffer's size (src/outbound.ts trim). */
+  trimOutbound(): void {
+    this.outbound.trim();
+  }
+
   /** The transport can take more. */
   onDrain(): void {
     this.transport.blocked = false;
     this.flush();
-    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending / 2) {
+    this.stuckWriter = false;
+    this.lastDrainAt = Date.now();
+    if (this.stalledPublishers !== null && this.outbound.pending <= this.stallPoint(this.server.options.maxPending)) {
       this.releaseStalledPublishers();
     }
   }

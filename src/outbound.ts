@@ -1,7 +1,5 @@
 /** An outbound buffer starts this small (most connections are quiet) and doubles as needed. */
 const INITIAL_SIZE = 4096;
-/** A buffer grown past this is given back once it has drained. */
-const KEEP_SIZE = 1024 * 1024;
 const EMPTY = Buffer.allocUnsafe(0);
 /**
  * A buffer this big that was outgrown is returned to the system at once (a full garbage collection, a few
@@ -16,6 +14,10 @@ const GC_AFTER_OUTGROWING = 16 * 1024 * 1024;
  * space is compacted or grown only when a frame does not fit. Bytes leave in the order queued.
  *
  * Hot path: `reserve` is the only call per frame; read `buf` after it (it may replace it).
+ *
+ * Size: a busy connection keeps the buffer it grew to across drains (dropping it on every drain made a
+ * fast subscriber regrow it from 4 KiB, megabytes of garbage per drain); `trim`, called by the owner's
+ * periodic sweep, shrinks it back to what the last interval needed, and gives an idle connection's away.
  */
 export class OutboundBuffer {
   buf: Buffer = EMPTY;
@@ -29,6 +31,8 @@ export class OutboundBuffer {
    */
   limit = Infinity;
   overLimit = false;
+  /** The most bytes queued at one flush since the last `trim` (what the connection needed lately). */
+  private peak = 0;
 
   get pending(): number {
     return this.end - this.head;
@@ -71,14 +75,39 @@ export class OutboundBuffer {
 
   /** `count` bytes from `head` were written. Returns true when nothing is left queued. */
   consumed(count: number): boolean {
-    if (count >= this.end - this.head) {
+    const pending = this.end - this.head;
+    if (pending > this.peak) this.peak = pending;
+    if (count >= pending) {
       this.head = 0;
       this.end = 0;
-      if (this.buf.length > KEEP_SIZE) this.buf = Buffer.allocUnsafe(INITIAL_SIZE);
       return true;
     }
     if (count > 0) this.head += count;
     return false;
+  }
+
+  /**
+   * The sweep's size check: a buffer with nothing queued shrinks to twice what the busiest flush since the
+   * last check needed (from INITIAL_SIZE up; nothing at all when nothing was written: an idle connection
+   * holds no buffer). A buffer with bytes queued keeps its size (its peer is busy or slow).
+   */
+  trim(): void {
+    const peak = this.peak;
+    this.peak = 0;
+    if (this.end !== this.head) return;
+    if (peak === 0) {
+      this.buf = EMPTY;
+      this.head = 0;
+      this.end = 0;
+      return;
+    }
+    let size = INITIAL_SIZE;
+    while (size < peak * 2) size *= 2;
+    if (size < this.buf.length) {
+      this.buf = Buffer.allocUnsafe(size);
+      this.head = 0;
+      this.end = 0;
+    }
   }
 
   /** Drops everything queued and the memory (the peer is gone). */

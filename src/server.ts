@@ -342,12 +342,13 @@ export class Server {
     this.spareDirtyList = dirty;
   }
 
-  /** Periodic checks: connect timeout, PINGs and stale connections, write deadlines. */
+  /** Periodic checks: outbound buffer sizes, connect timeout, PINGs and stale connections, write deadlines. */
   private sweep(): void {
     const now = Date.now();
     const o = this.options;
     this.latency.expire();
     for (const conn of this.connections.values()) {
+      conn.trimOutbound();
       if (!conn.spoken && now - conn.startedAt > o.connectTimeoutMs) {
         this.log.debug(`${conn.logPrefix} - Connect timeout`);
         conn.closeWithError("AuthenticationTimeout", CloseReason.AuthenticationTimeout);

@@ -268,6 +268,7 @@ export class Cluster implements RouteOwner {
       if (now - route.startedAt > HANDSHAKE_TIMEOUT_MS) route.close("handshake timeout", "handshake timeout");
     }
     for (const route of this.routes.values()) {
+      route.trimOutbound();
       if (now - route.lastReadAt > ROUTE_STALE_MS) {
         this.server.log.info(`${route.logPrefix} - Stale route connection, closing`);
         route.close("stale connection", null);

@@ -764,6 +764,11 @@ export class Route implements Subscriber {
     if (!this.closed) this.write(bytes, 0, bytes.length);
   }
 
+  /** The tick's check of the outbound buffer's size (src/outbound.ts trim). */
+  trimOutbound(): void {
+    this.outbound.trim();
+  }
+
   onDrain(): void {
     this.blocked = false;
     this.flush();

@@ -893,6 +893,11 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     this.flush();
   }
 
+  /** The tick's check of the outbound buffer's size (src/outbound.ts trim). */
+  trimOutbound(): void {
+    this.outbound.trim();
+  }
+
   private protocolError(detail: string): void {
     this.server.log.error(`${this.logPrefix} - Leafnode protocol error: ${detail}`);
     this.close(`protocol error: ${detail}`, null);

@@ -443,6 +443,7 @@ export class Leafnodes implements LeafOwner, RemoteOwner {
     const now = Date.now();
     const o = this.server.options;
     for (const conn of this.connections) {
+      conn.trimOutbound();
       if (conn.state === LeafState.HANDSHAKE || conn.state === LeafState.CONNECTING) {
         const age = now - conn.startedAt;
         if (conn.solicited) {

@@ -763,6 +763,11 @@ export class MqttConnection implements Flushable {
     if (outbound.pending === 0 && outbound.buf.length > 0 && this.outMsgs === outMsgsAtLastSweep) outbound.release();
   }
 
+  /** The sweep's check of the outbound buffer's size (src/outbound.ts trim). */
+  trimOutbound(): void {
+    this.outbound.trim();
+  }
+
   flush(): void {
     this.dirty = false;
     const outbound = this.outbound;

@@ -459,6 +459,7 @@ export class Mqtt implements SessionKeeper {
       }
       if (this.options.ackWaitMs > 0) conn.session.redeliver(now, this.options.ackWaitMs);
       if (now - conn.lastActivity >= SWEEP_MS) conn.releaseIdleBuffer(conn.outMsgsAtLastSweep);
+      else conn.trimOutbound();
       conn.outMsgsAtLastSweep = conn.outMsgs;
     }
     this.server.flushDirty();

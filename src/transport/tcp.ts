@@ -5,6 +5,7 @@ import type { Transport } from "./transport.ts";
 import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
+import { releaseRead } from "./read-buffer.ts";
 import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
@@ -188,7 +189,8 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       conn.close(CloseReason.TLSHandshakeError, null);
     },
     data(socket, data) {
-      socket.data.connection?.onRead(data);
+      const conn = socket.data.connection;
+      if (conn != null && conn.onRead(data)) releaseRead(data);
     },
     drain(socket) {
       socket.data.connection?.onDrain();

@@ -6,6 +6,7 @@ import type { Transport } from "./transport.ts";
 import { cookieCredentials, type CookieCredentials } from "../auth/authenticator.ts";
 import { loadServerTls, type ServerTls } from "../auth/tls.ts";
 import { joinHostPort } from "./listen-error.ts";
+import { releaseRead } from "./read-buffer.ts";
 
 /** nats-server does not compress small payloads: deflate costs more than it saves. */
 const COMPRESS_MIN_BYTES = 64;
@@ -164,7 +165,8 @@ export function listenWebSocket(server: Server, hostname: string, port: number):
       },
       message(ws, message) {
         const bytes = typeof message === "string" ? Buffer.from(message) : (message as Buffer);
-        ws.data.connection?.onRead(bytes);
+        // A NATS client's read that nothing kept is freed at once (an MQTT connection's onRead says nothing).
+        if (ws.data.connection?.onRead(bytes) === true) releaseRead(bytes);
       },
       drain(ws) {
         ws.data.connection?.onDrain();

@@ -297,6 +297,29 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   }
 
   /**
+   * A PUB whose payload is still arriving (src/protocol/parser.ts): taken now when it is a plain message
+   * to a subject no one is interested in and nothing here reads its payload (no headers to look into,
+   * no reply to answer, no mapping, permission, verbose, pedantic, tracing or console sampling at
+   * work). It is counted as onPub would count it; the parser skips its payload instead of carrying it.
+   */
+  takePubUnread(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, _replyEnd: number, headerSize: number, size: number): boolean {
+    if (headerSize >= 0 || replyStart >= 0 || this.perms !== null || this.verbose || this.pedantic) return false;
+    const server = this.server;
+    if (server.topSubjects !== null || server.latency.awaitingReplies) return false;
+    const mappings = this.account.mappings;
+    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!)) return false;
+    const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
+    if (result.plain.length > 0 || result.queues.length > 0) return false;
+    this.spoken = true;
+    this.inMsgs++;
+    this.inBytes += size;
+    server.stats.inMsgs++;
+    server.stats.inBytes += size;
+    server.stats.noInterestMsgs++;
+    return true;
+  }
+
+  /**
    * Queues one message for this client on `sub`: `MSG <subject> <sid> ` then the tail copied
    * straight from the publisher's input. One copy of the payload, no number formatting.
    */

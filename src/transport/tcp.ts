@@ -6,6 +6,7 @@ import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
 import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
+import { releaseRead } from "./read-memory.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -188,7 +189,10 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       conn.close(CloseReason.TLSHandshakeError, null);
     },
     data(socket, data) {
-      socket.data.connection?.onRead(data);
+      const conn = socket.data.connection;
+      if (conn == null) return;
+      conn.onRead(data);
+      releaseRead(data); // nothing keeps a read past its callback (src/transport/read-memory.ts)
     },
     drain(socket) {
       socket.data.connection?.onDrain();

@@ -351,8 +351,8 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
         const outbound = this.outbound;
         let at = outbound.reserve(headLength + tailEnd - tailStart);
         const out = outbound.buf;
-        at = prefix !== null ? at + prefix.copy(out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
-        buf.copy(out, at, tailStart, tailEnd);
+        at = prefix !== null ? copyBytes(prefix, 0, prefix.length, out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
+        copyBytes(buf, tailStart, tailEnd, out, at);
       } else {
         this.deliverComposed(sub, prefix, headLength, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
       }
@@ -745,3 +745,13 @@ function remapFrame(subject: string, buf: Buffer, replyStart: number, replyEnd: 
   return frame;
 }
 
+/** Runs this short are copied by a loop: for a delivery's head and a small message's tail, cheaper than a native call. */
+const SHORT_COPY_BYTES = 32;
+
+/** Copies src[start, end) to dst at `at`; returns where the copy ends. */
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  const length = end - start;
+  if (length > SHORT_COPY_BYTES) return at + src.copy(dst, at, start, end);
+  for (let k = 0; k < length; k++) dst[at + k] = src[start + k]!;
+  return at + length;
+}

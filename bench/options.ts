@@ -14,6 +14,8 @@ export interface BenchOptions {
   dryRun: boolean;
   /** The nats-server references (bench/references.ts): null = the system one and 2.12 when built. */
   against: string[] | null;
+  /** natter's side as `--procs N` (src/workers/); 1 = one process, as a user starts it by default. */
+  natterProcs: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -30,6 +32,8 @@ export const USAGE = `usage: npm run bench -- [options]
                        \${TMPDIR:-/tmp}/nats-latest/nats-server-2.12.*), or a path to a binary.
                        Default: 2.9.10, and 2.12 when it is built (else a note says it was skipped)
   --nats-server PATH   compare with this nats-server binary only (= --against PATH)
+  --natter-procs N     run natter as --procs N (workers on one port; several publishers are spread
+                       over the workers; CPU and RSS count the supervisor and its workers)
   --out FILE           JSON results file (default bench/results/<timestamp>.json)
   --dry-run            print the plan and exit
 `;
@@ -62,6 +66,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     out: null,
     dryRun: false,
     against: null,
+    natterProcs: 1,
   };
   let explicitRounds = false;
   for (let i = 0; i < argv.length; i++) {
@@ -115,6 +120,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       case "--nats-server":
         if (!v) fail("--nats-server needs the path of a nats-server binary");
         o.against = [...(o.against ?? []), v.includes("/") ? v : (Bun.which(v) ?? `./${v}`)];
+        i++;
+        break;
+      case "--natter-procs":
+        o.natterProcs = Math.round(positive(v, a));
         i++;
         break;
       case "--out":

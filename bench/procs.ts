@@ -15,8 +15,6 @@
 // (responder's) interest has reached the publisher's worker before anything is timed (--sub-ports).
 //
 //   bun bench/procs.ts [--rounds 5] [--duration 2] [--warmup 1.5] [--procs 2]
-import { execSync } from "node:child_process";
-import net from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { rmSync, writeFileSync, mkdirSync } from "node:fs";
@@ -24,6 +22,7 @@ import { buildLoadgen, runLoadgen, type LoadgenResult } from "./loadgen.ts";
 import { killAll } from "./children.ts";
 import { ROOT, serverVersion, startServer, type RunningServer } from "./servers.ts";
 import { latencyFromSamples, spread } from "./stats.ts";
+import { childPids, waitForWorkers } from "./workers.ts";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,37 +59,6 @@ const CASES: Case[] = [
 ];
 
 const label = (c: Case) => `${c.scenario} ${TITLE[c.target]}${c.placement === "same" || c.placement === "cross" ? ` (${c.placement === "same" ? "same worker" : "across workers"})` : ""}`;
-
-/** Connects until `n` different INFO server_ids have answered on `port` (every worker is listening). */
-async function waitForWorkers(port: number, n: number): Promise<void> {
-  const ids = new Set<string>();
-  const deadline = Date.now() + 15_000;
-  while (ids.size < n) {
-    if (Date.now() > deadline) throw new Error(`only ${ids.size} of ${n} workers answered on port ${port}`);
-    const id = await new Promise<string>((resolve) => {
-      const s = net.connect(port, "127.0.0.1");
-      let got = "";
-      s.on("data", (d) => {
-        got += d.toString("latin1");
-        const m = /"server_id":"([^"]+)"/.exec(got);
-        if (m) {
-          s.destroy();
-          resolve(m[1]!);
-        }
-      });
-      s.on("error", () => resolve(""));
-    });
-    if (id) ids.add(id);
-  }
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return execSync(`pgrep -P ${pid}`).toString().split("\n").filter((l) => /^\d+$/.test(l)).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 async function start(target: Target): Promise<{ server: RunningServer; extraPids: number[] }> {
   if (target === "nats") return { server: await startServer("nats", false), extraPids: [] };

@@ -17,6 +17,7 @@ import { evaluateTargets, MEMORY_TAIL_TARGETS, printTargets, type TargetRow } fr
 import { CLUSTER_TARGETS, clusterLoadgenArgs, startCluster, type RunningCluster } from "./cluster.ts";
 import { startLeafPair } from "./leaf.ts";
 import { resolveReferences, type Reference } from "./references.ts";
+import { childPids, waitForWorkers } from "./workers.ts";
 
 const opts = parseOptions(process.argv.slice(2));
 const plan = opts.scenarios.flatMap((scenario) => sizesFor(opts, scenario).map((size) => ({ scenario, size })));
@@ -37,7 +38,8 @@ const refA: Reference | null = kinds.A === "nats" ? resolved.refs[0]! : null;
 function title(kind: ServerKind, ref: Reference | null): string {
   return kind === "nats" && ref ? `nats-server ${ref.name}` : serverTitle(kind);
 }
-const labelA = title(kinds.A, refA) + (same ? " A" : "");
+const natterProcs = (kind: ServerKind) => (kind === "natter" ? opts.natterProcs : 1);
+const labelA = title(kinds.A, refA) + (natterProcs(kinds.A) > 1 ? ` --procs ${opts.natterProcs}` : "") + (same ? " A" : "");
 const labelB = (ref: Reference | null) => title(kinds.B, ref) + (same ? " B" : "");
 
 function timedMs(s: Scenario): number {
@@ -115,9 +117,21 @@ async function runOne({ side, ref }: Slot, s: Scenario, size: number, round: num
   const key = kind + (natsBin ?? "") + (s.ws ? "+ws" : "") + (s.leaf ? "+leaf" : s.cluster ? "+cluster" : "");
   if (cannotStart.has(key)) return { ...rec, skipped: true, error: cannotStart.get(key) };
   let server;
+  // natter --procs N (--natter-procs): the supervisor's workers, counted with it (CPU, RSS).
+  let workers: number[] = [];
   try {
-    server = s.leaf ? await startLeafPair(kind, natsBin) : s.cluster ? await startCluster(kind, natsBin) : await startServer(kind, !!s.ws, { natsBin });
-    rec.startRssKb = rssKb(server.pid);
+    const procs = s.leaf || s.cluster ? 1 : natterProcs(kind);
+    if (s.leaf) server = await startLeafPair(kind, natsBin);
+    else if (s.cluster) server = await startCluster(kind, natsBin);
+    else server = await startServer(kind, !!s.ws, { natsBin, args: procs > 1 ? ["--procs", String(procs)] : [] });
+    if (procs > 1) {
+      await waitForWorkers(server.port, procs).catch(async (e) => {
+        await server!.stop(true);
+        throw e;
+      });
+      workers = childPids(server.pid);
+    }
+    rec.startRssKb = rssWithWorkers(server.pid, workers);
   } catch (e) {
     const msg = (e as Error).message;
     cannotStart.set(key, msg.split("\n")[0]);
@@ -128,11 +142,15 @@ async function runOne({ side, ref }: Slot, s: Scenario, size: number, round: num
   try {
     const timeout = opts.warmupMs + timedMs(s) + 60_000;
     const args = loadgenArgs(s, kind, size, server.port, server.wsPort, server.pid, samples);
+    if (workers.length > 0) {
+      args.push("--server-pids", workers.join(","));
+      if ((s.pubs ?? 1) > 1) args.push("--placement", "spread"); // the kernel's choice may put every publisher on one worker
+    }
     if (s.cluster) args.push(...clusterLoadgenArgs(server as RunningCluster, s, opts.warmupMs));
     const result = await runLoadgen(bin, args, timeout);
     rec.result = result;
     // The generator samples RSS at the end of its timed phase (throughput, one-way); else right after it.
-    rec.rssKb = typeof result.server_rss_kb === "number" ? result.server_rss_kb : rssKb(server.pid);
+    rec.rssKb = workers.length === 0 && typeof result.server_rss_kb === "number" ? result.server_rss_kb : rssWithWorkers(server.pid, workers);
     rec.ok = result.ok;
     if (!result.ok) {
       rec.error = `${result.error} (server log: ${server.logFile.slice(ROOT.length + 1)})`;
@@ -145,6 +163,17 @@ async function runOne({ side, ref }: Slot, s: Scenario, size: number, round: num
     rmSync(samples, { force: true });
   }
   return rec;
+}
+
+/** A server's RSS, with its workers' when it is a `natter --procs` supervisor. */
+function rssWithWorkers(pid: number, workers: number[]): number | null {
+  let total = 0;
+  for (const p of [pid, ...workers]) {
+    const kb = rssKb(p);
+    if (kb === null) return null;
+    total += kb;
+  }
+  return total;
 }
 
 function progressLine(r: RunRecord): string {

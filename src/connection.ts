@@ -182,7 +182,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
 
   /**
    * One read from the transport. Returns true when nothing of `data` was kept (the parser copies a split
-   * op, deliveries copy what they queue), so the transport may free it at once (src/transport/read-buffer.ts);
+   * op, deliveries copy what they queue), so the transport may free it at once (src/transport/read-memory.ts);
    * false when the auth gate or the rate limiter holds it for later.
    */
   onRead(data: Buffer): boolean {
@@ -331,6 +331,29 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   }
 
   /**
+   * A PUB whose payload is still arriving (src/protocol/parser.ts): taken now when it is a plain message
+   * to a subject no one is interested in and nothing here reads its payload (no headers to look into,
+   * no reply to answer, no mapping, permission, verbose, pedantic, tracing or console sampling at
+   * work). It is counted as onPub would count it; the parser skips its payload instead of carrying it.
+   */
+  takePubUnread(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, _replyEnd: number, headerSize: number, size: number): boolean {
+    if (headerSize >= 0 || replyStart >= 0 || this.perms !== null || this.verbose || this.pedantic) return false;
+    const server = this.server;
+    if (server.topSubjects !== null || server.latency.awaitingReplies) return false;
+    const mappings = this.account.mappings;
+    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!)) return false;
+    const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
+    if (result.plain.length > 0 || result.queues.length > 0) return false;
+    this.spoken = true;
+    this.inMsgs++;
+    this.inBytes += size;
+    server.stats.inMsgs++;
+    server.stats.inBytes += size;
+    server.stats.noInterestMsgs++;
+    return true;
+  }
+
+  /**
    * Queues one message for this client on `sub`: `MSG <subject> <sid> ` then the tail copied
    * straight from the publisher's input. One copy of the payload, no number formatting.
    */
@@ -362,8 +385,8 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
         const outbound = this.outbound;
         let at = outbound.reserve(headLength + tailEnd - tailStart);
         const out = outbound.buf;
-        at = prefix !== null ? at + prefix.copy(out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
-        buf.copy(out, at, tailStart, tailEnd);
+        at = prefix !== null ? copyBytes(prefix, 0, prefix.length, out, at) : this.writeSubjectHead(out, at, headerSize >= 0, buf, subjectStart, subjectEnd, sub);
+        copyBytes(buf, tailStart, tailEnd, out, at);
       } else {
         this.deliverComposed(sub, prefix, headLength, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
       }
@@ -785,3 +808,13 @@ function remapFrame(subject: string, buf: Buffer, replyStart: number, replyEnd: 
   return frame;
 }
 
+/** Runs this short are copied by a loop: for a delivery's head and a small message's tail, cheaper than a native call. */
+const SHORT_COPY_BYTES = 32;
+
+/** Copies src[start, end) to dst at `at`; returns where the copy ends. */
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  const length = end - start;
+  if (length > SHORT_COPY_BYTES) return at + src.copy(dst, at, start, end);
+  for (let k = 0; k < length; k++) dst[at + k] = src[start + k]!;
+  return at + length;
+}

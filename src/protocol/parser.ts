@@ -7,6 +7,9 @@
 //
 // An op split across reads is carried over in `carry`, which holds only that op's bytes: the
 // partial control line, or the control line plus the payload it announced (nothing more).
+// A PUB that reaches no one is not carried at all: once its control line is complete the handler
+// may take it unread (`takePubUnread`), and the parser then only counts its payload bytes past
+// as they arrive and checks the CRLF after them (a pub-only client's payloads are never copied).
 // The control-line limit is enforced while a line is still incomplete, so a client that never
 // sends a newline cannot grow the carry past max_control_line.
 //
@@ -32,6 +35,22 @@ export interface ProtocolHandler {
     payloadEnd: number,
     tailStart: number,
   ): void;
+  /**
+   * A PUB/HPUB whose control line is complete but whose payload has not all arrived (positions as in
+   * onPub; the payload is `size` bytes from the line's end). Returns true when the handler took the
+   * message now, unread: nothing it would do needs the payload (no one is interested). The parser
+   * then skips the payload as it arrives instead of carrying it, and onPub does not follow. Optional:
+   * without it every split op is carried.
+   */
+  takePubUnread?(
+    buf: Buffer,
+    subjectStart: number,
+    subjectEnd: number,
+    replyStart: number,
+    replyEnd: number,
+    headerSize: number,
+    size: number,
+  ): boolean;
   onSub(subject: string, queue: string | null, sid: string): void;
   onUnsub(sid: string, max: number): void;
   onConnect(json: string): void;
@@ -83,6 +102,8 @@ export class Parser {
   private carryLength = 0;
   /** Total length of the pending op in `carry` once known (its control line is complete), else 0. */
   private pendingOpLength = 0;
+  /** Bytes still to come of a PUB taken unread: the rest of its payload, then its CRLF (the last two). */
+  private skipRemaining = 0;
 
   // Token boundaries of the current control line (reused, never reallocated).
   private readonly tokenStart = new Int32Array(MAX_TOKENS);
@@ -110,6 +131,10 @@ export class Parser {
       position = this.completeCarriedOp(data);
       if (position < 0 || this.stopped) return;
     }
+    if (this.skipRemaining > 0) {
+      position = this.skipUnreadPayload(data, position);
+      if (position < 0) return;
+    }
     const consumed = this.parseOps(data, position, data.length);
     if (this.stopped || consumed === data.length) return;
     // An incomplete op remains: keep just its bytes.
@@ -131,6 +156,25 @@ export class Parser {
     this.carry = null;
     this.carryLength = 0;
     this.pendingOpLength = 0;
+    this.skipRemaining = 0;
+  }
+
+  /**
+   * Passes over the next bytes of a payload taken unread, checking that the op's last two bytes are
+   * CRLF. Returns where parsing goes on, or -1 when all of `data` was taken (or it was not CRLF).
+   */
+  private skipUnreadPayload(data: Buffer, from: number): number {
+    const remaining = this.skipRemaining;
+    const available = data.length - from;
+    const taken = remaining < available ? remaining : available;
+    const crAt = from + remaining - 2;
+    const lfAt = crAt + 1;
+    if ((crAt >= from && crAt < from + taken && data[crAt] !== Byte.CR) || (lfAt >= from && lfAt < from + taken && data[lfAt] !== Byte.LF)) {
+      this.fail(ERR_UNKNOWN, "Parse Error", "payload not followed by CRLF");
+      return -1;
+    }
+    this.skipRemaining = remaining - taken;
+    return this.skipRemaining > 0 ? -1 : from + taken;
   }
 
   /**
@@ -301,6 +345,16 @@ export class Parser {
           const payloadStart = lineEnd + 1;
           const payloadEnd = payloadStart + size;
           if (payloadEnd + 2 > to) {
+            if (
+              this.tracer === null &&
+              this.handler.takePubUnread !== undefined &&
+              this.handler.takePubUnread(buf, tokenStart[1]!, tokenEnd[1]!, hasReply ? tokenStart[2]! : -1, hasReply ? tokenEnd[2]! : -1, headerSize, size)
+            ) {
+              // Taken unread: what of its payload is here is passed over now, the rest as it arrives.
+              if (payloadEnd < to && buf[payloadEnd] !== Byte.CR) return this.fail(ERR_UNKNOWN, "Parse Error", "payload not followed by CRLF");
+              this.skipRemaining = payloadEnd + 2 - to;
+              return to;
+            }
             this.lastIncompleteOpLength = payloadEnd + 2 - opStart;
             return opStart;
           }

@@ -5,8 +5,8 @@ import type { Transport } from "./transport.ts";
 import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
-import { releaseRead } from "./read-buffer.ts";
 import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
+import { releaseRead } from "./read-memory.ts";
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -190,6 +190,7 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
     },
     data(socket, data) {
       const conn = socket.data.connection;
+      // A read nothing kept (onRead says so) is freed now, not at the next collection (src/transport/read-memory.ts).
       if (conn != null && conn.onRead(data)) releaseRead(data);
     },
     drain(socket) {

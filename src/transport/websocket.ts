@@ -6,7 +6,7 @@ import type { Transport } from "./transport.ts";
 import { cookieCredentials, type CookieCredentials } from "../auth/authenticator.ts";
 import { loadServerTls, type ServerTls } from "../auth/tls.ts";
 import { joinHostPort } from "./listen-error.ts";
-import { releaseRead } from "./read-buffer.ts";
+import { releaseRead } from "./read-memory.ts";
 
 /** nats-server does not compress small payloads: deflate costs more than it saves. */
 const COMPRESS_MIN_BYTES = 64;

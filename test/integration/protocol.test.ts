@@ -153,6 +153,47 @@ describe("parsing", () => {
     expect(raws(await c.flush())).toEqual(["MSG split.a 7 re 5\r\nhello\r\n", "HMSG split.b 7 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nok\r\n"]);
   });
 
+  // natter takes a PUB to a subject no one wants as soon as its control line is read and passes over its
+  // payload as it arrives, never copying it (src/protocol/parser.ts, takePubUnread): the same ops result.
+  test("a large PUB no one wants, arriving over many writes, is passed over and the ops after it are parsed", async () => {
+    const [pub, sub] = await Promise.all([connectReady(srv.port), connectReady(srv.port)]);
+    sub.send("SUB wanted 1\r\n");
+    await sub.flush();
+    const size = 300_000;
+    pub.send(`PUB nobody.wants.it ${size}\r\n`);
+    for (let sent = 0; sent < size; sent += 30_000) {
+      pub.send(Buffer.alloc(30_000, 97));
+      await new Promise((r) => setImmediate(r)); // separate writes
+    }
+    pub.send("\r\nPUB wanted 2\r\nhi\r\n");
+    expect(raws(await pub.flush())).toEqual([]);
+    expect(raws(await sub.messages(1))).toEqual(["MSG wanted 1 2\r\nhi\r\n"]);
+  });
+
+  test("a large PUB no one wants must still end in \\r\\n: 'Unknown Protocol Operation'", async () => {
+    const c = await connectReady(srv.port);
+    c.send("PUB nobody.wants.it 100000\r\n");
+    for (let sent = 0; sent < 100_000; sent += 25_000) {
+      c.send(Buffer.alloc(25_000, 97));
+      await new Promise((r) => setImmediate(r));
+    }
+    c.send("XX\r\nPING\r\n");
+    await expectErrThenClose(c, "Unknown Protocol Operation");
+  });
+
+  // natter frees each large read's memory when its callback returns (src/transport/read-memory.ts): what a
+  // delivery or an op split across reads needs must have been copied by then.
+  test("messages written in large bursts, many split across reads, arrive intact", async () => {
+    const [pub, sub] = await Promise.all([connectReady(srv.port), connectReady(srv.port)]);
+    sub.send("SUB burst 1\r\n");
+    await sub.flush();
+    const payloads = Array.from({ length: 40 }, (_, i) => Buffer.alloc(50_000 + i * 997, 33 + (i % 90)));
+    pub.send(Buffer.concat(payloads.flatMap((p) => [Buffer.from(`PUB burst ${p.length}\r\n`), p, Buffer.from("\r\n")])));
+    await pub.flush();
+    const got = await sub.messages(payloads.length, 10_000);
+    expect(got.map((m, i) => m.payload!.equals(payloads[i]!))).toEqual(payloads.map(() => true));
+  });
+
   test("payloads are opaque bytes: CRLF, protocol text and all 256 byte values pass through", async () => {
     const c = await connectReady(srv.port);
     const bytes = Buffer.concat([Buffer.from("\r\nMSG foo 1 2\r\nPING\r\n\r\n"), Buffer.from(Array.from({ length: 256 }, (_, i) => i))]);

@@ -214,3 +214,79 @@ describe("Parser", () => {
     }
   });
 });
+
+/**
+ * A handler that, like a connection, takes PUBs to `drop.*` unread while their payload is still arriving.
+ * Such a PUB is recorded alike whether it was taken unread or came whole (onPub), so parses compare.
+ */
+class Dropper extends Recorder {
+  takePubUnread(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, size: number): boolean {
+    const subject = buf.latin1Slice(ss, se);
+    if (!subject.startsWith("drop.")) return false;
+    this.events.push(`DROP ${subject} ${rs >= 0 ? buf.latin1Slice(rs, re) : "-"} ${hs} ${size}`);
+    return true;
+  }
+  override onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): void {
+    const subject = buf.latin1Slice(ss, se);
+    if (subject.startsWith("drop.")) this.events.push(`DROP ${subject} ${rs >= 0 ? buf.latin1Slice(rs, re) : "-"} ${hs} ${pe - ps}`);
+    else super.onPub(buf, ss, se, rs, re, hs, ps, pe, tail);
+  }
+}
+
+function newDropper(): { parser: Parser; dropper: Dropper } {
+  const dropper = new Dropper();
+  const parser = new Parser(dropper, MAX_PAYLOAD, MAX_CONTROL_LINE);
+  parser.headersAllowed = true;
+  return { parser, dropper };
+}
+
+describe("Parser: a PUB taken unread", () => {
+  test("is not carried: its payload is passed over as it arrives, then parsing goes on", () => {
+    const { parser, dropper } = newDropper();
+    parser.feed(Buffer.concat([Buffer.from(`PUB drop.big ${MAX_PAYLOAD}\r\n`), Buffer.alloc(1000, 97)]));
+    expect(dropper.events).toEqual([`DROP drop.big - -1 ${MAX_PAYLOAD}`]);
+    expect(parser.carriedBytes).toBe(0);
+    for (let sent = 1000; sent < MAX_PAYLOAD; sent += 65536) {
+      parser.feed(Buffer.alloc(Math.min(65536, MAX_PAYLOAD - sent), 97));
+      expect(parser.carriedBytes).toBe(0);
+    }
+    parser.feed(Buffer.from("\r\nPUB keep 2\r\nhi\r\nPING\r\n"));
+    expect(dropper.errors).toEqual([]);
+    expect(dropper.events.slice(1)).toEqual([`PUB keep - -1 ${Buffer.from("hi").toString("hex")}`, "PING"]);
+  });
+
+  const stream = Buffer.concat([
+    Buffer.from("PUB drop.a 5\r\nhello\r\nPUB keep 3\r\nabc\r\n"),
+    Buffer.from("PUB drop.b reply 0\r\n\r\nHPUB drop.h 12 17\r\nNATS/1.0\r\n\r\nworld\r\n"),
+    Buffer.from(`PUB drop.c ${3000}\r\n${"x".repeat(3000)}\r\nPING\r\n`),
+  ]);
+
+  test("gives the same result when the input is split at every byte, and one byte at a time", () => {
+    const { parser: wholeParser, dropper: whole } = newDropper();
+    wholeParser.feed(stream);
+    expect(whole.errors).toEqual([]);
+    expect(whole.events.length).toBe(6);
+    for (let at = 1; at < stream.length; at++) {
+      const { parser, dropper } = newDropper();
+      parser.feed(stream.subarray(0, at));
+      parser.feed(stream.subarray(at));
+      expect(dropper.errors, `split at ${at}`).toEqual([]);
+      expect(dropper.events, `split at ${at}`).toEqual(whole.events);
+    }
+    const { parser, dropper } = newDropper();
+    for (let i = 0; i < stream.length; i++) parser.feed(stream.subarray(i, i + 1));
+    expect(dropper.events).toEqual(whole.events);
+  });
+
+  test.each([
+    ["in the next read", ["PUB drop.x 5\r\nhel", "loXY\r\n"]],
+    ["split between CR and LF", ["PUB drop.x 5\r\nhello\r", "X"]],
+    ["with its CR already read", ["PUB drop.x 5\r\nhelloX", "\r\n"]],
+  ])("still needs its CRLF: a wrong one %s is a parse error", (_name, chunks) => {
+    const { parser, dropper } = newDropper();
+    for (const chunk of chunks) parser.feed(Buffer.from(chunk));
+    expect(dropper.errors).toEqual([{ errText: "Unknown Protocol Operation", reason: "Parse Error" }]);
+    parser.feed(Buffer.from("PING\r\n"));
+    expect(dropper.events.filter((e) => e === "PING")).toEqual([]);
+  });
+});

@@ -1,0 +1,102 @@
+// How fast the file store loads (what a restart waits for per stream), A/B in alternating rounds: this
+// checkout's FileStore against another checkout's (`--against <dir>`, e.g. a worktree of an older commit),
+// on the same segment files.
+//
+//   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old]
+//
+// One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once, closed cleanly,
+// then opened again and again, each time in a new process (as a restart does: its code not yet compiled
+// by the JIT), which reports the wall and CPU time of `new FileStore(...)`. Each round opens it
+//   - "saved index": as a clean restart finds it (every segment with its saved index, if the store saves one),
+//   - "after kill -9": as kill -9 leaves it (the active segment without its index: that one is read whole),
+//   - "no index": every saved index removed (everything read record by record),
+// with this checkout and with `--against`'s. A line is the median and the range over the rounds, and the
+// segment bytes loaded per second (at the median wall time).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const argv = process.argv.slice(2);
+const flag = (name: string, dflt: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1]! : dflt;
+};
+
+interface Store {
+  append(subject: string, headers: Buffer | null, data: Buffer): unknown;
+  state(): { messages: number; lastSeq: number };
+  close(): void;
+}
+type StoreClass = new (options: { dir: string }) => Store;
+const storeClass = async (checkout: string): Promise<StoreClass> => (await import(path.join(checkout, "src/jetstream/store/file.ts"))).FileStore;
+
+if (argv[0] === "--child") {
+  // One open in this fresh process: prints messages, wall ms, CPU ms; closes (which may save an index).
+  const FileStore = await storeClass(argv[1]!);
+  const cpu = process.cpuUsage();
+  const began = performance.now();
+  const s = new FileStore({ dir: argv[2]! });
+  const took = performance.now() - began;
+  const used = process.cpuUsage(cpu);
+  console.log(JSON.stringify({ messages: s.state().messages, ms: took, cpuMs: (used.user + used.system) / 1000 }));
+  if (argv[3] !== "no-close") s.close();
+  process.exit(0);
+}
+
+const MSGS = Number(flag("msgs", "300000"));
+const SIZE = Number(flag("size", "64"));
+const ROUNDS = Number(flag("rounds", "7"));
+const AGAINST = flag("against", "");
+const here = path.resolve(import.meta.dirname, "..");
+const impls: [string, string][] = [["this", here]];
+if (AGAINST !== "") impls.push([`against ${AGAINST}`, path.resolve(AGAINST)]);
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "store-load-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+{
+  const s = new (await storeClass(here))({ dir });
+  const payload = Buffer.alloc(SIZE, 120);
+  for (let i = 0; i < MSGS; i++) s.append(`s.${i % 100}`, null, payload);
+  s.close();
+}
+const segments = () => readdirSync(dir).filter((f) => f.endsWith(".seg")).sort((a, b) => parseInt(a) - parseInt(b));
+const segBytes = segments().reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+const dropIndexes = (which: "all" | "active") => {
+  const idx = readdirSync(dir).filter((f) => f.endsWith(".idx"));
+  for (const f of which === "all" ? idx : idx.filter((f) => parseInt(f) === parseInt(segments().at(-1)!))) unlinkSync(path.join(dir, f));
+};
+const openIn = (checkout: string, close = true) => {
+  const r = spawnSync(process.execPath, [import.meta.filename, "--child", checkout, dir, close ? "close" : "no-close"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { messages: number; ms: number; cpuMs: number };
+};
+
+type Case = "saved index" | "after kill -9" | "no index";
+const cases: Case[] = ["saved index", "after kill -9", "no index"];
+const times = new Map<string, { ms: number[]; cpuMs: number[] }>();
+for (let r = 0; r < ROUNDS; r++) {
+  for (const c of cases) {
+    for (const [name, checkout] of r % 2 === 0 ? impls : [...impls].reverse()) {
+      // Each open starts from the state its case names: a clean open and close with this checkout first
+      // (which saves every index), then what the case removes.
+      openIn(here);
+      if (c === "after kill -9") dropIndexes("active");
+      if (c === "no index") dropIndexes("all");
+      const got = openIn(checkout, false);
+      if (got.messages !== MSGS) throw new Error(`${name}: ${got.messages} messages, not ${MSGS}`);
+      const key = `${c.padEnd(14)} ${name}`;
+      const t = times.get(key) ?? { ms: [], cpuMs: [] };
+      t.ms.push(got.ms);
+      t.cpuMs.push(got.cpuMs);
+      times.set(key, t);
+    }
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const range = (xs: number[]) => `${median(xs).toFixed(1)} ms (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+console.log(`${MSGS} × ${SIZE} B, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+for (const [key, t] of times) {
+  console.log(`  ${key.padEnd(40)} wall ${range(t.ms)}  cpu ${range(t.cpuMs)}  ${(segBytes / 1e9 / (median(t.ms) / 1000)).toFixed(2)} GB/s`);
+}
+process.exit(0);

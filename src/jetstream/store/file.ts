@@ -39,7 +39,7 @@ import {
   readSync, rmSync, unlinkSync, writeFileSync, writeSync,
 } from "node:fs";
 import path from "node:path";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
+import type * as Zlib from "node:zlib";
 import { IndexedStore, type IndexEntry, type SubjectSeqs } from "./indexed.ts";
 import {
   parseSegmentIndex, ROW_DELETES, ROW_MARKER, ROW_MESSAGE, RowReader, SegmentIndexBuilder, type SavedIndex,
@@ -103,7 +103,7 @@ interface Segment {
   maxRef: number;
   /** CRC-32 of its `written` bytes (what its saved index is checked against). */
   crc: number;
-  /** Its rows while it is active (saved as its index when sealed); null once saved, or when unknown (damage). */
+  /** Its rows while it is active (saved as its index when sealed); null once saved, or when not known (it was read record by record). */
   rows: SegmentIndexBuilder | null;
 }
 
@@ -122,11 +122,85 @@ interface LazyRows {
   readonly saved: SavedIndex;
 }
 
-/** What loadRecord found in a record that verifies: where the next one starts, a floor (marker), a message's sequence. */
-interface LoadedRecord {
+/**
+ * What parseRecord found in a record that verifies (one object, reused): its kind, where the next record
+ * starts; a message's sequence, time, subject bytes and size (as state.bytes counts it); a delete
+ * record's count and where its sequences start; a marker's floor, last sequence and time. `seq` and
+ * `floor` are 0 for the kinds that have none.
+ */
+interface RecordFields {
+  kind: number;
   next: number;
-  floor: number;
   seq: number;
+  ts: number;
+  subjectStart: number;
+  subjectEnd: number;
+  size: number;
+  deletes: number;
+  deletesAt: number;
+  floor: number;
+  lastSeq: number;
+  lastTs: number;
+}
+
+const NO_FIELDS: RecordFields = {
+  kind: 0, next: 0, seq: 0, ts: 0, subjectStart: 0, subjectEnd: 0, size: 0, deletes: 0, deletesAt: 0, floor: 0, lastSeq: 0, lastTs: 0,
+};
+
+/** Parses the record at `off` into `f`: null if it verifies (length, CRC, fields), else why not. */
+function parseRecord(buf: Buffer, view: DataView, off: number, f: RecordFields): string | null {
+  if (buf.length - off < RECORD_HEADER) return "torn record header";
+  const len = view.getUint32(off, true);
+  const b = off + RECORD_HEADER; // the body
+  const end = b + len;
+  if (len < 1 || end > buf.length) return "torn record";
+  if ((Bun.hash.crc32(new Uint8Array(buf.buffer, buf.byteOffset + b, len)) >>> 0) !== view.getUint32(off + 4, true)) return "checksum mismatch";
+  const kind = buf[b]!;
+  f.kind = kind;
+  f.next = end;
+  f.seq = 0;
+  f.floor = 0;
+  switch (kind) {
+    case KIND_MSG:
+    case KIND_MSG_DEFLATED: {
+      const fixed = kind === KIND_MSG ? 23 : 27;
+      if (len < fixed) return "short message record";
+      const sl = view.getUint16(b + 17, true);
+      if (fixed + sl > len) return "bad subject length";
+      const hl = view.getUint32(b + 19 + sl, true);
+      let dl: number;
+      if (kind === KIND_MSG) {
+        if (23 + sl + hl > len) return "bad header length";
+        dl = len - 23 - sl - hl;
+      } else {
+        const raw = view.getUint32(b + 23 + sl, true);
+        if (hl > raw) return "bad header length";
+        dl = raw - hl;
+      }
+      f.seq = view.getFloat64(b + 1, true);
+      f.ts = view.getFloat64(b + 9, true);
+      f.subjectStart = b + 19;
+      f.subjectEnd = b + 19 + sl;
+      f.size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
+      return null;
+    }
+    case KIND_DELETES: {
+      const count = view.getUint32(b + 1, true);
+      if (5 + count * 8 !== len) return "bad delete record";
+      f.deletes = count;
+      f.deletesAt = b + 5;
+      return null;
+    }
+    case KIND_MARKER: {
+      if (len !== 25) return "bad marker record";
+      f.floor = view.getFloat64(b + 1, true);
+      f.lastSeq = view.getFloat64(b + 9, true);
+      f.lastTs = view.getFloat64(b + 17, true);
+      return null;
+    }
+    default:
+      return `unknown record kind ${kind}`;
+  }
 }
 
 interface FileEntry extends IndexEntry {
@@ -166,12 +240,16 @@ export class FileStore extends IndexedStore<FileEntry> {
   private window: { segment: Segment; start: number; buf: Buffer; fromDisk: boolean } | null = null;
   /** What load found wrong (cut tails), for tests and logs. */
   readonly recovery: string[] = [];
-  private readonly parsed: LoadedRecord = { next: 0, floor: 0, seq: 0 };
+  private readonly parsed: RecordFields = { ...NO_FIELDS };
   /** Subjects read while loading, one string per distinct subject (dropped once loaded). */
   private subjectNames = new SubjectInterner();
   /** Saved indexes whose rows stand in the index for entries not made yet (see materialize). */
   private lazyRows: LazyRows[] = [];
   private nextRowBase = 0;
+  /** Sealed segments whose index indexLater is to save, and the job saving them (null when none runs). */
+  private unindexed: Segment[] = [];
+  private indexing: Generator<void> | null = null;
+  private destroying = false;
   /** The highest floor a marker set, while loading. */
   private loadFloor = 0;
   /** How the segments were loaded: from their saved index, or record by record (for tests and the bench). */
@@ -240,7 +318,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     const sl = Buffer.byteLength(subject, "latin1");
     const hl = headers === null ? 0 : headers.length;
     if (this.compress && hl + data.length >= COMPRESS_MIN) {
-      const packed = deflateRawSync(headers === null ? data : Buffer.concat([headers, data]));
+      const packed = zlib().deflateRawSync(headers === null ? data : Buffer.concat([headers, data]));
       if (packed.length < hl + data.length) return this.storeDeflated(seq, subject, sl, hl, hl + data.length, packed, ts, size);
     }
     // kind 1: u8 1 | f64 seq | f64 ts | u16 subject length | subject | u32 header length | headers | data
@@ -343,7 +421,8 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.sync();
     const sealed = this.active;
     this.openSegment(sealed.index + 1);
-    this.saveIndex(sealed);
+    if (sealed.rows === null) this.indexLater(sealed);
+    else this.saveIndex(sealed);
     sealed.rows = null;
   }
 
@@ -445,17 +524,79 @@ export class FileStore extends IndexedStore<FileEntry> {
    * effort, outside io(): an index that cannot be written (a full disk) only means the next load reads
    * that segment record by record, so it never fails the store; a partial file fails its CRC.
    */
-  private saveIndex(seg: Segment): void {
-    const rows = seg.rows;
+  private saveIndex(seg: Segment, rows = seg.rows, crc = seg.crc): void {
     if (rows === null || rows.end !== seg.written) return;
     const file = indexFile(seg);
     try {
-      writeFileSync(file, rows.encode(seg.written, seg.crc));
+      writeFileSync(file, rows.encode(seg.written, crc));
     } catch {
       try {
         unlinkSync(file);
       } catch {}
     }
+  }
+
+  /**
+   * Saves the index of a sealed segment whose rows are not known (it was read record by record at load)
+   * from its records, in LOAD_SLICE_MS slices on later turns of the event loop; close() finishes what is left.
+   */
+  private indexLater(seg: Segment): void {
+    this.unindexed.push(seg);
+    if (this.indexing !== null) return;
+    this.indexing = this.indexUnindexed();
+    const slice = () => {
+      if (this.indexing === null || this.closed) return;
+      const began = performance.now();
+      while (performance.now() - began < LOAD_SLICE_MS) {
+        if (this.indexing.next().done) {
+          this.indexing = null;
+          return;
+        }
+      }
+      setImmediate(slice);
+    };
+    setImmediate(slice);
+  }
+
+  private *indexUnindexed(): Generator<void> {
+    for (let seg = this.unindexed.shift(); seg !== undefined; seg = this.unindexed.shift()) {
+      if (!this.segments.includes(seg)) continue; // dropped meanwhile
+      let buf: Buffer;
+      try {
+        buf = readFileSync(seg.file);
+      } catch {
+        continue;
+      }
+      if (buf.length !== seg.written) continue;
+      const rows = yield* this.rowsOfRecords(buf);
+      if (rows !== null && this.segments.includes(seg)) this.saveIndex(seg, rows, Bun.hash.crc32(buf) >>> 0);
+    }
+  }
+
+  /** Saves what indexLater has not yet, and the active segment's index (the store is closing). */
+  private saveIndexes(): void {
+    if (this.destroying) {
+      this.indexing = null;
+      return;
+    }
+    if (this.indexing !== null) for (const _ of this.indexing);
+    this.indexing = null;
+    const seg = this.active;
+    if (seg.rows !== null) {
+      this.saveIndex(seg);
+      return;
+    }
+    let buf: Buffer;
+    try {
+      buf = readFileSync(seg.file);
+    } catch {
+      return;
+    }
+    if (buf.length !== seg.written) return;
+    const build = this.rowsOfRecords(buf);
+    let step = build.next();
+    while (!step.done) step = build.next();
+    if (step.value !== null) this.saveIndex(seg, step.value, Bun.hash.crc32(buf) >>> 0);
   }
 
   /** fsyncs the active segment (and the high-water mark) if they have unsynced writes; throws StoreWriteError. */
@@ -606,7 +747,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     if (rec[RECORD_HEADER] === KIND_MSG_DEFLATED) {
       let raw: Buffer;
       try {
-        raw = inflateRawSync(rec.subarray(at + 4));
+        raw = zlib().inflateRawSync(rec.subarray(at + 4));
       } catch {
         this.warn(`segment ${seg.file}: record at offset ${e.offset} does not inflate: lost sequence ${e.seq}`);
         return null;
@@ -651,13 +792,10 @@ export class FileStore extends IndexedStore<FileEntry> {
       const buf = readFileSync(file);
       seg.written = buf.length;
       const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-      // The rows of what verifies, to be saved as its index, unless part of it had to be skipped (then
-      // every load reads it again and reports what the damage cost).
-      let rows: SegmentIndexBuilder | null = new SegmentIndexBuilder();
       let off = 0;
       while (off < buf.length) {
         if (++records % LOAD_CHECK_EVERY === 0) yield;
-        const rec = this.loadRecord(buf, view, off, seg, rows);
+        const rec = this.loadRecord(buf, view, off, seg);
         if (typeof rec !== "string") {
           if (rec.floor > this.loadFloor) this.loadFloor = rec.floor;
           if (damage !== null && rec.seq > 0) {
@@ -683,16 +821,12 @@ export class FileStore extends IndexedStore<FileEntry> {
         const what = `segment ${file}: ${rec} at offset ${off}, ${resume - off} bytes skipped to the next record that verifies`;
         if (damage === null) damage = { what, bytes: resume - off, before: this.lastSeq };
         else damage.bytes += resume - off;
-        rows = null;
         off = resume;
       }
       seg.crc = Bun.hash.crc32(buf.subarray(0, seg.written)) >>> 0;
-      seg.rows = rows;
-      // A sealed segment read record by record gets its index now (it never changes again).
-      if (!isLast) {
-        this.saveIndex(seg);
-        seg.rows = null;
-      }
+      // A sealed segment read record by record gets its index saved after the load, off its path (the
+      // active one when it is sealed or the store closes).
+      if (!isLast) this.indexLater(seg);
     }
     // Damage after the last message: lost up to what a later marker remembers (if any).
     if (damage !== null) {
@@ -848,71 +982,60 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Parses one record: its end and any floor it sets (in `parsed`, reused), or why it is bad. Loading a
+   * Loads one record into the index (parseRecord, then what it says), or says why it is bad. Loading a
    * store is this, once per record: it reads through a DataView and makes no Buffer per record.
    */
-  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment, rows: SegmentIndexBuilder | null): LoadedRecord | string {
-    if (buf.length - off < RECORD_HEADER) return "torn record header";
-    const len = view.getUint32(off, true);
-    const b = off + RECORD_HEADER; // the body
-    const end = b + len;
-    if (len < 1 || end > buf.length) return "torn record";
-    if ((Bun.hash.crc32(new Uint8Array(buf.buffer, buf.byteOffset + b, len)) >>> 0) !== view.getUint32(off + 4, true)) return "checksum mismatch";
-    const parsed = this.parsed;
-    parsed.next = end;
-    parsed.floor = 0;
-    parsed.seq = 0;
-    const kind = buf[b];
-    switch (kind) {
+  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment): RecordFields | string {
+    const f = this.parsed;
+    const bad = parseRecord(buf, view, off, f);
+    if (bad !== null) return bad;
+    switch (f.kind) {
       case KIND_MSG:
       case KIND_MSG_DEFLATED: {
-        const fixed = kind === KIND_MSG ? 23 : 27;
-        if (len < fixed) return "short message record";
-        const seq = view.getFloat64(b + 1, true);
-        const ts = view.getFloat64(b + 9, true);
-        const sl = view.getUint16(b + 17, true);
-        if (fixed + sl > len) return "bad subject length";
-        const subject = this.subjectNames.read(buf, b + 19, b + 19 + sl);
-        const hl = view.getUint32(b + 19 + sl, true);
-        let dl: number;
-        if (kind === KIND_MSG) {
-          if (23 + sl + hl > len) return "bad header length";
-          dl = len - 23 - sl - hl;
-        } else {
-          const raw = view.getUint32(b + 23 + sl, true);
-          if (hl > raw) return "bad header length";
-          dl = raw - hl;
+        const seq = f.seq;
+        if (seq > this.lastSeq) {
+          const subject = this.subjectNames.read(buf, f.subjectStart, f.subjectEnd);
+          this.indexAdd({ seq, subject, ts: f.ts, size: f.size, segment: seg, offset: off, length: f.next - off });
         }
-        const size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
-        if (seq > this.lastSeq) this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });
         if (seq > seg.maxRef) seg.maxRef = seq;
-        rows?.message(subject, seq, ts, off, RECORD_HEADER + len, size);
-        parsed.seq = seq;
-        return parsed;
+        return f;
       }
-      case KIND_DELETES: {
-        const count = view.getUint32(b + 1, true);
-        if (5 + count * 8 !== len) return "bad delete record";
-        const seqs: number[] = [];
-        for (let i = 0; i < count; i++) {
-          const seq = view.getFloat64(b + 5 + i * 8, true);
+      case KIND_DELETES:
+        for (let i = 0, at = f.deletesAt; i < f.deletes; i++, at += 8) {
+          const seq = view.getFloat64(at, true);
           this.indexRemove(seq);
           if (seq > seg.maxRef) seg.maxRef = seq;
-          seqs.push(seq);
         }
-        rows?.deletes(seqs, off, RECORD_HEADER + len);
-        return parsed;
-      }
-      case KIND_MARKER: {
-        if (len !== 25) return "bad marker record";
-        parsed.floor = view.getFloat64(b + 1, true);
-        this.setLast(view.getFloat64(b + 9, true), view.getFloat64(b + 17, true));
-        rows?.marker(parsed.floor, view.getFloat64(b + 9, true), view.getFloat64(b + 17, true), off, RECORD_HEADER + len);
-        return parsed;
-      }
-      default:
-        return `unknown record kind ${kind}`;
+        return f;
+      default: // KIND_MARKER
+        this.setLast(f.lastSeq, f.lastTs);
+        return f;
     }
+  }
+
+  /**
+   * The rows of a segment's records (for its saved index), or null if one of them does not verify: a
+   * segment with damage gets no index (every load reads it and reports what the damage cost). Yields
+   * every LOAD_CHECK_EVERY records.
+   */
+  private *rowsOfRecords(buf: Buffer): Generator<void, SegmentIndexBuilder | null> {
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    const rows = new SegmentIndexBuilder();
+    const names = new SubjectInterner();
+    const f: RecordFields = { ...NO_FIELDS };
+    let records = 0;
+    for (let off = 0; off < buf.length; off = f.next) {
+      if (++records % LOAD_CHECK_EVERY === 0) yield;
+      if (parseRecord(buf, view, off, f) !== null) return null;
+      if (f.kind === KIND_MSG || f.kind === KIND_MSG_DEFLATED) {
+        rows.message(names.read(buf, f.subjectStart, f.subjectEnd), f.seq, f.ts, off, f.next - off, f.size);
+      } else if (f.kind === KIND_DELETES) {
+        const seqs: number[] = [];
+        for (let i = 0, at = f.deletesAt; i < f.deletes; i++, at += 8) seqs.push(view.getFloat64(at, true));
+        rows.deletes(seqs, off, f.next - off);
+      } else rows.marker(f.floor, f.lastSeq, f.lastTs, off, f.next - off);
+    }
+    return rows;
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -923,7 +1046,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.flush();
     this.quietly(() => this.sync());
     if (this.writeFailure !== null) this.error(`${this.dir}: closed with ${this.pendingBytes} bytes unwritten (${this.writeFailure.code}); none was acknowledged`);
-    else this.saveIndex(this.active);
+    else this.saveIndexes();
     this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.retryTimer) clearInterval(this.retryTimer);
@@ -940,6 +1063,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   destroy(): void {
+    this.destroying = true; // no index is saved for files about to go
     this.close();
     if (existsSync(this.dir)) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -951,6 +1075,12 @@ export class FileStore extends IndexedStore<FileEntry> {
 }
 
 export type { RemoveReason };
+
+let zlibModule: typeof Zlib | null = null;
+/** node:zlib (with the node:stream it loads, ~5 ms of a start) is loaded at the first compressed record. */
+function zlib(): typeof Zlib {
+  return (zlibModule ??= process.getBuiltinModule("node:zlib") as typeof Zlib);
+}
 
 function indexFile(seg: Segment): string {
   return seg.file.slice(0, -".seg".length) + ".idx";

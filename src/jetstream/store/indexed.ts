@@ -100,16 +100,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
 
   /** Adds an entry loaded or stored; sequences must ascend. */
   protected indexAdd(entry: E): void {
-    this.indexAddSlot(entry.seq, entry.subject, entry.ts, entry.size, entry);
-  }
-
-  /**
-   * Adds a message whose entry `materialize(row, seq)` makes when it is first needed; sequences must ascend.
-   * `ss` is what subjectSeqs(subject) returned (a loader looks each subject up once, not once a message);
-   * it must not have been emptied since (indexRemove drops an emptied one).
-   */
-  protected indexAddRow(seq: number, ss: SubjectSeqs, ts: number, size: number, row: number): void {
-    this.indexAddSlot(seq, null, ts, size, row, ss);
+    this.indexAddRow(entry.seq, this.subjectSeqs(entry.subject), entry.ts, entry.size, entry);
   }
 
   /** The sequences of `subject`, made (and kept) if it has none. */
@@ -122,22 +113,29 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     return ss;
   }
 
-  private indexAddSlot(seq: number, subject: string | null, ts: number, size: number, slot: E | number, ss?: SubjectSeqs): void {
-    if (this.msgs === 0 && this.slots.length - this.head === 0) {
-      this.slots = [];
+  /**
+   * Adds sequence `seq` as `slot`: its entry, or a number (a row) whose entry `materialize(row, seq)` makes
+   * when it is first needed; sequences must ascend. `ss` is what subjectSeqs(its subject) returned (a
+   * loader looks each subject up once, not once a message) and must not have been emptied since
+   * (indexRemove drops an emptied one from the index).
+   */
+  protected indexAddRow(seq: number, ss: SubjectSeqs, ts: number, size: number, slot: E | number): void {
+    let slots = this.slots;
+    if (this.msgs === 0 && slots.length - this.head === 0) {
+      slots = this.slots = [];
       this.head = 0;
       this.base = seq;
     }
     const at = seq - this.base;
-    while (this.slots.length < at) this.slots.push(undefined); // a gap (sequences lost with a cut tail)
-    this.slots.push(slot);
+    while (slots.length < at) slots.push(undefined); // a gap (sequences lost with a cut tail)
+    slots.push(slot);
     this.msgs++;
     this.bytes += size;
     if (seq > this.lastSeq) {
       this.lastSeq = seq;
       this.lastTs = ts;
     }
-    (ss ?? this.subjectSeqs(subject!)).seqs.push(seq);
+    ss.seqs.push(seq);
   }
 
   /** The entry of sequence `seq` added with indexAddRow as `row` (only a store that adds rows makes them). */

@@ -395,6 +395,24 @@ describe("file store: saved segment indexes", () => {
     expect(again.get(151)!.data.toString()).toBe("after");
   });
 
+  test("sealed segments read record by record get their index saved after the load, while the store is open", async () => {
+    const dir = tempDir();
+    fill(dir);
+    for (const f of files(dir, ".idx")) rmSync(path.join(dir, f));
+    const sealed = files(dir, ".seg").slice(0, -1);
+    const s = track(new FileStore({ dir, segmentBytes: 2048 }));
+    expect(s.loadedFrom).toEqual({ savedIndex: 0, records: sealed.length + 1 });
+    const deadline = Date.now() + 5_000;
+    while (files(dir, ".idx").length < sealed.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(files(dir, ".idx")).toEqual(sealed.map((f) => f.replace(".seg", ".idx")));
+    // What a restart now finds (the open store is left as it is: a copy of its files).
+    const copy = tempDir();
+    for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+    const r = track(new FileStore({ dir: copy, segmentBytes: 2048 }));
+    expect(r.loadedFrom).toEqual({ savedIndex: sealed.length, records: 1 });
+    expect(snapshot(r)).toEqual(snapshot(s));
+  });
+
   test("a damaged, stale or foreign saved index is detected and rebuilt: messages, first/last sequence and subjects stay exact", () => {
     const dir = tempDir();
     fill(dir);

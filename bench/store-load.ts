@@ -11,7 +11,9 @@
 //   - "after kill -9": as kill -9 leaves it (the active segment without its index: that one is read whole),
 //   - "no index": every saved index removed (everything read record by record),
 // with this checkout and with `--against`'s. A line is the median and the range over the rounds, and the
-// segment bytes loaded per second (at the median wall time).
+// segment bytes loaded per second at the median wall time and at the median CPU time (the process's,
+// which includes the JIT compiling on other threads; on a busy machine the wall time mostly measures
+// the wait for a core).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
 import os from "node:os";
@@ -97,6 +99,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const range = (xs: number[]) => `${median(xs).toFixed(1)} ms (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
 console.log(`${MSGS} × ${SIZE} B, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 for (const [key, t] of times) {
-  console.log(`  ${key.padEnd(40)} wall ${range(t.ms)}  cpu ${range(t.cpuMs)}  ${(segBytes / 1e9 / (median(t.ms) / 1000)).toFixed(2)} GB/s`);
+  const rate = (ms: number) => (segBytes / 1e9 / (ms / 1000)).toFixed(2);
+  console.log(`  ${key.padEnd(40)} wall ${range(t.ms)}  cpu ${range(t.cpuMs)}  ${rate(median(t.ms))} GB/s (wall), ${rate(median(t.cpuMs))} GB/s (cpu)`);
 }
 process.exit(0);

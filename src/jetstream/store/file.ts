@@ -101,7 +101,7 @@ interface Segment {
   written: number;
   /** Highest sequence a record in this segment names (a message or a delete). */
   maxRef: number;
-  /** CRC-32 of its `written` bytes (what its saved index is checked against). */
+  /** CRC-32 of its `written` bytes (what its saved index is checked against), kept while `rows` is not null. */
   crc: number;
   /** Its rows while it is active (saved as its index when sealed); null once saved, or when not known (it was read record by record). */
   rows: SegmentIndexBuilder | null;
@@ -823,7 +823,6 @@ export class FileStore extends IndexedStore<FileEntry> {
         else damage.bytes += resume - off;
         off = resume;
       }
-      seg.crc = Bun.hash.crc32(buf.subarray(0, seg.written)) >>> 0;
       // A sealed segment read record by record gets its index saved after the load, off its path (the
       // active one when it is sealed or the store closes).
       if (!isLast) this.indexLater(seg);

@@ -2,7 +2,7 @@
 // checkout's FileStore against another checkout's (`--against <dir>`, e.g. a worktree of an older commit),
 // on the same segment files.
 //
-//   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old]
+//   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old] [--warm 5]
 //
 // One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once, closed cleanly,
 // then opened again and again, each time in a new process (as a restart does: its code not yet compiled
@@ -10,12 +10,14 @@
 //   - "saved index": as a clean restart finds it (every segment with its saved index, if the store saves one),
 //   - "after kill -9": as kill -9 leaves it (the active segment without its index: that one is read whole),
 //   - "no index": every saved index removed (everything read record by record),
-// with this checkout and with `--against`'s. A line is the median and the range over the rounds, and the
+// with this checkout and with `--against`'s. With `--warm N` each process first loads a copy of the store
+// N times (as the case leaves it), so that the timed load runs compiled code (what loading a second
+// stream sees; a restart's first load is the default, cold). A line is the median and the range over the rounds, and the
 // segment bytes loaded per second at the median wall time and at the median CPU time (the process's,
 // which includes the JIT compiling on other threads; on a busy machine the wall time mostly measures
 // the wait for a core).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -33,9 +35,25 @@ interface Store {
 type StoreClass = new (options: { dir: string }) => Store;
 const storeClass = async (checkout: string): Promise<StoreClass> => (await import(path.join(checkout, "src/jetstream/store/file.ts"))).FileStore;
 
+const segmentsOf = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".seg")).sort((a, b) => parseInt(a) - parseInt(b));
+/** Removes the saved indexes a case does without: all, or the active (last) segment's. */
+const dropIndexes = (dir: string, which: "all" | "active") => {
+  const idx = readdirSync(dir).filter((f) => f.endsWith(".idx"));
+  for (const f of which === "all" ? idx : idx.filter((f) => parseInt(f) === parseInt(segmentsOf(dir).at(-1)!))) unlinkSync(path.join(dir, f));
+};
+
 if (argv[0] === "--child") {
-  // One open in this fresh process: prints messages, wall ms, CPU ms; closes (which may save an index).
+  // One open in this fresh process (after `warm` opens of a copy): prints messages, wall ms, CPU ms;
+  // closes if asked (which may save an index).
   const FileStore = await storeClass(argv[1]!);
+  const warm = Number(argv[4] ?? "0");
+  for (let i = 0; i < warm; i++) {
+    const copy = mkdtempSync(path.join(os.tmpdir(), "store-load-warm-"));
+    for (const f of readdirSync(argv[2]!)) copyFileSync(path.join(argv[2]!, f), path.join(copy, f));
+    new FileStore({ dir: copy }).close();
+    rmSync(copy, { recursive: true, force: true });
+  }
+  Bun.gc(true);
   const cpu = process.cpuUsage();
   const began = performance.now();
   const s = new FileStore({ dir: argv[2]! });
@@ -50,6 +68,7 @@ const MSGS = Number(flag("msgs", "300000"));
 const SIZE = Number(flag("size", "64"));
 const ROUNDS = Number(flag("rounds", "7"));
 const AGAINST = flag("against", "");
+const WARM = flag("warm", "0");
 const here = path.resolve(import.meta.dirname, "..");
 const impls: [string, string][] = [["this", here]];
 if (AGAINST !== "") impls.push([`against ${AGAINST}`, path.resolve(AGAINST)]);
@@ -62,14 +81,10 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   for (let i = 0; i < MSGS; i++) s.append(`s.${i % 100}`, null, payload);
   s.close();
 }
-const segments = () => readdirSync(dir).filter((f) => f.endsWith(".seg")).sort((a, b) => parseInt(a) - parseInt(b));
+const segments = () => segmentsOf(dir);
 const segBytes = segments().reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
-const dropIndexes = (which: "all" | "active") => {
-  const idx = readdirSync(dir).filter((f) => f.endsWith(".idx"));
-  for (const f of which === "all" ? idx : idx.filter((f) => parseInt(f) === parseInt(segments().at(-1)!))) unlinkSync(path.join(dir, f));
-};
 const openIn = (checkout: string, close = true) => {
-  const r = spawnSync(process.execPath, [import.meta.filename, "--child", checkout, dir, close ? "close" : "no-close"], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [import.meta.filename, "--child", checkout, dir, close ? "close" : "no-close", close ? "0" : WARM], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { messages: number; ms: number; cpuMs: number };
 };
@@ -83,8 +98,8 @@ for (let r = 0; r < ROUNDS; r++) {
       // Each open starts from the state its case names: a clean open and close with this checkout first
       // (which saves every index), then what the case removes.
       openIn(here);
-      if (c === "after kill -9") dropIndexes("active");
-      if (c === "no index") dropIndexes("all");
+      if (c === "after kill -9") dropIndexes(dir, "active");
+      if (c === "no index") dropIndexes(dir, "all");
       const got = openIn(checkout, false);
       if (got.messages !== MSGS) throw new Error(`${name}: ${got.messages} messages, not ${MSGS}`);
       const key = `${c.padEnd(14)} ${name}`;
@@ -97,7 +112,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[]) => `${median(xs).toFixed(1)} ms (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
-console.log(`${MSGS} × ${SIZE} B, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+console.log(`${MSGS} × ${SIZE} B, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds${WARM !== "0" ? `, warm (${WARM} loads first)` : ""}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 for (const [key, t] of times) {
   const rate = (ms: number) => (segBytes / 1e9 / (ms / 1000)).toFixed(2);
   console.log(`  ${key.padEnd(40)} wall ${range(t.ms)}  cpu ${range(t.cpuMs)}  ${rate(median(t.ms))} GB/s (wall), ${rate(median(t.cpuMs))} GB/s (cpu)`);

@@ -6,6 +6,7 @@
 // Layout on disk (as nats-server's):
 //   <store_dir>/jetstream/<account>/streams/<stream>/meta.json          {config, created}
 //   <store_dir>/jetstream/<account>/streams/<stream>/msgs/<n>.seg       the file store's segments
+//   <store_dir>/jetstream/<account>/streams/<stream>/msgs/<n>.idx       their saved indexes, hwm
 //   <store_dir>/jetstream/<account>/streams/<stream>/obs/<consumer>/meta.json, state.json
 // Memory streams keep nothing on disk and do not survive a restart (as in nats-server).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";

@@ -120,7 +120,7 @@ export class SegmentIndexBuilder {
   }
 
   message(subject: string, seq: number, ts: number, offset: number, length: number, size: number): void {
-    this.reserve(1 + 5 + 10 + 8 + 5 + 5 + 5);
+    if (this.at + 48 > this.buf.length) this.reserve(48); // the longest row: 1 + 5 + 8 + 8 + 3 × 8
     this.buf[this.at++] = ROW_MESSAGE;
     this.varint(this.subjectId(subject));
     this.varint(seq - this.lastMessageSeq);
@@ -185,11 +185,15 @@ export class SegmentIndexBuilder {
 
   private varint(v: number): void {
     const buf = this.buf;
-    while (v >= 128) {
-      buf[this.at++] = (v % 128) | 128;
-      v = Math.floor(v / 128);
+    let at = this.at;
+    if (v < 0x80000000) {
+      for (; v >= 128; v >>>= 7) buf[at++] = (v & 127) | 128;
+    } else {
+      // Past 31 bits (a sequence's first delta), without shifts.
+      for (; v >= 128; v = Math.floor(v / 128)) buf[at++] = (v % 128) | 128;
     }
-    buf[this.at++] = v;
+    buf[at++] = v;
+    this.at = at;
   }
 
   private reserve(n: number): void {

@@ -190,7 +190,14 @@ export class AccountJetStream {
   }
 
   private async loadStream(name: string, config: StreamConfig, created: number): Promise<void> {
+    const began = performance.now();
     const store = config.storage === "memory" ? this.openStore(config) : await FileStore.open(this.fileStoreOptions(config), storeLimits(config));
+    if (store instanceof FileStore) {
+      // As nats-server's line, with how the segments were read (from their saved index, or record by record).
+      const { savedIndex, records } = store.loadedFrom;
+      const ms = Math.round(performance.now() - began);
+      this.server.log.info(`  Restored ${store.state().messages.toLocaleString("en-US")} messages for stream '${this.account.name} > ${name}' in ${ms} ms (segments: ${savedIndex} from their saved index, ${records} read record by record)`);
+    }
     const stream = new Stream(this, config, created, store);
     this.streams.set(name, stream);
     const obs = path.join(this.streamDir(name), "obs");

@@ -1,5 +1,5 @@
 // The saved index of one file-store segment: <n>.idx beside <n>.seg, everything loading the segment takes
-// from its records except the bodies, so that a restart reads rows of ~15 bytes instead of every record
+// from its records except the bodies, so that a restart reads rows of ~16 bytes instead of every record
 // (and computes one CRC over the segment instead of one per record).
 //
 // File:  u32 LE magic "NIX1" | f64 LE segment bytes | u32 LE CRC-32 of those segment bytes |
@@ -78,11 +78,6 @@ export class RowReader {
       if (b < 128) return value;
       scale *= 128;
     }
-  }
-
-  skipVarints(n: number): void {
-    const buf = this.buf;
-    while (n > 0) if (buf[this.pos++]! < 128) n--;
   }
 
   f64(): number {

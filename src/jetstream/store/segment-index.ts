@@ -93,7 +93,8 @@ export class RowReader {
  * index is saved only when that is where the segment ends.
  */
 export class SegmentIndexBuilder {
-  private buf = Buffer.allocUnsafe(16 * 1024);
+  // Small at first: a server may have many streams, most of them small.
+  private buf = Buffer.allocUnsafe(1024);
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   private at = 0;
   private readonly ids = new Map<string, number>();

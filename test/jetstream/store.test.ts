@@ -443,6 +443,41 @@ describe("file store: saved segment indexes", () => {
     expect(snapshot(again)).toEqual(expected);
   });
 
+  test("random appends, deletes, purges and limits across reopens: a load from saved indexes finds what a load without them finds", () => {
+    let seed = 18;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const dir = tempDir();
+    let fromIndex = 0;
+    for (let round = 0; round < 8; round++) {
+      const limits = { ...NO_LIMITS, maxMsgs: rand(2) ? 400 : -1, maxMsgsPerSubject: rand(3) ? -1 : 40 };
+      const s = new FileStore({ dir, segmentBytes: 1500, compress: rand(2) === 0 }, limits);
+      for (let i = 0, n = 50 + rand(300); i < n; i++) {
+        const op = rand(20);
+        const last = s.state().lastSeq;
+        if (op === 0 && last > 0) s.remove(1 + rand(last));
+        else if (op === 1) s.purge(rand(2) ? { filter: `r.${rand(9)}` } : { keep: 1 + rand(200) });
+        else if (op === 2 && rand(10) === 0) s.purge({});
+        else s.append(`r.${rand(9)}`, rand(4) ? null : b(`NATS/1.0\r\nR: ${i}\r\n\r\n`), b(`v${i} `.repeat(1 + rand(30))));
+      }
+      const live = snapshot(s);
+      s.close();
+      // Sometimes as kill -9 leaves it (the active segment's index stale), sometimes an index damaged.
+      const idx = files(dir, ".idx");
+      if (idx.length > 0 && rand(2)) writeFileSync(path.join(dir, idx.at(-1)!), readFileSync(path.join(dir, idx[0]!)));
+      if (idx.length > 1 && rand(2)) rmSync(path.join(dir, idx[rand(idx.length)]!));
+      const expected = truth(dir);
+      const r = new FileStore({ dir, segmentBytes: 1500 }, limits);
+      expect(snapshot(r), `round ${round}`).toEqual(expected);
+      expect(expected.state.lastSeq).toBe(live.state.lastSeq);
+      fromIndex += r.loadedFrom.savedIndex;
+      r.close();
+    }
+    expect(fromIndex).toBeGreaterThan(8);
+  });
+
   test("a segment damaged in place behind a saved index is read record by record: only the damaged message is lost, never served", () => {
     const dir = tempDir();
     fill(dir);

@@ -194,9 +194,10 @@ export class AccountJetStream {
     const store = config.storage === "memory" ? this.openStore(config) : await FileStore.open(this.fileStoreOptions(config), storeLimits(config));
     if (store instanceof FileStore) {
       // As nats-server's line, with how the segments were read (from their saved index, or record by record).
-      const { savedIndex, records } = store.loadedFrom;
+      const { savedIndex, tails, records } = store.loadedFrom;
       const ms = Math.round(performance.now() - began);
-      this.server.log.info(`  Restored ${store.state().messages.toLocaleString("en-US")} messages for stream '${this.account.name} > ${name}' in ${ms} ms (segments: ${savedIndex} from their saved index, ${records} read record by record)`);
+      const read = `${savedIndex - tails} from their saved index, ${tails} from it and the records after it, ${records} read record by record`;
+      this.server.log.info(`  Restored ${store.state().messages.toLocaleString("en-US")} messages for stream '${this.account.name} > ${name}' in ${ms} ms (segments: ${read})`);
     }
     const stream = new Stream(this, config, created, store);
     this.streams.set(name, stream);

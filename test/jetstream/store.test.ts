@@ -384,7 +384,7 @@ describe("file store: saved segment indexes", () => {
     expect(files(dir, ".idx").length).toBe(segments);
     const expected = truth(dir);
     const r = track(new FileStore({ dir, segmentBytes: 2048 }));
-    expect(r.loadedFrom).toEqual({ savedIndex: segments, records: 0 });
+    expect(r.loadedFrom).toEqual({ savedIndex: segments, tails: 0, records: 0 });
     expect(snapshot(r)).toEqual(expected);
     expect(expected.state).toMatchObject({ firstSeq: 20, lastSeq: 150 });
     // And it goes on: the active segment's index continues from the saved one.
@@ -401,7 +401,7 @@ describe("file store: saved segment indexes", () => {
     for (const f of files(dir, ".idx")) rmSync(path.join(dir, f));
     const sealed = files(dir, ".seg").slice(0, -1);
     const s = track(new FileStore({ dir, segmentBytes: 2048 }));
-    expect(s.loadedFrom).toEqual({ savedIndex: 0, records: sealed.length + 1 });
+    expect(s.loadedFrom).toEqual({ savedIndex: 0, tails: 0, records: sealed.length + 1 });
     const deadline = Date.now() + 5_000;
     while (files(dir, ".idx").length < sealed.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     expect(files(dir, ".idx")).toEqual(sealed.map((f) => f.replace(".seg", ".idx")));
@@ -409,8 +409,35 @@ describe("file store: saved segment indexes", () => {
     const copy = tempDir();
     for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
     const r = track(new FileStore({ dir: copy, segmentBytes: 2048 }));
-    expect(r.loadedFrom).toEqual({ savedIndex: sealed.length, records: 1 });
+    expect(r.loadedFrom).toEqual({ savedIndex: sealed.length, tails: 0, records: 1 });
     expect(snapshot(r)).toEqual(snapshot(s));
+  });
+
+  test("the active segment's index is saved as it grows: after a kill -9 only the records after it are read", async () => {
+    const dir = tempDir();
+    const s = track(new FileStore({ dir, syncIntervalMs: 10 }));
+    const body = Buffer.alloc(100, 120);
+    for (let i = 0; i < 12_000; i++) s.append(`g.${i % 5}`, null, body); // past 1 MiB
+    s.flush();
+    const deadline = Date.now() + 5_000;
+    while (files(dir, ".idx").length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(files(dir, ".idx")).toEqual(["1.idx"]);
+    s.remove(5);
+    for (let i = 0; i < 100; i++) s.append("g.tail", null, b(`tail-${i}`));
+    s.flush();
+    // What kill -9 leaves: the files as they are (a copy; this store stays open, unclosed).
+    const copy = tempDir();
+    for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+    const expected = truth(copy);
+    expect(expected.state).toMatchObject({ messages: 12_099, lastSeq: 12_100, numSubjects: 6 });
+    const r = track(new FileStore({ dir: copy }));
+    expect(r.loadedFrom).toEqual({ savedIndex: 1, tails: 1, records: 0 });
+    expect(snapshot(r)).toEqual(expected);
+    // Its rows went on with those records: closed, the next load needs no record.
+    r.close();
+    const again = track(new FileStore({ dir: copy }));
+    expect(again.loadedFrom).toEqual({ savedIndex: 1, tails: 0, records: 0 });
+    expect(snapshot(again)).toEqual(expected);
   });
 
   test("a damaged, stale or foreign saved index is detected and rebuilt: messages, first/last sequence and subjects stay exact", () => {
@@ -424,7 +451,8 @@ describe("file store: saved segment indexes", () => {
     grown.append("i.late", null, b("late"));
     grown.flush();
     writeFileSync(idx(seg.length - 1), lastIdx);
-    // Damaged: a byte flipped in the middle of one index. Foreign: another segment's index in the place of one.
+    // Damaged: a byte flipped in the middle of one index. Foreign: another segment's index in the place of
+    // one (that segment does not begin with the bytes it was saved for).
     const damaged = readFileSync(idx(1));
     damaged[damaged.length >> 1] ^= 0x40;
     writeFileSync(idx(1), damaged);
@@ -433,13 +461,14 @@ describe("file store: saved segment indexes", () => {
     expect(expected.state).toMatchObject({ firstSeq: 20, lastSeq: 151 });
     expect(expected.messages.at(-1)).toMatch(/^151 i\.late .* late$/);
     const r = track(new FileStore({ dir, segmentBytes: 2048 }));
-    expect(r.loadedFrom).toEqual({ savedIndex: seg.length - 3, records: 3 });
+    // The active segment's index is a stale one of its beginning: used, and the records after it read.
+    expect(r.loadedFrom).toEqual({ savedIndex: seg.length - 2, tails: 1, records: 2 });
     expect(snapshot(r)).toEqual(expected);
     grown.close();
     r.close();
     // Rebuilt: every index fits again (the sealed ones were saved by that load, the active one by a close).
     const again = track(new FileStore({ dir, segmentBytes: 2048 }));
-    expect(again.loadedFrom).toEqual({ savedIndex: seg.length, records: 0 });
+    expect(again.loadedFrom).toEqual({ savedIndex: seg.length, tails: 0, records: 0 });
     expect(snapshot(again)).toEqual(expected);
   });
 

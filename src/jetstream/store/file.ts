@@ -11,9 +11,12 @@
 //               (written only when it is smaller; natter has no S2 codec, so it compresses with deflate)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
 // Beside a segment, <dir>/<n>.idx: its saved index (segment-index.ts), the rows of its records without
-// the bodies, saved when the segment is sealed (rotated) or the store closes, and when a load had to read a
-// sealed segment record by record. A load uses it only if the segment is byte for byte the one it was
-// saved for (length and CRC-32 of the whole segment); else it reads the records, as without one.
+// the bodies, saved when the segment is sealed (rotated) or the store closes, when a load had to read a
+// sealed segment record by record, and for the active segment every sync interval in which it grew by
+// ACTIVE_INDEX_BYTES (so that after kill -9 a load reads only what came after). A load uses it only if
+// the segment begins byte for byte with what it was saved for (length and CRC-32 of those bytes: segments
+// only grow); the records after that are read one by one, and a segment without a usable index is read
+// whole that way, as without one.
 // Beside them, <dir>/hwm (the high-water mark): f64 LE | u32 LE CRC-32 of those 8 bytes, the last sequence
 // written, rewritten in place after
 // each flush's records and before its PubAcks. If the segments end below it (their tail was lost), the
@@ -36,7 +39,7 @@
 //   append throws StoreWriteError: nothing new is taken in that could not be acknowledged.
 import {
   closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync,
-  readSync, rmSync, unlinkSync, writeFileSync, writeSync,
+  readSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync,
 } from "node:fs";
 import path from "node:path";
 import type * as Zlib from "node:zlib";
@@ -70,6 +73,8 @@ export interface FileStoreOptions {
 
 /** FileStore.open reads the segments in slices of this many ms, the event loop serving clients in between. */
 const LOAD_SLICE_MS = 5;
+/** The active segment's index is saved again by the interval sync once the segment grew this much. */
+const ACTIVE_INDEX_BYTES = 1024 * 1024;
 /** Records read between two looks at the clock while loading. */
 const LOAD_CHECK_EVERY = 2048;
 
@@ -105,6 +110,8 @@ interface Segment {
   crc: number;
   /** Its rows while it is active (saved as its index when sealed); null once saved, or when not known (it was read record by record). */
   rows: SegmentIndexBuilder | null;
+  /** Bytes its saved index covers (0: none saved by this process). */
+  indexed: number;
 }
 
 /** Where replay is in a saved index's rows: the reader and the last message's sequence. */
@@ -252,8 +259,11 @@ export class FileStore extends IndexedStore<FileEntry> {
   private destroying = false;
   /** The highest floor a marker set, while loading. */
   private loadFloor = 0;
-  /** How the segments were loaded: from their saved index, or record by record (for tests and the bench). */
-  readonly loadedFrom = { savedIndex: 0, records: 0 };
+  /**
+   * How the segments were loaded: from their saved index (`tails` of them with records after what it
+   * covers, read one by one), or record by record (for the log, tests and the bench).
+   */
+  readonly loadedFrom = { savedIndex: 0, tails: 0, records: 0 };
 
   /** Opens the store, reading every segment before it returns (see FileStore.open for the sliced way). */
   constructor(options: FileStoreOptions, limits?: StoreLimits, deferLoad = false) {
@@ -294,7 +304,10 @@ export class FileStore extends IndexedStore<FileEntry> {
     if (limits) this.setLimits(limits);
     this.flush();
     if (this.syncPolicy === "interval") {
-      this.syncTimer = setInterval(() => this.quietly(() => this.sync()), options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
+      this.syncTimer = setInterval(() => {
+        this.quietly(() => this.sync());
+        if (this.writeFailure === null && this.active.written - this.active.indexed >= ACTIVE_INDEX_BYTES) this.saveIndex(this.active);
+      }, options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
       this.syncTimer.unref?.();
     }
   }
@@ -430,7 +443,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   private openSegment(index: number): void {
     const file = path.join(this.dir, `${index}.seg`);
     const fd = this.io(`create ${file}`, () => openSync(file, "w+"));
-    const seg: Segment = { index, file, fd, written: 0, maxRef: 0, crc: 0, rows: new SegmentIndexBuilder() };
+    const seg: Segment = { index, file, fd, written: 0, maxRef: 0, crc: 0, rows: new SegmentIndexBuilder(), indexed: 0 };
     this.segments.push(seg);
     this.active = seg;
     this.queueMarker();
@@ -514,9 +527,11 @@ export class FileStore extends IndexedStore<FileEntry> {
     try {
       unlinkSync(seg.file);
     } catch {}
-    try {
-      unlinkSync(indexFile(seg));
-    } catch {}
+    for (const f of [indexFile(seg), `${indexFile(seg)}.tmp`]) {
+      try {
+        unlinkSync(f);
+      } catch {}
+    }
   }
 
   /**
@@ -527,11 +542,15 @@ export class FileStore extends IndexedStore<FileEntry> {
   private saveIndex(seg: Segment, rows = seg.rows, crc = seg.crc): void {
     if (rows === null || rows.end !== seg.written) return;
     const file = indexFile(seg);
+    // Written beside and renamed over: a kill -9 meanwhile leaves the index before, not half of one.
+    const tmp = `${file}.tmp`;
     try {
-      writeFileSync(file, rows.encode(seg.written, crc));
+      writeFileSync(tmp, rows.encode(seg.written, crc));
+      renameSync(tmp, file);
+      seg.indexed = seg.written;
     } catch {
       try {
-        unlinkSync(file);
+        unlinkSync(tmp);
       } catch {}
     }
   }
@@ -778,21 +797,23 @@ export class FileStore extends IndexedStore<FileEntry> {
     for (const index of indexes) {
       const file = path.join(this.dir, `${index}.seg`);
       const fd = openSync(file, "r+");
-      const seg: Segment = { index, file, fd, written: fstatSync(fd).size, maxRef: 0, crc: 0, rows: null };
+      const seg: Segment = { index, file, fd, written: fstatSync(fd).size, maxRef: 0, crc: 0, rows: null, indexed: 0 };
       this.segments.push(seg);
       const isLast = index === indexes[indexes.length - 1];
       // Open damage is closed (and reported) by the next message read record by record.
       const saved = damage === null ? this.savedIndexOf(seg) : null;
+      let off = 0;
       if (saved !== null) {
         yield* this.replay(seg, saved, isLast);
         this.loadedFrom.savedIndex++;
-        continue;
-      }
-      this.loadedFrom.records++;
+        if (saved.segmentBytes === seg.written) continue;
+        // The segment grew after its index was saved (kill -9): the records after it are read one by one.
+        this.loadedFrom.tails++;
+        off = saved.segmentBytes;
+      } else this.loadedFrom.records++;
       const buf = readFileSync(file);
       seg.written = buf.length;
       const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-      let off = 0;
       while (off < buf.length) {
         if (++records % LOAD_CHECK_EVERY === 0) yield;
         const rec = this.loadRecord(buf, view, off, seg);
@@ -823,6 +844,14 @@ export class FileStore extends IndexedStore<FileEntry> {
         else damage.bytes += resume - off;
         off = resume;
       }
+      if (saved !== null && isLast && seg.rows !== null) {
+        // Its rows go on with those records (none if one of them was bad: then it is indexed as below).
+        const tail = this.rowsOfRecords(buf, saved.segmentBytes, seg.rows);
+        let step = tail.next();
+        while (!step.done) step = tail.next();
+        seg.rows = step.value;
+        if (seg.rows !== null) seg.crc = Bun.hash.crc32(buf.subarray(saved.segmentBytes, seg.written), seg.crc) >>> 0;
+      } else seg.rows = null;
       // A sealed segment read record by record gets its index saved after the load, off its path (the
       // active one when it is sealed or the store closes).
       if (!isLast) this.indexLater(seg);
@@ -858,8 +887,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       this.warn(`${file}: damaged, ignored (the segment is read record by record and its index saved again)`);
       return null;
     }
-    // Stale (the segment grew, was cut or replaced since) when it is not byte for byte the same.
-    if (saved.segmentBytes !== seg.written || segmentCrc(seg.fd, seg.written) !== saved.segmentCrc) return null;
+    // Stale (cut or replaced since) unless the segment begins with exactly the bytes it was saved for.
+    if (saved.segmentBytes > seg.written || segmentCrc(seg.fd, saved.segmentBytes) !== saved.segmentCrc) return null;
     return saved;
   }
 
@@ -875,6 +904,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     // generator's loop), pausing in between.
     while (!this.replayRows(seg, rows, LOAD_CHECK_EVERY)) yield;
     seg.crc = saved.segmentCrc;
+    seg.indexed = saved.segmentBytes;
     if (isActive) seg.rows = SegmentIndexBuilder.continueFrom(saved, rows.seq);
   }
 
@@ -1017,13 +1047,12 @@ export class FileStore extends IndexedStore<FileEntry> {
    * segment with damage gets no index (every load reads it and reports what the damage cost). Yields
    * every LOAD_CHECK_EVERY records.
    */
-  private *rowsOfRecords(buf: Buffer): Generator<void, SegmentIndexBuilder | null> {
+  private *rowsOfRecords(buf: Buffer, from = 0, rows = new SegmentIndexBuilder()): Generator<void, SegmentIndexBuilder | null> {
     const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-    const rows = new SegmentIndexBuilder();
     const names = new SubjectInterner();
     const f: RecordFields = { ...NO_FIELDS };
     let records = 0;
-    for (let off = 0; off < buf.length; off = f.next) {
+    for (let off = from; off < buf.length; off = f.next) {
       if (++records % LOAD_CHECK_EVERY === 0) yield;
       if (parseRecord(buf, view, off, f) !== null) return null;
       if (f.kind === KIND_MSG || f.kind === KIND_MSG_DEFLATED) {

@@ -2,13 +2,16 @@
 // checkout's FileStore against another checkout's (`--against <dir>`, e.g. a worktree of an older commit),
 // on the same segment files.
 //
-//   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old] [--warm 5]
+//   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old] [--warm 5] [--tail N]
 //
 // One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once, closed cleanly,
 // then opened again and again, each time in a new process (as a restart does: its code not yet compiled
 // by the JIT), which reports the wall and CPU time of `new FileStore(...)`. Each round opens it
 //   - "saved index": as a clean restart finds it (every segment with its saved index, if the store saves one),
-//   - "after kill -9": as kill -9 leaves it (the active segment without its index: that one is read whole),
+//   - "after kill -9": as kill -9 leaves it: the active segment's index saved (by the interval sync) before
+//     its last ~1 MiB (`--tail` messages) were written, so those records are read one by one,
+//   - "active unindexed": the active segment without an index (kill -9 before its first save; or a
+//     checkout that saves none for it): that one is read whole,
 //   - "no index": every saved index removed (everything read record by record),
 // with this checkout and with `--against`'s. With `--warm N` each process first loads a copy of the store
 // N times (as the case leaves it), so that the timed load runs compiled code (what loading a second
@@ -17,7 +20,7 @@
 // which includes the JIT compiling on other threads; on a busy machine the wall time mostly measures
 // the wait for a core).
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -75,11 +78,23 @@ if (AGAINST !== "") impls.push([`against ${AGAINST}`, path.resolve(AGAINST)]);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "store-load-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+// The store, and the active segment's index from before its last TAIL messages (what the interval sync
+// had saved when kill -9 came).
+const TAIL = Number(flag("tail", String(Math.round((1024 * 1024) / (SIZE + 40)))));
+let staleActiveIndex: [string, Buffer] | null = null;
 {
-  const s = new (await storeClass(here))({ dir });
+  const FileStore = await storeClass(here);
   const payload = Buffer.alloc(SIZE, 120);
-  for (let i = 0; i < MSGS; i++) s.append(`s.${i % 100}`, null, payload);
+  let s = new FileStore({ dir });
+  for (let i = 0; i < MSGS - TAIL; i++) s.append(`s.${i % 100}`, null, payload);
   s.close();
+  const active = segmentsOf(dir).at(-1)!.replace(".seg", ".idx");
+  if (existsSync(path.join(dir, active))) staleActiveIndex = [active, readFileSync(path.join(dir, active))];
+  s = new FileStore({ dir });
+  for (let i = MSGS - TAIL; i < MSGS; i++) s.append(`s.${i % 100}`, null, payload);
+  s.close();
+  // The tail must have stayed in that segment for its old index to be a beginning of it.
+  if (staleActiveIndex !== null && segmentsOf(dir).at(-1)!.replace(".seg", ".idx") !== staleActiveIndex[0]) staleActiveIndex = null;
 }
 const segments = () => segmentsOf(dir);
 const segBytes = segments().reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
@@ -89,8 +104,8 @@ const openIn = (checkout: string, close = true) => {
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { messages: number; ms: number; cpuMs: number };
 };
 
-type Case = "saved index" | "after kill -9" | "no index";
-const cases: Case[] = ["saved index", "after kill -9", "no index"];
+type Case = "saved index" | "after kill -9" | "active unindexed" | "no index";
+const cases: Case[] = ["saved index", ...(staleActiveIndex === null ? [] : ["after kill -9" as const]), "active unindexed", "no index"];
 const times = new Map<string, { ms: number[]; cpuMs: number[] }>();
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of cases) {
@@ -98,11 +113,12 @@ for (let r = 0; r < ROUNDS; r++) {
       // Each open starts from the state its case names: a clean open and close with this checkout first
       // (which saves every index), then what the case removes.
       openIn(here);
-      if (c === "after kill -9") dropIndexes(dir, "active");
+      if (c === "after kill -9") writeFileSync(path.join(dir, staleActiveIndex![0]), staleActiveIndex![1]);
+      if (c === "active unindexed") dropIndexes(dir, "active");
       if (c === "no index") dropIndexes(dir, "all");
       const got = openIn(checkout, false);
       if (got.messages !== MSGS) throw new Error(`${name}: ${got.messages} messages, not ${MSGS}`);
-      const key = `${c.padEnd(14)} ${name}`;
+      const key = `${c.padEnd(16)} ${name}`;
       const t = times.get(key) ?? { ms: [], cpuMs: [] };
       t.ms.push(got.ms);
       t.cpuMs.push(got.cpuMs);

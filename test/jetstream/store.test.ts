@@ -478,12 +478,14 @@ describe("file store: saved segment indexes", () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return (seed >>> 8) % n;
     };
-    const dir = tempDir();
+    let dir = tempDir();
     let fromIndex = 0;
-    for (let round = 0; round < 8; round++) {
+    let tails = 0;
+    for (let round = 0; round < 10; round++) {
       const limits = { ...NO_LIMITS, maxMsgs: rand(2) ? 400 : -1, maxMsgsPerSubject: rand(3) ? -1 : 40 };
       const s = new FileStore({ dir, segmentBytes: 1500, compress: rand(2) === 0 }, limits);
-      for (let i = 0, n = 50 + rand(300); i < n; i++) {
+      // Some rounds only a few records: the active segment then stays the one the last round saved.
+      for (let i = 0, n = rand(3) === 0 ? 1 + rand(6) : 50 + rand(300); i < n; i++) {
         const op = rand(20);
         const last = s.state().lastSeq;
         if (op === 0 && last > 0) s.remove(1 + rand(last));
@@ -492,8 +494,16 @@ describe("file store: saved segment indexes", () => {
         else s.append(`r.${rand(9)}`, rand(4) ? null : b(`NATS/1.0\r\nR: ${i}\r\n\r\n`), b(`v${i} `.repeat(1 + rand(30))));
       }
       const live = snapshot(s);
-      s.close();
-      // Sometimes as kill -9 leaves it (the active segment's index stale), sometimes an index damaged.
+      if (rand(2)) {
+        // As kill -9 leaves it (a copy of the files unclosed): the active segment's index, if any, is
+        // the one saved before this round's records.
+        s.flush();
+        const copy = tempDir();
+        for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+        s.close();
+        dir = copy;
+      } else s.close();
+      // Sometimes another segment's index in the place of the active one's, sometimes one missing.
       const idx = files(dir, ".idx");
       if (idx.length > 0 && rand(2)) writeFileSync(path.join(dir, idx.at(-1)!), readFileSync(path.join(dir, idx[0]!)));
       if (idx.length > 1 && rand(2)) rmSync(path.join(dir, idx[rand(idx.length)]!));
@@ -502,9 +512,11 @@ describe("file store: saved segment indexes", () => {
       expect(snapshot(r), `round ${round}`).toEqual(expected);
       expect(expected.state.lastSeq).toBe(live.state.lastSeq);
       fromIndex += r.loadedFrom.savedIndex;
+      tails += r.loadedFrom.tails;
       r.close();
     }
     expect(fromIndex).toBeGreaterThan(8);
+    expect(tails).toBeGreaterThan(0);
   });
 
   test("a segment damaged in place behind a saved index is read record by record: only the damaged message is lost, never served", () => {

@@ -3,10 +3,13 @@
 // (default 300,000 × 64 B), restarted after `kill -9`; and (d) a client's outage across a restart
 // (the time the official client spends between its disconnect and its reconnect).
 //
-//   bun bench/restart.ts [--runs 7] [--msgs 300000] [--only natter|nats-server]
+//   bun bench/restart.ts [--runs 7] [--msgs 300000] [--only natter|nats-server] [--against <checkout>]
 //
+// `--against` adds "natter before": another checkout of natter (e.g. a worktree of an older commit).
 // Times are the wall clock of this process (spawn → first INFO line on a fresh TCP connection, polled
-// every 2 ms), medians and maxima over the runs.
+// every 2 ms), medians and maxima over the runs. The runs alternate between the servers (one run of each
+// measurement for each, in turn, the order reversed every other run), so that a busy machine's drift
+// hits them alike.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -26,8 +29,9 @@ const flag = (name: string, dflt: string) => {
 const RUNS = Number(flag("runs", "7"));
 const MSGS = Number(flag("msgs", "300000"));
 const ONLY = flag("only", "");
-type Kind = "natter" | "nats-server";
-const kinds: Kind[] = (["natter", "nats-server"] as Kind[]).filter((k) => ONLY === "" || k === ONLY);
+const AGAINST = flag("against", "");
+type Kind = "natter" | "natter before" | "nats-server";
+const kinds: Kind[] = (["natter", ...(AGAINST === "" ? [] : ["natter before"]), "nats-server"] as Kind[]).filter((k) => ONLY === "" || k === ONLY);
 
 const children = new Set<ChildProcess>();
 process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
@@ -44,8 +48,8 @@ function freePort(): Promise<number> {
 
 function spawnServer(kind: Kind, port: number, storeDir: string | null): ChildProcess {
   let child: ChildProcess;
-  if (kind === "natter") {
-    const args = [path.join(REPO, "src/main.ts"), "-a", HOST, "-p", String(port)];
+  if (kind !== "nats-server") {
+    const args = [path.join(kind === "natter" ? REPO : path.resolve(AGAINST), "src/main.ts"), "-a", HOST, "-p", String(port)];
     if (storeDir) args.push("-js", "-sd", storeDir);
     child = spawn(BUN, args, { cwd: REPO, stdio: "ignore" });
   } else {
@@ -127,79 +131,90 @@ async function streamMessages(port: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (xs: number[]) => `median ${median(xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
 
-async function timeToInfo(kind: Kind, storeDir: string | null): Promise<number[]> {
-  const times: number[] = [];
-  const port = await freePort();
-  for (let r = 0; r < RUNS; r++) {
-    const began = performance.now();
-    const child = spawnServer(kind, port, storeDir);
-    await untilInfo(port);
-    times.push(performance.now() - began);
-    await kill9(child);
-  }
-  return times;
+/** One restart: spawn → INFO; the server is killed after. */
+async function timeToInfo(kind: Kind, port: number, storeDir: string | null): Promise<number> {
+  const began = performance.now();
+  const child = spawnServer(kind, port, storeDir);
+  await untilInfo(port);
+  const took = performance.now() - began;
+  await kill9(child);
+  return took;
+}
+
+/** One restart: spawn → the stream's STREAM.INFO answered with all its messages (the store recovered). */
+async function timeToStreamInfo(kind: Kind, port: number, storeDir: string): Promise<number> {
+  const began = performance.now();
+  const child = spawnServer(kind, port, storeDir);
+  await untilInfo(port);
+  const n = await streamMessages(port);
+  const took = performance.now() - began;
+  if (n !== MSGS) console.log(`  !! ${kind}: the stream has ${n} messages`);
+  await kill9(child);
+  return took;
 }
 
 /** A client connected to a server that is killed and restarted at once: its disconnect → reconnect time. */
-async function clientOutage(kind: Kind, storeDir: string | null): Promise<number[]> {
-  const port = await freePort();
+async function clientOutage(kind: Kind, port: number, storeDir: string): Promise<number> {
   let child = spawnServer(kind, port, storeDir);
   await untilInfo(port);
   const nc = await connect({ servers: `${HOST}:${port}`, maxReconnectAttempts: -1, reconnectTimeWait: 50, reconnectJitter: 0 });
-  const outages: number[] = [];
   let disconnectedAt = 0;
-  const waiter: { reconnected: (() => void) | null } = { reconnected: null };
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect") disconnectedAt = performance.now();
-      if (s.type === "reconnect") waiter.reconnected?.();
-    }
-  })();
-  for (let r = 0; r < RUNS; r++) {
-    const back = new Promise<void>((resolve) => (waiter.reconnected = resolve));
-    await kill9(child);
-    child = spawnServer(kind, port, storeDir);
-    await back;
-    outages.push(performance.now() - disconnectedAt);
-    // The client retries a server it connected to less than reconnectTimeWait ago only after that wait:
-    // stay connected longer, so each restart is met by an immediate first attempt.
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const back = new Promise<void>((resolve) => {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") disconnectedAt = performance.now();
+        if (s.type === "reconnect") resolve();
+      }
+    })();
+  });
+  // The client retries a server it connected to less than reconnectTimeWait ago only after that wait:
+  // stay connected longer, so the restart is met by an immediate first attempt.
+  await new Promise((r) => setTimeout(r, 200));
+  await kill9(child);
+  child = spawnServer(kind, port, storeDir);
+  await back;
+  const outage = performance.now() - disconnectedAt;
   await nc.close();
   await kill9(child);
-  return outages;
+  return outage;
 }
 
 const version = (kind: Kind) =>
-  kind === "natter" ? "natter " + spawnSync("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]).stdout.toString().trim() : spawnSync("nats-server", ["--version"]).stdout.toString().trim();
+  kind === "nats-server"
+    ? spawnSync("nats-server", ["--version"]).stdout.toString().trim()
+    : `${kind} ` + spawnSync("git", ["-C", kind === "natter" ? REPO : path.resolve(AGAINST), "rev-parse", "--short", "HEAD"]).stdout.toString().trim();
 
+// Per server: a port, an empty store, and a store with one stream of MSGS messages left by kill -9.
+const setups = new Map<Kind, { port: number; emptyDir: string; dir: string }>();
 for (const kind of kinds) {
-  console.log(`== ${version(kind)} (${RUNS} runs)`);
-  console.log(`  ready, no JetStream:              ${fmt(await timeToInfo(kind, null))}`);
   const emptyDir = mkdtempSync(path.join(os.tmpdir(), "restart-empty-"));
-  console.log(`  ready, JetStream, no stream:      ${fmt(await timeToInfo(kind, emptyDir))}`);
-  rmSync(emptyDir, { recursive: true, force: true });
-
   const dir = mkdtempSync(path.join(os.tmpdir(), "restart-js-"));
   const port = await freePort();
   const filler = spawnServer(kind, port, dir);
   await untilInfo(port);
   await fillStream(port, MSGS);
   await kill9(filler);
-  console.log(`  ready, one stream of ${MSGS} msgs: ${fmt(await timeToInfo(kind, dir))}`);
-  // Until the stream answers with all its messages (the API ready, the store recovered).
-  const apiTimes: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const began = performance.now();
-    const child = spawnServer(kind, port, dir);
-    await untilInfo(port);
-    const n = await streamMessages(port);
-    apiTimes.push(performance.now() - began);
-    if (n !== MSGS) console.log(`  !! stream has ${n} messages`);
-    await kill9(child);
+  setups.set(kind, { port, emptyDir, dir });
+}
+const measures = ["ready, no JetStream", "ready, JetStream, no stream", `ready, one stream of ${MSGS} msgs`, "stream info answered (recovered)", "client outage per kill -9 restart (50 ms reconnect wait)"] as const;
+const results = new Map<string, number[]>();
+const add = (kind: Kind, measure: string, ms: number) => results.set(`${kind}|${measure}`, [...(results.get(`${kind}|${measure}`) ?? []), ms]);
+for (let r = 0; r < RUNS; r++) {
+  for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+    const { port, emptyDir, dir } = setups.get(kind)!;
+    add(kind, measures[0], await timeToInfo(kind, port, null));
+    add(kind, measures[1], await timeToInfo(kind, port, emptyDir));
+    add(kind, measures[2], await timeToInfo(kind, port, dir));
+    add(kind, measures[3], await timeToStreamInfo(kind, port, dir));
+    add(kind, measures[4], await clientOutage(kind, port, dir));
   }
-  console.log(`  stream info answered (recovered):  ${fmt(apiTimes)}`);
-  console.log(`  client outage per kill -9 restart (50 ms reconnect wait): ${fmt(await clientOutage(kind, dir))}`);
+}
+for (const kind of kinds) {
+  console.log(`== ${version(kind)} (${RUNS} runs)`);
+  for (const m of measures) console.log(`  ${(m + ":").padEnd(60)} ${fmt(results.get(`${kind}|${m}`)!)}`);
+  const { emptyDir, dir } = setups.get(kind)!;
+  rmSync(emptyDir, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 }
+console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 process.exit(0);

@@ -6,6 +6,7 @@
 // Layout on disk (as nats-server's):
 //   <store_dir>/jetstream/<account>/streams/<stream>/meta.json          {config, created}
 //   <store_dir>/jetstream/<account>/streams/<stream>/msgs/<n>.seg       the file store's segments
+//   <store_dir>/jetstream/<account>/streams/<stream>/msgs/<n>.idx       their saved indexes, hwm
 //   <store_dir>/jetstream/<account>/streams/<stream>/obs/<consumer>/meta.json, state.json
 // Memory streams keep nothing on disk and do not survive a restart (as in nats-server).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -197,7 +198,15 @@ export class AccountJetStream {
   }
 
   private async loadStream(name: string, config: StreamConfig, created: number): Promise<void> {
+    const began = performance.now();
     const store = config.storage === "memory" ? this.openStore(config) : await FileStore.open(this.fileStoreOptions(config), storeLimits(config));
+    if (store instanceof FileStore) {
+      // As nats-server's line, with how the segments were read (from their saved index, or record by record).
+      const { savedIndex, tails, records } = store.loadedFrom;
+      const ms = Math.round(performance.now() - began);
+      const read = `${savedIndex - tails} from their saved index, ${tails} from it and the records after it, ${records} read record by record`;
+      this.server.log.info(`  Restored ${store.state().messages.toLocaleString("en-US")} messages for stream '${this.account.name} > ${name}' in ${ms} ms (segments: ${read})`);
+    }
     const stream = new Stream(this, config, created, store);
     this.streams.set(name, stream);
     const obs = path.join(this.streamDir(name), "obs");

@@ -341,3 +341,200 @@ describe("file store on disk", () => {
     truncateSync(seg, after);
   });
 });
+
+describe("file store: saved segment indexes", () => {
+  /** Everything a load decides: the state, the subjects, what is deleted or lost, every message as stored. */
+  function snapshot(s: FileStore) {
+    const messages: string[] = [];
+    for (let m = s.next(0, null); m !== null; m = s.next(m.seq + 1, null)) {
+      messages.push(`${m.seq} ${m.subject} ${m.ts} ${m.headers?.toString() ?? "-"} ${m.data.toString()}`);
+    }
+    return { state: s.state(), subjects: [...s.subjects(null)].sort(), deleted: s.deletedSeqs(), messages, last: s.last("i.>")?.seq };
+  }
+
+  /** A store of several segments with what a segment can hold: headers, deletes, a moved front, compressed bodies. */
+  function fill(dir: string): void {
+    const a = new FileStore({ dir, segmentBytes: 2048 }, { ...NO_LIMITS, maxMsgsPerSubject: 30 });
+    for (let i = 1; i <= 150; i++) {
+      if (i === 100) a.setCompression(true);
+      a.append(`i.${i % 7}`, i % 3 ? null : b(`NATS/1.0\r\nN: ${i}\r\n\r\n`), b(`body-${i} `.repeat(i % 11 === 0 ? 12 : 1)));
+      if (i % 13 === 0) a.remove(i - 5);
+    }
+    a.purge({ seq: 20 });
+    a.close();
+  }
+
+  const files = (dir: string, ext: string) => readdirSync(dir).filter((f) => f.endsWith(ext)).sort((x, y) => parseInt(x) - parseInt(y));
+  /** What a load without any saved index finds (read record by record): the truth to compare with. */
+  function truth(dir: string) {
+    const copy = tempDir();
+    for (const f of files(dir, ".seg").concat(readdirSync(dir).filter((f) => f === "hwm"))) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+    const s = new FileStore({ dir: copy, segmentBytes: 2048 });
+    expect(s.loadedFrom.savedIndex).toBe(0);
+    const snap = snapshot(s);
+    s.close();
+    return snap;
+  }
+
+  test("a store closed cleanly loads from its saved indexes: the same messages, sequences and subjects", () => {
+    const dir = tempDir();
+    fill(dir);
+    const segments = files(dir, ".seg").length;
+    expect(segments).toBeGreaterThan(3);
+    expect(files(dir, ".idx").length).toBe(segments);
+    const expected = truth(dir);
+    const r = track(new FileStore({ dir, segmentBytes: 2048 }));
+    expect(r.loadedFrom).toEqual({ savedIndex: segments, tails: 0, records: 0 });
+    expect(snapshot(r)).toEqual(expected);
+    expect(expected.state).toMatchObject({ firstSeq: 20, lastSeq: 150 });
+    // And it goes on: the active segment's index continues from the saved one.
+    r.append("i.new", null, b("after"));
+    r.close();
+    const again = track(new FileStore({ dir, segmentBytes: 2048 }));
+    expect(again.loadedFrom.records).toBe(0);
+    expect(again.get(151)!.data.toString()).toBe("after");
+  });
+
+  test("sealed segments read record by record get their index saved after the load, while the store is open", async () => {
+    const dir = tempDir();
+    fill(dir);
+    for (const f of files(dir, ".idx")) rmSync(path.join(dir, f));
+    const sealed = files(dir, ".seg").slice(0, -1);
+    const s = track(new FileStore({ dir, segmentBytes: 2048 }));
+    expect(s.loadedFrom).toEqual({ savedIndex: 0, tails: 0, records: sealed.length + 1 });
+    const deadline = Date.now() + 5_000;
+    while (files(dir, ".idx").length < sealed.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(files(dir, ".idx")).toEqual(sealed.map((f) => f.replace(".seg", ".idx")));
+    // What a restart now finds (the open store is left as it is: a copy of its files).
+    const copy = tempDir();
+    for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+    const r = track(new FileStore({ dir: copy, segmentBytes: 2048 }));
+    expect(r.loadedFrom).toEqual({ savedIndex: sealed.length, tails: 0, records: 1 });
+    expect(snapshot(r)).toEqual(snapshot(s));
+  });
+
+  test("the active segment's index is saved as it grows: after a kill -9 only the records after it are read", async () => {
+    const dir = tempDir();
+    const s = track(new FileStore({ dir, syncIntervalMs: 10 }));
+    const body = Buffer.alloc(100, 120);
+    for (let i = 0; i < 12_000; i++) s.append(`g.${i % 5}`, null, body); // past 1 MiB
+    s.flush();
+    const deadline = Date.now() + 5_000;
+    while (files(dir, ".idx").length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(files(dir, ".idx")).toEqual(["1.idx"]);
+    s.remove(5);
+    for (let i = 0; i < 100; i++) s.append("g.tail", null, b(`tail-${i}`));
+    s.flush();
+    // What kill -9 leaves: the files as they are (a copy; this store stays open, unclosed).
+    const copy = tempDir();
+    for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+    const expected = truth(copy);
+    expect(expected.state).toMatchObject({ messages: 12_099, lastSeq: 12_100, numSubjects: 6 });
+    const r = track(new FileStore({ dir: copy }));
+    expect(r.loadedFrom).toEqual({ savedIndex: 1, tails: 1, records: 0 });
+    expect(snapshot(r)).toEqual(expected);
+    // Its rows went on with those records: closed, the next load needs no record.
+    r.close();
+    const again = track(new FileStore({ dir: copy }));
+    expect(again.loadedFrom).toEqual({ savedIndex: 1, tails: 0, records: 0 });
+    expect(snapshot(again)).toEqual(expected);
+  });
+
+  test("a damaged, stale or foreign saved index is detected and rebuilt: messages, first/last sequence and subjects stay exact", () => {
+    const dir = tempDir();
+    fill(dir);
+    const seg = files(dir, ".seg");
+    const idx = (n: number) => path.join(dir, seg[n]!.replace(".seg", ".idx"));
+    // Stale: the active segment grew after its index was saved (a kill -9 leaves this).
+    const lastIdx = readFileSync(idx(seg.length - 1));
+    const grown = track(new FileStore({ dir, segmentBytes: 2048 }));
+    grown.append("i.late", null, b("late"));
+    grown.flush();
+    writeFileSync(idx(seg.length - 1), lastIdx);
+    // Damaged: a byte flipped in the middle of one index. Foreign: another segment's index in the place of
+    // one (that segment does not begin with the bytes it was saved for).
+    const damaged = readFileSync(idx(1));
+    damaged[damaged.length >> 1] ^= 0x40;
+    writeFileSync(idx(1), damaged);
+    writeFileSync(idx(2), readFileSync(idx(3)));
+    const expected = truth(dir);
+    expect(expected.state).toMatchObject({ firstSeq: 20, lastSeq: 151 });
+    expect(expected.messages.at(-1)).toMatch(/^151 i\.late .* late$/);
+    const r = track(new FileStore({ dir, segmentBytes: 2048 }));
+    // The active segment's index is a stale one of its beginning: used, and the records after it read.
+    expect(r.loadedFrom).toEqual({ savedIndex: seg.length - 2, tails: 1, records: 2 });
+    expect(snapshot(r)).toEqual(expected);
+    grown.close();
+    r.close();
+    // Rebuilt: every index fits again (the sealed ones were saved by that load, the active one by a close).
+    const again = track(new FileStore({ dir, segmentBytes: 2048 }));
+    expect(again.loadedFrom).toEqual({ savedIndex: seg.length, tails: 0, records: 0 });
+    expect(snapshot(again)).toEqual(expected);
+  });
+
+  test("random appends, deletes, purges and limits across reopens: a load from saved indexes finds what a load without them finds", () => {
+    let seed = 18;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    let dir = tempDir();
+    let fromIndex = 0;
+    let tails = 0;
+    for (let round = 0; round < 10; round++) {
+      const limits = { ...NO_LIMITS, maxMsgs: rand(2) ? 400 : -1, maxMsgsPerSubject: rand(3) ? -1 : 40 };
+      const s = new FileStore({ dir, segmentBytes: 1500, compress: rand(2) === 0 }, limits);
+      // Some rounds only a few records: the active segment then stays the one the last round saved.
+      for (let i = 0, n = rand(3) === 0 ? 1 + rand(6) : 50 + rand(300); i < n; i++) {
+        const op = rand(20);
+        const last = s.state().lastSeq;
+        if (op === 0 && last > 0) s.remove(1 + rand(last));
+        else if (op === 1) s.purge(rand(2) ? { filter: `r.${rand(9)}` } : { keep: 1 + rand(200) });
+        else if (op === 2 && rand(10) === 0) s.purge({});
+        else s.append(`r.${rand(9)}`, rand(4) ? null : b(`NATS/1.0\r\nR: ${i}\r\n\r\n`), b(`v${i} `.repeat(1 + rand(30))));
+      }
+      const live = snapshot(s);
+      if (rand(2)) {
+        // As kill -9 leaves it (a copy of the files unclosed): the active segment's index, if any, is
+        // the one saved before this round's records.
+        s.flush();
+        const copy = tempDir();
+        for (const f of readdirSync(dir)) writeFileSync(path.join(copy, f), readFileSync(path.join(dir, f)));
+        s.close();
+        dir = copy;
+      } else s.close();
+      // Sometimes another segment's index in the place of the active one's, sometimes one missing.
+      const idx = files(dir, ".idx");
+      if (idx.length > 0 && rand(2)) writeFileSync(path.join(dir, idx.at(-1)!), readFileSync(path.join(dir, idx[0]!)));
+      if (idx.length > 1 && rand(2)) rmSync(path.join(dir, idx[rand(idx.length)]!));
+      const expected = truth(dir);
+      const r = new FileStore({ dir, segmentBytes: 1500 }, limits);
+      expect(snapshot(r), `round ${round}`).toEqual(expected);
+      expect(expected.state.lastSeq).toBe(live.state.lastSeq);
+      fromIndex += r.loadedFrom.savedIndex;
+      tails += r.loadedFrom.tails;
+      r.close();
+    }
+    expect(fromIndex).toBeGreaterThan(8);
+    expect(tails).toBeGreaterThan(0);
+  });
+
+  test("a segment damaged in place behind a saved index is read record by record: only the damaged message is lost, never served", () => {
+    const dir = tempDir();
+    fill(dir);
+    const seg = path.join(dir, files(dir, ".seg")[2]!);
+    const bytes = readFileSync(seg);
+    // A byte of a body: same length, so only the segment's checksum tells the index no longer fits.
+    const at = bytes.lastIndexOf("body-");
+    bytes[at] ^= 0x01;
+    writeFileSync(seg, bytes);
+    const expected = truth(dir);
+    expect(expected.state.lost?.msgs.length).toBe(1);
+    const r = track(new FileStore({ dir, segmentBytes: 2048 }));
+    // That segment, and the next one if the damage was its last message (the next message closes the loss).
+    expect(r.loadedFrom.records).toBeGreaterThanOrEqual(1);
+    expect(r.loadedFrom.records).toBeLessThanOrEqual(2);
+    expect(snapshot(r)).toEqual(expected);
+    expect(r.get(expected.state.lost!.msgs[0]!)).toBeNull();
+  });
+});

@@ -10,6 +10,13 @@
 //               u32 header length | u32 headers+data length | raw deflate of headers + data
 //               (written only when it is smaller; natter has no S2 codec, so it compresses with deflate)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
+// Beside a segment, <dir>/<n>.idx: its saved index (segment-index.ts), the rows of its records without
+// the bodies, saved when the segment is sealed (rotated) or the store closes, when a load had to read a
+// sealed segment record by record, and for the active segment every sync interval in which it grew by
+// ACTIVE_INDEX_BYTES (so that after kill -9 a load reads only what came after). A load uses it only if
+// the segment begins byte for byte with what it was saved for (length and CRC-32 of those bytes: segments
+// only grow); the records after that are read one by one, and a segment without a usable index is read
+// whole that way, as without one.
 // Beside them, <dir>/hwm (the high-water mark): f64 LE | u32 LE CRC-32 of those 8 bytes, the last sequence
 // written, rewritten in place after
 // each flush's records and before its PubAcks. If the segments end below it (their tail was lost), the
@@ -31,12 +38,15 @@
 //   on a RETRY_TIMER_MS timer, which clears `writeFailure` and logs that writes resumed. While it is set,
 //   append throws StoreWriteError: nothing new is taken in that could not be acknowledged.
 import {
-  closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync,
-  rmSync, unlinkSync, writeSync,
+  closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync,
+  readSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync,
 } from "node:fs";
 import path from "node:path";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { IndexedStore, type IndexEntry } from "./indexed.ts";
+import type * as Zlib from "node:zlib";
+import { IndexedStore, type IndexEntry, type SubjectSeqs } from "./indexed.ts";
+import {
+  parseSegmentIndex, ROW_DELETES, ROW_MARKER, ROW_MESSAGE, RowReader, SegmentIndexBuilder, type SavedIndex,
+} from "./segment-index.ts";
 import {
   fileMsgSize, StoreWriteError, type RemoveReason, type StoreLimits, type StoredMessage, type StoreWriteFailure,
 } from "./store.ts";
@@ -63,6 +73,8 @@ export interface FileStoreOptions {
 
 /** FileStore.open reads the segments in slices of this many ms, the event loop serving clients in between. */
 const LOAD_SLICE_MS = 5;
+/** The active segment's index is saved again by the interval sync once the segment grew this much. */
+const ACTIVE_INDEX_BYTES = 1024 * 1024;
 /** Records read between two looks at the clock while loading. */
 const LOAD_CHECK_EVERY = 2048;
 
@@ -94,13 +106,108 @@ interface Segment {
   written: number;
   /** Highest sequence a record in this segment names (a message or a delete). */
   maxRef: number;
+  /** CRC-32 of its `written` bytes (what its saved index is checked against), kept while `rows` is not null. */
+  crc: number;
+  /** Its rows while it is active (saved as its index when sealed); null once saved, or when not known (it was read record by record). */
+  rows: SegmentIndexBuilder | null;
+  /** Bytes its saved index covers (0: none saved by this process). */
+  indexed: number;
 }
 
-/** What loadRecord found in a record that verifies: where the next one starts, a floor (marker), a message's sequence. */
-interface LoadedRecord {
-  next: number;
-  floor: number;
+/** Where replay is in a saved index's rows: the reader and the last message's sequence. */
+interface ReplayedRows {
+  readonly saved: SavedIndex;
+  readonly base: number;
+  readonly reader: RowReader;
   seq: number;
+}
+
+/** The rows of a saved index whose entries are made when first used: slot numbers base + row position. */
+interface LazyRows {
+  readonly base: number;
+  readonly segment: Segment;
+  readonly saved: SavedIndex;
+}
+
+/**
+ * What parseRecord found in a record that verifies (one object, reused): its kind, where the next record
+ * starts; a message's sequence, time, subject bytes and size (as state.bytes counts it); a delete
+ * record's count and where its sequences start; a marker's floor, last sequence and time. `seq` and
+ * `floor` are 0 for the kinds that have none.
+ */
+interface RecordFields {
+  kind: number;
+  next: number;
+  seq: number;
+  ts: number;
+  subjectStart: number;
+  subjectEnd: number;
+  size: number;
+  deletes: number;
+  deletesAt: number;
+  floor: number;
+  lastSeq: number;
+  lastTs: number;
+}
+
+const NO_FIELDS: RecordFields = {
+  kind: 0, next: 0, seq: 0, ts: 0, subjectStart: 0, subjectEnd: 0, size: 0, deletes: 0, deletesAt: 0, floor: 0, lastSeq: 0, lastTs: 0,
+};
+
+/** Parses the record at `off` into `f`: null if it verifies (length, CRC, fields), else why not. */
+function parseRecord(buf: Buffer, view: DataView, off: number, f: RecordFields): string | null {
+  if (buf.length - off < RECORD_HEADER) return "torn record header";
+  const len = view.getUint32(off, true);
+  const b = off + RECORD_HEADER; // the body
+  const end = b + len;
+  if (len < 1 || end > buf.length) return "torn record";
+  if ((Bun.hash.crc32(new Uint8Array(buf.buffer, buf.byteOffset + b, len)) >>> 0) !== view.getUint32(off + 4, true)) return "checksum mismatch";
+  const kind = buf[b]!;
+  f.kind = kind;
+  f.next = end;
+  f.seq = 0;
+  f.floor = 0;
+  switch (kind) {
+    case KIND_MSG:
+    case KIND_MSG_DEFLATED: {
+      const fixed = kind === KIND_MSG ? 23 : 27;
+      if (len < fixed) return "short message record";
+      const sl = view.getUint16(b + 17, true);
+      if (fixed + sl > len) return "bad subject length";
+      const hl = view.getUint32(b + 19 + sl, true);
+      let dl: number;
+      if (kind === KIND_MSG) {
+        if (23 + sl + hl > len) return "bad header length";
+        dl = len - 23 - sl - hl;
+      } else {
+        const raw = view.getUint32(b + 23 + sl, true);
+        if (hl > raw) return "bad header length";
+        dl = raw - hl;
+      }
+      f.seq = view.getFloat64(b + 1, true);
+      f.ts = view.getFloat64(b + 9, true);
+      f.subjectStart = b + 19;
+      f.subjectEnd = b + 19 + sl;
+      f.size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
+      return null;
+    }
+    case KIND_DELETES: {
+      const count = view.getUint32(b + 1, true);
+      if (5 + count * 8 !== len) return "bad delete record";
+      f.deletes = count;
+      f.deletesAt = b + 5;
+      return null;
+    }
+    case KIND_MARKER: {
+      if (len !== 25) return "bad marker record";
+      f.floor = view.getFloat64(b + 1, true);
+      f.lastSeq = view.getFloat64(b + 9, true);
+      f.lastTs = view.getFloat64(b + 17, true);
+      return null;
+    }
+    default:
+      return `unknown record kind ${kind}`;
+  }
 }
 
 interface FileEntry extends IndexEntry {
@@ -140,9 +247,23 @@ export class FileStore extends IndexedStore<FileEntry> {
   private window: { segment: Segment; start: number; buf: Buffer; fromDisk: boolean } | null = null;
   /** What load found wrong (cut tails), for tests and logs. */
   readonly recovery: string[] = [];
-  private readonly parsed: LoadedRecord = { next: 0, floor: 0, seq: 0 };
+  private readonly parsed: RecordFields = { ...NO_FIELDS };
   /** Subjects read while loading, one string per distinct subject (dropped once loaded). */
   private subjectNames = new SubjectInterner();
+  /** Saved indexes whose rows stand in the index for entries not made yet (see materialize). */
+  private lazyRows: LazyRows[] = [];
+  private nextRowBase = 0;
+  /** Sealed segments whose index indexLater is to save, and the job saving them (null when none runs). */
+  private unindexed: Segment[] = [];
+  private indexing: Generator<void> | null = null;
+  private destroying = false;
+  /** The highest floor a marker set, while loading. */
+  private loadFloor = 0;
+  /**
+   * How the segments were loaded: from their saved index (`tails` of them with records after what it
+   * covers, read one by one), or record by record (for the log, tests and the bench).
+   */
+  readonly loadedFrom = { savedIndex: 0, tails: 0, records: 0 };
 
   /** Opens the store, reading every segment before it returns (see FileStore.open for the sliced way). */
   constructor(options: FileStoreOptions, limits?: StoreLimits, deferLoad = false) {
@@ -183,7 +304,10 @@ export class FileStore extends IndexedStore<FileEntry> {
     if (limits) this.setLimits(limits);
     this.flush();
     if (this.syncPolicy === "interval") {
-      this.syncTimer = setInterval(() => this.quietly(() => this.sync()), options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
+      this.syncTimer = setInterval(() => {
+        this.quietly(() => this.sync());
+        if (this.writeFailure === null && this.active.written - this.active.indexed >= ACTIVE_INDEX_BYTES) this.saveIndex(this.active);
+      }, options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
       this.syncTimer.unref?.();
     }
   }
@@ -207,7 +331,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     const sl = Buffer.byteLength(subject, "latin1");
     const hl = headers === null ? 0 : headers.length;
     if (this.compress && hl + data.length >= COMPRESS_MIN) {
-      const packed = deflateRawSync(headers === null ? data : Buffer.concat([headers, data]));
+      const packed = zlib().deflateRawSync(headers === null ? data : Buffer.concat([headers, data]));
       if (packed.length < hl + data.length) return this.storeDeflated(seq, subject, sl, hl, hl + data.length, packed, ts, size);
     }
     // kind 1: u8 1 | f64 seq | f64 ts | u16 subject length | subject | u32 header length | headers | data
@@ -248,6 +372,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   private queueMessage(rec: Buffer, seq: number, subject: string, ts: number, size: number): FileEntry {
     const offset = this.queue(rec);
     this.active.maxRef = seq;
+    this.active.rows?.message(subject, seq, ts, offset, rec.length, size);
     return { seq, subject, ts, size, segment: this.active, offset, length: rec.length };
   }
 
@@ -262,14 +387,16 @@ export class FileStore extends IndexedStore<FileEntry> {
     return offset;
   }
 
-  private marker(): Buffer {
+  /** Queues a marker: the first sequence, the last and its time. */
+  private queueMarker(): void {
     const rec = Buffer.allocUnsafe(RECORD_HEADER + 25);
     rec[RECORD_HEADER] = KIND_MARKER;
     rec.writeDoubleLE(this.firstSeq(), RECORD_HEADER + 1);
     rec.writeDoubleLE(this.lastSeq, RECORD_HEADER + 9);
     rec.writeDoubleLE(this.lastTs, RECORD_HEADER + 17);
     this.floorWritten = this.firstSeq();
-    return rec;
+    const offset = this.queue(rec);
+    this.active.rows?.marker(this.firstSeq(), this.lastSeq, this.lastTs, offset, rec.length);
   }
 
   private writePending(): void {
@@ -293,6 +420,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     });
     this.window = { segment: seg, start: at, buf, fromDisk: false };
     seg.written += buf.length;
+    seg.crc = Bun.hash.crc32(buf, seg.crc) >>> 0;
     this.pending = [];
     this.pendingBytes = 0;
     this.unsynced = true;
@@ -304,17 +432,21 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.writePending();
     // The interval sync only ever fsyncs the active segment: the one being closed is synced now.
     this.sync();
-    this.openSegment((this.active?.index ?? 0) + 1);
+    const sealed = this.active;
+    this.openSegment(sealed.index + 1);
+    if (sealed.rows === null) this.indexLater(sealed);
+    else this.saveIndex(sealed);
+    sealed.rows = null;
   }
 
   /** Creates segment `index` with its marker; if the marker cannot be written it stays queued (and this throws). */
   private openSegment(index: number): void {
     const file = path.join(this.dir, `${index}.seg`);
     const fd = this.io(`create ${file}`, () => openSync(file, "w+"));
-    const seg: Segment = { index, file, fd, written: 0, maxRef: 0 };
+    const seg: Segment = { index, file, fd, written: 0, maxRef: 0, crc: 0, rows: new SegmentIndexBuilder(), indexed: 0 };
     this.segments.push(seg);
     this.active = seg;
-    this.queue(this.marker());
+    this.queueMarker();
     this.writePending();
     // The new file's directory entry must be durable before anything relies on it.
     if (this.syncPolicy === "always") this.sync();
@@ -330,7 +462,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     const floor = this.firstSeq();
     const interior = this.pendingDeletes.filter((s) => s >= floor);
     this.pendingDeletes = [];
-    if (floor > this.floorWritten) this.queue(this.marker());
+    if (floor > this.floorWritten) this.queueMarker();
     for (let i = 0; i < interior.length; i += 65536) {
       const chunk = interior.slice(i, i + 65536);
       const rec = Buffer.allocUnsafe(RECORD_HEADER + 5 + chunk.length * 8);
@@ -338,7 +470,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       rec.writeUInt32LE(chunk.length, RECORD_HEADER + 1);
       let at = RECORD_HEADER + 5;
       for (const s of chunk) at = rec.writeDoubleLE(s, at);
-      this.queue(rec);
+      const offset = this.queue(rec);
+      this.active.rows?.deletes(chunk, offset, rec.length);
       const max = chunk[chunk.length - 1]!;
       if (max > this.active.maxRef) this.active.maxRef = max;
     }
@@ -349,6 +482,8 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingDeletes = [];
+    // Its rows include what was queued and is now dropped: they no longer describe the segment.
+    this.active.rows = null;
     const old = this.segments;
     this.segments = [];
     if (this.quietly(() => this.openSegment(old[old.length - 1]!.index + 1))) {
@@ -356,7 +491,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     } else if (this.segments.length === 0) {
       // Not even a file could be created: the marker waits in the old active segment.
       this.segments = old;
-      this.queue(this.marker());
+      this.queueMarker();
     } else {
       // The new marker is not on disk yet: the old files stay until it is (flush drops them then).
       this.segments = [...old, ...this.segments];
@@ -384,12 +519,103 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   private dropSegment(seg: Segment): void {
     if (this.window?.segment === seg) this.window = null;
+    // Nothing in it is live any more (the front moved past it), so no slot names one of its rows.
+    if (this.lazyRows.some((t) => t.segment === seg)) this.lazyRows = this.lazyRows.filter((t) => t.segment !== seg);
     try {
       closeSync(seg.fd);
     } catch {}
     try {
       unlinkSync(seg.file);
     } catch {}
+    for (const f of [indexFile(seg), `${indexFile(seg)}.tmp`]) {
+      try {
+        unlinkSync(f);
+      } catch {}
+    }
+  }
+
+  /**
+   * Saves the index of a segment whose rows cover every byte of it (sealed, or the store closing). Best
+   * effort, outside io(): an index that cannot be written (a full disk) only means the next load reads
+   * that segment record by record, so it never fails the store; a partial file fails its CRC.
+   */
+  private saveIndex(seg: Segment, rows = seg.rows, crc = seg.crc): void {
+    if (rows === null || rows.end !== seg.written) return;
+    const file = indexFile(seg);
+    // Written beside and renamed over: a kill -9 meanwhile leaves the index before, not half of one.
+    const tmp = `${file}.tmp`;
+    try {
+      writeFileSync(tmp, rows.encode(seg.written, crc));
+      renameSync(tmp, file);
+      seg.indexed = seg.written;
+    } catch {
+      try {
+        unlinkSync(tmp);
+      } catch {}
+    }
+  }
+
+  /**
+   * Saves the index of a sealed segment whose rows are not known (it was read record by record at load)
+   * from its records, in LOAD_SLICE_MS slices on later turns of the event loop; close() finishes what is left.
+   */
+  private indexLater(seg: Segment): void {
+    this.unindexed.push(seg);
+    if (this.indexing !== null) return;
+    this.indexing = this.indexUnindexed();
+    const slice = () => {
+      if (this.indexing === null || this.closed) return;
+      const began = performance.now();
+      while (performance.now() - began < LOAD_SLICE_MS) {
+        if (this.indexing.next().done) {
+          this.indexing = null;
+          return;
+        }
+      }
+      setImmediate(slice);
+    };
+    setImmediate(slice);
+  }
+
+  private *indexUnindexed(): Generator<void> {
+    for (let seg = this.unindexed.shift(); seg !== undefined; seg = this.unindexed.shift()) {
+      if (!this.segments.includes(seg)) continue; // dropped meanwhile
+      let buf: Buffer;
+      try {
+        buf = readFileSync(seg.file);
+      } catch {
+        continue;
+      }
+      if (buf.length !== seg.written) continue;
+      const rows = yield* this.rowsOfRecords(buf);
+      if (rows !== null && this.segments.includes(seg)) this.saveIndex(seg, rows, Bun.hash.crc32(buf) >>> 0);
+    }
+  }
+
+  /** Saves what indexLater has not yet, and the active segment's index (the store is closing). */
+  private saveIndexes(): void {
+    if (this.destroying) {
+      this.indexing = null;
+      return;
+    }
+    if (this.indexing !== null) for (const _ of this.indexing);
+    this.indexing = null;
+    const seg = this.active;
+    if (seg.rows !== null) {
+      this.saveIndex(seg);
+      return;
+    }
+    let buf: Buffer;
+    try {
+      buf = readFileSync(seg.file);
+    } catch {
+      return;
+    }
+    if (buf.length !== seg.written) return;
+    const build = this.rowsOfRecords(buf);
+    let step = build.next();
+    while (!step.done) step = build.next();
+    if (step.value !== null) this.saveIndex(seg, step.value, Bun.hash.crc32(buf) >>> 0);
   }
 
   /** fsyncs the active segment (and the high-water mark) if they have unsynced writes; throws StoreWriteError. */
@@ -439,7 +665,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.reportLost(what, 0, this.lastSeq + 1, hwm);
     this.setLast(hwm, this.lastTs);
     // The segments remember it too (the marker is written by the first flush).
-    this.queue(this.marker());
+    this.queueMarker();
   }
 
   // ---- write failures -------------------------------------------------------------------------
@@ -546,7 +772,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     if (kind === KIND_MSG_DEFLATED) {
       let raw: Buffer;
       try {
-        raw = inflateRawSync(buf.subarray(at + 4, end));
+        raw = zlib().inflateRawSync(buf.subarray(at + 4, end));
       } catch {
         this.warn(`segment ${seg.file}: record at offset ${e.offset} does not inflate: lost sequence ${e.seq}`);
         return null;
@@ -558,7 +784,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Reads every segment, rebuilding the index. A bad record (a flipped byte, a torn write) costs only
+   * Reads every segment, rebuilding the index: from the segment's saved index when it has one that fits it
+   * (replay), else record by record. A bad record (a flipped byte, a torn write) costs only
    * itself: reading resumes at the next record that verifies, and the sequences between the last message
    * before the damage and the first after it are lost (logged, kept in `lost`, gaps in the index). With
    * no record that verifies after it, the segment is cut there (a torn tail). Yields every
@@ -570,22 +797,34 @@ export class FileStore extends IndexedStore<FileEntry> {
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
-    let floor = 0;
     // Damage not yet closed by a message after it: what it was, and the last sequence before it.
     let damage: { what: string; bytes: number; before: number } | null = null;
     let records = 0;
     for (const index of indexes) {
       const file = path.join(this.dir, `${index}.seg`);
-      const buf = readFileSync(file);
-      const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-      const seg: Segment = { index, file, fd: openSync(file, "r+"), written: buf.length, maxRef: 0 };
+      const fd = openSync(file, "r+");
+      const seg: Segment = { index, file, fd, written: fstatSync(fd).size, maxRef: 0, crc: 0, rows: null, indexed: 0 };
       this.segments.push(seg);
+      const isLast = index === indexes[indexes.length - 1];
+      // Open damage is closed (and reported) by the next message read record by record.
+      const saved = damage === null ? this.savedIndexOf(seg) : null;
       let off = 0;
+      if (saved !== null) {
+        yield* this.replay(seg, saved, isLast);
+        this.loadedFrom.savedIndex++;
+        if (saved.segmentBytes === seg.written) continue;
+        // The segment grew after its index was saved (kill -9): the records after it are read one by one.
+        this.loadedFrom.tails++;
+        off = saved.segmentBytes;
+      } else this.loadedFrom.records++;
+      const buf = readFileSync(file);
+      seg.written = buf.length;
+      const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
       while (off < buf.length) {
         if (++records % LOAD_CHECK_EVERY === 0) yield;
         const rec = this.loadRecord(buf, view, off, seg);
         if (typeof rec !== "string") {
-          if (rec.floor > floor) floor = rec.floor;
+          if (rec.floor > this.loadFloor) this.loadFloor = rec.floor;
           if (damage !== null && rec.seq > 0) {
             this.reportLost(damage.what, damage.bytes, damage.before + 1, rec.seq - 1);
             damage = null;
@@ -611,6 +850,17 @@ export class FileStore extends IndexedStore<FileEntry> {
         else damage.bytes += resume - off;
         off = resume;
       }
+      if (saved !== null && isLast && seg.rows !== null) {
+        // Its rows go on with those records (none if one of them was bad: then it is indexed as below).
+        const tail = this.rowsOfRecords(buf, saved.segmentBytes, seg.rows);
+        let step = tail.next();
+        while (!step.done) step = tail.next();
+        seg.rows = step.value;
+        if (seg.rows !== null) seg.crc = Bun.hash.crc32(buf.subarray(saved.segmentBytes, seg.written), seg.crc) >>> 0;
+      } else seg.rows = null;
+      // A sealed segment read record by record gets its index saved after the load, off its path (the
+      // active one when it is sealed or the store closes).
+      if (!isLast) this.indexLater(seg);
     }
     // Damage after the last message: lost up to what a later marker remembers (if any).
     if (damage !== null) {
@@ -620,12 +870,127 @@ export class FileStore extends IndexedStore<FileEntry> {
         this.warn(damage.what);
       }
     }
+    const floor = this.loadFloor;
     while (this.msgs > 0 && this.firstSeq() < floor) this.indexRemove(this.firstSeq());
     if (this.segments.length === 0) {
       // On a full disk the first marker stays queued; only a file that cannot be created ends the load.
       if (!this.quietly(() => this.openSegment(1)) && this.segments.length === 0) throw new StoreWriteError(this.writeFailure!);
     } else this.active = this.segments[this.segments.length - 1]!;
     this.floorWritten = floor;
+  }
+
+  /** The saved index of a segment if it has one that verifies and was saved for exactly these bytes; else null. */
+  private savedIndexOf(seg: Segment): SavedIndex | null {
+    const file = indexFile(seg);
+    if (!existsSync(file)) return null;
+    let saved: SavedIndex | null;
+    try {
+      saved = parseSegmentIndex(readFileSync(file));
+    } catch {
+      return null;
+    }
+    if (saved === null) {
+      this.warn(`${file}: damaged, ignored (the segment is read record by record and its index saved again)`);
+      return null;
+    }
+    // Stale (cut or replaced since) unless the segment begins with exactly the bytes it was saved for.
+    if (saved.segmentBytes > seg.written || segmentCrc(seg.fd, saved.segmentBytes) !== saved.segmentCrc) return null;
+    return saved;
+  }
+
+  /**
+   * Loads a segment from its saved index: the same steps as reading its records (loadRecord), from rows.
+   * Messages go into the index as rows (indexAddRow): their entries are made when first used (materialize).
+   */
+  private *replay(seg: Segment, saved: SavedIndex, isActive: boolean): Generator<void> {
+    const rows: ReplayedRows = { saved, base: this.nextRowBase, reader: new RowReader(saved.buf, saved.view, saved.rowsStart), seq: 0 };
+    this.nextRowBase += saved.buf.length;
+    this.lazyRows.push({ base: rows.base, segment: seg, saved });
+    // The rows in runs of LOAD_CHECK_EVERY, in a plain function (the JIT does better with it than with a
+    // generator's loop), pausing in between.
+    while (!this.replayRows(seg, rows, LOAD_CHECK_EVERY)) yield;
+    seg.crc = saved.segmentCrc;
+    seg.indexed = saved.segmentBytes;
+    if (isActive) seg.rows = SegmentIndexBuilder.continueFrom(saved, rows.seq);
+  }
+
+  /** Replays up to `count` rows; true when they are all done. */
+  private replayRows(seg: Segment, rows: ReplayedRows, count: number): boolean {
+    const { saved, base, reader: r } = rows;
+    const subjects = saved.subjects;
+    const buf = saved.buf;
+    const view = saved.view;
+    const end = saved.rowsEnd;
+    let seq = rows.seq;
+    let maxRef = seg.maxRef;
+    // Each subject's sequences looked up once per run (by subject index), not once per message.
+    const seqsOf: (SubjectSeqs | undefined)[] = [];
+    let pos = r.pos;
+    for (; pos < end && count > 0; count--) {
+      const at = pos;
+      const kind = buf[pos++];
+      if (kind === ROW_MESSAGE) {
+        // Varints of one byte (most) read here; longer ones by the reader.
+        let id = buf[pos++]!;
+        if (id >= 128) id = r.varintFrom(pos - 1), (pos = r.pos);
+        let delta = buf[pos++]!;
+        if (delta >= 128) delta = r.varintFrom(pos - 1), (pos = r.pos);
+        seq += delta;
+        const ts = view.getFloat64(pos, true);
+        pos += 8;
+        // offset and length (for materialize), then the size
+        for (let skip = 2; skip > 0; ) if (buf[pos++]! < 128) skip--;
+        let size = buf[pos++]!;
+        if (size >= 128) size = r.varintFrom(pos - 1), (pos = r.pos);
+        if (seq > this.lastSeq) {
+          let ss = seqsOf[id];
+          // Emptied by a delete row: indexRemove dropped it from the index.
+          if (ss === undefined || ss.count === 0) ss = seqsOf[id] = this.subjectSeqs(subjects[id]!);
+          this.indexAddRow(seq, ss, ts, size, base + at);
+        }
+        if (seq > maxRef) maxRef = seq;
+        continue;
+      }
+      r.pos = pos;
+      if (kind === ROW_DELETES) {
+        for (let n = r.varint(); n > 0; n--) {
+          const deleted = r.f64();
+          this.indexRemove(deleted);
+          if (deleted > maxRef) maxRef = deleted;
+        }
+      } else if (kind === ROW_MARKER) {
+        const floor = r.f64();
+        if (floor > this.loadFloor) this.loadFloor = floor;
+        const last = r.f64();
+        this.setLast(last, r.f64());
+      } else throw new Error(`${indexFile(seg)}: unknown row kind ${kind}`);
+      pos = r.pos;
+    }
+    r.pos = pos;
+    rows.seq = seq;
+    seg.maxRef = maxRef;
+    return pos >= end;
+  }
+
+  /** The entry of a message loaded from a saved index, made from its row when it is first used. */
+  protected override materialize(row: number, seq: number): FileEntry {
+    const tables = this.lazyRows;
+    let lo = 0;
+    let hi = tables.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (tables[mid]!.base <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    const t = tables[lo]!;
+    const r = new RowReader(t.saved.buf, t.saved.view, row - t.base + 1);
+    const subject = t.saved.subjects[r.varint()]!;
+    r.varint(); // the sequence (from the previous row's)
+    const ts = r.f64();
+    const offset = r.varint();
+    const length = r.varint();
+    const size = r.varint();
+    return { seq, subject, ts, size, segment: t.segment, offset, length };
   }
 
   /** The offset of the first record at or after `from` whose length fits and whose CRC verifies, or -1. */
@@ -652,68 +1017,59 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Parses one record: its end and any floor it sets (in `parsed`, reused), or why it is bad. Loading a
+   * Loads one record into the index (parseRecord, then what it says), or says why it is bad. Loading a
    * store is this, once per record: it reads through a DataView and makes no Buffer per record.
    */
-  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment): LoadedRecord | string {
-    if (buf.length - off < RECORD_HEADER) return "torn record header";
-    const len = view.getUint32(off, true);
-    const b = off + RECORD_HEADER; // the body
-    const end = b + len;
-    if (len < 1 || end > buf.length) return "torn record";
-    if ((Bun.hash.crc32(new Uint8Array(buf.buffer, buf.byteOffset + b, len)) >>> 0) !== view.getUint32(off + 4, true)) return "checksum mismatch";
-    const parsed = this.parsed;
-    parsed.next = end;
-    parsed.floor = 0;
-    parsed.seq = 0;
-    const kind = buf[b];
-    switch (kind) {
+  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment): RecordFields | string {
+    const f = this.parsed;
+    const bad = parseRecord(buf, view, off, f);
+    if (bad !== null) return bad;
+    switch (f.kind) {
       case KIND_MSG:
       case KIND_MSG_DEFLATED: {
-        const fixed = kind === KIND_MSG ? 23 : 27;
-        if (len < fixed) return "short message record";
-        const seq = view.getFloat64(b + 1, true);
-        const ts = view.getFloat64(b + 9, true);
-        const sl = view.getUint16(b + 17, true);
-        if (fixed + sl > len) return "bad subject length";
-        const subject = this.subjectNames.read(buf, b + 19, b + 19 + sl);
-        const hl = view.getUint32(b + 19 + sl, true);
-        let dl: number;
-        if (kind === KIND_MSG) {
-          if (23 + sl + hl > len) return "bad header length";
-          dl = len - 23 - sl - hl;
-        } else {
-          const raw = view.getUint32(b + 23 + sl, true);
-          if (hl > raw) return "bad header length";
-          dl = raw - hl;
-        }
+        const seq = f.seq;
         if (seq > this.lastSeq) {
-          const size = hl === 0 ? 22 + sl + dl + 8 : 22 + sl + 4 + hl + dl + 8;
-          this.indexAdd({ seq, subject, ts, size, segment: seg, offset: off, length: RECORD_HEADER + len });
+          const subject = this.subjectNames.read(buf, f.subjectStart, f.subjectEnd);
+          this.indexAdd({ seq, subject, ts: f.ts, size: f.size, segment: seg, offset: off, length: f.next - off });
         }
         if (seq > seg.maxRef) seg.maxRef = seq;
-        parsed.seq = seq;
-        return parsed;
+        return f;
       }
-      case KIND_DELETES: {
-        const count = view.getUint32(b + 1, true);
-        if (5 + count * 8 !== len) return "bad delete record";
-        for (let i = 0; i < count; i++) {
-          const seq = view.getFloat64(b + 5 + i * 8, true);
+      case KIND_DELETES:
+        for (let i = 0, at = f.deletesAt; i < f.deletes; i++, at += 8) {
+          const seq = view.getFloat64(at, true);
           this.indexRemove(seq);
           if (seq > seg.maxRef) seg.maxRef = seq;
         }
-        return parsed;
-      }
-      case KIND_MARKER: {
-        if (len !== 25) return "bad marker record";
-        parsed.floor = view.getFloat64(b + 1, true);
-        this.setLast(view.getFloat64(b + 9, true), view.getFloat64(b + 17, true));
-        return parsed;
-      }
-      default:
-        return `unknown record kind ${kind}`;
+        return f;
+      default: // KIND_MARKER
+        this.setLast(f.lastSeq, f.lastTs);
+        return f;
     }
+  }
+
+  /**
+   * The rows of a segment's records (for its saved index), or null if one of them does not verify: a
+   * segment with damage gets no index (every load reads it and reports what the damage cost). Yields
+   * every LOAD_CHECK_EVERY records.
+   */
+  private *rowsOfRecords(buf: Buffer, from = 0, rows = new SegmentIndexBuilder()): Generator<void, SegmentIndexBuilder | null> {
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    const names = new SubjectInterner();
+    const f: RecordFields = { ...NO_FIELDS };
+    let records = 0;
+    for (let off = from; off < buf.length; off = f.next) {
+      if (++records % LOAD_CHECK_EVERY === 0) yield;
+      if (parseRecord(buf, view, off, f) !== null) return null;
+      if (f.kind === KIND_MSG || f.kind === KIND_MSG_DEFLATED) {
+        rows.message(names.read(buf, f.subjectStart, f.subjectEnd), f.seq, f.ts, off, f.next - off, f.size);
+      } else if (f.kind === KIND_DELETES) {
+        const seqs: number[] = [];
+        for (let i = 0, at = f.deletesAt; i < f.deletes; i++, at += 8) seqs.push(view.getFloat64(at, true));
+        rows.deletes(seqs, off, f.next - off);
+      } else rows.marker(f.floor, f.lastSeq, f.lastTs, off, f.next - off);
+    }
+    return rows;
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -724,6 +1080,7 @@ export class FileStore extends IndexedStore<FileEntry> {
     this.flush();
     this.quietly(() => this.sync());
     if (this.writeFailure !== null) this.error(`${this.dir}: closed with ${this.pendingBytes} bytes unwritten (${this.writeFailure.code}); none was acknowledged`);
+    else this.saveIndexes();
     this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.retryTimer) clearInterval(this.retryTimer);
@@ -740,6 +1097,7 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   destroy(): void {
+    this.destroying = true; // no index is saved for files about to go
     this.close();
     if (existsSync(this.dir)) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -751,6 +1109,16 @@ export class FileStore extends IndexedStore<FileEntry> {
 }
 
 export type { RemoveReason };
+
+let zlibModule: typeof Zlib | null = null;
+/** node:zlib (with the node:stream it loads, ~5 ms of a start) is loaded at the first compressed record. */
+function zlib(): typeof Zlib {
+  return (zlibModule ??= process.getBuiltinModule("node:zlib") as typeof Zlib);
+}
+
+function indexFile(seg: Segment): string {
+  return seg.file.slice(0, -".seg".length) + ".idx";
+}
 
 /**
  * The subjects of a store's records, read back as one string per distinct subject: most streams have
@@ -776,6 +1144,19 @@ class SubjectInterner {
     if (list.length < 4) list.push(subject);
     return subject;
   }
+}
+
+/** CRC-32 of a file's first `bytes` bytes, read in chunks. */
+function segmentCrc(fd: number, bytes: number): number {
+  const chunk = Buffer.allocUnsafe(Math.min(bytes, 1 << 20));
+  let crc = 0;
+  for (let at = 0; at < bytes; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.length, bytes - at), at);
+    if (n <= 0) return -1;
+    crc = Bun.hash.crc32(chunk.subarray(0, n), crc) >>> 0;
+    at += n;
+  }
+  return crc;
 }
 
 function sameLatin1(s: string, buf: Buffer, start: number, end: number): boolean {

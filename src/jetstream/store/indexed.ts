@@ -16,7 +16,7 @@ export interface IndexEntry {
 }
 
 /** The sequences of one subject, ascending; [head, length) are live. Front removals just move head. */
-class SubjectSeqs {
+export class SubjectSeqs {
   seqs: number[] = [];
   head = 0;
   get count(): number {
@@ -65,8 +65,10 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   writeFailure: StoreWriteFailure | null = null;
   protected limits: StoreLimits = { ...NO_LIMITS };
 
-  // slots[i] is the entry of sequence base + i, or undefined once removed.
-  private slots: (E | undefined)[] = [];
+  // slots[i] is the entry of sequence base + i, or undefined once removed. A number stands for an entry
+  // not made yet (where the file store's saved segment index has its row, see FileStore): loading a store
+  // makes no object per message, the entry is made from its row when it is first used.
+  private slots: (E | number | undefined)[] = [];
   private head = 0;
   private base = 1;
   private readonly bySubject = new Map<string, SubjectSeqs>();
@@ -98,38 +100,66 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
 
   /** Adds an entry loaded or stored; sequences must ascend. */
   protected indexAdd(entry: E): void {
-    if (this.msgs === 0 && this.slots.length - this.head === 0) {
-      this.slots = [];
-      this.head = 0;
-      this.base = entry.seq;
-    }
-    const at = entry.seq - this.base;
-    while (this.slots.length < at) this.slots.push(undefined); // a gap (sequences lost with a cut tail)
-    this.slots.push(entry);
-    this.msgs++;
-    this.bytes += entry.size;
-    if (entry.seq > this.lastSeq) {
-      this.lastSeq = entry.seq;
-      this.lastTs = entry.ts;
-    }
-    let ss = this.bySubject.get(entry.subject);
+    this.indexAddRow(entry.seq, this.subjectSeqs(entry.subject), entry.ts, entry.size, entry);
+  }
+
+  /** The sequences of `subject`, made (and kept) if it has none. */
+  protected subjectSeqs(subject: string): SubjectSeqs {
+    let ss = this.bySubject.get(subject);
     if (ss === undefined) {
       ss = new SubjectSeqs();
-      this.bySubject.set(entry.subject, ss);
+      this.bySubject.set(subject, ss);
     }
-    ss.seqs.push(entry.seq);
+    return ss;
+  }
+
+  /**
+   * Adds sequence `seq` as `slot`: its entry, or a number (a row) whose entry `materialize(row, seq)` makes
+   * when it is first needed; sequences must ascend. `ss` is what subjectSeqs(its subject) returned (a
+   * loader looks each subject up once, not once a message) and must not have been emptied since
+   * (indexRemove drops an emptied one from the index).
+   */
+  protected indexAddRow(seq: number, ss: SubjectSeqs, ts: number, size: number, slot: E | number): void {
+    let slots = this.slots;
+    if (this.msgs === 0 && slots.length - this.head === 0) {
+      slots = this.slots = [];
+      this.head = 0;
+      this.base = seq;
+    }
+    const at = seq - this.base;
+    while (slots.length < at) slots.push(undefined); // a gap (sequences lost with a cut tail)
+    slots.push(slot);
+    this.msgs++;
+    this.bytes += size;
+    if (seq > this.lastSeq) {
+      this.lastSeq = seq;
+      this.lastTs = ts;
+    }
+    ss.seqs.push(seq);
+  }
+
+  /** The entry of sequence `seq` added with indexAddRow as `row` (only a store that adds rows makes them). */
+  protected materialize(row: number, seq: number): E {
+    throw new Error(`no entry for row ${row} (sequence ${seq})`);
   }
 
   protected entry(seq: number): E | undefined {
     const i = seq - this.base;
-    return i >= this.head && i < this.slots.length ? this.slots[i] : undefined;
+    if (i < this.head || i >= this.slots.length) return undefined;
+    const e = this.slots[i];
+    return typeof e === "number" ? (this.slots[i] = this.materialize(e, seq)) : e;
+  }
+
+  /** Whether sequence `seq` is in the store (without making its entry). */
+  private present(seq: number): boolean {
+    const i = seq - this.base;
+    return i >= this.head && i < this.slots.length && this.slots[i] !== undefined;
   }
 
   /** Removes from the index only; returns the entry. */
   protected indexRemove(seq: number): E | undefined {
     const i = seq - this.base;
-    if (i < this.head || i >= this.slots.length) return undefined;
-    const e = this.slots[i];
+    const e = this.entry(seq);
     if (e === undefined) return undefined;
     this.slots[i] = undefined;
     this.msgs--;
@@ -175,7 +205,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   // ---- MessageStore ------------------------------------------------------------------------
 
   state(): StoreState {
-    const first = this.msgs === 0 ? undefined : this.slots[this.head];
+    const first = this.msgs === 0 ? undefined : this.entry(this.base + this.head);
     const firstSeq = this.firstSeq();
     return {
       messages: this.msgs,
@@ -275,7 +305,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     let from = Math.max(seq, this.firstSeq());
     if (from > this.lastSeq) return 0;
     if (filters === null || filters.some((f) => f === ">")) {
-      for (; from <= this.lastSeq; from++) if (this.entry(from) !== undefined) return from;
+      for (; from <= this.lastSeq; from++) if (this.present(from)) return from;
       return 0;
     }
     // Literal filters, or few subjects against a long range: per-subject lookups.
@@ -325,11 +355,11 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
       // Fewer to count after `from` than before it: count forwards; else subtract those before.
       if (this.lastSeq - from < from - this.firstSeq()) {
         let n = 0;
-        for (let s = from; s <= this.lastSeq; s++) if (this.entry(s) !== undefined) n++;
+        for (let s = from; s <= this.lastSeq; s++) if (this.present(s)) n++;
         return n;
       }
       let before = 0;
-      for (let s = this.firstSeq(); s < from; s++) if (this.entry(s) !== undefined) before++;
+      for (let s = this.firstSeq(); s < from; s++) if (this.present(s)) before++;
       return this.msgs - before;
     }
     const literal = filters.every(subjectIsLiteral);
@@ -375,7 +405,7 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     if (all && (keep === undefined || keep === 0) && (seq === undefined || seq === 0 || pastEnd)) {
       // Everything: drop the index and let the subclass drop its files at once.
       const gone: E[] = [];
-      if (this.onRemove) for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] !== undefined) gone.push(this.slots[i]!);
+      if (this.onRemove) for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] !== undefined) gone.push(this.entry(this.base + i)!);
       this.slots = [];
       this.head = 0;
       if (pastEnd) this.lastSeq = seq - 1;

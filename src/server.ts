@@ -86,8 +86,8 @@ export class Server {
   readonly closedConnections = new ClosedConnections();
   /** Protocol tracing on (-V); a config reload may change it. */
   tracing: boolean;
-  /** Delivery and request-reply latency histograms (/latz, /metrics). */
-  readonly latency = new LatencyTracker();
+  /** Delivery and request-reply latency histograms (/latz, /metrics); nothing is sampled without a monitoring port. */
+  readonly latency: LatencyTracker;
   /** True while a read is being parsed: flushes wait for its end. */
   inRead = false;
 
@@ -107,6 +107,7 @@ export class Server {
   ) {
     this.serverName = options.serverName || this.serverId;
     this.tracing = options.trace;
+    this.latency = new LatencyTracker(options.httpPort !== 0);
     this.accounts = new Accounts(options);
     this.auth = Authenticator.fromOptions(options, this.accounts);
     this.connectionRate = options.connectionRatePerIp > 0 ? new ConnectionRateLimiter(options.connectionRatePerIp) : null;

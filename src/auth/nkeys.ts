@@ -16,14 +16,21 @@ export function newNonce(): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(NONCE_RAW_BYTES))).toString("base64url");
 }
 
-/** The prefix byte of a user's public key: 'U' in base32 (20 << 3). */
-const PREFIX_BYTE_USER = 20 << 3;
-
 /** A user public key (`U` + 55 base32 characters: prefix byte, 32 key bytes, valid CRC16)? */
 export function isValidPublicUserKey(key: string): boolean {
-  if (key.length !== 56 || key[0] !== "U") return false;
+  return isValidPublicKey(key, "U");
+}
+
+/** An account public key (`A` + 55 base32 characters, valid checksum), as nkeys.IsValidPublicAccountKey. */
+export function isValidPublicAccountKey(key: string): boolean {
+  return isValidPublicKey(key, "A");
+}
+
+/** A public key of the kind `prefix` names: its prefix byte is that letter's base32 value << 3 (U 160, A 0). */
+function isValidPublicKey(key: string, prefix: "U" | "A"): boolean {
+  if (key.length !== 56 || key[0] !== prefix) return false;
   const raw = decodeBase32(key);
-  if (raw === null || raw[0] !== PREFIX_BYTE_USER) return false;
+  if (raw === null || raw[0] !== BASE32.indexOf(prefix) << 3) return false;
   return crc16(raw.subarray(0, 33)) === (raw[33]! | (raw[34]! << 8));
 }
 

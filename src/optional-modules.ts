@@ -24,6 +24,8 @@ interface OptionalModules {
   imports: typeof import("./accounts/imports.ts");
   /** TLS on a port that also takes plaintext clients: tls {} with allow_non_tls (node:tls, node:stream). */
   sniffedTls: typeof import("./transport/sniffed-tls.ts");
+  /** Clustered JetStream (the meta group, raft, replicas): -js with a cluster. */
+  jetstreamCluster: typeof import("./jetstream/cluster/clustered-api.ts");
 }
 
 const loaded: Partial<OptionalModules> = {};
@@ -37,6 +39,7 @@ export function modulesFor(o: Options): (keyof OptionalModules)[] {
   if (o.httpPort !== 0) wanted.push("monitor");
   if (o.accounts.length > 0) wanted.push("imports");
   if (o.tls !== null && o.allowNonTls) wanted.push("sniffedTls");
+  if (o.jetstream && o.clusterPort !== 0) wanted.push("jetstreamCluster");
   return wanted;
 }
 
@@ -53,6 +56,7 @@ async function importModule(name: keyof OptionalModules): Promise<void> {
     case "monitor": loaded.monitor = await import("./monitor/http.ts"); break;
     case "imports": loaded.imports = await import("./accounts/imports.ts"); break;
     case "sniffedTls": loaded.sniffedTls = await import("./transport/sniffed-tls.ts"); break;
+    case "jetstreamCluster": loaded.jetstreamCluster = await import("./jetstream/cluster/clustered-api.ts"); break;
   }
 }
 

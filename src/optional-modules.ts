@@ -18,8 +18,11 @@ interface OptionalModules {
   leaf: typeof import("./leaf/leafnodes.ts");
   /** MQTT: mqtt { port } / --mqtt_port. */
   mqtt: typeof import("./mqtt/mqtt.ts");
-  /** The monitoring HTTP server (and the console inside it): -m / http_port. */
+  /** The monitoring HTTP server: -m / http_port. */
   monitor: typeof import("./monitor/http.ts");
+  /** The web console inside it, and its alerts: console { enabled } (which needs the monitoring port). */
+  console: typeof import("./console/routes.ts");
+  consoleAlerts: typeof import("./console/alerts.ts");
   /** Stream and service imports between accounts: accounts {}. */
   imports: typeof import("./accounts/imports.ts");
   /** TLS on a port that also takes plaintext clients: tls {} with allow_non_tls (node:tls, node:stream). */
@@ -37,6 +40,7 @@ export function modulesFor(o: Options): (keyof OptionalModules)[] {
   if (effectiveLeafnodeOptions(o) !== null) wanted.push("leaf");
   if (o.mqtt.port !== 0) wanted.push("mqtt");
   if (o.httpPort !== 0) wanted.push("monitor");
+  if (o.console.enabled) wanted.push("console", "consoleAlerts");
   if (o.accounts.length > 0) wanted.push("imports");
   if (o.tls !== null && o.allowNonTls) wanted.push("sniffedTls");
   if (o.jetstream && o.clusterPort !== 0) wanted.push("jetstreamCluster");
@@ -54,6 +58,8 @@ async function importModule(name: keyof OptionalModules): Promise<void> {
     case "leaf": loaded.leaf = await import("./leaf/leafnodes.ts"); break;
     case "mqtt": loaded.mqtt = await import("./mqtt/mqtt.ts"); break;
     case "monitor": loaded.monitor = await import("./monitor/http.ts"); break;
+    case "console": loaded.console = await import("./console/routes.ts"); break;
+    case "consoleAlerts": loaded.consoleAlerts = await import("./console/alerts.ts"); break;
     case "imports": loaded.imports = await import("./accounts/imports.ts"); break;
     case "sniffedTls": loaded.sniffedTls = await import("./transport/sniffed-tls.ts"); break;
     case "jetstreamCluster": loaded.jetstreamCluster = await import("./jetstream/cluster/clustered-api.ts"); break;

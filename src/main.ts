@@ -2,8 +2,9 @@
 // natter's entry point: options → Server → signals. Errors in flags or ports end with one
 // line and exit code 1, never a stack trace.
 //
-// Start-up time is mostly module loading: what a configuration may not use (the config-file reader,
-// JetStream, the --procs supervisor and worker side, the benchmark client) is imported where it is used.
+// Start-up time and idle RSS are mostly module loading: what a configuration may not use (the config-file
+// reader, JetStream, the --procs supervisor and worker side, the benchmark client, and the cluster, leaf
+// nodes, MQTT and the monitor of src/optional-modules.ts) is imported where it is used.
 import { OptionsError, parseCommandLine, usage, type Options, type ParsedCommandLine } from "./options.ts";
 import { failStart as fail, loggerFor } from "./log.ts";
 import { COMPATIBLE_NATS_VERSION, NATTER_VERSION, Server } from "./server.ts";
@@ -11,6 +12,7 @@ import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
 import type { JetStream } from "./jetstream/jetstream.ts";
 import { ListenError } from "./transport/listen-error.ts";
 import { workerIndex } from "./workers/worker.ts";
+import { loadOptionalModules } from "./optional-modules.ts";
 
 /** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
 declare const NATTER_BUILD_PLATFORM: string | undefined;
@@ -89,6 +91,8 @@ if (options.configFile) {
 const worker = workerIndex();
 if (options.procs > 1 && worker === null) await (await import("./workers/supervisor.ts")).superviseWorkers(options, process.argv.slice(2));
 const jetstreamModule = options.jetstream ? await import("./jetstream/start.ts") : null;
+// The cluster, leaf nodes, MQTT, the monitor…: loaded only when the configuration uses them (src/optional-modules.ts).
+await loadOptionalModules(options);
 
 const log = loggerFor(options);
 const server = new Server(options, log);
@@ -115,7 +119,7 @@ process.on("SIGTERM", () => {
 });
 process.on("SIGHUP", () => {
   log.debug(`Trapped "hangup" signal`);
-  lifecycle.reload();
+  void lifecycle.reload();
 });
 process.on("SIGUSR1", () => lifecycle.reopenLog());
 process.on("SIGUSR2", () => lifecycle.enterLameDuckMode(() => void stop(null)));

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "./random.ts";
 import { Connection } from "./connection.ts";
 import { CloseReason, ProtocolError } from "./protocol/errors.ts";
 import { infoFrame, type ServerInfo } from "./protocol/frames.ts";
@@ -10,11 +10,11 @@ import type { Logger } from "./log.ts";
 import type { Transport } from "./transport/transport.ts";
 import { listenTcp, type TcpListener } from "./transport/tcp.ts";
 import { listenWebSocket, type WebSocketListener } from "./transport/websocket.ts";
-import { listenMonitor, type MonitorListener } from "./monitor/http.ts";
+import type { MonitorListener } from "./monitor/http.ts";
 import { bindListener, checkPortFree } from "./transport/listen-error.ts";
 import { ClosedConnections } from "./monitor/closed.ts";
-import { Cluster } from "./cluster/cluster.ts";
-import { Leafnodes } from "./leaf/leafnodes.ts";
+import type { Cluster } from "./cluster/cluster.ts";
+import type { Leafnodes } from "./leaf/leafnodes.ts";
 import { effectiveLeafnodeOptions } from "./leaf/options.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import { securityInfo } from "./auth/info.ts";
@@ -23,8 +23,9 @@ import { ConnectionRateLimiter } from "./auth/ratelimit.ts";
 import { LatencyTracker } from "./monitor/latency.ts";
 import type { TopSubjects } from "./console/top-subjects.ts";
 import { ServerEvents } from "./accounts/events.ts";
-import { Imports } from "./accounts/imports.ts";
-import { Mqtt } from "./mqtt/mqtt.ts";
+import type { Imports } from "./accounts/imports.ts";
+import type { Mqtt } from "./mqtt/mqtt.ts";
+import { optionalModule } from "./optional-modules.ts";
 
 /**
  * The nats-server version whose client-visible features natter implements (clients gate features on it:
@@ -85,8 +86,8 @@ export class Server {
   readonly closedConnections = new ClosedConnections();
   /** Protocol tracing on (-V); a config reload may change it. */
   tracing: boolean;
-  /** Delivery and request-reply latency histograms (/latz, /metrics). */
-  readonly latency = new LatencyTracker();
+  /** Delivery and request-reply latency histograms (/latz, /metrics); nothing is sampled without a monitoring port. */
+  readonly latency: LatencyTracker;
   /** True while a read is being parsed: flushes wait for its end. */
   inRead = false;
 
@@ -106,6 +107,7 @@ export class Server {
   ) {
     this.serverName = options.serverName || this.serverId;
     this.tracing = options.trace;
+    this.latency = new LatencyTracker(options.httpPort !== 0);
     this.accounts = new Accounts(options);
     this.auth = Authenticator.fromOptions(options, this.accounts);
     this.connectionRate = options.connectionRatePerIp > 0 ? new ConnectionRateLimiter(options.connectionRatePerIp) : null;
@@ -177,13 +179,13 @@ export class Server {
     if (this.tcp !== null) return;
     const o = this.options;
     const httpHost = o.httpHost || o.host;
-    if (o.httpPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpPort, () => listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort));
+    if (o.httpPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpPort, () => optionalModule("monitor").listenMonitor(this, httpHost, o.httpPort === -1 ? 0 : o.httpPort));
     // https_port: the same endpoints over TLS with the client port's certificate (validated: never with http_port).
-    else if (o.httpsPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpsPort, () => listenMonitor(this, httpHost, o.httpsPort === -1 ? 0 : o.httpsPort, o.tls));
+    else if (o.httpsPort !== 0) this.monitor = bindListener("monitor", httpHost, o.httpsPort, () => optionalModule("monitor").listenMonitor(this, httpHost, o.httpsPort === -1 ? 0 : o.httpsPort, o.tls));
     if (o.wsPort !== 0) this.ws = bindListener("websocket", o.wsHost, o.wsPort, () => listenWebSocket(this, o.wsHost, o.wsPort === -1 ? 0 : o.wsPort));
     this.tcp = bindListener("client", o.host, o.port, () => listenTcp(this, o.host, o.port === -1 ? 0 : o.port));
     if (o.mqtt.port !== 0) {
-      const mqtt = new Mqtt(this, o.mqtt);
+      const mqtt = new (optionalModule("mqtt").Mqtt)(this, o.mqtt);
       bindListener("mqtt", o.mqtt.host, o.mqtt.port, () => mqtt.listen());
       this.mqtt = mqtt;
     }
@@ -208,13 +210,13 @@ export class Server {
     if (this.mqtt !== null) this.log.info(`Listening for MQTT clients on ${o.mqtt.tls ? "tls" : "mqtt"}://${o.mqtt.host}:${this.mqtt.port}`);
     this.log.info(`Listening for client connections on ${o.host}:${this.tcp!.port}`);
     if (o.tls) this.log.info("TLS required for client connections");
-    if (o.accounts.length > 0) this.imports = new Imports(this); // before the cluster: it announces the response subscriptions
+    if (o.accounts.length > 0) this.imports = new (optionalModule("imports").Imports)(this); // before the cluster: it announces the response subscriptions
     if (o.clusterPort !== 0) {
-      this.cluster = new Cluster(this);
+      this.cluster = new (optionalModule("cluster").Cluster)(this);
       bindListener("route", o.clusterHost, o.clusterPort, () => this.cluster!.start());
     }
     if (leafListen !== null) {
-      this.leafnodes = new Leafnodes(this); // after the cluster: it chains its Sublist observer after the cluster's
+      this.leafnodes = new (optionalModule("leaf").Leafnodes)(this); // after the cluster: it chains its Sublist observer after the cluster's
       bindListener("leafnode", leafListen.host, leafListen.port, () => this.leafnodes!.start());
     }
     this.mqtt?.start(); // after the stream layer: it loads retained messages and kept sessions from it

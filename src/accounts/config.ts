@@ -11,7 +11,6 @@ import type { Options } from "../options.ts";
 import { parseGoDuration } from "../config/duration.ts";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
 import { parsePermissions, parseUsers } from "../auth/config.ts";
-import { fromPublic } from "@nats-io/nkeys";
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral } from "../subjects/subject.ts";
 import {
   DEFAULT_SYSTEM_ACCOUNT,
@@ -27,6 +26,7 @@ import {
 } from "./options.ts";
 import { AccountMappings } from "./mappings.ts";
 import { TransformError } from "./subject-transform.ts";
+import { isValidPublicAccountKey } from "../auth/nkeys.ts";
 
 type At = ConfEntry | ConfNode;
 
@@ -85,17 +85,6 @@ function unknown(e: ConfEntry, text = `unknown field "${e.key}"`): void {
 /** nats-server's isReservedAccount: only the global account's name ($SYS may be configured, with users). */
 export function isReservedAccount(name: string): boolean {
   return name === GLOBAL_ACCOUNT;
-}
-
-/** An account public key (`A` + 55 base32 characters, valid checksum), as nkeys.IsValidPublicAccountKey. */
-export function isValidPublicAccountKey(key: string): boolean {
-  if (key.length !== 56 || key[0] !== "A") return false;
-  try {
-    fromPublic(key);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Where things were written, for the errors of the second pass. */

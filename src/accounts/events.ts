@@ -20,7 +20,7 @@
 // a sublist count, then a match); the audit log builds its own small record. Nothing here is on the
 // publish path: the hooks are CONNECT, close, auth refusal and permission violations. Messages are sent
 // from a microtask, never from inside the caller (a close can happen in the middle of a delivery loop).
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 import type { Transport } from "../transport/transport.ts";
 
 /**

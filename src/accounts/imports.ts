@@ -28,7 +28,7 @@
 //   message in once, at its publisher); each delivery counts in out_msgs as usual.
 // - Memory: response mappings expire after the export's response_threshold (default 2 min) and are
 //   capped at MAX_PENDING_RESPONSES per exporting account (the oldest goes first).
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 import { deliverToMatches } from "../router.ts";
 import { tracing } from "../trace/current.ts";
 import type { MsgTrace } from "../trace/msg-trace.ts";

@@ -24,7 +24,7 @@ import { PublishBucket } from "./ratelimit.ts";
 import { comparePassword } from "./passwords.ts";
 import type { Account } from "../accounts/account.ts";
 import { Accounts } from "../accounts/accounts.ts";
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 import { NkeyVerifier, newNonce } from "./nkeys.ts";
 import { mapCertificateToUser } from "./tls-map.ts";
 import type { CertificateIdentity } from "./x509.ts";

@@ -5,7 +5,6 @@
 // at cost 11, and doing it on the event loop (verifySync) would stall every client for that long per
 // CONNECT, so one client sending wrong passwords could freeze the server. Plain values are compared in
 // constant time (over SHA-256 digests, so the length does not leak either).
-import { createHash, timingSafeEqual } from "node:crypto";
 
 /** nats-server's validBcryptPrefix: `$2a$`, `$2b$`, `$2x$`, `$2y$` and a two-digit cost. */
 const BCRYPT = /^\$2[abxy]\$\d{2}\$.*/;
@@ -15,12 +14,12 @@ export function isBcrypt(value: string): boolean {
 }
 
 function digest(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
+  return new Bun.CryptoHasher("sha256").update(value, "utf8").digest();
 }
 
 /** Constant-time equality of two plain strings. */
 export function plainEquals(configured: string, given: string): boolean {
-  return timingSafeEqual(digest(configured), digest(given));
+  return crypto.timingSafeEqual(digest(configured), digest(given));
 }
 
 /**

@@ -12,7 +12,6 @@
 // The handshake must end within `timeout` (default 2 s), or the connection is closed.
 // With `connection_rate_limit`, TLS connections past that many a second get INFO, then
 // `-ERR 'Connection throttling is active. Please try again later.'` and a close (nats-server's rateCounter).
-import { constants, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { TLSOptions } from "bun";
 import { DEFAULT_TLS_TIMEOUT_MS, type TlsOptions } from "./options.ts";
@@ -68,6 +67,8 @@ export function loadServerTls(t: TlsOptions): ServerTls {
   if (t.caFile) bun.ca = readFileSync(t.caFile, "utf8");
   // cipher_suites: Go's names, as OpenSSL's (TLS 1.2; TLS 1.3's suites are not configurable, as in Go).
   if (t.cipherSuites !== undefined) bun.ciphers = opensslCipherList(t.cipherSuites);
+  // node:crypto (~3 MiB of RSS) is loaded only when TLS is configured.
+  const { constants } = process.getBuiltinModule("node:crypto");
   // min_version: TLS 1.2 is the floor (nats-server's too); 1.3 turns 1.2 off as well.
   bun.secureOptions = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | (t.minVersion === "1.3" ? constants.SSL_OP_NO_TLSv1_2 : 0);
   return {
@@ -98,7 +99,7 @@ export function checkPeerCertificate(tls: ServerTls, der: Buffer | null): { iden
     identity = null;
   }
   if (tls.pinnedCerts !== null) {
-    const keyId = identity === null ? null : createHash("sha256").update(identity.spki).digest("hex");
+    const keyId = identity === null ? null : new Bun.CryptoHasher("sha256").update(identity.spki).digest("hex");
     if (keyId === null || !tls.pinnedCerts.has(keyId)) return { identity, refusal: "certificate not pinned" };
   }
   return { identity, refusal: null };

@@ -18,13 +18,12 @@ import { parseAdvertise } from "../options.ts";
 import { MemberState, type Member, type MemberMeta } from "./gossip.ts";
 import { startMembership, type Membership } from "./membership.ts";
 import { LocalInterest } from "./interest.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "./handshake.ts";
 import { PROTOCOL_VERSION, hasAccounts, helloFrame, interestFrameLength, raftFrame, writeInterestFrame, type Hello } from "./protocol.ts";
 import { Route, RouteState, accountTable, type RouteOwner, type RouteSocketData } from "./route.ts";
 
 const TICK_MS = 100;
 const ROUTE_FALLBACK_MS = 2000;
-/** A route must complete its HELLO exchange within this (/varz shows it as cluster.auth_timeout). */
-export const HANDSHAKE_TIMEOUT_MS = 3000;
 const ROUTE_PING_MS = 1000;
 /** A route's round trip (for /routez) is measured at least this often, busy or not. */
 const ROUTE_RTT_MS = 5000;

@@ -9,7 +9,6 @@ import type { Server } from "../server.ts";
 import type { Logger } from "../log.ts";
 import { infoFrame } from "../protocol/frames.ts";
 import { CloseReason } from "../protocol/errors.ts";
-import { reloadConfig } from "./reload.ts";
 
 /** The executable's name for `<exe>_<pid>.ports`: the compiled binary's name, or "natter" when run by bun. */
 export function executableName(): string {
@@ -99,8 +98,12 @@ export class Lifecycle {
     }
   }
 
-  /** SIGHUP. */
-  reload(): void {
+  /**
+   * SIGHUP. The reloader (with the config file reader) is loaded at the first reload, not at start: a
+   * server that is never reloaded does not carry it (issue 20, idle RSS).
+   */
+  async reload(): Promise<void> {
+    const { reloadConfig } = await import("./reload.ts");
     const ok = reloadConfig(this.server, this.log, this.flagged, {
       pidFileChanged: () => this.writePidFile(),
       portsFileDirChanged: () => {

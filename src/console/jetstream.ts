@@ -1,7 +1,7 @@
 // The console's stream actions go through the JetStream API ($JS.API.…), as a client's would: an internal
 // client in the stream's account sends the request and waits for the answer. So the console gets exactly
 // the checks and error texts a client gets, and never reaches into the stream layer's internals.
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 import type { Server } from "../server.ts";
 import { InternalClient } from "../internal-client.ts";
 

@@ -3,7 +3,7 @@
 // in an HttpOnly, SameSite=Strict cookie, and a second random value, the CSRF token, that the page sends
 // back in a header with every POST (a cross-site form can send the cookie, never the header). Failed
 // sign-ins are counted per remote address: past MAX_FAILURES_PER_MINUTE, that address waits out the minute.
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 import { comparePassword, plainEquals } from "../auth/passwords.ts";
 import type { ConsoleRole, ConsoleUser } from "./options.ts";
 

@@ -11,7 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import type { Account } from "../accounts/account.ts";
 import type { Cluster } from "../cluster/cluster.ts";
-import { JetStreamCluster } from "./cluster/clustered-api.ts";
+import type { JetStreamCluster } from "./cluster/clustered-api.ts";
+import { optionalModule } from "../optional-modules.ts";
 import { InternalClient } from "../internal-client.ts";
 import type { Server } from "../server.ts";
 import { AccountJetStream } from "./account.ts";
@@ -111,7 +112,7 @@ export class JetStream {
    * the cluster's listener is up (its member id known), before any route opens.
    */
   joinCluster(cluster: Cluster): void {
-    const clustered = new JetStreamCluster(this, cluster);
+    const clustered = new (optionalModule("jetstreamCluster").JetStreamCluster)(this, cluster);
     // Set at once, so that API requests released when the streams are back go through the cluster layer
     // (10008 until the meta group has a leader) and never through a single node's answers; started once
     // the stores are restored, so the meta group adopts the streams on disk and replicas attach to them.

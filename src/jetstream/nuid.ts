@@ -1,5 +1,5 @@
 // Random names for ephemeral consumers and advisory ids (nats-server uses its nuid the same way).
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -1,7 +1,6 @@
 // The `mirror` and `sources[]` of a stream configuration (nats-server's StreamSource), parsed and checked
 // as nats-server's checkStreamCfg does: its errors, in its order. What a source does at run time is
 // ./source.ts.
-import { createHash } from "node:crypto";
 import { isValidPublishSubject, isValidSubscribeSubject } from "../subjects/subject.ts";
 import { apiError } from "./errors.ts";
 
@@ -93,7 +92,7 @@ export function checkSources(sources: readonly StreamSourceConfig[]): void {
 /** nats-server's getHash: 8 characters of base 62 from SHA-256 (the api prefix in a source's index name). */
 export function shortHash(text: string): string {
   const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  const sum = createHash("sha256").update(text).digest();
+  const sum = new Bun.CryptoHasher("sha256").update(text).digest();
   let out = "";
   for (let i = 0; i < 8; i++) out += digits[sum[i]! % 62];
   return out;

@@ -4,7 +4,15 @@
 // (Ed25519, base64url without padding) in `sig`. The file is read again for every connection (a
 // rotated file takes effect on the next reconnect), and the seed is wiped after signing.
 import { readFileSync } from "node:fs";
-import { fromSeed } from "@nats-io/nkeys";
+
+/**
+ * @nats-io/nkeys, loaded at the first credentials file read: with its tweetnacl it costs ~6 MiB of RSS,
+ * which a server without leaf credentials must not carry (issue 20, idle RSS). require() because
+ * signing is synchronous here (the CONNECT is built in a socket handler).
+ */
+function nkeys(): typeof import("@nats-io/nkeys") {
+  return require("@nats-io/nkeys") as typeof import("@nats-io/nkeys");
+}
 
 /** nats-server's credsRe: a marker line (---…---), the item, another marker line. */
 const CREDS_RE = /\s*(?:(?:-{3,}.*-{3,}\r?\n)([\w\-.=]+)(?:\r?\n-{3,}.*-{3,}\r?\n))/g;
@@ -23,7 +31,7 @@ export function signWithCredentials(path: string, nonce: string): SignedCredenti
     // The key pair keeps a reference to the seed bytes: wiped (kp.clear) only after signing.
     let kp;
     try {
-      kp = fromSeed(new TextEncoder().encode(items[1]!));
+      kp = nkeys().fromSeed(new TextEncoder().encode(items[1]!));
     } catch {
       throw new Error("Credentials file has malformed seed");
     }

@@ -1,7 +1,7 @@
 // /connz: nats-server's Connz and ConnInfo (server/monitor.go), field for field, in its order.
-import type { Connection } from "../connection.ts";
+import { Connection } from "../connection.ts";
 import type { Server } from "../server.ts";
-import { MqttConnection } from "../mqtt/connection.ts";
+import type { MqttConnection } from "../mqtt/connection.ts";
 import { mqttRecord } from "../mqtt/monitor.ts";
 import { goDuration, nowNs, rfc3339Ms, rfc3339Ns, uptime } from "./format.ts";
 import { BadRequest, queryBool, queryInt, querySubs, queryUint } from "./query.ts";
@@ -290,7 +290,8 @@ function comparator(sort: SortOption, nowMs: number): (a: ConnRecord, b: ConnRec
 
 /** nats-server's Connz(). */
 function anyRecord(conn: Connection | MqttConnection): ConnRecord {
-  return conn instanceof MqttConnection ? mqttRecord(conn) : connRecord(conn);
+  // Connection, not MqttConnection, is tested: the MQTT module is loaded only when MQTT is configured.
+  return conn instanceof Connection ? connRecord(conn) : mqttRecord(conn);
 }
 
 export function connz(server: Server, o: ConnzOptions): Connz {

@@ -14,8 +14,7 @@ import { leafz } from "./leafz.ts";
 import { subsz } from "./subsz.ts";
 import { varz } from "./varz.ts";
 import { clusterHealth, jsz, storageStates } from "../jetstream/jsz.ts";
-import { createConsoleHandler } from "../console/routes.ts";
-import { serverAlerts } from "../console/alerts.ts";
+import { optionalModule } from "../optional-modules.ts";
 import { loadServerTls } from "../auth/tls.ts";
 import type { TlsOptions } from "../auth/options.ts";
 
@@ -122,7 +121,9 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
     account: q.get("acc") ?? "",
   }))));
   // With the console on, its alert gauges too (natter_alert_active; src/console/alerts.ts).
-  route(["/metrics"], () => new Response(metrics(server) + (serverAlerts.get(server)?.metrics() ?? ""), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
+  // The console's alert states, when it is on (its modules are loaded only then).
+  const alertMetrics = () => (server.options.console.enabled ? (optionalModule("consoleAlerts").serverAlerts.get(server)?.metrics() ?? "") : "");
+  route(["/metrics"], () => new Response(metrics(server) + alertMetrics(), { headers: { "Content-Type": METRICS_CONTENT_TYPE } }));
 
   return {
     httpReqStats,
@@ -150,7 +151,7 @@ export function createMonitorHandler(server: Server): { fetch(req: Request): Res
 export function listenMonitor(server: Server, host: string, port: number, tls: TlsOptions | null = null): MonitorListener {
   const handler = createMonitorHandler(server);
   // The web console (--console), under /console: its own handler, asynchronous (sign-in, request bodies).
-  const consoleHandler = server.options.console.enabled ? createConsoleHandler(server) : null;
+  const consoleHandler = server.options.console.enabled ? optionalModule("console").createConsoleHandler(server) : null;
   const bunServer: BunServer<undefined> = Bun.serve({
     hostname: host,
     port,

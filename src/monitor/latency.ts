@@ -93,6 +93,13 @@ interface PendingRequest {
 }
 
 export class LatencyTracker {
+  /**
+   * `enabled`: whether anything can read the histograms (/latz, /metrics and the console are all served by
+   * the monitoring port). Without one nothing is sampled, so hdr-histogram-js (5+ MiB of RSS once loaded,
+   * with the code that records) is never loaded (issue 20).
+   */
+  constructor(readonly enabled = true) {}
+
   /** Null until hdr-histogram-js has loaded (see loadHistograms). */
   private deliveryHistogram: Histogram | null = null;
   readonly services = new Map<string, Histogram>();
@@ -105,7 +112,7 @@ export class LatencyTracker {
 
   /** Called at the start of every read; returns quickly unless this read is sampled. */
   startRead(): void {
-    if (++this.readCount % DELIVERY_SAMPLE_EVERY === 0) this.readStartedAt = performance.now();
+    if (this.enabled && ++this.readCount % DELIVERY_SAMPLE_EVERY === 0) this.readStartedAt = performance.now();
   }
 
   /** Called after a flush of one connection in the tick of a read. */
@@ -160,7 +167,7 @@ export class LatencyTracker {
 
   /** Called for each request that reached someone: is this one timed? (Cheap; no strings needed to ask.) */
   sampleRequest(): boolean {
-    return ++this.requestCount % SERVICE_SAMPLE_EVERY === 0 && this.pending.size < MAX_PENDING;
+    return this.enabled && ++this.requestCount % SERVICE_SAMPLE_EVERY === 0 && this.pending.size < MAX_PENDING;
   }
 
   /** A sampled request on `subject` reached someone; time it until a message arrives on `reply`. */

@@ -5,7 +5,7 @@
 import os from "node:os";
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
-import { HANDSHAKE_TIMEOUT_MS } from "../cluster/cluster.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "../cluster/handshake.ts";
 import { leafVarz, type LeafVarz } from "./leafz.ts";
 import { jetStreamVarz, type JetStreamVarz } from "../jetstream/jsz.ts";
 import { mqttVarz, type MqttVarz } from "../mqtt/monitor.ts";

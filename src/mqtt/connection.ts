@@ -2,7 +2,7 @@
 // (CONNECT first, then PUBLISH/SUBSCRIBE/…, keepalive), published into the account's subject space
 // the way a NATS client's PUB is (deliverToMatches), and delivered through its session (session.ts).
 // Packets leave through one OutboundBuffer, written once per tick like a NATS connection's.
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../random.ts";
 import { OutboundBuffer } from "../outbound.ts";
 import type { Server, Flushable } from "../server.ts";
 import type { Transport } from "../transport/transport.ts";

@@ -5,10 +5,15 @@ import type { Sublist, SublistEntry, SublistResult } from "./sublist.ts";
  * repeat their subject, so comparing the subject's bytes with the previous ones beats decoding
  * it and hashing it for the sublist's cache. Valid while the sublist's generation is unchanged.
  */
+/** Subjects up to this long are memoized (longer ones are rare, and matched every time). */
+const MEMO_BYTES = 64;
+const NO_BYTES = Buffer.alloc(0);
+
 export class SubjectMemo<S extends SublistEntry> {
   /** The subject of the last match, as text (decoded once per memo miss). */
   text = "";
-  private bytes: Buffer = Buffer.allocUnsafe(64);
+  /** The last subject's bytes; allocated at the first memo (a connection that never publishes never needs it). */
+  private bytes: Buffer = NO_BYTES;
   private length = -1;
   private generation = -1;
   private result: SublistResult<S> | null = null;
@@ -30,8 +35,8 @@ export class SubjectMemo<S extends SublistEntry> {
     const subject = buf.latin1Slice(start, end);
     this.text = subject;
     const result = sublist.match(subject);
-    if (length <= last.length) {
-      buf.copy(last, 0, start, end);
+    if (length <= MEMO_BYTES) {
+      buf.copy(last.length !== 0 ? last : (this.bytes = Buffer.allocUnsafe(MEMO_BYTES)), 0, start, end);
       this.length = length;
       this.generation = sublist.generation;
       this.result = result;

@@ -9,9 +9,6 @@ import { Duplex } from "node:stream";
 import type { Socket } from "bun";
 import type { ServerTls } from "../auth/tls.ts";
 
-/** The first byte of a TLS record carrying a handshake (a ClientHello). */
-export const TLS_HANDSHAKE_RECORD = 0x16;
-
 export interface SniffedTlsEvents {
   /** The handshake ended: success, the verification error (if any), the client certificate's DER (if any). */
   handshake(success: boolean, authorizationError: Error | null, peerCertificate: Buffer | null): void;

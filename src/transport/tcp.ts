@@ -5,8 +5,12 @@ import type { Transport } from "./transport.ts";
 import { CloseReason, ProtocolError } from "../protocol/errors.ts";
 import { checkPeerCertificate, handshakeRefusal, loadServerTls, readsPeerCertificate, TlsRateCounter, type ServerTls } from "../auth/tls.ts";
 import type { CertificateIdentity } from "../auth/x509.ts";
-import { SniffedTls, TLS_HANDSHAKE_RECORD } from "./sniffed-tls.ts";
+import type { SniffedTls } from "./sniffed-tls.ts";
+import { optionalModule } from "../optional-modules.ts";
 import { releaseRead } from "./read-memory.ts";
+
+/** The first byte of a TLS record carrying a handshake (a ClientHello): the client chose TLS. */
+const TLS_HANDSHAKE_RECORD = 0x16;
 
 /** A client over plain TCP (Bun.listen). Bun keeps nothing of a short write: the rest stays in the connection's buffer until `drain`. */
 class TcpTransport implements Transport {
@@ -74,7 +78,7 @@ class TcpTransport implements Transport {
     }
     if (!tlsAllowed(conn, tls)) return;
     this.tls = tls;
-    this.sniffed = new SniffedTls(this.socket as Socket<unknown>, data, tls, {
+    this.sniffed = new (optionalModule("sniffedTls").SniffedTls)(this.socket as Socket<unknown>, data, tls, {
       handshake: (success, authorizationError, der) => {
         this.handshaken = true;
         let refusal = handshakeRefusal(tls, success, authorizationError);

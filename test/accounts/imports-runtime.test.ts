@@ -9,6 +9,7 @@ import { NO_ACCOUNT_LIMITS, type AccountOptions, type ExportOptions, type Import
 import { testLogger } from "../harness/failure-log.ts";
 import { defaultOptions } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
+import { loadOptionalModules } from "../../src/optional-modules.ts";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -18,6 +19,9 @@ afterEach(async () => {
 function account(name: string, exports: ExportOptions[] = [], imports: ImportOptions[] = []): AccountOptions {
   return { name, users: [], exports, imports, limits: NO_ACCOUNT_LIMITS, jetstream: null };
 }
+
+// An in-process server takes its optional modules (imports, with accounts) from what was loaded, as main.ts does.
+await loadOptionalModules({ ...defaultOptions, accounts: [account("A")] });
 
 function startServer(accounts: AccountOptions[]): Server {
   const server = new Server({ ...defaultOptions, wsAllowedOrigins: [], host: "127.0.0.1", port: -1, accounts }, testLogger());

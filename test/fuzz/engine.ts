@@ -593,7 +593,19 @@ export class Engine {
       if (rss > this.o.rssMaxMiB * 1024) this.fail("rss", `server RSS ${Math.round(rss / 1024)} MiB is over the limit of ${this.o.rssMaxMiB} MiB`, this.recent.slice(-this.o.roundSize));
     }
     const c = this.canary!.stats();
-    this.o.log(`round ${round}: ${this.rss.length > 0 ? `rss ${Math.round(rss / 1024)} MiB, ` : ""}canary ${c.rounds} round trips, max ${c.maxMs.toFixed(1)} ms, failures ${this.failures.length}`);
+    // Part of the RSS: the closed-connection records /connz keeps (at most 10,000, as nats-server).
+    const closed = await this.closedRecords();
+    this.o.log(`round ${round}: ${this.rss.length > 0 ? `rss ${Math.round(rss / 1024)} MiB, ` : ""}${closed >= 0 ? `closed connections kept ${closed}, ` : ""}canary ${c.rounds} round trips, max ${c.maxMs.toFixed(1)} ms, failures ${this.failures.length}`);
+  }
+
+  /** How many closed connections the server keeps for /connz?state=closed; -1 when the monitor does not answer. */
+  private async closedRecords(): Promise<number> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.server.httpPort}/connz?state=closed&limit=1`, { signal: AbortSignal.timeout(ANSWER_MS) });
+      return ((await res.json()) as { total: number }).total;
+    } catch {
+      return -1;
+    }
   }
 
   private checkLog(): void {

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { connect, StringCodec, type NatsConnection } from "nats";
 import { getJson, get, startMonitored, type Monitored } from "./spawn.ts";
+import { LatencyTracker } from "../../src/monitor/latency.ts";
 
 const sc = StringCodec();
 let server: Monitored;
@@ -70,4 +71,18 @@ test("requests nobody answers are not held forever, and ?reset=true clears the h
   expect(after.delivery.count).toBe(0);
   expect(after.services).toEqual({});
   expect(after.pending_requests).toBe(0);
+});
+
+test("without a monitoring port nothing is sampled (nothing could read it): no histogram, no pending request", () => {
+  const off = new LatencyTracker(false);
+  for (let i = 0; i < 64; i++) {
+    off.startRead();
+    off.recordFlush();
+    off.endRead();
+    expect(off.sampleRequest()).toBe(false);
+  }
+  const report = off.report();
+  expect(report.delivery.count).toBe(0);
+  expect(report.pending_requests).toBe(0);
+  expect(off.awaitingReplies).toBe(false);
 });

@@ -7,6 +7,10 @@ import { Logger } from "../../src/log.ts";
 import { createMonitorHandler } from "../../src/monitor/http.ts";
 import { defaultOptions, type Options } from "../../src/options.ts";
 import { Server } from "../../src/server.ts";
+import { loadOptionalModules } from "../../src/optional-modules.ts";
+
+// An in-process server takes its optional modules (the monitor here) from what was loaded, as main.ts does.
+await loadOptionalModules({ ...defaultOptions, httpPort: -1 });
 
 class QuietLogger extends Logger {
   readonly lines: string[] = [];

@@ -20,6 +20,9 @@ import {
 } from "./packets.ts";
 import type { Properties } from "./properties.ts";
 import { propertiesToHeaders } from "./headers.ts";
+
+/** A 3.1.1 PUBLISH has no properties. */
+const NO_PROPERTIES: Properties = {};
 import { varintSize } from "./wire.ts";
 import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
 import type { MqttSession, MqttSubscription } from "./session.ts";
@@ -313,24 +316,38 @@ export class MqttConnection implements Flushable {
       else this.authFailed(connect);
       return;
     }
-    this.authPending = { packets: [], reads: [] };
-    this.pauseReading();
+    this.holdInput();
     match.then((ok) => {
       if (this.closed) return;
-      const held = this.authPending!;
-      this.authPending = null;
-      this.resumeReading();
+      const held = this.takeHeldInput();
       if (ok) this.admit(connect, claim.user);
       else this.authFailed(connect);
-      try {
-        for (const { first, body } of held.packets) if (!this.closed) this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
-      } catch (error) {
-        if (error instanceof MqttProtocolError) this.protocolViolation(error);
-        else throw error;
-      }
-      for (const data of held.reads) this.onRead(data);
-      this.server.flushDirty();
+      this.replayHeldInput(held);
     });
+  }
+
+  /** Until CONNECT is settled (a password check, the session being stored): what the client sends waits, in order. */
+  private holdInput(): void {
+    this.authPending = { packets: [], reads: [] };
+    this.pauseReading();
+  }
+
+  private takeHeldInput(): { packets: { first: number; body: Buffer }[]; reads: Buffer[] } {
+    const held = this.authPending!;
+    this.authPending = null;
+    this.resumeReading();
+    return held;
+  }
+
+  private replayHeldInput(held: { packets: { first: number; body: Buffer }[]; reads: Buffer[] }): void {
+    try {
+      for (const { first, body } of held.packets) if (!this.closed) this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
+    } catch (error) {
+      if (error instanceof MqttProtocolError) this.protocolViolation(error);
+      else throw error;
+    }
+    for (const data of held.reads) this.onRead(data);
+    this.server.flushDirty();
   }
 
   private authFailed(connect: ConnectPacket): void {
@@ -380,8 +397,38 @@ export class MqttConnection implements Flushable {
     this.will = connect.will;
     // 3.1.1: clean session = false keeps the session for ever; 5.0: for the session expiry interval.
     const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : connect.cleanStart ? 0 : 0xffffffff;
-    const { session, present } = this.mqtt.attach(this, connect.cleanStart, account, expiry);
+    const { session, present, stored } = this.mqtt.attach(this, connect.cleanStart, account, expiry);
     this.session = session;
+    if (stored === null) {
+      this.accept(connect, present, assigned, serverKeepAlive);
+      return;
+    }
+    // CONNACK once the session is in the stream layer (in a cluster: read from it and taken over first).
+    this.holdInput();
+    stored.then(
+      (present) => {
+        if (this.closed) return;
+        const held = this.takeHeldInput();
+        this.accept(connect, present, assigned, serverKeepAlive);
+        this.replayHeldInput(held);
+      },
+      (error: unknown) => {
+        if (this.closed) return;
+        this.takeHeldInput();
+        this.server.log.error(`${this.logPrefix} - MQTT: could not store the session of ${JSON.stringify(this.clientId)}: ${(error as Error).message}`);
+        const v5 = this.level === MQTT_5;
+        this.queue({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? ReasonCode.ServerUnavailable : ConnackCode311.ServerUnavailable, properties: v5 ? { reasonString: "session not stored" } : {} });
+        this.close("MQTT CONNECT refused: session not stored");
+        this.server.flushDirty();
+      },
+    );
+  }
+
+  /** CONNACK: the client is connected with its session. */
+  private accept(connect: ConnectPacket, present: boolean, assigned: string | undefined, serverKeepAlive: number | undefined): void {
+    const v5 = this.level === MQTT_5;
+    const session = this.session!;
+    const account = this.account;
     const ack: Properties = {};
     if (v5) {
       if (assigned !== undefined) ack.assignedClientIdentifier = assigned;
@@ -452,7 +499,7 @@ export class MqttConnection implements Flushable {
           throw new MqttProtocolError(ReasonCode.TopicNameInvalid, "invalid response topic");
         }
       }
-      const headers = v5 ? propertiesToHeaders(packet.properties) : null;
+      const headers = propertiesToHeaders(v5 ? packet.properties : NO_PROPERTIES, packet.qos);
       // What this publish writes to the stream layer (kept sessions' QoS 1/2 copies, the retained message):
       // its PUBACK/PUBREC waits for those writes, so an acknowledged message survives kill -9.
       const writes = this.mqtt.beginWrites();

@@ -8,10 +8,10 @@ import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
 import { PacketType, MQTT_5, type PublishPacket, type Will } from "./packets.ts";
 import type { Properties } from "./properties.ts";
-import { headersToProperties } from "./headers.ts";
+import { headersToProperties, publishedQos } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
-import { expiryOf, type StoredSubscription } from "./store.ts";
+import { clientIdHash, expiryOf, type StoredMessage, type StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
 export class MqttSubscription extends Subscription {
@@ -119,6 +119,13 @@ export class MqttSession implements Subscriber {
   pendingWill: { will: Will; at: number } | null = null;
   /** When the client went away (ms since the epoch); null while connected. The session expiry counts from it. */
   disconnectedAt: number | null = null;
+  /** Cluster: the stream sequence of this node's latest write of the session record (older claims are stale). */
+  storedSeq = 0;
+  /** Cluster: being read from the stream layer and claimed at CONNECT; another node's claim meanwhile is not a takeover. */
+  resuming = false;
+  /** Cluster: a client with this client id connected to another node, which holds the session now. */
+  movedAway = false;
+  private hash: string | null = null;
 
   constructor(
     readonly clientId: string,
@@ -138,6 +145,11 @@ export class MqttSession implements Subscriber {
     const head = { subject, reply, hpub, bytes, subjectLength: Buffer.byteLength(subject, "utf8") };
     this.lastHead = head;
     return head;
+  }
+
+  /** The client id's hash, as the stream layer's subjects name the session. */
+  get idHash(): string {
+    return (this.hash ??= clientIdHash(this.clientId));
   }
 
   /** Whether its QoS 1/2 messages are kept in the stream layer. */
@@ -188,7 +200,8 @@ export class MqttSession implements Subscriber {
     // A filter ending in `/#` is two NATS subscriptions: a message matches one of them only, never both.
     const connection = this.connection;
     const level = connection?.level ?? MQTT_5;
-    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : 0;
+    // An MQTT publisher on this node says its QoS; one on another node (over a route) in its Nmqtt-Pub header; NATS publishers: 0.
+    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : headerSize > 0 ? publishedQos(buf, payloadStart, headerSize) : 0;
     const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
     if (connection === null && qos === 0) return; // a kept session stores QoS 1/2 messages only
     const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
@@ -248,6 +261,23 @@ export class MqttSession implements Subscriber {
   /** A QoS 1/2 message restored from the stream layer (a kept session after a restart). */
   restorePending(packet: PublishPacket, seq: number, expiresAt: number | undefined): void {
     this.queued.push({ packet, stored: Promise.resolve(seq), expiresAt });
+  }
+
+  /**
+   * Cluster: the QoS 1/2 messages another node kept for this session, read at CONNECT, go before what
+   * arrived here since (those this node stored itself are skipped: they are queued already).
+   */
+  async restorePendingBefore(pending: { seq: number; message: StoredMessage }[]): Promise<void> {
+    const own = new Set<number>();
+    for (const entry of [...this.queued, ...this.inflight.values()]) if (entry.stored !== null) own.add(await entry.stored);
+    if (this.closed) return;
+    const restored: Queued[] = [];
+    for (const { seq, message } of pending) {
+      if (own.has(seq)) continue;
+      const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload };
+      restored.push({ packet, stored: Promise.resolve(seq), expiresAt: message.expiresAt });
+    }
+    this.queued = [...restored, ...this.queued];
   }
 
   /** Sends queued QoS 1/2 messages while in-flight slots are free. */

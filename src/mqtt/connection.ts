@@ -21,6 +21,17 @@ import {
 import type { Properties } from "./properties.ts";
 import { propertiesToHeaders } from "./headers.ts";
 
+/** What a client sent while its CONNECT was being settled: packets already framed, reads not yet; reading paused or not. */
+interface HeldInput {
+  packets: { first: number; body: Buffer }[];
+  reads: Buffer[];
+  bytes: number;
+  paused: boolean;
+}
+
+/** Held this much while its session is being stored, a client's reading pauses. */
+const HELD_BEFORE_PAUSE = 64 * 1024;
+
 /** A 3.1.1 PUBLISH has no properties. */
 const NO_PROPERTIES: Properties = {};
 import { varintSize } from "./wire.ts";
@@ -89,7 +100,7 @@ export class MqttConnection implements Flushable {
    * While a bcrypt password is checked off the event loop: the packets already cut from the stream after
    * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
    */
-  private authPending: { packets: { first: number; body: Buffer }[]; reads: Buffer[] } | null = null;
+  private authPending: HeldInput | null = null;
 
   constructor(
     readonly mqtt: Mqtt,
@@ -141,7 +152,7 @@ export class MqttConnection implements Flushable {
       return;
     }
     if (this.authPending !== null) {
-      this.authPending.reads.push(Buffer.from(data));
+      this.holdRead(data);
       return;
     }
     this.lastActivity = Date.now();
@@ -153,6 +164,7 @@ export class MqttConnection implements Flushable {
         if (this.authPending !== null) {
           // A CONNECT is being checked: what follows waits for it, in order.
           this.authPending.packets.push({ first, body: Buffer.from(buf.subarray(start, end)) });
+          this.authPending.bytes += end - start;
           return;
         }
         if (first === 0x30 && !server.tracing && this.publishQos0Fast(buf, start, end)) return; // tracing: every packet is logged
@@ -316,7 +328,7 @@ export class MqttConnection implements Flushable {
       else this.authFailed(connect);
       return;
     }
-    this.holdInput();
+    this.holdInput(true);
     match.then((ok) => {
       if (this.closed) return;
       const held = this.takeHeldInput();
@@ -326,22 +338,48 @@ export class MqttConnection implements Flushable {
     });
   }
 
-  /** Until CONNECT is settled (a password check, the session being stored): what the client sends waits, in order. */
-  private holdInput(): void {
-    this.authPending = { packets: [], reads: [] };
-    this.pauseReading();
+  /**
+   * Until CONNECT is settled (a password check, the session being stored): what the client sends waits, in
+   * order. A password check may be slow: reading pauses at once. A session write takes a flush: reading
+   * pauses only if the client sends more than HELD_BEFORE_PAUSE meanwhile (no pause/resume per CONNECT).
+   */
+  private holdInput(pauseNow: boolean): void {
+    this.authPending = { packets: [], reads: [], bytes: 0, paused: pauseNow };
+    if (pauseNow) this.pauseReading();
   }
 
-  private takeHeldInput(): { packets: { first: number; body: Buffer }[]; reads: Buffer[] } {
+  private holdRead(data: Buffer): void {
+    const held = this.authPending!;
+    held.reads.push(Buffer.from(data));
+    held.bytes += data.length;
+    if (!held.paused && held.bytes > HELD_BEFORE_PAUSE) {
+      held.paused = true;
+      this.pauseReading();
+    }
+  }
+
+  private takeHeldInput(): HeldInput {
     const held = this.authPending!;
     this.authPending = null;
-    this.resumeReading();
+    if (held.paused) this.resumeReading();
     return held;
   }
 
-  private replayHeldInput(held: { packets: { first: number; body: Buffer }[]; reads: Buffer[] }): void {
+  private replayHeldInput(held: HeldInput): void {
     try {
-      for (const { first, body } of held.packets) if (!this.closed) this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
+      for (let i = 0; i < held.packets.length; i++) {
+        if (this.closed) return;
+        const again = this.authPending;
+        if (again !== null) {
+          // Held again (a SUBSCRIBE waiting for its session write): the rest waits too, in order.
+          again.packets.push(...held.packets.slice(i));
+          again.reads.push(...held.reads);
+          again.bytes += held.bytes;
+          return;
+        }
+        const { first, body } = held.packets[i]!;
+        this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
+      }
     } catch (error) {
       if (error instanceof MqttProtocolError) this.protocolViolation(error);
       else throw error;
@@ -404,7 +442,7 @@ export class MqttConnection implements Flushable {
       return;
     }
     // CONNACK once the session is in the stream layer (in a cluster: read from it and taken over first).
-    this.holdInput();
+    this.holdInput(false);
     stored.then(
       (present) => {
         if (this.closed) return;
@@ -632,16 +670,32 @@ export class MqttConnection implements Flushable {
       // Retained messages: not for shared subscriptions; retain handling 1 only for a new one, 2 never.
       if (queue === null && (request.retainHandling === 0 || (request.retainHandling === 1 && !existed))) retainedFor.push(subs);
     }
-    this.mqtt.saveSession(session);
-    this.queue({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
-    for (const subs of retainedFor) this.mqtt.sendRetained(session, subs);
+    // SUBACK once a kept session's new subscriptions are stored (a restart, or another node taking the
+    // session over, must see what was acknowledged).
+    this.afterStored(this.mqtt.saveSession(session), () => {
+      this.queue({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+      for (const subs of retainedFor) this.mqtt.sendRetained(session, subs);
+    });
   }
 
   private onUnsubscribe(packet: UnsubscribePacket): void {
     const session = this.session!;
     const codes = packet.filters.map((filter) => (session.unsubscribe(filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
-    this.mqtt.saveSession(session);
-    this.queue({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+    this.afterStored(this.mqtt.saveSession(session), () => {
+      this.queue({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+    });
+  }
+
+  /** Runs `then` once `write` settled (at once without one); what the client sends meanwhile waits, in order. */
+  private afterStored(write: Promise<void> | null, then: () => void): void {
+    if (write === null) return then();
+    this.holdInput(false);
+    void write.then(() => {
+      if (this.closed) return;
+      const held = this.takeHeldInput();
+      then();
+      this.replayHeldInput(held);
+    });
   }
 
   // ---- output ------------------------------------------------------------------------------

@@ -420,12 +420,14 @@ export class Mqtt implements SessionKeeper {
 
   /**
    * Writes a kept session's subscriptions to the stream layer (a session ending with its connection is
-   * not kept), not waiting for it.
+   * not kept); null when there is nothing to write, else settles (never rejects) once written or failed.
    */
-  saveSession(session: MqttSession): void {
+  saveSession(session: MqttSession): Promise<void> | null {
     const store = this.stateOf(session.account).store;
-    if (store === null || session.expirySeconds === 0) return;
-    this.track(this.writeSession(session, store, false), "save session");
+    if (store === null || session.expirySeconds === 0) return null;
+    const written = this.writeSession(session, store, false);
+    this.track(written, "save session");
+    return written.catch(() => {});
   }
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------

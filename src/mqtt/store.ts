@@ -11,7 +11,7 @@
 // CONNECT asks for its PubAck on `$MQTT.JSA.<node>.SP.<id hash>.<n>`, which every node listens to, so the
 // node that held the session learns it was taken over; a retained message is seen by every node as it
 // is published to `$MQTT.rmsgs.<subject>`, and its removal is told on `$MQTT.JSA.<node>.RD`.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { InternalClient, type InternalMessage } from "../internal-client.ts";
 import type { Account } from "../accounts/account.ts";
 import type { Server } from "../server.ts";
@@ -102,8 +102,9 @@ export interface LoadedState {
   pending: Map<string, { seq: number; message: StoredMessage }[]>;
 }
 
+/** sha256 of the client id, base64url, 22 characters (Bun's hasher: a quarter of node:crypto's createHash cost). */
 export function clientIdHash(clientId: string): string {
-  return createHash("sha256").update(clientId).digest("base64url").slice(0, 22);
+  return new Bun.CryptoHasher("sha256").update(clientId).digest("base64url").slice(0, 22);
 }
 
 /** Thrown when the account has no JetStream (no one answers $JS.API). */

@@ -720,6 +720,29 @@ export class MqttConnection implements Flushable {
    * publisher's bytes buf[start, end): one copy, no packet object. Dropped when larger than the client's
    * maximum packet size.
    */
+  /** MQTT 5: the client takes topic aliases from us, so its PUBLISH packets are its own. */
+  get sendsTopicAliases(): boolean {
+    return this.aliasesOut > 0;
+  }
+
+  /**
+   * A whole QoS 0 PUBLISH encoded once for many subscribers (PreparedPublish), with a payload of
+   * `payloadLength` bytes; dropped when larger than the client's maximum packet size ([MQTT-3.1.2-25]).
+   */
+  sendPacket(packet: Buffer, payloadLength: number, publisher: MqttConnection | null): void {
+    if (this.closed || packet.length > this.clientMaximumPacketSize) return;
+    const outbound = this.outbound;
+    const at = outbound.reserve(packet.length); // may replace outbound.buf: read it after
+    outbound.buf.set(packet, at);
+    this.outMsgs++;
+    this.outBytes += packet.length;
+    this.mqtt.stats.publishesOut++;
+    const stats = this.server.stats;
+    stats.outMsgs++;
+    stats.outBytes += payloadLength;
+    this.afterQueue(publisher);
+  }
+
   sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean, publisher: MqttConnection | null = null): void {
     if (this.closed) return;
     const v5 = this.level === MQTT_5;

@@ -18,8 +18,12 @@ import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from ".
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
+import { PreparedPublish } from "./prepared-publish.ts";
 import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
 import { jetStreamClusterSize } from "../jetstream/jsz.ts";
+
+/** The QoS 0 fan-out's packet, reused for every message (publishQos0 delivers synchronously). */
+const PREPARED = new PreparedPublish();
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -588,9 +592,10 @@ export class Mqtt implements SessionKeeper {
       stats.noInterestMsgs++;
       return;
     }
+    const prepared = PREPARED.reset(topic, buf, payloadStart, payloadEnd);
     for (let k = 0; k < plain.length; k++) {
       const sub = plain[k] as MqttSubscription;
-      (sub.client as MqttSession).deliverQos0(sub, topic, buf, payloadStart, payloadEnd, session);
+      (sub.client as MqttSession).deliverQos0(sub, prepared, session);
     }
   }
 

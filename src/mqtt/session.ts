@@ -11,6 +11,7 @@ import type { Properties } from "./properties.ts";
 import { headersToProperties, publishedQos } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
+import type { PreparedPublish } from "./prepared-publish.ts";
 import { clientIdHash, expiryOf, type StoredMessage, type StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
@@ -228,19 +229,22 @@ export class MqttSession implements Subscriber {
    * A QoS 0 message from an MQTT publisher without properties (Mqtt.publishQos0): the topic as the
    * publisher gave it, the payload buf[payloadStart, payloadEnd); no NATS frame was built for it.
    */
-  deliverQos0(msub: MqttSubscription, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number, publisher: MqttSession): void {
+  deliverQos0(msub: MqttSubscription, message: PreparedPublish, publisher: MqttSession): void {
     if (this.closed) return;
     if (msub.noLocal && publisher === this) return;
+    const topic = message.topic;
     if (topic[0] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
     const connection = this.connection;
     if (connection === null) return; // a kept session stores QoS 1/2 messages only
     msub.delivered++;
     if (connection.level === MQTT_5 && msub.subscriptionId !== undefined) {
       const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId] };
-      this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(buf.subarray(payloadStart, payloadEnd)) });
+      this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(message.buf.subarray(message.start, message.end)) });
       return;
     }
-    connection.sendPublishFrom(topic, buf, payloadStart, payloadEnd, false, publisher.connection);
+    // Topic aliases differ per connection: that packet is built for it alone.
+    if (connection.sendsTopicAliases) connection.sendPublishFrom(topic, message.buf, message.start, message.end, false, publisher.connection);
+    else connection.sendPacket(message.packet(connection.level), message.end - message.start, publisher.connection);
   }
 
   /** Sends a message (QoS 0), or queues it for an in-flight slot (QoS 1/2; a kept session stores it first). */

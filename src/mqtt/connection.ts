@@ -101,6 +101,8 @@ export class MqttConnection implements Flushable {
    * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
    */
   private authPending: HeldInput | null = null;
+  /** CONNACK sent: from then on the session's messages go to this client (before it, they wait or, QoS 0, are dropped). */
+  connacked = false;
 
   constructor(
     readonly mqtt: Mqtt,
@@ -480,13 +482,12 @@ export class MqttConnection implements Flushable {
       ack.sharedSubscriptionAvailable = 1;
     }
     this.queue({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack });
+    this.connacked = true;
     this.server.events?.clientConnected(this); // $SYS connect event and the audit log name MQTT clients too
     this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${JSON.stringify(this.clientId)}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
     // A resumed session: what was in flight goes again ([MQTT-4.4.0-1]), then what waited.
-    if (present) {
-      session.redeliver(Date.now(), 0);
-      session.sendQueued();
-    }
+    if (present) session.redeliver(Date.now(), 0);
+    session.sendQueued(); // also what arrived while the session was being stored or read
   }
 
   // ---- PUBLISH -----------------------------------------------------------------------------

@@ -204,7 +204,9 @@ export class MqttSession implements Subscriber {
     // An MQTT publisher on this node says its QoS; one on another node (over a route) in its Nmqtt-Pub header; NATS publishers: 0.
     const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : headerSize > 0 ? publishedQos(buf, payloadStart, headerSize) : 0;
     const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
-    if (connection === null && qos === 0) return; // a kept session stores QoS 1/2 messages only
+    // Nothing goes to a client before its CONNACK (its session may still be being stored or read); a kept
+    // session stores QoS 1/2 messages only, sent once the client is there.
+    if (qos === 0 && (connection === null || !connection.connacked)) return;
     const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
     // QoS 0 with nothing for MQTT 5 properties: the PUBLISH is written straight from the publisher's bytes.
     if (qos === 0 && (level !== MQTT_5 || (headerSize < 0 && replyStart < 0 && msub.subscriptionId === undefined))) {
@@ -235,7 +237,7 @@ export class MqttSession implements Subscriber {
     const topic = message.topic;
     if (topic[0] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
     const connection = this.connection;
-    if (connection === null) return; // a kept session stores QoS 1/2 messages only
+    if (connection === null || !connection.connacked) return; // QoS 0: only to a connected client, after its CONNACK
     msub.delivered++;
     if (connection.level === MQTT_5 && msub.subscriptionId !== undefined) {
       const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId] };
@@ -250,7 +252,8 @@ export class MqttSession implements Subscriber {
   /** Sends a message (QoS 0), or queues it for an in-flight slot (QoS 1/2; a kept session stores it first). */
   enqueue(packet: PublishPacket): void {
     if (packet.qos === 0) {
-      this.connection?.sendPublish(packet);
+      const connection = this.connection;
+      if (connection !== null && connection.connacked) connection.sendPublish(packet);
       return;
     }
     const expiresAt = expiryOf(packet.properties);
@@ -287,7 +290,7 @@ export class MqttSession implements Subscriber {
   /** Sends queued QoS 1/2 messages while in-flight slots are free. */
   sendQueued(): void {
     const connection = this.connection;
-    if (connection === null) return;
+    if (connection === null || !connection.connacked) return;
     const limit = Math.min(this.maxAckPending, connection.clientReceiveMaximum);
     const now = Date.now();
     while (this.queued.length > 0 && this.inflight.size < limit) {
@@ -337,7 +340,7 @@ export class MqttSession implements Subscriber {
   /** Resends what waited longer than ack_wait (all of it on reconnect, `ackWaitMs` 0): PUBLISH with DUP, or PUBREL. */
   redeliver(now: number, ackWaitMs: number): void {
     const connection = this.connection;
-    if (connection === null) return;
+    if (connection === null || !connection.connacked) return;
     for (const [packetId, entry] of this.inflight) {
       if (now - entry.sentAt < ackWaitMs) continue;
       entry.sentAt = now;

@@ -179,6 +179,7 @@ export class MqttConnection implements Flushable {
         this.closeWith(ReasonCode.ImplementationSpecificError, "internal error");
       }
     }
+    this.mqtt.flushQos0Run(); // the QoS 0 messages of this read, to their subscribers
     server.inRead = false;
     server.flushDirty();
     if (this.publishBucket !== null) this.chargePublishRate();
@@ -224,6 +225,7 @@ export class MqttConnection implements Flushable {
   }
 
   private onPacket(packet: Packet, size: number): void {
+    this.mqtt.flushQos0Run(); // QoS 0 messages read before this packet go first
     if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - <<- ${PACKET_NAMES[packet.type]}`);
     if (this.level === 0) {
       if (packet.type !== PacketType.CONNECT) throw protocolError(`first packet must be CONNECT, got ${PACKET_NAMES[packet.type]}`); // [MQTT-3.1.0-1]
@@ -726,21 +728,26 @@ export class MqttConnection implements Flushable {
     return this.aliasesOut > 0;
   }
 
+  /** The largest packet the client takes (its MQTT 5 maximum packet size; no limit otherwise). */
+  get maximumPacketSize(): number {
+    return this.clientMaximumPacketSize;
+  }
+
   /**
-   * A whole QoS 0 PUBLISH encoded once for many subscribers (PreparedPublish), with a payload of
-   * `payloadLength` bytes; dropped when larger than the client's maximum packet size ([MQTT-3.1.2-25]).
+   * `count` QoS 0 PUBLISH packets encoded once for many subscribers (Qos0Run), back to back, with
+   * `payloadBytes` of payload in all; the caller checked them against the client's maximum packet size.
    */
-  sendPacket(packet: Buffer, payloadLength: number, publisher: MqttConnection | null): void {
-    if (this.closed || packet.length > this.clientMaximumPacketSize) return;
+  sendPackets(packets: Buffer, count: number, payloadBytes: number, publisher: MqttConnection | null): void {
+    if (this.closed) return;
     const outbound = this.outbound;
-    const at = outbound.reserve(packet.length); // may replace outbound.buf: read it after
-    outbound.buf.set(packet, at);
-    this.outMsgs++;
-    this.outBytes += packet.length;
-    this.mqtt.stats.publishesOut++;
+    const at = outbound.reserve(packets.length); // may replace outbound.buf: read it after
+    outbound.buf.set(packets, at);
+    this.outMsgs += count;
+    this.outBytes += packets.length;
+    this.mqtt.stats.publishesOut += count;
     const stats = this.server.stats;
-    stats.outMsgs++;
-    stats.outBytes += payloadLength;
+    stats.outMsgs += count;
+    stats.outBytes += payloadBytes;
     this.afterQueue(publisher);
   }
 

@@ -18,12 +18,9 @@ import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from ".
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
-import { PreparedPublish } from "./prepared-publish.ts";
+import { Qos0Run } from "./prepared-publish.ts";
 import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
 import { jetStreamClusterSize } from "../jetstream/jsz.ts";
-
-/** The QoS 0 fan-out's packet, reused for every message (publishQos0 delivers synchronously). */
-const PREPARED = new PreparedPublish();
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -50,6 +47,8 @@ export class Mqtt implements SessionKeeper {
   private readonly accounts = new Map<Account, AccountState>();
   private listener: MqttListener | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** QoS 0 messages of one publisher and topic waiting for the end of the read (publishQos0). */
+  private readonly run = new Qos0Run();
   /** Stream-layer writes started by the publish being processed (beginWrites/endWrites). */
   private writes: Promise<unknown>[] | null = null;
 
@@ -524,6 +523,7 @@ export class Mqtt implements SessionKeeper {
    * subscribers' sessions). Returns whether anyone received it.
    */
   publish(session: MqttSession, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer, qos: 0 | 1 | 2, retain = false): boolean {
+    if (this.run.publisher !== null) this.flushQos0Run(); // in order after the QoS 0 run before it
     if (!isValidPublishSubject(subject)) return false;
     // The frame a NATS client's PUB/HPUB would be, so NATS subscribers copy its tail as usual:
     // `PUB <subject> [reply] <sizes>\r\n<headers><payload>\r\n`.
@@ -577,6 +577,16 @@ export class Mqtt implements SessionKeeper {
    * it is published like any other.
    */
   publishQos0(session: MqttSession, subject: string, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number): void {
+    const run = this.run;
+    if (run.publisher === session && run.subject === subject && run.fits(payloadEnd - payloadStart)) {
+      // The same publisher and topic as the message before, in the same read: the same subscribers.
+      const stats = this.server.stats;
+      stats.inMsgs++;
+      stats.inBytes += payloadEnd - payloadStart;
+      run.append(buf, payloadStart, payloadEnd);
+      return;
+    }
+    if (run.publisher !== null) this.flushQos0Run();
     const result = session.account.sublist.match(subject);
     const plain = result.plain;
     let mqttOnly = result.queues.length === 0;
@@ -592,11 +602,25 @@ export class Mqtt implements SessionKeeper {
       stats.noInterestMsgs++;
       return;
     }
-    const prepared = PREPARED.reset(topic, buf, payloadStart, payloadEnd);
-    for (let k = 0; k < plain.length; k++) {
-      const sub = plain[k] as MqttSubscription;
-      (sub.client as MqttSession).deliverQos0(sub, prepared, session);
+    run.begin(session, subject, topic, plain);
+    run.append(buf, payloadStart, payloadEnd);
+  }
+
+  /**
+   * Delivers the QoS 0 run (publishQos0): at the end of the publisher's read, before any other packet of
+   * it is handled, and before any other publish, so every subscriber gets messages in the order sent.
+   */
+  flushQos0Run(): void {
+    const run = this.run;
+    const publisher = run.publisher;
+    if (publisher === null) return;
+    run.publisher = null; // a delivery that publishes (a will of a connection it closes) finds no run
+    const subs = run.subs;
+    for (let k = 0; k < subs.length; k++) {
+      const sub = subs[k] as MqttSubscription;
+      (sub.client as MqttSession).deliverQos0(sub, run, publisher);
     }
+    run.clear();
   }
 
   /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */

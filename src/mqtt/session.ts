@@ -11,7 +11,7 @@ import type { Properties } from "./properties.ts";
 import { headersToProperties, publishedQos } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
-import type { PreparedPublish } from "./prepared-publish.ts";
+import type { Qos0Run } from "./prepared-publish.ts";
 import { clientIdHash, expiryOf, type StoredMessage, type StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
@@ -231,22 +231,32 @@ export class MqttSession implements Subscriber {
    * A QoS 0 message from an MQTT publisher without properties (Mqtt.publishQos0): the topic as the
    * publisher gave it, the payload buf[payloadStart, payloadEnd); no NATS frame was built for it.
    */
-  deliverQos0(msub: MqttSubscription, message: PreparedPublish, publisher: MqttSession): void {
+  deliverQos0(msub: MqttSubscription, run: Qos0Run, publisher: MqttSession): void {
     if (this.closed) return;
     if (msub.noLocal && publisher === this) return;
-    const topic = message.topic;
+    const topic = run.topic;
     if (topic[0] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
     const connection = this.connection;
     if (connection === null || !connection.connacked) return; // QoS 0: only to a connected client, after its CONNACK
-    msub.delivered++;
-    if (connection.level === MQTT_5 && msub.subscriptionId !== undefined) {
-      const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId] };
-      this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(message.buf.subarray(message.start, message.end)) });
+    msub.delivered += run.count;
+    const level = connection.level;
+    const withId = level === MQTT_5 && msub.subscriptionId !== undefined;
+    if (!withId && !connection.sendsTopicAliases && run.largestFor(level) <= connection.maximumPacketSize) {
+      connection.sendPackets(run.packets(level), run.count, run.payloadBytes, publisher.connection);
       return;
     }
-    // Topic aliases differ per connection: that packet is built for it alone.
-    if (connection.sendsTopicAliases) connection.sendPublishFrom(topic, message.buf, message.start, message.end, false, publisher.connection);
-    else connection.sendPacket(message.packet(connection.level), message.end - message.start, publisher.connection);
+    // Packets of its own (a subscription identifier, topic aliases, a smaller maximum packet size): one by one.
+    const payloads = run.payloads;
+    for (let i = 0; i < run.count && !connection.closed; i++) {
+      const start = run.payloadStart(i);
+      const end = run.payloadEnd(i);
+      if (withId) {
+        const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId!] };
+        this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(payloads.subarray(start, end)) });
+      } else {
+        connection.sendPublishFrom(topic, payloads, start, end, false, publisher.connection);
+      }
+    }
   }
 
   /** Sends a message (QoS 0), or queues it for an in-flight slot (QoS 1/2; a kept session stores it first). */

@@ -18,7 +18,7 @@ import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from ".
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
-import { Qos0Run } from "./prepared-publish.ts";
+import { Qos0Run } from "./qos0-run.ts";
 import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
 import { jetStreamClusterSize } from "../jetstream/jsz.ts";
 

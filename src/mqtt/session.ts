@@ -11,7 +11,7 @@ import type { Properties } from "./properties.ts";
 import { headersToProperties, publishedQos } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
-import type { Qos0Run } from "./prepared-publish.ts";
+import type { Qos0Run } from "./qos0-run.ts";
 import { clientIdHash, expiryOf, type StoredMessage, type StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */

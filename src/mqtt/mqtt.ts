@@ -573,7 +573,7 @@ export class Mqtt implements SessionKeeper {
   /**
    * A QoS 0 message without properties from an MQTT client (connection.ts publishQos0Fast): when every
    * subscription it matches is an MQTT session's (no NATS client, route, leaf link, stream, or queue
-   * group), it goes to them straight from the publisher's bytes and no NATS frame is built; otherwise
+   * group), it joins the run of this read (src/mqtt/qos0-run.ts) and no NATS frame is built; otherwise
    * it is published like any other.
    */
   publishQos0(session: MqttSession, subject: string, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number): void {

@@ -228,8 +228,8 @@ export class MqttSession implements Subscriber {
   }
 
   /**
-   * A QoS 0 message from an MQTT publisher without properties (Mqtt.publishQos0): the topic as the
-   * publisher gave it, the payload buf[payloadStart, payloadEnd); no NATS frame was built for it.
+   * QoS 0 messages from an MQTT publisher without properties, one or more to one topic (a Qos0Run of
+   * Mqtt.publishQos0): the topic as the publisher gave it; no NATS frame was built for them.
    */
   deliverQos0(msub: MqttSubscription, run: Qos0Run, publisher: MqttSession): void {
     if (this.closed) return;

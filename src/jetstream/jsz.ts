@@ -213,3 +213,10 @@ function jetStreamStats(js: JetStream, apiTotal: number, apiErrors: number): Jet
     accounts: js.accounts.size, ha_assets: 0, api: { total: apiTotal, errors: apiErrors },
   };
 }
+
+/** How many JetStream nodes the cluster has as this node knows them (the meta group's voters or more); 1 alone. */
+export function jetStreamClusterSize(server: Server): number {
+  const cluster = running.get(server)?.cluster;
+  if (cluster == null) return 1;
+  return Math.max(cluster.meta.peers.length, 1 + cluster.transport.peers.size);
+}

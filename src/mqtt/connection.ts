@@ -20,6 +20,20 @@ import {
 } from "./packets.ts";
 import type { Properties } from "./properties.ts";
 import { propertiesToHeaders } from "./headers.ts";
+
+/** What a client sent while its CONNECT was being settled: packets already framed, reads not yet; reading paused or not. */
+interface HeldInput {
+  packets: { first: number; body: Buffer }[];
+  reads: Buffer[];
+  bytes: number;
+  paused: boolean;
+}
+
+/** Held this much while its session is being stored, a client's reading pauses. */
+const HELD_BEFORE_PAUSE = 64 * 1024;
+
+/** A 3.1.1 PUBLISH has no properties. */
+const NO_PROPERTIES: Properties = {};
 import { varintSize } from "./wire.ts";
 import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
 import type { MqttSession, MqttSubscription } from "./session.ts";
@@ -86,7 +100,9 @@ export class MqttConnection implements Flushable {
    * While a bcrypt password is checked off the event loop: the packets already cut from the stream after
    * CONNECT, and the reads that arrive meanwhile (in this order once the check is done).
    */
-  private authPending: { packets: { first: number; body: Buffer }[]; reads: Buffer[] } | null = null;
+  private authPending: HeldInput | null = null;
+  /** CONNACK sent: from then on the session's messages go to this client (before it, they wait or, QoS 0, are dropped). */
+  connacked = false;
 
   constructor(
     readonly mqtt: Mqtt,
@@ -138,7 +154,7 @@ export class MqttConnection implements Flushable {
       return;
     }
     if (this.authPending !== null) {
-      this.authPending.reads.push(Buffer.from(data));
+      this.holdRead(data);
       return;
     }
     this.lastActivity = Date.now();
@@ -150,6 +166,7 @@ export class MqttConnection implements Flushable {
         if (this.authPending !== null) {
           // A CONNECT is being checked: what follows waits for it, in order.
           this.authPending.packets.push({ first, body: Buffer.from(buf.subarray(start, end)) });
+          this.authPending.bytes += end - start;
           return;
         }
         if (first === 0x30 && !server.tracing && this.publishQos0Fast(buf, start, end)) return; // tracing: every packet is logged
@@ -162,6 +179,7 @@ export class MqttConnection implements Flushable {
         this.closeWith(ReasonCode.ImplementationSpecificError, "internal error");
       }
     }
+    this.mqtt.flushQos0Run(); // the QoS 0 messages of this read, to their subscribers
     server.inRead = false;
     server.flushDirty();
     if (this.publishBucket !== null) this.chargePublishRate();
@@ -207,6 +225,7 @@ export class MqttConnection implements Flushable {
   }
 
   private onPacket(packet: Packet, size: number): void {
+    this.mqtt.flushQos0Run(); // QoS 0 messages read before this packet go first
     if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - <<- ${PACKET_NAMES[packet.type]}`);
     if (this.level === 0) {
       if (packet.type !== PacketType.CONNECT) throw protocolError(`first packet must be CONNECT, got ${PACKET_NAMES[packet.type]}`); // [MQTT-3.1.0-1]
@@ -313,24 +332,64 @@ export class MqttConnection implements Flushable {
       else this.authFailed(connect);
       return;
     }
-    this.authPending = { packets: [], reads: [] };
-    this.pauseReading();
+    this.holdInput(true);
     match.then((ok) => {
       if (this.closed) return;
-      const held = this.authPending!;
-      this.authPending = null;
-      this.resumeReading();
+      const held = this.takeHeldInput();
       if (ok) this.admit(connect, claim.user);
       else this.authFailed(connect);
-      try {
-        for (const { first, body } of held.packets) if (!this.closed) this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
-      } catch (error) {
-        if (error instanceof MqttProtocolError) this.protocolViolation(error);
-        else throw error;
-      }
-      for (const data of held.reads) this.onRead(data);
-      this.server.flushDirty();
+      this.replayHeldInput(held);
     });
+  }
+
+  /**
+   * Until CONNECT is settled (a password check, the session being stored): what the client sends waits, in
+   * order. A password check may be slow: reading pauses at once. A session write takes a flush: reading
+   * pauses only if the client sends more than HELD_BEFORE_PAUSE meanwhile (no pause/resume per CONNECT).
+   */
+  private holdInput(pauseNow: boolean): void {
+    this.authPending = { packets: [], reads: [], bytes: 0, paused: pauseNow };
+    if (pauseNow) this.pauseReading();
+  }
+
+  private holdRead(data: Buffer): void {
+    const held = this.authPending!;
+    held.reads.push(Buffer.from(data));
+    held.bytes += data.length;
+    if (!held.paused && held.bytes > HELD_BEFORE_PAUSE) {
+      held.paused = true;
+      this.pauseReading();
+    }
+  }
+
+  private takeHeldInput(): HeldInput {
+    const held = this.authPending!;
+    this.authPending = null;
+    if (held.paused) this.resumeReading();
+    return held;
+  }
+
+  private replayHeldInput(held: HeldInput): void {
+    try {
+      for (let i = 0; i < held.packets.length; i++) {
+        if (this.closed) return;
+        const again = this.authPending;
+        if (again !== null) {
+          // Held again (a SUBSCRIBE waiting for its session write): the rest waits too, in order.
+          again.packets.push(...held.packets.slice(i));
+          again.reads.push(...held.reads);
+          again.bytes += held.bytes;
+          return;
+        }
+        const { first, body } = held.packets[i]!;
+        this.onPacket(decodePacket(first, body, 0, body.length, this.level), body.length);
+      }
+    } catch (error) {
+      if (error instanceof MqttProtocolError) this.protocolViolation(error);
+      else throw error;
+    }
+    for (const data of held.reads) this.onRead(data);
+    this.server.flushDirty();
   }
 
   private authFailed(connect: ConnectPacket): void {
@@ -380,8 +439,38 @@ export class MqttConnection implements Flushable {
     this.will = connect.will;
     // 3.1.1: clean session = false keeps the session for ever; 5.0: for the session expiry interval.
     const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : connect.cleanStart ? 0 : 0xffffffff;
-    const { session, present } = this.mqtt.attach(this, connect.cleanStart, account, expiry);
+    const { session, present, stored } = this.mqtt.attach(this, connect.cleanStart, account, expiry);
     this.session = session;
+    if (stored === null) {
+      this.accept(connect, present, assigned, serverKeepAlive);
+      return;
+    }
+    // CONNACK once the session is in the stream layer (in a cluster: read from it and taken over first).
+    this.holdInput(false);
+    stored.then(
+      (present) => {
+        if (this.closed) return;
+        const held = this.takeHeldInput();
+        this.accept(connect, present, assigned, serverKeepAlive);
+        this.replayHeldInput(held);
+      },
+      (error: unknown) => {
+        if (this.closed) return;
+        this.takeHeldInput();
+        this.server.log.error(`${this.logPrefix} - MQTT: could not store the session of ${JSON.stringify(this.clientId)}: ${(error as Error).message}`);
+        const v5 = this.level === MQTT_5;
+        this.queue({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? ReasonCode.ServerUnavailable : ConnackCode311.ServerUnavailable, properties: v5 ? { reasonString: "session not stored" } : {} });
+        this.close("MQTT CONNECT refused: session not stored");
+        this.server.flushDirty();
+      },
+    );
+  }
+
+  /** CONNACK: the client is connected with its session. */
+  private accept(connect: ConnectPacket, present: boolean, assigned: string | undefined, serverKeepAlive: number | undefined): void {
+    const v5 = this.level === MQTT_5;
+    const session = this.session!;
+    const account = this.account;
     const ack: Properties = {};
     if (v5) {
       if (assigned !== undefined) ack.assignedClientIdentifier = assigned;
@@ -395,13 +484,12 @@ export class MqttConnection implements Flushable {
       ack.sharedSubscriptionAvailable = 1;
     }
     this.queue({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack });
+    this.connacked = true;
     this.server.events?.clientConnected(this); // $SYS connect event and the audit log name MQTT clients too
     this.server.log.debug(`${this.logPrefix} - Client connected: clientID=${JSON.stringify(this.clientId)}${this.keepAlive > 0 ? ` keepAlive=${this.keepAlive}` : ""}${connect.cleanStart ? " clean" : ""}`);
     // A resumed session: what was in flight goes again ([MQTT-4.4.0-1]), then what waited.
-    if (present) {
-      session.redeliver(Date.now(), 0);
-      session.sendQueued();
-    }
+    if (present) session.redeliver(Date.now(), 0);
+    session.sendQueued(); // also what arrived while the session was being stored or read
   }
 
   // ---- PUBLISH -----------------------------------------------------------------------------
@@ -452,7 +540,7 @@ export class MqttConnection implements Flushable {
           throw new MqttProtocolError(ReasonCode.TopicNameInvalid, "invalid response topic");
         }
       }
-      const headers = v5 ? propertiesToHeaders(packet.properties) : null;
+      const headers = propertiesToHeaders(v5 ? packet.properties : NO_PROPERTIES, packet.qos);
       // What this publish writes to the stream layer (kept sessions' QoS 1/2 copies, the retained message):
       // its PUBACK/PUBREC waits for those writes, so an acknowledged message survives kill -9.
       const writes = this.mqtt.beginWrites();
@@ -585,16 +673,32 @@ export class MqttConnection implements Flushable {
       // Retained messages: not for shared subscriptions; retain handling 1 only for a new one, 2 never.
       if (queue === null && (request.retainHandling === 0 || (request.retainHandling === 1 && !existed))) retainedFor.push(subs);
     }
-    this.mqtt.saveSession(session);
-    this.queue({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
-    for (const subs of retainedFor) this.mqtt.sendRetained(session, subs);
+    // SUBACK once a kept session's new subscriptions are stored (a restart, or another node taking the
+    // session over, must see what was acknowledged).
+    this.afterStored(this.mqtt.saveSession(session), () => {
+      this.queue({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+      for (const subs of retainedFor) this.mqtt.sendRetained(session, subs);
+    });
   }
 
   private onUnsubscribe(packet: UnsubscribePacket): void {
     const session = this.session!;
     const codes = packet.filters.map((filter) => (session.unsubscribe(filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
-    this.mqtt.saveSession(session);
-    this.queue({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+    this.afterStored(this.mqtt.saveSession(session), () => {
+      this.queue({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes, properties: {} });
+    });
+  }
+
+  /** Runs `then` once `write` settled (at once without one); what the client sends meanwhile waits, in order. */
+  private afterStored(write: Promise<void> | null, then: () => void): void {
+    if (write === null) return then();
+    this.holdInput(false);
+    void write.then(() => {
+      if (this.closed) return;
+      const held = this.takeHeldInput();
+      then();
+      this.replayHeldInput(held);
+    });
   }
 
   // ---- output ------------------------------------------------------------------------------
@@ -619,6 +723,34 @@ export class MqttConnection implements Flushable {
    * publisher's bytes buf[start, end): one copy, no packet object. Dropped when larger than the client's
    * maximum packet size.
    */
+  /** MQTT 5: the client takes topic aliases from us, so its PUBLISH packets are its own. */
+  get sendsTopicAliases(): boolean {
+    return this.aliasesOut > 0;
+  }
+
+  /** The largest packet the client takes (its MQTT 5 maximum packet size; no limit otherwise). */
+  get maximumPacketSize(): number {
+    return this.clientMaximumPacketSize;
+  }
+
+  /**
+   * `count` QoS 0 PUBLISH packets encoded once for many subscribers (Qos0Run), back to back, with
+   * `payloadBytes` of payload in all; the caller checked them against the client's maximum packet size.
+   */
+  sendPackets(packets: Buffer, count: number, payloadBytes: number, publisher: MqttConnection | null): void {
+    if (this.closed) return;
+    const outbound = this.outbound;
+    const at = outbound.reserve(packets.length); // may replace outbound.buf: read it after
+    outbound.buf.set(packets, at);
+    this.outMsgs += count;
+    this.outBytes += packets.length;
+    this.mqtt.stats.publishesOut += count;
+    const stats = this.server.stats;
+    stats.outMsgs += count;
+    stats.outBytes += payloadBytes;
+    this.afterQueue(publisher);
+  }
+
   sendPublishFrom(topic: Buffer, buf: Buffer, start: number, end: number, retain: boolean, publisher: MqttConnection | null = null): void {
     if (this.closed) return;
     const v5 = this.level === MQTT_5;

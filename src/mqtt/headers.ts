@@ -9,10 +9,18 @@ const CONTENT_TYPE = "Nmqtt-Content-Type";
 const CORRELATION = "Nmqtt-Correlation-Data";
 const PAYLOAD_FORMAT = "Nmqtt-Payload-Format";
 const MESSAGE_EXPIRY = "Nmqtt-Message-Expiry";
+/**
+ * nats-server's header on what an MQTT client published: its QoS (nats-server 2.9 and 2.10 write `Nmqtt-Pub:1`).
+ * natter writes it for QoS 1 and 2 only, so that an MQTT subscriber on another node of a cluster (the message
+ * came over a route) gets the QoS the publisher gave, as one on the publisher's node does.
+ */
+const PUBLISHED_QOS = "Nmqtt-Pub";
+const PUBLISHED_QOS_LINE = Buffer.from(`\r\n${PUBLISHED_QOS}:`, "latin1");
 
-/** The header block for an MQTT 5 PUBLISH's properties, or null when there is nothing to carry. */
-export function propertiesToHeaders(props: Properties): Buffer | null {
+/** The header block for an MQTT PUBLISH's QoS and MQTT 5 properties, or null when there is nothing to carry. */
+export function propertiesToHeaders(props: Properties, qos: 0 | 1 | 2 = 0): Buffer | null {
   const lines: string[] = [];
+  if (qos > 0) lines.push(`${PUBLISHED_QOS}: ${qos}`);
   for (const [name, value] of props.userProperties ?? []) {
     // A NATS header name cannot hold ':' or whitespace, nor a value a line break: such pairs cannot cross.
     if (name === "" || /[:\s]/.test(name) || /[\r\n]/.test(value)) continue;
@@ -36,10 +44,22 @@ export function headersToProperties(block: Buffer, props: Properties): void {
     if (colon <= 0) continue;
     const name = line.slice(0, colon);
     const value = line.slice(colon + 1).trim();
+    if (name === PUBLISHED_QOS) continue;
     if (name === CONTENT_TYPE) props.contentType = value;
     else if (name === CORRELATION) props.correlationData = Buffer.from(value, "base64");
     else if (name === PAYLOAD_FORMAT) props.payloadFormatIndicator = Number(value) & 1;
     else if (name === MESSAGE_EXPIRY) props.messageExpiryInterval = Math.max(0, Math.min(0xffffffff, Math.floor(Number(value)) || 0));
     else (props.userProperties ??= []).push([name, value]);
   }
+}
+
+/** The QoS an MQTT publisher gave a message, from its header block buf[start, start + size) (0 without `Nmqtt-Pub`). */
+export function publishedQos(buf: Buffer, start: number, size: number): 0 | 1 | 2 {
+  const end = start + size;
+  const at = buf.indexOf(PUBLISHED_QOS_LINE, start);
+  if (at < 0 || at >= end) return 0;
+  let i = at + PUBLISHED_QOS_LINE.length;
+  while (i < end && buf[i] === 0x20) i++;
+  const digit = buf[i]! - 0x30;
+  return digit === 1 || digit === 2 ? digit : 0;
 }

@@ -18,7 +18,9 @@ import { MQTT_5, PacketType, ReasonCode, type PublishPacket, type Will } from ".
 import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
-import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type StoredMessage, type StoredSession } from "./store.ts";
+import { Qos0Run } from "./qos0-run.ts";
+import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
+import { jetStreamClusterSize } from "../jetstream/jsz.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -33,6 +35,8 @@ interface AccountState {
 export class Mqtt implements SessionKeeper {
   /** Sessions by account and client id: as in nats-server, each account has its own client ids. */
   readonly sessions = new Map<string, MqttSession>();
+  /** The same sessions by account and client id hash (what another node's takeover names). */
+  private readonly sessionsByHash = new Map<string, MqttSession>();
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start. */
   totalConnections = 0;
@@ -43,6 +47,8 @@ export class Mqtt implements SessionKeeper {
   private readonly accounts = new Map<Account, AccountState>();
   private listener: MqttListener | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** QoS 0 messages of one publisher and topic waiting for the end of the read (publishQos0). */
+  private readonly run = new Qos0Run();
   /** Stream-layer writes started by the publish being processed (beginWrites/endWrites). */
   private writes: Promise<unknown>[] | null = null;
 
@@ -50,6 +56,19 @@ export class Mqtt implements SessionKeeper {
     readonly server: Server,
     readonly options: MqttOptions,
   ) {}
+
+  /**
+   * A JetStream node of a cluster: the `$MQTT_*` streams are the cluster's, a client id's session is the
+   * cluster's (taken over from whichever node held it), retained messages are seen by every node.
+   */
+  get clustered(): boolean {
+    return this.server.options.jetstream && this.server.options.clusterPort !== 0;
+  }
+
+  /** This node in its sessions' records: the cluster member id (stable across restarts). */
+  private get nodeId(): string {
+    return this.server.cluster?.id ?? this.server.serverName;
+  }
 
   /** The largest packet accepted (and announced as MQTT 5 maximum packet size): max_payload plus room for topic and properties. */
   get maxPacketSize(): number {
@@ -88,12 +107,19 @@ export class Mqtt implements SessionKeeper {
   private async openAccount(account: Account): Promise<void> {
     const state: AccountState = { store: null, retained: new Map() };
     this.accounts.set(account, state);
-    const store = new MqttStore(this.server, account);
+    const store = new MqttStore(this.server, account, this.clustered ? this.clusterListener(account, state) : null);
     try {
-      const loaded = await store.open();
+      const loaded = await store.open(this.streamReplicas());
       state.store = store;
-      state.retained = loaded.retained;
+      for (const [subject, message] of loaded.retained) state.retained.set(subject, message); // news from other nodes may be there already
+      let restored = 0;
       for (const stored of loaded.sessions) {
+        if (this.clustered && stored.node !== this.nodeId) continue; // another node's, or resumed where its client connects
+        if (stored.expiry === 0) {
+          void store.forgetSession(stored.clientId).catch(() => {}); // its connection ended with this node
+          continue;
+        }
+        restored++;
         const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
         session.expirySeconds = stored.expiry;
         session.persisted = true;
@@ -104,17 +130,71 @@ export class Mqtt implements SessionKeeper {
         for (const { seq, message } of loaded.pending.get(stored.clientId) ?? []) {
           session.restorePending({ type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload }, seq, message.expiresAt);
         }
-        this.sessions.set(sessionKey(account, stored.clientId), session);
+        this.addSession(session);
         if (will !== null) this.armWill(session, will, stored.will!.at);
         this.armExpiry(session);
       }
-      if (loaded.sessions.length > 0 || loaded.retained.size > 0) {
-        this.server.log.info(`MQTT: account ${account.name}: restored ${loaded.sessions.length} session(s) and ${loaded.retained.size} retained message(s)`);
+      if (restored > 0 || loaded.retained.size > 0) {
+        this.server.log.info(`MQTT: account ${account.name}: restored ${restored} session(s) and ${loaded.retained.size} retained message(s)`);
       }
     } catch (error) {
       store.close();
       if (!(error instanceof NoJetStream)) this.server.log.error(`MQTT: account ${account.name}: cannot use the stream layer: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * nats-server's replicas for the MQTT streams: stream_replicas, else 1 alone and, in a cluster, as many
+   * as it has JetStream nodes, at most 3 (its mqttDetermineReplicas counts the configured routes).
+   */
+  private streamReplicas(): number {
+    if (this.options.streamReplicas > 0) return this.options.streamReplicas;
+    if (!this.clustered) return 1;
+    return Math.max(1, Math.min(3, jetStreamClusterSize(this.server)));
+  }
+
+  /** What the other nodes of the cluster tell this one about an account's sessions and retained messages. */
+  private clusterListener(account: Account, state: AccountState): ClusterListener {
+    return {
+      sessionClaimed: (idHash, seq) => this.sessionClaimed(account, idHash, seq),
+      retainedChanged: (subject, message) => {
+        if (message === null) state.retained.delete(subject);
+        else state.retained.set(subject, message);
+      },
+    };
+  }
+
+  private addSession(session: MqttSession): void {
+    this.sessions.set(sessionKey(session.account, session.clientId), session);
+    this.sessionsByHash.set(sessionKey(session.account, session.idHash), session);
+  }
+
+  private removeSession(session: MqttSession): void {
+    const key = sessionKey(session.account, session.clientId);
+    if (this.sessions.get(key) !== session) return;
+    this.sessions.delete(key);
+    this.sessionsByHash.delete(sessionKey(session.account, session.idHash));
+  }
+
+  /**
+   * A client with this client id connected to another node, which stored the session (nats-server's
+   * processSessionPersist): the session moves there. Its connection here is closed (MQTT 5: DISCONNECT
+   * 0x8E), and it stops collecting messages here; the record is the other node's now. A claim older than
+   * this node's own latest write of the session is stale and changes nothing.
+   */
+  private sessionClaimed(account: Account, idHash: string, seq: number): void {
+    const session = this.sessionsByHash.get(sessionKey(account, idHash));
+    if (session === undefined || session.resuming || seq < session.storedSeq) return;
+    this.removeSession(session);
+    session.persisted = false;
+    session.movedAway = true;
+    const connection = session.connection;
+    if (connection !== null) {
+      this.server.log.debug(`${connection.logPrefix} - Closing because a remote connection has started with the same client ID: ${JSON.stringify(session.clientId)}`);
+      connection.closeWith(ReasonCode.SessionTakenOver, "session taken over");
+    }
+    session.close();
+    this.server.flushDirty();
   }
 
   private stateOf(account: Account): AccountState {
@@ -164,9 +244,12 @@ export class Mqtt implements SessionKeeper {
 
   /**
    * CONNECT accepted: the client's session, new or kept. A client id already connected is taken over:
-   * the older connection is closed (MQTT 5: DISCONNECT 0x8E) [MQTT-3.1.4-2].
+   * the older connection is closed (MQTT 5: DISCONNECT 0x8E) [MQTT-3.1.4-2]. `stored`, when not null,
+   * settles once the session is in the stream layer (CONNACK waits for it, so a kept session acknowledged
+   * survives kill -9), to whether a session was present: in a cluster, a kept session the client had on
+   * another node is read from the stream layer and taken over from that node first.
    */
-  attach(conn: MqttConnection, cleanStart: boolean, account: Account, expirySeconds: number): { session: MqttSession; present: boolean } {
+  attach(conn: MqttConnection, cleanStart: boolean, account: Account, expirySeconds: number): { session: MqttSession; present: boolean; stored: Promise<boolean> | null } {
     const key = sessionKey(account, conn.clientId);
     let session = this.sessions.get(key);
     if (session !== undefined) {
@@ -192,14 +275,78 @@ export class Mqtt implements SessionKeeper {
     const present = session !== undefined;
     if (session === undefined) {
       session = new MqttSession(conn.clientId, account, this.options.maxAckPending, this);
-      this.sessions.set(key, session);
+      this.addSession(session);
     }
     session.connection = conn;
     const wasKept = session.persisted;
     session.expirySeconds = expirySeconds;
-    if (expirySeconds > 0) this.saveSession(session);
-    else if (wasKept) void this.forget(session);
-    return { session, present };
+    const store = this.stateOf(account).store;
+    if (store === null) return { session, present, stored: null };
+    if (this.clustered) {
+      // Every session is written at CONNECT in a cluster (as nats-server does), clean ones too: the write
+      // tells the node holding the client id to let it go.
+      const stored = !present && !cleanStart ? this.resume(session, store) : this.claim(session, store, present, cleanStart);
+      return { session, present, stored };
+    }
+    if (expirySeconds > 0) return { session, present, stored: this.writeSession(session, store, false).then(() => present) };
+    if (wasKept) return { session, present, stored: this.forget(session).then(() => present) };
+    return { session, present, stored: null };
+  }
+
+  /** Cluster: writes the session at CONNECT, so that another node holding it lets it go; a clean start drops what it had in flight. */
+  private async claim(session: MqttSession, store: MqttStore, present: boolean, cleanStart: boolean): Promise<boolean> {
+    session.resuming = true;
+    try {
+      await this.writeSession(session, store, true);
+    } finally {
+      session.resuming = false;
+    }
+    if (cleanStart) await store.forgetPending(session.clientId);
+    return present;
+  }
+
+  /**
+   * Cluster: a client connecting without clean start whose session this node does not hold. Its record
+   * (subscriptions) is read from `$MQTT_sess`, this node claims it (the node that held it closes its
+   * connection and stops collecting), then its QoS 1/2 messages not completed are read from `$MQTT_qos`.
+   * Its subscriptions are back before the claim, so nothing published meanwhile is missed (at worst a
+   * QoS 1 message comes twice).
+   */
+  private async resume(session: MqttSession, store: MqttStore): Promise<boolean> {
+    session.resuming = true;
+    let present = false;
+    try {
+      const loaded = await store.loadSession(session.clientId);
+      if (session.closed) return false;
+      const record = loaded?.record;
+      const expired = record?.disconnectedAt !== undefined && record.expiry !== NEVER_EXPIRES && record.disconnectedAt + record.expiry * 1000 <= Date.now();
+      if (record !== undefined && record.expiry > 0 && !expired) {
+        for (const s of record.subscriptions) session.restoreSubscription(s);
+        present = true;
+      }
+      await this.writeSession(session, store, true);
+    } finally {
+      session.resuming = false;
+    }
+    if (!present || session.closed) return present;
+    const pending = await store.loadPending(session.clientId);
+    if (!session.closed) await session.restorePendingBefore(pending);
+    return present;
+  }
+
+  /** Writes the session record now (see saveSession), resolving once stored. */
+  private async writeSession(session: MqttSession, store: MqttStore, claim: boolean): Promise<void> {
+    session.persisted = true;
+    const seq = await store.saveSession(this.sessionRecord(session), claim);
+    if (seq > session.storedSeq) session.storedSeq = seq;
+  }
+
+  private sessionRecord(session: MqttSession): StoredSession {
+    const record: StoredSession = { clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() };
+    if (session.disconnectedAt !== null) record.disconnectedAt = session.disconnectedAt;
+    if (session.pendingWill !== null) record.will = storedWill(session.pendingWill.will, session.pendingWill.at);
+    if (this.clustered) record.node = this.nodeId;
+    return record;
   }
 
   /** The session's connection closed: its will is published (after the will delay), the session kept or ended. */
@@ -207,6 +354,14 @@ export class Mqtt implements SessionKeeper {
     const session = conn.session!;
     if (session.connection !== conn) return; // taken over: the session lives on with the new connection
     session.connection = null;
+    if (session.movedAway || session.resuming) {
+      // Taken over by another node (its client is back there: a delayed will is not due), or gone before
+      // its session was read: nothing here is the session's record any more.
+      if (will !== null && !session.resuming && (conn.level !== MQTT_5 || (will.properties.willDelayInterval ?? 0) === 0)) this.publishWill(session, will);
+      this.removeSession(session);
+      session.close();
+      return;
+    }
     const now = Date.now();
     session.disconnectedAt = now;
     if (will !== null) {
@@ -252,8 +407,7 @@ export class Mqtt implements SessionKeeper {
   /** Ends a session: its subscriptions and messages go, in memory and in the stream layer. */
   private endSession(session: MqttSession): void {
     session.close();
-    const key = sessionKey(session.account, session.clientId);
-    if (this.sessions.get(key) === session) this.sessions.delete(key);
+    this.removeSession(session);
     if (session.persisted) void this.forget(session);
   }
 
@@ -267,16 +421,16 @@ export class Mqtt implements SessionKeeper {
     }
   }
 
-  /** Writes a kept session's subscriptions to the stream layer (a session ending with its connection is not kept). */
-  saveSession(session: MqttSession): void {
-    if (session.expirySeconds === 0) return;
+  /**
+   * Writes a kept session's subscriptions to the stream layer (a session ending with its connection is
+   * not kept); null when there is nothing to write, else settles (never rejects) once written or failed.
+   */
+  saveSession(session: MqttSession): Promise<void> | null {
     const store = this.stateOf(session.account).store;
-    if (store === null) return;
-    session.persisted = true;
-    const record: StoredSession = { clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() };
-    if (session.disconnectedAt !== null) record.disconnectedAt = session.disconnectedAt;
-    if (session.pendingWill !== null) record.will = storedWill(session.pendingWill.will, session.pendingWill.at);
-    this.track(store.saveSession(record), "save session");
+    if (store === null || session.expirySeconds === 0) return null;
+    const written = this.writeSession(session, store, false);
+    this.track(written, "save session");
+    return written.catch(() => {});
   }
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------
@@ -359,7 +513,7 @@ export class Mqtt implements SessionKeeper {
       return;
     }
     const reply = will.properties.responseTopic !== undefined ? safeSubject(will.properties.responseTopic) : null;
-    this.publish(session, subject, reply, propertiesToHeaders(will.properties), will.payload, will.qos, will.retain);
+    this.publish(session, subject, reply, propertiesToHeaders(will.properties, will.qos), will.payload, will.qos, will.retain);
     if (will.retain) this.retain(session.account, subject, { topic: will.topic, payload: will.payload, qos: will.qos, properties: will.properties });
     this.server.flushDirty();
   }
@@ -369,6 +523,7 @@ export class Mqtt implements SessionKeeper {
    * subscribers' sessions). Returns whether anyone received it.
    */
   publish(session: MqttSession, subject: string, reply: string | null, headers: Buffer | null, payload: Buffer, qos: 0 | 1 | 2, retain = false): boolean {
+    if (this.run.publisher !== null) this.flushQos0Run(); // in order after the QoS 0 run before it
     if (!isValidPublishSubject(subject)) return false;
     // The frame a NATS client's PUB/HPUB would be, so NATS subscribers copy its tail as usual:
     // `PUB <subject> [reply] <sizes>\r\n<headers><payload>\r\n`.
@@ -418,10 +573,20 @@ export class Mqtt implements SessionKeeper {
   /**
    * A QoS 0 message without properties from an MQTT client (connection.ts publishQos0Fast): when every
    * subscription it matches is an MQTT session's (no NATS client, route, leaf link, stream, or queue
-   * group), it goes to them straight from the publisher's bytes and no NATS frame is built; otherwise
+   * group), it joins the run of this read (src/mqtt/qos0-run.ts) and no NATS frame is built; otherwise
    * it is published like any other.
    */
   publishQos0(session: MqttSession, subject: string, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number): void {
+    const run = this.run;
+    if (run.publisher === session && run.subject === subject && run.fits(payloadEnd - payloadStart)) {
+      // The same publisher and topic as the message before, in the same read: the same subscribers.
+      const stats = this.server.stats;
+      stats.inMsgs++;
+      stats.inBytes += payloadEnd - payloadStart;
+      run.append(buf, payloadStart, payloadEnd);
+      return;
+    }
+    if (run.publisher !== null) this.flushQos0Run();
     const result = session.account.sublist.match(subject);
     const plain = result.plain;
     let mqttOnly = result.queues.length === 0;
@@ -437,10 +602,25 @@ export class Mqtt implements SessionKeeper {
       stats.noInterestMsgs++;
       return;
     }
-    for (let k = 0; k < plain.length; k++) {
-      const sub = plain[k] as MqttSubscription;
-      (sub.client as MqttSession).deliverQos0(sub, topic, buf, payloadStart, payloadEnd, session);
+    run.begin(session, subject, topic, plain);
+    run.append(buf, payloadStart, payloadEnd);
+  }
+
+  /**
+   * Delivers the QoS 0 run (publishQos0): at the end of the publisher's read, before any other packet of
+   * it is handled, and before any other publish, so every subscriber gets messages in the order sent.
+   */
+  flushQos0Run(): void {
+    const run = this.run;
+    const publisher = run.publisher;
+    if (publisher === null) return;
+    run.publisher = null; // a delivery that publishes (a will of a connection it closes) finds no run
+    const subs = run.subs;
+    for (let k = 0; k < subs.length; k++) {
+      const sub = subs[k] as MqttSubscription;
+      (sub.client as MqttSession).deliverQos0(sub, run, publisher);
     }
+    run.clear();
   }
 
   /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */

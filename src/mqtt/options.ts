@@ -1,6 +1,7 @@
 // The mqtt block, in nats-server's syntax (server/opts.go parseMQTT):
 //   mqtt { listen: "host:port" | port, host, port, tls { … }, authorization { user, password, token, timeout },
-//          no_auth_user, ack_wait: "30s", max_ack_pending: 1024 }
+//          no_auth_user, ack_wait: "30s", max_ack_pending: 1024,
+//          stream_replicas, consumer_replicas, consumer_memory_storage }
 // plus natter's max_keep_alive (as Mosquitto's max_keepalive; MQTT 5's server keep alive).
 // and the --mqtt_port flag. Keys nats-server knows that natter does not implement are refused by name.
 import type { TlsOptions, WebSocketAuthOptions } from "../auth/options.ts";
@@ -24,6 +25,18 @@ export interface MqttOptions {
    * asking for none (0) or a longer one is told this one in CONNACK (server keep alive); 0 = no limit.
    */
   maxKeepAlive: number;
+  /**
+   * Replicas of the `$MQTT_*` streams; 0 = nats-server's default (1 alone, in a cluster as many as the
+   * cluster has JetStream nodes, at most 3). An existing stream keeps the replicas it has.
+   */
+  streamReplicas: number;
+  /**
+   * nats-server's consumer_replicas (which 2.10 ignores) and consumer_memory_storage: its MQTT
+   * subscriptions are JetStream consumers. natter's are not (a session's QoS 1/2 messages are records in
+   * `$MQTT_qos`, replicated with the stream), so these are accepted and have nothing to set.
+   */
+  consumerReplicas: number;
+  consumerMemoryStorage: boolean;
 }
 
 /** nats-server's mqttDefaultAckWait and mqttDefaultMaxAckPending. */
@@ -35,12 +48,12 @@ export const MAX_ACK_PENDING_LIMIT = 0xffff;
 export const DEFAULT_MAX_KEEP_ALIVE = 65_535;
 
 export function defaultMqttOptions(): MqttOptions {
-  return { host: "0.0.0.0", port: 0, tls: null, auth: null, ackWaitMs: DEFAULT_ACK_WAIT_MS, maxAckPending: DEFAULT_MAX_ACK_PENDING, maxKeepAlive: DEFAULT_MAX_KEEP_ALIVE };
+  return { host: "0.0.0.0", port: 0, tls: null, auth: null, ackWaitMs: DEFAULT_ACK_WAIT_MS, maxAckPending: DEFAULT_MAX_ACK_PENDING, maxKeepAlive: DEFAULT_MAX_KEEP_ALIVE, streamReplicas: 0, consumerReplicas: 0, consumerMemoryStorage: false };
 }
 
-/** Keys of nats-server 2.10's mqtt block natter does not implement yet (clustered MQTT streams, JS domains, OCSP). */
+/** Keys of nats-server 2.10's mqtt block natter does not implement yet (JS domains, OCSP). */
 const UNSUPPORTED_MQTT_KEYS: ReadonlySet<string> = new Set([
-  "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage", "consumer_inactive_threshold",
+  "js_domain", "consumer_inactive_threshold",
   "js_api_timeout", "reject_qos2_publish", "downgrade_qos2_subscribe", "tls_ocsp_peer",
 ]);
 
@@ -111,6 +124,19 @@ export function applyMqttBlock(e: ConfEntry, mqtt: MqttOptions): void {
         if (v.kind !== "integer") fail(k, `max_keep_alive must be an integer (seconds), got ${v.kind}`);
         if (v.value < 0 || v.value > 65_535) fail(k, `invalid value ${v.value}, should be in [0..65535] range`);
         mqtt.maxKeepAlive = v.value;
+        break;
+      case "stream_replicas":
+        if (v.kind !== "integer") fail(k, `stream_replicas must be an integer, got ${v.kind}`);
+        mqtt.streamReplicas = Math.max(0, v.value);
+        break;
+      case "consumer_replicas":
+        // nats-server 2.10 ignores it too ("consumer replicas setting ignored in this server version").
+        if (v.kind !== "integer") fail(k, `consumer_replicas must be an integer, got ${v.kind}`);
+        mqtt.consumerReplicas = Math.max(0, v.value);
+        break;
+      case "consumer_memory_storage":
+        if (v.kind !== "bool") fail(k, `consumer_memory_storage must be a boolean, got ${v.kind}`);
+        mqtt.consumerMemoryStorage = v.value;
         break;
       default:
         if (UNSUPPORTED_MQTT_KEYS.has(key)) fail(k, `"mqtt.${k.key}" is not supported yet`);

@@ -8,10 +8,11 @@ import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
 import { PacketType, MQTT_5, type PublishPacket, type Will } from "./packets.ts";
 import type { Properties } from "./properties.ts";
-import { headersToProperties } from "./headers.ts";
+import { headersToProperties, publishedQos } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
-import { expiryOf, type StoredSubscription } from "./store.ts";
+import type { Qos0Run } from "./qos0-run.ts";
+import { clientIdHash, expiryOf, type StoredMessage, type StoredSubscription } from "./store.ts";
 
 /** One NATS subscription of an MQTT subscription (a filter ending in `/#` has two: `a.>` and `a`). */
 export class MqttSubscription extends Subscription {
@@ -119,6 +120,13 @@ export class MqttSession implements Subscriber {
   pendingWill: { will: Will; at: number } | null = null;
   /** When the client went away (ms since the epoch); null while connected. The session expiry counts from it. */
   disconnectedAt: number | null = null;
+  /** Cluster: the stream sequence of this node's latest write of the session record (older claims are stale). */
+  storedSeq = 0;
+  /** Cluster: being read from the stream layer and claimed at CONNECT; another node's claim meanwhile is not a takeover. */
+  resuming = false;
+  /** Cluster: a client with this client id connected to another node, which holds the session now. */
+  movedAway = false;
+  private hash: string | null = null;
 
   constructor(
     readonly clientId: string,
@@ -138,6 +146,11 @@ export class MqttSession implements Subscriber {
     const head = { subject, reply, hpub, bytes, subjectLength: Buffer.byteLength(subject, "utf8") };
     this.lastHead = head;
     return head;
+  }
+
+  /** The client id's hash, as the stream layer's subjects name the session. */
+  get idHash(): string {
+    return (this.hash ??= clientIdHash(this.clientId));
   }
 
   /** Whether its QoS 1/2 messages are kept in the stream layer. */
@@ -188,9 +201,12 @@ export class MqttSession implements Subscriber {
     // A filter ending in `/#` is two NATS subscriptions: a message matches one of them only, never both.
     const connection = this.connection;
     const level = connection?.level ?? MQTT_5;
-    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : 0;
+    // An MQTT publisher on this node says its QoS; one on another node (over a route) in its Nmqtt-Pub header; NATS publishers: 0.
+    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : headerSize > 0 ? publishedQos(buf, payloadStart, headerSize) : 0;
     const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
-    if (connection === null && qos === 0) return; // a kept session stores QoS 1/2 messages only
+    // Nothing goes to a client before its CONNACK (its session may still be being stored or read); a kept
+    // session stores QoS 1/2 messages only, sent once the client is there.
+    if (qos === 0 && (connection === null || !connection.connacked)) return;
     const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
     // QoS 0 with nothing for MQTT 5 properties: the PUBLISH is written straight from the publisher's bytes.
     if (qos === 0 && (level !== MQTT_5 || (headerSize < 0 && replyStart < 0 && msub.subscriptionId === undefined))) {
@@ -212,28 +228,42 @@ export class MqttSession implements Subscriber {
   }
 
   /**
-   * A QoS 0 message from an MQTT publisher without properties (Mqtt.publishQos0): the topic as the
-   * publisher gave it, the payload buf[payloadStart, payloadEnd); no NATS frame was built for it.
+   * QoS 0 messages from an MQTT publisher without properties, one or more to one topic (a Qos0Run of
+   * Mqtt.publishQos0): the topic as the publisher gave it; no NATS frame was built for them.
    */
-  deliverQos0(msub: MqttSubscription, topic: Buffer, buf: Buffer, payloadStart: number, payloadEnd: number, publisher: MqttSession): void {
+  deliverQos0(msub: MqttSubscription, run: Qos0Run, publisher: MqttSession): void {
     if (this.closed) return;
     if (msub.noLocal && publisher === this) return;
+    const topic = run.topic;
     if (topic[0] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
     const connection = this.connection;
-    if (connection === null) return; // a kept session stores QoS 1/2 messages only
-    msub.delivered++;
-    if (connection.level === MQTT_5 && msub.subscriptionId !== undefined) {
-      const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId] };
-      this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(buf.subarray(payloadStart, payloadEnd)) });
+    if (connection === null || !connection.connacked) return; // QoS 0: only to a connected client, after its CONNACK
+    msub.delivered += run.count;
+    const level = connection.level;
+    const withId = level === MQTT_5 && msub.subscriptionId !== undefined;
+    if (!withId && !connection.sendsTopicAliases && run.largestFor(level) <= connection.maximumPacketSize) {
+      connection.sendPackets(run.packets(level), run.count, run.payloadBytes, publisher.connection);
       return;
     }
-    connection.sendPublishFrom(topic, buf, payloadStart, payloadEnd, false, publisher.connection);
+    // Packets of its own (a subscription identifier, topic aliases, a smaller maximum packet size): one by one.
+    const payloads = run.payloads;
+    for (let i = 0; i < run.count && !connection.closed; i++) {
+      const start = run.payloadStart(i);
+      const end = run.payloadEnd(i);
+      if (withId) {
+        const properties: Properties = { subscriptionIdentifiers: [msub.subscriptionId!] };
+        this.enqueue({ type: PacketType.PUBLISH, dup: false, qos: 0, retain: false, topic: topic.toString("utf8"), packetId: 0, properties, payload: Buffer.from(payloads.subarray(start, end)) });
+      } else {
+        connection.sendPublishFrom(topic, payloads, start, end, false, publisher.connection);
+      }
+    }
   }
 
   /** Sends a message (QoS 0), or queues it for an in-flight slot (QoS 1/2; a kept session stores it first). */
   enqueue(packet: PublishPacket): void {
     if (packet.qos === 0) {
-      this.connection?.sendPublish(packet);
+      const connection = this.connection;
+      if (connection !== null && connection.connacked) connection.sendPublish(packet);
       return;
     }
     const expiresAt = expiryOf(packet.properties);
@@ -250,10 +280,27 @@ export class MqttSession implements Subscriber {
     this.queued.push({ packet, stored: Promise.resolve(seq), expiresAt });
   }
 
+  /**
+   * Cluster: the QoS 1/2 messages another node kept for this session, read at CONNECT, go before what
+   * arrived here since (those this node stored itself are skipped: they are queued already).
+   */
+  async restorePendingBefore(pending: { seq: number; message: StoredMessage }[]): Promise<void> {
+    const own = new Set<number>();
+    for (const entry of [...this.queued, ...this.inflight.values()]) if (entry.stored !== null) own.add(await entry.stored);
+    if (this.closed) return;
+    const restored: Queued[] = [];
+    for (const { seq, message } of pending) {
+      if (own.has(seq)) continue;
+      const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos: message.qos, retain: false, topic: message.topic, packetId: 0, properties: message.properties, payload: message.payload };
+      restored.push({ packet, stored: Promise.resolve(seq), expiresAt: message.expiresAt });
+    }
+    this.queued = [...restored, ...this.queued];
+  }
+
   /** Sends queued QoS 1/2 messages while in-flight slots are free. */
   sendQueued(): void {
     const connection = this.connection;
-    if (connection === null) return;
+    if (connection === null || !connection.connacked) return;
     const limit = Math.min(this.maxAckPending, connection.clientReceiveMaximum);
     const now = Date.now();
     while (this.queued.length > 0 && this.inflight.size < limit) {
@@ -303,7 +350,7 @@ export class MqttSession implements Subscriber {
   /** Resends what waited longer than ack_wait (all of it on reconnect, `ackWaitMs` 0): PUBLISH with DUP, or PUBREL. */
   redeliver(now: number, ackWaitMs: number): void {
     const connection = this.connection;
-    if (connection === null) return;
+    if (connection === null || !connection.connacked) return;
     for (const [packetId, entry] of this.inflight) {
       if (now - entry.sentAt < ackWaitMs) continue;
       entry.sentAt = now;

@@ -5,7 +5,13 @@
 //   $MQTT_qos    `$MQTT.qos.<id hash>`    QoS 1/2 messages a kept session has not completed yet
 // Everything goes through the account's JetStream API ($JS.API.>) from an internal client, as any
 // client would use it: nothing here reaches into the stream layer's objects.
-import { createHash, randomBytes } from "node:crypto";
+//
+// In a cluster the streams are the cluster's (created once, with replicas), and the nodes tell each other
+// what matters to their in-memory state the way nats-server's do: the write of a session record at
+// CONNECT asks for its PubAck on `$MQTT.JSA.<node>.SP.<id hash>.<n>`, which every node listens to, so the
+// node that held the session learns it was taken over; a retained message is seen by every node as it
+// is published to `$MQTT.rmsgs.<subject>`, and its removal is told on `$MQTT.JSA.<node>.RD`.
+import { randomBytes } from "node:crypto";
 import { InternalClient, type InternalMessage } from "../internal-client.ts";
 import type { Account } from "../accounts/account.ts";
 import type { Server } from "../server.ts";
@@ -18,6 +24,14 @@ const RETAINED_PREFIX = "$MQTT.rmsgs.";
 const SESSIONS_PREFIX = "$MQTT.sess.";
 const QOS_PREFIX = "$MQTT.qos.";
 const REQUEST_TIMEOUT_MS = 5000;
+/** Replies to a session write at CONNECT: `$MQTT.JSA.<node>.SP.<id hash>.<n>` (nats-server's mqttJSASessPersist). */
+const CLAIM_TOKEN = "SP";
+/** A retained message removed: `$MQTT.JSA.<node>.RD`, the subject as payload (nats-server's mqttJSARetainedMsgDel). */
+const RETAINED_DELETED_TOKEN = "RD";
+/** How long a node keeps trying to create the streams while the cluster's JetStream forms. */
+const CREATE_RETRY_MS = 60_000;
+/** Answers worth retrying while the cluster forms: no meta leader (10008), too few nodes yet for the replicas (10005). */
+const RETRY_CODES: ReadonlySet<number> = new Set([10008, 10005]);
 
 /** A message as kept: the topic, payload and the MQTT 5 properties that travel with it. */
 export interface StoredMessage {
@@ -45,6 +59,8 @@ export interface StoredSession {
   disconnectedAt?: number;
   /** A will waiting for its will delay: published at `at` (ms since the epoch), or when the session ends first. */
   will?: StoredWill;
+  /** In a cluster: the node (its cluster member id) whose memory holds the session; it restores it at start. */
+  node?: string;
 }
 
 /** A will as kept: the message (as encodeMessage writes it), its retain flag, and when it is due. */
@@ -86,12 +102,20 @@ export interface LoadedState {
   pending: Map<string, { seq: number; message: StoredMessage }[]>;
 }
 
+/** sha256 of the client id, base64url, 22 characters (Bun's hasher: a quarter of node:crypto's createHash cost). */
 export function clientIdHash(clientId: string): string {
-  return createHash("sha256").update(clientId).digest("base64url").slice(0, 22);
+  return new Bun.CryptoHasher("sha256").update(clientId).digest("base64url").slice(0, 22);
 }
 
 /** Thrown when the account has no JetStream (no one answers $JS.API). */
 export class NoJetStream extends Error {}
+
+/** What another node of the cluster tells: a client connected there with a session, a retained message changed. */
+export interface ClusterListener {
+  /** Another node stored the session of the client id with this hash at CONNECT; `seq` is its record's sequence. */
+  sessionClaimed(idHash: string, seq: number): void;
+  retainedChanged(subject: string, message: StoredMessage | null): void;
+}
 
 interface ApiReply {
   error?: { code: number; err_code: number; description: string };
@@ -104,13 +128,42 @@ export class MqttStore {
   private nextRequest = 1;
   private readonly waiting = new Map<string, (reply: ApiReply) => void>();
 
+  /** This store's token in `$MQTT.JSA.<token>.…` (nats-server's node id there): replies to it are its own. */
+  private readonly token = randomBytes(6).toString("hex");
+
   constructor(
     readonly server: Server,
     readonly account: Account,
+    /** Set in a cluster: what the other nodes tell is passed on to it. */
+    private readonly cluster: ClusterListener | null = null,
   ) {
     this.client = new InternalClient(server, `mqtt ${account.name}`, account);
-    this.inbox = `$MQTT.JSA.${randomBytes(6).toString("hex")}.`;
-    this.client.subscribe(`${this.inbox}*`, (m) => this.onReply(m), null, { local: true });
+    this.inbox = `$MQTT.JSA.${this.token}.`;
+    // Local alone; in a cluster the answer may come from the node holding the stream.
+    this.client.subscribe(`${this.inbox}*`, (m) => this.onReply(m), null, { local: cluster === null });
+    if (cluster !== null) {
+      this.client.subscribe(`$MQTT.JSA.*.${CLAIM_TOKEN}.*.*`, (m) => this.onClaimReply(m));
+      this.client.subscribe(`$MQTT.JSA.*.${RETAINED_DELETED_TOKEN}`, (m) => cluster.retainedChanged(m.payload.toString("utf8"), null));
+      // A retained message published on another node (this client's own publishes do not come back to it).
+      this.client.subscribe(`${RETAINED_PREFIX}>`, (m) => {
+        const message = decodeMessage(m.payload);
+        if (message !== null) cluster.retainedChanged(m.subject.slice(RETAINED_PREFIX.length), message);
+      });
+    }
+  }
+
+  /** The PubAck of a session write at CONNECT, this node's (a request waits for it) or another's (a takeover). */
+  private onClaimReply(m: InternalMessage): void {
+    if (m.subject.startsWith(this.inbox)) return this.onReply(m);
+    let ack: ApiReply;
+    try {
+      ack = JSON.parse(m.payload.toString("utf8")) as ApiReply;
+    } catch {
+      return;
+    }
+    if (ack.error !== undefined || typeof ack.seq !== "number") return;
+    const tokens = m.subject.split(".");
+    this.cluster?.sessionClaimed(tokens[4]!, ack.seq);
   }
 
   private onReply(m: InternalMessage): void {
@@ -127,8 +180,7 @@ export class MqttStore {
   }
 
   /** One request to the stream layer (or a publish into a stream, whose reply is the PubAck). */
-  private request(subject: string, body: unknown, headers: Buffer | null = null): Promise<ApiReply> {
-    const reply = `${this.inbox}${this.nextRequest++}`;
+  private request(subject: string, body: unknown, headers: Buffer | null = null, reply = `${this.inbox}${this.nextRequest++}`): Promise<ApiReply> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(reply);
@@ -147,13 +199,27 @@ export class MqttStore {
     });
   }
 
-  /** Creates the three streams (an existing one is kept as it is) and loads what they hold. */
-  async open(): Promise<LoadedState> {
+  /**
+   * Creates the three streams with `replicas` (an existing one is kept as it is) and loads what they hold.
+   * In a cluster, creating waits for the cluster's JetStream to form (a meta leader, enough nodes).
+   */
+  async open(replicas: number): Promise<LoadedState> {
     for (const [name, prefix] of [[RETAINED_STREAM, RETAINED_PREFIX], [SESSIONS_STREAM, SESSIONS_PREFIX], [QOS_STREAM, QOS_PREFIX]] as const) {
-      const config = { name, subjects: [`${prefix}>`], storage: "file", retention: "limits", max_msgs_per_subject: name === QOS_STREAM ? -1 : 1 };
-      const reply = await this.request(`$JS.API.STREAM.CREATE.${name}`, config);
-      // 10058: the stream exists (with this or an earlier configuration): what it holds is what we load.
-      if (reply.error !== undefined && reply.error.err_code !== 10058) throw new Error(`${name}: ${reply.error.description}`);
+      const config = { name, subjects: [`${prefix}>`], storage: "file", retention: "limits", max_msgs_per_subject: name === QOS_STREAM ? -1 : 1, num_replicas: replicas };
+      const giveUpAt = Date.now() + CREATE_RETRY_MS;
+      for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+        let reply: ApiReply | null = null;
+        try {
+          reply = await this.request(`$JS.API.STREAM.CREATE.${name}`, config);
+        } catch (error) {
+          if (error instanceof NoJetStream || this.cluster === null || Date.now() > giveUpAt) throw error;
+        }
+        // 10058: the stream exists (with this or an earlier configuration): what it holds is what we load.
+        if (reply !== null && (reply.error === undefined || reply.error.err_code === 10058)) break;
+        if (reply !== null && (this.cluster === null || !RETRY_CODES.has(reply.error!.err_code) || Date.now() > giveUpAt)) throw new Error(`${name}: ${reply.error!.description}`);
+        this.server.log.debug(`MQTT: account ${this.account.name}: creating ${name}: ${reply === null ? "no answer" : reply.error!.description}; trying again`);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
     const retained = new Map<string, StoredMessage>();
     for (const { subject, data } of await this.readAll(RETAINED_STREAM, `${RETAINED_PREFIX}>`)) {
@@ -170,17 +236,12 @@ export class MqttStore {
     }
     const pending = new Map<string, { seq: number; message: StoredMessage }[]>();
     for (const { seq, data } of await this.readAll(QOS_STREAM, `${QOS_PREFIX}>`)) {
-      let record: { clientId: string; message: unknown };
-      try {
-        record = JSON.parse(data.toString("utf8")) as { clientId: string; message: unknown };
-      } catch {
-        continue;
-      }
-      const message = decodeMessage(Buffer.from(JSON.stringify(record.message)));
-      if (message === null) continue;
-      const list = pending.get(record.clientId) ?? [];
+      const clientId = pendingClientId(data);
+      const message = pendingMessage(data);
+      if (clientId === null || message === null) continue;
+      const list = pending.get(clientId) ?? [];
       list.push({ seq, message });
-      pending.set(record.clientId, list);
+      pending.set(clientId, list);
     }
     return { retained, sessions, pending };
   }
@@ -206,10 +267,49 @@ export class MqttStore {
 
   async clearRetained(subject: string): Promise<void> {
     await this.expectOk(this.request(`$JS.API.STREAM.PURGE.${RETAINED_STREAM}`, { filter: `${RETAINED_PREFIX}${subject}` }));
+    if (this.cluster !== null) this.client.publish(`${this.inbox}${RETAINED_DELETED_TOKEN}`, Buffer.from(subject, "utf8"));
   }
 
-  async saveSession(session: StoredSession): Promise<void> {
-    await this.expectOk(this.request(`${SESSIONS_PREFIX}${clientIdHash(session.clientId)}`, session));
+  /**
+   * Writes a session record; resolves to its stream sequence. `claim` (a client connecting, in a cluster):
+   * its PubAck goes to a subject every node listens to, so a node holding the session lets it go.
+   */
+  async saveSession(session: StoredSession, claim = false): Promise<number> {
+    const hash = clientIdHash(session.clientId);
+    const reply = claim && this.cluster !== null ? `${this.inbox}${CLAIM_TOKEN}.${hash}.${this.nextRequest++}` : undefined;
+    const ack = await this.expectOk(this.request(`${SESSIONS_PREFIX}${hash}`, session, null, reply));
+    return typeof ack.seq === "number" ? ack.seq : 0;
+  }
+
+  /** The stored record of a client id's session and its sequence, or null. */
+  async loadSession(clientId: string): Promise<{ record: StoredSession; seq: number } | null> {
+    const reply = await this.request(`$JS.API.STREAM.MSG.GET.${SESSIONS_STREAM}`, { last_by_subj: `${SESSIONS_PREFIX}${clientIdHash(clientId)}` });
+    const message = reply.message as { seq: number; data?: string } | undefined;
+    if (reply.error !== undefined || message === undefined) {
+      if (reply.error !== undefined && reply.error.err_code !== 10037) throw new Error(reply.error.description); // 10037: no message found
+      return null;
+    }
+    try {
+      const record = JSON.parse(Buffer.from(message.data ?? "", "base64").toString("utf8")) as StoredSession;
+      return record.clientId === clientId ? { record, seq: message.seq } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A client id's QoS 1/2 messages not completed yet, oldest first, with their stream sequences. */
+  async loadPending(clientId: string): Promise<{ seq: number; message: StoredMessage }[]> {
+    const out: { seq: number; message: StoredMessage }[] = [];
+    for (const { seq, data } of await this.readAll(QOS_STREAM, `${QOS_PREFIX}${clientIdHash(clientId)}`)) {
+      const message = pendingMessage(data);
+      if (message !== null) out.push({ seq, message });
+    }
+    return out;
+  }
+
+  /** Removes a client id's QoS 1/2 messages (a clean start in a cluster: the session record is replaced). */
+  async forgetPending(clientId: string): Promise<void> {
+    await this.expectOk(this.request(`$JS.API.STREAM.PURGE.${QOS_STREAM}`, { filter: `${QOS_PREFIX}${clientIdHash(clientId)}` }));
   }
 
   async forgetSession(clientId: string): Promise<void> {
@@ -238,6 +338,25 @@ export class MqttStore {
     this.client.close();
     this.waiting.clear();
   }
+}
+
+/** A `$MQTT_qos` record: `{ clientId, message }`. */
+function pendingRecord(data: Buffer): { clientId: string; message: unknown } | null {
+  try {
+    const record = JSON.parse(data.toString("utf8")) as { clientId: string; message: unknown };
+    return typeof record.clientId === "string" ? record : null;
+  } catch {
+    return null;
+  }
+}
+
+function pendingClientId(data: Buffer): string | null {
+  return pendingRecord(data)?.clientId ?? null;
+}
+
+function pendingMessage(data: Buffer): StoredMessage | null {
+  const record = pendingRecord(data);
+  return record === null ? null : decodeMessage(Buffer.from(JSON.stringify(record.message)));
 }
 
 function encodeMessage(m: StoredMessage): Buffer {

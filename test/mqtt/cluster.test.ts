@@ -1,12 +1,20 @@
 // MQTT in a natter cluster: an MQTT publish on one node reaches MQTT and NATS subscribers on another,
 // and a NATS publish reaches an MQTT subscriber across the route (MQTT sessions are ordinary subscribers
-// of the account's subject space, so their interest crosses routes like a client's). natter only: the
-// nodes are natter processes (a cluster without JetStream may run MQTT, as in nats-server).
-import { describe, expect, test } from "vitest";
+// of the account's subject space, so their interest crosses routes like a client's); a cluster without
+// JetStream may run MQTT, as in nats-server. With JetStream, sessions and retained messages are the
+// cluster's: the `$MQTT_*` streams are replicated, a client id moves to the node it connects to (the old
+// connection is closed) with its subscriptions and QoS 1 messages, a retained message is seen from every
+// node. That test also runs against a 3-node nats-server cluster (NATTER_TEST_SERVER=nats-server).
+import { describe, expect, onTestFinished, test } from "vitest";
 import * as nats from "nats";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { freePort, serverKind } from "../harness/server.ts";
-import { startNode, waitForMesh } from "../cluster/spawn.ts";
+import { startNode, waitForMesh, type ClusterNode } from "../cluster/spawn.ts";
+import { client, storeDir, waitForMeta } from "../cluster/js-cluster.ts";
 import { waitFor } from "../harness/raw.ts";
+import mqtt, { type MqttClient } from "mqtt";
 import { collect, connectMqtt } from "./helpers.ts";
 
 describe.skipIf(serverKind === "nats-server")("MQTT across a cluster", () => {
@@ -42,5 +50,85 @@ describe.skipIf(serverKind === "nats-server")("MQTT across a cluster", () => {
       await nc0.close();
       await nc1.close();
     }
+  });
+});
+
+/** The session present flag of the client's CONNACK (MQTT.js keeps the packet). */
+function sessionPresent(c: MqttClient): boolean {
+  return (c as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent === true;
+}
+
+/** Three JetStream nodes, each with an MQTT port (the mqtt block in a config file, as nats-server needs it). */
+async function threeMqttNodes(mqttBlock: string): Promise<{ nodes: ClusterNode[]; mqttUrls: string[] }> {
+  const kind = serverKind;
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const mqttPorts = [await freePort(), await freePort(), await freePort()];
+  const seeds = (i: number) => (kind === "natter" ? (i === 0 ? [] : [ports[i - 1]!]) : ports.filter((_, j) => j !== i));
+  const nodes: ClusterNode[] = [];
+  for (let i = 0; i < 3; i++) {
+    const dir = storeDir();
+    const conf = path.join(dir, "mqtt.conf");
+    writeFileSync(conf, `mqtt {\n  host: "127.0.0.1"\n  port: ${mqttPorts[i]}\n${mqttBlock}\n}\n`);
+    nodes.push(await startNode({ name: `M${i}`, kind, monitor: true, clusterPort: ports[i], seeds: seeds(i), extraArgs: ["-c", conf, "-js", "--store_dir", dir] }));
+  }
+  if (kind === "natter") await waitForMesh(nodes);
+  await waitForMeta(nodes);
+  return { nodes, mqttUrls: mqttPorts.map((p) => `mqtt://127.0.0.1:${p}`) };
+}
+
+describe("MQTT sessions and retained messages in a JetStream cluster", () => {
+  test("replicated streams; a retained message seen from every node; a session taken over on another node keeps its subscription and QoS 1 messages", async () => {
+    const { nodes, mqttUrls } = await threeMqttNodes("  stream_replicas: 3");
+    const [url0, url1, url2] = mqttUrls as [string, string, string];
+    // Connecting waits while the MQTT streams are created (once for the cluster, R3).
+    const pub = await connectMqtt(url0, { clientId: "c-pub", connectTimeout: 20_000 });
+    const nc = await client(nodes[1]!);
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    const sessions = await jsm.streams.info("$MQTT_sess");
+    expect(sessions.config.num_replicas).toBe(3);
+    expect(sessions.cluster?.replicas?.length).toBe(2);
+
+    // A retained message published on node 0 is given to a new subscription on node 2.
+    await pub.publishAsync("site/state", "open", { qos: 1, retain: true });
+    await waitFor(async () => {
+      const probe = await connectMqtt(url2, { clientId: `c-probe-${Math.random().toString(36).slice(2)}`, connectTimeout: 20_000 });
+      const got = collect(probe);
+      await probe.subscribeAsync("site/#", { qos: 1 });
+      const seen = await got.wait(1, 1000).then((m) => m, () => []);
+      await probe.endAsync(true);
+      return seen.some((m) => m.topic === "site/state" && m.payload === "open" && m.packet.retain);
+    }, 15_000, "the retained message on node 2");
+
+    // A session on node 0, taken over on node 1: the connection on node 0 is closed, the session is present.
+    const first = await connectMqtt(url0, { clientId: "dev-1", clean: false, connectTimeout: 20_000 });
+    await first.subscribeAsync("jobs/#", { qos: 1 });
+    const firstClosed = new Promise<void>((resolve) => first.once("close", () => resolve()));
+    const second = await connectMqtt(url1, { clientId: "dev-1", clean: false, connectTimeout: 20_000 });
+    await firstClosed;
+    expect(sessionPresent(second)).toBe(true);
+    const onSecond = collect(second);
+    await pub.publishAsync("jobs/1", "first", { qos: 1 });
+    expect((await onSecond.wait(1, 10_000))[0]!.payload).toBe("first");
+    await second.endAsync();
+
+    // Away: QoS 1 messages published meanwhile are kept; the client returns on node 2 and gets them.
+    for (const n of [2, 3, 4]) await pub.publishAsync(`jobs/${n}`, `job ${n}`, { qos: 1 });
+    if (serverKind === "natter") {
+      // The node that held the session stores them in $MQTT_qos (asynchronously to the publisher's PUBACK there).
+      await waitFor(async () => (await jsm.streams.info("$MQTT_qos")).state.messages >= 3, 10_000, "the kept messages stored");
+    }
+    // Collecting from before CONNACK: the kept messages follow it at once.
+    const third = mqtt.connect(url2, { clientId: "dev-1", clean: false, connectTimeout: 20_000, reconnectPeriod: 0, protocolVersion: 4 });
+    onTestFinished(() => third.endAsync(true).catch(() => {}));
+    const onThird = collect(third);
+    await new Promise<void>((resolve, reject) => {
+      third.once("connect", () => resolve());
+      third.once("error", reject);
+    });
+    expect(sessionPresent(third)).toBe(true);
+    const got = await onThird.wait(3, 10_000);
+    expect([...new Set(got.map((m) => m.payload))].sort()).toEqual(["job 2", "job 3", "job 4"]);
+    await third.endAsync();
+    await pub.endAsync();
   });
 });

@@ -39,6 +39,12 @@ describe("mqtt block", () => {
     expect(defaultOptions.mqtt.port).toBe(0); // the defaults are not shared with what a file set
   });
 
+  test("stream_replicas, consumer_replicas, consumer_memory_storage (the cluster's MQTT streams)", () => {
+    const o = apply("jetstream: true\nmqtt {\n  port: 1883\n  stream_replicas: 3\n  consumer_replicas: 1\n  consumer_memory_storage: true\n}\n");
+    expect(o.mqtt).toMatchObject({ streamReplicas: 3, consumerReplicas: 1, consumerMemoryStorage: true });
+    expect(defaultOptions.mqtt.streamReplicas).toBe(0); // 0: nats-server's default, min(3, JetStream nodes)
+  });
+
   test("keys natter does not implement are refused by name; unknown keys as nats-server words it", () => {
     expect(errorsOf("mqtt {\n  port: 1883\n  js_domain: hub\n}\n")).toEqual(['t.conf:3:3: "mqtt.js_domain" is not supported yet']);
     expect(errorsOf("mqtt {\n  colour: red\n}\n")).toEqual(['t.conf:2:3: unknown field "colour"']);

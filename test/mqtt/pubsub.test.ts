@@ -177,3 +177,46 @@ describe.skipIf(serverKind === "nats-server")("a fast MQTT publisher and a slowe
     expect(received()).toBe(total);
   });
 });
+
+describe.skipIf(serverKind === "nats-server")("QoS 0 publishes arriving in one read", () => {
+  test("reach every kind of MQTT subscriber complete and in order, also around a QoS 1 publish in the same read", async () => {
+    const { mqttUrl, mqttPort } = await startMqttServer();
+    const plain = await connectMqtt(mqttUrl, { protocolVersion: 4 });
+    const withId = await connectMqtt(mqttUrl, { protocolVersion: 5 });
+    const aliases = await connectMqtt(mqttUrl, { protocolVersion: 5, properties: { topicAliasMaximum: 5 } });
+    const small = await connectMqtt(mqttUrl, { protocolVersion: 5, properties: { maximumPacketSize: 64 } });
+    const got = [plain, withId, aliases, small].map(collect);
+    await plain.subscribeAsync("burst/#", { qos: 1 });
+    await withId.subscribeAsync("burst/#", { qos: 1, properties: { subscriptionIdentifier: 9 } });
+    await aliases.subscribeAsync("burst/#", { qos: 1 });
+    await small.subscribeAsync("burst/#", { qos: 1 });
+    const pub = await RawMqtt.connect(mqttPort, 4);
+    await pub.handshake({ clientId: "burst-pub" });
+    // One write: 100 QoS 0 messages (every tenth too large for `small`), one QoS 1, 20 more QoS 0, another topic.
+    const publish = (topic: string, payload: string, qos: 0 | 1, packetId = 0) =>
+      encodePacket({ type: PacketType.PUBLISH, dup: false, qos, retain: false, topic, packetId, properties: {}, payload: Buffer.from(payload) }, 4);
+    const expected: string[] = [];
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 100; i++) {
+      const payload = i % 10 === 0 ? `big-${i}-${"x".repeat(80)}` : `m${i}`;
+      frames.push(publish("burst/a", payload, 0));
+      expected.push(payload);
+    }
+    frames.push(publish("burst/a", "qos1", 1, 1));
+    expected.push("qos1");
+    for (let i = 0; i < 20; i++) {
+      frames.push(publish("burst/b", `n${i}`, 0));
+      expected.push(`n${i}`);
+    }
+    pub.send(Buffer.concat(frames));
+    await pub.next(PacketType.PUBACK);
+    const payloads = (r: { payload: string }[]) => r.map((m) => m.payload);
+    expect(payloads(await got[0]!.wait(121))).toEqual(expected);
+    expect(payloads(await got[1]!.wait(121))).toEqual(expected);
+    expect(got[1]!.messages.every((m) => m.packet.properties?.subscriptionIdentifier === 9)).toBe(true);
+    expect(payloads(await got[2]!.wait(121))).toEqual(expected);
+    expect(got[2]!.messages.map((m) => m.topic)).toEqual(expected.map((p) => (p.startsWith("n") ? "burst/b" : "burst/a")));
+    const fitting = expected.filter((p) => !p.startsWith("big-"));
+    expect(payloads(await got[3]!.wait(fitting.length))).toEqual(fitting);
+  });
+});

@@ -467,7 +467,9 @@ export class JetStreamCluster {
           ctx.api.answer(request.reply, "stream_create_response", body);
           break;
         }
-        replica.campaign();
+        // A new group elects its first leader at once; the same create again (an idempotent create) must not
+        // disturb the leader it has: the answer waits for nothing then.
+        if (changed) replica.campaign();
         replica.whenLeaderKnown(5000, () => {
           const stream = ctx.streams.get(a.name);
           const answer = body.error !== undefined || stream === undefined ? body : { ...(stream.info() as unknown as Body), did_create: true };

@@ -251,15 +251,21 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
       const ss = this.bySubject.get(subject)!;
       while (ss.count > l.maxMsgsPerSubject) this.removeEntry(ss.first(), "limit");
     }
-    this.enforce();
+    this.enforceTotals(); // only the appended subject can be past max_msgs_per_subject: done above
     return { seq, subject, headers, data, ts };
   }
 
   /** max_msgs and max_bytes under discard old: drop from the front. */
-  private enforce(): void {
+  private enforceTotals(): void {
     const l = this.limits;
     if (l.maxMsgs > 0) while (this.msgs > l.maxMsgs) this.removeEntry(this.firstSeq(), "limit");
     if (l.maxBytes > 0) while (this.bytes > l.maxBytes && this.msgs > 0) this.removeEntry(this.firstSeq(), "limit");
+  }
+
+  /** Every limit, each subject's too (new limits): a walk over all subjects, so not per append. */
+  private enforce(): void {
+    const l = this.limits;
+    this.enforceTotals();
     if (l.maxMsgsPerSubject > 0) {
       for (const ss of this.bySubject.values()) while (ss.count > l.maxMsgsPerSubject) this.removeEntry(ss.first(), "limit");
     }

@@ -28,8 +28,9 @@ const CONFIG = config(true);
 
 const strip = ({ ts: _ts, cid: _cid, ...rest }: Record<string, unknown>) => rest;
 
-test("a stream import with allow_trace: se names the importing account, its subscriber's egress names it too", async () => {
-  server = await startServer({ config: CONFIG });
+/** A's tracer and writer, B's reader on the imported news.x. */
+async function streamImportClients(conf: string) {
+  server = await startServer({ config: conf });
   const tracer = await connectReady(server.port, { user: "a", pass: "a" });
   tracer.send("SUB trace.out 9\r\n");
   await tracer.flush();
@@ -37,6 +38,23 @@ test("a stream import with allow_trace: se names the importing account, its subs
   sub.send("SUB news.x 1\r\n");
   await sub.flush();
   const pub = await connectReady(server.port, { user: "a", pass: "a", name: "writer", headers: true });
+  return { tracer, sub, pub };
+}
+
+/** A's responder on help, B's requester (which also reads the trace) on the imported `ask`. */
+async function serviceImportClients(conf: string) {
+  server = await startServer({ config: conf });
+  const responder = await connectReady(server.port, { user: "a", pass: "a", name: "responder", headers: true });
+  responder.send("SUB help 1\r\n");
+  await responder.flush();
+  const requester = await connectReady(server.port, { user: "b", pass: "b", name: "requester", headers: true });
+  requester.send("SUB trace.out 9\r\nSUB reply.1 2\r\n");
+  await requester.flush();
+  return { responder, requester };
+}
+
+test("a stream import with allow_trace: se names the importing account, its subscriber's egress names it too", async () => {
+  const { tracer, sub, pub } = await streamImportClients(CONFIG);
   pub.send(hpub("news.x", { "Nats-Trace-Dest": "trace.out" }));
   const [got] = await sub.messages(1);
   expect(got!.payload!.toString()).toBe("hi");
@@ -49,13 +67,7 @@ test("a stream import with allow_trace: se names the importing account, its subs
 });
 
 test("a service export with allow_trace: si names the exporting account and both subjects; trace-only reaches no responder", async () => {
-  server = await startServer({ config: CONFIG });
-  const responder = await connectReady(server.port, { user: "a", pass: "a", name: "responder", headers: true });
-  responder.send("SUB help 1\r\n");
-  await responder.flush();
-  const requester = await connectReady(server.port, { user: "b", pass: "b", name: "requester", headers: true });
-  requester.send("SUB trace.out 9\r\nSUB reply.1 2\r\n");
-  await requester.flush();
+  const { responder, requester } = await serviceImportClients(CONFIG);
   requester.send(hpub("ask", { "Nats-Trace-Dest": "trace.out" }, "q", "reply.1"));
   const [request] = await responder.messages(1);
   expect(request!.subject).toBe("help");
@@ -75,14 +87,7 @@ test("a service export with allow_trace: si names the exporting account and both
 });
 
 test("without allow_trace a stream import ends the trace at se: delivered untraced, trace-only not delivered", async () => {
-  server = await startServer({ config: config(false) });
-  const tracer = await connectReady(server.port, { user: "a", pass: "a" });
-  tracer.send("SUB trace.out 9\r\n");
-  await tracer.flush();
-  const sub = await connectReady(server.port, { user: "b", pass: "b", name: "reader", headers: true });
-  sub.send("SUB news.x 1\r\n");
-  await sub.flush();
-  const pub = await connectReady(server.port, { user: "a", pass: "a", name: "writer", headers: true });
+  const { tracer, sub, pub } = await streamImportClients(config(false));
   pub.send(hpub("news.x", { "Nats-Trace-Dest": "trace.out" }));
   const [got] = await sub.messages(1);
   expect(got!.payload!.toString()).toBe("hi");
@@ -101,13 +106,7 @@ test("without allow_trace a stream import ends the trace at se: delivered untrac
 });
 
 test("without allow_trace on the export a service import ends the trace at si; the request goes on marked trace disabled", async () => {
-  server = await startServer({ config: config(false) });
-  const responder = await connectReady(server.port, { user: "a", pass: "a", name: "responder", headers: true });
-  responder.send("SUB help 1\r\n");
-  await responder.flush();
-  const requester = await connectReady(server.port, { user: "b", pass: "b", name: "requester", headers: true });
-  requester.send("SUB trace.out 9\r\nSUB reply.1 2\r\n");
-  await requester.flush();
+  const { responder, requester } = await serviceImportClients(config(false));
   requester.send(hpub("ask", { "Nats-Trace-Dest": "trace.out" }, "q", "reply.1"));
   const [request] = await responder.messages(1);
   expect(request!.subject).toBe("help");

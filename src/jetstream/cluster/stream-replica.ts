@@ -52,6 +52,7 @@ import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
 import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
 import type { CarriedRequest } from "./meta.ts";
+import { EntryReader, EntryWriter } from "./entry-codec.ts";
 
 // Entry kinds (the first byte).
 const PUBLISH = 1;
@@ -829,113 +830,62 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 function encodePublish(m: InternalMessage, seq: number): Uint8Array {
   const subject = Buffer.from(m.subject, "latin1");
   const reply = Buffer.from(m.reply ?? "", "latin1");
-  const headers = m.headers ?? Buffer.alloc(0);
-  const out = Buffer.allocUnsafe(1 + 8 + 2 + subject.length + 2 + reply.length + 4 + headers.length + m.payload.length);
-  let at = 0;
-  out[at++] = PUBLISH;
-  out.writeDoubleBE(seq, at);
-  at += 8;
-  out.writeUInt16BE(subject.length, at);
-  at += 2;
-  at += subject.copy(out, at);
-  out.writeUInt16BE(reply.length, at);
-  at += 2;
-  at += reply.copy(out, at);
-  out.writeUInt32BE(headers.length, at);
-  at += 4;
-  at += headers.copy(out, at);
-  m.payload.copy(out, at);
-  return out;
+  const w = new EntryWriter(1 + 8 + EntryWriter.short(subject) + EntryWriter.short(reply) + EntryWriter.long(m.headers) + m.payload.length);
+  w.u8(PUBLISH);
+  w.f64(seq);
+  w.short(subject);
+  w.short(reply);
+  w.long(m.headers);
+  w.rest(m.payload);
+  return w.out;
 }
 
 function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  let at = 1;
-  const seq = b.readDoubleBE(at);
-  at += 8;
-  const subjectLength = b.readUInt16BE(at);
-  at += 2;
-  const subject = b.latin1Slice(at, at + subjectLength);
-  at += subjectLength;
-  const replyLength = b.readUInt16BE(at);
-  at += 2;
-  const reply = replyLength === 0 ? null : b.latin1Slice(at, at + replyLength);
-  at += replyLength;
-  const headerLength = b.readUInt32BE(at);
-  at += 4;
-  const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
-  at += headerLength;
-  return { m: { subject, reply, headers, payload: Buffer.from(b.subarray(at)) }, seq };
+  const r = new EntryReader(data);
+  const seq = r.f64();
+  const subject = r.shortText();
+  const reply = r.shortText();
+  const headers = r.long();
+  return { m: { subject, reply: reply === "" ? null : reply, headers, payload: r.rest() }, seq };
 }
 
 function encodeBatch(batch: ProposedBatch): Uint8Array {
   const id = Buffer.from(batch.id, "latin1");
   const reply = Buffer.from(batch.reply ?? "", "latin1");
-  let size = 1 + 8 + 2 + id.length + 2 + reply.length + 4;
-  for (const m of batch.messages) size += 2 + Buffer.byteLength(m.subject, "latin1") + 4 + (m.headers?.length ?? 0) + 4 + m.data.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  out[at++] = ATOMIC_BATCH;
-  out.writeDoubleBE(batch.firstSeq, at);
-  at += 8;
-  out.writeUInt16BE(id.length, at);
-  at += 2;
-  at += id.copy(out, at);
-  out.writeUInt16BE(reply.length, at);
-  at += 2;
-  at += reply.copy(out, at);
-  out.writeUInt32BE(batch.messages.length, at);
-  at += 4;
-  for (const m of batch.messages) {
-    const subjectLength = out.write(m.subject, at + 2, "latin1");
-    out.writeUInt16BE(subjectLength, at);
-    at += 2 + subjectLength;
-    const headers = m.headers ?? Buffer.alloc(0);
-    out.writeUInt32BE(headers.length, at);
-    at += 4;
-    at += headers.copy(out, at);
-    out.writeUInt32BE(m.data.length, at);
-    at += 4;
-    at += m.data.copy(out, at);
-  }
-  return out;
+  const subjects = batch.messages.map((m) => Buffer.from(m.subject, "latin1"));
+  let size = 1 + 8 + EntryWriter.short(id) + EntryWriter.short(reply) + 4;
+  batch.messages.forEach((m, k) => (size += EntryWriter.short(subjects[k]!) + EntryWriter.long(m.headers) + EntryWriter.long(m.data)));
+  const w = new EntryWriter(size);
+  w.u8(ATOMIC_BATCH);
+  w.f64(batch.firstSeq);
+  w.short(id);
+  w.short(reply);
+  w.u32(batch.messages.length);
+  batch.messages.forEach((m, k) => {
+    w.short(subjects[k]!);
+    w.long(m.headers);
+    w.long(m.data);
+  });
+  return w.out;
 }
 
 function decodeBatch(data: Uint8Array): ProposedBatch {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  let at = 1;
-  const firstSeq = b.readDoubleBE(at);
-  at += 8;
-  const idLength = b.readUInt16BE(at);
-  at += 2;
-  const id = b.latin1Slice(at, at + idLength);
-  at += idLength;
-  const replyLength = b.readUInt16BE(at);
-  at += 2;
-  const reply = replyLength === 0 ? null : b.latin1Slice(at, at + replyLength);
-  at += replyLength;
-  const count = b.readUInt32BE(at);
-  at += 4;
+  const r = new EntryReader(data);
+  const firstSeq = r.f64();
+  const id = r.shortText();
+  const reply = r.shortText();
+  const count = r.u32();
   const messages = [];
   const msgIds = [];
   for (let k = 0; k < count; k++) {
-    const subjectLength = b.readUInt16BE(at);
-    at += 2;
-    const subject = b.latin1Slice(at, at + subjectLength);
-    at += subjectLength;
-    const headerLength = b.readUInt32BE(at);
-    at += 4;
-    const headers = headerLength === 0 ? null : Buffer.from(b.subarray(at, at + headerLength));
-    at += headerLength;
-    const dataLength = b.readUInt32BE(at);
-    at += 4;
-    const payload = Buffer.from(b.subarray(at, at + dataLength));
-    at += dataLength;
+    const subject = r.shortText();
+    const headers = r.long();
+    const payload = r.long() ?? Buffer.alloc(0);
     messages.push({ subject, headers, data: payload });
     const msgId = msgIdOf({ subject, reply: null, headers, payload });
     if (msgId !== "") msgIds.push(msgId);
   }
-  return { id, firstSeq, reply, messages, msgIds };
+  return { id, firstSeq, reply: reply === "" ? null : reply, messages, msgIds };
 }
 
 /** A Map that counts its changes, so that what is derived from it knows when to derive again. */

@@ -1,0 +1,99 @@
+// The binary entries of a replicated stream's Raft log (stream-replica.ts): a cursor that writes or reads
+// fixed-width numbers and length-prefixed fields, so that each entry kind states its layout once, in order.
+// Numbers are big-endian; a "short" field has a u16 length prefix, a "long" one a u32 prefix, and the
+// "rest" of an entry has none (it runs to the end).
+
+export class EntryWriter {
+  readonly out: Buffer;
+  private at = 0;
+
+  /** `size`: the entry's exact length (EntryWriter.short / .long give a field's). */
+  constructor(size: number) {
+    this.out = Buffer.allocUnsafe(size);
+  }
+
+  static short(field: Uint8Array): number {
+    return 2 + field.length;
+  }
+
+  static long(field: Uint8Array | null): number {
+    return 4 + (field?.length ?? 0);
+  }
+
+  u8(value: number): void {
+    this.out[this.at++] = value;
+  }
+
+  u32(value: number): void {
+    this.out.writeUInt32BE(value, this.at);
+    this.at += 4;
+  }
+
+  f64(value: number): void {
+    this.out.writeDoubleBE(value, this.at);
+    this.at += 8;
+  }
+
+  short(field: Uint8Array): void {
+    this.out.writeUInt16BE(field.length, this.at);
+    this.out.set(field, this.at + 2);
+    this.at += 2 + field.length;
+  }
+
+  /** A long field; null is written as an empty one. */
+  long(field: Uint8Array | null): void {
+    const length = field?.length ?? 0;
+    this.out.writeUInt32BE(length, this.at);
+    if (field !== null) this.out.set(field, this.at + 4);
+    this.at += 4 + length;
+  }
+
+  rest(field: Uint8Array): void {
+    this.out.set(field, this.at);
+    this.at += field.length;
+  }
+}
+
+export class EntryReader {
+  private readonly b: Buffer;
+
+  /** Reads `data` from `at` (1: past the kind byte). */
+  constructor(data: Uint8Array, private at = 1) {
+    this.b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  u32(): number {
+    const value = this.b.readUInt32BE(this.at);
+    this.at += 4;
+    return value;
+  }
+
+  f64(): number {
+    const value = this.b.readDoubleBE(this.at);
+    this.at += 8;
+    return value;
+  }
+
+  /** A short field as latin1 text ("" when empty). */
+  shortText(): string {
+    const length = this.b.readUInt16BE(this.at);
+    const text = this.b.latin1Slice(this.at + 2, this.at + 2 + length);
+    this.at += 2 + length;
+    return text;
+  }
+
+  /** A long field, copied out of the entry (the log may reuse its memory); null when empty. */
+  long(): Buffer | null {
+    const length = this.b.readUInt32BE(this.at);
+    const field = length === 0 ? null : Buffer.from(this.b.subarray(this.at + 4, this.at + 4 + length));
+    this.at += 4 + length;
+    return field;
+  }
+
+  /** The rest of the entry, copied. */
+  rest(): Buffer {
+    const field = Buffer.from(this.b.subarray(this.at));
+    this.at = this.b.length;
+    return field;
+  }
+}

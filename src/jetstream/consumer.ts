@@ -305,7 +305,7 @@ export class Consumer {
       }
     }
     this.rdq = [];
-    this.dirty = true;
+    this.stateChanged();
   }
 
   // ---- delivery ---------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ export class Consumer {
       this.lastDelivery = now;
       this.lastActivity = now;
       this.lastHeartbeat = now;
-      this.dirty = true;
+      this.stateChanged();
       if (wr !== null) {
         wr.n--;
         wr.d++;
@@ -757,7 +757,18 @@ export class Consumer {
         break;
       }
     }
-    if (reply !== null) this.stream.js.client.publish(reply, Buffer.alloc(0));
+    if (reply === null) return;
+    // A replicated durable confirms the ack once a majority has it (nats-server's addAckReply): an ack
+    // confirmed is not delivered again after a failover.
+    const replication = this.stream.replication;
+    if (replication !== null && this.isDurable) replication.replyWhenAckReplicated(reply);
+    else this.stream.js.client.publish(reply, Buffer.alloc(0));
+  }
+
+  /** Its state changed: written to disk later (`dirty`); a replicated stream's durable sends it through the group now. */
+  private stateChanged(): void {
+    this.dirty = true;
+    if (this.isDurable) this.stream.replication?.consumerStateChanged(this);
   }
 
   /**
@@ -803,7 +814,7 @@ export class Consumer {
       });
     }
     if (!removed) this.lastAckAt = nowMs();
-    this.dirty = true;
+    this.stateChanged();
     // Only a consumer stalled on max_ack_pending has anything new to deliver after an ack.
     if (wasStalled) this.kick();
   }
@@ -872,7 +883,7 @@ export class Consumer {
     this.pending.delete(msg.seq);
     // The ack floor stays, and it counts as redelivered until acked (num_redelivered), as in nats-server.
     this.redelivered.set(msg.seq, deliveries);
-    this.dirty = true;
+    this.stateChanged();
     this.stream.js.deadLetter(this, msg, deliveries, "max_deliveries", "", p?.dseq ?? 0);
   }
 
@@ -995,7 +1006,7 @@ export class Consumer {
       this.pauseAdvisory();
     }
     if (config.priority_policy !== "pinned_client") this.pin.clear();
-    this.dirty = true;
+    this.stateChanged();
     this.kick();
   }
 

@@ -59,9 +59,10 @@ export interface RaftTiming {
  *   that heartbeat (up to 250 ms), then a pre-vote and a vote round trip (milliseconds) and the new
  *   leader's first commit. test/raft/election.test.ts measures a median of 1.1 s, max 1.8 s, over 40
  *   seeded kills. (nats-server uses 4–9 s and 1 s heartbeats; its failover median here is 5.8 s.)
- * - The cost: a stall longer than 1 s (a swapping or badly overloaded machine) can start a needless
+ * - The cost: a stall longer than 1 s (a swapping or badly overloaded machine) could start a needless
  *   election. Pre-vote and the vote lease keep it harmless while the leader is still heard by the others;
- *   how often it happens under load is for the process tests of the next step to measure.
+ *   a stall of every node at once is met by looking again when a timer fired late (armElectionTimer,
+ *   tickLate). Measured under load (bench/false-elections.ts): none.
  * - Quorum lost after 2 s (the longest election timeout) without a majority: by then the others may
  *   have elected a new leader, so the old one must stop acting as leader.
  */

@@ -31,6 +31,8 @@ const onlyAt = process.argv.indexOf("--only");
 const KINDS: ClusterServer[] = onlyAt >= 0 ? [process.argv[onlyAt + 1] as ClusterServer] : ["natter", "nats-server"];
 
 type Result = Record<string, number>;
+const ELECTIONS = "leader elections, no fault (sum over rounds)";
+const QUORUM_LOST = "quorum lost, no fault (sum over rounds)";
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -49,13 +51,41 @@ async function freshCluster(kind: ClusterServer): Promise<{ cluster: JsCluster; 
   return { cluster, nc, jsm };
 }
 
+/**
+ * Leader elections with no fault: the stream leader-elected and quorum-lost advisories of the streams once
+ * they were healthy (the first election of each is its creation's). What a busy machine costs in false
+ * elections (a loop stalled past the election timeout).
+ */
+class ElectionCounter {
+  private readonly counted = new Set<string>();
+  elections = 0;
+  quorumLost = 0;
+  constructor(nc: NatsConnection) {
+    nc.subscribe("$JS.EVENT.ADVISORY.STREAM.*.>", {
+      callback: (_err, m) => {
+        const [kind, stream] = m.subject.split(".").slice(4, 6);
+        if (!this.counted.has(stream!)) return;
+        if (kind === "LEADER_ELECTED") this.elections++;
+        if (kind === "QUORUM_LOST") this.quorumLost++;
+      },
+    });
+  }
+  /** From now on, `stream`'s elections count. */
+  count(stream: string): void {
+    this.counted.add(stream);
+  }
+}
+
 async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Result> {
   const js = jetstream(nc, { timeout: 10_000 });
   const payload = new Uint8Array(SIZE);
   const out: Result = {};
+  const elections = new ElectionCounter(nc);
   const created = await createReplicatedStream(jsm, { name: "BENCH", subjects: ["bench.>"], num_replicas: 3 });
   if (!created.ok) throw new Error(created.unsupported);
   await waitStreamHealthy(jsm, "BENCH", 3, 60_000);
+  await nc.flush();
+  elections.count("BENCH");
 
   for (let i = 0; i < 200; i++) await js.publish("bench.warm", payload); // warm-up: JIT, connections to the leader
   const lat: number[] = [];
@@ -94,12 +124,17 @@ async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Re
 
   const kv = await new Kvm(nc).create("bench", { replicas: 3 });
   await until("the KV bucket's stream to be healthy", 60_000, () => waitStreamHealthy(jsm, "KV_bench", 3, 5_000).then(() => true));
+  await nc.flush();
+  elections.count("KV_bench");
   t = performance.now();
   for (let i = 0; i < KV_OPS; i++) await kv.put(`k${i % 100}`, payload);
   out["R3 KV put (µs, lower is better)"] = ((performance.now() - t) / KV_OPS) * 1000;
   t = performance.now();
   for (let i = 0; i < KV_OPS; i++) await kv.get(`k${i % 100}`);
   out["R3 KV get (µs, lower is better)"] = ((performance.now() - t) / KV_OPS) * 1000;
+  await nc.flush();
+  out[ELECTIONS] = elections.elections;
+  out[QUORUM_LOST] = elections.quorumLost;
   return out;
 }
 
@@ -191,7 +226,7 @@ if (KILLS > 0) {
   }
 }
 
-const keys = Object.keys(results["nats-server"][0] ?? results.natter[0] ?? {});
+const keys = Object.keys(results["nats-server"][0] ?? results.natter[0] ?? {}).filter((k) => k !== ELECTIONS && k !== QUORUM_LOST);
 const w = Math.max(30, ...keys.map((k) => k.length));
 const cell = (kind: ClusterServer, k: string) => {
   if (unsupported[kind]) return "unsupported";
@@ -205,7 +240,15 @@ for (const k of keys) {
   const a = results.natter.length ? median(results.natter.map((x) => x[k]!)) : NaN;
   const b = results["nats-server"].length ? median(results["nats-server"].map((x) => x[k]!)) : NaN;
   const ratio = k.includes("µs") ? b / a : a / b; // > 1: natter better
-  console.log(`${k.padEnd(w)}  ${cell("natter", k).padStart(11)}  ${cell("nats-server", k).padStart(11)}  ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-"}`);
+  // The range: the ratio of each round's pair (rounds alternate A B B A, so a pair ran side by side).
+  const pairs = Math.min(results.natter.length, results["nats-server"].length);
+  const rs = Array.from({ length: pairs }, (_, i) => (k.includes("µs") ? results["nats-server"][i]![k]! / results.natter[i]![k]! : results.natter[i]![k]! / results["nats-server"][i]![k]!)).sort((x, y) => x - y);
+  const range = rs.length > 1 ? ` (${rs[0]!.toFixed(2)}–${rs[rs.length - 1]!.toFixed(2)})` : "";
+  console.log(`${k.padEnd(w)}  ${cell("natter", k).padStart(11)}  ${cell("nats-server", k).padStart(11)}  ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x${range}` : "-"}`);
+}
+for (const k of [ELECTIONS, QUORUM_LOST]) {
+  const sum = (kind: ClusterServer) => (results[kind].length ? String(results[kind].reduce((n, x) => n + x[k]!, 0)) : "-");
+  console.log(`${k.padEnd(w)}  ${sum("natter").padStart(11)}  ${sum("nats-server").padStart(11)}`);
 }
 const fo = (kind: ClusterServer) => {
   if (unsupported[kind]) return "unsupported";

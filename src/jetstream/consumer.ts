@@ -305,7 +305,7 @@ export class Consumer {
       }
     }
     this.rdq = [];
-    this.dirty = true;
+    this.stateChanged();
   }
 
   // ---- delivery ---------------------------------------------------------------------------------
@@ -413,7 +413,7 @@ export class Consumer {
       this.lastDelivery = now;
       this.lastActivity = now;
       this.lastHeartbeat = now;
-      this.dirty = true;
+      this.stateChanged();
       if (wr !== null) {
         wr.n--;
         wr.d++;
@@ -759,7 +759,18 @@ export class Consumer {
         break;
       }
     }
-    if (reply !== null) this.stream.js.client.publish(reply, Buffer.alloc(0));
+    if (reply === null) return;
+    // A replicated durable confirms the ack once a majority has it (nats-server's addAckReply): an ack
+    // confirmed is not delivered again after a failover.
+    const replication = this.stream.replication;
+    if (replication !== null && this.isDurable) replication.replyWhenAckReplicated(reply);
+    else this.stream.js.client.publish(reply, Buffer.alloc(0));
+  }
+
+  /** Its state changed: written to disk later (`dirty`); a replicated stream's durable sends it through the group now. */
+  private stateChanged(): void {
+    this.dirty = true;
+    if (this.isDurable) this.stream.replication?.consumerStateChanged(this);
   }
 
   /**
@@ -805,7 +816,7 @@ export class Consumer {
       });
     }
     if (!removed) this.lastAckAt = nowMs();
-    this.dirty = true;
+    this.stateChanged();
     // Only a consumer stalled on max_ack_pending has anything new to deliver after an ack.
     if (wasStalled) this.kick();
   }
@@ -874,7 +885,7 @@ export class Consumer {
     this.pending.delete(msg.seq);
     // The ack floor stays, and it counts as redelivered until acked (num_redelivered), as in nats-server.
     this.redelivered.set(msg.seq, deliveries);
-    this.dirty = true;
+    this.stateChanged();
     this.stream.js.deadLetter(this, msg, deliveries, "max_deliveries", "", p?.dseq ?? 0);
   }
 
@@ -997,7 +1008,7 @@ export class Consumer {
       this.pauseAdvisory();
     }
     if (config.priority_policy !== "pinned_client") this.pin.clear();
-    this.dirty = true;
+    this.stateChanged();
     this.kick();
   }
 

@@ -134,6 +134,10 @@ export interface StreamReplication {
   proposeRemove(seq: number): void;
   /** A consumer was created, updated or deleted here: its state goes into the group's log at once. */
   consumersChanged(): void;
+  /** A durable's state changed here (a delivery, an ack): it goes into the group's log at the end of this event-loop turn. */
+  consumerStateChanged(consumer: Consumer): void;
+  /** An ack the client asked to have confirmed: the reply goes once the durable's state with it is committed. */
+  replyWhenAckReplicated(reply: string): void;
 }
 
 /** An atomic batch as a replicated stream's log carries it: applied on every replica in one run. */

@@ -71,6 +71,25 @@ describe("raft: elections", () => {
     }
   });
 
+  it("every node frozen at once for longer than the election timeout (a loaded machine) wakes without an election", () => {
+    for (const seed of seeds(660, 5)) {
+      withSeed(seed, () => {
+        const c = new SimCluster({ seed, size: 3 });
+        const leader = c.waitForLeader();
+        const term = leader.term;
+        for (let i = 0; i < 10; i++) {
+          // One machine's processes: stalled together for 1–3 s, waking within 50 ms of each other. Each
+          // wakes with its timers overdue and what the others sent still unread.
+          const ms = 1_000 + c.rng.next() * 2_000;
+          for (const id of c.members.keys()) c.stall(id, ms + c.rng.next() * 50);
+          c.run(4_000 + c.rng.int(1_000));
+        }
+        expect(leader.isLeader).toBe(true);
+        expect(Math.max(...c.up().map((m) => m.node.term))).toBe(term);
+      });
+    }
+  });
+
   it("a follower frozen for longer than the election timeout wakes without deposing the leader", () => {
     for (const seed of seeds(640, 5)) {
       withSeed(seed, () => {

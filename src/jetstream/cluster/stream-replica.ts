@@ -13,11 +13,15 @@
 //   answers.
 // - Durable consumers (stage C) live on the leader only and replicate their state in this same group (not a
 //   group each, as nats-server: one group per stream is one election and one log to keep, and a consumer
-//   cannot outlive or lead apart from its stream here). Every CONSUMER_STATE_EVERY_MS the leader proposes the
-//   config and state (delivered, ack floor, pending, redeliveries) of each durable that changed, and the
-//   deletion of those that went; replicas keep the latest (and write the consumer's files, so a restart has
-//   them). A new leader starts them from that state once it applied its log; the old one stops its own.
-//   Acks of the last CONSUMER_STATE_EVERY_MS before a failover are lost: those messages are delivered again.
+//   cannot outlive or lead apart from its stream here). A durable whose state changed (a delivery, an ack)
+//   has its config and state (delivered, ack floor, pending, redeliveries) proposed at the end of that
+//   event-loop turn, with the turn's publishes (one state in flight, at most one per CONSUMER_STATE_GAP_MS);
+//   every CONSUMER_STATE_EVERY_MS a tick catches the rest and the deletion of those that went. Replicas keep
+//   the latest (and write the consumer's files at that tick, so a restart has them). A new leader starts
+//   them from that state once it applied its log; the old one stops its own. An ack the client asked to
+//   have confirmed is answered once the state with it is committed (nats-server 2.11's addAckReply), so a
+//   confirmed ack is never delivered again; plain acks of the last gap and round trip before a failover
+//   may be (at least once).
 //   Ephemeral consumers (ordered consumers, KV watches) stay on the node that made them, leader or not
 //   (it has every message too): the log only records which node holds each, so that node answers for it.
 // - Interest and work-queue retention: the leader decides which messages go and proposes their removal
@@ -33,7 +37,8 @@
 //
 // Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
-// A durable's state: u8 3 | JSON {name, consumer: {config, created, state}}; its deletion: u8 4 | name.
+// A durable's state: u8 3 | u16 name length | name | JSON {config, created, state} (a replica keeps the JSON as
+// it is; logs written before held u8 3 | JSON {name, consumer}); its deletion: u8 4 | name.
 // The leader's decision to compact: u8 5 | the index (decimal). Messages retention removes: u8 6 | f64 seq….
 // Forwarded to the leader, never in the log: a follower's consumers are done with: u8 7 | f64 seq….
 // An atomic batch (its commit): u8 8 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
@@ -46,7 +51,7 @@ import type { AccountJetStream } from "../account.ts";
 import type { ProposedBatch, Stream, StreamReplication } from "../stream.ts";
 import { consumerFilters, type ConsumerConfig } from "../config.ts";
 import { matchesAny } from "../store/indexed.ts";
-import type { ConsumerState } from "../consumer.ts";
+import type { Consumer, ConsumerState } from "../consumer.ts";
 import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
@@ -68,6 +73,12 @@ const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
 /** How often the leader sends its durable consumers' changed states through the log (the redelivery window after a failover). */
 const CONSUMER_STATE_EVERY_MS = 250;
+/**
+ * A durable's changed state goes into the log at the end of the event-loop turn of the change, but at most
+ * once per this many ms (a state holds the whole pending list), and one in flight at a time; an ack the
+ * client asked to have confirmed (AckAck) does not wait for the gap.
+ */
+const CONSUMER_STATE_GAP_MS = 20;
 /** A new leader keeps at most this many publishes, this long, while it gets ready. */
 const MAX_HELD = 10_000;
 const HOLD_MS = 5000;
@@ -154,6 +165,19 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private leaveTimer: ReturnType<typeof setTimeout> | null = null;
   /** The log index of the latest consumer state this leader proposed, and who waits for it to be applied. */
   private consumerIndex = 0;
+  /** Durables whose state changed in this turn of the event loop (proposed with the turn's publishes). */
+  private readonly changedConsumers = new Set<Consumer>();
+  /** Whether a flush of `batch` and `changedConsumers` is queued for the end of this turn. */
+  private flushQueued = false;
+  /** Ack confirmations, each waiting for the consumer state at `index` to be applied here (oldest first). */
+  private ackReplies: { index: number; reply: string }[] = [];
+  /** Ack confirmations of this turn, or held while a consumer state is in flight: they wait for the next one proposed. */
+  private unproposedReplies: string[] = [];
+  /** When this leader last proposed consumer states (performance.now()), and the timer for changes held back since. */
+  private lastStatesAt = 0;
+  private statesTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Follower: durables whose replicated state its files do not have yet (written every CONSUMER_STATE_EVERY_MS). */
+  private readonly unwrittenConsumers = new Set<string>();
   private commitWaiters: { index: number; then: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
   constructor(private readonly o: StreamReplicaOptions) {
@@ -175,6 +199,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         apply: (index, data) => {
           this.apply(data);
           if (this.commitWaiters.length > 0) this.appliedTo(index);
+          if ((this.ackReplies.length > 0 && this.ackReplies[0]!.index <= index) || (index >= this.consumerIndex && (this.changedConsumers.size > 0 || this.unproposedReplies.length > 0))) this.consumerStatesApplied(index);
         },
         restore: (snapshot) => this.restore(snapshot.data),
       },
@@ -184,6 +209,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this.pending.clear();
           this.batch = [];
           this.batchPublishes = 0;
+          this.changedConsumers.clear();
+          this.ackReplies = []; // unconfirmed: the client's ack times out and proves nothing
+          this.unproposedReplies = [];
           this.released.clear();
           for (const w of this.commitWaiters.splice(0)) {
             clearTimeout(w.timer);
@@ -214,7 +242,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       o.ctx.detachConsumer(c);
     }
     this.raft.start();
-    this.consumerTimer = setInterval(() => this.tickConsumers(), CONSUMER_STATE_EVERY_MS);
+    this.consumerTimer = setInterval(() => {
+      this.writeReplicatedConsumerFiles();
+      this.tickConsumers();
+    }, CONSUMER_STATE_EVERY_MS);
     this.consumerTimer.unref?.();
     this.compactTimer = setInterval(() => this.compact(), COMPACT_EVERY_MS);
     this.compactTimer.unref?.();
@@ -350,7 +381,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   propose(m: InternalMessage, msgId: string, seq: number): void {
     this._inflight++;
     if (msgId !== "") this.pending.set(msgId, seq);
-    if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
+    this.queueFlush();
     this.batch.push(encodePublish(m, seq));
     this.batchPublishes++;
   }
@@ -358,7 +389,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   proposeBatch(batch: ProposedBatch): void {
     this._inflight += batch.messages.length;
     for (const [k, msgId] of batch.msgIds.entries()) this.pending.set(msgId, batch.firstSeq + k);
-    if (this.batch.length === 0) queueMicrotask(() => this.flushBatch());
+    this.queueFlush();
     this.batch.push(encodeBatch(batch));
     this.batchPublishes += batch.messages.length;
   }
@@ -634,7 +665,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         : { config: c.config, created: c.created, holder: self };
       const json = JSON.stringify(replicated);
       if (this.consumers.get(c.name) === json) continue;
-      const result = this.raft.propose(Buffer.concat([Uint8Array.of(CONSUMER_STATE), Buffer.from(`{"name":${JSON.stringify(c.name)},"consumer":${json}}`)]));
+      const result = this.raft.propose(encodeConsumerState(c.name, json));
       if (!result.ok) continue; // (a leadership transfer) the next tick tries again
       this.consumers.set(c.name, json); // what the log will hold (proposed once, not every tick)
       this.consumerIndex = result.index;
@@ -680,6 +711,13 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return json === undefined ? undefined : (JSON.parse(json) as ReplicatedConsumer).holder;
   }
 
+  /** Follower: the durables' files get the states applied since the last tick (a restart applies the log again anyway). */
+  private writeReplicatedConsumerFiles(): void {
+    if (this.unwrittenConsumers.size === 0) return;
+    if (!this.isLeader) for (const name of this.unwrittenConsumers) this.writeConsumerFiles(name);
+    this.unwrittenConsumers.clear(); // a leader's running consumers write their own
+  }
+
   private writeConsumerFiles(name: string): void {
     const json = this.consumers.get(name);
     try {
@@ -696,17 +734,102 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return this.raft.propose(Buffer.concat([Uint8Array.of(API_REQUEST), Buffer.from(JSON.stringify(request))])).ok;
   }
 
+  /** The turn's publishes and consumer states go into the log together at its end (one append, one message per follower). */
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flushBatch());
+  }
+
   private flushBatch(): void {
+    this.flushQueued = false;
     const batch = this.batch;
     const publishes = this.batchPublishes;
     this.batch = [];
     this.batchPublishes = 0;
-    if (batch.length === 0 || this.stopped) return;
-    const result = this.raft.proposeBatch(batch);
-    if (!result.ok) {
-      // Lost leadership meanwhile: nothing was proposed (the publishers retry).
-      this._inflight = Math.max(0, this._inflight - publishes);
+    if (this.stopped) return;
+    // The durables' new states follow the publishes they may have delivered (a replica applies both in order).
+    // One consumer state in flight at a time: while the last is not applied, changes and confirmations wait.
+    // A state is the whole of the consumer's (its pending list too): at most one per CONSUMER_STATE_GAP_MS
+    // unless an ack waits to be confirmed.
+    const now = performance.now();
+    const inFlight = this.raft.lastApplied < this.consumerIndex;
+    const early = this.unproposedReplies.length === 0 && now - this.lastStatesAt < CONSUMER_STATE_GAP_MS;
+    const statesDue = this.isLeader && !inFlight && !early;
+    if (this.isLeader && !inFlight && early && this.changedConsumers.size > 0) this.flushStatesIn(CONSUMER_STATE_GAP_MS - (now - this.lastStatesAt));
+    const states = statesDue ? this.changedConsumerStates() : [];
+    for (const [, entry] of states) batch.push(entry);
+    if (batch.length > 0) {
+      const result = this.raft.proposeBatch(batch);
+      if (!result.ok) {
+        // Lost leadership meanwhile: nothing was proposed (the publishers retry; the consumers stop here).
+        this._inflight = Math.max(0, this._inflight - publishes);
+        for (const [name] of states) this.consumers.delete(name);
+        return;
+      }
+      if (states.length > 0) {
+        this.consumerIndex = result.index + batch.length - 1;
+        this.lastStatesAt = now;
+      }
     }
+    if (!statesDue || this.unproposedReplies.length === 0) return;
+    const replies = this.unproposedReplies;
+    this.unproposedReplies = [];
+    if (this.raft.lastApplied >= this.consumerIndex) {
+      for (const reply of replies) this.o.ctx.client.publish(reply, Buffer.alloc(0)); // already in an applied state
+    } else {
+      for (const reply of replies) this.ackReplies.push({ index: this.consumerIndex, reply });
+    }
+  }
+
+  private flushStatesIn(ms: number): void {
+    if (this.statesTimer !== null) return;
+    this.statesTimer = setTimeout(() => {
+      this.statesTimer = null;
+      this.queueFlush();
+    }, Math.max(1, ms));
+  }
+
+  /**
+   * A durable's state changed in this turn (a delivery, an ack): proposed at the turn's end with its
+   * publishes, so that a new leader knows of every ack but those of the last commit round trip (nats-server
+   * replicates acks as they come, batched). One consumer state is in flight at a time: while the last is
+   * not applied, changes gather, and go when it is (as many acks in one entry as the round trip lets come).
+   */
+  consumerStateChanged(consumer: Consumer): void {
+    if (this.stopped || !this.consumersStarted) return;
+    this.changedConsumers.add(consumer);
+    if (this.raft.lastApplied >= this.consumerIndex) this.queueFlush();
+  }
+
+  /** The turn's changed durables still running here, as [name, entry] of those whose state differs from the last proposed. */
+  private changedConsumerStates(): [string, Uint8Array][] {
+    if (this.changedConsumers.size === 0) return [];
+    const out: [string, Uint8Array][] = [];
+    for (const c of this.changedConsumers) {
+      if (this.o.stream.consumers.get(c.name) !== c) continue;
+      const json = JSON.stringify({ config: c.config, created: c.created, state: c.state() } satisfies ReplicatedConsumer);
+      if (this.consumers.get(c.name) === json) continue;
+      this.consumers.set(c.name, json); // what the log will hold
+      out.push([c.name, encodeConsumerState(c.name, json)]);
+    }
+    this.changedConsumers.clear();
+    return out;
+  }
+
+  /** An ack to confirm: once the consumer state proposed at this turn's end (or the latest one, if that has it) is applied. */
+  replyWhenAckReplicated(reply: string): void {
+    if (this.stopped || !this.isLeader) return;
+    this.unproposedReplies.push(reply);
+    this.queueFlush();
+  }
+
+  /** The consumer states up to `index` are applied here: their acks are confirmed; changes held back meanwhile go now. */
+  private consumerStatesApplied(index: number): void {
+    let n = 0;
+    while (n < this.ackReplies.length && this.ackReplies[n]!.index <= index) n++;
+    for (const { reply } of this.ackReplies.splice(0, n)) this.o.ctx.client.publish(reply, Buffer.alloc(0));
+    if (this.isLeader && (this.changedConsumers.size > 0 || this.unproposedReplies.length > 0)) this.queueFlush();
   }
 
   private apply(data: Uint8Array): void {
@@ -743,11 +866,16 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     if (data[0] === CONSUMER_STATE || data[0] === CONSUMER_GONE) {
-      const body = Buffer.from(data.subarray(1)).toString();
-      const name = data[0] === CONSUMER_GONE ? body : (JSON.parse(body) as { name: string }).name;
-      if (data[0] === CONSUMER_GONE) this.consumers.delete(name);
-      else this.consumers.set(name, JSON.stringify((JSON.parse(body) as { consumer: ReplicatedConsumer }).consumer));
-      if (!this.isLeader) this.writeConsumerFiles(name);
+      let name: string;
+      if (data[0] === CONSUMER_GONE) {
+        name = Buffer.from(data.subarray(1)).toString();
+        this.consumers.delete(name);
+      } else {
+        const state = decodeConsumerState(data);
+        name = state.name;
+        this.consumers.set(name, state.json);
+      }
+      if (!this.isLeader) this.unwrittenConsumers.add(name); // written at the next tick, not once per entry
       return;
     }
     if (data[0] === API_REQUEST) {
@@ -802,9 +930,11 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
   /** Stops the group (the stream goes, or the server stops); `removeLog` deletes its files. */
   stop(removeLog: boolean): void {
+    if (!removeLog) this.writeReplicatedConsumerFiles();
     this.stopped = true;
     if (this.compactTimer) clearInterval(this.compactTimer);
     if (this.consumerTimer) clearInterval(this.consumerTimer);
+    if (this.statesTimer) clearTimeout(this.statesTimer);
     if (this.heldTimer) clearTimeout(this.heldTimer);
     if (this.syncTimer) clearTimeout(this.syncTimer);
     if (this.leaveTimer) clearTimeout(this.leaveTimer);
@@ -825,6 +955,27 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.tickConsumers();
     return this.raft.stepDown();
   }
+}
+
+function encodeConsumerState(name: string, json: string): Uint8Array {
+  const nameBytes = Buffer.from(name);
+  const out = Buffer.allocUnsafe(3 + nameBytes.length + Buffer.byteLength(json));
+  out[0] = CONSUMER_STATE;
+  out.writeUInt16BE(nameBytes.length, 1);
+  nameBytes.copy(out, 3);
+  out.write(json, 3 + nameBytes.length);
+  return out;
+}
+
+function decodeConsumerState(data: Uint8Array): { name: string; json: string } {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (b[1] === 0x7b) {
+    // The layout before: JSON {name, consumer} ('{' is no name length's first byte: names are short).
+    const old = JSON.parse(b.toString("utf8", 1)) as { name: string; consumer: ReplicatedConsumer };
+    return { name: old.name, json: JSON.stringify(old.consumer) };
+  }
+  const nameLength = b.readUInt16BE(1);
+  return { name: b.toString("utf8", 3, 3 + nameLength), json: b.toString("utf8", 3 + nameLength) };
 }
 
 function encodePublish(m: InternalMessage, seq: number): Uint8Array {

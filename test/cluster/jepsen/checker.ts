@@ -12,8 +12,9 @@
 //    way); a message is not delivered
 //    again after its ack was confirmed, except within ack_wait of the ack (a redelivery already on its way)
 //    or after a fault that began once the ack was confirmed (an ack confirmed by a consumer leader is
-//    replicated after the reply, as nats-server does: a leader lost in between forgets it — counted, and
-//    reported, but allowed).
+//    replicated after the reply, as nats-server 2.9 does: a leader lost in between forgets it — counted,
+//    and reported, but allowed). A server that confirms an ack once it is replicated (natter, nats-server
+//    2.11+: `acksCommitted`) gets no such allowance: a confirmed ack survives any fault.
 import type { HistoryEvent } from "./history.ts";
 
 export interface StoredMessage {
@@ -44,6 +45,8 @@ export interface CheckInput {
   consumerDrained: boolean;
   /** The sequences judged: 1..readUpTo (what came after, the fence write, may still be on its way to a follower). */
   readUpTo: number;
+  /** The server confirms an ack once a majority has it: no redelivery after a confirmed ack is allowed for a fault. */
+  acksCommitted?: boolean;
 }
 
 export interface CheckResult {
@@ -165,11 +168,12 @@ export function check(input: CheckInput): CheckResult {
     if (stored !== e.id) wrongContent.push(`seq ${e.seq} delivered as ${e.id}, stored as ${stored ?? "nothing"}`);
     const ackedAt = firstAck.get(e.seq);
     if (ackedAt === undefined || e.t <= ackedAt + input.ackWaitMs) continue;
-    if (faultStarts.some((f) => f >= ackedAt - 1000 && f <= e.t)) {
+    const afterFault = faultStarts.some((f) => f >= ackedAt - 1000 && f <= e.t);
+    if (afterFault && input.acksCommitted !== true) {
       allowedAfterAck++;
       continue;
     }
-    lateRedelivery.push(`seq ${e.seq} acked at +${ackedAt} ms, delivered again at +${e.t} ms with no fault in between`);
+    lateRedelivery.push(`seq ${e.seq} acked at +${ackedAt} ms, delivered again at +${e.t} ms ${afterFault ? "after a fault (the ack was confirmed as committed)" : "with no fault in between"}`);
   }
   report("consumer delivered a message whose ack was confirmed, past ack_wait", lateRedelivery);
   report("consumer delivered other content than the stream holds", wrongContent);

@@ -14,12 +14,15 @@ function rawClient(port: number): { send(text: string): void; text(): string } {
   return { send: (text) => socket.write(text), text: () => received };
 }
 
-/** The route trace lines of a node about subject `foo`, after the `rid:N - ` prefix. */
+/**
+ * The route trace lines of a node about subject `foo`, after the `rid:N - ` prefix, on the route that carried
+ * the message (two nodes that dial each other at once have two routes for a moment, and interest made then
+ * goes over both until one is closed as a duplicate).
+ */
 function routeTraces(log: string): string[] {
-  return log
-    .split("\n")
-    .filter((l) => l.includes("[TRC]") && / - rid:\d+ - /.test(l) && /\bfoo\b|MSG_PAYLOAD/.test(l))
-    .map((l) => l.replace(/^.*\[TRC\] \S+ - rid:\d+ - /, ""));
+  const lines = log.split("\n").filter((l) => l.includes("[TRC]") && / - rid:\d+ - /.test(l) && /\bfoo\b|MSG_PAYLOAD/.test(l));
+  const rid = / - (rid:\d+) - /.exec(lines.find((l) => l.includes("RMSG")) ?? "")?.[1];
+  return lines.filter((l) => rid === undefined || l.includes(` - ${rid} - `)).map((l) => l.replace(/^.*\[TRC\] \S+ - rid:\d+ - /, ""));
 }
 
 test("route frames are traced as nats-server traces route ops", async () => {

@@ -82,6 +82,21 @@ export class EntryReader {
     return text;
   }
 
+  /** A short field as UTF-8 text (names that may hold any character). */
+  shortUtf8(): string {
+    const length = this.b.readUInt16BE(this.at);
+    const text = this.b.toString("utf8", this.at + 2, this.at + 2 + length);
+    this.at += 2 + length;
+    return text;
+  }
+
+  /** The rest of the entry as UTF-8 text (a JSON body). */
+  restUtf8(): string {
+    const text = this.b.toString("utf8", this.at);
+    this.at = this.b.length;
+    return text;
+  }
+
   /** A long field, copied out of the entry (the log may reuse its memory); null when empty. */
   long(): Buffer | null {
     const length = this.b.readUInt32BE(this.at);

@@ -959,23 +959,23 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
 function encodeConsumerState(name: string, json: string): Uint8Array {
   const nameBytes = Buffer.from(name);
-  const out = Buffer.allocUnsafe(3 + nameBytes.length + Buffer.byteLength(json));
-  out[0] = CONSUMER_STATE;
-  out.writeUInt16BE(nameBytes.length, 1);
-  nameBytes.copy(out, 3);
-  out.write(json, 3 + nameBytes.length);
-  return out;
+  const body = Buffer.from(json);
+  const w = new EntryWriter(1 + EntryWriter.short(nameBytes) + body.length);
+  w.u8(CONSUMER_STATE);
+  w.short(nameBytes);
+  w.rest(body);
+  return w.out;
 }
 
 function decodeConsumerState(data: Uint8Array): { name: string; json: string } {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (b[1] === 0x7b) {
+  if (data[1] === 0x7b) {
     // The layout before: JSON {name, consumer} ('{' is no name length's first byte: names are short).
-    const old = JSON.parse(b.toString("utf8", 1)) as { name: string; consumer: ReplicatedConsumer };
+    const old = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8", 1)) as { name: string; consumer: ReplicatedConsumer };
     return { name: old.name, json: JSON.stringify(old.consumer) };
   }
-  const nameLength = b.readUInt16BE(1);
-  return { name: b.toString("utf8", 3, 3 + nameLength), json: b.toString("utf8", 3 + nameLength) };
+  const r = new EntryReader(data);
+  const name = r.shortUtf8();
+  return { name, json: r.restUtf8() };
 }
 
 function encodePublish(m: InternalMessage, seq: number): Uint8Array {

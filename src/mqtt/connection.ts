@@ -34,7 +34,7 @@ const HELD_BEFORE_PAUSE = 64 * 1024;
 
 /** A 3.1.1 PUBLISH has no properties. */
 const NO_PROPERTIES: Properties = {};
-import { varintSize } from "./wire.ts";
+import { varintSize, writeVarint } from "./wire.ts";
 import { filterProblem, filterToSubject, needsParentLevel, TopicError, topicToSubject } from "./topics.ts";
 import type { MqttSession, MqttSubscription } from "./session.ts";
 import type { Mqtt } from "./mqtt.ts";
@@ -773,13 +773,7 @@ export class MqttConnection implements Flushable {
     let at = outbound.reserve(size); // may replace outbound.buf: read it after
     const out = outbound.buf;
     out[at++] = 0x30 | (retain ? 1 : 0);
-    let v = remaining;
-    do {
-      let b = v & 0x7f;
-      v = Math.floor(v / 128);
-      if (v > 0) b |= 0x80;
-      out[at++] = b;
-    } while (v > 0);
+    at = writeVarint(out, at, remaining);
     out[at++] = topicLength >> 8;
     out[at++] = topicLength & 0xff;
     if (topicLength > 0) at += topic.copy(out, at);

@@ -9,7 +9,7 @@
 import type { Subscription } from "../subscription.ts";
 import type { MqttSession } from "./session.ts";
 import { MQTT_5 } from "./packets.ts";
-import { varintSize } from "./wire.ts";
+import { varintSize, writeVarint } from "./wire.ts";
 
 /** A run stops growing past this many encoded bytes (the next message starts a new run). */
 const MAX_RUN_BYTES = 64 * 1024;
@@ -64,13 +64,7 @@ export class Qos0Run {
     const out = this.packets311;
     let at = this.end311;
     out[at++] = 0x30;
-    let v = remaining;
-    do {
-      let b = v & 0x7f;
-      v = Math.floor(v / 128);
-      if (v > 0) b |= 0x80;
-      out[at++] = b;
-    } while (v > 0);
+    at = writeVarint(out, at, remaining);
     out[at++] = topic.length >> 8;
     out[at++] = topic.length & 0xff;
     out.set(topic, at);
@@ -127,14 +121,8 @@ export class Qos0Run {
     for (let i = 0; i < this.count; i++) {
       const start = this.payloadStart(i);
       const end = this.payloadEnd(i);
-      let v = 3 + topic.length + end - start;
       out[at++] = 0x30;
-      do {
-        let b = v & 0x7f;
-        v = Math.floor(v / 128);
-        if (v > 0) b |= 0x80;
-        out[at++] = b;
-      } while (v > 0);
+      at = writeVarint(out, at, 3 + topic.length + end - start);
       out[at++] = topic.length >> 8;
       out[at++] = topic.length & 0xff;
       out.set(topic, at);

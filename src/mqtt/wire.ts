@@ -159,5 +159,16 @@ export function varintSize(v: number): number {
   return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
 }
 
+/** Writes `v` as a variable byte integer at `out[at]` (the caller made room: varintSize); returns where it ends. */
+export function writeVarint(out: Uint8Array, at: number, v: number): number {
+  do {
+    let b = v & 0x7f;
+    v = Math.floor(v / 128);
+    if (v > 0) b |= 0x80;
+    out[at++] = b;
+  } while (v > 0);
+  return at;
+}
+
 /** The largest value a variable byte integer holds (and so the largest remaining length). */
 export const MAX_VARINT = 268_435_455;

@@ -180,14 +180,7 @@ export class JetStreamApi {
       if (emptyOk) return {};
       throw apiError("InvalidJSON");
     }
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch {
-      throw apiError("InvalidJSON");
-    }
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
-    return v as Body;
+    return jsonObject(text);
   }
 
   /** A request that must say something (msg get / delete): empty or `{}` is 10003 bad request, as nats-server's isEmptyRequest. */
@@ -646,4 +639,16 @@ function checkWorkQueue(stream: Stream, config: ConsumerConfig): void {
 function withoutDomain(info: StreamInfoJson): Omit<StreamInfoJson, "domain"> {
   const { domain: _domain, ...rest } = info;
   return rest;
+}
+
+/** A request body that must be a JSON object: anything else (bad JSON, an array, null) is 10025 invalid JSON. */
+export function jsonObject(text: string): Body {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw apiError("InvalidJSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
+  return v as Body;
 }

@@ -17,7 +17,7 @@ import type { InternalMessage } from "../../internal-client.ts";
 import { InternalClient } from "../../internal-client.ts";
 import type { Subscription } from "../../subscription.ts";
 import type { AccountJetStream } from "../account.ts";
-import { checkSubjectOverlap, type JetStreamApi } from "../api.ts";
+import { checkSubjectOverlap, jsonObject, type JetStreamApi } from "../api.ts";
 import { subjectMatches } from "../../subjects/subject.ts";
 import { subjectsCollide, type StreamConfig } from "../config.ts";
 import { ApiError, apiError } from "../errors.ts";
@@ -930,15 +930,9 @@ function requestBody(m: InternalMessage): Body {
 function nonEmptyRequest(m: InternalMessage): Body {
   const text = m.payload.toString().trim();
   if (text === "") throw apiError("BadRequest");
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw apiError("InvalidJSON");
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
+  const v = jsonObject(text);
   if (Object.keys(v).length === 0) throw apiError("BadRequest");
-  return v as Body;
+  return v;
 }
 
 function offsetOf(body: Body): number {

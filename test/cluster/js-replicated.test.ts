@@ -77,7 +77,12 @@ describe("a replicated stream (R3)", () => {
     // Acknowledged before the kill: still there once, and its Msg-Id still deduplicated.
     expect((await js.publish("r3.5", enc.encode("retry"), { msgID: "id-5" })).duplicate).toBe(true);
     expect((await js.publish("r3.after", enc.encode("after"), { msgID: "after-kill" })).duplicate).toBe(true);
-    si = await info(nc, "R3");
+    // The killed node may have led the meta group too: its election can end after the stream's.
+    await waitFor("stream info answered after the failover", async () => {
+      const answered = await info(nc, "R3").catch(() => null);
+      if (answered !== null) si = answered;
+      return answered !== null;
+    }, 20_000);
     expect(si.state.messages).toBe(21);
     expect(si.cluster?.leader).not.toBe(leader.name);
     const killed = si.cluster?.replicas?.find((r) => r.name === leader.name);

@@ -298,6 +298,7 @@ export class AccountJetStream {
     this.pullSubs.delete(consumer);
     rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
     consumer.stream.replication?.consumersChanged();
+    consumer.stream.consumerDeleted(consumer);
   }
 
   /** Durable consumers of file streams keep their config and state on disk. */

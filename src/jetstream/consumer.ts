@@ -857,6 +857,11 @@ export class Consumer {
   }
 
   /** Has this consumer acknowledged (or been delivered, for ack none) this sequence? */
+  /** The stream sequence up to which everything is acknowledged. */
+  get ackFloorSeq(): number {
+    return this.ackFloor.stream;
+  }
+
   hasAcked(seq: number): boolean {
     if (this.filters !== null) {
       const subject = this.stream.store.subjectOf(seq);

@@ -1013,6 +1013,20 @@ export class Stream {
     this.js.markDirty(this);
   }
 
+  /**
+   * A consumer was deleted: on an interest stream, what no consumer left still wants goes now, from the deleted
+   * one's ack floor on (as nats-server's consumer delete does), rather than staying until the stream's limits.
+   */
+  consumerDeleted(deleted: Consumer): void {
+    if (this.config.retention !== "interest" || this.deleted) return;
+    const { firstSeq, lastSeq, messages } = this.store.state();
+    if (messages === 0) return;
+    for (let seq = Math.max(deleted.ackFloorSeq + 1, firstSeq); seq <= lastSeq; seq++) {
+      if (this.store.subjectOf(seq) !== null && this.consumersDone(seq)) this.removeForRetention(seq);
+    }
+    this.js.markDirty(this);
+  }
+
   /** Has every consumer here acknowledged `seq` (or does not want it)? */
   consumersDone(seq: number): boolean {
     for (const c of this.consumers.values()) if (!c.hasAcked(seq)) return false;

@@ -94,6 +94,21 @@ describe("retention on a replicated stream (R3)", () => {
       expect(await fetchAndAck(consumer, 1)).toEqual([11]);
       expect((await jsm.consumers.info(stream, durable)).num_ack_pending).toBe(0);
     }
+
+    // Deleting consumers of INT drops what no consumer left wants, on every replica: the durable goes first
+    // (the ephemeral, held by a follower, still wants 12 and 13), then the ephemeral.
+    for (const i of [12, 13]) await js.publish(`int.${i}`, enc.encode(String(i)));
+    await jsm.consumers.delete("INT", "reader");
+    expect((await jsm.streams.info("INT")).state.messages).toBe(3); // 11 (the ephemeral never acked it), 12, 13
+    await jsm.consumers.delete("INT", ephemeral.name);
+    await waitFor("INT empty once its last consumer is deleted", async () => (await jsm.streams.info("INT")).state.messages === 0);
+    const before = await leaderOf(jsm, "INT");
+    await waitFor("INT led by another replica", async () => {
+      const l = await leaderOf(poll, "INT");
+      if (l === before) await stepDown(nc, "INT");
+      return l !== undefined && l !== before;
+    }, 20_000);
+    expect((await jsm.streams.info("INT")).state).toMatchObject({ messages: 0, last_seq: 13 });
     await nc.close();
   }, 90_000);
 });

@@ -37,6 +37,26 @@ describe("retention", () => {
     await (await (await c.js.consumers.get("IN", "two")).next({ expires: 2_000 }))!.ackAck();
     expect((await c.jsm.streams.info("IN")).state.messages).toBe(0);
   });
+
+  test("interest: deleting a consumer drops what no other consumer still wants", async () => {
+    const server = await startJs();
+    const c = await connectJs(server);
+    await c.jsm.streams.add({ name: "IND", subjects: ["ind.>"], retention: "interest" as never });
+    await c.jsm.consumers.add("IND", { durable_name: "fast", ack_policy: AckPolicy.Explicit });
+    await c.jsm.consumers.add("IND", { durable_name: "slow", ack_policy: AckPolicy.Explicit });
+    for (let i = 1; i <= 5; i++) await c.js.publish("ind.x", enc(`m${i}`));
+    const fast = await c.js.consumers.get("IND", "fast");
+    for (let i = 0; i < 2; i++) await (await fast.next({ expires: 2_000 }))!.ackAck();
+    // "slow" never acked anything, so all five stay while it exists.
+    expect((await c.jsm.streams.info("IND")).state.messages).toBe(5);
+    await c.jsm.consumers.delete("IND", "slow");
+    // 1 and 2 were acked by the only consumer left; 3–5 it still wants.
+    await until(async () => (await c.jsm.streams.info("IND")).state.messages === 3);
+    expect((await c.jsm.streams.info("IND")).state).toMatchObject({ messages: 3, first_seq: 3, last_seq: 5 });
+    await c.jsm.consumers.delete("IND", "fast");
+    await until(async () => (await c.jsm.streams.info("IND")).state.messages === 0);
+    expect((await c.jsm.streams.info("IND")).state).toMatchObject({ messages: 0, last_seq: 5 });
+  });
 });
 
 describe("flow control", () => {

@@ -17,7 +17,7 @@ import {
   fileMsgSize, memoryMsgSize, StoreLimitError, StoreWriteError,
   type MessageStore, type PurgeRequest, type StoreLimits, type StoredMessage,
 } from "./store/store.ts";
-import { nowMs } from "./store/indexed.ts";
+import { matchesAny, nowMs } from "./store/indexed.ts";
 import { parseHeaders, parseRfc3339, removeHeaders, rfc3339, ZERO_TIME, nsToMs, type ParsedHeaders } from "./wire.ts";
 import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage } from "./batch.ts";
 import { nuid } from "./nuid.ts";
@@ -1025,6 +1025,22 @@ export class Stream {
       if (this.store.subjectOf(seq) !== null && this.consumersDone(seq)) this.removeForRetention(seq);
     }
     this.js.markDirty(this);
+  }
+
+  /**
+   * Would this node's consumers let retention remove `seq` now? Interest: every consumer is done with it.
+   * Work queue: the consumer that takes its subject acknowledged it (with none, it waits for one).
+   */
+  retentionDone(seq: number): boolean {
+    const r = this.config.retention;
+    if (r === "interest") return this.consumersDone(seq);
+    if (r !== "workqueue") return false;
+    const subject = this.store.subjectOf(seq);
+    if (subject === null) return false;
+    for (const c of this.consumers.values()) {
+      if ((c.filters === null || matchesAny(c.filters, subject)) && c.hasAcked(seq)) return true;
+    }
+    return false;
   }
 
   /** Has every consumer here acknowledged `seq` (or does not want it)? */

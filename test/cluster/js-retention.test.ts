@@ -6,6 +6,7 @@
 import { describe, expect, test } from "vitest";
 import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { serverKind } from "../harness/server.ts";
 import { waitFor } from "./spawn.ts";
 import { threeJetStreamNodes } from "./js-cluster.ts";
 
@@ -111,4 +112,42 @@ describe("retention on a replicated stream (R3)", () => {
     expect((await jsm.streams.info("INT")).state).toMatchObject({ messages: 0, last_seq: 13 });
     await nc.close();
   }, 90_000);
+
+  // natter only: its ephemerals stay on the node that made them and serve from that replica's store.
+  test.skipIf(serverKind !== "natter")("what a follower's ephemeral acked while the group had no leader is removed once it has one", async () => {
+    const nodes = await threeJetStreamNodes();
+    const nc = await connect({ servers: nodes.map((n) => n.hostport), reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5000 });
+    const jsm = await jetstreamManager(nc);
+    const poll = await jetstreamManager(nc, { timeout: 1000 });
+    const js = jetstream(nc);
+    await jsm.streams.add({ name: "LL", subjects: ["ll.>"], num_replicas: 3, retention: RetentionPolicy.Interest });
+    const holder = (await leaderOf(jsm, "LL"))!;
+    const ephemeral = await jsm.consumers.add("LL", { ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000, inactive_threshold: 60_000_000_000 });
+    for (let i = 1; i <= 3; i++) await js.publish(`ll.${i}`, enc.encode(String(i)));
+    await waitFor("LL led by another node than the ephemeral's", async () => {
+      const l = await leaderOf(poll, "LL");
+      if (l === holder) await stepDown(nc, "LL");
+      return l !== undefined && l !== holder;
+    }, 20_000);
+    // The two other replicas die: the group has no leader, but the ephemeral's node still serves it.
+    const others = nodes.filter((n) => n.name !== holder);
+    await Promise.all(others.map((n) => n.kill9()));
+    const onHolder = await connect({ servers: nodes.find((n) => n.name === holder)!.hostport, timeout: 5000 });
+    const eph = await jetstream(onHolder).consumers.get("LL", ephemeral.name);
+    const got: number[] = [];
+    await waitFor("3 fetched and acked on the leaderless replica", async () => {
+      for await (const m of await eph.fetch({ max_messages: 3 - got.length, expires: 1000 })) {
+        got.push(m.seq);
+        m.ack();
+      }
+      return got.length >= 3;
+    }, 15_000);
+    await onHolder.flush();
+    expect(got).toEqual([1, 2, 3]);
+    await Promise.all(others.map((n) => n.start()));
+    await waitFor("LL has a leader again", async () => (await leaderOf(poll, "LL")) !== undefined, 20_000);
+    await waitFor("LL empty: the acks made without a leader took effect", async () => (await poll.streams.info("LL").catch(() => null))?.state.messages === 0, 15_000);
+    await onHolder.close();
+    await nc.close();
+  }, 60_000);
 });

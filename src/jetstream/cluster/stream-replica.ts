@@ -221,7 +221,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this.caughtUp = false;
           this.serveSync(leader === o.transport.selfId);
           if (leader !== o.transport.selfId) this.stopConsumers();
-          else this.whenReady(() => this.startConsumers());
+          else this.whenReady(() => this.sweepRetention()); // being ready starts the consumers
+          if (leader !== undefined && leader !== o.transport.selfId) this.sweepRetention();
           o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
           o.stream.subscribeForRole(); // captures and direct gets follow the leader
           o.leaderChanged?.(leader);
@@ -432,6 +433,21 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     }
     this.remoteVersion = this.consumers.version;
     return this.remote;
+  }
+
+  /**
+   * After a leader change: what this node's consumers are done with goes to the group again. A removal
+   * proposed or forwarded before may have been lost with the old leader, or while there was none (the
+   * message would stay, never delivered again); removing one twice changes nothing.
+   */
+  private sweepRetention(): void {
+    const stream = this.o.stream;
+    if (this.stopped || stream.config.retention === "limits" || (!this.isLeader && stream.consumers.size === 0)) return;
+    const { firstSeq, lastSeq, messages } = stream.store.state();
+    if (messages === 0) return;
+    for (let seq = firstSeq; seq <= lastSeq; seq++) {
+      if (stream.store.subjectOf(seq) !== null && stream.retentionDone(seq)) this.proposeRemove(seq);
+    }
   }
 
   private flushRemovals(): void {
@@ -898,6 +914,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
    */
   onForward(from: NodeId, payload: Uint8Array): void {
     if (this.stopped || !this.isLeader || (payload.length - 1) % 8 !== 0) return;
+    // A new leader's durables are not running yet: "every consumer is done" would forget them.
+    if (!this.consumersStarted) return this.whenReady(() => this.onForward(from, payload));
     if (payload[0] === REMOVE) this.raft.propose(Uint8Array.from(payload));
     if (payload[0] !== RELEASED) return;
     for (const seq of decodeSeqs(payload)) {

@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { serverKind } from "../harness/server.ts";
 import { waitFor, type ClusterNode } from "./spawn.ts";
 import { metaCluster, storeDir, threeJetStreamNodes, waitForMeta } from "./js-cluster.ts";
 
@@ -98,6 +99,12 @@ describe("removing peers", () => {
     const app = await connect({ servers: survivors.map((n) => n.hostport), user: "app", pass: "apppw", timeout: 5000 });
     const jsm = await jetstreamManager(app);
     expect((await jsm.streams.add({ name: "AFTER", subjects: ["after.>"], num_replicas: 2 })).config.num_replicas).toBe(2);
+    // The removed server comes back with its old meta log: it learns of its removal and disables its
+    // JetStream (as nats-server's does once it applies the removal); the group stays the two others.
+    await victim.start();
+    await waitFor("the restarted server knows it was removed", () => victim.log().includes("JetStream being DISABLED, our server was removed from the cluster"), 20_000);
+    // natter keeps it out of the group; nats-server 2.9.10's /jsz counts it in cluster_size again.
+    if (serverKind === "natter") expect((await Promise.all(survivors.map(metaCluster))).map((v) => v?.cluster_size)).toEqual([2, 2]);
     await app.close();
     await admin.close();
   }, 60_000);

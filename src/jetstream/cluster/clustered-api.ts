@@ -68,6 +68,7 @@ export class JetStreamCluster {
       applied: (command, changed, prior) => this.applied(command, changed, prior),
       leaderChanged: (leader) => this.metaLeaderChanged(leader),
       restored: () => this.reconcile(),
+      removedHere: () => this.serverRemoved(this.selfId),
     });
     this.transport.onPeerChange = (peer, up) => {
       if (up) this.meta.peerReachable(peer.id);

@@ -66,11 +66,14 @@ export interface PeerStatus {
   voters?: number;
   /** Streams in its group's meta state. */
   streams?: number;
+  /** Servers its group removed (SERVER.REMOVE): one of them that restarts with an old log learns it here. */
+  removed?: string[];
 }
 
 export function encodeStatus(status: PeerStatus): Uint8Array {
   if (status.group === undefined) return Uint8Array.of(status.state);
-  const json = Buffer.from(JSON.stringify({ group: status.group, voters: status.voters ?? 0, streams: status.streams ?? 0 }));
+  const removed = status.removed !== undefined && status.removed.length > 0 ? { removed: status.removed } : {};
+  const json = Buffer.from(JSON.stringify({ group: status.group, voters: status.voters ?? 0, streams: status.streams ?? 0, ...removed }));
   return Buffer.concat([Uint8Array.of(status.state), json]);
 }
 
@@ -78,10 +81,11 @@ export function decodeStatus(body: Uint8Array): PeerStatus {
   const state = body[0] ?? STATUS_ALONE;
   if (body.length <= 1) return { state };
   try {
-    const j = JSON.parse(Buffer.from(body.subarray(1)).toString()) as { group?: GroupIdentity; voters?: number; streams?: number };
+    const j = JSON.parse(Buffer.from(body.subarray(1)).toString()) as { group?: GroupIdentity; voters?: number; streams?: number; removed?: unknown };
     const g = j.group;
     if (g === undefined || typeof g.founder !== "string" || typeof g.founded !== "number") return { state };
-    return { state, group: { founder: g.founder, founded: g.founded }, voters: Number(j.voters) || 0, streams: Number(j.streams) || 0 };
+    const removed = Array.isArray(j.removed) ? j.removed.filter((id): id is string => typeof id === "string") : [];
+    return { state, group: { founder: g.founder, founded: g.founded }, voters: Number(j.voters) || 0, streams: Number(j.streams) || 0, ...(removed.length > 0 ? { removed } : {}) };
   } catch {
     return { state };
   }
@@ -123,6 +127,8 @@ export interface MetaGroupOptions {
   leaderChanged?(leader: NodeId | undefined): void;
   /** The leader sent a snapshot: the state jumped (creates and deletes it holds were not applied one by one). */
   restored?(): void;
+  /** A member of this node's group says SERVER.REMOVE took this node out (while it was down). */
+  removedHere?(): void;
 }
 
 export class MetaGroup implements GroupHandler {
@@ -258,7 +264,11 @@ export class MetaGroup implements GroupHandler {
   }
 
   onStatus(from: NodeId, payload: Uint8Array): void {
-    this.statuses.set(from, decodeStatus(payload));
+    const status = decodeStatus(payload);
+    this.statuses.set(from, status);
+    // Removed while it was down (it never got the command): a member of its own group tells it.
+    const mine = this.identity;
+    if (status.removed?.includes(this.selfId) && mine !== undefined && status.group !== undefined && sameGroup(status.group, mine)) this.o.removedHere?.();
   }
 
   /** A JetStream peer's route opened: it learns at once whether this node is in a group. */
@@ -276,7 +286,7 @@ export class MetaGroup implements GroupHandler {
     const raft = this.raft;
     if (raft === null) return encodeStatus({ state: STATUS_ALONE });
     const state = raft.leader === undefined ? STATUS_NO_LEADER : STATUS_LEADER;
-    return encodeStatus({ state, group: this.identity, voters: raft.peers.length, streams: this.state.streamCount });
+    return encodeStatus({ state, group: this.identity, voters: raft.peers.length, streams: this.state.streamCount, removed: [...this.state.removed] });
   }
 
   // ---- life --------------------------------------------------------------------------------------

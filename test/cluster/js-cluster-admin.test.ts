@@ -6,7 +6,7 @@
 import { describe, expect, test } from "vitest";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { serverKind } from "../harness/server.ts";
 import { waitFor, type ClusterNode } from "./spawn.ts";
@@ -49,6 +49,19 @@ describe("operating a JetStream cluster", () => {
     expect(advisory.leader).not.toBe(before);
     expect((advisory.replicas as unknown[]).length).toBeGreaterThanOrEqual(2);
     sub.unsubscribe();
+
+    // A durable's leader moves (natter moves its stream's leadership with it): its new leader announces itself.
+    await jsm.consumers.add("S", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+    const consumerAdvisories: Record<string, unknown>[] = [];
+    const consumerSub = app.subscribe("$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.S.D", { callback: (_, m) => void consumerAdvisories.push(m.json()) });
+    await app.flush();
+    const consumerBefore = (await jsm.consumers.info("S", "D")).cluster!.leader!;
+    await waitFor("a consumer stepdown answered", async () =>
+      (await app.request("$JS.API.CONSUMER.LEADER.STEPDOWN.S.D", new Uint8Array(), { timeout: 2000 }).then((m) => m.json<{ success?: boolean }>(), () => null))?.success === true, 20_000);
+    await waitFor("a consumer leader-elected advisory", () => consumerAdvisories.length > 0);
+    expect(consumerAdvisories[0]).toMatchObject({ type: "io.nats.jetstream.advisory.v1.consumer_leader_elected", stream: "S", consumer: "D" });
+    expect(consumerAdvisories[0]!.leader).not.toBe(consumerBefore);
+    consumerSub.unsubscribe();
 
     // The meta leader steps down when asked: by the system account, and (as nats-server 2.9 takes it) by a
     // JetStream account.

@@ -274,7 +274,14 @@ export class JetStreamCluster {
     if (createsConsumer && m.reply !== null) {
       const body = api.handleLocallyBody(m);
       if (body.error !== undefined) api.answer(m.reply, type, body);
-      else replica.whenConsumersCommitted((ok) => (ok ? api.answer(m.reply!, type, body) : api.answerError(m.reply!, type, apiError("ClusterNotAvailable"))));
+      else replica.whenConsumersCommitted((ok) => {
+        if (!ok) return api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+        api.answer(m.reply!, type, body);
+        // A new durable's first leader (an ephemeral stays on one node: no group, no advisory, as nats-server's R1 ones).
+        const created = (body as { name?: string; config?: { durable_name?: string } });
+        const ctx = this.js.accounts.get(api.accountName);
+        if (ctx !== undefined && created.config?.durable_name !== undefined && created.name !== undefined) this.consumerLeaderElected(ctx, assignment, created.name);
+      });
       return true;
     }
     const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
@@ -712,6 +719,10 @@ export class JetStreamCluster {
           stream: a.name, leader: this.js.server.serverName, replicas: this.replicaNames(a),
         });
       },
+      // Its durables run where the stream leads: they start once this new leader has applied its log.
+      durablesStarted: (names) => {
+        for (const consumer of names) this.consumerLeaderElected(ctx, a, consumer);
+      },
       left: () => {
         const now = this.meta.state.stream(a.account, a.name);
         if (!this.removed && now !== undefined && now.peers.includes(this.selfId)) return; // assigned here again meanwhile
@@ -722,10 +733,24 @@ export class JetStreamCluster {
           type: "io.nats.jetstream.advisory.v1.stream_quorum_lost", id: nuid(), timestamp: rfc3339(Date.now()),
           stream: a.name, replicas: this.replicaNames(a),
         });
+        for (const consumer of replica.durableNames()) {
+          ctx.advisory(`$JS.EVENT.ADVISORY.CONSUMER.QUORUM_LOST.${a.name}.${consumer}`, {
+            type: "io.nats.jetstream.advisory.v1.consumer_quorum_lost", id: nuid(), timestamp: rfc3339(Date.now()),
+            stream: a.name, consumer, replicas: this.replicaNames(a),
+          });
+        }
       },
     });
     this.replicas.set(key, replica);
     return replica;
+  }
+
+  /** nats-server's consumer leader-elected advisory, in the stream's account (this node leads the consumer). */
+  private consumerLeaderElected(ctx: AccountJetStream, a: StreamAssignment, consumer: string): void {
+    ctx.advisory(`$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${a.name}.${consumer}`, {
+      type: "io.nats.jetstream.advisory.v1.consumer_leader_elected", id: nuid(), timestamp: rfc3339(Date.now()),
+      stream: a.name, consumer, leader: this.js.server.serverName, replicas: this.replicaNames(a),
+    });
   }
 
   /** Records the streams this node had before it joined, once there is a leader to take them. */

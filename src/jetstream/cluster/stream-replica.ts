@@ -114,6 +114,8 @@ export interface StreamReplicaOptions {
   stream: Stream;
   log: { info(line: string): void; warn(line: string): void; debug(line: string): void };
   leaderChanged?(leader: NodeId | undefined): void;
+  /** This leader started the stream's durables (it leads them now). */
+  durablesStarted?(names: string[]): void;
   /** This node led and heard from no majority for a while (it steps down right after). */
   quorumLost?(): void;
   /** This replica is leaving (see leave) and the group no longer counts it: it may stop and go. */
@@ -703,6 +705,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.consumersStarted || (!this.isLeader && !alone)) return;
     this.consumersStarted = true;
     const stream = this.o.stream;
+    const started: string[] = [];
     for (const [name, json] of this.consumers) {
       const c = JSON.parse(json) as ReplicatedConsumer;
       if (stream.consumers.has(name) || c.state === undefined) continue;
@@ -710,15 +713,22 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         const consumer = this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
         // Pending messages gone meanwhile (retention removed them after an ack this state predates): settled.
         for (const [seq] of c.state.pending) if (stream.store.subjectOf(seq) === null) consumer.onRemoved(seq, "", "delete");
+        started.push(name);
       } catch (error) {
         this.o.log.warn(`JetStream stream ${stream.name}: consumer ${name} could not start: ${(error as Error).message}`);
       }
     }
+    if (started.length > 0 && !alone) this.o.durablesStarted?.(started);
   }
 
   /** Leadership went elsewhere: this node's durables stop (their last replicated state stays); ephemerals stay. */
   private stopConsumers(): void {
     for (const c of [...this.o.stream.consumers.values()]) if (c.isDurable) this.o.ctx.detachConsumer(c);
+  }
+
+  /** The durables of this stream, as the log says (they run on the leader). */
+  durableNames(): string[] {
+    return [...this.consumers.keys()].filter((name) => !this.consumers.get(name)!.includes('"holder":'));
   }
 
   /** The node running an ephemeral consumer of this stream, as the log says (undefined: a durable, or none). */

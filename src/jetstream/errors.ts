@@ -57,6 +57,8 @@ export const JsError = {
   StreamMsgDeleteFailed: [10057, 500, "{err}"],
   StreamNameExist: [10058, 400, "stream name already in use with a different configuration"],
   StreamNotFound: [10059, 404, "stream not found"],
+  StreamOffline: [10118, 500, "stream is offline"],
+  ConsumerOffline: [10119, 500, "consumer is offline"],
   StreamNotMatch: [10060, 400, "expected stream does not match"],
   StreamReplicasNotUpdatable: [10061, 400, "Replicas configuration can not be updated"],
   StreamSequenceNotMatch: [10063, 503, "expected stream sequence does not match"],

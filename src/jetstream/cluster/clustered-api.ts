@@ -23,7 +23,7 @@ import { subjectsCollide, type StreamConfig } from "../config.ts";
 import { ApiError, apiError } from "../errors.ts";
 import type { JetStream } from "../jetstream.ts";
 import { nuid } from "../nuid.ts";
-import { rfc3339 } from "../wire.ts";
+import { rfc3339, ZERO_TIME } from "../wire.ts";
 import { groupName, type CarriedRequest, type MetaCommand, type StreamAssignment } from "./meta.ts";
 import { MetaGroup } from "./meta-group.ts";
 import { RouteTransport } from "./route-transport.ts";
@@ -249,6 +249,7 @@ export class JetStreamCluster {
   private byHolder(api: JetStreamApi, m: InternalMessage, type: string, stream: string): boolean {
     const assignment = this.meta.state.stream(api.accountName, stream);
     if (assignment === undefined) return this.byLeader(api, m, type, () => api.handleLocally(m));
+    if (this.allOffline(assignment)) return this.offline(api, m, type);
     if (assignment.peers.length === 1) return assignment.peers[0] !== this.selfId;
     // Replicated: the stream's leader answers; what changes the stream goes through its log first.
     const replica = this.replicas.get(replicaKey(api.accountName, stream));
@@ -287,6 +288,21 @@ export class JetStreamCluster {
     const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
     if (!changesStream) return false;
     if (!replica.proposeRequest(carry(m))) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+    return true;
+  }
+
+  /** Is every node holding the stream down (this one holds none of it)? */
+  private allOffline(a: StreamAssignment): boolean {
+    return a.peers.every((id) => id !== this.selfId && !this.transport.isAlive(id));
+  }
+
+  /**
+   * A stream whose every replica is down: the meta leader says so to INFO requests (nats-server's 10118 and
+   * 10119); anything else about it gets no answer, as in nats-server.
+   */
+  private offline(api: JetStreamApi, m: InternalMessage, type: string): boolean {
+    if (type === "stream_info_response") return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("StreamOffline")));
+    if (type === "consumer_info_response") return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("ConsumerOffline")));
     return true;
   }
 
@@ -352,6 +368,16 @@ export class JetStreamCluster {
       name: this.cluster.name,
       ...(leader === undefined ? {} : { leader: this.serverNameOf(leader) }),
       replicas: replica.replicasInfo((id) => this.serverNameOf(id), (id) => this.transport.isAlive(id)),
+    };
+  }
+
+  /** What the meta group knows of a stream none of whose replicas is up: its configuration, an empty state. */
+  private offlineInfo(a: StreamAssignment): Body {
+    return {
+      config: a.config,
+      created: a.created,
+      state: { messages: 0, bytes: 0, first_seq: 0, first_ts: ZERO_TIME, last_seq: 0, last_ts: ZERO_TIME, consumer_count: 0 },
+      cluster: { name: this.cluster.name, replicas: a.peers.map((id) => ({ name: this.serverNameOf(id), current: false, offline: true, active: 0, peer: id })) },
     };
   }
 
@@ -799,6 +825,9 @@ export class JetStreamCluster {
     const page = streams.slice(offset, offset + LIST_LIMIT);
     const infos = await Promise.all(page.map((s) => this.streamInfo(api, s)));
     const missing = page.filter((_, i) => infos[i] === null).map((s) => s.name);
+    // A stream whose replicas are all down is listed from its assignment (nats-server's offline info); one that
+    // did not answer in time is only missing.
+    for (const [i, a] of page.entries()) if (infos[i] === null && this.allOffline(a)) infos[i] = this.offlineInfo(a);
     const answer: Body = { total: streams.length, offset, limit: LIST_LIMIT, streams: infos.filter((i) => i !== null) };
     if (missing.length > 0) answer.missing = missing;
     api.answer(m.reply!, type, answer);

@@ -60,6 +60,12 @@ describe("retention on a replicated stream (R3)", () => {
 
     await jsm.consumers.add("WQ", { durable_name: "worker", ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000 });
     await jsm.consumers.add("INT", { durable_name: "reader", ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000 });
+    // Every consumer of the stream is listed and counted, the ephemeral a follower holds too.
+    const names = (await nc.request("$JS.API.CONSUMER.NAMES.INT", enc.encode("{}"), { timeout: 5000 })).json<{ consumers: string[] }>();
+    expect(names.consumers.sort()).toEqual([ephemeral.name, "reader"].sort());
+    const listed = await jsm.consumers.list("INT").next();
+    expect(listed.map((c) => c.name).sort()).toEqual([ephemeral.name, "reader"].sort());
+    expect((await jsm.streams.info("INT")).state.consumer_count).toBe(2);
     for (let i = 1; i <= 10; i++) {
       await js.publish(`wq.${i}`, enc.encode(String(i)));
       await js.publish(`int.${i}`, enc.encode(String(i)));

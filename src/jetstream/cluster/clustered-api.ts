@@ -269,6 +269,10 @@ export class JetStreamCluster {
       return true;
     }
     const t = m.subject.split(".");
+    if (t[2] === "CONSUMER" && (t[3] === "NAMES" || t[3] === "LIST") && t.length === 5 && m.reply !== null && replica.ephemeralsHeldElsewhere().length > 0) {
+      void this.consumersAcrossNodes(api, m, type, replica, t[3]);
+      return true;
+    }
     // A consumer create is answered once its state is in the group's log (committed), as nats-server answers
     // once the assignment is: a leader killed right after the answer does not take the consumer with it.
     const createsConsumer = t[2] === "CONSUMER" && (t[3] === "CREATE" || (t[3] === "DURABLE" && t[4] === "CREATE"));
@@ -363,6 +367,8 @@ export class JetStreamCluster {
       body.cluster = { name: this.cluster.name, leader: this.js.server.serverName };
       return;
     }
+    // Consumers held by other nodes count too (nats-server counts every consumer the stream has).
+    if (isStreamInfo) (body.state as { consumer_count: number }).consumer_count = Math.max(replica.consumerCount, (body.state as { consumer_count: number }).consumer_count);
     const leader = replica.leader;
     body.cluster = {
       name: this.cluster.name,
@@ -833,6 +839,38 @@ export class JetStreamCluster {
     api.answer(m.reply!, type, answer);
   }
 
+  /**
+   * CONSUMER.NAMES / LIST of a replicated stream, at its leader: its own consumers and the ephemerals other
+   * nodes hold (nats-server lists every consumer of the stream); their infos come from their holders, and one
+   * that does not answer in time is named under `missing`.
+   */
+  private async consumersAcrossNodes(api: JetStreamApi, m: InternalMessage, type: string, replica: StreamReplica, op: "NAMES" | "LIST"): Promise<void> {
+    const local = api.handleLocallyBody(m);
+    if (local.error !== undefined) return api.answer(m.reply!, type, local);
+    const offset = offsetOf(requestBody(m));
+    const elsewhere = replica.ephemeralsHeldElsewhere().filter((name) => !replica.stream.consumers.has(name));
+    if (op === "NAMES") {
+      const names = [...replica.stream.consumers.keys(), ...elsewhere].sort();
+      return api.answer(m.reply!, type, { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) });
+    }
+    const ctx = api.context!;
+    const asked = await Promise.all(elsewhere.map((name) => this.ask(ctx, `$JS.API.CONSUMER.INFO.${replica.stream.name}.${name}`)));
+    const infos: Body[] = [...replica.stream.consumers.values()].map((c) => {
+      const info = c.info() as unknown as Body;
+      this.decorate(info, ctx.account.name);
+      return info;
+    });
+    const missing: string[] = [];
+    for (const [i, info] of asked.entries()) {
+      if (info === null || info.error !== undefined) missing.push(elsewhere[i]!);
+      else infos.push(info);
+    }
+    infos.sort((x, y) => ((x.name as string) < (y.name as string) ? -1 : 1));
+    const answer: Body = { total: infos.length + missing.length, offset, limit: LIST_LIMIT, consumers: infos.slice(offset, offset + LIST_LIMIT) };
+    if (missing.length > 0) answer.missing = missing.sort();
+    api.answer(m.reply!, type, answer);
+  }
+
   /** The account's usage summed over the streams of the whole cluster (from their holders' infos). */
   private async accountInfo(api: JetStreamApi, m: InternalMessage, type: string): Promise<void> {
     const local = api.handleLocallyBody(m);
@@ -865,7 +903,12 @@ export class JetStreamCluster {
       this.decorate(info, a.account);
       return Promise.resolve(info);
     }
-    const asker = this.asker(ctx!);
+    return this.ask(ctx!, `$JS.API.STREAM.INFO.${a.name}`);
+  }
+
+  /** An API request in the account, over the cluster; its answer, or null when none comes in time. */
+  private ask(ctx: AccountJetStream, subject: string): Promise<Body | null> {
+    const asker = this.asker(ctx);
     const token = nuid();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -876,7 +919,7 @@ export class JetStreamCluster {
         clearTimeout(timer);
         resolve(body);
       });
-      asker.client.publish(`$JS.API.STREAM.INFO.${a.name}`, Buffer.alloc(0), `${asker.inbox}.${token}`);
+      asker.client.publish(subject, Buffer.alloc(0), `${asker.inbox}.${token}`);
     });
   }
 

@@ -151,7 +151,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   /** Each durable's latest replicated config and state (JSON of ReplicatedConsumer), by name. */
   private readonly consumers = new CountedMap<string, string>();
   /** Ephemerals other nodes hold, with their filters (interest retention asks on every ack): derived from `consumers` at `remoteVersion`. */
-  private remote: { holder: NodeId; filters: string[] | null }[] = [];
+  private remote: { name: string; holder: NodeId; filters: string[] | null }[] = [];
   private remoteVersion = -1;
   /** Replicas the meta group assigned that the leader still has to add (scaling up). */
   private wanted: NodeId[] = [];
@@ -424,17 +424,27 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return true;
   }
 
-  private remoteEphemerals(): { holder: NodeId; filters: string[] | null }[] {
+  private remoteEphemerals(): { name: string; holder: NodeId; filters: string[] | null }[] {
     if (this.remoteVersion === this.consumers.version) return this.remote;
     const self = this.o.transport.selfId;
     this.remote = [];
-    for (const json of this.consumers.values()) {
+    for (const [name, json] of this.consumers) {
       if (!json.includes('"holder":')) continue; // a durable (its state can be long: no parse)
       const c = JSON.parse(json) as ReplicatedConsumer;
-      if (c.holder !== undefined && c.holder !== self) this.remote.push({ holder: c.holder, filters: consumerFilters(c.config) });
+      if (c.holder !== undefined && c.holder !== self) this.remote.push({ name, holder: c.holder, filters: consumerFilters(c.config) });
     }
     this.remoteVersion = this.consumers.version;
     return this.remote;
+  }
+
+  /** The ephemerals of this stream that other nodes hold (they answer for them). */
+  ephemeralsHeldElsewhere(): string[] {
+    return this.remoteEphemerals().map((e) => e.name);
+  }
+
+  /** How many consumers the stream has across the cluster (durables, and ephemerals wherever they are held). */
+  get consumerCount(): number {
+    return this.consumers.size;
   }
 
   /**

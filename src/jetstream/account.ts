@@ -376,19 +376,15 @@ export class AccountJetStream {
    * the account's max_mem / max_file (10028 / 10047).
    */
   checkStreamLimits(config: StreamConfig, creating: boolean): void {
-    const l = this.limits;
-    if (creating && l.maxStreams > 0 && [...this.streams.keys()].filter((n) => n !== config.name).length >= l.maxStreams) {
-      throw apiError("MaximumStreamsLimit");
-    }
-    if (config.max_consumers > 0 && l.maxConsumers > 0 && config.max_consumers > l.maxConsumers) throw apiError("MaximumConsumersLimit");
-    const limit = config.storage === "memory" ? l.maxMemory : l.maxFile;
-    if (limit < 0) return;
-    let reserved = 0;
-    for (const s of this.streams.values()) {
-      if (s.name !== config.name && s.config.storage === config.storage && s.config.max_bytes > 0) reserved += s.config.max_bytes;
-    }
-    const add = config.max_bytes > 0 ? config.max_bytes : 1;
-    if (reserved > limit || add > limit - reserved) throw apiError(config.storage === "memory" ? "MemoryResourcesExceeded" : "StorageResourcesExceeded");
+    checkAccountStreamLimits(this.limits, config, creating, [...this.streams.values()].map((s) => s.config), 1);
+  }
+
+  /**
+   * The same against the account's streams in the whole cluster (nats-server's jsClusteredStreamLimitsCheck,
+   * at the meta leader): the new stream's reservation counts once per replica, and so do the others'.
+   */
+  checkClusterStreamLimits(config: StreamConfig, creating: boolean, accountStreams: StreamConfig[]): void {
+    checkAccountStreamLimits(this.limits, config, creating, accountStreams, Math.max(1, config.num_replicas));
   }
 
   /** How many consumers a stream may have: its own max_consumers, or the account's when that is smaller or the stream has none. */
@@ -522,4 +518,21 @@ export class AccountJetStream {
     this.client.close();
     this.events.close();
   }
+}
+
+/**
+ * max_streams on create (10027), a stream max_consumers above the account's (10026), and the bytes the stream
+ * reserves (its max_bytes, at least 1; times `replicas`) with those the other streams of its storage reserve
+ * (times `replicas` too, as nats-server counts them) against the account's max_mem / max_file (10028 / 10047).
+ */
+function checkAccountStreamLimits(l: AccountJetStreamOptions, config: StreamConfig, creating: boolean, streams: StreamConfig[], replicas: number): void {
+  const others = streams.filter((s) => s.name !== config.name);
+  if (creating && l.maxStreams > 0 && others.length >= l.maxStreams) throw apiError("MaximumStreamsLimit");
+  if (config.max_consumers > 0 && l.maxConsumers > 0 && config.max_consumers > l.maxConsumers) throw apiError("MaximumConsumersLimit");
+  const limit = config.storage === "memory" ? l.maxMemory : l.maxFile;
+  if (limit < 0) return;
+  let reserved = 0;
+  for (const s of others) if (s.storage === config.storage && s.max_bytes > 0) reserved += s.max_bytes * replicas;
+  const add = (config.max_bytes > 0 ? config.max_bytes : 1) * replicas;
+  if (reserved > limit || add > limit - reserved) throw apiError(config.storage === "memory" ? "MemoryResourcesExceeded" : "StorageResourcesExceeded");
 }

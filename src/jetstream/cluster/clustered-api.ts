@@ -408,6 +408,8 @@ export class JetStreamCluster {
     } else {
       const others = this.meta.state.accountStreams(account).flatMap((s) => s.config.subjects);
       checkSubjectOverlap(config.subjects, others);
+      // The account's limits hold for its streams in the whole cluster, not per node.
+      api.context?.checkClusterStreamLimits(config, true, this.meta.state.accountStreams(account).map((s) => s.config));
     }
     const peers = existing?.peers ?? this.place(config);
     const assignment: StreamAssignment = { account, name, config, peers, created: rfc3339(Date.now()) };
@@ -422,6 +424,7 @@ export class JetStreamCluster {
     const existing = this.meta.state.stream(account, name)!;
     const others = this.meta.state.accountStreams(account).filter((s) => s.name !== name).flatMap((s) => s.config.subjects);
     checkSubjectOverlap(config.subjects, others);
+    api.context?.checkClusterStreamLimits(config, false, this.meta.state.accountStreams(account).map((s) => s.config));
     const wanted = Math.max(1, config.num_replicas);
     if (wanted < existing.peers.length) return void this.scaleDown(api, m, type, existing, config, wanted);
     // Scaling up adds replicas (least loaded first).

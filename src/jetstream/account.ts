@@ -27,6 +27,7 @@ import { MemoryStore } from "./store/memory.ts";
 import { nowMs } from "./store/indexed.ts";
 import type { MessageStore, StoredMessage } from "./store/store.ts";
 import { Stream, storeLimits } from "./stream.ts";
+import { consumerAction } from "./action-advisories.ts";
 import { parseRfc3339, rfc3339 } from "./wire.ts";
 
 /** Durable consumer state is written at most this often while it changes. */
@@ -475,6 +476,8 @@ export class AccountJetStream {
         if (!consumer.tick(now)) {
           this.server.log.debug(`JetStream: account ${this.account.name}: consumer ${stream.name} > ${consumer.name} inactive, deleted`);
           this.deleteConsumer(consumer);
+          const [subject, advisory] = consumerAction(stream.name, consumer.name, "delete", this.options.domain);
+          this.advisory(subject, advisory);
         }
       }
     }

@@ -14,6 +14,7 @@ import {
   orderConsumerConfig, subjectsCollide, timeText, VALID_GROUP_NAME, type ConsumerConfig, type StreamConfig,
 } from "./config.ts";
 import { Consumer } from "./consumer.ts";
+import { advisoriesOf, consumerAction, streamAction, withAdvisories } from "./action-advisories.ts";
 import { checkSourceCycle } from "./source-config.ts";
 import { ApiError, apiError } from "./errors.ts";
 import type { AccountJetStream } from "./account.ts";
@@ -94,6 +95,7 @@ export class JetStreamApi {
 
   /** Publishes an answer of `type` (e.g. `stream_info_response`). */
   answer(reply: string, type: string, body: Body): void {
+    for (const [subject, advisory] of advisoriesOf(body)) this.ctx?.advisory(subject, advisory);
     this.client.publish(reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
   }
 
@@ -247,7 +249,7 @@ export class JetStreamApi {
       stream.store.purge({ seq: config.first_seq });
       this.js.markDirty(stream);
     }
-    return { ...withoutDomain(stream.info()), did_create: true };
+    return withAdvisories({ ...withoutDomain(stream.info()), did_create: true }, [streamAction(name, "create", this.js.options.domain)]);
   }
 
   private checkOverlap(name: string, subjects: string[]): void {
@@ -267,7 +269,7 @@ export class JetStreamApi {
       throw apiError("StreamInvalidConfig", { err: "stream subjects would form a cycle with the deliver subject of a push consumer" });
     }
     this.js.updateStream(stream, config);
-    return stream.info() as unknown as Body;
+    return withAdvisories(stream.info() as unknown as Body, [streamAction(name, "modify", this.js.options.domain)]);
   }
 
   private streamInfo(name: string, m: InternalMessage): Body {
@@ -278,8 +280,12 @@ export class JetStreamApi {
   }
 
   private streamDelete(name: string): Body {
-    this.js.deleteStream(this.stream(name));
-    return { success: true };
+    const stream = this.stream(name);
+    const domain = this.js.options.domain;
+    // Its consumers go first (nats-server stops them before the stream), each with its advisory.
+    const advisories = [...stream.consumers.keys()].map((c) => consumerAction(name, c, "delete", domain));
+    this.js.deleteStream(stream);
+    return withAdvisories({ success: true }, [...advisories, streamAction(name, "delete", domain)]);
   }
 
   private streamPurge(name: string, m: InternalMessage): Body {
@@ -414,7 +420,7 @@ export class JetStreamApi {
     if (stream.config.retention === "workqueue") checkWorkQueue(stream, ordered);
     this.checkDeliveryLoop(stream, consumerName, ordered);
     const consumer = this.js.createConsumer(stream, consumerName, ordered);
-    return consumer.info() as unknown as Body;
+    return withAdvisories(consumer.info() as unknown as Body, [consumerAction(streamName, consumerName, "create", this.js.options.domain)]);
   }
 
   private checkDeliveryLoop(stream: Stream, name: string, config: ConsumerConfig): void {
@@ -497,7 +503,7 @@ export class JetStreamApi {
     const c = this.stream(streamName).consumers.get(name);
     if (c === undefined) throw apiError("ConsumerNotFound");
     this.js.deleteConsumer(c);
-    return { success: true };
+    return withAdvisories({ success: true }, [consumerAction(streamName, name, "delete", this.js.options.domain)]);
   }
 
   private consumerNames(streamName: string, m: InternalMessage): Body {

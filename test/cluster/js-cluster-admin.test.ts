@@ -32,8 +32,17 @@ describe("operating a JetStream cluster", () => {
     const app = await user(nodes, "app", "apppw");
     const admin = await user(nodes, "admin", "adminpw");
     const jsm = await jetstreamManager(app);
+    // Action advisories go out once for the cluster, not once per replica.
+    const actions: string[] = [];
+    app.subscribe("$JS.EVENT.ADVISORY.*.*.S.>", { callback: (_, m) => void actions.push(m.subject) });
+    app.subscribe("$JS.EVENT.ADVISORY.STREAM.*.S", { callback: (_, m) => void actions.push(m.subject) });
+    await app.flush();
     await jsm.streams.add({ name: "S", subjects: ["s.>"], num_replicas: 3 });
+    await jsm.consumers.add("S", { durable_name: "ONE", ack_policy: AckPolicy.Explicit });
     await waitFor("current replicas", async () => (await jsm.streams.info("S")).cluster?.replicas?.every((r) => r.current) === true);
+    await waitFor("the create advisories", () => actions.includes("$JS.EVENT.ADVISORY.CONSUMER.CREATED.S.ONE"));
+    await app.flush();
+    expect(actions.filter((a) => a.includes(".CREATED."))).toEqual(["$JS.EVENT.ADVISORY.STREAM.CREATED.S", "$JS.EVENT.ADVISORY.CONSUMER.CREATED.S.ONE"]);
 
     // A stream stepdown: the new leader announces itself in the stream's account.
     const advisories: Record<string, unknown>[] = [];

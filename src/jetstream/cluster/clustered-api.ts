@@ -21,6 +21,7 @@ import { checkSubjectOverlap, jsonObject, type JetStreamApi } from "../api.ts";
 import { subjectMatches } from "../../subjects/subject.ts";
 import { subjectsCollide, type StreamConfig } from "../config.ts";
 import { ApiError, apiError } from "../errors.ts";
+import { advisoriesOf, withAdvisories } from "../action-advisories.ts";
 import type { JetStream } from "../jetstream.ts";
 import { nuid } from "../nuid.ts";
 import { rfc3339, ZERO_TIME } from "../wire.ts";
@@ -515,7 +516,7 @@ export class JetStreamCluster {
         if (changed) replica.campaign();
         replica.whenLeaderKnown(5000, () => {
           const stream = ctx.streams.get(a.name);
-          const answer = body.error !== undefined || stream === undefined ? body : { ...(stream.info() as unknown as Body), did_create: true };
+          const answer = body.error !== undefined || stream === undefined ? body : withAdvisories<Body>({ ...(stream.info() as unknown as Body), did_create: true }, advisoriesOf(body));
           if (answer.error === undefined) this.decorate(answer, a.account);
           ctx.api.answer(request.reply!, "stream_create_response", answer);
         });

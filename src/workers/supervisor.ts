@@ -15,8 +15,10 @@
 //   otherwise is started again on the same ports (backoff 250 ms doubling to 10 s while it keeps
 //   dying young); its clients reconnect meanwhile and land on the other workers.
 // - The pid file holds the supervisor's pid, the ports file is the supervisor's; workers write none.
-// - Refused with N > 1: JetStream (a stream lives in one process), a user cluster (the workers are
-//   one), leaf nodes (each worker would dial the hub on its own).
+// - JetStream (-js): the workers are the JetStream nodes of their cluster, each with its own store
+//   under store_dir (store-layout.ts: the layout, the route ports kept across starts, the lock).
+// - Refused with N > 1: a user cluster (the workers are one), leaf nodes (each worker would dial the
+//   hub on its own).
 import { unlinkSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
@@ -26,6 +28,7 @@ import { executableName, listenerUrls, writeAtomically } from "../config/lifecyc
 import { effectiveLeafnodeOptions } from "../leaf/options.ts";
 import { WORKER_ENV, type WorkerMessage } from "./worker.ts";
 import { listenError, type ListenerKind } from "../transport/listen-error.ts";
+import { LAYOUT_FILE, prepareWorkerStores, storeRoot as rootOfStores, workerStoreDir } from "./store-layout.ts";
 
 const RESTART_MIN_MS = 250;
 const RESTART_MAX_MS = 10_000;
@@ -35,7 +38,6 @@ const START_DEADLINE_MS = 60_000;
 
 /** Why these options cannot run as several processes; null when they can. */
 export function procsRefusal(o: Options): string | null {
-  if (o.jetstream) return "--procs cannot be combined with JetStream (-js): a stream lives in one process";
   if (o.clusterPort !== 0 || o.routes.length > 0) return "--procs cannot be combined with a cluster (--cluster, --routes, cluster {}): the workers form their own";
   if (effectiveLeafnodeOptions(o) !== null) return "--procs cannot be combined with leaf nodes";
   if (o.httpsPort !== 0) return "--procs cannot be combined with https_port (worker 0 serves monitoring over plain HTTP only)";
@@ -82,12 +84,34 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   const wsPort = options.wsPort === 0 ? 0 : probePort("websocket", options.wsHost, options.wsPort === -1 ? 0 : options.wsPort);
   const httpHost = options.httpHost || options.host;
   const httpPort = options.httpPort === 0 ? 0 : probePort("monitor", httpHost, options.httpPort === -1 ? 0 : options.httpPort);
-  const routePorts: number[] = [];
-  while (routePorts.length < n) {
-    const p = probePort("route", "127.0.0.1", 0);
-    if (!routePorts.includes(p) && p !== port && p !== wsPort && p !== httpPort) routePorts.push(p);
+  const freeRoutePort = (taken: number[]): number => {
+    for (;;) {
+      const p = probePort("route", "127.0.0.1", 0);
+      if (!taken.includes(p) && p !== port && p !== wsPort && p !== httpPort) return p;
+    }
+  };
+  let routePorts: number[] = [];
+  let clusterName = `natter-procs-${process.pid}`;
+  // With JetStream the route ports are the workers' Raft ids: the same at every start (store-layout.ts).
+  let storeRoot = "";
+  let releaseStore = () => {};
+  if (options.jetstream) {
+    storeRoot = rootOfStores(options.storeDir);
+    try {
+      const prepared = prepareWorkerStores(storeRoot, n, freeRoutePort, log);
+      releaseStore = prepared.release;
+      routePorts = prepared.layout.routes.slice(0, n);
+      clusterName = prepared.layout.cluster;
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    for (const p of routePorts) {
+      if (p === port || p === wsPort || p === httpPort) fail(`route port ${p} of a worker (kept in ${path.join(storeRoot, LAYOUT_FILE)}) is also a listener's port`);
+      probePort("route", "127.0.0.1", p);
+    }
+  } else {
+    while (routePorts.length < n) routePorts.push(freeRoutePort(routePorts));
   }
-  const clusterName = `natter-procs-${process.pid}`;
   const command = selfCommand();
 
   function workerArgs(index: number): string[] {
@@ -102,6 +126,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
       "--cluster", `nats://127.0.0.1:${routePorts[index]}`,
       "--routes", routes.join(","),
       "--cluster_name", clusterName,
+      ...(storeRoot !== "" ? ["-sd", workerStoreDir(storeRoot, index)] : []),
       "--pid=",
       "--ports_file_dir=",
       ...(options.serverName ? ["-n", `${options.serverName}-${index}`] : []),
@@ -123,6 +148,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   function finish(code: number): void {
     if (finishing) return;
     finishing = true;
+    releaseStore();
     if (portsFile) {
       try {
         unlinkSync(portsFile);
@@ -190,6 +216,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   // Workers are never left behind: the supervisor failing or exiting takes them along.
   process.on("exit", () => {
     for (const s of slots) s.proc?.kill("SIGKILL");
+    releaseStore();
   });
   process.on("SIGINT", () => forward("SIGINT", true));
   process.on("SIGTERM", () => forward("SIGTERM", true));

@@ -17,8 +17,9 @@
 // - The pid file holds the supervisor's pid, the ports file is the supervisor's; workers write none.
 // - JetStream (-js): the workers are the JetStream nodes of their cluster, each with its own store
 //   under store_dir (store-layout.ts: the layout, the route ports kept across starts, the lock).
-// - Refused with N > 1: a user cluster (the workers are one), leaf nodes (each worker would dial the
-//   hub on its own).
+// - Leaf nodes: worker 0 alone dials the hubs and listens for leaf nodes (worker.ts ownShare); its hub
+//   links stand for every worker (Subscriber.sharedHubLink), so a hub sees one leaf.
+// - Refused with N > 1: a user cluster (the workers are one).
 import { unlinkSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
@@ -27,7 +28,7 @@ import { failStart as fail, loggerFor } from "../log.ts";
 import { executableName, listenerUrls, writeAtomically } from "../config/lifecycle.ts";
 import { effectiveLeafnodeOptions } from "../leaf/options.ts";
 import { WORKER_ENV, type WorkerMessage } from "./worker.ts";
-import { listenError, type ListenerKind } from "../transport/listen-error.ts";
+import { joinHostPort, listenError, type ListenerKind } from "../transport/listen-error.ts";
 import { LAYOUT_FILE, prepareWorkerStores, storeRoot as rootOfStores, workerStoreDir } from "./store-layout.ts";
 
 const RESTART_MIN_MS = 250;
@@ -39,7 +40,6 @@ const START_DEADLINE_MS = 60_000;
 /** Why these options cannot run as several processes; null when they can. */
 export function procsRefusal(o: Options): string | null {
   if (o.clusterPort !== 0 || o.routes.length > 0) return "--procs cannot be combined with a cluster (--cluster, --routes, cluster {}): the workers form their own";
-  if (effectiveLeafnodeOptions(o) !== null) return "--procs cannot be combined with leaf nodes";
   if (o.httpsPort !== 0) return "--procs cannot be combined with https_port (worker 0 serves monitoring over plain HTTP only)";
   return null;
 }
@@ -84,10 +84,14 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   const wsPort = options.wsPort === 0 ? 0 : probePort("websocket", options.wsHost, options.wsPort === -1 ? 0 : options.wsPort);
   const httpHost = options.httpHost || options.host;
   const httpPort = options.httpPort === 0 ? 0 : probePort("monitor", httpHost, options.httpPort === -1 ? 0 : options.httpPort);
+  // Leaf nodes are worker 0's (worker.ts ownShare): its listener's port is resolved here once, so that a
+  // restarted worker 0 listens where leaf nodes were told to dial.
+  const leafnodes = effectiveLeafnodeOptions(options);
+  const leafListen = leafnodes === null || leafnodes.port === 0 ? null : { host: leafnodes.host, port: probePort("leafnode", leafnodes.host, leafnodes.port === -1 ? 0 : leafnodes.port) };
   const freeRoutePort = (taken: number[]): number => {
     for (;;) {
       const p = probePort("route", "127.0.0.1", 0);
-      if (!taken.includes(p) && p !== port && p !== wsPort && p !== httpPort) return p;
+      if (!taken.includes(p) && p !== port && p !== wsPort && p !== httpPort && p !== leafListen?.port) return p;
     }
   };
   let routePorts: number[] = [];
@@ -123,6 +127,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
       "-p", String(port),
       ...(wsPort !== 0 ? ["--ws_port", String(wsPort)] : []),
       "-m", String(index === 0 ? httpPort : 0),
+      ...(index === 0 && leafListen !== null ? ["--leafnodes_listen", joinHostPort(leafListen.host, leafListen.port)] : []),
       "--cluster", `nats://127.0.0.1:${routePorts[index]}`,
       "--routes", routes.join(","),
       "--cluster_name", clusterName,

@@ -196,7 +196,6 @@ describe("--procs: refused combinations and values end with one line and exit 1"
 
   const cases: [string, string[], RegExp][] = [
     ["a cluster", ["--procs", "2", "--cluster", "nats://127.0.0.1:-1"], /^natter: --procs cannot be combined with a cluster/],
-    ["leaf nodes", ["--procs", "2", "--leafnodes_listen", "127.0.0.1:-1"], /^natter: --procs cannot be combined with leaf nodes/],
     ["zero", ["--procs", "0"], /^natter: invalid value "0" for flag -procs/],
     ["not a number", ["--procs", "many"], /^natter: invalid value "many" for flag -procs/],
   ];

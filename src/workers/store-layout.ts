@@ -3,8 +3,9 @@
 // Each worker is a JetStream node of the workers' cluster with a store of its own, as each nats-server of
 // a cluster has its own store_dir: `<store_dir>/worker-<i>` (its streams under `worker-<i>/jetstream/`, as
 // a single natter's are under `<store_dir>/jetstream/`). A worker's Raft id is its route address, so the
-// route ports must be the same at every start: they are kept, with the number of workers and the cluster
-// name, in `<store_dir>/procs.json` (written once, extended when N grows).
+// loopback route ports must be the same at every start: they are kept, with the number of workers and the
+// cluster name, in `<store_dir>/procs.json` (written once, extended when N grows). In a cluster of the
+// user's the ports are the user's (the cluster port + i) and procs.json only records them.
 //
 // A store is never silently lost nor opened by two processes:
 // - `<store_dir>/procs.pid` holds the supervisor's pid while it runs: a second `--procs` on the same
@@ -97,10 +98,17 @@ function processUsing(dir: string): number | null | undefined {
 
 /**
  * Prepares `root` for N workers (the lock, the layout, worker 0 taking a single natter's store) and
- * returns the layout; throws with the one line to print when it must not start. `freeRoutePort()` picks
- * a route port for a worker the layout does not have yet.
+ * returns the layout; throws with the one line to print when it must not start. `routesFor(kept)`: the N
+ * workers' route ports, given those the layout kept (the loopback routes keep them and add new ones; a
+ * cluster of the user's has its ports from the user). `cluster`: the user's cluster name, if any.
  */
-export function prepareWorkerStores(root: string, n: number, freeRoutePort: (taken: number[]) => number, log: Logger): { layout: ProcsLayout; release(): void } {
+export function prepareWorkerStores(
+  root: string,
+  n: number,
+  routesFor: (kept: number[]) => number[],
+  log: Logger,
+  cluster?: string,
+): { layout: ProcsLayout; release(): void } {
   mkdirSync(root, { recursive: true });
   const lock = path.join(root, LOCK_FILE);
   if (existsSync(lock)) {
@@ -126,10 +134,9 @@ export function prepareWorkerStores(root: string, n: number, freeRoutePort: (tak
       );
     }
     if (layout === null) adoptSingleStore(root, log);
-    const routes = layout?.routes.slice() ?? [];
-    while (routes.length < n) routes.push(freeRoutePort(routes));
-    const next: ProcsLayout = { procs: n, routes, cluster: layout?.cluster ?? `natter-procs-${process.pid}` };
-    if (layout === null || layout.procs !== n) writeAtomically(path.join(root, LAYOUT_FILE), `${JSON.stringify(next)}\n`, 0o644);
+    const routes = routesFor(layout?.routes.slice() ?? []);
+    const next: ProcsLayout = { procs: n, routes, cluster: cluster || (layout?.cluster ?? `natter-procs-${process.pid}`) };
+    if (JSON.stringify(next) !== JSON.stringify(layout)) writeAtomically(path.join(root, LAYOUT_FILE), `${JSON.stringify(next)}\n`, 0o644);
     layout = next;
     for (let i = 0; i < n; i++) mkdirSync(workerStoreDir(root, i), { recursive: true });
     return { layout, release };

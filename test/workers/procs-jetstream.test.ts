@@ -245,14 +245,15 @@ describe("natter --procs -js: the store_dir", () => {
     const sd = path.join(tmp, "layout");
     const log = new Logger(false, false);
     let next = 40000;
-    const first = prepareWorkerStores(sd, 2, () => next++, log);
+    const keep = (kept: number[], n: number) => [...kept, ...Array.from({ length: n - kept.length }, () => next++)];
+    const first = prepareWorkerStores(sd, 2, (kept) => keep(kept, 2), log);
     expect(first.layout.routes).toEqual([40000, 40001]);
     first.release();
-    const grown = prepareWorkerStores(sd, 3, () => next++, log);
+    const grown = prepareWorkerStores(sd, 3, (kept) => keep(kept, 3), log);
     expect(grown.layout.routes).toEqual([40000, 40001, 40002]);
     expect(grown.layout.cluster).toBe(first.layout.cluster);
     grown.release();
-    expect(() => prepareWorkerStores(sd, 2, () => next++, log)).toThrow(
+    expect(() => prepareWorkerStores(sd, 2, (kept) => keep(kept, 2), log)).toThrow(
       `store_dir ${sd} holds the stores of 3 --procs workers (worker-0 … worker-2): --procs 2 would leave the streams of worker-2 unserved; start with --procs 3 or more`,
     );
   });

@@ -195,7 +195,7 @@ describe("--procs: refused combinations and values end with one line and exit 1"
   }
 
   const cases: [string, string[], RegExp][] = [
-    ["a cluster", ["--procs", "2", "--cluster", "nats://127.0.0.1:-1"], /^natter: --procs cannot be combined with a cluster/],
+    ["a cluster and leaf nodes", ["--procs", "2", "--cluster", "nats://127.0.0.1:-1", "--leafnodes_listen", "127.0.0.1:-1"], /^natter: --procs cannot be combined with both a cluster and leaf nodes/],
     ["zero", ["--procs", "0"], /^natter: invalid value "0" for flag -procs/],
     ["not a number", ["--procs", "many"], /^natter: invalid value "many" for flag -procs/],
   ];

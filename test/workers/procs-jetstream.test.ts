@@ -188,7 +188,7 @@ describe("natter --procs -js: the store_dir", () => {
     });
   }
 
-  test("a single natter's store becomes worker 0's; a second --procs and a single natter are refused on it", async () => {
+  test("a single natter's store becomes worker 0's; a second --procs and a single natter are refused on it; a restart with one more worker keeps it", async () => {
     const sd = path.join(tmp, "single");
     // A single natter with a stream of three messages, stopped.
     const port = await freePort();
@@ -238,7 +238,21 @@ describe("natter --procs -js: the store_dir", () => {
     expect(alone.stderr.trimEnd().split("\n")).toEqual([
       `natter: cannot start JetStream: store_dir ${sd} holds the stores of natter --procs 2 (worker-0 …): start with --procs 2, a single process would not see their streams`,
     ]);
-    expect(JSON.parse(readFileSync(path.join(sd, "procs.json"), "utf8")).procs).toBe(2);
+    const layout = JSON.parse(readFileSync(path.join(sd, "procs.json"), "utf8")) as { procs: number; routes: number[] };
+    expect(layout.procs).toBe(2);
+
+    // Started again, with one more worker: the first two on their kept route ports (their Raft ids),
+    // the stream still served with its messages; the third joins the meta group.
+    const again = await startProcs(["-js", "-sd", sd, "-n", "w"], 3);
+    const grown = JSON.parse(readFileSync(path.join(sd, "procs.json"), "utf8")) as { procs: number; routes: number[] };
+    expect(grown.procs).toBe(3);
+    expect(grown.routes.slice(0, 2)).toEqual(layout.routes);
+    const [c] = await clientsOnWorkers(again.port, 1) as [NatsConnection];
+    await infoWhen(await manager(c), "OLD", (s) => s.state.messages === 3, again.log);
+    await waitFor("three meta group members", async () => {
+      const jsz = (await (await fetch(`http://${HOST}:${again.httpPort}/jsz`)).json()) as { meta_cluster?: { cluster_size?: number } };
+      return jsz.meta_cluster?.cluster_size === 3;
+    }, 15_000, again.log);
   }, 60_000);
 
   test("the route ports are kept across starts; fewer workers than the store_dir holds is refused", () => {

@@ -6,7 +6,7 @@
 // two processes nor left unserved.
 import { afterAll, describe, expect, test } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
@@ -254,6 +254,17 @@ describe("natter --procs -js: the store_dir", () => {
       return jsz.meta_cluster?.cluster_size === 3;
     }, 15_000, again.log);
   }, 60_000);
+
+  test("a config file's store_dir and limits: each worker has its store under it and an Nth of each limit", async () => {
+    const sd = path.join(tmp, "conf");
+    const conf = path.join(tmp, "limits.conf");
+    writeFileSync(conf, `procs: 2\njetstream { store_dir: "${sd}", max_memory_store: 256MB, max_file_store: 1GB }\n`);
+    const p = await startProcs(["-c", conf], 2);
+    const jsz = (await (await fetch(`http://${HOST}:${p.httpPort}/jsz`)).json()) as { config: { max_memory: number; max_storage: number; store_dir: string } };
+    expect(jsz.config).toMatchObject({ max_memory: 128 * 1024 * 1024, max_storage: 512 * 1024 * 1024, store_dir: path.join(sd, "worker-0", "jetstream") });
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  }, 30_000);
 
   test("the route ports are kept across starts; fewer workers than the store_dir holds is refused", () => {
     const sd = path.join(tmp, "layout");

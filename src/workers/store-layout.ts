@@ -17,7 +17,7 @@
 //   (moved, logged): worker 0 then records its streams in the meta group, as any node with streams from
 //   before it joined a cluster does. Moved only when no process has a file open under it (checked in
 //   /proc, Linux): a single natter still running there is refused.
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { writeAtomically } from "../config/lifecycle.ts";
@@ -111,13 +111,16 @@ export function prepareWorkerStores(
 ): { layout: ProcsLayout; release(): void } {
   mkdirSync(root, { recursive: true });
   const lock = path.join(root, LOCK_FILE);
-  if (existsSync(lock)) {
+  try {
+    writeFileSync(lock, String(process.pid), { flag: "wx", mode: 0o644 }); // created only if absent: two starts at once, one wins
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     const holder = Number(readFileSync(lock, "utf8").trim());
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && running(holder)) {
       throw new Error(`store_dir ${root} is in use by natter --procs (pid ${holder})`);
     }
+    writeAtomically(lock, String(process.pid), 0o644); // left by a supervisor that is gone (kill -9)
   }
-  writeAtomically(lock, String(process.pid), 0o644);
   const release = () => {
     try {
       if (readFileSync(lock, "utf8").trim() === String(process.pid)) unlinkSync(lock);

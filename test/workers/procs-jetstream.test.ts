@@ -267,7 +267,7 @@ describe("natter --procs -js: the store_dir", () => {
     expect(await p.exited).toBe(0);
   }, 30_000);
 
-  test("the route ports are kept across starts; fewer workers than the store_dir holds is refused", () => {
+  test("the route ports are kept across starts; the lock; fewer workers than the store_dir holds is refused", () => {
     const sd = path.join(tmp, "layout");
     const log = new Logger(false, false);
     let next = 40000;
@@ -279,6 +279,13 @@ describe("natter --procs -js: the store_dir", () => {
     expect(grown.layout.routes).toEqual([40000, 40001, 40002]);
     expect(grown.layout.cluster).toBe(first.layout.cluster);
     grown.release();
+    // The lock: held by a live process, refused; left by one that is gone, taken over.
+    writeFileSync(path.join(sd, "procs.pid"), String(process.ppid));
+    expect(() => prepareWorkerStores(sd, 3, (kept) => keep(kept, 3), log)).toThrow(`store_dir ${sd} is in use by natter --procs (pid ${process.ppid})`);
+    const gone = Bun.spawnSync(["true"]).pid;
+    writeFileSync(path.join(sd, "procs.pid"), String(gone));
+    prepareWorkerStores(sd, 3, (kept) => keep(kept, 3), log).release();
+    expect(existsSync(path.join(sd, "procs.pid"))).toBe(false);
     expect(() => prepareWorkerStores(sd, 2, (kept) => keep(kept, 2), log)).toThrow(
       `store_dir ${sd} holds the stores of 3 --procs workers (worker-0 … worker-2): --procs 2 would leave the streams of worker-2 unserved; start with --procs 3 or more`,
     );

@@ -11,7 +11,7 @@ import { COMPATIBLE_NATS_VERSION, NATTER_VERSION, Server } from "./server.ts";
 import { Lifecycle, sendSignal } from "./config/lifecycle.ts";
 import type { JetStream } from "./jetstream/jetstream.ts";
 import { ListenError } from "./transport/listen-error.ts";
-import { workerIndex } from "./workers/worker.ts";
+import { ownShare, workerIndex } from "./workers/worker.ts";
 import { loadOptionalModules } from "./optional-modules.ts";
 
 /** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
@@ -89,6 +89,7 @@ if (options.configFile) {
 
 // --procs N (src/workers/): this process supervises N workers, each an ordinary natter on the same port.
 const worker = workerIndex();
+if (worker !== null) ownShare(options);
 if (options.procs > 1 && worker === null) await (await import("./workers/supervisor.ts")).superviseWorkers(options, process.argv.slice(2));
 const jetstreamModule = options.jetstream ? await import("./jetstream/start.ts") : null;
 // The cluster, leaf nodes, MQTT, the monitor…: loaded only when the configuration uses them (src/optional-modules.ts).

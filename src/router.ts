@@ -81,7 +81,8 @@ export function deliverToMatches(
  * only: a routed message never goes to another route (the origin sent it to every node that
  * wanted it), so nothing loops and nothing arrives twice. "Own" includes leaf nodes attached to
  * this node (their interest is this node's for the cluster, src/cluster/interest.ts), but not a hub
- * this node is a leaf of (the origin node has its own connection to it). Plain subscriptions get it
+ * this node is a leaf of (the origin node has its own connection to it), unless that link is every
+ * --procs worker's (sharedHubLink: the others have none). Plain subscriptions get it
  * unless `queuesOnly`; of the queue groups, only those the origin picked this node for (named in
  * buf[queuesStart, queuesEnd) as u16 length + name, see src/cluster/protocol.ts) get it, one
  * member each: a client when there is one, else an attached leaf node (weighted by its members).
@@ -113,7 +114,7 @@ export function deliverRouted(
     for (let k = 0; k < plain.length; k++) {
       const sub = plain[k]!;
       const client = sub.client;
-      if (client.isRoute === true && (client.isLeaf !== true || client.isSpoke === true)) continue;
+      if (client.isRoute === true && (client.isLeaf !== true || (client.isSpoke === true && client.sharedHubLink !== true))) continue;
       client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
       delivered = true;
     }
@@ -132,7 +133,7 @@ export function deliverRouted(
       const sub = members[(first + n) % count]!;
       const client = sub.client;
       if (client.isRoute === true) {
-        if (client.isLeaf !== true || client.isSpoke === true) continue;
+        if (client.isLeaf !== true || (client.isSpoke === true && client.sharedHubLink !== true)) continue;
         const weight = (sub as Subscription & { weight?: number }).weight || 1;
         leafWeight += weight;
         if (Math.random() * leafWeight < weight) leaf = sub;

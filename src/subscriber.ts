@@ -25,6 +25,13 @@ export interface Subscriber {
    * cluster: its interest is told to the other nodes, and messages from routes are delivered to it.
    */
   readonly isSpoke?: boolean;
+  /**
+   * For a spoke leafnode connection of a `--procs` worker (src/workers/): the workers' one link to the
+   * hub (only worker 0 dials it), which stands for the whole natter. The other workers' interest is told
+   * to the hub over it, messages from the hub go on to the routes, messages from routes go to the hub,
+   * as if it were attached here (see src/leaf/deliver.ts).
+   */
+  readonly sharedHubLink?: boolean;
   /** Whether it wants messages with headers as HMSG (false: headers are stripped). */
   readonly headers: boolean;
   deliver(

@@ -39,11 +39,12 @@ export class ObservedSublist<S extends SublistEntry> extends Sublist<S> {
 
 /**
  * Whether a subscription's interest belongs to this node for the cluster: clients', internal clients',
- * and those of leaf nodes attached here (a leaf connection where we are not the spoke).
+ * and those of leaf nodes attached here (a leaf connection where we are not the spoke), and our hub's
+ * when the link is every --procs worker's (Subscriber.sharedHubLink).
  */
 function isClusterLocal(sub: Subscription): boolean {
   const client = sub.client;
-  if (client.isRoute === true && (client.isLeaf !== true || client.isSpoke === true)) return false;
+  if (client.isRoute === true && (client.isLeaf !== true || (client.isSpoke === true && client.sharedHubLink !== true))) return false;
   return !isLocalOnly(sub);
 }
 

@@ -41,10 +41,11 @@ import {
 
 /**
  * Who a message that came over a route may go to on this node (as deliverRouted in src/router.ts): local
- * subscribers and leaf nodes attached here, never another route nor our own hub (a leaf link we dialed).
+ * subscribers and leaf nodes attached here, never another route nor our own hub (a leaf link we dialed),
+ * except a --procs worker's hub link, which is every worker's (Subscriber.sharedHubLink).
  */
 function reachedFromRoute(client: Subscriber): boolean {
-  return client.isRoute !== true || (client.isLeaf === true && client.isSpoke !== true);
+  return client.isRoute !== true || (client.isLeaf === true && (client.isSpoke !== true || client.sharedHubLink === true));
 }
 
 /** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */

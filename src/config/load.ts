@@ -3,6 +3,7 @@
 import { defaultOptions, validateOptions, type Options } from "../options.ts";
 import { applyConfig } from "./apply.ts";
 import { parseConfigFile } from "./parser.ts";
+import { ownShare } from "../workers/worker.ts";
 
 export interface LoadedOptions {
   options: Options;
@@ -17,6 +18,7 @@ export function loadOptions(configFile: string, flagged: Partial<Options>): Load
   Object.assign(options, flagged);
   if (flagged.wsAllowedOrigins) options.wsAllowedOrigins = [...flagged.wsAllowedOrigins];
   options.configFile = configFile;
+  ownShare(options);
   validateOptions(options);
   return { options, warnings };
 }

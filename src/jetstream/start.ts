@@ -3,15 +3,26 @@ import os from "node:os";
 import path from "node:path";
 import type { Server } from "../server.ts";
 import { JetStream } from "./jetstream.ts";
+import { workerIndex } from "../workers/worker.ts";
+import { singleStoreRefusal } from "../workers/store-layout.ts";
 
 /** Starts JetStream when enabled (subscribing before the listeners open); null when off. */
 export function startJetStream(server: Server): JetStream | null {
   const o = server.options;
   if (!o.jetstream) return null;
+  const storeDir = o.storeDir || path.join(os.tmpdir(), "nats");
+  // A worker of --procs N (src/workers/store-layout.ts) gets its own store_dir and an Nth of the limits:
+  // they bound what the machine gives natter, and the N workers share the machine.
+  const share = workerIndex() !== null ? o.procs : 1;
+  if (share === 1) {
+    const refusal = singleStoreRefusal(storeDir);
+    if (refusal !== null) throw new Error(refusal);
+  }
+  const maxMemory = o.jsMaxMemory >= 0 ? o.jsMaxMemory : Math.floor(os.totalmem() * 0.75);
   const js = new JetStream(server, {
-    storeDir: o.storeDir || path.join(os.tmpdir(), "nats"),
-    maxMemory: o.jsMaxMemory,
-    maxFile: o.jsMaxFile,
+    storeDir,
+    maxMemory: share === 1 ? o.jsMaxMemory : Math.floor(maxMemory / share),
+    maxFile: share === 1 || o.jsMaxFile < 0 ? o.jsMaxFile : Math.floor(o.jsMaxFile / share),
     sync: o.jsSyncIntervalMs === 0 ? "always" : "interval",
     syncIntervalMs: o.jsSyncIntervalMs || 1000,
     domain: o.jsDomain,

@@ -159,6 +159,8 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   headers = false;
   /** This side plays the spoke (sends only local interest; messages from the hub do not go to routes). */
   isSpoke: boolean;
+  /** A spoke of a --procs worker: the link of every worker (src/subscriber.ts). */
+  sharedHubLink = false;
   /** The other server's name and cluster ("" when it has none). */
   remoteServer = "";
   remoteCluster = "";
@@ -224,6 +226,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     account: Account | null = null,
   ) {
     this.isSpoke = solicited && !remoteIsHubSide;
+    this.sharedHubLink = this.isSpoke && owner.server.options.procs > 1;
     this.account = account ?? owner.server.accounts.global;
     if (solicited) {
       this.account.leafnodes++;
@@ -384,7 +387,10 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     this.remoteServer = typeof connect.name === "string" ? connect.name : this.remoteId;
     this.remoteCluster = typeof connect.cluster === "string" ? connect.cluster : "";
     this.remoteDomain = typeof connect.domain === "string" ? connect.domain : "";
-    if (connect.is_hub === true) this.isSpoke = true; // the other side declared itself the hub
+    if (connect.is_hub === true) {
+      this.isSpoke = true; // the other side declared itself the hub
+      this.sharedHubLink = this.server.options.procs > 1;
+    }
     this.queueBytes(infoLine(this.owner.infoFor(this, true)));
     this.open();
     if (resume) {

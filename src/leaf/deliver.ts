@@ -5,7 +5,8 @@
 //   interest, but not one to the cluster the message came from (cluster-wide no echo: that cluster
 //   has it already). Routes get it only when the source is a leaf node attached to this server: a
 //   message from our hub (we are its spoke) is not passed to the other nodes of our cluster, which
-//   have connections of their own to the hub (and the hub sent it to each that wanted it).
+//   have connections of their own to the hub (and the hub sent it to each that wanted it). Except the
+//   link of --procs (worker 0's, sharedHubLink): the other workers have none, so it goes to the routes.
 // - Queue groups: only the groups the sender named (it picked this side for them), one member each,
 //   a local member when there is one, else one member on another route or leaf connection (weighted
 //   by member counts). A message naming no group reaches no queue subscriber.
@@ -46,7 +47,7 @@ export function deliverFromLeaf(
 ): boolean {
   let delivered = false;
   delivery.seq++;
-  const toRoutes = !source.isSpoke;
+  const toRoutes = !source.isSpoke || source.sharedHubLink;
   const plain = result.plain;
   for (let k = 0; k < plain.length; k++) {
     const sub = plain[k]!;

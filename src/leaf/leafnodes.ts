@@ -513,6 +513,8 @@ function wants(conn: LeafConnection, sub: Subscription): boolean {
   const fromLeaf = sub instanceof LeafSubscription;
   if (conn.isSpoke) {
     if (client.isRoute !== true) return true;
+    // --procs: the other workers' interest (routes) crosses worker 0's link, theirs too.
+    if (conn.sharedHubLink && client.isLeaf !== true) return true;
     return fromLeaf && !(client as LeafConnection).isSpoke;
   }
   if (fromLeaf) {

@@ -128,6 +128,7 @@ class TraceEgress implements Subscriber {
   readonly isRoute?: boolean;
   readonly isLeaf?: boolean;
   readonly isSpoke?: boolean;
+  readonly sharedHubLink?: boolean;
 
   constructor(
     readonly target: Subscriber,
@@ -137,6 +138,7 @@ class TraceEgress implements Subscriber {
     this.isRoute = target.isRoute;
     this.isLeaf = target.isLeaf;
     this.isSpoke = target.isSpoke;
+    this.sharedHubLink = target.sharedHubLink;
   }
 
   get closed(): boolean {

@@ -15,8 +15,13 @@
 //   otherwise is started again on the same ports (backoff 250 ms doubling to 10 s while it keeps
 //   dying young); its clients reconnect meanwhile and land on the other workers.
 // - The pid file holds the supervisor's pid, the ports file is the supervisor's; workers write none.
-// - Refused with N > 1: JetStream (a stream lives in one process), a user cluster (the workers are
-//   one), leaf nodes (each worker would dial the hub on its own).
+// - JetStream (-js): the workers are the JetStream nodes of their cluster, each with its own store
+//   under store_dir (store-layout.ts: the layout, the route ports kept across starts, the lock).
+// - Leaf nodes: worker 0 alone dials the hubs and listens for leaf nodes (worker.ts ownShare); its hub
+//   links stand for every worker (Subscriber.sharedHubLink), so a hub sees one leaf.
+// - A cluster of the user's (--cluster host:port): each worker is a member, worker i's route port is
+//   port + i (as nats-server users give each server of a cluster its own port), seeded with the user's
+//   routes and the other workers. Refused with both a cluster and leaf nodes.
 import { unlinkSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
@@ -25,7 +30,8 @@ import { failStart as fail, loggerFor } from "../log.ts";
 import { executableName, listenerUrls, writeAtomically } from "../config/lifecycle.ts";
 import { effectiveLeafnodeOptions } from "../leaf/options.ts";
 import { WORKER_ENV, type WorkerMessage } from "./worker.ts";
-import { listenError, type ListenerKind } from "../transport/listen-error.ts";
+import { joinHostPort, listenError, type ListenerKind } from "../transport/listen-error.ts";
+import { prepareWorkerStores, storeRoot as rootOfStores, workerStoreDir } from "./store-layout.ts";
 
 const RESTART_MIN_MS = 250;
 const RESTART_MAX_MS = 10_000;
@@ -35,9 +41,9 @@ const START_DEADLINE_MS = 60_000;
 
 /** Why these options cannot run as several processes; null when they can. */
 export function procsRefusal(o: Options): string | null {
-  if (o.jetstream) return "--procs cannot be combined with JetStream (-js): a stream lives in one process";
-  if (o.clusterPort !== 0 || o.routes.length > 0) return "--procs cannot be combined with a cluster (--cluster, --routes, cluster {}): the workers form their own";
-  if (effectiveLeafnodeOptions(o) !== null) return "--procs cannot be combined with leaf nodes";
+  if (o.clusterPort !== 0 && effectiveLeafnodeOptions(o) !== null) {
+    return "--procs cannot be combined with both a cluster and leaf nodes (worker 0's hub link would carry the other nodes' interest too)";
+  }
   if (o.httpsPort !== 0) return "--procs cannot be combined with https_port (worker 0 serves monitoring over plain HTTP only)";
   return null;
 }
@@ -65,6 +71,13 @@ function probePort(kind: ListenerKind, host: string, port: number): number {
   }
 }
 
+/** cluster_advertise host:port: worker i advertises port + i. */
+function parseAdvertisedRoute(value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]*\]|[^:]+):(\d+)$/.exec(value.trim());
+  if (!m) fail(`--procs needs cluster_advertise as host:port (worker i advertises port + i), got "${value}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
 /** The command that runs this same natter: `bun [bun flags] main.ts` from a checkout, or the compiled binary. */
 function selfCommand(): string[] {
   const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:\\~BUN\\");
@@ -82,16 +95,61 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   const wsPort = options.wsPort === 0 ? 0 : probePort("websocket", options.wsHost, options.wsPort === -1 ? 0 : options.wsPort);
   const httpHost = options.httpHost || options.host;
   const httpPort = options.httpPort === 0 ? 0 : probePort("monitor", httpHost, options.httpPort === -1 ? 0 : options.httpPort);
-  const routePorts: number[] = [];
-  while (routePorts.length < n) {
-    const p = probePort("route", "127.0.0.1", 0);
-    if (!routePorts.includes(p) && p !== port && p !== wsPort && p !== httpPort) routePorts.push(p);
+  // Leaf nodes are worker 0's (worker.ts ownShare): its listener's port is resolved here once, so that a
+  // restarted worker 0 listens where leaf nodes were told to dial.
+  const leafnodes = effectiveLeafnodeOptions(options);
+  const leafListen = leafnodes === null || leafnodes.port === 0 ? null : { host: leafnodes.host, port: probePort("leafnode", leafnodes.host, leafnodes.port === -1 ? 0 : leafnodes.port) };
+  // A cluster of the user's (--cluster host:port, cluster {}): every worker is a member of it, worker i
+  // listening for routes on port + i of the user's host (each random for port -1); the workers are one
+  // another's seeds besides the user's routes. Otherwise the workers form their own on loopback.
+  const userCluster = options.clusterPort !== 0;
+  const routeHost = userCluster ? options.clusterHost : "127.0.0.1";
+  const seedHost = routeHost === "0.0.0.0" || routeHost === "::" || routeHost === "" ? "127.0.0.1" : routeHost;
+  const freeRoutePort = (taken: number[]): number => {
+    for (;;) {
+      const p = probePort("route", routeHost, 0);
+      if (!taken.includes(p) && p !== port && p !== wsPort && p !== httpPort && p !== leafListen?.port) return p;
+    }
+  };
+  /** The N route ports: given the ports kept in the store's layout (JetStream), or none. */
+  const routesFor = (kept: number[]): number[] => {
+    const ports: number[] = [];
+    if (userCluster && options.clusterPort !== -1) for (let i = 0; i < n; i++) ports.push(options.clusterPort + i);
+    else if (!userCluster) ports.push(...kept.slice(0, n));
+    while (ports.length < n) ports.push(freeRoutePort(ports));
+    return ports;
+  };
+  let routePorts: number[] = [];
+  let clusterName = userCluster ? options.clusterName : `natter-procs-${process.pid}`;
+  // With JetStream the route ports are the workers' Raft ids: the same at every start (store-layout.ts).
+  let storeRoot = "";
+  let releaseStore = () => {};
+  if (options.jetstream) {
+    storeRoot = rootOfStores(options.storeDir);
+    try {
+      const prepared = prepareWorkerStores(storeRoot, n, routesFor, log, userCluster ? options.clusterName : undefined);
+      releaseStore = prepared.release;
+      routePorts = prepared.layout.routes.slice(0, n);
+      if (!userCluster) clusterName = prepared.layout.cluster;
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  } else {
+    routePorts = routesFor([]);
   }
-  const clusterName = `natter-procs-${process.pid}`;
+  // Ports kept or given are not probed yet: each must be free now (a worker would fail to start).
+  for (const p of routePorts) {
+    if (p === port || p === wsPort || p === httpPort || p === leafListen?.port) fail(`route port ${p} of a worker is also a listener's port`);
+    probePort("route", routeHost, p);
+  }
+  const advertised = options.clusterAdvertise === "" ? null : parseAdvertisedRoute(options.clusterAdvertise);
   const command = selfCommand();
 
   function workerArgs(index: number): string[] {
-    const routes = routePorts.filter((_, j) => j !== index).map((p) => `nats://127.0.0.1:${p}`);
+    const routes = [
+      ...options.routes.map((r) => `nats://${r}`),
+      ...routePorts.filter((_, j) => j !== index).map((p) => `nats://${joinHostPort(seedHost, p)}`),
+    ];
     return [
       ...argv,
       // After the user's flags: the later flag wins, and flags win over the config file (also on reload).
@@ -99,9 +157,12 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
       "-p", String(port),
       ...(wsPort !== 0 ? ["--ws_port", String(wsPort)] : []),
       "-m", String(index === 0 ? httpPort : 0),
-      "--cluster", `nats://127.0.0.1:${routePorts[index]}`,
+      ...(index === 0 && leafListen !== null ? ["--leafnodes_listen", joinHostPort(leafListen.host, leafListen.port)] : []),
+      "--cluster", `nats://${joinHostPort(routeHost, routePorts[index]!)}`,
       "--routes", routes.join(","),
-      "--cluster_name", clusterName,
+      ...(clusterName !== "" ? ["--cluster_name", clusterName] : []),
+      ...(advertised !== null ? ["--cluster_advertise", joinHostPort(advertised.host, advertised.port + index)] : []),
+      ...(storeRoot !== "" ? ["-sd", workerStoreDir(storeRoot, index)] : []),
       "--pid=",
       "--ports_file_dir=",
       ...(options.serverName ? ["-n", `${options.serverName}-${index}`] : []),
@@ -123,6 +184,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   function finish(code: number): void {
     if (finishing) return;
     finishing = true;
+    releaseStore();
     if (portsFile) {
       try {
         unlinkSync(portsFile);
@@ -190,6 +252,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   // Workers are never left behind: the supervisor failing or exiting takes them along.
   process.on("exit", () => {
     for (const s of slots) s.proc?.kill("SIGKILL");
+    releaseStore();
   });
   process.on("SIGINT", () => forward("SIGINT", true));
   process.on("SIGTERM", () => forward("SIGTERM", true));
@@ -200,7 +263,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
     forward("SIGUSR1", false);
   });
 
-  log.info(`Starting ${n} natter worker processes on port ${port} (routes on 127.0.0.1:${routePorts.join(",")})`);
+  log.info(`Starting ${n} natter worker processes on port ${port} (routes on ${routeHost}:${routePorts.join(",")})`);
   for (const slot of slots) spawn(slot);
   const deadline = setTimeout(() => {
     process.stderr.write(`natter: workers did not start within ${START_DEADLINE_MS / 1000} s\n`);

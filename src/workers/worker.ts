@@ -1,6 +1,7 @@
 // The worker's side of `natter --procs N` (the supervisor is src/workers/supervisor.ts): a worker is an
 // ordinary natter server started by the supervisor with NATTER_WORKER=<index> in its environment.
 import type { Server } from "../server.ts";
+import type { Options } from "../options.ts";
 
 /** Set by the supervisor in each worker's environment: the worker's index, 0 … N-1. */
 export const WORKER_ENV = "NATTER_WORKER";
@@ -9,6 +10,21 @@ export const WORKER_ENV = "NATTER_WORKER";
 export function workerIndex(): number | null {
   const value = process.env[WORKER_ENV];
   return value === undefined || !/^\d+$/.test(value) ? null : Number(value);
+}
+
+/**
+ * What this worker runs of the options every worker is given (at start and on each reload): leaf nodes
+ * only in worker 0, which holds the workers' one link to each hub and the one leafnodes listener (the
+ * supervisor resolved its port): a hub sees one leaf, and the other workers reach it over the routes
+ * (Subscriber.sharedHubLink).
+ */
+export function ownShare(options: Options): Options {
+  const index = workerIndex();
+  if (index === null || index === 0) return options;
+  options.leafnodes = null;
+  options.leafnodeRemoteFlags = [];
+  options.leafnodesListenFlag = "";
+  return options;
 }
 
 /** What a worker tells its supervisor over the IPC channel. */

@@ -4,7 +4,7 @@
 // request-reply cross workers; a worker killed with -9 is restarted and its clients come back; signals
 // reach every worker and no process is left behind; options that cannot work are refused.
 import { afterAll, describe, expect, test } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -15,127 +15,15 @@ import { waitFor } from "../cluster/spawn.ts";
 import { defaultOptions, OptionsError, parseCommandLine, type Options } from "../../src/options.ts";
 import { applyConfig } from "../../src/config/apply.ts";
 import { parseConfig } from "../../src/config/parser.ts";
+import {
+  BUN, HOST, REPO, alive, clientsOnTwoWorkers, connect, live, sc, serverIdOf, startProcs, stopAll, subscribeReady,
+} from "./procs-harness.ts";
 
-const REPO = path.resolve(import.meta.dirname, "../..");
-const BUN = path.join(REPO, "node_modules/.bin/bun");
-const HOST = "127.0.0.1";
-const sc = nats.StringCodec();
-
-const live = new Set<ChildProcess>();
-const open = new Set<nats.NatsConnection>();
 const tmp = mkdtempSync(path.join(os.tmpdir(), "natter-procs-"));
 afterAll(async () => {
-  await Promise.all([...open].map((nc) => nc.close().catch(() => {})));
-  // Graceful first (the supervisor takes its workers along), then SIGKILL.
-  await Promise.all([...live].map((c) => new Promise<void>((resolve) => {
-    const timer = setTimeout(() => c.kill("SIGKILL"), 5000);
-    c.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    c.kill("SIGTERM");
-  })));
+  await stopAll();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-interface Procs {
-  port: number;
-  httpPort: number;
-  child: ChildProcess;
-  log(): string;
-  exited: Promise<number | null>;
-  /** The workers' pids right now (children of the supervisor). */
-  workers(): number[];
-  /** The pid of the worker whose server id this is (from its start-up log lines). */
-  pidOf(serverId: string): number;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const out = Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString();
-  return out.split("\n").filter((l) => /^\d+$/.test(l.trim())).map(Number);
-}
-
-async function startProcs(extra: string[] = [], n = 2): Promise<Procs> {
-  const port = await freePort();
-  const httpPort = await freePort();
-  const args = [path.join(REPO, "src/main.ts"), "--procs", String(n), "-a", HOST, "-p", String(port), "-m", String(httpPort), ...extra];
-  const child = spawn(BUN, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
-  let text = "";
-  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => {
-    live.delete(child);
-    resolve(code);
-  }));
-  const procs: Procs = {
-    port,
-    httpPort,
-    child,
-    log: () => text,
-    exited,
-    workers: () => childrenOf(child.pid!),
-    pidOf(serverId) {
-      const m = new RegExp(`\\[(\\d+)\\] [^\\n]*\\[INF\\]   ID:\\s+${serverId}`).exec(text);
-      if (!m) throw new Error(`no worker with server id ${serverId} in the log:\n${text}`);
-      return Number(m[1]);
-    },
-  };
-  await waitFor("the supervisor to be ready", () => {
-    if (child.exitCode !== null) throw new Error(`natter --procs exited during start-up:\n${text}`);
-    return /Supervisor is ready/.test(text) && (text.match(/Route connection created/g) ?? []).length >= n * (n - 1);
-  }, 20_000, () => text);
-  return procs;
-}
-
-async function connect(port: number, opts: nats.ConnectionOptions = {}): Promise<nats.NatsConnection> {
-  const nc = await nats.connect({ servers: `${HOST}:${port}`, reconnect: false, timeout: 5000, ...opts });
-  open.add(nc);
-  return nc;
-}
-
-function serverIdOf(nc: nats.NatsConnection): string {
-  return (nc as unknown as { info: { server_id: string } }).info.server_id;
-}
-
-/** Connects until clients on two different workers are found (the kernel picks the worker of each connection). */
-async function clientsOnTwoWorkers(port: number, opts: nats.ConnectionOptions = {}): Promise<[nats.NatsConnection, nats.NatsConnection, Set<string>]> {
-  const byServer = new Map<string, nats.NatsConnection>();
-  for (let i = 0; i < 64 && byServer.size < 2; i++) {
-    const nc = await connect(port, opts);
-    const id = serverIdOf(nc);
-    if (byServer.has(id)) await nc.close();
-    else byServer.set(id, nc);
-  }
-  expect(byServer.size).toBe(2);
-  const [a, b] = [...byServer.values()] as [nats.NatsConnection, nats.NatsConnection];
-  return [a, b, new Set(byServer.keys())];
-}
-
-/** Subscribes on `sub` and waits until a probe from `pub` arrives: the interest crossed the route. */
-async function subscribeReady(sub: nats.NatsConnection, pub: nats.NatsConnection, subject: string, queue?: string): Promise<string[]> {
-  const got: string[] = [];
-  let probes = 0;
-  sub.subscribe(subject, { queue, callback: (_e, m) => (m.subject.endsWith(".probe") ? probes++ : got.push(sc.decode(m.data))) });
-  await sub.flush();
-  await waitFor(`interest in ${subject} to reach the other worker`, async () => {
-    pub.publish(subject.replace(/>$/, "probe"), sc.encode("p"));
-    await pub.flush();
-    await new Promise((r) => setTimeout(r, 20));
-    return probes > 0;
-  });
-  await new Promise((r) => setTimeout(r, 50));
-  return got;
-}
 
 describe("natter --procs 2", () => {
   test("the kernel spreads clients over both workers; pub/sub, queue groups and request-reply cross workers", async () => {
@@ -307,9 +195,7 @@ describe("--procs: refused combinations and values end with one line and exit 1"
   }
 
   const cases: [string, string[], RegExp][] = [
-    ["JetStream", ["--procs", "2", "-js", "-sd", "/tmp/natter-procs-js"], /^natter: --procs cannot be combined with JetStream/],
-    ["a cluster", ["--procs", "2", "--cluster", "nats://127.0.0.1:-1"], /^natter: --procs cannot be combined with a cluster/],
-    ["leaf nodes", ["--procs", "2", "--leafnodes_listen", "127.0.0.1:-1"], /^natter: --procs cannot be combined with leaf nodes/],
+    ["a cluster and leaf nodes", ["--procs", "2", "--cluster", "nats://127.0.0.1:-1", "--leafnodes_listen", "127.0.0.1:-1"], /^natter: --procs cannot be combined with both a cluster and leaf nodes/],
     ["zero", ["--procs", "0"], /^natter: invalid value "0" for flag -procs/],
     ["not a number", ["--procs", "many"], /^natter: invalid value "many" for flag -procs/],
   ];
@@ -321,14 +207,6 @@ describe("--procs: refused combinations and values end with one line and exit 1"
       expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     });
   }
-
-  test("procs in a config file with a jetstream block", async () => {
-    const conf = path.join(tmp, "js.conf");
-    writeFileSync(conf, `procs: 2\njetstream { store_dir: "${path.join(tmp, "js")}" }\n`);
-    const r = await run(["-c", conf, "-p", "-1"]);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^natter: --procs cannot be combined with JetStream/)]);
-  });
 
   test("a client port already in use (also by another natter --procs)", async () => {
     const held = net.createServer();

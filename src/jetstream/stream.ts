@@ -117,6 +117,8 @@ export interface StreamReplication {
   /** This node leads the group and has applied everything before its term: it may propose. */
   readonly acceptsPublishes: boolean;
   readonly isLeader: boolean;
+  /** This replica answers direct gets: the leader, or a follower that is current (heard the leader lately, applied what it said was committed, not copying messages). */
+  readonly servesReads: boolean;
   /** A new leader not ready yet keeps a publish until it is (then it comes back through takePublish). */
   hold(m: InternalMessage): void;
   /** Publishes proposed by this leader and not yet applied. */
@@ -208,27 +210,36 @@ export class Stream {
   }
 
   /**
-   * The capture subscriptions (the stream's subjects) and direct get subscriptions (allow_direct). A
-   * replicated stream has them on its leader only (called again when the leadership moves): only the
-   * leader takes publishes (followers get them through the log, and the route traffic stays 1×), and a
-   * follower learns of commits a heartbeat later (a KV client reads its own write right after the put).
+   * The capture subscriptions (the stream's subjects): a replicated stream has them on its leader only
+   * (called again when the leadership moves): only the leader takes publishes (followers get them through
+   * the log, and the route traffic stays 1×). Then the direct get subscriptions (updateDirectGets).
    */
   subscribeForRole(): void {
     const client = this.js.client;
     for (const s of this.subs) client.unsubscribe(s);
-    for (const s of this.directSubs) client.unsubscribe(s);
     this.subs = [];
-    this.directSubs = [];
-    if (this.deleted) return;
-    if (this.replication !== null && !this.replication.isLeader) return;
-    if (this.config.num_replicas > 1 && this.replication === null) return;
-    this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
-    if (this.config.allow_direct) {
-      const base = `$JS.API.DIRECT.GET.${this.name}`;
-      // A queue group, as nats-server's (one answer however many subscribe).
-      this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
-      this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
+    if (!this.deleted && (this.replication === null ? this.config.num_replicas <= 1 : this.replication.isLeader)) {
+      this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
     }
+    this.updateDirectGets();
+  }
+
+  /**
+   * Direct gets (allow_direct): every replica answers while it is current (StreamReplication.servesReads),
+   * in one queue group as nats-server's, so reads scale with the replicas and a client's own node answers
+   * when it holds a replica (local members first). Called again when that may have changed.
+   */
+  updateDirectGets(): void {
+    const client = this.js.client;
+    const serve = !this.deleted && this.config.allow_direct && (this.replication === null ? this.config.num_replicas <= 1 : this.replication.servesReads);
+    if (serve === this.directSubs.length > 0) return;
+    for (const s of this.directSubs) client.unsubscribe(s);
+    this.directSubs = [];
+    if (!serve) return;
+    const base = `$JS.API.DIRECT.GET.${this.name}`;
+    // A queue group, as nats-server's (one answer however many subscribe).
+    this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
+    this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
   }
 
   // ---- mirror and sources (./source.ts) ---------------------------------------------------------

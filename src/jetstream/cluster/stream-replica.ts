@@ -31,6 +31,9 @@
 //   with (a RELEASED frame): a work queue's message goes at once, an interest stream's once every consumer,
 //   here and on the live holders whose filter takes it, is done. Acked messages thus never come back after a
 //   failover, whatever the consumer's replicated state says (a redelivery skips a message that is gone).
+// - Direct gets (allow_direct): every current replica answers (servesReads; stream.ts updateDirectGets). The
+//   leader tells the followers each commit before it applies it (raft sendCommitIndex), so a PubAck that
+//   reaches a client through a follower's node comes after that follower applied the message.
 // - After a restart the log is applied again from the start: a publish whose sequence the store already
 //   has is skipped.
 // A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
@@ -197,6 +200,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       random: Math.random,
       stateMachine: {
         apply: (index, data) => {
+          // Leader: the followers learn this commit before anything applying it answers (a PubAck) goes out on
+          // the same routes, so a client on a follower's node that got its PubAck reads the message there.
+          if (this.raft.role === "leader") this.raft.sendCommitIndex();
           this.apply(data);
           if (this.commitWaiters.length > 0) this.appliedTo(index);
           if ((this.ackReplies.length > 0 && this.ackReplies[0]!.index <= index) || (index >= this.consumerIndex && (this.changedConsumers.size > 0 || this.unproposedReplies.length > 0))) this.consumerStatesApplied(index);
@@ -245,6 +251,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.consumerTimer = setInterval(() => {
       this.writeReplicatedConsumerFiles();
       this.tickConsumers();
+      o.stream.updateDirectGets(); // a follower that stopped hearing its leader stops answering, one that caught up starts
     }, CONSUMER_STATE_EVERY_MS);
     this.consumerTimer.unref?.();
     this.compactTimer = setInterval(() => this.compact(), COMPACT_EVERY_MS);
@@ -331,6 +338,16 @@ export class StreamReplica implements StreamReplication, GroupHandler {
 
   get inflight(): number {
     return this._inflight;
+  }
+
+  /**
+   * Answers direct gets (stream.ts updateDirectGets): the leader; a follower while its Raft node is current
+   * (heard the leader within the shortest election timeout and applied everything it said was committed)
+   * and it is not copying messages from the leader. nats-server's follower subscribes once current and
+   * stays subscribed however far behind it falls later; this one stops answering then (the others answer).
+   */
+  get servesReads(): boolean {
+    return !this.stopped && this.raft.isCurrent() && !this.syncing;
   }
 
   hold(m: InternalMessage): void {
@@ -456,6 +473,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.syncTarget = Math.max(this.syncTarget, target);
     if (this.syncing) return;
     this.syncing = true;
+    this.o.stream.updateDirectGets();
     this.o.log.info(`JetStream stream ${this.o.stream.name}: this replica has messages up to ${this.o.stream.store.state().lastSeq}, the group up to ${target}: copying the rest from the leader`);
     queueMicrotask(() => this.requestSync());
   }
@@ -498,6 +516,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     clearTimeout(this.syncTimer ?? undefined);
     this.syncTimer = null;
     this.syncing = false;
+    this.o.stream.updateDirectGets();
     this.o.log.info(`JetStream stream ${this.o.stream.name}: caught up with the leader (messages up to ${this.o.stream.store.state().lastSeq})`);
     const deferred = this.deferred;
     this.deferred = [];

@@ -169,6 +169,8 @@ export class Stream {
   replication: StreamReplication | null = null;
   private subs: Subscription[] = [];
   private directSubs: Subscription[] = [];
+  /** The origin's direct gets this mirror answers (mirror_direct: mirrorCaughtUp). */
+  private mirrorDirectSubs: Subscription[] = [];
   /** Nats-Msg-Id → sequence and time, oldest first (Map keeps insertion order). */
   private readonly dedupe = new Map<string, { seq: number; ts: number }>();
   /** Has the map been rebuilt from the store since the start? (At the first publish with a Msg-Id.) */
@@ -246,6 +248,27 @@ export class Stream {
     // A queue group, as nats-server's (one answer however many subscribe).
     this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
     this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
+  }
+
+  /**
+   * mirror_direct (as the request sets it; nats-server sets it from the origin's allow_direct when the origin
+   * is in this account): once its feed has caught up to within a few messages (source.ts), the mirror answers
+   * the origin's direct gets too, in the same queue group, from its own store, until its feed stops (a
+   * replicated mirror's when its leader stops leading: as in nats-server 2.9, only the leader answers them).
+   */
+  mirrorCaughtUp(): void {
+    const origin = this.config.mirror?.name;
+    if (origin === undefined || !this.config.mirror_direct || this.deleted || this.mirrorDirectSubs.length > 0) return;
+    const client = this.js.client;
+    const base = `$JS.API.DIRECT.GET.${origin}`;
+    this.mirrorDirectSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
+    this.mirrorDirectSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
+  }
+
+  /** The mirror's feed stopped: it no longer answers the origin's direct gets. */
+  mirrorStopped(): void {
+    for (const s of this.mirrorDirectSubs) this.js.client.unsubscribe(s);
+    this.mirrorDirectSubs = [];
   }
 
   // ---- mirror and sources (./source.ts) ---------------------------------------------------------
@@ -1117,6 +1140,7 @@ export class Stream {
     for (const s of this.directSubs) this.js.client.unsubscribe(s);
     this.subs = [];
     this.directSubs = [];
+    this.mirrorStopped();
     for (const c of this.consumers.values()) c.stop();
     this.feeds?.close();
     this.feeds = null;

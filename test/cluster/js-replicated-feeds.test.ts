@@ -1,6 +1,7 @@
 // Mirrors and sources on replicated streams (issue 13): the stream's leader runs the copying and appends
 // what it copies through the stream's Raft log, so every replica has it; after kill -9 of that leader the new
-// one resumes from the stream's own state: every origin message once, in order, on every replica. The same
+// one resumes from the stream's own state: every origin message once, in order, on every replica; the
+// mirror's leader answers the origin's direct gets (mirror_direct). The same
 // assertions hold against a nats-server 2.9 cluster (NATTER_TEST_SERVER=nats-server), where a replica's
 // contents are checked through its /jsz (direct gets there may be answered by any replica).
 import { describe, expect, test } from "vitest";
@@ -23,6 +24,13 @@ async function localState(node: ClusterNode, stream: string): Promise<StreamStat
   type Jsz = { account_details?: { stream_detail?: { name: string; state: StreamState }[] }[] };
   const j = (await (await fetch(`http://127.0.0.1:${node.httpPort}/jsz?streams=true`)).json()) as Jsz;
   return (j.account_details ?? []).flatMap((a) => a.stream_detail ?? []).find((d) => d.name === stream)?.state;
+}
+
+/** How many members of `stream`'s direct get queue group (`$JS.API.DIRECT.GET.<stream>`) the node has (/subsz). */
+async function directGetMembers(node: ClusterNode, stream: string): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${node.httpPort}/subsz?subs=1`);
+  const list = ((await r.json()) as { subscriptions_list?: { subject: string; qgroup?: string }[] }).subscriptions_list ?? [];
+  return list.filter((s) => s.qgroup === "_sys_" && s.subject === `$JS.API.DIRECT.GET.${stream}`).length;
 }
 
 async function leaderOf(jsm: JetStreamManager, stream: string): Promise<string | undefined> {
@@ -56,9 +64,9 @@ describe("mirrors and sources on replicated streams", () => {
     const byName = new Map(nodes.map((n) => [n.name, n]));
     const nc = await connect({ servers: nodes.map((n) => n.hostport), reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5000 });
     const jsm = await jetstreamManager(nc, { timeout: 5000 });
-    await jsm.streams.add({ name: "ORIG", subjects: ["orig.>"], num_replicas: 3 });
+    await jsm.streams.add({ name: "ORIG", subjects: ["orig.>"], num_replicas: 3, allow_direct: true });
     await jsm.streams.add({ name: "OTHER", subjects: ["other.>"], num_replicas: 3 });
-    await jsm.streams.add({ name: "MIR", num_replicas: 3, mirror: { name: "ORIG" }, allow_direct: true });
+    await jsm.streams.add({ name: "MIR", num_replicas: 3, mirror: { name: "ORIG" }, allow_direct: true, mirror_direct: true });
     await jsm.streams.add({ name: "SRC", num_replicas: 3, sources: [{ name: "ORIG" }, { name: "OTHER" }], allow_direct: true });
 
     // One node leads both copies (stepdowns until it does), so one kill -9 interrupts both.
@@ -117,6 +125,13 @@ describe("mirrors and sources on replicated streams", () => {
     await waitFor("the mirror and the stream copy a new message", async () => {
       const info = [await jsm.streams.info("MIR").catch(() => null), await jsm.streams.info("SRC").catch(() => null)];
       return info[0]?.state.last_seq === COUNT + 1 && info[1]?.state.last_seq === total + 1;
+    }, 20_000);
+    // mirror_direct: the mirror's leader, caught up, answers ORIG's direct gets too (its node has two members
+    // of that queue group, ORIG's replica and MIR's); its followers do not (nats-server 2.9's rule).
+    const mirrorLeader = await leaderOf(jsm, "MIR");
+    await waitFor("MIR's leader in ORIG's direct get queue group", async () => {
+      const counts = await Promise.all(nodes.map((n) => directGetMembers(n, "ORIG")));
+      return nodes.every((n, i) => counts[i] === (n.name === mirrorLeader ? 2 : 1));
     }, 20_000);
     await nc.close();
   }, 90_000);

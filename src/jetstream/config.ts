@@ -284,12 +284,8 @@ export function normalizeStreamConfig(raw: unknown, clustered = false): StreamCo
     if (maxMsgsPer <= 0) invalid("discard new per subject requires max msgs per subject > 0");
   }
   // Mirrors and sources (./source-config.ts, ./source.ts): checked in nats-server's order.
+  // A replicated stream's copy runs on its leader and writes through the group's log (cluster/stream-replica.ts).
   const mirror = r.mirror !== undefined && r.mirror !== null ? parseStreamSource(r.mirror) : undefined;
-  // A copy runs on the node that holds the stream; on a replicated stream it would have to write through the
-  // group's log (not built yet), so a mirror or sources stay R1 for now.
-  if (replicas > 1 && (mirror !== undefined || (Array.isArray(r.sources) && r.sources.length > 0))) {
-    invalid("mirrors and sources are not supported on replicated streams yet");
-  }
   const sourcesRaw = typed<unknown[]>(r, "sources", "array") ?? [];
   const sources = sourcesRaw.map(parseStreamSource);
   const explicitSubjects = stringArray(r, "subjects") ?? [];

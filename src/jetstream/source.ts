@@ -43,6 +43,8 @@ const ANSWER_WAIT_MS = 5000;
 /** After an error answer (stream not found…), the next try. */
 const ERROR_RETRY_MS = 2000;
 const HEARTBEAT_NS = 1_000_000_000;
+/** A mirror with mirror_direct answers its origin's direct gets once fewer than this many are pending (nats-server's dgetCaughtUpThresh). */
+const MIRROR_DIRECT_CAUGHT_UP = 10;
 const ACK_WAIT_NS = 22 * 3600 * 1_000_000_000;
 
 export const STREAM_SOURCE_HEADER = "Nats-Stream-Source";
@@ -106,6 +108,7 @@ export class StreamFeed {
   stop(): void {
     this.stopped = true;
     this.cancel();
+    if (this.isMirror) this.stream.mirrorStopped();
   }
 
   private cancel(): void {
@@ -246,6 +249,7 @@ export class StreamFeed {
     this.sseq = ack.sseq;
     if (ack.sseq > this.seen) this.seen = ack.sseq;
     this.lag = ack.pending;
+    if (this.isMirror && ack.pending < MIRROR_DIRECT_CAUGHT_UP) this.stream.mirrorCaughtUp();
   }
 
   private transformed(subject: string): string {

@@ -117,6 +117,8 @@ export interface StreamReplication {
   /** This node leads the group and has applied everything before its term: it may propose. */
   readonly acceptsPublishes: boolean;
   readonly isLeader: boolean;
+  /** This replica answers direct gets: the leader, or a follower that is current (heard the leader lately, applied what it said was committed, not copying messages). */
+  readonly servesReads: boolean;
   /** A new leader not ready yet keeps a publish until it is (then it comes back through takePublish). */
   hold(m: InternalMessage): void;
   /** Publishes proposed by this leader and not yet applied. */
@@ -126,6 +128,12 @@ export interface StreamReplication {
   propose(m: InternalMessage, msgId: string, seq: number): void;
   /** An atomic batch's commit: the whole batch as one entry of the log (applied all at once: applyBatch). */
   proposeBatch(batch: ProposedBatch): void;
+  /** A message the leader's source feed copied, checked (applySourced on every replica); `seq` as for propose. */
+  proposeSourced(subject: string, headers: Buffer, payload: Buffer, msgId: string, seq: number): void;
+  /** A message the leader's mirror feed copied, under the origin's sequence (applyMirrored on every replica). */
+  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): void;
+  /** The origin's sequences up to `last` are gone: deleted sequences on every replica (applyMirrorSkip). */
+  proposeMirrorSkip(last: number): void;
   /**
    * This node's consumers are done with `seq` (interest, work queue): the leader removes it through the
    * group, so every replica drops it when that commits (nats-server's consumer leader proposes the delete to
@@ -161,6 +169,8 @@ export class Stream {
   replication: StreamReplication | null = null;
   private subs: Subscription[] = [];
   private directSubs: Subscription[] = [];
+  /** The origin's direct gets this mirror answers (mirror_direct: mirrorCaughtUp). */
+  private mirrorDirectSubs: Subscription[] = [];
   /** Nats-Msg-Id → sequence and time, oldest first (Map keeps insertion order). */
   private readonly dedupe = new Map<string, { seq: number; ts: number }>();
   /** Has the map been rebuilt from the store since the start? (At the first publish with a Msg-Id.) */
@@ -208,27 +218,57 @@ export class Stream {
   }
 
   /**
-   * The capture subscriptions (the stream's subjects) and direct get subscriptions (allow_direct). A
-   * replicated stream has them on its leader only (called again when the leadership moves): only the
-   * leader takes publishes (followers get them through the log, and the route traffic stays 1×), and a
-   * follower learns of commits a heartbeat later (a KV client reads its own write right after the put).
+   * The capture subscriptions (the stream's subjects): a replicated stream has them on its leader only
+   * (called again when the leadership moves): only the leader takes publishes (followers get them through
+   * the log, and the route traffic stays 1×). Then the direct get subscriptions (updateDirectGets).
    */
   subscribeForRole(): void {
     const client = this.js.client;
     for (const s of this.subs) client.unsubscribe(s);
-    for (const s of this.directSubs) client.unsubscribe(s);
     this.subs = [];
-    this.directSubs = [];
-    if (this.deleted) return;
-    if (this.replication !== null && !this.replication.isLeader) return;
-    if (this.config.num_replicas > 1 && this.replication === null) return;
-    this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
-    if (this.config.allow_direct) {
-      const base = `$JS.API.DIRECT.GET.${this.name}`;
-      // A queue group, as nats-server's (one answer however many subscribe).
-      this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
-      this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
+    if (!this.deleted && (this.replication === null ? this.config.num_replicas <= 1 : this.replication.isLeader)) {
+      this.subs = this.config.subjects.map((subject) => client.subscribe(subject, (m) => this.onPublish(m)));
     }
+    this.updateDirectGets();
+  }
+
+  /**
+   * Direct gets (allow_direct): every replica answers while it is current (StreamReplication.servesReads),
+   * in one queue group as nats-server's, so reads scale with the replicas and a client's own node answers
+   * when it holds a replica (local members first). Called again when that may have changed.
+   */
+  updateDirectGets(): void {
+    const client = this.js.client;
+    const serve = !this.deleted && this.config.allow_direct && (this.replication === null ? this.config.num_replicas <= 1 : this.replication.servesReads);
+    if (serve === this.directSubs.length > 0) return;
+    for (const s of this.directSubs) client.unsubscribe(s);
+    this.directSubs = [];
+    if (!serve) return;
+    const base = `$JS.API.DIRECT.GET.${this.name}`;
+    // A queue group, as nats-server's (one answer however many subscribe).
+    this.directSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
+    this.directSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
+  }
+
+  /**
+   * mirror_direct (as the request sets it; nats-server sets it from the origin's allow_direct when the origin
+   * is in this account): once its feed has caught up to within a few messages (source.ts), the mirror answers
+   * the origin's direct gets too, in the same queue group, from its own store, until its feed stops (a
+   * replicated mirror's when its leader stops leading: as in nats-server 2.9, only the leader answers them).
+   */
+  mirrorCaughtUp(): void {
+    const origin = this.config.mirror?.name;
+    if (origin === undefined || !this.config.mirror_direct || this.deleted || this.mirrorDirectSubs.length > 0) return;
+    const client = this.js.client;
+    const base = `$JS.API.DIRECT.GET.${origin}`;
+    this.mirrorDirectSubs.push(client.subscribe(base, (m) => this.onDirectGet(m, null), DIRECT_GET_QUEUE));
+    this.mirrorDirectSubs.push(client.subscribe(`${base}.>`, (m) => this.onDirectGet(m, m.subject.slice(base.length + 1)), DIRECT_GET_QUEUE));
+  }
+
+  /** The mirror's feed stopped: it no longer answers the origin's direct gets. */
+  mirrorStopped(): void {
+    for (const s of this.mirrorDirectSubs) this.js.client.unsubscribe(s);
+    this.mirrorDirectSubs = [];
   }
 
   // ---- mirror and sources (./source.ts) ---------------------------------------------------------
@@ -236,14 +276,29 @@ export class Stream {
   /** The mirror or sources feeding this stream; null when it has none. */
   feeds: StreamFeeds | null = null;
 
-  /** Starts the feeds once the stream is in place (the origin may answer at once, also from this stream's account). */
+  /**
+   * Starts the feeds once the stream is in place (the origin may answer at once, also from this stream's
+   * account). A replicated stream's run on its leader only, once it applied its whole log (feedsForRole):
+   * they start from the stream's own state, so a new leader goes on where the committed copy ends.
+   */
   private startFeeds(): void {
     if (this.config.mirror === undefined && (this.config.sources ?? []).length === 0) return;
+    if (this.config.num_replicas > 1 && this.replication?.acceptsPublishes !== true) return;
     const feeds = new StreamFeeds(this);
     this.feeds = feeds;
     setTimeout(() => {
       if (!this.deleted && this.feeds === feeds) feeds.start();
     }, 0);
+  }
+
+  /** A replicated stream: the feeds run while this replica leads and is ready (`lead`), and stop otherwise. */
+  feedsForRole(lead: boolean): void {
+    if (this.deleted) return;
+    if (lead && this.feeds === null) this.startFeeds();
+    if (!lead && this.feeds !== null) {
+      this.feeds.close();
+      this.feeds = null;
+    }
   }
 
   /** The origin sequence of the last message stored from a source (`Nats-Stream-Source`), 0 for none. */
@@ -259,11 +314,35 @@ export class Stream {
     return 0;
   }
 
-  /** A sourced message, stored as a publish would be (dedupe, limits); an error when it could not be. */
+  /**
+   * A sourced message, stored as a publish would be (dedupe, limits); an error when it could not be. A
+   * replicated stream's leader proposes it after the same checks (in-flight ones counted), and every replica
+   * stores it when it commits (applySourced).
+   */
   storeSourced(subject: string, headers: Buffer, payload: Buffer): ApiErrorJson | null {
-    const checked = this.checkPublish(subject, headers, parseHeaders(headers), payload, null);
+    const replication = this.replication;
+    const mode: PublishMode = replication === null ? "local" : "propose";
+    if (replication !== null && !replication.acceptsPublishes) return apiError("ClusterNotAvailable").json; // no longer leading: its feeds stop
+    const checked = this.checkPublish(subject, headers, parseHeaders(headers), payload, null, mode);
     if (checked.kind === "error") return checked.error;
     if (checked.kind !== "ok") return null;
+    if (replication !== null) {
+      replication.proposeSourced(subject, headers, payload, checked.msgId, this.store.state().lastSeq + replication.inflight + 1);
+      return null;
+    }
+    return this.appendSourced(subject, headers, payload, checked);
+  }
+
+  /** A committed sourced message of a replicated stream, on every replica; `seq` is what the leader expected it to get. */
+  applySourced(seq: number, subject: string, headers: Buffer, payload: Buffer): void {
+    if (this.deleted || seq <= this.store.state().lastSeq) return; // stored before (the log replayed after a restart)
+    const checked = this.checkPublish(subject, headers, parseHeaders(headers), payload, null, "apply");
+    if (checked.kind !== "ok") return;
+    const error = this.appendSourced(subject, headers, payload, checked);
+    if (error !== null) this.js.server.log.warn(`JetStream: stream ${this.name}: could not store a sourced message: ${error.description}`);
+  }
+
+  private appendSourced(subject: string, headers: Buffer, payload: Buffer, checked: PublishOk): ApiErrorJson | null {
     try {
       const previous = this.previousForRepublish(subject);
       const stored = this.append(subject, checked, payload);
@@ -277,8 +356,20 @@ export class Stream {
     return null;
   }
 
-  /** A mirrored message under the origin's sequence: what the origin no longer has stays a deleted sequence here. */
+  /**
+   * A mirrored message under the origin's sequence: what the origin no longer has stays a deleted sequence
+   * here. A replicated stream's leader proposes it; every replica stores it when it commits (applyMirrored).
+   */
   storeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
+    const replication = this.replication;
+    if (replication === null) return this.applyMirrored(seq, subject, headers, payload);
+    if (!replication.acceptsPublishes) return apiError("ClusterNotAvailable").json; // no longer leading: its feeds stop
+    replication.proposeMirrored(seq, subject, headers, payload);
+    return null;
+  }
+
+  /** Stores a mirrored message (a replica applying it, or an R1 mirror); a sequence it has is skipped (the log replayed). */
+  applyMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
     try {
       if (seq <= this.store.state().lastSeq) return null;
       this.skipTo(seq - 1, subject);
@@ -299,6 +390,15 @@ export class Stream {
    * sequences here, as nats-server's skipMsgs leaves them, so the mirror's last sequence is the origin's.
    */
   skipMirrored(last: number): void {
+    if (this.replication !== null) {
+      if (this.replication.acceptsPublishes) this.replication.proposeMirrorSkip(last);
+      return;
+    }
+    this.applyMirrorSkip(last);
+  }
+
+  /** The skip itself (a replica applying it, or an R1 mirror). */
+  applyMirrorSkip(last: number): void {
     try {
       this.skipTo(last, "$NATTER.SKIPPED"); // a subject no message has: no per-subject limit touches a real one
     } catch (error) {
@@ -1070,6 +1170,7 @@ export class Stream {
     for (const s of this.directSubs) this.js.client.unsubscribe(s);
     this.subs = [];
     this.directSubs = [];
+    this.mirrorStopped();
     for (const c of this.consumers.values()) c.stop();
     this.feeds?.close();
     this.feeds = null;

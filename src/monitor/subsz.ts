@@ -1,5 +1,6 @@
 // /subsz (alias /subscriptionsz): nats-server's Subsz and SublistStats. (/routez: routez.ts.)
 import type { Server } from "../server.ts";
+import { InternalClient } from "../internal-client.ts";
 import type { SublistStats } from "../subjects/sublist.ts";
 import { isValidPublishSubject, subjectMatches } from "../subjects/subject.ts";
 import { GLOBAL_ACCOUNT, type SubDetail } from "./connz.ts";
@@ -52,6 +53,16 @@ export function subsz(server: Server, q: URLSearchParams): SublistStats | Subsz 
           cid: conn.cid,
         });
       }
+    }
+  }
+  // The server's own subscriptions (JetStream's direct gets, API, system services), as nats-server lists its
+  // internal clients': in their account, with what they received.
+  for (const acc of server.accounts.all()) {
+    if (account !== "" && account !== acc.name) continue;
+    for (const sub of acc.sublist.all()) {
+      if (!(sub.client instanceof InternalClient)) continue;
+      if (test !== "" && !subjectMatches(sub.subject, test)) continue;
+      list.push({ account: acc.name, subject: sub.subject, qgroup: sub.queue ?? undefined, sid: sub.sid, msgs: sub.delivered, max: sub.max > 0 ? sub.max : undefined, cid: 0 });
     }
   }
   const page = list.slice(Math.min(offset, list.length), Math.min(offset + limit, list.length));

@@ -137,6 +137,8 @@ interface Progress {
   matchAtLastTick: number;
   /** When a snapshot was last sent to it and not yet answered. */
   snapshotSentAt: number | undefined;
+  /** The commit index the latest append sent to it carried (see sendCommitIndex). */
+  commitSent: number;
 }
 
 interface PendingProposal {
@@ -192,6 +194,8 @@ export class RaftNode {
   private stopped = false;
   /** When this node last heard from the leader of its term (the lease that refuses votes). */
   private lastLeaderContact = -Infinity;
+  /** The highest commit index the leader of this term told in an append this node accepted (0: none yet). */
+  private leaderCommit = 0;
   /** Granted (pre-)votes of the election in progress. */
   private votes = new Set<NodeId>();
 
@@ -287,6 +291,29 @@ export class RaftNode {
    */
   hasQuorum(): boolean {
     return this._role === "leader" && this.recentQuorum(this.timing.quorumLostMs);
+  }
+
+  /**
+   * A follower that may serve reads of what is committed (nats-server's Current): it heard from the leader
+   * of its term within the shortest election timeout, accepted an append from it, and applied everything
+   * that leader said was committed (a replica whose log is behind cannot commit that far: it checks only
+   * what it verified). The leader itself: true.
+   */
+  isCurrent(): boolean {
+    if (this.stopped) return false;
+    if (this._role === "leader") return true;
+    return this.inLease() && this.leaderCommit > 0 && this._lastApplied >= this.leaderCommit;
+  }
+
+  /**
+   * Leader only: tells each follower the commit index now, an empty append to those whose latest append
+   * carried an older one, instead of at the next append or heartbeat (nats-server's leader sends a heartbeat
+   * when a commit leaves nothing queued). Followers then apply within one hop: a caller that answers a client
+   * after this (a PubAck) has the followers' copies applied first on the same route.
+   */
+  sendCommitIndex(): void {
+    if (this.stopped || this._role !== "leader") return;
+    for (const [peer, p] of this.progress) if (p.commitSent < this._commitIndex) this.sendAppend(peer, true);
   }
 
   /** Leader only: how far each follower is (for a stream info `cluster.replicas` block). */
@@ -545,6 +572,7 @@ export class RaftNode {
   }
 
   private becomeFollower(term: number, leader: NodeId | undefined): void {
+    if (term !== this._term || leader !== this._leader) this.leaderCommit = 0;
     if (term > this._term) {
       this._term = term;
       this.votedFor = "";
@@ -591,6 +619,7 @@ export class RaftNode {
       lastAckAt: now,
       ackedRound: 0,
       matchAtLastTick: 0,
+      commitSent: 0,
       snapshotSentAt: undefined,
     };
   }
@@ -671,6 +700,7 @@ export class RaftNode {
       commit: this._commitIndex,
       round: this.round,
     });
+    p.commitSent = this._commitIndex;
     // Optimistic: the next send continues after these; a loss shows as no progress or a rejection.
     p.nextIndex += entries.length;
   }
@@ -859,6 +889,7 @@ export class RaftNode {
       // What we compacted was committed, so it matches the leader: skip to after our snapshot.
       entries = entries.filter((e) => e.index > this.log.snapshotIndex);
       if (entries.length === 0) {
+        this.leaderCommit = Math.max(this.leaderCommit, m.commit);
         return this.reply(m.from, this.appendReply(m, true, this.log.snapshotIndex, 0, 0));
       }
       prevIndex = entries[0]!.index - 1;
@@ -893,6 +924,7 @@ export class RaftNode {
     // Commit no further than what this message proved matches the leader's log.
     const lastVerified = prevIndex + entries.length;
     const commit = Math.min(m.commit, lastVerified);
+    this.leaderCommit = Math.max(this.leaderCommit, m.commit);
     if (commit > this._commitIndex) {
       this._commitIndex = commit;
       this.applyCommitted();

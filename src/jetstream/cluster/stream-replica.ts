@@ -31,6 +31,14 @@
 //   with (a RELEASED frame): a work queue's message goes at once, an interest stream's once every consumer,
 //   here and on the live holders whose filter takes it, is done. Acked messages thus never come back after a
 //   failover, whatever the consumer's replicated state says (a redelivery skips a message that is gone).
+// - Direct gets (allow_direct): every current replica answers (servesReads; stream.ts updateDirectGets). The
+//   leader tells the followers each commit before it applies it (raft sendCommitIndex), so a PubAck that
+//   reaches a client through a follower's node comes after that follower applied the message.
+// - Mirror and sources: the leader runs the feeds (source.ts), once it applied its log, from the stream's own
+//   state; what they copy goes through the log (SOURCED, MIRRORED, MIRROR_SKIP) and every replica stores it
+//   as an R1 stream would. A new leader starts them again from its store: the committed copy, no gap and no
+//   duplicate (a source's position is in its stored messages' Nats-Stream-Source headers, a mirror's is
+//   its last sequence).
 // - After a restart the log is applied again from the start: a publish whose sequence the store already
 //   has is skipped.
 // A new leader proposes only once it applied everything in its log (the sequences it hands out then hold).
@@ -43,6 +51,9 @@
 // Forwarded to the leader, never in the log: a follower's consumers are done with: u8 7 | f64 seq….
 // An atomic batch (its commit): u8 8 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
 // per message: u16 subject length | subject | u32 header length | header | u32 payload length | payload.
+// A message the leader's source feed copied: u8 9 | f64 seq | u16 subject length | subject | u32 header length |
+// header | payload. One its mirror feed copied: u8 10 | f64 origin seq | the same; the origin's sequences up to
+// N gone (a mirror skips them): u8 11 | f64 N.
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
@@ -68,6 +79,9 @@ const COMPACT = 5;
 const REMOVE = 6;
 const RELEASED = 7;
 const ATOMIC_BATCH = 8;
+const SOURCED = 9;
+const MIRRORED = 10;
+const MIRROR_SKIP = 11;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
@@ -199,6 +213,9 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       random: Math.random,
       stateMachine: {
         apply: (index, data) => {
+          // Leader: the followers learn this commit before anything applying it answers (a PubAck) goes out on
+          // the same routes, so a client on a follower's node that got its PubAck reads the message there.
+          if (this.raft.role === "leader") this.raft.sendCommitIndex();
           this.apply(data);
           if (this.commitWaiters.length > 0) this.appliedTo(index);
           if ((this.ackReplies.length > 0 && this.ackReplies[0]!.index <= index) || (index >= this.consumerIndex && (this.changedConsumers.size > 0 || this.unproposedReplies.length > 0))) this.consumerStatesApplied(index);
@@ -222,8 +239,16 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this.consumersStarted = false;
           this.caughtUp = false;
           this.serveSync(leader === o.transport.selfId);
-          if (leader !== o.transport.selfId) this.stopConsumers();
-          else this.whenReady(() => this.sweepRetention()); // being ready starts the consumers
+          if (leader !== o.transport.selfId) {
+            this.stopConsumers();
+            o.stream.feedsForRole(false);
+          } else {
+            this.whenReady(() => {
+              this.startConsumers();
+              this.sweepRetention();
+              o.stream.feedsForRole(true);
+            });
+          }
           if (leader !== undefined && leader !== o.transport.selfId) this.sweepRetention();
           o.log.debug(`JetStream stream ${o.stream.name}: leader ${leader ?? "unknown"} (term ${term})`);
           o.stream.subscribeForRole(); // captures and direct gets follow the leader
@@ -238,6 +263,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     });
     o.stream.replication = this;
     o.stream.subscribeForRole();
+    o.stream.feedsForRole(false); // an R1 stream scaled up: its leader starts them again once elected and ready
     // Consumers loaded from disk at start wait for this node to lead; their state is what they start from.
     for (const c of [...o.stream.consumers.values()]) {
       if (!c.isDurable) continue;
@@ -248,6 +274,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.consumerTimer = setInterval(() => {
       this.writeReplicatedConsumerFiles();
       this.tickConsumers();
+      o.stream.updateDirectGets(); // a follower that stopped hearing its leader stops answering, one that caught up starts
+      o.stream.feedsForRole(this.acceptsPublishes); // a leader that got ready late (whenReady gives up after HOLD_MS)
     }, CONSUMER_STATE_EVERY_MS);
     this.consumerTimer.unref?.();
     this.compactTimer = setInterval(() => this.compact(), COMPACT_EVERY_MS);
@@ -336,6 +364,16 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     return this._inflight;
   }
 
+  /**
+   * Answers direct gets (stream.ts updateDirectGets): the leader; a follower while its Raft node is current
+   * (heard the leader within the shortest election timeout and applied everything it said was committed)
+   * and it is not copying messages from the leader. nats-server's follower subscribes once current and
+   * stays subscribed however far behind it falls later; this one stops answering then (the others answer).
+   */
+  get servesReads(): boolean {
+    return !this.stopped && this.raft.isCurrent() && !this.syncing;
+  }
+
   hold(m: InternalMessage): void {
     if (this.held.length >= MAX_HELD) return; // the publisher retries
     this.held.push(m);
@@ -387,6 +425,27 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.queueFlush();
     this.batch.push(encodePublish(m, seq));
     this.batchPublishes++;
+  }
+
+  proposeSourced(subject: string, headers: Buffer, payload: Buffer, msgId: string, seq: number): void {
+    this._inflight++;
+    if (msgId !== "") this.pending.set(msgId, seq);
+    this.queueFlush();
+    this.batch.push(encodeCopied(SOURCED, seq, subject, headers, payload));
+    this.batchPublishes++;
+  }
+
+  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): void {
+    this.queueFlush();
+    this.batch.push(encodeCopied(MIRRORED, seq, subject, headers, payload));
+  }
+
+  proposeMirrorSkip(last: number): void {
+    const w = new EntryWriter(9);
+    w.u8(MIRROR_SKIP);
+    w.f64(last);
+    this.queueFlush();
+    this.batch.push(w.out);
   }
 
   proposeBatch(batch: ProposedBatch): void {
@@ -484,6 +543,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.syncTarget = Math.max(this.syncTarget, target);
     if (this.syncing) return;
     this.syncing = true;
+    this.o.stream.updateDirectGets();
     this.o.log.info(`JetStream stream ${this.o.stream.name}: this replica has messages up to ${this.o.stream.store.state().lastSeq}, the group up to ${target}: copying the rest from the leader`);
     queueMicrotask(() => this.requestSync());
   }
@@ -526,6 +586,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     clearTimeout(this.syncTimer ?? undefined);
     this.syncTimer = null;
     this.syncing = false;
+    this.o.stream.updateDirectGets();
     this.o.log.info(`JetStream stream ${this.o.stream.name}: caught up with the leader (messages up to ${this.o.stream.store.state().lastSeq})`);
     const deferred = this.deferred;
     this.deferred = [];
@@ -882,6 +943,23 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       if (msgId !== "" && this.pending.get(msgId) === seq) this.pending.delete(msgId);
       return;
     }
+    if (data[0] === SOURCED || data[0] === MIRRORED) {
+      const c = decodeCopied(data);
+      if (data[0] === MIRRORED) {
+        const error = this.o.stream.applyMirrored(c.seq, c.subject, c.headers, c.payload);
+        if (error !== null) this.o.log.warn(`JetStream stream ${this.o.stream.name}: could not store mirrored message ${c.seq}: ${error.description}`);
+        return;
+      }
+      if (this._inflight > 0 && this.isLeader) this._inflight--;
+      this.o.stream.applySourced(c.seq, c.subject, c.headers ?? Buffer.alloc(0), c.payload);
+      const msgId = this.pending.size > 0 && c.headers !== null ? msgIdOf({ subject: c.subject, reply: null, headers: c.headers, payload: c.payload }) : "";
+      if (msgId !== "" && this.pending.get(msgId) === c.seq) this.pending.delete(msgId);
+      return;
+    }
+    if (data[0] === MIRROR_SKIP) {
+      this.o.stream.applyMirrorSkip(new EntryReader(data).f64());
+      return;
+    }
     if (data[0] === ATOMIC_BATCH) {
       const batch = decodeBatch(data);
       if (this._inflight > 0 && this.isLeader) this._inflight = Math.max(0, this._inflight - batch.messages.length);
@@ -983,7 +1061,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.storage.close();
     if (this.o.stream.replication === this) {
       this.o.stream.replication = null;
-      if (!this.o.stream.deleted) this.o.stream.subscribeForRole();
+      if (!this.o.stream.deleted) {
+        this.o.stream.subscribeForRole();
+        this.o.stream.feedsForRole(true); // scaled down to R1: its feeds run here (a stream still replicated starts none)
+      }
     }
     if (removeLog) rmSync(this.o.dir, { recursive: true, force: true });
   }
@@ -1027,6 +1108,26 @@ function encodePublish(m: InternalMessage, seq: number): Uint8Array {
   w.long(m.headers);
   w.rest(m.payload);
   return w.out;
+}
+
+/** A message a feed copied (SOURCED, MIRRORED): its sequence, subject, headers and payload. */
+function encodeCopied(kind: number, seq: number, subject: string, headers: Buffer | null, payload: Buffer): Uint8Array {
+  const subjectBytes = Buffer.from(subject, "latin1");
+  const w = new EntryWriter(1 + 8 + EntryWriter.short(subjectBytes) + EntryWriter.long(headers) + payload.length);
+  w.u8(kind);
+  w.f64(seq);
+  w.short(subjectBytes);
+  w.long(headers);
+  w.rest(payload);
+  return w.out;
+}
+
+function decodeCopied(data: Uint8Array): { seq: number; subject: string; headers: Buffer | null; payload: Buffer } {
+  const r = new EntryReader(data);
+  const seq = r.f64();
+  const subject = r.shortText();
+  const headers = r.long();
+  return { seq, subject, headers, payload: r.rest() };
 }
 
 function decodePublish(data: Uint8Array): { m: InternalMessage; seq: number } {

@@ -540,7 +540,7 @@ export class MqttConnection implements Flushable {
           throw new MqttProtocolError(ReasonCode.TopicNameInvalid, "invalid response topic");
         }
       }
-      const headers = propertiesToHeaders(v5 ? packet.properties : NO_PROPERTIES, packet.qos);
+      const headers = propertiesToHeaders(v5 ? packet.properties : NO_PROPERTIES, packet.qos, packet.retain);
       // What this publish writes to the stream layer (kept sessions' QoS 1/2 copies, the retained message):
       // its PUBACK/PUBREC waits for those writes, so an acknowledged message survives kill -9.
       const writes = this.mqtt.beginWrites();

@@ -513,7 +513,7 @@ export class Mqtt implements SessionKeeper {
       return;
     }
     const reply = will.properties.responseTopic !== undefined ? safeSubject(will.properties.responseTopic) : null;
-    this.publish(session, subject, reply, propertiesToHeaders(will.properties, will.qos), will.payload, will.qos, will.retain);
+    this.publish(session, subject, reply, propertiesToHeaders(will.properties, will.qos, will.retain), will.payload, will.qos, will.retain);
     if (will.retain) this.retain(session.account, subject, { topic: will.topic, payload: will.payload, qos: will.qos, properties: will.properties });
     this.server.flushDirty();
   }

@@ -8,7 +8,7 @@ import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
 import { PacketType, MQTT_5, type PublishPacket, type Will } from "./packets.ts";
 import type { Properties } from "./properties.ts";
-import { headersToProperties, publishedQos } from "./headers.ts";
+import { headersToProperties, publishedQos, publishedRetain } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
 import type { Qos0Run } from "./qos0-run.ts";
@@ -207,7 +207,8 @@ export class MqttSession implements Subscriber {
     // Nothing goes to a client before its CONNACK (its session may still be being stored or read); a kept
     // session stores QoS 1/2 messages only, sent once the client is there.
     if (qos === 0 && (connection === null || !connection.connacked)) return;
-    const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
+    // MQTT 5 retain as published: the publisher's flag, from its header when it published on another node.
+    const retain = msub.retainAsPublished && (publisher instanceof MqttSession ? publisher.publishingRetain : headerSize > 0 && publishedRetain(buf, payloadStart, headerSize));
     // QoS 0 with nothing for MQTT 5 properties: the PUBLISH is written straight from the publisher's bytes.
     if (qos === 0 && (level !== MQTT_5 || (headerSize < 0 && replyStart < 0 && msub.subscriptionId === undefined))) {
       sub.delivered++;

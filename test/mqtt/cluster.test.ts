@@ -5,7 +5,7 @@
 // cluster's: the `$MQTT_*` streams are replicated, a client id moves to the node it connects to (the old
 // connection is closed) with its subscriptions and QoS 1 messages, a retained message is seen from every
 // node. That test also runs against a 3-node nats-server cluster (NATTER_TEST_SERVER=nats-server).
-import { describe, expect, onTestFinished, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
 import * as nats from "nats";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -77,9 +77,19 @@ async function threeMqttNodes(mqttBlock: string): Promise<{ nodes: ClusterNode[]
 }
 
 describe("MQTT sessions and retained messages in a JetStream cluster", () => {
+  // One cluster for the tests below (each uses its own client ids and topics); the last one kills a node.
+  let nodes: ClusterNode[] = [];
+  let url0 = "", url1 = "", url2 = "";
+  beforeAll(async () => {
+    const started = await threeMqttNodes("  stream_replicas: 3");
+    nodes = started.nodes;
+    [url0, url1, url2] = started.mqttUrls as [string, string, string];
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.kill9()));
+  });
+
   test("replicated streams; a retained message seen from every node; a session taken over on another node keeps its subscription and QoS 1 messages", async () => {
-    const { nodes, mqttUrls } = await threeMqttNodes("  stream_replicas: 3");
-    const [url0, url1, url2] = mqttUrls as [string, string, string];
     // Connecting waits while the MQTT streams are created (once for the cluster, R3).
     const pub = await connectMqtt(url0, { clientId: "c-pub", connectTimeout: 20_000 });
     const nc = await client(nodes[1]!);
@@ -130,5 +140,42 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
     expect([...new Set(got.map((m) => m.payload))].sort()).toEqual(["job 2", "job 3", "job 4"]);
     await third.endAsync();
     await pub.endAsync();
+  });
+
+  test("the retain flag across nodes: live deliveries without it (3.1.1), with it where MQTT 5 asks retain as published", async () => {
+    const pub = await connectMqtt(url0, { clientId: "rf-pub", connectTimeout: 20_000 });
+    const sub311 = await connectMqtt(url1, { clientId: "rf-311", connectTimeout: 20_000 });
+    const got311 = collect(sub311);
+    await sub311.subscribeAsync("flag/#", { qos: 1 });
+    const v5 = serverKind === "natter"; // nats-server 2.9 and 2.10 refuse MQTT 5
+    const subRap = v5 ? await connectMqtt(url1, { clientId: "rf-rap", protocolVersion: 5, connectTimeout: 20_000 }) : null;
+    const subPlain = v5 ? await connectMqtt(url1, { clientId: "rf-plain", protocolVersion: 5, connectTimeout: 20_000 }) : null;
+    const gotRap = subRap === null ? null : collect(subRap);
+    const gotPlain = subPlain === null ? null : collect(subPlain);
+    await subRap?.subscribeAsync("flag/#", { qos: 1, rap: true });
+    await subPlain?.subscribeAsync("flag/#", { qos: 1 });
+    // Interest crosses the routes asynchronously: probe until every subscriber on node 1 hears node 0.
+    const everyone = [got311, gotRap, gotPlain].filter((g) => g !== null);
+    await waitFor(async () => {
+      await pub.publishAsync("flag/probe", "p", { qos: 0 });
+      return everyone.every((g) => g.messages.some((m) => m.topic === "flag/probe"));
+    }, 10_000, "interest from node 1 on node 0", 100);
+    await pub.publishAsync("flag/kept-0", "r0", { qos: 0, retain: true });
+    await pub.publishAsync("flag/kept-1", "r1", { qos: 1, retain: true });
+    const live = async (g: ReturnType<typeof collect>) => {
+      const topics = ["flag/kept-0", "flag/kept-1"];
+      await waitFor(() => topics.every((t) => g.messages.some((m) => m.topic === t)), 10_000, "both retained publishes");
+      return topics.map((t) => g.messages.find((m) => m.topic === t)!.packet.retain);
+    };
+    // [MQTT-3.3.1-9]: a live delivery to an established subscription has RETAIN 0 (nats-server: also across routes).
+    expect(await live(got311)).toEqual([false, false]);
+    if (gotRap !== null && gotPlain !== null) {
+      // MQTT 5 [MQTT-3.3.1-12]/[MQTT-3.3.1-13]: retain as published keeps the publisher's flag, the publisher being on another node.
+      expect(await live(gotRap)).toEqual([true, true]);
+      expect(await live(gotPlain)).toEqual([false, false]);
+    }
+    // Leave no retained messages behind for the other tests.
+    await pub.publishAsync("flag/kept-0", "", { qos: 1, retain: true });
+    await pub.publishAsync("flag/kept-1", "", { qos: 1, retain: true });
   });
 });

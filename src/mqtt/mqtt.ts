@@ -19,8 +19,9 @@ import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
 import { Qos0Run } from "./qos0-run.ts";
-import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
+import { clientIdHash, expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
 import { jetStreamClusterSize } from "../jetstream/jsz.ts";
+import { RemoteSessionKeeper } from "./remote-session.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
@@ -37,6 +38,10 @@ export class Mqtt implements SessionKeeper {
   readonly sessions = new Map<string, MqttSession>();
   /** The same sessions by account and client id hash (what another node's takeover names). */
   private readonly sessionsByHash = new Map<string, MqttSession>();
+  /** Cluster: the kept sessions other nodes hold, by account and client id hash (src/mqtt/remote-session.ts). */
+  private readonly remoteSessions = new Map<string, RemoteSessionKeeper>();
+  /** Cluster: the latest record generation seen of each client id hash, by account (older records are stale). */
+  private readonly generations = new Map<string, number>();
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start. */
   totalConnections = 0;
@@ -114,7 +119,10 @@ export class Mqtt implements SessionKeeper {
       for (const [subject, message] of loaded.retained) state.retained.set(subject, message); // news from other nodes may be there already
       let restored = 0;
       for (const stored of loaded.sessions) {
-        if (this.clustered && stored.node !== this.nodeId) continue; // another node's, or resumed where its client connects
+        if (this.clustered && stored.node !== this.nodeId) {
+          this.sessionRecorded(account, clientIdHash(stored.clientId), stored); // another node's: kept for here too
+          continue;
+        }
         if (stored.expiry === 0) {
           void store.forgetSession(stored.clientId).catch(() => {}); // its connection ended with this node
           continue;
@@ -122,6 +130,7 @@ export class Mqtt implements SessionKeeper {
         restored++;
         const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
         session.expirySeconds = stored.expiry;
+        session.generation = stored.gen ?? 0;
         session.persisted = true;
         // Its expiry counts from when its client went away (from now if it was connected when the server stopped).
         session.disconnectedAt = typeof stored.disconnectedAt === "number" ? stored.disconnectedAt : Date.now();
@@ -157,6 +166,7 @@ export class Mqtt implements SessionKeeper {
   private clusterListener(account: Account, state: AccountState): ClusterListener {
     return {
       sessionClaimed: (idHash, seq) => this.sessionClaimed(account, idHash, seq),
+      sessionRecorded: (idHash, record) => this.sessionRecorded(account, idHash, record),
       retainedChanged: (subject, message) => {
         if (message === null) state.retained.delete(subject);
         else state.retained.set(subject, message);
@@ -195,6 +205,55 @@ export class Mqtt implements SessionKeeper {
     }
     session.close();
     this.server.flushDirty();
+  }
+
+  /**
+   * Cluster: a session record another node wrote (or found at start). A kept session held by another node
+   * gets a keeper here (src/mqtt/remote-session.ts), replacing the one of the record before; a record of
+   * this node's, an ended or a clean session, none. A record older than one seen before changes nothing.
+   */
+  private sessionRecorded(account: Account, idHash: string, record: StoredSession): void {
+    const key = sessionKey(account, idHash);
+    const generation = record.gen ?? 0;
+    if (generation < (this.generations.get(key) ?? 0)) return;
+    this.generations.set(key, generation);
+    this.dropRemoteSession(key);
+    // A newer record of another node's for a session this node holds is that node's claim: its takeover
+    // (sessionClaimed) follows, and the keeper is here already.
+    if (record.node === undefined || record.node === this.nodeId || record.expiry === 0) return;
+    const away = record.disconnectedAt;
+    const expiresAt = away === undefined || record.expiry === NEVER_EXPIRES ? null : away + record.expiry * 1000;
+    if (expiresAt !== null && expiresAt <= Date.now()) return;
+    const state = this.stateOf(account);
+    const holder = record.node;
+    const keeper = new RemoteSessionKeeper(
+      record.clientId,
+      account,
+      expiresAt,
+      (subject) => this.holderTakes(account, holder, subject),
+      (clientId, message) => {
+        const store = state.store;
+        if (store !== null) this.track(store.keepPending(clientId, message), "keep a QoS message for a session held by another node");
+      },
+    );
+    keeper.subscribeAll(record);
+    this.remoteSessions.set(key, keeper);
+  }
+
+  private dropRemoteSession(key: string): void {
+    const keeper = this.remoteSessions.get(key);
+    if (keeper === undefined) return;
+    keeper.close();
+    this.remoteSessions.delete(key);
+  }
+
+  /** Whether the node `holder` gets a message on `subject` published here: its route is up and has told the interest. */
+  private holderTakes(account: Account, holder: string, subject: string): boolean {
+    const route = this.server.cluster?.routes.get(holder);
+    if (route === undefined || route.closed) return false;
+    const plain = account.sublist.match(subject).plain;
+    for (let i = 0; i < plain.length; i++) if (plain[i]!.client === route) return true;
+    return false;
   }
 
   private stateOf(account: Account): AccountState {
@@ -283,6 +342,10 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(account).store;
     if (store === null) return { session, present, stored: null };
     if (this.clustered) {
+      // This node holds the session now: it keeps for it itself, and its record is one generation on.
+      const hashKey = sessionKey(account, session.idHash);
+      this.dropRemoteSession(hashKey);
+      session.generation = Math.max(session.generation, this.generations.get(hashKey) ?? 0) + 1;
       // Every session is written at CONNECT in a cluster (as nats-server does), clean ones too: the write
       // tells the node holding the client id to let it go.
       const stored = !present && !cleanStart ? this.resume(session, store) : this.claim(session, store, present, cleanStart);
@@ -302,6 +365,11 @@ export class Mqtt implements SessionKeeper {
       session.resuming = false;
     }
     if (cleanStart) await store.forgetPending(session.clientId);
+    else if (present && !session.closed) {
+      // What other nodes kept for it while this node could not take it (src/mqtt/remote-session.ts).
+      const pending = await store.loadPending(session.clientId);
+      if (!session.closed) await session.restorePendingBefore(pending);
+    }
     return present;
   }
 
@@ -324,6 +392,7 @@ export class Mqtt implements SessionKeeper {
         for (const s of record.subscriptions) session.restoreSubscription(s);
         present = true;
       }
+      if (record?.gen !== undefined && record.gen >= session.generation) session.generation = record.gen + 1;
       await this.writeSession(session, store, true);
     } finally {
       session.resuming = false;
@@ -337,15 +406,24 @@ export class Mqtt implements SessionKeeper {
   /** Writes the session record now (see saveSession), resolving once stored. */
   private async writeSession(session: MqttSession, store: MqttStore, claim: boolean): Promise<void> {
     session.persisted = true;
-    const seq = await store.saveSession(this.sessionRecord(session), claim);
+    const record = this.sessionRecord(session);
+    const seq = await store.saveSession(record, claim);
     if (seq > session.storedSeq) session.storedSeq = seq;
+    if (record.gen !== undefined) {
+      // This node's own writes do not come back to it: its view of the generation follows them here.
+      const key = sessionKey(session.account, session.idHash);
+      if (record.gen > (this.generations.get(key) ?? 0)) this.generations.set(key, record.gen);
+    }
   }
 
   private sessionRecord(session: MqttSession): StoredSession {
     const record: StoredSession = { clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() };
     if (session.disconnectedAt !== null) record.disconnectedAt = session.disconnectedAt;
     if (session.pendingWill !== null) record.will = storedWill(session.pendingWill.will, session.pendingWill.at);
-    if (this.clustered) record.node = this.nodeId;
+    if (this.clustered) {
+      record.node = this.nodeId;
+      record.gen = session.generation;
+    }
     return record;
   }
 
@@ -618,7 +696,7 @@ export class Mqtt implements SessionKeeper {
     const subs = run.subs;
     for (let k = 0; k < subs.length; k++) {
       const sub = subs[k] as MqttSubscription;
-      (sub.client as MqttSession).deliverQos0(sub, run, publisher);
+      (sub.client as MqttSession | RemoteSessionKeeper).deliverQos0(sub, run, publisher);
     }
     run.clear();
   }
@@ -665,6 +743,8 @@ export class Mqtt implements SessionKeeper {
     for (const conn of [...this.connections.values()]) conn.closeWith(ReasonCode.ServerShuttingDown, "server shutting down");
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
+    for (const keeper of this.remoteSessions.values()) keeper.close();
+    this.remoteSessions.clear();
     for (const state of this.accounts.values()) state.store?.close();
   }
 }

@@ -126,6 +126,8 @@ export class MqttSession implements Subscriber {
   resuming = false;
   /** Cluster: a client with this client id connected to another node, which holds the session now. */
   movedAway = false;
+  /** Cluster: the record's generation, one more at each CONNECT; the nodes ignore a record older than one they saw. */
+  generation = 0;
   private hash: string | null = null;
 
   constructor(

@@ -9,8 +9,9 @@
 // In a cluster the streams are the cluster's (created once, with replicas), and the nodes tell each other
 // what matters to their in-memory state the way nats-server's do: the write of a session record at
 // CONNECT asks for its PubAck on `$MQTT.JSA.<node>.SP.<id hash>.<n>`, which every node listens to, so the
-// node that held the session learns it was taken over; a retained message is seen by every node as it
-// is published to `$MQTT.rmsgs.<subject>`, and its removal is told on `$MQTT.JSA.<node>.RD`.
+// node that held the session learns it was taken over; every node sees the session records as they are
+// written to `$MQTT.sess.<id hash>` (for src/mqtt/remote-session.ts); a retained message is seen by every
+// node as it is published to `$MQTT.rmsgs.<subject>`, and its removal is told on `$MQTT.JSA.<node>.RD`.
 import { randomBytes } from "node:crypto";
 import { InternalClient, type InternalMessage } from "../internal-client.ts";
 import type { Account } from "../accounts/account.ts";
@@ -61,6 +62,8 @@ export interface StoredSession {
   will?: StoredWill;
   /** In a cluster: the node (its cluster member id) whose memory holds the session; it restores it at start. */
   node?: string;
+  /** In a cluster: one more at each CONNECT of the client id, so that a node seeing records out of order ignores the older. */
+  gen?: number;
 }
 
 /** A will as kept: the message (as encodeMessage writes it), its retain flag, and when it is due. */
@@ -114,6 +117,8 @@ export class NoJetStream extends Error {}
 export interface ClusterListener {
   /** Another node stored the session of the client id with this hash at CONNECT; `seq` is its record's sequence. */
   sessionClaimed(idHash: string, seq: number): void;
+  /** Another node wrote the session record of the client id with this hash (any write: at CONNECT, a change, its client gone). */
+  sessionRecorded(idHash: string, record: StoredSession): void;
   retainedChanged(subject: string, message: StoredMessage | null): void;
 }
 
@@ -144,6 +149,15 @@ export class MqttStore {
     if (cluster !== null) {
       this.client.subscribe(`$MQTT.JSA.*.${CLAIM_TOKEN}.*.*`, (m) => this.onClaimReply(m));
       this.client.subscribe(`$MQTT.JSA.*.${RETAINED_DELETED_TOKEN}`, (m) => cluster.retainedChanged(m.payload.toString("utf8"), null));
+      // A session record written by another node (this client's own writes do not come back to it).
+      this.client.subscribe(`${SESSIONS_PREFIX}>`, (m) => {
+        try {
+          const record = JSON.parse(m.payload.toString("utf8")) as StoredSession;
+          if (typeof record.clientId === "string" && Array.isArray(record.subscriptions)) cluster.sessionRecorded(m.subject.slice(SESSIONS_PREFIX.length), record);
+        } catch {
+          // a record we cannot read is skipped
+        }
+      });
       // A retained message published on another node (this client's own publishes do not come back to it).
       this.client.subscribe(`${RETAINED_PREFIX}>`, (m) => {
         const message = decodeMessage(m.payload);

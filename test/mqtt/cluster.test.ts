@@ -10,6 +10,7 @@ import * as nats from "nats";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { freePort, serverKind } from "../harness/server.ts";
 import { startNode, waitForMesh, type ClusterNode } from "../cluster/spawn.ts";
 import { client, storeDir, waitForMeta } from "../cluster/js-cluster.ts";
@@ -177,5 +178,48 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
     // Leave no retained messages behind for the other tests.
     await pub.publishAsync("flag/kept-0", "", { qos: 1, retain: true });
     await pub.publishAsync("flag/kept-1", "", { qos: 1, retain: true });
+  });
+
+  // Runs last: it kills node 0.
+  test("a kept session's QoS 1 messages are kept cluster-wide: published on node 1 while node 0, which held it, is down; received on node 2", async () => {
+    const nc = await client(nodes[1]!);
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    const away = await connectMqtt(url0, { clientId: "away-1", clean: false, connectTimeout: 20_000 });
+    await away.subscribeAsync("fleet/#", { qos: 1 });
+    await away.endAsync();
+    await nodes[0]!.kill9();
+    // The streams' replicas on nodes 1 and 2 go on (R3): wait until they answer without node 0.
+    for (const stream of ["$MQTT_sess", serverKind === "natter" ? "$MQTT_qos" : "$MQTT_msgs"]) {
+      await waitFor(async () => {
+        const info = await jsm.streams.info(stream).catch(() => null);
+        return info?.cluster?.leader !== undefined && info.cluster.leader !== "M0";
+      }, 20_000, `${stream} led without node 0`, 200);
+    }
+    const pub = await connectMqtt(url1, { clientId: "away-pub", connectTimeout: 20_000 });
+    // A NATS publish is QoS 0 to MQTT subscribers (as nats-server): not kept for a client that is away.
+    nc.publish("fleet.nats", "plain");
+    if (serverKind === "natter") {
+      // One carrying nats-server's Nmqtt-Pub header is an MQTT publish of that QoS (as from another node): kept.
+      const h = natsHeaders();
+      h.set("Nmqtt-Pub", "1");
+      nc.publish("fleet.nats-qos1", "from NATS", { headers: h });
+    }
+    await pub.publishAsync("fleet/truck-1", "t1", { qos: 1 });
+    await pub.publishAsync("fleet/truck-2", "t2", { qos: 1 });
+    const back = mqtt.connect(url2, { clientId: "away-1", clean: false, connectTimeout: 20_000, reconnectPeriod: 0, protocolVersion: 4 });
+    onTestFinished(() => back.endAsync(true).catch(() => {}));
+    const got = collect(back);
+    await new Promise<void>((resolve, reject) => {
+      back.once("connect", () => resolve());
+      back.once("error", reject);
+    });
+    expect(sessionPresent(back)).toBe(true);
+    const expected = serverKind === "natter" ? ["from NATS", "t1", "t2"] : ["t1", "t2"];
+    // Kept in the order published; "fleet/truck-2" came last, so all kept before it are here with it.
+    await waitFor(() => got.messages.some((m) => m.topic === "fleet/truck-2"), 15_000, "the kept messages on node 2");
+    expect([...new Set(got.messages.map((m) => m.payload))].sort()).toEqual(expected);
+    expect(got.messages.every((m) => m.packet.qos === 1)).toBe(true);
+    await back.endAsync();
+    await pub.endAsync();
   });
 });

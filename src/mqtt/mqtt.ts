@@ -19,7 +19,7 @@ import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
 import { Qos0Run } from "./qos0-run.ts";
-import { clientIdHash, expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
+import { clientIdHash, expiryOf, MqttStore, NoJetStream, SessionRecordChanged, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
 import { jetStreamClusterSize } from "../jetstream/jsz.ts";
 import { RemoteSessionKeeper } from "./remote-session.ts";
 
@@ -40,8 +40,8 @@ export class Mqtt implements SessionKeeper {
   private readonly sessionsByHash = new Map<string, MqttSession>();
   /** Cluster: the kept sessions other nodes hold, by account and client id hash (src/mqtt/remote-session.ts). */
   private readonly remoteSessions = new Map<string, RemoteSessionKeeper>();
-  /** Cluster: the latest record generation seen of each client id hash, by account (older records are stale). */
-  private readonly generations = new Map<string, number>();
+  /** Cluster: the stream sequence of the latest session record seen of each client id hash, by account (older ones are stale). */
+  private readonly recordSeqs = new Map<string, number>();
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start. */
   totalConnections = 0;
@@ -118,9 +118,9 @@ export class Mqtt implements SessionKeeper {
       state.store = store;
       for (const [subject, message] of loaded.retained) state.retained.set(subject, message); // news from other nodes may be there already
       let restored = 0;
-      for (const stored of loaded.sessions) {
+      for (const { record: stored, seq } of loaded.sessions) {
         if (this.clustered && stored.node !== this.nodeId) {
-          this.sessionRecorded(account, clientIdHash(stored.clientId), stored); // another node's: kept for here too
+          this.sessionRecorded(account, clientIdHash(stored.clientId), stored, seq); // another node's: kept for here too
           continue;
         }
         if (stored.expiry === 0) {
@@ -130,7 +130,7 @@ export class Mqtt implements SessionKeeper {
         restored++;
         const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
         session.expirySeconds = stored.expiry;
-        session.generation = stored.gen ?? 0;
+        session.storedSeq = seq;
         session.persisted = true;
         // Its expiry counts from when its client went away (from now if it was connected when the server stopped).
         session.disconnectedAt = typeof stored.disconnectedAt === "number" ? stored.disconnectedAt : Date.now();
@@ -166,7 +166,7 @@ export class Mqtt implements SessionKeeper {
   private clusterListener(account: Account, state: AccountState): ClusterListener {
     return {
       sessionClaimed: (idHash, seq) => this.sessionClaimed(account, idHash, seq),
-      sessionRecorded: (idHash, record) => this.sessionRecorded(account, idHash, record),
+      sessionRecorded: (idHash, record, seq) => this.sessionRecorded(account, idHash, record, seq),
       retainedChanged: (subject, message) => {
         if (message === null) state.retained.delete(subject);
         else state.retained.set(subject, message);
@@ -210,13 +210,13 @@ export class Mqtt implements SessionKeeper {
   /**
    * Cluster: a session record another node wrote (or found at start). A kept session held by another node
    * gets a keeper here (src/mqtt/remote-session.ts), replacing the one of the record before; a record of
-   * this node's, an ended or a clean session, none. A record older than one seen before changes nothing.
+   * this node's, an ended or a clean session, none. A record older than one seen before (told out of
+   * order) changes nothing.
    */
-  private sessionRecorded(account: Account, idHash: string, record: StoredSession): void {
+  private sessionRecorded(account: Account, idHash: string, record: StoredSession, seq: number): void {
     const key = sessionKey(account, idHash);
-    const generation = record.gen ?? 0;
-    if (generation < (this.generations.get(key) ?? 0)) return;
-    this.generations.set(key, generation);
+    if (seq <= (this.recordSeqs.get(key) ?? 0)) return;
+    this.recordSeqs.set(key, seq);
     this.dropRemoteSession(key);
     // A newer record of another node's for a session this node holds is that node's claim: its takeover
     // (sessionClaimed) follows, and the keeper is here already.
@@ -342,10 +342,7 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(account).store;
     if (store === null) return { session, present, stored: null };
     if (this.clustered) {
-      // This node holds the session now: it keeps for it itself, and its record is one generation on.
-      const hashKey = sessionKey(account, session.idHash);
-      this.dropRemoteSession(hashKey);
-      session.generation = Math.max(session.generation, this.generations.get(hashKey) ?? 0) + 1;
+      this.dropRemoteSession(sessionKey(account, session.idHash)); // this node holds the session now: it keeps for it itself
       // Every session is written at CONNECT in a cluster (as nats-server does), clean ones too: the write
       // tells the node holding the client id to let it go.
       const stored = !present && !cleanStart ? this.resume(session, store) : this.claim(session, store, present, cleanStart);
@@ -360,7 +357,10 @@ export class Mqtt implements SessionKeeper {
   private async claim(session: MqttSession, store: MqttStore, present: boolean, cleanStart: boolean): Promise<boolean> {
     session.resuming = true;
     try {
-      await this.writeSession(session, store, true);
+      // The record this write follows: this node's own last one, else the stream's (as nats-server reads it at every CONNECT).
+      if (!present) session.storedSeq = (await store.loadSession(session.clientId))?.seq ?? 0;
+      if (session.closed) return false;
+      await this.claimRecord(session, store);
     } finally {
       session.resuming = false;
     }
@@ -392,8 +392,8 @@ export class Mqtt implements SessionKeeper {
         for (const s of record.subscriptions) session.restoreSubscription(s);
         present = true;
       }
-      if (record?.gen !== undefined && record.gen >= session.generation) session.generation = record.gen + 1;
-      await this.writeSession(session, store, true);
+      session.storedSeq = loaded?.seq ?? 0;
+      await this.claimRecord(session, store);
     } finally {
       session.resuming = false;
     }
@@ -403,27 +403,59 @@ export class Mqtt implements SessionKeeper {
     return present;
   }
 
-  /** Writes the session record now (see saveSession), resolving once stored. */
-  private async writeSession(session: MqttSession, store: MqttStore, claim: boolean): Promise<void> {
-    session.persisted = true;
-    const record = this.sessionRecord(session);
-    const seq = await store.saveSession(record, claim);
-    if (seq > session.storedSeq) session.storedSeq = seq;
-    if (record.gen !== undefined) {
-      // This node's own writes do not come back to it: its view of the generation follows them here.
-      const key = sessionKey(session.account, session.idHash);
-      if (record.gen > (this.generations.get(key) ?? 0)) this.generations.set(key, record.gen);
+  /**
+   * Cluster: the session record written at CONNECT, following the record read (session.storedSeq). Of two
+   * connections with one client id racing on two nodes, both read the same record and the stream stores
+   * only the first write that follows it (nats-server's session save with Nats-Expected-Last-Subject-Sequence):
+   * the other is refused, its node never held the session, and its CONNECT is refused. A record that moved
+   * on because the node holding the session wrote that its client went away (the client is back here before
+   * that node noticed) is no rival: the claim is made again, once, after it.
+   */
+  private async claimRecord(session: MqttSession, store: MqttStore): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.writeSession(session, store, true);
+        return;
+      } catch (error) {
+        if (!(error instanceof SessionRecordChanged)) throw error;
+        const now = attempt === 0 ? await store.loadSession(session.clientId) : null;
+        if (now !== null && now.record.disconnectedAt !== undefined && !session.closed) {
+          session.storedSeq = now.seq;
+          continue;
+        }
+        this.server.log.debug(`MQTT: client id ${JSON.stringify(session.clientId)}: another node connected it first`);
+        this.removeSession(session);
+        session.persisted = false;
+        session.movedAway = true;
+        session.claimLost = true;
+        throw error;
+      }
     }
+  }
+
+  /**
+   * Writes the session record now (see saveSession), resolving once stored. In a cluster one write at a
+   * time per session, each following the one before (its expected last sequence).
+   */
+  private writeSession(session: MqttSession, store: MqttStore, claim: boolean): Promise<void> {
+    session.persisted = true;
+    if (!this.clustered) return store.saveSession(this.sessionRecord(session), claim).then(() => {});
+    const written = session.recordWrites.then(async () => {
+      const seq = await store.saveSession(this.sessionRecord(session), claim, session.storedSeq);
+      if (seq > session.storedSeq) session.storedSeq = seq;
+      // This node's own records are not told back to it: its view of the latest follows them here.
+      const key = sessionKey(session.account, session.idHash);
+      if (seq > (this.recordSeqs.get(key) ?? 0)) this.recordSeqs.set(key, seq);
+    });
+    session.recordWrites = written.catch(() => {});
+    return written;
   }
 
   private sessionRecord(session: MqttSession): StoredSession {
     const record: StoredSession = { clientId: session.clientId, expiry: session.expirySeconds, subscriptions: session.storedSubscriptions() };
     if (session.disconnectedAt !== null) record.disconnectedAt = session.disconnectedAt;
     if (session.pendingWill !== null) record.will = storedWill(session.pendingWill.will, session.pendingWill.at);
-    if (this.clustered) {
-      record.node = this.nodeId;
-      record.gen = session.generation;
-    }
+    if (this.clustered) record.node = this.nodeId;
     return record;
   }
 
@@ -433,9 +465,10 @@ export class Mqtt implements SessionKeeper {
     if (session.connection !== conn) return; // taken over: the session lives on with the new connection
     session.connection = null;
     if (session.movedAway || session.resuming) {
-      // Taken over by another node (its client is back there: a delayed will is not due), or gone before
-      // its session was read: nothing here is the session's record any more.
-      if (will !== null && !session.resuming && (conn.level !== MQTT_5 || (will.properties.willDelayInterval ?? 0) === 0)) this.publishWill(session, will);
+      // Taken over by another node (its client is back there: a delayed will is not due), gone before its
+      // session was read, or its CONNECT lost to another node's (never connected: no will): nothing here is
+      // the session's record any more.
+      if (will !== null && !session.resuming && !session.claimLost && (conn.level !== MQTT_5 || (will.properties.willDelayInterval ?? 0) === 0)) this.publishWill(session, will);
       this.removeSession(session);
       session.close();
       return;
@@ -507,8 +540,12 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(session.account).store;
     if (store === null || session.expirySeconds === 0) return null;
     const written = this.writeSession(session, store, false);
-    this.track(written, "save session");
-    return written.catch(() => {});
+    this.writes?.push(written);
+    return written.catch((error: unknown) => {
+      // Refused because another node wrote the record since: that node holds the session now (its takeover is on its way).
+      if (error instanceof SessionRecordChanged) this.server.log.debug(`MQTT: session ${JSON.stringify(session.clientId)} not saved here: another node holds it now`);
+      else this.server.log.error(`MQTT: could not save session: ${(error as Error).message}`);
+    });
   }
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------

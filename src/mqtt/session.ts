@@ -126,8 +126,10 @@ export class MqttSession implements Subscriber {
   resuming = false;
   /** Cluster: a client with this client id connected to another node, which holds the session now. */
   movedAway = false;
-  /** Cluster: the record's generation, one more at each CONNECT; the nodes ignore a record older than one they saw. */
-  generation = 0;
+  /** Cluster: its CONNECT lost the race for the record to another node's (claimRecord): this node never held it. */
+  claimLost = false;
+  /** Cluster: this session's record writes, one after the other (each follows the sequence of the one before). */
+  recordWrites: Promise<void> = Promise.resolve();
   private hash: string | null = null;
 
   constructor(

@@ -180,6 +180,42 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
     await pub.publishAsync("flag/kept-1", "", { qos: 1, retain: true });
   });
 
+  // natter only: nats-server 2.9.10 and 2.12.0 sometimes close both racers (both connected then both closed, or one
+  // never connected and the other closed: its one-second "flapper" jail), in a round or two of ten.
+  test.skipIf(serverKind !== "natter")("two connections with one client id racing on two nodes: exactly one keeps the session, the other is closed", async () => {
+    const rounds = 10;
+    for (let r = 0; r < rounds; r++) {
+      const clientId = `race-${r}`;
+      if (r % 2 === 1) {
+        // Odd rounds race for a session that exists (kept, its client away), even rounds for a new one.
+        const earlier = await connectMqtt(url2, { clientId, clean: false, connectTimeout: 20_000 });
+        await earlier.subscribeAsync(`race/${r}`, { qos: 1 });
+        await earlier.endAsync();
+      }
+      const racers = [url0, url1].map((url) => {
+        const c = mqtt.connect(url, { clientId, clean: false, connectTimeout: 20_000, reconnectPeriod: 0, protocolVersion: 4 });
+        c.on("error", () => {}); // a refused CONNECT: counted below as closed
+        onTestFinished(() => c.endAsync(true).catch(() => {}));
+        const state = { connected: false, closed: false, client: c };
+        c.on("connect", () => (state.connected = true));
+        c.on("close", () => (state.closed = true));
+        return state;
+      });
+      const settled = () => racers.filter((s) => s.connected && !s.closed).length === 1 && racers.some((s) => s.closed);
+      await waitFor(settled, 15_000, `round ${r}: one connection left`, 20).catch((error: Error) => {
+        throw new Error(`${error.message}; [connected, closed] of each: ${JSON.stringify(racers.map((s) => [s.connected, s.closed]))}`);
+      });
+      // The one left has the session: a QoS 1 round trip on it, after which the other node's claim is long settled.
+      const winner = racers.find((s) => !s.closed)!.client;
+      const got = collect(winner);
+      await winner.subscribeAsync(`race/${r}/echo`, { qos: 1 });
+      await winner.publishAsync(`race/${r}/echo`, "mine", { qos: 1 });
+      await got.wait(1, 10_000);
+      expect(racers.filter((s) => !s.closed).length).toBe(1);
+      await winner.endAsync();
+    }
+  });
+
   // Runs last: it kills node 0.
   test("a kept session's QoS 1 messages are kept cluster-wide: published on node 1 while node 0, which held it, is down; received on node 2", async () => {
     const nc = await client(nodes[1]!);

@@ -139,6 +139,13 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
     expect(sessionPresent(third)).toBe(true);
     const got = await onThird.wait(3, 10_000);
     expect([...new Set(got.map((m) => m.payload))].sort()).toEqual(["job 2", "job 3", "job 4"]);
+    if (serverKind === "natter") {
+      // Kept once: by node 1, which held the session (node 0, where they were published, left them to it).
+      await third.subscribeAsync("jobs/sync", { qos: 1 });
+      await pub.publishAsync("jobs/sync", "sync", { qos: 1 });
+      await waitFor(() => got.some((m) => m.payload === "sync"), 10_000, "the sync message");
+      expect(got.filter((m) => m.payload.startsWith("job ")).length).toBe(3);
+    }
     await third.endAsync();
     await pub.endAsync();
   });

@@ -25,6 +25,8 @@ import { RemoteSessionKeeper } from "./remote-session.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
+/** How long a session record's sequence is kept to order records told out of order (recordSeqs). */
+const RECORD_SEQ_KEEP_MS = 30_000;
 const NEVER_EXPIRES = 0xffffffff;
 
 /** One account's MQTT state: its store in the stream layer (null without JetStream) and retained messages by subject. */
@@ -40,8 +42,13 @@ export class Mqtt implements SessionKeeper {
   private readonly sessionsByHash = new Map<string, MqttSession>();
   /** Cluster: the kept sessions other nodes hold, by account and client id hash (src/mqtt/remote-session.ts). */
   private readonly remoteSessions = new Map<string, RemoteSessionKeeper>();
-  /** Cluster: the stream sequence of the latest session record seen of each client id hash, by account (older ones are stale). */
-  private readonly recordSeqs = new Map<string, number>();
+  /**
+   * Cluster: the stream sequence of the latest session record seen of each client id hash, by account, and
+   * when (older ones are stale). Only to order records told close together: forgotten a while after, unless
+   * a keeper needs it (every CONNECT in a cluster writes a record, so this would grow with every client id).
+   */
+  private readonly recordSeqs = new Map<string, { seq: number; at: number }>();
+  private nextRecordSeqsPrune = 0;
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start. */
   totalConnections = 0;
@@ -215,8 +222,8 @@ export class Mqtt implements SessionKeeper {
    */
   private sessionRecorded(account: Account, idHash: string, record: StoredSession, seq: number): void {
     const key = sessionKey(account, idHash);
-    if (seq <= (this.recordSeqs.get(key) ?? 0)) return;
-    this.recordSeqs.set(key, seq);
+    if (seq <= (this.recordSeqs.get(key)?.seq ?? 0)) return;
+    this.recordSeqs.set(key, { seq, at: Date.now() });
     this.dropRemoteSession(key);
     // A newer record of another node's for a session this node holds is that node's claim: its takeover
     // (sessionClaimed) follows, and the keeper is here already.
@@ -409,7 +416,8 @@ export class Mqtt implements SessionKeeper {
    * only the first write that follows it (nats-server's session save with Nats-Expected-Last-Subject-Sequence):
    * the other is refused, its node never held the session, and its CONNECT is refused. A record that moved
    * on because the node holding the session wrote that its client went away (the client is back here before
-   * that node noticed) is no rival: the claim is made again, once, after it.
+   * that node noticed), or was removed (a clean start's purge landing after the read), is no rival: the
+   * claim is made again, once, after it.
    */
   private async claimRecord(session: MqttSession, store: MqttStore): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -418,10 +426,13 @@ export class Mqtt implements SessionKeeper {
         return;
       } catch (error) {
         if (!(error instanceof SessionRecordChanged)) throw error;
-        const now = attempt === 0 ? await store.loadSession(session.clientId) : null;
-        if (now !== null && now.record.disconnectedAt !== undefined && !session.closed) {
-          session.storedSeq = now.seq;
-          continue;
+        if (attempt === 0 && !session.closed) {
+          const now = await store.loadSession(session.clientId);
+          // Gone (purged: a clean start, the session's end) or its client away: nobody holds it.
+          if (now === null || now.record.disconnectedAt !== undefined) {
+            session.storedSeq = now?.seq ?? 0;
+            continue;
+          }
         }
         this.server.log.debug(`MQTT: client id ${JSON.stringify(session.clientId)}: another node connected it first`);
         this.removeSession(session);
@@ -445,7 +456,7 @@ export class Mqtt implements SessionKeeper {
       if (seq > session.storedSeq) session.storedSeq = seq;
       // This node's own records are not told back to it: its view of the latest follows them here.
       const key = sessionKey(session.account, session.idHash);
-      if (seq > (this.recordSeqs.get(key) ?? 0)) this.recordSeqs.set(key, seq);
+      if (seq > (this.recordSeqs.get(key)?.seq ?? 0)) this.recordSeqs.set(key, { seq, at: Date.now() });
     });
     session.recordWrites = written.catch(() => {});
     return written;
@@ -741,6 +752,7 @@ export class Mqtt implements SessionKeeper {
   /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */
   private sweep(): void {
     const now = Date.now();
+    if (now >= this.nextRecordSeqsPrune) this.pruneRecordSeqs(now);
     for (const conn of this.connections.values()) {
       if (conn.closed) continue;
       if (conn.level === 0 || conn.session === null) {
@@ -758,6 +770,14 @@ export class Mqtt implements SessionKeeper {
       conn.outMsgsAtLastSweep = conn.outMsgs;
     }
     this.server.flushDirty();
+  }
+
+  /** Forgets the record sequences older than RECORD_SEQ_KEEP_MS of client ids no keeper is for. */
+  private pruneRecordSeqs(now: number): void {
+    this.nextRecordSeqsPrune = now + RECORD_SEQ_KEEP_MS;
+    for (const [key, { at }] of this.recordSeqs) {
+      if (now - at > RECORD_SEQ_KEEP_MS && !this.remoteSessions.has(key)) this.recordSeqs.delete(key);
+    }
   }
 
   /** How long a client has to send CONNECT (nats-server's auth timeout; 2 s without authentication). */

@@ -357,6 +357,7 @@ interface Scenario {
 const k = (v: number) => (Number.isNaN(v) ? "–" : v >= 100_000 ? `${(v / 1000).toFixed(0)}k` : `${(v / 1000).toFixed(1)}k`);
 const msFmt = (v: number) => (Number.isNaN(v) ? "–" : `${v.toFixed(2)} ms`);
 const scenarios: Scenario[] = [];
+let latencyTail = "";
 if (ONLY.includes("qos0")) for (const size of SIZES) scenarios.push({ name: `QoS 0 1:1 ${size} B msgs/s`, run: (s) => qos0(s.port, size, 1), show: k });
 if (ONLY.includes("fanout")) for (const size of SIZES) scenarios.push({ name: `QoS 0 1:100 ${size} B deliveries/s`, run: (s) => qos0(s.port, size, 100), show: k });
 if (ONLY.includes("qos1")) scenarios.push({ name: "QoS 1 1:1 128 B msgs/s (100 in flight)", run: (s) => qos1(s.port), show: k });
@@ -365,8 +366,8 @@ if (ONLY.includes("latency")) {
   let last = { p50: NaN, p99: NaN, p999: NaN, max: NaN };
   scenarios.push({ name: `latency p50 (${LATENCY_RATE} msgs/s)`, run: async (s) => {
     last = await latency(s.port);
-    // Each round's tail, to tell a server's own stalls from the machine's (a stall of the machine hits every server in its round).
-    console.log(`  latency p99 ${msFmt(last.p99)}, p99.9 ${msFmt(last.p999)}, max ${msFmt(last.max)}`);
+    // Each run's tail in its round's line, to tell a server's own stalls from the machine's (those hit every server).
+    latencyTail = `p99 ${msFmt(last.p99)}, p99.9 ${msFmt(last.p999)}, max ${msFmt(last.max)}`;
     return last.p50;
   }, show: msFmt });
   scenarios.push({ name: `latency p99 (${LATENCY_RATE} msgs/s)`, run: async () => last.p99, show: msFmt });
@@ -398,6 +399,7 @@ for (let round = 0; round < ROUNDS; round++) {
       try {
         r.push(await scenario.run(server));
         line.push(`${scenario.name}: ${scenario.show(r.at(-1)!)}`);
+        if (scenario.name.startsWith("latency p50")) line.push(latencyTail);
       } catch (error) {
         console.log(`${kind} ${scenario.name} failed: ${(error as Error).message}`);
       } finally {

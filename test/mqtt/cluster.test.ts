@@ -253,6 +253,7 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
       h.set("Nmqtt-Pub", "1");
       nc.publish("fleet.nats-qos1", "from NATS", { headers: h });
     }
+    await nc.flush(); // node 1 has them before the MQTT publishes below
     await pub.publishAsync("fleet/truck-1", "t1", { qos: 1 });
     await pub.publishAsync("fleet/truck-2", "t2", { qos: 1 });
     const back = mqtt.connect(url2, { clientId: "away-1", clean: false, connectTimeout: 20_000, reconnectPeriod: 0, protocolVersion: 4 });

@@ -196,12 +196,15 @@ export class Mqtt implements SessionKeeper {
   /**
    * A client with this client id connected to another node, which stored the session (nats-server's
    * processSessionPersist): the session moves there. Its connection here is closed (MQTT 5: DISCONNECT
-   * 0x8E), and it stops collecting messages here; the record is the other node's now. A claim older than
-   * this node's own latest write of the session is stale and changes nothing.
+   * 0x8E), and it stops collecting messages here; the record is the other node's now. A claim no newer than
+   * the record this node read or wrote last is stale and changes nothing. Also while this node's own claim
+   * is under way: a newer claim means the other node read the record after this one's was stored (its
+   * client connected later and takes the session over), or this node's claim will be refused (it follows
+   * an older record); either way this connection is the one to close.
    */
   private sessionClaimed(account: Account, idHash: string, seq: number): void {
     const session = this.sessionsByHash.get(sessionKey(account, idHash));
-    if (session === undefined || session.resuming || seq < session.storedSeq) return;
+    if (session === undefined || seq <= session.storedSeq) return;
     this.removeSession(session);
     session.persisted = false;
     session.movedAway = true;

@@ -122,7 +122,7 @@ export class MqttSession implements Subscriber {
   disconnectedAt: number | null = null;
   /** Cluster: the stream sequence of this node's latest write of the session record (older claims are stale). */
   storedSeq = 0;
-  /** Cluster: being read from the stream layer and claimed at CONNECT; another node's claim meanwhile is not a takeover. */
+  /** Cluster: being read from the stream layer and claimed at CONNECT (its connection's end leaves no will and no record). */
   resuming = false;
   /** Cluster: a client with this client id connected to another node, which holds the session now. */
   movedAway = false;

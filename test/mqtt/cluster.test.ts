@@ -13,7 +13,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { freePort, serverKind } from "../harness/server.ts";
 import { startNode, waitForMesh, type ClusterNode } from "../cluster/spawn.ts";
-import { client, storeDir, waitForMeta } from "../cluster/js-cluster.ts";
+import { client, metaCluster, storeDir, waitForMeta } from "../cluster/js-cluster.ts";
 import { waitFor } from "../harness/raw.ts";
 import mqtt, { type MqttClient } from "mqtt";
 import { collect, connectMqtt } from "./helpers.ts";
@@ -229,22 +229,32 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
     }
   });
 
-  // Runs last: it kills node 0.
-  test("a kept session's QoS 1 messages are kept cluster-wide: published on node 1 while node 0, which held it, is down; received on node 2", async () => {
-    const nc = await client(nodes[1]!);
+  // Runs last: it kills the node that held the session.
+  test("a kept session's QoS 1 messages are kept cluster-wide: published on a second node while the node that held it is down; received on a third", async () => {
+    const urls = [url0, url1, url2];
+    const qosStream = serverKind === "natter" ? "$MQTT_qos" : "$MQTT_msgs";
+    // The session is left on a node that leads neither the meta group nor the streams when there is one, so
+    // that killing it waits for no election (node 0 otherwise).
+    const probe = await client(nodes[1]!);
+    const probeJsm = await jetstreamManager(probe, { timeout: 5000 });
+    const leaders = new Set([(await metaCluster(nodes[1]!))?.leader]);
+    for (const stream of ["$MQTT_sess", qosStream]) leaders.add((await probeJsm.streams.info(stream).catch(() => null))?.cluster?.leader ?? "M0");
+    const held = Math.max(0, nodes.findIndex((n) => !leaders.has(n.name)));
+    const [pubAt, backAt] = [(held + 1) % 3, (held + 2) % 3];
+    const nc = await client(nodes[pubAt]!);
     const jsm = await jetstreamManager(nc, { timeout: 5000 });
-    const away = await connectMqtt(url0, { clientId: "away-1", clean: false, connectTimeout: 20_000 });
+    const away = await connectMqtt(urls[held]!, { clientId: "away-1", clean: false, connectTimeout: 20_000 });
     await away.subscribeAsync("fleet/#", { qos: 1 });
     await away.endAsync();
-    await nodes[0]!.kill9();
-    // The streams' replicas on nodes 1 and 2 go on (R3): wait until they answer without node 0.
-    for (const stream of ["$MQTT_sess", serverKind === "natter" ? "$MQTT_qos" : "$MQTT_msgs"]) {
+    await nodes[held]!.kill9();
+    // The streams' replicas on the other two nodes go on (R3): wait until they answer without the killed node.
+    for (const stream of ["$MQTT_sess", qosStream]) {
       await waitFor(async () => {
         const info = await jsm.streams.info(stream).catch(() => null);
-        return info?.cluster?.leader !== undefined && info.cluster.leader !== "M0";
-      }, 20_000, `${stream} led without node 0`, 200);
+        return info?.cluster?.leader !== undefined && info.cluster.leader !== nodes[held]!.name;
+      }, 20_000, `${stream} led without ${nodes[held]!.name}`, 200);
     }
-    const pub = await connectMqtt(url1, { clientId: "away-pub", connectTimeout: 20_000 });
+    const pub = await connectMqtt(urls[pubAt]!, { clientId: "away-pub", connectTimeout: 20_000 });
     // A NATS publish is QoS 0 to MQTT subscribers (as nats-server): not kept for a client that is away.
     nc.publish("fleet.nats", "plain");
     if (serverKind === "natter") {
@@ -253,10 +263,10 @@ describe("MQTT sessions and retained messages in a JetStream cluster", () => {
       h.set("Nmqtt-Pub", "1");
       nc.publish("fleet.nats-qos1", "from NATS", { headers: h });
     }
-    await nc.flush(); // node 1 has them before the MQTT publishes below
+    await nc.flush(); // the node has them before the MQTT publishes below
     await pub.publishAsync("fleet/truck-1", "t1", { qos: 1 });
     await pub.publishAsync("fleet/truck-2", "t2", { qos: 1 });
-    const back = mqtt.connect(url2, { clientId: "away-1", clean: false, connectTimeout: 20_000, reconnectPeriod: 0, protocolVersion: 4 });
+    const back = mqtt.connect(urls[backAt]!, { clientId: "away-1", clean: false, connectTimeout: 20_000, reconnectPeriod: 0, protocolVersion: 4 });
     onTestFinished(() => back.endAsync(true).catch(() => {}));
     const got = collect(back);
     await new Promise<void>((resolve, reject) => {

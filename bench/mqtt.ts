@@ -336,11 +336,16 @@ process.on("SIGINT", () => {
 });
 
 if (EXISTING_PORT > 0) {
-  // Against a server already running (under a profiler): the throughput scenarios and the connect storm.
+  // Against a server already running (under a profiler, a tracer): the throughput scenarios, the connect storm, the latency.
   if (ONLY.includes("qos0")) for (const size of SIZES) console.log(`qos0 1:1 ${size} B: ${((await qos0(EXISTING_PORT, size, 1)) / 1000).toFixed(1)}k msgs/s`);
   if (ONLY.includes("fanout")) for (const size of SIZES) console.log(`qos0 1:100 ${size} B: ${((await qos0(EXISTING_PORT, size, 100)) / 1000).toFixed(1)}k deliveries/s`);
   if (ONLY.includes("qos1")) console.log(`qos1: ${((await qos1(EXISTING_PORT)) / 1000).toFixed(1)}k msgs/s`);
   if (ONLY.includes("connect")) console.log(`connect storm: ${((await connectStorm(EXISTING_PORT)).perSecond / 1000).toFixed(1)}k CONNACKs/s`);
+  if (ONLY.includes("latency")) {
+    const r = await latency(EXISTING_PORT);
+    const ms = (v: number) => `${v.toFixed(2)} ms`;
+    console.log(`latency at ${LATENCY_RATE} msgs/s: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, p99.9 ${ms(r.p999)}, max ${ms(r.max)}`);
+  }
   process.exit(0);
 }
 

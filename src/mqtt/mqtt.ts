@@ -432,7 +432,7 @@ export class Mqtt implements SessionKeeper {
         if (attempt === 0 && !session.closed) {
           const now = await store.loadSession(session.clientId);
           // Gone (purged: a clean start, the session's end) or its client away: nobody holds it.
-          if (now === null || now.record.disconnectedAt !== undefined) {
+          if (now === null || now.record === undefined || now.record.disconnectedAt !== undefined) {
             session.storedSeq = now?.seq ?? 0;
             continue;
           }

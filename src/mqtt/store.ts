@@ -315,19 +315,21 @@ export class MqttStore {
     return seq;
   }
 
-  /** The stored record of a client id's session and its sequence, or null. */
-  async loadSession(clientId: string): Promise<{ record: StoredSession; seq: number } | null> {
+  /** The stored record of a client id's session (undefined: not readable as one) and its sequence, or null when there is none. */
+  async loadSession(clientId: string): Promise<{ record: StoredSession | undefined; seq: number } | null> {
     const reply = await this.request(`$JS.API.STREAM.MSG.GET.${SESSIONS_STREAM}`, { last_by_subj: `${SESSIONS_PREFIX}${clientIdHash(clientId)}` });
     const message = reply.message as { seq: number; data?: string } | undefined;
     if (reply.error !== undefined || message === undefined) {
       if (reply.error !== undefined && reply.error.err_code !== 10037) throw new Error(reply.error.description); // 10037: no message found
       return null;
     }
+    // A record that cannot be read (or another client id's with the same hash) is no session, but its sequence
+    // is still the one the next write follows.
     try {
       const record = JSON.parse(Buffer.from(message.data ?? "", "base64").toString("utf8")) as StoredSession;
-      return record.clientId === clientId ? { record, seq: message.seq } : null;
+      return { record: record.clientId === clientId ? record : undefined, seq: message.seq };
     } catch {
-      return null;
+      return { record: undefined, seq: message.seq };
     }
   }
 

@@ -540,7 +540,7 @@ export class MqttConnection implements Flushable {
           throw new MqttProtocolError(ReasonCode.TopicNameInvalid, "invalid response topic");
         }
       }
-      const headers = propertiesToHeaders(v5 ? packet.properties : NO_PROPERTIES, packet.qos);
+      const headers = propertiesToHeaders(v5 ? packet.properties : NO_PROPERTIES, packet.qos, packet.retain);
       // What this publish writes to the stream layer (kept sessions' QoS 1/2 copies, the retained message):
       // its PUBACK/PUBREC waits for those writes, so an acknowledged message survives kill -9.
       const writes = this.mqtt.beginWrites();
@@ -911,7 +911,8 @@ export class MqttConnection implements Flushable {
 
   /** MQTT 5: DISCONNECT with the reason first (only after CONNACK, [MQTT-3.14.0-1]); 3.1.1 just closes. */
   closeWith(reasonCode: number, why: string): void {
-    if (this.level === MQTT_5 && this.session !== null) {
+    // Nothing but CONNACK goes before CONNACK ([MQTT-3.2.0-1]): a connection closed while its CONNECT is settled just closes.
+    if (this.level === MQTT_5 && this.session !== null && this.connacked) {
       this.queue({ type: PacketType.DISCONNECT, reasonCode, properties: { reasonString: why } });
     }
     this.close(`MQTT ${why}`);

@@ -19,11 +19,14 @@ import { propertiesToHeaders } from "./headers.ts";
 import { topicToSubject } from "./topics.ts";
 import { listenMqtt, type MqttListener } from "./listener.ts";
 import { Qos0Run } from "./qos0-run.ts";
-import { expiryOf, MqttStore, NoJetStream, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
+import { clientIdHash, expiryOf, MqttStore, NoJetStream, SessionRecordChanged, storedWill, willFromStored, type ClusterListener, type StoredMessage, type StoredSession } from "./store.ts";
 import { jetStreamClusterSize } from "../jetstream/jsz.ts";
+import { RemoteSessionKeeper } from "./remote-session.ts";
 
 /** How often keepalives and ack_wait are checked. */
 const SWEEP_MS = 250;
+/** How long a session record's sequence is kept to order records told out of order (recordSeqs). */
+const RECORD_SEQ_KEEP_MS = 30_000;
 const NEVER_EXPIRES = 0xffffffff;
 
 /** One account's MQTT state: its store in the stream layer (null without JetStream) and retained messages by subject. */
@@ -37,6 +40,15 @@ export class Mqtt implements SessionKeeper {
   readonly sessions = new Map<string, MqttSession>();
   /** The same sessions by account and client id hash (what another node's takeover names). */
   private readonly sessionsByHash = new Map<string, MqttSession>();
+  /** Cluster: the kept sessions other nodes hold, by account and client id hash (src/mqtt/remote-session.ts). */
+  private readonly remoteSessions = new Map<string, RemoteSessionKeeper>();
+  /**
+   * Cluster: the stream sequence of the latest session record seen of each client id hash, by account, and
+   * when (older ones are stale). Only to order records told close together: forgotten a while after, unless
+   * a keeper needs it (every CONNECT in a cluster writes a record, so this would grow with every client id).
+   */
+  private readonly recordSeqs = new Map<string, { seq: number; at: number }>();
+  private nextRecordSeqsPrune = 0;
   readonly connections = new Map<number, MqttConnection>();
   /** MQTT clients accepted since start. */
   totalConnections = 0;
@@ -113,8 +125,11 @@ export class Mqtt implements SessionKeeper {
       state.store = store;
       for (const [subject, message] of loaded.retained) state.retained.set(subject, message); // news from other nodes may be there already
       let restored = 0;
-      for (const stored of loaded.sessions) {
-        if (this.clustered && stored.node !== this.nodeId) continue; // another node's, or resumed where its client connects
+      for (const { record: stored, seq } of loaded.sessions) {
+        if (this.clustered && stored.node !== this.nodeId) {
+          this.sessionRecorded(account, clientIdHash(stored.clientId), stored, seq); // another node's: kept for here too
+          continue;
+        }
         if (stored.expiry === 0) {
           void store.forgetSession(stored.clientId).catch(() => {}); // its connection ended with this node
           continue;
@@ -122,6 +137,7 @@ export class Mqtt implements SessionKeeper {
         restored++;
         const session = new MqttSession(stored.clientId, account, this.options.maxAckPending, this);
         session.expirySeconds = stored.expiry;
+        session.storedSeq = seq;
         session.persisted = true;
         // Its expiry counts from when its client went away (from now if it was connected when the server stopped).
         session.disconnectedAt = typeof stored.disconnectedAt === "number" ? stored.disconnectedAt : Date.now();
@@ -157,6 +173,7 @@ export class Mqtt implements SessionKeeper {
   private clusterListener(account: Account, state: AccountState): ClusterListener {
     return {
       sessionClaimed: (idHash, seq) => this.sessionClaimed(account, idHash, seq),
+      sessionRecorded: (idHash, record, seq) => this.sessionRecorded(account, idHash, record, seq),
       retainedChanged: (subject, message) => {
         if (message === null) state.retained.delete(subject);
         else state.retained.set(subject, message);
@@ -179,12 +196,15 @@ export class Mqtt implements SessionKeeper {
   /**
    * A client with this client id connected to another node, which stored the session (nats-server's
    * processSessionPersist): the session moves there. Its connection here is closed (MQTT 5: DISCONNECT
-   * 0x8E), and it stops collecting messages here; the record is the other node's now. A claim older than
-   * this node's own latest write of the session is stale and changes nothing.
+   * 0x8E), and it stops collecting messages here; the record is the other node's now. A claim no newer than
+   * the record this node read or wrote last is stale and changes nothing. Also while this node's own claim
+   * is under way: a newer claim means the other node read the record after this one's was stored (its
+   * client connected later and takes the session over), or this node's claim will be refused (it follows
+   * an older record); either way this connection is the one to close.
    */
   private sessionClaimed(account: Account, idHash: string, seq: number): void {
     const session = this.sessionsByHash.get(sessionKey(account, idHash));
-    if (session === undefined || session.resuming || seq < session.storedSeq) return;
+    if (session === undefined || seq <= session.storedSeq) return;
     this.removeSession(session);
     session.persisted = false;
     session.movedAway = true;
@@ -195,6 +215,55 @@ export class Mqtt implements SessionKeeper {
     }
     session.close();
     this.server.flushDirty();
+  }
+
+  /**
+   * Cluster: a session record another node wrote (or found at start). A kept session held by another node
+   * gets a keeper here (src/mqtt/remote-session.ts), replacing the one of the record before; a record of
+   * this node's, an ended or a clean session, none. A record older than one seen before (told out of
+   * order) changes nothing.
+   */
+  private sessionRecorded(account: Account, idHash: string, record: StoredSession, seq: number): void {
+    const key = sessionKey(account, idHash);
+    if (seq <= (this.recordSeqs.get(key)?.seq ?? 0)) return;
+    this.recordSeqs.set(key, { seq, at: Date.now() });
+    this.dropRemoteSession(key);
+    // A newer record of another node's for a session this node holds is that node's claim: its takeover
+    // (sessionClaimed) follows, and the keeper is here already.
+    if (record.node === undefined || record.node === this.nodeId || record.expiry === 0) return;
+    const away = record.disconnectedAt;
+    const expiresAt = away === undefined || record.expiry === NEVER_EXPIRES ? null : away + record.expiry * 1000;
+    if (expiresAt !== null && expiresAt <= Date.now()) return;
+    const state = this.stateOf(account);
+    const holder = record.node;
+    const keeper = new RemoteSessionKeeper(
+      record.clientId,
+      account,
+      expiresAt,
+      (subject) => this.holderTakes(account, holder, subject),
+      (clientId, message) => {
+        const store = state.store;
+        if (store !== null) this.track(store.keepPending(clientId, message), "keep a QoS message for a session held by another node");
+      },
+    );
+    keeper.subscribeAll(record);
+    this.remoteSessions.set(key, keeper);
+  }
+
+  private dropRemoteSession(key: string): void {
+    const keeper = this.remoteSessions.get(key);
+    if (keeper === undefined) return;
+    keeper.close();
+    this.remoteSessions.delete(key);
+  }
+
+  /** Whether the node `holder` gets a message on `subject` published here: its route is up and has told the interest. */
+  private holderTakes(account: Account, holder: string, subject: string): boolean {
+    const route = this.server.cluster?.routes.get(holder);
+    if (route === undefined || route.closed) return false;
+    const plain = account.sublist.match(subject).plain;
+    for (let i = 0; i < plain.length; i++) if (plain[i]!.client === route) return true;
+    return false;
   }
 
   private stateOf(account: Account): AccountState {
@@ -283,6 +352,7 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(account).store;
     if (store === null) return { session, present, stored: null };
     if (this.clustered) {
+      this.dropRemoteSession(sessionKey(account, session.idHash)); // this node holds the session now: it keeps for it itself
       // Every session is written at CONNECT in a cluster (as nats-server does), clean ones too: the write
       // tells the node holding the client id to let it go.
       const stored = !present && !cleanStart ? this.resume(session, store) : this.claim(session, store, present, cleanStart);
@@ -297,11 +367,19 @@ export class Mqtt implements SessionKeeper {
   private async claim(session: MqttSession, store: MqttStore, present: boolean, cleanStart: boolean): Promise<boolean> {
     session.resuming = true;
     try {
-      await this.writeSession(session, store, true);
+      // The record this write follows: this node's own last one, else the stream's (as nats-server reads it at every CONNECT).
+      if (!present) session.storedSeq = (await store.loadSession(session.clientId))?.seq ?? 0;
+      if (session.closed) return false;
+      await this.claimRecord(session, store);
     } finally {
       session.resuming = false;
     }
     if (cleanStart) await store.forgetPending(session.clientId);
+    else if (present && !session.closed) {
+      // What other nodes kept for it while this node could not take it (src/mqtt/remote-session.ts).
+      const pending = await store.loadPending(session.clientId);
+      if (!session.closed) await session.restorePendingBefore(pending);
+    }
     return present;
   }
 
@@ -324,7 +402,8 @@ export class Mqtt implements SessionKeeper {
         for (const s of record.subscriptions) session.restoreSubscription(s);
         present = true;
       }
-      await this.writeSession(session, store, true);
+      session.storedSeq = loaded?.seq ?? 0;
+      await this.claimRecord(session, store);
     } finally {
       session.resuming = false;
     }
@@ -334,11 +413,56 @@ export class Mqtt implements SessionKeeper {
     return present;
   }
 
-  /** Writes the session record now (see saveSession), resolving once stored. */
-  private async writeSession(session: MqttSession, store: MqttStore, claim: boolean): Promise<void> {
+  /**
+   * Cluster: the session record written at CONNECT, following the record read (session.storedSeq). Of two
+   * connections with one client id racing on two nodes, both read the same record and the stream stores
+   * only the first write that follows it (nats-server's session save with Nats-Expected-Last-Subject-Sequence):
+   * the other is refused, its node never held the session, and its CONNECT is refused. A record that moved
+   * on because the node holding the session wrote that its client went away (the client is back here before
+   * that node noticed), or was removed (a clean start's purge landing after the read), is no rival: the
+   * claim is made again, once, after it.
+   */
+  private async claimRecord(session: MqttSession, store: MqttStore): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.writeSession(session, store, true);
+        return;
+      } catch (error) {
+        if (!(error instanceof SessionRecordChanged)) throw error;
+        if (attempt === 0 && !session.closed) {
+          const now = await store.loadSession(session.clientId);
+          // Gone (purged: a clean start, the session's end) or its client away: nobody holds it.
+          if (now === null || now.record === undefined || now.record.disconnectedAt !== undefined) {
+            session.storedSeq = now?.seq ?? 0;
+            continue;
+          }
+        }
+        this.server.log.debug(`MQTT: client id ${JSON.stringify(session.clientId)}: another node connected it first`);
+        this.removeSession(session);
+        session.persisted = false;
+        session.movedAway = true;
+        session.claimLost = true;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Writes the session record now (see saveSession), resolving once stored. In a cluster one write at a
+   * time per session, each following the one before (its expected last sequence).
+   */
+  private writeSession(session: MqttSession, store: MqttStore, claim: boolean): Promise<void> {
     session.persisted = true;
-    const seq = await store.saveSession(this.sessionRecord(session), claim);
-    if (seq > session.storedSeq) session.storedSeq = seq;
+    if (!this.clustered) return store.saveSession(this.sessionRecord(session), claim).then(() => {});
+    const written = session.recordWrites.then(async () => {
+      const seq = await store.saveSession(this.sessionRecord(session), claim, session.storedSeq);
+      if (seq > session.storedSeq) session.storedSeq = seq;
+      // This node's own records are not told back to it: its view of the latest follows them here.
+      const key = sessionKey(session.account, session.idHash);
+      if (seq > (this.recordSeqs.get(key)?.seq ?? 0)) this.recordSeqs.set(key, { seq, at: Date.now() });
+    });
+    session.recordWrites = written.catch(() => {});
+    return written;
   }
 
   private sessionRecord(session: MqttSession): StoredSession {
@@ -355,9 +479,10 @@ export class Mqtt implements SessionKeeper {
     if (session.connection !== conn) return; // taken over: the session lives on with the new connection
     session.connection = null;
     if (session.movedAway || session.resuming) {
-      // Taken over by another node (its client is back there: a delayed will is not due), or gone before
-      // its session was read: nothing here is the session's record any more.
-      if (will !== null && !session.resuming && (conn.level !== MQTT_5 || (will.properties.willDelayInterval ?? 0) === 0)) this.publishWill(session, will);
+      // Taken over by another node (its client is back there: a delayed will is not due), gone before its
+      // session was read, or its CONNECT lost to another node's (never connected: no will): nothing here is
+      // the session's record any more.
+      if (will !== null && !session.resuming && !session.claimLost && (conn.level !== MQTT_5 || (will.properties.willDelayInterval ?? 0) === 0)) this.publishWill(session, will);
       this.removeSession(session);
       session.close();
       return;
@@ -429,8 +554,12 @@ export class Mqtt implements SessionKeeper {
     const store = this.stateOf(session.account).store;
     if (store === null || session.expirySeconds === 0) return null;
     const written = this.writeSession(session, store, false);
-    this.track(written, "save session");
-    return written.catch(() => {});
+    this.writes?.push(written);
+    return written.catch((error: unknown) => {
+      // Refused because another node wrote the record since: that node holds the session now (its takeover is on its way).
+      if (error instanceof SessionRecordChanged) this.server.log.debug(`MQTT: session ${JSON.stringify(session.clientId)} not saved here: another node holds it now`);
+      else this.server.log.error(`MQTT: could not save session: ${(error as Error).message}`);
+    });
   }
 
   // ---- SessionKeeper: QoS 1/2 messages of kept sessions ------------------------------------------
@@ -513,7 +642,7 @@ export class Mqtt implements SessionKeeper {
       return;
     }
     const reply = will.properties.responseTopic !== undefined ? safeSubject(will.properties.responseTopic) : null;
-    this.publish(session, subject, reply, propertiesToHeaders(will.properties, will.qos), will.payload, will.qos, will.retain);
+    this.publish(session, subject, reply, propertiesToHeaders(will.properties, will.qos, will.retain), will.payload, will.qos, will.retain);
     if (will.retain) this.retain(session.account, subject, { topic: will.topic, payload: will.payload, qos: will.qos, properties: will.properties });
     this.server.flushDirty();
   }
@@ -618,7 +747,7 @@ export class Mqtt implements SessionKeeper {
     const subs = run.subs;
     for (let k = 0; k < subs.length; k++) {
       const sub = subs[k] as MqttSubscription;
-      (sub.client as MqttSession).deliverQos0(sub, run, publisher);
+      (sub.client as MqttSession | RemoteSessionKeeper).deliverQos0(sub, run, publisher);
     }
     run.clear();
   }
@@ -626,6 +755,7 @@ export class Mqtt implements SessionKeeper {
   /** Keepalive ([MQTT-3.1.2-24]: 1.5 × keep alive without a packet closes) and QoS 1/2 redelivery after ack_wait. */
   private sweep(): void {
     const now = Date.now();
+    if (now >= this.nextRecordSeqsPrune) this.pruneRecordSeqs(now);
     for (const conn of this.connections.values()) {
       if (conn.closed) continue;
       if (conn.level === 0 || conn.session === null) {
@@ -643,6 +773,14 @@ export class Mqtt implements SessionKeeper {
       conn.outMsgsAtLastSweep = conn.outMsgs;
     }
     this.server.flushDirty();
+  }
+
+  /** Forgets the record sequences older than RECORD_SEQ_KEEP_MS of client ids no keeper is for. */
+  private pruneRecordSeqs(now: number): void {
+    this.nextRecordSeqsPrune = now + RECORD_SEQ_KEEP_MS;
+    for (const [key, { at }] of this.recordSeqs) {
+      if (now - at > RECORD_SEQ_KEEP_MS && !this.remoteSessions.has(key)) this.recordSeqs.delete(key);
+    }
   }
 
   /** How long a client has to send CONNECT (nats-server's auth timeout; 2 s without authentication). */
@@ -665,6 +803,8 @@ export class Mqtt implements SessionKeeper {
     for (const conn of [...this.connections.values()]) conn.closeWith(ReasonCode.ServerShuttingDown, "server shutting down");
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
+    for (const keeper of this.remoteSessions.values()) keeper.close();
+    this.remoteSessions.clear();
     for (const state of this.accounts.values()) state.store?.close();
   }
 }

@@ -8,7 +8,7 @@ import type { Subscriber } from "../subscriber.ts";
 import type { Account } from "../accounts/account.ts";
 import { PacketType, MQTT_5, type PublishPacket, type Will } from "./packets.ts";
 import type { Properties } from "./properties.ts";
-import { headersToProperties, publishedQos } from "./headers.ts";
+import { headersToProperties, publishedQos, publishedRetain } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
 import type { MqttConnection } from "./connection.ts";
 import type { Qos0Run } from "./qos0-run.ts";
@@ -122,10 +122,14 @@ export class MqttSession implements Subscriber {
   disconnectedAt: number | null = null;
   /** Cluster: the stream sequence of this node's latest write of the session record (older claims are stale). */
   storedSeq = 0;
-  /** Cluster: being read from the stream layer and claimed at CONNECT; another node's claim meanwhile is not a takeover. */
+  /** Cluster: being read from the stream layer and claimed at CONNECT (its connection's end leaves no will and no record). */
   resuming = false;
   /** Cluster: a client with this client id connected to another node, which holds the session now. */
   movedAway = false;
+  /** Cluster: its CONNECT lost the race for the record to another node's (claimRecord): this node never held it. */
+  claimLost = false;
+  /** Cluster: this session's record writes, one after the other (each follows the sequence of the one before). */
+  recordWrites: Promise<void> = Promise.resolve();
   private hash: string | null = null;
 
   constructor(
@@ -207,7 +211,8 @@ export class MqttSession implements Subscriber {
     // Nothing goes to a client before its CONNACK (its session may still be being stored or read); a kept
     // session stores QoS 1/2 messages only, sent once the client is there.
     if (qos === 0 && (connection === null || !connection.connacked)) return;
-    const retain = msub.retainAsPublished && publisher instanceof MqttSession && publisher.publishingRetain;
+    // MQTT 5 retain as published: the publisher's flag, from its header when it published on another node.
+    const retain = msub.retainAsPublished && (publisher instanceof MqttSession ? publisher.publishingRetain : headerSize > 0 && publishedRetain(buf, payloadStart, headerSize));
     // QoS 0 with nothing for MQTT 5 properties: the PUBLISH is written straight from the publisher's bytes.
     if (qos === 0 && (level !== MQTT_5 || (headerSize < 0 && replyStart < 0 && msub.subscriptionId === undefined))) {
       sub.delivered++;

@@ -9,8 +9,9 @@
 // In a cluster the streams are the cluster's (created once, with replicas), and the nodes tell each other
 // what matters to their in-memory state the way nats-server's do: the write of a session record at
 // CONNECT asks for its PubAck on `$MQTT.JSA.<node>.SP.<id hash>.<n>`, which every node listens to, so the
-// node that held the session learns it was taken over; a retained message is seen by every node as it
-// is published to `$MQTT.rmsgs.<subject>`, and its removal is told on `$MQTT.JSA.<node>.RD`.
+// node that held the session learns it was taken over; each record stored is told to every node on
+// `$MQTT.JSA.<node>.SR.<id hash>` (for src/mqtt/remote-session.ts); a retained message is seen by every
+// node as it is published to `$MQTT.rmsgs.<subject>`, and its removal is told on `$MQTT.JSA.<node>.RD`.
 import { randomBytes } from "node:crypto";
 import { InternalClient, type InternalMessage } from "../internal-client.ts";
 import type { Account } from "../accounts/account.ts";
@@ -26,6 +27,14 @@ const QOS_PREFIX = "$MQTT.qos.";
 const REQUEST_TIMEOUT_MS = 5000;
 /** Replies to a session write at CONNECT: `$MQTT.JSA.<node>.SP.<id hash>.<n>` (nats-server's mqttJSASessPersist). */
 const CLAIM_TOKEN = "SP";
+/**
+ * A session record stored, told to the other nodes: `$MQTT.JSA.<node>.SR.<id hash>`, `{ seq, record }` (natter's:
+ * nats-server's nodes learn a session moved from the PubAck of its record alone; natter's also keep for the
+ * kept sessions the others hold, src/mqtt/remote-session.ts).
+ */
+const RECORD_TOLD_TOKEN = "SR";
+/** The answer to a write with `Nats-Expected-Last-Subject-Sequence` when the subject has moved on. */
+const WRONG_LAST_SEQUENCE = 10071;
 /** A retained message removed: `$MQTT.JSA.<node>.RD`, the subject as payload (nats-server's mqttJSARetainedMsgDel). */
 const RETAINED_DELETED_TOKEN = "RD";
 /** How long a node keeps trying to create the streams while the cluster's JetStream forms. */
@@ -97,7 +106,8 @@ export interface StoredSubscription {
 
 export interface LoadedState {
   retained: Map<string, StoredMessage>;
-  sessions: StoredSession[];
+  /** Each session record with its stream sequence. */
+  sessions: { record: StoredSession; seq: number }[];
   /** Pending QoS 1/2 messages by client id, in stream order, with their stream sequence. */
   pending: Map<string, { seq: number; message: StoredMessage }[]>;
 }
@@ -107,6 +117,9 @@ export function clientIdHash(clientId: string): string {
   return new Bun.CryptoHasher("sha256").update(clientId).digest("base64url").slice(0, 22);
 }
 
+/** A session record write refused: another node wrote the record since this one read or wrote it (it holds the session now). */
+export class SessionRecordChanged extends Error {}
+
 /** Thrown when the account has no JetStream (no one answers $JS.API). */
 export class NoJetStream extends Error {}
 
@@ -114,6 +127,8 @@ export class NoJetStream extends Error {}
 export interface ClusterListener {
   /** Another node stored the session of the client id with this hash at CONNECT; `seq` is its record's sequence. */
   sessionClaimed(idHash: string, seq: number): void;
+  /** Another node stored the session record of the client id with this hash at stream sequence `seq` (any write: at CONNECT, a change, its client gone). */
+  sessionRecorded(idHash: string, record: StoredSession, seq: number): void;
   retainedChanged(subject: string, message: StoredMessage | null): void;
 }
 
@@ -144,6 +159,16 @@ export class MqttStore {
     if (cluster !== null) {
       this.client.subscribe(`$MQTT.JSA.*.${CLAIM_TOKEN}.*.*`, (m) => this.onClaimReply(m));
       this.client.subscribe(`$MQTT.JSA.*.${RETAINED_DELETED_TOKEN}`, (m) => cluster.retainedChanged(m.payload.toString("utf8"), null));
+      // A session record another node stored (told once stored: a write the stream refused is not told).
+      this.client.subscribe(`$MQTT.JSA.*.${RECORD_TOLD_TOKEN}.*`, (m) => {
+        try {
+          const told = JSON.parse(m.payload.toString("utf8")) as { seq: number; record: StoredSession };
+          const record = told.record;
+          if (typeof told.seq === "number" && typeof record?.clientId === "string" && Array.isArray(record.subscriptions)) cluster.sessionRecorded(m.subject.split(".")[4]!, record, told.seq);
+        } catch {
+          // a record we cannot read is skipped
+        }
+      });
       // A retained message published on another node (this client's own publishes do not come back to it).
       this.client.subscribe(`${RETAINED_PREFIX}>`, (m) => {
         const message = decodeMessage(m.payload);
@@ -226,10 +251,10 @@ export class MqttStore {
       const message = decodeMessage(data);
       if (message !== null) retained.set(subject.slice(RETAINED_PREFIX.length), message);
     }
-    const sessions: StoredSession[] = [];
-    for (const { data } of await this.readAll(SESSIONS_STREAM, `${SESSIONS_PREFIX}>`)) {
+    const sessions: { record: StoredSession; seq: number }[] = [];
+    for (const { seq, data } of await this.readAll(SESSIONS_STREAM, `${SESSIONS_PREFIX}>`)) {
       try {
-        sessions.push(JSON.parse(data.toString("utf8")) as StoredSession);
+        sessions.push({ record: JSON.parse(data.toString("utf8")) as StoredSession, seq });
       } catch {
         // a record we cannot read is skipped
       }
@@ -273,27 +298,38 @@ export class MqttStore {
   /**
    * Writes a session record; resolves to its stream sequence. `claim` (a client connecting, in a cluster):
    * its PubAck goes to a subject every node listens to, so a node holding the session lets it go.
+   * `expectedSeq` (in a cluster): the sequence of the record this node read or wrote last (0: none), as
+   * nats-server's session save sends it in `Nats-Expected-Last-Subject-Sequence`; when another node has
+   * written the record since, the stream refuses the write and this rejects with SessionRecordChanged.
+   * Once stored, the record is told to the other nodes.
    */
-  async saveSession(session: StoredSession, claim = false): Promise<number> {
+  async saveSession(session: StoredSession, claim = false, expectedSeq: number | null = null): Promise<number> {
     const hash = clientIdHash(session.clientId);
     const reply = claim && this.cluster !== null ? `${this.inbox}${CLAIM_TOKEN}.${hash}.${this.nextRequest++}` : undefined;
-    const ack = await this.expectOk(this.request(`${SESSIONS_PREFIX}${hash}`, session, null, reply));
-    return typeof ack.seq === "number" ? ack.seq : 0;
+    const headers = expectedSeq === null ? null : Buffer.from(`NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: ${expectedSeq}\r\n\r\n`, "latin1");
+    const answer = await this.request(`${SESSIONS_PREFIX}${hash}`, session, headers, reply);
+    if (answer.error?.err_code === WRONG_LAST_SEQUENCE) throw new SessionRecordChanged(answer.error.description);
+    const ack = await this.expectOk(Promise.resolve(answer));
+    const seq = typeof ack.seq === "number" ? ack.seq : 0;
+    if (this.cluster !== null && seq > 0) this.client.publish(`${this.inbox}${RECORD_TOLD_TOKEN}.${hash}`, Buffer.from(JSON.stringify({ seq, record: session })));
+    return seq;
   }
 
-  /** The stored record of a client id's session and its sequence, or null. */
-  async loadSession(clientId: string): Promise<{ record: StoredSession; seq: number } | null> {
+  /** The stored record of a client id's session (undefined: not readable as one) and its sequence, or null when there is none. */
+  async loadSession(clientId: string): Promise<{ record: StoredSession | undefined; seq: number } | null> {
     const reply = await this.request(`$JS.API.STREAM.MSG.GET.${SESSIONS_STREAM}`, { last_by_subj: `${SESSIONS_PREFIX}${clientIdHash(clientId)}` });
     const message = reply.message as { seq: number; data?: string } | undefined;
     if (reply.error !== undefined || message === undefined) {
       if (reply.error !== undefined && reply.error.err_code !== 10037) throw new Error(reply.error.description); // 10037: no message found
       return null;
     }
+    // A record that cannot be read (or another client id's with the same hash) is no session, but its sequence
+    // is still the one the next write follows.
     try {
       const record = JSON.parse(Buffer.from(message.data ?? "", "base64").toString("utf8")) as StoredSession;
-      return record.clientId === clientId ? { record, seq: message.seq } : null;
+      return { record: record.clientId === clientId ? record : undefined, seq: message.seq };
     } catch {
-      return null;
+      return { record: undefined, seq: message.seq };
     }
   }
 

@@ -5,6 +5,7 @@ import { PacketFramer, decodePacket } from "../../src/mqtt/decode.ts";
 import { encodePacket } from "../../src/mqtt/encode.ts";
 import { MqttProtocolError, PacketType, ReasonCode, type Packet } from "../../src/mqtt/packets.ts";
 import { filterToSubject, subjectToTopic, topicToSubject, filterProblem } from "../../src/mqtt/topics.ts";
+import { propertiesToHeaders, publishedQos, publishedRetain } from "../../src/mqtt/headers.ts";
 
 function roundTrip(p: Packet, level: number): Packet {
   const bytes = encodePacket(p, level);
@@ -139,5 +140,28 @@ describe("topics ↔ subjects, as nats-server 2.10's mqtt.go", () => {
     expect(filterProblem("a/#/b")).not.toBeNull();
     expect(filterProblem("a+/b")).not.toBeNull();
     expect(filterProblem("+/+/#")).toBeNull();
+  });
+});
+
+describe("Nmqtt-Pub: the publisher's QoS and retain flag across routes", () => {
+  test("written as the QoS, and the PUBLISH flags in hex after it when retained (nats-server's current layout)", () => {
+    expect(propertiesToHeaders({}, 0)).toBeNull();
+    expect(propertiesToHeaders({}, 1)?.toString()).toBe("NATS/1.0\r\nNmqtt-Pub: 1\r\n\r\n");
+    expect(propertiesToHeaders({}, 0, true)?.toString()).toBe("NATS/1.0\r\nNmqtt-Pub: 01\r\n\r\n");
+    expect(propertiesToHeaders({}, 1, true)?.toString()).toBe("NATS/1.0\r\nNmqtt-Pub: 13\r\n\r\n");
+    expect(propertiesToHeaders({}, 2, true)?.toString()).toBe("NATS/1.0\r\nNmqtt-Pub: 25\r\n\r\n");
+  });
+
+  test("read back: the first byte is the QoS (all that nats-server 2.9 and 2.10 write), bit 0 of the second the retain flag", () => {
+    const read = (value: string | null) => {
+      const block = Buffer.from(`NATS/1.0\r\n${value === null ? "X: y" : `Nmqtt-Pub:${value}`}\r\n\r\n`);
+      return [publishedQos(block, 0, block.length), publishedRetain(block, 0, block.length)];
+    };
+    expect(read(null)).toEqual([0, false]);
+    expect(read("1")).toEqual([1, false]);
+    expect(read(" 01")).toEqual([0, true]);
+    expect(read("13")).toEqual([1, true]);
+    expect(read("25")).toEqual([2, true]);
+    expect(read("24")).toEqual([2, false]);
   });
 });

@@ -45,7 +45,7 @@ import path from "node:path";
 import type * as Zlib from "node:zlib";
 import { IndexedStore, type IndexEntry, type SubjectSeqs } from "./indexed.ts";
 import {
-  parseSegmentIndex, ROW_DELETES, ROW_MARKER, ROW_MESSAGE, RowReader, SegmentIndexBuilder, type SavedIndex,
+  isOldSegmentIndex, parseSegmentIndex, ROW_DELETES, ROW_MARKER, SegmentIndexBuilder, type SavedIndex,
 } from "./segment-index.ts";
 import {
   fileMsgSize, StoreWriteError, type RemoveReason, type StoreLimits, type StoredMessage, type StoreWriteFailure,
@@ -114,17 +114,8 @@ interface Segment {
   indexed: number;
 }
 
-/** Where replay is in a saved index's rows: the reader and the last message's sequence. */
-interface ReplayedRows {
-  readonly saved: SavedIndex;
-  readonly base: number;
-  readonly reader: RowReader;
-  seq: number;
-}
-
-/** The rows of a saved index whose entries are made when first used: slot numbers base + row position. */
-interface LazyRows {
-  readonly base: number;
+/** A saved index loaded: its messages' entries are made from its columns when first used (materialize). */
+interface LoadedIndex {
   readonly segment: Segment;
   readonly saved: SavedIndex;
 }
@@ -250,9 +241,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   private readonly parsed: RecordFields = { ...NO_FIELDS };
   /** Subjects read while loading, one string per distinct subject (dropped once loaded). */
   private subjectNames = new SubjectInterner();
-  /** Saved indexes whose rows stand in the index for entries not made yet (see materialize). */
-  private lazyRows: LazyRows[] = [];
-  private nextRowBase = 0;
+  /** Saved indexes whose columns stand in the index for entries not made yet: slot number → its index (see materialize). */
+  private loadedIndexes: (LoadedIndex | null)[] = [];
   /** Sealed segments whose index indexLater is to save, and the job saving them (null when none runs). */
   private unindexed: Segment[] = [];
   private indexing: Generator<void> | null = null;
@@ -520,7 +510,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   private dropSegment(seg: Segment): void {
     if (this.window?.segment === seg) this.window = null;
     // Nothing in it is live any more (the front moved past it), so no slot names one of its rows.
-    if (this.lazyRows.some((t) => t.segment === seg)) this.lazyRows = this.lazyRows.filter((t) => t.segment !== seg);
+    const loaded = this.loadedIndexes;
+    for (let i = 0; i < loaded.length; i++) if (loaded[i]?.segment === seg) loaded[i] = null;
     try {
       closeSync(seg.fd);
     } catch {}
@@ -540,7 +531,8 @@ export class FileStore extends IndexedStore<FileEntry> {
    * that segment record by record, so it never fails the store; a partial file fails its CRC.
    */
   private saveIndex(seg: Segment, rows = seg.rows, crc = seg.crc): void {
-    if (rows === null || rows.end !== seg.written) return;
+    // (Its offsets are 32 bits: a segment past 4 GiB, if one were ever written, is read record by record.)
+    if (rows === null || rows.end !== seg.written || seg.written >= 2 ** 32) return;
     const file = indexFile(seg);
     // Written beside and renamed over: a kill -9 meanwhile leaves the index before, not half of one.
     const tmp = `${file}.tmp`;
@@ -883,12 +875,15 @@ export class FileStore extends IndexedStore<FileEntry> {
   private savedIndexOf(seg: Segment): SavedIndex | null {
     const file = indexFile(seg);
     if (!existsSync(file)) return null;
-    let saved: SavedIndex | null;
+    let buf: Buffer;
     try {
-      saved = parseSegmentIndex(readFileSync(file));
+      buf = readFileSync(file);
     } catch {
       return null;
     }
+    // An index of the format before (NIX1): the segment is read record by record and indexed again.
+    if (isOldSegmentIndex(buf)) return null;
+    const saved = parseSegmentIndex(buf);
     if (saved === null) {
       this.warn(`${file}: damaged, ignored (the segment is read record by record and its index saved again)`);
       return null;
@@ -899,98 +894,120 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Loads a segment from its saved index: the same steps as reading its records (loadRecord), from rows.
-   * Messages go into the index as rows (indexAddRow): their entries are made when first used (materialize).
+   * Loads a segment from its saved index: what reading its records would do (loadRecord), from its
+   * columns. The usual segment (its messages' sequences consecutive, above everything before) goes in one
+   * step: its messages as one run (indexAddRun), each subject's sequences as one view of the index,
+   * then its deletes and markers; any other row by row. Entries are made when first used (materialize).
    */
   private *replay(seg: Segment, saved: SavedIndex, isActive: boolean): Generator<void> {
-    const rows: ReplayedRows = { saved, base: this.nextRowBase, reader: new RowReader(saved.buf, saved.view, saved.rowsStart), seq: 0 };
-    this.nextRowBase += saved.buf.length;
-    this.lazyRows.push({ base: rows.base, segment: seg, saved });
-    // The rows in runs of LOAD_CHECK_EVERY, in a plain function (the JIT does better with it than with a
-    // generator's loop), pausing in between.
-    while (!this.replayRows(seg, rows, LOAD_CHECK_EVERY)) yield;
+    const slot = this.loadedIndexes.length;
+    this.loadedIndexes.push({ segment: seg, saved });
+    if (this.inOneStep(saved)) this.replayRun(seg, saved, slot);
+    else yield* this.replayRows(seg, saved, slot);
     seg.crc = saved.segmentCrc;
     seg.indexed = saved.segmentBytes;
-    if (isActive) seg.rows = SegmentIndexBuilder.continueFrom(saved, rows.seq);
+    if (isActive) seg.rows = SegmentIndexBuilder.continueFrom(saved);
   }
 
-  /** Replays up to `count` rows; true when they are all done. */
-  private replayRows(seg: Segment, rows: ReplayedRows, count: number): boolean {
-    const { saved, base, reader: r } = rows;
-    const subjects = saved.subjects;
-    const buf = saved.buf;
-    const view = saved.view;
-    const end = saved.rowsEnd;
-    let seq = rows.seq;
-    let maxRef = seg.maxRef;
-    // Each subject's sequences looked up once per run (by subject index), not once per message.
-    const seqsOf: (SubjectSeqs | undefined)[] = [];
-    let pos = r.pos;
-    for (; pos < end && count > 0; count--) {
-      const at = pos;
-      const kind = buf[pos++];
-      if (kind === ROW_MESSAGE) {
-        // Varints of one byte (most) read here; longer ones by the reader.
-        let id = buf[pos++]!;
-        if (id >= 128) id = r.varintFrom(pos - 1), (pos = r.pos);
-        let delta = buf[pos++]!;
-        if (delta >= 128) delta = r.varintFrom(pos - 1), (pos = r.pos);
-        seq += delta;
-        const ts = view.getFloat64(pos, true);
-        pos += 8;
-        // offset and length (for materialize), then the size
-        for (let skip = 2; skip > 0; ) if (buf[pos++]! < 128) skip--;
-        let size = buf[pos++]!;
-        if (size >= 128) size = r.varintFrom(pos - 1), (pos = r.pos);
-        if (seq > this.lastSeq) {
-          let ss = seqsOf[id];
-          // Emptied by a delete row: indexRemove dropped it from the index.
-          if (ss === undefined || ss.count === 0) ss = seqsOf[id] = this.subjectSeqs(subjects[id]!);
-          this.indexAddRow(seq, ss, ts, size, base + at);
-        }
-        if (seq > maxRef) maxRef = seq;
-        continue;
+  /**
+   * Whether adding the messages of `saved` in one step, then its other rows, leaves what adding its rows
+   * in order leaves: its sequences consecutive, above the last so far, nothing in the index added row by
+   * row yet, and each delete or marker naming only sequences below the messages after it (as a writer
+   * writes them: a marker's last sequence is the last so far).
+   */
+  private inOneStep(saved: SavedIndex): boolean {
+    const seqs = saved.seqs;
+    const n = seqs.length;
+    if (n === 0 || !saved.consecutive || seqs[0]! <= this.lastSeq || !this.canAddRun()) return false;
+    const o = saved.others;
+    for (let k = 0; k < o.length; ) {
+      const at = o[k + 1]!;
+      const below = at < n ? seqs[at]! : Infinity;
+      if (o[k] === ROW_DELETES) {
+        const end = k + 3 + o[k + 2]!;
+        for (let j = k + 3; j < end; j++) if (o[j]! >= below) return false;
+        k = end;
+      } else {
+        if (o[k + 3]! >= below) return false;
+        k += 5;
       }
-      r.pos = pos;
-      if (kind === ROW_DELETES) {
-        for (let n = r.varint(); n > 0; n--) {
-          const deleted = r.f64();
-          this.indexRemove(deleted);
-          if (deleted > maxRef) maxRef = deleted;
-        }
-      } else if (kind === ROW_MARKER) {
-        const floor = r.f64();
-        if (floor > this.loadFloor) this.loadFloor = floor;
-        const last = r.f64();
-        this.setLast(last, r.f64());
-      } else throw new Error(`${indexFile(seg)}: unknown row kind ${kind}`);
-      pos = r.pos;
     }
-    r.pos = pos;
-    rows.seq = seq;
-    seg.maxRef = maxRef;
-    return pos >= end;
+    return true;
   }
 
-  /** The entry of a message loaded from a saved index, made from its row when it is first used. */
-  protected override materialize(row: number, seq: number): FileEntry {
-    const tables = this.lazyRows;
-    let lo = 0;
-    let hi = tables.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (tables[mid]!.base <= row) lo = mid;
-      else hi = mid - 1;
+  /** A segment's messages in one step: no work per message. */
+  private replayRun(seg: Segment, saved: SavedIndex, slot: number): void {
+    const n = saved.seqs.length;
+    const first = saved.seqs[0]!;
+    this.indexAddRun(first, n, slot, saved.bytes, saved.ts[n - 1]!);
+    const counts = saved.subjectCounts;
+    for (let s = 0, at = 0; s < counts.length; s++) {
+      const count = counts[s]!;
+      if (count > 0) this.subjectSeqs(saved.subjects[s]!).addSaved(saved.bySubject.subarray(at, at + count));
+      at += count;
     }
-    const t = tables[lo]!;
-    const r = new RowReader(t.saved.buf, t.saved.view, row - t.base + 1);
-    const subject = t.saved.subjects[r.varint()]!;
-    r.varint(); // the sequence (from the previous row's)
-    const ts = r.f64();
-    const offset = r.varint();
-    const length = r.varint();
-    const size = r.varint();
-    return { seq, subject, ts, size, segment: t.segment, offset, length };
+    if (first + n - 1 > seg.maxRef) seg.maxRef = first + n - 1;
+    for (let k = 0; k < saved.others.length; ) k = this.replayOther(seg, saved.others, k);
+  }
+
+  /** A segment's rows in their order (what inOneStep does not take); yields every LOAD_CHECK_EVERY messages. */
+  private *replayRows(seg: Segment, saved: SavedIndex, slot: number): Generator<void> {
+    const { seqs, ts, sizes, subjectOf, subjects, others } = saved;
+    const n = seqs.length;
+    // Each subject's sequences looked up once (by subject number), not once per message.
+    const seqsOf: (SubjectSeqs | undefined)[] = [];
+    let k = 0;
+    for (let i = 0; ; i++) {
+      while (k < others.length && others[k + 1] === i) k = this.replayOther(seg, others, k);
+      if (i === n) break;
+      if (i % LOAD_CHECK_EVERY === LOAD_CHECK_EVERY - 1) yield;
+      const seq = seqs[i]!;
+      if (seq > this.lastSeq) {
+        const id = subjectOf[i]!;
+        let ss = seqsOf[id];
+        // Emptied by a delete row: indexRemove dropped it from the index.
+        if (ss === undefined || ss.count === 0) ss = seqsOf[id] = this.subjectSeqs(subjects[id]!);
+        this.indexAddRow(seq, ss, ts[i]!, sizes[i]!, slot);
+      }
+      if (seq > seg.maxRef) seg.maxRef = seq;
+    }
+  }
+
+  /** Replays the delete or marker row at `k` of `others`; returns where the next row starts. */
+  private replayOther(seg: Segment, others: Float64Array, k: number): number {
+    if (others[k] === ROW_DELETES) {
+      const end = k + 3 + others[k + 2]!;
+      for (let j = k + 3; j < end; j++) {
+        const deleted = others[j]!;
+        this.indexRemove(deleted);
+        if (deleted > seg.maxRef) seg.maxRef = deleted;
+      }
+      return end;
+    }
+    if (others[k] !== ROW_MARKER) throw new Error(`${indexFile(seg)}: unknown row kind ${others[k]}`);
+    const floor = others[k + 2]!;
+    if (floor > this.loadFloor) this.loadFloor = floor;
+    this.setLast(others[k + 3]!, others[k + 4]!);
+    return k + 5;
+  }
+
+  /** The entry of a message loaded from a saved index (`slot`: which one), made from its columns when it is used. */
+  protected override materialize(slot: number, seq: number): FileEntry {
+    const { segment, saved } = this.loadedIndexes[slot]!;
+    const seqs = saved.seqs;
+    let row = seq - seqs[0]!;
+    if (!saved.consecutive) {
+      let hi = seqs.length - 1;
+      for (row = 0; row < hi; ) {
+        const mid = (row + hi) >>> 1;
+        if (seqs[mid]! < seq) row = mid + 1;
+        else hi = mid;
+      }
+    }
+    return {
+      seq, subject: saved.subjects[saved.subjectOf[row]!]!, ts: saved.ts[row]!, size: saved.sizes[row]!,
+      segment, offset: saved.offsets[row]!, length: saved.lengths[row]!,
+    };
   }
 
   /** The offset of the first record at or after `from` whose length fits and whose CRC verifies, or -1. */

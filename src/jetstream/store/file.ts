@@ -812,9 +812,13 @@ export class FileStore extends IndexedStore<FileEntry> {
       const buf = readFileSync(file);
       seg.written = buf.length;
       const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+      // The active segment's rows from its saved index go on with the records after it as they are read;
+      // none once a record is bad, or without a saved index (it is then indexed at close, from its
+      // records: what a load without an index does not pay for).
+      let rows = isLast && saved !== null ? seg.rows : null;
       while (off < buf.length) {
         if (++records % LOAD_CHECK_EVERY === 0) yield;
-        const rec = this.loadRecord(buf, view, off, seg);
+        const rec = this.loadRecord(buf, view, off, seg, rows);
         if (typeof rec !== "string") {
           if (rec.floor > this.loadFloor) this.loadFloor = rec.floor;
           if (damage !== null && rec.seq > 0) {
@@ -824,6 +828,7 @@ export class FileStore extends IndexedStore<FileEntry> {
           off = rec.next;
           continue;
         }
+        rows = null;
         const resume = this.resync(buf, off + 1);
         if (resume < 0) {
           const why = `segment ${file}: ${rec} at offset ${off} of ${buf.length}, cut there`;
@@ -842,14 +847,8 @@ export class FileStore extends IndexedStore<FileEntry> {
         else damage.bytes += resume - off;
         off = resume;
       }
-      if (saved !== null && isLast && seg.rows !== null) {
-        // Its rows go on with those records (none if one of them was bad: then it is indexed as below).
-        const tail = this.rowsOfRecords(buf, saved.segmentBytes, seg.rows);
-        let step = tail.next();
-        while (!step.done) step = tail.next();
-        seg.rows = step.value;
-        if (seg.rows !== null) seg.crc = Bun.hash.crc32(buf.subarray(saved.segmentBytes, seg.written), seg.crc) >>> 0;
-      } else seg.rows = null;
+      seg.rows = rows;
+      if (rows !== null) seg.crc = Bun.hash.crc32(buf.subarray(saved!.segmentBytes), seg.crc) >>> 0;
       // A sealed segment read record by record gets its index saved after the load, off its path (the
       // active one when it is sealed or the store closes).
       if (!isLast) this.indexLater(seg);
@@ -1034,10 +1033,11 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Loads one record into the index (parseRecord, then what it says), or says why it is bad. Loading a
-   * store is this, once per record: it reads through a DataView and makes no Buffer per record.
+   * Loads one record into the index (parseRecord, then what it says), or says why it is bad; adds its row
+   * to `rows` (the active segment's). Loading a store is this, once per record: it reads through a
+   * DataView and makes no Buffer per record.
    */
-  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment): RecordFields | string {
+  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment, rows: SegmentIndexBuilder | null): RecordFields | string {
     const f = this.parsed;
     const bad = parseRecord(buf, view, off, f);
     if (bad !== null) return bad;
@@ -1045,22 +1045,28 @@ export class FileStore extends IndexedStore<FileEntry> {
       case KIND_MSG:
       case KIND_MSG_DEFLATED: {
         const seq = f.seq;
-        if (seq > this.lastSeq) {
+        if (seq > this.lastSeq || rows !== null) {
           const subject = this.subjectNames.read(buf, f.subjectStart, f.subjectEnd);
-          this.indexAdd({ seq, subject, ts: f.ts, size: f.size, segment: seg, offset: off, length: f.next - off });
+          if (seq > this.lastSeq) this.indexAdd({ seq, subject, ts: f.ts, size: f.size, segment: seg, offset: off, length: f.next - off });
+          rows?.message(subject, seq, f.ts, off, f.next - off, f.size);
         }
         if (seq > seg.maxRef) seg.maxRef = seq;
         return f;
       }
-      case KIND_DELETES:
+      case KIND_DELETES: {
+        const seqs: number[] = [];
         for (let i = 0, at = f.deletesAt; i < f.deletes; i++, at += 8) {
           const seq = view.getFloat64(at, true);
           this.indexRemove(seq);
           if (seq > seg.maxRef) seg.maxRef = seq;
+          seqs.push(seq);
         }
+        rows?.deletes(seqs, off, f.next - off);
         return f;
+      }
       default: // KIND_MARKER
         this.setLast(f.lastSeq, f.lastTs);
+        rows?.marker(f.floor, f.lastSeq, f.lastTs, off, f.next - off);
         return f;
     }
   }

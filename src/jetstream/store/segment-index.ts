@@ -128,8 +128,12 @@ export class SegmentIndexBuilder {
   private subjectOf = new Uint32Array(64);
   private n = 0;
   private bytes = 0;
+  /** Whether the sequences so far are consecutive (kept as they come: encode makes no pass for it). */
+  private consecutive = true;
   private readonly ids = new Map<string, number>();
   private readonly subjects: string[] = [];
+  /** Messages per subject (by subject number). */
+  private readonly counts: number[] = [];
   private readonly others: number[] = [];
   end = 0;
 
@@ -146,7 +150,9 @@ export class SegmentIndexBuilder {
     b.subjectOf.set(saved.subjectOf);
     b.n = n;
     b.bytes = saved.bytes;
+    b.consecutive = saved.consecutive;
     for (const s of saved.subjects) b.subjectId(s);
+    for (let k = 0; k < saved.subjectCounts.length; k++) b.counts[k] = saved.subjectCounts[k]!;
     for (let i = 0; i < saved.others.length; i++) b.others.push(saved.others[i]!);
     b.end = saved.segmentBytes;
     return b;
@@ -155,12 +161,15 @@ export class SegmentIndexBuilder {
   message(subject: string, seq: number, ts: number, offset: number, length: number, size: number): void {
     const i = this.n;
     if (i === this.seqs.length) this.grow(2 * i);
+    if (i > 0 && seq !== this.seqs[i - 1]! + 1) this.consecutive = false;
     this.seqs[i] = seq;
     this.ts[i] = ts;
     this.offsets[i] = offset;
     this.lengths[i] = length;
     this.sizes[i] = size;
-    this.subjectOf[i] = this.subjectId(subject);
+    const id = this.subjectId(subject);
+    this.subjectOf[i] = id;
+    this.counts[id]!++;
     this.n = i + 1;
     this.bytes += size;
     this.end = offset + length;
@@ -185,10 +194,9 @@ export class SegmentIndexBuilder {
     const nameBytes = names.reduce((sum, b) => sum + b.length, 0);
     const m = this.others.length;
     const size = HEAD + 3 * 8 * n + pad8(4 * n) * 4 + pad8(4 * s) + pad8(2 * s) + pad8(nameBytes) + 8 * m + 4;
-    const out = Buffer.alloc(size);
-    const seqs = this.seqs.subarray(0, n);
-    let consecutive = true;
-    for (let i = 1; i < n && consecutive; i++) consecutive = seqs[i] === seqs[i - 1]! + 1;
+    // Its own memory (at a multiple of 8, for the column written in place); padding stays zero, so that an
+    // index rebuilt from the records is byte for byte the one saved before.
+    const out = Buffer.from(new ArrayBuffer(size));
     out.writeUInt32LE(MAGIC, 0);
     out.writeUInt32LE(n, 4);
     out.writeDoubleLE(segmentBytes, 8);
@@ -197,32 +205,32 @@ export class SegmentIndexBuilder {
     out.writeUInt32LE(m, 24);
     out.writeUInt32LE(nameBytes, 28);
     out.writeDoubleLE(this.bytes, 32);
-    out.writeUInt32LE(consecutive ? FLAG_CONSECUTIVE : 0, 40);
+    out.writeUInt32LE(this.consecutive ? FLAG_CONSECUTIVE : 0, 40);
+    out.writeUInt32LE(0, 44);
     let at = HEAD;
-    const put = (column: Float64Array | Uint32Array | Uint16Array, bytes: number) => {
+    const put = (column: Float64Array | Uint32Array | Uint16Array | Buffer) => {
       new Uint8Array(out.buffer, out.byteOffset + at, column.byteLength).set(new Uint8Array(column.buffer, column.byteOffset, column.byteLength));
-      at += bytes;
+      at = pad8(at + column.byteLength);
     };
-    // Each subject's sequences together (a counting sort by subject): what SubjectSeqs.addSaved takes.
-    const counts = new Uint32Array(s);
-    const subjectOf = this.subjectOf.subarray(0, n);
-    for (let i = 0; i < n; i++) counts[subjectOf[i]!]!++;
+    const seqs = this.seqs.subarray(0, n);
+    put(seqs);
+    put(this.ts.subarray(0, n));
+    // Each subject's sequences together (a counting sort by subject, written in place): what SubjectSeqs.addSaved takes.
+    const counts = Uint32Array.from(this.counts);
     const next = new Uint32Array(s);
     for (let k = 1; k < s; k++) next[k] = next[k - 1]! + counts[k - 1]!;
-    const bySubject = new Float64Array(n);
+    const bySubject = new Float64Array(out.buffer, out.byteOffset + at, n);
+    const subjectOf = this.subjectOf.subarray(0, n);
     for (let i = 0; i < n; i++) bySubject[next[subjectOf[i]!]!++] = seqs[i]!;
-    put(seqs, 8 * n);
-    put(this.ts.subarray(0, n), 8 * n);
-    put(bySubject, 8 * n);
-    put(this.offsets.subarray(0, n), pad8(4 * n));
-    put(this.lengths.subarray(0, n), pad8(4 * n));
-    put(this.sizes.subarray(0, n), pad8(4 * n));
-    put(subjectOf, pad8(4 * n));
-    put(counts, pad8(4 * s));
-    put(Uint16Array.from(names, (b) => b.length), pad8(2 * s));
-    for (const name of names) at += name.copy(out, at);
-    at = pad8(at);
-    put(Float64Array.from(this.others), 8 * m);
+    at += 8 * n;
+    put(this.offsets.subarray(0, n));
+    put(this.lengths.subarray(0, n));
+    put(this.sizes.subarray(0, n));
+    put(subjectOf);
+    put(counts);
+    put(Uint16Array.from(names, (b) => b.length));
+    put(names.length === 0 ? Buffer.alloc(0) : Buffer.concat(names, nameBytes));
+    put(Float64Array.from(this.others));
     out.writeUInt32LE(Bun.hash.crc32(out.subarray(0, at)) >>> 0, at);
     return out;
   }
@@ -232,6 +240,7 @@ export class SegmentIndexBuilder {
     if (id === undefined) {
       id = this.subjects.length;
       this.subjects.push(subject);
+      this.counts.push(0);
       this.ids.set(subject, id);
     }
     return id;

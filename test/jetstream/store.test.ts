@@ -549,6 +549,8 @@ describe("file store: saved segment indexes", () => {
     cut.append("g.x", null, b("m11"));
     cut.remove(4);
     cut.close();
+    // Its index says so (the header's flags at byte 40: not consecutive), so its sequences are in it.
+    expect(readFileSync(path.join(dir, "1.idx")).readUInt32LE(40)).toBe(0);
     const expected = truth(dir);
     expect(expected.state).toMatchObject({ messages: 9, firstSeq: 1, lastSeq: 11, numDeleted: 2 });
     const r = track(new FileStore({ dir }));

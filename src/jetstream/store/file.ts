@@ -45,7 +45,7 @@ import path from "node:path";
 import type * as Zlib from "node:zlib";
 import { IndexedStore, type IndexEntry, type SubjectSeqs } from "./indexed.ts";
 import {
-  isOldSegmentIndex, parseSegmentIndex, ROW_DELETES, ROW_MARKER, SegmentIndexBuilder, type SavedIndex,
+  isOldSegmentIndex, parseSegmentIndex, ROW_DELETES, ROW_MARKER, SegmentIndexBuilder, seqAt, type SavedIndex,
 } from "./segment-index.ts";
 import {
   fileMsgSize, StoreWriteError, type RemoveReason, type StoreLimits, type StoredMessage, type StoreWriteFailure,
@@ -533,11 +533,13 @@ export class FileStore extends IndexedStore<FileEntry> {
   private saveIndex(seg: Segment, rows = seg.rows, crc = seg.crc): void {
     // (Its offsets are 32 bits: a segment past 4 GiB, if one were ever written, is read record by record.)
     if (rows === null || rows.end !== seg.written || seg.written >= 2 ** 32) return;
+    const encoded = rows.encode(seg.written, crc);
+    if (encoded === null) return;
     const file = indexFile(seg);
     // Written beside and renamed over: a kill -9 meanwhile leaves the index before, not half of one.
     const tmp = `${file}.tmp`;
     try {
-      writeFileSync(tmp, rows.encode(seg.written, crc));
+      writeFileSync(tmp, encoded);
       renameSync(tmp, file);
       seg.indexed = seg.written;
     } catch {
@@ -915,13 +917,12 @@ export class FileStore extends IndexedStore<FileEntry> {
    * writes them: a marker's last sequence is the last so far).
    */
   private inOneStep(saved: SavedIndex): boolean {
-    const seqs = saved.seqs;
-    const n = seqs.length;
-    if (n === 0 || !saved.consecutive || seqs[0]! <= this.lastSeq || !this.canAddRun()) return false;
+    const n = saved.ts.length;
+    if (n === 0 || !saved.consecutive || saved.first <= this.lastSeq || !this.canAddRun()) return false;
     const o = saved.others;
     for (let k = 0; k < o.length; ) {
       const at = o[k + 1]!;
-      const below = at < n ? seqs[at]! : Infinity;
+      const below = at < n ? saved.first + at : Infinity;
       if (o[k] === ROW_DELETES) {
         const end = k + 3 + o[k + 2]!;
         for (let j = k + 3; j < end; j++) if (o[j]! >= below) return false;
@@ -936,13 +937,13 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   /** A segment's messages in one step: no work per message. */
   private replayRun(seg: Segment, saved: SavedIndex, slot: number): void {
-    const n = saved.seqs.length;
-    const first = saved.seqs[0]!;
+    const n = saved.ts.length;
+    const first = saved.first;
     this.indexAddRun(first, n, slot, saved.bytes, saved.ts[n - 1]!);
     const counts = saved.subjectCounts;
     for (let s = 0, at = 0; s < counts.length; s++) {
       const count = counts[s]!;
-      if (count > 0) this.subjectSeqs(saved.subjects[s]!).addSaved(saved.bySubject.subarray(at, at + count));
+      if (count > 0) this.subjectSeqs(saved.subjects[s]!).addSaved(saved.bySubject.subarray(at, at + count), first);
       at += count;
     }
     if (first + n - 1 > seg.maxRef) seg.maxRef = first + n - 1;
@@ -951,8 +952,8 @@ export class FileStore extends IndexedStore<FileEntry> {
 
   /** A segment's rows in their order (what inOneStep does not take); yields every LOAD_CHECK_EVERY messages. */
   private *replayRows(seg: Segment, saved: SavedIndex, slot: number): Generator<void> {
-    const { seqs, ts, sizes, subjectOf, subjects, others } = saved;
-    const n = seqs.length;
+    const { ts, sizes, subjectOf, subjects, others } = saved;
+    const n = ts.length;
     // Each subject's sequences looked up once (by subject number), not once per message.
     const seqsOf: (SubjectSeqs | undefined)[] = [];
     let k = 0;
@@ -960,7 +961,7 @@ export class FileStore extends IndexedStore<FileEntry> {
       while (k < others.length && others[k + 1] === i) k = this.replayOther(seg, others, k);
       if (i === n) break;
       if (i % LOAD_CHECK_EVERY === LOAD_CHECK_EVERY - 1) yield;
-      const seq = seqs[i]!;
+      const seq = seqAt(saved, i);
       if (seq > this.lastSeq) {
         const id = subjectOf[i]!;
         let ss = seqsOf[id];
@@ -994,8 +995,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   protected override materialize(slot: number, seq: number): FileEntry {
     const { segment, saved } = this.loadedIndexes[slot]!;
     const seqs = saved.seqs;
-    let row = seq - seqs[0]!;
-    if (!saved.consecutive) {
+    let row = seq - saved.first;
+    if (seqs !== null) {
       let hi = seqs.length - 1;
       for (row = 0; row < hi; ) {
         const mid = (row + hi) >>> 1;

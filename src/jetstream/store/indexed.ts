@@ -24,8 +24,12 @@ export interface IndexEntry {
 export class SubjectSeqs {
   private list: number[] = [];
   head = 0;
-  /** Views of saved sequences, ascending, all below those in `list` (null: none, or made part of it). */
-  private saved: Float64Array[] | null = null;
+  /**
+   * Saved sequences, ascending, all below those in `list` (null: none, or made part of it): views of
+   * sequence − base, and each one's base.
+   */
+  private saved: Uint32Array[] | null = null;
+  private savedBases: number[] = [];
   private savedCount = 0;
 
   /** The sequences (the saved ones made part of them first). */
@@ -37,21 +41,22 @@ export class SubjectSeqs {
     return this.savedCount + this.list.length - this.head;
   }
   first(): number {
-    return this.saved !== null ? this.saved[0]![0]! : this.list[this.head]!;
+    return this.saved !== null ? this.savedBases[0]! + this.saved[0]![0]! : this.list[this.head]!;
   }
   last(): number {
     if (this.list.length > this.head || this.saved === null) return this.list[this.list.length - 1]!;
-    const chunk = this.saved[this.saved.length - 1]!;
-    return chunk[chunk.length - 1]!;
+    const k = this.saved.length - 1;
+    const chunk = this.saved[k]!;
+    return this.savedBases[k]! + chunk[chunk.length - 1]!;
   }
   /** A sequence above every one of the subject's. */
   add(seq: number): void {
     this.list.push(seq);
   }
-  /** Sequences (ascending, above every one of the subject's) kept as the view they are until needed. */
-  addSaved(chunk: Float64Array): void {
+  /** Sequences base + chunk[i] (ascending, above every one of the subject's) kept as the view they are until needed. */
+  addSaved(chunk: Uint32Array, base: number): void {
     if (this.list.length > this.head) {
-      for (let i = 0; i < chunk.length; i++) this.list.push(chunk[i]!);
+      for (let i = 0; i < chunk.length; i++) this.list.push(base + chunk[i]!);
       return;
     }
     if (this.head > 0) {
@@ -59,6 +64,7 @@ export class SubjectSeqs {
       this.head = 0;
     }
     (this.saved ??= []).push(chunk);
+    this.savedBases.push(base);
     this.savedCount += chunk.length;
   }
   remove(seq: number): void {
@@ -90,11 +96,17 @@ export class SubjectSeqs {
   }
   private unpack(): void {
     const all: number[] = [];
-    for (const chunk of this.saved!) for (let i = 0; i < chunk.length; i++) all.push(chunk[i]!);
+    const saved = this.saved!;
+    for (let k = 0; k < saved.length; k++) {
+      const chunk = saved[k]!;
+      const base = this.savedBases[k]!;
+      for (let i = 0; i < chunk.length; i++) all.push(base + chunk[i]!);
+    }
     for (let i = this.head; i < this.list.length; i++) all.push(this.list[i]!);
     this.list = all;
     this.head = 0;
     this.saved = null;
+    this.savedBases = [];
     this.savedCount = 0;
   }
 }

@@ -1,16 +1,18 @@
 // The saved index of one file-store segment: <n>.idx beside <n>.seg, everything loading the segment takes
 // from its records except the bodies, laid out as columns that a load uses in place (one typed-array view
-// each, no loop over the messages): a restart reads ~40 bytes a message instead of every record, computes
+// each, no loop over the messages): a restart reads ~28 bytes a message instead of every record, computes
 // one CRC over the segment instead of one per record, and adds the segment's messages to the store in one
 // step (IndexedStore.indexAddRun), each subject's sequences as one view (SubjectSeqs.addSaved).
 //
 // File (little-endian; every column starts at a multiple of 8 bytes, so that it can be viewed in place):
-//   header, 48 bytes:
+//   header, 56 bytes:
 //     u32 magic "NIX2" | u32 message count n | f64 segment bytes | u32 CRC-32 of those segment bytes |
 //     u32 subject count s | u32 other-row numbers m | u32 subject-name bytes | f64 bytes (as state.bytes
-//     counts the n messages) | u32 flags (1: the messages' sequences ascend one by one) | u32 0
+//     counts the n messages) | u32 flags (1: the messages' sequences are first, first + 1, …) | u32 0 |
+//     f64 first (the first message's sequence; 0 without messages)
 //   columns, each padded to 8 bytes:
-//     f64 seq × n | f64 ts × n | f64 seq × n, grouped by subject (subject 0's ascending, then subject 1's…) |
+//     f64 seq × n (only when not consecutive) | f64 ts × n |
+//     u32 seq − first × n, grouped by subject (subject 0's ascending, then subject 1's…) |
 //     u32 record offset × n | u32 record length × n | u32 size × n | u32 subject × n |
 //     u32 messages of the subject × s | u16 name length × s | the names, latin1
 //   other rows: f64 × m, in the segment's order, `at` = the number of messages before the row:
@@ -29,13 +31,17 @@ export const ROW_MARKER = 3;
 
 const MAGIC = 0x3258494e; // "NIX2"
 const MAGIC_NIX1 = 0x3158494e; // "NIX1"
-const HEAD = 48;
+const HEAD = 56;
 /** The header's flag: the messages' sequences are first, first + 1, … (what a load adds in one step). */
 const FLAG_CONSECUTIVE = 1;
 /** Typed arrays are the host's byte order: the format is little-endian, as every host natter runs on. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const pad8 = (n: number) => (n + 7) & ~7;
+
+/** The file's size for n messages, s subjects, its names' bytes and m other-row numbers (without its CRC). */
+const sizeOf = (n: number, consecutive: boolean, s: number, nameBytes: number, m: number) =>
+  HEAD + (consecutive ? 0 : 8 * n) + 8 * n + 5 * pad8(4 * n) + pad8(4 * s) + pad8(2 * s) + pad8(nameBytes) + 8 * m;
 
 /** A saved index read back whose own CRC verifies: views of its file's columns. */
 export interface SavedIndex {
@@ -44,12 +50,14 @@ export interface SavedIndex {
   readonly subjects: string[];
   /** Sum of the messages' sizes (as state.bytes counts them). */
   readonly bytes: number;
-  /** The messages' sequences are seqs[0], seqs[0] + 1, … */
+  /** The first message's sequence; with `consecutive`, message i's is first + i. */
+  readonly first: number;
   readonly consecutive: boolean;
-  readonly seqs: Float64Array;
+  /** Each message's sequence: null when consecutive. */
+  readonly seqs: Float64Array | null;
   readonly ts: Float64Array;
-  /** Each subject's sequences, ascending, subject after subject (subjectCounts[i] of subject i). */
-  readonly bySubject: Float64Array;
+  /** Each subject's sequences − first, ascending, subject after subject (subjectCounts[i] of subject i). */
+  readonly bySubject: Uint32Array;
   readonly offsets: Uint32Array;
   readonly lengths: Uint32Array;
   readonly sizes: Uint32Array;
@@ -57,6 +65,11 @@ export interface SavedIndex {
   readonly subjectCounts: Uint32Array;
   /** Deletes and markers, as the header comment lays them out. */
   readonly others: Float64Array;
+}
+
+/** Message i's sequence. */
+export function seqAt(saved: SavedIndex, i: number): number {
+  return saved.seqs === null ? saved.first + i : saved.seqs[i]!;
 }
 
 /** Whether a file is an index of the old (NIX1) format: not read, its segment is indexed again. */
@@ -75,7 +88,8 @@ export function parseSegmentIndex(file: Buffer): SavedIndex | null {
   const s = buf.readUInt32LE(20);
   const m = buf.readUInt32LE(24);
   const nameBytes = buf.readUInt32LE(28);
-  if (end !== HEAD + 3 * 8 * n + pad8(4 * n) * 4 + pad8(4 * s) + pad8(2 * s) + pad8(nameBytes) + 8 * m) return null;
+  const consecutive = (buf.readUInt32LE(40) & FLAG_CONSECUTIVE) !== 0;
+  if (end !== sizeOf(n, consecutive, s, nameBytes, m)) return null;
   let at = buf.byteOffset + HEAD;
   const f64 = (count: number) => {
     const v = new Float64Array(buf.buffer, at, count);
@@ -87,9 +101,9 @@ export function parseSegmentIndex(file: Buffer): SavedIndex | null {
     at += pad8(4 * count);
     return v;
   };
-  const seqs = f64(n);
+  const seqs = consecutive ? null : f64(n);
   const ts = f64(n);
-  const bySubject = f64(n);
+  const bySubject = u32(n);
   const offsets = u32(n);
   const lengths = u32(n);
   const sizes = u32(n);
@@ -108,8 +122,7 @@ export function parseSegmentIndex(file: Buffer): SavedIndex | null {
   const others = f64(m);
   return {
     segmentBytes: buf.readDoubleLE(8), segmentCrc: buf.readUInt32LE(16), subjects, bytes: buf.readDoubleLE(32),
-    consecutive: (buf.readUInt32LE(40) & FLAG_CONSECUTIVE) !== 0,
-    seqs, ts, bySubject, offsets, lengths, sizes, subjectOf, subjectCounts, others,
+    first: buf.readDoubleLE(48), consecutive, seqs, ts, bySubject, offsets, lengths, sizes, subjectOf, subjectCounts, others,
   };
 }
 
@@ -120,6 +133,7 @@ export function parseSegmentIndex(file: Buffer): SavedIndex | null {
  */
 export class SegmentIndexBuilder {
   // Small at first: a server may have many streams, most of them small.
+  /** Each message's sequence, kept only once they are not consecutive (until then: first + i). */
   private seqs = new Float64Array(64);
   private ts = new Float64Array(64);
   private offsets = new Uint32Array(64);
@@ -128,7 +142,8 @@ export class SegmentIndexBuilder {
   private subjectOf = new Uint32Array(64);
   private n = 0;
   private bytes = 0;
-  /** Whether the sequences so far are consecutive (kept as they come: encode makes no pass for it). */
+  private first = 0;
+  /** Whether the sequences so far are first, first + 1, … (kept as they come: encode makes no pass for it). */
   private consecutive = true;
   private readonly ids = new Map<string, number>();
   private readonly subjects: string[] = [];
@@ -140,9 +155,9 @@ export class SegmentIndexBuilder {
   /** Goes on from a saved index (the active segment of a store that was closed cleanly). */
   static continueFrom(saved: SavedIndex): SegmentIndexBuilder {
     const b = new SegmentIndexBuilder();
-    const n = saved.seqs.length;
+    const n = saved.ts.length;
     b.grow(n);
-    b.seqs.set(saved.seqs);
+    if (saved.seqs !== null) b.seqs.set(saved.seqs);
     b.ts.set(saved.ts);
     b.offsets.set(saved.offsets);
     b.lengths.set(saved.lengths);
@@ -150,6 +165,7 @@ export class SegmentIndexBuilder {
     b.subjectOf.set(saved.subjectOf);
     b.n = n;
     b.bytes = saved.bytes;
+    b.first = saved.first;
     b.consecutive = saved.consecutive;
     for (const s of saved.subjects) b.subjectId(s);
     for (let k = 0; k < saved.subjectCounts.length; k++) b.counts[k] = saved.subjectCounts[k]!;
@@ -160,9 +176,14 @@ export class SegmentIndexBuilder {
 
   message(subject: string, seq: number, ts: number, offset: number, length: number, size: number): void {
     const i = this.n;
-    if (i === this.seqs.length) this.grow(2 * i);
-    if (i > 0 && seq !== this.seqs[i - 1]! + 1) this.consecutive = false;
-    this.seqs[i] = seq;
+    if (i === this.ts.length) this.grow(2 * i);
+    if (i === 0) this.first = seq;
+    else if (this.consecutive && seq !== this.first + i) {
+      // From now on each sequence is kept (a lost tail was skipped inside this segment: rare).
+      this.consecutive = false;
+      for (let k = 0; k < i; k++) this.seqs[k] = this.first + k;
+    }
+    if (!this.consecutive) this.seqs[i] = seq;
     this.ts[i] = ts;
     this.offsets[i] = offset;
     this.lengths[i] = length;
@@ -186,17 +207,22 @@ export class SegmentIndexBuilder {
     this.end = offset + length;
   }
 
-  /** The file for a segment of `segmentBytes` bytes whose CRC-32 is `segmentCrc`. */
-  encode(segmentBytes: number, segmentCrc: number): Buffer {
+  /**
+   * The file for a segment of `segmentBytes` bytes whose CRC-32 is `segmentCrc`; null if its sequences
+   * span 2^32 or more (a gap that large inside one segment: such a segment is read record by record).
+   */
+  encode(segmentBytes: number, segmentCrc: number): Buffer | null {
     const n = this.n;
+    const consecutive = this.consecutive;
+    const seqs = consecutive ? null : this.seqs.subarray(0, n);
+    if (seqs !== null && seqs[n - 1]! - this.first >= 2 ** 32) return null;
     const s = this.subjects.length;
     const names = this.subjects.map((name) => Buffer.from(name, "latin1"));
     const nameBytes = names.reduce((sum, b) => sum + b.length, 0);
     const m = this.others.length;
-    const size = HEAD + 3 * 8 * n + pad8(4 * n) * 4 + pad8(4 * s) + pad8(2 * s) + pad8(nameBytes) + 8 * m + 4;
     // Its own memory (at a multiple of 8, for the column written in place); padding stays zero, so that an
     // index rebuilt from the records is byte for byte the one saved before.
-    const out = Buffer.from(new ArrayBuffer(size));
+    const out = Buffer.from(new ArrayBuffer(sizeOf(n, consecutive, s, nameBytes, m) + 4));
     out.writeUInt32LE(MAGIC, 0);
     out.writeUInt32LE(n, 4);
     out.writeDoubleLE(segmentBytes, 8);
@@ -205,24 +231,25 @@ export class SegmentIndexBuilder {
     out.writeUInt32LE(m, 24);
     out.writeUInt32LE(nameBytes, 28);
     out.writeDoubleLE(this.bytes, 32);
-    out.writeUInt32LE(this.consecutive ? FLAG_CONSECUTIVE : 0, 40);
-    out.writeUInt32LE(0, 44);
+    out.writeUInt32LE(consecutive ? FLAG_CONSECUTIVE : 0, 40);
+    out.writeDoubleLE(n === 0 ? 0 : this.first, 48);
     let at = HEAD;
     const put = (column: Float64Array | Uint32Array | Uint16Array | Buffer) => {
       new Uint8Array(out.buffer, out.byteOffset + at, column.byteLength).set(new Uint8Array(column.buffer, column.byteOffset, column.byteLength));
       at = pad8(at + column.byteLength);
     };
-    const seqs = this.seqs.subarray(0, n);
-    put(seqs);
+    if (seqs !== null) put(seqs);
     put(this.ts.subarray(0, n));
-    // Each subject's sequences together (a counting sort by subject, written in place): what SubjectSeqs.addSaved takes.
+    // Each subject's sequences together (a counting sort by subject, written in place): what
+    // SubjectSeqs.addSaved takes. Consecutive, a message's sequence − first is its number.
     const counts = Uint32Array.from(this.counts);
     const next = new Uint32Array(s);
     for (let k = 1; k < s; k++) next[k] = next[k - 1]! + counts[k - 1]!;
-    const bySubject = new Float64Array(out.buffer, out.byteOffset + at, n);
+    const bySubject = new Uint32Array(out.buffer, out.byteOffset + at, n);
     const subjectOf = this.subjectOf.subarray(0, n);
-    for (let i = 0; i < n; i++) bySubject[next[subjectOf[i]!]!++] = seqs[i]!;
-    at += 8 * n;
+    if (seqs === null) for (let i = 0; i < n; i++) bySubject[next[subjectOf[i]!]!++] = i;
+    else for (let i = 0; i < n; i++) bySubject[next[subjectOf[i]!]!++] = seqs[i]! - this.first;
+    at = pad8(at + 4 * n);
     put(this.offsets.subarray(0, n));
     put(this.lengths.subarray(0, n));
     put(this.sizes.subarray(0, n));
@@ -247,7 +274,7 @@ export class SegmentIndexBuilder {
   }
 
   private grow(capacity: number): void {
-    if (capacity <= this.seqs.length) return;
+    if (capacity <= this.ts.length) return;
     const more = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
       const grown = make(capacity);
       grown.set(old.subarray(0, this.n));

@@ -783,7 +783,8 @@ export class FileStore extends IndexedStore<FileEntry> {
    * itself: reading resumes at the next record that verifies, and the sequences between the last message
    * before the damage and the first after it are lost (logged, kept in `lost`, gaps in the index). With
    * no record that verifies after it, the segment is cut there (a torn tail). Yields every
-   * LOAD_CHECK_EVERY records, so a caller may pause between them.
+   * LOAD_CHECK_EVERY records and after each segment's check and load from its index, so a caller may
+   * pause between them.
    */
   private *loadSegments(): Generator<void> {
     const indexes = readdirSync(this.dir)
@@ -802,9 +803,13 @@ export class FileStore extends IndexedStore<FileEntry> {
       const isLast = index === indexes[indexes.length - 1];
       // Open damage is closed (and reported) by the next message read record by record.
       const saved = damage === null ? this.savedIndexOf(seg) : null;
+      // A pause after each segment's check (one CRC over it) and its load from an index (which has none
+      // of its own): a caller slicing the load (FileStore.open) keeps serving its clients in between.
+      yield;
       let off = 0;
       if (saved !== null) {
         yield* this.replay(seg, saved, isLast);
+        yield;
         this.loadedFrom.savedIndex++;
         if (saved.segmentBytes === seg.written) continue;
         // The segment grew after its index was saved (kill -9): the records after it are read one by one.

@@ -560,6 +560,28 @@ describe("file store: saved segment indexes", () => {
     expect(r.nextSeq(5, ["g.x"])).toBe(11);
   });
 
+  test("a front moved past whole segments and into one (max_msgs) is applied to what the indexes loaded: state, subjects and their lists exact", () => {
+    const dir = tempDir();
+    const a = new FileStore({ dir, segmentBytes: 2048 }, { ...NO_LIMITS, maxMsgs: 70 });
+    for (let i = 1; i <= 200; i++) {
+      a.append(`f.${i % 6}`, null, b(`m${i}`));
+      if (i % 17 === 0) a.remove(i - 3); // deletes too, some below the front by the end
+    }
+    a.close();
+    const expected = truth(dir);
+    expect(expected.state).toMatchObject({ lastSeq: 200 });
+    expect(expected.state.firstSeq).toBeGreaterThan(100);
+    const r = track(new FileStore({ dir, segmentBytes: 2048 }));
+    expect(r.loadedFrom.records).toBe(0);
+    expect(snapshot(r)).toEqual(expected);
+    // Each subject's list, cut at the front without being made, then made.
+    for (let k = 0; k < 6; k++) {
+      const seqs = expected.messages.filter((m) => m.split(" ")[1] === `f.${k}`).map((m) => Number(m.split(" ")[0]));
+      expect(r.count(0, [`f.${k}`]), `f.${k}`).toBe(seqs.length);
+      expect(r.nextSeq(0, [`f.${k}`]), `f.${k}`).toBe(seqs[0]);
+    }
+  });
+
   test("operations after a load from saved indexes (each subject's list made when first needed) give what they give after a load record by record", () => {
     let seed = 4;
     const rand = (n: number) => {

@@ -869,6 +869,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       }
     }
     const floor = this.loadFloor;
+    // Below the front a marker moved: the runs loaded from indexes in one step each, the rest one by one.
+    this.indexRemoveRunsBelow(floor, (slot) => this.loadedIndexes[slot]!.saved.sizes);
     while (this.msgs > 0 && this.firstSeq() < floor) this.indexRemove(this.firstSeq());
     if (this.segments.length === 0) {
       // On a full disk the first marker stays queued; only a file that cannot be created ends the load.

@@ -82,6 +82,36 @@ export class SubjectSeqs {
       if (s[i] === seq) s.splice(i, 1);
     }
   }
+  /** Removes every sequence below `floor`: the saved ones by cutting their views (they stay unmade). */
+  removeBelow(floor: number): void {
+    const saved = this.saved;
+    if (saved !== null) {
+      while (saved.length > 0) {
+        const chunk = saved[0]!;
+        const below = floor - this.savedBases[0]!;
+        let lo = 0;
+        for (let hi = chunk.length; lo < hi; ) {
+          const mid = (lo + hi) >>> 1;
+          if (chunk[mid]! < below) lo = mid + 1;
+          else hi = mid;
+        }
+        this.savedCount -= lo;
+        if (lo < chunk.length) {
+          saved[0] = chunk.subarray(lo);
+          return; // the rest, and the list, are above
+        }
+        saved.shift();
+        this.savedBases.shift();
+      }
+      this.saved = null;
+      this.savedBases = [];
+    }
+    this.head = this.lowerBound(floor);
+    if (this.head > 64 && this.head * 2 > this.list.length) {
+      this.list = this.list.slice(this.head);
+      this.head = 0;
+    }
+  }
   /** Index of the first sequence ≥ seq. */
   lowerBound(seq: number): number {
     const s = this.seqs;
@@ -244,6 +274,50 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     }
     const r = runs[lo];
     return r !== undefined && seq >= r.first && seq - r.first < r.present.length && r.present[seq - r.first] === 1 ? lo : -1;
+  }
+
+  /**
+   * Removes every sequence below `floor` that is in a run (what indexRemove of each would do, at a
+   * loader's moved front: no work per message beyond summing the sizes of those still there).
+   * `sizes(slot)` is the size of each message of the run added as `slot`, by its place in the run.
+   * Sequences below floor after the runs (added with indexAddRow) are the caller's to remove.
+   */
+  protected indexRemoveRunsBelow(floor: number, sizes: (slot: number) => ArrayLike<number>): void {
+    if (this.runs.length === 0) return;
+    let emptied = 0;
+    for (const r of this.runs) {
+      if (r.first >= floor) break;
+      const end = Math.min(floor - r.first, r.present.length);
+      const size = sizes(r.slot);
+      let gone = 0;
+      let bytes = 0;
+      for (let i = r.head; i < end; i++) {
+        if (r.present[i] === 1) {
+          gone++;
+          bytes += size[i]!;
+        }
+      }
+      this.msgs -= gone;
+      this.bytes -= bytes;
+      r.live -= gone;
+      if (r.live === 0) {
+        emptied++;
+        continue;
+      }
+      r.present.fill(0, 0, end);
+      r.head = r.present.indexOf(1, r.head);
+      break;
+    }
+    // Each subject's sequences below floor, up to the slots (the caller removes those one by one).
+    const cut = Math.min(floor, this.base);
+    for (const [subject, ss] of this.bySubject) {
+      ss.removeBelow(cut);
+      if (ss.count === 0) this.bySubject.delete(subject);
+    }
+    if (emptied > 0) {
+      this.runs.splice(0, emptied);
+      if (this.runs.length === 0) this.advanceHead();
+    }
   }
 
   /** Removes `seq` (present) from its run; a run left empty goes. */

@@ -3,8 +3,10 @@
 // each on the same messages written (and indexed, in its own index format) by its own code.
 //
 //   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old] [--warm 5] [--tail N]
+//                           [--max-msgs N]
 //
-// One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once per checkout, closed
+// One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once per checkout (with
+// `--max-msgs`, under that limit: its front moved past the first messages, as a limits stream's), closed
 // cleanly, then opened again and again, each time in a new process (as a restart does: its code not yet compiled
 // by the JIT), which reports the wall and CPU time of `new FileStore(...)`. Each round opens it
 //   - "saved index": as a clean restart finds it (every segment with its saved index, if the store saves one),
@@ -35,7 +37,7 @@ interface Store {
   state(): { messages: number; lastSeq: number };
   close(): void;
 }
-type StoreClass = new (options: { dir: string }) => Store;
+type StoreClass = new (options: { dir: string }, limits?: object) => Store;
 const storeClass = async (checkout: string): Promise<StoreClass> => (await import(path.join(checkout, "src/jetstream/store/file.ts"))).FileStore;
 
 const segmentsOf = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".seg")).sort((a, b) => parseInt(a) - parseInt(b));
@@ -68,6 +70,9 @@ if (argv[0] === "--child") {
 }
 
 const MSGS = Number(flag("msgs", "300000"));
+const MAX_MSGS = Number(flag("max-msgs", "-1"));
+/** What each load must find. */
+const KEPT = MAX_MSGS > 0 ? Math.min(MSGS, MAX_MSGS) : MSGS;
 const SIZE = Number(flag("size", "64"));
 const ROUNDS = Number(flag("rounds", "7"));
 const AGAINST = flag("against", "");
@@ -90,13 +95,15 @@ for (const [, checkout] of impls) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "store-load-"));
   tmpDirs.push(dir);
   const FileStore = await storeClass(checkout);
+  const { NO_LIMITS } = await import(path.join(checkout, "src/jetstream/store/store.ts"));
+  const limits = { ...NO_LIMITS, maxMsgs: MAX_MSGS };
   const payload = Buffer.alloc(SIZE, 120);
-  let s = new FileStore({ dir });
+  let s = new FileStore({ dir }, limits);
   for (let i = 0; i < MSGS - TAIL; i++) s.append(`s.${i % 100}`, null, payload);
   s.close();
   const active = segmentsOf(dir).at(-1)!.replace(".seg", ".idx");
   let staleActiveIndex: [string, Buffer] | null = existsSync(path.join(dir, active)) ? [active, readFileSync(path.join(dir, active))] : null;
-  s = new FileStore({ dir });
+  s = new FileStore({ dir }, limits);
   for (let i = MSGS - TAIL; i < MSGS; i++) s.append(`s.${i % 100}`, null, payload);
   s.close();
   // The tail must have stayed in that segment for its old index to be a beginning of it.
@@ -127,7 +134,7 @@ for (let r = 0; r < ROUNDS; r++) {
       if (c === "active unindexed") dropIndexes(dir, "active");
       if (c === "no index") dropIndexes(dir, "all");
       const got = openIn(checkout, dir, false);
-      if (got.messages !== MSGS) throw new Error(`${name}: ${got.messages} messages, not ${MSGS}`);
+      if (got.messages !== KEPT) throw new Error(`${name}: ${got.messages} messages, not ${KEPT}`);
       const key = `${c.padEnd(16)} ${name}`;
       const t = times.get(key) ?? { ms: [], cpuMs: [] };
       t.ms.push(got.ms);
@@ -138,7 +145,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[]) => `${median(xs).toFixed(1)} ms (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
-console.log(`${MSGS} × ${SIZE} B, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds${WARM !== "0" ? `, warm (${WARM} loads first)` : ""}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+console.log(`${MSGS} × ${SIZE} B${MAX_MSGS > 0 ? ` (max_msgs ${MAX_MSGS})` : ""}, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds${WARM !== "0" ? `, warm (${WARM} loads first)` : ""}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 for (const [key, t] of times) {
   const rate = (ms: number) => (segBytes / 1e9 / (ms / 1000)).toFixed(2);
   console.log(`  ${key.padEnd(40)} wall ${range(t.ms)}  cpu ${range(t.cpuMs)}  ${rate(median(t.ms))} GB/s (wall), ${rate(median(t.cpuMs))} GB/s (cpu)`);

@@ -10,8 +10,8 @@
 //               u32 header length | u32 headers+data length | raw deflate of headers + data
 //               (written only when it is smaller; natter has no S2 codec, so it compresses with deflate)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
-// Beside a segment, <dir>/<n>.idx: its saved index (segment-index.ts), the rows of its records without
-// the bodies, saved when the segment is sealed (rotated) or the store closes, when a load had to read a
+// Beside a segment, <dir>/<n>.idx: its saved index (segment-index.ts), its records without the bodies as
+// columns a load uses in place (no work per message: see replay), saved when the segment is sealed (rotated) or the store closes, when a load had to read a
 // sealed segment record by record, and for the active segment every sync interval in which it grew by
 // ACTIVE_INDEX_BYTES (so that after kill -9 a load reads only what came after). A load uses it only if
 // the segment begins byte for byte with what it was saved for (length and CRC-32 of those bytes: segments

@@ -1,11 +1,13 @@
 // How fast the file store loads (what a restart waits for per stream), A/B in alternating rounds: this
 // checkout's FileStore against another checkout's (`--against <dir>`, e.g. a worktree of an older commit),
-// on the same segment files.
+// each on the same messages written (and indexed, in its own index format) by its own code.
 //
 //   bun bench/store-load.ts [--msgs 300000] [--size 64] [--rounds 7] [--against /tmp/ab-old] [--warm 5] [--tail N]
+//                           [--max-msgs N]
 //
-// One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once, closed cleanly,
-// then opened again and again, each time in a new process (as a restart does: its code not yet compiled
+// One store of `--msgs` messages of `--size` bytes (subjects s.0 … s.99) is written once per checkout (with
+// `--max-msgs`, under that limit: its front moved past the first messages, as a limits stream's), closed
+// cleanly, then opened again and again, each time in a new process (as a restart does: its code not yet compiled
 // by the JIT), which reports the wall and CPU time of `new FileStore(...)`. Each round opens it
 //   - "saved index": as a clean restart finds it (every segment with its saved index, if the store saves one),
 //   - "after kill -9": as kill -9 leaves it: the active segment's index saved (by the interval sync) before
@@ -35,7 +37,7 @@ interface Store {
   state(): { messages: number; lastSeq: number };
   close(): void;
 }
-type StoreClass = new (options: { dir: string }) => Store;
+type StoreClass = new (options: { dir: string }, limits?: object) => Store;
 const storeClass = async (checkout: string): Promise<StoreClass> => (await import(path.join(checkout, "src/jetstream/store/file.ts"))).FileStore;
 
 const segmentsOf = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".seg")).sort((a, b) => parseInt(a) - parseInt(b));
@@ -68,6 +70,9 @@ if (argv[0] === "--child") {
 }
 
 const MSGS = Number(flag("msgs", "300000"));
+const MAX_MSGS = Number(flag("max-msgs", "-1"));
+/** What each load must find. */
+const KEPT = MAX_MSGS > 0 ? Math.min(MSGS, MAX_MSGS) : MSGS;
 const SIZE = Number(flag("size", "64"));
 const ROUNDS = Number(flag("rounds", "7"));
 const AGAINST = flag("against", "");
@@ -76,48 +81,60 @@ const here = path.resolve(import.meta.dirname, "..");
 const impls: [string, string][] = [["this", here]];
 if (AGAINST !== "") impls.push([`against ${AGAINST}`, path.resolve(AGAINST)]);
 
-const dir = mkdtempSync(path.join(os.tmpdir(), "store-load-"));
-process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-// The store, and the active segment's index from before its last TAIL messages (what the interval sync
-// had saved when kill -9 came).
+// Each checkout's store, and its active segment's index from before the last TAIL messages (what the
+// interval sync had saved when kill -9 came).
 const TAIL = Number(flag("tail", String(Math.round((1024 * 1024) / (SIZE + 40)))));
-let staleActiveIndex: [string, Buffer] | null = null;
-{
-  const FileStore = await storeClass(here);
+interface Prepared {
+  readonly dir: string;
+  readonly staleActiveIndex: [string, Buffer] | null;
+}
+const prepared = new Map<string, Prepared>();
+const tmpDirs: string[] = [];
+process.on("exit", () => tmpDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+for (const [, checkout] of impls) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "store-load-"));
+  tmpDirs.push(dir);
+  const FileStore = await storeClass(checkout);
+  const { NO_LIMITS } = await import(path.join(checkout, "src/jetstream/store/store.ts"));
+  const limits = { ...NO_LIMITS, maxMsgs: MAX_MSGS };
   const payload = Buffer.alloc(SIZE, 120);
-  let s = new FileStore({ dir });
+  let s = new FileStore({ dir }, limits);
   for (let i = 0; i < MSGS - TAIL; i++) s.append(`s.${i % 100}`, null, payload);
   s.close();
   const active = segmentsOf(dir).at(-1)!.replace(".seg", ".idx");
-  if (existsSync(path.join(dir, active))) staleActiveIndex = [active, readFileSync(path.join(dir, active))];
-  s = new FileStore({ dir });
+  let staleActiveIndex: [string, Buffer] | null = existsSync(path.join(dir, active)) ? [active, readFileSync(path.join(dir, active))] : null;
+  s = new FileStore({ dir }, limits);
   for (let i = MSGS - TAIL; i < MSGS; i++) s.append(`s.${i % 100}`, null, payload);
   s.close();
   // The tail must have stayed in that segment for its old index to be a beginning of it.
   if (staleActiveIndex !== null && segmentsOf(dir).at(-1)!.replace(".seg", ".idx") !== staleActiveIndex[0]) staleActiveIndex = null;
+  prepared.set(checkout, { dir, staleActiveIndex });
 }
-const segments = () => segmentsOf(dir);
-const segBytes = segments().reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
-const openIn = (checkout: string, close = true) => {
+const first = prepared.get(here)!;
+const segments = () => segmentsOf(first.dir);
+const segBytes = segments().reduce((n, f) => n + statSync(path.join(first.dir, f)).size, 0);
+const openIn = (checkout: string, dir: string, close = true) => {
   const r = spawnSync(process.execPath, [import.meta.filename, "--child", checkout, dir, close ? "close" : "no-close", close ? "0" : WARM], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { messages: number; ms: number; cpuMs: number };
 };
 
 type Case = "saved index" | "after kill -9" | "active unindexed" | "no index";
-const cases: Case[] = ["saved index", ...(staleActiveIndex === null ? [] : ["after kill -9" as const]), "active unindexed", "no index"];
+const killed = [...prepared.values()].every((p) => p.staleActiveIndex !== null);
+const cases: Case[] = ["saved index", ...(killed ? ["after kill -9" as const] : []), "active unindexed", "no index"];
 const times = new Map<string, { ms: number[]; cpuMs: number[] }>();
 for (let r = 0; r < ROUNDS; r++) {
   for (const c of cases) {
     for (const [name, checkout] of r % 2 === 0 ? impls : [...impls].reverse()) {
-      // Each open starts from the state its case names: a clean open and close with this checkout first
-      // (which saves every index), then what the case removes.
-      openIn(here);
+      // Each open starts from the state its case names: a clean open and close with the checkout first
+      // (which saves every index, in its format), then what the case removes.
+      const { dir, staleActiveIndex } = prepared.get(checkout)!;
+      openIn(checkout, dir);
       if (c === "after kill -9") writeFileSync(path.join(dir, staleActiveIndex![0]), staleActiveIndex![1]);
       if (c === "active unindexed") dropIndexes(dir, "active");
       if (c === "no index") dropIndexes(dir, "all");
-      const got = openIn(checkout, false);
-      if (got.messages !== MSGS) throw new Error(`${name}: ${got.messages} messages, not ${MSGS}`);
+      const got = openIn(checkout, dir, false);
+      if (got.messages !== KEPT) throw new Error(`${name}: ${got.messages} messages, not ${KEPT}`);
       const key = `${c.padEnd(16)} ${name}`;
       const t = times.get(key) ?? { ms: [], cpuMs: [] };
       t.ms.push(got.ms);
@@ -128,7 +145,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[]) => `${median(xs).toFixed(1)} ms (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
-console.log(`${MSGS} × ${SIZE} B, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds${WARM !== "0" ? `, warm (${WARM} loads first)` : ""}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+console.log(`${MSGS} × ${SIZE} B${MAX_MSGS > 0 ? ` (max_msgs ${MAX_MSGS})` : ""}, ${segments().length} segments, ${(segBytes / 1e6).toFixed(1)} MB; ${ROUNDS} rounds${WARM !== "0" ? `, warm (${WARM} loads first)` : ""}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 for (const [key, t] of times) {
   const rate = (ms: number) => (segBytes / 1e9 / (ms / 1000)).toFixed(2);
   console.log(`  ${key.padEnd(40)} wall ${range(t.ms)}  cpu ${range(t.cpuMs)}  ${rate(median(t.ms))} GB/s (wall), ${rate(median(t.cpuMs))} GB/s (cpu)`);

@@ -381,8 +381,23 @@ natterOnly("saved segment indexes: a clean stop saves them and a restart uses th
     num_subjects: 14,
     subjects: { ...expected.subjects, "idx.late": 1 },
   });
+  const final = await streamState(f, "IDX");
   await f.nc.close();
   // The clean stop saves the active segment's index again.
   await server.restart();
   expect(await restoredLine(4)).toMatch(/Restored 139,998 messages .* \(segments: 3 from their saved index, 0 from it and the records after it, 0 read record by record\)/);
+
+  // An index of the format before this one (NIX1) is not read, nor taken for a damaged one: its segment
+  // is read record by record and its index saved again, in this format.
+  await server.kill9();
+  const current = readFileSync(idx(1));
+  writeFileSync(idx(1), Buffer.concat([Buffer.from("NIX1"), current.subarray(4)]));
+  const logged = server.log().length;
+  await server.restart();
+  expect(await restoredLine(5)).toMatch(/Restored 139,998 messages .* \(segments: 2 from their saved index, 0 from it and the records after it, 1 read record by record\)/);
+  expect(server.log().slice(logged)).not.toMatch(/idx: damaged/);
+  const g = await connectJs(server);
+  expect(await streamState(g, "IDX")).toEqual(final);
+  await g.nc.close();
+  await until(() => readFileSync(idx(1)).equals(current), 30_000, "the index saved again");
 }, 90_000);

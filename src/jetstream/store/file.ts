@@ -10,8 +10,8 @@
 //               u32 header length | u32 headers+data length | raw deflate of headers + data
 //               (written only when it is smaller; natter has no S2 codec, so it compresses with deflate)
 // Every segment starts with a marker, so the sequence survives even when every message is gone.
-// Beside a segment, <dir>/<n>.idx: its saved index (segment-index.ts), the rows of its records without
-// the bodies, saved when the segment is sealed (rotated) or the store closes, when a load had to read a
+// Beside a segment, <dir>/<n>.idx: its saved index (segment-index.ts), its records without the bodies as
+// columns a load uses in place (no work per message: see replay), saved when the segment is sealed (rotated) or the store closes, when a load had to read a
 // sealed segment record by record, and for the active segment every sync interval in which it grew by
 // ACTIVE_INDEX_BYTES (so that after kill -9 a load reads only what came after). A load uses it only if
 // the segment begins byte for byte with what it was saved for (length and CRC-32 of those bytes: segments
@@ -45,7 +45,7 @@ import path from "node:path";
 import type * as Zlib from "node:zlib";
 import { IndexedStore, type IndexEntry, type SubjectSeqs } from "./indexed.ts";
 import {
-  parseSegmentIndex, ROW_DELETES, ROW_MARKER, ROW_MESSAGE, RowReader, SegmentIndexBuilder, type SavedIndex,
+  isOldSegmentIndex, parseSegmentIndex, ROW_DELETES, ROW_MARKER, SegmentIndexBuilder, seqAt, type SavedIndex,
 } from "./segment-index.ts";
 import {
   fileMsgSize, StoreWriteError, type RemoveReason, type StoreLimits, type StoredMessage, type StoreWriteFailure,
@@ -114,17 +114,8 @@ interface Segment {
   indexed: number;
 }
 
-/** Where replay is in a saved index's rows: the reader and the last message's sequence. */
-interface ReplayedRows {
-  readonly saved: SavedIndex;
-  readonly base: number;
-  readonly reader: RowReader;
-  seq: number;
-}
-
-/** The rows of a saved index whose entries are made when first used: slot numbers base + row position. */
-interface LazyRows {
-  readonly base: number;
+/** A saved index loaded: its messages' entries are made from its columns when first used (materialize). */
+interface LoadedIndex {
   readonly segment: Segment;
   readonly saved: SavedIndex;
 }
@@ -250,9 +241,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   private readonly parsed: RecordFields = { ...NO_FIELDS };
   /** Subjects read while loading, one string per distinct subject (dropped once loaded). */
   private subjectNames = new SubjectInterner();
-  /** Saved indexes whose rows stand in the index for entries not made yet (see materialize). */
-  private lazyRows: LazyRows[] = [];
-  private nextRowBase = 0;
+  /** Saved indexes whose columns stand in the index for entries not made yet: slot number → its index (see materialize). */
+  private loadedIndexes: (LoadedIndex | null)[] = [];
   /** Sealed segments whose index indexLater is to save, and the job saving them (null when none runs). */
   private unindexed: Segment[] = [];
   private indexing: Generator<void> | null = null;
@@ -520,7 +510,8 @@ export class FileStore extends IndexedStore<FileEntry> {
   private dropSegment(seg: Segment): void {
     if (this.window?.segment === seg) this.window = null;
     // Nothing in it is live any more (the front moved past it), so no slot names one of its rows.
-    if (this.lazyRows.some((t) => t.segment === seg)) this.lazyRows = this.lazyRows.filter((t) => t.segment !== seg);
+    const loaded = this.loadedIndexes;
+    for (let i = 0; i < loaded.length; i++) if (loaded[i]?.segment === seg) loaded[i] = null;
     try {
       closeSync(seg.fd);
     } catch {}
@@ -540,12 +531,15 @@ export class FileStore extends IndexedStore<FileEntry> {
    * that segment record by record, so it never fails the store; a partial file fails its CRC.
    */
   private saveIndex(seg: Segment, rows = seg.rows, crc = seg.crc): void {
-    if (rows === null || rows.end !== seg.written) return;
+    // (Its offsets are 32 bits: a segment past 4 GiB, if one were ever written, is read record by record.)
+    if (rows === null || rows.end !== seg.written || seg.written >= 2 ** 32) return;
+    const encoded = rows.encode(seg.written, crc);
+    if (encoded === null) return;
     const file = indexFile(seg);
     // Written beside and renamed over: a kill -9 meanwhile leaves the index before, not half of one.
     const tmp = `${file}.tmp`;
     try {
-      writeFileSync(tmp, rows.encode(seg.written, crc));
+      writeFileSync(tmp, encoded);
       renameSync(tmp, file);
       seg.indexed = seg.written;
     } catch {
@@ -789,7 +783,8 @@ export class FileStore extends IndexedStore<FileEntry> {
    * itself: reading resumes at the next record that verifies, and the sequences between the last message
    * before the damage and the first after it are lost (logged, kept in `lost`, gaps in the index). With
    * no record that verifies after it, the segment is cut there (a torn tail). Yields every
-   * LOAD_CHECK_EVERY records, so a caller may pause between them.
+   * LOAD_CHECK_EVERY records and after each segment's check and load from its index, so a caller may
+   * pause between them.
    */
   private *loadSegments(): Generator<void> {
     const indexes = readdirSync(this.dir)
@@ -808,9 +803,13 @@ export class FileStore extends IndexedStore<FileEntry> {
       const isLast = index === indexes[indexes.length - 1];
       // Open damage is closed (and reported) by the next message read record by record.
       const saved = damage === null ? this.savedIndexOf(seg) : null;
+      // A pause after each segment's check (one CRC over it) and its load from an index (which has none
+      // of its own): a caller slicing the load (FileStore.open) keeps serving its clients in between.
+      yield;
       let off = 0;
       if (saved !== null) {
         yield* this.replay(seg, saved, isLast);
+        yield;
         this.loadedFrom.savedIndex++;
         if (saved.segmentBytes === seg.written) continue;
         // The segment grew after its index was saved (kill -9): the records after it are read one by one.
@@ -820,9 +819,13 @@ export class FileStore extends IndexedStore<FileEntry> {
       const buf = readFileSync(file);
       seg.written = buf.length;
       const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+      // The active segment's rows from its saved index go on with the records after it as they are read;
+      // none once a record is bad, or without a saved index (it is then indexed at close, from its
+      // records: what a load without an index does not pay for).
+      let rows = isLast && saved !== null ? seg.rows : null;
       while (off < buf.length) {
         if (++records % LOAD_CHECK_EVERY === 0) yield;
-        const rec = this.loadRecord(buf, view, off, seg);
+        const rec = this.loadRecord(buf, view, off, seg, rows);
         if (typeof rec !== "string") {
           if (rec.floor > this.loadFloor) this.loadFloor = rec.floor;
           if (damage !== null && rec.seq > 0) {
@@ -832,6 +835,7 @@ export class FileStore extends IndexedStore<FileEntry> {
           off = rec.next;
           continue;
         }
+        rows = null;
         const resume = this.resync(buf, off + 1);
         if (resume < 0) {
           const why = `segment ${file}: ${rec} at offset ${off} of ${buf.length}, cut there`;
@@ -850,14 +854,8 @@ export class FileStore extends IndexedStore<FileEntry> {
         else damage.bytes += resume - off;
         off = resume;
       }
-      if (saved !== null && isLast && seg.rows !== null) {
-        // Its rows go on with those records (none if one of them was bad: then it is indexed as below).
-        const tail = this.rowsOfRecords(buf, saved.segmentBytes, seg.rows);
-        let step = tail.next();
-        while (!step.done) step = tail.next();
-        seg.rows = step.value;
-        if (seg.rows !== null) seg.crc = Bun.hash.crc32(buf.subarray(saved.segmentBytes, seg.written), seg.crc) >>> 0;
-      } else seg.rows = null;
+      seg.rows = rows;
+      if (rows !== null) seg.crc = Bun.hash.crc32(buf.subarray(saved!.segmentBytes), seg.crc) >>> 0;
       // A sealed segment read record by record gets its index saved after the load, off its path (the
       // active one when it is sealed or the store closes).
       if (!isLast) this.indexLater(seg);
@@ -871,6 +869,8 @@ export class FileStore extends IndexedStore<FileEntry> {
       }
     }
     const floor = this.loadFloor;
+    // Below the front a marker moved: the runs loaded from indexes in one step each, the rest one by one.
+    this.indexRemoveRunsBelow(floor, (slot) => this.loadedIndexes[slot]!.saved.sizes);
     while (this.msgs > 0 && this.firstSeq() < floor) this.indexRemove(this.firstSeq());
     if (this.segments.length === 0) {
       // On a full disk the first marker stays queued; only a file that cannot be created ends the load.
@@ -883,12 +883,15 @@ export class FileStore extends IndexedStore<FileEntry> {
   private savedIndexOf(seg: Segment): SavedIndex | null {
     const file = indexFile(seg);
     if (!existsSync(file)) return null;
-    let saved: SavedIndex | null;
+    let buf: Buffer;
     try {
-      saved = parseSegmentIndex(readFileSync(file));
+      buf = readFileSync(file);
     } catch {
       return null;
     }
+    // An index of the format before (NIX1): the segment is read record by record and indexed again.
+    if (isOldSegmentIndex(buf)) return null;
+    const saved = parseSegmentIndex(buf);
     if (saved === null) {
       this.warn(`${file}: damaged, ignored (the segment is read record by record and its index saved again)`);
       return null;
@@ -899,98 +902,119 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Loads a segment from its saved index: the same steps as reading its records (loadRecord), from rows.
-   * Messages go into the index as rows (indexAddRow): their entries are made when first used (materialize).
+   * Loads a segment from its saved index: what reading its records would do (loadRecord), from its
+   * columns. The usual segment (its messages' sequences consecutive, above everything before) goes in one
+   * step: its messages as one run (indexAddRun), each subject's sequences as one view of the index,
+   * then its deletes and markers; any other row by row. Entries are made when first used (materialize).
    */
   private *replay(seg: Segment, saved: SavedIndex, isActive: boolean): Generator<void> {
-    const rows: ReplayedRows = { saved, base: this.nextRowBase, reader: new RowReader(saved.buf, saved.view, saved.rowsStart), seq: 0 };
-    this.nextRowBase += saved.buf.length;
-    this.lazyRows.push({ base: rows.base, segment: seg, saved });
-    // The rows in runs of LOAD_CHECK_EVERY, in a plain function (the JIT does better with it than with a
-    // generator's loop), pausing in between.
-    while (!this.replayRows(seg, rows, LOAD_CHECK_EVERY)) yield;
+    const slot = this.loadedIndexes.length;
+    this.loadedIndexes.push({ segment: seg, saved });
+    if (this.inOneStep(saved)) this.replayRun(seg, saved, slot);
+    else yield* this.replayRows(seg, saved, slot);
     seg.crc = saved.segmentCrc;
     seg.indexed = saved.segmentBytes;
-    if (isActive) seg.rows = SegmentIndexBuilder.continueFrom(saved, rows.seq);
+    if (isActive) seg.rows = SegmentIndexBuilder.continueFrom(saved);
   }
 
-  /** Replays up to `count` rows; true when they are all done. */
-  private replayRows(seg: Segment, rows: ReplayedRows, count: number): boolean {
-    const { saved, base, reader: r } = rows;
-    const subjects = saved.subjects;
-    const buf = saved.buf;
-    const view = saved.view;
-    const end = saved.rowsEnd;
-    let seq = rows.seq;
-    let maxRef = seg.maxRef;
-    // Each subject's sequences looked up once per run (by subject index), not once per message.
-    const seqsOf: (SubjectSeqs | undefined)[] = [];
-    let pos = r.pos;
-    for (; pos < end && count > 0; count--) {
-      const at = pos;
-      const kind = buf[pos++];
-      if (kind === ROW_MESSAGE) {
-        // Varints of one byte (most) read here; longer ones by the reader.
-        let id = buf[pos++]!;
-        if (id >= 128) id = r.varintFrom(pos - 1), (pos = r.pos);
-        let delta = buf[pos++]!;
-        if (delta >= 128) delta = r.varintFrom(pos - 1), (pos = r.pos);
-        seq += delta;
-        const ts = view.getFloat64(pos, true);
-        pos += 8;
-        // offset and length (for materialize), then the size
-        for (let skip = 2; skip > 0; ) if (buf[pos++]! < 128) skip--;
-        let size = buf[pos++]!;
-        if (size >= 128) size = r.varintFrom(pos - 1), (pos = r.pos);
-        if (seq > this.lastSeq) {
-          let ss = seqsOf[id];
-          // Emptied by a delete row: indexRemove dropped it from the index.
-          if (ss === undefined || ss.count === 0) ss = seqsOf[id] = this.subjectSeqs(subjects[id]!);
-          this.indexAddRow(seq, ss, ts, size, base + at);
-        }
-        if (seq > maxRef) maxRef = seq;
-        continue;
+  /**
+   * Whether adding the messages of `saved` in one step, then its other rows, leaves what adding its rows
+   * in order leaves: its sequences consecutive, above the last so far, nothing in the index added row by
+   * row yet, and each delete or marker naming only sequences below the messages after it (as a writer
+   * writes them: a marker's last sequence is the last so far).
+   */
+  private inOneStep(saved: SavedIndex): boolean {
+    const n = saved.ts.length;
+    if (n === 0 || !saved.consecutive || saved.first <= this.lastSeq || !this.canAddRun()) return false;
+    const o = saved.others;
+    for (let k = 0; k < o.length; ) {
+      const at = o[k + 1]!;
+      const below = at < n ? saved.first + at : Infinity;
+      if (o[k] === ROW_DELETES) {
+        const end = k + 3 + o[k + 2]!;
+        for (let j = k + 3; j < end; j++) if (o[j]! >= below) return false;
+        k = end;
+      } else {
+        if (o[k + 3]! >= below) return false;
+        k += 5;
       }
-      r.pos = pos;
-      if (kind === ROW_DELETES) {
-        for (let n = r.varint(); n > 0; n--) {
-          const deleted = r.f64();
-          this.indexRemove(deleted);
-          if (deleted > maxRef) maxRef = deleted;
-        }
-      } else if (kind === ROW_MARKER) {
-        const floor = r.f64();
-        if (floor > this.loadFloor) this.loadFloor = floor;
-        const last = r.f64();
-        this.setLast(last, r.f64());
-      } else throw new Error(`${indexFile(seg)}: unknown row kind ${kind}`);
-      pos = r.pos;
     }
-    r.pos = pos;
-    rows.seq = seq;
-    seg.maxRef = maxRef;
-    return pos >= end;
+    return true;
   }
 
-  /** The entry of a message loaded from a saved index, made from its row when it is first used. */
-  protected override materialize(row: number, seq: number): FileEntry {
-    const tables = this.lazyRows;
-    let lo = 0;
-    let hi = tables.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (tables[mid]!.base <= row) lo = mid;
-      else hi = mid - 1;
+  /** A segment's messages in one step: no work per message. */
+  private replayRun(seg: Segment, saved: SavedIndex, slot: number): void {
+    const n = saved.ts.length;
+    const first = saved.first;
+    this.indexAddRun(first, n, slot, saved.bytes, saved.ts[n - 1]!);
+    const counts = saved.subjectCounts;
+    for (let s = 0, at = 0; s < counts.length; s++) {
+      const count = counts[s]!;
+      if (count > 0) this.subjectSeqs(saved.subjects[s]!).addSaved(saved.bySubject.subarray(at, at + count), first);
+      at += count;
     }
-    const t = tables[lo]!;
-    const r = new RowReader(t.saved.buf, t.saved.view, row - t.base + 1);
-    const subject = t.saved.subjects[r.varint()]!;
-    r.varint(); // the sequence (from the previous row's)
-    const ts = r.f64();
-    const offset = r.varint();
-    const length = r.varint();
-    const size = r.varint();
-    return { seq, subject, ts, size, segment: t.segment, offset, length };
+    if (first + n - 1 > seg.maxRef) seg.maxRef = first + n - 1;
+    for (let k = 0; k < saved.others.length; ) k = this.replayOther(seg, saved.others, k);
+  }
+
+  /** A segment's rows in their order (what inOneStep does not take); yields every LOAD_CHECK_EVERY messages. */
+  private *replayRows(seg: Segment, saved: SavedIndex, slot: number): Generator<void> {
+    const { ts, sizes, subjectOf, subjects, others } = saved;
+    const n = ts.length;
+    // Each subject's sequences looked up once (by subject number), not once per message.
+    const seqsOf: (SubjectSeqs | undefined)[] = [];
+    let k = 0;
+    for (let i = 0; ; i++) {
+      while (k < others.length && others[k + 1] === i) k = this.replayOther(seg, others, k);
+      if (i === n) break;
+      if (i % LOAD_CHECK_EVERY === LOAD_CHECK_EVERY - 1) yield;
+      const seq = seqAt(saved, i);
+      if (seq > this.lastSeq) {
+        const id = subjectOf[i]!;
+        let ss = seqsOf[id];
+        // Emptied by a delete row: indexRemove dropped it from the index.
+        if (ss === undefined || ss.count === 0) ss = seqsOf[id] = this.subjectSeqs(subjects[id]!);
+        this.indexAddRow(seq, ss, ts[i]!, sizes[i]!, slot);
+      }
+      if (seq > seg.maxRef) seg.maxRef = seq;
+    }
+  }
+
+  /** Replays the delete or marker row at `k` of `others`; returns where the next row starts. */
+  private replayOther(seg: Segment, others: Float64Array, k: number): number {
+    if (others[k] === ROW_DELETES) {
+      const end = k + 3 + others[k + 2]!;
+      for (let j = k + 3; j < end; j++) {
+        const deleted = others[j]!;
+        this.indexRemove(deleted);
+        if (deleted > seg.maxRef) seg.maxRef = deleted;
+      }
+      return end;
+    }
+    if (others[k] !== ROW_MARKER) throw new Error(`${indexFile(seg)}: unknown row kind ${others[k]}`);
+    const floor = others[k + 2]!;
+    if (floor > this.loadFloor) this.loadFloor = floor;
+    this.setLast(others[k + 3]!, others[k + 4]!);
+    return k + 5;
+  }
+
+  /** The entry of a message loaded from a saved index (`slot`: which one), made from its columns when it is used. */
+  protected override materialize(slot: number, seq: number): FileEntry {
+    const { segment, saved } = this.loadedIndexes[slot]!;
+    const seqs = saved.seqs;
+    let row = seq - saved.first;
+    if (seqs !== null) {
+      let hi = seqs.length - 1;
+      for (row = 0; row < hi; ) {
+        const mid = (row + hi) >>> 1;
+        if (seqs[mid]! < seq) row = mid + 1;
+        else hi = mid;
+      }
+    }
+    return {
+      seq, subject: saved.subjects[saved.subjectOf[row]!]!, ts: saved.ts[row]!, size: saved.sizes[row]!,
+      segment, offset: saved.offsets[row]!, length: saved.lengths[row]!,
+    };
   }
 
   /** The offset of the first record at or after `from` whose length fits and whose CRC verifies, or -1. */
@@ -1017,10 +1041,11 @@ export class FileStore extends IndexedStore<FileEntry> {
   }
 
   /**
-   * Loads one record into the index (parseRecord, then what it says), or says why it is bad. Loading a
-   * store is this, once per record: it reads through a DataView and makes no Buffer per record.
+   * Loads one record into the index (parseRecord, then what it says), or says why it is bad; adds its row
+   * to `rows` (the active segment's). Loading a store is this, once per record: it reads through a
+   * DataView and makes no Buffer per record.
    */
-  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment): RecordFields | string {
+  private loadRecord(buf: Buffer, view: DataView, off: number, seg: Segment, rows: SegmentIndexBuilder | null): RecordFields | string {
     const f = this.parsed;
     const bad = parseRecord(buf, view, off, f);
     if (bad !== null) return bad;
@@ -1028,22 +1053,28 @@ export class FileStore extends IndexedStore<FileEntry> {
       case KIND_MSG:
       case KIND_MSG_DEFLATED: {
         const seq = f.seq;
-        if (seq > this.lastSeq) {
+        if (seq > this.lastSeq || rows !== null) {
           const subject = this.subjectNames.read(buf, f.subjectStart, f.subjectEnd);
-          this.indexAdd({ seq, subject, ts: f.ts, size: f.size, segment: seg, offset: off, length: f.next - off });
+          if (seq > this.lastSeq) this.indexAdd({ seq, subject, ts: f.ts, size: f.size, segment: seg, offset: off, length: f.next - off });
+          rows?.message(subject, seq, f.ts, off, f.next - off, f.size);
         }
         if (seq > seg.maxRef) seg.maxRef = seq;
         return f;
       }
-      case KIND_DELETES:
+      case KIND_DELETES: {
+        const seqs: number[] = [];
         for (let i = 0, at = f.deletesAt; i < f.deletes; i++, at += 8) {
           const seq = view.getFloat64(at, true);
           this.indexRemove(seq);
           if (seq > seg.maxRef) seg.maxRef = seq;
+          seqs.push(seq);
         }
+        rows?.deletes(seqs, off, f.next - off);
         return f;
+      }
       default: // KIND_MARKER
         this.setLast(f.lastSeq, f.lastTs);
+        rows?.marker(f.floor, f.lastSeq, f.lastTs, off, f.next - off);
         return f;
     }
   }

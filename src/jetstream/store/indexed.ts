@@ -15,25 +15,64 @@ export interface IndexEntry {
   readonly size: number;
 }
 
-/** The sequences of one subject, ascending; [head, length) are live. Front removals just move head. */
+/**
+ * The sequences of one subject, ascending; [head, length) of `seqs` are live. Front removals just move head.
+ * A store loaded from saved indexes hands over each segment's sequences of the subject as one view
+ * (addSaved): they become part of `seqs` when it is first needed, so that a load makes no per-message
+ * list; count, first and last are known without it.
+ */
 export class SubjectSeqs {
-  seqs: number[] = [];
+  private list: number[] = [];
   head = 0;
+  /**
+   * Saved sequences, ascending, all below those in `list` (null: none, or made part of it): views of
+   * sequence − base, and each one's base.
+   */
+  private saved: Uint32Array[] | null = null;
+  private savedBases: number[] = [];
+  private savedCount = 0;
+
+  /** The sequences (the saved ones made part of them first). */
+  get seqs(): number[] {
+    if (this.saved !== null) this.unpack();
+    return this.list;
+  }
   get count(): number {
-    return this.seqs.length - this.head;
+    return this.savedCount + this.list.length - this.head;
   }
   first(): number {
-    return this.seqs[this.head]!;
+    return this.saved !== null ? this.savedBases[0]! + this.saved[0]![0]! : this.list[this.head]!;
   }
   last(): number {
-    return this.seqs[this.seqs.length - 1]!;
+    if (this.list.length > this.head || this.saved === null) return this.list[this.list.length - 1]!;
+    const k = this.saved.length - 1;
+    const chunk = this.saved[k]!;
+    return this.savedBases[k]! + chunk[chunk.length - 1]!;
+  }
+  /** A sequence above every one of the subject's. */
+  add(seq: number): void {
+    this.list.push(seq);
+  }
+  /** Sequences base + chunk[i] (ascending, above every one of the subject's) kept as the view they are until needed. */
+  addSaved(chunk: Uint32Array, base: number): void {
+    if (this.list.length > this.head) {
+      for (let i = 0; i < chunk.length; i++) this.list.push(base + chunk[i]!);
+      return;
+    }
+    if (this.head > 0) {
+      this.list = [];
+      this.head = 0;
+    }
+    (this.saved ??= []).push(chunk);
+    this.savedBases.push(base);
+    this.savedCount += chunk.length;
   }
   remove(seq: number): void {
     const s = this.seqs;
     if (s[this.head] === seq) {
       this.head++;
       if (this.head > 64 && this.head * 2 > s.length) {
-        this.seqs = s.slice(this.head);
+        this.list = s.slice(this.head);
         this.head = 0;
       }
     } else if (s[s.length - 1] === seq) {
@@ -43,17 +82,76 @@ export class SubjectSeqs {
       if (s[i] === seq) s.splice(i, 1);
     }
   }
+  /** Removes every sequence below `floor`: the saved ones by cutting their views (they stay unmade). */
+  removeBelow(floor: number): void {
+    const saved = this.saved;
+    if (saved !== null) {
+      while (saved.length > 0) {
+        const chunk = saved[0]!;
+        const below = floor - this.savedBases[0]!;
+        let lo = 0;
+        for (let hi = chunk.length; lo < hi; ) {
+          const mid = (lo + hi) >>> 1;
+          if (chunk[mid]! < below) lo = mid + 1;
+          else hi = mid;
+        }
+        this.savedCount -= lo;
+        if (lo < chunk.length) {
+          saved[0] = chunk.subarray(lo);
+          return; // the rest, and the list, are above
+        }
+        saved.shift();
+        this.savedBases.shift();
+      }
+      this.saved = null;
+      this.savedBases = [];
+    }
+    this.head = this.lowerBound(floor);
+    if (this.head > 64 && this.head * 2 > this.list.length) {
+      this.list = this.list.slice(this.head);
+      this.head = 0;
+    }
+  }
   /** Index of the first sequence ≥ seq. */
   lowerBound(seq: number): number {
+    const s = this.seqs;
     let lo = this.head;
-    let hi = this.seqs.length;
+    let hi = s.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.seqs[mid]! < seq) lo = mid + 1;
+      if (s[mid]! < seq) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
+  private unpack(): void {
+    const all: number[] = [];
+    const saved = this.saved!;
+    for (let k = 0; k < saved.length; k++) {
+      const chunk = saved[k]!;
+      const base = this.savedBases[k]!;
+      for (let i = 0; i < chunk.length; i++) all.push(base + chunk[i]!);
+    }
+    for (let i = this.head; i < this.list.length; i++) all.push(this.list[i]!);
+    this.list = all;
+    this.head = 0;
+    this.saved = null;
+    this.savedBases = [];
+    this.savedCount = 0;
+  }
+}
+
+/**
+ * Consecutive sequences a store loaded in one step (indexAddRun), below the slots: `present[i]` says
+ * whether first + i is still there; its entry is made by materialize(slot, seq) each time it is used.
+ */
+interface SlotRun {
+  readonly first: number;
+  readonly slot: number;
+  readonly present: Uint8Array;
+  /** The first index still present. */
+  head: number;
+  live: number;
 }
 
 /** Linear scans beyond this many sequences switch to per-subject lookups when there are fewer subjects. */
@@ -71,6 +169,9 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   private slots: (E | number | undefined)[] = [];
   private head = 0;
   private base = 1;
+  // Below base: the runs a loader added in one step each (indexAddRun), ascending. While there are any,
+  // the store's first sequence is the first run's.
+  private runs: SlotRun[] = [];
   private readonly bySubject = new Map<string, SubjectSeqs>();
   protected msgs = 0;
   protected bytes = 0;
@@ -135,7 +236,101 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
       this.lastSeq = seq;
       this.lastTs = ts;
     }
-    ss.seqs.push(seq);
+    ss.add(seq);
+  }
+
+  /** Whether indexAddRun may be used now: nothing has been added with indexAddRow (or all of it is gone). */
+  protected canAddRun(): boolean {
+    return this.slots.length === this.head;
+  }
+
+  /**
+   * Adds sequences first … first + count − 1 in one step (a loader's: no work per message), each to be
+   * made by `materialize(slot, seq)` when used; `bytes` is their sizes' sum, `lastTs` the last one's
+   * time. Their subjects' sequences are the loader's to add (SubjectSeqs.addSaved). Only when
+   * canAddRun() and first is above lastSeq.
+   */
+  protected indexAddRun(first: number, count: number, slot: number, bytes: number, lastTs: number): void {
+    if (count === 0) return;
+    this.runs.push({ first, slot, present: new Uint8Array(count).fill(1), head: 0, live: count });
+    this.slots = [];
+    this.head = 0;
+    this.base = first + count;
+    this.msgs += count;
+    this.bytes += bytes;
+    this.lastSeq = first + count - 1;
+    this.lastTs = lastTs;
+  }
+
+  /** The index in `runs` of the run holding `seq`, or -1. */
+  private runOf(seq: number): number {
+    const runs = this.runs;
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (runs[mid]!.first <= seq) lo = mid;
+      else hi = mid - 1;
+    }
+    const r = runs[lo];
+    return r !== undefined && seq >= r.first && seq - r.first < r.present.length && r.present[seq - r.first] === 1 ? lo : -1;
+  }
+
+  /**
+   * Removes every sequence below `floor` that is in a run (what indexRemove of each would do, at a
+   * loader's moved front: no work per message beyond summing the sizes of those still there).
+   * `sizes(slot)` is the size of each message of the run added as `slot`, by its place in the run.
+   * Sequences below floor after the runs (added with indexAddRow) are the caller's to remove.
+   */
+  protected indexRemoveRunsBelow(floor: number, sizes: (slot: number) => ArrayLike<number>): void {
+    if (this.runs.length === 0) return;
+    let emptied = 0;
+    for (const r of this.runs) {
+      if (r.first >= floor) break;
+      const end = Math.min(floor - r.first, r.present.length);
+      const size = sizes(r.slot);
+      let gone = 0;
+      let bytes = 0;
+      for (let i = r.head; i < end; i++) {
+        if (r.present[i] === 1) {
+          gone++;
+          bytes += size[i]!;
+        }
+      }
+      this.msgs -= gone;
+      this.bytes -= bytes;
+      r.live -= gone;
+      if (r.live === 0) {
+        emptied++;
+        continue;
+      }
+      r.present.fill(0, 0, end);
+      r.head = r.present.indexOf(1, r.head);
+      break;
+    }
+    // Each subject's sequences below floor, up to the slots (the caller removes those one by one).
+    const cut = Math.min(floor, this.base);
+    for (const [subject, ss] of this.bySubject) {
+      ss.removeBelow(cut);
+      if (ss.count === 0) this.bySubject.delete(subject);
+    }
+    if (emptied > 0) {
+      this.runs.splice(0, emptied);
+      if (this.runs.length === 0) this.advanceHead();
+    }
+  }
+
+  /** Removes `seq` (present) from its run; a run left empty goes. */
+  private runRemove(seq: number): void {
+    const k = this.runOf(seq);
+    const r = this.runs[k]!;
+    const i = seq - r.first;
+    r.present[i] = 0;
+    if (--r.live === 0) {
+      this.runs.splice(k, 1);
+      // With no run left the slots' head is the store's first sequence: past any gap.
+      if (this.runs.length === 0) this.advanceHead();
+    } else if (i === r.head) r.head = r.present.indexOf(1, i);
   }
 
   /** The entry of sequence `seq` added with indexAddRow as `row` (only a store that adds rows makes them). */
@@ -145,15 +340,20 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
 
   protected entry(seq: number): E | undefined {
     const i = seq - this.base;
-    if (i < this.head || i >= this.slots.length) return undefined;
-    const e = this.slots[i];
-    return typeof e === "number" ? (this.slots[i] = this.materialize(e, seq)) : e;
+    if (i >= this.head && i < this.slots.length) {
+      const e = this.slots[i];
+      return typeof e === "number" ? (this.slots[i] = this.materialize(e, seq)) : e;
+    }
+    if (i >= 0 || this.runs.length === 0) return undefined;
+    const k = this.runOf(seq);
+    return k < 0 ? undefined : this.materialize(this.runs[k]!.slot, seq);
   }
 
   /** Whether sequence `seq` is in the store (without making its entry). */
   private present(seq: number): boolean {
     const i = seq - this.base;
-    return i >= this.head && i < this.slots.length && this.slots[i] !== undefined;
+    if (i >= 0) return i >= this.head && i < this.slots.length && this.slots[i] !== undefined;
+    return this.runs.length > 0 && this.runOf(seq) >= 0;
   }
 
   /** Removes from the index only; returns the entry. */
@@ -161,13 +361,14 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     const i = seq - this.base;
     const e = this.entry(seq);
     if (e === undefined) return undefined;
-    this.slots[i] = undefined;
+    if (i < 0) this.runRemove(seq);
+    else this.slots[i] = undefined;
     this.msgs--;
     this.bytes -= e.size;
     const ss = this.bySubject.get(e.subject)!;
     ss.remove(seq);
     if (ss.count === 0) this.bySubject.delete(e.subject);
-    if (i === this.head) this.advanceHead();
+    if (i === this.head && this.runs.length === 0) this.advanceHead();
     return e;
   }
 
@@ -199,13 +400,15 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   }
 
   protected firstSeq(): number {
-    return this.msgs === 0 ? this.lastSeq + 1 : this.base + this.head;
+    if (this.msgs === 0) return this.lastSeq + 1;
+    const run = this.runs[0];
+    return run === undefined ? this.base + this.head : run.first + run.head;
   }
 
   // ---- MessageStore ------------------------------------------------------------------------
 
   state(): StoreState {
-    const first = this.msgs === 0 ? undefined : this.entry(this.base + this.head);
+    const first = this.msgs === 0 ? undefined : this.entry(this.firstSeq());
     const firstSeq = this.firstSeq();
     return {
       messages: this.msgs,
@@ -223,8 +426,8 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
   deletedSeqs(): number[] {
     const out: number[] = [];
     if (this.msgs === 0) return out;
-    for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] === undefined) out.push(this.base + i);
-    for (let seq = this.base + this.slots.length; seq <= this.lastSeq; seq++) out.push(seq); // lost at the end
+    // (Sequences past the slots were lost at the end.)
+    for (let seq = this.firstSeq(); seq <= this.lastSeq; seq++) if (!this.present(seq)) out.push(seq);
     return out;
   }
 
@@ -411,7 +614,8 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
     if (all && (keep === undefined || keep === 0) && (seq === undefined || seq === 0 || pastEnd)) {
       // Everything: drop the index and let the subclass drop its files at once.
       const gone: E[] = [];
-      if (this.onRemove) for (let i = this.head; i < this.slots.length; i++) if (this.slots[i] !== undefined) gone.push(this.entry(this.base + i)!);
+      if (this.onRemove) for (let s = this.firstSeq(); s <= this.lastSeq; s++) if (this.present(s)) gone.push(this.entry(s)!);
+      this.runs = [];
       this.slots = [];
       this.head = 0;
       if (pastEnd) this.lastSeq = seq - 1;

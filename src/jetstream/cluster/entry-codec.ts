@@ -105,6 +105,19 @@ export class EntryReader {
     return field;
   }
 
+  /** A long field as a view into the entry (an entry inside a GROUP entry: each is decoded, and copies what it keeps). */
+  longView(): Uint8Array {
+    const length = this.b.readUInt32BE(this.at);
+    const field = this.b.subarray(this.at + 4, this.at + 4 + length);
+    this.at += 4 + length;
+    return field;
+  }
+
+  /** Whether the whole entry was read. */
+  get done(): boolean {
+    return this.at >= this.b.length;
+  }
+
   /** The rest of the entry, copied. */
   rest(): Buffer {
     const field = Buffer.from(this.b.subarray(this.at));

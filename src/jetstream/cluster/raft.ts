@@ -109,6 +109,12 @@ export interface RaftOptions {
   maxEntriesPerAppend?: number;
   /** At most this many entries sent to a follower and not yet acknowledged. */
   maxInflightEntries?: number;
+  /**
+   * How a follower runs the applies an append committed: at once (the default), or later through this (a
+   * server passes queueMicrotask, so that its answer to the append is written before the state machine's
+   * work, which then runs while the leader already commits: the answer is on the path of every commit).
+   */
+  applyLater?: (run: () => void) => void;
   log?: (line: string) => void;
 }
 
@@ -164,6 +170,9 @@ export class RaftNode {
   private readonly events: RaftEvents;
   private readonly maxEntriesPerAppend: number;
   private readonly maxInflightEntries: number;
+  private readonly applyLater: ((run: () => void) => void) | undefined;
+  /** A follower's apply is queued through applyLater. */
+  private applyQueued = false;
   private readonly logLine: (line: string) => void;
 
   private _role: RaftRole = "follower";
@@ -223,6 +232,7 @@ export class RaftNode {
     this.events = options.events ?? {};
     this.maxEntriesPerAppend = options.maxEntriesPerAppend ?? 256;
     this.maxInflightEntries = options.maxInflightEntries ?? 4096;
+    this.applyLater = options.applyLater;
     this.logLine = options.log ?? (() => {});
     this.bootstrapPeers = [...options.peers];
 
@@ -893,11 +903,22 @@ export class RaftNode {
     // Commit no further than what this message proved matches the leader's log.
     const lastVerified = prevIndex + entries.length;
     const commit = Math.min(m.commit, lastVerified);
+    this.reply(m.from, this.appendReply(m, true, lastVerified, 0, 0));
     if (commit > this._commitIndex) {
       this._commitIndex = commit;
-      this.applyCommitted();
+      this.followerApply();
     }
-    this.reply(m.from, this.appendReply(m, true, lastVerified, 0, 0));
+  }
+
+  /** A follower applies what the leader committed: at once, or through applyLater (see RaftOptions). */
+  private followerApply(): void {
+    if (this.applyLater === undefined) return this.applyCommitted();
+    if (this.applyQueued) return;
+    this.applyQueued = true;
+    this.applyLater(() => {
+      this.applyQueued = false;
+      if (!this.stopped) this.applyCommitted();
+    });
   }
 
   private appendReply(

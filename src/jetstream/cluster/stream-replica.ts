@@ -43,6 +43,7 @@
 // Forwarded to the leader, never in the log: a follower's consumers are done with: u8 7 | f64 seq….
 // An atomic batch (its commit): u8 8 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
 // per message: u16 subject length | subject | u32 header length | header | u32 payload length | payload.
+// A turn's entries in one (see flushBatch): u8 9 | per entry: u32 length | the entry (any kind above but 9).
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
@@ -68,6 +69,13 @@ const COMPACT = 5;
 const REMOVE = 6;
 const RELEASED = 7;
 const ATOMIC_BATCH = 8;
+const GROUP = 9;
+/**
+ * A turn's publishes and consumer states go into the log as one GROUP entry of at most this many bytes (more
+ * make several; an entry larger alone is one). One Raft entry per publish cost more than the publish itself
+ * on a follower: its msgpack map in the append, its log record, its Raft bookkeeping.
+ */
+const GROUP_MAX_BYTES = 1024 * 1024;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
@@ -82,9 +90,9 @@ const CONSUMER_STATE_GAP_MS = 20;
 /** A new leader keeps at most this many publishes, this long, while it gets ready. */
 const MAX_HELD = 10_000;
 const HOLD_MS = 5000;
-/** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
+/** How often a replica considers dropping applied entries from its log, and how many commands (publishes, states…; a GROUP entry holds several) make it worth it. */
 const COMPACT_EVERY_MS = 5000;
-const COMPACT_MIN_ENTRIES = 1000;
+const COMPACT_MIN_COMMANDS = 1000;
 /** A replica no longer assigned here stops at the latest after this, whether or not its group dropped it. */
 const LEAVE_TIMEOUT_MS = 30_000;
 
@@ -178,6 +186,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private statesTimer: ReturnType<typeof setTimeout> | null = null;
   /** Follower: durables whose replicated state its files do not have yet (written every CONSUMER_STATE_EVERY_MS). */
   private readonly unwrittenConsumers = new Set<string>();
+  /** Commands applied since the last snapshot (the log's entries hold several each: see GROUP). */
+  private appliedSinceSnapshot = 0;
   private commitWaiters: { index: number; then: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
   constructor(private readonly o: StreamReplicaOptions) {
@@ -195,6 +205,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       transport: o.transport.transportFor(o.group),
       clock: systemClock,
       random: Math.random,
+      applyLater: queueMicrotask,
       stateMachine: {
         apply: (index, data) => {
           this.apply(data);
@@ -260,12 +271,12 @@ export class StreamReplica implements StreamReplication, GroupHandler {
    */
   private compact(): void {
     const raft = this.raft;
-    if (this.stopped || !this.acceptsPublishes || raft.lastApplied - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    if (this.stopped || !this.acceptsPublishes || this.appliedSinceSnapshot < COMPACT_MIN_COMMANDS) return;
     const followers = raft.followers();
     if (followers.length < raft.peers.length - 1) return;
     let index = raft.lastApplied;
     for (const f of followers) index = Math.min(index, f.matchIndex);
-    if (index - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    if (index <= raft.snapshotIndex) return;
     raft.propose(Buffer.concat([Uint8Array.of(COMPACT), Buffer.from(String(index))]));
   }
 
@@ -278,6 +289,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       const lastSeq = this.o.stream.store.state().lastSeq;
       const consumers = Object.fromEntries([...this.consumers].map(([name, json]) => [name, JSON.parse(json) as ReplicatedConsumer]));
       raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq, consumers })));
+      this.appliedSinceSnapshot = 0;
     });
   }
 
@@ -760,7 +772,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     const states = statesDue ? this.changedConsumerStates() : [];
     for (const [, entry] of states) batch.push(entry);
     if (batch.length > 0) {
-      const result = this.raft.proposeBatch(batch);
+      const entries = groupEntries(batch);
+      const result = this.raft.proposeBatch(entries);
       if (!result.ok) {
         // Lost leadership meanwhile: nothing was proposed (the publishers retry; the consumers stop here).
         this._inflight = Math.max(0, this._inflight - publishes);
@@ -768,7 +781,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         return;
       }
       if (states.length > 0) {
-        this.consumerIndex = result.index + batch.length - 1;
+        this.consumerIndex = result.index + entries.length - 1;
         this.lastStatesAt = now;
       }
     }
@@ -838,6 +851,11 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       this.deferred.push(Uint8Array.from(data));
       return;
     }
+    if (data[0] === GROUP) {
+      for (const entry of ungroup(data)) this.apply(entry);
+      return;
+    }
+    this.appliedSinceSnapshot++;
     if (data[0] === PUBLISH) {
       const { m, seq } = decodePublish(data);
       if (this._inflight > 0 && this.isLeader) this._inflight--;
@@ -955,6 +973,35 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.tickConsumers();
     return this.raft.stepDown();
   }
+}
+
+/** Entries as GROUP entries of up to GROUP_MAX_BYTES each (an entry alone in its group stays as it is). */
+function groupEntries(entries: Uint8Array[]): Uint8Array[] {
+  if (entries.length === 1) return entries;
+  const out: Uint8Array[] = [];
+  let from = 0;
+  while (from < entries.length) {
+    let size = 1;
+    let to = from;
+    while (to < entries.length && (to === from || size + EntryWriter.long(entries[to]!) <= GROUP_MAX_BYTES)) size += EntryWriter.long(entries[to++]!);
+    if (to - from === 1) out.push(entries[from]!);
+    else {
+      const w = new EntryWriter(size);
+      w.u8(GROUP);
+      for (let k = from; k < to; k++) w.long(entries[k]!);
+      out.push(w.out);
+    }
+    from = to;
+  }
+  return out;
+}
+
+/** A GROUP entry's entries, as views into it. */
+function ungroup(data: Uint8Array): Uint8Array[] {
+  const r = new EntryReader(data);
+  const out: Uint8Array[] = [];
+  while (!r.done) out.push(r.longView());
+  return out;
 }
 
 function encodeConsumerState(name: string, json: string): Uint8Array {

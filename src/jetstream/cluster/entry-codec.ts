@@ -59,7 +59,8 @@ export class EntryReader {
 
   /** Reads `data` from `at` (1: past the kind byte). */
   constructor(data: Uint8Array, private at = 1) {
-    this.b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    // (A new Buffer over the same memory costs more than reading a small entry: only when it is not one.)
+    this.b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
 
   u32(): number {

@@ -30,6 +30,8 @@ import { Stream, storeLimits } from "./stream.ts";
 import { parseRfc3339, rfc3339 } from "./wire.ts";
 
 /** Durable consumer state is written at most this often while it changes. */
+/** PubAcks and other answers to bytes (cheaper than a Buffer made from each string). */
+const utf8 = new TextEncoder();
 const STATE_WRITE_MS = 250;
 
 export class AccountJetStream {
@@ -372,7 +374,7 @@ export class AccountJetStream {
       const answer = stored !== null && stored.store.writeFailure !== null
         ? JSON.stringify({ error: apiError("InsufficientResources").json, stream: stored.name, seq: 0 })
         : json;
-      this.client.publish(reply, Buffer.from(answer));
+      this.client.publish(reply, utf8.encode(answer));
     }
   }
 

@@ -16,6 +16,11 @@ export class EntryWriter {
     return 2 + field.length;
   }
 
+  /** A short field's length for latin1 text (subjects: one byte per character). */
+  static shortText(text: string): number {
+    return 2 + text.length;
+  }
+
   static long(field: Uint8Array | null): number {
     return 4 + (field?.length ?? 0);
   }
@@ -38,6 +43,13 @@ export class EntryWriter {
     this.out.writeUInt16BE(field.length, this.at);
     this.out.set(field, this.at + 2);
     this.at += 2 + field.length;
+  }
+
+  /** Latin1 text as a short field (what shortText reads), written in place: no Buffer made for it. */
+  shortText(text: string): void {
+    this.out.writeUInt16BE(text.length, this.at);
+    this.out.latin1Write(text, this.at + 2, text.length);
+    this.at += 2 + text.length;
   }
 
   /** A long field; null is written as an empty one. */

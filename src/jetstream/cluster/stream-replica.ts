@@ -1026,13 +1026,12 @@ function decodeConsumerState(data: Uint8Array): { name: string; json: string } {
 }
 
 function encodePublish(m: InternalMessage, seq: number): Uint8Array {
-  const subject = Buffer.from(m.subject, "latin1");
-  const reply = Buffer.from(m.reply ?? "", "latin1");
-  const w = new EntryWriter(1 + 8 + EntryWriter.short(subject) + EntryWriter.short(reply) + EntryWriter.long(m.headers) + m.payload.length);
+  const reply = m.reply ?? "";
+  const w = new EntryWriter(1 + 8 + EntryWriter.shortText(m.subject) + EntryWriter.shortText(reply) + EntryWriter.long(m.headers) + m.payload.length);
   w.u8(PUBLISH);
   w.f64(seq);
-  w.short(subject);
-  w.short(reply);
+  w.shortText(m.subject);
+  w.shortText(reply);
   w.long(m.headers);
   w.rest(m.payload);
   return w.out;

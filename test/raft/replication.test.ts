@@ -110,6 +110,37 @@ describe("raft: batches", () => {
   });
 });
 
+describe("raft: appends of bounded size", () => {
+  it("a follower catching up is sent at most maxAppendBytes of commands per append (a larger entry alone)", () => {
+    withSeed(2400, (seed) => {
+      const c = new SimCluster({ seed, size: 3, maxAppendBytes: 1000 });
+      const leader = c.waitForLeader();
+      const behind = [...c.members.keys()].find((id) => id !== leader.id)!;
+      const others = [...c.members.keys()].filter((id) => id !== behind);
+      c.net.partition(others, [behind]);
+      // 40 commands of 100 bytes and one of 3000 while it is away.
+      for (let i = 0; i < 40; i++) c.commit(`${String(i).padStart(2, "0")}${"x".repeat(98)}`);
+      c.commit("y".repeat(3000));
+      let largest = 0;
+      let carried = 0;
+      c.net.filter = (from, to, m) => {
+        if (from === leader.id && to === behind && m.type === "append" && m.entries.length > 0) {
+          const bytes = m.entries.reduce((n, e) => n + (e.data?.length ?? 0), 0);
+          if (m.entries.length > 1) largest = Math.max(largest, bytes);
+          carried += m.entries.length;
+        }
+        return true;
+      };
+      c.net.heal();
+      c.waitConverged();
+      expect(carried).toBeGreaterThanOrEqual(41);
+      expect(largest).toBeGreaterThan(0);
+      expect(largest).toBeLessThanOrEqual(1000);
+      expect(c.member(behind).machine.values().length).toBe(c.member(leader.id).machine.values().length);
+    });
+  });
+});
+
 describe("raft: a follower's answer before its applies", () => {
   it("with applyLater, a follower answers an append before it applies what the append committed", () => {
     const sent: string[] = [];

@@ -110,6 +110,12 @@ export interface RaftOptions {
   /** At most this many entries sent to a follower and not yet acknowledged. */
   maxInflightEntries?: number;
   /**
+   * At most this many bytes of commands in one append message (an entry larger alone goes alone): a
+   * transport has a largest frame (the routes: max_payload + 256 KB), and a follower catching up must not
+   * be sent more than that in one message, whatever the size of each entry.
+   */
+  maxAppendBytes?: number;
+  /**
    * How a follower runs the applies an append committed: at once (the default), or later through this (a
    * server passes queueMicrotask, so that its answer to the append is written before the state machine's
    * work, which then runs while the leader already commits: the answer is on the path of every commit).
@@ -170,6 +176,7 @@ export class RaftNode {
   private readonly events: RaftEvents;
   private readonly maxEntriesPerAppend: number;
   private readonly maxInflightEntries: number;
+  private readonly maxAppendBytes: number;
   private readonly applyLater: ((run: () => void) => void) | undefined;
   /** A follower's apply is queued through applyLater. */
   private applyQueued = false;
@@ -232,6 +239,7 @@ export class RaftNode {
     this.events = options.events ?? {};
     this.maxEntriesPerAppend = options.maxEntriesPerAppend ?? 256;
     this.maxInflightEntries = options.maxInflightEntries ?? 4096;
+    this.maxAppendBytes = options.maxAppendBytes ?? 192 * 1024;
     this.applyLater = options.applyLater;
     this.logLine = options.log ?? (() => {});
     this.bootstrapPeers = [...options.peers];
@@ -668,7 +676,7 @@ export class RaftNode {
     if (p.nextIndex <= this.log.snapshotIndex) return this.sendSnapshot(peer, p);
     const inflight = p.nextIndex - 1 - p.matchIndex;
     const room = Math.min(this.maxEntriesPerAppend, this.maxInflightEntries - inflight);
-    const entries = room > 0 ? this.log.slice(p.nextIndex, room) : [];
+    const entries = room > 0 ? this.withinAppendBytes(this.log.slice(p.nextIndex, room)) : [];
     if (entries.length === 0 && !heartbeat) return;
     const prevLogIndex = p.nextIndex - 1;
     this.transport.send(peer, {
@@ -683,6 +691,16 @@ export class RaftNode {
     });
     // Optimistic: the next send continues after these; a loss shows as no progress or a rejection.
     p.nextIndex += entries.length;
+  }
+
+  /** The first entries whose commands fit in maxAppendBytes (at least one). */
+  private withinAppendBytes(entries: LogEntry[]): LogEntry[] {
+    let bytes = 0;
+    for (let k = 0; k < entries.length; k++) {
+      bytes += entries[k]!.data?.length ?? 0;
+      if (bytes > this.maxAppendBytes && k > 0) return entries.slice(0, k);
+    }
+    return entries;
   }
 
   private sendSnapshot(peer: NodeId, p: Progress): void {

@@ -73,9 +73,10 @@ const GROUP = 9;
 /**
  * A turn's publishes and consumer states go into the log as one GROUP entry of at most this many bytes (more
  * make several; an entry larger alone is one). One Raft entry per publish cost more than the publish itself
- * on a follower: its msgpack map in the append, its log record, its Raft bookkeeping.
+ * on a follower: its msgpack map in the append, its log record, its Raft bookkeeping. Below the Raft core's
+ * maxAppendBytes, and with its append well inside a route frame whatever max_payload is (256 KB of slack).
  */
-const GROUP_MAX_BYTES = 1024 * 1024;
+const GROUP_MAX_BYTES = 128 * 1024;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;

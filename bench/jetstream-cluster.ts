@@ -2,7 +2,9 @@
 // cluster on this machine (each started fresh per round on loopback free ports, every node given the same
 // nats-server config file: test/cluster/jepsen/cluster.ts), driven by the official clients from this
 // process. Scenarios, all on R3: publish with acks one at a time (sync: msg/s, p50/p99 of the ack) and
-// with a window of 256 in flight (async), pull consume + ack, KV put/get (replicas: 3); then failover:
+// with a window of 256 in flight (async), pull consume + ack, KV put/get (replicas: 3), and for the first
+// three the CPU time the three server processes spent per message (/proc: steadier than msg/s when others
+// load the machine); then failover:
 // kill -9 of the stream leader → the first PubAck after it, median and max over --kills kills (the
 // killed node is restarted and every replica current again before the next), with a check that no
 // acknowledged publish was lost. Rounds alternate A B B A; medians are reported. A server that refuses
@@ -13,6 +15,7 @@
 import { AckPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
 import { startJsCluster, type ClusterServer, type JsCluster } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, streamLeader, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
 
@@ -76,7 +79,24 @@ class ElectionCounter {
   }
 }
 
-async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Result> {
+/**
+ * CPU time (user + system, ms) the cluster's server processes have used so far (/proc/<pid>/stat; 0 where it
+ * cannot be read). On a shared machine throughput swings with the load of others; the CPU a server spends
+ * per message much less.
+ */
+function serversCpuMs(cluster: JsCluster): number {
+  let ms = 0;
+  for (const node of cluster.nodes) {
+    try {
+      const fields = readFileSync(`/proc/${node.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    } catch {}
+  }
+  return ms;
+}
+const CLOCK_TICKS = 100;
+
+async function throughput(cluster: JsCluster, nc: NatsConnection, jsm: JetStreamManager): Promise<Result> {
   const js = jetstream(nc, { timeout: 10_000 });
   const payload = new Uint8Array(SIZE);
   const out: Result = {};
@@ -89,6 +109,7 @@ async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Re
 
   for (let i = 0; i < 200; i++) await js.publish("bench.warm", payload); // warm-up: JIT, connections to the leader
   const lat: number[] = [];
+  let cpu = serversCpuMs(cluster);
   let t = performance.now();
   for (let i = 0; i < SYNC; i++) {
     const s = performance.now();
@@ -99,7 +120,9 @@ async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Re
   lat.sort((a, b) => a - b);
   out["R3 sync publish p50 (µs, lower is better)"] = percentile(lat, 50);
   out["R3 sync publish p99 (µs, lower is better)"] = percentile(lat, 99);
+  out["R3 sync publish, servers' CPU per msg (µs, lower is better)"] = ((serversCpuMs(cluster) - cpu) * 1000) / SYNC;
 
+  cpu = serversCpuMs(cluster);
   t = performance.now();
   let inflight: Promise<unknown>[] = [];
   for (let i = 0; i < MSGS; i++) {
@@ -111,9 +134,11 @@ async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Re
   }
   await Promise.all(inflight);
   out[`R3 async publish, window ${WINDOW} (msg/s)`] = MSGS / ((performance.now() - t) / 1000);
+  out[`R3 async publish, servers' CPU per msg (µs, lower is better)`] = ((serversCpuMs(cluster) - cpu) * 1000) / MSGS;
 
   await jsm.consumers.add("BENCH", { durable_name: "pull", ack_policy: AckPolicy.Explicit, filter_subject: "bench.async" });
   const pull = await js.consumers.get("BENCH", "pull");
+  cpu = serversCpuMs(cluster);
   t = performance.now();
   let n = 0;
   for await (const m of await pull.consume({ max_messages: 1000 })) {
@@ -121,6 +146,7 @@ async function throughput(nc: NatsConnection, jsm: JetStreamManager): Promise<Re
     if (++n >= MSGS) break;
   }
   out["R3 pull consume + ack (msg/s)"] = MSGS / ((performance.now() - t) / 1000);
+  out["R3 pull consume + ack, servers' CPU per msg (µs, lower is better)"] = ((serversCpuMs(cluster) - cpu) * 1000) / MSGS;
 
   const kv = await new Kvm(nc).create("bench", { replicas: 3 });
   await until("the KV bucket's stream to be healthy", 60_000, () => waitStreamHealthy(jsm, "KV_bench", 3, 5_000).then(() => true));
@@ -201,7 +227,7 @@ for (let r = 0; r < ROUNDS; r++) {
       continue;
     }
     try {
-      results[kind].push(await throughput(fresh.nc, fresh.jsm));
+      results[kind].push(await throughput(fresh.cluster, fresh.nc, fresh.jsm));
       process.stdout.write(`round ${r + 1} ${kind} done\n`);
     } finally {
       await fresh.nc.close().catch(() => {});

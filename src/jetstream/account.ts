@@ -31,6 +31,8 @@ import { consumerAction } from "./action-advisories.ts";
 import { parseRfc3339, rfc3339 } from "./wire.ts";
 
 /** Durable consumer state is written at most this often while it changes. */
+/** PubAcks and other answers to bytes (cheaper than a Buffer made from each string). */
+const utf8 = new TextEncoder();
 const STATE_WRITE_MS = 250;
 
 export class AccountJetStream {
@@ -44,6 +46,13 @@ export class AccountJetStream {
   /** The account's JetStream limits (-1 = unlimited; max_streams / max_consumers 0 = unlimited too, as nats-server). */
   readonly limits: AccountJetStreamOptions;
   private readonly pullSubs = new Map<Consumer, Subscription>();
+  /**
+   * Each consumer running here takes its own acks (`$JS.ACK.<stream>.<consumer>.>`, as nats-server's
+   * consumer subscribes its ack subject): in a cluster an ack then crosses the routes to the node running
+   * the consumer only, not to every JetStream node (an account-wide `$JS.ACK.>` made each node of a
+   * 3-node cluster parse and drop two of every three acks it was sent).
+   */
+  private readonly ackSubs = new Map<Consumer, Subscription>();
   private dirtyStreams = new Set<Stream>();
   /** PubAcks waiting for the flush: reply subject, answer, and the stream whose write it acknowledges. */
   private replies: [string, string, Stream | null][] = [];
@@ -55,7 +64,7 @@ export class AccountJetStream {
   apiErrors = 0;
   /** Streams found on disk, not yet restored (start() → recover()). */
   private toRecover: { name: string; config: StreamConfig; created: number }[] = [];
-  /** Direct gets and pull requests, held until every stream is restored. */
+  /** Direct gets, pull requests and acks, held until every stream is restored. */
   private apiPlaceholders: Subscription[] = [];
   /** Their subjects, taken until each is restored (stream name → subscriptions). */
   private readonly placeholders = new Map<string, Subscription[]>();
@@ -93,11 +102,10 @@ export class AccountJetStream {
     mkdirSync(this.dir, { recursive: true });
     this.client.hold();
     this.api.subscribe();
-    this.client.subscribe("$JS.ACK.>", (m) => this.onAck(m));
     this.client.subscribe("$JS.FC.>", (m) => this.onFlowControl(m));
     // Direct gets and pull requests are answered by per-stream and per-consumer subscriptions, made as
     // the streams are restored: held here meanwhile (the API's own handler leaves them alone).
-    this.apiPlaceholders = ["$JS.API.DIRECT.GET.>", "$JS.API.CONSUMER.MSG.NEXT.>"].map((subject) => this.client.subscribe(subject, (m) => this.client.dispatch(m)));
+    this.apiPlaceholders = ["$JS.API.DIRECT.GET.>", "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.ACK.>"].map((subject) => this.client.subscribe(subject, (m) => this.client.dispatch(m)));
     for (const name of readdirSync(this.dir).sort()) {
       try {
         const meta = this.readStreamMeta(name);
@@ -125,6 +133,11 @@ export class AccountJetStream {
       this.placeholders.delete(name);
     }
     this.toRecover = [];
+    // The ack subscriptions only now (the placeholder held the acks so far: it hands each over once). Each
+    // consumer takes its own v1 acks (the form this server hands out; attachConsumer from now on); acks of
+    // the v2 form (11 or 12 tokens, with domain and account hash: nats-server's) are taken here for all.
+    for (const stream of this.streams.values()) for (const consumer of stream.consumers.values()) this.subscribeAcks(consumer);
+    for (const v2 of ["$JS.ACK.*.*.*.*.*.*.*.*.*", "$JS.ACK.*.*.*.*.*.*.*.*.*.>"]) this.client.subscribe(v2, (m) => this.onAck(m));
     for (const sub of this.apiPlaceholders) this.client.retire(sub);
     this.apiPlaceholders = [];
     this.recovered = true;
@@ -252,9 +265,7 @@ export class AccountJetStream {
   detachConsumer(consumer: Consumer): void {
     consumer.stop();
     consumer.stream.consumers.delete(consumer.name);
-    const sub = this.pullSubs.get(consumer);
-    if (sub) this.client.unsubscribe(sub);
-    this.pullSubs.delete(consumer);
+    this.unsubscribeConsumer(consumer);
   }
 
   /** Writes a durable's config and state files as persistConsumer does, for a replica that does not run it. */
@@ -273,12 +284,26 @@ export class AccountJetStream {
 
   private attachConsumer(consumer: Consumer): void {
     consumer.stream.consumers.set(consumer.name, consumer);
+    if (this.recovered) this.subscribeAcks(consumer);
     if (!consumer.isPush) {
       const subject = `$JS.API.CONSUMER.MSG.NEXT.${consumer.stream.name}.${consumer.name}`;
       this.pullSubs.set(consumer, this.client.subscribe(subject, (m) => {
         this.apiTotal++;
         if (m.reply !== null) consumer.onNextRequest(m.reply, m.payload);
       }));
+    }
+  }
+
+  private subscribeAcks(consumer: Consumer): void {
+    if (!this.ackSubs.has(consumer)) this.ackSubs.set(consumer, this.client.subscribe(`$JS.ACK.${consumer.stream.name}.${consumer.name}.>`, (m) => this.onAck(m)));
+  }
+
+  /** The consumer's pull request and ack subscriptions go (it stopped here). */
+  private unsubscribeConsumer(consumer: Consumer): void {
+    for (const subs of [this.pullSubs, this.ackSubs]) {
+      const sub = subs.get(consumer);
+      if (sub) this.client.unsubscribe(sub);
+      subs.delete(consumer);
     }
   }
 
@@ -294,9 +319,7 @@ export class AccountJetStream {
   deleteConsumer(consumer: Consumer): void {
     consumer.stop();
     consumer.stream.consumers.delete(consumer.name);
-    const sub = this.pullSubs.get(consumer);
-    if (sub) this.client.unsubscribe(sub);
-    this.pullSubs.delete(consumer);
+    this.unsubscribeConsumer(consumer);
     rmSync(path.join(this.streamDir(consumer.stream.name), "obs", consumer.name), { recursive: true, force: true });
     consumer.stream.replication?.consumersChanged();
     consumer.stream.consumerDeleted(consumer);
@@ -353,7 +376,7 @@ export class AccountJetStream {
       const answer = stored !== null && stored.store.writeFailure !== null
         ? JSON.stringify({ error: apiError("InsufficientResources").json, stream: stored.name, seq: 0 })
         : json;
-      this.client.publish(reply, Buffer.from(answer));
+      this.client.publish(reply, utf8.encode(answer));
     }
   }
 

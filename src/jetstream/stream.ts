@@ -509,10 +509,10 @@ export class Stream {
   private handlePublish(m: InternalMessage, mode: PublishMode, event: Record<string, unknown> | null = null): void {
     const reply = m.reply;
     // Only the leader answers a replicated publish (a follower applies silently).
-    const answers = mode !== "apply" || this.replication?.isLeader === true;
+    const answers = reply !== null && !this.config.no_ack && (mode !== "apply" || this.replication?.isLeader === true);
     // A PubAck for a stored message waits for the store's write (and becomes 10023 if that fails).
     const ack = (json: string, stored = true) => {
-      if (reply !== null && !this.config.no_ack && answers) this.js.replyAfterFlush(reply, json, stored ? this : null);
+      if (answers) this.js.replyAfterFlush(reply!, json, stored ? this : null);
     };
     const fail = (e: ApiErrorJson) => {
       if (event !== null) event.error = e.description;
@@ -545,7 +545,7 @@ export class Stream {
       return fail(refused);
     }
     this.republish(stored, previous);
-    ack(`${this.pubAckHead()}${stored.seq}}`);
+    if (answers) ack(`${this.pubAckHead()}${stored.seq}}`); // (a follower applying builds no answer)
     this.afterAppend(stored, checked);
   }
 

@@ -3,8 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { RaftNode, systemClock } from "../../src/jetstream/cluster/raft.ts";
 import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-storage.ts";
-import type { AppendResponse } from "../../src/jetstream/cluster/raft-types.ts";
-import { SimCluster, encodeText, seeds, withSeed } from "./sim.ts";
+import { EntryType, type AppendResponse } from "../../src/jetstream/cluster/raft-types.ts";
+import { SimClock, SimCluster, encodeText, seeds, withSeed } from "./sim.ts";
 
 describe("raft: log matching", () => {
   it("a follower with a long conflicting tail is made to match in a few round trips", () => {
@@ -107,5 +107,67 @@ describe("raft: batches", () => {
       c.waitConverged();
       expect(c.member("n1").machine.values()).toEqual(["a", "b", "c"]);
     });
+  });
+});
+
+describe("raft: appends of bounded size", () => {
+  it("a follower catching up is sent at most maxAppendBytes of commands per append (a larger entry alone)", () => {
+    withSeed(2400, (seed) => {
+      const c = new SimCluster({ seed, size: 3, maxAppendBytes: 1000 });
+      const leader = c.waitForLeader();
+      const behind = [...c.members.keys()].find((id) => id !== leader.id)!;
+      const others = [...c.members.keys()].filter((id) => id !== behind);
+      c.net.partition(others, [behind]);
+      // 40 commands of 100 bytes and one of 3000 while it is away.
+      for (let i = 0; i < 40; i++) c.commit(`${String(i).padStart(2, "0")}${"x".repeat(98)}`);
+      c.commit("y".repeat(3000));
+      let largest = 0;
+      let carried = 0;
+      c.net.filter = (from, to, m) => {
+        if (from === leader.id && to === behind && m.type === "append" && m.entries.length > 0) {
+          const bytes = m.entries.reduce((n, e) => n + (e.data?.length ?? 0), 0);
+          if (m.entries.length > 1) largest = Math.max(largest, bytes);
+          carried += m.entries.length;
+        }
+        return true;
+      };
+      c.net.heal();
+      c.waitConverged();
+      expect(carried).toBeGreaterThanOrEqual(41);
+      expect(largest).toBeGreaterThan(0);
+      expect(largest).toBeLessThanOrEqual(1000);
+      expect(c.member(behind).machine.values().length).toBe(c.member(leader.id).machine.values().length);
+    });
+  });
+});
+
+describe("raft: a follower's answer before its applies", () => {
+  it("with applyLater, a follower answers an append before it applies what the append committed", () => {
+    const sent: string[] = [];
+    const applied: string[] = [];
+    const later: (() => void)[] = [];
+    const node = new RaftNode({
+      id: "n2",
+      peers: ["n1", "n2", "n3"],
+      storage: new MemoryRaftStorage(),
+      transport: { send: (_to, m) => void sent.push(m.type) },
+      clock: new SimClock(),
+      random: () => 0.5,
+      applyLater: (run) => void later.push(run),
+      stateMachine: { apply: (_i, d) => void applied.push(new TextDecoder().decode(d)), restore() {} },
+    });
+    node.start();
+    const entries = ["a", "b"].map((v, k) => ({ index: k + 1, term: 1, type: EntryType.Command, data: encodeText(v) }));
+    node.receive({ type: "append", from: "n1", term: 1, prevLogIndex: 0, prevLogTerm: 0, entries, commit: 2, round: 1 });
+    expect(sent).toEqual(["appendResp"]);
+    expect(applied).toEqual([]);
+    expect(node.commitIndex).toBe(2);
+    // A second append before the queued apply ran: one apply run covers both.
+    node.receive({ type: "append", from: "n1", term: 1, prevLogIndex: 2, prevLogTerm: 1, entries: [{ index: 3, term: 1, type: EntryType.Command, data: encodeText("c") }], commit: 3, round: 2 });
+    expect(later.length).toBe(1);
+    later.shift()!();
+    expect(applied).toEqual(["a", "b", "c"]);
+    expect(node.lastApplied).toBe(3);
+    node.stop();
   });
 });

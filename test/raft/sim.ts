@@ -259,6 +259,7 @@ export interface SimClusterOptions {
   timing?: Partial<RaftTiming>;
   faults?: NetworkFaults;
   maxEntriesPerAppend?: number;
+  maxAppendBytes?: number;
   /**
    * Opens a node's storage at each boot (default: one MemoryRaftStorage per node, kept across crashes).
    * A crash closes it, as a killed process would leave it.
@@ -281,6 +282,7 @@ export class SimCluster {
   readonly seed: number;
   private readonly timing?: Partial<RaftTiming>;
   private readonly maxEntriesPerAppend?: number;
+  private readonly maxAppendBytes?: number;
   private readonly founders: NodeId[];
   private readonly openStorage?: (id: NodeId) => RaftStorage;
   private readonly checkLogsEvery: number;
@@ -304,6 +306,7 @@ export class SimCluster {
     this.rng = new Rng(options.seed);
     this.timing = options.timing;
     this.maxEntriesPerAppend = options.maxEntriesPerAppend;
+    this.maxAppendBytes = options.maxAppendBytes;
     this.openStorage = options.openStorage;
     this.checkLogsEvery = options.checkLogsEvery ?? 200;
     this.net = new SimNetwork(this.clock, this.rng, (to, m) => {
@@ -345,6 +348,7 @@ export class SimCluster {
       stateMachine: member.machine,
       timing: this.timing,
       maxEntriesPerAppend: this.maxEntriesPerAppend,
+      maxAppendBytes: this.maxAppendBytes,
       events: {
         leaderChanged: (leader, term) => this.note(`${id} t${term} leader=${leader ?? "-"}`),
         quorumLost: () => this.quorumLost.set(id, (this.quorumLost.get(id) ?? 0) + 1),

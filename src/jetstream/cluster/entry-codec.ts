@@ -16,6 +16,11 @@ export class EntryWriter {
     return 2 + field.length;
   }
 
+  /** A short field's length for latin1 text (subjects: one byte per character). */
+  static shortText(text: string): number {
+    return 2 + text.length;
+  }
+
   static long(field: Uint8Array | null): number {
     return 4 + (field?.length ?? 0);
   }
@@ -40,6 +45,13 @@ export class EntryWriter {
     this.at += 2 + field.length;
   }
 
+  /** Latin1 text as a short field (what shortText reads), written in place: no Buffer made for it. */
+  shortText(text: string): void {
+    this.out.writeUInt16BE(text.length, this.at);
+    this.out.latin1Write(text, this.at + 2, text.length);
+    this.at += 2 + text.length;
+  }
+
   /** A long field; null is written as an empty one. */
   long(field: Uint8Array | null): void {
     const length = field?.length ?? 0;
@@ -59,7 +71,8 @@ export class EntryReader {
 
   /** Reads `data` from `at` (1: past the kind byte). */
   constructor(data: Uint8Array, private at = 1) {
-    this.b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    // (A new Buffer over the same memory costs more than reading a small entry: only when it is not one.)
+    this.b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
 
   u32(): number {
@@ -103,6 +116,19 @@ export class EntryReader {
     const field = length === 0 ? null : Buffer.from(this.b.subarray(this.at + 4, this.at + 4 + length));
     this.at += 4 + length;
     return field;
+  }
+
+  /** A long field as a view into the entry (an entry inside a GROUP entry: each is decoded, and copies what it keeps). */
+  longView(): Uint8Array {
+    const length = this.b.readUInt32BE(this.at);
+    const field = this.b.subarray(this.at + 4, this.at + 4 + length);
+    this.at += 4 + length;
+    return field;
+  }
+
+  /** Whether the whole entry was read. */
+  get done(): boolean {
+    return this.at >= this.b.length;
   }
 
   /** The rest of the entry, copied. */

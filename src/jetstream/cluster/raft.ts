@@ -109,6 +109,18 @@ export interface RaftOptions {
   maxEntriesPerAppend?: number;
   /** At most this many entries sent to a follower and not yet acknowledged. */
   maxInflightEntries?: number;
+  /**
+   * At most this many bytes of commands in one append message (an entry larger alone goes alone): a
+   * transport has a largest frame (the routes: max_payload + 256 KB), and a follower catching up must not
+   * be sent more than that in one message, whatever the size of each entry.
+   */
+  maxAppendBytes?: number;
+  /**
+   * How a follower runs the applies an append committed: at once (the default), or later through this (a
+   * server passes queueMicrotask, so that its answer to the append is written before the state machine's
+   * work, which then runs while the leader already commits: the answer is on the path of every commit).
+   */
+  applyLater?: (run: () => void) => void;
   log?: (line: string) => void;
 }
 
@@ -166,6 +178,10 @@ export class RaftNode {
   private readonly events: RaftEvents;
   private readonly maxEntriesPerAppend: number;
   private readonly maxInflightEntries: number;
+  private readonly maxAppendBytes: number;
+  private readonly applyLater: ((run: () => void) => void) | undefined;
+  /** A follower's apply is queued through applyLater. */
+  private applyQueued = false;
   private readonly logLine: (line: string) => void;
 
   private _role: RaftRole = "follower";
@@ -227,6 +243,8 @@ export class RaftNode {
     this.events = options.events ?? {};
     this.maxEntriesPerAppend = options.maxEntriesPerAppend ?? 256;
     this.maxInflightEntries = options.maxInflightEntries ?? 4096;
+    this.maxAppendBytes = options.maxAppendBytes ?? 192 * 1024;
+    this.applyLater = options.applyLater;
     this.logLine = options.log ?? (() => {});
     this.bootstrapPeers = [...options.peers];
 
@@ -687,7 +705,7 @@ export class RaftNode {
     if (p.nextIndex <= this.log.snapshotIndex) return this.sendSnapshot(peer, p);
     const inflight = p.nextIndex - 1 - p.matchIndex;
     const room = Math.min(this.maxEntriesPerAppend, this.maxInflightEntries - inflight);
-    const entries = room > 0 ? this.log.slice(p.nextIndex, room) : [];
+    const entries = room > 0 ? this.withinAppendBytes(this.log.slice(p.nextIndex, room)) : [];
     if (entries.length === 0 && !heartbeat) return;
     const prevLogIndex = p.nextIndex - 1;
     this.transport.send(peer, {
@@ -703,6 +721,16 @@ export class RaftNode {
     p.commitSent = this._commitIndex;
     // Optimistic: the next send continues after these; a loss shows as no progress or a rejection.
     p.nextIndex += entries.length;
+  }
+
+  /** The first entries whose commands fit in maxAppendBytes (at least one). */
+  private withinAppendBytes(entries: LogEntry[]): LogEntry[] {
+    let bytes = 0;
+    for (let k = 0; k < entries.length; k++) {
+      bytes += entries[k]!.data?.length ?? 0;
+      if (bytes > this.maxAppendBytes && k > 0) return entries.slice(0, k);
+    }
+    return entries;
   }
 
   private sendSnapshot(peer: NodeId, p: Progress): void {
@@ -925,11 +953,22 @@ export class RaftNode {
     const lastVerified = prevIndex + entries.length;
     const commit = Math.min(m.commit, lastVerified);
     this.leaderCommit = Math.max(this.leaderCommit, m.commit);
+    this.reply(m.from, this.appendReply(m, true, lastVerified, 0, 0));
     if (commit > this._commitIndex) {
       this._commitIndex = commit;
-      this.applyCommitted();
+      this.followerApply();
     }
-    this.reply(m.from, this.appendReply(m, true, lastVerified, 0, 0));
+  }
+
+  /** A follower applies what the leader committed: at once, or through applyLater (see RaftOptions). */
+  private followerApply(): void {
+    if (this.applyLater === undefined) return this.applyCommitted();
+    if (this.applyQueued) return;
+    this.applyQueued = true;
+    this.applyLater(() => {
+      this.applyQueued = false;
+      if (!this.stopped) this.applyCommitted();
+    });
   }
 
   private appendReply(

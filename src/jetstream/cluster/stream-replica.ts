@@ -54,6 +54,7 @@
 // A message the leader's source feed copied: u8 9 | f64 seq | u16 subject length | subject | u32 header length |
 // header | payload. One its mirror feed copied: u8 10 | f64 origin seq | the same; the origin's sequences up to
 // N gone (a mirror skips them): u8 11 | f64 N.
+// A turn's entries in one (see flushBatch): u8 12 | per entry: u32 length | the entry (any kind above).
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { InternalMessage } from "../../internal-client.ts";
@@ -82,6 +83,14 @@ const ATOMIC_BATCH = 8;
 const SOURCED = 9;
 const MIRRORED = 10;
 const MIRROR_SKIP = 11;
+const GROUP = 12;
+/**
+ * A turn's publishes and consumer states go into the log as one GROUP entry of at most this many bytes (more
+ * make several; an entry larger alone is one). One Raft entry per publish cost more than the publish itself
+ * on a follower: its msgpack map in the append, its log record, its Raft bookkeeping. Below the Raft core's
+ * maxAppendBytes, and with its append well inside a route frame whatever max_payload is (256 KB of slack).
+ */
+const GROUP_MAX_BYTES = 128 * 1024;
 /** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
 const SYNC_BATCH = 500;
 const SYNC_RETRY_MS = 1000;
@@ -96,9 +105,9 @@ const CONSUMER_STATE_GAP_MS = 20;
 /** A new leader keeps at most this many publishes, this long, while it gets ready. */
 const MAX_HELD = 10_000;
 const HOLD_MS = 5000;
-/** How often a replica considers dropping applied entries from its log, and how many make it worth it. */
+/** How often a replica considers dropping applied entries from its log, and how many commands (publishes, states…; a GROUP entry holds several) make it worth it. */
 const COMPACT_EVERY_MS = 5000;
-const COMPACT_MIN_ENTRIES = 1000;
+const COMPACT_MIN_COMMANDS = 1000;
 /** A replica no longer assigned here stops at the latest after this, whether or not its group dropped it. */
 const LEAVE_TIMEOUT_MS = 30_000;
 
@@ -194,6 +203,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private statesTimer: ReturnType<typeof setTimeout> | null = null;
   /** Follower: durables whose replicated state its files do not have yet (written every CONSUMER_STATE_EVERY_MS). */
   private readonly unwrittenConsumers = new Set<string>();
+  /** Commands applied since the last snapshot (the log's entries hold several each: see GROUP). */
+  private appliedSinceSnapshot = 0;
   private commitWaiters: { index: number; then: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
   constructor(private readonly o: StreamReplicaOptions) {
@@ -211,6 +222,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       transport: o.transport.transportFor(o.group),
       clock: systemClock,
       random: Math.random,
+      applyLater: queueMicrotask,
       stateMachine: {
         apply: (index, data) => {
           // Leader: the followers learn this commit before anything applying it answers (a PubAck) goes out on
@@ -291,12 +303,12 @@ export class StreamReplica implements StreamReplication, GroupHandler {
    */
   private compact(): void {
     const raft = this.raft;
-    if (this.stopped || !this.acceptsPublishes || raft.lastApplied - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    if (this.stopped || !this.acceptsPublishes || this.appliedSinceSnapshot < COMPACT_MIN_COMMANDS) return;
     const followers = raft.followers();
     if (followers.length < raft.peers.length - 1) return;
     let index = raft.lastApplied;
     for (const f of followers) index = Math.min(index, f.matchIndex);
-    if (index - raft.snapshotIndex < COMPACT_MIN_ENTRIES) return;
+    if (index <= raft.snapshotIndex) return;
     raft.propose(Buffer.concat([Uint8Array.of(COMPACT), Buffer.from(String(index))]));
   }
 
@@ -309,6 +321,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       const lastSeq = this.o.stream.store.state().lastSeq;
       const consumers = Object.fromEntries([...this.consumers].map(([name, json]) => [name, JSON.parse(json) as ReplicatedConsumer]));
       raft.snapshot(index, Buffer.from(JSON.stringify({ last_seq: lastSeq, consumers })));
+      this.appliedSinceSnapshot = 0;
     });
   }
 
@@ -857,7 +870,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     const states = statesDue ? this.changedConsumerStates() : [];
     for (const [, entry] of states) batch.push(entry);
     if (batch.length > 0) {
-      const result = this.raft.proposeBatch(batch);
+      const entries = groupEntries(batch);
+      const result = this.raft.proposeBatch(entries);
       if (!result.ok) {
         // Lost leadership meanwhile: nothing was proposed (the publishers retry; the consumers stop here).
         this._inflight = Math.max(0, this._inflight - publishes);
@@ -865,7 +879,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         return;
       }
       if (states.length > 0) {
-        this.consumerIndex = result.index + batch.length - 1;
+        this.consumerIndex = result.index + entries.length - 1;
         this.lastStatesAt = now;
       }
     }
@@ -935,6 +949,11 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       this.deferred.push(Uint8Array.from(data));
       return;
     }
+    if (data[0] === GROUP) {
+      for (const entry of ungroup(data)) this.apply(entry);
+      return;
+    }
+    this.appliedSinceSnapshot++;
     if (data[0] === PUBLISH) {
       const { m, seq } = decodePublish(data);
       if (this._inflight > 0 && this.isLeader) this._inflight--;
@@ -1076,6 +1095,35 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   }
 }
 
+/** Entries as GROUP entries of up to GROUP_MAX_BYTES each (an entry alone in its group stays as it is). */
+function groupEntries(entries: Uint8Array[]): Uint8Array[] {
+  if (entries.length === 1) return entries;
+  const out: Uint8Array[] = [];
+  let from = 0;
+  while (from < entries.length) {
+    let size = 1;
+    let to = from;
+    while (to < entries.length && (to === from || size + EntryWriter.long(entries[to]!) <= GROUP_MAX_BYTES)) size += EntryWriter.long(entries[to++]!);
+    if (to - from === 1) out.push(entries[from]!);
+    else {
+      const w = new EntryWriter(size);
+      w.u8(GROUP);
+      for (let k = from; k < to; k++) w.long(entries[k]!);
+      out.push(w.out);
+    }
+    from = to;
+  }
+  return out;
+}
+
+/** A GROUP entry's entries, as views into it. */
+function ungroup(data: Uint8Array): Uint8Array[] {
+  const r = new EntryReader(data);
+  const out: Uint8Array[] = [];
+  while (!r.done) out.push(r.longView());
+  return out;
+}
+
 function encodeConsumerState(name: string, json: string): Uint8Array {
   const nameBytes = Buffer.from(name);
   const body = Buffer.from(json);
@@ -1098,13 +1146,12 @@ function decodeConsumerState(data: Uint8Array): { name: string; json: string } {
 }
 
 function encodePublish(m: InternalMessage, seq: number): Uint8Array {
-  const subject = Buffer.from(m.subject, "latin1");
-  const reply = Buffer.from(m.reply ?? "", "latin1");
-  const w = new EntryWriter(1 + 8 + EntryWriter.short(subject) + EntryWriter.short(reply) + EntryWriter.long(m.headers) + m.payload.length);
+  const reply = m.reply ?? "";
+  const w = new EntryWriter(1 + 8 + EntryWriter.shortText(m.subject) + EntryWriter.shortText(reply) + EntryWriter.long(m.headers) + m.payload.length);
   w.u8(PUBLISH);
   w.f64(seq);
-  w.short(subject);
-  w.short(reply);
+  w.shortText(m.subject);
+  w.shortText(reply);
   w.long(m.headers);
   w.rest(m.payload);
   return w.out;

@@ -10,14 +10,17 @@
 // natter through a wrapper script for an A/B of a change, see the common brief). Rounds alternate A B, B A.
 // Per interval: p50 / p99 / p99.9 / max in µs, the median over rounds; then the whole timed phase.
 // Request-reply's samples are taken one at a time, so an interval is the sum of the round trips in it.
-import { rmSync } from "node:fs";
+// Then the server's threads per interval from the load generator's start (its warm-up first), read from
+// /proc/<pid>/task/*/schedstat every 50 ms: CPU per message (a measure a busy machine disturbs less than
+// latency: a thread's CPU time is what it used, however long it waited), the CPU of JavaScriptCore's
+// compiler threads (JITWorker), and how long the threads waited for a CPU (how busy the machine was).
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { killAll } from "./children.ts";
 import { startServer, type ServerKind } from "./servers.ts";
 import { defaultNatsServerBin } from "./references.ts";
-import { readFileSync } from "node:fs";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -83,6 +86,56 @@ function intervals(samples: Float64Array, oneway: boolean): Percentiles[] {
 interface Run {
   whole: Percentiles;
   intervals: Percentiles[];
+  /** Per interval from the load generator's start (ms): see ThreadTimes. */
+  cpu: ThreadTimes[];
+}
+
+/** The server's threads' times (ms): on a CPU (but the JIT's), the JIT compiler threads', and waiting for a CPU. */
+interface ThreadTimes {
+  busy: number;
+  jit: number;
+  wait: number;
+}
+
+/** A process's threads' times so far, from /proc/<pid>/task/<tid>/schedstat (ns on CPU, ns runnable but waiting). */
+function threadTimes(pid: number): ThreadTimes | null {
+  const times = { busy: 0, jit: 0, wait: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "latin1").trim();
+      const [onCpu, waiting] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "latin1").split(" ").map((n) => Number(n) / 1e6);
+      if (name.startsWith("JITWorker")) times.jit += onCpu!;
+      else times.busy += onCpu!;
+      times.wait += waiting!;
+    }
+  } catch {
+    return null; // the process is gone
+  }
+  return times;
+}
+
+/** Samples a server's thread times every 50 ms until stopped; then what each interval from the start used. */
+function sampleThreads(pid: number): () => ThreadTimes[] {
+  const started = performance.now();
+  const samples: (ThreadTimes & { t: number })[] = [];
+  const take = () => {
+    const c = threadTimes(pid);
+    if (c !== null) samples.push({ t: performance.now() - started, ...c });
+  };
+  take();
+  const timer = setInterval(take, 50);
+  return () => {
+    clearInterval(timer);
+    take();
+    const at = (t: number) => samples.findLast((s) => s.t <= t) ?? samples[0]!;
+    const out: ThreadTimes[] = [];
+    for (let from = 0; from + INTERVAL_MS <= samples[samples.length - 1]!.t; from += INTERVAL_MS) {
+      const a = at(from);
+      const b = at(from + INTERVAL_MS);
+      out.push({ busy: b.busy - a.busy, jit: b.jit - a.jit, wait: b.wait - a.wait });
+    }
+    return out;
+  };
 }
 
 async function runOnce(kind: ServerKind, scenario: string, bin: string): Promise<Run | string> {
@@ -93,10 +146,12 @@ async function runOnce(kind: ServerKind, scenario: string, bin: string): Promise
     const args = ["--mode", oneway ? "oneway" : "latency", "--port", String(server.port), "--size", "128", "--server-pid", String(server.pid),
       "--warmup-ms", String(WARMUP_MS), "--duration-ms", String(DURATION_MS), "--samples", samples];
     if (oneway) args.push("--subs", "1", "--rate", String(RATE));
+    const cpu = sampleThreads(server.pid);
     const result = await runLoadgen(bin, args, WARMUP_MS + DURATION_MS + 60_000);
+    const cpuIntervals = cpu();
     if (!result.ok) return String(result.error);
     const values = readSamples(samples);
-    return { whole: percentiles(values), intervals: intervals(values, oneway) };
+    return { whole: percentiles(values), intervals: intervals(values, oneway), cpu: cpuIntervals };
   } finally {
     await server.stop();
     rmSync(samples, { force: true });
@@ -109,6 +164,7 @@ const median = (xs: number[]) => {
 };
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0).padStart(6) : "     -");
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1).padStart(8) : "       -");
 
 const bin = buildLoadgen();
 console.log(`first seconds: natter (A) vs ${NATS_BIN} (B), ${ROUNDS} rounds, warm-up ${WARMUP_MS} ms, timed ${DURATION_MS} ms, intervals of ${INTERVAL_MS} ms`);
@@ -133,6 +189,22 @@ for (const scenario of SCENARIOS) {
     const col = (rs: Run[], key: keyof Percentiles) => f(median(rs.map((r) => r.intervals[k]?.[key] ?? NaN)));
     const side = (rs: Run[]) => `${col(rs, "p50")} ${col(rs, "p99")} ${col(rs, "p999")} ${col(rs, "max")}`;
     console.log(`  ${String(k * INTERVAL_MS).padStart(7)} | ${side(runs.natter)} | ${side(runs.nats)}`);
+  }
+  console.log(`\n${scenario}: the server's threads per interval from the load generator's start (its ${WARMUP_MS} ms warm-up first), median over rounds:`);
+  console.log("  CPU µs per message (all threads but the JIT's), JIT compiler threads' CPU ms, ms its threads waited for a CPU");
+  console.log(`  ${"from ms".padStart(7)} | ${"A µs/msg".padStart(8)} ${"JIT ms".padStart(6)} ${"wait".padStart(6)} | ${"B µs/msg".padStart(8)} ${"JIT ms".padStart(6)} ${"wait".padStart(6)}`);
+  const cpuCount = Math.max(...[...runs.natter, ...runs.nats].map((r) => r.cpu.length));
+  // Messages per interval: the paced rate; request-reply's from the samples (two messages per request), by the
+  // timed phase's intervals (its warm-up's rate taken as its first interval's).
+  const perMessage = (r: Run, k: number) => {
+    const timed = k - WARMUP_MS / INTERVAL_MS;
+    const n = scenario === "latency-20k" ? (RATE * INTERVAL_MS) / 1000 : 2 * (r.intervals[Math.max(0, timed)]?.n ?? NaN);
+    return ((r.cpu[k]?.busy ?? NaN) * 1000) / n;
+  };
+  for (let k = 0; k < cpuCount; k++) {
+    const side = (rs: Run[]) =>
+      `${f1(median(rs.map((r) => perMessage(r, k))))} ${f(median(rs.map((r) => r.cpu[k]?.jit ?? NaN)))} ${f(median(rs.map((r) => r.cpu[k]?.wait ?? NaN)))}`;
+    console.log(`  ${String(k * INTERVAL_MS - WARMUP_MS).padStart(7)} | ${side(runs.natter)} | ${side(runs.nats)}`);
   }
   for (const key of ["p50", "p99", "p999"] as const) {
     const a = runs.natter.map((r) => r.whole[key]);

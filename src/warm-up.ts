@@ -1,0 +1,200 @@
+// Warming the hot path at start.
+//
+// JavaScriptCore runs new code in its interpreter and compiles a function only after it ran often
+// (baseline JIT, then the optimizing DFG and FTL, on compiler threads). A just-started natter would do
+// all of that on its first clients' messages: with the bench's default 0.5 s warm-up, the per-interval
+// p99 of paced one-way latency was 2.9 ms in the first half-second of the timed phase and 57–75 µs after
+// it (README, Benchmarks). nats-server, compiled ahead of time, has no such phase.
+//
+// So, once the server is ready, synthetic traffic goes through the real code: the parser, the subject
+// memo, the sublist, the router, delivery into outbound buffers, the flush and the write, on
+// connections of a private Server that never listens, over TCP transports whose sockets take the bytes
+// and send them nowhere. Optimized code keeps only the paths it saw run (a branch never taken is an exit
+// back to slower code, and a recompilation later), so the traffic takes the paths clients' traffic
+// takes, also the less frequent ones: PUB and HPUB to literal, wildcard, fan-out and queue subscribers,
+// request-reply with a new inbox subject per request (and the old style: a SUB with UNSUB 1 per request),
+// no-responders, messages nobody wants, reads that split ops, 16 B to 1 KiB payloads, outbound buffers
+// trimmed by the sweep and grown again, short writes and drains. Nothing of it reaches the real server:
+// its stats, connections, client ids and sublists stay untouched.
+//
+// It runs in slices of SLICE_MS between the event loop's other work (a client that connects meanwhile
+// waits at most one slice), ~50 ms in all on this machine; the compilers' threads finish soon after.
+// The rig is kept afterwards (a few KiB): optimized code refers to the shapes it saw, and code whose
+// objects were all collected would be thrown away and compiled again, under clients' traffic.
+import { Server } from "./server.ts";
+import type { Connection } from "./connection.ts";
+import { defaultOptions, type Options } from "./options.ts";
+import { Logger } from "./log.ts";
+import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.ts";
+
+/** Rounds of synthetic traffic (WarmUpRig.round); NATTER_WARM_UP=N sets another number (0: no warm-up), for measuring it. */
+const WARM_UP_ROUNDS = Number(process.env.NATTER_WARM_UP ?? 160);
+/** The longest one slice holds the event loop. */
+const SLICE_MS = 2;
+
+/** The last warm-up's rig, kept (see above). */
+let keptRig: WarmUpRig | null = null;
+
+/** Starts the warm-up on the next turn of the event loop; `done` (tests, the log) gets what it did. */
+export function warmUpHotPath(server: Server, done?: (messages: number, ms: number, cpuMs: number) => void): void {
+  if (!(WARM_UP_ROUNDS > 0)) return;
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage(); // the whole process: the compiler threads work for the warm-up too
+  let rig: WarmUpRig | null = null;
+  let round = 0;
+  const slice = () => {
+    if (server.isShuttingDown) return;
+    rig ??= new WarmUpRig(server.options);
+    const until = performance.now() + SLICE_MS;
+    while (round < WARM_UP_ROUNDS && performance.now() < until) rig.round(round++);
+    if (round < WARM_UP_ROUNDS) {
+      setImmediate(slice);
+      return;
+    }
+    rig.close();
+    keptRig = rig;
+    const ms = performance.now() - started;
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    server.log.debug(`Hot path warmed up: ${rig.messages} synthetic messages in ${ms.toFixed(0)} ms (${cpuMs.toFixed(0)} ms of CPU)`);
+    done?.(rig.messages, ms, cpuMs);
+  };
+  setImmediate(slice);
+}
+
+/** Payload sizes of the warm-up's messages (the bench's). */
+const SIZES = [16, 128, 1024];
+/**
+ * Bytes of one read of the bulk publisher. Below read-memory.ts's large reads, so that the same Buffers can be
+ * fed again (a large one would be freed after its read) and the warm-up leaves the collector as it found it.
+ */
+const READ_BYTES = 16 * 1024;
+/** Request-reply exchanges per round: in all, more inbox subjects than the sublist caches (its evictions too). */
+const REQUESTS = 24;
+
+interface Client {
+  conn: Connection;
+  socket: DiscardingSocket;
+}
+
+/** A private server with a publisher and the subscribers of the bench's scenarios, and the reads to feed them. */
+class WarmUpRig {
+  private readonly server: Server;
+  private readonly clients: Client[] = [];
+  private readonly publisher: Client;
+  private readonly requester: Client;
+  private readonly responder: Client;
+  /** Reads of PUBs in canonical form to the subscribed subjects, one per payload size. */
+  private readonly bulk: Read[];
+  /** HPUBs to subscribers with and without headers. */
+  private readonly headered: Read;
+  /** PUBs no one subscribed to. */
+  private readonly unwanted: Read;
+  private readonly payload = "r".repeat(128);
+  messages = 0;
+
+  constructor(options: Options) {
+    // The real server's limits, none of its accounts, auth, system account, monitoring or logging.
+    this.server = new Server(
+      { ...defaultOptions, maxPayload: options.maxPayload, maxControlLine: options.maxControlLine, maxPending: options.maxPending, noSystemAccount: true },
+      new Logger(false, false, () => {}),
+    );
+    this.publisher = this.client(true);
+    this.client(true, "SUB warm.one 1\r\n", "SUB warm.h.one 2\r\n");
+    this.client(false, "SUB warm.h.one 1\r\n"); // a subscriber without headers gets HPUBs as MSG
+    this.client(true, "SUB warm.* 1\r\n", "SUB warm.> 2\r\n", "SUB *.fan 3\r\n");
+    for (let k = 0; k < 10; k++) this.client(true, "SUB warm.fan 1\r\n", "SUB warm.h.fan 2\r\n");
+    for (let k = 0; k < 3; k++) this.client(true, "SUB warm.queue workers 1\r\n");
+    this.requester = this.client(true, "SUB _INBOX.warm.* 1\r\n");
+    this.responder = this.client(true, "SUB warm.service 1\r\n");
+    this.bulk = SIZES.map((size) => fill(["warm.one", "warm.fan", "warm.queue", "warm.other"].map((s) => pub(s, size))));
+    this.headered = fill(["warm.h.one", "warm.h.fan"].map((s) => hpub(s, 128)));
+    this.unwanted = fill([pub("nobody.listens", 128)]);
+  }
+
+  private client(headers: boolean, ...ops: string[]): Client {
+    const { transport, socket } = discardingTcpTransport();
+    const conn = this.server.accept(transport);
+    socket.data = { connection: conn };
+    socket.read(Buffer.from(`CONNECT {"verbose":false,"pedantic":false,"headers":${headers},"no_responders":${headers},"protocol":1}\r\n${ops.join("")}PING\r\n`, "latin1"));
+    const client = { conn, socket };
+    this.clients.push(client);
+    return client;
+  }
+
+  /** One round: a read of each kind, whole and split, request-reply exchanges, and now and then a sweep or short writes. */
+  round(n: number): void {
+    const publisher = this.publisher;
+    const bulk = this.bulk[n % this.bulk.length]!;
+    // Every third round the sockets take only part of what is written: the connections block, then drain.
+    const short = n % 3 === 2;
+    if (short) for (const c of this.clients) c.socket.takeAtMost = 1500;
+    publisher.socket.read(bulk.bytes);
+    publisher.socket.read(this.headered.bytes);
+    // Split reads: ops across read boundaries go through the parser's carry (and, unwanted, are taken unread).
+    const cut = 1000 + (n % 97);
+    split(publisher, this.unwanted.bytes, cut);
+    split(publisher, bulk.bytes, cut * 7);
+    this.messages += bulk.frames * 2 + this.headered.frames + this.unwanted.frames;
+    for (let k = 0; k < REQUESTS; k++) this.request(n * REQUESTS + k);
+    if (short) {
+      for (const c of this.clients) {
+        c.socket.takeAtMost = Infinity;
+        c.conn.onDrain();
+      }
+    }
+    // The server's sweep trims outbound buffers once a second; they grow again at the next delivery.
+    if (n % 4 === 3) for (const c of this.clients) c.conn.trimOutbound();
+  }
+
+  /** A request and its reply, one read each, as clients send them: a new inbox subject every time. */
+  private request(id: number): void {
+    const inbox = `_INBOX.warm.${id}`;
+    const payload = this.payload;
+    if (id % 4 === 0) {
+      // The old style: an inbox subscription per request, gone after one message; or a request no one answers.
+      const old = `_INBOX.old.${id}`;
+      this.requester.socket.read(Buffer.from(`SUB ${old} ${id}\r\nUNSUB ${id} 1\r\nPUB warm.service ${old} 128\r\n${payload}\r\n`, "latin1"));
+      this.responder.socket.read(Buffer.from(`PUB ${old} 128\r\n${payload}\r\n`, "latin1"));
+      this.requester.socket.read(Buffer.from(`PUB warm.nobody ${inbox} 128\r\n${payload}\r\n`, "latin1"));
+      this.messages += 3;
+      return;
+    }
+    this.requester.socket.read(Buffer.from(`PUB warm.service ${inbox} 128\r\n${payload}\r\n`, "latin1"));
+    this.responder.socket.read(Buffer.from(`PUB ${inbox} 128\r\n${payload}\r\n`, "latin1"));
+    this.messages += 2;
+  }
+
+  /** Closes the private server's connections (it held no port). */
+  close(): void {
+    void this.server.shutdown();
+  }
+}
+
+/** Feeds `read` to a client in pieces of `cut` bytes. */
+function split(client: Client, read: Buffer, cut: number): void {
+  for (let at = 0; at < read.length; at += cut) client.socket.read(read.subarray(at, Math.min(at + cut, read.length)));
+}
+
+function pub(subject: string, size: number): string {
+  return `PUB ${subject} ${size}\r\n${"x".repeat(size)}\r\n`;
+}
+
+function hpub(subject: string, size: number): string {
+  const head = "NATS/1.0\r\nWarm: up\r\n\r\n";
+  return `HPUB ${subject} ${head.length} ${head.length + size}\r\n${head}${"x".repeat(size)}\r\n`;
+}
+
+/** A read the rig feeds, and how many messages it holds. */
+interface Read {
+  bytes: Buffer;
+  frames: number;
+}
+
+/** Whole frames, repeated in turn, up to READ_BYTES. */
+function fill(pieces: string[]): Read {
+  let text = "";
+  let frames = 0;
+  for (; text.length + pieces[frames % pieces.length]!.length <= READ_BYTES; frames++) text += pieces[frames % pieces.length]!;
+  return { bytes: Buffer.from(text, "latin1"), frames };
+}

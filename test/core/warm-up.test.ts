@@ -1,6 +1,7 @@
-// The start's warm-up (src/warm-up.ts): synthetic traffic through a private server right after the real one
-// is ready, so that the JIT compiles the hot path before clients come. It must leave no trace in what the
-// server reports (stats, connections, client ids, subscriptions), also for clients served while it runs.
+// The warm-up of the hot path (src/warm-up.ts): synthetic traffic through a private server when the first
+// client connects, so that the JIT compiles the hot path before clients' messages take it. It must leave no
+// trace in what the server reports (stats, connections, client ids, subscriptions), also for clients served
+// while it runs.
 // natter only: nats-server has no JIT to warm. Its effect on latency is measured by bench/first-seconds.ts.
 import { afterEach, describe, expect, test } from "vitest";
 import { connectReady, waitFor } from "../harness/raw.ts";
@@ -15,27 +16,29 @@ async function counters(server: { base: string }): Promise<number[]> {
   return ["in_msgs", "out_msgs", "in_bytes", "out_bytes", "connections", "total_connections", "subscriptions", "slow_consumers"].map((k) => varz[k] as number);
 }
 
-describe("the start's warm-up of the hot path", () => {
+describe("the warm-up of the hot path", () => {
   const savedRounds = process.env.NATTER_WARM_UP;
   afterEach(() => {
     if (savedRounds === undefined) delete process.env.NATTER_WARM_UP;
     else process.env.NATTER_WARM_UP = savedRounds;
   });
 
-  test("runs once the server is ready and leaves nothing in its stats, connections or client ids", async () => {
+  test("starts when the first client connects and leaves nothing in stats, connections or client ids", async () => {
     const server = await startMonitored("natter", ["-D"]);
     try {
-      const messages = await waitFor(() => Number(WARMED.exec(server.log())?.[1] ?? 0), 15_000);
+      expect(server.log()).not.toMatch(WARMED); // no client yet: an idle server keeps its memory
+      const sub = await connectReady(server.port);
+      expect(sub.info?.client_id).toBe(1); // the first client's id, as if nothing else had connected
+      const messages = await waitFor(() => Number(WARMED.exec(server.log())?.[1] ?? 0), 15_000, "the warm-up's log line");
       expect(messages).toBeGreaterThan(10_000);
-      expect(await counters(server)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+      expect(await counters(server)).toEqual([0, 0, 0, 0, 1, 1, 0, 0]);
       const closed = await getJson<Json>(server, "/connz?state=closed");
       expect(closed.total).toBe(0);
 
-      const sub = await connectReady(server.port);
-      expect(sub.info?.client_id).toBe(1); // the first client's id, as if nothing had connected before
       sub.send("SUB warm.test 1\r\n");
       expect(await sub.flush()).toEqual([]);
       const pub = await connectReady(server.port);
+      expect(pub.info?.client_id).toBe(2);
       pub.send("PUB warm.test 5\r\nhello\r\n");
       expect(await pub.flush()).toEqual([]);
       const msg = await sub.next();
@@ -47,7 +50,8 @@ describe("the start's warm-up of the hot path", () => {
   });
 
   test("clients served while it runs are counted alone", async () => {
-    // A warm-up that lasts until the server stops: every exchange below happens while it runs.
+    // A warm-up that lasts until the server stops: every exchange below happens while it runs (the first
+    // client, the responder, starts it).
     process.env.NATTER_WARM_UP = "100000000";
     const server = await startMonitored("natter", ["-D"]);
     try {

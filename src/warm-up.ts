@@ -25,7 +25,7 @@
 // compiled again, under clients' traffic.
 import { Server } from "./server.ts";
 import type { Connection } from "./connection.ts";
-import { defaultOptions, type Options } from "./options.ts";
+import { defaultOptions } from "./options.ts";
 import { Logger } from "./log.ts";
 import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.ts";
 
@@ -50,7 +50,7 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
     const until = performance.now() + SLICE_MS;
     for (;;) {
       const before = performance.now();
-      if (steps === null) steps = (rig = new WarmUpRig(server.options)).steps(WARM_UP_ROUNDS); // the first step
+      if (steps === null) steps = (rig = new WarmUpRig()).steps(WARM_UP_ROUNDS); // the first step
       else if (steps.next().done === true) break;
       const after = performance.now();
       if (after - before > longestStep) longestStep = after - before;
@@ -115,12 +115,10 @@ class WarmUpRig {
   private readonly payload = "r".repeat(128);
   messages = 0;
 
-  constructor(options: Options) {
-    // The real server's limits, none of its accounts, auth, system account, monitoring or logging.
-    this.server = new Server(
-      { ...defaultOptions, maxPayload: options.maxPayload, maxControlLine: options.maxControlLine, maxPending: options.maxPending, noSystemAccount: true },
-      new Logger(false, false, () => {}),
-    );
+  constructor() {
+    // The default limits (the traffic below must fit whatever max_payload the real server has), none of its
+    // accounts, auth, system account, monitoring or logging.
+    this.server = new Server({ ...defaultOptions, noSystemAccount: true }, new Logger(false, false, () => {}));
     this.bulk = SIZES.map((size) => fill(["warm.one", "warm.fan", "warm.queue", "warm.other"].map((s) => pub(s, size))));
     this.headered = fill(["warm.h.one", "warm.h.fan"].map((s) => hpub(s, 128)));
     this.unwanted = fill([pub("nobody.listens", 128)]);

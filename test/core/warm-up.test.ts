@@ -24,6 +24,7 @@ describe("the warm-up of the hot path", () => {
   });
 
   test("starts when the first client connects and leaves nothing in stats, connections or client ids", async () => {
+    process.env.NATTER_WARM_UP = "60"; // the default (the suite's servers run without it: vitest.config.ts)
     const server = await startMonitored("natter", ["-D"]);
     try {
       expect(server.log()).not.toMatch(WARMED); // no client yet: an idle server keeps its memory

@@ -7,7 +7,7 @@
 // it (README, Benchmarks). nats-server, compiled ahead of time, has no such phase.
 //
 // So, when the first client connects (main.ts; a server no client ever uses keeps its idle memory: the
-// compiled code and the compilers' own pages are ~12 MiB of RSS), synthetic traffic goes through the real
+// compiled code and the compilers' own pages are ~11 MiB of RSS), synthetic traffic goes through the real
 // code: the parser, the subject memo, the sublist, the router, delivery into outbound buffers, the flush
 // and the write, on connections of a private Server that never listens, over TCP transports whose sockets
 // take the bytes and send them nowhere. Optimized code keeps only the paths it saw run (a branch never
@@ -33,6 +33,8 @@ import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.t
 const WARM_UP_ROUNDS = Number(process.env.NATTER_WARM_UP || 60);
 /** The longest one slice holds the event loop. */
 const SLICE_MS = 2;
+/** A heap up to this size is collected at the warm-up's end (an idle natter's is 2–3 MiB). */
+const FULL_COLLECTION_MAX_HEAP = 16 * 1024 * 1024;
 
 /** The last warm-up's rig, kept (see above). */
 let keptRig: WarmUpRig | null = null;
@@ -62,7 +64,8 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
     keptRig = rig;
     // Its garbage goes now, in one full collection of a small heap (a few ms), not in collections under
     // clients' traffic; and the allocator gives back what it freed (2–3 MiB of RSS less after the warm-up).
-    Bun.gc(true);
+    // Not on a large heap (streams loaded at start): a full collection of it would stall the first clients.
+    if (process.memoryUsage().heapUsed < FULL_COLLECTION_MAX_HEAP) Bun.gc(true);
     const cpu = process.cpuUsage(cpuBefore);
     const report = { messages: rig!.messages, ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, longestStepMs: longestStep };
     server.log.debug(

@@ -10,5 +10,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     include: ["test/**/*.test.ts"],
+    // The servers the tests start skip the hot path's warm-up at their first client (src/warm-up.ts): ~120 ms
+    // of CPU per server, for speed the tests do not measure. test/core/warm-up.test.ts turns it on for itself.
+    env: { NATTER_WARM_UP: "0" },
   },
 });

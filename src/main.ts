@@ -13,6 +13,7 @@ import type { JetStream } from "./jetstream/jetstream.ts";
 import { ListenError } from "./transport/listen-error.ts";
 import { ownShare, workerIndex } from "./workers/worker.ts";
 import { loadOptionalModules } from "./optional-modules.ts";
+import { warmUpHotPath } from "./warm-up.ts";
 
 /** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
 declare const NATTER_BUILD_PLATFORM: string | undefined;
@@ -148,4 +149,7 @@ try {
 // In a cluster, the JetStream nodes form one JetStream (src/jetstream/cluster).
 if (jetstream !== null && server.cluster !== null) jetstream.joinCluster(server.cluster);
 lifecycle.started();
+// When the first client connects, the JIT compiles the hot path on synthetic traffic, rather than on that client's
+// messages (src/warm-up.ts); a server no client ever connects to does not pay its memory.
+server.onFirstClient = () => warmUpHotPath(server);
 if (worker !== null) (await import("./workers/worker.ts")).workerStarted(server, () => void stop(null));

@@ -90,6 +90,8 @@ export class Server {
   readonly latency: LatencyTracker;
   /** True while a read is being parsed: flushes wait for its end. */
   inRead = false;
+  /** Called once, when the first client connects (src/warm-up.ts starts then), and cleared. */
+  onFirstClient: (() => void) | null = null;
 
   private nextCid = 1;
   private dirtyConnections: Flushable[] = [];
@@ -254,6 +256,11 @@ export class Server {
       return conn;
     }
     this.connections.set(cid, conn);
+    if (this.onFirstClient !== null) {
+      const first = this.onFirstClient;
+      this.onFirstClient = null;
+      first();
+    }
     this.log.debug(`${conn.logPrefix} - Client connection created`);
     this.flushDirty();
     return conn;

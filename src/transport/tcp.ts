@@ -125,6 +125,47 @@ class TcpTransport implements Transport {
   }
 }
 
+/** A read on a plain socket (or on TLS after upgradeTLS), for its connection. */
+function readPlainSocket(socket: Socket<SocketData>, data: Buffer): void {
+  const conn = socket.data.connection;
+  // A read nothing kept (onRead says so) is freed now, not at the next collection (src/transport/read-memory.ts).
+  if (conn != null && conn.onRead(data)) releaseRead(data);
+}
+
+/** The socket of a discarding TCP transport: it takes the bytes written and sends them nowhere. */
+export interface DiscardingSocket {
+  /** The most one write takes: a short write blocks the transport until its connection's onDrain. */
+  takeAtMost: number;
+  /** Set once the transport has its connection: what `read` hands reads to. */
+  data: { connection: Connection | null };
+  /** A read arriving, through the socket handler clients' reads go through (the Buffer is freed after it). */
+  read(data: Buffer): void;
+}
+
+/**
+ * A TCP transport over a socket that takes the bytes written (up to `takeAtMost` per write) and sends them
+ * nowhere: the start's warm-up (src/warm-up.ts) drives the connection code with it, through the class
+ * (and so the object shape) clients' connections have.
+ */
+export function discardingTcpTransport(): { transport: Transport; socket: DiscardingSocket } {
+  const socket = {
+    remoteAddress: "127.0.0.1",
+    remotePort: 0,
+    takeAtMost: Infinity,
+    data: { connection: null } as SocketData,
+    write(_buf: Buffer, _start: number, length: number): number {
+      return length < this.takeAtMost ? length : this.takeAtMost;
+    },
+    read(data: Buffer): void {
+      readPlainSocket(this as unknown as Socket<SocketData>, data);
+    },
+    end() {},
+    pause() {},
+    resume() {},
+  };
+  return { transport: new TcpTransport(socket as unknown as Socket<SocketData>), socket };
+}
+
 /** The DER bytes of the client's certificate on a TLS socket, or null when it sent none. */
 function peerCertificateDer(socket: Socket<SocketData>): Buffer | null {
   try {
@@ -192,11 +233,7 @@ export function listenTcp(server: Server, hostname: string, port: number): TcpLi
       server.log.error(`${conn.logPrefix} - TLS handshake error: ${refusal}`);
       conn.close(CloseReason.TLSHandshakeError, null);
     },
-    data(socket, data) {
-      const conn = socket.data.connection;
-      // A read nothing kept (onRead says so) is freed now, not at the next collection (src/transport/read-memory.ts).
-      if (conn != null && conn.onRead(data)) releaseRead(data);
-    },
+    data: readPlainSocket,
     drain(socket) {
       socket.data.connection?.onDrain();
     },

@@ -1,0 +1,82 @@
+// The warm-up of the hot path (src/warm-up.ts): synthetic traffic through a private server when the first
+// client connects, so that the JIT compiles the hot path before clients' messages take it. It must leave no
+// trace in what the server reports (stats, connections, client ids, subscriptions), also for clients served
+// while it runs.
+// natter only: nats-server has no JIT to warm. Its effect on latency is measured by bench/first-seconds.ts.
+import { afterEach, describe, expect, test } from "vitest";
+import { connectReady, waitFor } from "../harness/raw.ts";
+import { getJson, startMonitored } from "../monitor/spawn.ts";
+
+type Json = Record<string, unknown>;
+const WARMED = /Hot path warmed up: (\d+) synthetic messages in \d+ ms/;
+
+/** What /varz counts of traffic and clients. */
+async function counters(server: { base: string }): Promise<number[]> {
+  const varz = await getJson<Json>(server as never, "/varz");
+  return ["in_msgs", "out_msgs", "in_bytes", "out_bytes", "connections", "total_connections", "subscriptions", "slow_consumers"].map((k) => varz[k] as number);
+}
+
+describe("the warm-up of the hot path", () => {
+  const savedRounds = process.env.NATTER_WARM_UP;
+  afterEach(() => {
+    if (savedRounds === undefined) delete process.env.NATTER_WARM_UP;
+    else process.env.NATTER_WARM_UP = savedRounds;
+  });
+
+  test("starts when the first client connects and leaves nothing in stats, connections or client ids", async () => {
+    process.env.NATTER_WARM_UP = "60"; // the default (the suite's servers run without it: vitest.config.ts)
+    const server = await startMonitored("natter", ["-D"]);
+    try {
+      expect(server.log()).not.toMatch(WARMED); // no client yet: an idle server keeps its memory
+      const sub = await connectReady(server.port);
+      expect(sub.info?.client_id).toBe(1); // the first client's id, as if nothing else had connected
+      const messages = await waitFor(() => Number(WARMED.exec(server.log())?.[1] ?? 0), 15_000, "the warm-up's log line");
+      expect(messages).toBeGreaterThan(10_000);
+      expect(await counters(server)).toEqual([0, 0, 0, 0, 1, 1, 0, 0]);
+      const closed = await getJson<Json>(server, "/connz?state=closed");
+      expect(closed.total).toBe(0);
+
+      sub.send("SUB warm.test 1\r\n");
+      expect(await sub.flush()).toEqual([]);
+      const pub = await connectReady(server.port);
+      expect(pub.info?.client_id).toBe(2);
+      pub.send("PUB warm.test 5\r\nhello\r\n");
+      expect(await pub.flush()).toEqual([]);
+      const msg = await sub.next();
+      expect([msg.op, msg.subject, msg.payload?.toString()]).toEqual(["MSG", "warm.test", "hello"]);
+      expect(await counters(server)).toEqual([1, 1, 5, 5, 2, 2, 1, 0]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("clients served while it runs are counted alone", async () => {
+    // A warm-up that lasts until the server stops: every exchange below happens while it runs (the first
+    // client, the responder, starts it).
+    process.env.NATTER_WARM_UP = "100000000";
+    const server = await startMonitored("natter", ["-D"]);
+    try {
+      const responder = await connectReady(server.port);
+      responder.send("SUB svc 1\r\n");
+      expect(await responder.flush()).toEqual([]);
+      const requester = await connectReady(server.port);
+      requester.send("SUB _INBOX.test.* 1\r\n");
+      expect(await requester.flush()).toEqual([]);
+      for (let k = 0; k < 20; k++) {
+        requester.send(`PUB svc _INBOX.test.${k} 2\r\nq${k % 10}\r\n`);
+        const request = await responder.next();
+        expect([request.subject, request.reply]).toEqual(["svc", `_INBOX.test.${k}`]);
+        responder.send(`PUB ${request.reply} 2\r\na${k % 10}\r\n`);
+        const reply = await requester.next();
+        expect([reply.subject, reply.payload?.toString()]).toEqual([`_INBOX.test.${k}`, `a${k % 10}`]);
+      }
+      expect(server.log()).not.toMatch(WARMED);
+      // 40 messages in and out (2 bytes each), two clients, two subscriptions: nothing of the warm-up's.
+      expect(await counters(server)).toEqual([40, 40, 80, 80, 2, 2, 2, 0]);
+      const connz = await getJson<Json>(server, "/connz");
+      expect((connz.connections as Json[]).map((c) => c.cid)).toEqual([1, 2]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

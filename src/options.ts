@@ -527,8 +527,8 @@ function validateMqttOptions(o: Options): void {
   const m = o.mqtt;
   if (m.port === 0) return;
   if (m.port > 0 && (m.port === o.port || m.port === o.wsPort || m.port === o.httpPort)) throw new OptionsError(`mqtt port ${m.port} is already used by another listener`);
-  // A client id's session lives in one process: workers sharing the port could not take one over.
-  if (o.procs > 1) throw new OptionsError("mqtt is not supported with --procs greater than 1");
+  // With --procs the workers are the nodes of a cluster: sessions live in their one JetStream (src/workers/).
+  if (o.procs > 1 && !o.jetstream) throw new OptionsError("mqtt with --procs greater than 1 needs JetStream (-js): the workers keep MQTT sessions in it");
   const hasUsers = (o.authorization?.users?.length ?? 0) > 0 || o.accounts.some((a) => a.users.length > 0);
   if (hasUsers && m.auth?.user) throw new OptionsError("mqtt authentication username not compatible with presence of users/nkeys");
   if (hasUsers && m.auth?.token) throw new OptionsError("mqtt authentication token not compatible with presence of users/nkeys");

@@ -47,11 +47,14 @@ export interface MqttListener {
   stop(): void;
 }
 
-export function listenMqtt(mqtt: Mqtt, hostname: string, port: number): MqttListener {
+/** `shared`: --procs (src/workers/): every worker binds this port with SO_REUSEPORT. */
+export function listenMqtt(mqtt: Mqtt, hostname: string, port: number, shared: boolean): MqttListener {
   const tls = mqtt.options.tls !== null ? loadServerTls(mqtt.options.tls) : null;
   const listener: TCPSocketListener<SocketData> = Bun.listen<SocketData>({
     hostname,
     port,
+    // Bun honours reusePort on listen; bun-types declares it only for Bun.serve (hence the spread).
+    ...(shared ? { reusePort: true } : {}),
     data: { connection: null },
     ...(tls !== null ? { tls: tls.bun } : {}),
     socket: {

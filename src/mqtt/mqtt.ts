@@ -94,7 +94,7 @@ export class Mqtt implements SessionKeeper {
   /** Binds the MQTT port (throws as Bun.listen does when it cannot). */
   listen(): void {
     const o = this.options;
-    this.listener = listenMqtt(this, o.host, o.port === -1 ? 0 : o.port);
+    this.listener = listenMqtt(this, o.host, o.port === -1 ? 0 : o.port, this.server.options.procs > 1);
     this.timer = setInterval(() => this.sweep(), SWEEP_MS);
     this.loading = true; // until start() has loaded what the stream layer keeps
   }

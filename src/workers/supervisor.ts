@@ -93,6 +93,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
 
   const port = probePort("client", options.host, options.port === -1 ? 0 : options.port);
   const wsPort = options.wsPort === 0 ? 0 : probePort("websocket", options.wsHost, options.wsPort === -1 ? 0 : options.wsPort);
+  const mqttPort = options.mqtt.port === 0 ? 0 : probePort("mqtt", options.mqtt.host, options.mqtt.port === -1 ? 0 : options.mqtt.port);
   const httpHost = options.httpHost || options.host;
   const httpPort = options.httpPort === 0 ? 0 : probePort("monitor", httpHost, options.httpPort === -1 ? 0 : options.httpPort);
   // Leaf nodes are worker 0's (worker.ts ownShare): its listener's port is resolved here once, so that a
@@ -108,7 +109,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   const freeRoutePort = (taken: number[]): number => {
     for (;;) {
       const p = probePort("route", routeHost, 0);
-      if (!taken.includes(p) && p !== port && p !== wsPort && p !== httpPort && p !== leafListen?.port) return p;
+      if (!taken.includes(p) && p !== port && p !== wsPort && p !== mqttPort && p !== httpPort && p !== leafListen?.port) return p;
     }
   };
   /** The N route ports: given the ports kept in the store's layout (JetStream), or none. */
@@ -139,7 +140,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
   }
   // Ports kept or given are not probed yet: each must be free now (a worker would fail to start).
   for (const p of routePorts) {
-    if (p === port || p === wsPort || p === httpPort || p === leafListen?.port) fail(`route port ${p} of a worker is also a listener's port`);
+    if (p === port || p === wsPort || p === mqttPort || p === httpPort || p === leafListen?.port) fail(`route port ${p} of a worker is also a listener's port`);
     probePort("route", routeHost, p);
   }
   const advertised = options.clusterAdvertise === "" ? null : parseAdvertisedRoute(options.clusterAdvertise);
@@ -156,6 +157,7 @@ export async function superviseWorkers(options: Options, argv: readonly string[]
       "--procs", String(n),
       "-p", String(port),
       ...(wsPort !== 0 ? ["--ws_port", String(wsPort)] : []),
+      ...(mqttPort !== 0 ? ["--mqtt_port", String(mqttPort)] : []),
       "-m", String(index === 0 ? httpPort : 0),
       ...(index === 0 && leafListen !== null ? ["--leafnodes_listen", joinHostPort(leafListen.host, leafListen.port)] : []),
       "--cluster", `nats://${joinHostPort(routeHost, routePorts[index]!)}`,

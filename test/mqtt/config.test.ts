@@ -61,8 +61,10 @@ describe("mqtt block", () => {
     expect(() => validateOptions(o)).toThrow("mqtt authentication username not compatible with presence of users/nkeys");
   });
 
-  test("--procs > 1 is refused with MQTT (a session lives in one process)", () => {
-    expect(() => parseCommandLine(["-js", "--mqtt_port", "1999", "--procs", "2"])).toThrow("mqtt is not supported with --procs greater than 1");
+  test("--procs > 1 with MQTT needs JetStream (the workers keep sessions in it)", () => {
+    expect(() => parseCommandLine(["--mqtt_port", "1999", "--procs", "2"])).toThrow("mqtt with --procs greater than 1 needs JetStream (-js)");
+    const parsed = parseCommandLine(["-js", "--mqtt_port", "1999", "--procs", "2"]);
+    expect(parsed.kind === "run" && parsed.options.mqtt.port).toBe(1999);
   });
 
   test("--mqtt_port sets the port", () => {

@@ -16,6 +16,7 @@ describe("a config file at start", () => {
     await p.waitForOutput(/Server is ready/);
     const c = await connectRaw(port);
     expect(c.info).toMatchObject({ max_payload: 65536, server_name: "from-file", port });
+    await p.waitForOutput(/Using configuration file: /); // logged just after "Server is ready"
     expect(p.output()).toContain(`Using configuration file: ${conf}`);
   });
 

@@ -8,6 +8,7 @@ import path from "node:path";
 import { StringCodec, type NatsConnection } from "nats";
 import { afterAll, describe, expect, test } from "vitest";
 import { HAS_NATS_SERVER, client, logs, waitForLink } from "./helpers.ts";
+import { serverKind } from "../harness/server.ts";
 import { HOST, startProc, waitFor, type Kind, type Proc } from "./spawn.ts";
 
 const sc = StringCodec();
@@ -50,7 +51,9 @@ async function answers(nc: NatsConnection, subject: string, ms = 700): Promise<R
   return got;
 }
 
-const pairs: [Kind, Kind][] = [["nats-server", "natter"], ["natter", "natter"], ["natter", "nats-server"], ["nats-server", "nats-server"]];
+// The reference pair (nats-server on both sides) checks the test itself: it runs with NATTER_TEST_SERVER=nats-server.
+const referencePair: [Kind, Kind][] = serverKind === "nats-server" ? [["nats-server", "nats-server"]] : [];
+const pairs: [Kind, Kind][] = [["nats-server", "natter"], ["natter", "natter"], ["natter", "nats-server"], ...referencePair];
 
 describe.skipIf(!HAS_NATS_SERVER)("JetStream domains across a leaf link", () => {
   for (const [hubKind, edgeKind] of pairs) {

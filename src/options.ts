@@ -110,6 +110,8 @@ export interface Options {
    * acknowledged message has reached the OS (survives kill -9); a power failure can lose the last second.
    */
   jsSyncIntervalMs: number;
+  /** jetstream { limits { batch { max_msgs, max_inflight_per_stream, max_inflight_total, timeout } } }; 0 = default. */
+  jsBatchLimits: { maxMsgs: number; maxInflightPerStream: number; maxInflightTotal: number; timeoutMs: number };
   /** Route listener (--cluster nats://host:port, cluster { listen }); port 0 = not clustered, -1 = random. */
   clusterHost: string;
   clusterPort: number;
@@ -193,6 +195,7 @@ export const defaultOptions: Readonly<Options> = {
   jsMaxFile: -1,
   jsDomain: "",
   jsSyncIntervalMs: 1000,
+  jsBatchLimits: { maxMsgs: 0, maxInflightPerStream: 0, maxInflightTotal: 0, timeoutMs: 0 },
   clusterHost: "0.0.0.0",
   clusterPort: 0,
   clusterName: "",

@@ -8,14 +8,23 @@
 // flush is on its way can leave only a batch without its commit message at the end of the store, which the
 // stream removes when it starts (Stream.dropUncommittedBatch).
 //
-// nats-server's limits: at most 1000 messages a batch, 50 open batches a stream, 1000 in the server, and a
-// batch that hears nothing for 10 s is abandoned (advisory `$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.<stream>`).
+// nats-server's limits: by default at most 1000 messages a batch, 50 open batches a stream, 1000 in the server,
+// and a batch that hears nothing for 10 s is abandoned (advisory `$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.<stream>`);
+// `jetstream { limits { batch { max_msgs, max_inflight_per_stream, max_inflight_total, timeout } } }` changes them
+// (nats-server 2.12's JetStreamLimits; 0 keeps the default).
 import { apiError, type ApiErrorJson } from "./errors.ts";
 
-export const MAX_BATCH_SIZE = 1000;
-export const MAX_OPEN_BATCHES_PER_STREAM = 50;
-export const MAX_OPEN_BATCHES_TOTAL = 1000;
-export const BATCH_TIMEOUT_MS = 10_000;
+/** The batch limits in force (jetstream { limits { batch {} } }). */
+export interface BatchLimits {
+  maxMsgs: number;
+  maxInflightPerStream: number;
+  maxInflightTotal: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_BATCH_LIMITS: Readonly<BatchLimits> = { maxMsgs: 1000, maxInflightPerStream: 50, maxInflightTotal: 1000, timeoutMs: 10_000 };
+/** The largest batch any configuration allows: how far back a restart looks for an uncommitted batch. */
+export const MAX_BATCH_SIZE = DEFAULT_BATCH_LIMITS.maxMsgs;
 export const MAX_BATCH_ID_LENGTH = 64;
 /**
  * natter's own cap: nats-server stages open batches on disk, natter in memory, so the bytes held by open
@@ -55,7 +64,10 @@ interface OpenBatch {
 export class AtomicBatches {
   private readonly open = new Map<string, OpenBatch>();
 
-  constructor(private readonly abandoned: (id: string, reason: AbandonReason) => void) {}
+  constructor(
+    private readonly abandoned: (id: string, reason: AbandonReason) => void,
+    private readonly limits: Readonly<BatchLimits> = DEFAULT_BATCH_LIMITS,
+  ) {}
 
   /**
    * One message of batch `id` (nats-server's checks in its order). `sequence` and `commit` are the header
@@ -70,10 +82,11 @@ export class AtomicBatches {
     // `eob`: the commit message only ends the batch and is not stored itself (nor counted).
     const endOfBatch = commit === "eob";
     const size = endOfBatch ? seq - 1 : seq;
+    const { maxMsgs, maxInflightPerStream, maxInflightTotal } = this.limits;
     let b = this.open.get(id);
     if (b === undefined) {
-      if (seq !== 1) return size > MAX_BATCH_SIZE ? error("AtomicPublishTooLargeBatch", { size: MAX_BATCH_SIZE }) : error("AtomicPublishIncompleteBatch");
-      if (this.open.size + 1 > MAX_OPEN_BATCHES_PER_STREAM || openTotal + 1 > MAX_OPEN_BATCHES_TOTAL) return error("AtomicPublishTooManyInflight");
+      if (seq !== 1) return size > maxMsgs ? error("AtomicPublishTooLargeBatch", { size: maxMsgs }) : error("AtomicPublishIncompleteBatch");
+      if (this.open.size + 1 > maxInflightPerStream || openTotal + 1 > maxInflightTotal) return error("AtomicPublishTooManyInflight");
       b = { messages: [], seen: 0, bytes: 0, timer: null };
       this.open.set(id, b);
       openTotal++;
@@ -88,10 +101,10 @@ export class AtomicBatches {
       this.abandoned(id, "incomplete");
       return error("AtomicPublishIncompleteBatch");
     }
-    if (size > MAX_BATCH_SIZE) {
+    if (size > maxMsgs) {
       this.close(id);
       this.abandoned(id, "large");
-      return error("AtomicPublishTooLargeBatch", { size: MAX_BATCH_SIZE });
+      return error("AtomicPublishTooLargeBatch", { size: maxMsgs });
     }
     const bytes = message.data.length + (message.headers?.length ?? 0);
     if (stagedBytesTotal + bytes > MAX_STAGED_BYTES_TOTAL) {
@@ -123,7 +136,7 @@ export class AtomicBatches {
       if (this.open.get(id) !== b) return;
       this.close(id);
       this.abandoned(id, "timeout");
-    }, BATCH_TIMEOUT_MS);
+    }, this.limits.timeoutMs);
     b.timer.unref?.();
   }
 

@@ -34,12 +34,12 @@ function enabledWord(e: ConfEntry, n: ConfNode): boolean {
 }
 
 /**
- * Keys of nats-server 2.10's jetstream block natter does not implement: encryption at rest (key, prev_key, cipher), server-wide account limits, and clustering's
+ * Keys of nats-server 2.10's jetstream block natter does not implement: encryption at rest (key, prev_key, cipher), and clustering's
  * unique_tag and max_outstanding_catchup; extension_hint and request_queue_limit tune nats-server internals.
  */
 const UNSUPPORTED_JETSTREAM_KEYS: ReadonlySet<string> = new Set([
   "key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "extension_hint",
-  "limits", "unique_tag", "max_outstanding_catchup", "request_queue_limit",
+  "unique_tag", "max_outstanding_catchup", "request_queue_limit",
 ]);
 
 /** Applies a top-level key of the stream layer; false when `e` is not one. */
@@ -92,6 +92,9 @@ export function applyJetStreamKey(e: ConfEntry, o: Options): boolean {
             o.jsDomain = domain;
             break;
           }
+          case "limits":
+            parseLimits(k, o);
+            break;
           case "enabled":
           case "enable":
             o.jetstream = enabledWord(k, k.node);
@@ -109,4 +112,51 @@ export function applyJetStreamKey(e: ConfEntry, o: Options): boolean {
       return true;
   }
   return false;
+}
+
+/** Of `limits {}` (nats-server 2.12's JetStreamLimits) natter has the atomic batches' ones; the others are refused. */
+const UNSUPPORTED_LIMITS_KEYS: ReadonlySet<string> = new Set(["max_ack_pending", "max_ha_assets", "max_request_batch", "duplicate_window"]);
+
+function parseLimits(e: ConfEntry, o: Options): void {
+  if (e.node.kind !== "map") fail(e, `Expected a map to define JetStreamLimits, got ${e.node.kind}`);
+  for (const k of e.node.value.values()) {
+    const key = k.key.toLowerCase();
+    if (key === "batch") parseBatchLimits(k, o);
+    else if (UNSUPPORTED_LIMITS_KEYS.has(key)) fail(k, `"jetstream.limits.${k.key}" is not supported yet`);
+    else if (!k.usedAsVariable) fail(k, `unknown field "${k.key}"`);
+  }
+}
+
+function parseBatchLimits(e: ConfEntry, o: Options): void {
+  if (e.node.kind !== "map") fail(e, `Expected a map to define batch limits, got ${e.node.kind}`);
+  const limits = o.jsBatchLimits;
+  for (const k of e.node.value.values()) {
+    switch (k.key.toLowerCase()) {
+      case "max_inflight_per_stream":
+        limits.maxInflightPerStream = whole(k);
+        break;
+      case "max_inflight_total":
+        limits.maxInflightTotal = whole(k);
+        break;
+      case "max_msgs":
+        limits.maxMsgs = whole(k);
+        break;
+      case "timeout": {
+        if (k.node.kind !== "string") fail(k, "timeout must be a duration string");
+        try {
+          limits.timeoutMs = parseGoDuration(k.node.value);
+        } catch (error) {
+          fail(k, `error parsing timeout: ${(error as Error).message}`);
+        }
+        break;
+      }
+      default:
+        if (!k.usedAsVariable) fail(k, `unknown field "${k.key}"`);
+    }
+  }
+}
+
+function whole(k: ConfEntry): number {
+  if (k.node.kind !== "integer" || k.node.value < 0) fail(k, `${k.key} must be a whole number`);
+  return k.node.value;
 }

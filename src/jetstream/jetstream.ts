@@ -16,6 +16,7 @@ import { optionalModule } from "../optional-modules.ts";
 import { InternalClient } from "../internal-client.ts";
 import type { Server } from "../server.ts";
 import { AccountJetStream } from "./account.ts";
+import type { BatchLimits } from "./batch.ts";
 import { JetStreamApi } from "./api.ts";
 import { addDomainMappings } from "./domain.ts";
 import { apiError, type ApiError } from "./errors.ts";
@@ -34,6 +35,8 @@ export interface JetStreamOptions {
   syncIntervalMs: number;
   /** jetstream { domain } (./domain.ts); "" = none. */
   domain: string;
+  /** jetstream { limits { batch {} } }: atomic batches' limits (./batch.ts). */
+  batchLimits: BatchLimits;
 }
 
 /** How often timers (ack wait, heartbeats, request expiry, push interest, inactivity) are checked. */

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Server } from "../server.ts";
 import { JetStream } from "./jetstream.ts";
+import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./batch.ts";
 import { workerIndex } from "../workers/worker.ts";
 import { singleStoreRefusal } from "../workers/store-layout.ts";
 
@@ -26,7 +27,19 @@ export function startJetStream(server: Server): JetStream | null {
     sync: o.jsSyncIntervalMs === 0 ? "always" : "interval",
     syncIntervalMs: o.jsSyncIntervalMs || 1000,
     domain: o.jsDomain,
+    batchLimits: batchLimitsOf(o.jsBatchLimits),
   });
   js.start();
   return js;
+}
+
+/** The configured batch limits, each 0 (unset) replaced by nats-server's default. */
+function batchLimitsOf(c: BatchLimits): BatchLimits {
+  const d = DEFAULT_BATCH_LIMITS;
+  return {
+    maxMsgs: c.maxMsgs > 0 ? c.maxMsgs : d.maxMsgs,
+    maxInflightPerStream: c.maxInflightPerStream > 0 ? c.maxInflightPerStream : d.maxInflightPerStream,
+    maxInflightTotal: c.maxInflightTotal > 0 ? c.maxInflightTotal : d.maxInflightTotal,
+    timeoutMs: c.timeoutMs > 0 ? c.timeoutMs : d.timeoutMs,
+  };
 }

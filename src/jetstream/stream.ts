@@ -19,7 +19,7 @@ import {
 } from "./store/store.ts";
 import { matchesAny, nowMs } from "./store/indexed.ts";
 import { parseHeaders, parseRfc3339, removeHeaders, rfc3339, ZERO_TIME, nsToMs, type ParsedHeaders } from "./wire.ts";
-import { AtomicBatches, MAX_BATCH_SIZE, type AbandonReason, type StagedMessage } from "./batch.ts";
+import { AtomicBatches, type AbandonReason, type StagedMessage } from "./batch.ts";
 import { nuid } from "./nuid.ts";
 import { directGet, directGetLast } from "./direct.ts";
 import { isSubjectDeleteMarker, parseMessageTtl, subjectDeleteMarkerHeaders, TtlQueue } from "./ttl.ts";
@@ -181,7 +181,7 @@ export class Stream {
   /** Schedule messages (stream sequence → when, ms) waiting to be published to their target. */
   private readonly schedules = new Map<number, number>();
   /** Atomic batches being published, until their commit. */
-  private readonly batches = new AtomicBatches((id, reason) => this.batchAbandoned(id, reason));
+  private readonly batches: AtomicBatches;
   /** Messages with a positive `Nats-TTL`, by when they expire (entries of removed messages are skipped). */
   private readonly ttls = new TtlQueue();
   private scheduleTimer: ReturnType<typeof setTimeout> | null = null;
@@ -194,6 +194,7 @@ export class Stream {
     readonly created: number,
     readonly store: MessageStore,
   ) {
+    this.batches = new AtomicBatches((id, reason) => this.batchAbandoned(id, reason), js.options.batchLimits);
     store.onRemove = (seq, subject, reason) => {
       for (const c of this.consumers.values()) c.onRemoved(seq, subject, reason);
     };
@@ -786,7 +787,7 @@ export class Stream {
     if (st.messages === 0 || this.store.subjectOf(st.lastSeq) === null) return;
     let id: string | undefined;
     const victims: number[] = [];
-    for (let seq = st.lastSeq; seq >= st.firstSeq && victims.length <= MAX_BATCH_SIZE; seq--) {
+    for (let seq = st.lastSeq; seq >= st.firstSeq && victims.length <= this.js.options.batchLimits.maxMsgs; seq--) {
       const m = this.store.get(seq);
       if (m === null) continue;
       const v = parseHeaders(m.headers)?.values;

@@ -152,21 +152,33 @@ describe("atomic batch publish", () => {
     await server.stop();
   });
 
-  natterOnly("limits: 50 open batches a stream (10210); a batch idle for 10 s is abandoned (advisory, reason timeout)", async () => {
+  natterOnly("limits by default: 50 open batches a stream, the 51st refused (10210)", async () => {
     const server = await startJs();
     const c = await connectJs(server);
     await c.jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true } as any);
-    const abandoned = collectJson(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
     for (let i = 0; i < 50; i++) expect(await pubRaw(c.nc, "b.a", batchMsg(`open-${i}`, 1))).toBe("");
     expect(JSON.parse(await pubRaw(c.nc, "b.a", batchMsg("one-too-many", 1))).error).toEqual({
       code: 429, err_code: 10210, description: "atomic publish too many inflight",
     });
-    await until(() => abandoned.length === 50, 20_000, "50 timeouts");
-    expect(new Set(abandoned.map((a) => a.reason))).toEqual(new Set(["timeout"]));
-    expect(JSON.parse(await pubRaw(c.nc, "b.a", batchMsg("open-0", 2, { "Nats-Batch-Commit": "1" }))).error.err_code).toBe(10176);
+    await server.stop();
+  });
+
+  natterOnly("limits from jetstream { limits { batch {} } } (nats-server 2.12's): open batches, size, and the idle timeout (advisory, reason timeout)", async () => {
+    const server = await startJs({ config: `jetstream { limits { batch { max_inflight_per_stream: 3, max_msgs: 2, timeout: "400ms" } } }\n` });
+    const c = await connectJs(server);
+    await c.jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true } as any);
+    const abandoned = collectJson(c.nc, "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.B");
+    for (let i = 0; i < 3; i++) expect(await pubRaw(c.nc, "b.a", batchMsg(`open-${i}`, 1))).toBe("");
+    expect(JSON.parse(await pubRaw(c.nc, "b.a", batchMsg("one-too-many", 1))).error.err_code).toBe(10210);
+    // A third message is past max_msgs 2.
+    expect(await pubRaw(c.nc, "b.a", batchMsg("open-0", 2))).toBe("");
+    expect(JSON.parse(await pubRaw(c.nc, "b.a", batchMsg("open-0", 3))).error).toEqual({ code: 400, err_code: 10199, description: "atomic publish batch is too large: 2" });
+    // The other two hear nothing for 400 ms: abandoned.
+    await until(() => abandoned.filter((a) => a.reason === "timeout").length === 2, 10_000, "2 timeouts");
+    expect(JSON.parse(await pubRaw(c.nc, "b.a", batchMsg("open-1", 2, { "Nats-Batch-Commit": "1" }))).error.err_code).toBe(10176);
     expect(await pubRaw(c.nc, "b.a", batchMsg("after", 1))).toBe("");
     await server.stop();
-  }, 30_000);
+  });
 
   natterOnly("open batches hold at most 256 MiB in the process (natter's cap: it stages them in memory): past it, 10023", async () => {
     const server = await startJs();

@@ -158,6 +158,8 @@ export interface ProposedBatch {
   readonly messages: StagedMessage[];
   /** The batch's Nats-Msg-Ids (pending until it is applied). */
   readonly msgIds: string[];
+  /** The leader's timestamp of its messages (ms since the epoch), as its log entry carries it (absent in entries written before). */
+  readonly ts?: number;
 }
 
 /** How a publish is handled: alone (R1), proposed by a replicated stream's leader, or applied once committed. */
@@ -334,19 +336,19 @@ export class Stream {
     return this.appendSourced(subject, headers, payload, checked);
   }
 
-  /** A committed sourced message of a replicated stream, on every replica; `seq` is what the leader expected it to get. */
-  applySourced(seq: number, subject: string, headers: Buffer, payload: Buffer): void {
+  /** A committed sourced message of a replicated stream, on every replica; `seq` is what the leader expected it to get, `ts` the leader's timestamp. */
+  applySourced(seq: number, subject: string, headers: Buffer, payload: Buffer, ts?: number): void {
     if (this.deleted || seq <= this.store.state().lastSeq) return; // stored before (the log replayed after a restart)
     const checked = this.checkPublish(subject, headers, parseHeaders(headers), payload, null, "apply");
     if (checked.kind !== "ok") return;
-    const error = this.appendSourced(subject, headers, payload, checked);
+    const error = this.appendSourced(subject, headers, payload, checked, ts);
     if (error !== null) this.js.server.log.warn(`JetStream: stream ${this.name}: could not store a sourced message: ${error.description}`);
   }
 
-  private appendSourced(subject: string, headers: Buffer, payload: Buffer, checked: PublishOk): ApiErrorJson | null {
+  private appendSourced(subject: string, headers: Buffer, payload: Buffer, checked: PublishOk, ts?: number): ApiErrorJson | null {
     try {
       const previous = this.previousForRepublish(subject);
-      const stored = this.append(subject, checked, payload);
+      const stored = this.append(subject, checked, payload, ts);
       this.republish(stored, previous);
       this.afterAppend(stored, checked);
     } catch (error) {
@@ -369,13 +371,13 @@ export class Stream {
     return null;
   }
 
-  /** Stores a mirrored message (a replica applying it, or an R1 mirror); a sequence it has is skipped (the log replayed). */
-  applyMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
+  /** Stores a mirrored message (a replica applying it with the leader's timestamp `ts`, or an R1 mirror); a sequence it has is skipped (the log replayed). */
+  applyMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts?: number): ApiErrorJson | null {
     try {
       if (seq <= this.store.state().lastSeq) return null;
       this.skipTo(seq - 1, subject);
       const previous = this.previousForRepublish(subject);
-      const stored = this.store.append(subject, headers, payload);
+      const stored = this.store.append(subject, headers, payload, ts);
       this.republish(stored, previous);
       this.stored(stored);
     } catch (error) {
@@ -501,13 +503,17 @@ export class Stream {
     } // a follower: the leader, which got the same message, proposes it
   }
 
-  /** A committed publish of a replicated stream, on every replica; `seq` is what the leader expected it to get. */
-  applyPublish(m: InternalMessage, seq: number): void {
+  /**
+   * A committed publish of a replicated stream, on every replica; `seq` is what the leader expected it to
+   * get, `ts` the leader's timestamp (the message's time on every replica; undefined: this replica's clock).
+   */
+  applyPublish(m: InternalMessage, seq: number, ts: number | undefined): void {
     if (this.deleted || seq <= this.store.state().lastSeq) return; // stored before (the log replayed after a restart)
-    this.handlePublish(m, "apply");
+    this.handlePublish(m, "apply", null, ts);
   }
 
-  private handlePublish(m: InternalMessage, mode: PublishMode, event: Record<string, unknown> | null = null): void {
+  /** `ts`: the message's time when not now (a replicated publish: its leader's). */
+  private handlePublish(m: InternalMessage, mode: PublishMode, event: Record<string, unknown> | null = null, ts?: number): void {
     const reply = m.reply;
     // Only the leader answers a replicated publish (a follower applies silently).
     const answers = reply !== null && !this.config.no_ack && (mode !== "apply" || this.replication?.isLeader === true);
@@ -539,7 +545,7 @@ export class Stream {
     let stored: StoredMessage;
     const previous = this.previousForRepublish(subject);
     try {
-      stored = this.append(subject, checked, m.payload);
+      stored = this.append(subject, checked, m.payload, ts);
     } catch (error) {
       const refused = storeErrorJson(error);
       if (refused === null) throw error;
@@ -634,9 +640,9 @@ export class Stream {
     return { kind: "ok", headers, msgId, rollup, scheduleAt, ttl };
   }
 
-  /** Appends a checked message (throws StoreLimitError / StoreWriteError) and applies its Msg-Id and rollup. */
-  private append(subject: string, checked: PublishOk, payload: Buffer): StoredMessage {
-    const stored = this.store.append(subject, checked.headers, payload);
+  /** Appends a checked message (throws StoreLimitError / StoreWriteError) and applies its Msg-Id and rollup; `ts` when not now. */
+  private append(subject: string, checked: PublishOk, payload: Buffer, ts?: number): StoredMessage {
+    const stored = this.store.append(subject, checked.headers, payload, ts);
     this.lastMsgId = checked.msgId;
     if (checked.msgId !== "") this.dedupe.set(checked.msgId, { seq: stored.seq, ts: stored.ts });
     if (checked.rollup === "sub") this.purge({ filter: subject, seq: stored.seq });
@@ -701,7 +707,7 @@ export class Stream {
     const lastSeq = this.store.state().lastSeq;
     if (batch.firstSeq + batch.messages.length - 1 <= lastSeq) return;
     const messages = lastSeq >= batch.firstSeq ? batch.messages.slice(lastSeq - batch.firstSeq + 1) : batch.messages;
-    const result = this.commitBatch(messages);
+    const result = this.commitBatch(messages, batch.ts);
     if ("error" in result) {
       if (answers) this.js.replyAfterFlush(batch.reply!, JSON.stringify({ error: result.error, stream: this.name, seq: 0 }), null);
       return;
@@ -715,13 +721,13 @@ export class Stream {
    * synchronous run (consumers hear of them after it, and the flush that precedes deliveries writes them
    * together). A store refusal part way (a write failure) removes what was appended: all or nothing.
    */
-  private commitBatch(messages: StagedMessage[]): { error: ApiErrorJson } | { lastSeq: number; stored: [StoredMessage, PublishOk][] } {
+  private commitBatch(messages: StagedMessage[], ts?: number): { error: ApiErrorJson } | { lastSeq: number; stored: [StoredMessage, PublishOk][] } {
     const result = this.checkBatch(messages, this.store.state().lastSeq, "local");
     if ("error" in result) return result;
     const checked = result.checked;
     const stored: [StoredMessage, PublishOk][] = [];
     try {
-      for (let i = 0; i < messages.length; i++) stored.push([this.append(messages[i]!.subject, checked[i]!, messages[i]!.data), checked[i]!]);
+      for (let i = 0; i < messages.length; i++) stored.push([this.append(messages[i]!.subject, checked[i]!, messages[i]!.data, ts), checked[i]!]);
     } catch (error) {
       const refused = storeErrorJson(error);
       if (refused === null) throw error;

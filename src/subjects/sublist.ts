@@ -26,6 +26,7 @@
 // the trie a Map entry each under `m.<i>` and no node (was two nodes, ~100 B; ~700 with a Map and a
 // Set per node).
 
+import { numericKey } from "./numeric-key.ts";
 import { isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "./subject.ts";
 
 export interface SublistEntry {
@@ -76,7 +77,9 @@ const GT = 0x3e;
 // down to one again. Most nodes of a large trie (a subject per inbox, per device, per order) have one
 // child or one subscription, and a Map or Set costs ~250-300 B where a node costs 48 B (four fields:
 // JSC rounds objects to 16 B, so the rarer wildcard children live in a holder of their own). A
-// single-child step of a match is a string compare instead of a hash lookup.
+// single-child step of a match is a string compare instead of a hash lookup. A Map's keys are
+// numericKey(token): a token in plain digits (a device or order number) is a number there, so a
+// leaf under it needs no string at all.
 //
 // Path compression: a child slot may hold a subscription itself instead of a node (a "leaf") when
 // that subscription's subject is literal and nothing else lies below the slot. It stands for the
@@ -87,7 +90,7 @@ const GT = 0x3e;
 // nothing but one leaf (or one literal subscription) folds it back into a leaf.
 class TrieNode<S extends SublistEntry> {
   /** Literal children: null, the only one (a node, compared by its token, or a leaf), or a Map once there are two or more. */
-  kids: Slot<S> | Map<string, Slot<S>> | null = null;
+  kids: Slot<S> | Map<number | string, Slot<S>> | null = null;
   /** The `*` and `>` children, null when there are neither. */
   wild: WildKids<S> | null = null;
   /** null, the only subscription (plain or queue), or a NodeSubs once there are two or more. */
@@ -105,7 +108,7 @@ class TrieNode<S extends SublistEntry> {
     const kids = this.kids;
     if (kids === null) return undefined;
     if (kids instanceof TrieNode) return kids.token === token ? kids : undefined;
-    if (kids instanceof Map) return kids.get(token);
+    if (kids instanceof Map) return kids.get(numericKey(token));
     return leafTokenIs(kids, token, start) ? kids : undefined;
   }
 
@@ -113,10 +116,10 @@ class TrieNode<S extends SublistEntry> {
   setChild(token: string, start: number, slot: Slot<S>): void {
     const kids = this.kids;
     if (kids === null) this.kids = slot;
-    else if (kids instanceof Map) kids.set(token, slot);
+    else if (kids instanceof Map) kids.set(numericKey(token), slot);
     else {
       const kidToken = kids instanceof TrieNode ? kids.token : leafToken(kids, start);
-      this.kids = kidToken === token ? slot : new Map([[kidToken, kids], [token, slot]]);
+      this.kids = kidToken === token ? slot : new Map([[numericKey(kidToken), kids], [numericKey(token), slot]]);
     }
   }
 
@@ -134,8 +137,8 @@ class TrieNode<S extends SublistEntry> {
       this.kids = null;
       return;
     }
-    const many = kids as Map<string, Slot<S>>;
-    many.delete(token);
+    const many = kids as Map<number | string, Slot<S>>;
+    many.delete(numericKey(token));
     if (many.size === 1) for (const last of many.values()) this.kids = last;
   }
 
@@ -143,7 +146,7 @@ class TrieNode<S extends SublistEntry> {
   replaceChild(child: TrieNode<S>, slot: Slot<S>): void {
     const kids = this.kids;
     if (kids === child) this.kids = slot;
-    else (kids as Map<string, Slot<S>>).set(child.token, slot);
+    else (kids as Map<number | string, Slot<S>>).set(numericKey(child.token), slot);
   }
 
   isEmpty(): boolean {
@@ -555,7 +558,7 @@ function collect<S extends SublistEntry>(
       if (kids.token !== tokens[i]) return;
       next = kids;
     } else if (kids instanceof Map) {
-      next = kids.get(tokens[i]!);
+      next = kids.get(numericKey(tokens[i]!));
       if (next === undefined) return;
     } else next = kids;
     if (!(next instanceof TrieNode)) {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { numericKey } from "../../src/subjects/numeric-key.ts";
 import { subjectIsLiteral, subjectMatches } from "../../src/subjects/subject.ts";
 import {
   DEFAULT_CACHE_MAX,
@@ -48,7 +49,7 @@ function trieIsEmpty(sl: Sublist<TSub>): boolean {
 // leaf (a subscription standing for the chain of nodes down to it).
 interface RawNode {
   token: string;
-  kids: RawNode | TSub | Map<string, RawNode | TSub> | null;
+  kids: RawNode | TSub | Map<number | string, RawNode | TSub> | null;
   wild: { pwc: RawNode | null; fwc: RawNode | null } | null;
   subs: TSub | RawSubs | null;
 }
@@ -120,7 +121,10 @@ function trieShape(sl: Sublist<TSub>): { nodes: number; maps: number; subSets: n
     if (kids instanceof Map) {
       out.maps++;
       if (kids.size < 2) fail(path, `a Map of ${kids.size} child(ren)`);
-      for (const [token, child] of kids) slot(child, token, prefix, literalPath);
+      for (const [key, child] of kids) {
+        if (numericKey(String(key)) !== key) fail(path, `Map key ${JSON.stringify(key)} is not numericKey(token)`);
+        slot(child, String(key), prefix, literalPath);
+      }
     } else if (kids !== null) {
       slot(kids, null, prefix, literalPath);
     }
@@ -820,6 +824,9 @@ describe("Sublist property: matches equal brute force over the live set", () => 
     // and subscriptions (inline, then Map/set, then inline again), queue groups too; shape checked every step.
     { name: "inline-flips", cacheMax: 16, alphabet: ["a", "b"], minDepth: 1, maxDepth: 3, steps: 4000, liveTarget: 6, minHitRate: 0, maxHitRate: 1,
       shapeEveryStep: true, queues: ["q1", "q2"], starRate: 0.15, maxSubDepth: 3 },
+    // Tokens in digits (numbers as Map keys) next to look-alike texts that must stay apart from them.
+    { name: "numeric-tokens", cacheMax: 16, alphabet: ["1", "01", "0", "1a", "10"], minDepth: 1, maxDepth: 3, steps: 4000, liveTarget: 30, minHitRate: 0, maxHitRate: 1,
+      shapeEveryStep: true, queues: ["q1"], starRate: 0.15, maxSubDepth: 3 },
   ];
   for (const cfg of configs) {
     test.each(seeds)(`${cfg.name}, seed %i`, (seed) => {

@@ -3,6 +3,7 @@ import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from
 import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
 import { CloseReason, ProtocolError, formatError, type ProtocolErrorKind } from "./protocol/errors.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
+import { SidTable } from "./sid-table.ts";
 import { Subscription } from "./subscription.ts";
 import { numericKey } from "./subjects/numeric-key.ts";
 import { OutboundBuffer } from "./outbound.ts";
@@ -76,7 +77,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   readonly isRoute = false;
   readonly parser: Parser;
   /** By sid key (Subscription.sidKey: a number for a sid in plain digits). */
-  readonly subscriptions = new Map<number | string, Subscription>();
+  readonly subscriptions = new SidTable();
   readonly startedAt = Date.now();
   /** performance.now() at accept: RTTs are measured in fractions of a millisecond. */
   private readonly startedAtPrecise = performance.now();

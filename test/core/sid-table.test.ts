@@ -61,6 +61,22 @@ describe("SidTable", () => {
       }
       if (step % 500 === 0) same(t, model, `step ${step}`);
     }
+    same(t, model, "random phase");
+    // Unsubscribe nine in ten: the array is given up (its entries move to the Map), nothing is lost.
+    const keys = [...model.keys()];
+    for (let k = 0; k < keys.length; k++) {
+      if (k % 10 === 0) continue;
+      expect(t.delete(keys[k]!)).toBe(true);
+      model.delete(keys[k]!);
+    }
+    same(t, model, "drained");
+    expect((t as unknown as { dense: unknown[] }).dense.length, "the array spilled into the Map").toBeLessThan(next / 4);
+    for (let k = 0; k < 500; k++) {
+      const key = next++;
+      const sub = fakeSub(key);
+      t.set(key, sub);
+      model.set(key, sub);
+    }
     same(t, model, "end");
   });
 });

@@ -13,11 +13,11 @@
 //    request-reply inbox churn does not grow the trie. A node's only literal child and its only
 //    subscription are held inline; a Map (children) or NodeSubs (subscriptions) exists only while
 //    there are two or more, and a wildcard holder only while a `*` or `>` child does.
+// 4. generation changes whenever the set of subscriptions changes; a caller's result memo taken at
+//    generation g is valid while generation === g.
 // 5. Path compression is complete: a literal subscription with nothing else below its slot is held
 //    in the slot itself (a leaf, no nodes for the rest of its path), and no node on a literal path
 //    holds just one subscription and nothing else (remove() folds such a node back into a leaf).
-// 4. generation changes whenever the set of subscriptions changes; a caller's result memo taken at
-//    generation g is valid while generation === g.
 //
 // Costs: a cache hit is one Map.get, no allocation. A miss walks the trie (one level per token,
 // plus one branch per `*` child met; a leaf ends it with one string compare) and caches the result.

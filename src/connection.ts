@@ -3,7 +3,9 @@ import { delSubTrace, inOpTrace, outFrameTraces, outOpTrace, payloadTrace } from
 import { OK_FRAME, PING_FRAME, PONG_FRAME, errFrame, noRespondersFrame } from "./protocol/frames.ts";
 import { CloseReason, ProtocolError, formatError, type ProtocolErrorKind } from "./protocol/errors.ts";
 import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
+import { SidTable } from "./sid-table.ts";
 import { Subscription } from "./subscription.ts";
+import { numericKey } from "./subjects/numeric-key.ts";
 import { OutboundBuffer } from "./outbound.ts";
 import { SubjectMemo } from "./subjects/subject-memo.ts";
 import type { Subscriber } from "./subscriber.ts";
@@ -74,7 +76,8 @@ interface ConnectOptions {
 export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   readonly isRoute = false;
   readonly parser: Parser;
-  readonly subscriptions = new Map<string, Subscription>();
+  /** By sid key (Subscription.sidKey: a number for a sid in plain digits). */
+  readonly subscriptions = new SidTable();
   readonly startedAt = Date.now();
   /** performance.now() at accept: RTTs are measured in fractions of a millisecond. */
   private readonly startedAtPrecise = performance.now();
@@ -481,10 +484,10 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
       this.sendError("MaxSubscriptions");
       return;
     }
-    if (!this.subscriptions.has(sid)) {
+    if (!this.subscriptions.has(numericKey(sid))) {
       // A second SUB with a sid in use is ignored, as nats-server does.
       const sub = new Subscription(this, subject, queue, sid, subjectIsLiteral(subject));
-      this.subscriptions.set(sid, sub);
+      this.subscriptions.set(sub.sidKey, sub);
       this.account.sublist.insert(sub);
     }
     if (this.verbose) this.queueBytes(OK_FRAME);
@@ -518,7 +521,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   onUnsub(sid: string, max: number): void {
     this.spoken = true;
     if (this.verbose) this.queueBytes(OK_FRAME); // before the removal: a trace shows +OK, then DELSUB, as nats-server's
-    const sub = this.subscriptions.get(sid);
+    const sub = this.subscriptions.get(numericKey(sid));
     if (sub !== undefined) {
       if (max > 0 && max > sub.delivered) sub.max = max;
       else this.removeSubscription(sub);
@@ -526,8 +529,8 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   }
 
   removeSubscription(sub: Subscription): void {
-    if (this.subscriptions.get(sub.sid) !== sub) return;
-    this.subscriptions.delete(sub.sid);
+    if (this.subscriptions.get(sub.sidKey) !== sub) return;
+    this.subscriptions.delete(sub.sidKey);
     this.account.sublist.remove(sub);
     if (this.server.tracing) this.server.log.trace(`${this.logPrefix} - ${delSubTrace(sub.sid)}`);
   }
@@ -767,7 +770,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     outbound.release();
     this.server.removeConnection(this); // first: the closed-connection snapshot keeps the subscription list
     for (const sub of this.subscriptions.values()) this.account.sublist.remove(sub);
-    const removedSids = this.server.tracing ? [...this.subscriptions.keys()] : null; // traced after the close line, as nats-server
+    const removedSids = this.server.tracing ? [...this.subscriptions.values()].map((s) => s.sid) : null; // traced after the close line, as nats-server
     this.subscriptions.clear();
     this.account.connections--;
     this.server.events?.clientDisconnected(this);

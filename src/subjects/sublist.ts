@@ -15,14 +15,19 @@
 //    there are two or more, and a wildcard holder only while a `*` or `>` child does.
 // 4. generation changes whenever the set of subscriptions changes; a caller's result memo taken at
 //    generation g is valid while generation === g.
+// 5. Path compression is complete: a literal subscription with nothing else below its slot is held
+//    in the slot itself (a leaf, no nodes for the rest of its path), and no node on a literal path
+//    holds just one subscription and nothing else (remove() folds such a node back into a leaf).
 //
 // Costs: a cache hit is one Map.get, no allocation. A miss walks the trie (one level per token,
-// plus one branch per `*` child met) and caches the result. insert/remove walk one path; patching
-// is one Map.get for a literal subject, a scan of the cache (<= cacheMax keys) for a wildcard one.
-// Memory: a node is 48 B; 1M subscriptions `m.<i>.<j>.x` cost the trie ~100 B each (was ~700 with a
-// Map and a Set per node).
+// plus one branch per `*` child met; a leaf ends it with one string compare) and caches the result.
+// insert/remove walk one path; patching is one Map.get for a literal subject, a scan of the cache
+// (<= cacheMax keys) for a wildcard one. Memory: a node is 48 B; 1M subscriptions `m.<i>.<j>.x` cost
+// the trie a Map entry each under `m.<i>` and no node (was two nodes, ~100 B; ~700 with a Map and a
+// Set per node).
 
-import { isValidSubscribeSubject, subjectMatches } from "./subject.ts";
+import { numericKey } from "./numeric-key.ts";
+import { isValidSubscribeSubject, subjectIsLiteral, subjectMatches } from "./subject.ts";
 
 export interface SublistEntry {
   readonly subject: string;
@@ -72,10 +77,20 @@ const GT = 0x3e;
 // down to one again. Most nodes of a large trie (a subject per inbox, per device, per order) have one
 // child or one subscription, and a Map or Set costs ~250-300 B where a node costs 48 B (four fields:
 // JSC rounds objects to 16 B, so the rarer wildcard children live in a holder of their own). A
-// single-child step of a match is a string compare instead of a hash lookup.
+// single-child step of a match is a string compare instead of a hash lookup. A Map's keys are
+// numericKey(token): a token in plain digits (a device or order number) is a number there, so a
+// leaf under it needs no string at all.
+//
+// Path compression: a child slot may hold a subscription itself instead of a node (a "leaf") when
+// that subscription's subject is literal and nothing else lies below the slot. It stands for the
+// chain of single-child nodes down to it (`m.1.2.x` among others under `m.1` costs no node for `2`
+// nor for `x`): it matches a published subject iff the two subjects are equal, since the slot's path
+// is literal and a published subject reaches it only through that path. A second subscription at or
+// below a leaf turns it back into a node (one level at a time); a removal that leaves a node holding
+// nothing but one leaf (or one literal subscription) folds it back into a leaf.
 class TrieNode<S extends SublistEntry> {
-  /** Literal children: null, the only one (compared by its token), or a Map once there are two or more. */
-  kids: TrieNode<S> | Map<string, TrieNode<S>> | null = null;
+  /** Literal children: null, the only one (a node, compared by its token, or a leaf), or a Map once there are two or more. */
+  kids: Slot<S> | Map<number | string, Slot<S>> | null = null;
   /** The `*` and `>` children, null when there are neither. */
   wild: WildKids<S> | null = null;
   /** null, the only subscription (plain or queue), or a NodeSubs once there are two or more. */
@@ -84,24 +99,32 @@ class TrieNode<S extends SublistEntry> {
   /** `token` is this node's key in its parent. */
   constructor(readonly token: string) {}
 
-  child(token: string): TrieNode<S> | undefined {
+  /**
+   * The literal child for `token`, which starts at `start` in the subject being walked. A leaf's
+   * token is read from its own subject at the same offset: the path to a leaf is literal, so the
+   * walked subject and the leaf's share every character before `start`.
+   */
+  child(token: string, start: number): Slot<S> | undefined {
     const kids = this.kids;
     if (kids === null) return undefined;
     if (kids instanceof TrieNode) return kids.token === token ? kids : undefined;
-    return kids.get(token);
+    if (kids instanceof Map) return kids.get(numericKey(token));
+    return leafTokenIs(kids, token, start) ? kids : undefined;
   }
 
-  addChild(token: string): TrieNode<S> {
-    const child = new TrieNode<S>(token);
+  /** Puts `slot` under `token` (starting at `start`), in place of what is there. */
+  setChild(token: string, start: number, slot: Slot<S>): void {
     const kids = this.kids;
-    if (kids === null) this.kids = child;
-    else if (kids instanceof TrieNode) this.kids = new Map([[kids.token, kids], [token, child]]);
-    else kids.set(token, child);
-    return child;
+    if (kids === null) this.kids = slot;
+    else if (kids instanceof Map) kids.set(numericKey(token), slot);
+    else {
+      const kidToken = kids instanceof TrieNode ? kids.token : leafToken(kids, start);
+      this.kids = kidToken === token ? slot : new Map([[numericKey(kidToken), kids], [numericKey(token), slot]]);
+    }
   }
 
-  /** Unlinks a child (literal or wildcard); a Map down to one child goes back inline. */
-  removeChild(child: TrieNode<S>): void {
+  /** Unlinks a child (literal node or leaf under `token`, or a wildcard node); a Map down to one child goes back inline. */
+  removeChild(child: Slot<S>, token: string): void {
     const wild = this.wild;
     if (wild !== null && (wild.pwc === child || wild.fwc === child)) {
       if (wild.pwc === child) wild.pwc = null;
@@ -114,14 +137,48 @@ class TrieNode<S extends SublistEntry> {
       this.kids = null;
       return;
     }
-    const many = kids as Map<string, TrieNode<S>>;
-    many.delete(child.token);
+    const many = kids as Map<number | string, Slot<S>>;
+    many.delete(numericKey(token));
     if (many.size === 1) for (const last of many.values()) this.kids = last;
+  }
+
+  /** Puts `slot` where the literal child node `child` is. */
+  replaceChild(child: TrieNode<S>, slot: Slot<S>): void {
+    const kids = this.kids;
+    if (kids === child) this.kids = slot;
+    else (kids as Map<number | string, Slot<S>>).set(numericKey(child.token), slot);
   }
 
   isEmpty(): boolean {
     return this.subs === null && this.kids === null && this.wild === null;
   }
+
+  /** The one subscription this node and everything below it hold, if that is all there is; else null. */
+  loneSub(): S | null {
+    if (this.wild !== null) return null;
+    const kids = this.kids, subs = this.subs;
+    if (kids === null) return subs instanceof NodeSubs ? null : subs;
+    if (subs !== null || kids instanceof TrieNode || kids instanceof Map) return null;
+    return kids;
+  }
+}
+
+/** A literal child: a node, or a leaf (a subscription standing for the chain of nodes down to it). */
+type Slot<S extends SublistEntry> = TrieNode<S> | S;
+
+const DOT = 0x2e;
+
+// Is `leaf`'s token at `start` (up to the next dot) equal to `token`?
+function leafTokenIs(leaf: SublistEntry, token: string, start: number): boolean {
+  const subject = leaf.subject;
+  const end = start + token.length;
+  return (end === subject.length || (end < subject.length && subject.charCodeAt(end) === DOT)) && subject.startsWith(token, start);
+}
+
+function leafToken(leaf: SublistEntry, start: number): string {
+  const subject = leaf.subject;
+  const end = subject.indexOf(".", start);
+  return subject.slice(start, end < 0 ? subject.length : end);
 }
 
 class WildKids<S extends SublistEntry> {
@@ -224,6 +281,7 @@ export class Sublist<S extends SublistEntry> {
   insert(sub: S): void {
     const subject = sub.subject;
     if (!isValidSubscribeSubject(subject)) throw new Error(`sublist: invalid subject ${JSON.stringify(subject)}`);
+    const literal = subjectIsLiteral(subject); // only a literal subject may become a leaf
     const n = subject.length;
     let node = this.root;
     let wild = false;
@@ -231,7 +289,7 @@ export class Sublist<S extends SublistEntry> {
     for (;;) {
       let end = subject.indexOf(".", start);
       if (end < 0) end = n;
-      let next: TrieNode<S> | null | undefined;
+      let next: Slot<S> | null | undefined;
       const c = end - start === 1 ? subject.charCodeAt(start) : 0;
       if (c === STAR || c === GT) {
         wild = true;
@@ -244,10 +302,21 @@ export class Sublist<S extends SublistEntry> {
         }
       } else {
         const token = subject.slice(start, end);
-        next = node.child(token);
-        if (next == null) next = node.addChild(token);
+        next = node.child(token, start);
+        if (next === undefined) {
+          if (literal) {
+            node.setChild(token, start, sub); // nothing below: the subscription is the leaf
+            this.added(subject, false, sub);
+            return;
+          }
+          next = new TrieNode<S>(token);
+          node.setChild(token, start, next);
+        } else if (!(next instanceof TrieNode)) {
+          if (next === sub) return;
+          next = this.expandLeaf(node, token, start, end, next);
+        }
       }
-      node = next;
+      node = next as TrieNode<S>;
       if (end === n) break;
       start = end + 1;
     }
@@ -263,6 +332,11 @@ export class Sublist<S extends SublistEntry> {
       both.add(sub);
       node.subs = both;
     }
+    this.added(subject, wild, sub);
+  }
+
+  // Counts an inserted subscription and patches the cached results its subject matches.
+  private added(subject: string, wild: boolean, sub: S): void {
     this.subCount++;
     this.inserts++;
     this.gen++;
@@ -279,6 +353,16 @@ export class Sublist<S extends SublistEntry> {
     }
   }
 
+  // Turns the leaf under `token` (at start..end) of `parent` back into a node, one level: the leaf's
+  // subscription ends there or goes on as a leaf one token further down.
+  private expandLeaf(parent: TrieNode<S>, token: string, start: number, end: number, leaf: S): TrieNode<S> {
+    const node = new TrieNode<S>(token);
+    if (leaf.subject.length === end) node.subs = leaf;
+    else node.kids = leaf;
+    parent.setChild(token, start, node);
+    return node;
+  }
+
   /** Remove a subscription (by identity). False if it was not in the list. */
   remove(sub: S): boolean {
     const subject = sub.subject;
@@ -288,18 +372,29 @@ export class Sublist<S extends SublistEntry> {
     let depth = 0;
     let node = this.root;
     let wild = false;
+    let firstWild = -1; // depth of the first wildcard token; the nodes above it have literal paths
+    let leafRemoved = false;
     let start = 0;
     for (;;) {
       let end = subject.indexOf(".", start);
       if (end < 0) end = n;
-      let next: TrieNode<S> | null | undefined;
+      let next: Slot<S> | null | undefined;
       const c = end - start === 1 ? subject.charCodeAt(start) : 0;
       if (c === STAR || c === GT) {
+        if (!wild) firstWild = depth;
         wild = true;
         const w = node.wild;
         next = w === null ? null : c === STAR ? w.pwc : w.fwc;
       } else {
-        next = node.child(subject.slice(start, end));
+        const token = subject.slice(start, end);
+        next = node.child(token, start);
+        if (next !== undefined && !(next instanceof TrieNode)) {
+          // A leaf: nothing else lies below it, so it is this subscription or this one is not here.
+          if (next !== sub) return this.clearPath(depth, false);
+          node.removeChild(next, token);
+          leafRemoved = true;
+          break;
+        }
       }
       if (next == null) return this.clearPath(depth, false);
       pathNodes[depth] = next;
@@ -309,18 +404,26 @@ export class Sublist<S extends SublistEntry> {
       start = end + 1;
     }
 
-    const subs = node.subs;
-    if (subs === sub) node.subs = null;
-    else if (subs instanceof NodeSubs && subs.delete(sub)) {
-      if (subs.size === 1) node.subs = subs.only(); // back to inline
-    } else return this.clearPath(depth, false);
+    if (!leafRemoved) {
+      const subs = node.subs;
+      if (subs === sub) node.subs = null;
+      else if (subs instanceof NodeSubs && subs.delete(sub)) {
+        if (subs.size === 1) node.subs = subs.only(); // back to inline
+      } else return this.clearPath(depth, false);
+    }
 
-    // Prune empty nodes bottom-up; an ancestor of a non-empty node is non-empty.
+    // Bottom-up: a node left empty goes; a node on a literal path left holding one subscription (its
+    // own or a leaf below it) folds into that leaf. An ancestor of a node that stays is unchanged.
     for (let i = depth - 1; i >= 0; i--) {
       const child = pathNodes[i]!;
-      if (!child.isEmpty()) break;
       const parent = i === 0 ? this.root : pathNodes[i - 1]!;
-      parent.removeChild(child);
+      if (child.isEmpty()) {
+        parent.removeChild(child, child.token);
+        continue;
+      }
+      const lone = firstWild < 0 || i < firstWild ? child.loneSub() : null;
+      if (lone === null) break;
+      parent.replaceChild(child, lone);
     }
     this.clearPath(depth, true);
 
@@ -377,7 +480,7 @@ export class Sublist<S extends SublistEntry> {
     }
     const plain: S[] = [];
     const queues: S[][] = [];
-    collect(this.root, tokens, 0, nt, plain, queues);
+    collect(this.root, subject, tokens, 0, nt, plain, queues);
     const result: SublistResult<S> =
       plain.length === 0 && queues.length === 0 ? EMPTY_RESULT : { plain, queues };
     if (this.cacheMax > 0) {
@@ -431,9 +534,11 @@ export class Sublist<S extends SublistEntry> {
   }
 }
 
-// Walk the trie for tokens[i..nt) from `node`. `>` children take the rest; `*` children branch.
+// Walk the trie for `subject` = tokens[i..nt) from `node`. `>` children take the rest; `*` children
+// branch; a leaf ends the walk (it matches iff its subject is the published one).
 function collect<S extends SublistEntry>(
   node: TrieNode<S>,
+  subject: string,
   tokens: readonly string[],
   i: number,
   nt: number,
@@ -444,17 +549,21 @@ function collect<S extends SublistEntry>(
     const wild = node.wild;
     if (wild !== null) {
       if (wild.fwc !== null) addNode(wild.fwc, plain, queues);
-      if (wild.pwc !== null) collect(wild.pwc, tokens, i + 1, nt, plain, queues);
+      if (wild.pwc !== null) collect(wild.pwc, subject, tokens, i + 1, nt, plain, queues);
     }
     const kids = node.kids;
     if (kids === null) return;
-    let next: TrieNode<S> | undefined;
+    let next: Slot<S> | undefined;
     if (kids instanceof TrieNode) {
       if (kids.token !== tokens[i]) return;
       next = kids;
-    } else {
-      next = kids.get(tokens[i]!);
+    } else if (kids instanceof Map) {
+      next = kids.get(numericKey(tokens[i]!));
       if (next === undefined) return;
+    } else next = kids;
+    if (!(next instanceof TrieNode)) {
+      if (next.subject === subject) addSub(next, plain, queues);
+      return;
     }
     node = next;
   }
@@ -465,8 +574,7 @@ function addNode<S extends SublistEntry>(node: TrieNode<S>, plain: S[], queues: 
   const subs = node.subs;
   if (subs === null) return;
   if (!(subs instanceof NodeSubs)) {
-    if (subs.queue === null) plain.push(subs);
-    else groupOf(queues, subs.queue).push(subs);
+    addSub(subs, plain, queues);
     return;
   }
   if (subs.plain !== null) for (const s of subs.plain) plain.push(s);
@@ -475,6 +583,11 @@ function addNode<S extends SublistEntry>(node: TrieNode<S>, plain: S[], queues: 
     const group = groupOf(queues, name);
     for (const s of members) group.push(s);
   }
+}
+
+function addSub<S extends SublistEntry>(sub: S, plain: S[], queues: S[][]): void {
+  if (sub.queue === null) plain.push(sub);
+  else groupOf(queues, sub.queue).push(sub);
 }
 
 // The result's array for queue group `name`, added if it is not there yet.
@@ -492,13 +605,18 @@ function collectAll<S extends SublistEntry>(node: TrieNode<S>, out: S[]): void {
     if (subs.queues !== null) for (const members of subs.queues.values()) for (const s of members) out.push(s);
   } else if (subs !== null) out.push(subs);
   const kids = node.kids;
-  if (kids instanceof TrieNode) collectAll(kids, out);
-  else if (kids !== null) for (const child of kids.values()) collectAll(child, out);
+  if (kids instanceof Map) for (const child of kids.values()) collectSlot(child, out);
+  else if (kids !== null) collectSlot(kids, out);
   const wild = node.wild;
   if (wild !== null) {
     if (wild.pwc !== null) collectAll(wild.pwc, out);
     if (wild.fwc !== null) collectAll(wild.fwc, out);
   }
+}
+
+function collectSlot<S extends SublistEntry>(slot: Slot<S>, out: S[]): void {
+  if (slot instanceof TrieNode) collectAll(slot, out);
+  else out.push(slot);
 }
 
 function appended<T>(list: readonly T[], item: T): T[] {

@@ -366,6 +366,15 @@ describe("subscriptions", () => {
     expect(raws(await c.flush())).toEqual(["MSG foo 1 1\r\nf\r\n"]);
   });
 
+  test("sids are texts: `1`, `01`, `1.0`, `a`, a 16-digit one are different subscriptions, each MSG carries its own", async () => {
+    const c = await connectReady(srv.port);
+    const sids = ["1", "01", "1.0", "a", "1234567890123456", "123456789012345"];
+    c.send(sids.map((sid) => `SUB foo ${sid}\r\n`).join("") + "PUB foo 1\r\nx\r\n");
+    expect(raws(await c.flush()).sort()).toEqual(sids.map((sid) => `MSG foo ${sid} 1\r\nx\r\n`).sort());
+    c.send("UNSUB 01\r\nUNSUB 1234567890123456\r\nUNSUB 1.0\r\nPUB foo 1\r\ny\r\n"); // `1` and its neighbours stay
+    expect(raws(await c.flush()).sort()).toEqual(["1", "a", "123456789012345"].map((sid) => `MSG foo ${sid} 1\r\ny\r\n`).sort());
+  });
+
   const pubs = (n: number, subject = "foo") => Array.from({ length: n }, (_, i) => `PUB ${subject} ${String(i).length}\r\n${i}\r\n`).join("");
 
   test("UNSUB <sid> <max>: removed after max deliveries", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { subjectMatches } from "../../src/subjects/subject.ts";
+import { numericKey } from "../../src/subjects/numeric-key.ts";
+import { subjectIsLiteral, subjectMatches } from "../../src/subjects/subject.ts";
 import {
   DEFAULT_CACHE_MAX,
   EMPTY_RESULT,
@@ -44,10 +45,11 @@ function trieIsEmpty(sl: Sublist<TSub>): boolean {
   return (sl as unknown as { root: { isEmpty(): boolean } }).root.isEmpty();
 }
 
-// The trie's internals, as far as the shape checks below need them.
+// The trie's internals, as far as the shape checks below need them. A child slot holds a node or a
+// leaf (a subscription standing for the chain of nodes down to it).
 interface RawNode {
   token: string;
-  kids: RawNode | Map<string, RawNode> | null;
+  kids: RawNode | TSub | Map<number | string, RawNode | TSub> | null;
   wild: { pwc: RawNode | null; fwc: RawNode | null } | null;
   subs: TSub | RawSubs | null;
 }
@@ -57,17 +59,36 @@ interface RawSubs {
   queues: Map<string, Set<TSub>> | null;
 }
 
+const isLeaf = (slot: RawNode | TSub): slot is TSub => "id" in slot;
+
 /**
  * Checks the trie's storage invariants and returns what it holds: a child or a subscription on
  * its own is inline (no Map of one child, no set of one subscription), containers are never empty,
- * a container's size is its member count, no node but the root is empty. Throws on a violation.
+ * a container's size is its member count, no node but the root is empty; a leaf is a literal
+ * subscription under its own first token there, and compression is complete: no node on a literal
+ * path holds just one subscription (its own or a leaf) and nothing else. Throws on a violation.
  */
-function trieShape(sl: Sublist<TSub>): { nodes: number; maps: number; subSets: number; subs: number } {
-  const out = { nodes: 0, maps: 0, subSets: 0, subs: 0 };
+function trieShape(sl: Sublist<TSub>): { nodes: number; maps: number; subSets: number; subs: number; leaves: number } {
+  const out = { nodes: 0, maps: 0, subSets: 0, subs: 0, leaves: 0 };
   const fail = (path: string, what: string): never => {
     throw new Error(`trie at ${JSON.stringify(path)}: ${what}`);
   };
-  const walk = (node: RawNode, path: string, isRoot: boolean): void => {
+  const slot = (child: RawNode | TSub, token: string | null, prefix: string, literalPath: boolean): void => {
+    if (!isLeaf(child)) {
+      if (token !== null && child.token !== token) fail(prefix, `child ${token} has token ${child.token}`);
+      walk(child, prefix + child.token, false, literalPath);
+      return;
+    }
+    out.leaves++;
+    out.subs++;
+    const subject = child.subject;
+    if (!literalPath) fail(prefix, `a leaf ${subject} below a wildcard`);
+    if (!subjectIsLiteral(subject)) fail(prefix, `a wildcard subscription ${subject} as a leaf`);
+    if (!subject.startsWith(prefix)) fail(prefix, `a leaf ${subject} off its path`);
+    const rest = subject.slice(prefix.length);
+    if (token !== null && rest.split(".")[0] !== token) fail(prefix, `leaf ${subject} under token ${token}`);
+  };
+  const walk = (node: RawNode, path: string, isRoot: boolean, literalPath: boolean): void => {
     out.nodes++;
     const subs = node.subs;
     if (subs !== null) {
@@ -100,25 +121,30 @@ function trieShape(sl: Sublist<TSub>): { nodes: number; maps: number; subSets: n
     if (kids instanceof Map) {
       out.maps++;
       if (kids.size < 2) fail(path, `a Map of ${kids.size} child(ren)`);
-      for (const [token, child] of kids) {
-        if (child.token !== token) fail(path, `child ${token} has token ${child.token}`);
-        walk(child, prefix + token, false);
+      for (const [key, child] of kids) {
+        if (numericKey(String(key)) !== key) fail(path, `Map key ${JSON.stringify(key)} is not numericKey(token)`);
+        slot(child, String(key), prefix, literalPath);
       }
     } else if (kids !== null) {
-      walk(kids, prefix + kids.token, false);
+      slot(kids, null, prefix, literalPath);
     }
     if (node.wild !== null) {
       const { pwc, fwc } = node.wild;
       if (pwc === null && fwc === null) fail(path, "an empty wildcard holder");
-      if (pwc !== null) walk(pwc, `${prefix}*`, false);
+      if (pwc !== null) walk(pwc, `${prefix}*`, false, false);
       if (fwc !== null) {
         if (fwc.kids !== null || fwc.wild !== null) fail(path, "a `>` node with children");
-        walk(fwc, `${prefix}>`, false);
+        walk(fwc, `${prefix}>`, false, false);
       }
     }
     if (!isRoot && subs === null && kids === null && node.wild === null) fail(path, "an empty node (not pruned)");
+    if (!isRoot && literalPath && node.wild === null) {
+      const loneOwn = kids === null && subs !== null && "id" in subs;
+      const loneLeaf = subs === null && kids !== null && !(kids instanceof Map) && isLeaf(kids);
+      if (loneOwn || loneLeaf) fail(path, "a node holding one subscription and nothing else (should be a leaf)");
+    }
   };
-  walk((sl as unknown as { root: RawNode }).root, "", true);
+  walk((sl as unknown as { root: RawNode }).root, "", true, true);
   return out;
 }
 
@@ -330,15 +356,15 @@ describe("Sublist bookkeeping", () => {
     const ab = sub("a.b");
     const ac = sub("a.c");
     const ax = sub("a.*");
-    sl.insert(ab);
-    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 0, subSets: 0, subs: 1 });
-    sl.insert(ac);
-    expect(trieShape(sl)).toEqual({ nodes: 4, maps: 1, subSets: 0, subs: 2 });
+    sl.insert(ab); // alone: a leaf under the root, no node for `a` nor `b`
+    expect(trieShape(sl)).toEqual({ nodes: 1, maps: 0, subSets: 0, subs: 1, leaves: 1 });
+    sl.insert(ac); // `a` becomes a node; both are leaves in its Map
+    expect(trieShape(sl)).toEqual({ nodes: 2, maps: 1, subSets: 0, subs: 2, leaves: 2 });
     sl.insert(ax); // a wildcard child does not count among the literal ones
-    expect(trieShape(sl)).toEqual({ nodes: 5, maps: 1, subSets: 0, subs: 3 });
+    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 1, subSets: 0, subs: 3, leaves: 2 });
     expect(view(sl.match("a.c")).plain).toEqual([ac.id, ax.id]);
     expect(sl.remove(ab)).toBe(true);
-    expect(trieShape(sl)).toEqual({ nodes: 4, maps: 0, subSets: 0, subs: 2 });
+    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 0, subSets: 0, subs: 2, leaves: 1 });
     expect(view(sl.match("a.c")).plain).toEqual([ac.id, ax.id]);
     expect(view(sl.match("a.b")).plain).toEqual([ax.id]);
     expect(sl.remove(ac)).toBe(true);
@@ -346,14 +372,44 @@ describe("Sublist bookkeeping", () => {
     expect(sl.remove(ax)).toBe(true);
     expect(sl.match("a.c")).toBe(EMPTY_RESULT);
     expect(trieIsEmpty(sl)).toBe(true);
-    // The other order: the Map's first child leaves first.
+    // The other order: the Map's first child leaves first; `a` folds back into the leaf left.
     sl.insert(ab);
     sl.insert(ac);
     expect(sl.remove(ac)).toBe(true);
-    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 0, subSets: 0, subs: 1 });
+    expect(trieShape(sl)).toEqual({ nodes: 1, maps: 0, subSets: 0, subs: 1, leaves: 1 });
     expect(view(sl.match("a.b")).plain).toEqual([ab.id]);
     expect(sl.match("a.c")).toBe(EMPTY_RESULT);
     expect(sl.remove(ab)).toBe(true);
+    expect(trieIsEmpty(sl)).toBe(true);
+  });
+
+  test("a leaf matches only its own subject, opens one level per subscription below it, and folds back", () => {
+    const sl = new Sublist<TSub>();
+    const deep = sub("m.1.2.x");
+    sl.insert(deep);
+    expect(trieShape(sl)).toEqual({ nodes: 1, maps: 0, subSets: 0, subs: 1, leaves: 1 });
+    expect(view(sl.match("m.1.2.x")).plain).toEqual([deep.id]);
+    for (const other of ["m", "m.1", "m.1.2", "m.1.2.y", "m.1.2.x.z", "m.1.3.x", "n.1.2.x"]) expect(sl.match(other)).toBe(EMPTY_RESULT);
+    const mid = sub("m.1");
+    sl.insert(mid); // `m` and `1` become nodes; `1` holds mid, and deep as a leaf under `2`
+    expect(trieShape(sl)).toEqual({ nodes: 3, maps: 0, subSets: 0, subs: 2, leaves: 1 });
+    expect(view(sl.match("m.1")).plain).toEqual([mid.id]);
+    expect(view(sl.match("m.1.2.x")).plain).toEqual([deep.id]);
+    const same = sub("m.1.2.x", "q"); // a second subscription to the leaf's subject: nodes down to it
+    sl.insert(same);
+    expect(trieShape(sl)).toEqual({ nodes: 5, maps: 0, subSets: 1, subs: 3, leaves: 0 });
+    expect(view(sl.match("m.1.2.x"))).toEqual({ plain: [deep.id], queues: { q: [same.id] } });
+    const star = sub("m.*.2.x"); // a wildcard beside the leaf's path: no leaf below `*`
+    sl.insert(star);
+    expect(view(sl.match("m.1.2.x"))).toEqual({ plain: [deep.id, star.id], queues: { q: [same.id] } });
+    expect(view(sl.match("m.7.2.x")).plain).toEqual([star.id]);
+    expect(sl.remove(mid)).toBe(true);
+    expect(sl.remove(same)).toBe(true); // `x`, `2` and `1` fold into deep, a leaf of `m` beside its `*`
+    expect(view(sl.match("m.1.2.x")).plain).toEqual([deep.id, star.id]);
+    expect(sl.remove(star)).toBe(true); // the `*` branch goes; everything folds back into one leaf
+    expect(trieShape(sl)).toEqual({ nodes: 1, maps: 0, subSets: 0, subs: 1, leaves: 1 });
+    expect(sl.remove(sub("m.1.2.x"))).toBe(false); // same subject, not the one held
+    expect(sl.remove(deep)).toBe(true);
     expect(trieIsEmpty(sl)).toBe(true);
   });
 
@@ -768,6 +824,9 @@ describe("Sublist property: matches equal brute force over the live set", () => 
     // and subscriptions (inline, then Map/set, then inline again), queue groups too; shape checked every step.
     { name: "inline-flips", cacheMax: 16, alphabet: ["a", "b"], minDepth: 1, maxDepth: 3, steps: 4000, liveTarget: 6, minHitRate: 0, maxHitRate: 1,
       shapeEveryStep: true, queues: ["q1", "q2"], starRate: 0.15, maxSubDepth: 3 },
+    // Tokens in digits (numbers as Map keys) next to look-alike texts that must stay apart from them.
+    { name: "numeric-tokens", cacheMax: 16, alphabet: ["1", "01", "0", "1a", "10"], minDepth: 1, maxDepth: 3, steps: 4000, liveTarget: 30, minHitRate: 0, maxHitRate: 1,
+      shapeEveryStep: true, queues: ["q1"], starRate: 0.15, maxSubDepth: 3 },
   ];
   for (const cfg of configs) {
     test.each(seeds)(`${cfg.name}, seed %i`, (seed) => {

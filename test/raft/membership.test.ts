@@ -129,7 +129,8 @@ describe("raft: membership", () => {
         c.net.faults = { ...STORMY, dropRate: 0, duplicateRate: 0 };
         c.commit("final", 60_000);
         // Converged among the voters (a removed node may stop hearing from the leader: nobody sends to it).
-        const l = c.leader()!;
+        // The leader that committed "final" may have removed itself meanwhile: wait for the group's leader.
+        const l = c.waitForLeader();
         expect(c.runUntil(() => l.peers.every((id) => c.node(id).lastApplied === l.lastIndex), 30_000)).toBe(true);
         c.checkLogs();
         const state = c.member(l.id).machine.values();

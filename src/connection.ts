@@ -489,6 +489,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
       const sub = new Subscription(this, subject, queue, sid, subjectIsLiteral(subject));
       this.subscriptions.set(sub.sidKey, sub);
       this.account.sublist.insert(sub);
+      const first = this.server.onFirstSubscription;
+      if (first !== null) {
+        this.server.onFirstSubscription = null;
+        first();
+      }
     }
     if (this.verbose) this.queueBytes(OK_FRAME);
   }

@@ -149,7 +149,7 @@ try {
 // In a cluster, the JetStream nodes form one JetStream (src/jetstream/cluster).
 if (jetstream !== null && server.cluster !== null) jetstream.joinCluster(server.cluster);
 lifecycle.started();
-// When the first client connects, the JIT compiles the hot path on synthetic traffic, rather than on that client's
-// messages (src/warm-up.ts); a server no client ever connects to does not pay its memory.
-server.onFirstClient = () => warmUpHotPath(server);
+// When a client first subscribes, the JIT compiles the hot path on synthetic traffic, rather than on the clients'
+// messages (src/warm-up.ts); a server nobody subscribes to (idle, or only probed by health checks) does not pay its memory.
+server.onFirstSubscription = () => warmUpHotPath(server);
 if (worker !== null) (await import("./workers/worker.ts")).workerStarted(server, () => void stop(null));

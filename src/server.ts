@@ -90,8 +90,8 @@ export class Server {
   readonly latency: LatencyTracker;
   /** True while a read is being parsed: flushes wait for its end. */
   inRead = false;
-  /** Called once, when the first client connects (src/warm-up.ts starts then), and cleared. */
-  onFirstClient: (() => void) | null = null;
+  /** Called once, when a client makes the first subscription (src/warm-up.ts starts then), and cleared. */
+  onFirstSubscription: (() => void) | null = null;
 
   private nextCid = 1;
   private dirtyConnections: Flushable[] = [];
@@ -256,11 +256,6 @@ export class Server {
       return conn;
     }
     this.connections.set(cid, conn);
-    if (this.onFirstClient !== null) {
-      const first = this.onFirstClient;
-      this.onFirstClient = null;
-      first();
-    }
     this.log.debug(`${conn.logPrefix} - Client connection created`);
     this.flushDirty();
     return conn;

@@ -6,8 +6,9 @@
 // p99 of paced one-way latency was 2.9 ms in the first half-second of the timed phase and 57–75 µs after
 // it (README, Benchmarks). nats-server, compiled ahead of time, has no such phase.
 //
-// So, when the first client connects (main.ts; a server no client ever uses keeps its idle memory: the
-// compiled code and the compilers' own pages are ~11 MiB of RSS), synthetic traffic goes through the real
+// So, when a client first subscribes (main.ts; a server nobody subscribes to, idle or only probed by
+// connections that come and go, keeps its idle memory: the compiled code and the compilers' own pages are
+// ~11 MiB of RSS), synthetic traffic goes through the real
 // code: the parser, the subject memo, the sublist, the router, delivery into outbound buffers, the flush
 // and the write, on connections of a private Server that never listens, over TCP transports whose sockets
 // take the bytes and send them nowhere. Optimized code keeps only the paths it saw run (a branch never
@@ -19,7 +20,7 @@
 // reaches the real server: its stats, connections, client ids and sublists stay untouched.
 //
 // It runs one step (a read fed, a client connected) at a time, 2 ms of steps per turn of the event loop,
-// so the first client's own CONNECT, SUBs and messages are served between steps; ~120 ms of CPU in all
+// so the clients' own CONNECTs, SUBs and messages are served between steps; ~120 ms of CPU in all
 // (the compilers' threads included) on this machine. The rig is kept afterwards (its connections closed:
 // no RSS we could measure): optimized code refers to the shapes it saw, and code whose objects were all collected would be thrown away and
 // compiled again, under clients' traffic.

@@ -23,21 +23,23 @@ describe("the warm-up of the hot path", () => {
     else process.env.NATTER_WARM_UP = savedRounds;
   });
 
-  test("starts when the first client connects and leaves nothing in stats, connections or client ids", async () => {
+  test("starts at the first subscription and leaves nothing in stats, connections or client ids", async () => {
     process.env.NATTER_WARM_UP = "60"; // the default (the suite's servers run without it: vitest.config.ts)
     const server = await startMonitored("natter", ["-D"]);
     try {
-      expect(server.log()).not.toMatch(WARMED); // no client yet: an idle server keeps its memory
       const sub = await connectReady(server.port);
       expect(sub.info?.client_id).toBe(1); // the first client's id, as if nothing else had connected
+      // A connection alone (a health check) does not start it: an idle server keeps its memory.
+      expect(await sub.flush()).toEqual([]);
+      expect(server.log()).not.toMatch(WARMED);
+      sub.send("SUB warm.test 1\r\n");
+      expect(await sub.flush()).toEqual([]);
       const messages = await waitFor(() => Number(WARMED.exec(server.log())?.[1] ?? 0), 15_000, "the warm-up's log line");
       expect(messages).toBeGreaterThan(10_000);
-      expect(await counters(server)).toEqual([0, 0, 0, 0, 1, 1, 0, 0]);
+      expect(await counters(server)).toEqual([0, 0, 0, 0, 1, 1, 1, 0]); // the client's one subscription only
       const closed = await getJson<Json>(server, "/connz?state=closed");
       expect(closed.total).toBe(0);
 
-      sub.send("SUB warm.test 1\r\n");
-      expect(await sub.flush()).toEqual([]);
       const pub = await connectReady(server.port);
       expect(pub.info?.client_id).toBe(2);
       pub.send("PUB warm.test 5\r\nhello\r\n");
@@ -52,7 +54,7 @@ describe("the warm-up of the hot path", () => {
 
   test("clients served while it runs are counted alone", async () => {
     // A warm-up that lasts until the server stops: every exchange below happens while it runs (the first
-    // client, the responder, starts it).
+    // client, the responder, starts it with its SUB).
     process.env.NATTER_WARM_UP = "100000000";
     const server = await startMonitored("natter", ["-D"]);
     try {

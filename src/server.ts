@@ -207,6 +207,7 @@ export class Server {
     this.log.info(`  Version:  ${NATTER_VERSION}`);
     this.log.info(`  Name:     ${this.serverName}`);
     this.log.info(`  ID:       ${this.serverId}`);
+    if (o.configFile) this.log.info(`Using configuration file: ${o.configFile}`); // where nats-server logs it
     if (this.monitor !== null) this.log.info(`Starting ${o.httpsPort !== 0 ? "https" : "http"} monitor on ${httpHost}:${this.monitor.port}`);
     if (this.ws !== null) this.log.info(`Listening for websocket clients on ${o.wsTls ? "wss" : "ws"}://${o.wsHost}:${this.ws.port}`);
     if (this.mqtt !== null) this.log.info(`Listening for MQTT clients on ${o.mqtt.tls ? "tls" : "mqtt"}://${o.mqtt.host}:${this.mqtt.port}`);

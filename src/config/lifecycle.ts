@@ -47,8 +47,6 @@ export class Lifecycle {
 
   /** After the listeners opened: the pid and ports files. */
   started(): void {
-    const o = this.server.options;
-    if (o.configFile) this.log.info(`Using configuration file: ${o.configFile}`);
     this.writePidFile();
     this.writePortsFile();
   }

@@ -16,8 +16,8 @@ describe("a config file at start", () => {
     await p.waitForOutput(/Server is ready/);
     const c = await connectRaw(port);
     expect(c.info).toMatchObject({ max_payload: 65536, server_name: "from-file", port });
-    await p.waitForOutput(/Using configuration file: /); // logged just after "Server is ready"
-    expect(p.output()).toContain(`Using configuration file: ${conf}`);
+    // Logged where nats-server logs it: after the server's ID, before the listeners and "Server is ready".
+    expect(p.output()).toMatch(new RegExp(`ID: +\\w+\\n[^\\n]*Using configuration file: ${conf.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\n`));
   });
 
   test("command-line flags override the file; the file's other settings stay", async () => {

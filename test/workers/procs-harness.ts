@@ -30,6 +30,22 @@ export async function stopAll(): Promise<void> {
   })));
 }
 
+/** Runs natter with `args` to its exit (SIGKILL after 15 s): its exit code and stderr (refusals, one line each). */
+export function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(BUN, [path.join(REPO, "src/main.ts"), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    live.add(child);
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, stderr });
+    });
+  });
+}
+
 export interface Procs {
   port: number;
   httpPort: number;

@@ -13,7 +13,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager, type Str
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort } from "../harness/server.ts";
 import { waitFor } from "../cluster/spawn.ts";
-import { BUN, HOST, REPO, live, startProcs, stopAll, workerPid, type Procs } from "./procs-harness.ts";
+import { BUN, HOST, REPO, live, startProcs, stopAll, workerPid, runToExit, type Procs } from "./procs-harness.ts";
 import { prepareWorkerStores } from "../../src/workers/store-layout.ts";
 import { Logger } from "../../src/log.ts";
 
@@ -174,20 +174,7 @@ describe("natter --procs -js: one JetStream over the workers", () => {
 });
 
 describe("natter --procs -js: the store_dir", () => {
-  function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(BUN, [path.join(REPO, "src/main.ts"), "-a", HOST, ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-      live.add(child);
-      let stderr = "";
-      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        live.delete(child);
-        resolve({ code, stderr });
-      });
-    });
-  }
+  const run = (args: string[]) => runToExit(["-a", HOST, ...args]);
 
   test("a single natter's store becomes worker 0's; a second --procs and a single natter are refused on it; a restart with one more worker keeps it", async () => {
     const sd = path.join(tmp, "single");

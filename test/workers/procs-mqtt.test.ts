@@ -10,7 +10,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { freePort } from "../harness/server.ts";
 import { waitFor } from "../cluster/spawn.ts";
 import { collect, connectMqtt } from "../mqtt/helpers.ts";
-import { startProcs, stopAll, type Procs } from "./procs-harness.ts";
+import { runToExit, startProcs, stopAll, type Procs } from "./procs-harness.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "natter-procs-mqtt-"));
 afterAll(async () => {
@@ -64,8 +64,8 @@ describe("--procs with MQTT", () => {
 
   test("without JetStream MQTT is refused with one line", async () => {
     const mqttPort = await freePort();
-    const proc = Bun.spawnSync([path.resolve(import.meta.dirname, "../../node_modules/.bin/bun"), path.resolve(import.meta.dirname, "../../src/main.ts"), "--procs", "2", "-p", "-1", "--mqtt_port", String(mqttPort)]);
-    expect(proc.exitCode).toBe(1);
-    expect(proc.stderr.toString().trim()).toBe("natter: mqtt with --procs greater than 1 needs JetStream (-js): the workers keep MQTT sessions in it (see --help)");
+    const run = await runToExit(["--procs", "2", "-p", "-1", "--mqtt_port", String(mqttPort)]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe("natter: mqtt with --procs greater than 1 needs JetStream (-js): the workers keep MQTT sessions in it (see --help)");
   });
 });

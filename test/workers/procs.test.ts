@@ -4,7 +4,6 @@
 // request-reply cross workers; a worker killed with -9 is restarted and its clients come back; signals
 // reach every worker and no process is left behind; options that cannot work are refused.
 import { afterAll, describe, expect, test } from "vitest";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -15,9 +14,7 @@ import { waitFor } from "../cluster/spawn.ts";
 import { defaultOptions, OptionsError, parseCommandLine, type Options } from "../../src/options.ts";
 import { applyConfig } from "../../src/config/apply.ts";
 import { parseConfig } from "../../src/config/parser.ts";
-import {
-  BUN, HOST, REPO, alive, clientsOnTwoWorkers, connect, live, sc, serverIdOf, startProcs, stopAll, subscribeReady,
-} from "./procs-harness.ts";
+import { HOST, alive, clientsOnTwoWorkers, connect, runToExit, sc, serverIdOf, startProcs, stopAll, subscribeReady } from "./procs-harness.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "natter-procs-"));
 afterAll(async () => {
@@ -179,20 +176,7 @@ describe("procs: the flag and the config key", () => {
 });
 
 describe("--procs: refused combinations and values end with one line and exit 1", () => {
-  function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(BUN, [path.join(REPO, "src/main.ts"), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-      live.add(child);
-      let stderr = "";
-      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        live.delete(child);
-        resolve({ code, stderr });
-      });
-    });
-  }
+  const run = runToExit;
 
   const cases: [string, string[], RegExp][] = [
     ["a cluster and leaf nodes", ["--procs", "2", "--cluster", "nats://127.0.0.1:-1", "--leafnodes_listen", "127.0.0.1:-1"], /^natter: --procs cannot be combined with both a cluster and leaf nodes/],

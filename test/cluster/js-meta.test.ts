@@ -18,8 +18,8 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     const nodes = await threeJetStreamNodes();
     const [c0, c1, c2] = await Promise.all(nodes.map(client));
 
-    for (const nc of [c0, c1, c2]) {
-      const got = await answers(nc, "$JS.API.INFO");
+    // (Each answers() waits 400 ms for a second answer: the nodes are asked side by side.)
+    for (const got of await Promise.all([c0, c1, c2].map((nc) => answers(nc, "$JS.API.INFO")))) {
       expect(got.length).toBe(1);
       expect(got[0]!.type).toBe("io.nats.jetstream.api.v1.account_info_response");
     }
@@ -30,19 +30,20 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     expect(created[0]!.error).toBeUndefined();
     const holder = (created[0]!.cluster as { leader: string }).leader;
     expect(["N0", "N1", "N2"]).toContain(holder);
-    for (const nc of [c0, c1, c2]) {
-      const names = await answers(nc, "$JS.API.STREAM.NAMES");
+    const asked = [c0, c1, c2].map((nc) => Promise.all([answers(nc, "$JS.API.STREAM.NAMES"), answers(nc, "$JS.API.STREAM.INFO.ORDERS")]));
+    for (const [names, info] of await Promise.all(asked)) {
       expect(names.length).toBe(1);
       expect(names[0]!.streams).toEqual(["ORDERS"]);
-      const info = await answers(nc, "$JS.API.STREAM.INFO.ORDERS");
       expect(info.length).toBe(1);
       expect(info[0]!.cluster).toEqual({ name: "test", leader: holder });
     }
     // A second create of the same name with another configuration is refused once (10058).
-    const again = await answers(c0, "$JS.API.STREAM.CREATE.ORDERS", JSON.stringify({ name: "ORDERS", subjects: ["other.>"] }));
-    expect(again.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10058]);
     // Overlapping subjects with a stream held elsewhere: 10065, decided by the meta leader.
-    const overlap = await answers(c1, "$JS.API.STREAM.CREATE.O2", JSON.stringify({ name: "O2", subjects: ["orders.eu"] }));
+    const [again, overlap] = await Promise.all([
+      answers(c0, "$JS.API.STREAM.CREATE.ORDERS", JSON.stringify({ name: "ORDERS", subjects: ["other.>"] })),
+      answers(c1, "$JS.API.STREAM.CREATE.O2", JSON.stringify({ name: "O2", subjects: ["orders.eu"] })),
+    ]);
+    expect(again.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10058]);
     expect(overlap.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10065]);
 
     // Five publishes through N1, a durable pull consumer made on N0 and fetched on N2: each message once.
@@ -95,8 +96,7 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     const deleted = await answers(c0, "$JS.API.STREAM.DELETE.ORDERS");
     expect(deleted.length).toBe(1);
     expect(deleted[0]!.success).toBe(true);
-    for (const nc of [c0, c1, c2]) {
-      const info = await answers(nc, "$JS.API.STREAM.INFO.ORDERS");
+    for (const info of await Promise.all([c0, c1, c2].map((nc) => answers(nc, "$JS.API.STREAM.INFO.ORDERS")))) {
       expect(info.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10059]);
     }
   }, 60_000);

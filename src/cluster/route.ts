@@ -117,8 +117,15 @@ export interface RouteSocketData {
   route: Route | null;
 }
 
-/** Largest frame accepted: a message of max_payload plus room for subject, reply and queue names. */
+/** Room in a frame beyond its message's payload, for subject, reply and queue names. */
 const FRAME_SLACK = 256 * 1024;
+/**
+ * Largest frame accepted, at least: a client's message is at most max_payload, but what the servers make
+ * themselves is not (a STREAM.MSG.GET answer holds a max_payload message in base64, a stream info its
+ * subjects), and nats-server's routes take any size. A frame over the limit closes the route (and it
+ * would come again), so the limit is well above anything a server makes; members are trusted peers.
+ */
+const MIN_MAX_FRAME = 64 * 1024 * 1024;
 
 let nextRid = 1;
 
@@ -180,7 +187,7 @@ export class Route implements Subscriber {
     readonly remoteAddress: string,
     readonly remotePort: number,
   ) {
-    this.maxFrame = owner.server.options.maxPayload + FRAME_SLACK;
+    this.maxFrame = Math.max(owner.server.options.maxPayload + FRAME_SLACK, MIN_MAX_FRAME);
   }
 
   get server(): Server {
@@ -616,6 +623,7 @@ export class Route implements Subscriber {
       headLength = head.length;
     }
     if (subjectLength > 0xffff || headLength > 0xffff) return; // cannot happen within max_control_line
+    if (payloadLength > this.maxFrame - FRAME_SLACK) return; // a server's own message the other node would refuse, closing the route
     this.lastSeq = delivery.seq;
     this.lastAccount = accountIndex;
     const queueBytes = queue === null ? 0 : 2 + queue.length;

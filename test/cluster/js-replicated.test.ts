@@ -137,6 +137,21 @@ describe("a replicated stream (R3)", () => {
     await kv.put("a", "2");
     expect((await kv.get("a"))?.string()).toBe("2");
     expect((await kv.get("a", { revision: 1 }))?.string()).toBe("1");
+
+    // A message of nearly max_payload read through a node that does not lead the stream: the leader's
+    // answer holds it in base64, larger than any client may publish, and crosses a route (nats-server's
+    // routes take any size; natter's closed at max_payload + 256 KiB, and the request went unanswered).
+    const leader = (await info(nc, "SD")).cluster!.leader!;
+    const far = await connect({ servers: nodes.find((n) => n.name !== leader)!.hostport, timeout: 5000 });
+    try {
+      const big = new Uint8Array(1024 * 1024 - 256).fill(7);
+      const seq = (await jetstream(far).publish("sd.big", big)).seq;
+      const got = await (await jetstreamManager(far)).streams.getMessage("SD", { seq });
+      expect(got?.data.length).toBe(big.length);
+      expect(got?.data.every((b) => b === 7)).toBe(true);
+    } finally {
+      await far.close();
+    }
     await nc.close();
   }, 60_000);
 

@@ -1,9 +1,9 @@
-// A RAFT frame's payload larger than a route frame holds goes as parts. A route refuses a frame larger than
-// max_payload + 256 KiB and closes (route.ts), and Raft payloads have no size of their own: an entry holding a
-// durable's state with 60,000 unacknowledged messages was 1.4 MB, its append was refused, the route closed,
-// reopened and was refused again every 250 ms, and every group on that route stopped. So a payload over
-// RAFT_PART_BYTES is sent as PART frames, each inside the 256 KiB of slack whatever max_payload is, and put
-// back together on the other side.
+// A large RAFT payload goes as parts. Raft payloads have no size of their own (an entry holding a durable's
+// state grows with its pending list: 1.4 MB with 60,000 unacknowledged messages) while a route refuses a
+// frame past its limit and closes (route.ts): when that limit was max_payload + 256 KiB, such an append was
+// refused, the route closed, reopened and was refused again every 250 ms, and every group on it stopped.
+// So a payload over RAFT_PART_BYTES is sent as PART frames, each far inside any route's limit, and put back
+// together on the other side.
 //
 // A sender queues all parts of one payload on one route in one call, so they arrive one after the other: a
 // receiver keeps at most one payload in progress per sender, and drops it when the route closes or a part is

@@ -26,6 +26,8 @@ import { nowMs } from "./store/indexed.ts";
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;
 const LIST_LIMIT = 256;
+/** Subjects in one stream info's subject details (nats-server's JSMaxSubjectDetails). */
+const SUBJECT_DETAILS_LIMIT = 100_000;
 
 type Body = Record<string, unknown>;
 
@@ -276,7 +278,15 @@ export class JetStreamApi {
     const body = this.json(m);
     const stream = this.stream(name);
     const filter = typeof body.subjects_filter === "string" ? body.subjects_filter : undefined;
-    return { total: 0, offset: 0, limit: 0, ...stream.info(filter, body.deleted_details === true) };
+    const info = stream.info(filter, body.deleted_details === true);
+    const subjects = info.state.subjects;
+    if (subjects === undefined) return { total: 0, offset: 0, limit: 0, ...info };
+    // Subject details are paged as nats-server pages them: sorted, SUBJECT_DETAILS_LIMIT from `offset` (clients ask for the next page).
+    const names = Object.keys(subjects).sort();
+    const offset = Math.min(this.offset(body), names.length);
+    const page = names.slice(offset, offset + SUBJECT_DETAILS_LIMIT);
+    const paged = page.length === 0 ? undefined : Object.fromEntries(page.map((name) => [name, subjects[name]!]));
+    return { total: names.length, offset, limit: SUBJECT_DETAILS_LIMIT, ...info, state: { ...info.state, subjects: paged } };
   }
 
   private streamDelete(name: string): Body {

@@ -401,7 +401,8 @@ export class JetStreamApi {
       if (Array.isArray(raw.filter_subjects) && raw.filter_subjects.length > 0) throw apiError("ConsumerMultipleFiltersNotAllowed");
       if (raw.filter_subject !== filterFromSubject) throw apiError("ConsumerCreateFilterSubjectMismatch");
     }
-    if (typeof raw.num_replicas === "number" && raw.num_replicas > 1) throw apiError("StreamReplicasNotSupported");
+    // Alone, replicas are refused outright; in a cluster, past the stream's (normalizeConsumerConfig: 10126).
+    if (!this.clustered && typeof raw.num_replicas === "number" && raw.num_replicas > 1) throw apiError("StreamReplicasNotSupported");
     const stream = this.stream(streamName);
     const action = typeof body.action === "string" ? body.action : "";
     const config = normalizeConsumerConfig(raw, stream.config);

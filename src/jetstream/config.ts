@@ -461,6 +461,7 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (c.priority_policy === "pinned_client" && !c.priority_timeout) c.priority_timeout = DEFAULT_PINNED_TTL_NS;
 
   // Checks (checkConsumerCfg), in nats-server's order.
+  if (c.num_replicas > 0 && c.num_replicas > Math.max(1, stream.num_replicas ?? 1)) throw apiError("ConsumerReplicasExceedsStream");
   if (c.backoff && c.max_deliver! > 0 && c.max_deliver! <= c.backoff.length) throw apiError("ConsumerMaxDeliverBackoff");
   if (c.backoff && c.max_deliver! < 0) throw apiError("ConsumerMaxDeliverBackoff");
   if (c.description && c.description.length > MAX_DESCRIPTION_LEN) throw apiError("ConsumerDescriptionTooLong", { max: MAX_DESCRIPTION_LEN });
@@ -493,6 +494,9 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (limits.inactive_threshold && (c.inactive_threshold ?? 0) > limits.inactive_threshold) {
     throw apiError("ConsumerInactiveThresholdExcess", { limit: goDurationString(limits.inactive_threshold) });
   }
+  // A direct consumer (what a server makes for a mirror or a source) is an ephemeral push consumer.
+  if (c.direct && !push) throw apiError("ConsumerDirectRequiresPush");
+  if (c.direct && c.durable_name) throw apiError("ConsumerDirectRequiresEphemeral");
   if (c.deliver_group && !push) consumerInvalid("consumer with deliver group requires a deliver subject");
   if (c.filter_subject !== undefined && c.filter_subjects !== undefined) throw apiError("ConsumerDuplicateFilterSubjects");
   const all = c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : []);

@@ -130,6 +130,10 @@ describe("a replicated stream (R3)", () => {
     expect(r5.length).toBe(1);
     expect((r5[0]!.error as { err_code: number }).err_code).toBe(10005);
     expect((r5[0]!.error as { description: string }).description).toMatch(/^no suitable peers for placement/);
+    // A consumer may not have more replicas than its stream (10126).
+    await jsm.streams.add({ name: "ONE", subjects: ["one"], num_replicas: 1 });
+    const r3 = await answers(nc, "$JS.API.CONSUMER.DURABLE.CREATE.ONE.c", JSON.stringify({ stream_name: "ONE", config: { durable_name: "c", ack_policy: "explicit", num_replicas: 3 } }));
+    expect(r3.map((a) => a.error)).toEqual([{ code: 400, err_code: 10126, description: "consumer config replica count exceeds parent stream" }]);
 
     const kv = await new Kvm(nc).create("cfg", { replicas: 3, history: 5 });
     expect((await kv.status()).replicas).toBe(3);

@@ -211,8 +211,8 @@ export class JetStreamApi {
       streams: js.streams.size,
       consumers: js.consumerCount,
       limits: {
-        max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: -1,
-        memory_max_stream_bytes: -1, storage_max_stream_bytes: -1, max_bytes_required: false,
+        max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: l.maxAckPending,
+        memory_max_stream_bytes: l.memoryMaxStreamBytes, storage_max_stream_bytes: l.storeMaxStreamBytes, max_bytes_required: l.maxBytesRequired,
       },
       ...(js.options.domain !== "" ? { domain: js.options.domain } : {}),
       api: { total: this.js.apiTotal, errors: this.js.apiErrors },
@@ -405,7 +405,7 @@ export class JetStreamApi {
     if (!this.clustered && typeof raw.num_replicas === "number" && raw.num_replicas > 1) throw apiError("StreamReplicasNotSupported");
     const stream = this.stream(streamName);
     const action = typeof body.action === "string" ? body.action : "";
-    const config = normalizeConsumerConfig(raw, stream.config);
+    const config = normalizeConsumerConfig(raw, stream.config, this.js.limits.maxAckPending);
     const isDurable = config.durable_name !== undefined;
     if (!isDurable && config.inactive_threshold === undefined) config.inactive_threshold = DEFAULT_EPHEMERAL_INACTIVE_NS;
     if (consumerName === "") consumerName = config.durable_name ?? config.name ?? Consumer.ephemeralName().slice(0, 8);

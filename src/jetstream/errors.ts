@@ -80,6 +80,8 @@ export const JsError = {
   ConsumerDirectRequiresPush: [10090, 400, "consumer direct requires a push based consumer"],
   ConsumerDirectRequiresEphemeral: [10091, 400, "consumer direct requires an ephemeral consumer"],
   ConsumerReplicasExceedsStream: [10126, 400, "consumer config replica count exceeds parent stream"],
+  StreamMaxBytesRequired: [10113, 400, "account requires a stream config to have max bytes set"],
+  StreamMaxStreamBytesExceeded: [10122, 400, "stream max bytes exceeds account limit max stream bytes"],
   ConsumerMaxWaitingNegative: [10087, 400, "consumer max waiting needs to be positive"],
   ConsumerHBRequiresPush: [10088, 400, "consumer idle heartbeat requires a push based consumer"],
   ConsumerFCRequiresPush: [10089, 400, "consumer flow control requires a push based consumer"],

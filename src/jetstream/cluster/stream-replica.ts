@@ -74,7 +74,7 @@ import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
 import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
-import type { CarriedRequest } from "./meta.ts";
+import { uncarry, type CarriedRequest } from "./meta.ts";
 import { EntryReader, EntryWriter } from "./entry-codec.ts";
 import { nowMs } from "../store/indexed.ts";
 
@@ -1032,8 +1032,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     if (kind === API_REQUEST) {
-      const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
-      const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
+      const m = uncarry(JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest);
       if (this.isLeader) this.o.ctx.api.handleLocally(m);
       else this.o.ctx.api.handleLocallyBody(m);
     }

@@ -73,7 +73,10 @@ export class JetStreamCluster {
       removedHere: () => this.serverRemoved(this.selfId),
     });
     this.transport.onPeerChange = (peer, up) => {
-      if (up) this.meta.peerReachable(peer.id);
+      if (up) return this.meta.peerReachable(peer.id);
+      // Its route closed: the groups it led here elect sooner (RaftNode.peerUnreachable).
+      this.meta.raft?.peerUnreachable(peer.id);
+      for (const replica of this.replicas.values()) replica.raft.peerUnreachable(peer.id);
     };
   }
 

@@ -1,5 +1,5 @@
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
-import { deliverToMatches } from "./router.ts";
+import { deliverToMatches, routedRequest } from "./router.ts";
 import { Subscription } from "./subscription.ts";
 import type { Subscriber } from "./subscriber.ts";
 import type { Server } from "./server.ts";
@@ -16,6 +16,10 @@ export interface InternalMessage {
   readonly payload: Buffer;
   /** The message is traced (src/trace): a stream adds its `js` event to it. */
   trace?: MsgTrace;
+  /** Who published it here: a client, an internal client, a route (null: not known, a message made up). */
+  from?: Subscriber | null;
+  /** A request another node's client sent: its ClientInfo JSON, as the route frame carried it (src/request-info.ts). */
+  requestInfo?: string | null;
 }
 
 export type InternalHandler = (message: InternalMessage, sub: Subscription) => void;
@@ -133,6 +137,8 @@ export class InternalClient implements Subscriber {
       reply: replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null,
       headers: headerSize >= 0 ? Buffer.from(buf.subarray(payloadStart, payloadStart + headerSize)) : null,
       payload: Buffer.from(buf.subarray(headerSize >= 0 ? payloadStart + headerSize : payloadStart, payloadEnd)),
+      from: publisher ?? null,
+      requestInfo: routedRequest.info,
     };
     if (tracing.current !== null) message.trace = tracing.current;
     sub.delivered++;

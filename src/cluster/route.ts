@@ -22,7 +22,8 @@ import { OutboundBuffer } from "../outbound.ts";
 import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
-import { deliverRouted, delivery } from "../router.ts";
+import { deliverRouted, delivery, routedRequest } from "../router.ts";
+import { isAuditedApiSubject, requestClientInfoJson } from "../request-info.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
 import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import { Subscription } from "../subscription.ts";
@@ -479,6 +480,14 @@ export class Route implements Subscriber {
       queuesStart = queuesStart + 2 + (queuesStart + 2 <= end ? buf.readUInt16BE(queuesStart) : 0);
       if (deliverStart > end || queuesStart > end || queuesStart === deliverStart) return this.protocolError("malformed MSG frame (deliver subject)");
     }
+    let requestInfo: string | null = null;
+    if ((flags & MsgFlag.REQUEST_INFO) !== 0) {
+      const infoStart = queuesStart + 2;
+      const infoEnd = infoStart + (infoStart <= end ? buf.readUInt16BE(queuesStart) : 0);
+      if (infoStart > end || infoEnd > end) return this.protocolError("malformed MSG frame (request info)");
+      requestInfo = buf.toString("utf8", infoStart, infoEnd);
+      queuesStart = infoEnd;
+    }
     const into = this.inbound[buf.readUInt16BE(start + MsgAt.ACCOUNT)];
     if (into === undefined || into === null) {
       if (into === undefined) return this.protocolError("MSG for an account the HELLO did not list");
@@ -502,7 +511,9 @@ export class Route implements Subscriber {
     if (trace === SKIP) return;
     let result = into.memo.match(into.account.sublist, buf, subjectStart, subjectEnd);
     if (trace !== null) result = tracedResult(result, trace, this, false);
+    if (requestInfo !== null) routedRequest.info = requestInfo; // the JetStream API's internal client keeps it with the request
     deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    if (requestInfo !== null) routedRequest.info = null;
     if (trace !== null) trace.release();
   }
 
@@ -626,16 +637,23 @@ export class Route implements Subscriber {
     if (payloadLength > this.maxFrame - FRAME_SLACK) return; // a server's own message the other node would refuse, closing the route
     this.lastSeq = delivery.seq;
     this.lastAccount = accountIndex;
+    // A JetStream API request from a client here: who sent it goes along (src/request-info.ts). One byte
+    // compare for any other message.
+    const requestInfo = buf[subjectStart] === 36 /* $ */ && publisher !== null && publisher.isRoute !== true && isAuditedApiSubject(buf, subjectStart, subjectEnd)
+      ? requestClientInfoJson(publisher, this.server)
+      : null;
+    const info = requestInfo === null ? null : Buffer.from(requestInfo, "utf8");
+    const infoBytes = info === null || info.length > 0xffff ? 0 : 2 + info.length;
     const queueBytes = queue === null ? 0 : 2 + queue.length;
     const deliverBytes = deliverSubject === null ? 0 : 2 + deliverSubject.length;
-    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + queueBytes;
+    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + infoBytes + queueBytes;
     const start = this.outbound.reserve(frameLength);
     const out = this.outbound.buf;
     out.writeUInt32BE(frameLength - 4, start);
     out[start + 4] = FrameKind.MSG;
     out[start + MsgAt.FLAGS] =
       (replyStart >= 0 ? MsgFlag.REPLY : 0) | (headerSize >= 0 ? MsgFlag.HEADERS : 0) | (queue !== null ? MsgFlag.QUEUES_ONLY : 0) |
-      (deliverSubject !== null ? MsgFlag.DELIVER_AS : 0);
+      (deliverSubject !== null ? MsgFlag.DELIVER_AS : 0) | (infoBytes > 0 ? MsgFlag.REQUEST_INFO : 0);
     out.writeUInt16BE(subjectLength, start + MsgAt.SUBJECT_LENGTH);
     out.writeUInt16BE(replyLength, start + MsgAt.REPLY_LENGTH);
     out.writeUInt16BE(headLength, start + MsgAt.HEAD_LENGTH);
@@ -655,6 +673,10 @@ export class Route implements Subscriber {
     if (deliverSubject !== null) {
       out.writeUInt16BE(deliverSubject.length, at);
       at += 2 + out.write(deliverSubject, at + 2, "latin1");
+    }
+    if (infoBytes > 0) {
+      out.writeUInt16BE(info!.length, at);
+      at += 2 + info!.copy(out, at + 2);
     }
     if (queue !== null) {
       out.writeUInt16BE(queue.length, at);

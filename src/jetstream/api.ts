@@ -22,6 +22,7 @@ import type { Stream, StreamInfoJson } from "./stream.ts";
 import { hasInterest } from "./deliver.ts";
 import { parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 import { nowMs } from "./store/indexed.ts";
+import { API_AUDIT_SUBJECT, apiAudit, isAudited } from "./api-audit.ts";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;
@@ -61,7 +62,7 @@ export class JetStreamApi {
     const clustered = this.ctx?.service.cluster;
     if (clustered != null && clustered.takeRequest(this, m, t, route === null ? null : route[0])) return;
     if (route === null) return;
-    this.answer(m.reply, route[0], this.execute(m, route));
+    this.answer(m, route[0], this.execute(m, route));
   }
 
   /** Runs a request here, as a single server would; the answer's body (null: a subject nobody handles). */
@@ -69,7 +70,7 @@ export class JetStreamApi {
     const route = this.route(m.subject.split("."));
     if (route === null) return null;
     const body = this.execute(m, route);
-    if (m.reply !== null) this.answer(m.reply, route[0], body);
+    if (m.reply !== null) this.answer(m, route[0], body);
     return body;
   }
 
@@ -95,16 +96,24 @@ export class JetStreamApi {
     return this.ctx;
   }
 
-  /** Publishes an answer of `type` (e.g. `stream_info_response`). */
-  answer(reply: string, type: string, body: Body): void {
+  /**
+   * Publishes the answer of `type` (e.g. `stream_info_response`) to `request`, after the action advisories
+   * it carries and before its audit advisory (nats-server's order).
+   */
+  answer(request: InternalMessage, type: string, body: Body): void {
     for (const [subject, advisory] of advisoriesOf(body)) this.ctx?.advisory(subject, advisory);
-    this.client.publish(reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+    const response = JSON.stringify({ type: TYPE + type, ...body });
+    if (request.reply !== null) this.client.publish(request.reply, Buffer.from(response));
+    if (isAudited(request, type, body.error !== undefined)) {
+      const audit = apiAudit(this.client.server, request, response, this.ctx?.service.options.domain ?? "");
+      this.client.publish(API_AUDIT_SUBJECT, Buffer.from(JSON.stringify(audit)));
+    }
   }
 
   /** An error answer, with the fields nats-server adds to errors of that response type. */
-  answerError(reply: string, type: string, error: ApiError): void {
+  answerError(request: InternalMessage, type: string, error: ApiError): void {
     if (this.ctx !== null) this.ctx.apiErrors++;
-    this.answer(reply, type, { error: error.json, ...errorExtras(type) });
+    this.answer(request, type, { error: error.json, ...errorExtras(type) });
   }
 
   private execute(m: InternalMessage, [type, handler]: [string, (m: InternalMessage) => Body]): Body {

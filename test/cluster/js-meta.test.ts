@@ -17,6 +17,10 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
   test("one answer per request from any node; a stream made once, reachable from every node", async () => {
     const nodes = await threeJetStreamNodes();
     const [c0, c1, c2] = await Promise.all(nodes.map(client));
+    // API audit advisories (src/jetstream/api-audit.ts), by id: each node's client sees those of its own node at once.
+    const audits = new Map<string, Record<string, any>>();
+    for (const nc of [c0, c1, c2]) nc.subscribe("$JS.EVENT.ADVISORY.API", { callback: (_, m) => void audits.set(m.json<{ id: string }>().id, m.json()) });
+    await Promise.all([c0, c1, c2].map((nc) => nc.flush()));
 
     // (Each answers() waits 400 ms for a second answer: the nodes are asked side by side.)
     for (const got of await Promise.all([c0, c1, c2].map((nc) => answers(nc, "$JS.API.INFO")))) {
@@ -45,6 +49,17 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     ]);
     expect(again.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10058]);
     expect(overlap.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10065]);
+
+    // One audit advisory per request, from the node that answered, naming the requester's node (nats-server
+    // carries the client's info with the request across routes: its Nats-Request-Info header).
+    const metaLeader = (await metaCluster(nodes[0]!))!.leader;
+    const audited = (subject: string) => [...audits.values()].filter((a) => a.subject === subject).map((a) => [a.client.server, a.server, a.client.acc, a.client.cluster]);
+    await waitFor("the audits of the creates", async () => audited("$JS.API.STREAM.CREATE.ORDERS").length === 2 && audited("$JS.API.STREAM.CREATE.O2").length === 1);
+    expect(audited("$JS.API.INFO")).toEqual(["N0", "N1", "N2"].map((n) => [n, metaLeader, "$G", "test"]));
+    expect(audited("$JS.API.STREAM.CREATE.ORDERS")).toEqual([["N2", holder, "$G", "test"], ["N0", metaLeader, "$G", "test"]]);
+    expect(audited("$JS.API.STREAM.CREATE.O2")).toEqual([["N1", metaLeader, "$G", "test"]]);
+    expect(audited("$JS.API.STREAM.NAMES")).toEqual(["N0", "N1", "N2"].map((n) => [n, metaLeader, "$G", "test"]));
+    expect(audited("$JS.API.STREAM.INFO.ORDERS")).toEqual(["N0", "N1", "N2"].map((n) => [n, holder, "$G", "test"]));
 
     // Five publishes through N1, a durable pull consumer made on N0 and fetched on N2: each message once.
     const js1 = jetstream(c1);

@@ -58,7 +58,8 @@
 // A turn's entries in one (see flushBatch): u8 12 | per entry: u32 length | the entry (any kind above).
 // The leader's timestamp: a publish entry (PUBLISH, SOURCED, MIRRORED, ATOMIC_BATCH) whose kind has the
 // STAMPED bit (0x80) holds f64 ms since the epoch right after its kind byte, then its kind's layout; every
-// replica stores its messages with that time (nats-server's entries carry the leader's too). Entries of
+// replica stores its messages with that time (nats-server's entries carry the leader's too). A MIRRORED
+// entry's is the origin's time of the message (the origin consumer's ack reply), which a mirror keeps. Entries of
 // logs written before have no stamp: a replica applying one stamps its messages itself.
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
@@ -73,7 +74,7 @@ import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
 import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
-import type { CarriedRequest } from "./meta.ts";
+import { uncarry, type CarriedRequest } from "./meta.ts";
 import { EntryReader, EntryWriter } from "./entry-codec.ts";
 import { collectSyncBatch, decodeSyncBatch, encodeSyncBatch, SYNC_BATCH_BYTES, type SyncRequest } from "./sync-batch.ts";
 import { nowMs } from "../store/indexed.ts";
@@ -465,9 +466,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.batchPublishes++;
   }
 
-  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): void {
+  /** `ts`: the origin's time of the message, which a mirror keeps (as nats-server's mirror entries carry it). */
+  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts: number): void {
     this.queueFlush();
-    this.batch.push(encodeCopied(MIRRORED, seq, subject, headers, payload, nowMs()));
+    this.batch.push(encodeCopied(MIRRORED, seq, subject, headers, payload, ts));
   }
 
   proposeMirrorSkip(last: number): void {
@@ -1025,8 +1027,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     if (kind === API_REQUEST) {
-      const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
-      const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
+      const m = uncarry(JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest);
       if (this.isLeader) this.o.ctx.api.handleLocally(m);
       else this.o.ctx.api.handleLocallyBody(m);
     }
@@ -1172,7 +1173,7 @@ function encodePublish(m: InternalMessage, seq: number, ts: number): Uint8Array 
   return w.out;
 }
 
-/** A message a feed copied (SOURCED, MIRRORED): the leader's timestamp, its sequence, subject, headers and payload. */
+/** A message a feed copied (SOURCED, MIRRORED): its timestamp (the leader's; a mirror's: the origin's), its sequence, subject, headers and payload. */
 function encodeCopied(kind: number, seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts: number): Uint8Array {
   const subjectBytes = Buffer.from(subject, "latin1");
   const w = new EntryWriter(1 + 8 + 8 + EntryWriter.short(subjectBytes) + EntryWriter.long(headers) + payload.length);

@@ -359,6 +359,28 @@ describe("Parser: PUBs repeating one that reached no one", () => {
     expect(repeater.errors).toEqual([{ errText: "Unknown Protocol Operation", reason: "Parse Error" }]);
   });
 
+  test("random streams in random reads: the same as a parser whose handler takes no repeats", () => {
+    let seed = 424242;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const ops = ["PUB none.a 5\r\nhello\r\n", "PUB none.a 5\r\nHELLO\r\n", "PUB none.b 0\r\n\r\n", "PUB none.a  5\r\nhello\r\n", "PUB none.a 2\r\nhi\r\n", "PUB none.b 5\r\nhello\r\n", "PUB keep 1\r\nx\r\n", "PING\r\n", "SUB none.a 1\r\n", "HPUB none.h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"];
+    const withoutPayload = (events: string[]) => events.map((e) => (e.startsWith("PUB ") ? e.slice(0, e.lastIndexOf(" ")) : e));
+    for (let round = 0; round < 300; round++) {
+      let text = "";
+      for (let n = 0; n < 40; n++) text += random() < 0.7 ? ops[0]! : ops[Math.floor(random() * ops.length)]!;
+      const stream = Buffer.from(text);
+      const { parser: plainParser, recorder: plain } = newParser();
+      plainParser.feed(stream);
+      const { parser, repeater } = newRepeater();
+      for (let at = 0; at < stream.length; ) {
+        const n = 1 + Math.floor(random() * 200);
+        parser.feed(stream.subarray(at, at + n));
+        at += n;
+      }
+      expect(repeater.errors, `round ${round}`).toEqual([]);
+      expect(repeater.expanded(), `round ${round}`).toEqual(withoutPayload(plain.events));
+    }
+  });
+
   test("give what onPub alone would have seen, however the input is split", () => {
     const stream = Buffer.from(
       `${"PUB none.a 5\r\nhello\r\n".repeat(6)}PUB keep 1\r\nx\r\n${"PUB none.a 5\r\nhello\r\n".repeat(3)}PING\r\n${"PUB none.b 0\r\n\r\n".repeat(4)}`,

@@ -253,7 +253,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     payloadStart: number,
     payloadEnd: number,
     tailStart: number,
-  ): void {
+  ): boolean {
     this.spoken = true;
     const size = payloadEnd - payloadStart;
     this.inMsgs++;
@@ -268,7 +268,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     let trace: MsgTrace | null = null;
     if (headerSize > 0 && hasTraceHeader(buf, payloadStart, payloadStart + headerSize)) {
       const started = startTrace(server, this, this.account, buf, subjectStart, subjectEnd, payloadStart, headerSize, size);
-      if (started === SKIP) return;
+      if (started === SKIP) return false;
       if (started === SAMPLED_OUT) {
         // Delivered untraced, marked so that no other server traces it: a frame of its own, in canonical form.
         const copy = disabledCopy(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
@@ -289,8 +289,9 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     }
     // Account mappings (src/accounts/mappings.ts): only accounts that have them pay more than this check.
     const mappings = this.account.mappings;
-    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!)) {
-      const mapped = mappings.select(buf.latin1Slice(subjectStart, subjectEnd));
+    const mayMap = mappings !== null && mappings.mayMatch(buf[subjectStart]!);
+    if (mayMap) {
+      const mapped = mappings!.select(buf.latin1Slice(subjectStart, subjectEnd));
       if (mapped !== null) {
         // The message goes on as if published on the mapped subject: a frame of its own, in canonical form.
         if (trace !== null) trace.subjectMapping(mapped);
@@ -311,7 +312,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     // Without permissions and without a reply subject this is the whole cost of src/auth here.
     if ((this.perms !== null || replyStart >= 0) && this.publishRefused(buf, subjectStart, subjectEnd, replyStart, replyEnd)) {
       if (trace !== null) trace.refused(this.lastViolation);
-      return;
+      return false;
     }
     if (this.verbose) this.queueBytes(OK_FRAME);
 
@@ -320,17 +321,48 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     const top = server.topSubjects;
     if (top !== null && --top.countdown === 0) top.sample(this.memo.text, size);
     if (trace !== null) result = tracedResult(result, trace, this, !this.echo);
-    const delivered = deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    // A subject no one wants (a pub-only load's every message) does not go through the router at all.
+    const delivered =
+      (result.plain.length !== 0 || result.queues.length !== 0) &&
+      deliverToMatches(result, this, !this.echo, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
     if (trace !== null) trace.release();
     const latency = server.latency;
     if (latency.awaitingReplies) latency.published(this.memo.text);
     if (delivered && replyStart >= 0 && latency.sampleRequest()) {
       latency.requestDelivered(this.memo.text, buf.latin1Slice(replyStart, replyEnd));
     }
-    if (!delivered) {
-      server.stats.noInterestMsgs++;
-      if (replyStart >= 0 && this.noResponders) this.sendNoResponders(buf, replyStart, replyEnd);
-    }
+    if (delivered) return false;
+    server.stats.noInterestMsgs++;
+    if (replyStart >= 0 && this.noResponders) this.sendNoResponders(buf, replyStart, replyEnd);
+    // Reached no one: the parser counts the same control line right after it with onRepeatedPubs (not
+    // after a mapping, which may pick another subject for the next one, nor while tracing).
+    return trace === null && !mayMap && this.mayTakeUnread(buf, subjectStart, replyStart, headerSize);
+  }
+
+  /**
+   * PUBs with the control line of the one before them, which reached no one (src/protocol/parser.ts): they
+   * would again, so they are only counted, as onPub would count them.
+   */
+  onRepeatedPubs(count: number, size: number): void {
+    this.inMsgs += count;
+    this.inBytes += count * size;
+    const stats = this.server.stats;
+    stats.inMsgs += count;
+    stats.inBytes += count * size;
+    stats.noInterestMsgs += count;
+  }
+
+  /**
+   * Whether a PUB no one is interested in may be handled by counting it alone (takePubUnread, onRepeatedPubs):
+   * nothing here reads its payload or does anything per message (no headers to look into, no reply to
+   * answer, no mapping, permission, verbose, pedantic or console sampling at work).
+   */
+  private mayTakeUnread(buf: Buffer, subjectStart: number, replyStart: number, headerSize: number): boolean {
+    if (headerSize >= 0 || replyStart >= 0 || this.perms !== null || this.verbose || this.pedantic) return false;
+    const server = this.server;
+    if (server.topSubjects !== null || server.latency.awaitingReplies) return false;
+    const mappings = this.account.mappings;
+    return mappings === null || !mappings.mayMatch(buf[subjectStart]!);
   }
 
   /**
@@ -340,19 +372,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
    * work). It is counted as onPub would count it; the parser skips its payload instead of carrying it.
    */
   takePubUnread(buf: Buffer, subjectStart: number, subjectEnd: number, replyStart: number, _replyEnd: number, headerSize: number, size: number): boolean {
-    if (headerSize >= 0 || replyStart >= 0 || this.perms !== null || this.verbose || this.pedantic) return false;
-    const server = this.server;
-    if (server.topSubjects !== null || server.latency.awaitingReplies) return false;
-    const mappings = this.account.mappings;
-    if (mappings !== null && mappings.mayMatch(buf[subjectStart]!)) return false;
+    if (!this.mayTakeUnread(buf, subjectStart, replyStart, headerSize)) return false;
     const result = this.memo.match(this.account.sublist, buf, subjectStart, subjectEnd);
     if (result.plain.length > 0 || result.queues.length > 0) return false;
     this.spoken = true;
-    this.inMsgs++;
-    this.inBytes += size;
-    server.stats.inMsgs++;
-    server.stats.inBytes += size;
-    server.stats.noInterestMsgs++;
+    this.onRepeatedPubs(1, size);
     return true;
   }
 

@@ -10,6 +10,9 @@
 // A PUB that reaches no one is not carried at all: once its control line is complete the handler
 // may take it unread (`takePubUnread`), and the parser then only counts its payload bytes past
 // as they arrive and checks the CRLF after them (a pub-only client's payloads are never copied).
+// A PUB that reached no one also makes the PUBs right after it with the very same control line cheap:
+// while they follow in the same read, each is recognised by comparing its line with that one and
+// counted (`onRepeatedPubs`), without its subject being looked at again.
 // The control-line limit is enforced while a line is still incomplete, so a client that never
 // sends a newline cannot grow the carry past max_control_line.
 //
@@ -23,6 +26,9 @@ export interface ProtocolHandler {
    * `tailStart` is where `[reply] [hdr] size\r\npayload\r\n` begins when the control line is in
    * canonical form (single spaces, CRLF): that tail is byte-identical to the tail of the MSG/HMSG
    * frame, so delivery can copy it whole. -1 when the line is not canonical.
+   * Returns true when the message reached no one and nothing but its control line mattered (as for
+   * takePubUnread): a PUB with the same control line right after it would be handled alike, so the
+   * parser may hand such repeats to onRepeatedPubs instead.
    */
   onPub(
     buf: Buffer,
@@ -34,7 +40,13 @@ export interface ProtocolHandler {
     payloadStart: number,
     payloadEnd: number,
     tailStart: number,
-  ): void;
+  ): boolean;
+  /**
+   * `count` PUBs in a row whose control line is byte for byte that of the PUB just before them, for which
+   * onPub returned true, with nothing else handled in between, each with its payload (`size` bytes) and
+   * CRLF in the same read. Optional: without it every PUB goes to onPub.
+   */
+  onRepeatedPubs?(count: number, size: number): void;
   /**
    * A PUB/HPUB whose control line is complete but whose payload has not all arrived (positions as in
    * onPub; the payload is `size` bytes from the line's end). Returns true when the handler took the
@@ -250,8 +262,28 @@ export class Parser {
   private parseOps(buf: Buffer, from: number, to: number): number {
     const tokenStart = TOKEN_START;
     const tokenEnd = TOKEN_END;
+    // The last PUB onPub said reached no one (its control line buf[repeatStart, +repeatLength) and its
+    // size), while only repeats of it followed: an op with the same line is counted as one more.
+    let repeatStart = 0;
+    let repeatLength = 0;
+    let repeatSize = 0;
+    /** buf's bytes, read four at a time to compare lines (made at the first repeat: one per buffer parsed at most). */
+    let words: DataView | null = null;
     let i = from;
     while (i < to) {
+      if (repeatLength > 0) {
+        // Repeats are counted in a run, then handed over in one call.
+        const frameLength = repeatLength + repeatSize + 2;
+        const view = (words ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
+        let repeats = 0;
+        while (i + frameLength <= to && buf[i + frameLength - 2] === Byte.CR && buf[i + frameLength - 1] === Byte.LF && sameBytes(view, i, repeatStart, repeatLength)) {
+          repeats++;
+          i += frameLength;
+        }
+        if (repeats > 0) this.handler.onRepeatedPubs!(repeats, repeatSize);
+        repeatLength = 0;
+        if (i === to) break;
+      }
       const opStart = i;
       // Fast path for the shape publishers send: `PUB <subject> <size>\r\n<payload>\r\n`, upper case,
       // single spaces, no reply, complete in this buffer. Anything else (or any limit hit) takes the
@@ -277,9 +309,14 @@ export class Parser {
             payloadEnd + 2 <= to && buf[payloadEnd] === Byte.CR && buf[payloadEnd + 1] === Byte.LF
           ) {
             if (this.tracer !== null) this.tracePub("PUB", buf, subjectStart, j, payloadStart, payloadEnd);
-            this.handler.onPub(buf, subjectStart, subjectEnd, -1, -1, -1, payloadStart, payloadEnd, sizeStart);
+            const reachedNoOne = this.handler.onPub(buf, subjectStart, subjectEnd, -1, -1, -1, payloadStart, payloadEnd, sizeStart);
             i = payloadEnd + 2;
             if (this.stopped) return to;
+            if (reachedNoOne && this.tracer === null && this.handler.onRepeatedPubs !== undefined) {
+              repeatStart = opStart;
+              repeatLength = payloadStart - opStart;
+              repeatSize = size;
+            }
             continue;
           }
         }
@@ -545,6 +582,14 @@ function isPlausibleOpPrefix(buf: Buffer, start: number, end: number): boolean {
     if (name === "PING" || name === "PONG" || name === "+OK" || name === "CONNECT") return true;
   }
   return false;
+}
+
+/** Whether view[a, a + length) and view[b, b + length) hold the same bytes (four at a time: a third of a byte loop's time). */
+function sameBytes(view: DataView, a: number, b: number, length: number): boolean {
+  let k = 0;
+  for (; k + 4 <= length; k += 4) if (view.getUint32(a + k) !== view.getUint32(b + k)) return false;
+  for (; k < length; k++) if (view.getUint8(a + k) !== view.getUint8(b + k)) return false;
+  return true;
 }
 
 /** Parses a non-negative decimal size; -1 when empty, not digits, or absurdly long. */

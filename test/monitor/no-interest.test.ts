@@ -1,5 +1,6 @@
 // A PUB no one wants is counted as nats-server counts it, also when natter takes it before its payload
-// has arrived and skips the payload (src/protocol/parser.ts, takePubUnread): varz and the publisher's connz.
+// has arrived and skips the payload (src/protocol/parser.ts, takePubUnread), or counts it as a repeat of
+// the one before (onRepeatedPubs): varz and the publisher's connz.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { connectReady } from "../harness/raw.ts";
 import { HAS_NATS_SERVER } from "../harness/reference.ts";
@@ -30,5 +31,27 @@ describe.each(kinds)("%s: a large PUB to a subject no one wants", (kind) => {
     const connz = await getJson<Json>(server, "/connz");
     const mine = (connz.connections as Json[]).find((x) => x.name === "unread")!;
     expect([mine.in_msgs, mine.in_bytes]).toEqual([2, size + 3]);
+  });
+
+  // natter counts a PUB whose control line repeats that of one which reached no one without looking
+  // its subject up again (src/protocol/parser.ts, onRepeatedPubs): counted alike, and a SUB ends that.
+  test("PUBs repeating one no one wanted are counted alike; a SUB between them, or from another client between reads, is honoured", async () => {
+    const before = await getJson<Json>(server, "/varz");
+    const pub = await connectReady(server.port, { name: "repeats" });
+    const frame = "PUB nobody.yet 5\r\nhello\r\n";
+    pub.send(`${frame.repeat(100)}SUB nobody.yet 1\r\n${frame.repeat(3)}UNSUB 1\r\n${frame.repeat(2)}`);
+    const own = await pub.flush();
+    expect(own.map((f) => [f.op, f.subject, f.payload?.toString()])).toEqual(Array(3).fill(["MSG", "nobody.yet", "hello"]));
+    const sub = await connectReady(server.port);
+    sub.send("SUB nobody.yet 7\r\n");
+    await sub.flush();
+    pub.send(frame.repeat(50));
+    expect(await pub.flush()).toEqual([]);
+    expect((await sub.messages(50)).length).toBe(50);
+    const after = await getJson<Json>(server, "/varz");
+    expect([(after.in_msgs as number) - (before.in_msgs as number), (after.in_bytes as number) - (before.in_bytes as number)]).toEqual([155, 775]);
+    const connz = await getJson<Json>(server, "/connz");
+    const mine = (connz.connections as Json[]).find((x) => x.name === "repeats")!;
+    expect([mine.in_msgs, mine.in_bytes, mine.out_msgs]).toEqual([155, 775, 3]);
   });
 });

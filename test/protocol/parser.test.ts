@@ -5,7 +5,7 @@ import { Parser, type ProtocolHandler } from "../../src/protocol/parser.ts";
 class Recorder implements ProtocolHandler {
   events: string[] = [];
   errors: { errText: string | null; reason: string }[] = [];
-  onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): void {
+  onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): boolean {
     const subject = buf.latin1Slice(ss, se);
     const reply = rs >= 0 ? buf.latin1Slice(rs, re) : "-";
     const payload = buf.subarray(ps, pe).toString("hex");
@@ -19,6 +19,7 @@ class Recorder implements ProtocolHandler {
       expect(got.subarray(got.length - 2).toString("latin1")).toBe("\r\n");
     }
     this.events.push(`PUB ${subject} ${reply} ${hs} ${payload}`);
+    return false;
   }
   onSub(subject: string, queue: string | null, sid: string): void {
     this.events.push(`SUB ${subject} ${queue ?? "-"} ${sid}`);
@@ -226,10 +227,11 @@ class Dropper extends Recorder {
     this.events.push(`DROP ${subject} ${rs >= 0 ? buf.latin1Slice(rs, re) : "-"} ${hs} ${size}`);
     return true;
   }
-  override onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): void {
+  override onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): boolean {
     const subject = buf.latin1Slice(ss, se);
-    if (subject.startsWith("drop.")) this.events.push(`DROP ${subject} ${rs >= 0 ? buf.latin1Slice(rs, re) : "-"} ${hs} ${pe - ps}`);
-    else super.onPub(buf, ss, se, rs, re, hs, ps, pe, tail);
+    if (!subject.startsWith("drop.")) return super.onPub(buf, ss, se, rs, re, hs, ps, pe, tail);
+    this.events.push(`DROP ${subject} ${rs >= 0 ? buf.latin1Slice(rs, re) : "-"} ${hs} ${pe - ps}`);
+    return false;
   }
 }
 
@@ -288,5 +290,111 @@ describe("Parser: a PUB taken unread", () => {
     expect(dropper.errors).toEqual([{ errText: "Unknown Protocol Operation", reason: "Parse Error" }]);
     parser.feed(Buffer.from("PING\r\n"));
     expect(dropper.events.filter((e) => e === "PING")).toEqual([]);
+  });
+});
+
+/**
+ * A handler that, like a connection, says a PUB to `none.*` reached no one (onPub returns true), and counts
+ * the repeats the parser then hands it.
+ */
+class Repeater extends Recorder {
+  override onPub(buf: Buffer, ss: number, se: number, rs: number, re: number, hs: number, ps: number, pe: number, tail: number): boolean {
+    super.onPub(buf, ss, se, rs, re, hs, ps, pe, tail);
+    return buf.latin1Slice(ss, se).startsWith("none.");
+  }
+  onRepeatedPubs(count: number, size: number): void {
+    this.events.push(`REPEAT ${count} ${size}`);
+  }
+  /** The events with each run of repeats written out as the PUB it repeats (its payload aside): what onPub alone would have seen. */
+  expanded(): string[] {
+    const out: string[] = [];
+    for (const e of this.events) {
+      if (!e.startsWith("REPEAT ")) out.push(e.startsWith("PUB ") ? e.slice(0, e.lastIndexOf(" ")) : e);
+      else for (let n = Number(e.split(" ")[1]); n > 0; n--) out.push(out[out.length - 1]!);
+    }
+    return out;
+  }
+}
+
+function newRepeater(): { parser: Parser; repeater: Repeater } {
+  const repeater = new Repeater();
+  const parser = new Parser(repeater, MAX_PAYLOAD, MAX_CONTROL_LINE);
+  parser.headersAllowed = true;
+  return { parser, repeater };
+}
+
+describe("Parser: PUBs repeating one that reached no one", () => {
+  const hex = (text: string) => Buffer.from(text).toString("hex");
+
+  test("are counted in one call while their control line is the same, byte for byte, whatever their payload", () => {
+    const { parser, repeater } = newRepeater();
+    parser.feed(Buffer.from(`${"PUB none.a 2\r\nhi\r\n".repeat(4)}PUB none.a 2\r\nho\r\nPUB none.a  2\r\nhi\r\nPUB none.b 2\r\nhi\r\nPUB none.a 2\r\nhi\r\n`));
+    expect(repeater.errors).toEqual([]);
+    expect(repeater.events).toEqual([
+      `PUB none.a - -1 ${hex("hi")}`,
+      "REPEAT 4 2",
+      `PUB none.a - -1 ${hex("hi")}`, // the same message, but another line: onPub decides
+      `PUB none.b - -1 ${hex("hi")}`,
+      `PUB none.a - -1 ${hex("hi")}`,
+    ]);
+  });
+
+  test("start over after any other op, and only after a PUB the handler said reached no one", () => {
+    const { parser, repeater } = newRepeater();
+    parser.feed(Buffer.from("PUB none.a 2\r\nhi\r\nSUB none.a 1\r\nPUB none.a 2\r\nhi\r\nPUB none.a 2\r\nhi\r\nPUB some.a 2\r\nhi\r\nPUB some.a 2\r\nhi\r\n"));
+    expect(repeater.events).toEqual([
+      `PUB none.a - -1 ${hex("hi")}`,
+      "SUB none.a - 1",
+      `PUB none.a - -1 ${hex("hi")}`,
+      "REPEAT 1 2",
+      `PUB some.a - -1 ${hex("hi")}`,
+      `PUB some.a - -1 ${hex("hi")}`,
+    ]);
+  });
+
+  test("still need their CRLF: a repeat without it is 'Unknown Protocol Operation', as any PUB", () => {
+    const { parser, repeater } = newRepeater();
+    parser.feed(Buffer.from("PUB none.a 2\r\nhi\r\nPUB none.a 2\r\nhi\r\nPUB none.a 2\r\nhiX\r\nPING\r\n"));
+    expect(repeater.events).toEqual([`PUB none.a - -1 ${hex("hi")}`, "REPEAT 1 2"]);
+    expect(repeater.errors).toEqual([{ errText: "Unknown Protocol Operation", reason: "Parse Error" }]);
+  });
+
+  test("random streams in random reads: the same as a parser whose handler takes no repeats", () => {
+    let seed = 424242;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const ops = ["PUB none.a 5\r\nhello\r\n", "PUB none.a 5\r\nHELLO\r\n", "PUB none.b 0\r\n\r\n", "PUB none.a  5\r\nhello\r\n", "PUB none.a 2\r\nhi\r\n", "PUB none.b 5\r\nhello\r\n", "PUB keep 1\r\nx\r\n", "PING\r\n", "SUB none.a 1\r\n", "HPUB none.h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"];
+    const withoutPayload = (events: string[]) => events.map((e) => (e.startsWith("PUB ") ? e.slice(0, e.lastIndexOf(" ")) : e));
+    for (let round = 0; round < 300; round++) {
+      let text = "";
+      for (let n = 0; n < 40; n++) text += random() < 0.7 ? ops[0]! : ops[Math.floor(random() * ops.length)]!;
+      const stream = Buffer.from(text);
+      const { parser: plainParser, recorder: plain } = newParser();
+      plainParser.feed(stream);
+      const { parser, repeater } = newRepeater();
+      for (let at = 0; at < stream.length; ) {
+        const n = 1 + Math.floor(random() * 200);
+        parser.feed(stream.subarray(at, at + n));
+        at += n;
+      }
+      expect(repeater.errors, `round ${round}`).toEqual([]);
+      expect(repeater.expanded(), `round ${round}`).toEqual(withoutPayload(plain.events));
+    }
+  });
+
+  test("give what onPub alone would have seen, however the input is split", () => {
+    const stream = Buffer.from(
+      `${"PUB none.a 5\r\nhello\r\n".repeat(6)}PUB keep 1\r\nx\r\n${"PUB none.a 5\r\nhello\r\n".repeat(3)}PING\r\n${"PUB none.b 0\r\n\r\n".repeat(4)}`,
+    );
+    const { parser: wholeParser, repeater: whole } = newRepeater();
+    wholeParser.feed(stream);
+    const want = whole.expanded();
+    expect(want.filter((e) => e.startsWith("PUB ")).length).toBe(14);
+    for (let at = 1; at < stream.length; at++) {
+      const { parser, repeater } = newRepeater();
+      parser.feed(stream.subarray(0, at));
+      parser.feed(stream.subarray(at));
+      expect(repeater.errors, `split at ${at}`).toEqual([]);
+      expect(repeater.expanded(), `split at ${at}`).toEqual(want);
+    }
   });
 });

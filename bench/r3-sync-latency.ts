@@ -6,9 +6,11 @@
 // SLOW=1 prints when the publishes over 1 ms started; STRACE=1 counts each node's system calls (strace -c);
 // NODE_LOGS=1 prints the nodes' logs (with BUN_JSC_logGC=1: their garbage collections); STOP_GENTLY=1 stops
 // the servers with SIGTERM (a NATS_SERVER_BIN wrapper running `bun --cpu-prof-md` writes its profile then).
+// --kv: the stream is a KV bucket's (replicas 3: direct gets, one message per key) and each publish a KV put.
 //
-//   bun bench/r3-sync-latency.ts [--sync 2000] [--rounds 4]
+//   bun bench/r3-sync-latency.ts [--sync 2000] [--rounds 4] [--kv]
 import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
@@ -20,6 +22,7 @@ const arg = (name: string, def: number) => {
 };
 const SYNC = arg("sync", 2000);
 const ROUNDS = arg("rounds", 4);
+const KV = process.argv.includes("--kv");
 const SIDES: ClusterServer[] = process.env.ONLY ? [process.env.ONLY as ClusterServer] : ["natter", "nats-server"];
 
 /** CPU ms a process used so far (/proc: user + system, 100 ticks a second). */
@@ -33,16 +36,22 @@ async function round(kind: ClusterServer): Promise<Record<string, number[]>> {
   try {
     const admin = await connectCluster(cluster, "probe");
     const jsm = await until("JetStream", 60_000, () => jetstreamManager(admin, { timeout: 5000 }));
-    const created = await createReplicatedStream(jsm, { name: "LAT", subjects: ["lat.>"], num_replicas: 3 });
-    if (!created.ok) throw new Error(created.unsupported);
-    await waitStreamHealthy(jsm, "LAT", 3, 60_000);
-    const leader = (await streamLeader(jsm, "LAT"))!;
+    const name = KV ? "KV_lat" : "LAT";
+    if (KV) await until("the KV bucket", 60_000, () => new Kvm(admin).create("lat", { replicas: 3 }));
+    else {
+      const created = await createReplicatedStream(jsm, { name, subjects: ["lat.>"], num_replicas: 3 });
+      if (!created.ok) throw new Error(created.unsupported);
+    }
+    await waitStreamHealthy(jsm, name, 3, 60_000);
+    const leader = (await streamLeader(jsm, name))!;
     const out: Record<string, number[]> = {};
     for (const [where, node] of [["on the leader's node", cluster.nodes.find((n) => n.name === leader)!], ["on a follower's node", cluster.nodes.find((n) => n.name !== leader)!]] as const) {
       const nc = await connectNode(node);
       const js = jetstream(nc, { timeout: 10_000 });
       const payload = new Uint8Array(128);
-      for (let i = 0; i < 300; i++) await js.publish("lat.warm", payload);
+      const kv = KV ? await new Kvm(nc).open("lat") : undefined;
+      const publish = (i: number) => (kv ? kv.put(`k${i % 100}`, payload) : js.publish(i < 0 ? "lat.warm" : "lat.x", payload));
+      for (let i = 0; i < 300; i++) await publish(-1 - i);
       const cpuBefore = cluster.nodes.map((n) => cpuMs(n.pid));
       // STRACE=1: the system calls of each node over the measured publishes (strace -c), printed after.
       const traces = process.env.STRACE ? cluster.nodes.map((n) => {
@@ -57,7 +66,7 @@ async function round(kind: ClusterServer): Promise<Record<string, number[]>> {
       const start = performance.now();
       for (let i = 0; i < SYNC; i++) {
         const t = performance.now();
-        await js.publish("lat.x", payload);
+        await publish(i);
         const us = (performance.now() - t) * 1000;
         lat.push(us);
         if (us > 1000) slowAt.push(Math.round(t - start));
@@ -100,7 +109,7 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 const b = process.env.NATS_SERVER_BIN ?? "nats-server";
-console.log(`R3 sync publish latency, ${SYNC} per placement, ${ROUNDS} rounds; A = natter (this tree), B = ${b}`);
+console.log(`R3 ${KV ? "KV put" : "sync publish"} latency, ${SYNC} per placement, ${ROUNDS} rounds; A = natter (this tree), B = ${b}`);
 for (const k of Object.keys(results[SIDES[0]!])) {
   const a = results.natter[k] ?? [], bb = results["nats-server"][k] ?? [];
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;

@@ -1,5 +1,5 @@
 import { isValidPublishSubject, isValidSubscribeSubject, subjectIsLiteral } from "./subjects/subject.ts";
-import { deliverToMatches } from "./router.ts";
+import { deliverToMatches, routedRequest } from "./router.ts";
 import { Subscription } from "./subscription.ts";
 import type { Subscriber } from "./subscriber.ts";
 import type { Server } from "./server.ts";
@@ -16,12 +16,10 @@ export interface InternalMessage {
   readonly payload: Buffer;
   /** The message is traced (src/trace): a stream adds its `js` event to it. */
   trace?: MsgTrace;
-  /**
-   * The cluster member whose route brought it (its publisher is a client of that node), or null/absent: a
-   * client of this node, a leaf node's, or this server itself. A replicated stream's leader tells that node
-   * the commit before its PubAck (src/jetstream/cluster/stream-replica.ts, read-after-write).
-   */
-  readonly fromMember?: string | null;
+  /** Who published it here: a client, an internal client, a route (null: not known, a message made up). */
+  from?: Subscriber | null;
+  /** A request another node's client sent: its ClientInfo JSON, as the route frame carried it (src/request-info.ts). */
+  requestInfo?: string | null;
 }
 
 export type InternalHandler = (message: InternalMessage, sub: Subscription) => void;
@@ -139,7 +137,8 @@ export class InternalClient implements Subscriber {
       reply: replyStart >= 0 ? buf.latin1Slice(replyStart, replyEnd) : null,
       headers: headerSize >= 0 ? Buffer.from(buf.subarray(payloadStart, payloadStart + headerSize)) : null,
       payload: Buffer.from(buf.subarray(headerSize >= 0 ? payloadStart + headerSize : payloadStart, payloadEnd)),
-      fromMember: publisher?.isRoute === true && publisher.isLeaf !== true ? (publisher.memberId ?? null) : null,
+      from: publisher ?? null,
+      requestInfo: routedRequest.info,
     };
     if (tracing.current !== null) message.trace = tracing.current;
     sub.delivered++;

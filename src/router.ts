@@ -10,6 +10,13 @@ import type { Subscription } from "./subscription.ts";
 export const delivery = { seq: 0 };
 
 /**
+ * While a route delivers a JetStream API request that another node's client sent: that client's
+ * ClientInfo JSON, from the route frame (src/request-info.ts); null otherwise. Internal clients keep it
+ * with the message (InternalMessage.requestInfo), for the API's audit advisory.
+ */
+export const routedRequest: { info: string | null } = { info: null };
+
+/**
  * Delivers one message to the subscriptions it matched: every plain subscription, and one member
  * of each queue group, chosen at random among the local members, or among the routes to other
  * nodes that have members when there is no local one (as nats-server: local members first).

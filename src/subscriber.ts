@@ -14,7 +14,8 @@ export interface Subscriber {
   readonly isRoute?: boolean;
   /**
    * For a route: the other node's cluster member id (its HELLO's, null before it): a message that came over
-   * it came from that node's clients (src/internal-client.ts, `InternalMessage.fromMember`).
+   * it came from that node's clients (a replicated stream's leader tells that node its commits first:
+   * src/jetstream/cluster/stream-replica.ts, read-after-write).
    */
   readonly memberId?: string | null;
   /**

@@ -3,7 +3,7 @@
 import type { Options } from "../options.ts";
 import { Account } from "./account.ts";
 import { AccountMappings } from "./mappings.ts";
-import { DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT } from "./options.ts";
+import { DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, unlimitedJetStream } from "./options.ts";
 
 export class Accounts {
   readonly global: Account;
@@ -15,7 +15,7 @@ export class Accounts {
     const systemName = options.noSystemAccount ? null : options.systemAccount || DEFAULT_SYSTEM_ACCOUNT;
     // $G has JetStream whenever the server has it and no account is configured (nats-server's behaviour
     // when the config has no accounts block); with accounts, only those that enable it have it.
-    const globalJetStream = options.accounts.length === 0 ? { maxMemory: -1, maxFile: -1, maxStreams: -1, maxConsumers: -1 } : null;
+    const globalJetStream = options.accounts.length === 0 ? unlimitedJetStream() : null;
     this.global = new Account(GLOBAL_ACCOUNT, undefined, globalJetStream);
     this.byName.set(GLOBAL_ACCOUNT, this.global);
     for (const a of options.accounts) this.byName.set(a.name, new Account(a.name, a.limits, a.jetstream, a.name === systemName));

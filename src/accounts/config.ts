@@ -16,6 +16,7 @@ import {
   DEFAULT_SYSTEM_ACCOUNT,
   GLOBAL_ACCOUNT,
   NO_ACCOUNT_LIMITS,
+  unlimitedJetStream,
   type AccountJetStreamOptions,
   type AccountLimitOptions,
   type AccountOptions,
@@ -300,14 +301,13 @@ function parseLimits(e: ConfEntry): AccountLimitOptions {
 
 /** nats-server's parseJetStreamForAccount: true/false, "enabled"/"disabled", or a map of limits (-1 = unlimited). */
 function parseJetStream(e: ConfEntry): AccountJetStreamOptions | null {
-  const unlimited = (): AccountJetStreamOptions => ({ maxMemory: -1, maxFile: -1, maxStreams: -1, maxConsumers: -1 });
   const n = e.node;
-  if (n.kind === "bool") return n.value ? unlimited() : null;
+  if (n.kind === "bool") return n.value ? unlimitedJetStream() : null;
   if (n.kind === "string") {
     switch (n.value.toLowerCase()) {
       case "enabled":
       case "enable":
-        return unlimited();
+        return unlimitedJetStream();
       case "disabled":
       case "disable":
         return null;
@@ -315,7 +315,7 @@ function parseJetStream(e: ConfEntry): AccountJetStreamOptions | null {
     fail(e, `Expected 'enabled' or 'disabled' for string value, got '${n.value}'`);
   }
   if (n.kind !== "map") fail(e, `Expected map, bool or string to define JetStream, got ${goType(n)}`);
-  const js = unlimited();
+  const js = unlimitedJetStream();
   for (const k of n.value.values()) {
     const size = () => {
       if (k.node.kind !== "integer") fail(k, `Expected a parseable size for ${JSON.stringify(k.key)}, got ${goValue(k.node)}`);
@@ -346,11 +346,20 @@ function parseJetStream(e: ConfEntry): AccountJetStreamOptions | null {
       case "max_bytes_required":
       case "max_stream_bytes":
       case "max_bytes":
+        if (k.node.kind !== "bool") fail(k, `Expected a parseable bool for ${JSON.stringify(k.key)}, got ${goValue(k.node)}`);
+        js.maxBytesRequired = k.node.value;
+        break;
       case "mem_max_stream_bytes":
       case "memory_max_stream_bytes":
+        js.memoryMaxStreamBytes = size();
+        break;
       case "disk_max_stream_bytes":
       case "store_max_stream_bytes":
+        js.storeMaxStreamBytes = size();
+        break;
       case "max_ack_pending":
+        js.maxAckPending = size();
+        break;
       case "cluster_traffic":
         fail(k, `"jetstream.${k.key}" of an account is not supported yet`);
         break;

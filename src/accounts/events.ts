@@ -97,6 +97,8 @@ export interface EventClientInfo {
   /** Round-trip time, integer nanoseconds (Go's time.Duration). */
   rtt?: number;
   server?: string;
+  /** The cluster of `server` (a JetStream API request's requester). */
+  cluster?: string;
   /** RFC 3339: when it closed. */
   stop?: string;
   /** "Client". */

@@ -56,6 +56,18 @@ export interface AccountJetStreamOptions {
   maxFile: number;
   maxStreams: number;
   maxConsumers: number;
+  /** A consumer's max_ack_pending at most, and its default when lower than nats-server's 1000. */
+  maxAckPending: number;
+  /** Streams must set max_bytes (10113). */
+  maxBytesRequired: boolean;
+  /** A memory / file stream's max_bytes at most (10122). */
+  memoryMaxStreamBytes: number;
+  storeMaxStreamBytes: number;
+}
+
+/** An account's JetStream without limits. */
+export function unlimitedJetStream(): AccountJetStreamOptions {
+  return { maxMemory: -1, maxFile: -1, maxStreams: -1, maxConsumers: -1, maxAckPending: -1, maxBytesRequired: false, memoryMaxStreamBytes: -1, storeMaxStreamBytes: -1 };
 }
 
 /** One entry of `mappings { "<source>": "<destination>" | [ { destination, weight } ] }`. */

@@ -10,15 +10,18 @@
 //          a SUB for a key that exists sets its weight)
 //   UNSUB  u16 account | u16 subject length | subject | u16 queue length | queue
 //   MSG    u8 flags | u16 subject length | u16 reply length | u16 head length | i32 header size
-//          | u32 payload length | u16 queue count | u16 account | subject | tail | [deliver] | queues
+//          | u32 payload length | u16 queue count | u16 account | subject | tail | [deliver] | [info] | queues
 //          tail  = `[reply ][hdr ]size\r\n` (head length bytes) payload `\r\n`: byte for byte the tail
 //                  of the MSG/HMSG a client gets, so the receiver delivers it with two copies.
 //          queues = (u16 length | name) × queue count: the groups the origin picked this node for.
 //          deliver = u16 length | subject, with flag DELIVER_AS only: the receiver delivers to its
 //                  subscribers of that subject while showing `subject` (a JetStream delivery to an
 //                  inbox, nats-server's `pa.deliver`).
+//          info = u16 length | UTF-8 JSON, with flag REQUEST_INFO only: a JetStream API request from a
+//                  client of the sender, and that client's ClientInfo (src/request-info.ts; nats-server's
+//                  Nats-Request-Info header), for the audit advisory of the node that answers it.
 //          flags: REPLY, HEADERS, QUEUES_ONLY (sent for queue groups only: plain subscribers skip it),
-//          DELIVER_AS.
+//          DELIVER_AS, REQUEST_INFO.
 //   RAFT   u8 type | u8 group length | group | payload: JetStream's clustered layer
 //          (src/jetstream/cluster/route-transport.ts): a Raft message of the named group, a proposal
 //          forwarded to its leader, or a node's status. The route only carries it.
@@ -38,8 +41,9 @@ import { decode, encode } from "@msgpack/msgpack";
  * 2: MSG frames may carry a deliver subject (DELIVER_AS), which a version 1 node would misread.
  * 3: SUB, UNSUB and MSG frames carry an account index; HELLO lists the accounts.
  * 4: RAFT frames (clustered JetStream); HELLO says whether the sender runs JetStream, and its tags.
+ * 5: MSG frames may carry a request's ClientInfo (REQUEST_INFO), which a version 4 node would misread.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export const FrameKind = {
   HELLO: 1,
@@ -57,6 +61,7 @@ export const MsgFlag = {
   HEADERS: 2,
   QUEUES_ONLY: 4,
   DELIVER_AS: 8,
+  REQUEST_INFO: 16,
 } as const;
 
 /** Bytes of a MSG frame before the subject: length, kind and the fixed fields. */

@@ -22,7 +22,8 @@ import { OutboundBuffer } from "../outbound.ts";
 import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
-import { deliverRouted, delivery } from "../router.ts";
+import { deliverRouted, delivery, routedRequest } from "../router.ts";
+import { isAuditedApiSubject, requestClientInfoJson } from "../request-info.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
 import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import { Subscription } from "../subscription.ts";
@@ -117,8 +118,15 @@ export interface RouteSocketData {
   route: Route | null;
 }
 
-/** Largest frame accepted: a message of max_payload plus room for subject, reply and queue names. */
+/** Room in a frame beyond its message's payload, for subject, reply and queue names. */
 const FRAME_SLACK = 256 * 1024;
+/**
+ * Largest frame accepted, at least: a client's message is at most max_payload, but what the servers make
+ * themselves is not (a STREAM.MSG.GET answer holds a max_payload message in base64, a stream info its
+ * subjects), and nats-server's routes take any size. A frame over the limit closes the route (and it
+ * would come again), so the limit is well above anything a server makes; members are trusted peers.
+ */
+const MIN_MAX_FRAME = 64 * 1024 * 1024;
 
 let nextRid = 1;
 
@@ -183,7 +191,7 @@ export class Route implements Subscriber {
     readonly remoteAddress: string,
     readonly remotePort: number,
   ) {
-    this.maxFrame = owner.server.options.maxPayload + FRAME_SLACK;
+    this.maxFrame = Math.max(owner.server.options.maxPayload + FRAME_SLACK, MIN_MAX_FRAME);
   }
 
   get server(): Server {
@@ -475,6 +483,14 @@ export class Route implements Subscriber {
       queuesStart = queuesStart + 2 + (queuesStart + 2 <= end ? buf.readUInt16BE(queuesStart) : 0);
       if (deliverStart > end || queuesStart > end || queuesStart === deliverStart) return this.protocolError("malformed MSG frame (deliver subject)");
     }
+    let requestInfo: string | null = null;
+    if ((flags & MsgFlag.REQUEST_INFO) !== 0) {
+      const infoStart = queuesStart + 2;
+      const infoEnd = infoStart + (infoStart <= end ? buf.readUInt16BE(queuesStart) : 0);
+      if (infoStart > end || infoEnd > end) return this.protocolError("malformed MSG frame (request info)");
+      requestInfo = buf.toString("utf8", infoStart, infoEnd);
+      queuesStart = infoEnd;
+    }
     const into = this.inbound[buf.readUInt16BE(start + MsgAt.ACCOUNT)];
     if (into === undefined || into === null) {
       if (into === undefined) return this.protocolError("MSG for an account the HELLO did not list");
@@ -498,7 +514,9 @@ export class Route implements Subscriber {
     if (trace === SKIP) return;
     let result = into.memo.match(into.account.sublist, buf, subjectStart, subjectEnd);
     if (trace !== null) result = tracedResult(result, trace, this, false);
+    if (requestInfo !== null) routedRequest.info = requestInfo; // the JetStream API's internal client keeps it with the request
     deliverRouted(result, this, (flags & MsgFlag.QUEUES_ONLY) !== 0, queuesStart, end, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart);
+    if (requestInfo !== null) routedRequest.info = null;
     if (trace !== null) trace.release();
   }
 
@@ -619,18 +637,26 @@ export class Route implements Subscriber {
       headLength = head.length;
     }
     if (subjectLength > 0xffff || headLength > 0xffff) return; // cannot happen within max_control_line
+    if (payloadLength > this.maxFrame - FRAME_SLACK) return; // a server's own message the other node would refuse, closing the route
     this.lastSeq = delivery.seq;
     this.lastAccount = accountIndex;
+    // A JetStream API request from a client here: who sent it goes along (src/request-info.ts). One byte
+    // compare for any other message.
+    const requestInfo = buf[subjectStart] === 36 /* $ */ && publisher !== null && publisher.isRoute !== true && isAuditedApiSubject(buf, subjectStart, subjectEnd)
+      ? requestClientInfoJson(publisher, this.server)
+      : null;
+    const info = requestInfo === null ? null : Buffer.from(requestInfo, "utf8");
+    const infoBytes = info === null || info.length > 0xffff ? 0 : 2 + info.length;
     const queueBytes = queue === null ? 0 : 2 + queue.length;
     const deliverBytes = deliverSubject === null ? 0 : 2 + deliverSubject.length;
-    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + queueBytes;
+    const frameLength = MSG_HEADER + subjectLength + headLength + payloadLength + 2 + deliverBytes + infoBytes + queueBytes;
     const start = this.outbound.reserve(frameLength);
     const out = this.outbound.buf;
     out.writeUInt32BE(frameLength - 4, start);
     out[start + 4] = FrameKind.MSG;
     out[start + MsgAt.FLAGS] =
       (replyStart >= 0 ? MsgFlag.REPLY : 0) | (headerSize >= 0 ? MsgFlag.HEADERS : 0) | (queue !== null ? MsgFlag.QUEUES_ONLY : 0) |
-      (deliverSubject !== null ? MsgFlag.DELIVER_AS : 0);
+      (deliverSubject !== null ? MsgFlag.DELIVER_AS : 0) | (infoBytes > 0 ? MsgFlag.REQUEST_INFO : 0);
     out.writeUInt16BE(subjectLength, start + MsgAt.SUBJECT_LENGTH);
     out.writeUInt16BE(replyLength, start + MsgAt.REPLY_LENGTH);
     out.writeUInt16BE(headLength, start + MsgAt.HEAD_LENGTH);
@@ -650,6 +676,10 @@ export class Route implements Subscriber {
     if (deliverSubject !== null) {
       out.writeUInt16BE(deliverSubject.length, at);
       at += 2 + out.write(deliverSubject, at + 2, "latin1");
+    }
+    if (infoBytes > 0) {
+      out.writeUInt16BE(info!.length, at);
+      at += 2 + info!.copy(out, at + 2);
     }
     if (queue !== null) {
       out.writeUInt16BE(queue.length, at);

@@ -44,6 +44,7 @@ export function routeFrameTraces(direction: "<<-" | "->>", buf: Buffer, start: n
       const payloadStart = tailStart + headLength;
       let at = payloadStart + payloadLength + 2;
       if ((flags & MsgFlag.DELIVER_AS) !== 0) at += 2 + buf.readUInt16BE(at);
+      if ((flags & MsgFlag.REQUEST_INFO) !== 0) at += 2 + buf.readUInt16BE(at);
       const queues: string[] = [];
       for (let q = 0; q < queueCount && at + 2 <= end; q++) {
         const length = buf.readUInt16BE(at);

@@ -547,11 +547,15 @@ export class AccountJetStream {
 }
 
 /**
- * max_streams on create (10027), a stream max_consumers above the account's (10026), and the bytes the stream
+ * The account's rules for max_bytes (max_bytes_required: 10113; *_max_stream_bytes: 10122, as nats-server's
+ * checkStreamCfg), max_streams on create (10027), a stream max_consumers above the account's (10026), and the bytes the stream
  * reserves (its max_bytes, at least 1; times `replicas`) with those the other streams of its storage reserve
  * (times `replicas` too, as nats-server counts them) against the account's max_mem / max_file (10028 / 10047).
  */
 function checkAccountStreamLimits(l: AccountJetStreamOptions, config: StreamConfig, creating: boolean, streams: StreamConfig[], replicas: number): void {
+  if (l.maxBytesRequired && config.max_bytes <= 0) throw apiError("StreamMaxBytesRequired");
+  const maxStreamBytes = config.storage === "memory" ? l.memoryMaxStreamBytes : l.storeMaxStreamBytes;
+  if (maxStreamBytes > 0 && config.max_bytes > maxStreamBytes) throw apiError("StreamMaxStreamBytesExceeded");
   const others = streams.filter((s) => s.name !== config.name);
   if (creating && l.maxStreams > 0 && others.length >= l.maxStreams) throw apiError("MaximumStreamsLimit");
   if (config.max_consumers > 0 && l.maxConsumers > 0 && config.max_consumers > l.maxConsumers) throw apiError("MaximumConsumersLimit");

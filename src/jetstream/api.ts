@@ -22,10 +22,13 @@ import type { Stream, StreamInfoJson } from "./stream.ts";
 import { hasInterest } from "./deliver.ts";
 import { parseRfc3339, rfc3339, ZERO_TIME } from "./wire.ts";
 import { nowMs } from "./store/indexed.ts";
+import { API_AUDIT_SUBJECT, apiAudit, isAudited } from "./api-audit.ts";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;
 const LIST_LIMIT = 256;
+/** Subjects in one stream info's subject details (nats-server's JSMaxSubjectDetails). */
+const SUBJECT_DETAILS_LIMIT = 100_000;
 
 type Body = Record<string, unknown>;
 
@@ -59,7 +62,7 @@ export class JetStreamApi {
     const clustered = this.ctx?.service.cluster;
     if (clustered != null && clustered.takeRequest(this, m, t, route === null ? null : route[0])) return;
     if (route === null) return;
-    this.answer(m.reply, route[0], this.execute(m, route));
+    this.answer(m, route[0], this.execute(m, route));
   }
 
   /** Runs a request here, as a single server would; the answer's body (null: a subject nobody handles). */
@@ -67,7 +70,7 @@ export class JetStreamApi {
     const route = this.route(m.subject.split("."));
     if (route === null) return null;
     const body = this.execute(m, route);
-    if (m.reply !== null) this.answer(m.reply, route[0], body);
+    if (m.reply !== null) this.answer(m, route[0], body);
     return body;
   }
 
@@ -93,16 +96,24 @@ export class JetStreamApi {
     return this.ctx;
   }
 
-  /** Publishes an answer of `type` (e.g. `stream_info_response`). */
-  answer(reply: string, type: string, body: Body): void {
+  /**
+   * Publishes the answer of `type` (e.g. `stream_info_response`) to `request`, after the action advisories
+   * it carries and before its audit advisory (nats-server's order).
+   */
+  answer(request: InternalMessage, type: string, body: Body): void {
     for (const [subject, advisory] of advisoriesOf(body)) this.ctx?.advisory(subject, advisory);
-    this.client.publish(reply, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+    const response = JSON.stringify({ type: TYPE + type, ...body });
+    if (request.reply !== null) this.client.publish(request.reply, Buffer.from(response));
+    if (isAudited(request, type, body.error !== undefined)) {
+      const audit = apiAudit(this.client.server, request, response, this.ctx?.service.options.domain ?? "");
+      this.client.publish(API_AUDIT_SUBJECT, Buffer.from(JSON.stringify(audit)));
+    }
   }
 
   /** An error answer, with the fields nats-server adds to errors of that response type. */
-  answerError(reply: string, type: string, error: ApiError): void {
+  answerError(request: InternalMessage, type: string, error: ApiError): void {
     if (this.ctx !== null) this.ctx.apiErrors++;
-    this.answer(reply, type, { error: error.json, ...errorExtras(type) });
+    this.answer(request, type, { error: error.json, ...errorExtras(type) });
   }
 
   private execute(m: InternalMessage, [type, handler]: [string, (m: InternalMessage) => Body]): Body {
@@ -209,8 +220,8 @@ export class JetStreamApi {
       streams: js.streams.size,
       consumers: js.consumerCount,
       limits: {
-        max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: -1,
-        memory_max_stream_bytes: -1, storage_max_stream_bytes: -1, max_bytes_required: false,
+        max_memory: l.maxMemory, max_storage: l.maxFile, max_streams: l.maxStreams, max_consumers: l.maxConsumers, max_ack_pending: l.maxAckPending,
+        memory_max_stream_bytes: l.memoryMaxStreamBytes, storage_max_stream_bytes: l.storeMaxStreamBytes, max_bytes_required: l.maxBytesRequired,
       },
       ...(js.options.domain !== "" ? { domain: js.options.domain } : {}),
       api: { total: this.js.apiTotal, errors: this.js.apiErrors },
@@ -276,7 +287,15 @@ export class JetStreamApi {
     const body = this.json(m);
     const stream = this.stream(name);
     const filter = typeof body.subjects_filter === "string" ? body.subjects_filter : undefined;
-    return { total: 0, offset: 0, limit: 0, ...stream.info(filter, body.deleted_details === true) };
+    const info = stream.info(filter, body.deleted_details === true);
+    const subjects = info.state.subjects;
+    if (subjects === undefined) return { total: 0, offset: 0, limit: 0, ...info };
+    // Subject details are paged as nats-server pages them: sorted, SUBJECT_DETAILS_LIMIT from `offset` (clients ask for the next page).
+    const names = Object.keys(subjects).sort();
+    const offset = Math.min(this.offset(body), names.length);
+    const page = names.slice(offset, offset + SUBJECT_DETAILS_LIMIT);
+    const paged = page.length === 0 ? undefined : Object.fromEntries(page.map((name) => [name, subjects[name]!]));
+    return { total: names.length, offset, limit: SUBJECT_DETAILS_LIMIT, ...info, state: { ...info.state, subjects: paged } };
   }
 
   private streamDelete(name: string): Body {
@@ -391,10 +410,11 @@ export class JetStreamApi {
       if (Array.isArray(raw.filter_subjects) && raw.filter_subjects.length > 0) throw apiError("ConsumerMultipleFiltersNotAllowed");
       if (raw.filter_subject !== filterFromSubject) throw apiError("ConsumerCreateFilterSubjectMismatch");
     }
-    if (typeof raw.num_replicas === "number" && raw.num_replicas > 1) throw apiError("StreamReplicasNotSupported");
+    // Alone, replicas are refused outright; in a cluster, past the stream's (normalizeConsumerConfig: 10126).
+    if (!this.clustered && typeof raw.num_replicas === "number" && raw.num_replicas > 1) throw apiError("StreamReplicasNotSupported");
     const stream = this.stream(streamName);
     const action = typeof body.action === "string" ? body.action : "";
-    const config = normalizeConsumerConfig(raw, stream.config);
+    const config = normalizeConsumerConfig(raw, stream.config, this.js.limits.maxAckPending);
     const isDurable = config.durable_name !== undefined;
     if (!isDurable && config.inactive_threshold === undefined) config.inactive_threshold = DEFAULT_EPHEMERAL_INACTIVE_NS;
     if (consumerName === "") consumerName = config.durable_name ?? config.name ?? Consumer.ephemeralName().slice(0, 8);

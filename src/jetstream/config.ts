@@ -394,7 +394,8 @@ function consumerInvalid(text: string): never {
  * Parses and completes a consumer configuration: nats-server's defaults, then its checks against the
  * stream. Throws the ApiError nats-server answers with.
  */
-export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): ConsumerConfig {
+/** `accountMaxAckPending`: the account's max_ack_pending limit (0 or less: none). */
+export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig, accountMaxAckPending = 0): ConsumerConfig {
   if (raw === null || raw === undefined || typeof raw !== "object" || Array.isArray(raw)) throw apiError("ConsumerConfigRequired");
   const r = raw as Json;
   const deliverPolicy = (typed<string>(r, "deliver_policy", "string") ?? "all") as DeliverPolicy;
@@ -456,11 +457,14 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (c.ack_wait === undefined && ackPolicy !== "none") c.ack_wait = DEFAULT_ACK_WAIT_NS;
   if (c.max_deliver === undefined) c.max_deliver = -1;
   if (c.backoff) c.ack_wait = c.backoff[0];
-  if (ackPolicy !== "none" && c.max_ack_pending === undefined) c.max_ack_pending = stream.consumer_limits.max_ack_pending ?? DEFAULT_MAX_ACK_PENDING;
+  if (ackPolicy !== "none" && c.max_ack_pending === undefined) {
+    c.max_ack_pending = stream.consumer_limits.max_ack_pending ?? (accountMaxAckPending > 0 ? Math.min(DEFAULT_MAX_ACK_PENDING, accountMaxAckPending) : DEFAULT_MAX_ACK_PENDING);
+  }
   if (c.inactive_threshold === undefined && stream.consumer_limits.inactive_threshold) c.inactive_threshold = stream.consumer_limits.inactive_threshold;
   if (c.priority_policy === "pinned_client" && !c.priority_timeout) c.priority_timeout = DEFAULT_PINNED_TTL_NS;
 
   // Checks (checkConsumerCfg), in nats-server's order.
+  if (c.num_replicas > 0 && c.num_replicas > Math.max(1, stream.num_replicas ?? 1)) throw apiError("ConsumerReplicasExceedsStream");
   if (c.backoff && c.max_deliver! > 0 && c.max_deliver! <= c.backoff.length) throw apiError("ConsumerMaxDeliverBackoff");
   if (c.backoff && c.max_deliver! < 0) throw apiError("ConsumerMaxDeliverBackoff");
   if (c.description && c.description.length > MAX_DESCRIPTION_LEN) throw apiError("ConsumerDescriptionTooLong", { max: MAX_DESCRIPTION_LEN });
@@ -485,7 +489,8 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
     if (c.max_batch !== undefined && c.max_batch < 0) throw apiError("ConsumerMaxRequestBatchNegative");
     if (c.max_expires !== undefined && c.max_expires !== 0 && c.max_expires < 1_000_000) throw apiError("ConsumerMaxRequestExpiresToSmall");
   }
-  // The stream's consumer_limits are ceilings as well as defaults.
+  // The account's max_ack_pending is a ceiling, then the stream's consumer_limits (ceilings as well as defaults).
+  if (accountMaxAckPending > 0 && (c.max_ack_pending ?? 0) > accountMaxAckPending) throw apiError("ConsumerMaxPendingAckExcess", { limit: accountMaxAckPending });
   const limits = stream.consumer_limits;
   if (limits.max_ack_pending && (c.max_ack_pending ?? 0) > limits.max_ack_pending) {
     throw apiError("ConsumerMaxPendingAckExcess", { limit: limits.max_ack_pending });
@@ -493,6 +498,9 @@ export function normalizeConsumerConfig(raw: unknown, stream: StreamConfig): Con
   if (limits.inactive_threshold && (c.inactive_threshold ?? 0) > limits.inactive_threshold) {
     throw apiError("ConsumerInactiveThresholdExcess", { limit: goDurationString(limits.inactive_threshold) });
   }
+  // A direct consumer (what a server makes for a mirror or a source) is an ephemeral push consumer.
+  if (c.direct && !push) throw apiError("ConsumerDirectRequiresPush");
+  if (c.direct && c.durable_name) throw apiError("ConsumerDirectRequiresEphemeral");
   if (c.deliver_group && !push) consumerInvalid("consumer with deliver group requires a deliver subject");
   if (c.filter_subject !== undefined && c.filter_subjects !== undefined) throw apiError("ConsumerDuplicateFilterSubjects");
   const all = c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : []);

@@ -20,16 +20,17 @@
 // non-matching messages that aged out are not reported (those after the last heartbeat may be).
 //
 // A mirror stores each message under the origin's sequence (a gap, an origin deletion, stays a deleted
-// sequence) and adds nothing; a source stores it as a publish would, with `Nats-Stream-Source:
+// sequence) and with the origin's time (the ack reply's `<ts>`, as nats-server stores it), and adds
+// nothing; a source stores it as a publish would, with `Nats-Stream-Source:
 // <origin>[:<hash of the api>] <origin seq> <filter> <dest>` (nats-server 2.10's form), from which the
-// position is found again after a restart.
+// position is found again after a restart, and with this server's time.
 import { InternalClient, type InternalMessage } from "../internal-client.ts";
 import type { Subscription } from "../subscription.ts";
 import { SubjectTransform } from "../accounts/subject-transform.ts";
 import { subjectIsLiteral, subjectMatches } from "../subjects/subject.ts";
 import type { ApiErrorJson } from "./errors.ts";
 import { nuid } from "./nuid.ts";
-import { rfc3339 } from "./wire.ts";
+import { msFromNanosString, rfc3339 } from "./wire.ts";
 import { indexName, type StreamSourceConfig } from "./source-config.ts";
 import type { Stream } from "./stream.ts";
 import { buildHeaders, parseHeaders, removeHeaders } from "./wire.ts";
@@ -237,7 +238,7 @@ export class StreamFeed {
     this.lastActivity = Date.now();
     const subject = this.transformed(m.subject);
     const error = this.isMirror
-      ? this.stream.storeMirrored(ack.sseq, subject, m.headers, m.payload)
+      ? this.stream.storeMirrored(ack.sseq, subject, m.headers, m.payload, ack.ts)
       : this.stream.storeSourced(subject, this.sourcedHeaders(m.headers, ack.sseq), m.payload);
     if (error !== null) {
       this.stream.js.server.log.warn(`JetStream: stream ${this.stream.name}: could not store message ${ack.sseq} of ${this.isMirror ? "mirror" : "source"} ${this.config.name}: ${error.description}`);
@@ -284,13 +285,20 @@ export class StreamFeed {
   }
 }
 
-/** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>` (or the 2.10 form with domain and account hash). */
-function parseAckReply(reply: string | null): { consumer: string; delivered: number; sseq: number; dseq: number; pending: number } | null {
+/**
+ * `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>` (or the 2.10 form with domain and
+ * account hash); `ts` is the origin's time of the message in ms, undefined when the token is not a time.
+ */
+function parseAckReply(reply: string | null): { consumer: string; delivered: number; sseq: number; dseq: number; ts: number | undefined; pending: number } | null {
   if (reply === null || !reply.startsWith("$JS.ACK.")) return null;
   const t = reply.split(".");
   const at = t.length === 9 ? 2 : t.length >= 11 ? 4 : -1;
   if (at < 0) return null;
-  return { consumer: t[at + 1]!, delivered: Number(t[at + 2]), sseq: Number(t[at + 3]), dseq: Number(t[at + 4]), pending: Number(t[at + 6]) };
+  const ts = msFromNanosString(t[at + 5]!);
+  return {
+    consumer: t[at + 1]!, delivered: Number(t[at + 2]), sseq: Number(t[at + 3]), dseq: Number(t[at + 4]),
+    ts: ts > 0 ? ts : undefined, pending: Number(t[at + 6]),
+  };
 }
 
 /** The feeds of one stream: its mirror, or its sources; one internal client for all of them. */

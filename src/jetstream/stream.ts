@@ -130,8 +130,8 @@ export interface StreamReplication {
   proposeBatch(batch: ProposedBatch): void;
   /** A message the leader's source feed copied, checked (applySourced on every replica); `seq` as for propose. */
   proposeSourced(subject: string, headers: Buffer, payload: Buffer, msgId: string, seq: number): void;
-  /** A message the leader's mirror feed copied, under the origin's sequence (applyMirrored on every replica). */
-  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): void;
+  /** A message the leader's mirror feed copied, under the origin's sequence and with its time `ts` (applyMirrored on every replica). */
+  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts: number): void;
   /** The origin's sequences up to `last` are gone: deleted sequences on every replica (applyMirrorSkip). */
   proposeMirrorSkip(last: number): void;
   /**
@@ -360,18 +360,19 @@ export class Stream {
   }
 
   /**
-   * A mirrored message under the origin's sequence: what the origin no longer has stays a deleted sequence
-   * here. A replicated stream's leader proposes it; every replica stores it when it commits (applyMirrored).
+   * A mirrored message under the origin's sequence and with the origin's time `ts` (now when the origin did
+   * not say): what the origin no longer has stays a deleted sequence here. A replicated stream's leader
+   * proposes it; every replica stores it when it commits (applyMirrored).
    */
-  storeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): ApiErrorJson | null {
+  storeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts: number | undefined): ApiErrorJson | null {
     const replication = this.replication;
-    if (replication === null) return this.applyMirrored(seq, subject, headers, payload);
+    if (replication === null) return this.applyMirrored(seq, subject, headers, payload, ts);
     if (!replication.acceptsPublishes) return apiError("ClusterNotAvailable").json; // no longer leading: its feeds stop
-    replication.proposeMirrored(seq, subject, headers, payload);
+    replication.proposeMirrored(seq, subject, headers, payload, ts ?? nowMs());
     return null;
   }
 
-  /** Stores a mirrored message (a replica applying it with the leader's timestamp `ts`, or an R1 mirror); a sequence it has is skipped (the log replayed). */
+  /** Stores a mirrored message (a replica applying it, or an R1 mirror) with time `ts`; a sequence it has is skipped (the log replayed). */
   applyMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts?: number): ApiErrorJson | null {
     try {
       if (seq <= this.store.state().lastSeq) return null;
@@ -410,12 +411,16 @@ export class Stream {
     }
   }
 
-  /** Deleted sequences up to `last` (an empty store starts after it); `subject` for the placeholders. */
+  /**
+   * Deleted sequences up to `last` (an empty store starts after it); `subject` for the placeholders. They are
+   * stamped just after the last message (time 0: the store's ascending rule), not now: a mirrored message
+   * after them keeps its origin time.
+   */
   private skipTo(last: number, subject: string): void {
     const st = this.store.state();
     if (last <= st.lastSeq) return;
     if (st.messages === 0) this.store.purge({ seq: last + 1 });
-    else for (let gap = st.lastSeq + 1; gap <= last; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0)).seq);
+    else for (let gap = st.lastSeq + 1; gap <= last; gap++) this.store.remove(this.store.append(subject, null, Buffer.alloc(0), 0).seq);
   }
 
   // ---- republish and subject transform (./republish.ts) ------------------------------------------

@@ -72,6 +72,14 @@ export const NS_PER_MS = 1_000_000;
 export const nsToMs = (ns: number): number => ns / NS_PER_MS;
 export const msToNs = (ms: number): number => Math.round(ms * NS_PER_MS);
 
+/** Milliseconds with a fraction from nanoseconds since the epoch as a decimal string (an ack subject's `<ts>`); NaN when not a number. */
+export function msFromNanosString(ns: string): number {
+  if (!/^\d+$/.test(ns)) return NaN;
+  // Split before converting: 19 digits are past a double's exact integers.
+  if (ns.length <= 6) return Number(ns) / NS_PER_MS;
+  return Number(ns.slice(0, -6)) + Number(ns.slice(-6)) / NS_PER_MS;
+}
+
 /** A duration in nanoseconds as Go's time.Duration.String() writes it ("1h2m3.5s", "100ms", "0s"): nats-server's error texts use it. */
 export function goDurationString(ns: number): string {
   if (ns === 0) return "0s";

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { createAccount, createUser } from "@nats-io/nkeys";
 import { configErrorsOf, optionsFromText } from "../harness/config-text.ts";
+import { unlimitedJetStream } from "../../src/accounts/options.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const bun = path.resolve(repo, "node_modules/.bin/bun");
@@ -69,7 +70,7 @@ describe("accounts block", () => {
     expect(a!.users[0]!.permissions).toEqual({ publish: { deny: ["secret.>"] } });
     expect(a!.users[1]!.permissions).toEqual({ publish: { allow: ["a2.>"] } });
     expect(a!.limits).toEqual({ maxConnections: 5, maxSubscriptions: 10, maxPayload: 1024, maxLeafnodes: 2 });
-    expect(a!.jetstream).toEqual({ maxMemory: 1024 * 1024, maxFile: 2 * 1024 * 1024, maxStreams: 3, maxConsumers: 4 });
+    expect(a!.jetstream).toEqual({ ...unlimitedJetStream(), maxMemory: 1024 * 1024, maxFile: 2 * 1024 * 1024, maxStreams: 3, maxConsumers: 4 });
     expect(a!.exports).toEqual([
       { kind: "stream", subject: "a.events.>", accounts: null },
       { kind: "stream", subject: "a.private.>", accounts: ["B"] },
@@ -90,8 +91,8 @@ describe("accounts block", () => {
   });
 
   test.each([
-    ["true", { maxMemory: -1, maxFile: -1, maxStreams: -1, maxConsumers: -1 }],
-    ["enabled", { maxMemory: -1, maxFile: -1, maxStreams: -1, maxConsumers: -1 }],
+    ["true", unlimitedJetStream()],
+    ["enabled", unlimitedJetStream()],
     ["false", null],
     ["disabled", null],
   ])("jetstream: %s", (value, expected) => {
@@ -215,6 +216,8 @@ const ERRORS: [string, string, string][] = [
   ["exports-not-array", 'accounts {\n  A: { exports: { stream: "q" } }\n}\n', "t.conf:2:8: Exports should be an array, got map[string]interface {}"],
   ["limits-unknown", "accounts {\n  A: { limits: { max_bananas: 1 } }\n}\n", 't.conf:2:18: Unknown field "max_bananas" parsing account limits'],
   ["jetstream-string", "accounts {\n  A: { jetstream: maybe }\n}\n", "t.conf:2:8: Expected 'enabled' or 'disabled' for string value, got 'maybe'"],
+  ["jetstream-max-bytes-required", "accounts {\n  A: { jetstream: { max_bytes_required: 5 } }\n}\n", 't.conf:2:21: Expected a parseable bool for "max_bytes_required", got 5'],
+  ["jetstream-max-ack-pending", "accounts {\n  A: { jetstream: { max_ack_pending: x } }\n}\n", 't.conf:2:21: Expected a parseable size for "max_ack_pending", got x'],
   ["account-nkey", "accounts {\n  A: { nkey: ABC }\n}\n", 't.conf:2:8: Not a valid public nkey for an account: "ABC"'],
   ["account-unknown-key", "accounts {\n  A: { colour: red }\n}\n", 't.conf:2:8: unknown field "colour"'],
   ["system-account-undefined", "accounts { A: {} }\nsystem_account: NOPE\n", "t.conf:2:1: error resolving system account: account missing"],

@@ -17,9 +17,13 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
   test("one answer per request from any node; a stream made once, reachable from every node", async () => {
     const nodes = await threeJetStreamNodes();
     const [c0, c1, c2] = await Promise.all(nodes.map(client));
+    // API audit advisories (src/jetstream/api-audit.ts), by id: each node's client sees those of its own node at once.
+    const audits = new Map<string, Record<string, any>>();
+    for (const nc of [c0, c1, c2]) nc.subscribe("$JS.EVENT.ADVISORY.API", { callback: (_, m) => void audits.set(m.json<{ id: string }>().id, m.json()) });
+    await Promise.all([c0, c1, c2].map((nc) => nc.flush()));
 
-    for (const nc of [c0, c1, c2]) {
-      const got = await answers(nc, "$JS.API.INFO");
+    // (Each answers() waits 400 ms for a second answer: the nodes are asked side by side.)
+    for (const got of await Promise.all([c0, c1, c2].map((nc) => answers(nc, "$JS.API.INFO")))) {
       expect(got.length).toBe(1);
       expect(got[0]!.type).toBe("io.nats.jetstream.api.v1.account_info_response");
     }
@@ -30,20 +34,34 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     expect(created[0]!.error).toBeUndefined();
     const holder = (created[0]!.cluster as { leader: string }).leader;
     expect(["N0", "N1", "N2"]).toContain(holder);
-    for (const nc of [c0, c1, c2]) {
-      const names = await answers(nc, "$JS.API.STREAM.NAMES");
+    const asked = [c0, c1, c2].map((nc) => Promise.all([answers(nc, "$JS.API.STREAM.NAMES"), answers(nc, "$JS.API.STREAM.INFO.ORDERS")]));
+    for (const [names, info] of await Promise.all(asked)) {
       expect(names.length).toBe(1);
       expect(names[0]!.streams).toEqual(["ORDERS"]);
-      const info = await answers(nc, "$JS.API.STREAM.INFO.ORDERS");
       expect(info.length).toBe(1);
       expect(info[0]!.cluster).toEqual({ name: "test", leader: holder });
     }
     // A second create of the same name with another configuration is refused once (10058).
-    const again = await answers(c0, "$JS.API.STREAM.CREATE.ORDERS", JSON.stringify({ name: "ORDERS", subjects: ["other.>"] }));
-    expect(again.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10058]);
     // Overlapping subjects with a stream held elsewhere: 10065, decided by the meta leader.
-    const overlap = await answers(c1, "$JS.API.STREAM.CREATE.O2", JSON.stringify({ name: "O2", subjects: ["orders.eu"] }));
+    const [again, overlap] = await Promise.all([
+      answers(c0, "$JS.API.STREAM.CREATE.ORDERS", JSON.stringify({ name: "ORDERS", subjects: ["other.>"] })),
+      answers(c1, "$JS.API.STREAM.CREATE.O2", JSON.stringify({ name: "O2", subjects: ["orders.eu"] })),
+    ]);
+    expect(again.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10058]);
     expect(overlap.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10065]);
+
+    // One audit advisory per request, from the node that answered, naming the requester's node (nats-server
+    // carries the client's info with the request across routes: its Nats-Request-Info header).
+    const metaLeader = (await metaCluster(nodes[0]!))!.leader;
+    const audited = (subject: string) => [...audits.values()].filter((a) => a.subject === subject).map((a) => [a.client.server, a.server, a.client.acc, a.client.cluster]);
+    await waitFor("the audits of the creates", async () => audited("$JS.API.STREAM.CREATE.ORDERS").length === 2 && audited("$JS.API.STREAM.CREATE.O2").length === 1);
+    // (The nodes were asked side by side: in any order.)
+    const fromEach = (subject: string) => audited(subject).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    expect(fromEach("$JS.API.INFO")).toEqual(["N0", "N1", "N2"].map((n) => [n, metaLeader, "$G", "test"]));
+    expect(audited("$JS.API.STREAM.CREATE.ORDERS")).toEqual([["N2", holder, "$G", "test"], ["N0", metaLeader, "$G", "test"]]);
+    expect(audited("$JS.API.STREAM.CREATE.O2")).toEqual([["N1", metaLeader, "$G", "test"]]);
+    expect(fromEach("$JS.API.STREAM.NAMES")).toEqual(["N0", "N1", "N2"].map((n) => [n, metaLeader, "$G", "test"]));
+    expect(fromEach("$JS.API.STREAM.INFO.ORDERS")).toEqual(["N0", "N1", "N2"].map((n) => [n, holder, "$G", "test"]));
 
     // Five publishes through N1, a durable pull consumer made on N0 and fetched on N2: each message once.
     const js1 = jetstream(c1);
@@ -95,8 +113,7 @@ describe("a cluster whose every node runs JetStream is one JetStream", () => {
     const deleted = await answers(c0, "$JS.API.STREAM.DELETE.ORDERS");
     expect(deleted.length).toBe(1);
     expect(deleted[0]!.success).toBe(true);
-    for (const nc of [c0, c1, c2]) {
-      const info = await answers(nc, "$JS.API.STREAM.INFO.ORDERS");
+    for (const info of await Promise.all([c0, c1, c2].map((nc) => answers(nc, "$JS.API.STREAM.INFO.ORDERS")))) {
       expect(info.map((a) => (a.error as { err_code: number }).err_code)).toEqual([10059]);
     }
   }, 60_000);

@@ -18,11 +18,14 @@ describe("a replica whose store was wiped", () => {
     const metaLeader = await waitForMeta(nodes);
     const nc = await connect({ servers: nodes.filter((n) => n.name === metaLeader).map((n) => n.hostport), timeout: 5000 });
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "W", subjects: ["w.>"], num_replicas: 3 });
+    await jsm.streams.add({ name: "W", subjects: ["w.>"], num_replicas: 3, allow_direct: true });
     const js = jetstream(nc);
     const total = 1200;
+    // Every tenth message is 32 KiB: what the leader sends back in one copying answer must still fit a
+    // route frame (max_payload + 256 KiB), whatever the messages' sizes.
+    const body = (i: number) => (i % 10 === 9 ? enc.encode(String(i).padEnd(32 * 1024, ".")) : enc.encode(String(i)));
     for (let i = 0; i < total; i += 100) {
-      await Promise.all(Array.from({ length: 100 }, (_, j) => js.publish(`w.${i + j}`, enc.encode(String(i + j)), { msgID: `w${i + j}` })));
+      await Promise.all(Array.from({ length: 100 }, (_, j) => js.publish(`w.${i + j}`, body(i + j), { msgID: `w${i + j}` })));
     }
     const snapshotOf = (node: ClusterNode) => {
       const sys = path.join(storeDirs.get(node)!, "jetstream", "$SYS", "_js_");
@@ -48,6 +51,15 @@ describe("a replica whose store was wiped", () => {
     };
     await waitFor("the rebuilt copy has every message", async () => (await localState())?.messages === total);
     expect(await localState()).toMatchObject({ messages: total, first_seq: 1, last_seq: total });
+    // The copies are the messages: a large one read back from the rebuilt node (a direct get is answered
+    // by the replica on the requester's own node).
+    const own = await connect({ servers: victim.hostport, timeout: 5000 });
+    try {
+      const copy = await (await jetstreamManager(own)).direct.getMessage("W", { seq: 1000 });
+      expect(new TextDecoder().decode(copy?.data)).toBe(new TextDecoder().decode(body(999)));
+    } finally {
+      await own.close();
+    }
     // And it goes on taking part: one more publish reaches it too.
     expect((await js.publish("w.after", enc.encode("after"))).seq).toBe(total + 1);
     await waitFor("the rebuilt replica has the new message", async () => (await localState())?.last_seq === total + 1);

@@ -130,6 +130,10 @@ describe("a replicated stream (R3)", () => {
     expect(r5.length).toBe(1);
     expect((r5[0]!.error as { err_code: number }).err_code).toBe(10005);
     expect((r5[0]!.error as { description: string }).description).toMatch(/^no suitable peers for placement/);
+    // A consumer may not have more replicas than its stream (10126).
+    await jsm.streams.add({ name: "ONE", subjects: ["one"], num_replicas: 1 });
+    const r3 = await answers(nc, "$JS.API.CONSUMER.DURABLE.CREATE.ONE.c", JSON.stringify({ stream_name: "ONE", config: { durable_name: "c", ack_policy: "explicit", num_replicas: 3 } }));
+    expect(r3.map((a) => a.error)).toEqual([{ code: 400, err_code: 10126, description: "consumer config replica count exceeds parent stream" }]);
 
     const kv = await new Kvm(nc).create("cfg", { replicas: 3, history: 5 });
     expect((await kv.status()).replicas).toBe(3);
@@ -137,6 +141,21 @@ describe("a replicated stream (R3)", () => {
     await kv.put("a", "2");
     expect((await kv.get("a"))?.string()).toBe("2");
     expect((await kv.get("a", { revision: 1 }))?.string()).toBe("1");
+
+    // A message of nearly max_payload read through a node that does not lead the stream: the leader's
+    // answer holds it in base64, larger than any client may publish, and crosses a route (nats-server's
+    // routes take any size; natter's closed at max_payload + 256 KiB, and the request went unanswered).
+    const leader = (await info(nc, "SD")).cluster!.leader!;
+    const far = await connect({ servers: nodes.find((n) => n.name !== leader)!.hostport, timeout: 5000 });
+    try {
+      const big = new Uint8Array(1024 * 1024 - 256).fill(7);
+      const seq = (await jetstream(far).publish("sd.big", big)).seq;
+      const got = await (await jetstreamManager(far)).streams.getMessage("SD", { seq });
+      expect(got?.data.length).toBe(big.length);
+      expect(got?.data.every((b) => b === 7)).toBe(true);
+    } finally {
+      await far.close();
+    }
     await nc.close();
   }, 60_000);
 

@@ -518,27 +518,28 @@ describe("connections", () => {
     );
   });
 
+  // The timer-bound tests run side by side (each waits seconds for the server's timers, on its own connection).
   describe("with ping_interval 1s, ping_max 2", () => {
     let pinger: RunningServer;
     beforeAll(async () => {
       pinger = await startServer({ pingInterval: "1s", pingMax: 2 });
     });
 
-    test("a client that ignores PINGs gets PING, PING, then -ERR 'Stale Connection' and is closed", async () => {
+    test.concurrent("a client that ignores PINGs gets PING, PING, then -ERR 'Stale Connection' and is closed", async () => {
       const c = await connectRaw(pinger.port, { autoPong: false, connect: { verbose: false } });
       const frames = await c.readUntil((f) => f.op === "-ERR", 15_000);
       expect(raws(frames)).toEqual(["PING\r\n", "PING\r\n", err("Stale Connection")]);
       expect(await c.waitClosed()).toBe(true);
     });
 
-    test("a client that never sends CONNECT is pinged and closed as stale too", async () => {
+    test.concurrent("a client that never sends CONNECT is pinged and closed as stale too", async () => {
       const c = await connectRaw(pinger.port, { autoPong: false });
       const frames = await c.readUntil((f) => f.op === "-ERR", 15_000);
       expect(raws(frames)).toEqual(["PING\r\n", "PING\r\n", err("Stale Connection")]);
       expect(await c.waitClosed()).toBe(true);
     });
 
-    test("a client that answers PINGs stays connected", async () => {
+    test.concurrent("a client that answers PINGs stays connected", async () => {
       const c = await connectRaw(pinger.port, { autoPong: false, connect: { verbose: false } });
       for (let i = 0; i < 4; i++) {
         await c.expect("PING\r\n", 5_000);
@@ -551,7 +552,7 @@ describe("connections", () => {
     });
   });
 
-  test("with default settings the first server PING comes about 2 s after CONNECT", async () => {
+  test.concurrent("with default settings the first server PING comes about 2 s after CONNECT", async () => {
     const c = await connectRaw(srv.port, { autoPong: false, connect: { verbose: false } });
     const t0 = performance.now();
     await c.expect("PING\r\n", 10_000);
@@ -562,7 +563,7 @@ describe("connections", () => {
     await expectOpen(c);
   });
 
-  test("without auth there is no CONNECT timeout: a silent client is still open after 3 s", async () => {
+  test.concurrent("without auth there is no CONNECT timeout: a silent client is still open after 3 s", async () => {
     const c = await connectRaw(srv.port);
     expect(await c.waitClosed(3_000)).toBe(false);
     c.send("PING\r\n");

@@ -151,6 +151,25 @@ describe("streams per account", () => {
     expect(ai).toMatchObject({ streams: 3, limits: { max_memory: -1, max_storage: -1, max_streams: -1, max_consumers: -1 } });
   });
 
+  test("account limits: max_bytes_required, per-stream max bytes, max_ack_pending, reported in $JS.API.INFO", async () => {
+    const server = await start({
+      config: "accounts {\n  M: { jetstream: { max_bytes_required: true, disk_max_stream_bytes: 2000, mem_max_stream_bytes: 1000, max_ack_pending: 50 }, users: [{user: m, password: m}] }\n}\n",
+    });
+    const m = await connectJs(server, as("m"));
+    const create = (config: Record<string, unknown>) => api(m.nc, `$JS.API.STREAM.CREATE.${config.name}`, config);
+    expect((await create({ name: "NOMAX", subjects: ["nomax"] })).error).toEqual({ code: 400, err_code: 10113, description: "account requires a stream config to have max bytes set" });
+    expect((await create({ name: "BIG", subjects: ["big"], max_bytes: 2001 })).error).toEqual({ code: 400, err_code: 10122, description: "stream max bytes exceeds account limit max stream bytes" });
+    expect((await create({ name: "BIGMEM", subjects: ["bigmem"], max_bytes: 1001, storage: "memory" })).error).toMatchObject({ err_code: 10122 });
+    expect((await create({ name: "OK", subjects: ["ok"], max_bytes: 2000 })).error).toBeUndefined();
+    // A consumer's max_ack_pending: the account's limit is its default (below nats-server's 1000) and its ceiling.
+    const c = await api(m.nc, "$JS.API.CONSUMER.DURABLE.CREATE.OK.d", { stream_name: "OK", config: { durable_name: "d", ack_policy: "explicit" } });
+    expect(c.config.max_ack_pending).toBe(50);
+    const over = await api(m.nc, "$JS.API.CONSUMER.DURABLE.CREATE.OK.e", { stream_name: "OK", config: { durable_name: "e", ack_policy: "explicit", max_ack_pending: 51 } });
+    expect(over.error).toEqual({ code: 400, err_code: 10121, description: "consumer max ack pending exceeds system limit of 50" });
+    const info = await api(m.nc, "$JS.API.INFO");
+    expect(info.limits).toMatchObject({ max_ack_pending: 50, memory_max_stream_bytes: 1000, storage_max_stream_bytes: 2000, max_bytes_required: true });
+  });
+
   test("kill -9 and restart: each account keeps its own streams, nothing acknowledged is lost", async () => {
     const server = await start();
     const acked = new Map<string, Map<string, number>>();

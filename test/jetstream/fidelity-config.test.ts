@@ -337,6 +337,17 @@ describe("consumer fields that must have their effect", () => {
     expect(r.error).toEqual({ code: 400, err_code: 10086, description: "consumer in pull mode can not have rate limit set" });
   });
 
+  test("a direct consumer is an ephemeral push one (10090, 10091); one server has no replicas (10074)", async () => {
+    const { nc } = await setup();
+    const r3 = await durable(nc, "r3", { ack_policy: "explicit", num_replicas: 3 });
+    expect(r3.error).toEqual({ code: 500, err_code: 10074, description: "replicas > 1 not supported in non-clustered mode" });
+    expect((await durable(nc, "r1", { ack_policy: "explicit", num_replicas: 1 })).error).toBeUndefined();
+    const pull = await api(nc, "$JS.API.CONSUMER.CREATE.S", { stream_name: "S", config: { ack_policy: "none", direct: true } });
+    expect(pull.error).toEqual({ code: 400, err_code: 10090, description: "consumer direct requires a push based consumer" });
+    const named = await durable(nc, "d", { ack_policy: "none", deliver_subject: "direct.out", direct: true });
+    expect(named.error).toEqual({ code: 400, err_code: 10091, description: "consumer direct requires an ephemeral consumer" });
+  });
+
   test("sample_freq publishes ack-latency samples on $JS.EVENT.METRIC.CONSUMER.ACK", async () => {
     const c = await setup();
     await publish(c, 1);

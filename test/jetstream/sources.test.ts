@@ -61,6 +61,34 @@ describe("mirrors and sources on one server", () => {
     }
   });
 
+  test("a mirror's copies keep the origin's time (nats-server stores the ack reply's timestamp); a source's copies get their own", async () => {
+    const server = await startJs();
+    try {
+      const { nc, js, jsm } = await connectJs(server);
+      await jsm.streams.add({ name: "T", subjects: ["t.>"] });
+      for (let i = 1; i <= 4; i++) await js.publish(`t.${i}`, enc(`m${i}`));
+      await jsm.streams.deleteMessage("T", 2); // a gap in the mirror: the message after it keeps its time too
+      // Created after the publishes: a copy made now has a later time of its own.
+      await jsm.streams.add({ name: "TM", mirror: { name: "T" } });
+      await jsm.streams.add({ name: "TS", sources: [{ name: "T" }] });
+      await until(async () => (await jsm.streams.info("TM")).state.messages === 3 && (await jsm.streams.info("TS")).state.messages === 3, 10_000, "3 copies in each");
+      const time = async (stream: string, seq: number): Promise<string> => {
+        const answer = await api(nc, `$JS.API.STREAM.MSG.GET.${stream}`, { seq });
+        expect(answer.error, `${stream} ${seq}`).toBeUndefined();
+        return answer.message.time as string;
+      };
+      const origins = [1, 3, 4];
+      for (const [k, seq] of origins.entries()) {
+        const origin = await time("T", seq);
+        expect(await time("TM", seq), `mirrored ${seq}`).toBe(origin);
+        expect(Date.parse(await time("TS", k + 1)), `sourced ${seq}`).toBeGreaterThan(Date.parse(origin));
+      }
+      await nc.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("past the origin's retention: a source resumed after the origin dropped what it had not copied goes on from the origin's first message (natter also sends an advisory with the lost sequences)", async () => {
     const server = await startJs();
     try {

@@ -135,6 +135,23 @@ describe("streams", () => {
     expect(info.state).toMatchObject({ messages: 2, last_seq: 2 });
   });
 
+  test("subject details are paged as nats-server pages them: sorted, total, offset, limit 100000", async () => {
+    const server = await startJs();
+    const { nc, js, jsm } = await connectJs(server);
+    await jsm.streams.add({ name: "SUBJ", subjects: ["subj.>"] });
+    for (const s of ["e", "c", "a", "d", "b", "a"]) await js.publish(`subj.${s}`, enc(s));
+    const page = await api(nc, "$JS.API.STREAM.INFO.SUBJ", { subjects_filter: ">", offset: 2 });
+    expect(page).toMatchObject({ total: 5, offset: 2, limit: 100_000 });
+    expect(page.state.subjects).toEqual({ "subj.c": 1, "subj.d": 1, "subj.e": 1 });
+    const past = await api(nc, "$JS.API.STREAM.INFO.SUBJ", { subjects_filter: "subj.*", offset: 9 });
+    expect(past).toMatchObject({ total: 5, offset: 5, limit: 100_000 });
+    expect(past.state.subjects).toBeUndefined();
+    const none = await api(nc, "$JS.API.STREAM.INFO.SUBJ", { subjects_filter: "other" });
+    expect(none).toMatchObject({ total: 0, offset: 0, limit: 0 });
+    // The client pages through them.
+    expect((await jsm.streams.info("SUBJ", { subjects_filter: ">" })).state.subjects).toEqual({ "subj.a": 2, "subj.b": 1, "subj.c": 1, "subj.d": 1, "subj.e": 1 });
+  });
+
   test("purge: all, by subject, keep, up to a sequence; the sequence goes on", async () => {
     const server = await startJs();
     const { js, jsm } = await connectJs(server);

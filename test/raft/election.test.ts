@@ -1,7 +1,7 @@
 // Elections: one leader per term (checked by SimCluster after every step), failover time, pre-vote and
 // the leader lease keeping a healthy leader in place, and a node's vote rules seen message by message.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_TIMING, RaftNode } from "../../src/jetstream/cluster/raft.ts";
+import { DEFAULT_TIMING, LEADER_LOST_DELAY_MS, RaftNode } from "../../src/jetstream/cluster/raft.ts";
 import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-storage.ts";
 import { EntryType, type RaftMessage, type VoteResponse } from "../../src/jetstream/cluster/raft-types.ts";
 import { CALM, SimClock, SimCluster, seeds, withSeed } from "./sim.ts";
@@ -30,6 +30,55 @@ describe("raft: elections", () => {
     if (process.env.RAFT_STATS) console.log(`failover (simulated ms): median ${median.toFixed(0)}, max ${failovers.at(-1)!.toFixed(0)}`);
     expect(median).toBeLessThanOrEqual(2000);
     expect(failovers.at(-1)!).toBeLessThan(DEFAULT_TIMING.electionTimeoutMaxMs * 3);
+  });
+
+  it("a follower told its leader's connection closed (peerUnreachable) campaigns at once: failover well under the election timeout", () => {
+    const failovers: number[] = [];
+    for (const seed of seeds(560, 40)) {
+      withSeed(seed, () => {
+        const c = new SimCluster({ seed, size: 3, faults: { ...CALM, maxDelayMs: 2 } });
+        const old = c.waitForLeader();
+        c.run(c.rng.int(1000));
+        const killedAt = c.clock.now();
+        c.crash(old.id);
+        // Each survivor's route to the dead node closes within a few ms (its own loop reads the close).
+        for (const m of c.up()) c.clock.setTimer(c.rng.int(20), () => m.node.peerUnreachable(old.id));
+        const ok = c.runUntil(() => {
+          const l = c.leader();
+          return !!l && l.id !== old.id && l.termAt(l.commitIndex) === l.term;
+        }, 20_000);
+        expect(ok).toBe(true);
+        failovers.push(c.clock.now() - killedAt);
+      });
+    }
+    failovers.sort((a, b) => a - b);
+    const median = failovers[Math.floor(failovers.length / 2)]!;
+    if (process.env.RAFT_STATS) console.log(`failover on a closed route (simulated ms): median ${median.toFixed(0)}, max ${failovers.at(-1)!.toFixed(0)}`);
+    expect(median).toBeLessThan(LEADER_LOST_DELAY_MS[1] + 100);
+    expect(failovers.at(-1)!).toBeLessThan(DEFAULT_TIMING.electionTimeoutMaxMs * 3);
+  });
+
+  it("a follower that alone lost its link to a healthy leader (peerUnreachable) deposes nobody: the others still hear the leader", () => {
+    for (const seed of seeds(580, 10)) {
+      withSeed(seed, () => {
+        const c = new SimCluster({ seed, size: 3 });
+        const leader = c.waitForLeader();
+        const term = leader.term;
+        const lonely = [...c.members.keys()].find((id) => id !== leader.id)!;
+        c.net.cutOneWay(leader.id, lonely);
+        c.net.cutOneWay(lonely, leader.id);
+        c.node(lonely).peerUnreachable(leader.id);
+        c.run(5_000);
+        expect(leader.isLeader).toBe(true);
+        expect(leader.term).toBe(term);
+        c.commit("while-cut");
+        c.net.heal();
+        c.run(3_000);
+        expect(leader.isLeader).toBe(true);
+        expect(leader.term).toBe(term);
+        c.waitConverged();
+      });
+    }
   });
 
   it("pre-vote: a node cut off for a long time does not inflate its term or depose the leader when it returns", () => {

@@ -25,7 +25,8 @@ import { advisoriesOf, withAdvisories } from "../action-advisories.ts";
 import type { JetStream } from "../jetstream.ts";
 import { nuid } from "../nuid.ts";
 import { rfc3339, ZERO_TIME } from "../wire.ts";
-import { groupName, type CarriedRequest, type MetaCommand, type StreamAssignment } from "./meta.ts";
+import { API_AUDIT_SUBJECT, apiAudit, GATHER_INBOX_PREFIX } from "../api-audit.ts";
+import { carry, groupName, uncarry, type CarriedRequest, type MetaCommand, type StreamAssignment } from "./meta.ts";
 import { MetaGroup } from "./meta-group.ts";
 import { RouteTransport } from "./route-transport.ts";
 import { StreamReplica, streamGroupName } from "./stream-replica.ts";
@@ -72,7 +73,10 @@ export class JetStreamCluster {
       removedHere: () => this.serverRemoved(this.selfId),
     });
     this.transport.onPeerChange = (peer, up) => {
-      if (up) this.meta.peerReachable(peer.id);
+      if (up) return this.meta.peerReachable(peer.id);
+      // Its route closed: the groups it led here elect sooner (RaftNode.peerUnreachable).
+      this.meta.raft?.peerUnreachable(peer.id);
+      for (const replica of this.replicas.values()) replica.raft.peerUnreachable(peer.id);
     };
   }
 
@@ -81,9 +85,16 @@ export class JetStreamCluster {
   }
 
   /** The meta leader hands over to a caught-up voter; `{"success":true}`, or 10008 when no other voter can take it. */
-  private metaStepDown(reply: string | null, answer: (reply: string, body: Body) => void): void {
+  private metaStepDown(answer: (body: Body) => void): void {
     const moved = this.meta.raft!.stepDown();
-    if (reply !== null) answer(reply, moved ? { success: true } : { error: apiError("ClusterNotAvailable").json });
+    answer(moved ? { success: true } : { error: apiError("ClusterNotAvailable").json });
+  }
+
+  /** An answer to a system account request (META.LEADER.STEPDOWN, SERVER.REMOVE), then its audit advisory there. */
+  private answerSystem(client: InternalClient, m: InternalMessage, type: string, body: Body): void {
+    const response = JSON.stringify({ type: `io.nats.jetstream.api.v1.${type}`, ...body });
+    if (m.reply !== null) client.publish(m.reply, Buffer.from(response));
+    client.publish(API_AUDIT_SUBJECT, Buffer.from(JSON.stringify(apiAudit(this.js.server, m, response, this.js.options.domain))));
   }
 
   /**
@@ -99,14 +110,11 @@ export class JetStreamCluster {
       const client = this.systemClient;
       this.stepdownSub = client.subscribe("$JS.API.META.LEADER.STEPDOWN", (m) => {
         if (m.reply === null || !this.meta.isLeader) return;
-        this.metaStepDown(m.reply, (reply, body) => {
-          client.publish(reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", ...body })));
-        });
+        this.metaStepDown((body) => this.answerSystem(client, m, "meta_leader_stepdown_response", body));
       });
       this.serverRemoveSub = client.subscribe("$JS.API.SERVER.REMOVE", (m) => {
         if (m.reply === null || !this.meta.isLeader) return;
-        const body = this.serverRemove(m);
-        client.publish(m.reply, Buffer.from(JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_server_remove_response", ...body })));
+        this.answerSystem(client, m, "meta_server_remove_response", this.serverRemove(m));
       });
     } else if (leader !== this.selfId && this.stepdownSub !== null) {
       this.systemClient?.unsubscribe(this.stepdownSub);
@@ -152,7 +160,7 @@ export class JetStreamCluster {
       if (peer === undefined) throw apiError("ClusterPeerNotMember");
       const replaced = this.removePeerFromStream(a, peer);
       if (!replaced) throw apiError("PeerRemap");
-      api.answer(m.reply!, type, { success: true });
+      api.answer(m, type, { success: true });
     });
   }
 
@@ -207,7 +215,7 @@ export class JetStreamCluster {
     if (area === "CONSUMER" && op === "LEADER" && a === "STEPDOWN" && t.length === 7) return this.streamStepDown(api, m, t[5]!, t[6]!);
     if (area === "META" && op === "LEADER" && a === "STEPDOWN" && t.length === 5) {
       // nats-server 2.9 takes it from a JetStream account too (its API reaches the system's subscription).
-      if (m.reply !== null && this.meta.isLeader) this.metaStepDown(m.reply, (reply, body) => api.answer(reply, "meta_leader_stepdown_response", body));
+      if (m.reply !== null && this.meta.isLeader) this.metaStepDown((body) => api.answer(m, "meta_leader_stepdown_response", body));
       return true;
     }
     if (type === null) return true;
@@ -221,7 +229,7 @@ export class JetStreamCluster {
           if (this.meta.state.stream(account, a!) === undefined) return this.byLeader(api, m, type, () => api.handleLocally(m));
           return this.byLeader(api, m, type, () => this.change(api, m, a!, type, op));
         case "NAMES":
-          return this.byLeader(api, m, type, () => api.answer(m.reply!, type, this.names(api, m)));
+          return this.byLeader(api, m, type, () => api.answer(m, type, this.names(api, m)));
         case "LIST":
           return this.byLeader(api, m, type, () => void this.list(api, m, type));
       }
@@ -238,10 +246,10 @@ export class JetStreamCluster {
         run();
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        api.answerError(m.reply!, type, error);
+        api.answerError(m, type, error);
       }
     } else if (this.meta.leader === undefined && this.answersLeaderless()) {
-      api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+      api.answerError(m, type, apiError("ClusterNotAvailable"));
     }
     return true;
   }
@@ -279,10 +287,10 @@ export class JetStreamCluster {
     const createsConsumer = t[2] === "CONSUMER" && (t[3] === "CREATE" || (t[3] === "DURABLE" && t[4] === "CREATE"));
     if (createsConsumer && m.reply !== null) {
       const body = api.handleLocallyBody(m);
-      if (body.error !== undefined) api.answer(m.reply, type, body);
+      if (body.error !== undefined) api.answer(m, type, body);
       else replica.whenConsumersCommitted((ok) => {
-        if (!ok) return api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
-        api.answer(m.reply!, type, body);
+        if (!ok) return api.answerError(m, type, apiError("ClusterNotAvailable"));
+        api.answer(m, type, body);
         // A new durable's first leader (an ephemeral stays on one node: no group, no advisory, as nats-server's R1 ones).
         const created = (body as { name?: string; config?: { durable_name?: string } });
         const ctx = this.js.accounts.get(api.accountName);
@@ -292,7 +300,7 @@ export class JetStreamCluster {
     }
     const changesStream = (t[3] === "PURGE" && t.length === 5) || (t[3] === "MSG" && t[4] === "DELETE");
     if (!changesStream) return false;
-    if (!replica.proposeRequest(carry(m))) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+    if (!replica.proposeRequest(carry(m, this.js.server))) api.answerError(m, type, apiError("ClusterNotAvailable"));
     return true;
   }
 
@@ -306,8 +314,8 @@ export class JetStreamCluster {
    * 10119); anything else about it gets no answer, as in nats-server.
    */
   private offline(api: JetStreamApi, m: InternalMessage, type: string): boolean {
-    if (type === "stream_info_response") return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("StreamOffline")));
-    if (type === "consumer_info_response") return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("ConsumerOffline")));
+    if (type === "stream_info_response") return this.byLeader(api, m, type, () => api.answerError(m, type, apiError("StreamOffline")));
+    if (type === "consumer_info_response") return this.byLeader(api, m, type, () => api.answerError(m, type, apiError("ConsumerOffline")));
     return true;
   }
 
@@ -321,24 +329,24 @@ export class JetStreamCluster {
     const type = consumer === null ? "stream_leader_stepdown_response" : "consumer_leader_stepdown_response";
     const assignment = this.meta.state.stream(api.accountName, stream);
     if (assignment === undefined) {
-      return this.byLeader(api, m, type, () => api.answerError(m.reply!, type, apiError("StreamNotFound")));
+      return this.byLeader(api, m, type, () => api.answerError(m, type, apiError("StreamNotFound")));
     }
     const replica = this.replicas.get(replicaKey(api.accountName, stream));
     if (assignment.peers.length === 1) {
       // An R1 stream has nobody to hand over to: its holder says so (nats-server's answer for a single replica).
       if (assignment.peers[0] !== this.selfId) return true;
       const exists = consumer === null || api.context?.streams.get(stream)?.consumers.has(consumer) === true;
-      if (exists) api.answer(m.reply, type, { success: true });
-      else api.answerError(m.reply, type, apiError("ConsumerNotFound"));
+      if (exists) api.answer(m, type, { success: true });
+      else api.answerError(m, type, apiError("ConsumerNotFound"));
       return true;
     }
     if (replica === undefined || !replica.isLeader) return true;
     if (consumer !== null && !replica.stream.consumers.has(consumer)) {
-      api.answerError(m.reply, type, apiError("ConsumerNotFound"));
+      api.answerError(m, type, apiError("ConsumerNotFound"));
       return true;
     }
-    if (replica.stepDown()) api.answer(m.reply, type, { success: true });
-    else api.answerError(m.reply, type, apiError("ClusterNotAvailable"));
+    if (replica.stepDown()) api.answer(m, type, { success: true });
+    else api.answerError(m, type, apiError("ClusterNotAvailable"));
     return true;
   }
 
@@ -414,12 +422,12 @@ export class JetStreamCluster {
     }
     const peers = existing?.peers ?? this.place(config);
     const assignment: StreamAssignment = { account, name, config, peers, created: rfc3339(Date.now()) };
-    this.proposeOr10008(api, m, type, { op: "stream.create", assignment, request: carry(m) });
+    this.proposeOr10008(api, m, type, { op: "stream.create", assignment, request: carry(m, this.js.server) });
   }
 
   private change(api: JetStreamApi, m: InternalMessage, name: string, type: string, op: "UPDATE" | "DELETE"): void {
     const account = api.accountName;
-    const request = carry(m);
+    const request = carry(m, this.js.server);
     if (op === "DELETE") return this.proposeOr10008(api, m, type, { op: "stream.delete", account, name, request });
     const config = api.checkStreamCreate(name, m); // the same shape checks; the holder checks what may change
     const existing = this.meta.state.stream(account, name)!;
@@ -445,7 +453,7 @@ export class JetStreamCluster {
     const alive = (id: string) => this.transport.isAlive(id) || id === this.selfId;
     const order = [...existing.peers].sort((x, y) => Number(y === leader) - Number(x === leader) || Number(alive(y)) - Number(alive(x)));
     const peers = order.slice(0, wanted);
-    this.proposeOr10008(api, m, type, { op: "stream.update", account: existing.account, name: existing.name, config, request: carry(m), peers });
+    this.proposeOr10008(api, m, type, { op: "stream.update", account: existing.account, name: existing.name, config, request: carry(m, this.js.server), peers });
   }
 
   /** The member id of a replicated stream's leader: this node's replica knows it, else the stream's info says (undefined: none answered). */
@@ -461,7 +469,7 @@ export class JetStreamCluster {
   }
 
   private proposeOr10008(api: JetStreamApi, m: InternalMessage, type: string, command: MetaCommand): void {
-    if (!this.meta.propose(command)) api.answerError(m.reply!, type, apiError("ClusterNotAvailable"));
+    if (!this.meta.propose(command)) api.answerError(m, type, apiError("ClusterNotAvailable"));
   }
 
   /**
@@ -508,7 +516,7 @@ export class JetStreamCluster {
         const replica = this.attachReplica(a);
         if (!first || request.reply === null) break;
         if (replica === null) {
-          ctx.api.answer(request.reply, "stream_create_response", body);
+          ctx.api.answer(request, "stream_create_response", body);
           break;
         }
         // A new group elects its first leader at once; the same create again (an idempotent create) must not
@@ -518,7 +526,7 @@ export class JetStreamCluster {
           const stream = ctx.streams.get(a.name);
           const answer = body.error !== undefined || stream === undefined ? body : withAdvisories<Body>({ ...(stream.info() as unknown as Body), did_create: true }, advisoriesOf(body));
           if (answer.error === undefined) this.decorate(answer, a.account);
-          ctx.api.answer(request.reply!, "stream_create_response", answer);
+          ctx.api.answer(request, "stream_create_response", answer);
         });
         break;
       }
@@ -840,7 +848,7 @@ export class JetStreamCluster {
     for (const [i, a] of page.entries()) if (infos[i] === null && this.allOffline(a)) infos[i] = this.offlineInfo(a);
     const answer: Body = { total: streams.length, offset, limit: LIST_LIMIT, streams: infos.filter((i) => i !== null) };
     if (missing.length > 0) answer.missing = missing;
-    api.answer(m.reply!, type, answer);
+    api.answer(m, type, answer);
   }
 
   /**
@@ -850,12 +858,12 @@ export class JetStreamCluster {
    */
   private async consumersAcrossNodes(api: JetStreamApi, m: InternalMessage, type: string, replica: StreamReplica, op: "NAMES" | "LIST"): Promise<void> {
     const local = api.handleLocallyBody(m);
-    if (local.error !== undefined) return api.answer(m.reply!, type, local);
+    if (local.error !== undefined) return api.answer(m, type, local);
     const offset = offsetOf(requestBody(m));
     const elsewhere = replica.ephemeralsHeldElsewhere().filter((name) => !replica.stream.consumers.has(name));
     if (op === "NAMES") {
       const names = [...replica.stream.consumers.keys(), ...elsewhere].sort();
-      return api.answer(m.reply!, type, { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) });
+      return api.answer(m, type, { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) });
     }
     const ctx = api.context!;
     const asked = await Promise.all(elsewhere.map((name) => this.ask(ctx, `$JS.API.CONSUMER.INFO.${replica.stream.name}.${name}`)));
@@ -872,13 +880,13 @@ export class JetStreamCluster {
     infos.sort((x, y) => ((x.name as string) < (y.name as string) ? -1 : 1));
     const answer: Body = { total: infos.length + missing.length, offset, limit: LIST_LIMIT, consumers: infos.slice(offset, offset + LIST_LIMIT) };
     if (missing.length > 0) answer.missing = missing.sort();
-    api.answer(m.reply!, type, answer);
+    api.answer(m, type, answer);
   }
 
   /** The account's usage summed over the streams of the whole cluster (from their holders' infos). */
   private async accountInfo(api: JetStreamApi, m: InternalMessage, type: string): Promise<void> {
     const local = api.handleLocallyBody(m);
-    if (local.error !== undefined) return api.answer(m.reply!, type, local);
+    if (local.error !== undefined) return api.answer(m, type, local);
     const infos = await Promise.all(this.meta.state.accountStreams(api.accountName).map((s) => this.streamInfo(api, s)));
     let memory = 0;
     let storage = 0;
@@ -893,7 +901,7 @@ export class JetStreamCluster {
       consumers += state.consumer_count;
       streams++;
     }
-    api.answer(m.reply!, type, { ...local, memory, storage, streams: Math.max(streams, infos.length), consumers });
+    api.answer(m, type, { ...local, memory, storage, streams: Math.max(streams, infos.length), consumers });
   }
 
   /** A stream's info from its holder (this node, or a request over the cluster); null when it does not answer. */
@@ -931,7 +939,7 @@ export class JetStreamCluster {
     let asker = this.askers.get(ctx.account.name);
     if (asker === undefined) {
       const client = new InternalClient(this.js.server, `jetstream-cluster ${ctx.account.name}`, ctx.account);
-      const inbox = `$JSC.R.${nuid()}`;
+      const inbox = `${GATHER_INBOX_PREFIX}${nuid()}`;
       const waiting = new Map<string, (body: Body | null) => void>();
       client.subscribe(`${inbox}.*`, (reply) => {
         const token = reply.subject.slice(inbox.length + 1);
@@ -1009,14 +1017,6 @@ function consumerNameOf(t: string[]): string | null {
 
 function replicaKey(account: string, stream: string): string {
   return `${account}\u0000${stream}`;
-}
-
-function carry(m: InternalMessage): CarriedRequest {
-  return { subject: m.subject, reply: m.reply, payload: m.payload.toString("base64") };
-}
-
-function uncarry(r: CarriedRequest): InternalMessage {
-  return { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
 }
 
 function requestBody(m: InternalMessage): Body {

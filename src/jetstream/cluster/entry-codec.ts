@@ -131,6 +131,11 @@ export class EntryReader {
     return this.at >= this.b.length;
   }
 
+  /** Whether a field's length prefix ran past the end (a truncated entry: the last field read is short). */
+  get overran(): boolean {
+    return this.at > this.b.length;
+  }
+
   /** The rest of the entry, copied. */
   rest(): Buffer {
     const field = Buffer.from(this.b.subarray(this.at));

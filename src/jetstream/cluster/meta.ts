@@ -8,6 +8,9 @@
 // identity}` (a snapshot written before SERVER.REMOVE existed is the bare list of assignments; one written
 // before group identities existed has no `group`).
 import type { StreamConfig } from "../config.ts";
+import type { InternalMessage } from "../../internal-client.ts";
+import type { Server } from "../../server.ts";
+import { requesterOf } from "../api-audit.ts";
 
 /** One stream of the cluster: its account, configuration and the node(s) holding it. */
 export interface StreamAssignment {
@@ -45,6 +48,18 @@ export interface CarriedRequest {
   reply: string | null;
   /** The request's body, base64. */
   payload: string;
+  /** Who sent it: ClientInfo JSON (src/request-info.ts), for the answering node's audit advisory; absent in logs from before. */
+  client?: string;
+}
+
+/** A request to go through a Raft log, with who sent it (for the audit advisory of the node that answers). */
+export function carry(m: InternalMessage, server: Server): CarriedRequest {
+  const client = requesterOf(m, server);
+  return { subject: m.subject, reply: m.reply, payload: m.payload.toString("base64"), ...(client !== null ? { client: JSON.stringify(client) } : {}) };
+}
+
+export function uncarry(r: CarriedRequest): InternalMessage {
+  return { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64"), requestInfo: r.client ?? null };
 }
 
 export type MetaCommand =

@@ -58,7 +58,8 @@ export interface RaftTiming {
  *   with two followers the earlier of two uniform draws has a median of ≈ 1.3 s, less the time since
  *   that heartbeat (up to 250 ms), then a pre-vote and a vote round trip (milliseconds) and the new
  *   leader's first commit. test/raft/election.test.ts measures a median of 1.1 s, max 1.8 s, over 40
- *   seeded kills. (nats-server uses 4–9 s and 1 s heartbeats; its failover median here is 5.8 s.)
+ *   seeded kills. (nats-server uses 4–9 s and 1 s heartbeats; its failover median here is 5.8 s.) A
+ *   follower that sees its leader's connection close does not wait for this (peerUnreachable).
  * - The cost: a stall longer than 1 s (a swapping or badly overloaded machine) could start a needless
  *   election. Pre-vote and the vote lease keep it harmless while the leader is still heard by the others;
  *   a stall of every node at once is met by looking again when a timer fired late (armElectionTimer,
@@ -72,6 +73,13 @@ export const DEFAULT_TIMING: RaftTiming = {
   electionTimeoutMaxMs: 2000,
   quorumLostMs: 2000,
 };
+
+/**
+ * A follower that learns its leader's connection closed campaigns after a random delay in this range (ms):
+ * see RaftNode.peerUnreachable. Wide against a vote's round trip (milliseconds) so that two followers rarely
+ * campaign together, short against the election timeout.
+ */
+export const LEADER_LOST_DELAY_MS: readonly [number, number] = [50, 300];
 
 /** Real time: a monotonic clock and the runtime's timers. */
 export const systemClock: RaftClock = {
@@ -355,6 +363,27 @@ export class RaftNode {
   /** Campaigns now rather than after an election timeout (a node that founds a group alone). */
   campaign(): void {
     if (!this.stopped && this._role !== "leader" && this.isVoter()) this.startPreVote();
+  }
+
+  /**
+   * The transport lost its connection to `peer` (a route closed: a kill -9 closes its sockets at once).
+   * A follower whose leader that was gives up the leader's lease now, so that it grants the other
+   * followers' pre-votes, and campaigns after LEADER_LOST_DELAY_MS instead of its election timeout (1–2 s
+   * after the last heartbeat): random, so that the followers, which all see the leader's routes close at
+   * about the same time, do not split the vote, and not at once, so that the others have let go of the
+   * lease when the first asks. Harmless when only this node lost the leader (a link, not the node): the
+   * others still hear it and refuse the pre-vote, and no term changes.
+   */
+  peerUnreachable(peer: NodeId): void {
+    if (this.stopped || this._role !== "follower" || this._leader !== peer || !this.isVoter()) return;
+    this.lastLeaderContact = -Infinity;
+    const [min, max] = LEADER_LOST_DELAY_MS;
+    const deadline = this.clock.now() + min + this.random() * (max - min);
+    if (deadline >= this.electionDeadline) return;
+    this.electionDeadline = deadline;
+    this.graced = true; // not a stall of ours: no second look when the timer fires late
+    this.clearTimer();
+    this.armElectionTimer();
   }
 
     /** Stops timers and ignores all further input. Storage stays open (the caller owns it). */

@@ -5,6 +5,7 @@
 import type { Cluster, RaftListener } from "../../cluster/cluster.ts";
 import type { Hello } from "../../cluster/protocol.ts";
 import { decodeMessage, encodeMessage } from "./raft-codec.ts";
+import { PartsAssembler, RAFT_PART_BYTES, splitIntoParts } from "./raft-parts.ts";
 import type { NodeId, RaftMessage, RaftTransport } from "./raft-types.ts";
 
 /** The first byte of a RAFT frame's body. */
@@ -15,6 +16,8 @@ export const RaftFrameType = {
   FORWARD: 2,
   /** The sender's status in the group (whether it has joined one): what a fresh node waits for. */
   STATUS: 3,
+  /** A part of a payload of one of the types above too large for one route frame (raft-parts.ts). */
+  PART: 4,
 } as const;
 
 /** Another JetStream node of the cluster, as its route's HELLO describes it. */
@@ -37,6 +40,7 @@ export interface GroupHandler {
 export class RouteTransport implements RaftListener {
   readonly peers = new Map<NodeId, JetStreamPeer>();
   private readonly groups = new Map<string, GroupHandler>();
+  private readonly parts = new PartsAssembler();
   /** Called when a JetStream node's route opens (true) or closes (false). */
   onPeerChange: (peer: JetStreamPeer, up: boolean) => void = () => {};
 
@@ -59,11 +63,19 @@ export class RouteTransport implements RaftListener {
 
   /** The Raft transport of one group: best effort, as Raft wants it. */
   transportFor(group: string): RaftTransport {
-    return { send: (to, message) => void this.cluster.sendRaft(to, RaftFrameType.MESSAGE, group, encodeMessage(message)) };
+    return { send: (to, message) => void this.send(to, RaftFrameType.MESSAGE, group, encodeMessage(message)) };
   }
 
+  /** Sends a payload of `type` to `to` (in parts when a route frame cannot hold it); false when no route to it is open. */
   send(to: NodeId, type: number, group: string, payload: Uint8Array): boolean {
-    return this.cluster.sendRaft(to, type, group, payload);
+    if (payload.length <= RAFT_PART_BYTES) return this.cluster.sendRaft(to, type, group, payload);
+    const parts = splitIntoParts(type, payload);
+    if (parts === null) {
+      this.log.warn(`JetStream cluster: a message of ${payload.length} bytes for ${group} is too large to send to ${to}`);
+      return false;
+    }
+    for (const part of parts) if (!this.cluster.sendRaft(to, RaftFrameType.PART, group, part)) return false;
+    return true;
   }
 
   isAlive(id: NodeId): boolean {
@@ -73,6 +85,11 @@ export class RouteTransport implements RaftListener {
   // ---- RaftListener ----------------------------------------------------------------------------------
 
   onRaft(from: string, type: number, group: string, payload: Uint8Array): void {
+    if (type === RaftFrameType.PART) {
+      const whole = this.parts.add(from, group, payload);
+      if (whole === null || whole.type === RaftFrameType.PART) return;
+      return this.onRaft(from, whole.type, group, whole.payload);
+    }
     const handler = this.groups.get(group);
     if (handler === undefined) return;
     switch (type) {
@@ -103,6 +120,7 @@ export class RouteTransport implements RaftListener {
   }
 
   routeClosed(id: string): void {
+    this.parts.forget(id);
     const peer = this.peers.get(id);
     if (peer === undefined) return;
     peer.alive = false;

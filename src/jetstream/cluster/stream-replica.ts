@@ -58,7 +58,8 @@
 // A turn's entries in one (see flushBatch): u8 12 | per entry: u32 length | the entry (any kind above).
 // The leader's timestamp: a publish entry (PUBLISH, SOURCED, MIRRORED, ATOMIC_BATCH) whose kind has the
 // STAMPED bit (0x80) holds f64 ms since the epoch right after its kind byte, then its kind's layout; every
-// replica stores its messages with that time (nats-server's entries carry the leader's too). Entries of
+// replica stores its messages with that time (nats-server's entries carry the leader's too). A MIRRORED
+// entry's is the origin's time of the message (the origin consumer's ack reply), which a mirror keeps. Entries of
 // logs written before have no stamp: a replica applying one stamps its messages itself.
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
@@ -73,8 +74,9 @@ import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
 import { RaftFrameType, type GroupHandler, type RouteTransport } from "./route-transport.ts";
-import type { CarriedRequest } from "./meta.ts";
+import { uncarry, type CarriedRequest } from "./meta.ts";
 import { EntryReader, EntryWriter } from "./entry-codec.ts";
+import { collectSyncBatch, decodeSyncBatch, encodeSyncBatch, SYNC_BATCH_BYTES, type SyncRequest } from "./sync-batch.ts";
 import { nowMs } from "../store/indexed.ts";
 
 // Entry kinds (the first byte).
@@ -99,8 +101,7 @@ const STAMPED = 0x80;
  * maxAppendBytes, and with its append well inside a route frame whatever max_payload is (256 KB of slack).
  */
 const GROUP_MAX_BYTES = 128 * 1024;
-/** Messages in one answer to a replica catching up, and how long it waits for one before asking again. */
-const SYNC_BATCH = 500;
+/** How long a replica catching up waits for an answer before asking again (sync-batch.ts sizes the answers). */
 const SYNC_RETRY_MS = 1000;
 /** How often the leader sends its durable consumers' changed states through the log (the redelivery window after a failover). */
 const CONSUMER_STATE_EVERY_MS = 250;
@@ -173,7 +174,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   /** Publishes in `batch` (an atomic batch's entry holds several). */
   private batchPublishes = 0;
   /**
-   * The other members whose clients sent the publishes in `batch` (InternalMessage.fromMember), or null: every
+   * The other members whose clients sent the publishes in `batch` (their routes brought them), or null: every
    * follower (a publish whose way here is not known: an atomic batch). See relayCommit.
    */
   private batchFrom: NodeId[] | null = [];
@@ -484,8 +485,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.queueFlush();
     this.batch.push(encodePublish(m, seq, nowMs()));
     this.batchPublishes++;
-    const from = m.fromMember;
-    if (from !== undefined && from !== null && this.batchFrom !== null && !this.batchFrom.includes(from)) this.batchFrom.push(from);
+    // A publish another node's route brought: that node's client sent it (a leaf connection is not a member).
+    const via = m.from;
+    const member = via?.isRoute === true && via.isLeaf !== true ? via.memberId : null;
+    if (member !== undefined && member !== null && this.batchFrom !== null && !this.batchFrom.includes(member)) this.batchFrom.push(member);
   }
 
   proposeSourced(subject: string, headers: Buffer, payload: Buffer, msgId: string, seq: number): void {
@@ -496,9 +499,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.batchPublishes++;
   }
 
-  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer): void {
+  /** `ts`: the origin's time of the message, which a mirror keeps (as nats-server's mirror entries carry it). */
+  proposeMirrored(seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts: number): void {
     this.queueFlush();
-    this.batch.push(encodeCopied(MIRRORED, seq, subject, headers, payload, nowMs()));
+    this.batch.push(encodeCopied(MIRRORED, seq, subject, headers, payload, ts));
   }
 
   proposeMirrorSkip(last: number): void {
@@ -598,7 +602,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   //
   // A replica whose store is behind the group's snapshot (its store was wiped, or it is new to the group)
   // copies the missing messages from the leader: requests on `$JSC.SYNC.<group>` (the leader subscribes
-  // while it leads), each answered with up to SYNC_BATCH messages with their sequences and times. The log
+  // while it leads), each answered with a batch of messages with their sequences and times (sync-batch.ts). The log
   // entries applied meanwhile wait, then go in order.
 
   private startSync(target: number): void {
@@ -622,24 +626,18 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     // No leader known, or no answer: ask again (a leader change, a lost request).
     this.syncTimer = setTimeout(() => this.requestSync(), SYNC_RETRY_MS);
     if (leader === undefined || leader === this.o.transport.selfId) return;
-    const from = this.o.stream.store.state().lastSeq + 1;
-    client.publish(`$JSC.SYNC.${this.o.group}`, Buffer.from(JSON.stringify({ from, to: this.syncTarget })), this.syncInbox);
+    const request: SyncRequest = { from: this.o.stream.store.state().lastSeq + 1, to: this.syncTarget, binary: true };
+    client.publish(`$JSC.SYNC.${this.o.group}`, Buffer.from(JSON.stringify(request)), this.syncInbox);
   }
 
   private onSyncReply(payload: Buffer): void {
     if (!this.syncing || this.stopped) return;
-    let reply: { msgs: { seq: number; subject: string; hdrs?: string; data: string; ts: number }[]; last_seq: number };
-    try {
-      reply = JSON.parse(payload.toString());
-    } catch {
-      return;
-    }
-    for (const m of reply.msgs) {
-      this.o.stream.appendSynced({ seq: m.seq, subject: m.subject, headers: m.hdrs ? Buffer.from(m.hdrs, "base64") : null, data: Buffer.from(m.data, "base64"), ts: m.ts });
-    }
+    const batch = decodeSyncBatch(payload);
+    if (batch === null) return; // not an answer to our request: asked again after SYNC_RETRY_MS
+    for (const m of batch.msgs) this.o.stream.appendSynced(m);
     const have = this.o.stream.store.state().lastSeq;
     // The leader has nothing more in the range (purged or expired there): the gap is the leader's too.
-    if (reply.msgs.length === 0 && have < this.syncTarget) this.o.stream.store.purge({ seq: this.syncTarget + 1 });
+    if (batch.msgs.length === 0 && have < this.syncTarget) this.o.stream.store.purge({ seq: this.syncTarget + 1 });
     if (this.o.stream.store.state().lastSeq >= this.syncTarget) return this.finishSync();
     this.requestSync();
   }
@@ -655,7 +653,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     for (const data of deferred) this.apply(data);
   }
 
-  /** The leader serves `$JSC.SYNC.<group>`: up to SYNC_BATCH stored messages from `from`, with their sequences and times. */
+  /** The leader serves `$JSC.SYNC.<group>`: stored messages from `from`, with their sequences and times (sync-batch.ts). */
   private serveSync(lead: boolean): void {
     const client = this.o.ctx.client;
     if (!lead) {
@@ -666,18 +664,19 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     if (this.syncServeSub !== null) return;
     this.syncServeSub = client.subscribe(`$JSC.SYNC.${this.o.group}`, (m) => {
       if (m.reply === null || !this.isLeader) return;
-      let req: { from: number; to: number };
+      let req: SyncRequest;
       try {
         req = JSON.parse(m.payload.toString());
       } catch {
         return;
       }
       const store = this.o.stream.store;
-      const msgs = [];
-      for (let next = store.next(Math.max(1, req.from), null); next !== null && next.seq <= req.to && msgs.length < SYNC_BATCH; next = store.next(next.seq + 1, null)) {
-        msgs.push({ seq: next.seq, subject: next.subject, ...(next.headers ? { hdrs: next.headers.toString("base64") } : {}), data: next.data.toString("base64"), ts: next.ts });
-      }
-      client.publish(m.reply, Buffer.from(JSON.stringify({ msgs, last_seq: store.state().lastSeq })));
+      const next = (seq: number) => store.next(seq, null);
+      const lastSeq = store.state().lastSeq;
+      if (req.binary === true) return client.publish(m.reply, encodeSyncBatch({ msgs: collectSyncBatch(req.from, req.to, next), lastSeq }));
+      // A node of before reads JSON with base64 bodies (a third larger: half the bytes keep it inside a route frame).
+      const msgs = collectSyncBatch(req.from, req.to, next, SYNC_BATCH_BYTES / 2).map((s) => ({ seq: s.seq, subject: s.subject, ...(s.headers ? { hdrs: s.headers.toString("base64") } : {}), data: s.data.toString("base64"), ts: s.ts }));
+      client.publish(m.reply, Buffer.from(JSON.stringify({ msgs, last_seq: lastSeq })));
     });
   }
 
@@ -1065,8 +1064,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       return;
     }
     if (kind === API_REQUEST) {
-      const r = JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest;
-      const m: InternalMessage = { subject: r.subject, reply: r.reply, headers: null, payload: Buffer.from(r.payload, "base64") };
+      const m = uncarry(JSON.parse(Buffer.from(data.subarray(1)).toString()) as CarriedRequest);
       if (this.isLeader) this.o.ctx.api.handleLocally(m);
       else this.o.ctx.api.handleLocallyBody(m);
     }
@@ -1212,7 +1210,7 @@ function encodePublish(m: InternalMessage, seq: number, ts: number): Uint8Array 
   return w.out;
 }
 
-/** A message a feed copied (SOURCED, MIRRORED): the leader's timestamp, its sequence, subject, headers and payload. */
+/** A message a feed copied (SOURCED, MIRRORED): its timestamp (the leader's; a mirror's: the origin's), its sequence, subject, headers and payload. */
 function encodeCopied(kind: number, seq: number, subject: string, headers: Buffer | null, payload: Buffer, ts: number): Uint8Array {
   const subjectBytes = Buffer.from(subject, "latin1");
   const w = new EntryWriter(1 + 8 + 8 + EntryWriter.short(subjectBytes) + EntryWriter.long(headers) + payload.length);

@@ -13,6 +13,12 @@ export interface Subscriber {
    */
   readonly isRoute?: boolean;
   /**
+   * For a route: the other node's cluster member id (its HELLO's, null before it): a message that came over
+   * it came from that node's clients (a replicated stream's leader tells that node its commits first:
+   * src/jetstream/cluster/stream-replica.ts, read-after-write).
+   */
+  readonly memberId?: string | null;
+  /**
    * True for a leafnode connection (src/leaf/connection.ts), which sets isRoute too: a queue group
    * prefers local members to it, and routed messages go to it only when it is a leaf node attached
    * here (isSpoke false; src/router.ts deliverRouted). Its own delivery rules for

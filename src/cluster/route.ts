@@ -141,6 +141,9 @@ export class Route implements Subscriber {
   dialedId: string | null = null;
   /** The other node's HELLO, once received. */
   remote: Hello | null = null;
+  get memberId(): string | null {
+    return this.remote?.id ?? null;
+  }
   /** The other node's interest: key (subject, or subject + " " + queue) → its subscription here. */
   readonly subs = new Map<string, RouteSubscription>();
 

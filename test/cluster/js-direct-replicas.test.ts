@@ -2,7 +2,8 @@
 // `$JS.API.DIRECT.GET.<stream>` in the `_sys_` queue group, so reads scale with the replicas and a client's own
 // node answers when it holds one (a queue group's local members come first). Which node answered shows in
 // /subsz (subs=1: each node's direct get subscription with the requests it received), on natter and
-// nats-server alike. A client that got its PubAck reads the message through its own node, leader or follower.
+// nats-server alike. A client that got its PubAck reads the message through its own node, leader or follower
+// (natter; another node's replica has it once the commit reaches it).
 // A follower that stops hearing its leader, or has not caught up, does not answer (natter: see
 // src/jetstream/cluster/README.md; nats-server 2.9 keeps answering once subscribed).
 import { describe, expect, test } from "vitest";
@@ -125,7 +126,10 @@ describe("direct gets from every replica", () => {
       }
     }
     expectServedEach(kvBefore, await served(nodes, "KV_dgkv"), 5);
-    expect((await kv.get("key"))?.string()).toBe("v2-4");
+    // Through another node (client 0's): the last put, once the commit reached that replica. Only the writer's
+    // node is told before the PubAck; the others learn it with the next append or heartbeat (natter, as
+    // nats-server's followers: read-after-write is a promise to the writer's node only).
+    await waitFor("the last put readable through another node", async () => (await kv.get("key"))?.string() === "v2-4", 5_000);
 
     // An R1 stream scaled to R3: the new replicas answer once they have the messages.
     await jsm.streams.add({ name: "SC", subjects: ["sc.>"], num_replicas: 1, allow_direct: true });

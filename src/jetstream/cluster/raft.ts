@@ -335,10 +335,16 @@ export class RaftNode {
    * Leader only: tells each follower the commit index now, an empty append to those whose latest append
    * carried an older one, instead of at the next append or heartbeat (nats-server's leader sends a heartbeat
    * when a commit leaves nothing queued). Followers then apply within one hop: a caller that answers a client
-   * after this (a PubAck) has the followers' copies applied first on the same route.
+   * after this (a PubAck) has the followers' copies applied first on the same route. Given `to`, only that
+   * follower (nothing if it is none).
    */
-  sendCommitIndex(): void {
+  sendCommitIndex(to?: NodeId): void {
     if (this.stopped || this._role !== "leader") return;
+    if (to !== undefined) {
+      const p = this.progress.get(to);
+      if (p !== undefined && p.commitSent < this._commitIndex) this.sendAppend(to, true);
+      return;
+    }
     for (const [peer, p] of this.progress) if (p.commitSent < this._commitIndex) this.sendAppend(peer, true);
   }
 

@@ -173,6 +173,13 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   private batch: Uint8Array[] = [];
   /** Publishes in `batch` (an atomic batch's entry holds several). */
   private batchPublishes = 0;
+  /**
+   * The other members whose clients sent the publishes in `batch` (their routes brought them), or null: every
+   * follower (a publish whose way here is not known: an atomic batch). See relayCommit.
+   */
+  private batchFrom: NodeId[] | null = [];
+  /** Leader: the log ranges flushBatch proposed, oldest first, with the followers each one's commit goes to at once (null: every follower). */
+  private commitRelays: { first: number; last: number; to: NodeId[] | null }[] = [];
   /** Sequences retention removes (leader) or this node's consumers are done with (follower), gathered in this turn of the event loop. */
   private removals: number[] = [];
   /** Leader, interest retention: the holders of remote ephemerals that are done with a sequence still kept for others. */
@@ -236,7 +243,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         apply: (index, data) => {
           // Leader: the followers learn this commit before anything applying it answers (a PubAck) goes out on
           // the same routes, so a client on a follower's node that got its PubAck reads the message there.
-          if (this.raft.role === "leader" && this.followersServe) this.raft.sendCommitIndex();
+          if (this.raft.role === "leader" && this.followersServe) this.relayCommit(index);
           this.apply(data);
           if (this.commitWaiters.length > 0) this.appliedTo(index);
           if ((this.ackReplies.length > 0 && this.ackReplies[0]!.index <= index) || (index >= this.consumerIndex && (this.changedConsumers.size > 0 || this.unproposedReplies.length > 0))) this.consumerStatesApplied(index);
@@ -249,6 +256,8 @@ export class StreamReplica implements StreamReplication, GroupHandler {
           this.pending.clear();
           this.batch = [];
           this.batchPublishes = 0;
+          this.batchFrom = [];
+          this.commitRelays = [];
           this.changedConsumers.clear();
           this.ackReplies = []; // unconfirmed: the client's ack times out and proves nothing
           this.unproposedReplies = [];
@@ -396,6 +405,26 @@ export class StreamReplica implements StreamReplication, GroupHandler {
   }
 
   /**
+   * Leader, where followers serve (followersServe), before it applies the entry at `index`: the followers
+   * that must know the commit before what applying it answers (PubAcks) goes out, told now (sendCommitIndex).
+   * For publishes: with direct gets, the nodes whose clients sent them (their PubAcks pass through there, and
+   * those clients read there: read-after-write); a client on this node reads here; a client elsewhere was
+   * never promised its write on another node (nats-server's followers answer from whatever they applied).
+   * With ephemerals held elsewhere: their holders (they deliver from their copies). An entry proposed on its
+   * own (an API request: purge, delete; removals, compaction) or an atomic batch: every follower. The others
+   * learn it with the next append or heartbeat: each follower told costs an append and its answer per commit,
+   * a KV put's latency on this 2-core machine (src/jetstream/cluster/README.md, *Only where followers serve*).
+   */
+  private relayCommit(index: number): void {
+    const relays = this.commitRelays;
+    while (relays.length > 0 && relays[0]!.last < index) relays.shift();
+    const range = relays[0];
+    if (range === undefined || range.first > index || range.to === null) return this.raft.sendCommitIndex();
+    if (this.o.stream.config.allow_direct === true) for (const id of range.to) this.raft.sendCommitIndex(id);
+    for (const { holder } of this.remoteEphemerals()) this.raft.sendCommitIndex(holder);
+  }
+
+  /**
    * Answers direct gets (stream.ts updateDirectGets): the leader; a follower while its Raft node is current
    * (heard the leader within the shortest election timeout and applied everything it said was committed)
    * and it is not copying messages from the leader. nats-server's follower subscribes once current and
@@ -456,6 +485,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.queueFlush();
     this.batch.push(encodePublish(m, seq, nowMs()));
     this.batchPublishes++;
+    // A publish another node's route brought: that node's client sent it (a leaf connection is not a member).
+    const via = m.from;
+    const member = via?.isRoute === true && via.isLeaf !== true ? via.memberId : null;
+    if (member !== undefined && member !== null && this.batchFrom !== null && !this.batchFrom.includes(member)) this.batchFrom.push(member);
   }
 
   proposeSourced(subject: string, headers: Buffer, payload: Buffer, msgId: string, seq: number): void {
@@ -486,6 +519,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.queueFlush();
     this.batch.push(encodeBatch(batch, nowMs()));
     this.batchPublishes += batch.messages.length;
+    this.batchFrom = null; // its commit's node is not known here: every follower learns the commit at once
   }
 
   /**
@@ -869,8 +903,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     this.flushQueued = false;
     const batch = this.batch;
     const publishes = this.batchPublishes;
+    const from = this.batchFrom;
     this.batch = [];
     this.batchPublishes = 0;
+    this.batchFrom = [];
     if (this.stopped) return;
     // The durables' new states follow the publishes they may have delivered (a replica applies both in order).
     // One consumer state in flight at a time: while the last is not applied, changes and confirmations wait.
@@ -896,6 +932,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
         this.consumerIndex = result.index + entries.length - 1;
         this.lastStatesAt = now;
       }
+      if (this.followersServe) this.commitRelays.push({ first: result.index, last: result.index + entries.length - 1, to: from });
     }
     if (!statesDue || this.unproposedReplies.length === 0) return;
     const replies = this.unproposedReplies;

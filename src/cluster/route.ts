@@ -22,7 +22,7 @@ import { Link } from "../link.ts";
 import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
-import { deliverRouted, delivery } from "../router.ts";
+import { deliverRouted, delivery, reachedFromRoute } from "../router.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
 import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
 import { Subscription } from "../subscription.ts";
@@ -38,15 +38,6 @@ import {
   FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
   decodeBody, errorFrame, hasAccounts, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
 } from "./protocol.ts";
-
-/**
- * Who a message that came over a route may go to on this node (as deliverRouted in src/router.ts): local
- * subscribers and leaf nodes attached here, never another route nor our own hub (a leaf link we dialed),
- * except a --procs worker's hub link, which is every worker's (Subscriber.sharedHubLink).
- */
-function reachedFromRoute(client: Subscriber): boolean {
-  return client.isRoute !== true || (client.isLeaf === true && (client.isSpoke !== true || client.sharedHubLink === true));
-}
 
 /** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */
 export class RouteSubscription extends Subscription {

@@ -140,7 +140,7 @@ describe("natter's leafnode port", () => {
     probe.end();
   });
 
-  test("a leaf node that stops reading is cut past max_pending as a slow consumer, with nats-server's line; the hub goes on serving", async () => {
+  test("a leaf node that stops reading is cut past max_pending as a slow consumer (natter's rule: nats-server 2.9.10 holds it to the write deadline); the hub goes on serving", async () => {
     const hub = await startProc("natter", { name: "HUB", config: `max_pending: 1048576\n${HUB_CONFIG}` });
     const r = await raw(hub.leafPort);
     await infoOf(r);

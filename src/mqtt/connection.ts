@@ -1,7 +1,7 @@
 // One MQTT client connection: bytes → packets (src/mqtt/decode.ts) → the spec's state machine
 // (CONNECT first, then PUBLISH/SUBSCRIBE/…, keepalive), published into the account's subject space
 // the way a NATS client's PUB is (deliverToMatches), and delivered through its session (session.ts).
-// Packets leave through one OutboundBuffer, written once per tick like a NATS connection's.
+// Packets leave through the outbound buffer of a link (src/link.ts), written once per tick like a NATS connection's.
 import { randomBytes } from "../random.ts";
 import { TransportLink } from "../link.ts";
 import type { Server } from "../server.ts";

@@ -6,7 +6,7 @@ import { isValidPublishSubject, isValidQueueName, isValidSubscribeSubject, subje
 import { SidTable } from "./sid-table.ts";
 import { Subscription } from "./subscription.ts";
 import { numericKey } from "./subjects/numeric-key.ts";
-import { OutboundBuffer } from "./outbound.ts";
+import { TransportLink } from "./link.ts";
 import { SubjectMemo } from "./subjects/subject-memo.ts";
 import type { Subscriber } from "./subscriber.ts";
 import { deliverToMatches } from "./router.ts";
@@ -64,16 +64,15 @@ interface ConnectOptions {
 
 
 /**
- * One client connection: parses its input, keeps its subscriptions, and owns its outbound
- * buffer. Frames for this client are appended to `out` and written once per tick (the server
- * flushes every dirty connection after each read), never per message.
+ * One client connection: parses its input, keeps its subscriptions, and frames its messages as
+ * MSG/HMSG into its outbound buffer, written once per tick (src/link.ts), never per message.
  *
  * Invariants:
  * - Bytes leave in the order they were queued (src/outbound.ts).
  * - Pending bytes never pass max_pending: the client is cut as a slow consumer first.
  * - After `closed` is set nothing is queued, parsed or delivered to this client.
  */
-export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
+export class Connection extends TransportLink implements ProtocolHandler, ProtocolTracer, Subscriber {
   readonly isRoute = false;
   readonly parser: Parser;
   /** By sid key (Subscription.sidKey: a number for a sid in plain digits). */
@@ -119,20 +118,10 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   /** The account whose subject space this client lives in: `$G` until authentication binds another (bindAccount). */
   account: Account;
 
-  /** Frames queued for this client, written once per tick. */
-  private readonly outbound = new OutboundBuffer();
-  /** On the server's dirty list for this tick. */
-  dirty = false;
-  /** When a write last blocked (0 = not blocked): the write deadline counts from here. */
-  blockedSince = 0;
-  /** Publishers paused because this client's buffer passed its stall point (as nats-server stalls them). */
-  private stalledPublishers: Connection[] | null = null;
   /** No drain for STUCK_AFTER_MS while blocked: this client is stuck, not just behind (see stallPoint). */
   private stuckWriter = false;
   /** When the transport last drained (ms). */
   private lastDrainAt = 0;
-  /** Counts stalls, so that a stall's timer knows whether its stall is still the current one. */
-  private stallCount = 0;
   /** How many slow subscribers currently hold this client's reads paused. */
   private stalls = 0;
 
@@ -144,13 +133,10 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
   rttMs = 0;
   private pingSentAt = 0;
 
-  // Statistics (as /connz reports them).
+  // Statistics (as /connz reports them; the out side is Link's).
   inMsgs = 0;
   inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
 
-  closed = false;
   closeReason = "";
 
   /** The text of the last permission violation sent (a traced message's ingress error). */
@@ -163,16 +149,13 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     readonly transport: Transport,
     readonly cid: number,
   ) {
+    super();
     const options = server.options;
     this.account = server.accounts.global;
     this.account.connections++;
     this.parser = new Parser(this, options.maxPayload, options.maxControlLine);
     this.outbound.limit = options.maxPending; // kept current by afterQueue (max_pending is reloadable)
     this.nextPingAt = this.startedAt + Math.min(2000, options.pingIntervalMs);
-  }
-
-  get pendingBytes(): number {
-    return this.outbound.pending;
   }
 
   /** `ip:port - cid:N` (`wid:` over WebSocket) as nats-server prefixes its client log lines. */
@@ -418,13 +401,8 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
         this.deliverComposed(sub, prefix, headLength, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
       }
     }
-    this.outMsgs++;
-    this.outBytes += payloadEnd - payloadStart;
-    const stats = this.server.stats;
-    stats.outMsgs++;
-    stats.outBytes += payloadEnd - payloadStart;
-    sub.delivered++;
-    if (sub.max > 0 && sub.delivered >= sub.max) this.removeSubscription(sub);
+    this.countOut(payloadEnd - payloadStart);
+    if (sub.countDelivery()) this.removeSubscription(sub);
     this.afterQueue(publisher);
   }
 
@@ -642,19 +620,14 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.afterQueue(null);
   }
 
-  /** Marks the connection for this tick's flush and enforces max_pending. */
+  /** Puts the connection on this tick's flush and enforces max_pending. */
   private afterQueue(publisher: Subscriber | null): void {
-    if (!this.dirty) {
-      this.dirty = true;
-      this.server.markDirty(this);
-    }
+    this.flushThisTick();
     const pending = this.outbound.pending;
     const maxPending = this.server.options.maxPending;
     this.outbound.limit = maxPending;
     if (pending > maxPending || this.outbound.overLimit) {
-      this.server.stats.slowConsumers++;
-      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
-      this.close(CloseReason.SlowConsumerPendingBytes, null);
+      this.closeAsSlowConsumer(maxPending, "info");
     } else if (this.transport.blocked) {
       if (publisher instanceof Connection && publisher !== this && pending > this.stallPoint(maxPending)) this.stallPublisher(publisher);
     } else if (pending >= WRITE_EARLY_BYTES) {
@@ -668,26 +641,16 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
    * buffer (what the socket takes sizes it). A stuck one (no drain for STUCK_AFTER_MS) is allowed half
    * of max_pending, as nats-server, so that max_pending or the write deadline still cuts it.
    */
-  private stallPoint(maxPending: number): number {
+  protected override stallPoint(maxPending: number): number {
     return this.stuckWriter ? maxPending / 2 : Math.min(STALL_BYTES, maxPending / 2);
   }
 
-  /** Pauses a fast publisher's reads until this client drains, or for 50 ms (so a stuck client is still cut). */
-  private stallPublisher(publisher: Connection): void {
-    if (this.stalledPublishers === null) this.stalledPublishers = [];
-    else if (this.stalledPublishers.includes(publisher)) return;
-    this.stalledPublishers.push(publisher);
-    if (publisher.stalls++ === 0) publisher.transport.pauseReading();
-    this.server.stats.stalls++;
-    const stall = ++this.stallCount;
-    setTimeout(() => {
-      if (this.stalledPublishers === null || stall !== this.stallCount) return; // drained meanwhile
-      if (Date.now() - Math.max(this.lastDrainAt, this.blockedSince) >= STUCK_AFTER_MS) this.stuckWriter = true;
-      this.releaseStalledPublishers();
-    }, 50);
+  /** A stall ran out without a drain: a client blocked that long without a drain is stuck (see stallPoint). */
+  protected override stallTimedOut(): void {
+    if (Date.now() - Math.max(this.lastDrainAt, this.blockedSince) >= STUCK_AFTER_MS) this.stuckWriter = true;
   }
 
-  /** Pauses this client's reads for a full receiver that is not a client (a route); each call needs one resume. */
+  /** Pauses this client's reads for a full receiver (Link.stallPublisher); each call needs one resume. */
   pauseForSlowReceiver(): void {
     if (this.stalls++ === 0) this.transport.pauseReading();
   }
@@ -696,44 +659,11 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     if (--this.stalls === 0 && !this.closed) this.transport.resumeReading();
   }
 
-  private releaseStalledPublishers(): void {
-    const stalled = this.stalledPublishers;
-    if (stalled === null) return;
-    this.stalledPublishers = null;
-    for (const publisher of stalled) {
-      if (--publisher.stalls === 0 && !publisher.closed) publisher.transport.resumeReading();
-    }
-  }
-
-  /** Writes what is queued; called once per tick by the server, and on drain. */
-  flush(): void {
-    this.dirty = false;
-    this.writeQueued();
-  }
-
-  /** Hands what is queued to the transport; what it does not take stays queued until it drains. */
-  private writeQueued(): void {
-    if (this.closed && this.transport.blocked) return;
-    const outbound = this.outbound;
-    if (outbound.pending === 0 || this.transport.blocked) return;
-    if (outbound.consumed(this.transport.write(outbound.buf, outbound.head, outbound.end))) this.blockedSince = 0;
-    else if (this.blockedSince === 0) this.blockedSince = Date.now();
-  }
-
-  /** The sweep's check of the outbound buffer's size (src/outbound.ts trim). */
-  trimOutbound(): void {
-    this.outbound.trim();
-  }
-
   /** The transport can take more. */
-  onDrain(): void {
-    this.transport.blocked = false;
-    this.flush();
+  override onDrain(): void {
     this.stuckWriter = false;
     this.lastDrainAt = Date.now();
-    if (this.stalledPublishers !== null && this.outbound.pending <= this.stallPoint(this.server.options.maxPending)) {
-      this.releaseStalledPublishers();
-    }
+    super.onDrain();
   }
 
   sendPing(): void {
@@ -794,9 +724,7 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.credentials = null;
     this.verifiedSecret = null;
     this.parser.stop();
-    const outbound = this.outbound;
-    if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
-    outbound.release();
+    this.releaseOutput();
     this.server.removeConnection(this); // first: the closed-connection snapshot keeps the subscription list
     for (const sub of this.subscriptions.values()) this.account.sublist.remove(sub);
     const removedSids = this.server.tracing ? [...this.subscriptions.values()].map((s) => s.sid) : null; // traced after the close line, as nats-server
@@ -804,7 +732,6 @@ export class Connection implements ProtocolHandler, ProtocolTracer, Subscriber {
     this.account.connections--;
     this.server.events?.clientDisconnected(this);
     this.memo.clear();
-    this.releaseStalledPublishers();
     this.transport.close();
     // Quoted as Go's %q would (nats-server's form): a name with a line break must not forge log lines.
     const who = this.name || this.lang ? ` - ${JSON.stringify([this.version && `v${this.version}`, this.lang, this.name].filter(Boolean).join(":"))}` : "";

@@ -52,35 +52,60 @@ export function deliverToMatches(
     delivered = true;
   }
   const queues = result.queues;
+  const skip = skipPublisher ? publisher : null;
   for (let g = 0; g < queues.length; g++) {
-    const members = queues[g]!;
-    const count = members.length;
-    const first = (Math.random() * count) | 0;
-    let remote: Subscription | null = null;
-    let remoteWeight = 0;
-    let n = 0;
-    for (; n < count; n++) {
-      const sub = members[(first + n) % count]!;
-      const client = sub.client;
-      if (skipPublisher && client === publisher) continue;
-      if (client.isRoute === true) {
-        // Another node's members of the group: one pick among the nodes, weighted by their member
-        // counts (reservoir sampling), used only if no local member turns up.
-        const weight = (sub as Subscription & { weight?: number }).weight || 1;
-        remoteWeight += weight;
-        if (Math.random() * remoteWeight < weight) remote = sub;
-        continue;
-      }
-      client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
-      delivered = true;
-      break;
-    }
-    if (n === count && remote !== null) {
-      remote.client.deliver(remote, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
-      delivered = true;
-    }
+    const sub = pickQueueMember(queues[g]!, skip, anyRemote, null);
+    if (sub === null) continue;
+    sub.client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
+    delivered = true;
   }
   return delivered;
+}
+
+/** Whether a queue group may fall back to `client`, a route or leaf connection, for a message from `source`. */
+export type RemoteRule = (client: Subscriber, source: Subscriber | null) => boolean;
+
+/** A message published here may go to any other node or leaf side that has members. */
+function anyRemote(): boolean {
+  return true;
+}
+
+/**
+ * Who a message that came over a route may go to on this node: local subscribers and leaf nodes
+ * attached here, never another route nor our own hub (a leaf link we dialed), except a --procs worker's
+ * hub link, which is every worker's (Subscriber.sharedHubLink). See deliverRouted.
+ */
+export function reachedFromRoute(client: Subscriber): boolean {
+  return client.isRoute !== true || (client.isLeaf === true && (client.isSpoke !== true || client.sharedHubLink === true));
+}
+
+/**
+ * The member of a queue group that gets a message: a local one (the search starts at a random member,
+ * so the load spreads), else, when there is none, one of the remote members (routes, leaf connections)
+ * that `remoteTakes` allows, picked weighted by how many members each stands for (reservoir sampling).
+ * `skip` (a publisher without echo, the side the message came from) is never picked. Null: no one.
+ *
+ * Hot path: no allocation; `remoteTakes` is asked about remote members only.
+ */
+export function pickQueueMember(members: readonly Subscription[], skip: Subscriber | null, remoteTakes: RemoteRule, source: Subscriber | null): Subscription | null {
+  const count = members.length;
+  const first = (Math.random() * count) | 0;
+  let remote: Subscription | null = null;
+  let remoteWeight = 0;
+  for (let n = 0; n < count; n++) {
+    const sub = members[(first + n) % count]!;
+    const client = sub.client;
+    if (client === skip) continue;
+    if (client.isRoute === true) {
+      if (!remoteTakes(client, source)) continue;
+      const weight = (sub as Subscription & { weight?: number }).weight || 1;
+      remoteWeight += weight;
+      if (Math.random() * remoteWeight < weight) remote = sub;
+      continue;
+    }
+    return sub;
+  }
+  return remote;
 }
 
 /**
@@ -121,7 +146,7 @@ export function deliverRouted(
     for (let k = 0; k < plain.length; k++) {
       const sub = plain[k]!;
       const client = sub.client;
-      if (client.isRoute === true && (client.isLeaf !== true || (client.isSpoke === true && client.sharedHubLink !== true))) continue;
+      if (!reachedFromRoute(client)) continue;
       client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
       delivered = true;
     }
@@ -131,29 +156,10 @@ export function deliverRouted(
   for (let g = 0; g < queues.length; g++) {
     const members = queues[g]!;
     if (!isNamed(buf, queuesStart, queuesEnd, members[0]!.queue!)) continue;
-    const count = members.length;
-    const first = (Math.random() * count) | 0;
-    let leaf: Subscription | null = null;
-    let leafWeight = 0;
-    let n = 0;
-    for (; n < count; n++) {
-      const sub = members[(first + n) % count]!;
-      const client = sub.client;
-      if (client.isRoute === true) {
-        if (client.isLeaf !== true || (client.isSpoke === true && client.sharedHubLink !== true)) continue;
-        const weight = (sub as Subscription & { weight?: number }).weight || 1;
-        leafWeight += weight;
-        if (Math.random() * leafWeight < weight) leaf = sub;
-        continue;
-      }
-      client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
-      delivered = true;
-      break;
-    }
-    if (n === count && leaf !== null) {
-      leaf.client.deliver(leaf, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
-      delivered = true;
-    }
+    const sub = pickQueueMember(members, null, reachedFromRoute, route);
+    if (sub === null) continue;
+    sub.client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, route);
+    delivered = true;
   }
   return delivered;
 }

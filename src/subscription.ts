@@ -49,6 +49,16 @@ export class Subscription implements SublistEntry {
     this.extras().max = n;
   }
 
+  /**
+   * Counts one delivery; true when it was the last that UNSUB <sid> <max> allows (the subscriber then
+   * removes the subscription, as nats-server does at its max).
+   */
+  countDelivery(): boolean {
+    const delivered = ++this.delivered;
+    const extra = this.extra;
+    return extra !== null && extra.max > 0 && delivered >= extra.max;
+  }
+
   /** `MSG <subject> <sid> ` for a literal subject (the delivered subject is then always the same); null for wildcards. */
   get msgPrefix(): Buffer | null {
     const extra = this.extra ?? this.extras();

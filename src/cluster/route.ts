@@ -4,7 +4,7 @@
 // RouteSubscriptions whose client is the route, so a local PUB finds the routes that want it in the
 // same match as its local subscribers, and deliverToMatches hands it to them like to a client.
 // deliver() appends a MSG frame to the route's outbound buffer, written once per tick with the
-// clients' buffers (the Connection pattern).
+// clients' buffers (src/link.ts).
 //
 // Invariants:
 // - One frame per message per route: a message matched by several of the route's subscriptions
@@ -18,11 +18,11 @@
 //   name, agreed at HELLO), a message from it is matched in that account's Sublist only, and a
 //   message to it names the account of the subscription it matched. An account this node does not
 //   have gets neither interest nor messages.
-import { OutboundBuffer } from "../outbound.ts";
+import { Link } from "../link.ts";
 import { SubjectMemo } from "../subjects/subject-memo.ts";
 import type { Socket } from "bun";
 import { Connection } from "../connection.ts";
-import { deliverRouted, delivery, routedRequest } from "../router.ts";
+import { deliverRouted, delivery, reachedFromRoute, routedRequest } from "../router.ts";
 import { isAuditedApiSubject, requestClientInfoJson } from "../request-info.ts";
 import { hasTraceHeader } from "../trace/headers.ts";
 import { SKIP, startForwardedTrace, tracedResult } from "../trace/tracer.ts";
@@ -39,15 +39,6 @@ import {
   FrameKind, MAX_HELLO, MSG_HEADER, MsgAt, MsgFlag, PING_ECHO_LENGTH, PING_ECHO_REPLY, PING_ECHO_REQUEST, PING_FRAME,
   decodeBody, errorFrame, hasAccounts, interestFrameLength, isHello, pingEchoFrame, writeInterestFrame, type Hello,
 } from "./protocol.ts";
-
-/**
- * Who a message that came over a route may go to on this node (as deliverRouted in src/router.ts): local
- * subscribers and leaf nodes attached here, never another route nor our own hub (a leaf link we dialed),
- * except a --procs worker's hub link, which is every worker's (Subscriber.sharedHubLink).
- */
-function reachedFromRoute(client: Subscriber): boolean {
-  return client.isRoute !== true || (client.isLeaf === true && (client.isSpoke !== true || client.sharedHubLink === true));
-}
 
 /** The other node's interest in a subject (or a subject and queue group), as a subscription of the route. */
 export class RouteSubscription extends Subscription {
@@ -130,13 +121,12 @@ const MIN_MAX_FRAME = 64 * 1024 * 1024;
 
 let nextRid = 1;
 
-export class Route implements Subscriber {
+export class Route extends Link implements Subscriber {
   readonly isRoute = true;
   readonly headers = true;
   readonly rid = nextRid++;
   readonly startedAt = Date.now();
   state: RouteState = RouteState.HANDSHAKE;
-  closed = false;
   /** The member id this node dialed (null for an accepted route). */
   dialedId: string | null = null;
   /** The other node's HELLO, once received. */
@@ -147,12 +137,7 @@ export class Route implements Subscriber {
   /** The other node's interest: key (subject, or subject + " " + queue) → its subscription here. */
   readonly subs = new Map<string, RouteSubscription>();
 
-  /** Frames queued for the other node, written once per tick. */
-  private readonly outbound = new OutboundBuffer();
-  dirty = false;
-  private blocked = false;
-  /** Local publishers paused because this route's buffer passed 75% of max_pending while blocked. */
-  private stalledPublishers: Connection[] | null = null;
+  protected blocked = false;
   // The MSG frame written last: the message it carries (delivery.seq), its length, and the pending
   // byte count just after it (it can still take queue names while nothing was queued after it).
   private lastSeq = -1;
@@ -180,8 +165,6 @@ export class Route implements Subscriber {
   rttProbeAt = 0;
   inMsgs = 0;
   inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
 
   constructor(
     private readonly owner: RouteOwner,
@@ -191,6 +174,7 @@ export class Route implements Subscriber {
     readonly remoteAddress: string,
     readonly remotePort: number,
   ) {
+    super();
     this.maxFrame = Math.max(owner.server.options.maxPayload + FRAME_SLACK, MIN_MAX_FRAME);
   }
 
@@ -201,10 +185,6 @@ export class Route implements Subscriber {
   /** `ip:port - rid:N` as nats-server prefixes route log lines. */
   get logPrefix(): string {
     return connectionLogPrefix(this.remoteAddress, this.remotePort, "rid", this.rid);
-  }
-
-  get pendingBytes(): number {
-    return this.outbound.pending;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -687,29 +667,13 @@ export class Route implements Subscriber {
     }
     this.lastFrameLength = frameLength;
     this.lastFramePending = this.outbound.pending;
-    this.outMsgs++;
+    this.outMsgs++; // the server counts deliveries to clients only
     this.outBytes += payloadLength;
     this.afterQueue();
-    if (this.blocked && publisher instanceof Connection && this.outbound.pending > this.server.options.maxPending * 0.75) {
+    // A fast local publisher waits while this route is behind (briefly: a stuck route is still cut at max_pending).
+    if (this.blocked && publisher instanceof Connection && this.outbound.pending > this.stallPoint(this.server.options.maxPending)) {
       this.stallPublisher(publisher);
     }
-  }
-
-  /** Pauses a fast local publisher until this route drains (or briefly: a stuck route is still cut at max_pending). */
-  private stallPublisher(publisher: Connection): void {
-    if (this.stalledPublishers === null) this.stalledPublishers = [];
-    else if (this.stalledPublishers.includes(publisher)) return;
-    this.stalledPublishers.push(publisher);
-    publisher.pauseForSlowReceiver();
-    this.server.stats.stalls++;
-    setTimeout(() => this.releaseStalledPublishers(), 50);
-  }
-
-  private releaseStalledPublishers(): void {
-    const stalled = this.stalledPublishers;
-    if (stalled === null) return;
-    this.stalledPublishers = null;
-    for (const publisher of stalled) publisher.resumeAfterSlowReceiver();
   }
 
   /** The origin picked this node for one more queue group of the message just framed: name it in that frame. */
@@ -752,10 +716,7 @@ export class Route implements Subscriber {
   }
 
   private afterQueue(): void {
-    if (!this.dirty) {
-      this.dirty = true;
-      this.server.markDirty(this);
-    }
+    this.flushThisTick();
     // A route that cannot keep up is cut (and dialed again), as nats-server cuts a slow route.
     const pending = this.outbound.pending;
     if (pending > this.server.options.maxPending) {
@@ -765,28 +726,25 @@ export class Route implements Subscriber {
     }
   }
 
-  /** Writes what is queued; once per tick (the server's dirty list), and on drain. */
-  flush(): void {
-    this.dirty = false;
-    if (this.closed || this.blocked) return;
+  /** -V: the frames queued since the last flush, from where the traced ones end (whole frames). */
+  protected override beforeWrite(): void {
+    if (!this.server.tracing || this.state !== RouteState.OPEN) return;
     const outbound = this.outbound;
-    if (outbound.pending === 0) return;
-    if (this.server.tracing && this.state === RouteState.OPEN) {
-      // The frames queued since the last flush: whole frames, from where the traced ones end.
-      const names = accountTable(this.server).names;
-      for (let at = outbound.head + this.tracedPending; at + 5 <= outbound.end; ) {
-        const end = at + 4 + outbound.buf.readUInt32BE(at);
-        for (const trace of routeFrameTraces("->>", outbound.buf, at, end, (i) => names[i] ?? String(i))) this.server.log.trace(`${this.logPrefix} - ${trace}`);
-        at = end;
-      }
+    const names = accountTable(this.server).names;
+    for (let at = outbound.head + this.tracedPending; at + 5 <= outbound.end; ) {
+      const end = at + 4 + outbound.buf.readUInt32BE(at);
+      for (const trace of routeFrameTraces("->>", outbound.buf, at, end, (i) => names[i] ?? String(i))) this.server.log.trace(`${this.logPrefix} - ${trace}`);
+      at = end;
     }
-    const written = this.write(outbound.buf, outbound.head, outbound.end);
-    this.lastWriteAt = Date.now();
-    if (outbound.consumed(written)) this.lastFramePending = -1;
-    this.tracedPending = outbound.pending;
   }
 
-  private write(buf: Buffer, start: number, end: number): number {
+  protected override afterWrite(drained: boolean): void {
+    this.lastWriteAt = Date.now();
+    if (drained) this.lastFramePending = -1;
+    this.tracedPending = this.outbound.pending;
+  }
+
+  protected writeToPeer(buf: Buffer, start: number, end: number): number {
     const length = end - start;
     const written = this.socket.write(buf, start, length);
     if (written < length) this.blocked = true;
@@ -795,18 +753,7 @@ export class Route implements Subscriber {
 
   /** Writes bytes ahead of the queue, at once (only before the route is open: nothing else is queued). */
   private writeNow(bytes: Buffer): void {
-    if (!this.closed) this.write(bytes, 0, bytes.length);
-  }
-
-  /** The tick's check of the outbound buffer's size (src/outbound.ts trim). */
-  trimOutbound(): void {
-    this.outbound.trim();
-  }
-
-  onDrain(): void {
-    this.blocked = false;
-    this.flush();
-    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
+    if (!this.closed) this.writeToPeer(bytes, 0, bytes.length);
   }
 
   /**
@@ -816,15 +763,12 @@ export class Route implements Subscriber {
   close(reason: string, errorText: string | null): void {
     if (this.closed) return;
     if (errorText !== null) this.queueBytes(errorFrame(errorText));
-    const outbound = this.outbound;
-    if (!this.blocked && outbound.pending > 0) this.write(outbound.buf, outbound.head, outbound.end);
+    this.releaseOutput();
     this.closed = true;
     this.state = RouteState.CLOSED;
-    outbound.release();
     for (const sub of this.subs.values()) sub.account.sublist.remove(sub);
     this.subs.clear();
     this.inbound = [];
-    this.releaseStalledPublishers();
     this.socket.end();
     this.owner.onClosed(this, reason);
   }

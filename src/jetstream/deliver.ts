@@ -65,11 +65,8 @@ export function presentTo(
   const direct = sub.msgPrefix === null || sub.client instanceof InternalClient;
   const target = direct ? sub : twinOf(sub);
   sub.client.deliver(target, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, publisher);
-  if (!direct) {
-    sub.delivered++;
-    if (sub.max > 0 && sub.delivered >= sub.max) {
-      (sub.client as Subscriber & { removeSubscription?(s: Subscription): void }).removeSubscription?.(sub);
-    }
+  if (!direct && sub.countDelivery()) {
+    (sub.client as Subscriber & { removeSubscription?(s: Subscription): void }).removeSubscription?.(sub);
   }
 }
 

@@ -27,7 +27,7 @@
 // - `smap` holds exactly what the other side was told (key → count); LS+/LS- go out on 0↔1 changes
 //   (every change for a queue group: its weight).
 // - A closed connection's LeafSubscriptions are out of the Sublist before anything else happens.
-import { OutboundBuffer } from "../outbound.ts";
+import { Link } from "../link.ts";
 import { SubjectMemo } from "../subjects/subject-memo.ts";
 import { delivery } from "../router.ts";
 import { Subscription } from "../subscription.ts";
@@ -147,13 +147,12 @@ let nextLid = 1;
 /** JetStream ack replies: a delivery carried as `<reply>@<subject>` starts so (deliverJetStream). */
 const JS_ACK_PREFIX = Buffer.from("$JS.ACK.", "latin1");
 
-export class LeafConnection implements Subscriber, LeafProtocolHandler, ProtocolTracer {
+export class LeafConnection extends Link implements Subscriber, LeafProtocolHandler, ProtocolTracer {
   readonly isRoute = true;
   readonly isLeaf = true;
   readonly lid = nextLid++;
   readonly startedAt = Date.now();
   state: LeafState = LeafState.HANDSHAKE;
-  closed = false;
   closeReason = "";
   /** The other side supports headers (its INFO or CONNECT said so); otherwise headers are stripped. */
   headers = false;
@@ -188,10 +187,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   readonly smap = new Map<string, number>();
   readonly parser: LeafParser;
 
-  /** Frames queued for the other side, written once per tick. */
-  private readonly outbound = new OutboundBuffer();
-  dirty = false;
-  private blocked = false;
+  protected blocked = false;
   // The LMSG written last: its message (delivery.seq), where it starts (pending bytes before it), its
   // length, and the queue groups it names (another group of the same message rewrites it).
   private lastSeq = -1;
@@ -203,8 +199,6 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
 
   lastReadAt = Date.now();
   lastWriteAt = Date.now();
-  /** When a write last blocked (0 = not blocked): past write_deadline the connection is cut. */
-  blockedSince = 0;
   pingsOut = 0;
   nextPingAt = 0;
   /** The last PING's round trip (ms; -1 before the first PONG), for /leafz; when the PING now out left. */
@@ -212,8 +206,6 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   private pingSentAt = 0;
   inMsgs = 0;
   inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
 
   constructor(
     private readonly owner: LeafOwner,
@@ -225,6 +217,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     /** For a solicited connection: the remote's account. */
     account: Account | null = null,
   ) {
+    super();
     this.isSpoke = solicited && !remoteIsHubSide;
     this.sharedHubLink = this.isSpoke && owner.server.options.procs > 1;
     this.account = account ?? owner.server.accounts.global;
@@ -243,10 +236,6 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   /** `ip:port - lid:N` as nats-server prefixes leafnode log lines. */
   get logPrefix(): string {
     return connectionLogPrefix(this.socket.remoteAddress, this.socket.remotePort, "lid", this.lid);
-  }
-
-  get pendingBytes(): number {
-    return this.outbound.pending;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -637,12 +626,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
     out[at++] = 13;
     out[at] = 10;
     this.frameTracePending = this.server.tracing;
-    const size = (headers?.length ?? 0) + payload.length;
-    this.outMsgs++;
-    this.outBytes += size;
-    const stats = this.server.stats;
-    stats.outMsgs++;
-    stats.outBytes += size;
+    this.countOut((headers?.length ?? 0) + payload.length);
     this.afterQueue();
   }
 
@@ -779,11 +763,7 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
       this.writeComposed(buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd);
     }
     this.frameTracePending = this.server.tracing; // traced once final: a queue group may still be added to it
-    this.outMsgs++;
-    this.outBytes += payloadLength;
-    const stats = this.server.stats;
-    stats.outMsgs++;
-    stats.outBytes += payloadLength;
+    this.countOut(payloadLength);
     this.afterQueue();
   }
 
@@ -864,44 +844,26 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   }
 
   private afterQueue(): void {
-    if (!this.dirty) {
-      this.dirty = true;
-      this.server.markDirty(this);
-    }
+    this.flushThisTick();
     // A leaf connection that cannot keep up is cut (and a solicited one dialed again).
-    if (this.outbound.pending > this.server.options.maxPending) {
-      this.server.stats.slowConsumers++;
-      this.server.log.error(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
-      this.close("Slow Consumer (Pending Bytes)", null);
-    }
+    const maxPending = this.server.options.maxPending;
+    if (this.outbound.pending > maxPending) this.closeAsSlowConsumer(maxPending, "error");
   }
 
-  /** Writes what is queued: once per tick (the server's dirty list), and on drain. */
-  flush(): void {
-    this.dirty = false;
-    if (this.closed || this.blocked) return;
-    const outbound = this.outbound;
-    if (outbound.pending === 0) return;
+  /** The last message frame is final once it is written: traced now. */
+  protected override beforeWrite(): void {
     if (this.frameTracePending) this.traceLastFrame();
-    const written = this.socket.write(outbound.buf, outbound.head, outbound.end);
+  }
+
+  protected override afterWrite(): void {
     this.lastWriteAt = Date.now();
-    this.lastSeq = -1;
-    if (outbound.consumed(written)) {
-      this.blockedSince = 0;
-    } else {
-      this.blocked = true;
-      if (this.blockedSince === 0) this.blockedSince = Date.now();
-    }
+    this.lastSeq = -1; // the next delivery writes a frame of its own: this one may be on its way
   }
 
-  onDrain(): void {
-    this.blocked = false;
-    this.flush();
-  }
-
-  /** The tick's check of the outbound buffer's size (src/outbound.ts trim). */
-  trimOutbound(): void {
-    this.outbound.trim();
+  protected writeToPeer(buf: Buffer, start: number, end: number): number {
+    const written = this.socket.write(buf, start, end);
+    if (written < end - start) this.blocked = true;
+    return written;
   }
 
   private protocolError(detail: string): void {
@@ -916,13 +878,11 @@ export class LeafConnection implements Subscriber, LeafProtocolHandler, Protocol
   close(reason: string, errText: string | null): void {
     if (this.closed) return;
     if (errText !== null) this.queueBytes(errLine(errText));
-    const outbound = this.outbound;
-    if (!this.blocked && outbound.pending > 0) this.socket.write(outbound.buf, outbound.head, outbound.end);
+    this.releaseOutput();
     const wasOpen = this.state === LeafState.OPEN;
     this.closed = true;
     this.closeReason = reason;
     this.state = LeafState.CLOSED;
-    outbound.release();
     this.parser.stop();
     const sublist = this.account.sublist;
     for (const sub of this.subs.values()) sublist.remove(sub);

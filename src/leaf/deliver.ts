@@ -13,10 +13,11 @@
 // - Never back to the source.
 //
 // Hot path, as deliverToMatches: no allocation.
-import { delivery } from "../router.ts";
+import { delivery, pickQueueMember } from "../router.ts";
+import type { Subscriber } from "../subscriber.ts";
 import type { SublistResult } from "../subjects/sublist.ts";
 import type { Subscription } from "../subscription.ts";
-import type { LeafConnection, LeafSubscription } from "./connection.ts";
+import type { LeafConnection } from "./connection.ts";
 
 /** Whether a route or leaf connection may get a message from `source` (see the header). */
 function forwardable(client: { isLeaf?: boolean }, source: LeafConnection, toRoutes: boolean): boolean {
@@ -25,6 +26,11 @@ function forwardable(client: { isLeaf?: boolean }, source: LeafConnection, toRou
     return cluster === "" || (client as LeafConnection).remoteCluster !== cluster;
   }
   return toRoutes;
+}
+
+/** A queue group's remote members a message from a leaf connection may go to (pickQueueMember). */
+function takesFromLeaf(client: Subscriber, source: Subscriber | null): boolean {
+  return forwardable(client, source as LeafConnection, true);
 }
 
 export function deliverFromLeaf(
@@ -62,30 +68,10 @@ export function deliverFromLeaf(
   for (let g = 0; g < queues.length; g++) {
     const members = queues[g]!;
     if (!everyQueue && !isNamed(buf, tokenStart, tokenEnd, queuesFrom, queuesTo, members[0]!.queue!)) continue;
-    const count = members.length;
-    const first = (Math.random() * count) | 0;
-    let remote: Subscription | null = null;
-    let remoteWeight = 0;
-    let n = 0;
-    for (; n < count; n++) {
-      const sub = members[(first + n) % count]!;
-      const client = sub.client;
-      if (client === source) continue;
-      if (client.isRoute === true) {
-        if (!forwardable(client as { isLeaf?: boolean }, source, true)) continue;
-        const weight = (sub as LeafSubscription).weight || 1;
-        remoteWeight += weight;
-        if (Math.random() * remoteWeight < weight) remote = sub;
-        continue;
-      }
-      client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, source);
-      delivered = true;
-      break;
-    }
-    if (n === count && remote !== null) {
-      remote.client.deliver(remote, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, source);
-      delivered = true;
-    }
+    const sub = pickQueueMember(members, source, takesFromLeaf, source);
+    if (sub === null) continue;
+    sub.client.deliver(sub, buf, subjectStart, subjectEnd, replyStart, replyEnd, headerSize, payloadStart, payloadEnd, tailStart, source);
+    delivered = true;
   }
   return delivered;
 }

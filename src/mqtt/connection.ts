@@ -1,10 +1,10 @@
 // One MQTT client connection: bytes → packets (src/mqtt/decode.ts) → the spec's state machine
 // (CONNECT first, then PUBLISH/SUBSCRIBE/…, keepalive), published into the account's subject space
 // the way a NATS client's PUB is (deliverToMatches), and delivered through its session (session.ts).
-// Packets leave through one OutboundBuffer, written once per tick like a NATS connection's.
+// Packets leave through the outbound buffer of a link (src/link.ts), written once per tick like a NATS connection's.
 import { randomBytes } from "../random.ts";
-import { OutboundBuffer } from "../outbound.ts";
-import type { Server, Flushable } from "../server.ts";
+import { TransportLink } from "../link.ts";
+import type { Server } from "../server.ts";
 import type { Transport } from "../transport/transport.ts";
 import type { Account } from "../accounts/account.ts";
 import { ClientPermissions } from "../auth/permissions.ts";
@@ -52,7 +52,7 @@ const MAX_HELD_BYTES = 8 * 1024 * 1024;
 /** Topic aliases a client may use towards the server (MQTT 5 topic alias maximum in CONNACK). */
 const TOPIC_ALIAS_MAXIMUM = 64;
 
-export class MqttConnection implements Flushable {
+export class MqttConnection extends TransportLink {
   readonly startedAt = Date.now();
   lastActivity = Date.now();
   /** 0 until CONNECT, then 4 (3.1.1) or 5. */
@@ -67,7 +67,6 @@ export class MqttConnection implements Flushable {
   /** MQTT 5: what the client may take in flight at once (receive maximum) and its maximum packet size. */
   clientReceiveMaximum = 65_535;
   clientMaximumPacketSize = Number.MAX_SAFE_INTEGER;
-  closed = false;
   closeReason = "";
   // As events and monitoring read a client (src/accounts/events.ts EventClient): MQTT has no name, lang,
   // version or RTT; its client id is what identifies it.
@@ -77,14 +76,10 @@ export class MqttConnection implements Flushable {
   readonly rttMs = 0;
   inMsgs = 0;
   inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
   /** outMsgs at the previous sweep (mqtt.ts): unchanged = nothing was sent since. */
   outMsgsAtLastSweep = 0;
   private will: Will | null = null;
   private readonly framer: PacketFramer;
-  private readonly outbound = new OutboundBuffer();
-  private dirty = false;
   /** Topic aliases the client set (made at the first one: most clients use none). */
   private topicAliases: Map<number, string> | null = null;
   /** MQTT 5: how many topic aliases the client accepts from us (its CONNECT's topic alias maximum). */
@@ -110,6 +105,7 @@ export class MqttConnection implements Flushable {
     readonly transport: Transport,
     readonly cid: number,
   ) {
+    super();
     this.account = server.accounts.global;
     this.framer = new PacketFramer(mqtt.maxPacketSize);
   }
@@ -121,10 +117,6 @@ export class MqttConnection implements Flushable {
 
   get logPrefix(): string {
     return `${this.transport.remoteAddress}:${this.transport.remotePort} - mid:${this.cid}`;
-  }
-
-  get pendingBytes(): number {
-    return this.outbound.pending;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -841,43 +833,29 @@ export class MqttConnection implements Flushable {
   }
 
   /**
-   * Marks the connection for this tick's flush; past max_pending it is a slow consumer. Before that, an
-   * MQTT publisher filling it past 75% while the socket is full has its reads paused until this one
-   * drains (or 50 ms pass, so a stuck client is still cut), as a NATS publisher is for a NATS subscriber.
+   * Puts the connection on this tick's flush; past max_pending it is a slow consumer. Before that, an
+   * MQTT publisher filling it past its stall point (75%) while the socket is full has its reads paused
+   * until this one drains (or briefly, so a stuck client is still cut), as a NATS publisher is for a
+   * NATS subscriber.
    */
   private afterQueue(publisher: MqttConnection | null): void {
-    if (!this.dirty) {
-      this.dirty = true;
-      this.server.markDirty(this);
-    }
+    this.flushThisTick();
     const pending = this.outbound.pending;
     const maxPending = this.server.options.maxPending;
     if (pending > maxPending) {
-      this.server.stats.slowConsumers++;
-      this.server.log.info(`${this.logPrefix} - Slow Consumer Detected: MaxPending of ${maxPending} Exceeded`);
-      this.close("Slow Consumer (Pending Bytes)");
-    } else if (publisher !== null && publisher !== this && this.transport.blocked && pending > maxPending * 0.75) {
+      this.closeAsSlowConsumer(maxPending, "info");
+    } else if (publisher !== null && publisher !== this && this.transport.blocked && pending > this.stallPoint(maxPending)) {
       this.stallPublisher(publisher);
     }
   }
 
-  /** Publishers paused for this connection to drain. */
-  private stalledPublishers: MqttConnection[] | null = null;
-
-  private stallPublisher(publisher: MqttConnection): void {
-    if (this.stalledPublishers === null) this.stalledPublishers = [];
-    else if (this.stalledPublishers.includes(publisher)) return;
-    this.stalledPublishers.push(publisher);
-    publisher.pauseReading();
-    this.server.stats.stalls++;
-    setTimeout(() => this.releaseStalledPublishers(), 50);
+  /** A slow subscriber pauses this publisher (Link.stallPublisher): one more reason to pause reading. */
+  pauseForSlowReceiver(): void {
+    this.pauseReading();
   }
 
-  private releaseStalledPublishers(): void {
-    const stalled = this.stalledPublishers;
-    if (stalled === null) return;
-    this.stalledPublishers = null;
-    for (const publisher of stalled) publisher.resumeReading();
+  resumeAfterSlowReceiver(): void {
+    this.resumeReading();
   }
 
   /**
@@ -887,24 +865,6 @@ export class MqttConnection implements Flushable {
   releaseIdleBuffer(outMsgsAtLastSweep: number): void {
     const outbound = this.outbound;
     if (outbound.pending === 0 && outbound.buf.length > 0 && this.outMsgs === outMsgsAtLastSweep) outbound.release();
-  }
-
-  /** The sweep's check of the outbound buffer's size (src/outbound.ts trim). */
-  trimOutbound(): void {
-    this.outbound.trim();
-  }
-
-  flush(): void {
-    this.dirty = false;
-    const outbound = this.outbound;
-    if (outbound.pending === 0 || this.transport.blocked) return;
-    outbound.consumed(this.transport.write(outbound.buf, outbound.head, outbound.end));
-  }
-
-  onDrain(): void {
-    this.transport.blocked = false;
-    this.flush();
-    if (this.stalledPublishers !== null && this.outbound.pending <= this.server.options.maxPending * 0.75) this.releaseStalledPublishers();
   }
 
   // ---- close -------------------------------------------------------------------------------
@@ -922,10 +882,7 @@ export class MqttConnection implements Flushable {
     if (this.closed) return;
     this.closed = true;
     this.closeReason = reason;
-    const outbound = this.outbound;
-    if (!this.transport.blocked && outbound.pending > 0) this.transport.write(outbound.buf, outbound.head, outbound.end);
-    outbound.release();
-    this.releaseStalledPublishers();
+    this.releaseOutput();
     this.transport.close();
     if (this.session !== null) {
       this.server.closedConnections.append(mqttRecord(this, Date.now(), reason)); // before detach: it may end the session's subscriptions

@@ -10,10 +10,8 @@
 import type { Subscriber } from "../subscriber.ts";
 import type { Subscription } from "../subscription.ts";
 import type { Account } from "../accounts/account.ts";
-import type { Properties } from "./properties.ts";
-import { headersToProperties, publishedQos } from "./headers.ts";
 import { subjectToTopic } from "./topics.ts";
-import { MqttSession, MqttSubscription } from "./session.ts";
+import { MqttSubscription, payloadCopy } from "./session.ts";
 import { expiryOf, type StoredMessage, type StoredSession } from "./store.ts";
 
 /** A message whose publisher is on another node (leaf links are not routes here: what comes in over one is kept where it comes in). */
@@ -74,19 +72,15 @@ export class RemoteSessionKeeper implements Subscriber {
   ): void {
     if (this.closed || fromAnotherNode(publisher)) return;
     const msub = sub as MqttSubscription;
-    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : headerSize > 0 ? publishedQos(buf, payloadStart, headerSize) : 0;
-    const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
+    const qos = msub.qosFor(buf, headerSize, payloadStart, publisher);
     if (qos === 0) return; // QoS 0 is for a connected client only
-    if (buf[subjectStart] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
+    if (msub.hides(buf, subjectStart)) return;
     if (this.expiresAt !== null && Date.now() >= this.expiresAt) return this.close();
     const subject = buf.toString("utf8", subjectStart, subjectEnd);
     if (this.holderTakes(subject)) return;
-    const properties: Properties = {};
-    if (headerSize > 0) headersToProperties(buf.subarray(payloadStart, payloadStart + headerSize), properties);
-    if (replyStart >= 0) properties.responseTopic = subjectToTopic(buf.toString("utf8", replyStart, replyEnd));
-    if (msub.subscriptionId !== undefined) properties.subscriptionIdentifiers = [msub.subscriptionId];
+    const properties = msub.propertiesFor(buf, replyStart, replyEnd, headerSize, payloadStart);
     const topic = subjectToTopic(subject);
-    const payload = Buffer.from(buf.subarray(headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd));
+    const payload = payloadCopy(buf, headerSize, payloadStart, payloadEnd);
     this.keep(this.clientId, { topic, payload, qos, properties, expiresAt: expiryOf(properties) });
   }
 

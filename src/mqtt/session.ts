@@ -47,6 +47,38 @@ export class MqttSubscription extends Subscription {
     if (this.literal) return (this.literalTopic ??= Buffer.from(subjectToTopic(this.subject), "utf8"));
     return topicBytes(buf, start, end);
   }
+
+  /**
+   * [MQTT-4.7.2-1]: a filter starting with a wildcard does not match topics starting with `$` (nats-server's
+   * isMQTTReservedSubscription): `#` sees no $SYS, $JS or $MQTT traffic.
+   */
+  hides(buf: Buffer, subjectStart: number): boolean {
+    return buf[subjectStart] === 0x24 /* $ */ && this.firstLevelWildcard;
+  }
+
+  /**
+   * The QoS a message goes out at here: the lower of the publisher's and the subscription's. An MQTT
+   * publisher on this node says its QoS; one on another node (over a route) in its Nmqtt-Pub header;
+   * NATS publishers: 0 (as nats-server).
+   */
+  qosFor(buf: Buffer, headerSize: number, payloadStart: number, publisher: Subscriber | null): 0 | 1 | 2 {
+    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : headerSize > 0 ? publishedQos(buf, payloadStart, headerSize) : 0;
+    return Math.min(publisherQos, this.qos) as 0 | 1 | 2;
+  }
+
+  /** MQTT 5 properties of a NATS message delivered here: its headers, its reply as the response topic, the subscription identifier. */
+  propertiesFor(buf: Buffer, replyStart: number, replyEnd: number, headerSize: number, payloadStart: number): Properties {
+    const properties: Properties = {};
+    if (headerSize > 0) headersToProperties(buf.subarray(payloadStart, payloadStart + headerSize), properties);
+    if (replyStart >= 0) properties.responseTopic = subjectToTopic(buf.toString("utf8", replyStart, replyEnd));
+    if (this.subscriptionId !== undefined) properties.subscriptionIdentifiers = [this.subscriptionId];
+    return properties;
+  }
+}
+
+/** A copy of a NATS message's payload without its headers (an MQTT message has none). */
+export function payloadCopy(buf: Buffer, headerSize: number, payloadStart: number, payloadEnd: number): Buffer {
+  return Buffer.from(buf.subarray(headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd));
 }
 
 /** Subject → topic bytes for wildcard deliveries, kept for the most recent subjects (most traffic repeats a few). */
@@ -199,15 +231,11 @@ export class MqttSession implements Subscriber {
     if (this.closed) return;
     const msub = sub as MqttSubscription;
     if (msub.noLocal && publisher === this) return;
-    // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match topics starting with `$` (nats-server's
-    // isMQTTReservedSubscription): `#` sees no $SYS, $JS or $MQTT traffic.
-    if (buf[subjectStart] === 0x24 /* $ */ && msub.firstLevelWildcard) return;
+    if (msub.hides(buf, subjectStart)) return;
     // A filter ending in `/#` is two NATS subscriptions: a message matches one of them only, never both.
     const connection = this.connection;
     const level = connection?.level ?? MQTT_5;
-    // An MQTT publisher on this node says its QoS; one on another node (over a route) in its Nmqtt-Pub header; NATS publishers: 0.
-    const publisherQos = publisher instanceof MqttSession ? publisher.publishingQos : headerSize > 0 ? publishedQos(buf, payloadStart, headerSize) : 0;
-    const qos = Math.min(publisherQos, msub.qos) as 0 | 1 | 2;
+    const qos = msub.qosFor(buf, headerSize, payloadStart, publisher);
     // Nothing goes to a client before its CONNACK (its session may still be being stored or read); a kept
     // session stores QoS 1/2 messages only, sent once the client is there.
     if (qos === 0 && (connection === null || !connection.connacked)) return;
@@ -220,13 +248,8 @@ export class MqttSession implements Subscriber {
       return;
     }
     const topic = msub.topicFor(buf, subjectStart, subjectEnd).toString("utf8");
-    const properties: Properties = {};
-    if (level === MQTT_5) {
-      if (headerSize > 0) headersToProperties(buf.subarray(payloadStart, payloadStart + headerSize), properties);
-      if (replyStart >= 0) properties.responseTopic = subjectToTopic(buf.toString("utf8", replyStart, replyEnd));
-      if (msub.subscriptionId !== undefined) properties.subscriptionIdentifiers = [msub.subscriptionId];
-    }
-    const payload = Buffer.from(buf.subarray(headerSize > 0 ? payloadStart + headerSize : payloadStart, payloadEnd));
+    const properties: Properties = level === MQTT_5 ? msub.propertiesFor(buf, replyStart, replyEnd, headerSize, payloadStart) : {};
+    const payload = payloadCopy(buf, headerSize, payloadStart, payloadEnd);
     const packet: PublishPacket = { type: PacketType.PUBLISH, dup: false, qos, retain, topic, packetId: 0, properties, payload };
     sub.delivered++;
     this.enqueue(packet);
@@ -240,7 +263,7 @@ export class MqttSession implements Subscriber {
     if (this.closed) return;
     if (msub.noLocal && publisher === this) return;
     const topic = run.topic;
-    if (topic[0] === 0x24 /* $ */ && msub.firstLevelWildcard) return; // [MQTT-4.7.2-1]
+    if (msub.hides(topic, 0)) return; // [MQTT-4.7.2-1]
     const connection = this.connection;
     if (connection === null || !connection.connacked) return; // QoS 0: only to a connected client, after its CONNACK
     msub.delivered += run.count;

@@ -379,3 +379,31 @@ describe("membership rules", () => {
     expect(Date.now() - t0).toBeLessThan(2000);
   }, 30_000);
 });
+
+describe("a route that cannot keep up", () => {
+  test("a local publisher is held back while the route to a stopped node fills; past max_pending the route is cut, and dialed again once the node runs", async () => {
+    const a = await startNode({ name: "A", monitor: true, extraArgs: ["--max_pending", "4194304"] });
+    const b = await startNode({ name: "B", seeds: [a.clusterPort] });
+    await waitForMesh([a, b]);
+    const na = await connect(a);
+    const nb = await connect(b);
+    const s = `slow.route.${process.pid}`;
+    await subscribeReady(nb, s, [na]);
+    b.signal("SIGSTOP"); // B reads nothing: the kernel's buffers fill, then A's buffer for the route
+    try {
+      const payload = new Uint8Array(64 * 1024);
+      await waitFor("A to cut the route as slow", async () => {
+        for (let i = 0; i < 64; i++) na.publish(s, payload); // 4 MiB a round
+        await na.flush();
+        return /rid:\d+ - Slow route: \d+ bytes pending, closing/.test(a.log());
+      }, 20_000, () => a.log());
+    } finally {
+      b.signal("SIGCONT");
+    }
+    // The publisher was paused on the way (Link.stallPublisher), not cut.
+    const metrics = await (await fetch(`http://127.0.0.1:${a.httpPort}/metrics`)).text();
+    expect(Number(/^natter_publisher_stalls_total (\d+)$/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(na.isClosed()).toBe(false);
+    await waitForMesh([a, b]);
+  }, 40_000);
+});

@@ -17,6 +17,8 @@ interface Raw {
   text(): string;
   closed(): boolean;
   send(s: string): void;
+  /** Stops reading: what the other side sends waits in the kernel's buffers, then in its own. */
+  pause(): void;
   end(): void;
 }
 
@@ -31,7 +33,7 @@ async function raw(port: number): Promise<Raw> {
     sock.once("connect", () => resolve());
     sock.once("error", reject);
   });
-  const r: Raw = { text: () => received, closed: () => closed, send: (s) => sock.write(s), end: () => sock.destroy() };
+  const r: Raw = { text: () => received, closed: () => closed, send: (s) => sock.write(s), pause: () => sock.pause(), end: () => sock.destroy() };
   return r;
 }
 
@@ -136,6 +138,30 @@ describe("natter's leafnode port", () => {
       return probe.text().includes("LMSG still.ok 3\r\nyes\r\n");
     }, 5000, logs(hub));
     probe.end();
+  });
+
+  test("a leaf node that stops reading is cut past max_pending as a slow consumer (natter's rule: nats-server 2.9.10 holds it to the write deadline); the hub goes on serving", async () => {
+    const hub = await startProc("natter", { name: "HUB", config: `max_pending: 1048576\n${HUB_CONFIG}` });
+    const r = await raw(hub.leafPort);
+    await infoOf(r);
+    const s = subject("slow.leaf");
+    r.send(`${LEAF_CONNECT}LS+ ${s}\r\nPING\r\n`);
+    await waitFor("PONG", () => r.text().includes("PONG\r\n"), 5000, logs(hub));
+    r.pause();
+    const hc = await client(hub);
+    const payload = new Uint8Array(64 * 1024);
+    // 4 MiB a round: the kernel's buffers take a few MiB, then the hub's buffer for the link passes 1 MiB.
+    await waitFor("the slow consumer line", async () => {
+      for (let i = 0; i < 64; i++) hc.publish(s, payload);
+      await hc.flush();
+      return /lid:\d+ - Slow Consumer Detected: MaxPending of 1048576 Exceeded/.test(hub.log());
+    }, 20_000, logs(hub));
+    await waitFor("the link closed", () => /Leafnode connection closed: Slow Consumer \(Pending Bytes\)/.test(hub.log()), 5000, logs(hub));
+    const got = collect(hc, `${s}.after`);
+    await hc.flush();
+    hc.publish(`${s}.after`, sc.encode("still here"));
+    await waitFor("a client's own message", () => got.count() === 1, 5000, logs(hub));
+    r.end();
   });
 
   test("no CONNECT within the authorization timeout: -ERR 'Authentication Timeout'", async () => {

@@ -1,7 +1,6 @@
 // One Options type for the whole server: defaults (nats-server's), command-line flags under
 // nats-server's names, and validation that ends in one clear line instead of a stack trace.
 
-import { availableParallelism } from "node:os";
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
@@ -10,6 +9,7 @@ import { addRemoteFlag, effectiveLeafnodeOptions, setListenFlag, validateLeafnod
 import { defaultMqttOptions, MQTT_NEEDS_JETSTREAM, type MqttOptions } from "./mqtt/options.ts";
 import { defaultConsoleOptions, validateConsoleOptions, type ConsoleOptions } from "./console/options.ts";
 import { domainNameError } from "./jetstream/domain.ts";
+import { nodeOs } from "./node-builtins.ts";
 
 export interface Options {
   host: string;
@@ -465,7 +465,7 @@ function parsePort(value: string, flag: string, allowRandom: boolean): number {
 
 /** --procs / procs: a whole number from 1 to 1024, or "auto" (one per CPU). */
 export function parseProcs(value: string, flag: string): number {
-  if (value === "auto") return availableParallelism();
+  if (value === "auto") return nodeOs().availableParallelism();
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 1024) throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a number of processes (1 to 1024, or auto)`);
   return n;

@@ -78,7 +78,7 @@ export class OutboundBuffer {
       } else {
         const size = Math.max(needed, Math.min(this.buf.length * 2, this.limit), INITIAL_SIZE);
         const grown = size === INITIAL_SIZE ? takeSpare() : Buffer.allocUnsafe(size);
-        this.buf.copy(grown, 0, this.head, end);
+        if (pending > 0) this.buf.copy(grown, 0, this.head, end);
         const outgrown = this.buf.length;
         giveBack(this.buf);
         this.buf = grown;

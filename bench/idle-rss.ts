@@ -1,16 +1,15 @@
 // Idle RSS (issue 20): what a natter holds with no configuration, and what each module it may load costs.
 //
-//   bun bench/idle-rss.ts [--starts N] [--against PATH/src/main.ts] [--modules]
+//   bun bench/idle-rss.ts [--starts N] [--against PATH/src/main.ts|PATH/natter.js|BINARY ...] [--modules]
 //
 // Starts `bun src/main.ts -a 127.0.0.1 -p <free port>` N times (default 5), reads VmRSS 1 s after the port
-// answers, prints the median [min–max]. --against: the same for another natter's main.ts (an older commit's
-// worktree), alternating, same run. --modules: the RSS each optional module (src/optional-modules.ts) and
+// answers, prints the median [min–max]. --against (repeatable): the same for another natter's main.ts (an
+// older commit's worktree), a bundle (.js) or a compiled binary (run as is), rounds alternating, same run. --modules: the RSS each optional module (src/optional-modules.ts) and
 // the Bun builtins natter uses add when imported on top of what a plain server loads (Bun.gc(true) before
 // each reading, a fresh process per module, median of 3): what making one of them lazy would save. A module
 // costs less on top of that base than in a bare process (the base already paid for what they share).
 import { spawn } from "bun";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+// No node:fs or node:path here: the --child processes measure on top of what they import (src/node-builtins.ts).
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {
@@ -18,8 +17,8 @@ const flag = (name: string) => {
   return i < 0 ? undefined : args[i + 1];
 };
 
-function rssKiB(pid: number | "self"): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+async function rssKiB(pid: number | "self"): Promise<number> {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(await Bun.file(`/proc/${pid}/status`).text())![1]);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -38,17 +37,19 @@ if (args[0] === "--child") {
   Bun.gc(true);
   await Bun.sleep(100);
   Bun.gc(true);
-  process.stdout.write(`${rssKiB("self")}\n`);
+  console.log(await rssKiB("self"));
   process.exit(0);
 }
 
 const { freePort, ROOT } = await import("./servers.ts");
+const join = (...parts: string[]) => parts.join("/");
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
 
 /** One start of `main` with no configuration: VmRSS (KiB) 1 s after its client port answers. */
 async function idleStart(main: string): Promise<number> {
   const port = await freePort();
-  const child = spawn([BUN, main, "-a", "127.0.0.1", "-p", String(port)], { stdout: "ignore", stderr: "ignore" });
+  const command = /\.[cm]?[jt]s$/.test(main) ? [BUN, main] : [main];
+  const child = spawn([...command, "-a", "127.0.0.1", "-p", String(port)], { stdout: "ignore", stderr: "ignore" });
   try {
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -62,7 +63,7 @@ async function idleStart(main: string): Promise<number> {
       }
     }
     await Bun.sleep(1000);
-    return rssKiB(child.pid);
+    return await rssKiB(child.pid);
   } finally {
     child.kill();
     await child.exited;
@@ -78,13 +79,14 @@ async function childRss(modules: string[]): Promise<number> {
 
 const starts = Number(flag("--starts") ?? 5);
 const mains: [string, string][] = [["natter", join(ROOT, "src", "main.ts")]];
-const against = flag("--against");
-if (against !== undefined) mains.push(["other", against]);
+args.forEach((a, i) => {
+  if (a === "--against" && args[i + 1] !== undefined) mains.push([`other${mains.length}`, args[i + 1]!]);
+});
 const samples = new Map<string, number[]>(mains.map(([name]) => [name, []]));
 for (let round = 0; round < starts; round++) {
   for (const [name, main] of round % 2 === 0 ? mains : [...mains].reverse()) samples.get(name)!.push(await idleStart(main));
 }
-for (const [name, main] of mains) console.log(`idle RSS ${name.padEnd(6)} ${spread(samples.get(name)!)}  (${starts} starts of ${main})`);
+for (const [name, main] of mains) console.log(`idle RSS ${name.padEnd(7)} ${spread(samples.get(name)!)}  (${starts} starts of ${main})`);
 
 if (args.includes("--modules")) {
   // What a plain server loads: the base every module's cost is measured on top of.
@@ -100,6 +102,7 @@ if (args.includes("--modules")) {
     ["config reloader (+ config file reader)", [src("config/reload.ts")]],
     ["JetStream", [src("jetstream/start.ts")]],
     ["@nats-io/nkeys (+ tweetnacl)", ["@nats-io/nkeys"]],
+    ["node:fs, node:os, node:path", ["node:fs", "node:os", "node:path"]],
     ["node:crypto", ["node:crypto"]],
     ["node:net", ["node:net"]],
     ["Date's local time (ICU time zones)", ["@local-time"]],

@@ -10,10 +10,14 @@
 // next to it (dist/.natter-<target>.inputs), so tests can call buildTarget() in beforeAll for free.
 //
 // Flags chosen (measured with scripts/device-figures.ts --binary; README "Running on a device"):
-// --minify --bytecode --format=esm. Bytecode makes the binary ~3.7 MiB bigger but cuts the time from
+// --minify --bytecode --format=esm --splitting. Bytecode makes the binary ~3.7 MiB bigger but cuts the time from
 // exec to "Server is ready" from ~50 to ~22 ms on x64 and from 1.13 to 0.90 s for arm64 under qemu
 // (JavaScriptCore skips parsing and compiling the bundle); --minify takes ~0.5 MiB and ~10 ms off.
 // Bytecode needs --format=esm here: main.ts has top-level awaits, which the default cjs cannot hold.
+// --splitting keeps what main.ts imports dynamically (JetStream, the cluster, MQTT, the monitor and console,
+// the config reader, the benchmark client: src/optional-modules.ts) in chunks of their own, read only when
+// a configuration imports them; in one bundle every start paid for all of them (issue 20, idle RSS with
+// `bench/idle-rss.ts --against <binary>`: 45.3 → 39.4 MiB, and "Server is ready" 20 → 8.5 ms).
 import { spawnSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -38,7 +42,7 @@ export const DEFAULT_TARGETS: Target[] = ["linux-x64", "linux-arm64", "linux-x64
 
 /** Every module a binary must carry as an entry point (the gossip worker is started by URL, so the bundler cannot find it). */
 export const ENTRY_POINTS = ["src/main.ts", "src/cluster/gossip-worker.ts"];
-export const BUILD_FLAGS = ["--minify", "--bytecode", "--format=esm"];
+export const BUILD_FLAGS = ["--minify", "--bytecode", "--format=esm", "--splitting"];
 
 /** The target of the machine this runs on (glibc: Bun's own musl build is not what runs this script on Debian). */
 export function hostTarget(): Target {

@@ -8,7 +8,7 @@
 //   `audit_dropped` line with the count, and the server log says so too.
 // - Never written from the publish hot path, and never holds credentials: callers pass no password, token,
 //   signature or JWT (a token user is recorded as "[REDACTED]", as nats-server's events name it).
-import { closeSync, openSync, write, writeSync } from "node:fs";
+import { nodeFs } from "./node-builtins.ts";
 import type { Logger } from "./log.ts";
 import { nowNs, rfc3339Ns } from "./monitor/format.ts";
 
@@ -53,7 +53,7 @@ export class AuditLog {
   /** Opens `path` for appending (created 0600); null (logged) when it cannot be opened. */
   static open(path: string, log: Logger): AuditLog | null {
     try {
-      return new AuditLog(path, openSync(path, "a", 0o600), log);
+      return new AuditLog(path, nodeFs().openSync(path, "a", 0o600), log);
     } catch (error) {
       log.error(`Cannot open audit log ${path}: ${(error as Error).message}`);
       return null;
@@ -104,7 +104,7 @@ export class AuditLog {
   }
 
   private writeChunk(chunk: Buffer, offset: number): void {
-    write(this.fd, chunk, offset, chunk.length - offset, null, (error, written) => {
+    nodeFs().write(this.fd, chunk, offset, chunk.length - offset, null, (error, written) => {
       if (error === null && offset + written < chunk.length) return this.writeChunk(chunk, offset + written);
       this.writing = false;
       if (error !== null) this.failed(error);
@@ -137,12 +137,12 @@ export class AuditLog {
     this.closed = true;
     const chunk = this.takeChunk();
     try {
-      if (chunk !== null) writeSync(this.fd, chunk);
+      if (chunk !== null) nodeFs().writeSync(this.fd, chunk);
     } catch (error) {
       this.failed(error as Error);
     }
     try {
-      closeSync(this.fd);
+      nodeFs().closeSync(this.fd);
     } catch {
       // already gone
     }

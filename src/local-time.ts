@@ -6,10 +6,9 @@
 // the local time is UTC plus a fixed offset, read here from TZ or from /etc/localtime (a TZif file, see
 // tzfile(5)). Any other zone (one with transitions, or a TZ that is not a plain UTC name) gets Date's own
 // local time, exactly as before.
-import { readFileSync } from "node:fs";
 
 /** The zone's fixed offset from UTC in ms, or null when it has transitions (or cannot be told). */
-export function fixedUtcOffsetMs(tz: string | undefined = process.env.TZ, readZoneFile: () => Buffer = () => readFileSync("/etc/localtime")): number | null {
+export function fixedUtcOffsetMs(tz: string | undefined = process.env.TZ, readZoneFile: () => Buffer = readLocaltime): number | null {
   if (tz !== undefined) {
     // glibc: an empty TZ (or ":") is UTC; UTC by name. Any other value is left to Date.
     const name = tz.startsWith(":") ? tz.slice(1) : tz;
@@ -22,6 +21,12 @@ export function fixedUtcOffsetMs(tz: string | undefined = process.env.TZ, readZo
     return 0; // no /etc/localtime: glibc uses UTC
   }
   return tzifFixedOffsetMs(file);
+}
+
+/** /etc/localtime, mapped rather than read: node:fs would cost 3.6 MiB of RSS at every start (src/node-builtins.ts). */
+function readLocaltime(): Buffer {
+  const mapped = Bun.mmap("/etc/localtime", { shared: false });
+  return Buffer.from(mapped.buffer, mapped.byteOffset, mapped.byteLength);
 }
 
 /**

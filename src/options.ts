@@ -1,7 +1,6 @@
 // One Options type for the whole server: defaults (nats-server's), command-line flags under
 // nats-server's names, and validation that ends in one clear line instead of a stack trace.
 
-import { availableParallelism } from "node:os";
 import { formatGoDuration } from "./config/duration.ts";
 import type { AuthorizationOptions, TlsOptions, WebSocketAuthOptions } from "./auth/options.ts";
 import { validateSecurityOptions } from "./auth/validate.ts";
@@ -10,6 +9,7 @@ import { addRemoteFlag, effectiveLeafnodeOptions, setListenFlag, validateLeafnod
 import { defaultMqttOptions, MQTT_NEEDS_JETSTREAM, type MqttOptions } from "./mqtt/options.ts";
 import { defaultConsoleOptions, validateConsoleOptions, type ConsoleOptions } from "./console/options.ts";
 import { domainNameError } from "./jetstream/domain.ts";
+import { nodeOs } from "./node-builtins.ts";
 
 export interface Options {
   host: string;
@@ -361,7 +361,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     if (!word.startsWith("-") || word === "-" || word === "--") {
       throw new OptionsError(`unexpected argument: ${word}`);
     }
-    const body = word.replace(/^--?/, "");
+    const body = word.slice(word.startsWith("--") ? 2 : 1);
     const eq = body.indexOf("=");
     const name = eq >= 0 ? body.slice(0, eq) : body;
     if (name === "h" || name === "help") return { kind: "help" };
@@ -455,9 +455,23 @@ export function usage(): string {
   return lines.join("\n");
 }
 
+/**
+ * One or more of 0-9 (what /^\d+$/ matches). Flags are read without regular expressions: the first one
+ * run pages in JavaScriptCore's regular expression compiler, ~2 MiB of RSS for the life of the process
+ * (issue 20: a plain start runs none; test/core/start-imports.test.ts).
+ */
+function isDigits(value: string): boolean {
+  if (value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
 function parsePort(value: string, flag: string, allowRandom: boolean): number {
   const n = Number(value);
-  if (!/^-?\d+$/.test(value) || n > 65535 || n < (allowRandom ? -1 : 0)) {
+  if (!isDigits(value.startsWith("-") ? value.slice(1) : value) || n > 65535 || n < (allowRandom ? -1 : 0)) {
     throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a port number`);
   }
   return n;
@@ -465,14 +479,14 @@ function parsePort(value: string, flag: string, allowRandom: boolean): number {
 
 /** --procs / procs: a whole number from 1 to 1024, or "auto" (one per CPU). */
 export function parseProcs(value: string, flag: string): number {
-  if (value === "auto") return availableParallelism();
+  if (value === "auto") return nodeOs().availableParallelism();
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 1024) throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a number of processes (1 to 1024, or auto)`);
+  if (!isDigits(value) || n < 1 || n > 1024) throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a number of processes (1 to 1024, or auto)`);
   return n;
 }
 
 function parseCount(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a whole number`);
+  if (!isDigits(value)) throw new OptionsError(`invalid value "${value}" for flag -${flag}: not a whole number`);
   return Number(value);
 }
 

@@ -9,6 +9,26 @@ const EMPTY = Buffer.allocUnsafe(0);
 const GC_AFTER_OUTGROWING = 16 * 1024 * 1024;
 
 /**
+ * Spare INITIAL_SIZE buffers, shared by every OutboundBuffer (issue 20: memory per idle connection). A
+ * connection whose queue drains completely from a buffer of that size gives it back here and takes one
+ * again with its next frame: an idle connection (most are, after their INFO and PONG) holds no buffer,
+ * and a busy one swaps one per flush instead of allocating one. Bigger buffers stay with their connection
+ * (see `trim`). A spare is never referenced by anyone else: its owner set `buf` to EMPTY when giving it
+ * back, and every transport copies or writes what it is given before returning.
+ */
+const spares: Buffer[] = [];
+/** At most this many spares are kept (256 KiB); more, after a burst to many connections, are garbage. */
+const MAX_SPARES = 64;
+
+function takeSpare(): Buffer {
+  return spares.pop() ?? Buffer.allocUnsafe(INITIAL_SIZE);
+}
+
+function giveBack(buf: Buffer): void {
+  if (buf.length === INITIAL_SIZE && spares.length < MAX_SPARES) spares.push(buf);
+}
+
+/**
  * The bytes queued for one peer (a client, a route, a leaf connection): one growable buffer,
  * written once per tick. Queued bytes are `buf[head, end)`; a short write advances `head`, and
  * space is compacted or grown only when a frame does not fit. Bytes leave in the order queued.
@@ -18,6 +38,7 @@ const GC_AFTER_OUTGROWING = 16 * 1024 * 1024;
  * Size: a busy connection keeps the buffer it grew to across drains (dropping it on every drain made a
  * fast subscriber regrow it from 4 KiB, megabytes of garbage per drain); `trim`, called by the owner's
  * periodic sweep, shrinks it back to what the last interval needed, and gives an idle connection's away.
+ * A buffer of the initial size goes back to the shared spares at every complete drain (see `spares`).
  */
 export class OutboundBuffer {
   buf: Buffer = EMPTY;
@@ -55,9 +76,11 @@ export class OutboundBuffer {
       if (this.head > 0 && needed <= this.buf.length) {
         this.buf.copy(this.buf, 0, this.head, end); // compact in place
       } else {
-        const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(this.buf.length * 2, this.limit), INITIAL_SIZE));
-        this.buf.copy(grown, 0, this.head, end);
+        const size = Math.max(needed, Math.min(this.buf.length * 2, this.limit), INITIAL_SIZE);
+        const grown = size === INITIAL_SIZE ? takeSpare() : Buffer.allocUnsafe(size);
+        if (pending > 0) this.buf.copy(grown, 0, this.head, end);
         const outgrown = this.buf.length;
+        giveBack(this.buf);
         this.buf = grown;
         if (outgrown >= GC_AFTER_OUTGROWING) Bun.gc(true);
       }
@@ -80,6 +103,10 @@ export class OutboundBuffer {
     if (count >= pending) {
       this.head = 0;
       this.end = 0;
+      if (this.buf.length === INITIAL_SIZE) {
+        giveBack(this.buf);
+        this.buf = EMPTY;
+      }
       return true;
     }
     if (count > 0) this.head += count;
@@ -96,6 +123,7 @@ export class OutboundBuffer {
     this.peak = 0;
     if (this.end !== this.head) return;
     if (peak === 0) {
+      giveBack(this.buf);
       this.buf = EMPTY;
       this.head = 0;
       this.end = 0;
@@ -104,7 +132,7 @@ export class OutboundBuffer {
     let size = INITIAL_SIZE;
     while (size < peak * 2) size *= 2;
     if (size < this.buf.length) {
-      this.buf = Buffer.allocUnsafe(size);
+      this.buf = size === INITIAL_SIZE ? takeSpare() : Buffer.allocUnsafe(size);
       this.head = 0;
       this.end = 0;
     }
@@ -112,6 +140,7 @@ export class OutboundBuffer {
 
   /** Drops everything queued and the memory (the peer is gone). */
   release(): void {
+    giveBack(this.buf);
     this.buf = EMPTY;
     this.head = 0;
     this.end = 0;

@@ -12,7 +12,7 @@
 // The handshake must end within `timeout` (default 2 s), or the connection is closed.
 // With `connection_rate_limit`, TLS connections past that many a second get INFO, then
 // `-ERR 'Connection throttling is active. Please try again later.'` and a close (nats-server's rateCounter).
-import { readFileSync } from "node:fs";
+import { nodeFs } from "../node-builtins.ts";
 import type { TLSOptions } from "bun";
 import { DEFAULT_TLS_TIMEOUT_MS, type TlsOptions } from "./options.ts";
 import { readCertificate, type CertificateIdentity } from "./x509.ts";
@@ -59,12 +59,12 @@ export class TlsRateCounter {
 export function loadServerTls(t: TlsOptions): ServerTls {
   const verify = t.verify === true;
   const bun: TLSOptions = {
-    cert: readFileSync(t.certFile, "utf8"),
-    key: readFileSync(t.keyFile, "utf8"),
+    cert: nodeFs().readFileSync(t.certFile, "utf8"),
+    key: nodeFs().readFileSync(t.keyFile, "utf8"),
     requestCert: verify,
     rejectUnauthorized: verify,
   };
-  if (t.caFile) bun.ca = readFileSync(t.caFile, "utf8");
+  if (t.caFile) bun.ca = nodeFs().readFileSync(t.caFile, "utf8");
   // cipher_suites: Go's names, as OpenSSL's (TLS 1.2; TLS 1.3's suites are not configurable, as in Go).
   if (t.cipherSuites !== undefined) bun.ciphers = opensslCipherList(t.cipherSuites);
   // node:crypto (~3 MiB of RSS) is loaded only when TLS is configured.

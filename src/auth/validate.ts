@@ -1,6 +1,6 @@
 // Checks the security options as a whole (flags laid over the config file), with nats-server's messages
 // (server/auth.go validateAuth/validateNoAuthUser, websocket.go validateWebsocketOptions, opts.go overrideTLS).
-import { readFileSync } from "node:fs";
+import { nodeFs } from "../node-builtins.ts";
 import { OptionsError, type Options } from "../options.ts";
 import type { TlsOptions } from "./options.ts";
 
@@ -43,7 +43,7 @@ function checkTls(t: TlsOptions, what: string): void {
   for (const file of [t.certFile, t.keyFile, t.caFile]) {
     if (!file) continue;
     try {
-      readFileSync(file);
+      nodeFs().readFileSync(file);
     } catch (error) {
       throw new OptionsError(`${what}TLS: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }

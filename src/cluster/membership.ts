@@ -222,12 +222,17 @@ class ThreadMembership implements Membership {
   }
 }
 
+/** Set by scripts/run-bundle.ts (a define) in bin/natter's bundle: the checkout's src/ directory. */
+declare const NATTER_SOURCE_ROOT: string | undefined;
+
 /**
  * The worker's module. In a binary (`bun build --compile src/main.ts src/cluster/gossip-worker.ts`)
  * every module's import.meta.url is the binary's (/$bunfs/root/<name>) and the worker entry point sits
  * at cluster/gossip-worker.ts under the entry points' common directory (src/).
  */
 function workerUrl(): string {
+  // bin/natter's bundle of the sources (scripts/run-bundle.ts) names where the sources are: the worker runs from there.
+  if (typeof NATTER_SOURCE_ROOT === "string") return Bun.pathToFileURL(`${NATTER_SOURCE_ROOT}/cluster/gossip-worker.ts`).href;
   const compiled = import.meta.url.includes("/$bunfs/");
   return new URL(compiled ? "./cluster/gossip-worker.ts" : "./gossip-worker.ts", import.meta.url).href;
 }

@@ -1,9 +1,7 @@
 // Running natter as an operated process, as nats-server is run: the pid file (-P), the ports file
 // (--ports_file_dir), config reload (SIGHUP), log reopen (SIGUSR1), lame duck mode (SIGUSR2), and
 // `--signal <command>[=<pid>]` to send those signals to a running server.
-import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { nodeFs, nodeOs, nodePath } from "../node-builtins.ts";
 import type { Options } from "../options.ts";
 import type { Server } from "../server.ts";
 import type { Logger } from "../log.ts";
@@ -12,7 +10,7 @@ import { CloseReason } from "../protocol/errors.ts";
 
 /** The executable's name for `<exe>_<pid>.ports`: the compiled binary's name, or "natter" when run by bun. */
 export function executableName(): string {
-  const exe = path.basename(process.execPath);
+  const exe = process.execPath.slice(process.execPath.lastIndexOf("/") + 1);
   return /^(bun|node)(\.exe)?$/.test(exe) ? "natter" : exe;
 }
 
@@ -21,7 +19,7 @@ export function listenerUrls(scheme: string, host: string, port: number): string
   const join = (h: string) => (h.includes(":") ? `${scheme}://[${h}]:${port}` : `${scheme}://${h}:${port}`);
   if (host !== "" && host !== "0.0.0.0" && host !== "::") return [join(host)];
   const urls: string[] = [];
-  for (const addresses of Object.values(os.networkInterfaces())) {
+  for (const addresses of Object.values(nodeOs().networkInterfaces())) {
     for (const a of addresses ?? []) {
       if (host === "0.0.0.0" && a.family !== "IPv4") continue;
       urls.push(join(a.address));
@@ -76,7 +74,7 @@ export class Lifecycle {
     if (o.httpsPort !== 0) ports.monitoring = listenerUrls("https", o.httpHost || o.host, s.httpsPort);
     if (s.cluster !== null) ports.cluster = listenerUrls("nats", o.clusterHost, s.cluster.port);
     if (o.wsPort !== 0) ports.websocket = listenerUrls("ws", o.wsHost, s.wsPort);
-    const file = path.join(o.portsFileDir, `${executableName()}_${process.pid}.ports`);
+    const file = nodePath().join(o.portsFileDir, `${executableName()}_${process.pid}.ports`);
     try {
       writeAtomically(file, JSON.stringify(ports), 0o666);
       this.portsFile = file;
@@ -90,7 +88,7 @@ export class Lifecycle {
     const file = this.portsFile;
     this.portsFile = "";
     try {
-      unlinkSync(file);
+      nodeFs().unlinkSync(file);
     } catch (error) {
       this.log.error(`Error cleaning up ports file ${file}: ${(error as Error).message}`);
     }
@@ -196,9 +194,9 @@ export function sendSignal(spec: string): void {
   if (parts.length === 2) {
     let text = parts[1]!;
     // A pid file, if such a file exists; else the text is the pid.
-    if (existsSync(text)) {
+    if (nodeFs().existsSync(text)) {
       try {
-        text = readFileSync(text, "utf8");
+        text = nodeFs().readFileSync(text, "utf8");
       } catch {
         // not readable: take the text as it is
       }
@@ -241,7 +239,7 @@ function findProcesses(name: string): number[] {
 function parentPid(pid: number): number {
   try {
     // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = nodeFs().readFileSync(`/proc/${pid}/stat`, "utf8");
     return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
   } catch {
     return 0;
@@ -251,6 +249,6 @@ function parentPid(pid: number): number {
 /** Writes a file whole or not at all (temp file, then rename): a reader never sees it half-written. */
 export function writeAtomically(file: string, content: string, mode: number): void {
   const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, content, { mode });
-  renameSync(temporary, file);
+  nodeFs().writeFileSync(temporary, content, { mode });
+  nodeFs().renameSync(temporary, file);
 }

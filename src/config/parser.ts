@@ -2,8 +2,7 @@
 // order, every key and value knows its file, line and column; sizes become numbers, `$VAR` references are
 // resolved (from keys defined earlier in an enclosing block, then from the environment), and `include`
 // pulls in another file, found relative to the including one.
-import { readFileSync } from "node:fs";
-import path from "node:path";
+import { nodeFs, nodePath } from "../node-builtins.ts";
 import { LexError, lex, type Token } from "./lexer.ts";
 
 export interface Position {
@@ -213,6 +212,7 @@ class Parser {
   /** `include file`: the other file's top-level keys land in the current block. */
   private include(t: Token): void {
     const pos = this.pos(t);
+    const path = nodePath();
     const target = path.isAbsolute(t.value) ? t.value : path.join(path.dirname(this.file), t.value);
     const resolved = path.resolve(target);
     if (this.depth >= MAX_INCLUDE_DEPTH || this.seen.includes(resolved)) {
@@ -220,7 +220,7 @@ class Parser {
     }
     let text: string;
     try {
-      text = readFileSync(target, "utf8");
+      text = nodeFs().readFileSync(target, "utf8");
     } catch (error) {
       throw new ConfigError(`error parsing include file '${t.value}', ${describeFsError(error, target)}`, pos);
     }
@@ -247,14 +247,14 @@ export function describeFsError(error: unknown, file: string): string {
 
 /** Parses config text; `file` is used for positions and to find includes. Throws ConfigError. */
 export function parseConfig(text: string, file = ""): ConfMap {
-  return new Parser(file, 0, file ? [path.resolve(file)] : []).parse(text);
+  return new Parser(file, 0, file ? [nodePath().resolve(file)] : []).parse(text);
 }
 
 /** Reads and parses a config file. Throws ConfigError (with the file's path) when it cannot. */
 export function parseConfigFile(file: string): ConfMap {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = nodeFs().readFileSync(file, "utf8");
   } catch (error) {
     throw new ConfigError(describeFsError(error, file), null);
   }

@@ -13,8 +13,11 @@ export interface ConsoleAssets {
   css: string;
 }
 
-/** The UI's entry point. */
-export const UI_ENTRY = path.join(import.meta.dirname, "ui", "main.tsx");
+/** Set by scripts/run-bundle.ts (a define) in bin/natter's bundle: the checkout's src/ directory. */
+declare const NATTER_SOURCE_ROOT: string | undefined;
+
+/** The UI's entry point (in bin/natter's bundle, in the sources it was made from). */
+export const UI_ENTRY = typeof NATTER_SOURCE_ROOT === "string" ? path.join(NATTER_SOURCE_ROOT, "console", "ui", "main.tsx") : path.join(import.meta.dirname, "ui", "main.tsx");
 
 /** Bundles the UI with Bun's bundler (what scripts/build.ts calls too). */
 export async function bundleConsoleUi(): Promise<ConsoleAssets> {

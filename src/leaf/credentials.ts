@@ -3,7 +3,7 @@
 // marker lines. The leaf sends the JWT in CONNECT `jwt` and signs the hub's INFO nonce with the seed
 // (Ed25519, base64url without padding) in `sig`. The file is read again for every connection (a
 // rotated file takes effect on the next reconnect), and the seed is wiped after signing.
-import { readFileSync } from "node:fs";
+import { nodeFs } from "../node-builtins.ts";
 
 /**
  * @nats-io/nkeys, loaded at the first credentials file read: with its tweetnacl it costs ~6 MiB of RSS,
@@ -24,7 +24,7 @@ export interface SignedCredentials {
 
 /** Reads `path` and signs `nonce`; throws with a one-line reason (the file is unreadable or malformed). */
 export function signWithCredentials(path: string, nonce: string): SignedCredentials {
-  const contents = readFileSync(path);
+  const contents = nodeFs().readFileSync(path);
   try {
     const items = [...contents.toString("latin1").matchAll(CREDS_RE)].map((m) => m[1]!);
     if (items.length < 2) throw new Error("Credentials file malformed");

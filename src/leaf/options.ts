@@ -31,7 +31,7 @@
 //
 // Keys nats-server knows that natter does not implement (compression, deny_imports, …) are refused
 // with "not supported yet": accepting them would pretend they work.
-import { readFileSync } from "node:fs";
+import { nodeFs } from "../node-builtins.ts";
 import { ConfigError, type ConfEntry, type ConfNode } from "../config/parser.ts";
 import { OptionsError, type Options } from "../options.ts";
 import { parseTls } from "../auth/config.ts";
@@ -488,7 +488,7 @@ export function validateLeafnodeOptions(o: Options): void {
   }
   for (const file of files) {
     try {
-      readFileSync(file);
+      nodeFs().readFileSync(file);
     } catch (error) {
       throw new OptionsError(`leafnodes: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }

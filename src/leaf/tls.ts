@@ -10,7 +10,7 @@
 //   name checked is the URL's host, or for an IP the first host name among the remote's URLs.
 //
 // Both sides reuse the client port's TLS (src/auth/tls.ts): Bun's upgradeTLS on the connected socket.
-import { readFileSync } from "node:fs";
+import { nodeFs } from "../node-builtins.ts";
 import type { TLSOptions } from "bun";
 import { loadServerTls, type ServerTls } from "../auth/tls.ts";
 import type { TlsOptions } from "../auth/options.ts";
@@ -43,10 +43,10 @@ export interface ClientTls {
 export function clientTls(t: RemoteTlsOptions | undefined, url: LeafUrl, tlsName: string): ClientTls {
   const insecure = t?.insecure === true;
   const bun: TLSOptions = { rejectUnauthorized: !insecure };
-  if (t?.caFile) bun.ca = readFileSync(t.caFile, "utf8");
+  if (t?.caFile) bun.ca = nodeFs().readFileSync(t.caFile, "utf8");
   if (t?.certFile && t.keyFile) {
-    bun.cert = readFileSync(t.certFile, "utf8");
-    bun.key = readFileSync(t.keyFile, "utf8");
+    bun.cert = nodeFs().readFileSync(t.certFile, "utf8");
+    bun.key = nodeFs().readFileSync(t.keyFile, "utf8");
   }
   bun.serverName = isIP(url.host) !== 0 && tlsName !== "" ? tlsName : url.host;
   return { bun, verify: !insecure, timeoutMs: t?.timeoutMs || DEFAULT_LEAF_TLS_TIMEOUT_MS };

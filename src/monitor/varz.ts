@@ -2,7 +2,7 @@
 // natter has no notion of yet (gateway, OCSP cache), or not configured (leaf, mqtt, jetstream), are written the way
 // nats-server writes them when they are not configured: empty objects. `cluster` is filled when
 // --cluster is on.
-import os from "node:os";
+import { nodeOs } from "../node-builtins.ts";
 import type { Server } from "../server.ts";
 import { COMPATIBLE_NATS_VERSION } from "../server.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../cluster/handshake.ts";
@@ -147,6 +147,7 @@ export function residentMemory(): number {
 }
 
 export function cores(): number {
+  const os = nodeOs();
   return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
 }
 

@@ -42,3 +42,35 @@ test("trim shrinks to twice the busiest flush since the last trim, and an idle b
   expect(out.buf.length).toBe(4 * KiB);
   expect(out.buf.subarray(out.head, out.end).toString("latin1")).toBe("x".repeat(100));
 });
+
+test("a 4 KiB buffer goes back to the shared spares at a complete drain: an idle connection holds none, the next frame takes a spare", () => {
+  const out = new OutboundBuffer();
+  queue(out, 200); // INFO and PONG: the initial 4 KiB
+  const small = out.buf;
+  expect(small.length).toBe(4 * KiB);
+  expect(out.consumed(100)).toBe(false);
+  expect(out.buf).toBe(small); // bytes still queued: kept
+  expect(out.consumed(100)).toBe(true);
+  expect(out.buf.length).toBe(0); // drained: given back at once, not at the sweep's second trim
+  const other = new OutboundBuffer();
+  queue(other, 50);
+  expect(other.buf).toBe(small); // another connection's next frame reuses it: no new buffer
+  queue(out, 50);
+  expect(out.buf).not.toBe(small); // never shared while in use
+  expect(out.buf.length).toBe(4 * KiB);
+  other.buf.fill(111, other.head, other.end);
+  expect(out.buf.subarray(out.head, out.end).toString("latin1")).toBe("x".repeat(50));
+  other.release();
+  out.release();
+  queue(out, 10);
+  queue(other, 10);
+  expect(out.buf).not.toBe(other.buf);
+});
+
+test("a buffer that grew past 4 KiB is not given back at a drain (a busy connection keeps it)", () => {
+  const out = new OutboundBuffer();
+  queue(out, 10 * KiB);
+  const grown = out.buf;
+  expect(out.consumed(10 * KiB)).toBe(true);
+  expect(out.buf).toBe(grown);
+});

@@ -5,6 +5,7 @@
 // was the only reason a server with a plain config (ports, websocket, limits) loaded them. A config names
 // files (includes) only by path, so a read and a few lines of path arithmetic do; configs that name log,
 // pid or TLS files still load node:fs where those are used (src/node-builtins.ts).
+import { nodeFs } from "../node-builtins.ts";
 
 /** A config file's text, as readFileSync(file, "utf8") gives it; throws errors with Node's `code`s. */
 export function readConfigText(file: string): string {
@@ -13,8 +14,9 @@ export function readConfigText(file: string): string {
     // A private copy-on-write mapping, decoded at once: the mapping is not kept.
     bytes = Bun.mmap(file, { shared: false });
   } catch (error) {
-    // An empty file cannot be mapped (EINVAL); it is an empty config.
-    if ((error as NodeJS.ErrnoException).code === "EINVAL" && Bun.file(file).size === 0) return "";
+    // What cannot be mapped but can be read (an empty file, a pipe such as bash's <(...), /proc) is read
+    // through node:fs; a file that is missing or not readable fails the same either way.
+    if ((error as NodeJS.ErrnoException).code === "EINVAL") return nodeFs().readFileSync(file, "utf8");
     throw error;
   }
   return new TextDecoder().decode(bytes);

@@ -87,8 +87,8 @@ test("a server started with a config file and an include loads neither node:fs n
   try {
     mkdirSync(path.join(dir, "more"));
     writeFileSync(path.join(dir, "main.conf"), `listen: "127.0.0.1:${port}"\ninclude "more/ws.conf"\n`);
-    writeFileSync(path.join(dir, "more", "ws.conf"), `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\ninclude "../empty.conf"\n`);
-    writeFileSync(path.join(dir, "empty.conf"), "");
+    writeFileSync(path.join(dir, "more", "ws.conf"), `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\ninclude "../limits.conf"\n`);
+    writeFileSync(path.join(dir, "limits.conf"), "max_payload: 65536\n");
     const child = Bun.spawn([path.join(REPO, "node_modules/.bin/bun"), "--preload", path.join(import.meta.dirname, "fixtures/count-builtins.ts"), path.join(SRC, "main.ts"), "-c", path.join(dir, "main.conf")], {
       stdout: "pipe",
       stderr: "pipe",

@@ -11,7 +11,7 @@ import { parseOptions, sizesFor, type BenchOptions } from "./options.ts";
 import { printReport, summarize, writeJson, type RunRecord, type Side, type SummaryRow } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
 import { killAll } from "./children.ts";
-import { logTail, ROOT, rssKb, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
+import { logTail, natterEntry, ROOT, rssKb, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
 import { latencyFromSamples } from "./stats.ts";
 import { evaluateTargets, MEMORY_TAIL_TARGETS, printTargets, type TargetRow } from "./targets.ts";
 import { CLUSTER_TARGETS, clusterLoadgenArgs, startCluster, type RunningCluster } from "./cluster.ts";
@@ -70,6 +70,7 @@ console.log(
   `natter bench: ${labelA} (A) vs ${references.map(labelB).join(" and ")} (B), ${plan.length} scenario/size pairs x ${opts.rounds} round(s)` +
     ` = ${totalRuns} runs, about ${Math.ceil(estimateS / 60)} min`,
 );
+if (kinds.A === "natter" || kinds.B === "natter") console.log(`natter runs as ${natterEntry()} (NATTER_FROM_SOURCES=1: src/main.ts)`);
 if (opts.dryRun) {
   for (const p of plan) console.log(`  ${p.scenario.name} ${p.size} B: ${p.scenario.description}`);
   process.exit(0);

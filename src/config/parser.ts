@@ -2,7 +2,7 @@
 // order, every key and value knows its file, line and column; sizes become numbers, `$VAR` references are
 // resolved (from keys defined earlier in an enclosing block, then from the environment), and `include`
 // pulls in another file, found relative to the including one.
-import { nodeFs, nodePath } from "../node-builtins.ts";
+import { absolutePath, includedPath, readConfigText } from "./config-file.ts";
 import { LexError, lex, type Token } from "./lexer.ts";
 
 export interface Position {
@@ -212,15 +212,14 @@ class Parser {
   /** `include file`: the other file's top-level keys land in the current block. */
   private include(t: Token): void {
     const pos = this.pos(t);
-    const path = nodePath();
-    const target = path.isAbsolute(t.value) ? t.value : path.join(path.dirname(this.file), t.value);
-    const resolved = path.resolve(target);
+    const target = includedPath(this.file, t.value);
+    const resolved = absolutePath(target);
     if (this.depth >= MAX_INCLUDE_DEPTH || this.seen.includes(resolved)) {
       throw new ConfigError(`error parsing include file '${t.value}', include cycle or nesting deeper than ${MAX_INCLUDE_DEPTH}`, pos);
     }
     let text: string;
     try {
-      text = nodeFs().readFileSync(target, "utf8");
+      text = readConfigText(target);
     } catch (error) {
       throw new ConfigError(`error parsing include file '${t.value}', ${describeFsError(error, target)}`, pos);
     }
@@ -247,14 +246,14 @@ export function describeFsError(error: unknown, file: string): string {
 
 /** Parses config text; `file` is used for positions and to find includes. Throws ConfigError. */
 export function parseConfig(text: string, file = ""): ConfMap {
-  return new Parser(file, 0, file ? [nodePath().resolve(file)] : []).parse(text);
+  return new Parser(file, 0, file ? [absolutePath(file)] : []).parse(text);
 }
 
 /** Reads and parses a config file. Throws ConfigError (with the file's path) when it cannot. */
 export function parseConfigFile(file: string): ConfMap {
   let text: string;
   try {
-    text = nodeFs().readFileSync(file, "utf8");
+    text = readConfigText(file);
   } catch (error) {
     throw new ConfigError(describeFsError(error, file), null);
   }

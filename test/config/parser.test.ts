@@ -209,6 +209,8 @@ describe("include", () => {
     writeFileSync(path.join(dir, "sub", "broken.conf"), "ok: 1\n\n  x: [1,\n");
     writeFileSync(path.join(dir, "missing.conf"), "a: 1\ninclude 'nope.conf'\n");
     writeFileSync(path.join(dir, "loop.conf"), "include 'loop.conf'\n");
+    writeFileSync(path.join(dir, "empty.conf"), "");
+    writeFileSync(path.join(dir, "with-empty.conf"), "a: 1\ninclude './sub/../empty.conf'\n");
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -240,6 +242,12 @@ describe("include", () => {
 
   test("an include cycle is an error, not a stack overflow", () => {
     expect(errorOf(() => parseConfigFile(path.join(dir, "loop.conf"))).message).toMatch(/include cycle/);
+  });
+
+  test("an empty file, which cannot be mapped, is read as empty (src/config/config-file.ts); a directory is an error", () => {
+    expect(toObject(parseConfigFile(path.join(dir, "empty.conf")))).toEqual({});
+    expect(toObject(parseConfigFile(path.join(dir, "with-empty.conf")))).toEqual({ a: 1 });
+    expect(errorOf(() => parseConfigFile(path.join(dir, "sub"))).message).toBe(`open ${path.join(dir, "sub")}: is a directory`);
   });
 
   test("a missing config file", () => {

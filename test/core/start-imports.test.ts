@@ -2,7 +2,8 @@
 // through every static import. Whatever a configuration may not use is imported where it is used
 // (src/optional-modules.ts, src/node-builtins.ts, the dynamic imports in main.ts), and stays out of this
 // graph: each one loaded costs RSS for the life of the process, used or not.
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test } from "vitest";
 import { freePort } from "../harness/free-port.ts";
@@ -72,5 +73,46 @@ test("a plain start (flags only) runs no regular expression and compiles nothing
   } finally {
     child.kill("SIGKILL");
     await child.exited;
+  }
+});
+
+// node:fs and node:path cost 2.8 MiB of RSS once loaded (src/node-builtins.ts). A config file that names no
+// other kind of file (log, pid, TLS) needs neither: it is read and its includes found by
+// src/config/config-file.ts.
+test("a server started with a config file and an include loads neither node:fs nor node:path", async () => {
+  const port = await freePort();
+  const wsPort = await freePort();
+  const REPO = path.resolve(SRC, "..");
+  const dir = mkdtempSync(path.join(tmpdir(), "natter-conf-"));
+  try {
+    mkdirSync(path.join(dir, "more"));
+    writeFileSync(path.join(dir, "main.conf"), `listen: "127.0.0.1:${port}"\ninclude "more/ws.conf"\n`);
+    writeFileSync(path.join(dir, "more", "ws.conf"), `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\ninclude "../limits.conf"\n`);
+    writeFileSync(path.join(dir, "limits.conf"), "max_payload: 65536\n");
+    const child = Bun.spawn([path.join(REPO, "node_modules/.bin/bun"), "--preload", path.join(import.meta.dirname, "fixtures/count-builtins.ts"), path.join(SRC, "main.ts"), "-c", path.join(dir, "main.conf")], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      let stderr = "";
+      const reader = child.stderr.getReader();
+      const deadline = Date.now() + 20_000;
+      while (!stderr.includes("Server is ready")) {
+        const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+        if (next === null || next.done) throw new Error(`natter did not start:\n${stderr}`);
+        stderr += new TextDecoder().decode(next.value);
+      }
+      expect(stderr).toContain("Listening for websocket clients"); // the included file was read
+      child.kill("SIGTERM");
+      const stdout = await new Response(child.stdout).text();
+      const loaded = JSON.parse(stdout.split("builtins loaded: ")[1] ?? "null") as string[] | null;
+      expect(loaded, stdout).not.toBeNull();
+      expect(loaded!.filter((id) => id === "node:fs" || id === "node:path" || id === "fs" || id === "path")).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

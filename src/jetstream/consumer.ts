@@ -379,8 +379,10 @@ export class Consumer {
         headers = Buffer.from(`${base}Nats-Pin-Id: ${this.pin.id}\r\n\r\n`, "latin1");
       }
       // What nats-server charges against a request's max_bytes (and flow control counts): everything the
-      // client can see of the message but the inbox it arrives on.
-      const size = Buffer.byteLength(msg.subject) + ackReply.length + (headers?.length ?? 0) + data.length;
+      // client can see of the message but the inbox it arrives on. Counted only where one of them uses it
+      // (measuring the subject's UTF-8 was a few per cent of a pull consumer's deliveries).
+      const counted = wr !== null ? wr.b > 0 : this.config.flow_control === true;
+      const size = counted ? Buffer.byteLength(msg.subject) + ackReply.length + (headers?.length ?? 0) + data.length : 0;
       if (wr !== null && !this.chargeBytes(wr, size)) {
         // Too big for this request: it ends with 409, the message stays for the next request.
         this.removeWaiting(wr);

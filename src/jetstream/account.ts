@@ -440,12 +440,15 @@ export class AccountJetStream {
   private onAck(m: InternalMessage): void {
     // v1: $JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending> (9 tokens)
     // v2: $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>.<random> (12)
-    const t = m.subject.split(".");
-    const at = t.length >= 11 ? 4 : 2;
-    const consumer = this.consumerFor(t, at);
+    // The four tokens used are cut out where the dots are (a split made a dozen strings per ack).
+    const subject = m.subject;
+    const dots = ackDots(subject);
+    const at = dots + 1 >= 11 ? 4 : 2;
+    if (dots < at + 4) return; // no delivery sequence token: not an ack
+    const consumer = this.streams.get(ackToken(subject, dots, at))?.consumers.get(ackToken(subject, dots, at + 1));
     if (consumer === undefined) return;
-    const sseq = Number(t[at + 3]);
-    const dseq = Number(t[at + 4]);
+    const sseq = Number(ackToken(subject, dots, at + 3));
+    const dseq = Number(ackToken(subject, dots, at + 4));
     if (!Number.isFinite(sseq) || !Number.isFinite(dseq)) return;
     consumer.onAck(sseq, dseq, m.payload, m.reply);
   }
@@ -565,4 +568,21 @@ function checkAccountStreamLimits(l: AccountJetStreamOptions, config: StreamConf
   for (const s of others) if (s.storage === config.storage && s.max_bytes > 0) reserved += s.max_bytes * replicas;
   const add = (config.max_bytes > 0 ? config.max_bytes : 1) * replicas;
   if (reserved > limit || add > limit - reserved) throw apiError(config.storage === "memory" ? "MemoryResourcesExceeded" : "StorageResourcesExceeded");
+}
+
+/** Where the dots of the ack subject ackDots last looked at are (one array for every ack: no allocation per ack). */
+const ACK_DOTS = new Int32Array(16);
+
+/** Finds an ack subject's dots (up to 16, more than either layout has) into ACK_DOTS; returns how many. */
+function ackDots(subject: string): number {
+  let n = 0;
+  for (let i = subject.indexOf("."); i >= 0 && n < ACK_DOTS.length; i = subject.indexOf(".", i + 1)) ACK_DOTS[n++] = i;
+  return n;
+}
+
+/** Token `k` (at most `dots`) of the subject ackDots found `dots` dots in. */
+function ackToken(subject: string, dots: number, k: number): string {
+  const from = k === 0 ? 0 : ACK_DOTS[k - 1]! + 1;
+  const to = k < dots ? ACK_DOTS[k]! : subject.length;
+  return subject.slice(from, to);
 }

@@ -65,7 +65,7 @@ export function parseRfc3339(s: string): number {
 export function nanosString(ms: number): string {
   const whole = Math.floor(ms);
   const sub = Math.min(999_999, Math.floor((ms - whole) * 1e6));
-  return `${whole}${String(sub).padStart(6, "0")}`;
+  return `${whole}${String(1_000_000 + sub).slice(1)}`; // six digits, zeros in front (no padStart: one per delivery)
 }
 
 export const NS_PER_MS = 1_000_000;

@@ -214,7 +214,9 @@ describe("consumer state: cursor, ack floor, num_pending", () => {
     expect((await state(c, "f")).ack_floor).toEqual(seqs(2, 3));
     await five[2]!.ackAck();
     expect((await state(c, "f")).ack_floor).toEqual(seqs(3, 5));
+    // The next pending message further above than there are pending messages (natter looks through the list).
     await five[3]!.ackAck();
+    expect((await state(c, "f")).ack_floor).toEqual(seqs(4, 7));
     await five[4]!.ackAck();
     expect(await state(c, "f")).toEqual({ delivered: seqs(5, 8), ack_floor: seqs(5, 8), num_ack_pending: 0, num_pending: 0 });
     // Messages that do not match, published later, are not looked at yet.

@@ -47,7 +47,8 @@
 // Entry layout (binary, one per publish): u8 1 | f64 seq | u16 subject length | subject | u16 reply length |
 // reply | u32 header length | header | payload. An API request: u8 2 | JSON {subject, reply, payload}.
 // A durable's state: u8 3 | u16 name length | name | JSON {config, created, state} (a replica keeps the JSON as
-// it is; logs written before held u8 3 | JSON {name, consumer}); its deletion: u8 4 | name.
+// it is; the state's pending list as differences: carried-state.ts; logs written before held u8 3 | JSON
+// {name, consumer}, and pending lists as triples); its deletion: u8 4 | name.
 // The leader's decision to compact: u8 5 | the index (decimal). Messages retention removes: u8 6 | f64 seq….
 // Forwarded to the leader, never in the log: a follower's consumers are done with: u8 7 | f64 seq….
 // An atomic batch (its commit): u8 8 | f64 first seq | u16 id length | id | u16 reply length | reply | u32 count |
@@ -69,7 +70,8 @@ import type { AccountJetStream } from "../account.ts";
 import type { ProposedBatch, Stream, StreamReplication } from "../stream.ts";
 import { consumerFilters, type ConsumerConfig } from "../config.ts";
 import { matchesAny } from "../store/indexed.ts";
-import type { Consumer, ConsumerState } from "../consumer.ts";
+import type { Consumer } from "../consumer.ts";
+import { carryState, uncarryState, type CarriedState } from "./carried-state.ts";
 import { RaftNode, systemClock } from "./raft.ts";
 import { FileRaftStorage } from "./raft-file-storage.ts";
 import type { NodeId, RaftMessage } from "./raft-types.ts";
@@ -132,7 +134,8 @@ export function streamGroupName(account: string, stream: string, created: string
 interface ReplicatedConsumer {
   config: ConsumerConfig;
   created: number;
-  state?: ConsumerState;
+  /** As the log carries it (carried-state.ts: the pending list as differences). */
+  state?: CarriedState;
   holder?: NodeId;
 }
 
@@ -297,7 +300,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     // Consumers loaded from disk at start wait for this node to lead; their state is what they start from.
     for (const c of [...o.stream.consumers.values()]) {
       if (!c.isDurable) continue;
-      this.consumers.set(c.name, JSON.stringify({ config: c.config, created: c.created, state: c.state() } satisfies ReplicatedConsumer));
+      this.consumers.set(c.name, JSON.stringify({ config: c.config, created: c.created, state: carryState(c.state()) } satisfies ReplicatedConsumer));
       o.ctx.detachConsumer(c);
     }
     this.raft.start();
@@ -811,7 +814,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     for (const c of this.o.stream.consumers.values()) {
       live.add(c.name);
       const replicated: ReplicatedConsumer = c.isDurable
-        ? { config: c.config, created: c.created, state: c.state() }
+        ? { config: c.config, created: c.created, state: carryState(c.state()) }
         : { config: c.config, created: c.created, holder: self };
       const json = JSON.stringify(replicated);
       if (this.consumers.get(c.name) === json) continue;
@@ -842,9 +845,10 @@ export class StreamReplica implements StreamReplication, GroupHandler {
       const c = JSON.parse(json) as ReplicatedConsumer;
       if (stream.consumers.has(name) || c.state === undefined) continue;
       try {
-        const consumer = this.o.ctx.restoreConsumer(stream, name, c.config, c.created, c.state);
+        const state = uncarryState(c.state);
+        const consumer = this.o.ctx.restoreConsumer(stream, name, c.config, c.created, state);
         // Pending messages gone meanwhile (retention removed them after an ack this state predates): settled.
-        for (const [seq] of c.state.pending) if (stream.store.subjectOf(seq) === null) consumer.onRemoved(seq, "", "delete");
+        for (const [seq] of state.pending) if (stream.store.subjectOf(seq) === null) consumer.onRemoved(seq, "", "delete");
         started.push(name);
       } catch (error) {
         this.o.log.warn(`JetStream stream ${stream.name}: consumer ${name} could not start: ${(error as Error).message}`);
@@ -881,7 +885,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     try {
       if (json === undefined) return this.o.ctx.removeConsumerFiles(this.o.stream, name);
       const c = JSON.parse(json) as ReplicatedConsumer;
-      if (c.state !== undefined) this.o.ctx.writeConsumerFiles(this.o.stream, name, c.config, c.created, c.state);
+      if (c.state !== undefined) this.o.ctx.writeConsumerFiles(this.o.stream, name, c.config, c.created, uncarryState(c.state));
     } catch (error) {
       this.o.log.warn(`JetStream stream ${this.o.stream.name}: consumer ${name} files: ${(error as Error).message}`);
     }
@@ -970,7 +974,7 @@ export class StreamReplica implements StreamReplication, GroupHandler {
     const out: [string, Uint8Array][] = [];
     for (const c of this.changedConsumers) {
       if (this.o.stream.consumers.get(c.name) !== c) continue;
-      const json = JSON.stringify({ config: c.config, created: c.created, state: c.state() } satisfies ReplicatedConsumer);
+      const json = JSON.stringify({ config: c.config, created: c.created, state: carryState(c.state()) } satisfies ReplicatedConsumer);
       if (this.consumers.get(c.name) === json) continue;
       this.consumers.set(c.name, json); // what the log will hold
       out.push([c.name, encodeConsumerState(c.name, json)]);

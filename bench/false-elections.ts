@@ -13,16 +13,13 @@ import { AckPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const DURATION_MS = arg("duration", 120) * 1000;
-const STREAMS = arg("streams", 3);
-const WINDOW = arg("window", 256);
-const PAUSES = arg("pauses", 0);
-const SEED = arg("seed", 1);
+const DURATION_MS = numberArg("duration", 120) * 1000;
+const STREAMS = numberArg("streams", 3);
+const WINDOW = numberArg("window", 256);
+const PAUSES = numberArg("pauses", 0);
+const SEED = numberArg("seed", 1);
 const onlyAt = process.argv.indexOf("--only");
 const KINDS: ClusterServer[] = onlyAt >= 0 ? [process.argv[onlyAt + 1] as ClusterServer] : ["natter", "nats-server"];
 

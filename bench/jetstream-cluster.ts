@@ -18,18 +18,15 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
 import { startJsCluster, type ClusterServer, type JsCluster } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, streamLeader, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const MSGS = arg("msgs", 20_000);
-const SYNC = arg("sync", 2000);
-const KV_OPS = arg("kv", 1000);
-const ROUNDS = arg("rounds", 3);
-const WINDOW = arg("window", 256);
-const KILLS = arg("kills", 20);
-const SIZE = arg("size", 128);
+const MSGS = numberArg("msgs", 20_000);
+const SYNC = numberArg("sync", 2000);
+const KV_OPS = numberArg("kv", 1000);
+const ROUNDS = numberArg("rounds", 3);
+const WINDOW = numberArg("window", 256);
+const KILLS = numberArg("kills", 20);
+const SIZE = numberArg("size", 128);
 const onlyAt = process.argv.indexOf("--only");
 const KINDS: ClusterServer[] = onlyAt >= 0 ? [process.argv[onlyAt + 1] as ClusterServer] : ["natter", "nats-server"];
 

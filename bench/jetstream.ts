@@ -12,16 +12,13 @@ import path from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const MSGS = arg("msgs", 100_000);
-const SIZE = arg("size", 128);
-const ROUNDS = arg("rounds", 3);
-const WINDOW = arg("window", 1000);
-const KV_OPS = arg("kv", 2000);
+const MSGS = numberArg("msgs", 100_000);
+const SIZE = numberArg("size", 128);
+const ROUNDS = numberArg("rounds", 3);
+const WINDOW = numberArg("window", 1000);
+const KV_OPS = numberArg("kv", 2000);
 const ROOT = path.resolve(import.meta.dirname, "..");
 
 type Kind = "natter" | "nats-server";

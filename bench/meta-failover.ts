@@ -7,12 +7,9 @@
 //   bun bench/meta-failover.ts [--kills 10] [--only natter|nats-server]
 import { startJsCluster, type ClusterServer, type JsCluster } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, jetstreamManager, until } from "../test/cluster/jepsen/stream.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const KILLS = arg("kills", 10);
+const KILLS = numberArg("kills", 10);
 const onlyAt = process.argv.indexOf("--only");
 const KINDS: ClusterServer[] = onlyAt >= 0 ? [process.argv[onlyAt + 1] as ClusterServer] : ["natter", "nats-server"];
 

@@ -23,16 +23,13 @@ import { killAll } from "./children.ts";
 import { ROOT, serverVersion, startServer, type RunningServer } from "./servers.ts";
 import { latencyFromSamples, spread } from "./stats.ts";
 import { childPids, waitForWorkers } from "./workers.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const ROUNDS = arg("rounds", 5);
-const DURATION_MS = arg("duration", 2) * 1000;
-const LATENCY_MS = arg("latency-duration", 3) * 1000;
-const WARMUP_MS = arg("warmup", 1.5) * 1000;
-const PROCS = arg("procs", 2);
+const ROUNDS = numberArg("rounds", 5);
+const DURATION_MS = numberArg("duration", 2) * 1000;
+const LATENCY_MS = numberArg("latency-duration", 3) * 1000;
+const WARMUP_MS = numberArg("warmup", 1.5) * 1000;
+const PROCS = numberArg("procs", 2);
 const SIZE = 128;
 
 type Target = "natter" | "procs" | "nats";

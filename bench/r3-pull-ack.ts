@@ -11,15 +11,12 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
 import { startJsCluster, type ClusterServer, type JsCluster } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, streamLeader, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const MSGS = arg("msgs", 20_000);
-const ROUNDS = arg("rounds", 4);
-const SIZE = arg("size", 128);
-const MAX_MESSAGES = arg("max", 1000);
+const MSGS = numberArg("msgs", 20_000);
+const ROUNDS = numberArg("rounds", 4);
+const SIZE = numberArg("size", 128);
+const MAX_MESSAGES = numberArg("max", 1000);
 const onlyAt = process.argv.indexOf("--only");
 const KINDS: ClusterServer[] = onlyAt >= 0 ? [process.argv[onlyAt + 1] as ClusterServer] : ["natter", "nats-server"];
 const CLOCK_TICKS = 100;

@@ -16,13 +16,10 @@ import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, connectNode, createReplicatedStream, jetstreamManager, streamLeader, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const SYNC = arg("sync", 2000);
-const ROUNDS = arg("rounds", 4);
+const SYNC = numberArg("sync", 2000);
+const ROUNDS = numberArg("rounds", 4);
 const KV = process.argv.includes("--kv");
 const SIDES: ClusterServer[] = process.env.ONLY ? [process.env.ONLY as ClusterServer] : ["natter", "nats-server"];
 

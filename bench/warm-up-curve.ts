@@ -14,13 +14,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
+import { numberArg } from "./number-arg.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const BLOCK = arg("block", 5000);
-const BLOCKS = arg("blocks", 8);
+const BLOCK = numberArg("block", 5000);
+const BLOCKS = numberArg("blocks", 8);
 const WINDOW = 256;
 
 /** CPU ms the processes used so far (/proc: user + system, 100 ticks a second). */

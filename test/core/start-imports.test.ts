@@ -27,6 +27,36 @@ function staticGraph(entry: string): Set<string> {
   return seen;
 }
 
+/**
+ * Starts natter (`bun --preload <fixture> src/main.ts ...args`), waits for "Server is ready" (20 s at most),
+ * stops it with SIGTERM and returns what it wrote: the fixture reports on stdout at exit.
+ */
+async function runToReady(fixture: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  const REPO = path.resolve(SRC, "..");
+  const child = Bun.spawn([path.join(REPO, "node_modules/.bin/bun"), "--preload", path.join(import.meta.dirname, "fixtures", fixture), path.join(SRC, "main.ts"), ...args], {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  try {
+    let stderr = "";
+    const reader = child.stderr.getReader();
+    const deadline = Date.now() + 20_000;
+    while (!stderr.includes("Server is ready")) {
+      const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+      if (next === null || next.done) throw new Error(`natter did not start:\n${stderr}`);
+      stderr += new TextDecoder().decode(next.value);
+    }
+    child.kill("SIGTERM");
+    const stdout = await new Response(child.stdout).text();
+    for (let next = await reader.read(); !next.done; next = await reader.read()) stderr += new TextDecoder().decode(next.value);
+    return { stdout, stderr };
+  } finally {
+    child.kill("SIGKILL");
+    await child.exited;
+  }
+}
+
 test("a plain server's start imports none of what a configuration may not use", () => {
   const graph = staticGraph(path.join(SRC, "main.ts"));
   const names = [...graph].map((m) => (m.startsWith(SRC) ? path.relative(SRC, m) : m));
@@ -49,31 +79,13 @@ test("a plain server's start imports none of what a configuration may not use", 
 // compile happen, and get reported, on the main thread before the next line runs.
 test("a plain start (flags only) runs no regular expression and compiles nothing with the DFG JIT", async () => {
   const port = await freePort();
-  const REPO = path.resolve(SRC, "..");
-  const child = Bun.spawn([path.join(REPO, "node_modules/.bin/bun"), "--preload", path.join(import.meta.dirname, "fixtures/count-regexps.ts"), path.join(SRC, "main.ts"), "-a", "127.0.0.1", "-p", String(port), "-m", "0", "--ws_port", "0"], {
-    env: { ...process.env, BUN_JSC_reportDFGCompileTimes: "1", BUN_JSC_useConcurrentJIT: "0" },
-    stdout: "pipe",
-    stderr: "pipe",
+  const { stdout, stderr } = await runToReady("count-regexps.ts", ["-a", "127.0.0.1", "-p", String(port), "-m", "0", "--ws_port", "0"], {
+    BUN_JSC_reportDFGCompileTimes: "1",
+    BUN_JSC_useConcurrentJIT: "0",
   });
-  try {
-    let stderr = "";
-    const reader = child.stderr.getReader();
-    const deadline = Date.now() + 20_000;
-    while (!stderr.includes("Server is ready")) {
-      const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
-      if (next === null || next.done) throw new Error(`natter did not start:\n${stderr}`);
-      stderr += new TextDecoder().decode(next.value);
-    }
-    child.kill("SIGTERM");
-    const stdout = await new Response(child.stdout).text();
-    for (let next = await reader.read(); !next.done; next = await reader.read()) stderr += new TextDecoder().decode(next.value);
-    const beforeReady = stderr.slice(0, stderr.indexOf("Server is ready"));
-    expect(beforeReady.split("\n").filter((l) => l.includes("using DFG") || l.includes("using FTL"))).toEqual([]);
-    expect(stdout, stderr).toContain("regexp runs: []");
-  } finally {
-    child.kill("SIGKILL");
-    await child.exited;
-  }
+  const beforeReady = stderr.slice(0, stderr.indexOf("Server is ready"));
+  expect(beforeReady.split("\n").filter((l) => l.includes("using DFG") || l.includes("using FTL"))).toEqual([]);
+  expect(stdout, stderr).toContain("regexp runs: []");
 });
 
 // node:fs and node:path cost 2.8 MiB of RSS once loaded (src/node-builtins.ts). A config file that names no
@@ -82,36 +94,17 @@ test("a plain start (flags only) runs no regular expression and compiles nothing
 test("a server started with a config file and an include loads neither node:fs nor node:path", async () => {
   const port = await freePort();
   const wsPort = await freePort();
-  const REPO = path.resolve(SRC, "..");
   const dir = mkdtempSync(path.join(tmpdir(), "natter-conf-"));
   try {
     mkdirSync(path.join(dir, "more"));
     writeFileSync(path.join(dir, "main.conf"), `listen: "127.0.0.1:${port}"\ninclude "more/ws.conf"\n`);
     writeFileSync(path.join(dir, "more", "ws.conf"), `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\ninclude "../limits.conf"\n`);
     writeFileSync(path.join(dir, "limits.conf"), "max_payload: 65536\n");
-    const child = Bun.spawn([path.join(REPO, "node_modules/.bin/bun"), "--preload", path.join(import.meta.dirname, "fixtures/count-builtins.ts"), path.join(SRC, "main.ts"), "-c", path.join(dir, "main.conf")], {
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    try {
-      let stderr = "";
-      const reader = child.stderr.getReader();
-      const deadline = Date.now() + 20_000;
-      while (!stderr.includes("Server is ready")) {
-        const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
-        if (next === null || next.done) throw new Error(`natter did not start:\n${stderr}`);
-        stderr += new TextDecoder().decode(next.value);
-      }
-      expect(stderr).toContain("Listening for websocket clients"); // the included file was read
-      child.kill("SIGTERM");
-      const stdout = await new Response(child.stdout).text();
-      const loaded = JSON.parse(stdout.split("builtins loaded: ")[1] ?? "null") as string[] | null;
-      expect(loaded, stdout).not.toBeNull();
-      expect(loaded!.filter((id) => id === "node:fs" || id === "node:path" || id === "fs" || id === "path")).toEqual([]);
-    } finally {
-      child.kill("SIGKILL");
-      await child.exited;
-    }
+    const { stdout, stderr } = await runToReady("count-builtins.ts", ["-c", path.join(dir, "main.conf")]);
+    expect(stderr).toContain("Listening for websocket clients"); // the included file was read
+    const loaded = JSON.parse(stdout.split("builtins loaded: ")[1] ?? "null") as string[] | null;
+    expect(loaded, stdout).not.toBeNull();
+    expect(loaded!.filter((id) => id === "node:fs" || id === "node:path" || id === "fs" || id === "path")).toEqual([]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

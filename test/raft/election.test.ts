@@ -6,26 +6,34 @@ import { MemoryRaftStorage } from "../../src/jetstream/cluster/raft-memory-stora
 import { EntryType, type RaftMessage, type VoteResponse } from "../../src/jetstream/cluster/raft-types.ts";
 import { CALM, SimClock, SimCluster, seeds, withSeed } from "./sim.ts";
 
+/**
+ * Kill → a new leader has committed in its term (it can take publishes), in simulated ms, over 40 seeds from
+ * `firstSeed`, sorted; `afterCrash` runs right after the leader dies.
+ */
+function failoverTimes(firstSeed: number, afterCrash: (c: SimCluster, dead: string) => void = () => {}): number[] {
+  const failovers: number[] = [];
+  for (const seed of seeds(firstSeed, 40)) {
+    withSeed(seed, () => {
+      const c = new SimCluster({ seed, size: 3, faults: { ...CALM, maxDelayMs: 2 } });
+      const old = c.waitForLeader();
+      c.run(c.rng.int(1000));
+      const killedAt = c.clock.now();
+      c.crash(old.id);
+      afterCrash(c, old.id);
+      const ok = c.runUntil(() => {
+        const l = c.leader();
+        return !!l && l.id !== old.id && l.termAt(l.commitIndex) === l.term;
+      }, 20_000);
+      expect(ok).toBe(true);
+      failovers.push(c.clock.now() - killedAt);
+    });
+  }
+  return failovers.sort((a, b) => a - b);
+}
+
 describe("raft: elections", () => {
   it("a new leader takes over within the election timeout after the leader dies (median ≤ 2 s)", () => {
-    const failovers: number[] = [];
-    for (const seed of seeds(500, 40)) {
-      withSeed(seed, () => {
-        const c = new SimCluster({ seed, size: 3, faults: { ...CALM, maxDelayMs: 2 } });
-        const old = c.waitForLeader();
-        c.run(c.rng.int(1000));
-        const killedAt = c.clock.now();
-        c.crash(old.id);
-        // Failover = kill → a new leader has committed in its term (it can take publishes).
-        const ok = c.runUntil(() => {
-          const l = c.leader();
-          return !!l && l.id !== old.id && l.termAt(l.commitIndex) === l.term;
-        }, 20_000);
-        expect(ok).toBe(true);
-        failovers.push(c.clock.now() - killedAt);
-      });
-    }
-    failovers.sort((a, b) => a - b);
+    const failovers = failoverTimes(500);
     const median = failovers[Math.floor(failovers.length / 2)]!;
     if (process.env.RAFT_STATS) console.log(`failover (simulated ms): median ${median.toFixed(0)}, max ${failovers.at(-1)!.toFixed(0)}`);
     expect(median).toBeLessThanOrEqual(2000);
@@ -33,25 +41,10 @@ describe("raft: elections", () => {
   });
 
   it("a follower told its leader's connection closed (peerUnreachable) campaigns at once: failover well under the election timeout", () => {
-    const failovers: number[] = [];
-    for (const seed of seeds(560, 40)) {
-      withSeed(seed, () => {
-        const c = new SimCluster({ seed, size: 3, faults: { ...CALM, maxDelayMs: 2 } });
-        const old = c.waitForLeader();
-        c.run(c.rng.int(1000));
-        const killedAt = c.clock.now();
-        c.crash(old.id);
-        // Each survivor's route to the dead node closes within a few ms (its own loop reads the close).
-        for (const m of c.up()) c.clock.setTimer(c.rng.int(20), () => m.node.peerUnreachable(old.id));
-        const ok = c.runUntil(() => {
-          const l = c.leader();
-          return !!l && l.id !== old.id && l.termAt(l.commitIndex) === l.term;
-        }, 20_000);
-        expect(ok).toBe(true);
-        failovers.push(c.clock.now() - killedAt);
-      });
-    }
-    failovers.sort((a, b) => a - b);
+    // Each survivor's route to the dead node closes within a few ms (its own loop reads the close).
+    const failovers = failoverTimes(560, (c, dead) => {
+      for (const m of c.up()) c.clock.setTimer(c.rng.int(20), () => m.node.peerUnreachable(dead));
+    });
     const median = failovers[Math.floor(failovers.length / 2)]!;
     if (process.env.RAFT_STATS) console.log(`failover on a closed route (simulated ms): median ${median.toFixed(0)}, max ${failovers.at(-1)!.toFixed(0)}`);
     expect(median).toBeLessThan(LEADER_LOST_DELAY_MS[1] + 100);

@@ -14,6 +14,7 @@ import { ListenError } from "./transport/listen-error.ts";
 import { ownShare, workerIndex } from "./workers/worker.ts";
 import { loadOptionalModules } from "./optional-modules.ts";
 import { warmUpHotPath } from "./warm-up.ts";
+import { giveBackStartUpPages } from "./start-up-pages.ts";
 
 /** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
 declare const NATTER_BUILD_PLATFORM: string | undefined;
@@ -149,7 +150,9 @@ try {
 // In a cluster, the JetStream nodes form one JetStream (src/jetstream/cluster).
 if (jetstream !== null && server.cluster !== null) jetstream.joinCluster(server.cluster);
 lifecycle.started();
+// The executable's pages that only start-up ran go back to the kernel (src/start-up-pages.ts), and again after the warm-up.
+void giveBackStartUpPages(log);
 // When a client first subscribes, the JIT compiles the hot path on synthetic traffic, rather than on the clients'
 // messages (src/warm-up.ts); a server nobody subscribes to (idle, or only probed by health checks) does not pay its memory.
-server.onFirstSubscription = () => warmUpHotPath(server);
+server.onFirstSubscription = () => warmUpHotPath(server, () => void giveBackStartUpPages(log));
 if (worker !== null) (await import("./workers/worker.ts")).workerStarted(server, () => void stop(null));

@@ -36,9 +36,21 @@ function peakRss(pid: number): number | null {
 test("a client that stops reading holds the server's RSS to max_pending plus a bounded overhead", { timeout: 120_000 }, async () => {
   const httpPort = await freePort();
   const srv = await startServer({ writeDeadline: "20s", args: ["-m", String(httpPort)] });
-  // Warm up: the baseline is a server that has already run a client or two.
+  // Warm up: the baseline is a server that has already carried such a flood to a client that reads it. natter
+  // gives back its executable's start-up pages once ready (src/start-up-pages.ts); the code that traffic runs
+  // comes back with the traffic, a fixed ~15 MiB that is not the backlog this test bounds.
   const pub = await connectV2(srv);
-  await pub.flush();
+  const reader = await connectV2(srv);
+  let read = 0;
+  reader.subscribe("warm", { callback: () => read++ });
+  await reader.flush();
+  const warmPayload = new Uint8Array(16 * 1024);
+  for (let batch = 0; batch < 8; batch++) {
+    for (let i = 0; i < 64; i++) pub.publish("warm", warmPayload);
+    await pub.flush();
+  }
+  await waitFor(() => read === 8 * 64, 20_000, "the warm-up flood to be read");
+  await reader.close();
   const before = await varzMem(httpPort);
 
   const stuck = await connectReady(srv.port);

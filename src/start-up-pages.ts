@@ -24,19 +24,20 @@ const MADV_DONTNEED = 4;
 type Madvise = (address: bigint, length: bigint, advice: number) => number;
 
 /** libc's madvise through bun:ffi, loaded at the first use; null where there is none to call. */
-let madvise: Madvise | null | undefined;
+let madvise: Promise<Madvise | null> | null = null;
 
-async function loadMadvise(): Promise<Madvise | null> {
-  if (madvise !== undefined) return madvise;
-  madvise = null;
+function loadMadvise(): Promise<Madvise | null> {
+  madvise ??= findMadvise();
+  return madvise;
+}
+
+async function findMadvise(): Promise<Madvise | null> {
   if (process.platform !== "linux") return null;
   try {
     const { dlopen, FFIType } = await import("bun:ffi");
     for (const name of ["libc.so.6", "libc.so"]) {
       try {
-        const libc = dlopen(name, { madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 } });
-        madvise = libc.symbols.madvise as Madvise;
-        break;
+        return dlopen(name, { madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 } }).symbols.madvise as Madvise;
       } catch {
         // not this name (glibc: libc.so.6; musl: libc.so)
       }
@@ -44,7 +45,7 @@ async function loadMadvise(): Promise<Madvise | null> {
   } catch {
     // no bun:ffi in this build
   }
-  return madvise;
+  return null;
 }
 
 /** A mapping of /proc/self/smaps: its address range, permissions, file and private pages. */

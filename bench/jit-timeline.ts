@@ -131,7 +131,13 @@ interface Bucket {
   exits: number;
 }
 const buckets: Bucket[] = [];
-const after = new Map<string, { compiles: string[]; exits: Map<string, number>; ms: number }>();
+/** A function compiled or exiting after the warm-up: its compilations (tier@ms), its exits by site and kind. */
+interface After {
+  compiles: string[];
+  exits: Map<string, number>;
+  ms: number;
+}
+const after = new Map<string, After>();
 for (const { t, line } of lines) {
   if (t < 0) continue;
   const k = Math.floor(t / INTERVAL_MS);
@@ -146,7 +152,7 @@ for (const { t, line } of lines) {
   } else if (x) b.exits++;
   if (!(t > warmEnd) || (!o && !x)) continue;
   const name = (o ?? x)![1]!;
-  const entry = after.get(name) ?? { compiles: [], exits: new Map(), ms: 0 };
+  const entry: After = after.get(name) ?? { compiles: [], exits: new Map(), ms: 0 };
   after.set(name, entry);
   if (o) {
     entry.compiles.push(`${o[2]}@${t.toFixed(0)}`);
@@ -165,6 +171,7 @@ for (let k = 0; k < buckets.length; k++) {
 }
 let total = 0;
 let timed = 0;
+let timedCount = 0;
 let afterWarmUp = 0;
 let last = 0;
 for (const { t, line } of lines) {
@@ -172,11 +179,11 @@ for (const { t, line } of lines) {
   if (o === null) continue;
   const ms = Number(o[3]);
   total += ms;
-  if (t >= WARMUP_MS) timed += ms;
+  if (t >= WARMUP_MS) (timed += ms, timedCount++);
   if (t > warmEnd) afterWarmUp += ms;
   last = t;
 }
-console.log(`summary: compilations ${total.toFixed(0)} ms in all, ${afterWarmUp.toFixed(0)} ms after the warm-up's end, ${timed.toFixed(0)} ms in the timed phase; the last one at ${last.toFixed(0)} ms`);
+console.log(`summary: compilations ${total.toFixed(0)} ms in all, ${afterWarmUp.toFixed(0)} ms after the warm-up's end, ${timed.toFixed(0)} ms (${timedCount}) in the timed phase; the last one at ${last.toFixed(0)} ms`);
 console.log(`\nafter the warm-up's end: functions compiled or exiting (${after.size}), by compile ms and exits`);
 const rows = [...after].sort((a, b) => b[1].ms + [...b[1].exits.values()].reduce((s, n) => s + n, 0) / 100 - (a[1].ms + [...a[1].exits.values()].reduce((s, n) => s + n, 0) / 100));
 for (const [name, e] of rows.slice(0, TOP)) {

@@ -20,7 +20,7 @@
 // reaches the real server: its stats, connections, client ids and sublists stay untouched.
 //
 // It runs one step (a read fed, a client connected) at a time, 2 ms of steps per turn of the event loop,
-// so the clients' own CONNECTs, SUBs and messages are served between steps; ~120 ms of CPU in all
+// so the clients' own CONNECTs, SUBs and messages are served between steps; 210–250 ms of CPU in all
 // (the compilers' threads included) on this machine. The rig is kept afterwards (its connections closed:
 // no RSS we could measure): optimized code refers to the shapes it saw, and code whose objects were all collected would be thrown away and
 // compiled again, under clients' traffic.
@@ -96,8 +96,14 @@ const SIZES = [16, 128, 1024];
  * fed again (a large one would be freed after its read) and the warm-up leaves the collector as it found it.
  */
 const READ_BYTES = 16 * 1024;
-/** Request-reply exchanges per round: in all, more inbox subjects than the sublist caches (its evictions too). */
-const REQUESTS = 24;
+/**
+ * Request-reply exchanges per round: in all, more inbox subjects than the sublist caches (its evictions too),
+ * and enough of request-reply's one-message reads for the code of a read (the TCP read handler, onRead, the
+ * parser, the sublist's cache miss, the flush and the write) to reach JavaScriptCore's top tier (FTL) here
+ * and not under the first clients' traffic: with 24 (1,440 exchanges), 8–10 compilations still came in the
+ * bench's timed phase (from 0.5 s after the first SUB), with 160 (9,600) 2–5 (bench/jit-timeline.ts).
+ */
+const REQUESTS = 160;
 
 interface Client {
   conn: Connection;

@@ -6,6 +6,7 @@
 //
 //   bun bench/jit-timeline.ts [--scenario req-reply|latency-20k] [--warmup 0.5] [--duration 3]
 //                             [--interval-ms 250] [--top 25] [--log FILE] [--natter PATH] [--no-exits]
+//                             [--settle MS]
 //
 // Times are ms from the load generator's start (its responder's SUB, the first, starts natter's warm-up a
 // few ms later). Per interval: compilations per tier and their ms, speculation failures (OSR exits); then
@@ -32,6 +33,12 @@ const LOG = arg("log", "");
 const NATTER = arg("natter", join(ROOT, "bin", "natter"));
 /** printEachOSRExit dumps the registers at every exit: it slows natter several-fold while exits are frequent. */
 const EXITS = !process.argv.includes("--no-exits");
+/**
+ * --settle MS: a client subscribes first (the warm-up starts) and the load generator starts MS later: then
+ * what is compiled and exits under the load is what the warm-up's code met, alone (the exits' logging slows
+ * a warm-up that runs beside the load several-fold, and the load's own profile would mix into its code).
+ */
+const SETTLE_MS = Number(arg("settle", "0"));
 
 process.on("SIGINT", () => {
   killAll();
@@ -96,6 +103,13 @@ for (;;) {
   await Bun.sleep(50);
 }
 
+let settler: net.Socket | null = null;
+if (SETTLE_MS > 0) {
+  settler = net.connect(port, "127.0.0.1");
+  settler.on("error", () => {});
+  settler.write("CONNECT {\"verbose\":false}\r\nSUB jit.timeline.settle 1\r\nPING\r\n");
+  await Bun.sleep(SETTLE_MS);
+}
 const bin = buildLoadgen();
 const oneway = SCENARIO === "latency-20k";
 const args = ["--mode", oneway ? "oneway" : "latency", "--port", String(port), "--size", "128", "--warmup-ms", String(WARMUP_MS), "--duration-ms", String(DURATION_MS)];
@@ -104,6 +118,7 @@ const startedAt = lines.length;
 origin = performance.now();
 const result = await runLoadgen(bin, args, WARMUP_MS + DURATION_MS + 60_000);
 await Bun.sleep(200); // the last lines
+settler?.destroy();
 proc.kill("SIGTERM");
 await proc.exited;
 untrack(proc);

@@ -20,7 +20,7 @@
 // reaches the real server: its stats, connections, client ids and sublists stay untouched.
 //
 // It runs one step (a read fed, a client connected) at a time, 2 ms of steps per turn of the event loop,
-// so the clients' own CONNECTs, SUBs and messages are served between steps; 210–250 ms of CPU in all
+// so the clients' own CONNECTs, SUBs and messages are served between steps; 160–250 ms of CPU in all
 // (the compilers' threads included) on this machine. The rig is kept afterwards (its connections closed:
 // no RSS we could measure): optimized code refers to the shapes it saw, and code whose objects were all collected would be thrown away and
 // compiled again, under clients' traffic.

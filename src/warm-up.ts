@@ -41,8 +41,8 @@ const FULL_COLLECTION_MAX_HEAP = 16 * 1024 * 1024;
  * Rounds run after that collection. Right at the end, it cost the code compiled last (the parser's and the
  * delivery's top-tier code, compiled during the warm-up since it has 160 requests a round) its validity:
  * under a paced publisher they were compiled again ~1.3 s after the first SUB, 4–6 compilations in the
- * bench's timed phase instead of 0–2 (bench/jit-timeline.ts --scenario latency-20k). The rounds after it
- * compile again what it invalidated, still within the warm-up; their garbage (~1 MiB of RSS) stays.
+ * bench's timed phase instead of 0–3 (bench/jit-timeline.ts --scenario latency-20k). The rounds after it
+ * compile again what it invalidated, still within the warm-up; their garbage (1–1.5 MiB of RSS) stays.
  */
 const ROUNDS_AFTER_COLLECTION = 8;
 

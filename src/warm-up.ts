@@ -20,13 +20,14 @@
 // reaches the real server: its stats, connections, client ids and sublists stay untouched.
 //
 // It runs one step (a read fed, a client connected) at a time, 2 ms of steps per turn of the event loop,
-// so the clients' own CONNECTs, SUBs and messages are served between steps; ~120 ms of CPU in all
+// so the clients' own CONNECTs, SUBs and messages are served between steps; 160–250 ms of CPU in all
 // (the compilers' threads included) on this machine. The rig is kept afterwards (its connections closed:
 // no RSS we could measure): optimized code refers to the shapes it saw, and code whose objects were all collected would be thrown away and
 // compiled again, under clients' traffic.
 import { Server } from "./server.ts";
 import type { Connection } from "./connection.ts";
 import { defaultOptions } from "./options.ts";
+import { CloseReason } from "./protocol/errors.ts";
 import { Logger } from "./log.ts";
 import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.ts";
 
@@ -34,8 +35,25 @@ import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.t
 const WARM_UP_ROUNDS = Number(process.env.NATTER_WARM_UP || 60);
 /** The longest one slice holds the event loop. */
 const SLICE_MS = 2;
-/** A heap up to this size is collected at the warm-up's end (an idle natter's is 2–3 MiB). */
+/** A heap up to this size is collected near the warm-up's end (an idle natter's is 2–3 MiB). */
 const FULL_COLLECTION_MAX_HEAP = 16 * 1024 * 1024;
+/**
+ * Rounds run after that collection. Right at the end, it cost the code compiled last (the parser's and the
+ * delivery's top-tier code, compiled during the warm-up since it has 160 requests a round) its validity:
+ * under a paced publisher they were compiled again ~1.3 s after the first SUB, 4–6 compilations in the
+ * bench's timed phase instead of 0–3 (bench/jit-timeline.ts --scenario latency-20k). The rounds after it
+ * compile again what it invalidated, still within the warm-up; their garbage (1–1.5 MiB of RSS) stays.
+ */
+const ROUNDS_AFTER_COLLECTION = 8;
+
+/**
+ * The warm-up's garbage goes in one full collection of a small heap (a few ms), not in collections under
+ * clients' traffic, and the allocator gives back what it freed (2–3 MiB of RSS). Not on a large heap
+ * (streams loaded at start): a full collection of it would stall the first clients.
+ */
+function collectGarbage(): void {
+  if (process.memoryUsage().heapUsed < FULL_COLLECTION_MAX_HEAP) Bun.gc(true);
+}
 
 /** The last warm-up's rig, kept (see above). */
 let keptRig: WarmUpRig | null = null;
@@ -63,10 +81,6 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
       }
     }
     keptRig = rig;
-    // Its garbage goes now, in one full collection of a small heap (a few ms), not in collections under
-    // clients' traffic; and the allocator gives back what it freed (2–3 MiB of RSS less after the warm-up).
-    // Not on a large heap (streams loaded at start): a full collection of it would stall the first clients.
-    if (process.memoryUsage().heapUsed < FULL_COLLECTION_MAX_HEAP) Bun.gc(true);
     const cpu = process.cpuUsage(cpuBefore);
     const report = { messages: rig!.messages, ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, longestStepMs: longestStep };
     server.log.debug(
@@ -95,8 +109,14 @@ const SIZES = [16, 128, 1024];
  * fed again (a large one would be freed after its read) and the warm-up leaves the collector as it found it.
  */
 const READ_BYTES = 16 * 1024;
-/** Request-reply exchanges per round: in all, more inbox subjects than the sublist caches (its evictions too). */
-const REQUESTS = 24;
+/**
+ * Request-reply exchanges per round: in all, more inbox subjects than the sublist caches (its evictions too),
+ * and enough of request-reply's one-message reads for the code of a read (the TCP read handler, onRead, the
+ * parser, the sublist's cache miss, the flush and the write) to reach JavaScriptCore's top tier (FTL) here
+ * and not under the first clients' traffic: with 24 (1,440 exchanges), 8–10 compilations still came in the
+ * bench's timed phase (from 0.5 s after the first SUB), with 160 (9,600) 2–5 (bench/jit-timeline.ts).
+ */
+const REQUESTS = 160;
 
 interface Client {
   conn: Connection;
@@ -159,7 +179,10 @@ class WarmUpRig {
     this.requester = this.client(true, "SUB _INBOX.warm.* 1\r\n");
     this.responder = this.client(true, "SUB warm.service 1\r\n");
     yield;
-    for (let n = 0; n < rounds; n++) yield* this.round(n);
+    for (let n = 0; n < rounds; n++) {
+      if (n === Math.max(0, rounds - ROUNDS_AFTER_COLLECTION)) collectGarbage();
+      yield* this.round(n);
+    }
     this.close();
   }
 
@@ -216,9 +239,15 @@ class WarmUpRig {
     this.messages += 2;
   }
 
-  /** Closes the private server's connections (it held no port). */
+  /**
+   * Closes the private server's connections (it held no port). Not by Server.shutdown(): run here, it cost the
+   * code compiled after it a de-optimization. Every read of a global (`Date`, `Map`) in optimized code then
+   * failed its check (BadConstantCache exits, 100 each) and onRead and the sublist's collect were compiled
+   * again, under clients' traffic (bench/jit-timeline.ts). Why is not clear: the global object's shape changes
+   * (reading the global `clearInterval`, which Bun creates on first use, before the warm-up avoided it too).
+   */
   close(): void {
-    void this.server.shutdown();
+    for (const c of this.clients) c.conn.close(CloseReason.ServerShutdown, null);
   }
 }
 

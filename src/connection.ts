@@ -38,9 +38,19 @@ const STUCK_AFTER_MS = 1000;
 /**
  * A client with this much queued is written to at once, not at the end of the read that queued it: one
  * read of a fast publisher (up to 512 KiB) fanned out to many clients would otherwise sit in as many
- * buffers at once. Large enough that a write still carries many messages.
+ * buffers at once. Just under 256 KiB, the size an outbound buffer doubles to once it holds more than
+ * 128 KiB: a fast subscriber's writes fill the buffer it has rather than grow it, in half the writes that
+ * 128 KiB took. Each write costs the kernel a send and the reader a wake-up and a read (fan-out 1:10 1 KiB:
+ * README, Benchmarks, "Fan-out 1:10 1 KiB against 2.12.0").
  */
-const WRITE_EARLY_BYTES = 128 * 1024;
+const WRITE_EARLY_BYTES = 240 * 1024;
+/**
+ * With more connections than this waiting for this read's writes (a fan-out to many), 128 KiB as before:
+ * the second half of each of their buffers is then never touched, so never resident (a fan-out to 100
+ * held 8.5 MiB more at 240 KiB), and what they hold at once stays half as much.
+ */
+const WRITE_EARLY_FEW = 16;
+const WRITE_EARLY_BYTES_MANY = 128 * 1024;
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {
@@ -630,7 +640,7 @@ export class Connection extends TransportLink implements ProtocolHandler, Protoc
       this.closeAsSlowConsumer(maxPending, "info");
     } else if (this.transport.blocked) {
       if (publisher instanceof Connection && publisher !== this && pending > this.stallPoint(maxPending)) this.stallPublisher(publisher);
-    } else if (pending >= WRITE_EARLY_BYTES) {
+    } else if (pending >= WRITE_EARLY_BYTES || (pending >= WRITE_EARLY_BYTES_MANY && this.server.dirtyCount > WRITE_EARLY_FEW)) {
       this.writeQueued();
     }
   }

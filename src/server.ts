@@ -321,6 +321,11 @@ export class Server {
     this.closedConnections.add(conn);
   }
 
+  /** How many connections (and routes) have bytes queued for this tick's flush. */
+  get dirtyCount(): number {
+    return this.dirtyConnections.length;
+  }
+
   /** Called when a connection (or route) queued its first bytes of this tick. */
   markDirty(conn: Flushable): void {
     this.dirtyConnections.push(conn);

@@ -1,8 +1,14 @@
 // The outbound buffer's size over a connection's life (src/outbound.ts): it grows to what a burst needs,
 // keeps that size while the connection is busy (no regrowth from 4 KiB after every drain), and the sweep's
 // trim shrinks it back to twice what the last interval needed, or to nothing for an idle connection.
+// And how a connection writes it (src/connection.ts WRITE_EARLY_BYTES): a fast publisher's read fanned out
+// goes to each subscriber in a few large writes, within the buffer it has.
 import { expect, test } from "vitest";
+import { defaultOptions } from "../../src/options.ts";
 import { OutboundBuffer } from "../../src/outbound.ts";
+import { Server } from "../../src/server.ts";
+import type { Transport } from "../../src/transport/transport.ts";
+import { testLogger } from "../harness/failure-log.ts";
 
 const KiB = 1024;
 
@@ -73,4 +79,67 @@ test("a buffer that grew past 4 KiB is not given back at a drain (a busy connect
   const grown = out.buf;
   expect(out.consumed(10 * KiB)).toBe(true);
   expect(out.buf).toBe(grown);
+});
+
+/** A transport that takes every write whole and notes its size. */
+class RecordingTransport implements Transport {
+  readonly kind = "tcp";
+  readonly remoteAddress = "127.0.0.1";
+  readonly remotePort = 1;
+  blocked = false;
+  readonly writes: number[] = [];
+  write(_buf: Buffer, start: number, end: number): number {
+    this.writes.push(end - start);
+    return end - start;
+  }
+  pauseReading(): void {}
+  resumeReading(): void {}
+  close(): void {}
+}
+
+/**
+ * One read of 500 PUBs of 1 KiB (about Bun's largest read, 512 KiB) fanned out to `count` subscribers of an
+ * in-process server (not started: no listener, no timers); returns each subscriber's write sizes and the
+ * size its outbound buffer reached.
+ */
+function fanOutOneRead(count: number): { writes: number[]; bufferBytes: number }[] {
+  const server = new Server({ ...defaultOptions, wsAllowedOrigins: [], host: "127.0.0.1", port: -1 }, testLogger());
+  const connect = (transport: RecordingTransport, subs: string) => {
+    const conn = server.accept(transport);
+    conn.onRead(Buffer.from(`CONNECT {"verbose":false,"pedantic":false}\r\n${subs}PING\r\n`, "latin1"));
+    return conn;
+  };
+  const subscribers = Array.from({ length: count }, () => {
+    const transport = new RecordingTransport();
+    return { transport, conn: connect(transport, "SUB fan.out 1\r\n") };
+  });
+  const publisher = connect(new RecordingTransport(), "");
+  for (const { transport } of subscribers) transport.writes.length = 0; // INFO and PONG
+  const payload = "x".repeat(KiB);
+  publisher.onRead(Buffer.from(`PUB fan.out ${KiB}\r\n${payload}\r\n`.repeat(500), "latin1"));
+  return subscribers.map(({ transport, conn }) => ({
+    writes: transport.writes,
+    bufferBytes: (conn as unknown as { outbound: OutboundBuffer }).outbound.buf.length,
+  }));
+}
+
+const FRAME_BYTES = `MSG fan.out 1 ${KiB}\r\n${"x".repeat(KiB)}\r\n`.length;
+
+test("a publisher's 512 KiB read fanned out to 10 subscribers reaches each in 3 writes, no buffer growing past 256 KiB", () => {
+  for (const { writes, bufferBytes } of fanOutOneRead(10)) {
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(500 * FRAME_BYTES);
+    // 2 early writes of just under 256 KiB and the rest at the end of the read (at 128 KiB: 3 and the rest).
+    expect(writes.length).toBe(3);
+    expect(writes[0]).toBeGreaterThan(200 * KiB);
+    expect(bufferBytes).toBeLessThanOrEqual(256 * KiB);
+  }
+});
+
+test("fanned out to 100 subscribers, the same read is written at 128 KiB: 4 writes each", () => {
+  for (const { writes, bufferBytes } of fanOutOneRead(100)) {
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(500 * FRAME_BYTES);
+    expect(writes.length).toBe(4);
+    expect(writes[0]).toBeLessThan(130 * KiB);
+    expect(bufferBytes).toBeLessThanOrEqual(256 * KiB);
+  }
 });

@@ -11,15 +11,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { numberArg, stringArg } from "./args.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const USER = { user: "bench", password: "bench-pw" };
 export const CONSOLE_CONF = `console { users: [ { user: ${USER.user}, password: ${USER.password}, role: readonly } ] }\n`;
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1]! : fallback;
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function signIn(base: string): Promise<string> {
@@ -86,11 +83,11 @@ async function attach(port: number, mode: "poll" | "sse", consoles: number): Pro
 }
 
 if (import.meta.main) {
-  const consoles = Number(arg("--consoles", process.argv.includes("--attach") ? "1" : "20"));
+  const consoles = numberArg("consoles", process.argv.includes("--attach") ? 1 : 20);
   if (process.argv.includes("--attach")) {
-    await attach(Number(arg("--attach", "18299")), arg("--mode", "poll") as "poll" | "sse", consoles);
+    await attach(numberArg("attach", 18299), stringArg("mode", "poll") as "poll" | "sse", consoles);
   }
-  const seconds = Number(arg("--seconds", "20"));
+  const seconds = numberArg("seconds", 20);
   const dir = mkdtempSync(path.join(tmpdir(), "natter-console-cost-"));
   writeFileSync(path.join(dir, "console.conf"), CONSOLE_CONF);
   const httpPort = 18000 + Math.floor(Math.random() * 1000);

@@ -13,7 +13,7 @@ import { AckPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const DURATION_MS = numberArg("duration", 120) * 1000;
 const STREAMS = numberArg("streams", 3);

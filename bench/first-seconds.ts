@@ -21,18 +21,14 @@ import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { killAll } from "./children.ts";
 import { startServer, type ServerKind } from "./servers.ts";
 import { defaultNatsServerBin } from "./references.ts";
+import { numberArg, stringArg } from "./args.ts";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-const ROUNDS = Number(arg("rounds", "4"));
-const INTERVAL_MS = Number(arg("interval-ms", "250"));
-const DURATION_MS = Number(arg("duration", "3")) * 1000;
-const WARMUP_MS = Number(arg("warmup", "0.5")) * 1000;
-const SCENARIOS = arg("scenario", "req-reply,latency-20k").split(",");
-const NATS_BIN = arg("against", defaultNatsServerBin());
+const ROUNDS = numberArg("rounds", 4);
+const INTERVAL_MS = numberArg("interval-ms", 250);
+const DURATION_MS = numberArg("duration", 3) * 1000;
+const WARMUP_MS = numberArg("warmup", 0.5) * 1000;
+const SCENARIOS = stringArg("scenario", "req-reply,latency-20k").split(",");
+const NATS_BIN = stringArg("against", defaultNatsServerBin());
 const RATE = 20_000;
 
 process.on("SIGINT", () => {

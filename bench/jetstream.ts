@@ -12,7 +12,7 @@ import path from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const MSGS = numberArg("msgs", 100_000);
 const SIZE = numberArg("size", 128);

@@ -18,19 +18,15 @@ import { join } from "node:path";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { killAll, track, untrack } from "./children.ts";
 import { ROOT } from "./servers.ts";
+import { numberArg, stringArg } from "./args.ts";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-const SCENARIO = arg("scenario", "req-reply");
-const WARMUP_MS = Number(arg("warmup", "0.5")) * 1000;
-const DURATION_MS = Number(arg("duration", "3")) * 1000;
-const INTERVAL_MS = Number(arg("interval-ms", "250"));
-const TOP = Number(arg("top", "25"));
-const LOG = arg("log", "");
-const NATTER = arg("natter", join(ROOT, "bin", "natter"));
+const SCENARIO = stringArg("scenario", "req-reply");
+const WARMUP_MS = numberArg("warmup", 0.5) * 1000;
+const DURATION_MS = numberArg("duration", 3) * 1000;
+const INTERVAL_MS = numberArg("interval-ms", 250);
+const TOP = numberArg("top", 25);
+const LOG = stringArg("log", "");
+const NATTER = stringArg("natter", join(ROOT, "bin", "natter"));
 /** printEachOSRExit dumps the registers at every exit: it slows natter several-fold while exits are frequent. */
 const EXITS = !process.argv.includes("--no-exits");
 /**
@@ -38,7 +34,7 @@ const EXITS = !process.argv.includes("--no-exits");
  * what is compiled and exits under the load is what the warm-up's code met, alone (the exits' logging slows
  * a warm-up that runs beside the load several-fold, and the load's own profile would mix into its code).
  */
-const SETTLE_MS = Number(arg("settle", "0"));
+const SETTLE_MS = numberArg("settle", 0);
 
 process.on("SIGINT", () => {
   killAll();

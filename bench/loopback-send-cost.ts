@@ -7,7 +7,7 @@
 // `bun bench/loopback-send-cost.ts [--rounds 3] [--seconds 1.5] [--subs 10]`
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 import { ROOT } from "./servers.ts";
 
 const SOURCE = join(ROOT, "bench", "loopback", "send-cost.c");

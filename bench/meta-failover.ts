@@ -7,7 +7,7 @@
 //   bun bench/meta-failover.ts [--kills 10] [--only natter|nats-server]
 import { startJsCluster, type ClusterServer, type JsCluster } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, jetstreamManager, until } from "../test/cluster/jepsen/stream.ts";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const KILLS = numberArg("kills", 10);
 const onlyAt = process.argv.indexOf("--only");

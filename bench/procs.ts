@@ -23,7 +23,7 @@ import { killAll } from "./children.ts";
 import { ROOT, serverVersion, startServer, type RunningServer } from "./servers.ts";
 import { latencyFromSamples, spread } from "./stats.ts";
 import { childPids, waitForWorkers } from "./workers.ts";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const ROUNDS = numberArg("rounds", 5);
 const DURATION_MS = numberArg("duration", 2) * 1000;

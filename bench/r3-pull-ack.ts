@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
 import { startJsCluster, type ClusterServer, type JsCluster } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, streamLeader, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const MSGS = numberArg("msgs", 20_000);
 const ROUNDS = numberArg("rounds", 4);

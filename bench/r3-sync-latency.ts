@@ -16,7 +16,7 @@ import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, connectNode, createReplicatedStream, jetstreamManager, streamLeader, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const SYNC = numberArg("sync", 2000);
 const ROUNDS = numberArg("rounds", 4);

@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { startJsCluster, type ClusterServer } from "../test/cluster/jepsen/cluster.ts";
 import { connectCluster, createReplicatedStream, jetstreamManager, until, waitStreamHealthy } from "../test/cluster/jepsen/stream.ts";
-import { numberArg } from "./number-arg.ts";
+import { numberArg } from "./args.ts";
 
 const BLOCK = numberArg("block", 5000);
 const BLOCKS = numberArg("blocks", 8);

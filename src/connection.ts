@@ -45,12 +45,15 @@ const STUCK_AFTER_MS = 1000;
  */
 const WRITE_EARLY_BYTES = 240 * 1024;
 /**
- * With more connections than this waiting for this read's writes (a fan-out to many), 128 KiB as before:
- * the second half of each of their buffers is then never touched, so never resident (a fan-out to 100
- * held 8.5 MiB more at 240 KiB), and what they hold at once stays half as much.
+ * With more connections than this waiting for this read's writes (a fan-out to many), each is written at
+ * just under 64 KiB: its buffer then stays at 64 KiB (at 128 KiB it doubled to 256 KiB on the frame that
+ * crossed 128 KiB), so what a fan-out holds at once is a quarter of it. A fan-out of 1 KiB to 100
+ * subscribers held 25 MiB of outbound buffers at 128 KiB (12.5 MiB resident, and the 4–128 KiB buffers
+ * each outgrew as garbage), 6.3 MiB at 60 KiB: the server's anonymous RSS under it 37–44 → 23 MiB
+ * (README, Benchmarks, "What the RSS under load is made of").
  */
 const WRITE_EARLY_FEW = 16;
-const WRITE_EARLY_BYTES_MANY = 128 * 1024;
+const WRITE_EARLY_BYTES_MANY = 60 * 1024;
 
 /** Options a client sends in CONNECT, in wire casing. Absent fields keep nats-server's defaults. */
 interface ConnectOptions {

@@ -30,6 +30,7 @@ import { defaultOptions } from "./options.ts";
 import { CloseReason } from "./protocol/errors.ts";
 import { Logger } from "./log.ts";
 import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.ts";
+import { LoopbackExchange } from "./warm-up-loopback.ts";
 
 /** Rounds of synthetic traffic (WarmUpRig.round); NATTER_WARM_UP=N sets another number (0: no warm-up), for measuring it. */
 const WARM_UP_ROUNDS = Number(process.env.NATTER_WARM_UP || 60);
@@ -64,17 +65,26 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
   const started = performance.now();
   const cpuBefore = process.cpuUsage(); // the whole process: the compiler threads work for the warm-up too
   let rig: WarmUpRig | null = null;
-  let steps: Generator<void, void, void> | null = null;
+  let steps: Generator<Promise<void> | void, void, void> | null = null;
   let longestStep = 0;
   const slice = () => {
-    if (server.isShuttingDown) return;
+    if (server.isShuttingDown) {
+      rig?.close();
+      return;
+    }
     const until = performance.now() + SLICE_MS;
     for (;;) {
       const before = performance.now();
-      if (steps === null) steps = (rig = new WarmUpRig()).steps(WARM_UP_ROUNDS); // the first step
-      else if (steps.next().done === true) break;
+      if (steps === null) steps = (rig = new WarmUpRig()).steps(WARM_UP_ROUNDS);
+      const step = steps.next();
+      if (step.done === true) break;
       const after = performance.now();
       if (after - before > longestStep) longestStep = after - before;
+      if (step.value !== undefined) {
+        // Waiting for the loopback's replies (src/warm-up-loopback.ts): the event loop is free meanwhile.
+        void step.value.then(() => setImmediate(slice));
+        return;
+      }
       if (after >= until) {
         setImmediate(slice);
         return;
@@ -117,6 +127,11 @@ const READ_BYTES = 16 * 1024;
  * bench's timed phase (from 0.5 s after the first SUB), with 160 (9,600) 2–5 (bench/jit-timeline.ts).
  */
 const REQUESTS = 160;
+/**
+ * Request-reply exchanges per round over the loopback connections (src/warm-up-loopback.ts): some in every
+ * tier of the code, so that its optimized code expects Bun's sockets and read Buffers as well as the rig's.
+ */
+const LOOPBACK_EXCHANGES = 8;
 
 interface Client {
   conn: Connection;
@@ -130,6 +145,7 @@ class WarmUpRig {
   private publisher: Client | null = null;
   private requester: Client | null = null;
   private responder: Client | null = null;
+  private loopback: LoopbackExchange | null = null;
   /** Reads of PUBs in canonical form to the subscribed subjects, one per payload size. */
   private readonly bulk: Read[];
   /** HPUBs to subscribers with and without headers. */
@@ -162,7 +178,10 @@ class WarmUpRig {
    * The warm-up, one step at a time (the caller runs steps until its slice is used up): the clients connect
    * and subscribe, one per step, then `rounds` rounds of traffic, one read per step.
    */
-  *steps(rounds: number): Generator<void, void, void> {
+  *steps(rounds: number): Generator<Promise<void> | void, void, void> {
+    yield LoopbackExchange.open(this.server, 128).then((loopback) => {
+      this.loopback = loopback;
+    });
     this.publisher = this.client(true);
     yield;
     const subscribers: [boolean, string[]][] = [
@@ -187,7 +206,7 @@ class WarmUpRig {
   }
 
   /** One round: a read of each kind, whole and split, request-reply exchanges, and now and then a sweep or short writes. */
-  private *round(n: number): Generator<void, void, void> {
+  private *round(n: number): Generator<Promise<void> | void, void, void> {
     const publisher = this.publisher!;
     const bulk = this.bulk[n % this.bulk.length]!;
     // Every third round the sockets take only part of what is written: the connections block, then drain.
@@ -208,6 +227,10 @@ class WarmUpRig {
     for (let k = 0; k < REQUESTS; k++) {
       this.request(n * REQUESTS + k);
       yield;
+    }
+    if (this.loopback !== null) {
+      yield this.loopback.exchanges(LOOPBACK_EXCHANGES);
+      this.messages += 2 * LOOPBACK_EXCHANGES;
     }
     if (short) {
       for (const c of this.clients) {
@@ -248,6 +271,8 @@ class WarmUpRig {
    */
   close(): void {
     for (const c of this.clients) c.conn.close(CloseReason.ServerShutdown, null);
+    this.loopback?.close();
+    this.loopback = null;
   }
 }
 

@@ -17,7 +17,10 @@ import type { Server } from "./server.ts";
 import { listenTcp } from "./transport/tcp.ts";
 
 const SUBJECT = "warm.loopback";
-const INBOX = "_INBOX.loopback.";
+/** A batch takes well under 1 ms a exchange; this long means a connection is gone (or the machine stalled). */
+const BATCH_TIMEOUT_MS = 2000;
+/** Reply subjects: nats.js's kind, and a prefix of the client's own (the bench's load generator has one). */
+const INBOXES = ["_INBOX.loopback.", "loopback.inbox."];
 
 /** One end of a loopback connection, the client's: counts what it received of what it waits for. */
 interface End {
@@ -37,6 +40,8 @@ export class LoopbackExchange {
   private id = 0;
   private remaining = 0;
   private batchDone: (() => void) | null = null;
+  /** A batch timed out: the connections are closed. */
+  broken = false;
   private readonly payload: string;
 
   private constructor(
@@ -57,7 +62,7 @@ export class LoopbackExchange {
     }
     try {
       const [requester, responder] = await Promise.all([
-        connect(listener.port, `SUB ${INBOX}* 1\r\n`),
+        connect(listener.port, INBOXES.map((inbox, k) => `SUB ${inbox}* ${k + 1}\r\n`).join("")),
         connect(listener.port, `SUB ${SUBJECT} 1\r\n`),
       ]);
       return new LoopbackExchange(requester, responder, size);
@@ -68,26 +73,40 @@ export class LoopbackExchange {
     }
   }
 
-  /** `count` exchanges, one at a time, as a client makes them; resolves after the last reply. */
+  /**
+   * `count` exchanges, one at a time, as a client makes them; resolves after the last reply, or after
+   * BATCH_TIMEOUT_MS with the connections closed (`broken`): the warm-up goes on without them.
+   */
   exchanges(count: number): Promise<void> {
     return new Promise((resolve) => {
+      const timeout = setTimeout(() => {
+        this.broken = true;
+        this.close();
+        this.batchDone = null;
+        resolve();
+      }, BATCH_TIMEOUT_MS);
       this.remaining = count;
-      this.batchDone = resolve;
+      this.batchDone = () => {
+        clearTimeout(timeout);
+        resolve();
+      };
       this.next();
     });
   }
 
   private next(): void {
+    if (this.batchDone === null) return; // timed out
     if (this.remaining-- <= 0) {
-      const done = this.batchDone!;
+      const done = this.batchDone;
       this.batchDone = null;
       done();
       return;
     }
-    const inbox = `${INBOX}${this.id++}`;
+    const id = this.id++;
+    const inbox = `${INBOXES[id % INBOXES.length]}${id}`;
     const size = this.payload.length;
     const delivered = `MSG ${SUBJECT} 1 ${inbox} ${size}\r\n${this.payload}\r\n`.length;
-    const replied = `MSG ${inbox} 1 ${size}\r\n${this.payload}\r\n`.length;
+    const replied = `MSG ${inbox} ${(id % INBOXES.length) + 1} ${size}\r\n${this.payload}\r\n`.length;
     expect(this.responder, delivered, () => {
       expect(this.requester, replied, () => this.next());
       this.responder.socket.write(`PUB ${inbox} ${size}\r\n${this.payload}\r\n`);

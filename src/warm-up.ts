@@ -230,7 +230,8 @@ class WarmUpRig {
     }
     if (this.loopback !== null) {
       yield this.loopback.exchanges(LOOPBACK_EXCHANGES);
-      this.messages += 2 * LOOPBACK_EXCHANGES;
+      if (this.loopback.broken) this.loopback = null;
+      else this.messages += 2 * LOOPBACK_EXCHANGES;
     }
     if (short) {
       for (const c of this.clients) {

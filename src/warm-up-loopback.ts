@@ -52,23 +52,35 @@ export class LoopbackExchange {
     this.payload = "l".repeat(size);
   }
 
-  /** Opens the listener and both connections (SUBs acknowledged by PONG), then closes the listener; null if it cannot listen. */
+  /**
+   * Opens the listener and both connections (SUBs acknowledged by PONG), then closes the listener; null if
+   * it cannot listen or connect within BATCH_TIMEOUT_MS (then the synthetic traffic goes on alone).
+   */
   static async open(server: Server, size: number): Promise<LoopbackExchange | null> {
     let listener: ReturnType<typeof listenTcp>;
     try {
       listener = listenTcp(server, "127.0.0.1", 0);
     } catch {
-      return null; // no loopback (a sandbox): the synthetic traffic alone
+      return null; // no loopback (a sandbox)
     }
+    const opened: End[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const [requester, responder] = await Promise.all([
-        connect(listener.port, INBOXES.map((inbox, k) => `SUB ${inbox}* ${k + 1}\r\n`).join("")),
-        connect(listener.port, `SUB ${SUBJECT} 1\r\n`),
+      const [requester, responder] = await Promise.race([
+        Promise.all([
+          connect(listener.port, INBOXES.map((inbox, k) => `SUB ${inbox}* ${k + 1}\r\n`).join(""), opened),
+          connect(listener.port, `SUB ${SUBJECT} 1\r\n`, opened),
+        ]),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("timeout")), BATCH_TIMEOUT_MS);
+        }),
       ]);
       return new LoopbackExchange(requester, responder, size);
     } catch {
+      for (const end of opened) end.socket.end();
       return null;
     } finally {
+      clearTimeout(timer);
       listener.stop();
     }
   }
@@ -126,8 +138,8 @@ function expect(end: End, bytes: number, then: () => void): void {
   end.onComplete = then;
 }
 
-/** A client connection: CONNECT, the SUB, PING; resolves at the PONG. */
-function connect(port: number, sub: string): Promise<End> {
+/** A client connection: CONNECT, the SUB, PING; resolves at the PONG. `opened` gets it once open (to close it on failure). */
+function connect(port: number, sub: string, opened: End[]): Promise<End> {
   return new Promise((resolve, reject) => {
     const end: End = { socket: null as unknown as Socket<undefined>, received: 0, expected: Infinity, onComplete: null, text: "" };
     Bun.connect({
@@ -137,6 +149,7 @@ function connect(port: number, sub: string): Promise<End> {
         open(socket) {
           socket.setNoDelay(true);
           end.socket = socket;
+          opened.push(end);
           socket.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\n${sub}PING\r\n`);
         },
         data(_socket, data) {

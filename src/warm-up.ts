@@ -92,9 +92,9 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
     }
     keptRig = rig;
     const cpu = process.cpuUsage(cpuBefore);
-    const report = { messages: rig!.messages, ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, longestStepMs: longestStep };
+    const report = { messages: rig!.messages, loopbackMessages: rig!.loopbackMessages, ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, longestStepMs: longestStep };
     server.log.debug(
-      `Hot path warmed up: ${report.messages} synthetic messages in ${report.ms.toFixed(0)} ms (${report.cpuMs.toFixed(0)} ms of CPU, the longest step ${report.longestStepMs.toFixed(1)} ms)`,
+      `Hot path warmed up: ${report.messages} synthetic messages in ${report.ms.toFixed(0)} ms (${report.cpuMs.toFixed(0)} ms of CPU, the longest step ${report.longestStepMs.toFixed(1)} ms, ${report.loopbackMessages} of the messages over loopback TCP)`,
     );
     done?.(report);
   };
@@ -104,6 +104,8 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
 /** What a warm-up did. */
 export interface WarmUpReport {
   messages: number;
+  /** Of those, the ones over the loopback connections (src/warm-up-loopback.ts); 0 without them. */
+  loopbackMessages: number;
   /** From its start to its end, wall clock. */
   ms: number;
   /** The process's CPU meanwhile (the compilers' threads too). */
@@ -154,6 +156,7 @@ class WarmUpRig {
   private readonly unwanted: Read;
   private readonly payload = "r".repeat(128);
   messages = 0;
+  loopbackMessages = 0;
 
   constructor() {
     // The default limits (the traffic below must fit whatever max_payload the real server has), none of its
@@ -231,7 +234,10 @@ class WarmUpRig {
     if (this.loopback !== null) {
       yield this.loopback.exchanges(LOOPBACK_EXCHANGES);
       if (this.loopback.broken) this.loopback = null;
-      else this.messages += 2 * LOOPBACK_EXCHANGES;
+      else {
+        this.messages += 2 * LOOPBACK_EXCHANGES;
+        this.loopbackMessages += 2 * LOOPBACK_EXCHANGES;
+      }
     }
     if (short) {
       for (const c of this.clients) {

@@ -130,10 +130,15 @@ const READ_BYTES = 16 * 1024;
  */
 const REQUESTS = 160;
 /**
- * Request-reply exchanges per round over the loopback connections (src/warm-up-loopback.ts): some in every
- * tier of the code, so that its optimized code expects Bun's sockets and read Buffers as well as the rig's.
+ * Request-reply exchanges per round over the loopback connections (src/warm-up-loopback.ts), in the first
+ * rounds only, while the code runs in its first tiers, whose profiles the optimizing tiers compile from: then
+ * its optimized code expects Bun's sockets and read Buffers as well as the rig's. The rig waits for each
+ * batch's replies (event-loop turns: on a busy machine, every batch lengthens the warm-up). With 8 rounds
+ * of 8, as with all 60, no exit of the read handler or the write under clients' traffic (3 runs each,
+ * bench/jit-timeline.ts --settle 1500).
  */
 const LOOPBACK_EXCHANGES = 8;
+const LOOPBACK_ROUNDS = 10;
 
 interface Client {
   conn: Connection;
@@ -231,7 +236,7 @@ class WarmUpRig {
       this.request(n * REQUESTS + k);
       yield;
     }
-    if (this.loopback !== null) {
+    if (this.loopback !== null && n < LOOPBACK_ROUNDS) {
       yield this.loopback.exchanges(LOOPBACK_EXCHANGES);
       if (this.loopback.broken) this.loopback = null;
       else {

@@ -7,8 +7,8 @@
 // (BadCache, `socket.data`), TcpTransport.write 201 (BadCache, `socket.write`), writeQueued 11 and onPub 11
 // (BadType), and all four were compiled again, up to FTL, 0.3–1.5 s into the load (bench/jit-timeline.ts
 // --settle 1500). So the rig also exchanges requests and replies over two loopback TCP connections to its
-// private server, a few per round, interleaved with the synthetic traffic: the code sees both kinds of
-// socket and Buffer in every tier, before clients' traffic.
+// private server, 8 in each of its first rounds, between the synthetic reads: the code's first tiers
+// profile both kinds of socket and Buffer, and the optimizing tiers compile from those profiles.
 //
 // The listener (127.0.0.1, a port the kernel picks) is closed once both connections are open (a few ms);
 // the connections are the rig's private server's, so nothing of them reaches the real server.

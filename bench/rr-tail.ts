@@ -5,13 +5,15 @@
 // wall clock (--samples FILE, FILE.start), so every exchange has a start and an end on the same clock.
 //
 //   bun bench/rr-tail.ts [--size 128] [--warmup 0.5] [--duration 3] [--runs 3] [--jit] [--natter PATH]
-//                        [--slow-us 0] [--slack 0.3] [--taskset CPUS] [--log FILE]
+//                        [--slow-us 0] [--slack 0.3] [--lag 6] [--taskset CPUS] [--log FILE]
 //
 // Per run: p50 / p99 / p99.9; the collections in the timed phase (count, kinds, pauses) and how many
 // exchanges overlapped one; the exchanges slower than --slow-us (default: the run's p99.9), and of those how
 // many overlapped a collection's pause, a compilation (--jit) or neither; then the slow ones listed with
 // what was logged nearest. A collection's line is printed when it ends and holds its pause (p=ms): the pause
-// is [stamp - p, stamp], widened by --slack ms at its end for the stamp's own delay.
+// is [stamp - p, stamp], widened by --slack ms at its end and by --lag ms at its start: a line reaches this
+// script through a pipe, 2–6 ms late when the machine is busy (the slowest exchange near a pause started that
+// much before it). Compared with chance: how many slow exchanges windows that long, placed anywhere, would meet.
 // --taskset runs natter pinned to those CPUs (a diagnosis: the load generator's threads then share less).
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -30,6 +32,7 @@ const JIT = process.argv.includes("--jit");
 const NATTER = stringArg("natter", join(ROOT, "bin", "natter"));
 const SLOW_US = numberArg("slow-us", 0);
 const SLACK_MS = numberArg("slack", 0.3);
+const LAG_MS = numberArg("lag", 6);
 const TASKSET = stringArg("taskset", "");
 const LOG = stringArg("log", "");
 
@@ -135,9 +138,9 @@ async function run(n: number): Promise<void> {
   const compiles: Span[] = [];
   for (const l of lines) {
     const g = gcLine.exec(l.line);
-    if (g) pauses.push({ from: l.t - Number(g[2]), to: l.t + SLACK_MS, what: `${g[1]} ${g[2]} ms` });
+    if (g) pauses.push({ from: l.t - Number(g[2]) - LAG_MS, to: l.t + SLACK_MS, what: `${g[1]} ${g[2]} ms` });
     const c = compiled.exec(l.line);
-    if (c) compiles.push({ from: l.t - Number(c[3]), to: l.t + SLACK_MS, what: `${c[2]} ${c[1]} ${c[3]} ms` });
+    if (c) compiles.push({ from: l.t - Number(c[3]) - LAG_MS, to: l.t + SLACK_MS, what: `${c[2]} ${c[1]} ${c[3]} ms` });
   }
   const inPhase = (s: Span) => s.to >= startMs && s.from <= endMs;
   const timedPauses = pauses.filter(inPhase);
@@ -164,7 +167,9 @@ async function run(n: number): Promise<void> {
   }
   const kinds = new Map<string, number>();
   for (const p of timedPauses) kinds.set(p.what.split(" ")[0]!, (kinds.get(p.what.split(" ")[0]!) ?? 0) + 1);
-  const pauseMs = timedPauses.map((p) => p.to - SLACK_MS - p.from).sort((x, y) => x - y);
+  const pauseMs = timedPauses.map((p) => p.to - SLACK_MS - p.from - LAG_MS).sort((x, y) => x - y);
+  const windowMs = timedPauses.reduce((t, p) => t + (p.to - p.from), 0);
+  const byChance = (slow.length * windowMs) / (endMs - startMs);
   console.log(
     `run ${n + 1}: ${count} exchanges in ${(endMs - startMs).toFixed(0)} ms, p50 ${pct(0.5).toFixed(0)} µs, p99 ${pct(0.99).toFixed(0)} µs, p99.9 ${pct(0.999).toFixed(0)} µs, max ${pct(1).toFixed(0)} µs; load ${loadavg()[0]!.toFixed(2)}`,
   );
@@ -172,7 +177,7 @@ async function run(n: number): Promise<void> {
     `  collections in the timed phase: ${timedPauses.length} (${[...kinds].map(([k, v]) => `${v} ${k}`).join(", ")}), pauses ${pauseMs.length ? `${pauseMs[0]!.toFixed(2)}–${pauseMs[pauseMs.length - 1]!.toFixed(2)} ms, median ${pauseMs[pauseMs.length >> 1]!.toFixed(2)}` : "-"}; exchanges overlapping one: ${inPause} (${((inPause / count) * 100).toFixed(2)}%)`,
   );
   if (JIT) console.log(`  compilations in the timed phase: ${timedCompiles.length}`);
-  console.log(`  exchanges ≥ ${slowUs.toFixed(0)} µs: ${slow.length}; overlapping a collection ${slowPause}, else a compilation ${slowCompile}, neither ${slowNeither}`);
+  console.log(`  exchanges ≥ ${slowUs.toFixed(0)} µs: ${slow.length}; overlapping a collection ${slowPause} (by chance ${byChance.toFixed(1)}), else a compilation ${slowCompile}, neither ${slowNeither}`);
   // Each collection: the slowest exchange from 5 ms before its pause to 5 ms after, and where it was.
   for (const p of timedPauses) {
     let worst = -1;

@@ -4,9 +4,10 @@
 // and the write saw only those objects, and the parser only Buffers made in JavaScript. Optimized code
 // keeps the shapes and types it saw, so the first clients' reads (Bun's own socket objects, Bun's own read
 // Buffers) failed its checks: under the first request-reply load, readPlainSocket exited 101 times
-// (BadCache, `socket.data`), TcpTransport.write 201 (BadCache, `socket.write`), writeQueued 11 and onPub 11
-// (BadType), and all four were compiled again, up to FTL, 0.3–1.5 s into the load (bench/jit-timeline.ts
-// --settle 1500). So the rig also exchanges requests and replies over two loopback TCP connections to its
+// (BadCache, `socket.data`), TcpTransport.write 101–201 and writeQueued 11–201 (BadCache, `socket.write`),
+// and all three were compiled again, up to FTL, 0.3–1.5 s into the load (bench/jit-timeline.ts --settle
+// 1500; onPub's BadType exit, in about half the runs, is another matter: README, "The warm-up over loopback
+// sockets"). So the rig also exchanges requests and replies over two loopback TCP connections to its
 // private server, 8 in each of its first rounds, between the synthetic reads: the code's first tiers
 // profile both kinds of socket and Buffer, and the optimizing tiers compile from those profiles.
 //
@@ -42,6 +43,7 @@ export class LoopbackExchange {
   private batchDone: (() => void) | null = null;
   /** A batch timed out: the connections are closed. */
   broken = false;
+  private closed = false;
   private readonly payload: string;
 
   private constructor(
@@ -119,20 +121,22 @@ export class LoopbackExchange {
     const size = this.payload.length;
     const delivered = `MSG ${SUBJECT} 1 ${inbox} ${size}\r\n${this.payload}\r\n`.length;
     const replied = `MSG ${inbox} ${(id % INBOXES.length) + 1} ${size}\r\n${this.payload}\r\n`.length;
-    expect(this.responder, delivered, () => {
-      expect(this.requester, replied, () => this.next());
+    awaitBytes(this.responder, delivered, () => {
+      awaitBytes(this.requester, replied, () => this.next());
       this.responder.socket.write(`PUB ${inbox} ${size}\r\n${this.payload}\r\n`);
     });
     this.requester.socket.write(`PUB ${SUBJECT} ${inbox} ${size}\r\n${this.payload}\r\n`);
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.requester.socket.end();
     this.responder.socket.end();
   }
 }
 
-function expect(end: End, bytes: number, then: () => void): void {
+function awaitBytes(end: End, bytes: number, then: () => void): void {
   end.received = 0;
   end.expected = bytes;
   end.onComplete = then;

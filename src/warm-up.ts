@@ -10,8 +10,9 @@
 // connections that come and go, keeps its idle memory: the compiled code and the compilers' own pages are
 // ~11 MiB of RSS), synthetic traffic goes through the real
 // code: the parser, the subject memo, the sublist, the router, delivery into outbound buffers, the flush
-// and the write, on connections of a private Server that never listens, over TCP transports whose sockets
-// take the bytes and send them nowhere. Optimized code keeps only the paths it saw run (a branch never
+// and the write, on connections of a private Server, over TCP transports whose sockets take the bytes and
+// send them nowhere (and, in its first rounds, request-reply over two loopback TCP connections to that
+// Server, so that the code also meets Bun's own sockets and read Buffers: src/warm-up-loopback.ts). Optimized code keeps only the paths it saw run (a branch never
 // taken is an exit back to slower code, and a recompilation later), so the traffic takes the paths
 // clients' traffic takes, also the less frequent ones: PUB and HPUB to literal, wildcard, fan-out and
 // queue subscribers, request-reply with a new inbox subject per request (and the old style: a SUB with
@@ -133,9 +134,9 @@ const REQUESTS = 160;
  * Request-reply exchanges per round over the loopback connections (src/warm-up-loopback.ts), in the first
  * rounds only, while the code runs in its first tiers, whose profiles the optimizing tiers compile from: then
  * its optimized code expects Bun's sockets and read Buffers as well as the rig's. The rig waits for each
- * batch's replies (event-loop turns: on a busy machine, every batch lengthens the warm-up). With 8 rounds
- * of 8, as with all 60, no exit of the read handler or the write under clients' traffic (3 runs each,
- * bench/jit-timeline.ts --settle 1500).
+ * batch's replies (event-loop turns: on a busy machine, every batch lengthens the warm-up: in all 60 rounds
+ * it lasted up to 0.9 s). With 8 rounds of 8, as with all 60, no exit of the read handler or the write under
+ * clients' traffic (3 runs each, bench/jit-timeline.ts --settle 1500); 10 for a margin.
  */
 const LOOPBACK_EXCHANGES = 8;
 const LOOPBACK_ROUNDS = 10;
@@ -238,10 +239,13 @@ class WarmUpRig {
     }
     if (this.loopback !== null && n < LOOPBACK_ROUNDS) {
       yield this.loopback.exchanges(LOOPBACK_EXCHANGES);
-      if (this.loopback.broken) this.loopback = null;
-      else {
+      if (!this.loopback.broken) {
         this.messages += 2 * LOOPBACK_EXCHANGES;
         this.loopbackMessages += 2 * LOOPBACK_EXCHANGES;
+      }
+      if (this.loopback.broken || n === LOOPBACK_ROUNDS - 1) {
+        this.loopback.close();
+        this.loopback = null;
       }
     }
     if (short) {

@@ -107,6 +107,10 @@ async function run(n: number): Promise<void> {
   const args = ["--mode", "latency", "--port", String(port), "--size", String(SIZE), "--warmup-ms", String(WARMUP_MS), "--duration-ms", String(DURATION_MS), "--samples", samplesFile];
   const result = await runLoadgen(buildLoadgen(), args, WARMUP_MS + DURATION_MS + 60_000);
   await Bun.sleep(200); // the last lines
+  let rssMiB = NaN;
+  try {
+    rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))![1]) / 1024;
+  } catch {} // not Linux, or a wrapper's pid
   proc.kill("SIGTERM");
   await proc.exited;
   untrack(proc);
@@ -171,7 +175,7 @@ async function run(n: number): Promise<void> {
   const windowMs = timedPauses.reduce((t, p) => t + (p.to - p.from), 0);
   const byChance = (slow.length * windowMs) / (endMs - startMs);
   console.log(
-    `run ${n + 1}: ${count} exchanges in ${(endMs - startMs).toFixed(0)} ms, p50 ${pct(0.5).toFixed(0)} µs, p99 ${pct(0.99).toFixed(0)} µs, p99.9 ${pct(0.999).toFixed(0)} µs, max ${pct(1).toFixed(0)} µs; load ${loadavg()[0]!.toFixed(2)}`,
+    `run ${n + 1}: ${count} exchanges in ${(endMs - startMs).toFixed(0)} ms, p50 ${pct(0.5).toFixed(0)} µs, p99 ${pct(0.99).toFixed(0)} µs, p99.9 ${pct(0.999).toFixed(0)} µs, max ${pct(1).toFixed(0)} µs; RSS after it ${rssMiB.toFixed(1)} MiB; load ${loadavg()[0]!.toFixed(2)}`,
   );
   console.log(
     `  collections in the timed phase: ${timedPauses.length} (${[...kinds].map(([k, v]) => `${v} ${k}`).join(", ")}), pauses ${pauseMs.length ? `${pauseMs[0]!.toFixed(2)}–${pauseMs[pauseMs.length - 1]!.toFixed(2)} ms, median ${pauseMs[pauseMs.length >> 1]!.toFixed(2)}` : "-"}; exchanges overlapping one: ${inPause} (${((inPause / count) * 100).toFixed(2)}%)`,

@@ -10,8 +10,9 @@
 // connections that come and go, keeps its idle memory: the compiled code and the compilers' own pages are
 // ~11 MiB of RSS), synthetic traffic goes through the real
 // code: the parser, the subject memo, the sublist, the router, delivery into outbound buffers, the flush
-// and the write, on connections of a private Server that never listens, over TCP transports whose sockets
-// take the bytes and send them nowhere. Optimized code keeps only the paths it saw run (a branch never
+// and the write, on connections of a private Server, over TCP transports whose sockets take the bytes and
+// send them nowhere (and, in its first rounds, request-reply over two loopback TCP connections to that
+// Server, so that the code also meets Bun's own sockets and read Buffers: src/warm-up-loopback.ts). Optimized code keeps only the paths it saw run (a branch never
 // taken is an exit back to slower code, and a recompilation later), so the traffic takes the paths
 // clients' traffic takes, also the less frequent ones: PUB and HPUB to literal, wildcard, fan-out and
 // queue subscribers, request-reply with a new inbox subject per request (and the old style: a SUB with
@@ -30,6 +31,7 @@ import { defaultOptions } from "./options.ts";
 import { CloseReason } from "./protocol/errors.ts";
 import { Logger } from "./log.ts";
 import { discardingTcpTransport, type DiscardingSocket } from "./transport/tcp.ts";
+import { LoopbackExchange } from "./warm-up-loopback.ts";
 
 /** Rounds of synthetic traffic (WarmUpRig.round); NATTER_WARM_UP=N sets another number (0: no warm-up), for measuring it. */
 const WARM_UP_ROUNDS = Number(process.env.NATTER_WARM_UP || 60);
@@ -64,17 +66,26 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
   const started = performance.now();
   const cpuBefore = process.cpuUsage(); // the whole process: the compiler threads work for the warm-up too
   let rig: WarmUpRig | null = null;
-  let steps: Generator<void, void, void> | null = null;
+  let steps: Generator<Promise<void> | void, void, void> | null = null;
   let longestStep = 0;
   const slice = () => {
-    if (server.isShuttingDown) return;
+    if (server.isShuttingDown) {
+      rig?.close();
+      return;
+    }
     const until = performance.now() + SLICE_MS;
     for (;;) {
       const before = performance.now();
-      if (steps === null) steps = (rig = new WarmUpRig()).steps(WARM_UP_ROUNDS); // the first step
-      else if (steps.next().done === true) break;
+      if (steps === null) steps = (rig = new WarmUpRig()).steps(WARM_UP_ROUNDS);
+      const step = steps.next();
+      if (step.done === true) break;
       const after = performance.now();
       if (after - before > longestStep) longestStep = after - before;
+      if (step.value !== undefined) {
+        // Waiting for the loopback's replies (src/warm-up-loopback.ts): the event loop is free meanwhile.
+        void step.value.then(() => setImmediate(slice));
+        return;
+      }
       if (after >= until) {
         setImmediate(slice);
         return;
@@ -82,9 +93,9 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
     }
     keptRig = rig;
     const cpu = process.cpuUsage(cpuBefore);
-    const report = { messages: rig!.messages, ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, longestStepMs: longestStep };
+    const report = { messages: rig!.messages, loopbackMessages: rig!.loopbackMessages, ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, longestStepMs: longestStep };
     server.log.debug(
-      `Hot path warmed up: ${report.messages} synthetic messages in ${report.ms.toFixed(0)} ms (${report.cpuMs.toFixed(0)} ms of CPU, the longest step ${report.longestStepMs.toFixed(1)} ms)`,
+      `Hot path warmed up: ${report.messages} synthetic messages in ${report.ms.toFixed(0)} ms (${report.cpuMs.toFixed(0)} ms of CPU, the longest step ${report.longestStepMs.toFixed(1)} ms, ${report.loopbackMessages} of the messages over loopback TCP)`,
     );
     done?.(report);
   };
@@ -94,6 +105,8 @@ export function warmUpHotPath(server: Server, done?: (report: WarmUpReport) => v
 /** What a warm-up did. */
 export interface WarmUpReport {
   messages: number;
+  /** Of those, the ones over the loopback connections (src/warm-up-loopback.ts); 0 without them. */
+  loopbackMessages: number;
   /** From its start to its end, wall clock. */
   ms: number;
   /** The process's CPU meanwhile (the compilers' threads too). */
@@ -117,6 +130,16 @@ const READ_BYTES = 16 * 1024;
  * bench's timed phase (from 0.5 s after the first SUB), with 160 (9,600) 2–5 (bench/jit-timeline.ts).
  */
 const REQUESTS = 160;
+/**
+ * Request-reply exchanges per round over the loopback connections (src/warm-up-loopback.ts), in the first
+ * rounds only, while the code runs in its first tiers, whose profiles the optimizing tiers compile from: then
+ * its optimized code expects Bun's sockets and read Buffers as well as the rig's. The rig waits for each
+ * batch's replies (event-loop turns: on a busy machine, every batch lengthens the warm-up: in all 60 rounds
+ * it lasted up to 0.9 s). With 8 rounds of 8, as with all 60, no exit of the read handler or the write under
+ * clients' traffic (3 runs each, bench/jit-timeline.ts --settle 1500); 10 for a margin.
+ */
+const LOOPBACK_EXCHANGES = 8;
+const LOOPBACK_ROUNDS = 10;
 
 interface Client {
   conn: Connection;
@@ -130,6 +153,7 @@ class WarmUpRig {
   private publisher: Client | null = null;
   private requester: Client | null = null;
   private responder: Client | null = null;
+  private loopback: LoopbackExchange | null = null;
   /** Reads of PUBs in canonical form to the subscribed subjects, one per payload size. */
   private readonly bulk: Read[];
   /** HPUBs to subscribers with and without headers. */
@@ -138,6 +162,7 @@ class WarmUpRig {
   private readonly unwanted: Read;
   private readonly payload = "r".repeat(128);
   messages = 0;
+  loopbackMessages = 0;
 
   constructor() {
     // The default limits (the traffic below must fit whatever max_payload the real server has), none of its
@@ -162,7 +187,10 @@ class WarmUpRig {
    * The warm-up, one step at a time (the caller runs steps until its slice is used up): the clients connect
    * and subscribe, one per step, then `rounds` rounds of traffic, one read per step.
    */
-  *steps(rounds: number): Generator<void, void, void> {
+  *steps(rounds: number): Generator<Promise<void> | void, void, void> {
+    yield LoopbackExchange.open(this.server, 128).then((loopback) => {
+      this.loopback = loopback;
+    });
     this.publisher = this.client(true);
     yield;
     const subscribers: [boolean, string[]][] = [
@@ -187,7 +215,7 @@ class WarmUpRig {
   }
 
   /** One round: a read of each kind, whole and split, request-reply exchanges, and now and then a sweep or short writes. */
-  private *round(n: number): Generator<void, void, void> {
+  private *round(n: number): Generator<Promise<void> | void, void, void> {
     const publisher = this.publisher!;
     const bulk = this.bulk[n % this.bulk.length]!;
     // Every third round the sockets take only part of what is written: the connections block, then drain.
@@ -208,6 +236,17 @@ class WarmUpRig {
     for (let k = 0; k < REQUESTS; k++) {
       this.request(n * REQUESTS + k);
       yield;
+    }
+    if (this.loopback !== null && n < LOOPBACK_ROUNDS) {
+      yield this.loopback.exchanges(LOOPBACK_EXCHANGES);
+      if (!this.loopback.broken) {
+        this.messages += 2 * LOOPBACK_EXCHANGES;
+        this.loopbackMessages += 2 * LOOPBACK_EXCHANGES;
+      }
+      if (this.loopback.broken || n === LOOPBACK_ROUNDS - 1) {
+        this.loopback.close();
+        this.loopback = null;
+      }
     }
     if (short) {
       for (const c of this.clients) {
@@ -248,6 +287,8 @@ class WarmUpRig {
    */
   close(): void {
     for (const c of this.clients) c.conn.close(CloseReason.ServerShutdown, null);
+    this.loopback?.close();
+    this.loopback = null;
   }
 }
 

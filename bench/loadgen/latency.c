@@ -176,6 +176,8 @@ int run_latency(const opts_t *o) {
   cpu_sample_t ca, cb;
   cpu_sample(&ca, &tid, 1, o->server_pid);
   uint64_t t0 = now_ns();
+  struct timespec wall0;  // the timed phase's start on the wall clock, for lining samples up with a server's log
+  clock_gettime(CLOCK_REALTIME, &wall0);
   end = t0 + o->duration_ms * 1000000ull;
   while (!failed() && now_ns() < end) {
     uint64_t dt = round_trip(&q, i++, o->size, req, payload);
@@ -199,6 +201,13 @@ int run_latency(const opts_t *o) {
       return 1;
     }
     fclose(f);
+    char start_file[4096];
+    snprintf(start_file, sizeof start_file, "%s.start", o->samples);
+    FILE *g = fopen(start_file, "w");
+    if (g) {
+      fprintf(g, "%lld%09ld\n", (long long)wall0.tv_sec, wall0.tv_nsec);
+      fclose(g);
+    }
   }
   double sum = 0;
   for (size_t k = 0; k < n; k++) sum += (double)samples[k];

@@ -28,7 +28,7 @@ static void usage(void) {
           "  --window-bytes B     ... and max frame bytes in flight over all subscribers (8 MiB)\n"
           "  --batch-bytes B      PUB bytes per write (65536)\n"
           "  --server-pid PID     report the server's CPU use\n"
-          "  --samples FILE       latency/oneway: write samples (uint64 ns LE)\n"
+          "  --samples FILE       latency/oneway: write samples (uint64 ns LE); latency: FILE.start, the timed phase's start (ns since the epoch)\n"
           "  --pubs N             publisher connections (pub-only: more than 1 allowed)   throughput\n"
           "  --sub-subject A,B    subscription subjects, round-robin (bench.tp)           throughput/oneway\n"
           "  --sub-ports P1,P2    subscribers / responder on these servers (a cluster), round-robin\n"

@@ -3,12 +3,36 @@
 // trace in what the server reports (stats, connections, client ids, subscriptions), also for clients served
 // while it runs.
 // natter only: nats-server has no JIT to warm. Its effect on latency is measured by bench/first-seconds.ts.
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
 import { connectReady, waitFor } from "../harness/raw.ts";
+import { serverKind, startServer } from "../harness/server.ts";
 import { getJson, startMonitored } from "../monitor/spawn.ts";
 
 type Json = Record<string, unknown>;
 const WARMED = /Hot path warmed up: (\d+) synthetic messages in \d+ ms/;
+
+/** The local ports of a process's TCP sockets, listening and not (/proc: its descriptors' inodes in net/tcp). */
+function tcpPorts(pid: number): { listening: number[]; connected: number } {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {} // closed meanwhile
+  }
+  const listening: number[] = [];
+  let connected = 0;
+  for (const table of ["tcp", "tcp6"]) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, "latin1").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || !inodes.has(f[9]!)) continue;
+      if (f[3] === "0A") listening.push(parseInt(f[1]!.split(":")[1]!, 16));
+      else connected++;
+    }
+  }
+  return { listening: listening.sort(), connected };
+}
 
 /** What /varz counts of traffic and clients. */
 async function counters(server: { base: string }): Promise<number[]> {
@@ -47,6 +71,24 @@ describe("the warm-up of the hot path", () => {
       const msg = await sub.next();
       expect([msg.op, msg.subject, msg.payload?.toString()]).toEqual(["MSG", "warm.test", "hello"]);
       expect(await counters(server)).toEqual([1, 1, 5, 5, 2, 2, 1, 0]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  // natter only (startServer follows NATTER_TEST_SERVER; nats-server has no warm-up).
+  test.skipIf(serverKind !== "natter")("its request-reply over loopback TCP leaves no port listening and no connection open", async () => {
+    process.env.NATTER_WARM_UP = "60";
+    const server = await startServer({ debug: true });
+    try {
+      const sub = await connectReady(server.port);
+      sub.send("SUB warm.test 1\r\n");
+      expect(await sub.flush()).toEqual([]);
+      const loopback = await waitFor(() => /(\d+) of the messages over loopback TCP/.exec(server.log())?.[1], 15_000, "the warm-up's log line");
+      expect(Number(loopback)).toBeGreaterThan(0);
+      // The client's connection only, and the client port (the loopback's closing connections may linger a moment).
+      await waitFor(() => tcpPorts(server.pid).connected === 1 || undefined, 5_000, "the loopback's connections closed");
+      expect(tcpPorts(server.pid)).toEqual({ listening: [server.port], connected: 1 });
     } finally {
       await server.stop();
     }

@@ -99,24 +99,22 @@ function report(side: string, runs: Run[], loop: boolean): void {
   }
 }
 
-if (import.meta.main) {
-  if (Bun.spawnSync(["perf", "--version"], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0) {
-    console.error("sched-tail: needs perf (Debian: apt-get install linux-perf)");
-    process.exit(1);
-  }
-  const loadgenBin = buildLoadgen();
-  console.log(`sched-tail: ${SCENARIO}, natter vs ${NATS_BIN}, ${ROUNDS} rounds, warm-up ${WARMUP_MS} ms, timed ${DURATION_MS} ms, waits ≥ ${THRESHOLD_MS * 1000} µs`);
-  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(", ")} (${cpus().length} cores)`);
-  const runs: Record<"natter" | "nats", Run[]> = { natter: [], nats: [] };
-  for (let round = 0; round < ROUNDS; round++) {
-    const order: ("natter" | "nats")[] = round % 2 === 0 ? ["natter", "nats"] : ["nats", "natter"];
-    for (const kind of order) {
-      const r = await runOnce(kind, loadgenBin);
-      if (typeof r === "string") console.log(`  ${kind} round ${round + 1}: FAILURE ${r}`);
-      else runs[kind].push(r);
-    }
-  }
-  report("natter", runs.natter, true);
-  report(NATS_BIN, runs.nats, false);
-  console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(", ")}`);
+if (Bun.spawnSync(["perf", "--version"], { stdout: "ignore", stderr: "ignore" }).exitCode !== 0) {
+  console.error("sched-tail: needs perf (Debian: apt-get install linux-perf)");
+  process.exit(1);
 }
+const loadgenBin = buildLoadgen();
+console.log(`sched-tail: ${SCENARIO}, natter vs ${NATS_BIN}, ${ROUNDS} rounds, warm-up ${WARMUP_MS} ms, timed ${DURATION_MS} ms, waits ≥ ${THRESHOLD_MS * 1000} µs`);
+console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(", ")} (${cpus().length} cores)`);
+const runs: Record<"natter" | "nats", Run[]> = { natter: [], nats: [] };
+for (let round = 0; round < ROUNDS; round++) {
+  const order: ("natter" | "nats")[] = round % 2 === 0 ? ["natter", "nats"] : ["nats", "natter"];
+  for (const kind of order) {
+    const r = await runOnce(kind, loadgenBin);
+    if (typeof r === "string") console.log(`  ${kind} round ${round + 1}: FAILURE ${r}`);
+    else runs[kind].push(r);
+  }
+}
+report("natter", runs.natter, true);
+report(NATS_BIN, runs.nats, false);
+console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(", ")}`);

@@ -22,6 +22,7 @@ import { killAll } from "./children.ts";
 import { startServer, type ServerKind } from "./servers.ts";
 import { defaultNatsServerBin } from "./references.ts";
 import { numberArg, stringArg } from "./args.ts";
+import { finiteMedian } from "./stats.ts";
 
 const ROUNDS = numberArg("rounds", 4);
 const INTERVAL_MS = numberArg("interval-ms", 250);
@@ -154,10 +155,6 @@ async function runOnce(kind: ServerKind, scenario: string, bin: string): Promise
   }
 }
 
-const median = (xs: number[]) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
-};
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0).padStart(6) : "     -");
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1).padStart(8) : "       -");
@@ -182,7 +179,7 @@ for (const scenario of SCENARIOS) {
   console.log(`  ${"from ms".padStart(7)} | ${"A p50".padStart(6)} ${"A p99".padStart(6)} ${"p99.9".padStart(6)} ${"max".padStart(6)} | ${"B p50".padStart(6)} ${"B p99".padStart(6)} ${"p99.9".padStart(6)} ${"max".padStart(6)}`);
   const count = Math.max(...[...runs.natter, ...runs.nats].map((r) => r.intervals.length));
   for (let k = 0; k < count; k++) {
-    const col = (rs: Run[], key: keyof Percentiles) => f(median(rs.map((r) => r.intervals[k]?.[key] ?? NaN)));
+    const col = (rs: Run[], key: keyof Percentiles) => f(finiteMedian(rs.map((r) => r.intervals[k]?.[key] ?? NaN)));
     const side = (rs: Run[]) => `${col(rs, "p50")} ${col(rs, "p99")} ${col(rs, "p999")} ${col(rs, "max")}`;
     console.log(`  ${String(k * INTERVAL_MS).padStart(7)} | ${side(runs.natter)} | ${side(runs.nats)}`);
   }
@@ -199,14 +196,14 @@ for (const scenario of SCENARIOS) {
   };
   for (let k = 0; k < cpuCount; k++) {
     const side = (rs: Run[]) =>
-      `${f1(median(rs.map((r) => perMessage(r, k))))} ${f(median(rs.map((r) => r.cpu[k]?.jit ?? NaN)))} ${f(median(rs.map((r) => r.cpu[k]?.wait ?? NaN)))}`;
+      `${f1(finiteMedian(rs.map((r) => perMessage(r, k))))} ${f(finiteMedian(rs.map((r) => r.cpu[k]?.jit ?? NaN)))} ${f(finiteMedian(rs.map((r) => r.cpu[k]?.wait ?? NaN)))}`;
     console.log(`  ${String(k * INTERVAL_MS - WARMUP_MS).padStart(7)} | ${side(runs.natter)} | ${side(runs.nats)}`);
   }
   for (const key of ["p50", "p99", "p999"] as const) {
     const a = runs.natter.map((r) => r.whole[key]);
     const b = runs.nats.map((r) => r.whole[key]);
     if (a.length && b.length) {
-      console.log(`  whole ${key}: A ${median(a).toFixed(0)} (${range(a)}) µs, B ${median(b).toFixed(0)} (${range(b)}) µs, A/B ${(median(a) / median(b)).toFixed(2)}×`);
+      console.log(`  whole ${key}: A ${finiteMedian(a).toFixed(0)} (${range(a)}) µs, B ${finiteMedian(b).toFixed(0)} (${range(b)}) µs, A/B ${(finiteMedian(a) / finiteMedian(b)).toFixed(2)}×`);
     }
   }
   console.log("");

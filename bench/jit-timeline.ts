@@ -17,7 +17,8 @@ import net from "node:net";
 import { join } from "node:path";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { killAll, track, untrack } from "./children.ts";
-import { ROOT } from "./servers.ts";
+import { freePort, ROOT } from "./servers.ts";
+import { stampLines, waitForInfo, type Stamped } from "./natter-log.ts";
 import { numberArg, stringArg } from "./args.ts";
 
 const SCENARIO = stringArg("scenario", "req-reply");
@@ -42,21 +43,6 @@ process.on("SIGINT", () => {
 });
 process.on("exit", killAll);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A log line and when it arrived (ms from the load generator's start; negative before it). */
-interface Stamped {
-  t: number;
-  line: string;
-}
 
 const port = await freePort();
 const env = {
@@ -70,34 +56,11 @@ const proc = Bun.spawn([NATTER, "-a", "127.0.0.1", "-p", String(port), "-D"], { 
 track(proc);
 let origin = performance.now();
 const lines: Stamped[] = [];
-async function collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-  const decoder = new TextDecoder();
-  let rest = "";
-  for await (const chunk of stream) {
-    const t = performance.now() - origin;
-    rest += decoder.decode(chunk, { stream: true });
-    const parts = rest.split("\n");
-    rest = parts.pop()!;
-    for (const line of parts) lines.push({ t, line });
-  }
-}
-const collecting = Promise.all([collect(proc.stdout), collect(proc.stderr)]);
+// Stamped in ms from the load generator's start (negative before it).
+const clock = () => performance.now() - origin;
+const collecting = Promise.all([stampLines(proc.stdout, clock, lines), stampLines(proc.stderr, clock, lines)]);
 
-// Ready: natter answers with INFO (the probe's connection alone does not start the warm-up).
-const deadline = Date.now() + 15_000;
-for (;;) {
-  const ok = await new Promise<boolean>((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.on("data", (d) => {
-      s.destroy();
-      resolve(d.toString("latin1").startsWith("INFO "));
-    });
-    s.on("error", () => resolve(false));
-  });
-  if (ok) break;
-  if (Date.now() > deadline) throw new Error("natter did not start");
-  await Bun.sleep(50);
-}
+await waitForInfo(port);
 
 let settler: net.Socket | null = null;
 if (SETTLE_MS > 0) {

@@ -16,12 +16,12 @@
 // much before it). Compared with chance: how many slow exchanges windows that long, placed anywhere, would meet.
 // --taskset runs natter pinned to those CPUs (a diagnosis: the load generator's threads then share less).
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { tmpdir, loadavg } from "node:os";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { killAll, track, untrack } from "./children.ts";
-import { ROOT } from "./servers.ts";
+import { freePort, ROOT } from "./servers.ts";
+import { stampLines, waitForInfo, type Stamped } from "./natter-log.ts";
 import { numberArg, stringArg } from "./args.ts";
 
 const SIZE = numberArg("size", 128);
@@ -42,23 +42,7 @@ process.on("SIGINT", () => {
 });
 process.on("exit", killAll);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const wallMs = () => performance.timeOrigin + performance.now();
-
-/** A log line and when it arrived (ms since the epoch). */
-interface Stamped {
-  t: number;
-  line: string;
-}
 
 /** Something natter did for a while: [from, to] in ms since the epoch. */
 interface Span {
@@ -77,32 +61,8 @@ async function run(n: number): Promise<void> {
   const proc = Bun.spawn(TASKSET ? ["taskset", "-c", TASKSET, ...cmd] : cmd, { cwd: ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   track(proc);
   const lines: Stamped[] = [];
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    let rest = "";
-    for await (const chunk of stream) {
-      const t = wallMs();
-      rest += decoder.decode(chunk, { stream: true });
-      const parts = rest.split("\n");
-      rest = parts.pop()!;
-      for (const line of parts) lines.push({ t, line });
-    }
-  };
-  const collecting = Promise.all([collect(proc.stdout), collect(proc.stderr)]);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1");
-      s.on("data", (d) => {
-        s.destroy();
-        resolve(d.toString("latin1").startsWith("INFO "));
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error("natter did not start");
-    await Bun.sleep(50);
-  }
+  const collecting = Promise.all([stampLines(proc.stdout, wallMs, lines), stampLines(proc.stderr, wallMs, lines)]);
+  await waitForInfo(port);
   const samplesFile = join(tmpdir(), `rr-tail-${process.pid}-${n}.bin`);
   const args = ["--mode", "latency", "--port", String(port), "--size", String(SIZE), "--warmup-ms", String(WARMUP_MS), "--duration-ms", String(DURATION_MS), "--samples", samplesFile];
   const result = await runLoadgen(buildLoadgen(), args, WARMUP_MS + DURATION_MS + 60_000);

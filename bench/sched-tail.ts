@@ -20,6 +20,7 @@ import { buildLoadgen, runLoadgen, type LoadgenResult } from "./loadgen.ts";
 import { killAll } from "./children.ts";
 import { startServer, type ServerKind } from "./servers.ts";
 import { numberArg, stringArg } from "./args.ts";
+import { finiteMedian } from "./stats.ts";
 import { defaultNatsServerBin } from "./references.ts";
 import { chargeWaits, OCCUPANTS, parseTimehist, type Waits } from "./sched-trace.ts";
 
@@ -57,7 +58,7 @@ async function runOnce(kind: ServerKind, loadgenBin: string): Promise<Run | stri
     if (timehist.exitCode !== 0) return `perf sched timehist failed: ${timehist.stderr.toString().slice(0, 300)}`;
     const stretches = parseTimehist(timehist.stdout.toString());
     // The load generator is the process named loadgen; its timed phase is the last DURATION_MS of its life.
-    const ofLoadgen = stretches.filter((s) => s.name === "loadgen" || s.name.startsWith("loadgen"));
+    const ofLoadgen = stretches.filter((s) => s.name.startsWith("loadgen"));
     if (ofLoadgen.length === 0) return "no load generator in the trace";
     const loadgenPid = ofLoadgen[0]!.pid;
     const lastEnd = Math.max(...ofLoadgen.map((s) => s.end));
@@ -69,13 +70,9 @@ async function runOnce(kind: ServerKind, loadgenBin: string): Promise<Run | stri
   }
 }
 
-const median = (xs: number[]) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
-};
 
 function report(side: string, runs: Run[], loop: boolean): void {
-  const latency = (key: string) => median(runs.map((r) => Number(r.result[key])));
+  const latency = (key: string) => finiteMedian(runs.map((r) => Number(r.result[key])));
   const late = runs.map((r) => Number(r.result.late_sends ?? NaN)).filter(Number.isFinite);
   console.log(`\n${side}: p50 ${latency("p50_us").toFixed(0)} µs, p99 ${latency("p99_us").toFixed(0)} µs, p99.9 ${latency("p999_us").toFixed(0)} µs (medians of ${runs.length})${late.length ? `; late paced sends ${late.join(", ")}` : ""}`);
   for (const group of ["loadgen", "server"] as const) {

@@ -17,6 +17,12 @@ export function spread(values: number[]): Spread | null {
   return { median, min: v[0], max: v[v.length - 1], n: v.length };
 }
 
+/** The median of the finite values (the lower of the middle two), NaN when there is none: a figure per round, some rounds failed. */
+export function finiteMedian(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+}
+
 export interface LatencyPercentiles {
   count: number;
   p50_us: number;

@@ -41,6 +41,12 @@ function hits(sl: Sublist<TSub>): number {
   return Math.round(st.cache_hit_rate * st.num_matches);
 }
 
+// A subject is cached at its second miss (admission, src/subjects/sublist.ts): match it twice.
+function primed(sl: Sublist<TSub>, subject: string): SublistResult<TSub> {
+  sl.match(subject);
+  return sl.match(subject);
+}
+
 function trieIsEmpty(sl: Sublist<TSub>): boolean {
   return (sl as unknown as { root: { isEmpty(): boolean } }).root.isEmpty();
 }
@@ -307,7 +313,7 @@ describe("Sublist bookkeeping", () => {
     const a = sub("foo");
     const q = sub("foo", "g");
     sl.insert(a);
-    sl.match("foo"); // cached
+    primed(sl, "foo"); // cached
     sl.insert(a);
     sl.insert(q);
     sl.insert(q);
@@ -499,17 +505,18 @@ describe("Sublist bookkeeping", () => {
     const gone = sub("c");
     sl.insert(gone);
     sl.remove(gone);
-    sl.match("a"); // fanout 2 plain + 2 groups = 4
-    sl.match("a");
-    sl.match("b"); // fanout 1
-    sl.match("nothing"); // fanout 0, still cached
+    primed(sl, "a"); // fanout 2 plain + 2 groups = 4
+    sl.match("a"); // the one hit
+    primed(sl, "b"); // fanout 1
+    primed(sl, "nothing"); // fanout 0, still cached
+    sl.match("once"); // not cached: matched once
     expect(sl.stats()).toEqual({
       num_subscriptions: 6,
       num_cache: 3,
       num_inserts: 7,
       num_removes: 1,
-      num_matches: 4,
-      cache_hit_rate: 0.25,
+      num_matches: 8,
+      cache_hit_rate: 1 / 8,
       max_fanout: 4,
       avg_fanout: 5 / 3,
     });
@@ -530,7 +537,9 @@ describe("Sublist result cache", () => {
   test("a repeated match is a cache hit returning the same object", () => {
     const sl = new Sublist<TSub>();
     sl.insert(sub("foo.*"));
-    const r1 = sl.match("foo.bar");
+    sl.match("foo.bar");
+    expect(sl.stats().num_cache).toBe(0); // the first miss is only remembered
+    const r1 = sl.match("foo.bar"); // the second is cached
     expect(hits(sl)).toBe(0);
     const r2 = sl.match("foo.bar");
     expect(r2).toBe(r1);
@@ -540,6 +549,7 @@ describe("Sublist result cache", () => {
 
   test("no match is the shared frozen EMPTY_RESULT", () => {
     const sl = new Sublist<TSub>();
+    expect(sl.match("x")).toBe(EMPTY_RESULT);
     expect(sl.match("x")).toBe(EMPTY_RESULT);
     expect(sl.match("x")).toBe(EMPTY_RESULT);
     expect(hits(sl)).toBe(1); // negative results are cached too
@@ -552,9 +562,9 @@ describe("Sublist result cache", () => {
     const sl = new Sublist<TSub>();
     const w = sub("foo.*");
     sl.insert(w);
-    const bar1 = sl.match("foo.bar");
-    const baz1 = sl.match("foo.baz");
-    const none1 = sl.match("other");
+    const bar1 = primed(sl, "foo.bar");
+    const baz1 = primed(sl, "foo.baz");
+    const none1 = primed(sl, "other");
     const lit = sub("foo.bar");
     sl.insert(lit);
     const h = hits(sl);
@@ -570,10 +580,10 @@ describe("Sublist result cache", () => {
 
   test("inserting a wildcard sub patches every cached subject it matches, and only those", () => {
     const sl = new Sublist<TSub>();
-    const rA = sl.match("a.b"); // empty results cached
-    const rB = sl.match("a.c");
-    const rC = sl.match("a.b.c");
-    const rD = sl.match("x.y");
+    const rA = primed(sl, "a.b"); // empty results cached
+    const rB = primed(sl, "a.c");
+    const rC = primed(sl, "a.b.c");
+    const rD = primed(sl, "x.y");
     expect([rA, rB, rC, rD].every((r) => r === EMPTY_RESULT)).toBe(true);
     const w = sub("a.*");
     const q = sub("a.>", "g");
@@ -595,8 +605,8 @@ describe("Sublist result cache", () => {
     const q1 = sub("a.>", "g");
     const q2 = sub("a.b", "g");
     for (const s of [lit, w, q1, q2]) sl.insert(s);
-    const before = sl.match("a.b");
-    const other = sl.match("a.c");
+    const before = primed(sl, "a.b");
+    const other = primed(sl, "a.c");
     expect(view(before)).toEqual({ plain: ids([lit, w]), queues: { g: ids([q1, q2]) } });
     const snapshot = view(before);
 
@@ -614,7 +624,7 @@ describe("Sublist result cache", () => {
 
     const st = sl.stats();
     expect(st.num_cache).toBe(2);
-    expect(Math.round(st.cache_hit_rate * st.num_matches)).toBe(st.num_matches - 2); // all served by the cache
+    expect(Math.round(st.cache_hit_rate * st.num_matches)).toBe(st.num_matches - 4); // all but priming served by the cache
     expect(view(before)).toEqual(snapshot); // results handed out earlier never change
     expect(view(other)).toEqual({ plain: [w.id], queues: { g: [q1.id] } });
   });
@@ -640,7 +650,7 @@ describe("Sublist result cache", () => {
     sl.insert(s);
     let maxSeen = 0;
     for (let i = 0; i < 5000; i++) {
-      expect(view(sl.match(`s.${i}`)).plain).toEqual([s.id]);
+      expect(view(primed(sl, `s.${i}`)).plain).toEqual([s.id]);
       maxSeen = Math.max(maxSeen, sl.stats().num_cache);
     }
     expect(maxSeen).toBe(DEFAULT_CACHE_MAX);
@@ -653,9 +663,26 @@ describe("Sublist result cache", () => {
 
     const small = new Sublist<TSub>({ cacheMax: 8 });
     for (let i = 0; i < 100; i++) {
-      small.match(`k.${i}`);
+      primed(small, `k.${i}`);
       expect(small.stats().num_cache).toBeLessThanOrEqual(8);
     }
+  });
+
+  test("a subject matched once is not cached: unique reply subjects leave the cache to the subjects used again", () => {
+    const sl = new Sublist<TSub>();
+    const inbox = sub("_INBOX.abc.*");
+    const service = sub("svc.echo");
+    sl.insert(inbox);
+    sl.insert(service);
+    const hot = primed(sl, "svc.echo");
+    for (let i = 0; i < 5000; i++) expect(view(sl.match(`_INBOX.abc.${i}`)).plain).toEqual([inbox.id]);
+    expect(sl.stats().num_cache).toBe(1); // 5000 replies cached nothing and evicted nothing
+    const h = hits(sl);
+    expect(sl.match("svc.echo")).toBe(hot);
+    expect(hits(sl)).toBe(h + 1);
+    // A reply subject used again is cached at its second miss, like any other.
+    sl.match("_INBOX.abc.4999"); // its first miss was the last one
+    expect(sl.stats().num_cache).toBe(2);
   });
 
   test("cacheMax 0 disables the cache", () => {

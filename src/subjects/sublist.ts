@@ -75,12 +75,21 @@ export const DEFAULT_CACHE_MAX = 1024;
 // entries that are never hit, evicted the subjects that are, and every entry alive at a young
 // collection was promoted and died old: under request-reply each young collection marked ~1 MiB and
 // paused 1.1–1.3 ms, against ~0.5 ms with no cache (`BUN_JSC_logGC=1`). A subject is now cached at its
-// second miss: a table of the hashes of recently missed subjects remembers the first (a slot per hash,
-// overwritten by the next subject in that slot; no allocation). A subject published again is cached
-// then, at the cost of one more trie walk.
-const SEEN_SLOTS = 1024; // a power of two: 4 KiB per sublist (one per account), at its first miss
+// second miss: a Bloom filter of the subjects that missed once (two bits each, no allocation) remembers
+// the first, and is cleared after cacheMax of them so that a stream of unique subjects cannot fill it
+// (about 1.4% of them pass as seen just before a clear). A filter has no false "not seen", so a
+// publisher cycling over up to cacheMax subjects has them all cached from its second round, where one
+// slot per hash let two subjects in one slot push each other out forever.
+const ADMISSION_BITS_PER_ENTRY = 16; // 2 KiB per sublist (one per account) at the default 1024, at its first miss
 
-/** FNV-1a over the subject's UTF-16 code units: the slot and the check value of the admission table. */
+/** 32-bit words of the admission filter: ADMISSION_BITS_PER_ENTRY per cached entry, rounded up to a power of two. */
+function filterWords(cacheMax: number): number {
+  let words = 1;
+  while (words * 32 < cacheMax * ADMISSION_BITS_PER_ENTRY) words *= 2;
+  return words;
+}
+
+/** FNV-1a over the subject's UTF-16 code units: the admission filter's two indexes come from it. */
 function subjectHash(subject: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < subject.length; i++) h = Math.imul(h ^ subject.charCodeAt(i), 0x01000193);
@@ -271,8 +280,9 @@ export class Sublist<S extends SublistEntry> {
   private removes = 0;
   private matches = 0;
   private cacheHits = 0;
-  /** Hashes of subjects that missed once and were not cached (admission); allocated at the first miss. */
+  /** Admission: a Bloom filter of the subjects that missed once and were not cached; allocated at the first miss. */
   private seen: Int32Array | null = null;
+  private seenCount = 0;
   // Scratch for match misses and removes, reused so they do not allocate arrays.
   private readonly tokens: string[] = [];
   private readonly pathNodes: TrieNode<S>[] = [];
@@ -511,13 +521,24 @@ export class Sublist<S extends SublistEntry> {
     return result;
   }
 
-  // True if the subject missed recently before; else remembers it and says no (see SEEN_SLOTS).
+  // True if the subject missed before (since the filter's last clear); else remembers it and says no.
   private admit(subject: string): boolean {
-    const seen = (this.seen ??= new Int32Array(SEEN_SLOTS));
+    const bits = (this.seen ??= new Int32Array(filterWords(this.cacheMax)));
+    const mask = bits.length * 32 - 1; // a power of two
     const hash = subjectHash(subject);
-    const slot = hash & (SEEN_SLOTS - 1);
-    if (seen[slot] === hash) return true;
-    seen[slot] = hash;
+    const a = hash & mask;
+    const b = Math.imul(hash ^ (hash >>> 16), 0x45d9f3b) & mask; // a second index from the same hash, remixed
+    const wordA = a >>> 5;
+    const bitA = 1 << (a & 31);
+    const wordB = b >>> 5;
+    const bitB = 1 << (b & 31);
+    if ((bits[wordA]! & bitA) !== 0 && (bits[wordB]! & bitB) !== 0) return true;
+    bits[wordA] = bits[wordA]! | bitA;
+    bits[wordB] = bits[wordB]! | bitB;
+    if (++this.seenCount >= this.cacheMax) {
+      bits.fill(0);
+      this.seenCount = 0;
+    }
     return false;
   }
 

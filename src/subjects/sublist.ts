@@ -74,10 +74,10 @@ export const DEFAULT_CACHE_MAX = 1024;
 // reply subjects are unique (`_INBOX.<id>.<n>`, one per request), so they filled the cache with
 // entries that are never hit, evicted the subjects that are, and every entry alive at a young
 // collection was promoted and died old: under request-reply each young collection marked ~1 MiB and
-// paused 1.1–1.3 ms, against ~0.5 ms with no cache (`BUN_JSC_logGC=1`). A subject is now cached at its
+// paused 1.1–1.4 ms, against ~0.5 ms with no cache (`BUN_JSC_logGC=1`). A subject is now cached at its
 // second miss: a Bloom filter of the subjects that missed once (two bits each, no allocation) remembers
 // the first, and is cleared after cacheMax of them so that a stream of unique subjects cannot fill it
-// (about 1.4% of them pass as seen just before a clear). A filter has no false "not seen", so a
+// (~0.5% of such subjects pass as seen, 1.4% just before a clear). A filter has no false "not seen", so a
 // publisher cycling over up to cacheMax subjects has them all cached from its second round, where one
 // slot per hash let two subjects in one slot push each other out forever.
 const ADMISSION_BITS_PER_ENTRY = 16; // 2 KiB per sublist (one per account) at the default 1024, at its first miss

@@ -857,8 +857,9 @@ describe("Sublist property: matches equal brute force over the live set", () => 
     { name: "warm", cacheMax: undefined, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 4, steps: 6000, liveTarget: 300, minHitRate: 0.6, maxHitRate: 1 },
     // ~9000 distinct subjects against the default 1024-entry cache: constant eviction.
     { name: "thrash-default", cacheMax: undefined, alphabet: ["a", "b", "c", "d", "e", "f"], minDepth: 4, maxDepth: 5, steps: 6000, liveTarget: 300, minHitRate: 0, maxHitRate: 0.35 },
-    // A tiny cache: nearly every match misses, and patches hit the few survivors.
-    { name: "thrash-small", cacheMax: 8, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 4, steps: 6000, liveTarget: 200, minHitRate: 0, maxHitRate: 0.3 },
+    // A tiny cache: most matches miss, and patches hit the few survivors (hit rate up to 0.31 over ~100 seeds
+    // since admission at the second miss keeps the cache's survivors longer; warm is ≥ 0.6).
+    { name: "thrash-small", cacheMax: 8, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 4, steps: 6000, liveTarget: 200, minHitRate: 0, maxHitRate: 0.4 },
     // No cache at all.
     { name: "no-cache", cacheMax: 0, alphabet: ["a", "b", "c"], minDepth: 1, maxDepth: 3, steps: 2000, liveTarget: 100, minHitRate: 0, maxHitRate: 0 },
     // A handful of live subscriptions over few subjects: nodes keep going 0 -> 1 -> 2 -> 1 -> 0 children

@@ -18,3 +18,14 @@ export function killAll(): void {
   for (const p of live) p.kill("SIGKILL");
   live.clear();
 }
+
+/** An interrupted or finished script leaves no child behind: Ctrl-C and SIGTERM kill them all and exit 130. */
+export function killChildrenOnExit(): void {
+  const interrupted = () => {
+    killAll();
+    process.exit(130);
+  };
+  process.on("SIGINT", interrupted);
+  process.on("SIGTERM", interrupted);
+  process.on("exit", killAll);
+}

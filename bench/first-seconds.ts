@@ -18,7 +18,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
-import { killAll } from "./children.ts";
+import { killChildrenOnExit } from "./children.ts";
 import { startServer, type ServerKind } from "./servers.ts";
 import { defaultNatsServerBin } from "./references.ts";
 import { numberArg, stringArg } from "./args.ts";
@@ -32,11 +32,7 @@ const SCENARIOS = stringArg("scenario", "req-reply,latency-20k").split(",");
 const NATS_BIN = stringArg("against", defaultNatsServerBin());
 const RATE = 20_000;
 
-process.on("SIGINT", () => {
-  killAll();
-  process.exit(130);
-});
-process.on("exit", killAll);
+killChildrenOnExit();
 
 /** The samples (ns) the load generator wrote, in the order they were taken. */
 function readSamples(file: string): Float64Array {

@@ -16,7 +16,7 @@ import { writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
-import { killAll, track, untrack } from "./children.ts";
+import { track, untrack, killChildrenOnExit } from "./children.ts";
 import { freePort, ROOT } from "./servers.ts";
 import { stampLines, waitForInfo, type Stamped } from "./natter-log.ts";
 import { numberArg, stringArg } from "./args.ts";
@@ -37,11 +37,7 @@ const EXITS = !process.argv.includes("--no-exits");
  */
 const SETTLE_MS = numberArg("settle", 0);
 
-process.on("SIGINT", () => {
-  killAll();
-  process.exit(130);
-});
-process.on("exit", killAll);
+killChildrenOnExit();
 
 
 const port = await freePort();

@@ -19,7 +19,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir, loadavg } from "node:os";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
-import { killAll, track, untrack } from "./children.ts";
+import { track, untrack, killChildrenOnExit } from "./children.ts";
 import { freePort, ROOT } from "./servers.ts";
 import { stampLines, waitForInfo, type Stamped } from "./natter-log.ts";
 import { numberArg, stringArg } from "./args.ts";
@@ -36,11 +36,7 @@ const LAG_MS = numberArg("lag", 6);
 const TASKSET = stringArg("taskset", "");
 const LOG = stringArg("log", "");
 
-process.on("SIGINT", () => {
-  killAll();
-  process.exit(130);
-});
-process.on("exit", killAll);
+killChildrenOnExit();
 
 const wallMs = () => performance.timeOrigin + performance.now();
 

@@ -12,7 +12,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { rmSync } from "node:fs";
 import { buildLoadgen, runLoadgen } from "./loadgen.ts";
-import { killAll, track, untrack } from "./children.ts";
+import { track, untrack, killChildrenOnExit } from "./children.ts";
 import { freePort, ROOT, rssKb } from "./servers.ts";
 import { waitForInfo } from "./natter-log.ts";
 import { numberArg, stringArg } from "./args.ts";
@@ -30,11 +30,7 @@ const NATS_BIN = stringArg("nats-server", defaultNatsServerBin());
 type Side = "floor" | "natter" | "nats-server";
 const SIDES: Side[] = ["floor", "natter", "nats-server"];
 
-process.on("SIGINT", () => {
-  killAll();
-  process.exit(130);
-});
-process.on("exit", killAll);
+killChildrenOnExit();
 
 function command(side: Side, port: number): string[] {
   if (side === "floor") return [process.execPath, join(ROOT, "bench", "floor-server.ts"), "--port", String(port)];

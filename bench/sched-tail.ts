@@ -17,7 +17,7 @@ import { rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildLoadgen, runLoadgen, type LoadgenResult } from "./loadgen.ts";
-import { killAll } from "./children.ts";
+import { killChildrenOnExit } from "./children.ts";
 import { startServer, type ServerKind } from "./servers.ts";
 import { numberArg, stringArg } from "./args.ts";
 import { finiteMedian } from "./stats.ts";
@@ -32,11 +32,7 @@ const THRESHOLD_MS = numberArg("threshold-us", 100) / 1000;
 const NATS_BIN = stringArg("against", defaultNatsServerBin());
 const RATE = 20_000;
 
-process.on("SIGINT", () => {
-  killAll();
-  process.exit(130);
-});
-process.on("exit", killAll);
+killChildrenOnExit();
 
 interface Run {
   result: LoadgenResult;

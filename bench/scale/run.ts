@@ -12,7 +12,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join } from "node:path";
-import { killAll } from "../children.ts";
+import { killChildrenOnExit } from "../children.ts";
 import { buildLoadgen, runLoadgen, type LoadgenResult } from "../loadgen.ts";
 import { writeJson, BUSY_OTHER_LOAD } from "../report.ts";
 import { fdLimits, logTail, ROOT, serverTitle, serverVersion, startServer, type ServerKind } from "../servers.ts";
@@ -125,9 +125,7 @@ function parse(argv: string[]): ScaleOptions {
 }
 
 const opts = parse(process.argv.slice(2));
-process.on("SIGINT", () => (killAll(), process.exit(130)));
-process.on("SIGTERM", () => (killAll(), process.exit(130)));
-process.on("exit", killAll);
+killChildrenOnExit();
 
 const bin = buildLoadgen();
 const started = new Date();

@@ -107,5 +107,9 @@ for (const { s, size } of plan) {
       `${(rss("natter") / rss("floor")).toFixed(2).padStart(11)}× ${(rss("floor") / rss("nats-server")).toFixed(2).padStart(9)}× ${(rss("natter") / rss("nats-server")).toFixed(2).padStart(10)}× | ` +
       `${figure("floor")} ${figure("natter")} ${figure("nats-server")} ${unit}`,
   );
+  // A latency load's tail moves a lot from round to round (the 2-core machine's scheduling): each round's, in order.
+  if (s.kind !== "throughput") {
+    for (const side of SIDES) console.log(`  ${side.padEnd(11)} rounds p99/p99.9 µs: ${got.get(side)!.map((m) => `${m.figure.toFixed(0)}/${m.tail.toFixed(0)}`).join(" ")}`);
+  }
 }
 console.log(`load at the end ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);

@@ -15,6 +15,7 @@ import { ownShare, workerIndex } from "./workers/worker.ts";
 import { loadOptionalModules } from "./optional-modules.ts";
 import { warmUpHotPath } from "./warm-up.ts";
 import { giveBackStartUpPages } from "./start-up-pages.ts";
+import { lowerCompilerThreadPriority } from "./compiler-threads.ts";
 
 /** Set by scripts/build.ts (bun build --define) in a binary: the platform it was built for, e.g. linux-arm64-musl. */
 declare const NATTER_BUILD_PLATFORM: string | undefined;
@@ -154,5 +155,9 @@ lifecycle.started();
 void giveBackStartUpPages(log);
 // When a client first subscribes, the JIT compiles the hot path on synthetic traffic, rather than on the clients'
 // messages (src/warm-up.ts); a server nobody subscribes to (idle, or only probed by health checks) does not pay its memory.
-server.onFirstSubscription = () => warmUpHotPath(server, () => void giveBackStartUpPages(log));
+server.onFirstSubscription = () =>
+  warmUpHotPath(server, () => {
+    // The compiler threads' lower priority (src/compiler-threads.ts) first: what finding them pages in is then given back too.
+    void lowerCompilerThreadPriority(log).then(() => giveBackStartUpPages(log));
+  });
 if (worker !== null) (await import("./workers/worker.ts")).workerStarted(server, () => void stop(null));

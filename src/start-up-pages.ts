@@ -18,35 +18,9 @@
 // read-only), and a clean one only costs its refault. Where that cannot be done (no /proc, no libc to
 // call, qemu-user which ignores madvise) nothing happens; NATTER_KEEP_START_UP_PAGES=1 turns it off.
 import type { Logger } from "./log.ts";
+import { loadLibc } from "./libc.ts";
 
 const MADV_DONTNEED = 4;
-
-type Madvise = (address: bigint, length: bigint, advice: number) => number;
-
-/** libc's madvise through bun:ffi, loaded at the first use; null where there is none to call. */
-let madvise: Promise<Madvise | null> | null = null;
-
-function loadMadvise(): Promise<Madvise | null> {
-  madvise ??= findMadvise();
-  return madvise;
-}
-
-async function findMadvise(): Promise<Madvise | null> {
-  if (process.platform !== "linux") return null;
-  try {
-    const { dlopen, FFIType } = await import("bun:ffi");
-    for (const name of ["libc.so.6", "libc.so"]) {
-      try {
-        return dlopen(name, { madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 } }).symbols.madvise as Madvise;
-      } catch {
-        // not this name (glibc: libc.so.6; musl: libc.so)
-      }
-    }
-  } catch {
-    // no bun:ffi in this build
-  }
-  return null;
-}
 
 /** A mapping of /proc/self/smaps: its address range, permissions, file and private pages. */
 export interface Mapping {
@@ -120,12 +94,12 @@ async function findDroppable(): Promise<Mapping[]> {
  */
 export async function giveBackStartUpPages(log?: Logger): Promise<number> {
   if (process.env.NATTER_KEEP_START_UP_PAGES === "1") return 0;
-  const advise = await loadMadvise();
-  if (advise === null) return 0;
+  const libc = await loadLibc();
+  if (libc === null) return 0;
   droppable ??= findDroppable();
   let given = 0;
   for (const m of await droppable) {
-    if (advise(m.start, m.end - m.start, MADV_DONTNEED) === 0) given += m.rssKiB;
+    if (libc.madvise(m.start, m.end - m.start, MADV_DONTNEED) === 0) given += m.rssKiB;
   }
   if (given > 0) log?.debug(`Gave back the executable's resident pages (${(given / 1024).toFixed(1)} MiB at start; they come back as they run)`);
   return given;

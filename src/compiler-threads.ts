@@ -12,9 +12,9 @@
 //
 // Linux gives each thread its own nice value, set through setpriority(PRIO_PROCESS, tid). JavaScriptCore's
 // own options for it leave the nice value as it is here (BUN_JSC_priorityDeltaOfDFGCompilerThreads and
-// ...FTLCompilerThreads at 10: the threads stayed at nice 0). Compiler threads exit after a while without work and new ones start (at the
-// event loop's priority), so the threads are looked for again every few seconds. Where there is no
-// /proc/self/task or no libc to call, nothing happens; NATTER_COMPILER_NICE=0 turns it off.
+// ...FTLCompilerThreads at 10: the threads stayed at nice 0). Compiler threads exit after ~10 s without work
+// and new ones start at the event loop's priority, so the threads are looked for again every few seconds.
+// Where there is no /proc/self/task or no libc to call, nothing happens; NATTER_COMPILER_NICE=0 turns it off.
 import { loadLibc, type Libc } from "./libc.ts";
 import type { Logger } from "./log.ts";
 

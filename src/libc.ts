@@ -1,7 +1,7 @@
 // The few libc calls natter makes, through bun:ffi: madvise (src/start-up-pages.ts), setpriority and the
-// listing of this process's threads (src/compiler-threads.ts). One dlopen for all: bun:ffi compiles a small trampoline per
-// library it opens (TinyCC: pages of Bun's executable that only this runs), so the first use, at start, pays
-// for all of them and the start-up give-back then drops those pages again. The listing is libc's too because
+// listing of this process's threads (src/compiler-threads.ts). One dlopen for all: bun:ffi compiles a small
+// trampoline per library it opens (TinyCC: pages of Bun's executable that only this runs), so the first use,
+// at start, pays for all of them and the start-up give-back then drops those pages again. The listing is libc's too because
 // Bun's own (Bun.Glob) pages in ~3.6 MiB of Bun's executable again after a give-back, node:fs ~2, and making
 // strings of the names ~1: this reads the names' digits where readdir left them.
 import type { Pointer } from "bun:ffi";

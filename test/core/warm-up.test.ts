@@ -60,6 +60,7 @@ describe("the warm-up of the hot path", () => {
       expect(await sub.flush()).toEqual([]);
       const messages = await waitFor(() => Number(WARMED.exec(server.log())?.[1] ?? 0), 15_000, "the warm-up's log line");
       expect(messages).toBeGreaterThan(10_000);
+      expect(server.log()).not.toMatch(/ended early/); // one quiet client: the whole warm-up
       expect(await counters(server)).toEqual([0, 0, 0, 0, 1, 1, 1, 0]); // the client's one subscription only
       const closed = await getJson<Json>(server, "/connz?state=closed");
       expect(closed.total).toBe(0);
@@ -119,6 +120,32 @@ describe("the warm-up of the hot path", () => {
       expect(await counters(server)).toEqual([40, 40, 80, 80, 2, 2, 2, 0]);
       const connz = await getJson<Json>(server, "/connz");
       expect((connz.connections as Json[]).map((c) => c.cid)).toEqual([1, 2]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("ends early once clients have sent 100,000 messages meanwhile, and counts theirs alone", async () => {
+    // A warm-up that would last until the server stops, unless clients' traffic ends it.
+    process.env.NATTER_WARM_UP = "100000000";
+    const server = await startMonitored("natter", ["-D"]);
+    try {
+      const sub = await connectReady(server.port);
+      sub.send("SUB heavy.wanted 1\r\n"); // starts the warm-up
+      expect(await sub.flush()).toEqual([]);
+      const pub = await connectReady(server.port);
+      const flood = Buffer.from("PUB heavy.nobody 2\r\nhi\r\n".repeat(10_000), "latin1");
+      for (let k = 0; k < 12; k++) pub.send(flood); // 120,000 messages no one subscribed to
+      expect(await pub.flush()).toEqual([]);
+      const line = await waitFor(() => /Hot path warmed up: .*ended early: clients sent (\d+) messages meanwhile/.exec(server.log()), 20_000, "the warm-up's early end");
+      expect(Number(line[1])).toBeGreaterThanOrEqual(100_000);
+      expect(Number(line[1])).toBeLessThanOrEqual(120_000);
+      // The clients' messages only (2 bytes each), none delivered; the server serves on.
+      await waitFor(async () => (await counters(server))[0] === 120_000, 10_000, "the flood counted");
+      expect(await counters(server)).toEqual([120_000, 0, 240_000, 0, 2, 2, 1, 0]);
+      pub.send("PUB heavy.wanted 5\r\nafter\r\n");
+      const msg = await sub.next();
+      expect([msg.subject, msg.payload?.toString()]).toEqual(["heavy.wanted", "after"]);
     } finally {
       await server.stop();
     }

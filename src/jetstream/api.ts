@@ -313,8 +313,8 @@ export class JetStreamApi {
     if (stream.config.sealed) throw apiError("StreamSealed");
     if (stream.config.deny_purge) throw apiError("StreamPurgeFailed", { err: "stream purge not permitted" });
     const filter = typeof body.filter === "string" ? body.filter : undefined;
-    const seq = typeof body.seq === "number" ? body.seq : undefined;
-    const keep = typeof body.keep === "number" ? body.keep : undefined;
+    const seq = sequenceArgument(body.seq);
+    const keep = sequenceArgument(body.keep);
     if (seq !== undefined && keep !== undefined) throw apiError("BadRequest");
     const purged = stream.purge({ filter, seq, keep });
     this.js.markDirty(stream);
@@ -677,4 +677,17 @@ export function jsonObject(text: string): Body {
   }
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw apiError("InvalidJSON");
   return v as Body;
+}
+
+/**
+ * A purge's `seq` or `keep` (a uint64 in nats-server; not a number: as if not given). natter's sequences are
+ * JavaScript numbers, exact up to 2^53 − 1: past that, seq + 1 is seq again. A purge up to 2^63 once set the
+ * stream's last sequence there: every later message then got the same sequence, and the next purge of all
+ * counted up to it forever, holding the event loop while its memory grew (the fuzzer, seed d9defa3526b1bf75).
+ * So negative, fractional and larger numbers are refused, as nats-server refuses JSON it cannot decode.
+ */
+function sequenceArgument(value: unknown): number | undefined {
+  if (typeof value !== "number") return undefined;
+  if (!Number.isSafeInteger(value) || value < 0) throw apiError("InvalidJSON");
+  return value;
 }

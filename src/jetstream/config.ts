@@ -313,7 +313,8 @@ export function normalizeStreamConfig(raw: unknown, clustered = false): StreamCo
   if (overlap !== null) invalid(`subject ${JSON.stringify(overlap[0])} overlaps with ${JSON.stringify(overlap[1])}`);
   const limits = typed<Json>(r, "consumer_limits", "object") ?? {};
   const firstSeq = typed<number>(r, "first_seq", "number") ?? 0;
-  if (firstSeq < 0) throw apiError("InvalidJSON"); // a uint64 in nats-server
+  // A uint64 in nats-server; natter's sequences are exact up to 2^53 − 1 (api.ts, sequenceArgument).
+  if (firstSeq < 0 || !Number.isSafeInteger(firstSeq)) throw apiError("InvalidJSON");
   const cfg: StreamConfig = {
     name,
     ...(description ? { description } : {}),

@@ -230,6 +230,25 @@ describe("streams", () => {
     expect((await js.publish("r.x", enc("m7"))).seq).toBe(7);
   });
 
+  test("a purge or first_seq past 2^53 - 1 is refused as invalid JSON, and the stream goes on numbering and purging", async () => {
+    // A purge up to 2^63 once set the last sequence where seq + 1 === seq: later messages shared one sequence and the
+    // next purge of all never ended (the fuzzer, seed d9defa3526b1bf75).
+    const server = await startJs();
+    const { nc, js } = await connectJs(server);
+    await api(nc, "$JS.API.STREAM.CREATE.BIG", { name: "BIG", subjects: ["big.>"] });
+    await js.publish("big.a", enc("1"));
+    const invalid = { code: 400, err_code: 10025, description: "invalid JSON" };
+    for (const body of ['{"seq":9223372036854776000}', '{"seq":9007199254740992}', '{"keep":1e300}', '{"seq":-1}', '{"seq":1.5}']) {
+      expect((await api(nc, "$JS.API.STREAM.PURGE.BIG", body)).error, body).toEqual(invalid);
+    }
+    expect((await api(nc, "$JS.API.STREAM.CREATE.BIG2", { name: "BIG2", subjects: ["big2.>"], first_seq: 1e300 })).error).toEqual(invalid);
+    // The largest exact sequence is still taken, and numbering goes on from it.
+    expect((await api(nc, "$JS.API.STREAM.PURGE.BIG", '{"seq":9007199254740990}')).success).toBe(true);
+    expect((await js.publish("big.b", enc("2"))).seq).toBe(9007199254740990);
+    expect((await js.publish("big.c", enc("3"))).seq).toBe(9007199254740991);
+    expect(await api(nc, "$JS.API.STREAM.PURGE.BIG")).toMatchObject({ success: true, purged: 2 });
+  });
+
   test("sealed, deny_delete and deny_purge refuse what they say", async () => {
     const server = await startJs();
     const { nc, js, jsm } = await connectJs(server);

@@ -606,6 +606,8 @@ export abstract class IndexedStore<E extends IndexEntry> implements MessageStore
 
   purge(request: PurgeRequest): number {
     const { filter, keep, seq } = request;
+    // Past 2^53 − 1, seq + 1 === seq: the loops below would never end (the API refuses such requests).
+    if (seq !== undefined && !Number.isSafeInteger(seq)) throw new RangeError(`purge up to sequence ${seq}: not an exact integer`);
     const before = this.msgs;
     const all = filter === undefined || filter === "" || filter === ">";
     // Up to a sequence past the end: everything goes and the next message gets that sequence (nats-server's

@@ -19,7 +19,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { buildLoadgen, runLoadgen, type LoadgenResult } from "./loadgen.ts";
-import { killAll } from "./children.ts";
+import { killChildrenOnExit } from "./children.ts";
 import { ROOT, serverVersion, startServer, type RunningServer } from "./servers.ts";
 import { latencyFromSamples, spread } from "./stats.ts";
 import { childPids, waitForWorkers } from "./workers.ts";
@@ -79,13 +79,7 @@ interface Record_ {
 }
 
 const bin = buildLoadgen();
-const onSignal = () => {
-  killAll();
-  process.exit(130);
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-process.on("exit", killAll);
+killChildrenOnExit();
 
 console.log(`natter bench:procs: ${CASES.length} cases x ${ROUNDS} rounds, ${SIZE} B, ${cpus().length} CPUs (${cpus()[0]?.model})`);
 console.log(`versions: ${await serverVersion("natter")}; ${await serverVersion("nats")}`);

@@ -10,7 +10,7 @@ import { buildLoadgen, runLoadgen } from "./loadgen.ts";
 import { parseOptions, sizesFor, type BenchOptions } from "./options.ts";
 import { printReport, summarize, writeJson, type RunRecord, type Side, type SummaryRow } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
-import { killAll } from "./children.ts";
+import { killChildrenOnExit } from "./children.ts";
 import { logTail, natterEntry, ROOT, rssKb, serverTitle, serverVersion, startServer, type ServerKind } from "./servers.ts";
 import { latencyFromSamples } from "./stats.ts";
 import { evaluateTargets, MEMORY_TAIL_TARGETS, printTargets, type TargetRow } from "./targets.ts";
@@ -76,13 +76,7 @@ if (opts.dryRun) {
   process.exit(0);
 }
 
-const onSignal = () => {
-  killAll();
-  process.exit(130);
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-process.on("exit", killAll);
+killChildrenOnExit();
 
 const bin = buildLoadgen();
 const versionA = refA ? refA.version : await serverVersion(kinds.A);
